@@ -1,0 +1,16 @@
+// What a CLI command receives and returns. Commands never call process.exit: they return an exit code
+// and cli/main.ts exits with it.
+import type { Writable } from 'node:stream';
+
+export interface CommandContext {
+  /** arguments after the command name */
+  readonly argv: readonly string[];
+  readonly stdout: Writable;
+  readonly stderr: Writable;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly cwd: string;
+  /** true when stdout is a terminal (colour, live progress) */
+  readonly isTTY: boolean;
+}
+
+export type Command = (ctx: CommandContext) => Promise<number>;

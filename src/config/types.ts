@@ -1,0 +1,154 @@
+// The resolved configuration: what the engine consumes. Produced by config/load.ts from an INI file
+// read with supervisor 4.x semantics. Field names are camelCase forms of supervisor's option names;
+// `drover check --json` prints them back under supervisor's names.
+
+/** supervisor's autorestart values, kept as the strings supervisor's users write. */
+export type AutoRestart = 'true' | 'false' | 'unexpected';
+
+/** A log destination: supervisor's AUTO (a file in childlogdir), NONE (discard) or a path. */
+export type LogTarget = 'AUTO' | 'NONE' | string;
+
+/** Where a config value came from, for error messages: file and 1-based line. */
+export interface SourcePos {
+  readonly file: string;
+  readonly line: number;
+}
+
+/** One process: a program with numprocs = 3 resolves to three of these. */
+export interface ProcessSpec {
+  readonly group: string;
+  readonly name: string;
+  readonly programName: string;
+  /** numprocs_start + index */
+  readonly processNum: number;
+  readonly numprocs: number;
+  /** the expanded command line as written (after expansions, before splitting) */
+  readonly command: string;
+  /** the command split the way supervisor splits it (shlex, no shell) */
+  readonly argv: readonly string[];
+  readonly priority: number;
+  readonly autostart: boolean;
+  readonly autorestart: AutoRestart;
+  readonly startSecs: number;
+  readonly startRetries: number;
+  /** sorted ascending */
+  readonly exitCodes: readonly number[];
+  /** signal name without the SIG prefix, e.g. "TERM" */
+  readonly stopSignal: string;
+  readonly stopWaitSecs: number;
+  readonly stopAsGroup: boolean;
+  readonly killAsGroup: boolean;
+  readonly directory: string | null;
+  readonly umask: number | null;
+  readonly user: string | null;
+  /** only the variables the config adds (not drover's SUPERVISOR_* ones, not the inherited ones) */
+  readonly environment: Readonly<Record<string, string>>;
+  readonly redirectStderr: boolean;
+  readonly stdoutLogfile: LogTarget;
+  readonly stdoutLogfileMaxBytes: number;
+  readonly stdoutLogfileBackups: number;
+  readonly stdoutCaptureMaxBytes: number;
+  readonly stdoutEventsEnabled: boolean;
+  readonly stdoutSyslog: boolean;
+  /** NONE when redirect_stderr is true, as supervisor does */
+  readonly stderrLogfile: LogTarget;
+  readonly stderrLogfileMaxBytes: number;
+  readonly stderrLogfileBackups: number;
+  readonly stderrCaptureMaxBytes: number;
+  readonly stderrEventsEnabled: boolean;
+  readonly stderrSyslog: boolean;
+  readonly serverUrl: string | null;
+
+  // --- drover additions (defaults keep supervisor's behaviour) ---
+  /** "linear": supervisor's 1 s, 2 s, 3 s…; "exponential": doubling from 1 s, capped, with jitter */
+  readonly backoff: 'linear' | 'exponential';
+  /** cap for exponential backoff, seconds (default 60) */
+  readonly backoffMaxSecs: number;
+  /** seconds after entering FATAL before drover retries from scratch; null = stay FATAL (supervisor) */
+  readonly fatalCooldownSecs: number | null;
+  /** a program that daemonizes itself writes its real pid here; drover follows that pid */
+  readonly pidfile: string | null;
+  /** run under setpriv --pdeathsig so the program dies with drover (default true) */
+  readonly pdeathsig: boolean;
+  /** where the [program:x] section was declared */
+  readonly source: SourcePos;
+}
+
+export interface GroupSpec {
+  readonly name: string;
+  readonly priority: number;
+  /** program names; a homogeneous group (from one [program:x]) lists just that program */
+  readonly programs: readonly string[];
+  /** true for an explicit [group:x] section */
+  readonly explicit: boolean;
+}
+
+export interface SupervisordSpec {
+  readonly logfile: LogTarget;
+  readonly logfileMaxBytes: number;
+  readonly logfileBackups: number;
+  readonly loglevel: 'critical' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'blather';
+  readonly pidfile: string | null;
+  readonly umask: number;
+  readonly nodaemon: boolean;
+  readonly silent: boolean;
+  readonly minfds: number;
+  readonly minprocs: number;
+  readonly nocleanup: boolean;
+  readonly childlogdir: string;
+  readonly user: string | null;
+  readonly directory: string | null;
+  readonly strip_ansi: boolean;
+  readonly environment: Readonly<Record<string, string>>;
+  readonly identifier: string;
+  /** drover: runtime directory for socket, pidfile, state (default `.drover/` beside the config) */
+  readonly runtimeDir: string;
+}
+
+export interface UnixHttpServerSpec {
+  readonly file: string;
+  readonly chmod: number;
+  readonly chown: string | null;
+  readonly username: string | null;
+  readonly password: string | null;
+}
+
+export interface InetHttpServerSpec {
+  readonly host: string;
+  readonly port: number;
+  readonly username: string | null;
+  readonly password: string | null;
+}
+
+export interface SupervisorctlSpec {
+  readonly serverurl: string | null;
+  readonly username: string | null;
+  readonly password: string | null;
+  readonly prompt: string;
+  readonly history_file: string | null;
+}
+
+export interface ConfigWarning {
+  readonly file: string;
+  readonly line: number;
+  readonly section: string;
+  readonly key: string | null;
+  readonly message: string;
+}
+
+/** The whole resolved configuration. */
+export interface Config {
+  /** absolute path of the main config file */
+  readonly file: string;
+  /** every file read, main first, then includes in the order supervisor reads them */
+  readonly files: readonly string[];
+  readonly supervisord: SupervisordSpec;
+  readonly unixHttpServer: UnixHttpServerSpec | null;
+  readonly inetHttpServer: InetHttpServerSpec | null;
+  readonly supervisorctl: SupervisorctlSpec | null;
+  /** sorted by (priority, name) as supervisor sorts process groups */
+  readonly groups: readonly GroupSpec[];
+  /** in group order, then process order within the group */
+  readonly processes: readonly ProcessSpec[];
+  readonly warnings: readonly ConfigWarning[];
+}

@@ -1,0 +1,64 @@
+// Error classes shared by every layer. Each carries a stable string `code` that is never renumbered or reused.
+
+export class DroverError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** Where in a config file a problem is, and what was wrong with which value. */
+export interface ConfigErrorDetail {
+  readonly file: string;
+  /** 1-based; 0 when the problem is not tied to a line (e.g. a missing file) */
+  readonly line: number;
+  /** section name as written, e.g. "program:web"; empty when not in a section */
+  readonly section: string;
+  readonly key: string | null;
+  readonly message: string;
+  readonly got?: string;
+  readonly expected?: string;
+}
+
+/** Formats `FILE:LINE: [section] key: message (got …, expected …)`. */
+export function formatConfigProblem(d: ConfigErrorDetail): string {
+  const where = d.line > 0 ? `${d.file}:${d.line}:` : `${d.file}:`;
+  const section = d.section ? ` [${d.section}]` : '';
+  const key = d.key ? ` ${d.key}:` : '';
+  const extra: string[] = [];
+  if (d.got !== undefined) extra.push(`got ${JSON.stringify(d.got)}`);
+  if (d.expected !== undefined) extra.push(`expected ${d.expected}`);
+  const tail = extra.length ? ` (${extra.join(', ')})` : '';
+  return `${where}${section}${key} ${d.message}${tail}`;
+}
+
+export class ConfigError extends DroverError {
+  readonly detail: ConfigErrorDetail;
+  constructor(detail: ConfigErrorDetail, options?: { cause?: unknown }) {
+    super('E_CONFIG', formatConfigProblem(detail), options);
+    this.detail = detail;
+  }
+}
+
+export class SpawnError extends DroverError {
+  /** errno-style code of the underlying failure (ENOENT, EACCES, …) or a drover code */
+  readonly reason: string;
+  constructor(reason: string, message: string, options?: { cause?: unknown }) {
+    super('E_SPAWN', message, options);
+    this.reason = reason;
+  }
+}
+
+export class UsageError extends DroverError {
+  constructor(message: string) {
+    super('E_USAGE', message);
+  }
+}
+
+export class InvariantError extends DroverError {
+  constructor(message: string) {
+    super('E_INVARIANT', message);
+  }
+}
