@@ -1,0 +1,126 @@
+// `drover check [-c FILE] [--json]`: parse and validate a config, print the resolved processes.
+// Problems go to stderr as FILE:LINE: [section] key: message (got …, expected …) and exit 2.
+import { parseArgs } from 'node:util';
+import { isAbsolute, resolve } from 'node:path';
+import type { Command, CommandContext } from '../command.js';
+import { EXIT } from '../exit-codes.js';
+import { ConfigError, formatConfigProblem } from '../../errors.js';
+import { CONFIG_FILE_NAMES, ConfigProblems, findConfigFile, loadConfig } from '../../config/load.js';
+import type { Config, ConfigWarning, ProcessSpec } from '../../config/types.js';
+
+const USAGE = `usage: drover check [-c FILE] [--json]
+
+Parse and validate a config file and print the processes it resolves to.
+  -c, --config FILE  config file (default: ${CONFIG_FILE_NAMES.join(', ')} in the current directory)
+      --json         print {"processes": [...]} with supervisor's option names
+  -h, --help         show this help
+`;
+
+export const check: Command = async (ctx: CommandContext): Promise<number> => {
+  let values: { config?: string | undefined; json?: boolean | undefined; help?: boolean | undefined };
+  try {
+    ({ values } = parseArgs({
+      args: [...ctx.argv],
+      options: {
+        config: { type: 'string', short: 'c' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      allowPositionals: false,
+      strict: true,
+    }));
+  } catch (e) {
+    ctx.stderr.write(`drover check: ${e instanceof Error ? e.message : String(e)}\n\n${USAGE}`);
+    return EXIT.USAGE;
+  }
+  if (values.help) {
+    ctx.stdout.write(USAGE);
+    return EXIT.OK;
+  }
+  let file: string | null;
+  if (values.config !== undefined) file = isAbsolute(values.config) ? values.config : resolve(ctx.cwd, values.config);
+  else file = findConfigFile(ctx.cwd);
+  if (file === null) {
+    ctx.stderr.write(`drover check: no config file found in ${ctx.cwd} (looked for ${CONFIG_FILE_NAMES.join(', ')}); use -c FILE\n`);
+    return EXIT.USAGE;
+  }
+  let config: Config;
+  try {
+    config = loadConfig(file, { env: ctx.env });
+  } catch (e) {
+    if (e instanceof ConfigProblems) {
+      for (const w of e.warnings) ctx.stderr.write(`${formatWarning(w)}\n`);
+      for (const p of e.problems) ctx.stderr.write(`${formatConfigProblem(p)}\n`);
+      return EXIT.USAGE;
+    }
+    if (e instanceof ConfigError) {
+      ctx.stderr.write(`${e.message}\n`);
+      return EXIT.USAGE;
+    }
+    throw e;
+  }
+  for (const w of config.warnings) ctx.stderr.write(`${formatWarning(w)}\n`);
+  if (values.json) {
+    ctx.stdout.write(`${JSON.stringify({ processes: config.processes.map(toSupervisorJson) }, null, 2)}\n`);
+  } else {
+    ctx.stdout.write(renderText(config));
+  }
+  return EXIT.OK;
+};
+
+/** `FILE:LINE: warning: [section] key: message` */
+export function formatWarning(w: ConfigWarning): string {
+  const where = w.line > 0 ? `${w.file}:${w.line}:` : `${w.file}:`;
+  return `${where} warning: [${w.section}]${w.key ? ` ${w.key}:` : ''} ${w.message}`;
+}
+
+/** One process under supervisor's option names: the shape the differential test compares. */
+export function toSupervisorJson(p: ProcessSpec): Record<string, unknown> {
+  return {
+    group: p.group,
+    name: p.name,
+    command: p.command,
+    priority: p.priority,
+    autostart: p.autostart,
+    autorestart: p.autorestart,
+    startsecs: p.startSecs,
+    startretries: p.startRetries,
+    exitcodes: [...p.exitCodes],
+    stopsignal: p.stopSignal,
+    stopwaitsecs: p.stopWaitSecs,
+    stopasgroup: p.stopAsGroup,
+    killasgroup: p.killAsGroup,
+    directory: p.directory,
+    umask: p.umask,
+    user: p.user,
+    environment: { ...p.environment },
+    redirect_stderr: p.redirectStderr,
+    stdout_logfile: p.stdoutLogfile,
+    stdout_logfile_maxbytes: p.stdoutLogfileMaxBytes,
+    stdout_logfile_backups: p.stdoutLogfileBackups,
+    stderr_logfile: p.stderrLogfile,
+    stderr_logfile_maxbytes: p.stderrLogfileMaxBytes,
+    stderr_logfile_backups: p.stderrLogfileBackups,
+  };
+}
+
+// --- internal ---
+
+function renderText(config: Config): string {
+  const lines: string[] = [`config: ${config.file}`];
+  if (config.files.length > 1) lines.push(`included: ${config.files.slice(1).join(', ')}`);
+  lines.push(`runtime directory: ${config.supervisord.runtimeDir}`, '');
+  const rows = config.processes.map((p) => [
+    p.group === p.name ? p.name : `${p.group}:${p.name}`,
+    String(p.priority),
+    p.autostart ? 'yes' : 'no',
+    p.autorestart,
+    p.command,
+  ]);
+  const header = ['PROCESS', 'PRIORITY', 'AUTOSTART', 'AUTORESTART', 'COMMAND'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
+  const fmt = (r: string[]): string => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] as number))).join('  ');
+  lines.push(fmt(header), ...rows.map(fmt));
+  lines.push('', `${config.processes.length} process${config.processes.length === 1 ? '' : 'es'} in ${config.groups.length} group${config.groups.length === 1 ? '' : 's'}; config OK${config.warnings.length ? ` (${config.warnings.length} warning${config.warnings.length === 1 ? '' : 's'})` : ''}`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,306 @@
+// Value parsers with supervisor's semantics (supervisor/datatypes.py), each throwing ValueProblem with
+// what was expected. They take the raw (already expanded) string and return the typed value.
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { lexWords } from './shlex.js';
+
+/** A value that does not parse: `expected` says what would have. */
+export class ValueProblem extends Error {
+  readonly expected: string;
+  constructor(message: string, expected: string) {
+    super(message);
+    this.expected = expected;
+  }
+}
+
+/** Python int(): optional sign, digits with single underscores between them, surrounding whitespace. */
+const PY_INT = /^\s*[+-]?\d+(?:_\d+)*\s*$/;
+
+export function integer(raw: string): number {
+  if (!PY_INT.test(raw)) throw new ValueProblem('not an integer', 'an integer');
+  return Number(raw.trim().replace(/_/g, ''));
+}
+
+export function nonNegativeInteger(raw: string): number {
+  const n = integer(raw);
+  if (n < 0) throw new ValueProblem('must not be negative', 'an integer ≥ 0');
+  return n;
+}
+
+const TRUTHY = ['yes', 'true', 'on', '1'];
+const FALSY = ['no', 'false', 'off', '0'];
+const BOOLEAN_EXPECTED = 'true/false, yes/no, on/off or 1/0';
+
+export function boolean(raw: string): boolean {
+  const s = raw.toLowerCase();
+  if (TRUTHY.includes(s)) return true;
+  if (FALSY.includes(s)) return false;
+  throw new ValueProblem('not a boolean', BOOLEAN_EXPECTED);
+}
+
+/** supervisor's byte_size: an integer with an optional KB/MB/GB suffix (case-insensitive, powers of 1024). */
+export function byteSize(raw: string): number {
+  const v = raw.toLowerCase();
+  const units: Record<string, number> = { kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
+  const suffix = v.slice(-2);
+  const mult = units[suffix];
+  const digits = mult !== undefined ? v.slice(0, -2) : v;
+  if (!PY_INT.test(digits)) throw new ValueProblem('not a byte size', 'a number of bytes, optionally with KB, MB or GB (e.g. 50MB)');
+  return Number(digits.trim().replace(/_/g, '')) * (mult ?? 1);
+}
+
+/** supervisor's octal_type: Python int(s, 8), so "022", "0o22" and "22" are all 18. */
+export function octal(raw: string): number {
+  const m = /^\s*([+-]?)(?:0[oO]_?)?([0-7]+(?:_[0-7]+)*)\s*$/.exec(raw);
+  if (!m) throw new ValueProblem('not an octal number', 'an octal number such as 022');
+  const n = parseInt((m[2] as string).replace(/_/g, ''), 8);
+  return m[1] === '-' ? -n : n;
+}
+
+/** Linux signal numbers under their canonical names (as Python's signal.Signals names them). */
+export const SIGNALS: Readonly<Record<string, number>> = {
+  HUP: 1, INT: 2, QUIT: 3, ILL: 4, TRAP: 5, ABRT: 6, BUS: 7, FPE: 8, KILL: 9, USR1: 10, SEGV: 11,
+  USR2: 12, PIPE: 13, ALRM: 14, TERM: 15, STKFLT: 16, CHLD: 17, CONT: 18, STOP: 19, TSTP: 20,
+  TTIN: 21, TTOU: 22, URG: 23, XCPU: 24, XFSZ: 25, VTALRM: 26, PROF: 27, WINCH: 28, IO: 29, PWR: 30,
+  SYS: 31, RTMIN: 34, RTMAX: 64,
+};
+const SIGNAL_ALIASES: Readonly<Record<string, string>> = { IOT: 'ABRT', CLD: 'CHLD', POLL: 'IO' };
+
+/** A stop signal by name (TERM, SIGTERM, term) or number (15); returns the canonical name without SIG. */
+export function signalName(raw: string): string {
+  const expected = 'a signal name such as TERM, INT, QUIT, HUP, KILL, USR1, USR2, or its number';
+  if (PY_INT.test(raw)) {
+    const n = integer(raw);
+    const name = Object.keys(SIGNALS).find((k) => SIGNALS[k] === n);
+    if (name === undefined) throw new ValueProblem('not a signal number', expected);
+    return name;
+  }
+  let name = raw.trim().toUpperCase();
+  if (name.startsWith('SIG')) name = name.slice(3);
+  name = SIGNAL_ALIASES[name] ?? name;
+  if (SIGNALS[name] === undefined) throw new ValueProblem('not a signal name', expected);
+  return name;
+}
+
+/** supervisor's list_of_exitcodes: comma-separated integers 0–255; returned sorted. */
+export function exitCodes(raw: string): number[] {
+  if (!raw) return [];
+  const out: number[] = [];
+  for (const part of raw.split(',')) {
+    if (!PY_INT.test(part)) throw new ValueProblem('not a list of exit codes', 'comma-separated integers 0-255, e.g. 0,2');
+    const n = integer(part);
+    if (n < 0 || n > 255) throw new ValueProblem(`exit code ${n} is out of range`, 'comma-separated integers 0-255, e.g. 0,2');
+    out.push(n);
+  }
+  return out.sort((a, b) => a - b);
+}
+
+export type AutoRestartValue = 'true' | 'false' | 'unexpected';
+
+export function autoRestart(raw: string): AutoRestartValue {
+  const v = raw.toLowerCase();
+  if (TRUTHY.includes(v)) return 'true';
+  if (FALSY.includes(v)) return 'false';
+  if (v === 'unexpected') return 'unexpected';
+  throw new ValueProblem('not an autorestart value', 'true, false or unexpected');
+}
+
+/** supervisor's list_of_strings: comma-separated, each stripped; empty gives []. */
+export function listOfStrings(raw: string): string[] {
+  if (!raw) return [];
+  return raw.split(',').map((s) => s.trim());
+}
+
+/** supervisor's process_or_group_name: stripped, and no space, colon or slash. */
+export function processOrGroupName(raw: string): string {
+  const s = raw.trim();
+  for (const c of [' ', ':', '/']) {
+    if (s.includes(c)) throw new ValueProblem(`a name must not contain ${JSON.stringify(c)}`, 'a name without spaces, ":" or "/"');
+  }
+  return s;
+}
+
+/** Python's os.path.expanduser for `~` and `~/…` (and `~user` from /etc/passwd). */
+export function expandUser(path: string): string {
+  if (!path.startsWith('~')) return path;
+  const slash = path.indexOf('/');
+  const userPart = slash < 0 ? path.slice(1) : path.slice(1, slash);
+  const rest = slash < 0 ? '' : path.slice(slash);
+  if (userPart === '') return (process.env['HOME'] ?? homedir()) + rest;
+  const entry = lookupUser(userPart);
+  return entry ? entry.home.replace(/\/$/, '') + rest : path;
+}
+
+export type LogfileValue = { readonly type: 'auto' } | { readonly type: 'none' } | { readonly type: 'syslog' } | { readonly type: 'path'; readonly path: string };
+
+/** supervisor's logfile_name: NONE/OFF, AUTO, SYSLOG (any case) or a path (with `~` expanded). */
+export function logfileName(raw: string): LogfileValue {
+  const v = raw.toLowerCase();
+  if (v === 'none' || v === 'off') return { type: 'none' };
+  if (v === 'auto') return { type: 'auto' };
+  if (v === 'syslog') return { type: 'syslog' };
+  return { type: 'path', path: expandUser(raw) };
+}
+
+/** A duration: plain seconds ("10", "1.5") or with a unit: 500ms, 10s, 5m, 1h. Returns seconds. */
+export function duration(raw: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(raw);
+  if (!m) throw new ValueProblem('not a duration', 'seconds, or a number with ms, s, m or h (e.g. 500ms, 10s, 5m)');
+  const n = Number(m[1]);
+  switch (m[2]) {
+    case 'ms':
+      return n / 1000;
+    case 'm':
+      return n * 60;
+    case 'h':
+      return n * 3600;
+    default:
+      return n;
+  }
+}
+
+export function backoffKind(raw: string): 'linear' | 'exponential' {
+  const v = raw.trim().toLowerCase();
+  if (v === 'linear' || v === 'exponential') return v;
+  throw new ValueProblem('not a backoff kind', 'linear or exponential');
+}
+
+export function loglevel(raw: string): 'critical' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'blather' {
+  const v = raw.toLowerCase();
+  switch (v) {
+    case 'critical':
+    case 'error':
+    case 'warn':
+    case 'info':
+    case 'debug':
+    case 'trace':
+    case 'blather':
+      return v;
+    default:
+      throw new ValueProblem('not a log level', 'critical, error, warn, info, debug, trace or blather');
+  }
+}
+
+/** A TCP port 1–65535, optionally `host:port` (supervisor's inet_address); `*` or empty host means all. */
+export function inetAddress(raw: string): { host: string; port: number } {
+  const expected = 'a port, or host:port (e.g. 127.0.0.1:9001)';
+  let host = '';
+  let portText = raw;
+  const colon = raw.lastIndexOf(':');
+  if (colon >= 0) {
+    host = raw.slice(0, colon).toLowerCase();
+    portText = raw.slice(colon + 1);
+    if (!portText) throw new ValueProblem('no port number', expected);
+  }
+  if (!PY_INT.test(portText)) throw new ValueProblem('not a port number', expected);
+  const port = integer(portText);
+  if (port < 1 || port > 65535) throw new ValueProblem('port out of range', expected);
+  if (host === '*') host = '';
+  return { host, port };
+}
+
+/** One /etc/passwd entry. */
+export interface PasswdEntry {
+  readonly name: string;
+  readonly uid: number;
+  readonly home: string;
+}
+
+/** A user name or uid, as supervisor's name_to_uid checks it: it must exist (here: in /etc/passwd). */
+export function existingUser(raw: string): string {
+  const entry = PY_INT.test(raw) ? lookupUid(integer(raw)) : lookupUser(raw);
+  if (!entry) throw new ValueProblem('no such user', 'a user name or uid listed in /etc/passwd');
+  return raw;
+}
+
+/** `user` or `user:group` where each exists (supervisor's colon_separated_user_group). */
+export function userAndGroup(raw: string): string {
+  const [user, group] = raw.split(/:(.*)/s, 2);
+  existingUser(user ?? '');
+  if (group !== undefined) {
+    const ok = PY_INT.test(group) ? lookupGroup(null, integer(group)) : lookupGroup(group, null);
+    if (!ok) throw new ValueProblem('no such group', 'user or user:group that exist on this system');
+  }
+  return raw;
+}
+
+/**
+ * supervisor's dict_of_key_value_pairs: KEY=value pairs separated by commas, read with a non-POSIX
+ * shlex, quotes stripped from both ends of each value. `onSkipped` hears of each token supervisor
+ * silently drops where it expects a comma (e.g. after `A=$HOME` it keeps "$" and drops "HOME").
+ */
+export function keyValuePairs(raw: string, onSkipped?: (key: string, value: string, skipped: string) => void): Record<string, string> {
+  const tokens = lexWordsChecked(raw);
+  const out: Record<string, string> = {};
+  for (let i = 0; i < tokens.length; i += 4) {
+    const k = tokens[i] as string;
+    if (i + 2 >= tokens.length || tokens[i + 1] !== '=') {
+      throw new ValueProblem(
+        `unexpected end of KEY=value pairs near ${JSON.stringify(tokens.slice(i).join(' '))}`,
+        'KEY=value pairs separated by commas; quote values that contain spaces or commas',
+      );
+    }
+    const v = stripQuotes(tokens[i + 2] as string);
+    out[k] = v;
+    const sep = tokens[i + 3];
+    if (sep !== undefined && sep !== ',' && onSkipped) onSkipped(k, v, sep);
+  }
+  return out;
+}
+
+// --- internal ---
+
+function lexWordsChecked(raw: string): string[] {
+  try {
+    return lexWords(raw);
+  } catch (e) {
+    throw new ValueProblem(e instanceof Error ? e.message : String(e), 'KEY=value pairs with balanced quotes');
+  }
+}
+
+/** Python's str.strip('\'"'). */
+function stripQuotes(s: string): string {
+  return s.replace(/^['"]+/, '').replace(/['"]+$/, '');
+}
+
+let passwdCache: PasswdEntry[] | null = null;
+
+function readPasswd(): PasswdEntry[] {
+  if (passwdCache) return passwdCache;
+  let text = '';
+  try {
+    text = readFileSync('/etc/passwd', 'utf8');
+  } catch (e) {
+    // ENOENT: a minimal container without /etc/passwd; every lookup then fails
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  passwdCache = text
+    .split('\n')
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => {
+      const f = l.split(':');
+      return { name: f[0] ?? '', uid: Number(f[2]), home: f[5] ?? '' };
+    });
+  return passwdCache;
+}
+
+function lookupUser(name: string): PasswdEntry | undefined {
+  return readPasswd().find((e) => e.name === name);
+}
+
+function lookupUid(uid: number): PasswdEntry | undefined {
+  return readPasswd().find((e) => e.uid === uid);
+}
+
+function lookupGroup(name: string | null, gid: number | null): boolean {
+  let text = '';
+  try {
+    text = readFileSync('/etc/group', 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  return text.split('\n').some((l) => {
+    const f = l.split(':');
+    return name !== null ? f[0] === name : Number(f[2]) === gid;
+  });
+}

@@ -1,0 +1,270 @@
+// An INI reader with the semantics of Python 3's RawConfigParser as supervisor 4.x configures it:
+// inline_comment_prefixes (';', '#') that need whitespace before them, strict=False (a repeated section
+// merges into the first, a repeated key overrides), [DEFAULT] values visible in every section,
+// continuation lines, empty lines kept inside values, `key = value` and `key: value`, keys lowercased
+// (optionxform), section names case-sensitive. Every key remembers its file and line.
+// The reader records, as warnings, each place where this reading is likely to surprise.
+import type { SourcePos } from './types.js';
+
+/** One `key = value` as read: the value after joining continuation lines. */
+export interface IniEntry {
+  readonly value: string;
+  readonly pos: SourcePos;
+}
+
+/** A section: its keys in first-seen order, and where it was first declared. */
+export interface IniSection {
+  readonly name: string;
+  readonly pos: SourcePos;
+  /** the file whose reading created the section (supervisor's section_to_file) */
+  readonly file: string;
+  readonly entries: Map<string, IniEntry>;
+}
+
+export interface IniProblem {
+  readonly pos: SourcePos;
+  readonly section: string;
+  readonly key: string | null;
+  readonly message: string;
+  readonly got?: string;
+  readonly expected?: string;
+}
+
+/** Everything read so far from one or more files (supervisor reads includes into the same parser). */
+export interface IniDocument {
+  readonly sections: Map<string, IniSection>;
+  readonly defaults: Map<string, IniEntry>;
+  /** where [DEFAULT] was first declared, if it was */
+  defaultsPos: SourcePos | null;
+  readonly warnings: IniProblem[];
+  readonly errors: IniProblem[];
+}
+
+export const DEFAULT_SECTION = 'DEFAULT';
+
+export function createIniDocument(): IniDocument {
+  return { sections: new Map(), defaults: new Map(), defaultsPos: null, warnings: [], errors: [] };
+}
+
+/** Reads `text` (the contents of `file`) into `doc`, as RawConfigParser.read_file does. */
+export function readIni(doc: IniDocument, text: string, file: string): void {
+  // Python's text mode turns \r\n and \r into \n
+  const lines = text.split(/\r\n|\r|\n/);
+  if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
+
+  // an option's value is built from lines, joined when the file ends
+  interface Pending {
+    parts: string[];
+    pos: SourcePos;
+  }
+  let cursect: Map<string, Pending> | null = null;
+  let sectname = '';
+  let optname: string | null = null;
+  let indentLevel = 0;
+  // sections first seen in this file, for the duplicate-section warning
+  const seenHere = new Map<string, SourcePos>();
+  // this file's sections, merged into the document when the file ends
+  const scratch = new Map<string, Map<string, Pending>>();
+
+  const sectionStore = (name: string): Map<string, Pending> => {
+    let m = scratch.get(name);
+    if (!m) {
+      m = new Map();
+      scratch.set(name, m);
+    }
+    return m;
+  };
+
+  for (let idx = 0; idx < lines.length; idx++) {
+    const line = lines[idx] as string;
+    const lineno = idx + 1;
+    const pos: SourcePos = { file, line: lineno };
+    const commentStart = findCommentStart(line);
+    const value = (commentStart === null ? line : line.slice(0, commentStart)).trim();
+    if (!value) {
+      // empty_lines_in_values=True: an empty line (without a comment) becomes part of the value
+      if (commentStart === null && cursect !== null && optname !== null) {
+        cursect.get(optname)?.parts.push('');
+      }
+      continue;
+    }
+    const firstNonSpace = line.search(/\S/);
+    const curIndent = firstNonSpace < 0 ? 0 : firstNonSpace;
+    if (cursect !== null && optname !== null && curIndent > indentLevel) {
+      cursect.get(optname)?.parts.push(value);
+      if (commentStart !== null) warnCutQuote(doc, line, commentStart, pos, sectname, optname);
+      continue;
+    }
+    indentLevel = curIndent;
+    const header = /^\[(.+)\]/.exec(value);
+    if (header) {
+      // Python's regex is greedy up to the last "]" on the line
+      sectname = header[1] as string;
+      optname = null;
+      if (sectname === DEFAULT_SECTION) {
+        doc.defaultsPos ??= pos;
+        cursect = sectionStore(DEFAULT_SECTION);
+        continue;
+      }
+      const existing = doc.sections.get(sectname);
+      const firstHere = seenHere.get(sectname);
+      if (existing || firstHere) {
+        const first = existing?.pos ?? (firstHere as SourcePos);
+        doc.warnings.push({
+          pos,
+          section: sectname,
+          key: null,
+          message:
+            `section [${sectname}] is declared again (first at ${first.file}:${first.line}); ` +
+            'supervisor merges both into one section and a key given in both takes the later value',
+        });
+      } else {
+        seenHere.set(sectname, pos);
+      }
+      cursect = sectionStore(sectname);
+      continue;
+    }
+    if (cursect === null) {
+      doc.errors.push({
+        pos,
+        section: '',
+        key: null,
+        message: 'a key before any [section] header',
+        got: line.trim(),
+        expected: 'a [section] header first',
+      });
+      // supervisor stops at the first such line
+      return;
+    }
+    const opt = /^(.*?)\s*(=|:)\s*(.*)$/.exec(value);
+    if (!opt || !(opt[1] as string)) {
+      doc.errors.push({
+        pos,
+        section: sectname,
+        key: null,
+        message: opt ? 'a line with a value but no key' : 'a line that is neither a [section], a key = value, nor a comment',
+        got: line.trim(),
+        expected: '"key = value", "key: value", a comment or an indented continuation line',
+      });
+      optname = null;
+      continue;
+    }
+    const key = (opt[1] as string).trimEnd().toLowerCase();
+    const priorPos =
+      cursect.get(key)?.pos ??
+      (sectname === DEFAULT_SECTION ? doc.defaults : doc.sections.get(sectname)?.entries)?.get(key)?.pos;
+    if (priorPos) {
+      doc.warnings.push({
+        pos,
+        section: sectname,
+        key,
+        message: `given again (first at ${priorPos.file}:${priorPos.line}); the later value wins`,
+      });
+    }
+    optname = key;
+    cursect.set(key, { parts: [(opt[3] as string).trim()], pos });
+    if (commentStart !== null) warnCutQuote(doc, line, commentStart, pos, sectname, key);
+  }
+
+  // join multi-line values and merge this file into the document
+  for (const [name, store] of scratch) {
+    const target =
+      name === DEFAULT_SECTION
+        ? doc.defaults
+        : (doc.sections.get(name) ??
+          (() => {
+            const s: IniSection = { name, pos: seenHere.get(name) as SourcePos, file, entries: new Map() };
+            doc.sections.set(name, s);
+            return s;
+          })()).entries;
+    for (const [key, v] of store) target.set(key, { value: v.parts.join('\n').trimEnd(), pos: v.pos });
+  }
+}
+
+/** The keys of a section merged over [DEFAULT], as RawConfigParser.items(section) sees them. */
+export function sectionItems(doc: IniDocument, name: string): Map<string, IniEntry> {
+  const out = new Map(doc.defaults);
+  const s = doc.sections.get(name);
+  if (s) for (const [k, v] of s.entries) out.set(k, v);
+  return out;
+}
+
+/** Looks a key up in a section, then in [DEFAULT] (RawConfigParser.get). */
+export function getEntry(doc: IniDocument, section: string, key: string): IniEntry | undefined {
+  return doc.sections.get(section)?.entries.get(key) ?? doc.defaults.get(key);
+}
+
+/**
+ * supervisor's expand_here: replace the text `%(here)s` in every value of every section (defaults
+ * included, which copies them into the section) with `here`. Used when the config has an [include].
+ */
+export function expandHere(doc: IniDocument, here: string): void {
+  for (const [name, section] of doc.sections) {
+    for (const [key, entry] of sectionItems(doc, name)) {
+      if (entry.value.includes('%(here)s')) {
+        section.entries.set(key, { value: entry.value.split('%(here)s').join(here), pos: entry.pos });
+      }
+    }
+  }
+}
+
+/**
+ * Where an inline comment starts, or null. Mirrors configparser: a prefix counts only at the start of
+ * the line or after whitespace, and the search advances all prefixes in rounds, stopping at the first
+ * round that finds a valid one (which is not always the leftmost valid one).
+ */
+export function findCommentStart(line: string): number | null {
+  let commentStart = Infinity;
+  let prefixes = new Map<string, number>([
+    [';', -1],
+    ['#', -1],
+  ]);
+  while (commentStart === Infinity && prefixes.size > 0) {
+    const next = new Map<string, number>();
+    for (const [prefix, from] of prefixes) {
+      const index = line.indexOf(prefix, from + 1);
+      if (index === -1) continue;
+      next.set(prefix, index);
+      if (index === 0 || (index > 0 && /\s/.test(line[index - 1] as string))) {
+        commentStart = Math.min(commentStart, index);
+      }
+    }
+    prefixes = next;
+  }
+  const stripped = line.trim();
+  if (stripped.startsWith('#') || stripped.startsWith(';')) return 0;
+  return commentStart === Infinity ? null : commentStart;
+}
+
+// --- internal ---
+
+/** Warns when an inline comment cut a value inside an open quote: supervisor does not honour quotes there. */
+function warnCutQuote(
+  doc: IniDocument,
+  line: string,
+  commentStart: number,
+  pos: SourcePos,
+  section: string,
+  key: string,
+): void {
+  const before = line.slice(0, commentStart);
+  let quote: string | null = null;
+  for (let i = 0; i < before.length; i++) {
+    const c = before[i] as string;
+    if (quote === null) {
+      if (c === '\\') i++;
+      else if (c === '"' || c === "'") quote = c;
+    } else if (c === quote) quote = null;
+    else if (c === '\\' && quote === '"') i++;
+  }
+  if (quote === null) return;
+  doc.warnings.push({
+    pos,
+    section,
+    key,
+    message:
+      `"${line.slice(commentStart - 1, commentStart + 1)}" inside quotes starts a comment: supervisor ignores ` +
+      `quotes here and cuts the line to ${JSON.stringify(before.trim())} ` +
+      `(remove the space before "${line[commentStart] as string}" to keep it)`,
+  });
+}

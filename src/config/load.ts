@@ -1,0 +1,742 @@
+// Reads a supervisor-compatible INI file into a frozen Config, resolving every program into its
+// processes the way supervisord 4.2 does (options.py read_config / processes_from_section), or throws a
+// ConfigProblems listing every problem found. Warnings (surprising but valid readings) go to
+// config.warnings.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { hostname as osHostname } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { ConfigError, formatConfigProblem, type ConfigErrorDetail } from '../errors.js';
+import { glob } from './_glob.js';
+import { ExpandError, describeNames, expand, type ExpansionValue } from './expand.js';
+import { DEFAULT_SECTION, createIniDocument, expandHere, getEntry, readIni, type IniDocument } from './ini.js';
+import {
+  GROUP_KEYS,
+  INCLUDE_KEYS,
+  INET_HTTP_SERVER_KEYS,
+  PROGRAM_KEYS,
+  SCHEMA,
+  SECTION_PREFIXES,
+  SUPERVISORCTL_KEYS,
+  SUPERVISORD_KEYS,
+  UNIX_HTTP_SERVER_KEYS,
+  nearestKey,
+  sectionKind,
+  type KeySpec,
+} from './schema.js';
+import { ShlexError, splitCommand } from './shlex.js';
+import { ValueProblem, expandUser, keyValuePairs, processOrGroupName, type LogfileValue } from './datatypes.js';
+import type {
+  Config,
+  ConfigWarning,
+  GroupSpec,
+  InetHttpServerSpec,
+  LogTarget,
+  ProcessSpec,
+  SourcePos,
+  SupervisorctlSpec,
+  SupervisordSpec,
+  UnixHttpServerSpec,
+} from './types.js';
+
+export interface LoadOptions {
+  /** environment for %(ENV_X)s; default process.env */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** %(host_node_name)s; default os.hostname() */
+  readonly hostname?: string;
+}
+
+/** Every problem in a config file; `detail` is the first, `problems` all of them. */
+export class ConfigProblems extends ConfigError {
+  readonly problems: readonly ConfigErrorDetail[];
+  /** warnings found before reading stopped; they often explain the error */
+  readonly warnings: readonly ConfigWarning[];
+  constructor(problems: readonly ConfigErrorDetail[], warnings: readonly ConfigWarning[] = []) {
+    super(problems[0] as ConfigErrorDetail);
+    this.problems = problems;
+    this.warnings = warnings;
+    this.message = problems.map(formatConfigProblem).join('\n');
+  }
+}
+
+/** The names drover looks for in a directory, in order. */
+export const CONFIG_FILE_NAMES = ['drover.ini', 'drover.conf', 'supervisord.conf'] as const;
+
+/** The first of drover.ini, drover.conf, supervisord.conf in `cwd`, or null. */
+export function findConfigFile(cwd: string): string | null {
+  for (const name of CONFIG_FILE_NAMES) {
+    const p = join(cwd, name);
+    if (existsSync(p)) return p;
+  }
+  return null;
+}
+
+/** Loads and resolves a config file. Throws ConfigProblems (a ConfigError) when anything is wrong. */
+export function loadConfig(file: string, opts: LoadOptions = {}): Config {
+  return new Loader(resolve(file), opts).load();
+}
+
+// --- internal ---
+
+type Names = Map<string, ExpansionValue>;
+
+/** Thrown inside the loader to abandon one key or section after recording a problem. */
+class Recorded extends Error {}
+
+class Loader {
+  readonly file: string;
+  readonly here: string;
+  readonly hostname: string;
+  readonly doc: IniDocument = createIniDocument();
+  readonly files: string[] = [];
+  readonly problems: ConfigErrorDetail[] = [];
+  readonly warnings: ConfigWarning[] = [];
+  /** ENV_X names: the environment, then [supervisord] environment (supervisor's environ_expansions) */
+  readonly envNames: Names = new Map();
+
+  constructor(file: string, opts: LoadOptions) {
+    this.file = file;
+    this.here = dirname(file);
+    this.hostname = opts.hostname ?? osHostname();
+    const env = opts.env ?? process.env;
+    for (const [k, v] of Object.entries(env)) if (v !== undefined) this.envNames.set(`ENV_${k}`, v);
+  }
+
+  load(): Config {
+    this.readFile(this.file, true);
+    this.finishIniProblems();
+    this.readIncludes();
+    this.finishIniProblems();
+    this.checkSections();
+    const supervisord = this.section(() => this.readSupervisord(), null);
+    const { groups, processes } = this.readGroups();
+    const unixHttpServer = this.section(() => this.readUnixHttpServer(), null);
+    const inetHttpServer = this.section(() => this.readInetHttpServer(), null);
+    const supervisorctl = this.section(() => this.readSupervisorctl(), null);
+    if (this.problems.length > 0 || supervisord === null) throw new ConfigProblems(this.problems, dedupeWarnings(this.warnings));
+    return deepFreeze({
+      file: this.file,
+      files: this.files,
+      supervisord,
+      unixHttpServer,
+      inetHttpServer,
+      supervisorctl,
+      groups,
+      processes,
+      warnings: dedupeWarnings(this.warnings),
+    });
+  }
+
+  // --- reading files ---
+
+  private readFile(path: string, main: boolean): void {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const message = code === 'ENOENT' ? 'config file not found' : code === 'EISDIR' ? 'is a directory, not a config file' : `cannot read config file (${code ?? String(e)})`;
+      this.problems.push({ file: path, line: 0, section: main ? '' : 'include', key: null, message });
+      throw new ConfigProblems(this.problems, dedupeWarnings(this.warnings));
+    }
+    this.files.push(path);
+    readIni(this.doc, text, path);
+  }
+
+  private finishIniProblems(): void {
+    for (const w of this.doc.warnings.splice(0)) this.warnings.push({ file: w.pos.file, line: w.pos.line, section: w.section, key: w.key, message: w.message });
+    for (const e of this.doc.errors.splice(0)) this.problems.push({ file: e.pos.file, line: e.pos.line, section: e.section, key: e.key, message: e.message, ...(e.got !== undefined ? { got: e.got } : {}), ...(e.expected !== undefined ? { expected: e.expected } : {}) });
+    if (this.problems.length > 0) throw new ConfigProblems(this.problems, dedupeWarnings(this.warnings));
+  }
+
+  /** supervisor reads [include] of the main file only, one level deep, expanding %(here)s per file. */
+  private readIncludes(): void {
+    const include = this.doc.sections.get('include');
+    if (!include) return;
+    expandHere(this.doc, this.here);
+    const entry = getEntry(this.doc, 'include', 'files');
+    if (!entry) {
+      this.problems.push({ file: include.pos.file, line: include.pos.line, section: 'include', key: null, message: '[include] has no "files" key', expected: 'files = GLOB [GLOB...]' });
+      throw new ConfigProblems(this.problems, dedupeWarnings(this.warnings));
+    }
+    const names: Names = new Map<string, ExpansionValue>([['here', this.here], ['host_node_name', this.hostname], ...this.envNames]);
+    let files: string;
+    try {
+      files = this.expandValue(entry.value, names, entry.pos, 'include', 'files');
+    } catch (e) {
+      if (e instanceof Recorded) throw new ConfigProblems(this.problems, dedupeWarnings(this.warnings));
+      throw e;
+    }
+    for (const pattern of files.split(/\s+/).filter(Boolean)) {
+      const abs = isAbsolute(pattern) ? pattern : join(this.here, pattern);
+      const matches = glob(abs).sort();
+      if (matches.length === 0) {
+        this.warn(entry.pos, 'include', 'files', `no file matches ${JSON.stringify(abs)}`);
+        continue;
+      }
+      for (const path of matches) {
+        this.readFile(path, false);
+        this.finishIniProblems();
+        const nested = this.doc.sections.get('include');
+        for (const [k, e] of nested?.entries ?? []) {
+          if (e.pos.file === path) this.warn(e.pos, 'include', k, 'an [include] inside an included file is ignored (supervisor reads includes one level deep)');
+        }
+        expandHere(this.doc, dirname(path));
+      }
+    }
+  }
+
+  /** Unknown sections and keys are warnings naming the nearest known one; [DEFAULT] reach is a warning. */
+  private checkSections(): void {
+    const allKeys = new Set<string>();
+    for (const table of Object.values(SCHEMA)) for (const k of Object.keys(table)) allKeys.add(k);
+    const sectionNames = [...this.doc.sections.keys()];
+    for (const [name, section] of this.doc.sections) {
+      const kind = sectionKind(name);
+      if (kind === null) {
+        const near = nearestKey(name.includes(':') ? name.slice(0, name.indexOf(':') + 1) : name, SECTION_PREFIXES);
+        this.warn(section.pos, name, null, `unknown section, ignored${near ? ` (did you mean [${near}${near.endsWith(':') ? name.slice(name.indexOf(':') + 1) : ''}]?)` : ''}`);
+        continue;
+      }
+      if (kind.kind === 'ignored') continue;
+      const table = SCHEMA[kind.kind];
+      for (const [key, entry] of section.entries) {
+        if (key in table) continue;
+        const near = nearestKey(key, Object.keys(table));
+        this.warn(entry.pos, name, key, `unknown key, ignored${near ? ` (did you mean "${near}"?)` : ''}`);
+      }
+      if (kind.kind === 'eventlistener' || kind.kind === 'fcgi-program') {
+        this.warn(section.pos, name, null, `drover does not run [${kind.kind}:x] sections yet; this one is read but ignored`);
+      }
+    }
+    for (const [key, entry] of this.doc.defaults) {
+      if (!allKeys.has(key)) {
+        const near = nearestKey(key, allKeys);
+        this.warn(entry.pos, DEFAULT_SECTION, key, `unknown key, ignored${near ? ` (did you mean "${near}"?)` : ''}`);
+      }
+      const reach = sectionNames.filter((n) => !this.doc.sections.get(n)?.entries.has(key));
+      if (reach.length > 0) {
+        this.warn(entry.pos, DEFAULT_SECTION, key, `a [DEFAULT] value applies to every section that does not set "${key}" (supervisor reads it this way): ${reach.map((n) => `[${n}]`).join(', ')}`);
+      }
+    }
+    if (this.doc.sections.has('supervisord') && this.doc.sections.has('drover')) {
+      const d = this.doc.sections.get('drover');
+      if (d) this.warn(d.pos, 'drover', null, '[drover] and [supervisord] are the same section; both are read and [drover] wins where both set a key');
+    }
+  }
+
+  // --- [supervisord] ---
+
+  private readSupervisord(): SupervisordSpec {
+    const names = (): Names => new Map<string, ExpansionValue>([...this.envNames, ['here', this.here]]);
+    const sectionName = this.doc.sections.has('drover') ? 'drover' : 'supervisord';
+    const present = this.doc.sections.has('drover') || this.doc.sections.has('supervisord');
+    const lookup = (key: string) => {
+      if (!present) return undefined;
+      return this.doc.sections.get('drover')?.entries.get(key) ?? this.doc.sections.get('supervisord')?.entries.get(key) ?? this.doc.defaults.get(key);
+    };
+    const get = <T>(key: keyof typeof SUPERVISORD_KEYS, spec: KeySpec<T>): T | null => {
+      const entry = lookup(key);
+      const pos = entry?.pos ?? this.sectionPos(sectionName);
+      const raw = entry?.value ?? spec.default;
+      if (raw === null) return null;
+      return this.parseValue(spec, this.expandValue(raw, names(), pos, sectionName, key), pos, sectionName, key);
+    };
+    const posOf = (key: string): SourcePos => lookup(key)?.pos ?? this.sectionPos(sectionName);
+    const K = SUPERVISORD_KEYS;
+    const errors: Recorded[] = [];
+    const attempt = <T>(f: () => T, fallback: T): T => {
+      try {
+        return f();
+      } catch (e) {
+        if (e instanceof Recorded) {
+          errors.push(e);
+          return fallback;
+        }
+        throw e;
+      }
+    };
+    const runtimeRaw = attempt(() => get('runtime_dir', K.runtime_dir), null);
+    const runtimeDir = runtimeRaw ? resolve(this.here, expandUser(runtimeRaw)) : join(this.here, '.drover');
+    const existingDir = (key: 'childlogdir' | 'directory', raw: string | null): string | null => {
+      if (raw === null) return null;
+      const p = resolve(this.here, expandUser(raw));
+      if (!isDirectory(p)) this.fail(posOf(key), sectionName, key, 'not an existing directory', raw, 'the path of an existing directory');
+      return p;
+    };
+    const existingDirpath = (key: 'logfile' | 'pidfile', raw: string): string => {
+      const p = resolve(this.here, expandUser(raw));
+      if (!isDirectory(dirname(p))) this.fail(posOf(key), sectionName, key, 'the directory of this path does not exist', raw, 'a path in an existing directory');
+      return p;
+    };
+    const logRaw = attempt(() => get('logfile', K.logfile), null);
+    const logfile: LogTarget = attempt(() => (logRaw === null ? join(runtimeDir, 'drover.log') : logRaw.type === 'none' ? 'NONE' : logRaw.type === 'path' ? existingDirpath('logfile', logRaw.path) : logRaw.type === 'auto' ? 'AUTO' : 'syslog'), 'NONE');
+    const pidRaw = attempt(() => get('pidfile', K.pidfile), null);
+    const pidfile = attempt(() => (pidRaw === null ? join(runtimeDir, 'drover.pid') : existingDirpath('pidfile', pidRaw)), null);
+    const childlogdirRaw = attempt(() => get('childlogdir', K.childlogdir), null);
+    const childlogdir = attempt(() => existingDir('childlogdir', childlogdirRaw), null) ?? join(runtimeDir, 'logs');
+    const directory = attempt(() => existingDir('directory', attempt(() => get('directory', K.directory), null)), null);
+    // supervisor expands [supervisord] environment twice: once like every key, then again with host_node_name
+    const environment = attempt(() => {
+      const entry = lookup('environment');
+      if (!entry) return {};
+      const once = this.expandValue(entry.value, names(), entry.pos, sectionName, 'environment');
+      const twice = this.expandValue(once, new Map<string, ExpansionValue>([['here', this.here], ['host_node_name', this.hostname], ...this.envNames]), entry.pos, sectionName, 'environment');
+      return this.parseEnvironment(twice, entry.pos, sectionName);
+    }, {});
+    for (const [k, v] of Object.entries(environment)) this.envNames.set(`ENV_${k}`, v);
+    this.supervisordEnvironmentCache = environment;
+    const spec: SupervisordSpec = {
+      logfile,
+      logfileMaxBytes: attempt(() => get('logfile_maxbytes', K.logfile_maxbytes), null) ?? 0,
+      logfileBackups: attempt(() => get('logfile_backups', K.logfile_backups), null) ?? 0,
+      loglevel: attempt(() => get('loglevel', K.loglevel), null) ?? 'info',
+      pidfile,
+      umask: attempt(() => get('umask', K.umask), null) ?? 0o22,
+      nodaemon: attempt(() => get('nodaemon', K.nodaemon), null) ?? false,
+      silent: attempt(() => get('silent', K.silent), null) ?? false,
+      minfds: attempt(() => get('minfds', K.minfds), null) ?? 1024,
+      minprocs: attempt(() => get('minprocs', K.minprocs), null) ?? 200,
+      nocleanup: attempt(() => get('nocleanup', K.nocleanup), null) ?? false,
+      childlogdir,
+      user: attempt(() => get('user', K.user), null),
+      directory,
+      strip_ansi: attempt(() => get('strip_ansi', K.strip_ansi), null) ?? false,
+      environment,
+      identifier: attempt(() => get('identifier', K.identifier), null) ?? 'supervisor',
+      runtimeDir,
+    };
+    if (errors.length > 0) throw new Recorded();
+    return spec;
+  }
+
+  // --- groups and programs ---
+
+  private readGroups(): { groups: GroupSpec[]; processes: ProcessSpec[] } {
+    const sections = [...this.doc.sections.keys()];
+    const baseNames = (): Names => new Map<string, ExpansionValue>([...this.envNames, ['here', this.here]]);
+    const resolved: { spec: GroupSpec; processes: ProcessSpec[] }[] = [];
+    const excluded = new Set<string>();
+
+    for (const section of sections) {
+      if (!section.startsWith('group:')) continue;
+      this.section(() => {
+        const groupName = this.nameOf(section);
+        const programs = this.getValue(section, 'programs', GROUP_KEYS.programs, baseNames()) ?? [];
+        const priority = this.getValue(section, 'priority', GROUP_KEYS.priority, baseNames()) ?? 999;
+        const processes: ProcessSpec[] = [];
+        const seen = new Set<string>();
+        for (const program of programs) {
+          const programSection = `program:${program}`;
+          const fcgiSection = `fcgi-program:${program}`;
+          const pos = getEntry(this.doc, section, 'programs')?.pos ?? this.sectionPos(section);
+          if (!this.doc.sections.has(programSection)) {
+            if (this.doc.sections.has(fcgiSection)) {
+              excluded.add(fcgiSection);
+              continue;
+            }
+            this.fail(pos, section, 'programs', `names a program that has no [program:${program}] section`, program, `one of: ${sections.filter((s) => s.startsWith('program:')).map((s) => s.slice(8)).join(', ') || '(no programs defined)'}`);
+          }
+          if (seen.has(program)) this.warn(pos, section, 'programs', `"${program}" is listed twice; supervisor creates its processes twice`);
+          seen.add(program);
+          excluded.add(programSection);
+          processes.push(...this.processesFromSection(programSection, groupName));
+        }
+        resolved.push({ spec: { name: groupName, priority, programs: [...programs], explicit: true }, processes });
+        return null;
+      }, null);
+    }
+
+    for (const section of sections) {
+      if (!section.startsWith('program:') || excluded.has(section)) continue;
+      this.section(() => {
+        const programName = this.nameOf(section);
+        const priority = this.getValue(section, 'priority', PROGRAM_KEYS.priority, baseNames()) ?? 999;
+        const processes = this.processesFromSection(section, programName);
+        resolved.push({ spec: { name: programName, priority, programs: [programName], explicit: false }, processes });
+        return null;
+      }, null);
+    }
+
+    // supervisor sorts groups by (priority, name); the sort is stable
+    resolved.sort((a, b) => a.spec.priority - b.spec.priority || compareStrings(a.spec.name, b.spec.name));
+    return { groups: resolved.map((r) => r.spec), processes: resolved.flatMap((r) => r.processes) };
+  }
+
+  /** supervisor's processes_from_section, including the order in which names become expandable. */
+  private processesFromSection(section: string, groupName: string): ProcessSpec[] {
+    const programName = this.nameOf(section);
+    const sectionPos = this.sectionPos(section);
+    // supervisor mutates this one dict as it goes: process_num, numprocs and each process's ENV_X
+    // stay in it for later keys and later processes
+    const common: Names = new Map<string, ExpansionValue>([
+      ['here', this.here],
+      ['program_name', programName],
+      ['host_node_name', this.hostname],
+      ['group_name', groupName],
+    ]);
+    const combined = (): Names => new Map<string, ExpansionValue>([...this.envNames, ...common]);
+    const K = PROGRAM_KEYS;
+    const failures: unknown[] = [];
+    const read = <T>(key: string, spec: KeySpec<T>): T | null => {
+      try {
+        return this.getValue(section, key, spec, combined());
+      } catch (e) {
+        if (!(e instanceof Recorded)) throw e;
+        failures.push(e);
+        return null;
+      }
+    };
+    const priority = read('priority', K.priority) ?? 999;
+    const autostart = read('autostart', K.autostart) ?? true;
+    const autorestart = read('autorestart', K.autorestart) ?? 'unexpected';
+    const startSecs = read('startsecs', K.startsecs) ?? 1;
+    const startRetries = read('startretries', K.startretries) ?? 3;
+    const stopSignal = read('stopsignal', K.stopsignal) ?? 'TERM';
+    const stopWaitSecs = read('stopwaitsecs', K.stopwaitsecs) ?? 10;
+    const stopAsGroup = read('stopasgroup', K.stopasgroup) ?? false;
+    const killAsGroup = getEntry(this.doc, section, 'killasgroup') ? (read('killasgroup', K.killasgroup) ?? stopAsGroup) : stopAsGroup;
+    const exitCodes = read('exitcodes', K.exitcodes) ?? [0];
+    const redirectStderr = read('redirect_stderr', K.redirect_stderr) ?? false;
+    const numprocs = read('numprocs', K.numprocs) ?? 1;
+    const numprocsStart = read('numprocs_start', K.numprocs_start) ?? 0;
+    const environmentEntry = getEntry(this.doc, section, 'environment');
+    const stdoutCaptureMaxBytes = read('stdout_capture_maxbytes', K.stdout_capture_maxbytes) ?? 0;
+    const stdoutEventsEnabled = read('stdout_events_enabled', K.stdout_events_enabled) ?? false;
+    const stderrCaptureMaxBytes = read('stderr_capture_maxbytes', K.stderr_capture_maxbytes) ?? 0;
+    const stderrEventsEnabled = read('stderr_events_enabled', K.stderr_events_enabled) ?? false;
+    let serverUrl = read('serverurl', K.serverurl);
+    if (serverUrl !== null && serverUrl.trim().toUpperCase() === 'AUTO') serverUrl = null;
+    const user = read('user', K.user);
+    const umask = read('umask', K.umask);
+    const backoff = read('backoff', K.backoff) ?? 'linear';
+    const backoffMaxSecs = read('backoff_max', K.backoff_max) ?? 60;
+    const fatalCooldownSecs = read('fatal_cooldown', K.fatal_cooldown);
+    const pdeathsig = read('pdeathsig', K.pdeathsig) ?? true;
+    const processNameEntry = getEntry(this.doc, section, 'process_name');
+    const processNameRaw = processNameEntry?.value ?? '%(program_name)s';
+    const processNamePos = processNameEntry?.pos ?? sectionPos;
+    let processName = processNameRaw;
+    try {
+      processName = processOrGroupName(processNameRaw);
+    } catch (e) {
+      if (!(e instanceof ValueProblem)) throw e;
+      this.record(processNamePos, section, 'process_name', e.message, processNameRaw, e.expected);
+      failures.push(e);
+    }
+    if (numprocs > 1 && !processName.includes('%(process_num)')) {
+      const pos = processNameEntry?.pos ?? getEntry(this.doc, section, 'numprocs')?.pos ?? sectionPos;
+      this.record(pos, section, processNameEntry ? 'process_name' : 'numprocs', `numprocs is ${numprocs}, so process_name must contain %(process_num) to give each process its own name`, processNameRaw, 'a process_name such as %(program_name)s_%(process_num)02d');
+      failures.push(null);
+    }
+    if (stopAsGroup && !killAsGroup) {
+      this.record(getEntry(this.doc, section, 'killasgroup')?.pos ?? sectionPos, section, 'killasgroup', 'stopasgroup=true needs killasgroup=true (a group that is stopped together must also be killed together)', 'false', 'true, or leave killasgroup unset');
+      failures.push(null);
+    }
+    if (!getEntry(this.doc, section, 'command')) {
+      this.record(sectionPos, section, 'command', 'every program needs a command', undefined, 'command = /path/to/program [args...]');
+      failures.push(null);
+    }
+    if (failures.length > 0) throw new Recorded();
+
+    const out: ProcessSpec[] = [];
+    for (let processNum = numprocsStart; processNum < numprocsStart + numprocs; processNum++) {
+      common.set('process_num', processNum);
+      common.set('numprocs', numprocs);
+      for (const [k, v] of this.envNames) common.set(k, v);
+      const environment = environmentEntry
+        ? this.parseEnvironment(this.expandValue(environmentEntry.value, common, environmentEntry.pos, section, 'environment'), environmentEntry.pos, section)
+        : {};
+      for (const [k, v] of Object.entries(environment)) common.set(`ENV_${k}`, v);
+      const directory = this.getValue(section, 'directory', K.directory, combined());
+      const logs = { stdout: this.readLog(section, 'stdout', common, combined()), stderr: this.readLog(section, 'stderr', common, combined()) };
+      if (redirectStderr) {
+        if (logs.stderr.target !== 'AUTO' && logs.stderr.target !== 'NONE') {
+          this.warn(getEntry(this.doc, section, 'stderr_logfile')?.pos ?? sectionPos, section, 'stderr_logfile', 'redirect_stderr=true sends stderr to the stdout log, so this file is ignored');
+        }
+        logs.stderr.target = 'NONE';
+      }
+      const commandEntry = getEntry(this.doc, section, 'command');
+      const commandPos = commandEntry?.pos ?? sectionPos;
+      const command = this.expandValue(commandEntry?.value ?? '', combined(), commandPos, section, 'command');
+      let argv: string[];
+      try {
+        argv = splitCommand(command);
+      } catch (e) {
+        if (!(e instanceof ShlexError)) throw e;
+        this.fail(commandPos, section, 'command', `cannot split the command: ${e.message}`, command, 'a command line with balanced quotes');
+      }
+      if (argv.length === 0) this.fail(commandPos, section, 'command', 'the command is empty', command, 'command = /path/to/program [args...]');
+      const name = this.expandValue(processName, common, processNamePos, section, 'process_name');
+      const pidfile = this.getValue(section, 'pidfile', K.pidfile, combined());
+      out.push({
+        group: groupName,
+        name,
+        programName,
+        processNum,
+        numprocs,
+        command,
+        argv,
+        priority,
+        autostart,
+        autorestart,
+        startSecs,
+        startRetries,
+        exitCodes,
+        stopSignal,
+        stopWaitSecs,
+        stopAsGroup,
+        killAsGroup,
+        directory,
+        umask,
+        user,
+        environment: { ...this.supervisordEnvironment(), ...environment },
+        redirectStderr,
+        stdoutLogfile: logs.stdout.target,
+        stdoutLogfileMaxBytes: logs.stdout.maxBytes,
+        stdoutLogfileBackups: logs.stdout.backups,
+        stdoutCaptureMaxBytes,
+        stdoutEventsEnabled,
+        stdoutSyslog: logs.stdout.syslog,
+        stderrLogfile: logs.stderr.target,
+        stderrLogfileMaxBytes: logs.stderr.maxBytes,
+        stderrLogfileBackups: logs.stderr.backups,
+        stderrCaptureMaxBytes,
+        stderrEventsEnabled,
+        stderrSyslog: logs.stderr.syslog,
+        serverUrl,
+        backoff,
+        backoffMaxSecs,
+        fatalCooldownSecs,
+        pidfile,
+        pdeathsig,
+        source: sectionPos,
+      });
+    }
+    // supervisor sorts the processes of one section by (priority, name)
+    return out.sort((a, b) => a.priority - b.priority || compareStrings(a.name, b.name));
+  }
+
+  private readLog(section: string, stream: 'stdout' | 'stderr', common: Names, names: Names): { target: LogTarget; maxBytes: number; backups: number; syslog: boolean } {
+    const K = PROGRAM_KEYS;
+    const key = `${stream}_logfile`;
+    const entry = getEntry(this.doc, section, key);
+    const pos = entry?.pos ?? this.sectionPos(section);
+    let value: LogfileValue = { type: 'auto' };
+    if (entry) {
+      // supervisor expands a logfile value twice, so "%%" has to be written "%%%%"
+      const once = this.expandValue(entry.value, names, pos, section, key);
+      const twice = this.expandValue(once, common, pos, section, key);
+      value = this.parseValue(K.stdout_logfile, twice, pos, section, key);
+    }
+    const backups = this.getValue(section, `${key}_backups`, K.stdout_logfile_backups, names) ?? 10;
+    const maxBytes = this.getValue(section, `${key}_maxbytes`, K.stdout_logfile_maxbytes, names) ?? 50 * 1024 * 1024;
+    let syslog = this.getValue(section, `${stream}_syslog`, K.stdout_syslog, names) ?? false;
+    let target: LogTarget;
+    switch (value.type) {
+      case 'auto':
+        target = 'AUTO';
+        if (!maxBytes) this.warn(pos, section, key, `AUTO log without rotation (${key}_maxbytes = 0) can fill the disk`);
+        break;
+      case 'none':
+        target = 'NONE';
+        break;
+      case 'syslog':
+        this.warn(pos, section, key, `"${key} = syslog" is deprecated in supervisor; drover reads it as ${key} = NONE and ${stream}_syslog = true`);
+        target = 'NONE';
+        syslog = true;
+        break;
+      case 'path': {
+        target = value.path;
+        if (target === '') {
+          target = 'NONE';
+          break;
+        }
+        const dir = dirname(resolve(this.here, target));
+        if (target.includes('/') && !isDirectory(dir)) {
+          this.fail(pos, section, key, `the directory ${dir} does not exist`, entry?.value ?? '', 'a path in an existing directory, AUTO or NONE');
+        }
+        break;
+      }
+      default: {
+        const never: never = value;
+        throw new Error(`unhandled logfile value ${JSON.stringify(never)}`);
+      }
+    }
+    return { target, maxBytes, backups, syslog };
+  }
+
+  private supervisordEnvironmentCache: Record<string, string> | null = null;
+  private supervisordEnvironment(): Record<string, string> {
+    return this.supervisordEnvironmentCache ?? {};
+  }
+
+  // --- servers and supervisorctl ---
+
+  private readUnixHttpServer(): UnixHttpServerSpec | null {
+    const section = [...this.doc.sections.keys()].find((s) => s.startsWith('unix_http_server'));
+    if (section === undefined) return null;
+    const names = new Map<string, ExpansionValue>([...this.envNames, ['here', this.here]]);
+    const K = UNIX_HTTP_SERVER_KEYS;
+    const file = this.getValue(section, 'file', K.file, names);
+    if (file === null) this.fail(this.sectionPos(section), section, 'file', 'the control socket needs a path', undefined, 'file = /path/to/drover.sock');
+    const auth = this.readAuth(section, names);
+    return {
+      file: resolve(this.here, expandUser(file.trim())),
+      chmod: this.getValue(section, 'chmod', K.chmod, names) ?? 0o700,
+      chown: this.getValue(section, 'chown', K.chown, names),
+      ...auth,
+    };
+  }
+
+  private readInetHttpServer(): InetHttpServerSpec | null {
+    const section = [...this.doc.sections.keys()].find((s) => s.startsWith('inet_http_server'));
+    if (section === undefined) return null;
+    const names = new Map<string, ExpansionValue>([...this.envNames, ['here', this.here]]);
+    const auth = this.readAuth(section, names);
+    const port = this.getValue(section, 'port', INET_HTTP_SERVER_KEYS.port, names);
+    if (port === null) this.fail(this.sectionPos(section), section, 'port', 'the HTTP server needs a port', undefined, 'port = 127.0.0.1:9001');
+    return { host: port.host, port: port.port, ...auth };
+  }
+
+  private readAuth(section: string, names: Names): { username: string | null; password: string | null } {
+    const username = this.getValue(section, 'username', UNIX_HTTP_SERVER_KEYS.username, names);
+    const password = this.getValue(section, 'password', UNIX_HTTP_SERVER_KEYS.password, names);
+    if ((username === null) !== (password === null)) {
+      const missing = username === null ? 'username' : 'password';
+      this.fail(this.sectionPos(section), section, missing, 'username and password must be given together', undefined, 'both username and password, or neither');
+    }
+    return { username, password };
+  }
+
+  private readSupervisorctl(): SupervisorctlSpec | null {
+    const section = 'supervisorctl';
+    if (!this.doc.sections.has(section)) return null;
+    const names = new Map<string, ExpansionValue>([...this.envNames, ['here', this.here]]);
+    const K = SUPERVISORCTL_KEYS;
+    let serverurl = this.getValue(section, 'serverurl', K.serverurl, names);
+    if (serverurl !== null && serverurl.startsWith('unix://')) serverurl = `unix://${resolve(this.here, expandUser(serverurl.slice(7)))}`;
+    const history = this.getValue(section, 'history_file', K.history_file, names);
+    return {
+      serverurl,
+      username: this.getValue(section, 'username', K.username, names),
+      password: this.getValue(section, 'password', K.password, names),
+      prompt: this.getValue(section, 'prompt', K.prompt, names) ?? 'supervisor',
+      history_file: history ? resolve(this.here, expandUser(history)) : null,
+    };
+  }
+
+  // --- helpers ---
+
+  /** Runs one section's reader; a recorded problem yields the fallback so other sections still get checked. */
+  private section<T>(f: () => T, fallback: T): T {
+    try {
+      const v = f();
+      return v;
+    } catch (e) {
+      if (e instanceof Recorded) return fallback;
+      throw e;
+    }
+  }
+
+  private nameOf(section: string): string {
+    const raw = section.slice(section.indexOf(':') + 1);
+    try {
+      return processOrGroupName(raw);
+    } catch (e) {
+      if (!(e instanceof ValueProblem)) throw e;
+      this.fail(this.sectionPos(section), section, null, `bad name in section header: ${e.message}`, raw, e.expected);
+    }
+  }
+
+  private sectionPos(section: string): SourcePos {
+    return this.doc.sections.get(section)?.pos ?? { file: this.file, line: 0 };
+  }
+
+  /** A key's value from the section or [DEFAULT] (else the schema default), expanded and parsed; null if unset. */
+  private getValue<T>(section: string, key: string, spec: KeySpec<T>, names: Names): T | null {
+    const entry = getEntry(this.doc, section, key);
+    const raw = entry?.value ?? spec.default;
+    if (raw === null) return null;
+    const pos = entry?.pos ?? this.sectionPos(section);
+    return this.parseValue(spec, this.expandValue(raw, names, pos, section, key), pos, section, key);
+  }
+
+  private parseValue<T>(spec: KeySpec<T>, value: string, pos: SourcePos, section: string, key: string): T {
+    try {
+      return spec.parse(value);
+    } catch (e) {
+      if (!(e instanceof ValueProblem)) throw e;
+      this.fail(pos, section, key, e.message, value, e.expected);
+    }
+  }
+
+  private expandValue(value: string, names: Names, pos: SourcePos, section: string, key: string): string {
+    try {
+      return expand(value, names);
+    } catch (e) {
+      if (!(e instanceof ExpandError)) throw e;
+      if (e.unknownName !== null) {
+        this.fail(pos, section, key, `cannot expand %(${e.unknownName}): no such name here`, value, describeNames(names));
+      }
+      this.fail(pos, section, key, `bad expansion: ${e.message}`, value, '%(name)s, %(name)d or %% for a literal percent sign');
+    }
+  }
+
+  private parseEnvironment(value: string, pos: SourcePos, section: string): Record<string, string> {
+    try {
+      return keyValuePairs(value, (k, v, skipped) => {
+        this.warn(pos, section, 'environment', `supervisor reads ${k}=${JSON.stringify(v)} and silently drops ${JSON.stringify(skipped)} after it (quote values containing spaces, $, * or other punctuation)`);
+      });
+    } catch (e) {
+      if (!(e instanceof ValueProblem)) throw e;
+      this.fail(pos, section, 'environment', e.message, value, e.expected);
+    }
+  }
+
+  private record(pos: SourcePos, section: string, key: string | null, message: string, got: string | undefined, expected: string | undefined): void {
+    this.problems.push({ file: pos.file, line: pos.line, section, key, message, ...(got !== undefined ? { got } : {}), ...(expected !== undefined ? { expected } : {}) });
+  }
+
+  private fail(pos: SourcePos, section: string, key: string | null, message: string, got?: string, expected?: string): never {
+    this.record(pos, section, key, message, got, expected);
+    throw new Recorded();
+  }
+
+  private warn(pos: SourcePos, section: string, key: string | null, message: string): void {
+    this.warnings.push({ file: pos.file, line: pos.line, section, key, message });
+  }
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch (e) {
+    // ENOENT/ENOTDIR: the path does not exist, which is the answer
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EACCES') return false;
+    throw e;
+  }
+}
+
+/** Python compares str by code point; for names this equals UTF-16 order outside surrogates. */
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function dedupeWarnings(ws: readonly ConfigWarning[]): ConfigWarning[] {
+  const seen = new Set<string>();
+  return ws.filter((w) => {
+    const k = `${w.file}:${w.line}:${w.section}:${w.key ?? ''}:${w.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+function deepFreeze<T>(v: T): T {
+  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v)) deepFreeze(x);
+  }
+  return v;
+}

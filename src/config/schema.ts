@@ -1,0 +1,262 @@
+// THE table of configuration keys: per section kind, each key's type, default (as supervisor writes
+// it), documentation and parser. load.ts reads through it; scripts/gen-config-doc.mjs prints it into
+// docs/config.md. Defaults are strings parsed by the same parser as a value from the file; null means
+// "unset" (documented by defaultDoc).
+import {
+  autoRestart,
+  backoffKind,
+  boolean,
+  byteSize,
+  duration,
+  exitCodes,
+  existingUser,
+  inetAddress,
+  integer,
+  listOfStrings,
+  logfileName,
+  loglevel,
+  nonNegativeInteger,
+  octal,
+  signalName,
+  userAndGroup,
+  type LogfileValue,
+} from './datatypes.js';
+
+export interface KeySpec<T> {
+  /** short type label for docs and "expected" in errors */
+  readonly type: string;
+  /** supervisor's default as a string value, or null for unset */
+  readonly default: string | null;
+  /** how to document the default when it is not a plain value */
+  readonly defaultDoc?: string;
+  readonly doc: string;
+  readonly parse: (raw: string) => T;
+  /** true for keys drover adds to supervisor's set */
+  readonly drover?: boolean;
+}
+
+function key<T>(spec: KeySpec<T>): KeySpec<T> {
+  return spec;
+}
+
+const text = (s: string): string => s;
+
+const LOG_DOC = 'AUTO (a file in childlogdir), NONE, syslog (deprecated) or a path';
+
+type StreamKeys<S extends string> = Readonly<
+  Record<`${S}_logfile`, KeySpec<LogfileValue>> &
+    Record<`${S}_logfile_maxbytes` | `${S}_logfile_backups` | `${S}_capture_maxbytes`, KeySpec<number>> &
+    Record<`${S}_events_enabled` | `${S}_syslog`, KeySpec<boolean>>
+>;
+
+function streamKeys<S extends 'stdout' | 'stderr'>(stream: S): StreamKeys<S> {
+  const keys = {
+    [`${stream}_logfile`]: key({
+      type: 'logfile',
+      default: null,
+      defaultDoc: 'AUTO',
+      doc: `Where the process's ${stream} goes: ${LOG_DOC}. Expanded twice, as supervisor does.`,
+      parse: logfileName,
+    }),
+    [`${stream}_logfile_maxbytes`]: key({ type: 'bytes', default: '50MB', doc: `Rotate the ${stream} log at this size; 0 never rotates.`, parse: byteSize }),
+    [`${stream}_logfile_backups`]: key({ type: 'integer', default: '10', doc: `Rotated ${stream} logs to keep; 0 keeps none.`, parse: integer }),
+    [`${stream}_capture_maxbytes`]: key({ type: 'bytes', default: '0', doc: `Capture-mode buffer for ${stream} (event listeners); 0 disables.`, parse: byteSize }),
+    [`${stream}_events_enabled`]: key({ type: 'boolean', default: 'false', doc: `Emit an event for each ${stream} write.`, parse: boolean }),
+    [`${stream}_syslog`]: key({ type: 'boolean', default: 'false', doc: `Also send ${stream} to syslog.`, parse: boolean }),
+  };
+  return keys as StreamKeys<S>;
+}
+
+/** Keys common to [program:x], [eventlistener:x] and [fcgi-program:x]. */
+export const PROGRAM_KEYS = {
+  command: key({ type: 'command', default: null, defaultDoc: '(required)', doc: 'The command line, split like a POSIX shell splits words (quotes, backslashes) but run without a shell.', parse: text }),
+  process_name: key({ type: 'template', default: '%(program_name)s', doc: 'Name of each process; must contain %(process_num) when numprocs > 1.', parse: text }),
+  numprocs: key({ type: 'integer', default: '1', doc: 'How many processes to start from this section.', parse: integer }),
+  numprocs_start: key({ type: 'integer', default: '0', doc: 'The first process_num.', parse: integer }),
+  priority: key({ type: 'integer', default: '999', doc: 'Lower starts first and stops last.', parse: integer }),
+  autostart: key({ type: 'boolean', default: 'true', doc: 'Start when drover starts.', parse: boolean }),
+  startsecs: key({ type: 'integer', default: '1', doc: 'Seconds the process must stay up to count as started.', parse: nonNegativeInteger }),
+  startretries: key({ type: 'integer', default: '3', doc: 'Failed starts before the process becomes FATAL.', parse: nonNegativeInteger }),
+  autorestart: key({ type: 'true|false|unexpected', default: 'unexpected', doc: 'Restart after an exit: always, never, or when the exit code is not in exitcodes.', parse: autoRestart }),
+  exitcodes: key({ type: 'exit codes', default: '0', doc: 'Expected exit codes (comma-separated, 0-255).', parse: exitCodes }),
+  stopsignal: key({ type: 'signal', default: 'TERM', doc: 'Signal that asks the process to stop: a name (TERM, SIGTERM) or a number.', parse: signalName }),
+  stopwaitsecs: key({ type: 'integer', default: '10', doc: 'Seconds to wait after stopsignal before SIGKILL.', parse: nonNegativeInteger }),
+  stopasgroup: key({ type: 'boolean', default: 'false', doc: 'Send stopsignal to the whole process group; implies killasgroup.', parse: boolean }),
+  killasgroup: key({ type: 'boolean', default: null, defaultDoc: 'same as stopasgroup', doc: 'Send SIGKILL to the whole process group.', parse: boolean }),
+  user: key({ type: 'user', default: null, doc: 'Run as this user (name or uid; drover must run as root). Must exist.', parse: existingUser }),
+  redirect_stderr: key({ type: 'boolean', default: 'false', doc: "Send stderr into stdout's log; stderr_logfile is then ignored.", parse: boolean }),
+  ...streamKeys('stdout'),
+  ...streamKeys('stderr'),
+  environment: key({ type: 'KEY=value list', default: '', doc: 'Variables added to the inherited environment: KEY=value pairs separated by commas; quote values with commas or spaces.', parse: text }),
+  directory: key({ type: 'path', default: null, doc: 'Working directory of the process.', parse: text }),
+  umask: key({ type: 'octal', default: null, defaultDoc: "inherit drover's", doc: 'umask of the process, in octal (022).', parse: octal }),
+  serverurl: key({ type: 'URL', default: null, defaultDoc: 'AUTO', doc: 'SUPERVISOR_SERVER_URL passed to the process; AUTO means drover\'s own.', parse: text }),
+  backoff: key({ type: 'linear|exponential', default: 'linear', doc: "Delay between failed starts: linear (supervisor's 1 s, 2 s, 3 s…) or exponential (doubling, with jitter, capped by backoff_max).", parse: backoffKind, drover: true }),
+  backoff_max: key({ type: 'duration', default: '60s', doc: 'Cap for the exponential backoff delay.', parse: duration, drover: true }),
+  fatal_cooldown: key({ type: 'duration', default: null, defaultDoc: 'unset (stay FATAL)', doc: 'After FATAL, wait this long and try again from scratch instead of staying FATAL.', parse: duration, drover: true }),
+  pidfile: key({ type: 'path', default: null, doc: 'For a program that daemonizes itself: the pidfile it writes; drover follows that pid.', parse: text, drover: true }),
+  pdeathsig: key({ type: 'boolean', default: 'true', doc: 'Run the command under `setpriv --pdeathsig TERM` so it dies with drover.', parse: boolean, drover: true }),
+} as const;
+
+export const EVENTLISTENER_KEYS = {
+  ...PROGRAM_KEYS,
+  buffer_size: key({ type: 'integer', default: '10', doc: 'Event queue size (drover does not run event listeners yet).', parse: integer }),
+  events: key({ type: 'list', default: '', doc: 'Event types to subscribe to (not run by drover yet).', parse: listOfStrings }),
+  result_handler: key({ type: 'string', default: 'supervisor.dispatchers:default_handler', doc: 'Result handler (not run by drover yet).', parse: text }),
+} as const;
+
+export const FCGI_PROGRAM_KEYS = {
+  ...PROGRAM_KEYS,
+  socket: key({ type: 'socket', default: null, doc: 'unix:///path or tcp://host:port (drover does not run fcgi programs yet).', parse: text }),
+  socket_backlog: key({ type: 'integer', default: null, doc: 'listen() backlog.', parse: integer }),
+  socket_owner: key({ type: 'user:group', default: null, doc: 'Owner of a unix socket.', parse: text }),
+  socket_mode: key({ type: 'octal', default: null, doc: 'Mode of a unix socket.', parse: octal }),
+} as const;
+
+export const GROUP_KEYS = {
+  programs: key({ type: 'list', default: '', doc: 'Comma-separated program names that form this group.', parse: listOfStrings }),
+  priority: key({ type: 'integer', default: '999', doc: 'Lower starts first and stops last.', parse: integer }),
+} as const;
+
+export const SUPERVISORD_KEYS = {
+  logfile: key({ type: 'path', default: null, defaultDoc: 'RUNTIME_DIR/drover.log', doc: "drover's own log (relative paths are relative to the config file's directory).", parse: logfileName }),
+  logfile_maxbytes: key({ type: 'bytes', default: '50MB', doc: 'Rotate drover\'s log at this size.', parse: byteSize }),
+  logfile_backups: key({ type: 'integer', default: '10', doc: 'Rotated logs to keep.', parse: integer }),
+  loglevel: key({ type: 'level', default: 'info', doc: 'critical, error, warn, info, debug, trace or blather.', parse: loglevel }),
+  pidfile: key({ type: 'path', default: null, defaultDoc: 'RUNTIME_DIR/drover.pid', doc: 'Where drover writes its pid.', parse: text }),
+  umask: key({ type: 'octal', default: '022', doc: "drover's umask.", parse: octal }),
+  nodaemon: key({ type: 'boolean', default: 'false', doc: 'Stay in the foreground (drover up is foreground unless -d).', parse: boolean }),
+  silent: key({ type: 'boolean', default: 'false', doc: 'In the foreground, do not copy the log to stdout.', parse: boolean }),
+  minfds: key({ type: 'integer', default: '1024', doc: 'Raise the open-file limit to at least this.', parse: integer }),
+  minprocs: key({ type: 'integer', default: '200', doc: 'Raise the process limit to at least this.', parse: integer }),
+  nocleanup: key({ type: 'boolean', default: 'false', doc: 'Keep AUTO log files at start.', parse: boolean }),
+  childlogdir: key({ type: 'directory', default: null, defaultDoc: 'RUNTIME_DIR/logs', doc: 'Directory for AUTO log files (must exist when set).', parse: text }),
+  user: key({ type: 'user', default: null, doc: 'Switch to this user at start (drover must run as root).', parse: existingUser }),
+  directory: key({ type: 'directory', default: null, doc: 'chdir here when daemonizing (must exist).', parse: text }),
+  strip_ansi: key({ type: 'boolean', default: 'false', doc: 'Strip ANSI escapes from child logs.', parse: boolean }),
+  environment: key({ type: 'KEY=value list', default: '', doc: 'Variables added to every program\'s environment, and usable as %(ENV_X)s. Expanded twice, as supervisor does.', parse: text }),
+  identifier: key({ type: 'string', default: 'supervisor', doc: 'Identifier reported over XML-RPC.', parse: text }),
+  runtime_dir: key({ type: 'directory', default: null, defaultDoc: '.drover beside the config file', doc: 'Runtime directory for the control socket, pidfile and AUTO logs.', parse: text, drover: true }),
+} as const;
+
+export const UNIX_HTTP_SERVER_KEYS = {
+  file: key({ type: 'path', default: null, defaultDoc: '(required)', doc: 'Path of the control socket.', parse: text }),
+  chmod: key({ type: 'octal', default: '0700', doc: 'Mode of the socket file.', parse: octal }),
+  chown: key({ type: 'user[:group]', default: null, doc: 'Owner of the socket file.', parse: userAndGroup }),
+  username: key({ type: 'string', default: null, doc: 'Username for authentication (needs password too).', parse: text }),
+  password: key({ type: 'string', default: null, doc: 'Password, plain or {SHA}hex (needs username too).', parse: text }),
+} as const;
+
+export const INET_HTTP_SERVER_KEYS = {
+  port: key({ type: 'host:port', default: null, defaultDoc: '(required)', doc: 'TCP address to listen on, e.g. 127.0.0.1:9001.', parse: inetAddress }),
+  username: key({ type: 'string', default: null, doc: 'Username for authentication (needs password too).', parse: text }),
+  password: key({ type: 'string', default: null, doc: 'Password, plain or {SHA}hex (needs username too).', parse: text }),
+} as const;
+
+export const SUPERVISORCTL_KEYS = {
+  serverurl: key({ type: 'URL', default: 'http://localhost:9001', doc: 'Where the CLI finds the control server: unix:///path or http://host:port.', parse: text }),
+  username: key({ type: 'string', default: null, doc: 'Username for the control server.', parse: text }),
+  password: key({ type: 'string', default: null, doc: 'Password for the control server.', parse: text }),
+  prompt: key({ type: 'string', default: 'supervisor', doc: 'Interactive prompt (supervisorctl).', parse: text }),
+  history_file: key({ type: 'path', default: null, doc: 'Interactive history file (supervisorctl).', parse: text }),
+} as const;
+
+export const INCLUDE_KEYS = {
+  files: key({ type: 'globs', default: null, defaultDoc: '(required)', doc: "Space-separated globs, relative to this file's directory; matches are read in sorted order.", parse: text }),
+} as const;
+
+export type SectionKind =
+  | 'program'
+  | 'eventlistener'
+  | 'fcgi-program'
+  | 'group'
+  | 'supervisord'
+  | 'unix_http_server'
+  | 'inet_http_server'
+  | 'supervisorctl'
+  | 'include';
+
+/** The whole table, by section kind. */
+export const SCHEMA: Readonly<Record<SectionKind, Readonly<Record<string, KeySpec<unknown>>>>> = {
+  program: PROGRAM_KEYS,
+  eventlistener: EVENTLISTENER_KEYS,
+  'fcgi-program': FCGI_PROGRAM_KEYS,
+  group: GROUP_KEYS,
+  supervisord: SUPERVISORD_KEYS,
+  unix_http_server: UNIX_HTTP_SERVER_KEYS,
+  inet_http_server: INET_HTTP_SERVER_KEYS,
+  supervisorctl: SUPERVISORCTL_KEYS,
+  include: INCLUDE_KEYS,
+};
+
+/** How a section header names its kind; null for a header drover does not know. */
+export function sectionKind(header: string): { kind: SectionKind; name: string } | { kind: 'ignored' } | null {
+  const colon = header.indexOf(':');
+  const prefix = colon < 0 ? header : header.slice(0, colon);
+  const name = colon < 0 ? '' : header.slice(colon + 1);
+  switch (prefix) {
+    case 'program':
+    case 'eventlistener':
+    case 'fcgi-program':
+    case 'group':
+      return colon < 0 ? null : { kind: prefix, name };
+    case 'supervisord':
+    case 'drover':
+      return colon < 0 ? { kind: 'supervisord', name: '' } : null;
+    case 'unix_http_server':
+    case 'inet_http_server':
+    case 'supervisorctl':
+    case 'include':
+      return { kind: prefix, name };
+    case 'rpcinterface':
+    case 'ctlplugin':
+      // supervisor plugin sections: accepted, drover provides its own control interface
+      return { kind: 'ignored' };
+    default:
+      return null;
+  }
+}
+
+/** Every section prefix, for "did you mean" on unknown sections. */
+export const SECTION_PREFIXES = [
+  'program:',
+  'group:',
+  'eventlistener:',
+  'fcgi-program:',
+  'supervisord',
+  'drover',
+  'unix_http_server',
+  'inet_http_server',
+  'supervisorctl',
+  'include',
+  'rpcinterface:',
+  'ctlplugin:',
+];
+
+/** The known key nearest to `name` by edit distance, if it is close enough to be a likely typo. */
+export function nearestKey(name: string, candidates: Iterable<string>): string | null {
+  let best: string | null = null;
+  let bestDist = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(name, c);
+    if (d < bestDist) {
+      best = c;
+      bestDist = d;
+    }
+  }
+  if (best === null) return null;
+  return bestDist <= Math.max(2, Math.floor(name.length / 3)) ? best : null;
+}
+
+export function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      cur[j] = Math.min((prev[j] as number) + 1, (cur[j - 1] as number) + 1, (prev[j - 1] as number) + cost);
+    }
+    prev = cur;
+  }
+  return prev[b.length] as number;
+}
