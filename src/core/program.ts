@@ -1,0 +1,290 @@
+// The pure reducer for one process: (policy, record, event, now) → (record, effects, steps).
+// It never awaits and never touches the OS; core/supervisor.ts runs the effects it returns.
+// Semantics follow supervisor's Subprocess.transition/finish/change_state, minus the one-second tick.
+import { InvariantError } from '../errors.js';
+import type { ProcessSpec } from '../config/types.js';
+import {
+  eventsAllowedIn,
+  transitionsFor,
+  type Guard,
+  type ProcessEvent,
+  type State,
+  type Transition,
+} from './states.js';
+
+/** The parts of a ProcessSpec the state machine reads. */
+export type ProcessPolicy = Pick<
+  ProcessSpec,
+  | 'name'
+  | 'startSecs'
+  | 'startRetries'
+  | 'autorestart'
+  | 'exitCodes'
+  | 'stopSignal'
+  | 'stopWaitSecs'
+  | 'stopAsGroup'
+  | 'killAsGroup'
+  | 'backoff'
+  | 'backoffMaxSecs'
+  | 'fatalCooldownSecs'
+>;
+
+/** Everything the state machine knows about one process. */
+export interface ProcessRecord {
+  /** current state; 'stopped' before the first start */
+  readonly state: State;
+  /** pid of the live process (or the followed pid); null when there is none */
+  readonly pid: number | null;
+  /** when the current or last process was spawned (ms since epoch); null before the first spawn */
+  readonly startedAtMs: number | null;
+  /** when the last process ended; null before the first exit */
+  readonly stoppedAtMs: number | null;
+  /** failed starts in a row, supervisor's `backoff`; 0 once a process reaches running */
+  readonly backoffCount: number;
+  /** intent recorded before the stop signal is sent: the next exit is a requested stop */
+  readonly stopRequested: boolean;
+  /** exit code of the last process; -1 when it was killed by a signal (as supervisor reports); null if none */
+  readonly exitStatus: number | null;
+  /** signal name that ended the last process, or null */
+  readonly exitSignal: string | null;
+  /** why the last start failed, or null */
+  readonly spawnError: string | null;
+  /** processes spawned after the first one (autorestarts, backoff retries, manual restarts) */
+  readonly restarts: number;
+  /** spawns so far, to tell the first from the rest */
+  readonly spawns: number;
+  /** when the state last changed */
+  readonly changedAtMs: number;
+}
+
+export const TIMERS = ['startSecs', 'backoff', 'stopTimeout', 'fatalCooldown'] as const;
+export type TimerName = (typeof TIMERS)[number];
+
+export type Effect =
+  | { readonly type: 'spawn' }
+  | { readonly type: 'sendSignal'; readonly signal: string; readonly toGroup: boolean }
+  | { readonly type: 'startTimer'; readonly timer: TimerName; readonly ms: number }
+  | { readonly type: 'cancelTimer'; readonly timer: TimerName }
+  /** kill what is left of the process group (and its recorded descendants) after the leader ended */
+  | { readonly type: 'sweepLeftovers' };
+
+/** One state change, for the change log and the event stream. */
+export interface Step {
+  readonly from: State;
+  readonly to: State;
+  readonly reason: string;
+}
+
+export interface Reduction {
+  readonly record: ProcessRecord;
+  readonly effects: readonly Effect[];
+  readonly steps: readonly Step[];
+  /** every table row taken, same-state rows included, in order */
+  readonly taken: readonly Transition[];
+}
+
+export interface ReduceContext {
+  readonly nowMs: number;
+  /** supervisor's mood below RUNNING: nothing restarts by itself */
+  readonly shuttingDown: boolean;
+  /** a number in [0, 1) for backoff jitter, supplied by the caller to keep this pure */
+  readonly random: number;
+}
+
+/** A record for a process that has never run. */
+export function initialRecord(nowMs: number): ProcessRecord {
+  return {
+    state: 'stopped',
+    pid: null,
+    startedAtMs: null,
+    stoppedAtMs: null,
+    backoffCount: 0,
+    stopRequested: false,
+    exitStatus: null,
+    exitSignal: null,
+    spawnError: null,
+    restarts: 0,
+    spawns: 0,
+    changedAtMs: nowMs,
+  };
+}
+
+/** Delay before retry number `attempt` (1-based) in backoff, in ms. */
+export function backoffDelayMs(policy: ProcessPolicy, attempt: number, random: number): number {
+  if (policy.backoff === 'linear') return attempt * 1000; // supervisor: 1 s, 2 s, 3 s…
+  const capMs = policy.backoffMaxSecs * 1000;
+  const base = Math.min(capMs, 1000 * 2 ** Math.min(attempt - 1, 30));
+  // ±25 % jitter so that many programs failing together do not retry in lockstep
+  return Math.round(Math.min(capMs, base * (0.75 + 0.5 * random)));
+}
+
+/** Whether an exit status counts as expected (supervisor: es in exitcodes; a signal death never does). */
+export function isExpectedExit(policy: ProcessPolicy, code: number | null): boolean {
+  return code !== null && policy.exitCodes.includes(code);
+}
+
+/** Describes an exit the way supervisor's decode_wait_status does. */
+export function describeExit(code: number | null, signal: string | null): string {
+  if (signal !== null) return `terminated by SIG${signal}`;
+  return `exit status ${code ?? 'unknown'}`;
+}
+
+/** Applies one event; chained follow-on moves (autorestart, giving up) are applied in the same call. */
+export function reduce(
+  policy: ProcessPolicy,
+  record: ProcessRecord,
+  event: ProcessEvent,
+  ctx: ReduceContext,
+): Reduction {
+  const effects: Effect[] = [];
+  const steps: Step[] = [];
+  const taken: Transition[] = [];
+  let rec = record;
+
+  const move = (ev: ProcessEvent, guard: Guard, patch: Partial<ProcessRecord>, reason?: string): void => {
+    const row = pickRow(policy.name, rec.state, ev, guard);
+    taken.push(row);
+    if (row.to !== rec.state) {
+      steps.push({ from: rec.state, to: row.to, reason: reason ?? row.why });
+      rec = { ...rec, ...patch, state: row.to, changedAtMs: ctx.nowMs };
+    } else {
+      rec = { ...rec, ...patch };
+    }
+  };
+
+  const spawnNow = (ev: ProcessEvent, reason?: string): void => {
+    move(ev, 'always', { stopRequested: false, spawnError: null, startedAtMs: ctx.nowMs }, reason);
+    rec = { ...rec, restarts: rec.spawns > 0 ? rec.restarts + 1 : rec.restarts, spawns: rec.spawns + 1 };
+    effects.push({ type: 'spawn' });
+  };
+
+  const enterBackoff = (ev: ProcessEvent, guard: Guard, spawnError: string, reason: string): void => {
+    const attempt = rec.backoffCount + 1;
+    move(ev, guard, { pid: null, backoffCount: attempt, spawnError, stoppedAtMs: ctx.nowMs }, reason);
+    if (attempt > policy.startRetries) {
+      move({ type: 'retriesExhausted' }, 'always', {});
+      if (policy.fatalCooldownSecs !== null) {
+        effects.push({ type: 'startTimer', timer: 'fatalCooldown', ms: policy.fatalCooldownSecs * 1000 });
+      }
+    } else {
+      effects.push({ type: 'startTimer', timer: 'backoff', ms: backoffDelayMs(policy, attempt, ctx.random) });
+    }
+  };
+
+  switch (event.type) {
+    case 'startRequested': {
+      const manual = rec.state === 'stopped' || rec.state === 'fatal';
+      if (manual) rec = { ...rec, backoffCount: 0 };
+      effects.push({ type: 'cancelTimer', timer: 'fatalCooldown' });
+      spawnNow(event);
+      break;
+    }
+    case 'spawned': {
+      move(event, 'always', { pid: event.pid });
+      if (policy.startSecs === 0) {
+        move({ type: 'startSecsElapsed' }, 'always', { backoffCount: 0 }, 'startsecs is 0');
+      } else {
+        effects.push({ type: 'startTimer', timer: 'startSecs', ms: policy.startSecs * 1000 });
+      }
+      break;
+    }
+    case 'spawnFailed':
+      enterBackoff(event, 'always', event.message, `spawn error: ${event.message}`);
+      break;
+    case 'startSecsElapsed':
+      move(event, 'always', { backoffCount: 0 }, `stayed up ${policy.startSecs}s = startsecs`);
+      break;
+    case 'childExited':
+      reduceExit(event);
+      break;
+    case 'backoffElapsed':
+      spawnNow(event, `retry ${rec.backoffCount} of ${policy.startRetries}`);
+      break;
+    case 'stopRequested': {
+      const from = rec.state;
+      if (from === 'starting' || from === 'running') {
+        move(event, 'always', { stopRequested: true });
+        effects.push({ type: 'cancelTimer', timer: 'startSecs' });
+        effects.push({ type: 'sendSignal', signal: policy.stopSignal, toGroup: policy.stopAsGroup });
+        effects.push({ type: 'startTimer', timer: 'stopTimeout', ms: policy.stopWaitSecs * 1000 });
+      } else if (from === 'backoff') {
+        move(event, 'always', {});
+        effects.push({ type: 'cancelTimer', timer: 'backoff' });
+      } else if (from === 'fatal') {
+        move(event, 'always', {});
+        effects.push({ type: 'cancelTimer', timer: 'fatalCooldown' });
+      } else {
+        move(event, 'always', {}); // stopping: already on its way; other states raise through pickRow
+      }
+      break;
+    }
+    case 'stopTimeoutElapsed':
+      move(event, 'always', {});
+      effects.push({ type: 'sendSignal', signal: 'KILL', toGroup: policy.killAsGroup });
+      break;
+    case 'fatalCooldownElapsed':
+      rec = { ...rec, backoffCount: 0 };
+      spawnNow(event);
+      break;
+    case 'pidFollowed':
+      move(event, 'always', { pid: event.pid });
+      break;
+    case 'autoRestartDue':
+    case 'retriesExhausted':
+      throw new InvariantError(`program "${policy.name}": ${event.type} is raised only by the reducer itself`);
+    default:
+      return assertNever(event);
+  }
+  return { record: rec, effects, steps, taken };
+
+  function reduceExit(ev: Extract<ProcessEvent, { type: 'childExited' }>): void {
+    const exitStatus = ev.signal !== null ? -1 : ev.code;
+    const how = describeExit(ev.code, ev.signal);
+    const base = { pid: null, stoppedAtMs: ctx.nowMs, exitSignal: ev.signal } as const;
+    if (policy.killAsGroup) effects.push({ type: 'sweepLeftovers' });
+    if (rec.state === 'stopping') {
+      effects.push({ type: 'cancelTimer', timer: 'stopTimeout' });
+      move(ev, 'always', { ...base, exitStatus, stopRequested: false }, how);
+      return;
+    }
+    const upMs = ctx.nowMs - (rec.startedAtMs ?? ctx.nowMs);
+    if (rec.state === 'starting') {
+      effects.push({ type: 'cancelTimer', timer: 'startSecs' });
+      if (upMs < policy.startSecs * 1000) {
+        rec = { ...rec, ...base, exitStatus: null };
+        enterBackoff(ev, 'exitedTooQuickly', `Exited too quickly (${how})`, `exited too quickly (${how})`);
+        return;
+      }
+    }
+    const expected = isExpectedExit(policy, exitStatus);
+    const guard: Guard = rec.state === 'starting' ? 'exitedAfterStartSecs' : 'always';
+    move(
+      ev,
+      guard,
+      { ...base, exitStatus, backoffCount: 0, spawnError: expected ? null : `Bad exit code ${exitStatus ?? '?'}` },
+      `${how}; ${expected ? 'expected' : 'not expected'}`,
+    );
+    const restart =
+      !ctx.shuttingDown &&
+      (policy.autorestart === 'true' || (policy.autorestart === 'unexpected' && !expected));
+    if (restart) spawnNow({ type: 'autoRestartDue' }, `autorestart=${policy.autorestart}`);
+  }
+}
+
+// --- internal ---
+
+function pickRow(name: string, from: State, event: ProcessEvent, guard: Guard) {
+  const rows = transitionsFor(from, event.type);
+  const row = rows.find((r) => r.when === guard) ?? rows.find((r) => r.when === 'always');
+  if (!row) {
+    const allowed = eventsAllowedIn(from).join(', ');
+    throw new InvariantError(
+      `program "${name}": event ${event.type} is not allowed in state ${from} (allowed: ${allowed})`,
+    );
+  }
+  return row;
+}
+
+function assertNever(x: never): never {
+  throw new InvariantError(`unhandled event ${JSON.stringify(x)}`);
+}

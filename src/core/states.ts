@@ -1,0 +1,121 @@
+// The process state machine: states, events, and the transition table as data.
+// States are supervisor's words (ProcessStates in supervisor/states.py), lower-case here and upper-case in
+// supervisor's XML-RPC. This file imports nothing from node: so the table can be read and tested alone.
+// docs/states.md is generated from TRANSITIONS (scripts/gen-states-doc.mjs).
+
+export const STATES = ['stopped', 'starting', 'running', 'backoff', 'stopping', 'exited', 'fatal'] as const;
+export type State = (typeof STATES)[number];
+
+/** supervisor's numeric state codes, used by its XML-RPC (`statecode`). */
+export const STATE_CODES: Readonly<Record<State, number>> = {
+  stopped: 0,
+  starting: 10,
+  running: 20,
+  backoff: 30,
+  stopping: 40,
+  exited: 100,
+  fatal: 200,
+};
+
+/** States with a live process that can be signalled. */
+export const SIGNALLABLE_STATES: ReadonlySet<State> = new Set(['starting', 'running', 'stopping']);
+/** States from which `stop` has something to do. */
+export const STOPPABLE_STATES: ReadonlySet<State> = new Set(['starting', 'running', 'backoff']);
+/** States counted as "up" for status and for supervisor's getAllProcessInfo. */
+export const RUNNING_STATES: ReadonlySet<State> = new Set(['starting', 'running', 'backoff']);
+/** States in which no process exists and none is scheduled. */
+export const STOPPED_STATES: ReadonlySet<State> = new Set(['stopped', 'exited', 'fatal']);
+/** States from which `start` is accepted. */
+export const STARTABLE_STATES: ReadonlySet<State> = new Set(['stopped', 'exited', 'fatal']);
+
+/** Everything that can happen to one process. Time passing is an event too (the *Elapsed ones). */
+export type ProcessEvent =
+  | { readonly type: 'startRequested' }
+  | { readonly type: 'spawned'; readonly pid: number }
+  | { readonly type: 'spawnFailed'; readonly reason: string; readonly message: string }
+  | { readonly type: 'startSecsElapsed' }
+  | {
+      readonly type: 'childExited';
+      /** exit code, or null when killed by a signal */
+      readonly code: number | null;
+      /** signal name without SIG when killed by a signal */
+      readonly signal: string | null;
+    }
+  | { readonly type: 'backoffElapsed' }
+  | { readonly type: 'stopRequested' }
+  | { readonly type: 'stopTimeoutElapsed' }
+  | { readonly type: 'fatalCooldownElapsed' }
+  /** a self-daemonizing program handed over to the pid in its pidfile */
+  | { readonly type: 'pidFollowed'; readonly pid: number }
+  // The two below are raised by the reducer itself, right after another move, where supervisor would
+  // wait for its next one-second tick.
+  /** exited and autorestart applies */
+  | { readonly type: 'autoRestartDue' }
+  /** entered backoff with no retries left */
+  | { readonly type: 'retriesExhausted' };
+
+export type ProcessEventType = ProcessEvent['type'];
+
+/** Guards that pick between rows with the same (from, on). Evaluated by core/program.ts. */
+export type Guard =
+  | 'always'
+  | 'exitedTooQuickly' // died before startsecs: counts as a failed start
+  | 'exitedAfterStartSecs';
+
+export interface Transition {
+  readonly from: State;
+  readonly on: ProcessEventType;
+  readonly to: State;
+  readonly when: Guard;
+  /** one line for the generated state doc and the change log */
+  readonly why: string;
+}
+
+const row = (from: State, on: ProcessEventType, to: State, when: Guard, why: string): Transition => ({
+  from,
+  on,
+  to,
+  when,
+  why,
+});
+
+/**
+ * The transition table. A (state, event) pair that is not here is an invariant violation.
+ * Follow-on moves that supervisor makes on its next tick (exited → starting when autorestart applies,
+ * backoff → fatal when retries are exhausted) are made at once here: the reducer raises the event itself.
+ */
+export const TRANSITIONS: readonly Transition[] = [
+  row('stopped', 'startRequested', 'starting', 'always', 'start requested'),
+  row('exited', 'startRequested', 'starting', 'always', 'start requested or autorestart'),
+  row('fatal', 'startRequested', 'starting', 'always', 'start requested'),
+  row('starting', 'spawned', 'starting', 'always', 'process created; waiting startsecs'),
+  row('starting', 'spawnFailed', 'backoff', 'always', 'could not spawn (counts as a failed start)'),
+  row('starting', 'startSecsElapsed', 'running', 'always', 'stayed up for startsecs'),
+  row('starting', 'childExited', 'backoff', 'exitedTooQuickly', 'exited before startsecs'),
+  row('starting', 'childExited', 'exited', 'exitedAfterStartSecs', 'exited after startsecs (timer not yet seen)'),
+  row('starting', 'stopRequested', 'stopping', 'always', 'stop requested while starting'),
+  row('starting', 'pidFollowed', 'starting', 'always', 'following the pid in its pidfile'),
+  row('running', 'childExited', 'exited', 'always', 'process exited'),
+  row('running', 'stopRequested', 'stopping', 'always', 'stop requested'),
+  row('running', 'pidFollowed', 'running', 'always', 'following the pid in its pidfile'),
+  row('exited', 'autoRestartDue', 'starting', 'always', 'autorestart'),
+  row('backoff', 'backoffElapsed', 'starting', 'always', 'backoff delay elapsed; retrying'),
+  row('backoff', 'retriesExhausted', 'fatal', 'always', 'too many failed starts (startretries)'),
+  row('backoff', 'stopRequested', 'stopped', 'always', 'stop requested during backoff'),
+  row('stopping', 'childExited', 'stopped', 'always', 'stopped as requested'),
+  row('stopping', 'stopTimeoutElapsed', 'stopping', 'always', 'stopwaitsecs elapsed; SIGKILL sent'),
+  row('stopping', 'stopRequested', 'stopping', 'always', 'already stopping'),
+  row('stopping', 'pidFollowed', 'stopping', 'always', 'following the pid in its pidfile'),
+  row('fatal', 'fatalCooldownElapsed', 'starting', 'always', 'fatal_cooldown elapsed; retrying from scratch'),
+  row('fatal', 'stopRequested', 'stopped', 'always', 'stop requested; fatal_cooldown retry cancelled'),
+];
+
+/** Rows for a (state, event) pair, in table order. */
+export function transitionsFor(from: State, on: ProcessEventType): readonly Transition[] {
+  return TRANSITIONS.filter((t) => t.from === from && t.on === on);
+}
+
+/** Events accepted in a state, for error messages. */
+export function eventsAllowedIn(from: State): readonly ProcessEventType[] {
+  return [...new Set(TRANSITIONS.filter((t) => t.from === from).map((t) => t.on))];
+}

@@ -1,0 +1,63 @@
+// The orphan guard: a tiny bash process that outlives drover only to clean up after it.
+// pdeathsig reaches a program's first process only; its children (a shell's `sleep`, a worker pool) would
+// outlive a SIGKILLed drover. The guard holds the list of live process groups, fed through its stdin; when
+// drover dies for any reason the pipe closes, and the guard sends TERM, then KILL a second later, to every
+// group still listed. On a clean exit drover has removed every group first, so the guard does nothing.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+const SCRIPT = `
+declare -A groups
+while IFS=' ' read -r op id; do
+  case "$op" in
+    add) groups[$id]=1 ;;
+    del) unset "groups[$id]" ;;
+  esac
+done
+[ \${#groups[@]} -eq 0 ] && exit 0
+for g in "\${!groups[@]}"; do kill -TERM -- "-$g" 2>/dev/null; done
+sleep 1
+for g in "\${!groups[@]}"; do kill -KILL -- "-$g" 2>/dev/null; done
+exit 0
+`;
+
+export class OrphanGuard {
+  /** the bash process; null once closed */
+  private child: ChildProcess | null;
+
+  private constructor(child: ChildProcess) {
+    this.child = child;
+  }
+
+  /** Starts the guard; null when bash is not available (drover then relies on pdeathsig alone). */
+  static start(): OrphanGuard | null {
+    const bash = ['/bin/bash', '/usr/bin/bash'].find((p) => existsSync(p));
+    if (!bash) return null;
+    // detached: its own session, so a terminal's Ctrl-C or hang-up that reaches drover does not reach it
+    const child = spawn(bash, ['-c', SCRIPT, 'drover-guard'], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
+    child.unref();
+    child.stdin?.on('error', () => undefined); // EPIPE if the guard was killed: nothing to clean up then
+    (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+    return new OrphanGuard(child);
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Starts guarding a process group. */
+  add(pgid: number): void {
+    this.child?.stdin?.write(`add ${pgid}\n`);
+  }
+
+  /** Stops guarding a process group (it has ended). */
+  remove(pgid: number): void {
+    this.child?.stdin?.write(`del ${pgid}\n`);
+  }
+
+  /** Ends the guard after a clean shutdown. */
+  close(): void {
+    this.child?.stdin?.end();
+    this.child = null;
+  }
+}

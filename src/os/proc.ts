@@ -1,0 +1,134 @@
+// Reading /proc: process table, descendants, group members. Linux only.
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+
+export interface ProcStat {
+  readonly pid: number;
+  readonly ppid: number;
+  readonly pgrp: number;
+  readonly session: number;
+  /** start time in clock ticks since boot: with pid, identifies a process across pid reuse */
+  readonly startTicks: number;
+  /** one-letter state; Z for a zombie */
+  readonly state: string;
+  readonly comm: string;
+  /** user + system CPU time in clock ticks */
+  readonly cpuTicks: number;
+  /** resident set size in pages */
+  readonly rssPages: number;
+}
+
+/** Parses /proc/PID/stat; null if the process is gone. */
+export function readStat(pid: number): ProcStat | null {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch (err) {
+    // ENOENT/ESRCH: the process ended between listing and reading, which is normal
+    if (isGone(err)) return null;
+    throw err;
+  }
+  return parseStat(text);
+}
+
+/** Parses the text of a /proc/PID/stat file. comm may hold spaces and parentheses, so split at the last ')'. */
+export function parseStat(text: string): ProcStat | null {
+  const open = text.indexOf('(');
+  const close = text.lastIndexOf(')');
+  if (open < 0 || close < 0) return null;
+  const pid = Number(text.slice(0, open).trim());
+  const comm = text.slice(open + 1, close);
+  const f = text.slice(close + 2).split(' ');
+  // fields after comm, 0-based: 0 state, 1 ppid, 2 pgrp, 3 session, 11 utime, 12 stime, 19 starttime, 21 rss
+  return {
+    pid,
+    comm,
+    state: f[0] ?? '?',
+    ppid: Number(f[1]),
+    pgrp: Number(f[2]),
+    session: Number(f[3]),
+    cpuTicks: Number(f[11]) + Number(f[12]),
+    startTicks: Number(f[19]),
+    rssPages: Number(f[21]),
+  };
+}
+
+/** Every process visible in /proc. */
+export function listProcesses(): ProcStat[] {
+  const out: ProcStat[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const st = readStat(Number(name));
+    if (st) out.push(st);
+  }
+  return out;
+}
+
+/** All descendants of `root` (not including it), following ppid links in one snapshot of the table. */
+export function descendantsOf(root: number, table: readonly ProcStat[] = listProcesses()): ProcStat[] {
+  const children = new Map<number, ProcStat[]>();
+  for (const p of table) {
+    const list = children.get(p.ppid);
+    if (list) list.push(p);
+    else children.set(p.ppid, [p]);
+  }
+  const out: ProcStat[] = [];
+  const todo = [root];
+  while (todo.length > 0) {
+    const pid = todo.pop() as number;
+    for (const c of children.get(pid) ?? []) {
+      out.push(c);
+      todo.push(c.pid);
+    }
+  }
+  return out;
+}
+
+/** Processes whose process group is `pgid` (live ones; zombies excluded). */
+export function groupMembers(pgid: number, table: readonly ProcStat[] = listProcesses()): ProcStat[] {
+  return table.filter((p) => p.pgrp === pgid && p.state !== 'Z');
+}
+
+/** Whether `pid` is the same live process that was seen with `startTicks`. */
+export function isSameProcess(pid: number, startTicks: number): boolean {
+  const st = readStat(pid);
+  return st !== null && st.startTicks === startTicks && st.state !== 'Z';
+}
+
+/** The executable of a process, or null if it cannot be read (gone, or not ours). */
+export function readExe(pid: number): string | null {
+  try {
+    return readlinkSync(`/proc/${pid}/exe`);
+  } catch (err) {
+    // ENOENT: gone; EACCES/EPERM: another user's process; both mean "unknown" here
+    if (isGone(err) || isDenied(err)) return null;
+    throw err;
+  }
+}
+
+/** Number of open file descriptors of this process. */
+export function countOpenFds(pid: number | 'self' = 'self'): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/** Seconds since boot, to turn start ticks into wall time. */
+export function uptimeSeconds(): number {
+  return Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
+}
+
+/** Clock ticks per second; 100 on every Linux build drover supports (USER_HZ). */
+export const CLOCK_TICKS = 100;
+
+/** Page size in bytes for rss; 4096 on x86_64 and most arm64 kernels. */
+export const PAGE_SIZE = 4096;
+
+// --- internal ---
+
+function isGone(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ESRCH';
+}
+
+function isDenied(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'EACCES' || code === 'EPERM';
+}

@@ -1,0 +1,30 @@
+// Signal names and numbers on this platform (Linux), from Node's own table.
+import { constants } from 'node:os';
+
+const BY_NAME = constants.signals as Readonly<Record<string, number>>;
+const BY_NUMBER = new Map<number, string>();
+for (const [name, num] of Object.entries(BY_NAME)) {
+  // Several names share a number (SIGIOT/SIGABRT, SIGPOLL/SIGIO): keep the first, the conventional one.
+  if (!BY_NUMBER.has(num)) BY_NUMBER.set(num, name.slice(3));
+}
+
+/** The number of a signal given as "TERM", "SIGTERM" or "15"; null when unknown. */
+export function signalNumber(nameOrNumber: string): number | null {
+  const s = nameOrNumber.trim().toUpperCase();
+  if (/^\d+$/.test(s)) {
+    const n = Number(s);
+    return BY_NUMBER.has(n) ? n : null;
+  }
+  const full = s.startsWith('SIG') ? s : `SIG${s}`;
+  return BY_NAME[full] ?? null;
+}
+
+/** The name without SIG ("TERM") of a signal number, or null. */
+export function signalName(num: number): string | null {
+  return BY_NUMBER.get(num) ?? null;
+}
+
+/** All signal names without SIG, for messages. */
+export function allSignalNames(): string[] {
+  return [...BY_NUMBER.values()];
+}

@@ -1,0 +1,183 @@
+// The only place that creates processes and sends them signals.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants as fsConstants, existsSync, statSync } from 'node:fs';
+import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import { signalNumber } from './signals.js';
+import type { UserInfo } from './users.js';
+
+export interface SpawnRequest {
+  /** argv[0] as written; searched on PATH from `env` when it has no slash */
+  readonly argv: readonly string[];
+  /** the complete environment of the child */
+  readonly env: Readonly<Record<string, string>>;
+  readonly cwd: string | null;
+  readonly umask: number | null;
+  /** drop to this user (only when running as root) */
+  readonly user: UserInfo | null;
+  /** ask the kernel to send SIGTERM to the child when drover dies (setpriv --pdeathsig) */
+  readonly pdeathsig: boolean;
+  /** when true, stdin is a pipe kept open by drover; else /dev/null */
+  readonly stdinPipe: boolean;
+}
+
+export type SpawnResult =
+  | { readonly ok: true; readonly child: ChildProcess; readonly pid: number; readonly executable: string }
+  | { readonly ok: false; readonly reason: string; readonly message: string };
+
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p)) ?? null;
+
+/** Whether parent-death signals are available (util-linux setpriv). */
+export function hasPdeathsig(): boolean {
+  return SETPRIV !== null;
+}
+
+/**
+ * Resolves a command the way execvp would, so that a missing or non-executable program is reported
+ * with a clear message before anything is spawned (supervisor checks the same way in get_execv_args).
+ */
+export function resolveExecutable(
+  command: string,
+  env: Readonly<Record<string, string>>,
+  cwd: string | null,
+): { ok: true; path: string } | { ok: false; reason: string; message: string } {
+  const candidates: string[] = [];
+  if (command.includes('/')) {
+    candidates.push(isAbsolute(command) ? command : resolve(cwd ?? process.cwd(), command));
+  } else {
+    const path = env['PATH'] ?? '/usr/local/bin:/usr/bin:/bin';
+    for (const dir of path.split(delimiter)) candidates.push(join(dir || '.', command));
+  }
+  let denied: string | null = null;
+  for (const file of candidates) {
+    let st;
+    try {
+      st = statSync(file);
+    } catch (err) {
+      // ENOENT/ENOTDIR: not in this PATH entry; keep looking as execvp does
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') continue;
+      if (code === 'EACCES') {
+        denied ??= file;
+        continue;
+      }
+      throw err;
+    }
+    if (st.isDirectory()) {
+      denied ??= file;
+      continue;
+    }
+    try {
+      accessSync(file, fsConstants.X_OK);
+      return { ok: true, path: file };
+    } catch (err) {
+      // EACCES: exists but not executable for us
+      if ((err as NodeJS.ErrnoException).code !== 'EACCES') throw err;
+      denied ??= file;
+    }
+  }
+  if (denied !== null) {
+    return { ok: false, reason: 'EACCES', message: `${denied} is not executable (permission denied)` };
+  }
+  const where = command.includes('/') ? '' : ` on PATH (${env['PATH'] ?? ''})`;
+  return { ok: false, reason: 'ENOENT', message: `command not found: ${command}${where}` };
+}
+
+/**
+ * Spawns a program in its own session and process group (detached), so that a terminal's Ctrl-C does not
+ * reach it and it can be signalled as a group. Returns a failure instead of throwing for every error a
+ * config can cause (missing command, bad directory, no permission).
+ */
+export function spawnProcess(req: SpawnRequest): SpawnResult {
+  const [command, ...args] = req.argv;
+  if (command === undefined || command === '') {
+    return { ok: false, reason: 'EINVAL', message: 'empty command' };
+  }
+  if (req.cwd !== null) {
+    let st;
+    try {
+      st = statSync(req.cwd);
+    } catch {
+      // any stat failure (ENOENT, ENOTDIR, EACCES) means the program cannot run there; say which directory
+      return { ok: false, reason: 'ENOENT', message: `directory ${req.cwd} does not exist or cannot be read` };
+    }
+    if (!st.isDirectory()) return { ok: false, reason: 'ENOTDIR', message: `${req.cwd} is not a directory` };
+  }
+  const exe = resolveExecutable(command, req.env, req.cwd);
+  if (!exe.ok) return exe;
+
+  let file: string;
+  let fileArgs: string[];
+  let argv0: string | undefined;
+  if (SETPRIV !== null && (req.pdeathsig || req.user !== null)) {
+    // setpriv sets the parent-death signal (and drops privileges) then execs the program with the same
+    // pid, so the pid drover records is the program's. It searches PATH itself with the env we pass.
+    const priv = req.user
+      ? ['--reuid', String(req.user.uid), '--regid', String(req.user.gid), '--init-groups']
+      : [];
+    const death = req.pdeathsig ? ['--pdeathsig', 'TERM'] : [];
+    file = SETPRIV;
+    fileArgs = [...death, ...priv, '--', exe.path, ...args];
+    argv0 = undefined;
+  } else {
+    file = exe.path;
+    fileArgs = args;
+    argv0 = command;
+  }
+
+  // Node has no umask option for spawn; the umask is inherited through fork, so set it around the
+  // synchronous spawn call and restore it at once. Nothing else runs in between (single thread).
+  const oldUmask = req.umask !== null ? process.umask(req.umask) : null;
+  let child: ChildProcess;
+  try {
+    child = spawn(file, fileArgs, {
+      ...(argv0 !== undefined ? { argv0 } : {}),
+      env: req.env,
+      cwd: req.cwd ?? undefined,
+      detached: true,
+      stdio: [req.stdinPipe ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+      ...(req.user && SETPRIV === null ? { uid: req.user.uid, gid: req.user.gid } : {}),
+    });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'ESPAWN';
+    return { ok: false, reason: code, message: `spawn failed: ${(err as Error).message}` };
+  } finally {
+    if (oldUmask !== null) process.umask(oldUmask);
+  }
+  if (child.pid === undefined) {
+    // libuv reports exec failures synchronously; Node then emits 'error' on the next tick. Swallowing it
+    // here is safe because the failure is returned to the caller.
+    child.once('error', () => undefined);
+    return { ok: false, reason: 'ESPAWN', message: `could not spawn ${exe.path}` };
+  }
+  return { ok: true, child, pid: child.pid, executable: exe.path };
+}
+
+/**
+ * Sends a signal to a process, or to its whole process group. Returns false when there was nothing to
+ * signal (ESRCH): that changes no state, since death is learned only from the exit event.
+ */
+export function sendSignal(pid: number, signal: string, toGroup: boolean): boolean {
+  const num = signalNumber(signal);
+  if (num === null) throw new Error(`unknown signal ${signal}`);
+  try {
+    process.kill(toGroup ? -pid : pid, num);
+    return true;
+  } catch (err) {
+    // ESRCH: already gone (or the group is empty); the exit event is on its way or already handled
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw err;
+  }
+}
+
+/** Whether a pid exists (EPERM means it exists but belongs to someone else). */
+export function pidExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EPERM') return true;
+    if (code === 'ESRCH') return false;
+    throw err;
+  }
+}

@@ -1,0 +1,40 @@
+// Looking up users for `user =`: name or numeric uid → uid, gid, home. Uses getent so NSS sources
+// (LDAP, sssd) work as they do for supervisor's pwd.getpwnam.
+import { execFileSync } from 'node:child_process';
+
+export interface UserInfo {
+  readonly name: string;
+  readonly uid: number;
+  readonly gid: number;
+  readonly home: string;
+  readonly shell: string;
+}
+
+const cache = new Map<string, UserInfo | null>();
+
+/** Resolves a user name or uid; null when there is no such user. */
+export function lookupUser(nameOrUid: string): UserInfo | null {
+  const hit = cache.get(nameOrUid);
+  if (hit !== undefined) return hit;
+  let line: string;
+  try {
+    line = execFileSync('getent', ['passwd', nameOrUid], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch (err) {
+    // getent exits 2 when the key is not found; that is the "no such user" answer
+    if ((err as { status?: number }).status === 2) {
+      cache.set(nameOrUid, null);
+      return null;
+    }
+    throw err;
+  }
+  const f = line.trim().split(':');
+  const info: UserInfo = {
+    name: f[0] ?? nameOrUid,
+    uid: Number(f[2]),
+    gid: Number(f[3]),
+    home: f[5] ?? '/',
+    shell: f[6] ?? '/bin/sh',
+  };
+  cache.set(nameOrUid, info);
+  return info;
+}

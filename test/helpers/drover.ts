@@ -1,0 +1,270 @@
+// Running the real drover CLI in tests: start it in its own process group, wait on its output lines,
+// and tear it down so that nothing it started survives.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { droverBin, repoRoot } from './paths.js';
+
+/** Multiplies every wait; CI may set DROVER_TEST_TIMEOUT_SCALE=2 on a slow machine. */
+export const TIMEOUT_SCALE = Number(process.env['DROVER_TEST_TIMEOUT_SCALE'] ?? '1') || 1;
+export const DEFAULT_TIMEOUT_MS = 5000;
+
+/** A per-test temporary directory, removed by `cleanup`. */
+export function makeTmpDir(prefix = 'drover-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Writes a config file into `dir` and returns its path. */
+export function writeConfig(dir: string, text: string, name = 'supervisord.conf'): string {
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+export interface ExitInfo {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+/** A running CLI process with its captured output. */
+export class CliRun {
+  readonly child: ChildProcess;
+  /** stdout and stderr interleaved as received */
+  private text = '';
+  private stdoutText = '';
+  private stderrText = '';
+  private exit: ExitInfo | null = null;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(args: readonly string[], opts: { cwd?: string; env?: Record<string, string | undefined> } = {}) {
+    this.child = spawn(process.execPath, [droverBin, ...args], {
+      cwd: opts.cwd ?? repoRoot,
+      env: { ...process.env, ...opts.env },
+      // own process group, so teardown can signal drover and anything left in its group at once
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+      this.text += d;
+      this.stdoutText += d;
+      this.notify();
+    });
+    this.child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+      this.text += d;
+      this.stderrText += d;
+      this.notify();
+    });
+    this.child.on('exit', (code, signal) => {
+      this.exit = { code, signal };
+      this.notify();
+    });
+    // 'close' after the pipes drain: the last output lines are in `text` before waiters resolve
+    this.child.on('close', () => this.notify());
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  get output(): string {
+    return this.text;
+  }
+
+  get stdout(): string {
+    return this.stdoutText;
+  }
+
+  get stderr(): string {
+    return this.stderrText;
+  }
+
+  /** Resolves with the first match of `re` in the output at or after `from` (an offset in `output`). */
+  waitForLine(re: RegExp, opts: { timeoutMs?: number; from?: number } = {}): Promise<RegExpMatchArray> {
+    const from = opts.from ?? 0;
+    return this.waitUntil(
+      () => this.text.slice(from).match(re) ?? null,
+      `a line matching ${re}`,
+      opts.timeoutMs,
+    );
+  }
+
+  /** Resolves when the process has exited and its output is drained. */
+  waitForExit(timeoutMs?: number): Promise<ExitInfo> {
+    return this.waitUntil(
+      () => (this.exit && this.child.stdout?.readableEnded !== false ? this.exit : null),
+      'drover to exit',
+      timeoutMs,
+    );
+  }
+
+  /** Counts the matches of `re` (with the g flag) in the output. */
+  count(re: RegExp): number {
+    return [...this.text.matchAll(new RegExp(re.source, re.flags.includes('g') ? re.flags : `${re.flags}g`))].length;
+  }
+
+  /** Resolves once `re` has matched at least `n` times in the output. */
+  waitForCount(re: RegExp, n: number, timeoutMs?: number): Promise<number> {
+    return this.waitUntil(
+      () => {
+        const c = this.count(re);
+        return c >= n ? c : null;
+      },
+      `${n} matches of ${re} (have ${this.count(re)})`,
+      timeoutMs,
+    );
+  }
+
+  /** Waits until `probe` returns a non-null value; checked on every output chunk and every 20 ms. */
+  waitUntil<T>(probe: () => T | null, what: string, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<T> {
+    const limit = timeoutMs * TIMEOUT_SCALE;
+    return new Promise<T>((resolve, reject) => {
+      const check = (): boolean => {
+        const v = probe();
+        if (v !== null) {
+          done();
+          resolve(v);
+          return true;
+        }
+        return false;
+      };
+      const tick = setInterval(check, 20);
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`timed out after ${limit} ms waiting for ${what}\n${this.describe()}`));
+      }, limit);
+      const done = (): void => {
+        clearInterval(tick);
+        clearTimeout(timer);
+        this.waiters.delete(waiter);
+      };
+      const waiter = (): void => void check();
+      this.waiters.add(waiter);
+      check();
+    });
+  }
+
+  /** The last state and captured output, for failure messages. */
+  describe(): string {
+    const state = this.exit ? `exited ${JSON.stringify(this.exit)}` : `running as pid ${this.pid}`;
+    return `--- drover ${state}; output:\n${this.text}--- end of output`;
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    process.kill(this.pid, sig);
+  }
+
+  private notify(): void {
+    for (const w of [...this.waiters]) w();
+  }
+}
+
+/** Runs the CLI to completion (for check, status and other short commands). */
+export async function runCli(
+  args: readonly string[],
+  opts: { cwd?: string; env?: Record<string, string | undefined>; timeoutMs?: number } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string; output: string }> {
+  const run = new CliRun(args, opts);
+  const exit = await run.waitForExit(opts.timeoutMs ?? 15_000);
+  return { code: exit.code, stdout: run.stdout, stderr: run.stderr, output: run.output };
+}
+
+/** Starts `drover up -c FILE` and waits for its start-up line. */
+export async function startUp(configFile: string, env: Record<string, string | undefined> = {}): Promise<CliRun> {
+  const run = new CliRun(['up', '-c', configFile], { env });
+  await run.waitForLine(/drover up: pid \d+/);
+  return run;
+}
+
+/** Pids of live (non-zombie) processes whose environment has SUPERVISOR_PROCESS_NAME or whose group is `pgid`. */
+export function livePids(pids: readonly number[]): number[] {
+  return pids.filter((pid) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+    } catch {
+      return false; // no /proc entry: gone
+    }
+  });
+}
+
+/** Zombie children of a pid. */
+export function zombieChildren(ppid: number): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue; // ended while we listed
+    }
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (f[0] === 'Z' && Number(f[1]) === ppid) out.push(Number(name));
+  }
+  return out;
+}
+
+/** Polls a condition on OS state (e.g. /proc) until true, within a bounded time. */
+export async function waitForCondition(
+  probe: () => boolean,
+  what: string,
+  opts: { timeoutMs?: number; describe?: () => string } = {},
+): Promise<void> {
+  const limit = (opts.timeoutMs ?? DEFAULT_TIMEOUT_MS) * TIMEOUT_SCALE;
+  const deadline = Date.now() + limit;
+  while (!probe()) {
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${limit} ms waiting for ${what}${opts.describe ? `\n${opts.describe()}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Proves absence: `predicate` stays true for the whole of `ms`. The only place a test waits on time. */
+export async function assertStaysFor(ms: number, predicate: () => boolean, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (!predicate()) throw new Error(`expected ${what} to hold for ${ms} ms, but it stopped holding`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/**
+ * Ends a drover run and everything it started: SIGTERM, then SIGKILL to its group after a bound, and
+ * SIGKILL to any listed pid still alive. Returns the pids that had to be killed here (should be none).
+ */
+export async function teardown(run: CliRun, extraPids: readonly number[] = [], dir?: string): Promise<number[]> {
+  const survivors: number[] = [];
+  if (run.child.exitCode === null && run.child.signalCode === null) {
+    try {
+      process.kill(-run.pid, 'SIGTERM');
+    } catch {
+      // ESRCH: already gone
+    }
+    try {
+      await run.waitForExit(10_000);
+    } catch {
+      try {
+        process.kill(-run.pid, 'SIGKILL');
+      } catch {
+        // ESRCH: already gone
+      }
+    }
+  }
+  for (const pid of livePids(extraPids)) {
+    survivors.push(pid);
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // ESRCH: ended meanwhile
+    }
+  }
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  return survivors;
+}
+
+/** Path of a fixture program. */
+export function fixture(name: string): string {
+  return join(repoRoot, 'test', 'fixtures', 'programs', name);
+}

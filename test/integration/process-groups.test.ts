@@ -1,0 +1,122 @@
+// Process groups and parent death: stopasgroup/killasgroup take grandchildren (also one that left the
+// group), a plain stop does not (negative control), and a SIGKILLed drover leaves no program behind.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  fixture,
+  livePids,
+  makeTmpDir,
+  startUp,
+  teardown,
+  waitForCondition,
+  writeConfig,
+} from '../helpers/drover.js';
+
+const node = process.execPath;
+
+function config(extra: string): string {
+  return `[program:tree]
+command = ${node} ${fixture('grandchildren.mjs')}
+startsecs = 0
+stopwaitsecs = 1
+autorestart = false
+${extra}
+`;
+}
+
+test('stopasgroup + killasgroup: a stop takes every grandchild, also one that left the group', async () => {
+  const dir = makeTmpDir();
+  const run = await startUp(writeConfig(dir, config('stopasgroup = true\nkillasgroup = true')));
+  let pids: number[] = [];
+  try {
+    const m = await run.waitForLine(/tree \| grandchildren (\d+) (\d+)/);
+    const leader = Number((await run.waitForLine(/spawned: tree with pid (\d+)/))[1]);
+    pids = [leader, Number(m[1]), Number(m[2])];
+    assert.equal(livePids(pids).length, 3);
+    run.signal('SIGTERM');
+    assert.equal((await run.waitForExit(10_000)).code, 0, run.describe());
+    await waitForCondition(() => livePids(pids).length === 0, 'every process of the tree to be gone', {
+      describe: () => `alive: ${livePids(pids).join(' ')}\n${run.describe()}`,
+    });
+  } finally {
+    assert.deepEqual(await teardown(run, pids, dir), []);
+  }
+});
+
+test('negative control: without group semantics the grandchildren outlive a stop', async () => {
+  const dir = makeTmpDir();
+  const run = await startUp(writeConfig(dir, config('stopasgroup = false\nkillasgroup = false\npdeathsig = false')));
+  let pids: number[] = [];
+  try {
+    const m = await run.waitForLine(/tree \| grandchildren (\d+) (\d+)/);
+    pids = [Number(m[1]), Number(m[2])];
+    run.signal('SIGTERM');
+    assert.equal((await run.waitForExit(10_000)).code, 0, run.describe());
+    // the leader is gone; its grandchildren ignore TERM and were never signalled
+    assert.deepEqual(livePids(pids), pids, 'grandchildren survive a leader-only stop (shows the group test can fail)');
+  } finally {
+    await teardown(run, pids, dir); // kills the survivors
+  }
+});
+
+test('drover SIGKILLed: no program and no grandchild in its group survives', async () => {
+  const dir = makeTmpDir();
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `${config('')}
+[program:plain]
+command = ${node} ${fixture('forever.mjs')}
+startsecs = 0
+
+[program:shell]
+command = /bin/sh -c "sleep 1000; echo never"
+startsecs = 0
+`,
+    ),
+  );
+  let pids: number[] = [];
+  try {
+    const m = await run.waitForLine(/tree \| grandchildren (\d+) (\d+)/);
+    const plain = Number((await run.waitForLine(/plain \| ready (\d+)/))[1]);
+    const leaders = [...run.output.matchAll(/spawned: \w+ with pid (\d+)/g)].map((x) => Number(x[1]));
+    await run.waitForLine(/shell: starting → running/);
+    // the shell's `sleep` is a grandchild in the shell's group; pdeathsig alone would not reach it
+    const shellPid = Number((run.output.match(/spawned: shell with pid (\d+)/) ?? [])[1]);
+    const sleepPid = await findChild(shellPid);
+    pids = [...leaders, Number(m[1]), plain, sleepPid];
+    run.signal('SIGKILL');
+    await run.waitForExit();
+    await waitForCondition(() => livePids(pids).length === 0, 'every program and in-group grandchild to be gone', {
+      timeoutMs: 5000,
+      describe: () => `alive: ${livePids(pids).join(' ')}\n${run.describe()}`,
+    });
+  } finally {
+    // the grandchild that left the group (setsid) is out of reach of a dead drover by design: clean it up
+    const away = Number((run.output.match(/grandchildren \d+ (\d+)/) ?? [])[1] ?? 0);
+    assert.deepEqual(await teardown(run, pids, dir), []);
+    if (away) await teardown(run, [away]);
+  }
+});
+
+/** The first child of `ppid`, found in /proc (waits for it to appear). */
+async function findChild(ppid: number): Promise<number> {
+  const { readdirSync, readFileSync } = await import('node:fs');
+  let found = 0;
+  await waitForCondition(() => {
+    for (const name of readdirSync('/proc')) {
+      if (!/^\d+$/.test(name)) continue;
+      try {
+        const s = readFileSync(`/proc/${name}/stat`, 'utf8');
+        if (Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[1]) === ppid) {
+          found = Number(name);
+          return true;
+        }
+      } catch {
+        // the process ended while we were listing
+      }
+    }
+    return false;
+  }, `a child of ${ppid}`);
+  return found;
+}

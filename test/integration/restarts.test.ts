@@ -1,0 +1,183 @@
+// Restart policy on real processes: 100 crash-restart cycles with no zombie and no leaked fd, backoff to
+// fatal, programs that cannot exec, and programs that daemonize themselves.
+import assert from 'node:assert/strict';
+import { readdirSync, writeFileSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import {
+  fixture,
+  livePids,
+  makeTmpDir,
+  startUp,
+  teardown,
+  writeConfig,
+  zombieChildren,
+} from '../helpers/drover.js';
+
+const node = process.execPath;
+
+function fdCount(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+test('100 crash-restart cycles: restarts come from exit events, no zombie, no leaked fd', async () => {
+  const dir = makeTmpDir();
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `[program:crasher]
+command = /bin/sh -c "echo up; exit 3"
+startsecs = 0
+autorestart = unexpected
+`,
+    ),
+  );
+  try {
+    await run.waitForLine(/spawned: crasher with pid/);
+    await run.waitForCount(/spawned: crasher with pid/g, 10);
+    const fdsAfter10 = fdCount(run.pid);
+    const t0 = Date.now();
+    await run.waitForCount(/spawned: crasher with pid/g, 110, 60_000);
+    const perCycleMs = (Date.now() - t0) / 100;
+    const fdsAfter110 = fdCount(run.pid);
+    assert.ok(fdsAfter110 <= fdsAfter10 + 2, `fds stay flat: ${fdsAfter10} → ${fdsAfter110}`);
+    assert.deepEqual(zombieChildren(run.pid), [], 'no zombie children of drover');
+    // supervisord waits for its 1 s tick between restarts; event-driven restarts take milliseconds
+    assert.ok(perCycleMs < 200, `a crash-restart cycle took ${perCycleMs} ms on average`);
+    assert.equal(run.count(/crasher: running → exited \(exit status 3; not expected\)/g) >= 100, true);
+    run.signal('SIGTERM');
+    assert.equal((await run.waitForExit(10_000)).code, 0, run.describe());
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+test('a program that exits before startsecs goes through backoff to fatal after startretries', async () => {
+  const dir = makeTmpDir();
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `[program:flaky]
+command = ${node} ${fixture('exit-with.mjs')} 1
+startsecs = 5
+startretries = 2
+`,
+    ),
+  );
+  try {
+    await run.waitForLine(/flaky: backoff → fatal \(too many failed starts/, { timeoutMs: 15_000 });
+    assert.equal(run.count(/spawned: flaky with pid/g), 3, `1 start + 2 retries\n${run.describe()}`);
+    assert.equal(run.count(/flaky: starting → backoff \(exited too quickly/g), 3, run.describe());
+    run.signal('SIGTERM');
+    assert.equal((await run.waitForExit()).code, 0, run.describe());
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+test('programs that cannot exec go to fatal with a clear message; drover keeps running', async () => {
+  const dir = makeTmpDir();
+  const notExec = join(dir, 'not-executable.sh');
+  writeFileSync(notExec, '#!/bin/sh\necho hi\n');
+  chmodSync(notExec, 0o644);
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `[program:missing]
+command = /no/such/program --flag
+startretries = 1
+
+[program:onpath]
+command = no-such-command-drover-test
+startretries = 0
+
+[program:denied]
+command = ${notExec}
+startretries = 0
+
+[program:baddir]
+command = /bin/true
+directory = /no/such/dir
+startretries = 0
+
+[program:fine]
+command = ${node} ${fixture('forever.mjs')}
+startsecs = 0
+`,
+    ),
+  );
+  try {
+    const cases: [string, RegExp][] = [
+      ['missing', /missing: cannot start: command not found: \/no\/such\/program/],
+      ['onpath', /onpath: cannot start: command not found: no-such-command-drover-test on PATH/],
+      ['denied', /denied: cannot start: .*not-executable\.sh is not executable \(permission denied\)/],
+      ['baddir', /baddir: cannot start: directory \/no\/such\/dir does not exist/],
+    ];
+    for (const [name, re] of cases) {
+      await run.waitForLine(re);
+      await run.waitForLine(new RegExp(`${name}: backoff → fatal`), { timeoutMs: 8000 });
+    }
+    await run.waitForLine(/fine \| ready/);
+    assert.equal(run.child.exitCode, null, 'drover is still running');
+    run.signal('SIGTERM');
+    assert.equal((await run.waitForExit()).code, 0, run.describe());
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+test('a self-daemonizing program is detected and reported with the fix', async () => {
+  const dir = makeTmpDir();
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `[program:daemonic]
+command = ${node} ${fixture('daemonize.mjs')}
+startsecs = 0
+autorestart = false
+`,
+    ),
+  );
+  let daemon = 0;
+  try {
+    daemon = Number((await run.waitForLine(/daemonic \| daemon (\d+)/))[1]);
+    const m = await run.waitForLine(/daemonic: exited but left (.*) running: the program seems to daemonize itself/);
+    assert.match(m[1] ?? '', new RegExp(`\\b${daemon}\\b`));
+    assert.match(run.output, /daemon off;/);
+    run.signal('SIGTERM');
+    assert.equal((await run.waitForExit()).code, 0, run.describe());
+  } finally {
+    await teardown(run, [daemon], dir);
+  }
+});
+
+test('pidfile = follows a self-daemonizing program: stop reaches the daemon, its death restarts it', async () => {
+  const dir = makeTmpDir();
+  const pidfile = join(dir, 'daemon.pid');
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `[program:followed]
+command = ${node} ${fixture('daemonize.mjs')} ${pidfile}
+pidfile = ${pidfile}
+startsecs = 0
+autorestart = true
+`,
+    ),
+  );
+  const daemons: number[] = [];
+  try {
+    daemons.push(Number((await run.waitForLine(/followed: following pid (\d+)/))[1]));
+    process.kill(daemons[0] as number, 'SIGKILL');
+    const from = run.output.length;
+    const next = await run.waitForLine(/followed: following pid (\d+)/, { from });
+    daemons.push(Number(next[1]));
+    assert.notEqual(daemons[1], daemons[0]);
+    run.signal('SIGTERM');
+    assert.equal((await run.waitForExit()).code, 0, run.describe());
+    assert.match(run.output, /followed: stopping → stopped/);
+    assert.deepEqual(livePids(daemons), [], 'the followed daemon was stopped');
+  } finally {
+    await teardown(run, daemons, dir);
+  }
+});

@@ -1,0 +1,262 @@
+// The pure reducer against supervisor's semantics; and every row of the transition table is exercised.
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import {
+  backoffDelayMs,
+  initialRecord,
+  reduce,
+  type Effect,
+  type ProcessPolicy,
+  type ProcessRecord,
+} from '../../../src/core/program.js';
+import { TRANSITIONS, type ProcessEvent, type State } from '../../../src/core/states.js';
+import { InvariantError } from '../../../src/errors.js';
+
+const policy: ProcessPolicy = {
+  name: 'web',
+  startSecs: 1,
+  startRetries: 3,
+  autorestart: 'unexpected',
+  exitCodes: [0],
+  stopSignal: 'TERM',
+  stopWaitSecs: 10,
+  stopAsGroup: false,
+  killAsGroup: false,
+  backoff: 'linear',
+  backoffMaxSecs: 60,
+  fatalCooldownSecs: null,
+};
+
+/** Rows seen by any test, as "from|on|to". */
+const seen = new Set<string>();
+
+function step(
+  rec: ProcessRecord,
+  ev: ProcessEvent,
+  nowMs: number,
+  p: ProcessPolicy = policy,
+  shuttingDown = false,
+): { rec: ProcessRecord; effects: readonly Effect[]; path: State[] } {
+  const r = reduce(p, rec, ev, { nowMs, shuttingDown, random: 0.5 });
+  const path = [rec.state, ...r.steps.map((s) => s.to)];
+  for (const s of r.steps) {
+    const row = TRANSITIONS.find((t) => t.from === s.from && t.to === s.to);
+    assert.ok(row, `step ${s.from} → ${s.to} is in the table`);
+  }
+  for (const t of r.taken) seen.add(`${t.from}|${t.on}|${t.to}`);
+  return { rec: r.record, effects: r.effects, path };
+}
+
+function running(p: ProcessPolicy = policy): ProcessRecord {
+  let rec = initialRecord(0);
+  rec = step(rec, { type: 'startRequested' }, 0, p).rec;
+  rec = step(rec, { type: 'spawned', pid: 100 }, 0, p).rec;
+  rec = step(rec, { type: 'startSecsElapsed' }, 1000, p).rec;
+  assert.equal(rec.state, 'running');
+  return rec;
+}
+
+test('start: stopped → starting → running after startsecs', () => {
+  let r = step(initialRecord(0), { type: 'startRequested' }, 0);
+  assert.deepEqual(r.path, ['stopped', 'starting']);
+  assert.deepEqual(r.effects, [{ type: 'cancelTimer', timer: 'fatalCooldown' }, { type: 'spawn' }]);
+  r = step(r.rec, { type: 'spawned', pid: 42 }, 0);
+  assert.equal(r.rec.pid, 42);
+  assert.deepEqual(r.effects, [{ type: 'startTimer', timer: 'startSecs', ms: 1000 }]);
+  r = step(r.rec, { type: 'startSecsElapsed' }, 1000);
+  assert.deepEqual(r.path, ['starting', 'running']);
+});
+
+test('startsecs = 0: running as soon as the process exists', () => {
+  const p = { ...policy, startSecs: 0 };
+  let r = step(initialRecord(0), { type: 'startRequested' }, 0, p);
+  r = step(r.rec, { type: 'spawned', pid: 7 }, 0, p);
+  assert.equal(r.rec.state, 'running');
+  assert.equal(r.effects.length, 0);
+});
+
+test('exit before startsecs → backoff with 1 s, 2 s, 3 s delays, then fatal after startretries', () => {
+  let rec = initialRecord(0);
+  rec = step(rec, { type: 'startRequested' }, 0).rec;
+  const delays: number[] = [];
+  let t = 0;
+  for (let i = 0; i < 4; i++) {
+    rec = step(rec, { type: 'spawned', pid: 10 + i }, t).rec;
+    const r = step(rec, { type: 'childExited', code: 1, signal: null }, t + 100);
+    rec = r.rec;
+    const timer = r.effects.find((e) => e.type === 'startTimer');
+    if (i < 3) {
+      assert.equal(rec.state, 'backoff');
+      assert.ok(timer && timer.type === 'startTimer' && timer.timer === 'backoff');
+      delays.push(timer.ms);
+      t += 100 + timer.ms;
+      rec = step(rec, { type: 'backoffElapsed' }, t).rec;
+      assert.equal(rec.state, 'starting');
+    } else {
+      assert.deepEqual(r.path, ['starting', 'backoff', 'fatal']);
+      assert.equal(timer, undefined);
+    }
+  }
+  assert.deepEqual(delays, [1000, 2000, 3000]);
+  assert.equal(rec.backoffCount, 4);
+  assert.match(rec.spawnError ?? '', /Exited too quickly/);
+});
+
+test('spawn failure counts as a failed start', () => {
+  let rec = step(initialRecord(0), { type: 'startRequested' }, 0).rec;
+  const r = step(rec, { type: 'spawnFailed', reason: 'ENOENT', message: 'command not found: nope' }, 0);
+  rec = r.rec;
+  assert.deepEqual(r.path, ['starting', 'backoff']);
+  assert.equal(rec.spawnError, 'command not found: nope');
+});
+
+test('startretries = 0: first failure goes straight to fatal', () => {
+  const p = { ...policy, startRetries: 0 };
+  let rec = step(initialRecord(0), { type: 'startRequested' }, 0, p).rec;
+  const r = step(rec, { type: 'spawnFailed', reason: 'ENOENT', message: 'x' }, 0, p);
+  rec = r.rec;
+  assert.deepEqual(r.path, ['starting', 'backoff', 'fatal']);
+});
+
+test('fatal_cooldown: fatal schedules a retry from scratch', () => {
+  const p = { ...policy, startRetries: 0, fatalCooldownSecs: 60 };
+  let rec = step(initialRecord(0), { type: 'startRequested' }, 0, p).rec;
+  let r = step(rec, { type: 'spawnFailed', reason: 'ENOENT', message: 'x' }, 0, p);
+  assert.deepEqual(
+    r.effects.filter((e) => e.type === 'startTimer'),
+    [{ type: 'startTimer', timer: 'fatalCooldown', ms: 60_000 }],
+  );
+  r = step(r.rec, { type: 'fatalCooldownElapsed' }, 60_000, p);
+  assert.deepEqual(r.path, ['fatal', 'starting']);
+  assert.equal(r.rec.backoffCount, 0);
+  // and a stop during the cooldown cancels it
+  rec = step(r.rec, { type: 'spawnFailed', reason: 'ENOENT', message: 'x' }, 60_000, p).rec;
+  r = step(rec, { type: 'stopRequested' }, 60_001, p);
+  assert.deepEqual(r.path, ['fatal', 'stopped']);
+  assert.deepEqual(r.effects, [{ type: 'cancelTimer', timer: 'fatalCooldown' }]);
+});
+
+test('autorestart=unexpected: expected exit stays exited, unexpected restarts at once', () => {
+  let r = step(running(), { type: 'childExited', code: 0, signal: null }, 5000);
+  assert.deepEqual(r.path, ['running', 'exited']);
+  assert.equal(r.rec.exitStatus, 0);
+  r = step(running(), { type: 'childExited', code: 3, signal: null }, 5000);
+  assert.deepEqual(r.path, ['running', 'exited', 'starting']);
+  assert.ok(r.effects.some((e) => e.type === 'spawn'));
+  assert.equal(r.rec.restarts, 1);
+  r = step(running(), { type: 'childExited', code: null, signal: 'KILL' }, 5000);
+  assert.deepEqual(r.path, ['running', 'exited', 'starting'], 'death by signal is never expected');
+  assert.equal(r.rec.exitStatus, -1);
+});
+
+test('autorestart=true restarts after an expected exit; false never restarts', () => {
+  let r = step(running({ ...policy, autorestart: 'true' }), { type: 'childExited', code: 0, signal: null }, 5000, {
+    ...policy,
+    autorestart: 'true',
+  });
+  assert.deepEqual(r.path, ['running', 'exited', 'starting']);
+  const p = { ...policy, autorestart: 'false' as const };
+  r = step(running(p), { type: 'childExited', code: 9, signal: null }, 5000, p);
+  assert.deepEqual(r.path, ['running', 'exited']);
+});
+
+test('no autorestart while shutting down', () => {
+  const r = step(running(), { type: 'childExited', code: 9, signal: null }, 5000, policy, true);
+  assert.deepEqual(r.path, ['running', 'exited']);
+});
+
+test('exitcodes decide what is expected', () => {
+  const p = { ...policy, exitCodes: [0, 2] };
+  const r = step(running(p), { type: 'childExited', code: 2, signal: null }, 5000, p);
+  assert.deepEqual(r.path, ['running', 'exited']);
+});
+
+test('stop: signal, timer, SIGKILL on timeout, stopped on exit', () => {
+  const p = { ...policy, stopSignal: 'INT', stopAsGroup: true, killAsGroup: true, stopWaitSecs: 2 };
+  let r = step(running(p), { type: 'stopRequested' }, 5000, p);
+  assert.deepEqual(r.path, ['running', 'stopping']);
+  assert.ok(r.rec.stopRequested);
+  assert.deepEqual(r.effects, [
+    { type: 'cancelTimer', timer: 'startSecs' },
+    { type: 'sendSignal', signal: 'INT', toGroup: true },
+    { type: 'startTimer', timer: 'stopTimeout', ms: 2000 },
+  ]);
+  r = step(r.rec, { type: 'stopRequested' }, 5001, p);
+  assert.deepEqual(r.path, ['stopping']);
+  r = step(r.rec, { type: 'stopTimeoutElapsed' }, 7000, p);
+  assert.deepEqual(r.effects, [{ type: 'sendSignal', signal: 'KILL', toGroup: true }]);
+  r = step(r.rec, { type: 'childExited', code: null, signal: 'KILL' }, 7001, p);
+  assert.deepEqual(r.path, ['stopping', 'stopped']);
+  assert.ok(r.effects.some((e) => e.type === 'sweepLeftovers'));
+  assert.equal(r.rec.stopRequested, false);
+});
+
+test('stop while starting, and in backoff', () => {
+  let rec = step(initialRecord(0), { type: 'startRequested' }, 0).rec;
+  rec = step(rec, { type: 'spawned', pid: 5 }, 0).rec;
+  let r = step(rec, { type: 'stopRequested' }, 10);
+  assert.deepEqual(r.path, ['starting', 'stopping']);
+  rec = step(initialRecord(0), { type: 'startRequested' }, 0).rec;
+  rec = step(rec, { type: 'spawnFailed', reason: 'ENOENT', message: 'x' }, 0).rec;
+  r = step(rec, { type: 'stopRequested' }, 10);
+  assert.deepEqual(r.path, ['backoff', 'stopped']);
+  assert.deepEqual(r.effects, [{ type: 'cancelTimer', timer: 'backoff' }]);
+});
+
+test('start again from exited and from fatal', () => {
+  let r = step(running({ ...policy, autorestart: 'false' }), { type: 'childExited', code: 0, signal: null }, 5000, {
+    ...policy,
+    autorestart: 'false',
+  });
+  r = step(r.rec, { type: 'startRequested' }, 6000);
+  assert.deepEqual(r.path, ['exited', 'starting']);
+  const p = { ...policy, startRetries: 0 };
+  let rec = step(initialRecord(0), { type: 'startRequested' }, 0, p).rec;
+  rec = step(rec, { type: 'spawnFailed', reason: 'ENOENT', message: 'x' }, 0, p).rec;
+  r = step(rec, { type: 'startRequested' }, 1, p);
+  assert.deepEqual(r.path, ['fatal', 'starting']);
+  assert.equal(r.rec.backoffCount, 0, 'a manual start after fatal begins a fresh retry count');
+});
+
+test('exit noticed after startsecs but before the timer event: exited, not backoff', () => {
+  let rec = step(initialRecord(0), { type: 'startRequested' }, 0).rec;
+  rec = step(rec, { type: 'spawned', pid: 5 }, 0).rec;
+  const r = step(rec, { type: 'childExited', code: 0, signal: null }, 1500);
+  assert.deepEqual(r.path, ['starting', 'exited']);
+});
+
+test('pidfile follow keeps the state and swaps the pid', () => {
+  let rec = step(initialRecord(0), { type: 'startRequested' }, 0).rec;
+  rec = step(rec, { type: 'spawned', pid: 5 }, 0).rec;
+  let r = step(rec, { type: 'pidFollowed', pid: 77 }, 10);
+  assert.equal(r.rec.state, 'starting');
+  assert.equal(r.rec.pid, 77);
+  r = step(running(), { type: 'pidFollowed', pid: 78 }, 10);
+  assert.equal(r.rec.pid, 78);
+  rec = step(running(), { type: 'stopRequested' }, 10).rec;
+  r = step(rec, { type: 'pidFollowed', pid: 79 }, 11);
+  assert.equal(r.rec.state, 'stopping');
+});
+
+test('an event missing from the table is an InvariantError naming program, state and allowed events', () => {
+  assert.throws(
+    () => reduce(policy, initialRecord(0), { type: 'childExited', code: 0, signal: null }, { nowMs: 0, shuttingDown: false, random: 0 }),
+    (err: unknown) =>
+      err instanceof InvariantError && /program "web": event childExited is not allowed in state stopped \(allowed: startRequested\)/.test(err.message),
+  );
+  assert.throws(() => reduce(policy, running(), { type: 'startRequested' }, { nowMs: 0, shuttingDown: false, random: 0 }), InvariantError);
+});
+
+test('exponential backoff doubles, is capped, and carries jitter', () => {
+  const p = { ...policy, backoff: 'exponential' as const, backoffMaxSecs: 10 };
+  assert.equal(backoffDelayMs(p, 1, 0.5), 1000);
+  assert.equal(backoffDelayMs(p, 3, 0.5), 4000);
+  assert.equal(backoffDelayMs(p, 10, 0.5), 10_000);
+  assert.equal(backoffDelayMs(p, 2, 0), 1500);
+  assert.equal(backoffDelayMs(p, 2, 0.999), 2499);
+});
+
+after(() => {
+  const missing = TRANSITIONS.filter((t) => !seen.has(`${t.from}|${t.on}|${t.to}`)).map((t) => `${t.from} --${t.on}--> ${t.to}`);
+  assert.deepEqual(missing, [], 'every row of the transition table is exercised');
+});
