@@ -112,7 +112,7 @@ class Loader {
     const unixHttpServer = this.section(() => this.readUnixHttpServer(), null);
     const inetHttpServer = this.section(() => this.readInetHttpServer(), null);
     const supervisorctl = this.section(() => this.readSupervisorctl(), null);
-    if (this.problems.length > 0 || supervisord === null) throw new ConfigProblems(this.problems, dedupeWarnings(this.warnings));
+    if (this.problems.length > 0 || supervisord === null) throw new ConfigProblems(dedupeProblems(this.problems), dedupeWarnings(this.warnings));
     return deepFreeze({
       file: this.file,
       files: this.files,
@@ -350,7 +350,8 @@ class Loader {
       if (!section.startsWith('program:') || excluded.has(section)) continue;
       this.section(() => {
         const programName = this.nameOf(section);
-        const priority = this.getValue(section, 'priority', PROGRAM_KEYS.priority, baseNames()) ?? 999;
+        // a bad priority is reported again by processesFromSection; keep going to find the other problems
+        const priority = this.section(() => this.getValue(section, 'priority', PROGRAM_KEYS.priority, baseNames()), null) ?? 999;
         const processes = this.processesFromSection(section, programName);
         resolved.push({ spec: { name: programName, priority, programs: [programName], explicit: false }, processes });
         return null;
@@ -721,6 +722,16 @@ function isDirectory(p: string): boolean {
 /** Python compares str by code point; for names this equals UTF-16 order outside surrogates. */
 function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function dedupeProblems(ps: readonly ConfigErrorDetail[]): ConfigErrorDetail[] {
+  const seen = new Set<string>();
+  return ps.filter((p) => {
+    const k = formatConfigProblem(p);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
 }
 
 function dedupeWarnings(ws: readonly ConfigWarning[]): ConfigWarning[] {

@@ -1,0 +1,64 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createIniDocument, expandHere, findCommentStart, getEntry, readIni } from '../../../src/config/ini.js';
+
+function read(text: string) {
+  const doc = createIniDocument();
+  readIni(doc, text, '/etc/x.conf');
+  return doc;
+}
+
+test('inline comments need whitespace before ; or #', () => {
+  const doc = read('[s]\na = 1 ; gone\nb = x;y\nc = p #q\nd: v\t# tab\n');
+  assert.equal(getEntry(doc, 's', 'a')?.value, '1');
+  assert.equal(getEntry(doc, 's', 'b')?.value, 'x;y');
+  assert.equal(getEntry(doc, 's', 'c')?.value, 'p');
+  assert.equal(getEntry(doc, 's', 'd')?.value, 'v');
+  assert.equal(findCommentStart('  ; whole line'), 0);
+});
+
+test('keys are lowercased, sections keep case, first delimiter wins', () => {
+  const doc = read('[Program:Web]\nCommand = a=b:c\nurl: http://x\n');
+  assert.equal(getEntry(doc, 'Program:Web', 'command')?.value, 'a=b:c');
+  assert.equal(getEntry(doc, 'Program:Web', 'url')?.value, 'http://x');
+});
+
+test('continuation lines and kept empty lines', () => {
+  const doc = read('[s]\ncmd = a\n  b\n\n  c\nnext = 1\n');
+  assert.equal(getEntry(doc, 's', 'cmd')?.value, 'a\nb\n\nc');
+  assert.equal(getEntry(doc, 's', 'next')?.value, '1');
+});
+
+test('duplicate sections merge and duplicate keys override, with warnings', () => {
+  const doc = read('[s]\na=1\nb=1\n[t]\n[s]\na=2\n');
+  assert.equal(getEntry(doc, 's', 'a')?.value, '2');
+  assert.equal(getEntry(doc, 's', 'a')?.pos.line, 6);
+  assert.equal(getEntry(doc, 's', 'b')?.value, '1');
+  assert.equal(doc.warnings.length, 2);
+  assert.match(doc.warnings[0]?.message ?? '', /declared again/);
+});
+
+test('[DEFAULT] values are visible in every section', () => {
+  const doc = read('[DEFAULT]\nx=1\n[s]\n[t]\nx=2\n');
+  assert.equal(getEntry(doc, 's', 'x')?.value, '1');
+  assert.equal(getEntry(doc, 't', 'x')?.value, '2');
+});
+
+test('a comment that cuts an open quote is a warning', () => {
+  const doc = read('[p]\ncommand=sh -c "a ; b"\n');
+  assert.equal(getEntry(doc, 'p', 'command')?.value, 'sh -c "a');
+  assert.match(doc.warnings[0]?.message ?? '', /starts a comment/);
+});
+
+test('errors: key before a section, and a line that is not key=value', () => {
+  assert.match(read('a=1\n').errors[0]?.message ?? '', /before any \[section\]/);
+  const doc = read('[s]\nnonsense\n');
+  assert.equal(doc.errors[0]?.pos.line, 2);
+});
+
+test('expandHere replaces %(here)s text, copying defaults into sections', () => {
+  const doc = read('[DEFAULT]\nd=%(here)s/d\n[s]\na=%(here)s/a\n');
+  expandHere(doc, '/srv');
+  assert.equal(getEntry(doc, 's', 'a')?.value, '/srv/a');
+  assert.equal(doc.sections.get('s')?.entries.get('d')?.value, '/srv/d');
+});
