@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+// Regenerates the key tables in docs/config.md from the schema (src/config/schema.ts, compiled).
+// Usage: npm run build && node scripts/gen-config-doc.mjs   (--check: exit 1 if the doc is stale)
+import { readFileSync, writeFileSync } from 'node:fs';
+
+const root = new URL('..', import.meta.url).pathname;
+const { SCHEMA } = await import(new URL('../dist/src/config/schema.js', import.meta.url).href);
+const docPath = `${root}docs/config.md`;
+const BEGIN = '<!-- BEGIN GENERATED KEY TABLES (scripts/gen-config-doc.mjs) -->';
+const END = '<!-- END GENERATED KEY TABLES -->';
+
+const TITLES = {
+  program: '[program:NAME]',
+  group: '[group:NAME]',
+  supervisord: '[supervisord] (also spelled [drover])',
+  unix_http_server: '[unix_http_server]',
+  inet_http_server: '[inet_http_server]',
+  supervisorctl: '[supervisorctl]',
+  include: '[include]',
+};
+
+const cell = (s) => String(s).replace(/\|/g, '\\|');
+const out = [BEGIN, ''];
+for (const [kind, title] of Object.entries(TITLES)) {
+  out.push(`### ${title}`, '', '| key | type | default | meaning |', '|---|---|---|---|');
+  for (const [key, spec] of Object.entries(SCHEMA[kind])) {
+    const def = spec.defaultDoc ?? (spec.default === null ? '(unset)' : spec.default === '' ? '(empty)' : `\`${spec.default}\``);
+    const name = spec.drover ? `\`${key}\` (drover)` : `\`${key}\``;
+    out.push(`| ${name} | ${cell(spec.type)} | ${cell(def)} | ${cell(spec.doc)} |`);
+  }
+  out.push('');
+}
+out.push(END);
+
+const doc = readFileSync(docPath, 'utf8');
+const start = doc.indexOf(BEGIN);
+const end = doc.indexOf(END);
+if (start < 0 || end < 0) throw new Error(`${docPath}: generated-table markers not found`);
+const next = doc.slice(0, start) + out.join('\n') + doc.slice(end + END.length);
+if (process.argv.includes('--check')) {
+  if (next !== doc) {
+    console.error('docs/config.md is stale: run node scripts/gen-config-doc.mjs');
+    process.exit(1);
+  }
+} else {
+  writeFileSync(docPath, next);
+}
