@@ -1,6 +1,6 @@
 // Value parsers with supervisor's semantics (supervisor/datatypes.py), each throwing ValueProblem with
 // what was expected. They take the raw (already expanded) string and return the typed value.
-import { readFileSync } from 'node:fs';
+import { lookupGroup as osLookupGroup, lookupUser as osLookupUser } from '../os/users.js';
 import { homedir } from 'node:os';
 import { lexWords } from './shlex.js';
 
@@ -209,7 +209,7 @@ export interface PasswdEntry {
 /** A user name or uid, as supervisor's name_to_uid checks it: it must exist (here: in /etc/passwd). */
 export function existingUser(raw: string): string {
   const entry = PY_INT.test(raw) ? lookupUid(integer(raw)) : lookupUser(raw);
-  if (!entry) throw new ValueProblem('no such user', 'a user name or uid listed in /etc/passwd');
+  if (!entry) throw new ValueProblem('no such user', 'a user name or uid known to the system (getent passwd)');
   return raw;
 }
 
@@ -263,44 +263,17 @@ function stripQuotes(s: string): string {
   return s.replace(/^['"]+/, '').replace(/['"]+$/, '');
 }
 
-let passwdCache: PasswdEntry[] | null = null;
-
-function readPasswd(): PasswdEntry[] {
-  if (passwdCache) return passwdCache;
-  let text = '';
-  try {
-    text = readFileSync('/etc/passwd', 'utf8');
-  } catch (e) {
-    // ENOENT: a minimal container without /etc/passwd; every lookup then fails
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-  }
-  passwdCache = text
-    .split('\n')
-    .filter((l) => l && !l.startsWith('#'))
-    .map((l) => {
-      const f = l.split(':');
-      return { name: f[0] ?? '', uid: Number(f[2]), home: f[5] ?? '' };
-    });
-  return passwdCache;
-}
-
+// Users and groups are looked up through getent (os/users.ts), so NSS sources (LDAP, sssd) count as
+// they do for supervisor's pwd.getpwnam.
 function lookupUser(name: string): PasswdEntry | undefined {
-  return readPasswd().find((e) => e.name === name);
+  const u = osLookupUser(name);
+  return u ? { name: u.name, uid: u.uid, home: u.home } : undefined;
 }
 
 function lookupUid(uid: number): PasswdEntry | undefined {
-  return readPasswd().find((e) => e.uid === uid);
+  return lookupUser(String(uid));
 }
 
 function lookupGroup(name: string | null, gid: number | null): boolean {
-  let text = '';
-  try {
-    text = readFileSync('/etc/group', 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-  }
-  return text.split('\n').some((l) => {
-    const f = l.split(':');
-    return name !== null ? f[0] === name : Number(f[2]) === gid;
-  });
+  return osLookupGroup(name ?? String(gid));
 }

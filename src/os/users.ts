@@ -38,3 +38,22 @@ export function lookupUser(nameOrUid: string): UserInfo | null {
   cache.set(nameOrUid, info);
   return info;
 }
+
+const groupCache = new Map<string, boolean>();
+
+/** Whether a group name or gid exists. */
+export function lookupGroup(nameOrGid: string): boolean {
+  const hit = groupCache.get(nameOrGid);
+  if (hit !== undefined) return hit;
+  let found: boolean;
+  try {
+    execFileSync('getent', ['group', nameOrGid], { stdio: 'ignore' });
+    found = true;
+  } catch (err) {
+    // getent exits 2 when the key is not found
+    if ((err as { status?: number }).status !== 2) throw err;
+    found = false;
+  }
+  groupCache.set(nameOrGid, found);
+  return found;
+}

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Debian packages the test suite needs (run as root; CI runs it from .ci/run):
+#   supervisor  — the differential config test reads configs with supervisor 4.2's own parser
+#   util-linux  — setpriv, for parent-death signals
+#   procps      — ps, used in diagnostics
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends supervisor util-linux procps >/dev/null
+echo "test dependencies installed: $(/usr/bin/python3 -c 'import supervisor.options, pkgutil; print("supervisor", pkgutil.get_data("supervisor", "version.txt").decode().strip())')"

@@ -1,0 +1,118 @@
+// The transitions not already driven by the other integration tests, on real processes:
+// starting → stopping, backoff → stopped, fatal → starting (fatal_cooldown), fatal → stopped,
+// exponential backoff, and `user =` (as root: uid, groups, HOME/USER/LOGNAME of that user).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { fixture, makeTmpDir, startUp, teardown, writeConfig } from '../helpers/drover.js';
+
+const node = process.execPath;
+
+test('starting → stopping and backoff → stopped on shutdown', async () => {
+  const dir = makeTmpDir();
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `[program:slowstart]
+command = ${node} ${fixture('forever.mjs')}
+startsecs = 30
+
+[program:failing]
+command = /bin/sh -c "exit 1"
+startsecs = 1
+startretries = 10
+`,
+    ),
+  );
+  try {
+    await run.waitForLine(/slowstart \| ready/);
+    await run.waitForLine(/failing: starting → backoff/);
+    run.signal('SIGTERM');
+    await run.waitForLine(/slowstart: starting → stopping/);
+    await run.waitForLine(/failing: backoff → stopped/);
+    assert.equal((await run.waitForExit()).code, 0, run.describe());
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+test('fatal_cooldown retries after fatal; a shutdown during the cooldown goes fatal → stopped', async () => {
+  const dir = makeTmpDir();
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `[program:phoenix]
+command = /bin/sh -c "exit 1"
+startsecs = 1
+startretries = 0
+fatal_cooldown = 1
+`,
+    ),
+  );
+  try {
+    await run.waitForLine(/phoenix: backoff → fatal/);
+    const from = run.output.length;
+    await run.waitForLine(/phoenix: fatal → starting \(fatal_cooldown elapsed/, { from });
+    await run.waitForLine(/phoenix: backoff → fatal/, { from });
+    run.signal('SIGTERM');
+    await run.waitForLine(/phoenix: fatal → stopped/);
+    assert.equal((await run.waitForExit()).code, 0, run.describe());
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+test('backoff = exponential: delays grow and are capped by backoff_max', async () => {
+  const dir = makeTmpDir();
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `[program:expo]
+command = /bin/sh -c "exit 1"
+startsecs = 1
+startretries = 3
+backoff = exponential
+backoff_max = 1
+`,
+    ),
+  );
+  try {
+    await run.waitForLine(/expo: backoff → fatal/, { timeoutMs: 10_000 });
+    const times = [...run.output.matchAll(/^(\S+) INFO spawned: expo/gm)].map((m) => Date.parse(m[1] ?? ''));
+    assert.equal(times.length, 4, run.describe());
+    const gaps = times.slice(1).map((t, i) => t - (times[i] as number));
+    // capped at 1 s: each gap is the cap (±25 % jitter, clamped to the cap) plus the time to fail
+    for (const g of gaps) assert.ok(g >= 700 && g < 1600, `gap ${g} ms within the 1 s cap\n${run.describe()}`);
+    run.signal('SIGTERM');
+    assert.equal((await run.waitForExit()).code, 0, run.describe());
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+test('user = nobody (as root): uid, supplementary groups, and that user\'s HOME/USER/LOGNAME', { skip: process.getuid?.() !== 0 ? 'needs root' : false }, async () => {
+  const dir = makeTmpDir();
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `[program:asnobody]
+command = /bin/sh -c 'echo "U=$(id -u) G=$(id -G) HOME=$HOME USER=$USER LOGNAME=$LOGNAME"'
+user = nobody
+directory = /
+startsecs = 0
+autorestart = false
+`,
+    ),
+  );
+  try {
+    const m = await run.waitForLine(/asnobody \| U=(\d+) G=([\d ]+) HOME=(\S*) USER=(\S*) LOGNAME=(\S*)/);
+    assert.equal(m[1], '65534');
+    assert.ok(!(m[2] ?? '').split(' ').includes('0'), `root's group dropped: ${m[2]}`);
+    assert.equal(m[3], '/nonexistent');
+    assert.equal(m[4], 'nobody');
+    assert.equal(m[5], 'nobody');
+    run.signal('SIGTERM');
+    assert.equal((await run.waitForExit()).code, 0, run.describe());
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
