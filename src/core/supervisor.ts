@@ -262,7 +262,10 @@ export class Supervisor {
       },
       QUIT: () => this.beginShutdown(true, 'SIGQUIT'),
       HUP: () => this.logger.warn('SIGHUP received: configuration reload is not available yet; ignored'),
-      USR1: () => this.logger.info('SIGUSR1 received: no log files are open to reopen (output goes to stdout)'),
+      USR1: () => {
+        this.output.reopen();
+        this.logger.info('SIGUSR1 received: reopened the log files');
+      },
     };
     const handler = handlers[signal];
     if (handler) handler();
@@ -480,9 +483,9 @@ export class Supervisor {
     m.stopSnapshot = [];
     this.guard?.add(pid);
     child.stdin?.on('error', () => undefined); // EPIPE when the program closes its stdin: harmless
-    const streamName = spec.redirectStderr ? 'stdout' : 'stderr';
+    // with redirect_stderr the sink writes stderr into the stdout log, still knowing which stream a line came from
     if (child.stdout) this.output.attach(spec.name, 'stdout', child.stdout);
-    if (child.stderr) this.output.attach(spec.name, streamName, child.stderr);
+    if (child.stderr) this.output.attach(spec.name, 'stderr', child.stderr);
     child.once('exit', (code, signal) =>
       this.push({ type: 'childExited', name: spec.name, pid, code, signal: signal ? signal.slice(3) : null }),
     );
