@@ -413,6 +413,10 @@ class Loader {
     const backoffMaxSecs = read('backoff_max', K.backoff_max) ?? 60;
     const fatalCooldownSecs = read('fatal_cooldown', K.fatal_cooldown);
     const pdeathsig = read('pdeathsig', K.pdeathsig) ?? true;
+    const timestamps = read('timestamps', K.timestamps) ?? false;
+    const logFormat = read('log_format', K.log_format) ?? 'text';
+    const logfileRotate = read('logfile_rotate', K.logfile_rotate) ?? null;
+    const logfileGzip = read('logfile_gzip', K.logfile_gzip) ?? false;
     const processNameEntry = getEntry(this.doc, section, 'process_name');
     const processNameRaw = processNameEntry?.value ?? '%(program_name)s';
     const processNamePos = processNameEntry?.pos ?? sectionPos;
@@ -510,6 +514,10 @@ class Loader {
         fatalCooldownSecs,
         pidfile,
         pdeathsig,
+        timestamps,
+        logFormat,
+        logfileRotate,
+        logfileGzip,
         source: sectionPos,
       });
     }

@@ -19,6 +19,7 @@ import {
   octal,
   signalName,
   userAndGroup,
+  ValueProblem,
   type LogfileValue,
 } from './datatypes.js';
 
@@ -40,6 +41,19 @@ function key<T>(spec: KeySpec<T>): KeySpec<T> {
 }
 
 const text = (s: string): string => s;
+
+function logFormat(raw: string): 'text' | 'json' {
+  const v = raw.trim().toLowerCase();
+  if (v === 'text' || v === 'json') return v;
+  throw new ValueProblem('not a log format', 'text or json');
+}
+
+function rotatePeriod(raw: string): 'daily' | 'hourly' | null {
+  const v = raw.trim().toLowerCase();
+  if (v === 'daily' || v === 'hourly') return v;
+  if (v === 'none' || v === '') return null;
+  throw new ValueProblem('not a rotation period', 'daily, hourly or none');
+}
 
 const LOG_DOC = 'AUTO (a file in childlogdir), NONE, syslog (deprecated) or a path';
 
@@ -96,6 +110,10 @@ export const PROGRAM_KEYS = {
   fatal_cooldown: key({ type: 'duration', default: null, defaultDoc: 'unset (stay FATAL)', doc: 'After FATAL, wait this long and try again from scratch instead of staying FATAL.', parse: duration, drover: true }),
   pidfile: key({ type: 'path', default: null, doc: 'For a program that daemonizes itself: the pidfile it writes; drover follows that pid.', parse: text, drover: true }),
   pdeathsig: key({ type: 'boolean', default: 'true', doc: 'Run the command under `setpriv --pdeathsig TERM` so it dies with drover.', parse: boolean, drover: true }),
+  timestamps: key({ type: 'boolean', default: 'false', doc: 'Prefix each line in the log files with its ISO-8601 time (UTC, milliseconds).', parse: boolean, drover: true }),
+  log_format: key({ type: 'text|json', default: 'text', doc: 'text: lines as written; json: one object per line, {"time","process","stream","message"}.', parse: logFormat, drover: true }),
+  logfile_rotate: key({ type: 'daily|hourly|none', default: 'none', doc: 'Also rotate the log files when the local day or hour changes (in addition to the size limit).', parse: rotatePeriod, drover: true }),
+  logfile_gzip: key({ type: 'boolean', default: 'false', doc: 'Compress rotated log files to FILE.N.gz in the background.', parse: boolean, drover: true }),
 } as const;
 
 export const EVENTLISTENER_KEYS = {
@@ -141,7 +159,7 @@ export const SUPERVISORD_KEYS = {
 
 export const UNIX_HTTP_SERVER_KEYS = {
   file: key({ type: 'path', default: null, defaultDoc: '(required)', doc: 'Path of the control socket.', parse: text }),
-  chmod: key({ type: 'octal', default: '0700', doc: 'Mode of the socket file.', parse: octal }),
+  chmod: key({ type: 'octal', default: '0600', doc: 'Mode of the socket file (supervisor: 0700; drover: 0600, as a socket needs no execute bit).', parse: octal }),
   chown: key({ type: 'user[:group]', default: null, doc: 'Owner of the socket file.', parse: userAndGroup }),
   username: key({ type: 'string', default: null, doc: 'Username for authentication (needs password too).', parse: text }),
   password: key({ type: 'string', default: null, doc: 'Password, plain or {SHA}hex (needs username too).', parse: text }),

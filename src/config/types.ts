@@ -70,6 +70,14 @@ export interface ProcessSpec {
   readonly pidfile: string | null;
   /** run under setpriv --pdeathsig so the program dies with drover (default true) */
   readonly pdeathsig: boolean;
+  /** prefix each logged line with an ISO-8601 time (default false) */
+  readonly timestamps: boolean;
+  /** "text": lines as written; "json": one {"time","process","stream","message"} object per line */
+  readonly logFormat: 'text' | 'json';
+  /** rotate the log files also when the local day or hour changes; null = by size only (supervisor) */
+  readonly logfileRotate: 'daily' | 'hourly' | null;
+  /** gzip rotated log files (default false) */
+  readonly logfileGzip: boolean;
   /** where the [program:x] section was declared */
   readonly source: SourcePos;
 }

@@ -1,5 +1,5 @@
-// drover's own log: one line per message, `ISO-TIME LEVEL message`, to a stream (stdout in the foreground).
-import type { Writable } from 'node:stream';
+// drover's own log: one line per message, `ISO-TIME LEVEL message`, to a writer (stdout in the foreground,
+// and the log file; see LogSink.mainLogWriter).
 
 export const LEVELS = ['critical', 'error', 'warn', 'info', 'debug', 'trace', 'blather'] as const;
 export type Level = (typeof LEVELS)[number];
@@ -13,7 +13,7 @@ export interface Logger {
 }
 
 /** A logger that drops messages below `minLevel` (supervisor's loglevel order). */
-export function createLogger(out: Writable, minLevel: Level = 'info'): Logger {
+export function createLogger(out: { write(text: string): unknown }, minLevel: Level = 'info'): Logger {
   const limit = LEVELS.indexOf(minLevel);
   const log = (level: Level, message: string): void => {
     if (LEVELS.indexOf(level) > limit) return;

@@ -1,13 +1,15 @@
-// Children's output in the foreground: each complete line, prefixed with the process name.
-// Full log files, rotation and reopening are the logs issue; this keeps every byte and splits only at
-// newlines, holding a partial line until its end arrives or the stream closes.
+// The sink interface the supervisor attaches children's streams to, and the plain foreground sink (each
+// complete line prefixed with the process name). The file-writing sink is sink.ts.
 import type { Readable, Writable } from 'node:stream';
+import { LineSplitter, prefixLines, type StreamName } from './lines.js';
 
-export type StreamName = 'stdout' | 'stderr';
+export type { StreamName } from './lines.js';
 
 export interface OutputSink {
-  /** Attaches a child's stream; returns when the stream has ended and its last partial line is written. */
+  /** Attaches a child's stream and reads it to its end; the last partial line is written with a newline. */
   attach(name: string, stream: StreamName, source: Readable): void;
+  /** Closes and reopens every log file (SIGUSR1); a no-op for a sink without files. */
+  reopen(): void;
 }
 
 /** Writes `name | line` for stdout and `name ! line` for stderr. */
@@ -15,18 +17,18 @@ export function createPrefixSink(out: Writable): OutputSink {
   return {
     attach(name, stream, source) {
       const prefix = stream === 'stdout' ? `${name} | ` : `${name} ! `;
-      let partial = '';
-      source.setEncoding('utf8');
-      source.on('data', (chunk: string) => {
-        const text = partial + chunk;
-        const lines = text.split('\n');
-        partial = lines.pop() ?? '';
-        if (lines.length > 0) out.write(lines.map((l) => prefix + l + '\n').join(''));
+      const splitter = new LineSplitter();
+      source.on('data', (chunk: Buffer | string) => {
+        const lines = splitter.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+        if (lines) out.write(prefixLines(lines, prefix));
       });
       source.on('end', () => {
-        if (partial !== '') out.write(prefix + partial + '\n');
-        partial = '';
+        const rest = splitter.flush();
+        if (rest) out.write(prefixLines(rest, prefix));
       });
+    },
+    reopen() {
+      // no files
     },
   };
 }

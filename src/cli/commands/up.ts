@@ -6,7 +6,7 @@ import type { Config } from '../../config/types.js';
 import { Supervisor } from '../../core/supervisor.js';
 import { ConfigError } from '../../errors.js';
 import { createLogger } from '../../logs/logger.js';
-import { createPrefixSink } from '../../logs/output.js';
+import { LogSink } from '../../logs/sink.js';
 import { OrphanGuard } from '../../os/guard.js';
 import { hasPdeathsig } from '../../os/spawn.js';
 import type { Command } from '../command.js';
@@ -88,12 +88,17 @@ export const up: Command = async (ctx) => {
     ctx.stderr.write(`${w.file}:${w.line}: warning: [${w.section}]${w.key ? ` ${w.key}:` : ''} ${w.message}\n`);
   }
 
-  const logger = createLogger(ctx.stdout, config.supervisord.loglevel);
+  // children's lines go to their log files and, in the foreground unless `silent`, to stdout with a prefix;
+  // drover's own lines to its log file and to stdout
+  const echo = config.supervisord.silent ? null : ctx.stdout;
+  const sink = new LogSink({ config, echo, stdout: ctx.stdout, stderr: ctx.stderr });
+  const logger = createLogger(sink.mainLogWriter(echo), config.supervisord.loglevel);
+  sink.setErrorReporter((m) => logger.error(m));
   if (!hasPdeathsig()) {
     logger.warn('setpriv (util-linux) not found: programs will not be signalled if drover is killed with SIGKILL');
   }
   const guard = OrphanGuard.start();
-  const supervisor = new Supervisor({ config, logger, output: createPrefixSink(ctx.stdout), guard });
+  const supervisor = new Supervisor({ config, logger, output: sink, guard });
   deliver = (sig) => supervisor.push({ type: 'signalReceived', signal: sig });
   for (const sig of queued) deliver(sig);
   logger.info(
@@ -102,6 +107,7 @@ export const up: Command = async (ctx) => {
   );
   supervisor.start();
   const { failed } = await supervisor.whenStopped();
+  await sink.close();
   removeListeners();
   return failed ? EXIT.FAILURE : EXIT.OK;
 };

@@ -1,0 +1,416 @@
+// One log file drover writes: an ordered queue of complete lines and control operations (rotate, reopen,
+// clear), written with async writev so a slow disk never blocks the event loop, and a high-water mark so the
+// caller can stop reading its sources (back-pressure) instead of buffering without bound.
+import {
+  closeSync,
+  fstatSync,
+  openSync,
+  readSync,
+  renameSync,
+  unlinkSync,
+  writev,
+  createReadStream,
+  createWriteStream,
+} from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import { backupName, nextWriteStep, periodStart, type RotatePeriod } from './lines.js';
+
+export interface LogFileOptions {
+  /** rotate when the file would grow past this many bytes; 0 never rotates by size */
+  readonly maxBytes: number;
+  /** rotated files to keep (`file.1` … `file.N`); 0 truncates the file in place, as supervisor does */
+  readonly backups: number;
+  /** also rotate when the local day or hour changes */
+  readonly rotate: RotatePeriod | null;
+  /** gzip rotated files to `file.N.gz` in the background */
+  readonly gzip: boolean;
+  /** ms since the epoch; injectable so time-based rotation is testable */
+  readonly now?: () => number;
+  /** reports I/O failures (drover's own log); never throws */
+  readonly onError?: (message: string) => void;
+  /** queued bytes above which `write` returns false (default 1 MiB) */
+  readonly highWaterMark?: number;
+}
+
+type Op =
+  | { type: 'data'; buf: Buffer; timeMs: number }
+  | { type: 'reopen' }
+  | { type: 'clear' }
+  | { type: 'rotate' };
+
+/** A gzip of a rotated file in progress; `index` follows the file as later rotations shift it. */
+interface GzipJob {
+  index: number;
+  readonly tmp: string;
+}
+
+const MAX_IOV = 1024;
+const MAX_BATCH_BYTES = 4 * 1024 * 1024;
+
+export class LogFile {
+  readonly path: string;
+  private readonly opts: LogFileOptions;
+  private readonly now: () => number;
+  private readonly highWater: number;
+  private readonly lowWater: number;
+  /** open descriptor of the live file; null when closed or when opening failed */
+  private fd: number | null = null;
+  /** bytes known written to the live file (writes in flight not included) */
+  private size = 0;
+  /** false for a device or FIFO (/dev/null, a named pipe): never rotated */
+  private regular = true;
+  /** start of the day/hour the live file belongs to (time rotation); 0 when unused */
+  private periodMs = 0;
+  /** operations not yet started, in order */
+  private readonly queue: Op[] = [];
+  /** bytes in `queue` plus in flight */
+  private queuedBytes = 0;
+  /** the buffers of the writev in flight; null when idle */
+  private inFlight: Buffer[] | null = null;
+  /** true once close() began: writes are refused */
+  private closing = false;
+  private readonly drainWaiters: (() => void)[] = [];
+  private readonly idleWaiters: (() => void)[] = [];
+  private readonly followers = new Set<(chunk: Buffer) => void>();
+  private readonly gzipJobs = new Set<GzipJob>();
+  private readonly gzipDone = new Set<Promise<void>>();
+  private gzipSeq = 0;
+  /** bytes that could not be written (reported through onError) */
+  lostBytes = 0;
+  /** when a loss was last reported, ms; 0 before the first */
+  private lastLossReportMs = 0;
+
+  constructor(path: string, opts: LogFileOptions) {
+    this.path = path;
+    this.opts = opts;
+    this.now = opts.now ?? Date.now;
+    this.highWater = opts.highWaterMark ?? 1024 * 1024;
+    this.lowWater = Math.floor(this.highWater / 4);
+    this.openLive('a');
+  }
+
+  /** Queues complete lines; false when the queue is above its high-water mark (wait for `onDrain`). */
+  write(buf: Buffer, timeMs = this.now()): boolean {
+    if (buf.length === 0) return true;
+    if (this.closing) {
+      this.lose(buf.length, 'written after close');
+      return true;
+    }
+    this.queue.push({ type: 'data', buf, timeMs });
+    this.queuedBytes += buf.length;
+    for (const f of this.followers) f(buf);
+    this.pump();
+    return this.queuedBytes < this.highWater;
+  }
+
+  /** True while the queue is above the high-water mark. */
+  get needsDrain(): boolean {
+    return this.queuedBytes >= this.highWater;
+  }
+
+  /** Calls `cb` once when the queue has fallen below the low-water mark (at once if it already has). */
+  onDrain(cb: () => void): void {
+    if (this.queuedBytes <= this.lowWater) cb();
+    else this.drainWaiters.push(cb);
+  }
+
+  /** Closes and reopens the file by name, after what is queued (logrotate's postrotate). */
+  reopen(): void {
+    if (this.closing) return;
+    this.queue.push({ type: 'reopen' });
+    this.pump();
+  }
+
+  /** Removes the live file and starts a new one, after what is queued (supervisor's clearProcessLogs). */
+  clear(): void {
+    if (this.closing) return;
+    this.queue.push({ type: 'clear' });
+    this.pump();
+  }
+
+  /** Rotates now, after what is queued (for `drover reload --logs` style commands and tests). */
+  rotate(): void {
+    if (this.closing) return;
+    this.queue.push({ type: 'rotate' });
+    this.pump();
+  }
+
+  /** Resolves when everything queued so far is written. */
+  flush(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Writes what is queued, waits for gzip jobs, closes the file. */
+  async close(): Promise<void> {
+    this.closing = true;
+    await this.flush();
+    while (this.gzipDone.size > 0) await Promise.all([...this.gzipDone]);
+    this.closeLive();
+  }
+
+  /**
+   * Subscribes to every byte written from now on, across rotations and reopens, after first delivering up
+   * to `tailBytes` of what came before (from the live file and the queue). Returns an unsubscribe function.
+   */
+  follow(onChunk: (chunk: Buffer) => void, tailBytes = 0): () => void {
+    if (tailBytes > 0) {
+      const pending = [...(this.inFlight ?? []), ...this.queue.flatMap((op) => (op.type === 'data' ? [op.buf] : []))];
+      const pendingBytes = pending.reduce((n, b) => n + b.length, 0);
+      const fromFile = Math.min(Math.max(0, tailBytes - pendingBytes), this.size);
+      const parts: Buffer[] = [];
+      if (fromFile > 0 && this.fd !== null) {
+        const b = Buffer.allocUnsafe(fromFile);
+        const n = readSync(this.fd, b, 0, fromFile, this.size - fromFile);
+        parts.push(b.subarray(0, n));
+      }
+      parts.push(...pending);
+      const all = Buffer.concat(parts);
+      const tail = all.subarray(Math.max(0, all.length - tailBytes));
+      if (tail.length > 0) onChunk(tail);
+    }
+    this.followers.add(onChunk);
+    return () => this.followers.delete(onChunk);
+  }
+
+  // --- internal ---
+
+  private isIdle(): boolean {
+    return this.queue.length === 0 && this.inFlight === null;
+  }
+
+  private openLive(flags: 'a' | 'w'): void {
+    try {
+      this.fd = openSync(this.path, flags, 0o644);
+      const st = fstatSync(this.fd);
+      this.size = st.size;
+      this.regular = st.isFile();
+      if (this.opts.rotate) {
+        this.periodMs = periodStart(st.size > 0 ? st.mtimeMs : this.now(), this.opts.rotate);
+      }
+    } catch (err) {
+      this.fd = null;
+      this.size = 0;
+      this.report(`cannot open log file ${this.path}: ${(err as Error).message}`);
+    }
+  }
+
+  private closeLive(): void {
+    if (this.fd === null) return;
+    try {
+      closeSync(this.fd);
+    } catch (err) {
+      this.report(`closing ${this.path}: ${(err as Error).message}`);
+    }
+    this.fd = null;
+  }
+
+  /** Runs control operations at the head of the queue, then starts one writev of the data that follows. */
+  private pump(): void {
+    while (this.inFlight === null) {
+      const head = this.queue[0];
+      if (head === undefined) {
+        this.settle();
+        return;
+      }
+      if (head.type !== 'data') {
+        this.queue.shift();
+        this.control(head.type);
+        continue;
+      }
+      if (this.fd === null) {
+        // opening failed: what cannot be written is counted and reported, never silently dropped
+        this.queue.shift();
+        this.queuedBytes -= head.buf.length;
+        this.lose(head.buf.length, 'no open file');
+        continue;
+      }
+      const batch: Buffer[] = [];
+      let batchBytes = 0;
+      let rotateNext = false;
+      while (batch.length < MAX_IOV && batchBytes < MAX_BATCH_BYTES) {
+        const op = this.queue[0];
+        if (op === undefined || op.type !== 'data') break;
+        if (this.opts.rotate && this.regular) {
+          const p = periodStart(op.timeMs, this.opts.rotate);
+          if (p > this.periodMs) {
+            if (this.size + batchBytes === 0) this.periodMs = p;
+            else {
+              rotateNext = true;
+              break;
+            }
+          }
+        }
+        const step = nextWriteStep(this.size + batchBytes, this.regular ? this.opts.maxBytes : 0, op.buf);
+        if (step.type === 'rotate') {
+          rotateNext = true;
+          break;
+        }
+        if (step.bytes === op.buf.length) {
+          batch.push(op.buf);
+          this.queue.shift();
+        } else {
+          batch.push(op.buf.subarray(0, step.bytes));
+          op.buf = op.buf.subarray(step.bytes);
+        }
+        batchBytes += step.bytes;
+      }
+      if (batch.length === 0) {
+        if (rotateNext) this.doRotate();
+        continue;
+      }
+      // a rotation due before the next data is found again by the next pump, after this write completes
+      this.startWrite(batch, batchBytes);
+    }
+  }
+
+  private startWrite(batch: Buffer[], batchBytes: number): void {
+    this.inFlight = batch;
+    const fd = this.fd as number;
+    writev(fd, batch, (err, written) => {
+      this.inFlight = null;
+      if (err) {
+        // ENOSPC, EIO…: the batch is lost; say so (the caller logs it) and carry on with the next one
+        this.queuedBytes -= batchBytes;
+        this.lose(batchBytes, err.message);
+      } else if (written < batchBytes) {
+        // a short write (disk full on the way): put the rest back at the head and try again
+        this.size += written;
+        this.queuedBytes -= written;
+        const rest = Buffer.concat(batch).subarray(written);
+        this.queue.unshift({ type: 'data', buf: rest, timeMs: this.now() });
+      } else {
+        this.size += written;
+        this.queuedBytes -= written;
+      }
+      this.releaseDrainWaiters();
+      this.pump();
+    });
+  }
+
+  private control(type: 'reopen' | 'clear' | 'rotate'): void {
+    switch (type) {
+      case 'reopen':
+        this.closeLive();
+        this.openLive('a');
+        break;
+      case 'clear':
+        this.closeLive();
+        try {
+          unlinkSync(this.path);
+        } catch (err) {
+          // ENOENT: already removed (by an operator or logrotate); a new file is created either way
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.report(`removing ${this.path}: ${(err as Error).message}`);
+        }
+        this.openLive('a');
+        break;
+      case 'rotate':
+        if (this.size > 0 && this.regular) this.doRotate();
+        break;
+      default: {
+        const never: never = type;
+        throw new Error(`unknown log operation ${String(never)}`);
+      }
+    }
+  }
+
+  /** Moves file → file.1 → … → file.N (dropping the oldest) and starts a new file; metadata only, so sync. */
+  private doRotate(): void {
+    const { backups } = this.opts;
+    this.closeLive();
+    if (backups > 0) {
+      try {
+        for (const gz of [false, true]) removeIfExists(backupName(this.path, backups, gz));
+        for (let i = backups - 1; i >= 1; i--) {
+          for (const gz of [false, true]) renameIfExists(backupName(this.path, i, gz), backupName(this.path, i + 1, gz));
+        }
+        for (const job of this.gzipJobs) job.index += 1;
+        renameSync(this.path, backupName(this.path, 1, false));
+      } catch (err) {
+        this.report(`rotating ${this.path}: ${(err as Error).message}`);
+      }
+      this.openLive('a');
+      if (this.opts.gzip) this.startGzip();
+    } else {
+      this.openLive('w');
+    }
+    if (this.opts.rotate) this.periodMs = periodStart(this.now(), this.opts.rotate);
+  }
+
+  /** Compresses file.1 to file.1.gz off the event loop (zlib runs on the thread pool). */
+  private startGzip(): void {
+    const src = backupName(this.path, 1, false);
+    let fd: number;
+    try {
+      // opened now: the rename of a later rotation must not change which file this job reads
+      fd = openSync(src, 'r');
+    } catch (err) {
+      this.report(`gzip of ${src}: ${(err as Error).message}`);
+      return;
+    }
+    const job: GzipJob = { index: 1, tmp: `${this.path}.gz-tmp-${process.pid}-${++this.gzipSeq}` };
+    this.gzipJobs.add(job);
+    const done = pipeline(createReadStream('', { fd }), createGzip(), createWriteStream(job.tmp))
+      .then(() => {
+        this.gzipJobs.delete(job);
+        if (job.index > this.opts.backups) {
+          removeIfExists(job.tmp);
+          return;
+        }
+        renameSync(job.tmp, backupName(this.path, job.index, true));
+        removeIfExists(backupName(this.path, job.index, false));
+      })
+      .catch((err: unknown) => {
+        this.gzipJobs.delete(job);
+        removeIfExists(job.tmp);
+        this.report(`gzip of ${src}: ${(err as Error).message}`);
+      })
+      .finally(() => this.gzipDone.delete(done));
+    this.gzipDone.add(done);
+  }
+
+  private settle(): void {
+    this.releaseDrainWaiters();
+    if (this.isIdle()) for (const cb of this.idleWaiters.splice(0)) cb();
+  }
+
+  private releaseDrainWaiters(): void {
+    if (this.queuedBytes <= this.lowWater && this.drainWaiters.length > 0) {
+      for (const cb of this.drainWaiters.splice(0)) cb();
+    }
+  }
+
+  private lose(bytes: number, why: string): void {
+    this.lostBytes += bytes;
+    // one report per second at most: a full disk must not flood drover's own log
+    const t = Date.now();
+    if (t - this.lastLossReportMs < 1000) return;
+    this.lastLossReportMs = t;
+    this.report(`${this.path}: log bytes could not be written (${why}); ${this.lostBytes} bytes lost so far`);
+  }
+
+  private report(message: string): void {
+    this.opts.onError?.(message);
+  }
+}
+
+// --- helpers ---
+
+function removeIfExists(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    // ENOENT: nothing to remove
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+function renameIfExists(from: string, to: string): void {
+  try {
+    renameSync(from, to);
+  } catch (err) {
+    // ENOENT: that backup does not exist (yet)
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}

@@ -1,0 +1,343 @@
+// The log sink: every process's stdout and stderr, read from its pipes, split into lines and written to the
+// files the config names (supervisor's stdout_logfile / stderr_logfile and drover's additions), echoed to
+// drover's stdout in the foreground; drover's own log file; reopen on SIGUSR1; and the reading API the
+// control plane serves (supervisor's readProcessStdoutLog, tailProcessStdoutLog, readLog, clearProcessLogs).
+import { mkdirSync, readdirSync, unlinkSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { Config, ProcessSpec } from '../config/types.js';
+import { LogFile } from './log-file.js';
+import {
+  autoLogName,
+  formatLines,
+  isAutoLogName,
+  LineSplitter,
+  prefixLines,
+  type FormatOptions,
+  type StreamName,
+} from './lines.js';
+import type { OutputSink } from './output.js';
+import { LogReadError, readFileRange, tailFileRange, type TailResult } from './read.js';
+
+export type { TailResult } from './read.js';
+export { LogReadError } from './read.js';
+
+/** Anything text can be written to: a Writable, or a LogFile adapter. */
+export interface TextOut {
+  write(data: string | Buffer): unknown;
+}
+
+export interface LogSinkOptions {
+  readonly config: Config;
+  /** foreground echo of every line as `NAME | line` / `NAME ! line`; null when daemonized or silent */
+  readonly echo: TextOut | null;
+  /** drover's own stdout and stderr, for `stdout_logfile = /dev/stdout` and `/dev/stderr` */
+  readonly stdout: TextOut;
+  readonly stderr: TextOut;
+  /** where the sink reports I/O failures (drover's logger); default: drover's stderr */
+  readonly onError?: (message: string) => void;
+  /** ms since the epoch, for timestamps and time-based rotation; injectable for tests */
+  readonly now?: () => number;
+  /** per-file queue size above which the sink stops reading the child's pipe (default 1 MiB) */
+  readonly highWaterMark?: number;
+}
+
+/** Where one process stream's lines go. */
+type Target =
+  | { readonly type: 'file'; readonly file: LogFile }
+  | { readonly type: 'stream'; readonly out: TextOut }
+  | { readonly type: 'none' };
+
+/** One process stream as configured: stdout, or stderr when it is not redirected into stdout. */
+interface Channel {
+  readonly spec: ProcessSpec;
+  readonly target: Target;
+  /** the path the config names (after AUTO), or null for NONE and drover's own streams */
+  readonly path: string | null;
+  /** followers of a channel without a file (a file has its own) */
+  readonly followers: Set<(chunk: Buffer) => void>;
+}
+
+/** How long `close` waits for children's pipes to reach their end before it stops reading them. */
+const CLOSE_GRACE_MS = 2000;
+
+export class LogSink implements OutputSink {
+  private readonly opts: LogSinkOptions;
+  private readonly now: () => number;
+  /** channels by `name\0stream` */
+  private readonly channels = new Map<string, Channel>();
+  /** one LogFile per distinct path, so two channels naming one file never race on rotation */
+  private readonly files = new Map<string, LogFile>();
+  /** drover's own log file; null for NONE */
+  readonly mainLog: LogFile | null;
+  /** sources being read, with the function that ends them (flushing their partial line) */
+  private readonly sources = new Map<Readable, () => void>();
+  private readonly sourcesEnded: (() => void)[] = [];
+  private onError: (message: string) => void;
+
+  constructor(opts: LogSinkOptions) {
+    this.opts = opts;
+    this.now = opts.now ?? Date.now;
+    this.onError = opts.onError ?? ((m) => opts.stderr.write(`drover: ${m}\n`));
+    const sv = opts.config.supervisord;
+    const here = dirname(opts.config.file);
+    const main = sv.logfile;
+    if (main === 'NONE' || main === 'syslog') {
+      this.mainLog = null;
+    } else {
+      const path = main === 'AUTO' ? join(sv.runtimeDir, 'drover.log') : resolve(here, main);
+      mkdirSync(dirname(path), { recursive: true });
+      // errors of drover's own log go to its stderr: reporting them through the logger would loop
+      this.mainLog = new LogFile(path, {
+        maxBytes: sv.logfileMaxBytes,
+        backups: sv.logfileBackups,
+        rotate: null,
+        gzip: false,
+        now: this.now,
+        onError: (m) => opts.stderr.write(`drover: ${m}\n`),
+        ...(opts.highWaterMark !== undefined ? { highWaterMark: opts.highWaterMark } : {}),
+      });
+    }
+    const needsAuto = opts.config.processes.some((p) => p.stdoutLogfile === 'AUTO' || p.stderrLogfile === 'AUTO');
+    if (needsAuto) {
+      mkdirSync(sv.childlogdir, { recursive: true });
+      if (!sv.nocleanup) this.removeAutoLogs();
+    }
+    for (const spec of opts.config.processes) {
+      for (const stream of ['stdout', 'stderr'] as const) {
+        if (stream === 'stderr' && spec.redirectStderr) continue;
+        this.channels.set(key(spec.name, stream), this.makeChannel(spec, stream, here));
+      }
+    }
+  }
+
+  /** Sets where I/O failures are reported (drover's logger, once it exists). */
+  setErrorReporter(report: (message: string) => void): void {
+    this.onError = report;
+  }
+
+  /** A writer for drover's own log lines: the log file, and drover's stdout when `echo` is set. */
+  mainLogWriter(echo: TextOut | null): TextOut {
+    const file = this.mainLog;
+    return {
+      write: (data: string | Buffer) => {
+        if (echo) echo.write(data);
+        file?.write(typeof data === 'string' ? Buffer.from(data) : data);
+      },
+    };
+  }
+
+  /** Reads a child's stdout or stderr until its end; pauses the pipe while the log file catches up. */
+  attach(name: string, stream: StreamName, source: Readable): void {
+    const spec = this.findSpec(name);
+    const channel = this.channels.get(key(spec.name, stream === 'stderr' && spec.redirectStderr ? 'stdout' : stream));
+    if (!channel) throw new LogReadError('E_BAD_NAME', `no log channel for ${name} ${stream}`);
+    const splitter = new LineSplitter();
+    const format: FormatOptions = { format: spec.logFormat, timestamps: spec.timestamps, process: spec.name, stream };
+    const prefix = stream === 'stdout' ? `${spec.name} | ` : `${spec.name} ! `;
+    const echo = channel.target.type === 'stream' ? null : this.opts.echo;
+    const deliver = (lines: Buffer): boolean => {
+      const t = this.now();
+      if (echo) echo.write(prefixLines(lines, prefix));
+      const out = formatLines(lines, format, t);
+      const target = channel.target;
+      switch (target.type) {
+        case 'file':
+          return target.file.write(out, t);
+        case 'stream':
+          target.out.write(prefixLines(out, prefix));
+          break;
+        case 'none':
+          break;
+        default: {
+          const never: never = target;
+          throw new Error(`unknown log target ${JSON.stringify(never)}`);
+        }
+      }
+      for (const f of channel.followers) f(out);
+      return true;
+    };
+    let ended = false;
+    const end = (): void => {
+      if (ended) return;
+      ended = true;
+      const rest = splitter.flush();
+      if (rest) deliver(rest);
+      this.sources.delete(source);
+      if (this.sources.size === 0) for (const cb of this.sourcesEnded.splice(0)) cb();
+    };
+    this.sources.set(source, end);
+    source.on('data', (chunk: Buffer | string) => {
+      const lines = splitter.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+      if (lines && !deliver(lines) && channel.target.type === 'file') {
+        // back-pressure: stop reading the pipe; once it is full the child's writes block
+        source.pause();
+        channel.target.file.onDrain(() => source.resume());
+      }
+    });
+    source.on('end', end);
+    source.on('close', end);
+    source.on('error', (err) => this.onError(`${spec.name} ${stream}: ${err.message}`));
+  }
+
+  /** Closes and reopens every log file by its name (SIGUSR1, logrotate's postrotate). */
+  reopen(): void {
+    this.mainLog?.reopen();
+    for (const f of this.files.values()) f.reopen();
+  }
+
+  /** Waits (bounded) for children's pipes to end, writes everything queued and closes every file. */
+  async close(): Promise<void> {
+    if (this.sources.size > 0) {
+      await new Promise<void>((resolveEnded) => {
+        const timer = setTimeout(resolveEnded, CLOSE_GRACE_MS);
+        this.sourcesEnded.push(() => {
+          clearTimeout(timer);
+          resolveEnded();
+        });
+      });
+      // a grandchild that inherited the pipe can hold it open for ever: stop reading, keep what came
+      for (const [source, end] of [...this.sources]) {
+        source.destroy();
+        end();
+      }
+    }
+    await Promise.all([...this.files.values()].map((f) => f.close()));
+    await this.mainLog?.close();
+  }
+
+  // --- reading API for the control plane: only configured files are ever opened ---
+
+  /** The log file of a process stream, or null when it goes nowhere (NONE) or to drover's own stdout/stderr. */
+  logPath(name: string, stream: StreamName): string | null {
+    return this.channelFor(name, stream).path;
+  }
+
+  /** supervisor's readProcessStdoutLog/readProcessStderrLog: `length` bytes at `offset` (see readFileRange). */
+  async readLog(name: string, stream: StreamName, offset: number, length: number): Promise<Buffer> {
+    const path = this.logPath(name, stream);
+    if (path === null) throw new LogReadError('E_NO_FILE', `${name} has no ${stream} log file`);
+    return readFileRange(path, offset, length);
+  }
+
+  /** supervisor's tailProcessStdoutLog: up to `length` bytes from `offset`, skipping ahead on overflow. */
+  async tailLog(name: string, stream: StreamName, offset: number, length: number): Promise<TailResult> {
+    const path = this.logPath(name, stream);
+    if (path === null) return { bytes: Buffer.alloc(0), offset: 0, overflow: false };
+    return tailFileRange(path, offset, length);
+  }
+
+  /** supervisor's clearProcessLogs: removes the live stdout and stderr files and starts new ones. */
+  async clearLog(name: string): Promise<void> {
+    const spec = this.findSpec(name);
+    const files = new Set<LogFile>();
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const ch = this.channels.get(key(spec.name, stream));
+      if (ch?.target.type === 'file') files.add(ch.target.file);
+    }
+    for (const f of files) f.clear();
+    await Promise.all([...files].map((f) => f.flush()));
+  }
+
+  /** drover's own log file, or null when it is NONE. */
+  mainLogPath(): string | null {
+    return this.mainLog?.path ?? null;
+  }
+
+  /** supervisor's readLog (the main log). */
+  async readMainLog(offset: number, length: number): Promise<Buffer> {
+    const path = this.mainLogPath();
+    if (path === null) throw new LogReadError('E_NO_FILE', 'drover has no log file (logfile = NONE)');
+    return readFileRange(path, offset, length);
+  }
+
+  /** tailFile semantics on drover's own log. */
+  async tailMainLog(offset: number, length: number): Promise<TailResult> {
+    const path = this.mainLogPath();
+    if (path === null) return { bytes: Buffer.alloc(0), offset: 0, overflow: false };
+    return tailFileRange(path, offset, length);
+  }
+
+  /** supervisor's clearLog: removes drover's own log file and starts a new one. */
+  async clearMainLog(): Promise<void> {
+    if (!this.mainLog) throw new LogReadError('E_NO_FILE', 'drover has no log file (logfile = NONE)');
+    this.mainLog.clear();
+    await this.mainLog.flush();
+  }
+
+  /**
+   * Calls `onChunk` with every byte that goes into a process stream's log from now on, across rotations
+   * and reopens (for `tail -f`), after first the last `tailBytes` already there. Returns an unsubscribe
+   * function. Chunks are whole lines, formatted as in the file.
+   */
+  follow(name: string, stream: StreamName, onChunk: (chunk: Buffer) => void, opts: { tailBytes?: number } = {}): () => void {
+    const ch = this.channelFor(name, stream);
+    if (ch.target.type === 'file') return ch.target.file.follow(onChunk, opts.tailBytes ?? 0);
+    ch.followers.add(onChunk);
+    return () => ch.followers.delete(onChunk);
+  }
+
+  // --- internal ---
+
+  private findSpec(name: string): ProcessSpec {
+    // supervisor accepts "name" and "group:name"
+    const colon = name.indexOf(':');
+    const group = colon < 0 ? null : name.slice(0, colon);
+    const proc = colon < 0 ? name : name.slice(colon + 1);
+    const spec = this.opts.config.processes.find((p) => p.name === proc && (group === null || p.group === group));
+    if (!spec) throw new LogReadError('E_BAD_NAME', `no such process: ${name}`);
+    return spec;
+  }
+
+  private channelFor(name: string, stream: StreamName): Channel {
+    const spec = this.findSpec(name);
+    const ch = this.channels.get(key(spec.name, stream));
+    // redirect_stderr: supervisor has no stderr log then (NO_FILE on read)
+    return ch ?? { spec, target: { type: 'none' }, path: null, followers: new Set() };
+  }
+
+  private makeChannel(spec: ProcessSpec, stream: StreamName, here: string): Channel {
+    const sv = this.opts.config.supervisord;
+    const configured = stream === 'stdout' ? spec.stdoutLogfile : spec.stderrLogfile;
+    const followers = new Set<(chunk: Buffer) => void>();
+    if (configured === 'NONE' || configured === 'syslog') return { spec, target: { type: 'none' }, path: null, followers };
+    if (configured === '/dev/stdout') return { spec, target: { type: 'stream', out: this.opts.stdout }, path: null, followers };
+    if (configured === '/dev/stderr') return { spec, target: { type: 'stream', out: this.opts.stderr }, path: null, followers };
+    const path =
+      configured === 'AUTO' ? join(sv.childlogdir, autoLogName(spec.name, stream, sv.identifier)) : resolve(here, configured);
+    let file = this.files.get(path);
+    if (!file) {
+      file = new LogFile(path, {
+        maxBytes: stream === 'stdout' ? spec.stdoutLogfileMaxBytes : spec.stderrLogfileMaxBytes,
+        backups: stream === 'stdout' ? spec.stdoutLogfileBackups : spec.stderrLogfileBackups,
+        rotate: spec.logfileRotate,
+        gzip: spec.logfileGzip,
+        now: this.now,
+        onError: (m) => this.onError(m),
+        ...(this.opts.highWaterMark !== undefined ? { highWaterMark: this.opts.highWaterMark } : {}),
+      });
+      this.files.set(path, file);
+    }
+    return { spec, target: { type: 'file', file }, path, followers };
+  }
+
+  /** supervisor removes AUTO logs of earlier runs from childlogdir at start, unless nocleanup. */
+  private removeAutoLogs(): void {
+    const sv = this.opts.config.supervisord;
+    for (const f of readdirSync(sv.childlogdir)) {
+      if (!isAutoLogName(f, sv.identifier)) continue;
+      try {
+        unlinkSync(join(sv.childlogdir, f));
+      } catch (err) {
+        // ENOENT: removed meanwhile; anything else is worth a line but not fatal
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.onError(`cannot remove ${f}: ${(err as Error).message}`);
+      }
+    }
+  }
+}
+
+// --- helpers ---
+
+function key(name: string, stream: StreamName): string {
+  return `${name}\0${stream}`;
+}
