@@ -3,7 +3,8 @@
 // in order, so a SIGTERM never interleaves with a half-done start (STYLE §4).
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync, realpathSync } from 'node:fs';
-import type { Config, ProcessSpec } from '../config/types.js';
+import { diffConfigs, processKey } from '../config/diff.js';
+import type { Config, GroupSpec, ProcessSpec } from '../config/types.js';
 import { InvariantError } from '../errors.js';
 import type { Logger } from '../logs/logger.js';
 import type { OutputSink } from '../logs/output.js';
@@ -17,30 +18,58 @@ import { SIGNALLABLE_STATES, STARTABLE_STATES, STOPPED_STATES, type ProcessEvent
 export type Mood = 'running' | 'shuttingDown' | 'stopped';
 
 export type ControlCommand =
-  | { readonly type: 'start'; readonly names: readonly string[] }
-  | { readonly type: 'stop'; readonly names: readonly string[] }
-  | { readonly type: 'signal'; readonly names: readonly string[]; readonly signal: string }
-  | { readonly type: 'shutdown'; readonly fast: boolean };
+  | { readonly type: 'start'; readonly keys: readonly string[]; readonly wait: boolean }
+  | { readonly type: 'stop'; readonly keys: readonly string[]; readonly wait: boolean }
+  | { readonly type: 'signal'; readonly keys: readonly string[]; readonly signal: string }
+  | { readonly type: 'shutdown'; readonly fast: boolean }
+  /** drover's fine-grained update: only processes whose own config changed are restarted */
+  | { readonly type: 'applyConfig'; readonly config: Config; readonly groups: readonly string[] | null }
+  /** supervisor's addProcessGroup: activate a group of `config` that is not active yet */
+  | { readonly type: 'addGroup'; readonly config: Config; readonly group: string }
+  /** supervisor's removeProcessGroup: drop a group whose processes are all stopped */
+  | { readonly type: 'removeGroup'; readonly group: string };
+
+/** Error codes of control commands; stable, never reused (docs/api.md). */
+export type CommandErrorCode =
+  | 'E_BAD_NAME'
+  | 'E_ALREADY_STARTED'
+  | 'E_NOT_RUNNING'
+  | 'E_SPAWN'
+  | 'E_NO_FILE'
+  | 'E_NOT_EXECUTABLE'
+  | 'E_ABNORMAL_TERMINATION'
+  | 'E_SHUTTING_DOWN'
+  | 'E_STILL_RUNNING'
+  | 'E_ALREADY_ADDED'
+  | 'E_FAILED';
 
 export interface CommandOutcome {
-  readonly name: string;
+  /** "group:name", or the group name for group commands, or "*" */
+  readonly key: string;
   readonly ok: boolean;
-  readonly code?: string;
+  readonly code?: CommandErrorCode;
   readonly message?: string;
+}
+
+/** Remembers what an operator started or stopped by hand, so it survives a restart of drover. */
+export interface DesiredStateStore {
+  /** "started", "stopped", or null when the config's autostart decides */
+  get(key: string): 'started' | 'stopped' | null;
+  set(key: string, want: 'started' | 'stopped' | null): void;
 }
 
 export type SupervisorEvent =
   | { readonly type: 'signalReceived'; readonly signal: string }
   | {
       readonly type: 'childExited';
-      readonly name: string;
+      readonly key: string;
       readonly pid: number;
       readonly code: number | null;
       readonly signal: string | null;
     }
-  | { readonly type: 'timerFired'; readonly name: string; readonly timer: TimerName; readonly gen: number }
-  | { readonly type: 'pidfileChecked'; readonly name: string; readonly launcherPid: number; readonly pid: number | null }
-  | { readonly type: 'followedPidGone'; readonly name: string; readonly pid: number }
+  | { readonly type: 'timerFired'; readonly key: string; readonly timer: TimerName; readonly gen: number }
+  | { readonly type: 'pidfileChecked'; readonly key: string; readonly launcherPid: number; readonly pid: number | null }
+  | { readonly type: 'followedPidGone'; readonly key: string; readonly pid: number }
   | {
       readonly type: 'commandReceived';
       readonly command: ControlCommand;
@@ -49,6 +78,8 @@ export type SupervisorEvent =
 
 /** What a listener hears about each state change. */
 export interface ChangeEvent {
+  /** "group:name" */
+  readonly key: string;
   readonly name: string;
   readonly group: string;
   readonly step: Step;
@@ -57,6 +88,8 @@ export interface ChangeEvent {
 
 /** One supervised process: its config, its state-machine record and the OS handles behind it. */
 interface Managed {
+  /** "group:name": unique across groups */
+  key: string;
   spec: ProcessSpec;
   /** the reducer's record; replaced only in `dispatch` */
   record: ProcessRecord;
@@ -66,6 +99,8 @@ interface Managed {
   spawnedPid: number;
   /** start ticks of spawnedPid, to recognise it in /proc */
   spawnedStartTicks: number;
+  /** errno-style reason of the last synchronous spawn failure (ENOENT, EACCES, …), or null */
+  spawnFailure: string | null;
   /** resolved executable of the current process, for spotting self-daemonizing programs */
   executable: string;
   /** pending timers with a generation each, so a timer that fires after being replaced is ignored */
@@ -85,6 +120,8 @@ export interface SupervisorOptions {
   readonly logger: Logger;
   readonly output: OutputSink;
   readonly guard: OrphanGuard | null;
+  /** where manual starts and stops are remembered; null: not remembered */
+  readonly desired?: DesiredStateStore | null;
   /** environment the programs inherit before their own `environment` (default: drover's) */
   readonly baseEnv?: Readonly<Record<string, string | undefined>>;
 }
@@ -98,6 +135,14 @@ export class Supervisor {
   private draining = false;
   /** every process by name, in config order */
   private readonly procs = new Map<string, Managed>();
+  /** active groups by name */
+  private readonly groups = new Map<string, GroupSpec>();
+  /** commands waiting for a process to reach a state */
+  private readonly waiters = new Set<{
+    key: string;
+    check: (m: Managed) => CommandOutcome | null;
+    resolve: (o: CommandOutcome) => void;
+  }>();
   /** priority levels still to stop during a shutdown, highest first */
   private stopLevels: number[] = [];
   /** change listeners */
@@ -112,11 +157,13 @@ export class Supervisor {
   private keepAlive: NodeJS.Timeout | null = null;
   /** INT signals seen; the second one turns a graceful shutdown into a fast one */
   private interrupts = 0;
-  private readonly config: Config;
+  /** the active config; replaced when an update applies to every group */
+  private config: Config;
   private readonly logger: Logger;
   private readonly output: OutputSink;
   private readonly guard: OrphanGuard | null;
   private readonly baseEnv: Readonly<Record<string, string | undefined>>;
+  private readonly desired: DesiredStateStore | null;
 
   constructor(opts: SupervisorOptions) {
     this.config = opts.config;
@@ -124,23 +171,10 @@ export class Supervisor {
     this.output = opts.output;
     this.guard = opts.guard;
     this.baseEnv = opts.baseEnv ?? process.env;
+    this.desired = opts.desired ?? null;
     this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
-    const now = Date.now();
-    for (const spec of opts.config.processes) {
-      this.procs.set(spec.name, {
-        spec,
-        record: initialRecord(now),
-        child: null,
-        spawnedPid: 0,
-        spawnedStartTicks: 0,
-        executable: '',
-        timers: new Map(),
-        stopSnapshot: [],
-        follow: null,
-        followedPid: 0,
-        followedPgid: 0,
-      });
-    }
+    for (const g of opts.config.groups) this.groups.set(g.name, g);
+    for (const spec of opts.config.processes) this.addProcess(spec);
   }
 
   /** Pushes an event; listeners call only this and return (no logging, no awaits). */
@@ -155,10 +189,7 @@ export class Supervisor {
   /** Starts every autostart process in ascending priority (config order breaks ties). */
   start(): void {
     this.keepAlive ??= setInterval(() => undefined, 1 << 30);
-    const order = [...this.procs.values()]
-      .filter((m) => m.spec.autostart)
-      .sort((a, b) => a.spec.priority - b.spec.priority);
-    for (const m of order) this.dispatch(m, { type: 'startRequested' });
+    this.startAutostart([...this.procs.values()]);
   }
 
   /** Settles once a shutdown has stopped every process. */
@@ -172,14 +203,61 @@ export class Supervisor {
     return () => this.listeners.delete(listener);
   }
 
-  /** A snapshot of every process, for status. */
-  snapshot(): { spec: ProcessSpec; record: ProcessRecord }[] {
-    return [...this.procs.values()].map((m) => ({ spec: m.spec, record: m.record }));
+  /** A snapshot of every process, in group order, for status. */
+  snapshot(): { key: string; spec: ProcessSpec; record: ProcessRecord }[] {
+    return [...this.procs.values()].map((m) => ({ key: m.key, spec: m.spec, record: m.record }));
+  }
+
+  /** The active groups, sorted as supervisor sorts them (priority, then name). */
+  activeGroups(): GroupSpec[] {
+    return [...this.groups.values()].sort((a, b) => a.priority - b.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** The supervisor's mood, as supervisor's getState reports it. */
+  get state(): Mood {
+    return this.mood;
+  }
+
+  /** The Node handle of a process's stdin, for sendProcessStdin; null when it has none. */
+  stdinOf(key: string): NodeJS.WritableStream | null {
+    return this.procs.get(key)?.child?.stdin ?? null;
   }
 
   /** Runs a control command through the queue and resolves with one outcome per process. */
   command(command: ControlCommand): Promise<readonly CommandOutcome[]> {
     return new Promise((reply) => this.push({ type: 'commandReceived', command, reply }));
+  }
+
+  /** Registers a process (at construction, or when a config update adds it). */
+  private addProcess(spec: ProcessSpec): Managed {
+    const m: Managed = {
+      key: `${spec.group}:${spec.name}`,
+      spec,
+      record: initialRecord(Date.now()),
+      child: null,
+      spawnedPid: 0,
+      spawnedStartTicks: 0,
+      spawnFailure: null,
+      executable: '',
+      timers: new Map(),
+      stopSnapshot: [],
+      follow: null,
+      followedPid: 0,
+      followedPgid: 0,
+    };
+    this.procs.set(m.key, m);
+    return m;
+  }
+
+  /** Starts processes that should run: autostart (unless stopped by hand earlier) or started by hand earlier. */
+  private startAutostart(list: readonly Managed[]): void {
+    const order = list
+      .filter((m) => {
+        const want = this.desired?.get(m.key) ?? null;
+        return want === 'started' || (want === null && m.spec.autostart);
+      })
+      .sort((a, b) => a.spec.priority - b.spec.priority);
+    for (const m of order) if (STARTABLE_STATES.has(m.record.state)) this.dispatch(m, { type: 'startRequested' });
   }
 
   // --- internal ---
@@ -226,7 +304,7 @@ export class Supervisor {
         this.handleExit(ev);
         break;
       case 'timerFired': {
-        const m = this.procs.get(ev.name);
+        const m = this.procs.get(ev.key);
         const t = m?.timers.get(ev.timer);
         if (!m || !t || t.gen !== ev.gen) return; // cancelled or replaced after it was queued
         m.timers.delete(ev.timer);
@@ -237,7 +315,7 @@ export class Supervisor {
         this.handlePidfile(ev);
         break;
       case 'followedPidGone': {
-        const m = this.procs.get(ev.name);
+        const m = this.procs.get(ev.key);
         if (!m || m.followedPid !== ev.pid) return;
         this.guard?.remove(m.followedPgid);
         this.stopFollowing(m);
@@ -245,7 +323,7 @@ export class Supervisor {
         break;
       }
       case 'commandReceived':
-        ev.reply(this.runCommand(ev.command));
+        void this.runCommand(ev.command).then(ev.reply);
         break;
       default:
         assertNever(ev);
@@ -272,55 +350,171 @@ export class Supervisor {
     else this.logger.warn(`SIG${signal} received: no action for it in this mode; ignored`);
   }
 
-  private runCommand(cmd: ControlCommand): CommandOutcome[] {
+  private runCommand(cmd: ControlCommand): Promise<CommandOutcome[]> {
     switch (cmd.type) {
       case 'shutdown':
         this.beginShutdown(cmd.fast, 'shutdown requested');
-        return [{ name: '*', ok: true }];
+        return Promise.resolve([{ key: '*', ok: true }]);
       case 'start':
-        return cmd.names.map((name) => this.startOne(name));
+        return Promise.all(cmd.keys.map((key) => this.startOne(key, cmd.wait)));
       case 'stop':
-        return cmd.names.map((name) => this.stopOne(name));
+        return Promise.all(cmd.keys.map((key) => this.stopOne(key, cmd.wait)));
       case 'signal':
-        return cmd.names.map((name) => this.signalOne(name, cmd.signal));
+        return Promise.resolve(cmd.keys.map((key) => this.signalOne(key, cmd.signal)));
+      case 'applyConfig':
+        return this.applyConfig(cmd.config, cmd.groups);
+      case 'addGroup':
+        return Promise.resolve([this.addGroup(cmd.config, cmd.group)]);
+      case 'removeGroup':
+        return Promise.resolve([this.removeGroup(cmd.group)]);
       default:
         return assertNever(cmd);
     }
   }
 
-  private startOne(name: string): CommandOutcome {
-    const m = this.procs.get(name);
-    if (!m) return { name, ok: false, code: 'E_BAD_NAME', message: `no such process: ${name}` };
-    if (this.mood !== 'running') return { name, ok: false, code: 'E_SHUTTING_DOWN', message: 'shutting down' };
-    if (!STARTABLE_STATES.has(m.record.state)) {
-      return { name, ok: false, code: 'E_ALREADY_STARTED', message: `${name} is ${m.record.state}` };
-    }
-    this.dispatch(m, { type: 'startRequested' });
-    return { name, ok: true };
+  /** Resolves when `check` returns an outcome for the process (checked now and after each change). */
+  private waitFor(m: Managed, check: (m: Managed) => CommandOutcome | null): Promise<CommandOutcome> {
+    const now = check(m);
+    if (now) return Promise.resolve(now);
+    return new Promise((resolve) => this.waiters.add({ key: m.key, check, resolve }));
   }
 
-  private stopOne(name: string): CommandOutcome {
-    const m = this.procs.get(name);
-    if (!m) return { name, ok: false, code: 'E_BAD_NAME', message: `no such process: ${name}` };
+  private startOne(key: string, wait: boolean, remember = true): Promise<CommandOutcome> {
+    const m = this.procs.get(key);
+    if (!m) return Promise.resolve({ key, ok: false, code: 'E_BAD_NAME', message: `no such process: ${key}` });
+    if (this.mood !== 'running') {
+      return Promise.resolve({ key, ok: false, code: 'E_SHUTTING_DOWN', message: 'drover is shutting down' });
+    }
+    if (!STARTABLE_STATES.has(m.record.state)) {
+      return Promise.resolve({ key, ok: false, code: 'E_ALREADY_STARTED', message: `${key} is ${m.record.state}` });
+    }
+    if (remember) this.desired?.set(key, m.spec.autostart ? null : 'started');
+    m.spawnFailure = null;
+    this.dispatch(m, { type: 'startRequested' });
+    if (m.spawnFailure !== null) {
+      // the spawn failed synchronously: say why, as supervisor's startProcess does (NO_FILE, NOT_EXECUTABLE)
+      const code = m.spawnFailure === 'ENOENT' ? 'E_NO_FILE' : m.spawnFailure === 'EACCES' ? 'E_NOT_EXECUTABLE' : 'E_SPAWN';
+      return Promise.resolve({ key, ok: false, code, message: m.record.spawnError ?? 'spawn failed' });
+    }
+    if (!wait) return Promise.resolve({ key, ok: true });
+    const started = m.record.spawns;
+    return this.waitFor(m, (p) => {
+      if (p.record.spawns !== started) return { key, ok: false, code: 'E_ABNORMAL_TERMINATION', message: `${key} restarted while starting` };
+      const st = p.record.state;
+      if (st === 'running') return { key, ok: true };
+      if (st === 'starting') return null;
+      if (p.record.spawnError !== null) return { key, ok: false, code: 'E_SPAWN', message: p.record.spawnError };
+      return { key, ok: false, code: 'E_ABNORMAL_TERMINATION', message: `${key} is ${st}` };
+    });
+  }
+
+  private stopOne(key: string, wait: boolean, remember = true): Promise<CommandOutcome> {
+    const m = this.procs.get(key);
+    if (!m) return Promise.resolve({ key, ok: false, code: 'E_BAD_NAME', message: `no such process: ${key}` });
     const st = m.record.state;
     const cooling = st === 'fatal' && m.timers.has('fatalCooldown');
-    if (st === 'stopping') return { name, ok: true };
     if (STOPPED_STATES.has(st) && !cooling) {
-      return { name, ok: false, code: 'E_NOT_RUNNING', message: `${name} is ${st}` };
+      return Promise.resolve({ key, ok: false, code: 'E_NOT_RUNNING', message: `${key} is ${st}` });
     }
-    this.dispatch(m, { type: 'stopRequested' });
-    return { name, ok: true };
+    if (remember) this.desired?.set(key, m.spec.autostart ? 'stopped' : null);
+    if (st !== 'stopping') this.dispatch(m, { type: 'stopRequested' });
+    if (!wait) return Promise.resolve({ key, ok: true });
+    return this.waitFor(m, (p) => (STOPPED_STATES.has(p.record.state) ? { key, ok: true } : null));
   }
 
-  private signalOne(name: string, signal: string): CommandOutcome {
-    const m = this.procs.get(name);
-    if (!m) return { name, ok: false, code: 'E_BAD_NAME', message: `no such process: ${name}` };
+  private signalOne(key: string, signal: string): CommandOutcome {
+    const m = this.procs.get(key);
+    if (!m) return { key, ok: false, code: 'E_BAD_NAME', message: `no such process: ${key}` };
     const pid = m.record.pid;
     if (!SIGNALLABLE_STATES.has(m.record.state) || pid === null) {
-      return { name, ok: false, code: 'E_NOT_RUNNING', message: `${name} is ${m.record.state}` };
+      return { key, ok: false, code: 'E_NOT_RUNNING', message: `${key} is ${m.record.state}` };
     }
     sendSignal(pid, signal, m.spec.stopAsGroup);
-    return { name, ok: true };
+    return { key, ok: true };
+  }
+
+  /**
+   * Applies a new config to the given groups (null: all): removed processes are stopped and dropped,
+   * changed ones stopped and started again with their new config, added ones started if autostart.
+   * Processes whose own config did not change keep running, even in a changed group.
+   */
+  private async applyConfig(config: Config, groups: readonly string[] | null): Promise<CommandOutcome[]> {
+    if (this.mood !== 'running') return [{ key: '*', ok: false, code: 'E_SHUTTING_DOWN', message: 'drover is shutting down' }];
+    const inScope = (group: string): boolean => groups === null || groups.includes(group);
+    const current: Config = { ...this.config, groups: this.activeGroups(), processes: [...this.procs.values()].map((m) => m.spec) };
+    const diff = diffConfigs(current, config);
+    const outcomes: CommandOutcome[] = [];
+    const stops: Promise<unknown>[] = [];
+    const restart: Managed[] = [];
+    for (const spec of diff.removedProcesses) {
+      if (!inScope(spec.group)) continue;
+      const m = this.procs.get(processKey(spec)) as Managed;
+      stops.push(this.stopOne(m.key, true, false).then(() => this.dropProcess(m)));
+      outcomes.push({ key: m.key, ok: true, message: 'removed' });
+    }
+    for (const { before, after } of diff.changedProcesses) {
+      if (!inScope(after.group)) continue;
+      const m = this.procs.get(processKey(before)) as Managed;
+      const wasUp = !STOPPED_STATES.has(m.record.state);
+      stops.push(
+        this.stopOne(m.key, true, false).then(() => {
+          m.spec = after;
+          if (wasUp || after.autostart) restart.push(m);
+        }),
+      );
+      outcomes.push({ key: m.key, ok: true, message: 'changed' });
+    }
+    for (const name of diff.removedGroups) if (inScope(name)) this.groups.delete(name);
+    for (const g of config.groups) if (inScope(g.name)) this.groups.set(g.name, g);
+    const added: Managed[] = [];
+    for (const spec of diff.addedProcesses) {
+      if (!inScope(spec.group)) continue;
+      const m = this.addProcess(spec);
+      added.push(m);
+      outcomes.push({ key: m.key, ok: true, message: 'added' });
+    }
+    if (groups === null) this.config = config;
+    this.startAutostart(added);
+    await Promise.all(stops);
+    // the stops resolved outside the queue; start through it so starts stay ordered with everything else
+    if (restart.length > 0) await this.command({ type: 'start', keys: restart.map((m) => m.key), wait: false });
+    return outcomes;
+  }
+
+  private addGroup(config: Config, group: string): CommandOutcome {
+    if (this.groups.has(group)) return { key: group, ok: false, code: 'E_ALREADY_ADDED', message: `${group} is already active` };
+    const spec = config.groups.find((g) => g.name === group);
+    if (!spec) return { key: group, ok: false, code: 'E_BAD_NAME', message: `no group ${group} in the config` };
+    this.groups.set(group, spec);
+    const added = config.processes.filter((p) => p.group === group).map((p) => this.addProcess(p));
+    this.startAutostart(added);
+    return { key: group, ok: true };
+  }
+
+  private removeGroup(group: string): CommandOutcome {
+    if (!this.groups.has(group)) return { key: group, ok: false, code: 'E_BAD_NAME', message: `no active group ${group}` };
+    const members = [...this.procs.values()].filter((m) => m.spec.group === group);
+    const busy = members.filter((m) => !STOPPED_STATES.has(m.record.state));
+    if (busy.length > 0) {
+      return { key: group, ok: false, code: 'E_STILL_RUNNING', message: `${busy.map((m) => m.key).join(', ')} still running` };
+    }
+    for (const m of members) this.dropProcess(m);
+    this.groups.delete(group);
+    return { key: group, ok: true };
+  }
+
+  /** Forgets a stopped process. */
+  private dropProcess(m: Managed): void {
+    this.clearTimers(m);
+    this.stopFollowing(m);
+    this.procs.delete(m.key);
+    this.desired?.set(m.key, null);
+    for (const w of [...this.waiters]) {
+      if (w.key === m.key) {
+        this.waiters.delete(w);
+        w.resolve({ key: m.key, ok: false, code: 'E_BAD_NAME', message: `${m.key} was removed` });
+      }
+    }
   }
 
   /** Begins (or hurries) a shutdown: stop by descending priority level, one level at a time. */
@@ -396,8 +590,16 @@ export class Supervisor {
   private changeState(m: Managed, step: Step): void {
     const level = step.to === 'fatal' || step.to === 'backoff' ? 'warn' : 'info';
     this.logger.log(level, `${m.spec.name}: ${step.from} → ${step.to} (${step.reason})`);
-    const e: ChangeEvent = { name: m.spec.name, group: m.spec.group, step, record: m.record };
+    const e: ChangeEvent = { key: m.key, name: m.spec.name, group: m.spec.group, step, record: m.record };
     for (const l of this.listeners) l(e);
+    for (const w of [...this.waiters]) {
+      if (w.key !== m.key) continue;
+      const outcome = w.check(m);
+      if (outcome) {
+        this.waiters.delete(w);
+        w.resolve(outcome);
+      }
+    }
   }
 
   private runEffect(m: Managed, effect: Effect): void {
@@ -412,7 +614,7 @@ export class Supervisor {
         this.cancelTimer(m, effect.timer);
         const gen = ++this.timerGen;
         const handle = setTimeout(
-          () => this.push({ type: 'timerFired', name: m.spec.name, timer: effect.timer, gen }),
+          () => this.push({ type: 'timerFired', key: m.key, timer: effect.timer, gen }),
           effect.ms,
         );
         m.timers.set(effect.timer, { handle, gen });
@@ -471,6 +673,7 @@ export class Supervisor {
       stdinPipe: true,
     });
     if (!result.ok) {
+      m.spawnFailure = result.reason;
       this.logger.error(`${spec.name}: cannot start: ${result.message}`);
       this.dispatch(m, { type: 'spawnFailed', reason: result.reason, message: result.message });
       return;
@@ -487,7 +690,7 @@ export class Supervisor {
     if (child.stdout) this.output.attach(spec.name, 'stdout', child.stdout);
     if (child.stderr) this.output.attach(spec.name, 'stderr', child.stderr);
     child.once('exit', (code, signal) =>
-      this.push({ type: 'childExited', name: spec.name, pid, code, signal: signal ? signal.slice(3) : null }),
+      this.push({ type: 'childExited', key: m.key, pid, code, signal: signal ? signal.slice(3) : null }),
     );
     this.logger.info(`spawned: ${spec.name} with pid ${pid}`);
     this.dispatch(m, { type: 'spawned', pid });
@@ -534,7 +737,7 @@ export class Supervisor {
   }
 
   private handleExit(ev: Extract<SupervisorEvent, { type: 'childExited' }>): void {
-    const m = this.procs.get(ev.name);
+    const m = this.procs.get(ev.key);
     if (!m || m.spawnedPid !== ev.pid) return;
     const spec = m.spec;
     m.child = null;
@@ -606,9 +809,9 @@ export class Supervisor {
       // started before this launcher: wait for the new daemon to write its own.
       const st = pid !== null ? readStat(pid) : null;
       if (pid !== null && st !== null && st.state !== 'Z' && st.startTicks >= launcherStart) {
-        this.push({ type: 'pidfileChecked', name: m.spec.name, launcherPid, pid });
+        this.push({ type: 'pidfileChecked', key: m.key, launcherPid, pid });
       } else if (Date.now() >= deadline) {
-        this.push({ type: 'pidfileChecked', name: m.spec.name, launcherPid, pid: null });
+        this.push({ type: 'pidfileChecked', key: m.key, launcherPid, pid: null });
       } else {
         m.follow = setTimeout(check, 50);
       }
@@ -617,7 +820,7 @@ export class Supervisor {
   }
 
   private handlePidfile(ev: Extract<SupervisorEvent, { type: 'pidfileChecked' }>): void {
-    const m = this.procs.get(ev.name);
+    const m = this.procs.get(ev.key);
     if (!m) return;
     this.guard?.remove(ev.launcherPid);
     if (ev.pid === null) {
@@ -634,7 +837,7 @@ export class Supervisor {
     // Not our child, so no exit event: poll. 100 ms keeps restarts prompt at negligible cost.
     const poll = (): void => {
       if (pidExists(pid) && readStat(pid)?.state !== 'Z') m.follow = setTimeout(poll, 100);
-      else this.push({ type: 'followedPidGone', name: m.spec.name, pid });
+      else this.push({ type: 'followedPidGone', key: m.key, pid });
     };
     m.follow = setTimeout(poll, 100);
   }

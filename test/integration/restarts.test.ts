@@ -40,7 +40,9 @@ autorestart = unexpected
     await run.waitForCount(/spawned: crasher with pid/g, 110, 60_000);
     const perCycleMs = (Date.now() - t0) / 100;
     const fdsAfter110 = fdCount(run.pid);
-    assert.ok(fdsAfter110 <= fdsAfter10 + 2, `fds stay flat: ${fdsAfter10} → ${fdsAfter110}`);
+    // a live child holds 3 pipe fds at any instant, so allow one child's worth of jitter; a leak of even one
+    // fd per cycle would show as +100
+    assert.ok(fdsAfter110 <= fdsAfter10 + 6, `fds stay flat: ${fdsAfter10} → ${fdsAfter110}`);
     assert.deepEqual(zombieChildren(run.pid), [], 'no zombie children of drover');
     // supervisord waits for its 1 s tick between restarts; event-driven restarts take milliseconds
     assert.ok(perCycleMs < 200, `a crash-restart cycle took ${perCycleMs} ms on average`);

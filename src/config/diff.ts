@@ -1,0 +1,65 @@
+// Old config vs new config: which groups and processes were added, changed or removed.
+// supervisor reports (and, on `update`, restarts) whole groups; drover reports groups the same way for
+// supervisorctl, and also the processes, so that only processes whose own config changed are restarted.
+import type { Config, GroupSpec, ProcessSpec } from './types.js';
+
+export interface ProcessChange {
+  readonly before: ProcessSpec;
+  readonly after: ProcessSpec;
+}
+
+export interface ConfigDiff {
+  readonly addedGroups: readonly string[];
+  readonly changedGroups: readonly string[];
+  readonly removedGroups: readonly string[];
+  readonly addedProcesses: readonly ProcessSpec[];
+  readonly changedProcesses: readonly ProcessChange[];
+  readonly removedProcesses: readonly ProcessSpec[];
+}
+
+/** The key of a process across configs: "group:name". */
+export function processKey(p: Pick<ProcessSpec, 'group' | 'name'>): string {
+  return `${p.group}:${p.name}`;
+}
+
+/** Whether two process specs would run the same way (their position in the file does not count). */
+export function sameProcess(a: ProcessSpec, b: ProcessSpec): boolean {
+  return JSON.stringify({ ...a, source: null }) === JSON.stringify({ ...b, source: null });
+}
+
+/** Compares the groups and processes of two configs. */
+export function diffConfigs(before: Config, after: Config): ConfigDiff {
+  const oldProcs = new Map(before.processes.map((p) => [processKey(p), p]));
+  const newProcs = new Map(after.processes.map((p) => [processKey(p), p]));
+  const addedProcesses = after.processes.filter((p) => !oldProcs.has(processKey(p)));
+  const removedProcesses = before.processes.filter((p) => !newProcs.has(processKey(p)));
+  const changedProcesses: ProcessChange[] = [];
+  for (const p of after.processes) {
+    const old = oldProcs.get(processKey(p));
+    if (old && !sameProcess(old, p)) changedProcesses.push({ before: old, after: p });
+  }
+  const oldGroups = new Map(before.groups.map((g) => [g.name, g]));
+  const newGroups = new Map(after.groups.map((g) => [g.name, g]));
+  const touched = new Set([
+    ...addedProcesses.map((p) => p.group),
+    ...removedProcesses.map((p) => p.group),
+    ...changedProcesses.map((c) => c.after.group),
+  ]);
+  const changedGroups = after.groups
+    .filter((g) => oldGroups.has(g.name) && (touched.has(g.name) || !sameGroup(oldGroups.get(g.name) as GroupSpec, g)))
+    .map((g) => g.name);
+  return {
+    addedGroups: after.groups.filter((g) => !oldGroups.has(g.name)).map((g) => g.name),
+    changedGroups,
+    removedGroups: before.groups.filter((g) => !newGroups.has(g.name)).map((g) => g.name),
+    addedProcesses,
+    changedProcesses,
+    removedProcesses,
+  };
+}
+
+// --- internal ---
+
+function sameGroup(a: GroupSpec, b: GroupSpec): boolean {
+  return a.priority === b.priority && JSON.stringify(a.programs) === JSON.stringify(b.programs);
+}
