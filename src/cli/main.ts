@@ -1,22 +1,15 @@
 // The drover command line: picks a command from the table, runs it, and exits with its code.
 // This is the only module that calls process.exit.
-import { readFileSync } from 'node:fs';
 import type { Command, CommandContext } from './command.js';
 import { EXIT } from './exit-codes.js';
 import { check } from './commands/check.js';
 import { up } from './commands/up.js';
+import { droverVersion } from './version.js';
 
 const COMMANDS: Readonly<Record<string, { run: Command; summary: string }>> = {
   up: { run: up, summary: 'start the supervisor with a config, in the foreground' },
   check: { run: check, summary: 'parse and validate a config, print the resolved processes' },
 };
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
-}
 
 function usage(): string {
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`);
@@ -38,7 +31,7 @@ async function main(argv: readonly string[]): Promise<number> {
     return name === undefined ? EXIT.USAGE : EXIT.OK;
   }
   if (name === '-V' || name === '--version' || name === 'version') {
-    process.stdout.write(`drover ${version()}\n`);
+    process.stdout.write(`drover ${droverVersion()}\n`);
     return EXIT.OK;
   }
   const cmd = COMMANDS[name];

@@ -1,0 +1,268 @@
+// The control facade: everything the JSON API, supervisor's XML-RPC and the web page may ask of a running
+// supervisor, in one place. Handlers translate requests into calls here and results into their protocol.
+import { diffConfigs, type ConfigDiff } from '../config/diff.js';
+import { loadConfig, type LoadOptions } from '../config/load.js';
+import type { Config, ProcessSpec } from '../config/types.js';
+import type { CommandOutcome, Supervisor } from '../core/supervisor.js';
+import { STATE_CODES, type State } from '../core/states.js';
+import { CLOCK_TICKS, PAGE_SIZE, readStat, uptimeSeconds } from '../os/proc.js';
+import { signalNumber } from '../os/signals.js';
+
+export type StreamName = 'stdout' | 'stderr';
+
+/** Read access to log files, provided by the log sink (src/logs). Keys are "group:name". */
+export interface LogAccess {
+  /** supervisor's readProcessLog semantics: negative offset reads from the end; length 0 = to the end */
+  readLog(key: string, stream: StreamName, offset: number, length: number): string;
+  /** supervisor's tailProcessLog: the last `length` bytes from `offset`, with the new offset and overflow */
+  tailLog(key: string, stream: StreamName, offset: number, length: number): { bytes: string; offset: number; overflow: boolean };
+  clearLog(key: string): void;
+  /** the configured file, or null when the stream is not kept in a file */
+  logPath(key: string, stream: StreamName): string | null;
+  /** calls onChunk with new bytes as they are written, across rotations; returns an unsubscribe function */
+  follow(key: string, stream: StreamName, onChunk: (chunk: string) => void): () => void;
+  /** drover's own log */
+  readMainLog(offset: number, length: number): string;
+  clearMainLog(): void;
+  /** reopen every file (logrotate's postrotate) */
+  reopen(): void;
+}
+
+/** One process as the control plane shows it. */
+export interface ProcessView {
+  readonly key: string;
+  readonly name: string;
+  readonly group: string;
+  readonly state: State;
+  readonly statecode: number;
+  /** 0 when there is no process (supervisor's convention) */
+  readonly pid: number;
+  readonly startedAtMs: number | null;
+  readonly stoppedAtMs: number | null;
+  readonly nowMs: number;
+  /** ms since the current process started, when there is one */
+  readonly uptimeMs: number | null;
+  readonly exitStatus: number | null;
+  readonly spawnError: string | null;
+  readonly restarts: number;
+  /** percent of one core since the previous sample (or since the process started); null without a process */
+  readonly cpuPercent: number | null;
+  readonly rssBytes: number | null;
+  readonly stdoutLogfile: string | null;
+  readonly stderrLogfile: string | null;
+  readonly spec: ProcessSpec;
+}
+
+export interface ResolvedNames {
+  readonly keys: string[];
+  /** patterns that matched nothing */
+  readonly unknown: string[];
+}
+
+export interface ControlApiOptions {
+  readonly configFile: string;
+  readonly loadOptions: LoadOptions;
+  readonly logs: LogAccess | null;
+  readonly identification: string;
+  readonly version: string;
+}
+
+export class ControlApi {
+  /** the config read by the last reread (supervisor's reloadConfig keeps it for add/update) */
+  private pending: Config | null = null;
+  /** last CPU sample per pid, for cpuPercent */
+  private readonly cpuSamples = new Map<number, { ticks: number; atMs: number }>();
+
+  constructor(
+    readonly supervisor: Supervisor,
+    private readonly opts: ControlApiOptions,
+  ) {}
+
+  get identification(): string {
+    return this.opts.identification;
+  }
+
+  get version(): string {
+    return this.opts.version;
+  }
+
+  get logs(): LogAccess | null {
+    return this.opts.logs;
+  }
+
+  get configFile(): string {
+    return this.opts.configFile;
+  }
+
+  /**
+   * Resolves patterns: `all`, `group:*`, `group:name`, a process name (in any group), or a group name
+   * (every process of it). Order follows the processes' order.
+   */
+  resolve(patterns: readonly string[]): ResolvedNames {
+    const all = this.supervisor.snapshot();
+    const chosen = new Set<string>();
+    const unknown: string[] = [];
+    for (const pat of patterns) {
+      let hits: string[];
+      if (pat === 'all' || pat === '*') hits = all.map((p) => p.key);
+      else if (pat.endsWith(':*')) {
+        const g = pat.slice(0, -2);
+        hits = all.filter((p) => p.spec.group === g).map((p) => p.key);
+      } else if (pat.includes(':')) hits = all.filter((p) => p.key === pat).map((p) => p.key);
+      else {
+        hits = all.filter((p) => p.spec.name === pat).map((p) => p.key);
+        if (hits.length === 0) hits = all.filter((p) => p.spec.group === pat).map((p) => p.key);
+      }
+      if (hits.length === 0) unknown.push(pat);
+      for (const h of hits) chosen.add(h);
+    }
+    return { keys: all.map((p) => p.key).filter((k) => chosen.has(k)), unknown };
+  }
+
+  /** Finds one process by supervisor's namespec rules: "group:name", or "name" meaning "name:name". */
+  findByNamespec(namespec: string): string | null {
+    const [group, name] = namespec.includes(':') ? splitOnce(namespec) : [namespec, namespec];
+    const hit = this.supervisor.snapshot().find((p) => p.spec.group === group && p.spec.name === name);
+    return hit ? hit.key : null;
+  }
+
+  /** Every process (or those matching `patterns`), with live pid, uptime, CPU and memory. */
+  list(patterns?: readonly string[]): ProcessView[] {
+    const keys = patterns ? new Set(this.resolve(patterns).keys) : null;
+    const now = Date.now();
+    const out: ProcessView[] = [];
+    const live = new Set<number>();
+    for (const { key, spec, record } of this.supervisor.snapshot()) {
+      if (keys && !keys.has(key)) continue;
+      const pid = record.pid ?? 0;
+      let cpuPercent: number | null = null;
+      let rssBytes: number | null = null;
+      if (pid > 0) {
+        live.add(pid);
+        const st = readStat(pid);
+        if (st) {
+          rssBytes = st.rssPages * PAGE_SIZE;
+          const prev = this.cpuSamples.get(pid);
+          if (prev && now > prev.atMs) {
+            cpuPercent = (((st.cpuTicks - prev.ticks) / CLOCK_TICKS) * 1000 * 100) / (now - prev.atMs);
+          } else {
+            const aliveSecs = uptimeSeconds() - st.startTicks / CLOCK_TICKS;
+            cpuPercent = aliveSecs > 0 ? ((st.cpuTicks / CLOCK_TICKS) * 100) / aliveSecs : 0;
+          }
+          this.cpuSamples.set(pid, { ticks: st.cpuTicks, atMs: now });
+        }
+      }
+      const running = record.state === 'running' || record.state === 'starting' || record.state === 'stopping';
+      out.push({
+        key,
+        name: spec.name,
+        group: spec.group,
+        state: record.state,
+        statecode: STATE_CODES[record.state],
+        pid,
+        startedAtMs: record.startedAtMs,
+        stoppedAtMs: record.stoppedAtMs,
+        nowMs: now,
+        uptimeMs: running && record.startedAtMs !== null ? now - record.startedAtMs : null,
+        exitStatus: record.exitStatus,
+        spawnError: record.spawnError,
+        restarts: record.restarts,
+        cpuPercent: cpuPercent === null ? null : Math.round(cpuPercent * 10) / 10,
+        rssBytes,
+        stdoutLogfile: this.opts.logs?.logPath(key, 'stdout') ?? null,
+        stderrLogfile: this.opts.logs?.logPath(key, 'stderr') ?? null,
+        spec,
+      });
+    }
+    if (!keys) for (const pid of this.cpuSamples.keys()) if (!live.has(pid)) this.cpuSamples.delete(pid);
+    return out;
+  }
+
+  start(keys: readonly string[], wait: boolean): Promise<readonly CommandOutcome[]> {
+    return this.supervisor.command({ type: 'start', keys, wait });
+  }
+
+  stop(keys: readonly string[], wait: boolean): Promise<readonly CommandOutcome[]> {
+    return this.supervisor.command({ type: 'stop', keys, wait });
+  }
+
+  /** Stop (waiting) then start; processes that were not running are just started. */
+  async restart(keys: readonly string[], wait: boolean): Promise<readonly CommandOutcome[]> {
+    const stopped = await this.stop(keys, true);
+    const failedStop = stopped.filter((o) => !o.ok && o.code !== 'E_NOT_RUNNING');
+    const started = await this.start(
+      keys.filter((k) => !failedStop.some((o) => o.key === k)),
+      wait,
+    );
+    return [...failedStop, ...started];
+  }
+
+  /** Delivers a signal (name or number); throws BadSignal for an unknown one. */
+  signal(keys: readonly string[], signal: string): Promise<readonly CommandOutcome[]> {
+    const num = signalNumber(signal);
+    if (num === null) throw new BadSignal(signal);
+    return this.supervisor.command({ type: 'signal', keys, signal: String(num) });
+  }
+
+  shutdown(fast = false): Promise<readonly CommandOutcome[]> {
+    return this.supervisor.command({ type: 'shutdown', fast });
+  }
+
+  /** Re-reads the config file and reports what changed against what is active; keeps it for add/update. */
+  reread(): { config: Config; diff: ConfigDiff } {
+    const config = loadConfig(this.opts.configFile, this.opts.loadOptions);
+    this.pending = config;
+    return { config, diff: this.diffAgainstActive(config) };
+  }
+
+  /** drover's update: re-read, then apply to `groups` (null: all) restarting only changed processes. */
+  async update(groups: readonly string[] | null): Promise<{ diff: ConfigDiff; outcomes: readonly CommandOutcome[] }> {
+    const { config, diff } = this.reread();
+    const outcomes = await this.supervisor.command({ type: 'applyConfig', config, groups });
+    return { diff, outcomes };
+  }
+
+  /** supervisor's addProcessGroup, from the config of the last reread (or a fresh read). */
+  addGroup(group: string): Promise<readonly CommandOutcome[]> {
+    const config = this.pending ?? this.reread().config;
+    return this.supervisor.command({ type: 'addGroup', config, group });
+  }
+
+  removeGroup(group: string): Promise<readonly CommandOutcome[]> {
+    return this.supervisor.command({ type: 'removeGroup', group });
+  }
+
+  /** Groups in the config file that are not active (for `avail`), and which are active. */
+  avail(): { active: string[]; available: string[]; config: Config } {
+    const config = this.pending ?? this.reread().config;
+    const active = new Set(this.supervisor.activeGroups().map((g) => g.name));
+    return {
+      active: [...active],
+      available: config.groups.map((g) => g.name).filter((g) => !active.has(g)),
+      config,
+    };
+  }
+
+  // --- internal ---
+
+  private diffAgainstActive(config: Config): ConfigDiff {
+    const active: Config = {
+      ...config,
+      groups: this.supervisor.activeGroups(),
+      processes: this.supervisor.snapshot().map((p) => p.spec),
+    };
+    return diffConfigs(active, config);
+  }
+}
+
+/** An unknown signal name or number in a request. */
+export class BadSignal extends Error {
+  constructor(readonly signal: string) {
+    super(`unknown signal ${JSON.stringify(signal)}`);
+  }
+}
+
+function splitOnce(s: string): [string, string] {
+  const i = s.indexOf(':');
+  return [s.slice(0, i), s.slice(i + 1)];
+}

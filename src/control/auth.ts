@@ -1,0 +1,39 @@
+// HTTP basic authentication as supervisor's servers do it: a plain password, or "{SHA}" followed by the
+// hex SHA-1 of the password.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+
+export interface Credentials {
+  readonly username: string;
+  readonly password: string;
+}
+
+/** Whether `password` (as received) matches `configured` (plain or {SHA}hex). */
+export function passwordMatches(configured: string, password: string): boolean {
+  if (configured.startsWith('{SHA}')) {
+    const want = configured.slice(5).toLowerCase();
+    const got = createHash('sha1').update(password).digest('hex');
+    return safeEqual(want, got);
+  }
+  return safeEqual(configured, password);
+}
+
+/** Whether a request carries the right basic credentials; always true when none are configured. */
+export function isAuthorized(req: IncomingMessage, creds: Credentials | null): boolean {
+  if (creds === null) return true;
+  const header = req.headers.authorization ?? '';
+  const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+  if (!m) return false;
+  const decoded = Buffer.from(m[1] ?? '', 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return false;
+  return safeEqual(decoded.slice(0, colon), creds.username) && passwordMatches(creds.password, decoded.slice(colon + 1));
+}
+
+// --- internal ---
+
+function safeEqual(a: string, b: string): boolean {
+  const ba = Buffer.from(a);
+  const bb = Buffer.from(b);
+  return ba.length === bb.length && timingSafeEqual(ba, bb);
+}

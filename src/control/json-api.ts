@@ -1,0 +1,303 @@
+// drover's JSON API under /api/ (documented in docs/api.md). Every answer is JSON: `{ ok: true, ... }` or
+// `{ ok: false, code, message }` with a stable code. Bodies are validated here; nothing in a request names
+// a file: logs are addressed by process, and only configured log files are read.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { CommandOutcome, ChangeEvent } from '../core/supervisor.js';
+import { ConfigError } from '../errors.js';
+import { BadSignal, type ControlApi, type ProcessView, type StreamName } from './api.js';
+import { sendJson, type RouteHandler } from './server.js';
+
+/** The JSON shape of one process (stable field names; docs/api.md). */
+export function processJson(p: ProcessView): Record<string, unknown> {
+  return {
+    name: p.key,
+    group: p.group,
+    process: p.name,
+    state: p.state,
+    pid: p.pid === 0 ? null : p.pid,
+    uptime_ms: p.uptimeMs,
+    started_at: p.startedAtMs === null ? null : new Date(p.startedAtMs).toISOString(),
+    stopped_at: p.stoppedAtMs === null ? null : new Date(p.stoppedAtMs).toISOString(),
+    restarts: p.restarts,
+    exit_status: p.exitStatus,
+    spawn_error: p.spawnError,
+    cpu_percent: p.cpuPercent,
+    rss_bytes: p.rssBytes,
+    stdout_logfile: p.stdoutLogfile,
+    stderr_logfile: p.stderrLogfile,
+  };
+}
+
+class BadRequest extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+  }
+}
+
+type Handler = (api: ControlApi, input: Input, req: IncomingMessage, res: ServerResponse) => Promise<unknown> | unknown;
+
+/** Request input: the JSON body (POST) or the query string (GET), read through typed getters. */
+class Input {
+  constructor(private readonly data: Record<string, unknown>) {}
+
+  patterns(): string[] {
+    const v = this.data['patterns'] ?? this.data['names'];
+    if (v === undefined) throw new BadRequest('E_BAD_REQUEST', 'missing "patterns": a list of process names or patterns');
+    const list = typeof v === 'string' ? v.split(',').filter(Boolean) : v;
+    if (!Array.isArray(list) || list.length === 0 || !list.every((x) => typeof x === 'string' && x.length > 0 && x.length <= 256)) {
+      throw new BadRequest('E_BAD_REQUEST', '"patterns" must be a non-empty list of non-empty strings');
+    }
+    return list as string[];
+  }
+
+  optionalStrings(key: string): string[] | null {
+    const v = this.data[key];
+    if (v === undefined || v === null) return null;
+    const list = typeof v === 'string' ? v.split(',').filter(Boolean) : v;
+    if (!Array.isArray(list) || !list.every((x) => typeof x === 'string' && x.length > 0)) {
+      throw new BadRequest('E_BAD_REQUEST', `"${key}" must be a list of strings`);
+    }
+    return list as string[];
+  }
+
+  bool(key: string, dflt: boolean): boolean {
+    const v = this.data[key];
+    if (v === undefined) return dflt;
+    if (typeof v === 'boolean') return v;
+    if (v === 'true' || v === '1') return true;
+    if (v === 'false' || v === '0') return false;
+    throw new BadRequest('E_BAD_REQUEST', `"${key}" must be true or false`);
+  }
+
+  int(key: string, dflt: number): number {
+    const v = this.data[key];
+    if (v === undefined) return dflt;
+    const n = typeof v === 'number' ? v : typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : NaN;
+    if (!Number.isSafeInteger(n)) throw new BadRequest('E_BAD_REQUEST', `"${key}" must be an integer`);
+    return n;
+  }
+
+  string(key: string): string {
+    const v = this.data[key];
+    if (typeof v !== 'string' || v.length === 0 || v.length > 256) {
+      throw new BadRequest('E_BAD_REQUEST', `"${key}" must be a non-empty string`);
+    }
+    return v;
+  }
+
+  stream(): StreamName {
+    const v = this.data['stream'] ?? 'stdout';
+    if (v !== 'stdout' && v !== 'stderr') throw new BadRequest('E_BAD_REQUEST', '"stream" must be "stdout" or "stderr"');
+    return v;
+  }
+}
+
+function resolveOrThrow(api: ControlApi, patterns: readonly string[]): string[] {
+  const { keys, unknown } = api.resolve(patterns);
+  if (unknown.length > 0) throw new BadRequest('E_BAD_NAME', `no such process or group: ${unknown.join(', ')}`, 404);
+  return keys;
+}
+
+function results(outcomes: readonly CommandOutcome[]): { ok: boolean; results: readonly CommandOutcome[] } {
+  return { ok: outcomes.every((o) => o.ok), results: outcomes };
+}
+
+function logKey(api: ControlApi, input: Input): string {
+  const name = input.string('process');
+  const keys = resolveOrThrow(api, [name]);
+  if (keys.length !== 1) throw new BadRequest('E_BAD_NAME', `"${name}" names ${keys.length} processes; name one`);
+  return keys[0] as string;
+}
+
+function requireLogs(api: ControlApi): NonNullable<ControlApi['logs']> {
+  if (!api.logs) throw new BadRequest('E_NO_LOGS', 'log files are not kept by this drover', 409);
+  return api.logs;
+}
+
+const GET: Record<string, Handler> = {
+  '/api/info': (api) => ({
+    ok: true,
+    pid: process.pid,
+    version: api.version,
+    identification: api.identification,
+    state: api.supervisor.state,
+    config_file: api.configFile,
+  }),
+  '/api/processes': (api, input) => {
+    const pats = input.optionalStrings('patterns');
+    if (pats) resolveOrThrow(api, pats);
+    return { ok: true, processes: api.list(pats ?? undefined).map(processJson) };
+  },
+  '/api/avail': (api) => {
+    const { active, available, config } = api.avail();
+    return {
+      ok: true,
+      groups: config.groups.map((g) => ({ name: g.name, active: active.includes(g.name), priority: g.priority })),
+      available,
+    };
+  },
+  '/api/logs/read': (api, input) => {
+    const key = logKey(api, input);
+    const logs = requireLogs(api);
+    return { ok: true, process: key, data: logs.readLog(key, input.stream(), input.int('offset', 0), input.int('length', 0)) };
+  },
+  '/api/logs/tail': (api, input) => {
+    const key = logKey(api, input);
+    const logs = requireLogs(api);
+    const t = logs.tailLog(key, input.stream(), input.int('offset', 0), input.int('length', 1600));
+    return { ok: true, process: key, data: t.bytes, offset: t.offset, overflow: t.overflow };
+  },
+  '/api/logs/follow': (api, input, req, res) => {
+    const key = logKey(api, input);
+    const logs = requireLogs(api);
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    res.write(': following\n\n');
+    const stop = logs.follow(key, input.stream(), (chunk) => res.write(`data: ${JSON.stringify(chunk)}\n\n`));
+    req.on('close', stop);
+    return STREAMING;
+  },
+  '/api/events': (api, _input, req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    // the current state first, so a client never misses what happened before it subscribed
+    res.write(`event: snapshot\ndata: ${JSON.stringify(api.list().map(processJson))}\n\n`);
+    const off = api.supervisor.onChange((e: ChangeEvent) => {
+      const data = {
+        name: e.key,
+        group: e.group,
+        process: e.name,
+        from: e.step.from,
+        to: e.step.to,
+        reason: e.step.reason,
+        pid: e.record.pid,
+        time: new Date(e.record.changedAtMs).toISOString(),
+      };
+      res.write(`event: state\ndata: ${JSON.stringify(data)}\n\n`);
+    });
+    const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
+    req.on('close', () => {
+      off();
+      clearInterval(ping);
+    });
+    return STREAMING;
+  },
+};
+
+const POST: Record<string, Handler> = {
+  '/api/start': async (api, input) => results(await api.start(resolveOrThrow(api, input.patterns()), input.bool('wait', true))),
+  '/api/stop': async (api, input) => results(await api.stop(resolveOrThrow(api, input.patterns()), input.bool('wait', true))),
+  '/api/restart': async (api, input) =>
+    results(await api.restart(resolveOrThrow(api, input.patterns()), input.bool('wait', true))),
+  '/api/signal': async (api, input) => {
+    const keys = resolveOrThrow(api, input.patterns());
+    const sig = input.string('signal');
+    try {
+      return results(await api.signal(keys, sig));
+    } catch (err) {
+      if (err instanceof BadSignal) throw new BadRequest('E_BAD_SIGNAL', err.message);
+      throw err;
+    }
+  },
+  '/api/shutdown': async (api, input) => results(await api.shutdown(input.bool('fast', false))),
+  '/api/reread': (api) => {
+    const { diff } = api.reread();
+    return { ok: true, ...diffJson(diff) };
+  },
+  '/api/update': async (api, input) => {
+    const groups = input.optionalStrings('groups');
+    const { diff, outcomes } = await api.update(groups);
+    return { ok: outcomes.every((o) => o.ok), ...diffJson(diff), results: outcomes };
+  },
+  '/api/add': async (api, input) => {
+    const groups = input.optionalStrings('groups') ?? [];
+    if (groups.length === 0) throw new BadRequest('E_BAD_REQUEST', '"groups" must name at least one group');
+    const out: CommandOutcome[] = [];
+    for (const g of groups) out.push(...(await api.addGroup(g)));
+    return results(out);
+  },
+  '/api/remove': async (api, input) => {
+    const groups = input.optionalStrings('groups') ?? [];
+    if (groups.length === 0) throw new BadRequest('E_BAD_REQUEST', '"groups" must name at least one group');
+    const out: CommandOutcome[] = [];
+    for (const g of groups) out.push(...(await api.removeGroup(g)));
+    return results(out);
+  },
+  '/api/logs/clear': (api, input) => {
+    const logs = requireLogs(api);
+    const keys = resolveOrThrow(api, input.patterns());
+    for (const k of keys) logs.clearLog(k);
+    return { ok: true, results: keys.map((key) => ({ key, ok: true })) };
+  },
+  '/api/logs/reopen': (api) => {
+    requireLogs(api).reopen();
+    return { ok: true };
+  },
+};
+
+/** Marker: the handler answered by streaming and will end the response itself. */
+const STREAMING = Symbol('streaming');
+
+function diffJson(diff: import('../config/diff.js').ConfigDiff): Record<string, unknown> {
+  return {
+    added: diff.addedGroups,
+    changed: diff.changedGroups,
+    removed: diff.removedGroups,
+    processes: {
+      added: diff.addedProcesses.map((p) => `${p.group}:${p.name}`),
+      changed: diff.changedProcesses.map((c) => `${c.after.group}:${c.after.name}`),
+      removed: diff.removedProcesses.map((p) => `${p.group}:${p.name}`),
+    },
+  };
+}
+
+/** The /api/ route. */
+export function jsonApiRoute(api: ControlApi): RouteHandler {
+  return {
+    prefix: '/api/',
+    async handle(req, res, body) {
+      const url = new URL(req.url ?? '/', 'http://drover');
+      const table = req.method === 'GET' ? GET : req.method === 'POST' ? POST : null;
+      const handler = table?.[url.pathname];
+      if (!handler) {
+        const other = req.method === 'GET' ? POST : GET;
+        if (other[url.pathname]) {
+          sendJson(res, 405, { ok: false, code: 'E_METHOD', message: `${req.method ?? '?'} not allowed on ${url.pathname}` });
+        } else {
+          sendJson(res, 404, { ok: false, code: 'E_NOT_FOUND', message: `no such endpoint: ${url.pathname}` });
+        }
+        return;
+      }
+      let data: Record<string, unknown>;
+      if (req.method === 'GET') {
+        data = Object.fromEntries(url.searchParams.entries());
+      } else {
+        const text = body.toString('utf8');
+        let parsed: unknown = {};
+        if (text.trim() !== '') {
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            sendJson(res, 400, { ok: false, code: 'E_BAD_JSON', message: 'the body is not valid JSON' });
+            return;
+          }
+        }
+        if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+          sendJson(res, 400, { ok: false, code: 'E_BAD_REQUEST', message: 'the body must be a JSON object' });
+          return;
+        }
+        data = parsed as Record<string, unknown>;
+      }
+      try {
+        const out = await handler(api, new Input(data), req, res);
+        if (out !== STREAMING) sendJson(res, 200, out);
+      } catch (err) {
+        if (err instanceof BadRequest) sendJson(res, err.status, { ok: false, code: err.code, message: err.message });
+        else if (err instanceof ConfigError) sendJson(res, 422, { ok: false, code: 'E_CONFIG', message: err.message });
+        else throw err;
+      }
+    },
+  };
+}

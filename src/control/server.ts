@@ -1,0 +1,188 @@
+// The control server: HTTP on a unix socket (always) and on TCP (when [inet_http_server] asks, with
+// required authentication). Routes by path prefix to the JSON API (/api/), supervisor's XML-RPC (/RPC2)
+// and, later, the web page. Request bodies are capped; no path from a request is ever opened as a file.
+import { chmodSync, chownSync, mkdirSync, unlinkSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { dirname } from 'node:path';
+import { isAuthorized, type Credentials } from './auth.js';
+
+/** Largest request body accepted; XML-RPC multicalls and JSON commands are far smaller. */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+export interface RouteHandler {
+  /** path prefix this handler serves, e.g. "/api/" or "/RPC2" */
+  readonly prefix: string;
+  /**
+   * Handles one request whose body has been read in full. Streams (SSE, log follow) may keep `res` open.
+   * Must always answer; a thrown error becomes a 500 JSON answer.
+   */
+  handle(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> | void;
+}
+
+export interface ListenerSpec {
+  readonly kind: 'unix' | 'tcp';
+  /** socket path (unix) */
+  readonly path?: string;
+  readonly host?: string;
+  readonly port?: number;
+  /** unix: permission bits of the socket file */
+  readonly mode?: number;
+  /** unix: "user" or "user:group" to own the socket file */
+  readonly owner?: { uid: number; gid: number } | null;
+  readonly credentials: Credentials | null;
+}
+
+export interface BoundListener {
+  readonly spec: ListenerSpec;
+  readonly server: Server;
+  /** "unix:///path" or "http://host:port" */
+  readonly url: string;
+}
+
+/** Sends a JSON answer. */
+export function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+export class ControlServer {
+  private readonly listeners: BoundListener[] = [];
+  /** open connections, closed at shutdown so the process can exit */
+  private readonly sockets = new Set<import('node:net').Socket>();
+
+  constructor(private readonly routes: readonly RouteHandler[]) {}
+
+  /** Starts listening; rejects with a clear error (EADDRINUSE, EACCES, …) when a listener cannot bind. */
+  async listen(spec: ListenerSpec): Promise<BoundListener> {
+    const server = createServer({ maxHeaderSize: 16 * 1024 }, (req, res) => void this.serve(spec, req, res));
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 30_000;
+    server.on('connection', (sock) => {
+      this.sockets.add(sock);
+      sock.on('close', () => this.sockets.delete(sock));
+    });
+    if (spec.kind === 'unix') {
+      const path = spec.path as string;
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      try {
+        // The instance lock is held, so a socket file here is a leftover of a dead drover.
+        unlinkSync(path);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+      // Create the socket with no access for others, then open it up to the configured mode: no window in
+      // which another user could connect.
+      const old = process.umask(0o077);
+      try {
+        await listenOn(server, { path });
+      } finally {
+        process.umask(old);
+      }
+      chmodSync(path, spec.mode ?? 0o600);
+      if (spec.owner) chownSync(path, spec.owner.uid, spec.owner.gid);
+      const bound = { spec, server, url: `unix://${path}` };
+      this.listeners.push(bound);
+      return bound;
+    }
+    await listenOn(server, { host: spec.host ?? '127.0.0.1', port: spec.port ?? 0 });
+    const addr = server.address();
+    const port = typeof addr === 'object' && addr ? addr.port : spec.port;
+    const host = spec.host && spec.host !== '' ? spec.host : '127.0.0.1';
+    const bound = { spec, server, url: `http://${host.includes(':') ? `[${host}]` : host}:${port}` };
+    this.listeners.push(bound);
+    return bound;
+  }
+
+  get urls(): string[] {
+    return this.listeners.map((l) => l.url);
+  }
+
+  /** Stops accepting, ends open connections (event streams included) and removes the socket files. */
+  async close(): Promise<void> {
+    for (const sock of this.sockets) sock.destroy();
+    await Promise.all(
+      this.listeners.map(
+        (l) =>
+          new Promise<void>((resolve) => {
+            l.server.close(() => resolve());
+          }),
+      ),
+    );
+    for (const l of this.listeners) {
+      if (l.spec.kind !== 'unix') continue;
+      try {
+        unlinkSync(l.spec.path as string);
+      } catch (err) {
+        // ENOENT: already removed; the goal is met
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
+    this.listeners.length = 0;
+  }
+
+  // --- internal ---
+
+  private async serve(spec: ListenerSpec, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      if (!isAuthorized(req, spec.credentials)) {
+        res.writeHead(401, { 'www-authenticate': 'Basic realm="drover"', 'content-type': 'application/json' });
+        res.end(JSON.stringify({ ok: false, code: 'E_UNAUTHORIZED', message: 'authentication required' }));
+        req.resume();
+        return;
+      }
+      const body = await readBody(req);
+      if (body === null) {
+        sendJson(res, 413, { ok: false, code: 'E_TOO_LARGE', message: `request body over ${MAX_BODY_BYTES} bytes` });
+        return;
+      }
+      const path = (req.url ?? '/').split('?')[0] ?? '/';
+      const route = this.routes.find((r) => path === r.prefix || path.startsWith(r.prefix.endsWith('/') ? r.prefix : `${r.prefix}/`));
+      if (!route) {
+        sendJson(res, 404, { ok: false, code: 'E_NOT_FOUND', message: `no such path: ${path}` });
+        return;
+      }
+      await route.handle(req, res, body);
+    } catch (err) {
+      if (!res.headersSent) {
+        sendJson(res, 500, { ok: false, code: 'E_INTERNAL', message: (err as Error).message });
+      } else {
+        res.destroy();
+      }
+    }
+  }
+}
+
+// --- helpers ---
+
+function listenOn(server: Server, opts: { path: string } | { host: string; port: number }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+/** Reads the whole body, or null when it exceeds the cap (the rest is discarded). */
+function readBody(req: IncomingMessage): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? '0');
+    if (declared > MAX_BODY_BYTES) {
+      req.resume();
+      resolve(null);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) over = true;
+      else chunks.push(c);
+    });
+    req.on('end', () => resolve(over ? null : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}

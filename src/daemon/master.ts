@@ -1,0 +1,168 @@
+// The supervisor process itself (foreground or daemon): instance lock, pidfile, control server, the
+// supervisor, and an orderly exit. `drover up` calls runMaster; so does the daemon child of `up -d`.
+import { chmodSync, mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Writable } from 'node:stream';
+import type { LoadOptions } from '../config/load.js';
+import type { Config } from '../config/types.js';
+import { ControlApi } from '../control/api.js';
+import { buildRoutes } from '../control/routes.js';
+import { ControlServer, type ListenerSpec } from '../control/server.js';
+import { Supervisor } from '../core/supervisor.js';
+import { createLogger } from '../logs/logger.js';
+import { LogSink } from '../logs/sink.js';
+import { OrphanGuard } from '../os/guard.js';
+import { hasPdeathsig } from '../os/spawn.js';
+import { lookupUser } from '../os/users.js';
+import { FileDesiredState } from './desired-state.js';
+import { acquireInstanceLock } from './lock.js';
+import { readPidfile, removePidfile, writePidfile } from './pidfile.js';
+import type { SignalRelay } from './signals.js';
+
+export interface ReadyInfo {
+  readonly pid: number;
+  readonly urls: readonly string[];
+  readonly processes: number;
+}
+
+export interface MasterOptions {
+  readonly config: Config;
+  readonly loadOptions: LoadOptions;
+  readonly version: string;
+  readonly stdout: Writable;
+  readonly signals: SignalRelay;
+  /** ignore remembered manual starts/stops */
+  readonly fresh: boolean;
+  /** running detached: no terminal, drover's own log to its logfile */
+  readonly daemon: boolean;
+  /** called once the control socket answers and autostart programs have been started */
+  readonly onReady: (info: ReadyInfo) => void;
+  /** called when start-up fails, with the message and the exit code to use */
+  readonly onStartFailed: (message: string, exitCode: number) => void;
+}
+
+/** Where the control socket of a config lives. */
+export function controlSocketPath(config: Config): string {
+  return config.unixHttpServer?.file ?? join(config.supervisord.runtimeDir, 'drover.sock');
+}
+
+/** The pidfile of a config. */
+export function pidfilePath(config: Config): string {
+  return config.supervisord.pidfile ?? join(config.supervisord.runtimeDir, 'drover.pid');
+}
+
+/** Runs the supervisor until it has shut down; resolves with the exit code. */
+export async function runMaster(o: MasterOptions): Promise<number> {
+  const { config } = o;
+  const runtimeDir = config.supervisord.runtimeDir;
+  ensurePrivateDir(runtimeDir);
+
+  const release = await acquireInstanceLock(runtimeDir);
+  if (!release) {
+    const pid = readPidfile(pidfilePath(config));
+    o.onStartFailed(
+      `drover is already running for ${runtimeDir}${pid ? ` (pid ${pid}, per ${pidfilePath(config)})` : ''}`,
+      1,
+    );
+    return 1;
+  }
+  const pidfile = pidfilePath(config);
+  writePidfile(pidfile);
+
+  // children's lines go to their log files and, in the foreground unless `silent`, to stdout with a name
+  // prefix; drover's own lines to its log file and, in the foreground, to stdout (src/logs/sink.ts)
+  const echo = o.daemon || config.supervisord.silent ? null : o.stdout;
+  const sink = new LogSink({ config, echo, stdout: o.stdout, stderr: process.stderr });
+  const logger = createLogger(sink.mainLogWriter(echo), config.supervisord.loglevel);
+  sink.setErrorReporter((m) => logger.error(m));
+  if (!hasPdeathsig()) {
+    logger.warn('setpriv (util-linux) not found: programs will not be signalled if drover is killed with SIGKILL');
+  }
+  const guard = OrphanGuard.start();
+  const supervisor = new Supervisor({
+    config,
+    logger,
+    output: sink,
+    guard,
+    desired: new FileDesiredState(runtimeDir, { fresh: o.fresh }),
+  });
+  const api = new ControlApi(supervisor, {
+    configFile: config.file,
+    loadOptions: o.loadOptions,
+    logs: null,
+    identification: config.supervisord.identifier,
+    version: o.version,
+  });
+  const server = new ControlServer(buildRoutes(api));
+  const cleanup = async (): Promise<void> => {
+    await server.close();
+    removePidfile(pidfile);
+    release();
+  };
+
+  try {
+    for (const spec of listenerSpecs(config)) await server.listen(spec);
+  } catch (err) {
+    await cleanup();
+    guard?.close();
+    const e = err as NodeJS.ErrnoException;
+    const code = e instanceof ListenerConfigError ? 2 : 1;
+    o.onStartFailed(`cannot open the control socket: ${e.message}`, code);
+    return code;
+  }
+
+  o.signals.attach((sig) => supervisor.push({ type: 'signalReceived', signal: sig }));
+  logger.info(
+    `drover up: pid ${process.pid}, ${config.processes.length} process(es) from ${config.file}, control at ${server.urls.join(' ')}` +
+      (guard ? `, orphan guard pid ${guard.pid ?? '?'}` : ''),
+  );
+  supervisor.start();
+  o.onReady({ pid: process.pid, urls: server.urls, processes: config.processes.length });
+
+  const { failed } = await supervisor.whenStopped();
+  await cleanup();
+  o.signals.remove();
+  await sink.close();
+  return failed ? 1 : 0;
+}
+
+/** A listener the config asks for but that drover refuses to open (exit code 2). */
+export class ListenerConfigError extends Error {}
+
+// --- internal ---
+
+function listenerSpecs(config: Config): ListenerSpec[] {
+  const out: ListenerSpec[] = [];
+  const unix = config.unixHttpServer;
+  let owner: { uid: number; gid: number } | null = null;
+  if (unix?.chown) {
+    const [user, group] = unix.chown.split(':');
+    const u = lookupUser(user ?? '');
+    if (!u) throw new ListenerConfigError(`[unix_http_server] chown: no such user ${user ?? ''}`);
+    owner = { uid: u.uid, gid: group ? Number(group) || u.gid : u.gid };
+  }
+  out.push({
+    kind: 'unix',
+    path: controlSocketPath(config),
+    mode: unix?.chmod ?? 0o600,
+    owner,
+    credentials: unix?.username && unix.password !== null ? { username: unix.username, password: unix.password } : null,
+  });
+  const inet = config.inetHttpServer;
+  if (inet) {
+    if (!inet.username || inet.password === null) {
+      throw new ListenerConfigError(
+        '[inet_http_server] needs username and password: drover does not open an unauthenticated TCP control port',
+      );
+    }
+    out.push({ kind: 'tcp', host: inet.host, port: inet.port, credentials: { username: inet.username, password: inet.password } });
+  }
+  return out;
+}
+
+/** Creates the runtime directory with mode 0700 (and tightens it if drover created it earlier). */
+function ensurePrivateDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = statSync(dir);
+  if (st.uid === process.getuid?.() && (st.mode & 0o077) !== 0) chmodSync(dir, 0o700);
+}

@@ -1,0 +1,37 @@
+// Master signals: listeners installed first thing (USR1 before anything else, since until a listener
+// exists Node's default for SIGUSR1 is to start the inspector), buffered until the supervisor exists,
+// then relayed as events. Listeners only push; they never log or await (STYLE §4).
+export const MASTER_SIGNALS = ['USR1', 'TERM', 'INT', 'QUIT', 'HUP', 'USR2', 'TTIN', 'TTOU', 'WINCH'] as const;
+export type MasterSignal = (typeof MASTER_SIGNALS)[number];
+
+export class SignalRelay {
+  /** signals received before a target was attached */
+  private readonly queued: MasterSignal[] = [];
+  private target: ((sig: MasterSignal) => void) | null = null;
+  private readonly installed: [MasterSignal, () => void][] = [];
+
+  /** Installs the listeners. */
+  install(): this {
+    for (const sig of MASTER_SIGNALS) {
+      const fn = (): void => {
+        if (this.target) this.target(sig);
+        else this.queued.push(sig);
+      };
+      process.on(`SIG${sig}`, fn);
+      this.installed.push([sig, fn]);
+    }
+    return this;
+  }
+
+  /** Starts delivering to `target`, first the signals that arrived before. */
+  attach(target: (sig: MasterSignal) => void): void {
+    this.target = target;
+    for (const sig of this.queued.splice(0)) target(sig);
+  }
+
+  /** Removes the listeners (at exit). */
+  remove(): void {
+    for (const [sig, fn] of this.installed.splice(0)) process.off(`SIG${sig}`, fn);
+    this.target = null;
+  }
+}
