@@ -591,7 +591,7 @@ class Loader {
     const auth = this.readAuth(section, names);
     return {
       file: resolve(this.here, expandUser(file.trim())),
-      chmod: this.getValue(section, 'chmod', K.chmod, names) ?? 0o700,
+      chmod: this.getValue(section, 'chmod', K.chmod, names) ?? 0o600,
       chown: this.getValue(section, 'chown', K.chown, names),
       ...auth,
     };
