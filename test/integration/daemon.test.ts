@@ -1,0 +1,157 @@
+// `drover up -d`: a proper daemon (own session, no terminal, parent is init), single instance, a stale
+// pidfile after kill -9 never blocks, start-up errors reach the launching terminal.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { parseServerUrl, requestJson } from '../../src/control/client.js';
+import { droverBin } from '../helpers/paths.js';
+import { livePids, makeTmpDir, runCli, waitForCondition, writeConfig } from '../helpers/drover.js';
+
+const node = process.execPath;
+
+function readStat(pid: number): { ppid: number; pgrp: number; session: number; ttyNr: number } | null {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return { ppid: Number(f[1]), pgrp: Number(f[2]), session: Number(f[3]), ttyNr: Number(f[4]) };
+  } catch {
+    return null; // gone
+  }
+}
+
+const CONFIG = `[program:sleeper]
+command = /bin/sleep 1000
+startsecs = 0
+`;
+
+/** Starts a daemon in `dir` and returns its pid and endpoint. */
+async function startDaemon(dir: string): Promise<{ pid: number; out: string }> {
+  const r = await runCli(['up', '-d', '-c', join(dir, 'supervisord.conf')], { cwd: dir });
+  assert.equal(r.code, 0, `up -d failed:\n${r.output}`);
+  const m = /drover started: pid (\d+)/.exec(r.stdout);
+  assert.ok(m, r.output);
+  return { pid: Number(m[1]), out: r.output };
+}
+
+/** Shuts a daemon down through the API and waits until its pid is gone. */
+async function stopDaemon(dir: string, pid: number): Promise<void> {
+  const ep = parseServerUrl(`unix://${join(dir, '.drover', 'drover.sock')}`);
+  try {
+    await requestJson(ep, 'POST', '/api/shutdown', {}, { timeoutMs: 5000 });
+  } catch {
+    process.kill(pid, 'SIGKILL'); // the API is gone: make sure the daemon is too
+  }
+  await waitForCondition(() => livePids([pid]).length === 0, `daemon ${pid} to exit`, { timeoutMs: 15_000 });
+}
+
+test('up -d: own session and group, no controlling terminal, parent is init, pidfile and 0700 runtime dir', async () => {
+  const dir = makeTmpDir();
+  writeConfig(dir, CONFIG);
+  const { pid } = await startDaemon(dir);
+  try {
+    const st = readStat(pid);
+    assert.ok(st, 'daemon alive');
+    assert.equal(st.session, pid, 'session leader of its own session');
+    assert.equal(st.pgrp, pid, 'leader of its own process group');
+    assert.equal(st.ttyNr, 0, 'no controlling terminal');
+    assert.equal(st.ppid, 1, 'reparented to init once the launcher exited');
+    assert.equal(readFileSync(join(dir, '.drover', 'drover.pid'), 'utf8').trim(), String(pid));
+    assert.equal(statSync(join(dir, '.drover')).mode & 0o777, 0o700);
+    assert.equal(statSync(join(dir, '.drover', 'drover.sock')).mode & 0o777, 0o600);
+    const info = await requestJson(parseServerUrl(`unix://${join(dir, '.drover', 'drover.sock')}`), 'GET', '/api/info');
+    assert.equal(info.body['pid'], pid);
+  } finally {
+    await stopDaemon(dir, pid);
+  }
+  assert.equal(existsSync(join(dir, '.drover', 'drover.pid')), false, 'pidfile removed at exit');
+  assert.equal(existsSync(join(dir, '.drover', 'drover.sock')), false, 'socket removed at exit');
+});
+
+test('up -d survives the launching terminal closing', async () => {
+  const dir = makeTmpDir();
+  writeConfig(dir, CONFIG);
+  // script(1) gives the launcher a pseudo-terminal and closes it when the launcher exits; setsid makes
+  // that terminal the controlling one of the launcher's session, so its hang-up would reach anything
+  // still attached to it.
+  const r = spawnSync('setsid', ['script', '-qec', `${node} ${droverBin} up -d -c ${join(dir, 'supervisord.conf')}`, '/dev/null'], {
+    cwd: dir,
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+  const pid = Number((/drover started: pid (\d+)/.exec(r.stdout) ?? [])[1]);
+  assert.ok(pid > 0, r.stdout);
+  try {
+    // the terminal is gone now; the daemon still answers
+    const info = await requestJson(parseServerUrl(`unix://${join(dir, '.drover', 'drover.sock')}`), 'GET', '/api/info');
+    assert.equal(info.body['pid'], pid);
+    assert.equal(readStat(pid)?.ttyNr, 0);
+  } finally {
+    await stopDaemon(dir, pid);
+  }
+});
+
+test('a second up for the same runtime directory is refused and names the running pid', async () => {
+  const dir = makeTmpDir();
+  writeConfig(dir, CONFIG);
+  const { pid } = await startDaemon(dir);
+  try {
+    const again = await runCli(['up', '-d', '-c', join(dir, 'supervisord.conf')], { cwd: dir });
+    assert.equal(again.code, 1, again.output);
+    assert.match(again.stderr, new RegExp(`already running for .*\\.drover \\(pid ${pid}`));
+    const fg = await runCli(['up', '-c', join(dir, 'supervisord.conf')], { cwd: dir });
+    assert.equal(fg.code, 1, fg.output);
+    assert.match(fg.stderr, /already running/);
+    assert.deepEqual(livePids([pid]), [pid], 'the first one is untouched');
+  } finally {
+    await stopDaemon(dir, pid);
+  }
+});
+
+test('kill -9 of the daemon: its programs go, and a new up works at once despite the stale pidfile and socket', async () => {
+  const dir = makeTmpDir();
+  writeConfig(dir, CONFIG);
+  const first = await startDaemon(dir);
+  const ep = parseServerUrl(`unix://${join(dir, '.drover', 'drover.sock')}`);
+  const procs = await requestJson(ep, 'GET', '/api/processes');
+  const sleeper = ((procs.body['processes'] as { pid: number }[])[0] as { pid: number }).pid;
+  process.kill(first.pid, 'SIGKILL');
+  await waitForCondition(() => livePids([first.pid, sleeper]).length === 0, 'daemon and its program to be gone');
+  assert.ok(existsSync(join(dir, '.drover', 'drover.pid')), 'a stale pidfile is left behind');
+  const second = await startDaemon(dir);
+  try {
+    assert.notEqual(second.pid, first.pid);
+    const info = await requestJson(ep, 'GET', '/api/info');
+    assert.equal(info.body['pid'], second.pid);
+  } finally {
+    await stopDaemon(dir, second.pid);
+  }
+});
+
+test('start-up errors reach the launching terminal: bad config exit 2, port in use exit 1', async () => {
+  const dir = makeTmpDir();
+  writeConfig(dir, '[program:x]\ncommand = /bin/true\nstartsecs = soon\n', 'bad.conf');
+  const bad = await runCli(['up', '-d', '-c', join(dir, 'bad.conf')], { cwd: dir });
+  assert.equal(bad.code, 2, bad.output);
+  assert.match(bad.stderr, /bad\.conf:3: \[program:x\] startsecs:/);
+
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  const port = (blocker.address() as { port: number }).port;
+  try {
+    writeConfig(dir, `[inet_http_server]\nport = 127.0.0.1:${port}\nusername = u\npassword = p\n\n${CONFIG}`, 'busy.conf');
+    const busy = await runCli(['up', '-d', '-c', join(dir, 'busy.conf')], { cwd: dir });
+    assert.equal(busy.code, 1, busy.output);
+    assert.match(busy.stderr, /cannot open the control socket: .*EADDRINUSE/);
+    writeConfig(dir, `[inet_http_server]\nport = 127.0.0.1:${port}\n\n${CONFIG}`, 'noauth.conf');
+    const noauth = await runCli(['up', '-d', '-c', join(dir, 'noauth.conf')], { cwd: dir });
+    assert.equal(noauth.code, 2, noauth.output);
+    assert.match(noauth.stderr, /\[inet_http_server\] needs username and password/);
+  } finally {
+    blocker.close();
+  }
+  assert.equal(existsSync(join(dir, '.drover', 'drover.pid')), false, 'nothing left running or claimed');
+});
