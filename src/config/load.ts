@@ -5,6 +5,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ConfigError, formatConfigProblem, type ConfigErrorDetail } from '../errors.js';
 import { glob } from './_glob.js';
 import { ExpandError, describeNames, expand, type ExpansionValue } from './expand.js';
@@ -17,6 +18,7 @@ import {
   SCHEMA,
   SECTION_PREFIXES,
   SUPERVISORCTL_KEYS,
+  SOCKET_KEYS,
   SUPERVISORD_KEYS,
   UNIX_HTTP_SERVER_KEYS,
   nearestKey,
@@ -32,6 +34,7 @@ import type {
   InetHttpServerSpec,
   LogTarget,
   ProcessSpec,
+  SocketSpec,
   SourcePos,
   SupervisorctlSpec,
   SupervisordSpec,
@@ -43,6 +46,8 @@ export interface LoadOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** %(host_node_name)s; default os.hostname() */
   readonly hostname?: string;
+  /** numprocs to use instead of the file's, by program name (`drover scale` builds processes this way) */
+  readonly numprocsOverride?: Readonly<Record<string, number>>;
 }
 
 /** Every problem in a config file; `detail` is the first, `problems` all of them. */
@@ -57,6 +62,9 @@ export class ConfigProblems extends ConfigError {
     this.message = problems.map(formatConfigProblem).join('\n');
   }
 }
+
+/** The worker runtime's entry point (dist/src/worker/main.js beside this file's dist/src/config/). */
+const WORKER_MAIN = fileURLToPath(new URL('../worker/main.js', import.meta.url));
 
 /** The names drover looks for in a directory, in order. */
 export const CONFIG_FILE_NAMES = ['drover.ini', 'drover.conf', 'supervisord.conf'] as const;
@@ -92,9 +100,11 @@ class Loader {
   readonly warnings: ConfigWarning[] = [];
   /** ENV_X names: the environment, then [supervisord] environment (supervisor's environ_expansions) */
   readonly envNames: Names = new Map();
+  readonly numprocsOverride: Readonly<Record<string, number>>;
 
   constructor(file: string, opts: LoadOptions) {
     this.file = file;
+    this.numprocsOverride = opts.numprocsOverride ?? {};
     this.here = dirname(file);
     this.hostname = opts.hostname ?? osHostname();
     const env = opts.env ?? process.env;
@@ -112,6 +122,8 @@ class Loader {
     const unixHttpServer = this.section(() => this.readUnixHttpServer(), null);
     const inetHttpServer = this.section(() => this.readInetHttpServer(), null);
     const supervisorctl = this.section(() => this.readSupervisorctl(), null);
+    const sockets = this.readSockets();
+    this.checkSocketReferences(processes, sockets);
     if (this.problems.length > 0 || supervisord === null) throw new ConfigProblems(dedupeProblems(this.problems), dedupeWarnings(this.warnings));
     return deepFreeze({
       file: this.file,
@@ -122,8 +134,52 @@ class Loader {
       supervisorctl,
       groups,
       processes,
+      sockets,
       warnings: dedupeWarnings(this.warnings),
     });
+  }
+
+  // --- [socket:x] (drover) ---
+
+  private readSockets(): SocketSpec[] {
+    const out: SocketSpec[] = [];
+    const names = (): Names => new Map<string, ExpansionValue>([...this.envNames, ['here', this.here]]);
+    for (const section of this.doc.sections.keys()) {
+      if (!section.startsWith('socket:')) continue;
+      this.section(() => {
+        const name = this.nameOf(section);
+        const bind = this.getValue(section, 'bind', SOCKET_KEYS.bind, names());
+        if (bind === null) this.fail(this.sectionPos(section), section, 'bind', 'a socket needs an address', undefined, 'bind = 127.0.0.1:8000 or bind = unix:/path.sock');
+        const mode = this.getValue(section, 'mode', SOCKET_KEYS.mode, names());
+        const owner = this.getValue(section, 'owner', SOCKET_KEYS.owner, names());
+        if (bind.kind === 'tcp' && (mode !== null || owner !== null)) {
+          this.warn(this.sectionPos(section), section, mode !== null ? 'mode' : 'owner', 'mode and owner apply to unix sockets only; ignored for a TCP address');
+        }
+        out.push({
+          name,
+          bind,
+          backlog: this.getValue(section, 'backlog', SOCKET_KEYS.backlog, names()) ?? 511,
+          mode,
+          owner,
+          source: this.sectionPos(section),
+        });
+        return null;
+      }, null);
+    }
+    return out;
+  }
+
+  private checkSocketReferences(processes: readonly ProcessSpec[], sockets: readonly SocketSpec[]): void {
+    const known = new Set(sockets.map((s) => s.name));
+    const reported = new Set<string>();
+    for (const p of processes) {
+      for (const name of p.sockets) {
+        if (known.has(name) || reported.has(`${p.programName}/${name}`)) continue;
+        reported.add(`${p.programName}/${name}`);
+        const section = `program:${p.programName}`;
+        this.record(getEntry(this.doc, section, 'sockets')?.pos ?? p.source, section, 'sockets', 'names a socket that has no [socket:x] section', name, known.size > 0 ? `one of: ${[...known].join(', ')}` : 'a [socket:NAME] section with bind = HOST:PORT');
+      }
+    }
   }
 
   // --- reading files ---
@@ -387,18 +443,29 @@ class Loader {
         return null;
       }
     };
+    const workerRaw = read('worker', K.worker);
+    const isWorker = workerRaw !== null && workerRaw.trim() !== '';
     const priority = read('priority', K.priority) ?? 999;
     const autostart = read('autostart', K.autostart) ?? true;
-    const autorestart = read('autorestart', K.autorestart) ?? 'unexpected';
+    // a prefork worker that exits is always replaced, as gunicorn keeps its worker count
+    const autorestart = read('autorestart', K.autorestart) ?? (isWorker ? 'true' : 'unexpected');
     const startSecs = read('startsecs', K.startsecs) ?? 1;
     const startRetries = read('startretries', K.startretries) ?? 3;
     const stopSignal = read('stopsignal', K.stopsignal) ?? 'TERM';
     const stopWaitSecs = read('stopwaitsecs', K.stopwaitsecs) ?? 10;
-    const stopAsGroup = read('stopasgroup', K.stopasgroup) ?? false;
-    const killAsGroup = getEntry(this.doc, section, 'killasgroup') ? (read('killasgroup', K.killasgroup) ?? stopAsGroup) : stopAsGroup;
+    // drover workers are always stopped and killed as a group (DESIGN §8)
+    const stopAsGroup = isWorker || (read('stopasgroup', K.stopasgroup) ?? false);
+    const killAsGroup = isWorker || (getEntry(this.doc, section, 'killasgroup') ? (read('killasgroup', K.killasgroup) ?? stopAsGroup) : stopAsGroup);
+    const sockets = read('sockets', K.sockets) ?? [];
+    const maxRequests = read('max_requests', K.max_requests) ?? 0;
+    const maxRequestsJitter = read('max_requests_jitter', K.max_requests_jitter) ?? 0;
+    const heartbeatTimeoutSecs = read('timeout', K.timeout) ?? 30;
+    const gracefulTimeoutSecs = read('graceful_timeout', K.graceful_timeout) ?? 30;
+    const maxMemoryBytes = read('max_memory', K.max_memory) ?? 0;
     const exitCodes = read('exitcodes', K.exitcodes) ?? [0];
     const redirectStderr = read('redirect_stderr', K.redirect_stderr) ?? false;
-    const numprocs = read('numprocs', K.numprocs) ?? 1;
+    const override = Object.hasOwn(this.numprocsOverride, programName) ? this.numprocsOverride[programName] : undefined;
+    const numprocs = override ?? read('numprocs', K.numprocs) ?? 1;
     const numprocsStart = read('numprocs_start', K.numprocs_start) ?? 0;
     const environmentEntry = getEntry(this.doc, section, 'environment');
     const stdoutCaptureMaxBytes = read('stdout_capture_maxbytes', K.stdout_capture_maxbytes) ?? 0;
@@ -437,8 +504,13 @@ class Loader {
       this.record(getEntry(this.doc, section, 'killasgroup')?.pos ?? sectionPos, section, 'killasgroup', 'stopasgroup=true needs killasgroup=true (a group that is stopped together must also be killed together)', 'false', 'true, or leave killasgroup unset');
       failures.push(null);
     }
-    if (!getEntry(this.doc, section, 'command')) {
-      this.record(sectionPos, section, 'command', 'every program needs a command', undefined, 'command = /path/to/program [args...]');
+    const hasCommand = getEntry(this.doc, section, 'command') !== undefined;
+    if (!hasCommand && !isWorker) {
+      this.record(sectionPos, section, 'command', 'every program needs a command (or a worker module)', undefined, 'command = /path/to/program [args...], or worker = ./app.mjs');
+      failures.push(null);
+    }
+    if (hasCommand && isWorker) {
+      this.record(getEntry(this.doc, section, 'worker')?.pos ?? sectionPos, section, 'worker', 'give either command or worker, not both', undefined, 'command = ... for any program, or worker = ./module.mjs for a Node module');
       failures.push(null);
     }
     if (failures.length > 0) throw new Recorded();
@@ -460,17 +532,29 @@ class Loader {
         }
         logs.stderr.target = 'NONE';
       }
-      const commandEntry = getEntry(this.doc, section, 'command');
-      const commandPos = commandEntry?.pos ?? sectionPos;
-      const command = this.expandValue(commandEntry?.value ?? '', combined(), commandPos, section, 'command');
+      let command: string;
       let argv: string[];
-      try {
-        argv = splitCommand(command);
-      } catch (e) {
-        if (!(e instanceof ShlexError)) throw e;
-        this.fail(commandPos, section, 'command', `cannot split the command: ${e.message}`, command, 'a command line with balanced quotes');
+      let worker: string | null = null;
+      if (isWorker) {
+        const workerEntry = getEntry(this.doc, section, 'worker');
+        const workerPos = workerEntry?.pos ?? sectionPos;
+        const raw = this.expandValue((workerEntry?.value ?? '').trim(), combined(), workerPos, section, 'worker');
+        worker = resolve(directory ?? this.here, expandUser(raw));
+        if (!existsSync(worker)) this.fail(workerPos, section, 'worker', 'the worker module does not exist', worker, 'a path to a .js, .mjs, .cjs or .ts module');
+        argv = [process.execPath, WORKER_MAIN, worker];
+        command = `${process.execPath} ${WORKER_MAIN} ${worker}`;
+      } else {
+        const commandEntry = getEntry(this.doc, section, 'command');
+        const commandPos = commandEntry?.pos ?? sectionPos;
+        command = this.expandValue(commandEntry?.value ?? '', combined(), commandPos, section, 'command');
+        try {
+          argv = splitCommand(command);
+        } catch (e) {
+          if (!(e instanceof ShlexError)) throw e;
+          this.fail(commandPos, section, 'command', `cannot split the command: ${e.message}`, command, 'a command line with balanced quotes');
+        }
+        if (argv.length === 0) this.fail(commandPos, section, 'command', 'the command is empty', command, 'command = /path/to/program [args...]');
       }
-      if (argv.length === 0) this.fail(commandPos, section, 'command', 'the command is empty', command, 'command = /path/to/program [args...]');
       const name = this.expandValue(processName, common, processNamePos, section, 'process_name');
       const pidfile = this.getValue(section, 'pidfile', K.pidfile, combined());
       out.push({
@@ -488,7 +572,7 @@ class Loader {
         startRetries,
         exitCodes,
         stopSignal,
-        stopWaitSecs,
+        stopWaitSecs: isWorker ? gracefulTimeoutSecs : stopWaitSecs,
         stopAsGroup,
         killAsGroup,
         directory,
@@ -519,6 +603,13 @@ class Loader {
         logfileRotate,
         logfileGzip,
         source: sectionPos,
+        worker,
+        sockets,
+        maxRequests,
+        maxRequestsJitter,
+        heartbeatTimeoutSecs,
+        gracefulTimeoutSecs,
+        maxMemoryBytes,
       });
     }
     // supervisor sorts the processes of one section by (priority, name)

@@ -232,6 +232,23 @@ export class ControlApi {
     return this.supervisor.command({ type: 'removeGroup', group });
   }
 
+  /**
+   * drover scale: runs `count` processes of `program`. New processes are built from the program's section
+   * as the config file has it now, with numprocs = count; scaling down stops and drops the highest-numbered.
+   * A runtime change: a later update or reload goes back to the file's numprocs.
+   */
+  async scale(program: string, count: number, wait: boolean): Promise<readonly CommandOutcome[]> {
+    const current = this.supervisor.snapshot().filter((p) => p.spec.programName === program);
+    const first = current[0];
+    if (!first) throw new ScaleError('E_BAD_NAME', `no such program: ${program}`);
+    const config = loadConfig(this.opts.configFile, { ...this.opts.loadOptions, numprocsOverride: { [program]: count } });
+    const specs = config.processes.filter((p) => p.programName === program && p.group === first.spec.group);
+    if (specs.length !== count) {
+      throw new ScaleError('E_BAD_NAME', `program ${program} is no longer in group ${first.spec.group} of ${this.opts.configFile}`);
+    }
+    return this.supervisor.command({ type: 'scale', group: first.spec.group, programName: program, specs, wait });
+  }
+
   /** Groups in the config file that are not active (for `avail`), and which are active. */
   avail(): { active: string[]; available: string[]; config: Config } {
     const config = this.pending ?? this.reread().config;
@@ -252,6 +269,16 @@ export class ControlApi {
       processes: this.supervisor.snapshot().map((p) => p.spec),
     };
     return diffConfigs(active, config);
+  }
+}
+
+/** A scale request that cannot be done (unknown program, program gone from the file). */
+export class ScaleError extends Error {
+  constructor(
+    readonly code: 'E_BAD_NAME',
+    message: string,
+  ) {
+    super(message);
   }
 }
 

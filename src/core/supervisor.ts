@@ -27,7 +27,16 @@ export type ControlCommand =
   /** supervisor's addProcessGroup: activate a group of `config` that is not active yet */
   | { readonly type: 'addGroup'; readonly config: Config; readonly group: string }
   /** supervisor's removeProcessGroup: drop a group whose processes are all stopped */
-  | { readonly type: 'removeGroup'; readonly group: string };
+  | { readonly type: 'removeGroup'; readonly group: string }
+  /** drover scale: make `specs` the processes of one program, adding and starting missing ones and
+   * stopping and dropping the others (the highest-numbered, when scaling down) */
+  | {
+      readonly type: 'scale';
+      readonly group: string;
+      readonly programName: string;
+      readonly specs: readonly ProcessSpec[];
+      readonly wait: boolean;
+    };
 
 /** Error codes of control commands; stable, never reused (docs/api.md). */
 export type CommandErrorCode =
@@ -367,6 +376,8 @@ export class Supervisor {
         return Promise.resolve([this.addGroup(cmd.config, cmd.group)]);
       case 'removeGroup':
         return Promise.resolve([this.removeGroup(cmd.group)]);
+      case 'scale':
+        return this.scale(cmd.group, cmd.programName, cmd.specs, cmd.wait);
       default:
         return assertNever(cmd);
     }
@@ -489,6 +500,36 @@ export class Supervisor {
     const added = config.processes.filter((p) => p.group === group).map((p) => this.addProcess(p));
     this.startAutostart(added);
     return { key: group, ok: true };
+  }
+
+  /** Converges one program's processes to `specs`; processes that stay keep running untouched. */
+  private async scale(group: string, programName: string, specs: readonly ProcessSpec[], wait: boolean): Promise<CommandOutcome[]> {
+    if (this.mood !== 'running') return [{ key: '*', ok: false, code: 'E_SHUTTING_DOWN', message: 'drover is shutting down' }];
+    const wanted = new Set(specs.map((p) => processKey(p)));
+    const current = [...this.procs.values()].filter((m) => m.spec.group === group && m.spec.programName === programName);
+    const added = specs.filter((p) => !this.procs.has(processKey(p))).map((p) => this.addProcess(p));
+    // keep the program's processes together and in number order, as the config lists them
+    const order = [...this.procs.values()];
+    const first = order.findIndex((m) => m.spec.group === group && m.spec.programName === programName);
+    const mine = order.filter((m) => m.spec.group === group && m.spec.programName === programName);
+    mine.sort((a, b) => a.spec.processNum - b.spec.processNum);
+    const rest = order.filter((m) => !(m.spec.group === group && m.spec.programName === programName));
+    this.procs.clear();
+    for (const m of [...rest.slice(0, first), ...mine, ...rest.slice(first)]) this.procs.set(m.key, m);
+    const work: Promise<CommandOutcome>[] = [];
+    for (const m of current) {
+      if (wanted.has(m.key)) continue;
+      work.push(
+        this.stopOne(m.key, true, false).then(() => {
+          this.dropProcess(m);
+          return { key: m.key, ok: true, message: 'removed' };
+        }),
+      );
+    }
+    for (const m of added) {
+      work.push(this.startOne(m.key, wait, false).then((o) => (o.ok ? { ...o, message: 'added' } : o)));
+    }
+    return Promise.all(work);
   }
 
   private removeGroup(group: string): CommandOutcome {
