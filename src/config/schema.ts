@@ -114,6 +114,37 @@ export const PROGRAM_KEYS = {
   log_format: key({ type: 'text|json', default: 'text', doc: 'text: lines as written; json: one object per line, {"time","process","stream","message"}.', parse: logFormat, drover: true }),
   logfile_rotate: key({ type: 'daily|hourly|none', default: 'none', doc: 'Also rotate the log files when the local day or hour changes (in addition to the size limit).', parse: rotatePeriod, drover: true }),
   logfile_gzip: key({ type: 'boolean', default: 'false', doc: 'Compress rotated log files to FILE.N.gz in the background.', parse: boolean, drover: true }),
+  worker: key({ type: 'path', default: null, doc: "Instead of command: a JS/TS module run under drover's worker runtime (an HTTP handler, a fetch handler, an http.Server, or defineWorker({...})); relative to directory, else to the config file.", parse: text, drover: true }),
+  sockets: key({ type: 'list', default: '', doc: 'Names of [socket:x] sections this program inherits, as fds 3, 4, … with LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES (systemd\'s convention).', parse: listOfStrings, drover: true }),
+  max_requests: key({ type: 'integer', default: '0', doc: 'Worker programs: recycle a worker after this many requests (its replacement is ready first); 0 = never.', parse: nonNegativeInteger, drover: true }),
+  max_requests_jitter: key({ type: 'integer', default: '0', doc: 'Worker programs: add a random 0..N to max_requests per worker.', parse: nonNegativeInteger, drover: true }),
+  timeout: key({ type: 'duration', default: '30s', doc: "Worker programs: kill a worker whose event loop has not sent a heartbeat for this long (a diagnostic report with the JS stack is logged first); 0 = off.", parse: duration, drover: true }),
+  graceful_timeout: key({ type: 'duration', default: '30s', doc: 'Worker programs: time a stopping worker gets to finish in-flight requests or jobs before SIGKILL (replaces stopwaitsecs).', parse: duration, drover: true }),
+  max_memory: key({ type: 'bytes', default: '0', doc: 'Worker programs: recycle a worker whose RSS exceeds this (e.g. 512MB); 0 = never.', parse: byteSize, drover: true }),
+} as const;
+
+function socketBind(raw: string): SocketBind {
+  const v = raw.trim();
+  if (v.startsWith('unix:')) {
+    const path = v.slice(5).replace(/^\/\//, '');
+    if (!path.startsWith('/')) throw new ValueProblem('a unix socket needs an absolute path', 'unix:/path/to.sock');
+    return { kind: 'unix', path };
+  }
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(v);
+  if (!m) throw new ValueProblem('not a socket address', 'HOST:PORT, [IPV6]:PORT or unix:/path.sock');
+  const port = Number(m[3]);
+  if (port > 65535) throw new ValueProblem('port out of range', 'a port from 0 to 65535');
+  const host = m[1] ?? (m[2] === '' || m[2] === '*' ? '0.0.0.0' : (m[2] as string));
+  return { kind: 'tcp', host, port };
+}
+
+export type SocketBind = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
+
+export const SOCKET_KEYS = {
+  bind: key({ type: 'address', default: null, defaultDoc: '(required)', doc: 'HOST:PORT, [::]:PORT or unix:/path.sock. Bound once by the master and kept open across reloads.', parse: socketBind, drover: true }),
+  backlog: key({ type: 'integer', default: '511', doc: 'listen() backlog.', parse: nonNegativeInteger, drover: true }),
+  mode: key({ type: 'octal', default: null, doc: 'unix sockets: permission bits of the socket file.', parse: octal, drover: true }),
+  owner: key({ type: 'user[:group]', default: null, doc: 'unix sockets: owner of the socket file.', parse: userAndGroup, drover: true }),
 } as const;
 
 export const EVENTLISTENER_KEYS = {
@@ -192,7 +223,8 @@ export type SectionKind =
   | 'unix_http_server'
   | 'inet_http_server'
   | 'supervisorctl'
-  | 'include';
+  | 'include'
+  | 'socket';
 
 /** The whole table, by section kind. */
 export const SCHEMA: Readonly<Record<SectionKind, Readonly<Record<string, KeySpec<unknown>>>>> = {
@@ -205,6 +237,7 @@ export const SCHEMA: Readonly<Record<SectionKind, Readonly<Record<string, KeySpe
   inet_http_server: INET_HTTP_SERVER_KEYS,
   supervisorctl: SUPERVISORCTL_KEYS,
   include: INCLUDE_KEYS,
+  socket: SOCKET_KEYS,
 };
 
 /** How a section header names its kind; null for a header drover does not know. */
@@ -217,6 +250,7 @@ export function sectionKind(header: string): { kind: SectionKind; name: string }
     case 'eventlistener':
     case 'fcgi-program':
     case 'group':
+    case 'socket':
       return colon < 0 ? null : { kind: prefix, name };
     case 'supervisord':
     case 'drover':
@@ -247,6 +281,7 @@ export const SECTION_PREFIXES = [
   'inet_http_server',
   'supervisorctl',
   'include',
+  'socket:',
   'rpcinterface:',
   'ctlplugin:',
 ];

@@ -80,6 +80,34 @@ export interface ProcessSpec {
   readonly logfileGzip: boolean;
   /** where the [program:x] section was declared */
   readonly source: SourcePos;
+
+  // --- prefork (drover additions) ---
+  /** absolute path of the module run under drover's worker runtime (`worker =`); null for `command =` */
+  readonly worker: string | null;
+  /** names of [socket:x] sections whose fds the process inherits (LISTEN_FDS from fd 3, in this order) */
+  readonly sockets: readonly string[];
+  /** recycle a worker after this many requests; 0 = never */
+  readonly maxRequests: number;
+  /** add a random 0..N to max_requests per worker, so workers do not recycle together */
+  readonly maxRequestsJitter: number;
+  /** a worker whose heartbeat is older than this is killed (with a diagnostic report); 0 = off */
+  readonly heartbeatTimeoutSecs: number;
+  /** time a stopping worker gets to finish in-flight work before SIGKILL */
+  readonly gracefulTimeoutSecs: number;
+  /** recycle a worker whose RSS exceeds this many bytes; 0 = never */
+  readonly maxMemoryBytes: number;
+}
+
+/** A listening socket the master binds once and hands to programs ([socket:NAME]). */
+export interface SocketSpec {
+  readonly name: string;
+  readonly bind: { readonly kind: 'tcp'; readonly host: string; readonly port: number } | { readonly kind: 'unix'; readonly path: string };
+  readonly backlog: number;
+  /** unix sockets: permission bits; null = leave as created (umask) */
+  readonly mode: number | null;
+  /** unix sockets: "user" or "user:group"; null = drover's */
+  readonly owner: string | null;
+  readonly source: SourcePos;
 }
 
 export interface GroupSpec {
@@ -158,5 +186,7 @@ export interface Config {
   readonly groups: readonly GroupSpec[];
   /** in group order, then process order within the group */
   readonly processes: readonly ProcessSpec[];
+  /** [socket:x] sections, in file order */
+  readonly sockets: readonly SocketSpec[];
   readonly warnings: readonly ConfigWarning[];
 }

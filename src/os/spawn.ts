@@ -18,6 +18,10 @@ export interface SpawnRequest {
   readonly pdeathsig: boolean;
   /** when true, stdin is a pipe kept open by drover; else /dev/null */
   readonly stdinPipe: boolean;
+  /** listening sockets passed as fds 3, 4, … with LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES */
+  readonly listenFds?: readonly { readonly fd: number; readonly name: string }[];
+  /** open a Node IPC channel (after the socket fds) */
+  readonly ipc?: boolean;
 }
 
 export type SpawnResult =
@@ -108,6 +112,15 @@ export function spawnProcess(req: SpawnRequest): SpawnResult {
   let file: string;
   let fileArgs: string[];
   let argv0: string | undefined;
+  const listen = req.listenFds ?? [];
+  let env = req.env;
+  let target = [exe.path, ...args];
+  if (listen.length > 0) {
+    // systemd's convention wants LISTEN_PID to be the program's own pid, unknown before the fork: a shell
+    // sets it from $$ and execs the program, which keeps that pid.
+    env = { ...env, LISTEN_FDS: String(listen.length), LISTEN_FDNAMES: listen.map((l) => l.name).join(':') };
+    target = ['/bin/sh', '-c', 'LISTEN_PID=$$; export LISTEN_PID; exec "$@"', 'sh', ...target];
+  }
   if (SETPRIV !== null && (req.pdeathsig || req.user !== null)) {
     // setpriv sets the parent-death signal (and drops privileges) then execs the program with the same
     // pid, so the pid drover records is the program's. It searches PATH itself with the env we pass.
@@ -116,12 +129,11 @@ export function spawnProcess(req: SpawnRequest): SpawnResult {
       : [];
     const death = req.pdeathsig ? ['--pdeathsig', 'TERM'] : [];
     file = SETPRIV;
-    fileArgs = [...death, ...priv, '--', exe.path, ...args];
+    fileArgs = [...death, ...priv, '--', ...target];
     argv0 = undefined;
   } else {
-    file = exe.path;
-    fileArgs = args;
-    argv0 = command;
+    [file, ...fileArgs] = target as [string, ...string[]];
+    argv0 = listen.length > 0 ? undefined : command;
   }
 
   // Node has no umask option for spawn; the umask is inherited through fork, so set it around the
@@ -131,10 +143,10 @@ export function spawnProcess(req: SpawnRequest): SpawnResult {
   try {
     child = spawn(file, fileArgs, {
       ...(argv0 !== undefined ? { argv0 } : {}),
-      env: req.env,
+      env,
       cwd: req.cwd ?? undefined,
       detached: true,
-      stdio: [req.stdinPipe ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+      stdio: [req.stdinPipe ? 'pipe' : 'ignore', 'pipe', 'pipe', ...listen.map((l) => l.fd), ...(req.ipc ? ['ipc' as const] : [])],
       ...(req.user && SETPRIV === null ? { uid: req.user.uid, gid: req.user.gid } : {}),
     });
   } catch (err) {
