@@ -5,6 +5,7 @@ import {
   closeSync,
   fstatSync,
   openSync,
+  readdirSync,
   readSync,
   renameSync,
   unlinkSync,
@@ -12,6 +13,7 @@ import {
   createReadStream,
   createWriteStream,
 } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { backupName, nextWriteStep, periodStart, type RotatePeriod } from './lines.js';
@@ -76,6 +78,8 @@ export class LogFile {
   private readonly gzipJobs = new Set<GzipJob>();
   private readonly gzipDone = new Set<Promise<void>>();
   private gzipSeq = 0;
+  /** highest backup number that may exist (file.N or file.N.gz); rotation shifts only 1..this */
+  private highestBackup = 0;
   /** bytes that could not be written (reported through onError) */
   lostBytes = 0;
   /** when a loss was last reported, ms; 0 before the first */
@@ -87,6 +91,7 @@ export class LogFile {
     this.now = opts.now ?? Date.now;
     this.highWater = opts.highWaterMark ?? 1024 * 1024;
     this.lowWater = Math.floor(this.highWater / 4);
+    this.scanBackups();
     this.openLive('a');
   }
 
@@ -293,6 +298,7 @@ export class LogFile {
     switch (type) {
       case 'reopen':
         this.closeLive();
+        this.scanBackups();
         this.openLive('a');
         break;
       case 'clear':
@@ -321,12 +327,15 @@ export class LogFile {
     this.closeLive();
     if (backups > 0) {
       try {
-        for (const gz of [false, true]) removeIfExists(backupName(this.path, backups, gz));
-        for (let i = backups - 1; i >= 1; i--) {
+        // only the numbers that can exist: with backups = 1000 a blind shift would cost 2000 renames each time
+        const top = Math.min(this.highestBackup, backups);
+        if (top === backups) for (const gz of [false, true]) removeIfExists(backupName(this.path, backups, gz));
+        for (let i = Math.min(top, backups - 1); i >= 1; i--) {
           for (const gz of [false, true]) renameIfExists(backupName(this.path, i, gz), backupName(this.path, i + 1, gz));
         }
         for (const job of this.gzipJobs) job.index += 1;
         renameSync(this.path, backupName(this.path, 1, false));
+        this.highestBackup = Math.min(top + 1, backups);
       } catch (err) {
         this.report(`rotating ${this.path}: ${(err as Error).message}`);
       }
@@ -368,6 +377,27 @@ export class LogFile {
       })
       .finally(() => this.gzipDone.delete(done));
     this.gzipDone.add(done);
+  }
+
+  /** Finds the highest existing backup number (at start and on reopen, after logrotate may have moved files). */
+  private scanBackups(): void {
+    const dir = dirname(this.path);
+    const base = basename(this.path);
+    let highest = 0;
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch (err) {
+      // ENOENT: no directory yet, so no backups; opening the file reports the real problem
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.report(`listing ${dir}: ${(err as Error).message}`);
+      names = [];
+    }
+    for (const name of names) {
+      if (!name.startsWith(`${base}.`)) continue;
+      const m = /^(\d+)(\.gz)?$/.exec(name.slice(base.length + 1));
+      if (m) highest = Math.max(highest, Number(m[1]));
+    }
+    this.highestBackup = highest;
   }
 
   private settle(): void {

@@ -58,7 +58,7 @@ interface Channel {
   readonly followers: Set<(chunk: Buffer) => void>;
 }
 
-/** How long `close` waits for children's pipes to reach their end before it stops reading them. */
+/** How long a pipe may stay silent during `close` before drover stops waiting for its end. */
 const CLOSE_GRACE_MS = 2000;
 
 export class LogSink implements OutputSink {
@@ -74,6 +74,12 @@ export class LogSink implements OutputSink {
   private readonly sources = new Map<Readable, () => void>();
   private readonly sourcesEnded: (() => void)[] = [];
   private onError: (message: string) => void;
+  /** when a child's pipe last delivered data, ms (for close) */
+  private lastDataMs = 0;
+  /** sources paused right now because their file is behind */
+  private pausedSources = 0;
+  /** times a source was paused for back-pressure, since start (for tests and metrics) */
+  pauses = 0;
 
   constructor(opts: LogSinkOptions) {
     this.opts = opts;
@@ -158,9 +164,13 @@ export class LogSink implements OutputSink {
       return true;
     };
     let ended = false;
+    /** true while this source is paused for its file */
+    let pausedHere = false;
     const end = (): void => {
       if (ended) return;
       ended = true;
+      if (pausedHere) this.pausedSources -= 1;
+      pausedHere = false;
       const rest = splitter.flush();
       if (rest) deliver(rest);
       this.sources.delete(source);
@@ -168,11 +178,21 @@ export class LogSink implements OutputSink {
     };
     this.sources.set(source, end);
     source.on('data', (chunk: Buffer | string) => {
+      this.lastDataMs = Date.now();
       const lines = splitter.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
       if (lines && !deliver(lines) && channel.target.type === 'file') {
         // back-pressure: stop reading the pipe; once it is full the child's writes block
+        if (!pausedHere) {
+          pausedHere = true;
+          this.pausedSources += 1;
+          this.pauses += 1;
+        }
         source.pause();
-        channel.target.file.onDrain(() => source.resume());
+        channel.target.file.onDrain(() => {
+          if (pausedHere) this.pausedSources -= 1;
+          pausedHere = false;
+          source.resume();
+        });
       }
     });
     source.on('end', end);
@@ -186,15 +206,23 @@ export class LogSink implements OutputSink {
     for (const f of this.files.values()) f.reopen();
   }
 
-  /** Waits (bounded) for children's pipes to end, writes everything queued and closes every file. */
+  /** Waits for children's pipes to end (while data still flows), writes everything queued, closes every file. */
   async close(): Promise<void> {
     if (this.sources.size > 0) {
       await new Promise<void>((resolveEnded) => {
-        const timer = setTimeout(resolveEnded, CLOSE_GRACE_MS);
-        this.sourcesEnded.push(() => {
-          clearTimeout(timer);
+        // a pipe still delivering is read to its end however long that takes; one silent for
+        // CLOSE_GRACE_MS is held open by some descendant and is given up
+        const timer = setInterval(() => {
+          // a pipe drover paused (its file is behind) is waiting for drover, not silent
+          if (this.pausedSources > 0) this.lastDataMs = Date.now();
+          else if (Date.now() - this.lastDataMs >= CLOSE_GRACE_MS) done();
+        }, 100);
+        const done = (): void => {
+          clearInterval(timer);
           resolveEnded();
-        });
+        };
+        this.lastDataMs = Date.now();
+        this.sourcesEnded.push(done);
       });
       // a grandchild that inherited the pipe can hold it open for ever: stop reading, keep what came
       for (const [source, end] of [...this.sources]) {
