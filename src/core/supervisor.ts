@@ -332,7 +332,9 @@ export class Supervisor {
         break;
       }
       case 'commandReceived':
-        void this.runCommand(ev.command).then(ev.reply);
+        // a command that throws (even after an await) is an internal error: stop everything, never leave
+        // the rejection unhandled (which would end drover without stopping its children)
+        void this.runCommand(ev.command).then(ev.reply, (err: unknown) => this.crash(err));
         break;
       default:
         assertNever(ev);
