@@ -2,8 +2,9 @@
 import type { ControlApi } from './api.js';
 import { jsonApiRoute } from './json-api.js';
 import type { RouteHandler } from './server.js';
+import { xmlRpcRoute } from './xmlrpc/route.js';
 
 /** Every route the control server serves, for one supervisor. */
 export function buildRoutes(api: ControlApi): RouteHandler[] {
-  return [jsonApiRoute(api)];
+  return [jsonApiRoute(api), xmlRpcRoute(api)];
 }
