@@ -2,13 +2,29 @@
 // This is the only module that calls process.exit.
 import type { Command, CommandContext } from './command.js';
 import { EXIT } from './exit-codes.js';
-import { check } from './commands/check.js';
-import { up } from './commands/up.js';
 import { droverVersion } from './version.js';
 
-const COMMANDS: Readonly<Record<string, { run: Command; summary: string }>> = {
-  up: { run: up, summary: 'start the supervisor with a config, in the foreground' },
-  check: { run: check, summary: 'parse and validate a config, print the resolved processes' },
+// Commands are imported when chosen, so `drover status` does not load the supervisor, the config loader
+// or the daemon code it never runs (start-up time is most of a status call).
+const COMMANDS: Readonly<Record<string, { load: () => Promise<Command>; summary: string }>> = {
+  up: { load: async () => (await import('./commands/up.js')).up, summary: 'start the supervisor with a config (-d: as a daemon)' },
+  check: { load: async () => (await import('./commands/check.js')).check, summary: 'parse and validate a config, print the resolved processes' },
+  status: { load: async () => (await import('./commands/status.js')).status, summary: 'state, pid, uptime, restarts, CPU and memory per process' },
+  start: { load: async () => (await import('./commands/control.js')).start, summary: 'start processes (name, group:name, group:*, all)' },
+  stop: { load: async () => (await import('./commands/control.js')).stop, summary: 'stop processes' },
+  restart: { load: async () => (await import('./commands/control.js')).restart, summary: 'stop then start processes' },
+  signal: { load: async () => (await import('./commands/control.js')).signal, summary: 'send a signal to processes (no state change)' },
+  scale: { load: async () => (await import('./commands/scale.js')).scale, summary: "change a program's number of processes at run time" },
+  reload: { load: async () => (await import('./commands/config-verbs.js')).reload, summary: 're-read the config and apply only what changed (--logs: reopen logs)' },
+  reread: { load: async () => (await import('./commands/config-verbs.js')).reread, summary: 're-read the config and show what changed (supervisorctl reread)' },
+  update: { load: async () => (await import('./commands/config-verbs.js')).update, summary: 'apply the re-read config to groups (supervisorctl update)' },
+  avail: { load: async () => (await import('./commands/config-verbs.js')).avail, summary: 'groups of the config file, active or available' },
+  add: { load: async () => (await import('./commands/config-verbs.js')).add, summary: 'activate groups from the config file' },
+  remove: { load: async () => (await import('./commands/config-verbs.js')).remove, summary: 'deactivate stopped groups' },
+  tail: { load: async () => (await import('./commands/logs.js')).tail, summary: "one process's log (-f to follow)" },
+  logs: { load: async () => (await import('./commands/logs.js')).logs, summary: 'all logs interleaved with name prefixes (-f to follow)' },
+  pid: { load: async () => (await import('./commands/pid.js')).pid, summary: "drover's pid, or a process's" },
+  down: { load: async () => (await import('./commands/down.js')).down, summary: 'stop everything and wait until drover has exited' },
 };
 
 function usage(): string {
@@ -47,7 +63,7 @@ async function main(argv: readonly string[]): Promise<number> {
     cwd: process.cwd(),
     isTTY: process.stdout.isTTY === true,
   };
-  return cmd.run(ctx);
+  return (await cmd.load())(ctx);
 }
 
 main(process.argv.slice(2)).then(

@@ -90,6 +90,24 @@ export function requestJson(
   });
 }
 
+/** An event stream answered with an error instead of a stream; `body` is its JSON when it has one. */
+export class StreamRefused extends Error {
+  readonly body: Record<string, unknown> | null;
+  constructor(
+    readonly status: number,
+    text: string,
+  ) {
+    super(`event stream refused (${status}): ${text}`);
+    let body: unknown = null;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = null; // not JSON: keep the text in the message
+    }
+    this.body = body !== null && typeof body === 'object' ? (body as Record<string, unknown>) : null;
+  }
+}
+
 export interface ServerEvent {
   readonly event: string;
   readonly data: unknown;
@@ -114,7 +132,7 @@ export function openEventStream(
         if (res.statusCode !== 200) {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => reject(new Error(`event stream refused (${res.statusCode ?? '?'}): ${Buffer.concat(chunks).toString('utf8')}`)));
+          res.on('end', () => reject(new StreamRefused(res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8'))));
           return;
         }
         res.setEncoding('utf8');

@@ -4,7 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CommandOutcome, ChangeEvent } from '../core/supervisor.js';
 import { ConfigError } from '../errors.js';
-import { BadSignal, type ControlApi, type ProcessView, type StreamName } from './api.js';
+import { BadSignal, ScaleError, type ControlApi, type ProcessView, type StreamName } from './api.js';
 import { sendJson, type RouteHandler } from './server.js';
 
 /** The JSON shape of one process (stable field names; docs/api.md). */
@@ -42,7 +42,7 @@ type Handler = (api: ControlApi, input: Input, req: IncomingMessage, res: Server
 
 /** Request input: the JSON body (POST) or the query string (GET), read through typed getters. */
 class Input {
-  constructor(private readonly data: Record<string, unknown>) {}
+  constructor(readonly data: Record<string, unknown>) {}
 
   patterns(): string[] {
     const v = this.data['patterns'] ?? this.data['names'];
@@ -160,6 +160,24 @@ const GET: Record<string, Handler> = {
     req.on('close', stop);
     return STREAMING;
   },
+  '/api/logs/stream': (api, input, req, res) => {
+    const pats = input.optionalStrings('patterns');
+    const keys = resolveOrThrow(api, pats ?? ['all']);
+    const logs = requireLogs(api);
+    const streams: StreamName[] = input.data['stream'] === undefined ? ['stdout', 'stderr'] : [input.stream()];
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    res.write(': following\n\n');
+    const stops: (() => void)[] = [];
+    for (const key of keys) {
+      for (const stream of streams) {
+        stops.push(logs.follow(key, stream, (chunk) => res.write(`event: log\ndata: ${JSON.stringify({ name: key, stream, data: chunk })}\n\n`)));
+      }
+    }
+    req.on('close', () => {
+      for (const stop of stops) stop();
+    });
+    return STREAMING;
+  },
   '/api/events': (api, _input, req, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     // the current state first, so a client never misses what happened before it subscribed
@@ -201,6 +219,19 @@ const POST: Record<string, Handler> = {
       throw err;
     }
   },
+  '/api/scale': async (api, input) => {
+    const program = input.string('program');
+    const count = input.int('count', -1);
+    if (count < 1 || count > MAX_SCALE) {
+      throw new BadRequest('E_BAD_REQUEST', `"count" must be an integer from 1 to ${MAX_SCALE}`);
+    }
+    try {
+      return results(await api.scale(program, count, input.bool('wait', true)));
+    } catch (err) {
+      if (err instanceof ScaleError) throw new BadRequest(err.code, err.message, 404);
+      throw err;
+    }
+  },
   '/api/shutdown': async (api, input) => results(await api.shutdown(input.bool('fast', false))),
   '/api/reread': (api) => {
     const { diff } = api.reread();
@@ -237,6 +268,9 @@ const POST: Record<string, Handler> = {
   },
 };
 
+/** Most processes one `scale` may ask for. */
+const MAX_SCALE = 10_000;
+
 /** Marker: the handler answered by streaming and will end the response itself. */
 const STREAMING = Symbol('streaming');
 
@@ -260,10 +294,9 @@ export function jsonApiRoute(api: ControlApi): RouteHandler {
     async handle(req, res, body) {
       const url = new URL(req.url ?? '/', 'http://drover');
       const table = req.method === 'GET' ? GET : req.method === 'POST' ? POST : null;
-      const handler = table?.[url.pathname];
+      const handler = table && Object.hasOwn(table, url.pathname) ? table[url.pathname] : undefined;
       if (!handler) {
-        const other = req.method === 'GET' ? POST : GET;
-        if (other[url.pathname]) {
+        if (Object.hasOwn(GET, url.pathname) || Object.hasOwn(POST, url.pathname)) {
           sendJson(res, 405, { ok: false, code: 'E_METHOD', message: `${req.method ?? '?'} not allowed on ${url.pathname}` });
         } else {
           sendJson(res, 404, { ok: false, code: 'E_NOT_FOUND', message: `no such endpoint: ${url.pathname}` });

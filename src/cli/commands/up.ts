@@ -11,8 +11,14 @@ import { ConfigError } from '../../errors.js';
 import type { Command } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { droverVersion } from '../version.js';
+import { parseServerUrl, type Endpoint } from '../../control/client.js';
+import { formatElapsed } from '../format.js';
+import { Progress } from '../progress.js';
 
-const HELP = `usage: drover up [-c FILE] [-d] [--fresh]
+/** How long `up -d --wait` follows the autostart programs. */
+const WAIT_MS = 30_000;
+
+const HELP = `usage: drover up [-c FILE] [-d [--wait|--no-wait]] [--fresh]
 
 Start the supervisor with FILE (default: drover.ini, drover.conf or supervisord.conf in the current
 directory). In the foreground, SIGTERM or Ctrl-C stops every program gracefully in reverse priority
@@ -21,6 +27,9 @@ order and a second Ctrl-C or SIGQUIT kills every process group at once.
 options:
   -c, --configuration FILE   the config file
   -d, --daemon               detach: run in the background; report here whether start-up succeeded
+      --wait                 with -d: then follow the autostart programs until each is running or has
+                             failed (up to ${WAIT_MS / 1000} s); exit 1 if one failed. Default on a terminal
+      --no-wait              with -d: return as soon as drover is up
       --fresh                forget programs started or stopped by hand before (desired state)
   -h, --help                 this help
 `;
@@ -44,6 +53,8 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
         configuration: { type: 'string', short: 'c' },
         daemon: { type: 'boolean', short: 'd' },
         fresh: { type: 'boolean' },
+        wait: { type: 'boolean' },
+        'no-wait': { type: 'boolean' },
         'daemon-child': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -103,7 +114,11 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
     ctx.stdout.write(
       `drover started: pid ${report.pid}, ${report.processes} process(es), control at ${report.urls.join(' ')}\n`,
     );
-    return EXIT.OK;
+    const wait = values.wait === true || (ctx.isTTY && values['no-wait'] !== true);
+    if (!wait || report.urls[0] === undefined) return EXIT.OK;
+    const unix = config.unixHttpServer;
+    const creds = unix?.username ? { username: unix.username, password: unix.password ?? '' } : null;
+    return followStartup(ctx, parseServerUrl(report.urls[0], creds), report.pid);
   }
 
   if (child) process.umask(config.supervisord.umask);
@@ -120,4 +135,26 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
     },
     onStartFailed: (message, exitCode) => void fail(message, exitCode),
   });
+}
+
+/** Follows the autostart programs until none is starting or in backoff; exit 1 if one ended fatal. */
+async function followStartup(ctx: Parameters<Command>[0], endpoint: Endpoint, pid: number): Promise<number> {
+  let progress: Progress;
+  try {
+    progress = await Progress.open({ ctx, endpoint, json: false }, 'starting', { type: 'all' });
+  } catch (err) {
+    ctx.stderr.write(`drover up: started, but cannot follow the programs: ${(err as Error).message}\n`);
+    return EXIT.FAILURE;
+  }
+  const settled = await progress.waitUntil(() => progress.busy().length === 0 || progress.hasEnded, WAIT_MS);
+  const failed = [...progress.states].filter(([, s]) => s === 'fatal' || s === 'backoff').map(([k]) => k);
+  const still = progress.busy().filter((k) => progress.states.get(k) !== 'backoff');
+  progress.finish(`drover up (pid ${pid}): ${progress.describeCounts()} in ${formatElapsed(progress.elapsedMs())}`);
+  if (!settled) ctx.stdout.write(`still starting after ${WAIT_MS / 1000} s: ${still.join(', ')}\n`);
+  if (failed.length > 0) {
+    for (const k of failed) ctx.stderr.write(`drover up: ${k} failed to start: ${progress.states.get(k) ?? '?'} (${progress.reasons.get(k) ?? ''})\n`);
+    ctx.stderr.write(`drover up: drover is running, but ${failed.length} process(es) failed to start; see \`drover status\`\n`);
+    return EXIT.FAILURE;
+  }
+  return EXIT.OK;
 }

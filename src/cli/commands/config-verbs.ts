@@ -1,0 +1,182 @@
+// Applying config changes to a running drover: `reload` (re-read and apply what changed, restarting only
+// processes whose own config changed), supervisor's two-step `reread` / `update`, and `avail`, `add`,
+// `remove`; `reload --logs` reopens the log files.
+import { UsageError } from '../../errors.js';
+import { EXIT } from '../exit-codes.js';
+import { formatElapsed, table } from '../format.js';
+import { Progress } from '../progress.js';
+import { remoteCommand, type Remote } from '../remote.js';
+import { printOutcomes, type Outcome } from './control.js';
+
+interface DiffJson {
+  readonly added: string[];
+  readonly changed: string[];
+  readonly removed: string[];
+  readonly processes: { added: string[]; changed: string[]; removed: string[] };
+}
+
+/** How long `reload` follows restarted processes before it stops waiting for them. */
+const RELOAD_SETTLE_MS = 60_000;
+
+export const reload = remoteCommand({
+  name: 'reload',
+  help: `usage: drover reload [PATTERN...] [--no-wait] [--json]
+       drover reload --logs
+
+Re-read the config file and apply what changed (to the groups PATTERN names: group, group:* or
+group:name all mean the group; default every group). Only processes whose own config changed are
+restarted; added ones start (if autostart), removed ones stop. Same as SIGHUP to drover.
+Waits until restarted processes are running (or failed) unless --no-wait.
+
+options:
+      --logs                 reopen every log file instead (logrotate's postrotate; same as SIGUSR1)
+      --no-wait              do not wait for restarted processes
+`,
+  options: { logs: { type: 'boolean' }, 'no-wait': { type: 'boolean' } },
+  run: async (r) => {
+    if (r.values['logs'] === true) {
+      if (r.positionals.length > 0) throw new UsageError('reload --logs takes no PATTERN');
+      await r.call('POST', '/api/logs/reopen', {});
+      if (r.json) r.printJson({ ok: true });
+      else r.out('log files reopened\n');
+      return EXIT.OK;
+    }
+    const groups = r.positionals.length > 0 ? r.positionals.map((p) => p.split(':')[0] as string) : null;
+    const wait = r.values['no-wait'] !== true;
+    const progress = wait ? await Progress.open(r, 'reloading', { type: 'busy' }) : null;
+    let body: Record<string, unknown>;
+    try {
+      body = await r.callResults('POST', '/api/update', groups ? { groups } : {});
+      if (progress) await progress.waitUntil(() => progress.busy().length === 0, RELOAD_SETTLE_MS);
+    } catch (err) {
+      progress?.finish(null);
+      throw err;
+    }
+    const diff = body as unknown as DiffJson;
+    const outcomes = (body['results'] as Outcome[]) ?? [];
+    const failedStarts = progress ? progress.failed() : [];
+    const ok = outcomes.every((o) => o.ok) && failedStarts.length === 0;
+    if (r.json) {
+      progress?.finish(null);
+      r.printJson({ ...body, ok, failed: failedStarts });
+      return ok ? EXIT.OK : EXIT.FAILURE;
+    }
+    const summary =
+      outcomes.length === 0
+        ? 'reload: no changes'
+        : `reload: ${[
+            `${diff.processes.changed.length} changed`,
+            `${diff.processes.added.length} added`,
+            `${diff.processes.removed.length} removed`,
+          ].join(', ')}${progress ? `; ${progress.describeCounts()} in ${formatElapsed(progress.elapsedMs())}` : ''}`;
+    progress?.finish(null);
+    for (const o of outcomes) {
+      r.out(o.ok ? `${o.key}: ${o.message ?? 'done'}\n` : `${o.key}: ERROR ${o.code ?? ''} (${o.message ?? 'failed'})\n`);
+    }
+    for (const k of failedStarts) r.out(`${k}: ERROR (${progress?.states.get(k) ?? '?'}: ${progress?.reasons.get(k) ?? ''})\n`);
+    r.out(`${summary}\n`);
+    return ok ? EXIT.OK : EXIT.FAILURE;
+  },
+});
+
+export const reread = remoteCommand({
+  name: 'reread',
+  help: `usage: drover reread [--json]
+
+Re-read the config file and report what differs from what runs (supervisorctl reread); nothing is
+applied until \`drover update\` (or \`add\` / \`remove\`).
+`,
+  run: async (r) => {
+    if (r.positionals.length > 0) throw new UsageError('reread takes no arguments');
+    const body = await r.call('POST', '/api/reread', {});
+    if (r.json) {
+      r.printJson(body);
+      return EXIT.OK;
+    }
+    const d = body as unknown as DiffJson;
+    const lines = [
+      ...d.added.map((g) => `${g}: available`),
+      ...d.changed.map((g) => `${g}: changed`),
+      ...d.removed.map((g) => `${g}: disappeared`),
+    ];
+    r.out(lines.length > 0 ? `${lines.join('\n')}\n` : 'No config updates to processes\n');
+    return EXIT.OK;
+  },
+});
+
+export const update = remoteCommand({
+  name: 'update',
+  help: `usage: drover update [GROUP...] [--json]
+
+Re-read the config file and apply it to GROUP (default: every group): groups that appeared are added,
+groups that disappeared are stopped and removed, and in changed groups only the processes whose own
+config changed are restarted (supervisor restarts the whole group).
+`,
+  run: async (r) => {
+    const groups = r.positionals.length > 0 ? [...r.positionals] : null;
+    const body = await r.callResults('POST', '/api/update', groups ? { groups } : {});
+    const outcomes = (body['results'] as Outcome[]) ?? [];
+    const ok = outcomes.every((o) => o.ok);
+    if (r.json) {
+      r.printJson(body);
+      return ok ? EXIT.OK : EXIT.FAILURE;
+    }
+    const d = body as unknown as DiffJson;
+    const inScope = (g: string): boolean => groups === null || groups.includes(g);
+    for (const g of d.removed.filter(inScope)) r.out(`${g}: stopped\n${g}: removed process group\n`);
+    for (const g of d.changed.filter(inScope)) r.out(`${g}: updated process group\n`);
+    for (const g of d.added.filter(inScope)) r.out(`${g}: added process group\n`);
+    for (const o of outcomes.filter((x) => !x.ok)) r.out(`${o.key}: ERROR ${o.code ?? ''} (${o.message ?? 'failed'})\n`);
+    return ok ? EXIT.OK : EXIT.FAILURE;
+  },
+});
+
+export const avail = remoteCommand({
+  name: 'avail',
+  help: `usage: drover avail [--json]
+
+List the groups of the config file: "in use" when active, "avail" when they could be added.
+`,
+  run: async (r) => {
+    if (r.positionals.length > 0) throw new UsageError('avail takes no arguments');
+    const body = await r.call('GET', '/api/avail');
+    if (r.json) {
+      r.printJson(body);
+      return EXIT.OK;
+    }
+    const groups = body['groups'] as { name: string; active: boolean; priority: number }[];
+    r.out(table(groups.map((g) => [g.name, g.active ? 'in use' : 'avail', String(g.priority)])));
+    return EXIT.OK;
+  },
+});
+
+function groupCommand(verb: 'add' | 'remove', done: string, help: string) {
+  return remoteCommand({
+    name: verb,
+    help,
+    run: async (r: Remote) => {
+      if (r.positionals.length === 0) throw new UsageError(`${verb} needs at least one GROUP`);
+      const body = await r.callResults('POST', `/api/${verb}`, { groups: r.positionals });
+      return printOutcomes(r, body, done, verb);
+    },
+  });
+}
+
+export const add = groupCommand(
+  'add',
+  'added process group',
+  `usage: drover add GROUP... [--json]
+
+Activate groups of the config file that are not active yet (see \`drover avail\`), from the config read
+by the last \`reread\` (or read now); their autostart processes start.
+`,
+);
+
+export const remove = groupCommand(
+  'remove',
+  'removed process group',
+  `usage: drover remove GROUP... [--json]
+
+Deactivate groups whose processes are all stopped (stop them first).
+`,
+);

@@ -1,0 +1,108 @@
+// `drover start|stop|restart PATTERN...` and `drover signal SIG PATTERN...`. Patterns: name, group:name,
+// group:*, group, all. start/stop/restart wait for the outcome unless --no-wait; on a terminal they show
+// live progress while waiting.
+import { allSignalNames, signalNumber } from '../../os/signals.js';
+import { UsageError } from '../../errors.js';
+import { EXIT } from '../exit-codes.js';
+import { plural } from '../format.js';
+import { Progress } from '../progress.js';
+import { remoteCommand, type Remote } from '../remote.js';
+
+/** One per-process outcome of a command, as the JSON API sends it. */
+export interface Outcome {
+  readonly key: string;
+  readonly ok: boolean;
+  readonly code?: string;
+  readonly message?: string;
+}
+
+const PATTERNS = `PATTERN: name, group:name, group:* or group (every process of it), all`;
+
+function verbCommand(verb: 'start' | 'stop' | 'restart', done: string, summary: string) {
+  return remoteCommand({
+    name: verb,
+    help: `usage: drover ${verb} PATTERN... [--no-wait] [--json]
+
+${summary}
+${PATTERNS}. Waits until each process is ${verb === 'stop' ? 'stopped' : 'running (or failed)'} unless --no-wait.
+
+options:
+      --no-wait              return once the command is accepted
+`,
+    options: { 'no-wait': { type: 'boolean' } },
+    run: async (r) => {
+      if (r.positionals.length === 0) throw new UsageError(`${verb} needs at least one PATTERN (or "all")`);
+      const wait = r.values['no-wait'] !== true;
+      const body = await withProgress(r, wait, verb === 'stop' ? 'stopping' : `${verb}ing`, () =>
+        r.callResults('POST', `/api/${verb}`, { patterns: r.positionals, wait }),
+      );
+      return printOutcomes(r, body, done, verb);
+    },
+  });
+}
+
+export const start = verbCommand('start', 'started', 'Start processes.');
+export const stop = verbCommand('stop', 'stopped', 'Stop processes (their stopsignal, then SIGKILL after stopwaitsecs).');
+export const restart = verbCommand('restart', 'restarted', 'Stop processes (waiting), then start them again.');
+
+export const signal = remoteCommand({
+  name: 'signal',
+  help: `usage: drover signal SIG PATTERN... [--json]
+
+Deliver a signal (name such as HUP or SIGHUP, or a number) to running processes; their state does not
+change. ${PATTERNS}.
+`,
+  run: async (r) => {
+    const [sig, ...pats] = r.positionals;
+    if (sig === undefined || pats.length === 0) throw new UsageError('signal needs a signal and at least one PATTERN');
+    if (signalNumber(sig) === null) {
+      throw new UsageError(`unknown signal ${JSON.stringify(sig)}; expected a name such as ${allSignalNames().slice(0, 15).join(', ')}, … or a number`);
+    }
+    const body = await r.callResults('POST', '/api/signal', { patterns: pats, signal: sig });
+    const shown = /^\d+$/.test(sig) ? `signal ${sig}` : `SIG${sig.toUpperCase().replace(/^SIG/, '')}`;
+    return printOutcomes(r, body, `${shown} sent`, 'signal');
+  },
+});
+
+/** Prints per-process outcomes (or the JSON) and returns the exit code: 1 if any failed. */
+export function printOutcomes(
+  r: Remote,
+  body: Record<string, unknown>,
+  done: string,
+  verb: string,
+  doneText: (o: Outcome) => string = () => done,
+): number {
+  const outcomes = (body['results'] as Outcome[]) ?? [];
+  // start of a running process and stop of a stopped one reach what was asked: not failures
+  const benign = (o: Outcome): boolean =>
+    (verb === 'start' && o.code === 'E_ALREADY_STARTED') || (verb === 'stop' && o.code === 'E_NOT_RUNNING');
+  const failed = outcomes.filter((o) => !o.ok && !benign(o));
+  if (r.json) {
+    r.printJson({ ok: failed.length === 0, results: outcomes });
+  } else {
+    for (const o of outcomes) {
+      if (o.ok) r.out(`${o.key}: ${doneText(o)}\n`);
+      else if (benign(o)) r.out(`${o.key}: ${verb === 'start' ? 'already started' : 'not running'}\n`);
+      else r.out(`${o.key}: ERROR ${o.code ?? ''} (${o.message ?? 'failed'})\n`);
+    }
+  }
+  if (failed.length > 0) {
+    if (!r.json) r.err(`${plural(failed.length, 'process', 'processes')} failed`);
+    return EXIT.FAILURE;
+  }
+  return EXIT.OK;
+}
+
+/**
+ * Runs `work` while showing progress on a terminal (when `wait`, not --json). The line is cleared
+ * before the caller prints results.
+ */
+export async function withProgress<T>(r: Remote, wait: boolean, label: string, work: () => Promise<T>): Promise<T> {
+  if (!wait || r.json || !r.ctx.isTTY) return work();
+  const progress = await Progress.open(r, label, { type: 'busy' });
+  try {
+    return await work();
+  } finally {
+    progress.finish(null);
+  }
+}

@@ -1,0 +1,159 @@
+// `drover tail [-f] [-n LINES] NAME [stdout|stderr]`: one process's log; `drover logs [-f] [PATTERN...]`:
+// every matched process's log, interleaved, each line prefixed with the process name (`name | line` for
+// stdout, `name ! line` for stderr, as `drover up` prints them in the foreground). Only configured log
+// files are read, through the control API.
+import { openEventStream } from '../../control/client.js';
+import { UsageError } from '../../errors.js';
+import { EXIT } from '../exit-codes.js';
+import { paint, useColor } from '../format.js';
+import { remoteCommand, type Remote } from '../remote.js';
+import type { ProcessJson } from './status.js';
+
+/** Bytes asked for per line wanted when tailing (lines are rarely longer; the result is cut to -n). */
+const BYTES_PER_LINE = 512;
+const MAX_TAIL_BYTES = 1024 * 1024;
+
+export const tail = remoteCommand({
+  name: 'tail',
+  help: `usage: drover tail [-f] [-n LINES] NAME [stdout|stderr] [--json]
+
+Print the last lines of one process's log (stdout by default). -f keeps following new output, across
+rotations, until interrupted or drover exits.
+
+options:
+  -f, --follow               keep printing new output
+  -n, --lines LINES          how many lines (default 10)
+`,
+  options: { follow: { type: 'boolean', short: 'f' }, lines: { type: 'string', short: 'n' } },
+  run: async (r) => {
+    const [name, streamArg, ...extra] = r.positionals;
+    if (name === undefined || extra.length > 0) throw new UsageError('tail needs one NAME (and optionally stdout or stderr)');
+    const stream = streamArg ?? 'stdout';
+    if (stream !== 'stdout' && stream !== 'stderr') throw new UsageError(`expected stdout or stderr, got ${JSON.stringify(stream)}`);
+    const lines = parseLines(r);
+    const q = `process=${encodeURIComponent(name)}&stream=${stream}`;
+    const body = await r.call('GET', `/api/logs/tail?${q}&length=${tailBytes(lines)}`);
+    const key = String(body['process']);
+    const last = lastLines(String(body['data'] ?? ''), lines);
+    if (r.json && r.values['follow'] !== true) {
+      r.printJson({ ok: true, process: key, stream, lines: last });
+      return EXIT.OK;
+    }
+    const emit = (line: string): void => {
+      r.out(r.json ? `${JSON.stringify({ name: key, stream, line })}\n` : `${line}\n`);
+    };
+    for (const l of last) emit(l);
+    if (r.values['follow'] !== true) return EXIT.OK;
+    const splitter = new LineSplitter();
+    return follow(r, `/api/logs/follow?${q}`, (event, data) => {
+      if (event === 'message' && typeof data === 'string') for (const l of splitter.push(data)) emit(l);
+    });
+  },
+});
+
+export const logs = remoteCommand({
+  name: 'logs',
+  help: `usage: drover logs [-f] [-n LINES] [PATTERN...] [--json]
+
+Print the last lines of every matched process's logs (default: all), each line prefixed with its
+process name (\`name | …\` stdout, \`name ! …\` stderr); -f then follows every one of them, interleaved as
+they are written. --json prints one {"name","stream","line"} object per line.
+
+options:
+  -f, --follow               keep printing new output
+  -n, --lines LINES          how many lines per log (default 10)
+`,
+  options: { follow: { type: 'boolean', short: 'f' }, lines: { type: 'string', short: 'n' } },
+  run: async (r) => {
+    const lines = parseLines(r);
+    const pats = r.positionals.length > 0 ? [...r.positionals] : ['all'];
+    const listed = await r.call('GET', `/api/processes?patterns=${encodeURIComponent(pats.join(','))}`);
+    const procs = listed['processes'] as (ProcessJson & { stdout_logfile: string | null; stderr_logfile: string | null })[];
+    const color = useColor(r.ctx);
+    const width = Math.max(0, ...procs.map((p) => p.name.length));
+    const colours = new Map(procs.map((p, i) => [p.name, PALETTE[i % PALETTE.length] as string]));
+    const emit = (name: string, stream: string, line: string): void => {
+      if (r.json) {
+        r.out(`${JSON.stringify({ name, stream, line })}\n`);
+        return;
+      }
+      const prefix = paint(`${name.padEnd(width)} ${stream === 'stderr' ? '!' : '|'}`, colours.get(name) ?? '0', color);
+      r.out(`${prefix} ${line}\n`);
+    };
+    // a drover without log access answers E_NO_LOGS here, which is the clearest thing to say
+    if (procs.length > 0 && procs.every((p) => p.stdout_logfile === null && p.stderr_logfile === null)) {
+      await r.call('GET', `/api/logs/tail?process=${encodeURIComponent((procs[0] as ProcessJson).name)}&length=1`);
+    }
+    if (lines > 0) {
+      for (const p of procs) {
+        for (const stream of ['stdout', 'stderr'] as const) {
+          if ((stream === 'stdout' ? p.stdout_logfile : p.stderr_logfile) === null) continue;
+          const q = `process=${encodeURIComponent(p.name)}&stream=${stream}&length=${tailBytes(lines)}`;
+          const body = await r.call('GET', `/api/logs/tail?${q}`);
+          for (const l of lastLines(String(body['data'] ?? ''), lines)) emit(p.name, stream, l);
+        }
+      }
+    }
+    if (r.values['follow'] !== true) return EXIT.OK;
+    const splitters = new Map<string, LineSplitter>();
+    return follow(r, `/api/logs/stream?patterns=${encodeURIComponent(pats.join(','))}`, (event, data) => {
+      if (event !== 'log' || data === null || typeof data !== 'object') return;
+      const d = data as { name: string; stream: string; data: string };
+      const id = `${d.name}\0${d.stream}`;
+      let s = splitters.get(id);
+      if (!s) splitters.set(id, (s = new LineSplitter()));
+      for (const l of s.push(d.data)) emit(d.name, d.stream, l);
+    });
+  },
+});
+
+// --- internal ---
+
+const PALETTE = ['36', '33', '35', '32', '34', '96', '93', '95', '92', '94'];
+
+function parseLines(r: Remote): number {
+  const v = r.values['lines'];
+  if (v === undefined) return 10;
+  if (typeof v !== 'string' || !/^\d+$/.test(v)) throw new UsageError(`-n needs a number of lines, got ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
+function tailBytes(lines: number): number {
+  return Math.min(MAX_TAIL_BYTES, Math.max(1600, lines * BYTES_PER_LINE));
+}
+
+/** The last `n` complete-or-final lines of `text`. */
+function lastLines(text: string, n: number): string[] {
+  if (n === 0 || text === '') return [];
+  const lines = text.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  return lines.slice(-n);
+}
+
+/** Cuts a stream of chunks into lines, keeping a partial last line until its end arrives. */
+class LineSplitter {
+  private partial = '';
+
+  push(chunk: string): string[] {
+    const parts = (this.partial + chunk).split('\n');
+    this.partial = parts.pop() ?? '';
+    return parts;
+  }
+}
+
+/** Follows an event stream until drover ends it (exit 0) or the connection fails (exit 1). */
+function follow(r: Remote, path: string, onEvent: (event: string, data: unknown) => void): Promise<number> {
+  return new Promise((resolve, reject) => {
+    openEventStream(
+      r.endpoint,
+      path,
+      (e) => onEvent(e.event, e.data),
+      (err) => {
+        if (err) {
+          r.err(`the log stream broke: ${err.message}`);
+          resolve(EXIT.FAILURE);
+        } else resolve(EXIT.OK);
+      },
+    ).catch(reject);
+  });
+}

@@ -1,0 +1,79 @@
+// `drover status [PATTERN...]`: one line per process — name, state, pid, uptime, restarts, CPU%, RSS.
+// Exit 3 (LSB) when a matched process is not running.
+import { EXIT } from '../exit-codes.js';
+import { formatBytes, formatDuration, paintState, table, useColor } from '../format.js';
+import { remoteCommand } from '../remote.js';
+
+const HELP = `usage: drover status [PATTERN...] [--json]
+
+Show every process (or those matching PATTERN: name, group:name, group:*, group, all): state, pid,
+uptime, restarts, CPU% (since the previous status, or since the process started) and resident memory.
+Exit 0 when every matched process is running (or starting/stopping), 3 when one is not.
+`;
+
+/** A process as the JSON API sends it (docs/api.md). */
+export interface ProcessJson {
+  readonly name: string;
+  readonly group: string;
+  readonly process: string;
+  readonly state: string;
+  readonly pid: number | null;
+  readonly uptime_ms: number | null;
+  readonly started_at: string | null;
+  readonly stopped_at: string | null;
+  readonly restarts: number;
+  readonly exit_status: number | null;
+  readonly spawn_error: string | null;
+  readonly cpu_percent: number | null;
+  readonly rss_bytes: number | null;
+}
+
+/** States in which no process of the program exists: `status` reports them with exit code 3. */
+const NOT_RUNNING = new Set(['stopped', 'exited', 'fatal', 'backoff']);
+
+export const status = remoteCommand({
+  name: 'status',
+  help: HELP,
+  run: async (r) => {
+    const pats = r.positionals;
+    const query = pats.length > 0 ? `?patterns=${encodeURIComponent(pats.join(','))}` : '';
+    const body = await r.call('GET', `/api/processes${query}`);
+    const procs = body['processes'] as ProcessJson[];
+    const code = procs.some((p) => NOT_RUNNING.has(p.state)) ? EXIT.NOT_RUNNING_STATUS : EXIT.OK;
+    if (r.json) {
+      r.printJson({ ok: true, processes: procs });
+      return code;
+    }
+    if (procs.length === 0) {
+      r.out('no processes\n');
+      return code;
+    }
+    const color = useColor(r.ctx);
+    const rows = [['NAME', 'STATE', 'PID', 'UPTIME', 'RESTARTS', 'CPU%', 'RSS', ''].map((h) => h)];
+    for (const p of procs) {
+      rows.push([
+        p.group === p.process ? p.process : p.name,
+        paintState(p.state, color),
+        p.pid === null ? '-' : String(p.pid),
+        p.uptime_ms === null ? '-' : formatDuration(p.uptime_ms),
+        String(p.restarts),
+        p.cpu_percent === null ? '-' : p.cpu_percent.toFixed(1),
+        p.rss_bytes === null ? '-' : formatBytes(p.rss_bytes),
+        detail(p),
+      ]);
+    }
+    r.out(table(rows));
+    return code;
+  },
+});
+
+// --- internal ---
+
+function detail(p: ProcessJson): string {
+  if (p.spawn_error && (p.state === 'fatal' || p.state === 'backoff')) return p.spawn_error;
+  if ((p.state === 'exited' || p.state === 'fatal' || p.state === 'backoff') && p.exit_status !== null) {
+    return `exit status ${p.exit_status}`;
+  }
+  if (p.state === 'stopped' && p.stopped_at) return `since ${p.stopped_at.replace('T', ' ').replace(/\.\d+Z$/, 'Z')}`;
+  return '';
+}

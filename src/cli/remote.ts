@@ -1,0 +1,214 @@
+// What every command that talks to a running drover shares: the options that find it (-c, -s, -u, -p),
+// --json, one mapping from failures to exit codes, and JSON calls that throw on `{ ok: false }`.
+import { parseArgs } from 'node:util';
+import { NotRunning, requestJson, StreamRefused, type Endpoint } from '../control/client.js';
+import { ConfigError, UsageError } from '../errors.js';
+import type { Command, CommandContext } from './command.js';
+import { findEndpoint } from './endpoint.js';
+import { EXIT } from './exit-codes.js';
+
+/** Help text for the options every remote command takes. */
+export const REMOTE_HELP = `connection (every command that talks to drover):
+  -c, --configuration FILE   the config whose control socket to use (default: drover.ini, drover.conf or
+                             supervisord.conf in the current directory)
+  -s, --server-url URL       unix:///path.sock or http://host:port (also DROVER_URL)
+  -u, --username USER        basic-auth user ([supervisorctl] or [unix_http_server] username by default)
+  -p, --password PASS
+      --json                 print machine-readable JSON on stdout
+  -h, --help                 this help
+`;
+
+type OptionSpec = { type: 'string' | 'boolean'; short?: string; multiple?: boolean };
+
+const REMOTE_OPTIONS = {
+  configuration: { type: 'string', short: 'c' },
+  'server-url': { type: 'string', short: 's' },
+  username: { type: 'string', short: 'u' },
+  password: { type: 'string', short: 'p' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies Record<string, OptionSpec>;
+
+/** A failure with the exit code to use; the message goes to stderr. */
+export class CommandFailed extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+    /** stable code for --json output */
+    readonly code = 'E_FAILED',
+  ) {
+    super(message);
+  }
+}
+
+/** An `{ ok: false }` answer of the JSON API. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly body: Record<string, unknown>,
+  ) {
+    super(message);
+  }
+}
+
+/** The exit code for an API error code (docs/exit-codes.md). */
+export function exitCodeFor(code: string): number {
+  switch (code) {
+    case 'E_BAD_REQUEST':
+    case 'E_BAD_JSON':
+    case 'E_BAD_SIGNAL':
+    case 'E_CONFIG':
+      return EXIT.USAGE;
+    case 'E_UNAUTHORIZED':
+      return EXIT.NO_PERMISSION;
+    default:
+      return EXIT.FAILURE;
+  }
+}
+
+/** One invocation of a remote command: parsed arguments, the endpoint, and calls to it. */
+export class Remote {
+  constructor(
+    readonly ctx: CommandContext,
+    readonly name: string,
+    readonly values: Readonly<Record<string, string | boolean | string[] | undefined>>,
+    readonly positionals: readonly string[],
+    private readonly find: () => Endpoint,
+  ) {}
+
+  private cached: Endpoint | null = null;
+
+  get json(): boolean {
+    return this.values['json'] === true;
+  }
+
+  /** The endpoint (found on first use, so usage errors come before config errors). */
+  get endpoint(): Endpoint {
+    this.cached ??= this.find();
+    return this.cached;
+  }
+
+  /** Calls the API; returns the body of an `{ ok: true }` answer, throws ApiError otherwise. */
+  async call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Record<string, unknown>> {
+    const answer = await requestJson(this.endpoint, method, path, body);
+    return checkAnswer(answer.status, answer.body);
+  }
+
+  /** Like call, but returns answers with per-process results even when some failed. */
+  async callResults(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Record<string, unknown>> {
+    const answer = await requestJson(this.endpoint, method, path, body);
+    if (answer.status === 200 && Array.isArray(answer.body['results'])) return answer.body;
+    return checkAnswer(answer.status, answer.body);
+  }
+
+  out(text: string): void {
+    this.ctx.stdout.write(text);
+  }
+
+  err(text: string): void {
+    this.ctx.stderr.write(`drover ${this.name}: ${text}\n`);
+  }
+
+  /** Prints a value as JSON on stdout. */
+  printJson(value: unknown): void {
+    this.ctx.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  }
+}
+
+export interface RemoteCommandSpec {
+  readonly name: string;
+  /** usage and description; the connection options are appended */
+  readonly help: string;
+  readonly options?: Record<string, OptionSpec>;
+  /** checks positionals; throw UsageError */
+  readonly run: (r: Remote) => Promise<number>;
+}
+
+/** Builds a command that talks to a running drover, with the shared options and exit-code mapping. */
+export function remoteCommand(spec: RemoteCommandSpec): Command {
+  return async (ctx) => {
+    const help = `${spec.help}\n${REMOTE_HELP}`;
+    let parsed;
+    try {
+      parsed = parseArgs({
+        args: [...ctx.argv],
+        options: { ...REMOTE_OPTIONS, ...spec.options },
+        allowPositionals: true,
+        strict: true,
+      });
+    } catch (err) {
+      ctx.stderr.write(`drover ${spec.name}: ${(err as Error).message}\n\n${help}`);
+      return EXIT.USAGE;
+    }
+    const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
+    if (values['help'] === true) {
+      ctx.stdout.write(help);
+      return EXIT.OK;
+    }
+    const find = (): Endpoint =>
+      findEndpoint(
+        {
+          serverUrl: values['server-url'] as string | undefined,
+          configuration: values['configuration'] as string | undefined,
+          username: values['username'] as string | undefined,
+          password: values['password'] as string | undefined,
+        },
+        ctx.env,
+        ctx.cwd,
+      ).endpoint;
+    const r = new Remote(ctx, spec.name, values, parsed.positionals, find);
+    try {
+      return await spec.run(r);
+    } catch (err) {
+      return reportFailure(r, err, help);
+    }
+  };
+}
+
+// --- internal ---
+
+function checkAnswer(status: number, body: Record<string, unknown>): Record<string, unknown> {
+  if (status === 200 && body['ok'] === true) return body;
+  const code = typeof body['code'] === 'string' ? body['code'] : `HTTP_${status}`;
+  const message = typeof body['message'] === 'string' ? body['message'] : `drover answered ${status}`;
+  throw new ApiError(status, code, message, body);
+}
+
+function reportFailure(r: Remote, failure: unknown, help: string): number {
+  let err = failure;
+  if (err instanceof StreamRefused && err.body && typeof err.body['code'] === 'string') {
+    err = new ApiError(err.status, err.body['code'], String(err.body['message'] ?? err.message), err.body);
+  }
+  let code: string;
+  let message: string;
+  let exit: number;
+  if (err instanceof NotRunning) {
+    [code, message, exit] = ['E_NOT_RUNNING', err.message, EXIT.SUPERVISOR_NOT_RUNNING];
+  } else if (err instanceof UsageError) {
+    r.ctx.stderr.write(`drover ${r.name}: ${err.message}\n\n${help}`);
+    if (r.json) r.printJson({ ok: false, code: 'E_USAGE', message: err.message });
+    return EXIT.USAGE;
+  } else if (err instanceof ConfigError) {
+    [code, message, exit] = ['E_CONFIG', err.message, EXIT.USAGE];
+  } else if (err instanceof ApiError) {
+    [code, message, exit] = [err.code, err.message, exitCodeFor(err.code)];
+    if (err.code === 'E_NO_LOGS') {
+      message = 'this drover gives no access to log files yet (E_NO_LOGS: the log sink is not wired into the control API)';
+    } else if (err.code === 'E_UNAUTHORIZED') {
+      message = `${err.message}: give -u USER -p PASS, or set username/password in [supervisorctl]`;
+    }
+  } else if (err instanceof CommandFailed) {
+    [code, message, exit] = [err.code, err.message, err.exitCode];
+  } else if (err instanceof Error && /^bad server URL/.test(err.message)) {
+    [code, message, exit] = ['E_USAGE', err.message, EXIT.USAGE];
+  } else if (err instanceof Error) {
+    [code, message, exit] = ['E_FAILED', err.message, EXIT.FAILURE];
+  } else {
+    throw err;
+  }
+  r.err(message);
+  if (r.json) r.printJson({ ok: false, code, message });
+  return exit;
+}

@@ -1,0 +1,200 @@
+// The CLI verbs end to end against a real daemon: output, --json shapes, patterns and exit codes
+// (0 ok, 1 failure, 2 usage, 3 status not running, 7 drover not running).
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { Daemon, show } from '../helpers/daemon.js';
+import { livePids, makeTmpDir } from '../helpers/drover.js';
+
+const CONFIG = `[program:a]
+command = sleep 1000
+startsecs = 0
+
+[program:w]
+command = sleep 1000
+process_name = %(program_name)s_%(process_num)02d
+numprocs = 2
+startsecs = 0
+`;
+
+test('status, start, stop, restart, signal, pid: output and exit codes', async () => {
+  const d = new Daemon(CONFIG);
+  try {
+    await d.up();
+    let r = await d.cli(['status']);
+    assert.equal(r.code, 0, show(['status'], r));
+    assert.match(r.stdout, /^NAME\s+STATE\s+PID\s+UPTIME\s+RESTARTS\s+CPU%\s+RSS/m, show(['status'], r));
+    assert.match(r.stdout, /^a\s+running\s+\d+/m);
+    assert.match(r.stdout, /^w:w_01\s+running\s+\d+/m);
+    assert.doesNotMatch(r.stdout, /\x1b\[/, 'no colour without a terminal');
+
+    r = await d.cli(['status', '--json']);
+    assert.equal(r.code, 0, show(['status', '--json'], r));
+    const body = JSON.parse(r.stdout) as { ok: boolean; processes: Record<string, unknown>[] };
+    assert.equal(body.ok, true);
+    assert.deepEqual(body.processes.map((p) => p['name']), ['a:a', 'w:w_00', 'w:w_01']);
+    for (const p of body.processes) {
+      for (const k of ['state', 'pid', 'uptime_ms', 'restarts', 'cpu_percent', 'rss_bytes', 'group', 'process']) {
+        assert.ok(k in p, `status --json has ${k}: ${JSON.stringify(p)}`);
+      }
+      assert.equal(typeof p['pid'], 'number');
+      assert.equal(typeof p['rss_bytes'], 'number');
+    }
+
+    r = await d.cli(['stop', 'a']);
+    assert.equal(r.code, 0, show(['stop', 'a'], r));
+    assert.equal(r.stdout, 'a:a: stopped\n');
+    r = await d.cli(['stop', 'a']);
+    assert.equal(r.code, 0, `stopping a stopped process reaches what was asked\n${show(['stop', 'a'], r)}`);
+    r = await d.cli(['status', 'a']);
+    assert.equal(r.code, 3, show(['status', 'a'], r));
+    r = await d.cli(['status', 'w:*']);
+    assert.equal(r.code, 0, show(['status', 'w:*'], r));
+    assert.equal(r.stdout.trim().split('\n').length, 3, 'header and two processes');
+    r = await d.cli(['status']);
+    assert.equal(r.code, 3, show(['status'], r));
+    r = await d.cli(['status', 'nosuch']);
+    assert.equal(r.code, 1, show(['status', 'nosuch'], r));
+    assert.match(r.stderr, /no such process or group: nosuch/);
+
+    r = await d.cli(['start', 'all']);
+    assert.equal(r.code, 0, show(['start', 'all'], r));
+    assert.match(r.stdout, /^a:a: started$/m);
+    assert.match(r.stdout, /^w:w_00: already started$/m);
+    r = await d.cli(['start', 'nosuch']);
+    assert.equal(r.code, 1, show(['start', 'nosuch'], r));
+
+    const before = await d.processes();
+    r = await d.cli(['restart', 'w:*', '--json']);
+    assert.equal(r.code, 0, show(['restart', 'w:*', '--json'], r));
+    const restarted = JSON.parse(r.stdout) as { ok: boolean; results: { key: string; ok: boolean }[] };
+    assert.deepEqual(restarted.results.map((o) => [o.key, o.ok]), [['w:w_00', true], ['w:w_01', true]]);
+    const after = await d.processes();
+    assert.notEqual(after.get('w:w_00')?.pid, before.get('w:w_00')?.pid, 'w_00 has a new pid');
+    assert.equal(after.get('a:a')?.pid, before.get('a:a')?.pid, 'a was not restarted');
+    for (const p of [...before.values(), ...after.values()]) if (p.pid) d.seen.add(p.pid);
+
+    r = await d.cli(['signal', 'FOO', 'all']);
+    assert.equal(r.code, 2, show(['signal', 'FOO', 'all'], r));
+    assert.match(r.stderr, /unknown signal "FOO"/);
+    r = await d.cli(['signal', 'CONT', 'w']);
+    assert.equal(r.code, 0, show(['signal', 'CONT', 'w'], r));
+    assert.equal(r.stdout, 'w:w_00: SIGCONT sent\nw:w_01: SIGCONT sent\n');
+    await d.cli(['stop', 'a']);
+    r = await d.cli(['signal', 'CONT', 'a']);
+    assert.equal(r.code, 1, `signalling a stopped process fails\n${show(['signal', 'CONT', 'a'], r)}`);
+
+    r = await d.cli(['pid']);
+    assert.equal(r.code, 0, show(['pid'], r));
+    assert.equal(r.stdout, `${d.pid}\n`);
+    r = await d.cli(['pid', 'w:w_00']);
+    assert.equal(r.stdout, `${String(after.get('w:w_00')?.pid)}\n`, show(['pid', 'w:w_00'], r));
+    r = await d.cli(['pid', 'a']);
+    assert.equal(r.code, 1, `no pid for a stopped process\n${show(['pid', 'a'], r)}`);
+    assert.equal(r.stdout, '');
+  } finally {
+    assert.deepEqual(await d.teardown(), []);
+  }
+});
+
+test('scale, reread, avail, add, remove, tail; usage errors exit 2', async () => {
+  // numprocs = 3 in the file: the log sink knows w_00..w_02 from the start (see the report on processes
+  // added at run time)
+  const d = new Daemon(CONFIG.replace('numprocs = 2', 'numprocs = 3'));
+  try {
+    await d.up();
+    const before = await d.processes();
+    let r = await d.cli(['scale', 'w', '1']);
+    assert.equal(r.code, 0, show(['scale', 'w', '1'], r));
+    assert.equal(r.stdout, 'w:w_01: removed\nw:w_02: removed\n');
+    let now = await d.processes();
+    assert.deepEqual([...now.keys()], ['a:a', 'w:w_00']);
+    assert.equal(now.get('w:w_00')?.pid, before.get('w:w_00')?.pid, 'the process that stays is not restarted');
+    r = await d.cli(['scale', 'w', '3', '--json']);
+    assert.equal(r.code, 0, show(['scale', 'w', '3', '--json'], r));
+    assert.deepEqual(
+      (JSON.parse(r.stdout) as { results: { key: string; message: string }[] }).results.map((o) => [o.key, o.message]),
+      [['w:w_01', 'added'], ['w:w_02', 'added']],
+    );
+    now = await d.processes();
+    assert.deepEqual([...now.entries()].map(([k, p]) => [k, p.state]), [['a:a', 'running'], ['w:w_00', 'running'], ['w:w_01', 'running'], ['w:w_02', 'running']]);
+    for (const p of now.values()) if (p.pid) d.seen.add(p.pid);
+    r = await d.cli(['scale', 'w', '3']);
+    assert.equal(r.code, 0, show(['scale', 'w', '3'], r));
+    assert.match(r.stdout, /already 3/);
+    for (const bad of [['scale', 'w', 'x'], ['scale', 'w', '0'], ['scale', 'w']]) {
+      r = await d.cli(bad);
+      assert.equal(r.code, 2, show(bad, r));
+    }
+    r = await d.cli(['scale', 'nosuch', '2']);
+    assert.equal(r.code, 1, show(['scale', 'nosuch', '2'], r));
+    assert.match(r.stderr, /no such program: nosuch/);
+
+    r = await d.cli(['reread']);
+    assert.equal(r.code, 0, show(['reread'], r));
+    r = await d.cli(['avail']);
+    assert.match(r.stdout, /^w\s+in use\s+999$/m, show(['avail'], r));
+    r = await d.cli(['remove', 'w']);
+    assert.equal(r.code, 1, `a running group cannot be removed\n${show(['remove', 'w'], r)}`);
+    assert.match(r.stdout, /E_STILL_RUNNING/);
+    assert.equal((await d.cli(['stop', 'w:*'])).code, 0);
+    r = await d.cli(['remove', 'w']);
+    assert.equal(r.code, 0, show(['remove', 'w'], r));
+    assert.equal(r.stdout, 'w: removed process group\n');
+    r = await d.cli(['avail', '--json']);
+    const avail = JSON.parse(r.stdout) as { groups: { name: string; active: boolean }[] };
+    assert.deepEqual(avail.groups.map((g) => [g.name, g.active]), [['a', true], ['w', false]]);
+    r = await d.cli(['add', 'w']);
+    assert.equal(r.code, 0, show(['add', 'w'], r));
+    r = await d.cli(['add', 'w']);
+    assert.equal(r.code, 1, show(['add', 'w'], r));
+    now = await d.processes();
+    for (const p of now.values()) if (p.pid) d.seen.add(p.pid);
+
+    r = await d.cli(['tail', 'a']);
+    if (r.code !== 0) {
+      assert.equal(r.code, 1, show(['tail', 'a'], r));
+      assert.match(r.stderr, /no access to log files/, show(['tail', 'a'], r));
+    }
+    r = await d.cli(['tail', 'a', 'stdlog']);
+    assert.equal(r.code, 2, show(['tail', 'a', 'stdlog'], r));
+
+    for (const bad of [['start'], ['status', '--bogus'], ['signal', 'HUP'], ['reread', 'x'], ['down', 'x']]) {
+      r = await d.cli(bad);
+      assert.equal(r.code, 2, show(bad, r));
+      assert.match(r.stderr, /usage: drover/, show(bad, r));
+    }
+  } finally {
+    assert.deepEqual(await d.teardown(), []);
+  }
+});
+
+test('down waits until drover has exited; every verb then exits 7', async () => {
+  const d = new Daemon(CONFIG);
+  try {
+    await d.up();
+    const procs = await d.processes();
+    for (const p of procs.values()) if (p.pid) d.seen.add(p.pid);
+    let r = await d.cli(['down']);
+    assert.equal(r.code, 0, show(['down'], r));
+    assert.match(r.stdout, /drover stopped \(pid \d+\): 3 processes stopped in/);
+    assert.deepEqual(livePids([d.pid]), [], 'drover has exited when down returns');
+    assert.deepEqual(livePids([...d.seen]), [], 'no program survives');
+    assert.equal(existsSync(join(d.dir, '.drover', 'drover.sock')), false, 'socket removed');
+    for (const args of [['status'], ['status', '--json'], ['start', 'all'], ['down'], ['pid'], ['reload'], ['scale', 'w', '2']]) {
+      r = await d.cli(args);
+      assert.equal(r.code, 7, show(args, r));
+      assert.match(r.stderr, /no drover is running/);
+    }
+    r = await d.cli(['status', '--json']);
+    assert.equal((JSON.parse(r.stdout) as { code: string }).code, 'E_NOT_RUNNING');
+    const other = makeTmpDir();
+    r = await d.cli(['status', '-s', `unix://${join(other, 'nothing.sock')}`], { noConfig: true });
+    assert.equal(r.code, 7, show(['status', '-s', '…'], r));
+    r = await d.cli(['status'], { noConfig: true, env: { DROVER_URL: 'http://127.0.0.1:1' } });
+    assert.equal(r.code, 7, show(['status (DROVER_URL)'], r));
+  } finally {
+    assert.deepEqual(await d.teardown(), []);
+  }
+});
