@@ -448,7 +448,7 @@ class Loader {
     const priority = read('priority', K.priority) ?? 999;
     const autostart = read('autostart', K.autostart) ?? true;
     // a prefork worker that exits is always replaced, as gunicorn keeps its worker count
-    const autorestart = read('autorestart', K.autorestart) ?? (isWorker ? 'true' : 'unexpected');
+    const autorestart = isWorker && !getEntry(this.doc, section, 'autorestart') ? 'true' : (read('autorestart', K.autorestart) ?? 'unexpected');
     const startSecs = read('startsecs', K.startsecs) ?? 1;
     const startRetries = read('startretries', K.startretries) ?? 3;
     const stopSignal = read('stopsignal', K.stopsignal) ?? 'TERM';
@@ -485,7 +485,8 @@ class Loader {
     const logfileRotate = read('logfile_rotate', K.logfile_rotate) ?? null;
     const logfileGzip = read('logfile_gzip', K.logfile_gzip) ?? false;
     const processNameEntry = getEntry(this.doc, section, 'process_name');
-    const processNameRaw = processNameEntry?.value ?? '%(program_name)s';
+    // workers are numbered (web_0, web_1, …) even when there is one, so TTIN and recycling can add more
+    const processNameRaw = processNameEntry?.value ?? (isWorker ? '%(program_name)s_%(process_num)d' : '%(program_name)s');
     const processNamePos = processNameEntry?.pos ?? sectionPos;
     let processName = processNameRaw;
     try {

@@ -27,6 +27,7 @@ export type ProcessPolicy = Pick<
   | 'backoff'
   | 'backoffMaxSecs'
   | 'fatalCooldownSecs'
+  | 'worker'
 >;
 
 /** Everything the state machine knows about one process. */
@@ -181,7 +182,9 @@ export function reduce(
     }
     case 'spawned': {
       move(event, 'always', { pid: event.pid });
-      if (policy.startSecs === 0) {
+      if (policy.worker !== null) {
+        // a drover worker counts as running when it says it is ready, not after startsecs
+      } else if (policy.startSecs === 0) {
         move({ type: 'startSecsElapsed' }, 'always', { backoffCount: 0 }, 'startsecs is 0');
       } else {
         effects.push({ type: 'startTimer', timer: 'startSecs', ms: policy.startSecs * 1000 });
@@ -229,6 +232,9 @@ export function reduce(
     case 'pidFollowed':
       move(event, 'always', { pid: event.pid });
       break;
+    case 'readyReported':
+      move(event, 'always', { backoffCount: 0 }, 'worker reported ready');
+      break;
     case 'autoRestartDue':
     case 'retriesExhausted':
       throw new InvariantError(`program "${policy.name}": ${event.type} is raised only by the reducer itself`);
@@ -250,7 +256,8 @@ export function reduce(
     const upMs = ctx.nowMs - (rec.startedAtMs ?? ctx.nowMs);
     if (rec.state === 'starting') {
       effects.push({ type: 'cancelTimer', timer: 'startSecs' });
-      if (upMs < policy.startSecs * 1000) {
+      // a worker that dies before reporting ready failed to boot, however long it took
+      if (upMs < policy.startSecs * 1000 || policy.worker !== null) {
         rec = { ...rec, ...base, exitStatus: null };
         enterBackoff(ev, 'exitedTooQuickly', `Exited too quickly (${how})`, `exited too quickly (${how})`);
         return;

@@ -47,6 +47,8 @@ export type ProcessEvent =
   | { readonly type: 'fatalCooldownElapsed' }
   /** a self-daemonizing program handed over to the pid in its pidfile */
   | { readonly type: 'pidFollowed'; readonly pid: number }
+  /** a drover worker said it is ready (listening, or set up) */
+  | { readonly type: 'readyReported' }
   // The two below are raised by the reducer itself, right after another move, where supervisor would
   // wait for its next one-second tick.
   /** exited and autorestart applies */
@@ -91,6 +93,9 @@ export const TRANSITIONS: readonly Transition[] = [
   row('starting', 'spawned', 'starting', 'always', 'process created; waiting startsecs'),
   row('starting', 'spawnFailed', 'backoff', 'always', 'could not spawn (counts as a failed start)'),
   row('starting', 'startSecsElapsed', 'running', 'always', 'stayed up for startsecs'),
+  row('starting', 'readyReported', 'running', 'always', 'worker reported ready'),
+  row('running', 'readyReported', 'running', 'always', 'already running'),
+  row('stopping', 'readyReported', 'stopping', 'always', 'ready, but already stopping'),
   row('starting', 'childExited', 'backoff', 'exitedTooQuickly', 'exited before startsecs'),
   row('starting', 'childExited', 'exited', 'exitedAfterStartSecs', 'exited after startsecs (timer not yet seen)'),
   row('starting', 'stopRequested', 'stopping', 'always', 'stop requested while starting'),

@@ -12,6 +12,10 @@ import type { OrphanGuard } from '../os/guard.js';
 import { descendantsOf, listProcesses, readExe, readStat, type ProcStat } from '../os/proc.js';
 import { pidExists, sendSignal, spawnProcess } from '../os/spawn.js';
 import { lookupUser } from '../os/users.js';
+import { parseWorkerMessage, type WorkerMessage } from '../ipc/protocol.js';
+import type { SocketSet } from '../prefork/sockets.js';
+import { INSPECTOR_LINE, pauseAndReadStack } from '../prefork/inspector.js';
+import { canStripTypes, INSPECT_SIGNAL, isTypeScript, workerArgv, workerEnv } from '../prefork/worker-spawn.js';
 import { initialRecord, reduce, type Effect, type ProcessRecord, type Step, type TimerName } from './program.js';
 import { SIGNALLABLE_STATES, STARTABLE_STATES, STOPPED_STATES, type ProcessEvent } from './states.js';
 
@@ -79,6 +83,9 @@ export type SupervisorEvent =
   | { readonly type: 'timerFired'; readonly key: string; readonly timer: TimerName; readonly gen: number }
   | { readonly type: 'pidfileChecked'; readonly key: string; readonly launcherPid: number; readonly pid: number | null }
   | { readonly type: 'followedPidGone'; readonly key: string; readonly pid: number }
+  | { readonly type: 'workerMessage'; readonly key: string; readonly pid: number; readonly msg: WorkerMessage }
+  | { readonly type: 'heartbeatMissed'; readonly key: string; readonly pid: number }
+  | { readonly type: 'diagnosticTaken'; readonly key: string; readonly pid: number; readonly stack: string | null }
   | {
       readonly type: 'commandReceived';
       readonly command: ControlCommand;
@@ -122,6 +129,16 @@ interface Managed {
   followedPid: number;
   /** process group of the followed pid, as registered with the orphan guard */
   followedPgid: number;
+  /** workers: last heartbeat (ms since epoch), requests served and RSS it reported; 0 before the first */
+  lastHeartbeatMs: number;
+  requests: number;
+  rssBytes: number;
+  /** workers: watchdog timer for the heartbeat */
+  heartbeat: NodeJS.Timeout | null;
+  /** workers: a replacement is on its way; this one leaves when it is ready */
+  retiring: boolean;
+  /** workers: the inspector URL the worker printed after SIGUSR1 (diagnostics of a stuck worker) */
+  inspectorUrl: string | null;
 }
 
 export interface SupervisorOptions {
@@ -133,6 +150,12 @@ export interface SupervisorOptions {
   readonly desired?: DesiredStateStore | null;
   /** environment the programs inherit before their own `environment` (default: drover's) */
   readonly baseEnv?: Readonly<Record<string, string | undefined>>;
+  /** the master's listening sockets ([socket:x]); null when there are none */
+  readonly sockets?: SocketSet | null;
+  /** builds the spec of process number `processNum` of `spec`'s program (TTIN, worker replacement) */
+  readonly respawnSpec?: (spec: ProcessSpec, processNum: number) => ProcessSpec | null;
+  /** SIGHUP: re-read the config and apply it (the owner has the config file); workers are rolled here */
+  readonly onReload?: () => Promise<void>;
 }
 
 export class Supervisor {
@@ -146,6 +169,8 @@ export class Supervisor {
   private readonly procs = new Map<string, Managed>();
   /** active groups by name */
   private readonly groups = new Map<string, GroupSpec>();
+  /** worker programs ("group:program") → how many workers to run (numprocs, changed by TTIN/TTOU and updates) */
+  private readonly poolTargets = new Map<string, number>();
   /** commands waiting for a process to reach a state */
   private readonly waiters = new Set<{
     key: string;
@@ -173,6 +198,9 @@ export class Supervisor {
   private readonly guard: OrphanGuard | null;
   private readonly baseEnv: Readonly<Record<string, string | undefined>>;
   private readonly desired: DesiredStateStore | null;
+  private readonly sockets: SocketSet | null;
+  private readonly respawnSpec: ((spec: ProcessSpec, processNum: number) => ProcessSpec | null) | null;
+  private readonly onReload: (() => Promise<void>) | null;
 
   constructor(opts: SupervisorOptions) {
     this.config = opts.config;
@@ -181,9 +209,15 @@ export class Supervisor {
     this.guard = opts.guard;
     this.baseEnv = opts.baseEnv ?? process.env;
     this.desired = opts.desired ?? null;
+    this.sockets = opts.sockets ?? null;
+    this.respawnSpec = opts.respawnSpec ?? null;
+    this.onReload = opts.onReload ?? null;
     this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
     for (const g of opts.config.groups) this.groups.set(g.name, g);
-    for (const spec of opts.config.processes) this.addProcess(spec);
+    for (const spec of opts.config.processes) {
+      this.addProcess(spec);
+      if (spec.worker !== null) this.poolTargets.set(`${spec.group}:${spec.programName}`, spec.numprocs);
+    }
   }
 
   /** Pushes an event; listeners call only this and return (no logging, no awaits). */
@@ -253,7 +287,14 @@ export class Supervisor {
       follow: null,
       followedPid: 0,
       followedPgid: 0,
+      lastHeartbeatMs: 0,
+      requests: 0,
+      rssBytes: 0,
+      heartbeat: null,
+      retiring: false,
+      inspectorUrl: null,
     };
+    this.output.register?.(spec);
     this.procs.set(m.key, m);
     return m;
   }
@@ -336,6 +377,21 @@ export class Supervisor {
         // the rejection unhandled (which would end drover without stopping its children)
         void this.runCommand(ev.command).then(ev.reply, (err: unknown) => this.crash(err));
         break;
+      case 'workerMessage':
+        this.handleWorkerMessage(ev.key, ev.pid, ev.msg);
+        break;
+      case 'heartbeatMissed':
+        this.handleHeartbeatMissed(ev.key, ev.pid);
+        break;
+      case 'diagnosticTaken': {
+        const m = this.procs.get(ev.key);
+        if (!m || m.spawnedPid !== ev.pid) return;
+        if (ev.stack) this.logger.error(`${m.spec.name}: JavaScript stack of the stuck worker ${ev.pid}:\n    ${ev.stack.split('\n').join('\n    ')}`);
+        else this.logger.error(`${m.spec.name}: could not read the stuck worker's stack within 3 s`);
+        this.logger.warn(`${m.spec.name}: killing worker ${ev.pid} (heartbeat timeout)`);
+        sendSignal(ev.pid, 'KILL', true);
+        break;
+      }
       default:
         assertNever(ev);
     }
@@ -350,7 +406,14 @@ export class Supervisor {
         this.beginShutdown(this.interrupts > 1, this.interrupts > 1 ? 'second SIGINT' : 'SIGINT');
       },
       QUIT: () => this.beginShutdown(true, 'SIGQUIT'),
-      HUP: () => this.logger.warn('SIGHUP received: configuration reload is not available yet; ignored'),
+      HUP: () => {
+        this.logger.info('SIGHUP: re-reading the config and rolling the workers');
+        const reload = this.onReload ? this.onReload() : this.rollWorkers();
+        void reload.catch((err: unknown) => this.logger.error(`reload failed: ${(err as Error).message}`));
+      },
+      TTIN: () => this.addWorkers(),
+      TTOU: () => this.removeWorkers(),
+      WINCH: () => this.stopWorkers(),
       USR1: () => {
         this.output.reopen();
         this.logger.info('SIGUSR1 received: reopened the log files');
@@ -453,9 +516,20 @@ export class Supervisor {
    */
   private async applyConfig(config: Config, groups: readonly string[] | null): Promise<CommandOutcome[]> {
     if (this.mood !== 'running') return [{ key: '*', ok: false, code: 'E_SHUTTING_DOWN', message: 'drover is shutting down' }];
+    // Worker programs present before and after are a pool, not named processes: their processes are
+    // renumbered as workers are recycled, so they are left out of the diff and rolled instead
+    // (rollWorkers, convergeWorkers), each replacement ready before an old worker leaves.
+    const programKey = (p: ProcessSpec): string => `${p.group}:${p.programName}`;
+    const oldPools = new Set([...this.procs.values()].filter((m) => m.spec.worker !== null).map((m) => programKey(m.spec)));
+    const pooled = new Set(config.processes.filter((p) => p.worker !== null && oldPools.has(programKey(p))).map(programKey));
     const inScope = (group: string): boolean => groups === null || groups.includes(group);
-    const current: Config = { ...this.config, groups: this.activeGroups(), processes: [...this.procs.values()].map((m) => m.spec) };
-    const diff = diffConfigs(current, config);
+    const current: Config = {
+      ...this.config,
+      groups: this.activeGroups(),
+      processes: [...this.procs.values()].map((m) => m.spec).filter((p) => !pooled.has(programKey(p))),
+    };
+    const diff = diffConfigs(current, { ...config, processes: config.processes.filter((p) => !pooled.has(programKey(p))) });
+    for (const p of config.processes) if (pooled.has(programKey(p))) this.poolTargets.set(programKey(p), p.numprocs);
     const outcomes: CommandOutcome[] = [];
     const stops: Promise<unknown>[] = [];
     const restart: Managed[] = [];
@@ -706,14 +780,32 @@ export class Supervisor {
       if (uid === user.uid) user = null; // already that user: nothing to drop
     }
     const env = this.environmentFor(spec, user);
+    const isWorker = spec.worker !== null;
+    if (isWorker && isTypeScript(spec.worker as string) && !canStripTypes()) {
+      const message = `${spec.worker ?? ''} is TypeScript: worker modules in .ts need Node ≥ 22.6 (this is ${process.version}); compile it to .js or upgrade Node`;
+      this.logger.error(`${spec.name}: cannot start: ${message}`);
+      this.dispatch(m, { type: 'spawnFailed', reason: 'ENOEXEC', message });
+      return;
+    }
+    if (isWorker) Object.assign(env, workerEnv(spec, Math.random()));
+    let listenFds: { fd: number; name: string }[] = [];
+    if (spec.sockets.length > 0) {
+      if (!this.sockets) {
+        this.dispatch(m, { type: 'spawnFailed', reason: 'ENOTSOCK', message: 'its sockets are not bound' });
+        return;
+      }
+      listenFds = spec.sockets.map((name) => ({ fd: this.sockets?.get(name)?.fd ?? -1, name }));
+    }
     const result = spawnProcess({
-      argv: spec.argv,
+      argv: isWorker ? workerArgv(spec) : spec.argv,
       env,
       cwd: spec.directory,
       umask: spec.umask,
       user,
       pdeathsig: spec.pdeathsig,
       stdinPipe: true,
+      listenFds,
+      ipc: isWorker,
     });
     if (!result.ok) {
       m.spawnFailure = result.reason;
@@ -735,8 +827,219 @@ export class Supervisor {
     child.once('exit', (code, signal) =>
       this.push({ type: 'childExited', key: m.key, pid, code, signal: signal ? signal.slice(3) : null }),
     );
+    if (isWorker) {
+      m.requests = 0;
+      m.rssBytes = 0;
+      m.lastHeartbeatMs = Date.now();
+      m.retiring = false;
+      child.on('message', (raw: unknown) => {
+        const msg = parseWorkerMessage(raw);
+        if (msg) this.push({ type: 'workerMessage', key: m.key, pid, msg });
+      });
+      // EPIPE/ERR_IPC_CHANNEL_CLOSED when the worker is gone: its exit event tells the rest
+      child.on('error', () => undefined);
+      child.stderr?.on('data', (chunk: Buffer | string) => {
+        const hit = INSPECTOR_LINE.exec(chunk.toString());
+        if (hit) m.inspectorUrl = hit[1] ?? null;
+      });
+      this.armHeartbeat(m, pid);
+    }
     this.logger.info(`spawned: ${spec.name} with pid ${pid}`);
     this.dispatch(m, { type: 'spawned', pid });
+  }
+
+  // --- prefork workers ---
+
+  /** (Re)arms the heartbeat watchdog of a worker; a stuck event loop stops the heartbeats. */
+  private armHeartbeat(m: Managed, pid: number): void {
+    if (m.heartbeat) clearTimeout(m.heartbeat);
+    m.heartbeat = null;
+    const ms = m.spec.heartbeatTimeoutSecs * 1000;
+    if (ms <= 0) return;
+    m.heartbeat = setTimeout(() => this.push({ type: 'heartbeatMissed', key: m.key, pid }), ms);
+  }
+
+  private handleWorkerMessage(key: string, pid: number, msg: WorkerMessage): void {
+    const m = this.procs.get(key);
+    if (!m || m.spawnedPid !== pid) return; // from a worker that has been replaced meanwhile
+    switch (msg.t) {
+      case 'ready':
+        this.armHeartbeat(m, pid);
+        if (m.record.state === 'starting' || m.record.state === 'running') this.dispatch(m, { type: 'readyReported' });
+        break;
+      case 'hb':
+        m.lastHeartbeatMs = Date.now();
+        m.requests = msg.requests;
+        m.rssBytes = msg.rss;
+        this.armHeartbeat(m, pid);
+        if (m.spec.maxMemoryBytes > 0 && msg.rss > m.spec.maxMemoryBytes && !m.retiring) {
+          this.retire(m, `RSS ${Math.round(msg.rss / 1048576)} MiB over max_memory ${Math.round(m.spec.maxMemoryBytes / 1048576)} MiB`);
+        }
+        break;
+      case 'retire':
+        if (!m.retiring) this.retire(m, msg.reason);
+        break;
+      default:
+        assertNever(msg);
+    }
+  }
+
+  /** No heartbeat within `timeout`: take a diagnostic report (JS stack) first, then SIGKILL. */
+  private handleHeartbeatMissed(key: string, pid: number): void {
+    const m = this.procs.get(key);
+    if (!m || m.spawnedPid !== pid || (m.record.state !== 'starting' && m.record.state !== 'running')) return;
+    m.heartbeat = null;
+    this.logger.error(
+      `${m.spec.name}: worker ${pid} sent no heartbeat for ${m.spec.heartbeatTimeoutSecs}s (its event loop is stuck); taking a diagnostic report`,
+    );
+    m.inspectorUrl = null;
+    if (!sendSignal(pid, INSPECT_SIGNAL, false)) return;
+    const deadline = Date.now() + 3000;
+    const read = async (): Promise<string | null> => {
+      // the worker prints its inspector URL on stderr once SIGUSR1 has opened it
+      while (m.inspectorUrl === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      if (m.inspectorUrl === null) return null;
+      return pauseAndReadStack(m.inspectorUrl, Math.max(100, deadline - Date.now()));
+    };
+    void read().then((stack) => this.push({ type: 'diagnosticTaken', key, pid, stack }));
+  }
+
+  /**
+   * Replaces a worker: a new one (next free process number) starts first; the old one stops gracefully
+   * once the new one is ready. Without a spec factory, or if the new one fails, the old one is restarted.
+   */
+  private retire(m: Managed, reason: string): void {
+    if (this.mood !== 'running' || m.record.state !== 'running') return;
+    m.retiring = true;
+    this.logger.info(`${m.spec.name}: recycling worker ${m.record.pid ?? '?'} (${reason})`);
+    void this.replaceWorker(m).then((ok) => {
+      if (!ok) m.retiring = false;
+    });
+  }
+
+  /** Starts a replacement for `old`, waits until it is running, then stops and drops `old`. */
+  private async replaceWorker(old: Managed): Promise<boolean> {
+    const next = this.spawnSibling(old);
+    if (!next) {
+      // no way to build a sibling: restart in place (a short gap for this one worker only)
+      await this.stopOne(old.key, true, false);
+      await this.command({ type: 'start', keys: [old.key], wait: true });
+      return true;
+    }
+    const started = await this.command({ type: 'start', keys: [next.key], wait: true });
+    if (!started.every((o) => o.ok)) {
+      this.logger.warn(`${old.spec.name}: replacement ${next.spec.name} did not start (${started.map((o) => o.message ?? o.code).join('; ')}); keeping the old worker`);
+      await this.stopOne(next.key, true, false);
+      this.dropProcess(next);
+      return false;
+    }
+    await this.stopOne(old.key, true, false);
+    if (this.procs.get(old.key) === old) this.dropProcess(old);
+    return true;
+  }
+
+  /** Adds (without starting) a new process of `m`'s program with the next free process number. */
+  private spawnSibling(m: Managed): Managed | null {
+    if (!this.respawnSpec) return null;
+    const nums = this.workersOf(m.spec.group, m.spec.programName).map((w) => w.spec.processNum);
+    const num = Math.max(m.spec.processNum, ...nums) + 1;
+    const spec = this.respawnSpec(m.spec, num);
+    if (!spec || this.procs.has(processKey(spec))) return null;
+    return this.addProcess(spec);
+  }
+
+  /** Processes of one program, in process-number order. */
+  private workersOf(group: string, programName: string): Managed[] {
+    return [...this.procs.values()]
+      .filter((w) => w.spec.group === group && w.spec.programName === programName)
+      .sort((a, b) => a.spec.processNum - b.spec.processNum);
+  }
+
+  /** Worker programs (group, program) currently configured. */
+  private workerPrograms(): { group: string; programName: string }[] {
+    const seen = new Map<string, { group: string; programName: string }>();
+    for (const m of this.procs.values()) {
+      if (m.spec.worker !== null) seen.set(`${m.spec.group}:${m.spec.programName}`, { group: m.spec.group, programName: m.spec.programName });
+    }
+    return [...seen.values()];
+  }
+
+  /** TTIN: one more worker per worker program. */
+  private addWorkers(): void {
+    for (const { group, programName } of this.workerPrograms()) {
+      const live = this.workersOf(group, programName).filter((w) => !w.retiring);
+      const last = live.at(-1);
+      if (!last) continue;
+      const next = this.spawnSibling(last);
+      if (!next) {
+        this.logger.warn(`${programName}: cannot add a worker (no spec factory)`);
+        continue;
+      }
+      this.poolTargets.set(`${group}:${programName}`, live.length + 1);
+      this.logger.info(`${programName}: adding worker ${next.spec.name} (now ${live.length + 1})`);
+      this.dispatch(next, { type: 'startRequested' });
+    }
+  }
+
+  /** TTOU: one fewer worker per worker program, never below one: the newest leaves gracefully. */
+  private removeWorkers(): void {
+    for (const { group, programName } of this.workerPrograms()) {
+      const live = this.workersOf(group, programName).filter((w) => !w.retiring && !STOPPED_STATES.has(w.record.state));
+      if (live.length <= 1) {
+        this.logger.info(`${programName}: keeping its last worker (TTOU never goes below one)`);
+        continue;
+      }
+      const victim = live.at(-1) as Managed;
+      victim.retiring = true;
+      this.poolTargets.set(`${group}:${programName}`, live.length - 1);
+      this.logger.info(`${programName}: removing worker ${victim.spec.name} (now ${live.length - 1})`);
+      void this.stopOne(victim.key, true, false).then(() => {
+        if (this.procs.get(victim.key) === victim) this.dropProcess(victim);
+      });
+    }
+  }
+
+  /**
+   * Rolling restart of every worker program: one worker at a time, each replacement (built from the config
+   * as it is now) ready before the old one leaves; then the count converges to the program's target.
+   */
+  async rollWorkers(): Promise<void> {
+    for (const { group, programName } of this.workerPrograms()) {
+      for (const w of this.workersOf(group, programName)) {
+        if (this.mood !== 'running') return;
+        if (w.retiring || w.record.state !== 'running') continue;
+        w.retiring = true;
+        const ok = await this.replaceWorker(w);
+        if (!ok) w.retiring = false;
+      }
+      const target = this.poolTargets.get(`${group}:${programName}`);
+      if (target === undefined) continue;
+      for (let live = this.liveWorkers(group, programName); live.length < target; live = this.liveWorkers(group, programName)) {
+        const last = this.workersOf(group, programName).at(-1);
+        const next = last ? this.spawnSibling(last) : null;
+        if (!next) break;
+        const [o] = await this.command({ type: 'start', keys: [next.key], wait: true });
+        if (!o?.ok) break;
+      }
+      for (const extra of this.liveWorkers(group, programName).slice(target)) {
+        extra.retiring = true;
+        void this.stopOne(extra.key, true, false).then(() => {
+          if (this.procs.get(extra.key) === extra) this.dropProcess(extra);
+        });
+      }
+    }
+  }
+
+  /** Workers of a program that are up and not on their way out. */
+  private liveWorkers(group: string, programName: string): Managed[] {
+    return this.workersOf(group, programName).filter((w) => !w.retiring && !STOPPED_STATES.has(w.record.state));
+  }
+
+  /** WINCH: stop every worker gracefully; the master and its sockets stay (TTIN or a reload brings them back). */
+  private stopWorkers(): void {
+    const keys = [...this.procs.values()].filter((m) => m.spec.worker !== null && !STOPPED_STATES.has(m.record.state)).map((m) => m.key);
+    this.logger.info(`SIGWINCH: stopping ${keys.length} worker(s); sockets stay open`);
+    for (const key of keys) void this.stopOne(key, false, false);
   }
 
   /** The child's environment: drover's, then supervisor's markers, then the program's own keys. */
@@ -783,6 +1086,8 @@ export class Supervisor {
     const m = this.procs.get(ev.key);
     if (!m || m.spawnedPid !== ev.pid) return;
     const spec = m.spec;
+    if (m.heartbeat) clearTimeout(m.heartbeat);
+    m.heartbeat = null;
     m.child = null;
     m.spawnedPid = 0;
     const requested = m.record.stopRequested;

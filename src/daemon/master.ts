@@ -3,8 +3,8 @@
 import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
-import type { LoadOptions } from '../config/load.js';
-import type { Config } from '../config/types.js';
+import { loadConfig, type LoadOptions } from '../config/load.js';
+import type { Config, ProcessSpec } from '../config/types.js';
 import { ControlApi } from '../control/api.js';
 import { buildRoutes } from '../control/routes.js';
 import { ControlServer, type ListenerSpec } from '../control/server.js';
@@ -13,6 +13,7 @@ import { createLogger } from '../logs/logger.js';
 import { LogSink } from '../logs/sink.js';
 import { OrphanGuard } from '../os/guard.js';
 import { hasPdeathsig } from '../os/spawn.js';
+import { inheritedSockets, SocketSet } from '../prefork/sockets.js';
 import { lookupUser } from '../os/users.js';
 import { FileDesiredState } from './desired-state.js';
 import { acquireInstanceLock } from './lock.js';
@@ -67,6 +68,17 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     return 1;
   }
   const pidfile = pidfilePath(config);
+  // Sockets first: a port that cannot be bound is a start-up error the launching terminal must see.
+  let sockets: SocketSet | null = null;
+  if (config.sockets.length > 0) {
+    try {
+      sockets = SocketSet.bind(config.sockets, inheritedSockets(process.env));
+    } catch (err) {
+      release();
+      o.onStartFailed((err as Error).message, 1);
+      return 1;
+    }
+  }
   writePidfile(pidfile);
 
   // children's lines go to their log files and, in the foreground unless `silent`, to stdout with a name
@@ -85,6 +97,12 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     output: sink,
     guard,
     desired: new FileDesiredState(runtimeDir, { fresh: o.fresh }),
+    sockets,
+    respawnSpec: (spec, processNum) => respawnSpec(config.file, o.loadOptions, spec, processNum),
+    onReload: async () => {
+      await api.update(null);
+      await supervisor.rollWorkers();
+    },
   });
   const api = new ControlApi(supervisor, {
     configFile: config.file,
@@ -96,6 +114,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   const server = new ControlServer(buildRoutes(api));
   const cleanup = async (): Promise<void> => {
     await server.close();
+    sockets?.close();
     removePidfile(pidfile);
     release();
   };
@@ -112,6 +131,9 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   }
 
   o.signals.attach((sig) => supervisor.push({ type: 'signalReceived', signal: sig }));
+  for (const sock of sockets?.list() ?? []) {
+    logger.info(`socket ${sock.spec.name}: listening on ${sock.address}${sock.inherited ? ' (inherited)' : ''} (fd ${sock.fd})`);
+  }
   logger.info(
     `drover up: pid ${process.pid}, ${config.processes.length} process(es) from ${config.file}, control at ${server.urls.join(' ')}` +
       (guard ? `, orphan guard pid ${guard.pid ?? '?'}` : ''),
@@ -124,6 +146,22 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   o.signals.remove();
   await sink.close();
   return failed ? 1 : 0;
+}
+
+/**
+ * The spec of process `processNum` of `spec`'s program, from the config file with numprocs raised to
+ * include it (how TTIN and worker replacement get a new process); null when the program is gone.
+ */
+function respawnSpec(file: string, loadOptions: LoadOptions, spec: ProcessSpec, processNum: number): ProcessSpec | null {
+  let config: Config;
+  try {
+    // numprocs counts from numprocs_start (≥ 0), so processNum + 1 always reaches processNum
+    config = loadConfig(file, { ...loadOptions, numprocsOverride: { [spec.programName]: processNum + 1 } });
+  } catch {
+    return null; // the file no longer loads: no new processes until it is fixed
+  }
+  const found = config.processes.find((p) => p.programName === spec.programName && p.group === spec.group && p.processNum === processNum);
+  return found ?? null;
 }
 
 /** A listener the config asks for but that drover refuses to open (exit code 2). */

@@ -10,6 +10,8 @@ export interface OutputSink {
   attach(name: string, stream: StreamName, source: Readable): void;
   /** Closes and reopens every log file (SIGUSR1); a no-op for a sink without files. */
   reopen(): void;
+  /** Makes a process created after start-up known to the sink before its streams are attached. */
+  register?(spec: import('../config/types.js').ProcessSpec): void;
 }
 
 /** Writes `name | line` for stdout and `name ! line` for stderr. */

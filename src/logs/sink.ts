@@ -80,6 +80,8 @@ export class LogSink implements OutputSink {
   private pausedSources = 0;
   /** times a source was paused for back-pressure, since start (for tests and metrics) */
   pauses = 0;
+  /** processes registered after start-up, by name */
+  private readonly extraSpecs = new Map<string, ProcessSpec>();
 
   constructor(opts: LogSinkOptions) {
     this.opts = opts;
@@ -114,6 +116,16 @@ export class LogSink implements OutputSink {
         if (stream === 'stderr' && spec.redirectStderr) continue;
         this.channels.set(key(spec.name, stream), this.makeChannel(spec, stream, here));
       }
+    }
+  }
+
+  /** Adds the log channels of a process created after start-up (scale, TTIN, worker replacement, update). */
+  register(spec: ProcessSpec): void {
+    this.extraSpecs.set(spec.name, spec);
+    for (const stream of ['stdout', 'stderr'] as const) {
+      if (stream === 'stderr' && spec.redirectStderr) continue;
+      const k = key(spec.name, stream);
+      if (!this.channels.has(k)) this.channels.set(k, this.makeChannel(spec, stream, dirname(this.opts.config.file)));
     }
   }
 
@@ -312,7 +324,9 @@ export class LogSink implements OutputSink {
     const colon = name.indexOf(':');
     const group = colon < 0 ? null : name.slice(0, colon);
     const proc = colon < 0 ? name : name.slice(colon + 1);
-    const spec = this.opts.config.processes.find((p) => p.name === proc && (group === null || p.group === group));
+    const spec =
+      this.opts.config.processes.find((p) => p.name === proc && (group === null || p.group === group)) ??
+      [...this.extraSpecs.values()].find((p) => p.name === proc && (group === null || p.group === group));
     if (!spec) throw new LogReadError('E_BAD_NAME', `no such process: ${name}`);
     return spec;
   }

@@ -25,6 +25,7 @@ const policy: ProcessPolicy = {
   backoff: 'linear',
   backoffMaxSecs: 60,
   fatalCooldownSecs: null,
+  worker: null,
 };
 
 /** Rows seen by any test, as "from|on|to". */
@@ -245,6 +246,23 @@ test('an event missing from the table is an InvariantError naming program, state
       err instanceof InvariantError && /program "web": event childExited is not allowed in state stopped \(allowed: startRequested\)/.test(err.message),
   );
   assert.throws(() => reduce(policy, running(), { type: 'startRequested' }, { nowMs: 0, shuttingDown: false, random: 0 }), InvariantError);
+});
+
+test('a worker is running when it reports ready, not after startsecs; dying before that is a failed boot', () => {
+  const p = { ...policy, worker: '/app.mjs' };
+  let r = step(initialRecord(0), { type: 'startRequested' }, 0, p);
+  r = step(r.rec, { type: 'spawned', pid: 9 }, 0, p);
+  assert.equal(r.effects.length, 0, 'no startsecs timer for a worker');
+  const booting = r.rec;
+  r = step(booting, { type: 'readyReported' }, 50, p);
+  assert.deepEqual(r.path, ['starting', 'running']);
+  r = step(r.rec, { type: 'readyReported' }, 60, p);
+  assert.deepEqual(r.path, ['running']);
+  r = step(booting, { type: 'childExited', code: 3, signal: null }, 60_000, p);
+  assert.deepEqual(r.path, ['starting', 'backoff']);
+  let s = step(booting, { type: 'stopRequested' }, 10, p).rec;
+  s = step(s, { type: 'readyReported' }, 11, p).rec;
+  assert.equal(s.state, 'stopping');
 });
 
 test('exponential backoff doubles, is capped, and carries jitter', () => {

@@ -1,0 +1,3 @@
+// drover's public API for worker modules: `import { defineWorker } from 'drover'`.
+export { defineWorker } from './worker/index.js';
+export type { JobWorker, WorkerContext } from './worker/index.js';

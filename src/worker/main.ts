@@ -1,0 +1,238 @@
+// The worker runtime: the entry point of every `worker =` process. It loads the user's module, serves it
+// on the inherited sockets (or runs it as a job worker), tells the master when it is ready, sends
+// heartbeats from its event loop, drains gracefully on SIGTERM or the master's "stop", asks to be replaced
+// after max_requests, and exits when the master goes away.
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { WORKER_ENV, type WorkerMessage } from '../ipc/protocol.js';
+import { isJobWorker, type JobWorker, type WorkerContext } from './index.js';
+
+/** Exit code of a worker that could not load or start its module (gunicorn's WORKER_BOOT_ERROR). */
+export const WORKER_BOOT_ERROR = 3;
+
+const env = process.env;
+const id = Number(env[WORKER_ENV.id] ?? '0');
+const name = env[WORKER_ENV.name] ?? `worker ${id}`;
+const heartbeatMs = Number(env[WORKER_ENV.heartbeatMs] ?? '0');
+const maxRequests = Number(env[WORKER_ENV.maxRequests] ?? '0');
+const gracefulMs = Number(env[WORKER_ENV.gracefulMs] ?? '30000');
+
+/** requests answered so far */
+let requests = 0;
+/** set once a stop began */
+let stopping = false;
+let retireSent = false;
+let onStop: (() => void) | null = null;
+
+function send(m: WorkerMessage): void {
+  if (process.send && process.connected) process.send(m);
+}
+
+function fail(message: string, err?: unknown): never {
+  process.stderr.write(`drover worker ${name}: ${message}${err ? `: ${(err as Error).stack ?? String(err)}` : ''}\n`);
+  process.exit(WORKER_BOOT_ERROR);
+}
+
+async function main(): Promise<void> {
+  const { positionals } = parseArgs({ allowPositionals: true, strict: false });
+  const modulePath = positionals[0];
+  if (!modulePath) fail('no module given');
+  process.title = `drover: worker ${id} [${name}]`;
+
+  // A stop can arrive before the module is loaded; remember it.
+  process.on('SIGTERM', () => beginStop('SIGTERM'));
+  process.on('SIGINT', () => beginStop('SIGINT'));
+  process.on('message', (m: unknown) => {
+    if (typeof m === 'object' && m !== null && (m as { t?: unknown }).t === 'stop') beginStop('stop from the master');
+  });
+  // The master is gone (killed, crashed): finish quickly and leave, never outlive it.
+  process.on('disconnect', () => beginStop('master went away'));
+
+  let mod: { default?: unknown };
+  try {
+    mod = (await import(pathToFileURL(modulePath).href)) as { default?: unknown };
+  } catch (err) {
+    fail(`cannot load ${modulePath}`, err);
+  }
+  const exported = mod.default ?? mod;
+  if (heartbeatMs > 0) {
+    // From a timer on the event loop: a stuck loop stops the heartbeats, which is what the master watches.
+    setInterval(() => send({ t: 'hb', requests, rss: process.memoryUsage.rss() }), heartbeatMs).unref();
+  }
+  if (isJobWorker(exported)) await runJobWorker(exported);
+  else await serveHttp(exported);
+}
+
+function beginStop(why: string): void {
+  if (stopping) return;
+  stopping = true;
+  // Past the graceful budget the master sends SIGKILL anyway; leaving a little earlier lets us exit 0.
+  setTimeout(() => process.exit(0), Math.max(0, gracefulMs - 100)).unref();
+  if (onStop) onStop();
+  else if (why !== 'SIGTERM' || !process.connected) process.exit(0);
+}
+
+// --- job workers ---
+
+async function runJobWorker(worker: JobWorker): Promise<void> {
+  const ac = new AbortController();
+  const ctx: WorkerContext = {
+    id,
+    name,
+    signal: ac.signal,
+    log: (message) => process.stdout.write(`${message}\n`),
+  };
+  onStop = () => ac.abort();
+  if (stopping) ac.abort();
+  try {
+    await worker.setup?.(ctx);
+  } catch (err) {
+    fail('setup() failed', err);
+  }
+  send({ t: 'ready' });
+  try {
+    await worker.run(ctx);
+  } finally {
+    await worker.stop?.(ctx);
+  }
+  process.exit(0);
+}
+
+// --- HTTP ---
+
+type FetchHandler = { fetch(request: Request): Response | Promise<Response> };
+
+/** The request listener for any of the supported default exports. */
+function toListener(exported: unknown): { listener: RequestListener; server: Server | null } {
+  if (exported && typeof exported === 'object' && 'listen' in exported && 'on' in exported) {
+    const server = exported as Server;
+    if (server.listening) fail('the exported http.Server is already listening; export it without calling listen()');
+    return { listener: (req, res) => server.emit('request', req, res), server };
+  }
+  if (typeof exported === 'function') return { listener: exported as RequestListener, server: null };
+  if (exported && typeof exported === 'object' && typeof (exported as FetchHandler).fetch === 'function') {
+    return { listener: fetchListener(exported as FetchHandler), server: null };
+  }
+  fail('the module must export (default) a request listener, an object with fetch(), an http.Server, or defineWorker({...})');
+}
+
+async function serveHttp(exported: unknown): Promise<void> {
+  const count = Number(env['LISTEN_FDS'] ?? '0');
+  if (env['LISTEN_PID'] !== undefined && env['LISTEN_PID'] !== String(process.pid)) {
+    fail(`LISTEN_PID ${env['LISTEN_PID']} is not this process (${process.pid}): the sockets are not meant for it`);
+  }
+  if (count < 1) fail('no sockets were passed: give the program sockets = NAME and a [socket:NAME] section');
+  const { listener, server: userServer } = toListener(exported);
+
+  /** requests in flight per connection */
+  const inflight = new Map<Socket, number>();
+  const servers: Server[] = [];
+  const track = (req: IncomingMessage, res: ServerResponse): void => {
+    const sock = req.socket;
+    inflight.set(sock, (inflight.get(sock) ?? 0) + 1);
+    // Draining: every answer from now on tells the client to reconnect elsewhere (to a live worker).
+    if (stopping) res.setHeader('connection', 'close');
+    res.on('close', () => {
+      const n = inflight.get(sock);
+      if (n !== undefined) inflight.set(sock, n - 1);
+    });
+    requests += 1;
+    if (maxRequests > 0 && requests >= maxRequests && !retireSent) {
+      retireSent = true;
+      send({ t: 'retire', reason: `served ${requests} requests (max_requests)` });
+    }
+  };
+  for (let i = 0; i < count; i++) {
+    const server = i === 0 && userServer ? userServer : createServer(listener);
+    // ours runs first, so the Connection: close header is set before the app writes its head
+    server.prependListener('request', track);
+    server.on('connection', (sock: Socket) => sock.on('close', () => inflight.delete(sock)));
+    servers.push(server);
+  }
+  await Promise.all(
+    servers.map(
+      (s, i) =>
+        new Promise<void>((resolve, reject) => {
+          s.once('error', reject);
+          s.listen({ fd: 3 + i }, () => {
+            s.off('error', reject);
+            resolve();
+          });
+        }),
+    ),
+  );
+  onStop = () => drain(servers, inflight);
+  if (stopping) {
+    drain(servers, inflight);
+    return;
+  }
+  send({ t: 'ready' });
+}
+
+/**
+ * Graceful drain (DESIGN §8): stop accepting, answer each open connection's next request with
+ * `Connection: close`, close connections that stay idle for a second (a request may already be on its
+ * way on an idle keep-alive connection: closing at once is what makes naive reloads fail requests), then
+ * exit when the last connection is gone.
+ */
+function drain(servers: Server[], inflight: Map<Socket, number>): void {
+  let open = servers.length;
+  for (const s of servers) {
+    // net.Server's close: stop listening only. http.Server#close would also close idle keep-alive
+    // connections at once (Node ≥ 19), which drops a request already in flight on one of them.
+    (Object.getPrototypeOf(Object.getPrototypeOf(s)) as { close: (this: Server, cb: () => void) => void }).close.call(s, () => {
+      open -= 1;
+      if (open === 0) process.exit(0);
+    });
+  }
+  // Every second: connections with nothing in flight are closed (a response that began before the drain
+  // carried no Connection: close, so its connection would otherwise stay open).
+  setInterval(() => {
+    for (const [sock, n] of inflight) if (n <= 0) sock.end();
+    for (const s of servers) s.closeIdleConnections();
+  }, 1000).unref();
+}
+
+function fetchListener(app: FetchHandler): RequestListener {
+  return (req, res) => {
+    const host = req.headers.host ?? 'localhost';
+    const url = `http://${host}${req.url ?? '/'}`;
+    const headers = new Headers();
+    for (const [k, v] of Object.entries(req.headers)) {
+      if (Array.isArray(v)) for (const x of v) headers.append(k, x);
+      else if (v !== undefined) headers.set(k, v);
+    }
+    const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
+    const init: RequestInit & { duplex?: 'half' } = { method: req.method ?? 'GET', headers };
+    if (hasBody) {
+      init.body = Readable.toWeb(req) as ReadableStream;
+      init.duplex = 'half';
+    }
+    Promise.resolve()
+      .then(() => app.fetch(new Request(url, init)))
+      .then(async (response) => {
+        const outHeaders: Record<string, string | string[]> = {};
+        response.headers.forEach((v, k) => {
+          const prev = outHeaders[k];
+          outHeaders[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+        });
+        res.writeHead(response.status, outHeaders);
+        if (!response.body) {
+          res.end();
+          return;
+        }
+        for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) res.write(chunk);
+        res.end();
+      })
+      .catch((err: unknown) => {
+        process.stderr.write(`drover worker ${name}: fetch handler failed: ${(err as Error).stack ?? String(err)}\n`);
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end('internal error\n');
+      });
+  };
+}
+
+void main().catch((err: unknown) => fail('unexpected error', err));
