@@ -257,8 +257,8 @@ const POST: Record<string, Handler> = {
     return results(out);
   },
   '/api/logs/clear': (api, input) => {
-    const logs = requireLogs(api);
     const keys = resolveOrThrow(api, input.patterns());
+    const logs = requireLogs(api);
     for (const k of keys) logs.clearLog(k);
     return { ok: true, results: keys.map((key) => ({ key, ok: true })) };
   },

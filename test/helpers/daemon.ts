@@ -48,14 +48,18 @@ export class Daemon {
   /** The processes as `status --json` shows them, by name. */
   async processes(): Promise<Map<string, { state: string; pid: number | null; restarts: number }>> {
     const r = await this.cli(['status', '--json']);
-    if (r.code !== 0 && r.code !== 3) throw new Error(show(['status', '--json'], r));
+    if (r.code !== 0 && r.code !== 3) throw new Error(`${show(['status', '--json'], r)}\n${this.daemonStderr()}`);
     const body = JSON.parse(r.stdout) as { processes: { name: string; state: string; pid: number | null; restarts: number }[] };
     return new Map(body.processes.map((p) => [p.name, p]));
   }
 
+  /** drover's stderr and the end of its log, for failure messages. */
   daemonStderr(): string {
-    const f = join(this.dir, '.drover', 'daemon.stderr');
-    return existsSync(f) ? `--- daemon.stderr:\n${readFileSync(f, 'utf8')}` : '';
+    const read = (name: string): string => {
+      const f = join(this.dir, '.drover', name);
+      return existsSync(f) ? `--- ${name}:\n${readFileSync(f, 'utf8').split('\n').slice(-30).join('\n')}\n` : '';
+    };
+    return read('daemon.stderr') + read('drover.log');
   }
 
   /** Stops drover (down --fast), kills whatever survived, removes the temp dir; returns the survivors. */
