@@ -1,7 +1,7 @@
 // Shared helpers for drover's benchmarks: timing, statistics, interleaving, /proc reading, cleanup.
 // Plain Node (no dependencies), so every benchmark measures the tools the same way.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -376,7 +376,7 @@ export function environmentReport(title, command) {
     `- command: \`${command}\``,
     `- machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), Linux ${readFirstLine('/proc/sys/kernel/osrelease')}`,
     `- node ${process.version}; NODE_EXTRA_CA_CERTS ${process.env.NODE_EXTRA_CA_CERTS ? `set (${process.env.NODE_EXTRA_CA_CERTS}): Node start-up is roughly doubled for every node process, drover, PM2 and the fixtures alike` : 'not set'}`,
-    `- drover ${readJsonVersion(join(ROOT_DIR, 'package.json'))} (${ROOT_DIR}, commit ${gitHead()}), supervisord ${supervisordVersion}, PM2 ${pm2Version}`,
+    `- drover ${readJsonVersion(join(ROOT_DIR, 'package.json'))} (${ROOT_DIR}, HEAD ${gitHead()}, dist/ built ${distBuiltAt()} from the working tree), supervisord ${supervisordVersion}, PM2 ${pm2Version}`,
     `- load average at start: ${readFirstLine('/proc/loadavg')}`,
     '',
   ];
@@ -388,6 +388,14 @@ function readJsonVersion(file) {
     return JSON.parse(readFileSync(file, 'utf8')).version;
   } catch {
     return 'not installed';
+  }
+}
+
+function distBuiltAt() {
+  try {
+    return statSync(join(ROOT_DIR, 'dist', 'src', 'cli', 'main.js')).mtime.toISOString();
+  } catch {
+    return 'never (run npm run build)';
   }
 }
 
