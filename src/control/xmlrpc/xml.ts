@@ -32,6 +32,8 @@ export class XmlSyntaxError extends Error {
 
 const NAME = /[A-Za-z_:\u00C0-\uFFFF][-A-Za-z0-9._:\u00B7\u00C0-\uFFFF]*/y;
 const WS = /[ \t\r\n]*/y;
+// <?xml version="1.0" encoding="..." standalone="..."?>: pseudo-attributes with plain quoted values only
+const XML_DECL = /<\?xml(?:[ \t\r\n]+[A-Za-z]+[ \t\r\n]*=[ \t\r\n]*(?:"[-A-Za-z0-9._ ]*"|'[-A-Za-z0-9._ ]*'))*[ \t\r\n]*\?>/y;
 const PREDEFINED: Readonly<Record<string, string>> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
 // Characters XML 1.0 forbids even as references: C0 controls other than tab, LF, CR, and U+FFFE/U+FFFF.
 const FORBIDDEN_CHAR = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/;
@@ -61,9 +63,10 @@ class Reader {
   document(): XmlElement {
     if (this.src.charCodeAt(0) === 0xfeff) this.pos = 1;
     if (this.src.startsWith('<?xml', this.pos) && /[ \t\r\n?]/.test(this.src[this.pos + 5] ?? '')) {
-      const end = this.src.indexOf('?>', this.pos);
-      if (end < 0) this.fail('unterminated XML declaration');
-      this.pos = end + 2;
+      XML_DECL.lastIndex = this.pos;
+      const m = XML_DECL.exec(this.src);
+      if (!m) this.fail('malformed XML declaration');
+      this.pos += m[0].length;
     }
     this.misc();
     if (this.src[this.pos] !== '<') this.fail(this.pos >= this.src.length ? 'no root element' : 'text before the root element');

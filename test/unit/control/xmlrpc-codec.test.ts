@@ -120,6 +120,9 @@ test('bodies that are not well-formed XML are parse errors', () => {
     '<methodCall/><methodCall/>',
     '<methodCall/>trailing',
     '<?xml-stylesheet href="x"?><methodCall/>',
+    '<?xml version="1<.0"?><methodCall><methodName>m</methodName></methodCall>',
+    '<?xml version="1.0&"?><methodCall><methodName>m</methodName></methodCall>',
+    '<?xml version="1.0"<methodCall><methodName>m</methodName></methodCall>',
     '<methodCall><![CDATA[never closed</methodCall>',
     '<methodCall><!-- never closed</methodCall>',
   ]) {
