@@ -1,0 +1,268 @@
+// Debian's real supervisorctl (supervisor 4.2.5) against drover's XML-RPC at /RPC2, unchanged.
+//
+// Every expected output and exit code below was first taken from the real thing: the same config (with the
+// same fixture programs) run under `/usr/bin/supervisord -n -c FILE`, and the same supervisorctl commands
+// in the same order, including the config edit before reread/update. drover answers identically, except
+// where a comment says otherwise (the order of "all" answers, and tail while drover keeps no logs).
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { Daemon } from '../helpers/daemon.js';
+import { DEFAULT_TIMEOUT_MS, fixture, livePids, TIMEOUT_SCALE, waitForCondition } from '../helpers/drover.js';
+
+const SUPERVISORCTL = '/usr/bin/supervisorctl';
+const node = process.execPath;
+
+// supervisorctl -c insists on a [supervisorctl] section; -s names the socket all the same
+const config = (idleName: string, workerExtra: string): string => `[supervisord]
+childlogdir = %(here)s
+
+[supervisorctl]
+serverurl = unix://%(here)s/.drover/drover.sock
+
+[program:web]
+command = ${node} ${fixture('report-signals.mjs')}
+startsecs = 0
+
+[program:worker]
+command = ${node} ${fixture('forever.mjs')}
+numprocs = 2
+process_name = %(program_name)s_%(process_num)d
+startsecs = 0
+${workerExtra}
+
+[program:${idleName}]
+command = ${node} ${fixture('forever.mjs')}
+autostart = false
+startsecs = 0
+`;
+
+interface CtlResult {
+  readonly code: number | null;
+  readonly out: string;
+}
+
+/** Runs supervisorctl against the daemon's socket; stdout and stderr together, as a user sees them. */
+function ctl(d: Daemon, line: string): Promise<CtlResult> {
+  const socket = join(d.dir, '.drover', 'drover.sock');
+  return new Promise((resolve) => {
+    execFile(
+      SUPERVISORCTL,
+      ['-c', d.file, '-s', `unix://${socket}`, ...line.split(' ')],
+      { timeout: 20_000 * TIMEOUT_SCALE, env: { ...process.env, LANG: 'C.UTF-8' } },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
+        resolve({ code, out: stdout + stderr });
+      },
+    );
+  });
+}
+
+/** Runs a command and checks its exit code and its exact output (lines compared as a set with `anyOrder`). */
+async function expectCtl(d: Daemon, line: string, code: number, expected: string | RegExp, anyOrder = false): Promise<CtlResult> {
+  const r = await ctl(d, line);
+  const where = `supervisorctl ${line} → exit ${String(r.code)}\n--- output:\n${r.out}---\n${d.daemonStderr()}`;
+  assert.equal(r.code, code, `exit code\n${where}`);
+  if (expected instanceof RegExp) assert.match(r.out, expected, where);
+  else if (anyOrder) assert.deepEqual(lines(r.out).sort(), lines(expected).sort(), where);
+  else assert.equal(r.out, expected, where);
+  return r;
+}
+
+function lines(s: string): string[] {
+  return s.split('\n').filter((l) => l !== '');
+}
+
+/** One `status` line as supervisorctl formats it: name padded to 33, state to 10. */
+function statusLine(name: string, state: string, desc: string): string {
+  return `${name.padEnd(33)}${state.padEnd(10)}${desc}`;
+}
+
+const RUNNING_DESC = 'pid \\d+, uptime \\d+:\\d\\d:\\d\\d';
+
+function pidOf(out: string, name: string): number {
+  const m = new RegExp(`^${name}\\s+RUNNING\\s+pid (\\d+),`, 'm').exec(out);
+  assert.ok(m, `no RUNNING line for ${name} in:\n${out}`);
+  return Number(m[1]);
+}
+
+/** The stdout log file drover's sink writes for a process (AUTO name in childlogdir). */
+function stdoutLogOf(d: Daemon, name: string): string | null {
+  const f = readdirSync(d.dir).find((n) => n.startsWith(`${name}-stdout---`) && n.endsWith('.log'));
+  return f ? join(d.dir, f) : null;
+}
+
+test('supervisorctl drives drover: status, pid, start, stop, restart, signal, tail, avail, reread, update, add, remove, reload, shutdown', async (t: TestContext) => {
+  assert.ok(existsSync(SUPERVISORCTL), `${SUPERVISORCTL} is missing: install Debian's supervisor (scripts/install-test-deps.sh)`);
+  const d = new Daemon(config('idle', ''));
+  try {
+    await d.up();
+    const socketUrl = `unix://${join(d.dir, '.drover', 'drover.sock')}`;
+
+    // status: idle never started → exit 3 (LSB "not running" for status)
+    let r = await expectCtl(
+      d,
+      'status',
+      3,
+      new RegExp(
+        `^${statusLine('idle', 'STOPPED', 'Not started')}\n` +
+          `${statusLine('web', 'RUNNING', RUNNING_DESC)}\n` +
+          `${statusLine('worker:worker_0', 'RUNNING', RUNNING_DESC)}\n` +
+          `${statusLine('worker:worker_1', 'RUNNING', RUNNING_DESC)}\n$`,
+      ),
+    );
+    for (const n of ['web', 'worker:worker_0', 'worker:worker_1']) d.seen.add(pidOf(r.out, n));
+    const webPid = pidOf(r.out, 'web');
+    await expectCtl(d, 'status web', 0, new RegExp(`^${statusLine('web', 'RUNNING', RUNNING_DESC)}\n$`));
+    await expectCtl(d, 'status nosuch', 4, 'nosuch: ERROR (no such process)\n');
+    await expectCtl(d, 'status worker:*', 0, /^worker:worker_0 +RUNNING +pid \d+.*\nworker:worker_1 +RUNNING +pid \d+.*\n$/);
+
+    // pid
+    await expectCtl(d, 'pid', 0, `${d.pid}\n`);
+    await expectCtl(d, 'pid web', 0, `${webPid}\n`);
+    await expectCtl(d, 'pid idle', 7, '0\n');
+    await expectCtl(d, 'pid nosuch', 1, 'No such process nosuch\n');
+
+    // start / stop: an already started or stopped process is reported but is not a failure (exit 0)
+    await expectCtl(d, 'start idle', 0, 'idle: started\n');
+    await expectCtl(d, 'start idle', 0, 'idle: ERROR (already started)\n');
+    await expectCtl(d, 'start nosuch', 1, 'nosuch: ERROR (no such process)\n');
+    await expectCtl(d, 'start nosuch:*', 2, 'nosuch: ERROR (no such group)\n');
+    await expectCtl(d, 'stop idle', 0, 'idle: stopped\n');
+    await expectCtl(d, 'stop idle', 0, 'idle: ERROR (not running)\n');
+    await expectCtl(d, 'stop nosuch', 1, 'nosuch: ERROR (no such process)\n');
+    await expectCtl(d, 'stop worker:*', 0, 'worker:worker_0: stopped\nworker:worker_1: stopped\n');
+    await expectCtl(d, 'start worker:*', 0, 'worker:worker_0: started\nworker:worker_1: started\n');
+
+    // restart: stop then start; a new pid
+    await expectCtl(d, 'restart web', 0, 'web: stopped\nweb: started\n');
+    r = await expectCtl(d, 'pid web', 0, /^\d+\n$/);
+    const webPid2 = Number(r.out.trim());
+    d.seen.add(webPid2);
+    assert.notEqual(webPid2, webPid, 'restart gives web a new process');
+
+    // signal: delivered without a state change (the fixture reports HUP and keeps running)
+    await expectCtl(d, 'signal HUP web', 0, 'web: signalled\n');
+    const webLog = stdoutLogOf(d, 'web');
+    if (webLog) {
+      await waitForCondition(() => readFileSync(webLog, 'utf8').includes(`got HUP ${webPid2}`), `"got HUP ${webPid2}" in ${webLog}`, {
+        describe: () => readFileSync(webLog, 'utf8'),
+      });
+    }
+    await expectCtl(d, 'pid web', 0, `${webPid2}\n`);
+    await expectCtl(d, 'signal BOGUS web', 1, 'web: ERROR (bad signal name)\n');
+    await expectCtl(d, 'signal HUP idle', 7, 'idle: ERROR (not running)\n');
+    await expectCtl(d, 'signal USR1 worker:*', 0, 'worker:worker_0: signalled\nworker:worker_1: signalled\n');
+    await expectCtl(d, 'signal HUP nosuch', 1, 'nosuch: ERROR (no such process)\n');
+
+    // tail reads the last 1600 bytes through readProcessStdoutLog
+    r = await ctl(d, 'tail web');
+    if (/ERROR \(no log file\)/.test(r.out)) {
+      // TODO(xmlrpc): ControlApi.logs is still null in src/daemon/master.ts (the LogSink is not wired to the
+      // control plane yet), so drover answers NO_FILE and supervisorctl says so with exit 1. Once it is
+      // wired, the branch below runs and this one should be deleted.
+      assert.equal(r.out, 'web: ERROR (no log file)\n');
+      assert.equal(r.code, 1);
+      t.diagnostic('tail: drover keeps no logs for the control plane yet (ControlApi.logs is null): checked the NO_FILE answer');
+    } else {
+      assert.equal(r.code, 0, r.out);
+      assert.match(r.out, new RegExp(`ready ${webPid2}\n(.*\n)*got HUP ${webPid2}\n`), r.out);
+    }
+    await expectCtl(d, 'tail nosuch', 1, 'nosuch: ERROR (no such process name)\n');
+
+    // avail and reread with an unchanged file
+    const avail = (webState: string): string =>
+      [
+        `${'idle'.padEnd(32)} ${'in use'.padEnd(9)} ${'manual'.padEnd(9)} 999:999`,
+        `${'web'.padEnd(32)} ${webState.padEnd(9)} ${'auto'.padEnd(9)} 999:999`,
+        `${'worker:worker_0'.padEnd(32)} ${'in use'.padEnd(9)} ${'auto'.padEnd(9)} 999:999`,
+        `${'worker:worker_1'.padEnd(32)} ${'in use'.padEnd(9)} ${'auto'.padEnd(9)} 999:999`,
+        '',
+      ].join('\n');
+    await expectCtl(d, 'avail', 0, avail('in use'));
+    await expectCtl(d, 'reread', 0, 'No config updates to processes\n');
+
+    // remove needs a stopped group; add refuses an active one (supervisorctl exits 0 for that)
+    await expectCtl(d, 'remove web', 1, 'ERROR: process/group still running: web\n');
+    await expectCtl(d, 'add web', 0, 'ERROR: process group already active\n');
+    await expectCtl(d, 'stop web', 0, 'web: stopped\n');
+    await expectCtl(d, 'remove web', 0, 'web: removed process group\n');
+    await expectCtl(d, 'remove web', 1, 'ERROR: no such process/group: web\n');
+    r = await expectCtl(d, 'status', 3, /^idle +STOPPED +\w{3} \d\d \d\d:\d\d [AP]M\nworker:worker_0 +RUNNING .*\nworker:worker_1 +RUNNING .*\n$/);
+    await expectCtl(d, 'reread', 0, 'web: available\n');
+    await expectCtl(d, 'avail', 0, avail('avail'));
+    await expectCtl(d, 'add web', 0, 'web: added process group\n');
+    await expectCtl(d, 'add nosuch', 1, 'ERROR: no such process/group: nosuch\n');
+    r = await expectCtl(d, 'status web', 0, new RegExp(`^${statusLine('web', 'RUNNING', RUNNING_DESC)}\n$`));
+    d.seen.add(pidOf(r.out, 'web'));
+
+    // all: the same lines as supervisord; supervisord orders groups of equal priority by when they were
+    // (re)added, drover by name, so compare them as sets
+    await expectCtl(d, 'stop all', 0, 'web: stopped\nworker:worker_0: stopped\nworker:worker_1: stopped\n', true);
+    await expectCtl(d, 'start all', 0, 'idle: started\nweb: started\nworker:worker_0: started\nworker:worker_1: started\n', true);
+    await expectCtl(d, 'stop idle', 0, 'idle: stopped\n');
+
+    // edit the config: idle goes, fresh comes, worker changes
+    writeFileSync(d.file, config('fresh', 'stopwaitsecs = 5'));
+    await expectCtl(d, 'reread', 0, 'fresh: available\nidle: disappeared\nworker: changed\n');
+    await expectCtl(
+      d,
+      'update',
+      0,
+      'idle: stopped\nidle: removed process group\nworker: stopped\nworker: updated process group\nfresh: added process group\n',
+    );
+    r = await expectCtl(
+      d,
+      'status',
+      3,
+      new RegExp(
+        `^${statusLine('fresh', 'STOPPED', 'Not started')}\n${statusLine('web', 'RUNNING', RUNNING_DESC)}\n` +
+          `${statusLine('worker:worker_0', 'RUNNING', RUNNING_DESC)}\n${statusLine('worker:worker_1', 'RUNNING', RUNNING_DESC)}\n$`,
+      ),
+    );
+    for (const n of ['web', 'worker:worker_0', 'worker:worker_1']) d.seen.add(pidOf(r.out, n));
+    const before = pidOf(r.out, 'web');
+
+    // reload = supervisor.restart: drover stops everything, applies the file and starts autostart programs
+    // (supervisord re-execs itself; drover keeps its pid — docs/api.md)
+    await expectCtl(d, 'reload', 0, 'Restarted supervisord\n');
+    const deadline = Date.now() + DEFAULT_TIMEOUT_MS * TIMEOUT_SCALE;
+    for (;;) {
+      r = await ctl(d, 'status');
+      const up = ['web', 'worker:worker_0', 'worker:worker_1'].every((n) => new RegExp(`^${n} +RUNNING`, 'm').test(r.out));
+      if (up && !r.out.includes(`pid ${before},`)) break;
+      if (Date.now() > deadline) assert.fail(`programs did not come back after reload:\n${r.out}\n${d.daemonStderr()}`);
+    }
+    for (const n of ['web', 'worker:worker_0', 'worker:worker_1']) d.seen.add(pidOf(r.out, n));
+    await expectCtl(d, 'pid', 0, `${d.pid}\n`);
+
+    // shutdown: answered, then drover stops everything and exits; the socket is gone afterwards
+    await expectCtl(d, 'shutdown', 0, 'Shut down\n');
+    await waitForCondition(() => livePids([d.pid]).length === 0, `drover (pid ${d.pid}) to exit after shutdown`, {
+      timeoutMs: 15_000,
+      describe: () => d.daemonStderr(),
+    });
+    assert.deepEqual(livePids([...d.seen]), [], 'no process survives the shutdown');
+    await expectCtl(d, 'shutdown', 1, `ERROR: ${socketUrl} no such file (already shut down?)\n`);
+    await expectCtl(d, 'status', 4, `${socketUrl} no such file\n`);
+  } finally {
+    const survivors = await d.teardown();
+    assert.deepEqual(survivors, [], 'teardown had to kill survivors');
+  }
+});
+
+// A program that update added must be startable: the log sink has to learn about it (it once crashed drover).
+test('supervisorctl starts a program that update added', async () => {
+  const d = new Daemon(config('idle', ''));
+  try {
+    await d.up();
+    writeFileSync(d.file, config('fresh', ''));
+    await expectCtl(d, 'update', 0, 'idle: stopped\nidle: removed process group\nfresh: added process group\n');
+    await expectCtl(d, 'start fresh', 0, 'fresh: started\n');
+    await expectCtl(d, 'status fresh', 0, new RegExp(`^${statusLine('fresh', 'RUNNING', RUNNING_DESC)}\n$`));
+  } finally {
+    await d.teardown();
+  }
+});
