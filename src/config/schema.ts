@@ -125,23 +125,25 @@ export const PROGRAM_KEYS = {
 
 function socketBind(raw: string): SocketBind {
   const v = raw.trim();
+  const fd = /^fd:\/\/(\d+)$/.exec(v);
+  if (fd) return { kind: 'fd', fd: Number(fd[1]) };
   if (v.startsWith('unix:')) {
     const path = v.slice(5).replace(/^\/\//, '');
     if (!path.startsWith('/')) throw new ValueProblem('a unix socket needs an absolute path', 'unix:/path/to.sock');
     return { kind: 'unix', path };
   }
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(v);
-  if (!m) throw new ValueProblem('not a socket address', 'HOST:PORT, [IPV6]:PORT or unix:/path.sock');
+  if (!m) throw new ValueProblem('not a socket address', 'HOST:PORT, [IPV6]:PORT, unix:/path.sock or fd://N');
   const port = Number(m[3]);
   if (port > 65535) throw new ValueProblem('port out of range', 'a port from 0 to 65535');
   const host = m[1] ?? (m[2] === '' || m[2] === '*' ? '0.0.0.0' : (m[2] as string));
   return { kind: 'tcp', host, port };
 }
 
-export type SocketBind = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
+export type SocketBind = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string } | { kind: 'fd'; fd: number };
 
 export const SOCKET_KEYS = {
-  bind: key({ type: 'address', default: null, defaultDoc: '(required)', doc: 'HOST:PORT, [::]:PORT or unix:/path.sock. Bound once by the master and kept open across reloads.', parse: socketBind, drover: true }),
+  bind: key({ type: 'address', default: null, defaultDoc: '(required)', doc: 'HOST:PORT, [::]:PORT, unix:/path.sock, or fd://N (a listening socket drover inherited, e.g. from systemd). Bound once by the master and kept open across reloads.', parse: socketBind, drover: true }),
   backlog: key({ type: 'integer', default: '511', doc: 'listen() backlog.', parse: nonNegativeInteger, drover: true }),
   mode: key({ type: 'octal', default: null, doc: 'unix sockets: permission bits of the socket file.', parse: octal, drover: true }),
   owner: key({ type: 'user[:group]', default: null, doc: 'unix sockets: owner of the socket file.', parse: userAndGroup, drover: true }),

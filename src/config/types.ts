@@ -101,7 +101,10 @@ export interface ProcessSpec {
 /** A listening socket the master binds once and hands to programs ([socket:NAME]). */
 export interface SocketSpec {
   readonly name: string;
-  readonly bind: { readonly kind: 'tcp'; readonly host: string; readonly port: number } | { readonly kind: 'unix'; readonly path: string };
+  readonly bind:
+    | { readonly kind: 'tcp'; readonly host: string; readonly port: number }
+    | { readonly kind: 'unix'; readonly path: string }
+    | { readonly kind: 'fd'; readonly fd: number };
   readonly backlog: number;
   /** unix sockets: permission bits; null = leave as created (umask) */
   readonly mode: number | null;

@@ -186,6 +186,8 @@ export class Supervisor {
   /** settles when the shutdown has finished; failed when it ended through an internal error */
   private readonly stopped: Promise<{ failed: boolean }>;
   private resolveStopped!: (r: { failed: boolean }) => void;
+  /** one /proc snapshot shared by everything done in the same turn (a shutdown stops hundreds at once) */
+  private procTableCache: ProcStat[] | null = null;
   /** keeps the event loop alive while supervising: signal listeners alone do not, so with every program
    * exited or fatal Node would otherwise end the process */
   private keepAlive: NodeJS.Timeout | null = null;
@@ -311,6 +313,15 @@ export class Supervisor {
   }
 
   // --- internal ---
+
+  /** The process table, read at most once per turn of the event loop. */
+  private procTable(): ProcStat[] {
+    if (this.procTableCache === null) {
+      this.procTableCache = listProcesses();
+      setImmediate(() => (this.procTableCache = null));
+    }
+    return this.procTableCache;
+  }
 
   private releaseKeepAlive(): void {
     if (this.keepAlive) clearInterval(this.keepAlive);
@@ -1065,7 +1076,7 @@ export class Supervisor {
   private signalForStop(m: Managed, signal: string, toGroup: boolean): void {
     const pid = m.record.pid;
     if (pid === null) return;
-    if ((toGroup || m.spec.killAsGroup) && m.stopSnapshot.length === 0) m.stopSnapshot = descendantsOf(pid);
+    if ((toGroup || m.spec.killAsGroup) && m.stopSnapshot.length === 0) m.stopSnapshot = descendantsOf(pid, this.procTable());
     this.killAll(m, pid, signal, toGroup);
   }
 
@@ -1096,14 +1107,44 @@ export class Supervisor {
       this.waitForPidfile(m, ev.pid);
       return;
     }
-    const leftovers = this.leftBehind(m, ev.pid);
+    // What the old process left behind is looked for after the restart (which must not wait for a /proc
+    // scan), from what was known of it before the respawn replaces it.
+    const gone = {
+      pid: ev.pid,
+      snapshot: m.stopSnapshot,
+      startTicks: m.spawnedStartTicks,
+      executable: m.executable,
+      startedAtMs: m.record.startedAtMs ?? 0,
+    };
+    this.guard?.remove(ev.pid);
+    this.dispatch(m, { type: 'childExited', code: ev.code, signal: ev.signal });
+    this.checkLeftovers(spec, gone, requested, ev.code);
+  }
+
+  /**
+   * After an exit: with killasgroup, kill what is left of the group (and the descendants recorded when a
+   * stop began); otherwise warn about a program that seems to daemonize itself. The full /proc scan is
+   * done only when something can be there: the group still has members, a stop recorded descendants, or
+   * the program exited soon after starting with an expected code (how a self-daemonizing program looks).
+   */
+  private checkLeftovers(
+    spec: ProcessSpec,
+    gone: { pid: number; snapshot: ProcStat[]; startTicks: number; executable: string; startedAtMs: number },
+    requested: boolean,
+    code: number | null,
+  ): void {
+    const groupAlive = groupHasMembers(gone.pid);
+    const quickExpected =
+      !requested && code !== null && spec.exitCodes.includes(code) && Date.now() - gone.startedAtMs < (spec.startSecs + 1) * 1000;
+    if (!groupAlive && gone.snapshot.length === 0 && !quickExpected) return;
+    const leftovers = this.leftBehind(gone);
     if (spec.killAsGroup) {
       if (leftovers.length > 0) {
         this.logger.warn(
           `${spec.name}: killing ${leftovers.length} process(es) left behind in its group: ${leftovers.map((p) => p.pid).join(', ')}`,
         );
-        sendSignal(ev.pid, 'KILL', true);
-        for (const p of leftovers) if (p.pgrp !== ev.pid) sendSignal(p.pid, 'KILL', false);
+        sendSignal(gone.pid, 'KILL', true);
+        for (const p of leftovers) if (p.pgrp !== gone.pid) sendSignal(p.pid, 'KILL', false);
       }
     } else if (leftovers.length > 0 && !requested) {
       const pids = leftovers.map((p) => `${p.pid} (${p.comm})`).join(', ');
@@ -1112,8 +1153,6 @@ export class Supervisor {
           `Run it in the foreground (e.g. nginx "daemon off;", redis "daemonize no") or set pidfile= so drover follows it.`,
       );
     }
-    this.guard?.remove(ev.pid);
-    this.dispatch(m, { type: 'childExited', code: ev.code, signal: ev.signal });
   }
 
   /**
@@ -1121,16 +1160,17 @@ export class Supervisor {
    * a stop began, and orphans of the same executable started since it was spawned (a daemon's child has
    * left the group by the time the exit is seen, so the executable and start time are what is left).
    */
-  private leftBehind(m: Managed, pid: number): ProcStat[] {
-    const table = listProcesses();
+  private leftBehind(gone: { pid: number; snapshot: ProcStat[]; startTicks: number; executable: string }): ProcStat[] {
+    const table = this.procTable();
+    const pid = gone.pid;
     let exe: string | null = null;
     try {
-      exe = realpathSync(m.executable);
+      exe = realpathSync(gone.executable);
     } catch {
       exe = null; // the program file was removed since; skip that criterion
     }
     const me = process.pid;
-    const snap = new Map(m.stopSnapshot.map((p) => [p.pid, p.startTicks]));
+    const snap = new Map(gone.snapshot.map((p) => [p.pid, p.startTicks]));
     return table.filter((p) => {
       if (p.state === 'Z' || p.pid === me) return false;
       if (p.pgrp === pid || p.session === pid) return true;
@@ -1138,8 +1178,8 @@ export class Supervisor {
       return (
         exe !== null &&
         p.ppid === 1 &&
-        p.startTicks >= m.spawnedStartTicks &&
-        m.spawnedStartTicks > 0 &&
+        p.startTicks >= gone.startTicks &&
+        gone.startTicks > 0 &&
         readExe(p.pid) === exe
       );
     });
@@ -1212,6 +1252,17 @@ function timerEvent(timer: TimerName): ProcessEvent {
       return { type: 'fatalCooldownElapsed' };
     default:
       return assertNever(timer);
+  }
+}
+
+/** Whether a process group still has members (signal 0 to -pgid: ESRCH when it is empty). */
+function groupHasMembers(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (err) {
+    // ESRCH: no process left in the group; EPERM: members exist but belong to another user
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -76,18 +76,22 @@ export class SocketSet {
 
   // --- internal ---
 
-  private bindOne(spec: SocketSpec, inheritedFd: number | undefined): void {
+  private bindOne(spec: SocketSpec, inherited: number | undefined): void {
+    let inheritedFd = inherited;
     const create = (net as unknown as { _createServerHandle: CreateServerHandle })._createServerHandle;
     const b = spec.bind;
     let handle: ServerHandle | number;
+    if (b.kind === 'fd') inheritedFd = b.fd;
     if (inheritedFd !== undefined) {
       handle = create(null, -1, -1, inheritedFd);
     } else if (b.kind === 'unix') {
       // a socket file left by a dead master would make bind fail with EADDRINUSE
       if (existsSync(b.path)) removeSocketFile(b.path);
       handle = create(b.path, -1, -1);
-    } else {
+    } else if (b.kind === 'tcp') {
       handle = create(b.host, b.port, net.isIPv6(b.host) ? 6 : 4);
+    } else {
+      throw new SocketBindError(`[socket:${spec.name}] fd://${b.fd}: no such inherited fd`);
     }
     if (typeof handle === 'number') {
       const code = errnoName(handle);
@@ -146,6 +150,7 @@ function startListening(fd: number, spec: SocketSpec): void {
 
 function describe(spec: SocketSpec): string {
   const b = spec.bind;
+  if (b.kind === 'fd') return `fd://${b.fd}`;
   return b.kind === 'unix' ? `unix:${b.path}` : `${b.host.includes(':') ? `[${b.host}]` : b.host}:${b.port}`;
 }
 
