@@ -1,10 +1,9 @@
 // Finding the running supervisor from the CLI: `-s URL`, then DROVER_URL, then the config file (`-c`, or
 // drover.ini / drover.conf / supervisord.conf in the current directory) whose control socket it names.
-import { resolve } from 'node:path';
-import { findConfigFile, loadConfig } from '../config/load.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import type { Config } from '../config/types.js';
 import { parseServerUrl, type Endpoint } from '../control/client.js';
-import { controlSocketPath } from '../daemon/master.js';
 import { UsageError } from '../errors.js';
 
 export interface EndpointOptions {
@@ -14,12 +13,18 @@ export interface EndpointOptions {
   readonly password?: string | undefined;
 }
 
-/** The endpoint to talk to, and the config it came from (null when given by URL). */
-export function findEndpoint(
+/** The names drover looks for in a directory, in order (config/load.ts has the same list). */
+const CONFIG_FILE_NAMES = ['drover.ini', 'drover.conf', 'supervisord.conf'] as const;
+
+/**
+ * The endpoint to talk to, and the config it came from (null when given by URL, or when the file
+ * obviously uses the default socket and was not parsed).
+ */
+export async function findEndpoint(
   opts: EndpointOptions,
   env: Readonly<Record<string, string | undefined>>,
   cwd: string,
-): { endpoint: Endpoint; config: Config | null } {
+): Promise<{ endpoint: Endpoint; config: Config | null }> {
   const explicit =
     opts.username !== undefined ? { username: opts.username, password: opts.password ?? '' } : null;
   const url = opts.serverUrl ?? (opts.configuration ? undefined : env['DROVER_URL']);
@@ -30,6 +35,10 @@ export function findEndpoint(
       `cannot find a running drover: give -c FILE or -s URL (or set DROVER_URL); no drover.ini, drover.conf or supervisord.conf in ${cwd}`,
     );
   }
+  const quick = defaultSocketOf(file);
+  if (quick !== null) return { endpoint: parseServerUrl(`unix://${quick}`, explicit), config: null };
+  // Loaded only here: parsing a config (and loading the parser) is most of a `drover status` otherwise.
+  const [{ loadConfig }, { controlSocketPath }] = await Promise.all([import('../config/load.js'), import('../daemon/paths.js')]);
   const config = loadConfig(file, { env });
   const ctl = config.supervisorctl;
   const unix = config.unixHttpServer;
@@ -38,4 +47,32 @@ export function findEndpoint(
     (ctl?.username ? { username: ctl.username, password: ctl.password ?? '' } : null) ??
     (unix?.username ? { username: unix.username, password: unix.password ?? '' } : null);
   return { endpoint: parseServerUrl(`unix://${controlSocketPath(config)}`, creds), config };
+}
+
+// --- internal ---
+
+function findConfigFile(cwd: string): string | null {
+  for (const name of CONFIG_FILE_NAMES) {
+    const p = join(cwd, name);
+    if (existsSync(p)) return p;
+  }
+  return null;
+}
+
+/**
+ * The control socket when the file cannot move it: no section or key that names a socket, a runtime
+ * directory, credentials or other files appears anywhere in it (comments included, so the test errs
+ * towards a full parse). Then the socket is `.drover/drover.sock` beside the file. Null: parse the file.
+ */
+function defaultSocketOf(file: string): string | null {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    // ENOENT and the like: the full loader reports it with its usual message
+    if ((err as NodeJS.ErrnoException).code) return null;
+    throw err;
+  }
+  if (/unix_http_server|supervisorctl|include|runtime_dir/i.test(text)) return null;
+  return join(dirname(file), '.drover', 'drover.sock');
 }

@@ -75,19 +75,12 @@ export class Remote {
     readonly name: string,
     readonly values: Readonly<Record<string, string | boolean | string[] | undefined>>,
     readonly positionals: readonly string[],
-    private readonly find: () => Endpoint,
+    /** where the running drover answers */
+    readonly endpoint: Endpoint,
   ) {}
-
-  private cached: Endpoint | null = null;
 
   get json(): boolean {
     return this.values['json'] === true;
-  }
-
-  /** The endpoint (found on first use, so usage errors come before config errors). */
-  get endpoint(): Endpoint {
-    this.cached ??= this.find();
-    return this.cached;
   }
 
   /** Calls the API; returns the body of an `{ ok: true }` answer, throws ApiError otherwise. */
@@ -147,8 +140,10 @@ export function remoteCommand(spec: RemoteCommandSpec): Command {
       ctx.stdout.write(help);
       return EXIT.OK;
     }
-    const find = (): Endpoint =>
-      findEndpoint(
+    const json = values['json'] === true;
+    let endpoint: Endpoint;
+    try {
+      ({ endpoint } = await findEndpoint(
         {
           serverUrl: values['server-url'] as string | undefined,
           configuration: values['configuration'] as string | undefined,
@@ -157,8 +152,11 @@ export function remoteCommand(spec: RemoteCommandSpec): Command {
         },
         ctx.env,
         ctx.cwd,
-      ).endpoint;
-    const r = new Remote(ctx, spec.name, values, parsed.positionals, find);
+      ));
+    } catch (err) {
+      return reportFailure({ ctx, name: spec.name, json }, err, help);
+    }
+    const r = new Remote(ctx, spec.name, values, parsed.positionals, endpoint);
     try {
       return await spec.run(r);
     } catch (err) {
@@ -176,7 +174,7 @@ function checkAnswer(status: number, body: Record<string, unknown>): Record<stri
   throw new ApiError(status, code, message, body);
 }
 
-function reportFailure(r: Remote, failure: unknown, help: string): number {
+function reportFailure(r: Pick<Remote, 'ctx' | 'name' | 'json'>, failure: unknown, help: string): number {
   let err = failure;
   if (err instanceof StreamRefused && err.body && typeof err.body['code'] === 'string') {
     err = new ApiError(err.status, err.body['code'], String(err.body['message'] ?? err.message), err.body);
@@ -188,7 +186,7 @@ function reportFailure(r: Remote, failure: unknown, help: string): number {
     [code, message, exit] = ['E_NOT_RUNNING', err.message, EXIT.SUPERVISOR_NOT_RUNNING];
   } else if (err instanceof UsageError) {
     r.ctx.stderr.write(`drover ${r.name}: ${err.message}\n\n${help}`);
-    if (r.json) r.printJson({ ok: false, code: 'E_USAGE', message: err.message });
+    if (r.json) r.ctx.stdout.write(`${JSON.stringify({ ok: false, code: 'E_USAGE', message: err.message }, null, 2)}\n`);
     return EXIT.USAGE;
   } else if (err instanceof ConfigError) {
     [code, message, exit] = ['E_CONFIG', err.message, EXIT.USAGE];
@@ -208,7 +206,7 @@ function reportFailure(r: Remote, failure: unknown, help: string): number {
   } else {
     throw err;
   }
-  r.err(message);
-  if (r.json) r.printJson({ ok: false, code, message });
+  r.ctx.stderr.write(`drover ${r.name}: ${message}\n`);
+  if (r.json) r.ctx.stdout.write(`${JSON.stringify({ ok: false, code, message }, null, 2)}\n`);
   return exit;
 }

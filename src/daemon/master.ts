@@ -17,6 +17,7 @@ import { inheritedSockets, SocketSet } from '../prefork/sockets.js';
 import { lookupUser } from '../os/users.js';
 import { FileDesiredState } from './desired-state.js';
 import { acquireInstanceLock } from './lock.js';
+import { controlSocketPath, pidfilePath } from './paths.js';
 import { readPidfile, removePidfile, writePidfile } from './pidfile.js';
 import type { SignalRelay } from './signals.js';
 
@@ -42,15 +43,7 @@ export interface MasterOptions {
   readonly onStartFailed: (message: string, exitCode: number) => void;
 }
 
-/** Where the control socket of a config lives. */
-export function controlSocketPath(config: Config): string {
-  return config.unixHttpServer?.file ?? join(config.supervisord.runtimeDir, 'drover.sock');
-}
-
-/** The pidfile of a config. */
-export function pidfilePath(config: Config): string {
-  return config.supervisord.pidfile ?? join(config.supervisord.runtimeDir, 'drover.pid');
-}
+export { controlSocketPath, pidfilePath };
 
 /** Runs the supervisor until it has shut down; resolves with the exit code. */
 export async function runMaster(o: MasterOptions): Promise<number> {
