@@ -8,6 +8,7 @@ import { droverVersion } from './version.js';
 // or the daemon code it never runs (start-up time is most of a status call).
 const COMMANDS: Readonly<Record<string, { load: () => Promise<Command>; summary: string }>> = {
   up: { load: async () => (await import('./commands/up.js')).up, summary: 'start the supervisor with a config (-d: as a daemon)' },
+  serve: { load: async () => (await import('./commands/serve.js')).serve, summary: 'prefork one app or worker module, no config file (gunicorn\'s command line)' },
   check: { load: async () => (await import('./commands/check.js')).check, summary: 'parse and validate a config, print the resolved processes' },
   status: { load: async () => (await import('./commands/status.js')).status, summary: 'state, pid, uptime, restarts, CPU and memory per process' },
   start: { load: async () => (await import('./commands/control.js')).start, summary: 'start processes (name, group:name, group:*, all)' },

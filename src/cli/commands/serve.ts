@@ -1,0 +1,156 @@
+// `drover serve APP [options]`: gunicorn's command line for one Node app or job worker, no config file.
+// It writes the equivalent config into the runtime directory (so `drover reload`, HUP and the control
+// CLI work exactly as for a config) and runs `up` on it.
+import { existsSync, mkdirSync, watch, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Command } from '../command.js';
+import { EXIT } from '../exit-codes.js';
+import { up } from './up.js';
+
+const HELP = `usage: drover serve APP [options]
+
+Run APP (a module whose default export is a request listener, an object with fetch(), an unstarted
+http.Server, or defineWorker({...})) in N worker processes that all accept on sockets bound once by the
+master. Signals as gunicorn: HUP rolls the workers onto new code, TTIN/TTOU add/remove one, USR2 re-execs
+the master, WINCH stops the workers, TERM/INT stop gracefully, QUIT stops at once.
+
+options:
+  -w, --workers N            worker processes (default: $WEB_CONCURRENCY, else 1)
+  -b, --bind ADDR            HOST:PORT, [::]:PORT, unix:PATH or fd://N; repeatable
+                             (default: 0.0.0.0:$PORT when PORT is set, else 127.0.0.1:8000;
+                             sockets passed by systemd socket activation are used when given)
+      --timeout SECS         kill a worker whose event loop is stuck this long (default 30; 0 = off)
+      --graceful-timeout SECS  time for in-flight requests on stop (default 30)
+      --max-requests N       recycle a worker after N requests (default 0 = never)
+      --max-requests-jitter N  add 0..N to max-requests per worker
+      --max-memory BYTES     recycle a worker whose RSS exceeds this (e.g. 512MB)
+  -n, --name NAME            program name (default: the app's file name)
+  -D, --daemon               detach and run in the background
+  -p, --pidfile FILE         write the master's pid here
+  -u, --user USER            run workers as USER (drover must run as root)
+  -m, --umask MODE           umask of the workers (octal)
+      --chdir DIR            working directory of the workers
+  -e, --env K=V              environment variable for the workers; repeatable
+      --reload               roll the workers when a file under the app's directory changes (development)
+      --runtime-dir DIR      control socket, pidfile and logs (default: ./.drover)
+  -h, --help                 this help
+`;
+
+export const serve: Command = async (ctx) => {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...ctx.argv],
+      allowPositionals: true,
+      options: {
+        workers: { type: 'string', short: 'w' },
+        bind: { type: 'string', short: 'b', multiple: true },
+        timeout: { type: 'string' },
+        'graceful-timeout': { type: 'string' },
+        'max-requests': { type: 'string' },
+        'max-requests-jitter': { type: 'string' },
+        'max-memory': { type: 'string' },
+        name: { type: 'string', short: 'n' },
+        daemon: { type: 'boolean', short: 'D' },
+        pidfile: { type: 'string', short: 'p' },
+        user: { type: 'string', short: 'u' },
+        group: { type: 'string', short: 'g' },
+        umask: { type: 'string', short: 'm' },
+        chdir: { type: 'string' },
+        env: { type: 'string', short: 'e', multiple: true },
+        reload: { type: 'boolean' },
+        'runtime-dir': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    ctx.stderr.write(`drover serve: ${(err as Error).message}\n\n${HELP}`);
+    return EXIT.USAGE;
+  }
+  const { values: v, positionals } = parsed;
+  if (v.help) {
+    ctx.stdout.write(HELP);
+    return EXIT.OK;
+  }
+  const usage = (message: string): number => {
+    ctx.stderr.write(`drover serve: ${message}\n`);
+    return EXIT.USAGE;
+  };
+  if (positionals.length !== 1) return usage(`give exactly one APP module (got ${positionals.length}); see --help`);
+  const app = resolve(ctx.cwd, positionals[0] as string);
+  if (!existsSync(app)) return usage(`${app} does not exist`);
+  if (v.group !== undefined) return usage('-g/--group is not supported yet: workers run with the primary group of --user');
+
+  const int = (name: string, raw: string | undefined, dflt: number): number | null => {
+    if (raw === undefined) return dflt;
+    if (!/^\d+$/.test(raw)) {
+      usage(`--${name} must be a whole number, got "${raw}"`);
+      return null;
+    }
+    return Number(raw);
+  };
+  const envWorkers = ctx.env['WEB_CONCURRENCY'];
+  const workers = int('workers', v.workers ?? (envWorkers && /^\d+$/.test(envWorkers) ? envWorkers : undefined), 1);
+  const timeout = int('timeout', v.timeout, 30);
+  const graceful = int('graceful-timeout', v['graceful-timeout'], 30);
+  const maxRequests = int('max-requests', v['max-requests'], 0);
+  const jitter = int('max-requests-jitter', v['max-requests-jitter'], 0);
+  if (workers === null || timeout === null || graceful === null || maxRequests === null || jitter === null) return EXIT.USAGE;
+  if (workers < 1) return usage('--workers must be at least 1');
+  if (v.umask !== undefined && !/^[0-7]{1,4}$/.test(v.umask)) return usage(`--umask must be octal, got "${v.umask}"`);
+  for (const e of v.env ?? []) if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(e)) return usage(`--env wants KEY=VALUE, got "${e}"`);
+
+  // Binds: explicit, else sockets from systemd socket activation, else $PORT, else gunicorn's default.
+  let binds = v.bind ?? [];
+  if (binds.length === 0 && ctx.env['LISTEN_PID'] === String(process.pid) && Number(ctx.env['LISTEN_FDS'] ?? '0') > 0) {
+    binds = Array.from({ length: Number(ctx.env['LISTEN_FDS']) }, (_, i) => `fd://${3 + i}`);
+  }
+  if (binds.length === 0) binds = [ctx.env['PORT'] ? `0.0.0.0:${ctx.env['PORT']}` : '127.0.0.1:8000'];
+  if (v.daemon && binds.some((b) => b.startsWith('fd://'))) return usage('inherited sockets (fd://) cannot be used with --daemon');
+  const bindAddr = (b: string): string => (b.startsWith('unix:') ? `unix:${resolve(ctx.cwd, b.slice(5).replace(/^\/\//, ''))}` : b);
+
+  const name = (v.name ?? app.split('/').at(-1)?.replace(/\.[cm]?[jt]s$/, '') ?? 'app').replace(/[^A-Za-z0-9_-]/g, '_') || 'app';
+  const runtimeDir = resolve(ctx.cwd, v['runtime-dir'] ?? '.drover');
+  mkdirSync(runtimeDir, { recursive: true, mode: 0o700 });
+  const quote = (s: string): string => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+  const lines = [
+    '; written by `drover serve`; edit the command line instead',
+    '[supervisord]',
+    `runtime_dir = ${runtimeDir}`,
+    ...(v.pidfile ? [`pidfile = ${resolve(ctx.cwd, v.pidfile)}`] : []),
+    '',
+    ...binds.flatMap((b, i) => [`[socket:bind${i}]`, `bind = ${bindAddr(b)}`, '']),
+    `[program:${name}]`,
+    `worker = ${app}`,
+    `sockets = ${binds.map((_, i) => `bind${i}`).join(', ')}`,
+    `numprocs = ${workers}`,
+    `timeout = ${timeout}`,
+    `graceful_timeout = ${graceful}`,
+    `max_requests = ${maxRequests}`,
+    `max_requests_jitter = ${jitter}`,
+    ...(v['max-memory'] ? [`max_memory = ${v['max-memory']}`] : []),
+    ...(v.user ? [`user = ${v.user}`] : []),
+    ...(v.umask ? [`umask = ${v.umask}`] : []),
+    ...(v.chdir ? [`directory = ${resolve(ctx.cwd, v.chdir)}`] : []),
+    ...(v.env?.length ? [`environment = ${v.env.map((e) => `${e.slice(0, e.indexOf('='))}=${quote(e.slice(e.indexOf('=') + 1))}`).join(',')}`] : []),
+    // supervisor-style % expansion would read "%" in values: no value above can carry one except paths
+    '',
+  ];
+  const file = join(runtimeDir, 'serve.ini');
+  writeFileSync(file, lines.join('\n').replace(/%/g, '%%'), { mode: 0o600 });
+
+  if (v.reload) {
+    // development: any change under the app's directory rolls the workers (the master re-reads nothing else)
+    let pending: NodeJS.Timeout | null = null;
+    const dir = resolve(app, '..');
+    const watcher = watch(dir, { recursive: true }, (_event, changed) => {
+      if (changed && /(^|\/)(node_modules|\.drover|\.git)(\/|$)/.test(String(changed))) return;
+      if (pending) clearTimeout(pending);
+      pending = setTimeout(() => process.kill(process.pid, 'SIGHUP'), 200);
+    });
+    watcher.unref();
+    if (v.daemon) return usage('--reload is for development in the foreground; drop --daemon');
+  }
+  return up({ ...ctx, argv: ['-c', file, ...(v.daemon ? ['-d'] : [])] });
+};
