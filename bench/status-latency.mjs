@@ -1,0 +1,241 @@
+// Status latency and idle cost with many programs: drover vs supervisord 4.2 (vs PM2) (issue 3).
+//
+// With N `sleep 100000` programs running under each tool, measures:
+//   - the wall time of one status command, launch to exit, `--rounds` times each, tools interleaved:
+//       `drover status --json -c FILE`            (drover's CLI, JSON API)
+//       `supervisorctl -c FILE status` → drover     (supervisor's CLI against drover's XML-RPC, when it answers)
+//       `supervisorctl -c FILE status` → supervisord
+//       `node -e ''`                              (the floor for any Node CLI on this machine, for reference)
+//   - each daemon's RSS (VmRSS) and idle CPU (utime+stime over `--idle` seconds, nothing asked of it),
+//     with PM2's God daemon too when `--pm2` is given (slow to start 1000 apps).
+// Every sleep carries DROVER_BENCH_MARKER=<run> in its environment; all are gone at the end.
+//
+// usage: node status-latency.mjs [--count 1000] [--rounds 20] [--idle 10] [--pm2]
+//        (develop with --count 20 --rounds 3 --idle 2)
+import { parseArgs } from 'node:util';
+import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import {
+  DROVER_BIN,
+  SUPERVISORCTL,
+  countSupervisorStates,
+  delay,
+  environmentReport,
+  findByCommAndEnv,
+  fmtMiB,
+  fmtMs,
+  fmtRatio,
+  killGroups,
+  median,
+  now,
+  onCleanup,
+  p90,
+  readRssKiB,
+  runCommand,
+  runMain,
+  table,
+  tempDir,
+  waitFor,
+} from './lib.mjs';
+import { createPm2, startSupervisord, supervisordHeader, writeFile } from './tools.mjs';
+
+const { values } = parseArgs({
+  options: {
+    count: { type: 'string', default: '1000' },
+    rounds: { type: 'string', default: '20' },
+    idle: { type: 'string', default: '10' },
+    pm2: { type: 'boolean', default: false },
+  },
+});
+const N = Number(values.count);
+const ROUNDS = Number(values.rounds);
+const IDLE_S = Number(values.idle);
+const SLEEP = '/usr/bin/sleep';
+const MARKER = `status-${process.pid}-${Date.now().toString(36)}`;
+const START_TIMEOUT_MS = 60_000 + N * 300;
+const CLK_TCK = 100;
+
+function programSection(n) {
+  return `[program:s]
+command=${SLEEP} 100000
+numprocs=${n}
+process_name=%(program_name)s_%(process_num)04d
+startsecs=0
+autorestart=true
+stopasgroup=true
+killasgroup=true
+environment=DROVER_BENCH_MARKER="${MARKER}"
+`;
+}
+
+function cpuTicks(pid) {
+  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return Number(f[11]) + Number(f[12]);
+}
+
+/** CPU use of `pid` over `seconds` of idling, in percent of one core. */
+async function idleCpu(pid, seconds) {
+  const t0 = now();
+  const c0 = cpuTicks(pid);
+  await delay(seconds * 1000);
+  return (((cpuTicks(pid) - c0) / CLK_TCK) * 1000 * 100) / (now() - t0);
+}
+
+/** Runs a command once; resolves to its wall time in ms, throwing if `ok(code, stdout)` says it failed. */
+async function timeOnce(file, args, ok, env = process.env) {
+  const t0 = now();
+  const r = await runCommand(file, args, { timeoutMs: 60_000, env });
+  const ms = now() - t0;
+  if (!ok(r.code, r.stdout)) throw new Error(`${file} ${args.join(' ')} → exit ${r.code}\n${r.stdout.slice(0, 300)}\n${r.stderr.slice(0, 500)}`);
+  return ms;
+}
+
+async function startDroverDaemon(dir) {
+  const conf = writeFile(dir, 'drover.conf', programSection(N));
+  const up = await runCommand(process.execPath, [DROVER_BIN, 'up', '-d', '--no-wait', '-c', conf], {
+    timeoutMs: START_TIMEOUT_MS,
+    env: { ...process.env, DROVER_BENCH_MARKER: MARKER },
+  });
+  if (up.code !== 0) throw new Error(`drover up -d failed: ${up.stderr}`);
+  const pid = Number(readFileSync(join(dir, '.drover', 'drover.pid'), 'utf8').trim());
+  onCleanup(async () => {
+    await runCommand(process.execPath, [DROVER_BIN, 'down', '--fast', '-c', conf], { timeoutMs: 60_000 }).catch(() => undefined);
+  });
+  let running = 0;
+  await waitFor(
+    async () => {
+      const r = await runCommand(process.execPath, [DROVER_BIN, 'status', '--json', '-c', conf]);
+      running = (JSON.parse(r.stdout).processes ?? []).filter((p) => p.state === 'running').length;
+      return running === N ? true : null;
+    },
+    { timeoutMs: START_TIMEOUT_MS, intervalMs: 500, what: `drover to run ${N} (last ${running})` },
+  );
+  return { conf, pid };
+}
+
+async function startSupervisordDaemon(dir) {
+  const header = supervisordHeader(dir, { minfds: Math.min(19_000, 100 + N * 8), minprocs: N + 100 });
+  const conf = writeFile(dir, 'supervisord.conf', `${header}\n${programSection(N)}`);
+  const s = await startSupervisord(conf, dir, { env: { ...process.env, DROVER_BENCH_MARKER: MARKER } });
+  let last = {};
+  await waitFor(
+    async () => {
+      if (s.child.exitCode !== null) throw new Error(`supervisord exited: ${s.output()}`);
+      try {
+        last = countSupervisorStates(await s.rpc('supervisor.getAllProcessInfo'));
+      } catch {
+        return null; // socket not up yet
+      }
+      return last.RUNNING === N ? true : null;
+    },
+    { timeoutMs: START_TIMEOUT_MS, intervalMs: 500, what: `supervisord to run ${N} (last ${JSON.stringify(last)})` },
+  );
+  return { conf, pid: s.pid, stop: () => s.stop('SIGTERM', 120_000) };
+}
+
+async function startPm2Daemon(dir) {
+  const p = createPm2(join(dir, 'pm2-home'));
+  await p.connect();
+  const apps = Array.from({ length: N }, (_, i) => ({
+    name: `s_${String(i).padStart(4, '0')}`,
+    script: SLEEP,
+    args: ['100000'],
+    interpreter: 'none',
+    exec_mode: 'fork',
+    autorestart: true,
+    env: { DROVER_BENCH_MARKER: MARKER },
+  }));
+  await p.start(apps);
+  let online = 0;
+  await waitFor(
+    async () => {
+      online = (await p.list()).filter((x) => x.pm2_env?.status === 'online').length;
+      return online === N ? true : null;
+    },
+    { timeoutMs: START_TIMEOUT_MS, intervalMs: 1000, what: `PM2 to have ${N} online (last ${online})` },
+  );
+  return { pid: p.godPid(), stop: () => p.kill(120_000) };
+}
+
+async function main() {
+  const command = `cd bench && node status-latency.mjs --count ${N} --rounds ${ROUNDS} --idle ${IDLE_S}${values.pm2 ? ' --pm2' : ''}`;
+  const out = [environmentReport(`Status latency and idle cost with ${N} programs`, command)];
+  onCleanup(() => killGroups(findByCommAndEnv('sleep', `DROVER_BENCH_MARKER=${MARKER}`)));
+
+  console.error(`starting drover with ${N} programs…`);
+  const droverDir = tempDir('drover-bench-status-d-');
+  const d = await startDroverDaemon(droverDir);
+  console.error(`starting supervisord with ${N} programs…`);
+  const supDir = tempDir('drover-bench-status-s-');
+  const s = await startSupervisordDaemon(supDir);
+
+  const droverSock = `unix://${join(droverDir, '.drover', 'drover.sock')}`;
+  const isStatus = (code) => code === 0 || code === 3;
+  // NODE_EXTRA_CA_CERTS makes every Node start read a CA bundle (~2× start-up); measured both ways
+  const plainEnv = { ...process.env };
+  delete plainEnv.NODE_EXTRA_CA_CERTS;
+  const commands = {
+    'node -e ""': [process.execPath, ['-e', ''], (c) => c === 0],
+    'drover status --json': [process.execPath, [DROVER_BIN, 'status', '--json', '-c', d.conf], (c, o) => isStatus(c) && o.includes('"processes"')],
+    'node -e "" (no NODE_EXTRA_CA_CERTS)': [process.execPath, ['-e', ''], (c) => c === 0, plainEnv],
+    'drover status --json (no NODE_EXTRA_CA_CERTS)': [process.execPath, [DROVER_BIN, 'status', '--json', '-c', d.conf], (c, o) => isStatus(c) && o.includes('"processes"'), plainEnv],
+    'supervisorctl status → drover': [SUPERVISORCTL, ['-s', droverSock, 'status'], (c, o) => isStatus(c) && o.includes('s:s_0000')],
+    'supervisorctl status → supervisord': [SUPERVISORCTL, ['-c', s.conf, 'status'], (c, o) => isStatus(c) && o.includes('s:s_0000')],
+  };
+  const times = Object.fromEntries(Object.keys(commands).map((k) => [k, []]));
+  const failed = {};
+  // one warm-up each, then rounds with the tools interleaved (rotating order)
+  for (let round = -1; round < ROUNDS; round++) {
+    const names = Object.keys(commands);
+    const order = names.map((_, i) => names[(i + Math.max(round, 0)) % names.length]);
+    for (const name of order) {
+      if (failed[name]) continue;
+      const [file, args, ok, env] = commands[name];
+      try {
+        const ms = await timeOnce(file, args, ok, env);
+        if (round >= 0) times[name].push(ms);
+      } catch (err) {
+        failed[name] = err.message.split('\n').slice(0, 3).join(' / ');
+        console.error(`${name}: ${failed[name]}`);
+      }
+    }
+    if (round >= 0) console.error(`round ${round + 1}/${ROUNDS} done`);
+  }
+
+  out.push(`## \`status\` latency, ${N} programs, ${ROUNDS} rounds (wall time, launch to exit)`, '');
+  const rows = Object.keys(commands).map((name) =>
+    failed[name] && times[name].length === 0
+      ? [name, 'n/a', 'n/a', `failed: ${failed[name].slice(0, 120)}`]
+      : [name, fmtMs(median(times[name])), fmtMs(p90(times[name])), ''],
+  );
+  out.push(table(['command', 'median', 'p90', 'note'], rows), '');
+  const dm = median(times['drover status --json']);
+  const sm = median(times['supervisorctl status → supervisord']);
+  if (Number.isFinite(dm) && Number.isFinite(sm)) out.push(`drover status --json / supervisorctl→supervisord: ${fmtRatio(dm, sm)}`, '');
+
+  console.error(`idle CPU over ${IDLE_S} s each…`);
+  const daemons = [
+    ['drover', d.pid],
+    ['supervisord', s.pid],
+  ];
+  let pm2 = null;
+  if (values.pm2) {
+    console.error(`starting PM2 with ${N} apps…`);
+    pm2 = await startPm2Daemon(tempDir('drover-bench-status-p-'));
+    daemons.push(['pm2 (God daemon)', pm2.pid]);
+  }
+  const cost = [];
+  for (const [name, pid] of daemons) {
+    const cpu = await idleCpu(pid, IDLE_S);
+    cost.push([name, fmtMiB(readRssKiB(pid)), `${cpu.toFixed(2)} %`]);
+  }
+  out.push(`## Daemon cost with ${N} programs running, idle`, '');
+  out.push(table(['daemon', 'RSS', `idle CPU (one core, ${IDLE_S} s)`], cost), '');
+
+  await s.stop();
+  if (pm2) await pm2.stop();
+  console.log(out.join('\n'));
+}
+
+await runMain(main);
