@@ -3,8 +3,9 @@
 #   supervisor  — the differential config test reads configs with supervisor 4.2's own parser
 #   util-linux  — setpriv, for parent-death signals
 #   procps      — ps, used in diagnostics
+#   logrotate   — the log tests rotate drover's files with the real logrotate and postrotate USR1
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends supervisor util-linux procps >/dev/null
+apt-get install -y -qq --no-install-recommends supervisor util-linux procps logrotate >/dev/null
 echo "test dependencies installed: $(/usr/bin/python3 -c 'import supervisor.options, pkgutil; print("supervisor", pkgutil.get_data("supervisor", "version.txt").decode().strip())')"

@@ -187,7 +187,9 @@ export class LogFile {
 
   private openLive(flags: 'a' | 'w'): void {
     try {
-      this.fd = openSync(this.path, flags, 0o644);
+      // read as well as append: follow() reads the tail through this descriptor, which stays right even
+      // after logrotate has renamed the file
+      this.fd = openSync(this.path, flags === 'a' ? 'a+' : 'w+', 0o644);
       const st = fstatSync(this.fd);
       this.size = st.size;
       this.regular = st.isFile();

@@ -1,0 +1,66 @@
+// Debian's real logrotate moving drover's log files while a writer runs, with `postrotate` sending SIGUSR1:
+// drover reopens its files by name and not one line is lost. Also: SIGUSR1 does not start Node's inspector.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { checkNumberedLines, describeCheck, logAndBackups, readLogText } from '../helpers/log-lines.js';
+import { fixture, makeTmpDir, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
+
+const LOGROTATE = '/usr/sbin/logrotate';
+
+test('logrotate with create and postrotate kill -USR1, five times while a writer runs: no line lost', { skip: !existsSync(LOGROTATE) && 'logrotate is not installed (scripts/install-test-deps.sh)' }, async () => {
+  const dir = makeTmpDir();
+  const log = join(dir, 'w.log');
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `[program:w]
+command = ${process.execPath} ${fixture('numbered-lines.mjs')} 0
+startsecs = 0
+stdout_logfile = ${log}
+stdout_logfile_maxbytes = 0
+stderr_logfile = NONE
+`,
+    ),
+  );
+  try {
+    const conf = join(dir, 'logrotate.conf');
+    writeFileSync(
+      conf,
+      `${log} {
+  rotate 20
+  create 0644
+  nocompress
+  missingok
+  postrotate
+    kill -USR1 ${run.pid}
+  endscript
+}
+`,
+      { mode: 0o644 },
+    );
+    const size = (): number => (existsSync(log) ? statSync(log).size : 0);
+    await waitForCondition(() => size() > 0, 'the writer to start writing', { describe: () => run.describe() });
+    for (let i = 1; i <= 5; i++) {
+      const r = spawnSync(LOGROTATE, ['-f', '-s', join(dir, 'logrotate.state'), conf], { encoding: 'utf8' });
+      assert.equal(r.status, 0, `logrotate: ${r.stderr}`);
+      await run.waitForCount(/SIGUSR1 received: reopened the log files/g, i);
+      // the new file, created by logrotate, is where the lines go now
+      await waitForCondition(() => size() > 0, `lines in the new ${log} after rotation ${i}`, { describe: () => run.describe() });
+    }
+    run.signal('SIGTERM');
+    assert.equal((await run.waitForExit(10_000)).code, 0, run.describe());
+    const last = Number(/^w ! END (\d+)$/m.exec(run.output)?.[1]);
+    assert.ok(last > 0, `the writer reported its last line\n${run.describe()}`);
+    const files = logAndBackups(log);
+    assert.equal(files.length, 6, `w.log and five rotated files: ${files.join(' ')}`);
+    const check = checkNumberedLines(files.map(readLogText), last);
+    assert.equal(check.torn.length + check.missing.length + check.duplicated.length, 0, describeCheck(check));
+    // Node's default for SIGUSR1 is to start the inspector; drover's listener must have prevented it
+    assert.doesNotMatch(run.output, /Debugger listening/);
+  } finally {
+    await teardown(run, [], dir);
+  }
+});

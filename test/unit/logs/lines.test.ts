@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  autoLogName,
+  backupName,
+  completeLinesWithin,
+  formatLines,
+  isAutoLogName,
+  LineSplitter,
+  nextWriteStep,
+  periodStart,
+  prefixLines,
+} from '../../../src/logs/lines.js';
+import { tailPlan } from '../../../src/logs/read.js';
+
+const b = (s: string): Buffer => Buffer.from(s);
+
+test('LineSplitter: complete lines out, partial held until its end, flushed with a newline', () => {
+  const sp = new LineSplitter();
+  assert.equal(sp.push(b('ab')), null);
+  assert.equal(sp.push(b('c\nde'))?.toString(), 'abc\n');
+  assert.equal(sp.pending, 2);
+  assert.equal(sp.push(b('f\ng\n'))?.toString(), 'def\ng\n');
+  assert.equal(sp.pending, 0);
+  assert.equal(sp.flush(), null);
+  sp.push(b('tail'));
+  assert.equal(sp.flush()?.toString(), 'tail\n');
+});
+
+test('LineSplitter: a chunk that ends a line is passed through without a copy', () => {
+  const sp = new LineSplitter();
+  const chunk = b('x\ny\n');
+  assert.equal(sp.push(chunk), chunk);
+});
+
+test('LineSplitter: a line longer than the limit is cut into pieces of the limit', () => {
+  const sp = new LineSplitter(4);
+  assert.equal(sp.push(b('abcdefghij'))?.toString(), 'abcd\nefgh\n');
+  assert.equal(sp.push(b('\n'))?.toString(), 'ij\n');
+});
+
+test('nextWriteStep: rotation only between lines, never an empty file, long lines whole', () => {
+  const lines = b('aaaa\nbbbb\ncccc\n'); // 15 bytes, 5 per line
+  assert.deepEqual(nextWriteStep(0, 0, lines), { type: 'write', bytes: 15 }, 'maxBytes 0 never rotates');
+  assert.deepEqual(nextWriteStep(0, 100, lines), { type: 'write', bytes: 15 });
+  assert.deepEqual(nextWriteStep(0, 12, lines), { type: 'write', bytes: 10 }, 'the two whole lines that fit');
+  assert.deepEqual(nextWriteStep(10, 12, b('cccc\n')), { type: 'rotate' });
+  assert.deepEqual(nextWriteStep(0, 3, lines), { type: 'write', bytes: 5 }, 'a line longer than maxBytes goes whole into an empty file');
+  assert.deepEqual(nextWriteStep(5, 3, lines), { type: 'rotate' });
+  assert.deepEqual(nextWriteStep(0, 15, lines), { type: 'write', bytes: 15 }, 'exactly full is not over');
+  assert.deepEqual(nextWriteStep(15, 15, b('d\n')), { type: 'rotate' });
+});
+
+test('completeLinesWithin', () => {
+  assert.equal(completeLinesWithin(b('ab\ncd\n'), 0), 0);
+  assert.equal(completeLinesWithin(b('ab\ncd\n'), 2), 0);
+  assert.equal(completeLinesWithin(b('ab\ncd\n'), 3), 3);
+  assert.equal(completeLinesWithin(b('ab\ncd\n'), 5), 3);
+  assert.equal(completeLinesWithin(b('ab\ncd\n'), 6), 6);
+});
+
+test('formatLines: text as is, timestamps, json with escaping', () => {
+  const t = Date.UTC(2024, 4, 6, 7, 8, 9, 10);
+  const opts = { process: 'web', stream: 'stderr' as const };
+  const lines = b('plain\nsaid "hi"\t\\\n');
+  assert.equal(formatLines(lines, { ...opts, format: 'text', timestamps: false }, t), lines);
+  assert.equal(formatLines(lines, { ...opts, format: 'text', timestamps: true }, t).toString(), '2024-05-06T07:08:09.010Z plain\n2024-05-06T07:08:09.010Z said "hi"\t\\\n');
+  const json = formatLines(lines, { ...opts, format: 'json', timestamps: false }, t).toString().trim().split('\n');
+  assert.deepEqual(json.map((l) => JSON.parse(l) as unknown), [
+    { time: '2024-05-06T07:08:09.010Z', process: 'web', stream: 'stderr', message: 'plain' },
+    { time: '2024-05-06T07:08:09.010Z', process: 'web', stream: 'stderr', message: 'said "hi"\t\\' },
+  ]);
+  assert.equal(formatLines(b('\n'), { ...opts, format: 'json', timestamps: false }, t).toString(), `{"time":"2024-05-06T07:08:09.010Z","process":"web","stream":"stderr","message":""}\n`);
+});
+
+test('prefixLines', () => {
+  assert.equal(prefixLines(b('a\nbc\n'), 'w | ').toString(), 'w | a\nw | bc\n');
+  assert.equal(prefixLines(b('\n'), 'w ! ').toString(), 'w ! \n');
+});
+
+test('periodStart: local day and hour', () => {
+  const t = new Date(2024, 2, 5, 13, 47, 12, 5).getTime();
+  assert.equal(periodStart(t, 'hourly'), new Date(2024, 2, 5, 13, 0, 0, 0).getTime());
+  assert.equal(periodStart(t, 'daily'), new Date(2024, 2, 5, 0, 0, 0, 0).getTime());
+});
+
+test('names: backups, supervisor AUTO names and the start-up cleanup pattern', () => {
+  assert.equal(backupName('/l/w.log', 3, false), '/l/w.log.3');
+  assert.equal(backupName('/l/w.log', 3, true), '/l/w.log.3.gz');
+  let i = 0;
+  const name = autoLogName('web_01', 'stdout', 'supervisor', () => (i++ % 37) / 37);
+  assert.match(name, /^web_01-stdout---supervisor-[a-z0-9_]{8}\.log$/);
+  assert.ok(isAutoLogName(name, 'supervisor'));
+  assert.ok(isAutoLogName(`${name}.3`, 'supervisor'));
+  assert.ok(isAutoLogName(`${name}.3.gz`, 'supervisor'), 'gzipped backups of AUTO logs are cleaned too');
+  assert.ok(!isAutoLogName(name, 'other'));
+  assert.ok(!isAutoLogName('web.log', 'supervisor'));
+});
+
+test('tailPlan follows supervisor tailFile', () => {
+  assert.deepEqual(tailPlan(100, 0, 10), { position: 90, length: 10, overflow: true });
+  assert.deepEqual(tailPlan(100, 95, 10), { position: 90, length: 10, overflow: false });
+  assert.deepEqual(tailPlan(100, 100, 10), { position: 100, length: 0, overflow: false });
+  assert.deepEqual(tailPlan(5, 0, 10), { position: 0, length: 10, overflow: false });
+});
