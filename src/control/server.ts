@@ -99,8 +99,18 @@ export class ControlServer {
   }
 
   /** Stops accepting, ends open connections (event streams included) and removes the socket files. */
-  async close(): Promise<void> {
+  /**
+   * `keepSocketFiles`: a successor master (USR2) now serves the same paths. Closing a unix listener makes
+   * libuv unlink its path, which would remove the successor's socket file; so the listeners are left open
+   * and go away with this process's exit, which closes the fds without touching the paths.
+   */
+  async close(keepSocketFiles = false): Promise<void> {
     for (const sock of this.sockets) sock.destroy();
+    if (keepSocketFiles) {
+      for (const l of this.listeners) l.server.unref();
+      this.listeners.length = 0;
+      return;
+    }
     await Promise.all(
       this.listeners.map(
         (l) =>

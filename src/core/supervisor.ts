@@ -156,6 +156,8 @@ export interface SupervisorOptions {
   readonly respawnSpec?: (spec: ProcessSpec, processNum: number) => ProcessSpec | null;
   /** SIGHUP: re-read the config and apply it (the owner has the config file); workers are rolled here */
   readonly onReload?: () => Promise<void>;
+  /** SIGUSR2: re-exec the master (the owner spawns the successor and, once it is ready, shuts this one down) */
+  readonly onReexec?: () => Promise<void>;
 }
 
 export class Supervisor {
@@ -203,6 +205,9 @@ export class Supervisor {
   private readonly sockets: SocketSet | null;
   private readonly respawnSpec: ((spec: ProcessSpec, processNum: number) => ProcessSpec | null) | null;
   private readonly onReload: (() => Promise<void>) | null;
+  private readonly onReexec: (() => Promise<void>) | null;
+  /** a re-exec is under way: a second USR2 is ignored */
+  private reexecing = false;
 
   constructor(opts: SupervisorOptions) {
     this.config = opts.config;
@@ -214,6 +219,7 @@ export class Supervisor {
     this.sockets = opts.sockets ?? null;
     this.respawnSpec = opts.respawnSpec ?? null;
     this.onReload = opts.onReload ?? null;
+    this.onReexec = opts.onReexec ?? null;
     this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
     for (const g of opts.config.groups) this.groups.set(g.name, g);
     for (const spec of opts.config.processes) {
@@ -232,9 +238,14 @@ export class Supervisor {
   }
 
   /** Starts every autostart process in ascending priority (config order breaks ties). */
-  start(): void {
+  start(only?: (spec: ProcessSpec) => boolean): void {
     this.keepAlive ??= setInterval(() => undefined, 1 << 30);
-    this.startAutostart([...this.procs.values()]);
+    this.startAutostart([...this.procs.values()].filter((m) => !only || only(m.spec)));
+  }
+
+  /** Starts the autostart processes that `start(only)` left out (after a re-exec handover). */
+  startRemaining(): void {
+    if (this.mood === 'running') this.startAutostart([...this.procs.values()]);
   }
 
   /** Settles once a shutdown has stopped every process. */
@@ -421,6 +432,17 @@ export class Supervisor {
         this.logger.info('SIGHUP: re-reading the config and rolling the workers');
         const reload = this.onReload ? this.onReload() : this.rollWorkers();
         void reload.catch((err: unknown) => this.logger.error(`reload failed: ${(err as Error).message}`));
+      },
+      USR2: () => {
+        if (!this.onReexec || this.reexecing || this.mood !== 'running') {
+          this.logger.warn('SIGUSR2: a re-exec is already under way or not possible now; ignored');
+          return;
+        }
+        this.reexecing = true;
+        this.logger.info('SIGUSR2: re-executing the master; the sockets stay open');
+        void this.onReexec()
+          .catch((err: unknown) => this.logger.error(`re-exec failed: ${(err as Error).message}`))
+          .finally(() => (this.reexecing = false));
       },
       TTIN: () => this.addWorkers(),
       TTOU: () => this.removeWorkers(),
@@ -830,7 +852,7 @@ export class Supervisor {
     m.spawnedStartTicks = readStat(pid)?.startTicks ?? 0;
     m.executable = result.executable;
     m.stopSnapshot = [];
-    this.guard?.add(pid);
+    this.guard?.add(pid, m.spawnedStartTicks);
     child.stdin?.on('error', () => undefined); // EPIPE when the program closes its stdin: harmless
     // with redirect_stderr the sink writes stderr into the stdout log, still knowing which stream a line came from
     if (child.stdout) this.output.attach(spec.name, 'stdout', child.stdout);
@@ -1218,7 +1240,7 @@ export class Supervisor {
     }
     m.followedPid = ev.pid;
     m.followedPgid = readStat(ev.pid)?.pgrp ?? ev.pid;
-    this.guard?.add(m.followedPgid);
+    this.guard?.add(m.followedPgid, readStat(m.followedPgid)?.startTicks ?? 0);
     this.logger.info(`${m.spec.name}: following pid ${ev.pid} from ${m.spec.pidfile ?? ''}`);
     this.dispatch(m, { type: 'pidFollowed', pid: ev.pid });
     const pid = ev.pid;

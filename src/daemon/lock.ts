@@ -10,8 +10,17 @@ export function lockName(runtimeDir: string): string {
   return `\0drover-${hash}`;
 }
 
-/** Takes the lock; resolves with a release function, or null when another live process holds it. */
-export function acquireInstanceLock(runtimeDir: string): Promise<(() => void) | null> {
+export interface InstanceLock {
+  readonly release: () => void;
+  /** the socket's fd, handed to the new master on a re-exec (USR2) so the lock never lapses */
+  readonly fd: number;
+}
+
+/**
+ * Takes the lock (or adopts `inheritedFd`, the lock an old master passed on a re-exec); resolves with it,
+ * or null when another live process holds it.
+ */
+export function acquireInstanceLock(runtimeDir: string, inheritedFd?: number): Promise<InstanceLock | null> {
   return new Promise((resolve, reject) => {
     const server: Server = createServer((sock) => sock.destroy());
     server.once('error', (err: NodeJS.ErrnoException) => {
@@ -19,9 +28,12 @@ export function acquireInstanceLock(runtimeDir: string): Promise<(() => void) | 
       if (err.code === 'EADDRINUSE') resolve(null);
       else reject(err);
     });
-    server.listen({ path: lockName(runtimeDir) }, () => {
+    const onListening = (): void => {
       server.unref(); // the lock must not keep the process alive by itself
-      resolve(() => server.close());
-    });
+      const fd = (server as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
+      resolve({ release: () => server.close(), fd });
+    };
+    if (inheritedFd !== undefined) server.listen({ fd: inheritedFd }, onListening);
+    else server.listen({ path: lockName(runtimeDir) }, onListening);
   });
 }

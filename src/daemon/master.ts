@@ -17,6 +17,7 @@ import { inheritedSockets, SocketSet } from '../prefork/sockets.js';
 import { lookupUser } from '../os/users.js';
 import { FileDesiredState } from './desired-state.js';
 import { acquireInstanceLock } from './lock.js';
+import { LOCK_FD_NAME, reportToPredecessor, spawnSuccessor } from './reexec.js';
 import { controlSocketPath, pidfilePath } from './paths.js';
 import { readPidfile, removePidfile, writePidfile } from './pidfile.js';
 import type { SignalRelay } from './signals.js';
@@ -41,6 +42,8 @@ export interface MasterOptions {
   readonly onReady: (info: ReadyInfo) => void;
   /** called when start-up fails, with the message and the exit code to use */
   readonly onStartFailed: (message: string, exitCode: number) => void;
+  /** started by an old master's USR2: inherit its sockets and lock, report ready to it */
+  readonly reexec?: boolean;
 }
 
 export { controlSocketPath, pidfilePath };
@@ -51,8 +54,12 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   const runtimeDir = config.supervisord.runtimeDir;
   ensurePrivateDir(runtimeDir);
 
-  const release = await acquireInstanceLock(runtimeDir);
-  if (!release) {
+  // A re-exec'd master (USR2) inherits the old one's sockets and its instance lock as fds.
+  const inherited = inheritedSockets(process.env);
+  const lockFd = o.reexec ? inherited.get(LOCK_FD_NAME) : undefined;
+  inherited.delete(LOCK_FD_NAME);
+  const lock = await acquireInstanceLock(runtimeDir, lockFd);
+  if (!lock) {
     const pid = readPidfile(pidfilePath(config));
     o.onStartFailed(
       `drover is already running for ${runtimeDir}${pid ? ` (pid ${pid}, per ${pidfilePath(config)})` : ''}`,
@@ -65,14 +72,15 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   let sockets: SocketSet | null = null;
   if (config.sockets.length > 0) {
     try {
-      sockets = SocketSet.bind(config.sockets, inheritedSockets(process.env));
+      sockets = SocketSet.bind(config.sockets, inherited);
     } catch (err) {
-      release();
+      lock.release();
       o.onStartFailed((err as Error).message, 1);
       return 1;
     }
   }
-  writePidfile(pidfile);
+  // a re-exec'd master takes the pidfile over only once it is ready (the old master's pid stays till then)
+  if (!o.reexec) writePidfile(pidfile);
 
   // children's lines go to their log files and, in the foreground unless `silent`, to stdout with a name
   // prefix; drover's own lines to its log file and, in the foreground, to stdout (src/logs/sink.ts)
@@ -96,6 +104,23 @@ export async function runMaster(o: MasterOptions): Promise<number> {
       await api.update(null);
       await supervisor.rollWorkers();
     },
+    onReexec: async () => {
+      const r = await spawnSuccessor({
+        configFile: config.file,
+        sockets: sockets?.list() ?? [],
+        lockFd: lock.fd,
+        daemon: o.daemon,
+        env: process.env,
+        timeoutMs: 60_000,
+      });
+      if (!r.ok) {
+        logger.error(`SIGUSR2: ${r.message}; this master keeps running`);
+        return;
+      }
+      handedOver = true;
+      logger.info(`SIGUSR2: the new master (pid ${r.pid}) is ready; draining and exiting`);
+      await supervisor.command({ type: 'shutdown', fast: false });
+    },
   });
   const api = new ControlApi(supervisor, {
     configFile: config.file,
@@ -105,11 +130,13 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     version: o.version,
   });
   const server = new ControlServer(buildRoutes(api));
+  /** set once a successor master (USR2) has taken over the sockets and the paths */
+  let handedOver = false;
   const cleanup = async (): Promise<void> => {
-    await server.close();
-    sockets?.close();
+    await server.close(handedOver);
+    sockets?.close(handedOver);
     removePidfile(pidfile);
-    release();
+    lock.release();
   };
 
   try {
@@ -131,7 +158,19 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     `drover up: pid ${process.pid}, ${config.processes.length} process(es) from ${config.file}, control at ${server.urls.join(' ')}` +
       (guard ? `, orphan guard pid ${guard.pid ?? '?'}` : ''),
   );
-  supervisor.start();
+  if (o.reexec) {
+    // Start what serves the inherited sockets first; the old master drains once they are ready. Other
+    // programs start when the old master has gone (they are restarted, not shared, on a re-exec).
+    const serving = (spec: ProcessSpec): boolean => spec.sockets.length > 0;
+    supervisor.start(serving);
+    void waitForRunning(supervisor, serving, 60_000).then((ok) => {
+      writePidfile(pidfile);
+      reportToPredecessor(ok ? { t: 'reexec-ready', pid: process.pid } : { t: 'reexec-failed', message: 'its workers did not become ready within 60 s' });
+    });
+    process.once('disconnect', () => supervisor.startRemaining());
+  } else {
+    supervisor.start();
+  }
   o.onReady({ pid: process.pid, urls: server.urls, processes: config.processes.length });
 
   const { failed } = await supervisor.whenStopped();
@@ -139,6 +178,34 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   o.signals.remove();
   await sink.close();
   return failed ? 1 : 0;
+}
+
+/** Resolves true once every autostart process matching `which` is running, false on timeout or failure. */
+function waitForRunning(supervisor: Supervisor, which: (spec: ProcessSpec) => boolean, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const check = (): boolean | null => {
+      const mine = supervisor.snapshot().filter((p) => which(p.spec) && p.spec.autostart);
+      if (mine.every((p) => p.record.state === 'running')) return true;
+      if (mine.some((p) => p.record.state === 'fatal')) return false;
+      return null;
+    };
+    const first = check();
+    if (first !== null) {
+      resolve(first);
+      return;
+    }
+    const timer = setTimeout(() => {
+      off();
+      resolve(false);
+    }, timeoutMs);
+    const off = supervisor.onChange(() => {
+      const r = check();
+      if (r === null) return;
+      clearTimeout(timer);
+      off();
+      resolve(r);
+    });
+  });
 }
 
 /**

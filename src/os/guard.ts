@@ -8,16 +8,24 @@ import { existsSync } from 'node:fs';
 
 const SCRIPT = `
 declare -A groups
-while IFS=' ' read -r op id; do
+while IFS=' ' read -r op id start; do
   case "$op" in
-    add) groups[$id]=1 ;;
+    add) groups[$id]=$start ;;
     del) unset "groups[$id]" ;;
   esac
 done
 [ \${#groups[@]} -eq 0 ] && exit 0
-for g in "\${!groups[@]}"; do kill -TERM -- "-$g" 2>/dev/null; done
+# A group id is only reused once every member of the old group is gone and a new process got that pid and
+# made itself a group leader; that new leader has another start time. Skip such a group.
+same() {
+  local st
+  [ -r "/proc/$1/stat" ] || return 0
+  st=$(sed 's/.*) //' "/proc/$1/stat" | cut -d' ' -f20)
+  [ "$st" = "$2" ]
+}
+for g in "\${!groups[@]}"; do same "$g" "\${groups[$g]}" && kill -TERM -- "-$g" 2>/dev/null; done
 sleep 1
-for g in "\${!groups[@]}"; do kill -KILL -- "-$g" 2>/dev/null; done
+for g in "\${!groups[@]}"; do same "$g" "\${groups[$g]}" && kill -KILL -- "-$g" 2>/dev/null; done
 exit 0
 `;
 
@@ -45,9 +53,9 @@ export class OrphanGuard {
     return this.child?.pid;
   }
 
-  /** Starts guarding a process group. */
-  add(pgid: number): void {
-    this.child?.stdin?.write(`add ${pgid}\n`);
+  /** Starts guarding a process group; `startTicks` is its leader's start time, to recognise pid reuse. */
+  add(pgid: number, startTicks: number): void {
+    this.child?.stdin?.write(`add ${pgid} ${startTicks}\n`);
   }
 
   /** Stops guarding a process group (it has ended). */

@@ -65,11 +65,13 @@ export class SocketSet {
     });
   }
 
-  /** Closes every socket (at shutdown); unix socket files we created are removed. */
-  close(): void {
+  /** Closes every socket (at shutdown); unix socket files we created are removed unless a successor has them. */
+  close(keepFiles = false): void {
     for (const s of this.sockets.values()) {
+      // handing over: leave the fds to this process's exit (closing a bound unix handle unlinks its path)
+      if (keepFiles) continue;
       s.handle.close();
-      if (s.spec.bind.kind === 'unix' && !s.inherited) removeSocketFile(s.spec.bind.path);
+      if (s.spec.bind.kind === 'unix' && !s.inherited && !keepFiles) removeSocketFile(s.spec.bind.path);
     }
     this.sockets.clear();
   }
@@ -83,7 +85,8 @@ export class SocketSet {
     let handle: ServerHandle | number;
     if (b.kind === 'fd') inheritedFd = b.fd;
     if (inheritedFd !== undefined) {
-      handle = create(null, -1, -1, inheritedFd);
+      // port and address must be falsy with an fd (net.js asserts it)
+      handle = create(null, 0, 0, inheritedFd);
     } else if (b.kind === 'unix') {
       // a socket file left by a dead master would make bind fail with EADDRINUSE
       if (existsSync(b.path)) removeSocketFile(b.path);

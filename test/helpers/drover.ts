@@ -2,6 +2,7 @@
 // and tear it down so that nothing it started survives.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { droverBin, repoRoot } from './paths.js';
@@ -30,6 +31,8 @@ export interface ExitInfo {
 /** A running CLI process with its captured output. */
 export class CliRun {
   readonly child: ChildProcess;
+  /** set in drover's environment and so in every program's: teardown kills only processes carrying it */
+  readonly mark = randomUUID();
   /** stdout and stderr interleaved as received */
   private text = '';
   private stdoutText = '';
@@ -40,7 +43,7 @@ export class CliRun {
   constructor(args: readonly string[], opts: { cwd?: string; env?: Record<string, string | undefined> } = {}) {
     this.child = spawn(process.execPath, [droverBin, ...args], {
       cwd: opts.cwd ?? repoRoot,
-      env: { ...process.env, ...opts.env },
+      env: { ...process.env, ...opts.env, DROVER_TEST_MARK: this.mark },
       // own process group, so teardown can signal drover and anything left in its group at once
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -89,10 +92,14 @@ export class CliRun {
     );
   }
 
-  /** Resolves when the process has exited and its output is drained. */
-  waitForExit(timeoutMs?: number): Promise<ExitInfo> {
+  /**
+   * Resolves when the process has exited and its output is drained. `drained: false` resolves on the exit
+   * alone, for a process whose stdout lives on in another (a USR2 successor inherits it).
+   */
+  waitForExit(timeoutMs?: number, opts: { drained?: boolean } = {}): Promise<ExitInfo> {
+    const drained = opts.drained ?? true;
     return this.waitUntil(
-      () => (this.exit && this.child.stdout?.readableEnded !== false ? this.exit : null),
+      () => (this.exit && (!drained || this.child.stdout?.readableEnded !== false) ? this.exit : null),
       'drover to exit',
       timeoutMs,
     );
@@ -176,14 +183,21 @@ export async function startUp(configFile: string, env: Record<string, string | u
   return run;
 }
 
-/** Pids of live (non-zombie) processes whose environment has SUPERVISOR_PROCESS_NAME or whose group is `pgid`. */
-export function livePids(pids: readonly number[]): number[] {
+/**
+ * The pids among `pids` that are live (not zombies) and were started by a test's drover — their
+ * environment carries DROVER_TEST_MARK (that run's, when `mark` is given). With pids recycled quickly on a
+ * busy machine, a pid read from a log minutes ago may belong to an unrelated process by now: it must never
+ * be reported alive, let alone killed.
+ */
+export function livePids(pids: readonly number[], mark?: string): number[] {
+  const want = mark ? `DROVER_TEST_MARK=${mark}\0` : 'DROVER_TEST_MARK=';
   return pids.filter((pid) => {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+      if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') return false;
+      return (readFileSync(`/proc/${pid}/environ`, 'utf8') + '\0').includes(want);
     } catch {
-      return false; // no /proc entry: gone
+      return false; // no /proc entry (gone), or not readable: not one of ours
     }
   });
 }
@@ -252,7 +266,7 @@ export async function teardown(run: CliRun, extraPids: readonly number[] = [], d
       }
     }
   }
-  for (const pid of livePids(extraPids)) {
+  for (const pid of livePids(extraPids, run.mark)) {
     survivors.push(pid);
     try {
       process.kill(pid, 'SIGKILL');

@@ -6,6 +6,7 @@ import { findConfigFile, loadConfig } from '../../config/load.js';
 import type { Config } from '../../config/types.js';
 import { reportToLauncher, spawnDaemon } from '../../daemon/daemonize.js';
 import { runMaster } from '../../daemon/master.js';
+import { reportToPredecessor } from '../../daemon/reexec.js';
 import { SignalRelay } from '../../daemon/signals.js';
 import { ConfigError } from '../../errors.js';
 import type { Command } from '../command.js';
@@ -56,6 +57,7 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
         wait: { type: 'boolean' },
         'no-wait': { type: 'boolean' },
         'daemon-child': { type: 'boolean' },
+        reexec: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       allowPositionals: false,
@@ -64,7 +66,10 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
     ctx.stderr.write(`drover up: ${(err as Error).message}\n\n${HELP}`);
     return EXIT.USAGE;
   }
-  const child = values['daemon-child'] === true;
+  const reexec = values.reexec === true;
+  // a daemon child reports to the CLI that launched it; a re-exec'd master reports to the old master instead
+  const child = values['daemon-child'] === true && !reexec;
+  const detached = values['daemon-child'] === true;
   // Messages reach the terminal once, prefixed there: by this process in the foreground, by the
   // launching CLI for a daemon child. Config errors keep their FILE:LINE: form unprefixed.
   const fail = (message: string, exitCode: number, prefix = true): number => {
@@ -121,7 +126,7 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
     return followStartup(ctx, parseServerUrl(report.urls[0], creds), report.pid);
   }
 
-  if (child) process.umask(config.supervisord.umask);
+  if (detached) process.umask(config.supervisord.umask);
   return runMaster({
     config,
     loadOptions,
@@ -129,11 +134,15 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
     stdout: ctx.stdout,
     signals,
     fresh: values.fresh === true,
-    daemon: child,
+    daemon: detached,
+    reexec,
     onReady: (info) => {
       if (child) reportToLauncher({ type: 'ready', pid: info.pid, urls: info.urls, processes: info.processes });
     },
-    onStartFailed: (message, exitCode) => void fail(message, exitCode),
+    onStartFailed: (message, exitCode) => {
+      if (reexec) reportToPredecessor({ t: 'reexec-failed', message });
+      else fail(message, exitCode);
+    },
   });
 }
 

@@ -1,0 +1,215 @@
+// USR2 re-exec under load: the new master inherits the sockets and the instance lock, its workers are
+// ready before the old master drains, the pidfile is handed over, and not one request fails — also when
+// the old master is SIGKILLed right after the handover. Plus `drover serve`, the app shapes, job workers
+// and systemd socket activation.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { parseServerUrl, requestJson } from '../../src/control/client.js';
+import { CliRun, fixture, livePids, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
+import { startLoad } from '../helpers/load.js';
+import { droverBin } from '../helpers/paths.js';
+
+const node = process.execPath;
+
+function config(): string {
+  return `[socket:web]
+bind = 127.0.0.1:0
+
+[program:web]
+worker = ${fixture('worker-app.mjs')}
+sockets = web
+numprocs = 2
+timeout = 5s
+graceful_timeout = 5s
+
+[program:side]
+command = ${node} ${fixture('forever.mjs')}
+startsecs = 0
+`;
+}
+
+function fetchText(port: number, path = '/'): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    }).on('error', reject);
+  });
+}
+
+/** Every pid drover logged as spawned, for teardown (the new master and its workers are not in the test's group). */
+function spawned(run: CliRun): number[] {
+  return [
+    ...[...run.output.matchAll(/spawned: \w+ with pid (\d+)/g)].map((m) => Number(m[1])),
+    ...[...run.output.matchAll(/the new master \(pid (\d+)\)/g)].map((m) => Number(m[1])),
+  ];
+}
+
+async function usr2UnderLoad(killOld: boolean): Promise<void> {
+  const dir = makeTmpDir();
+  const run = await startUp(writeConfig(dir, config()));
+  const pidfile = join(dir, '.drover', 'drover.pid');
+  let newMaster = 0;
+  try {
+    const port = Number((await run.waitForLine(/socket web: listening on 127\.0\.0\.1:(\d+)/))[1]);
+    await run.waitForCount(/web_\d: starting → running/g, 2);
+    const load = startLoad(port);
+    await load.waitForMore(200);
+    run.signal('SIGUSR2');
+    newMaster = Number((await run.waitForLine(/the new master \(pid (\d+)\) is ready/, { timeoutMs: 20_000 }))[1]);
+    if (killOld) run.signal('SIGKILL');
+    await run.waitForExit(15_000, { drained: false });
+    await load.waitForMore(200);
+    const result = await load.stop();
+    assert.equal(result.failed, 0, `failed requests: ${result.errors.join('; ')}\n${run.describe()}`);
+    assert.equal(readFileSync(pidfile, 'utf8').trim(), String(newMaster), 'the pidfile names the new master');
+    // the new master answers on the control socket, with the side program restarted under it
+    const ep = parseServerUrl(`unix://${join(dir, '.drover', 'drover.sock')}`);
+    const info = await requestJson(ep, 'GET', '/api/info');
+    assert.equal(info.body['pid'], newMaster);
+    await waitForCondition(
+      () => run.output.includes('side | ready') && livePids([newMaster]).length === 1,
+      'the new master to be up',
+    );
+    const procs = async (): Promise<{ name: string; state: string }[]> =>
+      (await requestJson(ep, 'GET', '/api/processes')).body['processes'] as { name: string; state: string }[];
+    let list = await procs();
+    for (let i = 0; i < 50 && !list.every((p) => p.state === 'running'); i++) {
+      await new Promise((r) => setTimeout(r, 100)); // bounded poll of the new master's state
+      list = await procs();
+    }
+    assert.ok(list.every((p) => p.state === 'running'), JSON.stringify(list));
+    await requestJson(ep, 'POST', '/api/shutdown', {});
+    await waitForCondition(() => livePids([newMaster]).length === 0, 'the new master to exit', { timeoutMs: 15_000 });
+  } finally {
+    await teardown(run, spawned(run), dir);
+  }
+}
+
+test('USR2 under load: the new master takes over the sockets and the pidfile, zero failed requests', async () => {
+  await usr2UnderLoad(false);
+});
+
+test('USR2 then kill -9 of the old master under load: zero failed requests', async () => {
+  await usr2UnderLoad(true);
+});
+
+test('drover serve: gunicorn-style command line, HUP rolls, down stops; fetch() and http.Server exports work', async () => {
+  const dir = makeTmpDir();
+  writeFileSync(
+    join(dir, 'fetch-app.mjs'),
+    `export default { fetch: async (req) => new Response('fetch ' + new URL(req.url).pathname + ' ' + process.pid, { headers: { 'x-app': 'fetch' } }) };\n`,
+  );
+  writeFileSync(
+    join(dir, 'server-app.mjs'),
+    `import { createServer } from 'node:http';\nexport default createServer((req, res) => res.end('server ' + process.pid));\n`,
+  );
+  const blocker = createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+  const port = (blocker.address() as { port: number }).port;
+  blocker.close();
+  for (const app of ['fetch-app.mjs', 'server-app.mjs']) {
+    const run = new CliRun(['serve', join(dir, app), '-w', '2', '-b', `127.0.0.1:${port}`, '--runtime-dir', join(dir, '.drover')], { cwd: dir });
+    try {
+      await run.waitForCount(/starting → running \(worker reported ready\)/g, 2);
+      const r = await fetchText(port, '/hello');
+      assert.equal(r.status, 200);
+      assert.match(r.body, app === 'fetch-app.mjs' ? /^fetch \/hello \d+$/ : /^server \d+$/);
+      const from = run.output.length;
+      run.signal('SIGHUP');
+      await run.waitForCount(/stopping → stopped/g, 2, 15_000);
+      assert.ok(run.output.slice(from).includes('worker reported ready'));
+      // not spawnSync: this process must keep reading drover's output while `down` waits for it to exit
+      const down = await runCli(['down', '-c', join(dir, '.drover', 'serve.ini')], { cwd: dir });
+      assert.equal(down.code, 0, `${down.output}\n${run.describe()}`);
+      assert.equal((await run.waitForExit()).code, 0, run.describe());
+    } finally {
+      await teardown(run, [...run.output.matchAll(/spawned: \w+ with pid (\d+)/g)].map((m) => Number(m[1])));
+    }
+  }
+});
+
+test('a job worker (defineWorker): setup, run until stopped, stop, each graceful', async () => {
+  const dir = makeTmpDir();
+  writeFileSync(
+    join(dir, 'jobs.mjs'),
+    `import { defineWorker } from 'drover';
+export default defineWorker({
+  setup(ctx) { ctx.log('setup ' + ctx.id); },
+  async run(ctx) {
+    let n = 0;
+    while (!ctx.signal.aborted) { n++; if (n === 3) ctx.log('working ' + ctx.name); await new Promise((r) => setTimeout(r, 10)); }
+    ctx.log('run returned after ' + n);
+  },
+  stop(ctx) { ctx.log('stopped ' + ctx.name); },
+});
+`,
+  );
+  // the module imports 'drover' by name: link the package so the import resolves from the temp dir
+  spawnSync('mkdir', ['-p', join(dir, 'node_modules')]);
+  spawnSync('ln', ['-s', join(droverBin, '..', '..'), join(dir, 'node_modules', 'drover')]);
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `[program:jobs]
+worker = ${join(dir, 'jobs.mjs')}
+numprocs = 2
+`,
+    ),
+  );
+  try {
+    await run.waitForLine(/jobs_0 \| setup 0/);
+    await run.waitForLine(/jobs_1 \| working jobs_1/);
+    await run.waitForCount(/jobs_\d: starting → running \(worker reported ready\)/g, 2);
+    run.signal('SIGTERM');
+    await run.waitForLine(/jobs_0 \| run returned after \d+/);
+    await run.waitForLine(/jobs_1 \| stopped jobs_1/);
+    assert.equal((await run.waitForExit()).code, 0, run.describe());
+    assert.match(run.output, /jobs_0: stopping → stopped \(exit status 0\)/);
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+test("systemd's socket activation: systemd-socket-activate starts drover serve on the passed socket", async () => {
+  const dir = makeTmpDir();
+  const blocker = createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+  const port = (blocker.address() as { port: number }).port;
+  blocker.close();
+  const which = spawnSync('sh', ['-c', 'command -v systemd-socket-activate'], { encoding: 'utf8' });
+  assert.equal(which.status, 0, 'systemd-socket-activate is installed (Debian package systemd; scripts/install-test-deps.sh)');
+  // systemd-socket-activate binds the port, and on the first connection execs drover with LISTEN_FDS=1
+  let text = '';
+  const child = spawn(
+    'systemd-socket-activate',
+    ['-l', `127.0.0.1:${port}`, node, droverBin, 'serve', fixture('worker-app.mjs'), '-w', '2', '--runtime-dir', join(dir, '.drover')],
+    { cwd: dir, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (text += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (text += d));
+  try {
+    await waitForCondition(() => /Listening on/.test(text), 'systemd-socket-activate to listen', { describe: () => text });
+    const r = await fetchText(port);
+    assert.equal(r.status, 200, text);
+    assert.match(r.body, /^\d+$/);
+    assert.match(text, /socket bind0: listening on fd:\/\/3 \(inherited\)/);
+  } finally {
+    try {
+      process.kill(-(child.pid ?? 0), 'SIGTERM');
+    } catch {
+      // ESRCH: already gone
+    }
+    await waitForCondition(() => child.exitCode !== null || child.signalCode !== null, 'the activated drover to exit', {
+      timeoutMs: 15_000,
+      describe: () => text,
+    });
+  }
+});
