@@ -208,6 +208,8 @@ export class Supervisor {
   private readonly onReexec: (() => Promise<void>) | null;
   /** a re-exec is under way: a second USR2 is ignored */
   private reexecing = false;
+  /** workers recycled (max_requests, max_memory, asked by the worker) per "group:program"; for metrics */
+  private readonly recycles = new Map<string, number>();
 
   constructor(opts: SupervisorOptions) {
     this.config = opts.config;
@@ -262,6 +264,14 @@ export class Supervisor {
   /** A snapshot of every process, in group order, for status. */
   snapshot(): { key: string; spec: ProcessSpec; record: ProcessRecord }[] {
     return [...this.procs.values()].map((m) => ({ key: m.key, spec: m.spec, record: m.record }));
+  }
+
+  /** Prefork workers' requests served (from heartbeats, per current process) and recycles per "group:program". */
+  workerStats(): { workers: { key: string; pid: number; requests: number }[]; recycles: ReadonlyMap<string, number> } {
+    const workers = [...this.procs.values()]
+      .filter((m) => m.spec.worker !== null)
+      .map((m) => ({ key: m.key, pid: m.spawnedPid, requests: m.requests }));
+    return { workers, recycles: this.recycles };
   }
 
   /** The active groups, sorted as supervisor sorts them (priority, then name). */
@@ -944,6 +954,8 @@ export class Supervisor {
   private retire(m: Managed, reason: string): void {
     if (this.mood !== 'running' || m.record.state !== 'running') return;
     m.retiring = true;
+    const program = `${m.spec.group}:${m.spec.programName}`;
+    this.recycles.set(program, (this.recycles.get(program) ?? 0) + 1);
     this.logger.info(`${m.spec.name}: recycling worker ${m.record.pid ?? '?'} (${reason})`);
     void this.replaceWorker(m).then((ok) => {
       if (!ok) m.retiring = false;
