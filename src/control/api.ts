@@ -10,20 +10,23 @@ import { signalNumber } from '../os/signals.js';
 
 export type StreamName = 'stdout' | 'stderr';
 
-/** Read access to log files, provided by the log sink (src/logs). Keys are "group:name". */
+/**
+ * Read access to log files, provided by the log sink (src/logs/sink.ts). Processes are named "group:name"
+ * (or "name"). Reads are asynchronous and return bytes; only configured log files are ever opened.
+ */
 export interface LogAccess {
   /** supervisor's readProcessLog semantics: negative offset reads from the end; length 0 = to the end */
-  readLog(key: string, stream: StreamName, offset: number, length: number): string;
+  readLog(key: string, stream: StreamName, offset: number, length: number): Promise<Uint8Array>;
   /** supervisor's tailProcessLog: the last `length` bytes from `offset`, with the new offset and overflow */
-  tailLog(key: string, stream: StreamName, offset: number, length: number): { bytes: string; offset: number; overflow: boolean };
-  clearLog(key: string): void;
+  tailLog(key: string, stream: StreamName, offset: number, length: number): Promise<{ bytes: Uint8Array; offset: number; overflow: boolean }>;
+  clearLog(key: string): Promise<void>;
   /** the configured file, or null when the stream is not kept in a file */
   logPath(key: string, stream: StreamName): string | null;
   /** calls onChunk with new bytes as they are written, across rotations; returns an unsubscribe function */
-  follow(key: string, stream: StreamName, onChunk: (chunk: string) => void): () => void;
+  follow(key: string, stream: StreamName, onChunk: (chunk: Uint8Array) => void, opts?: { tailBytes?: number }): () => void;
   /** drover's own log */
-  readMainLog(offset: number, length: number): string;
-  clearMainLog(): void;
+  readMainLog(offset: number, length: number): Promise<Uint8Array>;
+  clearMainLog(): Promise<void>;
   /** reopen every file (logrotate's postrotate) */
   reopen(): void;
 }

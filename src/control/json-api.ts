@@ -113,6 +113,23 @@ function logKey(api: ControlApi, input: Input): string {
   return keys[0] as string;
 }
 
+/** Log bytes as text for JSON (invalid UTF-8 becomes U+FFFD). */
+function text(data: Uint8Array): string {
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8');
+}
+
+/** Runs a log read, turning the sink's coded errors (E_NO_FILE, E_BAD_NAME, …) into API errors. */
+async function logRead<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (code === 'E_NO_FILE') throw new BadRequest('E_NO_FILE', (err as Error).message, 404);
+    if (typeof code === 'string' && code.startsWith('E_')) throw new BadRequest(code, (err as Error).message);
+    throw err;
+  }
+}
+
 function requireLogs(api: ControlApi): NonNullable<ControlApi['logs']> {
   if (!api.logs) throw new BadRequest('E_NO_LOGS', 'log files are not kept by this drover', 409);
   return api.logs;
@@ -140,23 +157,24 @@ const GET: Record<string, Handler> = {
       available,
     };
   },
-  '/api/logs/read': (api, input) => {
+  '/api/logs/read': async (api, input) => {
     const key = logKey(api, input);
     const logs = requireLogs(api);
-    return { ok: true, process: key, data: logs.readLog(key, input.stream(), input.int('offset', 0), input.int('length', 0)) };
+    const data = await logRead(() => logs.readLog(key, input.stream(), input.int('offset', 0), input.int('length', 0)));
+    return { ok: true, process: key, data: text(data) };
   },
-  '/api/logs/tail': (api, input) => {
+  '/api/logs/tail': async (api, input) => {
     const key = logKey(api, input);
     const logs = requireLogs(api);
-    const t = logs.tailLog(key, input.stream(), input.int('offset', 0), input.int('length', 1600));
-    return { ok: true, process: key, data: t.bytes, offset: t.offset, overflow: t.overflow };
+    const t = await logRead(() => logs.tailLog(key, input.stream(), input.int('offset', 0), input.int('length', 1600)));
+    return { ok: true, process: key, data: text(t.bytes), offset: t.offset, overflow: t.overflow };
   },
   '/api/logs/follow': (api, input, req, res) => {
     const key = logKey(api, input);
     const logs = requireLogs(api);
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     res.write(': following\n\n');
-    const stop = logs.follow(key, input.stream(), (chunk) => res.write(`data: ${JSON.stringify(chunk)}\n\n`));
+    const stop = logs.follow(key, input.stream(), (chunk) => res.write(`data: ${JSON.stringify(text(chunk))}\n\n`));
     req.on('close', stop);
     return STREAMING;
   },
@@ -170,7 +188,7 @@ const GET: Record<string, Handler> = {
     const stops: (() => void)[] = [];
     for (const key of keys) {
       for (const stream of streams) {
-        stops.push(logs.follow(key, stream, (chunk) => res.write(`event: log\ndata: ${JSON.stringify({ name: key, stream, data: chunk })}\n\n`)));
+        stops.push(logs.follow(key, stream, (chunk) => res.write(`event: log\ndata: ${JSON.stringify({ name: key, stream, data: text(chunk) })}\n\n`)));
       }
     }
     req.on('close', () => {
@@ -256,10 +274,10 @@ const POST: Record<string, Handler> = {
     for (const g of groups) out.push(...(await api.removeGroup(g)));
     return results(out);
   },
-  '/api/logs/clear': (api, input) => {
+  '/api/logs/clear': async (api, input) => {
     const keys = resolveOrThrow(api, input.patterns());
     const logs = requireLogs(api);
-    for (const k of keys) logs.clearLog(k);
+    for (const k of keys) await logRead(() => logs.clearLog(k));
     return { ok: true, results: keys.map((key) => ({ key, ok: true })) };
   },
   '/api/logs/reopen': (api) => {

@@ -125,7 +125,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   const api = new ControlApi(supervisor, {
     configFile: config.file,
     loadOptions: o.loadOptions,
-    logs: null,
+    logs: sink,
     identification: config.supervisord.identifier,
     version: o.version,
   });

@@ -159,17 +159,8 @@ test('supervisorctl drives drover: status, pid, start, stop, restart, signal, ta
 
     // tail reads the last 1600 bytes through readProcessStdoutLog
     r = await ctl(d, 'tail web');
-    if (/ERROR \(no log file\)/.test(r.out)) {
-      // TODO(xmlrpc): ControlApi.logs is still null in src/daemon/master.ts (the LogSink is not wired to the
-      // control plane yet), so drover answers NO_FILE and supervisorctl says so with exit 1. Once it is
-      // wired, the branch below runs and this one should be deleted.
-      assert.equal(r.out, 'web: ERROR (no log file)\n');
-      assert.equal(r.code, 1);
-      t.diagnostic('tail: drover keeps no logs for the control plane yet (ControlApi.logs is null): checked the NO_FILE answer');
-    } else {
-      assert.equal(r.code, 0, r.out);
-      assert.match(r.out, new RegExp(`ready ${webPid2}\n(.*\n)*got HUP ${webPid2}\n`), r.out);
-    }
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, new RegExp(`ready ${webPid2}\n(.*\n)*got HUP ${webPid2}\n`), r.out);
     await expectCtl(d, 'tail nosuch', 1, 'nosuch: ERROR (no such process name)\n');
 
     // avail and reread with an unchanged file
