@@ -12,7 +12,7 @@ import type { OrphanGuard } from '../os/guard.js';
 import { descendantsOf, listProcesses, readExe, readStat, type ProcStat } from '../os/proc.js';
 import { pidExists, sendSignal, spawnProcess } from '../os/spawn.js';
 import { lookupUser } from '../os/users.js';
-import { parseWorkerMessage, type WorkerMessage } from '../ipc/protocol.js';
+import { parseSharedRequest, parseWorkerMessage, type SharedCall, type SharedReplyMessage, type WorkerMessage } from '../ipc/protocol.js';
 import type { SocketSet } from '../prefork/sockets.js';
 import { INSPECTOR_LINE, pauseAndReadStack } from '../prefork/inspector.js';
 import { canStripTypes, INSPECT_SIGNAL, isTypeScript, workerArgv, workerEnv } from '../prefork/worker-spawn.js';
@@ -84,6 +84,8 @@ export type SupervisorEvent =
   | { readonly type: 'pidfileChecked'; readonly key: string; readonly launcherPid: number; readonly pid: number | null }
   | { readonly type: 'followedPidGone'; readonly key: string; readonly pid: number }
   | { readonly type: 'workerMessage'; readonly key: string; readonly pid: number; readonly msg: WorkerMessage }
+  /** queue, state or lock requests from a worker (src/shared) */
+  | { readonly type: 'workerRequest'; readonly key: string; readonly pid: number; readonly calls: readonly SharedCall[] }
   | { readonly type: 'heartbeatMissed'; readonly key: string; readonly pid: number }
   | { readonly type: 'diagnosticTaken'; readonly key: string; readonly pid: number; readonly stack: string | null }
   | {
@@ -158,6 +160,10 @@ export interface SupervisorOptions {
   readonly onReload?: () => Promise<void>;
   /** SIGUSR2: re-exec the master (the owner spawns the successor and, once it is ready, shuts this one down) */
   readonly onReexec?: () => Promise<void>;
+  /** shared primitives (src/shared): a worker's requests, with a function that sends it the answers */
+  readonly onWorkerRequest?: (key: string, pid: number, calls: readonly SharedCall[], reply: (m: SharedReplyMessage) => void) => void;
+  /** shared primitives: a process has exited (its leases and locks are released at once) */
+  readonly onWorkerExit?: (key: string, pid: number) => void;
 }
 
 export class Supervisor {
@@ -206,6 +212,8 @@ export class Supervisor {
   private readonly respawnSpec: ((spec: ProcessSpec, processNum: number) => ProcessSpec | null) | null;
   private readonly onReload: (() => Promise<void>) | null;
   private readonly onReexec: (() => Promise<void>) | null;
+  private readonly onWorkerRequest: SupervisorOptions['onWorkerRequest'] | null;
+  private readonly onWorkerExit: SupervisorOptions['onWorkerExit'] | null;
   /** a re-exec is under way: a second USR2 is ignored */
   private reexecing = false;
   /** workers recycled (max_requests, max_memory, asked by the worker) per "group:program"; for metrics */
@@ -222,6 +230,8 @@ export class Supervisor {
     this.respawnSpec = opts.respawnSpec ?? null;
     this.onReload = opts.onReload ?? null;
     this.onReexec = opts.onReexec ?? null;
+    this.onWorkerRequest = opts.onWorkerRequest ?? null;
+    this.onWorkerExit = opts.onWorkerExit ?? null;
     this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
     for (const g of opts.config.groups) this.groups.set(g.name, g);
     for (const spec of opts.config.processes) {
@@ -411,6 +421,9 @@ export class Supervisor {
         break;
       case 'workerMessage':
         this.handleWorkerMessage(ev.key, ev.pid, ev.msg);
+        break;
+      case 'workerRequest':
+        this.handleWorkerRequest(ev.key, ev.pid, ev.calls);
         break;
       case 'heartbeatMissed':
         this.handleHeartbeatMissed(ev.key, ev.pid);
@@ -878,6 +891,10 @@ export class Supervisor {
       child.on('message', (raw: unknown) => {
         const msg = parseWorkerMessage(raw);
         if (msg) this.push({ type: 'workerMessage', key: m.key, pid, msg });
+        else if (this.onWorkerRequest) {
+          const calls = parseSharedRequest(raw);
+          if (calls) this.push({ type: 'workerRequest', key: m.key, pid, calls });
+        }
       });
       // EPIPE/ERR_IPC_CHANNEL_CLOSED when the worker is gone: its exit event tells the rest
       child.on('error', () => undefined);
@@ -925,6 +942,17 @@ export class Supervisor {
       default:
         assertNever(msg);
     }
+  }
+
+  /** Shared primitives: hands a worker's requests to the owner, with a reply path to that very process. */
+  private handleWorkerRequest(key: string, pid: number, calls: readonly SharedCall[]): void {
+    const m = this.procs.get(key);
+    const child = m?.child;
+    if (!m || !child || m.spawnedPid !== pid) return; // from a worker that has exited meanwhile
+    this.onWorkerRequest?.(key, pid, calls, (reply) => {
+      // the worker may be gone by the time an answer is ready: its exit event tells the rest
+      if (child.connected) child.send(reply, () => undefined);
+    });
   }
 
   /** No heartbeat within `timeout`: take a diagnostic report (JS stack) first, then SIGKILL. */
@@ -1128,6 +1156,8 @@ export class Supervisor {
   }
 
   private handleExit(ev: Extract<SupervisorEvent, { type: 'childExited' }>): void {
+    // before anything else, and for a process already dropped too: what it held must not wait for a lease
+    this.onWorkerExit?.(ev.key, ev.pid);
     const m = this.procs.get(ev.key);
     if (!m || m.spawnedPid !== ev.pid) return;
     const spec = m.spec;

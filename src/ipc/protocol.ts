@@ -35,6 +35,49 @@ export function parseWorkerMessage(m: unknown): WorkerMessage | null {
   }
 }
 
+// --- shared primitives (queue, state, lock): a message family of its own ---
+// A worker batches the requests it makes in one turn of its event loop into one `sh` message; the master
+// answers each by its `seq` in `shr` messages, in any order (a `queue.take` or `lock.acquire` may be
+// answered much later). Messages of this family never reach parseWorkerMessage's switch.
+
+/** One request: sequence number (unique per worker process), operation ("queue.push", …), arguments. */
+export type SharedCall = readonly [seq: number, op: string, args: Readonly<Record<string, unknown>>];
+
+/** One answer: `[seq, 1, value]` or `[seq, 0, code, message]`. */
+export type SharedResult = readonly [seq: number, ok: 1, value: unknown] | readonly [seq: number, ok: 0, code: string, message: string];
+
+/** A change of a watched state key: `[watchId, key, value]`, value absent (null) when deleted. */
+export type SharedEvent = readonly [watchId: number, key: string, found: boolean, value: unknown];
+
+/** Worker → master. */
+export interface SharedRequestMessage {
+  readonly t: 'sh';
+  readonly calls: readonly SharedCall[];
+}
+
+/** Master → worker. */
+export interface SharedReplyMessage {
+  readonly t: 'shr';
+  readonly results: readonly SharedResult[];
+  readonly events?: readonly SharedEvent[];
+}
+
+/** The calls of a `sh` message, or null when `m` is not one; malformed calls (no usable seq) are dropped. */
+export function parseSharedRequest(m: unknown): SharedCall[] | null {
+  if (typeof m !== 'object' || m === null || (m as { t?: unknown }).t !== 'sh') return null;
+  const calls = (m as { calls?: unknown }).calls;
+  if (!Array.isArray(calls)) return [];
+  const out: SharedCall[] = [];
+  for (const c of calls as unknown[]) {
+    if (!Array.isArray(c)) continue;
+    const [seq, op, args] = c as unknown[];
+    if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || typeof op !== 'string') continue;
+    const a = typeof args === 'object' && args !== null && !Array.isArray(args) ? (args as Record<string, unknown>) : {};
+    out.push([seq, op, a]);
+  }
+  return out;
+}
+
 /** Environment variables the master sets for a worker. */
 export const WORKER_ENV = {
   /** worker number (process_num) */
@@ -47,4 +90,6 @@ export const WORKER_ENV = {
   maxRequests: 'DROVER_MAX_REQUESTS',
   /** graceful stop budget in ms, so the worker can give up on stragglers itself just before the SIGKILL */
   gracefulMs: 'DROVER_GRACEFUL_MS',
+  /** job workers: tasks in flight at once in this process (`concurrency`) */
+  concurrency: 'DROVER_CONCURRENCY',
 } as const;
