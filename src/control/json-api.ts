@@ -172,9 +172,10 @@ const GET: Record<string, Handler> = {
   '/api/logs/follow': (api, input, req, res) => {
     const key = logKey(api, input);
     const logs = requireLogs(api);
+    const stream = input.stream(); // validated before the 200 goes out: after it, no error can be answered
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     res.write(': following\n\n');
-    const stop = logs.follow(key, input.stream(), (chunk) => res.write(`data: ${JSON.stringify(text(chunk))}\n\n`));
+    const stop = logs.follow(key, stream, (chunk) => res.write(`data: ${JSON.stringify(text(chunk))}\n\n`));
     req.on('close', stop);
     return STREAMING;
   },
