@@ -76,6 +76,8 @@ test('formatLines: text as is, timestamps, json with escaping', () => {
 test('prefixLines', () => {
   assert.equal(prefixLines(b('a\nbc\n'), 'w | ').toString(), 'w | a\nw | bc\n');
   assert.equal(prefixLines(b('\n'), 'w ! ').toString(), 'w ! \n');
+  assert.equal(prefixLines(b('é\n€\n'), 'wé | ').toString(), 'wé | é\nwé | €\n', 'bytes and prefix kept exactly');
+  assert.equal(prefixLines(b('a\nb'), '> ').toString(), '> a\n> b');
 });
 
 test('periodStart: local day and hour', () => {
