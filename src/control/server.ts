@@ -1,6 +1,6 @@
 // The control server: HTTP on a unix socket (always) and on TCP (when [inet_http_server] asks, with
-// required authentication). Routes by path prefix to the JSON API (/api/), supervisor's XML-RPC (/RPC2)
-// and, later, the web page. Request bodies are capped; no path from a request is ever opened as a file.
+// required authentication). Routes by path prefix to the JSON API (/api/), supervisor's XML-RPC (/RPC2),
+// metrics, health probes and the web page. Request bodies are capped; no path from a request is ever opened as a file.
 import { chmodSync, chownSync, mkdirSync, unlinkSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
@@ -141,6 +141,13 @@ export class ControlServer {
         req.resume();
         return;
       }
+      if (isCrossSiteWrite(req)) {
+        // A browser that holds the TCP listener's basic credentials sends them with any site's form or
+        // fetch; a POST from another origin must not stop programs (CSRF). CLIs send no Origin header.
+        sendJson(res, 403, { ok: false, code: 'E_CROSS_ORIGIN', message: 'requests that change state must come from this origin' });
+        req.resume();
+        return;
+      }
       const body = await readBody(req);
       if (body === null) {
         sendJson(res, 413, { ok: false, code: 'E_TOO_LARGE', message: `request body over ${MAX_BODY_BYTES} bytes` });
@@ -173,6 +180,20 @@ function listenOn(server: Server, opts: { path: string } | { host: string; port:
       resolve();
     });
   });
+}
+
+/** A state-changing request that a browser sent on behalf of another origin. */
+function isCrossSiteWrite(req: IncomingMessage): boolean {
+  if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return false;
+  const site = req.headers['sec-fetch-site'];
+  if (site === 'cross-site' || site === 'same-site') return true;
+  const origin = req.headers.origin;
+  if (origin === undefined) return false;
+  try {
+    return new URL(origin).host !== (req.headers.host ?? '');
+  } catch {
+    return true; // "null" (sandboxed frames, file: pages) or garbage: not our page
+  }
 }
 
 /** Reads the whole body, or null when it exceeds the cap (the rest is discarded). */

@@ -1,0 +1,102 @@
+// Health endpoints for orchestrators' probes (docs/api.md, "Web page, metrics and health"): /healthz says
+// drover's loop answers; /readyz says every autostart process is where the config wants it.
+import type { ProcessSpec } from '../config/types.js';
+import type { ProcessRecord } from '../core/program.js';
+import type { ControlApi } from './api.js';
+import { sendJson, type RouteHandler } from './server.js';
+
+/** One process that keeps drover from being ready, as /readyz lists it. */
+export interface NotReady {
+  readonly name: string;
+  readonly state: string;
+  readonly reason: string;
+}
+
+/** /healthz: 200 while drover is up and its event loop answers (also while it shuts down). */
+export function healthzRoute(api: ControlApi): RouteHandler {
+  return {
+    prefix: '/healthz',
+    handle(req, res) {
+      if (!exactGet(req.url, req.method, '/healthz', res)) return;
+      sendJson(res, 200, {
+        ok: true,
+        status: 'alive',
+        pid: process.pid,
+        version: api.version,
+        state: api.supervisor.state,
+        uptime_s: Math.round(process.uptime()),
+      });
+    },
+  };
+}
+
+/** /readyz: 200 when every autostart process is ready, else 503 with the ones that are not. */
+export function readyzRoute(api: ControlApi): RouteHandler {
+  return {
+    prefix: '/readyz',
+    handle(req, res) {
+      if (!exactGet(req.url, req.method, '/readyz', res)) return;
+      const shuttingDown = api.supervisor.state !== 'running';
+      const notReady = shuttingDown ? [] : notReadyProcesses(api.supervisor.snapshot());
+      const ready = !shuttingDown && notReady.length === 0;
+      sendJson(res, ready ? 200 : 503, {
+        ok: ready,
+        status: ready ? 'ready' : shuttingDown ? 'shutting down' : 'not ready',
+        not_ready: notReady,
+      });
+    },
+  };
+}
+
+/**
+ * The autostart processes that are not ready: ready means running, or — for a one-shot program
+ * (autorestart = false) — exited with one of its expected exit codes.
+ */
+export function notReadyProcesses(list: readonly { key: string; spec: ProcessSpec; record: ProcessRecord }[]): NotReady[] {
+  const out: NotReady[] = [];
+  for (const { key, spec, record } of list) {
+    if (!spec.autostart) continue;
+    if (record.state === 'running') continue;
+    const oneShotDone =
+      record.state === 'exited' && spec.autorestart === 'false' && record.exitStatus !== null && spec.exitCodes.includes(record.exitStatus);
+    if (oneShotDone) continue;
+    out.push({ name: key, state: record.state, reason: reasonOf(spec, record) });
+  }
+  return out;
+}
+
+// --- internal ---
+
+function reasonOf(spec: ProcessSpec, record: ProcessRecord): string {
+  switch (record.state) {
+    case 'starting':
+      return 'starting';
+    case 'backoff':
+      return `failed to start ${record.backoffCount} time(s) in a row${record.spawnError ? `: ${record.spawnError}` : ''}`;
+    case 'fatal':
+      return record.spawnError ?? 'gave up starting (startretries reached)';
+    case 'exited':
+      return spec.autorestart === 'false'
+        ? `exited with status ${record.exitStatus ?? '?'} (expected ${spec.exitCodes.join(', ')})`
+        : `exited with status ${record.exitStatus ?? '?'}`;
+    case 'stopped':
+      return record.spawns === 0 ? 'not started yet' : 'stopped';
+    case 'stopping':
+      return 'stopping';
+    case 'running':
+      return 'running';
+  }
+}
+
+/** Answers 404/405 unless the request is exactly GET (or HEAD) `path`; true when it is. */
+function exactGet(url: string | undefined, method: string | undefined, path: string, res: import('node:http').ServerResponse): boolean {
+  if ((url ?? '').split('?')[0] !== path) {
+    sendJson(res, 404, { ok: false, code: 'E_NOT_FOUND', message: `no such path: ${url ?? ''}` });
+    return false;
+  }
+  if (method !== 'GET' && method !== 'HEAD') {
+    sendJson(res, 405, { ok: false, code: 'E_METHOD', message: `${method ?? '?'} not allowed on ${path}` });
+    return false;
+  }
+  return true;
+}

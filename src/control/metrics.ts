@@ -1,0 +1,312 @@
+// Prometheus metrics at /metrics (docs/api.md, "Web page, metrics and health"). Every value is read when
+// Prometheus scrapes — from the supervisor's records, /proc and drover itself — so nothing runs between
+// scrapes but the event-loop delay monitor. drover keeps its own Registry, never prom-client's global one.
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { Supervisor } from '../core/supervisor.js';
+import { STATES } from '../core/states.js';
+import { CLOCK_TICKS, countOpenFds, PAGE_SIZE, readStat } from '../os/proc.js';
+import type { ControlApi } from './api.js';
+import { sendJson, type RouteHandler } from './server.js';
+
+const PROCESS_LABELS = ['name', 'group', 'process'] as const;
+const PROGRAM_LABELS = ['group', 'program'] as const;
+/** sampling interval of the event-loop delay monitor */
+const LAG_RESOLUTION_MS = 10;
+
+/** The /metrics route. */
+export function metricsRoute(api: ControlApi): RouteHandler {
+  const metrics = new DroverMetrics(api);
+  return {
+    prefix: '/metrics',
+    async handle(req, res) {
+      if (req.url?.split('?')[0] !== '/metrics') {
+        sendJson(res, 404, { ok: false, code: 'E_NOT_FOUND', message: `no such path: ${req.url ?? ''}` });
+        return;
+      }
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        sendJson(res, 405, { ok: false, code: 'E_METHOD', message: `${req.method ?? '?'} not allowed on /metrics` });
+        return;
+      }
+      const { contentType, text } = await metrics.render();
+      res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(text) });
+      res.end(req.method === 'HEAD' ? undefined : text);
+    },
+  };
+}
+
+/** drover's metric set, bound to one supervisor. */
+export class DroverMetrics {
+  readonly registry = new Registry();
+  private readonly lag: IntervalHistogram;
+  private readonly requests: RequestTotals;
+
+  constructor(api: ControlApi) {
+    const supervisor = api.supervisor;
+    this.requests = new RequestTotals(supervisor);
+    this.lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
+    this.lag.enable();
+    const reg = [this.registry];
+    const self = this;
+
+    new Gauge({
+      name: 'drover_info',
+      help: 'Always 1; the labels say which drover this is.',
+      labelNames: ['version', 'identification'],
+      registers: reg,
+      collect() {
+        this.reset();
+        this.set({ version: api.version, identification: api.identification }, 1);
+      },
+    });
+    new Gauge({
+      name: 'drover_resident_memory_bytes',
+      help: "drover's own resident set size.",
+      registers: reg,
+      collect() {
+        this.set(process.memoryUsage.rss());
+      },
+    });
+    new Gauge({
+      name: 'drover_heap_used_bytes',
+      help: "V8 heap in use by drover's master process.",
+      registers: reg,
+      collect() {
+        this.set(process.memoryUsage().heapUsed);
+      },
+    });
+    // Lag figures cover the time since the previous scrape: the histogram is reset after each one.
+    const lagGauge = (name: string, help: string, pick: (h: IntervalHistogram) => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers: reg,
+        collect() {
+          // the histogram records whole timer intervals: the lag is what exceeds the resolution
+          const v = pick(self.lag);
+          this.set(Number.isFinite(v) ? Math.max(0, v / 1e9 - LAG_RESOLUTION_MS / 1000) : 0);
+        },
+      });
+    };
+    lagGauge('drover_event_loop_lag_mean_seconds', "Mean event-loop delay of drover's master since the previous scrape.", (h) => h.mean);
+    lagGauge('drover_event_loop_lag_p99_seconds', "99th percentile event-loop delay of drover's master since the previous scrape.", (h) => h.percentile(99));
+    lagGauge('drover_event_loop_lag_max_seconds', "Largest event-loop delay of drover's master since the previous scrape.", (h) => h.max);
+
+    new Gauge({
+      name: 'drover_process_state',
+      help: 'State of each process: 1 for the current state, 0 for the others (supervisor\'s states).',
+      labelNames: [...PROCESS_LABELS, 'state'],
+      registers: reg,
+      collect() {
+        this.reset();
+        for (const p of supervisor.snapshot()) {
+          for (const s of STATES) this.set({ ...labels(p), state: s }, p.record.state === s ? 1 : 0);
+        }
+      },
+    });
+    new Counter({
+      name: 'drover_process_restarts_total',
+      help: 'Processes spawned after the first one (autorestarts, backoff retries, manual restarts).',
+      labelNames: PROCESS_LABELS,
+      registers: reg,
+      collect() {
+        this.reset();
+        for (const p of supervisor.snapshot()) this.inc(labels(p), p.record.restarts);
+      },
+    });
+    new Gauge({
+      name: 'drover_process_up',
+      help: '1 when the process has a live pid, else 0.',
+      labelNames: PROCESS_LABELS,
+      registers: reg,
+      collect() {
+        this.reset();
+        for (const p of supervisor.snapshot()) this.set(labels(p), p.record.pid ? 1 : 0);
+      },
+    });
+    // Per-pid figures from /proc: one read of /proc/PID/stat per process and scrape.
+    const live = (): { l: Record<string, string>; pid: number; startedAtMs: number | null }[] =>
+      supervisor
+        .snapshot()
+        .filter((p) => p.record.pid !== null && p.record.pid > 0)
+        .map((p) => ({ l: labels(p), pid: p.record.pid as number, startedAtMs: p.record.startedAtMs }));
+    new Counter({
+      name: 'drover_process_cpu_seconds_total',
+      help: 'User and system CPU time of the current process (resets when it is replaced).',
+      labelNames: PROCESS_LABELS,
+      registers: reg,
+      collect() {
+        this.reset();
+        for (const p of live()) {
+          const st = readStat(p.pid);
+          if (st) this.inc(p.l, st.cpuTicks / CLOCK_TICKS);
+        }
+      },
+    });
+    new Gauge({
+      name: 'drover_process_resident_memory_bytes',
+      help: 'Resident set size of the current process.',
+      labelNames: PROCESS_LABELS,
+      registers: reg,
+      collect() {
+        this.reset();
+        for (const p of live()) {
+          const st = readStat(p.pid);
+          if (st) this.set(p.l, st.rssPages * PAGE_SIZE);
+        }
+      },
+    });
+    new Gauge({
+      name: 'drover_process_open_fds',
+      help: 'Open file descriptors of the current process (/proc/PID/fd).',
+      labelNames: PROCESS_LABELS,
+      registers: reg,
+      collect() {
+        this.reset();
+        for (const p of live()) {
+          const n = openFds(p.pid);
+          if (n !== null) this.set(p.l, n);
+        }
+      },
+    });
+    new Gauge({
+      name: 'drover_process_uptime_seconds',
+      help: 'Seconds since the current process was spawned.',
+      labelNames: PROCESS_LABELS,
+      registers: reg,
+      collect() {
+        this.reset();
+        const now = Date.now();
+        for (const p of live()) if (p.startedAtMs !== null) this.set(p.l, (now - p.startedAtMs) / 1000);
+      },
+    });
+    new Gauge({
+      name: 'drover_process_start_time_seconds',
+      help: 'When the current process was spawned, in seconds since the epoch.',
+      labelNames: PROCESS_LABELS,
+      registers: reg,
+      collect() {
+        this.reset();
+        for (const p of live()) if (p.startedAtMs !== null) this.set(p.l, p.startedAtMs / 1000);
+      },
+    });
+
+    new Counter({
+      name: 'drover_worker_requests_total',
+      help: 'Requests (or jobs) served by the workers of a prefork program, from their heartbeats.',
+      labelNames: PROGRAM_LABELS,
+      registers: reg,
+      collect() {
+        this.reset();
+        for (const [program, n] of self.requests.totals()) this.inc(programLabels(program), n);
+      },
+    });
+    new Counter({
+      name: 'drover_worker_recycles_total',
+      help: 'Workers of a prefork program replaced by a new one (max_requests, max_memory, or asked by the worker).',
+      labelNames: PROGRAM_LABELS,
+      registers: reg,
+      collect() {
+        this.reset();
+        for (const program of workerPrograms(supervisor)) this.inc(programLabels(program), 0);
+        for (const [program, n] of supervisor.workerStats().recycles) this.inc(programLabels(program), n);
+      },
+    });
+    // TODO(shared-primitives): export drover_queue_depth{queue} and drover_queue_in_flight{queue} once the
+    // master's task queue (src/shared/, issue 5) lands; it did not exist when /metrics was written.
+
+  }
+
+  /** The exposition text; the event-loop delay window starts again after each scrape. */
+  async render(): Promise<{ contentType: string; text: string }> {
+    const text = await this.registry.metrics();
+    this.lag.reset();
+    return { contentType: this.registry.contentType, text };
+  }
+}
+
+// --- internal ---
+
+/**
+ * Requests served per prefork program as a counter. A worker reports its own count in each heartbeat
+ * and a replacement starts from 0, so the total is what gone workers had last reported plus what the
+ * live ones report now. A worker's last figure is taken when it leaves `running` (before it is dropped).
+ */
+class RequestTotals {
+  /** per worker process key: its program, the pid seen last and that pid's request count */
+  private readonly last = new Map<string, { program: string; pid: number; requests: number }>();
+  /** requests of workers that have gone, per "group:program" */
+  private readonly folded = new Map<string, number>();
+
+  constructor(private readonly supervisor: Supervisor) {
+    supervisor.onChange((e) => {
+      if (e.step.from === 'running' && this.isWorker(e.key)) this.observe();
+    });
+  }
+
+  totals(): Map<string, number> {
+    this.observe();
+    const out = new Map(this.folded);
+    for (const w of this.last.values()) out.set(w.program, (out.get(w.program) ?? 0) + w.requests);
+    for (const program of workerPrograms(this.supervisor)) if (!out.has(program)) out.set(program, 0);
+    return out;
+  }
+
+  private isWorker(key: string): boolean {
+    return this.supervisor.workerStats().workers.some((w) => w.key === key);
+  }
+
+  private observe(): void {
+    const programOf = new Map(this.supervisor.snapshot().map((p) => [p.key, `${p.spec.group}:${p.spec.programName}`]));
+    const seen = new Set<string>();
+    for (const w of this.supervisor.workerStats().workers) {
+      seen.add(w.key);
+      const program = programOf.get(w.key) ?? w.key;
+      // between processes the record keeps the old count until the next spawn: count it once, under its pid
+      const now = { program, pid: w.pid, requests: w.pid > 0 ? w.requests : 0 };
+      const prev = this.last.get(w.key);
+      if (prev && prev.pid !== now.pid) this.fold(prev);
+      this.last.set(w.key, now);
+    }
+    for (const [key, prev] of this.last) {
+      if (seen.has(key)) continue;
+      this.fold(prev);
+      this.last.delete(key);
+    }
+  }
+
+  private fold(w: { program: string; requests: number }): void {
+    this.folded.set(w.program, (this.folded.get(w.program) ?? 0) + w.requests);
+  }
+}
+
+function labels(p: { key: string; spec: { group: string; name: string } }): Record<string, string> {
+  return { name: p.key, group: p.spec.group, process: p.spec.name };
+}
+
+function programLabels(program: string): Record<string, string> {
+  const i = program.indexOf(':');
+  return { group: program.slice(0, i), program: program.slice(i + 1) };
+}
+
+/** "group:program" of every prefork program now configured, so each has its series from the start. */
+function workerPrograms(supervisor: Supervisor): Set<string> {
+  return new Set(
+    supervisor
+      .snapshot()
+      .filter((p) => p.spec.worker !== null)
+      .map((p) => `${p.spec.group}:${p.spec.programName}`),
+  );
+}
+
+/** Open fds of a process; null when it has gone or is not ours to look at. */
+function openFds(pid: number): number | null {
+  try {
+    return countOpenFds(pid);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // ENOENT/ESRCH: it ended since the snapshot; EACCES/EPERM: another user's process (drover not root)
+    if (code === 'ENOENT' || code === 'ESRCH' || code === 'EACCES' || code === 'EPERM') return null;
+    throw err;
+  }
+}
