@@ -15,6 +15,9 @@ import { OrphanGuard } from '../os/guard.js';
 import { hasPdeathsig } from '../os/spawn.js';
 import { inheritedSockets, SocketSet } from '../prefork/sockets.js';
 import { lookupUser } from '../os/users.js';
+import { MemoryBackend } from '../shared/memory-backend.js';
+import { sharedRoutes } from '../shared/route.js';
+import { SharedService } from '../shared/service.js';
 import { FileDesiredState } from './desired-state.js';
 import { acquireInstanceLock } from './lock.js';
 import { LOCK_FD_NAME, reportToPredecessor, spawnSuccessor } from './reexec.js';
@@ -92,6 +95,8 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     logger.warn('setpriv (util-linux) not found: programs will not be signalled if drover is killed with SIGKILL');
   }
   const guard = OrphanGuard.start();
+  // queues, state and locks for the workers (docs/shared.md), held in this process
+  const shared = new SharedService(new MemoryBackend());
   const supervisor = new Supervisor({
     config,
     logger,
@@ -100,6 +105,8 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     desired: new FileDesiredState(runtimeDir, { fresh: o.fresh }),
     sockets,
     respawnSpec: (spec, processNum) => respawnSpec(config.file, o.loadOptions, spec, processNum),
+    onWorkerRequest: (key, pid, calls, reply) => shared.handle(key, pid, calls, reply),
+    onWorkerExit: (key, pid) => shared.workerExited(key, pid),
     onReload: async () => {
       await api.update(null);
       await supervisor.rollWorkers();
@@ -129,7 +136,8 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     identification: config.supervisord.identifier,
     version: o.version,
   });
-  const server = new ControlServer(buildRoutes(api));
+  // /api/queue/… and friends go before the JSON API's catch-all /api/
+  const server = new ControlServer([...sharedRoutes(shared), ...buildRoutes(api)]);
   /** set once a successor master (USR2) has taken over the sockets and the paths */
   let handedOver = false;
   const cleanup = async (): Promise<void> => {
@@ -137,6 +145,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     sockets?.close(handedOver);
     removePidfile(pidfile);
     lock.release();
+    await shared.backend.close();
   };
 
   try {

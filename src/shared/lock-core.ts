@@ -1,0 +1,121 @@
+// Named mutexes, pure: an injected clock, no timers. Waiters are served first come first served; a lock is
+// released by its holder, when its ttl lapses, or when the holder's process exits. Each grant carries a
+// token that increases with every grant of any lock (a fencing token: a holder whose ttl lapsed cannot
+// release its successor's lock, and a store can refuse writes with an older token).
+
+interface Holder {
+  readonly owner: string;
+  readonly token: number;
+  /** ms; Infinity without a ttl */
+  readonly untilMs: number;
+}
+
+interface Waiter {
+  readonly owner: string;
+  readonly ttlMs: number;
+  readonly grant: (token: number) => void;
+}
+
+interface LockEntry {
+  holder: Holder | null;
+  /** first come first served (a Set iterates in insertion order) */
+  readonly waiters: Set<Waiter>;
+}
+
+export interface LockInfo {
+  readonly name: string;
+  readonly owner: string | null;
+  readonly token: number | null;
+  readonly waiting: number;
+}
+
+export class LockTable {
+  private readonly locks = new Map<string, LockEntry>();
+  private lastToken = 0;
+
+  constructor(private readonly now: () => number) {}
+
+  /**
+   * Grants `name` to `owner` now or when it is its turn, calling `grant(token)`; `ttlMs` 0 = no ttl.
+   * Returns a function that withdraws the request while it waits.
+   */
+  acquire(name: string, owner: string, ttlMs: number, grant: (token: number) => void): () => void {
+    let entry = this.locks.get(name);
+    if (!entry) this.locks.set(name, (entry = { holder: null, waiters: new Set() }));
+    const waiter: Waiter = { owner, ttlMs, grant };
+    entry.waiters.add(waiter);
+    this.serve(name, entry);
+    return () => {
+      entry.waiters.delete(waiter);
+      this.forgetIfIdle(name, entry);
+    };
+  }
+
+  /** Releases `name` if `token` still holds it; the next waiter gets it at once. */
+  release(name: string, token: number): boolean {
+    const entry = this.locks.get(name);
+    if (!entry?.holder || entry.holder.token !== token) return false;
+    entry.holder = null;
+    this.serve(name, entry);
+    return true;
+  }
+
+  /** The owner has exited: locks it holds are released, its waits dropped. */
+  ownerGone(owner: string): void {
+    for (const [name, entry] of this.locks) {
+      for (const w of entry.waiters) if (w.owner === owner) entry.waiters.delete(w);
+      if (entry.holder?.owner === owner) entry.holder = null;
+      this.serve(name, entry);
+    }
+  }
+
+  /** Releases locks whose ttl has lapsed. */
+  tick(): void {
+    const now = this.now();
+    for (const [name, entry] of this.locks) {
+      if (entry.holder && entry.holder.untilMs <= now) {
+        entry.holder = null;
+        this.serve(name, entry);
+      }
+    }
+  }
+
+  /** The earliest ttl deadline, or null. */
+  nextDeadline(): number | null {
+    let next: number | null = null;
+    for (const entry of this.locks.values()) {
+      const until = entry.holder?.untilMs ?? Infinity;
+      if (until !== Infinity && (next === null || until < next)) next = until;
+    }
+    return next;
+  }
+
+  list(): LockInfo[] {
+    return [...this.locks].map(([name, e]) => ({
+      name,
+      owner: e.holder?.owner ?? null,
+      token: e.holder?.token ?? null,
+      waiting: e.waiters.size,
+    }));
+  }
+
+  // --- internal ---
+
+  private serve(name: string, entry: LockEntry): void {
+    if (!entry.holder) {
+      const next = entry.waiters.values().next();
+      if (!next.done) {
+        const w = next.value;
+        entry.waiters.delete(w);
+        this.lastToken += 1;
+        entry.holder = { owner: w.owner, token: this.lastToken, untilMs: w.ttlMs > 0 ? this.now() + w.ttlMs : Infinity };
+        w.grant(this.lastToken);
+      }
+    }
+    this.forgetIfIdle(name, entry);
+  }
+
+  private forgetIfIdle(name: string, entry: LockEntry): void {
+    if (!entry.holder && entry.waiters.size === 0) this.locks.delete(name);
+  }
+}

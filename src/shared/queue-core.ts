@@ -1,0 +1,353 @@
+// One task queue, pure: no timers, no I/O; time comes from an injected clock and advances through
+// `tick()`. At-least-once: a task is leased to one owner (a worker process) when taken and leaves the
+// queue only on its ack; a nack, an expired lease or the owner's death puts it back, until its attempts
+// are used up and it moves to the dead-letter list.
+
+import { Heap } from './heap.js';
+
+export interface PushOptions {
+  /** higher is taken first; default 0 */
+  readonly priority?: number;
+  /** not taken before this many ms from now; default 0 */
+  readonly delayMs?: number;
+  /** deliveries before the task is dead-lettered; default DEFAULT_MAX_ATTEMPTS */
+  readonly maxAttempts?: number;
+}
+
+/** A task handed to a taker. */
+export interface Delivery {
+  readonly queue: string;
+  readonly id: number;
+  readonly data: unknown;
+  readonly priority: number;
+  /** 1 on the first delivery */
+  readonly attempt: number;
+  readonly maxAttempts: number;
+}
+
+export type DeadReason = 'nacked' | 'lease expired' | 'worker exited';
+
+export interface DeadTask {
+  readonly id: number;
+  readonly data: unknown;
+  readonly priority: number;
+  readonly attempts: number;
+  readonly reason: DeadReason;
+  /** the message given with the last nack, if any */
+  readonly error: string | null;
+  readonly deadAtMs: number;
+}
+
+export interface QueueStats {
+  readonly name: string;
+  /** can be taken now */
+  readonly ready: number;
+  /** pushed with a delay or nacked with retryInMs, not due yet */
+  readonly delayed: number;
+  /** taken, neither acked nor nacked */
+  readonly leased: number;
+  /** in the dead-letter list */
+  readonly dead: number;
+  /** takers waiting for a task */
+  readonly waiting: number;
+  readonly pushed: number;
+  readonly acked: number;
+  readonly nacked: number;
+  /** leases that ended without an ack or nack: expired, or the holder exited */
+  readonly lost: number;
+}
+
+export type NackResult = 'requeued' | 'dead' | 'lost';
+
+export const DEFAULT_MAX_ATTEMPTS = 5;
+export const DEFAULT_LEASE_MS = 60_000;
+
+/** What the queue keeps of one task. */
+export interface TaskRecord {
+  readonly id: number;
+  readonly data: unknown;
+  readonly priority: number;
+  readonly maxAttempts: number;
+  /** deliveries so far */
+  attempts: number;
+  /** not before this time (ms); 0 when ready */
+  dueAtMs: number;
+  /** the last nack's error message */
+  error: string | null;
+}
+
+interface Lease {
+  readonly task: TaskRecord;
+  readonly owner: string;
+  untilMs: number;
+}
+
+interface Taker {
+  readonly owner: string;
+  readonly leaseMs: number;
+  readonly deliver: (d: Delivery) => void;
+}
+
+export class TaskQueue {
+  /** ready tasks: highest priority first, then oldest id (FIFO) */
+  private readonly ready = new Heap<TaskRecord>((a, b) => a.priority > b.priority || (a.priority === b.priority && a.id < b.id));
+  /** delayed tasks: earliest due first */
+  private readonly delayed = new Heap<TaskRecord>((a, b) => a.dueAtMs < b.dueAtMs || (a.dueAtMs === b.dueAtMs && a.id < b.id));
+  /** leased tasks by id */
+  private readonly leases = new Map<number, Lease>();
+  /** lease deadlines, earliest first; stale entries (acked, or extended) are skipped when popped */
+  private deadlines = new Heap<{ id: number; untilMs: number }>((a, b) => a.untilMs < b.untilMs);
+  /** entries of `deadlines` whose lease has ended: rebuilt away when they outnumber the live ones */
+  private staleDeadlines = 0;
+  /** task ids leased per owner, so an owner's exit returns them at once */
+  private readonly byOwner = new Map<string, Set<number>>();
+  /** waiting takers, first come first served (a Set iterates in insertion order) */
+  private readonly takers = new Set<Taker>();
+  /** the dead-letter list, oldest first */
+  private readonly deadList: DeadTask[] = [];
+  private pushed = 0;
+  private acked = 0;
+  private nacked = 0;
+  private lost = 0;
+
+  constructor(
+    readonly name: string,
+    private readonly now: () => number,
+    private readonly nextId: () => number,
+  ) {}
+
+  /** Adds a task; returns its id. */
+  push(data: unknown, opts: PushOptions = {}): number {
+    const delayMs = opts.delayMs ?? 0;
+    const task: TaskRecord = {
+      id: this.nextId(),
+      data,
+      priority: opts.priority ?? 0,
+      maxAttempts: opts.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+      attempts: 0,
+      dueAtMs: delayMs > 0 ? this.now() + delayMs : 0,
+      error: null,
+    };
+    this.pushed += 1;
+    this.enqueue(task);
+    return task.id;
+  }
+
+  /** Adds a task as it was (journal replay, a re-exec): keeps its id and attempts. */
+  restore(task: TaskRecord): void {
+    this.pushed += 1;
+    this.enqueue(task);
+  }
+
+  /**
+   * Hands the next ready task to `deliver` (now, or when one becomes ready) under a lease of `leaseMs`;
+   * returns a function that withdraws the request if it is still waiting.
+   */
+  take(owner: string, leaseMs: number, deliver: (d: Delivery) => void): () => void {
+    const taker: Taker = { owner, leaseMs, deliver };
+    this.takers.add(taker);
+    this.serve();
+    return () => this.takers.delete(taker);
+  }
+
+  /** Removes a leased task for good. False when `owner` no longer holds it (the lease was lost). */
+  ack(id: number, owner: string): boolean {
+    const lease = this.leases.get(id);
+    if (!lease || lease.owner !== owner) return false;
+    this.endLease(id, lease);
+    this.acked += 1;
+    return true;
+  }
+
+  /** Gives a leased task back: retried after `retryInMs`, or dead-lettered when its attempts are used up. */
+  nack(id: number, owner: string, retryInMs: number, error: string | null): NackResult {
+    const lease = this.leases.get(id);
+    if (!lease || lease.owner !== owner) return 'lost';
+    this.endLease(id, lease);
+    this.nacked += 1;
+    const task = lease.task;
+    task.error = error;
+    if (task.attempts >= task.maxAttempts) {
+      this.bury(task, 'nacked');
+      return 'dead';
+    }
+    task.dueAtMs = retryInMs > 0 ? this.now() + retryInMs : 0;
+    this.enqueue(task);
+    return 'requeued';
+  }
+
+  /** Gives a leased task back as if it had never been delivered (a take withdrawn after it was answered). */
+  release(id: number, owner: string): boolean {
+    const lease = this.leases.get(id);
+    if (!lease || lease.owner !== owner) return false;
+    this.endLease(id, lease);
+    lease.task.attempts -= 1;
+    lease.task.dueAtMs = 0;
+    this.enqueue(lease.task);
+    return true;
+  }
+
+  /** Extends a lease to `leaseMs` from now. False when `owner` no longer holds it. */
+  extend(id: number, owner: string, leaseMs: number): boolean {
+    const lease = this.leases.get(id);
+    if (!lease || lease.owner !== owner) return false;
+    lease.untilMs = this.now() + leaseMs;
+    this.deadlines.push({ id, untilMs: lease.untilMs });
+    this.staleDeadlines += 1;
+    return true;
+  }
+
+  /** The owner has exited: its waiting takes are dropped and its leased tasks go back (an attempt spent). */
+  ownerGone(owner: string): void {
+    for (const t of this.takers) if (t.owner === owner) this.takers.delete(t);
+    const ids = this.byOwner.get(owner);
+    if (!ids) return;
+    for (const id of [...ids]) {
+      const lease = this.leases.get(id);
+      if (lease) this.loseLease(id, lease, 'worker exited');
+    }
+    this.byOwner.delete(owner);
+  }
+
+  /** Advances time: due delayed tasks become ready, expired leases go back. */
+  tick(): void {
+    const now = this.now();
+    for (let top = this.deadlines.peek(); top && top.untilMs <= now; top = this.deadlines.peek()) {
+      this.deadlines.pop();
+      this.staleDeadlines = Math.max(0, this.staleDeadlines - 1);
+      const lease = this.leases.get(top.id);
+      // a stale entry: acked since, or extended (a later entry holds the new deadline)
+      if (lease && lease.untilMs <= now) this.loseLease(top.id, lease, 'lease expired');
+    }
+    for (let top = this.delayed.peek(); top && top.dueAtMs <= now; top = this.delayed.peek()) {
+      this.delayed.pop();
+      top.dueAtMs = 0;
+      this.ready.push(top);
+    }
+    this.serve();
+  }
+
+  /** When `tick` next has something to do (ms), or null. */
+  nextDeadline(): number | null {
+    let next: number | null = null;
+    // stale lease entries only make the timer fire early, which is harmless
+    const lease = this.deadlines.peek();
+    if (lease) next = lease.untilMs;
+    const due = this.delayed.peek();
+    if (due && (next === null || due.dueAtMs < next)) next = due.dueAtMs;
+    return next;
+  }
+
+  stats(): QueueStats {
+    return {
+      name: this.name,
+      ready: this.ready.size,
+      delayed: this.delayed.size,
+      leased: this.leases.size,
+      dead: this.deadList.length,
+      waiting: this.takers.size,
+      pushed: this.pushed,
+      acked: this.acked,
+      nacked: this.nacked,
+      lost: this.lost,
+    };
+  }
+
+  /** The dead-letter list, oldest first (at most `limit`). */
+  dead(limit = Infinity): readonly DeadTask[] {
+    return this.deadList.slice(0, limit);
+  }
+
+  /** Moves dead tasks back to the queue with fresh attempts; returns how many. */
+  retryDead(): number {
+    const n = this.deadList.length;
+    for (const d of this.deadList.splice(0)) {
+      this.enqueue({ id: d.id, data: d.data, priority: d.priority, maxAttempts: Math.max(1, d.attempts), attempts: 0, dueAtMs: 0, error: null });
+    }
+    return n;
+  }
+
+  /** Every task not yet acked, for a snapshot (journal compaction): ready, delayed and leased alike. */
+  pending(): TaskRecord[] {
+    return [...this.ready.values(), ...this.delayed.values(), ...[...this.leases.values()].map((l) => l.task)];
+  }
+
+  /** Whether the queue holds nothing and nobody waits on it (it can be forgotten). */
+  isIdle(): boolean {
+    return this.ready.size === 0 && this.delayed.size === 0 && this.leases.size === 0 && this.takers.size === 0 && this.deadList.length === 0;
+  }
+
+  // --- internal ---
+
+  private enqueue(task: TaskRecord): void {
+    if (task.dueAtMs > this.now()) this.delayed.push(task);
+    else {
+      task.dueAtMs = 0;
+      this.ready.push(task);
+      this.serve();
+    }
+  }
+
+  /** Matches waiting takers with ready tasks, in order. */
+  private serve(): void {
+    while (this.takers.size > 0 && this.ready.size > 0) {
+      const taker = this.takers.values().next().value as Taker;
+      this.takers.delete(taker);
+      const task = this.ready.pop() as TaskRecord;
+      task.attempts += 1;
+      const lease: Lease = { task, owner: taker.owner, untilMs: this.now() + taker.leaseMs };
+      this.leases.set(task.id, lease);
+      this.deadlines.push({ id: task.id, untilMs: lease.untilMs });
+      let mine = this.byOwner.get(taker.owner);
+      if (!mine) this.byOwner.set(taker.owner, (mine = new Set()));
+      mine.add(task.id);
+      taker.deliver({
+        queue: this.name,
+        id: task.id,
+        data: task.data,
+        priority: task.priority,
+        attempt: task.attempts,
+        maxAttempts: task.maxAttempts,
+      });
+    }
+  }
+
+  private endLease(id: number, lease: Lease): void {
+    this.leases.delete(id);
+    // An acked task's deadline stays in the heap until it is due; with many short tasks under a long lease
+    // they would pile up, so the heap is rebuilt from the live leases once stale entries dominate.
+    this.staleDeadlines += 1;
+    if (this.staleDeadlines > 1024 && this.staleDeadlines > 2 * this.leases.size) {
+      this.deadlines = new Heap((a, b) => a.untilMs < b.untilMs);
+      for (const [lid, l] of this.leases) this.deadlines.push({ id: lid, untilMs: l.untilMs });
+      this.staleDeadlines = 0;
+    }
+    const mine = this.byOwner.get(lease.owner);
+    mine?.delete(id);
+    if (mine?.size === 0) this.byOwner.delete(lease.owner);
+  }
+
+  /** A lease ended without an ack or nack: the task goes back at once, or to the dead letters. */
+  private loseLease(id: number, lease: Lease, reason: DeadReason): void {
+    this.endLease(id, lease);
+    this.lost += 1;
+    const task = lease.task;
+    if (task.attempts >= task.maxAttempts) this.bury(task, reason);
+    else {
+      task.dueAtMs = 0;
+      this.enqueue(task);
+    }
+  }
+
+  private bury(task: TaskRecord, reason: DeadReason): void {
+    this.deadList.push({
+      id: task.id,
+      data: task.data,
+      priority: task.priority,
+      attempts: task.attempts,
+      reason,
+      error: task.error,
+      deadAtMs: this.now(),
+    });
+  }
+}

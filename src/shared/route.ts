@@ -1,0 +1,119 @@
+// The shared primitives in drover's JSON API (docs/api.md, "Queues, state and locks"): producers outside
+// the workers (the CLI's `drover queue push`, scripts), stats and the dead-letter list. Answers follow the
+// JSON API's shape: `{ ok: true, ... }` or `{ ok: false, code, message }`.
+import type { IncomingMessage } from 'node:http';
+import { sendJson, type RouteHandler } from '../control/server.js';
+import type { DeadTask, QueueStats } from './queue-core.js';
+import { Args, pushOptions, SharedError, type SharedService } from './service.js';
+
+type Handler = (service: SharedService, a: Args) => unknown;
+
+const GET: Record<string, Handler> = {
+  '/api/queue/stats': async (s, a) => {
+    const q = a.optionalString('queue');
+    const queues = await s.backend.queueStats(q === null || q === '' ? null : a.name('queue'));
+    return { ok: true, queues: queues.map(statsJson) };
+  },
+  '/api/queue/dead': async (s, a) => {
+    const queue = a.name('queue');
+    const tasks = await s.backend.deadLetters(queue, a.int('limit', 100, 0));
+    return { ok: true, queue, tasks: tasks.map(deadJson) };
+  },
+  '/api/state': async (s, a) => {
+    const key = a.name('key');
+    const { found, value } = await s.backend.stateGet(key);
+    return { ok: true, key, found, value };
+  },
+  '/api/locks': async (s) => ({ ok: true, locks: await s.backend.locks() }),
+};
+
+const POST: Record<string, Handler> = {
+  '/api/queue/push': async (s, a) => {
+    const queue = a.name('queue');
+    const id = await s.backend.push(queue, a.data('task'), pushOptions(a));
+    return { ok: true, queue, id };
+  },
+  '/api/queue/retry-dead': async (s, a) => {
+    const queue = a.name('queue');
+    return { ok: true, queue, moved: await s.backend.retryDead(queue) };
+  },
+};
+
+/** The routes under /api/queue/, /api/state and /api/locks; listed before the JSON API's catch-all /api/. */
+export function sharedRoutes(service: SharedService): RouteHandler[] {
+  const paths = [...new Set([...Object.keys(GET), ...Object.keys(POST)])];
+  return paths.map((prefix) => ({
+    prefix,
+    async handle(req, res, body) {
+      const url = new URL(req.url ?? '/', 'http://drover');
+      if (url.pathname !== prefix) {
+        sendJson(res, 404, { ok: false, code: 'E_NOT_FOUND', message: `no such endpoint: ${url.pathname}` });
+        return;
+      }
+      const table = req.method === 'GET' ? GET : req.method === 'POST' ? POST : null;
+      const handler = table && Object.hasOwn(table, prefix) ? table[prefix] : undefined;
+      if (!handler) {
+        sendJson(res, 405, { ok: false, code: 'E_METHOD', message: `${req.method ?? '?'} not allowed on ${prefix}` });
+        return;
+      }
+      const data = input(req, url, body);
+      if (data instanceof SharedError) {
+        sendJson(res, 400, { ok: false, code: data.code, message: data.message });
+        return;
+      }
+      try {
+        sendJson(res, 200, await handler(service, new Args(data)));
+      } catch (err) {
+        if (err instanceof SharedError) sendJson(res, 400, { ok: false, code: err.code, message: err.message });
+        else throw err;
+      }
+    },
+  }));
+}
+
+// --- internal ---
+
+/** Query parameters (GET; numbers as numbers) or the JSON body (POST), with the API's snake_case names. */
+function input(req: IncomingMessage, url: URL, body: Buffer): Record<string, unknown> | SharedError {
+  let data: Record<string, unknown>;
+  if (req.method === 'GET') {
+    data = {};
+    for (const [k, v] of url.searchParams) data[k] = /^-?\d+$/.test(v) ? Number(v) : v;
+  } else {
+    const text = body.toString('utf8');
+    let parsed: unknown = {};
+    try {
+      if (text.trim() !== '') parsed = JSON.parse(text);
+    } catch {
+      return new SharedError('E_BAD_JSON', 'the body is not valid JSON');
+    }
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      return new SharedError('E_BAD_REQUEST', 'the body must be a JSON object');
+    }
+    data = { ...(parsed as Record<string, unknown>) };
+  }
+  // the API's names are snake_case; the service's are the IPC protocol's camelCase
+  for (const [from, to] of [['delay_ms', 'delayMs'], ['max_attempts', 'maxAttempts']] as const) {
+    if (Object.hasOwn(data, from)) {
+      data[to] = data[from];
+      delete data[from];
+    }
+  }
+  return data;
+}
+
+function statsJson(q: QueueStats): Record<string, unknown> {
+  return { ...q };
+}
+
+function deadJson(d: DeadTask): Record<string, unknown> {
+  return {
+    id: d.id,
+    task: d.data,
+    priority: d.priority,
+    attempts: d.attempts,
+    reason: d.reason,
+    error: d.error,
+    dead_at: new Date(d.deadAtMs).toISOString(),
+  };
+}
