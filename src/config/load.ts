@@ -462,6 +462,7 @@ class Loader {
     const heartbeatTimeoutSecs = read('timeout', K.timeout) ?? 30;
     const gracefulTimeoutSecs = read('graceful_timeout', K.graceful_timeout) ?? 30;
     const maxMemoryBytes = read('max_memory', K.max_memory) ?? 0;
+    const concurrency = read('concurrency', K.concurrency) ?? 1;
     const exitCodes = read('exitcodes', K.exitcodes) ?? [0];
     const redirectStderr = read('redirect_stderr', K.redirect_stderr) ?? false;
     const override = Object.hasOwn(this.numprocsOverride, programName) ? this.numprocsOverride[programName] : undefined;
@@ -611,6 +612,7 @@ class Loader {
         heartbeatTimeoutSecs,
         gracefulTimeoutSecs,
         maxMemoryBytes,
+        concurrency,
       });
     }
     // supervisor sorts the processes of one section by (priority, name)

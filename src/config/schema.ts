@@ -121,7 +121,14 @@ export const PROGRAM_KEYS = {
   timeout: key({ type: 'duration', default: '30s', doc: "Worker programs: kill a worker whose event loop has not sent a heartbeat for this long (a diagnostic report with the JS stack is logged first); 0 = off.", parse: duration, drover: true }),
   graceful_timeout: key({ type: 'duration', default: '30s', doc: 'Worker programs: time a stopping worker gets to finish in-flight requests or jobs before SIGKILL (replaces stopwaitsecs).', parse: duration, drover: true }),
   max_memory: key({ type: 'bytes', default: '0', doc: 'Worker programs: recycle a worker whose RSS exceeds this (e.g. 512MB); 0 = never.', parse: byteSize, drover: true }),
+  concurrency: key({ type: 'integer', default: '1', doc: "Job workers: tasks in flight at once in one process (ctx.concurrency; the default of queue.process()). Not threads: a worker's tasks share its event loop.", parse: positiveInteger, drover: true }),
 } as const;
+
+function positiveInteger(raw: string): number {
+  const n = integer(raw);
+  if (n < 1) throw new ValueProblem('must be at least 1', 'an integer ≥ 1');
+  return n;
+}
 
 function socketBind(raw: string): SocketBind {
   const v = raw.trim();

@@ -96,6 +96,8 @@ export interface ProcessSpec {
   readonly gracefulTimeoutSecs: number;
   /** recycle a worker whose RSS exceeds this many bytes; 0 = never */
   readonly maxMemoryBytes: number;
+  /** job workers: tasks in flight at once in one process (`concurrency`) */
+  readonly concurrency: number;
 }
 
 /** A listening socket the master binds once and hands to programs ([socket:NAME]). */

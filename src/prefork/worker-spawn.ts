@@ -46,5 +46,6 @@ export function workerEnv(spec: ProcessSpec, random: number): Record<string, str
     [WORKER_ENV.heartbeatMs]: String(hbMs),
     [WORKER_ENV.maxRequests]: String(max),
     [WORKER_ENV.gracefulMs]: String(spec.gracefulTimeoutSecs * 1000),
+    [WORKER_ENV.concurrency]: String(spec.concurrency),
   };
 }

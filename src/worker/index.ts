@@ -1,4 +1,5 @@
 // drover's public worker API: what a `worker =` module may import from 'drover'.
+import type { Lock, LockOptions, Queue, SharedState } from '../shared/api.js';
 
 /** What a job worker receives. */
 export interface WorkerContext {
@@ -10,6 +11,14 @@ export interface WorkerContext {
   readonly signal: AbortSignal;
   /** log a line to this worker's stdout log */
   log(message: string): void;
+  /** tasks in flight at once in this process (the program's `concurrency`, default 1) */
+  readonly concurrency: number;
+  /** the master's task queue `name` (at-least-once; docs/shared.md); stops waiting when `signal` aborts */
+  queue<T = unknown>(name: string): Queue<T>;
+  /** the master's shared key/value state */
+  readonly state: SharedState;
+  /** the master's mutex `name`, released when this process exits */
+  lock(name: string, opts?: LockOptions): Promise<Lock>;
 }
 
 /** A job worker: setup once, run until ctx.signal aborts, then stop. */

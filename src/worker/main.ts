@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { WORKER_ENV, type WorkerMessage } from '../ipc/protocol.js';
+import { lock, queue, setRuntimeDefaults, state } from '../shared/api.js';
 import { isJobWorker, type JobWorker, type WorkerContext } from './index.js';
 
 /** Exit code of a worker that could not load or start its module (gunicorn's WORKER_BOOT_ERROR). */
@@ -19,6 +20,10 @@ const name = env[WORKER_ENV.name] ?? `worker ${id}`;
 const heartbeatMs = Number(env[WORKER_ENV.heartbeatMs] ?? '0');
 const maxRequests = Number(env[WORKER_ENV.maxRequests] ?? '0');
 const gracefulMs = Number(env[WORKER_ENV.gracefulMs] ?? '30000');
+const concurrency = Math.max(1, Number(env[WORKER_ENV.concurrency] ?? '1') || 1);
+/** aborted when a stop begins: ends job workers' run() and waiting queue takes (shared primitives) */
+const stopController = new AbortController();
+setRuntimeDefaults({ signal: stopController.signal, concurrency });
 
 /** requests answered so far */
 let requests = 0;
@@ -69,6 +74,7 @@ async function main(): Promise<void> {
 function beginStop(why: string): void {
   if (stopping) return;
   stopping = true;
+  stopController.abort();
   // Past the graceful budget the master sends SIGKILL anyway; leaving a little earlier lets us exit 0.
   setTimeout(() => process.exit(0), Math.max(0, gracefulMs - 100)).unref();
   if (onStop) onStop();
@@ -78,15 +84,19 @@ function beginStop(why: string): void {
 // --- job workers ---
 
 async function runJobWorker(worker: JobWorker): Promise<void> {
-  const ac = new AbortController();
+  const signal = stopController.signal;
   const ctx: WorkerContext = {
     id,
     name,
-    signal: ac.signal,
+    signal,
     log: (message) => process.stdout.write(`${message}\n`),
+    concurrency,
+    queue: (queueName) => queue(queueName, { signal, concurrency }),
+    state,
+    lock,
   };
-  onStop = () => ac.abort();
-  if (stopping) ac.abort();
+  // the stop signal aborts run(); nothing else to do here
+  onStop = () => undefined;
   try {
     await worker.setup?.(ctx);
   } catch (err) {

@@ -1,0 +1,333 @@
+// drover's shared primitives as a worker module sees them: `ctx.queue(name)`, `ctx.state`, `ctx.lock(name)`
+// in a job worker, or `import { queue, state, lock } from 'drover'` anywhere in a worker process. The
+// master holds the data (docs/shared.md); values cross the IPC channel as JSON.
+import { sharedClient, SharedRequestError } from './client.js';
+import type { DeadTask, NackResult, QueueStats } from './queue-core.js';
+
+export type { DeadTask, NackResult, QueueStats };
+export { SharedRequestError };
+
+export interface PushOptions {
+  /** higher is taken first; default 0 */
+  readonly priority?: number;
+  /** not taken before this many ms from now; default 0 */
+  readonly delayMs?: number;
+  /** deliveries before the task moves to the dead-letter list; default 5 */
+  readonly maxAttempts?: number;
+}
+
+export interface TakeOptions {
+  /** stop waiting: take() then resolves null. Default: the worker's stop signal */
+  readonly signal?: AbortSignal;
+  /** the task goes back to the queue if neither acked nor nacked within this; default 60 000 */
+  readonly leaseMs?: number;
+}
+
+export interface ProcessOptions extends TakeOptions {
+  /** tasks in flight at once in this process; default: the program's `concurrency` */
+  readonly concurrency?: number;
+  /** delay before a failed task is retried; default 1000 × 2^(attempt-1), at most 60 000 */
+  readonly retryInMs?: number | ((task: Task) => number);
+}
+
+/** A task leased to this worker: ack it when done, or nack it to have it retried. */
+export interface Task<T = unknown> {
+  readonly queue: string;
+  readonly id: number;
+  readonly data: T;
+  readonly priority: number;
+  /** 1 on the first delivery */
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  /** acked or nacked already */
+  readonly settled: boolean;
+  /** Done: removes the task. False when the lease was lost (expired, and the task went to another worker). */
+  ack(): Promise<boolean>;
+  /** Failed: retried after `retryInMs`, or dead-lettered when its attempts are used up. */
+  nack(opts?: { retryInMs?: number; error?: string }): Promise<NackResult>;
+  /** Keeps the lease for `leaseMs` more from now (a long task). */
+  extend(leaseMs: number): Promise<boolean>;
+}
+
+export interface Queue<T = unknown> extends AsyncIterable<Task<T>> {
+  readonly name: string;
+  /** Adds a task; resolves with its id once the master holds it. */
+  push(data: T, opts?: PushOptions): Promise<number>;
+  /** The next task (waits for one), or null once the signal aborts. */
+  take(opts?: TakeOptions): Promise<Task<T> | null>;
+  /**
+   * Runs `handler` on tasks until the signal aborts, `concurrency` at a time: acks when it returns, nacks
+   * (with a retry delay) when it throws. Resolves when the signal has aborted and in-flight tasks are done.
+   */
+  process(handler: (task: Task<T>) => Promise<void> | void, opts?: ProcessOptions): Promise<void>;
+  stats(): Promise<QueueStats>;
+}
+
+export interface SharedState {
+  /** The value, or undefined when the key is absent. */
+  get<T = unknown>(key: string): Promise<T | undefined>;
+  set(key: string, value: unknown): Promise<void>;
+  /** Whether the key existed. */
+  delete(key: string): Promise<boolean>;
+  /** Adds `by` (default 1) atomically; an absent key counts as 0. Resolves with the new value. */
+  increment(key: string, by?: number): Promise<number>;
+  /** Sets `next` only if the key holds `expected` (deep equality; undefined: absent / delete). */
+  compareAndSet(key: string, expected: unknown, next: unknown): Promise<boolean>;
+  /** Calls `fn` with the current value, then after every change; resolves with a function that stops it. */
+  watch<T = unknown>(key: string, fn: (value: T | undefined, key: string) => void): Promise<() => Promise<void>>;
+}
+
+export interface LockOptions {
+  /** released by the master after this long even if the holder lives; default 0 = no ttl */
+  readonly ttlMs?: number;
+  /** stop waiting: lock() rejects with an AbortError */
+  readonly signal?: AbortSignal;
+}
+
+/** A held lock. `await using l = await lock('x')` releases it at the end of the block. */
+export interface Lock {
+  readonly name: string;
+  /** increases with every grant: a fencing token */
+  readonly token: number;
+  /** False when it was not held any more (its ttl lapsed). */
+  release(): Promise<boolean>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Defaults a job worker's ctx gives its queues. */
+export interface QueueDefaults {
+  readonly signal: AbortSignal | undefined;
+  readonly concurrency: number;
+}
+
+/** The task queue `name`. */
+export function queue<T = unknown>(name: string, defaults?: Partial<QueueDefaults>): Queue<T> {
+  return new QueueHandle<T>(name, {
+    signal: defaults?.signal ?? runtimeSignal(),
+    concurrency: defaults?.concurrency ?? runtimeConcurrency(),
+  });
+}
+
+/** Shared key/value state. */
+export const state: SharedState = {
+  async get<T>(key: string): Promise<T | undefined> {
+    const s = (await call('state.get', { key })) as { found: boolean; value: T };
+    return s.found ? s.value : undefined;
+  },
+  async set(key: string, value: unknown): Promise<void> {
+    if (value === undefined) throw new TypeError('state.set: value must not be undefined (use delete)');
+    await call('state.set', { key, value });
+  },
+  async delete(key: string): Promise<boolean> {
+    return (await call('state.delete', { key })) as boolean;
+  },
+  async increment(key: string, by = 1): Promise<number> {
+    return (await call('state.increment', { key, by })) as number;
+  },
+  async compareAndSet(key: string, expected: unknown, next: unknown): Promise<boolean> {
+    return (await call('state.cas', { key, expected: slot(expected), next: slot(next) })) as boolean;
+  },
+  async watch<T>(key: string, fn: (value: T | undefined, key: string) => void): Promise<() => Promise<void>> {
+    const client = sharedClient();
+    const id = client.nextSeq;
+    client.addWatcher(id, (k, found, value) => fn(found ? (value as T) : undefined, k));
+    const first = (await client.call('state.watch', { key })) as { found: boolean; value: T };
+    fn(first.found ? first.value : undefined, key);
+    return async () => {
+      client.removeWatcher(id);
+      await client.call('state.unwatch', { watch: id });
+    };
+  },
+};
+
+/** Acquires the lock `name`, waiting (first come, first served) while another process holds it. */
+export async function lock(name: string, opts: LockOptions = {}): Promise<Lock> {
+  const token = (await call(
+    'lock.acquire',
+    { name, ttlMs: opts.ttlMs ?? 0 },
+    {
+      signal: opts.signal,
+      // granted just as the wait was withdrawn: give it back at once
+      onLate: (t) => void call('lock.release', { name, token: t }).catch(() => undefined),
+    },
+  )) as number;
+  let released: Promise<boolean> | null = null;
+  const release = (): Promise<boolean> => (released ??= call('lock.release', { name, token }) as Promise<boolean>);
+  return {
+    name,
+    token,
+    release,
+    async [Symbol.asyncDispose]() {
+      await release();
+    },
+  };
+}
+
+/** Runs `fn` holding the lock `name`; releases it however `fn` ends. */
+export async function withLock<R>(name: string, fn: (lock: Lock) => Promise<R> | R, opts: LockOptions = {}): Promise<R> {
+  const l = await lock(name, opts);
+  try {
+    return await fn(l);
+  } finally {
+    await l.release();
+  }
+}
+
+// --- internal ---
+
+/** The worker runtime's stop signal and the program's concurrency (set by src/worker/main.ts). */
+const RUNTIME = Symbol.for('drover.sharedRuntime');
+type Runtime = { signal?: AbortSignal; concurrency?: number };
+
+export function setRuntimeDefaults(r: Runtime): void {
+  (globalThis as { [RUNTIME]?: Runtime })[RUNTIME] = r;
+}
+
+function runtimeSignal(): AbortSignal | undefined {
+  return (globalThis as { [RUNTIME]?: Runtime })[RUNTIME]?.signal;
+}
+
+function runtimeConcurrency(): number {
+  return (globalThis as { [RUNTIME]?: Runtime })[RUNTIME]?.concurrency ?? 1;
+}
+
+function call(op: string, args: Record<string, unknown>, opts?: Parameters<ReturnType<typeof sharedClient>['call']>[2]): Promise<unknown> {
+  return sharedClient().call(op, args, opts);
+}
+
+function slot(v: unknown): { found: boolean; value: unknown } {
+  return v === undefined ? { found: false, value: null } : { found: true, value: v };
+}
+
+function isAbort(err: unknown): boolean {
+  return err instanceof SharedRequestError && (err.code === 'E_ABORTED' || err.code === 'E_DISCONNECTED');
+}
+
+interface Delivered {
+  queue: string;
+  id: number;
+  data: unknown;
+  priority: number;
+  attempt: number;
+  maxAttempts: number;
+}
+
+class TaskHandle<T> implements Task<T> {
+  readonly queue: string;
+  readonly id: number;
+  readonly data: T;
+  readonly priority: number;
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  settled = false;
+
+  constructor(d: Delivered) {
+    this.queue = d.queue;
+    this.id = d.id;
+    this.data = d.data as T;
+    this.priority = d.priority;
+    this.attempt = d.attempt;
+    this.maxAttempts = d.maxAttempts;
+  }
+
+  ack(): Promise<boolean> {
+    this.settled = true;
+    return call('queue.ack', { queue: this.queue, id: this.id }) as Promise<boolean>;
+  }
+
+  nack(opts: { retryInMs?: number; error?: string } = {}): Promise<NackResult> {
+    this.settled = true;
+    const args: Record<string, unknown> = { queue: this.queue, id: this.id, retryInMs: Math.max(0, Math.round(opts.retryInMs ?? 0)) };
+    if (opts.error !== undefined) args['error'] = opts.error;
+    return call('queue.nack', args) as Promise<NackResult>;
+  }
+
+  extend(leaseMs: number): Promise<boolean> {
+    return call('queue.extend', { queue: this.queue, id: this.id, leaseMs: Math.round(leaseMs) }) as Promise<boolean>;
+  }
+}
+
+class QueueHandle<T> implements Queue<T> {
+  constructor(
+    readonly name: string,
+    private readonly defaults: QueueDefaults,
+  ) {}
+
+  async push(data: T, opts: PushOptions = {}): Promise<number> {
+    if (data === undefined) throw new TypeError('queue.push: the task must not be undefined');
+    const args: Record<string, unknown> = { queue: this.name, data };
+    if (opts.priority !== undefined) args['priority'] = opts.priority;
+    if (opts.delayMs !== undefined) args['delayMs'] = Math.max(0, Math.round(opts.delayMs));
+    if (opts.maxAttempts !== undefined) args['maxAttempts'] = opts.maxAttempts;
+    return (await call('queue.push', args)) as number;
+  }
+
+  async take(opts: TakeOptions = {}): Promise<Task<T> | null> {
+    const signal = opts.signal ?? this.defaults.signal;
+    const args: Record<string, unknown> = { queue: this.name };
+    if (opts.leaseMs !== undefined) args['leaseMs'] = Math.max(1, Math.round(opts.leaseMs));
+    try {
+      const d = (await call('queue.take', args, {
+        signal,
+        // delivered just as the take was withdrawn: back to the queue, no attempt spent
+        onLate: (v) => void call('queue.release', { queue: this.name, id: (v as Delivered).id }).catch(() => undefined),
+      })) as Delivered;
+      return new TaskHandle<T>(d);
+    } catch (err) {
+      if (isAbort(err)) return null;
+      throw err;
+    }
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Task<T>> {
+    let current: Task<T> | null = null;
+    try {
+      for (let t = await this.take(); t !== null; t = await this.take()) {
+        current = t;
+        yield t;
+      }
+    } finally {
+      // the loop was left (break, throw) holding a task it did not settle: give it back now rather than
+      // when its lease expires
+      if (current && !current.settled) await current.nack({ retryInMs: 0 }).catch(() => undefined);
+    }
+  }
+
+  async process(handler: (task: Task<T>) => Promise<void> | void, opts: ProcessOptions = {}): Promise<void> {
+    const n = Math.max(1, Math.floor(opts.concurrency ?? this.defaults.concurrency));
+    const takeOpts: { signal?: AbortSignal; leaseMs?: number } = {};
+    const signal = opts.signal ?? this.defaults.signal;
+    if (signal) takeOpts.signal = signal;
+    if (opts.leaseMs !== undefined) takeOpts.leaseMs = opts.leaseMs;
+    const retryIn = (task: Task<T>): number => {
+      const r = opts.retryInMs;
+      if (typeof r === 'function') return r(task as Task);
+      return r ?? Math.min(60_000, 1000 * 2 ** (task.attempt - 1));
+    };
+    const slot = async (): Promise<void> => {
+      let settling: Promise<unknown> = Promise.resolve();
+      for (;;) {
+        // issued in the same turn as the previous task's ack, so both travel in one message
+        const taking = this.take(takeOpts);
+        await settling;
+        const task = await taking;
+        if (!task) return;
+        try {
+          await handler(task);
+          settling = task.settled ? Promise.resolve() : task.ack();
+        } catch (err) {
+          process.stderr.write(`drover queue ${this.name}: task ${task.id} (attempt ${task.attempt}) failed: ${(err as Error)?.stack ?? String(err)}\n`);
+          settling = task.settled ? Promise.resolve() : task.nack({ retryInMs: retryIn(task), error: String((err as Error)?.message ?? err) });
+        }
+        // an ack that cannot reach the master (it went away) changes nothing here: the lease ends anyway
+        settling = settling.catch(() => undefined);
+      }
+    };
+    await Promise.all(Array.from({ length: n }, slot));
+  }
+
+  async stats(): Promise<QueueStats> {
+    const all = (await call('queue.stats', { queue: this.name })) as QueueStats[];
+    return all[0] as QueueStats;
+  }
+}
