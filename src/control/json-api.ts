@@ -44,6 +44,14 @@ type Handler = (api: ControlApi, input: Input, req: IncomingMessage, res: Server
 class Input {
   constructor(readonly data: Record<string, unknown>) {}
 
+  /** Refuses keys other than `allowed` (for the streaming endpoints, where a typo would go unnoticed). */
+  only(...allowed: string[]): void {
+    const extra = Object.keys(this.data).filter((k) => !allowed.includes(k));
+    if (extra.length > 0) {
+      throw new BadRequest('E_BAD_REQUEST', `unknown parameter${extra.length > 1 ? 's' : ''} ${extra.map((k) => JSON.stringify(k)).join(', ')}; expected ${allowed.join(', ')}`);
+    }
+  }
+
   patterns(): string[] {
     const v = this.data['patterns'] ?? this.data['names'];
     if (v === undefined) throw new BadRequest('E_BAD_REQUEST', 'missing "patterns": a list of process names or patterns');
@@ -170,6 +178,7 @@ const GET: Record<string, Handler> = {
     return { ok: true, process: key, data: text(t.bytes), offset: t.offset, overflow: t.overflow };
   },
   '/api/logs/follow': (api, input, req, res) => {
+    input.only('process', 'stream');
     const key = logKey(api, input);
     const logs = requireLogs(api);
     const stream = input.stream(); // validated before the 200 goes out: after it, no error can be answered
@@ -180,6 +189,7 @@ const GET: Record<string, Handler> = {
     return STREAMING;
   },
   '/api/logs/stream': (api, input, req, res) => {
+    input.only('patterns', 'stream');
     const pats = input.optionalStrings('patterns');
     const keys = resolveOrThrow(api, pats ?? ['all']);
     const logs = requireLogs(api);

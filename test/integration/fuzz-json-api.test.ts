@@ -194,7 +194,7 @@ function generate(n: number, seed: number): Case[] {
     // unknown endpoints
     () => ({
       method: pick(['GET', 'POST']),
-      path: pick(['/api/nosuch', '/api/', '/api', '/api/start/x', '/api/../etc/passwd', '/api/%2e%2e/x', `/api/${encodeURIComponent(junkString())}`, '/nothing', '/', '/api/processes/..', '/api/constructor', '/api/__proto__']),
+      path: pick(['/api/nosuch', '/api/', '/api', '/api/start/x', '/api/../etc/passwd', '/api/%2e%2e/x', `/api/${encodeURIComponent(junkString())}`, '/nothing', '/api/processes/..', '/api/constructor', '/api/__proto__']),
       body: pick([null, '{}']),
       statuses: [404],
       what: 'unknown endpoint',
