@@ -1,0 +1,242 @@
+// /metrics, /healthz, /readyz and the web page's fixed asset table, against a real daemon on its TCP
+// listener (issue 6). /metrics is read with an independent Prometheus text-format parser.
+import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import parsePrometheusTextFormat, { type ParsedFamily } from 'parse-prometheus-text-format';
+import { Daemon, show } from '../helpers/daemon.js';
+import { fixture } from '../helpers/drover.js';
+import { freePort, getJson, inetSection, request, waitForValue, WEB_PASSWORD, WEB_USER } from '../helpers/web.js';
+
+interface ProcessJson {
+  name: string;
+  state: string;
+  pid: number | null;
+  restarts: number;
+}
+
+async function processes(port: number): Promise<Map<string, ProcessJson>> {
+  const { body } = await getJson(port, '/api/processes');
+  return new Map((body['processes'] as ProcessJson[]).map((p) => [p.name, p]));
+}
+
+async function scrape(port: number): Promise<ParsedFamily[]> {
+  const r = await request(port, '/metrics');
+  assert.equal(r.status, 200, r.text);
+  assert.match(r.type, /^text\/plain; version=0\.0\.4/);
+  return parsePrometheusTextFormat(r.text);
+}
+
+/** The value of one series: family `name` with exactly these labels (a subset match). */
+function valueOf(families: readonly ParsedFamily[], name: string, labels: Record<string, string> = {}): number | null {
+  const fam = families.find((f) => f.name === name);
+  const hit = fam?.metrics.find((m) => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v));
+  return hit?.value === undefined ? null : Number(hit.value);
+}
+
+/** Starts the daemon without waiting for programs to settle (some are meant to fail). */
+async function upNoWait(d: Daemon): Promise<void> {
+  const r = await d.cli(['up', '-d', '--no-wait']);
+  if (r.code !== 0) throw new Error(`drover up failed\n${show(['up', '-d', '--no-wait'], r)}\n${d.daemonStderr()}`);
+  const m = /pid (\d+)/.exec(r.stdout);
+  d.pid = Number(m?.[1] ?? 0);
+  d.seen.add(d.pid);
+}
+
+test('/metrics parses as Prometheus text and follows a restart after kill -9', async () => {
+  const port = await freePort();
+  const d = new Daemon(`${inetSection(port)}
+[program:alpha]
+command = ${process.execPath} ${fixture('forever.mjs')}
+startsecs = 0
+
+[program:pool]
+command = sleep 1000
+process_name = %(program_name)s_%(process_num)02d
+numprocs = 2
+startsecs = 0
+`);
+  try {
+    await d.up();
+    const before = await scrape(port);
+    const alpha = { name: 'alpha:alpha' };
+    assert.equal(valueOf(before, 'drover_process_state', { ...alpha, state: 'running' }), 1);
+    assert.equal(valueOf(before, 'drover_process_state', { ...alpha, state: 'stopped' }), 0);
+    assert.equal(valueOf(before, 'drover_process_state', { name: 'pool:pool_01', group: 'pool', process: 'pool_01', state: 'running' }), 1);
+    assert.equal(before.find((f) => f.name === 'drover_process_restarts_total')?.type, 'COUNTER');
+    assert.equal(valueOf(before, 'drover_process_restarts_total', alpha), 0);
+    assert.ok((valueOf(before, 'drover_process_resident_memory_bytes', alpha) ?? 0) > 1024 * 1024, 'alpha has an RSS');
+    assert.ok((valueOf(before, 'drover_process_open_fds', alpha) ?? 0) >= 3, 'alpha has stdio open at least');
+    assert.ok((valueOf(before, 'drover_process_cpu_seconds_total', alpha) ?? -1) >= 0);
+    assert.ok((valueOf(before, 'drover_process_uptime_seconds', alpha) ?? -1) >= 0);
+    assert.equal(valueOf(before, 'drover_process_up', alpha), 1);
+    assert.ok((valueOf(before, 'drover_resident_memory_bytes') ?? 0) > 10 * 1024 * 1024, "drover's own RSS");
+    for (const n of ['drover_event_loop_lag_mean_seconds', 'drover_event_loop_lag_p99_seconds', 'drover_event_loop_lag_max_seconds']) {
+      const v = valueOf(before, n);
+      assert.ok(v !== null && v >= 0 && v < 5, `${n} = ${String(v)}`);
+    }
+    const started = valueOf(before, 'drover_process_start_time_seconds', alpha) ?? 0;
+
+    const pid = (await processes(port)).get('alpha:alpha')?.pid;
+    assert.ok(pid, 'alpha has a pid');
+    d.seen.add(pid);
+    process.kill(pid, 'SIGKILL');
+    const restarted = await waitForValue(
+      async () => {
+        const p = (await processes(port)).get('alpha:alpha');
+        return p && p.state === 'running' && p.pid !== pid && p.pid !== null ? p : null;
+      },
+      'alpha to run again with a new pid',
+      10_000,
+    );
+    d.seen.add(restarted.pid as number);
+    const after = await scrape(port);
+    assert.equal(valueOf(after, 'drover_process_restarts_total', alpha), 1, 'the restart is counted');
+    assert.equal(valueOf(after, 'drover_process_state', { ...alpha, state: 'running' }), 1);
+    assert.ok((valueOf(after, 'drover_process_start_time_seconds', alpha) ?? 0) > started, 'a new start time');
+    assert.equal(valueOf(after, 'drover_process_restarts_total', { name: 'pool:pool_00' }), 0, 'the others are untouched');
+
+    // a stopped process keeps its state series and loses its per-pid ones
+    const r = await d.cli(['stop', 'pool:pool_00']);
+    assert.equal(r.code, 0, show(['stop', 'pool:pool_00'], r));
+    const stopped = await scrape(port);
+    assert.equal(valueOf(stopped, 'drover_process_state', { name: 'pool:pool_00', state: 'stopped' }), 1);
+    assert.equal(valueOf(stopped, 'drover_process_up', { name: 'pool:pool_00' }), 0);
+    assert.equal(valueOf(stopped, 'drover_process_resident_memory_bytes', { name: 'pool:pool_00' }), null);
+  } finally {
+    const survivors = await d.teardown();
+    assert.deepEqual(survivors, [], 'nothing survives the teardown');
+  }
+});
+
+test('/healthz answers while drover runs; /readyz is 503 while a program is in backoff, 200 once all run', async () => {
+  const port = await freePort();
+  const d = new Daemon(`${inetSection(port)}
+[program:steady]
+command = ${process.execPath} ${fixture('forever.mjs')}
+startsecs = 0
+
+[program:oneshot]
+command = ${process.execPath} ${fixture('exit-with.mjs')} 0
+autorestart = false
+startsecs = 0
+
+[program:flaky]
+command = /bin/sh -c 'test -f %(here)s/go || exit 1; exec sleep 1000'
+startsecs = 1
+startretries = 100
+`);
+  try {
+    await upNoWait(d);
+    const health = await getJson(port, '/healthz');
+    assert.equal(health.status, 200);
+    assert.equal(health.body['status'], 'alive');
+    assert.equal(health.body['pid'], d.pid);
+    assert.equal((await request(port, '/healthz', { auth: false })).status, 401, 'the TCP listener always wants credentials');
+
+    // flaky cannot start until the file exists: backoff, and drover is not ready
+    const notReady = await waitForValue(
+      async () => {
+        const r = await getJson(port, '/readyz');
+        const list = (r.body['not_ready'] as { name: string; state: string }[] | undefined) ?? [];
+        return r.status === 503 && list.some((p) => p.name === 'flaky:flaky' && p.state === 'backoff') ? r.body : null;
+      },
+      '/readyz to report flaky in backoff',
+      10_000,
+    );
+    const names = (notReady['not_ready'] as { name: string }[]).map((p) => p.name);
+    assert.ok(!names.includes('oneshot:oneshot'), `a one-shot that exited 0 is ready: ${JSON.stringify(notReady)}`);
+    assert.equal(notReady['ok'], false);
+
+    writeFileSync(join(d.dir, 'go'), '');
+    const ready = await waitForValue(
+      async () => {
+        const r = await getJson(port, '/readyz');
+        return r.status === 200 ? r.body : null;
+      },
+      '/readyz to answer 200 once flaky runs',
+      15_000,
+      () => d.daemonStderr(),
+    );
+    assert.deepEqual(ready, { ok: true, status: 'ready', not_ready: [] });
+    const procs = await processes(port);
+    assert.equal(procs.get('flaky:flaky')?.state, 'running');
+    assert.equal(procs.get('oneshot:oneshot')?.state, 'exited');
+    for (const p of procs.values()) if (p.pid) d.seen.add(p.pid);
+
+    // stopping an autostart program makes drover not ready again
+    const r = await d.cli(['stop', 'steady']);
+    assert.equal(r.code, 0, show(['stop', 'steady'], r));
+    const again = await getJson(port, '/readyz');
+    assert.equal(again.status, 503);
+    assert.deepEqual(again.body['not_ready'], [{ name: 'steady:steady', state: 'stopped', reason: 'stopped' }]);
+  } finally {
+    const survivors = await d.teardown();
+    assert.deepEqual(survivors, [], 'nothing survives the teardown');
+  }
+});
+
+test('the web page is a fixed set of assets, behind the same authentication; cross-origin POSTs are refused', async () => {
+  const port = await freePort();
+  const d = new Daemon(`${inetSection(port)}
+[program:a]
+command = sleep 1000
+startsecs = 0
+`);
+  try {
+    await d.up();
+    const page = await request(port, '/');
+    assert.equal(page.status, 200);
+    assert.match(page.type, /^text\/html/);
+    assert.match(page.text, /<script src="\/ui\/app\.js"/);
+    for (const [path, type] of [
+      ['/ui/app.js', /^text\/javascript/],
+      ['/ui/style.css', /^text\/css/],
+      ['/ui/icon.svg', /^image\/svg\+xml/],
+    ] as const) {
+      const r = await request(port, path);
+      assert.equal(r.status, 200, path);
+      assert.match(r.type, type, path);
+    }
+    assert.equal((await request(port, '/', { auth: false })).status, 401);
+    assert.equal((await request(port, '/ui/app.js', { auth: false })).status, 401);
+    assert.equal((await request(port, '/ui/nosuch.js')).status, 404);
+    assert.equal((await request(port, '/index.html')).status, 404);
+    assert.equal((await request(port, '/', { method: 'POST' })).status, 405);
+    // a raw request line: fetch would normalise the dots away
+    for (const path of ['/ui/../../../../etc/passwd', '/ui/%2e%2e/%2e%2e/etc/passwd', '/ui//etc/passwd', '/ui/app.js/']) {
+      const status = await rawGet(port, path);
+      assert.equal(status, 404, path);
+    }
+    const csp = await fetch(`http://127.0.0.1:${port}/`, { headers: authHeader() });
+    assert.match(csp.headers.get('content-security-policy') ?? '', /script-src 'self'/);
+    assert.equal(csp.headers.get('x-frame-options'), 'DENY');
+
+    const evil = await request(port, '/api/stop', { method: 'POST', body: { patterns: ['all'] }, headers: { origin: 'http://evil.example' } });
+    assert.equal(evil.status, 403, evil.text);
+    assert.equal(JSON.parse(evil.text).code, 'E_CROSS_ORIGIN');
+    assert.equal((await processes(port)).get('a:a')?.state, 'running', 'nothing was stopped');
+    const same = await request(port, '/api/stop', { method: 'POST', body: { patterns: ['a'] }, headers: { origin: `http://127.0.0.1:${port}` } });
+    assert.equal(same.status, 200, same.text);
+  } finally {
+    const survivors = await d.teardown();
+    assert.deepEqual(survivors, [], 'nothing survives the teardown');
+  }
+});
+
+function authHeader(): Record<string, string> {
+  return { authorization: `Basic ${Buffer.from(`${WEB_USER}:${WEB_PASSWORD}`).toString('base64')}` };
+}
+
+function rawGet(port: number, path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, headers: authHeader() }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}

@@ -1,0 +1,141 @@
+// The web page in real headless Chromium (Debian's `chromium`, driven by playwright-core), against a real
+// daemon's TCP listener with basic credentials (issue 6): the page lists the processes, a stop asked for
+// and confirmed on the page stops the process (checked through the JSON API) and the page shows it without
+// a reload, a line a program prints appears in the live log view. A screenshot goes to test-artifacts/.
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { Daemon } from '../helpers/daemon.js';
+import { DEFAULT_TIMEOUT_MS, fixture, makeTmpDir, TIMEOUT_SCALE } from '../helpers/drover.js';
+import { repoRoot } from '../helpers/paths.js';
+import { freePort, getJson, inetSection, WEB_PASSWORD, WEB_USER } from '../helpers/web.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+/** Chromium is slow to start on a busy 2-core machine; every wait on the page gets this much */
+const PAGE_TIMEOUT_MS = 3 * DEFAULT_TIMEOUT_MS * TIMEOUT_SCALE;
+
+// CI installs chromium (scripts/install-test-deps.sh); elsewhere a missing browser skips, saying why.
+const skip = !existsSync(CHROMIUM) && !process.env['CI'] ? `${CHROMIUM} is not installed (scripts/install-test-deps.sh)` : false;
+
+async function openPage(port: number, profileDir: string): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await chromium.launchPersistentContext(profileDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    httpCredentials: { username: WEB_USER, password: WEB_PASSWORD },
+    viewport: { width: 1400, height: 820 },
+  });
+  context.setDefaultTimeout(PAGE_TIMEOUT_MS);
+  const page = context.pages()[0] ?? (await context.newPage());
+  await page.goto(`http://127.0.0.1:${port}/`);
+  return { context, page };
+}
+
+async function stateOf(port: number, name: string): Promise<string | undefined> {
+  const { body } = await getJson(port, '/api/processes');
+  return (body['processes'] as { name: string; state: string }[]).find((p) => p.name === name)?.state;
+}
+
+test('web page in Chromium: lists processes, stop with confirmation, live log line, screenshot', { skip }, async () => {
+  const port = await freePort();
+  const d = new Daemon(`${inetSection(port)}
+[program:talker]
+command = ${process.execPath} ${fixture('report-signals.mjs')}
+startsecs = 0
+
+[program:pool]
+command = sleep 1000
+process_name = %(program_name)s_%(process_num)02d
+numprocs = 2
+startsecs = 0
+`);
+  const profile = makeTmpDir('drover-chromium-');
+  let context: BrowserContext | null = null;
+  const pageErrors: string[] = [];
+  try {
+    await d.up();
+    const opened = await openPage(port, profile);
+    context = opened.context;
+    const page = opened.page;
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    // a mark that a reload would wipe out
+    await page.evaluate(() => {
+      (globalThis as Record<string, unknown>)['droverTestMark'] = 'no reload';
+    });
+
+    // every process is listed, running, with a pid
+    for (const name of ['talker:talker', 'pool:pool_00', 'pool:pool_01']) {
+      await page.locator(`tr.proc[data-name="${name}"][data-state="running"]`).waitFor();
+    }
+    assert.equal(await page.locator('tr.proc').count(), 3);
+    assert.match((await page.locator('tr.proc[data-name="pool:pool_00"] td.pid').textContent()) ?? '', /^\d+$/);
+    assert.equal(await page.locator('section.group[data-group="pool"] h2').textContent(), 'pool');
+    await page.locator('#conn[data-state="live"]').waitFor();
+
+    // live log: open talker's log view, then have the page send it SIGHUP; it prints "got HUP PID"
+    const talker = page.locator('tr.proc[data-name="talker:talker"]');
+    await talker.locator('button[data-action="logs"]').click();
+    await page.locator('#logs-status', { hasText: 'live' }).waitFor();
+    const dialogs: string[] = [];
+    page.on('dialog', (dialog) => {
+      dialogs.push(dialog.message());
+      void dialog.accept();
+    });
+    await talker.locator('select.sig').selectOption('HUP');
+    await talker.locator('button[data-action="signal"]').click();
+    await page.locator('#logs-text', { hasText: /got HUP \d+/ }).waitFor();
+    assert.match(dialogs[0] ?? '', /Send SIGHUP to talker:talker\?/);
+
+    // stop pool_00 from the page: it asks first, then the process stops
+    const row = page.locator('tr.proc[data-name="pool:pool_00"]');
+    await row.locator('button[data-action="stop"]').click();
+    await page.locator('tr.proc[data-name="pool:pool_00"][data-state="stopped"]').waitFor();
+    assert.match(dialogs[1] ?? '', /Stop pool:pool_00\?/);
+    assert.equal(await stateOf(port, 'pool:pool_00'), 'stopped', 'the JSON API agrees');
+    assert.equal(await stateOf(port, 'pool:pool_01'), 'running', 'only the one asked for');
+    assert.equal((await row.locator('.state').textContent())?.toUpperCase(), 'STOPPED');
+    assert.equal(await row.locator('td.pid').textContent(), '–');
+    assert.equal(await page.evaluate(() => (globalThis as Record<string, unknown>)['droverTestMark']), 'no reload', 'the page was not reloaded');
+
+    // a declined confirmation does nothing
+    page.removeAllListeners('dialog');
+    const dismissed = new Promise<string>((resolve) =>
+      page.once('dialog', (dialog) => {
+        resolve(dialog.message());
+        void dialog.dismiss();
+      }),
+    );
+    await page.locator('tr.proc[data-name="pool:pool_01"] button[data-action="stop"]').click();
+    assert.match(await dismissed, /Stop pool:pool_01\?/);
+    assert.equal(await stateOf(port, 'pool:pool_01'), 'running', 'a dismissed confirm stops nothing');
+
+    // a change made elsewhere (the CLI) shows up through the event stream
+    await d.cli(['start', 'pool:pool_00']);
+    await page.locator('tr.proc[data-name="pool:pool_00"][data-state="running"]').waitFor();
+
+    // let the sparklines gather a few samples, then keep a screenshot
+    await page.locator('tr.proc[data-name="talker:talker"] .chart polyline[points*=" "]').first().waitFor();
+    const artifacts = join(repoRoot, 'test-artifacts');
+    mkdirSync(artifacts, { recursive: true });
+    await page.screenshot({ path: join(artifacts, 'web-ui.png') });
+    assert.ok(existsSync(join(artifacts, 'web-ui.png')));
+    assert.deepEqual(pageErrors, [], 'no script errors on the page');
+  } finally {
+    await context?.close().catch(() => undefined);
+    rmSync(profile, { recursive: true, force: true });
+    const survivors = await d.teardown();
+    assert.deepEqual(survivors, [], 'nothing survives the teardown');
+  }
+});
