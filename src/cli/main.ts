@@ -26,6 +26,7 @@ const COMMANDS: Readonly<Record<string, { load: () => Promise<Command>; summary:
   logs: { load: async () => (await import('./commands/logs.js')).logs, summary: 'all logs interleaved with name prefixes (-f to follow)' },
   pid: { load: async () => (await import('./commands/pid.js')).pid, summary: "drover's pid, or a process's" },
   down: { load: async () => (await import('./commands/down.js')).down, summary: 'stop everything and wait until drover has exited' },
+  queue: { load: async () => (await import('./commands/queue.js')).queue, summary: 'push to and inspect the task queues the master holds for workers' },
 };
 
 function usage(): string {

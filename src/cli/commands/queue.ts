@@ -1,0 +1,97 @@
+// `drover queue push|stats|dead|retry-dead`: producers and inspection of the shared task queues from
+// outside the workers, through the JSON API (/api/queue/…; docs/shared.md).
+import { UsageError } from '../../errors.js';
+import { remoteCommand } from '../remote.js';
+
+const HELP = `usage: drover queue push NAME JSON [--priority N] [--delay MS] [--max-attempts N]
+       drover queue stats [NAME]
+       drover queue dead NAME [--limit N]
+       drover queue retry-dead NAME
+
+Work with the task queues the master holds for its workers (ctx.queue(NAME) in a job worker).
+  push        add one task; JSON is its data (any JSON value); prints the task id
+  stats       ready, delayed, leased, dead and waiting counts and totals, per queue
+  dead        the dead-letter list: tasks whose attempts ran out, with the reason and last error
+  retry-dead  move the dead-letter list back to the queue with fresh attempts
+
+options:
+      --priority N           higher is taken first (default 0)
+      --delay MS             not taken before MS milliseconds from now
+      --max-attempts N       deliveries before the task is dead-lettered (default 5)
+      --limit N              dead: at most N tasks (default 100)
+`;
+
+export const queue = remoteCommand({
+  name: 'queue',
+  help: HELP,
+  options: {
+    priority: { type: 'string' },
+    delay: { type: 'string' },
+    'max-attempts': { type: 'string' },
+    limit: { type: 'string' },
+  },
+  run: async (r) => {
+    const [verb, name, ...rest] = r.positionals;
+    const int = (opt: string): number | undefined => {
+      const v = r.values[opt];
+      if (v === undefined) return undefined;
+      if (typeof v !== 'string' || !/^-?\d+$/.test(v)) throw new UsageError(`--${opt} must be an integer, got ${JSON.stringify(v)}`);
+      return Number(v);
+    };
+    switch (verb) {
+      case 'push': {
+        const [text, ...extra] = rest;
+        if (name === undefined || text === undefined || extra.length > 0) throw new UsageError('queue push needs NAME and JSON');
+        let task: unknown;
+        try {
+          task = JSON.parse(text);
+        } catch {
+          throw new UsageError(`the task is not valid JSON: ${text}`);
+        }
+        const body: Record<string, unknown> = { queue: name, task };
+        for (const [opt, key] of [['priority', 'priority'], ['delay', 'delay_ms'], ['max-attempts', 'max_attempts']] as const) {
+          const v = int(opt);
+          if (v !== undefined) body[key] = v;
+        }
+        const out = await r.call('POST', '/api/queue/push', body);
+        if (r.json) r.printJson(out);
+        else r.out(`${String(out['id'])}\n`);
+        return 0;
+      }
+      case 'stats': {
+        if (rest.length > 0) throw new UsageError('queue stats takes at most one NAME');
+        const out = await r.call('GET', `/api/queue/stats${name === undefined ? '' : `?queue=${encodeURIComponent(name)}`}`);
+        if (r.json) {
+          r.printJson(out);
+          return 0;
+        }
+        const cols = ['name', 'ready', 'delayed', 'leased', 'dead', 'waiting', 'pushed', 'acked', 'nacked', 'lost'] as const;
+        const rows = (out['queues'] as Record<string, unknown>[]).map((q) => cols.map((c) => String(q[c])));
+        const widths = cols.map((c, i) => Math.max(c.length, ...rows.map((row) => (row[i] ?? '').length)));
+        for (const row of [[...cols], ...rows]) r.out(`${row.map((v, i) => (i === 0 ? v.padEnd(widths[i] ?? 0) : v.padStart(widths[i] ?? 0))).join('  ')}\n`);
+        return 0;
+      }
+      case 'dead': {
+        if (name === undefined || rest.length > 0) throw new UsageError('queue dead needs NAME');
+        const limit = int('limit') ?? 100;
+        const out = await r.call('GET', `/api/queue/dead?queue=${encodeURIComponent(name)}&limit=${limit}`);
+        if (r.json) r.printJson(out);
+        else {
+          for (const t of out['tasks'] as Record<string, unknown>[]) {
+            r.out(`${String(t['id'])}  ${String(t['dead_at'])}  ${String(t['reason'])} after ${String(t['attempts'])}  ${JSON.stringify(t['task'])}${t['error'] ? `  (${String(t['error'])})` : ''}\n`);
+          }
+        }
+        return 0;
+      }
+      case 'retry-dead': {
+        if (name === undefined || rest.length > 0) throw new UsageError('queue retry-dead needs NAME');
+        const out = await r.call('POST', '/api/queue/retry-dead', { queue: name });
+        if (r.json) r.printJson(out);
+        else r.out(`${String(out['moved'])} task(s) back in ${name}\n`);
+        return 0;
+      }
+      default:
+        throw new UsageError(verb === undefined ? 'queue needs push, stats, dead or retry-dead' : `unknown queue command "${verb}"`);
+    }
+  },
+});
