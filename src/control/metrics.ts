@@ -14,9 +14,23 @@ const PROGRAM_LABELS = ['group', 'program'] as const;
 /** sampling interval of the event-loop delay monitor */
 const LAG_RESOLUTION_MS = 10;
 
-/** The /metrics route. */
-export function metricsRoute(api: ControlApi): RouteHandler {
-  const metrics = new DroverMetrics(api);
+/** What /metrics reads of each task queue (src/shared's QueueStats has these fields). */
+export interface QueueFigures {
+  readonly name: string;
+  readonly ready: number;
+  readonly delayed: number;
+  readonly leased: number;
+  readonly dead: number;
+  readonly waiting: number;
+  readonly pushed: number;
+  readonly acked: number;
+  readonly nacked: number;
+  readonly lost: number;
+}
+
+/** The /metrics route; `queues` gives the master's task queues (null: none). */
+export function metricsRoute(api: ControlApi, queues: (() => QueueFigures[] | Promise<QueueFigures[]>) | null = null): RouteHandler {
+  const metrics = new DroverMetrics(api, queues);
   return {
     prefix: '/metrics',
     async handle(req, res) {
@@ -41,7 +55,7 @@ export class DroverMetrics {
   private readonly lag: IntervalHistogram;
   private readonly requests: RequestTotals;
 
-  constructor(api: ControlApi) {
+  constructor(api: ControlApi, queues: (() => QueueFigures[] | Promise<QueueFigures[]>) | null = null) {
     const supervisor = api.supervisor;
     this.requests = new RequestTotals(supervisor);
     this.lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
@@ -212,9 +226,40 @@ export class DroverMetrics {
         for (const [program, n] of supervisor.workerStats().recycles) this.inc(programLabels(program), n);
       },
     });
-    // TODO(shared-primitives): export drover_queue_depth{queue} and drover_queue_in_flight{queue} once the
-    // master's task queue (src/shared/, issue 5) lands; it did not exist when /metrics was written.
-
+    // the master's task queues (src/shared/), when the owner passes them in
+    const queueGauge = (name: string, help: string, pick: (q: QueueFigures) => number): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['queue'],
+        registers: reg,
+        async collect() {
+          this.reset();
+          for (const q of (await queues?.()) ?? []) this.set({ queue: q.name }, pick(q));
+        },
+      });
+    };
+    const queueCounter = (name: string, help: string, pick: (q: QueueFigures) => number): void => {
+      new Counter({
+        name,
+        help,
+        labelNames: ['queue'],
+        registers: reg,
+        async collect() {
+          this.reset();
+          for (const q of (await queues?.()) ?? []) this.inc({ queue: q.name }, pick(q));
+        },
+      });
+    };
+    queueGauge('drover_queue_depth', 'Tasks waiting in a queue: ready to be taken, or delayed.', (q) => q.ready + q.delayed);
+    queueGauge('drover_queue_delayed', 'Tasks of a queue not due yet (pushed with a delay, or nacked with a retry time).', (q) => q.delayed);
+    queueGauge('drover_queue_in_flight', 'Tasks taken by a worker and neither acked nor nacked yet.', (q) => q.leased);
+    queueGauge('drover_queue_dead', "Tasks in a queue's dead-letter list.", (q) => q.dead);
+    queueGauge('drover_queue_waiting_takers', 'Workers waiting for a task of a queue.', (q) => q.waiting);
+    queueCounter('drover_queue_pushed_total', 'Tasks pushed to a queue.', (q) => q.pushed);
+    queueCounter('drover_queue_acked_total', 'Tasks acknowledged as done.', (q) => q.acked);
+    queueCounter('drover_queue_nacked_total', 'Tasks given back as failed.', (q) => q.nacked);
+    queueCounter('drover_queue_lost_total', 'Leases that ended without an ack or nack (expired, or the worker exited).', (q) => q.lost);
   }
 
   /** The exposition text; the event-loop delay window starts again after each scrape. */

@@ -137,7 +137,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     version: o.version,
   });
   // /api/queue/… and friends go before the JSON API's catch-all /api/
-  const server = new ControlServer([...sharedRoutes(shared), ...buildRoutes(api)]);
+  const server = new ControlServer([...sharedRoutes(shared), ...buildRoutes(api, { queueStats: async () => [...(await shared.backend.queueStats(null))] })]);
   /** set once a successor master (USR2) has taken over the sockets and the paths */
   let handedOver = false;
   const cleanup = async (): Promise<void> => {

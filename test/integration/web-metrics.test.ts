@@ -98,6 +98,16 @@ startsecs = 0
     assert.ok((valueOf(after, 'drover_process_start_time_seconds', alpha) ?? 0) > started, 'a new start time');
     assert.equal(valueOf(after, 'drover_process_restarts_total', { name: 'pool:pool_00' }), 0, 'the others are untouched');
 
+    // the master's task queues: depth and pushes as tasks arrive (nobody takes them here)
+    for (const task of ['one', 'two']) {
+      const pushed = await request(port, '/api/queue/push', { method: 'POST', body: { queue: 'jobs', task } });
+      assert.equal(pushed.status, 200, pushed.text);
+    }
+    const queued = await scrape(port);
+    assert.equal(valueOf(queued, 'drover_queue_depth', { queue: 'jobs' }), 2);
+    assert.equal(valueOf(queued, 'drover_queue_in_flight', { queue: 'jobs' }), 0);
+    assert.equal(valueOf(queued, 'drover_queue_pushed_total', { queue: 'jobs' }), 2);
+
     // a stopped process keeps its state series and loses its per-pid ones
     const r = await d.cli(['stop', 'pool:pool_00']);
     assert.equal(r.code, 0, show(['stop', 'pool:pool_00'], r));
