@@ -2,7 +2,7 @@
 // Every input — signals, child exits, timers, commands — is pushed on one queue; one consumer handles them
 // in order, so a SIGTERM never interleaves with a half-done start (STYLE §4).
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { diffConfigs, processKey } from '../config/diff.js';
 import type { Config, GroupSpec, ProcessSpec } from '../config/types.js';
 import { InvariantError } from '../errors.js';
@@ -11,6 +11,7 @@ import type { OutputSink } from '../logs/output.js';
 import type { OrphanGuard } from '../os/guard.js';
 import { descendantsOf, listProcesses, readExe, readStat, type ProcStat } from '../os/proc.js';
 import { pidExists, sendSignal, spawnProcess } from '../os/spawn.js';
+import { readPidfile } from '../os/pidfile.js';
 import { lookupUser } from '../os/users.js';
 import { parseSharedRequest, parseWorkerMessage, type SharedCall, type SharedReplyMessage, type WorkerMessage } from '../ipc/protocol.js';
 import type { SocketSet } from '../prefork/sockets.js';
@@ -1330,18 +1331,6 @@ function groupHasMembers(pgid: number): boolean {
   }
 }
 
-function readPidfile(file: string): number | null {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    // ENOENT: not written yet
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
-  const pid = Number(text.trim());
-  return Number.isInteger(pid) && pid > 0 ? pid : null;
-}
 
 function assertNever(x: never): never {
   throw new InvariantError(`unhandled case ${JSON.stringify(x)}`);

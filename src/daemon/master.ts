@@ -22,7 +22,7 @@ import { FileDesiredState } from './desired-state.js';
 import { acquireInstanceLock } from './lock.js';
 import { LOCK_FD_NAME, reportToPredecessor, spawnSuccessor } from './reexec.js';
 import { controlSocketPath, pidfilePath } from './paths.js';
-import { readPidfile, removePidfile, writePidfile } from './pidfile.js';
+import { readPidfile, removePidfile, writePidfile } from '../os/pidfile.js';
 import type { SignalRelay } from './signals.js';
 
 export interface ReadyInfo {

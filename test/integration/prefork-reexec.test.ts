@@ -5,12 +5,12 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { get } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseServerUrl, requestJson } from '../../src/control/client.js';
 import { CliRun, fixture, livePids, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
+import { fetchText } from '../helpers/http.js';
 import { startLoad } from '../helpers/load.js';
 import { droverBin } from '../helpers/paths.js';
 
@@ -31,17 +31,6 @@ graceful_timeout = 5s
 command = ${node} ${fixture('forever.mjs')}
 startsecs = 0
 `;
-}
-
-function fetchText(port: number, path = '/'): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    }).on('error', reject);
-  });
 }
 
 /** Every pid drover logged as spawned, for teardown (the new master and its workers are not in the test's group). */

@@ -3,9 +3,9 @@
 // the master SIGKILLed takes every worker with it; a non-Node server on the same inherited socket.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { get } from 'node:http';
 import { test } from 'node:test';
 import { fixture, livePids, makeTmpDir, startUp, teardown, waitForCondition, writeConfig, type CliRun } from '../helpers/drover.js';
+import { fetchText } from '../helpers/http.js';
 import { startLoad } from '../helpers/load.js';
 
 function config(extra = '', program = ''): string {
@@ -26,17 +26,6 @@ async function boot(dir: string, text: string): Promise<{ run: CliRun; port: num
   const run = await startUp(writeConfig(dir, text));
   const port = Number((await run.waitForLine(/socket web: listening on 127\.0\.0\.1:(\d+)/))[1]);
   return { run, port };
-}
-
-function fetchText(port: number, path = '/'): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
-  return new Promise((resolve, reject) => {
-    get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
-    }).on('error', reject);
-  });
 }
 
 function workerPids(run: CliRun): number[] {
