@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import parsePrometheusTextFormat, { type ParsedFamily } from 'parse-prometheus-text-format';
 import { Daemon, show } from '../helpers/daemon.js';
-import { fixture } from '../helpers/drover.js';
+import { fixture, makeTmpDir, startUp, teardown, writeConfig } from '../helpers/drover.js';
 import { freePort, getJson, inetSection, request, waitForValue, WEB_PASSWORD, WEB_USER } from '../helpers/web.js';
 
 interface ProcessJson {
@@ -118,6 +118,63 @@ startsecs = 0
   } finally {
     const survivors = await d.teardown();
     assert.deepEqual(survivors, [], 'nothing survives the teardown');
+  }
+});
+
+test('prefork metrics: requests served survive a worker recycle; recycles are counted', async () => {
+  const port = await freePort();
+  const dir = makeTmpDir('drover-metrics-prefork-');
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `${inetSection(port)}
+[socket:web]
+bind = 127.0.0.1:0
+
+[program:web]
+worker = ${fixture('worker-app.mjs')}
+sockets = web
+numprocs = 1
+max_requests = 20
+timeout = 1s
+graceful_timeout = 5s
+`,
+    ),
+  );
+  try {
+    const appPort = Number((await run.waitForLine(/socket web: listening on 127\.0\.0\.1:(\d+)/))[1]);
+    await run.waitForLine(/web_\d+: starting → running/, { timeoutMs: 10_000 });
+    const requests = async (): Promise<number | null> => valueOf(await scrape(port), 'drover_worker_requests_total', { group: 'web', program: 'web' });
+    assert.equal(await requests(), 0, 'the series exists from the start');
+    const hit = async (n: number): Promise<void> => {
+      for (let i = 0; i < n; i++) {
+        const r = await fetch(`http://127.0.0.1:${appPort}/`, { headers: { connection: 'close' } });
+        assert.equal(r.status, 200);
+        await r.text();
+      }
+    };
+    const first = [...(await processes(port)).keys()];
+    assert.equal(first.length, 1);
+    await hit(15);
+    // heartbeats every timeout/4 carry the worker's count
+    await waitForValue(async () => ((await requests()) === 15 ? true : null), 'the 15 requests to be reported', 10_000);
+    await hit(10); // crosses max_requests = 20: the worker asks to be recycled
+    await waitForValue(
+      async () => ((valueOf(await scrape(port), 'drover_worker_recycles_total', { program: 'web' }) ?? 0) >= 1 ? true : null),
+      'a recycle to be counted',
+      15_000,
+    );
+    await run.waitForLine(/recycling worker \d+ \(served \d+ requests \(max_requests\)\)/);
+    // the old worker leaves once its replacement is ready; only then is its count folded into the total
+    await waitForValue(async () => {
+      const names = [...(await processes(port)).keys()];
+      return names.length === 1 && names[0] !== first[0] ? true : null;
+    }, 'the recycled worker to be replaced', 15_000);
+    const after = await requests();
+    assert.ok(after !== null && after >= 15, `requests served do not drop when the worker is replaced (got ${String(after)})`);
+  } finally {
+    const survivors = await teardown(run, [], dir);
+    assert.deepEqual(survivors, []);
   }
 });
 
