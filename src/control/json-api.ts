@@ -13,6 +13,7 @@ export function processJson(p: ProcessView): Record<string, unknown> {
     name: p.key,
     group: p.group,
     process: p.name,
+    program: p.spec.programName,
     state: p.state,
     pid: p.pid === 0 ? null : p.pid,
     uptime_ms: p.uptimeMs,
