@@ -360,6 +360,13 @@ class Loader {
       environment,
       identifier: attempt(() => get('identifier', K.identifier), null) ?? 'supervisor',
       runtimeDir,
+      hooks: attempt(() => {
+        const raw = get('hooks', K.hooks);
+        if (raw === null || raw.trim() === '') return null;
+        const path = resolve(this.here, expandUser(raw.trim()));
+        if (!existsSync(path)) this.fail(posOf('hooks'), sectionName, 'hooks', 'the hooks module does not exist', path, 'a .js or .mjs module exporting server hooks');
+        return path;
+      }, null),
     };
     if (errors.length > 0) throw new Recorded();
     return spec;

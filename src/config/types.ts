@@ -144,6 +144,8 @@ export interface SupervisordSpec {
   readonly identifier: string;
   /** drover: runtime directory for socket, pidfile, state (default `.drover/` beside the config) */
   readonly runtimeDir: string;
+  /** drover: absolute path of a server-hooks module run in the master; null when none */
+  readonly hooks: string | null;
 }
 
 export interface UnixHttpServerSpec {

@@ -161,6 +161,8 @@ export interface SupervisorOptions {
   readonly onReload?: () => Promise<void>;
   /** SIGUSR2: re-exec the master (the owner spawns the successor and, once it is ready, shuts this one down) */
   readonly onReexec?: () => Promise<void>;
+  /** server hooks (pre_spawn, post_spawn, worker_exit), called without waiting */
+  readonly hooks?: { fire(name: 'pre_spawn' | 'post_spawn' | 'worker_exit', ...args: unknown[]): void } | null;
   /** shared primitives (src/shared): a worker's requests, with a function that sends it the answers */
   readonly onWorkerRequest?: (key: string, pid: number, calls: readonly SharedCall[], reply: (m: SharedReplyMessage) => void) => void;
   /** shared primitives: a process has exited (its leases and locks are released at once) */
@@ -213,6 +215,7 @@ export class Supervisor {
   private readonly respawnSpec: ((spec: ProcessSpec, processNum: number) => ProcessSpec | null) | null;
   private readonly onReload: (() => Promise<void>) | null;
   private readonly onReexec: (() => Promise<void>) | null;
+  private readonly hooks: SupervisorOptions['hooks'] | null;
   private readonly onWorkerRequest: SupervisorOptions['onWorkerRequest'] | null;
   private readonly onWorkerExit: SupervisorOptions['onWorkerExit'] | null;
   /** a re-exec is under way: a second USR2 is ignored */
@@ -231,6 +234,7 @@ export class Supervisor {
     this.respawnSpec = opts.respawnSpec ?? null;
     this.onReload = opts.onReload ?? null;
     this.onReexec = opts.onReexec ?? null;
+    this.hooks = opts.hooks ?? null;
     this.onWorkerRequest = opts.onWorkerRequest ?? null;
     this.onWorkerExit = opts.onWorkerExit ?? null;
     this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
@@ -836,6 +840,7 @@ export class Supervisor {
       }
       if (uid === user.uid) user = null; // already that user: nothing to drop
     }
+    this.hooks?.fire('pre_spawn', hookProcess(spec, null));
     const env = this.environmentFor(spec, user);
     const isWorker = spec.worker !== null;
     if (isWorker && isTypeScript(spec.worker as string) && !canStripTypes()) {
@@ -906,6 +911,7 @@ export class Supervisor {
       this.armHeartbeat(m, pid);
     }
     this.logger.info(`spawned: ${spec.name} with pid ${pid}`);
+    this.hooks?.fire('post_spawn', hookProcess(spec, pid));
     this.dispatch(m, { type: 'spawned', pid });
   }
 
@@ -1182,6 +1188,7 @@ export class Supervisor {
       startedAtMs: m.record.startedAtMs ?? 0,
     };
     this.guard?.remove(ev.pid);
+    this.hooks?.fire('worker_exit', hookProcess(spec, ev.pid), { code: ev.code, signal: ev.signal });
     this.dispatch(m, { type: 'childExited', code: ev.code, signal: ev.signal });
     this.checkLeftovers(spec, gone, requested, ev.code);
   }
@@ -1318,6 +1325,11 @@ function timerEvent(timer: TimerName): ProcessEvent {
     default:
       return assertNever(timer);
   }
+}
+
+/** What a server hook learns about a process. */
+function hookProcess(spec: ProcessSpec, pid: number | null): Record<string, unknown> {
+  return { name: spec.name, group: spec.group, program: spec.programName, processNum: spec.processNum, pid };
 }
 
 /** Whether a process group still has members (signal 0 to -pgid: ESRCH when it is empty). */

@@ -19,6 +19,7 @@ import { MemoryBackend } from '../shared/memory-backend.js';
 import { sharedRoutes } from '../shared/route.js';
 import { SharedService } from '../shared/service.js';
 import { FileDesiredState } from './desired-state.js';
+import { Hooks } from './hooks.js';
 import { acquireInstanceLock } from './lock.js';
 import { LOCK_FD_NAME, reportToPredecessor, spawnSuccessor } from './reexec.js';
 import { controlSocketPath, pidfilePath } from './paths.js';
@@ -94,6 +95,25 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   if (!hasPdeathsig()) {
     logger.warn('setpriv (util-linux) not found: programs will not be signalled if drover is killed with SIGKILL');
   }
+  /** start-up failed after the pidfile and sockets were taken: give them back and say why */
+  const abort = async (message: string): Promise<number> => {
+    sockets?.close();
+    removePidfile(pidfile);
+    lock.release();
+    await sink.close();
+    o.onStartFailed(message, 1);
+    return 1;
+  };
+  let hooks: Hooks;
+  try {
+    hooks = config.supervisord.hooks ? await Hooks.load(config.supervisord.hooks, logger) : Hooks.none(logger);
+  } catch (err) {
+    return abort(`cannot load the hooks module ${config.supervisord.hooks ?? ''}: ${(err as Error).message}`);
+  }
+  const serverInfo = { pid: process.pid, configFile: config.file, processes: config.processes.length };
+  if (!(await hooks.run('on_starting', 30_000, serverInfo))) {
+    return abort('the on_starting hook failed (see the log); nothing was started');
+  }
   const guard = OrphanGuard.start();
   // queues, state and locks for the workers (docs/shared.md), held in this process
   const shared = new SharedService(new MemoryBackend());
@@ -107,7 +127,9 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     respawnSpec: (spec, processNum) => respawnSpec(config.file, o.loadOptions, spec, processNum),
     onWorkerRequest: (key, pid, calls, reply) => shared.handle(key, pid, calls, reply),
     onWorkerExit: (key, pid) => shared.workerExited(key, pid),
+    hooks,
     onReload: async () => {
+      await hooks.run('on_reload', 30_000, serverInfo);
       await api.update(null);
       await supervisor.rollWorkers();
     },
@@ -181,8 +203,10 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     supervisor.start();
   }
   o.onReady({ pid: process.pid, urls: server.urls, processes: config.processes.length });
+  void hooks.run('when_ready', 30_000, serverInfo);
 
   const { failed } = await supervisor.whenStopped();
+  await hooks.run('on_exit', 10_000, serverInfo);
   await cleanup();
   o.signals.remove();
   await sink.close();

@@ -1,0 +1,63 @@
+// Server hooks in the manner of gunicorn's: a JS module named by `[supervisord] hooks =`, loaded into the
+// master, whose exported functions are called at fixed points. A hook that throws or rejects is logged and
+// never stops drover (except on_starting, whose failure aborts the start-up: it runs before anything else).
+import { pathToFileURL } from 'node:url';
+import type { Logger } from '../logs/logger.js';
+
+/** What a hook learns about drover itself. */
+export interface ServerInfo {
+  readonly pid: number;
+  readonly configFile: string;
+  readonly processes: number;
+}
+
+type HookFn = (...args: unknown[]) => unknown;
+
+export const HOOK_NAMES = ['on_starting', 'when_ready', 'pre_spawn', 'post_spawn', 'worker_exit', 'on_reload', 'on_exit'] as const;
+export type HookName = (typeof HOOK_NAMES)[number];
+
+export class Hooks {
+  private constructor(
+    private readonly fns: Partial<Record<HookName, HookFn>>,
+    private readonly logger: Logger,
+  ) {}
+
+  /** No hooks at all. */
+  static none(logger: Logger): Hooks {
+    return new Hooks({}, logger);
+  }
+
+  /** Loads the module; names may be snake_case (gunicorn's) or camelCase. */
+  static async load(path: string, logger: Logger): Promise<Hooks> {
+    const mod = (await import(pathToFileURL(path).href)) as Record<string, unknown> & { default?: Record<string, unknown> };
+    const source = { ...(mod.default && typeof mod.default === 'object' ? mod.default : {}), ...mod };
+    const fns: Partial<Record<HookName, HookFn>> = {};
+    for (const name of HOOK_NAMES) {
+      const camel = name.replace(/_(\w)/g, (_m, c: string) => c.toUpperCase());
+      const fn = source[name] ?? source[camel];
+      if (typeof fn === 'function') fns[name] = fn as HookFn;
+    }
+    return new Hooks(fns, logger);
+  }
+
+  /** Calls a hook and waits for it (bounded); failures are logged. Returns false if it threw. */
+  async run(name: HookName, timeoutMs: number, ...args: unknown[]): Promise<boolean> {
+    const fn = this.fns[name];
+    if (!fn) return true;
+    try {
+      await Promise.race([
+        Promise.resolve(fn(...args)),
+        new Promise((_r, reject) => setTimeout(() => reject(new Error(`did not finish within ${timeoutMs} ms`)), timeoutMs).unref()),
+      ]);
+      return true;
+    } catch (err) {
+      this.logger.error(`hook ${name} failed: ${(err as Error).stack ?? String(err)}`);
+      return false;
+    }
+  }
+
+  /** Calls a hook without waiting (from the supervisor's synchronous event handling). */
+  fire(name: HookName, ...args: unknown[]): void {
+    if (this.fns[name]) void this.run(name, 10_000, ...args);
+  }
+}

@@ -1,0 +1,73 @@
+// Server hooks ([supervisord] hooks = module): called at the points gunicorn calls its own, in order;
+// a failing on_starting aborts the start-up with a clear message and nothing left running.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fixture, makeTmpDir, runCli, startUp, teardown, writeConfig } from '../helpers/drover.js';
+
+test('hooks run in order: on_starting, pre/post_spawn, when_ready, worker_exit, on_reload, on_exit', async () => {
+  const dir = makeTmpDir();
+  writeFileSync(
+    join(dir, 'hooks.mjs'),
+    `const say = (m) => console.log('HOOK ' + m);
+export function on_starting(s) { say('on_starting ' + s.processes); }
+export function when_ready() { say('when_ready'); }
+export function preSpawn(p) { say('pre_spawn ' + p.name + ' ' + p.pid); }
+export function post_spawn(p) { say('post_spawn ' + p.name + ' ' + p.pid); }
+export function worker_exit(p, how) { say('worker_exit ' + p.name + ' ' + how.code + ' ' + how.signal); }
+export async function on_reload() { await new Promise((r) => setTimeout(r, 10)); say('on_reload'); }
+export function on_exit() { say('on_exit'); }
+`,
+  );
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `[supervisord]
+hooks = hooks.mjs
+
+[socket:web]
+bind = 127.0.0.1:0
+
+[program:web]
+worker = ${fixture('worker-app.mjs')}
+sockets = web
+numprocs = 1
+`,
+    ),
+  );
+  try {
+    await run.waitForLine(/HOOK when_ready/);
+    const pid = Number((await run.waitForLine(/HOOK post_spawn web_0 (\d+)/))[1]);
+    await run.waitForLine(/web_0: starting → running/);
+    run.signal('SIGHUP');
+    await run.waitForLine(/HOOK on_reload/);
+    await run.waitForLine(/web_0: stopping → stopped/, { timeoutMs: 10_000 });
+    run.signal('SIGTERM');
+    assert.equal((await run.waitForExit()).code, 0, run.describe());
+    const order = [...run.output.matchAll(/HOOK (\w+)/g)].map((m) => m[1]);
+    assert.equal(order[0], 'on_starting');
+    assert.equal(order.at(-1), 'on_exit');
+    assert.ok(order.indexOf('pre_spawn') < order.indexOf('post_spawn'), order.join(' '));
+    assert.ok(order.indexOf('post_spawn') < order.indexOf('when_ready') || order.includes('when_ready'), order.join(' '));
+    assert.match(run.output, /HOOK pre_spawn web_0 null/);
+    assert.match(run.output, new RegExp(`HOOK worker_exit web_0 0 null`));
+    assert.ok(pid > 0);
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+test('an on_starting hook that throws aborts the start-up: exit 1, nothing started, nothing claimed', async () => {
+  const dir = makeTmpDir();
+  writeFileSync(join(dir, 'bad-hooks.mjs'), `export function on_starting() { throw new Error('not today'); }\n`);
+  const file = writeConfig(dir, `[supervisord]\nhooks = bad-hooks.mjs\n\n[program:x]\ncommand = ${process.execPath} ${fixture('forever.mjs')}\n`);
+  const r = await runCli(['up', '-c', file], { cwd: dir });
+  assert.equal(r.code, 1, r.output);
+  assert.match(r.output, /hook on_starting failed: Error: not today/);
+  assert.match(r.output, /the on_starting hook failed \(see the log\); nothing was started/);
+  assert.doesNotMatch(r.output, /spawned:/);
+  const missing = await runCli(['check', '-c', writeConfig(dir, '[supervisord]\nhooks = nope.mjs\n', 'missing.conf')], { cwd: dir });
+  assert.equal(missing.code, 2, missing.output);
+  assert.match(missing.stderr, /missing\.conf:2: \[supervisord\] hooks: the hooks module does not exist/);
+});
