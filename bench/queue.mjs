@@ -64,18 +64,19 @@ export default defineWorker({
     // each worker takes exactly as many tasks as it pushes: a take is reserved before it is sent
     let reserved = 0;
     const slot = async () => {
+      let settling = Promise.resolve();
       for (;;) {
-        if (reserved >= budget) return;
+        if (reserved >= budget) return settling;
         reserved += 1;
-        const task = await q.take();
+        // the next take goes in the same message as the previous task's ack and follow-up push (what
+        // queue.process() does)
+        const taking = q.take();
+        await settling;
+        const task = await taking;
         if (!task) return;
-        const acked = task.ack();
-        // the next task goes in the same message as the ack (and the next take)
+        const acked = task.ack().then(() => lat.push(now() - task.data.at));
         const more = pushed < budget ? (pushed++, q.push({ at: now() })) : null;
-        await acked;
-        lat.push(now() - task.data.at);
-        done += 1;
-        if (more) await more;
+        settling = Promise.all([acked, more]).then(() => void (done += 1));
       }
     };
     await Promise.all(Array.from({ length: inFlight }, slot));
