@@ -135,6 +135,8 @@ export class ControlApi {
     const now = Date.now();
     const out: ProcessView[] = [];
     const live = new Set<number>();
+    /** /proc/uptime, read at most once per call */
+    let bootSecs: number | undefined;
     for (const { key, spec, record } of this.supervisor.snapshot()) {
       if (keys && !keys.has(key)) continue;
       const pid = record.pid ?? 0;
@@ -149,7 +151,8 @@ export class ControlApi {
           if (prev && now > prev.atMs) {
             cpuPercent = (((st.cpuTicks - prev.ticks) / CLOCK_TICKS) * 1000 * 100) / (now - prev.atMs);
           } else {
-            const aliveSecs = uptimeSeconds() - st.startTicks / CLOCK_TICKS;
+            bootSecs ??= uptimeSeconds();
+            const aliveSecs = bootSecs - st.startTicks / CLOCK_TICKS;
             cpuPercent = aliveSecs > 0 ? ((st.cpuTicks / CLOCK_TICKS) * 100) / aliveSecs : 0;
           }
           this.cpuSamples.set(pid, { ticks: st.cpuTicks, atMs: now });

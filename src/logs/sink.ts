@@ -82,6 +82,8 @@ export class LogSink implements OutputSink {
   pauses = 0;
   /** processes registered after start-up, by name */
   private readonly extraSpecs = new Map<string, ProcessSpec>();
+  /** the start-up config's processes by name, built on first use */
+  private specsByName: Map<string, ProcessSpec[]> | null = null;
 
   constructor(opts: LogSinkOptions) {
     this.opts = opts;
@@ -324,8 +326,17 @@ export class LogSink implements OutputSink {
     const colon = name.indexOf(':');
     const group = colon < 0 ? null : name.slice(0, colon);
     const proc = colon < 0 ? name : name.slice(colon + 1);
+    // an index by name: status asks for every process's log paths, so a linear search per call is quadratic
+    if (this.specsByName === null) {
+      this.specsByName = new Map();
+      for (const p of this.opts.config.processes) {
+        const list = this.specsByName.get(p.name);
+        if (list) list.push(p);
+        else this.specsByName.set(p.name, [p]);
+      }
+    }
     const spec =
-      this.opts.config.processes.find((p) => p.name === proc && (group === null || p.group === group)) ??
+      this.specsByName.get(proc)?.find((p) => group === null || p.group === group) ??
       [...this.extraSpecs.values()].find((p) => p.name === proc && (group === null || p.group === group));
     if (!spec) throw new LogReadError('E_BAD_NAME', `no such process: ${name}`);
     return spec;
