@@ -92,6 +92,11 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   const sink = new LogSink({ config, echo, stdout: o.stdout, stderr: process.stderr });
   const logger = createLogger(sink.mainLogWriter(echo), config.supervisord.loglevel);
   sink.setErrorReporter((m) => logger.error(m));
+  if (process.pid === 1) {
+    // Orphans re-parented to PID 1 would need waitpid() on pids Node did not spawn, which Node cannot do
+    // without a native helper; they would stay zombies. A tiny init in front of drover reaps them.
+    logger.warn('running as PID 1: drover reaps its own children but not adopted orphans; run it under an init such as tini (docker run --init)');
+  }
   if (!hasPdeathsig()) {
     logger.warn('setpriv (util-linux) not found: programs will not be signalled if drover is killed with SIGKILL');
   }
