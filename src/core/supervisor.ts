@@ -2,14 +2,14 @@
 // Every input — signals, child exits, timers, commands — is pushed on one queue; one consumer handles them
 // in order, so a SIGTERM never interleaves with a half-done start (STYLE §4).
 import type { ChildProcess } from 'node:child_process';
-import { realpathSync } from 'node:fs';
 import { diffConfigs, processKey } from '../config/diff.js';
 import type { Config, GroupSpec, ProcessSpec } from '../config/types.js';
 import { InvariantError } from '../errors.js';
 import type { Logger } from '../logs/logger.js';
 import type { OutputSink } from '../logs/output.js';
 import type { OrphanGuard } from '../os/guard.js';
-import { descendantsOf, listProcesses, readExe, readStat, type ProcStat } from '../os/proc.js';
+import { findLeftBehind, type GoneProcess } from '../os/leftovers.js';
+import { descendantsOf, listProcesses, readStat, type ProcStat } from '../os/proc.js';
 import { pidExists, sendSignal, spawnProcess } from '../os/spawn.js';
 import { readPidfile } from '../os/pidfile.js';
 import { lookupUser } from '../os/users.js';
@@ -1201,7 +1201,7 @@ export class Supervisor {
    */
   private checkLeftovers(
     spec: ProcessSpec,
-    gone: { pid: number; snapshot: ProcStat[]; startTicks: number; executable: string; startedAtMs: number },
+    gone: GoneProcess & { startedAtMs: number },
     requested: boolean,
     code: number | null,
   ): void {
@@ -1227,34 +1227,8 @@ export class Supervisor {
     }
   }
 
-  /**
-   * Processes the ended pid left behind: members of its group or session, the descendants recorded when
-   * a stop began, and orphans of the same executable started since it was spawned (a daemon's child has
-   * left the group by the time the exit is seen, so the executable and start time are what is left).
-   */
-  private leftBehind(gone: { pid: number; snapshot: ProcStat[]; startTicks: number; executable: string }): ProcStat[] {
-    const table = this.procTable();
-    const pid = gone.pid;
-    let exe: string | null = null;
-    try {
-      exe = realpathSync(gone.executable);
-    } catch {
-      exe = null; // the program file was removed since; skip that criterion
-    }
-    const me = process.pid;
-    const snap = new Map(gone.snapshot.map((p) => [p.pid, p.startTicks]));
-    return table.filter((p) => {
-      if (p.state === 'Z' || p.pid === me) return false;
-      if (p.pgrp === pid || p.session === pid) return true;
-      if (snap.get(p.pid) === p.startTicks) return true;
-      return (
-        exe !== null &&
-        p.ppid === 1 &&
-        p.startTicks >= gone.startTicks &&
-        gone.startTicks > 0 &&
-        readExe(p.pid) === exe
-      );
-    });
+  private leftBehind(gone: GoneProcess): ProcStat[] {
+    return findLeftBehind(gone, this.procTable());
   }
 
   /** Polls the pidfile for up to max(startsecs, 3) s after a launcher exits, then reports what it found. */

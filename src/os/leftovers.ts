@@ -1,0 +1,36 @@
+// What an ended process left behind, found in one snapshot of /proc.
+import { realpathSync } from 'node:fs';
+import { readExe, type ProcStat } from './proc.js';
+
+/** What is known of a process after its exit. */
+export interface GoneProcess {
+  readonly pid: number;
+  /** descendants recorded when a stop began (they may have left the group since) */
+  readonly snapshot: readonly ProcStat[];
+  /** its start time in clock ticks; 0 when unknown */
+  readonly startTicks: number;
+  /** the executable it ran */
+  readonly executable: string;
+}
+
+/**
+ * Processes `gone` left behind: members of its group or session, the descendants recorded when a stop
+ * began, and orphans of the same executable started since it was spawned (a daemon's child has left the
+ * group by the time the exit is seen, so the executable and the start time are what is left to go by).
+ */
+export function findLeftBehind(gone: GoneProcess, table: readonly ProcStat[]): ProcStat[] {
+  let exe: string | null = null;
+  try {
+    exe = realpathSync(gone.executable);
+  } catch {
+    exe = null; // the program file was removed since: skip that criterion
+  }
+  const me = process.pid;
+  const snap = new Map(gone.snapshot.map((p) => [p.pid, p.startTicks]));
+  return table.filter((p) => {
+    if (p.state === 'Z' || p.pid === me) return false;
+    if (p.pgrp === gone.pid || p.session === gone.pid) return true;
+    if (snap.get(p.pid) === p.startTicks) return true;
+    return exe !== null && p.ppid === 1 && gone.startTicks > 0 && p.startTicks >= gone.startTicks && readExe(p.pid) === exe;
+  });
+}
