@@ -14,6 +14,7 @@ import { pidExists, sendSignal, spawnProcess } from '../os/spawn.js';
 import { readPidfile } from '../os/pidfile.js';
 import { lookupUser } from '../os/users.js';
 import { parseSharedRequest, parseWorkerMessage, type SharedCall, type SharedReplyMessage, type WorkerMessage } from '../ipc/protocol.js';
+import { Arbiter } from '../prefork/arbiter.js';
 import type { SocketSet } from '../prefork/sockets.js';
 import { INSPECTOR_LINE, pauseAndReadStack } from '../prefork/inspector.js';
 import { canStripTypes, INSPECT_SIGNAL, isTypeScript, workerArgv, workerEnv } from '../prefork/worker-spawn.js';
@@ -181,7 +182,8 @@ export class Supervisor {
   /** active groups by name */
   private readonly groups = new Map<string, GroupSpec>();
   /** worker programs ("group:program") → how many workers to run (numprocs, changed by TTIN/TTOU and updates) */
-  private readonly poolTargets = new Map<string, number>();
+  /** the prefork pool policy (recycling, TTIN/TTOU, rolling restarts); see src/prefork/arbiter.ts */
+  private readonly arbiter: Arbiter;
   /** commands waiting for a process to reach a state */
   private readonly waiters = new Set<{
     key: string;
@@ -221,7 +223,6 @@ export class Supervisor {
   /** a re-exec is under way: a second USR2 is ignored */
   private reexecing = false;
   /** workers recycled (max_requests, max_memory, asked by the worker) per "group:program"; for metrics */
-  private readonly recycles = new Map<string, number>();
 
   constructor(opts: SupervisorOptions) {
     this.config = opts.config;
@@ -236,12 +237,24 @@ export class Supervisor {
     this.onReexec = opts.onReexec ?? null;
     this.hooks = opts.hooks ?? null;
     this.onWorkerRequest = opts.onWorkerRequest ?? null;
+    this.arbiter = new Arbiter({
+      logger: this.logger,
+      isRunning: () => this.mood === 'running',
+      members: () => this.procs.values(),
+      isCurrent: (m) => this.procs.get(m.key) === m,
+      buildSpec: (spec, num) => this.respawnSpec?.(spec, num) ?? null,
+      add: (spec) => (this.procs.has(processKey(spec)) ? null : this.addProcess(spec)),
+      startNow: (m) => this.dispatch(m as Managed, { type: 'startRequested' }),
+      start: async (m) => (await this.command({ type: 'start', keys: [m.key], wait: true }))[0] ?? { ok: false, message: 'no answer' },
+      stop: (m) => this.stopOne(m.key, true, false),
+      drop: (m) => this.dropProcess(m as Managed),
+    });
     this.onWorkerExit = opts.onWorkerExit ?? null;
     this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
     for (const g of opts.config.groups) this.groups.set(g.name, g);
     for (const spec of opts.config.processes) {
       this.addProcess(spec);
-      if (spec.worker !== null) this.poolTargets.set(`${spec.group}:${spec.programName}`, spec.numprocs);
+      if (spec.worker !== null) this.arbiter.setTarget(spec.group, spec.programName, spec.numprocs);
     }
   }
 
@@ -286,7 +299,12 @@ export class Supervisor {
     const workers = [...this.procs.values()]
       .filter((m) => m.spec.worker !== null)
       .map((m) => ({ key: m.key, pid: m.spawnedPid, requests: m.requests }));
-    return { workers, recycles: this.recycles };
+    return { workers, recycles: this.arbiter.recycles };
+  }
+
+  /** Rolls every worker program (HUP, drover reload): see Arbiter.rollWorkers. */
+  rollWorkers(): Promise<void> {
+    return this.arbiter.rollWorkers();
   }
 
   /** The active groups, sorted as supervisor sorts them (priority, then name). */
@@ -458,7 +476,7 @@ export class Supervisor {
       QUIT: () => this.beginShutdown(true, 'SIGQUIT'),
       HUP: () => {
         this.logger.info('SIGHUP: re-reading the config and rolling the workers');
-        const reload = this.onReload ? this.onReload() : this.rollWorkers();
+        const reload = this.onReload ? this.onReload() : this.arbiter.rollWorkers();
         void reload.catch((err: unknown) => this.logger.error(`reload failed: ${(err as Error).message}`));
       },
       USR2: () => {
@@ -472,9 +490,9 @@ export class Supervisor {
           .catch((err: unknown) => this.logger.error(`re-exec failed: ${(err as Error).message}`))
           .finally(() => (this.reexecing = false));
       },
-      TTIN: () => this.addWorkers(),
-      TTOU: () => this.removeWorkers(),
-      WINCH: () => this.stopWorkers(),
+      TTIN: () => this.arbiter.addWorkers(),
+      TTOU: () => this.arbiter.removeWorkers(),
+      WINCH: () => this.arbiter.stopWorkers(),
       USR1: () => {
         this.output.reopen();
         this.logger.info('SIGUSR1 received: reopened the log files');
@@ -579,7 +597,7 @@ export class Supervisor {
     if (this.mood !== 'running') return [{ key: '*', ok: false, code: 'E_SHUTTING_DOWN', message: 'drover is shutting down' }];
     // Worker programs present before and after are a pool, not named processes: their processes are
     // renumbered as workers are recycled, so they are left out of the diff and rolled instead
-    // (rollWorkers, convergeWorkers), each replacement ready before an old worker leaves.
+    // (Arbiter.rollWorkers), each replacement ready before an old worker leaves.
     const programKey = (p: ProcessSpec): string => `${p.group}:${p.programName}`;
     const oldPools = new Set([...this.procs.values()].filter((m) => m.spec.worker !== null).map((m) => programKey(m.spec)));
     const pooled = new Set(config.processes.filter((p) => p.worker !== null && oldPools.has(programKey(p))).map(programKey));
@@ -590,7 +608,7 @@ export class Supervisor {
       processes: [...this.procs.values()].map((m) => m.spec).filter((p) => !pooled.has(programKey(p))),
     };
     const diff = diffConfigs(current, { ...config, processes: config.processes.filter((p) => !pooled.has(programKey(p))) });
-    for (const p of config.processes) if (pooled.has(programKey(p))) this.poolTargets.set(programKey(p), p.numprocs);
+    for (const p of config.processes) if (pooled.has(programKey(p))) this.arbiter.setTarget(p.group, p.programName, p.numprocs);
     const outcomes: CommandOutcome[] = [];
     const stops: Promise<unknown>[] = [];
     const restart: Managed[] = [];
@@ -940,11 +958,11 @@ export class Supervisor {
         m.rssBytes = msg.rss;
         this.armHeartbeat(m, pid);
         if (m.spec.maxMemoryBytes > 0 && msg.rss > m.spec.maxMemoryBytes && !m.retiring) {
-          this.retire(m, `RSS ${Math.round(msg.rss / 1048576)} MiB over max_memory ${Math.round(m.spec.maxMemoryBytes / 1048576)} MiB`);
+          this.arbiter.retire(m, `RSS ${Math.round(msg.rss / 1048576)} MiB over max_memory ${Math.round(m.spec.maxMemoryBytes / 1048576)} MiB`);
         }
         break;
       case 'retire':
-        if (!m.retiring) this.retire(m, msg.reason);
+        this.arbiter.retire(m, msg.reason);
         break;
       default:
         assertNever(msg);
@@ -980,146 +998,6 @@ export class Supervisor {
       return pauseAndReadStack(m.inspectorUrl, Math.max(100, deadline - Date.now()));
     };
     void read().then((stack) => this.push({ type: 'diagnosticTaken', key, pid, stack }));
-  }
-
-  /**
-   * Replaces a worker: a new one (next free process number) starts first; the old one stops gracefully
-   * once the new one is ready. Without a spec factory, or if the new one fails, the old one is restarted.
-   */
-  private retire(m: Managed, reason: string): void {
-    if (this.mood !== 'running' || m.record.state !== 'running') return;
-    m.retiring = true;
-    const program = `${m.spec.group}:${m.spec.programName}`;
-    this.recycles.set(program, (this.recycles.get(program) ?? 0) + 1);
-    this.logger.info(`${m.spec.name}: recycling worker ${m.record.pid ?? '?'} (${reason})`);
-    void this.replaceWorker(m).then((ok) => {
-      if (!ok) m.retiring = false;
-    });
-  }
-
-  /** Starts a replacement for `old`, waits until it is running, then stops and drops `old`. */
-  private async replaceWorker(old: Managed): Promise<boolean> {
-    const next = this.spawnSibling(old);
-    if (!next) {
-      // no way to build a sibling: restart in place (a short gap for this one worker only)
-      await this.stopOne(old.key, true, false);
-      await this.command({ type: 'start', keys: [old.key], wait: true });
-      return true;
-    }
-    const started = await this.command({ type: 'start', keys: [next.key], wait: true });
-    if (!started.every((o) => o.ok)) {
-      this.logger.warn(`${old.spec.name}: replacement ${next.spec.name} did not start (${started.map((o) => o.message ?? o.code).join('; ')}); keeping the old worker`);
-      await this.stopOne(next.key, true, false);
-      this.dropProcess(next);
-      return false;
-    }
-    await this.stopOne(old.key, true, false);
-    if (this.procs.get(old.key) === old) this.dropProcess(old);
-    return true;
-  }
-
-  /** Adds (without starting) a new process of `m`'s program with the next free process number. */
-  private spawnSibling(m: Managed): Managed | null {
-    if (!this.respawnSpec) return null;
-    const nums = this.workersOf(m.spec.group, m.spec.programName).map((w) => w.spec.processNum);
-    const num = Math.max(m.spec.processNum, ...nums) + 1;
-    const spec = this.respawnSpec(m.spec, num);
-    if (!spec || this.procs.has(processKey(spec))) return null;
-    return this.addProcess(spec);
-  }
-
-  /** Processes of one program, in process-number order. */
-  private workersOf(group: string, programName: string): Managed[] {
-    return [...this.procs.values()]
-      .filter((w) => w.spec.group === group && w.spec.programName === programName)
-      .sort((a, b) => a.spec.processNum - b.spec.processNum);
-  }
-
-  /** Worker programs (group, program) currently configured. */
-  private workerPrograms(): { group: string; programName: string }[] {
-    const seen = new Map<string, { group: string; programName: string }>();
-    for (const m of this.procs.values()) {
-      if (m.spec.worker !== null) seen.set(`${m.spec.group}:${m.spec.programName}`, { group: m.spec.group, programName: m.spec.programName });
-    }
-    return [...seen.values()];
-  }
-
-  /** TTIN: one more worker per worker program. */
-  private addWorkers(): void {
-    for (const { group, programName } of this.workerPrograms()) {
-      const live = this.workersOf(group, programName).filter((w) => !w.retiring);
-      const last = live.at(-1);
-      if (!last) continue;
-      const next = this.spawnSibling(last);
-      if (!next) {
-        this.logger.warn(`${programName}: cannot add a worker (no spec factory)`);
-        continue;
-      }
-      this.poolTargets.set(`${group}:${programName}`, live.length + 1);
-      this.logger.info(`${programName}: adding worker ${next.spec.name} (now ${live.length + 1})`);
-      this.dispatch(next, { type: 'startRequested' });
-    }
-  }
-
-  /** TTOU: one fewer worker per worker program, never below one: the newest leaves gracefully. */
-  private removeWorkers(): void {
-    for (const { group, programName } of this.workerPrograms()) {
-      const live = this.workersOf(group, programName).filter((w) => !w.retiring && !STOPPED_STATES.has(w.record.state));
-      if (live.length <= 1) {
-        this.logger.info(`${programName}: keeping its last worker (TTOU never goes below one)`);
-        continue;
-      }
-      const victim = live.at(-1) as Managed;
-      victim.retiring = true;
-      this.poolTargets.set(`${group}:${programName}`, live.length - 1);
-      this.logger.info(`${programName}: removing worker ${victim.spec.name} (now ${live.length - 1})`);
-      void this.stopOne(victim.key, true, false).then(() => {
-        if (this.procs.get(victim.key) === victim) this.dropProcess(victim);
-      });
-    }
-  }
-
-  /**
-   * Rolling restart of every worker program: one worker at a time, each replacement (built from the config
-   * as it is now) ready before the old one leaves; then the count converges to the program's target.
-   */
-  async rollWorkers(): Promise<void> {
-    for (const { group, programName } of this.workerPrograms()) {
-      for (const w of this.workersOf(group, programName)) {
-        if (this.mood !== 'running') return;
-        if (w.retiring || w.record.state !== 'running') continue;
-        w.retiring = true;
-        const ok = await this.replaceWorker(w);
-        if (!ok) w.retiring = false;
-      }
-      const target = this.poolTargets.get(`${group}:${programName}`);
-      if (target === undefined) continue;
-      for (let live = this.liveWorkers(group, programName); live.length < target; live = this.liveWorkers(group, programName)) {
-        const last = this.workersOf(group, programName).at(-1);
-        const next = last ? this.spawnSibling(last) : null;
-        if (!next) break;
-        const [o] = await this.command({ type: 'start', keys: [next.key], wait: true });
-        if (!o?.ok) break;
-      }
-      for (const extra of this.liveWorkers(group, programName).slice(target)) {
-        extra.retiring = true;
-        void this.stopOne(extra.key, true, false).then(() => {
-          if (this.procs.get(extra.key) === extra) this.dropProcess(extra);
-        });
-      }
-    }
-  }
-
-  /** Workers of a program that are up and not on their way out. */
-  private liveWorkers(group: string, programName: string): Managed[] {
-    return this.workersOf(group, programName).filter((w) => !w.retiring && !STOPPED_STATES.has(w.record.state));
-  }
-
-  /** WINCH: stop every worker gracefully; the master and its sockets stay (TTIN or a reload brings them back). */
-  private stopWorkers(): void {
-    const keys = [...this.procs.values()].filter((m) => m.spec.worker !== null && !STOPPED_STATES.has(m.record.state)).map((m) => m.key);
-    this.logger.info(`SIGWINCH: stopping ${keys.length} worker(s); sockets stay open`);
-    for (const key of keys) void this.stopOne(key, false, false);
   }
 
   /** The child's environment: drover's, then supervisor's markers, then the program's own keys. */
