@@ -367,6 +367,13 @@ class Loader {
         if (!existsSync(path)) this.fail(posOf('hooks'), sectionName, 'hooks', 'the hooks module does not exist', path, 'a .js or .mjs module exporting server hooks');
         return path;
       }, null),
+      journal: attempt(() => {
+        const raw = get('journal', K.journal);
+        if (raw === null || raw.trim() === '') return null;
+        const path = resolve(this.here, expandUser(raw.trim()));
+        if (!isDirectory(dirname(path))) this.fail(posOf('journal'), sectionName, 'journal', 'the directory of this path does not exist', raw, 'a path in an existing directory');
+        return path;
+      }, null),
     };
     if (errors.length > 0) throw new Recorded();
     return spec;

@@ -146,6 +146,8 @@ export interface SupervisordSpec {
   readonly runtimeDir: string;
   /** drover: absolute path of a server-hooks module run in the master; null when none */
   readonly hooks: string | null;
+  /** drover: absolute path of the shared primitives' journal (docs/shared.md); null keeps them in memory only */
+  readonly journal: string | null;
 }
 
 export interface UnixHttpServerSpec {

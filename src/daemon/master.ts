@@ -16,6 +16,7 @@ import { hasPdeathsig } from '../os/spawn.js';
 import { inheritedSockets, SocketSet } from '../prefork/sockets.js';
 import { lookupUser } from '../os/users.js';
 import { MemoryBackend } from '../shared/memory-backend.js';
+import { attachJournal, SharedGate } from '../shared/durable.js';
 import { sharedRoutes } from '../shared/route.js';
 import { SharedService } from '../shared/service.js';
 import { FileDesiredState } from './desired-state.js';
@@ -121,7 +122,30 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   }
   const guard = OrphanGuard.start();
   // queues, state and locks for the workers (docs/shared.md), held in this process
-  const shared = new SharedService(new MemoryBackend());
+  const sharedBackend = new MemoryBackend();
+  const shared = new SharedService(sharedBackend);
+  // With a journal, shared requests wait until it is loaded. A re-exec'd master loads it only once the old
+  // master has exited (its IPC channel closes): until then the old one appends (docs/shared.md, Durability).
+  const gate = new SharedGate();
+  const journalFile = config.supervisord.journal;
+  const loadJournal = (): string | null => {
+    if (journalFile === null) return null;
+    try {
+      attachJournal(sharedBackend, journalFile, (m) => logger.warn(m));
+    } catch (err) {
+      return (err as Error).message;
+    }
+    logger.info(`journal ${journalFile}: ${sharedBackend.queueStats(null).reduce((n, q) => n + q.ready + q.delayed, 0)} task(s) restored`);
+    return null;
+  };
+  if (!o.reexec) {
+    const problem = loadJournal();
+    if (problem !== null) {
+      guard?.close();
+      return abort(problem);
+    }
+    gate.open();
+  }
   const supervisor = new Supervisor({
     config,
     logger,
@@ -130,8 +154,8 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     desired: new FileDesiredState(runtimeDir, { fresh: o.fresh }),
     sockets,
     respawnSpec: (spec, processNum) => respawnSpec(config.file, o.loadOptions, spec, processNum),
-    onWorkerRequest: (key, pid, calls, reply) => shared.handle(key, pid, calls, reply),
-    onWorkerExit: (key, pid) => shared.workerExited(key, pid),
+    onWorkerRequest: (key, pid, calls, reply) => gate.run(() => shared.handle(key, pid, calls, reply)),
+    onWorkerExit: (key, pid) => gate.run(() => shared.workerExited(key, pid)),
     hooks,
     onReload: async () => {
       await hooks.run('on_reload', 30_000, serverInfo);
@@ -164,7 +188,10 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     version: o.version,
   });
   // /api/queue/… and friends go before the JSON API's catch-all /api/
-  const server = new ControlServer([...sharedRoutes(shared), ...buildRoutes(api, { queueStats: async () => [...(await shared.backend.queueStats(null))] })]);
+  const server = new ControlServer([
+    ...gate.routes(sharedRoutes(shared)),
+    ...buildRoutes(api, { queueStats: async () => (gate.isOpen ? [...(await shared.backend.queueStats(null))] : []) }),
+  ]);
   /** set once a successor master (USR2) has taken over the sockets and the paths */
   let handedOver = false;
   const cleanup = async (): Promise<void> => {
@@ -203,7 +230,16 @@ export async function runMaster(o: MasterOptions): Promise<number> {
       writePidfile(pidfile);
       reportToPredecessor(ok ? { t: 'reexec-ready', pid: process.pid } : { t: 'reexec-failed', message: 'its workers did not become ready within 60 s' });
     });
-    process.once('disconnect', () => supervisor.startRemaining());
+    process.once('disconnect', () => {
+      const problem = loadJournal();
+      if (problem !== null) {
+        logger.error(`${problem}; stopping`);
+        void supervisor.command({ type: 'shutdown', fast: false });
+        return;
+      }
+      gate.open();
+      supervisor.startRemaining();
+    });
   } else {
     supervisor.start();
   }

@@ -41,6 +41,8 @@ export interface SharedBackend {
   lockRelease(name: string, token: number): Awaitable<boolean>;
   locks(): Awaitable<LockInfo[]>;
 
+  /** makes every change made so far durable as configured (the journal); called before answers are sent */
+  flush?(): void;
   /** the owner's process has exited */
   ownerGone(owner: string): void;
   close(): Awaitable<void>;

@@ -1,10 +1,14 @@
 // The default backend: queues, state and locks in the master's memory. One timer, armed for the earliest
 // deadline (a delayed task falling due, a lease or a lock ttl lapsing), drives the pure cores' `tick`.
-// Everything here is synchronous, so no request interleaves with another: each is atomic.
+// Everything here is synchronous, so no request interleaves with another: each is atomic. With a journal
+// (journal.ts), every accepted change of a task or key is appended as it is made; the service flushes the
+// journal before it answers.
 import type { Slot, SharedBackend } from './backend.js';
+import { emptyImage, snapshotRecords, type JournalImage, type JournalRecord } from './journal-core.js';
+import type { JournalWriter } from './journal.js';
 import { LockTable, type LockInfo } from './lock-core.js';
 import { StateStore } from './state-core.js';
-import { TaskQueue, type DeadTask, type Delivery, type NackResult, type PushOptions, type QueueStats } from './queue-core.js';
+import { DEFAULT_MAX_ATTEMPTS, TaskQueue, type DeadTask, type Delivery, type NackResult, type PushOptions, type QueueStats } from './queue-core.js';
 
 export class MemoryBackend implements SharedBackend {
   /** queues by name, created on first use */
@@ -16,12 +20,55 @@ export class MemoryBackend implements SharedBackend {
   /** the armed timer and when it fires; null when none */
   private timer: { handle: NodeJS.Timeout; atMs: number } | null = null;
 
-  constructor(private readonly now: () => number = Date.now) {
+  constructor(
+    private readonly now: () => number = Date.now,
+    /** where accepted changes are recorded; null keeps them in memory only */
+    private journal: JournalWriter | null = null,
+  ) {
     this.lockTable = new LockTable(now);
+  }
+
+  /** Loads a replayed journal (before any request). Tasks come back ready or delayed, none leased. */
+  restore(image: JournalImage): void {
+    this.lastId = Math.max(this.lastId, image.lastId);
+    for (const [name, { tasks, dead }] of image.queues) {
+      const q = this.queue(name);
+      for (const task of tasks.values()) q.restore({ ...task });
+      for (const d of dead) q.restoreDead(d);
+    }
+    for (const [k, v] of image.state) this.state.set(k, v);
+    this.schedule();
+  }
+
+  /** Starts recording to `journal` (after `restore`, before any request). */
+  attachJournal(journal: JournalWriter): void {
+    this.journal = journal;
+  }
+
+  /** The live tasks, dead letters and keys as journal snapshot records (leased tasks count as ready). */
+  snapshotRecords(): JournalRecord[] {
+    const image = emptyImage();
+    image.lastId = this.lastId;
+    for (const [name, q] of this.queues) {
+      const tasks = new Map(q.pending().map((t) => [t.id, t]));
+      const dead = [...q.dead()];
+      if (tasks.size > 0 || dead.length > 0) image.queues.set(name, { tasks, dead });
+    }
+    for (const [k, v] of this.state.entries()) image.state.set(k, v);
+    return snapshotRecords(image);
+  }
+
+  flush(): void {
+    this.journal?.flush();
   }
 
   push(queue: string, data: unknown, opts: PushOptions): number {
     const id = this.queue(queue).push(data, opts);
+    if (this.journal) {
+      const delayMs = opts.delayMs ?? 0;
+      const due = delayMs > 0 ? this.now() + delayMs : 0;
+      this.journal.append({ t: 'push', q: queue, id, data, pri: opts.priority ?? 0, max: opts.maxAttempts ?? DEFAULT_MAX_ATTEMPTS, due });
+    }
     this.schedule();
     return id;
   }
@@ -33,11 +80,15 @@ export class MemoryBackend implements SharedBackend {
   }
 
   ack(queue: string, id: number, owner: string): boolean {
-    return this.queues.get(queue)?.ack(id, owner) ?? false;
+    const ok = this.queues.get(queue)?.ack(id, owner) ?? false;
+    if (ok) this.journal?.append({ t: 'ack', q: queue, id });
+    return ok;
   }
 
   nack(queue: string, id: number, owner: string, retryInMs: number, error: string | null): NackResult {
     const r = this.queues.get(queue)?.nack(id, owner, retryInMs, error) ?? 'lost';
+    // 'dead' is recorded by the queue's onBury
+    if (r === 'requeued') this.journal?.append({ t: 'nack', q: queue, id, due: retryInMs > 0 ? this.now() + retryInMs : 0, err: error });
     this.schedule();
     return r;
   }
@@ -62,7 +113,9 @@ export class MemoryBackend implements SharedBackend {
   }
 
   retryDead(queue: string): number {
-    return this.queues.get(queue)?.retryDead() ?? 0;
+    const n = this.queues.get(queue)?.retryDead() ?? 0;
+    if (n > 0) this.journal?.append({ t: 'retryDead', q: queue });
+    return n;
   }
 
   stateGet(key: string): Slot {
@@ -71,18 +124,25 @@ export class MemoryBackend implements SharedBackend {
 
   stateSet(key: string, value: unknown): void {
     this.state.set(key, value);
+    this.journal?.append({ t: 'set', k: key, v: value });
   }
 
   stateDelete(key: string): boolean {
-    return this.state.delete(key);
+    const had = this.state.delete(key);
+    if (had) this.journal?.append({ t: 'del', k: key });
+    return had;
   }
 
   stateIncrement(key: string, by: number): number {
-    return this.state.increment(key, by);
+    const v = this.state.increment(key, by);
+    this.journal?.append({ t: 'set', k: key, v });
+    return v;
   }
 
   stateCompareAndSet(key: string, expected: Slot, next: Slot): boolean {
-    return this.state.compareAndSet(key, expected, next);
+    const ok = this.state.compareAndSet(key, expected, next);
+    if (ok) this.journal?.append(next.found ? { t: 'set', k: key, v: next.value } : { t: 'del', k: key });
+    return ok;
   }
 
   stateWatch(key: string, owner: string, notify: (key: string, found: boolean, value: unknown) => void): () => void {
@@ -113,13 +173,17 @@ export class MemoryBackend implements SharedBackend {
   close(): void {
     if (this.timer) clearTimeout(this.timer.handle);
     this.timer = null;
+    this.journal?.close();
   }
 
   // --- internal ---
 
   private queue(name: string): TaskQueue {
     let q = this.queues.get(name);
-    if (!q) this.queues.set(name, (q = new TaskQueue(name, this.now, () => ++this.lastId)));
+    if (!q) {
+      const onBury = (d: DeadTask): void => this.journal?.append({ t: 'dead', q: name, task: d });
+      this.queues.set(name, (q = new TaskQueue(name, this.now, () => ++this.lastId, onBury)));
+    }
     return q;
   }
 

@@ -114,6 +114,8 @@ export class TaskQueue {
     readonly name: string,
     private readonly now: () => number,
     private readonly nextId: () => number,
+    /** told of every task moved to the dead letters (the journal records it) */
+    private readonly onBury: (d: DeadTask) => void = () => {},
   ) {}
 
   /** Adds a task; returns its id. */
@@ -137,6 +139,11 @@ export class TaskQueue {
   restore(task: TaskRecord): void {
     this.pushed += 1;
     this.enqueue(task);
+  }
+
+  /** Adds a dead letter as it was (journal replay). */
+  restoreDead(d: DeadTask): void {
+    this.deadList.push(d);
   }
 
   /**
@@ -340,7 +347,7 @@ export class TaskQueue {
   }
 
   private bury(task: TaskRecord, reason: DeadReason): void {
-    this.deadList.push({
+    const d: DeadTask = {
       id: task.id,
       data: task.data,
       priority: task.priority,
@@ -348,6 +355,8 @@ export class TaskQueue {
       reason,
       error: task.error,
       deadAtMs: this.now(),
-    });
+    };
+    this.deadList.push(d);
+    this.onBury(d);
   }
 }

@@ -116,6 +116,8 @@ export class SharedService {
     queueMicrotask(() => {
       link.flushQueued = false;
       if (link.gone || (link.results.length === 0 && link.events.length === 0)) return;
+      // nothing is answered before it is in the journal
+      this.backend.flush?.();
       const msg: SharedReplyMessage =
         link.events.length > 0 ? { t: 'shr', results: link.results, events: link.events } : { t: 'shr', results: link.results };
       link.results = [];

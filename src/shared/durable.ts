@@ -1,0 +1,65 @@
+// How the master opens its shared backend with a journal, and holds shared requests back while the journal
+// belongs to another master (USR2: the old master appends until it exits; docs/shared.md "Durability").
+import type { RouteHandler } from '../control/server.js';
+import { JournalFile } from './journal.js';
+import type { MemoryBackend } from './memory-backend.js';
+
+/**
+ * Replays the journal `file` into `backend` (which has served no request yet), compacts the file and
+ * records every later change in it. Throws JournalCorruptError.
+ */
+export function attachJournal(backend: MemoryBackend, file: string, warn: (m: string) => void): void {
+  const { journal, image } = JournalFile.load(file, warn);
+  backend.restore(image);
+  backend.attachJournal(journal);
+  // compacts at once: a torn tail goes, and the file starts from the live state
+  journal.start(() => backend.snapshotRecords());
+}
+
+/**
+ * Holds shared requests until `open`, then runs them in arrival order. Worker requests and exits go through
+ * `run`; the JSON API's routes through `routes`.
+ */
+export class SharedGate {
+  /** held work, in arrival order; null once open */
+  private held: (() => void)[] | null = [];
+  private opened: Promise<void>;
+  private resolveOpened: () => void = () => {};
+
+  constructor() {
+    this.opened = new Promise((resolve) => (this.resolveOpened = resolve));
+  }
+
+  get isOpen(): boolean {
+    return this.held === null;
+  }
+
+  /** Runs `fn` now when open, else when opened. */
+  run(fn: () => void): void {
+    if (this.held === null) fn();
+    else this.held.push(fn);
+  }
+
+  open(): void {
+    const held = this.held ?? [];
+    this.held = null;
+    for (const fn of held) fn();
+    this.resolveOpened();
+  }
+
+  /** Route handlers that wait for the gate before they answer. */
+  routes(routes: readonly RouteHandler[]): RouteHandler[] {
+    return routes.map((r) => ({
+      prefix: r.prefix,
+      handle: async (req, res, body) => {
+        if (this.held !== null) await this.opened;
+        await r.handle(req, res, body);
+      },
+    }));
+  }
+
+  /** Resolves once open. */
+  whenOpen(): Promise<void> {
+    return this.opened;
+  }
+}
