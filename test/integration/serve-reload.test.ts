@@ -1,0 +1,30 @@
+// drover serve --reload: a change to the app's source rolls the workers onto the new code.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { CliRun, makeTmpDir, teardown } from '../helpers/drover.js';
+import { fetchText } from '../helpers/http.js';
+
+test('serve --reload: editing the app rolls the workers and the new code answers', async () => {
+  const dir = makeTmpDir();
+  const app = join(dir, 'app.mjs');
+  writeFileSync(app, `export default (req, res) => res.end('v1');\n`);
+  const blocker = createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+  const port = (blocker.address() as { port: number }).port;
+  blocker.close();
+  const run = new CliRun(['serve', app, '-w', '2', '-b', `127.0.0.1:${port}`, '--reload', '--runtime-dir', join(dir, '.drover')], { cwd: dir });
+  try {
+    await run.waitForCount(/starting → running \(worker reported ready\)/g, 2);
+    assert.equal((await fetchText(port)).body, 'v1');
+    const from = run.output.length;
+    writeFileSync(app, `export default (req, res) => res.end('v2');\n`);
+    await run.waitForLine(/SIGHUP: re-reading the config and rolling the workers/, { from });
+    await run.waitForCount(/stopping → stopped/g, 2, 15_000);
+    assert.equal((await fetchText(port)).body, 'v2', run.describe());
+  } finally {
+    await teardown(run, [...run.output.matchAll(/spawned: \w+ with pid (\d+)/g)].map((m) => Number(m[1])), dir);
+  }
+});
