@@ -398,6 +398,11 @@ export class Supervisor {
   }
 
   /** Last resort: log the stack, kill every process group, and let the caller exit non-zero. */
+  /** An error nothing else caught (a throw in a timer or a microtask): handled like an internal error. */
+  failUnexpectedly(err: unknown): void {
+    if (this.mood !== 'stopped') this.crash(err);
+  }
+
   private crash(err: unknown): void {
     this.logger.error(`internal error, stopping everything: ${(err as Error).stack ?? String(err)}`);
     for (const m of this.procs.values()) {

@@ -214,6 +214,11 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   }
 
   o.signals.attach((sig) => supervisor.push({ type: 'signalReceived', signal: sig }));
+  // The top level (STYLE §5): an error nothing caught kills every process group, and drover then exits 1
+  // through the normal cleanup (pidfile, sockets, lock) instead of dying with its files left behind.
+  const onUnexpected = (err: unknown): void => supervisor.failUnexpectedly(err);
+  process.on('uncaughtException', onUnexpected);
+  process.on('unhandledRejection', onUnexpected);
   for (const sock of sockets?.list() ?? []) {
     logger.info(`socket ${sock.spec.name}: listening on ${sock.address}${sock.inherited ? ' (inherited)' : ''} (fd ${sock.fd})`);
   }
@@ -247,6 +252,8 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   void hooks.run('when_ready', 30_000, serverInfo);
 
   const { failed } = await supervisor.whenStopped();
+  process.off('uncaughtException', onUnexpected);
+  process.off('unhandledRejection', onUnexpected);
   await hooks.run('on_exit', 10_000, serverInfo);
   await cleanup();
   o.signals.remove();
