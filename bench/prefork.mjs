@@ -1,0 +1,679 @@
+// Prefork HTTP serving (issue 7): drover serve vs node cluster (round-robin and SCHED_NONE) vs PM2 cluster
+// mode vs one Node process, all serving the same hello-world request listener (fixtures/hello-app.mjs) on
+// loopback, loaded with wrk. One interleaved run: every round starts each peer in turn (rotating order), so
+// the noise of this shared machine is spread over all of them; only same-run ratios count.
+//
+// Per round and peer (2 workers; the single process has 1):
+//   1. throughput: wrk with keep-alive, then wrk with `Connection: close` (a new connection per request);
+//      req/s and failed requests (socket errors + non-2xx) from wrk's own report;
+//   2. fairness: per-worker request counts (each worker writes its count to BENCH_COUNT_DIR/<pid>) before
+//      and after each throughput run; the busiest worker's share × the number of workers (1.0 = fair);
+//   3. reload under keep-alive load: failed requests in a wrk run during which a rolling reload happens
+//      (drover: SIGHUP; PM2: `pm2 reload`; node cluster: a naive rolling restart in the primary on SIGHUP,
+//      see fixtures/node-server.cjs); drover also SIGUSR2 (re-exec of the master) under load.
+// Then, per round, crash to serving (1 worker, so that no worker holds the port): kill -9 the worker, time
+// until a GET answers from the new one — drover, node cluster (round-robin), PM2 — next to the floor of
+// any fork+exec restart: bare `node -e ''` (spawn to exit) and a bare Node server (spawn to first answer).
+// Done with NODE_EXTRA_CA_CERTS as inherited and with it removed from every process started (--ca).
+//
+// usage: node prefork.mjs [--rounds 5] [--duration 5] [--reload-duration 8] [--kills 3]
+//                         [--connections 64] [--threads 1] [--peers drover,cluster-rr,cluster-none,pm2,single]
+//                         [--ca both|set|unset] [--no-crash] [--no-reload] [--only-crash]
+// Development: node prefork.mjs --rounds 1 --duration 1 --reload-duration 3 --kills 1
+// Prints a markdown report on stdout, progress on stderr. Requires wrk (Debian: apt-get install wrk).
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  BENCH_DIR,
+  DROVER_BIN,
+  delay,
+  environmentReport,
+  findByMarker,
+  fmtMs,
+  fmtRatio,
+  killGroups,
+  median,
+  now,
+  onCleanup,
+  onLines,
+  p90,
+  pidAlive,
+  readStat,
+  rotate,
+  runCommand,
+  runMain,
+  startDaemon,
+  table,
+  tempDir,
+  waitFor,
+} from './lib.mjs';
+import { createPm2 } from './tools.mjs';
+
+const { values: opt } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '5' },
+    duration: { type: 'string', default: '5' },
+    warmup: { type: 'string', default: '1' },
+    'reload-duration': { type: 'string', default: '8' },
+    kills: { type: 'string', default: '3' },
+    connections: { type: 'string', default: '64' },
+    threads: { type: 'string', default: '1' },
+    peers: { type: 'string', default: 'drover,cluster-rr,cluster-none,pm2,single' },
+    ca: { type: 'string', default: 'both' },
+    'no-crash': { type: 'boolean', default: false },
+    'no-reload': { type: 'boolean', default: false },
+    'only-crash': { type: 'boolean', default: false },
+  },
+});
+const ROUNDS = Number(opt.rounds);
+const DURATION = Number(opt.duration);
+const WARMUP = Number(opt.warmup);
+const RELOAD_DURATION = Number(opt['reload-duration']);
+const KILLS = Number(opt.kills);
+const CONNECTIONS = Number(opt.connections);
+const THREADS = Number(opt.threads);
+const PEERS = opt.peers.split(',').map((s) => s.trim()).filter(Boolean);
+const CA_VARIANTS = { both: ['set', 'unset'], set: ['set'], unset: ['unset'] }[opt.ca];
+if (!CA_VARIANTS) throw new Error('--ca must be both, set or unset');
+if (!process.env.NODE_EXTRA_CA_CERTS && CA_VARIANTS.includes('set')) CA_VARIANTS.splice(CA_VARIANTS.indexOf('set'), 1, 'unset');
+const CA_VARIANTS_UNIQUE = [...new Set(CA_VARIANTS)];
+
+const WORKERS = 2;
+const APP = join(BENCH_DIR, 'fixtures', 'hello-app.mjs');
+const NODE_SERVER = join(BENCH_DIR, 'fixtures', 'node-server.cjs');
+const RUN_ID = `${process.pid}-${Date.now().toString(36)}`;
+// every process this run starts inherits this entry; whatever still carries it at the end is a leak
+const MARKER = `DROVER_BENCH_MARKER=prefork-${RUN_ID}`;
+process.env.DROVER_BENCH_MARKER = MARKER.slice(MARKER.indexOf('=') + 1);
+const PORTS = { drover: 18601, 'cluster-rr': 18602, 'cluster-none': 18603, pm2: 18604, single: 18605, bare: 18606 };
+const CRASH_PEERS = ['drover', 'cluster-rr', 'pm2'].filter((p) => PEERS.includes(p));
+/** the reload is triggered this long after wrk starts */
+const RELOAD_AT_MS = 1500;
+
+const log = (s) => process.stderr.write(`${s}\n`);
+
+// --- the machine is shared: never load it while a test suite runs ---
+
+const quietWaits = [];
+async function waitQuiet() {
+  const t0 = now();
+  for (;;) {
+    const r = await runCommand('pgrep', ['-f', 'scripts/run-tests.mjs'], { timeoutMs: 10_000 });
+    if (r.code !== 0) break;
+    if (now() - t0 > 600_000) throw new Error('a test suite has been running for 10 minutes; giving up');
+    log(`  a test suite is running (pid ${r.stdout.trim().split('\n').join(', ')}); waiting 30 s`);
+    await delay(30_000);
+  }
+  if (now() - t0 > 1000) quietWaits.push(now() - t0);
+}
+
+// --- environment variants (NODE_EXTRA_CA_CERTS) ---
+
+async function withCa(variant, fn) {
+  const saved = process.env.NODE_EXTRA_CA_CERTS;
+  if (variant === 'unset') delete process.env.NODE_EXTRA_CA_CERTS;
+  try {
+    return await fn();
+  } finally {
+    if (saved !== undefined) process.env.NODE_EXTRA_CA_CERTS = saved;
+  }
+}
+
+// --- HTTP probe ---
+
+/** One GET; resolves to { ok, body } or { ok: false, code } (ECONNREFUSED, ECONNRESET, timeout...). */
+function probe(port, timeoutMs = 3000) {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve(res.statusCode === 200 ? { ok: true, body } : { ok: false, code: `HTTP ${res.statusCode}` }));
+      res.on('error', (err) => resolve({ ok: false, code: err.code ?? err.message }));
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
+    req.on('error', (err) => resolve({ ok: false, code: err.code ?? err.message }));
+  });
+}
+
+const pidOf = (body) => Number(/hello from (\d+)/.exec(body ?? '')?.[1] ?? 0);
+
+// --- per-worker counts (fixtures/hello-app.mjs writes BENCH_COUNT_DIR/<pid>) ---
+
+function readCounts(dir) {
+  const out = new Map();
+  for (const name of readdirSync(dir)) {
+    try {
+      out.set(Number(name), Number(readFileSync(join(dir, name), 'utf8')) || 0);
+    } catch {
+      // being rewritten; the next read has it
+    }
+  }
+  return out;
+}
+
+const livePids = (dir) => [...readCounts(dir).keys()].filter((pid) => pidAlive(pid));
+
+async function waitReady(port, dir, n, what) {
+  await waitFor(async () => (await probe(port, 1000)).ok, { timeoutMs: 30_000, intervalMs: 50, what: `${what} to answer` });
+  await waitFor(() => livePids(dir).length >= n, { timeoutMs: 30_000, intervalMs: 50, what: `${n} workers of ${what}` });
+}
+
+/** Resolves when every pid in `old` is gone and `n` new workers live. */
+function waitRolled(dir, old, n, timeoutMs) {
+  return waitFor(() => old.every((p) => !pidAlive(p)) && livePids(dir).filter((p) => !old.includes(p)).length >= n, {
+    timeoutMs,
+    intervalMs: 10,
+    what: 'the workers to be replaced',
+  });
+}
+
+// --- wrk ---
+
+const wrkChildren = new Set();
+onCleanup(() => {
+  for (const c of wrkChildren) c.kill('SIGKILL');
+});
+
+function wrk(port, seconds, { close = false } = {}) {
+  seconds = Math.max(1, Math.round(seconds)); // wrk takes whole seconds
+  const args = ['-t', String(THREADS), '-c', String(CONNECTIONS), '-d', `${seconds}s`, '--timeout', '2s'];
+  if (close) args.push('-H', 'Connection: close');
+  args.push(`http://127.0.0.1:${port}/`);
+  return new Promise((resolve, reject) => {
+    const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    wrkChildren.add(child);
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), (seconds + 30) * 1000);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      wrkChildren.delete(child);
+      reject(err.code === 'ENOENT' ? new Error('wrk is not installed (Debian: apt-get install wrk)') : err);
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      wrkChildren.delete(child);
+      if (code !== 0) return reject(new Error(`wrk exited with ${code}: ${out}`));
+      resolve(parseWrk(out));
+    });
+  });
+}
+
+function parseWrk(out) {
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
+  const total = Number(/(\d+) requests in /.exec(out)?.[1] ?? NaN);
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const errors = sock ? { connect: +sock[1], read: +sock[2], write: +sock[3], timeout: +sock[4] } : { connect: 0, read: 0, write: 0, timeout: 0 };
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+  const failed = errors.connect + errors.read + errors.write + errors.timeout + non2xx;
+  return { rps, total, errors, non2xx, failed };
+}
+
+const fmtErr = (w) =>
+  w.failed === 0 ? '0' : `${w.failed} (${Object.entries({ ...w.errors, non2xx: w.non2xx }).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(', ')})`;
+
+// --- the peers: start(workers, port) → { reload?, usr2?, stop } ---
+
+async function startPeer(name, { workers, port }) {
+  const dir = tempDir(`drover-bench-prefork-${name}-`);
+  const countDir = join(dir, 'counts');
+  await runCommand('mkdir', ['-p', countDir]);
+  const env = { ...process.env, BENCH_COUNT_DIR: countDir, BENCH_PORT: String(port) };
+  let peer;
+  if (name === 'drover') peer = startDroverServe({ workers, port, dir, env });
+  else if (name === 'cluster-rr' || name === 'cluster-none') {
+    const policy = name === 'cluster-rr' ? 'rr' : 'none';
+    peer = startNode({ ...env, BENCH_WORKERS: String(workers), NODE_CLUSTER_SCHED_POLICY: policy });
+  } else if (name === 'single') peer = startNode({ ...env, BENCH_WORKERS: '0' });
+  else if (name === 'pm2') peer = await startPm2({ workers, dir, env: { BENCH_COUNT_DIR: countDir, BENCH_PORT: String(port) } });
+  else throw new Error(`unknown peer ${name}`);
+  try {
+    await waitReady(port, countDir, name === 'single' ? 1 : workers, name);
+  } catch (err) {
+    await peer.stop();
+    throw new Error(`${err.message}\n${peer.output?.() ?? ''}`);
+  }
+  return { ...peer, name, port, countDir, workers: name === 'single' ? 1 : workers };
+}
+
+function tail(buf) {
+  return () => buf.join('\n');
+}
+
+function startDroverServe({ workers, port, dir, env }) {
+  const rt = join(dir, 'rt');
+  const conf = join(rt, 'serve.ini');
+  const d = startDaemon(
+    process.execPath,
+    [DROVER_BIN, 'serve', APP, '-w', String(workers), '-b', `127.0.0.1:${port}`, '--runtime-dir', rt],
+    { env },
+  );
+  const lines = [];
+  const keep = (l) => {
+    lines.push(l);
+    if (lines.length > 40) lines.shift();
+  };
+  onLines(d.child.stdout, keep);
+  onLines(d.child.stderr, keep);
+  const masterPid = () => Number(readFileSync(join(rt, 'drover.pid'), 'utf8').trim());
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    const master = (() => {
+      try {
+        return masterPid();
+      } catch {
+        return 0;
+      }
+    })();
+    if (existsSync(conf)) {
+      const r = await runCommand(process.execPath, [DROVER_BIN, 'down', '-c', conf], { timeoutMs: 60_000 }).catch((e) => ({ code: -1, stderr: e.message }));
+      if (r.code !== 0) log(`  drover down (master ${master}): exit ${r.code} ${r.stderr.trim()}`);
+    } else if (master) {
+      try {
+        process.kill(master, 'SIGTERM');
+      } catch {
+        // ESRCH: gone
+      }
+    }
+    await Promise.race([d.exited, delay(10_000)]);
+    await d.stop('SIGTERM', 10_000); // no-op once it has exited
+    if (master && master !== d.pid) await waitFor(() => !pidAlive(master), { timeoutMs: 10_000, what: 'the re-exec’d drover master to exit' }).catch(() => process.kill(master, 'SIGKILL'));
+  };
+  onCleanup(stop);
+  return {
+    stop,
+    output: tail(lines),
+    reload: async () => process.kill(masterPid(), 'SIGHUP'),
+    usr2: async () => {
+      const old = masterPid();
+      process.kill(old, 'SIGUSR2');
+      return old;
+    },
+  };
+}
+
+function startNode(env) {
+  const d = startDaemon(process.execPath, [NODE_SERVER], { env });
+  const lines = [];
+  onLines(d.child.stdout, (l) => lines.push(l));
+  onLines(d.child.stderr, (l) => lines.push(l));
+  const isCluster = Number(env.BENCH_WORKERS) > 0;
+  return {
+    stop: () => d.stop('SIGTERM', 10_000),
+    output: tail(lines),
+    reload: isCluster ? async () => process.kill(d.pid, 'SIGHUP') : undefined,
+  };
+}
+
+async function startPm2({ workers, dir, env }) {
+  const p = createPm2(join(dir, 'pm2-home'));
+  await p.connect();
+  await p.start({
+    name: 'hello',
+    script: NODE_SERVER,
+    instances: workers,
+    exec_mode: 'cluster',
+    env,
+    out_file: '/dev/null',
+    error_file: '/dev/null',
+    autorestart: true,
+  });
+  return {
+    stop: () => p.kill(30_000),
+    reload: () => new Promise((resolve, reject) => p.pm2.reload('hello', (err) => (err ? reject(err) : resolve()))),
+  };
+}
+
+// --- measurements ---
+
+/** A wrk run with per-worker counts around it; fairness = busiest share × workers. */
+async function throughput(peer, seconds, close) {
+  const before = readCounts(peer.countDir);
+  const w = await wrk(peer.port, seconds, { close });
+  await delay(250); // the workers flush their counts every 100 ms
+  const after = readCounts(peer.countDir);
+  const per = [...after].map(([pid, c]) => c - (before.get(pid) ?? 0)).filter((c) => c > 0);
+  while (per.length < peer.workers) per.push(0);
+  const sum = per.reduce((a, b) => a + b, 0);
+  const fairness = sum > 0 ? (Math.max(...per) / sum) * peer.workers : NaN;
+  return { ...w, fairness, perWorker: per, counted: sum };
+}
+
+/** wrk with keep-alive for RELOAD_DURATION s; `trigger` runs RELOAD_AT_MS in; resolves when rolled. */
+async function underLoad(peer, trigger) {
+  const old = livePids(peer.countDir);
+  const run = wrk(peer.port, RELOAD_DURATION);
+  await delay(RELOAD_AT_MS);
+  const t0 = now();
+  let rolledMs = NaN;
+  let oldMaster = 0;
+  try {
+    oldMaster = (await trigger()) ?? 0;
+    await waitRolled(peer.countDir, old, peer.workers, RELOAD_DURATION * 1000 - RELOAD_AT_MS);
+    if (oldMaster) await waitFor(() => !pidAlive(oldMaster), { timeoutMs: 10_000, what: 'the old master to exit' });
+    rolledMs = now() - t0;
+  } catch (err) {
+    log(`  ${peer.name}: ${err.message}`);
+  }
+  const w = await run;
+  return { ...w, rolledMs, rolledInTime: Number.isFinite(rolledMs) && rolledMs < RELOAD_DURATION * 1000 - RELOAD_AT_MS };
+}
+
+/**
+ * kill -9 the only worker; ms until a GET answers from a different pid. A new GET (own connection, 5 s
+ * timeout) starts every 5 ms without waiting for the earlier ones: a connection that sits in the listen
+ * backlog is answered when the new worker accepts it (drover), and one that a cluster primary accepted
+ * and then drops or holds does not block the measurement. Errors seen on the way are reported.
+ */
+function crashToServing(peer, pid) {
+  return new Promise((resolve, reject) => {
+    const t0 = now();
+    process.kill(pid, 'SIGKILL');
+    const errors = new Set();
+    const pending = [];
+    let lost = 0; // probes that connected but got no answer (timeout, reset), counted even after the first answer
+    let done = false;
+    const finish = (fn) => {
+      done = true;
+      clearInterval(timer);
+      fn();
+    };
+    const fire = () => {
+      if (done) return;
+      if (now() - t0 > 15_000) return finish(() => reject(new Error(`${peer.name}: not serving 15 s after the kill`)));
+      const p = probe(peer.port, 5000).then((r) => {
+        if (!r.ok && r.code !== 'ECONNREFUSED') lost++;
+        if (done) return;
+        if (r.ok && pidOf(r.body) !== pid) {
+          const ms = now() - t0;
+          finish(() => resolve({ ms, errors: [...errors], lost: () => Promise.all(pending).then(() => lost) }));
+        } else if (!r.ok) errors.add(r.code);
+      });
+      pending.push(p);
+    };
+    const timer = setInterval(fire, 5);
+    fire();
+  });
+}
+
+/** Spawn to exit of `node -e ''`. */
+async function nodeStartup() {
+  const t0 = now();
+  await runCommand(process.execPath, ['-e', ''], { timeoutMs: 10_000 });
+  return now() - t0;
+}
+
+/** Spawn of a bare Node server (the single-process peer) to its first answer. */
+async function bareServerStartup() {
+  const dir = tempDir('drover-bench-prefork-bare-');
+  const t0 = now();
+  const d = startDaemon(process.execPath, [NODE_SERVER], {
+    env: { ...process.env, BENCH_PORT: String(PORTS.bare), BENCH_WORKERS: '0', BENCH_COUNT_DIR: dir },
+  });
+  let ms = NaN;
+  try {
+    for (;;) {
+      const r = await probe(PORTS.bare, 3000);
+      if (r.ok) {
+        ms = now() - t0;
+        break;
+      }
+      if (now() - t0 > 15_000) throw new Error('the bare server did not answer in 15 s');
+      await delay(2);
+    }
+  } finally {
+    await d.stop('SIGKILL', 5000);
+  }
+  return ms;
+}
+
+// --- main ---
+
+async function portsFree() {
+  for (const port of Object.values(PORTS)) {
+    const r = await probe(port, 500);
+    if (r.ok || r.code !== 'ECONNREFUSED') throw new Error(`port ${port} is in use (${r.ok ? 'answers HTTP' : r.code})`);
+  }
+}
+
+async function main() {
+  const wrkVersion = (await runCommand('wrk', ['-v'], { timeoutMs: 5000 }).catch(() => null))?.stdout.split('\n')[0] ?? 'not installed';
+  if (wrkVersion === 'not installed' || !/wrk/.test(wrkVersion)) throw new Error('wrk is not installed (Debian: apt-get install wrk)');
+  await portsFree();
+  const command = `node prefork.mjs ${process.argv.slice(2).join(' ')}`.trim();
+  const header = environmentReport('Prefork HTTP serving: drover serve vs node cluster vs PM2 vs one process (issue 7)', command);
+
+  const res = {}; // res[peer] = { ka: [], cc: [], reload: [], usr2: [] }
+  for (const p of PEERS) res[p] = { ka: [], cc: [], reload: [], usr2: [] };
+  const crash = {}; // crash[variant][peer] = [ms], crash[variant].nodeE / .bare
+  for (const v of CA_VARIANTS_UNIQUE) {
+    crash[v] = { nodeE: [], bare: [], errors: {}, lost: {} };
+    for (const p of CRASH_PEERS) crash[v][p] = [];
+  }
+  const loads = [];
+
+  for (let r = 0; r < ROUNDS; r++) {
+    loads.push(readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '));
+    log(`round ${r + 1}/${ROUNDS} (load ${loads.at(-1)})`);
+    for (const name of opt['only-crash'] ? [] : rotate(PEERS, r)) {
+      await waitQuiet();
+      log(`  ${name}`);
+      const peer = await startPeer(name, { workers: WORKERS, port: PORTS[name] });
+      try {
+        await wrk(peer.port, WARMUP);
+        const ka = await throughput(peer, DURATION, false);
+        const cc = await throughput(peer, DURATION, true);
+        res[name].ka.push(ka);
+        res[name].cc.push(cc);
+        log(`    keep-alive ${ka.rps.toFixed(0)} req/s (failed ${ka.failed}, fairness ${ka.fairness.toFixed(2)}); new conn ${cc.rps.toFixed(0)} req/s (failed ${cc.failed}, fairness ${cc.fairness.toFixed(2)})`);
+        if (!opt['no-reload'] && peer.reload) {
+          const rl = await underLoad(peer, peer.reload);
+          res[name].reload.push(rl);
+          log(`    reload: failed ${fmtErr(rl)}, rolled in ${fmtMs(rl.rolledMs)}`);
+          if (peer.usr2) {
+            const u = await underLoad(peer, peer.usr2);
+            res[name].usr2.push(u);
+            log(`    USR2: failed ${fmtErr(u)}, done in ${fmtMs(u.rolledMs)}`);
+          }
+        }
+      } finally {
+        await peer.stop();
+      }
+    }
+    if (opt['no-crash']) continue;
+    for (const v of CA_VARIANTS_UNIQUE) {
+      await waitQuiet();
+      await withCa(v, async () => {
+        for (let i = 0; i < 3; i++) crash[v].nodeE.push(await nodeStartup());
+        for (let i = 0; i < 2; i++) crash[v].bare.push(await bareServerStartup());
+        for (const name of rotate(CRASH_PEERS, r)) {
+          const peer = await startPeer(name, { workers: 1, port: PORTS[name] });
+          try {
+            for (let k = 0; k < KILLS; k++) {
+              await delay(1200); // past PM2's min_uptime (1 s): every kill is a "stable" restart for it
+              await waitReady(peer.port, peer.countDir, 1, name);
+              const first = await probe(peer.port, 3000);
+              if (!first.ok || !pidOf(first.body)) throw new Error(`${name}: no worker pid (${first.code ?? first.body})`);
+              const c = await crashToServing(peer, pidOf(first.body));
+              crash[v][name].push(c.ms);
+              for (const e of c.errors) crash[v].errors[`${name}: ${e}`] = true;
+              const lost = await c.lost(); // waits for every probe still in flight (≤ 5 s)
+              crash[v].lost[name] = (crash[v].lost[name] ?? 0) + lost;
+            }
+          } finally {
+            await peer.stop();
+          }
+        }
+        log(`  crash (NODE_EXTRA_CA_CERTS ${v}): node -e ${fmtMs(median(crash[v].nodeE))}, ${CRASH_PEERS.map((p) => `${p} ${fmtMs(median(crash[v][p]))}`).join(', ')}`);
+      });
+    }
+  }
+
+  // leaks: anything still carrying this run's marker
+  await delay(500);
+  const leaked = findByMarker(MARKER).filter((pid) => pid !== process.pid);
+  const leakedStats = leaked.map((pid) => readStat(pid)).filter(Boolean);
+  killGroups(leakedStats);
+  let portsAfter = 'all refused';
+  try {
+    await portsFree();
+  } catch (err) {
+    portsAfter = err.message;
+  }
+
+  process.stdout.write(report({ header, res, crash, loads, wrkVersion, leakedStats, portsAfter }));
+}
+
+// --- report ---
+
+const fmtRps = (x) => (Number.isFinite(x) ? `${Math.round(x)}` : 'n/a');
+const range = (xs) => (xs.length ? `${fmtRps(Math.min(...xs))}–${fmtRps(Math.max(...xs))}` : 'n/a');
+const med = (rows, key) => median(rows.map((x) => x[key]));
+const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
+
+function perRoundRatio(a, b, key) {
+  const n = Math.min(a.length, b.length);
+  return median(Array.from({ length: n }, (_, i) => a[i][key] / b[i][key]));
+}
+
+function report({ header, res, crash, loads, wrkVersion, leakedStats, portsAfter }) {
+  const out = [header];
+  out.push(
+    `- ${wrkVersion}; \`wrk -t ${THREADS} -c ${CONNECTIONS} -d ${DURATION}s --timeout 2s [-H 'Connection: close'] http://127.0.0.1:PORT/\` after a ${WARMUP} s warm-up`,
+    `- ${ROUNDS} rounds, peers in rotating order; ${WORKERS} workers each (single: 1 process); load average at each round's start: ${loads.join(' · ')}`,
+    `- waited for test suites: ${quietWaits.length ? quietWaits.map((ms) => fmtMs(ms)).join(', ') : 'never (none ran before a measurement)'}`,
+    '',
+  );
+
+  out.push('## Throughput (req/s, medians over rounds)', '');
+  out.push(
+    table(
+      ['peer', 'keep-alive', 'range', 'failed', 'new connection per request', 'range', 'failed'],
+      PEERS.map((p) => {
+        const { ka, cc } = res[p];
+        return [p, `**${fmtRps(med(ka, 'rps'))}**`, range(ka.map((x) => x.rps)), ka.reduce((a, x) => a + x.failed, 0), `**${fmtRps(med(cc, 'rps'))}**`, range(cc.map((x) => x.rps)), cc.reduce((a, x) => a + x.failed, 0)];
+      }),
+    ),
+    '',
+  );
+  const others = PEERS.filter((p) => p !== 'drover');
+  const results = {};
+  if (PEERS.includes('drover') && others.length) {
+    out.push(
+      table(
+        ['drover / peer', 'keep-alive: ratio of medians', 'keep-alive: median of per-round ratios', 'new connection: ratio of medians', 'new connection: median of per-round ratios'],
+        others.map((p) => [
+          p,
+          fmtRatio(med(res.drover.ka, 'rps'), med(res[p].ka, 'rps')),
+          f2(perRoundRatio(res.drover.ka, res[p].ka, 'rps')),
+          fmtRatio(med(res.drover.cc, 'rps'), med(res[p].cc, 'rps')),
+          f2(perRoundRatio(res.drover.cc, res[p].cc, 'rps')),
+        ]),
+      ),
+      '',
+    );
+    const best = others.reduce((b, p) => (med(res[p].ka, 'rps') > med(res[b].ka, 'rps') ? p : b), others[0]);
+    results.ka = { best, ratio: med(res.drover.ka, 'rps') / med(res[best].ka, 'rps') };
+    if (res['cluster-rr']) results.cc = med(res.drover.cc, 'rps') / med(res['cluster-rr'].cc, 'rps');
+  }
+
+  out.push('## Fairness: the busiest worker\'s share × workers (1.00 = even; 2.00 = one worker took all)', '');
+  const multi = PEERS.filter((p) => p !== 'single');
+  out.push(
+    table(
+      ['peer', 'keep-alive: median', 'max', 'new connection: median', 'max', 'counted / wrk total'],
+      multi.map((p) => {
+        const { ka, cc } = res[p];
+        const all = [...ka, ...cc];
+        const counted = all.reduce((a, x) => a + x.counted, 0) / Math.max(1, all.reduce((a, x) => a + x.total, 0));
+        return [p, f2(med(ka, 'fairness')), f2(Math.max(...ka.map((x) => x.fairness))), f2(med(cc, 'fairness')), f2(Math.max(...cc.map((x) => x.fairness))), `${(counted * 100).toFixed(1)} %`];
+      }),
+    ),
+    '',
+  );
+  if (res.drover) results.fair = Math.max(med(res.drover.ka, 'fairness'), med(res.drover.cc, 'fairness'));
+
+  if (!opt['no-reload']) {
+    out.push(`## Reload under keep-alive load (failed requests per reload; wrk ${RELOAD_DURATION} s, reload at ${RELOAD_AT_MS / 1000} s)`, '');
+    const rows = [];
+    for (const p of PEERS) {
+      for (const [kind, runs] of [['reload', res[p].reload], ['USR2', res[p].usr2]]) {
+        if (!runs.length) continue;
+        const what = p === 'drover' ? (kind === 'reload' ? 'drover SIGHUP' : 'drover SIGUSR2 (re-exec)') : p === 'pm2' ? 'pm2 reload' : `${p}: naive rolling restart (SIGHUP)`;
+        rows.push([
+          what,
+          `**${median(runs.map((x) => x.failed))}**`,
+          runs.map(fmtErr).join('; '),
+          fmtMs(median(runs.map((x) => x.rolledMs))),
+          runs.filter((x) => !x.rolledInTime).length,
+          fmtRps(median(runs.map((x) => x.rps))),
+        ]);
+      }
+    }
+    out.push(table(['peer', 'failed: median', 'failed per run', 'reload done in (median)', 'runs not done within wrk', 'req/s during the run'], rows), '');
+    if (res.drover?.reload.length) results.reload = [...res.drover.reload, ...res.drover.usr2].reduce((a, x) => a + x.failed, 0);
+  }
+
+  if (!opt['no-crash']) {
+    out.push('## Crash to serving (1 worker; kill -9 → first answer from the new worker)', '');
+    const rows = [];
+    for (const v of CA_VARIANTS_UNIQUE) {
+      const c = crash[v];
+      const tag = `NODE_EXTRA_CA_CERTS ${v}`;
+      rows.push([`bare \`node -e ''\` (spawn → exit)`, tag, fmtMs(median(c.nodeE)), fmtMs(p90(c.nodeE)), c.nodeE.length]);
+      rows.push(['bare Node server (spawn → first answer)', tag, fmtMs(median(c.bare)), fmtMs(p90(c.bare)), c.bare.length]);
+      for (const p of CRASH_PEERS) rows.push([`**${p}**`, tag, `**${fmtMs(median(c[p]))}**`, fmtMs(p90(c[p])), c[p].length]);
+    }
+    out.push(table(['', 'environment', 'median', 'p90', 'samples'], rows), '');
+    const rrows = [];
+    for (const v of CA_VARIANTS_UNIQUE) {
+      const c = crash[v];
+      const floor = median(c.nodeE);
+      for (const p of CRASH_PEERS) rrows.push([p, v, fmtMs(median(c[p]) - floor), fmtRatio(median(c[p]), median(c.drover ?? []))]);
+    }
+    out.push(table(['peer', 'NODE_EXTRA_CA_CERTS', 'median − bare `node -e` median', 'peer / drover'], rrows), '');
+    const errs = CA_VARIANTS_UNIQUE.flatMap((v) => Object.keys(crash[v].errors).map((e) => `${e} (${v})`));
+    out.push(`Errors the probes saw before the first answer (a new GET every 5 ms, each with a 5 s timeout): ${errs.length ? errs.join('; ') : 'none'}.`, '');
+    const lostRows = CA_VARIANTS_UNIQUE.flatMap((v) => CRASH_PEERS.map((p) => `${p} ${crash[v].lost[p] ?? 0} (${v})`));
+    out.push(`Probes that connected but were never answered (timeout or reset; a request lost by the restart), over all kills: ${lostRows.join(', ')}.`, '');
+    results.crash = Object.fromEntries(CA_VARIANTS_UNIQUE.map((v) => [v, median(crash[v].drover ?? []) - median(crash[v].nodeE)]));
+  }
+
+  out.push('## Targets (issue 7)', '');
+  const yes = (b) => (b ? 'met' : '**NOT met**');
+  if (results.ka) out.push(`- keep-alive ≥ 1.0× the best Node peer (${results.ka.best}): ${results.ka.ratio.toFixed(3)} — ${yes(results.ka.ratio >= 1)}`);
+  if (results.cc !== undefined) out.push(`- new connection per request ≥ 1.5× cluster round-robin: ${results.cc.toFixed(3)} — ${yes(results.cc >= 1.5)}`);
+  if (results.fair !== undefined) out.push(`- busiest worker ≤ 1.2× the fair share (worse of the two medians): ${results.fair.toFixed(2)} — ${yes(results.fair <= 1.2)}`);
+  if (results.reload !== undefined) out.push(`- 0 failed requests on reload (SIGHUP and USR2, all runs): ${results.reload} — ${yes(results.reload === 0)}`);
+  if (results.crash) for (const [v, d] of Object.entries(results.crash)) out.push(`- crash to serving ≤ bare \`node -e\` + 20 ms (NODE_EXTRA_CA_CERTS ${v}): +${fmtMs(d)} — ${yes(d <= 20)}`);
+  out.push('');
+
+  out.push('<details><summary>raw samples</summary>', '');
+  for (const p of PEERS) {
+    const { ka, cc, reload, usr2 } = res[p];
+    out.push(`- ${p}: keep-alive req/s [${ka.map((x) => fmtRps(x.rps)).join(', ')}] per worker [${ka.map((x) => x.perWorker.join('/')).join(', ')}]; new conn req/s [${cc.map((x) => fmtRps(x.rps)).join(', ')}] per worker [${cc.map((x) => x.perWorker.join('/')).join(', ')}]`);
+    if (reload.length) out.push(`  reload failed [${reload.map((x) => x.failed).join(', ')}] done ms [${reload.map((x) => Math.round(x.rolledMs)).join(', ')}]`);
+    if (usr2.length) out.push(`  USR2 failed [${usr2.map((x) => x.failed).join(', ')}] done ms [${usr2.map((x) => Math.round(x.rolledMs)).join(', ')}]`);
+  }
+  if (!opt['no-crash']) {
+    for (const v of CA_VARIANTS_UNIQUE) {
+      const c = crash[v];
+      out.push(`- crash, NODE_EXTRA_CA_CERTS ${v}: node -e [${c.nodeE.map((x) => x.toFixed(1)).join(', ')}]; bare server [${c.bare.map((x) => x.toFixed(1)).join(', ')}]; ${CRASH_PEERS.map((p) => `${p} [${c[p].map((x) => x.toFixed(1)).join(', ')}]`).join('; ')}`);
+    }
+  }
+  out.push('', '</details>', '');
+  out.push(
+    `Left behind after the run: ${leakedStats.length ? leakedStats.map((s) => `${s.pid} (${s.comm})`).join(', ') + ' — killed' : 'no process'}; ports ${Object.values(PORTS).join(', ')}: ${portsAfter}.`,
+    '',
+  );
+  return out.join('\n');
+}
+
+await runMain(main);
