@@ -55,6 +55,14 @@ async function main(): Promise<void> {
   });
   // The master is gone (killed, crashed): finish quickly and leave, never outlive it.
   process.on('disconnect', () => beginStop('master went away'));
+  // The parent-death signal has a race: a worker spawned as the master dies may be set up after the master
+  // is gone and never get it, and its IPC channel may close before anyone listens. Being re-parented is
+  // the one sign that cannot be missed, so it is checked now and every second.
+  const master = process.ppid;
+  if (master === 1 || (process.send !== undefined && !process.connected)) beginStop('master went away before the worker started');
+  setInterval(() => {
+    if (process.ppid !== master) beginStop('master went away');
+  }, 1000).unref();
 
   let mod: { default?: unknown };
   try {
