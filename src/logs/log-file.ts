@@ -420,9 +420,9 @@ export class LogFile {
     const dir = dirname(this.path);
     const base = basename(this.path);
     let highest = 0;
-    let names: string[];
+    let names: readonly string[];
     try {
-      names = readdirSync(dir);
+      names = listDirOnce(dir);
     } catch (err) {
       // ENOENT: no directory yet, so no backups; opening the file reports the real problem
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.report(`listing ${dir}: ${(err as Error).message}`);
@@ -479,4 +479,22 @@ function renameIfExists(from: string, to: string): void {
     // ENOENT: that backup does not exist (yet)
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
+}
+
+/** Directory listings shared by every log file opened in the same turn of the event loop. */
+const listings = new Map<string, readonly string[]>();
+
+/**
+ * Lists `dir`, at most once per turn: at start-up (and on USR1) every log file scans its directory for
+ * backups, and with AUTO logs they all share childlogdir — 2000 files listing a 2000-entry directory was
+ * seconds of start-up for 1000 programs.
+ */
+function listDirOnce(dir: string): readonly string[] {
+  let names = listings.get(dir);
+  if (names === undefined) {
+    names = readdirSync(dir);
+    if (listings.size === 0) setImmediate(() => listings.clear());
+    listings.set(dir, names);
+  }
+  return names;
 }
