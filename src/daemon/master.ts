@@ -1,7 +1,7 @@
 // The supervisor process itself (foreground or daemon): instance lock, pidfile, control server, the
 // supervisor, and an orderly exit. `drover up` calls runMaster; so does the daemon child of `up -d`.
 import { chmodSync, mkdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { loadConfig, type LoadOptions } from '../config/load.js';
 import type { Config, ProcessSpec } from '../config/types.js';
@@ -58,6 +58,9 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   const { config } = o;
   const runtimeDir = config.supervisord.runtimeDir;
   ensurePrivateDir(runtimeDir);
+  // `ps` shows what this is; Linux caps the title at the length of the original command line, which for
+  // `node …/drover.js up -c FILE` is long enough for a short name
+  process.title = `drover: master [${masterName(config)}]`;
 
   // A re-exec'd master (USR2) inherits the old one's sockets and its instance lock as fds.
   const inherited = inheritedSockets(process.env);
@@ -303,6 +306,13 @@ function respawnSpec(file: string, loadOptions: LoadOptions, spec: ProcessSpec, 
   }
   const found = config.processes.find((p) => p.programName === spec.programName && p.group === spec.group && p.processNum === processNum);
   return found ?? null;
+}
+
+/** A short name for the process title: the one program of `drover serve`, else the config's directory. */
+function masterName(config: Config): string {
+  const programs = new Set(config.processes.map((p) => p.programName));
+  if (config.file.endsWith('/serve.ini') && programs.size === 1) return [...programs][0] as string;
+  return basename(dirname(config.file)) || config.file;
 }
 
 /** A listener the config asks for but that drover refuses to open (exit code 2). */
