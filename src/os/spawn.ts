@@ -1,6 +1,6 @@
 // The only place that creates processes and sends them signals.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants as fsConstants, existsSync, statSync } from 'node:fs';
+import { accessSync, constants as fsConstants, existsSync, readFileSync, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { signalNumber } from './signals.js';
 import type { UserInfo } from './users.js';
@@ -177,6 +177,22 @@ export function sendSignal(pid: number, signal: string, toGroup: boolean): boole
   } catch (err) {
     // ESRCH: already gone (or the group is empty); the exit event is on its way or already handled
     if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw err;
+  }
+}
+
+/**
+ * Whether a process has ended: gone, or a zombie waiting for its parent (an init that reaps slowly — as
+ * some container inits do — keeps an exited daemon visible to kill(pid, 0) for a while).
+ */
+export function processEnded(pid: number): boolean {
+  if (!pidExists(pid)) return true;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+  } catch (err) {
+    // ENOENT: reaped between the two checks
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return true;
     throw err;
   }
 }

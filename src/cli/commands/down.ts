@@ -1,6 +1,6 @@
 // `drover down [--fast]`: stop every program (reverse priority, stopsignal then SIGKILL after stopwaitsecs)
 // and wait until drover itself has exited. --fast kills every process group at once (as SIGQUIT does).
-import { pidExists } from '../../os/spawn.js';
+import { processEnded } from '../../os/spawn.js';
 import { UsageError } from '../../errors.js';
 import { EXIT } from '../exit-codes.js';
 import { formatElapsed, plural } from '../format.js';
@@ -44,7 +44,7 @@ options:
     await progress.ended;
     const local = r.endpoint.socketPath !== null;
     const deadline = Date.now() + EXIT_GRACE_MS;
-    while (local && pidExists(pid)) {
+    while (local && !processEnded(pid)) {
       if (Date.now() > deadline) {
         progress.finish(null);
         throw new CommandFailed(`drover (pid ${pid}) stopped its processes but has not exited after ${EXIT_GRACE_MS / 1000} s`, EXIT.FAILURE);
