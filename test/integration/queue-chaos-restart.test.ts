@@ -4,7 +4,7 @@
 // record per id over all the masters' lifetimes) or is in the dead-letter list: none lost. Handlers may run
 // again after a crash (at least once): those repeats are counted and printed, not failed on.
 import assert from 'node:assert/strict';
-import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseServerUrl, requestJson } from '../../src/control/client.js';
@@ -211,5 +211,102 @@ environment = RECORD="${record}"
   } finally {
     for (const r of runs.slice(0, -1)) await teardown(r, []);
     if (runs.length > 0) await teardown(current(), [], dir);
+  }
+});
+
+// A consumer started while HOLD exists takes tasks and never acks them (an old master's worker, holding
+// leases through the USR2 handover); on its stop it gives them back with a nack. One started without it acks.
+const HOLDER = `import { appendFileSync, existsSync } from 'node:fs';
+import { defineWorker } from 'drover';
+const hold = existsSync(process.env.HOLD);
+export default defineWorker({
+  async run(ctx) {
+    console.log('consumer ' + process.pid + (hold ? ' holds' : ' acks'));
+    await ctx.queue('jobs').process(async (task) => {
+      if (hold) {
+        appendFileSync(process.env.HELD, task.id + '\\n');
+        await new Promise((r) => ctx.signal.addEventListener('abort', r));
+        throw new Error('stopping');
+      }
+      appendFileSync(process.env.RECORD, task.data.n + ' ' + task.id + ' ' + process.pid + '\\n');
+    }, { retryInMs: 5 });
+  },
+});
+`;
+
+test('USR2 with a journal: tasks pushed before it are all restored by the new master and consumed there', async () => {
+  const dir = makeTmpDir();
+  linkDrover(dir);
+  mkdirSync(join(dir, 'data'));
+  const record = join(dir, 'done.txt');
+  const held = join(dir, 'held.txt');
+  const hold = join(dir, 'hold');
+  writeFileSync(record, '');
+  writeFileSync(held, '');
+  writeFileSync(hold, '');
+  writeFileSync(join(dir, 'consumer.mjs'), HOLDER);
+  const N = 50;
+  const conf = writeConfig(
+    dir,
+    `[supervisord]
+journal = data/queue.journal
+
+[program:consumer]
+worker = ${join(dir, 'consumer.mjs')}
+numprocs = 2
+concurrency = 2
+startsecs = 0
+graceful_timeout = 5s
+environment = RECORD="${record}",HELD="${held}",HOLD="${hold}"
+`,
+  );
+  const ep = parseServerUrl(`unix://${join(dir, '.drover', 'drover.sock')}`);
+  const run = await startUp(conf);
+  let newMaster = 0;
+  const spawnedPids = (): number[] => [
+    ...[...run.output.matchAll(/spawned: \w+ with pid (\d+)/g)].map((m) => Number(m[1])),
+    ...(newMaster ? [newMaster] : []),
+  ];
+  try {
+    await run.waitForCount(/consumer \d+ holds/g, 2);
+    for (let n = 0; n < 2; n++) {
+      const cli = await runCli(['queue', 'push', 'jobs', JSON.stringify({ n }), '-c', conf]);
+      assert.equal(cli.code, 0, cli.output);
+    }
+    for (let n = 2; n < N; n++) {
+      const r = await requestJson(ep, 'POST', '/api/queue/push', { queue: 'jobs', task: { n } });
+      assert.equal(r.body['ok'], true, JSON.stringify(r.body));
+    }
+    const heldIds = (): string[] => readFileSync(held, 'utf8').split('\n').filter((l) => l !== '');
+    // the old master's two workers hold 2 tasks each when it is told to re-exec
+    await waitForCondition(() => heldIds().length >= 4, 'the old workers to hold 4 tasks', { describe: () => run.describe() });
+    rmSync(hold);
+    const from = run.output.length;
+    run.signal('SIGUSR2');
+    newMaster = Number((await run.waitForLine(/the new master \(pid (\d+)\) is ready/, { from, timeoutMs: 20_000 }))[1]);
+    await run.waitForExit(20_000, { drained: false });
+    // the new master replays the journal only now: every task is there, the held ones given back
+    const restored = await run.waitForLine(/journal .*queue\.journal: (\d+) task\(s\) restored/, { from, timeoutMs: 10_000 });
+    assert.equal(Number(restored[1]), N, `all ${N} tasks restored after the handover\n${run.describe()}`);
+    await run.waitForCount(/consumer \d+ acks/g, 2, 10_000);
+    const lines = (): string[] => readFileSync(record, 'utf8').split('\n').filter((l) => /^\d+ \d+ \d+$/.test(l));
+    await waitForCondition(() => lines().length >= N, 'every task consumed by the new workers', { timeoutMs: 15_000, describe: () => run.describe() });
+    const ns = lines().map((l) => Number(l.split(' ')[0])).sort((a, b) => a - b);
+    assert.deepEqual(ns, Array.from({ length: N }, (_, i) => i), 'each task ran exactly once, under the new master');
+    type QStats = { ready: number; delayed: number; leased: number; dead: number; acked: number };
+    let s: QStats | null = null;
+    for (let tries = 0; s === null || s.acked < N; tries++) {
+      assert.ok(tries < 200, `every task acked: ${JSON.stringify(s)}\n${run.describe()}`);
+      const cli = await runCli(['queue', 'stats', 'jobs', '--json', '-c', conf]);
+      assert.equal(cli.code, 0, cli.output);
+      s = (JSON.parse(cli.stdout) as { queues: QStats[] }).queues[0] as QStats;
+    }
+    assert.deepEqual({ ready: s.ready, delayed: s.delayed, leased: s.leased, dead: s.dead, acked: s.acked }, { ready: 0, delayed: 0, leased: 0, dead: 0, acked: N });
+    const info = await requestJson(ep, 'GET', '/api/info');
+    assert.equal(info.body['pid'], newMaster);
+    await requestJson(ep, 'POST', '/api/shutdown', {});
+    await waitForCondition(() => livePids([newMaster]).length === 0, 'the new master to exit', { timeoutMs: 15_000, describe: () => run.describe() });
+  } finally {
+    await teardown(run, spawnedPids(), dir);
   }
 });
