@@ -7,6 +7,7 @@ import type { Supervisor } from '../core/supervisor.js';
 import { STATES } from '../core/states.js';
 import { CLOCK_TICKS, countOpenFds, PAGE_SIZE, readStat } from '../os/proc.js';
 import type { ControlApi } from './api.js';
+import type { QueueStats } from '../shared/queue-core.js';
 import { sendJson, type RouteHandler } from './server.js';
 
 const PROCESS_LABELS = ['name', 'group', 'process'] as const;
@@ -14,19 +15,8 @@ const PROGRAM_LABELS = ['group', 'program'] as const;
 /** sampling interval of the event-loop delay monitor */
 const LAG_RESOLUTION_MS = 10;
 
-/** What /metrics reads of each task queue (src/shared's QueueStats has these fields). */
-export interface QueueFigures {
-  readonly name: string;
-  readonly ready: number;
-  readonly delayed: number;
-  readonly leased: number;
-  readonly dead: number;
-  readonly waiting: number;
-  readonly pushed: number;
-  readonly acked: number;
-  readonly nacked: number;
-  readonly lost: number;
-}
+/** What /metrics reads of each task queue. */
+export type QueueFigures = QueueStats;
 
 /** The /metrics route; `queues` gives the master's task queues (null: none). */
 export function metricsRoute(api: ControlApi, queues: (() => QueueFigures[] | Promise<QueueFigures[]>) | null = null): RouteHandler {
