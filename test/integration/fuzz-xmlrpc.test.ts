@@ -46,6 +46,8 @@ interface FuzzCase {
   readonly path?: string;
   readonly body: string | Buffer;
   readonly headers?: Record<string, string>;
+  /** the server may refuse by closing the connection while the body is still being sent */
+  readonly closeIsRefusal?: boolean;
 }
 
 // Methods that change state, each with wrong-typed or wrong-count arguments only: none can succeed.
@@ -187,7 +189,8 @@ function generate(rand: () => number): FuzzCase[] {
   cases.push({ what: '900 KB string to an unknown method', body: encodeMethodCall('supervisor.nope', ['x'.repeat(900_000)]) });
   cases.push({ what: '900 KB name to startProcess', body: encodeMethodCall('supervisor.startProcess', ['x'.repeat(900_000)]) });
   cases.push({ what: '30k-element array', body: encodeMethodCall('supervisor.startProcess', [Array.from({ length: 30_000 }, () => 1)]) });
-  cases.push({ what: 'body over the 1 MiB cap', body: 'x'.repeat(1024 * 1024 + 10) });
+  // the server answers 413 at once and closes: a client still sending may see the close (EPIPE) first
+  cases.push({ what: 'body over the 1 MiB cap', body: 'x'.repeat(1024 * 1024 + 10), closeIsRefusal: true });
   cases.push({ what: 'invalid UTF-8', body: Buffer.concat([Buffer.from('<methodCall><methodName>supervisor.'), Buffer.from([0xc3, 0x28]), Buffer.from('</methodName></methodCall>')]) });
   // 8. wrong HTTP methods and paths
   for (const method of ['GET', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD']) {
@@ -244,6 +247,8 @@ test('over a thousand malformed XML-RPC requests: each gets an error, drover sta
           const bad = isErrorAnswer(res);
           if (bad) failures.push(`#${i} ${c.what}: ${bad}`);
         } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (c.closeIsRefusal && (code === 'EPIPE' || code === 'ECONNRESET')) continue;
           failures.push(`#${i} ${c.what}: ${(err as Error).message}`);
         }
       }
