@@ -140,15 +140,25 @@ export function inheritedSockets(env: Readonly<Record<string, string | undefined
  * that follow systemd's convention expect a socket that already listens.
  */
 function startListening(fd: number, spec: SocketSpec): void {
-  const r = spawnSync('perl', ['-e', 'open(my $s, "+<&=", 3) or die "open: $!\\n"; listen($s, $ARGV[0]) or die "listen: $!\\n";', String(spec.backlog)], {
-    stdio: ['ignore', 'ignore', 'pipe', fd],
-    encoding: 'utf8',
-  });
-  if (r.error || r.status !== 0) {
-    throw new SocketBindError(
-      `[socket:${spec.name}] cannot listen on ${describe(spec)}: ${r.error ? r.error.message : (r.stderr || `perl exited ${String(r.status)}`).trim()}`,
-    );
+  // perl first (perl-base is essential in Debian); python3 where there is no perl
+  const helpers: [string, string[]][] = [
+    ['perl', ['-e', 'open(my $s, "+<&=", 3) or die "open: $!\\n"; listen($s, $ARGV[0]) or die "listen: $!\\n";', String(spec.backlog)]],
+    ['python3', ['-c', 'import socket, sys; socket.socket(fileno=3).listen(int(sys.argv[1]))', String(spec.backlog)]],
+  ];
+  for (const [cmd, args] of helpers) {
+    const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe', fd], encoding: 'utf8' });
+    // ENOENT: this helper is not installed; try the next one
+    if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') continue;
+    if (r.error || r.status !== 0) {
+      throw new SocketBindError(
+        `[socket:${spec.name}] cannot listen on ${describe(spec)}: ${r.error ? r.error.message : (r.stderr || `${cmd} exited ${String(r.status)}`).trim()}`,
+      );
+    }
+    return;
   }
+  throw new SocketBindError(
+    `[socket:${spec.name}] cannot put ${describe(spec)} in the listening state: drover needs perl or python3 for that (Node cannot listen without accepting)`,
+  );
 }
 
 function describe(spec: SocketSpec): string {
