@@ -93,7 +93,9 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   // children's lines go to their log files and, in the foreground unless `silent`, to stdout with a name
   // prefix; drover's own lines to its log file and, in the foreground, to stdout (src/logs/sink.ts)
   const echo = o.daemon || config.supervisord.silent ? null : o.stdout;
-  const sink = new LogSink({ config, echo, stdout: o.stdout, stderr: process.stderr });
+  // A re-exec'd master must not clear AUTO logs at start: the old master is still writing its own.
+  const sinkConfig = o.reexec ? { ...config, supervisord: { ...config.supervisord, nocleanup: true } } : config;
+  const sink = new LogSink({ config: sinkConfig, echo, stdout: o.stdout, stderr: process.stderr });
   const logger = createLogger(sink.mainLogWriter(echo), config.supervisord.loglevel);
   sink.setErrorReporter((m) => logger.error(m));
   if (process.pid === 1) {
