@@ -52,7 +52,9 @@ async function usr2UnderLoad(killOld: boolean): Promise<void> {
     const load = startLoad(port);
     await load.waitForMore(200);
     run.signal('SIGUSR2');
-    newMaster = Number((await run.waitForLine(/the new master \(pid (\d+)\) is ready/, { timeoutMs: 20_000 }))[1]);
+    const ready = await run.waitForLine(/the new master \(pid (\d+)\) is ready/, { timeoutMs: 20_000 });
+    newMaster = Number(ready[1]);
+    const handover = run.output.indexOf(ready[0]);
     if (killOld) run.signal('SIGKILL');
     await run.waitForExit(15_000, { drained: false });
     await load.waitForMore(200);
@@ -63,17 +65,9 @@ async function usr2UnderLoad(killOld: boolean): Promise<void> {
     const ep = parseServerUrl(`unix://${join(dir, '.drover', 'drover.sock')}`);
     const info = await requestJson(ep, 'GET', '/api/info');
     assert.equal(info.body['pid'], newMaster);
-    await waitForCondition(
-      () => run.output.includes('side | ready') && livePids([newMaster]).length === 1,
-      'the new master to be up',
-    );
-    const procs = async (): Promise<{ name: string; state: string }[]> =>
-      (await requestJson(ep, 'GET', '/api/processes')).body['processes'] as { name: string; state: string }[];
-    let list = await procs();
-    for (let i = 0; i < 50 && !list.every((p) => p.state === 'running'); i++) {
-      await new Promise((r) => setTimeout(r, 100)); // bounded poll of the new master's state
-      list = await procs();
-    }
+    // the new master shares the old one's stdout: its side program starts once the old master has gone
+    await run.waitForLine(/side: starting → running/, { from: handover });
+    const list = (await requestJson(ep, 'GET', '/api/processes')).body['processes'] as { name: string; state: string }[];
     assert.ok(list.every((p) => p.state === 'running'), JSON.stringify(list));
     await requestJson(ep, 'POST', '/api/shutdown', {});
     await waitForCondition(() => livePids([newMaster]).length === 0, 'the new master to exit', { timeoutMs: 15_000 });
