@@ -10,7 +10,7 @@ import type { OutputSink } from '../logs/output.js';
 import type { OrphanGuard } from '../os/guard.js';
 import { findLeftBehind, type GoneProcess } from '../os/leftovers.js';
 import { descendantsOf, listProcesses, readStat, type ProcStat } from '../os/proc.js';
-import { pidExists, sendSignal, spawnProcess } from '../os/spawn.js';
+import { processEnded, sendSignal, spawnProcess } from '../os/spawn.js';
 import { readPidfile } from '../os/pidfile.js';
 import { lookupUser } from '../os/users.js';
 import { parseSharedRequest, parseWorkerMessage, type SharedCall, type SharedReplyMessage, type WorkerMessage } from '../ipc/protocol.js';
@@ -96,6 +96,14 @@ export type SupervisorEvent =
       readonly reply: (outcomes: readonly CommandOutcome[]) => void;
     };
 
+/** What is known of a process that has just exited. */
+interface GoneExit extends GoneProcess {
+  readonly startedAtMs: number;
+  /** the exit was a requested stop */
+  readonly requested: boolean;
+  readonly code: number | null;
+}
+
 /** What a listener hears about each state change. */
 export interface ChangeEvent {
   /** "group:name" */
@@ -133,6 +141,8 @@ interface Managed {
   followedPid: number;
   /** process group of the followed pid, as registered with the orphan guard */
   followedPgid: number;
+  /** the process whose exit is being handled right now; null otherwise */
+  gone: GoneExit | null;
   /** workers: last heartbeat (ms since epoch), requests served and RSS it reported; 0 before the first */
   lastHeartbeatMs: number;
   requests: number;
@@ -343,6 +353,7 @@ export class Supervisor {
       follow: null,
       followedPid: 0,
       followedPgid: 0,
+      gone: null,
       lastHeartbeatMs: 0,
       requests: 0,
       rssBytes: 0,
@@ -825,7 +836,7 @@ export class Supervisor {
         this.cancelTimer(m, effect.timer);
         break;
       case 'sweepLeftovers':
-        // done in handleExit, which knows the pid that just ended
+        if (m.gone) this.sweepLeftovers(m.spec, m.gone);
         break;
       default:
         assertNever(effect);
@@ -1061,57 +1072,61 @@ export class Supervisor {
       this.waitForPidfile(m, ev.pid);
       return;
     }
-    // What the old process left behind is looked for after the restart (which must not wait for a /proc
-    // scan), from what was known of it before the respawn replaces it.
-    const gone = {
+    // What is known of the ended process, before a respawn replaces it: the reducer's sweepLeftovers effect
+    // (killasgroup) and the self-daemonizing check below read it.
+    m.gone = {
       pid: ev.pid,
       snapshot: m.stopSnapshot,
       startTicks: m.spawnedStartTicks,
       executable: m.executable,
       startedAtMs: m.record.startedAtMs ?? 0,
+      requested,
+      code: ev.code,
     };
+    const gone = m.gone;
     this.guard?.remove(ev.pid);
     this.hooks?.fire('worker_exit', hookProcess(spec, ev.pid), { code: ev.code, signal: ev.signal });
     this.dispatch(m, { type: 'childExited', code: ev.code, signal: ev.signal });
-    this.checkLeftovers(spec, gone, requested, ev.code);
+    m.gone = null;
+    if (!spec.killAsGroup) this.warnIfDaemonized(spec, gone);
   }
 
   /**
-   * After an exit: with killasgroup, kill what is left of the group (and the descendants recorded when a
-   * stop began); otherwise warn about a program that seems to daemonize itself. The full /proc scan is
-   * done only when something can be there: the group still has members, a stop recorded descendants, or
-   * the program exited soon after starting with an expected code (how a self-daemonizing program looks).
+   * Whether an ended process can have left anything behind, so that the full /proc scan is worth it: its
+   * group still has members, a stop recorded descendants, or it exited soon after starting with an
+   * expected code (how a self-daemonizing program looks).
    */
-  private checkLeftovers(
-    spec: ProcessSpec,
-    gone: GoneProcess & { startedAtMs: number },
-    requested: boolean,
-    code: number | null,
-  ): void {
-    const groupAlive = groupHasMembers(gone.pid);
+  private mayHaveLeftovers(spec: ProcessSpec, gone: GoneExit): boolean {
     const quickExpected =
-      !requested && code !== null && spec.exitCodes.includes(code) && Date.now() - gone.startedAtMs < (spec.startSecs + 1) * 1000;
-    if (!groupAlive && gone.snapshot.length === 0 && !quickExpected) return;
-    const leftovers = this.leftBehind(gone);
-    if (spec.killAsGroup) {
-      if (leftovers.length > 0) {
-        this.logger.warn(
-          `${spec.name}: killing ${leftovers.length} process(es) left behind in its group: ${leftovers.map((p) => p.pid).join(', ')}`,
-        );
-        sendSignal(gone.pid, 'KILL', true);
-        for (const p of leftovers) if (p.pgrp !== gone.pid) sendSignal(p.pid, 'KILL', false);
-      }
-    } else if (leftovers.length > 0 && !requested) {
-      const pids = leftovers.map((p) => `${p.pid} (${p.comm})`).join(', ');
-      this.logger.warn(
-        `${spec.name}: exited but left ${pids} running: the program seems to daemonize itself. ` +
-          `Run it in the foreground (e.g. nginx "daemon off;", redis "daemonize no") or set pidfile= so drover follows it.`,
-      );
-    }
+      !gone.requested && gone.code !== null && spec.exitCodes.includes(gone.code) && Date.now() - gone.startedAtMs < (spec.startSecs + 1) * 1000;
+    return groupHasMembers(gone.pid) || gone.snapshot.length > 0 || quickExpected;
   }
 
-  private leftBehind(gone: GoneProcess): ProcStat[] {
-    return findLeftBehind(gone, this.procTable());
+  /** killasgroup: kill what the ended leader left (its group, recorded descendants) before any respawn. */
+  private sweepLeftovers(spec: ProcessSpec, gone: GoneExit): void {
+    if (!this.mayHaveLeftovers(spec, gone)) return;
+    // only what is provably its own: the group, the session, the descendants a stop recorded
+    const leftovers = this.leftBehind(gone, false);
+    if (leftovers.length === 0) return;
+    this.logger.warn(`${spec.name}: killing ${leftovers.length} process(es) left behind in its group: ${leftovers.map((p) => p.pid).join(', ')}`);
+    sendSignal(gone.pid, 'KILL', true);
+    for (const p of leftovers) if (p.pgrp !== gone.pid) sendSignal(p.pid, 'KILL', false);
+  }
+
+  /** Without killasgroup: warn about a program that left processes behind, as a self-daemonizing one does. */
+  private warnIfDaemonized(spec: ProcessSpec, gone: GoneExit): void {
+    if (gone.requested || !this.mayHaveLeftovers(spec, gone)) return;
+    const leftovers = this.leftBehind(gone, true);
+    if (leftovers.length === 0) return;
+    const pids = leftovers.map((p) => `${p.pid} (${p.comm})`).join(', ');
+    this.logger.warn(
+      `${spec.name}: exited but left ${pids} running: the program seems to daemonize itself. ` +
+        `Run it in the foreground (e.g. nginx "daemon off;", redis "daemonize no") or set pidfile= so drover follows it.`,
+    );
+  }
+
+  private leftBehind(gone: GoneProcess, sameExecutable: boolean): ProcStat[] {
+    return findLeftBehind(gone, this.procTable(), { sameExecutable });
   }
 
   /** Polls the pidfile for up to max(startsecs, 3) s after a launcher exits, then reports what it found. */
@@ -1153,7 +1168,7 @@ export class Supervisor {
     const pid = ev.pid;
     // Not our child, so no exit event: poll. 100 ms keeps restarts prompt at negligible cost.
     const poll = (): void => {
-      if (pidExists(pid) && readStat(pid)?.state !== 'Z') m.follow = setTimeout(poll, 100);
+      if (!processEnded(pid)) m.follow = setTimeout(poll, 100);
       else this.push({ type: 'followedPidGone', key: m.key, pid });
     };
     m.follow = setTimeout(poll, 100);

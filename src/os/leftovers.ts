@@ -14,16 +14,19 @@ export interface GoneProcess {
 }
 
 /**
- * Processes `gone` left behind: members of its group or session, the descendants recorded when a stop
- * began, and orphans of the same executable started since it was spawned (a daemon's child has left the
- * group by the time the exit is seen, so the executable and the start time are what is left to go by).
+ * Processes `gone` left behind: members of its group or session and the descendants recorded when a stop
+ * began — and, with `sameExecutable` (a guess, good for a warning, never for a kill), orphans of the same
+ * executable started since it was spawned: a daemon's child has left the group by the time the exit is
+ * seen, so the executable and the start time are what is left to go by.
  */
-export function findLeftBehind(gone: GoneProcess, table: readonly ProcStat[]): ProcStat[] {
+export function findLeftBehind(gone: GoneProcess, table: readonly ProcStat[], opts: { sameExecutable: boolean }): ProcStat[] {
   let exe: string | null = null;
-  try {
-    exe = realpathSync(gone.executable);
-  } catch {
-    exe = null; // the program file was removed since: skip that criterion
+  if (opts.sameExecutable) {
+    try {
+      exe = realpathSync(gone.executable);
+    } catch {
+      exe = null; // the program file was removed since: skip that criterion
+    }
   }
   const me = process.pid;
   const snap = new Map(gone.snapshot.map((p) => [p.pid, p.startTicks]));

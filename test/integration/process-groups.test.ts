@@ -120,3 +120,32 @@ async function findChild(ppid: number): Promise<number> {
   }, `a child of ${ppid}`);
   return found;
 }
+
+test('killasgroup: when the leader dies on its own, what it left in its group is killed before the restart', async () => {
+  const dir = makeTmpDir();
+  const run = await startUp(writeConfig(dir, config('stopasgroup = true\nkillasgroup = true').replace('autorestart = false', 'autorestart = true')));
+  let pids: number[] = [];
+  try {
+    const m = await run.waitForLine(/tree \| grandchildren (\d+) (\d+)/);
+    const leader = Number((await run.waitForLine(/spawned: tree with pid (\d+)/))[1]);
+    const inGroup = Number(m[1]);
+    const away = Number(m[2]);
+    pids = [leader, inGroup, away];
+    const from = run.output.length;
+    process.kill(leader, 'SIGKILL');
+    await run.waitForLine(/tree: killing 1 process\(es\) left behind in its group: /, { from });
+    await run.waitForLine(/spawned: tree with pid/, { from });
+    const out = run.output.slice(from);
+    assert.ok(out.indexOf('left behind in its group') < out.indexOf('spawned: tree'), `swept before the respawn\n${out}`);
+    await waitForCondition(() => livePids([inGroup]).length === 0, 'the in-group grandchild to be gone', {
+      describe: () => run.describe(),
+    });
+    // the grandchild that left the group (setsid) was not recorded by a stop: nothing proves it is the
+    // program's, so it is not killed on a guess (an orphan running the same executable could be anyone's)
+    assert.deepEqual(livePids([away]), [away]);
+    const next = await run.waitForLine(/tree \| grandchildren (\d+) (\d+)/, { from });
+    pids.push(Number(next[1]), Number(next[2]));
+  } finally {
+    await teardown(run, pids, dir);
+  }
+});
