@@ -3,7 +3,8 @@
 // heartbeats from its event loop, drains gracefully on SIGTERM or the master's "stop", asks to be replaced
 // after max_requests, and exits when the master goes away.
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { Server as NetServer } from 'node:net';
+import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -59,7 +60,8 @@ async function main(): Promise<void> {
   // is gone and never get it, and its IPC channel may close before anyone listens. Being re-parented is
   // the one sign that cannot be missed, so it is checked now and every second.
   const master = process.ppid;
-  if (master === 1 || (process.send !== undefined && !process.connected)) beginStop('master went away before the worker started');
+  // (a parent pid of 1 proves nothing: drover itself may be PID 1 in a container)
+  if (process.send !== undefined && !process.connected) beginStop('master went away before the worker started');
   setInterval(() => {
     if (process.ppid !== master) beginStop('master went away');
   }, 1000).unref();
@@ -145,18 +147,10 @@ async function serveHttp(exported: unknown): Promise<void> {
   if (count < 1) fail('no sockets were passed: give the program sockets = NAME and a [socket:NAME] section');
   const { listener, server: userServer } = toListener(exported);
 
-  /** requests in flight per connection */
-  const inflight = new Map<Socket, number>();
   const servers: Server[] = [];
-  const track = (req: IncomingMessage, res: ServerResponse): void => {
-    const sock = req.socket;
-    inflight.set(sock, (inflight.get(sock) ?? 0) + 1);
+  const track = (_req: IncomingMessage, res: ServerResponse): void => {
     // Draining: every answer from now on tells the client to reconnect elsewhere (to a live worker).
     if (stopping) res.setHeader('connection', 'close');
-    res.on('close', () => {
-      const n = inflight.get(sock);
-      if (n !== undefined) inflight.set(sock, n - 1);
-    });
     requests += 1;
     if (maxRequests > 0 && requests >= maxRequests && !retireSent) {
       retireSent = true;
@@ -167,7 +161,6 @@ async function serveHttp(exported: unknown): Promise<void> {
     const server = i === 0 && userServer ? userServer : createServer(listener);
     // ours runs first, so the Connection: close header is set before the app writes its head
     server.prependListener('request', track);
-    server.on('connection', (sock: Socket) => sock.on('close', () => inflight.delete(sock)));
     servers.push(server);
   }
   await Promise.all(
@@ -182,9 +175,9 @@ async function serveHttp(exported: unknown): Promise<void> {
         }),
     ),
   );
-  onStop = () => drain(servers, inflight);
+  onStop = () => drain(servers);
   if (stopping) {
-    drain(servers, inflight);
+    drain(servers);
     return;
   }
   send({ t: 'ready' });
@@ -196,20 +189,19 @@ async function serveHttp(exported: unknown): Promise<void> {
  * way on an idle keep-alive connection: closing at once is what makes naive reloads fail requests), then
  * exit when the last connection is gone.
  */
-function drain(servers: Server[], inflight: Map<Socket, number>): void {
+function drain(servers: Server[]): void {
   let open = servers.length;
   for (const s of servers) {
     // net.Server's close: stop listening only. http.Server#close would also close idle keep-alive
     // connections at once (Node ≥ 19), which drops a request already in flight on one of them.
-    (Object.getPrototypeOf(Object.getPrototypeOf(s)) as { close: (this: Server, cb: () => void) => void }).close.call(s, () => {
+    NetServer.prototype.close.call(s, () => {
       open -= 1;
       if (open === 0) process.exit(0);
     });
   }
-  // Every second: connections with nothing in flight are closed (a response that began before the drain
-  // carried no Connection: close, so its connection would otherwise stay open).
+  // Every second: connections with no request in flight are closed (a response that began before the
+  // drain carried no Connection: close, so its connection would otherwise stay open).
   setInterval(() => {
-    for (const [sock, n] of inflight) if (n <= 0) sock.end();
     for (const s of servers) s.closeIdleConnections();
   }, 1000).unref();
 }
@@ -242,8 +234,8 @@ function fetchListener(app: FetchHandler): RequestListener {
           res.end();
           return;
         }
-        for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) res.write(chunk);
-        res.end();
+        // pipeline: back-pressure from the client, and the body stops being read if the client goes away
+        await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>), res);
       })
       .catch((err: unknown) => {
         process.stderr.write(`drover worker ${name}: fetch handler failed: ${(err as Error).stack ?? String(err)}\n`);
