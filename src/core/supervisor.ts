@@ -361,7 +361,7 @@ export class Supervisor {
       retiring: false,
       inspectorUrl: null,
     };
-    this.output.register?.(spec);
+    this.output.register(spec);
     this.procs.set(m.key, m);
     return m;
   }
@@ -641,6 +641,7 @@ export class Supervisor {
       stops.push(
         this.stopOne(m.key, true, false).then(() => {
           m.spec = after;
+          this.output.register(after); // its log settings may have changed too
           if (wasUp || after.autostart) restart.push(m);
         }),
       );
@@ -918,8 +919,8 @@ export class Supervisor {
     this.guard?.add(pid, m.spawnedStartTicks);
     child.stdin?.on('error', () => undefined); // EPIPE when the program closes its stdin: harmless
     // with redirect_stderr the sink writes stderr into the stdout log, still knowing which stream a line came from
-    if (child.stdout) this.output.attach(spec.name, 'stdout', child.stdout);
-    if (child.stderr) this.output.attach(spec.name, 'stderr', child.stderr);
+    if (child.stdout) this.output.attach(m.key, 'stdout', child.stdout);
+    if (child.stderr) this.output.attach(m.key, 'stderr', child.stderr);
     child.once('exit', (code, signal) =>
       this.push({ type: 'childExited', key: m.key, pid, code, signal: signal ? signal.slice(3) : null }),
     );

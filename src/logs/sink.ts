@@ -5,6 +5,7 @@
 import { mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
+import { processKey, sameProcess } from '../config/diff.js';
 import type { Config, ProcessSpec } from '../config/types.js';
 import { LogFile } from './log-file.js';
 import {
@@ -80,10 +81,8 @@ export class LogSink implements OutputSink {
   private pausedSources = 0;
   /** times a source was paused for back-pressure, since start (for tests and metrics) */
   pauses = 0;
-  /** processes registered after start-up, by name */
-  private readonly extraSpecs = new Map<string, ProcessSpec>();
-  /** the start-up config's processes by name, built on first use */
-  private specsByName: Map<string, ProcessSpec[]> | null = null;
+  /** every process the sink knows, by "group:name" */
+  private readonly specs = new Map<string, ProcessSpec>();
 
   constructor(opts: LogSinkOptions) {
     this.opts = opts;
@@ -113,21 +112,24 @@ export class LogSink implements OutputSink {
       mkdirSync(sv.childlogdir, { recursive: true });
       if (!sv.nocleanup) this.removeAutoLogs();
     }
-    for (const spec of opts.config.processes) {
-      for (const stream of ['stdout', 'stderr'] as const) {
-        if (stream === 'stderr' && spec.redirectStderr) continue;
-        this.channels.set(key(spec.name, stream), this.makeChannel(spec, stream, here));
-      }
-    }
+    for (const spec of opts.config.processes) this.register(spec);
   }
 
-  /** Adds the log channels of a process created after start-up (scale, TTIN, worker replacement, update). */
+  /**
+   * Sets up (or, after a config change, replaces) the log channels of a process. Channels are keyed by
+   * "group:name": supervisor allows one process name in two groups, each with its own logs.
+   */
   register(spec: ProcessSpec): void {
-    this.extraSpecs.set(spec.name, spec);
+    const id = processKey(spec);
+    const known = this.specs.get(id);
+    // the same process again (the supervisor registers what the sink already read from the config):
+    // keep its channels, an AUTO log must not get a second name
+    if (known && sameProcess(known, spec)) return;
+    this.specs.set(id, spec);
+    const here = dirname(this.opts.config.file);
     for (const stream of ['stdout', 'stderr'] as const) {
-      if (stream === 'stderr' && spec.redirectStderr) continue;
-      const k = key(spec.name, stream);
-      if (!this.channels.has(k)) this.channels.set(k, this.makeChannel(spec, stream, dirname(this.opts.config.file)));
+      if (stream === 'stderr' && spec.redirectStderr) this.channels.delete(key(id, stream));
+      else this.channels.set(key(id, stream), this.makeChannel(spec, stream, here));
     }
   }
 
@@ -150,7 +152,7 @@ export class LogSink implements OutputSink {
   /** Reads a child's stdout or stderr until its end; pauses the pipe while the log file catches up. */
   attach(name: string, stream: StreamName, source: Readable): void {
     const spec = this.findSpec(name);
-    const channel = this.channels.get(key(spec.name, stream === 'stderr' && spec.redirectStderr ? 'stdout' : stream));
+    const channel = this.channels.get(key(processKey(spec), stream === 'stderr' && spec.redirectStderr ? 'stdout' : stream));
     if (!channel) throw new LogReadError('E_BAD_NAME', `no log channel for ${name} ${stream}`);
     const splitter = new LineSplitter();
     const format: FormatOptions = { format: spec.logFormat, timestamps: spec.timestamps, process: spec.name, stream };
@@ -274,7 +276,7 @@ export class LogSink implements OutputSink {
     const spec = this.findSpec(name);
     const files = new Set<LogFile>();
     for (const stream of ['stdout', 'stderr'] as const) {
-      const ch = this.channels.get(key(spec.name, stream));
+      const ch = this.channels.get(key(processKey(spec), stream));
       if (ch?.target.type === 'file') files.add(ch.target.file);
     }
     for (const f of files) f.clear();
@@ -322,29 +324,15 @@ export class LogSink implements OutputSink {
   // --- internal ---
 
   private findSpec(name: string): ProcessSpec {
-    // supervisor accepts "name" and "group:name"
-    const colon = name.indexOf(':');
-    const group = colon < 0 ? null : name.slice(0, colon);
-    const proc = colon < 0 ? name : name.slice(colon + 1);
-    // an index by name: status asks for every process's log paths, so a linear search per call is quadratic
-    if (this.specsByName === null) {
-      this.specsByName = new Map();
-      for (const p of this.opts.config.processes) {
-        const list = this.specsByName.get(p.name);
-        if (list) list.push(p);
-        else this.specsByName.set(p.name, [p]);
-      }
-    }
-    const spec =
-      this.specsByName.get(proc)?.find((p) => group === null || p.group === group) ??
-      [...this.extraSpecs.values()].find((p) => p.name === proc && (group === null || p.group === group));
+    // supervisor accepts "group:name" and a bare "name" (the first process of that name)
+    const spec = name.includes(':') ? this.specs.get(name) : [...this.specs.values()].find((p) => p.name === name);
     if (!spec) throw new LogReadError('E_BAD_NAME', `no such process: ${name}`);
     return spec;
   }
 
   private channelFor(name: string, stream: StreamName): Channel {
     const spec = this.findSpec(name);
-    const ch = this.channels.get(key(spec.name, stream));
+    const ch = this.channels.get(key(processKey(spec), stream));
     // redirect_stderr: supervisor has no stderr log then (NO_FILE on read)
     return ch ?? { spec, target: { type: 'none' }, path: null, followers: new Set() };
   }
@@ -391,6 +379,6 @@ export class LogSink implements OutputSink {
 
 // --- helpers ---
 
-function key(name: string, stream: StreamName): string {
-  return `${name}\0${stream}`;
+function key(processId: string, stream: StreamName): string {
+  return `${processId}\0${stream}`;
 }
