@@ -1,5 +1,6 @@
 // Value parsers with supervisor's semantics (supervisor/datatypes.py), each throwing ValueProblem with
 // what was expected. They take the raw (already expanded) string and return the typed value.
+import { signalName as osSignalName, signalNumber } from '../os/signals.js';
 import { lookupGroup as osLookupGroup, lookupUser as osLookupUser } from '../os/users.js';
 import { homedir } from 'node:os';
 import { lexWords } from './shlex.js';
@@ -57,29 +58,24 @@ export function octal(raw: string): number {
   return m[1] === '-' ? -n : n;
 }
 
-/** Linux signal numbers under their canonical names (as Python's signal.Signals names them). */
-export const SIGNALS: Readonly<Record<string, number>> = {
-  HUP: 1, INT: 2, QUIT: 3, ILL: 4, TRAP: 5, ABRT: 6, BUS: 7, FPE: 8, KILL: 9, USR1: 10, SEGV: 11,
-  USR2: 12, PIPE: 13, ALRM: 14, TERM: 15, STKFLT: 16, CHLD: 17, CONT: 18, STOP: 19, TSTP: 20,
-  TTIN: 21, TTOU: 22, URG: 23, XCPU: 24, XFSZ: 25, VTALRM: 26, PROF: 27, WINCH: 28, IO: 29, PWR: 30,
-  SYS: 31, RTMIN: 34, RTMAX: 64,
-};
-const SIGNAL_ALIASES: Readonly<Record<string, string>> = { IOT: 'ABRT', CLD: 'CHLD', POLL: 'IO' };
+// Python's signal module also knows these spellings; Node's table (os/signals.ts) does not.
+const SIGNAL_ALIASES: Readonly<Record<string, string>> = { CLD: 'CHLD' };
 
 /** A stop signal by name (TERM, SIGTERM, term) or number (15); returns the canonical name without SIG. */
 export function signalName(raw: string): string {
   const expected = 'a signal name such as TERM, INT, QUIT, HUP, KILL, USR1, USR2, or its number';
   if (PY_INT.test(raw)) {
-    const n = integer(raw);
-    const name = Object.keys(SIGNALS).find((k) => SIGNALS[k] === n);
-    if (name === undefined) throw new ValueProblem('not a signal number', expected);
+    const name = osSignalName(integer(raw));
+    if (name === null) throw new ValueProblem('not a signal number', expected);
     return name;
   }
   let name = raw.trim().toUpperCase();
   if (name.startsWith('SIG')) name = name.slice(3);
   name = SIGNAL_ALIASES[name] ?? name;
-  if (SIGNALS[name] === undefined) throw new ValueProblem('not a signal name', expected);
-  return name;
+  const num = signalNumber(name);
+  if (num === null || /^\d+$/.test(name)) throw new ValueProblem('not a signal name', expected);
+  // the canonical spelling (IOT → ABRT, POLL → IO), as supervisor prints it
+  return osSignalName(num) as string;
 }
 
 /** supervisor's list_of_exitcodes: comma-separated integers 0–255; returned sorted. */

@@ -1,7 +1,9 @@
 // Signal names and numbers on this platform (Linux), from Node's own table.
 import { constants } from 'node:os';
 
-const BY_NAME = constants.signals as Readonly<Record<string, number>>;
+// Node's table has no real-time signals; glibc's SIGRTMIN is 34 (32 and 33 are taken by its threads) and
+// SIGRTMAX 64 on Linux, and process.kill takes the numbers. supervisor accepts them by name, so must we.
+const BY_NAME: Readonly<Record<string, number>> = { ...(constants.signals as Readonly<Record<string, number>>), SIGRTMIN: 34, SIGRTMAX: 64 };
 const BY_NUMBER = new Map<number, string>();
 for (const [name, num] of Object.entries(BY_NAME)) {
   // Several names share a number (SIGIOT/SIGABRT, SIGPOLL/SIGIO): keep the first, the conventional one.

@@ -116,3 +116,26 @@ autorestart = false
     await teardown(run, [], dir);
   }
 });
+
+test('stopsignal = RTMIN (a real-time signal Node has no name for) reaches the program', async () => {
+  const dir = makeTmpDir();
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `[program:rt]
+command = /bin/bash -c 'trap "echo got RTMIN; exit 0" RTMIN; echo ready; while :; do sleep 0.05; done'
+stopsignal = RTMIN
+startsecs = 0
+`,
+    ),
+  );
+  try {
+    await run.waitForLine(/rt \| ready/);
+    run.signal('SIGTERM');
+    await run.waitForLine(/rt \| got RTMIN/);
+    await run.waitForLine(/rt: stopping → stopped \(exit status 0\)/);
+    assert.equal((await run.waitForExit()).code, 0, run.describe());
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
