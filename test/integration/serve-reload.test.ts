@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { CliRun, makeTmpDir, teardown } from '../helpers/drover.js';
+import { CliRun, makeTmpDir, runCli, teardown } from '../helpers/drover.js';
 import { fetchText } from '../helpers/http.js';
 
 test('serve --reload: editing the app rolls the workers and the new code answers', async () => {
@@ -24,6 +24,29 @@ test('serve --reload: editing the app rolls the workers and the new code answers
     await run.waitForLine(/SIGHUP: re-reading the config and rolling the workers/, { from });
     await run.waitForCount(/stopping → stopped/g, 2, 15_000);
     assert.equal((await fetchText(port)).body, 'v2', run.describe());
+  } finally {
+    await teardown(run, [...run.output.matchAll(/spawned: \w+ with pid (\d+)/g)].map((m) => Number(m[1])), dir);
+  }
+});
+
+test('serve -e passes values with quotes and backslashes through unchanged', async () => {
+  const dir = makeTmpDir();
+  const app = join(dir, 'env.mjs');
+  writeFileSync(app, `export default (req, res) => res.end(JSON.stringify([process.env.A, process.env.B, process.env.C]));\n`);
+  const blocker = createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+  const port = (blocker.address() as { port: number }).port;
+  blocker.close();
+  const run = new CliRun(
+    ['serve', app, '-b', `127.0.0.1:${port}`, '-e', 'A=say "hi" now', '-e', "B=a\\b it's", '-e', 'C=50%', '--runtime-dir', join(dir, '.drover')],
+    { cwd: dir },
+  );
+  try {
+    await run.waitForLine(/starting → running \(worker reported ready\)/);
+    const bad = await runCli(['serve', app, '-e', 'Q="quoted"'], { cwd: dir });
+    assert.equal(bad.code, 2, bad.output);
+    assert.match(bad.stderr, /--env value cannot begin or end with a quote/);
+    assert.deepEqual(JSON.parse((await fetchText(port)).body), ['say "hi" now', "a\\b it's", '50%'], run.describe());
   } finally {
     await teardown(run, [...run.output.matchAll(/spawned: \w+ with pid (\d+)/g)].map((m) => Number(m[1])), dir);
   }

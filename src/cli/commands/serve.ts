@@ -81,6 +81,7 @@ export const serve: Command = async (ctx) => {
   const app = resolve(ctx.cwd, positionals[0] as string);
   if (!existsSync(app)) return usage(`${app} does not exist`);
   if (v.group !== undefined) return usage('-g/--group is not supported yet: workers run with the primary group of --user');
+  if (v.reload && v.daemon) return usage('--reload is for development in the foreground; drop --daemon');
 
   const int = (name: string, raw: string | undefined, dflt: number): number | null => {
     if (raw === undefined) return dflt;
@@ -99,7 +100,14 @@ export const serve: Command = async (ctx) => {
   if (workers === null || timeout === null || graceful === null || maxRequests === null || jitter === null) return EXIT.USAGE;
   if (workers < 1) return usage('--workers must be at least 1');
   if (v.umask !== undefined && !/^[0-7]{1,4}$/.test(v.umask)) return usage(`--umask must be octal, got "${v.umask}"`);
-  for (const e of v.env ?? []) if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(e)) return usage(`--env wants KEY=VALUE, got "${e}"`);
+  for (const e of v.env ?? []) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(e)) return usage(`--env wants KEY=VALUE, got "${e}"`);
+    // supervisor's environment= reader has no escapes: a value is quoted with the quote it does not contain
+    if (e.includes('"') && e.slice(e.indexOf('=') + 1).includes("'")) return usage(`--env value cannot hold both ' and ", got ${e}`);
+    if (/[\r\n]/.test(e)) return usage(`--env value cannot hold a line break, got ${JSON.stringify(e)}`);
+    // supervisor strips every quote character from both ends of a value
+    if (/^['"]|['"]$/.test(e.slice(e.indexOf('=') + 1))) return usage(`--env value cannot begin or end with a quote, got ${e}`);
+  }
 
   // Binds: explicit, else sockets from systemd socket activation, else $PORT, else gunicorn's default.
   let binds = v.bind ?? [];
@@ -113,7 +121,7 @@ export const serve: Command = async (ctx) => {
   const name = (v.name ?? app.split('/').at(-1)?.replace(/\.[cm]?[jt]s$/, '') ?? 'app').replace(/[^A-Za-z0-9_-]/g, '_') || 'app';
   const runtimeDir = resolve(ctx.cwd, v['runtime-dir'] ?? '.drover');
   mkdirSync(runtimeDir, { recursive: true, mode: 0o700 });
-  const quote = (s: string): string => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+  const quote = (s: string): string => (s.includes('"') ? `'${s}'` : `"${s}"`);
   const lines = [
     '; written by `drover serve`; edit the command line instead',
     '[supervisord]',
@@ -150,7 +158,6 @@ export const serve: Command = async (ctx) => {
       pending = setTimeout(() => process.kill(process.pid, 'SIGHUP'), 200);
     });
     watcher.unref();
-    if (v.daemon) return usage('--reload is for development in the foreground; drop --daemon');
   }
   return up({ ...ctx, argv: ['-c', file, ...(v.daemon ? ['-d'] : [])] });
 };
