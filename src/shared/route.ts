@@ -73,12 +73,12 @@ export function sharedRoutes(service: SharedService): RouteHandler[] {
 
 // --- internal ---
 
-/** Query parameters (GET; numbers as numbers) or the JSON body (POST), with the API's snake_case names. */
+/** Query parameters (GET, as strings; Args reads numbers from them) or the JSON body (POST), with the API's snake_case names. */
 function input(req: IncomingMessage, url: URL, body: Buffer): Record<string, unknown> | SharedError {
   let data: Record<string, unknown>;
   if (req.method === 'GET') {
     data = {};
-    for (const [k, v] of url.searchParams) data[k] = /^-?\d+$/.test(v) ? Number(v) : v;
+    for (const [k, v] of url.searchParams) data[k] = v;
   } else {
     const text = body.toString('utf8');
     let parsed: unknown = {};

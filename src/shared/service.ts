@@ -235,7 +235,7 @@ export class Args {
   }
 
   int(key: string, dflt: number, min = -Number.MAX_SAFE_INTEGER): number {
-    const v = this.a[key];
+    const v = numeric(this.a[key]);
     if (v === undefined || v === null) {
       if (dflt < min) throw new SharedError('E_BAD_REQUEST', `"${key}" is required`);
       return dflt;
@@ -247,7 +247,7 @@ export class Args {
   }
 
   number(key: string, dflt: number): number {
-    const v = this.a[key];
+    const v = numeric(this.a[key]);
     if (v === undefined || v === null) return dflt;
     if (typeof v !== 'number' || !Number.isFinite(v)) throw new SharedError('E_BAD_REQUEST', `"${key}" must be a finite number`);
     return v;
@@ -271,4 +271,9 @@ export class Args {
 
 function ownerOf(key: string, pid: number): string {
   return `${key}#${pid}`;
+}
+
+/** A query-string number ("42") as a number; anything else as it is. Names stay strings ("7" is a name). */
+function numeric(v: unknown): unknown {
+  return typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v;
 }
