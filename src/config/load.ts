@@ -12,7 +12,6 @@ import { ExpandError, describeNames, expand, type ExpansionValue } from './expan
 import { DEFAULT_SECTION, createIniDocument, expandHere, getEntry, readIni, type IniDocument } from './ini.js';
 import {
   GROUP_KEYS,
-  INCLUDE_KEYS,
   INET_HTTP_SERVER_KEYS,
   PROGRAM_KEYS,
   SCHEMA,

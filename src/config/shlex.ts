@@ -159,10 +159,3 @@ export function lexWords(input: string): string[] {
     }),
   ];
 }
-
-/** Quotes one argument for display so that splitCommand gives it back unchanged. */
-export function quoteArg(arg: string): string {
-  if (arg === '') return "''";
-  if (/^[\w@%+=:,./-]+$/.test(arg)) return arg;
-  return `'${arg.replace(/'/g, `'"'"'`)}'`;
-}

@@ -70,11 +70,14 @@ export interface ControlApiOptions {
   readonly version: string;
 }
 
+/** Shortest window a CPU percentage is measured over. */
+const CPU_WINDOW_MS = 1000;
+
 export class ControlApi {
   /** the config read by the last reread (supervisor's reloadConfig keeps it for add/update) */
   private pending: Config | null = null;
   /** last CPU sample per pid, for cpuPercent */
-  private readonly cpuSamples = new Map<number, { ticks: number; atMs: number }>();
+  private readonly cpuSamples = new Map<number, { ticks: number; atMs: number; percent: number }>();
 
   constructor(
     readonly supervisor: Supervisor,
@@ -122,13 +125,6 @@ export class ControlApi {
     return { keys: all.map((p) => p.key).filter((k) => chosen.has(k)), unknown };
   }
 
-  /** Finds one process by supervisor's namespec rules: "group:name", or "name" meaning "name:name". */
-  findByNamespec(namespec: string): string | null {
-    const [group, name] = namespec.includes(':') ? splitOnce(namespec) : [namespec, namespec];
-    const hit = this.supervisor.snapshot().find((p) => p.spec.group === group && p.spec.name === name);
-    return hit ? hit.key : null;
-  }
-
   /** Every process (or those matching `patterns`), with live pid, uptime, CPU and memory. */
   list(patterns?: readonly string[]): ProcessView[] {
     const keys = patterns ? new Set(this.resolve(patterns).keys) : null;
@@ -147,15 +143,21 @@ export class ControlApi {
         const st = readStat(pid);
         if (st) {
           rssBytes = st.rssPages * PAGE_SIZE;
+          // CPU% over the last window of at least a second, shared by every caller: a second client asking
+          // a moment after the first must not get a percentage over a few milliseconds
           const prev = this.cpuSamples.get(pid);
-          if (prev && now > prev.atMs) {
-            cpuPercent = (((st.cpuTicks - prev.ticks) / CLOCK_TICKS) * 1000 * 100) / (now - prev.atMs);
+          if (prev && now - prev.atMs < CPU_WINDOW_MS) {
+            cpuPercent = prev.percent;
           } else {
-            bootSecs ??= uptimeSeconds();
-            const aliveSecs = bootSecs - st.startTicks / CLOCK_TICKS;
-            cpuPercent = aliveSecs > 0 ? ((st.cpuTicks / CLOCK_TICKS) * 100) / aliveSecs : 0;
+            if (prev) {
+              cpuPercent = (((st.cpuTicks - prev.ticks) / CLOCK_TICKS) * 1000 * 100) / (now - prev.atMs);
+            } else {
+              bootSecs ??= uptimeSeconds();
+              const aliveSecs = bootSecs - st.startTicks / CLOCK_TICKS;
+              cpuPercent = aliveSecs > 0 ? ((st.cpuTicks / CLOCK_TICKS) * 100) / aliveSecs : 0;
+            }
+            this.cpuSamples.set(pid, { ticks: st.cpuTicks, atMs: now, percent: cpuPercent });
           }
-          this.cpuSamples.set(pid, { ticks: st.cpuTicks, atMs: now });
         }
       }
       const running = record.state === 'running' || record.state === 'starting' || record.state === 'stopping';
@@ -293,9 +295,4 @@ export class BadSignal extends Error {
   constructor(readonly signal: string) {
     super(`unknown signal ${JSON.stringify(signal)}`);
   }
-}
-
-function splitOnce(s: string): [string, string] {
-  const i = s.indexOf(':');
-  return [s.slice(0, i), s.slice(i + 1)];
 }

@@ -115,11 +115,6 @@ export class LogFile {
     return this.queuedBytes < this.highWater;
   }
 
-  /** True while the queue is above the high-water mark. */
-  get needsDrain(): boolean {
-    return this.queuedBytes >= this.highWater;
-  }
-
   /** Calls `cb` once when the queue has fallen below the low-water mark (at once if it already has). */
   onDrain(cb: () => void): void {
     if (this.queuedBytes <= this.lowWater) cb();
