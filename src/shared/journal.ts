@@ -64,6 +64,9 @@ export class JournalFile implements JournalWriter {
     this.compact();
   }
 
+  /** a compaction is scheduled for after the current turn's answers */
+  private compactQueued = false;
+
   append(r: JournalRecord): void {
     if (this.fd < 0) throw new Error(`journal ${this.file} is not open`);
     this.pending.push(encodeRecord(r));
@@ -82,7 +85,15 @@ export class JournalFile implements JournalWriter {
     writeFully(this.fd, buf);
     if (this.opts.fsyncEachBatch) fsyncSync(this.fd);
     this.sizeBytes += buf.length;
-    if (this.sizeBytes > this.opts.minCompactBytes && this.sizeBytes > this.opts.growthFactor * this.snapshotBytes) this.compact();
+    if (this.sizeBytes > this.opts.minCompactBytes && this.sizeBytes > this.opts.growthFactor * this.snapshotBytes && !this.compactQueued) {
+      // not here: flush runs before answers go out, and a compaction writes and fsyncs the whole state.
+      // The snapshot taken later includes every change made meanwhile, so nothing is lost by waiting.
+      this.compactQueued = true;
+      setImmediate(() => {
+        this.compactQueued = false;
+        if (this.fd >= 0) this.compact();
+      });
+    }
   }
 
   /** Writes the live state to a temp file, fsyncs it and renames it over the journal. */
