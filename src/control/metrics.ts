@@ -43,11 +43,9 @@ export function metricsRoute(api: ControlApi, queues: (() => QueueFigures[] | Pr
 export class DroverMetrics {
   readonly registry = new Registry();
   private readonly lag: IntervalHistogram;
-  private readonly requests: RequestTotals;
 
   constructor(api: ControlApi, queues: (() => QueueFigures[] | Promise<QueueFigures[]>) | null = null) {
     const supervisor = api.supervisor;
-    this.requests = new RequestTotals(supervisor);
     this.lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
     this.lag.enable();
     const reg = [this.registry];
@@ -202,7 +200,8 @@ export class DroverMetrics {
       registers: reg,
       collect() {
         this.reset();
-        for (const [program, n] of self.requests.totals()) this.inc(programLabels(program), n);
+        const served = supervisor.workerStats().requestsServed;
+        for (const program of workerPrograms(supervisor)) this.inc(programLabels(program), served.get(program) ?? 0);
       },
     });
     new Counter({
@@ -261,59 +260,6 @@ export class DroverMetrics {
 }
 
 // --- internal ---
-
-/**
- * Requests served per prefork program as a counter. A worker reports its own count in each heartbeat
- * and a replacement starts from 0, so the total is what gone workers had last reported plus what the
- * live ones report now. A worker's last figure is taken when it leaves `running` (before it is dropped).
- */
-class RequestTotals {
-  /** per worker process key: its program, the pid seen last and that pid's request count */
-  private readonly last = new Map<string, { program: string; pid: number; requests: number }>();
-  /** requests of workers that have gone, per "group:program" */
-  private readonly folded = new Map<string, number>();
-
-  constructor(private readonly supervisor: Supervisor) {
-    supervisor.onChange((e) => {
-      if (e.step.from === 'running' && this.isWorker(e.key)) this.observe();
-    });
-  }
-
-  totals(): Map<string, number> {
-    this.observe();
-    const out = new Map(this.folded);
-    for (const w of this.last.values()) out.set(w.program, (out.get(w.program) ?? 0) + w.requests);
-    for (const program of workerPrograms(this.supervisor)) if (!out.has(program)) out.set(program, 0);
-    return out;
-  }
-
-  private isWorker(key: string): boolean {
-    return this.supervisor.workerStats().workers.some((w) => w.key === key);
-  }
-
-  private observe(): void {
-    const programOf = new Map(this.supervisor.snapshot().map((p) => [p.key, `${p.spec.group}:${p.spec.programName}`]));
-    const seen = new Set<string>();
-    for (const w of this.supervisor.workerStats().workers) {
-      seen.add(w.key);
-      const program = programOf.get(w.key) ?? w.key;
-      // between processes the record keeps the old count until the next spawn: count it once, under its pid
-      const now = { program, pid: w.pid, requests: w.pid > 0 ? w.requests : 0 };
-      const prev = this.last.get(w.key);
-      if (prev && prev.pid !== now.pid) this.fold(prev);
-      this.last.set(w.key, now);
-    }
-    for (const [key, prev] of this.last) {
-      if (seen.has(key)) continue;
-      this.fold(prev);
-      this.last.delete(key);
-    }
-  }
-
-  private fold(w: { program: string; requests: number }): void {
-    this.folded.set(w.program, (this.folded.get(w.program) ?? 0) + w.requests);
-  }
-}
 
 function labels(p: { key: string; spec: { group: string; name: string } }): Record<string, string> {
   return { name: p.key, group: p.spec.group, process: p.spec.name };

@@ -192,6 +192,8 @@ export class Supervisor {
   /** active groups by name */
   private readonly groups = new Map<string, GroupSpec>();
   /** worker programs ("group:program") → how many workers to run (numprocs, changed by TTIN/TTOU and updates) */
+  /** requests served by every worker a prefork program ever had, per "group:program" (from heartbeats) */
+  private readonly requestsServed = new Map<string, number>();
   /** the prefork pool policy (recycling, TTIN/TTOU, rolling restarts); see src/prefork/arbiter.ts */
   private readonly arbiter: Arbiter;
   /** commands waiting for a process to reach a state */
@@ -304,12 +306,19 @@ export class Supervisor {
     return [...this.procs.values()].map((m) => ({ key: m.key, spec: m.spec, record: m.record }));
   }
 
-  /** Prefork workers' requests served (from heartbeats, per current process) and recycles per "group:program". */
-  workerStats(): { workers: { key: string; pid: number; requests: number }[]; recycles: ReadonlyMap<string, number> } {
+  /**
+   * Prefork workers: requests served per current process (from heartbeats), and per "group:program" the
+   * requests served since start by every worker it ever had, and its recycles.
+   */
+  workerStats(): {
+    workers: { key: string; pid: number; requests: number }[];
+    requestsServed: ReadonlyMap<string, number>;
+    recycles: ReadonlyMap<string, number>;
+  } {
     const workers = [...this.procs.values()]
       .filter((m) => m.spec.worker !== null)
       .map((m) => ({ key: m.key, pid: m.spawnedPid, requests: m.requests }));
-    return { workers, recycles: this.arbiter.recycles };
+    return { workers, requestsServed: this.requestsServed, recycles: this.arbiter.recycles };
   }
 
   /** Rolls every worker program (HUP, drover reload): see Arbiter.rollWorkers. */
@@ -971,6 +980,11 @@ export class Supervisor {
         break;
       case 'hb':
         m.lastHeartbeatMs = Date.now();
+        // heartbeats carry a worker's running count: add what it served since the last one
+        if (msg.requests > m.requests) {
+          const program = `${m.spec.group}:${m.spec.programName}`;
+          this.requestsServed.set(program, (this.requestsServed.get(program) ?? 0) + msg.requests - m.requests);
+        }
         m.requests = msg.requests;
         m.rssBytes = msg.rss;
         this.armHeartbeat(m, pid);
