@@ -1,7 +1,8 @@
 // Finding the running supervisor from the CLI: `-s URL`, then DROVER_URL, then the config file (`-c`, or
 // drover.ini / drover.conf / supervisord.conf in the current directory) whose control socket it names.
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { findConfigFile } from '../config/find.js';
 import type { Config } from '../config/types.js';
 import { parseServerUrl, type Endpoint } from '../control/client.js';
 import { UsageError } from '../errors.js';
@@ -14,7 +15,6 @@ export interface EndpointOptions {
 }
 
 /** The names drover looks for in a directory, in order (config/load.ts has the same list). */
-const CONFIG_FILE_NAMES = ['drover.ini', 'drover.conf', 'supervisord.conf'] as const;
 
 /**
  * The endpoint to talk to, and the config it came from (null when given by URL, or when the file
@@ -50,14 +50,6 @@ export async function findEndpoint(
 }
 
 // --- internal ---
-
-function findConfigFile(cwd: string): string | null {
-  for (const name of CONFIG_FILE_NAMES) {
-    const p = join(cwd, name);
-    if (existsSync(p)) return p;
-  }
-  return null;
-}
 
 /**
  * The control socket when the file cannot move it: no section or key that names a socket, a runtime

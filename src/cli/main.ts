@@ -69,13 +69,20 @@ async function main(argv: readonly string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then(
-  (code) => {
-    // Let pending output flush before exiting; stdout may be a pipe.
-    process.exitCode = code;
-    process.stdout.write('', () => process.exit(code));
-  },
+  (code) => exitAfterFlush(code),
   (err: unknown) => {
     process.stderr.write(`drover: internal error: ${(err as Error).stack ?? String(err)}\n`);
-    process.exit(EXIT.FAILURE);
+    exitAfterFlush(EXIT.FAILURE);
   },
 );
+
+/** Exits once stdout and stderr have handed their pending writes over (they are asynchronous on pipes). */
+function exitAfterFlush(code: number): void {
+  let pending = 2;
+  const done = (): void => {
+    pending -= 1;
+    if (pending === 0) process.exit(code);
+  };
+  process.stdout.write('', done);
+  process.stderr.write('', done);
+}

@@ -65,17 +65,7 @@ export class ConfigProblems extends ConfigError {
 /** The worker runtime's entry point (dist/src/worker/main.js beside this file's dist/src/config/). */
 const WORKER_MAIN = fileURLToPath(new URL('../worker/main.js', import.meta.url));
 
-/** The names drover looks for in a directory, in order. */
-export const CONFIG_FILE_NAMES = ['drover.ini', 'drover.conf', 'supervisord.conf'] as const;
-
-/** The first of drover.ini, drover.conf, supervisord.conf in `cwd`, or null. */
-export function findConfigFile(cwd: string): string | null {
-  for (const name of CONFIG_FILE_NAMES) {
-    const p = join(cwd, name);
-    if (existsSync(p)) return p;
-  }
-  return null;
-}
+export { CONFIG_FILE_NAMES, findConfigFile } from './find.js';
 
 /** Loads and resolves a config file. Throws ConfigProblems (a ConfigError) when anything is wrong. */
 export function loadConfig(file: string, opts: LoadOptions = {}): Config {
