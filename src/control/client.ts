@@ -55,7 +55,7 @@ export function requestJson(
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const req = httpRequest(
       {
-        ...(ep.socketPath ? { socketPath: ep.socketPath } : { host: ep.host, port: ep.port }),
+        ...target(ep),
         method,
         path,
         agent: false, // one connection per request: a CLI must not leave a keep-alive socket in the server
@@ -82,9 +82,7 @@ export function requestJson(
       req.setTimeout(opts.timeoutMs, () => req.destroy(new Error(`no answer from ${ep.url} within ${opts.timeoutMs} ms`)));
     }
     req.on('error', (err: NodeJS.ErrnoException) => {
-      // nothing listening, or the socket file is gone: the supervisor is not running
-      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') reject(new NotRunning(ep, err));
-      else reject(err);
+      reject(connectError(ep, err));
     });
     req.end(payload);
   });
@@ -123,7 +121,7 @@ export function openEventStream(
   return new Promise((resolve, reject) => {
     const req = httpRequest(
       {
-        ...(ep.socketPath ? { socketPath: ep.socketPath } : { host: ep.host, port: ep.port }),
+        ...target(ep),
         method: 'GET',
         path,
         headers: { accept: 'text/event-stream', ...authHeader(ep) },
@@ -163,15 +161,22 @@ export function openEventStream(
         resolve(() => req.destroy());
       },
     );
-    req.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') reject(new NotRunning(ep, err));
-      else reject(err);
-    });
+    req.on('error', (err: NodeJS.ErrnoException) => reject(connectError(ep, err)));
     req.end();
   });
 }
 
 // --- internal ---
+
+/** Where a request goes: the unix socket, or host and port. */
+function target(ep: Endpoint): { socketPath: string } | { host: string; port: number } {
+  return ep.socketPath ? { socketPath: ep.socketPath } : { host: ep.host, port: ep.port };
+}
+
+/** Nothing listening, or the socket file is gone, means the supervisor is not running (exit code 7). */
+function connectError(ep: Endpoint, err: NodeJS.ErrnoException): Error {
+  return err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? new NotRunning(ep, err) : err;
+}
 
 function authHeader(ep: Endpoint): Record<string, string> {
   if (!ep.credentials) return {};
