@@ -3,7 +3,7 @@
 import type { ProcessSpec } from '../config/types.js';
 import type { ProcessRecord } from '../core/program.js';
 import type { ControlApi } from './api.js';
-import { sendJson, type RouteHandler } from './server.js';
+import { exactGet, sendJson, type RouteHandler } from './server.js';
 
 /** One process that keeps drover from being ready, as /readyz lists it. */
 export interface NotReady {
@@ -86,17 +86,4 @@ function reasonOf(spec: ProcessSpec, record: ProcessRecord): string {
     case 'running':
       return 'running';
   }
-}
-
-/** Answers 404/405 unless the request is exactly GET (or HEAD) `path`; true when it is. */
-function exactGet(url: string | undefined, method: string | undefined, path: string, res: import('node:http').ServerResponse): boolean {
-  if ((url ?? '').split('?')[0] !== path) {
-    sendJson(res, 404, { ok: false, code: 'E_NOT_FOUND', message: `no such path: ${url ?? ''}` });
-    return false;
-  }
-  if (method !== 'GET' && method !== 'HEAD') {
-    sendJson(res, 405, { ok: false, code: 'E_METHOD', message: `${method ?? '?'} not allowed on ${path}` });
-    return false;
-  }
-  return true;
 }

@@ -8,7 +8,7 @@ import { STATES } from '../core/states.js';
 import { CLOCK_TICKS, countOpenFds, PAGE_SIZE, readStat } from '../os/proc.js';
 import type { ControlApi } from './api.js';
 import type { QueueStats } from '../shared/queue-core.js';
-import { sendJson, type RouteHandler } from './server.js';
+import { exactGet, type RouteHandler } from './server.js';
 
 const PROCESS_LABELS = ['name', 'group', 'process'] as const;
 const PROGRAM_LABELS = ['group', 'program'] as const;
@@ -24,14 +24,7 @@ export function metricsRoute(api: ControlApi, queues: (() => QueueFigures[] | Pr
   return {
     prefix: '/metrics',
     async handle(req, res) {
-      if (req.url?.split('?')[0] !== '/metrics') {
-        sendJson(res, 404, { ok: false, code: 'E_NOT_FOUND', message: `no such path: ${req.url ?? ''}` });
-        return;
-      }
-      if (req.method !== 'GET' && req.method !== 'HEAD') {
-        sendJson(res, 405, { ok: false, code: 'E_METHOD', message: `${req.method ?? '?'} not allowed on /metrics` });
-        return;
-      }
+      if (!exactGet(req.url, req.method, '/metrics', res)) return;
       const { contentType, text } = await metrics.render();
       res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(text) });
       res.end(req.method === 'HEAD' ? undefined : text);

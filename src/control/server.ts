@@ -46,6 +46,19 @@ export function sendJson(res: ServerResponse, status: number, value: unknown): v
   res.end(body);
 }
 
+/** For routes that serve one path by GET: answers 404 for another path and 405 for another method. */
+export function exactGet(url: string | undefined, method: string | undefined, path: string, res: ServerResponse): boolean {
+  if ((url ?? '').split('?')[0] !== path) {
+    sendJson(res, 404, { ok: false, code: 'E_NOT_FOUND', message: `no such path: ${url ?? ''}` });
+    return false;
+  }
+  if (method !== 'GET' && method !== 'HEAD') {
+    sendJson(res, 405, { ok: false, code: 'E_METHOD', message: `${method ?? '?'} not allowed on ${path}` });
+    return false;
+  }
+  return true;
+}
+
 export class ControlServer {
   private readonly listeners: BoundListener[] = [];
   /** open connections, closed at shutdown so the process can exit */
