@@ -8,7 +8,7 @@ import type { ProcessRecord } from '../../core/program.js';
 import { ConfigError } from '../../errors.js';
 import { signalNumber } from '../../os/signals.js';
 import { lookupUser } from '../../os/users.js';
-import { BadSignal, type ControlApi, type StreamName } from '../api.js';
+import type { ControlApi, StreamName } from '../api.js';
 import { struct, isStruct, type XmlRpcStruct, type XmlRpcValue } from './codec.js';
 import { FAULT_OF_COMMAND_CODE, Faults, RpcFault, faultOfErrorCode } from './faults.js';
 
@@ -574,13 +574,8 @@ const SUPERVISOR: Record<string, MethodDef> = {
     if (!proc) return signalMany(c.api, inActionOrder(c.api, group), signal);
     if (signalNumber(signal) === null) throw new RpcFault('BAD_SIGNAL', signal);
     if (!SIGNALLABLE_STATES.has(proc.record.state)) throw new RpcFault('NOT_RUNNING', namespec);
-    let outcomes;
-    try {
-      outcomes = await c.api.signal([proc.key], signal);
-    } catch (err) {
-      if (err instanceof BadSignal) throw new RpcFault('BAD_SIGNAL', signal);
-      throw err;
-    }
+    // the signal was checked above (supervisor answers BAD_SIGNAL before NOT_RUNNING)
+    const outcomes = await c.api.signal([proc.key], signal);
     const failed = outcomes.find((o) => !o.ok);
     if (failed) throw faultOf(failed, namespec);
     return true;
