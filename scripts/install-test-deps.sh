@@ -6,9 +6,10 @@
 #   logrotate   — the log tests rotate drover's files with the real logrotate and postrotate USR1
 #   systemd     — systemd-socket-activate, to test `drover serve` under socket activation
 #   iproute2    — ss, to check that the master never accepts a connection
+#   strace      — watches the master's fsync calls on the journal (journal_fsync)
 #   chromium    — the web page test drives headless Chromium (through playwright-core)
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends supervisor util-linux procps logrotate systemd iproute2 perl-base chromium >/dev/null
+apt-get install -y -qq --no-install-recommends supervisor util-linux procps logrotate systemd iproute2 strace perl-base chromium >/dev/null
 echo "test dependencies installed: $(/usr/bin/python3 -c 'import supervisor.options, pkgutil; print("supervisor", pkgutil.get_data("supervisor", "version.txt").decode().strip())')"

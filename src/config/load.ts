@@ -363,7 +363,11 @@ class Loader {
         if (!isDirectory(dirname(path))) this.fail(posOf('journal'), sectionName, 'journal', 'the directory of this path does not exist', raw, 'a path in an existing directory');
         return path;
       }, null),
+      journalFsync: attempt(() => get('journal_fsync', K.journal_fsync), null) ?? false,
     };
+    if (spec.journalFsync && spec.journal === null && errors.length === 0) {
+      this.warn(posOf('journal_fsync'), sectionName, 'journal_fsync', 'has no effect without journal = PATH (nothing is journaled)');
+    }
     if (errors.length > 0) throw new Recorded();
     return spec;
   }

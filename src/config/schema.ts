@@ -196,6 +196,7 @@ export const SUPERVISORD_KEYS = {
   identifier: key({ type: 'string', default: 'supervisor', doc: 'Identifier reported over XML-RPC.', parse: text }),
   hooks: key({ type: 'path', default: null, doc: "A JS module of server hooks run in the master, as gunicorn's: on_starting, when_ready, pre_spawn, post_spawn, worker_exit, on_reload, on_exit (camelCase names work too).", parse: text, drover: true }),
   journal: key({ type: 'path', default: null, doc: 'Keep the master\'s task queues and shared state in this append-only file (relative to the config file\'s directory), so a master restart, crash or USR2 re-exec loses no accepted task (docs/shared.md, "Durability"). Locks and leases are not kept: a task leased at the restart is ready again.', parse: text, drover: true }),
+  journal_fsync: key({ type: 'boolean', default: 'false', doc: 'fsync the journal after each batch of records, before the batch is answered: the accepted tasks and keys then survive a power loss or kernel crash too, not only the master\'s death, at the cost of one fsync per event-loop turn that changed something (docs/shared.md, "Durability"). Needs journal.', parse: boolean, drover: true }),
   runtime_dir: key({ type: 'directory', default: null, defaultDoc: '.drover beside the config file', doc: 'Runtime directory for the control socket, pidfile and AUTO logs.', parse: text, drover: true }),
 } as const;
 

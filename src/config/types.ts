@@ -148,6 +148,8 @@ export interface SupervisordSpec {
   readonly hooks: string | null;
   /** drover: absolute path of the shared primitives' journal (docs/shared.md); null keeps them in memory only */
   readonly journal: string | null;
+  /** drover: fsync the journal after every batch of records (`journal_fsync`); false: at compaction and close only */
+  readonly journalFsync: boolean;
 }
 
 export interface UnixHttpServerSpec {

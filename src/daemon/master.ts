@@ -136,11 +136,12 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   const loadJournal = (): string | null => {
     if (journalFile === null) return null;
     try {
-      attachJournal(sharedBackend, journalFile, (m) => logger.warn(m));
+      attachJournal(sharedBackend, journalFile, (m) => logger.warn(m), { fsyncEachBatch: config.supervisord.journalFsync });
     } catch (err) {
       return (err as Error).message;
     }
-    logger.info(`journal ${journalFile}: ${sharedBackend.queueStats(null).reduce((n, q) => n + q.ready + q.delayed, 0)} task(s) restored`);
+    const restored = sharedBackend.queueStats(null).reduce((n, q) => n + q.ready + q.delayed, 0);
+    logger.info(`journal ${journalFile}: ${restored} task(s) restored${config.supervisord.journalFsync ? '; fsync after every batch (journal_fsync)' : ''}`);
     return null;
   };
   if (!o.reexec) {

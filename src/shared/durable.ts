@@ -1,15 +1,15 @@
 // How the master opens its shared backend with a journal, and holds shared requests back while the journal
 // belongs to another master (USR2: the old master appends until it exits; docs/shared.md "Durability").
 import type { RouteHandler } from '../control/server.js';
-import { JournalFile } from './journal.js';
+import { JournalFile, type JournalOptions } from './journal.js';
 import type { MemoryBackend } from './memory-backend.js';
 
 /**
  * Replays the journal `file` into `backend` (which has served no request yet), compacts the file and
- * records every later change in it. Throws JournalCorruptError.
+ * records every later change in it (`opts.fsyncEachBatch`: `journal_fsync`). Throws JournalCorruptError.
  */
-export function attachJournal(backend: MemoryBackend, file: string, warn: (m: string) => void): void {
-  const { journal, image } = JournalFile.load(file, warn);
+export function attachJournal(backend: MemoryBackend, file: string, warn: (m: string) => void, opts: JournalOptions = {}): void {
+  const { journal, image } = JournalFile.load(file, warn, opts);
   backend.restore(image);
   backend.attachJournal(journal);
   // compacts at once: a torn tail goes, and the file starts from the live state

@@ -16,7 +16,7 @@ export interface JournalWriter {
 }
 
 export interface JournalOptions {
-  /** fsync after every batch (docs/decisions.md: off by default; compaction always fsyncs) */
+  /** fsync after every batch (`journal_fsync`; docs/decisions.md: off by default; compaction always fsyncs) */
   readonly fsyncEachBatch?: boolean;
   /** compact when the file is larger than this many times the last snapshot (and than minCompactBytes) */
   readonly growthFactor?: number;

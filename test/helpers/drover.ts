@@ -40,8 +40,13 @@ export class CliRun {
   private exit: ExitInfo | null = null;
   private readonly waiters = new Set<() => void>();
 
-  constructor(args: readonly string[], opts: { cwd?: string; env?: Record<string, string | undefined> } = {}) {
-    this.child = spawn(process.execPath, [droverBin, ...args], {
+  /**
+   * `wrapper`: a command that runs drover as its child (e.g. strace with its options and `--`); `pid` is
+   * then the wrapper's, and drover's own pid is the one its start-up line names.
+   */
+  constructor(args: readonly string[], opts: { cwd?: string; env?: Record<string, string | undefined>; wrapper?: readonly string[] } = {}) {
+    const argv = [...(opts.wrapper ?? []), process.execPath, droverBin, ...args];
+    this.child = spawn(argv[0] as string, argv.slice(1), {
       cwd: opts.cwd ?? repoRoot,
       env: { ...process.env, ...opts.env, DROVER_TEST_MARK: this.mark },
       // own process group, so teardown can signal drover and anything left in its group at once

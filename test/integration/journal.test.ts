@@ -1,15 +1,17 @@
 // Issue 5, durability: with `journal = PATH`, tasks pushed with no consumer and state keys survive a graceful
 // restart and a kill -9 of the master, and are then consumed exactly once; a corrupt journal stops the
-// start with the file and line; the journal file itself compacts and drops a torn tail.
+// start with the file and line; the journal file itself compacts and drops a torn tail; `journal_fsync`
+// puts an fsync of the journal between each batch's write and its answer.
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseServerUrl, requestJson } from '../../src/control/client.js';
 import { encodeRecord } from '../../src/shared/journal-core.js';
 import { JournalFile } from '../../src/shared/journal.js';
 import { MemoryBackend } from '../../src/shared/memory-backend.js';
-import { makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig, type CliRun } from '../helpers/drover.js';
+import { CliRun, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
 import { linkDrover } from '../helpers/shared.js';
 
 const TASKS = 60;
@@ -182,4 +184,76 @@ test('the journal file: a torn tail is dropped with a warning, start compacts, g
   assert.deepEqual([...(again.image.queues.get('a')?.tasks.values() ?? [])].map((t) => [t.id, t.data]), [[2, 'kept']]);
   assert.equal(again.image.state.get('k8'), `198 ${'p'.repeat(100)}`);
   rmSync(dir, { recursive: true, force: true });
+});
+
+test('journal_fsync = true: every batch is fsynced before it is answered; without it only the close fsyncs (strace)', async () => {
+  // strace watches the real master's system calls (nothing is mocked): writes to the journal, fsyncs of it,
+  // and the HTTP answers on the control socket. Without -f it follows drover's main thread only, which is
+  // where the journal is written and fsynced (synchronously) and where the answers are written.
+  // What it cannot show: that the fsynced data survives a power loss — that is the kernel's and the disk's
+  // promise for fsync(2), and testing it would take a disk that drops its cache (dm-log-writes, a VM).
+  const which = spawnSync('sh', ['-c', 'command -v strace'], { encoding: 'utf8' });
+  assert.equal(which.status, 0, 'strace is installed (Debian package strace; scripts/install-test-deps.sh)');
+  const PUSHES = 12;
+  for (const fsync of [false, true]) {
+    const dir = realpathSync(makeTmpDir());
+    const journal = join(dir, 'q.journal');
+    const trace = join(dir, 'trace.txt');
+    const conf = writeConfig(dir, `[supervisord]\njournal = q.journal\njournal_fsync = ${fsync}\n`);
+    const ep = parseServerUrl(`unix://${join(dir, '.drover', 'drover.sock')}`);
+    const run = new CliRun(['up', '-c', conf], { wrapper: ['strace', '-o', trace, '-y', '-e', 'trace=fsync,fdatasync,write,writev', '--'] });
+    let again: CliRun | null = null;
+    try {
+      // strace is the child: drover's own pid is the one its start-up line names
+      const master = Number((await run.waitForLine(/drover up: pid (\d+)/, { timeoutMs: 15_000 }))[1]);
+      assert.equal(/journal .*q\.journal: 0 task\(s\) restored; fsync after every batch/.test(run.output), fsync, run.describe());
+      // one request at a time: each push is a batch of its own, answered before the next is sent
+      for (let n = 0; n < PUSHES; n++) {
+        const r = await requestJson(ep, 'POST', '/api/queue/push', { queue: 'jobs', task: { n } });
+        assert.equal(r.body['ok'], true, JSON.stringify(r.body));
+      }
+      process.kill(master, 'SIGTERM');
+      // strace exits with drover, once the whole trace is written
+      assert.equal((await run.waitForExit(15_000)).code, 0, run.describe());
+
+      const text = readFileSync(trace, 'utf8');
+      const lines = text.split('\n');
+      const isJournal = (l: string, call: RegExp): boolean => call.test(l) && l.includes(`<${journal}>`);
+      const writes = lines.filter((l) => isJournal(l, /^write\(\d+</)).length;
+      const fsyncs = lines.filter((l) => isJournal(l, /^f(data)?sync\(\d+</)).length;
+      // drover's stdout is a socket too (a pipe from the test): an answer is an HTTP response on a socket
+      const isAnswer = (l: string): boolean => /^writev?\(\d+<socket:\[\d+\]>, .*HTTP\/1\.1 /.test(l);
+      const answers = lines.filter(isAnswer).length;
+      // an answer written while the last journal write has not been fsynced yet
+      let unsynced = false;
+      let answeredUnsynced = 0;
+      for (const l of lines) {
+        if (isJournal(l, /^write\(\d+</)) unsynced = true;
+        else if (isJournal(l, /^f(data)?sync\(\d+</)) unsynced = false;
+        else if (isAnswer(l) && unsynced) answeredUnsynced += 1;
+      }
+      const what = `journal_fsync = ${fsync}: ${writes} journal write(s), ${fsyncs} fsync(s), ${answers} answer(s), ${answeredUnsynced} before an fsync\n${run.describe()}\n--- trace (journal and answers):\n${lines.filter((l) => l.includes(`<${journal}>`) || isAnswer(l)).join('\n')}`;
+      assert.equal(writes, PUSHES, what);
+      assert.equal(answers, PUSHES, what);
+      if (fsync) {
+        assert.equal(answeredUnsynced, 0, what);
+        assert.equal(fsyncs, PUSHES + 1, `one fsync per batch and one at close; ${what}`);
+      } else {
+        // the negative control: the same run without the key answers every push before any fsync
+        assert.equal(answeredUnsynced, PUSHES, what);
+        assert.equal(fsyncs, 1, `only the close fsyncs; ${what}`);
+      }
+      const pushed = readFileSync(journal, 'utf8').split('\n').filter((l) => l.startsWith('{"t":"push"')).length;
+      assert.equal(pushed, PUSHES, 'every push is in the journal');
+      if (fsync) {
+        // and the journal written that way is read back by the next start
+        again = await startUp(conf);
+        await again.waitForLine(new RegExp(`journal .*q\\.journal: ${PUSHES} task\\(s\\) restored; fsync after every batch`));
+      }
+    } finally {
+      await teardown(run, []);
+      if (again) await teardown(again, []);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
 });

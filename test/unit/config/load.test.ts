@@ -42,6 +42,25 @@ test('drover additions parse durations', () => {
   assert.equal(p?.pidfile, '/run/x.pid');
 });
 
+test('journal_fsync: false by default, a boolean when set, a warning without a journal', () => {
+  assert.equal(load('j1.ini', '[drover]\njournal = q.journal\n').supervisord.journalFsync, false);
+  const on = load('j2.ini', '[supervisord]\njournal = q.journal\njournal_fsync = true\n');
+  assert.equal(on.supervisord.journalFsync, true);
+  assert.equal(on.supervisord.journal, join(dir, 'q.journal'));
+  assert.deepEqual(on.warnings, []);
+  assert.equal(load('j3.ini', '[drover]\njournal = q.journal\njournal_fsync = off\n').supervisord.journalFsync, false);
+  try {
+    load('j4.ini', '[drover]\njournal = q.journal\njournal_fsync = always\n');
+    assert.fail('expected ConfigProblems');
+  } catch (e) {
+    assert.ok(e instanceof ConfigProblems);
+    assert.deepEqual(e.problems.map((p) => [p.section, p.key]), [['drover', 'journal_fsync']]);
+  }
+  const alone = load('j5.ini', '[drover]\njournal_fsync = true\n');
+  assert.equal(alone.supervisord.journal, null);
+  assert.match(alone.warnings.map((w) => `${w.key}: ${w.message}`).join('\n'), /^journal_fsync: has no effect without journal/);
+});
+
 test('all problems are collected', () => {
   try {
     load('d.ini', '[program:x]\ncommand=/bin/true\npriority=a\nautostart=b\n');
