@@ -8,6 +8,7 @@
 #   iproute2    — ss, to check that the master never accepts a connection
 #   strace      — watches the master's fsync calls on the journal (journal_fsync)
 #   chromium    — the web page test drives headless Chromium (through playwright-core)
+#   redis-server — the shared primitives run their suite on the Redis backend too (each test file starts its own server)
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq

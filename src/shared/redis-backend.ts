@@ -1,0 +1,540 @@
+// The Redis backend: the same queues, state and locks as the memory backend, kept in a Redis server so that
+// the workers of several masters (on several machines) share them. Workers still talk to their own master
+// over IPC; the master talks to Redis. Each operation is one Lua script (redis-scripts.ts), atomic in Redis.
+//
+// Waiting (take, lock) is served here: a master keeps its waiting takers in arrival order and asks Redis for
+// tasks when one is pushed (a wake published by the push), when a delay or lease falls due (a timer set
+// from the script's answer), and once a second as a safety net. A lock grant for another master's waiter is
+// published to that master. A worker's leases and locks go back when its master reports its exit; when a
+// whole master vanishes (kill -9, a machine lost), its liveness key lapses and any other master's heartbeat
+// gives back what that master's workers held (docs/shared.md, "Redis backend").
+import { createHash, randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { isDeepStrictEqual } from 'node:util';
+import type { Redis as RedisClient, RedisOptions } from 'ioredis';
+import type { Slot, SharedBackend } from './backend.js';
+import type { LockInfo } from './lock-core.js';
+import type { DeadReason, DeadTask, Delivery, NackResult, PushOptions, QueueStats } from './queue-core.js';
+import { DEFAULT_MAX_ATTEMPTS } from './queue-core.js';
+import { scriptSource, SCRIPTS, type ScriptName } from './redis-scripts.js';
+import { NotANumber } from './state-core.js';
+
+export interface RedisBackendOptions {
+  /** redis://[user:password@]host[:port][/db], rediss://… (TLS), or unix:/path/to/redis.sock[?db=N] */
+  readonly url: string;
+  /** key and channel prefix; masters that share queues use the same one */
+  readonly prefix: string;
+  /** a master whose heartbeat is this old is gone, and its workers' leases and locks are given back */
+  readonly livenessMs?: number;
+  /** connection problems after start-up (the backend keeps retrying) */
+  readonly onError?: (message: string) => void;
+  /** how long start-up waits for the server */
+  readonly connectTimeoutMs?: number;
+}
+
+/** A connection or start-up problem with the Redis server. */
+export class RedisBackendError extends Error {
+  readonly code = 'E_BACKEND';
+}
+
+export const DEFAULT_LIVENESS_MS = 10_000;
+/** how often waiting takes and locks ask again without a wake (lost messages, a reconnect) */
+const POLL_MS = 1000;
+/** takers served by one take script */
+const TAKE_BATCH = 64;
+/** compare-and-set retries when the key changes between the read and the swap */
+const CAS_TRIES = 1000;
+
+interface Taker {
+  readonly owner: string;
+  readonly leaseMs: number;
+  readonly deliver: (d: Delivery) => void;
+  withdrawn: boolean;
+}
+
+/** This master's view of one queue it waits on. */
+interface LocalQueue {
+  /** waiting takers, first come first served */
+  readonly takers: Taker[];
+  /** a take script is in flight */
+  pumping: boolean;
+  /** a wake arrived while pumping: ask again */
+  again: boolean;
+  timer: NodeJS.Timeout | null;
+}
+
+interface LockWaiter {
+  readonly name: string;
+  readonly entry: string;
+  readonly grant: (token: number) => void;
+}
+
+type Watcher = { readonly owner: string; readonly notify: (key: string, found: boolean, value: unknown) => void };
+
+export class RedisBackend implements SharedBackend {
+  /** identifies this master in owners, liveness keys and grant channels */
+  readonly masterId = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  private readonly prefix: string;
+  private readonly livenessMs: number;
+  private readonly onError: (message: string) => void;
+  private readonly shas = new Map<ScriptName, string>();
+  private readonly queues = new Map<string, LocalQueue>();
+  private readonly lockWaiters = new Map<string, LockWaiter>();
+  private readonly lockTimers = new Map<string, NodeJS.Timeout>();
+  private readonly watchers = new Map<string, Set<Watcher>>();
+  /** SUBSCRIBE of a state key in flight: reads of that key wait for it, so no change falls in between */
+  private readonly subscribing = new Map<string, Promise<unknown>>();
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private lastWaiter = 0;
+  private closed = false;
+
+  private constructor(
+    private readonly client: RedisClient,
+    private readonly sub: RedisClient,
+    opts: RedisBackendOptions,
+  ) {
+    this.prefix = opts.prefix;
+    this.livenessMs = opts.livenessMs ?? DEFAULT_LIVENESS_MS;
+    this.onError = opts.onError ?? ((m) => process.emitWarning(`drover shared backend: ${m}`));
+    for (const name of Object.keys(SCRIPTS) as ScriptName[]) {
+      this.shas.set(name, createHash('sha1').update(scriptSource(name)).digest('hex'));
+    }
+    this.sub.on('message', (channel: string, message: string) => this.received(channel, message));
+  }
+
+  /** Connects (both the command and the subscriber connection) and joins as a live master. */
+  static async connect(opts: RedisBackendOptions): Promise<RedisBackend> {
+    let Redis: typeof import('ioredis').Redis;
+    try {
+      ({ Redis } = await import('ioredis'));
+    } catch {
+      throw new RedisBackendError(`shared_backend = ${opts.url} needs the ioredis package: npm install ioredis`);
+    }
+    const options = redisOptions(opts.url);
+    const client = new Redis(options);
+    const sub = new Redis(options);
+    let reported = '';
+    /** the last connection error: connect() itself only says "Connection is closed" */
+    let lastError = '';
+    let started = false;
+    for (const c of [client, sub]) {
+      c.on('error', (err: Error) => {
+        lastError = err.message;
+        // ioredis retries by itself; say so once per distinct problem, not once per retry
+        if (started && err.message !== reported) opts.onError?.(`shared_backend ${opts.url}: ${err.message} (retrying)`);
+        reported = err.message;
+      });
+      c.on('ready', () => (reported = ''));
+    }
+    const timeoutMs = opts.connectTimeoutMs ?? 5000;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        Promise.all([client.connect(), sub.connect()]),
+        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs))),
+      ]);
+    } catch (err) {
+      client.disconnect();
+      sub.disconnect();
+      throw new RedisBackendError(`shared_backend ${opts.url}: cannot connect: ${lastError || (err as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+    }
+    started = true;
+    const backend = new RedisBackend(client, sub, opts);
+    await backend.sub.subscribe(backend.key('g', backend.masterId));
+    await backend.beat();
+    return backend;
+  }
+
+  push(queue: string, data: unknown, opts: PushOptions): Promise<number> {
+    const args = [queue, JSON.stringify(data), opts.priority ?? 0, opts.maxAttempts ?? DEFAULT_MAX_ATTEMPTS, opts.delayMs ?? 0];
+    return this.run('push', args).then(Number);
+  }
+
+  take(queue: string, owner: string, leaseMs: number, deliver: (d: Delivery) => void): () => void {
+    const lq = this.localQueue(queue);
+    const taker: Taker = { owner: this.ownerKey(owner), leaseMs, deliver, withdrawn: false };
+    lq.takers.push(taker);
+    this.pump(queue, lq);
+    return () => {
+      taker.withdrawn = true;
+      const i = lq.takers.indexOf(taker);
+      if (i >= 0) lq.takers.splice(i, 1);
+    };
+  }
+
+  ack(queue: string, id: number, owner: string): Promise<boolean> {
+    return this.run('ack', [queue, id, this.ownerKey(owner)]).then((r) => r === 1);
+  }
+
+  nack(queue: string, id: number, owner: string, retryInMs: number, error: string | null): Promise<NackResult> {
+    return this.run('nack', [queue, id, this.ownerKey(owner), retryInMs, error ?? '', error === null ? '0' : '1']) as Promise<NackResult>;
+  }
+
+  release(queue: string, id: number, owner: string): Promise<boolean> {
+    return this.run('release', [queue, id, this.ownerKey(owner)]).then((r) => r === 1);
+  }
+
+  extend(queue: string, id: number, owner: string, leaseMs: number): Promise<boolean> {
+    return this.run('extend', [queue, id, this.ownerKey(owner), leaseMs]).then((r) => r === 1);
+  }
+
+  async queueStats(queue: string | null): Promise<QueueStats[]> {
+    const rows = (await this.run('stats', [queue ?? ''])) as [string, ...number[]][];
+    return rows
+      .map(([name, ready, delayed, leased, dead, pushed, acked, nacked, lost]) => ({
+        name,
+        ready: Number(ready),
+        delayed: Number(delayed),
+        leased: Number(leased),
+        dead: Number(dead),
+        // takers waiting at this master (others' are not counted)
+        waiting: this.queues.get(name)?.takers.length ?? 0,
+        pushed: Number(pushed),
+        acked: Number(acked),
+        nacked: Number(nacked),
+        lost: Number(lost),
+      }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  async deadLetters(queue: string, limit: number): Promise<DeadTask[]> {
+    const rows = (await this.run('dead', [queue, Math.min(limit, 1_000_000)])) as (string | number | null)[][];
+    return rows.map(([id, data, priority, attempts, reason, error, deadAt]) => ({
+      id: Number(id),
+      data: JSON.parse(String(data)) as unknown,
+      priority: Number(priority),
+      attempts: Number(attempts),
+      reason: String(reason) as DeadReason,
+      error: error === null || error === undefined ? null : String(error),
+      deadAtMs: Number(deadAt),
+    }));
+  }
+
+  retryDead(queue: string): Promise<number> {
+    return this.run('retryDead', [queue]).then(Number);
+  }
+
+  async stateGet(key: string): Promise<Slot> {
+    await this.subscribing.get(key);
+    const text = await this.client.hget(this.key('s'), key);
+    return text === null ? { found: false, value: null } : { found: true, value: JSON.parse(text) as unknown };
+  }
+
+  async stateSet(key: string, value: unknown): Promise<void> {
+    await this.run('stateSet', [key, JSON.stringify(value)]);
+  }
+
+  stateDelete(key: string): Promise<boolean> {
+    return this.run('stateDelete', [key]).then((n) => n === 1);
+  }
+
+  async stateIncrement(key: string, by: number): Promise<number> {
+    try {
+      return JSON.parse(String(await this.run('stateIncrement', [key, by]))) as number;
+    } catch (err) {
+      const m = /^E_NOT_A_NUMBER (.*)$/s.exec((err as Error).message);
+      if (m) throw new NotANumber(m[1]);
+      throw err;
+    }
+  }
+
+  async stateCompareAndSet(key: string, expected: Slot, next: Slot): Promise<boolean> {
+    // Values are compared as values (deep equality), but swapped only if the stored text is still the one
+    // that was compared: a change in between makes the swap fail, and the comparison runs again.
+    const nextText = next.found ? JSON.stringify(next.value) : '';
+    for (let i = 0; i < CAS_TRIES; i++) {
+      const text = await this.client.hget(this.key('s'), key);
+      const found = text !== null;
+      if (found !== expected.found || (found && !isDeepStrictEqual(JSON.parse(text), expected.value))) return false;
+      const swapped = await this.run('stateSwap', [key, found ? '1' : '0', text ?? '', next.found ? '1' : '0', nextText]);
+      if (swapped === 1) return true;
+    }
+    throw new RedisBackendError(`compare-and-set of "${key}": the key kept changing (${CAS_TRIES} tries)`);
+  }
+
+  stateWatch(key: string, owner: string, notify: (key: string, found: boolean, value: unknown) => void): () => void {
+    let set = this.watchers.get(key);
+    if (!set) {
+      this.watchers.set(key, (set = new Set()));
+      const channel = this.key('sc', key);
+      const p = this.sub.subscribe(channel).catch((err: unknown) => this.report(`watch ${key}: ${(err as Error).message}`));
+      this.subscribing.set(key, p);
+      void p.finally(() => {
+        if (this.subscribing.get(key) === p) this.subscribing.delete(key);
+      });
+    }
+    const w: Watcher = { owner, notify };
+    set.add(w);
+    return () => {
+      set.delete(w);
+      if (set.size === 0 && this.watchers.get(key) === set) {
+        this.watchers.delete(key);
+        if (!this.closed) this.sub.unsubscribe(this.key('sc', key)).catch(() => {});
+      }
+    };
+  }
+
+  lockAcquire(name: string, owner: string, ttlMs: number, grant: (token: number) => void): () => void {
+    this.lastWaiter += 1;
+    const wid = `${this.masterId}~${this.lastWaiter}`;
+    const entry = `${wid}|${ttlMs}|${this.ownerKey(owner)}`;
+    this.lockWaiters.set(wid, { name, entry, grant });
+    this.run('lockAcquire', [this.masterId, name, wid, this.ownerKey(owner), ttlMs]).then(
+      (r) => this.lockAnswered(name, r),
+      (err: unknown) => this.report(`lock ${name}: ${(err as Error).message}`),
+    );
+    return () => {
+      if (!this.lockWaiters.delete(wid)) return;
+      this.run('lockWithdraw', [this.masterId, name, entry, wid]).then(
+        (g) => {
+          if (Array.isArray(g)) this.granted(String(g[0]), Number(g[1]));
+        },
+        () => {},
+      );
+    };
+  }
+
+  async lockRelease(name: string, token: number): Promise<boolean> {
+    const [ok, g] = (await this.run('lockRelease', [this.masterId, name, token])) as [number, [string, number] | null];
+    if (g) this.granted(String(g[0]), Number(g[1]));
+    return ok === 1;
+  }
+
+  async locks(): Promise<LockInfo[]> {
+    const rows = (await this.run('locks', [])) as [string, string | null, number | null, number][];
+    const mine = `${this.masterId}/`;
+    return rows
+      .map(([name, owner, token, waiting]) => ({
+        name,
+        // this master's workers as the memory backend names them; others' with their master
+        owner: owner === null ? null : owner.startsWith(mine) ? owner.slice(mine.length) : owner,
+        token: token === null ? null : Number(token),
+        waiting: Number(waiting),
+      }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  ownerGone(owner: string): void {
+    for (const lq of this.queues.values()) {
+      for (let i = lq.takers.length - 1; i >= 0; i--) {
+        const t = lq.takers[i] as Taker;
+        if (t.owner === this.ownerKey(owner)) {
+          t.withdrawn = true;
+          lq.takers.splice(i, 1);
+        }
+      }
+    }
+    this.run('ownerGone', [this.masterId, this.ownerKey(owner)]).then(
+      (grants) => this.grantAll(grants),
+      (err: unknown) => this.report(`giving back what ${owner} held: ${(err as Error).message}`),
+    );
+  }
+
+  /** Leaves: what this master's workers still hold goes back, and the connections close. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
+    for (const lq of this.queues.values()) if (lq.timer) clearTimeout(lq.timer);
+    for (const t of this.lockTimers.values()) clearTimeout(t);
+    try {
+      await this.run('leave', [this.masterId]);
+      await Promise.all([this.client.quit(), this.sub.quit()]);
+    } catch {
+      this.client.disconnect();
+      this.sub.disconnect();
+    }
+  }
+
+  /** Drops the connections without leaving, as a master killed with SIGKILL would (tests). */
+  abandon(): void {
+    this.closed = true;
+    if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
+    for (const lq of this.queues.values()) if (lq.timer) clearTimeout(lq.timer);
+    for (const t of this.lockTimers.values()) clearTimeout(t);
+    this.client.disconnect();
+    this.sub.disconnect();
+  }
+
+  // --- internal ---
+
+  private key(...parts: string[]): string {
+    return [this.prefix, ...parts].join(':');
+  }
+
+  private ownerKey(owner: string): string {
+    return `${this.masterId}/${owner}`;
+  }
+
+  /** Runs a script by its SHA, loading it on the first NOSCRIPT (a new or flushed server). */
+  private async run(name: ScriptName, args: (string | number)[]): Promise<unknown> {
+    const argv = [this.prefix, ...args];
+    try {
+      return await this.client.evalsha(this.shas.get(name) as string, 0, ...argv);
+    } catch (err) {
+      if (!(err as Error).message.startsWith('NOSCRIPT')) throw err;
+      return this.client.eval(scriptSource(name), 0, ...argv);
+    }
+  }
+
+  private report(message: string): void {
+    if (!this.closed) this.onError(message);
+  }
+
+  /** Refreshes this master's liveness and gives back what vanished masters' workers held. */
+  private async beat(): Promise<void> {
+    const grants = await this.run('heartbeat', [this.masterId, this.livenessMs]);
+    this.grantAll(grants);
+    if (this.closed) return;
+    this.heartbeatTimer = setTimeout(() => {
+      this.beat().catch((err: unknown) => {
+        this.report(`heartbeat: ${(err as Error).message}`);
+        if (!this.closed) this.heartbeatTimer = setTimeout(() => void this.beat().catch(() => {}), this.livenessMs / 3).unref();
+      });
+    }, this.livenessMs / 3);
+    this.heartbeatTimer.unref();
+  }
+
+  private localQueue(name: string): LocalQueue {
+    let lq = this.queues.get(name);
+    if (!lq) {
+      const created: LocalQueue = { takers: [], pumping: false, again: false, timer: null };
+      this.queues.set(name, (lq = created));
+      // a push made before the subscription took effect is found by the take that follows it
+      this.sub.subscribe(this.key('w', name)).then(
+        () => this.pump(name, created),
+        (err: unknown) => this.report(`queue ${name}: ${(err as Error).message}`),
+      );
+    }
+    return lq;
+  }
+
+  /** Asks Redis for tasks for the waiting takers, in order; one script at a time per queue. */
+  private pump(name: string, lq: LocalQueue): void {
+    if (this.closed || lq.takers.length === 0) return;
+    if (lq.pumping) {
+      lq.again = true;
+      return;
+    }
+    const batch = lq.takers.slice(0, TAKE_BATCH);
+    lq.pumping = true;
+    lq.again = false;
+    this.run('take', [this.masterId, name, ...batch.flatMap((t) => [t.owner, t.leaseMs])]).then(
+      (answer) => {
+        const [rows, nextMs] = answer as [[number, string, string, number, string][], number];
+        rows.forEach(([id, data, priority, attempt, maxAttempts], i) => {
+          const taker = batch[i] as Taker;
+          if (taker.withdrawn) {
+            // withdrawn while the script ran: the task goes back without spending an attempt
+            void this.run('release', [name, id, taker.owner]).catch(() => {});
+            return;
+          }
+          lq.takers.splice(lq.takers.indexOf(taker), 1);
+          taker.deliver({ queue: name, id: Number(id), data: JSON.parse(data) as unknown, priority: Number(priority), attempt: Number(attempt), maxAttempts: Number(maxAttempts) });
+        });
+        lq.pumping = false;
+        if (lq.again || rows.length === batch.length) this.pump(name, lq);
+        else this.armQueueTimer(name, lq, Number(nextMs));
+      },
+      (err: unknown) => {
+        lq.pumping = false;
+        this.report(`take from ${name}: ${(err as Error).message}`);
+        this.armQueueTimer(name, lq, POLL_MS);
+      },
+    );
+  }
+
+  private armQueueTimer(name: string, lq: LocalQueue, nextMs: number): void {
+    if (lq.timer) clearTimeout(lq.timer);
+    lq.timer = null;
+    if (lq.takers.length === 0 || this.closed) return;
+    const ms = nextMs >= 0 ? Math.min(nextMs + 1, POLL_MS) : POLL_MS;
+    lq.timer = setTimeout(() => {
+      lq.timer = null;
+      this.pump(name, lq);
+    }, ms);
+    lq.timer.unref();
+  }
+
+  private received(channel: string, message: string): void {
+    const wake = this.key('w', '');
+    const grant = this.key('g', '');
+    const changed = this.key('sc', '');
+    if (channel.startsWith(wake)) {
+      const name = channel.slice(wake.length);
+      const lq = this.queues.get(name);
+      if (lq) this.pump(name, lq);
+    } else if (channel.startsWith(changed)) {
+      const key = channel.slice(changed.length);
+      const set = this.watchers.get(key);
+      if (!set) return;
+      const found = message.startsWith('1');
+      const value = found ? (JSON.parse(message.slice(1)) as unknown) : null;
+      for (const w of [...set]) w.notify(key, found, value);
+    } else if (channel.startsWith(grant)) {
+      const m = /^(\S+) (\d+) (.*)$/s.exec(message);
+      if (m) this.granted(m[1] as string, Number(m[2]));
+    }
+  }
+
+  /**
+   * A lock went to waiter `wid` of this master. An unknown wid was answered already (a poll repeating a
+   * grant) or withdrawn: the withdraw script releases a grant it crossed, so nothing is left to do.
+   */
+  private granted(wid: string, token: number): void {
+    const w = this.lockWaiters.get(wid);
+    if (!w) return;
+    this.lockWaiters.delete(wid);
+    w.grant(token);
+  }
+
+  private grantAll(grants: unknown): void {
+    for (const [wid, token] of grants as [string, number, string][]) this.granted(String(wid), Number(token));
+  }
+
+  /** An acquire or serve answer: a grant, and when this master still waits, when to look again. */
+  private lockAnswered(name: string, answer: unknown): void {
+    const [wid, token, leftMs] = answer as [string, number, number];
+    if (wid !== '') this.granted(String(wid), Number(token));
+    const existing = this.lockTimers.get(name);
+    if (existing) clearTimeout(existing);
+    this.lockTimers.delete(name);
+    if (this.closed || ![...this.lockWaiters.values()].some((w) => w.name === name)) return;
+    const ms = Number(leftMs) >= 0 ? Math.min(Number(leftMs) + 1, POLL_MS) : POLL_MS;
+    const timer = setTimeout(() => {
+      this.lockTimers.delete(name);
+      this.run('lockServe', [this.masterId, name]).then(
+        (r) => this.lockAnswered(name, r),
+        (err: unknown) => {
+          this.report(`lock ${name}: ${(err as Error).message}`);
+          this.lockAnswered(name, ['', 0, POLL_MS]);
+        },
+      );
+    }, ms);
+    timer.unref();
+    this.lockTimers.set(name, timer);
+  }
+}
+
+/** ioredis options for a `shared_backend` URL. */
+export function redisOptions(url: string): RedisOptions {
+  const base: RedisOptions = { lazyConnect: true, enableAutoPipelining: true, connectionName: 'drover' };
+  if (url.startsWith('unix:')) {
+    const u = new URL(url);
+    const db = u.searchParams.get('db');
+    return { ...base, path: decodeURIComponent(u.pathname), ...(db !== null ? { db: Number(db) } : {}) };
+  }
+  const u = new URL(url);
+  const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0;
+  return {
+    ...base,
+    host: u.hostname.replace(/^\[|\]$/g, ''),
+    port: u.port === '' ? 6379 : Number(u.port),
+    db,
+    ...(u.username !== '' ? { username: decodeURIComponent(u.username) } : {}),
+    ...(u.password !== '' ? { password: decodeURIComponent(u.password) } : {}),
+    ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
+  };
+}

@@ -1,0 +1,59 @@
+// A private redis-server for a test file: Debian's redis-server on a unix socket in a temp directory, no
+// persistence. Started per file so tests never share state with a system Redis or with each other.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { TIMEOUT_SCALE } from './drover.js';
+
+export interface RedisServer {
+  /** the `shared_backend` value that reaches it */
+  readonly url: string;
+  readonly socket: string;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+// "Ready to accept connections tcp" with a port; "…now ready to accept connections at PATH" with only a socket
+const READY = /ready to accept connections/i;
+
+/** Starts redis-server in `dir` and resolves once it accepts connections (bounded; prints its log on failure). */
+export async function startRedis(dir: string, timeoutMs = 10_000 * TIMEOUT_SCALE): Promise<RedisServer> {
+  const socket = join(dir, 'redis.sock');
+  const bin = process.env['DROVER_TEST_REDIS_SERVER'] ?? 'redis-server';
+  const child: ChildProcess = spawn(bin, ['--port', '0', '--unixsocket', socket, '--unixsocketperm', '700', '--save', '', '--appendonly', 'no', '--dir', dir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => fail(new Error(`redis-server did not become ready in ${timeoutMs} ms`)), timeoutMs);
+    const fail = (err: Error): void => {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(new Error(`${err.message}\n--- redis-server output ---\n${output}`));
+    };
+    child.on('error', (err: NodeJS.ErrnoException) =>
+      fail(err.code === 'ENOENT' ? new Error(`${bin} not found: install Debian's redis-server (scripts/install-test-deps.sh)`) : err),
+    );
+    child.on('exit', (code, signal) => fail(new Error(`redis-server exited (${code ?? signal}) before it was ready`)));
+    for (const s of [child.stdout, child.stderr]) {
+      s?.setEncoding('utf8').on('data', (d: string) => {
+        output += d;
+        if (READY.test(output)) {
+          clearTimeout(timer);
+          child.removeAllListeners('exit');
+          resolve();
+        }
+      });
+    }
+  });
+  return {
+    url: `unix:${socket}`,
+    socket,
+    pid: child.pid as number,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
