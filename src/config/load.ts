@@ -364,7 +364,21 @@ class Loader {
         return path;
       }, null),
       journalFsync: attempt(() => get('journal_fsync', K.journal_fsync), null) ?? false,
+      sharedBackend: attempt(() => get('shared_backend', K.shared_backend), null) ?? 'memory',
+      sharedPrefix: attempt(() => {
+        const v = (get('shared_prefix', K.shared_prefix) ?? 'drover').trim();
+        if (v === '') this.fail(posOf('shared_prefix'), sectionName, 'shared_prefix', 'is empty', v, 'a non-empty prefix such as drover or myapp');
+        return v;
+      }, null) ?? 'drover',
+      sharedLivenessMs: attempt(() => {
+        const secs = get('shared_liveness', K.shared_liveness) ?? 10;
+        if (secs < 0.3) this.fail(posOf('shared_liveness'), sectionName, 'shared_liveness', 'is too short', String(secs), 'at least 300ms');
+        return Math.round(secs * 1000);
+      }, null) ?? 10_000,
     };
+    if (spec.sharedBackend !== 'memory' && spec.journal !== null && errors.length === 0) {
+      this.fail(posOf('journal'), sectionName, 'journal', 'cannot be used with a Redis shared_backend (Redis keeps the data; use its own persistence)', spec.journal, 'no journal, or shared_backend = memory');
+    }
     if (spec.journalFsync && spec.journal === null && errors.length === 0) {
       this.warn(posOf('journal_fsync'), sectionName, 'journal_fsync', 'has no effect without journal = PATH (nothing is journaled)');
     }

@@ -55,6 +55,29 @@ function rotatePeriod(raw: string): 'daily' | 'hourly' | null {
   throw new ValueProblem('not a rotation period', 'daily, hourly or none');
 }
 
+/** `shared_backend`: 'memory', or the URL of a Redis server (validated here, connected at start). */
+function sharedBackend(raw: string): string {
+  const v = raw.trim();
+  if (v === 'memory') return v;
+  const expected = 'memory, redis://[user:password@]host[:port][/db], rediss://… or unix:/path/to/redis.sock[?db=N]';
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    throw new ValueProblem('not a backend', expected);
+  }
+  if (url.protocol === 'unix:') {
+    if (!url.pathname.startsWith('/') || url.pathname.length < 2) throw new ValueProblem('a unix socket needs an absolute path', expected);
+    const db = url.searchParams.get('db');
+    if (db !== null && !/^\d+$/.test(db)) throw new ValueProblem('db is not a number', expected);
+    return v;
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new ValueProblem(`${url.protocol.slice(0, -1)} is not a known backend`, expected);
+  if (url.hostname === '') throw new ValueProblem('no host', expected);
+  if (url.pathname !== '' && url.pathname !== '/' && !/^\/\d+$/.test(url.pathname)) throw new ValueProblem('the path must be a database number', expected);
+  return v;
+}
+
 const LOG_DOC = 'AUTO (a file in childlogdir), NONE, syslog (deprecated) or a path';
 
 type StreamKeys<S extends string> = Readonly<
@@ -197,6 +220,9 @@ export const SUPERVISORD_KEYS = {
   hooks: key({ type: 'path', default: null, doc: "A JS module of server hooks run in the master, as gunicorn's: on_starting, when_ready, pre_spawn, post_spawn, worker_exit, on_reload, on_exit (camelCase names work too).", parse: text, drover: true }),
   journal: key({ type: 'path', default: null, doc: 'Keep the master\'s task queues and shared state in this append-only file (relative to the config file\'s directory), so a master restart, crash or USR2 re-exec loses no accepted task (docs/shared.md, "Durability"). Locks and leases are not kept: a task leased at the restart is ready again.', parse: text, drover: true }),
   journal_fsync: key({ type: 'boolean', default: 'false', doc: 'fsync the journal after each batch of records, before the batch is answered: the accepted tasks and keys then survive a power loss or kernel crash too, not only the master\'s death, at the cost of one fsync per event-loop turn that changed something (docs/shared.md, "Durability"). Needs journal.', parse: boolean, drover: true }),
+  shared_backend: key({ type: 'memory|redis URL', default: 'memory', doc: 'Where the workers\' queues, shared state and locks live: memory (in the master, no server) or a Redis server — redis://[user:password@]host[:port][/db], rediss://… (TLS) or unix:/path/redis.sock[?db=N] — which masters on several machines can share (docs/shared.md, "Redis backend"; needs the ioredis package). Write a percent sign in a password as %%, or use %(ENV_REDIS_URL)s. Not with journal: Redis keeps its own data.', parse: sharedBackend, drover: true }),
+  shared_prefix: key({ type: 'string', default: 'drover', doc: 'With a Redis shared_backend: the prefix of every key and channel. Masters that share queues use the same prefix; unrelated deployments on one server use different ones.', parse: text, drover: true }),
+  shared_liveness: key({ type: 'duration', default: '10s', doc: 'With a Redis shared_backend: a master whose heartbeat (every third of this) has not reached Redis for this long counts as gone, and another master gives back the tasks its workers had leased and the locks they held. Shorter recovers sooner from a lost machine; too short mistakes a stalled master for a dead one.', parse: duration, drover: true }),
   runtime_dir: key({ type: 'directory', default: null, defaultDoc: '.drover beside the config file', doc: 'Runtime directory for the control socket, pidfile and AUTO logs.', parse: text, drover: true }),
 } as const;
 

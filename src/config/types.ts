@@ -150,6 +150,12 @@ export interface SupervisordSpec {
   readonly journal: string | null;
   /** drover: fsync the journal after every batch of records (`journal_fsync`); false: at compaction and close only */
   readonly journalFsync: boolean;
+  /** drover: 'memory', or the URL of the Redis server holding the shared primitives (`shared_backend`) */
+  readonly sharedBackend: string;
+  /** drover: key and channel prefix in Redis (`shared_prefix`) */
+  readonly sharedPrefix: string;
+  /** drover: a master silent in Redis this long counts as gone (`shared_liveness`) */
+  readonly sharedLivenessMs: number;
 }
 
 export interface UnixHttpServerSpec {

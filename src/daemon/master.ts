@@ -15,7 +15,9 @@ import { OrphanGuard } from '../os/guard.js';
 import { hasPdeathsig } from '../os/spawn.js';
 import { inheritedSockets, SocketSet } from '../prefork/sockets.js';
 import { lookupUser } from '../os/users.js';
+import type { SharedBackend } from '../shared/backend.js';
 import { MemoryBackend } from '../shared/memory-backend.js';
+import { RedisBackend } from '../shared/redis-backend.js';
 import { attachJournal, SharedGate } from '../shared/durable.js';
 import { sharedRoutes } from '../shared/route.js';
 import { SharedService } from '../shared/service.js';
@@ -126,25 +128,45 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     return abort('the on_starting hook failed (see the log); nothing was started');
   }
   const guard = OrphanGuard.start();
-  // queues, state and locks for the workers (docs/shared.md), held in this process
-  const sharedBackend = new MemoryBackend();
+  // queues, state and locks for the workers (docs/shared.md): in this process, or in a Redis server
+  const memoryBackend = config.supervisord.sharedBackend === 'memory' ? new MemoryBackend() : null;
+  let sharedBackend: SharedBackend;
+  if (memoryBackend) sharedBackend = memoryBackend;
+  else {
+    const where = `${redactUrl(config.supervisord.sharedBackend)} (prefix ${config.supervisord.sharedPrefix})`;
+    try {
+      sharedBackend = await RedisBackend.connect({
+        url: config.supervisord.sharedBackend,
+        prefix: config.supervisord.sharedPrefix,
+        livenessMs: config.supervisord.sharedLivenessMs,
+        onError: (m) => logger.warn(redactUrl(m)),
+      });
+    } catch (err) {
+      guard?.close();
+      return abort(redactUrl((err as Error).message));
+    }
+    logger.info(`shared backend: Redis at ${where}`);
+  }
   const shared = new SharedService(sharedBackend);
   // With a journal, shared requests wait until it is loaded. A re-exec'd master loads it only once the old
   // master has exited (its IPC channel closes): until then the old one appends (docs/shared.md, Durability).
   const gate = new SharedGate();
   const journalFile = config.supervisord.journal;
   const loadJournal = (): string | null => {
-    if (journalFile === null) return null;
+    // the config refuses a journal with a Redis backend
+    if (journalFile === null || memoryBackend === null) return null;
     try {
-      attachJournal(sharedBackend, journalFile, (m) => logger.warn(m), { fsyncEachBatch: config.supervisord.journalFsync });
+      attachJournal(memoryBackend, journalFile, (m) => logger.warn(m), { fsyncEachBatch: config.supervisord.journalFsync });
     } catch (err) {
       return (err as Error).message;
     }
-    const restored = sharedBackend.queueStats(null).reduce((n, q) => n + q.ready + q.delayed, 0);
+    const restored = memoryBackend.queueStats(null).reduce((n, q) => n + q.ready + q.delayed, 0);
     logger.info(`journal ${journalFile}: ${restored} task(s) restored${config.supervisord.journalFsync ? '; fsync after every batch (journal_fsync)' : ''}`);
     return null;
   };
-  if (!o.reexec) {
+  // Without a journal there is nothing to hand over (memory: the new master starts empty, as documented;
+  // Redis: both masters share the server), so a re-exec'd master's gate opens at once too.
+  if (!o.reexec || journalFile === null) {
     const problem = loadJournal();
     if (problem !== null) {
       guard?.close();
@@ -242,13 +264,15 @@ export async function runMaster(o: MasterOptions): Promise<number> {
       reportToPredecessor(ok ? { t: 'reexec-ready', pid: process.pid } : { t: 'reexec-failed', message: 'its workers did not become ready within 60 s' });
     });
     process.once('disconnect', () => {
-      const problem = loadJournal();
-      if (problem !== null) {
-        logger.error(`${problem}; stopping`);
-        void supervisor.command({ type: 'shutdown', fast: false });
-        return;
+      if (!gate.isOpen) {
+        const problem = loadJournal();
+        if (problem !== null) {
+          logger.error(`${problem}; stopping`);
+          void supervisor.command({ type: 'shutdown', fast: false });
+          return;
+        }
+        gate.open();
       }
-      gate.open();
       supervisor.startRemaining();
     });
   } else {
@@ -357,4 +381,9 @@ function ensurePrivateDir(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const st = statSync(dir);
   if (st.uid === process.getuid?.() && (st.mode & 0o077) !== 0) chmodSync(dir, 0o700);
+}
+
+/** A backend URL or a message naming it, with any password replaced by *** (it goes to logs). */
+function redactUrl(text: string): string {
+  return text.replace(/(rediss?:\/\/[^:@/\s]*:)[^@\s]*@/g, '$1***@');
 }

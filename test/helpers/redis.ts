@@ -33,13 +33,14 @@ export async function startRedis(dir: string, timeoutMs = 10_000 * TIMEOUT_SCALE
     child.on('error', (err: NodeJS.ErrnoException) =>
       fail(err.code === 'ENOENT' ? new Error(`${bin} not found: install Debian's redis-server (scripts/install-test-deps.sh)`) : err),
     );
-    child.on('exit', (code, signal) => fail(new Error(`redis-server exited (${code ?? signal}) before it was ready`)));
+    const exitedEarly = (code: number | null, signal: NodeJS.Signals | null): void => fail(new Error(`redis-server exited (${code ?? signal}) before it was ready`));
+    child.on('exit', exitedEarly);
     for (const s of [child.stdout, child.stderr]) {
       s?.setEncoding('utf8').on('data', (d: string) => {
         output += d;
         if (READY.test(output)) {
           clearTimeout(timer);
-          child.removeAllListeners('exit');
+          child.removeListener('exit', exitedEarly);
           resolve();
         }
       });

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseServerUrl, requestJson } from '../../src/control/client.js';
 import { makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
-import { linkDrover } from '../helpers/shared.js';
+import { linkDrover, SHARED_BACKENDS, useSharedBackend } from '../helpers/shared.js';
 
 const TASKS = 600;
 const KILLS = 12;
@@ -29,15 +29,17 @@ export default defineWorker({
 });
 `;
 
-test('kill -9 of consumers, repeatedly: every task acked exactly once or dead-lettered, none lost', async () => {
+for (const backend of SHARED_BACKENDS) {
+test(`[${backend} backend] kill -9 of consumers, repeatedly: every task acked exactly once or dead-lettered, none lost`, async () => {
   const dir = makeTmpDir();
   linkDrover(dir);
+  const shared = await useSharedBackend(backend, dir);
   const record = join(dir, 'acks.txt');
   writeFileSync(record, '');
   writeFileSync(join(dir, 'consumer.mjs'), CONSUMER);
   const conf = writeConfig(
     dir,
-    `[program:consumer]
+    `${shared.section}[program:consumer]
 worker = ${join(dir, 'consumer.mjs')}
 numprocs = 3
 concurrency = 4
@@ -139,5 +141,7 @@ environment = RECORD="${record}"
     assert.ok(run.count(/consumer_\d: running → exited \(terminated by SIGKILL/g) >= KILLS, run.describe());
   } finally {
     await teardown(run, [], dir);
+    await shared.stop();
   }
 });
+}

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseServerUrl, requestJson } from '../../src/control/client.js';
 import { makeTmpDir, startUp, teardown, writeConfig } from '../helpers/drover.js';
-import { linkDrover } from '../helpers/shared.js';
+import { linkDrover, SHARED_BACKENDS, useSharedBackend } from '../helpers/shared.js';
 
 const WORKERS = 3;
 const ROUNDS = 40;
@@ -77,16 +77,18 @@ function fetchJson(port: number, path: string): Promise<Record<string, unknown>>
   });
 }
 
-test('lock: N workers increment under the lock → exact count; a killed holder hands the lock over at once; HTTP workers import the primitives', async () => {
+for (const backend of SHARED_BACKENDS) {
+test(`[${backend} backend] lock: N workers increment under the lock → exact count; a killed holder hands the lock over at once; HTTP workers import the primitives`, async () => {
   const dir = makeTmpDir();
   linkDrover(dir);
+  const shared = await useSharedBackend(backend, dir);
   for (const [f, text] of [['counter.mjs', COUNTER], ['holder.mjs', HOLDER], ['waiter.mjs', WAITER], ['web.mjs', WEB]] as const) {
     writeFileSync(join(dir, f), text);
   }
   const run = await startUp(
     writeConfig(
       dir,
-      `[socket:web]
+      `${shared.section}[socket:web]
 bind = 127.0.0.1:0
 
 [program:counter]
@@ -144,5 +146,7 @@ numprocs = 2
     assert.equal(stats[0]?.ready, 4);
   } finally {
     await teardown(run, [], dir);
+    await shared.stop();
   }
 });
+}

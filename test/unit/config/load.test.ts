@@ -61,6 +61,36 @@ test('journal_fsync: false by default, a boolean when set, a warning without a j
   assert.match(alone.warnings.map((w) => `${w.key}: ${w.message}`).join('\n'), /^journal_fsync: has no effect without journal/);
 });
 
+test('shared_backend: memory by default; Redis URLs checked; not with a journal', () => {
+  const d = load('s1.ini', '[drover]\n');
+  assert.deepEqual([d.supervisord.sharedBackend, d.supervisord.sharedPrefix, d.supervisord.sharedLivenessMs], ['memory', 'drover', 10_000]);
+  for (const url of ['redis://127.0.0.1:6379/2', 'rediss://u:p%%40ss@cache.example:6380', 'redis://[::1]', 'unix:/run/redis/redis.sock?db=3']) {
+    // a percent sign is written %% in the file, as everywhere in supervisor's format
+    assert.equal(load('s2.ini', `[supervisord]\nshared_backend = ${url}\nshared_prefix = app\nshared_liveness = 3s\n`).supervisord.sharedBackend, url.replace('%%', '%'));
+  }
+  const r = load('s3.ini', '[drover]\nshared_backend = redis://h\nshared_liveness = 1500ms\n');
+  assert.equal(r.supervisord.sharedLivenessMs, 1500);
+  const bad: [string, string][] = [
+    ['shared_backend = mysql://h/1', 'shared_backend'],
+    ['shared_backend = redis://h/x', 'shared_backend'],
+    ['shared_backend = unix:relative.sock', 'shared_backend'],
+    ['shared_backend = localhost:6379', 'shared_backend'],
+    ['shared_prefix =', 'shared_prefix'],
+    ['shared_liveness = 10ms', 'shared_liveness'],
+    ['shared_backend = redis://h\njournal = q.journal', 'journal'],
+  ];
+  for (const [line, key] of bad) {
+    try {
+      load('s4.ini', `[drover]\n${line}\n`);
+      assert.fail(`expected ConfigProblems for ${line}`);
+    } catch (e) {
+      assert.ok(e instanceof ConfigProblems, String(e));
+      assert.deepEqual(e.problems.map((p) => [p.section, p.key]), [['drover', key]], line);
+      assert.ok(e.problems[0]?.expected, `${line}: says what was expected`);
+    }
+  }
+});
+
 test('all problems are collected', () => {
   try {
     load('d.ini', '[program:x]\ncommand=/bin/true\npriority=a\nautostart=b\n');
