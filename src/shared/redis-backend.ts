@@ -100,6 +100,10 @@ export class RedisBackend implements SharedBackend {
       this.shas.set(name, createHash('sha1').update(scriptSource(name)).digest('hex'));
     }
     this.sub.on('message', (channel: string, message: string) => this.received(channel, message));
+    // after a reconnect (a Redis restart loses the liveness key), say at once that this master lives
+    this.client.on('ready', () => {
+      if (this.heartbeatTimer !== null) void this.beat().catch((err: unknown) => this.report(`heartbeat: ${(err as Error).message}`));
+    });
   }
 
   /** Connects (both the command and the subscriber connection) and joins as a live master. */
@@ -218,7 +222,7 @@ export class RedisBackend implements SharedBackend {
 
   async stateGet(key: string): Promise<Slot> {
     await this.subscribing.get(key);
-    const text = await this.client.hget(this.key('s'), key);
+    const text = await this.client.hget(this.key('s'), key).catch((err: unknown) => Promise.reject(backendError(err)));
     return text === null ? { found: false, value: null } : { found: true, value: JSON.parse(text) as unknown };
   }
 
@@ -245,7 +249,7 @@ export class RedisBackend implements SharedBackend {
     // that was compared: a change in between makes the swap fail, and the comparison runs again.
     const nextText = next.found ? JSON.stringify(next.value) : '';
     for (let i = 0; i < CAS_TRIES; i++) {
-      const text = await this.client.hget(this.key('s'), key);
+      const text = await this.client.hget(this.key('s'), key).catch((err: unknown) => Promise.reject(backendError(err)));
       const found = text !== null;
       if (found !== expected.found || (found && !isDeepStrictEqual(JSON.parse(text), expected.value))) return false;
       const swapped = await this.run('stateSwap', [key, found ? '1' : '0', text ?? '', next.found ? '1' : '0', nextText]);
@@ -372,10 +376,14 @@ export class RedisBackend implements SharedBackend {
   private async run(name: ScriptName, args: (string | number)[]): Promise<unknown> {
     const argv = [this.prefix, ...args];
     try {
-      return await this.client.evalsha(this.shas.get(name) as string, 0, ...argv);
+      try {
+        return await this.client.evalsha(this.shas.get(name) as string, 0, ...argv);
+      } catch (err) {
+        if (!(err as Error).message.startsWith('NOSCRIPT')) throw err;
+        return await this.client.eval(scriptSource(name), 0, ...argv);
+      }
     } catch (err) {
-      if (!(err as Error).message.startsWith('NOSCRIPT')) throw err;
-      return this.client.eval(scriptSource(name), 0, ...argv);
+      throw backendError(err);
     }
   }
 
@@ -388,6 +396,7 @@ export class RedisBackend implements SharedBackend {
     const grants = await this.run('heartbeat', [this.masterId, this.livenessMs]);
     this.grantAll(grants);
     if (this.closed) return;
+    if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
     this.heartbeatTimer = setTimeout(() => {
       this.beat().catch((err: unknown) => {
         this.report(`heartbeat: ${(err as Error).message}`);
@@ -516,6 +525,16 @@ export class RedisBackend implements SharedBackend {
     timer.unref();
     this.lockTimers.set(name, timer);
   }
+}
+
+/**
+ * A failed Redis call as the service reports it: the scripts' own refusals keep their code (E_NOT_A_NUMBER
+ * is mapped by the caller); connection trouble and anything else is E_BACKEND.
+ */
+function backendError(err: unknown): Error {
+  const message = err instanceof Error ? err.message : String(err);
+  if (message.startsWith('E_')) return err as Error;
+  return new RedisBackendError(`Redis: ${message}`);
 }
 
 /** ioredis options for a `shared_backend` URL. */

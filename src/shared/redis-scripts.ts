@@ -112,7 +112,8 @@ local function serve_lock(name, now, caller)
     if not entry then break end
     local wid, ttl, owner = string.match(entry, '^([^|]*)|([^|]*)|(.*)$')
     local mid = mid_of(owner)
-    if redis.call('EXISTS', P .. ':m:' .. mid) == 1 then
+    -- the master asking is alive by definition (its liveness key may be missing after a Redis restart)
+    if mid == caller or redis.call('EXISTS', P .. ':m:' .. mid) == 1 then
       local token = redis.call('INCR', P .. ':token')
       local untilMs = 0
       if tonumber(ttl) > 0 then untilMs = now + tonumber(ttl) end

@@ -334,6 +334,26 @@ describe('redis backend: several masters on one server', () => {
     process.stdout.write(`# a vanished master's lease and lock came back after ${ms} ms (liveness 300 ms)\n`);
   });
 
+  test('Redis restarts under a master: a waiting take and a waiting lock are served once it is back', async () => {
+    const dir = makeTmpDir('drover-redis-restart-');
+    let server = await startRedis(dir);
+    const b = await RedisBackend.connect({ url: server.url, prefix: 'restart', onError: () => {} });
+    try {
+      const waiting = takeOne(b, 'q', 'w#1');
+      assert.equal(await settlesWithin(waiting, 100), false);
+      await server.stop();
+      server = await startRedis(dir);
+      // the data went with the old server (no persistence here); the client reconnects and re-subscribes
+      const id = await b.push('q', 'after', {});
+      const d = await waiting;
+      assert.deepEqual([d.id, d.data], [id, 'after']);
+      assert.ok((await lockOne(b, 'L', 'w#1').token) > 0);
+    } finally {
+      await b.close();
+      await server.stop();
+    }
+  });
+
   test('start-up against a server that is not there fails with the address and the cause', async () => {
     await assert.rejects(
       RedisBackend.connect({ url: 'unix:/nonexistent/redis.sock', prefix: 'x', connectTimeoutMs: 2000, onError: () => {} }),
