@@ -343,12 +343,19 @@ export class RedisBackend implements SharedBackend {
     if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
     for (const lq of this.queues.values()) if (lq.timer) clearTimeout(lq.timer);
     for (const t of this.lockTimers.values()) clearTimeout(t);
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await this.run('leave', [this.masterId]);
+      // a Redis that is down must not hold up the master's exit: the liveness key then lapses by itself
+      await Promise.race([
+        this.run('leave', [this.masterId]),
+        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('no answer')), 2000))),
+      ]);
       await Promise.all([this.client.quit(), this.sub.quit()]);
     } catch {
       this.client.disconnect();
       this.sub.disconnect();
+    } finally {
+      clearTimeout(timer);
     }
   }
 
