@@ -59,16 +59,28 @@ export function exactGet(url: string | undefined, method: string | undefined, pa
   return true;
 }
 
+/** how long closing waits for answers still being written */
+const CLOSE_GRACE_MS = 2000;
+
 export class ControlServer {
   private readonly listeners: BoundListener[] = [];
   /** open connections, closed at shutdown so the process can exit */
   private readonly sockets = new Set<import('node:net').Socket>();
+  /** responses not yet sent in full (a shutdown request's own answer among them), event streams aside */
+  private readonly answering = new Set<ServerResponse>();
 
   constructor(private readonly routes: readonly RouteHandler[]) {}
 
   /** Starts listening; rejects with a clear error (EADDRINUSE, EACCES, …) when a listener cannot bind. */
   async listen(spec: ListenerSpec): Promise<BoundListener> {
-    const server = createServer({ maxHeaderSize: 16 * 1024 }, (req, res) => void this.serve(spec, req, res));
+    const server = createServer({ maxHeaderSize: 16 * 1024 }, (req, res) => {
+      // event streams (asked for by their Accept header, as EventSource and drover's client do) never finish
+      if (!String(req.headers.accept ?? '').includes('text/event-stream')) {
+        this.answering.add(res);
+        res.once('close', () => this.answering.delete(res));
+      }
+      void this.serve(spec, req, res);
+    });
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;
     server.on('connection', (sock) => {
@@ -118,6 +130,17 @@ export class ControlServer {
    * and go away with this process's exit, which closes the fds without touching the paths.
    */
   async close(keepSocketFiles = false): Promise<void> {
+    // Answers being written finish first (bounded): `drover down` must get its answer even when the master
+    // has nothing to stop and closes at once.
+    const finishing = [...this.answering];
+    if (finishing.length > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all(finishing.map((r) => new Promise((resolve) => (r.writableFinished || r.destroyed ? resolve(null) : r.once('close', resolve))))),
+        new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS))),
+      ]);
+      clearTimeout(timer);
+    }
     for (const sock of this.sockets) sock.destroy();
     if (keepSocketFiles) {
       for (const l of this.listeners) l.server.unref();

@@ -155,3 +155,17 @@ test('start-up errors reach the launching terminal: bad config exit 2, port in u
   }
   assert.equal(existsSync(join(dir, '.drover', 'drover.pid')), false, 'nothing left running or claimed');
 });
+
+test('down with nothing to stop: the shutdown is answered before the daemon closes its socket; exit 0', async () => {
+  const dir = makeTmpDir();
+  writeConfig(dir, '[drover]\n');
+  const { pid } = await startDaemon(dir);
+  try {
+    const r = await runCli(['down', '-c', join(dir, 'supervisord.conf')], { cwd: dir });
+    assert.equal(r.code, 0, r.output);
+    assert.match(r.stdout, /drover stopped \(pid \d+\): 0 processes stopped/);
+    await waitForCondition(() => livePids([pid]).length === 0, `daemon ${pid} to exit`, { timeoutMs: 10_000 });
+  } finally {
+    if (livePids([pid]).length > 0) process.kill(pid, 'SIGKILL');
+  }
+});
