@@ -16,7 +16,7 @@ import type { Slot, SharedBackend } from './backend.js';
 import type { LockInfo } from './lock-core.js';
 import type { DeadReason, DeadTask, Delivery, NackResult, PushOptions, QueueStats } from './queue-core.js';
 import { DEFAULT_MAX_ATTEMPTS } from './queue-core.js';
-import { scriptSource, SCRIPTS, type ScriptName } from './redis-scripts.js';
+import { BATCH_SCRIPT, type ScriptName } from './redis-scripts.js';
 import { NotANumber } from './state-core.js';
 
 export interface RedisBackendOptions {
@@ -77,7 +77,9 @@ export class RedisBackend implements SharedBackend {
   private readonly prefix: string;
   private readonly livenessMs: number;
   private readonly onError: (message: string) => void;
-  private readonly shas = new Map<ScriptName, string>();
+  private readonly batchSha = createHash('sha1').update(BATCH_SCRIPT).digest('hex');
+  /** operations issued in this turn, sent as one script call at its end */
+  private batch: { name: ScriptName; args: (string | number)[]; resolve: (v: unknown) => void; reject: (e: Error) => void }[] = [];
   private readonly queues = new Map<string, LocalQueue>();
   private readonly lockWaiters = new Map<string, LockWaiter>();
   private readonly lockTimers = new Map<string, NodeJS.Timeout>();
@@ -96,9 +98,6 @@ export class RedisBackend implements SharedBackend {
     this.prefix = opts.prefix;
     this.livenessMs = opts.livenessMs ?? DEFAULT_LIVENESS_MS;
     this.onError = opts.onError ?? ((m) => process.emitWarning(`drover shared backend: ${m}`));
-    for (const name of Object.keys(SCRIPTS) as ScriptName[]) {
-      this.shas.set(name, createHash('sha1').update(scriptSource(name)).digest('hex'));
-    }
     this.sub.on('message', (channel: string, message: string) => this.received(channel, message));
     // after a reconnect (a Redis restart loses the liveness key), say at once that this master lives
     this.client.on('ready', () => {
@@ -379,19 +378,42 @@ export class RedisBackend implements SharedBackend {
     return `${this.masterId}/${owner}`;
   }
 
-  /** Runs a script by its SHA, loading it on the first NOSCRIPT (a new or flushed server). */
-  private async run(name: ScriptName, args: (string | number)[]): Promise<unknown> {
-    const argv = [this.prefix, ...args];
-    try {
-      try {
-        return await this.client.evalsha(this.shas.get(name) as string, 0, ...argv);
-      } catch (err) {
-        if (!(err as Error).message.startsWith('NOSCRIPT')) throw err;
-        return await this.client.eval(scriptSource(name), 0, ...argv);
-      }
-    } catch (err) {
-      throw backendError(err);
-    }
+  /**
+   * Runs operation `name` of the batch script. Operations issued in one turn (a worker's ack, push and
+   * next take arrive in one IPC message) go to Redis as one script call, run there in issue order.
+   */
+  private run(name: ScriptName, args: (string | number)[]): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.batch.push({ name, args, resolve, reject });
+      if (this.batch.length === 1) queueMicrotask(() => this.sendBatch());
+    });
+  }
+
+  private sendBatch(): void {
+    const ops = this.batch;
+    this.batch = [];
+    const argv: (string | number)[] = [this.prefix];
+    for (const op of ops) argv.push(op.name, op.args.length, ...op.args);
+    // by SHA; the first NOSCRIPT (a new or flushed server) sends the source, which Redis then caches
+    this.client
+      .evalsha(this.batchSha, 0, ...argv)
+      .catch((err: unknown) => {
+        if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+        return this.client.eval(BATCH_SCRIPT, 0, ...argv);
+      })
+      .then(
+        (answers) => {
+          (answers as [number, unknown][]).forEach(([ok, value], i) => {
+            const op = ops[i];
+            if (!op) return;
+            if (ok === 1) op.resolve(value);
+            else op.reject(backendError(new Error(String(value))));
+          });
+        },
+        (err: unknown) => {
+          for (const op of ops) op.reject(backendError(err));
+        },
+      );
   }
 
   private report(message: string): void {
@@ -437,7 +459,8 @@ export class RedisBackend implements SharedBackend {
     const batch = lq.takers.slice(0, TAKE_BATCH);
     lq.pumping = true;
     lq.again = false;
-    this.run('take', [this.masterId, name, ...batch.flatMap((t) => [t.owner, t.leaseMs])]).then(
+    const all = batch.length === lq.takers.length ? '1' : '0';
+    this.run('take', [this.masterId, name, all, ...batch.flatMap((t) => [t.owner, t.leaseMs])]).then(
       (answer) => {
         const [rows, nextMs] = answer as [[number, string, string, number, string][], number];
         rows.forEach(([id, data, priority, attempt, maxAttempts], i) => {
@@ -546,7 +569,9 @@ function backendError(err: unknown): Error {
 
 /** ioredis options for a `shared_backend` URL. */
 export function redisOptions(url: string): RedisOptions {
-  const base: RedisOptions = { lazyConnect: true, enableAutoPipelining: true, connectionName: 'drover' };
+  // No auto-pipelining: measured, it costs more CPU per command than it saves (it defers every command to
+  // a later tick), both with one request in flight (~190 → ~110 µs per push → take → ack) and with 32.
+  const base: RedisOptions = { lazyConnect: true, enableAutoPipelining: false, connectionName: 'drover' };
   if (url.startsWith('unix:')) {
     const u = new URL(url);
     const db = u.searchParams.get('db');

@@ -10,18 +10,19 @@
 //                        member, so within a priority the oldest id comes first)
 //   P:q:Q:d              delayed, zset by due time;  P:q:Q:l leased, zset by lease end
 //   P:q:Q:x              dead letters, list of ids, oldest first;  P:q:Q:n counters (hash)
+//   P:q:Q:wm             masters with takers the queue could not serve: pushes publish a wake only then
 //   P:o:OWNER            ids leased by one worker process;  P:ol:OWNER lock names it holds
 //   P:ms, P:m:MID        masters (set) and each one's liveness key (PX ttl, refreshed);  P:mo:MID its owners
 //   P:s                  shared state, hash key → JSON text;  P:token lock tokens (INCR)
 //   P:L:NAME             a lock's holder (o owner, w waiter id, t token, u until ms or 0);
 //   P:Lw:NAME            its waiters, list of "wid|ttl|owner";  P:locks names with a holder or waiters
 //
-// Channels: P:w:Q a queue has tasks to take; P:g:MID lock grants for master MID ("wid token name");
+// Channels: P:w:Q a queue has tasks to take (sent only when P:q:Q:wm is not empty); P:g:MID lock grants for master MID ("wid token name");
 // P:sc:KEY a state key changed ("1" + JSON text, or "0" when deleted).
 //
 // Owners are "MID/group:name#pid", so any master can tell whose master a holder belongs to.
 
-/** Helpers every script starts with. ARGV[1] is always the prefix. */
+/** Helpers the operations share. ARGV[1] is the prefix. */
 const PRELUDE = `
 local P = ARGV[1]
 local function now_ms()
@@ -31,6 +32,10 @@ end
 local function pad(id) return string.format('%016d', tonumber(id)) end
 local function qkey(q, part) return P .. ':q:' .. q .. ':' .. part end
 local function mid_of(owner) return string.match(owner, '^([^/]*)/') or '' end
+-- tells the masters whose takers found the queue empty that it has a task now (no message otherwise)
+local function wake(q)
+  if redis.call('SCARD', qkey(q, 'wm')) > 0 then redis.call('PUBLISH', P .. ':w:' .. q, '1') end
+end
 
 -- a task whose lease ended without ack or nack: ready again, or dead when its attempts are used up
 local function bury(q, m, reason, now)
@@ -48,7 +53,7 @@ local function lose(q, m, reason, now)
   if tonumber(f[1]) >= tonumber(f[2]) then bury(q, m, reason, now)
   else
     redis.call('ZADD', qkey(q, 'r'), -tonumber(f[3]), m)
-    redis.call('PUBLISH', P .. ':w:' .. q, '1')
+    wake(q)
   end
 end
 
@@ -59,7 +64,7 @@ local function promote(q, now)
     redis.call('ZREM', qkey(q, 'd'), m)
     redis.call('ZADD', qkey(q, 'r'), -tonumber(redis.call('HGET', P .. ':t:' .. tonumber(m), 'p')), m)
   end
-  if #due > 0 then redis.call('PUBLISH', P .. ':w:' .. q, '1') end
+  if #due > 0 then wake(q) end
   for _, m in ipairs(redis.call('ZRANGEBYSCORE', qkey(q, 'l'), '-inf', now, 'LIMIT', 0, 1000)) do
     lose(q, m, 'lease expired', now)
   end
@@ -131,7 +136,7 @@ local function serve_lock(name, now, caller)
 end
 
 -- the owner's process has exited: its leases go back (an attempt spent), its locks are released
-local function owner_gone(owner, now)
+local function owner_gone(owner, now, caller)
   local ok = P .. ':o:' .. owner
   for _, m in ipairs(redis.call('SMEMBERS', ok)) do
     local q = redis.call('HGET', P .. ':t:' .. tonumber(m), 'q')
@@ -143,7 +148,7 @@ local function owner_gone(owner, now)
   for _, name in ipairs(redis.call('SMEMBERS', ol)) do
     if redis.call('HGET', P .. ':L:' .. name, 'o') == owner then
       redis.call('DEL', P .. ':L:' .. name)
-      local g = serve_lock(name, now, ARGV[2])
+      local g = serve_lock(name, now, caller)
       if g then grants[#grants + 1] = {g[1], g[2], name} end
     end
   end
@@ -167,20 +172,22 @@ if delay > 0 then
   redis.call('ZADD', qkey(q, 'd'), now_ms() + delay, m)
 else
   redis.call('ZADD', qkey(q, 'r'), -pri, m)
-  redis.call('PUBLISH', P .. ':w:' .. q, '1')
+  wake(q)
 end
 return id`,
 
   /**
-   * ARGV: P, MID, queue, then owner and leaseMs for each waiting taker in order →
-   * { {id, data, priority, attempt, maxAttempts} per taker served, ms to the next deadline or −1 }
+   * ARGV: P, MID, queue, '1' when these are all of MID's waiting takers, then owner and leaseMs for each
+   * waiting taker in order → { {id, data, priority, attempt, maxAttempts} per taker served, ms to the next
+   * deadline or −1 }. A master left with unserved takers joins the queue's wake list (P:q:Q:wm).
    */
   take: `
 local mid, q = ARGV[2], ARGV[3]
 local now = now_ms()
 promote(q, now)
 local out = {}
-for i = 4, #ARGV - 1, 2 do
+local asked = (#ARGV - 4) / 2
+for i = 5, #ARGV - 1, 2 do
   local popped = redis.call('ZPOPMIN', qkey(q, 'r'))
   if not popped[1] then break end
   local m, owner = popped[1], ARGV[i]
@@ -193,6 +200,8 @@ for i = 4, #ARGV - 1, 2 do
   local f = redis.call('HMGET', tk, 'd', 'p', 'm')
   out[#out + 1] = {tonumber(m), f[1], f[2], a, f[3]}
 end
+if #out < asked then redis.call('SADD', qkey(q, 'wm'), mid)
+elseif ARGV[4] == '1' then redis.call('SREM', qkey(q, 'wm'), mid) end
 return {out, next_deadline(q, now)}`,
 
   /** ARGV: P, queue, id, owner → 1 acked, 0 the lease was lost */
@@ -223,7 +232,7 @@ if retry > 0 then
   redis.call('ZADD', qkey(q, 'd'), now + retry, m)
 else
   redis.call('ZADD', qkey(q, 'r'), -tonumber(f[3]), m)
-  redis.call('PUBLISH', P .. ':w:' .. q, '1')
+  wake(q)
 end
 return 'requeued'`,
 
@@ -235,7 +244,7 @@ if not tk then return 0 end
 end_lease(q, m, owner)
 redis.call('HINCRBY', tk, 'a', -1)
 redis.call('ZADD', qkey(q, 'r'), -tonumber(redis.call('HGET', tk, 'p')), m)
-redis.call('PUBLISH', P .. ':w:' .. q, '1')
+wake(q)
 return 1`,
 
   /** ARGV: P, queue, id, owner, leaseMs → 1 extended, 0 not held */
@@ -282,7 +291,7 @@ for _, m in ipairs(ids) do
   redis.call('ZADD', qkey(q, 'r'), -tonumber(f[2]), m)
 end
 redis.call('DEL', qkey(q, 'x'))
-if #ids > 0 then redis.call('PUBLISH', P .. ':w:' .. q, '1') end
+if #ids > 0 then wake(q) end
 return #ids`,
 
   /** ARGV: P, key, JSON text → nothing */
@@ -413,7 +422,7 @@ return out`,
 
   /** ARGV: P, MID, owner → grants made to MID's waiters {wid, token, name} */
   ownerGone: `
-return owner_gone(ARGV[3], now_ms())`,
+return owner_gone(ARGV[3], now_ms(), ARGV[2])`,
 
   /** ARGV: P, MID, livenessMs → keeps this master alive and clears up after masters that are not */
   heartbeat: `
@@ -425,7 +434,7 @@ local grants = {}
 for _, other in ipairs(redis.call('SMEMBERS', P .. ':ms')) do
   if redis.call('EXISTS', P .. ':m:' .. other) == 0 then
     for _, owner in ipairs(redis.call('SMEMBERS', P .. ':mo:' .. other)) do
-      for _, g in ipairs(owner_gone(owner, now)) do grants[#grants + 1] = g end
+      for _, g in ipairs(owner_gone(owner, now, mid)) do grants[#grants + 1] = g end
     end
     redis.call('DEL', P .. ':mo:' .. other)
     redis.call('SREM', P .. ':ms', other)
@@ -438,16 +447,36 @@ return grants`,
 local mid = ARGV[2]
 local grants = {}
 for _, owner in ipairs(redis.call('SMEMBERS', P .. ':mo:' .. mid)) do
-  for _, g in ipairs(owner_gone(owner, now_ms())) do grants[#grants + 1] = g end
+  for _, g in ipairs(owner_gone(owner, now_ms(), mid)) do grants[#grants + 1] = g end
 end
 redis.call('DEL', P .. ':mo:' .. mid, P .. ':m:' .. mid)
 redis.call('SREM', P .. ':ms', mid)
+for _, q in ipairs(redis.call('SMEMBERS', P .. ':queues')) do redis.call('SREM', qkey(q, 'wm'), mid) end
 return grants`,
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;
 
-/** The full Lua source of a script: the shared helpers, then its body. */
-export function scriptSource(name: ScriptName): string {
-  return PRELUDE + SCRIPTS[name];
-}
+/**
+ * The one script the backend runs: every operation above as a function, and a loop that runs the
+ * operations of one batch in order. ARGV: P, then for each operation its name, its argument count and
+ * its arguments (the ARGV of the operation above, without P). Answers one {1, result} or {0, error} per
+ * operation. One call per batch is what makes the Redis backend cheap for the master: each call costs the
+ * client tens of microseconds of CPU whatever it carries, and a worker's ack, push and next take arrive
+ * together. Operations see ARGV as their own (a local of the same name).
+ */
+export const BATCH_SCRIPT = `${PRELUDE}
+local OPS = {}
+${(Object.keys(SCRIPTS) as ScriptName[]).map((name) => `OPS['${name}'] = function(ARGV)${SCRIPTS[name]}\nend\n`).join('')}
+local out = {}
+local i = 2
+while i <= #ARGV do
+  local name, n = ARGV[i], tonumber(ARGV[i + 1])
+  local args = {P}
+  for j = 1, n do args[j + 1] = ARGV[i + 1 + j] end
+  local r = OPS[name](args)
+  if type(r) == 'table' and r.err then out[#out + 1] = {0, r.err} else out[#out + 1] = {1, r} end
+  i = i + 2 + n
+end
+return out
+`;
