@@ -50,15 +50,17 @@ interface Taker {
   readonly leaseMs: number;
   readonly deliver: (d: Delivery) => void;
   withdrawn: boolean;
+  /** part of a take request in flight */
+  asking: boolean;
 }
 
 /** This master's view of one queue it waits on. */
 interface LocalQueue {
   /** waiting takers, first come first served */
   readonly takers: Taker[];
-  /** a take script is in flight */
-  pumping: boolean;
-  /** a wake arrived while pumping: ask again */
+  /** take requests in flight */
+  asking: number;
+  /** a wake arrived while a request was in flight: its unserved takers ask again */
   again: boolean;
   timer: NodeJS.Timeout | null;
 }
@@ -157,7 +159,7 @@ export class RedisBackend implements SharedBackend {
 
   take(queue: string, owner: string, leaseMs: number, deliver: (d: Delivery) => void): () => void {
     const lq = this.localQueue(queue);
-    const taker: Taker = { owner: this.ownerKey(owner), leaseMs, deliver, withdrawn: false };
+    const taker: Taker = { owner: this.ownerKey(owner), leaseMs, deliver, withdrawn: false, asking: false };
     lq.takers.push(taker);
     this.pump(queue, lq);
     return () => {
@@ -438,7 +440,7 @@ export class RedisBackend implements SharedBackend {
   private localQueue(name: string): LocalQueue {
     let lq = this.queues.get(name);
     if (!lq) {
-      const created: LocalQueue = { takers: [], pumping: false, again: false, timer: null };
+      const created: LocalQueue = { takers: [], asking: 0, again: false, timer: null };
       this.queues.set(name, (lq = created));
       // a push made before the subscription took effect is found by the take that follows it
       this.sub.subscribe(this.key('w', name)).then(
@@ -449,19 +451,23 @@ export class RedisBackend implements SharedBackend {
     return lq;
   }
 
-  /** Asks Redis for tasks for the waiting takers, in order; one script at a time per queue. */
+  /**
+   * Asks Redis for tasks for the waiting takers that are not being asked for already, in arrival order.
+   * Requests overlap (a take arriving while another is answered does not wait for it), and Redis runs them
+   * in the order sent, so earlier takers are served first — except that a task pushed between two requests
+   * can go to the later one while the earlier, found empty, is asked again.
+   */
   private pump(name: string, lq: LocalQueue): void {
     if (this.closed || lq.takers.length === 0) return;
-    if (lq.pumping) {
-      lq.again = true;
-      return;
-    }
-    const batch = lq.takers.slice(0, TAKE_BATCH);
-    lq.pumping = true;
-    lq.again = false;
-    const all = batch.length === lq.takers.length ? '1' : '0';
+    const batch = lq.takers.filter((t) => !t.asking).slice(0, TAKE_BATCH);
+    if (batch.length === 0) return;
+    for (const t of batch) t.asking = true;
+    // this master leaves the queue's wake list only when nothing else of it waits
+    const all = lq.asking === 0 && batch.length === lq.takers.length ? '1' : '0';
+    lq.asking += 1;
     this.run('take', [this.masterId, name, all, ...batch.flatMap((t) => [t.owner, t.leaseMs])]).then(
       (answer) => {
+        lq.asking -= 1;
         const [rows, nextMs] = answer as [[number, string, string, number, string][], number];
         rows.forEach(([id, data, priority, attempt, maxAttempts], i) => {
           const taker = batch[i] as Taker;
@@ -473,12 +479,16 @@ export class RedisBackend implements SharedBackend {
           lq.takers.splice(lq.takers.indexOf(taker), 1);
           taker.deliver({ queue: name, id: Number(id), data: JSON.parse(data) as unknown, priority: Number(priority), attempt: Number(attempt), maxAttempts: Number(maxAttempts) });
         });
-        lq.pumping = false;
-        if (lq.again || rows.length === batch.length) this.pump(name, lq);
+        for (const t of batch) t.asking = false;
+        // a wake that came while this was asked for may have found these takers busy: ask again
+        const wokenMeanwhile = lq.again;
+        if (lq.asking === 0) lq.again = false;
+        if (wokenMeanwhile || rows.length === batch.length) this.pump(name, lq);
         else this.armQueueTimer(name, lq, Number(nextMs));
       },
       (err: unknown) => {
-        lq.pumping = false;
+        lq.asking -= 1;
+        for (const t of batch) t.asking = false;
         this.report(`take from ${name}: ${(err as Error).message}`);
         this.armQueueTimer(name, lq, POLL_MS);
       },
@@ -504,7 +514,10 @@ export class RedisBackend implements SharedBackend {
     if (channel.startsWith(wake)) {
       const name = channel.slice(wake.length);
       const lq = this.queues.get(name);
-      if (lq) this.pump(name, lq);
+      if (lq) {
+        if (lq.asking > 0) lq.again = true;
+        this.pump(name, lq);
+      }
     } else if (channel.startsWith(changed)) {
       const key = channel.slice(changed.length);
       const set = this.watchers.get(key);
