@@ -557,7 +557,8 @@ export class RedisBackend implements SharedBackend {
     const ms = Number(leftMs) >= 0 ? Math.min(Number(leftMs) + 1, POLL_MS) : POLL_MS;
     const timer = setTimeout(() => {
       this.lockTimers.delete(name);
-      this.run('lockServe', [this.masterId, name]).then(
+      const entries = [...this.lockWaiters.values()].filter((w) => w.name === name).map((w) => w.entry);
+      this.run('lockServe', [this.masterId, name, ...entries]).then(
         (r) => this.lockAnswered(name, r),
         (err: unknown) => {
           this.report(`lock ${name}: ${(err as Error).message}`);

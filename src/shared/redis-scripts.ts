@@ -362,13 +362,22 @@ if g then return {g[1], g[2], left} end
 return {'', 0, left}`,
 
   /**
-   * ARGV: P, MID, name → the same shape as lockAcquire's answer for a master with waiters: a grant made
-   * now (ttl lapsed, holder's master gone), or the holder when it is one of MID's waiters
+   * ARGV: P, MID, name, then the waiter entries MID still waits with → the same shape as lockAcquire's
+   * answer: a grant made now (ttl lapsed, holder's master gone), or the holder when it is one of MID's
+   * waiters. An entry that is neither waiting nor holding (lost in a Redis restart, or skipped while MID's
+   * liveness key was missing) is queued again at the end.
    */
   lockServe: `
 local name = ARGV[3]
 local now = now_ms()
 local L = P .. ':L:' .. name
+for k = 4, #ARGV do
+  local wid = string.match(ARGV[k], '^([^|]*)|')
+  if redis.call('HGET', L, 'w') ~= wid and not redis.call('LPOS', P .. ':Lw:' .. name, ARGV[k]) then
+    redis.call('RPUSH', P .. ':Lw:' .. name, ARGV[k])
+    redis.call('SADD', P .. ':locks', name)
+  end
+end
 local o = redis.call('HGET', L, 'o')
 if o and redis.call('EXISTS', P .. ':m:' .. mid_of(o)) == 0 then
   redis.call('SREM', P .. ':ol:' .. o, name)

@@ -341,6 +341,10 @@ describe('redis backend: several masters on one server', () => {
     try {
       const waiting = takeOne(b, 'q', 'w#1');
       assert.equal(await settlesWithin(waiting, 100), false);
+      // a lock held, and a waiter queued behind it: both are lost with the server's data
+      const held = await lockOne(b, 'W', 'w#2').token;
+      const queued = lockOne(b, 'W', 'w#3');
+      assert.equal(await settlesWithin(queued.token, 100), false);
       await server.stop();
       server = await startRedis(dir);
       // the data went with the old server (no persistence here); the client reconnects and re-subscribes
@@ -348,6 +352,8 @@ describe('redis backend: several masters on one server', () => {
       const d = await waiting;
       assert.deepEqual([d.id, d.data], [id, 'after']);
       assert.ok((await lockOne(b, 'L', 'w#1').token) > 0);
+      // the waiter's master queues it again (its poll finds it neither waiting nor holding)
+      assert.ok((await queued.token) > 0, `the waiter queued before the restart got the lock (held ${held})`);
     } finally {
       await b.close();
       await server.stop();
