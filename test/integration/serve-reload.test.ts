@@ -1,4 +1,5 @@
-// drover serve --reload: a change to the app's source rolls the workers onto the new code.
+// drover serve: --reload (a change to the app's source rolls the workers onto the new code), -e quoting,
+// and --shared-backend (two serve masters sharing one Redis).
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -6,6 +7,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { CliRun, makeTmpDir, runCli, teardown } from '../helpers/drover.js';
 import { fetchText } from '../helpers/http.js';
+import { startRedis } from '../helpers/redis.js';
+import { linkDrover } from '../helpers/shared.js';
 
 test('serve --reload: editing the app rolls the workers and the new code answers', async () => {
   const dir = makeTmpDir();
@@ -49,5 +52,48 @@ test('serve -e passes values with quotes and backslashes through unchanged', asy
     assert.deepEqual(JSON.parse((await fetchText(port)).body), ['say "hi" now', "a\\b it's", '50%'], run.describe());
   } finally {
     await teardown(run, [...run.output.matchAll(/spawned: \w+ with pid (\d+)/g)].map((m) => Number(m[1])), dir);
+  }
+});
+
+test('serve --shared-backend: HTTP workers of two serve masters share state and a queue in one Redis; a bad URL is exit 2', async () => {
+  const dir = makeTmpDir();
+  linkDrover(dir);
+  const redis = await startRedis(dir);
+  const app = join(dir, 'count.mjs');
+  writeFileSync(
+    app,
+    `import { queue, state } from 'drover';
+export default async (req, res) => {
+  const hits = await state.increment('hits');
+  await queue('seen').push({ pid: process.pid });
+  res.end(String(hits));
+};
+`,
+  );
+  const ports: number[] = [];
+  for (let i = 0; i < 2; i++) {
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    ports.push((blocker.address() as { port: number }).port);
+    blocker.close();
+  }
+  const runs = ports.map(
+    (port, i) =>
+      new CliRun(['serve', app, '-w', '1', '-b', `127.0.0.1:${port}`, '--shared-backend', redis.url, '--shared-prefix', 'srv', '--runtime-dir', join(dir, `.drover${i}`)], { cwd: dir }),
+  );
+  try {
+    for (const run of runs) await run.waitForLine(/starting → running \(worker reported ready\)/);
+    const answers = [];
+    for (let i = 0; i < 4; i++) answers.push(Number((await fetchText(ports[i % 2] as number)).body));
+    assert.deepEqual(answers, [1, 2, 3, 4], 'one counter across both masters');
+    const stats = await runCli(['queue', 'stats', 'seen', '--json', '-c', join(dir, '.drover1', 'serve.ini')], { cwd: dir });
+    assert.equal(stats.code, 0, stats.output);
+    assert.equal((JSON.parse(stats.stdout) as { queues: { ready: number }[] }).queues[0]?.ready, 4, 'one queue across both masters');
+    const bad = await runCli(['serve', app, '--shared-backend', 'mysql://h/1', '--runtime-dir', join(dir, '.drover-bad')], { cwd: dir });
+    assert.equal(bad.code, 2, bad.output);
+    assert.match(bad.stderr, /shared_backend: mysql is not a known backend/);
+  } finally {
+    for (const run of runs) await teardown(run, [...run.output.matchAll(/spawned: \w+ with pid (\d+)/g)].map((m) => Number(m[1])));
+    await redis.stop();
   }
 });

@@ -33,6 +33,9 @@ options:
       --chdir DIR            working directory of the workers
   -e, --env K=V              environment variable for the workers; repeatable
       --reload               roll the workers when a file under the app's directory changes (development)
+      --shared-backend URL   keep queues, state and locks in Redis (redis://…, rediss://…, unix:/path.sock)
+                             instead of the master, to share them with other masters (docs/shared.md)
+      --shared-prefix NAME   key prefix in Redis (default: drover)
       --runtime-dir DIR      control socket, pidfile and logs (default: ./.drover)
   -h, --help                 this help
 `;
@@ -61,6 +64,8 @@ export const serve: Command = async (ctx) => {
         env: { type: 'string', short: 'e', multiple: true },
         reload: { type: 'boolean' },
         'runtime-dir': { type: 'string' },
+        'shared-backend': { type: 'string' },
+        'shared-prefix': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -127,6 +132,8 @@ export const serve: Command = async (ctx) => {
     '[supervisord]',
     `runtime_dir = ${runtimeDir}`,
     ...(v.pidfile ? [`pidfile = ${resolve(ctx.cwd, v.pidfile)}`] : []),
+    ...(v['shared-backend'] ? [`shared_backend = ${v['shared-backend']}`] : []),
+    ...(v['shared-prefix'] ? [`shared_prefix = ${v['shared-prefix']}`] : []),
     '',
     ...binds.flatMap((b, i) => [`[socket:bind${i}]`, `bind = ${bindAddr(b)}`, '']),
     `[program:${name}]`,
