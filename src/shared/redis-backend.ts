@@ -63,10 +63,14 @@ interface LocalQueue {
   /** a wake arrived while a request was in flight: its unserved takers ask again */
   again: boolean;
   timer: NodeJS.Timeout | null;
+  /** when `timer` fires (ms) */
+  timerAt: number;
 }
 
 interface LockWaiter {
   readonly name: string;
+  /** the worker process, as the service names it */
+  readonly owner: string;
   readonly entry: string;
   readonly grant: (token: number) => void;
 }
@@ -166,6 +170,7 @@ export class RedisBackend implements SharedBackend {
       taker.withdrawn = true;
       const i = lq.takers.indexOf(taker);
       if (i >= 0) lq.takers.splice(i, 1);
+      this.leaveWakeListIfIdle(queue, lq);
     };
   }
 
@@ -205,6 +210,7 @@ export class RedisBackend implements SharedBackend {
   }
 
   async deadLetters(queue: string, limit: number): Promise<DeadTask[]> {
+    if (limit <= 0) return [];
     const rows = (await this.run('dead', [queue, Math.min(limit, 1_000_000)])) as (string | number | null)[][];
     return rows.map(([id, data, priority, attempts, reason, error, deadAt]) => ({
       id: Number(id),
@@ -222,8 +228,12 @@ export class RedisBackend implements SharedBackend {
   }
 
   async stateGet(key: string): Promise<Slot> {
-    await this.subscribing.get(key);
-    const text = await this.client.hget(this.key('s'), key).catch((err: unknown) => Promise.reject(backendError(err)));
+    // a watch being set up on this key: read after it is in place (no change can fall in between);
+    // otherwise the read is issued now, in order with the operations around it
+    const subscribing = this.subscribing.get(key);
+    if (subscribing) await subscribing;
+    const raw = await this.run('stateGet', [key]);
+    const text = typeof raw === 'string' ? raw : null;
     return text === null ? { found: false, value: null } : { found: true, value: JSON.parse(text) as unknown };
   }
 
@@ -250,7 +260,8 @@ export class RedisBackend implements SharedBackend {
     // that was compared: a change in between makes the swap fail, and the comparison runs again.
     const nextText = next.found ? JSON.stringify(next.value) : '';
     for (let i = 0; i < CAS_TRIES; i++) {
-      const text = await this.client.hget(this.key('s'), key).catch((err: unknown) => Promise.reject(backendError(err)));
+      const raw = await this.run('stateGet', [key]);
+      const text = typeof raw === 'string' ? raw : null;
       const found = text !== null;
       if (found !== expected.found || (found && !isDeepStrictEqual(JSON.parse(text), expected.value))) return false;
       const swapped = await this.run('stateSwap', [key, found ? '1' : '0', text ?? '', next.found ? '1' : '0', nextText]);
@@ -274,10 +285,7 @@ export class RedisBackend implements SharedBackend {
     set.add(w);
     return () => {
       set.delete(w);
-      if (set.size === 0 && this.watchers.get(key) === set) {
-        this.watchers.delete(key);
-        if (!this.closed) this.sub.unsubscribe(this.key('sc', key)).catch(() => {});
-      }
+      if (set.size === 0) this.unwatch(key, set);
     };
   }
 
@@ -285,20 +293,16 @@ export class RedisBackend implements SharedBackend {
     this.lastWaiter += 1;
     const wid = `${this.masterId}~${this.lastWaiter}`;
     const entry = `${wid}|${ttlMs}|${this.ownerKey(owner)}`;
-    this.lockWaiters.set(wid, { name, entry, grant });
+    this.lockWaiters.set(wid, { name, owner, entry, grant });
     this.run('lockAcquire', [this.masterId, name, wid, this.ownerKey(owner), ttlMs]).then(
       (r) => this.lockAnswered(name, r),
-      (err: unknown) => this.report(`lock ${name}: ${(err as Error).message}`),
+      (err: unknown) => {
+        // the poll queues the entry again (lockServe re-adds what is neither waiting nor holding)
+        this.report(`lock ${name}: ${(err as Error).message}`);
+        this.lockAnswered(name, ['', 0, POLL_MS]);
+      },
     );
-    return () => {
-      if (!this.lockWaiters.delete(wid)) return;
-      this.run('lockWithdraw', [this.masterId, name, entry, wid]).then(
-        (g) => {
-          if (Array.isArray(g)) this.granted(String(g[0]), Number(g[1]));
-        },
-        () => {},
-      );
-    };
+    return () => this.withdrawLock(wid);
   }
 
   async lockRelease(name: string, token: number): Promise<boolean> {
@@ -322,6 +326,12 @@ export class RedisBackend implements SharedBackend {
   }
 
   ownerGone(owner: string): void {
+    // what it still waited for goes first (the service withdraws these itself; other callers may not)
+    for (const [wid, w] of this.lockWaiters) if (w.owner === owner) this.withdrawLock(wid);
+    for (const [key, set] of this.watchers) {
+      for (const w of set) if (w.owner === owner) set.delete(w);
+      if (set.size === 0) this.unwatch(key, set);
+    }
     for (const lq of this.queues.values()) {
       for (let i = lq.takers.length - 1; i >= 0; i--) {
         const t = lq.takers[i] as Taker;
@@ -331,10 +341,7 @@ export class RedisBackend implements SharedBackend {
         }
       }
     }
-    this.run('ownerGone', [this.masterId, this.ownerKey(owner)]).then(
-      (grants) => this.grantAll(grants),
-      (err: unknown) => this.report(`giving back what ${owner} held: ${(err as Error).message}`),
-    );
+    this.untilDone('ownerGone', [this.masterId, this.ownerKey(owner)], (grants) => this.grantAll(grants), `giving back what ${owner} held`);
   }
 
   /** Leaves: what this master's workers still hold goes back, and the connections close. */
@@ -371,6 +378,39 @@ export class RedisBackend implements SharedBackend {
   }
 
   // --- internal ---
+
+  /** Withdraws waiter `wid` of this master; retried until Redis answers (a crossed grant is released there). */
+  private withdrawLock(wid: string): void {
+    const w = this.lockWaiters.get(wid);
+    if (!w) return;
+    this.lockWaiters.delete(wid);
+    this.untilDone('lockWithdraw', [this.masterId, w.name, w.entry, wid], (g) => {
+      if (Array.isArray(g)) this.granted(String(g[0]), Number(g[1]));
+    }, `withdrawing a wait for lock ${w.name}`);
+  }
+
+  private unwatch(key: string, set: Set<Watcher>): void {
+    if (this.watchers.get(key) !== set) return;
+    this.watchers.delete(key);
+    if (!this.closed) this.sub.unsubscribe(this.key('sc', key)).catch(() => {});
+  }
+
+  /**
+   * Runs an operation that must happen (giving back what an exited worker held, withdrawing a wait): a
+   * failure is reported and the operation tried again a poll later, until it succeeds or the backend closes.
+   */
+  private untilDone(name: ScriptName, args: (string | number)[], done: (result: unknown) => void, what: string): void {
+    this.run(name, args).then(done, (err: unknown) => {
+      this.report(`${what}: ${(err as Error).message} (trying again)`);
+      if (!this.closed) setTimeout(() => this.untilDone(name, args, done, what), POLL_MS).unref();
+    });
+  }
+
+  /** This master has no taker left on `queue`: it leaves the queue's wake list, so pushes publish nothing. */
+  private leaveWakeListIfIdle(queue: string, lq: LocalQueue): void {
+    if (lq.takers.length > 0 || lq.asking > 0 || this.closed) return;
+    void this.run('unwake', [this.masterId, queue]).catch(() => {});
+  }
 
   private key(...parts: string[]): string {
     return [this.prefix, ...parts].join(':');
@@ -426,12 +466,17 @@ export class RedisBackend implements SharedBackend {
   private async beat(): Promise<void> {
     const grants = await this.run('heartbeat', [this.masterId, this.livenessMs]);
     this.grantAll(grants);
+    this.scheduleBeat();
+  }
+
+  /** The next heartbeat in a third of the liveness time; a failed one is reported and the beat goes on. */
+  private scheduleBeat(): void {
     if (this.closed) return;
     if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
     this.heartbeatTimer = setTimeout(() => {
       this.beat().catch((err: unknown) => {
         this.report(`heartbeat: ${(err as Error).message}`);
-        if (!this.closed) this.heartbeatTimer = setTimeout(() => void this.beat().catch(() => {}), this.livenessMs / 3).unref();
+        this.scheduleBeat();
       });
     }, this.livenessMs / 3);
     this.heartbeatTimer.unref();
@@ -440,11 +485,14 @@ export class RedisBackend implements SharedBackend {
   private localQueue(name: string): LocalQueue {
     let lq = this.queues.get(name);
     if (!lq) {
-      const created: LocalQueue = { takers: [], asking: 0, again: false, timer: null };
+      const created: LocalQueue = { takers: [], asking: 0, again: false, timer: null, timerAt: 0 };
       this.queues.set(name, (lq = created));
       // a push made before the subscription took effect is found by the take that follows it
       this.sub.subscribe(this.key('w', name)).then(
-        () => this.pump(name, created),
+        () => {
+          if (created.asking > 0) created.again = true;
+          this.pump(name, created);
+        },
         (err: unknown) => this.report(`queue ${name}: ${(err as Error).message}`),
       );
     }
@@ -480,9 +528,10 @@ export class RedisBackend implements SharedBackend {
           taker.deliver({ queue: name, id: Number(id), data: JSON.parse(data) as unknown, priority: Number(priority), attempt: Number(attempt), maxAttempts: Number(maxAttempts) });
         });
         for (const t of batch) t.asking = false;
-        // a wake that came while this was asked for may have found these takers busy: ask again
-        const wokenMeanwhile = lq.again;
-        if (lq.asking === 0) lq.again = false;
+        // A wake that came while this was asked for may have found these takers busy: they ask again,
+        // once (the flag is consumed here, so waiting on an empty queue never turns into a loop).
+        const wokenMeanwhile = lq.again && rows.length < batch.length;
+        if (wokenMeanwhile) lq.again = false;
         if (wokenMeanwhile || rows.length === batch.length) this.pump(name, lq);
         else this.armQueueTimer(name, lq, Number(nextMs));
       },
@@ -496,10 +545,13 @@ export class RedisBackend implements SharedBackend {
   }
 
   private armQueueTimer(name: string, lq: LocalQueue, nextMs: number): void {
-    if (lq.timer) clearTimeout(lq.timer);
-    lq.timer = null;
     if (lq.takers.length === 0 || this.closed) return;
     const ms = nextMs >= 0 ? Math.min(nextMs + 1, POLL_MS) : POLL_MS;
+    const at = Date.now() + ms;
+    // an earlier timer already covers it
+    if (lq.timer && lq.timerAt <= at) return;
+    if (lq.timer) clearTimeout(lq.timer);
+    lq.timerAt = at;
     lq.timer = setTimeout(() => {
       lq.timer = null;
       this.pump(name, lq);
@@ -514,10 +566,11 @@ export class RedisBackend implements SharedBackend {
     if (channel.startsWith(wake)) {
       const name = channel.slice(wake.length);
       const lq = this.queues.get(name);
-      if (lq) {
+      if (lq && lq.takers.length > 0) {
         if (lq.asking > 0) lq.again = true;
         this.pump(name, lq);
-      }
+      } else if (lq) this.leaveWakeListIfIdle(name, lq);
+      else void this.run('unwake', [this.masterId, name]).catch(() => {});
     } else if (channel.startsWith(changed)) {
       const key = channel.slice(changed.length);
       const set = this.watchers.get(key);

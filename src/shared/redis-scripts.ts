@@ -168,12 +168,10 @@ local m = pad(id)
 redis.call('HSET', P .. ':t:' .. id, 'q', q, 'd', ARGV[3], 'p', pri, 'm', ARGV[5], 'a', 0)
 redis.call('SADD', P .. ':queues', q)
 redis.call('HINCRBY', qkey(q, 'n'), 'pushed', 1)
-if delay > 0 then
-  redis.call('ZADD', qkey(q, 'd'), now_ms() + delay, m)
-else
-  redis.call('ZADD', qkey(q, 'r'), -pri, m)
-  wake(q)
-end
+if delay > 0 then redis.call('ZADD', qkey(q, 'd'), now_ms() + delay, m)
+else redis.call('ZADD', qkey(q, 'r'), -pri, m) end
+-- a delayed task wakes waiting masters too: their take finds it not due and arms a timer for when it is
+wake(q)
 return id`,
 
   /**
@@ -184,6 +182,7 @@ return id`,
   take: `
 local mid, q = ARGV[2], ARGV[3]
 local now = now_ms()
+redis.call('SADD', P .. ':queues', q)
 promote(q, now)
 local out = {}
 local asked = (#ARGV - 4) / 2
@@ -228,12 +227,9 @@ if tonumber(f[1]) >= tonumber(f[2]) then
   bury(q, m, 'nacked', now)
   return 'dead'
 end
-if retry > 0 then
-  redis.call('ZADD', qkey(q, 'd'), now + retry, m)
-else
-  redis.call('ZADD', qkey(q, 'r'), -tonumber(f[3]), m)
-  wake(q)
-end
+if retry > 0 then redis.call('ZADD', qkey(q, 'd'), now + retry, m)
+else redis.call('ZADD', qkey(q, 'r'), -tonumber(f[3]), m) end
+wake(q)
 return 'requeued'`,
 
   /** ARGV: P, queue, id, owner → 1 given back without spending an attempt, 0 not held */
@@ -272,6 +268,7 @@ return out`,
   /** ARGV: P, queue, limit → { {id, data, priority, attempts, reason, error or false, deadAt} } */
   dead: `
 local q = ARGV[2]
+promote(q, now_ms())
 local out = {}
 for _, m in ipairs(redis.call('LRANGE', qkey(q, 'x'), 0, tonumber(ARGV[3]) - 1)) do
   local f = redis.call('HMGET', P .. ':t:' .. tonumber(m), 'd', 'p', 'a', 'dr', 'e', 'dt')
@@ -282,6 +279,7 @@ return out`,
   /** ARGV: P, queue → how many dead tasks went back with fresh attempts */
   retryDead: `
 local q = ARGV[2]
+promote(q, now_ms())
 local ids = redis.call('LRANGE', qkey(q, 'x'), 0, -1)
 for _, m in ipairs(ids) do
   local tk = P .. ':t:' .. tonumber(m)
@@ -293,6 +291,15 @@ end
 redis.call('DEL', qkey(q, 'x'))
 if #ids > 0 then wake(q) end
 return #ids`,
+
+  /** ARGV: P, key → its JSON text, or false when absent */
+  stateGet: `
+return redis.call('HGET', P .. ':s', ARGV[2])`,
+
+  /** ARGV: P, MID, queue → MID leaves the queue's wake list (it has no taker waiting there) */
+  unwake: `
+redis.call('SREM', qkey(ARGV[3], 'wm'), ARGV[2])
+return 1`,
 
   /** ARGV: P, key, JSON text → nothing */
   stateSet: `
@@ -379,7 +386,8 @@ for k = 4, #ARGV do
   end
 end
 local o = redis.call('HGET', L, 'o')
-if o and redis.call('EXISTS', P .. ':m:' .. mid_of(o)) == 0 then
+-- a holder whose master is gone is released; the asking master is alive whatever its key says
+if o and mid_of(o) ~= ARGV[2] and redis.call('EXISTS', P .. ':m:' .. mid_of(o)) == 0 then
   redis.call('SREM', P .. ':ol:' .. o, name)
   redis.call('DEL', L)
 end
@@ -396,10 +404,20 @@ return {'', 0, left}`,
   lockRelease: `
 local name = ARGV[3]
 local L = P .. ':L:' .. name
+local now = now_ms()
 if redis.call('HGET', L, 't') ~= ARGV[4] then return {0, false} end
+local u = tonumber(redis.call('HGET', L, 'u'))
+if u > 0 and u <= now then
+  -- the ttl lapsed: the lock was no longer this holder's to release (as in the memory backend)
+  redis.call('SREM', P .. ':ol:' .. redis.call('HGET', L, 'o'), name)
+  redis.call('DEL', L)
+  local g = serve_lock(name, now, ARGV[2])
+  if g then return {0, g} end
+  return {0, false}
+end
 redis.call('SREM', P .. ':ol:' .. redis.call('HGET', L, 'o'), name)
 redis.call('DEL', L)
-local g = serve_lock(name, now_ms(), ARGV[2])
+local g = serve_lock(name, now, ARGV[2])
 if g then return {1, g} end
 return {1, false}`,
 
@@ -447,6 +465,7 @@ for _, other in ipairs(redis.call('SMEMBERS', P .. ':ms')) do
     end
     redis.call('DEL', P .. ':mo:' .. other)
     redis.call('SREM', P .. ':ms', other)
+    for _, q in ipairs(redis.call('SMEMBERS', P .. ':queues')) do redis.call('SREM', qkey(q, 'wm'), other) end
   end
 end
 return grants`,

@@ -6,7 +6,9 @@ import { after, before, describe, test } from 'node:test';
 import type { SharedBackend } from '../../src/shared/backend.js';
 import { MemoryBackend } from '../../src/shared/memory-backend.js';
 import type { Delivery } from '../../src/shared/queue-core.js';
-import { RedisBackend } from '../../src/shared/redis-backend.js';
+import { RedisBackend, redisOptions } from '../../src/shared/redis-backend.js';
+import type { EventEmitter } from 'node:events';
+import { Redis } from 'ioredis';
 import { makeTmpDir, TIMEOUT_SCALE } from '../helpers/drover.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 
@@ -78,6 +80,15 @@ function lockOne(b: SharedBackend, name: string, owner: string, ttlMs = 0): { to
       withdraw();
     },
   };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A plain client on the test server (to look at keys, or to make the server refuse writes for a moment). */
+async function rawClient(): Promise<Redis> {
+  const r = new Redis(redisOptions(redis.url));
+  await r.connect();
+  return r;
 }
 
 /** Resolves true if `p` settles within `ms`, false otherwise (for "is still waiting" checks). */
@@ -282,6 +293,106 @@ for (const { name, make } of BACKENDS) {
       await lockOne(b, 'T', 'w#2').token;
       assert.ok(Date.now() - started >= 190, `the ttl lapsed after ${Date.now() - started} ms`);
     });
+
+    // --- edge cases found in review (each failed on the Redis backend before its fix) ---
+
+    test('a compare-and-set issued in the same turn right after a set sees that set', async () => {
+      const b = await make();
+      const set = Promise.resolve(b.stateSet('order', 1));
+      const cas = Promise.resolve(b.stateCompareAndSet('order', { found: true, value: 1 }, { found: true, value: 2 }));
+      await set;
+      assert.equal(await cas, true, 'the set was issued first');
+      assert.deepEqual(await b.stateGet('order'), { found: true, value: 2 });
+    });
+
+    test('a read issued in one turn before a write does not see that write', async () => {
+      const b = await make();
+      const pushed = Promise.resolve(b.push('rw', 'x', {}));
+      const read = Promise.resolve(b.stateGet('rw-key'));
+      const written = Promise.resolve(b.stateSet('rw-key', 'later'));
+      await Promise.all([pushed, written]);
+      assert.deepEqual(await read, { found: false, value: null }, 'the get was issued before the set');
+    });
+
+    test('dead letters with limit 0 lists none', async () => {
+      const b = await make();
+      const id = await b.push('dl0', 'x', { maxAttempts: 1 });
+      await takeOne(b, 'dl0', 'w#1');
+      assert.equal(await b.nack('dl0', id, 'w#1', 0, null), 'dead');
+      assert.equal((await b.deadLetters('dl0', 1)).length, 1);
+      assert.equal((await b.deadLetters('dl0', 0)).length, 0);
+    });
+
+    test('a last-attempt lease that lapses is in the dead letters without another take', async () => {
+      const b = await make();
+      await b.push('lapse', 'x', { maxAttempts: 1 });
+      await takeOne(b, 'lapse', 'w#1', 100);
+      await new Promise((r) => setTimeout(r, 400));
+      const dead = await b.deadLetters('lapse', 10);
+      assert.deepEqual(dead.map((d) => d.reason), ['lease expired']);
+    });
+
+    test('a release after the ttl lapsed answers false', async () => {
+      const b = await make();
+      const t = await lockOne(b, 'TT', 'w#1', 100).token;
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(await b.lockRelease('TT', t), false, 'the lock lapsed 200 ms ago');
+    });
+
+    test('ownerGone drops the owner\'s waiting lock requests', async () => {
+      const b = await make();
+      const t1 = await lockOne(b, 'OG', 'w#1').token;
+      const w2 = lockOne(b, 'OG', 'w#2');
+      const w3 = lockOne(b, 'OG', 'w#3');
+      for (let i = 0; ; i++) {
+        if ((await b.locks()).find((x) => x.name === 'OG')?.waiting === 2) break;
+        assert.ok(i < 200);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      b.ownerGone('w#2');
+      assert.equal(await b.lockRelease('OG', t1), true);
+      assert.ok((await w3.token) > t1, 'w#3 is next once w#2 is gone');
+      assert.equal(await settlesWithin(w2.token, 50), false, 'a gone owner is not granted');
+      w2.cancel();
+    });
+
+    test('a delayed task pushed while a taker waits is delivered when due, not a poll later', async () => {
+      const b = await make();
+      const waiting = takeOne(b, 'dly', 'w#1');
+      await new Promise((r) => setTimeout(r, 100));
+      const pushedAt = Date.now();
+      await b.push('dly', 'x', { delayMs: 100 });
+      await waiting;
+      const ms = Date.now() - pushedAt;
+      assert.ok(ms < 400, `delivered ${ms} ms after a push with delayMs 100`);
+    });
+
+    test('stats of every queue list a queue that so far only has waiting takers', async () => {
+      const b = await make();
+      const cancel = b.take('only-takers', 'w#1', 60_000, () => {});
+      await new Promise((r) => setTimeout(r, 50));
+      const all = await b.queueStats(null);
+      cancel();
+      assert.deepEqual(all.filter((q) => q.name === 'only-takers').map((q) => q.waiting), [1]);
+    });
+
+    test('names with : | spaces and unicode, empty-ish data, big priorities', async () => {
+      const b = await make();
+      for (const q of ['a:b|c d', 'é:ü|€ 😀', 'x:r', 'x', ':', '|||']) {
+        const lo = await b.push(q, '', { priority: -Number.MAX_SAFE_INTEGER });
+        const hi = await b.push(q, { s: '😀\u0000\n' }, { priority: Number.MAX_SAFE_INTEGER });
+        const d1 = await takeOne(b, q, 'g:n|x y#1');
+        const d2 = await takeOne(b, q, 'g:n|x y#1');
+        assert.deepEqual([d1.id, d1.data, d2.id, d2.data], [hi, { s: '😀\u0000\n' }, lo, ''], q);
+        assert.equal(await b.ack(q, hi, 'g:n|x y#1'), true);
+        assert.equal(await b.nack(q, lo, 'g:n|x y#1', 0, 'é|: x'), 'requeued');
+        const k = `${q}:key`;
+        await b.stateSet(k, { q });
+        assert.deepEqual(await b.stateGet(k), { found: true, value: { q } });
+        const t = await lockOne(b, q, 'g:n|x y#2').token;
+        assert.equal(await b.lockRelease(q, t), true);
+      }
+    });
   });
 }
 
@@ -357,6 +468,149 @@ describe('redis backend: several masters on one server', () => {
     } finally {
       await b.close();
       await server.stop();
+    }
+  });
+
+  test('a wake that arrives while two take requests are in flight does not make the master ask Redis in a loop', async () => {
+    const a = await redisBackend('loop');
+    const internals = a as unknown as { client: { evalsha: (...args: unknown[]) => Promise<unknown> }; sub: EventEmitter };
+    let calls = 0;
+    const evalsha = internals.client.evalsha.bind(internals.client);
+    internals.client.evalsha = (...args: unknown[]) => {
+      calls += 1;
+      return evalsha(...args);
+    };
+    const c1 = a.take('idle', 'w#1', 60_000, () => {});
+    await Promise.resolve(); // the first take request is on its way
+    const c2 = a.take('idle', 'w#2', 60_000, () => {});
+    await Promise.resolve(); // and the second one
+    // a wake arrives while both are in flight (a task another master took first, a release, …)
+    internals.sub.emit('message', 'loop:w:idle', '1');
+    const before = calls;
+    await sleep(1000);
+    const n = calls - before;
+    c1();
+    c2();
+    assert.ok(n < 20, `${n} script calls in 1 s for two takers waiting on an empty queue`);
+  });
+
+  test('natural traffic: after a burst from another master, an idle master with waiting takers does not spin', async () => {
+    const a = await redisBackend('nat');
+    const b = await redisBackend('nat');
+    const internals = a as unknown as { client: { evalsha: (...args: unknown[]) => Promise<unknown> } };
+    let calls = 0;
+    const evalsha = internals.client.evalsha.bind(internals.client);
+    internals.client.evalsha = (...args: unknown[]) => {
+      calls += 1;
+      return evalsha(...args);
+    };
+    let stop = false;
+    const cancels = new Map<string, () => void>();
+    let done = 0;
+    // four workers at a, each: take, ack (next turn), take again
+    const loop = (owner: string): void => {
+      if (stop) return;
+      cancels.set(owner, a.take('q', owner, 60_000, (d) => {
+        setImmediate(() => {
+          void a.ack('q', d.id, owner).then(() => {
+            done += 1;
+            loop(owner);
+          });
+        });
+      }));
+    };
+    for (const w of ['w#1', 'w#2', 'w#3', 'w#4']) loop(w);
+    await sleep(100);
+    for (let i = 0; i < 300; i++) {
+      await b.push('q', i, {});
+      if (i % 10 === 0) await new Promise((r) => setImmediate(r));
+    }
+    for (let i = 0; done < 300; i++) {
+      assert.ok(i < 500, `only ${done} of 300 done`);
+      await sleep(10);
+    }
+    await sleep(200);
+    const before = calls;
+    await sleep(1000);
+    const n = calls - before;
+    stop = true;
+    for (const c of cancels.values()) c();
+    assert.ok(n < 20, `${n} script calls in 1 s at an idle master with four waiting takers`);
+  });
+
+  test('a wake list entry does not outlive the takers (withdrawn takers leave every push publishing)', async () => {
+    const s = await rawClient();
+    try {
+      const a = await redisBackend('stale');
+      const cancel = a.take('q', 'w#1', 60_000, () => {});
+      await sleep(100); // the take found the queue empty: a joined the wake list
+      cancel();
+      let wakes = 0;
+      s.on('message', () => (wakes += 1));
+      await s.subscribe('stale:w:q');
+      for (let i = 0; i < 10; i++) await a.push('q', i, {});
+      await sleep(100);
+      assert.equal(wakes, 0, `${wakes} wakes published for 10 pushes while nobody waits`);
+    } finally {
+      s.disconnect();
+    }
+  });
+
+  test('a heartbeat that fails twice in a row (Redis refused writes for half a second) never beats again', async () => {
+    const r = await rawClient();
+    try {
+      const a = await redisBackend('hb', 600);
+      const id = await a.push('q', 'x', {});
+      await takeOne(a, 'q', 'w#1');
+      await r.config('SET', 'maxmemory', '1'); // noeviction: every write is refused (OOM)
+      await sleep(500); // two heartbeats (every 200 ms) fail
+      await r.config('SET', 'maxmemory', '0');
+      await sleep(1500);
+      const alive = await r.exists(`hb:m:${a.masterId}`);
+      // consequence: another master takes the live master for dead and hands its worker's task out again
+      const c = await redisBackend('hb', 600);
+      const stolen = await settlesWithin(takeOne(c, 'q', 'w#2'), 1000);
+      const acked = await a.ack('q', id, 'w#1');
+      assert.deepEqual({ alive, stolen, acked }, { alive: 1, stolen: false, acked: true });
+    } finally {
+      await r.config('SET', 'maxmemory', '0');
+      r.disconnect();
+    }
+  });
+
+  test('a lock request refused once by Redis is asked again (it keeps waiting, as a take does)', async () => {
+    const r = await rawClient();
+    try {
+      const a = await redisBackend('lockfail');
+      const t1 = await lockOne(a, 'L', 'w#1').token;
+      await r.config('SET', 'maxmemory', '1');
+      const w2 = lockOne(a, 'L', 'w#2');
+      const take = takeOne(a, 'q', 'w#3');
+      await sleep(200); // both scripts were refused
+      await r.config('SET', 'maxmemory', '0');
+      await a.push('q', 'x', {});
+      assert.equal((await take).data, 'x', 'the take was asked again');
+      assert.equal(await a.lockRelease('L', t1), true);
+      assert.ok((await w2.token) > t1);
+    } finally {
+      await r.config('SET', 'maxmemory', '0');
+      r.disconnect();
+    }
+  });
+
+  test('a master whose own liveness key is missing does not hand its own holder\'s lock to its next waiter', async () => {
+    const r = await rawClient();
+    try {
+      const a = await redisBackend('self');
+      const t1 = await lockOne(a, 'L', 'w#1').token;
+      const w2 = lockOne(a, 'L', 'w#2');
+      // as after a Redis restart (with persistence) that outlasted shared_liveness, or an eviction
+      await r.del(`self:m:${a.masterId}`);
+      const second = await settlesWithin(w2.token, 2000);
+      assert.equal(second, false, `w#2 was granted L while w#1 still holds it (token ${t1})`);
+      w2.cancel();
+    } finally {
+      r.disconnect();
     }
   });
 
