@@ -9,7 +9,7 @@ import type { Delivery } from '../../src/shared/queue-core.js';
 import { RedisBackend, redisOptions } from '../../src/shared/redis-backend.js';
 import type { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
-import { makeTmpDir, TIMEOUT_SCALE } from '../helpers/drover.js';
+import { assertStaysFor, makeTmpDir, TIMEOUT_SCALE } from '../helpers/drover.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 
 const WAIT_MS = 5000 * TIMEOUT_SCALE;
@@ -27,8 +27,13 @@ after(async () => {
   await redis.stop();
 });
 
-async function redisBackend(prefix = `t${++prefixes}`, livenessMs?: number): Promise<RedisBackend> {
-  const b = await RedisBackend.connect({ url: redis.url, prefix, ...(livenessMs ? { livenessMs } : {}), onError: (m) => process.stderr.write(`# ${m}\n`) });
+/** `problems` collects what the backend reports (tests wait on those reports as events). */
+async function redisBackend(prefix = `t${++prefixes}`, livenessMs?: number, problems?: string[]): Promise<RedisBackend> {
+  const onError = (m: string): void => {
+    problems?.push(m);
+    process.stderr.write(`# ${m}\n`);
+  };
+  const b = await RedisBackend.connect({ url: redis.url, prefix, ...(livenessMs ? { livenessMs } : {}), onError });
   open.push(b);
   return b;
 }
@@ -82,7 +87,26 @@ function lockOne(b: SharedBackend, name: string, owner: string, ttlMs = 0): { to
   };
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Waits until `probe` (which may ask the backend) holds, within WAIT_MS; says what was awaited if not. */
+async function until(probe: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + WAIT_MS;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${WAIT_MS} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Counts script calls a backend sends to Redis (to show a master is not asking in a loop). */
+function countCalls(b: RedisBackend): { readonly n: number } {
+  const internals = b as unknown as { client: { evalsha: (...args: unknown[]) => Promise<unknown> } };
+  const evalsha = internals.client.evalsha.bind(internals.client);
+  const counter = { n: 0 };
+  internals.client.evalsha = (...args: unknown[]) => {
+    counter.n += 1;
+    return evalsha(...args);
+  };
+  return counter;
+}
 
 /** A plain client on the test server (to look at keys, or to make the server refuse writes for a moment). */
 async function rawClient(): Promise<Redis> {
@@ -327,7 +351,8 @@ for (const { name, make } of BACKENDS) {
       const b = await make();
       await b.push('lapse', 'x', { maxAttempts: 1 });
       await takeOne(b, 'lapse', 'w#1', 100);
-      await new Promise((r) => setTimeout(r, 400));
+      // nothing else touches the queue: only the lapse itself can put it there
+      await until(async () => (await b.deadLetters('lapse', 10)).length > 0, 'the lapsed last attempt in the dead letters');
       const dead = await b.deadLetters('lapse', 10);
       assert.deepEqual(dead.map((d) => d.reason), ['lease expired']);
     });
@@ -335,8 +360,8 @@ for (const { name, make } of BACKENDS) {
     test('a release after the ttl lapsed answers false', async () => {
       const b = await make();
       const t = await lockOne(b, 'TT', 'w#1', 100).token;
-      await new Promise((r) => setTimeout(r, 300));
-      assert.equal(await b.lockRelease('TT', t), false, 'the lock lapsed 200 ms ago');
+      await until(async () => !(await b.locks()).some((l) => l.name === 'TT' && l.owner !== null), 'the ttl of TT to lapse');
+      assert.equal(await b.lockRelease('TT', t), false, 'the lock had lapsed');
     });
 
     test('ownerGone drops the owner\'s waiting lock requests', async () => {
@@ -359,7 +384,8 @@ for (const { name, make } of BACKENDS) {
     test('a delayed task pushed while a taker waits is delivered when due, not a poll later', async () => {
       const b = await make();
       const waiting = takeOne(b, 'dly', 'w#1');
-      await new Promise((r) => setTimeout(r, 100));
+      // stats run after the take (Redis runs a master's requests in order): the taker has found it empty
+      assert.equal((await b.queueStats('dly'))[0]?.waiting, 1);
       const pushedAt = Date.now();
       await b.push('dly', 'x', { delayMs: 100 });
       await waiting;
@@ -370,7 +396,6 @@ for (const { name, make } of BACKENDS) {
     test('stats of every queue list a queue that so far only has waiting takers', async () => {
       const b = await make();
       const cancel = b.take('only-takers', 'w#1', 60_000, () => {});
-      await new Promise((r) => setTimeout(r, 50));
       const all = await b.queueStats(null);
       cancel();
       assert.deepEqual(all.filter((q) => q.name === 'only-takers').map((q) => q.waiting), [1]);
@@ -473,37 +498,26 @@ describe('redis backend: several masters on one server', () => {
 
   test('a wake that arrives while two take requests are in flight does not make the master ask Redis in a loop', async () => {
     const a = await redisBackend('loop');
-    const internals = a as unknown as { client: { evalsha: (...args: unknown[]) => Promise<unknown> }; sub: EventEmitter };
-    let calls = 0;
-    const evalsha = internals.client.evalsha.bind(internals.client);
-    internals.client.evalsha = (...args: unknown[]) => {
-      calls += 1;
-      return evalsha(...args);
-    };
+    const internals = a as unknown as { sub: EventEmitter };
+    const calls = countCalls(a);
     const c1 = a.take('idle', 'w#1', 60_000, () => {});
     await Promise.resolve(); // the first take request is on its way
     const c2 = a.take('idle', 'w#2', 60_000, () => {});
     await Promise.resolve(); // and the second one
     // a wake arrives while both are in flight (a task another master took first, a release, …)
     internals.sub.emit('message', 'loop:w:idle', '1');
-    const before = calls;
-    await sleep(1000);
-    const n = calls - before;
+    const before = calls.n;
+    await assertStaysFor(1000, () => calls.n - before < 20, 'fewer than 20 script calls for two takers waiting on an empty queue');
+    const n = calls.n - before;
     c1();
     c2();
-    assert.ok(n < 20, `${n} script calls in 1 s for two takers waiting on an empty queue`);
+    assert.ok(n < 20, `${n} script calls in 1 s`);
   });
 
   test('natural traffic: after a burst from another master, an idle master with waiting takers does not spin', async () => {
     const a = await redisBackend('nat');
     const b = await redisBackend('nat');
-    const internals = a as unknown as { client: { evalsha: (...args: unknown[]) => Promise<unknown> } };
-    let calls = 0;
-    const evalsha = internals.client.evalsha.bind(internals.client);
-    internals.client.evalsha = (...args: unknown[]) => {
-      calls += 1;
-      return evalsha(...args);
-    };
+    const calls = countCalls(a);
     let stop = false;
     const cancels = new Map<string, () => void>();
     let done = 0;
@@ -520,19 +534,18 @@ describe('redis backend: several masters on one server', () => {
       }));
     };
     for (const w of ['w#1', 'w#2', 'w#3', 'w#4']) loop(w);
-    await sleep(100);
+    // runs after the four takes: they have found the queue empty
+    await a.queueStats('q');
     for (let i = 0; i < 300; i++) {
       await b.push('q', i, {});
       if (i % 10 === 0) await new Promise((r) => setImmediate(r));
     }
-    for (let i = 0; done < 300; i++) {
-      assert.ok(i < 500, `only ${done} of 300 done`);
-      await sleep(10);
-    }
-    await sleep(200);
-    const before = calls;
-    await sleep(1000);
-    const n = calls - before;
+    await until(() => done >= 300, `all 300 done (${done} so far)`);
+    // the takers' last requests, sent as they came back, run before these stats
+    await a.queueStats('q');
+    const before = calls.n;
+    await assertStaysFor(1000, () => calls.n - before < 20, 'fewer than 20 script calls at an idle master with four waiting takers');
+    const n = calls.n - before;
     stop = true;
     for (const c of cancels.values()) c();
     assert.ok(n < 20, `${n} script calls in 1 s at an idle master with four waiting takers`);
@@ -543,13 +556,18 @@ describe('redis backend: several masters on one server', () => {
     try {
       const a = await redisBackend('stale');
       const cancel = a.take('q', 'w#1', 60_000, () => {});
-      await sleep(100); // the take found the queue empty: a joined the wake list
+      await a.queueStats('q'); // runs after the take: it found the queue empty, a joined the wake list
       cancel();
       let wakes = 0;
-      s.on('message', () => (wakes += 1));
+      let marked = false;
+      s.on('message', (_channel: string, m: string) => (m === 'marker' ? (marked = true) : (wakes += 1)));
       await s.subscribe('stale:w:q');
       for (let i = 0; i < 10; i++) await a.push('q', i, {});
-      await sleep(100);
+      // messages on a channel arrive in the order published: any wake comes before this marker
+      const publisher = await rawClient();
+      await publisher.publish('stale:w:q', 'marker');
+      publisher.disconnect();
+      await until(() => marked, 'the marker published after the pushes');
       assert.equal(wakes, 0, `${wakes} wakes published for 10 pushes while nobody waits`);
     } finally {
       s.disconnect();
@@ -559,13 +577,15 @@ describe('redis backend: several masters on one server', () => {
   test('a heartbeat that fails twice in a row (Redis refused writes for half a second) never beats again', async () => {
     const r = await rawClient();
     try {
-      const a = await redisBackend('hb', 600);
+      const problems: string[] = [];
+      const a = await redisBackend('hb', 600, problems);
       const id = await a.push('q', 'x', {});
       await takeOne(a, 'q', 'w#1');
       await r.config('SET', 'maxmemory', '1'); // noeviction: every write is refused (OOM)
-      await sleep(500); // two heartbeats (every 200 ms) fail
+      await until(() => problems.filter((m) => m.startsWith('heartbeat:')).length >= 2, `two failed heartbeats (${problems.join('; ')})`);
       await r.config('SET', 'maxmemory', '0');
-      await sleep(1500);
+      // the next heartbeat puts the liveness key back; one that stopped beating never does
+      await until(async () => (await r.exists(`hb:m:${a.masterId}`)) === 1, 'the liveness key to be refreshed after the failures');
       const alive = await r.exists(`hb:m:${a.masterId}`);
       // consequence: another master takes the live master for dead and hands its worker's task out again
       const c = await redisBackend('hb', 600);
@@ -581,12 +601,16 @@ describe('redis backend: several masters on one server', () => {
   test('a lock request refused once by Redis is asked again (it keeps waiting, as a take does)', async () => {
     const r = await rawClient();
     try {
-      const a = await redisBackend('lockfail');
+      const problems: string[] = [];
+      const a = await redisBackend('lockfail', undefined, problems);
       const t1 = await lockOne(a, 'L', 'w#1').token;
       await r.config('SET', 'maxmemory', '1');
       const w2 = lockOne(a, 'L', 'w#2');
       const take = takeOne(a, 'q', 'w#3');
-      await sleep(200); // both scripts were refused
+      await until(
+        () => problems.some((m) => m.startsWith('lock L:')) && problems.some((m) => m.startsWith('take from q:')),
+        `both requests refused (${problems.join('; ')})`,
+      );
       await r.config('SET', 'maxmemory', '0');
       await a.push('q', 'x', {});
       assert.equal((await take).data, 'x', 'the take was asked again');
