@@ -206,7 +206,7 @@ export class RedisBackend implements SharedBackend {
         nacked: Number(nacked),
         lost: Number(lost),
       }))
-      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      .sort(byName);
   }
 
   async deadLetters(queue: string, limit: number): Promise<DeadTask[]> {
@@ -322,7 +322,7 @@ export class RedisBackend implements SharedBackend {
         token: token === null ? null : Number(token),
         waiting: Number(waiting),
       }))
-      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      .sort(byName);
   }
 
   ownerGone(owner: string): void {
@@ -347,10 +347,7 @@ export class RedisBackend implements SharedBackend {
   /** Leaves: what this master's workers still hold goes back, and the connections close. */
   async close(): Promise<void> {
     if (this.closed) return;
-    this.closed = true;
-    if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
-    for (const lq of this.queues.values()) if (lq.timer) clearTimeout(lq.timer);
-    for (const t of this.lockTimers.values()) clearTimeout(t);
+    this.stop();
     let timer: NodeJS.Timeout | undefined;
     try {
       // a Redis that is down must not hold up the master's exit: the liveness key then lapses by itself
@@ -369,15 +366,20 @@ export class RedisBackend implements SharedBackend {
 
   /** Drops the connections without leaving, as a master killed with SIGKILL would (tests). */
   abandon(): void {
-    this.closed = true;
-    if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
-    for (const lq of this.queues.values()) if (lq.timer) clearTimeout(lq.timer);
-    for (const t of this.lockTimers.values()) clearTimeout(t);
+    this.stop();
     this.client.disconnect();
     this.sub.disconnect();
   }
 
   // --- internal ---
+
+  /** No more timers or retries: the backend is closing (or abandoned). */
+  private stop(): void {
+    this.closed = true;
+    if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
+    for (const lq of this.queues.values()) if (lq.timer) clearTimeout(lq.timer);
+    for (const t of this.lockTimers.values()) clearTimeout(t);
+  }
 
   /** Withdraws waiter `wid` of this master; retried until Redis answers (a crossed grant is released there). */
   private withdrawLock(wid: string): void {
@@ -533,7 +535,11 @@ export class RedisBackend implements SharedBackend {
         const wokenMeanwhile = lq.again && rows.length < batch.length;
         if (wokenMeanwhile) lq.again = false;
         if (wokenMeanwhile || rows.length === batch.length) this.pump(name, lq);
-        else this.armQueueTimer(name, lq, Number(nextMs));
+        else {
+          this.armQueueTimer(name, lq, Number(nextMs));
+          // the script put this master on the wake list for takers withdrawn meanwhile
+          this.leaveWakeListIfIdle(name, lq);
+        }
       },
       (err: unknown) => {
         lq.asking -= 1;
@@ -622,6 +628,10 @@ export class RedisBackend implements SharedBackend {
     timer.unref();
     this.lockTimers.set(name, timer);
   }
+}
+
+function byName(a: { readonly name: string }, b: { readonly name: string }): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
 
 /**

@@ -558,6 +558,8 @@ describe('redis backend: several masters on one server', () => {
       const cancel = a.take('q', 'w#1', 60_000, () => {});
       await a.queueStats('q'); // runs after the take: it found the queue empty, a joined the wake list
       cancel();
+      // the entry goes once nothing of a waits any more (a request in flight may still add it, then remove it)
+      await until(async () => (await s.scard('stale:q:q:wm')) === 0, 'a to leave the wake list of q');
       let wakes = 0;
       let marked = false;
       s.on('message', (_channel: string, m: string) => (m === 'marker' ? (marked = true) : (wakes += 1)));
