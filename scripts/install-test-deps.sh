@@ -12,5 +12,5 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends supervisor util-linux procps logrotate systemd iproute2 strace perl-base chromium redis-server >/dev/null
+apt-get install -y -qq --no-install-recommends supervisor util-linux procps logrotate systemd iproute2 strace chromium redis-server >/dev/null
 echo "test dependencies installed: $(/usr/bin/python3 -c 'import supervisor.options, pkgutil; print("supervisor", pkgutil.get_data("supervisor", "version.txt").decode().strip())')"

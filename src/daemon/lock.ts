@@ -1,39 +1,51 @@
-// Single instance per runtime directory: hold an abstract unix socket named after the directory for the
-// whole life of the supervisor. The kernel frees it the instant the process dies (even by SIGKILL), and
-// bind() lets exactly one of several racing starters win — unlike an O_EXCL pidfile or a lock file.
-import { createHash } from 'node:crypto';
-import { createServer, type Server } from 'node:net';
+// Single instance per runtime directory: an exclusive flock(2) on `drover.lock` inside the (0700, drover's
+// own) runtime directory, held for the whole life of the supervisor. The kernel drops it the instant the
+// last holder dies (even by SIGKILL), exactly one of several racing starters wins, and — unlike the abstract
+// unix socket drover used before — no other local user can take the name first: they cannot open a file in
+// a directory only drover's uid may enter (docs/security.md, finding 12).
+import { closeSync, constants, openSync } from 'node:fs';
+import { join } from 'node:path';
+import { tryLockExclusive } from '../os/native.js';
 
-/** The abstract socket name for a runtime directory ("\0" prefix: abstract namespace, no file). */
-export function lockName(runtimeDir: string): string {
-  const hash = createHash('sha256').update(runtimeDir).digest('hex').slice(0, 24);
-  return `\0drover-${hash}`;
+/** The lock file of a runtime directory. */
+export function lockPath(runtimeDir: string): string {
+  return join(runtimeDir, 'drover.lock');
 }
 
 export interface InstanceLock {
   readonly release: () => void;
-  /** the socket's fd, handed to the new master on a re-exec (USR2) so the lock never lapses */
+  /** the locked file's fd, handed to the new master on a re-exec (USR2) so the lock never lapses */
   readonly fd: number;
 }
 
 /**
- * Takes the lock (or adopts `inheritedFd`, the lock an old master passed on a re-exec); resolves with it,
- * or null when another live process holds it.
+ * Takes the lock (or adopts `inheritedFd`, the lock an old master passed on a re-exec: the same open file
+ * description, so it is already held); resolves with it, or null when another live process holds it.
  */
 export function acquireInstanceLock(runtimeDir: string, inheritedFd?: number): Promise<InstanceLock | null> {
-  return new Promise((resolve, reject) => {
-    const server: Server = createServer((sock) => sock.destroy());
-    server.once('error', (err: NodeJS.ErrnoException) => {
-      // EADDRINUSE: a live drover holds it (the kernel drops it when that process dies)
-      if (err.code === 'EADDRINUSE') resolve(null);
-      else reject(err);
-    });
-    const onListening = (): void => {
-      server.unref(); // the lock must not keep the process alive by itself
-      const fd = (server as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
-      resolve({ release: () => server.close(), fd });
-    };
-    if (inheritedFd !== undefined) server.listen({ fd: inheritedFd }, onListening);
-    else server.listen({ path: lockName(runtimeDir) }, onListening);
-  });
+  if (inheritedFd !== undefined) return Promise.resolve(held(inheritedFd));
+  // O_NOFOLLOW: the directory is drover's own, but a lock file must never be reached through a link; libuv
+  // adds O_CLOEXEC to every open, so no program inherits the lock
+  const fd = openSync(lockPath(runtimeDir), constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+  if (!tryLockExclusive(fd)) {
+    closeSync(fd);
+    return Promise.resolve(null);
+  }
+  return Promise.resolve(held(fd));
+}
+
+// --- internal ---
+
+function held(fd: number): InstanceLock {
+  let released = false;
+  return {
+    fd,
+    release: () => {
+      if (released) return;
+      released = true;
+      // closing the last fd of the open file description drops the lock; the file itself stays (removing it
+      // would let a racing starter lock a new file while another holds the old one)
+      closeSync(fd);
+    },
+  };
 }

@@ -11,6 +11,7 @@ import { ControlServer, type ListenerSpec } from '../control/server.js';
 import { Supervisor } from '../core/supervisor.js';
 import { createLogger } from '../logs/logger.js';
 import { LogSink } from '../logs/sink.js';
+import { closeInheritedOnExec } from '../os/fds.js';
 import { OrphanGuard } from '../os/guard.js';
 import { hasPdeathsig } from '../os/spawn.js';
 import { inheritedSockets, SocketSet } from '../prefork/sockets.js';
@@ -58,6 +59,8 @@ export { controlSocketPath, pidfilePath };
 /** Runs the supervisor until it has shut down; resolves with the exit code. */
 export async function runMaster(o: MasterOptions): Promise<number> {
   const { config } = o;
+  // before anything is spawned: fds a careless parent leaked must not reach the programs (security.md, 10)
+  closeInheritedOnExec();
   const runtimeDir = config.supervisord.runtimeDir;
   ensurePrivateDir(runtimeDir);
   // `ps` shows what this is; Linux caps the title at the length of the original command line, which for

@@ -2,22 +2,10 @@
 // state, and never accepts on it: every worker inherits the fd and accepts directly (DESIGN §8: no round
 // robin through the master). The fds stay open across reloads, so connections queue in the backlog while
 // workers change; they are also what a re-exec or systemd hands over through LISTEN_FDS.
-import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, unlinkSync } from 'node:fs';
-import net from 'node:net';
-import { getSystemErrorName } from 'node:util';
+import { chmodSync, chownSync, closeSync, existsSync, unlinkSync } from 'node:fs';
 import type { SocketSpec } from '../config/types.js';
+import { listenSocket, NativeError, socketAddress } from '../os/native.js';
 import { lookupUser } from '../os/users.js';
-
-/** The parts of a libuv handle we use: its fd, its address, and close. */
-interface ServerHandle {
-  readonly fd: number;
-  getsockname?(out: Record<string, unknown>): number;
-  close(cb?: () => void): void;
-}
-
-/** net._createServerHandle: the binding helper Node's cluster module uses for exactly this purpose. */
-type CreateServerHandle = (address: string | null, port: number, addressType: number, fd?: number, flags?: number) => ServerHandle | number;
 
 export interface BoundSocket {
   readonly spec: SocketSpec;
@@ -31,7 +19,7 @@ export interface BoundSocket {
 export class SocketBindError extends Error {}
 
 export class SocketSet {
-  private readonly sockets = new Map<string, BoundSocket & { handle: ServerHandle }>();
+  private readonly sockets = new Map<string, BoundSocket>();
 
   /**
    * Binds every socket, or takes it over from `inherited` (name → fd) when the parent passed it.
@@ -56,22 +44,13 @@ export class SocketSet {
     return [...this.sockets.values()];
   }
 
-  /** fds for a program's `sockets =` list, in its order. */
-  fdsFor(names: readonly string[]): number[] {
-    return names.map((n) => {
-      const s = this.sockets.get(n);
-      if (!s) throw new SocketBindError(`socket ${n} is not bound`);
-      return s.fd;
-    });
-  }
-
   /** Closes every socket (at shutdown); unix socket files we created are removed unless a successor has them. */
   close(keepFiles = false): void {
     for (const s of this.sockets.values()) {
-      // handing over: leave the fds to this process's exit (closing a bound unix handle unlinks its path)
+      // handing over: the successor holds its own copies of the fds; this process's exit closes ours
       if (keepFiles) continue;
-      s.handle.close();
-      if (s.spec.bind.kind === 'unix' && !s.inherited && !keepFiles) removeSocketFile(s.spec.bind.path);
+      closeSync(s.fd);
+      if (s.spec.bind.kind === 'unix' && !s.inherited) removeSocketFile(s.spec.bind.path);
     }
     this.sockets.clear();
   }
@@ -79,33 +58,33 @@ export class SocketSet {
   // --- internal ---
 
   private bindOne(spec: SocketSpec, inherited: number | undefined): void {
-    let inheritedFd = inherited;
-    const create = (net as unknown as { _createServerHandle: CreateServerHandle })._createServerHandle;
     const b = spec.bind;
-    let handle: ServerHandle | number;
-    if (b.kind === 'fd') inheritedFd = b.fd;
+    const inheritedFd = b.kind === 'fd' ? b.fd : inherited;
+    let fd: number;
     if (inheritedFd !== undefined) {
-      // port and address must be falsy with an fd (net.js asserts it)
-      handle = create(null, 0, 0, inheritedFd);
-    } else if (b.kind === 'unix') {
+      fd = inheritedFd;
+      // an fd:// that was never passed to us: say so now, not when a worker fails to listen on it
+      if (b.kind === 'fd' && !existsSync(`/proc/self/fd/${fd}`)) {
+        throw new SocketBindError(`[socket:${spec.name}] fd://${b.fd}: no such inherited fd`);
+      }
+    } else if (b.kind === 'unix' || b.kind === 'tcp') {
       // a socket file left by a dead master would make bind fail with EADDRINUSE
-      if (existsSync(b.path)) removeSocketFile(b.path);
-      handle = create(b.path, -1, -1);
-    } else if (b.kind === 'tcp') {
-      handle = create(b.host, b.port, net.isIPv6(b.host) ? 6 : 4);
+      if (b.kind === 'unix' && existsSync(b.path)) removeSocketFile(b.path);
+      try {
+        fd = listenSocket(b.kind === 'unix' ? { kind: 'unix', path: b.path } : { kind: 'tcp', host: b.host, port: b.port }, {
+          backlog: spec.backlog,
+        });
+      } catch (err) {
+        const code = err instanceof NativeError ? err.code : (err as Error).message;
+        throw new SocketBindError(`[socket:${spec.name}] cannot bind ${describe(spec)}: ${code}`, { cause: err });
+      }
     } else {
       throw new SocketBindError(`[socket:${spec.name}] fd://${b.fd}: no such inherited fd`);
     }
-    if (typeof handle === 'number') {
-      const code = errnoName(handle);
-      throw new SocketBindError(`[socket:${spec.name}] cannot bind ${describe(spec)}: ${code}`);
-    }
     let address = describe(spec);
-    if (b.kind === 'tcp' && handle.getsockname) {
-      const out: Record<string, unknown> = {};
-      handle.getsockname(out);
-      const host = String(out['address'] ?? b.host);
-      address = `${host.includes(':') ? `[${host}]` : host}:${String(out['port'] ?? b.port)}`;
+    if (b.kind === 'tcp') {
+      const a = socketAddress(fd);
+      if (a) address = `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
     }
     if (b.kind === 'unix' && inheritedFd === undefined) {
       if (spec.mode !== null) chmodSync(b.path, spec.mode);
@@ -115,8 +94,7 @@ export class SocketSet {
         if (u) chownSync(b.path, u.uid, group && /^\d+$/.test(group) ? Number(group) : u.gid);
       }
     }
-    if (inheritedFd === undefined) startListening(handle.fd, spec);
-    this.sockets.set(spec.name, { spec, fd: handle.fd, address, inherited: inheritedFd !== undefined, handle });
+    this.sockets.set(spec.name, { spec, fd, address, inherited: inheritedFd !== undefined });
   }
 }
 
@@ -132,35 +110,6 @@ export function inheritedSockets(env: Readonly<Record<string, string | undefined
 
 // --- helpers ---
 
-/**
- * Puts a bound socket into the LISTEN state without accepting on it. Node has no API to listen without
- * also accepting in this process, so a one-line perl (perl-base is part of every Debian system) inherits
- * the fd, calls listen(2) and exits; the socket stays listening in the master and connections wait in the
- * backlog until a worker accepts. Node workers would call listen themselves, but servers in other languages
- * that follow systemd's convention expect a socket that already listens.
- */
-function startListening(fd: number, spec: SocketSpec): void {
-  // perl first (perl-base is essential in Debian); python3 where there is no perl
-  const helpers: [string, string[]][] = [
-    ['perl', ['-e', 'open(my $s, "+<&=", 3) or die "open: $!\\n"; listen($s, $ARGV[0]) or die "listen: $!\\n";', String(spec.backlog)]],
-    ['python3', ['-c', 'import socket, sys; socket.socket(fileno=3).listen(int(sys.argv[1]))', String(spec.backlog)]],
-  ];
-  for (const [cmd, args] of helpers) {
-    const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe', fd], encoding: 'utf8' });
-    // ENOENT: this helper is not installed; try the next one
-    if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') continue;
-    if (r.error || r.status !== 0) {
-      throw new SocketBindError(
-        `[socket:${spec.name}] cannot listen on ${describe(spec)}: ${r.error ? r.error.message : (r.stderr || `${cmd} exited ${String(r.status)}`).trim()}`,
-      );
-    }
-    return;
-  }
-  throw new SocketBindError(
-    `[socket:${spec.name}] cannot put ${describe(spec)} in the listening state: drover needs perl or python3 for that (Node cannot listen without accepting)`,
-  );
-}
-
 function describe(spec: SocketSpec): string {
   const b = spec.bind;
   if (b.kind === 'fd') return `fd://${b.fd}`;
@@ -173,13 +122,5 @@ function removeSocketFile(path: string): void {
   } catch (err) {
     // ENOENT: already gone, which is what we wanted
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-}
-
-function errnoName(code: number): string {
-  try {
-    return getSystemErrorName(code);
-  } catch {
-    return `error ${code}`; // not an errno Node knows
   }
 }

@@ -1,0 +1,368 @@
+// The native layer: the few libc calls Node does not offer, made through koffi (a prebuilt FFI for Linux
+// x64/arm64 on glibc and musl; no compiler at install — docs/dependencies.md). Each call is synchronous,
+// cheap and non-blocking (WNOHANG, LOCK_NB, a listening socket's setup), so calling it on the event loop is
+// fine. koffi is loaded on first use, so a CLI command that needs none of this never pays for it.
+//
+// Every function returns a result or throws a NativeError carrying the errno name (EAGAIN, EADDRINUSE, …),
+// so callers match expected failures by code, as they do with Node's own errors.
+import { createRequire } from 'node:module';
+import { isIPv6 } from 'node:net';
+import { constants as osConstants } from 'node:os';
+import type * as KoffiModule from 'koffi';
+import { DroverError } from '../errors.js';
+
+/** A failed libc call: `code` is the errno name, `syscall` the call. */
+export class NativeError extends DroverError {
+  readonly syscall: string;
+  readonly errno: number;
+  constructor(syscall: string, errno: number, detail = '') {
+    const name = errnoName(errno);
+    super(name, `${syscall}${detail ? ` ${detail}` : ''}: ${name}`);
+    this.syscall = syscall;
+    this.errno = errno;
+  }
+}
+
+// Linux constants (the same on x86_64 and aarch64; drover supports only those two)
+const AF_UNIX = 1;
+const AF_INET = 2;
+const AF_INET6 = 10;
+const SOCK_STREAM = 1;
+const SOCK_DGRAM = 2;
+const SOCK_CLOEXEC = 0o2000000;
+const SOCK_NONBLOCK = 0o4000;
+const SOL_SOCKET = 1;
+const SO_REUSEADDR = 2;
+const SO_REUSEPORT = 15;
+const IPPROTO_IPV6 = 41;
+const IPV6_V6ONLY = 26;
+const F_GETFD = 1;
+const F_SETFD = 2;
+const FD_CLOEXEC = 1;
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+const LOCK_UN = 8;
+const PR_SET_CHILD_SUBREAPER = 36;
+const PR_GET_CHILD_SUBREAPER = 37;
+const WNOHANG = 1;
+const O_CLOEXEC = 0o2000000;
+const MSG_DONTWAIT = 0x40;
+const MSG_NOSIGNAL = 0x4000;
+const SUN_PATH_MAX = 108;
+
+interface Libc {
+  koffi: typeof KoffiModule;
+  socket: (domain: number, type: number, protocol: number) => number;
+  setsockopt: (fd: number, level: number, name: number, value: Int32Array, len: number) => number;
+  bind: (fd: number, addr: Buffer, len: number) => number;
+  listen: (fd: number, backlog: number) => number;
+  getsockname: (fd: number, addr: Buffer, len: Uint32Array) => number;
+  close: (fd: number) => number;
+  fcntl: (fd: number, cmd: number, ...rest: unknown[]) => number;
+  flock: (fd: number, op: number) => number;
+  prctl: (option: number, ...rest: unknown[]) => number;
+  waitpid: (pid: number, status: Int32Array, options: number) => number;
+  pipe2: (fds: Int32Array, flags: number) => number;
+  sendto: (fd: number, buf: Buffer, len: number, flags: number, addr: Buffer, alen: number) => number;
+}
+
+let libc: Libc | null = null;
+let loadFailure: Error | null = null;
+
+/** Whether the native layer can be used here (koffi loads and finds libc). */
+export function nativeAvailable(): boolean {
+  try {
+    load();
+    return true;
+  } catch {
+    // the reason is kept in loadFailure for whoever needs the call and reports it
+    return false;
+  }
+}
+
+/** Why the native layer cannot load, or null when it can. */
+export function nativeUnavailableReason(): string | null {
+  return nativeAvailable() ? null : (loadFailure?.message ?? 'unknown');
+}
+
+// --- sockets ---
+
+export type ListenAddress =
+  | { readonly kind: 'tcp'; readonly host: string; readonly port: number }
+  | { readonly kind: 'unix'; readonly path: string };
+
+export interface ListenOptions {
+  readonly backlog: number;
+  /** SO_REUSEPORT, so several sockets can be bound to the same address and port */
+  readonly reusePort?: boolean;
+}
+
+/**
+ * Creates a stream socket, binds it and puts it in the LISTEN state without accepting on it (which Node
+ * cannot do: its servers always accept). Returns the fd (close-on-exec; handed to children through their
+ * stdio slots, which clears the flag in the child only).
+ */
+export function listenSocket(address: ListenAddress, opts: ListenOptions): number {
+  const c = load();
+  const v6 = address.kind === 'tcp' && isIPv6(address.host);
+  const domain = address.kind === 'unix' ? AF_UNIX : v6 ? AF_INET6 : AF_INET;
+  const fd = c.socket(domain, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw new NativeError('socket', c.koffi.errno());
+  try {
+    if (address.kind === 'tcp') {
+      // as Node's own servers: a restarted master can bind while old connections are in TIME_WAIT
+      setIntOption(c, fd, SOL_SOCKET, SO_REUSEADDR, 1, 'SO_REUSEADDR');
+      // `[::]` means both families, as Node's `listen('::')` does (Debian's default bindv6only is 0 anyway)
+      if (v6) setIntOption(c, fd, IPPROTO_IPV6, IPV6_V6ONLY, 0, 'IPV6_V6ONLY');
+      if (opts.reusePort) setIntOption(c, fd, SOL_SOCKET, SO_REUSEPORT, 1, 'SO_REUSEPORT');
+    }
+    const addr = encodeSockaddr(address);
+    if (c.bind(fd, addr, addr.length) !== 0) throw new NativeError('bind', c.koffi.errno(), describeAddress(address));
+    if (c.listen(fd, opts.backlog) !== 0) throw new NativeError('listen', c.koffi.errno(), describeAddress(address));
+    return fd;
+  } catch (err) {
+    c.close(fd);
+    throw err;
+  }
+}
+
+/** The local address of a bound TCP socket ("127.0.0.1", 8000), or null for other families. */
+export function socketAddress(fd: number): { host: string; port: number } | null {
+  const c = load();
+  const buf = Buffer.alloc(128);
+  const len = new Uint32Array([buf.length]);
+  if (c.getsockname(fd, buf, len) !== 0) throw new NativeError('getsockname', c.koffi.errno());
+  const family = buf.readUInt16LE(0);
+  if (family === AF_INET) return { host: [...buf.subarray(4, 8)].join('.'), port: buf.readUInt16BE(2) };
+  if (family === AF_INET6) {
+    const words: string[] = [];
+    for (let i = 8; i < 24; i += 2) words.push(buf.readUInt16BE(i).toString(16));
+    return { host: compressIPv6(words), port: buf.readUInt16BE(2) };
+  }
+  return null;
+}
+
+/**
+ * Sends one datagram to a unix datagram socket (systemd's NOTIFY_SOCKET; `@name` is the abstract namespace).
+ * Never blocks: a full queue gives EAGAIN.
+ */
+export function sendDatagram(path: string, message: string | Buffer): void {
+  const c = load();
+  const fd = c.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) throw new NativeError('socket', c.koffi.errno());
+  try {
+    const addr = encodeSockaddr({ kind: 'unix', path });
+    const data = typeof message === 'string' ? Buffer.from(message) : message;
+    if (c.sendto(fd, data, data.length, MSG_DONTWAIT | MSG_NOSIGNAL, addr, addr.length) < 0) {
+      throw new NativeError('sendto', c.koffi.errno(), path);
+    }
+  } finally {
+    c.close(fd);
+  }
+}
+
+// --- file descriptors ---
+
+/** Sets or clears FD_CLOEXEC on `fd`; returns whether the flag changed. */
+export function setCloexec(fd: number, on: boolean): boolean {
+  const c = load();
+  const flags = c.fcntl(fd, F_GETFD);
+  if (flags < 0) throw new NativeError('fcntl', c.koffi.errno(), `F_GETFD ${fd}`);
+  const next = on ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC;
+  if (next === flags) return false;
+  if (c.fcntl(fd, F_SETFD, 'int', next) < 0) throw new NativeError('fcntl', c.koffi.errno(), `F_SETFD ${fd}`);
+  return true;
+}
+
+/** A pipe with both ends close-on-exec: [read end, write end]. */
+export function pipe(): [number, number] {
+  const c = load();
+  const fds = new Int32Array(2);
+  if (c.pipe2(fds, O_CLOEXEC) !== 0) throw new NativeError('pipe2', c.koffi.errno());
+  return [fds[0] as number, fds[1] as number];
+}
+
+/**
+ * Takes an exclusive advisory lock on an open file without waiting: true when taken, false when another
+ * open file description holds it. The kernel drops the lock when the last fd of that description closes,
+ * so a SIGKILLed holder never leaves it behind.
+ */
+export function tryLockExclusive(fd: number): boolean {
+  const c = load();
+  if (c.flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
+  const errno = c.koffi.errno();
+  // EWOULDBLOCK (= EAGAIN): someone else holds it
+  if (errno === osConstants.errno.EAGAIN) return false;
+  throw new NativeError('flock', errno);
+}
+
+/** Releases a lock taken with tryLockExclusive (closing the fd does the same). */
+export function unlock(fd: number): void {
+  const c = load();
+  if (c.flock(fd, LOCK_UN) !== 0) throw new NativeError('flock', c.koffi.errno());
+}
+
+// --- processes ---
+
+/** Makes this process a child subreaper: orphans of its descendants are re-parented to it, not to init. */
+export function becomeSubreaper(): void {
+  const c = load();
+  if (c.prctl(PR_SET_CHILD_SUBREAPER, 'unsigned long', 1, 'unsigned long', 0, 'unsigned long', 0, 'unsigned long', 0) !== 0) {
+    throw new NativeError('prctl', c.koffi.errno(), 'PR_SET_CHILD_SUBREAPER');
+  }
+}
+
+/** Whether this process is a child subreaper. */
+export function isSubreaper(): boolean {
+  const c = load();
+  const out = new Int32Array(1);
+  if (c.prctl(PR_GET_CHILD_SUBREAPER, 'int *', out, 'unsigned long', 0, 'unsigned long', 0, 'unsigned long', 0) !== 0) {
+    throw new NativeError('prctl', c.koffi.errno(), 'PR_GET_CHILD_SUBREAPER');
+  }
+  return out[0] !== 0;
+}
+
+export type WaitResult =
+  | { readonly state: 'running' }
+  | { readonly state: 'exited'; readonly code: number }
+  | { readonly state: 'signaled'; readonly signal: number };
+
+/**
+ * waitpid(pid, WNOHANG) for one specific pid. Only for children Node did not spawn (adopted orphans):
+ * reaping a child libuv is waiting for would steal its exit event. Throws NativeError ECHILD when `pid` is
+ * not (or no longer) a child of this process.
+ */
+export function reapChild(pid: number): WaitResult {
+  if (!Number.isInteger(pid) || pid <= 0) throw new RangeError(`reapChild: pid must be a positive integer, got ${pid}`);
+  const c = load();
+  const status = new Int32Array(1);
+  const r = c.waitpid(pid, status, WNOHANG);
+  if (r < 0) throw new NativeError('waitpid', c.koffi.errno(), String(pid));
+  if (r === 0) return { state: 'running' };
+  const s = status[0] as number;
+  // the kernel's wait status: low 7 bits the terminating signal (0 = exited), bits 8–15 the exit code
+  const sig = s & 0x7f;
+  if (sig === 0) return { state: 'exited', code: (s >> 8) & 0xff };
+  return { state: 'signaled', signal: sig };
+}
+
+// --- internal ---
+
+function load(): Libc {
+  if (libc) return libc;
+  if (loadFailure) throw loadFailure;
+  try {
+    const koffi = createRequire(import.meta.url)('koffi') as typeof KoffiModule;
+    // the running program's own symbols: libc on glibc and on musl alike, whatever its file name
+    const lib = koffi.load(null as unknown as string);
+    const f = (proto: string): ((...args: unknown[]) => number) => lib.func(proto) as (...args: unknown[]) => number;
+    libc = {
+      koffi,
+      socket: f('int socket(int domain, int type, int protocol)'),
+      setsockopt: f('int setsockopt(int fd, int level, int name, const void *value, uint32_t len)'),
+      bind: f('int bind(int fd, const void *addr, uint32_t len)'),
+      listen: f('int listen(int fd, int backlog)'),
+      getsockname: f('int getsockname(int fd, _Out_ uint8_t *addr, _Inout_ uint32_t *len)'),
+      close: f('int close(int fd)'),
+      fcntl: f('int fcntl(int fd, int cmd, ...)'),
+      flock: f('int flock(int fd, int op)'),
+      prctl: f('int prctl(int option, ...)'),
+      waitpid: f('int waitpid(int pid, _Out_ int *status, int options)'),
+      pipe2: f('int pipe2(_Out_ int *fds, int flags)'),
+      sendto: f('intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t alen)'),
+    } as Libc;
+    return libc;
+  } catch (err) {
+    loadFailure = new DroverError('E_NATIVE', `the native layer (koffi) cannot be loaded: ${(err as Error).message}`, { cause: err });
+    throw loadFailure;
+  }
+}
+
+function setIntOption(c: Libc, fd: number, level: number, name: number, value: number, what: string): void {
+  if (c.setsockopt(fd, level, name, new Int32Array([value]), 4) !== 0) throw new NativeError('setsockopt', c.koffi.errno(), what);
+}
+
+/** A sockaddr for bind/sendto. Unix paths starting with "@" or "\0" are abstract names. */
+function encodeSockaddr(address: ListenAddress): Buffer {
+  if (address.kind === 'unix') {
+    const abstract = address.path.startsWith('@') || address.path.startsWith('\0');
+    const name = Buffer.from(abstract ? address.path.slice(1) : address.path);
+    // a file path ends in a NUL; an abstract name starts with one and is exactly as long as given
+    if (name.length + 1 > SUN_PATH_MAX) throw new NativeError('bind', errnoNumber('ENAMETOOLONG'), `unix:${address.path}`);
+    const buf = Buffer.alloc(3 + name.length);
+    buf.writeUInt16LE(AF_UNIX, 0);
+    name.copy(buf, abstract ? 3 : 2);
+    return buf;
+  }
+  if (isIPv6(address.host)) {
+    const buf = Buffer.alloc(28);
+    buf.writeUInt16LE(AF_INET6, 0);
+    buf.writeUInt16BE(address.port, 2);
+    parseIPv6(address.host).copy(buf, 8);
+    return buf;
+  }
+  const parts = address.host.split('.').map(Number);
+  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) {
+    throw new NativeError('bind', errnoNumber('EINVAL'), `${address.host}: not an IPv4 or IPv6 address`);
+  }
+  const buf = Buffer.alloc(16);
+  buf.writeUInt16LE(AF_INET, 0);
+  buf.writeUInt16BE(address.port, 2);
+  for (let i = 0; i < 4; i++) buf[4 + i] = parts[i] as number;
+  return buf;
+}
+
+function parseIPv6(host: string): Buffer {
+  const out = Buffer.alloc(16);
+  let text = host;
+  // an embedded IPv4 tail (::ffff:1.2.3.4) becomes two words
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (v4) {
+    const p = (v4[1] as string).split('.').map(Number);
+    text = `${text.slice(0, v4.index)}${(((p[0] as number) << 8) | (p[1] as number)).toString(16)}:${(((p[2] as number) << 8) | (p[3] as number)).toString(16)}`;
+  }
+  const [head, tail] = text.split('::') as [string, string | undefined];
+  const hw = head ? head.split(':') : [];
+  const tw = tail !== undefined && tail !== '' ? tail.split(':') : [];
+  const words = tail === undefined ? hw : [...hw, ...new Array<string>(8 - hw.length - tw.length).fill('0'), ...tw];
+  words.forEach((w, i) => out.writeUInt16BE(parseInt(w, 16), i * 2));
+  return out;
+}
+
+function compressIPv6(words: string[]): string {
+  // the longest run of zero words becomes "::"
+  let best = -1;
+  let bestLen = 0;
+  for (let i = 0; i < words.length; ) {
+    if (words[i] !== '0') {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < words.length && words[j] === '0') j++;
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  if (bestLen < 2) return words.join(':');
+  return `${words.slice(0, best).join(':')}::${words.slice(best + bestLen).join(':')}`;
+}
+
+function describeAddress(a: ListenAddress): string {
+  return a.kind === 'unix' ? `unix:${a.path}` : `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
+}
+
+/** errno number → name (ENOENT, ECHILD, …), from Node's own table of the platform's errno values. */
+const ERRNO_NAMES = new Map<number, string>();
+// the first name wins where two share a number (EAGAIN before EWOULDBLOCK)
+for (const [name, n] of Object.entries(osConstants.errno)) if (!ERRNO_NAMES.has(n)) ERRNO_NAMES.set(n, name);
+
+function errnoName(errno: number): string {
+  return ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
+}
+
+function errnoNumber(name: string): number {
+  return (osConstants.errno as Record<string, number>)[name] ?? 22;
+}
