@@ -1,15 +1,15 @@
 // `drover up -d`: one detached spawn of the master (new session, no controlling terminal, stdio away from
 // the terminal) with an IPC channel used once: the child reports "ready" or "failed", then the channel
 // closes and the launching CLI exits with the result. The child's parent becomes init.
-import { spawn } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
+import { reportToParent, spawnAndAwaitReport } from '../os/handoff.js';
 
 export type DaemonReport =
   | { readonly type: 'ready'; readonly pid: number; readonly urls: readonly string[]; readonly processes: number }
   | { readonly type: 'failed'; readonly message: string; readonly exitCode: number };
 
 /** Spawns the daemon child and waits for its report (bounded). */
-export function spawnDaemon(opts: {
+export async function spawnDaemon(opts: {
   readonly cliArgs: readonly string[];
   readonly cwd: string;
   readonly env: Readonly<Record<string, string | undefined>>;
@@ -17,49 +17,50 @@ export function spawnDaemon(opts: {
   readonly stderrFile: string | null;
   readonly timeoutMs: number;
 }): Promise<DaemonReport> {
-  return new Promise((resolve) => {
-    // O_NOCTTY is implied: the child calls setsid() (detached) before it could acquire a terminal, and it
-    // never opens a tty; stderr goes to a regular file.
-    const errFd = opts.stderrFile ? openSync(opts.stderrFile, 'a', 0o600) : 'ignore';
-    const child = spawn(process.execPath, [...process.execArgv, process.argv[1] ?? '', 'up', ...opts.cliArgs, '--daemon-child'], {
+  // O_NOCTTY is implied: the child calls setsid() (detached) before it could acquire a terminal, and it
+  // never opens a tty; stderr goes to a regular file.
+  const errFd = opts.stderrFile ? openSync(opts.stderrFile, 'a', 0o600) : null;
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(opts.env)) if (v !== undefined) env[k] = v;
+  const outcome = await spawnAndAwaitReport<DaemonReport>(
+    {
+      file: process.execPath,
+      args: [...process.execArgv, process.argv[1] ?? '', 'up', ...opts.cliArgs, '--daemon-child'],
       cwd: opts.cwd,
-      env: opts.env,
-      detached: true,
-      stdio: ['ignore', 'ignore', errFd, 'ipc'],
-    });
-    if (typeof errFd === 'number') closeSync(errFd);
-    let settled = false;
-    const finish = (r: DaemonReport): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (child.connected) child.disconnect();
-      child.unref();
-      resolve(r);
-    };
-    const timer = setTimeout(
-      () => finish({ type: 'failed', message: `drover up: the daemon did not report within ${opts.timeoutMs} ms (pid ${child.pid ?? '?'})`, exitCode: 1 }),
-      opts.timeoutMs,
-    );
-    child.on('message', (m: unknown) => {
-      const r = m as DaemonReport;
-      if (r && (r.type === 'ready' || r.type === 'failed')) finish(r);
-    });
-    child.on('exit', (code, signal) =>
-      finish({
-        type: 'failed',
-        message: `drover up: the daemon exited before it was ready (${signal ? `signal ${signal}` : `exit status ${code ?? '?'}`})`,
-        exitCode: code && code > 0 ? code : 1,
-      }),
-    );
-    child.on('error', (err) => finish({ type: 'failed', message: `drover up: cannot start the daemon: ${err.message}`, exitCode: 1 }));
+      env,
+      stdio: ['ignore', 'ignore', errFd ?? 'ignore'],
+      timeoutMs: opts.timeoutMs,
+    },
+    (m) => {
+      const r = m as DaemonReport | null;
+      return r && (r.type === 'ready' || r.type === 'failed') ? r : null;
+    },
+  ).finally(() => {
+    if (errFd !== null) closeSync(errFd);
   });
+  switch (outcome.type) {
+    case 'reported':
+      return outcome.report;
+    case 'timeout':
+      return { type: 'failed', message: `drover up: the daemon did not report within ${opts.timeoutMs} ms (pid ${outcome.pid})`, exitCode: 1 };
+    case 'exited':
+      return {
+        type: 'failed',
+        message: `drover up: the daemon exited before it was ready (${outcome.signal ? `signal ${outcome.signal}` : `exit status ${outcome.code ?? '?'}`})`,
+        exitCode: outcome.code && outcome.code > 0 ? outcome.code : 1,
+      };
+    case 'error':
+      return { type: 'failed', message: `drover up: cannot start the daemon: ${outcome.message}`, exitCode: 1 };
+    default:
+      return assertNever(outcome);
+  }
 }
 
 /** In the daemon child: send the report to the launcher, then drop the channel so nothing ties us to it. */
 export function reportToLauncher(r: DaemonReport): void {
-  if (!process.send || !process.connected) return;
-  process.send(r, () => {
-    if (process.connected) process.disconnect();
-  });
+  reportToParent(r, { disconnect: true });
+}
+
+function assertNever(x: never): never {
+  throw new Error(`unhandled case ${JSON.stringify(x)}`);
 }

@@ -130,7 +130,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   if (!(await hooks.run('on_starting', 30_000, serverInfo))) {
     return abort('the on_starting hook failed (see the log); nothing was started');
   }
-  const guard = OrphanGuard.start();
+  const guard = OrphanGuard.start(masterName(config));
   // queues, state and locks for the workers (docs/shared.md): in this process, or in a Redis server
   const memoryBackend = config.supervisord.sharedBackend === 'memory' ? new MemoryBackend() : null;
   let sharedBackend: SharedBackend;
@@ -196,7 +196,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     onReexec: async () => {
       const r = await spawnSuccessor({
         configFile: config.file,
-        sockets: sockets?.list() ?? [],
+        sockets: (sockets?.list() ?? []).map((s) => ({ fd: s.fd, name: s.spec.name })),
         lockFd: lock.fd,
         daemon: o.daemon,
         env: process.env,

@@ -1,14 +1,16 @@
 // The orphan guard: a tiny bash process that outlives drover only to clean up after it.
 // pdeathsig reaches a program's first process only; its children (a shell's `sleep`, a worker pool) would
-// outlive a SIGKILLed drover. The guard holds the list of live process groups, fed through its stdin; when
-// drover dies for any reason the pipe closes, and the guard sends TERM, then KILL a second later, to every
-// group still listed. On a clean exit drover has removed every group first, so the guard does nothing.
+// outlive a SIGKILLed drover. The guard holds the list of live process groups, fed through a pipe on its
+// fd 3; when drover dies for any reason the pipe closes, and the guard sends TERM, then KILL a second later,
+// to every group still listed. On a clean exit drover has removed every group first, so the guard does
+// nothing. bash reads its script from stdin (then closed), so `ps` shows only its name, `drover-guard [NAME]`.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import type { Writable } from 'node:stream';
 
 const SCRIPT = `
 declare -A groups
-while IFS=' ' read -r op id start; do
+while IFS=' ' read -r -u 3 op id start; do
   case "$op" in
     add) groups[$id]=$start ;;
     del) unset "groups[$id]" ;;
@@ -32,21 +34,27 @@ exit 0
 export class OrphanGuard {
   /** the bash process; null once closed */
   private child: ChildProcess | null;
+  /** the pipe on the guard's fd 3 that carries add/del lines; null once closed */
+  private commands: Writable | null;
 
-  private constructor(child: ChildProcess) {
+  private constructor(child: ChildProcess, commands: Writable | null) {
     this.child = child;
+    this.commands = commands;
   }
 
-  /** Starts the guard; null when bash is not available (drover then relies on pdeathsig alone). */
-  static start(): OrphanGuard | null {
+  /** Starts the guard, named `drover-guard [name]`; null when bash is not available (drover then relies on pdeathsig alone). */
+  static start(name: string): OrphanGuard | null {
     const bash = ['/bin/bash', '/usr/bin/bash'].find((p) => existsSync(p));
     if (!bash) return null;
     // detached: its own session, so a terminal's Ctrl-C or hang-up that reaches drover does not reach it
-    const child = spawn(bash, ['-c', SCRIPT, 'drover-guard'], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
+    const child = spawn(bash, [], { argv0: `drover-guard [${name}]`, detached: true, stdio: ['pipe', 'ignore', 'ignore', 'pipe'] });
     child.unref();
-    child.stdin?.on('error', () => undefined); // EPIPE if the guard was killed: nothing to clean up then
-    (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
-    return new OrphanGuard(child);
+    child.stdin?.on('error', () => undefined); // EPIPE if bash died at once: the commands pipe reports it too
+    child.stdin?.end(SCRIPT);
+    const commands = child.stdio[3] as Writable | null;
+    commands?.on('error', () => undefined); // EPIPE if the guard was killed: nothing to clean up then
+    (commands as unknown as { unref?: () => void } | null)?.unref?.();
+    return new OrphanGuard(child, commands);
   }
 
   get pid(): number | undefined {
@@ -55,17 +63,18 @@ export class OrphanGuard {
 
   /** Starts guarding a process group; `startTicks` is its leader's start time, to recognise pid reuse. */
   add(pgid: number, startTicks: number): void {
-    this.child?.stdin?.write(`add ${pgid} ${startTicks}\n`);
+    this.commands?.write(`add ${pgid} ${startTicks}\n`);
   }
 
   /** Stops guarding a process group (it has ended). */
   remove(pgid: number): void {
-    this.child?.stdin?.write(`del ${pgid}\n`);
+    this.commands?.write(`del ${pgid}\n`);
   }
 
   /** Ends the guard after a clean shutdown. */
   close(): void {
-    this.child?.stdin?.end();
+    this.commands?.end();
+    this.commands = null;
     this.child = null;
   }
 }

@@ -1,0 +1,83 @@
+// Handing work to a new, detached process and waiting for it to say how it went: `drover up -d` (the daemon
+// child reports ready or failed to the launching CLI) and USR2 (the new master reports to the old one). Both
+// are one detached spawn with an IPC channel used for a single report, bounded in time; the child's parent
+// may exit right after, leaving it to init (or to drover's subreaper, when there is one).
+import { spawn, type ChildProcess } from 'node:child_process';
+
+export interface HandoffRequest {
+  readonly file: string;
+  readonly args: readonly string[];
+  readonly cwd?: string;
+  readonly env: Readonly<Record<string, string>>;
+  /** fd 0–2: 'ignore', 'inherit' or an open fd */
+  readonly stdio: readonly ['ignore', 'ignore' | 'inherit', 'ignore' | 'inherit' | number];
+  /** fds passed as 3, 4, … (systemd's LISTEN_FDS convention); the IPC channel follows them */
+  readonly passFds?: readonly number[];
+  /** set LISTEN_PID to the child's own pid, which is unknown before the fork (a shell sets it from $$) */
+  readonly setListenPid?: boolean;
+  /** keep the IPC channel open after the report: the child learns of the parent's exit from its closing */
+  readonly keepChannel?: boolean;
+  readonly timeoutMs: number;
+}
+
+export type HandoffOutcome<R> =
+  | { readonly type: 'reported'; readonly report: R; readonly pid: number }
+  | { readonly type: 'exited'; readonly code: number | null; readonly signal: string | null; readonly pid: number }
+  | { readonly type: 'timeout'; readonly pid: number }
+  | { readonly type: 'error'; readonly message: string };
+
+/**
+ * Spawns the child in a session of its own and resolves with the first message `accept` recognises, or
+ * with its exit, a spawn error, or a timeout (then the child is sent SIGTERM). The IPC channel is closed
+ * (unless `keepChannel`) and the child unref'd before the promise settles, so the parent can exit and leave
+ * it running.
+ */
+export function spawnAndAwaitReport<R>(req: HandoffRequest, accept: (message: unknown) => R | null): Promise<HandoffOutcome<R>> {
+  return new Promise((resolve) => {
+    let file = req.file;
+    let args = [...req.args];
+    if (req.setListenPid) {
+      // exec keeps the pid, so the program sees LISTEN_PID equal to its own
+      args = ['-c', 'LISTEN_PID=$$; export LISTEN_PID; exec "$@"', 'sh', file, ...args];
+      file = '/bin/sh';
+    }
+    let child: ChildProcess;
+    try {
+      child = spawn(file, args, {
+        ...(req.cwd !== undefined ? { cwd: req.cwd } : {}),
+        env: req.env,
+        detached: true,
+        stdio: [...req.stdio, ...(req.passFds ?? []), 'ipc'],
+      });
+    } catch (err) {
+      resolve({ type: 'error', message: (err as Error).message });
+      return;
+    }
+    const pid = child.pid ?? 0;
+    let settled = false;
+    const finish = (outcome: HandoffOutcome<R>): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (outcome.type === 'timeout' && child.exitCode === null) child.kill('SIGTERM');
+      if (child.connected && (!req.keepChannel || outcome.type !== 'reported')) child.disconnect();
+      child.unref();
+      resolve(outcome);
+    };
+    const timer = setTimeout(() => finish({ type: 'timeout', pid }), req.timeoutMs);
+    child.on('message', (m: unknown) => {
+      const report = accept(m);
+      if (report !== null) finish({ type: 'reported', report, pid });
+    });
+    child.on('exit', (code, signal) => finish({ type: 'exited', code, signal, pid }));
+    child.on('error', (err) => finish({ type: 'error', message: err.message }));
+  });
+}
+
+/** In the child: sends the one report to the parent, then closes the channel so nothing ties them. */
+export function reportToParent(message: unknown, opts: { disconnect: boolean }): void {
+  if (!process.send || !process.connected) return;
+  process.send(message, () => {
+    if (opts.disconnect && process.connected) process.disconnect();
+  });
+}
