@@ -47,6 +47,7 @@ options:
     const splitter = new LineSplitter();
     return follow(r, `/api/logs/follow?${q}`, (event, data) => {
       if (event === 'message' && typeof data === 'string') for (const l of splitter.push(data)) emit(l);
+      else if (event === 'lost') reportLost(r, key, stream, data);
     });
   },
 });
@@ -97,7 +98,13 @@ options:
     if (r.values['follow'] !== true) return EXIT.OK;
     const splitters = new Map<string, LineSplitter>();
     return follow(r, `/api/logs/stream?patterns=${encodeURIComponent(pats.join(','))}`, (event, data) => {
-      if (event !== 'log' || data === null || typeof data !== 'object') return;
+      if (data === null || typeof data !== 'object') return;
+      if (event === 'lost') {
+        const l = data as { name: string; stream: string };
+        reportLost(r, l.name, l.stream, data);
+        return;
+      }
+      if (event !== 'log') return;
       const d = data as { name: string; stream: string; data: string };
       const id = `${d.name}\0${d.stream}`;
       let s = splitters.get(id);
@@ -139,6 +146,12 @@ class LineSplitter {
     this.partial = parts.pop() ?? '';
     return parts;
   }
+}
+
+/** drover skipped output because this reader fell behind (docs/api.md): say so on stderr. */
+function reportLost(r: Remote, name: string, stream: string, data: unknown): void {
+  const bytes = data !== null && typeof data === 'object' ? (data as { bytes?: unknown }).bytes : undefined;
+  r.err(`${typeof bytes === 'number' ? bytes : 'some'} bytes of ${name} ${stream} skipped: this reader fell behind (the log file has them)`);
 }
 
 /** Follows an event stream until drover ends it (exit 0) or the connection fails (exit 1). */
