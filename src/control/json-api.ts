@@ -231,10 +231,10 @@ const GET: Record<string, Handler> = {
   },
   '/api/events': (api, _input, req, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-    // A skipped state change would leave the client with a wrong picture: one that falls behind is
-    // disconnected instead, and a new connection starts with a fresh snapshot (EventSource reconnects).
     // the current state first, so a client never misses what happened before it subscribed
     const snapshot = `event: snapshot\ndata: ${JSON.stringify(api.list().map(processJson))}\n\n`;
+    // A skipped state change would leave the client with a wrong picture: one that falls behind is
+    // disconnected instead, and a new connection starts with a fresh snapshot (EventSource reconnects).
     const out = new EventStreamWriter(res, 'close', undefined, Buffer.byteLength(snapshot));
     out.write(snapshot);
     const off = api.supervisor.onChange((e: ChangeEvent) => {
