@@ -107,14 +107,33 @@ export function listOfStrings(raw: string): string[] {
   return raw.split(',').map((s) => s.trim());
 }
 
-/** supervisor's process_or_group_name: stripped, and no space, colon or slash. */
+/** What a process or group name may not contain, besides what supervisor refuses. */
+const NAME_EXPECTED = 'a name without spaces, ":", "/" or control characters';
+
+/**
+ * supervisor's process_or_group_name: stripped, and no space, colon or slash. drover also refuses control
+ * characters (C0 with tab and newline, DEL, C1), which supervisor allows: a name is written into drover.log
+ * lines and printed on terminals, where a newline forges a log line and an escape sequence rewrites the screen.
+ */
 export function processOrGroupName(raw: string): string {
   const s = raw.trim();
   for (const c of [' ', ':', '/']) {
-    if (s.includes(c)) throw new ValueProblem(`a name must not contain ${JSON.stringify(c)}`, 'a name without spaces, ":" or "/"');
+    if (s.includes(c)) throw new ValueProblem(`a name must not contain ${JSON.stringify(c)}`, NAME_EXPECTED);
   }
+  refuseControlCharacters(s);
   return s;
 }
+
+/** Refuses a name (also one from an expansion) that holds a control character. */
+export function refuseControlCharacters(name: string): void {
+  const i = name.search(CONTROL_CHARACTER);
+  if (i < 0) return;
+  const code = `U+${name.charCodeAt(i).toString(16).toUpperCase().padStart(4, '0')}`;
+  throw new ValueProblem(`a name must not contain control character ${code} (at character ${i + 1}); drover refuses them, unlike supervisor`, NAME_EXPECTED);
+}
+
+// C0 (tab and newline included), DEL and C1
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
 
 /** Python's os.path.expanduser for `~` and `~/…` (and `~user` from /etc/passwd). */
 export function expandUser(path: string): string {

@@ -25,7 +25,7 @@ import {
   type KeySpec,
 } from './schema.js';
 import { ShlexError, splitCommand } from './shlex.js';
-import { ValueProblem, expandUser, keyValuePairs, processOrGroupName, type LogfileValue } from './datatypes.js';
+import { ValueProblem, expandUser, keyValuePairs, processOrGroupName, refuseControlCharacters, type LogfileValue } from './datatypes.js';
 import type {
   Config,
   ConfigWarning,
@@ -579,6 +579,13 @@ class Loader {
         if (argv.length === 0) this.fail(commandPos, section, 'command', 'the command is empty', command, 'command = /path/to/program [args...]');
       }
       const name = this.expandValue(processName, common, processNamePos, section, 'process_name');
+      try {
+        // the template was checked above, but an expansion (%(ENV_X)s) can bring a newline in
+        refuseControlCharacters(name);
+      } catch (e) {
+        if (!(e instanceof ValueProblem)) throw e;
+        this.fail(processNamePos, section, 'process_name', e.message, name, e.expected);
+      }
       const pidfile = this.getValue(section, 'pidfile', K.pidfile, combined());
       out.push({
         group: groupName,

@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CommandOutcome, ChangeEvent } from '../core/supervisor.js';
 import { ConfigError } from '../errors.js';
 import { BadSignal, ScaleError, type ControlApi, type ProcessView, type StreamName } from './api.js';
-import { sendJson, type RouteHandler } from './server.js';
+import { EventStreamWriter, sendJson, type RouteHandler } from './server.js';
 
 /** The JSON shape of one process (stable field names; docs/api.md). */
 export function processJson(p: ProcessView): Record<string, unknown> {
@@ -184,8 +184,15 @@ const GET: Record<string, Handler> = {
     const logs = requireLogs(api);
     const stream = input.stream(); // validated before the 200 goes out: after it, no error can be answered
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-    res.write(': following\n\n');
-    const stop = logs.follow(key, stream, (chunk) => res.write(`data: ${JSON.stringify(text(chunk))}\n\n`));
+    let lost = 0;
+    const out = new EventStreamWriter(res, 'skip', () => {
+      out.write(`event: lost\ndata: ${JSON.stringify({ bytes: lost })}\n\n`);
+      lost = 0;
+    });
+    out.write(': following\n\n');
+    const stop = logs.follow(key, stream, (chunk) => {
+      if (!out.write(`data: ${JSON.stringify(text(chunk))}\n\n`)) lost += chunk.length;
+    });
     req.on('close', stop);
     return STREAMING;
   },
@@ -196,11 +203,25 @@ const GET: Record<string, Handler> = {
     const logs = requireLogs(api);
     const streams: StreamName[] = input.data['stream'] === undefined ? ['stdout', 'stderr'] : [input.stream()];
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-    res.write(': following\n\n');
+    // bytes skipped while the client was behind, per process and stream, told once it has caught up
+    const lost = new Map<string, { name: string; stream: StreamName; bytes: number }>();
+    const out = new EventStreamWriter(res, 'skip', () => {
+      for (const l of lost.values()) out.write(`event: lost\ndata: ${JSON.stringify(l)}\n\n`);
+      lost.clear();
+    });
+    out.write(': following\n\n');
     const stops: (() => void)[] = [];
     for (const key of keys) {
       for (const stream of streams) {
-        stops.push(logs.follow(key, stream, (chunk) => res.write(`event: log\ndata: ${JSON.stringify({ name: key, stream, data: text(chunk) })}\n\n`)));
+        stops.push(
+          logs.follow(key, stream, (chunk) => {
+            if (out.write(`event: log\ndata: ${JSON.stringify({ name: key, stream, data: text(chunk) })}\n\n`)) return;
+            const id = `${key}\0${stream}`;
+            const l = lost.get(id) ?? { name: key, stream, bytes: 0 };
+            l.bytes += chunk.length;
+            lost.set(id, l);
+          }),
+        );
       }
     }
     req.on('close', () => {
@@ -211,7 +232,11 @@ const GET: Record<string, Handler> = {
   '/api/events': (api, _input, req, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     // the current state first, so a client never misses what happened before it subscribed
-    res.write(`event: snapshot\ndata: ${JSON.stringify(api.list().map(processJson))}\n\n`);
+    const snapshot = `event: snapshot\ndata: ${JSON.stringify(api.list().map(processJson))}\n\n`;
+    // A skipped state change would leave the client with a wrong picture: one that falls behind is
+    // disconnected instead, and a new connection starts with a fresh snapshot (EventSource reconnects).
+    const out = new EventStreamWriter(res, 'close', undefined, Buffer.byteLength(snapshot));
+    out.write(snapshot);
     const off = api.supervisor.onChange((e: ChangeEvent) => {
       const data = {
         name: e.key,
@@ -223,9 +248,9 @@ const GET: Record<string, Handler> = {
         pid: e.record.pid,
         time: new Date(e.record.changedAtMs).toISOString(),
       };
-      res.write(`event: state\ndata: ${JSON.stringify(data)}\n\n`);
+      out.write(`event: state\ndata: ${JSON.stringify(data)}\n\n`);
     });
-    const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
+    const ping = setInterval(() => out.write(': ping\n\n'), 15_000);
     req.on('close', () => {
       off();
       clearInterval(ping);

@@ -46,6 +46,57 @@ export function sendJson(res: ServerResponse, status: number, value: unknown): v
   res.end(body);
 }
 
+/**
+ * Most bytes an event stream may leave queued for one client (in Node's buffers, beyond what the kernel
+ * holds). A client that stops reading would otherwise make drover keep everything sent to it.
+ */
+export const MAX_STREAM_BACKLOG_BYTES = 1024 * 1024;
+
+/**
+ * Writes a server-sent event stream without letting a slow client grow drover's memory. Once more than
+ * MAX_STREAM_BACKLOG_BYTES wait for the client, `onBehind` decides: 'skip' drops what follows (write returns
+ * false, the caller counts it) until the client has read everything, then calls `onCaughtUp` (to say what
+ * was lost); 'close' ends the connection (for streams a gap would make wrong, which a client re-opens).
+ */
+export class EventStreamWriter {
+  /** true from the first skipped write until the client has read everything queued */
+  private behind = false;
+
+  /**
+   * `extraBacklogBytes`: allowed on top of the limit, for a large first event (a snapshot of thousands of
+   * processes) that a client reading at full speed has not yet taken when the next events come.
+   */
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly onBehind: 'skip' | 'close',
+    private readonly onCaughtUp: () => void = () => undefined,
+    private readonly extraBacklogBytes = 0,
+  ) {
+    // 'drain' comes once everything queued is written; a write returned false before any skip, because the
+    // limit is above the response's high-water mark
+    res.on('drain', () => {
+      if (!this.behind) return;
+      this.behind = false;
+      this.onCaughtUp();
+    });
+  }
+
+  /** Queues `text` for the client; false when it was not queued (the client is behind, or gone). */
+  write(text: string): boolean {
+    if (this.res.destroyed || this.res.writableEnded) return false;
+    if (this.behind || this.res.writableLength > MAX_STREAM_BACKLOG_BYTES + this.extraBacklogBytes) {
+      if (this.onBehind === 'close') {
+        this.res.destroy();
+        return false;
+      }
+      this.behind = true;
+      return false;
+    }
+    this.res.write(text);
+    return true;
+  }
+}
+
 /** For routes that serve one path by GET: answers 404 for another path and 405 for another method. */
 export function exactGet(url: string | undefined, method: string | undefined, path: string, res: ServerResponse): boolean {
   if ((url ?? '').split('?')[0] !== path) {

@@ -6,6 +6,18 @@ import { DroverError } from '../errors.js';
 /** A log read that supervisor would answer with a fault; `code` is supervisor's fault name with E_ in front. */
 export class LogReadError extends DroverError {}
 
+/**
+ * Most bytes of log one answer may carry (JSON API, XML-RPC, and one system.multicall in total). supervisor
+ * has no limit; without one, a request for a few GiB costs that much memory, or more once it is text.
+ */
+export const MAX_LOG_ANSWER_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Most bytes asked of one read(2). FileHandle.read takes a 32-bit length and asserts in native code (the
+ * process aborts, no exception to catch) on 2^31 or more, so no length may reach it unchecked.
+ */
+const READ_CHUNK_BYTES = 1024 * 1024;
+
 export interface TailResult {
   /** the bytes read */
   readonly bytes: Buffer;
@@ -45,6 +57,7 @@ export async function readFileRange(path: string, offset: number, length: number
       pos = offset;
       want = length === 0 ? Math.max(0, size - offset) : Math.max(0, Math.min(length, size - offset));
     }
+    refuseOverCap(path, want);
     return await readAt(fh, pos, want);
   } finally {
     await fh.close();
@@ -54,7 +67,8 @@ export async function readFileRange(path: string, offset: number, length: number
 /**
  * supervisor's tailFile: up to `length` bytes from `offset`; when the log has grown past `offset + length`,
  * the last `length` bytes instead and `overflow` true. The returned offset is always the log's size. A
- * missing file gives empty bytes and offset 0 (supervisor's `['', 0, False]`).
+ * missing file gives empty bytes and offset 0 (supervisor's `['', 0, False]`). More than
+ * MAX_LOG_ANSWER_BYTES to answer is E_BAD_ARGUMENTS.
  */
 export async function tailFileRange(path: string, offset: number, length: number): Promise<TailResult> {
   let fh;
@@ -68,6 +82,7 @@ export async function tailFileRange(path: string, offset: number, length: number
   try {
     const size = (await fh.stat()).size;
     const plan = tailPlan(size, offset, length);
+    refuseOverCap(path, plan.length);
     const bytes = plan.length > 0 ? await readAt(fh, plan.position, plan.length) : Buffer.alloc(0);
     return { bytes, offset: size, overflow: plan.overflow };
   } finally {
@@ -88,16 +103,28 @@ export function tailPlan(size: number, offset: number, length: number): { positi
   }
   if (offset < 0) offset = 0;
   if (length < 0) length = 0;
+  // Python's read(length) stops at the end of the file; the length must too, or a length of 2^31 and more
+  // on a small log reaches readAt as it is
+  length = Math.min(length, Math.max(0, size - offset));
   return { position: offset, length, overflow };
 }
 
 // --- internal ---
 
+/** Refuses an answer of `bytes` bytes of log over MAX_LOG_ANSWER_BYTES, before anything is allocated. */
+function refuseOverCap(path: string, bytes: number): void {
+  if (bytes <= MAX_LOG_ANSWER_BYTES) return;
+  throw new LogReadError(
+    'E_BAD_ARGUMENTS',
+    `reading ${bytes} bytes of ${path} is more than one answer may carry (${MAX_LOG_ANSWER_BYTES / (1024 * 1024)} MiB); read it in parts with offset and length`,
+  );
+}
+
 async function readAt(fh: import('node:fs/promises').FileHandle, position: number, length: number): Promise<Buffer> {
   const buf = Buffer.allocUnsafe(length);
   let got = 0;
   while (got < length) {
-    const { bytesRead } = await fh.read(buf, got, length - got, position + got);
+    const { bytesRead } = await fh.read(buf, got, Math.min(READ_CHUNK_BYTES, length - got), position + got);
     if (bytesRead === 0) break;
     got += bytesRead;
   }

@@ -1,7 +1,8 @@
 // `drover tail [-f] [-n LINES] NAME [stdout|stderr]`: one process's log; `drover logs [-f] [PATTERN...]`:
 // every matched process's log, interleaved, each line prefixed with the process name (`name | line` for
 // stdout, `name ! line` for stderr, as `drover up` prints them in the foreground). Only configured log
-// files are read, through the control API.
+// files are read, through the control API. On a terminal, control characters in program output are shown
+// as text unless --raw (docs/cli.md).
 import { openEventStream } from '../../control/client.js';
 import { UsageError } from '../../errors.js';
 import { EXIT } from '../exit-codes.js';
@@ -13,9 +14,13 @@ import type { ProcessJson } from './status.js';
 const BYTES_PER_LINE = 512;
 const MAX_TAIL_BYTES = 1024 * 1024;
 
+const RAW_HELP = `      --raw                  print program output byte for byte; by default, when stdout is a terminal,
+                             control characters are shown as text (^[ ^M ^G, as cat -v does)
+`;
+
 export const tail = remoteCommand({
   name: 'tail',
-  help: `usage: drover tail [-f] [-n LINES] NAME [stdout|stderr] [--json]
+  help: `usage: drover tail [-f] [-n LINES] [--raw] NAME [stdout|stderr] [--json]
 
 Print the last lines of one process's log (stdout by default). -f keeps following new output, across
 rotations, until interrupted or drover exits.
@@ -23,8 +28,8 @@ rotations, until interrupted or drover exits.
 options:
   -f, --follow               keep printing new output
   -n, --lines LINES          how many lines (default 10)
-`,
-  options: { follow: { type: 'boolean', short: 'f' }, lines: { type: 'string', short: 'n' } },
+${RAW_HELP}`,
+  options: { follow: { type: 'boolean', short: 'f' }, lines: { type: 'string', short: 'n' }, raw: { type: 'boolean' } },
   run: async (r) => {
     const [name, streamArg, ...extra] = r.positionals;
     if (name === undefined || extra.length > 0) throw new UsageError('tail needs one NAME (and optionally stdout or stderr)');
@@ -36,24 +41,26 @@ options:
     const key = String(body['process']);
     const last = lastLines(String(body['data'] ?? ''), lines);
     if (r.json && r.values['follow'] !== true) {
-      r.printJson({ ok: true, process: key, stream, lines: last });
+      r.out(`${escapeJsonControls(JSON.stringify({ ok: true, process: key, stream, lines: last }, null, 2))}\n`);
       return EXIT.OK;
     }
+    const shown = forDisplay(r);
     const emit = (line: string): void => {
-      r.out(r.json ? `${JSON.stringify({ name: key, stream, line })}\n` : `${line}\n`);
+      r.out(r.json ? `${escapeJsonControls(JSON.stringify({ name: key, stream, line }))}\n` : `${shown(line)}\n`);
     };
     for (const l of last) emit(l);
     if (r.values['follow'] !== true) return EXIT.OK;
     const splitter = new LineSplitter();
     return follow(r, `/api/logs/follow?${q}`, (event, data) => {
       if (event === 'message' && typeof data === 'string') for (const l of splitter.push(data)) emit(l);
+      else if (event === 'lost') reportLost(r, key, stream, data);
     });
   },
 });
 
 export const logs = remoteCommand({
   name: 'logs',
-  help: `usage: drover logs [-f] [-n LINES] [PATTERN...] [--json]
+  help: `usage: drover logs [-f] [-n LINES] [--raw] [PATTERN...] [--json]
 
 Print the last lines of every matched process's logs (default: all), each line prefixed with its
 process name (\`name | …\` stdout, \`name ! …\` stderr); -f then follows every one of them, interleaved as
@@ -62,8 +69,8 @@ they are written. --json prints one {"name","stream","line"} object per line.
 options:
   -f, --follow               keep printing new output
   -n, --lines LINES          how many lines per log (default 10)
-`,
-  options: { follow: { type: 'boolean', short: 'f' }, lines: { type: 'string', short: 'n' } },
+${RAW_HELP}`,
+  options: { follow: { type: 'boolean', short: 'f' }, lines: { type: 'string', short: 'n' }, raw: { type: 'boolean' } },
   run: async (r) => {
     const lines = parseLines(r);
     const pats = r.positionals.length > 0 ? [...r.positionals] : ['all'];
@@ -72,13 +79,14 @@ options:
     const color = useColor(r.ctx);
     const width = Math.max(0, ...procs.map((p) => p.name.length));
     const colours = new Map(procs.map((p, i) => [p.name, PALETTE[i % PALETTE.length] as string]));
+    const shown = forDisplay(r);
     const emit = (name: string, stream: string, line: string): void => {
       if (r.json) {
-        r.out(`${JSON.stringify({ name, stream, line })}\n`);
+        r.out(`${escapeJsonControls(JSON.stringify({ name, stream, line }))}\n`);
         return;
       }
       const prefix = paint(`${name.padEnd(width)} ${stream === 'stderr' ? '!' : '|'}`, colours.get(name) ?? '0', color);
-      r.out(`${prefix} ${line}\n`);
+      r.out(`${prefix} ${shown(line)}\n`);
     };
     // a drover without log access answers E_NO_LOGS here, which is the clearest thing to say
     if (procs.length > 0 && procs.every((p) => p.stdout_logfile === null && p.stderr_logfile === null)) {
@@ -97,7 +105,13 @@ options:
     if (r.values['follow'] !== true) return EXIT.OK;
     const splitters = new Map<string, LineSplitter>();
     return follow(r, `/api/logs/stream?patterns=${encodeURIComponent(pats.join(','))}`, (event, data) => {
-      if (event !== 'log' || data === null || typeof data !== 'object') return;
+      if (data === null || typeof data !== 'object') return;
+      if (event === 'lost') {
+        const l = data as { name: string; stream: string };
+        reportLost(r, l.name, l.stream, data);
+        return;
+      }
+      if (event !== 'log') return;
       const d = data as { name: string; stream: string; data: string };
       const id = `${d.name}\0${d.stream}`;
       let s = splitters.get(id);
@@ -107,7 +121,36 @@ options:
   },
 });
 
+/**
+ * A line of program output made safe for a terminal: every control character but tab becomes visible text
+ * in `cat -v`'s notation (ESC ^[, BEL ^G, CR ^M, DEL ^?, C1 U+009B M-^[), so output cannot move the
+ * cursor, erase the name prefix, set the window title or ring the bell. A CR that ends the line (CRLF
+ * output) is dropped: it cannot hide anything.
+ */
+export function neutralizeControls(line: string): string {
+  const s = line.endsWith('\r') ? line.slice(0, -1) : line;
+  return s.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g, (c) => {
+    const n = c.charCodeAt(0);
+    if (n === 0x7f) return '^?';
+    if (n >= 0x80) return `M-^${String.fromCharCode(n - 0x40)}`;
+    return `^${String.fromCharCode(n + 0x40)}`;
+  });
+}
+
+/**
+ * JSON text with DEL and C1 characters written as \u escapes too (JSON.stringify escapes only C0): the
+ * same data, and nothing a terminal acts on.
+ */
+export function escapeJsonControls(json: string): string {
+  return json.replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 // --- internal ---
+
+/** How a line of program output is printed: neutralised on a terminal unless --raw asks for the bytes. */
+function forDisplay(r: Remote): (line: string) => string {
+  return r.ctx.isTTY && r.values['raw'] !== true ? neutralizeControls : (line) => line;
+}
 
 const PALETTE = ['36', '33', '35', '32', '34', '96', '93', '95', '92', '94'];
 
@@ -139,6 +182,12 @@ class LineSplitter {
     this.partial = parts.pop() ?? '';
     return parts;
   }
+}
+
+/** drover skipped output because this reader fell behind (docs/api.md): say so on stderr. */
+function reportLost(r: Remote, name: string, stream: string, data: unknown): void {
+  const bytes = data !== null && typeof data === 'object' ? (data as { bytes?: unknown }).bytes : undefined;
+  r.err(`${typeof bytes === 'number' ? bytes : 'some'} bytes of ${name} ${stream} skipped: this reader fell behind (the log file has them)`);
 }
 
 /** Follows an event stream until drover ends it (exit 0) or the connection fails (exit 1). */

@@ -330,6 +330,12 @@ async function openLogs(name) {
     const d = JSON.parse(ev.data);
     appendLog(typeof d.data === 'string' ? d.data : String(d.data ?? ''), d.stream, null);
   });
+  // drover skips output for a reader that falls more than 1 MiB behind, and then says how much
+  source.addEventListener('lost', (ev) => {
+    if (logView !== view) return;
+    const d = JSON.parse(ev.data);
+    appendLog('', d.stream, `… ${Number(d.bytes)} bytes not shown: this page fell behind (the log file has them)`);
+  });
 }
 
 function closeLogs() {

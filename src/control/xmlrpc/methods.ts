@@ -6,6 +6,7 @@ import type { CommandOutcome } from '../../core/supervisor.js';
 import { RUNNING_STATES, SIGNALLABLE_STATES, STATE_CODES, STARTABLE_STATES, type State } from '../../core/states.js';
 import type { ProcessRecord } from '../../core/program.js';
 import { ConfigError } from '../../errors.js';
+import { MAX_LOG_ANSWER_BYTES } from '../../logs/read.js';
 import { signalNumber } from '../../os/signals.js';
 import { lookupUser } from '../../os/users.js';
 import type { ControlApi, StreamName } from '../api.js';
@@ -671,7 +672,22 @@ const SYSTEM: Record<string, MethodDef> = {
     'Runs calls [{methodName, params}] in order; each result is the value itself (as supervisor answers) or {faultCode, faultString}.',
     async (c, a) => {
       const out: XmlRpcValue[] = [];
-      for (const call of a[0] as XmlRpcValue[]) out.push(await oneOfMulticall(c, call));
+      // Each call's result is bounded (log reads by MAX_LOG_ANSWER_BYTES), but a 1 MiB body holds thousands
+      // of calls: the results together are capped too. A result that would pass the cap is replaced by a
+      // fault after its call has run (a call may have changed something, so the rest still run).
+      let total = 0;
+      for (const [i, call] of (a[0] as XmlRpcValue[]).entries()) {
+        const value = await oneOfMulticall(c, call);
+        const size = approximateSize(value);
+        if (total + size > MAX_LOG_ANSWER_BYTES) {
+          const name = isStruct(call) && typeof call['methodName'] === 'string' ? call['methodName'] : '?';
+          const detail = `system.multicall answers at most ${MAX_LOG_ANSWER_BYTES / (1024 * 1024)} MiB in all: call ${i + 1} (${name.slice(0, 80)}) ran, but its result of about ${size} bytes is left out; make fewer or smaller calls`;
+          out.push(faultStruct(new RpcFault('BAD_ARGUMENTS', detail)));
+          continue;
+        }
+        total += size;
+        out.push(value);
+      }
       return out;
     },
     false,
@@ -688,12 +704,27 @@ async function oneOfMulticall(ctx: MethodContext, call: XmlRpcValue): Promise<Xm
     if (!Array.isArray(params)) throw new RpcFault('INCORRECT_PARAMETERS', 'params must be an array');
     return await callMethod(ctx, name, params);
   } catch (err) {
-    const fault = err instanceof RpcFault ? err : new RpcFault('FAILED', (err as Error).message);
-    return struct([
-      ['faultCode', fault.faultCode],
-      ['faultString', fault.faultString],
-    ]);
+    return faultStruct(err instanceof RpcFault ? err : new RpcFault('FAILED', (err as Error).message));
   }
+}
+
+/** A fault as one entry of a multicall answer. */
+function faultStruct(fault: RpcFault): XmlRpcStruct {
+  return struct([
+    ['faultCode', fault.faultCode],
+    ['faultString', fault.faultString],
+  ]);
+}
+
+/** About how many bytes a value takes in an answer: text counts its length, everything else a little. */
+function approximateSize(v: XmlRpcValue): number {
+  if (typeof v === 'string') return v.length;
+  if (v instanceof Uint8Array) return Math.ceil((v.byteLength * 4) / 3);
+  if (Array.isArray(v)) return v.reduce<number>((n, x) => n + approximateSize(x), 16);
+  if (v !== null && typeof v === 'object' && !(v instanceof Date)) {
+    return Object.entries(v).reduce<number>((n, [k, x]) => n + k.length + approximateSize(x), 16);
+  }
+  return 16;
 }
 
 const METHODS = new Map<string, MethodDef>([

@@ -107,3 +107,22 @@ test('names and addresses', () => {
   assert.deepEqual(inetAddress('9001'), { host: '', port: 9001 });
   assert.throws(() => inetAddress('host:70000'), /out of range/);
 });
+
+test('names refuse C0 (tab and newline included), DEL and C1 control characters, naming the one found (issue 11)', () => {
+  for (const [name, code] of [
+    ['a\tb', 'U+0009'],
+    ['a\nb', 'U+000A'],
+    ['a\u0000', 'U+0000'],
+    ['a\u001b[2Kb', 'U+001B'],
+    ['a\u0007', 'U+0007'],
+    ['a\u007f', 'U+007F'],
+    ['a\u0085b', 'U+0085'],
+    ['a\u009b31m', 'U+009B'],
+  ] as const) {
+    assert.throws(() => processOrGroupName(name), (e: unknown) => e instanceof ValueProblem && e.message.includes(`control character ${code}`), JSON.stringify(name));
+  }
+  // surrounding whitespace is stripped first, as supervisor does
+  assert.equal(processOrGroupName('\tweb\n'), 'web');
+  assert.equal(processOrGroupName('café-1_x.y'), 'café-1_x.y');
+  assert.equal(processOrGroupName('a\u00a0b'), 'a\u00a0b', 'U+00A0 is not a control character');
+});

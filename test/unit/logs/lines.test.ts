@@ -103,5 +103,13 @@ test('tailPlan follows supervisor tailFile', () => {
   assert.deepEqual(tailPlan(100, 0, 10), { position: 90, length: 10, overflow: true });
   assert.deepEqual(tailPlan(100, 95, 10), { position: 90, length: 10, overflow: false });
   assert.deepEqual(tailPlan(100, 100, 10), { position: 100, length: 0, overflow: false });
-  assert.deepEqual(tailPlan(5, 0, 10), { position: 0, length: 10, overflow: false });
+  // Python's read(10) of a 5-byte file gives 5 bytes: the plan asks for no more than the file holds
+  assert.deepEqual(tailPlan(5, 0, 10), { position: 0, length: 5, overflow: false });
+});
+
+test('tailPlan never plans a read past the end of the file, however long the length (issue 11, finding 1)', () => {
+  assert.deepEqual(tailPlan(3, 0, 2 ** 32), { position: 0, length: 3, overflow: false });
+  assert.deepEqual(tailPlan(3, 0, 2 ** 31), { position: 0, length: 3, overflow: false });
+  assert.deepEqual(tailPlan(0, 0, 2 ** 53 - 1), { position: 0, length: 0, overflow: false });
+  assert.deepEqual(tailPlan(3 * 2 ** 30, 0, 2 ** 31), { position: 3 * 2 ** 30 - 2 ** 31, length: 2 ** 31, overflow: true });
 });
