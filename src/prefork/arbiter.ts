@@ -72,6 +72,11 @@ export class Arbiter {
 
   /** TTIN: one more worker per worker program. */
   addWorkers(): void {
+    // a worker started after a shutdown began is never stopped by it: the shutdown would wait on it forever
+    if (!this.host.isRunning()) {
+      this.host.logger.info('SIGTTIN: shutting down; no worker added');
+      return;
+    }
     for (const { group, programName } of this.programs()) {
       const live = this.workersOf(group, programName).filter((w) => !w.retiring);
       const last = live.at(-1);
@@ -141,6 +146,7 @@ export class Arbiter {
       // no way to build a sibling: restart in place (a short gap for this one worker only)
       await this.host.stop(old);
       await this.host.start(old);
+      old.retiring = false; // the same process, back in the pool
       return true;
     }
     const started = await this.host.start(next);

@@ -1,0 +1,579 @@
+// The prefork pool policy against a fake host: no processes, only the calls the arbiter makes and the order it
+// makes them in. The fake keeps members in a Map, logs every call, and holds each start and stop open until
+// the test finishes it (succeeding or not), so "A happens before B" is checked exactly, not by timing.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { processKey } from '../../../src/config/diff.js';
+import type { ProcessSpec } from '../../../src/config/types.js';
+import type { State } from '../../../src/core/states.js';
+import type { Logger } from '../../../src/logs/logger.js';
+import { Arbiter, type ArbiterHost, type MemberOutcome, type PoolMember } from '../../../src/prefork/arbiter.js';
+
+const OK: MemberOutcome = { ok: true };
+const FAILED: MemberOutcome = { ok: false, code: 'E_ABNORMAL_TERMINATION', message: 'exited before it was ready' };
+
+/** A process of `programName` (a worker program unless `worker` is null); only the pool fields matter here. */
+function spec(programName: string, processNum: number, worker: string | null = '/srv/app.mjs'): ProcessSpec {
+  return {
+    group: programName,
+    name: `${programName}_${processNum}`,
+    programName,
+    processNum,
+    numprocs: 1,
+    command: worker === null ? '/bin/sleep 1000' : '',
+    argv: worker === null ? ['/bin/sleep', '1000'] : [],
+    priority: 999,
+    autostart: true,
+    autorestart: 'true',
+    startSecs: 1,
+    startRetries: 3,
+    exitCodes: [0],
+    stopSignal: 'TERM',
+    stopWaitSecs: 10,
+    stopAsGroup: true,
+    killAsGroup: true,
+    directory: null,
+    umask: null,
+    user: null,
+    environment: {},
+    redirectStderr: false,
+    stdoutLogfile: 'NONE',
+    stdoutLogfileMaxBytes: 0,
+    stdoutLogfileBackups: 0,
+    stdoutCaptureMaxBytes: 0,
+    stdoutEventsEnabled: false,
+    stdoutSyslog: false,
+    stderrLogfile: 'NONE',
+    stderrLogfileMaxBytes: 0,
+    stderrLogfileBackups: 0,
+    stderrCaptureMaxBytes: 0,
+    stderrEventsEnabled: false,
+    stderrSyslog: false,
+    serverUrl: null,
+    backoff: 'linear',
+    backoffMaxSecs: 60,
+    fatalCooldownSecs: null,
+    pidfile: null,
+    pdeathsig: true,
+    timestamps: false,
+    logFormat: 'text',
+    logfileRotate: null,
+    logfileGzip: false,
+    source: { file: 'supervisord.conf', line: 1 },
+    worker,
+    sockets: [],
+    maxRequests: 0,
+    maxRequestsJitter: 0,
+    heartbeatTimeoutSecs: 0,
+    gracefulTimeoutSecs: 30,
+    maxMemoryBytes: 0,
+    concurrency: 1,
+  };
+}
+
+interface FakeMember extends PoolMember {
+  record: { state: State; pid: number | null };
+}
+
+/** A start or stop the arbiter is awaiting. */
+interface Pending {
+  readonly call: string;
+  readonly member: FakeMember;
+  readonly resolve: (outcome: MemberOutcome) => void;
+}
+
+/** Lets every promise chain that can move, move (the arbiter's awaits are all on host promises). */
+const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+class FakeHost implements ArbiterHost {
+  /** every call, in order, as "op key" ("buildSpec name processNum" for buildSpec) */
+  readonly calls: string[] = [];
+  /** log lines, as "level message" */
+  readonly lines: string[] = [];
+  /** the process table, in insertion order */
+  readonly table = new Map<string, FakeMember>();
+  /** false once a shutdown has begun */
+  running = true;
+  /** false when the program's section no longer builds new processes */
+  buildable = true;
+  private readonly pending: Pending[] = [];
+  private nextPid = 1000;
+
+  readonly logger: Logger = {
+    log: (level, message) => this.lines.push(`${level} ${message}`),
+    error: (message) => this.lines.push(`error ${message}`),
+    warn: (message) => this.lines.push(`warn ${message}`),
+    info: (message) => this.lines.push(`info ${message}`),
+    debug: (message) => this.lines.push(`debug ${message}`),
+  };
+
+  isRunning(): boolean {
+    return this.running;
+  }
+
+  members(): Iterable<PoolMember> {
+    return this.table.values();
+  }
+
+  isCurrent(m: PoolMember): boolean {
+    return this.table.get(m.key) === m;
+  }
+
+  buildSpec(from: ProcessSpec, processNum: number): ProcessSpec | null {
+    this.calls.push(`buildSpec ${from.name} ${processNum}`);
+    return this.buildable ? { ...from, processNum, name: `${from.programName}_${processNum}` } : null;
+  }
+
+  add(s: ProcessSpec): PoolMember | null {
+    const key = processKey(s);
+    this.calls.push(`add ${key}`);
+    return this.table.has(key) ? null : this.put(s, 'stopped');
+  }
+
+  startNow(m: PoolMember): void {
+    this.calls.push(`startNow ${m.key}`);
+    this.setState(m, 'starting');
+  }
+
+  start(m: PoolMember): Promise<MemberOutcome> {
+    this.setState(m, 'starting');
+    return this.hold(`start ${m.key}`, m);
+  }
+
+  stop(m: PoolMember): Promise<MemberOutcome> {
+    this.setState(m, 'stopping');
+    return this.hold(`stop ${m.key}`, m);
+  }
+
+  drop(m: PoolMember): void {
+    this.calls.push(`drop ${m.key}`);
+    if (this.isCurrent(m)) this.table.delete(m.key);
+  }
+
+  // --- for the tests ---
+
+  /** Registers a process directly (not a call the arbiter made). */
+  put(s: ProcessSpec, state: State = 'running'): FakeMember {
+    const m: FakeMember = { key: processKey(s), spec: s, record: { state, pid: null }, retiring: false };
+    this.setState(m, state);
+    this.table.set(m.key, m);
+    return m;
+  }
+
+  /** The member registered under `key`; fails the test when there is none. */
+  get(key: string): FakeMember {
+    const m = this.table.get(key);
+    assert.ok(m, `${key} is in the table`);
+    return m;
+  }
+
+  setState(m: PoolMember, state: State): void {
+    const f = m as FakeMember;
+    const up = state !== 'stopped' && state !== 'exited' && state !== 'fatal' && state !== 'backoff';
+    f.record = { state, pid: up ? (f.record.pid ?? this.nextPid++) : null };
+  }
+
+  /** The starts and stops the arbiter is awaiting, oldest first. */
+  waitingOn(): string[] {
+    return this.pending.map((p) => p.call);
+  }
+
+  /** Completes the awaited `call` ("start web:web_2"): a start ends running (or fatal), a stop stopped. */
+  async finish(call: string, outcome: MemberOutcome = OK): Promise<void> {
+    const i = this.pending.findIndex((p) => p.call === call);
+    assert.ok(i >= 0, `"${call}" is awaited (awaited: ${JSON.stringify(this.waitingOn())})`);
+    const [p] = this.pending.splice(i, 1) as [Pending];
+    if (call.startsWith('start ')) this.setState(p.member, outcome.ok ? 'running' : 'fatal');
+    else this.setState(p.member, 'stopped');
+    p.resolve(outcome);
+    await flush();
+  }
+
+  /** Completes every awaited call, successfully, until the arbiter awaits nothing more. */
+  async finishAll(): Promise<void> {
+    await flush();
+    for (let n = 0; this.pending.length > 0; n++) {
+      assert.ok(n < 100, 'the arbiter settles');
+      await this.finish((this.pending[0] as Pending).call);
+    }
+  }
+
+  /** Keys of the members in `state`, in process-number order. */
+  keysIn(state: State): string[] {
+    return [...this.table.values()]
+      .filter((m) => m.record.state === state)
+      .sort((a, b) => a.spec.processNum - b.spec.processNum)
+      .map((m) => m.key);
+  }
+
+  private hold(call: string, m: PoolMember): Promise<MemberOutcome> {
+    this.calls.push(call);
+    return new Promise((resolve) => this.pending.push({ call, member: m as FakeMember, resolve }));
+  }
+}
+
+/** A host with `count` running workers of program `name` (web_0…), and an arbiter targeting `target` of them. */
+function pool(count: number, target = count, name = 'web'): { host: FakeHost; arbiter: Arbiter } {
+  const host = new FakeHost();
+  for (let i = 0; i < count; i++) host.put(spec(name, i));
+  const arbiter = new Arbiter(host);
+  arbiter.setTarget(name, name, target);
+  return { host, arbiter };
+}
+
+// --- rolling restart (HUP, drover reload) ---
+
+test('roll: each replacement is running before its old worker is asked to stop', async () => {
+  const { host, arbiter } = pool(1);
+  const done = arbiter.rollWorkers();
+  await flush();
+  assert.deepEqual(host.calls, ['buildSpec web_0 1', 'add web:web_1', 'start web:web_1']);
+  assert.deepEqual(host.waitingOn(), ['start web:web_1'], 'the old worker is not stopped while its replacement starts');
+  assert.equal(host.get('web:web_0').record.state, 'running');
+  await host.finish('start web:web_1');
+  assert.deepEqual(host.waitingOn(), ['stop web:web_0']);
+  await host.finish('stop web:web_0');
+  await done;
+  assert.deepEqual(host.calls.slice(3), ['stop web:web_0', 'drop web:web_0']);
+  assert.deepEqual([...host.table.keys()], ['web:web_1']);
+});
+
+test('roll: one worker at a time — the next replacement starts only once the previous old worker has stopped', async () => {
+  const { host, arbiter } = pool(2);
+  const done = arbiter.rollWorkers();
+  await host.finish('start web:web_2');
+  assert.deepEqual(host.waitingOn(), ['stop web:web_0'], 'no second replacement while the first old worker stops');
+  await host.finish('stop web:web_0');
+  await host.finish('start web:web_3');
+  await host.finish('stop web:web_1');
+  await done;
+  assert.deepEqual(host.calls, [
+    'buildSpec web_0 2',
+    'add web:web_2',
+    'start web:web_2',
+    'stop web:web_0',
+    'drop web:web_0',
+    'buildSpec web_1 3',
+    'add web:web_3',
+    'start web:web_3',
+    'stop web:web_1',
+    'drop web:web_1',
+  ]);
+  assert.deepEqual(host.keysIn('running'), ['web:web_2', 'web:web_3']);
+});
+
+test('roll: a replacement that fails to start is stopped and dropped, and the old worker stays in the pool', async () => {
+  const { host, arbiter } = pool(1);
+  const done = arbiter.rollWorkers();
+  await host.finish('start web:web_1', FAILED);
+  await host.finish('stop web:web_1');
+  await done;
+  assert.deepEqual(host.calls, ['buildSpec web_0 1', 'add web:web_1', 'start web:web_1', 'stop web:web_1', 'drop web:web_1']);
+  const old = host.get('web:web_0');
+  assert.equal(old.record.state, 'running');
+  assert.equal(old.retiring, false, 'still counted in the pool');
+  assert.match(host.lines.join('\n'), /web_0: replacement web_1 did not start \(exited before it was ready\); keeping the old worker/);
+});
+
+test('roll: goes on to the next worker after a replacement fails', async () => {
+  const { host, arbiter } = pool(2);
+  const done = arbiter.rollWorkers();
+  await host.finish('start web:web_2', FAILED);
+  await host.finish('stop web:web_2');
+  await host.finish('start web:web_2');
+  await host.finish('stop web:web_1');
+  await done;
+  assert.deepEqual(host.keysIn('running'), ['web:web_0', 'web:web_2']);
+});
+
+test('roll: stops before the next worker once isRunning() turns false, and does not converge', async () => {
+  const { host, arbiter } = pool(2, 4);
+  const done = arbiter.rollWorkers();
+  await host.finish('start web:web_2');
+  host.running = false;
+  await host.finish('stop web:web_0');
+  await done;
+  assert.deepEqual(host.calls.at(-1), 'drop web:web_0', 'web_1 is left alone and nothing is added');
+  assert.deepEqual(host.keysIn('running'), ['web:web_1', 'web:web_2']);
+});
+
+test('roll: skips workers that are not running or already retiring', async () => {
+  const { host, arbiter } = pool(3);
+  host.setState(host.get('web:web_0'), 'starting');
+  host.get('web:web_1').retiring = true;
+  const done = arbiter.rollWorkers();
+  await host.finishAll();
+  await done;
+  assert.deepEqual(host.calls.filter((c) => c.startsWith('stop ')), ['stop web:web_2']);
+});
+
+test('roll: afterwards, adds workers until the program has its target', async () => {
+  const { host, arbiter } = pool(1, 3);
+  const done = arbiter.rollWorkers();
+  await host.finishAll();
+  await done;
+  assert.deepEqual(host.calls.slice(5), [
+    'buildSpec web_1 2',
+    'add web:web_2',
+    'start web:web_2',
+    'buildSpec web_2 3',
+    'add web:web_3',
+    'start web:web_3',
+  ]);
+  assert.deepEqual(host.keysIn('running'), ['web:web_1', 'web:web_2', 'web:web_3']);
+});
+
+test('roll: adding up to the target stops at the first worker that fails to start', async () => {
+  const { host, arbiter } = pool(1, 3);
+  const done = arbiter.rollWorkers();
+  await host.finish('start web:web_1');
+  await host.finish('stop web:web_0');
+  await host.finish('start web:web_2', FAILED);
+  await done;
+  assert.equal(host.calls.at(-1), 'start web:web_2', 'no third worker is tried');
+});
+
+test('roll: afterwards, retires the highest-numbered workers above the target', async () => {
+  const { host, arbiter } = pool(3, 1);
+  const done = arbiter.rollWorkers();
+  await host.finishAll();
+  await done;
+  assert.deepEqual(host.calls.slice(-4), ['stop web:web_4', 'stop web:web_5', 'drop web:web_4', 'drop web:web_5']);
+  assert.deepEqual([...host.table.keys()], ['web:web_3']);
+});
+
+test('roll: an old worker that is no longer the current process under its key is stopped but not dropped', async () => {
+  const { host, arbiter } = pool(1);
+  const done = arbiter.rollWorkers();
+  await host.finish('start web:web_1');
+  const newer = host.put(spec('web', 0)); // e.g. the config was applied meanwhile and re-registered web_0
+  await host.finish('stop web:web_0');
+  await done;
+  assert.ok(!host.calls.includes('drop web:web_0'));
+  assert.equal(host.get('web:web_0'), newer);
+});
+
+test('roll: rolls every worker program, one program after the other', async () => {
+  const host = new FakeHost();
+  host.put(spec('web', 0));
+  host.put(spec('api', 0));
+  const arbiter = new Arbiter(host);
+  const done = arbiter.rollWorkers();
+  await host.finishAll();
+  await done;
+  assert.deepEqual(
+    host.calls.filter((c) => c.startsWith('start ') || c.startsWith('stop ')),
+    ['start web:web_1', 'stop web:web_0', 'start api:api_1', 'stop api:api_0'],
+  );
+});
+
+// --- retiring one worker (max_requests, max_memory) ---
+
+test('retire: the successor starts first; the old worker is stopped once it runs, then dropped', async () => {
+  const { host, arbiter } = pool(2);
+  arbiter.retire(host.get('web:web_0'), 'max_requests 1000 reached');
+  assert.equal(host.get('web:web_0').retiring, true);
+  await flush();
+  assert.deepEqual(host.waitingOn(), ['start web:web_2']);
+  await host.finish('start web:web_2');
+  await host.finish('stop web:web_0');
+  assert.deepEqual(host.calls, ['buildSpec web_0 2', 'add web:web_2', 'start web:web_2', 'stop web:web_0', 'drop web:web_0']);
+  assert.deepEqual(host.keysIn('running'), ['web:web_1', 'web:web_2']);
+  assert.match(host.lines.join('\n'), /web_0: recycling worker \d+ \(max_requests 1000 reached\)/);
+});
+
+test('retire: counts one recycle per retired worker, per program', () => {
+  const { host, arbiter } = pool(2);
+  host.put(spec('api', 0));
+  arbiter.retire(host.get('web:web_0'), 'max_requests');
+  arbiter.retire(host.get('web:web_1'), 'max_memory');
+  arbiter.retire(host.get('api:api_0'), 'max_requests');
+  assert.deepEqual([...arbiter.recycles], [['web:web', 2], ['api:api', 1]]);
+});
+
+test('retire: ignores a worker that is not running', () => {
+  const { host, arbiter } = pool(1);
+  const w = host.get('web:web_0');
+  for (const state of ['starting', 'backoff', 'stopping', 'stopped', 'exited', 'fatal'] as const) {
+    host.setState(w, state);
+    arbiter.retire(w, 'max_requests');
+  }
+  assert.deepEqual(host.calls, []);
+  assert.equal(w.retiring, false);
+  assert.equal(arbiter.recycles.size, 0);
+});
+
+test('retire: ignores a worker that is already retiring', async () => {
+  const { host, arbiter } = pool(1);
+  arbiter.retire(host.get('web:web_0'), 'max_requests');
+  arbiter.retire(host.get('web:web_0'), 'max_memory');
+  await flush();
+  assert.deepEqual(host.calls, ['buildSpec web_0 1', 'add web:web_1', 'start web:web_1']);
+  assert.equal(arbiter.recycles.get('web:web'), 1);
+});
+
+test('retire: does nothing once isRunning() is false', () => {
+  const { host, arbiter } = pool(1);
+  host.running = false;
+  arbiter.retire(host.get('web:web_0'), 'max_requests');
+  assert.deepEqual(host.calls, []);
+  assert.equal(host.get('web:web_0').retiring, false);
+});
+
+test('retire: a successor that fails to start is dropped, and the old worker can be retired again later', async () => {
+  const { host, arbiter } = pool(1);
+  const w = host.get('web:web_0');
+  arbiter.retire(w, 'max_requests');
+  await host.finish('start web:web_1', FAILED);
+  await host.finish('stop web:web_1');
+  assert.deepEqual(host.calls.slice(-2), ['stop web:web_1', 'drop web:web_1']);
+  assert.equal(w.record.state, 'running');
+  assert.equal(w.retiring, false);
+  arbiter.retire(w, 'max_requests');
+  await flush();
+  assert.deepEqual(host.waitingOn(), ['start web:web_1']);
+  assert.equal(arbiter.recycles.get('web:web'), 2);
+});
+
+test('retire: when no sibling can be built, the worker restarts in place (stopped, then started again)', async () => {
+  const { host, arbiter } = pool(1);
+  host.buildable = false;
+  arbiter.retire(host.get('web:web_0'), 'max_requests');
+  await flush();
+  assert.deepEqual(host.waitingOn(), ['stop web:web_0']);
+  await host.finish('stop web:web_0');
+  await host.finish('start web:web_0');
+  assert.deepEqual(host.calls, ['buildSpec web_0 1', 'stop web:web_0', 'start web:web_0']);
+  assert.deepEqual(host.keysIn('running'), ['web:web_0']);
+});
+
+test('retire: a worker restarted in place is a pool member again, so it can be retired again', async () => {
+  const { host, arbiter } = pool(1);
+  host.buildable = false;
+  const w = host.get('web:web_0');
+  arbiter.retire(w, 'max_requests');
+  await host.finishAll();
+  assert.equal(w.retiring, false);
+  arbiter.retire(w, 'max_requests');
+  await flush();
+  assert.deepEqual(host.waitingOn(), ['stop web:web_0']);
+  assert.equal(arbiter.recycles.get('web:web'), 2);
+});
+
+test('roll: a worker restarted in place (no sibling buildable) is rolled again by the next roll', async () => {
+  const { host, arbiter } = pool(1);
+  host.buildable = false;
+  await Promise.all([arbiter.rollWorkers(), host.finishAll()]);
+  assert.equal(host.get('web:web_0').retiring, false);
+  host.calls.length = 0;
+  await Promise.all([arbiter.rollWorkers(), host.finishAll()]);
+  assert.deepEqual(host.calls, ['buildSpec web_0 1', 'stop web:web_0', 'start web:web_0']);
+});
+
+// --- TTIN / TTOU ---
+
+test('TTIN: starts one more worker per worker program, with the next free process number', () => {
+  const { host, arbiter } = pool(2);
+  host.put(spec('api', 0));
+  host.put(spec('cron', 0, null));
+  arbiter.addWorkers();
+  assert.deepEqual(host.calls, [
+    'buildSpec web_1 2',
+    'add web:web_2',
+    'startNow web:web_2',
+    'buildSpec api_0 1',
+    'add api:api_1',
+    'startNow api:api_1',
+  ]);
+  assert.match(host.lines.join('\n'), /web: adding worker web_2 \(now 3\)/);
+});
+
+test('TTIN: the next free number is above every number in use, a retiring worker\'s included', () => {
+  const { host, arbiter } = pool(3);
+  host.get('web:web_2').retiring = true;
+  arbiter.addWorkers();
+  assert.deepEqual(host.calls, ['buildSpec web_1 3', 'add web:web_3', 'startNow web:web_3']);
+});
+
+test('TTIN: raises the target, so the next roll keeps the added worker', async () => {
+  const { host, arbiter } = pool(2);
+  arbiter.addWorkers();
+  host.setState(host.get('web:web_2'), 'running');
+  await Promise.all([arbiter.rollWorkers(), host.finishAll()]);
+  assert.equal(host.keysIn('running').length, 3);
+});
+
+test('TTIN: a program whose section no longer builds a worker gets none, with a warning', () => {
+  const { host, arbiter } = pool(1);
+  host.buildable = false;
+  arbiter.addWorkers();
+  assert.deepEqual(host.calls, ['buildSpec web_0 1']);
+  assert.match(host.lines.join('\n'), /warn web: cannot add a worker/);
+});
+
+test('TTIN: starts nothing once isRunning() is false', () => {
+  const { host, arbiter } = pool(1);
+  host.running = false;
+  arbiter.addWorkers();
+  assert.deepEqual(host.calls, []);
+});
+
+test('TTOU: the newest worker of each worker program leaves gracefully and is dropped once stopped', async () => {
+  const { host, arbiter } = pool(3);
+  host.put(spec('api', 0));
+  host.put(spec('api', 1));
+  host.put(spec('cron', 0, null));
+  host.put(spec('cron', 1, null));
+  arbiter.removeWorkers();
+  assert.deepEqual(host.calls, ['stop web:web_2', 'stop api:api_1']);
+  assert.equal(host.get('web:web_2').retiring, true);
+  await host.finish('stop web:web_2');
+  await host.finish('stop api:api_1');
+  assert.deepEqual(host.calls.slice(2), ['drop web:web_2', 'drop api:api_1']);
+  assert.deepEqual([...host.table.keys()], ['web:web_0', 'web:web_1', 'api:api_0', 'cron:cron_0', 'cron:cron_1']);
+});
+
+test('TTOU: never goes below one worker; retiring and stopped workers do not count', () => {
+  const { host, arbiter } = pool(3);
+  host.get('web:web_1').retiring = true;
+  host.setState(host.get('web:web_2'), 'exited');
+  arbiter.removeWorkers();
+  assert.deepEqual(host.calls, []);
+  assert.match(host.lines.join('\n'), /web: keeping its last worker/);
+});
+
+test('TTOU: lowers the target, so the next roll does not add the worker back', async () => {
+  const { host, arbiter } = pool(3);
+  arbiter.removeWorkers();
+  await host.finishAll();
+  await Promise.all([arbiter.rollWorkers(), host.finishAll()]);
+  assert.equal(host.keysIn('running').length, 2);
+});
+
+// --- WINCH ---
+
+test('WINCH: stops every worker that is up, and nothing else', () => {
+  const host = new FakeHost();
+  const states: State[] = ['starting', 'running', 'backoff', 'stopping', 'stopped', 'exited', 'fatal'];
+  states.forEach((state, i) => host.put(spec('web', i), state));
+  host.put(spec('cron', 0, null), 'running');
+  new Arbiter(host).stopWorkers();
+  assert.deepEqual(host.calls, ['stop web:web_0', 'stop web:web_1', 'stop web:web_2', 'stop web:web_3']);
+});
+
+// --- programs with `command =` ---
+
+test('programs without `worker` are never touched by a roll, TTIN, TTOU or WINCH', async () => {
+  const host = new FakeHost();
+  host.put(spec('cron', 0, null));
+  host.put(spec('cron', 1, null));
+  const arbiter = new Arbiter(host);
+  arbiter.setTarget('cron', 'cron', 3);
+  await arbiter.rollWorkers();
+  arbiter.addWorkers();
+  arbiter.removeWorkers();
+  arbiter.stopWorkers();
+  await flush();
+  assert.deepEqual(host.calls, []);
+  assert.deepEqual(host.keysIn('running'), ['cron:cron_0', 'cron:cron_1']);
+});
