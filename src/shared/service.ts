@@ -181,16 +181,13 @@ export class SharedService {
       return;
     }
     const { task, retake } = delivery;
-    const queue = JSON.stringify(task.queue);
-    this.warn(`queue ${queue}: task ${task.id} could not be sent to worker ${link.owner} (${why}); moved to the dead letters`);
+    const what = `queue ${JSON.stringify(task.queue)}: task ${task.id} could not be sent to worker ${link.owner} (${why})`;
     // async: a backend that throws at once (the journal serialising the task) rejects instead
     const bury = async (): Promise<boolean> => this.backend.bury(task.queue, task.id, link.owner, `could not be sent to worker ${link.owner}: ${why}`);
     bury().then(
-      (held) => {
-        // the lease ended meanwhile (its worker exited, or it expired): the task went back on its own
-        if (!held) this.warn(`queue ${queue}: task ${task.id} was no longer leased to ${link.owner}; not dead-lettered`);
-      },
-      (err: unknown) => this.warn(`queue ${queue}: task ${task.id} could not be dead-lettered: ${describe(err)}`),
+      // not held any more: the lease ended meanwhile (its worker exited, or it lapsed) and the task went back
+      (held) => this.warn(`${what}; ${held ? 'moved to the dead letters' : 'its lease had ended meanwhile, so it is back in the queue'}`),
+      (err: unknown) => this.warn(`${what}; it could not be moved to the dead letters either: ${describe(err)}`),
     );
     if (!link.gone) retake();
   }
