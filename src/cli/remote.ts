@@ -57,6 +57,7 @@ export class ApiError extends Error {
 export function exitCodeFor(code: string): number {
   switch (code) {
     case 'E_BAD_REQUEST':
+    case 'E_BAD_ARGUMENTS':
     case 'E_BAD_JSON':
     case 'E_BAD_SIGNAL':
     case 'E_CONFIG':

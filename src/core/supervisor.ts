@@ -13,11 +13,11 @@ import { descendantsOf, listProcesses, readStat, type ProcStat } from '../os/pro
 import { processEnded, sendSignal, spawnProcess } from '../os/spawn.js';
 import { readPidfile } from '../os/pidfile.js';
 import { lookupUser } from '../os/users.js';
-import { parseSharedRequest, parseWorkerMessage, type SharedCall, type SharedReplyMessage, type WorkerMessage } from '../ipc/protocol.js';
+import { parseSharedRequest, parseWorkerMessage, type SharedCall, type SharedReplyMessage, type StuckReport, type WorkerMessage } from '../ipc/protocol.js';
 import { Arbiter } from '../prefork/arbiter.js';
 import type { SocketSet } from '../prefork/sockets.js';
-import { INSPECTOR_LINE, pauseAndReadStack } from '../prefork/inspector.js';
-import { canStripTypes, INSPECT_SIGNAL, isTypeScript, workerArgv, workerEnv } from '../prefork/worker-spawn.js';
+import { reportFrames, stuckReportScanner } from '../prefork/inspector.js';
+import { canStripTypes, isTypeScript, workerArgv, workerEnv } from '../prefork/worker-spawn.js';
 import { initialRecord, reduce, type Effect, type ProcessRecord, type Step, type TimerName } from './program.js';
 import { SIGNALLABLE_STATES, STARTABLE_STATES, STOPPED_STATES, type ProcessEvent } from './states.js';
 
@@ -89,7 +89,7 @@ export type SupervisorEvent =
   /** queue, state or lock requests from a worker (src/shared) */
   | { readonly type: 'workerRequest'; readonly key: string; readonly pid: number; readonly calls: readonly SharedCall[] }
   | { readonly type: 'heartbeatMissed'; readonly key: string; readonly pid: number }
-  | { readonly type: 'diagnosticTaken'; readonly key: string; readonly pid: number; readonly stack: string | null }
+  | { readonly type: 'diagnosticTaken'; readonly key: string; readonly pid: number; readonly report: StuckReport | null }
   | {
       readonly type: 'commandReceived';
       readonly command: ControlCommand;
@@ -151,8 +151,8 @@ interface Managed {
   heartbeat: NodeJS.Timeout | null;
   /** workers: a replacement is on its way; this one leaves when it is ready */
   retiring: boolean;
-  /** workers: the inspector URL the worker printed after SIGUSR1 (diagnostics of a stuck worker) */
-  inspectorUrl: string | null;
+  /** workers: the stuck report (JS stack) its watchdog wrote on stderr since its last heartbeat; null when none */
+  stuckReport: StuckReport | null;
 }
 
 export interface SupervisorOptions {
@@ -368,7 +368,7 @@ export class Supervisor {
       rssBytes: 0,
       heartbeat: null,
       retiring: false,
-      inspectorUrl: null,
+      stuckReport: null,
     };
     this.output.register(spec);
     this.procs.set(m.key, m);
@@ -479,8 +479,10 @@ export class Supervisor {
       case 'diagnosticTaken': {
         const m = this.procs.get(ev.key);
         if (!m || m.spawnedPid !== ev.pid) return;
-        if (ev.stack) this.logger.error(`${m.spec.name}: JavaScript stack of the stuck worker ${ev.pid}:\n    ${ev.stack.split('\n').join('\n    ')}`);
-        else this.logger.error(`${m.spec.name}: could not read the stuck worker's stack within 3 s`);
+        const stack = ev.report ? reportFrames(ev.report) : null;
+        if (stack) this.logger.error(`${m.spec.name}: JavaScript stack of the stuck worker ${ev.pid}:\n    ${stack.split('\n').join('\n    ')}`);
+        else if (ev.report && 'error' in ev.report) this.logger.error(`${m.spec.name}: no JavaScript stack of the stuck worker ${ev.pid}: ${ev.report.error}`);
+        else this.logger.error(`${m.spec.name}: the stuck worker's watchdog sent no report within 3 s`);
         this.logger.warn(`${m.spec.name}: killing worker ${ev.pid} (heartbeat timeout)`);
         sendSignal(ev.pid, 'KILL', true);
         break;
@@ -948,10 +950,13 @@ export class Supervisor {
       });
       // EPIPE/ERR_IPC_CHANNEL_CLOSED when the worker is gone: its exit event tells the rest
       child.on('error', () => undefined);
-      child.stderr?.on('data', (chunk: Buffer | string) => {
-        const hit = INSPECTOR_LINE.exec(chunk.toString());
-        if (hit) m.inspectorUrl = hit[1] ?? null;
-      });
+      m.stuckReport = null;
+      child.stderr?.on(
+        'data',
+        stuckReportScanner((report) => {
+          if (m.spawnedPid === pid) m.stuckReport = report;
+        }),
+      );
       this.armHeartbeat(m, pid);
     }
     this.logger.info(`spawned: ${spec.name} with pid ${pid}`);
@@ -980,6 +985,7 @@ export class Supervisor {
         break;
       case 'hb':
         m.lastHeartbeatMs = Date.now();
+        m.stuckReport = null;
         // heartbeats carry a worker's running count: add what it served since the last one
         if (msg.requests > m.requests) {
           const program = `${m.spec.group}:${m.spec.programName}`;
@@ -1011,24 +1017,23 @@ export class Supervisor {
     });
   }
 
-  /** No heartbeat within `timeout`: take a diagnostic report (JS stack) first, then SIGKILL. */
+  /** No heartbeat within `timeout`: wait for the worker's stuck report (its JS stack), then SIGKILL. */
   private handleHeartbeatMissed(key: string, pid: number): void {
     const m = this.procs.get(key);
     if (!m || m.spawnedPid !== pid || (m.record.state !== 'starting' && m.record.state !== 'running')) return;
     m.heartbeat = null;
     this.logger.error(
-      `${m.spec.name}: worker ${pid} sent no heartbeat for ${m.spec.heartbeatTimeoutSecs}s (its event loop is stuck); taking a diagnostic report`,
+      `${m.spec.name}: worker ${pid} sent no heartbeat for ${m.spec.heartbeatTimeoutSecs}s (its event loop is stuck); waiting for its watchdog's report`,
     );
-    m.inspectorUrl = null;
-    if (!sendSignal(pid, INSPECT_SIGNAL, false)) return;
+    // The worker's watchdog thread writes the report once the loop has been stuck for the same timeout, as
+    // measured in the worker: a little before or after this. Nothing is sent to the worker (SIGUSR1, as
+    // drover once did, would open Node's inspector).
     const deadline = Date.now() + 3000;
-    const read = async (): Promise<string | null> => {
-      // the worker prints its inspector URL on stderr once SIGUSR1 has opened it
-      while (m.inspectorUrl === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      if (m.inspectorUrl === null) return null;
-      return pauseAndReadStack(m.inspectorUrl, Math.max(100, deadline - Date.now()));
+    const read = async (): Promise<StuckReport | null> => {
+      while (m.stuckReport === null && m.spawnedPid === pid && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      return m.spawnedPid === pid ? m.stuckReport : null;
     };
-    void read().then((stack) => this.push({ type: 'diagnosticTaken', key, pid, stack }));
+    void read().then((report) => this.push({ type: 'diagnosticTaken', key, pid, report }));
   }
 
   /** The child's environment: drover's, then supervisor's markers, then the program's own keys. */

@@ -150,7 +150,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     }
     logger.info(`shared backend: Redis at ${where}`);
   }
-  const shared = new SharedService(sharedBackend);
+  const shared = new SharedService(sharedBackend, (m) => logger.warn(m));
   // With a journal, shared requests wait until it is loaded. A re-exec'd master loads it only once the old
   // master has exited (its IPC channel closes): until then the old one appends (docs/shared.md, Durability).
   const gate = new SharedGate();

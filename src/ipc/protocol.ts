@@ -86,6 +86,8 @@ export const WORKER_ENV = {
   name: 'DROVER_WORKER_NAME',
   /** heartbeat interval in ms (0: none) */
   heartbeatMs: 'DROVER_HEARTBEAT_MS',
+  /** the heartbeat timeout in ms: the watchdog thread reports the stack once the event loop is stuck this long (0: none) */
+  stuckMs: 'DROVER_STUCK_MS',
   /** requests after which the worker asks to be replaced (jitter already applied; 0: never) */
   maxRequests: 'DROVER_MAX_REQUESTS',
   /** graceful stop budget in ms, so the worker can give up on stragglers itself just before the SIGKILL */
@@ -93,3 +95,35 @@ export const WORKER_ENV = {
   /** job workers: tasks in flight at once in this process (`concurrency`) */
   concurrency: 'DROVER_CONCURRENCY',
 } as const;
+
+/**
+ * A stuck worker's report, written by its watchdog thread as one line on the worker's stderr (the worker's
+ * event loop is stuck, so the IPC channel is out of reach): how long the loop has been stuck, then its
+ * JavaScript stack as a JSON array of frames, or why there is none. The master reads it from the pipe;
+ * it also stays in the worker's stderr log.
+ */
+export type StuckReport = { readonly stuckMs: number; readonly frames: readonly string[] } | { readonly stuckMs: number; readonly error: string };
+
+const STUCK_REPORT_LINE = /^drover watchdog: event loop stuck for (\d+) ms; (?:JavaScript stack (\[.*\])|no JavaScript stack: (.*))$/;
+
+/** The stderr line (with its newline) that carries `report`. */
+export function stuckReportLine(report: StuckReport): string {
+  const rest = 'frames' in report ? `JavaScript stack ${JSON.stringify(report.frames)}` : `no JavaScript stack: ${report.error.replace(/[\r\n]+/g, ' ')}`;
+  return `drover watchdog: event loop stuck for ${Math.round(report.stuckMs)} ms; ${rest}\n`;
+}
+
+/** The report a stderr line carries (without its newline), or null when it is not one. */
+export function parseStuckReport(line: string): StuckReport | null {
+  const m = STUCK_REPORT_LINE.exec(line);
+  if (!m) return null;
+  const stuckMs = Number(m[1]);
+  if (m[3] !== undefined) return { stuckMs, error: m[3] };
+  let frames: unknown;
+  try {
+    frames = JSON.parse(m[2] ?? '');
+  } catch {
+    return null; // a line that only looks like a report (program output may say anything)
+  }
+  if (!Array.isArray(frames) || !frames.every((f) => typeof f === 'string')) return null;
+  return { stuckMs, frames: frames as string[] };
+}

@@ -1,14 +1,10 @@
-// How a drover worker process is started (argv, environment) and how its diagnostic report is read when
-// it stops answering heartbeats.
+// How a drover worker process is started: argv and environment.
 import { fileURLToPath } from 'node:url';
 import type { ProcessSpec } from '../config/types.js';
 import { WORKER_ENV } from '../ipc/protocol.js';
 
 /** The worker runtime's entry point in dist/. */
 export const WORKER_MAIN = fileURLToPath(new URL('../worker/main.js', import.meta.url));
-
-/** Signal that makes a worker open its inspector (Node's own SIGUSR1 handling, from a separate thread). */
-export const INSPECT_SIGNAL = 'USR1';
 
 const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
 const NODE_MINOR = Number(process.versions.node.split('.')[1]);
@@ -23,20 +19,23 @@ export function isTypeScript(path: string): boolean {
   return /\.(c|m)?ts$/.test(path);
 }
 
+/** Whether this Node has --disable-sigusr1 (22.14, 23.7 and later). */
+const HAS_DISABLE_SIGUSR1 = process.allowedNodeEnvironmentFlags.has('--disable-sigusr1');
+
 /**
- * argv of a worker: Node whose inspector, if SIGUSR1 opens it, binds a free loopback port (so that the
- * master can read a stuck worker's stack, src/prefork/inspector.ts), type stripping for .ts modules where
+ * argv of a worker: Node that SIGUSR1 cannot make open its inspector (the flag where Node has it; the
+ * runtime's SIGUSR1 listener everywhere, from its first lines on), type stripping for .ts modules where
  * Node has it, then the runtime.
  */
 export function workerArgv(spec: ProcessSpec): string[] {
   const module = spec.worker as string;
-  const flags = ['--inspect-port=127.0.0.1:0'];
+  const flags = HAS_DISABLE_SIGUSR1 ? ['--disable-sigusr1'] : [];
   // 22.6–22.17 need the flag; later versions strip types by default and accept it quietly
   if (isTypeScript(module) && NODE_MAJOR === 22) flags.push('--experimental-strip-types', '--no-warnings=ExperimentalWarning');
   return [process.execPath, ...flags, WORKER_MAIN, module];
 }
 
-/** Environment for a worker: its number, name, heartbeat interval, request budget (jitter applied). */
+/** Environment for a worker: its number, name, heartbeat interval and timeout, request budget (jitter applied). */
 export function workerEnv(spec: ProcessSpec, random: number): Record<string, string> {
   const hbMs = spec.heartbeatTimeoutSecs > 0 ? Math.max(100, Math.min(1000, (spec.heartbeatTimeoutSecs * 1000) / 4)) : 0;
   const max = spec.maxRequests > 0 ? spec.maxRequests + Math.floor(random * (spec.maxRequestsJitter + 1)) : 0;
@@ -44,6 +43,7 @@ export function workerEnv(spec: ProcessSpec, random: number): Record<string, str
     [WORKER_ENV.id]: String(spec.processNum),
     [WORKER_ENV.name]: spec.name,
     [WORKER_ENV.heartbeatMs]: String(hbMs),
+    [WORKER_ENV.stuckMs]: String(spec.heartbeatTimeoutSecs > 0 ? spec.heartbeatTimeoutSecs * 1000 : 0),
     [WORKER_ENV.maxRequests]: String(max),
     [WORKER_ENV.gracefulMs]: String(spec.gracefulTimeoutSecs * 1000),
     [WORKER_ENV.concurrency]: String(spec.concurrency),

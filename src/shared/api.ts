@@ -2,7 +2,7 @@
 // in a job worker, or `import { queue, state, lock } from 'drover'` anywhere in a worker process. The
 // master holds the data (docs/shared.md); values cross the IPC channel as JSON.
 import { sharedClient, SharedRequestError } from './client.js';
-import type { DeadTask, NackResult, QueueStats } from './queue-core.js';
+import { taskShapeProblem, type DeadTask, type NackResult, type QueueStats } from './queue-core.js';
 
 export type { DeadTask, NackResult, QueueStats };
 export { SharedRequestError };
@@ -255,6 +255,9 @@ class QueueHandle<T> implements Queue<T> {
 
   async push(data: T, opts: PushOptions = {}): Promise<number> {
     if (data === undefined) throw new TypeError('queue.push: the task must not be undefined');
+    // checked here too, so that a task the channel cannot carry is refused like any other
+    const problem = taskShapeProblem(data);
+    if (problem !== null) throw new SharedRequestError('E_BAD_ARGUMENTS', `queue ${JSON.stringify(this.name)}: ${problem}`);
     const args: Record<string, unknown> = { queue: this.name, data };
     if (opts.priority !== undefined) args['priority'] = opts.priority;
     if (opts.delayMs !== undefined) args['delayMs'] = Math.max(0, Math.round(opts.delayMs));

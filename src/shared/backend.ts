@@ -22,6 +22,8 @@ export interface SharedBackend {
   take(queue: string, owner: string, leaseMs: number, deliver: (d: Delivery) => void): () => void;
   ack(queue: string, id: number, owner: string): Awaitable<boolean>;
   nack(queue: string, id: number, owner: string, retryInMs: number, error: string | null): Awaitable<NackResult>;
+  /** moves a leased task to the dead letters at once, reason `undeliverable` (it could not be sent to its worker) */
+  bury(queue: string, id: number, owner: string, error: string): Awaitable<boolean>;
   /** gives a task back without spending an attempt (a take withdrawn after it was answered) */
   release(queue: string, id: number, owner: string): Awaitable<boolean>;
   extend(queue: string, id: number, owner: string, leaseMs: number): Awaitable<boolean>;

@@ -122,8 +122,24 @@ export class SharedClient {
       this.failAll();
       return;
     }
-    // an error here means the channel closed under us; 'disconnect' fails what is pending
-    process.send({ t: 'sh', calls }, undefined, {}, () => undefined);
+    // an error in the callback means the channel closed under us; 'disconnect' fails what is pending
+    try {
+      process.send({ t: 'sh', calls }, undefined, {}, () => undefined);
+    } catch {
+      // JSON.stringify threw (a value too deep, a BigInt, a cycle) and nothing was sent: each call is
+      // tried on its own, and those that cannot go fail instead of ending the worker
+      for (const call of calls) this.sendOne(call);
+    }
+  }
+
+  private sendOne(call: SharedCall): void {
+    try {
+      process.send?.({ t: 'sh', calls: [call] }, undefined, {}, () => undefined);
+    } catch (err) {
+      const p = this.pending.get(call[0]);
+      this.pending.delete(call[0]);
+      p?.reject(new SharedRequestError('E_BAD_ARGUMENTS', `${call[1]}: the request cannot be sent to the master: ${err instanceof Error ? err.message : String(err)}`));
+    }
   }
 
   private onMessage(m: unknown): void {

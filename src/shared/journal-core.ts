@@ -185,7 +185,7 @@ function queueOf(image: JournalImage, name: string): { tasks: Map<number, TaskRe
   return q;
 }
 
-const DEAD_REASONS: readonly DeadReason[] = ['nacked', 'lease expired', 'worker exited'];
+const DEAD_REASONS: readonly DeadReason[] = ['nacked', 'lease expired', 'worker exited', 'undeliverable'];
 
 /** Why `v` is not a journal record, or null when it is one. */
 function checkRecord(v: unknown): string | null {

@@ -93,6 +93,11 @@ export class MemoryBackend implements SharedBackend {
     return r;
   }
 
+  bury(queue: string, id: number, owner: string, error: string): boolean {
+    // recorded in the journal by the queue's onBury
+    return this.queues.get(queue)?.buryLeased(id, owner, error) ?? false;
+  }
+
   release(queue: string, id: number, owner: string): boolean {
     return this.queues.get(queue)?.release(id, owner) ?? false;
   }

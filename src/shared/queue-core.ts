@@ -25,7 +25,8 @@ export interface Delivery {
   readonly maxAttempts: number;
 }
 
-export type DeadReason = 'nacked' | 'lease expired' | 'worker exited';
+/** `undeliverable`: the master could not send the task to the worker that took it (docs/shared.md). */
+export type DeadReason = 'nacked' | 'lease expired' | 'worker exited' | 'undeliverable';
 
 export interface DeadTask {
   readonly id: number;
@@ -61,6 +62,45 @@ export type NackResult = 'requeued' | 'dead' | 'lost';
 
 export const DEFAULT_MAX_ATTEMPTS = 5;
 export const DEFAULT_LEASE_MS = 60_000;
+
+/** Deepest nesting of arrays and objects a task may have (JSON.stringify recurses: ~4,000 levels overflow it). */
+export const MAX_TASK_DEPTH = 64;
+/** Largest task, serialised as JSON. */
+export const MAX_TASK_BYTES = 1024 * 1024;
+
+/**
+ * What is wrong with a task's data, or null when it can be queued: nested deeper than MAX_TASK_DEPTH,
+ * larger than MAX_TASK_BYTES as JSON, or not serialisable. Every push path checks it (JSON API, CLI, a
+ * worker's push, the master's service), since the master serialises each task again to hand it over.
+ */
+export function taskShapeProblem(data: unknown): string | null {
+  // Iterative, and bounded in steps: the values to refuse are those a recursive walk cannot handle, and a
+  // value shared many times over (possible in a worker's own push) must not take exponential time. Every
+  // array element or object entry costs at least one byte of JSON, so more of them than MAX_TASK_BYTES
+  // already means too large.
+  const pending: [unknown, number][] = [[data, 0]];
+  let visited = 0;
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [v, depth] = next;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth >= MAX_TASK_DEPTH) return `the task is nested more than ${MAX_TASK_DEPTH} levels deep (arrays and objects); at most ${MAX_TASK_DEPTH} are accepted`;
+    const children: unknown[] = Array.isArray(v) ? v : Object.values(v);
+    visited += children.length;
+    if (visited > MAX_TASK_BYTES) return `the task is more than ${MAX_TASK_BYTES} bytes as JSON; at most ${MAX_TASK_BYTES} bytes are accepted`;
+    for (const c of children) pending.push([c, depth + 1]);
+  }
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(data);
+  } catch (err) {
+    // a BigInt, a cycle, a throwing toJSON: what the IPC channel would throw on later
+    return `the task cannot be serialised as JSON (${err instanceof Error ? err.message : String(err)})`;
+  }
+  if (text === undefined) return 'the task has no JSON form (undefined, a function or a symbol)';
+  const bytes = Buffer.byteLength(text);
+  if (bytes > MAX_TASK_BYTES) return `the task is ${bytes} bytes as JSON; at most ${MAX_TASK_BYTES} bytes are accepted`;
+  return null;
+}
 
 /** What the queue keeps of one task. */
 export interface TaskRecord {
@@ -181,6 +221,16 @@ export class TaskQueue {
     task.dueAtMs = retryInMs > 0 ? this.now() + retryInMs : 0;
     this.enqueue(task);
     return 'requeued';
+  }
+
+  /** Moves a leased task to the dead letters at once: it could not be handed to its holder, nor would it be to another. */
+  buryLeased(id: number, owner: string, error: string): boolean {
+    const lease = this.leases.get(id);
+    if (!lease || lease.owner !== owner) return false;
+    this.endLease(id, lease);
+    lease.task.error = error;
+    this.bury(lease.task, 'undeliverable');
+    return true;
   }
 
   /** Gives a leased task back as if it had never been delivered (a take withdrawn after it was answered). */

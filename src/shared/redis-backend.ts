@@ -182,6 +182,10 @@ export class RedisBackend implements SharedBackend {
     return this.run('nack', [queue, id, this.ownerKey(owner), retryInMs, error ?? '', error === null ? '0' : '1']) as Promise<NackResult>;
   }
 
+  bury(queue: string, id: number, owner: string, error: string): Promise<boolean> {
+    return this.run('bury', [queue, id, this.ownerKey(owner), error]).then((r) => r === 1);
+  }
+
   release(queue: string, id: number, owner: string): Promise<boolean> {
     return this.run('release', [queue, id, this.ownerKey(owner)]).then((r) => r === 1);
   }

@@ -232,6 +232,17 @@ else redis.call('ZADD', qkey(q, 'r'), -tonumber(f[3]), m) end
 wake(q)
 return 'requeued'`,
 
+  /** ARGV: P, queue, id, owner, error → 1 moved to the dead letters (undeliverable), 0 not held */
+  bury: `
+local q, m, owner = ARGV[2], pad(ARGV[3]), ARGV[4]
+local now = now_ms()
+local tk = held(q, m, owner, now)
+if not tk then return 0 end
+end_lease(q, m, owner)
+redis.call('HSET', tk, 'e', ARGV[5])
+bury(q, m, 'undeliverable', now)
+return 1`,
+
   /** ARGV: P, queue, id, owner → 1 given back without spending an attempt, 0 not held */
   release: `
 local q, m, owner = ARGV[2], pad(ARGV[3]), ARGV[4]

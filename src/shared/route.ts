@@ -30,7 +30,7 @@ const GET: Record<string, Handler> = {
 const POST: Record<string, Handler> = {
   '/api/queue/push': async (s, a) => {
     const queue = a.name('queue');
-    const id = await s.backend.push(queue, a.data('task'), pushOptions(a));
+    const id = await s.backend.push(queue, a.task('task', queue), pushOptions(a));
     return { ok: true, queue, id };
   },
   '/api/queue/retry-dead': async (s, a) => {

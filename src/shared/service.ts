@@ -3,7 +3,7 @@
 // turn of the event loop. A worker's leases, locks, waits and watches end with its process (`workerExited`).
 import type { SharedCall, SharedEvent, SharedReplyMessage, SharedResult } from '../ipc/protocol.js';
 import type { Awaitable, SharedBackend, Slot } from './backend.js';
-import { DEFAULT_LEASE_MS, DEFAULT_MAX_ATTEMPTS, type PushOptions } from './queue-core.js';
+import { DEFAULT_LEASE_MS, DEFAULT_MAX_ATTEMPTS, taskShapeProblem, type Delivery, type PushOptions } from './queue-core.js';
 
 /** A request the service refuses; `code` is stable (docs/shared.md). */
 export class SharedError extends Error {
@@ -37,10 +37,23 @@ const LATER = Symbol('later');
 
 type Op = (link: Link, a: Args, seq: number) => Awaitable<unknown> | typeof LATER;
 
+/** A take's answer carrying a task: what is done when it cannot be sent (`sendSeparately`). */
+interface PendingDelivery {
+  readonly task: Delivery;
+  /** registers the take again, so that the worker waits on for the next task */
+  readonly retake: () => void;
+}
+
 export class SharedService {
   private readonly links = new Map<string, Link>();
+  /** answers that hand over a task, until sent */
+  private readonly deliveries = new WeakMap<SharedResult, PendingDelivery>();
 
-  constructor(readonly backend: SharedBackend) {}
+  constructor(
+    readonly backend: SharedBackend,
+    /** where a task or answer that could not be sent is reported (drover's log) */
+    private readonly warn: (message: string) => void = () => {},
+  ) {}
 
   /** Handles the calls of one `sh` message from worker `key` (pid `pid`); `send` reaches that worker. */
   handle(key: string, pid: number, calls: readonly SharedCall[], send: (m: SharedReplyMessage) => void): void {
@@ -90,6 +103,13 @@ export class SharedService {
     this.enqueue(link, [seq, 1, value === undefined ? null : value]);
   }
 
+  /** Answers a take with its task; `retake` waits again if the task cannot be sent. */
+  deliver(link: Link, seq: number, task: Delivery, retake: () => void): void {
+    const r: SharedResult = [seq, 1, task];
+    this.deliveries.set(r, { task, retake });
+    this.enqueue(link, r);
+  }
+
   private fail(link: Link, seq: number, err: unknown): void {
     // SharedError and the cores' errors (NotANumber) carry a stable code; anything else is internal
     const raw = err instanceof Error ? (err as Error & { code?: unknown }).code : undefined;
@@ -118,26 +138,73 @@ export class SharedService {
       if (link.gone || (link.results.length === 0 && link.events.length === 0)) return;
       // nothing is answered before it is in the journal
       this.backend.flush?.();
-      const msg: SharedReplyMessage =
-        link.events.length > 0 ? { t: 'shr', results: link.results, events: link.events } : { t: 'shr', results: link.results };
+      const { results, events } = link;
       link.results = [];
       link.events = [];
-      link.send(msg);
+      try {
+        link.send(events.length > 0 ? { t: 'shr', results, events } : { t: 'shr', results });
+      } catch {
+        // The channel serialises with JSON.stringify, which throws on a value too deep for its recursion
+        // (a closed channel does not throw). Nothing was sent: find what cannot be, and send the rest.
+        this.sendSeparately(link, results, events);
+      }
     });
+  }
+
+  /** Sends each answer and event on its own; one that still fails is reported, and its task dead-lettered. */
+  private sendSeparately(link: Link, results: readonly SharedResult[], events: readonly SharedEvent[]): void {
+    for (const r of results) {
+      try {
+        link.send({ t: 'shr', results: [r] });
+      } catch (err) {
+        this.unsendable(link, r, describe(err));
+      }
+    }
+    for (const e of events) {
+      try {
+        link.send({ t: 'shr', results: [], events: [e] });
+      } catch (err) {
+        this.warn(`state ${JSON.stringify(e[1])}: a change could not be sent to the watching worker ${link.owner} (${describe(err)}); that notification is dropped`);
+      }
+    }
+  }
+
+  /**
+   * An answer that cannot be sent. A task goes to the dead letters, since every worker would fail on it
+   * the same way, and the take waits on; any other answer becomes an error for its request.
+   */
+  private unsendable(link: Link, r: SharedResult, why: string): void {
+    const delivery = this.deliveries.get(r);
+    if (!delivery) {
+      this.warn(`an answer could not be sent to worker ${link.owner} (${why}); the request gets E_INTERNAL`);
+      this.enqueue(link, [r[0], 0, 'E_INTERNAL', `the answer could not be sent: ${why}`]);
+      return;
+    }
+    const { task, retake } = delivery;
+    const what = `queue ${JSON.stringify(task.queue)}: task ${task.id} could not be sent to worker ${link.owner} (${why})`;
+    // async: a backend that throws at once (the journal serialising the task) rejects instead
+    const bury = async (): Promise<boolean> => this.backend.bury(task.queue, task.id, link.owner, `could not be sent to worker ${link.owner}: ${why}`);
+    bury().then(
+      // not held any more: the lease ended meanwhile (its worker exited, or it lapsed) and the task went back
+      (held) => this.warn(`${what}; ${held ? 'moved to the dead letters' : 'its lease had ended meanwhile, so it is back in the queue'}`),
+      (err: unknown) => this.warn(`${what}; it could not be moved to the dead letters either: ${describe(err)}`),
+    );
+    if (!link.gone) retake();
   }
 }
 
 /** The operations, by name (docs/shared.md). `this` is the service. */
 const OPS: Record<string, Op> = {
   'queue.push'(this: SharedService, _l, a) {
-    return this.backend.push(a.name('queue'), a.data('data'), pushOptions(a));
+    const queue = a.name('queue');
+    return this.backend.push(queue, a.task('data', queue), pushOptions(a));
   },
   'queue.take'(this: SharedService, link, a, seq) {
     let answered = false;
     const cancel = this.backend.take(a.name('queue'), link.owner, a.int('leaseMs', DEFAULT_LEASE_MS, 1), (d) => {
       answered = true;
       link.waits.delete(seq);
-      this.answer(link, seq, d);
+      this.deliver(link, seq, d, () => void OPS['queue.take']?.call(this, link, a, seq));
     });
     // answered at once when a task was ready: nothing left to withdraw
     if (!answered) link.waits.set(seq, cancel);
@@ -259,6 +326,14 @@ export class Args {
     return this.a[key];
   }
 
+  /** A task for `queue`: a JSON value no deeper and no larger than a task may be (taskShapeProblem). */
+  task(key: string, queue: string): unknown {
+    const data = this.data(key);
+    const problem = taskShapeProblem(data);
+    if (problem !== null) throw new SharedError('E_BAD_ARGUMENTS', `queue ${JSON.stringify(queue)}: ${problem}`);
+    return data;
+  }
+
   slot(key: string): Slot {
     const v = this.a[key];
     if (typeof v !== 'object' || v === null || typeof (v as { found?: unknown }).found !== 'boolean') {
@@ -276,4 +351,9 @@ function ownerOf(key: string, pid: number): string {
 /** A query-string number ("42") as a number; anything else as it is. Names stay strings ("7" is a name). */
 function numeric(v: unknown): unknown {
   return typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v;
+}
+
+/** An error as one line for the log: its name and message. */
+function describe(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
 }

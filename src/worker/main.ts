@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { WORKER_ENV, type WorkerMessage } from '../ipc/protocol.js';
 import { lock, queue, setRuntimeDefaults, state } from '../shared/api.js';
 import { isJobWorker, type JobWorker, type WorkerContext } from './index.js';
+import { startWatchdog } from './watchdog.js';
 
 /** Exit code of a worker that could not load or start its module (gunicorn's WORKER_BOOT_ERROR). */
 export const WORKER_BOOT_ERROR = 3;
@@ -19,6 +20,7 @@ const env = process.env;
 const id = Number(env[WORKER_ENV.id] ?? '0');
 const name = env[WORKER_ENV.name] ?? `worker ${id}`;
 const heartbeatMs = Number(env[WORKER_ENV.heartbeatMs] ?? '0');
+const stuckMs = Number(env[WORKER_ENV.stuckMs] ?? '0');
 const maxRequests = Number(env[WORKER_ENV.maxRequests] ?? '0');
 const gracefulMs = Number(env[WORKER_ENV.gracefulMs] ?? '30000');
 const concurrency = Math.max(1, Number(env[WORKER_ENV.concurrency] ?? '1') || 1);
@@ -41,6 +43,14 @@ function fail(message: string, err?: unknown): never {
   process.stderr.write(`drover worker ${name}: ${message}${err ? `: ${(err as Error).stack ?? String(err)}` : ''}\n`);
   process.exit(WORKER_BOOT_ERROR);
 }
+
+// First of all: without a listener, SIGUSR1 makes Node open its inspector, an unauthenticated port through
+// which any local user could run code as this worker's user. A listener replaces Node's own handler for
+// good (drover also passes --disable-sigusr1 where Node has it). A stuck worker's stack comes from the
+// watchdog instead.
+process.on('SIGUSR1', () => {
+  process.stderr.write(`drover worker ${name}: SIGUSR1 ignored (drover workers never open Node's inspector)\n`);
+});
 
 async function main(): Promise<void> {
   const { positionals } = parseArgs({ allowPositionals: true, strict: false });
@@ -65,6 +75,10 @@ async function main(): Promise<void> {
   setInterval(() => {
     if (process.ppid !== master) beginStop('master went away');
   }, 1000).unref();
+  // before the module loads: a module stuck at its top level is a stuck worker too
+  if (stuckMs > 0) {
+    startWatchdog(stuckMs, (err) => process.stderr.write(`drover worker ${name}: the watchdog thread failed, a stuck worker's stack will be missing: ${err.stack ?? err.message}\n`));
+  }
 
   let mod: { default?: unknown };
   try {

@@ -238,6 +238,22 @@ for (const { name, make } of BACKENDS) {
       assert.deepEqual([(await takeOne(b, 'rel', 'w#2')).attempt], [1]);
     });
 
+    test('bury (issue 11): a leased task goes to the dead letters at once, attempts left or not, by its holder only', async () => {
+      const b = await make();
+      const id = await b.push('bur', { n: 1 }, { maxAttempts: 5 });
+      await takeOne(b, 'bur', 'w#1');
+      assert.equal(await b.bury('bur', id, 'w#2', 'not the holder'), false);
+      assert.equal(await b.bury('bur', id, 'w#1', 'could not be sent'), true);
+      assert.equal(await b.bury('bur', id, 'w#1', 'again'), false);
+      const dead = await b.deadLetters('bur', 10);
+      assert.deepEqual(
+        dead.map((d) => [d.id, d.data, d.attempts, d.reason, d.error]),
+        [[id, { n: 1 }, 1, 'undeliverable', 'could not be sent']],
+      );
+      const [stats] = await b.queueStats('bur');
+      assert.deepEqual([stats?.ready, stats?.leased, stats?.dead], [0, 0, 1]);
+    });
+
     test('state: get, set, delete, increment, compare-and-set by value, watch', async () => {
       const b = await make();
       assert.deepEqual(await b.stateGet('k'), { found: false, value: null });

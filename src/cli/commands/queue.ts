@@ -1,7 +1,9 @@
 // `drover queue push|stats|dead|retry-dead`: producers and inspection of the shared task queues from
 // outside the workers, through the JSON API (/api/queue/…; docs/shared.md).
 import { UsageError } from '../../errors.js';
-import { remoteCommand } from '../remote.js';
+import { taskShapeProblem } from '../../shared/queue-core.js';
+import { EXIT } from '../exit-codes.js';
+import { CommandFailed, remoteCommand } from '../remote.js';
 
 const HELP = `usage: drover queue push NAME JSON [--priority N] [--delay MS] [--max-attempts N]
        drover queue stats [NAME]
@@ -9,7 +11,8 @@ const HELP = `usage: drover queue push NAME JSON [--priority N] [--delay MS] [--
        drover queue retry-dead NAME
 
 Work with the task queues the master holds for its workers (ctx.queue(NAME) in a job worker).
-  push        add one task; JSON is its data (any JSON value); prints the task id
+  push        add one task; JSON is its data (any JSON value, at most 64 levels deep and 1 MiB);
+              prints the task id
   stats       ready, delayed, leased, dead and waiting counts and totals, per queue
   dead        the dead-letter list: tasks whose attempts ran out, with the reason and last error
   retry-dead  move the dead-letter list back to the queue with fresh attempts
@@ -48,6 +51,9 @@ export const queue = remoteCommand({
         } catch {
           throw new UsageError(`the task is not valid JSON: ${text}`);
         }
+        // before sending: a task too deep would overflow this process's own JSON.stringify
+        const problem = taskShapeProblem(task);
+        if (problem !== null) throw new CommandFailed(`queue ${JSON.stringify(name)}: ${problem}`, EXIT.USAGE, 'E_BAD_ARGUMENTS');
         const body: Record<string, unknown> = { queue: name, task };
         for (const [opt, key] of [['priority', 'priority'], ['delay', 'delay_ms'], ['max-attempts', 'max_attempts']] as const) {
           const v = int(opt);
