@@ -7,6 +7,8 @@ import { hostname as osHostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, formatConfigProblem, type ConfigErrorDetail } from '../errors.js';
+import { directoryRefusal } from '../os/safe-dir.js';
+import { lookupUser } from '../os/users.js';
 import { glob } from './_glob.js';
 import { ExpandError, describeNames, expand, type ExpansionValue } from './expand.js';
 import { DEFAULT_SECTION, createIniDocument, expandHere, getEntry, readIni, type IniDocument } from './ini.js';
@@ -313,12 +315,20 @@ class Loader {
       if (!isDirectory(dirname(p))) this.fail(posOf(key), sectionName, key, 'the directory of this path does not exist', raw, 'a path in an existing directory');
       return p;
     };
+    /** drover's own log, in a directory no other user controls (docs/security.md, finding 3) */
+    const safeLogPath = (raw: string): string => {
+      const p = existingDirpath('logfile', raw);
+      const refusal = directoryRefusal(dirname(p));
+      if (refusal !== null) this.fail(posOf('logfile'), sectionName, 'logfile', refusal, raw);
+      return p;
+    };
     const logRaw = attempt(() => get('logfile', K.logfile), null);
-    const logfile: LogTarget = attempt(() => (logRaw === null ? join(runtimeDir, 'drover.log') : logRaw.type === 'none' ? 'NONE' : logRaw.type === 'path' ? existingDirpath('logfile', logRaw.path) : logRaw.type === 'auto' ? 'AUTO' : 'syslog'), 'NONE');
+    const logfile: LogTarget = attempt(() => (logRaw === null ? join(runtimeDir, 'drover.log') : logRaw.type === 'none' ? 'NONE' : logRaw.type === 'path' ? safeLogPath(logRaw.path) : logRaw.type === 'auto' ? 'AUTO' : 'syslog'), 'NONE');
     const pidRaw = attempt(() => get('pidfile', K.pidfile), null);
     const pidfile = attempt(() => (pidRaw === null ? join(runtimeDir, 'drover.pid') : existingDirpath('pidfile', pidRaw)), null);
     const childlogdirRaw = attempt(() => get('childlogdir', K.childlogdir), null);
     const childlogdir = attempt(() => existingDir('childlogdir', childlogdirRaw), null) ?? join(runtimeDir, 'logs');
+    this.explicitChildlogdir = childlogdirRaw === null ? null : childlogdir;
     const directory = attempt(() => existingDir('directory', attempt(() => get('directory', K.directory), null)), null);
     // supervisor expands [supervisord] environment twice: once like every key, then again with host_node_name
     const environment = attempt(() => {
@@ -497,6 +507,8 @@ class Loader {
     let serverUrl = read('serverurl', K.serverurl);
     if (serverUrl !== null && serverUrl.trim().toUpperCase() === 'AUTO') serverUrl = null;
     const user = read('user', K.user);
+    // a directory of the program's own user is accepted for its logs
+    const userUid = user === null ? null : (lookupUser(user)?.uid ?? null);
     const umask = read('umask', K.umask);
     const backoff = read('backoff', K.backoff) ?? 'linear';
     const backoffMaxSecs = read('backoff_max', K.backoff_max) ?? 60;
@@ -548,7 +560,7 @@ class Loader {
         : {};
       for (const [k, v] of Object.entries(environment)) common.set(`ENV_${k}`, v);
       const directory = this.getValue(section, 'directory', K.directory, combined());
-      const logs = { stdout: this.readLog(section, 'stdout', common, combined()), stderr: this.readLog(section, 'stderr', common, combined()) };
+      const logs = { stdout: this.readLog(section, 'stdout', common, combined(), userUid), stderr: this.readLog(section, 'stderr', common, combined(), userUid) };
       if (redirectStderr) {
         if (logs.stderr.target !== 'AUTO' && logs.stderr.target !== 'NONE') {
           this.warn(getEntry(this.doc, section, 'stderr_logfile')?.pos ?? sectionPos, section, 'stderr_logfile', 'redirect_stderr=true sends stderr to the stdout log, so this file is ignored');
@@ -647,7 +659,7 @@ class Loader {
     return out.sort((a, b) => a.priority - b.priority || compareStrings(a.name, b.name));
   }
 
-  private readLog(section: string, stream: 'stdout' | 'stderr', common: Names, names: Names): { target: LogTarget; maxBytes: number; backups: number; syslog: boolean } {
+  private readLog(section: string, stream: 'stdout' | 'stderr', common: Names, names: Names, userUid: number | null): { target: LogTarget; maxBytes: number; backups: number; syslog: boolean } {
     const K = PROGRAM_KEYS;
     const key = `${stream}_logfile`;
     const entry = getEntry(this.doc, section, key);
@@ -664,10 +676,14 @@ class Loader {
     let syslog = this.getValue(section, `${stream}_syslog`, K.stdout_syslog, names) ?? false;
     let target: LogTarget;
     switch (value.type) {
-      case 'auto':
+      case 'auto': {
         target = 'AUTO';
         if (!maxBytes) this.warn(pos, section, key, `AUTO log without rotation (${key}_maxbytes = 0) can fill the disk`);
+        // the default childlogdir is in the runtime directory, which drover creates and checks itself
+        const refusal = this.explicitChildlogdir === null ? null : this.logDirRefusal(this.explicitChildlogdir, userUid);
+        if (refusal !== null) this.fail(pos, section, key, `AUTO logs go to childlogdir, and ${refusal}`, entry?.value ?? 'AUTO');
         break;
+      }
       case 'none':
         target = 'NONE';
         break;
@@ -686,6 +702,8 @@ class Loader {
         if (target.includes('/') && !isDirectory(dir)) {
           this.fail(pos, section, key, `the directory ${dir} does not exist`, entry?.value ?? '', 'a path in an existing directory, AUTO or NONE');
         }
+        const refusal = this.logDirRefusal(dir, userUid);
+        if (refusal !== null) this.fail(pos, section, key, refusal, entry?.value ?? '');
         break;
       }
       default: {
@@ -694,6 +712,22 @@ class Loader {
       }
     }
     return { target, maxBytes, backups, syslog };
+  }
+
+  /** [supervisord] childlogdir when the config sets it (AUTO logs are checked against it), else null */
+  private explicitChildlogdir: string | null = null;
+  /** directoryRefusal answers by "dir\0uid": a thousand programs usually share a few log directories */
+  private readonly logDirRefusals = new Map<string, string | null>();
+
+  /** Why drover would not open a log of a program running as `userUid` in `dir`, or null (os/safe-dir.ts). */
+  private logDirRefusal(dir: string, userUid: number | null): string | null {
+    const k = `${dir}\0${userUid ?? ''}`;
+    let refusal = this.logDirRefusals.get(k);
+    if (refusal === undefined) {
+      refusal = directoryRefusal(dir, userUid === null ? [] : [userUid]);
+      this.logDirRefusals.set(k, refusal);
+    }
+    return refusal;
   }
 
   private supervisordEnvironmentCache: Record<string, string> | null = null;

@@ -1,8 +1,9 @@
 // What an operator started or stopped by hand, kept in the runtime directory so that it survives
 // `drover down` + `drover up` (supervisor forgets it). `drover up --fresh` ignores the file.
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DesiredStateStore } from '../core/supervisor.js';
+import { replaceFile } from '../os/replace-file.js';
 
 type Want = 'started' | 'stopped';
 
@@ -54,8 +55,6 @@ export class FileDesiredState implements DesiredStateStore {
 
   private save(): void {
     // temp + rename: a crash mid-write leaves the old file, never a torn one
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(Object.fromEntries(this.wants), null, 1) + '\n', { mode: 0o600 });
-    renameSync(tmp, this.file);
+    replaceFile(this.file, JSON.stringify(Object.fromEntries(this.wants), null, 1) + '\n', 0o600);
   }
 }

@@ -3,7 +3,10 @@
 // caller can stop reading its sources (back-pressure) instead of buffering without bound.
 import {
   closeSync,
+  constants,
+  fchmodSync,
   fstatSync,
+  ftruncateSync,
   openSync,
   readdirSync,
   readSync,
@@ -13,9 +16,11 @@ import {
   createReadStream,
   createWriteStream,
 } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { basename, dirname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
+import { openInDir, pinDirectory, type PinnedDir } from '../os/safe-dir.js';
 import { backupName, nextWriteStep, periodStart, type RotatePeriod } from './lines.js';
 
 export interface LogFileOptions {
@@ -33,6 +38,11 @@ export interface LogFileOptions {
   readonly onError?: (message: string) => void;
   /** queued bytes above which `write` returns false (default 1 MiB) */
   readonly highWaterMark?: number;
+  /**
+   * uid of the program's `user=`: a directory owned by that user is accepted for this file. Every open,
+   * rename and removal goes through the directory checked by os/safe-dir.ts and never follows a link.
+   */
+  readonly userUid?: number | null;
 }
 
 type Op =
@@ -44,7 +54,6 @@ type Op =
 /** A gzip of a rotated file in progress; `index` follows the file as later rotations shift it. */
 interface GzipJob {
   index: number;
-  readonly tmp: string;
 }
 
 const MAX_IOV = 1024;
@@ -56,6 +65,10 @@ const MAX_BATCH_BYTES = 4 * 1024 * 1024;
 
 export class LogFile {
   readonly path: string;
+  /** the file's name in its directory */
+  private readonly name: string;
+  /** see LogFileOptions.userUid; empty for drover's own log */
+  private readonly userUids: readonly number[];
   private readonly opts: LogFileOptions;
   private readonly now: () => number;
   private readonly highWater: number;
@@ -83,7 +96,6 @@ export class LogFile {
   private readonly followers = new Set<(chunk: Buffer) => void>();
   private readonly gzipJobs = new Set<GzipJob>();
   private readonly gzipDone = new Set<Promise<void>>();
-  private gzipSeq = 0;
   /** highest backup number that may exist (file.N or file.N.gz); rotation shifts only 1..this */
   private highestBackup = 0;
   /** bytes that could not be written (reported through onError) */
@@ -93,6 +105,8 @@ export class LogFile {
 
   constructor(path: string, opts: LogFileOptions) {
     this.path = path;
+    this.name = basename(path);
+    this.userUids = opts.userUid === undefined || opts.userUid === null ? [] : [opts.userUid];
     this.opts = opts;
     this.now = opts.now ?? Date.now;
     this.highWater = opts.highWaterMark ?? 1024 * 1024;
@@ -145,8 +159,10 @@ export class LogFile {
   /** Resolves when everything queued so far is written. */
   flush(): Promise<void> {
     if (this.isIdle()) return Promise.resolve();
+    // waiter first: with no open file the pump drops the queue synchronously and settles at once
+    const idle = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     this.pump();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    return idle;
   }
 
   /** Writes what is queued, waits for gzip jobs, closes the file. */
@@ -181,27 +197,57 @@ export class LogFile {
     return () => this.followers.delete(onChunk);
   }
 
+  /**
+   * A new read-only descriptor of the file being written, or null when none is open; the caller closes it.
+   * Reads never open the path again: by then the name may be a link to a root-only file.
+   */
+  openReader(): number | null {
+    if (this.fd === null) return null;
+    // opening /proc/self/fd/N opens the file N refers to, not whatever its name points at now; O_NONBLOCK
+    // so that a FIFO (allowed in a root-only directory) cannot block the event loop
+    return openSync(`/proc/self/fd/${this.fd}`, constants.O_RDONLY | constants.O_NONBLOCK);
+  }
+
   // --- internal ---
 
   private isIdle(): boolean {
     return this.queue.length === 0 && this.inFlight === null;
   }
 
-  private openLive(flags: 'a' | 'w'): void {
+  /** Holds the file's directory for one operation; null (reported) when it cannot be used. */
+  private pinDir(): PinnedDir | null {
     try {
-      // read as well as append: follow() reads the tail through this descriptor, which stays right even
-      // after logrotate has renamed the file
-      this.fd = openSync(this.path, flags === 'a' ? 'a+' : 'w+', 0o644);
-      const st = fstatSync(this.fd);
-      this.size = st.size;
-      this.regular = st.isFile();
+      return pinDirectory(dirname(this.path), this.userUids);
+    } catch (err) {
+      this.report(`cannot open log file ${this.path}: ${(err as Error).message}`);
+      return null;
+    }
+  }
+
+  /** Opens the live file in `dir` (pinned here when not given): `w` empties it, as supervisor's backups=0 does. */
+  private openLive(flags: 'a' | 'w', pinned?: PinnedDir | null): void {
+    this.fd = null;
+    this.size = 0;
+    const dir = pinned === undefined ? this.pinDir() : pinned;
+    if (dir === null) return;
+    try {
+      // read as well as append: follow() and the reading API read through this descriptor, which stays
+      // right even after logrotate has renamed the file. No O_TRUNC: the file is checked before it is emptied.
+      const { fd, stat } = openInDir(dir, this.name, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT);
+      this.fd = fd;
+      this.regular = stat.isFile();
+      if (flags === 'w' && this.regular && stat.size > 0) ftruncateSync(fd, 0);
+      this.size = flags === 'w' ? 0 : stat.size;
       if (this.opts.rotate) {
-        this.periodMs = periodStart(st.size > 0 ? st.mtimeMs : this.now(), this.opts.rotate);
+        this.periodMs = periodStart(this.size > 0 ? stat.mtimeMs : this.now(), this.opts.rotate);
       }
     } catch (err) {
+      if (this.fd !== null) closeSync(this.fd);
       this.fd = null;
       this.size = 0;
       this.report(`cannot open log file ${this.path}: ${(err as Error).message}`);
+    } finally {
+      if (pinned === undefined) dir.close();
     }
   }
 
@@ -332,16 +378,20 @@ export class LogFile {
         this.scanBackups();
         this.openLive('a');
         break;
-      case 'clear':
+      case 'clear': {
         this.closeLive();
+        const dir = this.pinDir();
+        if (dir === null) break;
         try {
-          unlinkSync(this.path);
+          unlinkSync(dir.at(this.name));
         } catch (err) {
           // ENOENT: already removed (by an operator or logrotate); a new file is created either way
           if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.report(`removing ${this.path}: ${(err as Error).message}`);
         }
-        this.openLive('a');
+        this.openLive('a', dir);
+        dir.close();
         break;
+      }
       case 'rotate':
         if (this.size > 0 && this.regular) this.doRotate();
         break;
@@ -352,61 +402,111 @@ export class LogFile {
     }
   }
 
-  /** Moves file → file.1 → … → file.N (dropping the oldest) and starts a new file; metadata only, so sync. */
+  /**
+   * Moves file → file.1 → … → file.N (dropping the oldest) and starts a new file; metadata only, so sync.
+   * Every name is taken in the directory pinned once for the whole rotation.
+   */
   private doRotate(): void {
     const { backups } = this.opts;
-    this.closeLive();
-    if (backups > 0) {
-      try {
-        // only the numbers that can exist: with backups = 1000 a blind shift would cost 2000 renames each time
-        const top = Math.min(this.highestBackup, backups);
-        if (top === backups) for (const gz of [false, true]) removeIfExists(backupName(this.path, backups, gz));
-        for (let i = Math.min(top, backups - 1); i >= 1; i--) {
-          for (const gz of [false, true]) renameIfExists(backupName(this.path, i, gz), backupName(this.path, i + 1, gz));
+    // the rotated file's descriptor is kept for the gzip: reopening file.1 by name could open a planted link
+    const old = this.fd;
+    this.fd = null;
+    const dir = this.pinDir();
+    if (dir === null) {
+      if (old !== null) closeSync(old);
+      return;
+    }
+    const at = (n: number, gz: boolean): string => dir.at(basename(backupName(this.path, n, gz)));
+    try {
+      if (backups > 0) {
+        let rotated = false;
+        try {
+          // only the numbers that can exist: with backups = 1000 a blind shift would cost 2000 renames each time
+          const top = Math.min(this.highestBackup, backups);
+          if (top === backups) for (const gz of [false, true]) removeIfExists(at(backups, gz));
+          for (let i = Math.min(top, backups - 1); i >= 1; i--) {
+            for (const gz of [false, true]) renameIfExists(at(i, gz), at(i + 1, gz));
+          }
+          for (const job of this.gzipJobs) job.index += 1;
+          renameSync(dir.at(this.name), at(1, false));
+          rotated = true;
+          this.highestBackup = Math.min(top + 1, backups);
+        } catch (err) {
+          this.report(`rotating ${this.path}: ${(err as Error).message}`);
         }
-        for (const job of this.gzipJobs) job.index += 1;
-        renameSync(this.path, backupName(this.path, 1, false));
-        this.highestBackup = Math.min(top + 1, backups);
-      } catch (err) {
-        this.report(`rotating ${this.path}: ${(err as Error).message}`);
+        this.openLive('a', dir);
+        if (this.opts.gzip && rotated && old !== null) this.startGzip(old, dir);
+        else if (old !== null) closeSync(old);
+      } else {
+        if (old !== null) closeSync(old);
+        this.openLive('w', dir);
       }
-      this.openLive('a');
-      if (this.opts.gzip) this.startGzip();
-    } else {
-      this.openLive('w');
+    } finally {
+      dir.close();
     }
     if (this.opts.rotate) this.periodMs = periodStart(this.now(), this.opts.rotate);
   }
 
-  /** Compresses file.1 to file.1.gz off the event loop (zlib runs on the thread pool). */
-  private startGzip(): void {
+  /**
+   * Compresses file.1 (read through `srcFd`, the descriptor it was written through, which this job closes)
+   * to file.1.gz off the event loop (zlib runs on the thread pool). The output goes to a temp file with a
+   * random name, created exclusively and without following links, mode 0600 until it is complete.
+   */
+  private startGzip(srcFd: number, dir: PinnedDir): void {
     const src = backupName(this.path, 1, false);
-    let fd: number;
+    const tmp = `${this.name}.gz-tmp-${randomBytes(8).toString('hex')}`;
+    let out: number;
+    let jobDir: PinnedDir;
+    let fileMode: number;
     try {
-      // opened now: the rename of a later rotation must not change which file this job reads
-      fd = openSync(src, 'r');
+      // the gzipped copy gets the rotated file's mode once it is complete
+      fileMode = fstatSync(srcFd).mode & 0o777;
+      jobDir = dir.dup();
     } catch (err) {
+      closeSync(srcFd);
       this.report(`gzip of ${src}: ${(err as Error).message}`);
       return;
     }
-    const job: GzipJob = { index: 1, tmp: `${this.path}.gz-tmp-${process.pid}-${++this.gzipSeq}` };
+    try {
+      out = openSync(jobDir.at(tmp), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    } catch (err) {
+      closeSync(srcFd);
+      jobDir.close();
+      this.report(`gzip of ${src}: ${(err as Error).message}`);
+      return;
+    }
+    const job: GzipJob = { index: 1 };
     this.gzipJobs.add(job);
-    const done = pipeline(createReadStream('', { fd }), createGzip(), createWriteStream(job.tmp))
+    /** `out` is closed here only (the stream has autoClose off), exactly once: its number may be reused after */
+    let outOpen = true;
+    const closeOut = (): void => {
+      if (!outOpen) return;
+      outOpen = false;
+      closeSync(out);
+    };
+    // start: 0 reads by position: the descriptor was appending, so its offset is at the end
+    const done = pipeline(createReadStream('', { fd: srcFd, start: 0 }), createGzip(), createWriteStream('', { fd: out, autoClose: false }))
       .then(() => {
         this.gzipJobs.delete(job);
+        fchmodSync(out, fileMode);
+        closeOut();
         if (job.index > this.opts.backups) {
-          removeIfExists(job.tmp);
+          removeIfExists(jobDir.at(tmp));
           return;
         }
-        renameSync(job.tmp, backupName(this.path, job.index, true));
-        removeIfExists(backupName(this.path, job.index, false));
+        renameSync(jobDir.at(tmp), jobDir.at(basename(backupName(this.path, job.index, true))));
+        removeIfExists(jobDir.at(basename(backupName(this.path, job.index, false))));
       })
       .catch((err: unknown) => {
         this.gzipJobs.delete(job);
-        removeIfExists(job.tmp);
+        closeOut();
+        removeIfExists(jobDir.at(tmp));
         this.report(`gzip of ${src}: ${(err as Error).message}`);
       })
-      .finally(() => this.gzipDone.delete(done));
+      .finally(() => {
+        jobDir.close();
+        this.gzipDone.delete(done);
+      });
     this.gzipDone.add(done);
   }
 

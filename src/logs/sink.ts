@@ -2,11 +2,13 @@
 // files the config names (supervisor's stdout_logfile / stderr_logfile and drover's additions), echoed to
 // drover's stdout in the foreground; drover's own log file; reopen on SIGUSR1; and the reading API the
 // control plane serves (supervisor's readProcessStdoutLog, tailProcessStdoutLog, readLog, clearProcessLogs).
-import { mkdirSync, readdirSync, unlinkSync } from 'node:fs';
+import { closeSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { processKey, sameProcess } from '../config/diff.js';
 import type { Config, ProcessSpec } from '../config/types.js';
+import { pinDirectory, type PinnedDir } from '../os/safe-dir.js';
+import { lookupUser } from '../os/users.js';
 import { LogFile } from './log-file.js';
 import {
   autoLogName,
@@ -259,16 +261,19 @@ export class LogSink implements OutputSink {
 
   /** supervisor's readProcessStdoutLog/readProcessStderrLog: `length` bytes at `offset` (see readFileRange). */
   async readLog(name: string, stream: StreamName, offset: number, length: number): Promise<Buffer> {
-    const path = this.logPath(name, stream);
-    if (path === null) throw new LogReadError('E_NO_FILE', `${name} has no ${stream} log file`);
-    return readFileRange(path, offset, length);
+    const ch = this.channelFor(name, stream);
+    if (ch.target.type !== 'file') throw new LogReadError('E_NO_FILE', `${name} has no ${stream} log file`);
+    const file = ch.target.file;
+    const bytes = await readHeld(file, (p) => readFileRange(p, offset, length));
+    if (bytes === null) throw new LogReadError('E_NO_FILE', `${name} has no open ${stream} log file (${file.path} could not be opened; see drover's log)`);
+    return bytes;
   }
 
   /** supervisor's tailProcessStdoutLog: up to `length` bytes from `offset`, skipping ahead on overflow. */
   async tailLog(name: string, stream: StreamName, offset: number, length: number): Promise<TailResult> {
-    const path = this.logPath(name, stream);
-    if (path === null) return { bytes: Buffer.alloc(0), offset: 0, overflow: false };
-    return tailFileRange(path, offset, length);
+    const ch = this.channelFor(name, stream);
+    if (ch.target.type !== 'file') return { bytes: Buffer.alloc(0), offset: 0, overflow: false };
+    return (await readHeld(ch.target.file, (p) => tailFileRange(p, offset, length))) ?? { bytes: Buffer.alloc(0), offset: 0, overflow: false };
   }
 
   /** supervisor's clearProcessLogs: removes the live stdout and stderr files and starts new ones. */
@@ -290,16 +295,18 @@ export class LogSink implements OutputSink {
 
   /** supervisor's readLog (the main log). */
   async readMainLog(offset: number, length: number): Promise<Buffer> {
-    const path = this.mainLogPath();
-    if (path === null) throw new LogReadError('E_NO_FILE', 'drover has no log file (logfile = NONE)');
-    return readFileRange(path, offset, length);
+    const file = this.mainLog;
+    if (file === null) throw new LogReadError('E_NO_FILE', 'drover has no log file (logfile = NONE)');
+    const bytes = await readHeld(file, (p) => readFileRange(p, offset, length));
+    if (bytes === null) throw new LogReadError('E_NO_FILE', `drover's log file ${file.path} is not open (see drover's stderr)`);
+    return bytes;
   }
 
   /** tailFile semantics on drover's own log. */
   async tailMainLog(offset: number, length: number): Promise<TailResult> {
-    const path = this.mainLogPath();
-    if (path === null) return { bytes: Buffer.alloc(0), offset: 0, overflow: false };
-    return tailFileRange(path, offset, length);
+    const file = this.mainLog;
+    if (file === null) return { bytes: Buffer.alloc(0), offset: 0, overflow: false };
+    return (await readHeld(file, (p) => tailFileRange(p, offset, length))) ?? { bytes: Buffer.alloc(0), offset: 0, overflow: false };
   }
 
   /** supervisor's clearLog: removes drover's own log file and starts a new one. */
@@ -348,7 +355,10 @@ export class LogSink implements OutputSink {
       configured === 'AUTO' ? join(sv.childlogdir, autoLogName(spec.name, stream, sv.identifier)) : resolve(here, configured);
     let file = this.files.get(path);
     if (!file) {
+      // a directory of the program's own user is accepted for its logs (docs/security.md, finding 3)
+      const userUid = spec.user === null ? null : (lookupUser(spec.user)?.uid ?? null);
       file = new LogFile(path, {
+        userUid,
         maxBytes: stream === 'stdout' ? spec.stdoutLogfileMaxBytes : spec.stderrLogfileMaxBytes,
         backups: stream === 'stdout' ? spec.stdoutLogfileBackups : spec.stderrLogfileBackups,
         rotate: spec.logfileRotate,
@@ -362,17 +372,37 @@ export class LogSink implements OutputSink {
     return { spec, target: { type: 'file', file }, path, followers };
   }
 
-  /** supervisor removes AUTO logs of earlier runs from childlogdir at start, unless nocleanup. */
+  /**
+   * supervisor removes AUTO logs of earlier runs from childlogdir at start, unless nocleanup. Names are
+   * removed in the directory as checked (os/safe-dir.ts), so a link swapped in on the way cannot take the
+   * removal elsewhere.
+   */
   private removeAutoLogs(): void {
     const sv = this.opts.config.supervisord;
-    for (const f of readdirSync(sv.childlogdir)) {
-      if (!isAutoLogName(f, sv.identifier)) continue;
-      try {
-        unlinkSync(join(sv.childlogdir, f));
-      } catch (err) {
-        // ENOENT: removed meanwhile; anything else is worth a line but not fatal
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.onError(`cannot remove ${f}: ${(err as Error).message}`);
+    // the users of programs with AUTO logs: a childlogdir of theirs is accepted, as for the logs themselves
+    const users = this.opts.config.processes.flatMap((p) => {
+      const uid = p.user !== null && (p.stdoutLogfile === 'AUTO' || p.stderrLogfile === 'AUTO') ? lookupUser(p.user)?.uid : undefined;
+      return uid === undefined ? [] : [uid];
+    });
+    let dir: PinnedDir;
+    try {
+      dir = pinDirectory(sv.childlogdir, users);
+    } catch (err) {
+      this.onError(`not removing old AUTO logs from ${sv.childlogdir}: ${(err as Error).message}`);
+      return;
+    }
+    try {
+      for (const f of readdirSync(`/proc/self/fd/${dir.fd}`)) {
+        if (!isAutoLogName(f, sv.identifier)) continue;
+        try {
+          unlinkSync(dir.at(f));
+        } catch (err) {
+          // ENOENT: removed meanwhile; anything else is worth a line but not fatal
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.onError(`cannot remove ${f}: ${(err as Error).message}`);
+        }
       }
+    } finally {
+      dir.close();
     }
   }
 }
@@ -381,4 +411,23 @@ export class LogSink implements OutputSink {
 
 function key(processId: string, stream: StreamName): string {
   return `${processId}\0${stream}`;
+}
+
+/**
+ * Runs a read on the file a LogFile holds open, through a fresh descriptor of it (named
+ * /proc/self/fd/N, which only this call closes), never through its path; null when no file is open.
+ */
+async function readHeld<T>(file: LogFile, read: (path: string) => Promise<T>): Promise<T | null> {
+  let fd: number | null;
+  try {
+    fd = file.openReader();
+  } catch (err) {
+    throw new LogReadError('E_FAILED', `cannot read ${file.path}: ${(err as Error).message}`, { cause: err });
+  }
+  if (fd === null) return null;
+  try {
+    return await read(`/proc/self/fd/${fd}`);
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -1,12 +1,14 @@
 // The pidfile: informational (the instance lock is the real guard). Written to a temp file and renamed,
 // so a reader never sees a half-written pid; removed at exit only while it still holds our pid.
-import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, unlinkSync } from 'node:fs';
+import { replaceFile } from './replace-file.js';
 
-/** Writes `pid` to `file` atomically. */
+/**
+ * Writes `pid` to `file` atomically, through a temp file with a random name created exclusively: a
+ * pidfile in /tmp (supervisor's sample config) must not let another user aim the write elsewhere.
+ */
 export function writePidfile(file: string, pid: number = process.pid): void {
-  const tmp = `${file}.${pid}.tmp`;
-  writeFileSync(tmp, `${pid}\n`, { mode: 0o644 });
-  renameSync(tmp, file);
+  replaceFile(file, `${pid}\n`, 0o644);
 }
 
 /** The pid in `file`, or null when the file is missing or holds no pid. */
