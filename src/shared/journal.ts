@@ -2,6 +2,7 @@
 // one turn of the master's event loop and written with one write(2) on an O_APPEND fd before any answer of
 // that turn leaves the master (SharedService calls `flush` before it sends). Start-up reads the file, replays
 // it and compacts it; compaction also runs when the file has grown to 4× its last snapshot.
+import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, writeSync, constants } from 'node:fs';
 import { dirname } from 'node:path';
 import { encodeRecord, parseJournal, replay, type JournalImage, type JournalRecord } from './journal-core.js';
@@ -101,8 +102,9 @@ export class JournalFile implements JournalWriter {
     if (!this.snapshot) throw new Error(`journal ${this.file}: compaction before start`);
     const lines = this.snapshot().map(encodeRecord);
     this.pending = [];
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o600);
+    // a random name created exclusively, never through a link planted beside the journal (security.md, 9)
+    const tmp = `${this.file}.${randomBytes(8).toString('hex')}.tmp`;
+    const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     let size = 0;
     try {
       // in chunks: a snapshot of many tasks need not be one string
@@ -124,7 +126,7 @@ export class JournalFile implements JournalWriter {
       closeSync(dirFd);
     }
     if (this.fd >= 0) closeSync(this.fd);
-    this.fd = openSync(this.file, constants.O_WRONLY | constants.O_APPEND);
+    this.fd = openSync(this.file, constants.O_WRONLY | constants.O_APPEND | constants.O_NOFOLLOW);
     this.sizeBytes = statSync(this.file).size;
     this.snapshotBytes = size;
   }

@@ -100,3 +100,34 @@ startsecs = 0
     await d.teardown();
   }
 });
+
+test('journal in a sticky shared directory: a link planted under the old compaction temp name is not written through', { skip: SKIP }, async () => {
+  const top = makeTmpDir('drover-sp-');
+  chmodSync(top, 0o755);
+  const shared = join(top, 'tmp');
+  mkdirSync(shared);
+  chmodSync(shared, 0o1777);
+  const secret = join(rootDir, 'journal-target');
+  writeFileSync(secret, SECRET, { mode: 0o600 });
+  const journal = join(shared, 'tasks.journal');
+  const file = writeConfig(
+    top,
+    `[supervisord]
+journal = ${journal}
+runtime_dir = ${join(top, 'run')}
+`,
+  );
+  // the journal is compacted at start-up, through what used to be JOURNAL.<pid>.tmp
+  const run = new CliRun(['up', '-c', file], { cwd: top, wrapper: ['/bin/sh', '-c', 'kill -STOP $$; exec "$@"', 'sh'] });
+  try {
+    await waitForCondition(() => procState(run.pid) === 'T', 'the wrapper shell to stop itself', { describe: () => run.describe() });
+    const planted = user.run(['ln', '-s', secret, `${journal}.${run.pid}.tmp`]);
+    assert.equal(planted.code, 0, planted.stderr);
+    process.kill(run.pid, 'SIGCONT');
+    await run.waitForLine(/journal .*: 0 task\(s\) restored/);
+    assert.equal(contentOf(secret), SECRET, 'drover wrote its journal into a root-only file through the planted link');
+    assert.ok(lstatSync(journal).isFile(), 'the journal is a regular file, not the planted link');
+  } finally {
+    await teardown(run, [], top);
+  }
+});
