@@ -1,6 +1,5 @@
 // The supervisor process itself (foreground or daemon): instance lock, pidfile, control server, the
 // supervisor, and an orderly exit. `drover up` calls runMaster; so does the daemon child of `up -d`.
-import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { loadConfig, type LoadOptions } from '../config/load.js';
@@ -26,6 +25,7 @@ import { Hooks } from './hooks.js';
 import { acquireInstanceLock } from './lock.js';
 import { LOCK_FD_NAME, reportToPredecessor, spawnSuccessor } from './reexec.js';
 import { controlSocketPath, pidfilePath } from './paths.js';
+import { ensureRuntimeDir, RuntimeDirError } from './runtime-dir.js';
 import { readPidfile, removePidfile, writePidfile } from '../os/pidfile.js';
 import type { SignalRelay } from './signals.js';
 
@@ -59,7 +59,13 @@ export { controlSocketPath, pidfilePath };
 export async function runMaster(o: MasterOptions): Promise<number> {
   const { config } = o;
   const runtimeDir = config.supervisord.runtimeDir;
-  ensurePrivateDir(runtimeDir);
+  try {
+    ensureRuntimeDir(runtimeDir);
+  } catch (err) {
+    if (!(err instanceof RuntimeDirError)) throw err;
+    o.onStartFailed(err.message, 2);
+    return 2;
+  }
   // `ps` shows what this is; Linux caps the title at the length of the original command line, which for
   // `node …/drover.js up -c FILE` is long enough for a short name
   process.title = `drover: master [${masterName(config)}]`;
@@ -374,13 +380,6 @@ function listenerSpecs(config: Config): ListenerSpec[] {
     out.push({ kind: 'tcp', host: inet.host, port: inet.port, credentials: { username: inet.username, password: inet.password } });
   }
   return out;
-}
-
-/** Creates the runtime directory with mode 0700 (and tightens it if drover created it earlier). */
-function ensurePrivateDir(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const st = statSync(dir);
-  if (st.uid === process.getuid?.() && (st.mode & 0o077) !== 0) chmodSync(dir, 0o700);
 }
 
 /** A backend URL or a message naming it, with any password replaced by *** (it goes to logs). */
