@@ -131,7 +131,7 @@ export const PROGRAM_KEYS = {
   backoff: key({ type: 'linear|exponential', default: 'linear', doc: "Delay between failed starts: linear (supervisor's 1 s, 2 s, 3 s…) or exponential (doubling, with jitter, capped by backoff_max).", parse: backoffKind, drover: true }),
   backoff_max: key({ type: 'duration', default: '60s', doc: 'Cap for the exponential backoff delay.', parse: duration, drover: true }),
   fatal_cooldown: key({ type: 'duration', default: null, defaultDoc: 'unset (stay FATAL)', doc: 'After FATAL, wait this long and try again from scratch instead of staying FATAL.', parse: duration, drover: true }),
-  pidfile: key({ type: 'path', default: null, doc: 'For a program that daemonizes itself: the pidfile it writes; drover follows that pid.', parse: text, drover: true }),
+  pidfile: key({ type: 'path', default: null, doc: 'For a program that daemonizes itself: the pidfile it writes; drover follows that pid, if it descends from the launcher and, with user=, runs as that user (docs/security.md, section 6).', parse: text, drover: true }),
   pdeathsig: key({ type: 'boolean', default: 'true', doc: 'Run the command under `setpriv --pdeathsig TERM` so it dies with drover.', parse: boolean, drover: true }),
   timestamps: key({ type: 'boolean', default: 'false', doc: 'Prefix each line in the log files with its ISO-8601 time (UTC, milliseconds).', parse: boolean, drover: true }),
   log_format: key({ type: 'text|json', default: 'text', doc: 'text: lines as written; json: one object per line, {"time","process","stream","message"}.', parse: logFormat, drover: true }),
