@@ -13,7 +13,7 @@ import { LogSink } from '../logs/sink.js';
 import { OrphanGuard } from '../os/guard.js';
 import { hasPdeathsig } from '../os/spawn.js';
 import { inheritedSockets, SocketSet } from '../prefork/sockets.js';
-import { lookupUser } from '../os/users.js';
+import { lookupGroupId, lookupUser } from '../os/users.js';
 import type { SharedBackend } from '../shared/backend.js';
 import { MemoryBackend } from '../shared/memory-backend.js';
 import { RedisBackend } from '../shared/redis-backend.js';
@@ -361,7 +361,10 @@ function listenerSpecs(config: Config): ListenerSpec[] {
     const [user, group] = unix.chown.split(':');
     const u = lookupUser(user ?? '');
     if (!u) throw new ListenerConfigError(`[unix_http_server] chown: no such user ${user ?? ''}`);
-    owner = { uid: u.uid, gid: group ? Number(group) || u.gid : u.gid };
+    // `user:group` takes the group (a name or a gid, 0 included); `user` alone takes the user's primary group
+    const gid = group ? lookupGroupId(group) : u.gid;
+    if (gid === null) throw new ListenerConfigError(`[unix_http_server] chown: no such group ${JSON.stringify(group)} (expected a group name or gid that getent group knows)`);
+    owner = { uid: u.uid, gid };
   }
   out.push({
     kind: 'unix',

@@ -7,7 +7,7 @@ import { chmodSync, chownSync, existsSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import type { SocketSpec } from '../config/types.js';
-import { lookupUser } from '../os/users.js';
+import { lookupGroupId, lookupUser } from '../os/users.js';
 
 /** The parts of a libuv handle we use: its fd, its address, and close. */
 interface ServerHandle {
@@ -112,7 +112,10 @@ export class SocketSet {
       if (spec.owner !== null) {
         const [user, group] = spec.owner.split(':');
         const u = lookupUser(user ?? '');
-        if (u) chownSync(b.path, u.uid, group && /^\d+$/.test(group) ? Number(group) : u.gid);
+        // `user:group` takes the group (a name or a gid, 0 included), `user` alone the user's primary group
+        const gid = group ? lookupGroupId(group) : (u?.gid ?? null);
+        if (!u || gid === null) throw new SocketBindError(`[socket:${spec.name}] owner: no such user or group in ${JSON.stringify(spec.owner)}`);
+        chownSync(b.path, u.uid, gid);
       }
     }
     if (inheritedFd === undefined) startListening(handle.fd, spec);
