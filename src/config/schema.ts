@@ -235,9 +235,9 @@ export const UNIX_HTTP_SERVER_KEYS = {
 } as const;
 
 export const INET_HTTP_SERVER_KEYS = {
-  port: key({ type: 'host:port', default: null, defaultDoc: '(required)', doc: 'TCP address to listen on, e.g. 127.0.0.1:9001.', parse: inetAddress }),
+  port: key({ type: 'host:port', default: null, defaultDoc: '(required)', doc: 'TCP address to listen on, e.g. 127.0.0.1:9001. A port alone (or *:PORT) listens on every interface, as in supervisor; drover then warns that the password travels as plain HTTP.', parse: inetAddress }),
   username: key({ type: 'string', default: null, doc: 'Username for authentication (needs password too).', parse: text }),
-  password: key({ type: 'string', default: null, doc: 'Password, plain or {SHA}hex (needs username too).', parse: text }),
+  password: key({ type: 'string', default: null, doc: 'Password, plain or {SHA}hex (needs username too). Required, and must not be empty: drover does not start with an empty TCP password.', parse: text }),
 } as const;
 
 export const SUPERVISORCTL_KEYS = {

@@ -18,6 +18,14 @@ export function passwordMatches(configured: string, password: string): boolean {
   return safeEqual(configured, password);
 }
 
+/** SHA-1 of the empty string: `{SHA}` followed by it is an empty password in disguise. */
+const EMPTY_SHA1 = 'da39a3ee5e6b4b0d3255bfef95601890afd80709';
+
+/** Whether a configured password (plain or {SHA}hex) is the empty password. */
+export function isEmptyPassword(configured: string): boolean {
+  return configured === '' || (configured.startsWith('{SHA}') && configured.slice(5).toLowerCase() === EMPTY_SHA1);
+}
+
 /** Whether a request carries the right basic credentials; always true when none are configured. */
 export function isAuthorized(req: IncomingMessage, creds: Credentials | null): boolean {
   if (creds === null) return true;

@@ -113,7 +113,8 @@ export class ControlServer {
     await listenOn(server, { host: spec.host ?? '127.0.0.1', port: spec.port ?? 0 });
     const addr = server.address();
     const port = typeof addr === 'object' && addr ? addr.port : spec.port;
-    const host = spec.host && spec.host !== '' ? spec.host : '127.0.0.1';
+    // the address actually bound: with no host (`port = 9001`) that is every interface, as in supervisor
+    const host = typeof addr === 'object' && addr ? addr.address : spec.host || '127.0.0.1';
     const bound = { spec, server, url: `http://${host.includes(':') ? `[${host}]` : host}:${port}` };
     this.listeners.push(bound);
     return bound;

@@ -5,10 +5,11 @@ import type { Writable } from 'node:stream';
 import { loadConfig, type LoadOptions } from '../config/load.js';
 import type { Config, ProcessSpec } from '../config/types.js';
 import { ControlApi } from '../control/api.js';
+import { isEmptyPassword } from '../control/auth.js';
 import { buildRoutes } from '../control/routes.js';
 import { ControlServer, type ListenerSpec } from '../control/server.js';
 import { Supervisor } from '../core/supervisor.js';
-import { createLogger } from '../logs/logger.js';
+import { createLogger, type Logger } from '../logs/logger.js';
 import { LogSink } from '../logs/sink.js';
 import { OrphanGuard } from '../os/guard.js';
 import { hasPdeathsig } from '../os/spawn.js';
@@ -237,7 +238,10 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   };
 
   try {
-    for (const spec of listenerSpecs(config)) await server.listen(spec);
+    for (const spec of listenerSpecs(config)) {
+      const bound = await server.listen(spec);
+      if (spec.kind === 'tcp') warnIfExposed(bound.url, logger);
+    }
   } catch (err) {
     await cleanup();
     guard?.close();
@@ -380,9 +384,25 @@ function listenerSpecs(config: Config): ListenerSpec[] {
         '[inet_http_server] needs username and password: drover does not open an unauthenticated TCP control port',
       );
     }
+    if (isEmptyPassword(inet.password)) {
+      throw new ListenerConfigError(
+        `[inet_http_server] password is empty (got ${JSON.stringify(inet.password)}; an empty %(ENV_X)s gives this too): drover does not open a TCP control port that takes an empty password; set a non-empty one`,
+      );
+    }
     out.push({ kind: 'tcp', host: inet.host, port: inet.port, credentials: { username: inet.username, password: inet.password } });
   }
   return out;
+}
+
+/** Warns when the TCP control listener is reachable from other machines: basic auth over plain HTTP. */
+function warnIfExposed(url: string, logger: Logger): void {
+  const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+  if (/^127\./.test(host) || host === '::1' || /^::ffff:127\./i.test(host)) return;
+  const where = host === '::' || host === '0.0.0.0' ? `every interface (${url})` : `${url}, which is not a loopback address`;
+  logger.warn(
+    `[inet_http_server] listens on ${where}: the username, the password and every answer travel as plain HTTP; ` +
+      'give port a loopback host (port = 127.0.0.1:9001, then reach it through ssh -L) or put a TLS proxy in front',
+  );
 }
 
 /** A backend URL or a message naming it, with any password replaced by *** (it goes to logs). */
