@@ -55,6 +55,15 @@ function rotatePeriod(raw: string): 'daily' | 'hourly' | null {
   throw new ValueProblem('not a rotation period', 'daily, hourly or none');
 }
 
+/** `allowed_hosts`: host names (or `*`) separated by commas or spaces, lower-cased, without a trailing dot. */
+function hostNames(raw: string): string[] {
+  const names = raw.split(/[\s,]+/).filter((n) => n !== '').map((n) => n.toLowerCase().replace(/\.$/, ''));
+  for (const n of names) {
+    if (n !== '*' && !/^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/.test(n)) throw new ValueProblem(`not a host name: ${JSON.stringify(n)}`, 'host names such as drover.example.com, separated by commas or spaces, or *');
+  }
+  return names;
+}
+
 /** `shared_backend`: 'memory', or the URL of a Redis server (validated here, connected at start). */
 function sharedBackend(raw: string): string {
   const v = raw.trim();
@@ -232,12 +241,14 @@ export const UNIX_HTTP_SERVER_KEYS = {
   chown: key({ type: 'user[:group]', default: null, doc: 'Owner of the socket file.', parse: userAndGroup }),
   username: key({ type: 'string', default: null, doc: 'Username for authentication (needs password too).', parse: text }),
   password: key({ type: 'string', default: null, doc: 'Password, plain or {SHA}hex (needs username too).', parse: text }),
+  allowed_hosts: key({ type: 'host names', default: '', doc: 'Names the control socket answers to in the Host header besides loopback names, IP addresses and names without a dot (as curl --unix-socket http://x/ sends); a request naming another host gets 421, so that a socket forwarded to TCP cannot be reached through DNS rebinding. * turns the check off (docs/security.md, section 7).', parse: hostNames, drover: true }),
 } as const;
 
 export const INET_HTTP_SERVER_KEYS = {
   port: key({ type: 'host:port', default: null, defaultDoc: '(required)', doc: 'TCP address to listen on, e.g. 127.0.0.1:9001. A port alone (or *:PORT) listens on every interface, as in supervisor; drover then warns that the password travels as plain HTTP.', parse: inetAddress }),
   username: key({ type: 'string', default: null, doc: 'Username for authentication (needs password too).', parse: text }),
   password: key({ type: 'string', default: null, doc: 'Password, plain or {SHA}hex (needs username too). Required, and must not be empty: drover does not start with an empty TCP password.', parse: text }),
+  allowed_hosts: key({ type: 'host names', default: '', doc: 'Names the TCP port answers to in the Host header besides localhost, IP addresses, the host of port and this machine\'s host name (e.g. the name Prometheus or a browser uses); a request naming another host gets 421, against DNS rebinding. * turns the check off (docs/security.md, section 7).', parse: hostNames, drover: true }),
 } as const;
 
 export const SUPERVISORCTL_KEYS = {

@@ -1,5 +1,6 @@
 // The supervisor process itself (foreground or daemon): instance lock, pidfile, control server, the
 // supervisor, and an orderly exit. `drover up` calls runMaster; so does the daemon child of `up -d`.
+import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { loadConfig, type LoadOptions } from '../config/load.js';
@@ -376,6 +377,7 @@ function listenerSpecs(config: Config): ListenerSpec[] {
     mode: unix?.chmod ?? 0o600,
     owner,
     credentials: unix?.username && unix.password !== null ? { username: unix.username, password: unix.password } : null,
+    allowedHosts: [hostname().toLowerCase(), ...(unix?.allowedHosts ?? [])],
   });
   const inet = config.inetHttpServer;
   if (inet) {
@@ -389,7 +391,14 @@ function listenerSpecs(config: Config): ListenerSpec[] {
         `[inet_http_server] password is empty (got ${JSON.stringify(inet.password)}; an empty %(ENV_X)s gives this too): drover does not open a TCP control port that takes an empty password; set a non-empty one`,
       );
     }
-    out.push({ kind: 'tcp', host: inet.host, port: inet.port, credentials: { username: inet.username, password: inet.password } });
+    out.push({
+      kind: 'tcp',
+      host: inet.host,
+      port: inet.port,
+      credentials: { username: inet.username, password: inet.password },
+      // the names this port is reached by on purpose: its configured host and this machine's name
+      allowedHosts: [...(inet.host ? [inet.host] : []), hostname().toLowerCase(), ...inet.allowedHosts],
+    });
   }
   return out;
 }
