@@ -749,6 +749,7 @@ class Loader {
       file: resolve(this.here, expandUser(file.trim())),
       chmod: this.getValue(section, 'chmod', K.chmod, names) ?? 0o600,
       chown: this.getValue(section, 'chown', K.chown, names),
+      allowedHosts: this.getValue(section, 'allowed_hosts', K.allowed_hosts, names) ?? [],
       ...auth,
     };
   }
@@ -760,7 +761,8 @@ class Loader {
     const auth = this.readAuth(section, names);
     const port = this.getValue(section, 'port', INET_HTTP_SERVER_KEYS.port, names);
     if (port === null) this.fail(this.sectionPos(section), section, 'port', 'the HTTP server needs a port', undefined, 'port = 127.0.0.1:9001');
-    return { host: port.host, port: port.port, ...auth };
+    const allowedHosts = this.getValue(section, 'allowed_hosts', INET_HTTP_SERVER_KEYS.allowed_hosts, names) ?? [];
+    return { host: port.host, port: port.port, allowedHosts, ...auth };
   }
 
   private readAuth(section: string, names: Names): { username: string | null; password: string | null } {

@@ -55,6 +55,15 @@ function rotatePeriod(raw: string): 'daily' | 'hourly' | null {
   throw new ValueProblem('not a rotation period', 'daily, hourly or none');
 }
 
+/** `allowed_hosts`: host names (or `*`) separated by commas or spaces, lower-cased, without a trailing dot. */
+function hostNames(raw: string): string[] {
+  const names = raw.split(/[\s,]+/).filter((n) => n !== '').map((n) => n.toLowerCase().replace(/\.$/, ''));
+  for (const n of names) {
+    if (n !== '*' && !/^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/.test(n)) throw new ValueProblem(`not a host name: ${JSON.stringify(n)}`, 'host names such as drover.example.com, separated by commas or spaces, or *');
+  }
+  return names;
+}
+
 /** `shared_backend`: 'memory', or the URL of a Redis server (validated here, connected at start). */
 function sharedBackend(raw: string): string {
   const v = raw.trim();
@@ -131,7 +140,7 @@ export const PROGRAM_KEYS = {
   backoff: key({ type: 'linear|exponential', default: 'linear', doc: "Delay between failed starts: linear (supervisor's 1 s, 2 s, 3 s…) or exponential (doubling, with jitter, capped by backoff_max).", parse: backoffKind, drover: true }),
   backoff_max: key({ type: 'duration', default: '60s', doc: 'Cap for the exponential backoff delay.', parse: duration, drover: true }),
   fatal_cooldown: key({ type: 'duration', default: null, defaultDoc: 'unset (stay FATAL)', doc: 'After FATAL, wait this long and try again from scratch instead of staying FATAL.', parse: duration, drover: true }),
-  pidfile: key({ type: 'path', default: null, doc: 'For a program that daemonizes itself: the pidfile it writes; drover follows that pid.', parse: text, drover: true }),
+  pidfile: key({ type: 'path', default: null, doc: 'For a program that daemonizes itself: the pidfile it writes; drover follows that pid, if it descends from the launcher and, with user=, runs as that user (docs/security.md, section 6).', parse: text, drover: true }),
   pdeathsig: key({ type: 'boolean', default: 'true', doc: 'Run the command under `setpriv --pdeathsig TERM` so it dies with drover.', parse: boolean, drover: true }),
   timestamps: key({ type: 'boolean', default: 'false', doc: 'Prefix each line in the log files with its ISO-8601 time (UTC, milliseconds).', parse: boolean, drover: true }),
   log_format: key({ type: 'text|json', default: 'text', doc: 'text: lines as written; json: one object per line, {"time","process","stream","message"}.', parse: logFormat, drover: true }),
@@ -223,7 +232,7 @@ export const SUPERVISORD_KEYS = {
   shared_backend: key({ type: 'memory|redis URL', default: 'memory', doc: 'Where the workers\' queues, shared state and locks live: memory (in the master, no server) or a Redis server — redis://[user:password@]host[:port][/db], rediss://… (TLS) or unix:/path/redis.sock[?db=N] — which masters on several machines can share (docs/shared.md, "Redis backend"; needs the ioredis package). Write a percent sign in a password as %%, or use %(ENV_REDIS_URL)s. Not with journal: Redis keeps its own data.', parse: sharedBackend, drover: true }),
   shared_prefix: key({ type: 'string', default: 'drover', doc: 'With a Redis shared_backend: the prefix of every key and channel. Masters that share queues use the same prefix; unrelated deployments on one server use different ones.', parse: text, drover: true }),
   shared_liveness: key({ type: 'duration', default: '10s', doc: 'With a Redis shared_backend: a master whose heartbeat (every third of this) has not reached Redis for this long counts as gone, and another master gives back the tasks its workers had leased and the locks they held. Shorter recovers sooner from a lost machine; too short mistakes a stalled master for a dead one.', parse: duration, drover: true }),
-  runtime_dir: key({ type: 'directory', default: null, defaultDoc: '.drover beside the config file', doc: 'Runtime directory for the control socket, pidfile and AUTO logs.', parse: text, drover: true }),
+  runtime_dir: key({ type: 'directory', default: null, defaultDoc: '.drover beside the config file', doc: 'Runtime directory for the control socket, pidfile and AUTO logs. Created 0700 when absent; an existing one must be a real directory (not a symlink) owned by drover\'s user and not writable by group or others, reached only through directories others cannot write (unless sticky, as /tmp) and links of root or drover\'s user; otherwise drover exits 2 (docs/security.md, section 5).', parse: text, drover: true }),
 } as const;
 
 export const UNIX_HTTP_SERVER_KEYS = {
@@ -232,12 +241,14 @@ export const UNIX_HTTP_SERVER_KEYS = {
   chown: key({ type: 'user[:group]', default: null, doc: 'Owner of the socket file.', parse: userAndGroup }),
   username: key({ type: 'string', default: null, doc: 'Username for authentication (needs password too).', parse: text }),
   password: key({ type: 'string', default: null, doc: 'Password, plain or {SHA}hex (needs username too).', parse: text }),
+  allowed_hosts: key({ type: 'host names', default: '', doc: 'Names the control socket answers to in the Host header besides loopback names, IP addresses and names without a dot (as curl --unix-socket http://x/ sends); a request naming another host gets 421, so that a socket forwarded to TCP cannot be reached through DNS rebinding. * turns the check off (docs/security.md, section 7).', parse: hostNames, drover: true }),
 } as const;
 
 export const INET_HTTP_SERVER_KEYS = {
-  port: key({ type: 'host:port', default: null, defaultDoc: '(required)', doc: 'TCP address to listen on, e.g. 127.0.0.1:9001.', parse: inetAddress }),
+  port: key({ type: 'host:port', default: null, defaultDoc: '(required)', doc: 'TCP address to listen on, e.g. 127.0.0.1:9001. A port alone (or *:PORT) listens on every interface, as in supervisor; drover then warns that the password travels as plain HTTP.', parse: inetAddress }),
   username: key({ type: 'string', default: null, doc: 'Username for authentication (needs password too).', parse: text }),
-  password: key({ type: 'string', default: null, doc: 'Password, plain or {SHA}hex (needs username too).', parse: text }),
+  password: key({ type: 'string', default: null, doc: 'Password, plain or {SHA}hex (needs username too). Required, and must not be empty: drover does not start with an empty TCP password.', parse: text }),
+  allowed_hosts: key({ type: 'host names', default: '', doc: 'Names the TCP port answers to in the Host header besides localhost, IP addresses, the host of port and this machine\'s host name (e.g. the name Prometheus or a browser uses); a request naming another host gets 421, against DNS rebinding. * turns the check off (docs/security.md, section 7).', parse: hostNames, drover: true }),
 } as const;
 
 export const SUPERVISORCTL_KEYS = {

@@ -164,6 +164,8 @@ export interface UnixHttpServerSpec {
   readonly chown: string | null;
   readonly username: string | null;
   readonly password: string | null;
+  /** Host header names accepted besides the built-in ones (docs/security.md, section 7); ['*']: any */
+  readonly allowedHosts: readonly string[];
 }
 
 export interface InetHttpServerSpec {
@@ -171,6 +173,8 @@ export interface InetHttpServerSpec {
   readonly port: number;
   readonly username: string | null;
   readonly password: string | null;
+  /** Host header names accepted besides the built-in ones (docs/security.md, section 7); ['*']: any */
+  readonly allowedHosts: readonly string[];
 }
 
 export interface SupervisorctlSpec {

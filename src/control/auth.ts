@@ -18,6 +18,14 @@ export function passwordMatches(configured: string, password: string): boolean {
   return safeEqual(configured, password);
 }
 
+/** SHA-1 of the empty string: `{SHA}` followed by it is an empty password in disguise. */
+const EMPTY_SHA1 = 'da39a3ee5e6b4b0d3255bfef95601890afd80709';
+
+/** Whether a configured password (plain or {SHA}hex) is the empty password. */
+export function isEmptyPassword(configured: string): boolean {
+  return configured === '' || (configured.startsWith('{SHA}') && configured.slice(5).toLowerCase() === EMPTY_SHA1);
+}
+
 /** Whether a request carries the right basic credentials; always true when none are configured. */
 export function isAuthorized(req: IncomingMessage, creds: Credentials | null): boolean {
   if (creds === null) return true;
@@ -27,13 +35,19 @@ export function isAuthorized(req: IncomingMessage, creds: Credentials | null): b
   const decoded = Buffer.from(m[1] ?? '', 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   if (colon < 0) return false;
-  return safeEqual(decoded.slice(0, colon), creds.username) && passwordMatches(creds.password, decoded.slice(colon + 1));
+  // Both are checked, always: skipping the password for a wrong username would tell, by the time the answer
+  // takes, whether the username was right (docs/security.md, section 15).
+  const userOk = safeEqual(decoded.slice(0, colon), creds.username);
+  const passwordOk = passwordMatches(creds.password, decoded.slice(colon + 1));
+  return userOk && passwordOk;
 }
 
 // --- internal ---
 
+/**
+ * Compares SHA-256 digests, which always have the same length: timingSafeEqual then takes the same time
+ * whatever the inputs, and no early exit tells the configured value's length.
+ */
 function safeEqual(a: string, b: string): boolean {
-  const ba = Buffer.from(a);
-  const bb = Buffer.from(b);
-  return ba.length === bb.length && timingSafeEqual(ba, bb);
+  return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
 }

@@ -3,6 +3,7 @@
 // metrics, health probes and the web page. Request bodies are capped; no path from a request is ever opened as a file.
 import { chmodSync, chownSync, mkdirSync, unlinkSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
 import { dirname } from 'node:path';
 import { isAuthorized, type Credentials } from './auth.js';
 
@@ -30,6 +31,8 @@ export interface ListenerSpec {
   /** unix: "user" or "user:group" to own the socket file */
   readonly owner?: { uid: number; gid: number } | null;
   readonly credentials: Credentials | null;
+  /** Host header names accepted besides the built-in ones (see isAllowedHost); ['*'] accepts any */
+  readonly allowedHosts?: readonly string[];
 }
 
 export interface BoundListener {
@@ -164,7 +167,8 @@ export class ControlServer {
     await listenOn(server, { host: spec.host ?? '127.0.0.1', port: spec.port ?? 0 });
     const addr = server.address();
     const port = typeof addr === 'object' && addr ? addr.port : spec.port;
-    const host = spec.host && spec.host !== '' ? spec.host : '127.0.0.1';
+    // the address actually bound: with no host (`port = 9001`) that is every interface, as in supervisor
+    const host = typeof addr === 'object' && addr ? addr.address : spec.host || '127.0.0.1';
     const bound = { spec, server, url: `http://${host.includes(':') ? `[${host}]` : host}:${port}` };
     this.listeners.push(bound);
     return bound;
@@ -222,6 +226,17 @@ export class ControlServer {
 
   private async serve(spec: ListenerSpec, req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
+      if (!isAllowedHost(req.headers.host, spec.kind, spec.allowedHosts ?? [])) {
+        // DNS rebinding: a page from the attacker's name, re-pointed at this listener (or at a socket
+        // forwarded to TCP), is same-origin to the browser; only the Host header still shows its name
+        sendJson(res, 421, {
+          ok: false,
+          code: 'E_BAD_HOST',
+          message: `Host ${JSON.stringify(req.headers.host ?? '')} is not a name of this server: drover answers to localhost, IP addresses${spec.kind === 'unix' ? ', names without a dot' : ''} and allowed_hosts (docs/security.md, section 7)`,
+        });
+        req.resume();
+        return;
+      }
       if (!isAuthorized(req, spec.credentials)) {
         res.writeHead(401, { 'www-authenticate': 'Basic realm="drover"', 'content-type': 'application/json' });
         res.end(JSON.stringify({ ok: false, code: 'E_UNAUTHORIZED', message: 'authentication required' }));
@@ -267,6 +282,33 @@ function listenOn(server: Server, opts: { path: string } | { host: string; port:
       resolve();
     });
   });
+}
+
+/**
+ * Whether a Host header names this server in a way DNS rebinding cannot forge: a page a browser loaded
+ * from the attacker's name sends that name, also once the name points at 127.0.0.1. Accepted: no Host
+ * (not a browser), an IP literal (the page's origin is then that address), localhost and *.localhost
+ * (browsers resolve them to loopback themselves), on the unix socket a name without a dot (`curl
+ * --unix-socket S http://x/…` sends `x`; a rebinding attacker needs a name in a zone they control), and the
+ * names in `allowed` (`*`: any).
+ */
+export function isAllowedHost(header: string | undefined, kind: 'unix' | 'tcp', allowed: readonly string[]): boolean {
+  if (header === undefined) return true;
+  const name = hostName(header);
+  if (name === null) return false;
+  if (isIP(name) !== 0) return true;
+  if (name === 'localhost' || name.endsWith('.localhost')) return true;
+  if (kind === 'unix' && !name.includes('.')) return true;
+  return allowed.includes('*') || allowed.includes(name);
+}
+
+/** The host of a Host header, lower-cased, without port, brackets or a trailing dot; null if malformed. */
+function hostName(header: string): string | null {
+  const h = header.trim().toLowerCase();
+  const v6 = /^\[([0-9a-f:.]+)\](?::\d{1,5})?$/.exec(h);
+  if (v6) return isIP(v6[1] ?? '') === 6 ? (v6[1] as string) : null;
+  const m = /^([a-z0-9_-]+(?:\.[a-z0-9_-]+)*)\.?(?::\d{1,5})?$/.exec(h);
+  return m ? (m[1] as string) : null;
 }
 
 /** A state-changing request that a browser sent on behalf of another origin. */

@@ -7,6 +7,7 @@ import type { Config, GroupSpec, ProcessSpec } from '../config/types.js';
 import { InvariantError } from '../errors.js';
 import type { Logger } from '../logs/logger.js';
 import type { OutputSink } from '../logs/output.js';
+import { followRefusal } from '../os/follow-check.js';
 import type { OrphanGuard } from '../os/guard.js';
 import { findLeftBehind, type GoneProcess } from '../os/leftovers.js';
 import { descendantsOf, listProcesses, readStat, type ProcStat } from '../os/proc.js';
@@ -83,7 +84,8 @@ export type SupervisorEvent =
       readonly signal: string | null;
     }
   | { readonly type: 'timerFired'; readonly key: string; readonly timer: TimerName; readonly gen: number }
-  | { readonly type: 'pidfileChecked'; readonly key: string; readonly launcherPid: number; readonly pid: number | null }
+  /** `refused`: why the pid last read from the pidfile was not followed (section 6 of docs/security.md) */
+  | { readonly type: 'pidfileChecked'; readonly key: string; readonly launcherPid: number; readonly pid: number | null; readonly refused: string | null }
   | { readonly type: 'followedPidGone'; readonly key: string; readonly pid: number }
   | { readonly type: 'workerMessage'; readonly key: string; readonly pid: number; readonly msg: WorkerMessage }
   /** queue, state or lock requests from a worker (src/shared) */
@@ -1149,21 +1151,33 @@ export class Supervisor {
     return findLeftBehind(gone, this.procTable(), { sameExecutable });
   }
 
-  /** Polls the pidfile for up to max(startsecs, 3) s after a launcher exits, then reports what it found. */
+  /**
+   * Polls the pidfile for up to max(startsecs, 3) s after a launcher exits, then reports what it found: a
+   * pid that descends from the launcher and, with `user=`, runs as that user (whoever writes the pidfile
+   * must not choose what root signals), or null with the reason the last pid read was refused.
+   */
   private waitForPidfile(m: Managed, launcherPid: number): void {
     m.follow = null;
     const file = m.spec.pidfile as string;
     const deadline = Date.now() + Math.max(m.spec.startSecs, 3) * 1000;
-    const launcherStart = m.spawnedStartTicks;
+    const launcher = { pid: launcherPid, startTicks: m.spawnedStartTicks };
+    // the launcher ran as this user (spawn refuses a user= it cannot switch to), so must its daemon
+    const uid = m.spec.user !== null ? (lookupUser(m.spec.user)?.uid ?? null) : null;
+    let refused: string | null = null;
     const check = (): void => {
       const pid = readPidfile(file);
       // A pidfile left by the previous daemon names a dead (or zombie, when init is slow to reap) process
       // started before this launcher: wait for the new daemon to write its own.
       const st = pid !== null ? readStat(pid) : null;
-      if (pid !== null && st !== null && st.state !== 'Z' && st.startTicks >= launcherStart) {
-        this.push({ type: 'pidfileChecked', key: m.key, launcherPid, pid });
-      } else if (Date.now() >= deadline) {
-        this.push({ type: 'pidfileChecked', key: m.key, launcherPid, pid: null });
+      if (pid !== null && st !== null && st.state !== 'Z' && st.startTicks >= launcher.startTicks) {
+        refused = followRefusal(pid, launcher, uid);
+        if (refused === null) {
+          this.push({ type: 'pidfileChecked', key: m.key, launcherPid, pid, refused });
+          return;
+        }
+      }
+      if (Date.now() >= deadline) {
+        this.push({ type: 'pidfileChecked', key: m.key, launcherPid, pid: null, refused });
       } else {
         m.follow = setTimeout(check, 50);
       }
@@ -1176,7 +1190,8 @@ export class Supervisor {
     if (!m) return;
     this.guard?.remove(ev.launcherPid);
     if (ev.pid === null) {
-      this.logger.warn(`${m.spec.name}: launcher exited but pidfile ${m.spec.pidfile ?? ''} names no live process`);
+      if (ev.refused !== null) this.logger.warn(`${m.spec.name}: launcher exited; not following the pid in ${m.spec.pidfile ?? ''}: ${ev.refused}`);
+      else this.logger.warn(`${m.spec.name}: launcher exited but pidfile ${m.spec.pidfile ?? ''} names no live process`);
       this.dispatch(m, { type: 'childExited', code: null, signal: null });
       return;
     }

@@ -1,21 +1,22 @@
 // The supervisor process itself (foreground or daemon): instance lock, pidfile, control server, the
 // supervisor, and an orderly exit. `drover up` calls runMaster; so does the daemon child of `up -d`.
-import { chmodSync, mkdirSync, statSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { loadConfig, type LoadOptions } from '../config/load.js';
 import type { Config, ProcessSpec } from '../config/types.js';
 import { ControlApi } from '../control/api.js';
+import { isEmptyPassword } from '../control/auth.js';
 import { buildRoutes } from '../control/routes.js';
 import { ControlServer, type ListenerSpec } from '../control/server.js';
 import { Supervisor } from '../core/supervisor.js';
-import { createLogger } from '../logs/logger.js';
+import { createLogger, type Logger } from '../logs/logger.js';
 import { LogSink } from '../logs/sink.js';
 import { closeInheritedOnExec } from '../os/fds.js';
 import { OrphanGuard } from '../os/guard.js';
 import { hasPdeathsig } from '../os/spawn.js';
 import { inheritedSockets, SocketSet } from '../prefork/sockets.js';
-import { lookupUser } from '../os/users.js';
+import { lookupGroupId, lookupUser } from '../os/users.js';
 import type { SharedBackend } from '../shared/backend.js';
 import { MemoryBackend } from '../shared/memory-backend.js';
 import { RedisBackend } from '../shared/redis-backend.js';
@@ -27,6 +28,7 @@ import { Hooks } from './hooks.js';
 import { acquireInstanceLock } from './lock.js';
 import { LOCK_FD_NAME, reportToPredecessor, spawnSuccessor } from './reexec.js';
 import { controlSocketPath, pidfilePath } from './paths.js';
+import { ensureRuntimeDir, RuntimeDirError } from './runtime-dir.js';
 import { readPidfile, removePidfile, writePidfile } from '../os/pidfile.js';
 import type { SignalRelay } from './signals.js';
 
@@ -62,7 +64,13 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   // before anything is spawned: fds a careless parent leaked must not reach the programs (security.md, 10)
   closeInheritedOnExec();
   const runtimeDir = config.supervisord.runtimeDir;
-  ensurePrivateDir(runtimeDir);
+  try {
+    ensureRuntimeDir(runtimeDir);
+  } catch (err) {
+    if (!(err instanceof RuntimeDirError)) throw err;
+    o.onStartFailed(err.message, 2);
+    return 2;
+  }
   // `ps` shows what this is; Linux caps the title at the length of the original command line, which for
   // `node …/drover.js up -c FILE` is long enough for a short name
   process.title = `drover: master [${masterName(config)}]`;
@@ -234,7 +242,10 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   };
 
   try {
-    for (const spec of listenerSpecs(config)) await server.listen(spec);
+    for (const spec of listenerSpecs(config)) {
+      const bound = await server.listen(spec);
+      if (spec.kind === 'tcp') warnIfExposed(bound.url, logger);
+    }
   } catch (err) {
     await cleanup();
     guard?.close();
@@ -358,7 +369,10 @@ function listenerSpecs(config: Config): ListenerSpec[] {
     const [user, group] = unix.chown.split(':');
     const u = lookupUser(user ?? '');
     if (!u) throw new ListenerConfigError(`[unix_http_server] chown: no such user ${user ?? ''}`);
-    owner = { uid: u.uid, gid: group ? Number(group) || u.gid : u.gid };
+    // `user:group` takes the group (a name or a gid, 0 included); `user` alone takes the user's primary group
+    const gid = group ? lookupGroupId(group) : u.gid;
+    if (gid === null) throw new ListenerConfigError(`[unix_http_server] chown: no such group ${JSON.stringify(group)} (expected a group name or gid that getent group knows)`);
+    owner = { uid: u.uid, gid };
   }
   out.push({
     kind: 'unix',
@@ -366,6 +380,7 @@ function listenerSpecs(config: Config): ListenerSpec[] {
     mode: unix?.chmod ?? 0o600,
     owner,
     credentials: unix?.username && unix.password !== null ? { username: unix.username, password: unix.password } : null,
+    allowedHosts: [hostname().toLowerCase(), ...(unix?.allowedHosts ?? [])],
   });
   const inet = config.inetHttpServer;
   if (inet) {
@@ -374,16 +389,32 @@ function listenerSpecs(config: Config): ListenerSpec[] {
         '[inet_http_server] needs username and password: drover does not open an unauthenticated TCP control port',
       );
     }
-    out.push({ kind: 'tcp', host: inet.host, port: inet.port, credentials: { username: inet.username, password: inet.password } });
+    if (isEmptyPassword(inet.password)) {
+      throw new ListenerConfigError(
+        `[inet_http_server] password is empty (got ${JSON.stringify(inet.password)}; an empty %(ENV_X)s gives this too): drover does not open a TCP control port that takes an empty password; set a non-empty one`,
+      );
+    }
+    out.push({
+      kind: 'tcp',
+      host: inet.host,
+      port: inet.port,
+      credentials: { username: inet.username, password: inet.password },
+      // the names this port is reached by on purpose: its configured host and this machine's name
+      allowedHosts: [...(inet.host ? [inet.host] : []), hostname().toLowerCase(), ...inet.allowedHosts],
+    });
   }
   return out;
 }
 
-/** Creates the runtime directory with mode 0700 (and tightens it if drover created it earlier). */
-function ensurePrivateDir(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const st = statSync(dir);
-  if (st.uid === process.getuid?.() && (st.mode & 0o077) !== 0) chmodSync(dir, 0o700);
+/** Warns when the TCP control listener is reachable from other machines: basic auth over plain HTTP. */
+function warnIfExposed(url: string, logger: Logger): void {
+  const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+  if (/^127\./.test(host) || host === '::1' || /^::ffff:127\./i.test(host)) return;
+  const where = host === '::' || host === '0.0.0.0' ? `every interface (${url})` : `${url}, which is not a loopback address`;
+  logger.warn(
+    `[inet_http_server] listens on ${where}: the username, the password and every answer travel as plain HTTP; ` +
+      'give port a loopback host (port = 127.0.0.1:9001, then reach it through ssh -L) or put a TLS proxy in front',
+  );
 }
 
 /** A backend URL or a message naming it, with any password replaced by *** (it goes to logs). */

@@ -39,21 +39,27 @@ export function lookupUser(nameOrUid: string): UserInfo | null {
   return info;
 }
 
-const groupCache = new Map<string, boolean>();
+const groupCache = new Map<string, number | null>();
 
 /** Whether a group name or gid exists. */
 export function lookupGroup(nameOrGid: string): boolean {
+  return lookupGroupId(nameOrGid) !== null;
+}
+
+/** The gid of a group name or numeric gid (0 included); null when there is no such group. */
+export function lookupGroupId(nameOrGid: string): number | null {
   const hit = groupCache.get(nameOrGid);
   if (hit !== undefined) return hit;
-  let found: boolean;
+  let gid: number | null;
   try {
-    execFileSync('getent', ['group', nameOrGid], { stdio: 'ignore' });
-    found = true;
+    const line = execFileSync('getent', ['group', nameOrGid], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    // name:password:gid:members
+    gid = Number(line.trim().split(':')[2]);
   } catch (err) {
     // getent exits 2 when the key is not found
     if ((err as { status?: number }).status !== 2) throw err;
-    found = false;
+    gid = null;
   }
-  groupCache.set(nameOrGid, found);
-  return found;
+  groupCache.set(nameOrGid, gid);
+  return gid;
 }

@@ -5,7 +5,7 @@
 import { chmodSync, chownSync, closeSync, existsSync, unlinkSync } from 'node:fs';
 import type { SocketSpec } from '../config/types.js';
 import { listenSocket, NativeError, socketAddress } from '../os/native.js';
-import { lookupUser } from '../os/users.js';
+import { lookupGroupId, lookupUser } from '../os/users.js';
 
 export interface BoundSocket {
   readonly spec: SocketSpec;
@@ -91,7 +91,10 @@ export class SocketSet {
       if (spec.owner !== null) {
         const [user, group] = spec.owner.split(':');
         const u = lookupUser(user ?? '');
-        if (u) chownSync(b.path, u.uid, group && /^\d+$/.test(group) ? Number(group) : u.gid);
+        // `user:group` takes the group (a name or a gid, 0 included), `user` alone the user's primary group
+        const gid = group ? lookupGroupId(group) : (u?.gid ?? null);
+        if (!u || gid === null) throw new SocketBindError(`[socket:${spec.name}] owner: no such user or group in ${JSON.stringify(spec.owner)}`);
+        chownSync(b.path, u.uid, gid);
       }
     }
     this.sockets.set(spec.name, { spec, fd, address, inherited: inheritedFd !== undefined });

@@ -1,10 +1,11 @@
 // `drover serve APP [options]`: gunicorn's command line for one Node app or job worker, no config file.
 // It writes the equivalent config into the runtime directory (so `drover reload`, HUP and the control
 // CLI work exactly as for a config) and runs `up` on it.
-import { existsSync, mkdirSync, watch, writeFileSync } from 'node:fs';
+import { existsSync, unlinkSync, watch, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
+import { ensureRuntimeDir, RuntimeDirError } from '../../daemon/runtime-dir.js';
 import { EXIT } from '../exit-codes.js';
 import { up } from './up.js';
 
@@ -125,7 +126,13 @@ export const serve: Command = async (ctx) => {
 
   const name = (v.name ?? app.split('/').at(-1)?.replace(/\.[cm]?[jt]s$/, '') ?? 'app').replace(/[^A-Za-z0-9_-]/g, '_') || 'app';
   const runtimeDir = resolve(ctx.cwd, v['runtime-dir'] ?? '.drover');
-  mkdirSync(runtimeDir, { recursive: true, mode: 0o700 });
+  try {
+    ensureRuntimeDir(runtimeDir);
+  } catch (err) {
+    if (!(err instanceof RuntimeDirError)) throw err;
+    ctx.stderr.write(`drover serve: ${err.message}\n`);
+    return EXIT.USAGE;
+  }
   const quote = (s: string): string => (s.includes('"') ? `'${s}'` : `"${s}"`);
   const lines = [
     '; written by `drover serve`; edit the command line instead',
@@ -153,7 +160,14 @@ export const serve: Command = async (ctx) => {
     '',
   ];
   const file = join(runtimeDir, 'serve.ini');
-  writeFileSync(file, lines.join('\n').replace(/%/g, '%%'), { mode: 0o600 });
+  // A new file each time, never one found there (the directory is drover's own; this is belt and braces)
+  try {
+    unlinkSync(file);
+  } catch (err) {
+    // ENOENT: the first serve in this directory
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  writeFileSync(file, lines.join('\n').replace(/%/g, '%%'), { mode: 0o600, flag: 'wx' });
 
   if (v.reload) {
     // development: any change under the app's directory rolls the workers (the master re-reads nothing else)

@@ -1,11 +1,11 @@
 // `drover up [-c FILE] [-d] [--fresh]`: run the supervisor in the foreground, or as a daemon.
-import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { findConfigFile, loadConfig } from '../../config/load.js';
 import type { Config } from '../../config/types.js';
 import { reportToLauncher, spawnDaemon } from '../../daemon/daemonize.js';
 import { runMaster } from '../../daemon/master.js';
+import { ensureRuntimeDir, RuntimeDirError } from '../../daemon/runtime-dir.js';
 import { reportToPredecessor } from '../../daemon/reexec.js';
 import { SignalRelay } from '../../daemon/signals.js';
 import { ConfigError } from '../../errors.js';
@@ -104,7 +104,13 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
 
   if (values.daemon && !child) {
     const runtimeDir = config.supervisord.runtimeDir;
-    mkdirSync(runtimeDir, { recursive: true, mode: 0o700 });
+    // before daemon.stderr is opened in it (the daemon checks again for itself)
+    try {
+      ensureRuntimeDir(runtimeDir);
+    } catch (err) {
+      if (err instanceof RuntimeDirError) return fail(err.message, EXIT.USAGE);
+      throw err;
+    }
     const report = await spawnDaemon({
       cliArgs: ['-c', file, ...(values.fresh ? ['--fresh'] : [])],
       cwd: config.supervisord.directory ?? ctx.cwd,

@@ -1,0 +1,196 @@
+// Issue 11, finding 6: the pid in a program's pidfile is followed (and later signalled, with its process
+// group) only when it descends from the launcher and, for a `user=` program, runs as that user. Before,
+// a launcher could name any newer process, root's included, and `drover stop` killed it.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess, execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fixture, livePids, makeTmpDir, startUp, teardown, waitForCondition, writeConfig, type CliRun } from '../helpers/drover.js';
+import { canCreateUsers, createTestUser, type TestUser } from '../helpers/users.js';
+
+const node = process.execPath;
+let user: TestUser | null = null;
+/** a process started before drover (as sshd or cron would be) that starts other processes on request */
+let spawner: ChildProcess | null = null;
+/** processes the spawner started, killed at the end */
+const victims: number[] = [];
+
+// Each victim leads its own process group (an unfixed drover signals the followed pid's group, which must
+// not be the test runner's). An orphan is started through a shell that exits at once, so init (or a
+// subreaper above the test) adopts it.
+const SPAWNER = `
+const { spawn, execFileSync } = require('node:child_process');
+process.on('message', (m) => {
+  const as = m.uid === null ? [] : ['setpriv', '--reuid', String(m.uid), '--regid', String(m.gid), '--init-groups', '--'];
+  if (m.orphan) {
+    const out = execFileSync(as[0] ?? '/bin/sh', [...as.slice(1), ...(as.length ? ['/bin/sh'] : []), '-c', 'setsid sleep 1000 >/dev/null 2>&1 & echo $!'], { encoding: 'utf8' });
+    process.send({ pid: Number(out.trim()) });
+    return;
+  }
+  const argv = [...as, 'sleep', '1000'];
+  const c = spawn(argv[0], argv.slice(1), { stdio: 'ignore', detached: true });
+  process.send({ pid: c.pid });
+});
+process.send({ ready: true });
+`;
+
+before(async () => {
+  if (canCreateUsers()) user = createTestUser('drvd6');
+  const s = spawn(node, ['-e', SPAWNER], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], detached: true });
+  spawner = s;
+  await new Promise((resolve) => s.once('message', resolve));
+});
+
+after(async () => {
+  for (const pid of victims) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // ESRCH: already gone (killed by the unfixed drover, which is what the tests look for)
+    }
+  }
+  spawner?.kill('SIGKILL');
+  user?.remove();
+});
+
+/** Has the spawner start `sleep 1000` (as `as`, or root; its child, or an orphan) and returns its pid. */
+function startVictim(as: TestUser | null, orphan: boolean): Promise<number> {
+  const s = spawner as ChildProcess;
+  return new Promise((resolve) => {
+    s.once('message', (m: { pid: number }) => {
+      victims.push(m.pid);
+      resolve(m.pid);
+    });
+    s.send(as ? { uid: as.uid, gid: as.gid, orphan } : { uid: null, orphan });
+  });
+}
+
+/** Live and not a zombie (the victims do not carry drover's test mark, so livePids cannot see them). */
+function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false; // no /proc entry: gone
+  }
+}
+
+function uidOf(pid: number): number {
+  return Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+}
+
+/**
+ * A temp dir the user can reach; `run/` for the pidfile belongs to the user (who therefore writes the
+ * pidfile); a launcher script that says it is ready, reads a pid from a fifo, writes it to the pidfile
+ * and exits 0 as a daemonizing program does.
+ */
+function setup(u: TestUser | null): { base: string; pidfile: string; fifo: string; launcher: string } {
+  const base = makeTmpDir('drover-follow-');
+  chmodSync(base, 0o755);
+  const run = join(base, 'run');
+  mkdirSync(run, { mode: 0o755 });
+  if (u) chownSync(run, u.uid, u.gid);
+  const fifo = join(base, 'fifo');
+  execFileSync('mkfifo', ['-m', '0644', fifo]);
+  const launcher = join(base, 'launcher.sh');
+  writeFileSync(launcher, 'echo launcher-ready\nread -r pid < "$1"\necho "$pid" > "$2"\nexit 0\n');
+  return { base, pidfile: join(run, 'app.pid'), fifo, launcher };
+}
+
+function config(command: string, pidfile: string, u: TestUser | null): string {
+  return `[program:app]
+command = ${command}
+${u ? `user = ${u.name}\n` : ''}pidfile = ${pidfile}
+startsecs = 0
+autorestart = false
+stopasgroup = true
+`;
+}
+
+/** Waits for drover to follow a pid or to refuse the one in the pidfile; returns which. */
+async function outcome(run: CliRun): Promise<{ followed: number | null; refused: string | null }> {
+  const m = await run.waitForLine(/app: following pid (\d+)|app: launcher exited; not following the pid in \S+: (.*)/, { timeoutMs: 10_000 });
+  return { followed: m[1] !== undefined ? Number(m[1]) : null, refused: m[2] ?? null };
+}
+
+/** The launcher names `victim` in the pidfile; drover must refuse it, and stopping drover must spare it. */
+async function expectRefused(u: TestUser | null, victim: { as: TestUser | null; orphan: boolean }, reason: RegExp): Promise<void> {
+  const s = setup(u);
+  let run: CliRun | null = null;
+  try {
+    run = await startUp(writeConfig(s.base, config(`/bin/sh ${s.launcher} ${s.fifo} ${s.pidfile}`, s.pidfile, u)));
+    await run.waitForLine(/app \| launcher-ready/);
+    // started after the launcher, as the "newer process" of the finding
+    const pid = await startVictim(victim.as, victim.orphan);
+    await writeFile(s.fifo, `${pid}\n`);
+    const o = await outcome(run);
+    assert.equal(o.followed, null, `drover followed pid ${String(o.followed)} (uid ${o.followed ? uidOf(o.followed) : '?'})\n${run.describe()}`);
+    assert.match(o.refused ?? '', reason, run.describe());
+    assert.match(o.refused ?? '', new RegExp(`\\b${pid}\\b`));
+    run.signal('SIGTERM');
+    assert.equal((await run.waitForExit(10_000)).code, 0, run.describe());
+    assert.equal(isAlive(pid), true, `stopping drover killed pid ${pid}, which it must never have followed`);
+  } finally {
+    if (run) assert.deepEqual(await teardown(run, [], s.base), []);
+  }
+}
+
+test('user= program: a pidfile naming a newer root process is not followed, and stopping drover spares that process', async (t) => {
+  if (!user) return t.skip('needs root and useradd to create a throw-away user');
+  // an orphan, as a daemon is: only its uid tells it apart
+  await expectRefused(user, { as: null, orphan: true }, /runs as uid 0\/0\/0\/0, not as the program's user \(uid \d+\)/);
+});
+
+test("user= program: a pidfile naming another of the user's processes, not started by the launcher, is not followed", async (t) => {
+  if (!user) return t.skip('needs root and useradd to create a throw-away user');
+  await expectRefused(user, { as: user, orphan: false }, /does not descend from the launcher \(pid \d+\): it was started by pid \d+ \(node\), which is older than the launcher/);
+});
+
+test('program without user=: a pidfile naming a newer root process started elsewhere is not followed', async () => {
+  await expectRefused(null, { as: null, orphan: false }, /does not descend from the launcher \(pid \d+\): it was started by pid \d+ \(node\)/);
+});
+
+test('user= program: a daemon forked by the launcher, running as the user, is followed and stopped', async (t) => {
+  const u = user;
+  if (!u) return t.skip('needs root and useradd to create a throw-away user');
+  const s = setup(u);
+  let run: CliRun | null = null;
+  const daemons: number[] = [];
+  try {
+    run = await startUp(writeConfig(s.base, config(`${node} ${fixture('daemonize.mjs')} ${s.pidfile}`, s.pidfile, u)));
+    const o = await outcome(run);
+    assert.equal(o.refused, null, run.describe());
+    const daemon = o.followed as number;
+    daemons.push(daemon);
+    assert.equal(uidOf(daemon), u.uid);
+    run.signal('SIGTERM');
+    assert.equal((await run.waitForExit(10_000)).code, 0, run.describe());
+    await waitForCondition(() => livePids(daemons).length === 0, 'the followed daemon to be stopped', { describe: () => run?.describe() ?? '' });
+  } finally {
+    if (run) assert.deepEqual(await teardown(run, daemons, s.base), []);
+  }
+});
+
+test('user= program: a double-forked daemon (new session, intermediate gone) is followed', async (t) => {
+  const u = user;
+  if (!u) return t.skip('needs root and useradd to create a throw-away user');
+  const s = setup(u);
+  let run: CliRun | null = null;
+  const daemons: number[] = [];
+  try {
+    // the classic daemon(3) shape: a child leaves the session (setsid), forks the daemon and exits
+    const script = join(s.base, 'double-fork.sh');
+    writeFileSync(script, `setsid /bin/sh -c 'sleep 1000 & echo $! > "$1"' sh "$1" &\nexit 0\n`);
+    run = await startUp(writeConfig(s.base, config(`/bin/sh ${script} ${s.pidfile}`, s.pidfile, u)));
+    const o = await outcome(run);
+    assert.equal(o.refused, null, run.describe());
+    daemons.push(o.followed as number);
+    run.signal('SIGTERM');
+    assert.equal((await run.waitForExit(10_000)).code, 0, run.describe());
+    await waitForCondition(() => livePids(daemons).length === 0, 'the followed daemon to be stopped', { describe: () => run?.describe() ?? '' });
+  } finally {
+    if (run) assert.deepEqual(await teardown(run, daemons, s.base), []);
+  }
+});

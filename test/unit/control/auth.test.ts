@@ -1,0 +1,73 @@
+// Basic authentication (issue 11, finding 15): the right credentials pass, anything else fails, and the
+// time a refusal takes does not say whether the username was right.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { test } from 'node:test';
+import { isAuthorized, isEmptyPassword, type Credentials } from '../../../src/control/auth.js';
+
+const basic = (s: string): string => `Basic ${Buffer.from(s).toString('base64')}`;
+/** isAuthorized reads only the request's headers */
+const request = (authorization: string | undefined): IncomingMessage =>
+  ({ headers: authorization === undefined ? {} : { authorization } }) as unknown as IncomingMessage;
+const sha = (s: string): string => `{SHA}${createHash('sha1').update(s).digest('hex')}`;
+
+test('the right username and password pass, plain or {SHA}; anything else fails', () => {
+  for (const creds of [{ username: 'admin', password: 'hunter2' }, { username: 'admin', password: sha('hunter2') }]) {
+    assert.equal(isAuthorized(request(basic('admin:hunter2')), creds), true, creds.password);
+    for (const bad of ['admin:hunter', 'admin:hunter22', 'root:hunter2', 'Admin:hunter2', 'admin:', ':hunter2', 'admin', `admin:${creds.password}x`]) {
+      assert.equal(isAuthorized(request(basic(bad)), creds), false, `${bad} against ${creds.password}`);
+    }
+    for (const header of [undefined, '', 'Basic', 'Basic !!!', `Bearer ${Buffer.from('admin:hunter2').toString('base64')}`]) {
+      assert.equal(isAuthorized(request(header), creds), false, String(header));
+    }
+  }
+  assert.equal(isAuthorized(request(basic('admin:pa:ss')), { username: 'admin', password: 'pa:ss' }), true, 'a colon in the password');
+  assert.equal(isAuthorized(request(undefined), null), true, 'no credentials configured: everything passes');
+});
+
+test('isEmptyPassword: empty, and {SHA} of the empty string, in either case', () => {
+  assert.equal(isEmptyPassword(''), true);
+  assert.equal(isEmptyPassword(sha('')), true);
+  assert.equal(isEmptyPassword(sha('').toUpperCase().replace('{SHA}', '{SHA}')), true);
+  assert.equal(isEmptyPassword(' '), false);
+  assert.equal(isEmptyPassword(sha(' ')), false);
+  assert.equal(isEmptyPassword('{SHA}'), false, 'a hash no password has: nobody can log in, which is not open');
+});
+
+/** The median of some timings. */
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] as number;
+}
+
+test('a wrong username costs as much to refuse as a wrong password: the password is checked either way', () => {
+  // A {SHA} password makes drover hash what was sent; an 8 MiB attempt makes that hashing take many
+  // milliseconds, far above timer noise. A check that skips the password for a wrong username saves that.
+  const creds: Credentials = { username: 'admin', password: sha('hunter2') };
+  const big = 'x'.repeat(8 * 1024 * 1024);
+  const wrongUser = request(basic(`nobody:${big}`));
+  const wrongPassword = request(basic(`admin:${big}`));
+  const time = (fn: () => void): number => {
+    const t0 = process.hrtime.bigint();
+    fn();
+    return Number(process.hrtime.bigint() - t0) / 1e6;
+  };
+  const refuse = (req: IncomingMessage) => (): void => assert.equal(isAuthorized(req, creds), false);
+  const hashOnce = (): void => void createHash('sha1').update(big).digest('hex');
+  const a: number[] = [];
+  const b: number[] = [];
+  const h: number[] = [];
+  // interleaved, so that a burst of load on the machine hits every case alike
+  for (let i = 0; i < 11; i++) {
+    a.push(time(refuse(wrongUser)));
+    b.push(time(refuse(wrongPassword)));
+    h.push(time(hashOnce));
+  }
+  const saved = median(b) - median(a);
+  assert.ok(
+    saved < median(h) / 2,
+    `a wrong username is refused ${saved.toFixed(2)} ms sooner than a wrong password (hashing the attempt takes ${median(h).toFixed(2)} ms; ` +
+      `wrong username ${median(a).toFixed(2)} ms, wrong password ${median(b).toFixed(2)} ms)`,
+  );
+});
