@@ -1,5 +1,5 @@
 // drover's public API for worker modules: `import { defineWorker } from 'drover'`.
 export { defineWorker } from './worker/index.js';
 export type { JobWorker, WorkerContext } from './worker/index.js';
-export { lock, queue, state, withLock, SharedRequestError } from './shared/api.js';
-export type { Lock, LockOptions, ProcessOptions, PushOptions, Queue, QueueStats, SharedState, Task, TakeOptions, DeadTask, NackResult } from './shared/api.js';
+export { lock, queue, state, withLock, SharedRequestError } from './primitives/api.js';
+export type { Lock, LockOptions, ProcessOptions, PushOptions, Queue, QueueStats, SharedState, Task, TakeOptions, DeadTask, NackResult } from './primitives/api.js';

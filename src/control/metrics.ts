@@ -7,7 +7,7 @@ import type { Supervisor } from '../core/supervisor.js';
 import { STATES } from '../core/states.js';
 import { CLOCK_TICKS, countOpenFds, PAGE_SIZE, readStat } from '../os/proc.js';
 import type { ControlApi } from './api.js';
-import type { QueueStats } from '../shared/queue-core.js';
+import type { QueueStats } from '../primitives/queue-core.js';
 import { exactGet, type RouteHandler } from './server.js';
 
 const PROCESS_LABELS = ['name', 'group', 'process'] as const;
@@ -208,7 +208,7 @@ export class DroverMetrics {
         for (const [program, n] of supervisor.workerStats().recycles) this.inc(programLabels(program), n);
       },
     });
-    // the master's task queues (src/shared/), when the owner passes them in
+    // the master's task queues (src/primitives/), when the owner passes them in
     const queueGauge = (name: string, help: string, pick: (q: QueueFigures) => number): void => {
       new Gauge({
         name,

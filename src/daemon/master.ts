@@ -17,12 +17,12 @@ import { OrphanGuard } from '../os/guard.js';
 import { hasPdeathsig } from '../os/spawn.js';
 import { inheritedSockets, SocketSet } from '../prefork/sockets.js';
 import { lookupGroupId, lookupUser } from '../os/users.js';
-import type { SharedBackend } from '../shared/backend.js';
-import { MemoryBackend } from '../shared/memory-backend.js';
-import { RedisBackend } from '../shared/redis-backend.js';
-import { attachJournal, SharedGate } from '../shared/durable.js';
-import { sharedRoutes } from '../shared/route.js';
-import { SharedService } from '../shared/service.js';
+import type { SharedBackend } from '../primitives/backend.js';
+import { MemoryBackend } from '../primitives/memory-backend.js';
+import { RedisBackend } from '../primitives/redis-backend.js';
+import { attachJournal, SharedGate } from '../primitives/durable.js';
+import { gatedRoutes, sharedRoutes } from '../control/primitives-routes.js';
+import { SharedService } from '../primitives/service.js';
 import { FileDesiredState } from './desired-state.js';
 import { Hooks } from './hooks.js';
 import { acquireInstanceLock } from './lock.js';
@@ -228,7 +228,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   });
   // /api/queue/… and friends go before the JSON API's catch-all /api/
   const server = new ControlServer([
-    ...gate.routes(sharedRoutes(shared)),
+    ...gatedRoutes(gate, sharedRoutes(shared)),
     ...buildRoutes(api, { queueStats: async () => (gate.isOpen ? [...(await shared.backend.queueStats(null))] : []) }),
   ]);
   /** set once a successor master (USR2) has taken over the sockets and the paths */

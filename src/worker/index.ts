@@ -1,5 +1,5 @@
 // drover's public worker API: what a `worker =` module may import from 'drover'.
-import type { Lock, LockOptions, Queue, SharedState } from '../shared/api.js';
+import type { Lock, LockOptions, Queue, SharedState } from '../primitives/api.js';
 
 /** What a job worker receives. */
 export interface WorkerContext {

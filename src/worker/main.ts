@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { WORKER_ENV, type WorkerMessage } from '../ipc/protocol.js';
-import { lock, queue, setRuntimeDefaults, state } from '../shared/api.js';
+import { lock, queue, setRuntimeDefaults, state } from '../primitives/api.js';
 import { isJobWorker, type JobWorker, type WorkerContext } from './index.js';
 import { startWatchdog } from './watchdog.js';
 

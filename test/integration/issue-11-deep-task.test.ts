@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Redis } from 'ioredis';
-import { RedisBackend, redisOptions } from '../../src/shared/redis-backend.js';
+import { RedisBackend, redisOptions } from '../../src/primitives/redis-backend.js';
 import { fixture, livePids, makeTmpDir, runCli, startUp, teardown, writeConfig } from '../helpers/drover.js';
 import { startRedis } from '../helpers/redis.js';
 import { linkDrover } from '../helpers/shared.js';

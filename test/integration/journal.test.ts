@@ -8,9 +8,9 @@ import { appendFileSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFil
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseServerUrl, requestJson } from '../../src/control/client.js';
-import { encodeRecord } from '../../src/shared/journal-core.js';
-import { JournalFile } from '../../src/shared/journal.js';
-import { MemoryBackend } from '../../src/shared/memory-backend.js';
+import { encodeRecord } from '../../src/primitives/journal-core.js';
+import { JournalFile } from '../../src/primitives/journal.js';
+import { MemoryBackend } from '../../src/primitives/memory-backend.js';
 import { CliRun, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
 import { linkDrover } from '../helpers/shared.js';
 

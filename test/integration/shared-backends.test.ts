@@ -3,10 +3,10 @@
 // several masters on one server, and a master that vanishes without leaving.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { SharedBackend } from '../../src/shared/backend.js';
-import { MemoryBackend } from '../../src/shared/memory-backend.js';
-import type { Delivery } from '../../src/shared/queue-core.js';
-import { RedisBackend, redisOptions } from '../../src/shared/redis-backend.js';
+import type { SharedBackend } from '../../src/primitives/backend.js';
+import { MemoryBackend } from '../../src/primitives/memory-backend.js';
+import type { Delivery } from '../../src/primitives/queue-core.js';
+import { RedisBackend, redisOptions } from '../../src/primitives/redis-backend.js';
 import type { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import { assertStaysFor, makeTmpDir, TIMEOUT_SCALE } from '../helpers/drover.js';

@@ -1,7 +1,7 @@
 // `drover queue push|stats|dead|retry-dead`: producers and inspection of the shared task queues from
 // outside the workers, through the JSON API (/api/queue/…; docs/shared.md).
 import { UsageError } from '../../errors.js';
-import { taskShapeProblem } from '../../shared/queue-core.js';
+import { taskShapeProblem } from '../../primitives/queue-core.js';
 import { EXIT } from '../exit-codes.js';
 import { CommandFailed, remoteCommand } from '../remote.js';
 

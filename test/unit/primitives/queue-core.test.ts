@@ -2,9 +2,9 @@
 // attempts and dead letters, owner exit; FIFO lock waiters, ttl and fencing tokens; CAS and watch.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { LockTable } from '../../../src/shared/lock-core.js';
-import { TaskQueue, type Delivery } from '../../../src/shared/queue-core.js';
-import { StateStore } from '../../../src/shared/state-core.js';
+import { LockTable } from '../../../src/primitives/lock-core.js';
+import { TaskQueue, type Delivery } from '../../../src/primitives/queue-core.js';
+import { StateStore } from '../../../src/primitives/state-core.js';
 
 function setup(): { q: TaskQueue; clock: { ms: number } } {
   const clock = { ms: 1000 };

@@ -2,9 +2,9 @@
 // the workers (the CLI's `drover queue push`, scripts), stats and the dead-letter list. Answers follow the
 // JSON API's shape: `{ ok: true, ... }` or `{ ok: false, code, message }`.
 import type { IncomingMessage } from 'node:http';
-import { sendJson, type RouteHandler } from '../control/server.js';
-import type { DeadTask, QueueStats } from './queue-core.js';
-import { Args, pushOptions, SharedError, type SharedService } from './service.js';
+import type { DeadTask, QueueStats } from '../primitives/queue-core.js';
+import { Args, pushOptions, SharedError, type SharedService } from '../primitives/service.js';
+import { sendJson, type RouteHandler } from './server.js';
 
 type Handler = (service: SharedService, a: Args) => unknown;
 
@@ -67,6 +67,17 @@ export function sharedRoutes(service: SharedService): RouteHandler[] {
         if (err instanceof SharedError) sendJson(res, 400, { ok: false, code: err.code, message: err.message });
         else throw err;
       }
+    },
+  }));
+}
+
+/** Route handlers that answer only once `gate` is open (a re-exec'd master's journal is loaded). */
+export function gatedRoutes(gate: { readonly isOpen: boolean; whenOpen(): Promise<void> }, routes: readonly RouteHandler[]): RouteHandler[] {
+  return routes.map((r) => ({
+    prefix: r.prefix,
+    handle: async (req, res, body) => {
+      if (!gate.isOpen) await gate.whenOpen();
+      await r.handle(req, res, body);
     },
   }));
 }

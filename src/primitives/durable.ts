@@ -1,6 +1,5 @@
 // How the master opens its shared backend with a journal, and holds shared requests back while the journal
 // belongs to another master (USR2: the old master appends until it exits; docs/shared.md "Durability").
-import type { RouteHandler } from '../control/server.js';
 import { JournalFile, type JournalOptions } from './journal.js';
 import type { MemoryBackend } from './memory-backend.js';
 
@@ -18,7 +17,7 @@ export function attachJournal(backend: MemoryBackend, file: string, warn: (m: st
 
 /**
  * Holds shared requests until `open`, then runs them in arrival order. Worker requests and exits go through
- * `run`; the JSON API's routes through `routes`.
+ * `run`; the JSON API's routes wait on `whenOpen` (src/control/primitives-routes.ts).
  */
 export class SharedGate {
   /** held work, in arrival order; null once open */
@@ -45,17 +44,6 @@ export class SharedGate {
     this.held = null;
     for (const fn of held) fn();
     this.resolveOpened();
-  }
-
-  /** Route handlers that wait for the gate before they answer. */
-  routes(routes: readonly RouteHandler[]): RouteHandler[] {
-    return routes.map((r) => ({
-      prefix: r.prefix,
-      handle: async (req, res, body) => {
-        if (this.held !== null) await this.opened;
-        await r.handle(req, res, body);
-      },
-    }));
   }
 
   /** Resolves once open. */

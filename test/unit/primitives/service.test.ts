@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { SharedCall, SharedReplyMessage, SharedResult } from '../../../src/ipc/protocol.js';
-import { MemoryBackend } from '../../../src/shared/memory-backend.js';
-import { MAX_TASK_BYTES, MAX_TASK_DEPTH, taskShapeProblem } from '../../../src/shared/queue-core.js';
-import { SharedService } from '../../../src/shared/service.js';
+import { MemoryBackend } from '../../../src/primitives/memory-backend.js';
+import { MAX_TASK_BYTES, MAX_TASK_DEPTH, taskShapeProblem } from '../../../src/primitives/queue-core.js';
+import { SharedService } from '../../../src/primitives/service.js';
 
 /** A value nested `depth` levels of arrays deep. */
 function nested(depth: number): unknown {

@@ -2,10 +2,10 @@
 // number, and a memory backend recording to an in-memory journal, restored into a fresh one.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { encodeRecord, JournalCorruptError, parseJournal, replay, snapshotRecords, type JournalRecord } from '../../../src/shared/journal-core.js';
-import type { JournalWriter } from '../../../src/shared/journal.js';
-import { MemoryBackend } from '../../../src/shared/memory-backend.js';
-import type { Delivery } from '../../../src/shared/queue-core.js';
+import { encodeRecord, JournalCorruptError, parseJournal, replay, snapshotRecords, type JournalRecord } from '../../../src/primitives/journal-core.js';
+import type { JournalWriter } from '../../../src/primitives/journal.js';
+import { MemoryBackend } from '../../../src/primitives/memory-backend.js';
+import type { Delivery } from '../../../src/primitives/queue-core.js';
 
 class ListJournal implements JournalWriter {
   readonly records: JournalRecord[] = [];
