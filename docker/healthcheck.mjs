@@ -1,12 +1,13 @@
 // The image's HEALTHCHECK: GET /healthz over drover's control socket. The unix socket needs no credentials
 // (its file mode guards it; [inet_http_server] always asks for them), and needs neither curl in the image nor
 // a TCP port. Exit 0 when drover answers 200 within the time limit, else 1 with the reason on stderr.
-//   DROVER_SOCKET   the control socket (default /run/drover/drover.sock: runtime_dir = /run/drover)
-//   DROVER_PROBE    the path to ask (default /healthz; /readyz asks whether every autostart program runs)
+//   node healthcheck.mjs [PATH]   PATH to ask: /healthz (default; drover's event loop answers) or /readyz
+//                                 (every autostart program runs); also from DROVER_PROBE
+//   DROVER_SOCKET                 the control socket (default /run/drover/drover.sock: runtime_dir = /run/drover)
 import { request } from 'node:http';
 
 const socketPath = process.env.DROVER_SOCKET || '/run/drover/drover.sock';
-const path = process.env.DROVER_PROBE || '/healthz';
+const path = process.argv[2] || process.env.DROVER_PROBE || '/healthz';
 const TIMEOUT_MS = 2500;
 
 const fail = (why) => {
