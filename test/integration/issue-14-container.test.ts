@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { after, before, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../../src/config/load.js';
@@ -18,7 +18,12 @@ import { canCreateUsers, createTestUser, type TestUser } from '../helpers/users.
 
 const EXAMPLE = join(repoRoot, 'examples', 'docker');
 const EXAMPLE_CONF = join(EXAMPLE, 'supervisord.conf');
-const HEALTHCHECK = join(repoRoot, 'docker', 'healthcheck.mjs');
+// Where the container sees node and the repository: bind mounts, so that its user reaches them whatever the
+// modes of their parent directories (CI's Node 24 lives in a 0700 temporary directory)
+const NODE_IN = '/run/node';
+const REPO_IN = '/run/repo';
+/** the image's HEALTHCHECK script, as the container sees it */
+const HEALTHCHECK = `${REPO_IN}/docker/healthcheck.mjs`;
 
 const needed = ['/usr/bin/unshare', '/usr/bin/nsenter', '/usr/bin/setpriv', '/usr/sbin/nginx', '/usr/bin/curl'];
 const missing = needed.filter((p) => !existsSync(p) && !existsSync(p.replace('/usr', '')));
@@ -37,17 +42,22 @@ after(() => user?.remove());
 /**
  * `docker run` without Docker: new PID, mount and network namespaces; /run a fresh tmpfs with /run/drover
  * owned by the user (the image's layout); loopback up; then drover exec'd as that user, so it is PID 1.
+ * `conf` is a path inside the repository.
  */
 function runContainer(u: TestUser, conf: string): CliRun {
   const script = [
     'set -e',
     'mount -t tmpfs -o mode=0755 tmpfs /run',
     'install -d -o "$CTR_UID" -g "$CTR_GID" -m 0750 /run/drover',
+    `touch ${NODE_IN} && mount --bind "$CTR_NODE" ${NODE_IN}`,
+    `mkdir ${REPO_IN} && mount --bind "$CTR_REPO" ${REPO_IN}`,
     `${ip} link set lo up`,
-    'exec setpriv --reuid "$CTR_UID" --regid "$CTR_GID" --init-groups -- "$@"',
+    // CliRun appends node and drover's path before the arguments: use the container's own paths instead
+    'shift 2',
+    `exec setpriv --reuid "$CTR_UID" --regid "$CTR_GID" --init-groups -- ${NODE_IN} ${REPO_IN}/bin/drover.js "$@"`,
   ].join('; ');
-  return new CliRun(['up', '-c', conf], {
-    env: { CTR_UID: String(u.uid), CTR_GID: String(u.gid), HOME: u.home },
+  return new CliRun(['up', '-c', join(REPO_IN, relative(repoRoot, conf))], {
+    env: { CTR_UID: String(u.uid), CTR_GID: String(u.gid), CTR_NODE: process.execPath, CTR_REPO: repoRoot, HOME: u.home },
     wrapper: ['unshare', '--pid', '--fork', '--mount-proc', '--net', '--', '/bin/sh', '-c', script, 'sh'],
   });
 }
@@ -85,10 +95,10 @@ test(
       await run.waitForCount(/: starting → running/g, 5, 15_000);
 
       // the image's HEALTHCHECK, and the same script on /readyz
-      const health = exec(pid, u, [process.execPath, HEALTHCHECK]);
+      const health = exec(pid, u, [NODE_IN, HEALTHCHECK]);
       assert.equal(health.code, 0, `${health.out}\n${run.describe()}`);
-      assert.equal(exec(pid, u, [process.execPath, HEALTHCHECK, '/readyz']).code, 0, 'the readiness probe of examples/kubernetes');
-      const absent = exec(pid, u, [process.execPath, HEALTHCHECK], { DROVER_SOCKET: '/run/drover/nothing.sock' });
+      assert.equal(exec(pid, u, [NODE_IN, HEALTHCHECK, '/readyz']).code, 0, 'the readiness probe of examples/kubernetes');
+      const absent = exec(pid, u, [NODE_IN, HEALTHCHECK], { DROVER_SOCKET: '/run/drover/nothing.sock' });
       assert.equal(absent.code, 1, 'negative control: no drover there, unhealthy');
       assert.match(absent.out, /drover healthcheck: \/healthz over \/run\/drover\/nothing\.sock: .*ENOENT/);
 
