@@ -27,6 +27,7 @@ const COMMANDS: Readonly<Record<string, { load: () => Promise<Command>; summary:
   pid: { load: async () => (await import('./commands/pid.js')).pid, summary: "drover's pid, or a process's" },
   down: { load: async () => (await import('./commands/down.js')).down, summary: 'stop everything and wait until drover has exited' },
   queue: { load: async () => (await import('./commands/queue.js')).queue, summary: 'push to and inspect the task queues the master holds for workers' },
+  unit: { load: async () => (await import('./commands/unit.js')).unit, summary: 'print a systemd unit that runs drover for a config (--user: a user unit)' },
 };
 
 function usage(): string {
