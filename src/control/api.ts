@@ -1,9 +1,9 @@
 // The control facade: everything the JSON API, supervisor's XML-RPC and the web page may ask of a running
 // supervisor, in one place. Handlers translate requests into calls here and results into their protocol.
-import { diffConfigs, type ConfigDiff } from '../config/diff.js';
-import { loadConfig, type LoadOptions } from '../config/load.js';
+import type { ConfigDiff } from '../config/diff.js';
 import type { Config, ProcessSpec } from '../config/types.js';
-import type { CommandOutcome, Supervisor } from '../core/supervisor.js';
+import type { Supervisor } from '../core/supervisor.js';
+import type { CommandOutcome } from '../core/types.js';
 import { STATE_CODES, type State } from '../core/states.js';
 import { CLOCK_TICKS, PAGE_SIZE, readStat, uptimeSeconds } from '../os/proc.js';
 import { signalNumber } from '../os/signals.js';
@@ -62,9 +62,38 @@ export interface ResolvedNames {
   readonly unknown: string[];
 }
 
+/**
+ * Config changes at run time, provided by the daemon (src/daemon/reload.ts): every entry point that
+ * re-reads the config goes through this one implementation.
+ */
+export interface ConfigUpdates {
+  /** re-read the file and report what differs from what runs; nothing applied (throws ConfigError) */
+  reread(): { config: Config; diff: ConfigDiff };
+  /** the config of the last reread, or a fresh read */
+  pendingConfig(): Config;
+  /** the one reload: apply to `groups` (null: all) and roll the worker pools ('pools': roll only) */
+  reload(opts: { groups: readonly string[] | null; apply: 'all' | 'pools'; cause: string }): Promise<{
+    diff: ConfigDiff;
+    outcomes: readonly CommandOutcome[];
+    rolled: readonly string[];
+  }>;
+  /** the config file with `numprocs` of `program` set to `count` (for scale) */
+  readScaled(program: string, count: number): Config;
+}
+
+/** Prefork workers' counters, for /metrics (src/prefork/workers.ts). */
+export interface WorkerStatsSource {
+  stats(): {
+    workers: { key: string; pid: number; requests: number }[];
+    requestsServed: ReadonlyMap<string, number>;
+    recycles: ReadonlyMap<string, number>;
+  };
+}
+
 export interface ControlApiOptions {
   readonly configFile: string;
-  readonly loadOptions: LoadOptions;
+  readonly updates: ConfigUpdates;
+  readonly workers: WorkerStatsSource | null;
   readonly logs: LogAccess | null;
   readonly identification: string;
   readonly version: string;
@@ -74,8 +103,6 @@ export interface ControlApiOptions {
 const CPU_WINDOW_MS = 1000;
 
 export class ControlApi {
-  /** the config read by the last reread (supervisor's reloadConfig keeps it for add/update) */
-  private pending: Config | null = null;
   /** last CPU sample per pid, for cpuPercent */
   private readonly cpuSamples = new Map<number, { ticks: number; atMs: number; percent: number }>();
 
@@ -98,6 +125,11 @@ export class ControlApi {
 
   get configFile(): string {
     return this.opts.configFile;
+  }
+
+  /** Prefork counters; empty when there is no prefork layer. */
+  workerStats(): ReturnType<WorkerStatsSource['stats']> {
+    return this.opts.workers?.stats() ?? { workers: [], requestsServed: new Map(), recycles: new Map() };
   }
 
   /**
@@ -216,24 +248,29 @@ export class ControlApi {
     return this.supervisor.command({ type: 'shutdown', fast });
   }
 
-  /** Re-reads the config file and reports what changed against what is active; keeps it for add/update. */
+  /** Re-reads the config file and reports what changed against what is active; kept for add/update. */
   reread(): { config: Config; diff: ConfigDiff } {
-    const config = loadConfig(this.opts.configFile, this.opts.loadOptions);
-    this.pending = config;
-    return { config, diff: this.diffAgainstActive(config) };
+    return this.opts.updates.reread();
   }
 
-  /** drover's update: re-read, then apply to `groups` (null: all) restarting only changed processes. */
-  async update(groups: readonly string[] | null): Promise<{ diff: ConfigDiff; outcomes: readonly CommandOutcome[] }> {
-    const { config, diff } = this.reread();
-    const outcomes = await this.supervisor.command({ type: 'applyConfig', config, groups });
-    return { diff, outcomes };
+  /** drover's update and reload: the one reload (src/daemon/reload.ts) over `groups` (null: all). */
+  update(groups: readonly string[] | null, cause: string): Promise<{ diff: ConfigDiff; outcomes: readonly CommandOutcome[]; rolled: readonly string[] }> {
+    return this.opts.updates.reload({ groups, apply: 'all', cause });
+  }
+
+  /**
+   * supervisor's reloadConfig: re-read and report, as supervisor does; in drover the worker pools also roll
+   * onto the code on disk, in the background (the groups themselves are left to add/remove, as supervisor does).
+   */
+  reloadConfig(): { config: Config; diff: ConfigDiff } {
+    const read = this.opts.updates.reread();
+    void this.opts.updates.reload({ groups: null, apply: 'pools', cause: 'XML-RPC reloadConfig' }).catch(() => undefined); // logged by the reload
+    return read;
   }
 
   /** supervisor's addProcessGroup, from the config of the last reread (or a fresh read). */
   addGroup(group: string): Promise<readonly CommandOutcome[]> {
-    const config = this.pending ?? this.reread().config;
-    return this.supervisor.command({ type: 'addGroup', config, group });
+    return this.supervisor.command({ type: 'addGroup', config: this.opts.updates.pendingConfig(), group });
   }
 
   removeGroup(group: string): Promise<readonly CommandOutcome[]> {
@@ -249,7 +286,7 @@ export class ControlApi {
     const current = this.supervisor.snapshot().filter((p) => p.spec.programName === program);
     const first = current[0];
     if (!first) throw new ScaleError('E_BAD_NAME', `no such program: ${program}`);
-    const config = loadConfig(this.opts.configFile, { ...this.opts.loadOptions, numprocsOverride: { [program]: count } });
+    const config = this.opts.updates.readScaled(program, count);
     const specs = config.processes.filter((p) => p.programName === program && p.group === first.spec.group);
     if (specs.length !== count) {
       throw new ScaleError('E_BAD_NAME', `program ${program} is no longer in group ${first.spec.group} of ${this.opts.configFile}`);
@@ -259,24 +296,13 @@ export class ControlApi {
 
   /** Groups in the config file that are not active (for `avail`), and which are active. */
   avail(): { active: string[]; available: string[]; config: Config } {
-    const config = this.pending ?? this.reread().config;
+    const config = this.opts.updates.pendingConfig();
     const active = new Set(this.supervisor.activeGroups().map((g) => g.name));
     return {
       active: [...active],
       available: config.groups.map((g) => g.name).filter((g) => !active.has(g)),
       config,
     };
-  }
-
-  // --- internal ---
-
-  private diffAgainstActive(config: Config): ConfigDiff {
-    const active: Config = {
-      ...config,
-      groups: this.supervisor.activeGroups(),
-      processes: this.supervisor.snapshot().map((p) => p.spec),
-    };
-    return diffConfigs(active, config);
   }
 }
 

@@ -2,7 +2,7 @@
 // `{ ok: false, code, message }` with a stable code. Bodies are validated here; nothing in a request names
 // a file: logs are addressed by process, and only configured log files are read.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { CommandOutcome, ChangeEvent } from '../core/supervisor.js';
+import type { ChangeEvent, CommandOutcome } from '../core/types.js';
 import { ConfigError } from '../errors.js';
 import { BadSignal, ScaleError, type ControlApi, type ProcessView, type StreamName } from './api.js';
 import { EventStreamWriter, sendJson, type RouteHandler } from './server.js';
@@ -294,8 +294,8 @@ const POST: Record<string, Handler> = {
   },
   '/api/update': async (api, input) => {
     const groups = input.optionalStrings('groups');
-    const { diff, outcomes } = await api.update(groups);
-    return { ok: outcomes.every((o) => o.ok), ...diffJson(diff), results: outcomes };
+    const { diff, outcomes, rolled } = await api.update(groups, 'POST /api/update');
+    return { ok: outcomes.every((o) => o.ok), ...diffJson(diff), rolled, results: outcomes };
   },
   '/api/add': async (api, input) => {
     const groups = input.optionalStrings('groups') ?? [];

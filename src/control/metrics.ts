@@ -193,7 +193,7 @@ export class DroverMetrics {
       registers: reg,
       collect() {
         this.reset();
-        const served = supervisor.workerStats().requestsServed;
+        const served = api.workerStats().requestsServed;
         for (const program of workerPrograms(supervisor)) this.inc(programLabels(program), served.get(program) ?? 0);
       },
     });
@@ -205,7 +205,7 @@ export class DroverMetrics {
       collect() {
         this.reset();
         for (const program of workerPrograms(supervisor)) this.inc(programLabels(program), 0);
-        for (const [program, n] of supervisor.workerStats().recycles) this.inc(programLabels(program), n);
+        for (const [program, n] of api.workerStats().recycles) this.inc(programLabels(program), n);
       },
     });
     // the master's task queues (src/primitives/), when the owner passes them in

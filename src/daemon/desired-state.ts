@@ -2,7 +2,7 @@
 // `drover down` + `drover up` (supervisor forgets it). `drover up --fresh` ignores the file.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DesiredStateStore } from '../core/supervisor.js';
+import type { DesiredStateStore } from '../core/types.js';
 import { replaceFile } from '../os/replace-file.js';
 
 type Want = 'started' | 'stopped';

@@ -1,35 +1,34 @@
-// The supervisor process itself (foreground or daemon): instance lock, pidfile, control server, the
-// supervisor, and an orderly exit. `drover up` calls runMaster; so does the daemon child of `up -d`.
-import { hostname } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+// The supervisor process itself (foreground or daemon), as a composition root: claim the runtime directory
+// (lock, sockets, pidfile), open the logs, the hooks and the shared primitives, build the engine — the
+// supervisor, drover workers as a kind of process with the arbiter's pool policy over them, the one reload,
+// the re-exec — wire each signal to what its command does, serve the control plane, and exit in order.
+// `drover up` calls runMaster; so does the daemon child of `up -d`, and a new master after USR2.
+import { basename, dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import { loadConfig, type LoadOptions } from '../config/load.js';
 import type { Config, ProcessSpec } from '../config/types.js';
 import { ControlApi } from '../control/api.js';
-import { isEmptyPassword } from '../control/auth.js';
+import { gatedRoutes, sharedRoutes } from '../control/primitives-routes.js';
 import { buildRoutes } from '../control/routes.js';
-import { ControlServer, type ListenerSpec } from '../control/server.js';
+import { ControlServer } from '../control/server.js';
 import { Supervisor } from '../core/supervisor.js';
 import { createLogger, type Logger } from '../logs/logger.js';
 import { LogSink } from '../logs/sink.js';
 import { closeInheritedOnExec } from '../os/fds.js';
 import { OrphanGuard } from '../os/guard.js';
+import { readPidfile, removePidfile, writePidfile } from '../os/pidfile.js';
 import { hasPdeathsig } from '../os/spawn.js';
 import { inheritedSockets, SocketSet } from '../prefork/sockets.js';
-import { lookupGroupId, lookupUser } from '../os/users.js';
-import type { SharedBackend } from '../primitives/backend.js';
-import { MemoryBackend } from '../primitives/memory-backend.js';
-import { RedisBackend } from '../primitives/redis-backend.js';
-import { attachJournal, SharedGate } from '../primitives/durable.js';
-import { gatedRoutes, sharedRoutes } from '../control/primitives-routes.js';
-import { SharedService } from '../primitives/service.js';
+import { Workers } from '../prefork/workers.js';
 import { FileDesiredState } from './desired-state.js';
 import { Hooks } from './hooks.js';
+import { ListenerConfigError, listenerSpecs, warnIfExposed } from './listeners.js';
 import { acquireInstanceLock } from './lock.js';
-import { LOCK_FD_NAME, reportToPredecessor, spawnSuccessor } from './reexec.js';
 import { controlSocketPath, pidfilePath } from './paths.js';
+import { openPrimitives, type OpenPrimitives } from './primitives.js';
+import { LOCK_FD_NAME, Reexec, takeOver } from './reexec.js';
+import { Reloader } from './reload.js';
 import { ensureRuntimeDir, RuntimeDirError } from './runtime-dir.js';
-import { readPidfile, removePidfile, writePidfile } from '../os/pidfile.js';
 import type { SignalRelay } from './signals.js';
 
 export interface ReadyInfo {
@@ -80,25 +79,20 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   const lockFd = o.reexec ? inherited.get(LOCK_FD_NAME) : undefined;
   inherited.delete(LOCK_FD_NAME);
   const lock = await acquireInstanceLock(runtimeDir, lockFd);
+  const pidfile = pidfilePath(config);
   if (!lock) {
-    const pid = readPidfile(pidfilePath(config));
-    o.onStartFailed(
-      `drover is already running for ${runtimeDir}${pid ? ` (pid ${pid}, per ${pidfilePath(config)})` : ''}`,
-      1,
-    );
+    const pid = readPidfile(pidfile);
+    o.onStartFailed(`drover is already running for ${runtimeDir}${pid ? ` (pid ${pid}, per ${pidfile})` : ''}`, 1);
     return 1;
   }
-  const pidfile = pidfilePath(config);
   // Sockets first: a port that cannot be bound is a start-up error the launching terminal must see.
   let sockets: SocketSet | null = null;
-  if (config.sockets.length > 0) {
-    try {
-      sockets = SocketSet.bind(config.sockets, inherited);
-    } catch (err) {
-      lock.release();
-      o.onStartFailed((err as Error).message, 1);
-      return 1;
-    }
+  try {
+    if (config.sockets.length > 0) sockets = SocketSet.bind(config.sockets, inherited);
+  } catch (err) {
+    lock.release();
+    o.onStartFailed((err as Error).message, 1);
+    return 1;
   }
   // a re-exec'd master takes the pidfile over only once it is ready (the old master's pid stays till then)
   if (!o.reexec) writePidfile(pidfile);
@@ -111,14 +105,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   const sink = new LogSink({ config: sinkConfig, echo, stdout: o.stdout, stderr: process.stderr });
   const logger = createLogger(sink.mainLogWriter(echo), config.supervisord.loglevel);
   sink.setErrorReporter((m) => logger.error(m));
-  if (process.pid === 1) {
-    // Orphans re-parented to PID 1 would need waitpid() on pids Node did not spawn, which Node cannot do
-    // without a native helper; they would stay zombies. A tiny init in front of drover reaps them.
-    logger.warn('running as PID 1: drover reaps its own children but not adopted orphans; run it under an init such as tini (docker run --init)');
-  }
-  if (!hasPdeathsig()) {
-    logger.warn('setpriv (util-linux) not found: programs will not be signalled if drover is killed with SIGKILL');
-  }
+  warnAboutPlatform(logger);
   /** start-up failed after the pidfile and sockets were taken: give them back and say why */
   const abort = async (message: string): Promise<number> => {
     sockets?.close();
@@ -138,90 +125,67 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   if (!(await hooks.run('on_starting', 30_000, serverInfo))) {
     return abort('the on_starting hook failed (see the log); nothing was started');
   }
+  let primitives: OpenPrimitives;
+  try {
+    primitives = await openPrimitives(config, logger, { deferJournal: o.reexec === true });
+  } catch (err) {
+    return abort((err as Error).message);
+  }
+  const { service: shared, gate } = primitives;
   const guard = OrphanGuard.start(masterName(config));
-  // queues, state and locks for the workers (docs/shared.md): in this process, or in a Redis server
-  const memoryBackend = config.supervisord.sharedBackend === 'memory' ? new MemoryBackend() : null;
-  let sharedBackend: SharedBackend;
-  if (memoryBackend) sharedBackend = memoryBackend;
-  else {
-    const where = `${redactUrl(config.supervisord.sharedBackend)} (prefix ${config.supervisord.sharedPrefix})`;
-    try {
-      sharedBackend = await RedisBackend.connect({
-        url: config.supervisord.sharedBackend,
-        prefix: config.supervisord.sharedPrefix,
-        livenessMs: config.supervisord.sharedLivenessMs,
-        onError: (m) => logger.warn(redactUrl(m)),
-      });
-    } catch (err) {
-      guard?.close();
-      return abort(redactUrl((err as Error).message));
-    }
-    logger.info(`shared backend: Redis at ${where}`);
-  }
-  const shared = new SharedService(sharedBackend, (m) => logger.warn(m));
-  // With a journal, shared requests wait until it is loaded. A re-exec'd master loads it only once the old
-  // master has exited (its IPC channel closes): until then the old one appends (docs/shared.md, Durability).
-  const gate = new SharedGate();
-  const journalFile = config.supervisord.journal;
-  const loadJournal = (): string | null => {
-    // the config refuses a journal with a Redis backend
-    if (journalFile === null || memoryBackend === null) return null;
-    try {
-      attachJournal(memoryBackend, journalFile, (m) => logger.warn(m), { fsyncEachBatch: config.supervisord.journalFsync });
-    } catch (err) {
-      return (err as Error).message;
-    }
-    const restored = memoryBackend.queueStats(null).reduce((n, q) => n + q.ready + q.delayed, 0);
-    logger.info(`journal ${journalFile}: ${restored} task(s) restored${config.supervisord.journalFsync ? '; fsync after every batch (journal_fsync)' : ''}`);
-    return null;
-  };
-  // Without a journal there is nothing to hand over (memory: the new master starts empty, as documented;
-  // Redis: both masters share the server), so a re-exec'd master's gate opens at once too.
-  if (!o.reexec || journalFile === null) {
-    const problem = loadJournal();
-    if (problem !== null) {
-      guard?.close();
-      return abort(problem);
-    }
-    gate.open();
-  }
+
+  // the engine: the supervisor with drover workers as a kind of process, and the pool policy over them
+  const readConfig = (overrides: LoadOptions['numprocsOverride'] = {}): Config =>
+    loadConfig(config.file, { ...o.loadOptions, numprocsOverride: { ...o.loadOptions.numprocsOverride, ...overrides } });
+  const workers = new Workers({
+    logger,
+    buildSpec: (spec, processNum) => siblingSpec(readConfig, spec, processNum),
+    onRequest: (key, pid, calls, reply) => gate.run(() => shared.handle(key, pid, calls, reply)),
+    onExit: (key, pid) => gate.run(() => shared.workerExited(key, pid)),
+  });
   const supervisor = new Supervisor({
     config,
     logger,
     output: sink,
     guard,
     desired: new FileDesiredState(runtimeDir, { fresh: o.fresh }),
-    sockets,
-    respawnSpec: (spec, processNum) => respawnSpec(config.file, o.loadOptions, spec, processNum),
-    onWorkerRequest: (key, pid, calls, reply) => gate.run(() => shared.handle(key, pid, calls, reply)),
-    onWorkerExit: (key, pid) => gate.run(() => shared.workerExited(key, pid)),
+    sockets: sockets && { fd: (name) => sockets?.get(name)?.fd ?? null },
+    kinds: [workers],
     hooks,
-    onReload: async () => {
-      await hooks.run('on_reload', 30_000, serverInfo);
-      await api.update(null);
-      await supervisor.rollWorkers();
-    },
-    onReexec: async () => {
-      const r = await spawnSuccessor({
-        configFile: config.file,
-        sockets: (sockets?.list() ?? []).map((s) => ({ fd: s.fd, name: s.spec.name })),
-        lockFd: lock.fd,
-        daemon: o.daemon,
-        env: process.env,
-        timeoutMs: 60_000,
-      });
-      if (!r.ok) {
-        logger.error(`SIGUSR2: ${r.message}; this master keeps running`);
-        return;
-      }
-      handedOver = true;
-      logger.info(`SIGUSR2: the new master (pid ${r.pid}) is ready; draining and exiting`);
-      await supervisor.command({ type: 'shutdown', fast: false });
-    },
   });
+  workers.manage(supervisor, config);
+  const reloader = new Reloader({
+    supervisor,
+    workers,
+    readConfig: () => readConfig(),
+    logger,
+    onReloadHook: () => hooks.run('on_reload', 30_000, serverInfo),
+  });
+  const reexec = new Reexec({
+    supervisor,
+    logger,
+    configFile: config.file,
+    sockets: () => (sockets?.list() ?? []).map((s) => ({ fd: s.fd, name: s.spec.name })),
+    lockFd: lock.fd,
+    daemon: o.daemon,
+  });
+  // each signal does what its command does, through the same implementation (DESIGN §5)
+  supervisor.onSignal('HUP', () => void reloader.reload({ groups: null, apply: 'all', cause: 'SIGHUP' }).catch(() => undefined)); // logged by the reload
+  supervisor.onSignal('USR2', () => reexec.begin());
+  supervisor.onSignal('USR1', () => {
+    sink.reopen();
+    logger.info('SIGUSR1 received: reopened the log files');
+  });
+
   const api = new ControlApi(supervisor, {
     configFile: config.file,
-    loadOptions: o.loadOptions,
+    updates: {
+      reread: () => reloader.reread(),
+      pendingConfig: () => reloader.pendingConfig(),
+      reload: (opts) => reloader.reload(opts),
+      readScaled: (program, count) => readConfig({ [program]: count }),
+    },
+    workers,
     logs: sink,
     identification: config.supervisord.identifier,
     version: o.version,
@@ -231,16 +195,13 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     ...gatedRoutes(gate, sharedRoutes(shared)),
     ...buildRoutes(api, { queueStats: async () => (gate.isOpen ? [...(await shared.backend.queueStats(null))] : []) }),
   ]);
-  /** set once a successor master (USR2) has taken over the sockets and the paths */
-  let handedOver = false;
   const cleanup = async (): Promise<void> => {
-    await server.close(handedOver);
-    sockets?.close(handedOver);
+    await server.close(reexec.handedOver);
+    sockets?.close(reexec.handedOver);
     removePidfile(pidfile);
     lock.release();
     await shared.backend.close();
   };
-
   try {
     for (const spec of listenerSpecs(config)) {
       const bound = await server.listen(spec);
@@ -269,26 +230,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
       (guard ? `, orphan guard pid ${guard.pid ?? '?'}` : ''),
   );
   if (o.reexec) {
-    // Start what serves the inherited sockets first; the old master drains once they are ready. Other
-    // programs start when the old master has gone (they are restarted, not shared, on a re-exec).
-    const serving = (spec: ProcessSpec): boolean => spec.sockets.length > 0;
-    supervisor.start(serving);
-    void waitForRunning(supervisor, serving, 60_000).then((ok) => {
-      writePidfile(pidfile);
-      reportToPredecessor(ok ? { t: 'reexec-ready', pid: process.pid } : { t: 'reexec-failed', message: 'its workers did not become ready within 60 s' });
-    });
-    process.once('disconnect', () => {
-      if (!gate.isOpen) {
-        const problem = loadJournal();
-        if (problem !== null) {
-          logger.error(`${problem}; stopping`);
-          void supervisor.command({ type: 'shutdown', fast: false });
-          return;
-        }
-        gate.open();
-      }
-      supervisor.startRemaining();
-    });
+    takeOver(supervisor, { logger, onReady: () => writePidfile(pidfile), predecessorGone: () => primitives.openGate() });
   } else {
     supervisor.start();
   }
@@ -305,48 +247,31 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   return failed ? 1 : 0;
 }
 
-/** Resolves true once every autostart process matching `which` is running, false on timeout or failure. */
-function waitForRunning(supervisor: Supervisor, which: (spec: ProcessSpec) => boolean, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const check = (): boolean | null => {
-      const mine = supervisor.snapshot().filter((p) => which(p.spec) && p.spec.autostart);
-      if (mine.every((p) => p.record.state === 'running')) return true;
-      if (mine.some((p) => p.record.state === 'fatal')) return false;
-      return null;
-    };
-    const first = check();
-    if (first !== null) {
-      resolve(first);
-      return;
-    }
-    const timer = setTimeout(() => {
-      off();
-      resolve(false);
-    }, timeoutMs);
-    const off = supervisor.onChange(() => {
-      const r = check();
-      if (r === null) return;
-      clearTimeout(timer);
-      off();
-      resolve(r);
-    });
-  });
-}
-
 /**
  * The spec of process `processNum` of `spec`'s program, from the config file with numprocs raised to
  * include it (how TTIN and worker replacement get a new process); null when the program is gone.
  */
-function respawnSpec(file: string, loadOptions: LoadOptions, spec: ProcessSpec, processNum: number): ProcessSpec | null {
+function siblingSpec(readConfig: (overrides: Record<string, number>) => Config, spec: ProcessSpec, processNum: number): ProcessSpec | null {
   let config: Config;
   try {
     // numprocs counts from numprocs_start (≥ 0), so processNum + 1 always reaches processNum
-    config = loadConfig(file, { ...loadOptions, numprocsOverride: { [spec.programName]: processNum + 1 } });
+    config = readConfig({ [spec.programName]: processNum + 1 });
   } catch {
     return null; // the file no longer loads: no new processes until it is fixed
   }
-  const found = config.processes.find((p) => p.programName === spec.programName && p.group === spec.group && p.processNum === processNum);
-  return found ?? null;
+  return config.processes.find((p) => p.programName === spec.programName && p.group === spec.group && p.processNum === processNum) ?? null;
+}
+
+/** Warnings about what this machine lacks. */
+function warnAboutPlatform(logger: Logger): void {
+  if (process.pid === 1) {
+    // Orphans re-parented to PID 1 would need waitpid() on pids Node did not spawn, which Node cannot do
+    // without a native helper; they would stay zombies. A tiny init in front of drover reaps them.
+    logger.warn('running as PID 1: drover reaps its own children but not adopted orphans; run it under an init such as tini (docker run --init)');
+  }
+  if (!hasPdeathsig()) {
+    logger.warn('setpriv (util-linux) not found: programs will not be signalled if drover is killed with SIGKILL');
+  }
 }
 
 /** A short name for the process title: the one program of `drover serve`, else the config's directory. */
@@ -354,70 +279,4 @@ function masterName(config: Config): string {
   const programs = new Set(config.processes.map((p) => p.programName));
   if (config.file.endsWith('/serve.ini') && programs.size === 1) return [...programs][0] as string;
   return basename(dirname(config.file)) || config.file;
-}
-
-/** A listener the config asks for but that drover refuses to open (exit code 2). */
-export class ListenerConfigError extends Error {}
-
-// --- internal ---
-
-function listenerSpecs(config: Config): ListenerSpec[] {
-  const out: ListenerSpec[] = [];
-  const unix = config.unixHttpServer;
-  let owner: { uid: number; gid: number } | null = null;
-  if (unix?.chown) {
-    const [user, group] = unix.chown.split(':');
-    const u = lookupUser(user ?? '');
-    if (!u) throw new ListenerConfigError(`[unix_http_server] chown: no such user ${user ?? ''}`);
-    // `user:group` takes the group (a name or a gid, 0 included); `user` alone takes the user's primary group
-    const gid = group ? lookupGroupId(group) : u.gid;
-    if (gid === null) throw new ListenerConfigError(`[unix_http_server] chown: no such group ${JSON.stringify(group)} (expected a group name or gid that getent group knows)`);
-    owner = { uid: u.uid, gid };
-  }
-  out.push({
-    kind: 'unix',
-    path: controlSocketPath(config),
-    mode: unix?.chmod ?? 0o600,
-    owner,
-    credentials: unix?.username && unix.password !== null ? { username: unix.username, password: unix.password } : null,
-    allowedHosts: [hostname().toLowerCase(), ...(unix?.allowedHosts ?? [])],
-  });
-  const inet = config.inetHttpServer;
-  if (inet) {
-    if (!inet.username || inet.password === null) {
-      throw new ListenerConfigError(
-        '[inet_http_server] needs username and password: drover does not open an unauthenticated TCP control port',
-      );
-    }
-    if (isEmptyPassword(inet.password)) {
-      throw new ListenerConfigError(
-        `[inet_http_server] password is empty (got ${JSON.stringify(inet.password)}; an empty %(ENV_X)s gives this too): drover does not open a TCP control port that takes an empty password; set a non-empty one`,
-      );
-    }
-    out.push({
-      kind: 'tcp',
-      host: inet.host,
-      port: inet.port,
-      credentials: { username: inet.username, password: inet.password },
-      // the names this port is reached by on purpose: its configured host and this machine's name
-      allowedHosts: [...(inet.host ? [inet.host] : []), hostname().toLowerCase(), ...inet.allowedHosts],
-    });
-  }
-  return out;
-}
-
-/** Warns when the TCP control listener is reachable from other machines: basic auth over plain HTTP. */
-function warnIfExposed(url: string, logger: Logger): void {
-  const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
-  if (/^127\./.test(host) || host === '::1' || /^::ffff:127\./i.test(host)) return;
-  const where = host === '::' || host === '0.0.0.0' ? `every interface (${url})` : `${url}, which is not a loopback address`;
-  logger.warn(
-    `[inet_http_server] listens on ${where}: the username, the password and every answer travel as plain HTTP; ` +
-      'give port a loopback host (port = 127.0.0.1:9001, then reach it through ssh -L) or put a TLS proxy in front',
-  );
-}
-
-/** A backend URL or a message naming it, with any password replaced by *** (it goes to logs). */
-function redactUrl(text: string): string {
-  return text.replace(/(rediss?:\/\/[^:@/\s]*:)[^@\s]*@/g, '$1***@');
 }

@@ -2,6 +2,9 @@
 // listening socket and the single-instance lock as fds (systemd's LISTEN_FDS convention); the new master
 // starts its workers on the same sockets and reports ready; then the old master drains and exits. While
 // both run, connections are accepted by the workers of either; none is refused or dropped.
+import type { ProcessSpec } from '../config/types.js';
+import type { Supervisor } from '../core/supervisor.js';
+import type { Logger } from '../logs/logger.js';
 import { reportToParent, spawnAndAwaitReport } from '../os/handoff.js';
 import { sendSignal } from '../os/spawn.js';
 
@@ -68,6 +71,116 @@ export async function spawnSuccessor(opts: {
 /** In the new master: tell the old one how it went (the channel stays open until the old one exits). */
 export function reportToPredecessor(m: SuccessorMessage): void {
   reportToParent(m, { disconnect: false });
+}
+
+
+/** USR2 in the old master: spawn the successor with the sockets and the lock; once it is ready, drain and exit. */
+export class Reexec {
+  /** a re-exec is under way: a second USR2 is ignored */
+  private underWay = false;
+  /** set once a successor has taken over the sockets and the paths (they must then be left in place) */
+  handedOver = false;
+
+  constructor(
+    private readonly o: {
+      readonly supervisor: Supervisor;
+      readonly logger: Logger;
+      readonly configFile: string;
+      readonly sockets: () => readonly { readonly fd: number; readonly name: string }[];
+      readonly lockFd: number;
+      readonly daemon: boolean;
+    },
+  ) {}
+
+  /** SIGUSR2. */
+  begin(): void {
+    const { supervisor, logger } = this.o;
+    if (this.underWay || supervisor.mood !== 'running') {
+      logger.warn('SIGUSR2: a re-exec is already under way or not possible now; ignored');
+      return;
+    }
+    this.underWay = true;
+    logger.info('SIGUSR2: re-executing the master; the sockets stay open');
+    void spawnSuccessor({
+      configFile: this.o.configFile,
+      sockets: this.o.sockets(),
+      lockFd: this.o.lockFd,
+      daemon: this.o.daemon,
+      env: process.env,
+      timeoutMs: SUCCESSOR_READY_MS,
+    })
+      .then(async (r) => {
+        if (!r.ok) {
+          logger.error(`SIGUSR2: ${r.message}; this master keeps running`);
+          return;
+        }
+        this.handedOver = true;
+        logger.info(`SIGUSR2: the new master (pid ${r.pid}) is ready; draining and exiting`);
+        await supervisor.command({ type: 'shutdown', fast: false });
+      })
+      .catch((err: unknown) => logger.error(`re-exec failed: ${(err as Error).message}`))
+      .finally(() => (this.underWay = false));
+  }
+}
+
+/**
+ * In the new master: start what serves the inherited sockets first and report to the old master once those
+ * processes run (it drains then); start everything else once the old master has gone — its IPC channel
+ * closes when it exits. `predecessorGone` runs first then (the journal is loaded); a message it returns stops
+ * this master.
+ */
+export function takeOver(
+  supervisor: Supervisor,
+  o: { readonly logger: Logger; readonly onReady: () => void; readonly predecessorGone: () => string | null },
+): void {
+  const serving = (spec: ProcessSpec): boolean => spec.sockets.length > 0;
+  supervisor.start(serving);
+  void waitForRunning(supervisor, serving, SUCCESSOR_READY_MS).then((ok) => {
+    o.onReady();
+    reportToPredecessor(ok ? { t: 'reexec-ready', pid: process.pid } : { t: 'reexec-failed', message: `its workers did not become ready within ${SUCCESSOR_READY_MS / 1000} s` });
+  });
+  process.once('disconnect', () => {
+    const problem = o.predecessorGone();
+    if (problem !== null) {
+      o.logger.error(`${problem}; stopping`);
+      void supervisor.command({ type: 'shutdown', fast: false });
+      return;
+    }
+    supervisor.startRemaining();
+  });
+}
+
+// --- internal ---
+
+/** How long a new master may take to have its socket-serving processes running. */
+const SUCCESSOR_READY_MS = 60_000;
+
+/** Resolves true once every autostart process matching `which` is running, false on timeout or failure. */
+function waitForRunning(supervisor: Supervisor, which: (spec: ProcessSpec) => boolean, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const check = (): boolean | null => {
+      const mine = supervisor.snapshot().filter((p) => which(p.spec) && p.spec.autostart);
+      if (mine.every((p) => p.record.state === 'running')) return true;
+      if (mine.some((p) => p.record.state === 'fatal')) return false;
+      return null;
+    };
+    const first = check();
+    if (first !== null) {
+      resolve(first);
+      return;
+    }
+    const timer = setTimeout(() => {
+      off();
+      resolve(false);
+    }, timeoutMs);
+    const off = supervisor.onChange(() => {
+      const r = check();
+      if (r === null) return;
+      clearTimeout(timer);
+      off();
+      resolve(r);
+    });
+  });
 }
 
 function assertNever(x: never): never {

@@ -209,3 +209,17 @@ export function pidExists(pid: number): boolean {
     throw err;
   }
 }
+
+/** Whether a process group still has members (signal 0 to -pgid: ESRCH when it is empty). */
+export function groupHasMembers(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (err) {
+    // ESRCH: no process left in the group; EPERM: members exist but belong to another user
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ESRCH') return false;
+    if (code === 'EPERM') return true;
+    throw err;
+  }
+}

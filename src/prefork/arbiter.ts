@@ -108,11 +108,13 @@ export class Arbiter {
   }
 
   /**
-   * Rolling restart of every worker program: one worker at a time, each replacement (built from the config
-   * as it is now) ready before the old one leaves; then the count converges to the program's target.
+   * Rolling restart of every worker program (or those `only` names): one worker at a time, each replacement
+   * (built from the config as it is now) ready before the old one leaves; then the count converges to the
+   * program's target.
    */
-  async rollWorkers(): Promise<void> {
+  async rollWorkers(only?: (group: string, programName: string) => boolean): Promise<void> {
     for (const { group, programName } of this.programs()) {
+      if (only && !only(group, programName)) continue;
       for (const w of this.workersOf(group, programName)) {
         if (!this.host.isRunning()) return;
         if (w.retiring || w.record.state !== 'running') continue;

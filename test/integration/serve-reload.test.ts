@@ -24,7 +24,7 @@ test('serve --reload: editing the app rolls the workers and the new code answers
     assert.equal((await fetchText(port)).body, 'v1');
     const from = run.output.length;
     writeFileSync(app, `export default (req, res) => res.end('v2');\n`);
-    await run.waitForLine(/SIGHUP: re-reading the config and rolling the workers/, { from });
+    await run.waitForLine(/SIGHUP: reloading/, { from });
     await run.waitForCount(/stopping → stopped/g, 2, 15_000);
     assert.equal((await fetchText(port)).body, 'v2', run.describe());
   } finally {

@@ -1,7 +1,7 @@
 // supervisor's XML-RPC fault codes (supervisor/xmlrpc.py Faults), unchanged: clients such as supervisorctl
 // branch on the numbers. Two more, from the XML-RPC interoperability spec, for bodies that are not a
 // method call at all (supervisord answers those with HTTP 400; a fault tells an XML-RPC client why).
-import type { CommandErrorCode } from '../../core/supervisor.js';
+import type { CommandErrorCode } from '../../core/types.js';
 
 export const Faults = {
   UNKNOWN_METHOD: 1,

@@ -2,7 +2,7 @@
 // the same method names, arguments, return shapes, field names and fault codes, so supervisorctl and the
 // tools built on supervisor's API work unchanged. Differences are listed in docs/api.md.
 import type { ProcessSpec } from '../../config/types.js';
-import type { CommandOutcome } from '../../core/supervisor.js';
+import type { CommandOutcome } from '../../core/types.js';
 import { RUNNING_STATES, SIGNALLABLE_STATES, STATE_CODES, STARTABLE_STATES, type State } from '../../core/states.js';
 import type { ProcessRecord } from '../../core/program.js';
 import { ConfigError } from '../../errors.js';
@@ -449,7 +449,7 @@ function restartEverything(ctx: MethodContext): boolean {
         running.map((p) => p.key),
         true,
       );
-      await api.update(null);
+      await api.update(null, 'XML-RPC restart');
       const autostart = api.supervisor.snapshot().filter((p) => p.spec.autostart && STARTABLE_STATES.has(p.record.state));
       await api.start(
         autostart.map((p) => p.key),
@@ -508,7 +508,7 @@ const SUPERVISOR: Record<string, MethodDef> = {
   ),
   reloadConfig: def('array', [], 'Re-reads the config file and returns [[added, changed, removed]] group names; add/update use it.', (c) => {
     try {
-      const { diff } = c.api.reread();
+      const { diff } = c.api.reloadConfig();
       return [[[...diff.addedGroups], [...diff.changedGroups], [...diff.removedGroups]]];
     } catch (err) {
       if (err instanceof ConfigError) throw new RpcFault('CANT_REREAD', err.message);

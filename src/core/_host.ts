@@ -1,0 +1,17 @@
+// What the supervisor lends the collaborators it is built from (commands, launcher, follower): the table,
+// the logger, the queue and the reducer. Internal to core.
+import type { Logger } from '../logs/logger.js';
+import type { ProcessEvent } from './states.js';
+import type { ProcessEntry, ProcessTable } from './table.js';
+import type { Mood, SupervisorEvent } from './types.js';
+
+export interface CoreHost {
+  readonly table: ProcessTable;
+  readonly logger: Logger;
+  /** running until a shutdown begins */
+  readonly mood: Mood;
+  /** Pushes an event on the one queue (from listeners, timers, callbacks). */
+  push(event: SupervisorEvent): void;
+  /** Feeds one event to the reducer for `entry` and runs what it asks for. */
+  dispatch(entry: ProcessEntry, event: ProcessEvent): void;
+}

@@ -1,0 +1,279 @@
+// Control commands: start, stop, signal, apply a config, add or remove a group, scale a program. Each runs
+// inside the supervisor's event loop and answers one outcome per process (or group), with supervisor's
+// error meanings. Commands that wait resolve when their process reaches the state they wait for.
+import { diffConfigs, processKey } from '../config/diff.js';
+import type { Config, ProcessSpec } from '../config/types.js';
+import type { OutputSink } from '../logs/output.js';
+import { sendSignal } from '../os/spawn.js';
+import type { CoreHost } from './_host.js';
+import type { Follower } from './follower.js';
+import { SIGNALLABLE_STATES, STARTABLE_STATES, STOPPED_STATES } from './states.js';
+import { clearTimers, type ProcessEntry } from './table.js';
+import type { CommandOutcome, ControlCommand, DesiredStateStore } from './types.js';
+
+export interface CommandsOptions {
+  readonly output: OutputSink;
+  /** where manual starts and stops are remembered; null: not remembered */
+  readonly desired: DesiredStateStore | null;
+  /** the active config, and replacing it once an update applies to every group */
+  readonly config: { get(): Config; set(config: Config): void };
+}
+
+/** A command waiting for a process to reach a state. */
+interface Waiter {
+  readonly key: string;
+  readonly check: (entry: ProcessEntry) => CommandOutcome | null;
+  readonly resolve: (o: CommandOutcome) => void;
+}
+
+export class Commands {
+  /** commands waiting for a process to reach a state; checked after each state change */
+  private readonly waiters = new Set<Waiter>();
+
+  constructor(
+    private readonly host: CoreHost,
+    private readonly follower: Follower,
+    private readonly o: CommandsOptions,
+  ) {}
+
+  /** Runs one command; resolves with its outcomes. */
+  run(cmd: Exclude<ControlCommand, { type: 'shutdown' }>): Promise<CommandOutcome[]> {
+    switch (cmd.type) {
+      case 'start':
+        return Promise.all(cmd.keys.map((key) => this.startOne(key, cmd.wait)));
+      case 'stop':
+        return Promise.all(cmd.keys.map((key) => this.stopOne(key, cmd.wait)));
+      case 'signal':
+        return Promise.resolve(cmd.keys.map((key) => this.signalOne(key, cmd.signal)));
+      case 'applyConfig':
+        return this.applyConfig(cmd.config, cmd.groups, cmd.managedElsewhere ?? (() => false));
+      case 'addGroup':
+        return Promise.resolve([this.addGroup(cmd.config, cmd.group)]);
+      case 'removeGroup':
+        return Promise.resolve([this.removeGroup(cmd.group)]);
+      case 'scale':
+        return this.scale(cmd.group, cmd.programName, cmd.specs, cmd.wait);
+      default:
+        return assertNever(cmd);
+    }
+  }
+
+  /** Registers a process (at construction, or when an update adds it). */
+  addProcess(spec: ProcessSpec): ProcessEntry {
+    this.o.output.register(spec);
+    return this.host.table.add(spec, Date.now());
+  }
+
+  /** Starts processes that should run: autostart (unless stopped by hand earlier) or started by hand earlier. */
+  startAutostart(list: readonly ProcessEntry[]): void {
+    const order = list
+      .filter((e) => {
+        const want = this.o.desired?.get(e.key) ?? null;
+        return want === 'started' || (want === null && e.spec.autostart);
+      })
+      .sort((a, b) => a.spec.priority - b.spec.priority);
+    for (const e of order) if (STARTABLE_STATES.has(e.record.state)) this.host.dispatch(e, { type: 'startRequested' });
+  }
+
+  startOne(key: string, wait: boolean, remember = true): Promise<CommandOutcome> {
+    const entry = this.host.table.get(key);
+    if (!entry) return Promise.resolve({ key, ok: false, code: 'E_BAD_NAME', message: `no such process: ${key}` });
+    if (this.host.mood !== 'running') {
+      return Promise.resolve({ key, ok: false, code: 'E_SHUTTING_DOWN', message: 'drover is shutting down' });
+    }
+    if (!STARTABLE_STATES.has(entry.record.state)) {
+      return Promise.resolve({ key, ok: false, code: 'E_ALREADY_STARTED', message: `${key} is ${entry.record.state}` });
+    }
+    if (remember) this.o.desired?.set(key, entry.spec.autostart ? null : 'started');
+    entry.spawnFailure = null;
+    this.host.dispatch(entry, { type: 'startRequested' });
+    if (entry.spawnFailure !== null) {
+      // the spawn failed synchronously: say why, as supervisor's startProcess does (NO_FILE, NOT_EXECUTABLE)
+      const code = entry.spawnFailure === 'ENOENT' ? 'E_NO_FILE' : entry.spawnFailure === 'EACCES' ? 'E_NOT_EXECUTABLE' : 'E_SPAWN';
+      return Promise.resolve({ key, ok: false, code, message: entry.record.spawnError ?? 'spawn failed' });
+    }
+    if (!wait) return Promise.resolve({ key, ok: true });
+    const started = entry.record.spawns;
+    return this.waitFor(entry, (e) => {
+      if (e.record.spawns !== started) return { key, ok: false, code: 'E_ABNORMAL_TERMINATION', message: `${key} restarted while starting` };
+      const st = e.record.state;
+      if (st === 'running') return { key, ok: true };
+      if (st === 'starting') return null;
+      if (e.record.spawnError !== null) return { key, ok: false, code: 'E_SPAWN', message: e.record.spawnError };
+      return { key, ok: false, code: 'E_ABNORMAL_TERMINATION', message: `${key} is ${st}` };
+    });
+  }
+
+  stopOne(key: string, wait: boolean, remember = true): Promise<CommandOutcome> {
+    const entry = this.host.table.get(key);
+    if (!entry) return Promise.resolve({ key, ok: false, code: 'E_BAD_NAME', message: `no such process: ${key}` });
+    const st = entry.record.state;
+    const cooling = st === 'fatal' && entry.timers.has('fatalCooldown');
+    if (STOPPED_STATES.has(st) && !cooling) {
+      return Promise.resolve({ key, ok: false, code: 'E_NOT_RUNNING', message: `${key} is ${st}` });
+    }
+    if (remember) this.o.desired?.set(key, entry.spec.autostart ? 'stopped' : null);
+    if (st !== 'stopping') this.host.dispatch(entry, { type: 'stopRequested' });
+    if (!wait) return Promise.resolve({ key, ok: true });
+    return this.waitFor(entry, (e) => (STOPPED_STATES.has(e.record.state) ? { key, ok: true } : null));
+  }
+
+  /** Forgets a stopped process; commands waiting on it are told it was removed. */
+  drop(entry: ProcessEntry): void {
+    clearTimers(entry);
+    this.follower.stopFollowing(entry);
+    this.host.table.delete(entry.key);
+    this.o.desired?.set(entry.key, null);
+    for (const w of [...this.waiters]) {
+      if (w.key === entry.key) {
+        this.waiters.delete(w);
+        w.resolve({ key: entry.key, ok: false, code: 'E_BAD_NAME', message: `${entry.key} was removed` });
+      }
+    }
+  }
+
+  /** After each state change of `entry`: resolve the commands waiting for it. */
+  changed(entry: ProcessEntry): void {
+    for (const w of [...this.waiters]) {
+      if (w.key !== entry.key) continue;
+      const outcome = w.check(entry);
+      if (outcome) {
+        this.waiters.delete(w);
+        w.resolve(outcome);
+      }
+    }
+  }
+
+  // --- internal ---
+
+  /** Resolves when `check` returns an outcome for the process (checked now and after each change). */
+  private waitFor(entry: ProcessEntry, check: (e: ProcessEntry) => CommandOutcome | null): Promise<CommandOutcome> {
+    const now = check(entry);
+    if (now) return Promise.resolve(now);
+    return new Promise((resolve) => this.waiters.add({ key: entry.key, check, resolve }));
+  }
+
+  private signalOne(key: string, signal: string): CommandOutcome {
+    const entry = this.host.table.get(key);
+    if (!entry) return { key, ok: false, code: 'E_BAD_NAME', message: `no such process: ${key}` };
+    const pid = entry.record.pid;
+    if (!SIGNALLABLE_STATES.has(entry.record.state) || pid === null) {
+      return { key, ok: false, code: 'E_NOT_RUNNING', message: `${key} is ${entry.record.state}` };
+    }
+    sendSignal(pid, signal, entry.spec.stopAsGroup);
+    return { key, ok: true };
+  }
+
+  /**
+   * Applies a new config to the given groups (null: all): removed processes are stopped and dropped,
+   * changed ones stopped and started again with their new config, added ones started if autostart.
+   * Processes whose own config did not change keep running, even in a changed group. Programs that
+   * `managedElsewhere` claims (worker pools, rolled by their owner) are left out on both sides.
+   */
+  private async applyConfig(config: Config, groups: readonly string[] | null, managedElsewhere: (spec: ProcessSpec) => boolean): Promise<CommandOutcome[]> {
+    if (this.host.mood !== 'running') return [{ key: '*', ok: false, code: 'E_SHUTTING_DOWN', message: 'drover is shutting down' }];
+    const { table } = this.host;
+    const inScope = (group: string): boolean => groups === null || groups.includes(group);
+    const current: Config = {
+      ...this.o.config.get(),
+      groups: table.activeGroups(),
+      processes: table.entries().map((e) => e.spec).filter((p) => !managedElsewhere(p)),
+    };
+    const diff = diffConfigs(current, { ...config, processes: config.processes.filter((p) => !managedElsewhere(p)) });
+    const outcomes: CommandOutcome[] = [];
+    const stops: Promise<unknown>[] = [];
+    const restart: ProcessEntry[] = [];
+    for (const spec of diff.removedProcesses) {
+      if (!inScope(spec.group)) continue;
+      const entry = table.get(processKey(spec)) as ProcessEntry;
+      stops.push(this.stopOne(entry.key, true, false).then(() => this.drop(entry)));
+      outcomes.push({ key: entry.key, ok: true, message: 'removed' });
+    }
+    for (const { before, after } of diff.changedProcesses) {
+      if (!inScope(after.group)) continue;
+      const entry = table.get(processKey(before)) as ProcessEntry;
+      const wasUp = !STOPPED_STATES.has(entry.record.state);
+      stops.push(
+        this.stopOne(entry.key, true, false).then(() => {
+          entry.spec = after;
+          this.o.output.register(after); // its log settings may have changed too
+          if (wasUp || after.autostart) restart.push(entry);
+        }),
+      );
+      outcomes.push({ key: entry.key, ok: true, message: 'changed' });
+    }
+    for (const name of diff.removedGroups) if (inScope(name)) table.deleteGroup(name);
+    for (const g of config.groups) if (inScope(g.name)) table.setGroup(g);
+    const added: ProcessEntry[] = [];
+    for (const spec of diff.addedProcesses) {
+      if (!inScope(spec.group)) continue;
+      const entry = this.addProcess(spec);
+      added.push(entry);
+      outcomes.push({ key: entry.key, ok: true, message: 'added' });
+    }
+    if (groups === null) this.o.config.set(config);
+    this.startAutostart(added);
+    await Promise.all(stops);
+    // the stops resolved outside the queue; start through it so starts stay ordered with everything else
+    if (restart.length > 0) await this.enqueue({ type: 'start', keys: restart.map((e) => e.key), wait: false });
+    return outcomes;
+  }
+
+  private addGroup(config: Config, group: string): CommandOutcome {
+    const { table } = this.host;
+    if (table.hasGroup(group)) return { key: group, ok: false, code: 'E_ALREADY_ADDED', message: `${group} is already active` };
+    const spec = config.groups.find((g) => g.name === group);
+    if (!spec) return { key: group, ok: false, code: 'E_BAD_NAME', message: `no group ${group} in the config` };
+    table.setGroup(spec);
+    const added = config.processes.filter((p) => p.group === group).map((p) => this.addProcess(p));
+    this.startAutostart(added);
+    return { key: group, ok: true };
+  }
+
+  private removeGroup(group: string): CommandOutcome {
+    const { table } = this.host;
+    if (!table.hasGroup(group)) return { key: group, ok: false, code: 'E_BAD_NAME', message: `no active group ${group}` };
+    const members = table.entries().filter((e) => e.spec.group === group);
+    const busy = members.filter((e) => !STOPPED_STATES.has(e.record.state));
+    if (busy.length > 0) {
+      return { key: group, ok: false, code: 'E_STILL_RUNNING', message: `${busy.map((e) => e.key).join(', ')} still running` };
+    }
+    for (const e of members) this.drop(e);
+    table.deleteGroup(group);
+    return { key: group, ok: true };
+  }
+
+  /** Converges one program's processes to `specs`; processes that stay keep running untouched. */
+  private async scale(group: string, programName: string, specs: readonly ProcessSpec[], wait: boolean): Promise<CommandOutcome[]> {
+    if (this.host.mood !== 'running') return [{ key: '*', ok: false, code: 'E_SHUTTING_DOWN', message: 'drover is shutting down' }];
+    const { table } = this.host;
+    const wanted = new Set(specs.map((p) => processKey(p)));
+    const current = table.programEntries(group, programName);
+    const added = specs.filter((p) => !table.has(processKey(p))).map((p) => this.addProcess(p));
+    // keep the program's processes together and in number order, as the config lists them
+    table.regroupProgram(group, programName);
+    const work: Promise<CommandOutcome>[] = [];
+    for (const entry of current) {
+      if (wanted.has(entry.key)) continue;
+      work.push(
+        this.stopOne(entry.key, true, false).then(() => {
+          this.drop(entry);
+          return { key: entry.key, ok: true, message: 'removed' };
+        }),
+      );
+    }
+    for (const entry of added) {
+      work.push(this.startOne(entry.key, wait, false).then((o) => (o.ok ? { ...o, message: 'added' } : o)));
+    }
+    return Promise.all(work);
+  }
+
+  /** Runs a command through the event queue (after work done outside it), resolving with its outcomes. */
+  private enqueue(command: ControlCommand): Promise<readonly CommandOutcome[]> {
+    return new Promise((reply) => this.host.push({ type: 'commandReceived', command, reply }));
+  }
+}
+
+function assertNever(x: never): never {
+  throw new Error(`unhandled command ${JSON.stringify(x)}`);
+}

@@ -1,0 +1,58 @@
+// Kinds of process: what a kind supplies to the supervisor, so that core knows how to launch and listen to a
+// process without knowing what it is. A plain `command =` program is the default kind (nothing to add); a
+// drover worker (src/prefork/) adds its runtime's argv and environment, an IPC channel, heartbeats and its
+// own readiness; later kinds (event listeners) plug in the same way. Kinds never assign a state: they feed
+// events to the reducer through their context.
+import type { ChildProcess } from 'node:child_process';
+import type { ProcessSpec } from '../config/types.js';
+import type { Logger } from '../logs/logger.js';
+import type { ProcessEvent } from './states.js';
+import type { ProcessEntry } from './table.js';
+
+/** How to launch one process of a kind. */
+export interface LaunchPlan {
+  readonly argv: readonly string[];
+  /** added to (and overriding) the environment core built */
+  readonly env: Readonly<Record<string, string>>;
+  /** open a Node IPC channel to the child */
+  readonly ipc: boolean;
+}
+
+/** Why a process of this kind cannot be launched (counted as a failed start). */
+export interface LaunchRefusal {
+  readonly refused: true;
+  /** errno-style reason, e.g. ENOEXEC */
+  readonly reason: string;
+  readonly message: string;
+}
+
+/** What a kind may do with the supervisor. */
+export interface KindContext {
+  readonly logger: Logger;
+  /** Queues an event of the kind for the process `pid` of `key`; it reaches `handle` in order with every other event. */
+  push(key: string, pid: number, event: unknown): void;
+  /** Feeds a process event (readyReported, …) to the reducer for `entry`. */
+  dispatch(entry: ProcessEntry, event: ProcessEvent): void;
+}
+
+export interface ProcessKind {
+  /** A short name for logs ("worker"). */
+  readonly name: string;
+  /** Whether processes of `spec` are of this kind. */
+  claims(spec: ProcessSpec): boolean;
+  /** Called once, before anything starts. */
+  bind(ctx: KindContext): void;
+  /** The argv, extra environment and IPC of one launch, or why it cannot start. */
+  prepare(spec: ProcessSpec): LaunchPlan | LaunchRefusal;
+  /** The process was spawned: attach to its IPC channel and streams. */
+  attach(entry: ProcessEntry, child: ChildProcess, pid: number): void;
+  /** An event this kind pushed, for the current process of `entry` (stale ones are dropped before this). */
+  handle(entry: ProcessEntry, event: unknown): void;
+  /** The process `pid` exited; called before the exit is classified, also for entries already dropped. */
+  detach(key: string, pid: number): void;
+}
+
+/** Whether a plan is a refusal. */
+export function isRefusal(plan: LaunchPlan | LaunchRefusal): plan is LaunchRefusal {
+  return 'refused' in plan;
+}

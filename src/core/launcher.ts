@@ -1,0 +1,262 @@
+// Launching and ending processes: build a process's environment, spawn it through its kind's plan, attach
+// its output, turn its exit into an event; send stop and kill signals with group semantics; after an exit,
+// sweep what a killasgroup program left behind, or warn about a program that daemonized itself.
+import type { ProcessSpec } from '../config/types.js';
+import type { OutputSink } from '../logs/output.js';
+import type { OrphanGuard } from '../os/guard.js';
+import { findLeftBehind, type GoneProcess } from '../os/leftovers.js';
+import { descendantsOf, listProcesses, readStat, type ProcStat } from '../os/proc.js';
+import { groupHasMembers, sendSignal, spawnProcess } from '../os/spawn.js';
+import { lookupUser, type UserInfo } from '../os/users.js';
+import type { CoreHost } from './_host.js';
+import type { Follower } from './follower.js';
+import { isRefusal, type ProcessKind } from './kind.js';
+import type { GoneExit, ProcessEntry } from './table.js';
+import type { SupervisorEvent } from './types.js';
+
+/** Server hooks the launcher fires (gunicorn's pre_spawn, post_spawn, worker_exit), without waiting. */
+export interface LaunchHooks {
+  fire(name: 'pre_spawn' | 'post_spawn' | 'worker_exit', ...args: unknown[]): void;
+}
+
+/** The master's listening sockets, by name ([socket:x]); fds are handed to the programs that name them. */
+export interface SocketFds {
+  fd(name: string): number | null;
+}
+
+export interface LauncherOptions {
+  readonly output: OutputSink;
+  readonly guard: OrphanGuard | null;
+  /** environment the programs inherit before their own `environment` */
+  readonly baseEnv: Readonly<Record<string, string | undefined>>;
+  readonly kinds: readonly ProcessKind[];
+  readonly sockets: SocketFds | null;
+  readonly hooks: LaunchHooks | null;
+  /** the active config's `[supervisord] environment` */
+  readonly globalEnv: () => Readonly<Record<string, string>>;
+}
+
+export class Launcher {
+  /** one /proc snapshot shared by everything done in the same turn (a shutdown stops hundreds at once); null when stale */
+  private procTableCache: ProcStat[] | null = null;
+
+  constructor(
+    private readonly host: CoreHost,
+    private readonly follower: Follower,
+    private readonly o: LauncherOptions,
+  ) {}
+
+  /** The kind of a process (a drover worker, …); null for a plain command. */
+  kindOf(spec: ProcessSpec): ProcessKind | null {
+    return this.o.kinds.find((k) => k.claims(spec)) ?? null;
+  }
+
+  /** Spawns the process of `entry` (the reducer's `spawn` effect); a failure is fed back as spawnFailed. */
+  spawn(entry: ProcessEntry): void {
+    const { spec } = entry;
+    const fail = (reason: string, message: string): void => {
+      entry.spawnFailure = reason;
+      this.host.logger.error(`${spec.name}: cannot start: ${message}`);
+      this.host.dispatch(entry, { type: 'spawnFailed', reason, message });
+    };
+    const user = this.userFor(spec);
+    if (typeof user === 'string') {
+      fail(user === 'missing' ? 'EUSER' : 'EPERM', user === 'missing' ? `user ${spec.user ?? ''} does not exist` : `cannot run as user ${spec.user ?? ''}: drover is not running as root`);
+      return;
+    }
+    this.o.hooks?.fire('pre_spawn', hookProcess(spec, null));
+    const kind = this.kindOf(spec);
+    const plan = kind ? kind.prepare(spec) : { argv: spec.argv, env: {}, ipc: false };
+    if (isRefusal(plan)) {
+      fail(plan.reason, plan.message);
+      return;
+    }
+    const listenFds: { fd: number; name: string }[] = [];
+    for (const name of spec.sockets) {
+      const fd = this.o.sockets?.fd(name) ?? null;
+      if (fd === null) {
+        fail('ENOTSOCK', `its socket ${name} is not bound`);
+        return;
+      }
+      listenFds.push({ fd, name });
+    }
+    const result = spawnProcess({
+      argv: plan.argv,
+      env: { ...this.environmentFor(spec, user), ...plan.env },
+      cwd: spec.directory,
+      umask: spec.umask,
+      user,
+      pdeathsig: spec.pdeathsig,
+      stdinPipe: true,
+      listenFds,
+      ipc: plan.ipc,
+    });
+    if (!result.ok) {
+      fail(result.reason, result.message);
+      return;
+    }
+    const { child, pid } = result;
+    entry.child = child;
+    entry.spawnedPid = pid;
+    entry.spawnedStartTicks = readStat(pid)?.startTicks ?? 0;
+    entry.executable = result.executable;
+    entry.stopSnapshot = [];
+    this.o.guard?.add(pid, entry.spawnedStartTicks);
+    child.stdin?.on('error', () => undefined); // EPIPE when the program closes its stdin: harmless
+    // with redirect_stderr the sink writes stderr into the stdout log, still knowing which stream a line came from
+    if (child.stdout) this.o.output.attach(entry.key, 'stdout', child.stdout);
+    if (child.stderr) this.o.output.attach(entry.key, 'stderr', child.stderr);
+    child.once('exit', (code, signal) =>
+      this.host.push({ type: 'childExited', key: entry.key, pid, code, signal: signal ? signal.slice(3) : null }),
+    );
+    kind?.attach(entry, child, pid);
+    this.host.logger.info(`spawned: ${spec.name} with pid ${pid}`);
+    this.o.hooks?.fire('post_spawn', hookProcess(spec, pid));
+    this.host.dispatch(entry, { type: 'spawned', pid });
+  }
+
+  /** Sends a stop or kill signal; with group semantics it also reaches descendants that left the group. */
+  signalForStop(entry: ProcessEntry, signal: string, toGroup: boolean): void {
+    const pid = entry.record.pid;
+    if (pid === null) return;
+    if ((toGroup || entry.spec.killAsGroup) && entry.stopSnapshot.length === 0) entry.stopSnapshot = descendantsOf(pid, this.procTable());
+    this.signalTree(entry, pid, signal, toGroup);
+  }
+
+  /** SIGKILL to the whole group of `entry`'s process, if it has one (fast shutdown, internal error). */
+  killNow(entry: ProcessEntry): void {
+    const pid = entry.record.pid;
+    if (pid !== null) this.signalTree(entry, pid, 'KILL', true);
+  }
+
+  /** A child exited: classify it (pidfile launcher, leftovers) and feed the reducer. */
+  childExited(ev: Extract<SupervisorEvent, { type: 'childExited' }>): void {
+    // before anything else, and for a process already dropped too: what it held must not wait for a lease
+    for (const kind of this.o.kinds) kind.detach(ev.key, ev.pid);
+    const entry = this.host.table.get(ev.key);
+    if (!entry || entry.spawnedPid !== ev.pid) return;
+    const { spec } = entry;
+    entry.child = null;
+    entry.spawnedPid = 0;
+    const requested = entry.record.stopRequested;
+    // A program that forked a daemon and exited: follow its pidfile when configured.
+    if (!requested && spec.pidfile !== null && entry.followedPid === 0 && ev.code !== null && spec.exitCodes.includes(ev.code)) {
+      this.follower.waitForPidfile(entry, ev.pid);
+      return;
+    }
+    // What is known of the ended process, before a respawn replaces it: the reducer's sweepLeftovers effect
+    // (killasgroup) and the self-daemonizing check below read it.
+    const gone: GoneExit = {
+      pid: ev.pid,
+      snapshot: entry.stopSnapshot,
+      startTicks: entry.spawnedStartTicks,
+      executable: entry.executable,
+      startedAtMs: entry.record.startedAtMs ?? 0,
+      requested,
+      code: ev.code,
+    };
+    entry.gone = gone;
+    this.o.guard?.remove(ev.pid);
+    this.o.hooks?.fire('worker_exit', hookProcess(spec, ev.pid), { code: ev.code, signal: ev.signal });
+    this.host.dispatch(entry, { type: 'childExited', code: ev.code, signal: ev.signal });
+    entry.gone = null;
+    if (!spec.killAsGroup) this.warnIfDaemonized(spec, gone);
+  }
+
+  /** killasgroup: kill what the ended leader left (its group, recorded descendants) before any respawn. */
+  sweepLeftovers(entry: ProcessEntry): void {
+    const { spec, gone } = entry;
+    if (gone === null || !this.mayHaveLeftovers(spec, gone)) return;
+    // only what is provably its own: the group, the session, the descendants a stop recorded
+    const leftovers = this.leftBehind(gone, false);
+    if (leftovers.length === 0) return;
+    this.host.logger.warn(`${spec.name}: killing ${leftovers.length} process(es) left behind in its group: ${leftovers.map((p) => p.pid).join(', ')}`);
+    sendSignal(gone.pid, 'KILL', true);
+    for (const p of leftovers) if (p.pgrp !== gone.pid) sendSignal(p.pid, 'KILL', false);
+  }
+
+  // --- internal ---
+
+  /** The user to switch to, null when none (or when drover already is that user), or why it cannot. */
+  private userFor(spec: ProcessSpec): UserInfo | null | 'missing' | 'not-root' {
+    if (spec.user === null) return null;
+    const user = lookupUser(spec.user);
+    if (!user) return 'missing';
+    const uid = process.getuid?.() ?? -1;
+    if (uid === user.uid) return null; // already that user: nothing to drop
+    return uid === 0 ? user : 'not-root';
+  }
+
+  /** The child's environment: drover's, then supervisor's markers, then the program's own keys. */
+  private environmentFor(spec: ProcessSpec, user: { name: string; home: string } | null): Record<string, string> {
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(this.o.baseEnv)) if (v !== undefined) env[k] = v;
+    Object.assign(env, this.o.globalEnv());
+    env['SUPERVISOR_ENABLED'] = '1';
+    env['SUPERVISOR_PROCESS_NAME'] = spec.name;
+    env['SUPERVISOR_GROUP_NAME'] = spec.group;
+    if (spec.serverUrl !== null) env['SUPERVISOR_SERVER_URL'] = spec.serverUrl;
+    if (user) {
+      // supervisor leaves HOME/USER/LOGNAME as drover's own; programs then read root's dotfiles
+      env['HOME'] = user.home;
+      env['USER'] = user.name;
+      env['LOGNAME'] = user.name;
+    }
+    Object.assign(env, spec.environment);
+    return env;
+  }
+
+  private signalTree(entry: ProcessEntry, pid: number, signal: string, toGroup: boolean): void {
+    const pgid = entry.followedPid === pid && entry.followedPgid > 0 ? entry.followedPgid : pid;
+    if (!toGroup) {
+      sendSignal(pid, signal, false);
+      return;
+    }
+    sendSignal(pgid, signal, true);
+    for (const d of entry.stopSnapshot) {
+      // descendants that moved to another group or session; pid reuse is ruled out by start time
+      if (d.pgrp !== pgid && readStat(d.pid)?.startTicks === d.startTicks) sendSignal(d.pid, signal, false);
+    }
+  }
+
+  /**
+   * Whether an ended process can have left anything behind, so that the full /proc scan is worth it: its
+   * group still has members, a stop recorded descendants, or it exited soon after starting with an
+   * expected code (how a self-daemonizing program looks).
+   */
+  private mayHaveLeftovers(spec: ProcessSpec, gone: GoneExit): boolean {
+    const quickExpected =
+      !gone.requested && gone.code !== null && spec.exitCodes.includes(gone.code) && Date.now() - gone.startedAtMs < (spec.startSecs + 1) * 1000;
+    return groupHasMembers(gone.pid) || gone.snapshot.length > 0 || quickExpected;
+  }
+
+  /** Without killasgroup: warn about a program that left processes behind, as a self-daemonizing one does. */
+  private warnIfDaemonized(spec: ProcessSpec, gone: GoneExit): void {
+    if (gone.requested || !this.mayHaveLeftovers(spec, gone)) return;
+    const leftovers = this.leftBehind(gone, true);
+    if (leftovers.length === 0) return;
+    const pids = leftovers.map((p) => `${p.pid} (${p.comm})`).join(', ');
+    this.host.logger.warn(
+      `${spec.name}: exited but left ${pids} running: the program seems to daemonize itself. ` +
+        `Run it in the foreground (e.g. nginx "daemon off;", redis "daemonize no") or set pidfile= so drover follows it.`,
+    );
+  }
+
+  private leftBehind(gone: GoneProcess, sameExecutable: boolean): ProcStat[] {
+    return findLeftBehind(gone, this.procTable(), { sameExecutable });
+  }
+
+  /** The process table, read at most once per turn of the event loop. */
+  private procTable(): ProcStat[] {
+    if (this.procTableCache === null) {
+      this.procTableCache = listProcesses();
+      setImmediate(() => (this.procTableCache = null));
+    }
+    return this.procTableCache;
+  }
+}
+
+/** What a server hook learns about a process. */
+function hookProcess(spec: ProcessSpec, pid: number | null): Record<string, unknown> {
+  return { name: spec.name, group: spec.group, program: spec.programName, processNum: spec.processNum, pid };
+}

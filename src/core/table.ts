@@ -1,0 +1,148 @@
+// The process table: every supervised process with its config, its state-machine record and the OS handles
+// behind it, in config order; and the active groups. Plain data with lookups: the supervisor and its
+// collaborators (commands, launcher, follower) change entries; only Supervisor.dispatch replaces a record.
+import type { ChildProcess } from 'node:child_process';
+import { processKey } from '../config/diff.js';
+import type { GroupSpec, ProcessSpec } from '../config/types.js';
+import type { GoneProcess } from '../os/leftovers.js';
+import type { ProcStat } from '../os/proc.js';
+import { initialRecord, type ProcessRecord, type TimerName } from './program.js';
+import type { ProcessSnapshot } from './types.js';
+
+/** What is known of a process that has just exited. */
+export interface GoneExit extends GoneProcess {
+  readonly startedAtMs: number;
+  /** the exit was a requested stop */
+  readonly requested: boolean;
+  readonly code: number | null;
+}
+
+/** One supervised process. */
+export interface ProcessEntry {
+  /** "group:name": unique across groups */
+  readonly key: string;
+  spec: ProcessSpec;
+  /** the reducer's record; replaced only in Supervisor.dispatch */
+  record: ProcessRecord;
+  /** the Node child handle of the current process; null when none */
+  child: ChildProcess | null;
+  /** pid we spawned (the launcher for pidfile programs); 0 when none */
+  spawnedPid: number;
+  /** start ticks of spawnedPid, to recognise it in /proc; 0 when none */
+  spawnedStartTicks: number;
+  /** errno-style reason of the last synchronous spawn failure (ENOENT, EACCES, …), or null */
+  spawnFailure: string | null;
+  /** resolved executable of the current process, for spotting self-daemonizing programs; '' when none */
+  executable: string;
+  /** pending timers with a generation each, so a timer that fires after being replaced is ignored */
+  readonly timers: Map<TimerName, { handle: NodeJS.Timeout; gen: number }>;
+  /** descendants seen when a stop began, so those that left the group can be reached too; [] when none */
+  stopSnapshot: ProcStat[];
+  /** polling handle for a followed pid (pidfile programs); null when none */
+  follow: NodeJS.Timeout | null;
+  /** pid being followed through a pidfile; 0 when none */
+  followedPid: number;
+  /** process group of the followed pid, as registered with the orphan guard; 0 when none */
+  followedPgid: number;
+  /** the process whose exit is being handled right now; null otherwise */
+  gone: GoneExit | null;
+}
+
+export class ProcessTable {
+  /** every process by key, in config order */
+  private readonly procs = new Map<string, ProcessEntry>();
+  /** active groups by name */
+  private readonly groups = new Map<string, GroupSpec>();
+
+  /** Registers a process for `spec` (stopped, nothing spawned). */
+  add(spec: ProcessSpec, nowMs: number): ProcessEntry {
+    const entry: ProcessEntry = {
+      key: processKey(spec),
+      spec,
+      record: initialRecord(nowMs),
+      child: null,
+      spawnedPid: 0,
+      spawnedStartTicks: 0,
+      spawnFailure: null,
+      executable: '',
+      timers: new Map(),
+      stopSnapshot: [],
+      follow: null,
+      followedPid: 0,
+      followedPgid: 0,
+      gone: null,
+    };
+    this.procs.set(entry.key, entry);
+    return entry;
+  }
+
+  get(key: string): ProcessEntry | undefined {
+    return this.procs.get(key);
+  }
+
+  has(key: string): boolean {
+    return this.procs.has(key);
+  }
+
+  delete(key: string): void {
+    this.procs.delete(key);
+  }
+
+  /** Every process, in config order. */
+  entries(): ProcessEntry[] {
+    return [...this.procs.values()];
+  }
+
+  get size(): number {
+    return this.procs.size;
+  }
+
+  /** Processes of one program, in table order. */
+  programEntries(group: string, programName: string): ProcessEntry[] {
+    return this.entries().filter((e) => e.spec.group === group && e.spec.programName === programName);
+  }
+
+  /** Keeps one program's processes together, in process-number order, where the program first appears. */
+  regroupProgram(group: string, programName: string): void {
+    const order = this.entries();
+    const isMine = (e: ProcessEntry): boolean => e.spec.group === group && e.spec.programName === programName;
+    const first = order.findIndex(isMine);
+    if (first < 0) return;
+    const mine = order.filter(isMine).sort((a, b) => a.spec.processNum - b.spec.processNum);
+    const rest = order.filter((e) => !isMine(e));
+    this.procs.clear();
+    for (const e of [...rest.slice(0, first), ...mine, ...rest.slice(first)]) this.procs.set(e.key, e);
+  }
+
+  /** A snapshot of every process, in table order, for status. */
+  snapshot(): ProcessSnapshot[] {
+    return this.entries().map((e) => ({ key: e.key, spec: e.spec, record: e.record }));
+  }
+
+  setGroup(group: GroupSpec): void {
+    this.groups.set(group.name, group);
+  }
+
+  deleteGroup(name: string): void {
+    this.groups.delete(name);
+  }
+
+  hasGroup(name: string): boolean {
+    return this.groups.has(name);
+  }
+
+  group(name: string): GroupSpec | undefined {
+    return this.groups.get(name);
+  }
+
+  /** The active groups, sorted as supervisor sorts them (priority, then name). */
+  activeGroups(): GroupSpec[] {
+    return [...this.groups.values()].sort((a, b) => a.priority - b.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+}
+
+/** Cancels every pending timer of an entry (it is dropped, or the shutdown has finished). */
+export function clearTimers(entry: ProcessEntry): void {
+  for (const t of entry.timers.values()) clearTimeout(t.handle);
+  entry.timers.clear();
+}

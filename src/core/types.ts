@@ -1,0 +1,103 @@
+// The supervisor's vocabulary: the commands it takes, the outcomes it answers, the events on its one queue,
+// and what listeners hear. Shared by the core's files and by the layers above, which drive it through
+// these types only.
+import type { Config, ProcessSpec } from '../config/types.js';
+import type { ProcessRecord, Step, TimerName } from './program.js';
+
+export type Mood = 'running' | 'shuttingDown' | 'stopped';
+
+export type ControlCommand =
+  | { readonly type: 'start'; readonly keys: readonly string[]; readonly wait: boolean }
+  | { readonly type: 'stop'; readonly keys: readonly string[]; readonly wait: boolean }
+  | { readonly type: 'signal'; readonly keys: readonly string[]; readonly signal: string }
+  | { readonly type: 'shutdown'; readonly fast: boolean }
+  /**
+   * drover's fine-grained update: only processes whose own config changed are restarted. Programs for
+   * which `managedElsewhere` is true (worker pools, which roll instead) are left out of the diff.
+   */
+  | {
+      readonly type: 'applyConfig';
+      readonly config: Config;
+      readonly groups: readonly string[] | null;
+      readonly managedElsewhere?: (spec: ProcessSpec) => boolean;
+    }
+  /** supervisor's addProcessGroup: activate a group of `config` that is not active yet */
+  | { readonly type: 'addGroup'; readonly config: Config; readonly group: string }
+  /** supervisor's removeProcessGroup: drop a group whose processes are all stopped */
+  | { readonly type: 'removeGroup'; readonly group: string }
+  /** drover scale: make `specs` the processes of one program, adding and starting missing ones and
+   * stopping and dropping the others (the highest-numbered, when scaling down) */
+  | {
+      readonly type: 'scale';
+      readonly group: string;
+      readonly programName: string;
+      readonly specs: readonly ProcessSpec[];
+      readonly wait: boolean;
+    };
+
+/** Error codes of control commands; stable, never reused (docs/api.md). */
+export type CommandErrorCode =
+  | 'E_BAD_NAME'
+  | 'E_ALREADY_STARTED'
+  | 'E_NOT_RUNNING'
+  | 'E_SPAWN'
+  | 'E_NO_FILE'
+  | 'E_NOT_EXECUTABLE'
+  | 'E_ABNORMAL_TERMINATION'
+  | 'E_SHUTTING_DOWN'
+  | 'E_STILL_RUNNING'
+  | 'E_ALREADY_ADDED'
+  | 'E_FAILED';
+
+export interface CommandOutcome {
+  /** "group:name", or the group name for group commands, or "*" */
+  readonly key: string;
+  readonly ok: boolean;
+  readonly code?: CommandErrorCode;
+  readonly message?: string;
+}
+
+/** Remembers what an operator started or stopped by hand, so it survives a restart of drover. */
+export interface DesiredStateStore {
+  /** "started", "stopped", or null when the config's autostart decides */
+  get(key: string): 'started' | 'stopped' | null;
+  set(key: string, want: 'started' | 'stopped' | null): void;
+}
+
+export type SupervisorEvent =
+  | { readonly type: 'signalReceived'; readonly signal: string }
+  | {
+      readonly type: 'childExited';
+      readonly key: string;
+      readonly pid: number;
+      readonly code: number | null;
+      readonly signal: string | null;
+    }
+  | { readonly type: 'timerFired'; readonly key: string; readonly timer: TimerName; readonly gen: number }
+  /** `refused`: why the pid last read from the pidfile was not followed (section 6 of docs/security.md) */
+  | { readonly type: 'pidfileChecked'; readonly key: string; readonly launcherPid: number; readonly pid: number | null; readonly refused: string | null }
+  | { readonly type: 'followedPidGone'; readonly key: string; readonly pid: number }
+  /** an event of a process kind (a worker's IPC message, its heartbeat timer), for the process `pid` of `key` */
+  | { readonly type: 'kindEvent'; readonly key: string; readonly pid: number; readonly event: unknown }
+  | {
+      readonly type: 'commandReceived';
+      readonly command: ControlCommand;
+      readonly reply: (outcomes: readonly CommandOutcome[]) => void;
+    };
+
+/** What a listener hears about each state change. */
+export interface ChangeEvent {
+  /** "group:name" */
+  readonly key: string;
+  readonly name: string;
+  readonly group: string;
+  readonly step: Step;
+  readonly record: ProcessRecord;
+}
+
+/** One process as the layers above see it. */
+export interface ProcessSnapshot {
+  readonly key: string;
+  readonly spec: ProcessSpec;
+  readonly record: ProcessRecord;
+}

@@ -1,0 +1,131 @@
+// The one reload. SIGHUP, `drover reload`, `POST /api/update`, `systemctl reload` (which runs `drover
+// reload`) and XML-RPC's reloadConfig all come here, so they cannot drift apart: run the on_reload hook,
+// re-read the config, apply what changed (only processes whose own config changed restart), and roll every
+// worker pool onto the code on disk — each replacement ready before an old worker leaves — converging to
+// the file's numprocs. Reloads run one at a time, in the order asked.
+import { diffConfigs, type ConfigDiff } from '../config/diff.js';
+import type { Config, ProcessSpec } from '../config/types.js';
+import type { Supervisor } from '../core/supervisor.js';
+import type { CommandOutcome } from '../core/types.js';
+import type { Logger } from '../logs/logger.js';
+import type { Workers } from '../prefork/workers.js';
+
+export interface ReloadOptions {
+  /** groups to apply to (null: all) */
+  readonly groups: readonly string[] | null;
+  /**
+   * 'all': apply the diff and roll the pools (drover's reload and update, HUP). 'pools': roll the pools only
+   * and leave the rest to the caller (XML-RPC reloadConfig, after which supervisorctl adds and removes groups)
+   */
+  readonly apply: 'all' | 'pools';
+  /** what asked, for the log: "SIGHUP", "drover reload", … */
+  readonly cause: string;
+}
+
+export interface ReloadResult {
+  readonly config: Config;
+  /** the config's differences from what ran, pools left out (they roll in place) */
+  readonly diff: ConfigDiff;
+  readonly outcomes: readonly CommandOutcome[];
+  /** worker programs ("group:program") rolled onto new code */
+  readonly rolled: readonly string[];
+}
+
+export interface ReloaderOptions {
+  readonly supervisor: Supervisor;
+  readonly workers: Workers;
+  /** reads the config file now (throws ConfigError) */
+  readonly readConfig: () => Config;
+  readonly logger: Logger;
+  /** the on_reload server hook; resolves false when it failed (the reload goes on, as gunicorn's does) */
+  readonly onReloadHook: () => Promise<boolean>;
+  /** told when a reload begins and ends (systemd's RELOADING=1 / READY=1) */
+  readonly onReloading?: () => void;
+  readonly onReloaded?: () => void;
+}
+
+export class Reloader {
+  /** the config of the last reread, for supervisor's two-step reread + add/update; null before one */
+  private lastRead: Config | null = null;
+  /** the reload running now, if any; the next one waits for it */
+  private current: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly o: ReloaderOptions) {}
+
+  /** Re-reads the config and reports what differs from what runs, pools left out; nothing is applied. */
+  reread(): { config: Config; diff: ConfigDiff } {
+    const config = this.o.readConfig();
+    this.lastRead = config;
+    return { config, diff: this.diffAgainstActive(config) };
+  }
+
+  /** The config of the last reread, or a fresh read. */
+  pendingConfig(): Config {
+    return this.lastRead ?? this.reread().config;
+  }
+
+  /** Runs one reload after any that is under way; rejects with ConfigError when the file does not load. */
+  reload(opts: ReloadOptions): Promise<ReloadResult> {
+    const run = this.current.then(() => this.run(opts));
+    // the chain goes on after a failed reload; the caller gets the failure
+    this.current = run.catch(() => undefined);
+    return run;
+  }
+
+  // --- internal ---
+
+  private async run(opts: ReloadOptions): Promise<ReloadResult> {
+    const { supervisor, workers, logger } = this.o;
+    this.o.onReloading?.();
+    try {
+      logger.info(`${opts.cause}: reloading (re-reading the config${opts.apply === 'all' ? ', applying what changed' : ''} and rolling the worker pools)`);
+      if (!(await this.o.onReloadHook())) logger.warn(`${opts.cause}: the on_reload hook failed (see above); reloading anyway`);
+      const { config, diff } = this.reread();
+      const pooled = this.pooledPrograms(config);
+      const managedElsewhere = (spec: ProcessSpec): boolean => spec.worker !== null && pooled.has(programKey(spec));
+      const inScope = (group: string): boolean => opts.groups === null || opts.groups.includes(group);
+      const outcomes = opts.apply === 'all' ? await supervisor.command({ type: 'applyConfig', config, groups: opts.groups, managedElsewhere }) : [];
+      workers.setTargets({ ...config, processes: config.processes.filter((p) => managedElsewhere(p) && inScope(p.group)) });
+      const rolled = [...pooled].filter((key) => inScope(key.slice(0, key.indexOf(':'))));
+      await workers.arbiter.rollWorkers((group, programName) => rolled.includes(`${group}:${programName}`));
+      const changes = [`${diff.changedProcesses.length} changed`, `${diff.addedProcesses.length} added`, `${diff.removedProcesses.length} removed`];
+      logger.info(`reload: done (${opts.cause}: ${opts.apply === 'all' ? changes.join(', ') : 'groups left to the caller'}; ${rolled.length} pool(s) rolled${rolled.length > 0 ? `: ${rolled.join(', ')}` : ''})`);
+      return { config, diff, outcomes, rolled };
+    } catch (err) {
+      logger.error(`${opts.cause}: reload failed: ${(err as Error).message}`);
+      throw err;
+    } finally {
+      this.o.onReloaded?.();
+    }
+  }
+
+  /** Worker programs present both now and in `config`: they roll in place instead of being diffed. */
+  private pooledPrograms(config: Config): Set<string> {
+    const now = new Set(
+      this.o.supervisor
+        .snapshot()
+        .filter((p) => p.spec.worker !== null)
+        .map((p) => programKey(p.spec)),
+    );
+    return new Set(config.processes.filter((p) => p.worker !== null && now.has(programKey(p))).map(programKey));
+  }
+
+  /** What `config` changes against what runs, leaving out pools (their processes are renumbered as they roll). */
+  private diffAgainstActive(config: Config): ConfigDiff {
+    const pooled = this.pooledPrograms(config);
+    const outsidePools = (p: ProcessSpec): boolean => !(p.worker !== null && pooled.has(programKey(p)));
+    const active: Config = {
+      ...config,
+      groups: this.o.supervisor.activeGroups(),
+      processes: this.o.supervisor
+        .snapshot()
+        .map((p) => p.spec)
+        .filter(outsidePools),
+    };
+    return diffConfigs(active, { ...config, processes: config.processes.filter(outsidePools) });
+  }
+}
+
+function programKey(spec: Pick<ProcessSpec, 'group' | 'programName'>): string {
+  return `${spec.group}:${spec.programName}`;
+}

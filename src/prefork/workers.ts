@@ -1,0 +1,328 @@
+// drover workers as a kind of process (src/core/kind.ts): how a `worker =` process is launched (the worker
+// runtime, its environment, an IPC channel), what its messages mean (ready, heartbeats, asking to retire,
+// queue/state/lock requests), the heartbeat watchdog and a stuck worker's report. The pool policy — how many
+// workers, recycling, rolling — is the arbiter's (src/prefork/arbiter.ts); this file lends it the
+// supervisor's processes as pool members.
+import type { ChildProcess } from 'node:child_process';
+import type { Config, ProcessSpec } from '../config/types.js';
+import type { KindContext, LaunchPlan, LaunchRefusal, ProcessKind } from '../core/kind.js';
+import type { Supervisor } from '../core/supervisor.js';
+import type { ProcessEntry } from '../core/table.js';
+import { parseSharedRequest, parseWorkerMessage, type SharedCall, type SharedReplyMessage, type StuckReport, type WorkerMessage } from '../ipc/protocol.js';
+import type { Logger } from '../logs/logger.js';
+import { sendSignal } from '../os/spawn.js';
+import { Arbiter, type ArbiterHost, type PoolMember } from './arbiter.js';
+import { reportFrames, stuckReportScanner } from './inspector.js';
+import { canStripTypes, isTypeScript, workerArgv, workerEnv } from './worker-spawn.js';
+
+/** How long the master waits for a stuck worker's watchdog report before it kills the worker anyway. */
+const STUCK_REPORT_WAIT_MS = 3000;
+
+export interface WorkersOptions {
+  readonly logger: Logger;
+  /** the spec of process number `processNum` of `spec`'s program, from the config file; null when it cannot be built */
+  readonly buildSpec: (spec: ProcessSpec, processNum: number) => ProcessSpec | null;
+  /** a worker's queue, state and lock requests (src/primitives), with a function that sends it the answers */
+  readonly onRequest?: ((key: string, pid: number, calls: readonly SharedCall[], reply: (m: SharedReplyMessage) => void) => void) | null;
+  /** a worker process has exited (its leases and locks are given back at once) */
+  readonly onExit?: ((key: string, pid: number) => void) | null;
+}
+
+/** Events this kind queues for itself. */
+type WorkerEvent =
+  | { readonly t: 'message'; readonly msg: WorkerMessage }
+  | { readonly t: 'request'; readonly calls: readonly SharedCall[] }
+  | { readonly t: 'heartbeatMissed' }
+  | { readonly t: 'reportWaited' };
+
+/** What the master knows of one worker process, beside the supervisor's entry. */
+class WorkerState implements PoolMember {
+  /** requests served by the current process (from its heartbeats); 0 before the first */
+  requests = 0;
+  /** RSS the current process last reported; 0 before the first heartbeat */
+  rssBytes = 0;
+  /** the heartbeat watchdog; null when none is armed */
+  heartbeat: NodeJS.Timeout | null = null;
+  /** a replacement is on its way; this one leaves when it is ready */
+  retiring = false;
+  /** the stuck report (JS stack) its watchdog wrote on stderr since its last heartbeat; null when none */
+  stuckReport: StuckReport | null = null;
+  /** a heartbeat was missed: the master waits for the report until this time (ms since epoch); 0 when not */
+  reportDeadlineMs = 0;
+
+  constructor(readonly entry: ProcessEntry) {}
+
+  get key(): string {
+    return this.entry.key;
+  }
+  get spec(): ProcessSpec {
+    return this.entry.spec;
+  }
+  get record(): ProcessEntry['record'] {
+    return this.entry.record;
+  }
+}
+
+export class Workers implements ProcessKind {
+  readonly name = 'worker';
+  /** the pool policy; built once the supervisor is known (`attach`) */
+  private pool: Arbiter | null = null;
+  private ctx: KindContext | null = null;
+  private supervisor: Supervisor | null = null;
+  /** per supervisor entry; entries of dropped processes are collected with them */
+  private readonly states = new WeakMap<ProcessEntry, WorkerState>();
+  /** requests served by every worker a program ever had, per "group:program" (from heartbeats) */
+  private readonly requestsServed = new Map<string, number>();
+
+  constructor(private readonly o: WorkersOptions) {}
+
+  // --- wiring (by the daemon) ---
+
+  /**
+   * Lends the arbiter the supervisor's processes, sets each worker program's target from `config`, and
+   * registers gunicorn's pool signals: TTIN/TTOU one worker more/fewer, WINCH stop the workers.
+   */
+  manage(supervisor: Supervisor, config: Config): Arbiter {
+    this.supervisor = supervisor;
+    const host: ArbiterHost = {
+      logger: this.o.logger,
+      isRunning: () => supervisor.mood === 'running',
+      members: () => supervisor.table.entries().map((e) => this.stateOf(e)),
+      isCurrent: (m) => supervisor.table.get(m.key) === (m as WorkerState).entry,
+      buildSpec: (spec, num) => this.o.buildSpec(spec, num),
+      add: (spec) => {
+        const entry = supervisor.addProcess(spec);
+        return entry ? this.stateOf(entry) : null;
+      },
+      startNow: (m) => supervisor.startNow((m as WorkerState).entry),
+      start: async (m) => (await supervisor.command({ type: 'start', keys: [m.key], wait: true }))[0] ?? { ok: false, message: 'no answer' },
+      stop: (m) => supervisor.stopEntry((m as WorkerState).entry),
+      drop: (m) => supervisor.drop((m as WorkerState).entry),
+    };
+    this.pool = new Arbiter(host);
+    this.setTargets(config);
+    supervisor.onSignal('TTIN', () => this.arbiter.addWorkers());
+    supervisor.onSignal('TTOU', () => this.arbiter.removeWorkers());
+    supervisor.onSignal('WINCH', () => this.arbiter.stopWorkers());
+    return this.pool;
+  }
+
+  get arbiter(): Arbiter {
+    if (!this.pool) throw new Error('Workers.manage was not called');
+    return this.pool;
+  }
+
+  /** Makes each worker program of `config` converge to its numprocs (at start, and on reload). */
+  setTargets(config: Config): void {
+    for (const spec of config.processes) if (spec.worker !== null) this.arbiter.setTarget(spec.group, spec.programName, spec.numprocs);
+  }
+
+  /** Whether `spec` belongs to a pool that exists now and rolls instead of being diffed (see the one reload). */
+  isPooled(spec: ProcessSpec): boolean {
+    if (spec.worker === null || !this.supervisor) return false;
+    return this.supervisor.table.entries().some((e) => e.spec.worker !== null && e.spec.group === spec.group && e.spec.programName === spec.programName);
+  }
+
+  /**
+   * Per current worker, requests served (from heartbeats); per "group:program", the requests served since
+   * start by every worker it ever had, and its recycles.
+   */
+  stats(): {
+    workers: { key: string; pid: number; requests: number }[];
+    requestsServed: ReadonlyMap<string, number>;
+    recycles: ReadonlyMap<string, number>;
+  } {
+    const entries = this.supervisor?.table.entries() ?? [];
+    const workers = entries.filter((e) => e.spec.worker !== null).map((e) => ({ key: e.key, pid: e.spawnedPid, requests: this.stateOf(e).requests }));
+    return { workers, requestsServed: this.requestsServed, recycles: this.pool?.recycles ?? new Map() };
+  }
+
+  // --- ProcessKind ---
+
+  claims(spec: ProcessSpec): boolean {
+    return spec.worker !== null;
+  }
+
+  bind(ctx: KindContext): void {
+    this.ctx = ctx;
+  }
+
+  prepare(spec: ProcessSpec): LaunchPlan | LaunchRefusal {
+    const module = spec.worker as string;
+    if (isTypeScript(module) && !canStripTypes()) {
+      return {
+        refused: true,
+        reason: 'ENOEXEC',
+        message: `${module} is TypeScript: worker modules in .ts need Node ≥ 22.6 (this is ${process.version}); compile it to .js or upgrade Node`,
+      };
+    }
+    return { argv: workerArgv(spec), env: workerEnv(spec, Math.random()), ipc: true };
+  }
+
+  attach(entry: ProcessEntry, child: ChildProcess, pid: number): void {
+    const ctx = this.context();
+    const w = this.stateOf(entry);
+    w.requests = 0;
+    w.rssBytes = 0;
+    w.retiring = false;
+    w.stuckReport = null;
+    w.reportDeadlineMs = 0;
+    child.on('message', (raw: unknown) => {
+      const msg = parseWorkerMessage(raw);
+      if (msg) ctx.push(entry.key, pid, { t: 'message', msg } satisfies WorkerEvent);
+      else if (this.o.onRequest) {
+        const calls = parseSharedRequest(raw);
+        if (calls) ctx.push(entry.key, pid, { t: 'request', calls } satisfies WorkerEvent);
+      }
+    });
+    // EPIPE/ERR_IPC_CHANNEL_CLOSED when the worker is gone: its exit event tells the rest
+    child.on('error', () => undefined);
+    child.stderr?.on(
+      'data',
+      stuckReportScanner((report) => {
+        if (entry.spawnedPid !== pid) return;
+        w.stuckReport = report;
+        // the master already gave up waiting on a heartbeat: the report ends the wait
+        if (w.reportDeadlineMs > 0) ctx.push(entry.key, pid, { t: 'reportWaited' } satisfies WorkerEvent);
+      }),
+    );
+    this.armHeartbeat(entry, w, pid);
+  }
+
+  handle(entry: ProcessEntry, event: unknown): void {
+    const ev = event as WorkerEvent;
+    const w = this.stateOf(entry);
+    switch (ev.t) {
+      case 'message':
+        this.handleMessage(entry, w, ev.msg);
+        break;
+      case 'request':
+        this.handleRequest(entry, ev.calls);
+        break;
+      case 'heartbeatMissed':
+        this.heartbeatMissed(entry, w);
+        break;
+      case 'reportWaited':
+        this.reportWaited(entry, w);
+        break;
+      default:
+        assertNever(ev);
+    }
+  }
+
+  detach(key: string, pid: number): void {
+    // before anything else, and for a process already dropped too: what it held must not wait for a lease
+    this.o.onExit?.(key, pid);
+    const entry = this.supervisor?.table.get(key);
+    if (!entry || entry.spawnedPid !== pid) return;
+    const w = this.states.get(entry);
+    if (w?.heartbeat) clearTimeout(w.heartbeat);
+    if (w) w.heartbeat = null;
+  }
+
+  // --- internal ---
+
+  private context(): KindContext {
+    if (!this.ctx) throw new Error('Workers.bind was not called');
+    return this.ctx;
+  }
+
+  private stateOf(entry: ProcessEntry): WorkerState {
+    let w = this.states.get(entry);
+    if (!w) {
+      w = new WorkerState(entry);
+      this.states.set(entry, w);
+    }
+    return w;
+  }
+
+  /** (Re)arms the heartbeat watchdog of a worker; a stuck event loop stops the heartbeats. */
+  private armHeartbeat(entry: ProcessEntry, w: WorkerState, pid: number): void {
+    if (w.heartbeat) clearTimeout(w.heartbeat);
+    w.heartbeat = null;
+    const ms = entry.spec.heartbeatTimeoutSecs * 1000;
+    if (ms <= 0) return;
+    const ctx = this.context();
+    w.heartbeat = setTimeout(() => ctx.push(entry.key, pid, { t: 'heartbeatMissed' } satisfies WorkerEvent), ms);
+  }
+
+  private handleMessage(entry: ProcessEntry, w: WorkerState, msg: WorkerMessage): void {
+    const pid = entry.spawnedPid;
+    switch (msg.t) {
+      case 'ready':
+        this.armHeartbeat(entry, w, pid);
+        if (entry.record.state === 'starting' || entry.record.state === 'running') this.context().dispatch(entry, { type: 'readyReported' });
+        break;
+      case 'hb':
+        w.stuckReport = null;
+        // heartbeats carry a worker's running count: add what it served since the last one
+        if (msg.requests > w.requests) {
+          const program = `${entry.spec.group}:${entry.spec.programName}`;
+          this.requestsServed.set(program, (this.requestsServed.get(program) ?? 0) + msg.requests - w.requests);
+        }
+        w.requests = msg.requests;
+        w.rssBytes = msg.rss;
+        this.armHeartbeat(entry, w, pid);
+        if (entry.spec.maxMemoryBytes > 0 && msg.rss > entry.spec.maxMemoryBytes && !w.retiring) {
+          this.arbiter.retire(w, `RSS ${Math.round(msg.rss / 1048576)} MiB over max_memory ${Math.round(entry.spec.maxMemoryBytes / 1048576)} MiB`);
+        }
+        break;
+      case 'retire':
+        this.arbiter.retire(w, msg.reason);
+        break;
+      default:
+        assertNever(msg);
+    }
+  }
+
+  /** Shared primitives: hands a worker's requests to the owner, with a reply path to that very process. */
+  private handleRequest(entry: ProcessEntry, calls: readonly SharedCall[]): void {
+    const child = entry.child;
+    if (!child) return;
+    this.o.onRequest?.(entry.key, entry.spawnedPid, calls, (reply) => {
+      // the worker may be gone by the time an answer is ready: its exit event tells the rest
+      if (child.connected) child.send(reply, () => undefined);
+    });
+  }
+
+  /**
+   * No heartbeat within `timeout`: wait (bounded) for the worker's stuck report — its watchdog thread writes
+   * it once the loop has been stuck for the same timeout, as measured in the worker, a little before or after
+   * this — then SIGKILL. Nothing is sent to the worker: SIGUSR1, as drover once did, would open Node's inspector.
+   */
+  private heartbeatMissed(entry: ProcessEntry, w: WorkerState): void {
+    if (entry.record.state !== 'starting' && entry.record.state !== 'running') return;
+    w.heartbeat = null;
+    this.o.logger.error(
+      `${entry.spec.name}: worker ${entry.spawnedPid} sent no heartbeat for ${entry.spec.heartbeatTimeoutSecs}s (its event loop is stuck); waiting for its watchdog's report`,
+    );
+    if (w.stuckReport !== null) {
+      this.reportWaited(entry, w);
+      return;
+    }
+    w.reportDeadlineMs = Date.now() + STUCK_REPORT_WAIT_MS;
+    const ctx = this.context();
+    const pid = entry.spawnedPid;
+    setTimeout(() => ctx.push(entry.key, pid, { t: 'reportWaited' } satisfies WorkerEvent), STUCK_REPORT_WAIT_MS);
+  }
+
+  /** The report came, or the wait for it ended: log the stack (or why there is none) and kill the worker. */
+  private reportWaited(entry: ProcessEntry, w: WorkerState): void {
+    if (w.reportDeadlineMs === 0 && w.stuckReport === null) return; // already handled
+    w.reportDeadlineMs = 0;
+    const pid = entry.spawnedPid;
+    const report = w.stuckReport;
+    w.stuckReport = null;
+    const { logger } = this.o;
+    const stack = report ? reportFrames(report) : null;
+    if (stack) logger.error(`${entry.spec.name}: JavaScript stack of the stuck worker ${pid}:\n    ${stack.split('\n').join('\n    ')}`);
+    else if (report && 'error' in report) logger.error(`${entry.spec.name}: no JavaScript stack of the stuck worker ${pid}: ${report.error}`);
+    else logger.error(`${entry.spec.name}: the stuck worker's watchdog sent no report within ${STUCK_REPORT_WAIT_MS / 1000} s`);
+    logger.warn(`${entry.spec.name}: killing worker ${pid} (heartbeat timeout)`);
+    sendSignal(pid, 'KILL', true);
+  }
+}
+
+function assertNever(x: never): never {
+  throw new Error(`unhandled worker event ${JSON.stringify(x)}`);
+}
