@@ -22,6 +22,7 @@ import {
   SOCKET_KEYS,
   SUPERVISORD_KEYS,
   UNIX_HTTP_SERVER_KEYS,
+  defaultOf,
   nearestKey,
   sectionKind,
   type KeySpec,
@@ -149,7 +150,7 @@ class Loader {
         out.push({
           name,
           bind,
-          backlog: this.getValue(section, 'backlog', SOCKET_KEYS.backlog, names()) ?? 511,
+          backlog: this.getValue(section, 'backlog', SOCKET_KEYS.backlog, names()) ?? defaultOf(SOCKET_KEYS.backlog),
           mode,
           owner,
           source: this.sectionPos(section),
@@ -302,6 +303,8 @@ class Loader {
         throw e;
       }
     };
+    /** a key's value, or its schema default when the file's value is bad (the error is recorded) */
+    const setting = <T>(key: keyof typeof SUPERVISORD_KEYS, spec: KeySpec<T>): T => attempt(() => get(key, spec), null) ?? defaultOf(spec);
     const runtimeRaw = attempt(() => get('runtime_dir', K.runtime_dir), null);
     const runtimeDir = runtimeRaw ? resolve(this.here, expandUser(runtimeRaw)) : join(this.here, '.drover');
     const existingDir = (key: 'childlogdir' | 'directory', raw: string | null): string | null => {
@@ -342,22 +345,22 @@ class Loader {
     this.supervisordEnvironmentCache = environment;
     const spec: SupervisordSpec = {
       logfile,
-      logfileMaxBytes: attempt(() => get('logfile_maxbytes', K.logfile_maxbytes), null) ?? 0,
-      logfileBackups: attempt(() => get('logfile_backups', K.logfile_backups), null) ?? 0,
-      loglevel: attempt(() => get('loglevel', K.loglevel), null) ?? 'info',
+      logfileMaxBytes: setting('logfile_maxbytes', K.logfile_maxbytes),
+      logfileBackups: setting('logfile_backups', K.logfile_backups),
+      loglevel: setting('loglevel', K.loglevel),
       pidfile,
-      umask: attempt(() => get('umask', K.umask), null) ?? 0o22,
-      nodaemon: attempt(() => get('nodaemon', K.nodaemon), null) ?? false,
-      silent: attempt(() => get('silent', K.silent), null) ?? false,
-      minfds: attempt(() => get('minfds', K.minfds), null) ?? 1024,
-      minprocs: attempt(() => get('minprocs', K.minprocs), null) ?? 200,
-      nocleanup: attempt(() => get('nocleanup', K.nocleanup), null) ?? false,
+      umask: setting('umask', K.umask),
+      nodaemon: setting('nodaemon', K.nodaemon),
+      silent: setting('silent', K.silent),
+      minfds: setting('minfds', K.minfds),
+      minprocs: setting('minprocs', K.minprocs),
+      nocleanup: setting('nocleanup', K.nocleanup),
       childlogdir,
       user: attempt(() => get('user', K.user), null),
       directory,
-      strip_ansi: attempt(() => get('strip_ansi', K.strip_ansi), null) ?? false,
+      strip_ansi: setting('strip_ansi', K.strip_ansi),
       environment,
-      identifier: attempt(() => get('identifier', K.identifier), null) ?? 'supervisor',
+      identifier: setting('identifier', K.identifier),
       runtimeDir,
       hooks: attempt(() => {
         const raw = get('hooks', K.hooks);
@@ -373,18 +376,18 @@ class Loader {
         if (!isDirectory(dirname(path))) this.fail(posOf('journal'), sectionName, 'journal', 'the directory of this path does not exist', raw, 'a path in an existing directory');
         return path;
       }, null),
-      journalFsync: attempt(() => get('journal_fsync', K.journal_fsync), null) ?? false,
-      sharedBackend: attempt(() => get('shared_backend', K.shared_backend), null) ?? 'memory',
+      journalFsync: setting('journal_fsync', K.journal_fsync),
+      sharedBackend: setting('shared_backend', K.shared_backend),
       sharedPrefix: attempt(() => {
-        const v = (get('shared_prefix', K.shared_prefix) ?? 'drover').trim();
+        const v = (get('shared_prefix', K.shared_prefix) ?? defaultOf(K.shared_prefix)).trim();
         if (v === '') this.fail(posOf('shared_prefix'), sectionName, 'shared_prefix', 'is empty', v, 'a non-empty prefix such as drover or myapp');
         return v;
-      }, null) ?? 'drover',
+      }, null) ?? defaultOf(K.shared_prefix),
       sharedLivenessMs: attempt(() => {
-        const secs = get('shared_liveness', K.shared_liveness) ?? 10;
+        const secs = get('shared_liveness', K.shared_liveness) ?? defaultOf(K.shared_liveness);
         if (secs < 0.3) this.fail(posOf('shared_liveness'), sectionName, 'shared_liveness', 'is too short', String(secs), 'at least 300ms');
         return Math.round(secs * 1000);
-      }, null) ?? 10_000,
+      }, null) ?? Math.round(defaultOf(K.shared_liveness) * 1000),
     };
     if (spec.sharedBackend !== 'memory' && spec.journal !== null && errors.length === 0) {
       this.fail(posOf('journal'), sectionName, 'journal', 'cannot be used with a Redis shared_backend (Redis keeps the data; use its own persistence)', spec.journal, 'no journal, or shared_backend = memory');
@@ -409,7 +412,7 @@ class Loader {
       this.section(() => {
         const groupName = this.nameOf(section);
         const programs = this.getValue(section, 'programs', GROUP_KEYS.programs, baseNames()) ?? [];
-        const priority = this.getValue(section, 'priority', GROUP_KEYS.priority, baseNames()) ?? 999;
+        const priority = this.getValue(section, 'priority', GROUP_KEYS.priority, baseNames()) ?? defaultOf(GROUP_KEYS.priority);
         const processes: ProcessSpec[] = [];
         const seen = new Set<string>();
         for (const program of programs) {
@@ -438,7 +441,7 @@ class Loader {
       this.section(() => {
         const programName = this.nameOf(section);
         // a bad priority is reported again by processesFromSection; keep going to find the other problems
-        const priority = this.section(() => this.getValue(section, 'priority', PROGRAM_KEYS.priority, baseNames()), null) ?? 999;
+        const priority = this.section(() => this.getValue(section, 'priority', PROGRAM_KEYS.priority, baseNames()), null) ?? defaultOf(PROGRAM_KEYS.priority);
         const processes = this.processesFromSection(section, programName);
         resolved.push({ spec: { name: programName, priority, programs: [programName], explicit: false }, processes });
         return null;
@@ -474,50 +477,52 @@ class Loader {
         return null;
       }
     };
+    /** a key's value, or its schema default when unset or bad (the error is recorded) */
+    const setting = <T>(key: string, spec: KeySpec<T>): T => read(key, spec) ?? defaultOf(spec);
     const workerRaw = read('worker', K.worker);
     const isWorker = workerRaw !== null && workerRaw.trim() !== '';
-    const priority = read('priority', K.priority) ?? 999;
-    const autostart = read('autostart', K.autostart) ?? true;
+    const priority = setting('priority', K.priority);
+    const autostart = setting('autostart', K.autostart);
     // a prefork worker that exits is always replaced, as gunicorn keeps its worker count
-    const autorestart = isWorker && !getEntry(this.doc, section, 'autorestart') ? 'true' : (read('autorestart', K.autorestart) ?? 'unexpected');
-    const startSecs = read('startsecs', K.startsecs) ?? 1;
-    const startRetries = read('startretries', K.startretries) ?? 3;
-    const stopSignal = read('stopsignal', K.stopsignal) ?? 'TERM';
-    const stopWaitSecs = read('stopwaitsecs', K.stopwaitsecs) ?? 10;
+    const autorestart = isWorker && !getEntry(this.doc, section, 'autorestart') ? 'true' : (setting('autorestart', K.autorestart));
+    const startSecs = setting('startsecs', K.startsecs);
+    const startRetries = setting('startretries', K.startretries);
+    const stopSignal = setting('stopsignal', K.stopsignal);
+    const stopWaitSecs = setting('stopwaitsecs', K.stopwaitsecs);
     // drover workers are always stopped and killed as a group (DESIGN §8)
-    const stopAsGroup = isWorker || (read('stopasgroup', K.stopasgroup) ?? false);
+    const stopAsGroup = isWorker || (setting('stopasgroup', K.stopasgroup));
     const killAsGroup = isWorker || (getEntry(this.doc, section, 'killasgroup') ? (read('killasgroup', K.killasgroup) ?? stopAsGroup) : stopAsGroup);
     const sockets = read('sockets', K.sockets) ?? [];
-    const maxRequests = read('max_requests', K.max_requests) ?? 0;
-    const maxRequestsJitter = read('max_requests_jitter', K.max_requests_jitter) ?? 0;
-    const heartbeatTimeoutSecs = read('timeout', K.timeout) ?? 30;
-    const gracefulTimeoutSecs = read('graceful_timeout', K.graceful_timeout) ?? 30;
-    const maxMemoryBytes = read('max_memory', K.max_memory) ?? 0;
-    const concurrency = read('concurrency', K.concurrency) ?? 1;
+    const maxRequests = setting('max_requests', K.max_requests);
+    const maxRequestsJitter = setting('max_requests_jitter', K.max_requests_jitter);
+    const heartbeatTimeoutSecs = setting('timeout', K.timeout);
+    const gracefulTimeoutSecs = setting('graceful_timeout', K.graceful_timeout);
+    const maxMemoryBytes = setting('max_memory', K.max_memory);
+    const concurrency = setting('concurrency', K.concurrency);
     const exitCodes = read('exitcodes', K.exitcodes) ?? [0];
-    const redirectStderr = read('redirect_stderr', K.redirect_stderr) ?? false;
+    const redirectStderr = setting('redirect_stderr', K.redirect_stderr);
     const override = Object.hasOwn(this.numprocsOverride, programName) ? this.numprocsOverride[programName] : undefined;
-    const numprocs = override ?? read('numprocs', K.numprocs) ?? 1;
-    const numprocsStart = read('numprocs_start', K.numprocs_start) ?? 0;
+    const numprocs = override ?? setting('numprocs', K.numprocs);
+    const numprocsStart = setting('numprocs_start', K.numprocs_start);
     const environmentEntry = getEntry(this.doc, section, 'environment');
-    const stdoutCaptureMaxBytes = read('stdout_capture_maxbytes', K.stdout_capture_maxbytes) ?? 0;
-    const stdoutEventsEnabled = read('stdout_events_enabled', K.stdout_events_enabled) ?? false;
-    const stderrCaptureMaxBytes = read('stderr_capture_maxbytes', K.stderr_capture_maxbytes) ?? 0;
-    const stderrEventsEnabled = read('stderr_events_enabled', K.stderr_events_enabled) ?? false;
+    const stdoutCaptureMaxBytes = setting('stdout_capture_maxbytes', K.stdout_capture_maxbytes);
+    const stdoutEventsEnabled = setting('stdout_events_enabled', K.stdout_events_enabled);
+    const stderrCaptureMaxBytes = setting('stderr_capture_maxbytes', K.stderr_capture_maxbytes);
+    const stderrEventsEnabled = setting('stderr_events_enabled', K.stderr_events_enabled);
     let serverUrl = read('serverurl', K.serverurl);
     if (serverUrl !== null && serverUrl.trim().toUpperCase() === 'AUTO') serverUrl = null;
     const user = read('user', K.user);
     // a directory of the program's own user is accepted for its logs
     const userUid = user === null ? null : (lookupUser(user)?.uid ?? null);
     const umask = read('umask', K.umask);
-    const backoff = read('backoff', K.backoff) ?? 'linear';
-    const backoffMaxSecs = read('backoff_max', K.backoff_max) ?? 60;
+    const backoff = setting('backoff', K.backoff);
+    const backoffMaxSecs = setting('backoff_max', K.backoff_max);
     const fatalCooldownSecs = read('fatal_cooldown', K.fatal_cooldown);
-    const pdeathsig = read('pdeathsig', K.pdeathsig) ?? true;
-    const timestamps = read('timestamps', K.timestamps) ?? false;
-    const logFormat = read('log_format', K.log_format) ?? 'text';
+    const pdeathsig = setting('pdeathsig', K.pdeathsig);
+    const timestamps = setting('timestamps', K.timestamps);
+    const logFormat = setting('log_format', K.log_format);
     const logfileRotate = read('logfile_rotate', K.logfile_rotate) ?? null;
-    const logfileGzip = read('logfile_gzip', K.logfile_gzip) ?? false;
+    const logfileGzip = setting('logfile_gzip', K.logfile_gzip);
     const processNameEntry = getEntry(this.doc, section, 'process_name');
     // workers are numbered (web_0, web_1, …) even when there is one, so TTIN and recycling can add more
     const processNameRaw = processNameEntry?.value ?? (isWorker ? '%(program_name)s_%(process_num)d' : '%(program_name)s');
@@ -671,9 +676,9 @@ class Loader {
       const twice = this.expandValue(once, common, pos, section, key);
       value = this.parseValue(K.stdout_logfile, twice, pos, section, key);
     }
-    const backups = this.getValue(section, `${key}_backups`, K.stdout_logfile_backups, names) ?? 10;
-    const maxBytes = this.getValue(section, `${key}_maxbytes`, K.stdout_logfile_maxbytes, names) ?? 50 * 1024 * 1024;
-    let syslog = this.getValue(section, `${stream}_syslog`, K.stdout_syslog, names) ?? false;
+    const backups = this.getValue(section, `${key}_backups`, K.stdout_logfile_backups, names) ?? defaultOf(K.stdout_logfile_backups);
+    const maxBytes = this.getValue(section, `${key}_maxbytes`, K.stdout_logfile_maxbytes, names) ?? defaultOf(K.stdout_logfile_maxbytes);
+    let syslog = this.getValue(section, `${stream}_syslog`, K.stdout_syslog, names) ?? defaultOf(K.stdout_syslog);
     let target: LogTarget;
     switch (value.type) {
       case 'auto': {
@@ -747,9 +752,9 @@ class Loader {
     const auth = this.readAuth(section, names);
     return {
       file: resolve(this.here, expandUser(file.trim())),
-      chmod: this.getValue(section, 'chmod', K.chmod, names) ?? 0o600,
+      chmod: this.getValue(section, 'chmod', K.chmod, names) ?? defaultOf(K.chmod),
       chown: this.getValue(section, 'chown', K.chown, names),
-      allowedHosts: this.getValue(section, 'allowed_hosts', K.allowed_hosts, names) ?? [],
+      allowedHosts: this.getValue(section, 'allowed_hosts', K.allowed_hosts, names) ?? defaultOf(K.allowed_hosts),
       ...auth,
     };
   }
@@ -761,7 +766,7 @@ class Loader {
     const auth = this.readAuth(section, names);
     const port = this.getValue(section, 'port', INET_HTTP_SERVER_KEYS.port, names);
     if (port === null) this.fail(this.sectionPos(section), section, 'port', 'the HTTP server needs a port', undefined, 'port = 127.0.0.1:9001');
-    const allowedHosts = this.getValue(section, 'allowed_hosts', INET_HTTP_SERVER_KEYS.allowed_hosts, names) ?? [];
+    const allowedHosts = this.getValue(section, 'allowed_hosts', INET_HTTP_SERVER_KEYS.allowed_hosts, names) ?? defaultOf(INET_HTTP_SERVER_KEYS.allowed_hosts);
     return { host: port.host, port: port.port, allowedHosts, ...auth };
   }
 
@@ -787,7 +792,7 @@ class Loader {
       serverurl,
       username: this.getValue(section, 'username', K.username, names),
       password: this.getValue(section, 'password', K.password, names),
-      prompt: this.getValue(section, 'prompt', K.prompt, names) ?? 'supervisor',
+      prompt: this.getValue(section, 'prompt', K.prompt, names) ?? defaultOf(K.prompt),
       history_file: history ? resolve(this.here, expandUser(history)) : null,
     };
   }

@@ -40,6 +40,15 @@ function key<T>(spec: KeySpec<T>): KeySpec<T> {
   return spec;
 }
 
+/**
+ * A key's default as a value: the one place defaults come from (load.ts falls back to it when a value in the
+ * file is bad, so that it can go on collecting errors). Throws for a key whose default is "unset".
+ */
+export function defaultOf<T>(spec: KeySpec<T>): T {
+  if (spec.default === null) throw new Error(`defaultOf: ${spec.type} key has no default`);
+  return spec.parse(spec.default);
+}
+
 const text = (s: string): string => s;
 
 function logFormat(raw: string): 'text' | 'json' {
