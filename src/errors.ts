@@ -42,15 +42,6 @@ export class ConfigError extends DroverError {
   }
 }
 
-export class SpawnError extends DroverError {
-  /** errno-style code of the underlying failure (ENOENT, EACCES, …) or a drover code */
-  readonly reason: string;
-  constructor(reason: string, message: string, options?: { cause?: unknown }) {
-    super('E_SPAWN', message, options);
-    this.reason = reason;
-  }
-}
-
 export class UsageError extends DroverError {
   constructor(message: string) {
     super('E_USAGE', message);

@@ -48,8 +48,8 @@ export interface ProcessKind {
   attach(entry: ProcessEntry, child: ChildProcess, pid: number): void;
   /** An event this kind pushed, for the current process of `entry` (stale ones are dropped before this). */
   handle(entry: ProcessEntry, event: unknown): void;
-  /** The process `pid` exited; called before the exit is classified, also for entries already dropped. */
-  detach(key: string, pid: number): void;
+  /** The process `pid` exited with `code` (null: by a signal); called before the exit is classified, also for entries already dropped. */
+  detach(key: string, pid: number, code: number | null): void;
 }
 
 /** Whether a plan is a refusal. */

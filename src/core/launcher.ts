@@ -132,7 +132,7 @@ export class Launcher {
   /** A child exited: classify it (pidfile launcher, leftovers) and feed the reducer. */
   childExited(ev: Extract<SupervisorEvent, { type: 'childExited' }>): void {
     // before anything else, and for a process already dropped too: what it held must not wait for a lease
-    for (const kind of this.o.kinds) kind.detach(ev.key, ev.pid);
+    for (const kind of this.o.kinds) kind.detach(ev.key, ev.pid, ev.code);
     const entry = this.host.table.get(ev.key);
     if (!entry || entry.spawnedPid !== ev.pid) return;
     const { spec } = entry;

@@ -20,7 +20,6 @@ export const STATE_CODES: Readonly<Record<State, number>> = {
 /** States with a live process that can be signalled. */
 export const SIGNALLABLE_STATES: ReadonlySet<State> = new Set(['starting', 'running', 'stopping']);
 /** States from which `stop` has something to do. */
-export const STOPPABLE_STATES: ReadonlySet<State> = new Set(['starting', 'running', 'backoff']);
 /** States counted as "up" for status and for supervisor's getAllProcessInfo. */
 export const RUNNING_STATES: ReadonlySet<State> = new Set(['starting', 'running', 'backoff']);
 /** States in which no process exists and none is scheduled. */

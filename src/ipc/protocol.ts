@@ -10,10 +10,11 @@ export type WorkerMessage =
   /** the worker wants to be replaced (max_requests reached); the master starts a replacement first */
   | { readonly t: 'retire'; readonly reason: string };
 
-/** Master → worker. */
-export type MasterMessage =
-  /** stop gracefully: stop accepting, finish in-flight work, exit */
-  { readonly t: 'stop' };
+/**
+ * Exit status of a worker that could not load or start its module (gunicorn's WORKER_BOOT_ERROR); the master
+ * names it in its log. The master stops workers with signals, so it sends them no messages but answers.
+ */
+export const WORKER_BOOT_ERROR = 3;
 
 /** Narrows an unknown IPC message to a WorkerMessage, or null. */
 export function parseWorkerMessage(m: unknown): WorkerMessage | null {

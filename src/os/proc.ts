@@ -88,12 +88,6 @@ export function groupMembers(pgid: number, table: readonly ProcStat[] = listProc
   return table.filter((p) => p.pgrp === pgid && p.state !== 'Z');
 }
 
-/** Whether `pid` is the same live process that was seen with `startTicks`. */
-export function isSameProcess(pid: number, startTicks: number): boolean {
-  const st = readStat(pid);
-  return st !== null && st.startTicks === startTicks && st.state !== 'Z';
-}
-
 /** The executable of a process, or null if it cannot be read (gone, or not ours). */
 export function readExe(pid: number): string | null {
   try {

@@ -8,7 +8,7 @@ import type { Config, ProcessSpec } from '../config/types.js';
 import type { KindContext, LaunchPlan, LaunchRefusal, ProcessKind } from '../core/kind.js';
 import type { Supervisor } from '../core/supervisor.js';
 import type { ProcessEntry } from '../core/table.js';
-import { parseSharedRequest, parseWorkerMessage, type SharedCall, type SharedReplyMessage, type StuckReport, type WorkerMessage } from '../ipc/protocol.js';
+import { WORKER_BOOT_ERROR, parseSharedRequest, parseWorkerMessage, type SharedCall, type SharedReplyMessage, type StuckReport, type WorkerMessage } from '../ipc/protocol.js';
 import type { Logger } from '../logs/logger.js';
 import { sendSignal } from '../os/spawn.js';
 import { Arbiter, type ArbiterHost, type PoolMember } from './arbiter.js';
@@ -210,11 +210,14 @@ export class Workers implements ProcessKind {
     }
   }
 
-  detach(key: string, pid: number): void {
+  detach(key: string, pid: number, code: number | null): void {
     // before anything else, and for a process already dropped too: what it held must not wait for a lease
     this.o.onExit?.(key, pid);
     const entry = this.supervisor?.table.get(key);
     if (!entry || entry.spawnedPid !== pid) return;
+    if (code === WORKER_BOOT_ERROR && entry.record.state === 'starting') {
+      this.o.logger.error(`${entry.spec.name}: worker ${pid} could not load or start ${entry.spec.worker ?? 'its module'} (exit ${code}); its stderr log says why`);
+    }
     const w = this.states.get(entry);
     if (w?.heartbeat) clearTimeout(w.heartbeat);
     if (w) w.heartbeat = null;

@@ -8,13 +8,11 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { WORKER_ENV, type WorkerMessage } from '../ipc/protocol.js';
+import { WORKER_BOOT_ERROR, WORKER_ENV, type WorkerMessage } from '../ipc/protocol.js';
 import { lock, queue, setRuntimeDefaults, state } from '../primitives/api.js';
 import { isJobWorker, type JobWorker, type WorkerContext } from './index.js';
 import { startWatchdog } from './watchdog.js';
 
-/** Exit code of a worker that could not load or start its module (gunicorn's WORKER_BOOT_ERROR). */
-export const WORKER_BOOT_ERROR = 3;
 
 const env = process.env;
 const id = Number(env[WORKER_ENV.id] ?? '0');
@@ -61,9 +59,6 @@ async function main(): Promise<void> {
   // A stop can arrive before the module is loaded; remember it.
   process.on('SIGTERM', () => beginStop('SIGTERM'));
   process.on('SIGINT', () => beginStop('SIGINT'));
-  process.on('message', (m: unknown) => {
-    if (typeof m === 'object' && m !== null && (m as { t?: unknown }).t === 'stop') beginStop('stop from the master');
-  });
   // The master is gone (killed, crashed): finish quickly and leave, never outlive it.
   process.on('disconnect', () => beginStop('master went away'));
   // The parent-death signal has a race: a worker spawned as the master dies may be set up after the master
