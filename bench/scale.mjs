@@ -342,7 +342,8 @@ function fmtRatioOf(m, a, b) {
 /** k in cost ∝ N^k between two sizes: 1 linear, 2 quadratic; fixed costs pull it below 1 at small N. */
 function exponent(v1, v2, n1, n2) {
   if (!(v1 > 0) || !(v2 > 0) || !Number.isFinite(v1) || !Number.isFinite(v2)) return v2 === Infinity && Number.isFinite(v1) ? '> cap' : 'n/a';
-  return (Math.log(v2 / v1) / Math.log(n2 / n1)).toFixed(2);
+  const k = Math.log(v2 / v1) / Math.log(n2 / n1);
+  return (Math.abs(k) < 0.005 ? 0 : k).toFixed(2); // never "-0.00"
 }
 
 function report(res) {
