@@ -1,7 +1,7 @@
 // Shared helpers for drover's benchmarks: timing, statistics, interleaving, /proc reading, cleanup.
 // Plain Node (no dependencies), so every benchmark measures the tools the same way.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import http from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -14,6 +14,8 @@ export const DROVER_BIN = join(ROOT_DIR, 'bin', 'drover.js');
 export const SUPERVISORD = '/usr/bin/supervisord';
 export const SUPERVISORCTL = '/usr/bin/supervisorctl';
 export const PM2_BIN = join(BENCH_DIR, 'node_modules', '.bin', 'pm2');
+/** PM2's CLI script, to run with this Node (the .bin link's shebang would pick whichever `node` is on PATH) */
+export const PM2_CLI = join(BENCH_DIR, 'node_modules', 'pm2', 'bin', 'pm2');
 export { delay };
 
 // --- time and statistics ---
@@ -57,6 +59,36 @@ export function fmtMiB(kib) {
 export function fmtRatio(a, b) {
   if (!Number.isFinite(a) || !Number.isFinite(b) || b === 0) return 'n/a';
   return `${(a / b).toFixed(3)}`;
+}
+
+/**
+ * Median where a sample that ran over its time cap is `Infinity` (NaN = not measured, left out): Infinity when
+ * at least half the samples were over the cap, so "> cap" is reported rather than the median of the rest.
+ */
+export function medianOverCap(xs) {
+  const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const pos = (s.length - 1) * 0.5;
+  const lo = s[Math.floor(pos)];
+  const hi = s[Math.ceil(pos)];
+  if (!Number.isFinite(hi)) return Infinity;
+  return lo + (hi - lo) * (pos - Math.floor(pos));
+}
+
+/** Like fmtMs, but "> cap" for a sample or median over its cap (Infinity). */
+export function fmtMsCapped(ms) {
+  return ms === Infinity ? '> cap' : fmtMs(ms);
+}
+
+/**
+ * a / b when either may be over its cap (Infinity): with b over the cap, a / b < a / capB ("< 0.123");
+ * with a over it, > capA / b; both over or either unmeasured: n/a.
+ */
+export function fmtRatioCapped(a, b, capA, capB) {
+  if (a === Infinity && b === Infinity) return 'n/a (both > cap)';
+  if (b === Infinity) return Number.isFinite(a) ? `< ${(a / capB).toFixed(3)}` : 'n/a';
+  if (a === Infinity) return Number.isFinite(b) && b > 0 ? `> ${(capA / b).toFixed(3)}` : 'n/a';
+  return fmtRatio(a, b);
 }
 
 /** Round r's order of the tools: rotate by r, so each tool runs first, second and third equally often. */
@@ -119,14 +151,104 @@ export function readStat(pid) {
   return { pid, comm, state: f[0], ppid: Number(f[1]), pgrp: Number(f[2]), session: Number(f[3]) };
 }
 
-/** VmRSS of a process in KiB, or NaN if gone. */
+/** VmRSS of a process in KiB (its own pages only, children not included), or NaN if gone. */
 export function readRssKiB(pid) {
+  return readStatusKiB(pid, 'VmRSS');
+}
+
+/** A `kB` field of /proc/PID/status (VmRSS, VmHWM = peak RSS, …) in KiB, or NaN if gone. */
+export function readStatusKiB(pid, field) {
   try {
-    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
     return m ? Number(m[1]) : NaN;
   } catch {
     return NaN;
   }
+}
+
+const TICK_MS = 1000 / 100; // USER_HZ is 100 on Linux, whatever CONFIG_HZ is
+
+/** CPU time (user + system) of one process in ms, children not included; NaN if gone. */
+export function cpuMs(pid) {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * TICK_MS;
+  } catch {
+    return NaN; // gone
+  }
+}
+
+/**
+ * CPU use of one process over `seconds` of wall time, in percent of one core. The resolution is one tick
+ * (10 ms), so a 10 s window resolves 0.1 %.
+ */
+export async function cpuPercentOver(pid, seconds) {
+  const t0 = now();
+  const c0 = cpuMs(pid);
+  await delay(seconds * 1000);
+  return ((cpuMs(pid) - c0) * 100) / (now() - t0);
+}
+
+/** Number of open file descriptors of a process, or NaN if gone or unreadable. */
+export function countFds(pid) {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Direct children of a process (every thread's `children` list), or [] if gone. */
+export function childrenOf(pid) {
+  const out = [];
+  let tasks;
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out; // gone
+  }
+  for (const tid of tasks) {
+    try {
+      for (const c of readFileSync(`/proc/${pid}/task/${tid}/children`, 'latin1').split(' ')) if (c) out.push(Number(c));
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return out;
+}
+
+/** This process's soft and hard limit on open files (/proc/self/limits; Node has no getrlimit). */
+export function readNofileLimit() {
+  const m = /^Max open files\s+(\S+)\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'latin1'));
+  const num = (x) => (x === 'unlimited' ? Infinity : Number(x));
+  return m ? { soft: num(m[1]), hard: num(m[2]) } : { soft: NaN, hard: NaN };
+}
+
+/**
+ * Raises this process's open-file limit to at least `n` (soft and hard) with util-linux `prlimit`, so every
+ * tool started afterwards inherits it; raising the hard limit needs root (CAP_SYS_RESOURCE). Returns the
+ * limit now in force.
+ */
+export function raiseNofileLimit(n) {
+  const cur = readNofileLimit();
+  if (cur.soft >= n) return cur;
+  const hard = Math.max(cur.hard, n);
+  execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${n}:${hard}`], { stdio: 'pipe' });
+  return readNofileLimit();
+}
+
+/** Pids the kernel can still hand out: pid_max less the tasks (threads count) that exist now. */
+export function freePids() {
+  const pidMax = Number(readFirstLine('/proc/sys/kernel/pid_max'));
+  const tasks = Number(readFirstLine('/proc/loadavg').split(' ')[3]?.split('/')[1]);
+  return { pidMax, tasks, free: pidMax - tasks };
+}
+
+/** MemAvailable in KiB. */
+export function memAvailableKiB() {
+  const m = /^MemAvailable:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'latin1'));
+  return m ? Number(m[1]) : NaN;
 }
 
 /**
@@ -148,6 +270,17 @@ export function findByMarker(marker, exclude = null) {
   return out;
 }
 
+/**
+ * Kills (SIGKILL, by process group) every live process whose environment holds the entry `marker`
+ * (`KEY=VALUE`); returns their `comm`s, one per process. Only for after a tool has stopped: the tool's
+ * daemon may carry the marker too.
+ */
+export function sweepMarker(marker) {
+  const stats = findByMarker(marker).map(readStat).filter((st) => st !== null);
+  killGroups(stats);
+  return stats.map((st) => st.comm);
+}
+
 /** Live processes named `comm` whose environment holds `KEY=VALUE` (how the benchmarks tag their children). */
 export function findByCommAndEnv(comm, envEntry) {
   const out = [];
@@ -160,10 +293,14 @@ export function findByCommAndEnv(comm, envEntry) {
   return out;
 }
 
-/** Sends SIGKILL to each process's group and to the process; returns how many there were. */
+/**
+ * Sends SIGKILL to each process's group and to the process; returns how many there were. Never signals the
+ * benchmark's own group (a tool that left a child in it must not take the benchmark and its cleanup down).
+ */
 export function killGroups(stats) {
+  const ownGroup = readStat(process.pid)?.pgrp;
   for (const st of stats) {
-    for (const target of [-st.pgrp, st.pid]) {
+    for (const target of st.pgrp === ownGroup ? [st.pid] : [-st.pgrp, st.pid]) {
       try {
         process.kill(target, 'SIGKILL');
       } catch {
@@ -263,6 +400,21 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     void runCleanups().finally(() => process.exit(130));
   });
 }
+// an error thrown outside runMain's await chain (a callback, a promise nobody awaits) must not leave the
+// tools running either. Only the first is reported, synchronously and ignoring failure: with stderr a closed
+// pipe, console.error would raise EPIPE as a new uncaught error, and so on forever.
+for (const ev of ['uncaughtException', 'unhandledRejection']) {
+  process.on(ev, (err) => {
+    if (exiting) return;
+    exiting = true;
+    try {
+      writeSync(2, `${ev}: ${err?.stack ?? err}\n`);
+    } catch {
+      // stderr is gone (EPIPE): nothing left to tell
+    }
+    void runCleanups().finally(() => process.exit(1));
+  });
+}
 
 /**
  * Runs `main`, always cleans up, then exits: the PM2 client keeps Node's event loop alive even after
@@ -322,8 +474,11 @@ export function startDaemon(file, args, opts = {}) {
   return { child, pid: child.pid, exited, stop };
 }
 
-/** Runs a command to completion with a timeout; resolves to { code, stdout, stderr }. */
-export function runCommand(file, args, { timeoutMs = 60_000, env = process.env, cwd } = {}) {
+/**
+ * Runs a command to completion with a timeout; resolves to { code, stdout, stderr }. On timeout the command is
+ * SIGKILLed and the promise rejects, or with `resolveOnTimeout` resolves to { code: null, timedOut: true, … }.
+ */
+export function runCommand(file, args, { timeoutMs = 60_000, env = process.env, cwd, resolveOnTimeout = false } = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -337,10 +492,36 @@ export function runCommand(file, args, { timeoutMs = 60_000, env = process.env, 
     });
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
-      if (signal === 'SIGKILL') reject(new Error(`${file} ${args.join(' ')} timed out after ${timeoutMs} ms`));
-      else resolve({ code, stdout, stderr });
+      if (signal !== 'SIGKILL') resolve({ code, stdout, stderr, timedOut: false });
+      else if (resolveOnTimeout) resolve({ code: null, stdout, stderr, timedOut: true });
+      else reject(new Error(`${file} ${args.join(' ')} timed out after ${timeoutMs} ms`));
     });
   });
+}
+
+/**
+ * Wall time of one command, launch to exit: { ms, code, stdout, stderr }, ms = Infinity when it ran over
+ * `timeoutMs` (it is SIGKILLed then).
+ */
+export async function timeCommand(file, args, { timeoutMs = 60_000, env = process.env } = {}) {
+  const t0 = now();
+  const r = await runCommand(file, args, { timeoutMs, env, resolveOnTimeout: true });
+  return { ...r, ms: r.timedOut ? Infinity : now() - t0 };
+}
+
+/**
+ * The machine is shared: waits while a test suite runs (`pgrep -f run-tests.mjs`), polling every 30 s, up to
+ * 10 minutes. Resolves to the ms waited.
+ */
+export async function waitQuiet(log = (s) => process.stderr.write(`${s}\n`)) {
+  const t0 = now();
+  for (;;) {
+    const r = await runCommand('pgrep', ['-f', 'run-tests.mjs'], { timeoutMs: 10_000 });
+    if (r.code !== 0) return now() - t0;
+    if (now() - t0 > 600_000) throw new Error('a test suite has been running for 10 minutes; giving up');
+    log(`  a test suite is running (pid ${r.stdout.trim().split('\n').join(', ')}); waiting 30 s`);
+    await delay(30_000);
+  }
 }
 
 /** Reads a stream line by line. */
@@ -359,8 +540,11 @@ export function onLines(stream, fn) {
 
 // --- reporting ---
 
-/** The markdown header every benchmark prints: what ran where. */
-export function environmentReport(title, command) {
+/**
+ * The markdown header every benchmark prints: what ran where. `caCerts`: the NODE_EXTRA_CA_CERTS the benchmark
+ * was started with, when it removed the variable from its own environment (so from every process it starts).
+ */
+export function environmentReport(title, command, { caCerts } = {}) {
   const pm2Version = readJsonVersion(join(BENCH_DIR, 'node_modules', 'pm2', 'package.json'));
   let supervisordVersion = 'unknown';
   try {
@@ -375,12 +559,20 @@ export function environmentReport(title, command) {
     `- date: ${new Date().toISOString()}`,
     `- command: \`${command}\``,
     `- machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), Linux ${readFirstLine('/proc/sys/kernel/osrelease')}`,
-    `- node ${process.version}; NODE_EXTRA_CA_CERTS ${process.env.NODE_EXTRA_CA_CERTS ? `set (${process.env.NODE_EXTRA_CA_CERTS}): Node start-up is roughly doubled for every node process, drover, PM2 and the fixtures alike` : 'not set'}`,
+    `- node ${process.version}; ${caLine(caCerts)}`,
     `- drover ${readJsonVersion(join(ROOT_DIR, 'package.json'))} (${ROOT_DIR}, HEAD ${gitHead()}, dist/ built ${distBuiltAt()} from the working tree), supervisord ${supervisordVersion}, PM2 ${pm2Version}`,
     `- load average at start: ${readFirstLine('/proc/loadavg')}`,
     '',
   ];
   return lines.join('\n');
+}
+
+function caLine(caCerts) {
+  const set = process.env.NODE_EXTRA_CA_CERTS;
+  if (caCerts !== undefined) {
+    return `NODE_EXTRA_CA_CERTS was set (${caCerts}) and is **unset** for every process this benchmark starts, every Node process alike (it roughly doubles Node's start-up)`;
+  }
+  return `NODE_EXTRA_CA_CERTS ${set ? `set (${set}): Node start-up is roughly doubled for every node process, drover, PM2 and the fixtures alike` : 'not set'}`;
 }
 
 function readJsonVersion(file) {
@@ -408,12 +600,13 @@ function readFirstLine(file) {
 }
 
 function gitHead() {
+  // git itself, not .git/HEAD: in a worktree .git is a file, and refs may be packed
   try {
-    const head = readFileSync(join(ROOT_DIR, '.git', 'HEAD'), 'utf8').trim();
-    if (!head.startsWith('ref: ')) return head.slice(0, 7);
-    return readFileSync(join(ROOT_DIR, '.git', head.slice(5)), 'utf8').trim().slice(0, 7);
+    const head = execFileSync('git', ['-C', ROOT_DIR, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: 'pipe' }).trim();
+    const dirty = execFileSync('git', ['-C', ROOT_DIR, 'status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8', stdio: 'pipe' }).trim();
+    return dirty ? `${head}, with uncommitted changes` : head;
   } catch {
-    return '?';
+    return '?'; // not a git checkout, or no git
   }
 }
 

@@ -9,27 +9,15 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { BENCH_DIR, delay, environmentReport, fmtMs, fmtRatio, median, rotate, runMain, table, tempDir } from './lib.mjs';
+import { BENCH_DIR, cpuMs, delay, environmentReport, fmtMs, fmtRatio, median, rotate, runMain, table, tempDir } from './lib.mjs';
 import { createPm2, startDrover, startSupervisord, supervisordHeader, writeFile } from './tools.mjs';
 
 const WRITER = join(BENCH_DIR, 'fixtures', 'log-writer.cjs');
 const LINE_BYTES = 100;
-const TICK_MS = 1000 / 100; // USER_HZ is 100 on Linux
 
 const { values } = parseArgs({ options: { lines: { type: 'string', default: '1000000' }, rounds: { type: 'string', default: '3' } } });
 const LINES = Number(values.lines);
 const ROUNDS = Number(values.rounds);
-
-/** CPU time (user + system) of one process in ms, or NaN if gone. */
-function cpuMs(pid) {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) * TICK_MS;
-  } catch {
-    return NaN; // gone
-  }
-}
 
 function readMark(file) {
   const out = {};

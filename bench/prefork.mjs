@@ -48,6 +48,7 @@ import {
   startDaemon,
   table,
   tempDir,
+  waitQuiet as waitForQuiet,
   waitFor,
 } from './lib.mjs';
 import { createPm2 } from './tools.mjs';
@@ -99,15 +100,8 @@ const log = (s) => process.stderr.write(`${s}\n`);
 
 const quietWaits = [];
 async function waitQuiet() {
-  const t0 = now();
-  for (;;) {
-    const r = await runCommand('pgrep', ['-f', 'scripts/run-tests.mjs'], { timeoutMs: 10_000 });
-    if (r.code !== 0) break;
-    if (now() - t0 > 600_000) throw new Error('a test suite has been running for 10 minutes; giving up');
-    log(`  a test suite is running (pid ${r.stdout.trim().split('\n').join(', ')}); waiting 30 s`);
-    await delay(30_000);
-  }
-  if (now() - t0 > 1000) quietWaits.push(now() - t0);
+  const waited = await waitForQuiet(log);
+  if (waited > 1000) quietWaits.push(waited);
 }
 
 // --- environment variants (NODE_EXTRA_CA_CERTS) ---

@@ -35,7 +35,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { BENCH_DIR, DROVER_BIN, ROOT_DIR, delay, median, onCleanup, onLines, quantile, rotate, runCommand, runMain, tempDir, waitFor } from './lib.mjs';
+import { BENCH_DIR, DROVER_BIN, ROOT_DIR, delay, median, onCleanup, onLines, quantile, rotate, runCommand, runMain, tempDir, waitFor, waitQuiet } from './lib.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -474,19 +474,6 @@ async function redisCli(redis, ...args) {
   return r.stdout.trim();
 }
 
-// --- the shared machine: never measure while a test suite runs ---
-
-async function waitQuiet() {
-  const t0 = performance.now();
-  for (;;) {
-    const r = await runCommand('pgrep', ['-f', 'run-tests.mjs'], { timeoutMs: 10_000 });
-    if (r.code !== 0) return;
-    if (performance.now() - t0 > 600_000) throw new Error('a test suite has been running for 10 minutes; giving up');
-    log(`  a test suite is running (pid ${r.stdout.trim().split('\n').join(', ')}); waiting 30 s`);
-    await delay(30_000);
-  }
-}
-
 // --- main ---
 
 function readVersion(file) {
@@ -529,7 +516,7 @@ async function main() {
   const leftKeys = [];
   for (const window of windows) {
     for (let round = 0; round < rounds; round++) {
-      await waitQuiet();
+      await waitQuiet(log);
       // rotate the order every round so that drift in the machine's load hits every case alike
       for (const peer of rotate(peers, round)) {
         log(`window ${window}, round ${round + 1}/${rounds}: ${PEERS[peer]}… (load ${loadavg()})`);

@@ -13,9 +13,7 @@
 //
 // usage: node start-many.mjs [--counts 200,1000] [--rounds 5,3]     (develop with --counts 20 --rounds 1)
 import { parseArgs } from 'node:util';
-import { join } from 'node:path';
 import {
-  countSupervisorStates,
   delay,
   environmentReport,
   findByCommAndEnv,
@@ -34,15 +32,14 @@ import {
   tempDir,
   waitFor,
 } from './lib.mjs';
-import { createPm2, startDrover, startSupervisord, supervisordHeader, writeFile } from './tools.mjs';
+import { SLEEP, SLEEP_TOOLS, upWithSleeps } from './tools.mjs';
 
 const { values } = parseArgs({
   options: { counts: { type: 'string', default: '200,1000' }, rounds: { type: 'string', default: '5,3' } },
 });
 const COUNTS = values.counts.split(',').map(Number);
 const ROUNDS = values.rounds.split(',').map(Number);
-const SLEEP = '/usr/bin/sleep';
-const TOOLS = ['drover', 'supervisord', 'pm2'];
+const TOOLS = SLEEP_TOOLS;
 /** poll interval for supervisord and PM2 status: each poll costs the daemon work, so not too often */
 const POLL_MS = 200;
 const RUN_ID = `${process.pid}-${Date.now().toString(36)}`;
@@ -52,113 +49,25 @@ function startTimeoutMs(n) {
   return 60_000 + n * 300; // 1000 programs: 6 min; generous, PM2 is slow with many apps
 }
 
-function programSection(n, markerValue) {
-  return `[program:s]
-command=${SLEEP} 100000
-numprocs=${n}
-process_name=%(program_name)s_%(process_num)04d
-startsecs=0
-autorestart=true
-stopasgroup=true
-killasgroup=true
-environment=DROVER_BENCH_MARKER="${markerValue}"
-`;
+/** One tool from nothing to N running (tools.mjs upWithSleeps), its RSS 1 s later, then its stop. */
+async function runTool(tool, dir, n, markerValue, defer) {
+  const h = await upWithSleeps(tool, dir, n, markerValue, {
+    capMs: startTimeoutMs(n),
+    pollMs: POLL_MS,
+    minfds: Math.min(19_000, 100 + n * 8),
+  });
+  defer(h.abort);
+  if (h.startMs === Infinity) throw new Error(`${tool}: ${h.running}/${n} running after ${startTimeoutMs(n)} ms`);
+  await delay(1000);
+  const rssKiB = readRssKiB(h.pid);
+  const stop = await h.stop(120_000);
+  return { startMs: h.startMs, rssKiB, stopMs: stop.ms, graceful: stop.graceful };
 }
 
 /** Kills whatever sleeps of this run are left; returns how many there were. */
 function sweepSleeps(markerValue) {
   return killGroups(findByCommAndEnv('sleep', `DROVER_BENCH_MARKER=${markerValue}`));
 }
-
-async function runDrover(dir, n, markerValue, defer) {
-  const conf = writeFile(dir, 'drover.conf', programSection(n, markerValue));
-  let running = 0;
-  let allAt = NaN;
-  let reached = () => undefined;
-  const all = new Promise((resolve) => (reached = resolve));
-  const d = startDrover(conf, {
-    env: { ...process.env, DROVER_BENCH_MARKER: markerValue },
-    onLine: (line) => {
-      if (line.includes(': starting → running')) {
-        running += 1;
-        if (running === n) {
-          allAt = now();
-          reached();
-        }
-      }
-    },
-  });
-  defer(() => d.stop('SIGKILL', 10_000));
-  const timeout = delay(startTimeoutMs(n)).then(() => 'timeout');
-  if ((await Promise.race([all, d.exited, timeout])) !== undefined) {
-    throw new Error(`drover: ${running}/${n} running when it ${running < n ? 'exited or timed out' : '?'}; stderr: ${d.stderr()}`);
-  }
-  await delay(1000);
-  const rssKiB = readRssKiB(d.pid);
-  const stop = await d.stop('SIGTERM', 120_000);
-  return { startMs: allAt - d.startedAt, rssKiB, stopMs: stop.ms, graceful: stop.graceful };
-}
-
-async function runSupervisord(dir, n, markerValue, defer) {
-  const header = supervisordHeader(dir, { minfds: Math.min(19_000, 100 + n * 8), minprocs: n + 100 });
-  const conf = writeFile(dir, 'supervisord.conf', header + '\n' + programSection(n, markerValue));
-  const s = await startSupervisord(conf, dir, { env: { ...process.env, DROVER_BENCH_MARKER: markerValue } });
-  defer(() => s.stop('SIGKILL', 10_000));
-  let last = {};
-  const allAt = await waitFor(
-    async () => {
-      if (s.child.exitCode !== null) throw new Error(`supervisord exited: ${s.output()}`);
-      try {
-        last = countSupervisorStates(await s.rpc('supervisor.getAllProcessInfo'));
-      } catch {
-        return null; // socket not up yet
-      }
-      return last.RUNNING === n ? now() : null;
-    },
-    { timeoutMs: startTimeoutMs(n), intervalMs: POLL_MS, what: `supervisord to run ${n} (last ${JSON.stringify(last)})` },
-  );
-  await delay(1000);
-  const rssKiB = readRssKiB(s.pid);
-  const stop = await s.stop('SIGTERM', 120_000);
-  return { startMs: allAt - s.startedAt, rssKiB, stopMs: stop.ms, graceful: stop.graceful };
-}
-
-async function runPm2(dir, n, markerValue, defer) {
-  const p = createPm2(join(dir, 'pm2-home'));
-  defer(() => p.kill(30_000));
-  const t0 = now();
-  await p.connect();
-  const apps = Array.from({ length: n }, (_, i) => ({
-    name: `s_${String(i).padStart(4, '0')}`,
-    script: SLEEP,
-    args: ['100000'],
-    interpreter: 'none',
-    exec_mode: 'fork',
-    autorestart: true,
-    env: { DROVER_BENCH_MARKER: markerValue },
-  }));
-  await Promise.race([
-    p.start(apps),
-    delay(startTimeoutMs(n)).then(() => {
-      throw new Error('PM2 start timed out');
-    }),
-  ]);
-  let online = 0;
-  const allAt = await waitFor(
-    async () => {
-      const list = await p.list();
-      online = list.filter((x) => x.pm2_env?.status === 'online').length;
-      return online === n ? now() : null;
-    },
-    { timeoutMs: startTimeoutMs(n), intervalMs: POLL_MS, what: `PM2 to have ${n} online (last ${online})` },
-  );
-  await delay(1000);
-  const rssKiB = readRssKiB(p.godPid());
-  const stop = await p.kill(120_000);
-  return { startMs: allAt - t0, rssKiB, stopMs: stop.ms, graceful: stop.graceful };
-}
-
-const RUNNERS = { drover: runDrover, supervisord: runSupervisord, pm2: runPm2 };
 
 /** One tool, one count: run, then make sure every sleep is gone. */
 async function runOnce(tool, n) {
@@ -168,7 +77,7 @@ async function runOnce(tool, n) {
   const stops = [];
   let result;
   try {
-    result = await RUNNERS[tool](dir, n, markerValue, (fn) => stops.push(fn));
+    result = await runTool(tool, dir, n, markerValue, (fn) => stops.push(fn));
   } finally {
     // whatever happened, no sleep of this run may survive it: end the tool (a no-op after a clean stop), then sweep
     for (const stop of stops) await stop();

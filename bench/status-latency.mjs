@@ -19,7 +19,7 @@ import {
   DROVER_BIN,
   SUPERVISORCTL,
   countSupervisorStates,
-  delay,
+  cpuPercentOver,
   environmentReport,
   findByCommAndEnv,
   fmtMiB,
@@ -35,9 +35,10 @@ import {
   runMain,
   table,
   tempDir,
+  timeCommand,
   waitFor,
 } from './lib.mjs';
-import { createPm2, startSupervisord, supervisordHeader, writeFile } from './tools.mjs';
+import { createPm2, pm2SleepApps, sleepProgramSection, startSupervisord, supervisordHeader, writeFile } from './tools.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -50,49 +51,19 @@ const { values } = parseArgs({
 const N = Number(values.count);
 const ROUNDS = Number(values.rounds);
 const IDLE_S = Number(values.idle);
-const SLEEP = '/usr/bin/sleep';
 const MARKER = `status-${process.pid}-${Date.now().toString(36)}`;
 const START_TIMEOUT_MS = 60_000 + N * 300;
-const CLK_TCK = 100;
-
-function programSection(n) {
-  return `[program:s]
-command=${SLEEP} 100000
-numprocs=${n}
-process_name=%(program_name)s_%(process_num)04d
-startsecs=0
-autorestart=true
-stopasgroup=true
-killasgroup=true
-environment=DROVER_BENCH_MARKER="${MARKER}"
-`;
-}
-
-function cpuTicks(pid) {
-  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return Number(f[11]) + Number(f[12]);
-}
-
-/** CPU use of `pid` over `seconds` of idling, in percent of one core. */
-async function idleCpu(pid, seconds) {
-  const t0 = now();
-  const c0 = cpuTicks(pid);
-  await delay(seconds * 1000);
-  return (((cpuTicks(pid) - c0) / CLK_TCK) * 1000 * 100) / (now() - t0);
-}
 
 /** Runs a command once; resolves to its wall time in ms, throwing if `ok(code, stdout)` says it failed. */
 async function timeOnce(file, args, ok, env = process.env) {
-  const t0 = now();
-  const r = await runCommand(file, args, { timeoutMs: 60_000, env });
-  const ms = now() - t0;
+  const r = await timeCommand(file, args, { timeoutMs: 60_000, env });
+  if (r.timedOut) throw new Error(`${file} ${args.join(' ')} timed out after 60 s`);
   if (!ok(r.code, r.stdout)) throw new Error(`${file} ${args.join(' ')} → exit ${r.code}\n${r.stdout.slice(0, 300)}\n${r.stderr.slice(0, 500)}`);
-  return ms;
+  return r.ms;
 }
 
 async function startDroverDaemon(dir) {
-  const conf = writeFile(dir, 'drover.conf', programSection(N));
+  const conf = writeFile(dir, 'drover.conf', sleepProgramSection(N, MARKER));
   const up = await runCommand(process.execPath, [DROVER_BIN, 'up', '-d', '--no-wait', '-c', conf], {
     timeoutMs: START_TIMEOUT_MS,
     env: { ...process.env, DROVER_BENCH_MARKER: MARKER },
@@ -116,7 +87,7 @@ async function startDroverDaemon(dir) {
 
 async function startSupervisordDaemon(dir) {
   const header = supervisordHeader(dir, { minfds: Math.min(19_000, 100 + N * 8), minprocs: N + 100 });
-  const conf = writeFile(dir, 'supervisord.conf', `${header}\n${programSection(N)}`);
+  const conf = writeFile(dir, 'supervisord.conf', `${header}\n${sleepProgramSection(N, MARKER)}`);
   const s = await startSupervisord(conf, dir, { env: { ...process.env, DROVER_BENCH_MARKER: MARKER } });
   let last = {};
   await waitFor(
@@ -137,16 +108,7 @@ async function startSupervisordDaemon(dir) {
 async function startPm2Daemon(dir) {
   const p = createPm2(join(dir, 'pm2-home'));
   await p.connect();
-  const apps = Array.from({ length: N }, (_, i) => ({
-    name: `s_${String(i).padStart(4, '0')}`,
-    script: SLEEP,
-    args: ['100000'],
-    interpreter: 'none',
-    exec_mode: 'fork',
-    autorestart: true,
-    env: { DROVER_BENCH_MARKER: MARKER },
-  }));
-  await p.start(apps);
+  await p.start(pm2SleepApps(N, MARKER));
   let online = 0;
   await waitFor(
     async () => {
@@ -227,7 +189,7 @@ async function main() {
   }
   const cost = [];
   for (const [name, pid] of daemons) {
-    const cpu = await idleCpu(pid, IDLE_S);
+    const cpu = await cpuPercentOver(pid, IDLE_S);
     cost.push([name, fmtMiB(readRssKiB(pid)), `${cpu.toFixed(2)} %`]);
   }
   out.push(`## Daemon cost with ${N} programs running, idle`, '');
