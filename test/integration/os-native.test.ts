@@ -1,0 +1,122 @@
+// The native layer (src/os/native.ts) against the real kernel: a socket that listens but is never accepted on,
+// an exclusive lock another process cannot take, close-on-exec, a real pipe, a datagram to a unix socket, and
+// waitpid on one pid. Each case also shows the opposite outcome, so it can fail.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, openSync, readlinkSync, writeSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { listenSocket, NativeError, pipe, reapChild, sendDatagram, setCloexec, socketAddress, tryLockExclusive } from '../../src/os/native.js';
+import { makeTmpDir, waitForCondition } from '../helpers/drover.js';
+
+/** The LISTEN-state TCP sockets with their accept-queue length (ss -ltn: Recv-Q), by local port. */
+function listenQueue(port: number): number | null {
+  const r = spawnSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' });
+  const line = r.stdout.trim().split('\n')[0];
+  if (!line) return null;
+  return Number(line.trim().split(/\s+/)[1]);
+}
+
+test('listenSocket: connections wait in the backlog because nothing in this process accepts them', async () => {
+  const fd = listenSocket({ kind: 'tcp', host: '127.0.0.1', port: 0 }, { backlog: 8 });
+  try {
+    const addr = socketAddress(fd);
+    assert.ok(addr && addr.port > 0, `a real port: ${JSON.stringify(addr)}`);
+    const sockets = [0, 1, 2].map(() => connect(addr.port, '127.0.0.1'));
+    await Promise.all(sockets.map((s) => new Promise((r) => s.once('connect', r))));
+    // three completed connections sit in the accept queue: the master never accepted one
+    await waitForCondition(() => listenQueue(addr.port) === 3, 'three connections queued', { describe: () => `Recv-Q ${String(listenQueue(addr.port))}` });
+    for (const s of sockets) s.destroy();
+    // a second bind of the same address is refused without SO_REUSEPORT
+    assert.throws(
+      () => listenSocket({ kind: 'tcp', host: '127.0.0.1', port: addr.port }, { backlog: 1 }),
+      (err: unknown) => err instanceof NativeError && err.code === 'EADDRINUSE',
+    );
+  } finally {
+    closeSync(fd);
+  }
+});
+
+test('listenSocket with reusePort: two sockets share one port', () => {
+  const a = listenSocket({ kind: 'tcp', host: '127.0.0.1', port: 0 }, { backlog: 8, reusePort: true });
+  const port = socketAddress(a)?.port ?? 0;
+  const b = listenSocket({ kind: 'tcp', host: '127.0.0.1', port }, { backlog: 8, reusePort: true });
+  assert.equal(socketAddress(b)?.port, port);
+  closeSync(a);
+  closeSync(b);
+});
+
+test('tryLockExclusive: another process cannot take the lock until the holder closes it', async () => {
+  const dir = makeTmpDir();
+  const file = join(dir, 'lock');
+  const fd = openSync(file, 'w');
+  assert.equal(tryLockExclusive(fd), true);
+  // flock(1) from util-linux, non-blocking: exit 1 while we hold it
+  assert.equal(spawnSync('flock', ['-n', file, 'true']).status, 1, 'another process took a held lock');
+  closeSync(fd);
+  assert.equal(spawnSync('flock', ['-n', file, 'true']).status, 0, 'the lock was not released on close');
+});
+
+test('setCloexec: an fd is inherited by exec only without the flag', () => {
+  const dir = makeTmpDir();
+  const fd = openSync(join(dir, 'f'), 'w');
+  try {
+    const seen = (): boolean => spawnSync('/bin/sh', ['-c', `test -e /proc/self/fd/${fd}`], { stdio: 'ignore' }).status === 0;
+    // Node opens with O_CLOEXEC: a child does not see it
+    assert.equal(seen(), false);
+    setCloexec(fd, false);
+    assert.equal(seen(), true, 'without close-on-exec the child must see the fd');
+    setCloexec(fd, true);
+    assert.equal(seen(), false);
+  } finally {
+    closeSync(fd);
+  }
+});
+
+test('pipe: a real FIFO pair, both ends close-on-exec', () => {
+  const [r, w] = pipe();
+  try {
+    assert.match(readlinkSync(`/proc/self/fd/${r}`), /^pipe:\[\d+\]$/);
+    writeSync(w, 'x');
+    const seen = spawnSync('/bin/sh', ['-c', `test -e /proc/self/fd/${r} || test -e /proc/self/fd/${w}`]).status;
+    assert.notEqual(seen, 0, 'a pipe end leaked into a child');
+  } finally {
+    closeSync(r);
+    closeSync(w);
+  }
+});
+
+test('sendDatagram: bytes arrive at a unix datagram socket, abstract names too; no listener is ECONNREFUSED', async () => {
+  const dir = makeTmpDir();
+  for (const path of [join(dir, 'notify.sock'), `@drover-test-${process.pid}`]) {
+    // Node cannot receive unix datagrams; Debian's python3 can
+    const py = spawn('/usr/bin/python3', [
+      '-c',
+      `import socket,sys
+s=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)
+p=sys.argv[1]
+s.bind("\\0"+p[1:] if p.startswith("@") else p)
+print("ready",flush=True)
+print(s.recv(100).decode(),flush=True)`,
+      path,
+    ]);
+    let out = '';
+    py.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    await waitForCondition(() => out.includes('ready'), `the receiver on ${path}`, { describe: () => out });
+    sendDatagram(path, 'READY=1');
+    await waitForCondition(() => out.includes('READY=1'), `the datagram on ${path}`, { describe: () => out });
+    py.kill();
+  }
+  assert.throws(
+    () => sendDatagram(join(dir, 'nobody.sock'), 'x'),
+    (err: unknown) => err instanceof NativeError && (err.code === 'ECONNREFUSED' || err.code === 'ENOENT'),
+  );
+});
+
+test('reapChild: ECHILD for a pid that is not our child', () => {
+  assert.throws(
+    () => reapChild(1),
+    (err: unknown) => err instanceof NativeError && err.code === 'ECHILD',
+  );
+});
