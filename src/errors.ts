@@ -1,4 +1,5 @@
-// Error classes shared by every layer. Each carries a stable string `code` that is never renumbered or reused.
+// Error classes shared by every layer. Every error class in src/ derives from DroverError and carries a
+// stable string `code` that is never renumbered or reused (test/unit/errors.test.ts checks both).
 
 export class DroverError extends Error {
   readonly code: string;

@@ -3,6 +3,7 @@
 // place, with the elapsed time; otherwise: one plain line per process reaching a settled state. Ends with
 // a summary line either way.
 import { openEventStream, type Endpoint, type ServerEvent } from '../control/client.js';
+import { SnapshotJson, StateEventJson } from '../control/wire.js';
 import type { CommandContext } from './command.js';
 import { formatElapsed, paintState, useColor } from './format.js';
 
@@ -159,13 +160,13 @@ export class Progress {
   // --- internal ---
 
   private handle(e: ServerEvent): void {
-    if (e.event === 'snapshot' && Array.isArray(e.data)) {
-      for (const p of e.data as { name: string; state: string }[]) {
+    if (e.event === 'snapshot' && SnapshotJson.is(e.data)) {
+      for (const p of e.data) {
         this.states.set(p.name, p.state);
         if (this.track.type === 'all' || (this.track.type === 'busy' && BUSY.has(p.state))) this.tracked.add(p.name);
       }
-    } else if (e.event === 'state' && e.data !== null && typeof e.data === 'object') {
-      const d = e.data as { name: string; from: string; to: string; reason: string };
+    } else if (e.event === 'state' && StateEventJson.is(e.data)) {
+      const d = e.data;
       this.states.set(d.name, d.to);
       this.reasons.set(d.name, d.reason);
       if (this.track.type === 'all' || this.track.type === 'busy') this.tracked.add(d.name);

@@ -1,8 +1,11 @@
 // What every command that talks to a running drover shares: the options that find it (-c, -s, -u, -p),
-// --json, one mapping from failures to exit codes, and JSON calls that throw on `{ ok: false }`.
+// --json, one mapping from failures to exit codes, and JSON calls that throw on `{ ok: false }` and return
+// the answer typed once its shape has been checked (control/wire.ts).
 import { parseArgs } from 'node:util';
-import { NotRunning, requestJson, StreamRefused, type Endpoint } from '../control/client.js';
-import { ConfigError, UsageError } from '../errors.js';
+import type { Check } from '../control/check.js';
+import { expectAnswer, NotRunning, requestJson, StreamRefused, type Endpoint, type JsonAnswer } from '../control/client.js';
+import type { ResultsJson } from '../control/wire.js';
+import { ConfigError, DroverError, UsageError } from '../errors.js';
 import type { Command, CommandContext } from './command.js';
 import { findEndpoint } from './endpoint.js';
 import { EXIT } from './exit-codes.js';
@@ -29,27 +32,26 @@ const REMOTE_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const satisfies Record<string, OptionSpec>;
 
-/** A failure with the exit code to use; the message goes to stderr. */
-export class CommandFailed extends Error {
+/** A failure with the exit code to use; the message goes to stderr, `code` to --json output. */
+export class CommandFailed extends DroverError {
   constructor(
     message: string,
     readonly exitCode: number,
-    /** stable code for --json output */
-    readonly code = 'E_FAILED',
+    code = 'E_FAILED',
   ) {
-    super(message);
+    super(code, message);
   }
 }
 
-/** An `{ ok: false }` answer of the JSON API. */
-export class ApiError extends Error {
+/** An `{ ok: false }` answer of the JSON API; `code` is the answer's (or HTTP_<status> when it has none). */
+export class ApiError extends DroverError {
   constructor(
     readonly status: number,
-    readonly code: string,
+    code: string,
     message: string,
-    readonly body: Record<string, unknown>,
+    readonly body: Readonly<Record<string, unknown>>,
   ) {
-    super(message);
+    super(code, message);
   }
 }
 
@@ -84,17 +86,22 @@ export class Remote {
     return this.values['json'] === true;
   }
 
-  /** Calls the API; returns the body of an `{ ok: true }` answer, throws ApiError otherwise. */
-  async call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Record<string, unknown>> {
-    const answer = await requestJson(this.endpoint, method, path, body);
-    return checkAnswer(answer.status, answer.body);
+  /**
+   * Calls the API; returns the body of an `{ ok: true }` answer once `answer` has checked its shape. Throws
+   * ApiError for an `{ ok: false }` answer, UnexpectedAnswer for one of another shape.
+   */
+  async call<T>(method: 'GET' | 'POST', path: string, answer: Check<T>, body?: unknown): Promise<T> {
+    const got = await requestJson(this.endpoint, method, path, body);
+    if (got.status !== 200 || got.body['ok'] !== true) throw apiError(got);
+    return expectAnswer(answer, got.body, describeCall(method, path));
   }
 
   /** Like call, but returns answers with per-process results even when some failed. */
-  async callResults(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Record<string, unknown>> {
-    const answer = await requestJson(this.endpoint, method, path, body);
-    if (answer.status === 200 && Array.isArray(answer.body['results'])) return answer.body;
-    return checkAnswer(answer.status, answer.body);
+  async callResults<T extends ResultsJson>(method: 'GET' | 'POST', path: string, answer: Check<T>, body?: unknown): Promise<T> {
+    const got = await requestJson(this.endpoint, method, path, body);
+    const hasResults = got.status === 200 && Array.isArray(got.body['results']);
+    if (!hasResults && (got.status !== 200 || got.body['ok'] !== true)) throw apiError(got);
+    return expectAnswer(answer, got.body, describeCall(method, path));
   }
 
   out(text: string): void {
@@ -168,11 +175,16 @@ export function remoteCommand(spec: RemoteCommandSpec): Command {
 
 // --- internal ---
 
-function checkAnswer(status: number, body: Record<string, unknown>): Record<string, unknown> {
-  if (status === 200 && body['ok'] === true) return body;
+/** "GET /api/processes", for messages (the query string left out). */
+function describeCall(method: string, path: string): string {
+  return `${method} ${path.split('?')[0] ?? path}`;
+}
+
+/** The ApiError for an answer that is not `{ ok: true }` (an error answer's code and message, when it has them). */
+function apiError({ status, body }: JsonAnswer): ApiError {
   const code = typeof body['code'] === 'string' ? body['code'] : `HTTP_${status}`;
   const message = typeof body['message'] === 'string' ? body['message'] : `drover answered ${status}`;
-  throw new ApiError(status, code, message, body);
+  return new ApiError(status, code, message, body);
 }
 
 function reportFailure(r: Pick<Remote, 'ctx' | 'name' | 'json'>, failure: unknown, help: string): number {

@@ -3,13 +3,14 @@
 import { signalName as osSignalName, signalNumber } from '../os/signals.js';
 import { lookupGroup as osLookupGroup, lookupUser as osLookupUser } from '../os/users.js';
 import { homedir } from 'node:os';
+import { DroverError } from '../errors.js';
 import { lexWords } from './shlex.js';
 
 /** A value that does not parse: `expected` says what would have. */
-export class ValueProblem extends Error {
+export class ValueProblem extends DroverError {
   readonly expected: string;
   constructor(message: string, expected: string) {
-    super(message);
+    super('E_BAD_VALUE', message);
     this.expected = expected;
   }
 }

@@ -2,15 +2,17 @@
 // %(here)s, %(ENV_X)s, %(process_num)02d and friends. Only what a mapping argument allows is supported:
 // every conversion must name its key, `*` widths are an error, `%%` is a literal percent.
 
+import { DroverError } from '../errors.js';
+
 export type ExpansionValue = string | number;
 export type Expansions = ReadonlyMap<string, ExpansionValue>;
 
 /** Why an expansion failed: an unknown name, or a format Python would reject. */
-export class ExpandError extends Error {
+export class ExpandError extends DroverError {
   /** the unknown name, when that is the problem */
   readonly unknownName: string | null;
   constructor(message: string, unknownName: string | null = null) {
-    super(message);
+    super('E_EXPAND', message);
     this.unknownName = unknownName;
   }
 }

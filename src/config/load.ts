@@ -6,7 +6,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, formatConfigProblem, type ConfigErrorDetail } from '../errors.js';
+import { ConfigError, DroverError, formatConfigProblem, type ConfigErrorDetail } from '../errors.js';
 import { directoryRefusal } from '../os/safe-dir.js';
 import { lookupUser } from '../os/users.js';
 import { glob } from './_glob.js';
@@ -80,7 +80,11 @@ export function loadConfig(file: string, opts: LoadOptions = {}): Config {
 type Names = Map<string, ExpansionValue>;
 
 /** Thrown inside the loader to abandon one key or section after recording a problem. */
-class Recorded extends Error {}
+class Recorded extends DroverError {
+  constructor() {
+    super('E_RECORDED', '');
+  }
+}
 
 class Loader {
   readonly file: string;

@@ -5,7 +5,13 @@
 //   dict_of_key_value_pairs reads `environment=` (quotes stay in the tokens, `#` starts a comment).
 // The state machine mirrors CPython's shlex.read_token so that odd inputs resolve the same way.
 
-export class ShlexError extends Error {}
+import { DroverError } from '../errors.js';
+
+export class ShlexError extends DroverError {
+  constructor(message: string) {
+    super('E_SHLEX', message);
+  }
+}
 
 const WHITESPACE = ' \t\r\n';
 const QUOTES = '\'"';

@@ -5,6 +5,7 @@ import type { Config, ProcessSpec } from '../config/types.js';
 import type { Supervisor } from '../core/supervisor.js';
 import type { CommandOutcome } from '../core/types.js';
 import { STATE_CODES, type State } from '../core/states.js';
+import { DroverError } from '../errors.js';
 import { CLOCK_TICKS, PAGE_SIZE, readStat, uptimeSeconds } from '../os/proc.js';
 import { signalNumber } from '../os/signals.js';
 
@@ -307,18 +308,16 @@ export class ControlApi {
 }
 
 /** A scale request that cannot be done (unknown program, program gone from the file). */
-export class ScaleError extends Error {
-  constructor(
-    readonly code: 'E_BAD_NAME',
-    message: string,
-  ) {
-    super(message);
+export class ScaleError extends DroverError {
+  declare readonly code: 'E_BAD_NAME';
+  constructor(code: 'E_BAD_NAME', message: string) {
+    super(code, message);
   }
 }
 
 /** An unknown signal name or number in a request. */
-export class BadSignal extends Error {
+export class BadSignal extends DroverError {
   constructor(readonly signal: string) {
-    super(`unknown signal ${JSON.stringify(signal)}`);
+    super('E_BAD_SIGNAL', `unknown signal ${JSON.stringify(signal)}`);
   }
 }

@@ -1,7 +1,9 @@
 // The control client used by the CLI: JSON requests to a running drover over its unix socket or TCP,
 // and the server-sent event stream.
 import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { DroverError } from '../errors.js';
 import type { Credentials } from './auth.js';
+import { isJsonObject, type Check } from './check.js';
 
 export interface Endpoint {
   /** unix socket path, or null for TCP */
@@ -32,15 +34,29 @@ export function parseServerUrl(url: string, credentials: Credentials | null = nu
 }
 
 /** Thrown when nothing answers at the endpoint (exit code 7 in the CLI). */
-export class NotRunning extends Error {
+export class NotRunning extends DroverError {
   constructor(readonly endpoint: Endpoint, cause: unknown) {
-    super(`no drover is running at ${endpoint.url} (${(cause as NodeJS.ErrnoException).code ?? String(cause)})`, { cause });
+    super('E_NOT_RUNNING', `no drover is running at ${endpoint.url} (${(cause as NodeJS.ErrnoException).code ?? String(cause)})`, { cause });
   }
 }
 
 export interface JsonAnswer {
   readonly status: number;
-  readonly body: Record<string, unknown>;
+  /** a JSON object; what its fields hold is for the caller to check (expectAnswer) */
+  readonly body: Readonly<Record<string, unknown>>;
+}
+
+/** An answer that is not what its endpoint sends (docs/api.md): a bug, or a drover of another version. */
+export class UnexpectedAnswer extends DroverError {
+  constructor(what: string, problem: string) {
+    super('E_BAD_ANSWER', `drover's answer to ${what} is not what this client reads: ${problem}`);
+  }
+}
+
+/** `body` as a T once `check` has passed; throws UnexpectedAnswer naming `what` (e.g. "GET /api/info") otherwise. */
+export function expectAnswer<T>(check: Check<T>, body: unknown, what: string): T {
+  if (check.is(body)) return body;
+  throw new UnexpectedAnswer(what, check.problem(body) ?? check.expected);
 }
 
 /** Sends one JSON request and parses the JSON answer. */
@@ -69,11 +85,15 @@ export function requestJson(
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
+          let body: unknown;
           try {
-            resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> });
+            body = JSON.parse(text);
           } catch {
             reject(new Error(`drover answered ${res.statusCode ?? '?'} with something that is not JSON: ${text.slice(0, 200)}`));
+            return;
           }
+          if (isJsonObject(body)) resolve({ status: res.statusCode ?? 0, body });
+          else reject(new Error(`drover answered ${res.statusCode ?? '?'} with JSON that is not an object: ${text.slice(0, 200)}`));
         });
         res.on('error', reject);
       },
@@ -89,20 +109,20 @@ export function requestJson(
 }
 
 /** An event stream answered with an error instead of a stream; `body` is its JSON when it has one. */
-export class StreamRefused extends Error {
-  readonly body: Record<string, unknown> | null;
+export class StreamRefused extends DroverError {
+  readonly body: Readonly<Record<string, unknown>> | null;
   constructor(
     readonly status: number,
     text: string,
   ) {
-    super(`event stream refused (${status}): ${text}`);
+    super('E_STREAM_REFUSED', `event stream refused (${status}): ${text}`);
     let body: unknown = null;
     try {
       body = JSON.parse(text);
     } catch {
       body = null; // not JSON: keep the text in the message
     }
-    this.body = body !== null && typeof body === 'object' ? (body as Record<string, unknown>) : null;
+    this.body = isJsonObject(body) ? body : null;
   }
 }
 

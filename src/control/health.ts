@@ -4,13 +4,7 @@ import type { ProcessSpec } from '../config/types.js';
 import type { ProcessRecord } from '../core/program.js';
 import type { ControlApi } from './api.js';
 import { exactGet, sendJson, type RouteHandler } from './server.js';
-
-/** One process that keeps drover from being ready, as /readyz lists it. */
-export interface NotReady {
-  readonly name: string;
-  readonly state: string;
-  readonly reason: string;
-}
+import type { HealthzJson, NotReadyJson, ReadyzJson } from './wire.js';
 
 /** /healthz: 200 while drover is up and its event loop answers (also while it shuts down). */
 export function healthzRoute(api: ControlApi): RouteHandler {
@@ -25,7 +19,7 @@ export function healthzRoute(api: ControlApi): RouteHandler {
         version: api.version,
         state: api.supervisor.state,
         uptime_s: Math.round(process.uptime()),
-      });
+      } satisfies HealthzJson);
     },
   };
 }
@@ -43,7 +37,7 @@ export function readyzRoute(api: ControlApi): RouteHandler {
         ok: ready,
         status: ready ? 'ready' : shuttingDown ? 'shutting down' : 'not ready',
         not_ready: notReady,
-      });
+      } satisfies ReadyzJson);
     },
   };
 }
@@ -52,8 +46,8 @@ export function readyzRoute(api: ControlApi): RouteHandler {
  * The autostart processes that are not ready: ready means running, or — for a one-shot program
  * (autorestart = false) — exited with one of its expected exit codes.
  */
-export function notReadyProcesses(list: readonly { key: string; spec: ProcessSpec; record: ProcessRecord }[]): NotReady[] {
-  const out: NotReady[] = [];
+export function notReadyProcesses(list: readonly { key: string; spec: ProcessSpec; record: ProcessRecord }[]): NotReadyJson[] {
+  const out: NotReadyJson[] = [];
   for (const { key, spec, record } of list) {
     if (!spec.autostart) continue;
     if (record.state === 'running') continue;

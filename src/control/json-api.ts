@@ -2,13 +2,34 @@
 // `{ ok: false, code, message }` with a stable code. Bodies are validated here; nothing in a request names
 // a file: logs are addressed by process, and only configured log files are read.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ConfigDiff } from '../config/diff.js';
 import type { ChangeEvent, CommandOutcome } from '../core/types.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, DroverError } from '../errors.js';
+import { LogReadError } from '../logs/read.js';
 import { BadSignal, ScaleError, type ControlApi, type ProcessView, type StreamName } from './api.js';
-import { EventStreamWriter, sendJson, type RouteHandler } from './server.js';
+import { EventStreamWriter, sendError, sendJson, type RouteHandler } from './server.js';
+import type {
+  ApiErrorCode,
+  AvailJson,
+  DiffJson,
+  FollowLostJson,
+  InfoJson,
+  LogEventJson,
+  LogReadJson,
+  LogTailJson,
+  OkJson,
+  ProcessesJson,
+  ProcessJson,
+  ReloadJson,
+  RereadJson,
+  ResultsJson,
+  SnapshotJson,
+  StateEventJson,
+  StreamLostJson,
+} from './wire.js';
 
 /** The JSON shape of one process (stable field names; docs/api.md). */
-export function processJson(p: ProcessView): Record<string, unknown> {
+export function processJson(p: ProcessView): ProcessJson {
   return {
     name: p.key,
     group: p.group,
@@ -29,13 +50,15 @@ export function processJson(p: ProcessView): Record<string, unknown> {
   };
 }
 
-class BadRequest extends Error {
+/** A request refused with an HTTP error status and `{ ok: false, code, message }`. */
+class BadRequest extends DroverError {
+  declare readonly code: ApiErrorCode;
   constructor(
-    readonly code: string,
+    code: ApiErrorCode,
     message: string,
     readonly status = 400,
   ) {
-    super(message);
+    super(code, message);
   }
 }
 
@@ -111,7 +134,7 @@ function resolveOrThrow(api: ControlApi, patterns: readonly string[]): string[] 
   return keys;
 }
 
-function results(outcomes: readonly CommandOutcome[]): { ok: boolean; results: readonly CommandOutcome[] } {
+function results(outcomes: readonly CommandOutcome[]): ResultsJson {
   return { ok: outcomes.every((o) => o.ok), results: outcomes };
 }
 
@@ -132,9 +155,7 @@ async function logRead<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    if (code === 'E_NO_FILE') throw new BadRequest('E_NO_FILE', (err as Error).message, 404);
-    if (typeof code === 'string' && code.startsWith('E_')) throw new BadRequest(code, (err as Error).message);
+    if (err instanceof LogReadError) throw new BadRequest(err.code, err.message, err.code === 'E_NO_FILE' ? 404 : 400);
     throw err;
   }
 }
@@ -145,18 +166,19 @@ function requireLogs(api: ControlApi): NonNullable<ControlApi['logs']> {
 }
 
 const GET: Record<string, Handler> = {
-  '/api/info': (api) => ({
-    ok: true,
-    pid: process.pid,
-    version: api.version,
-    identification: api.identification,
-    state: api.supervisor.state,
-    config_file: api.configFile,
-  }),
+  '/api/info': (api) =>
+    ({
+      ok: true,
+      pid: process.pid,
+      version: api.version,
+      identification: api.identification,
+      state: api.supervisor.state,
+      config_file: api.configFile,
+    }) satisfies InfoJson,
   '/api/processes': (api, input) => {
     const pats = input.optionalStrings('patterns');
     if (pats) resolveOrThrow(api, pats);
-    return { ok: true, processes: api.list(pats ?? undefined).map(processJson) };
+    return { ok: true, processes: api.list(pats ?? undefined).map(processJson) } satisfies ProcessesJson;
   },
   '/api/avail': (api) => {
     const { active, available, config } = api.avail();
@@ -164,19 +186,19 @@ const GET: Record<string, Handler> = {
       ok: true,
       groups: config.groups.map((g) => ({ name: g.name, active: active.includes(g.name), priority: g.priority })),
       available,
-    };
+    } satisfies AvailJson;
   },
   '/api/logs/read': async (api, input) => {
     const key = logKey(api, input);
     const logs = requireLogs(api);
     const data = await logRead(() => logs.readLog(key, input.stream(), input.int('offset', 0), input.int('length', 0)));
-    return { ok: true, process: key, data: text(data) };
+    return { ok: true, process: key, data: text(data) } satisfies LogReadJson;
   },
   '/api/logs/tail': async (api, input) => {
     const key = logKey(api, input);
     const logs = requireLogs(api);
     const t = await logRead(() => logs.tailLog(key, input.stream(), input.int('offset', 0), input.int('length', 1600)));
-    return { ok: true, process: key, data: text(t.bytes), offset: t.offset, overflow: t.overflow };
+    return { ok: true, process: key, data: text(t.bytes), offset: t.offset, overflow: t.overflow } satisfies LogTailJson;
   },
   '/api/logs/follow': (api, input, req, res) => {
     input.only('process', 'stream');
@@ -186,7 +208,7 @@ const GET: Record<string, Handler> = {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     let lost = 0;
     const out = new EventStreamWriter(res, 'skip', () => {
-      out.write(`event: lost\ndata: ${JSON.stringify({ bytes: lost })}\n\n`);
+      out.write(`event: lost\ndata: ${JSON.stringify({ bytes: lost } satisfies FollowLostJson)}\n\n`);
       lost = 0;
     });
     out.write(': following\n\n');
@@ -206,7 +228,7 @@ const GET: Record<string, Handler> = {
     // bytes skipped while the client was behind, per process and stream, told once it has caught up
     const lost = new Map<string, { name: string; stream: StreamName; bytes: number }>();
     const out = new EventStreamWriter(res, 'skip', () => {
-      for (const l of lost.values()) out.write(`event: lost\ndata: ${JSON.stringify(l)}\n\n`);
+      for (const l of lost.values()) out.write(`event: lost\ndata: ${JSON.stringify(l satisfies StreamLostJson)}\n\n`);
       lost.clear();
     });
     out.write(': following\n\n');
@@ -215,7 +237,7 @@ const GET: Record<string, Handler> = {
       for (const stream of streams) {
         stops.push(
           logs.follow(key, stream, (chunk) => {
-            if (out.write(`event: log\ndata: ${JSON.stringify({ name: key, stream, data: text(chunk) })}\n\n`)) return;
+            if (out.write(`event: log\ndata: ${JSON.stringify({ name: key, stream, data: text(chunk) } satisfies LogEventJson)}\n\n`)) return;
             const id = `${key}\0${stream}`;
             const l = lost.get(id) ?? { name: key, stream, bytes: 0 };
             l.bytes += chunk.length;
@@ -232,13 +254,13 @@ const GET: Record<string, Handler> = {
   '/api/events': (api, _input, req, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     // the current state first, so a client never misses what happened before it subscribed
-    const snapshot = `event: snapshot\ndata: ${JSON.stringify(api.list().map(processJson))}\n\n`;
+    const snapshot = `event: snapshot\ndata: ${JSON.stringify(api.list().map(processJson) satisfies SnapshotJson)}\n\n`;
     // A skipped state change would leave the client with a wrong picture: one that falls behind is
     // disconnected instead, and a new connection starts with a fresh snapshot (EventSource reconnects).
     const out = new EventStreamWriter(res, 'close', undefined, Buffer.byteLength(snapshot));
     out.write(snapshot);
     const off = api.supervisor.onChange((e: ChangeEvent) => {
-      const data = {
+      const data: StateEventJson = {
         name: e.key,
         group: e.group,
         process: e.name,
@@ -290,12 +312,12 @@ const POST: Record<string, Handler> = {
   '/api/shutdown': async (api, input) => results(await api.shutdown(input.bool('fast', false))),
   '/api/reread': (api) => {
     const { diff } = api.reread();
-    return { ok: true, ...diffJson(diff) };
+    return { ok: true, ...diffJson(diff) } satisfies RereadJson;
   },
   '/api/update': async (api, input) => {
     const groups = input.optionalStrings('groups');
     const { diff, outcomes, rolled } = await api.update(groups, 'POST /api/update');
-    return { ok: outcomes.every((o) => o.ok), ...diffJson(diff), rolled, results: outcomes };
+    return { ok: outcomes.every((o) => o.ok), ...diffJson(diff), rolled, results: outcomes } satisfies ReloadJson;
   },
   '/api/add': async (api, input) => {
     const groups = input.optionalStrings('groups') ?? [];
@@ -315,11 +337,11 @@ const POST: Record<string, Handler> = {
     const keys = resolveOrThrow(api, input.patterns());
     const logs = requireLogs(api);
     for (const k of keys) await logRead(() => logs.clearLog(k));
-    return { ok: true, results: keys.map((key) => ({ key, ok: true })) };
+    return { ok: true, results: keys.map((key) => ({ key, ok: true })) } satisfies ResultsJson;
   },
   '/api/logs/reopen': (api) => {
     requireLogs(api).reopen();
-    return { ok: true };
+    return { ok: true } satisfies OkJson;
   },
 };
 
@@ -329,7 +351,7 @@ const MAX_SCALE = 10_000;
 /** Marker: the handler answered by streaming and will end the response itself. */
 const STREAMING = Symbol('streaming');
 
-function diffJson(diff: import('../config/diff.js').ConfigDiff): Record<string, unknown> {
+function diffJson(diff: ConfigDiff): DiffJson {
   return {
     added: diff.addedGroups,
     changed: diff.changedGroups,
@@ -352,9 +374,9 @@ export function jsonApiRoute(api: ControlApi): RouteHandler {
       const handler = table && Object.hasOwn(table, url.pathname) ? table[url.pathname] : undefined;
       if (!handler) {
         if (Object.hasOwn(GET, url.pathname) || Object.hasOwn(POST, url.pathname)) {
-          sendJson(res, 405, { ok: false, code: 'E_METHOD', message: `${req.method ?? '?'} not allowed on ${url.pathname}` });
+          sendError(res, 405, 'E_METHOD', `${req.method ?? '?'} not allowed on ${url.pathname}`);
         } else {
-          sendJson(res, 404, { ok: false, code: 'E_NOT_FOUND', message: `no such endpoint: ${url.pathname}` });
+          sendError(res, 404, 'E_NOT_FOUND', `no such endpoint: ${url.pathname}`);
         }
         return;
       }
@@ -368,12 +390,12 @@ export function jsonApiRoute(api: ControlApi): RouteHandler {
           try {
             parsed = JSON.parse(text);
           } catch {
-            sendJson(res, 400, { ok: false, code: 'E_BAD_JSON', message: 'the body is not valid JSON' });
+            sendError(res, 400, 'E_BAD_JSON', 'the body is not valid JSON');
             return;
           }
         }
         if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-          sendJson(res, 400, { ok: false, code: 'E_BAD_REQUEST', message: 'the body must be a JSON object' });
+          sendError(res, 400, 'E_BAD_REQUEST', 'the body must be a JSON object');
           return;
         }
         data = parsed as Record<string, unknown>;
@@ -382,8 +404,8 @@ export function jsonApiRoute(api: ControlApi): RouteHandler {
         const out = await handler(api, new Input(data), req, res);
         if (out !== STREAMING) sendJson(res, 200, out);
       } catch (err) {
-        if (err instanceof BadRequest) sendJson(res, err.status, { ok: false, code: err.code, message: err.message });
-        else if (err instanceof ConfigError) sendJson(res, 422, { ok: false, code: 'E_CONFIG', message: err.message });
+        if (err instanceof BadRequest) sendError(res, err.status, err.code, err.message);
+        else if (err instanceof ConfigError) sendError(res, 422, 'E_CONFIG', err.message);
         else throw err;
       }
     },

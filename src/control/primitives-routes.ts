@@ -4,7 +4,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { DeadTask, QueueStats } from '../primitives/queue-core.js';
 import { Args, pushOptions, SharedError, type SharedService } from '../primitives/service.js';
-import { sendJson, type RouteHandler } from './server.js';
+import { sendError, sendJson, type RouteHandler } from './server.js';
+import type { DeadLettersJson, DeadTaskJson, LocksJson, PushedJson, QueuesJson, QueueStatsJson, RetriedJson, StateValueJson } from './wire.js';
 
 type Handler = (service: SharedService, a: Args) => unknown;
 
@@ -12,30 +13,30 @@ const GET: Record<string, Handler> = {
   '/api/queue/stats': async (s, a) => {
     const q = a.optionalString('queue');
     const queues = await s.backend.queueStats(q === null || q === '' ? null : a.name('queue'));
-    return { ok: true, queues: queues.map(statsJson) };
+    return { ok: true, queues: queues.map(statsJson) } satisfies QueuesJson;
   },
   '/api/queue/dead': async (s, a) => {
     const queue = a.name('queue');
     const tasks = await s.backend.deadLetters(queue, a.int('limit', 100, 0));
-    return { ok: true, queue, tasks: tasks.map(deadJson) };
+    return { ok: true, queue, tasks: tasks.map(deadJson) } satisfies DeadLettersJson;
   },
   '/api/state': async (s, a) => {
     const key = a.name('key');
     const { found, value } = await s.backend.stateGet(key);
-    return { ok: true, key, found, value };
+    return { ok: true, key, found, value } satisfies StateValueJson;
   },
-  '/api/locks': async (s) => ({ ok: true, locks: await s.backend.locks() }),
+  '/api/locks': async (s) => ({ ok: true, locks: await s.backend.locks() }) satisfies LocksJson,
 };
 
 const POST: Record<string, Handler> = {
   '/api/queue/push': async (s, a) => {
     const queue = a.name('queue');
     const id = await s.backend.push(queue, a.task('task', queue), pushOptions(a));
-    return { ok: true, queue, id };
+    return { ok: true, queue, id } satisfies PushedJson;
   },
   '/api/queue/retry-dead': async (s, a) => {
     const queue = a.name('queue');
-    return { ok: true, queue, moved: await s.backend.retryDead(queue) };
+    return { ok: true, queue, moved: await s.backend.retryDead(queue) } satisfies RetriedJson;
   },
 };
 
@@ -47,24 +48,24 @@ export function sharedRoutes(service: SharedService): RouteHandler[] {
     async handle(req, res, body) {
       const url = new URL(req.url ?? '/', 'http://drover');
       if (url.pathname !== prefix) {
-        sendJson(res, 404, { ok: false, code: 'E_NOT_FOUND', message: `no such endpoint: ${url.pathname}` });
+        sendError(res, 404, 'E_NOT_FOUND', `no such endpoint: ${url.pathname}`);
         return;
       }
       const table = req.method === 'GET' ? GET : req.method === 'POST' ? POST : null;
       const handler = table && Object.hasOwn(table, prefix) ? table[prefix] : undefined;
       if (!handler) {
-        sendJson(res, 405, { ok: false, code: 'E_METHOD', message: `${req.method ?? '?'} not allowed on ${prefix}` });
+        sendError(res, 405, 'E_METHOD', `${req.method ?? '?'} not allowed on ${prefix}`);
         return;
       }
       const data = input(req, url, body);
       if (data instanceof SharedError) {
-        sendJson(res, 400, { ok: false, code: data.code, message: data.message });
+        sendError(res, 400, data.code, data.message);
         return;
       }
       try {
         sendJson(res, 200, await handler(service, new Args(data)));
       } catch (err) {
-        if (err instanceof SharedError) sendJson(res, 400, { ok: false, code: err.code, message: err.message });
+        if (err instanceof SharedError) sendError(res, 400, err.code, err.message);
         else throw err;
       }
     },
@@ -113,11 +114,11 @@ function input(req: IncomingMessage, url: URL, body: Buffer): Record<string, unk
   return data;
 }
 
-function statsJson(q: QueueStats): Record<string, unknown> {
+function statsJson(q: QueueStats): QueueStatsJson {
   return { ...q };
 }
 
-function deadJson(d: DeadTask): Record<string, unknown> {
+function deadJson(d: DeadTask): DeadTaskJson {
   return {
     id: d.id,
     task: d.data,

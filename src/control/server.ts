@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { isIP } from 'node:net';
 import { dirname } from 'node:path';
 import { isAuthorized, type Credentials } from './auth.js';
+import type { ApiErrorCode, ErrorJson } from './wire.js';
 
 /** Largest request body accepted; XML-RPC multicalls and JSON commands are far smaller. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -47,6 +48,11 @@ export function sendJson(res: ServerResponse, status: number, value: unknown): v
   const body = JSON.stringify(value);
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
   res.end(body);
+}
+
+/** Sends the answer to a refused request: `{ ok: false, code, message }` with an HTTP error status. */
+export function sendError(res: ServerResponse, status: number, code: ApiErrorCode, message: string): void {
+  sendJson(res, status, { ok: false, code, message } satisfies ErrorJson);
 }
 
 /**
@@ -103,11 +109,11 @@ export class EventStreamWriter {
 /** For routes that serve one path by GET: answers 404 for another path and 405 for another method. */
 export function exactGet(url: string | undefined, method: string | undefined, path: string, res: ServerResponse): boolean {
   if ((url ?? '').split('?')[0] !== path) {
-    sendJson(res, 404, { ok: false, code: 'E_NOT_FOUND', message: `no such path: ${url ?? ''}` });
+    sendError(res, 404, 'E_NOT_FOUND', `no such path: ${url ?? ''}`);
     return false;
   }
   if (method !== 'GET' && method !== 'HEAD') {
-    sendJson(res, 405, { ok: false, code: 'E_METHOD', message: `${method ?? '?'} not allowed on ${path}` });
+    sendError(res, 405, 'E_METHOD', `${method ?? '?'} not allowed on ${path}`);
     return false;
   }
   return true;
@@ -229,42 +235,43 @@ export class ControlServer {
       if (!isAllowedHost(req.headers.host, spec.kind, spec.allowedHosts ?? [])) {
         // DNS rebinding: a page from the attacker's name, re-pointed at this listener (or at a socket
         // forwarded to TCP), is same-origin to the browser; only the Host header still shows its name
-        sendJson(res, 421, {
-          ok: false,
-          code: 'E_BAD_HOST',
-          message: `Host ${JSON.stringify(req.headers.host ?? '')} is not a name of this server: drover answers to localhost, IP addresses${spec.kind === 'unix' ? ', names without a dot' : ''} and allowed_hosts (docs/security.md, section 7)`,
-        });
+        sendError(
+          res,
+          421,
+          'E_BAD_HOST',
+          `Host ${JSON.stringify(req.headers.host ?? '')} is not a name of this server: drover answers to localhost, IP addresses${spec.kind === 'unix' ? ', names without a dot' : ''} and allowed_hosts (docs/security.md, section 7)`,
+        );
         req.resume();
         return;
       }
       if (!isAuthorized(req, spec.credentials)) {
         res.writeHead(401, { 'www-authenticate': 'Basic realm="drover"', 'content-type': 'application/json' });
-        res.end(JSON.stringify({ ok: false, code: 'E_UNAUTHORIZED', message: 'authentication required' }));
+        res.end(JSON.stringify({ ok: false, code: 'E_UNAUTHORIZED', message: 'authentication required' } satisfies ErrorJson));
         req.resume();
         return;
       }
       if (isCrossSiteWrite(req)) {
         // A browser that holds the TCP listener's basic credentials sends them with any site's form or
         // fetch; a POST from another origin must not stop programs (CSRF). CLIs send no Origin header.
-        sendJson(res, 403, { ok: false, code: 'E_CROSS_ORIGIN', message: 'requests that change state must come from this origin' });
+        sendError(res, 403, 'E_CROSS_ORIGIN', 'requests that change state must come from this origin');
         req.resume();
         return;
       }
       const body = await readBody(req);
       if (body === null) {
-        sendJson(res, 413, { ok: false, code: 'E_TOO_LARGE', message: `request body over ${MAX_BODY_BYTES} bytes` });
+        sendError(res, 413, 'E_TOO_LARGE', `request body over ${MAX_BODY_BYTES} bytes`);
         return;
       }
       const path = (req.url ?? '/').split('?')[0] ?? '/';
       const route = this.routes.find((r) => path === r.prefix || path.startsWith(r.prefix.endsWith('/') ? r.prefix : `${r.prefix}/`));
       if (!route) {
-        sendJson(res, 404, { ok: false, code: 'E_NOT_FOUND', message: `no such path: ${path}` });
+        sendError(res, 404, 'E_NOT_FOUND', `no such path: ${path}`);
         return;
       }
       await route.handle(req, res, body);
     } catch (err) {
       if (!res.headersSent) {
-        sendJson(res, 500, { ok: false, code: 'E_INTERNAL', message: (err as Error).message });
+        sendError(res, 500, 'E_INTERNAL', (err as Error).message);
       } else {
         res.destroy();
       }

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import { sendJson, type RouteHandler } from './server.js';
+import { sendError, type RouteHandler } from './server.js';
 
 /** URL path → file in the assets directory and its content type. */
 export const WEB_ASSETS: Readonly<Record<string, { readonly file: string; readonly type: string }>> = {
@@ -42,11 +42,11 @@ export function webRoute(): RouteHandler {
       const path = (req.url ?? '/').split('?')[0] ?? '/';
       const asset = Object.hasOwn(WEB_ASSETS, path) ? WEB_ASSETS[path] : undefined;
       if (!asset) {
-        sendJson(res, 404, { ok: false, code: 'E_NOT_FOUND', message: `no such path: ${path}` });
+        sendError(res, 404, 'E_NOT_FOUND', `no such path: ${path}`);
         return;
       }
       if (req.method !== 'GET' && req.method !== 'HEAD') {
-        sendJson(res, 405, { ok: false, code: 'E_METHOD', message: `${req.method ?? '?'} not allowed on ${path}` });
+        sendError(res, 405, 'E_METHOD', `${req.method ?? '?'} not allowed on ${path}`);
         return;
       }
       let entry = cache.get(path);
@@ -77,7 +77,7 @@ function readAsset(file: string, res: ServerResponse): Buffer | null {
   } catch (err) {
     // ENOENT: dist/ was built without the assets (tsc alone); say how to fix it
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    sendJson(res, 500, { ok: false, code: 'E_INTERNAL', message: `web page asset ${file} is missing: run "npm run build"` });
+    sendError(res, 500, 'E_INTERNAL', `web page asset ${file} is missing: run "npm run build"`);
     return null;
   }
 }

@@ -4,7 +4,9 @@
 import type { Config, ProcessSpec } from '../config/types.js';
 import type { ProcessRecord, Step, TimerName } from './program.js';
 
-export type Mood = 'running' | 'shuttingDown' | 'stopped';
+/** The supervisor's mood, as getState and /api/info report it. */
+export const MOODS = ['running', 'shuttingDown', 'stopped'] as const;
+export type Mood = (typeof MOODS)[number];
 
 export type ControlCommand =
   | { readonly type: 'start'; readonly keys: readonly string[]; readonly wait: boolean }
@@ -36,18 +38,20 @@ export type ControlCommand =
     };
 
 /** Error codes of control commands; stable, never reused (docs/api.md). */
-export type CommandErrorCode =
-  | 'E_BAD_NAME'
-  | 'E_ALREADY_STARTED'
-  | 'E_NOT_RUNNING'
-  | 'E_SPAWN'
-  | 'E_NO_FILE'
-  | 'E_NOT_EXECUTABLE'
-  | 'E_ABNORMAL_TERMINATION'
-  | 'E_SHUTTING_DOWN'
-  | 'E_STILL_RUNNING'
-  | 'E_ALREADY_ADDED'
-  | 'E_FAILED';
+export const COMMAND_ERROR_CODES = [
+  'E_BAD_NAME',
+  'E_ALREADY_STARTED',
+  'E_NOT_RUNNING',
+  'E_SPAWN',
+  'E_NO_FILE',
+  'E_NOT_EXECUTABLE',
+  'E_ABNORMAL_TERMINATION',
+  'E_SHUTTING_DOWN',
+  'E_STILL_RUNNING',
+  'E_ALREADY_ADDED',
+  'E_FAILED',
+] as const;
+export type CommandErrorCode = (typeof COMMAND_ERROR_CODES)[number];
 
 export interface CommandOutcome {
   /** "group:name", or the group name for group commands, or "*" */

@@ -4,12 +4,17 @@ import { hostname } from 'node:os';
 import type { Config } from '../config/types.js';
 import { isEmptyPassword } from '../control/auth.js';
 import type { ListenerSpec } from '../control/server.js';
+import { DroverError } from '../errors.js';
 import type { Logger } from '../logs/logger.js';
 import { lookupGroupId, lookupUser } from '../os/users.js';
 import { controlSocketPath } from './paths.js';
 
 /** A listener the config asks for but that drover refuses to open (exit code 2). */
-export class ListenerConfigError extends Error {}
+export class ListenerConfigError extends DroverError {
+  constructor(message: string) {
+    super('E_LISTENER_CONFIG', message);
+  }
+}
 
 /** The control plane's listeners: the unix socket (always) and the TCP port (`[inet_http_server]`). */
 export function listenerSpecs(config: Config): ListenerSpec[] {

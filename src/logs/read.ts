@@ -3,8 +3,16 @@
 import { open } from 'node:fs/promises';
 import { DroverError } from '../errors.js';
 
-/** A log read that supervisor would answer with a fault; `code` is supervisor's fault name with E_ in front. */
-export class LogReadError extends DroverError {}
+/** Why a log read failed: supervisor's fault name with E_ in front (never renumbered or reused). */
+export type LogReadCode = 'E_BAD_NAME' | 'E_NO_FILE' | 'E_BAD_ARGUMENTS' | 'E_FAILED';
+
+/** A log read that supervisor would answer with a fault. */
+export class LogReadError extends DroverError {
+  declare readonly code: LogReadCode;
+  constructor(code: LogReadCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
 
 /**
  * Most bytes of log one answer may carry (JSON API, XML-RPC, and one system.multicall in total). supervisor

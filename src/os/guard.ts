@@ -6,6 +6,7 @@
 // nothing. bash reads its script from stdin (then closed), so `ps` shows only its name, `drover-guard [NAME]`.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 
 const SCRIPT = `
@@ -51,9 +52,11 @@ export class OrphanGuard {
     child.unref();
     child.stdin?.on('error', () => undefined); // EPIPE if bash died at once: the commands pipe reports it too
     child.stdin?.end(SCRIPT);
-    const commands = child.stdio[3] as Writable | null;
+    // a 'pipe' slot is a net.Socket; unreferenced, so that the open pipe alone never keeps drover running
+    const fd3 = child.stdio[3];
+    const commands = fd3 instanceof Socket ? fd3 : null;
     commands?.on('error', () => undefined); // EPIPE if the guard was killed: nothing to clean up then
-    (commands as unknown as { unref?: () => void } | null)?.unref?.();
+    commands?.unref();
     return new OrphanGuard(child, commands);
   }
 

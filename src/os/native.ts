@@ -254,7 +254,7 @@ function load(): Libc {
   try {
     const koffi = createRequire(import.meta.url)('koffi') as typeof KoffiModule;
     // the running program's own symbols: libc on glibc and on musl alike, whatever its file name
-    const lib = koffi.load(null as unknown as string);
+    const lib = koffi.load(null);
     const f = (proto: string): ((...args: unknown[]) => number) => lib.func(proto) as (...args: unknown[]) => number;
     libc = {
       koffi,

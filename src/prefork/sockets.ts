@@ -4,6 +4,7 @@
 // workers change; they are also what a re-exec or systemd hands over through LISTEN_FDS.
 import { chmodSync, chownSync, closeSync, existsSync, unlinkSync } from 'node:fs';
 import type { SocketSpec } from '../config/types.js';
+import { DroverError } from '../errors.js';
 import { listenSocket, NativeError, socketAddress } from '../os/native.js';
 import { lookupGroupId, lookupUser } from '../os/users.js';
 
@@ -16,7 +17,12 @@ export interface BoundSocket {
   readonly inherited: boolean;
 }
 
-export class SocketBindError extends Error {}
+/** A [socket:NAME] that cannot be bound or taken over. */
+export class SocketBindError extends DroverError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('E_SOCKET_BIND', message, options);
+  }
+}
 
 export class SocketSet {
   private readonly sockets = new Map<string, BoundSocket>();

@@ -1,15 +1,13 @@
 // The worker's side of the shared primitives: sends requests to the master over the IPC channel and
 // matches the answers by seq. Requests made in one turn of the event loop travel in one message (an ack
 // and the next take, or a burst of pushes, cost one IPC write), answers come back the same way.
+import { DroverError } from '../errors.js';
 import type { SharedCall, SharedEvent, SharedResult } from '../ipc/protocol.js';
 
 /** An error answered by the master (or a local one: no master, aborted); `code` is stable. */
-export class SharedRequestError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
+export class SharedRequestError extends DroverError {
+  constructor(code: string, message: string) {
+    super(code, message);
     this.name = code === 'E_ABORTED' ? 'AbortError' : 'SharedRequestError';
   }
 }

@@ -5,6 +5,7 @@
 // A journal is a snapshot (a `snap` line, then `push`/`dead`/`set` lines for the live tasks, dead letters
 // and keys) followed by operations appended since. A fresh journal has no `snap` line. Leases and locks are
 // never recorded: a task leased when the master stopped is ready again after the restart (at least once).
+import { DroverError } from '../errors.js';
 import type { DeadReason, DeadTask, TaskRecord } from './queue-core.js';
 
 export const JOURNAL_VERSION = 1;
@@ -42,14 +43,13 @@ export interface JournalImage {
 }
 
 /** A journal that cannot be replayed without losing or inventing data. */
-export class JournalCorruptError extends Error {
-  readonly code = 'E_JOURNAL_CORRUPT';
+export class JournalCorruptError extends DroverError {
   constructor(
     readonly file: string,
     readonly line: number,
     reason: string,
   ) {
-    super(`journal ${file}, line ${line}: ${reason}; drover will not start on a journal it cannot read in full (move the file away to start empty)`);
+    super('E_JOURNAL_CORRUPT', `journal ${file}, line ${line}: ${reason}; drover will not start on a journal it cannot read in full (move the file away to start empty)`);
   }
 }
 

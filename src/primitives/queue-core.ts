@@ -26,7 +26,8 @@ export interface Delivery {
 }
 
 /** `undeliverable`: the master could not send the task to the worker that took it (docs/shared.md). */
-export type DeadReason = 'nacked' | 'lease expired' | 'worker exited' | 'undeliverable';
+export const DEAD_REASONS = ['nacked', 'lease expired', 'worker exited', 'undeliverable'] as const;
+export type DeadReason = (typeof DEAD_REASONS)[number];
 
 export interface DeadTask {
   readonly id: number;

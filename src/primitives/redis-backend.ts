@@ -12,6 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { isDeepStrictEqual } from 'node:util';
 import type { Redis as RedisClient, RedisOptions } from 'ioredis';
+import { DroverError } from '../errors.js';
 import type { Slot, SharedBackend } from './backend.js';
 import type { LockInfo } from './lock-core.js';
 import type { DeadReason, DeadTask, Delivery, NackResult, PushOptions, QueueStats } from './queue-core.js';
@@ -33,8 +34,10 @@ export interface RedisBackendOptions {
 }
 
 /** A connection or start-up problem with the Redis server. */
-export class RedisBackendError extends Error {
-  readonly code = 'E_BACKEND';
+export class RedisBackendError extends DroverError {
+  constructor(message: string) {
+    super('E_BACKEND', message);
+  }
 }
 
 export const DEFAULT_LIVENESS_MS = 10_000;
@@ -254,7 +257,7 @@ export class RedisBackend implements SharedBackend {
       return JSON.parse(String(await this.run('stateIncrement', [key, by]))) as number;
     } catch (err) {
       const m = /^E_NOT_A_NUMBER (.*)$/s.exec((err as Error).message);
-      if (m) throw new NotANumber(m[1]);
+      if (m) throw new NotANumber(m[1] ?? '');
       throw err;
     }
   }

@@ -1,17 +1,19 @@
 // The master's side of the shared primitives: validates each worker request, runs it on the backend, and
 // answers by seq. Answers and watch events for one worker are gathered and sent as one IPC message per
 // turn of the event loop. A worker's leases, locks, waits and watches end with its process (`workerExited`).
+import { DroverError } from '../errors.js';
 import type { SharedCall, SharedEvent, SharedReplyMessage, SharedResult } from '../ipc/protocol.js';
 import type { Awaitable, SharedBackend, Slot } from './backend.js';
 import { DEFAULT_LEASE_MS, DEFAULT_MAX_ATTEMPTS, taskShapeProblem, type Delivery, type PushOptions } from './queue-core.js';
 
+/** The codes a refused request carries (docs/shared.md); never renumbered or reused. */
+export type SharedErrorCode = 'E_BAD_REQUEST' | 'E_BAD_ARGUMENTS' | 'E_BAD_JSON' | 'E_UNKNOWN_OP';
+
 /** A request the service refuses; `code` is stable (docs/shared.md). */
-export class SharedError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
+export class SharedError extends DroverError {
+  declare readonly code: SharedErrorCode;
+  constructor(code: SharedErrorCode, message: string) {
+    super(code, message);
   }
 }
 

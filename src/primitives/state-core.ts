@@ -1,11 +1,14 @@
 // Shared key/value state, pure. Values are JSON values (they cross IPC as JSON); every change is
 // reported to the key's watchers. One master handles one request at a time, so each operation is atomic.
 import { isDeepStrictEqual } from 'node:util';
+import { DroverError } from '../errors.js';
 
 export type Watcher = (key: string, found: boolean, value: unknown) => void;
 
-export class NotANumber extends Error {
-  readonly code = 'E_NOT_A_NUMBER';
+export class NotANumber extends DroverError {
+  constructor(message: string) {
+    super('E_NOT_A_NUMBER', message);
+  }
 }
 
 export class StateStore {

@@ -1,19 +1,13 @@
 // Applying config changes to a running drover: `reload` (re-read and apply what changed, restarting only
 // processes whose own config changed), supervisor's two-step `reread` / `update`, and `avail`, `add`,
 // `remove`; `reload --logs` reopens the log files.
+import { AvailJson, OkJson, ReloadJson, RereadJson, ResultsJson } from '../../control/wire.js';
 import { UsageError } from '../../errors.js';
 import { EXIT } from '../exit-codes.js';
 import { formatElapsed, table } from '../format.js';
 import { Progress } from '../progress.js';
 import { remoteCommand, type Remote } from '../remote.js';
-import { printOutcomes, type Outcome } from './control.js';
-
-interface DiffJson {
-  readonly added: string[];
-  readonly changed: string[];
-  readonly removed: string[];
-  readonly processes: { added: string[]; changed: string[]; removed: string[] };
-}
+import { printOutcomes } from './control.js';
 
 /** How long `reload` follows restarted processes before it stops waiting for them. */
 const RELOAD_SETTLE_MS = 60_000;
@@ -36,7 +30,7 @@ options:
   run: async (r) => {
     if (r.values['logs'] === true) {
       if (r.positionals.length > 0) throw new UsageError('reload --logs takes no PATTERN');
-      await r.call('POST', '/api/logs/reopen', {});
+      await r.call('POST', '/api/logs/reopen', OkJson, {});
       if (r.json) r.printJson({ ok: true });
       else r.out('log files reopened\n');
       return EXIT.OK;
@@ -44,16 +38,15 @@ options:
     const groups = r.positionals.length > 0 ? r.positionals.map((p) => p.split(':')[0] as string) : null;
     const wait = r.values['no-wait'] !== true;
     const progress = wait ? await Progress.open(r, 'reloading', { type: 'busy' }) : null;
-    let body: Record<string, unknown>;
+    let body: ReloadJson;
     try {
-      body = await r.callResults('POST', '/api/update', groups ? { groups } : {});
+      body = await r.callResults('POST', '/api/update', ReloadJson, groups ? { groups } : {});
       if (progress) await progress.waitUntil(() => progress.busy().length === 0, RELOAD_SETTLE_MS);
     } catch (err) {
       progress?.finish(null);
       throw err;
     }
-    const diff = body as unknown as DiffJson;
-    const outcomes = (body['results'] as Outcome[]) ?? [];
+    const outcomes = body.results;
     const failedStarts = progress ? progress.failed() : [];
     const ok = outcomes.every((o) => o.ok) && failedStarts.length === 0;
     if (r.json) {
@@ -65,9 +58,9 @@ options:
       outcomes.length === 0
         ? 'reload: no changes'
         : `reload: ${[
-            `${diff.processes.changed.length} changed`,
-            `${diff.processes.added.length} added`,
-            `${diff.processes.removed.length} removed`,
+            `${body.processes.changed.length} changed`,
+            `${body.processes.added.length} added`,
+            `${body.processes.removed.length} removed`,
           ].join(', ')}${progress ? `; ${progress.describeCounts()} in ${formatElapsed(progress.elapsedMs())}` : ''}`;
     progress?.finish(null);
     for (const o of outcomes) {
@@ -88,12 +81,11 @@ applied until \`drover update\` (or \`add\` / \`remove\`).
 `,
   run: async (r) => {
     if (r.positionals.length > 0) throw new UsageError('reread takes no arguments');
-    const body = await r.call('POST', '/api/reread', {});
+    const d = await r.call('POST', '/api/reread', RereadJson, {});
     if (r.json) {
-      r.printJson(body);
+      r.printJson(d);
       return EXIT.OK;
     }
-    const d = body as unknown as DiffJson;
     const lines = [
       ...d.added.map((g) => `${g}: available`),
       ...d.changed.map((g) => `${g}: changed`),
@@ -114,14 +106,13 @@ config changed are restarted (supervisor restarts the whole group).
 `,
   run: async (r) => {
     const groups = r.positionals.length > 0 ? [...r.positionals] : null;
-    const body = await r.callResults('POST', '/api/update', groups ? { groups } : {});
-    const outcomes = (body['results'] as Outcome[]) ?? [];
+    const d = await r.callResults('POST', '/api/update', ReloadJson, groups ? { groups } : {});
+    const outcomes = d.results;
     const ok = outcomes.every((o) => o.ok);
     if (r.json) {
-      r.printJson(body);
+      r.printJson(d);
       return ok ? EXIT.OK : EXIT.FAILURE;
     }
-    const d = body as unknown as DiffJson;
     const inScope = (g: string): boolean => groups === null || groups.includes(g);
     for (const g of d.removed.filter(inScope)) r.out(`${g}: stopped\n${g}: removed process group\n`);
     for (const g of d.changed.filter(inScope)) r.out(`${g}: updated process group\n`);
@@ -139,13 +130,12 @@ List the groups of the config file: "in use" when active, "avail" when they coul
 `,
   run: async (r) => {
     if (r.positionals.length > 0) throw new UsageError('avail takes no arguments');
-    const body = await r.call('GET', '/api/avail');
+    const body = await r.call('GET', '/api/avail', AvailJson);
     if (r.json) {
       r.printJson(body);
       return EXIT.OK;
     }
-    const groups = body['groups'] as { name: string; active: boolean; priority: number }[];
-    r.out(table(groups.map((g) => [g.name, g.active ? 'in use' : 'avail', String(g.priority)])));
+    r.out(table(body.groups.map((g) => [g.name, g.active ? 'in use' : 'avail', String(g.priority)])));
     return EXIT.OK;
   },
 });
@@ -156,7 +146,7 @@ function groupCommand(verb: 'add' | 'remove', done: string, help: string) {
     help,
     run: async (r: Remote) => {
       if (r.positionals.length === 0) throw new UsageError(`${verb} needs at least one GROUP`);
-      const body = await r.callResults('POST', `/api/${verb}`, { groups: r.positionals });
+      const body = await r.callResults('POST', `/api/${verb}`, ResultsJson, { groups: r.positionals });
       return printOutcomes(r, body, done, verb);
     },
   });

@@ -1,20 +1,13 @@
 // `drover start|stop|restart PATTERN...` and `drover signal SIG PATTERN...`. Patterns: name, group:name,
 // group:*, group, all. start/stop/restart wait for the outcome unless --no-wait; on a terminal they show
 // live progress while waiting.
+import { ResultsJson, type OutcomeJson } from '../../control/wire.js';
 import { allSignalNames, signalNumber } from '../../os/signals.js';
 import { UsageError } from '../../errors.js';
 import { EXIT } from '../exit-codes.js';
 import { plural } from '../format.js';
 import { Progress } from '../progress.js';
 import { remoteCommand, type Remote } from '../remote.js';
-
-/** One per-process outcome of a command, as the JSON API sends it. */
-export interface Outcome {
-  readonly key: string;
-  readonly ok: boolean;
-  readonly code?: string;
-  readonly message?: string;
-}
 
 const PATTERNS = `PATTERN: name, group:name, group:* or group (every process of it), all`;
 
@@ -34,7 +27,7 @@ options:
       if (r.positionals.length === 0) throw new UsageError(`${verb} needs at least one PATTERN (or "all")`);
       const wait = r.values['no-wait'] !== true;
       const body = await withProgress(r, wait, verb === 'stop' ? 'stopping' : `${verb}ing`, () =>
-        r.callResults('POST', `/api/${verb}`, { patterns: r.positionals, wait }),
+        r.callResults('POST', `/api/${verb}`, ResultsJson, { patterns: r.positionals, wait }),
       );
       return printOutcomes(r, body, done, verb);
     },
@@ -58,7 +51,7 @@ change. ${PATTERNS}.
     if (signalNumber(sig) === null) {
       throw new UsageError(`unknown signal ${JSON.stringify(sig)}; expected a name such as ${allSignalNames().slice(0, 15).join(', ')}, … or a number`);
     }
-    const body = await r.callResults('POST', '/api/signal', { patterns: pats, signal: sig });
+    const body = await r.callResults('POST', '/api/signal', ResultsJson, { patterns: pats, signal: sig });
     const shown = /^\d+$/.test(sig) ? `signal ${sig}` : `SIG${sig.toUpperCase().replace(/^SIG/, '')}`;
     return printOutcomes(r, body, `${shown} sent`, 'signal');
   },
@@ -67,14 +60,14 @@ change. ${PATTERNS}.
 /** Prints per-process outcomes (or the JSON) and returns the exit code: 1 if any failed. */
 export function printOutcomes(
   r: Remote,
-  body: Record<string, unknown>,
+  body: ResultsJson,
   done: string,
   verb: string,
-  doneText: (o: Outcome) => string = () => done,
+  doneText: (o: OutcomeJson) => string = () => done,
 ): number {
-  const outcomes = (body['results'] as Outcome[]) ?? [];
+  const outcomes = body.results;
   // start of a running process and stop of a stopped one reach what was asked: not failures
-  const benign = (o: Outcome): boolean =>
+  const benign = (o: OutcomeJson): boolean =>
     (verb === 'start' && o.code === 'E_ALREADY_STARTED') || (verb === 'stop' && o.code === 'E_NOT_RUNNING');
   const failed = outcomes.filter((o) => !o.ok && !benign(o));
   if (r.json) {

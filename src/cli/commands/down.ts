@@ -1,5 +1,6 @@
 // `drover down [--fast]`: stop every program (reverse priority, stopsignal then SIGKILL after stopwaitsecs)
 // and wait until drover itself has exited. --fast kills every process group at once (as SIGQUIT does).
+import { InfoJson, ResultsJson } from '../../control/wire.js';
 import { processEnded } from '../../os/spawn.js';
 import { UsageError } from '../../errors.js';
 import { EXIT } from '../exit-codes.js';
@@ -24,13 +25,12 @@ options:
   options: { fast: { type: 'boolean' }, 'no-wait': { type: 'boolean' } },
   run: async (r) => {
     if (r.positionals.length > 0) throw new UsageError('down takes no arguments');
-    const info = await r.call('GET', '/api/info');
-    const pid = Number(info['pid']);
+    const { pid } = await r.call('GET', '/api/info', InfoJson);
     const wait = r.values['no-wait'] !== true;
     const progress = wait ? await Progress.open(r, 'stopping', { type: 'all' }) : null;
     const up = progress ? [...progress.states.values()].filter((s) => s !== 'stopped' && s !== 'exited' && s !== 'fatal').length : 0;
     try {
-      await r.call('POST', '/api/shutdown', { fast: r.values['fast'] === true });
+      await r.call('POST', '/api/shutdown', ResultsJson, { fast: r.values['fast'] === true });
     } catch (err) {
       progress?.finish(null);
       throw err;

@@ -4,11 +4,11 @@
 // files are read, through the control API. On a terminal, control characters in program output are shown
 // as text unless --raw (docs/cli.md).
 import { openEventStream } from '../../control/client.js';
+import { FollowLostJson, LogEventJson, LogTailJson, ProcessesJson, StreamLostJson } from '../../control/wire.js';
 import { UsageError } from '../../errors.js';
 import { EXIT } from '../exit-codes.js';
 import { paint, useColor } from '../format.js';
 import { remoteCommand, type Remote } from '../remote.js';
-import type { ProcessJson } from './status.js';
 
 /** Bytes asked for per line wanted when tailing (lines are rarely longer; the result is cut to -n). */
 const BYTES_PER_LINE = 512;
@@ -37,9 +37,9 @@ ${RAW_HELP}`,
     if (stream !== 'stdout' && stream !== 'stderr') throw new UsageError(`expected stdout or stderr, got ${JSON.stringify(stream)}`);
     const lines = parseLines(r);
     const q = `process=${encodeURIComponent(name)}&stream=${stream}`;
-    const body = await r.call('GET', `/api/logs/tail?${q}&length=${tailBytes(lines)}`);
-    const key = String(body['process']);
-    const last = lastLines(String(body['data'] ?? ''), lines);
+    const body = await r.call('GET', `/api/logs/tail?${q}&length=${tailBytes(lines)}`, LogTailJson);
+    const key = body.process;
+    const last = lastLines(body.data, lines);
     if (r.json && r.values['follow'] !== true) {
       r.out(`${escapeJsonControls(JSON.stringify({ ok: true, process: key, stream, lines: last }, null, 2))}\n`);
       return EXIT.OK;
@@ -53,7 +53,7 @@ ${RAW_HELP}`,
     const splitter = new LineSplitter();
     return follow(r, `/api/logs/follow?${q}`, (event, data) => {
       if (event === 'message' && typeof data === 'string') for (const l of splitter.push(data)) emit(l);
-      else if (event === 'lost') reportLost(r, key, stream, data);
+      else if (event === 'lost') reportLost(r, key, stream, FollowLostJson.is(data) ? data.bytes : null);
     });
   },
 });
@@ -74,8 +74,7 @@ ${RAW_HELP}`,
   run: async (r) => {
     const lines = parseLines(r);
     const pats = r.positionals.length > 0 ? [...r.positionals] : ['all'];
-    const listed = await r.call('GET', `/api/processes?patterns=${encodeURIComponent(pats.join(','))}`);
-    const procs = listed['processes'] as (ProcessJson & { stdout_logfile: string | null; stderr_logfile: string | null })[];
+    const { processes: procs } = await r.call('GET', `/api/processes?patterns=${encodeURIComponent(pats.join(','))}`, ProcessesJson);
     const color = useColor(r.ctx);
     const width = Math.max(0, ...procs.map((p) => p.name.length));
     const colours = new Map(procs.map((p, i) => [p.name, PALETTE[i % PALETTE.length] as string]));
@@ -89,30 +88,25 @@ ${RAW_HELP}`,
       r.out(`${prefix} ${shown(line)}\n`);
     };
     // a drover without log access answers E_NO_LOGS here, which is the clearest thing to say
-    if (procs.length > 0 && procs.every((p) => p.stdout_logfile === null && p.stderr_logfile === null)) {
-      await r.call('GET', `/api/logs/tail?process=${encodeURIComponent((procs[0] as ProcessJson).name)}&length=1`);
+    const first = procs[0];
+    if (first && procs.every((p) => p.stdout_logfile === null && p.stderr_logfile === null)) {
+      await r.call('GET', `/api/logs/tail?process=${encodeURIComponent(first.name)}&length=1`, LogTailJson);
     }
     if (lines > 0) {
       for (const p of procs) {
         for (const stream of ['stdout', 'stderr'] as const) {
           if ((stream === 'stdout' ? p.stdout_logfile : p.stderr_logfile) === null) continue;
           const q = `process=${encodeURIComponent(p.name)}&stream=${stream}&length=${tailBytes(lines)}`;
-          const body = await r.call('GET', `/api/logs/tail?${q}`);
-          for (const l of lastLines(String(body['data'] ?? ''), lines)) emit(p.name, stream, l);
+          const body = await r.call('GET', `/api/logs/tail?${q}`, LogTailJson);
+          for (const l of lastLines(body.data, lines)) emit(p.name, stream, l);
         }
       }
     }
     if (r.values['follow'] !== true) return EXIT.OK;
     const splitters = new Map<string, LineSplitter>();
-    return follow(r, `/api/logs/stream?patterns=${encodeURIComponent(pats.join(','))}`, (event, data) => {
-      if (data === null || typeof data !== 'object') return;
-      if (event === 'lost') {
-        const l = data as { name: string; stream: string };
-        reportLost(r, l.name, l.stream, data);
-        return;
-      }
-      if (event !== 'log') return;
-      const d = data as { name: string; stream: string; data: string };
+    return follow(r, `/api/logs/stream?patterns=${encodeURIComponent(pats.join(','))}`, (event, d) => {
+      if (event === 'lost' && StreamLostJson.is(d)) reportLost(r, d.name, d.stream, d.bytes);
+      if (event !== 'log' || !LogEventJson.is(d)) return;
       const id = `${d.name}\0${d.stream}`;
       let s = splitters.get(id);
       if (!s) splitters.set(id, (s = new LineSplitter()));
@@ -185,9 +179,8 @@ class LineSplitter {
 }
 
 /** drover skipped output because this reader fell behind (docs/api.md): say so on stderr. */
-function reportLost(r: Remote, name: string, stream: string, data: unknown): void {
-  const bytes = data !== null && typeof data === 'object' ? (data as { bytes?: unknown }).bytes : undefined;
-  r.err(`${typeof bytes === 'number' ? bytes : 'some'} bytes of ${name} ${stream} skipped: this reader fell behind (the log file has them)`);
+function reportLost(r: Remote, name: string, stream: string, bytes: number | null): void {
+  r.err(`${bytes ?? 'some'} bytes of ${name} ${stream} skipped: this reader fell behind (the log file has them)`);
 }
 
 /** Follows an event stream until drover ends it (exit 0) or the connection fails (exit 1). */

@@ -1,7 +1,7 @@
 // `drover pid [NAME...]`: drover's own pid, or the pid of each named process.
+import { InfoJson, ProcessesJson } from '../../control/wire.js';
 import { EXIT } from '../exit-codes.js';
 import { remoteCommand } from '../remote.js';
-import type { ProcessJson } from './status.js';
 
 export const pid = remoteCommand({
   name: 'pid',
@@ -14,19 +14,18 @@ exit code 1.
 `,
   run: async (r) => {
     if (r.positionals.length === 0) {
-      const info = await r.call('GET', '/api/info');
-      if (r.json) r.printJson({ ok: true, pid: info['pid'] });
-      else r.out(`${String(info['pid'])}\n`);
+      const info = await r.call('GET', '/api/info', InfoJson);
+      if (r.json) r.printJson({ ok: true, pid: info.pid });
+      else r.out(`${info.pid}\n`);
       return EXIT.OK;
     }
-    const body = await r.call('GET', `/api/processes?patterns=${encodeURIComponent(r.positionals.join(','))}`);
-    const procs = body['processes'] as ProcessJson[];
+    const { processes: procs } = await r.call('GET', `/api/processes?patterns=${encodeURIComponent(r.positionals.join(','))}`, ProcessesJson);
     const missing = procs.filter((p) => p.pid === null);
     if (r.json) {
       r.printJson({ ok: missing.length === 0, processes: procs.map((p) => ({ name: p.name, state: p.state, pid: p.pid })) });
     } else if (procs.length === 1 && r.positionals.length === 1 && !r.positionals[0]?.includes('*') && r.positionals[0] !== 'all') {
-      const p = procs[0] as ProcessJson;
-      if (p.pid !== null) r.out(`${p.pid}\n`);
+      const p = procs[0];
+      if (p && p.pid !== null) r.out(`${p.pid}\n`);
     } else {
       for (const p of procs) r.out(`${p.name} ${p.pid ?? '-'}\n`);
     }

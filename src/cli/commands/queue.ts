@@ -1,5 +1,6 @@
 // `drover queue push|stats|dead|retry-dead`: producers and inspection of the shared task queues from
 // outside the workers, through the JSON API (/api/queue/…; docs/shared.md).
+import { DeadLettersJson, PushedJson, QueuesJson, RetriedJson } from '../../control/wire.js';
 import { UsageError } from '../../errors.js';
 import { taskShapeProblem } from '../../primitives/queue-core.js';
 import { EXIT } from '../exit-codes.js';
@@ -59,20 +60,20 @@ export const queue = remoteCommand({
           const v = int(opt);
           if (v !== undefined) body[key] = v;
         }
-        const out = await r.call('POST', '/api/queue/push', body);
+        const out = await r.call('POST', '/api/queue/push', PushedJson, body);
         if (r.json) r.printJson(out);
-        else r.out(`${String(out['id'])}\n`);
+        else r.out(`${out.id}\n`);
         return 0;
       }
       case 'stats': {
         if (rest.length > 0) throw new UsageError('queue stats takes at most one NAME');
-        const out = await r.call('GET', `/api/queue/stats${name === undefined ? '' : `?queue=${encodeURIComponent(name)}`}`);
+        const out = await r.call('GET', `/api/queue/stats${name === undefined ? '' : `?queue=${encodeURIComponent(name)}`}`, QueuesJson);
         if (r.json) {
           r.printJson(out);
           return 0;
         }
         const cols = ['name', 'ready', 'delayed', 'leased', 'dead', 'waiting', 'pushed', 'acked', 'nacked', 'lost'] as const;
-        const rows = (out['queues'] as Record<string, unknown>[]).map((q) => cols.map((c) => String(q[c])));
+        const rows = out.queues.map((q) => cols.map((c) => String(q[c])));
         const widths = cols.map((c, i) => Math.max(c.length, ...rows.map((row) => (row[i] ?? '').length)));
         for (const row of [[...cols], ...rows]) r.out(`${row.map((v, i) => (i === 0 ? v.padEnd(widths[i] ?? 0) : v.padStart(widths[i] ?? 0))).join('  ')}\n`);
         return 0;
@@ -80,20 +81,20 @@ export const queue = remoteCommand({
       case 'dead': {
         if (name === undefined || rest.length > 0) throw new UsageError('queue dead needs NAME');
         const limit = int('limit') ?? 100;
-        const out = await r.call('GET', `/api/queue/dead?queue=${encodeURIComponent(name)}&limit=${limit}`);
+        const out = await r.call('GET', `/api/queue/dead?queue=${encodeURIComponent(name)}&limit=${limit}`, DeadLettersJson);
         if (r.json) r.printJson(out);
         else {
-          for (const t of out['tasks'] as Record<string, unknown>[]) {
-            r.out(`${String(t['id'])}  ${String(t['dead_at'])}  ${String(t['reason'])} after ${String(t['attempts'])}  ${JSON.stringify(t['task'])}${t['error'] ? `  (${String(t['error'])})` : ''}\n`);
+          for (const t of out.tasks) {
+            r.out(`${t.id}  ${t.dead_at}  ${t.reason} after ${t.attempts}  ${JSON.stringify(t.task)}${t.error ? `  (${t.error})` : ''}\n`);
           }
         }
         return 0;
       }
       case 'retry-dead': {
         if (name === undefined || rest.length > 0) throw new UsageError('queue retry-dead needs NAME');
-        const out = await r.call('POST', '/api/queue/retry-dead', { queue: name });
+        const out = await r.call('POST', '/api/queue/retry-dead', RetriedJson, { queue: name });
         if (r.json) r.printJson(out);
-        else r.out(`${String(out['moved'])} task(s) back in ${name}\n`);
+        else r.out(`${out.moved} task(s) back in ${name}\n`);
         return 0;
       }
       default:

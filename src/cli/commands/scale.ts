@@ -1,5 +1,6 @@
 // `drover scale PROGRAM N`: run N processes of a program. New processes are built from the program's
 // section in the config file with numprocs = N; scaling down stops and removes the highest-numbered.
+import { ResultsJson } from '../../control/wire.js';
 import { UsageError } from '../../errors.js';
 import { printOutcomes, withProgress } from './control.js';
 import { remoteCommand } from '../remote.js';
@@ -25,10 +26,9 @@ export const scale = remoteCommand({
     if (!/^\d+$/.test(n) || Number(n) < 1) throw new UsageError(`N must be a whole number of processes, 1 or more; got ${JSON.stringify(n)}`);
     const wait = r.values['no-wait'] !== true;
     const body = await withProgress(r, wait, `scaling ${program} to ${n}`, () =>
-      r.callResults('POST', '/api/scale', { program, count: Number(n), wait }),
+      r.callResults('POST', '/api/scale', ResultsJson, { program, count: Number(n), wait }),
     );
-    const outcomes = (body['results'] as { key: string; ok: boolean; message?: string }[]) ?? [];
-    if (!r.json && outcomes.length === 0) r.out(`${program}: already ${n} process${n === '1' ? '' : 'es'}\n`);
+    if (!r.json && body.results.length === 0) r.out(`${program}: already ${n} process${n === '1' ? '' : 'es'}\n`);
     // "added" / "removed" are the per-process messages of a successful scale
     return printOutcomes(r, body, 'done', 'scale', (o) => o.message ?? 'done');
   },

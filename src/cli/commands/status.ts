@@ -1,5 +1,6 @@
 // `drover status [PATTERN...]`: one line per process — name, state, pid, uptime, restarts, CPU%, RSS.
 // Exit 3 (LSB) when a matched process is not running.
+import { ProcessesJson, type ProcessJson } from '../../control/wire.js';
 import { EXIT } from '../exit-codes.js';
 import { formatBytes, formatDuration, paintState, table, useColor } from '../format.js';
 import { remoteCommand } from '../remote.js';
@@ -11,23 +12,6 @@ uptime, restarts, CPU% (since the previous status, or since the process started)
 Exit 0 when every matched process is running (or starting/stopping), 3 when one is not.
 `;
 
-/** A process as the JSON API sends it (docs/api.md). */
-export interface ProcessJson {
-  readonly name: string;
-  readonly group: string;
-  readonly process: string;
-  readonly state: string;
-  readonly pid: number | null;
-  readonly uptime_ms: number | null;
-  readonly started_at: string | null;
-  readonly stopped_at: string | null;
-  readonly restarts: number;
-  readonly exit_status: number | null;
-  readonly spawn_error: string | null;
-  readonly cpu_percent: number | null;
-  readonly rss_bytes: number | null;
-}
-
 /** States in which no process of the program exists: `status` reports them with exit code 3. */
 const NOT_RUNNING = new Set(['stopped', 'exited', 'fatal', 'backoff']);
 
@@ -37,8 +21,7 @@ export const status = remoteCommand({
   run: async (r) => {
     const pats = r.positionals;
     const query = pats.length > 0 ? `?patterns=${encodeURIComponent(pats.join(','))}` : '';
-    const body = await r.call('GET', `/api/processes${query}`);
-    const procs = body['processes'] as ProcessJson[];
+    const { processes: procs } = await r.call('GET', `/api/processes${query}`, ProcessesJson);
     const code = procs.some((p) => NOT_RUNNING.has(p.state)) ? EXIT.NOT_RUNNING_STATUS : EXIT.OK;
     if (r.json) {
       r.printJson({ ok: true, processes: procs });

@@ -1,6 +1,7 @@
 // XML-RPC values to and from XML (http://xmlrpc.com/spec.md), with the extensions Python's xmlrpc.client —
 // and so supervisorctl — understands: <nil/> and <i8>. Decoding never throws anything but XmlRpcDecodeError.
 import { parseXml, XmlSyntaxError, type XmlElement, type XmlLimits, DEFAULT_XML_LIMITS } from './xml.js';
+import { DroverError } from '../../errors.js';
 import { Faults } from './faults.js';
 
 /** A struct: string keys to values (built so that a key like "__proto__" is an ordinary own key). */
@@ -20,12 +21,12 @@ export type MethodResponse =
   | { readonly type: 'fault'; readonly faultCode: number; readonly faultString: string };
 
 /** A body that is not a valid XML-RPC message; `faultCode` says whether the XML itself was bad. */
-export class XmlRpcDecodeError extends Error {
+export class XmlRpcDecodeError extends DroverError {
   constructor(
     readonly faultCode: number,
     message: string,
   ) {
-    super(message);
+    super('E_XMLRPC_DECODE', message);
   }
 }
 

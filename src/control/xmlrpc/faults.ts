@@ -2,6 +2,7 @@
 // branch on the numbers. Two more, from the XML-RPC interoperability spec, for bodies that are not a
 // method call at all (supervisord answers those with HTTP 400; a fault tells an XML-RPC client why).
 import type { CommandErrorCode } from '../../core/types.js';
+import { DroverError } from '../../errors.js';
 
 export const Faults = {
   UNKNOWN_METHOD: 1,
@@ -30,8 +31,12 @@ export const Faults = {
 
 export type FaultName = keyof typeof Faults;
 
-/** A fault to answer; `faultString` follows supervisor's "NAME" or "NAME: detail". */
-export class RpcFault extends Error {
+/**
+ * A fault to answer; `faultString` follows supervisor's "NAME" or "NAME: detail". Its `code` is one for
+ * every fault (which fault is `faultCode`), and none that faultOfErrorCode maps, so a fault thrown inside
+ * a log read is never wrapped a second time.
+ */
+export class RpcFault extends DroverError {
   readonly faultCode: number;
   readonly faultString: string;
   constructor(
@@ -39,7 +44,7 @@ export class RpcFault extends Error {
     detail?: string,
   ) {
     const text = detail === undefined ? fault : `${fault}: ${detail}`;
-    super(text);
+    super('E_RPC_FAULT', text);
     this.faultCode = Faults[fault];
     this.faultString = text;
   }

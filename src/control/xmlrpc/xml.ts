@@ -3,6 +3,7 @@
 // DOCTYPE, an entity declaration or an unknown entity is an error, so no entity expansion ("billion laughs")
 // or external entity can happen. Depth and element count are capped so a hostile body cannot exhaust the
 // stack or memory; the body size itself is capped by the control server.
+import { DroverError, InvariantError } from '../../errors.js';
 
 /** One element: its name, its child elements, and its own character data (CDATA included) concatenated. */
 export interface XmlElement {
@@ -21,12 +22,12 @@ export interface XmlLimits {
 export const DEFAULT_XML_LIMITS: XmlLimits = { maxDepth: 48, maxElements: 200_000 };
 
 /** The body is not well-formed XML (or uses a construct this reader refuses). */
-export class XmlSyntaxError extends Error {
+export class XmlSyntaxError extends DroverError {
   constructor(
     message: string,
     readonly offset: number,
   ) {
-    super(`${message} at offset ${offset}`);
+    super('E_XML_SYNTAX', `${message} at offset ${offset}`);
   }
 }
 
@@ -90,7 +91,9 @@ class Reader {
   /** Reads one element and everything inside it, iteratively so that nesting never grows the JS stack. */
   private element(): XmlElement {
     const stack: OpenElement[] = [];
-    let root: XmlElement | null = null;
+    // typed by assertion, not annotation: `close` sets it, and an annotated `= null` would make the
+    // compiler treat it as null for good after the loop
+    let root = null as XmlElement | null;
     const open = (): void => {
       this.pos += 1; // '<'
       const name = this.name();
@@ -143,7 +146,8 @@ class Reader {
         open();
       }
     }
-    return root as unknown as XmlElement;
+    if (root === null) throw new InvariantError('the XML reader left its element loop without a root');
+    return root;
   }
 
   /** Character data between `from` and `to`, with references replaced. */

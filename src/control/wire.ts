@@ -1,0 +1,384 @@
+// The JSON API's wire types (docs/api.md): every answer, event payload and error that /api/…, /healthz and
+// /readyz send, in one module. The server builds its answers against these types (`satisfies`); the CLI
+// reads them through the check of the same name (`InfoJson` is both the type and its Check), since a body
+// from the network is `unknown` until it has passed one.
+// Compatibility: a field is never renamed, retyped or removed. A field added later is `optional(…)` in its
+// check, so that a newer CLI still reads an older drover.
+import type { StreamName } from './api.js';
+import { isBoolean, isJson, isNumber, isString, listOf, nullable, object, oneOf, optional, type Check } from './check.js';
+import { STATES, type State } from '../core/states.js';
+import { COMMAND_ERROR_CODES, MOODS, type CommandErrorCode, type Mood } from '../core/types.js';
+import type { LogReadCode } from '../logs/read.js';
+import type { LockInfo } from '../primitives/lock-core.js';
+import { DEAD_REASONS, type DeadReason, type QueueStats } from '../primitives/queue-core.js';
+import type { SharedErrorCode } from '../primitives/service.js';
+
+// --- errors ---
+
+/** The code of a refused request (docs/api.md, "Error codes"); never renumbered or reused. */
+export type ApiErrorCode =
+  | 'E_BAD_JSON'
+  | 'E_BAD_REQUEST'
+  | 'E_BAD_SIGNAL'
+  | 'E_UNAUTHORIZED'
+  | 'E_CROSS_ORIGIN'
+  | 'E_BAD_HOST'
+  | 'E_NOT_FOUND'
+  | 'E_BAD_NAME'
+  | 'E_METHOD'
+  | 'E_NO_LOGS'
+  | 'E_TOO_LARGE'
+  | 'E_CONFIG'
+  | 'E_INTERNAL'
+  /** a log read's own codes (E_NO_FILE, E_BAD_ARGUMENTS, E_FAILED, …) */
+  | LogReadCode
+  /** the queue, state and lock routes' codes (docs/shared.md) */
+  | SharedErrorCode;
+
+/** Every failed request's answer, with an HTTP error status. */
+export interface ErrorJson {
+  readonly ok: false;
+  readonly code: ApiErrorCode;
+  readonly message: string;
+}
+
+/** An answer that says only that it worked. */
+export interface OkJson {
+  readonly ok: true;
+}
+export const OkJson: Check<OkJson> = object<OkJson>({ ok: oneOf([true]) });
+
+// --- processes ---
+
+/** One process (docs/api.md, "The process object"). */
+export interface ProcessJson {
+  /** "group:name" */
+  readonly name: string;
+  readonly group: string;
+  readonly process: string;
+  readonly program: string;
+  readonly state: State;
+  readonly pid: number | null;
+  readonly uptime_ms: number | null;
+  /** ISO 8601 */
+  readonly started_at: string | null;
+  readonly stopped_at: string | null;
+  readonly restarts: number;
+  readonly exit_status: number | null;
+  readonly spawn_error: string | null;
+  readonly cpu_percent: number | null;
+  readonly rss_bytes: number | null;
+  readonly stdout_logfile: string | null;
+  readonly stderr_logfile: string | null;
+}
+const isState: Check<State> = oneOf(STATES);
+export const ProcessJson: Check<ProcessJson> = object<ProcessJson>({
+  name: isString,
+  group: isString,
+  process: isString,
+  program: isString,
+  state: isState,
+  pid: nullable(isNumber),
+  uptime_ms: nullable(isNumber),
+  started_at: nullable(isString),
+  stopped_at: nullable(isString),
+  restarts: isNumber,
+  exit_status: nullable(isNumber),
+  spawn_error: nullable(isString),
+  cpu_percent: nullable(isNumber),
+  rss_bytes: nullable(isNumber),
+  stdout_logfile: nullable(isString),
+  stderr_logfile: nullable(isString),
+});
+
+/** GET /api/processes */
+export interface ProcessesJson {
+  readonly ok: true;
+  readonly processes: readonly ProcessJson[];
+}
+export const ProcessesJson: Check<ProcessesJson> = object<ProcessesJson>({ ok: oneOf([true]), processes: listOf(ProcessJson) });
+
+/** GET /api/info */
+export interface InfoJson {
+  readonly ok: true;
+  readonly pid: number;
+  readonly version: string;
+  readonly identification: string;
+  readonly state: Mood;
+  readonly config_file: string;
+}
+export const InfoJson: Check<InfoJson> = object<InfoJson>({
+  ok: oneOf([true]),
+  pid: isNumber,
+  version: isString,
+  identification: isString,
+  state: oneOf(MOODS),
+  config_file: isString,
+});
+
+// --- commands ---
+
+/** What one command did to one process ("group:name"), one group, or "*" (shutdown). */
+export interface OutcomeJson {
+  readonly key: string;
+  readonly ok: boolean;
+  /** when not ok */
+  readonly code?: CommandErrorCode;
+  readonly message?: string;
+}
+export const OutcomeJson: Check<OutcomeJson> = object<OutcomeJson>({
+  key: isString,
+  ok: isBoolean,
+  code: optional(oneOf(COMMAND_ERROR_CODES)),
+  message: optional(isString),
+});
+
+/** start, stop, restart, signal, scale, shutdown, add, remove, logs/clear: HTTP 200 even when some failed. */
+export interface ResultsJson {
+  /** every outcome is ok */
+  readonly ok: boolean;
+  readonly results: readonly OutcomeJson[];
+}
+export const ResultsJson: Check<ResultsJson> = object<ResultsJson>({ ok: isBoolean, results: listOf(OutcomeJson) });
+
+// --- config ---
+
+/** What differs between the config file and what runs: group names, and "group:name" per process. */
+export interface DiffJson {
+  readonly added: readonly string[];
+  readonly changed: readonly string[];
+  readonly removed: readonly string[];
+  readonly processes: { readonly added: readonly string[]; readonly changed: readonly string[]; readonly removed: readonly string[] };
+}
+const diffFields = {
+  added: listOf(isString),
+  changed: listOf(isString),
+  removed: listOf(isString),
+  processes: object<DiffJson['processes']>({ added: listOf(isString), changed: listOf(isString), removed: listOf(isString) }),
+};
+
+/** POST /api/reread: the diff; nothing applied. */
+export interface RereadJson extends DiffJson {
+  readonly ok: true;
+}
+export const RereadJson: Check<RereadJson> = object<RereadJson>({ ok: oneOf([true]), ...diffFields });
+
+/** POST /api/update (`drover reload`, `update`): the diff, the outcomes, and the worker pools rolled onto new code. */
+export interface ReloadJson extends DiffJson, ResultsJson {
+  readonly rolled: readonly string[];
+}
+export const ReloadJson: Check<ReloadJson> = object<ReloadJson>({
+  ok: isBoolean,
+  results: listOf(OutcomeJson),
+  rolled: listOf(isString),
+  ...diffFields,
+});
+
+/** GET /api/avail */
+export interface AvailJson {
+  readonly ok: true;
+  readonly groups: readonly { readonly name: string; readonly active: boolean; readonly priority: number }[];
+  /** names of the groups not active */
+  readonly available: readonly string[];
+}
+export const AvailJson: Check<AvailJson> = object<AvailJson>({
+  ok: oneOf([true]),
+  groups: listOf(object<AvailJson['groups'][number]>({ name: isString, active: isBoolean, priority: isNumber })),
+  available: listOf(isString),
+});
+
+// --- logs ---
+
+const isStreamName: Check<StreamName> = oneOf(['stdout', 'stderr']);
+
+/** GET /api/logs/read */
+export interface LogReadJson {
+  readonly ok: true;
+  /** "group:name" */
+  readonly process: string;
+  /** the bytes as UTF-8 text (invalid sequences as U+FFFD) */
+  readonly data: string;
+}
+const logReadFields = { ok: oneOf([true]), process: isString, data: isString };
+export const LogReadJson: Check<LogReadJson> = object<LogReadJson>(logReadFields);
+
+/** GET /api/logs/tail */
+export interface LogTailJson extends LogReadJson {
+  readonly offset: number;
+  readonly overflow: boolean;
+}
+export const LogTailJson: Check<LogTailJson> = object<LogTailJson>({ ...logReadFields, offset: isNumber, overflow: isBoolean });
+
+// --- event streams (the `data:` of each event) ---
+
+/** GET /api/events, `event: snapshot`: every process, first thing. */
+export type SnapshotJson = readonly ProcessJson[];
+export const SnapshotJson: Check<SnapshotJson> = listOf(ProcessJson);
+
+/** GET /api/events, `event: state`: one state change. */
+export interface StateEventJson {
+  /** "group:name" */
+  readonly name: string;
+  readonly group: string;
+  readonly process: string;
+  readonly from: State;
+  readonly to: State;
+  readonly reason: string;
+  readonly pid: number | null;
+  /** ISO 8601 */
+  readonly time: string;
+}
+export const StateEventJson: Check<StateEventJson> = object<StateEventJson>({
+  name: isString,
+  group: isString,
+  process: isString,
+  from: isState,
+  to: isState,
+  reason: isString,
+  pid: nullable(isNumber),
+  time: isString,
+});
+
+/** GET /api/logs/stream, `event: log`: a chunk of one process's output. (/api/logs/follow's data is the text alone.) */
+export interface LogEventJson {
+  readonly name: string;
+  readonly stream: StreamName;
+  readonly data: string;
+}
+export const LogEventJson: Check<LogEventJson> = object<LogEventJson>({ name: isString, stream: isStreamName, data: isString });
+
+/** GET /api/logs/follow, `event: lost`: bytes skipped while the reader was behind. */
+export interface FollowLostJson {
+  readonly bytes: number;
+}
+export const FollowLostJson: Check<FollowLostJson> = object<FollowLostJson>({ bytes: isNumber });
+
+/** GET /api/logs/stream, `event: lost`: the same, per process and stream. */
+export interface StreamLostJson extends FollowLostJson {
+  readonly name: string;
+  readonly stream: StreamName;
+}
+export const StreamLostJson: Check<StreamLostJson> = object<StreamLostJson>({ name: isString, stream: isStreamName, bytes: isNumber });
+
+// --- queues, state and locks (docs/shared.md) ---
+
+/** POST /api/queue/push */
+export interface PushedJson {
+  readonly ok: true;
+  readonly queue: string;
+  readonly id: number;
+}
+export const PushedJson: Check<PushedJson> = object<PushedJson>({ ok: oneOf([true]), queue: isString, id: isNumber });
+
+/** One queue's figures in GET /api/queue/stats: those the queue core keeps, under the same names. */
+export type QueueStatsJson = QueueStats;
+
+/** GET /api/queue/stats */
+export interface QueuesJson {
+  readonly ok: true;
+  readonly queues: readonly QueueStatsJson[];
+}
+export const QueuesJson: Check<QueuesJson> = object<QueuesJson>({
+  ok: oneOf([true]),
+  queues: listOf(
+    object<QueueStatsJson>({
+      name: isString,
+      ready: isNumber,
+      delayed: isNumber,
+      leased: isNumber,
+      dead: isNumber,
+      waiting: isNumber,
+      pushed: isNumber,
+      acked: isNumber,
+      nacked: isNumber,
+      lost: isNumber,
+    }),
+  ),
+});
+
+/** One dead letter. */
+export interface DeadTaskJson {
+  readonly id: number;
+  /** the task's data as pushed */
+  readonly task: unknown;
+  readonly priority: number;
+  readonly attempts: number;
+  readonly reason: DeadReason;
+  /** the message of the last nack, if any */
+  readonly error: string | null;
+  /** ISO 8601 */
+  readonly dead_at: string;
+}
+
+/** GET /api/queue/dead */
+export interface DeadLettersJson {
+  readonly ok: true;
+  readonly queue: string;
+  readonly tasks: readonly DeadTaskJson[];
+}
+export const DeadLettersJson: Check<DeadLettersJson> = object<DeadLettersJson>({
+  ok: oneOf([true]),
+  queue: isString,
+  tasks: listOf(
+    object<DeadTaskJson>({
+      id: isNumber,
+      task: isJson,
+      priority: isNumber,
+      attempts: isNumber,
+      reason: oneOf(DEAD_REASONS),
+      error: nullable(isString),
+      dead_at: isString,
+    }),
+  ),
+});
+
+/** POST /api/queue/retry-dead */
+export interface RetriedJson {
+  readonly ok: true;
+  readonly queue: string;
+  /** dead letters moved back */
+  readonly moved: number;
+}
+export const RetriedJson: Check<RetriedJson> = object<RetriedJson>({ ok: oneOf([true]), queue: isString, moved: isNumber });
+
+/** GET /api/state */
+export interface StateValueJson {
+  readonly ok: true;
+  readonly key: string;
+  readonly found: boolean;
+  /** null when not found */
+  readonly value: unknown;
+}
+
+/** GET /api/locks: each lock as the lock table describes it (`owner` is "group:name#pid"). */
+export interface LocksJson {
+  readonly ok: true;
+  readonly locks: readonly LockInfo[];
+}
+
+// --- health probes ---
+
+/** GET /healthz */
+export interface HealthzJson {
+  readonly ok: true;
+  readonly status: 'alive';
+  readonly pid: number;
+  readonly version: string;
+  readonly state: Mood;
+  readonly uptime_s: number;
+}
+
+/** One autostart process that keeps drover from being ready. */
+export interface NotReadyJson {
+  /** "group:name" */
+  readonly name: string;
+  readonly state: State;
+  readonly reason: string;
+}
+
+/** GET /readyz: HTTP 200 when ready, else 503. */
+export interface ReadyzJson {
+  readonly ok: boolean;
+  readonly status: 'ready' | 'not ready' | 'shutting down';
+  readonly not_ready: readonly NotReadyJson[];
+}
