@@ -7,10 +7,10 @@
 import type { StreamName } from './api.js';
 import { isBoolean, isJson, isNumber, isString, listOf, nullable, object, oneOf, optional, type Check } from './check.js';
 import { STATES, type State } from '../core/states.js';
-import { COMMAND_ERROR_CODES, MOODS, type CommandErrorCode, type Mood } from '../core/types.js';
+import { MOODS, type CommandErrorCode, type Mood } from '../core/types.js';
 import type { LogReadCode } from '../logs/read.js';
 import type { LockInfo } from '../primitives/lock-core.js';
-import { DEAD_REASONS, type DeadReason, type QueueStats } from '../primitives/queue-core.js';
+import type { DeadReason, QueueStats } from '../primitives/queue-core.js';
 import type { SharedErrorCode } from '../primitives/service.js';
 
 // --- errors ---
@@ -122,14 +122,17 @@ export const InfoJson: Check<InfoJson> = object<InfoJson>({
 export interface OutcomeJson {
   readonly key: string;
   readonly ok: boolean;
-  /** when not ok */
-  readonly code?: CommandErrorCode;
+  /**
+   * when not ok: a CommandErrorCode (docs/api.md). Read as any string, so that a CLI can show a code a newer
+   * drover added instead of refusing the whole answer.
+   */
+  readonly code?: CommandErrorCode | (string & {});
   readonly message?: string;
 }
 export const OutcomeJson: Check<OutcomeJson> = object<OutcomeJson>({
   key: isString,
   ok: isBoolean,
-  code: optional(oneOf(COMMAND_ERROR_CODES)),
+  code: optional(isString),
   message: optional(isString),
 });
 
@@ -303,7 +306,8 @@ export interface DeadTaskJson {
   readonly task: unknown;
   readonly priority: number;
   readonly attempts: number;
-  readonly reason: DeadReason;
+  /** a DeadReason; read as any string, so a reason a newer drover added is shown, not refused */
+  readonly reason: DeadReason | (string & {});
   /** the message of the last nack, if any */
   readonly error: string | null;
   /** ISO 8601 */
@@ -325,7 +329,7 @@ export const DeadLettersJson: Check<DeadLettersJson> = object<DeadLettersJson>({
       task: isJson,
       priority: isNumber,
       attempts: isNumber,
-      reason: oneOf(DEAD_REASONS),
+      reason: isString,
       error: nullable(isString),
       dead_at: isString,
     }),
