@@ -28,6 +28,7 @@ import {
   type KeySpec,
 } from './schema.js';
 import { ShlexError, splitCommand } from './shlex.js';
+import { evaluateTypedConfig, isTypedConfigFile, readTypedConfig } from './typed.js';
 import { ValueProblem, expandUser, keyValuePairs, processOrGroupName, refuseControlCharacters, type LogfileValue } from './datatypes.js';
 import type {
   Config,
@@ -50,6 +51,11 @@ export interface LoadOptions {
   readonly hostname?: string;
   /** numprocs to use instead of the file's, by program name (`drover scale` builds processes this way) */
   readonly numprocsOverride?: Readonly<Record<string, number>>;
+  /**
+   * typed configs: use the module's last evaluation (under the same `env` object) instead of evaluating it
+   * again; for reads that only re-resolve what was loaded (a worker's sibling, `drover scale`), never a reload
+   */
+  readonly reuseEvaluation?: boolean;
 }
 
 /** Every problem in a config file; `detail` is the first, `problems` all of them. */
@@ -93,13 +99,17 @@ class Loader {
   /** ENV_X names: the environment, then [supervisord] environment (supervisor's environ_expansions) */
   readonly envNames: Names = new Map();
   readonly numprocsOverride: Readonly<Record<string, number>>;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly reuseEvaluation: boolean;
 
   constructor(file: string, opts: LoadOptions) {
     this.file = file;
+    this.reuseEvaluation = opts.reuseEvaluation ?? false;
     this.numprocsOverride = opts.numprocsOverride ?? {};
     this.here = dirname(file);
     this.hostname = opts.hostname ?? osHostname();
     const env = opts.env ?? process.env;
+    this.env = env;
     for (const [k, v] of Object.entries(env)) if (v !== undefined) this.envNames.set(`ENV_${k}`, v);
   }
 
@@ -177,6 +187,10 @@ class Loader {
   // --- reading files ---
 
   private readFile(path: string, main: boolean): void {
+    if (main && isTypedConfigFile(path)) {
+      this.readTypedFile(path);
+      return;
+    }
     let text: string;
     try {
       text = readFileSync(path, 'utf8');
@@ -190,9 +204,28 @@ class Loader {
     readIni(this.doc, text, path);
   }
 
+  /** A typed config: its module evaluated (config/typed.ts), its default export read into the document. */
+  private readTypedFile(path: string): void {
+    if (!existsSync(path)) {
+      this.problems.push({ file: path, line: 0, section: '', key: null, message: 'config file not found' });
+      throw new ConfigProblems(this.problems, dedupeWarnings(this.warnings));
+    }
+    const evaluation = evaluateTypedConfig(path, this.env, this.reuseEvaluation);
+    this.files.push(path);
+    if (evaluation.output !== '') {
+      const text = evaluation.output.length > 2000 ? `${evaluation.output.slice(0, 2000)}…` : evaluation.output;
+      this.warnings.push({ file: path, line: 0, section: '', key: null, message: `the module printed while it was evaluated:\n${text}` });
+    }
+    if (!evaluation.ok) {
+      this.problems.push({ file: path, line: evaluation.line, section: '', key: null, message: evaluation.message });
+      throw new ConfigProblems(this.problems, dedupeWarnings(this.warnings));
+    }
+    readTypedConfig(this.doc, evaluation.value, path);
+  }
+
   private finishIniProblems(): void {
-    for (const w of this.doc.warnings.splice(0)) this.warnings.push({ file: w.pos.file, line: w.pos.line, section: w.section, key: w.key, message: w.message });
-    for (const e of this.doc.errors.splice(0)) this.problems.push({ file: e.pos.file, line: e.pos.line, section: e.section, key: e.key, message: e.message, ...(e.got !== undefined ? { got: e.got } : {}), ...(e.expected !== undefined ? { expected: e.expected } : {}) });
+    for (const w of this.doc.warnings.splice(0)) this.warnings.push({ file: w.pos.file, line: w.pos.line, ...pathOf(w.pos), section: w.section, key: w.key, message: w.message });
+    for (const e of this.doc.errors.splice(0)) this.problems.push({ file: e.pos.file, line: e.pos.line, ...pathOf(e.pos), section: e.section, key: e.key, message: e.message, ...(e.got !== undefined ? { got: e.got } : {}), ...(e.expected !== undefined ? { expected: e.expected } : {}) });
     if (this.problems.length > 0) throw new ConfigProblems(this.problems, dedupeWarnings(this.warnings));
   }
 
@@ -866,7 +899,7 @@ class Loader {
   }
 
   private record(pos: SourcePos, section: string, key: string | null, message: string, got: string | undefined, expected: string | undefined): void {
-    this.problems.push({ file: pos.file, line: pos.line, section, key, message, ...(got !== undefined ? { got } : {}), ...(expected !== undefined ? { expected } : {}) });
+    this.problems.push({ file: pos.file, line: pos.line, ...pathOf(pos), section, key, message, ...(got !== undefined ? { got } : {}), ...(expected !== undefined ? { expected } : {}) });
   }
 
   private fail(pos: SourcePos, section: string, key: string | null, message: string, got?: string, expected?: string): never {
@@ -875,8 +908,13 @@ class Loader {
   }
 
   private warn(pos: SourcePos, section: string, key: string | null, message: string): void {
-    this.warnings.push({ file: pos.file, line: pos.line, section, key, message });
+    this.warnings.push({ file: pos.file, line: pos.line, ...pathOf(pos), section, key, message });
   }
+}
+
+/** A typed config's property path, for a problem or warning (absent for an INI line). */
+function pathOf(pos: SourcePos): { path?: string } {
+  return pos.path === undefined ? {} : { path: pos.path };
 }
 
 function isDirectory(p: string): boolean {
@@ -908,7 +946,7 @@ function dedupeProblems(ps: readonly ConfigErrorDetail[]): ConfigErrorDetail[] {
 function dedupeWarnings(ws: readonly ConfigWarning[]): ConfigWarning[] {
   const seen = new Set<string>();
   return ws.filter((w) => {
-    const k = `${w.file}:${w.line}:${w.section}:${w.key ?? ''}:${w.message}`;
+    const k = `${w.file}:${w.line}:${w.path ?? ''}:${w.section}:${w.key ?? ''}:${w.message}`;
     if (seen.has(k)) return false;
     seen.add(k);
     return true;

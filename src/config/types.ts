@@ -8,10 +8,13 @@ export type AutoRestart = 'true' | 'false' | 'unexpected';
 /** A log destination: supervisor's AUTO (a file in childlogdir), NONE (discard) or a path. */
 export type LogTarget = 'AUTO' | 'NONE' | string;
 
-/** Where a config value came from, for error messages: file and 1-based line. */
+/** Where a config value came from, for error messages: file and 1-based line, or in a typed config the property path. */
 export interface SourcePos {
   readonly file: string;
+  /** 0 when the value has no line (a typed config) */
   readonly line: number;
+  /** a typed config's property path, e.g. "programs.web.numprocs" */
+  readonly path?: string;
 }
 
 /** One process: a program with numprocs = 3 resolves to three of these. */
@@ -188,6 +191,8 @@ export interface SupervisorctlSpec {
 export interface ConfigWarning {
   readonly file: string;
   readonly line: number;
+  /** a typed config's property path (see SourcePos) */
+  readonly path?: string;
   readonly section: string;
   readonly key: string | null;
   readonly message: string;
