@@ -135,11 +135,12 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   const guard = OrphanGuard.start(masterName(config));
 
   // the engine: the supervisor with drover workers as a kind of process, and the pool policy over them
-  const readConfig = (overrides: LoadOptions['numprocsOverride'] = {}): Config =>
-    loadConfig(config.file, { ...o.loadOptions, numprocsOverride: { ...o.loadOptions.numprocsOverride, ...overrides } });
+  // a reload reads the file anew; a sibling or a scale re-resolves what was read (a typed config is not evaluated again)
+  const readConfig = (overrides: LoadOptions['numprocsOverride'] = {}, reuseEvaluation = false): Config =>
+    loadConfig(config.file, { ...o.loadOptions, numprocsOverride: { ...o.loadOptions.numprocsOverride, ...overrides }, reuseEvaluation });
   const workers = new Workers({
     logger,
-    buildSpec: (spec, processNum) => siblingSpec(readConfig, spec, processNum),
+    buildSpec: (spec, processNum) => siblingSpec((overrides) => readConfig(overrides, true), spec, processNum),
     onRequest: (key, pid, calls, reply) => gate.run(() => shared.handle(key, pid, calls, reply)),
     onExit: (key, pid) => gate.run(() => shared.workerExited(key, pid)),
   });
@@ -183,7 +184,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
       reread: () => reloader.reread(),
       pendingConfig: () => reloader.pendingConfig(),
       reload: (opts) => reloader.reload(opts),
-      readScaled: (program, count) => readConfig({ [program]: count }),
+      readScaled: (program, count) => readConfig({ [program]: count }, true),
     },
     workers,
     logs: sink,
