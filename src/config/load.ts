@@ -95,6 +95,8 @@ class Loader {
   readonly doc: IniDocument = createIniDocument();
   readonly files: string[] = [];
   readonly problems: ConfigErrorDetail[] = [];
+  /** a typed config's values that have no INI text (config/typed.ts), reported with the loader's problems */
+  readonly typedProblems: ConfigErrorDetail[] = [];
   readonly warnings: ConfigWarning[] = [];
   /** ENV_X names: the environment, then [supervisord] environment (supervisor's environ_expansions) */
   readonly envNames: Names = new Map();
@@ -126,6 +128,7 @@ class Loader {
     const supervisorctl = this.section(() => this.readSupervisorctl(), null);
     const sockets = this.readSockets();
     this.checkSocketReferences(processes, sockets);
+    this.problems.unshift(...this.typedProblems);
     if (this.problems.length > 0 || supervisord === null) throw new ConfigProblems(dedupeProblems(this.problems), dedupeWarnings(this.warnings));
     return deepFreeze({
       file: this.file,
@@ -221,6 +224,9 @@ class Loader {
       throw new ConfigProblems(this.problems, dedupeWarnings(this.warnings));
     }
     readTypedConfig(this.doc, evaluation.value, path);
+    // a value the document could not take is left out (its default applies), so reading goes on and finds
+    // the other problems; these are reported with them, first
+    for (const e of this.doc.errors.splice(0)) this.typedProblems.push({ file: e.pos.file, line: e.pos.line, ...pathOf(e.pos), section: e.section, key: e.key, message: e.message, ...(e.got !== undefined ? { got: e.got } : {}), ...(e.expected !== undefined ? { expected: e.expected } : {}) });
   }
 
   private finishIniProblems(): void {

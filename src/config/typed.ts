@@ -182,6 +182,7 @@ function pairsText(v: Record<string, unknown>, path: string, problem: (message: 
     const where = `${path}${member(k)}`;
     // the words supervisor's reader takes as a name (shlex word characters, as in the INI)
     if (!/^[A-Za-z0-9_/.+\-():]+$/.test(k)) return fail(problem, 'not a variable name', k, 'letters, digits and _ (as in an environment variable name)', where);
+    if (isPlainObject(raw) && Object.hasOwn(raw, UNSUPPORTED)) return fail(problem, `is ${String(raw[UNSUPPORTED])}, which a config cannot hold`, undefined, expected, where);
     if (typeof raw !== 'string' && typeof raw !== 'number' && typeof raw !== 'boolean') return fail(problem, 'is not a string, number or boolean', raw, expected, where);
     const value = String(raw);
     // supervisor's KEY=value reader has no escapes and strips quotes from both ends of a value
