@@ -538,6 +538,8 @@ class Loader {
     const gracefulTimeoutSecs = setting('graceful_timeout', K.graceful_timeout);
     const maxMemoryBytes = setting('max_memory', K.max_memory);
     const concurrency = setting('concurrency', K.concurrency);
+    const watchRaw = read('watch', K.watch) ?? [];
+    const watchDebounceMs = Math.round(setting('watch_debounce', K.watch_debounce) * 1000);
     const exitCodes = read('exitcodes', K.exitcodes) ?? [0];
     const redirectStderr = setting('redirect_stderr', K.redirect_stderr);
     const override = Object.hasOwn(this.numprocsOverride, programName) ? this.numprocsOverride[programName] : undefined;
@@ -643,6 +645,8 @@ class Loader {
         this.fail(processNamePos, section, 'process_name', e.message, name, e.expected);
       }
       const pidfile = this.getValue(section, 'pidfile', K.pidfile, combined());
+      // relative to the program's directory, else to the config file, as worker = is
+      const watch = watchRaw.map((g) => resolve(directory ?? this.here, expandUser(g)));
       out.push({
         group: groupName,
         name,
@@ -697,6 +701,8 @@ class Loader {
         gracefulTimeoutSecs,
         maxMemoryBytes,
         concurrency,
+        watch,
+        watchDebounceMs,
       });
     }
     // supervisor sorts the processes of one section by (priority, name)

@@ -101,6 +101,10 @@ export interface ProcessSpec {
   readonly maxMemoryBytes: number;
   /** job workers: tasks in flight at once in one process (`concurrency`) */
   readonly concurrency: number;
+  /** `watch`: absolute glob patterns; a change to a matching file restarts the program (a pool rolls); empty = no watching */
+  readonly watch: readonly string[];
+  /** `watch_debounce`: quiet time after the last change before the restart */
+  readonly watchDebounceMs: number;
 }
 
 /** A listening socket the master binds once and hands to programs ([socket:NAME]). */

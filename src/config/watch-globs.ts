@@ -21,8 +21,15 @@ export function watchGlobs(raw: string): string[] {
   const out: string[] = [];
   let depth = 0;
   let current = '';
+  let escaped = false;
   for (const c of raw) {
-    if (c === '{') depth++;
+    if (escaped) {
+      escaped = false;
+      current += c;
+      continue;
+    }
+    if (c === '\\') escaped = true;
+    else if (c === '{') depth++;
     else if (c === '}') depth--;
     if (depth < 0) throw new ValueProblem('a "}" closes no "{"', EXPECTED);
     if (c === ',' && depth === 0) {

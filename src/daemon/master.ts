@@ -28,6 +28,7 @@ import { controlSocketPath, pidfilePath } from './paths.js';
 import { openPrimitives, type OpenPrimitives } from './primitives.js';
 import { LOCK_FD_NAME, Reexec, takeOver } from './reexec.js';
 import { Reloader } from './reload.js';
+import { FileWatch } from './watch.js';
 import { ensureRuntimeDir, RuntimeDirError } from './runtime-dir.js';
 import type { SignalRelay } from './signals.js';
 
@@ -161,7 +162,9 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     readConfig: () => readConfig(),
     logger,
     onReloadHook: () => hooks.run('on_reload', 30_000, serverInfo),
+    onApplied: (applied) => fileWatch.apply(applied),
   });
+  const fileWatch = new FileWatch({ supervisor, logger, roll: (group, program, cause) => reloader.roll(group, program, cause) });
   const reexec = new Reexec({
     supervisor,
     logger,
@@ -197,6 +200,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     ...buildRoutes(api, { queueStats: async () => (gate.isOpen ? [...(await shared.backend.queueStats(null))] : []) }),
   ]);
   const cleanup = async (): Promise<void> => {
+    fileWatch.close();
     await server.close(reexec.handedOver);
     sockets?.close(reexec.handedOver);
     removePidfile(pidfile);
@@ -235,6 +239,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   } else {
     supervisor.start();
   }
+  fileWatch.apply(config);
   o.onReady({ pid: process.pid, urls: server.urls, processes: config.processes.length });
   void hooks.run('when_ready', 30_000, serverInfo);
 
