@@ -22,8 +22,8 @@ const WAIT_MS = 30_000;
 
 const HELP = `usage: drover up [-c FILE] [-d [--wait|--no-wait]] [--fresh]
 
-Start the supervisor with FILE (default: drover.ini, drover.conf or supervisord.conf in the current
-directory). In the foreground, SIGTERM or Ctrl-C stops every program gracefully in reverse priority
+Start the supervisor with FILE (default: drover.config.ts/.mts/.mjs/.js, drover.ini, drover.conf or
+supervisord.conf in the current directory). In the foreground, SIGTERM or Ctrl-C stops every program gracefully in reverse priority
 order and a second Ctrl-C or SIGQUIT kills every process group at once.
 
 options:
