@@ -15,6 +15,8 @@ export interface ConfigErrorDetail {
   readonly file: string;
   /** 1-based; 0 when the problem is not tied to a line (e.g. a missing file) */
   readonly line: number;
+  /** a typed config's property path, e.g. "programs.web.numprocs" (then line is 0) */
+  readonly path?: string;
   /** section name as written, e.g. "program:web"; empty when not in a section */
   readonly section: string;
   readonly key: string | null;
@@ -23,16 +25,26 @@ export interface ConfigErrorDetail {
   readonly expected?: string;
 }
 
-/** Formats `FILE:LINE: [section] key: message (got …, expected …)`. */
+/**
+ * Formats `FILE:LINE: [section] key: message (got …, expected …)`, or for a typed config
+ * `FILE: programs.web.numprocs: message (got …, expected …)`.
+ */
 export function formatConfigProblem(d: ConfigErrorDetail): string {
   const where = d.line > 0 ? `${d.file}:${d.line}:` : `${d.file}:`;
-  const section = d.section ? ` [${d.section}]` : '';
-  const key = d.key ? ` ${d.key}:` : '';
+  const path = d.path === undefined ? null : propertyPath(d.path, d.key);
+  const section = path !== null ? ` ${path}:` : d.section ? ` [${d.section}]` : '';
+  const key = path === null && d.key ? ` ${d.key}:` : '';
   const extra: string[] = [];
   if (d.got !== undefined) extra.push(`got ${JSON.stringify(d.got)}`);
   if (d.expected !== undefined) extra.push(`expected ${d.expected}`);
   const tail = extra.length ? ` (${extra.join(', ')})` : '';
   return `${where}${section}${key} ${d.message}${tail}`;
+}
+
+/** A typed config's property path, ending in `key` when the problem is about a key of the path's object. */
+export function propertyPath(path: string, key: string | null): string {
+  if (key === null || path.split(/[.[]/).some((part) => part === key)) return path;
+  return path === '' ? key : `${path}.${key}`;
 }
 
 export class ConfigError extends DroverError {

@@ -2,7 +2,7 @@
 // drover.ini / drover.conf / supervisord.conf in the current directory) whose control socket it names.
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { findConfigFile } from '../config/find.js';
+import { CONFIG_FILE_NAMES, findConfigFile, isTypedConfigFile } from '../config/find.js';
 import type { Config } from '../config/types.js';
 import { parseServerUrl, type Endpoint } from '../control/client.js';
 import { UsageError } from '../errors.js';
@@ -13,8 +13,6 @@ export interface EndpointOptions {
   readonly username?: string | undefined;
   readonly password?: string | undefined;
 }
-
-/** The names drover looks for in a directory, in order (config/load.ts has the same list). */
 
 /**
  * The endpoint to talk to, and the config it came from (null when given by URL, or when the file
@@ -32,12 +30,13 @@ export async function findEndpoint(
   const file = opts.configuration ? resolve(cwd, opts.configuration) : findConfigFile(cwd);
   if (file === null) {
     throw new UsageError(
-      `cannot find a running drover: give -c FILE or -s URL (or set DROVER_URL); no drover.ini, drover.conf or supervisord.conf in ${cwd}`,
+      `cannot find a running drover: give -c FILE or -s URL (or set DROVER_URL); none of ${CONFIG_FILE_NAMES.join(', ')} in ${cwd}`,
     );
   }
   const quick = defaultSocketOf(file);
   if (quick !== null) return { endpoint: parseServerUrl(`unix://${quick}`, explicit), config: null };
-  // Loaded only here: parsing a config (and loading the parser) is most of a `drover status` otherwise.
+  // Loaded only here: parsing a config (and loading the parser) is most of a `drover status` otherwise; a
+  // typed config is evaluated in a child Node (tens of milliseconds, docs/decisions.md).
   const [{ loadConfig }, { controlSocketPath }] = await Promise.all([import('../config/load.js'), import('../daemon/paths.js')]);
   const config = loadConfig(file, { env });
   const ctl = config.supervisorctl;
@@ -55,6 +54,8 @@ export async function findEndpoint(
  * The control socket when the file cannot move it: no section or key that names a socket, a runtime
  * directory, credentials or other files appears anywhere in it (comments included, so the test errs
  * towards a full parse). Then the socket is `.drover/drover.sock` beside the file. Null: parse the file.
+ * A typed config is code, and what it imports or loads could name them: it counts only when it imports
+ * nothing but drover itself and loads no other code.
  */
 function defaultSocketOf(file: string): string | null {
   let text: string;
@@ -66,5 +67,12 @@ function defaultSocketOf(file: string): string | null {
     throw err;
   }
   if (/unix_http_server|supervisorctl|include|runtime_dir/i.test(text)) return null;
+  if (isTypedConfigFile(file) && loadsOtherCode(text)) return null;
   return join(dirname(file), '.drover', 'drover.sock');
+}
+
+/** Whether a typed config's source imports anything but drover, or loads code some other way. */
+function loadsOtherCode(text: string): boolean {
+  const rest = text.replace(/\bimport\s+(?:type\s+)?\{[^}]*\}\s*from\s*(['"])drover\1/g, '');
+  return /\bimport\b|\bfrom\s*['"]|\brequire\s*\(|\bgetBuiltinModule\b|\beval\b|\bFunction\s*\(|\bprocess\.binding\b/.test(rest);
 }

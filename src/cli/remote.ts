@@ -12,8 +12,8 @@ import { EXIT } from './exit-codes.js';
 
 /** Help text for the options every remote command takes. */
 export const REMOTE_HELP = `connection (every command that talks to drover):
-  -c, --configuration FILE   the config whose control socket to use (default: drover.ini, drover.conf or
-                             supervisord.conf in the current directory)
+  -c, --configuration FILE   the config whose control socket to use (default: drover.config.ts/.mts/.mjs/.js,
+                             drover.ini, drover.conf or supervisord.conf in the current directory)
   -s, --server-url URL       unix:///path.sock or http://host:port (also DROVER_URL)
   -u, --username USER        basic-auth user ([supervisorctl] or [unix_http_server] username by default)
   -p, --password PASS

@@ -28,6 +28,7 @@ import {
   type KeySpec,
 } from './schema.js';
 import { ShlexError, splitCommand } from './shlex.js';
+import { evaluateTypedConfig, isTypedConfigFile, readTypedConfig } from './typed.js';
 import { ValueProblem, expandUser, keyValuePairs, processOrGroupName, refuseControlCharacters, type LogfileValue } from './datatypes.js';
 import type {
   Config,
@@ -50,6 +51,11 @@ export interface LoadOptions {
   readonly hostname?: string;
   /** numprocs to use instead of the file's, by program name (`drover scale` builds processes this way) */
   readonly numprocsOverride?: Readonly<Record<string, number>>;
+  /**
+   * typed configs: use the module's last evaluation (under the same `env` object) instead of evaluating it
+   * again; for reads that only re-resolve what was loaded (a worker's sibling, `drover scale`), never a reload
+   */
+  readonly reuseEvaluation?: boolean;
 }
 
 /** Every problem in a config file; `detail` is the first, `problems` all of them. */
@@ -93,17 +99,23 @@ class Loader {
   readonly doc: IniDocument = createIniDocument();
   readonly files: string[] = [];
   readonly problems: ConfigErrorDetail[] = [];
+  /** a typed config's values that have no INI text (config/typed.ts), reported with the loader's problems */
+  readonly typedProblems: ConfigErrorDetail[] = [];
   readonly warnings: ConfigWarning[] = [];
   /** ENV_X names: the environment, then [supervisord] environment (supervisor's environ_expansions) */
   readonly envNames: Names = new Map();
   readonly numprocsOverride: Readonly<Record<string, number>>;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly reuseEvaluation: boolean;
 
   constructor(file: string, opts: LoadOptions) {
     this.file = file;
+    this.reuseEvaluation = opts.reuseEvaluation ?? false;
     this.numprocsOverride = opts.numprocsOverride ?? {};
     this.here = dirname(file);
     this.hostname = opts.hostname ?? osHostname();
     const env = opts.env ?? process.env;
+    this.env = env;
     for (const [k, v] of Object.entries(env)) if (v !== undefined) this.envNames.set(`ENV_${k}`, v);
   }
 
@@ -120,6 +132,7 @@ class Loader {
     const supervisorctl = this.section(() => this.readSupervisorctl(), null);
     const sockets = this.readSockets();
     this.checkSocketReferences(processes, sockets);
+    this.problems.unshift(...this.typedProblems);
     if (this.problems.length > 0 || supervisord === null) throw new ConfigProblems(dedupeProblems(this.problems), dedupeWarnings(this.warnings));
     return deepFreeze({
       file: this.file,
@@ -181,6 +194,10 @@ class Loader {
   // --- reading files ---
 
   private readFile(path: string, main: boolean): void {
+    if (main && isTypedConfigFile(path)) {
+      this.readTypedFile(path);
+      return;
+    }
     let text: string;
     try {
       text = readFileSync(path, 'utf8');
@@ -194,9 +211,31 @@ class Loader {
     readIni(this.doc, text, path);
   }
 
+  /** A typed config: its module evaluated (config/typed.ts), its default export read into the document. */
+  private readTypedFile(path: string): void {
+    if (!existsSync(path)) {
+      this.problems.push({ file: path, line: 0, section: '', key: null, message: 'config file not found' });
+      throw new ConfigProblems(this.problems, dedupeWarnings(this.warnings));
+    }
+    const evaluation = evaluateTypedConfig(path, this.env, this.reuseEvaluation);
+    this.files.push(path);
+    if (evaluation.output !== '') {
+      const text = evaluation.output.length > 2000 ? `${evaluation.output.slice(0, 2000)}…` : evaluation.output;
+      this.warnings.push({ file: path, line: 0, section: '', key: null, message: `the module printed while it was evaluated:\n${text}` });
+    }
+    if (!evaluation.ok) {
+      this.problems.push({ file: path, line: evaluation.line, section: '', key: null, message: evaluation.message });
+      throw new ConfigProblems(this.problems, dedupeWarnings(this.warnings));
+    }
+    readTypedConfig(this.doc, evaluation.value, path);
+    // a value the document could not take is left out (its default applies), so reading goes on and finds
+    // the other problems; these are reported with them, first
+    for (const e of this.doc.errors.splice(0)) this.typedProblems.push({ file: e.pos.file, line: e.pos.line, ...pathOf(e.pos), section: e.section, key: e.key, message: e.message, ...(e.got !== undefined ? { got: e.got } : {}), ...(e.expected !== undefined ? { expected: e.expected } : {}) });
+  }
+
   private finishIniProblems(): void {
-    for (const w of this.doc.warnings.splice(0)) this.warnings.push({ file: w.pos.file, line: w.pos.line, section: w.section, key: w.key, message: w.message });
-    for (const e of this.doc.errors.splice(0)) this.problems.push({ file: e.pos.file, line: e.pos.line, section: e.section, key: e.key, message: e.message, ...(e.got !== undefined ? { got: e.got } : {}), ...(e.expected !== undefined ? { expected: e.expected } : {}) });
+    for (const w of this.doc.warnings.splice(0)) this.warnings.push({ file: w.pos.file, line: w.pos.line, ...pathOf(w.pos), section: w.section, key: w.key, message: w.message });
+    for (const e of this.doc.errors.splice(0)) this.problems.push({ file: e.pos.file, line: e.pos.line, ...pathOf(e.pos), section: e.section, key: e.key, message: e.message, ...(e.got !== undefined ? { got: e.got } : {}), ...(e.expected !== undefined ? { expected: e.expected } : {}) });
     if (this.problems.length > 0) throw new ConfigProblems(this.problems, dedupeWarnings(this.warnings));
   }
 
@@ -503,6 +542,8 @@ class Loader {
     const gracefulTimeoutSecs = setting('graceful_timeout', K.graceful_timeout);
     const maxMemoryBytes = setting('max_memory', K.max_memory);
     const concurrency = setting('concurrency', K.concurrency);
+    const watchRaw = read('watch', K.watch) ?? [];
+    const watchDebounceMs = Math.round(setting('watch_debounce', K.watch_debounce) * 1000);
     const exitCodes = read('exitcodes', K.exitcodes) ?? [0];
     const redirectStderr = setting('redirect_stderr', K.redirect_stderr);
     const override = Object.hasOwn(this.numprocsOverride, programName) ? this.numprocsOverride[programName] : undefined;
@@ -608,6 +649,8 @@ class Loader {
         this.fail(processNamePos, section, 'process_name', e.message, name, e.expected);
       }
       const pidfile = this.getValue(section, 'pidfile', K.pidfile, combined());
+      // relative to the program's directory, else to the config file, as worker = is
+      const watch = watchRaw.map((g) => resolve(directory ?? this.here, expandUser(g)));
       out.push({
         group: groupName,
         name,
@@ -662,6 +705,8 @@ class Loader {
         gracefulTimeoutSecs,
         maxMemoryBytes,
         concurrency,
+        watch,
+        watchDebounceMs,
       });
     }
     // supervisor sorts the processes of one section by (priority, name)
@@ -870,7 +915,7 @@ class Loader {
   }
 
   private record(pos: SourcePos, section: string, key: string | null, message: string, got: string | undefined, expected: string | undefined): void {
-    this.problems.push({ file: pos.file, line: pos.line, section, key, message, ...(got !== undefined ? { got } : {}), ...(expected !== undefined ? { expected } : {}) });
+    this.problems.push({ file: pos.file, line: pos.line, ...pathOf(pos), section, key, message, ...(got !== undefined ? { got } : {}), ...(expected !== undefined ? { expected } : {}) });
   }
 
   private fail(pos: SourcePos, section: string, key: string | null, message: string, got?: string, expected?: string): never {
@@ -879,8 +924,13 @@ class Loader {
   }
 
   private warn(pos: SourcePos, section: string, key: string | null, message: string): void {
-    this.warnings.push({ file: pos.file, line: pos.line, section, key, message });
+    this.warnings.push({ file: pos.file, line: pos.line, ...pathOf(pos), section, key, message });
   }
+}
+
+/** A typed config's property path, for a problem or warning (absent for an INI line). */
+function pathOf(pos: SourcePos): { path?: string } {
+  return pos.path === undefined ? {} : { path: pos.path };
 }
 
 function isDirectory(p: string): boolean {
@@ -912,7 +962,7 @@ function dedupeProblems(ps: readonly ConfigErrorDetail[]): ConfigErrorDetail[] {
 function dedupeWarnings(ws: readonly ConfigWarning[]): ConfigWarning[] {
   const seen = new Set<string>();
   return ws.filter((w) => {
-    const k = `${w.file}:${w.line}:${w.section}:${w.key ?? ''}:${w.message}`;
+    const k = `${w.file}:${w.line}:${w.path ?? ''}:${w.section}:${w.key ?? ''}:${w.message}`;
     if (seen.has(k)) return false;
     seen.add(k);
     return true;

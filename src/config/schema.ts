@@ -22,6 +22,15 @@ import {
   ValueProblem,
   type LogfileValue,
 } from './datatypes.js';
+import { watchGlobs } from './watch-globs.js';
+
+/**
+ * What a typed config (drover.config.ts) may give for a key besides a string, and how it becomes the INI
+ * text the parser reads: 'list' an array joined with ", ", 'words' an array joined with spaces, 'pairs' an
+ * object of KEY: value written as KEY="value" pairs, 'octal' a number written in octal (0o022 → "22").
+ * Numbers and booleans are accepted for every key and written in decimal, true or false.
+ */
+export type TypedShape = 'list' | 'words' | 'pairs' | 'octal';
 
 export interface KeySpec<T> {
   /** short type label for docs and "expected" in errors */
@@ -34,9 +43,12 @@ export interface KeySpec<T> {
   readonly parse: (raw: string) => T;
   /** true for keys drover adds to supervisor's set */
   readonly drover?: boolean;
+  /** the typed config's non-string form of the value; a key whose default parses to an array is a 'list' without it */
+  readonly typed?: TypedShape;
 }
 
-function key<T>(spec: KeySpec<T>): KeySpec<T> {
+/** A row of the table. `const` keeps its literal type label and shape, from which config/define.ts derives the typed config's types. */
+function key<const K extends KeySpec<unknown>>(spec: K): K {
   return spec;
 }
 
@@ -133,7 +145,7 @@ export const PROGRAM_KEYS = {
   startsecs: key({ type: 'integer', default: '1', doc: 'Seconds the process must stay up to count as started.', parse: nonNegativeInteger }),
   startretries: key({ type: 'integer', default: '3', doc: 'Failed starts before the process becomes FATAL.', parse: nonNegativeInteger }),
   autorestart: key({ type: 'true|false|unexpected', default: 'unexpected', doc: 'Restart after an exit: always, never, or when the exit code is not in exitcodes.', parse: autoRestart }),
-  exitcodes: key({ type: 'exit codes', default: '0', doc: 'Expected exit codes (comma-separated, 0-255).', parse: exitCodes }),
+  exitcodes: key({ type: 'exit codes', typed: 'list', default: '0', doc: 'Expected exit codes (comma-separated, 0-255).', parse: exitCodes }),
   stopsignal: key({ type: 'signal', default: 'TERM', doc: 'Signal that asks the process to stop: a name (TERM, SIGTERM) or a number.', parse: signalName }),
   stopwaitsecs: key({ type: 'integer', default: '10', doc: 'Seconds to wait after stopsignal before SIGKILL.', parse: nonNegativeInteger }),
   stopasgroup: key({ type: 'boolean', default: 'false', doc: 'Send stopsignal to the whole process group; implies killasgroup.', parse: boolean }),
@@ -142,9 +154,9 @@ export const PROGRAM_KEYS = {
   redirect_stderr: key({ type: 'boolean', default: 'false', doc: "Send stderr into stdout's log; stderr_logfile is then ignored.", parse: boolean }),
   ...streamKeys('stdout'),
   ...streamKeys('stderr'),
-  environment: key({ type: 'KEY=value list', default: '', doc: 'Variables added to the inherited environment: KEY=value pairs separated by commas; quote values with commas or spaces.', parse: text }),
+  environment: key({ type: 'KEY=value list', typed: 'pairs', default: '', doc: 'Variables added to the inherited environment: KEY=value pairs separated by commas; quote values with commas or spaces.', parse: text }),
   directory: key({ type: 'path', default: null, doc: 'Working directory of the process.', parse: text }),
-  umask: key({ type: 'octal', default: null, defaultDoc: "inherit drover's", doc: 'umask of the process, in octal (022).', parse: octal }),
+  umask: key({ type: 'octal', typed: 'octal', default: null, defaultDoc: "inherit drover's", doc: 'umask of the process, in octal (022).', parse: octal }),
   serverurl: key({ type: 'URL', default: null, defaultDoc: 'AUTO', doc: 'SUPERVISOR_SERVER_URL passed to the process; AUTO means drover\'s own.', parse: text }),
   backoff: key({ type: 'linear|exponential', default: 'linear', doc: "Delay between failed starts: linear (supervisor's 1 s, 2 s, 3 s…) or exponential (doubling, with jitter, capped by backoff_max).", parse: backoffKind, drover: true }),
   backoff_max: key({ type: 'duration', default: '60s', doc: 'Cap for the exponential backoff delay.', parse: duration, drover: true }),
@@ -156,13 +168,15 @@ export const PROGRAM_KEYS = {
   logfile_rotate: key({ type: 'daily|hourly|none', default: 'none', doc: 'Also rotate the log files when the local day or hour changes (in addition to the size limit).', parse: rotatePeriod, drover: true }),
   logfile_gzip: key({ type: 'boolean', default: 'false', doc: 'Compress rotated log files to FILE.N.gz in the background.', parse: boolean, drover: true }),
   worker: key({ type: 'path', default: null, doc: "Instead of command: a JS/TS module run under drover's worker runtime (an HTTP handler, a fetch handler, an http.Server, or defineWorker({...})); relative to directory, else to the config file.", parse: text, drover: true }),
-  sockets: key({ type: 'list', default: '', doc: 'Names of [socket:x] sections this program inherits, as fds 3, 4, … with LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES (systemd\'s convention).', parse: listOfStrings, drover: true }),
+  sockets: key({ type: 'list', typed: 'list', default: '', doc: 'Names of [socket:x] sections this program inherits, as fds 3, 4, … with LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES (systemd\'s convention).', parse: listOfStrings, drover: true }),
   max_requests: key({ type: 'integer', default: '0', doc: 'Worker programs: recycle a worker after this many requests (its replacement is ready first); 0 = never.', parse: nonNegativeInteger, drover: true }),
   max_requests_jitter: key({ type: 'integer', default: '0', doc: 'Worker programs: add a random 0..N to max_requests per worker.', parse: nonNegativeInteger, drover: true }),
   timeout: key({ type: 'duration', default: '30s', doc: "Worker programs: kill a worker whose event loop has not sent a heartbeat for this long (a diagnostic report with the JS stack is logged first); 0 = off.", parse: duration, drover: true }),
   graceful_timeout: key({ type: 'duration', default: '30s', doc: 'Worker programs: time a stopping worker gets to finish in-flight requests or jobs before SIGKILL (replaces stopwaitsecs).', parse: duration, drover: true }),
   max_memory: key({ type: 'bytes', default: '0', doc: 'Worker programs: recycle a worker whose RSS exceeds this (e.g. 512MB); 0 = never.', parse: byteSize, drover: true }),
   concurrency: key({ type: 'integer', default: '1', doc: "Job workers: tasks in flight at once in one process (ctx.concurrency; the default of queue.process()). Not threads: a worker's tasks share its event loop.", parse: positiveInteger, drover: true }),
+  watch: key({ type: 'globs', typed: 'list', default: '', doc: 'Development: restart the program when a file matching one of these comma-separated globs changes; a worker = program rolls its workers instead, each replacement ready before an old worker leaves. Relative to directory, else to the config file; * and ? match within a name, ** any number of directories, {a,b} either; names starting with "." and node_modules directories match only where a pattern spells them out. Stopped processes stay stopped.', parse: watchGlobs, drover: true }),
+  watch_debounce: key({ type: 'duration', default: '200ms', doc: 'With watch: restart this long after the last change of a burst, so that one save, or a build writing many files, restarts once.', parse: duration, drover: true }),
 } as const;
 
 function positiveInteger(raw: string): number {
@@ -193,14 +207,14 @@ export type SocketBind = { kind: 'tcp'; host: string; port: number } | { kind: '
 export const SOCKET_KEYS = {
   bind: key({ type: 'address', default: null, defaultDoc: '(required)', doc: 'HOST:PORT, [::]:PORT, unix:/path.sock, or fd://N (a listening socket drover inherited, e.g. from systemd). Bound once by the master and kept open across reloads.', parse: socketBind, drover: true }),
   backlog: key({ type: 'integer', default: '511', doc: 'listen() backlog.', parse: nonNegativeInteger, drover: true }),
-  mode: key({ type: 'octal', default: null, doc: 'unix sockets: permission bits of the socket file.', parse: octal, drover: true }),
+  mode: key({ type: 'octal', typed: 'octal', default: null, doc: 'unix sockets: permission bits of the socket file.', parse: octal, drover: true }),
   owner: key({ type: 'user[:group]', default: null, doc: 'unix sockets: owner of the socket file.', parse: userAndGroup, drover: true }),
 } as const;
 
 export const EVENTLISTENER_KEYS = {
   ...PROGRAM_KEYS,
   buffer_size: key({ type: 'integer', default: '10', doc: 'Event queue size (drover does not run event listeners yet).', parse: integer }),
-  events: key({ type: 'list', default: '', doc: 'Event types to subscribe to (not run by drover yet).', parse: listOfStrings }),
+  events: key({ type: 'list', typed: 'list', default: '', doc: 'Event types to subscribe to (not run by drover yet).', parse: listOfStrings }),
   result_handler: key({ type: 'string', default: 'supervisor.dispatchers:default_handler', doc: 'Result handler (not run by drover yet).', parse: text }),
 } as const;
 
@@ -209,11 +223,11 @@ export const FCGI_PROGRAM_KEYS = {
   socket: key({ type: 'socket', default: null, doc: 'unix:///path or tcp://host:port (drover does not run fcgi programs yet).', parse: text }),
   socket_backlog: key({ type: 'integer', default: null, doc: 'listen() backlog.', parse: integer }),
   socket_owner: key({ type: 'user:group', default: null, doc: 'Owner of a unix socket.', parse: text }),
-  socket_mode: key({ type: 'octal', default: null, doc: 'Mode of a unix socket.', parse: octal }),
+  socket_mode: key({ type: 'octal', typed: 'octal', default: null, doc: 'Mode of a unix socket.', parse: octal }),
 } as const;
 
 export const GROUP_KEYS = {
-  programs: key({ type: 'list', default: '', doc: 'Comma-separated program names that form this group.', parse: listOfStrings }),
+  programs: key({ type: 'list', typed: 'list', default: '', doc: 'Comma-separated program names that form this group.', parse: listOfStrings }),
   priority: key({ type: 'integer', default: '999', doc: 'Lower starts first and stops last.', parse: integer }),
 } as const;
 
@@ -223,7 +237,7 @@ export const SUPERVISORD_KEYS = {
   logfile_backups: key({ type: 'integer', default: '10', doc: 'Rotated logs to keep.', parse: integer }),
   loglevel: key({ type: 'level', default: 'info', doc: 'critical, error, warn, info, debug, trace or blather.', parse: loglevel }),
   pidfile: key({ type: 'path', default: null, defaultDoc: 'RUNTIME_DIR/drover.pid', doc: 'Where drover writes its pid.', parse: text }),
-  umask: key({ type: 'octal', default: '022', doc: "drover's umask.", parse: octal }),
+  umask: key({ type: 'octal', typed: 'octal', default: '022', doc: "drover's umask.", parse: octal }),
   nodaemon: key({ type: 'boolean', default: 'false', doc: 'Stay in the foreground (drover up is foreground unless -d).', parse: boolean }),
   silent: key({ type: 'boolean', default: 'false', doc: 'In the foreground, do not copy the log to stdout.', parse: boolean }),
   minfds: key({ type: 'integer', default: '1024', doc: 'Raise the open-file limit to at least this.', parse: integer }),
@@ -233,7 +247,7 @@ export const SUPERVISORD_KEYS = {
   user: key({ type: 'user', default: null, doc: 'Switch to this user at start (drover must run as root).', parse: existingUser }),
   directory: key({ type: 'directory', default: null, doc: 'chdir here when daemonizing (must exist).', parse: text }),
   strip_ansi: key({ type: 'boolean', default: 'false', doc: 'Strip ANSI escapes from child logs.', parse: boolean }),
-  environment: key({ type: 'KEY=value list', default: '', doc: 'Variables added to every program\'s environment, and usable as %(ENV_X)s. Expanded twice, as supervisor does.', parse: text }),
+  environment: key({ type: 'KEY=value list', typed: 'pairs', default: '', doc: 'Variables added to every program\'s environment, and usable as %(ENV_X)s. Expanded twice, as supervisor does.', parse: text }),
   identifier: key({ type: 'string', default: 'supervisor', doc: 'Identifier reported over XML-RPC.', parse: text }),
   hooks: key({ type: 'path', default: null, doc: "A JS module of server hooks run in the master, as gunicorn's: on_starting, when_ready, pre_spawn, post_spawn, worker_exit, on_reload, on_exit (camelCase names work too).", parse: text, drover: true }),
   journal: key({ type: 'path', default: null, doc: 'Keep the master\'s task queues and shared state in this append-only file (relative to the config file\'s directory), so a master restart, crash or USR2 re-exec loses no accepted task (docs/shared.md, "Durability"). Locks and leases are not kept: a task leased at the restart is ready again.', parse: text, drover: true }),
@@ -246,18 +260,18 @@ export const SUPERVISORD_KEYS = {
 
 export const UNIX_HTTP_SERVER_KEYS = {
   file: key({ type: 'path', default: null, defaultDoc: '(required)', doc: 'Path of the control socket.', parse: text }),
-  chmod: key({ type: 'octal', default: '0600', doc: 'Mode of the socket file (supervisor: 0700; drover: 0600, as a socket needs no execute bit).', parse: octal }),
+  chmod: key({ type: 'octal', typed: 'octal', default: '0600', doc: 'Mode of the socket file (supervisor: 0700; drover: 0600, as a socket needs no execute bit).', parse: octal }),
   chown: key({ type: 'user[:group]', default: null, doc: 'Owner of the socket file.', parse: userAndGroup }),
   username: key({ type: 'string', default: null, doc: 'Username for authentication (needs password too).', parse: text }),
   password: key({ type: 'string', default: null, doc: 'Password, plain or {SHA}hex (needs username too).', parse: text }),
-  allowed_hosts: key({ type: 'host names', default: '', doc: 'Names the control socket answers to in the Host header besides loopback names, IP addresses and names without a dot (as curl --unix-socket http://x/ sends); a request naming another host gets 421, so that a socket forwarded to TCP cannot be reached through DNS rebinding. * turns the check off (docs/security.md, section 7).', parse: hostNames, drover: true }),
+  allowed_hosts: key({ type: 'host names', typed: 'list', default: '', doc: 'Names the control socket answers to in the Host header besides loopback names, IP addresses and names without a dot (as curl --unix-socket http://x/ sends); a request naming another host gets 421, so that a socket forwarded to TCP cannot be reached through DNS rebinding. * turns the check off (docs/security.md, section 7).', parse: hostNames, drover: true }),
 } as const;
 
 export const INET_HTTP_SERVER_KEYS = {
   port: key({ type: 'host:port', default: null, defaultDoc: '(required)', doc: 'TCP address to listen on, e.g. 127.0.0.1:9001. A port alone (or *:PORT) listens on every interface, as in supervisor; drover then warns that the password travels as plain HTTP.', parse: inetAddress }),
   username: key({ type: 'string', default: null, doc: 'Username for authentication (needs password too).', parse: text }),
   password: key({ type: 'string', default: null, doc: 'Password, plain or {SHA}hex (needs username too). Required, and must not be empty: drover does not start with an empty TCP password.', parse: text }),
-  allowed_hosts: key({ type: 'host names', default: '', doc: 'Names the TCP port answers to in the Host header besides localhost, IP addresses, the host of port and this machine\'s host name (e.g. the name Prometheus or a browser uses); a request naming another host gets 421, against DNS rebinding. * turns the check off (docs/security.md, section 7).', parse: hostNames, drover: true }),
+  allowed_hosts: key({ type: 'host names', typed: 'list', default: '', doc: 'Names the TCP port answers to in the Host header besides localhost, IP addresses, the host of port and this machine\'s host name (e.g. the name Prometheus or a browser uses); a request naming another host gets 421, against DNS rebinding. * turns the check off (docs/security.md, section 7).', parse: hostNames, drover: true }),
 } as const;
 
 export const SUPERVISORCTL_KEYS = {
@@ -269,7 +283,7 @@ export const SUPERVISORCTL_KEYS = {
 } as const;
 
 export const INCLUDE_KEYS = {
-  files: key({ type: 'globs', default: null, defaultDoc: '(required)', doc: "Space-separated globs, relative to this file's directory; matches are read in sorted order.", parse: text }),
+  files: key({ type: 'globs', typed: 'words', default: null, defaultDoc: '(required)', doc: "Space-separated globs, relative to this file's directory; matches are read in sorted order.", parse: text }),
 } as const;
 
 export type SectionKind =
@@ -284,8 +298,8 @@ export type SectionKind =
   | 'include'
   | 'socket';
 
-/** The whole table, by section kind. */
-export const SCHEMA: Readonly<Record<SectionKind, Readonly<Record<string, KeySpec<unknown>>>>> = {
+/** The whole table, by section kind (each table keeps its own type: config/define.ts derives the typed config's from it). */
+export const SCHEMA = {
   program: PROGRAM_KEYS,
   eventlistener: EVENTLISTENER_KEYS,
   'fcgi-program': FCGI_PROGRAM_KEYS,
@@ -296,7 +310,7 @@ export const SCHEMA: Readonly<Record<SectionKind, Readonly<Record<string, KeySpe
   supervisorctl: SUPERVISORCTL_KEYS,
   include: INCLUDE_KEYS,
   socket: SOCKET_KEYS,
-};
+} as const satisfies Readonly<Record<SectionKind, Readonly<Record<string, KeySpec<unknown>>>>>;
 
 /** How a section header names its kind; null for a header drover does not know. */
 export function sectionKind(header: string): { kind: SectionKind; name: string } | { kind: 'ignored' } | null {

@@ -8,10 +8,13 @@ export type AutoRestart = 'true' | 'false' | 'unexpected';
 /** A log destination: supervisor's AUTO (a file in childlogdir), NONE (discard) or a path. */
 export type LogTarget = 'AUTO' | 'NONE' | string;
 
-/** Where a config value came from, for error messages: file and 1-based line. */
+/** Where a config value came from, for error messages: file and 1-based line, or in a typed config the property path. */
 export interface SourcePos {
   readonly file: string;
+  /** 0 when the value has no line (a typed config) */
   readonly line: number;
+  /** a typed config's property path, e.g. "programs.web.numprocs" */
+  readonly path?: string;
 }
 
 /** One process: a program with numprocs = 3 resolves to three of these. */
@@ -98,6 +101,10 @@ export interface ProcessSpec {
   readonly maxMemoryBytes: number;
   /** job workers: tasks in flight at once in one process (`concurrency`) */
   readonly concurrency: number;
+  /** `watch`: absolute glob patterns; a change to a matching file restarts the program (a pool rolls); empty = no watching */
+  readonly watch: readonly string[];
+  /** `watch_debounce`: quiet time after the last change before the restart */
+  readonly watchDebounceMs: number;
 }
 
 /** A listening socket the master binds once and hands to programs ([socket:NAME]). */
@@ -188,6 +195,8 @@ export interface SupervisorctlSpec {
 export interface ConfigWarning {
   readonly file: string;
   readonly line: number;
+  /** a typed config's property path (see SourcePos) */
+  readonly path?: string;
   readonly section: string;
   readonly key: string | null;
   readonly message: string;

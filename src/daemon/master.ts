@@ -28,6 +28,7 @@ import { controlSocketPath, pidfilePath } from './paths.js';
 import { openPrimitives, type OpenPrimitives } from './primitives.js';
 import { LOCK_FD_NAME, Reexec, takeOver } from './reexec.js';
 import { Reloader } from './reload.js';
+import { FileWatch } from './watch.js';
 import { ensureRuntimeDir, RuntimeDirError } from './runtime-dir.js';
 import type { SignalRelay } from './signals.js';
 
@@ -135,11 +136,12 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   const guard = OrphanGuard.start(masterName(config));
 
   // the engine: the supervisor with drover workers as a kind of process, and the pool policy over them
-  const readConfig = (overrides: LoadOptions['numprocsOverride'] = {}): Config =>
-    loadConfig(config.file, { ...o.loadOptions, numprocsOverride: { ...o.loadOptions.numprocsOverride, ...overrides } });
+  // a reload reads the file anew; a sibling or a scale re-resolves what was read (a typed config is not evaluated again)
+  const readConfig = (overrides: LoadOptions['numprocsOverride'] = {}, reuseEvaluation = false): Config =>
+    loadConfig(config.file, { ...o.loadOptions, numprocsOverride: { ...o.loadOptions.numprocsOverride, ...overrides }, reuseEvaluation });
   const workers = new Workers({
     logger,
-    buildSpec: (spec, processNum) => siblingSpec(readConfig, spec, processNum),
+    buildSpec: (spec, processNum) => siblingSpec((overrides) => readConfig(overrides, true), spec, processNum),
     onRequest: (key, pid, calls, reply) => gate.run(() => shared.handle(key, pid, calls, reply)),
     onExit: (key, pid) => gate.run(() => shared.workerExited(key, pid)),
   });
@@ -160,7 +162,9 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     readConfig: () => readConfig(),
     logger,
     onReloadHook: () => hooks.run('on_reload', 30_000, serverInfo),
+    onApplied: (applied) => fileWatch.apply(applied),
   });
+  const fileWatch = new FileWatch({ supervisor, logger, roll: (group, program, cause) => reloader.roll(group, program, cause) });
   const reexec = new Reexec({
     supervisor,
     logger,
@@ -183,7 +187,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
       reread: () => reloader.reread(),
       pendingConfig: () => reloader.pendingConfig(),
       reload: (opts) => reloader.reload(opts),
-      readScaled: (program, count) => readConfig({ [program]: count }),
+      readScaled: (program, count) => readConfig({ [program]: count }, true),
     },
     workers,
     logs: sink,
@@ -196,6 +200,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     ...buildRoutes(api, { queueStats: async () => (gate.isOpen ? [...(await shared.backend.queueStats(null))] : []) }),
   ]);
   const cleanup = async (): Promise<void> => {
+    fileWatch.close();
     await server.close(reexec.handedOver);
     sockets?.close(reexec.handedOver);
     removePidfile(pidfile);
@@ -234,6 +239,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   } else {
     supervisor.start();
   }
+  fileWatch.apply(config);
   o.onReady({ pid: process.pid, urls: server.urls, processes: config.processes.length });
   void hooks.run('when_ready', 30_000, serverInfo);
 

@@ -42,6 +42,8 @@ export interface ReloaderOptions {
   /** told when a reload begins and ends (systemd's RELOADING=1 / READY=1) */
   readonly onReloading?: () => void;
   readonly onReloaded?: () => void;
+  /** told the config a reload applied (the file watches follow it) */
+  readonly onApplied?: (config: Config) => void;
 }
 
 export class Reloader {
@@ -72,6 +74,16 @@ export class Reloader {
     return run;
   }
 
+  /** Rolls one worker program onto the code on disk (watch =), after any reload under way; the config is not re-read. */
+  roll(group: string, programName: string, cause: string): Promise<void> {
+    const run = this.current.then(async () => {
+      await this.o.workers.arbiter.rollWorkers((g, p) => g === group && p === programName);
+      this.o.logger.info(`${cause}: rolled ${group}:${programName}`);
+    });
+    this.current = run.catch(() => undefined);
+    return run;
+  }
+
   // --- internal ---
 
   private async run(opts: ReloadOptions): Promise<ReloadResult> {
@@ -89,6 +101,7 @@ export class Reloader {
       const rolled = [...pooled].filter((key) => inScope(key.slice(0, key.indexOf(':'))));
       await workers.arbiter.rollWorkers((group, programName) => rolled.includes(`${group}:${programName}`));
       const changes = [`${diff.changedProcesses.length} changed`, `${diff.addedProcesses.length} added`, `${diff.removedProcesses.length} removed`];
+      this.o.onApplied?.(config);
       logger.info(`reload: done (${opts.cause}: ${opts.apply === 'all' ? changes.join(', ') : 'groups left to the caller'}; ${rolled.length} pool(s) rolled${rolled.length > 0 ? `: ${rolled.join(', ')}` : ''})`);
       return { config, diff, outcomes, rolled };
     } catch (err) {

@@ -2,17 +2,12 @@
 import { fileURLToPath } from 'node:url';
 import type { ProcessSpec } from '../config/types.js';
 import { WORKER_ENV } from '../ipc/protocol.js';
+import { stripTypesFlags } from '../os/node-features.js';
 
 /** The worker runtime's entry point in dist/. */
 export const WORKER_MAIN = fileURLToPath(new URL('../worker/main.js', import.meta.url));
 
-const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
-const NODE_MINOR = Number(process.versions.node.split('.')[1]);
-
-/** Whether this Node can run a TypeScript module directly (type stripping, Node ≥ 22.6). */
-export function canStripTypes(): boolean {
-  return NODE_MAJOR > 22 || (NODE_MAJOR === 22 && NODE_MINOR >= 6);
-}
+export { canStripTypes } from '../os/node-features.js';
 
 /** Whether a worker module is TypeScript. */
 export function isTypeScript(path: string): boolean {
@@ -30,8 +25,7 @@ const HAS_DISABLE_SIGUSR1 = process.allowedNodeEnvironmentFlags.has('--disable-s
 export function workerArgv(spec: ProcessSpec): string[] {
   const module = spec.worker as string;
   const flags = HAS_DISABLE_SIGUSR1 ? ['--disable-sigusr1'] : [];
-  // 22.6–22.17 need the flag; later versions strip types by default and accept it quietly
-  if (isTypeScript(module) && NODE_MAJOR === 22) flags.push('--experimental-strip-types', '--no-warnings=ExperimentalWarning');
+  if (isTypeScript(module)) flags.push(...stripTypesFlags());
   return [process.execPath, ...flags, WORKER_MAIN, module];
 }
 

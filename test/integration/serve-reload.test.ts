@@ -1,4 +1,4 @@
-// drover serve: --reload (a change to the app's source rolls the workers onto the new code), -e quoting,
+// drover serve: --reload (a change to the app's source rolls the workers onto the new code, through watch =), -e quoting,
 // and --shared-backend (two serve masters sharing one Redis).
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -24,7 +24,8 @@ test('serve --reload: editing the app rolls the workers and the new code answers
     assert.equal((await fetchText(port)).body, 'v1');
     const from = run.output.length;
     writeFileSync(app, `export default (req, res) => res.end('v2');\n`);
-    await run.waitForLine(/SIGHUP: reloading/, { from });
+    // the master's watch = (the same mechanism as a program's), not a reload of the config
+    await run.waitForLine(/watch: app:app: \S+app\.mjs.*; rolling the workers/, { from });
     await run.waitForCount(/stopping → stopped/g, 2, 15_000);
     assert.equal((await fetchText(port)).body, 'v2', run.describe());
   } finally {

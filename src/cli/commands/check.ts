@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { isAbsolute, resolve } from 'node:path';
 import type { Command, CommandContext } from '../command.js';
 import { EXIT } from '../exit-codes.js';
-import { ConfigError, formatConfigProblem } from '../../errors.js';
+import { ConfigError, formatConfigProblem, propertyPath } from '../../errors.js';
 import { CONFIG_FILE_NAMES, ConfigProblems, findConfigFile, loadConfig } from '../../config/load.js';
 import type { Config, ConfigWarning, ProcessSpec } from '../../config/types.js';
 
@@ -68,9 +68,10 @@ export const check: Command = async (ctx: CommandContext): Promise<number> => {
   return EXIT.OK;
 };
 
-/** `FILE:LINE: warning: [section] key: message` */
+/** `FILE:LINE: warning: [section] key: message`, or in a typed config `FILE: warning: programs.web.key: message` */
 export function formatWarning(w: ConfigWarning): string {
   const where = w.line > 0 ? `${w.file}:${w.line}:` : `${w.file}:`;
+  if (w.path !== undefined) return `${where} warning: ${propertyPath(w.path, w.key)}: ${w.message}`;
   return `${where} warning: [${w.section}]${w.key ? ` ${w.key}:` : ''} ${w.message}`;
 }
 

@@ -1,7 +1,7 @@
 // `drover serve APP [options]`: gunicorn's command line for one Node app or job worker, no config file.
 // It writes the equivalent config into the runtime directory (so `drover reload`, HUP and the control
 // CLI work exactly as for a config) and runs `up` on it.
-import { existsSync, unlinkSync, watch, writeFileSync } from 'node:fs';
+import { existsSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
@@ -156,6 +156,8 @@ export const serve: Command = async (ctx) => {
     ...(v.umask ? [`umask = ${v.umask}`] : []),
     ...(v.chdir ? [`directory = ${resolve(ctx.cwd, v.chdir)}`] : []),
     ...(v.env?.length ? [`environment = ${v.env.map((e) => `${e.slice(0, e.indexOf('='))}=${quote(e.slice(e.indexOf('=') + 1))}`).join(',')}`] : []),
+    // development: a change under the app's directory rolls the workers (the master's watch =, as for any program)
+    ...(v.reload ? [`watch = ${resolve(app, '..').replace(/[*?[\]{}\\,]/g, '\\$&')}/**`, 'watch_debounce = 200ms'] : []),
     // supervisor-style % expansion would read "%" in values: no value above can carry one except paths
     '',
   ];
@@ -169,16 +171,5 @@ export const serve: Command = async (ctx) => {
   }
   writeFileSync(file, lines.join('\n').replace(/%/g, '%%'), { mode: 0o600, flag: 'wx' });
 
-  if (v.reload) {
-    // development: any change under the app's directory rolls the workers (the master re-reads nothing else)
-    let pending: NodeJS.Timeout | null = null;
-    const dir = resolve(app, '..');
-    const watcher = watch(dir, { recursive: true }, (_event, changed) => {
-      if (changed && /(^|\/)(node_modules|\.drover|\.git)(\/|$)/.test(String(changed))) return;
-      if (pending) clearTimeout(pending);
-      pending = setTimeout(() => process.kill(process.pid, 'SIGHUP'), 200);
-    });
-    watcher.unref();
-  }
   return up({ ...ctx, argv: ['-c', file, ...(v.daemon ? ['-d'] : [])] });
 };

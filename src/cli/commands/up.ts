@@ -1,7 +1,8 @@
 // `drover up [-c FILE] [-d] [--fresh]`: run the supervisor in the foreground, or as a daemon.
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { findConfigFile, loadConfig } from '../../config/load.js';
+import { CONFIG_FILE_NAMES, findConfigFile, loadConfig } from '../../config/load.js';
+import { formatWarning } from './check.js';
 import type { Config } from '../../config/types.js';
 import { reportToLauncher, spawnDaemon } from '../../daemon/daemonize.js';
 import { runMaster } from '../../daemon/master.js';
@@ -21,8 +22,8 @@ const WAIT_MS = 30_000;
 
 const HELP = `usage: drover up [-c FILE] [-d [--wait|--no-wait]] [--fresh]
 
-Start the supervisor with FILE (default: drover.ini, drover.conf or supervisord.conf in the current
-directory). In the foreground, SIGTERM or Ctrl-C stops every program gracefully in reverse priority
+Start the supervisor with FILE (default: drover.config.ts/.mts/.mjs/.js, drover.ini, drover.conf or
+supervisord.conf in the current directory). In the foreground, SIGTERM or Ctrl-C stops every program gracefully in reverse priority
 order and a second Ctrl-C or SIGQUIT kills every process group at once.
 
 options:
@@ -84,7 +85,7 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
   const file = values.configuration ? resolve(ctx.cwd, values.configuration) : findConfigFile(ctx.cwd);
   if (file === null) {
     return fail(
-      `no config file given and none found in ${ctx.cwd} (looked for drover.ini, drover.conf, supervisord.conf)`,
+      `no config file given and none found in ${ctx.cwd} (looked for ${CONFIG_FILE_NAMES.join(', ')})`,
       EXIT.USAGE,
     );
   }
@@ -97,9 +98,7 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
     throw err;
   }
   if (!child) {
-    for (const w of config.warnings) {
-      ctx.stderr.write(`${w.file}:${w.line}: warning: [${w.section}]${w.key ? ` ${w.key}:` : ''} ${w.message}\n`);
-    }
+    for (const w of config.warnings) ctx.stderr.write(`${formatWarning(w)}\n`);
   }
 
   if (values.daemon && !child) {

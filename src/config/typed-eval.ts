@@ -1,0 +1,101 @@
+// The typed-config evaluator, run in a child Node by config/typed.ts: import the config module, resolve
+// its default export (an object, a promise of one, or defineConfig's function of { env }), and write it
+// as JSON to fd 3. A fresh process per evaluation means a reload sees the files as they are now (no module
+// cache to outwit), and the config's code never runs in the master. Values JSON cannot carry (functions,
+// class instances, NaN, cycles) are sent as { "\u0000": "what it was" }, so that the loader names them.
+import * as nodeModule from 'node:module';
+import { writeSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { initialize, load, resolve } from './typed-hooks.js';
+
+const ANSWER_FD = 3;
+/** the key of a value JSON cannot carry */
+export const UNSUPPORTED = '\u0000';
+const MAX_DEPTH = 32;
+
+type Plain = string | number | boolean | null | Plain[] | { [k: string]: Plain };
+
+interface Answer {
+  readonly ok: boolean;
+  readonly value?: Plain;
+  readonly message?: string;
+  readonly line?: number;
+}
+
+function answer(a: Answer): void {
+  writeSync(ANSWER_FD, JSON.stringify(a));
+}
+
+/** The value as JSON can carry it, each unsupported part replaced by its description. */
+function toPlain(v: unknown, depth: number, seen: Set<object>): Plain | undefined {
+  if (v === null || typeof v === 'string' || typeof v === 'boolean') return v;
+  if (v === undefined) return undefined;
+  if (typeof v === 'number') return Number.isFinite(v) ? v : { [UNSUPPORTED]: String(v) };
+  if (typeof v !== 'object') return { [UNSUPPORTED]: typeof v === 'function' ? 'a function' : `a ${typeof v}` };
+  if (seen.has(v)) return { [UNSUPPORTED]: 'a reference to itself (a cycle)' };
+  if (depth >= MAX_DEPTH) return { [UNSUPPORTED]: `nested more than ${MAX_DEPTH} levels deep` };
+  seen.add(v);
+  try {
+    if (Array.isArray(v)) return v.map((x) => toPlain(x, depth + 1, seen) ?? null);
+    const proto = Object.getPrototypeOf(v) as unknown;
+    if (proto !== Object.prototype && proto !== null) {
+      return { [UNSUPPORTED]: `a ${(v as { constructor?: { name?: string } }).constructor?.name ?? 'class'} object` };
+    }
+    const out: { [k: string]: Plain } = {};
+    for (const [k, x] of Object.entries(v)) {
+      const p = toPlain(x, depth + 1, seen);
+      if (p !== undefined) out[k] = p;
+    }
+    return out;
+  } finally {
+    seen.delete(v);
+  }
+}
+
+/** The line of the config file an error points at, from its stack (0 when it names none). */
+function lineOf(err: unknown, file: string): number {
+  const stack = err instanceof Error ? (err.stack ?? '') : '';
+  const url = pathToFileURL(file).href;
+  for (const where of [url, file]) {
+    const m = new RegExp(`${where.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:(\\d+)`).exec(stack);
+    if (m) return Number(m[1]);
+  }
+  return 0;
+}
+
+async function main(): Promise<void> {
+  const file = process.argv[2] as string;
+  const strip = process.argv[3] === 'strip';
+  const hooks = nodeModule as { registerHooks?: (h: object) => void; register?: (url: string, opts: object) => void };
+  if (hooks.registerHooks) {
+    initialize({ strip });
+    hooks.registerHooks({ resolve, load });
+  } else if (hooks.register) {
+    hooks.register(new URL('./typed-hooks.js', import.meta.url).href, { data: { strip } });
+  }
+  let value: unknown;
+  try {
+    const mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+    if (!('default' in mod) || mod.default === undefined) {
+      answer({ ok: false, message: 'the module has no default export (write export default defineConfig({ ... }))' });
+      return;
+    }
+    value = mod.default;
+    if (typeof value === 'function') value = await (value as (ctx: { env: Record<string, string | undefined> }) => unknown)({ env: { ...process.env } });
+    else value = await value;
+  } catch (err) {
+    const message = err instanceof Error ? `${err.name}: ${err.message}` : `threw ${String(err)}`;
+    answer({ ok: false, message, line: lineOf(err, file) });
+    return;
+  }
+  answer({ ok: true, value: toPlain(value, 0, new Set()) ?? null });
+}
+
+main().then(
+  // the config's own timers or sockets must not keep the evaluation alive
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`drover: evaluating the config failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);

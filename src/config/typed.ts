@@ -1,0 +1,248 @@
+// Typed configs (drover.config.ts, .mts, .mjs, .js): the module is evaluated in a child Node
+// (typed-eval.ts), and its default export becomes the same IniDocument the INI reader produces — one
+// section per top-level key or record entry, each value written as the INI text that means it, its
+// property path kept as its position. The one loader then reads it with the same schema, defaults,
+// expansions and validation, so a typed config and its INI twin resolve to the same processes.
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runNodeScriptSync } from '../os/spawn.js';
+import { canStripTypes, stripTypesFlags } from '../os/node-features.js';
+import type { IniDocument, IniEntry } from './ini.js';
+import { SCHEMA, nearestKey, type KeySpec, type SectionKind } from './schema.js';
+import type { SourcePos } from './types.js';
+
+export { isTypedConfigFile } from './find.js';
+
+/** The top-level keys of a typed config: the INI section each one is, or the prefix of the sections a record holds. */
+export const TYPED_SECTIONS = {
+  supervisord: { kind: 'supervisord', section: 'supervisord' },
+  drover: { kind: 'supervisord', section: 'drover' },
+  unix_http_server: { kind: 'unix_http_server', section: 'unix_http_server' },
+  inet_http_server: { kind: 'inet_http_server', section: 'inet_http_server' },
+  supervisorctl: { kind: 'supervisorctl', section: 'supervisorctl' },
+  include: { kind: 'include', section: 'include' },
+  programs: { kind: 'program', prefix: 'program' },
+  groups: { kind: 'group', prefix: 'group' },
+  sockets: { kind: 'socket', prefix: 'socket' },
+  eventlisteners: { kind: 'eventlistener', prefix: 'eventlistener' },
+  fcgi_programs: { kind: 'fcgi-program', prefix: 'fcgi-program' },
+} as const satisfies Record<string, { kind: SectionKind; section: string } | { kind: SectionKind; prefix: string }>;
+
+/** How long a config module may take to evaluate, and how much it may print or return. */
+export const TYPED_EVAL_TIMEOUT_MS = 10_000;
+const TYPED_EVAL_MAX_BYTES = 16 * 1024 * 1024;
+
+/** What evaluating a typed config gave: the plain value of its default export, or why there is none. */
+export type TypedEvaluation =
+  | { readonly ok: true; readonly value: unknown; readonly output: string }
+  | { readonly ok: false; readonly message: string; readonly line: number; readonly output: string };
+
+/** the last evaluation of each file, for reads that reuse it (a worker's sibling spec, `drover scale`) */
+const lastEvaluation = new Map<string, { env: Readonly<Record<string, string | undefined>>; result: TypedEvaluation }>();
+
+/**
+ * Evaluates a typed config in a child Node, bounded in time and size. `reuse`: answer with this file's last
+ * evaluation (under the same environment) when there is one, rather than evaluate it again.
+ */
+export function evaluateTypedConfig(file: string, env: Readonly<Record<string, string | undefined>>, reuse = false): TypedEvaluation {
+  const last = lastEvaluation.get(file);
+  if (reuse && last !== undefined && last.env === env) return last.result;
+  const script = fileURLToPath(new URL('./typed-eval.js', import.meta.url));
+  const run = runNodeScriptSync([...stripTypesFlags(), script, file, canStripTypes() ? 'native' : 'strip'], {
+    env,
+    cwd: dirname(file),
+    timeoutMs: TYPED_EVAL_TIMEOUT_MS,
+    maxBytes: TYPED_EVAL_MAX_BYTES,
+  });
+  const output = run.output.trim();
+  let result: TypedEvaluation;
+  if (run.timedOut) {
+    result = { ok: false, message: `evaluating the module took longer than ${TYPED_EVAL_TIMEOUT_MS / 1000} s (a top-level await that never settles?)`, line: 0, output };
+  } else if (run.failure !== null) {
+    result = { ok: false, message: `cannot evaluate the module: ${run.failure}`, line: 0, output };
+  } else {
+    const answer = parseAnswer(run.answer);
+    if (answer?.ok === true) result = { ok: true, value: answer.value, output };
+    else if (answer !== null) result = { ok: false, message: String(answer.message), line: typeof answer.line === 'number' ? answer.line : 0, output };
+    else result = { ok: false, message: `evaluating the module ended without an answer (exit ${String(run.status)}${run.signal ? `, ${run.signal}` : ''}; does it call process.exit?)`, line: 0, output };
+  }
+  lastEvaluation.set(file, { env, result });
+  return result;
+}
+
+/** The evaluator's answer on fd 3, or null when there is none. */
+function parseAnswer(text: string): { ok?: unknown; value?: unknown; message?: unknown; line?: unknown } | null {
+  try {
+    const v = JSON.parse(text) as unknown;
+    return v !== null && typeof v === 'object' ? (v as Record<string, unknown>) : null;
+  } catch {
+    // no answer: the module ended the process itself (process.exit) or Node crashed
+    return null;
+  }
+}
+
+/** The key under which the evaluator sends a value JSON cannot carry (typed-eval.ts UNSUPPORTED). */
+const UNSUPPORTED = '\u0000';
+
+/** Adds the sections of an evaluated typed config to `doc`; problems go to doc.errors and doc.warnings. */
+export function readTypedConfig(doc: IniDocument, value: unknown, file: string): void {
+  const at = (path: string): SourcePos => ({ file, line: 0, path });
+  const problem = (path: string, section: string, key: string | null, message: string, got?: unknown, expected?: string): void => {
+    doc.errors.push({ pos: at(path), section, key, message, ...(got !== undefined ? { got: show(got) } : {}), ...(expected !== undefined ? { expected } : {}) });
+  };
+  if (!isPlainObject(value)) {
+    problem('', '', null, 'the default export is not an object of sections', value, 'export default defineConfig({ programs: { web: { command: "…" } } })');
+    return;
+  }
+  const tops = Object.keys(TYPED_SECTIONS);
+  for (const [top, body] of Object.entries(value)) {
+    if (body === null) continue;
+    const known = (TYPED_SECTIONS as Record<string, { kind: SectionKind; section?: string; prefix?: string }>)[top];
+    if (known === undefined) {
+      const near = nearestKey(top, tops);
+      doc.warnings.push({ pos: at(top), section: top, key: null, message: `unknown top-level key, ignored${near ? ` (did you mean "${near}"?)` : ''}` });
+      continue;
+    }
+    if (!isPlainObject(body)) {
+      problem(top, top, null, `is not an object`, body, known.prefix ? `an object of NAME: { …keys }` : 'an object of keys');
+      continue;
+    }
+    if (known.section !== undefined) {
+      addSection(doc, known.section, known.kind, body, top, at, problem);
+      continue;
+    }
+    for (const [name, section] of Object.entries(body)) {
+      if (section === null) continue;
+      const path = `${top}${member(name)}`;
+      if (!isPlainObject(section)) {
+        problem(path, `${known.prefix as string}:${name}`, null, 'is not an object of keys', section, 'an object of keys');
+        continue;
+      }
+      addSection(doc, `${known.prefix as string}:${name}`, known.kind, section, path, at, problem);
+    }
+  }
+}
+
+// --- internal ---
+
+type Problem = (path: string, section: string, key: string | null, message: string, got?: unknown, expected?: string) => void;
+
+function addSection(doc: IniDocument, name: string, kind: SectionKind, body: Record<string, unknown>, path: string, at: (path: string) => SourcePos, problem: Problem): void {
+  const table = SCHEMA[kind] as Readonly<Record<string, KeySpec<unknown>>>;
+  const entries = new Map<string, IniEntry>();
+  for (const [key, v] of Object.entries(body)) {
+    if (v === null || v === undefined) continue;
+    const keyPath = `${path}.${key}`;
+    const text = toText(Object.hasOwn(table, key) ? table[key] : undefined, v, keyPath, (message, got, expected, where = keyPath) => problem(where, name, key, message, got, expected));
+    if (text !== null) entries.set(key, { value: text, pos: at(keyPath) });
+  }
+  // a record entry is its own section; `supervisord` and `drover` are two sections, as in the INI
+  doc.sections.set(name, { name, pos: at(path), file: at(path).file, entries });
+}
+
+/** The INI text of a typed value, or null after reporting why it has none. */
+function toText(spec: KeySpec<unknown> | undefined, v: unknown, path: string, problem: (message: string, got: unknown, expected: string, where?: string) => void): string | null {
+  const expected = spec === undefined ? 'a string, number or boolean' : expectation(spec);
+  if (typeof v === 'string') return v;
+  if (typeof v === 'boolean') return String(v);
+  if (typeof v === 'number') {
+    if (spec?.typed === 'octal') {
+      if (!Number.isInteger(v)) return fail(problem, 'is not a whole number', v, expected);
+      return `${v < 0 ? '-' : ''}${Math.abs(v).toString(8)}`;
+    }
+    return String(v);
+  }
+  if (Array.isArray(v)) {
+    const shape = spec === undefined ? 'list' : listShape(spec);
+    if (shape === null) return fail(problem, 'is an array, but this key takes one value', v, expected);
+    const items: string[] = [];
+    for (const [i, item] of v.entries()) {
+      if (typeof item !== 'string' && typeof item !== 'number') return fail(problem, 'an item of the list is not a string or a number', item, expected, `${path}[${i}]`);
+      const text = String(item);
+      // a space-separated list (include files) cannot carry a space inside one item, as in the INI
+      if (shape === 'words' && /\s/.test(text)) return fail(problem, 'an item holds a space, which separates items', item, expected, `${path}[${i}]`);
+      items.push(text);
+    }
+    return items.join(shape === 'words' ? ' ' : ', ');
+  }
+  if (isPlainObject(v)) {
+    if (Object.hasOwn(v, UNSUPPORTED)) return fail(problem, `is ${String(v[UNSUPPORTED])}, which a config cannot hold`, undefined, expected);
+    if (spec?.typed !== 'pairs') return fail(problem, 'is an object, but this key takes a value', v, expected);
+    return pairsText(v, path, problem);
+  }
+  return fail(problem, 'has a type a config cannot hold', v, expected);
+}
+
+/** KEY: value pairs as supervisor's environment= text: KEY="value",… (a value is quoted with the quote it does not hold). */
+function pairsText(v: Record<string, unknown>, path: string, problem: (message: string, got: unknown, expected: string, where?: string) => void): string | null {
+  const parts: string[] = [];
+  const expected = 'a string, number or boolean without line breaks, holding at most one kind of quote and not beginning or ending with one';
+  for (const [k, raw] of Object.entries(v)) {
+    if (raw === null || raw === undefined) continue;
+    const where = `${path}${member(k)}`;
+    // the words supervisor's reader takes as a name (shlex word characters, as in the INI)
+    if (!/^[A-Za-z0-9_/.+\-():]+$/.test(k)) return fail(problem, 'not a variable name', k, 'letters, digits and _ (as in an environment variable name)', where);
+    if (isPlainObject(raw) && Object.hasOwn(raw, UNSUPPORTED)) return fail(problem, `is ${String(raw[UNSUPPORTED])}, which a config cannot hold`, undefined, expected, where);
+    if (typeof raw !== 'string' && typeof raw !== 'number' && typeof raw !== 'boolean') return fail(problem, 'is not a string, number or boolean', raw, expected, where);
+    const value = String(raw);
+    // supervisor's KEY=value reader has no escapes and strips quotes from both ends of a value
+    if (value.includes('"') && value.includes("'")) return fail(problem, "holds both ' and \", which supervisor's KEY=value format cannot carry", value, expected, where);
+    if (/^['"]|['"]$/.test(value)) return fail(problem, "begins or ends with a quote, which supervisor's KEY=value format strips", value, expected, where);
+    parts.push(`${k}=${value.includes('"') ? `'${value}'` : `"${value}"`}`);
+  }
+  return parts.join(',');
+}
+
+function fail(problem: (message: string, got: unknown, expected: string, where?: string) => void, message: string, got: unknown, expected: string, where?: string): null {
+  problem(message, got, expected, where);
+  return null;
+}
+
+/** How a key takes an array: its shape in the table, else a list when its default parses to one (a key added without a shape). */
+function listShape(spec: KeySpec<unknown>): 'list' | 'words' | null {
+  if (spec.typed === 'list' || spec.typed === 'words') return spec.typed;
+  if (spec.default === null) return null;
+  try {
+    return Array.isArray(spec.parse(spec.default)) ? 'list' : null;
+  } catch {
+    // a default the parser refuses alone (it needs context): not a list
+    return null;
+  }
+}
+
+/** What a key takes, in the typed config's words. */
+function expectation(spec: KeySpec<unknown>): string {
+  switch (spec.typed ?? (listShape(spec) ? 'list' : undefined)) {
+    case 'pairs':
+      return `an object of NAME: value (${spec.type})`;
+    case 'list':
+    case 'words':
+      return `an array, or a string (${spec.type})`;
+    case 'octal':
+      return 'a number such as 0o022, or an octal string such as "022"';
+    default:
+      return `a value of type ${spec.type}`;
+  }
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** `.name`, or `["odd name"]` when the name is not an identifier */
+function member(name: string): string {
+  return /^[A-Za-z_$][\w$-]*$/.test(name) ? `.${name}` : `[${JSON.stringify(name)}]`;
+}
+
+/** A value as the message shows it: strings as they are, anything else as short JSON. */
+function show(v: unknown): string {
+  if (typeof v === 'string') return v;
+  let text: string;
+  try {
+    text = JSON.stringify(v) ?? String(v);
+  } catch {
+    text = String(v);
+  }
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+

@@ -1,0 +1,168 @@
+// Watching directory trees for changed files with one inotify watch per directory (fs.watch on each
+// directory, not recursive: Node 20's recursive fs.watch on Linux puts a watch on every file too, and
+// walks node_modules). The caller says which directories are worth descending into; new directories are
+// picked up as they appear, removed ones dropped. Bounded: at most `maxDirectories` are watched.
+import { readdirSync, realpathSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+export interface TreeWatchOptions {
+  /** absolute directories to start from; a missing one is watched from its nearest existing ancestor */
+  readonly roots: readonly string[];
+  /** whether files below this absolute directory can matter (the watcher descends only into those) */
+  readonly descend: (dir: string) => boolean;
+  /** a file or directory changed, appeared or went away (absolute path) */
+  readonly onChange: (path: string) => void;
+  /** a directory could not be watched, or the limit was reached */
+  readonly onProblem: (message: string) => void;
+  readonly maxDirectories?: number;
+}
+
+const DEFAULT_MAX_DIRECTORIES = 4096;
+
+export class TreeWatcher {
+  /** watched directories, by path */
+  private readonly watchers = new Map<string, FSWatcher>();
+  /** real paths of the watched directories, so a symlink loop is entered once */
+  private readonly real = new Set<string>();
+  private closed = false;
+  private limitReported = false;
+
+  private constructor(private readonly o: TreeWatchOptions) {}
+
+  /** Starts watching; problems are reported through onProblem, never thrown. */
+  static start(o: TreeWatchOptions): TreeWatcher {
+    const w = new TreeWatcher(o);
+    for (const root of o.roots) w.addTree(nearestExisting(root), false);
+    return w;
+  }
+
+  /** How many directories are watched now. */
+  get size(): number {
+    return this.watchers.size;
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const w of this.watchers.values()) w.close();
+    this.watchers.clear();
+    this.real.clear();
+  }
+
+  // --- internal ---
+
+  /** Watches `dir` and the directories below it worth watching; `announce`: report the files found (a new directory). */
+  private addTree(dir: string, announce: boolean): void {
+    if (this.closed || this.watchers.has(dir)) return;
+    let real: string;
+    try {
+      real = realpathSync(dir);
+    } catch (err) {
+      // ENOENT/ENOTDIR: gone again before we looked, as a build's temporary directory may be
+      if (isGone(err)) return;
+      throw err;
+    }
+    if (this.real.has(real)) return;
+    if (this.watchers.size >= (this.o.maxDirectories ?? DEFAULT_MAX_DIRECTORIES)) {
+      if (!this.limitReported) this.o.onProblem(`watching stopped at ${this.watchers.size} directories; ${dir} and others are not watched (narrow the watch globs)`);
+      this.limitReported = true;
+      return;
+    }
+    let watcher: FSWatcher;
+    try {
+      watcher = watch(dir, { persistent: false }, (_event, name) => {
+        if (name !== null) this.changed(dir, join(dir, String(name)));
+      });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (isGone(err)) return;
+      if (code === 'ENOSPC') {
+        this.o.onProblem(`cannot watch ${dir}: the kernel's inotify watch limit is reached (raise fs.inotify.max_user_watches)`);
+        return;
+      }
+      if (code === 'EACCES' || code === 'EPERM') {
+        this.o.onProblem(`cannot watch ${dir}: permission denied`);
+        return;
+      }
+      throw err;
+    }
+    // the directory itself removed (or its watch dropped by the kernel): forget it, its parent's watch sees it return
+    watcher.on('error', () => this.remove(dir));
+    this.watchers.set(dir, watcher);
+    this.real.add(real);
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch (err) {
+      if (isGone(err)) return this.remove(dir);
+      if ((err as NodeJS.ErrnoException).code === 'EACCES') return;
+      throw err;
+    }
+    for (const name of names) {
+      const path = join(dir, name);
+      if (isDirectory(path)) {
+        if (this.o.descend(path)) this.addTree(path, announce);
+      } else if (announce) this.o.onChange(path);
+    }
+  }
+
+  private changed(dir: string, path: string): void {
+    if (this.closed) return;
+    if (isDirectory(path)) {
+      // a new directory (or one renamed into place): watch it, and report what it already holds
+      if (!this.watchers.has(path) && this.o.descend(path)) this.addTree(path, true);
+    } else if (this.watchers.has(path)) {
+      this.remove(path);
+    } else if (!this.watchers.has(dir)) {
+      return;
+    }
+    this.o.onChange(path);
+  }
+
+  /** Stops watching `dir` and everything below it. */
+  private remove(dir: string): void {
+    for (const [path, w] of [...this.watchers]) {
+      if (path === dir || path.startsWith(`${dir}/`)) {
+        w.close();
+        this.watchers.delete(path);
+      }
+    }
+    // real paths are re-learnt on the next add; a stale one only keeps a loop from being entered twice
+    this.real.clear();
+    for (const path of this.watchers.keys()) {
+      try {
+        this.real.add(realpathSync(path));
+      } catch (err) {
+        if (!isGone(err)) throw err;
+      }
+    }
+  }
+}
+
+// --- internal ---
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch (err) {
+    // ENOENT: removed (the change being reported); ELOOP/EACCES: not a directory we can enter
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP' || code === 'EACCES') return false;
+    throw err;
+  }
+}
+
+function isGone(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/** `path`, or its nearest ancestor that exists (a directory created later is seen appearing there). */
+function nearestExisting(path: string): string {
+  let p = path;
+  while (!isDirectory(p)) {
+    const up = dirname(p);
+    if (up === p) return p;
+    p = up;
+  }
+  return p;
+}

@@ -1,0 +1,111 @@
+// watch = (issue 15, item 6): a burst of edits to watched files restarts a command program once
+// (watch_debounce), files the globs do not name restart nothing, a directory made later is watched, a
+// program stopped by hand stays stopped, and a worker program rolls under load with no failed request.
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { test } from 'node:test';
+import { assertStaysFor, makeTmpDir, runCli, startUp, teardown, writeConfig, type CliRun } from '../helpers/drover.js';
+import { fetchText } from '../helpers/http.js';
+import { startLoad } from '../helpers/load.js';
+
+const SPAWNED = /spawned: w with pid (\d+)/g;
+
+function pids(run: CliRun, re: RegExp): number[] {
+  return [...run.output.matchAll(re)].map((m) => Number(m[1]));
+}
+
+test('a burst of edits to watched files restarts a command program once; other files restart nothing', async () => {
+  const dir = makeTmpDir();
+  mkdirSync(join(dir, 'src'));
+  writeFileSync(join(dir, 'src', 'a.txt'), 'v0');
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `[program:w]
+command = /bin/sleep 60
+startsecs = 0
+stopwaitsecs = 1
+watch = src/**/*.txt, settings.json
+watch_debounce = 300ms
+`,
+    ),
+  );
+  try {
+    await run.waitForLine(/watch: w:w: watching .*src\/\*\*\/\*\.txt/);
+    await run.waitForCount(SPAWNED, 1);
+    // a burst: five writes 20 ms apart, well inside the debounce
+    for (let i = 1; i <= 5; i++) {
+      writeFileSync(join(dir, 'src', 'a.txt'), `v${i}`);
+      await sleep(20);
+    }
+    await run.waitForCount(SPAWNED, 2);
+    assert.match(run.output, /watch: w:w: \S+\/src\/a\.txt and \d+ more change\(s\); restarting w/);
+    await assertStaysFor(1000, () => run.count(SPAWNED) === 2, 'one restart for the burst');
+    // not named by the globs: another extension, a hidden file, drover's own runtime directory
+    writeFileSync(join(dir, 'src', 'a.log'), 'x');
+    writeFileSync(join(dir, 'src', '.a.txt.swp'), 'x');
+    writeFileSync(join(dir, '.drover', 'x.txt'), 'x');
+    await assertStaysFor(800, () => run.count(SPAWNED) === 2, 'no restart for files the globs do not name');
+    // a directory made after the start is watched too
+    mkdirSync(join(dir, 'src', 'new', 'deep'), { recursive: true });
+    writeFileSync(join(dir, 'src', 'new', 'deep', 'b.txt'), 'x');
+    await run.waitForCount(SPAWNED, 3);
+    // a literal file name
+    writeFileSync(join(dir, 'settings.json'), '{}');
+    await run.waitForCount(SPAWNED, 4);
+    // stopped by hand: stays stopped
+    const stop = await runCli(['stop', 'w', '-c', join(dir, 'supervisord.conf')]);
+    assert.equal(stop.code, 0, stop.output);
+    writeFileSync(join(dir, 'src', 'a.txt'), 'after stop');
+    await run.waitForLine(/watch: w:w: .*not restarted \(stopped\)/);
+    assert.equal(run.count(SPAWNED), 4, run.describe());
+  } finally {
+    await teardown(run, pids(run, SPAWNED), dir);
+  }
+});
+
+test('a watched worker program rolls under load with no failed request, and the new code answers', async () => {
+  const dir = makeTmpDir();
+  const app = join(dir, 'app.mjs');
+  writeFileSync(app, `export default (req, res) => res.end('v1');\n`);
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `[socket:web]
+bind = 127.0.0.1:0
+
+[program:web]
+worker = app.mjs
+sockets = web
+numprocs = 2
+graceful_timeout = 5s
+watch = *.mjs
+`,
+    ),
+  );
+  const workerPids = (): number[] => pids(run, /spawned: web_\d+ with pid (\d+)/g);
+  try {
+    const port = Number((await run.waitForLine(/socket web: listening on 127\.0\.0\.1:(\d+)/))[1]);
+    await run.waitForCount(/web_\d: starting → running/g, 2);
+    const load = startLoad(port);
+    await load.waitForMore(200);
+    const from = run.output.length;
+    writeFileSync(app, `export default (req, res) => res.end('v2');\n`);
+    await run.waitForLine(/watch: web:web: \S+app\.mjs.*; rolling the workers/, { from });
+    await run.waitForLine(/watch \(web:web\): rolled web:web/, { from, timeoutMs: 20_000 });
+    await load.waitForMore(200);
+    const result = await load.stop();
+    assert.equal(result.failed, 0, `failed requests: ${result.errors.join('; ')}\n${run.describe()}`);
+    assert.equal((await fetchText(port)).body, 'v2', run.describe());
+    // a roll: each new worker was ready before an old one began to stop
+    const after = run.output.slice(from);
+    const readyAt = [...after.matchAll(/web_\d+: starting → running/g)].map((m) => m.index);
+    const stopAt = [...after.matchAll(/web_\d+: running → stopping/g)].map((m) => m.index);
+    assert.equal(readyAt.length, 2, run.describe());
+    assert.ok((readyAt[0] as number) < (stopAt[0] as number) && (readyAt[1] as number) < (stopAt[1] as number), `a new worker was ready before each old one left\n${after}`);
+  } finally {
+    await teardown(run, workerPids(), dir);
+  }
+});
