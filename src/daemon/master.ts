@@ -26,6 +26,7 @@ import { ListenerConfigError, listenerSpecs, warnIfExposed } from './listeners.j
 import { acquireInstanceLock } from './lock.js';
 import { controlSocketPath, pidfilePath } from './paths.js';
 import { openPrimitives, type OpenPrimitives } from './primitives.js';
+import { startReaping } from './reaping.js';
 import { LOCK_FD_NAME, Reexec, takeOver } from './reexec.js';
 import { Reloader } from './reload.js';
 import { ensureRuntimeDir, RuntimeDirError } from './runtime-dir.js';
@@ -105,6 +106,8 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   const sink = new LogSink({ config: sinkConfig, echo, stdout: o.stdout, stderr: process.stderr });
   const logger = createLogger(sink.mainLogWriter(echo), config.supervisord.loglevel);
   sink.setErrorReporter((m) => logger.error(m));
+  // before anything is spawned (hooks included): orphans come back to drover, and drover reaps them
+  const reaping = startReaping(logger);
   warnAboutPlatform(logger);
   /** start-up failed after the pidfile and sockets were taken: give them back and say why */
   const abort = async (message: string): Promise<number> => {
@@ -172,6 +175,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   // each signal does what its command does, through the same implementation (DESIGN §5)
   supervisor.onSignal('HUP', () => void reloader.reload({ groups: null, apply: 'all', cause: 'SIGHUP' }).catch(() => undefined)); // logged by the reload
   supervisor.onSignal('USR2', () => reexec.begin());
+  supervisor.onSignal('CHLD', () => reaping.reap());
   supervisor.onSignal('USR1', () => {
     sink.reopen();
     logger.info('SIGUSR1 received: reopened the log files');
@@ -264,11 +268,6 @@ function siblingSpec(readConfig: (overrides: Record<string, number>) => Config, 
 
 /** Warnings about what this machine lacks. */
 function warnAboutPlatform(logger: Logger): void {
-  if (process.pid === 1) {
-    // Orphans re-parented to PID 1 would need waitpid() on pids Node did not spawn, which Node cannot do
-    // without a native helper; they would stay zombies. A tiny init in front of drover reaps them.
-    logger.warn('running as PID 1: drover reaps its own children but not adopted orphans; run it under an init such as tini (docker run --init)');
-  }
   if (!hasPdeathsig()) {
     logger.warn('setpriv (util-linux) not found: programs will not be signalled if drover is killed with SIGKILL');
   }

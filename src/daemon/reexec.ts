@@ -42,7 +42,7 @@ export async function spawnSuccessor(opts: {
       env,
       stdio: ['ignore', out, out],
       passFds: fds,
-      setListenPid: true,
+      ownPidVars: ['LISTEN_PID'],
       keepChannel: true,
       timeoutMs: opts.timeoutMs,
     },
@@ -95,6 +95,12 @@ export class Reexec {
   /** SIGUSR2. */
   begin(): void {
     const { supervisor, logger } = this.o;
+    if (process.pid === 1) {
+      // the old master exits once the new one runs, and a PID namespace ends with its PID 1: the kernel
+      // would SIGKILL the new master and every program with it
+      logger.warn('SIGUSR2: drover is PID 1 here, and a re-exec would end the container with the old master; ignored (SIGHUP reloads the config and rolls the workers)');
+      return;
+    }
     if (this.underWay || supervisor.mood !== 'running') {
       logger.warn('SIGUSR2: a re-exec is already under way or not possible now; ignored');
       return;
