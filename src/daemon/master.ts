@@ -26,10 +26,12 @@ import { ListenerConfigError, listenerSpecs, warnIfExposed } from './listeners.j
 import { acquireInstanceLock } from './lock.js';
 import { controlSocketPath, pidfilePath } from './paths.js';
 import { openPrimitives, type OpenPrimitives } from './primitives.js';
+import { withoutSystemdEnv } from './notify.js';
 import { startReaping } from './reaping.js';
 import { LOCK_FD_NAME, Reexec, takeOver } from './reexec.js';
 import { Reloader } from './reload.js';
 import { ensureRuntimeDir, RuntimeDirError } from './runtime-dir.js';
+import { ServiceNotifications } from './service-notify.js';
 import type { SignalRelay } from './signals.js';
 
 export interface ReadyInfo {
@@ -152,17 +154,21 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     output: sink,
     guard,
     desired: new FileDesiredState(runtimeDir, { fresh: o.fresh }),
+    baseEnv: withoutSystemdEnv(process.env),
     sockets: sockets && { fd: (name) => sockets?.get(name)?.fd ?? null },
     kinds: [workers],
     hooks,
   });
   workers.manage(supervisor, config);
+  const service = ServiceNotifications.fromEnv(supervisor, logger, { successor: o.reexec === true });
   const reloader = new Reloader({
     supervisor,
     workers,
     readConfig: () => readConfig(),
     logger,
     onReloadHook: () => hooks.run('on_reload', 30_000, serverInfo),
+    onReloading: (cause) => service?.reloading(cause),
+    onReloaded: () => service?.reloaded(),
   });
   const reexec = new Reexec({
     supervisor,
@@ -171,6 +177,8 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     sockets: () => (sockets?.list() ?? []).map((s) => ({ fd: s.fd, name: s.spec.name })),
     lockFd: lock.fd,
     daemon: o.daemon,
+    ownsWatchdog: () => service?.ownsWatchdog ?? false,
+    onHandedOver: () => service?.handedOver(),
   });
   // each signal does what its command does, through the same implementation (DESIGN §5)
   supervisor.onSignal('HUP', () => void reloader.reload({ groups: null, apply: 'all', cause: 'SIGHUP' }).catch(() => undefined)); // logged by the reload
@@ -200,6 +208,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     ...buildRoutes(api, { queueStats: async () => (gate.isOpen ? [...(await shared.backend.queueStats(null))] : []) }),
   ]);
   const cleanup = async (): Promise<void> => {
+    service?.close();
     await server.close(reexec.handedOver);
     sockets?.close(reexec.handedOver);
     removePidfile(pidfile);
@@ -234,14 +243,23 @@ export async function runMaster(o: MasterOptions): Promise<number> {
       (guard ? `, orphan guard pid ${guard.pid ?? '?'}` : ''),
   );
   if (o.reexec) {
-    takeOver(supervisor, { logger, onReady: () => writePidfile(pidfile), predecessorGone: () => primitives.openGate() });
+    takeOver(supervisor, {
+      logger,
+      onReady: (ok) => {
+        writePidfile(pidfile);
+        if (ok) service?.tookOver();
+      },
+      predecessorGone: () => primitives.openGate(),
+    });
   } else {
     supervisor.start();
   }
+  service?.start();
   o.onReady({ pid: process.pid, urls: server.urls, processes: config.processes.length });
   void hooks.run('when_ready', 30_000, serverInfo);
 
   const { failed } = await supervisor.whenStopped();
+  service?.shutdownBegun(); // sent already, unless there was nothing to stop
   process.off('uncaughtException', onUnexpected);
   process.off('unhandledRejection', onUnexpected);
   await hooks.run('on_exit', 10_000, serverInfo);
