@@ -31,7 +31,14 @@ export function startReaping(logger: Logger): Reaping {
       ? 'running as PID 1: reaping every orphan of the namespace'
       : 'child subreaper: orphans of the programs are re-parented to drover and reaped',
   );
+  // One scan per turn of the event loop: the CHLD events handled in one turn were all received before it
+  // began (signal listeners run in the poll phase, never while the queue drains), so their orphans had
+  // exited before the first scan of the turn. A pool of 100 workers ending at once costs one scan, not 100.
+  let scannedThisTurn = false;
   const reap = (): void => {
+    if (scannedThisTurn) return;
+    scannedThisTurn = true;
+    setImmediate(() => (scannedThisTurn = false));
     for (const o of reaper.reap()) logger.debug(`reaped orphan pid ${o.pid} (${o.comm}): ${o.status}`);
   };
   reap();
