@@ -24,12 +24,15 @@ import { FileDesiredState } from './desired-state.js';
 import { Hooks } from './hooks.js';
 import { ListenerConfigError, listenerSpecs, warnIfExposed } from './listeners.js';
 import { acquireInstanceLock } from './lock.js';
+import { withoutSystemdEnv } from './notify.js';
 import { controlSocketPath, pidfilePath } from './paths.js';
 import { openPrimitives, type OpenPrimitives } from './primitives.js';
+import { startReaping } from './reaping.js';
 import { LOCK_FD_NAME, Reexec, takeOver } from './reexec.js';
 import { Reloader } from './reload.js';
 import { FileWatch } from './watch.js';
 import { ensureRuntimeDir, RuntimeDirError } from './runtime-dir.js';
+import { ServiceNotifications } from './service-notify.js';
 import type { SignalRelay } from './signals.js';
 
 export interface ReadyInfo {
@@ -106,6 +109,8 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   const sink = new LogSink({ config: sinkConfig, echo, stdout: o.stdout, stderr: process.stderr });
   const logger = createLogger(sink.mainLogWriter(echo), config.supervisord.loglevel);
   sink.setErrorReporter((m) => logger.error(m));
+  // before anything is spawned (hooks included): orphans come back to drover, and drover reaps them
+  const reaping = startReaping(logger);
   warnAboutPlatform(logger);
   /** start-up failed after the pidfile and sockets were taken: give them back and say why */
   const abort = async (message: string): Promise<number> => {
@@ -151,11 +156,13 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     output: sink,
     guard,
     desired: new FileDesiredState(runtimeDir, { fresh: o.fresh }),
+    baseEnv: withoutSystemdEnv(process.env),
     sockets: sockets && { fd: (name) => sockets?.get(name)?.fd ?? null },
     kinds: [workers],
     hooks,
   });
   workers.manage(supervisor, config);
+  const service = ServiceNotifications.fromEnv(supervisor, logger, { successor: o.reexec === true });
   const reloader = new Reloader({
     supervisor,
     workers,
@@ -163,6 +170,8 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     logger,
     onReloadHook: () => hooks.run('on_reload', 30_000, serverInfo),
     onApplied: (applied) => fileWatch.apply(applied),
+    onReloading: (cause) => service?.reloading(cause),
+    onReloaded: () => service?.reloaded(),
   });
   const fileWatch = new FileWatch({ supervisor, logger, roll: (group, program, cause) => reloader.roll(group, program, cause) });
   const reexec = new Reexec({
@@ -172,10 +181,13 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     sockets: () => (sockets?.list() ?? []).map((s) => ({ fd: s.fd, name: s.spec.name })),
     lockFd: lock.fd,
     daemon: o.daemon,
+    ownsWatchdog: () => service?.ownsWatchdog ?? false,
+    onHandedOver: () => service?.handedOver(),
   });
   // each signal does what its command does, through the same implementation (DESIGN §5)
   supervisor.onSignal('HUP', () => void reloader.reload({ groups: null, apply: 'all', cause: 'SIGHUP' }).catch(() => undefined)); // logged by the reload
   supervisor.onSignal('USR2', () => reexec.begin());
+  supervisor.onSignal('CHLD', () => reaping.reap());
   supervisor.onSignal('USR1', () => {
     sink.reopen();
     logger.info('SIGUSR1 received: reopened the log files');
@@ -201,6 +213,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   ]);
   const cleanup = async (): Promise<void> => {
     fileWatch.close();
+    service?.close();
     await server.close(reexec.handedOver);
     sockets?.close(reexec.handedOver);
     removePidfile(pidfile);
@@ -235,15 +248,24 @@ export async function runMaster(o: MasterOptions): Promise<number> {
       (guard ? `, orphan guard pid ${guard.pid ?? '?'}` : ''),
   );
   if (o.reexec) {
-    takeOver(supervisor, { logger, onReady: () => writePidfile(pidfile), predecessorGone: () => primitives.openGate() });
+    takeOver(supervisor, {
+      logger,
+      onReady: (ok) => {
+        writePidfile(pidfile);
+        if (ok) service?.tookOver();
+      },
+      predecessorGone: () => primitives.openGate(),
+    });
   } else {
     supervisor.start();
   }
   fileWatch.apply(config);
+  service?.start();
   o.onReady({ pid: process.pid, urls: server.urls, processes: config.processes.length });
   void hooks.run('when_ready', 30_000, serverInfo);
 
   const { failed } = await supervisor.whenStopped();
+  service?.shutdownBegun(); // sent already, unless there was nothing to stop
   process.off('uncaughtException', onUnexpected);
   process.off('unhandledRejection', onUnexpected);
   await hooks.run('on_exit', 10_000, serverInfo);
@@ -270,11 +292,6 @@ function siblingSpec(readConfig: (overrides: Record<string, number>) => Config, 
 
 /** Warnings about what this machine lacks. */
 function warnAboutPlatform(logger: Logger): void {
-  if (process.pid === 1) {
-    // Orphans re-parented to PID 1 would need waitpid() on pids Node did not spawn, which Node cannot do
-    // without a native helper; they would stay zombies. A tiny init in front of drover reaps them.
-    logger.warn('running as PID 1: drover reaps its own children but not adopted orphans; run it under an init such as tini (docker run --init)');
-  }
   if (!hasPdeathsig()) {
     logger.warn('setpriv (util-linux) not found: programs will not be signalled if drover is killed with SIGKILL');
   }

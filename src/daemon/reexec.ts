@@ -24,12 +24,15 @@ export async function spawnSuccessor(opts: {
   /** the old master runs as a daemon: the new one too */
   readonly daemon: boolean;
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** the old master keeps systemd's watchdog: the new one gets WATCHDOG_PID set to its own pid */
+  readonly handWatchdog: boolean;
   readonly timeoutMs: number;
 }): Promise<SuccessorResult> {
   const fds = [...opts.sockets.map((s) => s.fd), opts.lockFd];
   const names = [...opts.sockets.map((s) => s.name), LOCK_FD_NAME];
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(opts.env)) if (v !== undefined && !k.startsWith('LISTEN_')) env[k] = v;
+  const ownPidVars = ['LISTEN_PID', ...(opts.handWatchdog ? ['WATCHDOG_PID'] : [])];
   env['LISTEN_FDS'] = String(fds.length);
   env['LISTEN_FDNAMES'] = names.join(':');
   const out = opts.daemon ? 'ignore' : 'inherit';
@@ -42,7 +45,7 @@ export async function spawnSuccessor(opts: {
       env,
       stdio: ['ignore', out, out],
       passFds: fds,
-      setListenPid: true,
+      ownPidVars,
       keepChannel: true,
       timeoutMs: opts.timeoutMs,
     },
@@ -89,12 +92,22 @@ export class Reexec {
       readonly sockets: () => readonly { readonly fd: number; readonly name: string }[];
       readonly lockFd: number;
       readonly daemon: boolean;
+      /** whether this master keeps systemd's watchdog (the new one takes it over) */
+      readonly ownsWatchdog?: () => boolean;
+      /** the new master is ready and takes over: from now on it speaks for the service */
+      readonly onHandedOver?: () => void;
     },
   ) {}
 
   /** SIGUSR2. */
   begin(): void {
     const { supervisor, logger } = this.o;
+    if (process.pid === 1) {
+      // the old master exits once the new one runs, and a PID namespace ends with its PID 1: the kernel
+      // would SIGKILL the new master and every program with it
+      logger.warn('SIGUSR2: drover is PID 1 here, and a re-exec would end the container with the old master; ignored (SIGHUP reloads the config and rolls the workers)');
+      return;
+    }
     if (this.underWay || supervisor.mood !== 'running') {
       logger.warn('SIGUSR2: a re-exec is already under way or not possible now; ignored');
       return;
@@ -107,6 +120,7 @@ export class Reexec {
       lockFd: this.o.lockFd,
       daemon: this.o.daemon,
       env: process.env,
+      handWatchdog: this.o.ownsWatchdog?.() ?? false,
       timeoutMs: SUCCESSOR_READY_MS,
     })
       .then(async (r) => {
@@ -115,6 +129,7 @@ export class Reexec {
           return;
         }
         this.handedOver = true;
+        this.o.onHandedOver?.();
         logger.info(`SIGUSR2: the new master (pid ${r.pid}) is ready; draining and exiting`);
         await supervisor.command({ type: 'shutdown', fast: false });
       })
@@ -131,12 +146,17 @@ export class Reexec {
  */
 export function takeOver(
   supervisor: Supervisor,
-  o: { readonly logger: Logger; readonly onReady: () => void; readonly predecessorGone: () => string | null },
+  o: {
+    readonly logger: Logger;
+    /** called once the socket-serving processes run (`ok`) or failed to, just before the report */
+    readonly onReady: (ok: boolean) => void;
+    readonly predecessorGone: () => string | null;
+  },
 ): void {
   const serving = (spec: ProcessSpec): boolean => spec.sockets.length > 0;
   supervisor.start(serving);
   void waitForRunning(supervisor, serving, SUCCESSOR_READY_MS).then((ok) => {
-    o.onReady();
+    o.onReady(ok);
     reportToPredecessor(ok ? { t: 'reexec-ready', pid: process.pid } : { t: 'reexec-failed', message: `its workers did not become ready within ${SUCCESSOR_READY_MS / 1000} s` });
   });
   process.once('disconnect', () => {

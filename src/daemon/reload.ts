@@ -39,8 +39,8 @@ export interface ReloaderOptions {
   readonly logger: Logger;
   /** the on_reload server hook; resolves false when it failed (the reload goes on, as gunicorn's does) */
   readonly onReloadHook: () => Promise<boolean>;
-  /** told when a reload begins and ends (systemd's RELOADING=1 / READY=1) */
-  readonly onReloading?: () => void;
+  /** told when a reload begins (with what asked) and ends (systemd's RELOADING=1 / READY=1) */
+  readonly onReloading?: (cause: string) => void;
   readonly onReloaded?: () => void;
   /** told the config a reload applied (the file watches follow it) */
   readonly onApplied?: (config: Config) => void;
@@ -88,7 +88,7 @@ export class Reloader {
 
   private async run(opts: ReloadOptions): Promise<ReloadResult> {
     const { supervisor, workers, logger } = this.o;
-    this.o.onReloading?.();
+    this.o.onReloading?.(opts.cause);
     try {
       logger.info(`${opts.cause}: reloading (re-reading the config${opts.apply === 'all' ? ', applying what changed' : ''} and rolling the worker pools)`);
       if (!(await this.o.onReloadHook())) logger.warn(`${opts.cause}: the on_reload hook failed (see above); reloading anyway`);

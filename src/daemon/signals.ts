@@ -1,7 +1,8 @@
 // Master signals: listeners installed first thing (USR1 before anything else, since until a listener
 // exists Node's default for SIGUSR1 is to start the inspector), buffered until the supervisor exists,
-// then relayed as events. Listeners only push; they never log or await (STYLE §4).
-export const MASTER_SIGNALS = ['USR1', 'TERM', 'INT', 'QUIT', 'HUP', 'USR2', 'TTIN', 'TTOU', 'WINCH'] as const;
+// then relayed as events. Listeners only push; they never log or await (STYLE §4). CHLD drives the reaping
+// of adopted orphans (daemon/reaping.ts); a listener for it leaves Node's own child handling intact.
+export const MASTER_SIGNALS = ['USR1', 'TERM', 'INT', 'QUIT', 'HUP', 'USR2', 'TTIN', 'TTOU', 'WINCH', 'CHLD'] as const;
 export type MasterSignal = (typeof MASTER_SIGNALS)[number];
 
 export class SignalRelay {

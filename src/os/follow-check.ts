@@ -3,6 +3,9 @@
 // follows only a process that comes from the launcher and, for a `user=` program, runs as that user
 // (docs/security.md, section 6). Linux only: reads /proc.
 import { readFileSync } from 'node:fs';
+import { DroverError } from '../errors.js';
+import { isSpawnedByNode } from './children.js';
+import { isSubreaper } from './native.js';
 import { groupMembers, listProcesses, readStat, type ProcStat } from './proc.js';
 
 export interface Launcher {
@@ -53,10 +56,11 @@ const MAX_DEPTH = 64;
 
 /**
  * Whether `st` descends from the launcher. A daemon leaves the launcher's session (setsid) and is
- * orphaned when its parents exit; no subreaper keeps the link, so this is what /proc still shows: going
- * up the parents that started since the launcher, one of them is in the launcher's session, or the chain
- * ends at a process that adopts orphans (init, or a subreaper above drover: drover's ancestors). A chain
- * that ends at any other older process (sshd, cron, a shell, drover itself) started somewhere else.
+ * orphaned when its parents exit, and /proc keeps no link to where it came from; so: going up the parents
+ * that started since the launcher, one of them is in the launcher's session, or the chain ends at a
+ * process that adopts orphans — init, a subreaper above drover (drover's ancestors), or drover itself as
+ * a subreaper, for a child it did not spawn (an orphan of one of its programs). A chain that ends at any
+ * other older process (sshd, cron, a shell, a program drover spawned) started somewhere else.
  */
 function lineageRefusal(st: ProcStat, launcher: Launcher): string | null {
   if (st.startTicks < launcher.startTicks) return `pid ${st.pid} started before the launcher (pid ${launcher.pid})`;
@@ -71,6 +75,7 @@ function lineageRefusal(st: ProcStat, launcher: Launcher): string | null {
     }
     if (parent.startTicks < launcher.startTicks || parent.pid === process.pid) {
       if (adopters.has(parent.pid)) return null;
+      if (parent.pid === process.pid && !isSpawnedByNode(cur.pid) && adoptsOrphans()) return null;
       return `pid ${st.pid} does not descend from the launcher (pid ${launcher.pid}): it was started by pid ${parent.pid} (${parent.comm}), which is older than the launcher`;
     }
     cur = parent;
@@ -87,6 +92,18 @@ function ancestorsOfSelf(): Set<number> {
     pid = readStat(pid)?.ppid ?? 0;
   }
   return out;
+}
+
+/** whether orphans of drover's descendants come to drover (PID 1 of its namespace, or a subreaper) */
+function adoptsOrphans(): boolean {
+  if (process.pid === 1) return true;
+  try {
+    return isSubreaper();
+  } catch (err) {
+    // E_NATIVE: no native layer, so drover cannot have made itself a subreaper either
+    if (err instanceof DroverError && err.code === 'E_NATIVE') return false;
+    throw err;
+  }
 }
 
 /** null when every uid of `pid` is `uid`, else a description of its uids */

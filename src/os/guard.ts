@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
+import { recordSpawned } from './children.js';
 
 const SCRIPT = `
 declare -A groups
@@ -49,6 +50,7 @@ export class OrphanGuard {
     if (!bash) return null;
     // detached: its own session, so a terminal's Ctrl-C or hang-up that reaches drover does not reach it
     const child = spawn(bash, [], { argv0: `drover-guard [${name}]`, detached: true, stdio: ['pipe', 'ignore', 'ignore', 'pipe'] });
+    recordSpawned(child);
     child.unref();
     child.stdin?.on('error', () => undefined); // EPIPE if bash died at once: the commands pipe reports it too
     child.stdin?.end(SCRIPT);

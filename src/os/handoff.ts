@@ -3,6 +3,7 @@
 // are one detached spawn with an IPC channel used for a single report, bounded in time; the child's parent
 // may exit right after, leaving it to init (or to drover's subreaper, when there is one).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { recordSpawned } from './children.js';
 
 export interface HandoffRequest {
   readonly file: string;
@@ -13,8 +14,11 @@ export interface HandoffRequest {
   readonly stdio: readonly ['ignore', 'ignore' | 'inherit', 'ignore' | 'inherit' | number];
   /** fds passed as 3, 4, … (systemd's LISTEN_FDS convention); the IPC channel follows them */
   readonly passFds?: readonly number[];
-  /** set LISTEN_PID to the child's own pid, which is unknown before the fork (a shell sets it from $$) */
-  readonly setListenPid?: boolean;
+  /**
+   * variables to set to the child's own pid, which is unknown before the fork (a shell sets them from $$):
+   * LISTEN_PID, WATCHDOG_PID. Names only of the form [A-Z_]+
+   */
+  readonly ownPidVars?: readonly string[];
   /** keep the IPC channel open after the report: the child learns of the parent's exit from its closing */
   readonly keepChannel?: boolean;
   readonly timeoutMs: number;
@@ -36,9 +40,11 @@ export function spawnAndAwaitReport<R>(req: HandoffRequest, accept: (message: un
   return new Promise((resolve) => {
     let file = req.file;
     let args = [...req.args];
-    if (req.setListenPid) {
-      // exec keeps the pid, so the program sees LISTEN_PID equal to its own
-      args = ['-c', 'LISTEN_PID=$$; export LISTEN_PID; exec "$@"', 'sh', file, ...args];
+    const ownPidVars = req.ownPidVars ?? [];
+    if (ownPidVars.length > 0) {
+      if (ownPidVars.some((v) => !/^[A-Z_]+$/.test(v))) throw new RangeError(`ownPidVars: not a variable name in ${ownPidVars.join(' ')}`);
+      // exec keeps the pid, so the program sees LISTEN_PID (…) equal to its own
+      args = ['-c', `${ownPidVars.map((v) => `${v}=$$; export ${v}; `).join('')}exec "$@"`, 'sh', file, ...args];
       file = '/bin/sh';
     }
     let child: ChildProcess;
@@ -53,6 +59,7 @@ export function spawnAndAwaitReport<R>(req: HandoffRequest, accept: (message: un
       resolve({ type: 'error', message: (err as Error).message });
       return;
     }
+    recordSpawned(child);
     const pid = child.pid ?? 0;
     let settled = false;
     const finish = (outcome: HandoffOutcome<R>): void => {

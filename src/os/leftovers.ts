@@ -1,5 +1,6 @@
 // What an ended process left behind, found in one snapshot of /proc.
 import { realpathSync } from 'node:fs';
+import { isSpawnedByNode } from './children.js';
 import { readExe, type ProcStat } from './proc.js';
 
 /** What is known of a process after its exit. */
@@ -17,7 +18,8 @@ export interface GoneProcess {
  * Processes `gone` left behind: members of its group or session and the descendants recorded when a stop
  * began — and, with `sameExecutable` (a guess, good for a warning, never for a kill), orphans of the same
  * executable started since it was spawned: a daemon's child has left the group by the time the exit is
- * seen, so the executable and the start time are what is left to go by.
+ * seen, so the executable and the start time are what is left to go by. An orphan is re-parented to init,
+ * or to drover itself when drover is a subreaper (never confused with a process drover spawned).
  */
 export function findLeftBehind(gone: GoneProcess, table: readonly ProcStat[], opts: { sameExecutable: boolean }): ProcStat[] {
   let exe: string | null = null;
@@ -34,6 +36,7 @@ export function findLeftBehind(gone: GoneProcess, table: readonly ProcStat[], op
     if (p.state === 'Z' || p.pid === me) return false;
     if (p.pgrp === gone.pid || p.session === gone.pid) return true;
     if (snap.get(p.pid) === p.startTicks) return true;
-    return exe !== null && p.ppid === 1 && gone.startTicks > 0 && p.startTicks >= gone.startTicks && readExe(p.pid) === exe;
+    const orphan = p.ppid === 1 || (p.ppid === me && !isSpawnedByNode(p.pid));
+    return exe !== null && orphan && gone.startTicks > 0 && p.startTicks >= gone.startTicks && readExe(p.pid) === exe;
   });
 }

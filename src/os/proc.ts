@@ -1,5 +1,5 @@
 // Reading /proc: process table, descendants, group members. Linux only.
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 export interface ProcStat {
   readonly pid: number;
@@ -88,6 +88,35 @@ export function groupMembers(pgid: number, table: readonly ProcStat[] = listProc
   return table.filter((p) => p.pgrp === pgid && p.state !== 'Z');
 }
 
+/**
+ * The pids of this process's children, zombies included: /proc/self/task/TID/children lists each thread's
+ * (an orphan is re-parented to any thread of its new parent). Without those files (a kernel built without
+ * CONFIG_PROC_CHILDREN), every /proc/PID/stat is read for its ppid instead.
+ */
+export function ownChildren(): number[] {
+  const tasks = readdirSync('/proc/self/task');
+  childrenFiles ??= tasks[0] !== undefined && existsSync(`/proc/self/task/${tasks[0]}/children`);
+  if (!childrenFiles) {
+    const me = process.pid;
+    return listProcesses()
+      .filter((p) => p.ppid === me)
+      .map((p) => p.pid);
+  }
+  const out: number[] = [];
+  for (const task of tasks) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/self/task/${task}/children`, 'utf8');
+    } catch (err) {
+      // ENOENT/ESRCH: the thread ended while we listed
+      if (isGone(err)) continue;
+      throw err;
+    }
+    for (const pid of text.split(' ')) if (pid.trim() !== '') out.push(Number(pid));
+  }
+  return out;
+}
+
 /** The executable of a process, or null if it cannot be read (gone, or not ours). */
 export function readExe(pid: number): string | null {
   try {
@@ -108,6 +137,9 @@ export function countOpenFds(pid: number | 'self' = 'self'): number {
 export function uptimeSeconds(): number {
   return Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
 }
+
+/** whether the kernel has /proc/PID/task/TID/children; null until first looked at */
+let childrenFiles: boolean | null = null;
 
 /** Clock ticks per second; 100 on every Linux build drover supports (USER_HZ). */
 export const CLOCK_TICKS = 100;

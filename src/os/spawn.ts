@@ -2,6 +2,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, constants as fsConstants, existsSync, readFileSync, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import { recordSpawned } from './children.js';
 import { signalNumber } from './signals.js';
 import type { UserInfo } from './users.js';
 
@@ -197,6 +198,7 @@ export function spawnProcess(req: SpawnRequest): SpawnResult {
     child.once('error', () => undefined);
     return { ok: false, reason: 'ESPAWN', message: `could not spawn ${exe.path}` };
   }
+  recordSpawned(child);
   return { ok: true, child, pid: child.pid, executable: exe.path };
 }
 

@@ -21,6 +21,10 @@ export interface NotifyMessage {
   readonly pid: number | null;
   /** CLOCK_MONOTONIC at reception, nanoseconds */
   readonly monoNs: bigint;
+  /** CLOCK_REALTIME at reception, milliseconds since the epoch (with a fraction): comparable with Date.now() */
+  readonly realMs: number;
+  /** the value of field `key` (the last one), or undefined */
+  field(key: string): string | undefined;
 }
 
 export class NotifyReceiver {
@@ -92,14 +96,22 @@ export class NotifyReceiver {
   private line(text: string): void {
     if (text === 'ready') this.ready = true;
     else {
-      const raw = JSON.parse(text) as { b64: string; pid: number | null; mono_ns: string };
+      const raw = JSON.parse(text) as { b64: string; pid: number | null; mono_ns: string; real_ns: string };
       const bytes = Buffer.from(raw.b64, 'base64');
       const body = bytes.toString('utf8');
       const fields = body
         .split('\n')
         .filter((l) => l !== '')
         .map((l): [string, string] => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]);
-      this.messages.push({ bytes, text: body, fields, pid: raw.pid, monoNs: BigInt(raw.mono_ns) });
+      this.messages.push({
+        bytes,
+        text: body,
+        fields,
+        pid: raw.pid,
+        monoNs: BigInt(raw.mono_ns),
+        realMs: Number(BigInt(raw.real_ns) / 1000n) / 1000,
+        field: (key) => fields.filter(([k]) => k === key).at(-1)?.[1],
+      });
     }
     this.wake();
   }

@@ -1,0 +1,53 @@
+// The children this process spawned through Node. libuv waits for each of them by pid and turns its exit
+// into the ChildProcess 'exit' event; if anyone else reaps one first, libuv's waitpid gets ECHILD, which it
+// ignores, and the event never comes (a program would look alive forever). So the reaper of adopted
+// orphans (reaper.ts) asks this registry and never touches a pid recorded here.
+//
+// Every spawn in src/os records its child explicitly. Code outside src/os can spawn too — a hooks module,
+// a library it imports — so recordEverySpawn() also records each ChildProcess that Node's own
+// child_process functions create (spawn, exec, execFile and fork all go through ChildProcess#spawn).
+// spawnSync and execFileSync need nothing: they wait for their child on a loop of their own, while the
+// JavaScript thread (and with it the reaper) is blocked.
+import { ChildProcess } from 'node:child_process';
+
+/** pid → the live child with that pid; an entry goes on the child's 'exit', i.e. once libuv has reaped it */
+const spawned = new Map<number, ChildProcess>();
+/** whether ChildProcess#spawn records its children */
+let recordingEverySpawn = false;
+
+/** Records a child Node spawned and will reap itself (call right after the spawn, in the same turn). */
+export function recordSpawned(child: ChildProcess): void {
+  const pid = child.pid;
+  // no pid: the spawn failed, there is nothing to reap
+  if (pid === undefined || spawned.get(pid) === child) return;
+  spawned.set(pid, child);
+  // 'exit' is emitted in the same callback in which libuv reaped the pid, before the pid can be reused
+  child.once('exit', () => {
+    if (spawned.get(pid) === child) spawned.delete(pid);
+  });
+}
+
+/** Whether `pid` is a child Node spawned and has not reaped yet: only libuv may wait for it. */
+export function isSpawnedByNode(pid: number): boolean {
+  const child = spawned.get(pid);
+  return child !== undefined && child.exitCode === null && child.signalCode === null;
+}
+
+/**
+ * From now on, records every child that any code in this process spawns through node:child_process.
+ * Returns false when Node's ChildProcess has no `spawn` method to wrap (a future Node): then only the
+ * spawns of src/os are known, and a hooks module that spawns a child may lose its exit event.
+ */
+export function recordEverySpawn(): boolean {
+  if (recordingEverySpawn) return true;
+  const proto = ChildProcess.prototype as unknown as { spawn?: unknown };
+  const original = proto.spawn;
+  if (typeof original !== 'function') return false;
+  proto.spawn = function spawnAndRecord(this: ChildProcess, ...args: unknown[]): unknown {
+    const result: unknown = original.apply(this, args);
+    recordSpawned(this);
+    return result;
+  };
+  recordingEverySpawn = true;
+  return true;
+}

@@ -1,0 +1,171 @@
+// drover as a Type=notify service, against a real receiver on NOTIFY_SOCKET (what systemd does with it):
+// READY=1 only once the last autostart program is running and within 10 ms of it, STATUS= as programs
+// change, RELOADING=1 + MONOTONIC_USEC then READY=1 on SIGHUP and on `drover reload`, STOPPING=1 before any
+// program is stopped, MAINPID= and READY=1 from the new master after USR2 (which also takes the watchdog
+// over), the watchdog's keep-alives, and none of systemd's variables reaching a program.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fixture, livePids, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig, type CliRun } from '../helpers/drover.js';
+import { NotifyReceiver, type NotifyMessage } from '../helpers/notify.js';
+
+const node = process.execPath;
+const isReady = (m: NotifyMessage): boolean => m.field('READY') === '1';
+
+/** The time (ms since the epoch) of drover's first log line matching `re`. */
+function loggedAt(run: CliRun, re: RegExp): number {
+  const line = run.output.split('\n').find((l) => re.test(l));
+  const stamp = line?.match(/^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) /)?.[1];
+  if (stamp === undefined) throw new Error(`no log line matching ${re}\n${run.describe()}`);
+  return Date.parse(stamp);
+}
+
+test('READY=1 comes only once the last autostart program is running (after its startsecs), within 10 ms of it', async (t) => {
+  const dir = makeTmpDir();
+  const rx = await NotifyReceiver.start();
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `[program:quick]
+command = ${node} ${fixture('forever.mjs')}
+startsecs = 0
+
+[program:slow]
+command = ${node} ${fixture('forever.mjs')}
+startsecs = 1
+
+[program:manual]
+command = ${node} ${fixture('forever.mjs')}
+autostart = false
+`,
+    ),
+    { NOTIFY_SOCKET: rx.address },
+  );
+  try {
+    const ready = await rx.waitForMessage(isReady, 'READY=1', { timeoutMs: 10_000 });
+    const slowRunning = loggedAt(run, /slow: starting → running/);
+    const readyLogged = loggedAt(run, /systemd: READY=1/);
+    t.diagnostic(`READY=1 sent ${readyLogged - slowRunning} ms and received ${(ready.realMs - slowRunning).toFixed(1)} ms after slow's RUNNING (log timestamps are whole ms)`);
+    // never before: nothing before it said READY, and it was sent after slow became running
+    assert.equal(rx.messages.indexOf(ready), rx.messages.findIndex(isReady));
+    assert.ok(ready.realMs >= slowRunning, `received before slow ran\n${rx.describe()}\n${run.describe()}`);
+    assert.ok(readyLogged - slowRunning <= 10, `sent ${readyLogged - slowRunning} ms after\n${run.describe()}`);
+    assert.ok(ready.realMs - slowRunning <= 11, `received ${ready.realMs - slowRunning} ms after\n${rx.describe()}`);
+    assert.equal(ready.pid, run.pid);
+    assert.equal(ready.field('STATUS'), '2 of 3 processes running', 'manual (autostart = false) is not waited for');
+    // while slow was starting, STATUS said so
+    const before = rx.messages.slice(0, rx.messages.indexOf(ready)).map((m) => m.field('STATUS'));
+    assert.ok(before.includes('1 of 3 processes running; slow: starting'), `${rx.describe()}`);
+  } finally {
+    await teardown(run, [], dir);
+    await rx.stop();
+  }
+});
+
+test('a reload (SIGHUP, then drover reload) sends RELOADING=1 with MONOTONIC_USEC, then READY=1; a stop sends STOPPING=1 before any program is stopped', async () => {
+  const dir = makeTmpDir();
+  const rx = await NotifyReceiver.start();
+  const conf = writeConfig(dir, `[program:a]\ncommand = ${node} ${fixture('forever.mjs')}\nstartsecs = 0\n\n[program:b]\ncommand = ${node} ${fixture('forever.mjs')}\nstartsecs = 0\n`);
+  const run = await startUp(conf, { NOTIFY_SOCKET: rx.address });
+  try {
+    await rx.waitForMessage(isReady, 'READY=1');
+    // the cause in STATUS is what reached drover: the signal, or the API call `drover reload` makes
+    for (const [how, cause] of [['SIGHUP', 'SIGHUP'], ['drover reload', 'POST /api/update']] as const) {
+      const from = rx.messages.length;
+      if (how === 'SIGHUP') run.signal('SIGHUP');
+      else assert.equal((await runCli(['reload', '-c', conf], { cwd: dir })).code, 0);
+      const reloading = await rx.waitForMessage((m) => m.field('RELOADING') === '1', `RELOADING=1 after ${how}`, { from });
+      const readyAgain = await rx.waitForMessage(isReady, `READY=1 after ${how}`, { from: rx.messages.indexOf(reloading) + 1 });
+      const usec = BigInt(reloading.field('MONOTONIC_USEC') ?? '-1');
+      const skewUs = reloading.monoNs / 1000n - usec;
+      assert.ok(skewUs >= 0n && skewUs < 1_000_000n, `MONOTONIC_USEC ${usec} is CLOCK_MONOTONIC at sending (received at ${reloading.monoNs / 1000n})`);
+      assert.equal(reloading.field('STATUS'), `reloading (${cause})`);
+      assert.equal(readyAgain.field('STATUS'), '2 of 2 processes running');
+    }
+    run.signal('SIGTERM');
+    const stopping = await rx.waitForMessage((m) => m.field('STOPPING') === '1', 'STOPPING=1');
+    // sent while both programs were still there: before the first stop signal went out
+    assert.equal(stopping.field('STATUS'), 'stopping: 2 of 2 processes left');
+    assert.equal((await run.waitForExit(10_000)).code, 0);
+    assert.equal(rx.messages.filter((m) => m.field('STOPPING') === '1').length, 1, rx.describe());
+  } finally {
+    await teardown(run, [], dir);
+    await rx.stop();
+  }
+});
+
+test('after USR2 the new master sends MAINPID= (with its own pid) and READY=1, takes the watchdog over, and the old one stays quiet', async () => {
+  const dir = makeTmpDir();
+  const rx = await NotifyReceiver.start();
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `[socket:web]
+bind = unix:${join(dir, 'web.sock')}
+
+[program:web]
+worker = ${fixture('worker-app.mjs')}
+sockets = web
+graceful_timeout = 5s
+
+[program:side]
+command = ${node} ${fixture('forever.mjs')}
+startsecs = 0
+`,
+    ),
+    // pings every 100 ms; WATCHDOG_PID unset: the watchdog is the first master's
+    { NOTIFY_SOCKET: rx.address, WATCHDOG_USEC: '200000' },
+  );
+  const oldPid = run.pid;
+  let newPid = 0;
+  try {
+    await rx.waitForMessage(isReady, 'READY=1 from the first master');
+    await rx.waitForCount((m) => m.text === 'WATCHDOG=1' && m.pid === oldPid, 2, 'pings from the first master');
+    const from = rx.messages.length;
+    run.signal('SIGUSR2');
+    const main = await rx.waitForMessage((m) => m.field('MAINPID') !== undefined, 'MAINPID=', { from, timeoutMs: 20_000 });
+    newPid = Number(main.field('MAINPID'));
+    assert.notEqual(newPid, oldPid);
+    assert.equal(main.pid, newPid, 'sent by the new master itself (NotifyAccess=all)');
+    await run.waitForExit(15_000, { drained: false });
+    const ready = await rx.waitForMessage((m) => isReady(m) && m.pid === newPid, 'READY=1 from the new master', { from: rx.messages.indexOf(main) });
+    assert.equal(ready.field('STATUS'), '2 of 2 processes running');
+    // the new master owns the watchdog: WATCHDOG_PID was set to its pid
+    assert.match(readFileSync(`/proc/${newPid}/environ`, 'utf8'), new RegExp(`(^|\\0)WATCHDOG_PID=${newPid}\\0`));
+    await rx.waitForCount((m) => m.text === 'WATCHDOG=1' && m.pid === newPid, 3, 'pings from the new master', { from });
+    const fromOld = rx.messages.slice(rx.messages.indexOf(main)).filter((m) => m.pid === oldPid && m.text !== 'WATCHDOG=1');
+    assert.deepEqual(fromOld.map((m) => m.text), [], 'the old master says nothing after MAINPID (no STOPPING=1)');
+    assert.equal(rx.messages.some((m) => m.field('STOPPING') === '1'), false, rx.describe());
+  } finally {
+    if (newPid > 0) {
+      try {
+        process.kill(newPid, 'SIGTERM');
+      } catch {
+        // ESRCH: already gone
+      }
+      await waitForCondition(() => livePids([newPid]).length === 0, 'the new master to exit', { timeoutMs: 15_000 });
+    }
+    await teardown(run, [], dir);
+    await rx.stop();
+  }
+});
+
+test("NOTIFY_SOCKET and WATCHDOG_* of drover's environment do not reach a program", async () => {
+  const dir = makeTmpDir();
+  const rx = await NotifyReceiver.start();
+  const run = await startUp(
+    writeConfig(dir, `[program:env]\ncommand = ${node} ${fixture('print-env.mjs')}\nstartsecs = 0\nautorestart = false\n`),
+    { NOTIFY_SOCKET: rx.address, WATCHDOG_USEC: '30000000', WATCHDOG_PID: '1' },
+  );
+  try {
+    const m = await run.waitForLine(/env \| ENV (.*)/);
+    const env = (JSON.parse(m[1] as string) as { env: Record<string, string> }).env;
+    assert.equal(env['DROVER_TEST_MARK'], run.mark, 'the rest of drover\'s environment is inherited');
+    const leaked = ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID'].filter((k) => k in env);
+    assert.deepEqual(leaked, [], `the program inherited ${leaked.join(', ')}`);
+  } finally {
+    await teardown(run, [], dir);
+    await rx.stop();
+  }
+});
