@@ -10,6 +10,7 @@ import { ConfigError, formatConfigProblem, type ConfigErrorDetail } from '../err
 import { directoryRefusal } from '../os/safe-dir.js';
 import { lookupUser } from '../os/users.js';
 import { glob } from './_glob.js';
+import { decodeUtf8 } from './utf8.js';
 import { ExpandError, describeNames, expand, type ExpansionValue } from './expand.js';
 import { DEFAULT_SECTION, createIniDocument, expandHere, getEntry, readIni, type IniDocument } from './ini.js';
 import {
@@ -182,7 +183,20 @@ class Loader {
   private readFile(path: string, main: boolean): void {
     let text: string;
     try {
-      text = decodeUtf8(readFileSync(path), path);
+      const decoded = decodeUtf8(readFileSync(path));
+      if (typeof decoded !== 'string') {
+        const byte = decoded.byte.toString(16).toUpperCase().padStart(2, '0');
+        this.problems.push({
+          file: path,
+          line: decoded.line,
+          section: '',
+          key: null,
+          message: `the file is not UTF-8: byte 0x${byte} at column ${decoded.column} (supervisor reads config files as UTF-8)`,
+          expected: 'UTF-8 text; convert the file, e.g. iconv -f latin1 -t utf-8',
+        });
+        throw new ConfigProblems(this.problems, dedupeWarnings(this.warnings));
+      }
+      text = decoded;
     } catch (e) {
       if (e instanceof ConfigProblems) throw e;
       const code = (e as NodeJS.ErrnoException).code;
@@ -1001,66 +1015,6 @@ function isDirectory(p: string): boolean {
     if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EACCES') return false;
     throw e;
   }
-}
-
-/**
- * A config file's text, which must be UTF-8 as supervisor reads it: a Latin-1 byte would otherwise become
- * U+FFFD in a program name or a command. Throws ConfigProblems naming the line and column of the first
- * byte that is not UTF-8. A byte-order mark is kept, as readFileSync(…, 'utf8') keeps it.
- */
-function decodeUtf8(bytes: Buffer, file: string): string {
-  try {
-    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
-  } catch (e) {
-    if (!(e instanceof TypeError)) throw e;
-  }
-  const lo = Math.max(0, firstInvalidUtf8(bytes));
-  // (lastIndexOf with a negative offset would count from the end)
-  const lineStart = lo === 0 ? 0 : bytes.lastIndexOf(0x0a, lo - 1) + 1;
-  const line = bytes.subarray(0, lineStart).filter((b) => b === 0x0a).length + 1;
-  const byte = (bytes[lo] ?? 0).toString(16).toUpperCase().padStart(2, '0');
-  throw new ConfigProblems([
-    {
-      file,
-      line,
-      section: '',
-      key: null,
-      message: `the file is not UTF-8: byte 0x${byte} at column ${lo - lineStart + 1} (supervisor reads config files as UTF-8)`,
-      expected: 'UTF-8 text; convert the file, e.g. iconv -f latin1 -t utf-8',
-    },
-  ]);
-}
-
-/** Index of the first byte that starts an invalid UTF-8 sequence (RFC 3629: no overlongs, no surrogates, ≤ U+10FFFF); -1 when none. */
-function firstInvalidUtf8(b: Uint8Array): number {
-  let i = 0;
-  while (i < b.length) {
-    const c = b[i] as number;
-    if (c < 0x80) {
-      i++;
-      continue;
-    }
-    // continuation bytes after the lead, and the narrower range the first of them must fall in
-    let n: number;
-    let lo = 0x80;
-    let hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf) n = 1;
-    else if (c >= 0xe0 && c <= 0xef) {
-      n = 2;
-      if (c === 0xe0) lo = 0xa0;
-      if (c === 0xed) hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      n = 3;
-      if (c === 0xf0) lo = 0x90;
-      if (c === 0xf4) hi = 0x8f;
-    } else return i;
-    for (let k = 1; k <= n; k++) {
-      const d = b[i + k];
-      if (d === undefined || d < (k === 1 ? lo : 0x80) || d > (k === 1 ? hi : 0xbf)) return i;
-    }
-    i += n + 1;
-  }
-  return -1;
 }
 
 /** Whether two listening addresses would collide on bind (same path; same port with equal or wildcard hosts). */
