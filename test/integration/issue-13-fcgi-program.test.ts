@@ -178,6 +178,23 @@ test('the socket lives while a process of the program runs: closed after the las
   }
 });
 
+test('a program running as another user gets a unix socket it owns (supervisor\'s default owner)', { skip: process.getuid?.() !== 0 && 'needs root (user=)' }, async () => {
+  const dir = makeTmpDir('drover-fcgi-');
+  const d = new Daemon(`[fcgi-program:php]\ncommand = ${PHP_CGI}\nsocket = unix://%(here)s/php.sock\nuser = nobody\nstartsecs = 0\n`, { dir });
+  try {
+    await d.up();
+    const pid = (await d.processes()).get('php:php')?.pid ?? 0;
+    d.seen.add(pid);
+    assert.ok(pid > 0, d.daemonStderr());
+    assert.equal(statSync(`/proc/${pid}`).uid, 65534, 'php-cgi runs as nobody');
+    const st = statSync(join(dir, 'php.sock'));
+    assert.deepEqual([st.uid, st.gid, st.mode & 0o777], [65534, 65534, 0o700], 'nobody:nogroup, mode 0700');
+    assert.equal(await tryConnect({ path: join(dir, 'php.sock') }), 'connected');
+  } finally {
+    assert.deepEqual(await d.teardown(), []);
+  }
+});
+
 test('a port another program holds stops drover at start, naming the fcgi-program and the socket', async () => {
   const holder: Server = createServer();
   await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
