@@ -2,8 +2,8 @@
 // process without knowing what it is. A plain `command =` program is the default kind (nothing to add); a
 // drover worker (src/prefork/) adds its runtime's argv and environment, an IPC channel, heartbeats and its
 // own readiness; a FastCGI program (src/prefork/fcgi.ts) its socket as stdin; later kinds (event
-// listeners) plug in the same way. Kinds never assign a state: they feed
-// events to the reducer through their context.
+// listeners) plug in the same way. Kinds never assign a state: they feed events to the reducer through
+// their context.
 import type { ChildProcess } from 'node:child_process';
 import type { ProcessSpec } from '../config/types.js';
 import type { Logger } from '../logs/logger.js';

@@ -136,7 +136,7 @@ export class ProcessTable {
   }
 
   /**
-   * The active groups as supervisord orders them for its "all" commands and its shutdown: by priority, then
+   * The active groups as supervisord orders them for its "all" commands: by priority, then
    * in the order they were activated (a start activates them by priority and name; a group added later,
    * by supervisorctl add or update, comes after the others of its priority).
    */
