@@ -11,8 +11,9 @@
 #   redis-server — the shared primitives run their suite on the Redis backend too (each test file starts its own server)
 #   nginx-light — the web server of the container example (examples/docker), run under drover as PID 1 in the container test
 #   curl        — the container test requests the example's pages from inside its network namespace
+#   php-cgi     — a real FastCGI server: the [fcgi-program:x] test runs it on a drover-made tcp and unix socket
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends supervisor util-linux procps logrotate systemd iproute2 strace chromium redis-server nginx-light curl >/dev/null
+apt-get install -y -qq --no-install-recommends supervisor util-linux procps logrotate systemd iproute2 strace chromium redis-server nginx-light curl php-cgi >/dev/null
 echo "test dependencies installed: $(/usr/bin/python3 -c 'import supervisor.options, pkgutil; print("supervisor", pkgutil.get_data("supervisor", "version.txt").decode().strip())')"

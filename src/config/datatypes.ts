@@ -1,7 +1,7 @@
 // Value parsers with supervisor's semantics (supervisor/datatypes.py), each throwing ValueProblem with
 // what was expected. They take the raw (already expanded) string and return the typed value.
 import { signalName as osSignalName, signalNumber } from '../os/signals.js';
-import { lookupGroup as osLookupGroup, lookupUser as osLookupUser } from '../os/users.js';
+import { lookupGroup as osLookupGroup, lookupGroupId as osLookupGroupId, lookupUser as osLookupUser } from '../os/users.js';
 import { homedir } from 'node:os';
 import { DroverError } from '../errors.js';
 import { lexWords } from './shlex.js';
@@ -213,6 +213,61 @@ export function inetAddress(raw: string): { host: string; port: number } {
   if (port < 1 || port > 65535) throw new ValueProblem('port out of range', expected);
   if (host === '*') host = '';
   return { host, port };
+}
+
+/** An [fcgi-program:x] socket, as supervisor's parse_fcgi_socket reads it. */
+export type FcgiSocketAddress = { readonly kind: 'tcp'; readonly host: string; readonly port: number } | { readonly kind: 'unix'; readonly path: string };
+
+/**
+ * supervisor's parse_fcgi_socket: `unix:///absolute/path` (normalised as os.path.normpath does) or
+ * `tcp://HOST:PORT` (IPv4 address or host name, lower-cased; no IPv6, as in supervisor).
+ */
+export function fcgiSocketAddress(raw: string): FcgiSocketAddress {
+  const expected = 'tcp://HOST:PORT (e.g. tcp://127.0.0.1:9000) or unix:///absolute/path.sock';
+  if (raw.startsWith('unix://')) {
+    const path = raw.slice(7);
+    if (!path.startsWith('/')) throw new ValueProblem('a unix socket needs an absolute path', expected);
+    return { kind: 'unix', path: normPath(path) };
+  }
+  const m = /^tcp:\/\/([^\s:]+):(\d+)\n?$/.exec(raw);
+  if (!m) throw new ValueProblem('not a FastCGI socket address', expected);
+  const port = Number(m[2]);
+  if (port < 1 || port > 65535) throw new ValueProblem('port out of range', 'a port from 1 to 65535');
+  return { kind: 'tcp', host: (m[1] as string).toLowerCase(), port };
+}
+
+/** supervisor's socket_backlog: an integer from 1 to 65535. */
+export function socketBacklog(raw: string): number {
+  const n = integer(raw);
+  if (n < 1 || n > 65535) throw new ValueProblem('out of range', 'an integer from 1 to 65535');
+  return n;
+}
+
+/**
+ * supervisor's colon_separated_user_group as the fcgi socket_owner uses it: `user` → (uid, -1: group
+ * unchanged), `user:group` → (uid, gid); names or numbers, each must exist.
+ */
+export function socketOwner(raw: string): { readonly uid: number; readonly gid: number } {
+  const expected = 'user or user:group that exist on this system';
+  const [user, group] = raw.split(/:(.*)/s, 2);
+  const u = user ? osLookupUser(user) : null;
+  if (!u) throw new ValueProblem('no such user', expected);
+  if (group === undefined) return { uid: u.uid, gid: -1 };
+  const gid = osLookupGroupId(group);
+  if (gid === null) throw new ValueProblem('no such group', expected);
+  return { uid: u.uid, gid };
+}
+
+/** Python's os.path.normpath for an absolute POSIX path (keeps a leading "//", as Python does). */
+function normPath(path: string): string {
+  const initial = path.startsWith('//') && !path.startsWith('///') ? '//' : '/';
+  const parts: string[] = [];
+  for (const part of path.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') parts.pop();
+    else parts.push(part);
+  }
+  return initial + parts.join('/');
 }
 
 /** One /etc/passwd entry. */

@@ -10,9 +10,11 @@ import { ConfigError, DroverError, formatConfigProblem, type ConfigErrorDetail }
 import { directoryRefusal } from '../os/safe-dir.js';
 import { lookupUser } from '../os/users.js';
 import { glob } from './_glob.js';
+import { decodeUtf8 } from './utf8.js';
 import { ExpandError, describeNames, expand, type ExpansionValue } from './expand.js';
 import { DEFAULT_SECTION, createIniDocument, expandHere, getEntry, readIni, type IniDocument } from './ini.js';
 import {
+  FCGI_PROGRAM_KEYS,
   GROUP_KEYS,
   INET_HTTP_SERVER_KEYS,
   PROGRAM_KEYS,
@@ -33,6 +35,7 @@ import { ValueProblem, expandUser, keyValuePairs, processOrGroupName, refuseCont
 import type {
   Config,
   ConfigWarning,
+  FcgiSocketSpec,
   GroupSpec,
   InetHttpServerSpec,
   LogTarget,
@@ -133,6 +136,7 @@ class Loader {
     const sockets = this.readSockets();
     this.checkSocketReferences(processes, sockets);
     this.problems.unshift(...this.typedProblems);
+    this.checkFcgiSockets(processes, sockets);
     if (this.problems.length > 0 || supervisord === null) throw new ConfigProblems(dedupeProblems(this.problems), dedupeWarnings(this.warnings));
     return deepFreeze({
       file: this.file,
@@ -200,8 +204,22 @@ class Loader {
     }
     let text: string;
     try {
-      text = readFileSync(path, 'utf8');
+      const decoded = decodeUtf8(readFileSync(path));
+      if (typeof decoded !== 'string') {
+        const byte = decoded.byte.toString(16).toUpperCase().padStart(2, '0');
+        this.problems.push({
+          file: path,
+          line: decoded.line,
+          section: '',
+          key: null,
+          message: `the file is not UTF-8: byte 0x${byte} at column ${decoded.column} (supervisor reads config files as UTF-8)`,
+          expected: 'UTF-8 text; convert the file, e.g. iconv -f latin1 -t utf-8',
+        });
+        throw new ConfigProblems(this.problems, dedupeWarnings(this.warnings));
+      }
+      text = decoded;
     } catch (e) {
+      if (e instanceof ConfigProblems) throw e;
       const code = (e as NodeJS.ErrnoException).code;
       const message = code === 'ENOENT' ? 'config file not found' : code === 'EISDIR' ? 'is a directory, not a config file' : `cannot read config file (${code ?? String(e)})`;
       this.problems.push({ file: path, line: 0, section: main ? '' : 'include', key: null, message });
@@ -246,7 +264,10 @@ class Loader {
     expandHere(this.doc, this.here);
     const entry = getEntry(this.doc, 'include', 'files');
     if (!entry) {
-      this.problems.push({ file: include.pos.file, line: include.pos.line, section: 'include', key: null, message: '[include] has no "files" key', expected: 'files = GLOB [GLOB...]' });
+      // a misspelt key is the usual cause: point at it
+      const near = [...include.entries].find(([k]) => nearestKey(k, ['files']) !== null);
+      const hint = near ? `; line ${near[1].pos.line} sets "${near[0]}" — did you mean "files"?` : '';
+      this.problems.push({ file: include.pos.file, line: include.pos.line, section: 'include', key: 'files', message: `missing: the section names no files to read${hint}`, expected: 'files = GLOB [GLOB...]' });
       throw new ConfigProblems(this.problems, dedupeWarnings(this.warnings));
     }
     const names: Names = new Map<string, ExpansionValue>([['here', this.here], ['host_node_name', this.hostname], ...this.envNames]);
@@ -269,7 +290,7 @@ class Loader {
         this.finishIniProblems();
         const nested = this.doc.sections.get('include');
         for (const [k, e] of nested?.entries ?? []) {
-          if (e.pos.file === path) this.warn(e.pos, 'include', k, 'an [include] inside an included file is ignored (supervisor reads includes one level deep)');
+          if (e.pos.file === path) this.warn(e.pos, 'include', k, 'an [include] inside an included file is ignored (supervisor reads includes one level deep)', true);
         }
         expandHere(this.doc, dirname(path));
       }
@@ -285,7 +306,7 @@ class Loader {
       const kind = sectionKind(name);
       if (kind === null) {
         const near = nearestKey(name.includes(':') ? name.slice(0, name.indexOf(':') + 1) : name, SECTION_PREFIXES);
-        this.warn(section.pos, name, null, `unknown section, ignored${near ? ` (did you mean [${near}${near.endsWith(':') ? name.slice(name.indexOf(':') + 1) : ''}]?)` : ''}`);
+        this.warn(section.pos, name, null, `unknown section, ignored${near ? ` (did you mean [${near}${near.endsWith(':') ? name.slice(name.indexOf(':') + 1) : ''}]?)` : ''}`, true);
         continue;
       }
       if (kind.kind === 'ignored') continue;
@@ -295,8 +316,8 @@ class Loader {
         const near = nearestKey(key, Object.keys(table));
         this.warn(entry.pos, name, key, `unknown key, ignored${near ? ` (did you mean "${near}"?)` : ''}`);
       }
-      if (kind.kind === 'eventlistener' || kind.kind === 'fcgi-program') {
-        this.warn(section.pos, name, null, `drover does not run [${kind.kind}:x] sections yet; this one is read but ignored`);
+      if (kind.kind === 'eventlistener') {
+        this.warn(section.pos, name, null, `drover does not run [${kind.kind}:x] sections yet; this one is read but ignored`, true);
       }
     }
     for (const [key, entry] of this.doc.defaults) {
@@ -461,18 +482,25 @@ class Loader {
         for (const program of programs) {
           const programSection = `program:${program}`;
           const fcgiSection = `fcgi-program:${program}`;
+          const hasProgram = this.doc.sections.has(programSection);
+          const hasFcgi = this.doc.sections.has(fcgiSection);
           const pos = getEntry(this.doc, section, 'programs')?.pos ?? this.sectionPos(section);
-          if (!this.doc.sections.has(programSection)) {
-            if (this.doc.sections.has(fcgiSection)) {
-              excluded.add(fcgiSection);
-              continue;
-            }
-            this.fail(pos, section, 'programs', `names a program that has no [program:${program}] section`, program, `one of: ${sections.filter((s) => s.startsWith('program:')).map((s) => s.slice(8)).join(', ') || '(no programs defined)'}`);
+          if (!hasProgram && !hasFcgi) {
+            const known = sections.filter((s) => s.startsWith('program:') || s.startsWith('fcgi-program:')).map((s) => s.slice(s.indexOf(':') + 1));
+            this.fail(pos, section, 'programs', `names a program that has no [program:${program}] or [fcgi-program:${program}] section`, program, `one of: ${known.join(', ') || '(no programs defined)'}`);
+          }
+          if (hasProgram && hasFcgi) {
+            this.fail(pos, section, 'programs', `"${program}" is ambiguous: both [program:${program}] and [fcgi-program:${program}] exist`, program, 'a name that only one section uses');
+          }
+          if (hasFcgi) {
+            // supervisor 4.2 builds a group member from an fcgi-program as from a program: no socket
+            this.warn(pos, section, 'programs', `supervisor runs [${fcgiSection}] named in a [group:x] as a plain program, without its socket (stdin is a pipe); drover does the same. Leave it out of the group to give it its socket`);
           }
           if (seen.has(program)) this.warn(pos, section, 'programs', `"${program}" is listed twice; supervisor creates its processes twice`);
           seen.add(program);
-          excluded.add(programSection);
-          processes.push(...this.processesFromSection(programSection, groupName));
+          const memberSection = hasProgram ? programSection : fcgiSection;
+          excluded.add(memberSection);
+          processes.push(...this.processesFromSection(memberSection, groupName));
         }
         resolved.push({ spec: { name: groupName, priority, programs: [...programs], explicit: true }, processes });
         return null;
@@ -491,13 +519,15 @@ class Loader {
       }, null);
     }
 
+    resolved.push(...this.readFcgiPrograms(excluded, new Set(resolved.map((r) => r.spec.name))));
+
     // supervisor sorts groups by (priority, name); the sort is stable
     resolved.sort((a, b) => a.spec.priority - b.spec.priority || compareStrings(a.spec.name, b.spec.name));
     return { groups: resolved.map((r) => r.spec), processes: resolved.flatMap((r) => r.processes) };
   }
 
   /** supervisor's processes_from_section, including the order in which names become expandable. */
-  private processesFromSection(section: string, groupName: string): ProcessSpec[] {
+  private processesFromSection(section: string, groupName: string, fcgiSocket: FcgiSocketSpec | null = null): ProcessSpec[] {
     const programName = this.nameOf(section);
     const sectionPos = this.sectionPos(section);
     // supervisor mutates this one dict as it goes: process_num, numprocs and each process's ENV_X
@@ -610,7 +640,10 @@ class Loader {
         : {};
       for (const [k, v] of Object.entries(environment)) common.set(`ENV_${k}`, v);
       const directory = this.getValue(section, 'directory', K.directory, combined());
-      const logs = { stdout: this.readLog(section, 'stdout', common, combined(), userUid), stderr: this.readLog(section, 'stderr', common, combined(), userUid) };
+      const logs = {
+        stdout: this.readLog(section, 'stdout', common, combined(), userUid, false),
+        stderr: this.readLog(section, 'stderr', common, combined(), userUid, redirectStderr),
+      };
       if (redirectStderr) {
         if (logs.stderr.target !== 'AUTO' && logs.stderr.target !== 'NONE') {
           this.warn(getEntry(this.doc, section, 'stderr_logfile')?.pos ?? sectionPos, section, 'stderr_logfile', 'redirect_stderr=true sends stderr to the stdout log, so this file is ignored');
@@ -707,23 +740,27 @@ class Loader {
         concurrency,
         watch,
         watchDebounceMs,
+        fcgiSocket,
       });
     }
     // supervisor sorts the processes of one section by (priority, name)
     return out.sort((a, b) => a.priority - b.priority || compareStrings(a.name, b.name));
   }
 
-  private readLog(section: string, stream: 'stdout' | 'stderr', common: Names, names: Names, userUid: number | null): { target: LogTarget; maxBytes: number; backups: number; syslog: boolean } {
+  /** One stream's log settings; `redirected`: stderr goes into the stdout log (redirect_stderr), so no file of its own is made. */
+  private readLog(section: string, stream: 'stdout' | 'stderr', common: Names, names: Names, userUid: number | null, redirected: boolean): { target: LogTarget; maxBytes: number; backups: number; syslog: boolean } {
     const K = PROGRAM_KEYS;
     const key = `${stream}_logfile`;
     const entry = getEntry(this.doc, section, key);
     const pos = entry?.pos ?? this.sectionPos(section);
     let value: LogfileValue = { type: 'auto' };
+    /** the value as expanded for this process, for messages (supervisord names the expanded path too) */
+    let shown = 'AUTO';
     if (entry) {
       // supervisor expands a logfile value twice, so "%%" has to be written "%%%%"
       const once = this.expandValue(entry.value, names, pos, section, key);
-      const twice = this.expandValue(once, common, pos, section, key);
-      value = this.parseValue(K.stdout_logfile, twice, pos, section, key);
+      shown = this.expandValue(once, common, pos, section, key);
+      value = this.parseValue(K.stdout_logfile, shown, pos, section, key);
     }
     const backups = this.getValue(section, `${key}_backups`, K.stdout_logfile_backups, names) ?? defaultOf(K.stdout_logfile_backups);
     const maxBytes = this.getValue(section, `${key}_maxbytes`, K.stdout_logfile_maxbytes, names) ?? defaultOf(K.stdout_logfile_maxbytes);
@@ -732,10 +769,12 @@ class Loader {
     switch (value.type) {
       case 'auto': {
         target = 'AUTO';
+        // supervisor warns here even for a redirected stderr, whose file is never made
+        if (redirected) break;
         if (!maxBytes) this.warn(pos, section, key, `AUTO log without rotation (${key}_maxbytes = 0) can fill the disk`);
         // the default childlogdir is in the runtime directory, which drover creates and checks itself
         const refusal = this.explicitChildlogdir === null ? null : this.logDirRefusal(this.explicitChildlogdir, userUid);
-        if (refusal !== null) this.fail(pos, section, key, `AUTO logs go to childlogdir, and ${refusal}`, entry?.value ?? 'AUTO');
+        if (refusal !== null) this.fail(pos, section, key, `AUTO logs go to childlogdir, and ${refusal}`, shown);
         break;
       }
       case 'none':
@@ -754,10 +793,10 @@ class Loader {
         }
         const dir = dirname(resolve(this.here, target));
         if (target.includes('/') && !isDirectory(dir)) {
-          this.fail(pos, section, key, `the directory ${dir} does not exist`, entry?.value ?? '', 'a path in an existing directory, AUTO or NONE');
+          this.fail(pos, section, key, `the directory ${dir} does not exist`, shown, 'a path in an existing directory, AUTO or NONE');
         }
         const refusal = this.logDirRefusal(dir, userUid);
-        if (refusal !== null) this.fail(pos, section, key, refusal, entry?.value ?? '');
+        if (refusal !== null) this.fail(pos, section, key, refusal, shown);
         break;
       }
       default: {
@@ -787,6 +826,93 @@ class Loader {
   private supervisordEnvironmentCache: Record<string, string> | null = null;
   private supervisordEnvironment(): Record<string, string> {
     return this.supervisordEnvironmentCache ?? {};
+  }
+
+  // --- [fcgi-program:x] ---
+
+  /**
+   * supervisor's FastCGI groups: each [fcgi-program:x] that no [group:x] names is a group of its own,
+   * whose processes all get one socket as their stdin (options.py process_groups_from_parser and
+   * parse_fcgi_socket, with their defaults: mode 0700, owner the program's user when it differs).
+   */
+  private readFcgiPrograms(excluded: ReadonlySet<string>, groupNames: ReadonlySet<string>): { spec: GroupSpec; processes: ProcessSpec[] }[] {
+    const out: { spec: GroupSpec; processes: ProcessSpec[] }[] = [];
+    const K = FCGI_PROGRAM_KEYS;
+    for (const section of this.doc.sections.keys()) {
+      if (!section.startsWith('fcgi-program:') || excluded.has(section)) continue;
+      this.section(() => {
+        const programName = this.nameOf(section);
+        const sectionPos = this.sectionPos(section);
+        const names = (): Names => new Map<string, ExpansionValue>([...this.envNames, ['here', this.here]]);
+        const posOf = (key: string): SourcePos => getEntry(this.doc, section, key)?.pos ?? sectionPos;
+        let failed = false;
+        const read = <T>(key: string, spec: KeySpec<T>, expansions: Names = names()): T | null => {
+          try {
+            return this.getValue(section, key, spec, expansions);
+          } catch (e) {
+            if (!(e instanceof Recorded)) throw e;
+            failed = true;
+            return null;
+          }
+        };
+        const problem = (key: string | null, message: string, got?: string, expected?: string): void => {
+          this.record(key === null ? sectionPos : posOf(key), section, key, message, got, expected);
+          failed = true;
+        };
+        if (groupNames.has(programName)) problem(null, `a group named ${programName} already exists; supervisor would keep only one of them`, programName, 'a name no [program:x] or [group:x] uses');
+        if (getEntry(this.doc, section, 'worker')) problem('worker', 'an fcgi-program runs a command, not a drover worker module', undefined, 'command = ...');
+        if (getEntry(this.doc, section, 'pidfile')) problem('pidfile', 'an fcgi-program must stay in the foreground: its socket is released when the process drover started exits', undefined, 'no pidfile');
+        const priority = read('priority', K.priority) ?? defaultOf(K.priority);
+        const user = read('user', K.user);
+        const backlog = read('socket_backlog', K.socket_backlog);
+        const owner = read('socket_owner', K.socket_owner);
+        const mode = read('socket_mode', K.socket_mode) ?? defaultOf(K.socket_mode);
+        // supervisor expands the socket with %(program_name)s besides %(here)s and %(ENV_X)s
+        const bind = read('socket', K.socket, new Map<string, ExpansionValue>([...names(), ['program_name', programName]]));
+        if (bind === null && !getEntry(this.doc, section, 'socket')) {
+          problem('socket', 'an fcgi-program needs a socket', undefined, `socket = tcp://127.0.0.1:9000 or socket = unix:///run/${programName}.sock`);
+        }
+        if (bind?.kind === 'tcp') {
+          for (const key of ['socket_owner', 'socket_mode']) {
+            const entry = getEntry(this.doc, section, key);
+            if (entry) problem(key, 'applies to unix sockets only', entry.value, `no ${key} with a tcp:// socket`);
+          }
+        }
+        if (failed || bind === null) throw new Recorded();
+        let fcgiSocket: FcgiSocketSpec;
+        if (bind.kind === 'unix') {
+          let socketOwner = owner;
+          const programUser = user === null ? null : lookupUser(user);
+          // a program running as another user gets a socket it can accept on (supervisor's default)
+          if (socketOwner === null && programUser && programUser.uid !== process.getuid?.()) socketOwner = { uid: programUser.uid, gid: programUser.gid };
+          fcgiSocket = { url: `unix://${bind.path}`, bind, backlog, mode, owner: socketOwner };
+        } else {
+          fcgiSocket = { url: `tcp://${bind.host}:${bind.port}`, bind, backlog, mode: null, owner: null };
+        }
+        const processes = this.processesFromSection(section, programName, fcgiSocket);
+        out.push({ spec: { name: programName, priority, programs: [programName], explicit: false }, processes });
+        return null;
+      }, null);
+    }
+    return out;
+  }
+
+  /** Two fcgi-programs, or one and a [socket:x], on one address would fight over it (supervisor: EADDRINUSE, or a unix socket silently taken over). */
+  private checkFcgiSockets(processes: readonly ProcessSpec[], sockets: readonly SocketSpec[]): void {
+    const owners = new Map<string, { program: string; bind: FcgiSocketSpec['bind'] }>();
+    for (const p of processes) {
+      if (p.fcgiSocket === null || owners.get(p.fcgiSocket.url)?.program === p.programName) continue;
+      const section = `fcgi-program:${p.programName}`;
+      const pos = getEntry(this.doc, section, 'socket')?.pos ?? p.source;
+      const clash = [...owners.values()].find((o) => sameAddress(o.bind, p.fcgiSocket?.bind));
+      if (clash) {
+        this.record(pos, section, 'socket', `[fcgi-program:${clash.program}] uses the same address`, p.fcgiSocket.url, 'an address of its own for each fcgi-program');
+        continue;
+      }
+      const taken = sockets.find((s) => s.bind.kind !== 'fd' && sameAddress(s.bind, p.fcgiSocket?.bind));
+      if (taken) this.record(pos, section, 'socket', `[socket:${taken.name}] binds the same address`, p.fcgiSocket.url, 'an address no [socket:x] binds');
+      owners.set(p.fcgiSocket.url, { program: p.programName, bind: p.fcgiSocket.bind });
+    }
   }
 
   // --- servers and supervisorctl ---
@@ -923,8 +1049,9 @@ class Loader {
     throw new Recorded();
   }
 
-  private warn(pos: SourcePos, section: string, key: string | null, message: string): void {
-    this.warnings.push({ file: pos.file, line: pos.line, ...pathOf(pos), section, key, message });
+  /** Records a warning; `ignored`: the whole section will not be acted on (drover check then does not say "config OK"). */
+  private warn(pos: SourcePos, section: string, key: string | null, message: string, ignored = false): void {
+    this.warnings.push({ file: pos.file, line: pos.line, ...pathOf(pos), section, key, message, ...(ignored ? { sectionIgnored: true as const } : {}) });
   }
 }
 
@@ -942,6 +1069,15 @@ function isDirectory(p: string): boolean {
     if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EACCES') return false;
     throw e;
   }
+}
+
+/** Whether two listening addresses would collide on bind (same path; same port with equal or wildcard hosts). */
+function sameAddress(a: FcgiSocketSpec['bind'] | SocketSpec['bind'], b: FcgiSocketSpec['bind'] | undefined): boolean {
+  if (b === undefined) return false;
+  if (a.kind === 'unix' || b.kind === 'unix') return a.kind === 'unix' && b.kind === 'unix' && a.path === b.path;
+  if (a.kind === 'fd') return false;
+  const wildcard = (h: string): boolean => h === '0.0.0.0' || h === '::' || h === '';
+  return a.port === b.port && (a.host === b.host || wildcard(a.host) || wildcard(b.host));
 }
 
 /** Python compares str by code point; for names this equals UTF-16 order outside surrogates. */

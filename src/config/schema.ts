@@ -10,6 +10,7 @@ import {
   duration,
   exitCodes,
   existingUser,
+  fcgiSocketAddress,
   inetAddress,
   integer,
   listOfStrings,
@@ -18,6 +19,8 @@ import {
   nonNegativeInteger,
   octal,
   signalName,
+  socketBacklog,
+  socketOwner,
   userAndGroup,
   ValueProblem,
   type LogfileValue,
@@ -220,10 +223,22 @@ export const EVENTLISTENER_KEYS = {
 
 export const FCGI_PROGRAM_KEYS = {
   ...PROGRAM_KEYS,
-  socket: key({ type: 'socket', default: null, doc: 'unix:///path or tcp://host:port (drover does not run fcgi programs yet).', parse: text }),
-  socket_backlog: key({ type: 'integer', default: null, doc: 'listen() backlog.', parse: integer }),
-  socket_owner: key({ type: 'user:group', default: null, doc: 'Owner of a unix socket.', parse: text }),
-  socket_mode: key({ type: 'octal', typed: 'octal', default: null, doc: 'Mode of a unix socket.', parse: octal }),
+  socket: key({
+    type: 'socket',
+    default: null,
+    defaultDoc: '(required)',
+    doc: 'tcp://HOST:PORT or unix:///absolute/path.sock: the socket drover creates and hands to every process of the program as its stdin (fd 0). Created when the first process starts, closed when the last one stops. %(program_name)s and %(here)s expand here.',
+    parse: fcgiSocketAddress,
+  }),
+  socket_backlog: key({ type: 'integer', default: null, defaultDoc: 'SOMAXCONN (4096)', doc: 'listen() backlog of the socket, 1 to 65535 (the kernel caps it at net.core.somaxconn).', parse: socketBacklog }),
+  socket_owner: key({
+    type: 'user[:group]',
+    default: null,
+    defaultDoc: "the program's user= when it differs from drover's",
+    doc: 'unix sockets: owner of the socket file; a user alone leaves the group unchanged.',
+    parse: socketOwner,
+  }),
+  socket_mode: key({ type: 'octal', typed: 'octal', default: '0700', doc: 'unix sockets: permission bits of the socket file (set at creation, through the umask).', parse: octal }),
 } as const;
 
 export const GROUP_KEYS = {

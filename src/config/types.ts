@@ -105,6 +105,23 @@ export interface ProcessSpec {
   readonly watch: readonly string[];
   /** `watch_debounce`: quiet time after the last change before the restart */
   readonly watchDebounceMs: number;
+
+  // --- [fcgi-program:x] ---
+  /** the socket every process of an fcgi-program gets as its stdin (fd 0); null for other programs */
+  readonly fcgiSocket: FcgiSocketSpec | null;
+}
+
+/** The socket of an [fcgi-program:x], as supervisor resolves it (options.py parse_fcgi_socket). */
+export interface FcgiSocketSpec {
+  /** supervisor's form of the address: tcp://host:port or unix:///path; also the socket's identity */
+  readonly url: string;
+  readonly bind: { readonly kind: 'tcp'; readonly host: string; readonly port: number } | { readonly kind: 'unix'; readonly path: string };
+  /** listen() backlog; null = SOMAXCONN, as supervisor */
+  readonly backlog: number | null;
+  /** unix sockets: permission bits of the file (default 0700); null for tcp */
+  readonly mode: number | null;
+  /** unix sockets: owner of the file (gid -1: unchanged); null = as created (drover's user) */
+  readonly owner: { readonly uid: number; readonly gid: number } | null;
 }
 
 /** A listening socket the master binds once and hands to programs ([socket:NAME]). */
@@ -200,6 +217,8 @@ export interface ConfigWarning {
   readonly section: string;
   readonly key: string | null;
   readonly message: string;
+  /** the whole section is ignored: drover will not act on it */
+  readonly sectionIgnored?: true;
 }
 
 /** The whole resolved configuration. */

@@ -135,7 +135,9 @@ function resolveOrThrow(api: ControlApi, patterns: readonly string[]): string[] 
 }
 
 function results(outcomes: readonly CommandOutcome[]): ResultsJson {
-  return { ok: outcomes.every((o) => o.ok), results: outcomes };
+  // settledAtMs only orders XML-RPC's answers (supervisord's); the JSON API answers in request order
+  const plain = outcomes.map(({ key, ok, code, message }) => ({ key, ok, ...(code !== undefined ? { code } : {}), ...(message !== undefined ? { message } : {}) }));
+  return { ok: outcomes.every((o) => o.ok), results: plain };
 }
 
 function logKey(api: ControlApi, input: Input): string {

@@ -40,9 +40,9 @@ export class Commands {
   run(cmd: Exclude<ControlCommand, { type: 'shutdown' }>): Promise<CommandOutcome[]> {
     switch (cmd.type) {
       case 'start':
-        return Promise.all(cmd.keys.map((key) => this.startOne(key, cmd.wait)));
+        return Promise.all(cmd.keys.map((key) => settled(this.startOne(key, cmd.wait))));
       case 'stop':
-        return Promise.all(cmd.keys.map((key) => this.stopOne(key, cmd.wait)));
+        return Promise.all(cmd.keys.map((key) => settled(this.stopOne(key, cmd.wait))));
       case 'signal':
         return Promise.resolve(cmd.keys.map((key) => this.signalOne(key, cmd.signal)));
       case 'applyConfig':
@@ -203,6 +203,8 @@ export class Commands {
       outcomes.push({ key: entry.key, ok: true, message: 'changed' });
     }
     for (const name of diff.removedGroups) if (inScope(name)) table.deleteGroup(name);
+    // a whole reload orders the groups as a fresh start would (supervisord re-execs on SIGHUP)
+    if (groups === null) for (const g of config.groups) table.deleteGroup(g.name);
     for (const g of config.groups) if (inScope(g.name)) table.setGroup(g);
     const added: ProcessEntry[] = [];
     for (const spec of diff.addedProcesses) {
@@ -272,6 +274,11 @@ export class Commands {
   private enqueue(command: ControlCommand): Promise<readonly CommandOutcome[]> {
     return new Promise((reply) => this.host.push({ type: 'commandReceived', command, reply }));
   }
+}
+
+/** Stamps an outcome with the time it became known (resolved promises run their callbacks in that turn). */
+function settled(p: Promise<CommandOutcome>): Promise<CommandOutcome> {
+  return p.then((o) => ({ ...o, settledAtMs: Date.now() }));
 }
 
 function assertNever(x: never): never {

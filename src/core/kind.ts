@@ -1,8 +1,9 @@
 // Kinds of process: what a kind supplies to the supervisor, so that core knows how to launch and listen to a
 // process without knowing what it is. A plain `command =` program is the default kind (nothing to add); a
 // drover worker (src/prefork/) adds its runtime's argv and environment, an IPC channel, heartbeats and its
-// own readiness; later kinds (event listeners) plug in the same way. Kinds never assign a state: they feed
-// events to the reducer through their context.
+// own readiness; a FastCGI program (src/prefork/fcgi.ts) its socket as stdin; later kinds (event
+// listeners) plug in the same way. Kinds never assign a state: they feed events to the reducer through
+// their context.
 import type { ChildProcess } from 'node:child_process';
 import type { ProcessSpec } from '../config/types.js';
 import type { Logger } from '../logs/logger.js';
@@ -16,6 +17,8 @@ export interface LaunchPlan {
   readonly env: Readonly<Record<string, string>>;
   /** open a Node IPC channel to the child */
   readonly ipc: boolean;
+  /** an fd the child gets as its stdin (fd 0) instead of drover's pipe: a FastCGI program's listening socket */
+  readonly stdinFd?: number;
 }
 
 /** Why a process of this kind cannot be launched (counted as a failed start). */
@@ -44,6 +47,8 @@ export interface ProcessKind {
   bind(ctx: KindContext): void;
   /** The argv, extra environment and IPC of one launch, or why it cannot start. */
   prepare(spec: ProcessSpec): LaunchPlan | LaunchRefusal;
+  /** The launch `prepare` planned did not happen (the spawn failed): give back what prepare took. */
+  abandon?(spec: ProcessSpec, plan: LaunchPlan): void;
   /** The process was spawned: attach to its IPC channel and streams. */
   attach(entry: ProcessEntry, child: ChildProcess, pid: number): void;
   /** An event this kind pushed, for the current process of `entry` (stale ones are dropped before this). */

@@ -71,11 +71,16 @@ export class Launcher {
       fail(plan.reason, plan.message);
       return;
     }
+    /** the spawn failed after the kind prepared it: the kind gives back what it took (an fcgi socket's reference) */
+    const abandon = (reason: string, message: string): void => {
+      kind?.abandon?.(spec, plan);
+      fail(reason, message);
+    };
     const listenFds: { fd: number; name: string }[] = [];
     for (const name of spec.sockets) {
       const fd = this.o.sockets?.fd(name) ?? null;
       if (fd === null) {
-        fail('ENOTSOCK', `its socket ${name} is not bound`);
+        abandon('ENOTSOCK', `its socket ${name} is not bound`);
         return;
       }
       listenFds.push({ fd, name });
@@ -88,11 +93,12 @@ export class Launcher {
       user,
       pdeathsig: spec.pdeathsig,
       stdinPipe: true,
+      ...(plan.stdinFd !== undefined ? { stdinFd: plan.stdinFd } : {}),
       listenFds,
       ipc: plan.ipc,
     });
     if (!result.ok) {
-      fail(result.reason, result.message);
+      abandon(result.reason, result.message);
       return;
     }
     const { child, pid } = result;

@@ -155,7 +155,7 @@ export class Supervisor implements CoreHost {
     return this.table.snapshot();
   }
 
-  /** The active groups, sorted as supervisor sorts them (priority, then name). */
+  /** The active groups, sorted as supervisord sorts them (priority, then activation order). */
   activeGroups(): ReturnType<ProcessTable['activeGroups']> {
     return this.table.activeGroups();
   }

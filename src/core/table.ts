@@ -51,7 +51,7 @@ export interface ProcessEntry {
 export class ProcessTable {
   /** every process by key, in config order */
   private readonly procs = new Map<string, ProcessEntry>();
-  /** active groups by name */
+  /** active groups by name, in the order they were activated (supervisord's process_groups dict) */
   private readonly groups = new Map<string, GroupSpec>();
 
   /** Registers a process for `spec` (stopped, nothing spawned). */
@@ -135,9 +135,14 @@ export class ProcessTable {
     return this.groups.get(name);
   }
 
-  /** The active groups, sorted as supervisor sorts them (priority, then name). */
+  /**
+   * The active groups as supervisord orders them for its "all" commands: by priority, then
+   * in the order they were activated (a start activates them by priority and name; a group added later,
+   * by supervisorctl add or update, comes after the others of its priority).
+   */
   activeGroups(): GroupSpec[] {
-    return [...this.groups.values()].sort((a, b) => a.priority - b.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    // Array.prototype.sort is stable: equal priorities keep activation order, as Python's sort does
+    return [...this.groups.values()].sort((a, b) => a.priority - b.priority);
   }
 }
 

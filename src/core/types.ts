@@ -59,6 +59,8 @@ export interface CommandOutcome {
   readonly ok: boolean;
   readonly code?: CommandErrorCode;
   readonly message?: string;
+  /** start and stop: when the outcome was known (ms since the epoch), for answers in completion order */
+  readonly settledAtMs?: number;
 }
 
 /** Remembers what an operator started or stopped by hand, so it survives a restart of drover. */

@@ -18,6 +18,7 @@ import { closeInheritedOnExec } from '../os/fds.js';
 import { OrphanGuard } from '../os/guard.js';
 import { readPidfile, removePidfile, writePidfile } from '../os/pidfile.js';
 import { hasPdeathsig } from '../os/spawn.js';
+import { FastCgiSockets } from '../prefork/fcgi.js';
 import { inheritedSockets, SocketSet } from '../prefork/sockets.js';
 import { Workers } from '../prefork/workers.js';
 import { FileDesiredState } from './desired-state.js';
@@ -98,6 +99,14 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     o.onStartFailed((err as Error).message, 1);
     return 1;
   }
+  // fcgi-program sockets: tried once now, as supervisord does (after a USR2 the old master's processes still hold them)
+  const fcgiProblem = o.reexec ? null : FastCgiSockets.tryEach(config);
+  if (fcgiProblem !== null) {
+    sockets?.close();
+    lock.release();
+    o.onStartFailed(fcgiProblem, 1);
+    return 1;
+  }
   // a re-exec'd master takes the pidfile over only once it is ready (the old master's pid stays till then)
   if (!o.reexec) writePidfile(pidfile);
 
@@ -150,6 +159,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     onRequest: (key, pid, calls, reply) => gate.run(() => shared.handle(key, pid, calls, reply)),
     onExit: (key, pid) => gate.run(() => shared.workerExited(key, pid)),
   });
+  const fcgi = new FastCgiSockets(logger);
   const supervisor = new Supervisor({
     config,
     logger,
@@ -158,7 +168,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     desired: new FileDesiredState(runtimeDir, { fresh: o.fresh }),
     baseEnv: withoutSystemdEnv(process.env),
     sockets: sockets && { fd: (name) => sockets?.get(name)?.fd ?? null },
-    kinds: [workers],
+    kinds: [workers, fcgi],
     hooks,
   });
   workers.manage(supervisor, config);
@@ -216,6 +226,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     service?.close();
     await server.close(reexec.handedOver);
     sockets?.close(reexec.handedOver);
+    fcgi.closeAll();
     removePidfile(pidfile);
     lock.release();
     await shared.backend.close();

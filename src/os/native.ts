@@ -6,7 +6,7 @@
 // Every function returns a result or throws a NativeError carrying the errno name (EAGAIN, EADDRINUSE, …),
 // so callers match expected failures by code, as they do with Node's own errors.
 import { createRequire } from 'node:module';
-import { isIPv6 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import type * as KoffiModule from 'koffi';
 import { DroverError } from '../errors.js';
@@ -64,6 +64,11 @@ interface Libc {
   waitpid: (pid: number, status: Int32Array, options: number) => number;
   pipe2: (fds: Int32Array, flags: number) => number;
   sendto: (fd: number, buf: Buffer, len: number, flags: number, addr: Buffer, alen: number) => number;
+  /** struct addrinfo, for getaddrinfo's hints and answers */
+  addrinfo: KoffiModule.TypeObject;
+  getaddrinfo: (node: string, service: null, hints: Record<string, unknown>, res: unknown[]) => number;
+  freeaddrinfo: (res: unknown) => void;
+  gaiStrerror: (code: number) => string;
 }
 
 let libc: Libc | null = null;
@@ -123,6 +128,27 @@ export function listenSocket(address: ListenAddress, opts: ListenOptions): numbe
   } catch (err) {
     c.close(fd);
     throw err;
+  }
+}
+
+/**
+ * The first IPv4 address of `host` (getaddrinfo with AF_INET), as Python's socket.bind resolves a host
+ * name; an IPv4 literal comes back as it is. Blocks while the resolver works: microseconds for
+ * /etc/hosts names such as localhost, up to the resolver's timeout for a DNS name (supervisor blocks too).
+ */
+export function resolveIPv4(host: string): string {
+  if (isIPv4(host)) return host;
+  const c = load();
+  const out: unknown[] = [null];
+  const rc = c.getaddrinfo(host, null, { ai_flags: 0, ai_family: AF_INET, ai_socktype: SOCK_STREAM, ai_protocol: 0, ai_addrlen: 0, ai_addr: null, ai_canonname: null, ai_next: null }, out);
+  if (rc !== 0) throw new DroverError('E_RESOLVE', `cannot resolve ${host}: ${c.gaiStrerror(rc)}`);
+  try {
+    const info = c.koffi.decode(out[0], c.addrinfo) as { ai_addr: unknown };
+    // sockaddr_in: family (2 bytes), port (2), address (4)
+    const bytes = c.koffi.decode(info.ai_addr, 'uint8_t', 8) as number[];
+    return bytes.slice(4, 8).join('.');
+  } finally {
+    c.freeaddrinfo(out[0]);
   }
 }
 
@@ -256,6 +282,16 @@ function load(): Libc {
     // the running program's own symbols: libc on glibc and on musl alike, whatever its file name
     const lib = koffi.load(null);
     const f = (proto: string): ((...args: unknown[]) => number) => lib.func(proto) as (...args: unknown[]) => number;
+    const addrinfo = koffi.struct('drover_addrinfo', {
+      ai_flags: 'int',
+      ai_family: 'int',
+      ai_socktype: 'int',
+      ai_protocol: 'int',
+      ai_addrlen: 'uint32_t',
+      ai_addr: 'void *',
+      ai_canonname: 'void *',
+      ai_next: 'void *',
+    });
     libc = {
       koffi,
       socket: f('int socket(int domain, int type, int protocol)'),
@@ -270,6 +306,10 @@ function load(): Libc {
       waitpid: f('int waitpid(int pid, _Out_ int *status, int options)'),
       pipe2: f('int pipe2(_Out_ int *fds, int flags)'),
       sendto: f('intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t alen)'),
+      addrinfo,
+      getaddrinfo: f('int getaddrinfo(const char *node, const char *service, const drover_addrinfo *hints, _Out_ void **res)'),
+      freeaddrinfo: lib.func('void freeaddrinfo(void *res)') as (res: unknown) => void,
+      gaiStrerror: lib.func('const char *gai_strerror(int code)') as (code: number) => string,
     } as Libc;
     return libc;
   } catch (err) {

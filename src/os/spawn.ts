@@ -19,6 +19,8 @@ export interface SpawnRequest {
   readonly pdeathsig: boolean;
   /** when true, stdin is a pipe kept open by drover; else /dev/null */
   readonly stdinPipe: boolean;
+  /** an fd given to the child as its stdin (fd 0) instead (a FastCGI program's listening socket) */
+  readonly stdinFd?: number;
   /** listening sockets passed as fds 3, 4, … with LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES */
   readonly listenFds?: readonly { readonly fd: number; readonly name: string }[];
   /** open a Node IPC channel (after the socket fds) */
@@ -183,7 +185,7 @@ export function spawnProcess(req: SpawnRequest): SpawnResult {
       env,
       cwd: req.cwd ?? undefined,
       detached: true,
-      stdio: [req.stdinPipe ? 'pipe' : 'ignore', 'pipe', 'pipe', ...listen.map((l) => l.fd), ...(req.ipc ? ['ipc' as const] : [])],
+      stdio: [req.stdinFd ?? (req.stdinPipe ? 'pipe' : 'ignore'), 'pipe', 'pipe', ...listen.map((l) => l.fd), ...(req.ipc ? ['ipc' as const] : [])],
       ...(req.user && SETPRIV === null ? { uid: req.user.uid, gid: req.user.gid } : {}),
     });
   } catch (err) {

@@ -2,10 +2,11 @@
 // state, and never accepts on it: every worker inherits the fd and accepts directly (DESIGN §8: no round
 // robin through the master). The fds stay open across reloads, so connections queue in the backlog while
 // workers change; they are also what a re-exec or systemd hands over through LISTEN_FDS.
-import { chmodSync, chownSync, closeSync, existsSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, lchownSync, lstatSync, unlinkSync } from 'node:fs';
+import { isIP } from 'node:net';
 import type { SocketSpec } from '../config/types.js';
 import { DroverError } from '../errors.js';
-import { listenSocket, NativeError, socketAddress } from '../os/native.js';
+import { listenSocket, NativeError, resolveIPv4, socketAddress } from '../os/native.js';
 import { lookupGroupId, lookupUser } from '../os/users.js';
 
 export interface BoundSocket {
@@ -66,45 +67,96 @@ export class SocketSet {
   private bindOne(spec: SocketSpec, inherited: number | undefined): void {
     const b = spec.bind;
     const inheritedFd = b.kind === 'fd' ? b.fd : inherited;
-    let fd: number;
     if (inheritedFd !== undefined) {
-      fd = inheritedFd;
       // an fd:// that was never passed to us: say so now, not when a worker fails to listen on it
-      if (b.kind === 'fd' && !existsSync(`/proc/self/fd/${fd}`)) {
+      if (b.kind === 'fd' && !existsSync(`/proc/self/fd/${inheritedFd}`)) {
         throw new SocketBindError(`[socket:${spec.name}] fd://${b.fd}: no such inherited fd`);
       }
-    } else if (b.kind === 'unix' || b.kind === 'tcp') {
-      // a socket file left by a dead master would make bind fail with EADDRINUSE
-      if (b.kind === 'unix' && existsSync(b.path)) removeSocketFile(b.path);
-      try {
-        fd = listenSocket(b.kind === 'unix' ? { kind: 'unix', path: b.path } : { kind: 'tcp', host: b.host, port: b.port }, {
-          backlog: spec.backlog,
-        });
-      } catch (err) {
-        const code = err instanceof NativeError ? err.code : (err as Error).message;
-        throw new SocketBindError(`[socket:${spec.name}] cannot bind ${describe(spec)}: ${code}`, { cause: err });
-      }
-    } else {
-      throw new SocketBindError(`[socket:${spec.name}] fd://${b.fd}: no such inherited fd`);
+      let address = describe(spec);
+      if (b.kind === 'tcp') address = tcpAddress(inheritedFd) ?? address;
+      this.sockets.set(spec.name, { spec, fd: inheritedFd, address, inherited: true });
+      return;
     }
-    let address = describe(spec);
-    if (b.kind === 'tcp') {
-      const a = socketAddress(fd);
-      if (a) address = `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
+    if (b.kind === 'fd') throw new SocketBindError(`[socket:${spec.name}] fd://${b.fd}: no such inherited fd`);
+    let owner: { uid: number; gid: number } | null = null;
+    if (b.kind === 'unix' && spec.owner !== null) {
+      const [user, group] = spec.owner.split(':');
+      const u = lookupUser(user ?? '');
+      // `user:group` takes the group (a name or a gid, 0 included), `user` alone the user's primary group
+      const gid = group ? lookupGroupId(group) : (u?.gid ?? null);
+      if (!u || gid === null) throw new SocketBindError(`[socket:${spec.name}] owner: no such user or group in ${JSON.stringify(spec.owner)}`);
+      owner = { uid: u.uid, gid };
     }
-    if (b.kind === 'unix' && inheritedFd === undefined) {
-      if (spec.mode !== null) chmodSync(b.path, spec.mode);
-      if (spec.owner !== null) {
-        const [user, group] = spec.owner.split(':');
-        const u = lookupUser(user ?? '');
-        // `user:group` takes the group (a name or a gid, 0 included), `user` alone the user's primary group
-        const gid = group ? lookupGroupId(group) : (u?.gid ?? null);
-        if (!u || gid === null) throw new SocketBindError(`[socket:${spec.name}] owner: no such user or group in ${JSON.stringify(spec.owner)}`);
-        chownSync(b.path, u.uid, gid);
-      }
+    try {
+      const { fd, address } = openListening({ bind: b, backlog: spec.backlog, mode: spec.mode, owner });
+      this.sockets.set(spec.name, { spec, fd, address, inherited: false });
+    } catch (err) {
+      if (!(err instanceof ListenError)) throw err;
+      throw new SocketBindError(`[socket:${spec.name}] cannot bind ${describe(spec)}: ${err.message}`, { cause: err });
     }
-    this.sockets.set(spec.name, { spec, fd, address, inherited: inheritedFd !== undefined });
   }
+}
+
+/** Where and how to listen: a [socket:x], or an fcgi-program's socket (src/prefork/fcgi.ts). */
+export interface ListenSpec {
+  readonly bind: { readonly kind: 'tcp'; readonly host: string; readonly port: number } | { readonly kind: 'unix'; readonly path: string };
+  readonly backlog: number;
+  /** unix sockets: permission bits of the socket file; null = as the umask makes it */
+  readonly mode: number | null;
+  /** unix sockets: owner of the socket file (gid -1: unchanged); null = drover's */
+  readonly owner: { readonly uid: number; readonly gid: number } | null;
+}
+
+/** A listening socket that cannot be created; `code` is the errno name (EADDRINUSE, EACCES, …) or E_RESOLVE. */
+export class ListenError extends DroverError {
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/**
+ * Creates a socket in the LISTEN state that nobody accepts on yet. A TCP host name is resolved to IPv4
+ * (as Python's bind does). A unix socket replaces a socket file left at its path by a dead process (but
+ * never another kind of file); it is created with its mode through the umask and handed to its owner with
+ * lchown, so no path is followed after bind. Throws ListenError.
+ */
+export function openListening(spec: ListenSpec): { fd: number; address: string } {
+  const b = spec.bind;
+  let fd: number;
+  try {
+    if (b.kind === 'unix') {
+      // a socket file left by a dead master would make bind fail with EADDRINUSE
+      removeStaleSocketFile(b.path);
+      // bind(2) creates the file with 0777 & ~umask: set the mode there, not through a later chmod of a path
+      const oldUmask = spec.mode !== null ? process.umask(~spec.mode & 0o777) : null;
+      try {
+        fd = listenSocket({ kind: 'unix', path: b.path }, { backlog: spec.backlog });
+      } finally {
+        if (oldUmask !== null) process.umask(oldUmask);
+      }
+      if (spec.owner !== null) {
+        try {
+          lchownSync(b.path, spec.owner.uid, spec.owner.gid);
+        } catch (err) {
+          closeListening(fd, spec);
+          throw err;
+        }
+      }
+      return { fd, address: `unix:${b.path}` };
+    }
+    fd = listenSocket({ kind: 'tcp', host: resolveIPv4OrV6(b.host), port: b.port }, { backlog: spec.backlog });
+  } catch (err) {
+    if (err instanceof ListenError) throw err;
+    const code = err instanceof NativeError ? err.code : err instanceof DroverError ? err.code : ((err as NodeJS.ErrnoException).code ?? 'EINVAL');
+    throw new ListenError(code, err instanceof NativeError ? code : (err as Error).message, { cause: err });
+  }
+  return { fd, address: tcpAddress(fd) ?? `${b.host}:${b.port}` };
+}
+
+/** Closes a socket from openListening; a unix socket's file goes with it. */
+export function closeListening(fd: number, spec: ListenSpec): void {
+  closeSync(fd);
+  if (spec.bind.kind === 'unix') removeSocketFile(spec.bind.path);
 }
 
 /** Reads systemd's LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES: socket name (or index) → fd, when meant for us. */
@@ -118,6 +170,30 @@ export function inheritedSockets(env: Readonly<Record<string, string | undefined
 }
 
 // --- helpers ---
+
+/** An IP literal as it is, a host name resolved to IPv4. */
+function resolveIPv4OrV6(host: string): string {
+  return isIP(host) !== 0 ? host : resolveIPv4(host);
+}
+
+/** "127.0.0.1:8000" or "[::]:443" with the real port of a bound TCP socket; null for other families. */
+function tcpAddress(fd: number): string | null {
+  const a = socketAddress(fd);
+  return a ? `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}` : null;
+}
+
+/** Removes a socket file left at `path`; anything else there is left alone (bind then fails with EADDRINUSE). */
+function removeStaleSocketFile(path: string): void {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch (err) {
+    // ENOENT: nothing there, the usual case
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  if (st.isSocket()) removeSocketFile(path);
+}
 
 function describe(spec: SocketSpec): string {
   const b = spec.bind;

@@ -51,7 +51,7 @@ const CASES: readonly Case[] = [
   { name: 'empty-command', text: `${P}command=\n`, line: 4, section: 'program:app', key: 'command', message: /the command is empty/ },
   { name: 'environment-missing-value', text: `${P}command=/bin/true\nenvironment=A=1,B\n`, line: 5, section: 'program:app', key: 'environment', message: /unexpected end of KEY=value pairs/, got: 'A=1,B', expected: 'KEY=value' },
   { name: 'environment-unclosed-quote', text: `${P}command=/bin/true\nenvironment=A="1\n`, line: 5, section: 'program:app', key: 'environment', message: /no closing quotation/, got: 'A="1' },
-  { name: 'group-unknown-program', text: `[supervisord]\n\n[group:g]\nprograms=app,ghost\n\n[program:app]\ncommand=/bin/true\n`, line: 4, section: 'group:g', key: 'programs', message: /no \[program:ghost\] section/, got: 'ghost', expected: 'one of: app' },
+  { name: 'group-unknown-program', text: `[supervisord]\n\n[group:g]\nprograms=app,ghost\n\n[program:app]\ncommand=/bin/true\n`, line: 4, section: 'group:g', key: 'programs', message: /no \[program:ghost\] or \[fcgi-program:ghost\] section/, got: 'ghost', expected: 'one of: app' },
   { name: 'bad-program-name', text: '[supervisord]\n\n[program:my app]\ncommand=/bin/true\n', line: 3, section: 'program:my app', key: null, message: /bad name in section header/, got: 'my app' },
   { name: 'key-before-section', text: 'command=/bin/true\n[supervisord]\n', line: 1, section: '', key: null, message: /before any \[section\]/, got: 'command=/bin/true' },
   { name: 'not-a-key-value-line', text: `${P}command=/bin/true\njust some words\n`, line: 5, section: 'program:app', key: null, message: /neither a \[section\], a key = value/, got: 'just some words' },
@@ -68,7 +68,19 @@ const CASES: readonly Case[] = [
   { name: 'startsecs-negative', text: `${P}command=/bin/true\nstartsecs=-1\n`, line: 5, section: 'program:app', key: 'startsecs', message: /must not be negative/, got: '-1' },
   { name: 'loglevel-bad', text: '[supervisord]\nloglevel=loud\n', line: 2, section: 'supervisord', key: 'loglevel', message: /not a log level/, got: 'loud', expected: 'critical, error' },
   { name: 'childlogdir-missing', text: '[drover]\nchildlogdir=/nonexistent-drover-logs\n', line: 2, section: 'drover', key: 'childlogdir', message: /not an existing directory/, got: '/nonexistent-drover-logs' },
-  { name: 'include-without-files', text: '[supervisord]\n\n[include]\nfile=*.conf\n', line: 3, section: 'include', key: null, message: /\[include\] has no "files" key/ },
+  { name: 'include-without-files', text: '[supervisord]\n\n[include]\nfile=*.conf\n', line: 3, section: 'include', key: 'files', message: /^[^[]*\[include\] files: missing: the section names no files to read; line 4 sets "file" — did you mean "files"\?/, expected: 'files = GLOB' },
+  { name: 'logfile-dir-missing-expanded', text: `${P}command=/bin/true\nstdout_logfile=/nonexistent-drover-dir/%(program_name)s-%(process_num)d.log\n`, line: 5, section: 'program:app', key: 'stdout_logfile', message: /does not exist/, got: '/nonexistent-drover-dir/app-0.log' },
+  { name: 'not-utf8', text: '[supervisord]\n\n[program:caf\u00e9]\ncommand=/bin/true\n', line: 3, section: '', key: null, message: /the file is not UTF-8: byte 0xE9 at column 13/, expected: 'UTF-8 text' },
+  { name: 'fcgi-missing-socket', text: '[supervisord]\n\n[fcgi-program:php]\ncommand=/usr/bin/php-cgi\n', line: 3, section: 'fcgi-program:php', key: 'socket', message: /an fcgi-program needs a socket/, expected: 'socket = tcp://' },
+  { name: 'fcgi-bad-socket', text: '[supervisord]\n\n[fcgi-program:php]\ncommand=/usr/bin/php-cgi\nsocket=http://127.0.0.1:9000\n', line: 5, section: 'fcgi-program:php', key: 'socket', message: /not a FastCGI socket address/, got: 'http://127.0.0.1:9000', expected: 'tcp://HOST:PORT' },
+  { name: 'fcgi-relative-unix', text: '[supervisord]\n\n[fcgi-program:php]\ncommand=/usr/bin/php-cgi\nsocket=unix://run/php.sock\n', line: 5, section: 'fcgi-program:php', key: 'socket', message: /needs an absolute path/, got: 'unix://run/php.sock' },
+  { name: 'fcgi-port-out-of-range', text: '[supervisord]\n\n[fcgi-program:php]\ncommand=/usr/bin/php-cgi\nsocket=tcp://127.0.0.1:70000\n', line: 5, section: 'fcgi-program:php', key: 'socket', message: /port out of range/, got: 'tcp://127.0.0.1:70000', expected: '1 to 65535' },
+  { name: 'fcgi-mode-on-tcp', text: '[supervisord]\n\n[fcgi-program:php]\ncommand=/usr/bin/php-cgi\nsocket=tcp://127.0.0.1:9000\nsocket_mode=0660\n', line: 6, section: 'fcgi-program:php', key: 'socket_mode', message: /applies to unix sockets only/, got: '0660' },
+  { name: 'fcgi-backlog-out-of-range', text: '[supervisord]\n\n[fcgi-program:php]\ncommand=/usr/bin/php-cgi\nsocket=tcp://127.0.0.1:9000\nsocket_backlog=0\n', line: 6, section: 'fcgi-program:php', key: 'socket_backlog', message: /out of range/, got: '0', expected: '1 to 65535' },
+  { name: 'fcgi-owner-unknown', text: '[supervisord]\n\n[fcgi-program:php]\ncommand=/usr/bin/php-cgi\nsocket=unix:///tmp/drover-test-php.sock\nsocket_owner=drover-no-such-user\n', line: 6, section: 'fcgi-program:php', key: 'socket_owner', message: /no such user/, got: 'drover-no-such-user' },
+  { name: 'fcgi-same-address', text: '[supervisord]\n\n[fcgi-program:a]\ncommand=/usr/bin/php-cgi\nsocket=tcp://127.0.0.1:9000\n\n[fcgi-program:b]\ncommand=/usr/bin/php-cgi\nsocket=tcp://0.0.0.0:9000\n', line: 9, section: 'fcgi-program:b', key: 'socket', message: /\[fcgi-program:a\] uses the same address/, got: 'tcp://0.0.0.0:9000' },
+  { name: 'fcgi-ambiguous-in-group', text: '[supervisord]\n\n[group:g]\nprograms=php\n\n[program:php]\ncommand=/bin/true\n\n[fcgi-program:php]\ncommand=/usr/bin/php-cgi\nsocket=tcp://127.0.0.1:9000\n', line: 4, section: 'group:g', key: 'programs', message: /"php" is ambiguous/, got: 'php' },
+  { name: 'fcgi-worker', text: '[supervisord]\n\n[fcgi-program:php]\nworker=app.mjs\nsocket=tcp://127.0.0.1:9000\n', line: 4, section: 'fcgi-program:php', key: 'worker', message: /runs a command, not a drover worker module/ },
   { name: 'bad-value-in-included-file', text: '[supervisord]\n\n[include]\nfiles=inc/*.ini\n', line: 2, section: 'program:inc', key: 'autostart', message: /not a boolean/, got: 'perhaps' },
 ];
 
@@ -89,7 +101,8 @@ for (const c of CASES) {
     const caseDir = join(dir, c.name);
     mkdirSync(caseDir, { recursive: true });
     const file = join(caseDir, 'drover.ini');
-    writeFileSync(file, c.text);
+    // not-utf8: the same text with its one non-ASCII character as a single Latin-1 byte
+    writeFileSync(file, c.name === 'not-utf8' ? Buffer.from(c.text, 'latin1') : c.text);
     let where = file;
     if (c.name === 'bad-value-in-included-file') {
       mkdirSync(join(caseDir, 'inc'));

@@ -1,7 +1,7 @@
 // `drover check [-c FILE] [--json]`: parse and validate a config, print the resolved processes.
 // Problems go to stderr as FILE:LINE: [section] key: message (got …, expected …) and exit 2.
 import { parseArgs } from 'node:util';
-import { isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import type { Command, CommandContext } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { ConfigError, formatConfigProblem, propertyPath } from '../../errors.js';
@@ -102,6 +102,15 @@ export function toSupervisorJson(p: ProcessSpec): Record<string, unknown> {
     stderr_logfile: p.stderrLogfile,
     stderr_logfile_maxbytes: p.stderrLogfileMaxBytes,
     stderr_logfile_backups: p.stderrLogfileBackups,
+    // fcgi-program processes only (supervisor's FastCGIGroupConfig.socket_config), so other shapes stay as they were
+    ...(p.fcgiSocket === null
+      ? {}
+      : {
+          socket: p.fcgiSocket.url,
+          socket_backlog: p.fcgiSocket.backlog,
+          socket_mode: p.fcgiSocket.mode,
+          socket_owner: p.fcgiSocket.owner === null ? null : [p.fcgiSocket.owner.uid, p.fcgiSocket.owner.gid],
+        }),
   };
 }
 
@@ -122,6 +131,45 @@ function renderText(config: Config): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
   const fmt = (r: string[]): string => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] as number))).join('  ');
   lines.push(fmt(header), ...rows.map(fmt));
-  lines.push('', `${config.processes.length} process${config.processes.length === 1 ? '' : 'es'} in ${config.groups.length} group${config.groups.length === 1 ? '' : 's'}; config OK${config.warnings.length ? ` (${config.warnings.length} warning${config.warnings.length === 1 ? '' : 's'})` : ''}`);
+  lines.push('', ...renderLogs(config));
+  const fcgi = renderFcgiSockets(config);
+  if (fcgi.length > 0) lines.push('', ...fcgi);
+  const counts = `${config.processes.length} process${config.processes.length === 1 ? '' : 'es'} in ${config.groups.length} group${config.groups.length === 1 ? '' : 's'}`;
+  const warnings = config.warnings.length ? ` (${config.warnings.length} warning${config.warnings.length === 1 ? '' : 's'})` : '';
+  // "config OK" only when drover will act on every section it read
+  const ignored = [...new Set(config.warnings.filter((w) => w.sectionIgnored).map((w) => `[${w.section}]`))];
+  const verdict = ignored.length > 0 ? `config read, but ${ignored.length === 1 ? 'a section is' : `${ignored.length} sections are`} ignored: ${ignored.join(', ')}` : 'config OK';
+  lines.push('', `${counts}; ${verdict}${warnings}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** Where each process's output goes, with %(program_name)s and friends expanded, as supervisord resolves it. */
+function renderLogs(config: Config): string[] {
+  const here = dirname(config.file);
+  // an AUTO log's name gets random characters at start (NAME-stdout---supervisor-XXXXXXXX.log)
+  const auto = `AUTO in ${config.supervisord.childlogdir}`;
+  const where = (target: string): string => (target === 'AUTO' ? auto : target === 'NONE' ? 'NONE' : resolve(here, target));
+  const rows = config.processes.map((p) => [
+    p.group === p.name ? p.name : `${p.group}:${p.name}`,
+    where(p.stdoutLogfile),
+    p.redirectStderr ? '(into stdout)' : where(p.stderrLogfile),
+  ]);
+  const header = ['PROCESS', 'STDOUT LOG', 'STDERR LOG'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
+  const fmt = (r: string[]): string => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] as number))).join('  ');
+  return [fmt(header), ...rows.map(fmt)];
+}
+
+/** Each fcgi-program's socket: created at its first process's start, closed after its last one's stop. */
+function renderFcgiSockets(config: Config): string[] {
+  const seen = new Map<string, ProcessSpec>();
+  for (const p of config.processes) if (p.fcgiSocket !== null && !seen.has(p.group)) seen.set(p.group, p);
+  return [...seen.values()].map((p) => {
+    const s = p.fcgiSocket;
+    if (s === null) return '';
+    const extra = [`backlog ${s.backlog ?? 'SOMAXCONN'}`];
+    if (s.mode !== null) extra.push(`mode ${s.mode.toString(8).padStart(4, '0')}`);
+    if (s.owner !== null) extra.push(`owner ${s.owner.uid}:${s.owner.gid === -1 ? '(unchanged)' : s.owner.gid}`);
+    return `fcgi-program ${p.group}: socket ${s.url} (${extra.join(', ')}) as stdin of its ${p.numprocs} process${p.numprocs === 1 ? '' : 'es'}`;
+  });
 }

@@ -194,26 +194,38 @@ function namespecOf(p: Proc): string {
 
 async function startMany(api: ControlApi, procs: readonly Proc[], wait: boolean): Promise<XmlRpcValue[]> {
   const todo = procs.filter((p) => !RUNNING_STATES.has(p.record.state));
+  const sentAtMs = Date.now();
   const outcomes = await api.start(
     todo.map((p) => p.key),
     wait,
   );
-  return todo.map((p, i) => {
-    const o = outcomes[i];
-    return result(p, o && !o.ok ? faultOf(o, namespecOf(p)) : null);
-  });
+  return inSupervisordOrder(todo, outcomes, sentAtMs).map(([p, o]) => result(p, o && !o.ok ? faultOf(o, namespecOf(p)) : null));
 }
 
 async function stopMany(api: ControlApi, procs: readonly Proc[], wait: boolean): Promise<XmlRpcValue[]> {
   const todo = procs.filter((p) => RUNNING_STATES.has(p.record.state));
+  const sentAtMs = Date.now();
   const outcomes = await api.stop(
     todo.map((p) => p.key),
     wait,
   );
-  return todo.map((p, i) => {
-    const o = outcomes[i];
-    return result(p, o && !o.ok ? faultOf(o, namespecOf(p)) : null);
-  });
+  return inSupervisordOrder(todo, outcomes, sentAtMs).map(([p, o]) => result(p, o && !o.ok ? faultOf(o, namespecOf(p)) : null));
+}
+
+/** How often supervisord's deferred "all"/group answer looks for processes that are done (rpcinterface's delay). */
+const SUPERVISORD_POLL_MS = 50;
+
+/**
+ * The results of a start or stop of many processes in the order supervisord gives them: it appends each
+ * process when a poll finds it done, and goes in action order within a poll. So processes that settle
+ * together keep action order (priority, group activation, process), and one that takes longer — a startsecs
+ * to wait out, a slow stop — comes after them. Polls are counted from when the command was sent.
+ */
+function inSupervisordOrder(procs: readonly Proc[], outcomes: readonly CommandOutcome[], sentAtMs: number): [Proc, CommandOutcome | undefined][] {
+  const poll = (o: CommandOutcome | undefined): number => Math.max(0, Math.floor(((o?.settledAtMs ?? sentAtMs) - sentAtMs) / SUPERVISORD_POLL_MS));
+  const rows = procs.map((p, i): [Proc, CommandOutcome | undefined] => [p, outcomes[i]]);
+  // Array.prototype.sort is stable: within one poll, action order stays
+  return rows.sort((a, b) => poll(a[1]) - poll(b[1]));
 }
 
 async function signalMany(api: ControlApi, procs: readonly Proc[], signal: string): Promise<XmlRpcValue[]> {

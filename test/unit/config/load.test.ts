@@ -106,10 +106,36 @@ test('unknown keys warn with the nearest known key', () => {
   assert.match(c.warnings[0]?.message ?? '', /did you mean "autostart"/);
 });
 
-test('eventlistener and fcgi-program are read and not run, with a warning', () => {
+test('eventlistener is read and not run, with a warning that marks the section ignored', () => {
   const c = load('f.ini', '[eventlistener:l]\ncommand=/bin/true\nevents=TICK_5\n[program:x]\ncommand=/bin/true\n');
   assert.deepEqual(c.processes.map((p) => p.name), ['x']);
-  assert.ok(c.warnings.some((w) => /does not run \[eventlistener/.test(w.message)));
+  assert.ok(c.warnings.some((w) => /does not run \[eventlistener/.test(w.message) && w.sectionIgnored === true));
+});
+
+test('an unknown section is marked ignored; supervisor plugin sections are not', () => {
+  const c = load('ign.ini', '[programs:x]\ncommand=/bin/true\n[rpcinterface:supervisor]\nsupervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n');
+  assert.deepEqual(c.warnings.filter((w) => w.sectionIgnored).map((w) => w.section), ['programs:x']);
+});
+
+test('an fcgi-program is a group of its own whose processes share one socket, with supervisor defaults', () => {
+  const c = load('fcgi1.ini', '[fcgi-program:php]\ncommand=/usr/bin/php-cgi\nsocket=unix:///run//x/../%(program_name)s.sock\nnumprocs=2\nprocess_name=%(program_name)s_%(process_num)d\n[fcgi-program:api]\ncommand=/bin/api\nsocket=tcp://LOCALHOST:09000\npriority=5\n');
+  assert.deepEqual(c.groups.map((g) => g.name), ['api', 'php']);
+  assert.deepEqual(c.processes.map((p) => `${p.group}:${p.name}`), ['api:api', 'php:php_0', 'php:php_1']);
+  const [api, php] = [c.processes[0], c.processes[1]];
+  assert.deepEqual(api?.fcgiSocket, { url: 'tcp://localhost:9000', bind: { kind: 'tcp', host: 'localhost', port: 9000 }, backlog: null, mode: null, owner: null });
+  assert.deepEqual(php?.fcgiSocket, { url: 'unix:///run/php.sock', bind: { kind: 'unix', path: '/run/php.sock' }, backlog: null, mode: 0o700, owner: null });
+  assert.equal(c.warnings.length, 0, JSON.stringify(c.warnings));
+});
+
+test('an fcgi-program named in a [group:x] is a plain member without a socket, as in supervisor, with a warning', () => {
+  const c = load('fcgi2.ini', '[group:site]\nprograms=php\n[fcgi-program:php]\ncommand=/usr/bin/php-cgi\nsocket=tcp://127.0.0.1:9000\n');
+  assert.deepEqual(c.processes.map((p) => [p.group, p.name, p.fcgiSocket]), [['site', 'php', null]]);
+  assert.ok(c.warnings.some((w) => w.section === 'group:site' && /without its socket/.test(w.message)));
+});
+
+test('a redirected stderr gets no warning about an AUTO log without rotation (it has no file)', () => {
+  const c = load('redir.ini', '[program:x]\ncommand=/bin/true\nredirect_stderr=true\nstderr_logfile_maxbytes=0\nstdout_logfile_maxbytes=0\n');
+  assert.deepEqual(c.warnings.map((w) => w.key), ['stdout_logfile']);
 });
 
 test('findConfigFile looks for drover.ini, drover.conf, supervisord.conf in that order', () => {

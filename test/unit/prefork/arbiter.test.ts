@@ -70,6 +70,7 @@ function spec(programName: string, processNum: number, worker: string | null = '
     concurrency: 1,
     watch: [],
     watchDebounceMs: 200,
+    fcgiSocket: null,
   };
 }
 
