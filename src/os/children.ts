@@ -40,14 +40,14 @@ export function isSpawnedByNode(pid: number): boolean {
  */
 export function recordEverySpawn(): boolean {
   if (recordingEverySpawn) return true;
-  const proto = ChildProcess.prototype as unknown as { spawn?: unknown };
-  const original = proto.spawn;
+  // `spawn` is on ChildProcess.prototype but not in Node's typings: reached by name, so nothing is cast
+  const original: unknown = Reflect.get(ChildProcess.prototype, 'spawn');
   if (typeof original !== 'function') return false;
-  proto.spawn = function spawnAndRecord(this: ChildProcess, ...args: unknown[]): unknown {
-    const result: unknown = original.apply(this, args);
+  Reflect.set(ChildProcess.prototype, 'spawn', function spawnAndRecord(this: ChildProcess, ...args: unknown[]): unknown {
+    const result: unknown = Reflect.apply(original, this, args);
     recordSpawned(this);
     return result;
-  };
+  });
   recordingEverySpawn = true;
   return true;
 }
