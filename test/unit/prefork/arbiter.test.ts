@@ -68,6 +68,16 @@ function spec(programName: string, processNum: number, worker: string | null = '
     gracefulTimeoutSecs: 30,
     maxMemoryBytes: 0,
     concurrency: 1,
+    ready: null,
+    readiness: worker === null ? 'startsecs' : 'reported',
+    readyTimeoutSecs: null,
+    readyIntervalSecs: 0.25,
+    dependsOn: [],
+    healthcheck: null,
+    healthcheckIntervalSecs: 10,
+    healthcheckTimeoutSecs: 5,
+    healthcheckRetries: 3,
+    essential: false,
   };
 }
 
