@@ -2,6 +2,7 @@
 // `{ ok: false, code, message }` with a stable code. Bodies are validated here; nothing in a request names
 // a file: logs are addressed by process, and only configured log files are read.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { describeCheck, describeDependency } from '../config/checks.js';
 import type { ChangeEvent, CommandOutcome } from '../core/types.js';
 import { ConfigError } from '../errors.js';
 import { BadSignal, ScaleError, type ControlApi, type ProcessView, type StreamName } from './api.js';
@@ -26,6 +27,13 @@ export function processJson(p: ProcessView): Record<string, unknown> {
     rss_bytes: p.rssBytes,
     stdout_logfile: p.stdoutLogfile,
     stderr_logfile: p.stderrLogfile,
+    ready: p.spec.ready === null ? null : describeCheck(p.spec.ready),
+    depends_on: p.spec.dependsOn.map(describeDependency),
+    waiting: p.waiting,
+    blocked: p.blocked,
+    healthcheck: p.spec.healthcheck === null ? null : describeCheck(p.spec.healthcheck),
+    health: p.health,
+    essential: p.spec.essential,
   };
 }
 

@@ -7,6 +7,7 @@ import { basename, dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import { loadConfig, type LoadOptions } from '../config/load.js';
 import type { Config, ProcessSpec } from '../config/types.js';
+import { Checks } from '../checks/checks.js';
 import { ControlApi } from '../control/api.js';
 import { gatedRoutes, sharedRoutes } from '../control/primitives-routes.js';
 import { buildRoutes } from '../control/routes.js';
@@ -143,6 +144,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     onRequest: (key, pid, calls, reply) => gate.run(() => shared.handle(key, pid, calls, reply)),
     onExit: (key, pid) => gate.run(() => shared.workerExited(key, pid)),
   });
+  const checks = new Checks({ logger, lines: sink });
   const supervisor = new Supervisor({
     config,
     logger,
@@ -152,8 +154,10 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     sockets: sockets && { fd: (name) => sockets?.get(name)?.fd ?? null },
     kinds: [workers],
     hooks,
+    launchEnv: checks,
   });
   workers.manage(supervisor, config);
+  checks.watch(supervisor);
   const reloader = new Reloader({
     supervisor,
     workers,
@@ -237,14 +241,16 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   o.onReady({ pid: process.pid, urls: server.urls, processes: config.processes.length });
   void hooks.run('when_ready', 30_000, serverInfo);
 
-  const { failed } = await supervisor.whenStopped();
+  const { failed, exitCode } = await supervisor.whenStopped();
+  checks.close();
   process.off('uncaughtException', onUnexpected);
   process.off('unhandledRejection', onUnexpected);
   await hooks.run('on_exit', 10_000, serverInfo);
   await cleanup();
   o.signals.remove();
   await sink.close();
-  return failed ? 1 : 0;
+  // an essential program that ended leaves its exit status (docs/orchestration.md)
+  return failed ? 1 : (exitCode ?? 0);
 }
 
 /**

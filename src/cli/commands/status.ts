@@ -26,6 +26,9 @@ export interface ProcessJson {
   readonly spawn_error: string | null;
   readonly cpu_percent: number | null;
   readonly rss_bytes: number | null;
+  /** why it has not started: it waits for its dependencies (depends_on) */
+  readonly waiting?: string | null;
+  readonly health?: 'healthy' | 'unhealthy' | null;
 }
 
 /** States in which no process of the program exists: `status` reports them with exit code 3. */
@@ -70,6 +73,8 @@ export const status = remoteCommand({
 // --- internal ---
 
 function detail(p: ProcessJson): string {
+  if (p.waiting) return p.waiting;
+  if (p.health && (p.state === 'running' || p.state === 'stopping')) return p.health;
   if (p.spawn_error && (p.state === 'fatal' || p.state === 'backoff')) return p.spawn_error;
   if ((p.state === 'exited' || p.state === 'fatal' || p.state === 'backoff') && p.exit_status !== null) {
     return `exit status ${p.exit_status}`;
