@@ -5,6 +5,7 @@
 // before what they depend on; cycles and unknown names are config errors with FILE:LINE.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Daemon, show } from '../helpers/daemon.js';
@@ -118,7 +119,12 @@ test('a failed job keeps its dependents stopped with the reason; drover start ru
   const d = new Daemon('');
   const file = writeConfig(d.dir, scenario(d.dir, port, { depends: true, migrateCode: 3 }));
   try {
-    await d.up();
+    // up -d --wait follows the waiting web until its dependency failed, and says so
+    const up = await d.cli(['up', '-d', '--wait']);
+    d.pid = Number(readFileSync(join(d.dir, '.drover', 'drover.pid'), 'utf8'));
+    d.seen.add(d.pid);
+    assert.equal(up.code, 1, show(['up', '-d', '--wait'], up));
+    assert.match(up.stderr, /drover up: web:web did not start: migrate failed \(exit 3\)/);
     let last = new Map<string, Status>();
     const s = await waitForValue(
       async () => {
