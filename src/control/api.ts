@@ -57,7 +57,7 @@ export interface ProcessView {
   readonly waiting: string | null;
   /** a dependency failed, so it will not start by itself */
   readonly blocked: boolean;
-  /** the health check's verdict on the current process (null: no check, or no verdict yet) */
+  /** the health check's last verdict while there is a process (null: no check, no verdict yet, or no process) */
   readonly health: 'healthy' | 'unhealthy' | null;
   readonly spec: ProcessSpec;
 }
@@ -218,7 +218,7 @@ export class ControlApi {
         stdoutLogfile: this.opts.logs?.logPath(key, 'stdout') ?? null,
         stderrLogfile: this.opts.logs?.logPath(key, 'stderr') ?? null,
         ...this.supervisor.waitingFor(key),
-        health: record.health,
+        health: running ? record.health : null,
         spec,
       });
     }

@@ -148,12 +148,12 @@ export class DroverMetrics {
     });
     new Gauge({
       name: 'drover_process_healthy',
-      help: "The health check's verdict on the current process: 1 healthy, 0 unhealthy; absent before the first verdict.",
+      help: "The health check's last verdict while the process is up: 1 healthy, 0 unhealthy; absent before the first verdict.",
       labelNames: PROCESS_LABELS,
       registers: reg,
       collect() {
         this.reset();
-        for (const p of checked()) if (p.record.health !== null) this.set(p.l, p.record.health === 'healthy' ? 1 : 0);
+        for (const p of checked()) if (p.record.health !== null && p.record.pid !== null) this.set(p.l, p.record.health === 'healthy' ? 1 : 0);
       },
     });
     // Per-pid figures from /proc: one read of /proc/PID/stat per process and scrape.

@@ -48,7 +48,8 @@ export interface ProcessRecord {
   readonly stopRequested: boolean;
   /** why the current stop began, which decides what its exit leads to: stopped, started again, or backoff */
   readonly stopCause: 'requested' | 'unhealthy' | 'readyTimeout';
-  /** the health check's verdict on the current process; null before its first verdict or without a check */
+  /** the health check's last verdict, kept across a restart until the next one (so a process restarted for
+   * being unhealthy says so until it passes); null before the first verdict or without a check */
   readonly health: 'healthy' | 'unhealthy' | null;
   /** failed health checks in a row; 0 after a pass */
   readonly healthFailures: number;
@@ -189,7 +190,7 @@ export function reduce(
   };
 
   const spawnNow = (ev: ProcessEvent, reason?: string, guard: Guard = 'always'): void => {
-    move(ev, guard, { stopRequested: false, stopCause: 'requested', spawnError: null, startedAtMs: ctx.nowMs, health: null, healthFailures: 0 }, reason);
+    move(ev, guard, { stopRequested: false, stopCause: 'requested', spawnError: null, startedAtMs: ctx.nowMs, healthFailures: 0 }, reason);
     rec = { ...rec, restarts: rec.spawns > 0 ? rec.restarts + 1 : rec.restarts, spawns: rec.spawns + 1 };
     effects.push({ type: 'spawn' });
   };

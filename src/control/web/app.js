@@ -110,9 +110,9 @@ function applyStateEvent(ev) {
     return;
   }
   const p = { ...entry.json, state: ev.to, pid: ev.pid ?? null };
-  // started: no longer waiting for its dependencies; a new process has no health verdict yet
+  // started: no longer waiting for its dependencies; without a process there is no health to show
   if (ev.to !== 'stopped') p.waiting = null;
-  if (ev.to === 'starting') p.health = null;
+  if (ev.to !== 'starting' && ev.to !== 'running' && ev.to !== 'stopping') p.health = null;
   if (ev.to === 'starting') {
     entry.uptimeMs = 0;
     entry.uptimeAt = performance.now();

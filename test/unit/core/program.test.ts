@@ -357,7 +357,8 @@ test('healthcheck_retries failures in a row: unhealthy, stopped, and started aga
   assert.deepEqual(r.path, ['stopping', 'starting']);
   assert.ok(r.effects.some((e) => e.type === 'spawn'));
   assert.equal(r.rec.restarts, 1);
-  assert.equal(r.rec.health, null, 'the new process has no verdict yet');
+  assert.equal(r.rec.health, 'unhealthy', 'the verdict stands until the new process is checked');
+  assert.equal(r.rec.healthFailures, 0, 'the new process starts a new run of failures');
 });
 
 test('an unhealthy process that exits during a shutdown is not started again', () => {
