@@ -19,8 +19,19 @@ export interface DependencyProblem {
  */
 export function dependencyProblems(processes: readonly ProcessSpec[], groups: readonly GroupSpec[], declared: ReadonlySet<string> = new Set()): DependencyProblem[] {
   const programs = new Map<string, ProcessSpec>();
-  for (const p of processes) if (!programs.has(p.programName)) programs.set(p.programName, p);
-  const targets = (name: string): string[] => programsNamed(name, processes);
+  /** program and group names → the programs they stand for, built once (configs of thousands of programs) */
+  const named = new Map<string, Set<string>>();
+  const add = (name: string, program: string): void => {
+    let set = named.get(name);
+    if (!set) named.set(name, (set = new Set()));
+    set.add(program);
+  };
+  for (const p of processes) {
+    if (!programs.has(p.programName)) programs.set(p.programName, p);
+    add(p.programName, p.programName);
+    add(p.group, p.programName);
+  }
+  const targets = (name: string): string[] => [...(named.get(name) ?? [])];
   const names = new Set([...programs.keys(), ...groups.map((g) => g.name), ...declared]);
   const out: DependencyProblem[] = [];
   const edges = new Map<string, string[]>();
@@ -54,13 +65,6 @@ export function dependencyProblems(processes: readonly ProcessSpec[], groups: re
     out.push({ program: first, severity: 'error', message: `a cycle: ${[...cycle, first].join(' → ')}`, got: programs.get(first)?.dependsOn.map((d) => d.name).join(', ') ?? '', expected: 'dependencies without a cycle' });
   }
   return out;
-}
-
-/** The programs a depends_on name stands for: the program of that name, or every program of that group. */
-export function programsNamed(name: string, processes: readonly ProcessSpec[]): string[] {
-  const out = new Set<string>();
-  for (const p of processes) if (p.programName === name || p.group === name) out.add(p.programName);
-  return [...out];
 }
 
 // --- internal ---

@@ -51,19 +51,25 @@ export class Orchestration {
    * dependencies that are not on their way are started first, where `pull` allows.
    */
   requestStart(entry: ProcessEntry, pull: (dep: ProcessEntry) => boolean): 'started' | 'waiting' {
-    if (this.unmet(entry) === null) {
-      this.waiting.delete(entry.key);
-      this.host.dispatch(entry, { type: 'startRequested' });
-      return 'started';
-    }
-    this.waiting.set(entry.key, entry);
-    for (const dep of entry.spec.dependsOn) {
-      for (const m of this.membersOf(dep.name)) {
-        if (this.holds(m, dep) || !STARTABLE_STATES.has(m.record.state) || this.waiting.has(m.key) || !pull(m)) continue;
-        this.requestStart(m, pull);
+    // iterative: a chain of thousands declared in reverse is pulled without deep recursion
+    const todo = [entry];
+    const seen = new Set<string>([entry.key]);
+    for (let e = todo.pop(); e !== undefined; e = todo.pop()) {
+      if (this.unmet(e) === null) {
+        this.waiting.delete(e.key);
+        this.host.dispatch(e, { type: 'startRequested' });
+        continue;
+      }
+      this.waiting.set(e.key, e);
+      for (const dep of e.spec.dependsOn) {
+        for (const m of this.membersOf(dep.name)) {
+          if (seen.has(m.key) || this.holds(m, dep) || !STARTABLE_STATES.has(m.record.state) || this.waiting.has(m.key) || !pull(m)) continue;
+          seen.add(m.key);
+          todo.push(m);
+        }
       }
     }
-    return 'waiting';
+    return this.waiting.has(entry.key) ? 'waiting' : 'started';
   }
 
   /** Forgets a waiting start (a stop by hand, a removal); true when there was one. */
