@@ -10,7 +10,7 @@ import type { Supervisor } from '../core/supervisor.js';
 import type { ChangeEvent } from '../core/types.js';
 import type { Logger } from '../logs/logger.js';
 import { NotifySocket } from './notify-socket.js';
-import { probe } from './probes.js';
+import { probe, type CheckOutcome } from './probes.js';
 
 /** A process's output lines as they come (src/logs/sink.ts). */
 export interface LineSource {
@@ -62,12 +62,19 @@ export class Checks implements LaunchEnv {
   envFor(key: string, spec: ProcessSpec): Readonly<Record<string, string>> {
     if (spec.ready?.type !== 'notify') return {};
     let socket = this.notifySockets.get(key);
-    if (!socket) {
-      socket = new NotifySocket();
-      this.notifySockets.set(key, socket);
-      this.drainTimer ??= setInterval(() => this.drainNotifySockets(), NOTIFY_DRAIN_MS).unref();
+    try {
+      if (!socket) {
+        socket = new NotifySocket();
+        this.notifySockets.set(key, socket);
+        this.drainTimer ??= setInterval(() => this.drainNotifySockets(), NOTIFY_DRAIN_MS).unref();
+      }
+      socket.discard(); // whatever an earlier process sent is not about this one
+    } catch (err) {
+      // the native layer is missing, or the socket cannot be made: the process starts without one and
+      // its ready_timeout ends the wait, with this reason in the log
+      this.o.logger.error(`${spec.name}: cannot give it a NOTIFY_SOCKET: ${(err as Error).message}`);
+      return {};
     }
-    socket.discard(); // whatever an earlier process sent is not about this one
     return { NOTIFY_SOCKET: socket.address };
   }
 
@@ -130,7 +137,7 @@ export class Checks implements LaunchEnv {
 
   private attempt(w: Watch, check: CheckSpec, spec: ProcessSpec, intervalMs: number): void {
     w.timer = null;
-    void probe(check, spec, spec.healthcheckTimeoutSecs * 1000).then((r) => {
+    const onResult = (r: CheckOutcome): void => {
       if (w.ended) return;
       if (r.ok) {
         if (w.phase === 'ready') return this.pass(w, `${describeCheck(check)}: ${r.detail}`);
@@ -140,7 +147,12 @@ export class Checks implements LaunchEnv {
         if (w.phase === 'health') this.healthFailed(w, spec, r.error);
       }
       this.schedule(w, intervalMs, () => this.attempt(w, check, spec, intervalMs));
-    });
+    };
+    // a probe resolves with its failure; anything thrown is a bug: say so (this watch stops), never crash drover
+    const onBug = (err: unknown): void => {
+      this.o.logger.error(`${spec.name}: the ${w.phase} check ${describeCheck(check)} failed unexpectedly: ${(err as Error).stack ?? String(err)}`);
+    };
+    probe(check, spec, spec.healthcheckTimeoutSecs * 1000).then(onResult).catch(onBug);
   }
 
   private healthFailed(w: Watch, spec: ProcessSpec, error: string): void {
@@ -159,8 +171,20 @@ export class Checks implements LaunchEnv {
   private readNotify(w: Watch, spec: ProcessSpec, intervalMs: number): void {
     const socket = this.notifySockets.get(w.key);
     const pid = this.supervisor?.table.get(w.key)?.record.pid ?? null;
-    if (!socket || w.ended) return;
-    const r = socket.read(pid);
+    if (w.ended) return;
+    if (!socket) {
+      w.lastError = 'it has no NOTIFY_SOCKET (see the error above)';
+      return;
+    }
+    let r: ReturnType<NotifySocket['read']>;
+    try {
+      r = socket.read(pid);
+    } catch (err) {
+      // recvmsg failing on a socket drover holds is not expected: keep supervising, say why readiness stalls
+      this.o.logger.error(`${spec.name}: cannot read its NOTIFY_SOCKET: ${(err as Error).message}`);
+      w.lastError = `cannot read its NOTIFY_SOCKET: ${(err as Error).message}`;
+      return;
+    }
     for (const why of r.ignored) this.o.logger.warn(`${spec.name}: NOTIFY_SOCKET: ignored ${why}`);
     if (r.readyFrom !== null) return this.pass(w, `READY=1 from pid ${r.readyFrom}${r.status ? ` (STATUS=${r.status})` : ''}`);
     if (r.status !== null) w.lastError = `not READY=1 yet; STATUS=${r.status}`;
@@ -175,7 +199,11 @@ export class Checks implements LaunchEnv {
         socket.close();
         this.notifySockets.delete(key);
       } else if (this.watches.get(key)?.phase !== 'ready') {
-        socket.read(entry.record.pid);
+        try {
+          socket.read(entry.record.pid);
+        } catch (err) {
+          this.o.logger.error(`${entry.spec.name}: cannot read its NOTIFY_SOCKET: ${(err as Error).message}`);
+        }
       }
     }
   }
