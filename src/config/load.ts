@@ -29,6 +29,7 @@ import {
   sectionKind,
   type KeySpec,
 } from './schema.js';
+import { dependencyProblems } from './dependencies.js';
 import { ShlexError, splitCommand } from './shlex.js';
 import { evaluateTypedConfig, isTypedConfigFile, readTypedConfig } from './typed.js';
 import { ValueProblem, expandUser, keyValuePairs, processOrGroupName, refuseControlCharacters, type LogfileValue } from './datatypes.js';
@@ -137,6 +138,7 @@ class Loader {
     this.checkSocketReferences(processes, sockets);
     this.problems.unshift(...this.typedProblems);
     this.checkFcgiSockets(processes, sockets);
+    this.checkDependencies(processes, groups);
     if (this.problems.length > 0 || supervisord === null) throw new ConfigProblems(dedupeProblems(this.problems), dedupeWarnings(this.warnings));
     return deepFreeze({
       file: this.file,
@@ -192,6 +194,17 @@ class Loader {
         const section = `program:${p.programName}`;
         this.record(getEntry(this.doc, section, 'sockets')?.pos ?? p.source, section, 'sockets', 'names a socket that has no [socket:x] section', name, known.size > 0 ? `one of: ${[...known].join(', ')}` : 'a [socket:NAME] section with bind = HOST:PORT');
       }
+    }
+  }
+
+  /** depends_on across programs: unknown names, `:ready` without a check, jobs that never complete, cycles. */
+  private checkDependencies(processes: readonly ProcessSpec[], groups: readonly GroupSpec[]): void {
+    const declared = new Set([...this.doc.sections.keys()].filter((s) => s.startsWith('program:') || s.startsWith('group:')).map((s) => s.slice(s.indexOf(':') + 1)));
+    for (const p of dependencyProblems(processes, groups, declared)) {
+      const section = `program:${p.program}`;
+      const pos = getEntry(this.doc, section, 'depends_on')?.pos ?? this.sectionPos(section);
+      if (p.severity === 'warning') this.warn(pos, section, 'depends_on', p.message);
+      else this.record(pos, section, 'depends_on', p.message, p.got, p.expected);
     }
   }
 
@@ -574,6 +587,17 @@ class Loader {
     const concurrency = setting('concurrency', K.concurrency);
     const watchRaw = read('watch', K.watch) ?? [];
     const watchDebounceMs = Math.round(setting('watch_debounce', K.watch_debounce) * 1000);
+    const orchestration = {
+      ready: read('ready', K.ready),
+      readyTimeoutSecs: setting('ready_timeout', K.ready_timeout),
+      readyIntervalSecs: setting('ready_interval', K.ready_interval),
+      dependsOn: read('depends_on', K.depends_on) ?? [],
+      healthcheck: read('healthcheck', K.healthcheck),
+      healthcheckIntervalSecs: setting('healthcheck_interval', K.healthcheck_interval),
+      healthcheckTimeoutSecs: setting('healthcheck_timeout', K.healthcheck_timeout),
+      healthcheckRetries: setting('healthcheck_retries', K.healthcheck_retries),
+      essential: setting('essential', K.essential),
+    };
     const exitCodes = read('exitcodes', K.exitcodes) ?? [0];
     const redirectStderr = setting('redirect_stderr', K.redirect_stderr);
     const override = Object.hasOwn(this.numprocsOverride, programName) ? this.numprocsOverride[programName] : undefined;
@@ -628,7 +652,14 @@ class Loader {
       this.record(getEntry(this.doc, section, 'worker')?.pos ?? sectionPos, section, 'worker', 'give either command or worker, not both', undefined, 'command = ... for any program, or worker = ./module.mjs for a Node module');
       failures.push(null);
     }
+    if (isWorker && orchestration.ready !== null) {
+      this.record(getEntry(this.doc, section, 'ready')?.pos ?? sectionPos, section, 'ready', 'a worker program reports ready itself (once it listens, or its setup is done)', undefined, 'no ready key on a worker = program');
+      failures.push(null);
+    }
     if (failures.length > 0) throw new Recorded();
+    // a worker says when it is ready; a ready check replaces startsecs and has a time limit
+    const readiness = isWorker || orchestration.ready !== null ? 'reported' : 'startsecs';
+    const readyTimeoutSecs = orchestration.ready !== null ? orchestration.readyTimeoutSecs : null;
 
     const out: ProcessSpec[] = [];
     for (let processNum = numprocsStart; processNum < numprocsStart + numprocs; processNum++) {
@@ -741,6 +772,9 @@ class Loader {
         watch,
         watchDebounceMs,
         fcgiSocket,
+        ...orchestration,
+        readiness,
+        readyTimeoutSecs,
       });
     }
     // supervisor sorts the processes of one section by (priority, name)

@@ -34,6 +34,7 @@ import { watchGlobs } from './watch-globs.js';
  * Numbers and booleans are accepted for every key and written in decimal, true or false.
  */
 export type TypedShape = 'list' | 'words' | 'pairs' | 'octal';
+import { dependencyList, healthCheck, readyCheck } from './checks.js';
 
 export interface KeySpec<T> {
   /** short type label for docs and "expected" in errors */
@@ -180,7 +181,22 @@ export const PROGRAM_KEYS = {
   concurrency: key({ type: 'integer', default: '1', doc: "Job workers: tasks in flight at once in one process (ctx.concurrency; the default of queue.process()). Not threads: a worker's tasks share its event loop.", parse: positiveInteger, drover: true }),
   watch: key({ type: 'globs', typed: 'list', default: '', doc: 'Development: restart the program when a file matching one of these comma-separated globs changes; a worker = program rolls its workers instead, each replacement ready before an old worker leaves. Relative to directory, else to the config file; * and ? match within a name, ** any number of directories, {a,b} either; names starting with "." and node_modules directories match only where a pattern spells them out. Stopped processes stay stopped.', parse: watchGlobs, drover: true }),
   watch_debounce: key({ type: 'duration', default: '200ms', doc: 'With watch: restart this long after the last change of a burst, so that one save, or a build writing many files, restarts once.', parse: duration, drover: true }),
+  ready: key({ type: 'check', default: null, defaultDoc: 'unset (startsecs decides)', doc: 'When the program counts as started, instead of startsecs: tcp://HOST:PORT (accepts a connection), http://URL or https://URL (answers 2xx; `URL status=CODE` for another code), exec:COMMAND (exits 0; run as the program, in its directory, with its environment), log:TEXT (a line of its stdout or stderr contains TEXT) or notify (sends READY=1 to the NOTIFY_SOCKET drover gives it, the sd_notify protocol). It stays STARTING until the check passes (docs/orchestration.md).', parse: readyCheck, drover: true }),
+  ready_timeout: key({ type: 'duration', default: '60s', doc: 'A ready check that has not passed this long after the spawn is a failed start: the process is stopped and backs off (startretries, then FATAL).', parse: positiveDuration, drover: true }),
+  ready_interval: key({ type: 'duration', default: '250ms', doc: 'Time between two attempts of a tcp, http or exec ready check, and between two reads of a notify socket (log lines are looked at as they come).', parse: positiveDuration, drover: true }),
+  depends_on: key({ type: 'list', default: '', doc: 'Programs or groups that must reach a condition before this one starts: NAME[:started|ready|completed], …. started (the default): RUNNING; ready: its ready check passed; completed: it exited with one of its exitcodes (a one-shot job). Starting this program starts them first; stops go in reverse order.', parse: dependencyList, drover: true }),
+  healthcheck: key({ type: 'check', default: null, doc: 'Checked every healthcheck_interval while RUNNING: tcp://HOST:PORT, http(s)://URL [status=CODE] or exec:COMMAND. After healthcheck_retries failures in a row the process is restarted.', parse: healthCheck, drover: true }),
+  healthcheck_interval: key({ type: 'duration', default: '10s', doc: 'Time between two health checks; the first one runs this long after the process became RUNNING.', parse: positiveDuration, drover: true }),
+  healthcheck_timeout: key({ type: 'duration', default: '5s', doc: 'A check (health or ready) that has not answered within this long has failed.', parse: positiveDuration, drover: true }),
+  healthcheck_retries: key({ type: 'integer', default: '3', doc: 'Consecutive failed health checks that make the process unhealthy and restart it.', parse: positiveInteger, drover: true }),
+  essential: key({ type: 'boolean', default: 'false', doc: 'When this program stops for good (it exited and is not restarted, or it is FATAL), drover stops everything and exits with its exit status (1 for FATAL; 128+N for signal N).', parse: boolean, drover: true }),
 } as const;
+
+function positiveDuration(raw: string): number {
+  const secs = duration(raw);
+  if (secs <= 0) throw new ValueProblem('must be longer than 0', 'a duration such as 250ms, 5s or 1m');
+  return secs;
+}
 
 function positiveInteger(raw: string): number {
   const n = integer(raw);

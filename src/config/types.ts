@@ -8,6 +8,27 @@ export type AutoRestart = 'true' | 'false' | 'unexpected';
 /** A log destination: supervisor's AUTO (a file in childlogdir), NONE (discard) or a path. */
 export type LogTarget = 'AUTO' | 'NONE' | string;
 
+/** A check drover runs against a program: `ready =` (all kinds) and `healthcheck =` (tcp, http, exec). */
+export type CheckSpec =
+  | { readonly type: 'tcp'; readonly host: string; readonly port: number }
+  /** `status`: the one status code that passes; null: any 2xx */
+  | { readonly type: 'http'; readonly url: string; readonly status: number | null }
+  /** passes when the command exits 0; run like the program (its user, directory and environment) */
+  | { readonly type: 'exec'; readonly command: string; readonly argv: readonly string[] }
+  /** passes when a line of the program's stdout or stderr contains `text` */
+  | { readonly type: 'log'; readonly text: string }
+  /** passes when the program sends READY=1 to its own NOTIFY_SOCKET (sd_notify) */
+  | { readonly type: 'notify' };
+
+/** `depends_on` conditions: RUNNING, ready check passed, or exited with one of its exitcodes. */
+export type DependencyCondition = 'started' | 'ready' | 'completed';
+
+/** One `depends_on` entry: a program or group name and what must hold of every process of it. */
+export interface Dependency {
+  readonly name: string;
+  readonly condition: DependencyCondition;
+}
+
 /** Where a config value came from, for error messages: file and 1-based line, or in a typed config the property path. */
 export interface SourcePos {
   readonly file: string;
@@ -83,6 +104,27 @@ export interface ProcessSpec {
   readonly logfileGzip: boolean;
   /** where the [program:x] section was declared */
   readonly source: SourcePos;
+
+  // --- orchestration (drover additions) ---
+  /** `ready =`: the check that makes a starting process RUNNING instead of startsecs; null: none */
+  readonly ready: CheckSpec | null;
+  /** how a starting process becomes RUNNING: after startsecs, or when ready is reported (a ready check, a worker's message) */
+  readonly readiness: 'startsecs' | 'reported';
+  /** a ready check not passing within this long is a failed start; null: no limit (drover workers) */
+  readonly readyTimeoutSecs: number | null;
+  /** time between two ready checks */
+  readonly readyIntervalSecs: number;
+  /** programs or groups that must reach a condition before this program starts */
+  readonly dependsOn: readonly Dependency[];
+  /** `healthcheck =`: checked while RUNNING; null: none */
+  readonly healthcheck: CheckSpec | null;
+  readonly healthcheckIntervalSecs: number;
+  /** one check (ready or health) failing to answer within this long counts as failed */
+  readonly healthcheckTimeoutSecs: number;
+  /** consecutive failed health checks that restart the process */
+  readonly healthcheckRetries: number;
+  /** when this program stops for good, drover stops everything and exits with its status */
+  readonly essential: boolean;
 
   // --- prefork (drover additions) ---
   /** absolute path of the module run under drover's worker runtime (`worker =`); null for `command =` */

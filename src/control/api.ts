@@ -54,6 +54,12 @@ export interface ProcessView {
   readonly rssBytes: number | null;
   readonly stdoutLogfile: string | null;
   readonly stderrLogfile: string | null;
+  /** why a stopped process has not started: it waits for its dependencies (depends_on); null otherwise */
+  readonly waiting: string | null;
+  /** a dependency failed, so it will not start by itself */
+  readonly blocked: boolean;
+  /** the health check's last verdict while there is a process (null: no check, no verdict yet, or no process) */
+  readonly health: 'healthy' | 'unhealthy' | null;
   readonly spec: ProcessSpec;
 }
 
@@ -212,6 +218,8 @@ export class ControlApi {
         rssBytes,
         stdoutLogfile: this.opts.logs?.logPath(key, 'stdout') ?? null,
         stderrLogfile: this.opts.logs?.logPath(key, 'stderr') ?? null,
+        ...this.supervisor.waitingFor(key),
+        health: running ? record.health : null,
         spec,
       });
     }

@@ -3,6 +3,7 @@
 // a file: logs are addressed by process, and only configured log files are read.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ConfigDiff } from '../config/diff.js';
+import { describeCheck, describeDependency } from '../config/checks.js';
 import type { ChangeEvent, CommandOutcome } from '../core/types.js';
 import { ConfigError, DroverError } from '../errors.js';
 import { LogReadError } from '../logs/read.js';
@@ -47,6 +48,13 @@ export function processJson(p: ProcessView): ProcessJson {
     rss_bytes: p.rssBytes,
     stdout_logfile: p.stdoutLogfile,
     stderr_logfile: p.stderrLogfile,
+    ready: p.spec.ready === null ? null : describeCheck(p.spec.ready),
+    depends_on: p.spec.dependsOn.map(describeDependency),
+    waiting: p.waiting,
+    blocked: p.blocked,
+    healthcheck: p.spec.healthcheck === null ? null : describeCheck(p.spec.healthcheck),
+    health: p.health,
+    essential: p.spec.essential,
   };
 }
 

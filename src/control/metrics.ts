@@ -3,6 +3,7 @@
 // scrapes but the event-loop delay monitor. drover keeps its own Registry, never prom-client's global one.
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { Counter, Gauge, Registry } from 'prom-client';
+import type { ProcessRecord } from '../core/program.js';
 import type { Supervisor } from '../core/supervisor.js';
 import { STATES } from '../core/states.js';
 import { CLOCK_TICKS, countOpenFds, PAGE_SIZE, readStat } from '../os/proc.js';
@@ -117,6 +118,42 @@ export class DroverMetrics {
       collect() {
         this.reset();
         for (const p of supervisor.snapshot()) this.set(labels(p), p.record.pid ? 1 : 0);
+      },
+    });
+    // health checks (healthcheck =): only processes that have one get these series
+    const checked = (): { l: Record<string, string>; record: ProcessRecord }[] =>
+      supervisor
+        .snapshot()
+        .filter((p) => p.spec.healthcheck !== null)
+        .map((p) => ({ l: labels(p), record: p.record }));
+    new Counter({
+      name: 'drover_process_healthcheck_failures_total',
+      help: 'Failed health checks (healthcheck =) of the process, every process it had counted.',
+      labelNames: PROCESS_LABELS,
+      registers: reg,
+      collect() {
+        this.reset();
+        for (const p of checked()) this.inc(p.l, p.record.healthChecksFailed);
+      },
+    });
+    new Counter({
+      name: 'drover_process_unhealthy_restarts_total',
+      help: 'Restarts after healthcheck_retries failed health checks in a row.',
+      labelNames: PROCESS_LABELS,
+      registers: reg,
+      collect() {
+        this.reset();
+        for (const p of checked()) this.inc(p.l, p.record.unhealthyRestarts);
+      },
+    });
+    new Gauge({
+      name: 'drover_process_healthy',
+      help: "The health check's last verdict while the process is up: 1 healthy, 0 unhealthy; absent before the first verdict.",
+      labelNames: PROCESS_LABELS,
+      registers: reg,
+      collect() {
+        this.reset();
+        for (const p of checked()) if (p.record.health !== null && p.record.pid !== null) this.set(p.l, p.record.health === 'healthy' ? 1 : 0);
       },
     });
     // Per-pid figures from /proc: one read of /proc/PID/stat per process and scrape.

@@ -70,6 +70,19 @@ export interface ProcessJson {
   readonly rss_bytes: number | null;
   readonly stdout_logfile: string | null;
   readonly stderr_logfile: string | null;
+  /** orchestration (docs/orchestration.md); optional in the check so a CLI still reads an older drover */
+  /** the ready check as written, or null */
+  readonly ready?: string | null;
+  /** depends_on entries as NAME:CONDITION */
+  readonly depends_on?: readonly string[];
+  /** why it has not started: what it waits for (depends_on); null when not waiting */
+  readonly waiting?: string | null;
+  /** a dependency failed: it will not start by itself */
+  readonly blocked?: boolean;
+  /** the health check as written, or null */
+  readonly healthcheck?: string | null;
+  readonly health?: 'healthy' | 'unhealthy' | null;
+  readonly essential?: boolean;
 }
 const isState: Check<State> = oneOf(STATES);
 export const ProcessJson: Check<ProcessJson> = object<ProcessJson>({
@@ -89,6 +102,13 @@ export const ProcessJson: Check<ProcessJson> = object<ProcessJson>({
   rss_bytes: nullable(isNumber),
   stdout_logfile: nullable(isString),
   stderr_logfile: nullable(isString),
+  ready: optional(nullable(isString)),
+  depends_on: optional(listOf(isString)),
+  waiting: optional(nullable(isString)),
+  blocked: optional(isBoolean),
+  healthcheck: optional(nullable(isString)),
+  health: optional(nullable(oneOf(['healthy', 'unhealthy']))),
+  essential: optional(isBoolean),
 });
 
 /** GET /api/processes */

@@ -7,6 +7,7 @@ import type { OutputSink } from '../logs/output.js';
 import { sendSignal } from '../os/spawn.js';
 import type { CoreHost } from './_host.js';
 import type { Follower } from './follower.js';
+import type { Orchestration } from './orchestration.js';
 import { SIGNALLABLE_STATES, STARTABLE_STATES, STOPPED_STATES } from './states.js';
 import { clearTimers, type ProcessEntry } from './table.js';
 import type { CommandOutcome, ControlCommand, DesiredStateStore } from './types.js';
@@ -33,6 +34,7 @@ export class Commands {
   constructor(
     private readonly host: CoreHost,
     private readonly follower: Follower,
+    private readonly orch: Orchestration,
     private readonly o: CommandsOptions,
   ) {}
 
@@ -61,10 +63,15 @@ export class Commands {
   /** Registers a process (at construction, or when an update adds it). */
   addProcess(spec: ProcessSpec): ProcessEntry {
     this.o.output.register(spec);
+    this.orch.invalidate();
     return this.host.table.add(spec, Date.now());
   }
 
-  /** Starts processes that should run: autostart (unless stopped by hand earlier) or started by hand earlier. */
+  /**
+   * Starts processes that should run: autostart (unless stopped by hand earlier) or started by hand earlier,
+   * in ascending priority; one whose dependencies do not hold yet waits, and they are started first (unless
+   * stopped by hand).
+   */
   startAutostart(list: readonly ProcessEntry[]): void {
     const order = list
       .filter((e) => {
@@ -72,7 +79,9 @@ export class Commands {
         return want === 'started' || (want === null && e.spec.autostart);
       })
       .sort((a, b) => a.spec.priority - b.spec.priority);
-    for (const e of order) if (STARTABLE_STATES.has(e.record.state)) this.host.dispatch(e, { type: 'startRequested' });
+    const pull = (dep: ProcessEntry): boolean => this.o.desired?.get(dep.key) !== 'stopped';
+    for (const e of order) if (STARTABLE_STATES.has(e.record.state)) this.orch.requestStart(e, pull);
+    this.orch.settle();
   }
 
   startOne(key: string, wait: boolean, remember = true): Promise<CommandOutcome> {
@@ -86,16 +95,26 @@ export class Commands {
     }
     if (remember) this.o.desired?.set(key, entry.spec.autostart ? null : 'started');
     entry.spawnFailure = null;
-    this.host.dispatch(entry, { type: 'startRequested' });
+    const spawns = entry.record.spawns;
+    // `drover start web` starts what web depends on first; web itself starts when that holds
+    const how = this.orch.requestStart(entry, () => true);
+    this.orch.settle();
     if (entry.spawnFailure !== null) {
       // the spawn failed synchronously: say why, as supervisor's startProcess does (NO_FILE, NOT_EXECUTABLE)
       const code = entry.spawnFailure === 'ENOENT' ? 'E_NO_FILE' : entry.spawnFailure === 'EACCES' ? 'E_NOT_EXECUTABLE' : 'E_SPAWN';
       return Promise.resolve({ key, ok: false, code, message: entry.record.spawnError ?? 'spawn failed' });
     }
-    if (!wait) return Promise.resolve({ key, ok: true });
-    const started = entry.record.spawns;
+    if (!wait) return Promise.resolve(how === 'waiting' && this.orch.isWaiting(entry) ? { key, ok: true, message: this.orch.waitingReason(entry) ?? 'waiting' } : { key, ok: true });
     return this.waitFor(entry, (e) => {
-      if (e.record.spawns !== started) return { key, ok: false, code: 'E_ABNORMAL_TERMINATION', message: `${key} restarted while starting` };
+      if (e.record.spawns === spawns) {
+        // not spawned yet: waiting for its dependencies, stuck behind a failed one, or cancelled
+        if (this.orch.isWaiting(e)) {
+          const blocked = this.orch.blockedReason(e);
+          return blocked === null ? null : { key, ok: false, code: 'E_DEPENDENCY', message: `not started: ${blocked}` };
+        }
+        return { key, ok: false, code: 'E_ABNORMAL_TERMINATION', message: `${key} was not started (${this.host.mood === 'running' ? 'cancelled' : 'drover is shutting down'})` };
+      }
+      if (e.record.spawns !== spawns + 1) return { key, ok: false, code: 'E_ABNORMAL_TERMINATION', message: `${key} restarted while starting` };
       const st = e.record.state;
       if (st === 'running') return { key, ok: true };
       if (st === 'starting') return null;
@@ -109,7 +128,14 @@ export class Commands {
     if (!entry) return Promise.resolve({ key, ok: false, code: 'E_BAD_NAME', message: `no such process: ${key}` });
     const st = entry.record.state;
     const cooling = st === 'fatal' && entry.timers.has('fatalCooldown');
+    // a start still waiting for its dependencies is called off
+    const cancelled = this.orch.cancel(entry);
+    if (cancelled) this.changed(entry);
     if (STOPPED_STATES.has(st) && !cooling) {
+      if (cancelled) {
+        if (remember) this.o.desired?.set(key, entry.spec.autostart ? 'stopped' : null);
+        return Promise.resolve({ key, ok: true, message: 'start called off' });
+      }
       return Promise.resolve({ key, ok: false, code: 'E_NOT_RUNNING', message: `${key} is ${st}` });
     }
     if (remember) this.o.desired?.set(key, entry.spec.autostart ? 'stopped' : null);
@@ -122,7 +148,9 @@ export class Commands {
   drop(entry: ProcessEntry): void {
     clearTimers(entry);
     this.follower.stopFollowing(entry);
+    this.orch.cancel(entry);
     this.host.table.delete(entry.key);
+    this.orch.invalidate();
     this.o.desired?.set(entry.key, null);
     for (const w of [...this.waiters]) {
       if (w.key === entry.key) {
@@ -196,6 +224,7 @@ export class Commands {
       stops.push(
         this.stopOne(entry.key, true, false).then(() => {
           entry.spec = after;
+          this.orch.invalidate();
           this.o.output.register(after); // its log settings may have changed too
           if (wasUp || after.autostart) restart.push(entry);
         }),

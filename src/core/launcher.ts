@@ -24,6 +24,12 @@ export interface SocketFds {
   fd(name: string): number | null;
 }
 
+/** Environment a layer above core adds to each launch of a process (a ready check's NOTIFY_SOCKET). */
+export interface LaunchEnv {
+  /** Called right before `key` is spawned; the variables override the program's own. */
+  envFor(key: string, spec: ProcessSpec): Readonly<Record<string, string>>;
+}
+
 export interface LauncherOptions {
   readonly output: OutputSink;
   readonly guard: OrphanGuard | null;
@@ -32,6 +38,7 @@ export interface LauncherOptions {
   readonly kinds: readonly ProcessKind[];
   readonly sockets: SocketFds | null;
   readonly hooks: LaunchHooks | null;
+  readonly launchEnv: LaunchEnv | null;
   /** the active config's `[supervisord] environment` */
   readonly globalEnv: () => Readonly<Record<string, string>>;
 }
@@ -87,7 +94,7 @@ export class Launcher {
     }
     const result = spawnProcess({
       argv: plan.argv,
-      env: { ...this.environmentFor(spec, user), ...plan.env },
+      env: { ...this.environmentFor(spec, user), ...this.o.launchEnv?.envFor(entry.key, spec), ...plan.env },
       cwd: spec.directory,
       umask: spec.umask,
       user,

@@ -27,7 +27,9 @@ export type ProcessPolicy = Pick<
   | 'backoff'
   | 'backoffMaxSecs'
   | 'fatalCooldownSecs'
-  | 'worker'
+  | 'readiness'
+  | 'readyTimeoutSecs'
+  | 'healthcheckRetries'
 >;
 
 /** Everything the state machine knows about one process. */
@@ -44,6 +46,17 @@ export interface ProcessRecord {
   readonly backoffCount: number;
   /** intent recorded before the stop signal is sent: the next exit is a requested stop */
   readonly stopRequested: boolean;
+  /** why the current stop began, which decides what its exit leads to: stopped, started again, or backoff */
+  readonly stopCause: 'requested' | 'unhealthy' | 'readyTimeout';
+  /** the health check's last verdict, kept across a restart until the next one (so a process restarted for
+   * being unhealthy says so until it passes); null before the first verdict or without a check */
+  readonly health: 'healthy' | 'unhealthy' | null;
+  /** failed health checks in a row; 0 after a pass */
+  readonly healthFailures: number;
+  /** failed health checks since drover started, every process of this entry counted */
+  readonly healthChecksFailed: number;
+  /** restarts for being unhealthy since drover started */
+  readonly unhealthyRestarts: number;
   /** exit code of the last process; -1 when it was killed by a signal (as supervisor reports); null if none */
   readonly exitStatus: number | null;
   /** signal name that ended the last process, or null */
@@ -58,8 +71,26 @@ export interface ProcessRecord {
   readonly changedAtMs: number;
 }
 
-export const TIMERS = ['startSecs', 'backoff', 'stopTimeout', 'fatalCooldown'] as const;
+export const TIMERS = ['startSecs', 'readyTimeout', 'backoff', 'stopTimeout', 'fatalCooldown'] as const;
 export type TimerName = (typeof TIMERS)[number];
+
+/** The event a timer raises when it fires. */
+export function timerEvent(timer: TimerName): ProcessEvent {
+  switch (timer) {
+    case 'startSecs':
+      return { type: 'startSecsElapsed' };
+    case 'readyTimeout':
+      return { type: 'readyTimeoutElapsed' };
+    case 'backoff':
+      return { type: 'backoffElapsed' };
+    case 'stopTimeout':
+      return { type: 'stopTimeoutElapsed' };
+    case 'fatalCooldown':
+      return { type: 'fatalCooldownElapsed' };
+    default:
+      return assertNever(timer);
+  }
+}
 
 export type Effect =
   | { readonly type: 'spawn' }
@@ -101,6 +132,11 @@ export function initialRecord(nowMs: number): ProcessRecord {
     stoppedAtMs: null,
     backoffCount: 0,
     stopRequested: false,
+    stopCause: 'requested',
+    health: null,
+    healthFailures: 0,
+    healthChecksFailed: 0,
+    unhealthyRestarts: 0,
     exitStatus: null,
     exitSignal: null,
     spawnError: null,
@@ -153,10 +189,19 @@ export function reduce(
     }
   };
 
-  const spawnNow = (ev: ProcessEvent, reason?: string): void => {
-    move(ev, 'always', { stopRequested: false, spawnError: null, startedAtMs: ctx.nowMs }, reason);
+  const spawnNow = (ev: ProcessEvent, reason?: string, guard: Guard = 'always'): void => {
+    move(ev, guard, { stopRequested: false, stopCause: 'requested', spawnError: null, startedAtMs: ctx.nowMs, healthFailures: 0 }, reason);
     rec = { ...rec, restarts: rec.spawns > 0 ? rec.restarts + 1 : rec.restarts, spawns: rec.spawns + 1 };
     effects.push({ type: 'spawn' });
+  };
+
+  /** The stop signal, and SIGKILL after stopwaitsecs, for a stop begun for `cause`. */
+  const beginStop = (ev: ProcessEvent, guard: Guard, patch: Partial<ProcessRecord>, cause: ProcessRecord['stopCause'], reason?: string): void => {
+    move(ev, guard, { ...patch, stopRequested: true, stopCause: cause }, reason);
+    effects.push({ type: 'cancelTimer', timer: 'startSecs' });
+    effects.push({ type: 'cancelTimer', timer: 'readyTimeout' });
+    effects.push({ type: 'sendSignal', signal: policy.stopSignal, toGroup: policy.stopAsGroup });
+    effects.push({ type: 'startTimer', timer: 'stopTimeout', ms: policy.stopWaitSecs * 1000 });
   };
 
   const enterBackoff = (ev: ProcessEvent, guard: Guard, spawnError: string, reason: string): void => {
@@ -182,8 +227,9 @@ export function reduce(
     }
     case 'spawned': {
       move(event, 'always', { pid: event.pid });
-      if (policy.worker !== null) {
-        // a drover worker counts as running when it says it is ready, not after startsecs
+      if (policy.readiness === 'reported') {
+        // running when it is reported ready (its ready check, or a drover worker's message), not after startsecs
+        if (policy.readyTimeoutSecs !== null) effects.push({ type: 'startTimer', timer: 'readyTimeout', ms: policy.readyTimeoutSecs * 1000 });
       } else if (policy.startSecs === 0) {
         move({ type: 'startSecsElapsed' }, 'always', { backoffCount: 0 }, 'startsecs is 0');
       } else {
@@ -206,10 +252,7 @@ export function reduce(
     case 'stopRequested': {
       const from = rec.state;
       if (from === 'starting' || from === 'running') {
-        move(event, 'always', { stopRequested: true });
-        effects.push({ type: 'cancelTimer', timer: 'startSecs' });
-        effects.push({ type: 'sendSignal', signal: policy.stopSignal, toGroup: policy.stopAsGroup });
-        effects.push({ type: 'startTimer', timer: 'stopTimeout', ms: policy.stopWaitSecs * 1000 });
+        beginStop(event, 'always', {}, 'requested');
       } else if (from === 'backoff') {
         move(event, 'always', {});
         effects.push({ type: 'cancelTimer', timer: 'backoff' });
@@ -217,7 +260,8 @@ export function reduce(
         move(event, 'always', {});
         effects.push({ type: 'cancelTimer', timer: 'fatalCooldown' });
       } else {
-        move(event, 'always', {}); // stopping: already on its way; other states raise through pickRow
+        // stopping: already on its way, and now as requested (not to restart or retry); other states raise through pickRow
+        move(event, 'always', from === 'stopping' ? { stopCause: 'requested' } : {});
       }
       break;
     }
@@ -233,8 +277,30 @@ export function reduce(
       move(event, 'always', { pid: event.pid });
       break;
     case 'readyReported':
-      move(event, 'always', { backoffCount: 0 }, 'worker reported ready');
+      if (rec.state === 'starting') effects.push({ type: 'cancelTimer', timer: 'readyTimeout' });
+      move(event, 'always', rec.state === 'starting' ? { backoffCount: 0 } : {}, event.how ?? 'reported ready');
       break;
+    case 'readyTimeoutElapsed':
+      beginStop(event, 'always', {}, 'readyTimeout', `not ready within ready_timeout (${policy.readyTimeoutSecs ?? '?'}s): a failed start`);
+      break;
+    case 'healthCheckPassed':
+      move(event, 'always', rec.state === 'running' ? { health: 'healthy', healthFailures: 0 } : {});
+      break;
+    case 'healthCheckFailed': {
+      if (rec.state !== 'running') {
+        move(event, 'always', {}); // already stopping; other states raise through pickRow
+        break;
+      }
+      const failures = rec.healthFailures + 1;
+      const counts = { healthFailures: failures, healthChecksFailed: rec.healthChecksFailed + 1 };
+      if (failures < policy.healthcheckRetries) {
+        move(event, 'always', counts);
+      } else {
+        const reason = `unhealthy: ${failures} failed health checks in a row (last: ${event.error}); restarting`;
+        beginStop(event, 'healthRetriesReached', { ...counts, health: 'unhealthy', unhealthyRestarts: rec.unhealthyRestarts + 1 }, 'unhealthy', reason);
+      }
+      break;
+    }
     case 'autoRestartDue':
     case 'retriesExhausted':
       throw new InvariantError(`program "${policy.name}": ${event.type} is raised only by the reducer itself`);
@@ -250,14 +316,26 @@ export function reduce(
     if (policy.killAsGroup) effects.push({ type: 'sweepLeftovers' });
     if (rec.state === 'stopping') {
       effects.push({ type: 'cancelTimer', timer: 'stopTimeout' });
-      move(ev, 'always', { ...base, exitStatus, stopRequested: false }, how);
+      // in a shutdown nothing starts again, whatever the stop was for
+      const cause = ctx.shuttingDown ? 'requested' : rec.stopCause;
+      if (cause === 'unhealthy') {
+        rec = { ...rec, ...base, exitStatus };
+        spawnNow(ev, `${how}; started again (it was unhealthy)`, 'restartAfterStop');
+      } else if (cause === 'readyTimeout') {
+        rec = { ...rec, ...base, exitStatus: null, stopRequested: false };
+        const why = `not ready within ready_timeout (${policy.readyTimeoutSecs ?? '?'}s)`;
+        enterBackoff(ev, 'failedStartAfterStop', why, `${why}; ${how}`);
+      } else {
+        move(ev, 'always', { ...base, exitStatus, stopRequested: false }, how);
+      }
       return;
     }
     const upMs = ctx.nowMs - (rec.startedAtMs ?? ctx.nowMs);
     if (rec.state === 'starting') {
       effects.push({ type: 'cancelTimer', timer: 'startSecs' });
-      // a worker that dies before reporting ready failed to boot, however long it took
-      if (upMs < policy.startSecs * 1000 || policy.worker !== null) {
+      effects.push({ type: 'cancelTimer', timer: 'readyTimeout' });
+      // a process that dies before it is reported ready failed to start, however long it took
+      if (upMs < policy.startSecs * 1000 || policy.readiness === 'reported') {
         rec = { ...rec, ...base, exitStatus: null };
         enterBackoff(ev, 'exitedTooQuickly', `Exited too quickly (${how})`, `exited too quickly (${how})`);
         return;

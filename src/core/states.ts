@@ -46,8 +46,13 @@ export type ProcessEvent =
   | { readonly type: 'fatalCooldownElapsed' }
   /** a self-daemonizing program handed over to the pid in its pidfile */
   | { readonly type: 'pidFollowed'; readonly pid: number }
-  /** a drover worker said it is ready (listening, or set up) */
-  | { readonly type: 'readyReported' }
+  /** the process is ready: a drover worker said so (listening, or set up), or its ready check passed */
+  | { readonly type: 'readyReported'; readonly how?: string }
+  /** ready_timeout passed since the spawn without the ready check passing */
+  | { readonly type: 'readyTimeoutElapsed' }
+  /** a health check (healthcheck =) passed, or failed */
+  | { readonly type: 'healthCheckPassed' }
+  | { readonly type: 'healthCheckFailed'; readonly error: string }
   // The two below are raised by the reducer itself, right after another move, where supervisor would
   // wait for its next one-second tick.
   /** exited and autorestart applies */
@@ -61,7 +66,10 @@ export type ProcessEventType = ProcessEvent['type'];
 export type Guard =
   | 'always'
   | 'exitedTooQuickly' // died before startsecs: counts as a failed start
-  | 'exitedAfterStartSecs';
+  | 'exitedAfterStartSecs'
+  | 'healthRetriesReached' // the healthcheck_retries-th failed health check in a row
+  | 'restartAfterStop' // the stop was for being unhealthy: start again
+  | 'failedStartAfterStop'; // the stop was for ready_timeout: a failed start
 
 export interface Transition {
   readonly from: State;
@@ -89,13 +97,19 @@ export const TRANSITIONS: readonly Transition[] = [
   row('stopped', 'startRequested', 'starting', 'always', 'start requested'),
   row('exited', 'startRequested', 'starting', 'always', 'start requested or autorestart'),
   row('fatal', 'startRequested', 'starting', 'always', 'start requested'),
-  row('starting', 'spawned', 'starting', 'always', 'process created; waiting startsecs'),
+  row('starting', 'spawned', 'starting', 'always', 'process created; waiting startsecs, or until it is ready'),
   row('starting', 'spawnFailed', 'backoff', 'always', 'could not spawn (counts as a failed start)'),
   row('starting', 'startSecsElapsed', 'running', 'always', 'stayed up for startsecs'),
-  row('starting', 'readyReported', 'running', 'always', 'worker reported ready'),
+  row('starting', 'readyReported', 'running', 'always', 'ready: its ready check passed, or the worker said so'),
+  row('starting', 'readyTimeoutElapsed', 'stopping', 'always', 'not ready within ready_timeout; stopped (counts as a failed start)'),
   row('running', 'readyReported', 'running', 'always', 'already running'),
   row('stopping', 'readyReported', 'stopping', 'always', 'ready, but already stopping'),
-  row('starting', 'childExited', 'backoff', 'exitedTooQuickly', 'exited before startsecs'),
+  row('running', 'healthCheckPassed', 'running', 'always', 'health check passed: healthy'),
+  row('running', 'healthCheckFailed', 'running', 'always', 'health check failed, fewer than healthcheck_retries times in a row'),
+  row('running', 'healthCheckFailed', 'stopping', 'healthRetriesReached', 'healthcheck_retries failed health checks in a row: unhealthy, restarting'),
+  row('stopping', 'healthCheckPassed', 'stopping', 'always', 'already stopping'),
+  row('stopping', 'healthCheckFailed', 'stopping', 'always', 'already stopping'),
+  row('starting', 'childExited', 'backoff', 'exitedTooQuickly', 'exited before startsecs, or before it was ready'),
   row('starting', 'childExited', 'exited', 'exitedAfterStartSecs', 'exited after startsecs (timer not yet seen)'),
   row('starting', 'stopRequested', 'stopping', 'always', 'stop requested while starting'),
   row('starting', 'pidFollowed', 'starting', 'always', 'following the pid in its pidfile'),
@@ -107,6 +121,8 @@ export const TRANSITIONS: readonly Transition[] = [
   row('backoff', 'retriesExhausted', 'fatal', 'always', 'too many failed starts (startretries)'),
   row('backoff', 'stopRequested', 'stopped', 'always', 'stop requested during backoff'),
   row('stopping', 'childExited', 'stopped', 'always', 'stopped as requested'),
+  row('stopping', 'childExited', 'starting', 'restartAfterStop', 'stopped for being unhealthy; started again'),
+  row('stopping', 'childExited', 'backoff', 'failedStartAfterStop', 'stopped after ready_timeout (a failed start)'),
   row('stopping', 'stopTimeoutElapsed', 'stopping', 'always', 'stopwaitsecs elapsed; SIGKILL sent'),
   row('stopping', 'stopRequested', 'stopping', 'always', 'already stopping'),
   row('stopping', 'pidFollowed', 'stopping', 'always', 'following the pid in its pidfile'),

@@ -13,10 +13,13 @@ import type { CoreHost } from './_host.js';
 import { Commands } from './commands.js';
 import { Follower } from './follower.js';
 import type { KindContext, ProcessKind } from './kind.js';
-import { Launcher, type LaunchHooks, type SocketFds } from './launcher.js';
-import { reduce, type Effect, type Step, type TimerName } from './program.js';
-import { STOPPED_STATES, type ProcessEvent } from './states.js';
-import { clearTimers, ProcessTable, type ProcessEntry } from './table.js';
+import { Launcher, type LaunchEnv, type LaunchHooks, type SocketFds } from './launcher.js';
+import { Orchestration } from './orchestration.js';
+import { Shutdown, type StopResult } from './shutdown.js';
+export type { StopResult } from './shutdown.js';
+import { reduce, timerEvent, type Effect, type Step, type TimerName } from './program.js';
+import type { ProcessEvent } from './states.js';
+import { ProcessTable, type ProcessEntry } from './table.js';
 import type { ChangeEvent, CommandOutcome, ControlCommand, DesiredStateStore, Mood, ProcessSnapshot, SupervisorEvent } from './types.js';
 
 
@@ -35,6 +38,8 @@ export interface SupervisorOptions {
   readonly kinds?: readonly ProcessKind[];
   /** server hooks (pre_spawn, post_spawn, worker_exit), called without waiting */
   readonly hooks?: LaunchHooks | null;
+  /** environment added to each launch by a layer above (a ready check's NOTIFY_SOCKET) */
+  readonly launchEnv?: LaunchEnv | null;
 }
 
 /** A handler for a signal to the master; runs inside the event loop, in order with everything else. */
@@ -43,26 +48,16 @@ export type SignalHandler = () => void;
 export class Supervisor implements CoreHost {
   readonly table = new ProcessTable();
   readonly logger: Logger;
-  /** running until a shutdown begins */
-  private currentMood: Mood = 'running';
   /** the single event queue; handled strictly in order by `drain` */
   private readonly queue: SupervisorEvent[] = [];
   /** true while `drain` is working through the queue */
   private draining = false;
-  /** priority levels still to stop during a shutdown, highest first */
-  private stopLevels: number[] = [];
   /** change listeners */
   private readonly listeners = new Set<(e: ChangeEvent) => void>();
   /** signal name (without SIG) → handler; TERM, INT and QUIT are the supervisor's own */
   private readonly signalHandlers = new Map<string, SignalHandler>();
   /** counter for timer generations */
   private timerGen = 0;
-  /** settles when the shutdown has finished; failed when it ended through an internal error */
-  private readonly stopped: Promise<{ failed: boolean }>;
-  private resolveStopped: (r: { failed: boolean }) => void = () => undefined;
-  /** keeps the event loop alive while supervising: signal listeners alone do not, so with every program
-   * exited or fatal Node would otherwise end the process; null until started and after the end */
-  private keepAlive: NodeJS.Timeout | null = null;
   /** INT signals seen; the second one turns a graceful shutdown into a fast one */
   private interrupts = 0;
   /** the active config; replaced when an update applies to every group */
@@ -72,13 +67,14 @@ export class Supervisor implements CoreHost {
   private readonly follower: Follower;
   private readonly launcher: Launcher;
   private readonly commands: Commands;
+  private readonly orchestration: Orchestration;
+  private readonly shutdown: Shutdown;
 
   constructor(opts: SupervisorOptions) {
     this.config = opts.config;
     this.logger = opts.logger;
     this.guard = opts.guard;
     this.kinds = opts.kinds ?? [];
-    this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
     this.follower = new Follower(this, this.guard);
     this.launcher = new Launcher(this, this.follower, {
       output: opts.output,
@@ -87,19 +83,29 @@ export class Supervisor implements CoreHost {
       kinds: this.kinds,
       sockets: opts.sockets ?? null,
       hooks: opts.hooks ?? null,
+      launchEnv: opts.launchEnv ?? null,
       globalEnv: () => this.config.supervisord.environment,
     });
-    this.commands = new Commands(this, this.follower, {
+    this.orchestration = new Orchestration(this, (e) => this.commands.changed(e));
+    this.commands = new Commands(this, this.follower, this.orchestration, {
       output: opts.output,
       desired: opts.desired ?? null,
       config: { get: () => this.config, set: (c) => (this.config = c) },
     });
-    this.onSignal('TERM', () => this.beginShutdown(false, 'SIGTERM'));
+    this.shutdown = new Shutdown({
+      table: this.table,
+      logger: this.logger,
+      guard: this.guard,
+      orchestration: this.orchestration,
+      dispatch: (e, ev) => this.dispatch(e, ev),
+      killNow: (e) => this.launcher.killNow(e),
+    });
+    this.onSignal('TERM', () => this.shutdown.begin(false, 'SIGTERM'));
     this.onSignal('INT', () => {
       this.interrupts += 1;
-      this.beginShutdown(this.interrupts > 1, this.interrupts > 1 ? 'second SIGINT' : 'SIGINT');
+      this.shutdown.begin(this.interrupts > 1, this.interrupts > 1 ? 'second SIGINT' : 'SIGINT');
     });
-    this.onSignal('QUIT', () => this.beginShutdown(true, 'SIGQUIT'));
+    this.onSignal('QUIT', () => this.shutdown.begin(true, 'SIGQUIT'));
     const ctx: KindContext = {
       logger: this.logger,
       push: (key, pid, event) => this.push({ type: 'kindEvent', key, pid, event }),
@@ -111,7 +117,7 @@ export class Supervisor implements CoreHost {
   }
 
   get mood(): Mood {
-    return this.currentMood;
+    return this.shutdown.mood;
   }
 
   /** Pushes an event; listeners call only this and return (no logging, no awaits). */
@@ -130,18 +136,30 @@ export class Supervisor implements CoreHost {
 
   /** Starts every autostart process matching `only`, in ascending priority (config order breaks ties). */
   start(only?: (spec: ProcessSpec) => boolean): void {
-    this.keepAlive ??= setInterval(() => undefined, 1 << 30);
+    this.shutdown.hold();
     this.commands.startAutostart(this.table.entries().filter((e) => !only || only(e.spec)));
   }
 
   /** Starts the autostart processes that `start(only)` left out (after a re-exec handover). */
   startRemaining(): void {
-    if (this.currentMood === 'running') this.commands.startAutostart(this.table.entries());
+    if (this.shutdown.mood === 'running') this.commands.startAutostart(this.table.entries());
   }
 
   /** Settles once a shutdown has stopped every process. */
-  whenStopped(): Promise<{ failed: boolean }> {
-    return this.stopped;
+  whenStopped(): Promise<StopResult> {
+    return this.shutdown.stopped;
+  }
+
+  /** Why a stopped process has not started yet (its dependencies), and whether one failed; null: it does not wait. */
+  waitingFor(key: string): { waiting: string | null; blocked: boolean } {
+    const entry = this.table.get(key);
+    if (!entry) return { waiting: null, blocked: false };
+    return { waiting: this.orchestration.waitingReason(entry), blocked: this.orchestration.blockedReason(entry) !== null };
+  }
+
+  /** A check's verdict on the process `spawn` (its spawn count) of `key`, from a layer above; queued. */
+  report(key: string, spawn: number, event: Extract<ProcessEvent, { type: 'readyReported' | 'healthCheckPassed' | 'healthCheckFailed' }>): void {
+    this.push({ type: 'checkReported', key, spawn, event });
   }
 
   /** Subscribes to state changes; returns an unsubscribe function. */
@@ -162,7 +180,7 @@ export class Supervisor implements CoreHost {
 
   /** The supervisor's mood, as supervisor's getState reports it. */
   get state(): Mood {
-    return this.currentMood;
+    return this.shutdown.mood;
   }
 
   /** The active config (the file as last applied to every group). */
@@ -204,14 +222,14 @@ export class Supervisor implements CoreHost {
 
   /** An error nothing else caught (a throw in a timer or a microtask): handled like an internal error. */
   failUnexpectedly(err: unknown): void {
-    if (this.currentMood !== 'stopped') this.crash(err);
+    if (this.shutdown.mood !== 'stopped') this.shutdown.crash(err);
   }
 
   /** Feeds one event to the reducer, records the result, logs each change and runs the effects. */
   dispatch(entry: ProcessEntry, event: ProcessEvent): void {
     const result = reduce(entry.spec, entry.record, event, {
       nowMs: Date.now(),
-      shuttingDown: this.currentMood !== 'running',
+      shuttingDown: this.shutdown.mood !== 'running',
       random: Math.random(),
     });
     entry.record = result.record;
@@ -227,23 +245,13 @@ export class Supervisor implements CoreHost {
         try {
           this.handle(ev);
         } catch (err) {
-          this.crash(err);
+          this.shutdown.crash(err);
           return;
         }
       }
     } finally {
       this.draining = false;
     }
-  }
-
-  /** Last resort: log the stack, kill every process group, and let the caller exit non-zero. */
-  private crash(err: unknown): void {
-    this.logger.error(`internal error, stopping everything: ${(err as Error).stack ?? String(err)}`);
-    for (const entry of this.table.entries()) this.launcher.killNow(entry);
-    this.currentMood = 'stopped';
-    this.guard?.close();
-    this.releaseKeepAlive();
-    this.resolveStopped({ failed: true });
   }
 
   private handle(ev: SupervisorEvent): void {
@@ -271,6 +279,13 @@ export class Supervisor implements CoreHost {
       case 'followedPidGone':
         this.follower.followedPidGone(ev);
         break;
+      case 'checkReported': {
+        const entry = this.table.get(ev.key);
+        // from a process that has ended or been replaced meanwhile
+        if (!entry || entry.record.spawns !== ev.spawn || entry.record.pid === null) return;
+        this.dispatch(entry, ev.event);
+        break;
+      }
       case 'kindEvent': {
         const entry = this.table.get(ev.key);
         if (!entry || entry.spawnedPid !== ev.pid) return; // from a process that has been replaced meanwhile
@@ -281,71 +296,19 @@ export class Supervisor implements CoreHost {
         // a command that throws (even after an await) is an internal error: stop everything, never leave
         // the rejection unhandled (which would end drover without stopping its children)
         if (ev.command.type === 'shutdown') {
-          this.beginShutdown(ev.command.fast, 'shutdown requested');
+          this.shutdown.begin(ev.command.fast, 'shutdown requested');
           ev.reply([{ key: '*', ok: true }]);
         } else {
-          void this.commands.run(ev.command).then(ev.reply, (err: unknown) => this.crash(err));
+          void this.commands.run(ev.command).then(ev.reply, (err: unknown) => this.shutdown.crash(err));
         }
         break;
       default:
         assertNever(ev);
     }
-    this.advanceShutdown();
-  }
-
-  /** Begins (or hurries) a shutdown: stop by descending priority level, one level at a time. */
-  private beginShutdown(fast: boolean, why: string): void {
-    if (this.currentMood === 'stopped') return;
-    const first = this.currentMood === 'running';
-    this.currentMood = 'shuttingDown';
-    this.logger.info(`${why}: ${fast ? 'fast' : 'graceful'} shutdown${first ? '' : ' (was already shutting down)'}`);
-    const entries = this.table.entries();
-    // Processes with nothing running (backoff, fatal with a pending retry) stop at once, at any level.
-    for (const e of entries) {
-      const st = e.record.state;
-      if (st === 'backoff' || (st === 'fatal' && e.timers.has('fatalCooldown'))) this.dispatch(e, { type: 'stopRequested' });
-    }
-    if (fast) {
-      for (const e of entries) {
-        if (e.record.state === 'starting' || e.record.state === 'running') this.dispatch(e, { type: 'stopRequested' });
-        this.launcher.killNow(e);
-      }
-      this.stopLevels = [];
-    } else if (first) {
-      const levels = new Set(entries.map((e) => e.spec.priority));
-      this.stopLevels = [...levels].sort((a, b) => b - a);
-      this.stopNextLevel();
-    }
-  }
-
-  private stopNextLevel(): void {
-    const level = this.stopLevels[0];
-    if (level === undefined) return;
-    for (const e of this.table.entries()) {
-      if (e.spec.priority !== level) continue;
-      const st = e.record.state;
-      if (st === 'starting' || st === 'running') this.dispatch(e, { type: 'stopRequested' });
-    }
-  }
-
-  /** After every event: move the shutdown on when the current level has stopped; finish when all have. */
-  private advanceShutdown(): void {
-    if (this.currentMood !== 'shuttingDown') return;
-    while (this.stopLevels.length > 0) {
-      const level = this.stopLevels[0];
-      const busy = this.table.entries().some((e) => e.spec.priority === level && !STOPPED_STATES.has(e.record.state));
-      if (busy) return;
-      this.stopLevels.shift();
-      this.stopNextLevel();
-    }
-    if (this.table.entries().every((e) => STOPPED_STATES.has(e.record.state))) {
-      this.currentMood = 'stopped';
-      for (const e of this.table.entries()) clearTimers(e);
-      this.guard?.close();
-      this.logger.info('all processes stopped');
-      this.releaseKeepAlive();
-      this.resolveStopped({ failed: false });
-    }
+    this.orchestration.settle();
+    const ending = this.orchestration.ending;
+    if (ending !== null && this.shutdown.mood === 'running') this.shutdown.begin(false, ending.why);
+    this.shutdown.advance();
   }
 
   /** The one place a change is announced: log line `name: from → to (reason)` and one event. */
@@ -354,6 +317,7 @@ export class Supervisor implements CoreHost {
     this.logger.log(level, `${entry.spec.name}: ${step.from} → ${step.to} (${step.reason})`);
     const e: ChangeEvent = { key: entry.key, name: entry.spec.name, group: entry.spec.group, step, record: entry.record };
     for (const l of this.listeners) l(e);
+    this.orchestration.changed(entry);
     this.commands.changed(entry);
   }
 
@@ -387,26 +351,6 @@ export class Supervisor implements CoreHost {
     const t = entry.timers.get(timer);
     if (t) clearTimeout(t.handle);
     entry.timers.delete(timer);
-  }
-
-  private releaseKeepAlive(): void {
-    if (this.keepAlive) clearInterval(this.keepAlive);
-    this.keepAlive = null;
-  }
-}
-
-function timerEvent(timer: TimerName): ProcessEvent {
-  switch (timer) {
-    case 'startSecs':
-      return { type: 'startSecsElapsed' };
-    case 'backoff':
-      return { type: 'backoffElapsed' };
-    case 'stopTimeout':
-      return { type: 'stopTimeoutElapsed' };
-    case 'fatalCooldown':
-      return { type: 'fatalCooldownElapsed' };
-    default:
-      return assertNever(timer);
   }
 }
 

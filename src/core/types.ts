@@ -3,6 +3,7 @@
 // these types only.
 import type { Config, ProcessSpec } from '../config/types.js';
 import type { ProcessRecord, Step, TimerName } from './program.js';
+import type { ProcessEvent } from './states.js';
 
 /** The supervisor's mood, as getState and /api/info report it. */
 export const MOODS = ['running', 'shuttingDown', 'stopped'] as const;
@@ -50,6 +51,8 @@ export const COMMAND_ERROR_CODES = [
   'E_STILL_RUNNING',
   'E_ALREADY_ADDED',
   'E_FAILED',
+  /** a dependency failed (FATAL, a job that failed): the process waits and does not start by itself */
+  'E_DEPENDENCY',
 ] as const;
 export type CommandErrorCode = (typeof COMMAND_ERROR_CODES)[number];
 
@@ -83,6 +86,13 @@ export type SupervisorEvent =
   /** `refused`: why the pid last read from the pidfile was not followed (section 6 of docs/security.md) */
   | { readonly type: 'pidfileChecked'; readonly key: string; readonly launcherPid: number; readonly pid: number | null; readonly refused: string | null }
   | { readonly type: 'followedPidGone'; readonly key: string; readonly pid: number }
+  /** a check's verdict (ready check passed, health check passed or failed) on the process whose spawn count is `spawn` */
+  | {
+      readonly type: 'checkReported';
+      readonly key: string;
+      readonly spawn: number;
+      readonly event: Extract<ProcessEvent, { type: 'readyReported' | 'healthCheckPassed' | 'healthCheckFailed' }>;
+    }
   /** an event of a process kind (a worker's IPC message, its heartbeat timer), for the process `pid` of `key` */
   | { readonly type: 'kindEvent'; readonly key: string; readonly pid: number; readonly event: unknown }
   | {

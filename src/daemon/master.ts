@@ -7,6 +7,7 @@ import { basename, dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import { loadConfig, type LoadOptions } from '../config/load.js';
 import type { Config, ProcessSpec } from '../config/types.js';
+import { Checks } from '../checks/checks.js';
 import { ControlApi } from '../control/api.js';
 import { gatedRoutes, sharedRoutes } from '../control/primitives-routes.js';
 import { buildRoutes } from '../control/routes.js';
@@ -160,6 +161,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     onExit: (key, pid) => gate.run(() => shared.workerExited(key, pid)),
   });
   const fcgi = new FastCgiSockets(logger);
+  const checks = new Checks({ logger, lines: sink });
   const supervisor = new Supervisor({
     config,
     logger,
@@ -170,9 +172,11 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     sockets: sockets && { fd: (name) => sockets?.get(name)?.fd ?? null },
     kinds: [workers, fcgi],
     hooks,
+    launchEnv: checks,
   });
   workers.manage(supervisor, config);
   const service = ServiceNotifications.fromEnv(supervisor, logger, { successor: o.reexec === true });
+  checks.watch(supervisor);
   const reloader = new Reloader({
     supervisor,
     workers,
@@ -275,15 +279,17 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   o.onReady({ pid: process.pid, urls: server.urls, processes: config.processes.length });
   void hooks.run('when_ready', 30_000, serverInfo);
 
-  const { failed } = await supervisor.whenStopped();
+  const { failed, exitCode } = await supervisor.whenStopped();
   service?.shutdownBegun(); // sent already, unless there was nothing to stop
+  checks.close();
   process.off('uncaughtException', onUnexpected);
   process.off('unhandledRejection', onUnexpected);
   await hooks.run('on_exit', 10_000, serverInfo);
   await cleanup();
   o.signals.remove();
   await sink.close();
-  return failed ? 1 : 0;
+  // an essential program that ended leaves its exit status (docs/orchestration.md)
+  return failed ? 1 : (exitCode ?? 0);
 }
 
 /**

@@ -85,6 +85,8 @@ export class LogSink implements OutputSink {
   pauses = 0;
   /** every process the sink knows, by "group:name" */
   private readonly specs = new Map<string, ProcessSpec>();
+  /** who watches a process's output lines as they come (a `log:` ready check), by "group:name" */
+  private readonly lineWatchers = new Map<string, Set<(lines: Buffer) => void>>();
 
   constructor(opts: LogSinkOptions) {
     this.opts = opts;
@@ -161,6 +163,7 @@ export class LogSink implements OutputSink {
     const prefix = stream === 'stdout' ? `${spec.name} | ` : `${spec.name} ! `;
     const echo = channel.target.type === 'stream' ? null : this.opts.echo;
     const deliver = (lines: Buffer): boolean => {
+      for (const w of this.lineWatchers.get(name) ?? []) w(lines);
       const t = this.now();
       if (echo) echo.write(prefixLines(lines, prefix));
       const out = formatLines(lines, format, t);
@@ -216,6 +219,20 @@ export class LogSink implements OutputSink {
     source.on('end', end);
     source.on('close', end);
     source.on('error', (err) => this.onError(`${spec.name} ${stream}: ${err.message}`));
+  }
+
+  /**
+   * Calls `onLines` with the complete lines (newline-terminated, as the program wrote them) of process
+   * `key`'s stdout and stderr as they arrive; returns an unsubscribe function.
+   */
+  watchLines(key: string, onLines: (lines: Buffer) => void): () => void {
+    let set = this.lineWatchers.get(key);
+    if (!set) this.lineWatchers.set(key, (set = new Set()));
+    set.add(onLines);
+    return () => {
+      set.delete(onLines);
+      if (set.size === 0 && this.lineWatchers.get(key) === set) this.lineWatchers.delete(key);
+    };
   }
 
   /** Closes and reopens every log file by its name (SIGUSR1, logrotate's postrotate). */

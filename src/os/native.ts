@@ -34,6 +34,11 @@ const SOCK_NONBLOCK = 0o4000;
 const SOL_SOCKET = 1;
 const SO_REUSEADDR = 2;
 const SO_REUSEPORT = 15;
+const SO_PASSCRED = 16;
+const SCM_CREDENTIALS = 2;
+const MSG_TRUNC = 0x20;
+const MSG_CTRUNC = 0x8;
+const MSG_CMSG_CLOEXEC = 0x40000000;
 const IPPROTO_IPV6 = 41;
 const IPV6_V6ONLY = 26;
 const F_GETFD = 1;
@@ -69,6 +74,7 @@ interface Libc {
   getaddrinfo: (node: string, service: null, hints: Record<string, unknown>, res: unknown[]) => number;
   freeaddrinfo: (res: unknown) => void;
   gaiStrerror: (code: number) => string;
+  recvmsg: (fd: number, msg: Buffer, flags: number) => number;
 }
 
 let libc: Libc | null = null;
@@ -185,6 +191,77 @@ export function sendDatagram(path: string, message: string | Buffer): void {
   } finally {
     c.close(fd);
   }
+}
+
+/**
+ * Binds a non-blocking unix datagram socket at `path` (`@name` is the abstract namespace) that learns each
+ * sender's pid (SO_PASSCRED): the receiving end of a NOTIFY_SOCKET. Node cannot receive unix datagrams;
+ * read it with receiveDatagram and close it with closeFd.
+ */
+export function bindDatagramSocket(path: string): number {
+  const c = load();
+  const fd = c.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) throw new NativeError('socket', c.koffi.errno());
+  try {
+    setIntOption(c, fd, SOL_SOCKET, SO_PASSCRED, 1, 'SO_PASSCRED');
+    const addr = encodeSockaddr({ kind: 'unix', path });
+    if (c.bind(fd, addr, addr.length) !== 0) throw new NativeError('bind', c.koffi.errno(), `unix:${path}`);
+    return fd;
+  } catch (err) {
+    c.close(fd);
+    throw err;
+  }
+}
+
+/** One datagram with the pid of its sender (SCM_CREDENTIALS; null if the kernel sent none). */
+export interface Datagram {
+  readonly data: Buffer;
+  readonly pid: number | null;
+  /** longer than the buffer: `data` holds its beginning only */
+  readonly truncated: boolean;
+}
+
+/**
+ * Takes the next datagram queued on a socket from bindDatagramSocket, or null when none is queued (never
+ * blocks). Descriptors a sender attached (systemd-notify's BARRIER=1 carries one) do not fit the control
+ * buffer, so the kernel closes them: for the sender that reads as "received".
+ */
+export function receiveDatagram(fd: number, maxBytes = 4096): Datagram | null {
+  const c = load();
+  const data = Buffer.alloc(maxBytes);
+  // CMSG_SPACE(sizeof(struct ucred)): room for the credentials and nothing else
+  const control = Buffer.alloc(32);
+  const iov = Buffer.alloc(16);
+  iov.writeBigUInt64LE(c.koffi.address(data), 0);
+  iov.writeBigUInt64LE(BigInt(maxBytes), 8);
+  // struct msghdr on x86_64 and aarch64 (glibc and musl agree byte for byte on little-endian 64-bit)
+  const msg = Buffer.alloc(56);
+  msg.writeBigUInt64LE(c.koffi.address(iov), 16);
+  msg.writeBigUInt64LE(1n, 24);
+  msg.writeBigUInt64LE(c.koffi.address(control), 32);
+  msg.writeBigUInt64LE(BigInt(control.length), 40);
+  const n = c.recvmsg(fd, msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  if (n < 0) {
+    const errno = c.koffi.errno();
+    // EAGAIN: nothing queued
+    if (errno === osConstants.errno.EAGAIN) return null;
+    throw new NativeError('recvmsg', errno);
+  }
+  const flags = msg.readInt32LE(48);
+  const controlLen = Number(msg.readBigUInt64LE(40));
+  let pid: number | null = null;
+  // the one cmsg that fits: { size_t len; int level; int type; struct ucred { pid, uid, gid } }
+  if (controlLen >= 28 && control.readInt32LE(8) === SOL_SOCKET && control.readInt32LE(12) === SCM_CREDENTIALS) {
+    pid = control.readInt32LE(16);
+  }
+  void MSG_CTRUNC; // set when attached descriptors were dropped, which is the intent
+  return { data: data.subarray(0, Math.min(n, maxBytes)), pid: pid !== null && pid > 0 ? pid : null, truncated: (flags & MSG_TRUNC) !== 0 };
+}
+
+/** Closes a descriptor opened through this layer. */
+export function closeFd(fd: number): void {
+  const c = load();
+  if (c.close(fd) !== 0) throw new NativeError('close', c.koffi.errno(), String(fd));
 }
 
 // --- file descriptors ---
@@ -310,6 +387,7 @@ function load(): Libc {
       getaddrinfo: f('int getaddrinfo(const char *node, const char *service, const drover_addrinfo *hints, _Out_ void **res)'),
       freeaddrinfo: lib.func('void freeaddrinfo(void *res)') as (res: unknown) => void,
       gaiStrerror: lib.func('const char *gai_strerror(int code)') as (code: number) => string,
+      recvmsg: f('intptr_t recvmsg(int fd, _Inout_ uint8_t *msg, int flags)'),
     } as Libc;
     return libc;
   } catch (err) {

@@ -254,7 +254,7 @@ export class Workers implements ProcessKind {
     switch (msg.t) {
       case 'ready':
         this.armHeartbeat(entry, w, pid);
-        if (entry.record.state === 'starting' || entry.record.state === 'running') this.context().dispatch(entry, { type: 'readyReported' });
+        if (entry.record.state === 'starting' || entry.record.state === 'running') this.context().dispatch(entry, { type: 'readyReported', how: 'worker reported ready' });
         break;
       case 'hb':
         w.stuckReport = null;

@@ -53,6 +53,8 @@ export const status = remoteCommand({
 // --- internal ---
 
 function detail(p: ProcessJson): string {
+  if (p.waiting) return p.waiting;
+  if (p.health && (p.state === 'running' || p.state === 'stopping')) return p.health;
   if (p.spawn_error && (p.state === 'fatal' || p.state === 'backoff')) return p.spawn_error;
   if ((p.state === 'exited' || p.state === 'fatal' || p.state === 'backoff') && p.exit_status !== null) {
     return `exit status ${p.exit_status}`;

@@ -13,7 +13,7 @@ import { ConfigError } from '../../errors.js';
 import type { Command } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { droverVersion } from '../version.js';
-import { parseServerUrl, type Endpoint } from '../../control/client.js';
+import { parseServerUrl, requestJson, type Endpoint } from '../../control/client.js';
 import { formatElapsed } from '../format.js';
 import { Progress } from '../progress.js';
 
@@ -151,7 +151,24 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
   });
 }
 
-/** Follows the autostart programs until none is starting or in backoff; exit 1 if one ended fatal. */
+interface WaitingProcess {
+  readonly name: string;
+  readonly waiting: string;
+  /** a dependency failed: it will not start by itself */
+  readonly blocked: boolean;
+}
+
+/** The processes that wait for their dependencies, from the JSON API. */
+async function waitingProcesses(endpoint: Endpoint): Promise<WaitingProcess[]> {
+  const { body } = await requestJson(endpoint, 'GET', '/api/processes', undefined, { timeoutMs: 10_000 });
+  const procs = (body['processes'] ?? []) as { name: string; waiting?: string | null; blocked?: boolean }[];
+  return procs.filter((p) => typeof p.waiting === 'string').map((p) => ({ name: p.name, waiting: p.waiting as string, blocked: p.blocked === true }));
+}
+
+/**
+ * Follows the autostart programs until none is starting, in backoff, or waiting for a dependency that may
+ * still come; exit 1 if one ended fatal or cannot start because a dependency failed.
+ */
 async function followStartup(ctx: Parameters<Command>[0], endpoint: Endpoint, pid: number): Promise<number> {
   let progress: Progress;
   try {
@@ -160,13 +177,34 @@ async function followStartup(ctx: Parameters<Command>[0], endpoint: Endpoint, pi
     ctx.stderr.write(`drover up: started, but cannot follow the programs: ${(err as Error).message}\n`);
     return EXIT.FAILURE;
   }
-  const settled = await progress.waitUntil(() => progress.busy().length === 0 || progress.hasEnded, WAIT_MS);
+  const deadline = Date.now() + WAIT_MS;
+  let settled = false;
+  /** processes that wait for their dependencies (depends_on): stopped, but not settled while one may start */
+  let waiting: readonly WaitingProcess[] = [];
+  for (;;) {
+    settled = await progress.waitUntil(() => progress.busy().length === 0 || progress.hasEnded, Math.max(0, deadline - Date.now()));
+    if (!settled || progress.hasEnded) break;
+    waiting = await waitingProcesses(endpoint);
+    if (waiting.every((p) => p.blocked)) break;
+    if (Date.now() >= deadline) {
+      settled = false;
+      break;
+    }
+    // their dependencies are running jobs or ready checks: look again at the next change, or in 250 ms
+    await progress.waitUntil(() => false, 250);
+  }
   const failed = [...progress.states].filter(([, s]) => s === 'fatal' || s === 'backoff').map(([k]) => k);
-  const still = progress.busy().filter((k) => progress.states.get(k) !== 'backoff');
+  const still = [...progress.busy().filter((k) => progress.states.get(k) !== 'backoff'), ...waiting.filter((p) => !p.blocked).map((p) => p.name)];
   progress.finish(`drover up (pid ${pid}): ${progress.describeCounts()} in ${formatElapsed(progress.elapsedMs())}`);
   if (!settled) ctx.stdout.write(`still starting after ${WAIT_MS / 1000} s: ${still.join(', ')}\n`);
+  for (const p of waiting.filter((w) => w.blocked)) {
+    ctx.stderr.write(`drover up: ${p.name} did not start: ${p.waiting}\n`);
+    failed.push(p.name);
+  }
   if (failed.length > 0) {
-    for (const k of failed) ctx.stderr.write(`drover up: ${k} failed to start: ${progress.states.get(k) ?? '?'} (${progress.reasons.get(k) ?? ''})\n`);
+    for (const k of failed.filter((f) => progress.states.get(f) === 'fatal' || progress.states.get(f) === 'backoff')) {
+      ctx.stderr.write(`drover up: ${k} failed to start: ${progress.states.get(k) ?? '?'} (${progress.reasons.get(k) ?? ''})\n`);
+    }
     ctx.stderr.write(`drover up: drover is running, but ${failed.length} process(es) failed to start; see \`drover status\`\n`);
     return EXIT.FAILURE;
   }

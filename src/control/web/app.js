@@ -110,6 +110,9 @@ function applyStateEvent(ev) {
     return;
   }
   const p = { ...entry.json, state: ev.to, pid: ev.pid ?? null };
+  // started: no longer waiting for its dependencies; without a process there is no health to show
+  if (ev.to !== 'stopped') p.waiting = null;
+  if (ev.to !== 'starting' && ev.to !== 'running' && ev.to !== 'stopping') p.health = null;
   if (ev.to === 'starting') {
     entry.uptimeMs = 0;
     entry.uptimeAt = performance.now();
@@ -187,7 +190,10 @@ function buildRow(entry) {
   const state = el('span', { class: 'state' });
   const nameCell = el('td', { class: 'name' }, entry.json.process);
   const detail = el('span', { class: 'sub' });
-  nameCell.append(detail);
+  // orchestration: what it depends on, its ready check, its health (depends_on, ready, healthcheck)
+  const orch = el('span', { class: 'sub orch' });
+  const health = el('span', { class: 'health' });
+  nameCell.append(detail, orch, health);
   const pid = el('td', { class: 'pid' });
   const uptime = el('td', { class: 'num uptime' });
   const restarts = el('td', { class: 'num restarts' });
@@ -208,7 +214,7 @@ function buildRow(entry) {
   const stateCell = el('td');
   stateCell.append(state);
   row.append(stateCell, nameCell, pid, uptime, restarts, cpu.td, rss.td, actionCell);
-  entry.el = { row, state, detail, pid, uptime, restarts, cpu, rss, start, stop, restart, send, logs };
+  entry.el = { row, state, detail, orch, health, pid, uptime, restarts, cpu, rss, start, stop, restart, send, logs };
   return row;
 }
 
@@ -220,6 +226,10 @@ function renderRow(entry) {
   e.state.dataset.state = p.state;
   e.row.dataset.state = p.state;
   e.detail.textContent = detailOf(p);
+  e.orch.textContent = orchestrationOf(p);
+  e.health.textContent = p.health ? `${p.health}` : '';
+  e.health.dataset.health = p.health ?? '';
+  e.health.title = p.healthcheck ? `healthcheck: ${p.healthcheck}` : '';
   e.pid.textContent = p.pid ?? '–';
   e.restarts.textContent = String(p.restarts);
   renderUptime(entry);
@@ -233,9 +243,19 @@ function renderRow(entry) {
 }
 
 function detailOf(p) {
+  if (p.waiting) return p.waiting;
   if (p.spawn_error) return p.spawn_error;
   if ((p.state === 'exited' || p.state === 'backoff' || p.state === 'fatal') && p.exit_status !== null) return `exit status ${p.exit_status}`;
   return '';
+}
+
+/** "needs db:ready, migrate:completed · ready: tcp://127.0.0.1:5432 · essential" */
+function orchestrationOf(p) {
+  const parts = [];
+  if (p.depends_on && p.depends_on.length > 0) parts.push(`needs ${p.depends_on.join(', ')}`);
+  if (p.ready) parts.push(`ready: ${p.ready}`);
+  if (p.essential) parts.push('essential');
+  return parts.join(' · ');
 }
 
 function renderUptime(entry) {

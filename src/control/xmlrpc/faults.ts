@@ -63,6 +63,8 @@ export const FAULT_OF_COMMAND_CODE: Readonly<Record<CommandErrorCode, FaultName>
   E_STILL_RUNNING: 'STILL_RUNNING',
   E_ALREADY_ADDED: 'ALREADY_ADDED',
   E_FAILED: 'FAILED',
+  // supervisorctl prints "abnormal termination": the process did not get to run
+  E_DEPENDENCY: 'ABNORMAL_TERMINATION',
 };
 
 /** The fault name for a `code` such as "E_NO_FILE" (log read errors), or null when it has none. */

@@ -272,7 +272,9 @@ function processInfo(api: ControlApi, p: Proc): XmlRpcStruct {
     stderr_logfile: stderrLog,
     pid: rec.pid ?? 0,
   };
-  return struct([...Object.entries(info), ['description', describeProcess(rec.state, info)]]);
+  // a process that waits for its dependencies says what for, where supervisor would say "Not started"
+  const waiting = api.supervisor.waitingFor(p.key).waiting;
+  return struct([...Object.entries(info), ['description', waiting ?? describeProcess(rec.state, info)]]);
 }
 
 /** The log file a process writes: the sink's resolved path, else the configured one ('' when none). */

@@ -25,7 +25,9 @@ const policy: ProcessPolicy = {
   backoff: 'linear',
   backoffMaxSecs: 60,
   fatalCooldownSecs: null,
-  worker: null,
+  readiness: 'startsecs',
+  readyTimeoutSecs: null,
+  healthcheckRetries: 3,
 };
 
 /** Rows seen by any test, as "from|on|to". */
@@ -179,6 +181,7 @@ test('stop: signal, timer, SIGKILL on timeout, stopped on exit', () => {
   assert.ok(r.rec.stopRequested);
   assert.deepEqual(r.effects, [
     { type: 'cancelTimer', timer: 'startSecs' },
+    { type: 'cancelTimer', timer: 'readyTimeout' },
     { type: 'sendSignal', signal: 'INT', toGroup: true },
     { type: 'startTimer', timer: 'stopTimeout', ms: 2000 },
   ]);
@@ -249,7 +252,7 @@ test('an event missing from the table is an InvariantError naming program, state
 });
 
 test('a worker is running when it reports ready, not after startsecs; dying before that is a failed boot', () => {
-  const p = { ...policy, worker: '/app.mjs' };
+  const p = { ...policy, readiness: 'reported' as const };
   let r = step(initialRecord(0), { type: 'startRequested' }, 0, p);
   r = step(r.rec, { type: 'spawned', pid: 9 }, 0, p);
   assert.equal(r.effects.length, 0, 'no startsecs timer for a worker');
@@ -263,6 +266,107 @@ test('a worker is running when it reports ready, not after startsecs; dying befo
   let s = step(booting, { type: 'stopRequested' }, 10, p).rec;
   s = step(s, { type: 'readyReported' }, 11, p).rec;
   assert.equal(s.state, 'stopping');
+});
+
+/** A policy with a ready check (`ready =`): 30 s ready_timeout, 2 health check retries. */
+const checked: ProcessPolicy = { ...policy, readiness: 'reported', readyTimeoutSecs: 30, healthcheckRetries: 2 };
+
+function spawnedWithCheck(): ProcessRecord {
+  let rec = step(initialRecord(0), { type: 'startRequested' }, 0, checked).rec;
+  const r = step(rec, { type: 'spawned', pid: 7 }, 0, checked);
+  assert.ok(r.effects.some((e) => e.type === 'startTimer' && e.timer === 'readyTimeout' && e.ms === 30_000), 'ready_timeout timer armed');
+  assert.ok(!r.effects.some((e) => e.type === 'startTimer' && e.timer === 'startSecs'), 'no startsecs timer: the check replaces it');
+  rec = r.rec;
+  return rec;
+}
+
+test('ready check: STARTING until it passes, however long that takes; then RUNNING', () => {
+  const rec = spawnedWithCheck();
+  const r = step(rec, { type: 'readyReported', how: 'tcp://127.0.0.1:5432 accepted a connection' }, 45_000, checked);
+  assert.deepEqual(r.path, ['starting', 'running']);
+  assert.ok(r.effects.some((e) => e.type === 'cancelTimer' && e.timer === 'readyTimeout'));
+  assert.equal(r.rec.backoffCount, 0);
+});
+
+test('ready_timeout: the process is stopped, and its exit is a failed start (backoff, then FATAL)', () => {
+  let rec = spawnedWithCheck();
+  let r = step(rec, { type: 'readyTimeoutElapsed' }, 30_000, checked);
+  assert.deepEqual(r.path, ['starting', 'stopping']);
+  assert.ok(r.effects.some((e) => e.type === 'sendSignal' && e.signal === 'TERM'));
+  assert.ok(r.effects.some((e) => e.type === 'startTimer' && e.timer === 'stopTimeout'));
+  r = step(r.rec, { type: 'childExited', code: null, signal: 'TERM' }, 30_100, checked);
+  assert.deepEqual(r.path, ['stopping', 'backoff']);
+  assert.match(r.rec.spawnError ?? '', /not ready within ready_timeout \(30s\)/);
+  assert.equal(r.rec.backoffCount, 1);
+  // three more failed starts exhaust startretries = 3
+  rec = r.rec;
+  for (let i = 0; i < 3; i++) {
+    rec = step(rec, { type: 'backoffElapsed' }, 40_000, checked).rec;
+    rec = step(rec, { type: 'spawned', pid: 8 + i }, 40_000, checked).rec;
+    rec = step(rec, { type: 'readyTimeoutElapsed' }, 70_000, checked).rec;
+    r = step(rec, { type: 'childExited', code: 0, signal: null }, 70_001, checked);
+    rec = r.rec;
+  }
+  assert.deepEqual(r.path, ['stopping', 'backoff', 'fatal']);
+});
+
+test('ready_timeout during a shutdown: the exit is a plain stop, nothing retries', () => {
+  const rec = step(spawnedWithCheck(), { type: 'readyTimeoutElapsed' }, 30_000, checked).rec;
+  const r = step(rec, { type: 'childExited', code: 0, signal: null }, 30_001, checked, true);
+  assert.deepEqual(r.path, ['stopping', 'stopped']);
+});
+
+test('a stop asked for while a ready_timeout stop is under way ends stopped, not in backoff', () => {
+  let rec = step(spawnedWithCheck(), { type: 'readyTimeoutElapsed' }, 30_000, checked).rec;
+  rec = step(rec, { type: 'stopRequested' }, 30_001, checked).rec;
+  const r = step(rec, { type: 'childExited', code: 0, signal: null }, 30_002, checked);
+  assert.deepEqual(r.path, ['stopping', 'stopped']);
+});
+
+test('dying before the ready check passes is a failed start, however long it ran', () => {
+  const r = step(spawnedWithCheck(), { type: 'childExited', code: 0, signal: null }, 20_000, checked);
+  assert.deepEqual(r.path, ['starting', 'backoff']);
+  assert.ok(r.effects.some((e) => e.type === 'cancelTimer' && e.timer === 'readyTimeout'));
+});
+
+test('health checks: a pass makes it healthy, fewer than healthcheck_retries failures change nothing', () => {
+  let rec = step(spawnedWithCheck(), { type: 'readyReported' }, 1000, checked).rec;
+  rec = step(rec, { type: 'healthCheckPassed' }, 2000, checked).rec;
+  assert.equal(rec.health, 'healthy');
+  const r = step(rec, { type: 'healthCheckFailed', error: 'connect ECONNREFUSED' }, 3000, checked);
+  assert.deepEqual(r.path, ['running']);
+  assert.equal(r.rec.healthFailures, 1);
+  assert.equal(r.rec.health, 'healthy');
+  rec = step(r.rec, { type: 'healthCheckPassed' }, 4000, checked).rec;
+  assert.equal(rec.healthFailures, 0, 'a pass resets the run of failures');
+  assert.equal(rec.healthChecksFailed, 1, 'the total is kept');
+});
+
+test('healthcheck_retries failures in a row: unhealthy, stopped, and started again when it has exited', () => {
+  let rec = step(spawnedWithCheck(), { type: 'readyReported' }, 1000, checked).rec;
+  rec = step(rec, { type: 'healthCheckFailed', error: 'HTTP 500' }, 2000, checked).rec;
+  let r = step(rec, { type: 'healthCheckFailed', error: 'HTTP 500' }, 3000, checked);
+  assert.deepEqual(r.path, ['running', 'stopping']);
+  assert.equal(r.rec.health, 'unhealthy');
+  assert.equal(r.rec.unhealthyRestarts, 1);
+  assert.ok(r.effects.some((e) => e.type === 'sendSignal' && e.signal === 'TERM'));
+  // results still queued for this process change nothing
+  assert.deepEqual(step(r.rec, { type: 'healthCheckFailed', error: 'x' }, 3001, checked).path, ['stopping']);
+  assert.deepEqual(step(r.rec, { type: 'healthCheckPassed' }, 3001, checked).path, ['stopping']);
+  r = step(r.rec, { type: 'childExited', code: null, signal: 'TERM' }, 3500, checked);
+  assert.deepEqual(r.path, ['stopping', 'starting']);
+  assert.ok(r.effects.some((e) => e.type === 'spawn'));
+  assert.equal(r.rec.restarts, 1);
+  assert.equal(r.rec.health, 'unhealthy', 'the verdict stands until the new process is checked');
+  assert.equal(r.rec.healthFailures, 0, 'the new process starts a new run of failures');
+});
+
+test('an unhealthy process that exits during a shutdown is not started again', () => {
+  let rec = step(spawnedWithCheck(), { type: 'readyReported' }, 1000, checked).rec;
+  rec = step(rec, { type: 'healthCheckFailed', error: 'x' }, 2000, checked).rec;
+  rec = step(rec, { type: 'healthCheckFailed', error: 'x' }, 3000, checked).rec;
+  const r = step(rec, { type: 'childExited', code: 0, signal: null }, 3500, checked, true);
+  assert.deepEqual(r.path, ['stopping', 'stopped']);
 });
 
 test('exponential backoff doubles, is capped, and carries jitter', () => {

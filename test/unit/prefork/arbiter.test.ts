@@ -71,6 +71,16 @@ function spec(programName: string, processNum: number, worker: string | null = '
     watch: [],
     watchDebounceMs: 200,
     fcgiSocket: null,
+    ready: null,
+    readiness: worker === null ? 'startsecs' : 'reported',
+    readyTimeoutSecs: null,
+    readyIntervalSecs: 0.25,
+    dependsOn: [],
+    healthcheck: null,
+    healthcheckIntervalSecs: 10,
+    healthcheckTimeoutSecs: 5,
+    healthcheckRetries: 3,
+    essential: false,
   };
 }
 

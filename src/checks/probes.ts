@@ -1,0 +1,99 @@
+// One attempt of a tcp, http(s) or exec check, bounded by a timeout: the probes behind `ready =` and
+// `healthcheck =`. Each resolves (never rejects) with a pass and what passed, or the reason it failed.
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { connect } from 'node:net';
+import type { CheckSpec, ProcessSpec } from '../config/types.js';
+import { runCheckCommand, type CheckOutcome } from '../os/check-command.js';
+import { lookupUser, type UserInfo } from '../os/users.js';
+
+export type { CheckOutcome } from '../os/check-command.js';
+
+/** Runs one attempt of a tcp, http or exec check for the program `spec`. */
+export function probe(check: CheckSpec, spec: ProcessSpec, timeoutMs: number): Promise<CheckOutcome> {
+  switch (check.type) {
+    case 'tcp':
+      return probeTcp(check.host, check.port, timeoutMs);
+    case 'http':
+      return probeHttp(check.url, check.status, timeoutMs);
+    case 'exec':
+      return runCheckCommand({
+        argv: check.argv,
+        env: checkEnv(spec),
+        cwd: spec.directory,
+        user: checkUser(spec),
+        timeoutMs,
+      });
+    case 'log':
+    case 'notify':
+      throw new Error(`a ${check.type} check is not probed: it is noticed as the program speaks`);
+    default:
+      return assertNever(check);
+  }
+}
+
+/** Passes when a connection to HOST:PORT is accepted (and closes it at once). */
+export function probeTcp(host: string, port: number, timeoutMs: number): Promise<CheckOutcome> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    const done = (outcome: CheckOutcome): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(outcome);
+    };
+    const timer = setTimeout(() => done({ ok: false, error: `connect to ${host}:${port}: no answer within ${timeoutMs / 1000}s` }), timeoutMs);
+    socket.once('connect', () => done({ ok: true, detail: 'accepted a connection' }));
+    socket.once('error', (err: NodeJS.ErrnoException) => done({ ok: false, error: `connect to ${host}:${port}: ${err.code ?? err.message}` }));
+  });
+}
+
+/**
+ * Passes when a GET of `url` answers `status` (or any 2xx when null). Redirects are not followed (a 3xx
+ * passes only as the status asked for); https certificates are not verified: this asks a local service
+ * whether it answers, it sends nothing secret and trusts nothing it reads.
+ */
+export function probeHttp(url: string, status: number | null, timeoutMs: number): Promise<CheckOutcome> {
+  return new Promise((resolve) => {
+    const target = new URL(url);
+    const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+    let settled = false;
+    const done = (outcome: CheckOutcome): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      req.destroy();
+      resolve(outcome);
+    };
+    const req = send(target, { method: 'GET', agent: false, rejectUnauthorized: false, headers: { 'user-agent': 'drover-check', connection: 'close' } }, (res) => {
+      const code = res.statusCode ?? 0;
+      // the body is not read: the status line says it all
+      res.destroy();
+      const passed = status === null ? code >= 200 && code < 300 : code === status;
+      done(passed ? { ok: true, detail: `HTTP ${code}` } : { ok: false, error: `GET ${url}: HTTP ${code}, expected ${status ?? '2xx'}` });
+    });
+    const timer = setTimeout(() => done({ ok: false, error: `GET ${url}: no answer within ${timeoutMs / 1000}s` }), timeoutMs);
+    req.once('error', (err: NodeJS.ErrnoException) => done({ ok: false, error: `GET ${url}: ${err.code ?? err.message}` }));
+    req.end();
+  });
+}
+
+// --- internal ---
+
+/** An exec check runs with the program's environment: drover's, then the program's own keys. */
+function checkEnv(spec: ProcessSpec): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  return { ...env, ...spec.environment, SUPERVISOR_PROCESS_NAME: spec.name, SUPERVISOR_GROUP_NAME: spec.group };
+}
+
+/** The program's user when drover is root and that is another user; else none (as the launcher decides). */
+function checkUser(spec: ProcessSpec): UserInfo | null {
+  if (spec.user === null) return null;
+  const user = lookupUser(spec.user);
+  if (!user || process.getuid?.() !== 0 || user.uid === 0) return null;
+  return user;
+}
+
+function assertNever(x: never): never {
+  throw new Error(`unhandled check ${JSON.stringify(x)}`);
+}

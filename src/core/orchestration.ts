@@ -1,0 +1,240 @@
+// Orchestration across processes: `depends_on` (a process starts only once what it depends on holds, and
+// starting it starts those first), the order of a graceful shutdown (dependents before what they depend on,
+// then by priority), and `essential` programs (one that stops for good ends drover with its status). The
+// reducer decides each process's state; this file decides only *when* to ask for a start or a stop.
+import type { Dependency } from '../config/types.js';
+import { signalNumber } from '../os/signals.js';
+import type { CoreHost } from './_host.js';
+import { isExpectedExit } from './program.js';
+import { STARTABLE_STATES, STOPPED_STATES } from './states.js';
+import type { ProcessEntry } from './table.js';
+
+/** Why a dependency does not hold: still on its way, or failed so that it will not hold by itself. */
+interface Unmet {
+  readonly dep: Dependency;
+  /** true when the dependency failed (FATAL, a job that failed) and stays so until someone acts */
+  readonly blocked: boolean;
+  readonly detail: string;
+}
+
+/** How drover ends because an essential program stopped for good. */
+export interface Ending {
+  readonly exitCode: number;
+  readonly why: string;
+}
+
+export class Orchestration {
+  /** processes whose start waits for their dependencies, by key, in the order they were asked to start */
+  private readonly waiting = new Map<string, ProcessEntry>();
+  /** program and group names whose processes changed state since the last `settle` */
+  private readonly dirty = new Set<string>();
+  /** processes by program name and by group name; null when the table changed and it must be rebuilt */
+  private members: Map<string, ProcessEntry[]> | null = null;
+  /** keys of the processes that depend on a name, by that name; rebuilt with `members` */
+  private dependents = new Map<string, Set<string>>();
+  /** the first essential program that stopped for good; null until one does */
+  ending: Ending | null = null;
+
+  constructor(
+    private readonly host: CoreHost,
+    /** a waiting process's outlook changed (started, blocked, cancelled): commands waiting on it look again */
+    private readonly notify: (entry: ProcessEntry) => void,
+  ) {}
+
+  /** The table or a spec changed: the name index is rebuilt when next needed. */
+  invalidate(): void {
+    this.members = null;
+  }
+
+  /**
+   * Starts `entry` if what it depends on holds; otherwise it waits (stopped, with a reason) and its
+   * dependencies that are not on their way are started first, where `pull` allows.
+   */
+  requestStart(entry: ProcessEntry, pull: (dep: ProcessEntry) => boolean): 'started' | 'waiting' {
+    // iterative: a chain of thousands declared in reverse is pulled without deep recursion
+    const todo = [entry];
+    const seen = new Set<string>([entry.key]);
+    for (let e = todo.pop(); e !== undefined; e = todo.pop()) {
+      if (this.unmet(e) === null) {
+        this.waiting.delete(e.key);
+        this.host.dispatch(e, { type: 'startRequested' });
+        continue;
+      }
+      this.waiting.set(e.key, e);
+      for (const dep of e.spec.dependsOn) {
+        for (const m of this.membersOf(dep.name)) {
+          if (seen.has(m.key) || this.holds(m, dep) || !STARTABLE_STATES.has(m.record.state) || this.waiting.has(m.key) || !pull(m)) continue;
+          seen.add(m.key);
+          todo.push(m);
+        }
+      }
+    }
+    return this.waiting.has(entry.key) ? 'waiting' : 'started';
+  }
+
+  /** Forgets a waiting start (a stop by hand, a removal); true when there was one. */
+  cancel(entry: ProcessEntry): boolean {
+    return this.waiting.delete(entry.key);
+  }
+
+  isWaiting(entry: ProcessEntry): boolean {
+    return this.waiting.has(entry.key);
+  }
+
+  /** Why a process has not started: "waiting for db:ready (db is starting)", "migrate failed (exit 1)"; null when it is not waiting. */
+  waitingReason(entry: ProcessEntry): string | null {
+    if (!this.waiting.has(entry.key)) return null;
+    const u = this.unmet(entry);
+    if (u === null) return 'about to start';
+    return u.blocked ? u.detail : `waiting for ${u.dep.name}:${u.dep.condition} (${u.detail})`;
+  }
+
+  /** The failure that keeps a waiting process from starting, or null when it may still start by itself. */
+  blockedReason(entry: ProcessEntry): string | null {
+    if (!this.waiting.has(entry.key)) return null;
+    const u = this.unmet(entry);
+    return u?.blocked ? u.detail : null;
+  }
+
+  /** After a state change of `entry`: its dependents are looked at in `settle`; an essential end is noted. */
+  changed(entry: ProcessEntry): void {
+    this.dirty.add(entry.spec.programName);
+    this.dirty.add(entry.spec.group);
+    if (!entry.spec.essential || this.ending !== null || this.host.mood !== 'running') return;
+    const r = entry.record;
+    // the state after the whole move: an exit followed by an autorestart is already STARTING again
+    if (r.state === 'exited') {
+      const sig = r.exitSignal !== null ? signalNumber(r.exitSignal) : null;
+      const exitCode = sig !== null ? 128 + sig : (r.exitStatus ?? 0);
+      const how = r.exitSignal !== null ? `was killed by SIG${r.exitSignal}` : `exited with status ${r.exitStatus ?? '?'}`;
+      this.ending = { exitCode, why: `essential program ${entry.spec.name} ${how} and is not restarted` };
+    } else if (r.state === 'fatal' && entry.spec.fatalCooldownSecs === null) {
+      this.ending = { exitCode: 1, why: `essential program ${entry.spec.name} is FATAL (${r.spawnError ?? 'could not start'})` };
+    }
+  }
+
+  /** After each event: start the waiting processes whose dependencies now hold; tell waiters about the rest. */
+  settle(): void {
+    if (this.waiting.size === 0) {
+      this.dirty.clear();
+      return;
+    }
+    if (this.host.mood !== 'running') {
+      // nothing starts once a shutdown has begun
+      const cancelled = [...this.waiting.values()];
+      this.waiting.clear();
+      this.dirty.clear();
+      for (const e of cancelled) this.notify(e);
+      return;
+    }
+    this.index();
+    // starting one process changes its state, which can free the next: go on until nothing moves
+    while (this.dirty.size > 0) {
+      const names = [...this.dirty];
+      this.dirty.clear();
+      const affected = new Set<ProcessEntry>();
+      for (const n of names) for (const key of this.dependents.get(n) ?? []) {
+        const e = this.waiting.get(key);
+        if (e) affected.add(e);
+      }
+      for (const e of affected) {
+        if (!this.waiting.has(e.key)) continue;
+        if (this.unmet(e) === null) {
+          this.waiting.delete(e.key);
+          if (STARTABLE_STATES.has(e.record.state)) this.host.dispatch(e, { type: 'startRequested' });
+        }
+        this.notify(e);
+      }
+    }
+  }
+
+  /**
+   * The next processes a graceful shutdown stops: among those still up whose dependents have all stopped,
+   * the ones with the highest priority. Empty when everything has stopped.
+   */
+  nextStopBatch(): ProcessEntry[] {
+    const up = this.host.table.entries().filter((e) => !STOPPED_STATES.has(e.record.state));
+    if (up.length === 0) return [];
+    this.index();
+    const upKeys = new Set(up.map((e) => e.key));
+    const dependentUp = (e: ProcessEntry): boolean => {
+      for (const name of [e.spec.programName, e.spec.group]) {
+        for (const k of this.dependents.get(name) ?? []) if (k !== e.key && upKeys.has(k)) return true;
+      }
+      return false;
+    };
+    let free = up.filter((e) => !dependentUp(e));
+    // only a cycle brought in at run time leaves nothing free: then priority alone decides
+    if (free.length === 0) free = up;
+    const level = Math.max(...free.map((e) => e.spec.priority));
+    return free.filter((e) => e.spec.priority === level);
+  }
+
+  // --- internal ---
+
+  /** The first dependency of `entry` that does not hold, or null when all do. */
+  private unmet(entry: ProcessEntry): Unmet | null {
+    this.index();
+    let waitingFor: Unmet | null = null;
+    for (const dep of entry.spec.dependsOn) {
+      const u = this.check(dep);
+      if (u?.blocked) return u; // a failure explains more than a wait
+      waitingFor ??= u;
+    }
+    return waitingFor;
+  }
+
+  /** Whether `dep` holds for every process it names; if not, why. */
+  private check(dep: Dependency): Unmet | null {
+    const members = this.membersOf(dep.name);
+    if (members.length === 0) return { dep, blocked: true, detail: `${dep.name} is not in the active config` };
+    for (const m of members) {
+      if (this.holds(m, dep)) continue;
+      const r = m.record;
+      const name = m.spec.name;
+      if (r.state === 'fatal') return { dep, blocked: true, detail: `${name} is FATAL${r.spawnError ? ` (${r.spawnError})` : ''}` };
+      if (r.state === 'exited') {
+        const how = r.exitSignal !== null ? `SIG${r.exitSignal}` : `exit ${r.exitStatus ?? '?'}`;
+        const expected = isExpectedExit(m.spec, r.exitStatus);
+        // a job that completed satisfies only :completed; for :started it ended and is not running
+        return { dep, blocked: true, detail: expected ? `${name} has ended (${how})` : `${name} failed (${how})` };
+      }
+      return { dep, blocked: false, detail: `${name} is ${r.state}` };
+    }
+    return null;
+  }
+
+  /** Whether one process meets a condition. A process with a ready check is RUNNING only once it passed. */
+  private holds(m: ProcessEntry, dep: Dependency): boolean {
+    if (dep.condition === 'completed') return m.record.state === 'exited' && isExpectedExit(m.spec, m.record.exitStatus);
+    return m.record.state === 'running';
+  }
+
+  private membersOf(name: string): readonly ProcessEntry[] {
+    this.index();
+    return (this.members as Map<string, ProcessEntry[]>).get(name) ?? [];
+  }
+
+  /** Builds the name index (once per change of the table): linear in processes and dependencies. */
+  private index(): void {
+    if (this.members !== null) return;
+    const members = new Map<string, ProcessEntry[]>();
+    const dependents = new Map<string, Set<string>>();
+    const add = (name: string, e: ProcessEntry): void => {
+      const list = members.get(name);
+      if (list) list.push(e);
+      else members.set(name, [e]);
+    };
+    for (const e of this.host.table.entries()) {
+      add(e.spec.programName, e);
+      if (e.spec.group !== e.spec.programName) add(e.spec.group, e);
+      for (const dep of e.spec.dependsOn) {
+        let set = dependents.get(dep.name);
+        if (!set) dependents.set(dep.name, (set = new Set()));
+        set.add(e.key);
+      }
+    }
+    this.members = members;
+    this.dependents = dependents;
+  }
+}

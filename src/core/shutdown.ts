@@ -1,0 +1,115 @@
+// The supervisor's way to its end: its mood (running → shuttingDown → stopped), a graceful shutdown in
+// batches (dependents before what they depend on, then by descending priority), a fast one, the last resort
+// after an internal error, and the promise the daemon waits on. Every stop goes through the reducer.
+import type { Logger } from '../logs/logger.js';
+import type { OrphanGuard } from '../os/guard.js';
+import type { Orchestration } from './orchestration.js';
+import { STOPPED_STATES, type ProcessEvent } from './states.js';
+import { clearTimers, type ProcessEntry, type ProcessTable } from './table.js';
+import type { Mood } from './types.js';
+
+/** How the supervisor ended: through an internal error, or with the exit status an essential program left. */
+export interface StopResult {
+  readonly failed: boolean;
+  /** the exit status drover should end with; null: the usual (0, or 1 when failed) */
+  readonly exitCode: number | null;
+}
+
+export interface ShutdownOptions {
+  readonly table: ProcessTable;
+  readonly logger: Logger;
+  readonly guard: OrphanGuard | null;
+  readonly orchestration: Orchestration;
+  dispatch(entry: ProcessEntry, event: ProcessEvent): void;
+  /** SIGKILL to the whole group of a process (fast shutdown, internal error) */
+  killNow(entry: ProcessEntry): void;
+}
+
+export class Shutdown {
+  /** running until a shutdown begins */
+  mood: Mood = 'running';
+  /** settles when the shutdown has finished */
+  readonly stopped: Promise<StopResult>;
+  private resolveStopped: (r: StopResult) => void = () => undefined;
+  /** the processes a graceful shutdown is stopping now; the next ones follow when these have stopped */
+  private stopBatch: ProcessEntry[] = [];
+  /** keeps the event loop alive while supervising: signal listeners alone do not, so with every program
+   * exited or fatal Node would otherwise end the process; null until started and after the end */
+  private keepAlive: NodeJS.Timeout | null = null;
+
+  constructor(private readonly o: ShutdownOptions) {
+    this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
+  }
+
+  /** Supervising has begun: keep the event loop alive until the end. */
+  hold(): void {
+    this.keepAlive ??= setInterval(() => undefined, 1 << 30);
+  }
+
+  /** Begins (or hurries) a shutdown: dependents before what they depend on, then by descending priority. */
+  begin(fast: boolean, why: string): void {
+    if (this.mood === 'stopped') return;
+    const first = this.mood === 'running';
+    this.mood = 'shuttingDown';
+    this.o.logger.info(`${why}: ${fast ? 'fast' : 'graceful'} shutdown${first ? '' : ' (was already shutting down)'}`);
+    const entries = this.o.table.entries();
+    // Processes with nothing running (backoff, fatal with a pending retry) stop at once, whatever their turn.
+    for (const e of entries) {
+      const st = e.record.state;
+      if (st === 'backoff' || (st === 'fatal' && e.timers.has('fatalCooldown'))) this.o.dispatch(e, { type: 'stopRequested' });
+    }
+    if (fast) {
+      for (const e of entries) {
+        if (e.record.state === 'starting' || e.record.state === 'running') this.o.dispatch(e, { type: 'stopRequested' });
+        this.o.killNow(e);
+      }
+      this.stopBatch = [];
+    } else if (first) {
+      this.stopNextBatch();
+    }
+  }
+
+  /** After every event: move the shutdown on when the current batch has stopped; finish when all have. */
+  advance(): void {
+    if (this.mood !== 'shuttingDown') return;
+    while (this.stopBatch.every((e) => STOPPED_STATES.has(e.record.state) || !this.o.table.has(e.key))) {
+      if (!this.stopNextBatch()) break;
+    }
+    if (this.o.table.entries().every((e) => STOPPED_STATES.has(e.record.state))) {
+      this.mood = 'stopped';
+      for (const e of this.o.table.entries()) clearTimers(e);
+      this.o.guard?.close();
+      this.o.logger.info('all processes stopped');
+      this.release();
+      this.resolveStopped({ failed: false, exitCode: this.o.orchestration.ending?.exitCode ?? null });
+    }
+  }
+
+  /** Last resort: log the stack, kill every process group, and let the caller exit non-zero. */
+  crash(err: unknown): void {
+    this.o.logger.error(`internal error, stopping everything: ${(err as Error).stack ?? String(err)}`);
+    for (const entry of this.o.table.entries()) this.o.killNow(entry);
+    this.mood = 'stopped';
+    this.o.guard?.close();
+    this.release();
+    this.resolveStopped({ failed: true, exitCode: null });
+  }
+
+  // --- internal ---
+
+  /** Asks the next batch of a graceful shutdown to stop; false when nothing is left up. */
+  private stopNextBatch(): boolean {
+    this.stopBatch = this.o.orchestration.nextStopBatch();
+    for (const e of this.stopBatch) {
+      const st = e.record.state;
+      // a process that failed to start during the shutdown is in backoff: it must not retry
+      if (st === 'starting' || st === 'running' || st === 'backoff') this.o.dispatch(e, { type: 'stopRequested' });
+    }
+    return this.stopBatch.length > 0;
+  }
+
+  private release(): void {
+    if (this.keepAlive) clearInterval(this.keepAlive);
+    this.keepAlive = null;
+  }
+}

@@ -1,0 +1,241 @@
+// Issue 15, depends_on: the issue's scenario — a web app that needs its database listening and a migration
+// finished — starts once, in order, with no restart (and, as a negative control, restarts when only
+// priorities order it); dependents wait with a reason in status and XML-RPC; a failed job keeps them stopped
+// and `drover start` says why; `drover start web` starts what web needs first; a shutdown stops dependents
+// before what they depend on; cycles and unknown names are config errors with FILE:LINE.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { Daemon, show } from '../helpers/daemon.js';
+import { fixture, makeTmpDir, runCli, startUp, teardown, writeConfig } from '../helpers/drover.js';
+import { freePort, waitForValue } from '../helpers/web.js';
+import { rpcValue } from '../helpers/xmlrpc.js';
+
+const node = process.execPath;
+
+interface Status {
+  readonly name: string;
+  readonly state: string;
+  readonly restarts: number;
+  readonly exit_status: number | null;
+  readonly depends_on: readonly string[];
+  readonly waiting: string | null;
+  readonly blocked: boolean;
+}
+
+async function statuses(file: string): Promise<Map<string, Status>> {
+  const r = await runCli(['status', '--json', '-c', file]);
+  const body = JSON.parse(r.stdout) as { processes: Status[] };
+  return new Map(body.processes.map((p) => [p.name, p]));
+}
+
+/** db listens after 1.5 s; migrate (needs db) writes the marker after 0.4 s; web needs both at its start. */
+function scenario(dir: string, port: number, opts: { depends: boolean; migrateCode?: number }): string {
+  const marker = join(dir, 'migrated');
+  return `[supervisorctl]
+serverurl = unix://%(here)s/.drover/drover.sock
+
+[program:db]
+command = ${node} ${fixture('serve.mjs')} tcp ${port} 1500
+ready = tcp://127.0.0.1:${port}
+ready_interval = 50ms
+priority = 900
+
+[program:migrate]
+command = ${node} ${fixture('needs-db.mjs')} migrate ${port} ${marker} 400 ${opts.migrateCode ?? 0}
+${opts.depends ? 'depends_on = db:ready' : ''}
+startsecs = 0
+autorestart = false
+priority = 1
+
+[program:web]
+command = ${node} ${fixture('needs-db.mjs')} ${port} ${marker}
+${opts.depends ? 'depends_on = db:ready, migrate:completed' : ''}
+startretries = 10
+priority = 1
+`;
+}
+
+test('the issue: web waits for db:ready and migrate:completed, starts once, never restarts; stops first', async () => {
+  const dir = makeTmpDir();
+  const port = await freePort();
+  const file = writeConfig(dir, scenario(dir, port, { depends: true }));
+  const run = await startUp(file);
+  try {
+    await run.waitForLine(/db \| started/);
+    const early = await statuses(file);
+    assert.equal(early.get('web:web')?.state, 'stopped');
+    assert.match(early.get('web:web')?.waiting ?? '', /^waiting for db:ready \(db is starting\)$/);
+    assert.match(early.get('migrate:migrate')?.waiting ?? '', /^waiting for db:ready/);
+    // supervisorctl's status column shows the same reason
+    const info = (await rpcValue(join(dir, '.drover', 'drover.sock'), 'supervisor.getProcessInfo', ['web'])) as Record<string, unknown>;
+    assert.equal(info['statename'], 'STOPPED');
+    assert.match(String(info['description']), /^waiting for db:ready/);
+    // and Debian's real supervisorctl: db STARTING until its check passes, web STOPPED with the reason
+    const ctl = spawnSync('/usr/bin/supervisorctl', ['-c', file, 'status'], { encoding: 'utf8', env: { ...process.env, LANG: 'C.UTF-8' } });
+    assert.match(ctl.stdout, /^db\s+STARTING\s*$/m, `${ctl.stdout}${ctl.stderr}\n${run.describe()}`);
+    assert.match(ctl.stdout, /^web\s+STOPPED\s+waiting for db:ready/m, ctl.stdout);
+
+    await run.waitForLine(/web \| up \d+/, { timeoutMs: 10_000 });
+    await run.waitForLine(/web: starting → running/);
+    const out = run.output;
+    const order = ['db: starting → running', 'migrate: stopped → starting', 'migrate: running → exited (exit status 0; expected)', 'web: stopped → starting'].map((s) => out.indexOf(s));
+    assert.ok(order.every((i, n) => i >= 0 && (n === 0 || i > (order[n - 1] as number))), `start order\n${out}`);
+    assert.equal(run.count(/spawned: web with pid/), 1, 'web spawned once');
+    assert.doesNotMatch(out, /web \| (db not up|not migrated)/);
+    const settled = await statuses(file);
+    assert.equal(settled.get('web:web')?.restarts, 0);
+    assert.equal(settled.get('web:web')?.waiting, null);
+    assert.equal(settled.get('migrate:migrate')?.state, 'exited');
+
+    // shutdown: by priority db (900) would stop before web (1); web depends on db, so it stops first
+    run.signal('SIGTERM');
+    assert.equal((await run.waitForExit(10_000)).code, 0, run.describe());
+    const end = run.output;
+    const webStopped = end.indexOf('web: stopping → stopped');
+    const dbStopping = end.indexOf('db: running → stopping');
+    assert.ok(webStopped >= 0 && dbStopping > webStopped, `web stopped before db was asked to stop\n${end}`);
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+test('negative control: ordered by priority alone, the same web fails and restarts', async () => {
+  const dir = makeTmpDir();
+  const port = await freePort();
+  const run = await startUp(writeConfig(dir, scenario(dir, port, { depends: false })));
+  try {
+    await run.waitForLine(/web \| (db not up|not migrated)/);
+    await run.waitForCount(/spawned: web with pid/, 2);
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+test('a failed job keeps its dependents stopped with the reason; drover start runs it again and reports the failure', async () => {
+  const port = await freePort();
+  const d = new Daemon('');
+  const file = writeConfig(d.dir, scenario(d.dir, port, { depends: true, migrateCode: 3 }));
+  try {
+    // up -d --wait follows the waiting web until its dependency failed, and says so
+    const up = await d.cli(['up', '-d', '--wait']);
+    d.pid = Number(readFileSync(join(d.dir, '.drover', 'drover.pid'), 'utf8'));
+    d.seen.add(d.pid);
+    assert.equal(up.code, 1, show(['up', '-d', '--wait'], up));
+    assert.match(up.stderr, /drover up: web:web did not start: migrate failed \(exit 3\)/);
+    let last = new Map<string, Status>();
+    const s = await waitForValue(
+      async () => {
+        last = await statuses(file);
+        return last.get('web:web')?.blocked ? last : null;
+      },
+      'web to be held back by the failed migration',
+      10_000,
+      () => JSON.stringify([...last.values()], null, 1) + d.daemonStderr(),
+    );
+    assert.equal(s.get('migrate:migrate')?.exit_status, 3);
+    assert.equal(s.get('web:web')?.state, 'stopped');
+    assert.equal(s.get('web:web')?.waiting, 'migrate failed (exit 3)');
+    assert.equal(s.get('web:web')?.blocked, true);
+    const text = await d.cli(['status', 'web']);
+    assert.match(text.stdout, /web\s+stopped.*migrate failed \(exit 3\)/, show(['status', 'web'], text));
+
+    const r = await d.cli(['start', 'web']);
+    assert.equal(r.code, 1, show(['start', 'web'], r));
+    assert.match(r.stdout, /web:web: ERROR E_DEPENDENCY \(not started: migrate failed \(exit 3\)\)/);
+    const log = d.daemonStderr();
+    assert.equal([...log.matchAll(/spawned: migrate with pid/g)].length, 2, `migrate ran again for the start\n${log}`);
+    assert.equal([...log.matchAll(/spawned: web with pid/g)].length, 0, log);
+  } finally {
+    assert.deepEqual(await d.teardown(), []);
+  }
+});
+
+test('drover start web starts what it depends on first (a group, a program), then web', async () => {
+  const port = await freePort();
+  const d = new Daemon('');
+  const marker = join(d.dir, 'migrated');
+  const file = writeConfig(
+    d.dir,
+    `[group:data]
+programs = db
+
+[program:db]
+command = ${node} ${fixture('serve.mjs')} tcp ${port} 300
+ready = tcp://127.0.0.1:${port}
+ready_interval = 50ms
+autostart = false
+
+[program:migrate]
+command = ${node} ${fixture('needs-db.mjs')} migrate ${port} ${marker} 100 0
+depends_on = data:ready
+startsecs = 0
+autorestart = false
+autostart = false
+
+[program:web]
+command = ${node} ${fixture('needs-db.mjs')} ${port} ${marker}
+depends_on = data:ready, migrate:completed
+autostart = false
+`,
+  );
+  try {
+    await d.up();
+    const before = await statuses(file);
+    assert.ok([...before.values()].every((p) => p.state === 'stopped'), 'nothing autostarts');
+    const r = await d.cli(['start', 'web']);
+    assert.equal(r.code, 0, `${show(['start', 'web'], r)}\n${d.daemonStderr()}`);
+    const s = await statuses(file);
+    assert.equal(s.get('web:web')?.state, 'running');
+    assert.equal(s.get('web:web')?.restarts, 0);
+    assert.equal(s.get('data:db')?.state, 'running');
+    assert.equal(s.get('migrate:migrate')?.state, 'exited');
+    const log = d.daemonStderr();
+    const at = (re: RegExp): number => log.search(re);
+    assert.ok(at(/db: starting → running/) < at(/spawned: migrate/) && at(/migrate: running → exited/) < at(/spawned: web/), log);
+  } finally {
+    assert.deepEqual(await d.teardown(), []);
+  }
+});
+
+test('cycles, unknown names and impossible conditions are config errors with FILE:LINE (exit 2)', async () => {
+  const dir = makeTmpDir();
+  const file = writeConfig(
+    dir,
+    `[program:a]
+command = /bin/sleep 100
+depends_on = b
+
+[program:b]
+command = /bin/sleep 100
+depends_on = a:started
+
+[program:c]
+command = /bin/sleep 100
+depends_on = dbx:ready
+
+[program:d]
+command = /bin/sleep 100
+depends_on = c:ready
+
+[program:e]
+command = /bin/sleep 100
+depends_on = c:done
+`,
+  );
+  try {
+    for (const args of [['check'], ['up']]) {
+      const r = await runCli([...args, '-c', file]);
+      assert.equal(r.code, 2, r.output);
+      assert.match(r.stderr, new RegExp(`${file}:3: \\[program:a\\] depends_on: a cycle: a → b → a`));
+      assert.match(r.stderr, new RegExp(`${file}:11: \\[program:c\\] depends_on: names no program or group \\(got "dbx"`));
+      assert.match(r.stderr, new RegExp(`${file}:15: \\[program:d\\] depends_on: c:ready can never hold: c has no ready check`));
+      assert.match(r.stderr, new RegExp(`${file}:19: \\[program:e\\] depends_on: "c:done": "done" is not a condition`));
+    }
+  } finally {
+    const { rmSync } = await import('node:fs');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,199 @@
+// Issue 15, health checks and essential programs: healthcheck_retries failures in a row restart the process
+// (the failures in drover's log, `health` in status --json and the API, counters in /metrics), fewer do not;
+// an essential program that stops for good ends drover with its exit status (1 for FATAL, 128+N for a
+// signal) after stopping everything else, and a program that is not essential does not.
+import assert from 'node:assert/strict';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { assertStaysFor, fixture, livePids, makeTmpDir, runCli, startUp, teardown, writeConfig } from '../helpers/drover.js';
+import { freePort, inetSection, request } from '../helpers/web.js';
+
+const node = process.execPath;
+
+interface Status {
+  readonly name: string;
+  readonly state: string;
+  readonly restarts: number;
+  readonly health: string | null;
+  readonly healthcheck: string | null;
+}
+
+async function statusOf(file: string, name: string): Promise<Status> {
+  const r = await runCli(['status', '--json', '-c', file]);
+  const p = (JSON.parse(r.stdout) as { processes: Status[] }).processes.find((x) => x.name === name);
+  if (!p) throw new Error(`no ${name}\n${r.output}`);
+  return p;
+}
+
+/** One series of /metrics, e.g. `drover_process_unhealthy_restarts_total{name="web:web",…}`; null when absent. */
+async function metric(port: number, name: string, key: string): Promise<number | null> {
+  const text = (await request(port, '/metrics')).text;
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(`name="${key}"`));
+  return line === undefined ? null : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
+test('healthcheck: healthy, then healthcheck_retries failures in a row restart it; log, status and /metrics say so', async () => {
+  const dir = makeTmpDir();
+  const [port, api] = [await freePort(), await freePort()];
+  const sick = join(dir, 'sick');
+  const file = writeConfig(
+    dir,
+    `${inetSection(api)}
+[program:web]
+command = ${node} ${fixture('serve.mjs')} http ${port} 0 200 ${sick}
+ready = http://127.0.0.1:${port}/
+ready_interval = 50ms
+healthcheck = http://127.0.0.1:${port}/health
+healthcheck_interval = 200ms
+healthcheck_retries = 3
+`,
+  );
+  const run = await startUp(file);
+  try {
+    await run.waitForLine(/web: starting → running/);
+    await run.waitUntil(() => (run.output.includes('web | listening') ? true : null), 'web to listen');
+    // the first health check runs one interval into RUNNING
+    const healthy = await waitForStatus(file, 'web:web', (s) => s.health === 'healthy');
+    assert.equal(healthy.healthcheck, `http://127.0.0.1:${port}/health`);
+    assert.equal(await metric(api, 'drover_process_healthy', 'web:web'), 1);
+    const from = run.output.length;
+    writeFileSync(sick, '');
+    await run.waitForLine(/web: health check http:\/\/127\.0\.0\.1:\d+\/health failed \(1 of 3 in a row\): GET .*: HTTP 500, expected 2xx/, { from });
+    await run.waitForLine(/web: running → stopping \(unhealthy: 3 failed health checks in a row \(last: GET .*HTTP 500, expected 2xx\); restarting\)/, { from });
+    await run.waitForLine(/web: stopping → starting \(exit status 0; started again \(it was unhealthy\)\)/, { from });
+    rmSync(sick);
+    await run.waitForLine(/web: starting → running/, { from });
+    const after = await waitForStatus(file, 'web:web', (s) => s.health === 'healthy');
+    assert.equal(after.restarts, 1);
+    assert.equal(run.count(/running → stopping \(unhealthy/), 1);
+    assert.equal(await metric(api, 'drover_process_unhealthy_restarts_total', 'web:web'), 1);
+    assert.ok(((await metric(api, 'drover_process_healthcheck_failures_total', 'web:web')) ?? 0) >= 3);
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+test('negative control: fewer failures than healthcheck_retries never restart it', async () => {
+  const dir = makeTmpDir();
+  const port = await freePort();
+  const sick = join(dir, 'sick');
+  writeFileSync(sick, '');
+  const file = writeConfig(
+    dir,
+    `[program:web]
+command = ${node} ${fixture('serve.mjs')} http ${port} 0 200 ${sick}
+startsecs = 0
+healthcheck = http://127.0.0.1:${port}/health
+healthcheck_interval = 100ms
+healthcheck_retries = 1000
+`,
+  );
+  const run = await startUp(file);
+  try {
+    await run.waitForCount(/web: health check .* failed/, 3);
+    await assertStaysFor(500, () => !run.output.includes('web: running → stopping'), 'web to keep running');
+    assert.equal((await statusOf(file, 'web:web')).restarts, 0);
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+test('essential: its exit ends drover with its exit status, after stopping everything else', async () => {
+  const dir = makeTmpDir();
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `[program:main]
+command = ${node} ${fixture('exit-with.mjs')} 7 600
+startsecs = 0
+autorestart = false
+essential = true
+
+[program:sidecar]
+command = ${node} ${fixture('forever.mjs')}
+startsecs = 0
+`,
+    ),
+  );
+  try {
+    const side = Number((await run.waitForLine(/sidecar \| ready (\d+)/))[1]);
+    const exit = await run.waitForExit(10_000);
+    assert.equal(exit.code, 7, run.describe());
+    assert.match(run.output, /essential program main exited with status 7 and is not restarted: graceful shutdown/);
+    assert.match(run.output, /sidecar \| got TERM/);
+    assert.deepEqual(livePids([side]), []);
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+test('essential: FATAL ends drover with 1; killed by a signal, with 128+N', async () => {
+  const dir = makeTmpDir();
+  const fatal = await startUp(
+    writeConfig(
+      dir,
+      `[program:broken]
+command = ${node} ${fixture('exit-with.mjs')} 2 0
+startretries = 1
+essential = true
+`,
+    ),
+  );
+  try {
+    assert.equal((await fatal.waitForExit(15_000)).code, 1, fatal.describe());
+    assert.match(fatal.output, /essential program broken is FATAL/);
+  } finally {
+    await teardown(fatal, []);
+  }
+  const killed = await startUp(
+    writeConfig(
+      dir,
+      `[program:victim]
+command = ${node} ${fixture('forever.mjs')}
+startsecs = 0
+autorestart = false
+essential = true
+`,
+    ),
+  );
+  try {
+    const pid = Number((await killed.waitForLine(/victim \| ready (\d+)/))[1]);
+    process.kill(pid, 'SIGKILL');
+    assert.equal((await killed.waitForExit(10_000)).code, 128 + 9, killed.describe());
+    assert.match(killed.output, /essential program victim was killed by SIGKILL/);
+  } finally {
+    await teardown(killed, [], dir);
+  }
+});
+
+test('negative control: the same exit of a program that is not essential leaves drover running', async () => {
+  const dir = makeTmpDir();
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `[program:main]
+command = ${node} ${fixture('exit-with.mjs')} 7 0
+startsecs = 0
+autorestart = false
+`,
+    ),
+  );
+  try {
+    await run.waitForLine(/main: running → exited/);
+    await assertStaysFor(500, () => run.child.exitCode === null, 'drover to keep running');
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+/** Polls status until `pred` holds for the process (bounded). */
+async function waitForStatus(file: string, name: string, pred: (s: Status) => boolean): Promise<Status> {
+  const deadline = Date.now() + 10_000;
+  let last: Status | null = null;
+  while (Date.now() < deadline) {
+    last = await statusOf(file, name);
+    if (pred(last)) return last;
+  }
+  throw new Error(`timed out waiting on the status of ${name}; last: ${JSON.stringify(last)}`);
+}
