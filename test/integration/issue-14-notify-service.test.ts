@@ -44,6 +44,8 @@ autostart = false
   );
   try {
     const ready = await rx.waitForMessage(isReady, 'READY=1', { timeoutMs: 10_000 });
+    // the datagram can arrive before drover's log line about it has come through its stdout pipe
+    await run.waitForLine(/systemd: READY=1/);
     const slowRunning = loggedAt(run, /slow: starting → running/);
     const readyLogged = loggedAt(run, /systemd: READY=1/);
     t.diagnostic(`READY=1 sent ${readyLogged - slowRunning} ms and received ${(ready.realMs - slowRunning).toFixed(1)} ms after slow's RUNNING (log timestamps are whole ms)`);
