@@ -13,6 +13,7 @@ import { glob } from './_glob.js';
 import { ExpandError, describeNames, expand, type ExpansionValue } from './expand.js';
 import { DEFAULT_SECTION, createIniDocument, expandHere, getEntry, readIni, type IniDocument } from './ini.js';
 import {
+  EVENTLISTENER_KEYS,
   GROUP_KEYS,
   INET_HTTP_SERVER_KEYS,
   PROGRAM_KEYS,
@@ -32,6 +33,7 @@ import { ValueProblem, expandUser, keyValuePairs, processOrGroupName, refuseCont
 import type {
   Config,
   ConfigWarning,
+  EventListenerSpec,
   GroupSpec,
   InetHttpServerSpec,
   LogTarget,
@@ -252,7 +254,7 @@ class Loader {
         const near = nearestKey(key, Object.keys(table));
         this.warn(entry.pos, name, key, `unknown key, ignored${near ? ` (did you mean "${near}"?)` : ''}`);
       }
-      if (kind.kind === 'eventlistener' || kind.kind === 'fcgi-program') {
+      if (kind.kind === 'fcgi-program') {
         this.warn(section.pos, name, null, `drover does not run [${kind.kind}:x] sections yet; this one is read but ignored`);
       }
     }
@@ -448,13 +450,29 @@ class Loader {
       }, null);
     }
 
+    // [eventlistener:x]: one pool (a group of its own) per section
+    const groupNames = new Set(resolved.map((r) => r.spec.name));
+    for (const section of sections) {
+      if (!section.startsWith('eventlistener:')) continue;
+      this.section(() => {
+        const poolName = this.nameOf(section);
+        if (groupNames.has(poolName)) {
+          this.fail(this.sectionPos(section), section, null, `a program or group is also named ${JSON.stringify(poolName)}: supervisor would run only one of the two`, poolName, 'a name no [program:x] or [group:x] uses');
+        }
+        const priority = this.section(() => this.getValue(section, 'priority', EVENTLISTENER_KEYS.priority, baseNames()), null) ?? defaultOf(EVENTLISTENER_KEYS.priority);
+        const processes = this.processesFromSection(section, poolName, 'eventlistener');
+        resolved.push({ spec: { name: poolName, priority, programs: [poolName], explicit: false }, processes });
+        return null;
+      }, null);
+    }
+
     // supervisor sorts groups by (priority, name); the sort is stable
     resolved.sort((a, b) => a.spec.priority - b.spec.priority || compareStrings(a.spec.name, b.spec.name));
     return { groups: resolved.map((r) => r.spec), processes: resolved.flatMap((r) => r.processes) };
   }
 
   /** supervisor's processes_from_section, including the order in which names become expandable. */
-  private processesFromSection(section: string, groupName: string): ProcessSpec[] {
+  private processesFromSection(section: string, groupName: string, kind: 'program' | 'eventlistener' = 'program'): ProcessSpec[] {
     const programName = this.nameOf(section);
     const sectionPos = this.sectionPos(section);
     // supervisor mutates this one dict as it goes: process_num, numprocs and each process's ENV_X
@@ -553,6 +571,7 @@ class Loader {
       this.record(getEntry(this.doc, section, 'worker')?.pos ?? sectionPos, section, 'worker', 'give either command or worker, not both', undefined, 'command = ... for any program, or worker = ./module.mjs for a Node module');
       failures.push(null);
     }
+    const eventListener = kind === 'eventlistener' ? this.readListener(section, combined(), priority, redirectStderr, isWorker, failures) : null;
     if (failures.length > 0) throw new Recorded();
 
     const out: ProcessSpec[] = [];
@@ -612,7 +631,8 @@ class Loader {
         numprocs,
         command,
         argv,
-        priority,
+        // a listener starts and stops with its pool's priority (supervisor orders by group)
+        priority: eventListener === null || getEntry(this.doc, section, 'priority') ? priority : defaultOf(EVENTLISTENER_KEYS.priority),
         autostart,
         autorestart,
         startSecs,
@@ -658,10 +678,45 @@ class Loader {
         gracefulTimeoutSecs,
         maxMemoryBytes,
         concurrency,
+        eventListener,
       });
     }
     // supervisor sorts the processes of one section by (priority, name)
     return out.sort((a, b) => a.priority - b.priority || compareStrings(a.name, b.name));
+  }
+
+  /**
+   * The keys of an [eventlistener:x] beyond a program's: events (required), buffer_size, result_handler (the
+   * default only), and no redirect_stderr or worker. Problems are recorded and pushed on `failures`.
+   */
+  private readListener(section: string, names: Names, processPriority: number, redirectStderr: boolean, isWorker: boolean, failures: unknown[]): EventListenerSpec {
+    const K = EVENTLISTENER_KEYS;
+    const sectionPos = this.sectionPos(section);
+    const attempt = <T>(f: () => T, fallback: T): T => {
+      try {
+        return f();
+      } catch (e) {
+        if (!(e instanceof Recorded)) throw e;
+        failures.push(e);
+        return fallback;
+      }
+    };
+    const events = attempt(() => this.getValue(section, 'events', K.events, names), null) ?? [];
+    if (!getEntry(this.doc, section, 'events')) {
+      this.record(sectionPos, section, 'events', 'an event listener needs the event types it receives', undefined, 'events = PROCESS_STATE_EXITED (or PROCESS_STATE, TICK_60, … comma-separated)');
+      failures.push(null);
+    }
+    const bufferSize = attempt(() => this.getValue(section, 'buffer_size', K.buffer_size, names), null) ?? defaultOf(K.buffer_size);
+    attempt(() => this.getValue(section, 'result_handler', K.result_handler, names), null);
+    if (redirectStderr) {
+      this.record(getEntry(this.doc, section, 'redirect_stderr')?.pos ?? sectionPos, section, 'redirect_stderr', "an event listener's stdout is the listener protocol: stderr mixed into it would break it (supervisor refuses it too)", 'true', 'false, or leave it out');
+      failures.push(null);
+    }
+    if (isWorker) {
+      this.record(getEntry(this.doc, section, 'worker')?.pos ?? sectionPos, section, 'worker', 'an event listener runs a command that speaks the listener protocol on stdin and stdout', undefined, 'command = /path/to/listener [args...]');
+      failures.push(null);
+    }
+    return { events, bufferSize, processPriority };
   }
 
   private readLog(section: string, stream: 'stdout' | 'stderr', common: Names, names: Names, userUid: number | null): { target: LogTarget; maxBytes: number; backups: number; syslog: boolean } {

@@ -202,7 +202,9 @@ export class Commands {
       );
       outcomes.push({ key: entry.key, ok: true, message: 'changed' });
     }
-    for (const name of diff.removedGroups) if (inScope(name)) table.deleteGroup(name);
+    const removedGroups = diff.removedGroups.filter(inScope);
+    for (const name of removedGroups) table.deleteGroup(name);
+    const addedGroups = config.groups.filter((g) => inScope(g.name) && !table.hasGroup(g.name)).map((g) => g.name);
     for (const g of config.groups) if (inScope(g.name)) table.setGroup(g);
     const added: ProcessEntry[] = [];
     for (const spec of diff.addedProcesses) {
@@ -211,6 +213,8 @@ export class Commands {
       added.push(entry);
       outcomes.push({ key: entry.key, ok: true, message: 'added' });
     }
+    for (const name of removedGroups) this.host.groupChanged(name, 'removed');
+    for (const name of addedGroups) this.host.groupChanged(name, 'added');
     if (groups === null) this.o.config.set(config);
     this.startAutostart(added);
     await Promise.all(stops);
@@ -226,6 +230,7 @@ export class Commands {
     if (!spec) return { key: group, ok: false, code: 'E_BAD_NAME', message: `no group ${group} in the config` };
     table.setGroup(spec);
     const added = config.processes.filter((p) => p.group === group).map((p) => this.addProcess(p));
+    this.host.groupChanged(group, 'added');
     this.startAutostart(added);
     return { key: group, ok: true };
   }
@@ -240,6 +245,7 @@ export class Commands {
     }
     for (const e of members) this.drop(e);
     table.deleteGroup(group);
+    this.host.groupChanged(group, 'removed');
     return { key: group, ok: true };
   }
 

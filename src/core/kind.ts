@@ -1,7 +1,7 @@
 // Kinds of process: what a kind supplies to the supervisor, so that core knows how to launch and listen to a
 // process without knowing what it is. A plain `command =` program is the default kind (nothing to add); a
 // drover worker (src/prefork/) adds its runtime's argv and environment, an IPC channel, heartbeats and its
-// own readiness; later kinds (event listeners) plug in the same way. Kinds never assign a state: they feed
+// own readiness; event listeners (src/events/) own their stdin and stdout as a protocol channel. Kinds never assign a state: they feed
 // events to the reducer through their context.
 import type { ChildProcess } from 'node:child_process';
 import type { ProcessSpec } from '../config/types.js';
@@ -16,6 +16,13 @@ export interface LaunchPlan {
   readonly env: Readonly<Record<string, string>>;
   /** open a Node IPC channel to the child */
   readonly ipc: boolean;
+  /**
+   * 'protocol': the kind reads stdout in `attach` (event listeners). It still goes to the stdout log file,
+   * as supervisor keeps it, but is neither echoed nor tapped as output, and the exit is handled only once
+   * stdout has been read to its end, so that nothing the process wrote before exiting arrives after it.
+   * Default 'output'.
+   */
+  readonly stdout?: 'output' | 'protocol';
 }
 
 /** Why a process of this kind cannot be launched (counted as a failed start). */

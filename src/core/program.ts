@@ -74,6 +74,10 @@ export interface Step {
   readonly from: State;
   readonly to: State;
   readonly reason: string;
+  /** the process the change is about: the live one, or the one whose exit caused it; null when none */
+  readonly pid: number | null;
+  /** the record as this change left it (a reduction may make several changes; the entry holds the last) */
+  readonly record: ProcessRecord;
 }
 
 export interface Reduction {
@@ -146,16 +150,18 @@ export function reduce(
     const row = pickRow(policy.name, rec.state, ev, guard);
     taken.push(row);
     if (row.to !== rec.state) {
-      steps.push({ from: rec.state, to: row.to, reason: reason ?? row.why });
+      const from = rec.state;
+      const pidBefore = rec.pid;
       rec = { ...rec, ...patch, state: row.to, changedAtMs: ctx.nowMs };
+      steps.push({ from, to: row.to, reason: reason ?? row.why, pid: rec.pid ?? pidBefore, record: rec });
     } else {
       rec = { ...rec, ...patch };
     }
   };
 
   const spawnNow = (ev: ProcessEvent, reason?: string): void => {
-    move(ev, 'always', { stopRequested: false, spawnError: null, startedAtMs: ctx.nowMs }, reason);
-    rec = { ...rec, restarts: rec.spawns > 0 ? rec.restarts + 1 : rec.restarts, spawns: rec.spawns + 1 };
+    const counts = { restarts: rec.spawns > 0 ? rec.restarts + 1 : rec.restarts, spawns: rec.spawns + 1 };
+    move(ev, 'always', { stopRequested: false, spawnError: null, startedAtMs: ctx.nowMs, ...counts }, reason);
     effects.push({ type: 'spawn' });
   };
 
@@ -275,6 +281,22 @@ export function reduce(
       !ctx.shuttingDown &&
       (policy.autorestart === 'true' || (policy.autorestart === 'unexpected' && !expected));
     if (restart) spawnNow({ type: 'autoRestartDue' }, `autorestart=${policy.autorestart}`);
+  }
+}
+
+/** The event a timer raises when it fires. */
+export function timerEvent(timer: TimerName): ProcessEvent {
+  switch (timer) {
+    case 'startSecs':
+      return { type: 'startSecsElapsed' };
+    case 'backoff':
+      return { type: 'backoffElapsed' };
+    case 'stopTimeout':
+      return { type: 'stopTimeoutElapsed' };
+    case 'fatalCooldown':
+      return { type: 'fatalCooldownElapsed' };
+    default:
+      return assertNever(timer);
   }
 }
 

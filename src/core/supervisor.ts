@@ -12,13 +12,13 @@ import type { OrphanGuard } from '../os/guard.js';
 import type { CoreHost } from './_host.js';
 import { Commands } from './commands.js';
 import { Follower } from './follower.js';
+import { Listeners } from './_listeners.js';
 import type { KindContext, ProcessKind } from './kind.js';
-import { Launcher, type LaunchHooks, type SocketFds } from './launcher.js';
-import { reduce, type Effect, type Step, type TimerName } from './program.js';
+import { Launcher, type LaunchHooks, type OutputTap, type SocketFds } from './launcher.js';
+import { reduce, timerEvent, type Effect, type Step, type TimerName } from './program.js';
 import { STOPPED_STATES, type ProcessEvent } from './states.js';
 import { clearTimers, ProcessTable, type ProcessEntry } from './table.js';
 import type { ChangeEvent, CommandOutcome, ControlCommand, DesiredStateStore, Mood, ProcessSnapshot, SupervisorEvent } from './types.js';
-
 
 export interface SupervisorOptions {
   readonly config: Config;
@@ -35,6 +35,8 @@ export interface SupervisorOptions {
   readonly kinds?: readonly ProcessKind[];
   /** server hooks (pre_spawn, post_spawn, worker_exit), called without waiting */
   readonly hooks?: LaunchHooks | null;
+  /** sees every process's output on its way to the logs (event listeners' PROCESS_LOG); null: none */
+  readonly outputTap?: OutputTap | null;
 }
 
 /** A handler for a signal to the master; runs inside the event loop, in order with everything else. */
@@ -51,8 +53,10 @@ export class Supervisor implements CoreHost {
   private draining = false;
   /** priority levels still to stop during a shutdown, highest first */
   private stopLevels: number[] = [];
-  /** change listeners */
-  private readonly listeners = new Set<(e: ChangeEvent) => void>();
+  /** listeners to state changes, to the supervisor's own mood, and to groups coming and going */
+  private readonly listeners = new Listeners<[ChangeEvent]>();
+  private readonly moodListeners = new Listeners<[Mood]>();
+  private readonly groupListeners = new Listeners<[string, 'added' | 'removed']>();
   /** signal name (without SIG) → handler; TERM, INT and QUIT are the supervisor's own */
   private readonly signalHandlers = new Map<string, SignalHandler>();
   /** counter for timer generations */
@@ -87,6 +91,7 @@ export class Supervisor implements CoreHost {
       kinds: this.kinds,
       sockets: opts.sockets ?? null,
       hooks: opts.hooks ?? null,
+      outputTap: opts.outputTap ?? null,
       globalEnv: () => this.config.supervisord.environment,
     });
     this.commands = new Commands(this, this.follower, {
@@ -146,8 +151,22 @@ export class Supervisor implements CoreHost {
 
   /** Subscribes to state changes; returns an unsubscribe function. */
   onChange(listener: (e: ChangeEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.listeners.add(listener);
+  }
+
+  /** Subscribes to the supervisor's mood (a shutdown beginning, ending); returns an unsubscribe function. */
+  onMoodChange(listener: (mood: Mood) => void): () => void {
+    return this.moodListeners.add(listener);
+  }
+
+  /** Subscribes to groups added or removed at run time (not the ones of the first config). */
+  onGroupChange(listener: (name: string, how: 'added' | 'removed') => void): () => void {
+    return this.groupListeners.add(listener);
+  }
+
+  /** Tells the group listeners (called by commands once a group's processes are registered or dropped). */
+  groupChanged(name: string, how: 'added' | 'removed'): void {
+    this.groupListeners.emit(name, how);
   }
 
   /** A snapshot of every process, in table order, for status. */
@@ -240,7 +259,7 @@ export class Supervisor implements CoreHost {
   private crash(err: unknown): void {
     this.logger.error(`internal error, stopping everything: ${(err as Error).stack ?? String(err)}`);
     for (const entry of this.table.entries()) this.launcher.killNow(entry);
-    this.currentMood = 'stopped';
+    this.setMood('stopped');
     this.guard?.close();
     this.releaseKeepAlive();
     this.resolveStopped({ failed: true });
@@ -297,7 +316,7 @@ export class Supervisor implements CoreHost {
   private beginShutdown(fast: boolean, why: string): void {
     if (this.currentMood === 'stopped') return;
     const first = this.currentMood === 'running';
-    this.currentMood = 'shuttingDown';
+    this.setMood('shuttingDown');
     this.logger.info(`${why}: ${fast ? 'fast' : 'graceful'} shutdown${first ? '' : ' (was already shutting down)'}`);
     const entries = this.table.entries();
     // Processes with nothing running (backoff, fatal with a pending retry) stop at once, at any level.
@@ -339,7 +358,7 @@ export class Supervisor implements CoreHost {
       this.stopNextLevel();
     }
     if (this.table.entries().every((e) => STOPPED_STATES.has(e.record.state))) {
-      this.currentMood = 'stopped';
+      this.setMood('stopped');
       for (const e of this.table.entries()) clearTimers(e);
       this.guard?.close();
       this.logger.info('all processes stopped');
@@ -352,8 +371,8 @@ export class Supervisor implements CoreHost {
   private changeState(entry: ProcessEntry, step: Step): void {
     const level = step.to === 'fatal' || step.to === 'backoff' ? 'warn' : 'info';
     this.logger.log(level, `${entry.spec.name}: ${step.from} → ${step.to} (${step.reason})`);
-    const e: ChangeEvent = { key: entry.key, name: entry.spec.name, group: entry.spec.group, step, record: entry.record };
-    for (const l of this.listeners) l(e);
+    const e: ChangeEvent = { key: entry.key, name: entry.spec.name, group: entry.spec.group, step, record: entry.record, spec: entry.spec };
+    this.listeners.emit(e);
     this.commands.changed(entry);
   }
 
@@ -389,24 +408,15 @@ export class Supervisor implements CoreHost {
     entry.timers.delete(timer);
   }
 
+  private setMood(mood: Mood): void {
+    if (mood === this.currentMood) return;
+    this.currentMood = mood;
+    this.moodListeners.emit(mood);
+  }
+
   private releaseKeepAlive(): void {
     if (this.keepAlive) clearInterval(this.keepAlive);
     this.keepAlive = null;
-  }
-}
-
-function timerEvent(timer: TimerName): ProcessEvent {
-  switch (timer) {
-    case 'startSecs':
-      return { type: 'startSecsElapsed' };
-    case 'backoff':
-      return { type: 'backoffElapsed' };
-    case 'stopTimeout':
-      return { type: 'stopTimeoutElapsed' };
-    case 'fatalCooldown':
-      return { type: 'fatalCooldownElapsed' };
-    default:
-      return assertNever(timer);
   }
 }
 

@@ -80,7 +80,7 @@ export function toSupervisorJson(p: ProcessSpec): Record<string, unknown> {
     group: p.group,
     name: p.name,
     command: p.command,
-    priority: p.priority,
+    priority: p.eventListener?.processPriority ?? p.priority,
     autostart: p.autostart,
     autorestart: p.autorestart,
     startsecs: p.startSecs,
@@ -101,6 +101,7 @@ export function toSupervisorJson(p: ProcessSpec): Record<string, unknown> {
     stderr_logfile: p.stderrLogfile,
     stderr_logfile_maxbytes: p.stderrLogfileMaxBytes,
     stderr_logfile_backups: p.stderrLogfileBackups,
+    ...(p.eventListener ? { events: [...p.eventListener.events], buffer_size: p.eventListener.bufferSize } : {}),
   };
 }
 

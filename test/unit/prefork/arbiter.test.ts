@@ -68,6 +68,7 @@ function spec(programName: string, processNum: number, worker: string | null = '
     gracefulTimeoutSecs: 30,
     maxMemoryBytes: 0,
     concurrency: 1,
+    eventListener: null,
   };
 }
 
