@@ -22,7 +22,8 @@ import { inheritedSockets, SocketSet } from '../prefork/sockets.js';
 import { Workers } from '../prefork/workers.js';
 import { FileDesiredState } from './desired-state.js';
 import { Hooks } from './hooks.js';
-import { ListenerConfigError, listenerSpecs, warnIfExposed } from './listeners.js';
+import { EventSystem } from '../events/system.js';
+import { callbackAddress, ListenerConfigError, listenerSpecs, warnIfExposed } from './listeners.js';
 import { acquireInstanceLock } from './lock.js';
 import { controlSocketPath, pidfilePath } from './paths.js';
 import { openPrimitives, type OpenPrimitives } from './primitives.js';
@@ -143,6 +144,8 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     onRequest: (key, pid, calls, reply) => gate.run(() => shared.handle(key, pid, calls, reply)),
     onExit: (key, pid) => gate.run(() => shared.workerExited(key, pid)),
   });
+  // supervisor's event listeners: a kind of process, a tap on programs' output, and the event bus
+  const events = new EventSystem({ logger, identifier: config.supervisord.identifier, callback: callbackAddress(config) });
   const supervisor = new Supervisor({
     config,
     logger,
@@ -150,8 +153,9 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     guard,
     desired: new FileDesiredState(runtimeDir, { fresh: o.fresh }),
     sockets: sockets && { fd: (name) => sockets?.get(name)?.fd ?? null },
-    kinds: [workers],
+    kinds: [workers, events.kind],
     hooks,
+    outputTap: events.tap,
   });
   workers.manage(supervisor, config);
   const reloader = new Reloader({
@@ -186,6 +190,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
       readScaled: (program, count) => readConfig({ [program]: count }),
     },
     workers,
+    events,
     logs: sink,
     identification: config.supervisord.identifier,
     version: o.version,
@@ -229,6 +234,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     `drover up: pid ${process.pid}, ${config.processes.length} process(es) from ${config.file}, control at ${server.urls.join(' ')}` +
       (guard ? `, orphan guard pid ${guard.pid ?? '?'}` : ''),
   );
+  events.start(supervisor);
   if (o.reexec) {
     takeOver(supervisor, { logger, onReady: () => writePidfile(pidfile), predecessorGone: () => primitives.openGate() });
   } else {
