@@ -57,6 +57,12 @@ export interface ProcessKind {
   handle(entry: ProcessEntry, event: unknown): void;
   /** The process `pid` exited with `code` (null: by a signal); called before the exit is classified, also for entries already dropped. */
   detach(key: string, pid: number, code: number | null): void;
+  /**
+   * During a graceful shutdown, when its priority level is reached: true to keep the process running a
+   * little longer (an event listener still working on the shutdown's events). Asked again after every
+   * event, so the kind pushes one when the hold ends; a fast shutdown does not ask.
+   */
+  holdsStop?(entry: ProcessEntry): boolean;
 }
 
 /** Whether a plan is a refusal. */

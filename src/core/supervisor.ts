@@ -343,7 +343,7 @@ export class Supervisor implements CoreHost {
     for (const e of this.table.entries()) {
       if (e.spec.priority !== level) continue;
       const st = e.record.state;
-      if (st === 'starting' || st === 'running') this.dispatch(e, { type: 'stopRequested' });
+      if ((st === 'starting' || st === 'running') && !this.launcher.kindOf(e.spec)?.holdsStop?.(e)) this.dispatch(e, { type: 'stopRequested' });
     }
   }
 
@@ -352,6 +352,7 @@ export class Supervisor implements CoreHost {
     if (this.currentMood !== 'shuttingDown') return;
     while (this.stopLevels.length > 0) {
       const level = this.stopLevels[0];
+      this.stopNextLevel(); // again: a process whose kind held its stop back is asked after every event
       const busy = this.table.entries().some((e) => e.spec.priority === level && !STOPPED_STATES.has(e.record.state));
       if (busy) return;
       this.stopLevels.shift();

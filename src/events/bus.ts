@@ -80,7 +80,7 @@ export class EventBus {
 
   /** Raises an event: every subscribed pool queues it (once per matching subscription) and sends what it can. */
   raise(type: ConcreteEventType, payload: Payload): void {
-    const event: BusEvent = { type, payload, serial: -1, poolSerials: new Map() };
+    const event: BusEvent = { type, payload, raisedAtMs: Date.now(), serial: -1, poolSerials: new Map() };
     const touched: ListenerPool[] = [];
     for (const pool of this.pools.values()) {
       const n = pool.subscriptions(type);
@@ -104,6 +104,11 @@ export class EventBus {
   dispatchPool(name: string): void {
     const pool = this.pools.get(name);
     if (pool) this.dispatch(pool);
+  }
+
+  /** Whether `pool` has an event raised at or after `sinceMs` waiting in its queue. */
+  hasQueuedSince(pool: string, sinceMs: number): boolean {
+    return this.pools.get(pool)?.queue.some((e) => e.raisedAtMs >= sinceMs) ?? false;
   }
 
   /** Every pool's figures, including removed ones, by pool name. */

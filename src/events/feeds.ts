@@ -59,7 +59,10 @@ export class Feeds {
       supervisor.onChange((e) => this.changed(e)),
       supervisor.onGroupChange((name, how) => (how === 'added' ? this.groupAdded(supervisor, name) : this.groupRemoved(name))),
       supervisor.onMoodChange((mood) => {
-        if (mood === 'shuttingDown') this.bus.raise('SUPERVISOR_STATE_CHANGE_STOPPING', EMPTY_PAYLOAD);
+        if (mood === 'shuttingDown') {
+          this.kind.shutdownBegan();
+          this.bus.raise('SUPERVISOR_STATE_CHANGE_STOPPING', EMPTY_PAYLOAD);
+        }
         if (mood === 'stopped') this.stop();
       }),
     );

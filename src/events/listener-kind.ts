@@ -13,13 +13,25 @@ import type { ListenerChannel } from './bus.js';
 import { eventSent, initialListener, listenerSpawned, outputReceived, type ListenerEffect, type ListenerReduction, type ListenerRecord } from './listener-protocol.js';
 import type { BusEvent } from './pool.js';
 
-/** What the kind tells the bus about its listeners. */
+/** What the kind tells the bus about its listeners, and asks it. */
 export interface ListenerPoolHost {
   /** a listener of `pool` may take an event now */
   dispatchPool(pool: string): void;
   /** an event a listener of `pool` rejected or left unfinished goes back to the head of the queue */
   requeue(pool: string, event: BusEvent): void;
+  /** whether `pool` has an event raised at or after `sinceMs` waiting */
+  hasQueuedSince(pool: string, sinceMs: number): boolean;
 }
+
+/**
+ * How long a graceful shutdown waits, at most, for listeners to answer the events it raised (their programs'
+ * STOPPING and STOPPED, SUPERVISOR_STATE_CHANGE_STOPPING) before it stops them. supervisor stops them a loop
+ * pass later, which usually but not always leaves them time to read the last events.
+ */
+export const SHUTDOWN_HOLD_MS = 2000;
+
+/** The event pushed to wake the supervisor when a shutdown hold ends. */
+const HOLD_ENDED = Symbol('hold ended');
 
 /** Where listeners call drover back (supervisor's serverurl: the unix socket first). */
 export interface CallbackAddress {
@@ -36,6 +48,10 @@ class Listener {
   event: BusEvent | null = null;
   /** the process the record is about; 0 before the first spawn and after an exit */
   pid = 0;
+  /** when `event` was written to it (ms since the epoch); 0 when none */
+  eventSentAtMs = 0;
+  /** a timer that ends its shutdown hold; null when none is armed */
+  holdTimer: NodeJS.Timeout | null = null;
 
   constructor(readonly entry: ProcessEntry) {}
 
@@ -54,6 +70,8 @@ export class ListenerKind implements ProcessKind, ListenerChannel {
   private readonly members = new Map<string, Listener[]>();
   /** events in flight when their listener exited, by "group:name": requeued once the exit is announced */
   private readonly orphaned = new Map<string, BusEvent>();
+  /** when a graceful shutdown began (ms since the epoch); null while running */
+  private shutdownAtMs: number | null = null;
 
   constructor(
     private readonly o: {
@@ -104,14 +122,44 @@ export class ListenerKind implements ProcessKind, ListenerChannel {
   }
 
   handle(entry: ProcessEntry, event: unknown): void {
+    if (event === HOLD_ENDED) return; // the supervisor asks holdsStop again after this
     const l = this.listenerOf(entry);
     this.apply(l, outputReceived(l.record, event as Buffer));
+  }
+
+  /**
+   * During a graceful shutdown: keeps a listener running while it works on an event the shutdown raised,
+   * or has one waiting in its pool, for at most SHUTDOWN_HOLD_MS (drover's addition: docs/events.md).
+   */
+  holdsStop(entry: ProcessEntry): boolean {
+    const since = this.shutdownAtMs;
+    const l = this.byKey.get(entry.key);
+    if (since === null || !l || l.entry !== entry || l.pid === 0 || l.record.state === 'unknown') return false;
+    const left = since + SHUTDOWN_HOLD_MS - Date.now();
+    if (left <= 0) return false;
+    const working = l.event !== null && l.eventSentAtMs >= since;
+    const waiting = l.event === null && (this.pools?.hasQueuedSince(entry.spec.group, since) ?? false);
+    if (!working && !waiting) return false;
+    if (l.holdTimer === null) {
+      const ctx = this.context();
+      const pid = l.pid;
+      l.holdTimer = setTimeout(() => ctx.push(entry.key, pid, HOLD_ENDED), left + 1);
+      l.holdTimer.unref(); // it must not keep drover alive once everything has stopped
+    }
+    return true;
+  }
+
+  /** A graceful shutdown began: from now on holdsStop may keep listeners a little longer. */
+  shutdownBegan(): void {
+    this.shutdownAtMs ??= Date.now();
   }
 
   detach(key: string, pid: number): void {
     const l = this.byKey.get(key);
     if (!l || l.pid !== pid) return;
     l.pid = 0;
+    if (l.holdTimer) clearTimeout(l.holdTimer);
+    l.holdTimer = null;
     if (l.event === null) return;
     // supervisor puts the event back after announcing the exit (finish: change_state, then EventRejected)
     this.orphaned.set(key, l.event);
@@ -136,6 +184,7 @@ export class ListenerKind implements ProcessKind, ListenerChannel {
       }
       stdin.write(bytes());
       l.event = event;
+      l.eventSentAtMs = Date.now();
       this.apply(l, eventSent(l.record));
       return l.name;
     }

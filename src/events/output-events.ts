@@ -64,10 +64,14 @@ class OutputEventStream extends Transform {
   }
 
   override _flush(done: TransformCallback): void {
-    // supervisor loses what it held back when the pipe closes; drover logs it
+    // supervisor loses what it held back when the pipe closes (at most a token's length): drover keeps it in
+    // the log, raising no event for it, as supervisor raises none
     const rest = this.held;
     this.held = EMPTY;
-    this.log(rest);
+    if (rest.length > 0) {
+      if (this.capturing) this.captureWrite(rest);
+      else this.push(rest);
+    }
     done();
   }
 

@@ -10,6 +10,8 @@ import type { Payload } from './payloads.js';
 export interface BusEvent {
   readonly type: ConcreteEventType;
   readonly payload: Payload;
+  /** when it was raised (ms since the epoch) */
+  readonly raisedAtMs: number;
   /** supervisor's global serial, given when a pool first accepts the event; -1 until then */
   serial: number;
   /** its serial in each pool that accepted it */

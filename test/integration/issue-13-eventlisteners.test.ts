@@ -203,6 +203,40 @@ environment = REC_OUT="${dir}/events.jsonl"
   );
 });
 
+test('a graceful shutdown lets a slow listener answer the events it raised before stopping it (2 s at most)', async () => {
+  const dir = makeTmpDir('drover-ev-');
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `[eventlistener:rec]
+command = /usr/bin/python3 ${listeners}/record-raw.py
+events = PROCESS_STATE_STOPPED, SUPERVISOR_STATE_CHANGE_STOPPING
+startsecs = 0
+environment = REC_OUT="${dir}/events.jsonl",SLOW="0.3"
+
+[program:sleeper]
+command = /bin/sleep 1000
+startsecs = 0
+`,
+    ),
+  );
+  try {
+    await run.waitForLine(/rec: starting → running/);
+    await run.waitForLine(/sleeper: starting → running/);
+    run.signal('SIGTERM');
+    assert.equal((await run.waitForExit(10_000)).code, 0, run.describe());
+    // each event takes the listener 0.3 s: supervisor would have stopped it before the second
+    assert.deepEqual(
+      recorded(dir).map((r) => header(r, 'eventname') + (/processname:(\S+)/.exec(r.body)?.[1] ?? '')),
+      ['SUPERVISOR_STATE_CHANGE_STOPPING', 'PROCESS_STATE_STOPPEDsleeper'],
+      run.describe(),
+    );
+  } finally {
+    const pids = [...run.output.matchAll(/spawned: \S+ with pid (\d+)/g)].map((m) => Number(m[1]));
+    assert.deepEqual(await teardown(run, pids, dir), []);
+  }
+});
+
 function readRecords(dir: string): Record<string, unknown>[] {
   const file = join(dir, 'events.jsonl');
   if (!existsSync(file)) return [];

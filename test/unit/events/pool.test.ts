@@ -11,7 +11,7 @@ function pool(events: EventTypeName[], bufferSize = 10, name = 'p'): ListenerPoo
 }
 
 function ev(type: ConcreteEventType = 'TICK_5'): BusEvent {
-  return { type, payload: EMPTY_PAYLOAD, serial: -1, poolSerials: new Map() };
+  return { type, payload: EMPTY_PAYLOAD, raisedAtMs: 0, serial: -1, poolSerials: new Map() };
 }
 
 function serials(): () => number {
