@@ -216,10 +216,12 @@ function eventTypeNames(raw: string): EventTypeName[] {
 
 function resultHandler(raw: string): string {
   const v = raw.trim();
-  if (v !== DEFAULT_RESULT_HANDLER) {
-    throw new ValueProblem('a result handler is a Python function inside supervisor; drover runs only the default one', DEFAULT_RESULT_HANDLER);
-  }
-  return v;
+  if (v === DEFAULT_RESULT_HANDLER) return v;
+  // supervisor_stdout's handler prints the events' text on supervisord's stdout: drover does that itself
+  const hint = v.startsWith('supervisor_stdout:')
+    ? `${DEFAULT_RESULT_HANDLER}; for what supervisor_stdout does, drop this listener and give the programs stdout_logfile = /dev/stdout (or read drover's foreground output)`
+    : DEFAULT_RESULT_HANDLER;
+  throw new ValueProblem('a result handler is a Python function run inside supervisord; drover runs only the default one', hint);
 }
 
 export const EVENTLISTENER_KEYS = {
