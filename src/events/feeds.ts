@@ -3,7 +3,7 @@
 // supervisor aligns them) and the remote communication of XML-RPC. Each is turned into a payload as
 // supervisor writes it and raised on the bus.
 import type { ConcreteEventType } from '../config/event-names.js';
-import type { ProcessSpec } from '../config/types.js';
+import type { EventListenerSpec, ProcessSpec } from '../config/types.js';
 import { isExpectedExit, type Step } from '../core/program.js';
 import type { State } from '../core/states.js';
 import type { Supervisor } from '../core/supervisor.js';
@@ -54,10 +54,14 @@ export class Feeds {
    * SUPERVISOR_STATE_CHANGE_RUNNING, then the clock. Call before the supervisor starts its processes.
    */
   start(supervisor: Supervisor): void {
-    for (const g of supervisor.activeGroups()) this.groupAdded(supervisor, g.name);
+    const pools = new Map(supervisor.snapshot().flatMap((p) => (p.spec.eventListener ? [[p.spec.group, p.spec.eventListener] as const] : [])));
+    for (const g of supervisor.activeGroups()) this.groupAdded(g.name, pools.get(g.name) ?? null);
     this.unsubscribe.push(
       supervisor.onChange((e) => this.changed(e)),
-      supervisor.onGroupChange((name, how) => (how === 'added' ? this.groupAdded(supervisor, name) : this.groupRemoved(name))),
+      supervisor.onGroupChange((name, how) => {
+        if (how === 'removed') this.groupRemoved(name);
+        else this.groupAdded(name, supervisor.snapshot().find((p) => p.spec.group === name && p.spec.eventListener !== null)?.spec.eventListener ?? null);
+      }),
       supervisor.onMoodChange((mood) => {
         if (mood === 'shuttingDown') {
           this.kind.shutdownBegan();
@@ -95,16 +99,16 @@ export class Feeds {
     }
   }
 
-  private groupAdded(supervisor: Supervisor, name: string): void {
-    const member = supervisor.snapshot().find((p) => p.spec.group === name && p.spec.eventListener !== null);
-    if (member?.spec.eventListener) this.bus.addPool(name, member.spec.eventListener);
-    this.bus.raise('PROCESS_GROUP_ADDED', processGroupPayload(name));
+  /** A group became active; `listener`: its pool's settings when it is an [eventlistener:x]. */
+  private groupAdded(name: string, listener: EventListenerSpec | null): void {
+    if (listener) this.bus.addPool(name, listener);
+    if (this.bus.wants('PROCESS_GROUP_ADDED')) this.bus.raise('PROCESS_GROUP_ADDED', processGroupPayload(name));
   }
 
   private groupRemoved(name: string): void {
     // supervisor unsubscribes a pool before it announces the removal
     this.bus.removePool(name);
-    this.bus.raise('PROCESS_GROUP_REMOVED', processGroupPayload(name));
+    if (this.bus.wants('PROCESS_GROUP_REMOVED')) this.bus.raise('PROCESS_GROUP_REMOVED', processGroupPayload(name));
   }
 
   /** Raises TICK_`period` when the next period begins; `last` is the start of the current one (seconds). */

@@ -117,7 +117,7 @@ export class ListenerKind implements ProcessKind, ListenerChannel {
     l.event = null;
     l.pid = pid;
     this.apply(l, listenerSpawned(l.record));
-    // Buffer chunks as they come; each is one event on the supervisor's queue
+    // each read is one event on the supervisor's queue, in order with the listener's exit
     child.stdout?.on('data', (chunk: Buffer) => ctx.push(entry.key, pid, chunk));
   }
 
@@ -175,6 +175,7 @@ export class ListenerKind implements ProcessKind, ListenerChannel {
     if (!list) return null;
     for (const l of list) {
       const { entry } = l;
+      if (!this.o.isCurrent(entry)) continue; // dropped (removed from the config): forgotten at its pool's next spawn
       if (entry.record.state !== 'running' || l.record.state !== 'ready' || l.pid === 0 || entry.spawnedPid !== l.pid) continue;
       const stdin = entry.child?.stdin;
       if (!stdin || !stdin.writable) {
