@@ -1,8 +1,8 @@
 // Kinds of process: what a kind supplies to the supervisor, so that core knows how to launch and listen to a
 // process without knowing what it is. A plain `command =` program is the default kind (nothing to add); a
 // drover worker (src/prefork/) adds its runtime's argv and environment, an IPC channel, heartbeats and its
-// own readiness; event listeners (src/events/) own their stdin and stdout as a protocol channel. Kinds never assign a state: they feed
-// events to the reducer through their context.
+// own readiness; event listeners (src/events/) own their stdin and stdout as a protocol channel. Kinds never
+// assign a state: they feed events to the reducer through their context.
 import type { ChildProcess } from 'node:child_process';
 import type { ProcessSpec } from '../config/types.js';
 import type { Logger } from '../logs/logger.js';
