@@ -12,6 +12,7 @@ const END = '<!-- END GENERATED KEY TABLES -->';
 const TITLES = {
   program: '[program:NAME]',
   'fcgi-program': '[fcgi-program:NAME] — every [program:NAME] key, plus',
+  eventlistener: '[eventlistener:NAME] (every [program:NAME] key, and these)',
   group: '[group:NAME]',
   supervisord: '[supervisord] (also spelled [drover])',
   unix_http_server: '[unix_http_server]',
@@ -25,7 +26,7 @@ const out = [BEGIN, ''];
 for (const [kind, title] of Object.entries(TITLES)) {
   out.push(`### ${title}`, '', '| key | type | default | meaning |', '|---|---|---|---|');
   for (const [key, spec] of Object.entries(SCHEMA[kind])) {
-    // a section that extends [program:x] lists only what it adds
+    // sections built on [program:x] list only what they add or change
     if (kind !== 'program' && SCHEMA.program[key] === spec) continue;
     const def = spec.defaultDoc ?? (spec.default === null ? '(unset)' : spec.default === '' ? '(empty)' : `\`${spec.default}\``);
     const name = spec.drover ? `\`${key}\` (drover)` : `\`${key}\``;

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Writes docs/states.md from the transition table in src/core/states.ts (compiled to dist/).
+// Writes docs/states.md from the transition tables in src/core/states.ts and src/events/listener-states.ts
+// (compiled to dist/).
 // `--check` exits 1 if the committed doc differs from what the table says.
 import { readFileSync, writeFileSync } from 'node:fs';
 
@@ -42,6 +43,27 @@ lines.push(
   'and the events that state accepts.',
   '',
 );
+// the event listener protocol (src/events/listener-states.ts), beside a listener's process state
+const L = await import(`${root}dist/src/events/listener-states.js`);
+const listenerMeaning = {
+  acknowledged: 'a new listener process, or one that answered its event: it owes `READY\\n`',
+  ready: 'waiting for an event; only a running listener in this state is sent one',
+  busy: 'working on one event: `RESULT <len>\\n` and the result are expected',
+  unknown: 'broke the protocol (logged): it gets no more events until its process is restarted',
+};
+lines.push(
+  '## Event listener states',
+  '',
+  'A process of an `[eventlistener:x]` has, besides its process state above, a protocol state (supervisor\'s',
+  '`EventListenerStates`, docs/events.md). An event is sent only to a listener that is `running` and `ready`.',
+  '',
+  '| state | code | meaning |',
+  '|---|---|---|',
+);
+for (const s of L.LISTENER_STATES) lines.push(`| \`${s}\` | ${L.LISTENER_STATE_CODES[s]} | ${listenerMeaning[s]} |`);
+lines.push('', '| from | input | to | when |', '|---|---|---|---|');
+for (const t of L.LISTENER_TRANSITIONS) lines.push(`| \`${t.from}\` | ${t.on} | \`${t.to}\` | ${t.why} |`);
+lines.push('');
 const text = lines.join('\n');
 const out = `${root}docs/states.md`;
 if (process.argv.includes('--check')) {

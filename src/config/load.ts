@@ -15,6 +15,7 @@ import { ExpandError, describeNames, expand, type ExpansionValue } from './expan
 import { DEFAULT_SECTION, createIniDocument, expandHere, getEntry, readIni, type IniDocument } from './ini.js';
 import {
   FCGI_PROGRAM_KEYS,
+  EVENTLISTENER_KEYS,
   GROUP_KEYS,
   INET_HTTP_SERVER_KEYS,
   PROGRAM_KEYS,
@@ -37,6 +38,7 @@ import type {
   Config,
   ConfigWarning,
   FcgiSocketSpec,
+  EventListenerSpec,
   GroupSpec,
   InetHttpServerSpec,
   LogTarget,
@@ -329,9 +331,6 @@ class Loader {
         const near = nearestKey(key, Object.keys(table));
         this.warn(entry.pos, name, key, `unknown key, ignored${near ? ` (did you mean "${near}"?)` : ''}`);
       }
-      if (kind.kind === 'eventlistener') {
-        this.warn(section.pos, name, null, `drover does not run [${kind.kind}:x] sections yet; this one is read but ignored`, true);
-      }
     }
     for (const [key, entry] of this.doc.defaults) {
       if (!allKeys.has(key)) {
@@ -532,6 +531,21 @@ class Loader {
       }, null);
     }
 
+    // [eventlistener:x]: one pool (a group of its own) per section
+    const groupNames = new Set(resolved.map((r) => r.spec.name));
+    for (const section of sections) {
+      if (!section.startsWith('eventlistener:')) continue;
+      this.section(() => {
+        const poolName = this.nameOf(section);
+        if (groupNames.has(poolName)) {
+          this.fail(this.sectionPos(section), section, null, `a program or group is also named ${JSON.stringify(poolName)}: supervisor would run only one of the two`, poolName, 'a name no [program:x] or [group:x] uses');
+        }
+        const priority = this.section(() => this.getValue(section, 'priority', EVENTLISTENER_KEYS.priority, baseNames()), null) ?? defaultOf(EVENTLISTENER_KEYS.priority);
+        const processes = this.processesFromSection(section, poolName, 'eventlistener');
+        resolved.push({ spec: { name: poolName, priority, programs: [poolName], explicit: false }, processes });
+        return null;
+      }, null);
+    }
     resolved.push(...this.readFcgiPrograms(excluded, new Set(resolved.map((r) => r.spec.name))));
 
     // supervisor sorts groups by (priority, name); the sort is stable
@@ -540,7 +554,7 @@ class Loader {
   }
 
   /** supervisor's processes_from_section, including the order in which names become expandable. */
-  private processesFromSection(section: string, groupName: string, fcgiSocket: FcgiSocketSpec | null = null): ProcessSpec[] {
+  private processesFromSection(section: string, groupName: string, kind: 'program' | 'eventlistener' = 'program', fcgiSocket: FcgiSocketSpec | null = null): ProcessSpec[] {
     const programName = this.nameOf(section);
     const sectionPos = this.sectionPos(section);
     // supervisor mutates this one dict as it goes: process_num, numprocs and each process's ENV_X
@@ -656,6 +670,7 @@ class Loader {
       this.record(getEntry(this.doc, section, 'ready')?.pos ?? sectionPos, section, 'ready', 'a worker program reports ready itself (once it listens, or its setup is done)', undefined, 'no ready key on a worker = program');
       failures.push(null);
     }
+    const eventListener = kind === 'eventlistener' ? this.readListener(section, combined(), priority, redirectStderr, isWorker, failures) : null;
     if (failures.length > 0) throw new Recorded();
     // a worker says when it is ready; a ready check replaces startsecs and has a time limit
     const readiness = isWorker || orchestration.ready !== null ? 'reported' : 'startsecs';
@@ -723,7 +738,8 @@ class Loader {
         numprocs,
         command,
         argv,
-        priority,
+        // a listener starts and stops with its pool's priority (supervisor orders by group)
+        priority: eventListener === null || getEntry(this.doc, section, 'priority') ? priority : defaultOf(EVENTLISTENER_KEYS.priority),
         autostart,
         autorestart,
         startSecs,
@@ -775,10 +791,45 @@ class Loader {
         ...orchestration,
         readiness,
         readyTimeoutSecs,
+        eventListener,
       });
     }
     // supervisor sorts the processes of one section by (priority, name)
     return out.sort((a, b) => a.priority - b.priority || compareStrings(a.name, b.name));
+  }
+
+  /**
+   * The keys of an [eventlistener:x] beyond a program's: events (required), buffer_size, result_handler (the
+   * default only), and no redirect_stderr or worker. Problems are recorded and pushed on `failures`.
+   */
+  private readListener(section: string, names: Names, processPriority: number, redirectStderr: boolean, isWorker: boolean, failures: unknown[]): EventListenerSpec {
+    const K = EVENTLISTENER_KEYS;
+    const sectionPos = this.sectionPos(section);
+    const attempt = <T>(f: () => T, fallback: T): T => {
+      try {
+        return f();
+      } catch (e) {
+        if (!(e instanceof Recorded)) throw e;
+        failures.push(e);
+        return fallback;
+      }
+    };
+    const events = attempt(() => this.getValue(section, 'events', K.events, names), null) ?? [];
+    if (!getEntry(this.doc, section, 'events')) {
+      this.record(sectionPos, section, 'events', 'an event listener needs the event types it receives', undefined, 'events = PROCESS_STATE_EXITED (or PROCESS_STATE, TICK_60, … comma-separated)');
+      failures.push(null);
+    }
+    const bufferSize = attempt(() => this.getValue(section, 'buffer_size', K.buffer_size, names), null) ?? defaultOf(K.buffer_size);
+    attempt(() => this.getValue(section, 'result_handler', K.result_handler, names), null);
+    if (redirectStderr) {
+      this.record(getEntry(this.doc, section, 'redirect_stderr')?.pos ?? sectionPos, section, 'redirect_stderr', "an event listener's stdout is the listener protocol: stderr mixed into it would break it (supervisor refuses it too)", 'true', 'false, or leave it out');
+      failures.push(null);
+    }
+    if (isWorker) {
+      this.record(getEntry(this.doc, section, 'worker')?.pos ?? sectionPos, section, 'worker', 'an event listener runs a command that speaks the listener protocol on stdin and stdout', undefined, 'command = /path/to/listener [args...]');
+      failures.push(null);
+    }
+    return { events, bufferSize, processPriority };
   }
 
   /** One stream's log settings; `redirected`: stderr goes into the stdout log (redirect_stderr), so no file of its own is made. */
@@ -923,7 +974,7 @@ class Loader {
         } else {
           fcgiSocket = { url: `tcp://${bind.host}:${bind.port}`, bind, backlog, mode: null, owner: null };
         }
-        const processes = this.processesFromSection(section, programName, fcgiSocket);
+        const processes = this.processesFromSection(section, programName, 'program', fcgiSocket);
         out.push({ spec: { name: programName, priority, programs: [programName], explicit: false }, processes });
         return null;
       }, null);

@@ -35,6 +35,7 @@ import { watchGlobs } from './watch-globs.js';
  */
 export type TypedShape = 'list' | 'words' | 'pairs' | 'octal';
 import { dependencyList, healthCheck, readyCheck } from './checks.js';
+import { EVENT_TYPES, isEventTypeName, type EventTypeName } from './event-names.js';
 
 export interface KeySpec<T> {
   /** short type label for docs and "expected" in errors */
@@ -230,11 +231,40 @@ export const SOCKET_KEYS = {
   owner: key({ type: 'user[:group]', default: null, doc: 'unix sockets: owner of the socket file.', parse: userAndGroup, drover: true }),
 } as const;
 
+/** supervisor's result handler, the only one that can exist outside Python: "OK" accepts, anything else rejects. */
+export const DEFAULT_RESULT_HANDLER = 'supervisor.dispatchers:default_handler';
+
+/** `events`: supervisor's event type names, comma-separated, any case; at least one. */
+function eventTypeNames(raw: string): EventTypeName[] {
+  const names = listOfStrings(raw).map((n) => n.toUpperCase());
+  if (names.length === 0 || names.every((n) => n === '')) throw new ValueProblem('an event listener needs at least one event type', 'events = PROCESS_STATE, TICK_60, … (supervisor\'s event type names)');
+  for (const n of names) {
+    if (!isEventTypeName(n)) {
+      const near = nearestKey(n, Object.keys(EVENT_TYPES));
+      throw new ValueProblem(`unknown event type ${JSON.stringify(n)}${near ? ` (did you mean ${near}?)` : ''}`, `supervisor's event type names: ${Object.keys(EVENT_TYPES).join(', ')}`);
+    }
+  }
+  return [...new Set(names as EventTypeName[])].sort();
+}
+
+function resultHandler(raw: string): string {
+  const v = raw.trim();
+  if (v === DEFAULT_RESULT_HANDLER) return v;
+  // supervisor_stdout's handler prints the events' text on supervisord's stdout: drover does that itself
+  const hint = v.startsWith('supervisor_stdout:')
+    ? `${DEFAULT_RESULT_HANDLER}; for what supervisor_stdout does, drop this listener and give the programs stdout_logfile = /dev/stdout (or read drover's foreground output)`
+    : DEFAULT_RESULT_HANDLER;
+  throw new ValueProblem('a result handler is a Python function run inside supervisord; drover runs only the default one', hint);
+}
+
 export const EVENTLISTENER_KEYS = {
   ...PROGRAM_KEYS,
-  buffer_size: key({ type: 'integer', default: '10', doc: 'Event queue size (drover does not run event listeners yet).', parse: integer }),
-  events: key({ type: 'list', typed: 'list', default: '', doc: 'Event types to subscribe to (not run by drover yet).', parse: listOfStrings }),
-  result_handler: key({ type: 'string', default: 'supervisor.dispatchers:default_handler', doc: 'Result handler (not run by drover yet).', parse: text }),
+  // supervisor gives the pool a high priority (-1) so that listeners start first and stop last
+  priority: key({ type: 'integer', default: '-1', doc: 'Lower starts first and stops last; listeners start before programs (999) and stop after them.', parse: integer }),
+  redirect_stderr: key({ type: 'boolean', default: 'false', doc: 'Must stay false: stdout is the event listener protocol, stderr mixed into it would break it (supervisor refuses it too).', parse: boolean }),
+  events: key({ type: 'event types', typed: 'list', default: null, defaultDoc: '(required)', doc: "Event types the listener receives, comma-separated: supervisor's names (PROCESS_STATE_EXITED, TICK_60, …); an abstract name (PROCESS_STATE, EVENT) subscribes to every type below it. docs/events.md lists them.", parse: eventTypeNames }),
+  buffer_size: key({ type: 'integer', default: '10', doc: "Events the pool's queue holds while no listener is ready; when full, the oldest is dropped (logged, and counted in /metrics).", parse: positiveInteger }),
+  result_handler: key({ type: 'module:function', default: DEFAULT_RESULT_HANDLER, doc: "How a listener's answer is read: only supervisor's default (\"OK\" accepts the event, anything else rejects it and it is sent again) can run outside Python; any other value is a config error.", parse: resultHandler }),
 } as const;
 
 export const FCGI_PROGRAM_KEYS = {

@@ -1,6 +1,7 @@
 // The resolved configuration: what the engine consumes. Produced by config/load.ts from an INI file
 // read with supervisor 4.x semantics. Field names are camelCase forms of supervisor's option names;
 // `drover check --json` prints them back under supervisor's names.
+import type { EventTypeName } from './event-names.js';
 
 /** supervisor's autorestart values, kept as the strings supervisor's users write. */
 export type AutoRestart = 'true' | 'false' | 'unexpected';
@@ -151,6 +152,10 @@ export interface ProcessSpec {
   // --- [fcgi-program:x] ---
   /** the socket every process of an fcgi-program gets as its stdin (fd 0); null for other programs */
   readonly fcgiSocket: FcgiSocketSpec | null;
+
+  // --- event listeners ([eventlistener:x]) ---
+  /** what makes the process an event listener of the pool named by `group`; null for every other process */
+  readonly eventListener: EventListenerSpec | null;
 }
 
 /** The socket of an [fcgi-program:x], as supervisor resolves it (options.py parse_fcgi_socket). */
@@ -164,6 +169,19 @@ export interface FcgiSocketSpec {
   readonly mode: number | null;
   /** unix sockets: owner of the file (gid -1: unchanged); null = as created (drover's user) */
   readonly owner: { readonly uid: number; readonly gid: number } | null;
+}
+
+/** The pool settings of an [eventlistener:x] section, carried by each of its processes. */
+export interface EventListenerSpec {
+  /** the event type names subscribed to, upper-case, sorted, each once */
+  readonly events: readonly EventTypeName[];
+  /** events the pool holds while no listener is ready; the oldest is dropped beyond it */
+  readonly bufferSize: number;
+  /**
+   * supervisor's process-level priority: the section's `priority`, else 999. The process's own `priority`
+   * above is the pool's (default -1), which orders starts and stops, as supervisor orders them by group.
+   */
+  readonly processPriority: number;
 }
 
 /** A listening socket the master binds once and hands to programs ([socket:NAME]). */

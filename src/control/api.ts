@@ -97,10 +97,28 @@ export interface WorkerStatsSource {
   };
 }
 
+/** Event listeners (src/events/): supervisor's sendRemoteCommEvent, and each pool's figures for /metrics. */
+export interface EventListenerAccess {
+  sendRemoteCommEvent(type: string, data: string): void;
+  poolStats(): readonly {
+    readonly pool: string;
+    /** events waiting now, and the most the queue holds */
+    readonly queued: number;
+    readonly bufferSize: number;
+    /** since drover started: queued, written to a listener, sent back by one, dropped from a full queue */
+    readonly accepted: number;
+    readonly sent: number;
+    readonly rejected: number;
+    readonly overflowed: number;
+  }[];
+}
+
 export interface ControlApiOptions {
   readonly configFile: string;
   readonly updates: ConfigUpdates;
   readonly workers: WorkerStatsSource | null;
+  /** event listener pools; null or absent when drover runs none */
+  readonly events?: EventListenerAccess | null;
   readonly logs: LogAccess | null;
   readonly identification: string;
   readonly version: string;
@@ -132,6 +150,16 @@ export class ControlApi {
 
   get configFile(): string {
     return this.opts.configFile;
+  }
+
+  /** supervisor's sendRemoteCommEvent: raises REMOTE_COMMUNICATION for the listeners subscribed to it. */
+  sendRemoteCommEvent(type: string, data: string): void {
+    this.opts.events?.sendRemoteCommEvent(type, data);
+  }
+
+  /** Event listener pools' figures; empty when there are none. */
+  eventPoolStats(): ReturnType<EventListenerAccess['poolStats']> {
+    return this.opts.events?.poolStats() ?? [];
   }
 
   /** Prefork counters; empty when there is no prefork layer. */

@@ -270,6 +270,29 @@ export class DroverMetrics {
         },
       });
     };
+    // event listener pools (src/events/): each pool's queue, and what happened to its events
+    const poolMetric = (kind: 'gauge' | 'counter', name: string, help: string, pick: (p: ReturnType<ControlApi['eventPoolStats']>[number]) => number): void => {
+      const Metric = kind === 'gauge' ? Gauge : Counter;
+      new Metric({
+        name,
+        help,
+        labelNames: ['pool'],
+        registers: reg,
+        collect() {
+          this.reset();
+          for (const p of api.eventPoolStats()) {
+            if (this instanceof Gauge) this.set({ pool: p.pool }, pick(p));
+            else this.inc({ pool: p.pool }, pick(p));
+          }
+        },
+      });
+    };
+    poolMetric('gauge', 'drover_event_queue_depth', 'Events waiting in an event listener pool\'s queue for a listener to be ready.', (p) => p.queued);
+    poolMetric('gauge', 'drover_event_queue_size', "An event listener pool's buffer_size: the most events its queue holds.", (p) => p.bufferSize);
+    poolMetric('counter', 'drover_events_queued_total', 'Events an event listener pool subscribed to and queued.', (p) => p.accepted);
+    poolMetric('counter', 'drover_events_sent_total', 'Events written to a listener of the pool (an event sent again counts again).', (p) => p.sent);
+    poolMetric('counter', 'drover_events_rejected_total', 'Events a listener of the pool answered with something other than OK, or left unfinished when it exited: they go back to the head of the queue.', (p) => p.rejected);
+    poolMetric('counter', 'drover_events_dropped_total', "Events dropped because the pool's queue was full (buffer_size): the oldest goes.", (p) => p.overflowed);
     queueGauge('drover_queue_depth', 'Tasks waiting in a queue: ready to be taken, or delayed.', (q) => q.ready + q.delayed);
     queueGauge('drover_queue_delayed', 'Tasks of a queue not due yet (pushed with a delay, or nacked with a retry time).', (q) => q.delayed);
     queueGauge('drover_queue_in_flight', 'Tasks taken by a worker and neither acked nor nacked yet.', (q) => q.leased);

@@ -14,4 +14,6 @@ export interface CoreHost {
   push(event: SupervisorEvent): void;
   /** Feeds one event to the reducer for `entry` and runs what it asks for. */
   dispatch(entry: ProcessEntry, event: ProcessEvent): void;
+  /** Tells listeners that a group became active (its processes registered) or was removed. */
+  groupChanged(name: string, how: 'added' | 'removed'): void;
 }

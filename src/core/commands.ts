@@ -231,7 +231,9 @@ export class Commands {
       );
       outcomes.push({ key: entry.key, ok: true, message: 'changed' });
     }
-    for (const name of diff.removedGroups) if (inScope(name)) table.deleteGroup(name);
+    const removedGroups = diff.removedGroups.filter(inScope);
+    for (const name of removedGroups) table.deleteGroup(name);
+    const addedGroups = config.groups.filter((g) => inScope(g.name) && !table.hasGroup(g.name)).map((g) => g.name);
     // a whole reload orders the groups as a fresh start would (supervisord re-execs on SIGHUP)
     if (groups === null) for (const g of config.groups) table.deleteGroup(g.name);
     for (const g of config.groups) if (inScope(g.name)) table.setGroup(g);
@@ -242,6 +244,8 @@ export class Commands {
       added.push(entry);
       outcomes.push({ key: entry.key, ok: true, message: 'added' });
     }
+    for (const name of removedGroups) this.host.groupChanged(name, 'removed');
+    for (const name of addedGroups) this.host.groupChanged(name, 'added');
     if (groups === null) this.o.config.set(config);
     this.startAutostart(added);
     await Promise.all(stops);
@@ -257,6 +261,7 @@ export class Commands {
     if (!spec) return { key: group, ok: false, code: 'E_BAD_NAME', message: `no group ${group} in the config` };
     table.setGroup(spec);
     const added = config.processes.filter((p) => p.group === group).map((p) => this.addProcess(p));
+    this.host.groupChanged(group, 'added');
     this.startAutostart(added);
     return { key: group, ok: true };
   }
@@ -271,6 +276,7 @@ export class Commands {
     }
     for (const e of members) this.drop(e);
     table.deleteGroup(group);
+    this.host.groupChanged(group, 'removed');
     return { key: group, ok: true };
   }
 

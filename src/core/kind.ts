@@ -1,9 +1,9 @@
 // Kinds of process: what a kind supplies to the supervisor, so that core knows how to launch and listen to a
 // process without knowing what it is. A plain `command =` program is the default kind (nothing to add); a
 // drover worker (src/prefork/) adds its runtime's argv and environment, an IPC channel, heartbeats and its
-// own readiness; a FastCGI program (src/prefork/fcgi.ts) its socket as stdin; later kinds (event
-// listeners) plug in the same way. Kinds never assign a state: they feed events to the reducer through
-// their context.
+// own readiness; a FastCGI program (src/prefork/fcgi.ts) its socket as stdin; event listeners (src/events/)
+// own their stdin and stdout as a protocol channel. Kinds never assign a state: they feed events to the
+// reducer through their context.
 import type { ChildProcess } from 'node:child_process';
 import type { ProcessSpec } from '../config/types.js';
 import type { Logger } from '../logs/logger.js';
@@ -19,6 +19,13 @@ export interface LaunchPlan {
   readonly ipc: boolean;
   /** an fd the child gets as its stdin (fd 0) instead of drover's pipe: a FastCGI program's listening socket */
   readonly stdinFd?: number;
+  /**
+   * 'protocol': the kind reads stdout in `attach` (event listeners). It still goes to the stdout log file,
+   * as supervisor keeps it, but is neither echoed nor tapped as output, and the exit is handled only once
+   * stdout has been read to its end, so that nothing the process wrote before exiting arrives after it.
+   * Default 'output'.
+   */
+  readonly stdout?: 'output' | 'protocol';
 }
 
 /** Why a process of this kind cannot be launched (counted as a failed start). */
@@ -55,6 +62,12 @@ export interface ProcessKind {
   handle(entry: ProcessEntry, event: unknown): void;
   /** The process `pid` exited with `code` (null: by a signal); called before the exit is classified, also for entries already dropped. */
   detach(key: string, pid: number, code: number | null): void;
+  /**
+   * During a graceful shutdown, when its priority level is reached: true to keep the process running a
+   * little longer (an event listener still working on the shutdown's events). Asked again after every
+   * event, so the kind pushes one when the hold ends; a fast shutdown does not ask.
+   */
+  holdsStop?(entry: ProcessEntry): boolean;
 }
 
 /** Whether a plan is a refusal. */

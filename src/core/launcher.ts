@@ -1,8 +1,9 @@
 // Launching and ending processes: build a process's environment, spawn it through its kind's plan, attach
 // its output, turn its exit into an event; send stop and kill signals with group semantics; after an exit,
 // sweep what a killasgroup program left behind, or warn about a program that daemonized itself.
+import type { Readable } from 'node:stream';
 import type { ProcessSpec } from '../config/types.js';
-import type { OutputSink } from '../logs/output.js';
+import type { OutputSink, StreamName } from '../logs/output.js';
 import type { OrphanGuard } from '../os/guard.js';
 import { findLeftBehind, type GoneProcess } from '../os/leftovers.js';
 import { descendantsOf, listProcesses, readStat, type ProcStat } from '../os/proc.js';
@@ -18,6 +19,15 @@ import type { SupervisorEvent } from './types.js';
 export interface LaunchHooks {
   fire(name: 'pre_spawn' | 'post_spawn' | 'worker_exit', ...args: unknown[]): void;
 }
+
+/** Sees each process's output on its way to the log sink (event listeners' PROCESS_LOG and capture mode). */
+export interface OutputTap {
+  /** The stream the sink reads instead of `source`: `source` itself when there is nothing to see. */
+  tap(spec: ProcessSpec, pid: number, stream: StreamName, source: Readable): Readable;
+}
+
+/** How long an exit waits for a protocol stdout to end (a grandchild may hold the pipe open for ever). */
+const PROTOCOL_DRAIN_MS = 500;
 
 /** The master's listening sockets, by name ([socket:x]); fds are handed to the programs that name them. */
 export interface SocketFds {
@@ -39,6 +49,7 @@ export interface LauncherOptions {
   readonly sockets: SocketFds | null;
   readonly hooks: LaunchHooks | null;
   readonly launchEnv: LaunchEnv | null;
+  readonly outputTap: OutputTap | null;
   /** the active config's `[supervisord] environment` */
   readonly globalEnv: () => Readonly<Record<string, string>>;
 }
@@ -117,11 +128,15 @@ export class Launcher {
     this.o.guard?.add(pid, entry.spawnedStartTicks);
     child.stdin?.on('error', () => undefined); // EPIPE when the program closes its stdin: harmless
     // with redirect_stderr the sink writes stderr into the stdout log, still knowing which stream a line came from
-    if (child.stdout) this.o.output.attach(entry.key, 'stdout', child.stdout);
-    if (child.stderr) this.o.output.attach(entry.key, 'stderr', child.stderr);
-    child.once('exit', (code, signal) =>
-      this.host.push({ type: 'childExited', key: entry.key, pid, code, signal: signal ? signal.slice(3) : null }),
-    );
+    const protocol = plan.stdout === 'protocol';
+    const tap = (stream: StreamName, source: Readable): Readable => this.o.outputTap?.tap(spec, pid, stream, source) ?? source;
+    if (child.stdout) this.o.output.attach(entry.key, 'stdout', protocol ? child.stdout : tap('stdout', child.stdout), { echo: !protocol });
+    if (child.stderr) this.o.output.attach(entry.key, 'stderr', tap('stderr', child.stderr));
+    child.once('exit', (code, signal) => {
+      const exited = (): void => this.host.push({ type: 'childExited', key: entry.key, pid, code, signal: signal ? signal.slice(3) : null });
+      if (protocol) afterEnd(child.stdout, PROTOCOL_DRAIN_MS, exited);
+      else exited();
+    });
     kind?.attach(entry, child, pid);
     this.host.logger.info(`spawned: ${spec.name} with pid ${pid}`);
     this.o.hooks?.fire('post_spawn', hookProcess(spec, pid));
@@ -267,6 +282,24 @@ export class Launcher {
     }
     return this.procTableCache;
   }
+}
+
+/** Calls `then` once `stream` has ended (its last data delivered), or after `graceMs` at most. */
+function afterEnd(stream: Readable | null, graceMs: number, then: () => void): void {
+  if (stream === null || stream.readableEnded || stream.destroyed) {
+    then();
+    return;
+  }
+  let done = false;
+  const finish = (): void => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    then();
+  };
+  const timer = setTimeout(finish, graceMs);
+  stream.once('end', finish);
+  stream.once('close', finish);
 }
 
 /** What a server hook learns about a process. */

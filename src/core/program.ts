@@ -105,6 +105,10 @@ export interface Step {
   readonly from: State;
   readonly to: State;
   readonly reason: string;
+  /** the process the change is about: the live one, or the one whose exit caused it; null when none */
+  readonly pid: number | null;
+  /** the record as this change left it (a reduction may make several changes; the entry holds the last) */
+  readonly record: ProcessRecord;
 }
 
 export interface Reduction {
@@ -182,16 +186,18 @@ export function reduce(
     const row = pickRow(policy.name, rec.state, ev, guard);
     taken.push(row);
     if (row.to !== rec.state) {
-      steps.push({ from: rec.state, to: row.to, reason: reason ?? row.why });
+      const from = rec.state;
+      const pidBefore = rec.pid;
       rec = { ...rec, ...patch, state: row.to, changedAtMs: ctx.nowMs };
+      steps.push({ from, to: row.to, reason: reason ?? row.why, pid: rec.pid ?? pidBefore, record: rec });
     } else {
       rec = { ...rec, ...patch };
     }
   };
 
   const spawnNow = (ev: ProcessEvent, reason?: string, guard: Guard = 'always'): void => {
-    move(ev, guard, { stopRequested: false, stopCause: 'requested', spawnError: null, startedAtMs: ctx.nowMs, healthFailures: 0 }, reason);
-    rec = { ...rec, restarts: rec.spawns > 0 ? rec.restarts + 1 : rec.restarts, spawns: rec.spawns + 1 };
+    const counts = { restarts: rec.spawns > 0 ? rec.restarts + 1 : rec.restarts, spawns: rec.spawns + 1 };
+    move(ev, guard, { stopRequested: false, stopCause: 'requested', spawnError: null, startedAtMs: ctx.nowMs, healthFailures: 0, ...counts }, reason);
     effects.push({ type: 'spawn' });
   };
 

@@ -23,11 +23,15 @@ export interface ShutdownOptions {
   dispatch(entry: ProcessEntry, event: ProcessEvent): void;
   /** SIGKILL to the whole group of a process (fast shutdown, internal error) */
   killNow(entry: ProcessEntry): void;
+  /** whether a process's kind holds its stop back for now (an event listener answering the shutdown's events) */
+  holdsStop(entry: ProcessEntry): boolean;
+  /** told of every change of mood */
+  onMood(mood: Mood): void;
 }
 
 export class Shutdown {
-  /** running until a shutdown begins */
-  mood: Mood = 'running';
+  /** running until a shutdown begins; changed only through setMood */
+  private currentMood: Mood = 'running';
   /** settles when the shutdown has finished */
   readonly stopped: Promise<StopResult>;
   private resolveStopped: (r: StopResult) => void = () => undefined;
@@ -41,6 +45,10 @@ export class Shutdown {
     this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
   }
 
+  get mood(): Mood {
+    return this.currentMood;
+  }
+
   /** Supervising has begun: keep the event loop alive until the end. */
   hold(): void {
     this.keepAlive ??= setInterval(() => undefined, 1 << 30);
@@ -50,7 +58,7 @@ export class Shutdown {
   begin(fast: boolean, why: string): void {
     if (this.mood === 'stopped') return;
     const first = this.mood === 'running';
-    this.mood = 'shuttingDown';
+    this.setMood('shuttingDown');
     this.o.logger.info(`${why}: ${fast ? 'fast' : 'graceful'} shutdown${first ? '' : ' (was already shutting down)'}`);
     const entries = this.o.table.entries();
     // Processes with nothing running (backoff, fatal with a pending retry) stop at once, whatever their turn.
@@ -72,11 +80,12 @@ export class Shutdown {
   /** After every event: move the shutdown on when the current batch has stopped; finish when all have. */
   advance(): void {
     if (this.mood !== 'shuttingDown') return;
+    this.askBatch(); // again: a process whose kind held its stop back is asked after every event
     while (this.stopBatch.every((e) => STOPPED_STATES.has(e.record.state) || !this.o.table.has(e.key))) {
       if (!this.stopNextBatch()) break;
     }
     if (this.o.table.entries().every((e) => STOPPED_STATES.has(e.record.state))) {
-      this.mood = 'stopped';
+      this.setMood('stopped');
       for (const e of this.o.table.entries()) clearTimers(e);
       this.o.guard?.close();
       this.o.logger.info('all processes stopped');
@@ -89,7 +98,7 @@ export class Shutdown {
   crash(err: unknown): void {
     this.o.logger.error(`internal error, stopping everything: ${(err as Error).stack ?? String(err)}`);
     for (const entry of this.o.table.entries()) this.o.killNow(entry);
-    this.mood = 'stopped';
+    this.setMood('stopped');
     this.o.guard?.close();
     this.release();
     this.resolveStopped({ failed: true, exitCode: null });
@@ -100,12 +109,23 @@ export class Shutdown {
   /** Asks the next batch of a graceful shutdown to stop; false when nothing is left up. */
   private stopNextBatch(): boolean {
     this.stopBatch = this.o.orchestration.nextStopBatch();
+    this.askBatch();
+    return this.stopBatch.length > 0;
+  }
+
+  /** Asks each process of the current batch that is still up to stop, unless its kind holds it back for now. */
+  private askBatch(): void {
     for (const e of this.stopBatch) {
       const st = e.record.state;
       // a process that failed to start during the shutdown is in backoff: it must not retry
-      if (st === 'starting' || st === 'running' || st === 'backoff') this.o.dispatch(e, { type: 'stopRequested' });
+      if ((st === 'starting' || st === 'running' || st === 'backoff') && !this.o.holdsStop(e)) this.o.dispatch(e, { type: 'stopRequested' });
     }
-    return this.stopBatch.length > 0;
+  }
+
+  private setMood(mood: Mood): void {
+    if (mood === this.currentMood) return;
+    this.currentMood = mood;
+    this.o.onMood(mood);
   }
 
   private release(): void {

@@ -13,7 +13,8 @@ import type { CoreHost } from './_host.js';
 import { Commands } from './commands.js';
 import { Follower } from './follower.js';
 import type { KindContext, ProcessKind } from './kind.js';
-import { Launcher, type LaunchEnv, type LaunchHooks, type SocketFds } from './launcher.js';
+import { Listeners } from './_listeners.js';
+import { Launcher, type LaunchEnv, type LaunchHooks, type OutputTap, type SocketFds } from './launcher.js';
 import { Orchestration } from './orchestration.js';
 import { Shutdown, type StopResult } from './shutdown.js';
 export type { StopResult } from './shutdown.js';
@@ -40,6 +41,8 @@ export interface SupervisorOptions {
   readonly hooks?: LaunchHooks | null;
   /** environment added to each launch by a layer above (a ready check's NOTIFY_SOCKET) */
   readonly launchEnv?: LaunchEnv | null;
+  /** sees every process's output on its way to the logs (event listeners' PROCESS_LOG); null: none */
+  readonly outputTap?: OutputTap | null;
 }
 
 /** A handler for a signal to the master; runs inside the event loop, in order with everything else. */
@@ -52,8 +55,10 @@ export class Supervisor implements CoreHost {
   private readonly queue: SupervisorEvent[] = [];
   /** true while `drain` is working through the queue */
   private draining = false;
-  /** change listeners */
-  private readonly listeners = new Set<(e: ChangeEvent) => void>();
+  /** listeners to state changes, to the supervisor's own mood, and to groups coming and going */
+  private readonly listeners = new Listeners<[ChangeEvent]>();
+  private readonly moodListeners = new Listeners<[Mood]>();
+  private readonly groupListeners = new Listeners<[string, 'added' | 'removed']>();
   /** signal name (without SIG) → handler; TERM, INT and QUIT are the supervisor's own */
   private readonly signalHandlers = new Map<string, SignalHandler>();
   /** counter for timer generations */
@@ -84,6 +89,7 @@ export class Supervisor implements CoreHost {
       sockets: opts.sockets ?? null,
       hooks: opts.hooks ?? null,
       launchEnv: opts.launchEnv ?? null,
+      outputTap: opts.outputTap ?? null,
       globalEnv: () => this.config.supervisord.environment,
     });
     this.orchestration = new Orchestration(this, (e) => this.commands.changed(e));
@@ -99,6 +105,8 @@ export class Supervisor implements CoreHost {
       orchestration: this.orchestration,
       dispatch: (e, ev) => this.dispatch(e, ev),
       killNow: (e) => this.launcher.killNow(e),
+      holdsStop: (e) => this.launcher.kindOf(e.spec)?.holdsStop?.(e) ?? false,
+      onMood: (mood) => this.moodListeners.emit(mood),
     });
     this.onSignal('TERM', () => this.shutdown.begin(false, 'SIGTERM'));
     this.onSignal('INT', () => {
@@ -164,8 +172,22 @@ export class Supervisor implements CoreHost {
 
   /** Subscribes to state changes; returns an unsubscribe function. */
   onChange(listener: (e: ChangeEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.listeners.add(listener);
+  }
+
+  /** Subscribes to the supervisor's mood (a shutdown beginning, ending); returns an unsubscribe function. */
+  onMoodChange(listener: (mood: Mood) => void): () => void {
+    return this.moodListeners.add(listener);
+  }
+
+  /** Subscribes to groups added or removed at run time (not the ones of the first config). */
+  onGroupChange(listener: (name: string, how: 'added' | 'removed') => void): () => void {
+    return this.groupListeners.add(listener);
+  }
+
+  /** Tells the group listeners (called by commands once a group's processes are registered or dropped). */
+  groupChanged(name: string, how: 'added' | 'removed'): void {
+    this.groupListeners.emit(name, how);
   }
 
   /** A snapshot of every process, in table order, for status. */
@@ -315,8 +337,8 @@ export class Supervisor implements CoreHost {
   private changeState(entry: ProcessEntry, step: Step): void {
     const level = step.to === 'fatal' || step.to === 'backoff' ? 'warn' : 'info';
     this.logger.log(level, `${entry.spec.name}: ${step.from} → ${step.to} (${step.reason})`);
-    const e: ChangeEvent = { key: entry.key, name: entry.spec.name, group: entry.spec.group, step, record: entry.record };
-    for (const l of this.listeners) l(e);
+    const e: ChangeEvent = { key: entry.key, name: entry.spec.name, group: entry.spec.group, step, record: entry.record, spec: entry.spec };
+    this.listeners.emit(e);
     this.orchestration.changed(entry);
     this.commands.changed(entry);
   }

@@ -109,6 +109,7 @@ export interface ChangeEvent {
   readonly group: string;
   readonly step: Step;
   readonly record: ProcessRecord;
+  readonly spec: ProcessSpec;
 }
 
 /** One process as the layers above see it. */

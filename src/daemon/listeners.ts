@@ -72,3 +72,16 @@ export function warnIfExposed(url: string, logger: Logger): void {
       'give port a loopback host (port = 127.0.0.1:9001, then reach it through ssh -L) or put a TLS proxy in front',
   );
 }
+
+/**
+ * Where programs reach drover (SUPERVISOR_SERVER_URL, as supervisor's serverurl: the unix socket first),
+ * with the socket's credentials when it has them in plain text (a {SHA} password cannot be handed on).
+ */
+export function callbackAddress(config: Config): { url: string; credentials: { username: string; password: string } | null } {
+  const unix = config.unixHttpServer;
+  const plain = unix?.username && unix.password !== null && !unix.password.startsWith('{SHA}');
+  return {
+    url: `unix://${controlSocketPath(config)}`,
+    credentials: plain && unix.username !== null && unix.password !== null ? { username: unix.username, password: unix.password } : null,
+  };
+}

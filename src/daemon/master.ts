@@ -24,7 +24,8 @@ import { inheritedSockets, SocketSet } from '../prefork/sockets.js';
 import { Workers } from '../prefork/workers.js';
 import { FileDesiredState } from './desired-state.js';
 import { Hooks } from './hooks.js';
-import { ListenerConfigError, listenerSpecs, warnIfExposed } from './listeners.js';
+import { EventSystem } from '../events/system.js';
+import { callbackAddress, ListenerConfigError, listenerSpecs, warnIfExposed } from './listeners.js';
 import { acquireInstanceLock } from './lock.js';
 import { withoutSystemdEnv } from './notify.js';
 import { controlSocketPath, pidfilePath } from './paths.js';
@@ -162,6 +163,8 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   });
   const fcgi = new FastCgiSockets(logger);
   const checks = new Checks({ logger, lines: sink });
+  // supervisor's event listeners: a kind of process, a tap on programs' output, and the event bus
+  const events = new EventSystem({ logger, identifier: config.supervisord.identifier, callback: callbackAddress(config) });
   const supervisor = new Supervisor({
     config,
     logger,
@@ -170,9 +173,10 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     desired: new FileDesiredState(runtimeDir, { fresh: o.fresh }),
     baseEnv: withoutSystemdEnv(process.env),
     sockets: sockets && { fd: (name) => sockets?.get(name)?.fd ?? null },
-    kinds: [workers, fcgi],
+    kinds: [workers, fcgi, events.kind],
     hooks,
     launchEnv: checks,
+    outputTap: events.tap,
   });
   workers.manage(supervisor, config);
   const service = ServiceNotifications.fromEnv(supervisor, logger, { successor: o.reexec === true });
@@ -216,6 +220,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
       readScaled: (program, count) => readConfig({ [program]: count }, true),
     },
     workers,
+    events,
     logs: sink,
     identification: config.supervisord.identifier,
     version: o.version,
@@ -262,6 +267,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     `drover up: pid ${process.pid}, ${config.processes.length} process(es) from ${config.file}, control at ${server.urls.join(' ')}` +
       (guard ? `, orphan guard pid ${guard.pid ?? '?'}` : ''),
   );
+  events.start(supervisor);
   if (o.reexec) {
     takeOver(supervisor, {
       logger,

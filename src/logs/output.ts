@@ -6,8 +6,11 @@ import type { StreamName } from './lines.js';
 export type { StreamName } from './lines.js';
 
 export interface OutputSink {
-  /** Attaches a child's stream ("group:name") and reads it to its end; a last partial line gets a newline. */
-  attach(name: string, stream: StreamName, source: Readable): void;
+  /**
+   * Attaches a child's stream ("group:name") and reads it to its end; a last partial line gets a newline.
+   * `echo: false` keeps it off drover's foreground output (a protocol channel, such as a listener's stdout).
+   */
+  attach(name: string, stream: StreamName, source: Readable, opts?: { readonly echo?: boolean }): void;
   /** Closes and reopens every log file (SIGUSR1). */
   reopen(): void;
   /** Makes a process known to the sink (or updates its log settings) before its streams are attached. */

@@ -154,14 +154,14 @@ export class LogSink implements OutputSink {
   }
 
   /** Reads a child's stdout or stderr until its end; pauses the pipe while the log file catches up. */
-  attach(name: string, stream: StreamName, source: Readable): void {
+  attach(name: string, stream: StreamName, source: Readable, opts: { readonly echo?: boolean } = {}): void {
     const spec = this.findSpec(name);
     const channel = this.channels.get(key(processKey(spec), stream === 'stderr' && spec.redirectStderr ? 'stdout' : stream));
     if (!channel) throw new LogReadError('E_BAD_NAME', `no log channel for ${name} ${stream}`);
     const splitter = new LineSplitter();
     const format: FormatOptions = { format: spec.logFormat, timestamps: spec.timestamps, process: spec.name, stream };
     const prefix = stream === 'stdout' ? `${spec.name} | ` : `${spec.name} ! `;
-    const echo = channel.target.type === 'stream' ? null : this.opts.echo;
+    const echo = channel.target.type === 'stream' || opts.echo === false ? null : this.opts.echo;
     const deliver = (lines: Buffer): boolean => {
       for (const w of this.lineWatchers.get(name) ?? []) w(lines);
       const t = this.now();

@@ -81,7 +81,7 @@ export function toSupervisorJson(p: ProcessSpec): Record<string, unknown> {
     group: p.group,
     name: p.name,
     command: p.command,
-    priority: p.priority,
+    priority: p.eventListener?.processPriority ?? p.priority,
     autostart: p.autostart,
     autorestart: p.autorestart,
     startsecs: p.startSecs,
@@ -111,6 +111,7 @@ export function toSupervisorJson(p: ProcessSpec): Record<string, unknown> {
           socket_mode: p.fcgiSocket.mode,
           socket_owner: p.fcgiSocket.owner === null ? null : [p.fcgiSocket.owner.uid, p.fcgiSocket.owner.gid],
         }),
+    ...(p.eventListener ? { events: [...p.eventListener.events], buffer_size: p.eventListener.bufferSize } : {}),
   };
 }
 

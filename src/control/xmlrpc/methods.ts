@@ -644,7 +644,10 @@ const SUPERVISOR: Record<string, MethodDef> = {
     stdin.write(str(a, 1));
     return true;
   }),
-  sendRemoteCommEvent: def('boolean', [{ name: 'type', type: 'string' }, { name: 'data', type: 'string' }], 'Accepted for compatibility; drover has no event listeners, so the event goes nowhere.', () => true),
+  sendRemoteCommEvent: def('boolean', [{ name: 'type', type: 'string' }, { name: 'data', type: 'string' }], 'Sends a REMOTE_COMMUNICATION event (type:TYPE, then DATA) to the event listeners subscribed to it.', (c, a) => {
+    c.api.sendRemoteCommEvent(str(a, 0), str(a, 1));
+    return true;
+  }),
 };
 
 // supervisor's aliases for releases before 3.0, still published by supervisor 4 (supervisorctl calls getVersion)

@@ -106,10 +106,25 @@ test('unknown keys warn with the nearest known key', () => {
   assert.match(c.warnings[0]?.message ?? '', /did you mean "autostart"/);
 });
 
-test('eventlistener is read and not run, with a warning that marks the section ignored', () => {
-  const c = load('f.ini', '[eventlistener:l]\ncommand=/bin/true\nevents=TICK_5\n[program:x]\ncommand=/bin/true\n');
-  assert.deepEqual(c.processes.map((p) => p.name), ['x']);
-  assert.ok(c.warnings.some((w) => /does not run \[eventlistener/.test(w.message) && w.sectionIgnored === true));
+test('an eventlistener is a pool of its own, first by default, with its events, buffer_size and supervisor priority', () => {
+  const c = load('f.ini', '[eventlistener:l]\ncommand=/bin/true\nevents=tick_5, PROCESS_STATE,TICK_5\n[program:x]\ncommand=/bin/true\n');
+  assert.deepEqual(c.processes.map((p) => [p.group, p.name, p.priority]), [['l', 'l', -1], ['x', 'x', 999]]);
+  assert.deepEqual(c.groups.map((g) => [g.name, g.priority]), [['l', -1], ['x', 999]]);
+  assert.deepEqual(c.processes[0]?.eventListener, { events: ['PROCESS_STATE', 'TICK_5'], bufferSize: 10, processPriority: 999 });
+  assert.equal(c.processes[1]?.eventListener, null);
+  assert.ok(!c.warnings.some((w) => /eventlistener/.test(w.message)), JSON.stringify(c.warnings));
+});
+
+test('an eventlistener without events, with an unknown event, redirect_stderr or another result_handler is refused', () => {
+  try {
+    load('g.ini', '[eventlistener:a]\ncommand=/bin/cat\n[eventlistener:b]\ncommand=/bin/cat\nevents=PROCES_STATE\n[eventlistener:c]\ncommand=/bin/cat\nevents=TICK_5\nresult_handler=superlance.x:h\nbuffer_size=0\nredirect_stderr=true\n');
+    assert.fail('expected ConfigProblems');
+  } catch (e) {
+    assert.ok(e instanceof ConfigProblems);
+    const got = e.problems.map((p) => `${p.line} ${p.section} ${p.key ?? ''}`).sort();
+    assert.deepEqual(got, ['1 eventlistener:a events', '10 eventlistener:c buffer_size', '11 eventlistener:c redirect_stderr', '5 eventlistener:b events', '9 eventlistener:c result_handler']);
+    assert.match(e.message, /did you mean PROCESS_STATE\?/);
+  }
 });
 
 test('an unknown section is marked ignored; supervisor plugin sections are not', () => {

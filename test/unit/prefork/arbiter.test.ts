@@ -81,6 +81,7 @@ function spec(programName: string, processNum: number, worker: string | null = '
     healthcheckTimeoutSecs: 5,
     healthcheckRetries: 3,
     essential: false,
+    eventListener: null,
   };
 }
 

@@ -1,0 +1,159 @@
+// Where events come from: the supervisor's state changes (PROCESS_STATE_*), its mood
+// (SUPERVISOR_STATE_CHANGE_*), groups coming and going (PROCESS_GROUP_*), the clock (TICK_*, aligned as
+// supervisor aligns them) and the remote communication of XML-RPC. Each is turned into a payload as
+// supervisor writes it and raised on the bus.
+import type { ConcreteEventType } from '../config/event-names.js';
+import type { EventListenerSpec, ProcessSpec } from '../config/types.js';
+import { isExpectedExit, type Step } from '../core/program.js';
+import type { State } from '../core/states.js';
+import type { Supervisor } from '../core/supervisor.js';
+import type { ChangeEvent } from '../core/types.js';
+import type { EventBus } from './bus.js';
+import type { ListenerKind } from './listener-kind.js';
+import {
+  EMPTY_PAYLOAD,
+  processGroupPayload,
+  processStatePayload,
+  remoteCommunicationPayload,
+  tickPayload,
+  type StateName,
+} from './payloads.js';
+
+/** The event raised when a process enters each state. */
+const STATE_EVENTS: Readonly<Record<State, ConcreteEventType>> = {
+  stopped: 'PROCESS_STATE_STOPPED',
+  starting: 'PROCESS_STATE_STARTING',
+  running: 'PROCESS_STATE_RUNNING',
+  backoff: 'PROCESS_STATE_BACKOFF',
+  stopping: 'PROCESS_STATE_STOPPING',
+  exited: 'PROCESS_STATE_EXITED',
+  fatal: 'PROCESS_STATE_FATAL',
+};
+
+/** supervisor's tick periods (events.TICK_EVENTS), in seconds. */
+const TICKS = [
+  { period: 5, type: 'TICK_5' },
+  { period: 60, type: 'TICK_60' },
+  { period: 3600, type: 'TICK_3600' },
+] as const satisfies readonly { period: number; type: ConcreteEventType }[];
+
+export class Feeds {
+  private readonly unsubscribe: (() => void)[] = [];
+  /** the tick timers; empty when stopped */
+  private readonly timers = new Map<number, NodeJS.Timeout>();
+
+  constructor(
+    private readonly bus: EventBus,
+    private readonly kind: ListenerKind,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /**
+   * Starts raising events, as supervisord's run() does: the groups of the config are added in order (a pool
+   * queues events from its creation on, so it hears its own PROCESS_GROUP_ADDED and those after it), then
+   * SUPERVISOR_STATE_CHANGE_RUNNING, then the clock. Call before the supervisor starts its processes.
+   */
+  start(supervisor: Supervisor): void {
+    const pools = new Map(supervisor.snapshot().flatMap((p) => (p.spec.eventListener ? [[p.spec.group, p.spec.eventListener] as const] : [])));
+    for (const g of supervisor.activeGroups()) this.groupAdded(g.name, pools.get(g.name) ?? null);
+    this.unsubscribe.push(
+      supervisor.onChange((e) => this.changed(e)),
+      supervisor.onGroupChange((name, how) => {
+        if (how === 'removed') this.groupRemoved(name);
+        else this.groupAdded(name, supervisor.snapshot().find((p) => p.spec.group === name && p.spec.eventListener !== null)?.spec.eventListener ?? null);
+      }),
+      supervisor.onMoodChange((mood) => {
+        if (mood === 'shuttingDown') {
+          this.kind.shutdownBegan();
+          this.bus.raise('SUPERVISOR_STATE_CHANGE_STOPPING', EMPTY_PAYLOAD);
+        }
+        if (mood === 'stopped') this.stop();
+      }),
+    );
+    this.bus.raise('SUPERVISOR_STATE_CHANGE_RUNNING', EMPTY_PAYLOAD);
+    const nowSec = this.now() / 1000;
+    for (const t of TICKS) this.scheduleTick(t.period, t.type, timeslice(t.period, nowSec));
+  }
+
+  /** Stops the clock and stops listening to the supervisor. */
+  stop(): void {
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+    for (const off of this.unsubscribe.splice(0)) off();
+  }
+
+  /** XML-RPC sendRemoteCommEvent. */
+  remoteCommunication(type: string, data: string): void {
+    this.bus.raise('REMOTE_COMMUNICATION', remoteCommunicationPayload(type, data));
+  }
+
+  // --- internal ---
+
+  private changed(e: ChangeEvent): void {
+    const { step, spec } = e;
+    const type = STATE_EVENTS[step.to];
+    if (this.bus.wants(type)) this.bus.raise(type, processStatePayload(e.name, e.group, stateName(step.from), stateExtras(step, spec)));
+    if (spec.eventListener) {
+      this.bus.updatePool(e.group, spec.eventListener);
+      this.kind.changed(e.key, step.to);
+    }
+  }
+
+  /** A group became active; `listener`: its pool's settings when it is an [eventlistener:x]. */
+  private groupAdded(name: string, listener: EventListenerSpec | null): void {
+    if (listener) this.bus.addPool(name, listener);
+    if (this.bus.wants('PROCESS_GROUP_ADDED')) this.bus.raise('PROCESS_GROUP_ADDED', processGroupPayload(name));
+  }
+
+  private groupRemoved(name: string): void {
+    // supervisor unsubscribes a pool before it announces the removal
+    this.bus.removePool(name);
+    if (this.bus.wants('PROCESS_GROUP_REMOVED')) this.bus.raise('PROCESS_GROUP_REMOVED', processGroupPayload(name));
+  }
+
+  /** Raises TICK_`period` when the next period begins; `last` is the start of the current one (seconds). */
+  private scheduleTick(period: number, type: ConcreteEventType, last: number): void {
+    const delayMs = Math.max(1, (last + period) * 1000 - this.now());
+    const timer = setTimeout(() => {
+      const current = timeslice(period, this.now() / 1000);
+      // a timer can fire a little early against the wall clock: then wait for the rest
+      if (current !== last) this.bus.raise(type, tickPayload(current));
+      this.scheduleTick(period, type, current === last ? last : current);
+    }, delayMs);
+    timer.unref();
+    this.timers.set(period, timer);
+  }
+}
+
+/** supervisor's timeslice: the start of the period `when` falls in. */
+export function timeslice(period: number, when: number): number {
+  return Math.trunc(when - (when % period));
+}
+
+function stateName(s: State): StateName {
+  return s.toUpperCase() as StateName;
+}
+
+/** The fields supervisor adds after from_state, for the state entered. */
+function stateExtras(step: Step, spec: ProcessSpec): [string, number][] {
+  switch (step.to) {
+    case 'starting':
+    case 'backoff':
+      return [['tries', step.record.backoffCount]];
+    case 'exited':
+      return [
+        ['expected', isExpectedExit(spec, step.record.exitStatus) ? 1 : 0],
+        ['pid', step.pid ?? 0],
+      ];
+    case 'running':
+    case 'stopping':
+    case 'stopped':
+      return [['pid', step.pid ?? 0]];
+    case 'fatal':
+      return [];
+    default: {
+      const never: never = step.to;
+      throw new Error(`unhandled state ${String(never)}`);
+    }
+  }
+}

@@ -1,0 +1,276 @@
+// Event listener processes as a kind of process (src/core/kind.ts). A listener's stdin and stdout are the
+// protocol channel: the bus writes events to stdin; stdout (READY, RESULT …) is read here through the pure
+// reducer in listener-protocol.ts, in order with every other event of the supervisor's queue. Its stderr is
+// ordinary output. The kind also gives listeners what childutils needs to call back over XML-RPC
+// (SUPERVISOR_SERVER_URL, and the credentials when the control socket has plain ones).
+import type { ChildProcess } from 'node:child_process';
+import type { ProcessSpec } from '../config/types.js';
+import type { KindContext, LaunchPlan, ProcessKind } from '../core/kind.js';
+import type { State } from '../core/states.js';
+import type { ProcessEntry } from '../core/table.js';
+import type { Logger } from '../logs/logger.js';
+import type { ListenerChannel } from './bus.js';
+import { eventSent, initialListener, listenerSpawned, outputReceived, type ListenerEffect, type ListenerReduction, type ListenerRecord } from './listener-protocol.js';
+import type { BusEvent } from './pool.js';
+
+/** What the kind tells the bus about its listeners, and asks it. */
+export interface ListenerPoolHost {
+  /** a listener of `pool` may take an event now */
+  dispatchPool(pool: string): void;
+  /** an event a listener of `pool` rejected or left unfinished goes back to the head of the queue */
+  requeue(pool: string, event: BusEvent): void;
+  /** whether `pool` has an event raised at or after `sinceMs` waiting */
+  hasQueuedSince(pool: string, sinceMs: number): boolean;
+}
+
+/**
+ * How long a graceful shutdown waits, at most, for listeners to answer the events it raised (their programs'
+ * STOPPING and STOPPED, SUPERVISOR_STATE_CHANGE_STOPPING) before it stops them. supervisor stops them a loop
+ * pass later, which usually but not always leaves them time to read the last events.
+ */
+export const SHUTDOWN_HOLD_MS = 2000;
+
+/** The event pushed to wake the supervisor when a shutdown hold ends. */
+const HOLD_ENDED = Symbol('hold ended');
+
+/** Where listeners call drover back (supervisor's serverurl: the unix socket first). */
+export interface CallbackAddress {
+  readonly url: string;
+  /** set as SUPERVISOR_USERNAME / SUPERVISOR_PASSWORD; null when the server has none (or only a hashed one) */
+  readonly credentials: { readonly username: string; readonly password: string } | null;
+}
+
+/** One listener process, beside the supervisor's entry. */
+class Listener {
+  /** the protocol's record for the current process */
+  record: ListenerRecord = initialListener();
+  /** the event it is working on (supervisor's process.event); null when none */
+  event: BusEvent | null = null;
+  /** the process the record is about; 0 before the first spawn and after an exit */
+  pid = 0;
+  /** when `event` was written to it (ms since the epoch); 0 when none */
+  eventSentAtMs = 0;
+  /** a timer that ends its shutdown hold; null when none is armed */
+  holdTimer: NodeJS.Timeout | null = null;
+
+  constructor(readonly entry: ProcessEntry) {}
+
+  get name(): string {
+    return this.entry.spec.name;
+  }
+}
+
+export class ListenerKind implements ProcessKind, ListenerChannel {
+  readonly name = 'eventlistener';
+  private ctx: KindContext | null = null;
+  private pools: ListenerPoolHost | null = null;
+  /** listeners by "group:name"; the entry they hold tells a replaced process apart */
+  private readonly byKey = new Map<string, Listener>();
+  /** per pool, its listeners in supervisor's order (by process name) */
+  private readonly members = new Map<string, Listener[]>();
+  /** events in flight when their listener exited, by "group:name": requeued once the exit is announced */
+  private readonly orphaned = new Map<string, BusEvent>();
+  /** when a graceful shutdown began (ms since the epoch); null while running */
+  private shutdownAtMs: number | null = null;
+
+  constructor(
+    private readonly o: {
+      readonly logger: Logger;
+      readonly callback: CallbackAddress;
+      /** whether `entry` is still the supervisor's entry for its key (not dropped or replaced) */
+      readonly isCurrent: (entry: ProcessEntry) => boolean;
+    },
+  ) {}
+
+  /** Where the protocol's effects go (the bus); set once, before anything starts. */
+  connect(pools: ListenerPoolHost): void {
+    this.pools = pools;
+  }
+
+  // --- ProcessKind ---
+
+  claims(spec: ProcessSpec): boolean {
+    return spec.eventListener !== null;
+  }
+
+  bind(ctx: KindContext): void {
+    this.ctx = ctx;
+  }
+
+  prepare(spec: ProcessSpec): LaunchPlan {
+    // supervisor sets SUPERVISOR_SERVER_URL before the program's own environment, which may override it;
+    // it never sets the credentials (childutils reads them): drover does, when the config has plain ones
+    const env: Record<string, string> = {};
+    const own = (k: string): boolean => Object.hasOwn(spec.environment, k);
+    if (spec.serverUrl === null && !own('SUPERVISOR_SERVER_URL')) env['SUPERVISOR_SERVER_URL'] = this.o.callback.url;
+    const cred = this.o.callback.credentials;
+    if (cred && !own('SUPERVISOR_USERNAME') && !own('SUPERVISOR_PASSWORD')) {
+      env['SUPERVISOR_USERNAME'] = cred.username;
+      env['SUPERVISOR_PASSWORD'] = cred.password;
+    }
+    return { argv: spec.argv, env, ipc: false, stdout: 'protocol' };
+  }
+
+  attach(entry: ProcessEntry, child: ChildProcess, pid: number): void {
+    const ctx = this.context();
+    const l = this.listenerOf(entry);
+    l.event = null;
+    l.pid = pid;
+    this.apply(l, listenerSpawned(l.record));
+    // each read is one event on the supervisor's queue, in order with the listener's exit
+    child.stdout?.on('data', (chunk: Buffer) => ctx.push(entry.key, pid, chunk));
+  }
+
+  handle(entry: ProcessEntry, event: unknown): void {
+    if (event === HOLD_ENDED) return; // the supervisor asks holdsStop again after this
+    const l = this.listenerOf(entry);
+    this.apply(l, outputReceived(l.record, event as Buffer));
+  }
+
+  /**
+   * During a graceful shutdown: keeps a listener running while it works on an event the shutdown raised,
+   * or has one waiting in its pool, for at most SHUTDOWN_HOLD_MS (drover's addition: docs/events.md).
+   */
+  holdsStop(entry: ProcessEntry): boolean {
+    const since = this.shutdownAtMs;
+    const l = this.byKey.get(entry.key);
+    if (since === null || !l || l.entry !== entry || l.pid === 0 || l.record.state === 'unknown') return false;
+    const left = since + SHUTDOWN_HOLD_MS - Date.now();
+    if (left <= 0) return false;
+    const working = l.event !== null && l.eventSentAtMs >= since;
+    const waiting = l.event === null && (this.pools?.hasQueuedSince(entry.spec.group, since) ?? false);
+    if (!working && !waiting) return false;
+    if (l.holdTimer === null) {
+      const ctx = this.context();
+      const pid = l.pid;
+      l.holdTimer = setTimeout(() => ctx.push(entry.key, pid, HOLD_ENDED), left + 1);
+      l.holdTimer.unref(); // it must not keep drover alive once everything has stopped
+    }
+    return true;
+  }
+
+  /** A graceful shutdown began: from now on holdsStop may keep listeners a little longer. */
+  shutdownBegan(): void {
+    this.shutdownAtMs ??= Date.now();
+  }
+
+  detach(key: string, pid: number): void {
+    const l = this.byKey.get(key);
+    if (!l || l.pid !== pid) return;
+    l.pid = 0;
+    if (l.holdTimer) clearTimeout(l.holdTimer);
+    l.holdTimer = null;
+    if (l.event === null) return;
+    // supervisor puts the event back after announcing the exit (finish: change_state, then EventRejected)
+    this.orphaned.set(key, l.event);
+    l.event = null;
+    // a dropped process announces nothing: put it back now
+    if (!this.o.isCurrent(l.entry)) this.requeueOrphan(key);
+  }
+
+  // --- for the bus and the feeds ---
+
+  offer(pool: string, event: BusEvent, bytes: () => Buffer): string | null {
+    const list = this.members.get(pool);
+    if (!list) return null;
+    for (const l of list) {
+      const { entry } = l;
+      if (!this.o.isCurrent(entry)) continue; // dropped (removed from the config): forgotten at its pool's next spawn
+      if (entry.record.state !== 'running' || l.record.state !== 'ready' || l.pid === 0 || entry.spawnedPid !== l.pid) continue;
+      const stdin = entry.child?.stdin;
+      if (!stdin || !stdin.writable) {
+        // supervisor's EPIPE: the listener keeps its state, the next one is tried
+        this.o.logger.debug(`${l.name}: stdin closed; event ${event.serial} not sent to it`);
+        continue;
+      }
+      stdin.write(bytes());
+      l.event = event;
+      l.eventSentAtMs = Date.now();
+      this.apply(l, eventSent(l.record));
+      return l.name;
+    }
+    return null;
+  }
+
+  /** After a listener's state change has been announced: put back what its exit left, let it take events. */
+  changed(key: string, to: State): void {
+    if (this.orphaned.has(key)) this.requeueOrphan(key);
+    if (to === 'running') this.pools?.dispatchPool(key.slice(0, key.indexOf(':')));
+  }
+
+  /** The protocol state of each listener process, by "group:name" (for the JSON API and tests). */
+  states(): Map<string, string> {
+    return new Map([...this.byKey].map(([k, l]) => [k, l.record.state]));
+  }
+
+  // --- internal ---
+
+  private context(): KindContext {
+    if (!this.ctx) throw new Error('ListenerKind.bind was not called');
+    return this.ctx;
+  }
+
+  private listenerOf(entry: ProcessEntry): Listener {
+    let l = this.byKey.get(entry.key);
+    if (l && l.entry === entry) return l;
+    const pool = entry.spec.group;
+    const list = (this.members.get(pool) ?? []).filter((m) => m.entry !== l?.entry && this.o.isCurrent(m.entry));
+    l = new Listener(entry);
+    this.byKey.set(entry.key, l);
+    list.push(l);
+    // supervisor offers events to a pool's processes in the order of its config: by name
+    list.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    this.members.set(pool, list);
+    return l;
+  }
+
+  private requeueOrphan(key: string): void {
+    const event = this.orphaned.get(key);
+    this.orphaned.delete(key);
+    const pool = key.slice(0, key.indexOf(':'));
+    if (event) this.pools?.requeue(pool, event);
+  }
+
+  private apply(l: Listener, r: ListenerReduction): void {
+    l.record = r.record;
+    for (const s of r.steps) this.o.logger.debug(`${l.name}: listener ${s.from} → ${s.to} (${s.on})`);
+    for (const e of r.effects) this.runEffect(l, e);
+  }
+
+  private runEffect(l: Listener, e: ListenerEffect): void {
+    const pool = l.entry.spec.group;
+    const { logger } = this.o;
+    switch (e.type) {
+      case 'ready':
+        this.pools?.dispatchPool(pool);
+        break;
+      case 'processed':
+        logger.debug(`${l.name}: event ${l.event?.serial ?? '?'} was processed`);
+        l.event = null;
+        break;
+      case 'rejected':
+        logger.warn(`${l.name}: event ${l.event?.serial ?? '?'} was rejected (the listener answered ${JSON.stringify(e.result.toString('utf8'))}, not "OK"); it is sent again`);
+        this.giveBack(l);
+        break;
+      case 'badResultLine':
+        logger.warn(`${l.name}: bad result line ${JSON.stringify(e.line.toString('utf8'))} (expected "RESULT <length>")`);
+        this.giveBack(l);
+        break;
+      case 'enteredUnknown':
+        logger.warn(`${l.name}: broke the event listener protocol and is now in the UNKNOWN state: it gets no more events until it is restarted`);
+        break;
+      default:
+        assertNever(e);
+    }
+  }
+
+  private giveBack(l: Listener): void {
+    const event = l.event;
+    l.event = null;
+    if (event) this.pools?.requeue(l.entry.spec.group, event);
+  }
+}
+
+function assertNever(x: never): never {
+  throw new Error(`unhandled listener effect ${JSON.stringify(x)}`);
+}

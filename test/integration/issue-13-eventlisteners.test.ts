@@ -1,0 +1,262 @@
+// The event listener protocol with real listener processes: a rejected event (FAIL) comes again with the
+// same serial; an event in flight when its listener dies goes to the next listener process; a listener that
+// breaks the protocol is UNKNOWN (gets nothing) until its autorestart policy replaces it; a full queue drops
+// its oldest events (logged, counted in /metrics); a pool's processes share one queue; a listener's parent
+// is drover itself and it is told where to call back; its stdout is the protocol, kept in its log file only.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { request } from 'node:http';
+import { assertStaysFor, livePids, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig, type CliRun } from '../helpers/drover.js';
+import { fixturesDir } from '../helpers/paths.js';
+import { rpcValue } from '../helpers/xmlrpc.js';
+
+const listeners = join(fixturesDir, 'listeners');
+
+interface Recorded {
+  readonly pid: number;
+  readonly header: string;
+  readonly body: string;
+  readonly answer: string;
+}
+
+function recorded(dir: string): Recorded[] {
+  const file = join(dir, 'events.jsonl');
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Recorded);
+}
+
+function header(r: Recorded, field: string): string {
+  return new RegExp(`(?:^| )${field}:(\\S+)`).exec(r.header)?.[1] ?? '';
+}
+
+/** A listener section; REC_OUT points into the test's directory. */
+function listener(dir: string, command: string, extra = ''): string {
+  return `[unix_http_server]
+file = ${dir}/ctl.sock
+
+[eventlistener:rec]
+command = ${command}
+events = REMOTE_COMMUNICATION
+startsecs = 0
+environment = REC_OUT="${dir}/events.jsonl"
+${extra}
+`;
+}
+
+/** Runs drover on `text` and hands the test its run, directory and socket; nothing may survive it. */
+async function withDrover(text: (dir: string) => string, body: (run: CliRun, dir: string, sock: string) => Promise<void>): Promise<void> {
+  const dir = makeTmpDir('drover-ev-');
+  const run = await startUp(writeConfig(dir, text(dir)));
+  const pids: number[] = [];
+  try {
+    await body(run, dir, join(dir, 'ctl.sock'));
+  } finally {
+    for (const m of run.output.matchAll(/spawned: \S+ with pid (\d+)/g)) pids.push(Number(m[1]));
+    assert.deepEqual(await teardown(run, pids, dir), [], 'processes left behind');
+  }
+}
+
+function waitRecorded(dir: string, run: CliRun, n: number, what = `${n} recorded events`): Promise<void> {
+  return waitForCondition(() => recorded(dir).length >= n, what, { describe: () => `${JSON.stringify(recorded(dir), null, 1)}\n${run.describe()}` });
+}
+
+const send = (sock: string, type: string, data: string): Promise<unknown> => rpcValue(sock, 'supervisor.sendRemoteCommEvent', [type, data]);
+
+test('an event answered FAIL comes again, with the same serial, until it is answered OK', async () => {
+  await withDrover(
+    (dir) => listener(dir, `/usr/bin/python3 ${listeners}/record-raw.py`, 'environment = REC_OUT="%(here)s/events.jsonl",FAIL_FIRST="1"'),
+    async (run, dir, sock) => {
+      await run.waitForLine(/rec: starting → running/);
+      await send(sock, 'a', 'first');
+      await send(sock, 'b', 'second');
+      await waitRecorded(dir, run, 4);
+      const got = recorded(dir).map((r) => [header(r, 'serial'), header(r, 'poolserial'), r.body, r.answer]);
+      assert.deepEqual(got, [
+        ['0', '0', 'type:a\nfirst', 'FAIL'],
+        ['0', '0', 'type:a\nfirst', 'OK'],
+        ['1', '1', 'type:b\nsecond', 'FAIL'],
+        ['1', '1', 'type:b\nsecond', 'OK'],
+      ]);
+      // drover's log line may reach us after the listener's record: wait for it, then check there are no more
+      await run.waitForCount(/rec: event \d+ was rejected/, 2);
+      assert.equal(run.count(/rec: event \d+ was rejected/), 2, run.describe());
+    },
+  );
+});
+
+test('an event in flight when its listener dies goes back to the head and reaches the next process', async () => {
+  await withDrover(
+    (dir) => listener(dir, `${listeners}/die-once.sh %(here)s/died`),
+    async (run, dir, sock) => {
+      await run.waitForLine(/rec: starting → running/);
+      await send(sock, 'x', 'one');
+      await send(sock, 'y', 'two');
+      await waitRecorded(dir, run, 2);
+      const died = Number((await run.waitForLine(/spawned: rec with pid (\d+)/))[1]);
+      const got = recorded(dir);
+      assert.deepEqual(
+        got.map((r) => [header(r, 'serial'), r.body]),
+        [
+          ['0', 'type:x\none'],
+          ['1', 'type:y\ntwo'],
+        ],
+      );
+      assert.ok(got.every((r) => r.pid !== died), `the dead listener ${died} recorded nothing`);
+      await run.waitForLine(/dying with ver:3\.0 server:supervisor serial:0 pool:rec poolserial:0 eventname:REMOTE_COMMUNICATION len:10/);
+    },
+  );
+});
+
+test('a listener that breaks the protocol is UNKNOWN and gets nothing; once it exits, its autorestart brings events back', async () => {
+  await withDrover(
+    (dir) => listener(dir, `${listeners}/garbage-once.sh %(here)s/broken`),
+    async (run, dir, sock) => {
+      await run.waitForLine(/rec: broke the event listener protocol and is now in the UNKNOWN state/);
+      const first = Number((await run.waitForLine(/spawned: rec with pid (\d+)/))[1]);
+      await send(sock, 'z', 'queued');
+      await assertStaysFor(500, () => recorded(dir).length === 0, 'an UNKNOWN listener to get no event');
+      // its log keeps what it wrote on stdout, as supervisor keeps it; drover's own output does not show it
+      assert.doesNotMatch(run.output, /rec \| Starting up/);
+      process.kill(first, 'SIGKILL');
+      await waitRecorded(dir, run, 1);
+      const [r] = recorded(dir);
+      assert.ok(r && r.pid !== first, 'a new listener process got the event');
+      assert.equal(r?.body, 'type:z\nqueued');
+      await run.waitForLine(/rec: running → exited \(terminated by SIGKILL; not expected\)[^]*rec: exited → starting/);
+    },
+  );
+});
+
+test('a full queue drops its oldest event, logged and counted in /metrics; the listener then gets the rest in order', async () => {
+  await withDrover(
+    (dir) => listener(dir, `/usr/bin/python3 ${listeners}/wait-usr1.py`, 'buffer_size = 3'),
+    async (run, dir, sock) => {
+      await run.waitForLine(/rec \! waiting for SIGUSR1/);
+      for (const n of ['1', '2', '3', '4', '5']) await send(sock, 'n', n);
+      await run.waitForCount(/pool rec: event buffer overflowed \(buffer_size 3\), discarding event \d+/, 2);
+      assert.match(run.output, /discarding event 0 \(REMOTE_COMMUNICATION\)[^]*discarding event 1 \(REMOTE_COMMUNICATION\)/);
+      const metrics = await get(sock, '/metrics');
+      assert.match(metrics, /^drover_events_dropped_total\{pool="rec"\} 2$/m, metrics);
+      assert.match(metrics, /^drover_event_queue_depth\{pool="rec"\} 3$/m, metrics);
+      const r = await runCli(['signal', 'USR1', 'rec', '-c', join(dir, 'supervisord.conf')]);
+      assert.equal(r.code, 0, r.output);
+      await waitRecorded(dir, run, 3);
+      assert.deepEqual(recorded(dir).map((e) => [header(e, 'serial'), e.body]), [
+        ['2', 'type:n\n3'],
+        ['3', 'type:n\n4'],
+        ['4', 'type:n\n5'],
+      ]);
+      assert.match(await get(sock, '/metrics'), /^drover_event_queue_depth\{pool="rec"\} 0$/m);
+    },
+  );
+});
+
+test("a pool's processes share one queue: each event reaches exactly one of them", async () => {
+  await withDrover(
+    (dir) => listener(dir, `/usr/bin/python3 ${listeners}/record-raw.py`, 'numprocs = 2\nprocess_name = %(program_name)s_%(process_num)d\nenvironment = REC_OUT="%(here)s/events.jsonl",SLOW="0.3"'),
+    async (run, dir, sock) => {
+      await run.waitForCount(/rec_\d: starting → running/, 2);
+      for (const n of ['1', '2', '3', '4']) await send(sock, 'n', n);
+      await waitRecorded(dir, run, 4);
+      const got = recorded(dir);
+      assert.deepEqual(got.map((r) => header(r, 'serial')).sort(), ['0', '1', '2', '3']);
+      assert.equal(new Set(got.map((r) => r.pid)).size, 2, `both listeners took events: ${JSON.stringify(got)}`);
+      await assertStaysFor(400, () => recorded(dir).length === 4, 'no event to be delivered twice');
+    },
+  );
+});
+
+test('a listener is a child of drover itself, told where to call back (with the socket credentials)', async () => {
+  await withDrover(
+    (dir) => `[unix_http_server]
+file = ${dir}/ctl.sock
+username = ops
+password = s3cret
+
+[eventlistener:rec]
+command = /usr/bin/python3 ${listeners}/record.py
+events = PROCESS_STATE_RUNNING
+environment = REC_OUT="${dir}/events.jsonl"
+`,
+    async (run, dir) => {
+      const drover = Number((await run.waitForLine(/drover up: pid (\d+)/))[1]);
+      const listenerPid = Number((await run.waitForLine(/spawned: rec with pid (\d+)/))[1]);
+      await waitForCondition(() => readRecords(dir).length > 0, 'the listener to start', { describe: () => run.describe() });
+      const start = readRecords(dir)[0] as { start: number; ppid: number; env: Record<string, string> };
+      assert.equal(start.start, listenerPid, 'setpriv execs: the pid drover recorded is the listener');
+      assert.equal(start.ppid, drover, 'its parent is drover (kill -15 $PPID reaches drover)');
+      assert.deepEqual(start.env, {
+        SUPERVISOR_ENABLED: '1',
+        SUPERVISOR_GROUP_NAME: 'rec',
+        SUPERVISOR_PASSWORD: 's3cret',
+        SUPERVISOR_PROCESS_NAME: 'rec',
+        SUPERVISOR_SERVER_URL: `unix://${dir}/ctl.sock`,
+        SUPERVISOR_USERNAME: 'ops',
+      });
+      // its own RUNNING, through supervisor.childutils
+      await waitForCondition(() => readRecords(dir).length > 1, 'its own RUNNING event', { describe: () => run.describe() });
+      assert.equal(livePids([listenerPid]).length, 1);
+    },
+  );
+});
+
+test('a graceful shutdown lets a slow listener answer the events it raised before stopping it (2 s at most)', async () => {
+  const dir = makeTmpDir('drover-ev-');
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `[eventlistener:rec]
+command = /usr/bin/python3 ${listeners}/record-raw.py
+events = PROCESS_STATE_STOPPED, SUPERVISOR_STATE_CHANGE_STOPPING
+startsecs = 0
+environment = REC_OUT="${dir}/events.jsonl",SLOW="0.3"
+
+[program:sleeper]
+command = /bin/sleep 1000
+startsecs = 0
+`,
+    ),
+  );
+  try {
+    await run.waitForLine(/rec: starting → running/);
+    await run.waitForLine(/sleeper: starting → running/);
+    run.signal('SIGTERM');
+    assert.equal((await run.waitForExit(10_000)).code, 0, run.describe());
+    // each event takes the listener 0.3 s: supervisor would have stopped it before the second
+    assert.deepEqual(
+      recorded(dir).map((r) => header(r, 'eventname') + (/processname:(\S+)/.exec(r.body)?.[1] ?? '')),
+      ['SUPERVISOR_STATE_CHANGE_STOPPING', 'PROCESS_STATE_STOPPEDsleeper'],
+      run.describe(),
+    );
+  } finally {
+    const pids = [...run.output.matchAll(/spawned: \S+ with pid (\d+)/g)].map((m) => Number(m[1]));
+    assert.deepEqual(await teardown(run, pids, dir), []);
+  }
+});
+
+function readRecords(dir: string): Record<string, unknown>[] {
+  const file = join(dir, 'events.jsonl');
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** GET on the control socket. */
+function get(sock: string, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: sock, path, method: 'GET', agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => (body += d));
+      res.on('end', () => resolve(body));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
