@@ -162,6 +162,7 @@ export const PROGRAM_KEYS = {
   timeout: key({ type: 'duration', default: '30s', doc: "Worker programs: kill a worker whose event loop has not sent a heartbeat for this long (a diagnostic report with the JS stack is logged first); 0 = off.", parse: duration, drover: true }),
   graceful_timeout: key({ type: 'duration', default: '30s', doc: 'Worker programs: time a stopping worker gets to finish in-flight requests or jobs before SIGKILL (replaces stopwaitsecs).', parse: duration, drover: true }),
   max_memory: key({ type: 'bytes', default: '0', doc: 'Worker programs: recycle a worker whose RSS exceeds this (e.g. 512MB); 0 = never.', parse: byteSize, drover: true }),
+  spare_workers: key({ type: 'integer', default: '0', doc: 'Worker programs: extra workers that load the module and report ready but accept nothing; when a worker leaves (crash, max_requests, max_memory, a stuck-worker kill, a stop), a spare starts accepting at once (in its slot, with reuse_port) and a new spare loads in the background. On HUP and reload, new-code spares load first. Spares are not counted in numprocs.', parse: nonNegativeInteger, drover: true }),
   concurrency: key({ type: 'integer', default: '1', doc: "Job workers: tasks in flight at once in one process (ctx.concurrency; the default of queue.process()). Not threads: a worker's tasks share its event loop.", parse: positiveInteger, drover: true }),
 } as const;
 
@@ -195,6 +196,7 @@ export const SOCKET_KEYS = {
   backlog: key({ type: 'integer', default: '511', doc: 'listen() backlog.', parse: nonNegativeInteger, drover: true }),
   mode: key({ type: 'octal', default: null, doc: 'unix sockets: permission bits of the socket file.', parse: octal, drover: true }),
   owner: key({ type: 'user[:group]', default: null, doc: 'unix sockets: owner of the socket file.', parse: userAndGroup, drover: true }),
+  reuse_port: key({ type: 'boolean', default: 'false', doc: "TCP only: balanced mode. The master binds one SO_REUSEPORT socket per worker slot, all on this address, keeps each open, and hands slot k to the worker in slot k; the kernel spreads new connections evenly over the slots, and a dead worker's queued connections wait in its slot for its replacement or a spare. false: one socket shared by every worker (the kernel wakes the most recent waiter, so the spread is uneven, but an idle worker takes any connection). Named by one `worker =` program only. Read at start (and by USR2's new master), not on reload. See docs/decisions.md, Prefork.", parse: boolean, drover: true }),
 } as const;
 
 export const EVENTLISTENER_KEYS = {

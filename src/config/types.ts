@@ -98,6 +98,8 @@ export interface ProcessSpec {
   readonly maxMemoryBytes: number;
   /** job workers: tasks in flight at once in one process (`concurrency`) */
   readonly concurrency: number;
+  /** worker programs: workers kept loaded but not accepting, to take over from one that leaves; 0 = none */
+  readonly spareWorkers: number;
 }
 
 /** A listening socket the master binds once and hands to programs ([socket:NAME]). */
@@ -108,6 +110,8 @@ export interface SocketSpec {
     | { readonly kind: 'unix'; readonly path: string }
     | { readonly kind: 'fd'; readonly fd: number };
   readonly backlog: number;
+  /** TCP: one SO_REUSEPORT socket per worker slot (balanced mode) instead of one shared socket */
+  readonly reusePort: boolean;
   /** unix sockets: permission bits; null = leave as created (umask) */
   readonly mode: number | null;
   /** unix sockets: "user" or "user:group"; null = drover's */

@@ -16,6 +16,11 @@ export interface LaunchPlan {
   readonly env: Readonly<Record<string, string>>;
   /** open a Node IPC channel to the child */
   readonly ipc: boolean;
+  /**
+   * the listening sockets to pass (fds 3, 4, … with LISTEN_FDS), when the kind chooses them itself (a worker's
+   * slot of a balanced socket; none for a spare); absent: the fds of the spec's `sockets`, as for any program
+   */
+  readonly listenFds?: readonly { readonly fd: number; readonly name: string }[];
 }
 
 /** Why a process of this kind cannot be launched (counted as a failed start). */

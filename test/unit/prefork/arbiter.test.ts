@@ -7,7 +7,7 @@ import { processKey } from '../../../src/config/diff.js';
 import type { ProcessSpec } from '../../../src/config/types.js';
 import type { State } from '../../../src/core/states.js';
 import type { Logger } from '../../../src/logs/logger.js';
-import { Arbiter, type ArbiterHost, type MemberOutcome, type PoolMember } from '../../../src/prefork/arbiter.js';
+import { Arbiter, type ArbiterHost, type MemberOutcome, type PoolMember, type Role } from '../../../src/prefork/arbiter.js';
 
 const OK: MemberOutcome = { ok: true };
 const FAILED: MemberOutcome = { ok: false, code: 'E_ABNORMAL_TERMINATION', message: 'exited before it was ready' };
@@ -68,6 +68,7 @@ function spec(programName: string, processNum: number, worker: string | null = '
     gracefulTimeoutSecs: 30,
     maxMemoryBytes: 0,
     concurrency: 1,
+    spareWorkers: 0,
   };
 }
 
@@ -96,6 +97,8 @@ class FakeHost implements ArbiterHost {
   running = true;
   /** false when the program's section no longer builds new processes */
   buildable = true;
+  /** the open slots of the (one, balanced) socket; tests that care set them */
+  readonly slots = new Set<number>();
   private readonly pending: Pending[] = [];
   private nextPid = 1000;
 
@@ -150,11 +153,24 @@ class FakeHost implements ArbiterHost {
     if (this.isCurrent(m)) this.table.delete(m.key);
   }
 
+  promote(m: PoolMember): void {
+    this.calls.push(`promote ${m.key} slot ${m.slot ?? '?'}`);
+  }
+
+  openSlots(): readonly number[] {
+    return [...this.slots].sort((a, b) => a - b);
+  }
+
+  closeSlot(_group: string, _programName: string, slot: number): void {
+    this.calls.push(`closeSlot ${slot}`);
+    this.slots.delete(slot);
+  }
+
   // --- for the tests ---
 
   /** Registers a process directly (not a call the arbiter made). */
-  put(s: ProcessSpec, state: State = 'running'): FakeMember {
-    const m: FakeMember = { key: processKey(s), spec: s, record: { state, pid: null }, retiring: false };
+  put(s: ProcessSpec, state: State = 'running', role: Role | null = null, slot: number | null = null): FakeMember {
+    const m: FakeMember = { key: processKey(s), spec: s, record: { state, pid: null }, retiring: false, role, slot };
     this.setState(m, state);
     this.table.set(m.key, m);
     return m;
