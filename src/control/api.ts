@@ -53,6 +53,8 @@ export interface ProcessView {
   readonly rssBytes: number | null;
   readonly stdoutLogfile: string | null;
   readonly stderrLogfile: string | null;
+  /** drover workers: 'serving' (accepts) or 'spare' (loaded, accepts nothing until it takes over); null for other processes */
+  readonly role: 'serving' | 'spare' | null;
   readonly spec: ProcessSpec;
 }
 
@@ -81,13 +83,17 @@ export interface ConfigUpdates {
   readScaled(program: string, count: number): Config;
 }
 
-/** Prefork workers' counters, for /metrics (src/prefork/workers.ts). */
+/** Prefork workers' counters, for /metrics, and their roles, for status (src/prefork/workers.ts). */
 export interface WorkerStatsSource {
   stats(): {
     workers: { key: string; pid: number; requests: number }[];
     requestsServed: ReadonlyMap<string, number>;
     recycles: ReadonlyMap<string, number>;
+    /** per "group:program": times a spare took over from a worker that left */
+    takeovers: ReadonlyMap<string, number>;
   };
+  /** 'serving' or 'spare' for a drover worker; null for any other process */
+  roleOf(key: string): 'serving' | 'spare' | null;
 }
 
 export interface ControlApiOptions {
@@ -127,9 +133,14 @@ export class ControlApi {
     return this.opts.configFile;
   }
 
+  /** A drover worker's role ('serving' or 'spare'); null for other processes. */
+  roleOf(key: string): 'serving' | 'spare' | null {
+    return this.opts.workers?.roleOf(key) ?? null;
+  }
+
   /** Prefork counters; empty when there is no prefork layer. */
   workerStats(): ReturnType<WorkerStatsSource['stats']> {
-    return this.opts.workers?.stats() ?? { workers: [], requestsServed: new Map(), recycles: new Map() };
+    return this.opts.workers?.stats() ?? { workers: [], requestsServed: new Map(), recycles: new Map(), takeovers: new Map() };
   }
 
   /**
@@ -211,6 +222,7 @@ export class ControlApi {
         rssBytes,
         stdoutLogfile: this.opts.logs?.logPath(key, 'stdout') ?? null,
         stderrLogfile: this.opts.logs?.logPath(key, 'stderr') ?? null,
+        role: this.opts.workers?.roleOf(key) ?? null,
         spec,
       });
     }

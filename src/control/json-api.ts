@@ -26,6 +26,7 @@ export function processJson(p: ProcessView): Record<string, unknown> {
     rss_bytes: p.rssBytes,
     stdout_logfile: p.stdoutLogfile,
     stderr_logfile: p.stderrLogfile,
+    role: p.role,
   };
 }
 

@@ -165,10 +165,11 @@ export class Workers implements ProcessKind {
     workers: { key: string; pid: number; requests: number }[];
     requestsServed: ReadonlyMap<string, number>;
     recycles: ReadonlyMap<string, number>;
+    takeovers: ReadonlyMap<string, number>;
   } {
     const entries = this.supervisor?.table.entries() ?? [];
     const workers = entries.filter((e) => e.spec.worker !== null).map((e) => ({ key: e.key, pid: e.spawnedPid, requests: this.stateOf(e).requests }));
-    return { workers, requestsServed: this.requestsServed, recycles: this.pool?.recycles ?? new Map() };
+    return { workers, requestsServed: this.requestsServed, recycles: this.pool?.recycles ?? new Map(), takeovers: this.pool?.takeovers ?? new Map() };
   }
 
   // --- ProcessKind ---

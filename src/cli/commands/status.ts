@@ -26,6 +26,8 @@ export interface ProcessJson {
   readonly spawn_error: string | null;
   readonly cpu_percent: number | null;
   readonly rss_bytes: number | null;
+  /** drover workers: 'serving' or 'spare'; null for other processes (absent from older daemons) */
+  readonly role?: 'serving' | 'spare' | null;
 }
 
 /** States in which no process of the program exists: `status` reports them with exit code 3. */
@@ -70,6 +72,8 @@ export const status = remoteCommand({
 // --- internal ---
 
 function detail(p: ProcessJson): string {
+  // a spare is loaded and accepts nothing until a worker leaves; its state stays supervisor's word
+  if (p.role === 'spare' && p.state !== 'stopped' && p.state !== 'fatal') return 'spare (accepts nothing until it takes over)';
   if (p.spawn_error && (p.state === 'fatal' || p.state === 'backoff')) return p.spawn_error;
   if ((p.state === 'exited' || p.state === 'fatal' || p.state === 'backoff') && p.exit_status !== null) {
     return `exit status ${p.exit_status}`;
