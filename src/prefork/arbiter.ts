@@ -297,8 +297,9 @@ export class Arbiter {
   private async rollWithSpares(group: string, programName: string): Promise<void> {
     const old = this.workersOf(group, programName).filter((w) => !w.retiring);
     const fresh: (PoolMember | null)[] = await Promise.all(Array.from({ length: this.spareTarget(group, programName) }, () => this.startSpare(group, programName)));
-    // the old spares run the old code: they leave once the new ones are ready
-    for (const s of old.filter((w) => w.role === 'spare')) this.retireQuietly(s);
+    // the old spares run the old code: as many leave as new ones got ready (none, when the new code fails)
+    const readyCount = fresh.filter((s) => s !== null).length;
+    for (const s of old.filter((w) => w.role === 'spare').slice(0, readyCount)) this.retireQuietly(s);
     const ready: Promise<PoolMember | null>[] = fresh.map((s) => Promise.resolve(s));
     for (const w of old) {
       if (!this.host.isRunning()) return;
