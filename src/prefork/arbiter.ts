@@ -162,7 +162,10 @@ export class Arbiter {
       const live = this.workersOf(group, programName).filter((w) => !w.retiring && w.role !== 'spare');
       const last = live.at(-1);
       if (!last) continue;
-      this.paused.delete(program);
+      if (this.paused.delete(program)) {
+        // the spares WINCH stopped come back with the pool
+        for (const s of this.workersOf(group, programName)) if (s.role === 'spare' && !s.retiring && DOWN.has(s.record.state)) this.host.startNow(s);
+      }
       const count = live.length + 1;
       const spare = this.readySpare(group, programName);
       if (spare) {

@@ -3,11 +3,13 @@
 // accepts at once, while a new spare loads in the background. Checked with an app that takes 1.5 s to
 // load, real signals (SIGSTOP, SIGKILL, HUP) and real HTTP load, on shared and balanced sockets.
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { assertStaysFor, fixture, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig, type CliRun } from '../helpers/drover.js';
 import { listeningSockets } from '../helpers/listen.js';
+import { linkDrover } from '../helpers/shared.js';
 import { startLoad } from '../helpers/load.js';
 
 interface Options {
@@ -231,5 +233,34 @@ test('HUP with a spare, under load: new-code spares are loaded before any old wo
     assert.ok([...after.serving, ...after.spares].every((p) => !old.has(p)), 'every worker and the spare run the new code');
   } finally {
     await teardown(run, spawnedPids(run), dir);
+  }
+});
+
+test('a job-worker spare runs setup() but not run() until it takes over from a worker that died', async () => {
+  const dir = makeTmpDir();
+  linkDrover(dir);
+  writeFileSync(
+    join(dir, 'jobs.mjs'),
+    `import { defineWorker } from 'drover';
+export default defineWorker({
+  async setup(ctx) { ctx.log('set up ' + process.pid); },
+  async run(ctx) {
+    ctx.log('running ' + process.pid);
+    await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
+  },
+});
+`,
+  );
+  const run = await startUp(writeConfig(dir, `[program:jobs]\nworker = ${join(dir, 'jobs.mjs')}\nspare_workers = 1\ntimeout = 5s\ngraceful_timeout = 5s\n`));
+  try {
+    await run.waitForCount(/jobs_\d+: starting → running/g, 2, 15_000);
+    await run.waitForCount(/set up \d+/g, 2);
+    const first = Number((await run.waitForLine(/running (\d+)/))[1]);
+    await assertStaysFor(500, () => run.count(/running \d+/g) === 1, 'the spare not to run');
+    const spare = [...run.output.matchAll(/set up (\d+)/g)].map((m) => Number(m[1])).find((p) => p !== first);
+    process.kill(first, 'SIGKILL');
+    await run.waitForLine(new RegExp(`running ${spare}`));
+  } finally {
+    await teardown(run, [...run.output.matchAll(/spawned: jobs_\d+ with pid (\d+)/g)].map((m) => Number(m[1])), dir);
   }
 });

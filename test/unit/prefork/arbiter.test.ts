@@ -703,6 +703,7 @@ test('WINCH: workers stop, no spare takes over, no slot closes; TTIN then reuses
   host.calls.length = 0;
   arbiter.addWorkers();
   assert.equal(host.get('web:web_3').slot, 0, 'the new worker takes a slot whose worker is stopped');
+  assert.deepEqual(host.calls.filter((c) => c.startsWith('startNow')), ['startNow web:web_2', 'startNow web:web_3'], 'the stopped spare comes back too');
 });
 
 // --- spares ---
