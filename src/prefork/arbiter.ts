@@ -54,8 +54,8 @@ export interface ArbiterHost {
   stop(m: PoolMember): Promise<MemberOutcome>;
   /** forgets a stopped process */
   drop(m: PoolMember): void;
-  /** hands a running spare the sockets of its slot `m.slot` and tells it to accept */
-  promote(m: PoolMember): void;
+  /** hands a running spare the sockets of its slot `m.slot` and tells it to accept; false when it cannot */
+  promote(m: PoolMember): boolean;
   /** the open slots of the program's balanced sockets (none for shared sockets) */
   openSlots(group: string, programName: string): readonly number[];
   /** closes the master's copy of a slot of the program's balanced sockets (nothing for shared sockets) */
@@ -110,9 +110,7 @@ export class Arbiter {
     const program = `${m.spec.group}:${m.spec.programName}`;
     if (m.role !== 'serving' || m.slot === null || m.retiring || !this.host.isRunning() || this.paused.has(program)) return;
     const spare = this.readySpare(m.spec.group, m.spec.programName);
-    if (!spare) return;
-    this.handOver(m, spare, `worker ${m.record.pid ?? '?'} left`);
-    m.role = 'spare';
+    if (spare && this.handOver(m, spare, `worker ${m.record.pid ?? '?'} left`)) m.role = 'spare';
   }
 
   /** A member stopped for good (by hand, or fatal): its slot, now held by nobody, closes (unless the pool is paused). */
@@ -137,8 +135,7 @@ export class Arbiter {
     this.recycles.set(program, (this.recycles.get(program) ?? 0) + 1);
     this.host.logger.info(`${m.spec.name}: recycling worker ${m.record.pid ?? '?'} (${reason})`);
     const spare = this.readySpare(group, programName);
-    if (spare) {
-      this.handOver(m, spare, reason);
+    if (spare && this.handOver(m, spare, reason)) {
       void this.host.stop(m).then(() => {
         if (this.host.isCurrent(m)) this.host.drop(m);
         return this.fillSpares(group, programName);
@@ -169,13 +166,16 @@ export class Arbiter {
       const count = live.length + 1;
       const spare = this.readySpare(group, programName);
       if (spare) {
-        this.setTarget(group, programName, count);
         spare.role = 'serving';
         spare.slot = this.freeSlot(group, programName, spare);
-        this.host.logger.info(`${programName}: spare ${spare.spec.name} serves slot ${spare.slot} (now ${count})`);
-        this.host.promote(spare);
-        void this.fillSpares(group, programName);
-        continue;
+        if (this.host.promote(spare)) {
+          this.setTarget(group, programName, count);
+          this.host.logger.info(`${programName}: spare ${spare.spec.name} serves slot ${spare.slot} (now ${count})`);
+          void this.fillSpares(group, programName);
+          continue;
+        }
+        spare.role = 'spare';
+        spare.slot = null;
       }
       const next = this.sibling(last);
       if (!next) {
@@ -310,11 +310,10 @@ export class Arbiter {
       let spare = await (ready.shift() ?? this.startSpare(group, programName));
       if (spare && (spare.record.state !== 'running' || spare.role !== 'spare')) spare = null; // it died, or took over meanwhile
       w.retiring = true;
-      if (!spare) {
+      if (!spare || !this.handOver(w, spare, 'reload')) {
         if (!(await this.replace(w))) w.retiring = false;
         continue;
       }
-      this.handOver(w, spare, 'reload');
       // the next spare loads while this worker drains
       ready.push(this.startSpare(group, programName));
       await this.host.stop(w);
@@ -323,15 +322,20 @@ export class Arbiter {
     await Promise.all(ready);
   }
 
-  /** A running spare takes `from`'s slot and starts accepting; `from` gives the slot up. */
-  private handOver(from: PoolMember, spare: PoolMember, why: string): void {
-    const program = `${from.spec.group}:${from.spec.programName}`;
+  /** A running spare takes `from`'s slot and starts accepting, `from` giving the slot up; false when it could not. */
+  private handOver(from: PoolMember, spare: PoolMember, why: string): boolean {
     spare.role = 'serving';
     spare.slot = from.slot;
+    if (!this.host.promote(spare)) {
+      spare.role = 'spare';
+      spare.slot = null;
+      return false;
+    }
     from.slot = null;
+    const program = `${from.spec.group}:${from.spec.programName}`;
     this.takeovers.set(program, (this.takeovers.get(program) ?? 0) + 1);
     this.host.logger.info(`${from.spec.name}: spare ${spare.spec.name} (pid ${spare.record.pid ?? '?'}) takes over slot ${spare.slot ?? '?'} (${why})`);
-    this.host.promote(spare);
+    return true;
   }
 
   /** Registers a sibling spare and starts it; null when it cannot be built or does not get ready. */

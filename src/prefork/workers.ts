@@ -274,7 +274,7 @@ export class Workers implements ProcessKind {
     const w = this.states.get(entry);
     if (w?.heartbeat) clearTimeout(w.heartbeat);
     if (w) w.heartbeat = null;
-    // first of all for a serving worker: a spare takes its slot before the exit is even classified
+    // a serving worker's slot goes to a spare before the exit is even classified (and the entry restarted)
     if (w) this.arbiter.memberExited(w);
   }
 
@@ -300,26 +300,31 @@ export class Workers implements ProcessKind {
 
   /**
    * Makes a running spare serve: tells it to accept, then hands it each of its program's sockets (its slot
-   * of a balanced one) over IPC; it listens on each as it arrives.
+   * of a balanced one) over IPC; it listens on each as it arrives. False when a socket cannot be had (the
+   * spare is left as it is).
    */
-  private promote(w: WorkerState): void {
+  private promote(w: WorkerState): boolean {
     const child = w.entry.child;
-    // gone meanwhile: its exit hands the slot on
-    if (!child?.connected) return;
-    w.promotedAtMs = Date.now();
-    // EPIPE/ERR_IPC_CHANNEL_CLOSED when the spare is gone: its exit event tells the rest
-    child.send({ t: 'accept', sockets: w.spec.sockets.length }, () => undefined);
-    w.spec.sockets.forEach((name, index) => {
+    const fds: number[] = [];
+    for (const name of w.spec.sockets) {
       let fd: number | null;
       try {
         fd = this.listenFdOf(name, w.slot ?? 0);
       } catch (err) {
         if (!(err instanceof SocketBindError)) throw err;
-        fd = null;
         this.o.logger.error(`${w.spec.name}: ${err.message}`);
+        return false;
       }
-      if (fd !== null) void sendListeningSocket(child, { t: 'socket', index }, fd);
-    });
+      if (fd === null) return false;
+      fds.push(fd);
+    }
+    // gone meanwhile: its exit hands the slot on (it is serving by now, for the arbiter)
+    if (!child?.connected) return true;
+    w.promotedAtMs = Date.now();
+    // EPIPE/ERR_IPC_CHANNEL_CLOSED when the spare is gone: its exit event tells the rest
+    child.send({ t: 'accept', sockets: fds.length }, () => undefined);
+    fds.forEach((fd, index) => void sendListeningSocket(child, { t: 'socket', index }, fd));
+    return true;
   }
 
   private stateOf(entry: ProcessEntry): WorkerState {

@@ -153,8 +153,12 @@ class FakeHost implements ArbiterHost {
     if (this.isCurrent(m)) this.table.delete(m.key);
   }
 
-  promote(m: PoolMember): void {
+  /** false makes every promotion fail (no socket to hand over) */
+  promotable = true;
+
+  promote(m: PoolMember): boolean {
     this.calls.push(`promote ${m.key} slot ${m.slot ?? '?'}`);
+    return this.promotable;
   }
 
   openSlots(): readonly number[] {
@@ -833,4 +837,17 @@ test('addSpares registers each worker program\'s spares without starting them; f
   // the next free number is web_2 again (the stopped one was dropped)
   assert.equal(host.get('web:web_2').role, 'spare');
   assert.equal(host.get('web:web_2').record.state, 'running');
+});
+
+test('a spare that cannot be handed its sockets stays a spare: the worker keeps its slot, or its successor starts first', async () => {
+  const { host, arbiter } = slotted(2, 1);
+  host.promotable = false;
+  arbiter.memberExited(host.get('web:web_0'));
+  assert.deepEqual(roles(host), ['web:web_0:serving:0', 'web:web_1:serving:1', 'web:web_2:spare:-']);
+  assert.equal(arbiter.takeovers.size, 0);
+  host.calls.length = 0;
+  arbiter.retire(host.get('web:web_1'), 'max_requests');
+  await flush();
+  assert.deepEqual(host.calls.slice(1), ['buildSpec web_1 3', 'add web:web_3', 'start web:web_3'], 'replaced successor-first, in its slot');
+  assert.equal(host.get('web:web_3').slot, 1);
 });
