@@ -3,13 +3,14 @@
 // accepts at once, while a new spare loads in the background. Checked with an app that takes 1.5 s to
 // load, real signals (SIGSTOP, SIGKILL, HUP) and real HTTP load, on shared and balanced sockets.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { assertStaysFor, fixture, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig, type CliRun } from '../helpers/drover.js';
+import { assertStaysFor, CliRun, fixture, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
 import { listeningSockets } from '../helpers/listen.js';
 import { linkDrover } from '../helpers/shared.js';
+import { freePort } from '../helpers/web.js';
 import { startLoad } from '../helpers/load.js';
 
 interface Options {
@@ -262,5 +263,26 @@ export default defineWorker({
     await run.waitForLine(new RegExp(`running ${spare}`));
   } finally {
     await teardown(run, [...run.output.matchAll(/spawned: jobs_\d+ with pid (\d+)/g)].map((m) => Number(m[1])), dir);
+  }
+});
+
+test('drover serve --spare-workers 1 --reuse-port: the config it writes, a spare in status; --reuse-port refuses a unix bind', async () => {
+  const dir = makeTmpDir();
+  const port = await freePort();
+  const rt = join(dir, '.drover');
+  const run = new CliRun(['serve', fixture('worker-app.mjs'), '-w', '2', '--spare-workers', '1', '--reuse-port', '-b', `127.0.0.1:${port}`, '--runtime-dir', rt], { cwd: dir });
+  try {
+    await run.waitForCount(/worker-app_\d+: starting → running/g, 3, 15_000);
+    const ini = readFileSync(join(rt, 'serve.ini'), 'utf8');
+    assert.match(ini, /^reuse_port = true$/m);
+    assert.match(ini, /^spare_workers = 1$/m);
+    const procs = await statusJson(join(rt, 'serve.ini'));
+    assert.deepEqual(procs.map((p) => p.role).sort(), ['serving', 'serving', 'spare'], JSON.stringify(procs));
+    assert.equal(listeningSockets(port).length, 2, 'one socket per serving worker; none for the spare');
+    const bad = await runCli(['serve', fixture('worker-app.mjs'), '--reuse-port', '-b', `unix:${join(dir, 'app.sock')}`, '--runtime-dir', join(dir, 'rt2')], { cwd: dir });
+    assert.equal(bad.code, 2, bad.output);
+    assert.match(bad.stderr, /--reuse-port needs TCP binds \(HOST:PORT\); unix:.*app\.sock is always one socket shared by the workers/);
+  } finally {
+    await teardown(run, [...run.output.matchAll(/spawned: worker-app_\d+ with pid (\d+)/g)].map((m) => Number(m[1])), dir);
   }
 });
