@@ -18,6 +18,8 @@ interface Options {
   readonly numprocs?: number;
   readonly spares?: number;
   readonly loadMs?: number;
+  /** the heartbeat timeout */
+  readonly timeout?: string;
   readonly program?: string;
 }
 
@@ -32,7 +34,7 @@ sockets = web
 numprocs = ${o.numprocs ?? 1}
 spare_workers = ${o.spares ?? 1}
 environment = LOAD_MS="${o.loadMs ?? 300}"
-timeout = 5s
+timeout = ${o.timeout ?? '5s'}
 graceful_timeout = 5s
 ${o.program ?? ''}
 `;
@@ -284,5 +286,23 @@ test('drover serve --spare-workers 1 --reuse-port: the config it writes, a spare
     assert.match(bad.stderr, /--reuse-port needs TCP binds \(HOST:PORT\); unix:.*app\.sock is always one socket shared by the workers/);
   } finally {
     await teardown(run, [...run.output.matchAll(/spawned: worker-app_\d+ with pid (\d+)/g)].map((m) => Number(m[1])), dir);
+  }
+});
+
+test('a stuck worker killed after its heartbeat timeout hands its slot to the spare', async () => {
+  const dir = makeTmpDir();
+  const { run, port, file } = await boot(dir, { timeout: '1s' });
+  try {
+    const { serving, spares } = await roles(file);
+    // /stuck answers, then blocks the worker's event loop for good
+    const first = request({ host: '127.0.0.1', port, path: '/stuck', agent: false });
+    first.on('error', () => undefined);
+    first.end();
+    await run.waitForLine(new RegExp(`killing worker ${serving[0]} \\(heartbeat timeout\\)`), { timeoutMs: 10_000 });
+    await run.waitForLine(/takes over slot 0 \(worker \d+ left\)/);
+    const after = await get(port).answer;
+    assert.equal(after, spares[0], 'the spare answers');
+  } finally {
+    await teardown(run, spawnedPids(run), dir);
   }
 });
