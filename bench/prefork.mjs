@@ -80,6 +80,7 @@ const { values: opt } = parseArgs({
     'no-reload': { type: 'boolean', default: false },
     'no-slow': { type: 'boolean', default: false },
     'no-spare': { type: 'boolean', default: false },
+    'no-kill': { type: 'boolean', default: false },
     'only-crash': { type: 'boolean', default: false },
   },
 });
@@ -128,6 +129,12 @@ const SPARE_PEERS = opt['no-spare']
       ...(PEERS.includes('drover-balanced') ? ['drover-balanced-spare'] : []),
       ...['cluster-rr', 'pm2'].filter((p) => PEERS.includes(p)),
     ];
+/** one of two workers SIGKILLed under load: drover in both modes, without and with a spare, and the Node peers */
+const KILL_PEERS = [
+  ...(PEERS.includes('drover') ? ['drover', 'drover-spare'] : []),
+  ...(PEERS.includes('drover-balanced') ? ['drover-balanced', 'drover-balanced-spare'] : []),
+  ...['cluster-rr', 'cluster-none', 'pm2'].filter((p) => PEERS.includes(p)),
+];
 /** the reload is triggered this long after wrk starts */
 const RELOAD_AT_MS = 1500;
 
@@ -250,7 +257,10 @@ function parseWrk(out) {
     if (!m) return NaN;
     return Number(m[1]) * { us: 0.001, ms: 1, s: 1000 }[m[2]];
   };
-  return { rps, total, errors, non2xx, failed, p50: pct(50), p99: pct(99) };
+  // "    Latency     1.02ms  412.23us  12.34ms   90.12%": avg, stdev, max
+  const lat = /^\s+Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)\s/m.exec(out);
+  const max = lat ? Number(lat[1]) * { us: 0.001, ms: 1, s: 1000 }[lat[2]] : NaN;
+  return { rps, total, errors, non2xx, failed, p50: pct(50), p99: pct(99), max };
 }
 
 const fmtErr = (w) =>
@@ -427,6 +437,22 @@ async function slowWorker(peer) {
 }
 
 /**
+ * One of the workers SIGKILLed RELOAD_AT_MS into a wrk run with a new connection per request, the app taking
+ * LOAD_MS to load: failed requests (those in flight on it), p99 and max latency. On a shared socket the other
+ * worker takes every new connection at once; a balanced slot keeps its share waiting until its worker is
+ * back, unless a spare takes over.
+ */
+async function killUnderLoad(peer) {
+  const run = wrk(peer.port, RELOAD_DURATION, { close: true, latency: true });
+  await delay(RELOAD_AT_MS);
+  const counts = readCounts(peer.countDir);
+  const victim = livePids(peer.countDir).find((pid) => (counts.get(pid) ?? 0) > 0); // a serving one, not a spare
+  if (victim) process.kill(victim, 'SIGKILL');
+  else log(`  ${peer.name}: no serving worker to kill`);
+  return run;
+}
+
+/**
  * TTIN, then TTOU once the added worker runs, under a new connection per request: failed requests. TTOU
  * closes a slot of a balanced socket, which resets the connections queued on it at that instant unless
  * net.ipv4.tcp_migrate_req is on.
@@ -548,6 +574,8 @@ async function main() {
   }
   const spare = { errors: {}, lost: {} }; // spare[peer] = [ms]: crash to serving with an app that loads in LOAD_MS
   for (const p of SPARE_PEERS) spare[p] = [];
+  const killed = {}; // killed[peer] = [wrk results]: one worker SIGKILLed under load
+  for (const p of KILL_PEERS) killed[p] = [];
   const loads = [];
 
   for (let r = 0; r < ROUNDS; r++) {
@@ -594,6 +622,19 @@ async function main() {
         const sw = await slowWorker(peer);
         res[name].slow.push(sw);
         log(`    keep-alive p99 ${fmtMs(sw.ka.p99)} (${fmtRps(sw.ka.rps)} req/s); new conn p99 ${fmtMs(sw.cc.p99)} (${fmtRps(sw.cc.rps)} req/s); slow worker's share ${(sw.share * 100).toFixed(1)} %`);
+      } finally {
+        await peer.stop();
+      }
+    }
+    for (const name of opt['no-kill'] || opt['only-crash'] ? [] : rotate(KILL_PEERS, r)) {
+      await waitQuiet();
+      log(`  ${name}: one of ${WORKERS} workers SIGKILLed under load (the app loads in ${LOAD_MS} ms)`);
+      const peer = await startPeer(name, { workers: WORKERS, port: PORTS[name], appEnv: { BENCH_LOAD_MS: String(LOAD_MS) } });
+      try {
+        await wrk(peer.port, WARMUP, { close: true });
+        const k = await killUnderLoad(peer);
+        killed[name].push(k);
+        log(`    failed ${fmtErr(k)}; p99 ${fmtMs(k.p99)}, max ${fmtMs(k.max)}, ${fmtRps(k.rps)} req/s`);
       } finally {
         await peer.stop();
       }
@@ -659,7 +700,7 @@ async function main() {
     portsAfter = err.message;
   }
 
-  process.stdout.write(report({ header, res, crash, spare, loads, wrkVersion, leakedStats, portsAfter }));
+  process.stdout.write(report({ header, res, crash, spare, killed, loads, wrkVersion, leakedStats, portsAfter }));
 }
 
 // --- report ---
@@ -674,7 +715,7 @@ function perRoundRatio(a, b, key) {
   return median(Array.from({ length: n }, (_, i) => a[i][key] / b[i][key]));
 }
 
-function report({ header, res, crash, spare, loads, wrkVersion, leakedStats, portsAfter }) {
+function report({ header, res, crash, spare, killed, loads, wrkVersion, leakedStats, portsAfter }) {
   const out = [header];
   const migrate = (() => {
     try {
@@ -832,6 +873,24 @@ function report({ header, res, crash, spare, loads, wrkVersion, leakedStats, por
     results.crash = Object.fromEntries(CA_VARIANTS_UNIQUE.map((v) => [v, median(crash[v].drover ?? []) - median(crash[v].nodeE)]));
   }
 
+  if (!opt['no-kill'] && KILL_PEERS.some((p) => killed[p].length)) {
+    out.push(`## One of ${WORKERS} workers SIGKILLed under load (an app that loads in ${LOAD_MS} ms; wrk ${RELOAD_DURATION} s, a new connection per request, the kill at ${RELOAD_AT_MS / 1000} s)`, '');
+    out.push(
+      table(
+        ['peer', 'failed: median', 'failed per run', 'p99 (median)', 'max (median)', 'req/s'],
+        KILL_PEERS.filter((p) => killed[p].length).map((p) => {
+          const k = killed[p];
+          return [p, `**${median(k.map((x) => x.failed))}**`, k.map(fmtErr).join('; '), `**${fmtMs(median(k.map((x) => x.p99)))}**`, fmtMs(median(k.map((x) => x.max))), fmtRps(median(k.map((x) => x.rps)))];
+        }),
+      ),
+      '',
+    );
+    out.push(
+      'Failures are the requests in flight on the killed worker. The max shows what waits: on balanced sockets without a spare, the dead worker\'s slot keeps its share of new connections until the worker has loaded again.',
+      '',
+    );
+  }
+
   if (!opt['no-crash'] && SPARE_PEERS.length) {
     out.push(`## Crash to serving, an app that loads in ${LOAD_MS} ms (1 serving worker; kill -9 → first answer from another process)`, '');
     out.push(
@@ -871,6 +930,7 @@ function report({ header, res, crash, spare, loads, wrkVersion, leakedStats, por
     if (slow.length) out.push(`  slow worker: keep-alive p99 ms [${slow.map((x) => x.ka.p99.toFixed(2)).join(', ')}], new conn p99 ms [${slow.map((x) => x.cc.p99.toFixed(2)).join(', ')}], its share [${slow.map((x) => (x.share * 100).toFixed(1)).join(', ')}] %`);
   }
   if (!opt['no-crash']) for (const p of SPARE_PEERS) out.push(`- crash with a ${LOAD_MS} ms load, ${p}: [${spare[p].map((x) => x.toFixed(1)).join(', ')}]`);
+  for (const p of KILL_PEERS) if (killed[p].length) out.push(`- one worker killed under load, ${p}: failed [${killed[p].map((x) => x.failed).join(', ')}], p99 ms [${killed[p].map((x) => x.p99.toFixed(1)).join(', ')}], max ms [${killed[p].map((x) => x.max.toFixed(1)).join(', ')}]`);
   if (!opt['no-crash']) {
     for (const v of CA_VARIANTS_UNIQUE) {
       const c = crash[v];
