@@ -6,7 +6,7 @@
 // Each serving worker holds a slot (0, 1, …): with a balanced socket (reuse_port) the slot is the socket it
 // accepts on, so a replacement takes its predecessor's slot and the connections queued there. A spare is a
 // worker that loaded the module and accepts nothing; when a serving worker leaves for any reason, a spare
-// takes its slot at once and the pool loads a new spare in the background (spares.ts keeps their count).
+// takes its slot at once and the pool loads a new spare in the background.
 import type { ProcessSpec } from '../config/types.js';
 import type { State } from '../core/states.js';
 import type { Logger } from '../logs/logger.js';
