@@ -2,13 +2,18 @@
 // slot and keeps each open; the kernel spreads new connections over the slots. Checked with real sockets
 // (`ss`), real signals and real HTTP load: the spread, zero failed requests across HUP, TTIN/TTOU,
 // max_requests recycling and USR2, and a worker SIGKILLed while connections wait in its slot — they are
-// answered by its replacement, not reset.
+// answered by its replacement, not reset; and, in a private network namespace with net.ipv4.tcp_migrate_req = 1,
+// TTOU under a new connection per request without a failed request.
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { fixture, livePids, makeTmpDir, startUp, teardown, waitForCondition, writeConfig, type CliRun } from '../helpers/drover.js';
+import { CliRun, fixture, livePids, makeTmpDir, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
 import { fetchText } from '../helpers/http.js';
 import { listeningSockets } from '../helpers/listen.js';
 import { startLoad } from '../helpers/load.js';
+import { repoRoot } from '../helpers/paths.js';
 
 function config(opts: { reusePort?: boolean; program?: string } = {}): string {
   return `[socket:web]
@@ -197,5 +202,81 @@ test('kill -9 of a worker while connections wait in its slot: its replacement ac
     assert.deepEqual(inodes(port), before, 'the slot stayed open through the kill: the replacement listens on the same socket');
   } finally {
     await teardown(run, spawnedPids(run), dir);
+  }
+});
+
+/**
+ * A private network namespace (root, `unshare -n`) with loopback up and net.ipv4.tcp_migrate_req set, so the
+ * kernel setting can be tried without touching the machine's; null when namespaces cannot be made here.
+ */
+async function privateNetwork(migrate: 0 | 1): Promise<{ pid: number; close: () => void } | null> {
+  // unshare execs the shell in the new namespace, which says so and execs sleep: the same pid throughout
+  const holder = spawn('unshare', ['-n', 'sh', '-c', 'echo in; exec sleep 600'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const close = (): void => void holder.kill('SIGKILL');
+  const entered = await new Promise<boolean>((resolve) => {
+    holder.stdout?.once('data', () => resolve(true));
+    holder.once('exit', () => resolve(false));
+    holder.once('error', () => resolve(false));
+  });
+  const pid = holder.pid;
+  if (!entered || pid === undefined) return null;
+  const inside = (args: readonly string[]): number | null => spawnSync('nsenter', ['-t', String(pid), '-n', ...args], { stdio: 'ignore' }).status;
+  if (inside(['ip', 'link', 'set', 'lo', 'up']) !== 0 || inside(['sh', '-c', `echo ${migrate} > /proc/sys/net/ipv4/tcp_migrate_req`]) !== 0) {
+    close();
+    return null;
+  }
+  return { pid, close };
+}
+
+const LOAD_SCRIPT = `import { startLoad } from ${JSON.stringify(join(repoRoot, 'dist', 'test', 'helpers', 'load.js'))};
+const load = startLoad(Number(process.argv[2]), { concurrency: 4, newConnections: true });
+await load.waitForMore(200, 20000);
+process.stdout.write('warm\\n');
+process.stdin.on('end', async () => {
+  const r = await load.stop();
+  process.stdout.write(JSON.stringify({ ok: r.ok, failed: r.failed, errors: r.errors }) + '\\n');
+  process.exit(0);
+});
+process.stdin.resume();
+`;
+
+const netnsSkip = process.getuid?.() !== 0 ? 'needs root (a private network namespace)' : false;
+
+test('TTOU with net.ipv4.tcp_migrate_req = 1 (private network namespace): no request fails, with a new connection per request', { skip: netnsSkip }, async (t) => {
+  const ns = await privateNetwork(1);
+  if (!ns) {
+    t.skip('cannot make a network namespace here (unshare -n / nsenter)');
+    return;
+  }
+  const dir = makeTmpDir();
+  const run = new CliRun(['up', '-c', writeConfig(dir, config())], { wrapper: ['nsenter', '-t', String(ns.pid), '-n', '--'] });
+  const script = join(dir, 'load.mjs');
+  writeFileSync(script, LOAD_SCRIPT);
+  let loader: ReturnType<typeof spawn> | null = null;
+  try {
+    const port = Number((await run.waitForLine(/socket web: listening on 127\.0\.0\.1:(\d+)/))[1]);
+    await run.waitForCount(/web_\d+: starting → running/g, 2);
+    loader = spawn('nsenter', ['-t', String(ns.pid), '-n', process.execPath, script, String(port)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    loader.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
+    await waitForCondition(() => out.includes('warm'), 'the load inside the namespace to run', { timeoutMs: 20_000, describe: () => `${out}\n${run.describe()}` });
+    for (let i = 0; i < 3; i++) {
+      let from = run.output.length;
+      run.signal('SIGTTIN');
+      await run.waitForLine(/web_\d+: starting → running/, { from });
+      from = run.output.length;
+      run.signal('SIGTTOU');
+      await run.waitForLine(/web_\d+: stopping → stopped/, { from, timeoutMs: 10_000 });
+    }
+    loader.stdin?.end();
+    await waitForCondition(() => out.includes('{'), 'the load\'s result', { timeoutMs: 15_000, describe: () => out });
+    const result = JSON.parse(out.slice(out.indexOf('{'))) as { ok: number; failed: number; errors: string[] };
+    process.stdout.write(`# TTIN+TTOU ×3 under a new connection per request, tcp_migrate_req = 1: ${result.failed} failed of ${result.ok + result.failed}\n`);
+    assert.equal(result.failed, 0, `the kernel moved each closing slot's queue to another slot: ${result.errors.join('; ')}\n${run.describe()}`);
+    assert.ok(result.ok > 200);
+  } finally {
+    loader?.kill('SIGKILL');
+    await teardown(run, spawnedPids(run), dir);
+    ns.close();
   }
 });
