@@ -19,6 +19,7 @@ const TITLES = {
   inet_http_server: '[inet_http_server]',
   supervisorctl: '[supervisorctl]',
   include: '[include]',
+  socket: '[socket:NAME] (drover: listening sockets bound by the master)',
 };
 
 const cell = (s) => String(s).replace(/\|/g, '\\|');

@@ -169,6 +169,11 @@ class Loader {
         if (bind === null) this.fail(this.sectionPos(section), section, 'bind', 'a socket needs an address', undefined, 'bind = 127.0.0.1:8000 or bind = unix:/path.sock');
         const mode = this.getValue(section, 'mode', SOCKET_KEYS.mode, names());
         const owner = this.getValue(section, 'owner', SOCKET_KEYS.owner, names());
+        const reusePort = this.getValue(section, 'reuse_port', SOCKET_KEYS.reuse_port, names()) ?? defaultOf(SOCKET_KEYS.reuse_port);
+        if (reusePort && bind.kind !== 'tcp') {
+          // several unix sockets cannot share one path, and an inherited fd is one socket: nothing to balance over
+          this.fail(getEntry(this.doc, section, 'reuse_port')?.pos ?? this.sectionPos(section), section, 'reuse_port', `balanced mode needs a TCP address; ${bind.kind === 'unix' ? 'a unix socket' : 'an inherited fd://'} is always shared by the workers`, 'true', 'reuse_port = false, or bind = HOST:PORT');
+        }
         if (bind.kind === 'tcp' && (mode !== null || owner !== null)) {
           this.warn(this.sectionPos(section), section, mode !== null ? 'mode' : 'owner', 'mode and owner apply to unix sockets only; ignored for a TCP address');
         }
@@ -176,6 +181,7 @@ class Loader {
           name,
           bind,
           backlog: this.getValue(section, 'backlog', SOCKET_KEYS.backlog, names()) ?? defaultOf(SOCKET_KEYS.backlog),
+          reusePort,
           mode,
           owner,
           source: this.sectionPos(section),
@@ -195,6 +201,20 @@ class Loader {
         reported.add(`${p.programName}/${name}`);
         const section = `program:${p.programName}`;
         this.record(getEntry(this.doc, section, 'sockets')?.pos ?? p.source, section, 'sockets', 'names a socket that has no [socket:x] section', name, known.size > 0 ? `one of: ${[...known].join(', ')}` : 'a [socket:NAME] section with bind = HOST:PORT');
+      }
+    }
+    // A balanced socket is a set of slots, one per worker of one pool: the arbiter hands them out, so only
+    // one `worker =` program can own it (a command program or a second pool would have no slot to take).
+    for (const s of sockets.filter((x) => x.reusePort)) {
+      const users = new Map<string, ProcessSpec>();
+      for (const p of processes) if (p.sockets.includes(s.name)) users.set(p.programName, p);
+      const section = `socket:${s.name}`;
+      const pos = getEntry(this.doc, section, 'reuse_port')?.pos ?? s.source;
+      const commands = [...users.values()].filter((p) => p.worker === null).map((p) => p.programName);
+      if (commands.length > 0) {
+        this.record(pos, section, 'reuse_port', `is named by command program(s) ${commands.join(', ')}; balanced slots are handed to the workers of one \`worker =\` program`, 'true', 'reuse_port = false (one shared socket) for command programs');
+      } else if (users.size > 1) {
+        this.record(pos, section, 'reuse_port', `is named by ${users.size} worker programs (${[...users.keys()].join(', ')}); a balanced socket belongs to one program`, 'true', 'one [socket:x] per program, or reuse_port = false');
       }
     }
   }
@@ -612,6 +632,7 @@ class Loader {
       healthcheckRetries: setting('healthcheck_retries', K.healthcheck_retries),
       essential: setting('essential', K.essential),
     };
+    const spareWorkers = setting('spare_workers', K.spare_workers);
     const exitCodes = read('exitcodes', K.exitcodes) ?? [0];
     const redirectStderr = setting('redirect_stderr', K.redirect_stderr);
     const override = Object.hasOwn(this.numprocsOverride, programName) ? this.numprocsOverride[programName] : undefined;
@@ -792,6 +813,7 @@ class Loader {
         readiness,
         readyTimeoutSecs,
         eventListener,
+        spareWorkers,
       });
     }
     // supervisor sorts the processes of one section by (priority, name)

@@ -149,6 +149,8 @@ export interface ProcessSpec {
   /** `watch_debounce`: quiet time after the last change before the restart */
   readonly watchDebounceMs: number;
 
+  /** worker programs: workers kept loaded but not accepting, to take over from one that leaves; 0 = none */
+  readonly spareWorkers: number;
   // --- [fcgi-program:x] ---
   /** the socket every process of an fcgi-program gets as its stdin (fd 0); null for other programs */
   readonly fcgiSocket: FcgiSocketSpec | null;
@@ -192,6 +194,8 @@ export interface SocketSpec {
     | { readonly kind: 'unix'; readonly path: string }
     | { readonly kind: 'fd'; readonly fd: number };
   readonly backlog: number;
+  /** TCP: one SO_REUSEPORT socket per worker slot (balanced mode) instead of one shared socket */
+  readonly reusePort: boolean;
   /** unix sockets: permission bits; null = leave as created (umask) */
   readonly mode: number | null;
   /** unix sockets: "user" or "user:group"; null = drover's */

@@ -60,6 +60,8 @@ export interface ProcessView {
   readonly blocked: boolean;
   /** the health check's last verdict while there is a process (null: no check, no verdict yet, or no process) */
   readonly health: 'healthy' | 'unhealthy' | null;
+  /** drover workers: 'serving' (accepts) or 'spare' (loaded, accepts nothing until it takes over); null for other processes */
+  readonly role: 'serving' | 'spare' | null;
   readonly spec: ProcessSpec;
 }
 
@@ -88,13 +90,17 @@ export interface ConfigUpdates {
   readScaled(program: string, count: number): Config;
 }
 
-/** Prefork workers' counters, for /metrics (src/prefork/workers.ts). */
+/** Prefork workers' counters, for /metrics, and their roles, for status (src/prefork/workers.ts). */
 export interface WorkerStatsSource {
   stats(): {
     workers: { key: string; pid: number; requests: number }[];
     requestsServed: ReadonlyMap<string, number>;
     recycles: ReadonlyMap<string, number>;
+    /** per "group:program": times a spare took over from a worker that left */
+    takeovers: ReadonlyMap<string, number>;
   };
+  /** 'serving' or 'spare' for a drover worker; null for any other process */
+  roleOf(key: string): 'serving' | 'spare' | null;
 }
 
 /** Event listeners (src/events/): supervisor's sendRemoteCommEvent, and each pool's figures for /metrics. */
@@ -162,9 +168,14 @@ export class ControlApi {
     return this.opts.events?.poolStats() ?? [];
   }
 
+  /** A drover worker's role ('serving' or 'spare'); null for other processes. */
+  roleOf(key: string): 'serving' | 'spare' | null {
+    return this.opts.workers?.roleOf(key) ?? null;
+  }
+
   /** Prefork counters; empty when there is no prefork layer. */
   workerStats(): ReturnType<WorkerStatsSource['stats']> {
-    return this.opts.workers?.stats() ?? { workers: [], requestsServed: new Map(), recycles: new Map() };
+    return this.opts.workers?.stats() ?? { workers: [], requestsServed: new Map(), recycles: new Map(), takeovers: new Map() };
   }
 
   /**
@@ -248,6 +259,7 @@ export class ControlApi {
         stderrLogfile: this.opts.logs?.logPath(key, 'stderr') ?? null,
         ...this.supervisor.waitingFor(key),
         health: running ? record.health : null,
+        role: this.opts.workers?.roleOf(key) ?? null,
         spec,
       });
     }

@@ -55,6 +55,7 @@ export function processJson(p: ProcessView): ProcessJson {
     healthcheck: p.spec.healthcheck === null ? null : describeCheck(p.spec.healthcheck),
     health: p.health,
     essential: p.spec.essential,
+    role: p.role,
   };
 }
 

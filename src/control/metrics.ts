@@ -245,6 +245,33 @@ export class DroverMetrics {
         for (const [program, n] of api.workerStats().recycles) this.inc(programLabels(program), n);
       },
     });
+    new Gauge({
+      name: 'drover_worker_spares',
+      help: 'Spare workers of a prefork program that are loaded and ready to take over (spare_workers); they accept nothing until then.',
+      labelNames: PROGRAM_LABELS,
+      registers: reg,
+      collect() {
+        this.reset();
+        const ready = new Map<string, number>();
+        for (const p of supervisor.snapshot()) {
+          if (p.spec.worker === null || p.record.state !== 'running' || api.roleOf(p.key) !== 'spare') continue;
+          const program = `${p.spec.group}:${p.spec.programName}`;
+          ready.set(program, (ready.get(program) ?? 0) + 1);
+        }
+        for (const program of workerPrograms(supervisor)) this.set(programLabels(program), ready.get(program) ?? 0);
+      },
+    });
+    new Counter({
+      name: 'drover_worker_takeovers_total',
+      help: 'Times a spare worker of a prefork program took over from a worker that left (crash, recycling, reload, stop).',
+      labelNames: PROGRAM_LABELS,
+      registers: reg,
+      collect() {
+        this.reset();
+        for (const program of workerPrograms(supervisor)) this.inc(programLabels(program), 0);
+        for (const [program, n] of api.workerStats().takeovers) this.inc(programLabels(program), n);
+      },
+    });
     // the master's task queues (src/primitives/), when the owner passes them in
     const queueGauge = (name: string, help: string, pick: (q: QueueFigures) => number): void => {
       new Gauge({

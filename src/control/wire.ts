@@ -83,6 +83,8 @@ export interface ProcessJson {
   readonly healthcheck?: string | null;
   readonly health?: 'healthy' | 'unhealthy' | null;
   readonly essential?: boolean;
+  /** drover workers: 'serving' (accepts) or 'spare' (loaded, accepts nothing until it takes over); null for other processes */
+  readonly role?: 'serving' | 'spare' | null;
 }
 const isState: Check<State> = oneOf(STATES);
 export const ProcessJson: Check<ProcessJson> = object<ProcessJson>({
@@ -109,6 +111,7 @@ export const ProcessJson: Check<ProcessJson> = object<ProcessJson>({
   healthcheck: optional(nullable(isString)),
   health: optional(nullable(oneOf(['healthy', 'unhealthy']))),
   essential: optional(isBoolean),
+  role: optional(nullable(oneOf(['serving', 'spare']))),
 });
 
 /** GET /api/processes */

@@ -26,6 +26,11 @@ export interface LaunchPlan {
    * Default 'output'.
    */
   readonly stdout?: 'output' | 'protocol';
+  /**
+   * the listening sockets to pass (fds 3, 4, … with LISTEN_FDS), when the kind chooses them itself (a worker's
+   * slot of a balanced socket; none for a spare); absent: the fds of the spec's `sockets`, as for any program
+   */
+  readonly listenFds?: readonly { readonly fd: number; readonly name: string }[];
 }
 
 /** Why a process of this kind cannot be launched (counted as a failed start). */

@@ -11,7 +11,7 @@ import { groupHasMembers, sendSignal, spawnProcess } from '../os/spawn.js';
 import { lookupUser, type UserInfo } from '../os/users.js';
 import type { CoreHost } from './_host.js';
 import type { Follower } from './follower.js';
-import { isRefusal, type ProcessKind } from './kind.js';
+import { isRefusal, type LaunchPlan, type LaunchRefusal, type ProcessKind } from './kind.js';
 import type { GoneExit, ProcessEntry } from './table.js';
 import type { SupervisorEvent } from './types.js';
 
@@ -84,7 +84,7 @@ export class Launcher {
     }
     this.o.hooks?.fire('pre_spawn', hookProcess(spec, null));
     const kind = this.kindOf(spec);
-    const plan = kind ? kind.prepare(spec) : { argv: spec.argv, env: {}, ipc: false };
+    const plan: LaunchPlan | LaunchRefusal = kind ? kind.prepare(spec) : { argv: spec.argv, env: {}, ipc: false };
     if (isRefusal(plan)) {
       fail(plan.reason, plan.message);
       return;
@@ -94,8 +94,8 @@ export class Launcher {
       kind?.abandon?.(spec, plan);
       fail(reason, message);
     };
-    const listenFds: { fd: number; name: string }[] = [];
-    for (const name of spec.sockets) {
+    const listenFds: { fd: number; name: string }[] = [...(plan.listenFds ?? [])];
+    for (const name of plan.listenFds ? [] : spec.sockets) {
       const fd = this.o.sockets?.fd(name) ?? null;
       if (fd === null) {
         abandon('ENOTSOCK', `its socket ${name} is not bound`);

@@ -18,6 +18,7 @@ import { LogSink } from '../logs/sink.js';
 import { closeInheritedOnExec } from '../os/fds.js';
 import { OrphanGuard } from '../os/guard.js';
 import { readPidfile, removePidfile, writePidfile } from '../os/pidfile.js';
+import { tcpMigratesRequests } from '../os/proc.js';
 import { hasPdeathsig } from '../os/spawn.js';
 import { FastCgiSockets } from '../prefork/fcgi.js';
 import { inheritedSockets, SocketSet } from '../prefork/sockets.js';
@@ -83,7 +84,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
 
   // A re-exec'd master (USR2) inherits the old one's sockets and its instance lock as fds.
   const inherited = inheritedSockets(process.env);
-  const lockFd = o.reexec ? inherited.get(LOCK_FD_NAME) : undefined;
+  const lockFd = o.reexec ? inherited.get(LOCK_FD_NAME)?.[0] : undefined;
   inherited.delete(LOCK_FD_NAME);
   const lock = await acquireInstanceLock(runtimeDir, lockFd);
   const pidfile = pidfilePath(config);
@@ -160,6 +161,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     buildSpec: (spec, processNum) => siblingSpec((overrides) => readConfig(overrides, true), spec, processNum),
     onRequest: (key, pid, calls, reply) => gate.run(() => shared.handle(key, pid, calls, reply)),
     onExit: (key, pid) => gate.run(() => shared.workerExited(key, pid)),
+    sockets,
   });
   const fcgi = new FastCgiSockets(logger);
   const checks = new Checks({ logger, lines: sink });
@@ -196,7 +198,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     supervisor,
     logger,
     configFile: config.file,
-    sockets: () => (sockets?.list() ?? []).map((s) => ({ fd: s.fd, name: s.spec.name })),
+    sockets: () => sockets?.handOver() ?? [],
     lockFd: lock.fd,
     daemon: o.daemon,
     ownsWatchdog: () => service?.ownsWatchdog ?? false,
@@ -261,8 +263,9 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   process.on('uncaughtException', onUnexpected);
   process.on('unhandledRejection', onUnexpected);
   for (const sock of sockets?.list() ?? []) {
-    logger.info(`socket ${sock.spec.name}: listening on ${sock.address}${sock.inherited ? ' (inherited)' : ''} (fd ${sock.fd})`);
+    logger.info(`socket ${sock.spec.name}: listening on ${sock.address}${sock.inherited ? ' (inherited)' : ''} (fd ${sock.fd}${sock.spec.reusePort ? ', balanced: one SO_REUSEPORT socket per worker slot' : ''})`);
   }
+  warnAboutBalancedSockets(config, logger);
   logger.info(
     `drover up: pid ${process.pid}, ${config.processes.length} process(es) from ${config.file}, control at ${server.urls.join(' ')}` +
       (guard ? `, orphan guard pid ${guard.pid ?? '?'}` : ''),
@@ -318,6 +321,15 @@ function warnAboutPlatform(logger: Logger): void {
   if (!hasPdeathsig()) {
     logger.warn('setpriv (util-linux) not found: programs will not be signalled if drover is killed with SIGKILL');
   }
+}
+
+/** Balanced sockets without the kernel's migration of queued connections: say what TTOU may cost. */
+function warnAboutBalancedSockets(config: Config, logger: Logger): void {
+  const balanced = config.sockets.filter((s) => s.reusePort).map((s) => s.name);
+  if (balanced.length === 0 || tcpMigratesRequests() === true) return;
+  logger.warn(
+    `socket ${balanced.join(', ')}: net.ipv4.tcp_migrate_req is off, so a slot that closes (TTOU, fewer workers after a reload) resets the connections queued on it at that instant; set it to 1 (sysctl -w net.ipv4.tcp_migrate_req=1, Linux ≥ 5.14) to have the kernel move them to another slot`,
+  );
 }
 
 /** A short name for the process title: the one program of `drover serve`, else the config's directory. */

@@ -100,6 +100,8 @@ export class Reloader {
       workers.setTargets({ ...config, processes: config.processes.filter((p) => managedElsewhere(p) && inScope(p.group)) });
       const rolled = [...pooled].filter((key) => inScope(key.slice(0, key.indexOf(':'))));
       await workers.arbiter.rollWorkers((group, programName) => rolled.includes(`${group}:${programName}`));
+      // worker programs the reload added get their spares too (rolled ones have theirs)
+      await workers.arbiter.fillAllSpares();
       const changes = [`${diff.changedProcesses.length} changed`, `${diff.addedProcesses.length} added`, `${diff.removedProcesses.length} removed`];
       this.o.onApplied?.(config);
       logger.info(`reload: done (${opts.cause}: ${opts.apply === 'all' ? changes.join(', ') : 'groups left to the caller'}; ${rolled.length} pool(s) rolled${rolled.length > 0 ? `: ${rolled.join(', ')}` : ''})`);

@@ -8,11 +8,38 @@ export type WorkerMessage =
   /** the event loop is alive; sent every heartbeat interval */
   | { readonly t: 'hb'; readonly requests: number; readonly rss: number }
   /** the worker wants to be replaced (max_requests reached); the master starts a replacement first */
-  | { readonly t: 'retire'; readonly reason: string };
+  | { readonly t: 'retire'; readonly reason: string }
+  /** a spare told to accept now listens on every socket it was handed (or runs, for a job worker) */
+  | { readonly t: 'serving' };
+
+/**
+ * Master → worker, besides the answers of the shared primitives. The master stops workers with signals; it
+ * sends messages only to a spare (a worker started with WORKER_ENV.spareSockets), to make it serve.
+ */
+export type MasterMessage =
+  /**
+   * start serving: accept on each of the `sockets` listening sockets that follow (a job worker, with none:
+   * start run()). It comes first, so the spare listens on each socket the moment it arrives: Node sends the
+   * next message only once the child acknowledged a handle, and the master may be busy (spawning the next
+   * spare) when the acknowledgement comes
+   */
+  | { readonly t: 'accept'; readonly sockets: number }
+  /** carries listening socket number `index` (0-based, in the program's `sockets` order) as its handle */
+  | { readonly t: 'socket'; readonly index: number };
+
+/** Narrows an unknown IPC message to a MasterMessage, or null. */
+export function parseMasterMessage(m: unknown): MasterMessage | null {
+  if (typeof m !== 'object' || m === null) return null;
+  const { t, index, sockets } = m as { t?: unknown; index?: unknown; sockets?: unknown };
+  const count = (x: unknown): x is number => typeof x === 'number' && Number.isInteger(x) && x >= 0;
+  if (t === 'accept' && count(sockets)) return { t, sockets };
+  if (t === 'socket' && count(index)) return { t, index };
+  return null;
+}
 
 /**
  * Exit status of a worker that could not load or start its module (gunicorn's WORKER_BOOT_ERROR); the master
- * names it in its log. The master stops workers with signals, so it sends them no messages but answers.
+ * names it in its log.
  */
 export const WORKER_BOOT_ERROR = 3;
 
@@ -27,6 +54,8 @@ export function parseWorkerMessage(m: unknown): WorkerMessage | null {
       const { requests, rss } = m as { requests?: unknown; rss?: unknown };
       return { t, requests: typeof requests === 'number' ? requests : 0, rss: typeof rss === 'number' ? rss : 0 };
     }
+    case 'serving':
+      return { t };
     case 'retire': {
       const reason = (m as { reason?: unknown }).reason;
       return { t, reason: typeof reason === 'string' ? reason : 'retire requested' };
@@ -95,6 +124,11 @@ export const WORKER_ENV = {
   gracefulMs: 'DROVER_GRACEFUL_MS',
   /** job workers: tasks in flight at once in this process (`concurrency`) */
   concurrency: 'DROVER_CONCURRENCY',
+  /**
+   * set for a spare only: how many listening sockets the master will hand it (MasterMessage `socket`) before
+   * it tells it to accept; a spare loads its module, reports ready and accepts nothing until then
+   */
+  spareSockets: 'DROVER_SPARE_SOCKETS',
 } as const;
 
 /**

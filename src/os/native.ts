@@ -43,6 +43,7 @@ const IPPROTO_IPV6 = 41;
 const IPV6_V6ONLY = 26;
 const F_GETFD = 1;
 const F_SETFD = 2;
+const F_DUPFD_CLOEXEC = 1030;
 const FD_CLOEXEC = 1;
 const LOCK_EX = 2;
 const LOCK_NB = 4;
@@ -106,6 +107,12 @@ export interface ListenOptions {
   readonly backlog: number;
   /** SO_REUSEPORT, so several sockets can be bound to the same address and port */
   readonly reusePort?: boolean;
+  /**
+   * false: bind only, without listen(2). A SO_REUSEPORT socket joins its group (and is given connections)
+   * only once it listens, so a slot can be prepared before the worker that will serve it is ready: the
+   * worker's own listen(2) on the inherited fd puts it in the LISTEN state. Default true.
+   */
+  readonly listen?: boolean;
 }
 
 /**
@@ -129,7 +136,7 @@ export function listenSocket(address: ListenAddress, opts: ListenOptions): numbe
     }
     const addr = encodeSockaddr(address);
     if (c.bind(fd, addr, addr.length) !== 0) throw new NativeError('bind', c.koffi.errno(), describeAddress(address));
-    if (c.listen(fd, opts.backlog) !== 0) throw new NativeError('listen', c.koffi.errno(), describeAddress(address));
+    if (opts.listen !== false && c.listen(fd, opts.backlog) !== 0) throw new NativeError('listen', c.koffi.errno(), describeAddress(address));
     return fd;
   } catch (err) {
     c.close(fd);
@@ -275,6 +282,14 @@ export function setCloexec(fd: number, on: boolean): boolean {
   if (next === flags) return false;
   if (c.fcntl(fd, F_SETFD, 'int', next) < 0) throw new NativeError('fcntl', c.koffi.errno(), `F_SETFD ${fd}`);
   return true;
+}
+
+/** A new fd (close-on-exec, numbered 3 or above) for the same open file description as `fd`. */
+export function duplicateFd(fd: number): number {
+  const c = load();
+  const dup = c.fcntl(fd, F_DUPFD_CLOEXEC, 'int', 3);
+  if (dup < 0) throw new NativeError('fcntl', c.koffi.errno(), `F_DUPFD_CLOEXEC ${fd}`);
+  return dup;
 }
 
 /** A pipe with both ends close-on-exec: [read end, write end]. */

@@ -140,6 +140,20 @@ export function uptimeSeconds(): number {
 
 /** whether the kernel has /proc/PID/task/TID/children; null until first looked at */
 let childrenFiles: boolean | null = null;
+/**
+ * Whether the kernel moves the connections queued on a closing SO_REUSEPORT listener to another listener of
+ * its group (`net.ipv4.tcp_migrate_req`, Linux ≥ 5.14, per network namespace) instead of resetting them;
+ * null when the kernel does not have the setting.
+ */
+export function tcpMigratesRequests(): boolean | null {
+  try {
+    return readFileSync('/proc/sys/net/ipv4/tcp_migrate_req', 'utf8').trim() !== '0';
+  } catch (err) {
+    // ENOENT: a kernel older than 5.14
+    if (isGone(err)) return null;
+    throw err;
+  }
+}
 
 /** Clock ticks per second; 100 on every Linux build drover supports (USER_HZ). */
 export const CLOCK_TICKS = 100;

@@ -2,9 +2,17 @@
 // whose size converges to a target (numprocs, changed by TTIN/TTOU); a worker is replaced with its
 // successor ready first (max_requests, max_memory, HUP); WINCH stops the pool and keeps the sockets.
 // The supervisor owns the processes and their state machine; the arbiter only decides, through its host.
+//
+// Each serving worker holds a slot (0, 1, …): with a balanced socket (reuse_port) the slot is the socket it
+// accepts on, so a replacement takes its predecessor's slot and the connections queued there. A spare is a
+// worker that loaded the module and accepts nothing; when a serving worker leaves for any reason, a spare
+// takes its slot at once and the pool loads a new spare in the background.
 import type { ProcessSpec } from '../config/types.js';
 import type { State } from '../core/states.js';
 import type { Logger } from '../logs/logger.js';
+
+/** What a pool member does: accept in its slot, or wait loaded until it is promoted. */
+export type Role = 'serving' | 'spare';
 
 /** What the arbiter sees of one supervised process. */
 export interface PoolMember {
@@ -13,6 +21,10 @@ export interface PoolMember {
   readonly record: { readonly state: State; readonly pid: number | null };
   /** on its way out (replaced, or removed by TTOU): no longer counted in the pool */
   retiring: boolean;
+  /** null until the arbiter placed it (at its first start) */
+  role: Role | null;
+  /** the slot a serving member accepts in; null for a spare, and for a serving member not placed yet */
+  slot: number | null;
 }
 
 /** Outcome of a start or stop, as the supervisor's commands report it. */
@@ -42,35 +54,100 @@ export interface ArbiterHost {
   stop(m: PoolMember): Promise<MemberOutcome>;
   /** forgets a stopped process */
   drop(m: PoolMember): void;
+  /** hands a running spare the sockets of its slot `m.slot` and tells it to accept; false when it cannot */
+  promote(m: PoolMember): boolean;
+  /** the open slots of the program's balanced sockets (none for shared sockets) */
+  openSlots(group: string, programName: string): readonly number[];
+  /** closes the master's copy of a slot of the program's balanced sockets (nothing for shared sockets) */
+  closeSlot(group: string, programName: string, slot: number): void;
 }
 
-const STOPPED: ReadonlySet<State> = new Set(['stopped', 'exited', 'fatal']);
+/** States in which a process holds nothing: no slot, no place in the pool. */
+const DOWN: ReadonlySet<State> = new Set(['stopped', 'exited', 'fatal']);
+/** States of a serving member that keeps its slot (a crashed worker restarting in place holds it). */
+const GONE: ReadonlySet<State> = new Set(['stopped', 'fatal']);
 
 export class Arbiter {
-  /** "group:program" → how many workers to run */
+  /** "group:program" → how many serving workers to run */
   private readonly targets = new Map<string, number>();
+  /** "group:program" → how many spares to keep loaded */
+  private readonly spareTargets = new Map<string, number>();
   /** "group:program" → workers recycled since start */
   readonly recycles = new Map<string, number>();
+  /** "group:program" → times a spare took over from a worker that left */
+  readonly takeovers = new Map<string, number>();
+  /** "group:program" of pools stopped by WINCH: nothing takes over and no slot closes until TTIN or a reload */
+  private readonly paused = new Set<string>();
 
   constructor(private readonly host: ArbiterHost) {}
 
-  setTarget(group: string, programName: string, count: number): void {
+  setTarget(group: string, programName: string, count: number, spares?: number): void {
     this.targets.set(`${group}:${programName}`, count);
+    if (spares !== undefined) this.spareTargets.set(`${group}:${programName}`, spares);
   }
 
-  /** Replaces one worker (max_requests, max_memory): its successor starts first. */
+  /** How many spares the program keeps: its target, else its section's spare_workers. */
+  spareTarget(group: string, programName: string): number {
+    return this.spareTargets.get(`${group}:${programName}`) ?? this.workersOf(group, programName).at(-1)?.spec.spareWorkers ?? 0;
+  }
+
+  /**
+   * Before a member starts: a member not placed yet serves, in the lowest slot nobody holds (the processes
+   * of the config file at start, a program added by a reload, a worker started again by hand).
+   */
+  place(m: PoolMember): void {
+    if (m.role === 'spare' || (m.role === 'serving' && m.slot !== null)) return;
+    m.role = 'serving';
+    m.slot = this.freeSlot(m.spec.group, m.spec.programName, m);
+  }
+
+  /**
+   * The process of `m` exited (any reason, before the exit is classified): a ready spare takes its slot at
+   * once and `m`, restarted by its autorestart, comes back as a spare. Without a ready spare `m` restarts in
+   * its own slot, whose connections wait for it. Pools being replaced, retired or stopped are left alone.
+   */
+  memberExited(m: PoolMember): void {
+    const program = `${m.spec.group}:${m.spec.programName}`;
+    if (m.role !== 'serving' || m.slot === null || m.retiring || !this.host.isRunning() || this.paused.has(program)) return;
+    const spare = this.readySpare(m.spec.group, m.spec.programName);
+    if (spare && this.handOver(m, spare, `worker ${m.record.pid ?? '?'} left`)) m.role = 'spare';
+  }
+
+  /** A member stopped for good (by hand, or fatal): its slot, now held by nobody, closes (unless the pool is paused). */
+  memberDown(m: PoolMember): void {
+    if (m.retiring || !this.host.isRunning() || this.paused.has(`${m.spec.group}:${m.spec.programName}`)) return;
+    this.closeOrphanSlots(m.spec.group, m.spec.programName);
+  }
+
+  /** Replaces one worker (max_requests, max_memory): a ready spare takes over at once, else its successor starts first. */
   retire(m: PoolMember, reason: string): void {
     if (!this.host.isRunning() || m.record.state !== 'running' || m.retiring) return;
+    const { group, programName } = m.spec;
+    if (m.role === 'spare') {
+      // a spare over max_memory serves nothing: it is replaced by a fresh spare, without counting as a recycle
+      this.host.logger.info(`${m.spec.name}: replacing spare ${m.record.pid ?? '?'} (${reason})`);
+      this.retireQuietly(m);
+      void this.fillSpares(group, programName);
+      return;
+    }
     m.retiring = true;
-    const program = `${m.spec.group}:${m.spec.programName}`;
+    const program = `${group}:${programName}`;
     this.recycles.set(program, (this.recycles.get(program) ?? 0) + 1);
     this.host.logger.info(`${m.spec.name}: recycling worker ${m.record.pid ?? '?'} (${reason})`);
+    const spare = this.readySpare(group, programName);
+    if (spare && this.handOver(m, spare, reason)) {
+      void this.host.stop(m).then(() => {
+        if (this.host.isCurrent(m)) this.host.drop(m);
+        return this.fillSpares(group, programName);
+      });
+      return;
+    }
     void this.replace(m).then((ok) => {
       if (!ok) m.retiring = false;
     });
   }
 
-  /** TTIN: one more worker per worker program. */
+  /** TTIN: one more serving worker per worker program, in a new slot; a ready spare takes it at once. */
   addWorkers(): void {
     // a worker started after a shutdown began is never stopped by it: the shutdown would wait on it forever
     if (!this.host.isRunning()) {
@@ -78,21 +155,48 @@ export class Arbiter {
       return;
     }
     for (const { group, programName } of this.programs()) {
-      const live = this.workersOf(group, programName).filter((w) => !w.retiring);
+      const program = `${group}:${programName}`;
+      const live = this.workersOf(group, programName).filter((w) => !w.retiring && w.role !== 'spare');
       const last = live.at(-1);
       if (!last) continue;
+      if (this.paused.delete(program)) {
+        // the spares WINCH stopped come back with the pool
+        for (const s of this.workersOf(group, programName)) if (s.role === 'spare' && !s.retiring && DOWN.has(s.record.state)) this.host.startNow(s);
+      }
+      const count = live.length + 1;
+      const spare = this.readySpare(group, programName);
+      if (spare) {
+        spare.role = 'serving';
+        spare.slot = this.freeSlot(group, programName, spare);
+        if (this.host.promote(spare)) {
+          this.setTarget(group, programName, count);
+          this.host.logger.info(`${programName}: spare ${spare.spec.name} serves slot ${spare.slot} (now ${count})`);
+          void this.fillSpares(group, programName);
+          continue;
+        }
+        spare.role = 'spare';
+        spare.slot = null;
+      }
       const next = this.sibling(last);
       if (!next) {
         this.host.logger.warn(`${programName}: cannot add a worker (its section no longer builds one)`);
         continue;
       }
-      this.setTarget(group, programName, live.length + 1);
-      this.host.logger.info(`${programName}: adding worker ${next.spec.name} (now ${live.length + 1})`);
+      this.setTarget(group, programName, count);
+      next.role = 'serving';
+      next.slot = this.freeSlot(group, programName, next);
+      this.host.logger.info(`${programName}: adding worker ${next.spec.name} (now ${count})`);
       this.host.startNow(next);
+      void this.fillSpares(group, programName); // after a WINCH, the spares come back too
     }
   }
 
-  /** TTOU: one fewer worker per worker program, never below one: the newest leaves gracefully. */
+  /**
+   * TTOU: one fewer serving worker per worker program, never below one: the one in the highest slot leaves
+   * gracefully. Its slot closes first in the master, so the socket lives on only in the leaving worker,
+   * which keeps accepting until its own stop closes it (docs/decisions.md: what that costs without
+   * net.ipv4.tcp_migrate_req).
+   */
   removeWorkers(): void {
     for (const { group, programName } of this.programs()) {
       const live = this.live(group, programName);
@@ -100,48 +204,178 @@ export class Arbiter {
         this.host.logger.info(`${programName}: keeping its last worker (TTOU never goes below one)`);
         continue;
       }
-      const victim = live.at(-1) as PoolMember;
+      // the highest slot, so the slots stay 0…n-1; the newest among unplaced ones
+      const victim = live.reduce((a, b) => ((b.slot ?? -1) > (a.slot ?? -1) || ((b.slot ?? -1) === (a.slot ?? -1) && b.spec.processNum > a.spec.processNum) ? b : a));
       this.setTarget(group, programName, live.length - 1);
       this.host.logger.info(`${programName}: removing worker ${victim.spec.name} (now ${live.length - 1})`);
+      victim.retiring = true;
+      if (victim.slot !== null) this.host.closeSlot(group, programName, victim.slot);
       this.retireQuietly(victim);
     }
   }
 
   /**
    * Rolling restart of every worker program (or those `only` names): one worker at a time, each replacement
-   * (built from the config as it is now) ready before the old one leaves; then the count converges to the
-   * program's target.
+   * (built from the config as it is now) ready before the old one leaves — with spares, new-code spares load
+   * first and each takes an old worker's slot at once; then the count converges to the program's target.
    */
   async rollWorkers(only?: (group: string, programName: string) => boolean): Promise<void> {
     for (const { group, programName } of this.programs()) {
       if (only && !only(group, programName)) continue;
-      for (const w of this.workersOf(group, programName)) {
-        if (!this.host.isRunning()) return;
-        if (w.retiring || w.record.state !== 'running') continue;
-        w.retiring = true;
-        if (!(await this.replace(w))) w.retiring = false;
+      this.paused.delete(`${group}:${programName}`);
+      if (this.spareTarget(group, programName) > 0) await this.rollWithSpares(group, programName);
+      else {
+        for (const w of this.workersOf(group, programName)) {
+          if (!this.host.isRunning()) return;
+          if (w.retiring || w.record.state !== 'running' || w.role === 'spare') continue;
+          w.retiring = true;
+          if (!(await this.replace(w))) w.retiring = false;
+        }
       }
+      if (!this.host.isRunning()) return;
       const target = this.targets.get(`${group}:${programName}`);
-      if (target === undefined) continue;
-      while (this.host.isRunning() && this.live(group, programName).length < target) {
-        const last = this.workersOf(group, programName).at(-1);
-        const next = last ? this.sibling(last) : null;
-        if (!next || !(await this.host.start(next)).ok) break;
+      if (target !== undefined) {
+        while (this.host.isRunning() && this.live(group, programName).length < target) {
+          const last = this.workersOf(group, programName).at(-1);
+          const next = last ? this.sibling(last) : null;
+          if (!next || !(await this.host.start(next)).ok) break;
+        }
+        const extra = this.live(group, programName).sort((a, b) => (a.slot ?? 0) - (b.slot ?? 0)).slice(target);
+        for (const m of extra) {
+          m.retiring = true;
+          if (m.slot !== null) this.host.closeSlot(group, programName, m.slot);
+          this.retireQuietly(m);
+        }
       }
-      for (const extra of this.live(group, programName).slice(target)) this.retireQuietly(extra);
+      await this.fillSpares(group, programName);
     }
   }
 
   /** WINCH: stop every worker gracefully; the master and its sockets stay (TTIN or a reload brings them back). */
   stopWorkers(): void {
-    const up = [...this.host.members()].filter((m) => m.spec.worker !== null && !STOPPED.has(m.record.state));
+    const up = [...this.host.members()].filter((m) => m.spec.worker !== null && !DOWN.has(m.record.state));
     this.host.logger.info(`SIGWINCH: stopping ${up.length} worker(s); sockets stay open`);
+    for (const { group, programName } of this.programs()) this.paused.add(`${group}:${programName}`);
     for (const m of up) void this.host.stop(m);
+  }
+
+  /**
+   * At start: registers (without starting) each worker program's spares, so that they start with the
+   * program's other processes (and, after a re-exec, count among those the old master waits for).
+   */
+  addSpares(): void {
+    for (const { group, programName } of this.programs()) {
+      const have = this.workersOf(group, programName).filter((w) => w.role === 'spare').length;
+      for (let i = have; i < this.spareTarget(group, programName); i++) {
+        const last = this.workersOf(group, programName).at(-1);
+        const spare = last ? this.sibling(last) : null;
+        if (!spare) break;
+        spare.role = 'spare';
+      }
+    }
+  }
+
+  /** Registers and starts spares until every worker program has its spare target (after a reload). */
+  async fillAllSpares(): Promise<void> {
+    await Promise.all(this.programs().map(({ group, programName }) => this.fillSpares(group, programName)));
+  }
+
+  /**
+   * Starts spares of a program until it has its spare target, or stops the extra ones; resolves when those
+   * started are ready (or failed).
+   */
+  async fillSpares(group: string, programName: string): Promise<void> {
+    if (!this.host.isRunning() || this.paused.has(`${group}:${programName}`)) return;
+    const spares = this.workersOf(group, programName).filter((w) => w.role === 'spare' && !w.retiring && !DOWN.has(w.record.state));
+    const want = this.spareTarget(group, programName);
+    for (const extra of spares.slice(want)) this.retireQuietly(extra);
+    const starting: Promise<PoolMember | null>[] = [];
+    for (let i = spares.length; i < want; i++) starting.push(this.startSpare(group, programName));
+    await Promise.all(starting);
   }
 
   // --- internal ---
 
-  /** Starts a replacement for `old`, waits until it is running, then stops and drops `old`. */
+  /** HUP with spares: new-code spares load first; each old serving worker hands its slot to one and leaves. */
+  private async rollWithSpares(group: string, programName: string): Promise<void> {
+    const old = this.workersOf(group, programName).filter((w) => !w.retiring);
+    const fresh: (PoolMember | null)[] = await Promise.all(Array.from({ length: this.spareTarget(group, programName) }, () => this.startSpare(group, programName)));
+    // the old spares run the old code: as many leave as new ones got ready (none, when the new code fails)
+    const readyCount = fresh.filter((s) => s !== null).length;
+    for (const s of old.filter((w) => w.role === 'spare').slice(0, readyCount)) this.retireQuietly(s);
+    const ready: Promise<PoolMember | null>[] = fresh.map((s) => Promise.resolve(s));
+    for (const w of old) {
+      if (!this.host.isRunning()) return;
+      if (w.retiring || w.record.state !== 'running' || w.role !== 'serving') continue;
+      let spare = await (ready.shift() ?? this.startSpare(group, programName));
+      if (spare && (spare.record.state !== 'running' || spare.role !== 'spare')) spare = null; // it died, or took over meanwhile
+      w.retiring = true;
+      if (!spare || !this.handOver(w, spare, 'reload')) {
+        if (!(await this.replace(w))) w.retiring = false;
+        continue;
+      }
+      // the next spare loads while this worker drains
+      ready.push(this.startSpare(group, programName));
+      await this.host.stop(w);
+      if (this.host.isCurrent(w)) this.host.drop(w);
+    }
+    await Promise.all(ready);
+  }
+
+  /** A running spare takes `from`'s slot and starts accepting, `from` giving the slot up; false when it could not. */
+  private handOver(from: PoolMember, spare: PoolMember, why: string): boolean {
+    spare.role = 'serving';
+    spare.slot = from.slot;
+    if (!this.host.promote(spare)) {
+      spare.role = 'spare';
+      spare.slot = null;
+      return false;
+    }
+    from.slot = null;
+    const program = `${from.spec.group}:${from.spec.programName}`;
+    this.takeovers.set(program, (this.takeovers.get(program) ?? 0) + 1);
+    this.host.logger.info(`${from.spec.name}: spare ${spare.spec.name} (pid ${spare.record.pid ?? '?'}) takes over slot ${spare.slot ?? '?'} (${why})`);
+    return true;
+  }
+
+  /** Registers a sibling spare and starts it; null when it cannot be built or does not get ready. */
+  private async startSpare(group: string, programName: string): Promise<PoolMember | null> {
+    const last = this.workersOf(group, programName).at(-1);
+    const spare = last ? this.sibling(last) : null;
+    if (!spare) return null;
+    spare.role = 'spare';
+    spare.slot = null;
+    const started = await this.host.start(spare);
+    if (started.ok) return spare;
+    this.host.logger.warn(`${spare.spec.name}: spare did not start (${started.message ?? started.code ?? '?'})`);
+    await this.host.stop(spare);
+    if (this.host.isCurrent(spare)) this.host.drop(spare);
+    return null;
+  }
+
+  /** A running spare of the program, not on its way out; null when none is ready. */
+  private readySpare(group: string, programName: string): PoolMember | null {
+    return this.workersOf(group, programName).find((w) => w.role === 'spare' && !w.retiring && w.record.state === 'running') ?? null;
+  }
+
+  /** The lowest slot no serving member holds (a stopped one gives its slot up to `m`). */
+  private freeSlot(group: string, programName: string, m: PoolMember): number {
+    const members = this.workersOf(group, programName).filter((w) => w !== m && w.role === 'serving' && w.slot !== null);
+    const held = new Set(members.filter((w) => !GONE.has(w.record.state)).map((w) => w.slot));
+    let slot = 0;
+    while (held.has(slot)) slot++;
+    for (const w of members) if (w.slot === slot) w.slot = null;
+    return slot;
+  }
+
+  /** Closes the open slots no serving member holds: nobody would accept the connections the kernel puts there. */
+  private closeOrphanSlots(group: string, programName: string): void {
+    const members = this.workersOf(group, programName).filter((w) => w.role === 'serving' && w.slot !== null && !GONE.has(w.record.state));
+    const held = new Set(members.map((w) => w.slot));
+    for (const slot of this.host.openSlots(group, programName)) if (!held.has(slot)) this.host.closeSlot(group, programName, slot);
+  }
+
+  /** Starts a replacement for `old` in its slot, waits until it is running, then stops and drops `old`. */
   private async replace(old: PoolMember): Promise<boolean> {
     const next = this.sibling(old);
     if (!next) {
@@ -151,6 +385,8 @@ export class Arbiter {
       old.retiring = false; // the same process, back in the pool
       return true;
     }
+    next.role = 'serving';
+    next.slot = old.slot;
     const started = await this.host.start(next);
     if (!started.ok) {
       this.host.logger.warn(`${old.spec.name}: replacement ${next.spec.name} did not start (${started.message ?? started.code ?? '?'}); keeping the old worker`);
@@ -185,9 +421,9 @@ export class Arbiter {
       .sort((a, b) => a.spec.processNum - b.spec.processNum);
   }
 
-  /** Workers of a program that are up and not on their way out. */
+  /** Serving workers of a program that are up and not on their way out. */
   private live(group: string, programName: string): PoolMember[] {
-    return this.workersOf(group, programName).filter((w) => !w.retiring && !STOPPED.has(w.record.state));
+    return this.workersOf(group, programName).filter((w) => !w.retiring && w.role !== 'spare' && !DOWN.has(w.record.state));
   }
 
   /** Worker programs (group, program) currently configured. */

@@ -43,3 +43,8 @@ export function workerEnv(spec: ProcessSpec, random: number): Record<string, str
     [WORKER_ENV.concurrency]: String(spec.concurrency),
   };
 }
+
+/** The environment that makes a worker a spare: it loads, reports ready and waits for its sockets. */
+export function spareEnv(spec: ProcessSpec): Record<string, string> {
+  return { [WORKER_ENV.spareSockets]: String(spec.sockets.length) };
+}

@@ -10,10 +10,12 @@ import type { Supervisor } from '../core/supervisor.js';
 import type { ProcessEntry } from '../core/table.js';
 import { WORKER_BOOT_ERROR, parseSharedRequest, parseWorkerMessage, type SharedCall, type SharedReplyMessage, type StuckReport, type WorkerMessage } from '../ipc/protocol.js';
 import type { Logger } from '../logs/logger.js';
+import { sendListeningSocket } from '../os/pass-socket.js';
 import { sendSignal } from '../os/spawn.js';
-import { Arbiter, type ArbiterHost, type PoolMember } from './arbiter.js';
+import { Arbiter, type ArbiterHost, type PoolMember, type Role } from './arbiter.js';
 import { reportFrames, stuckReportScanner } from './inspector.js';
-import { canStripTypes, isTypeScript, workerArgv, workerEnv } from './worker-spawn.js';
+import { SocketBindError, type SocketSet } from './sockets.js';
+import { canStripTypes, isTypeScript, spareEnv, workerArgv, workerEnv } from './worker-spawn.js';
 
 /** How long the master waits for a stuck worker's watchdog report before it kills the worker anyway. */
 const STUCK_REPORT_WAIT_MS = 3000;
@@ -26,6 +28,8 @@ export interface WorkersOptions {
   readonly onRequest?: ((key: string, pid: number, calls: readonly SharedCall[], reply: (m: SharedReplyMessage) => void) => void) | null;
   /** a worker process has exited (its leases and locks are given back at once) */
   readonly onExit?: ((key: string, pid: number) => void) | null;
+  /** the master's listening sockets: a worker gets its slot of a balanced one, a promoted spare all of its own */
+  readonly sockets?: SocketSet | null;
 }
 
 /** Events this kind queues for itself. */
@@ -49,6 +53,12 @@ class WorkerState implements PoolMember {
   stuckReport: StuckReport | null = null;
   /** a heartbeat was missed: the master waits for the report until this time (ms since epoch); 0 when not */
   reportDeadlineMs = 0;
+  /** serving or spare; null until the arbiter places it; kept across restarts of the same entry */
+  role: Role | null = null;
+  /** the slot it serves in (its socket, with reuse_port); null for a spare */
+  slot: number | null = null;
+  /** when this spare was told to accept (ms since epoch), to log how long it took; 0 when not */
+  promotedAtMs = 0;
 
   constructor(readonly entry: ProcessEntry) {}
 
@@ -98,9 +108,26 @@ export class Workers implements ProcessKind {
       start: async (m) => (await supervisor.command({ type: 'start', keys: [m.key], wait: true }))[0] ?? { ok: false, message: 'no answer' },
       stop: (m) => supervisor.stopEntry((m as WorkerState).entry),
       drop: (m) => supervisor.drop((m as WorkerState).entry),
+      promote: (m) => this.promote(m as WorkerState),
+      openSlots: (group, programName) => this.balancedSockets(group, programName).flatMap((name) => this.o.sockets?.openSlots(name) ?? []),
+      closeSlot: (group, programName, slot) => {
+        for (const name of this.balancedSockets(group, programName)) this.o.sockets?.closeSlot(name, slot);
+      },
     };
     this.pool = new Arbiter(host);
     this.setTargets(config);
+    // a re-exec'd master inherits its predecessor's slots: those beyond numprocs lose their worker when the
+    // old master's leave, so the master lets go of them now (they close as the old workers stop)
+    for (const spec of config.processes) {
+      if (spec.worker === null) continue;
+      for (const name of spec.sockets) for (const slot of this.o.sockets?.openSlots(name) ?? []) if (slot >= spec.numprocs) this.o.sockets?.closeSlot(name, slot);
+    }
+    this.pool.addSpares();
+    supervisor.onChange((e) => {
+      if (e.step.to !== 'stopped' && e.step.to !== 'fatal') return;
+      const entry = supervisor.table.get(e.key);
+      if (entry?.spec.worker) this.arbiter.memberDown(this.stateOf(entry));
+    });
     supervisor.onSignal('TTIN', () => this.arbiter.addWorkers());
     supervisor.onSignal('TTOU', () => this.arbiter.removeWorkers());
     supervisor.onSignal('WINCH', () => this.arbiter.stopWorkers());
@@ -114,7 +141,14 @@ export class Workers implements ProcessKind {
 
   /** Makes each worker program of `config` converge to its numprocs (at start, and on reload). */
   setTargets(config: Config): void {
-    for (const spec of config.processes) if (spec.worker !== null) this.arbiter.setTarget(spec.group, spec.programName, spec.numprocs);
+    for (const spec of config.processes) if (spec.worker !== null) this.arbiter.setTarget(spec.group, spec.programName, spec.numprocs, spec.spareWorkers);
+  }
+
+  /** A worker's role, for status: 'serving' or 'spare'; null for a process that is not a drover worker. */
+  roleOf(key: string): Role | null {
+    const entry = this.supervisor?.table.get(key);
+    if (!entry?.spec.worker) return null;
+    return this.stateOf(entry).role ?? 'serving';
   }
 
   /** Whether `spec` belongs to a pool that exists now and rolls instead of being diffed (see the one reload). */
@@ -131,10 +165,11 @@ export class Workers implements ProcessKind {
     workers: { key: string; pid: number; requests: number }[];
     requestsServed: ReadonlyMap<string, number>;
     recycles: ReadonlyMap<string, number>;
+    takeovers: ReadonlyMap<string, number>;
   } {
     const entries = this.supervisor?.table.entries() ?? [];
     const workers = entries.filter((e) => e.spec.worker !== null).map((e) => ({ key: e.key, pid: e.spawnedPid, requests: this.stateOf(e).requests }));
-    return { workers, requestsServed: this.requestsServed, recycles: this.pool?.recycles ?? new Map() };
+    return { workers, requestsServed: this.requestsServed, recycles: this.pool?.recycles ?? new Map(), takeovers: this.pool?.takeovers ?? new Map() };
   }
 
   // --- ProcessKind ---
@@ -156,7 +191,25 @@ export class Workers implements ProcessKind {
         message: `${module} is TypeScript: worker modules in .ts need Node ≥ 22.6 (this is ${process.version}); compile it to .js or upgrade Node`,
       };
     }
-    return { argv: workerArgv(spec), env: workerEnv(spec, Math.random()), ipc: true };
+    const entry = this.supervisor?.table.get(`${spec.group}:${spec.name}`);
+    const w = entry ? this.stateOf(entry) : null;
+    if (w && this.pool) this.pool.place(w);
+    const env = workerEnv(spec, Math.random());
+    // a spare gets no socket now: the master hands them over when it must serve
+    if (w?.role === 'spare') return { argv: workerArgv(spec), env: { ...env, ...spareEnv(spec) }, ipc: true, listenFds: [] };
+    const listenFds: { fd: number; name: string }[] = [];
+    for (const name of spec.sockets) {
+      let fd: number | null;
+      try {
+        fd = this.listenFdOf(name, w?.slot ?? 0);
+      } catch (err) {
+        if (!(err instanceof SocketBindError)) throw err;
+        return { refused: true, reason: 'EADDRINUSE', message: err.message };
+      }
+      if (fd === null) return { refused: true, reason: 'ENOTSOCK', message: `its socket ${name} is not bound` };
+      listenFds.push({ fd, name });
+    }
+    return { argv: workerArgv(spec), env, ipc: true, listenFds };
   }
 
   attach(entry: ProcessEntry, child: ChildProcess, pid: number): void {
@@ -221,6 +274,8 @@ export class Workers implements ProcessKind {
     const w = this.states.get(entry);
     if (w?.heartbeat) clearTimeout(w.heartbeat);
     if (w) w.heartbeat = null;
+    // a serving worker's slot goes to a spare before the exit is even classified (and the entry restarted)
+    if (w) this.arbiter.memberExited(w);
   }
 
   // --- internal ---
@@ -228,6 +283,48 @@ export class Workers implements ProcessKind {
   private context(): KindContext {
     if (!this.ctx) throw new Error('Workers.bind was not called');
     return this.ctx;
+  }
+
+  /** The fd to hand for socket `name`: the socket itself when shared, the worker's slot of it when balanced. */
+  private listenFdOf(name: string, slot: number): number | null {
+    const sockets = this.o.sockets;
+    if (!sockets) return null;
+    return sockets.isBalanced(name) ? sockets.slotFd(name, slot) : (sockets.get(name)?.fd ?? null);
+  }
+
+  /** The balanced sockets a program names. */
+  private balancedSockets(group: string, programName: string): string[] {
+    const entry = this.supervisor?.table.entries().find((e) => e.spec.group === group && e.spec.programName === programName);
+    return (entry?.spec.sockets ?? []).filter((name) => this.o.sockets?.isBalanced(name) === true);
+  }
+
+  /**
+   * Makes a running spare serve: tells it to accept, then hands it each of its program's sockets (its slot
+   * of a balanced one) over IPC; it listens on each as it arrives. False when a socket cannot be had (the
+   * spare is left as it is).
+   */
+  private promote(w: WorkerState): boolean {
+    const child = w.entry.child;
+    const fds: number[] = [];
+    for (const name of w.spec.sockets) {
+      let fd: number | null;
+      try {
+        fd = this.listenFdOf(name, w.slot ?? 0);
+      } catch (err) {
+        if (!(err instanceof SocketBindError)) throw err;
+        this.o.logger.error(`${w.spec.name}: ${err.message}`);
+        return false;
+      }
+      if (fd === null) return false;
+      fds.push(fd);
+    }
+    // gone meanwhile: its exit hands the slot on (it is serving by now, for the arbiter)
+    if (!child?.connected) return true;
+    w.promotedAtMs = Date.now();
+    // EPIPE/ERR_IPC_CHANNEL_CLOSED when the spare is gone: its exit event tells the rest
+    child.send({ t: 'accept', sockets: fds.length }, () => undefined);
+    fds.forEach((fd, index) => void sendListeningSocket(child, { t: 'socket', index }, fd));
+    return true;
   }
 
   private stateOf(entry: ProcessEntry): WorkerState {
@@ -272,6 +369,12 @@ export class Workers implements ProcessKind {
         break;
       case 'retire':
         this.arbiter.retire(w, msg.reason);
+        break;
+      case 'serving':
+        this.o.logger.info(
+          `${entry.spec.name}: spare ${pid} now accepting${w.slot !== null ? ` in slot ${w.slot}` : ''}${w.promotedAtMs > 0 ? ` (${Date.now() - w.promotedAtMs} ms after it was told)` : ''}`,
+        );
+        w.promotedAtMs = 0;
         break;
       default:
         assertNever(msg);

@@ -1,14 +1,15 @@
 // The worker runtime: the entry point of every `worker =` process. It loads the user's module, serves it
 // on the inherited sockets (or runs it as a job worker), tells the master when it is ready, sends
 // heartbeats from its event loop, drains gracefully on SIGTERM or the master's "stop", asks to be replaced
-// after max_requests, and exits when the master goes away.
+// after max_requests, and exits when the master goes away. A spare loads the module and reports ready but
+// has no socket: the master hands it its sockets over IPC when it must take over, then says "accept".
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { Server as NetServer } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { WORKER_BOOT_ERROR, WORKER_ENV, type WorkerMessage } from '../ipc/protocol.js';
+import { parseMasterMessage, WORKER_BOOT_ERROR, WORKER_ENV, type WorkerMessage } from '../ipc/protocol.js';
 import { lock, queue, setRuntimeDefaults, state } from '../primitives/api.js';
 import { isJobWorker, type JobWorker, type WorkerContext } from './index.js';
 import { startWatchdog } from './watchdog.js';
@@ -22,6 +23,8 @@ const stuckMs = Number(env[WORKER_ENV.stuckMs] ?? '0');
 const maxRequests = Number(env[WORKER_ENV.maxRequests] ?? '0');
 const gracefulMs = Number(env[WORKER_ENV.gracefulMs] ?? '30000');
 const concurrency = Math.max(1, Number(env[WORKER_ENV.concurrency] ?? '1') || 1);
+/** a spare: how many sockets the master hands over when it promotes it; null for a worker that serves at once */
+const spareSockets = env[WORKER_ENV.spareSockets] === undefined ? null : Math.max(0, Number(env[WORKER_ENV.spareSockets]) || 0);
 /** aborted when a stop begins: ends job workers' run() and waiting queue takes (shared primitives) */
 const stopController = new AbortController();
 setRuntimeDefaults({ signal: stopController.signal, concurrency });
@@ -122,6 +125,11 @@ async function runJobWorker(worker: JobWorker): Promise<void> {
     fail('setup() failed', err);
   }
   send({ t: 'ready' });
+  if (spareSockets !== null) {
+    await awaitPromotion(0);
+    onStop = () => undefined;
+    send({ t: 'serving' });
+  }
   try {
     await worker.run(ctx);
   } finally {
@@ -149,8 +157,8 @@ function toListener(exported: unknown): { listener: RequestListener; server: Ser
 }
 
 async function serveHttp(exported: unknown): Promise<void> {
-  const count = Number(env['LISTEN_FDS'] ?? '0');
-  if (env['LISTEN_PID'] !== undefined && env['LISTEN_PID'] !== String(process.pid)) {
+  const count = spareSockets ?? Number(env['LISTEN_FDS'] ?? '0');
+  if (spareSockets === null && env['LISTEN_PID'] !== undefined && env['LISTEN_PID'] !== String(process.pid)) {
     fail(`LISTEN_PID ${env['LISTEN_PID']} is not this process (${process.pid}): the sockets are not meant for it`);
   }
   if (count < 1) fail('no sockets were passed: give the program sockets = NAME and a [socket:NAME] section');
@@ -172,12 +180,16 @@ async function serveHttp(exported: unknown): Promise<void> {
     server.prependListener('request', track);
     servers.push(server);
   }
+  // A spare reports ready now, loaded but not listening: it accepts nothing until the master hands it its
+  // sockets. server.listen(handle) then listens on the very socket the master holds (its slot, with
+  // reuse_port), so it accepts what is already queued there.
+  const targets: unknown[] = spareSockets === null ? servers.map((_, i) => ({ fd: 3 + i })) : await promoted(count);
   await Promise.all(
     servers.map(
       (s, i) =>
         new Promise<void>((resolve, reject) => {
           s.once('error', reject);
-          s.listen({ fd: 3 + i }, () => {
+          s.listen(targets[i] as { fd: number }, () => {
             s.off('error', reject);
             resolve();
           });
@@ -189,7 +201,38 @@ async function serveHttp(exported: unknown): Promise<void> {
     drain(servers);
     return;
   }
+  send({ t: spareSockets === null ? 'ready' : 'serving' });
+}
+
+/** A spare: reports ready, then waits until the master says accept and hands over its `count` sockets. */
+async function promoted(count: number): Promise<unknown[]> {
   send({ t: 'ready' });
+  return awaitPromotion(count);
+}
+
+/**
+ * Waits for the master's `accept` and the sockets that follow it (by index); a stop meanwhile ends the
+ * spare at once (it has nothing in flight).
+ */
+function awaitPromotion(count: number): Promise<unknown[]> {
+  onStop = () => process.exit(0);
+  if (stopping) process.exit(0);
+  return new Promise((resolve) => {
+    const handles: unknown[] = Array.from({ length: count }, () => undefined);
+    let told = false;
+    const onMessage = (raw: unknown, handle: unknown): void => {
+      const m = parseMasterMessage(raw);
+      if (m?.t === 'accept') {
+        if (m.sockets !== count) fail(`told to accept on ${m.sockets} socket(s), but the program has ${count}`);
+        told = true;
+      } else if (m?.t === 'socket' && m.index < count && handle) handles[m.index] = handle;
+      if (!told || handles.some((h) => h === undefined)) return;
+      process.off('message', onMessage);
+      onStop = null;
+      resolve(handles);
+    };
+    process.on('message', onMessage);
+  });
 }
 
 /**

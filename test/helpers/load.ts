@@ -20,9 +20,13 @@ export interface Load {
   readonly stop: () => Promise<LoadResult>;
 }
 
-/** Starts `concurrency` request loops against 127.0.0.1:port; they run until stop() (or `maxMs`). */
-export function startLoad(port: number, opts: { concurrency?: number; path?: string; maxMs?: number } = {}): Load {
-  const agent = new Agent({ keepAlive: true, maxSockets: opts.concurrency ?? 3 });
+/**
+ * Starts `concurrency` request loops against 127.0.0.1:port; they run until stop() (or `maxMs`). With
+ * `newConnections`, every request opens its own connection (and asks `Connection: close`), so each one goes
+ * through the listen backlog (wrk's -H 'Connection: close').
+ */
+export function startLoad(port: number, opts: { concurrency?: number; path?: string; maxMs?: number; newConnections?: boolean } = {}): Load {
+  const agent = new Agent({ keepAlive: !opts.newConnections, maxSockets: opts.concurrency ?? 3 });
   let ok = 0;
   let failed = 0;
   const errors: string[] = [];
@@ -32,7 +36,8 @@ export function startLoad(port: number, opts: { concurrency?: number; path?: str
   const waiters: { target: number; resolve: () => void }[] = [];
   const one = (): Promise<void> =>
     new Promise((resolve) => {
-      const req = request({ host: '127.0.0.1', port, path: opts.path ?? '/', agent }, (res) => {
+      const headers = opts.newConnections ? { connection: 'close' } : {};
+      const req = request({ host: '127.0.0.1', port, path: opts.path ?? '/', agent, headers }, (res) => {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (c: string) => (body += c));

@@ -139,3 +139,43 @@ startsecs = 0
     assert.deepEqual(survivors, [], 'nothing survives the teardown');
   }
 });
+
+test('web page in Chromium: a spare worker is marked as such, and the mark moves when it takes over', { skip }, async () => {
+  const port = await freePort();
+  const d = new Daemon(`${inetSection(port)}
+[socket:web]
+bind = 127.0.0.1:0
+
+[program:web]
+worker = ${fixture('worker-app.mjs')}
+sockets = web
+spare_workers = 1
+`);
+  const profile = makeTmpDir('drover-chromium-');
+  let context: BrowserContext | null = null;
+  try {
+    await d.up();
+    const roles = async (): Promise<Map<string, { role: string; pid: number | null; state: string }>> =>
+      new Map(((await getJson(port, '/api/processes')).body['processes'] as { name: string; role: string; pid: number | null; state: string }[]).map((p) => [p.name, p]));
+    const opened = await openPage(port, profile);
+    context = opened.context;
+    const page = opened.page;
+    for (const name of ['web:web_0', 'web:web_1']) await page.locator(`tr.proc[data-name="${name}"][data-state="running"]`).waitFor();
+    const before = await roles();
+    const spare = [...before].find(([, p]) => p.role === 'spare')?.[0] as string;
+    const serving = [...before].find(([, p]) => p.role === 'serving')?.[0] as string;
+    assert.ok(spare && serving, JSON.stringify([...before]));
+    await page.locator(`tr.proc[data-name="${spare}"] .sub`, { hasText: /^spare/ }).waitFor();
+    assert.equal(await page.locator(`tr.proc[data-name="${serving}"] .sub`).textContent(), '');
+    // the serving worker dies: the spare serves, and the dead one comes back as the spare
+    process.kill(before.get(serving)?.pid as number, 'SIGKILL');
+    await page.locator(`tr.proc[data-name="${serving}"] .sub`, { hasText: /^spare/ }).waitFor();
+    // an empty mark is not visible: wait for it to be there, empty
+    await page.locator(`tr.proc[data-name="${spare}"] .sub`, { hasText: /^$/ }).waitFor({ state: 'attached' });
+  } finally {
+    await context?.close().catch(() => undefined);
+    rmSync(profile, { recursive: true, force: true });
+    const survivors = await d.teardown();
+    assert.deepEqual(survivors, [], 'nothing survives the teardown');
+  }
+});

@@ -26,6 +26,10 @@ options:
       --max-requests N       recycle a worker after N requests (default 0 = never)
       --max-requests-jitter N  add 0..N to max-requests per worker
       --max-memory BYTES     recycle a worker whose RSS exceeds this (e.g. 512MB)
+      --spare-workers N      keep N extra workers loaded but not accepting; one takes over at once when a
+                             worker leaves (crash, recycling, reload) (default 0)
+      --reuse-port           balanced mode: one SO_REUSEPORT socket per worker slot, so the kernel spreads
+                             new connections evenly (TCP binds only; docs/decisions.md, Prefork)
   -n, --name NAME            program name (default: the app's file name)
   -D, --daemon               detach and run in the background
   -p, --pidfile FILE         write the master's pid here
@@ -55,6 +59,8 @@ export const serve: Command = async (ctx) => {
         'max-requests': { type: 'string' },
         'max-requests-jitter': { type: 'string' },
         'max-memory': { type: 'string' },
+        'spare-workers': { type: 'string' },
+        'reuse-port': { type: 'boolean' },
         name: { type: 'string', short: 'n' },
         daemon: { type: 'boolean', short: 'D' },
         pidfile: { type: 'string', short: 'p' },
@@ -103,7 +109,8 @@ export const serve: Command = async (ctx) => {
   const graceful = int('graceful-timeout', v['graceful-timeout'], 30);
   const maxRequests = int('max-requests', v['max-requests'], 0);
   const jitter = int('max-requests-jitter', v['max-requests-jitter'], 0);
-  if (workers === null || timeout === null || graceful === null || maxRequests === null || jitter === null) return EXIT.USAGE;
+  const spares = int('spare-workers', v['spare-workers'], 0);
+  if (workers === null || timeout === null || graceful === null || maxRequests === null || jitter === null || spares === null) return EXIT.USAGE;
   if (workers < 1) return usage('--workers must be at least 1');
   if (v.umask !== undefined && !/^[0-7]{1,4}$/.test(v.umask)) return usage(`--umask must be octal, got "${v.umask}"`);
   for (const e of v.env ?? []) {
@@ -122,6 +129,8 @@ export const serve: Command = async (ctx) => {
   }
   if (binds.length === 0) binds = [ctx.env['PORT'] ? `0.0.0.0:${ctx.env['PORT']}` : '127.0.0.1:8000'];
   if (v.daemon && binds.some((b) => b.startsWith('fd://'))) return usage('inherited sockets (fd://) cannot be used with --daemon');
+  const notTcp = binds.find((b) => b.startsWith('fd://') || b.startsWith('unix:'));
+  if (v['reuse-port'] && notTcp !== undefined) return usage(`--reuse-port needs TCP binds (HOST:PORT); ${notTcp} is always one socket shared by the workers`);
   const bindAddr = (b: string): string => (b.startsWith('unix:') ? `unix:${resolve(ctx.cwd, b.slice(5).replace(/^\/\//, ''))}` : b);
 
   const name = (v.name ?? app.split('/').at(-1)?.replace(/\.[cm]?[jt]s$/, '') ?? 'app').replace(/[^A-Za-z0-9_-]/g, '_') || 'app';
@@ -142,7 +151,7 @@ export const serve: Command = async (ctx) => {
     ...(v['shared-backend'] ? [`shared_backend = ${v['shared-backend']}`] : []),
     ...(v['shared-prefix'] ? [`shared_prefix = ${v['shared-prefix']}`] : []),
     '',
-    ...binds.flatMap((b, i) => [`[socket:bind${i}]`, `bind = ${bindAddr(b)}`, '']),
+    ...binds.flatMap((b, i) => [`[socket:bind${i}]`, `bind = ${bindAddr(b)}`, ...(v['reuse-port'] ? ['reuse_port = true'] : []), '']),
     `[program:${name}]`,
     `worker = ${app}`,
     `sockets = ${binds.map((_, i) => `bind${i}`).join(', ')}`,
@@ -152,6 +161,7 @@ export const serve: Command = async (ctx) => {
     `max_requests = ${maxRequests}`,
     `max_requests_jitter = ${jitter}`,
     ...(v['max-memory'] ? [`max_memory = ${v['max-memory']}`] : []),
+    ...(spares > 0 ? [`spare_workers = ${spares}`] : []),
     ...(v.user ? [`user = ${v.user}`] : []),
     ...(v.umask ? [`umask = ${v.umask}`] : []),
     ...(v.chdir ? [`directory = ${resolve(ctx.cwd, v.chdir)}`] : []),

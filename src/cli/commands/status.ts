@@ -53,6 +53,8 @@ export const status = remoteCommand({
 // --- internal ---
 
 function detail(p: ProcessJson): string {
+  // a spare is loaded and accepts nothing until a worker leaves; its state stays supervisor's word
+  if (p.role === 'spare' && p.state !== 'stopped' && p.state !== 'fatal') return 'spare (accepts nothing until it takes over)';
   if (p.waiting) return p.waiting;
   if (p.health && (p.state === 'running' || p.state === 'stopping')) return p.health;
   if (p.spawn_error && (p.state === 'fatal' || p.state === 'backoff')) return p.spawn_error;

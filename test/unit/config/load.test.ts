@@ -163,3 +163,47 @@ test('findConfigFile looks for drover.ini, drover.conf, supervisord.conf in that
   writeFileSync(join(d, 'drover.ini'), '');
   assert.equal(findConfigFile(d), join(d, 'drover.ini'));
 });
+
+// worker modules must exist for a `worker =` program to load
+for (const m of ['app.mjs', 'a.mjs', 'b.mjs']) writeFileSync(join(dir, m), 'export default () => undefined;\n');
+
+test('reuse_port and spare_workers: off by default, read when set', () => {
+  const off = load('rp0.ini', '[socket:web]\nbind = 127.0.0.1:8000\n[program:web]\nworker = app.mjs\nsockets = web\n');
+  assert.equal(off.sockets[0]?.reusePort, false);
+  assert.equal(off.processes[0]?.spareWorkers, 0);
+  const on = load('rp1.ini', '[socket:web]\nbind = 127.0.0.1:8000\nreuse_port = true\n[program:web]\nworker = app.mjs\nsockets = web\nspare_workers = 2\n');
+  assert.equal(on.sockets[0]?.reusePort, true);
+  assert.equal(on.processes[0]?.spareWorkers, 2);
+});
+
+/** The problems of a config that must not load, as [section, key, line]. */
+function problemsOf(name: string, text: string): [string, string | null, number][] {
+  try {
+    load(name, text);
+  } catch (e) {
+    assert.ok(e instanceof ConfigProblems, String(e));
+    return e.problems.map((p) => [p.section, p.key, p.line]);
+  }
+  return assert.fail('expected ConfigProblems');
+}
+
+test('reuse_port: refused on a unix socket and an inherited fd, naming the line', () => {
+  assert.deepEqual(problemsOf('rp2.ini', '[socket:u]\nbind = unix:/run/x.sock\nreuse_port = true\n'), [['socket:u', 'reuse_port', 3]]);
+  assert.deepEqual(problemsOf('rp3.ini', '[socket:f]\nbind = fd://3\nreuse_port = yes\n'), [['socket:f', 'reuse_port', 3]]);
+});
+
+test('reuse_port: a balanced socket belongs to one worker program; a command program or a second pool is refused', () => {
+  const base = '[socket:web]\nbind = 127.0.0.1:0\nreuse_port = true\n';
+  assert.deepEqual(problemsOf('rp4.ini', `${base}[program:py]\ncommand = /usr/bin/python3 s.py\nsockets = web\n`), [['socket:web', 'reuse_port', 3]]);
+  assert.deepEqual(problemsOf('rp5.ini', `${base}[program:a]\nworker = a.mjs\nsockets = web\n[program:b]\nworker = b.mjs\nsockets = web\n`), [['socket:web', 'reuse_port', 3]]);
+  try {
+    load('rp6.ini', `${base}[program:py]\ncommand = /usr/bin/python3 s.py\nsockets = web\n`);
+  } catch (e) {
+    assert.ok(e instanceof ConfigProblems);
+    assert.match(e.problems[0]?.message ?? '', /command program\(s\) py/);
+  }
+});
+
+test('spare_workers: a negative count is refused', () => {
+  assert.deepEqual(problemsOf('sw1.ini', '[program:web]\nworker = app.mjs\nspare_workers = -1\n'), [['program:web', 'spare_workers', 3]]);
+});

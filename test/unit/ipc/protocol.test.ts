@@ -1,7 +1,7 @@
-// Worker → master messages: only well-formed ones are accepted; unknown ones are ignored, not thrown.
+// Messages between master and worker: only well-formed ones are accepted; unknown ones are ignored, not thrown.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseWorkerMessage } from '../../../src/ipc/protocol.js';
+import { parseMasterMessage, parseWorkerMessage } from '../../../src/ipc/protocol.js';
 
 test('known messages parse, with defaults for missing numbers', () => {
   assert.deepEqual(parseWorkerMessage({ t: 'ready' }), { t: 'ready' });
@@ -14,5 +14,18 @@ test('known messages parse, with defaults for missing numbers', () => {
 test('anything else is null', () => {
   for (const m of [null, undefined, 3, 'ready', [], {}, { t: 'nope' }, { t: 7 }, { type: 'ready' }]) {
     assert.equal(parseWorkerMessage(m), null, JSON.stringify(m));
+  }
+});
+
+test('worker → master: serving (a spare that took over) is understood', () => {
+  assert.deepEqual(parseWorkerMessage({ t: 'serving' }), { t: 'serving' });
+});
+
+test('master → worker: accept carries a socket count, socket an index; anything else is not a master message', () => {
+  assert.deepEqual(parseMasterMessage({ t: 'accept', sockets: 2 }), { t: 'accept', sockets: 2 });
+  assert.deepEqual(parseMasterMessage({ t: 'accept', sockets: 0 }), { t: 'accept', sockets: 0 });
+  assert.deepEqual(parseMasterMessage({ t: 'socket', index: 1 }), { t: 'socket', index: 1 });
+  for (const bad of [null, 'accept', { t: 'accept' }, { t: 'accept', sockets: -1 }, { t: 'socket', index: 1.5 }, { t: 'socket' }, { t: 'shr', results: [] }]) {
+    assert.equal(parseMasterMessage(bad), null, JSON.stringify(bad));
   }
 });

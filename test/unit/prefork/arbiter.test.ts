@@ -7,7 +7,7 @@ import { processKey } from '../../../src/config/diff.js';
 import type { ProcessSpec } from '../../../src/config/types.js';
 import type { State } from '../../../src/core/states.js';
 import type { Logger } from '../../../src/logs/logger.js';
-import { Arbiter, type ArbiterHost, type MemberOutcome, type PoolMember } from '../../../src/prefork/arbiter.js';
+import { Arbiter, type ArbiterHost, type MemberOutcome, type PoolMember, type Role } from '../../../src/prefork/arbiter.js';
 
 const OK: MemberOutcome = { ok: true };
 const FAILED: MemberOutcome = { ok: false, code: 'E_ABNORMAL_TERMINATION', message: 'exited before it was ready' };
@@ -82,6 +82,7 @@ function spec(programName: string, processNum: number, worker: string | null = '
     healthcheckRetries: 3,
     essential: false,
     eventListener: null,
+    spareWorkers: 0,
   };
 }
 
@@ -110,6 +111,8 @@ class FakeHost implements ArbiterHost {
   running = true;
   /** false when the program's section no longer builds new processes */
   buildable = true;
+  /** the open slots of the (one, balanced) socket; tests that care set them */
+  readonly slots = new Set<number>();
   private readonly pending: Pending[] = [];
   private nextPid = 1000;
 
@@ -164,11 +167,28 @@ class FakeHost implements ArbiterHost {
     if (this.isCurrent(m)) this.table.delete(m.key);
   }
 
+  /** false makes every promotion fail (no socket to hand over) */
+  promotable = true;
+
+  promote(m: PoolMember): boolean {
+    this.calls.push(`promote ${m.key} slot ${m.slot ?? '?'}`);
+    return this.promotable;
+  }
+
+  openSlots(): readonly number[] {
+    return [...this.slots].sort((a, b) => a - b);
+  }
+
+  closeSlot(_group: string, _programName: string, slot: number): void {
+    this.calls.push(`closeSlot ${slot}`);
+    this.slots.delete(slot);
+  }
+
   // --- for the tests ---
 
   /** Registers a process directly (not a call the arbiter made). */
-  put(s: ProcessSpec, state: State = 'running'): FakeMember {
-    const m: FakeMember = { key: processKey(s), spec: s, record: { state, pid: null }, retiring: false };
+  put(s: ProcessSpec, state: State = 'running', role: Role | null = null, slot: number | null = null): FakeMember {
+    const m: FakeMember = { key: processKey(s), spec: s, record: { state, pid: null }, retiring: false, role, slot };
     this.setState(m, state);
     this.table.set(m.key, m);
     return m;
@@ -590,4 +610,258 @@ test('programs without `worker` are never touched by a roll, TTIN, TTOU or WINCH
   await flush();
   assert.deepEqual(host.calls, []);
   assert.deepEqual(host.keysIn('running'), ['cron:cron_0', 'cron:cron_1']);
+});
+
+// --- slots (one socket per slot with reuse_port; the same bookkeeping with a shared socket) ---
+
+/** A host with `count` running serving workers of web in slots 0…, `spares` running spares after them, slots open. */
+function slotted(count: number, spares = 0, spareTarget = spares): { host: FakeHost; arbiter: Arbiter } {
+  const host = new FakeHost();
+  for (let i = 0; i < count; i++) {
+    host.put(spec('web', i), 'running', 'serving', i);
+    host.slots.add(i);
+  }
+  for (let i = 0; i < spares; i++) host.put(spec('web', count + i), 'running', 'spare', null);
+  const arbiter = new Arbiter(host);
+  arbiter.setTarget('web', 'web', count, spareTarget);
+  return { host, arbiter };
+}
+
+/** "key:role:slot" of every member, in process-number order. */
+function roles(host: FakeHost): string[] {
+  return [...host.table.values()].sort((a, b) => a.spec.processNum - b.spec.processNum).map((m) => `${m.key}:${m.role ?? '-'}:${m.slot ?? '-'}`);
+}
+
+test('place: members not placed yet serve in the lowest free slots, in the order they start; a spare stays a spare', () => {
+  const host = new FakeHost();
+  const a = host.put(spec('web', 0), 'stopped');
+  const b = host.put(spec('web', 1), 'stopped');
+  const s = host.put(spec('web', 2), 'stopped', 'spare');
+  const arbiter = new Arbiter(host);
+  // the supervisor places a process as it spawns it: it is starting by then
+  for (const m of [a, b, s]) host.setState(m, 'starting');
+  arbiter.place(b);
+  arbiter.place(a);
+  arbiter.place(s);
+  assert.deepEqual(roles(host), ['web:web_0:serving:1', 'web:web_1:serving:0', 'web:web_2:spare:-']);
+  arbiter.place(a);
+  assert.equal(a.slot, 1, 'a placed member keeps its slot when it restarts');
+});
+
+test('place: a worker stopped for good gives its slot up to the next one placed', () => {
+  const { host, arbiter } = slotted(2);
+  host.setState(host.get('web:web_0'), 'stopped');
+  const newcomer = host.put(spec('web', 5), 'stopped');
+  arbiter.place(newcomer);
+  assert.equal(newcomer.slot, 0);
+  assert.equal(host.get('web:web_0').slot, null, 'started again, it is placed anew');
+});
+
+test('roll: the replacement takes its old worker\'s slot', async () => {
+  const { host, arbiter } = slotted(2);
+  await Promise.all([arbiter.rollWorkers(), host.finishAll()]);
+  assert.deepEqual(roles(host), ['web:web_2:serving:0', 'web:web_3:serving:1']);
+  assert.ok(!host.calls.some((c) => c.startsWith('closeSlot')), 'a roll closes no slot');
+});
+
+test('retire without a spare: the successor starts in the same slot, before the old worker stops', async () => {
+  const { host, arbiter } = slotted(2);
+  arbiter.retire(host.get('web:web_1'), 'max_requests');
+  await flush();
+  assert.deepEqual(host.waitingOn(), ['start web:web_2']);
+  assert.equal(host.get('web:web_2').slot, 1);
+  await host.finishAll();
+  assert.deepEqual(roles(host), ['web:web_0:serving:0', 'web:web_2:serving:1']);
+});
+
+test('TTIN: the new worker serves in the next free slot', () => {
+  const { host, arbiter } = slotted(2);
+  arbiter.addWorkers();
+  assert.equal(host.get('web:web_2').slot, 2);
+  assert.equal(host.get('web:web_2').role, 'serving');
+});
+
+test('TTOU: the worker in the highest slot leaves, and the master closes that slot before asking it to stop', async () => {
+  const { host, arbiter } = slotted(3);
+  // slots are not process numbers: web_0 holds the highest
+  host.get('web:web_0').slot = 7;
+  host.slots.add(7);
+  arbiter.removeWorkers();
+  assert.deepEqual(host.calls, ['closeSlot 7', 'stop web:web_0']);
+  await host.finishAll();
+  assert.deepEqual([...host.table.keys()], ['web:web_1', 'web:web_2']);
+});
+
+test('a serving worker stopped for good (by hand, fatal) without a spare: its slot closes, nobody would accept there', () => {
+  const { host, arbiter } = slotted(2);
+  const w = host.get('web:web_1');
+  host.setState(w, 'stopped');
+  arbiter.memberDown(w);
+  assert.deepEqual(host.calls, ['closeSlot 1']);
+  assert.deepEqual(host.openSlots(), [0]);
+});
+
+test('a worker that exited and restarts in place keeps its slot open (connections wait there for it)', () => {
+  const { host, arbiter } = slotted(2);
+  const w = host.get('web:web_1');
+  arbiter.memberExited(w);
+  host.setState(w, 'starting');
+  arbiter.memberDown(host.get('web:web_0')); // any other member's event: nothing to close
+  assert.deepEqual(host.calls, []);
+  assert.equal(w.slot, 1);
+});
+
+test('WINCH: workers stop, no spare takes over, no slot closes; TTIN then reuses the first slot', async () => {
+  const { host, arbiter } = slotted(2, 1);
+  arbiter.stopWorkers();
+  for (const m of host.table.values()) arbiter.memberExited(m);
+  await host.finishAll();
+  for (const m of host.table.values()) arbiter.memberDown(m);
+  assert.ok(!host.calls.some((c) => c.startsWith('promote') || c.startsWith('closeSlot')), host.calls.join(', '));
+  host.calls.length = 0;
+  arbiter.addWorkers();
+  assert.equal(host.get('web:web_3').slot, 0, 'the new worker takes a slot whose worker is stopped');
+  assert.deepEqual(host.calls.filter((c) => c.startsWith('startNow')), ['startNow web:web_2', 'startNow web:web_3'], 'the stopped spare comes back too');
+});
+
+// --- spares ---
+
+test('a serving worker exits: a ready spare takes its slot at once, and the worker comes back as a spare', () => {
+  const { host, arbiter } = slotted(2, 1);
+  arbiter.memberExited(host.get('web:web_0'));
+  assert.deepEqual(host.calls, ['promote web:web_2 slot 0']);
+  assert.deepEqual(roles(host), ['web:web_0:spare:-', 'web:web_1:serving:1', 'web:web_2:serving:0']);
+  assert.equal(arbiter.takeovers.get('web:web'), 1);
+  assert.match(host.lines.join('\n'), /web_0: spare web_2 \(pid \d+\) takes over slot 0 \(worker \d+ left\)/);
+});
+
+test('a serving worker exits while no spare is ready: it keeps its slot and restarts in place', () => {
+  const { host, arbiter } = slotted(1, 1);
+  host.setState(host.get('web:web_1'), 'starting');
+  arbiter.memberExited(host.get('web:web_0'));
+  assert.deepEqual(host.calls, []);
+  assert.deepEqual(roles(host), ['web:web_0:serving:0', 'web:web_1:spare:-']);
+});
+
+test('no takeover for a spare that exits, a retiring worker, a paused pool, or during a shutdown', () => {
+  const { host, arbiter } = slotted(2, 2);
+  arbiter.memberExited(host.get('web:web_2'));
+  const retiring = host.get('web:web_0');
+  retiring.retiring = true;
+  arbiter.memberExited(retiring);
+  host.running = false;
+  arbiter.memberExited(host.get('web:web_1'));
+  assert.deepEqual(host.calls, []);
+});
+
+test('retire with a ready spare: the spare takes over before the old worker is asked to stop; then a new spare loads', async () => {
+  const { host, arbiter } = slotted(2, 1);
+  arbiter.retire(host.get('web:web_1'), 'max_requests');
+  assert.deepEqual(host.calls, ['promote web:web_2 slot 1', 'stop web:web_1']);
+  await host.finish('stop web:web_1');
+  assert.deepEqual(host.calls.slice(2), ['drop web:web_1', 'buildSpec web_2 3', 'add web:web_3', 'start web:web_3']);
+  assert.equal(host.get('web:web_3').role, 'spare');
+  await host.finishAll();
+  assert.deepEqual(roles(host), ['web:web_0:serving:0', 'web:web_2:serving:1', 'web:web_3:spare:-']);
+  assert.equal(arbiter.recycles.get('web:web'), 1);
+});
+
+test('a spare over max_memory is replaced by a new spare, and is not counted as a recycle', async () => {
+  const { host, arbiter } = slotted(1, 1);
+  arbiter.retire(host.get('web:web_1'), 'RSS over max_memory');
+  await host.finishAll();
+  assert.deepEqual(roles(host), ['web:web_0:serving:0', 'web:web_2:spare:-']);
+  assert.equal(arbiter.recycles.size, 0);
+});
+
+test('TTIN with a ready spare: the spare serves in a new slot at once, and a new spare loads', async () => {
+  const { host, arbiter } = slotted(2, 1);
+  arbiter.addWorkers();
+  assert.deepEqual(host.calls.slice(0, 1), ['promote web:web_2 slot 2']);
+  await host.finishAll();
+  assert.deepEqual(roles(host), ['web:web_0:serving:0', 'web:web_1:serving:1', 'web:web_2:serving:2', 'web:web_3:spare:-']);
+});
+
+test('roll with spares: new-code spares load first; each old worker hands its slot to one before it is asked to stop', async () => {
+  const { host, arbiter } = slotted(2, 1);
+  const done = arbiter.rollWorkers();
+  await flush();
+  assert.deepEqual(host.waitingOn(), ['start web:web_3'], 'a new spare loads before anything stops');
+  assert.equal(host.get('web:web_3').role, 'spare');
+  await host.finishAll();
+  await done;
+  assert.deepEqual(host.calls, [
+    'buildSpec web_2 3',
+    'add web:web_3',
+    'start web:web_3',
+    // the old spare runs the old code: it leaves once the new one is ready
+    'stop web:web_2',
+    'promote web:web_3 slot 0',
+    // the next spare loads while web_0 drains
+    'buildSpec web_3 4',
+    'add web:web_4',
+    'start web:web_4',
+    'stop web:web_0',
+    'drop web:web_2',
+    'drop web:web_0',
+    'promote web:web_4 slot 1',
+    'buildSpec web_4 5',
+    'add web:web_5',
+    'start web:web_5',
+    'stop web:web_1',
+    'drop web:web_1',
+  ]);
+  assert.deepEqual(roles(host), ['web:web_3:serving:0', 'web:web_4:serving:1', 'web:web_5:spare:-']);
+});
+
+test('roll with spares: when no new spare gets ready, the old spare stays and each old worker is replaced successor-first', async () => {
+  const { host, arbiter } = slotted(1, 1);
+  const done = arbiter.rollWorkers();
+  await host.finish('start web:web_2', FAILED);
+  await host.finish('stop web:web_2');
+  await flush();
+  assert.deepEqual(host.waitingOn(), ['start web:web_2'], 'the replacement of web_0 starts, and web_1 (the old spare) is not stopped');
+  assert.deepEqual(roles(host), ['web:web_0:serving:0', 'web:web_1:spare:-', 'web:web_2:serving:0']);
+  await host.finishAll();
+  await done;
+  assert.deepEqual(roles(host), ['web:web_1:spare:-', 'web:web_2:serving:0']);
+  assert.ok(!host.calls.some((c) => c.startsWith('promote')));
+});
+
+test('addSpares registers each worker program\'s spares without starting them; fillSpares starts missing ones and stops extras', async () => {
+  const host = new FakeHost();
+  host.put(spec('web', 0), 'stopped');
+  host.put(spec('cron', 0, null), 'stopped');
+  const arbiter = new Arbiter(host);
+  arbiter.setTarget('web', 'web', 1, 2);
+  arbiter.addSpares();
+  assert.deepEqual(roles(host).filter((r) => r.startsWith('web:')), ['web:web_0:-:-', 'web:web_1:spare:-', 'web:web_2:spare:-']);
+  assert.ok(!host.calls.some((c) => c.startsWith('start')), 'registered only: they start with the program');
+  host.calls.length = 0;
+  for (const k of ['web:web_1', 'web:web_2']) host.setState(host.get(k), 'running');
+  arbiter.setTarget('web', 'web', 1, 1);
+  const trimming = arbiter.fillSpares('web', 'web');
+  await host.finishAll();
+  await trimming;
+  assert.deepEqual(host.calls, ['stop web:web_2', 'drop web:web_2']);
+  arbiter.setTarget('web', 'web', 1, 2);
+  const filling = arbiter.fillSpares('web', 'web');
+  await host.finishAll();
+  await filling;
+  // the next free number is web_2 again (the stopped one was dropped)
+  assert.equal(host.get('web:web_2').role, 'spare');
+  assert.equal(host.get('web:web_2').record.state, 'running');
+});
+
+test('a spare that cannot be handed its sockets stays a spare: the worker keeps its slot, or its successor starts first', async () => {
+  const { host, arbiter } = slotted(2, 1);
+  host.promotable = false;
+  arbiter.memberExited(host.get('web:web_0'));
+  assert.deepEqual(roles(host), ['web:web_0:serving:0', 'web:web_1:serving:1', 'web:web_2:spare:-']);
+  assert.equal(arbiter.takeovers.size, 0);
+  host.calls.length = 0;
+  arbiter.retire(host.get('web:web_1'), 'max_requests');
+  await flush();
+  assert.deepEqual(host.calls.slice(1), ['buildSpec web_1 3', 'add web:web_3', 'start web:web_3'], 'replaced successor-first, in its slot');
+  assert.equal(host.get('web:web_3').slot, 1);
 });

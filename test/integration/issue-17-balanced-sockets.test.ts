@@ -1,0 +1,282 @@
+// Issue 17: balanced sockets (`reuse_port = true`). The master binds one SO_REUSEPORT socket per worker
+// slot and keeps each open; the kernel spreads new connections over the slots. Checked with real sockets
+// (`ss`), real signals and real HTTP load: the spread, zero failed requests across HUP, TTIN/TTOU,
+// max_requests recycling and USR2, and a worker SIGKILLed while connections wait in its slot — they are
+// answered by its replacement, not reset; and, in a private network namespace with net.ipv4.tcp_migrate_req = 1,
+// TTOU under a new connection per request without a failed request.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { CliRun, fixture, livePids, makeTmpDir, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
+import { fetchText } from '../helpers/http.js';
+import { listeningSockets } from '../helpers/listen.js';
+import { startLoad } from '../helpers/load.js';
+import { repoRoot } from '../helpers/paths.js';
+
+function config(opts: { reusePort?: boolean; program?: string } = {}): string {
+  return `[socket:web]
+bind = 127.0.0.1:0
+reuse_port = ${opts.reusePort ?? true}
+
+[program:web]
+worker = ${fixture('worker-app.mjs')}
+sockets = web
+numprocs = 2
+timeout = 5s
+graceful_timeout = 5s
+${opts.program ?? ''}
+`;
+}
+
+async function boot(dir: string, text: string): Promise<{ run: CliRun; port: number }> {
+  const run = await startUp(writeConfig(dir, text));
+  const port = Number((await run.waitForLine(/socket web: listening on 127\.0\.0\.1:(\d+)/))[1]);
+  await run.waitForCount(/web_\d+: starting → running/g, 2);
+  return { run, port };
+}
+
+/** The inodes of the listening sockets on `port`, sorted: the same set means the very same sockets. */
+function inodes(port: number): number[] {
+  return listeningSockets(port)
+    .map((s) => s.inode)
+    .sort((a, b) => a - b);
+}
+
+function spawnedPids(run: CliRun): number[] {
+  return [...run.output.matchAll(/spawned: web_\d+ with pid (\d+)/g)].map((m) => Number(m[1]));
+}
+
+/** Pid of the live worker process `name` (web_0, …), from the log. */
+function pidOf(run: CliRun, name: string): number {
+  const all = [...run.output.matchAll(new RegExp(`spawned: ${name} with pid (\\d+)`, 'g'))];
+  return Number(all.at(-1)?.[1]);
+}
+
+/** Answers per pid over `n` requests, each on a new connection, `concurrency` at a time. */
+async function spread(port: number, n: number, concurrency: number): Promise<Map<number, number>> {
+  const load = startLoad(port, { concurrency, newConnections: true });
+  await load.waitForMore(n, 20_000);
+  const r = await load.stop();
+  assert.equal(r.failed, 0, r.errors.join('; '));
+  return new Map([...r.byPid].map(([pid, c]) => [Number(pid), c]));
+}
+
+test('balanced: one listening socket per worker slot on the one port, each held by the master and one worker', async () => {
+  const dir = makeTmpDir();
+  const { run, port } = await boot(dir, config());
+  try {
+    const sockets = listeningSockets(port);
+    assert.equal(sockets.length, 2, JSON.stringify(sockets));
+    const workers = sockets.map((s) => s.pids.filter((p) => p !== run.pid));
+    for (const [i, w] of workers.entries()) assert.equal(w.length, 1, `slot socket ${i} is held by exactly one worker: ${JSON.stringify(sockets)}`);
+    assert.notEqual(workers[0]?.[0], workers[1]?.[0], 'each worker has its own slot');
+    for (const s of sockets) assert.ok(s.pids.includes(run.pid), 'the master keeps every slot open');
+    // a worker sees the same interface as on a shared socket: one fd, named after the section
+    const env = JSON.parse((await fetchText(port, '/env')).body) as Record<string, string>;
+    assert.equal(env['LISTEN_FDS'], '1');
+    assert.equal(env['LISTEN_FDNAMES'], 'web');
+  } finally {
+    await teardown(run, spawnedPids(run), dir);
+  }
+});
+
+test('balanced spread: with 2 workers, each answers 42–58 % of 1000 new connections (shared mode shown for comparison)', async () => {
+  const shares: Record<string, number[]> = {};
+  for (const reusePort of [false, true]) {
+    const dir = makeTmpDir();
+    const { run, port } = await boot(dir, config({ reusePort }));
+    try {
+      // one at a time: on a shared socket the worker that went idle last tends to win each accept, while a
+      // balanced socket's kernel hash of the connection picks a slot whatever the workers do
+      const counts = await spread(port, 1000, 1);
+      const total = [...counts.values()].reduce((a, b) => a + b, 0);
+      shares[reusePort ? 'balanced' : 'shared'] = [...counts.values()].map((c) => Math.round((c / total) * 100)).sort((a, b) => b - a);
+      if (reusePort) {
+        assert.equal(counts.size, 2, `both workers answered: ${JSON.stringify([...counts])}`);
+        // the kernel hashes each connection to a slot: 50 % ± 1.6 % (one standard deviation) per worker, so
+        // 8 points either way is five deviations — a failure means a slot is not taking its share
+        for (const [pid, c] of counts) assert.ok(c / total >= 0.42 && c / total <= 0.58, `worker ${pid} answered ${c} of ${total}`);
+      }
+    } finally {
+      await teardown(run, spawnedPids(run), dir);
+    }
+  }
+  process.stdout.write(`# busiest first, % of new connections per worker: shared ${JSON.stringify(shares['shared'])}, balanced ${JSON.stringify(shares['balanced'])}\n`);
+});
+
+test('balanced, under load: HUP rolls every worker, TTIN opens a slot and TTOU closes one, with zero failed requests', async () => {
+  const dir = makeTmpDir();
+  const { run, port } = await boot(dir, config());
+  try {
+    const load = startLoad(port);
+    await load.waitForMore(200);
+    const before = inodes(port);
+    let from = run.output.length;
+    run.signal('SIGHUP');
+    await run.waitForLine(/reload: done/, { from, timeoutMs: 20_000 });
+    await load.waitForMore(200);
+    assert.deepEqual(inodes(port), before, 'a roll keeps the slots: each replacement took its predecessor\'s socket');
+    from = run.output.length;
+    run.signal('SIGTTIN');
+    await run.waitForLine(/web_\d+: starting → running/, { from });
+    await waitForCondition(() => listeningSockets(port).length === 3, 'a third slot socket', { describe: () => JSON.stringify(listeningSockets(port)) });
+    await load.waitForMore(200);
+    for (let i = 0; i < 2; i++) {
+      from = run.output.length;
+      run.signal('SIGTTOU');
+      await run.waitForLine(/removing worker|keeping its last worker/, { from });
+      await run.waitForLine(/stopping → stopped|keeping its last worker/, { from, timeoutMs: 10_000 });
+      await load.waitForMore(100);
+    }
+    const result = await load.stop();
+    assert.equal(result.failed, 0, `failed requests: ${result.errors.join('; ')}\n${run.describe()}`);
+    assert.equal(listeningSockets(port).length, 1, `TTOU closed the slots it retired: ${JSON.stringify(listeningSockets(port))}`);
+  } finally {
+    await teardown(run, spawnedPids(run), dir);
+  }
+});
+
+test('balanced, under load: max_requests recycling keeps each slot and fails no request', async () => {
+  const dir = makeTmpDir();
+  const { run, port } = await boot(dir, config({ program: 'max_requests = 150\nmax_requests_jitter = 50' }));
+  try {
+    const before = inodes(port);
+    const load = startLoad(port);
+    await run.waitForCount(/recycling worker \d+/g, 3, 30_000);
+    await run.waitForCount(/web_\d+: stopping → stopped/g, 3, 15_000);
+    const result = await load.stop();
+    assert.equal(result.failed, 0, `failed requests: ${result.errors.join('; ')}\n${run.describe()}`);
+    assert.deepEqual(inodes(port), before, 'each successor took its predecessor\'s slot socket');
+  } finally {
+    await teardown(run, spawnedPids(run), dir);
+  }
+});
+
+test('balanced, under load: USR2 hands every slot to the new master, zero failed requests', async () => {
+  const dir = makeTmpDir();
+  const { run, port } = await boot(dir, config());
+  let newMaster = 0;
+  try {
+    const load = startLoad(port);
+    await load.waitForMore(200);
+    const before = inodes(port);
+    run.signal('SIGUSR2');
+    newMaster = Number((await run.waitForLine(/the new master \(pid (\d+)\) is ready/, { timeoutMs: 20_000 }))[1]);
+    await run.waitForExit(15_000, { drained: false });
+    await load.waitForMore(200);
+    const result = await load.stop();
+    assert.equal(result.failed, 0, `failed requests: ${result.errors.join('; ')}\n${run.describe()}`);
+    const sockets = listeningSockets(port);
+    assert.deepEqual(inodes(port), before, `the new master has the old one's sockets, every slot: ${JSON.stringify(sockets)}`);
+    for (const s of sockets) assert.ok(s.pids.includes(newMaster), `the new master holds every slot: ${JSON.stringify(sockets)}`);
+  } finally {
+    if (newMaster) process.kill(newMaster, 'SIGTERM');
+    await waitForCondition(() => livePids([newMaster]).length === 0, 'the new master to exit', { timeoutMs: 15_000 }).catch(() => undefined);
+    await teardown(run, [...spawnedPids(run), newMaster], dir);
+  }
+});
+
+test('kill -9 of a worker while connections wait in its slot: its replacement accepts them, none is reset', async () => {
+  const dir = makeTmpDir();
+  const { run, port } = await boot(dir, config());
+  try {
+    const victim = pidOf(run, 'web_0');
+    const before = inodes(port);
+    // stopped while idle, so no request is in flight on it: what arrives for its slot now waits in the backlog
+    process.kill(victim, 'SIGSTOP');
+    const load = startLoad(port, { concurrency: 4, newConnections: true });
+    const mine = (): number => listeningSockets(port).find((s) => s.pids.includes(victim))?.queued ?? 0;
+    await waitForCondition(() => mine() >= 2, 'connections queued on the stopped worker\'s slot', {
+      timeoutMs: 10_000,
+      describe: () => JSON.stringify(listeningSockets(port)),
+    });
+    const from = run.output.length;
+    process.kill(victim, 'SIGKILL');
+    await run.waitForLine(/web_0: running → exited \(terminated by SIGKILL/, { from });
+    await run.waitForLine(/web_0: starting → running/, { from });
+    await load.waitForMore(100);
+    const result = await load.stop();
+    assert.equal(result.failed, 0, `connections queued on the dead worker's slot were not reset: ${result.errors.join('; ')}\n${run.describe()}`);
+    assert.deepEqual(inodes(port), before, 'the slot stayed open through the kill: the replacement listens on the same socket');
+  } finally {
+    await teardown(run, spawnedPids(run), dir);
+  }
+});
+
+/**
+ * A private network namespace (root, `unshare -n`) with loopback up and net.ipv4.tcp_migrate_req set, so the
+ * kernel setting can be tried without touching the machine's; null when namespaces cannot be made here.
+ */
+async function privateNetwork(migrate: 0 | 1): Promise<{ pid: number; close: () => void } | null> {
+  // unshare execs the shell in the new namespace, which says so and execs sleep: the same pid throughout
+  const holder = spawn('unshare', ['-n', 'sh', '-c', 'echo in; exec sleep 600'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const close = (): void => void holder.kill('SIGKILL');
+  const entered = await new Promise<boolean>((resolve) => {
+    holder.stdout?.once('data', () => resolve(true));
+    holder.once('exit', () => resolve(false));
+    holder.once('error', () => resolve(false));
+  });
+  const pid = holder.pid;
+  if (!entered || pid === undefined) return null;
+  const inside = (args: readonly string[]): number | null => spawnSync('nsenter', ['-t', String(pid), '-n', ...args], { stdio: 'ignore' }).status;
+  if (inside(['ip', 'link', 'set', 'lo', 'up']) !== 0 || inside(['sh', '-c', `echo ${migrate} > /proc/sys/net/ipv4/tcp_migrate_req`]) !== 0) {
+    close();
+    return null;
+  }
+  return { pid, close };
+}
+
+const LOAD_SCRIPT = `import { startLoad } from ${JSON.stringify(join(repoRoot, 'dist', 'test', 'helpers', 'load.js'))};
+const load = startLoad(Number(process.argv[2]), { concurrency: 4, newConnections: true });
+await load.waitForMore(200, 20000);
+process.stdout.write('warm\\n');
+process.stdin.on('end', async () => {
+  const r = await load.stop();
+  process.stdout.write(JSON.stringify({ ok: r.ok, failed: r.failed, errors: r.errors }) + '\\n');
+  process.exit(0);
+});
+process.stdin.resume();
+`;
+
+const netnsSkip = process.getuid?.() !== 0 ? 'needs root (a private network namespace)' : false;
+
+test('TTOU with net.ipv4.tcp_migrate_req = 1 (private network namespace): no request fails, with a new connection per request', { skip: netnsSkip }, async (t) => {
+  const ns = await privateNetwork(1);
+  if (!ns) {
+    t.skip('cannot make a network namespace here (unshare -n / nsenter)');
+    return;
+  }
+  const dir = makeTmpDir();
+  const run = new CliRun(['up', '-c', writeConfig(dir, config())], { wrapper: ['nsenter', '-t', String(ns.pid), '-n', '--'] });
+  const script = join(dir, 'load.mjs');
+  writeFileSync(script, LOAD_SCRIPT);
+  let loader: ReturnType<typeof spawn> | null = null;
+  try {
+    const port = Number((await run.waitForLine(/socket web: listening on 127\.0\.0\.1:(\d+)/))[1]);
+    await run.waitForCount(/web_\d+: starting → running/g, 2);
+    loader = spawn('nsenter', ['-t', String(ns.pid), '-n', process.execPath, script, String(port)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    loader.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
+    await waitForCondition(() => out.includes('warm'), 'the load inside the namespace to run', { timeoutMs: 20_000, describe: () => `${out}\n${run.describe()}` });
+    for (let i = 0; i < 3; i++) {
+      let from = run.output.length;
+      run.signal('SIGTTIN');
+      await run.waitForLine(/web_\d+: starting → running/, { from });
+      from = run.output.length;
+      run.signal('SIGTTOU');
+      await run.waitForLine(/web_\d+: stopping → stopped/, { from, timeoutMs: 10_000 });
+    }
+    loader.stdin?.end();
+    await waitForCondition(() => out.includes('{'), 'the load\'s result', { timeoutMs: 15_000, describe: () => out });
+    const result = JSON.parse(out.slice(out.indexOf('{'))) as { ok: number; failed: number; errors: string[] };
+    process.stdout.write(`# TTIN+TTOU ×3 under a new connection per request, tcp_migrate_req = 1: ${result.failed} failed of ${result.ok + result.failed}\n`);
+    assert.equal(result.failed, 0, `the kernel moved each closing slot's queue to another slot: ${result.errors.join('; ')}\n${run.describe()}`);
+    assert.ok(result.ok > 200);
+  } finally {
+    loader?.kill('SIGKILL');
+    await teardown(run, spawnedPids(run), dir);
+    ns.close();
+  }
+});
