@@ -165,13 +165,13 @@ spare_workers = 1
     const spare = [...before].find(([, p]) => p.role === 'spare')?.[0] as string;
     const serving = [...before].find(([, p]) => p.role === 'serving')?.[0] as string;
     assert.ok(spare && serving, JSON.stringify([...before]));
-    await page.locator(`tr.proc[data-name="${spare}"] .sub`, { hasText: /^spare/ }).waitFor();
-    assert.equal(await page.locator(`tr.proc[data-name="${serving}"] .sub`).textContent(), '');
+    await page.locator(`tr.proc[data-name="${spare}"] .sub:not(.orch)`, { hasText: /^spare/ }).waitFor();
+    assert.equal(await page.locator(`tr.proc[data-name="${serving}"] .sub:not(.orch)`).textContent(), '');
     // the serving worker dies: the spare serves, and the dead one comes back as the spare
     process.kill(before.get(serving)?.pid as number, 'SIGKILL');
-    await page.locator(`tr.proc[data-name="${serving}"] .sub`, { hasText: /^spare/ }).waitFor();
+    await page.locator(`tr.proc[data-name="${serving}"] .sub:not(.orch)`, { hasText: /^spare/ }).waitFor();
     // an empty mark is not visible: wait for it to be there, empty
-    await page.locator(`tr.proc[data-name="${spare}"] .sub`, { hasText: /^$/ }).waitFor({ state: 'attached' });
+    await page.locator(`tr.proc[data-name="${spare}"] .sub:not(.orch)`, { hasText: /^$/ }).waitFor({ state: 'attached' });
   } finally {
     await context?.close().catch(() => undefined);
     rmSync(profile, { recursive: true, force: true });
