@@ -4,10 +4,17 @@
 // own readiness; later kinds (event listeners) plug in the same way. Kinds never assign a state: they feed
 // events to the reducer through their context.
 import type { ChildProcess } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import type { ProcessSpec } from '../config/types.js';
 import type { Logger } from '../logs/logger.js';
 import type { ProcessEvent } from './states.js';
 import type { ProcessEntry } from './table.js';
+
+/** A spawned process's stdout and stderr as the master reads them (pipes; `child.stdout` is null then). */
+export interface ChildOutput {
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
+}
 
 /** How to launch one process of a kind. */
 export interface LaunchPlan {
@@ -44,8 +51,8 @@ export interface ProcessKind {
   bind(ctx: KindContext): void;
   /** The argv, extra environment and IPC of one launch, or why it cannot start. */
   prepare(spec: ProcessSpec): LaunchPlan | LaunchRefusal;
-  /** The process was spawned: attach to its IPC channel and streams. */
-  attach(entry: ProcessEntry, child: ChildProcess, pid: number): void;
+  /** The process was spawned: attach to its IPC channel and output (which the log sink reads too). */
+  attach(entry: ProcessEntry, child: ChildProcess, pid: number, output: ChildOutput): void;
   /** An event this kind pushed, for the current process of `entry` (stale ones are dropped before this). */
   handle(entry: ProcessEntry, event: unknown): void;
   /** The process `pid` exited with `code` (null: by a signal); called before the exit is classified, also for entries already dropped. */

@@ -95,7 +95,7 @@ export class Launcher {
       fail(result.reason, result.message);
       return;
     }
-    const { child, pid } = result;
+    const { child, pid, stdout, stderr } = result;
     entry.child = child;
     entry.spawnedPid = pid;
     entry.spawnedStartTicks = readStat(pid)?.startTicks ?? 0;
@@ -104,12 +104,12 @@ export class Launcher {
     this.o.guard?.add(pid, entry.spawnedStartTicks);
     child.stdin?.on('error', () => undefined); // EPIPE when the program closes its stdin: harmless
     // with redirect_stderr the sink writes stderr into the stdout log, still knowing which stream a line came from
-    if (child.stdout) this.o.output.attach(entry.key, 'stdout', child.stdout);
-    if (child.stderr) this.o.output.attach(entry.key, 'stderr', child.stderr);
+    if (stdout) this.o.output.attach(entry.key, 'stdout', stdout);
+    if (stderr) this.o.output.attach(entry.key, 'stderr', stderr);
     child.once('exit', (code, signal) =>
       this.host.push({ type: 'childExited', key: entry.key, pid, code, signal: signal ? signal.slice(3) : null }),
     );
-    kind?.attach(entry, child, pid);
+    kind?.attach(entry, child, pid, { stdout, stderr });
     this.host.logger.info(`spawned: ${spec.name} with pid ${pid}`);
     this.o.hooks?.fire('post_spawn', hookProcess(spec, pid));
     this.host.dispatch(entry, { type: 'spawned', pid });
