@@ -147,7 +147,9 @@ test('back-pressure through a pipe: the sink stops and restarts reading many tim
   assert.ok(spawned.ok && spawned.stdout !== null, JSON.stringify(spawned));
   sink.attach('w', 'stdout', spawned.stdout);
   spawned.stderr?.resume();
-  await new Promise((resolve) => spawned.stdout?.once('close', resolve));
+  let closed = false;
+  spawned.stdout.once('close', () => (closed = true));
+  await waitForCondition(() => closed, 'the end of the pipe', { timeoutMs: 30_000, describe: () => `paused ${sink.pauses} times` });
   await sink.close();
   assert.ok(sink.pauses > 10, `paused ${sink.pauses} times`);
   const check = checkNumberedLines(logAndBackups(log).map(readLogText), 20_000);
