@@ -4,16 +4,16 @@
 // own readiness; later kinds (event listeners) plug in the same way. Kinds never assign a state: they feed
 // events to the reducer through their context.
 import type { ChildProcess } from 'node:child_process';
-import type { Readable } from 'node:stream';
 import type { ProcessSpec } from '../config/types.js';
 import type { Logger } from '../logs/logger.js';
+import type { OutputStream } from '../os/pipe-reader.js';
 import type { ProcessEvent } from './states.js';
 import type { ProcessEntry } from './table.js';
 
 /** A spawned process's stdout and stderr as the master reads them (pipes; `child.stdout` is null then). */
 export interface ChildOutput {
-  readonly stdout: Readable | null;
-  readonly stderr: Readable | null;
+  readonly stdout: OutputStream | null;
+  readonly stderr: OutputStream | null;
 }
 
 /** How to launch one process of a kind. */

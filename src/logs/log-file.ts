@@ -22,6 +22,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { openInDir, pinDirectory, type PinnedDir } from '../os/safe-dir.js';
 import { backupName, nextWriteStep, periodStart, type RotatePeriod } from './lines.js';
+import { Staging } from './staging.js';
 
 export interface LogFileOptions {
   /** rotate when the file would grow past this many bytes; 0 never rotates by size */
@@ -85,6 +86,8 @@ export class LogFile {
   private readonly queue: Op[] = [];
   /** bytes in `queue` plus in flight */
   private queuedBytes = 0;
+  /** where queued bytes live: callers' buffers are copied (a pipe's chunk is reused by the next read) */
+  private readonly staging = new Staging();
   /** pending flush of a small queue (schedulePump); null when none */
   private flushTimer: NodeJS.Timeout | null = null;
   /** the buffers of the writev in flight; null when idle */
@@ -117,16 +120,22 @@ export class LogFile {
     this.openLive('a');
   }
 
-  /** Queues complete lines; false when the queue is above its high-water mark (wait for `onDrain`). */
-  write(buf: Buffer, timeMs = this.now()): boolean {
+  /**
+   * Queues a copy of complete lines (`buf` may be reused once this returns; a string holds one byte per
+   * character, latin1); false when the queue is above its high-water mark (wait for `onDrain`).
+   */
+  write(buf: Buffer | string, timeMs = this.now()): boolean {
     if (buf.length === 0) return true;
     if (this.closing) {
       this.lose(buf.length, 'written after close');
       return true;
     }
-    this.queue.push({ type: 'data', buf, timeMs });
+    for (const view of this.staging.copy(buf)) this.queue.push({ type: 'data', buf: view, timeMs });
     this.queuedBytes += buf.length;
-    for (const f of this.followers) f(buf);
+    if (this.followers.size > 0) {
+      const copy = typeof buf === 'string' ? Buffer.from(buf, 'latin1') : Buffer.from(buf);
+      for (const f of this.followers) f(copy);
+    }
     this.schedulePump();
     return this.queuedBytes < this.highWater;
   }
@@ -302,6 +311,7 @@ export class LogFile {
         // opening failed: what cannot be written is counted and reported, never silently dropped
         this.queue.shift();
         this.queuedBytes -= head.buf.length;
+        this.staging.release(head.buf);
         this.lose(head.buf.length, 'no open file');
         continue;
       }
@@ -349,15 +359,17 @@ export class LogFile {
     const fd = this.fd as number;
     writev(fd, batch, (err, written) => {
       this.inFlight = null;
+      // the batch's bytes are written, lost, or copied into `rest` below: their staging memory is free
+      const rest = !err && written < batchBytes ? Buffer.concat(batch).subarray(written) : null;
+      for (const b of batch) this.staging.release(b);
       if (err) {
         // ENOSPC, EIO…: the batch is lost; say so (the caller logs it) and carry on with the next one
         this.queuedBytes -= batchBytes;
         this.lose(batchBytes, err.message);
-      } else if (written < batchBytes) {
+      } else if (rest !== null) {
         // a short write (disk full on the way): put the rest back at the head and try again
         this.size += written;
         this.queuedBytes -= written;
-        const rest = Buffer.concat(batch).subarray(written);
         this.queue.unshift({ type: 'data', buf: rest, timeMs: this.now() });
       } else {
         this.size += written;
@@ -541,7 +553,9 @@ export class LogFile {
 
   private settle(): void {
     this.releaseDrainWaiters();
-    if (this.isIdle()) for (const cb of this.idleWaiters.splice(0)) cb();
+    if (!this.isIdle()) return;
+    this.staging.idle();
+    for (const cb of this.idleWaiters.splice(0)) cb();
   }
 
   private releaseDrainWaiters(): void {

@@ -4,14 +4,16 @@
 // small writes is a socket buffer of its own, so the master wakes every few lines.
 //
 // The read end is read through libuv (a net.Socket over the fd, which makes it non-blocking and waits in
-// epoll; EAGAIN never reaches JavaScript) into one buffer shared by every pipe, copied out per read. A program
+// epoll; EAGAIN never reaches JavaScript) into one buffer shared by every pipe; listeners see each read as a
+// view of that buffer and copy only what they keep (the log sink copies into its files' write queues, so
+// reading allocates nothing per read and leaves V8 nothing to collect at full speed). A program
 // writing line by line would still wake the master for every few lines, so after a read that found the
 // pipe less than half full the next read waits READ_DELAY_MS: the lines pile up in the pipe meanwhile and
 // arrive in one read (docs/decisions.md has the figures). A pipe found half full or more is read again at
 // once, and grown once (F_SETPIPE_SZ) so that a fast writer does not block while the master waits.
 import { closeSync, fchownSync } from 'node:fs';
 import { Socket, type OnReadOpts, type SocketConstructorOpts } from 'node:net';
-import { Readable } from 'node:stream';
+import { EventEmitter } from 'node:events';
 import { NativeError, pipe, pipeCapacity, setPipeCapacity } from './native.js';
 
 /** How long a read waits after one that found the pipe less than half full. */
@@ -20,8 +22,6 @@ const READ_DELAY_MS = 1;
 const FAST_PIPE_BYTES = 256 * 1024;
 /** Largest single read: a grown pipe in one go. */
 const READ_BUFFER_BYTES = FAST_PIPE_BYTES;
-/** Bytes a reader holds for a consumer that paused (the log sink, when its file is behind) before it stops reading. */
-const HIGH_WATER_BYTES = 64 * 1024;
 
 /** The one buffer every pipe is read into; each read is copied out before the next can happen. */
 let readBuffer: Buffer | null = null;
@@ -59,11 +59,26 @@ export function closeOutputPipes(pipes: readonly (OutputPipe | null)[]): void {
 }
 
 /**
- * The read end of an output pipe as a Readable of Buffers. It ends when every write end is closed: the
- * program and whatever inherited its stdout (a grandchild keeps it open, as it kept the socketpair).
- * Owns `fd`: destroying the reader closes it.
+ * A child's output as the master reads it: a PipeReader, or Node's own stream where there is no native
+ * layer. A 'data' chunk is valid only during the call (a PipeReader's is a view of the shared read buffer,
+ * overwritten by the next read of any pipe): a listener that keeps bytes copies them.
  */
-export class PipeReader extends Readable {
+export interface OutputStream {
+  on(event: 'data', listener: (chunk: Buffer) => void): this;
+  on(event: 'end' | 'close', listener: () => void): this;
+  on(event: 'error', listener: (err: Error) => void): this;
+  /** stops reading (the program's writes block once the pipe is full) until resume() */
+  pause(): this;
+  resume(): this;
+  destroy(): this;
+}
+
+/**
+ * The read end of an output pipe. It ends ('end', then 'close') when every write end is closed: the program
+ * and whatever inherited its stdout (a grandchild keeps it open, as it kept the socketpair). Owns `fd`:
+ * destroying the reader closes it.
+ */
+export class PipeReader extends EventEmitter implements OutputStream {
   private readonly socket: Socket;
   /** the read end (owned by the socket, which closes it) */
   private readonly fd: number;
@@ -71,11 +86,12 @@ export class PipeReader extends Readable {
   private capacity: number;
   /** the delayed next read; null when none is pending */
   private delay: NodeJS.Timeout | null = null;
-  /** true while reading stopped because the consumer holds HIGH_WATER_BYTES already */
-  private full = false;
+  /** true while the consumer has paused reading */
+  private paused = false;
+  private destroyed = false;
 
   constructor(fd: number) {
-    super({ highWaterMark: HIGH_WATER_BYTES });
+    super();
     this.fd = fd;
     this.capacity = capacityOf(fd);
     readBuffer ??= Buffer.allocUnsafe(READ_BUFFER_BYTES);
@@ -88,42 +104,59 @@ export class PipeReader extends Readable {
       onread: { buffer: readBuffer, callback: (n, buf) => this.received(n, buf) },
     };
     this.socket = new Socket(opts);
-    this.socket.on('end', () => this.push(null));
-    this.socket.on('error', (err) => this.destroy(err));
+    this.socket.on('end', () => this.emit('end'));
+    this.socket.on('close', () => {
+      this.clearDelay();
+      this.emit('close');
+    });
+    this.socket.on('error', (err) => {
+      // ENOMEM, EIO…: the socket closes after this; a reader nobody listens to for errors just ends
+      if (this.listenerCount('error') > 0) this.emit('error', err);
+    });
   }
 
-  override _read(): void {
-    if (!this.full) return;
-    this.full = false;
+  pause(): this {
+    if (this.paused || this.destroyed) return this;
+    this.paused = true;
+    // also from inside a 'data' listener: libuv checks before each further read
+    this.socket.pause();
+    return this;
+  }
+
+  resume(): this {
+    if (!this.paused || this.destroyed) return this;
+    this.paused = false;
     if (this.delay === null) this.socket.resume();
+    return this;
   }
 
-  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
-    if (this.delay !== null) clearTimeout(this.delay);
-    this.delay = null;
+  destroy(): this {
+    if (this.destroyed) return this;
+    this.destroyed = true;
+    this.clearDelay();
     this.socket.destroy();
-    callback(err);
+    return this;
   }
 
   /** One read of `n` bytes into the shared buffer; false stops the socket reading. */
   private received(n: number, buf: Uint8Array): boolean {
-    if (this.destroyed) return false;
-    // a copy: the shared buffer is overwritten by the next read of any pipe
-    const wanted = this.push(Buffer.copyBytesFrom(buf, 0, n));
-    if (this.destroyed) return false; // by whoever read that chunk
-    if (!wanted) {
-      this.full = true;
-      return false;
-    }
+    if (this.destroyed || this.paused) return false;
+    this.emit('data', Buffer.from(buf.buffer, buf.byteOffset, n));
+    if (this.destroyed || this.paused) return false; // by a listener
     if (this.capacity > 0 && n * 2 >= this.capacity) {
       this.grow();
       return true;
     }
     this.delay = setTimeout(() => {
       this.delay = null;
-      if (!this.full && !this.destroyed) this.socket.resume();
+      if (!this.paused && !this.destroyed) this.socket.resume();
     }, READ_DELAY_MS);
     return false;
+  }
+
+  private clearDelay(): void {
+    if (this.delay !== null) clearTimeout(this.delay);
+    this.delay = null;
   }
 
   /** A writer that fills half the pipe between two reads: give it room, once. */

@@ -2,9 +2,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, closeSync, constants as fsConstants, existsSync, readFileSync, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
-import type { Readable } from 'node:stream';
 import { nativeAvailable } from './native.js';
-import { closeOutputPipes, outputPipe, PipeReader, type OutputPipe } from './pipe-reader.js';
+import { closeOutputPipes, outputPipe, PipeReader, type OutputPipe, type OutputStream } from './pipe-reader.js';
 import { signalNumber } from './signals.js';
 import type { UserInfo } from './users.js';
 
@@ -34,8 +33,8 @@ export type SpawnResult =
       readonly pid: number;
       readonly executable: string;
       /** the program's stdout and stderr as the master reads them (pipes, see os/pipe-reader.ts) */
-      readonly stdout: Readable | null;
-      readonly stderr: Readable | null;
+      readonly stdout: OutputStream | null;
+      readonly stderr: OutputStream | null;
     }
   | { readonly ok: false; readonly reason: string; readonly message: string };
 
@@ -202,7 +201,7 @@ export function spawnProcess(req: SpawnRequest): SpawnResult {
 }
 
 /** Closes the master's write end of a pipe handed to a child and reads the read end. */
-function adoptReadEnd(p: OutputPipe): Readable {
+function adoptReadEnd(p: OutputPipe): OutputStream {
   closeSync(p.writeFd);
   return new PipeReader(p.readFd);
 }

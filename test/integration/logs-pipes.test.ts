@@ -148,7 +148,7 @@ test('back-pressure through a pipe: the sink stops and restarts reading many tim
   sink.attach('w', 'stdout', spawned.stdout);
   spawned.stderr?.resume();
   let closed = false;
-  spawned.stdout.once('close', () => (closed = true));
+  spawned.stdout.on('close', () => (closed = true));
   await waitForCondition(() => closed, 'the end of the pipe', { timeoutMs: 30_000, describe: () => `paused ${sink.pauses} times` });
   await sink.close();
   assert.ok(sink.pauses > 10, `paused ${sink.pauses} times`);
