@@ -121,23 +121,16 @@ export class LogFile {
   }
 
   /**
-   * Queues a copy of complete lines (`buf` may be reused once this returns; a string holds one byte per
-   * character, latin1); false when the queue is above its high-water mark (wait for `onDrain`).
+   * Queues a copy of complete lines (`buf` may be reused once this returns); false when the queue is above
+   * its high-water mark (wait for `onDrain`).
    */
-  write(buf: Buffer | string, timeMs = this.now()): boolean {
-    if (buf.length === 0) return true;
-    if (this.closing) {
-      this.lose(buf.length, 'written after close');
-      return true;
-    }
-    for (const view of this.staging.copy(buf)) this.queue.push({ type: 'data', buf: view, timeMs });
-    this.queuedBytes += buf.length;
-    if (this.followers.size > 0) {
-      const copy = typeof buf === 'string' ? Buffer.from(buf, 'latin1') : Buffer.from(buf);
-      for (const f of this.followers) f(copy);
-    }
-    this.schedulePump();
-    return this.queuedBytes < this.highWater;
+  write(buf: Buffer, timeMs = this.now()): boolean {
+    return this.queueCopy(buf, timeMs);
+  }
+
+  /** `write` for lines held as a latin1 string, one character per byte (formatted lines, lines.ts prefixText). */
+  writeLatin1(text: string, timeMs = this.now()): boolean {
+    return this.queueCopy(text, timeMs);
   }
 
   /** Calls `cb` once when the queue has fallen below the low-water mark (at once if it already has). */
@@ -220,6 +213,23 @@ export class LogFile {
   }
 
   // --- internal ---
+
+  /** Copies lines into the staging chunks and queues them; the answer of `write`. */
+  private queueCopy(buf: Buffer | string, timeMs: number): boolean {
+    if (buf.length === 0) return true;
+    if (this.closing) {
+      this.lose(buf.length, 'written after close');
+      return true;
+    }
+    for (const view of this.staging.copy(buf)) this.queue.push({ type: 'data', buf: view, timeMs });
+    this.queuedBytes += buf.length;
+    if (this.followers.size > 0) {
+      const copy = typeof buf === 'string' ? Buffer.from(buf, 'latin1') : Buffer.from(buf);
+      for (const f of this.followers) f(copy);
+    }
+    this.schedulePump();
+    return this.queuedBytes < this.highWater;
+  }
 
   private isIdle(): boolean {
     return this.queue.length === 0 && this.inFlight === null;

@@ -167,7 +167,9 @@ export class LogSink implements OutputSink {
       const target = channel.target;
       if (target.type === 'file') {
         let below = true;
-        for (const piece of formatPieces(lines, format, t)) below = target.file.write(piece, t) && below;
+        for (const piece of formatPieces(lines, format, t)) {
+          below = (typeof piece === 'string' ? target.file.writeLatin1(piece, t) : target.file.write(piece, t)) && below;
+        }
         return below;
       }
       const out = formatLines(lines, format, t);
