@@ -447,8 +447,8 @@ export class LogFile {
         try {
           // only the numbers that can exist: with backups = 1000 a blind shift would cost 2000 renames each time
           const top = Math.min(this.highestBackup, backups);
-          // a failed rename is an exception in Node (~10 µs): with 100 backups, trying the .gz name of each
-          // plain backup on every rotation was a sizeable part of drover's CPU at full speed
+          // a failed rename is a thrown exception (~18 µs, against ~8 µs for one that works): with 100 backups,
+          // trying the .gz name of each plain backup on every rotation was a sizeable part of the CPU at full speed
           const kinds = this.gzBackups || this.opts.gzip ? [false, true] : [false];
           if (top === backups) for (const gz of kinds) removeIfExists(at(backups, gz));
           for (let i = Math.min(top, backups - 1); i >= 1; i--) {

@@ -12,8 +12,8 @@
 // arrive in one read (docs/decisions.md has the figures). A pipe found half full or more is read again at
 // once, and grown once (F_SETPIPE_SZ) so that a fast writer does not block while the master waits.
 import { closeSync, fchownSync } from 'node:fs';
-import { Socket, type OnReadOpts, type SocketConstructorOpts } from 'node:net';
 import { EventEmitter } from 'node:events';
+import { Socket, type OnReadOpts, type SocketConstructorOpts } from 'node:net';
 import { NativeError, pipe, pipeCapacity, setPipeCapacity } from './native.js';
 
 /** How long a read waits after one that found the pipe less than half full. */
@@ -23,7 +23,7 @@ const FAST_PIPE_BYTES = 256 * 1024;
 /** Largest single read: a grown pipe in one go. */
 const READ_BUFFER_BYTES = FAST_PIPE_BYTES;
 
-/** The one buffer every pipe is read into; each read is copied out before the next can happen. */
+/** The one buffer every pipe is read into; a read's listeners copy what they keep before the next read. */
 let readBuffer: Buffer | null = null;
 
 /** A pipe for one output stream of a child: the write end goes to the child, the read end to a PipeReader. */
