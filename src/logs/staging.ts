@@ -9,6 +9,12 @@ const NL = 0x0a;
 const CHUNK_BYTES = 64 * 1024;
 /** Chunks kept for reuse when no file holds them (at most 1 MiB idle). */
 const POOL_CHUNKS = 16;
+/**
+ * A file without a chunk copies writes smaller than this into a buffer of their own size (Node carves
+ * those from its shared 8 KiB slabs): a quiet program's line does not hold 64 KiB, and a thousand programs
+ * starting at once do not each take a chunk.
+ */
+const SMALL_WRITE_BYTES = 4 * 1024;
 
 /** Free chunks, shared by every file. */
 const pool: Buffer[] = [];
@@ -25,9 +31,11 @@ export class Staging {
   /**
    * Copies `buf` (complete lines; a string holds one byte per character, latin1) and returns the copy as
    * views that each end at a line boundary, so a line never spans two views (rotation falls between
-   * views). A line longer than a chunk gets a buffer of its own, which is never reused.
+   * views). A line longer than a chunk, and a small write while no chunk is held, get a buffer of their
+   * own, which is never reused.
    */
   copy(buf: Buffer | string): Buffer[] {
+    if (this.chunk === null && buf.length < SMALL_WRITE_BYTES) return [typeof buf === 'string' ? Buffer.from(buf, 'latin1') : Buffer.from(buf)];
     const views: Buffer[] = [];
     let off = 0;
     while (off < buf.length) {
