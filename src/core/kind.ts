@@ -7,8 +7,15 @@
 import type { ChildProcess } from 'node:child_process';
 import type { ProcessSpec } from '../config/types.js';
 import type { Logger } from '../logs/logger.js';
+import type { OutputStream } from '../os/pipe-reader.js';
 import type { ProcessEvent } from './states.js';
 import type { ProcessEntry } from './table.js';
+
+/** A spawned process's stdout and stderr as the master reads them (pipes; `child.stdout` is null then). */
+export interface ChildOutput {
+  readonly stdout: OutputStream | null;
+  readonly stderr: OutputStream | null;
+}
 
 /** How to launch one process of a kind. */
 export interface LaunchPlan {
@@ -61,8 +68,8 @@ export interface ProcessKind {
   prepare(spec: ProcessSpec): LaunchPlan | LaunchRefusal;
   /** The launch `prepare` planned did not happen (the spawn failed): give back what prepare took. */
   abandon?(spec: ProcessSpec, plan: LaunchPlan): void;
-  /** The process was spawned: attach to its IPC channel and streams. */
-  attach(entry: ProcessEntry, child: ChildProcess, pid: number): void;
+  /** The process was spawned: attach to its IPC channel and output (which the log sink reads too). */
+  attach(entry: ProcessEntry, child: ChildProcess, pid: number, output: ChildOutput): void;
   /** An event this kind pushed, for the current process of `entry` (stale ones are dropped before this). */
   handle(entry: ProcessEntry, event: unknown): void;
   /** The process `pid` exited with `code` (null: by a signal); called before the exit is classified, also for entries already dropped. */

@@ -1,12 +1,12 @@
 // Launching and ending processes: build a process's environment, spawn it through its kind's plan, attach
 // its output, turn its exit into an event; send stop and kill signals with group semantics; after an exit,
 // sweep what a killasgroup program left behind, or warn about a program that daemonized itself.
-import type { Readable } from 'node:stream';
 import type { ProcessSpec } from '../config/types.js';
 import type { OutputSink, StreamName } from '../logs/output.js';
 import type { OrphanGuard } from '../os/guard.js';
 import { findLeftBehind, type GoneProcess } from '../os/leftovers.js';
 import { descendantsOf, listProcesses, readStat, type ProcStat } from '../os/proc.js';
+import type { OutputStream } from '../os/pipe-reader.js';
 import { groupHasMembers, sendSignal, spawnProcess } from '../os/spawn.js';
 import { lookupUser, type UserInfo } from '../os/users.js';
 import type { CoreHost } from './_host.js';
@@ -23,7 +23,7 @@ export interface LaunchHooks {
 /** Sees each process's output on its way to the log sink (event listeners' PROCESS_LOG and capture mode). */
 export interface OutputTap {
   /** The stream the sink reads instead of `source`: `source` itself when there is nothing to see. */
-  tap(spec: ProcessSpec, pid: number, stream: StreamName, source: Readable): Readable;
+  tap(spec: ProcessSpec, pid: number, stream: StreamName, source: OutputStream): OutputStream;
 }
 
 /** How long an exit waits for a protocol stdout to end (a grandchild may hold the pipe open for ever). */
@@ -119,7 +119,7 @@ export class Launcher {
       abandon(result.reason, result.message);
       return;
     }
-    const { child, pid } = result;
+    const { child, pid, stdout, stderr } = result;
     entry.child = child;
     entry.spawnedPid = pid;
     entry.spawnedStartTicks = readStat(pid)?.startTicks ?? 0;
@@ -129,15 +129,16 @@ export class Launcher {
     child.stdin?.on('error', () => undefined); // EPIPE when the program closes its stdin: harmless
     // with redirect_stderr the sink writes stderr into the stdout log, still knowing which stream a line came from
     const protocol = plan.stdout === 'protocol';
-    const tap = (stream: StreamName, source: Readable): Readable => this.o.outputTap?.tap(spec, pid, stream, source) ?? source;
-    if (child.stdout) this.o.output.attach(entry.key, 'stdout', protocol ? child.stdout : tap('stdout', child.stdout), { echo: !protocol });
-    if (child.stderr) this.o.output.attach(entry.key, 'stderr', tap('stderr', child.stderr));
+    const tap = (stream: StreamName, source: OutputStream): OutputStream => this.o.outputTap?.tap(spec, pid, stream, source) ?? source;
+    if (stdout) this.o.output.attach(entry.key, 'stdout', protocol ? stdout : tap('stdout', stdout), { echo: !protocol });
+    if (stderr) this.o.output.attach(entry.key, 'stderr', tap('stderr', stderr));
+    const stdoutEnd = protocol ? endOf(stdout) : null;
     child.once('exit', (code, signal) => {
       const exited = (): void => this.host.push({ type: 'childExited', key: entry.key, pid, code, signal: signal ? signal.slice(3) : null });
-      if (protocol) afterEnd(child.stdout, PROTOCOL_DRAIN_MS, exited);
+      if (stdoutEnd) stdoutEnd.wait(PROTOCOL_DRAIN_MS, exited);
       else exited();
     });
-    kind?.attach(entry, child, pid);
+    kind?.attach(entry, child, pid, { stdout, stderr });
     this.host.logger.info(`spawned: ${spec.name} with pid ${pid}`);
     this.o.hooks?.fire('post_spawn', hookProcess(spec, pid));
     this.host.dispatch(entry, { type: 'spawned', pid });
@@ -284,22 +285,37 @@ export class Launcher {
   }
 }
 
-/** Calls `then` once `stream` has ended (its last data delivered), or after `graceMs` at most. */
-function afterEnd(stream: Readable | null, graceMs: number, then: () => void): void {
-  if (stream === null || stream.readableEnded || stream.destroyed) {
-    then();
-    return;
-  }
-  let done = false;
-  const finish = (): void => {
-    if (done) return;
-    done = true;
-    clearTimeout(timer);
-    then();
+/**
+ * Watches a stream for its end from now on; `wait` then calls `then` once it has ended, or after `graceMs`
+ * (a grandchild may hold a pipe open for ever). A null stream counts as ended.
+ */
+function endOf(stream: OutputStream | null): { wait(graceMs: number, then: () => void): void } {
+  let ended = stream === null;
+  const waiting: (() => void)[] = [];
+  const end = (): void => {
+    if (ended) return;
+    ended = true;
+    for (const w of waiting.splice(0)) w();
   };
-  const timer = setTimeout(finish, graceMs);
-  stream.once('end', finish);
-  stream.once('close', finish);
+  stream?.on('end', end);
+  stream?.on('close', end);
+  return {
+    wait(graceMs, then) {
+      if (ended) {
+        then();
+        return;
+      }
+      let done = false;
+      const finish = (): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        then();
+      };
+      const timer = setTimeout(finish, graceMs);
+      waiting.push(finish);
+    },
+  };
 }
 
 /** What a server hook learns about a process. */

@@ -5,7 +5,7 @@
 // (SUPERVISOR_SERVER_URL, and the credentials when the control socket has plain ones).
 import type { ChildProcess } from 'node:child_process';
 import type { ProcessSpec } from '../config/types.js';
-import type { KindContext, LaunchPlan, ProcessKind } from '../core/kind.js';
+import type { ChildOutput, KindContext, LaunchPlan, ProcessKind } from '../core/kind.js';
 import type { State } from '../core/states.js';
 import type { ProcessEntry } from '../core/table.js';
 import type { Logger } from '../logs/logger.js';
@@ -111,14 +111,15 @@ export class ListenerKind implements ProcessKind, ListenerChannel {
     return { argv: spec.argv, env, ipc: false, stdout: 'protocol' };
   }
 
-  attach(entry: ProcessEntry, child: ChildProcess, pid: number): void {
+  attach(entry: ProcessEntry, _child: ChildProcess, pid: number, output: ChildOutput): void {
     const ctx = this.context();
     const l = this.listenerOf(entry);
     l.event = null;
     l.pid = pid;
     this.apply(l, listenerSpawned(l.record));
-    // each read is one event on the supervisor's queue, in order with the listener's exit
-    child.stdout?.on('data', (chunk: Buffer) => ctx.push(entry.key, pid, chunk));
+    // each read is one event on the supervisor's queue, in order with the listener's exit; a read is a view of
+    // a buffer the next read overwrites (src/os/pipe-reader.ts), so the event carries a copy
+    output.stdout?.on('data', (chunk: Buffer) => ctx.push(entry.key, pid, Buffer.from(chunk)));
   }
 
   handle(entry: ProcessEntry, event: unknown): void {

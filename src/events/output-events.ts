@@ -3,10 +3,11 @@
 // <!--XSUPERVISOR:BEGIN--> and <!--XSUPERVISOR:END--> becomes one PROCESS_COMMUNICATION_STDOUT event and is
 // kept out of the log (likewise for stderr). Sits between a child's pipe and the log sink (core's OutputTap);
 // a stream with neither setting is handed back untouched.
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { Transform, type TransformCallback } from 'node:stream';
 import type { ProcessSpec } from '../config/types.js';
 import type { OutputTap } from '../core/launcher.js';
 import type { StreamName } from '../logs/output.js';
+import type { OutputStream } from '../os/pipe-reader.js';
 import type { EventBus } from './bus.js';
 import { processCommunicationPayload, processLogPayload } from './payloads.js';
 
@@ -16,15 +17,22 @@ export const END_TOKEN = Buffer.from('<!--XSUPERVISOR:END-->');
 export class OutputEvents implements OutputTap {
   constructor(private readonly bus: EventBus) {}
 
-  tap(spec: ProcessSpec, pid: number, stream: StreamName, source: Readable): Readable {
+  tap(spec: ProcessSpec, pid: number, stream: StreamName, source: OutputStream): OutputStream {
     // with redirect_stderr supervisor reads both streams from one pipe: the stdout settings apply to both
     const channel = stream === 'stderr' && spec.redirectStderr ? 'stdout' : stream;
     const eventsEnabled = channel === 'stdout' ? spec.stdoutEventsEnabled : spec.stderrEventsEnabled;
     const captureMaxBytes = channel === 'stdout' ? spec.stdoutCaptureMaxBytes : spec.stderrCaptureMaxBytes;
     if (!eventsEnabled && captureMaxBytes <= 0) return source;
     const t = new OutputEventStream(this.bus, { spec, pid, channel, eventsEnabled, captureMaxBytes });
+    // a read is a view of a buffer the next read overwrites (src/os/pipe-reader.ts): the transform keeps a
+    // copy; and its back-pressure pauses the pipe, as the sink's does
+    source.on('data', (chunk) => {
+      if (!t.write(Buffer.from(chunk))) source.pause();
+    });
+    t.on('drain', () => source.resume());
+    source.on('end', () => t.end());
     source.on('error', (err) => t.destroy(err));
-    return source.pipe(t);
+    return t;
   }
 }
 

@@ -6,17 +6,20 @@ export type LogFormat = 'text' | 'json';
 export type RotatePeriod = 'daily' | 'hourly';
 
 const NL = 0x0a;
+const EMPTY = Buffer.alloc(0);
 
 /** Lines longer than this are cut into pieces of this size (each ended with a newline) so memory stays bounded. */
 export const MAX_LINE_BYTES = 1024 * 1024;
 
 /**
  * Splits a byte stream into complete lines. `push` returns the complete lines of the stream so far as one
- * buffer (each ending in "\n"), or null; a trailing partial line is held until its end arrives.
+ * buffer (each ending in "\n"), or null; a trailing partial line is held until its end arrives. It never
+ * keeps a reference to a pushed chunk (a pipe's chunk is a view of a buffer the next read overwrites), so
+ * what it returns is valid as long as the chunk it came from.
  */
 export class LineSplitter {
   /** bytes of an unfinished line; empty when the stream is at a line boundary */
-  private partial: Buffer = Buffer.alloc(0);
+  private partial: Buffer = EMPTY;
   private readonly maxLine: number;
 
   constructor(maxLine = MAX_LINE_BYTES) {
@@ -26,7 +29,7 @@ export class LineSplitter {
   push(chunk: Buffer): Buffer | null {
     const last = chunk.lastIndexOf(NL);
     if (last < 0) {
-      this.partial = this.partial.length === 0 ? chunk : Buffer.concat([this.partial, chunk]);
+      this.partial = this.partial.length === 0 ? Buffer.from(chunk) : Buffer.concat([this.partial, chunk]);
       return this.partial.length >= this.maxLine ? this.cutLongLine() : null;
     }
     let out: Buffer;
@@ -36,7 +39,7 @@ export class LineSplitter {
     } else {
       out = Buffer.concat([this.partial, chunk.subarray(0, last + 1)]);
     }
-    this.partial = last === chunk.length - 1 ? Buffer.alloc(0) : chunk.subarray(last + 1);
+    this.partial = last === chunk.length - 1 ? EMPTY : Buffer.from(chunk.subarray(last + 1));
     if (this.partial.length >= this.maxLine) {
       const cut = this.cutLongLine();
       return Buffer.concat([out, cut]);
@@ -48,7 +51,7 @@ export class LineSplitter {
   flush(): Buffer | null {
     if (this.partial.length === 0) return null;
     const out = Buffer.concat([this.partial, Buffer.from('\n')]);
-    this.partial = Buffer.alloc(0);
+    this.partial = EMPTY;
     return out;
   }
 
@@ -70,13 +73,38 @@ export class LineSplitter {
 /** Each line of `lines` (complete lines) with `prefix` in front: the foreground echo `name | line`, timestamps. */
 export function prefixLines(lines: Buffer, prefix: string): Buffer {
   if (lines.length === 0) return lines;
-  // latin1 maps each byte to one character and back, so this is byte-exact whatever the encoding, and
-  // V8's replaceAll is about twice as fast as copying line by line (measured: 138 vs 296 ns a line)
-  const text = lines.toString('latin1');
+  return Buffer.from(prefixText(lines, prefix), 'latin1');
+}
+
+/**
+ * Lines `from`…`to` of `lines` (complete lines) with `prefix` in front of each, as a latin1 string (one
+ * character per byte). latin1 maps each byte to one character and back, so this is byte-exact whatever the
+ * encoding, and V8's replaceAll is faster than copying line by line (measured: 48 vs 81 ns a line, into a
+ * buffer, for 32 KiB; 138 vs 296 ns with the older Buffer round trip).
+ */
+export function prefixText(lines: Buffer, prefix: string, from = 0, to = lines.length): string {
+  if (to <= from) return '';
+  const text = lines.toString('latin1', from, to);
   const endsWithNewline = text.charCodeAt(text.length - 1) === NL;
   const body = endsWithNewline ? text.slice(0, -1) : text;
   const p = Buffer.from(prefix).toString('latin1');
-  return Buffer.from(`${p}${body.replaceAll('\n', `\n${p}`)}${endsWithNewline ? '\n' : ''}`, 'latin1');
+  return `${p}${body.replaceAll('\n', `\n${p}`)}${endsWithNewline ? '\n' : ''}`;
+}
+
+/**
+ * Formatting works on slices of at most this many bytes (cut between lines): a string over 128 KiB is a
+ * large object to V8, much dearer to make and collect; formatting a 140 KB read at once cost 250 ns a line
+ * against 76 ns in 32 KiB slices (measured).
+ */
+const FORMAT_SLICE_BYTES = 32 * 1024;
+
+/** Where the slice of complete lines that starts at `from` ends: at most `max` bytes, or one whole longer line. */
+export function sliceEnd(lines: Buffer, from: number, max: number): number {
+  if (lines.length - from <= max) return lines.length;
+  const cut = lines.lastIndexOf(NL, from + max - 1);
+  if (cut >= from) return cut + 1;
+  const eol = lines.indexOf(NL, from + max);
+  return eol < 0 ? lines.length : eol + 1;
 }
 
 export interface FormatOptions {
@@ -103,6 +131,24 @@ export function formatLines(lines: Buffer, opts: FormatOptions, timeMs: number):
   }
   if (opts.timestamps) return prefixLines(lines, `${new Date(timeMs).toISOString()} `);
   return lines;
+}
+
+/**
+ * Complete lines formatted for a log file, in pieces of complete lines: the lines themselves (plain text),
+ * one Buffer (JSON), or latin1 strings of at most FORMAT_SLICE_BYTES of input each (timestamps), which a
+ * LogFile copies straight into its write queue.
+ */
+export function formatPieces(lines: Buffer, opts: FormatOptions, timeMs: number): (Buffer | string)[] {
+  if (opts.format === 'json') return [formatLines(lines, opts, timeMs)];
+  if (!opts.timestamps) return [lines];
+  const prefix = `${new Date(timeMs).toISOString()} `;
+  const pieces: string[] = [];
+  for (let from = 0; from < lines.length; ) {
+    const to = sliceEnd(lines, from, FORMAT_SLICE_BYTES);
+    pieces.push(prefixText(lines, prefix, from, to));
+    from = to;
+  }
+  return pieces;
 }
 
 /** What to do next with `buf` (complete lines) given the live file's size: write some bytes, or rotate first. */

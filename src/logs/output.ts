@@ -1,6 +1,6 @@
 // The sink interface the supervisor attaches children's streams to (implemented by sink.ts).
-import type { Readable } from 'node:stream';
 import type { ProcessSpec } from '../config/types.js';
+import type { OutputStream } from '../os/pipe-reader.js';
 import type { StreamName } from './lines.js';
 
 export type { StreamName } from './lines.js';
@@ -8,9 +8,10 @@ export type { StreamName } from './lines.js';
 export interface OutputSink {
   /**
    * Attaches a child's stream ("group:name") and reads it to its end; a last partial line gets a newline.
-   * `echo: false` keeps it off drover's foreground output (a protocol channel, such as a listener's stdout).
+   * Its chunks are valid only during the 'data' call (see OutputStream). `echo: false` keeps it off
+   * drover's foreground output (a protocol channel, such as a listener's stdout).
    */
-  attach(name: string, stream: StreamName, source: Readable, opts?: { readonly echo?: boolean }): void;
+  attach(name: string, stream: StreamName, source: OutputStream, opts?: { readonly echo?: boolean }): void;
   /** Closes and reopens every log file (SIGUSR1). */
   reopen(): void;
   /** Makes a process known to the sink (or updates its log settings) before its streams are attached. */

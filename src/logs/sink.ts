@@ -4,15 +4,16 @@
 // control plane serves (supervisor's readProcessStdoutLog, tailProcessStdoutLog, readLog, clearProcessLogs).
 import { closeSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import type { Readable } from 'node:stream';
 import { processKey, sameProcess } from '../config/diff.js';
 import type { Config, ProcessSpec } from '../config/types.js';
+import type { OutputStream } from '../os/pipe-reader.js';
 import { pinDirectory, type PinnedDir } from '../os/safe-dir.js';
 import { lookupUser } from '../os/users.js';
 import { LogFile } from './log-file.js';
 import {
   autoLogName,
   formatLines,
+  formatPieces,
   isAutoLogName,
   LineSplitter,
   prefixLines,
@@ -74,7 +75,7 @@ export class LogSink implements OutputSink {
   /** drover's own log file; null for NONE */
   readonly mainLog: LogFile | null;
   /** sources being read, with the function that ends them (flushing their partial line) */
-  private readonly sources = new Map<Readable, () => void>();
+  private readonly sources = new Map<OutputStream, () => void>();
   private readonly sourcesEnded: (() => void)[] = [];
   private onError: (message: string) => void;
   /** when a child's pipe last delivered data, ms (for close) */
@@ -154,7 +155,7 @@ export class LogSink implements OutputSink {
   }
 
   /** Reads a child's stdout or stderr until its end; pauses the pipe while the log file catches up. */
-  attach(name: string, stream: StreamName, source: Readable, opts: { readonly echo?: boolean } = {}): void {
+  attach(name: string, stream: StreamName, source: OutputStream, opts: { readonly echo?: boolean } = {}): void {
     const spec = this.findSpec(name);
     const channel = this.channels.get(key(processKey(spec), stream === 'stderr' && spec.redirectStderr ? 'stdout' : stream));
     if (!channel) throw new LogReadError('E_BAD_NAME', `no log channel for ${name} ${stream}`);
@@ -166,11 +167,16 @@ export class LogSink implements OutputSink {
       for (const w of this.lineWatchers.get(name) ?? []) w(lines);
       const t = this.now();
       if (echo) echo.write(prefixLines(lines, prefix));
-      const out = formatLines(lines, format, t);
       const target = channel.target;
+      if (target.type === 'file') {
+        let below = true;
+        for (const piece of formatPieces(lines, format, t)) {
+          below = (typeof piece === 'string' ? target.file.writeLatin1(piece, t) : target.file.write(piece, t)) && below;
+        }
+        return below;
+      }
+      const out = formatLines(lines, format, t);
       switch (target.type) {
-        case 'file':
-          return target.file.write(out, t);
         case 'stream':
           target.out.write(prefixLines(out, prefix));
           break;
@@ -181,7 +187,10 @@ export class LogSink implements OutputSink {
           throw new Error(`unknown log target ${JSON.stringify(never)}`);
         }
       }
-      for (const f of channel.followers) f(out);
+      if (channel.followers.size > 0) {
+        const copy = Buffer.from(out);
+        for (const f of channel.followers) f(copy);
+      }
       return true;
     };
     let ended = false;
@@ -198,9 +207,11 @@ export class LogSink implements OutputSink {
       if (this.sources.size === 0) for (const cb of this.sourcesEnded.splice(0)) cb();
     };
     this.sources.set(source, end);
-    source.on('data', (chunk: Buffer | string) => {
+    // a chunk is valid only during this call: the splitter keeps a copy of a partial line, the file copies
+    // what it queues, and followers get a copy
+    source.on('data', (chunk: Buffer) => {
       this.lastDataMs = Date.now();
-      const lines = splitter.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+      const lines = splitter.push(chunk);
       if (lines && !deliver(lines) && channel.target.type === 'file') {
         // back-pressure: stop reading the pipe; once it is full the child's writes block
         if (!pausedHere) {

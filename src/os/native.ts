@@ -45,6 +45,8 @@ const F_GETFD = 1;
 const F_SETFD = 2;
 const F_DUPFD_CLOEXEC = 1030;
 const FD_CLOEXEC = 1;
+const F_SETPIPE_SZ = 1031;
+const F_GETPIPE_SZ = 1032;
 const LOCK_EX = 2;
 const LOCK_NB = 4;
 const LOCK_UN = 8;
@@ -298,6 +300,26 @@ export function pipe(): [number, number] {
   const fds = new Int32Array(2);
   if (c.pipe2(fds, O_CLOEXEC) !== 0) throw new NativeError('pipe2', c.koffi.errno());
   return [fds[0] as number, fds[1] as number];
+}
+
+/** The capacity of the pipe `fd` is an end of, in bytes (64 KiB unless changed). */
+export function pipeCapacity(fd: number): number {
+  const c = load();
+  const size = c.fcntl(fd, F_GETPIPE_SZ);
+  if (size < 0) throw new NativeError('fcntl', c.koffi.errno(), `F_GETPIPE_SZ ${fd}`);
+  return size;
+}
+
+/**
+ * Asks for a pipe of `bytes` capacity (the kernel rounds up to a power of two pages) and returns the
+ * capacity it got. Fails with EPERM above /proc/sys/fs/pipe-max-size, or for an unprivileged user over
+ * pipe-user-pages-soft; EBUSY when the pipe holds more than the new size.
+ */
+export function setPipeCapacity(fd: number, bytes: number): number {
+  const c = load();
+  const size = c.fcntl(fd, F_SETPIPE_SZ, 'int', bytes);
+  if (size < 0) throw new NativeError('fcntl', c.koffi.errno(), `F_SETPIPE_SZ ${fd}`);
+  return size;
 }
 
 /**

@@ -1,8 +1,10 @@
 // The only place that creates processes and sends them signals.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants as fsConstants, existsSync, readFileSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, existsSync, readFileSync, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { recordSpawned } from './children.js';
+import { nativeAvailable } from './native.js';
+import { closeOutputPipes, outputPipe, PipeReader, type OutputPipe, type OutputStream } from './pipe-reader.js';
 import { signalNumber } from './signals.js';
 import type { UserInfo } from './users.js';
 
@@ -28,7 +30,15 @@ export interface SpawnRequest {
 }
 
 export type SpawnResult =
-  | { readonly ok: true; readonly child: ChildProcess; readonly pid: number; readonly executable: string }
+  | {
+      readonly ok: true;
+      readonly child: ChildProcess;
+      readonly pid: number;
+      readonly executable: string;
+      /** the program's stdout and stderr as the master reads them (pipes, see os/pipe-reader.ts) */
+      readonly stdout: OutputStream | null;
+      readonly stderr: OutputStream | null;
+    }
   | { readonly ok: false; readonly reason: string; readonly message: string };
 
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p)) ?? null;
@@ -175,6 +185,21 @@ export function spawnProcess(req: SpawnRequest): SpawnResult {
     argv0 = listen.length > 0 ? undefined : command;
   }
 
+  // stdout and stderr are pipes the master made (Node's own 'pipe' is a socketpair, which a program cannot
+  // open as /dev/stdout, and which costs more per line); without the native layer, Node's socketpair
+  let outPipe: OutputPipe | null = null;
+  let errPipe: OutputPipe | null = null;
+  if (nativeAvailable()) {
+    try {
+      outPipe = outputPipe(req.user);
+      errPipe = outputPipe(req.user);
+    } catch (err) {
+      // EMFILE/ENFILE: out of descriptors (many programs, a low `minfds`); counted as a failed start
+      closeOutputPipes([outPipe]);
+      const code = (err as NodeJS.ErrnoException).code ?? 'EPIPE';
+      return { ok: false, reason: code, message: `cannot make its output pipes: ${(err as Error).message}` };
+    }
+  }
   // Node has no umask option for spawn; the umask is inherited through fork, so set it around the
   // synchronous spawn call and restore it at once. Nothing else runs in between (single thread).
   const oldUmask = req.umask !== null ? process.umask(req.umask) : null;
@@ -185,23 +210,40 @@ export function spawnProcess(req: SpawnRequest): SpawnResult {
       env,
       cwd: req.cwd ?? undefined,
       detached: true,
-      stdio: [req.stdinFd ?? (req.stdinPipe ? 'pipe' : 'ignore'), 'pipe', 'pipe', ...listen.map((l) => l.fd), ...(req.ipc ? ['ipc' as const] : [])],
+      stdio: [
+        req.stdinFd ?? (req.stdinPipe ? 'pipe' : 'ignore'),
+        outPipe?.writeFd ?? 'pipe',
+        errPipe?.writeFd ?? 'pipe',
+        ...listen.map((l) => l.fd),
+        ...(req.ipc ? ['ipc' as const] : []),
+      ],
       ...(req.user && SETPRIV === null ? { uid: req.user.uid, gid: req.user.gid } : {}),
     });
   } catch (err) {
+    closeOutputPipes([outPipe, errPipe]);
     const code = (err as NodeJS.ErrnoException).code ?? 'ESPAWN';
     return { ok: false, reason: code, message: `spawn failed: ${(err as Error).message}` };
   } finally {
     if (oldUmask !== null) process.umask(oldUmask);
   }
   if (child.pid === undefined) {
+    closeOutputPipes([outPipe, errPipe]);
     // libuv reports exec failures synchronously; Node then emits 'error' on the next tick. Swallowing it
     // here is safe because the failure is returned to the caller.
     child.once('error', () => undefined);
     return { ok: false, reason: 'ESPAWN', message: `could not spawn ${exe.path}` };
   }
   recordSpawned(child);
-  return { ok: true, child, pid: child.pid, executable: exe.path };
+  // the child has its copies now; the master's write ends must go, or the pipes never reach their end
+  const stdout = outPipe ? adoptReadEnd(outPipe) : child.stdout;
+  const stderr = errPipe ? adoptReadEnd(errPipe) : child.stderr;
+  return { ok: true, child, pid: child.pid, executable: exe.path, stdout, stderr };
+}
+
+/** Closes the master's write end of a pipe handed to a child and reads the read end. */
+function adoptReadEnd(p: OutputPipe): OutputStream {
+  closeSync(p.writeFd);
+  return new PipeReader(p.readFd);
 }
 
 /**

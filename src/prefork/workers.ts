@@ -5,7 +5,7 @@
 // supervisor's processes as pool members.
 import type { ChildProcess } from 'node:child_process';
 import type { Config, ProcessSpec } from '../config/types.js';
-import type { KindContext, LaunchPlan, LaunchRefusal, ProcessKind } from '../core/kind.js';
+import type { ChildOutput, KindContext, LaunchPlan, LaunchRefusal, ProcessKind } from '../core/kind.js';
 import type { Supervisor } from '../core/supervisor.js';
 import type { ProcessEntry } from '../core/table.js';
 import { WORKER_BOOT_ERROR, parseSharedRequest, parseWorkerMessage, type SharedCall, type SharedReplyMessage, type StuckReport, type WorkerMessage } from '../ipc/protocol.js';
@@ -212,7 +212,7 @@ export class Workers implements ProcessKind {
     return { argv: workerArgv(spec), env, ipc: true, listenFds };
   }
 
-  attach(entry: ProcessEntry, child: ChildProcess, pid: number): void {
+  attach(entry: ProcessEntry, child: ChildProcess, pid: number, output: ChildOutput): void {
     const ctx = this.context();
     const w = this.stateOf(entry);
     w.requests = 0;
@@ -230,7 +230,7 @@ export class Workers implements ProcessKind {
     });
     // EPIPE/ERR_IPC_CHANNEL_CLOSED when the worker is gone: its exit event tells the rest
     child.on('error', () => undefined);
-    child.stderr?.on(
+    output.stderr?.on(
       'data',
       stuckReportScanner((report) => {
         if (entry.spawnedPid !== pid) return;

@@ -5,11 +5,13 @@ import {
   backupName,
   completeLinesWithin,
   formatLines,
+  formatPieces,
   isAutoLogName,
   LineSplitter,
   nextWriteStep,
   periodStart,
   prefixLines,
+  sliceEnd,
 } from '../../../src/logs/lines.js';
 import { tailPlan } from '../../../src/logs/read.js';
 
@@ -31,6 +33,17 @@ test('LineSplitter: a chunk that ends a line is passed through without a copy', 
   const sp = new LineSplitter();
   const chunk = b('x\ny\n');
   assert.equal(sp.push(chunk), chunk);
+});
+
+test('LineSplitter: keeps no reference to a pushed chunk (a pipe reuses it for the next read)', () => {
+  const sp = new LineSplitter();
+  const chunk = b('one\ntw');
+  sp.push(chunk);
+  chunk.fill(0x58); // the next read overwrites the shared buffer
+  const noNewline = b('xyz');
+  assert.equal(sp.push(noNewline), null);
+  noNewline.fill(0x58);
+  assert.equal(sp.push(b('o\n'))?.toString(), 'twxyzo\n');
 });
 
 test('LineSplitter: a line longer than the limit is cut into pieces of the limit', () => {
@@ -71,6 +84,29 @@ test('formatLines: text as is, timestamps, json with escaping', () => {
     { time: '2024-05-06T07:08:09.010Z', process: 'web', stream: 'stderr', message: 'said "hi"\t\\' },
   ]);
   assert.equal(formatLines(b('\n'), { ...opts, format: 'json', timestamps: false }, t).toString(), `{"time":"2024-05-06T07:08:09.010Z","process":"web","stream":"stderr","message":""}\n`);
+});
+
+test('formatPieces: what a file gets, the same bytes as formatLines, timestamps in slices of whole lines', () => {
+  const t = Date.UTC(2024, 4, 6, 7, 8, 9, 10);
+  const opts = { process: 'web', stream: 'stdout' as const };
+  const lines = Buffer.from(Array.from({ length: 2000 }, (_, i) => `line ${i} ${'é'.repeat(i % 40)}\n`).join(''));
+  const text = formatPieces(lines, { ...opts, format: 'text', timestamps: false }, t);
+  assert.deepEqual(text, [lines], 'plain text: the lines themselves');
+  const ts = formatPieces(lines, { ...opts, format: 'text', timestamps: true }, t);
+  assert.ok(ts.length > 1, `${ts.length} slices`);
+  for (const piece of ts) assert.ok(typeof piece === 'string' && piece.endsWith('\n') && piece.startsWith('2024-05-06T07:08:09.010Z line '));
+  const joined = Buffer.concat(ts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : p)));
+  assert.deepEqual(joined, formatLines(lines, { ...opts, format: 'text', timestamps: true }, t));
+  const json = formatPieces(lines, { ...opts, format: 'json', timestamps: false }, t);
+  assert.deepEqual(json, [formatLines(lines, { ...opts, format: 'json', timestamps: false }, t)]);
+});
+
+test('sliceEnd: at most max bytes of whole lines, or one whole longer line', () => {
+  const lines = b('aaaa\nbb\ncccccccc\nd\n');
+  assert.equal(sliceEnd(lines, 0, 8), 8, 'aaaa bb');
+  assert.equal(sliceEnd(lines, 8, 4), 17, 'a line longer than max goes whole');
+  assert.equal(sliceEnd(lines, 17, 4), 19, 'the rest');
+  assert.equal(sliceEnd(lines, 0, 100), lines.length);
 });
 
 test('prefixLines', () => {

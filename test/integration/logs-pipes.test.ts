@@ -1,0 +1,176 @@
+// Children's stdout and stderr are real pipes (issue 16): the program's fd 1 and 2 are FIFOs (so it may open
+// /dev/stdout, see issue-14-container.test.ts), drover holds only the read ends (so a pipe ends when the
+// program and what inherited it are gone), and lines written one write(2) at a time at full speed arrive
+// exactly once, whole, across rotation, with timestamps, the last one without a newline included.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { loadConfig } from '../../src/config/load.js';
+import { LogSink } from '../../src/logs/sink.js';
+import { spawnProcess } from '../../src/os/spawn.js';
+import { canCreateUsers, createTestUser } from '../helpers/users.js';
+import { checkNumberedLines, describeCheck, logAndBackups, readLogText } from '../helpers/log-lines.js';
+import { fixture, makeTmpDir, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
+
+const node = process.execPath;
+
+/** The fds of `pid` that are an end of the pipe `link` (`pipe:[INODE]`), with their access mode. */
+function pipeEnds(pid: number, link: string): { fd: number; mode: 'read' | 'write' | 'readwrite' }[] {
+  const ends: { fd: number; mode: 'read' | 'write' | 'readwrite' }[] = [];
+  for (const name of readdirSync(`/proc/${pid}/fd`)) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/${pid}/fd/${name}`);
+    } catch (err) {
+      // ENOENT: closed while listing (the directory listing's own fd, a short-lived file)
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw err;
+    }
+    if (target !== link) continue;
+    const flags = /^flags:\s+([0-7]+)$/m.exec(readFileSync(`/proc/${pid}/fdinfo/${name}`, 'utf8'))?.[1] ?? '0';
+    const access = Number.parseInt(flags, 8) & 3; // O_ACCMODE
+    ends.push({ fd: Number(name), mode: access === 0 ? 'read' : access === 1 ? 'write' : 'readwrite' });
+  }
+  return ends;
+}
+
+test("a program's stdout and stderr are pipes; drover holds only their read ends", async () => {
+  const dir = makeTmpDir();
+  const run = await startUp(writeConfig(dir, `[program:w]\ncommand = ${node} ${fixture('forever.mjs')}\nstartsecs = 0\nstdout_logfile = ${join(dir, 'out.log')}\nstderr_logfile = ${join(dir, 'err.log')}\n`));
+  try {
+    const pid = Number((await run.waitForLine(/spawned: w with pid (\d+)/))[1]);
+    await waitForCondition(() => existsSync(join(dir, 'out.log')) && readFileSync(join(dir, 'out.log'), 'utf8').startsWith('ready'), 'the ready line in the log', { describe: () => run.describe() });
+    for (const fd of [1, 2]) {
+      const link = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      assert.match(link, /^pipe:\[\d+\]$/, `fd ${fd} of the program`);
+      assert.ok(statSync(`/proc/${pid}/fd/${fd}`).isFIFO(), `fd ${fd} is a FIFO`);
+      // one read end in the master, no write end: the pipe ends when the program's side closes
+      assert.deepEqual(pipeEnds(run.pid, link).map((e) => e.mode), ['read'], `drover's ends of the program's fd ${fd}`);
+    }
+    // stdin stays what it was (a channel drover keeps open for sendProcessStdin)
+    assert.match(readlinkSync(`/proc/${pid}/fd/0`), /^socket:\[\d+\]$/);
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+test('a program that exits ends its pipe: its last line, without a newline, is in the log at once', async () => {
+  const dir = makeTmpDir();
+  const log = join(dir, 'out.log');
+  const run = await startUp(writeConfig(dir, `[program:w]\ncommand = /bin/sh -c 'echo first; printf "no newline"'\nstartsecs = 0\nautorestart = false\nstdout_logfile = ${log}\n`));
+  try {
+    await run.waitForLine(/w: running → exited/);
+    // drover keeps running: only the end of the pipe can deliver the partial line (shutdown would too)
+    await waitForCondition(() => existsSync(log) && readFileSync(log, 'utf8') === 'first\nno newline\n', 'both lines in the log', {
+      describe: () => `log: ${JSON.stringify(existsSync(log) ? readFileSync(log, 'utf8') : null)}\n${run.describe()}`,
+    });
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+test("a background process that inherited the program's stdout keeps logging into it after the program exits", async () => {
+  const dir = makeTmpDir();
+  const log = join(dir, 'out.log');
+  const gate = join(dir, 'gate');
+  // the background process waits for the test to create `gate`, then writes and exits
+  const script = `(while [ ! -e ${gate} ]; do sleep 0.02; done; echo from-background) & echo from-program`;
+  const run = await startUp(writeConfig(dir, `[program:w]\ncommand = /bin/sh -c '${script}'\nstartsecs = 0\nautorestart = false\nstdout_logfile = ${log}\n`));
+  try {
+    await run.waitForLine(/w: running → exited/);
+    await waitForCondition(() => existsSync(log) && readFileSync(log, 'utf8') === 'from-program\n', 'the program line', { describe: () => run.describe() });
+    spawnSync('touch', [gate]);
+    await waitForCondition(() => readFileSync(log, 'utf8') === 'from-program\nfrom-background\n', 'the background line', {
+      describe: () => `log: ${JSON.stringify(readFileSync(log, 'utf8'))}\n${run.describe()}`,
+    });
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+test('lines written one write(2) each at full speed, stdout and stderr, rotated, with timestamps: every line once, none torn', async () => {
+  const dir = makeTmpDir();
+  const count = 60_000;
+  // every 7000th line is 300 000 bytes: longer than a pipe and than one read, and than maxbytes
+  const [longEvery, longBytes] = [7000, 300_000];
+  const out = join(dir, 'out.log');
+  const err = join(dir, 'err.log');
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `[program:w]
+command = ${node} ${fixture('write-lines.mjs')} ${count} ${longEvery} ${longBytes}
+startsecs = 0
+autorestart = false
+timestamps = true
+stdout_logfile = ${out}
+stdout_logfile_maxbytes = 65536
+stdout_logfile_backups = 1000
+stderr_logfile = ${err}
+stderr_logfile_maxbytes = 65536
+stderr_logfile_backups = 1000
+`,
+    ),
+  );
+  try {
+    await run.waitForLine(/w: running → exited \(exit status 0/, { timeoutMs: 60_000 });
+    run.signal('SIGTERM');
+    assert.equal((await run.waitForExit(15_000)).code, 0, run.describe());
+  } finally {
+    await teardown(run);
+  }
+  const outFiles = logAndBackups(out);
+  const errFiles = logAndBackups(err);
+  assert.ok(outFiles.length > 20 && errFiles.length > 20, `rotated: ${outFiles.length} and ${errFiles.length} files`);
+  const strip = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z /;
+  const check = checkNumberedLines([...outFiles, ...errFiles].map(readLogText), count, { longEvery, longBytes, strip });
+  assert.equal(check.torn.length + check.missing.length + check.duplicated.length, 0, describeCheck(check));
+  // each line in the stream it was written to, with its timestamp
+  const numbers = (files: string[]): number[] =>
+    files.flatMap((f) => [...readLogText(f).matchAll(/^\S+ L(\d+) /gm)].map((m) => Number(m[1])));
+  assert.ok(numbers(outFiles).every((n) => n % 2 === 1), 'stdout holds the odd lines only');
+  assert.ok(numbers(errFiles).every((n) => n % 2 === 0), 'stderr holds the even lines only');
+  assert.equal(numbers(outFiles).length + numbers(errFiles).length, count);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('back-pressure through a pipe: the sink stops and restarts reading many times and nothing is lost', async () => {
+  const dir = makeTmpDir();
+  const log = join(dir, 'w.log');
+  const config = loadConfig(writeConfig(dir, `[program:w]\ncommand = /bin/true\nstdout_logfile = ${log}\nstdout_logfile_maxbytes = 65536\nstdout_logfile_backups = 100\n`), { env: process.env });
+  const quiet = { write: (): boolean => true };
+  const sink = new LogSink({ config, echo: null, stdout: quiet, stderr: quiet, highWaterMark: 1 });
+  const env = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined));
+  const spawned = spawnProcess({ argv: [node, fixture('numbered-lines.mjs'), '20000'], env, cwd: null, umask: null, user: null, pdeathsig: false, stdinPipe: false });
+  assert.ok(spawned.ok && spawned.stdout !== null, JSON.stringify(spawned));
+  sink.attach('w', 'stdout', spawned.stdout);
+  spawned.stderr?.resume();
+  let closed = false;
+  spawned.stdout.on('close', () => (closed = true));
+  await waitForCondition(() => closed, 'the end of the pipe', { timeoutMs: 30_000, describe: () => `paused ${sink.pauses} times` });
+  await sink.close();
+  assert.ok(sink.pauses > 10, `paused ${sink.pauses} times`);
+  const check = checkNumberedLines(logAndBackups(log).map(readLogText), 20_000);
+  assert.equal(check.torn.length + check.missing.length + check.duplicated.length, 0, describeCheck(check));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('a program running as another user may open /dev/stdout too (its pipes belong to it)', { skip: !canCreateUsers() && 'needs root to create a user' }, async () => {
+  const user = createTestUser('drpipe');
+  const dir = makeTmpDir();
+  const log = join(dir, 'out.log');
+  const run = await startUp(
+    writeConfig(dir, `[program:w]\ncommand = /bin/sh -c 'echo via-dev-stdout > /dev/stdout; echo via-dev-stderr > /dev/stderr'\nuser = ${user.name}\nstartsecs = 0\nautorestart = false\nstdout_logfile = ${log}\nredirect_stderr = true\n`),
+  );
+  try {
+    await run.waitForLine(/w: running → exited/);
+    await waitForCondition(() => existsSync(log) && readFileSync(log, 'utf8') === 'via-dev-stdout\nvia-dev-stderr\n', 'both lines', {
+      describe: () => `log: ${JSON.stringify(existsSync(log) ? readFileSync(log, 'utf8') : null)}\n${run.describe()}`,
+    });
+  } finally {
+    await teardown(run, [], dir);
+    user.remove();
+  }
+});
