@@ -6,7 +6,8 @@
 // another; systemd-notify keeps itself alive until its message is read (its BARRIER=1), so its session is
 // still known then.
 import { randomBytes } from 'node:crypto';
-import { bindDatagramSocket, closeFd, receiveDatagram } from '../os/native.js';
+import { closeFd } from '../os/native.js';
+import { bindDatagramSocket, receiveDatagram } from '../os/native-net.js';
 import { readStat } from '../os/proc.js';
 
 /** Longest notify message read; systemd's own limit for one datagram is larger, but READY=1 is tiny. */

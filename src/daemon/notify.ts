@@ -5,7 +5,7 @@
 //
 // A failed send never reaches the caller: systemd may be gone (shutdown), its queue full (EAGAIN) or the
 // socket refused; drover goes on supervising and reports the failure through `onError`.
-import { sendDatagram } from '../os/native.js';
+import { sendDatagram } from '../os/native-net.js';
 
 /** Variables systemd sets for drover itself; none of them may reach the programs (see withoutSystemdEnv). */
 export const SYSTEMD_OWN_ENV = ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES'] as const;

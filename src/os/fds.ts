@@ -4,7 +4,8 @@
 // inherited fd close-on-exec once, first thing; the fds it hands on by design (listening sockets, the lock on
 // a re-exec) reach their child through explicit stdio slots, which the kernel's dup2 makes inheritable again.
 import { readdirSync } from 'node:fs';
-import { NativeError, setCloexec } from './native.js';
+import { setCloexec } from './native.js';
+import { NativeError } from './libc.js';
 
 /** Marks every open fd from 3 up close-on-exec; returns the fds that were inheritable before. */
 export function closeInheritedOnExec(): number[] {

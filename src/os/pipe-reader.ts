@@ -14,7 +14,8 @@
 import { closeSync, fchownSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
 import { Socket, type OnReadOpts, type SocketConstructorOpts } from 'node:net';
-import { NativeError, pipe, pipeCapacity, setPipeCapacity } from './native.js';
+import { pipe, pipeCapacity, setPipeCapacity } from './native.js';
+import { NativeError } from './libc.js';
 
 /** How long a read waits after one that found the pipe less than half full. */
 const READ_DELAY_MS = 1;

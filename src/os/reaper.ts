@@ -10,7 +10,8 @@
 // when an adopted orphan exits, and when one is re-parented already dead) and once at start, for zombies
 // inherited before drover listened (an entrypoint script's background jobs, exec'd into drover).
 import { isSpawnedByNode, recordEverySpawn } from './children.js';
-import { becomeSubreaper, NativeError, reapChild } from './native.js';
+import { becomeSubreaper, reapChild } from './native.js';
+import { NativeError } from './libc.js';
 import { ownChildren, readStat } from './proc.js';
 
 /** How this process comes to adopt orphans: it is PID 1 of its namespace, or it made itself a subreaper. */

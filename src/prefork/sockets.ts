@@ -13,7 +13,8 @@ import { closeSync, existsSync, lchownSync, lstatSync, unlinkSync } from 'node:f
 import { isIP } from 'node:net';
 import type { SocketSpec } from '../config/types.js';
 import { DroverError } from '../errors.js';
-import { listenSocket, NativeError, resolveIPv4, socketAddress } from '../os/native.js';
+import { listenSocket, resolveIPv4, socketAddress } from '../os/native-net.js';
+import { NativeError } from '../os/libc.js';
 import { lookupGroupId, lookupUser } from '../os/users.js';
 
 export interface BoundSocket {

@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { NativeError, bindDatagramSocket, closeFd, receiveDatagram, sendDatagram } from '../../src/os/native.js';
+import { closeFd } from '../../src/os/native.js';
+import { bindDatagramSocket, receiveDatagram, sendDatagram } from '../../src/os/native-net.js';
+import { NativeError } from '../../src/os/libc.js';
 import { waitForCondition } from '../helpers/drover.js';
 
 const address = (): string => `@drover-test-dgram-${randomBytes(6).toString('hex')}`;

@@ -7,7 +7,9 @@ import { closeSync, openSync, readlinkSync, writeSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { listenSocket, NativeError, pipe, reapChild, sendDatagram, setCloexec, socketAddress, tryLockExclusive } from '../../src/os/native.js';
+import { pipe, reapChild, setCloexec, tryLockExclusive } from '../../src/os/native.js';
+import { listenSocket, sendDatagram, socketAddress } from '../../src/os/native-net.js';
+import { NativeError } from '../../src/os/libc.js';
 import { makeTmpDir, waitForCondition } from '../helpers/drover.js';
 
 /** The LISTEN-state TCP sockets with their accept-queue length (ss -ltn: Recv-Q), by local port. */
