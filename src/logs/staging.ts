@@ -11,7 +11,7 @@ const CHUNK_BYTES = 64 * 1024;
 const POOL_CHUNKS = 16;
 /**
  * A file without a chunk copies writes smaller than this into a buffer of their own size (Node carves
- * those from its shared 8 KiB slabs): a quiet program's line does not hold 64 KiB, and a thousand programs
+ * those from its shared slabs: 8 KiB on Node 20, 64 KiB on Node 24): a quiet program's line does not hold 64 KiB, and a thousand programs
  * starting at once do not each take a chunk.
  */
 const SMALL_WRITE_BYTES = 4 * 1024;
@@ -100,8 +100,8 @@ export class Staging {
     const old = this.chunk;
     // a full chunk with nothing out is free at once; one with views out returns when they are released
     if (old !== null && !this.out.has(old.buffer)) giveBack(old);
-    // allocUnsafe above half of Node's 8 KiB pool size: memory of its own, so `.buffer` tells chunks apart
-    this.chunk = pool.pop() ?? Buffer.allocUnsafe(CHUNK_BYTES);
+    // memory of its own (never one of Node's shared slabs, 64 KiB on Node 24), so `.buffer` tells chunks apart
+    this.chunk = pool.pop() ?? Buffer.allocUnsafeSlow(CHUNK_BYTES);
     this.used = 0;
   }
 }

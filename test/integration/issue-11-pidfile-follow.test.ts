@@ -145,11 +145,11 @@ test('user= program: a pidfile naming a newer root process is not followed, and 
 
 test("user= program: a pidfile naming another of the user's processes, not started by the launcher, is not followed", async (t) => {
   if (!user) return t.skip('needs root and useradd to create a throw-away user');
-  await expectRefused(user, { as: user, orphan: false }, /does not descend from the launcher \(pid \d+\): it was started by pid \d+ \(node\), which is older than the launcher/);
+  await expectRefused(user, { as: user, orphan: false }, /does not descend from the launcher \(pid \d+\): it was started by pid \d+ \([^)]*\), which is older than the launcher/);
 });
 
 test('program without user=: a pidfile naming a newer root process started elsewhere is not followed', async () => {
-  await expectRefused(null, { as: null, orphan: false }, /does not descend from the launcher \(pid \d+\): it was started by pid \d+ \(node\)/);
+  await expectRefused(null, { as: null, orphan: false }, /does not descend from the launcher \(pid \d+\): it was started by pid \d+ \([^)]*\)/);
 });
 
 test('user= program: a daemon forked by the launcher, running as the user, is followed and stopped', async (t) => {
