@@ -2,7 +2,7 @@
 // Runs the compiled test files (dist/test/**.test.js) with node's own test runner.
 // Usage: node scripts/run-tests.mjs [unit|integration] [name-filter]
 // Files run two at a time (the machine has 2 cores).
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
@@ -35,5 +35,45 @@ if (files.length === 0) {
 console.log(`drover tests: ${files.length} files on node ${process.version}`);
 // One runner invocation so the closing summary counts every test.
 const args = ['--test', '--test-concurrency=2', '--test-reporter=spec', ...files.map((f) => relative(root, f))];
-const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
+const mark = `DROVER_TEST_RUN=${process.pid}-${Date.now()}`;
+const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit', env: { ...process.env, DROVER_TEST_RUN: mark.slice(mark.indexOf('=') + 1) } });
+// Every test tears down what it started; a process of this run still alive afterwards is a leak (a daemon a
+// test forgot to stop). List it, end it, and fail the run, so a leak is found where it starts.
+const leftovers = await runLeftovers(mark);
+if (leftovers.length > 0) {
+  console.error(`run-tests: ${leftovers.length} process(es) started by this run outlived it:\n${leftovers.map((p) => `  ${p.pid} ${p.cmd}`).join('\n')}`);
+  for (const p of leftovers) {
+    try {
+      process.kill(p.pid, 'SIGKILL');
+    } catch {
+      // ESRCH: gone meanwhile
+    }
+  }
+  process.exit(1);
+}
 process.exit(r.status ?? 1);
+
+/** Live (not zombie) processes whose environment carries this run's mark, after a short grace. */
+async function runLeftovers(tag) {
+  const scan = () => {
+    const out = [];
+    for (const name of readdirSync('/proc')) {
+      if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+      try {
+        const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+        if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') continue;
+        if (!`${readFileSync(`/proc/${name}/environ`, 'utf8')}\0`.includes(`${tag}\0`)) continue;
+        out.push({ pid: Number(name), cmd: readFileSync(`/proc/${name}/cmdline`, 'utf8').replaceAll('\0', ' ').trim().slice(0, 120) });
+      } catch {
+        // gone while we looked, or not readable: not one of ours
+      }
+    }
+    return out;
+  };
+  // a test's last teardown may still be on its way (a guard's one-second grace)
+  for (let i = 0; i < 30; i++) {
+    if (scan().length === 0) return [];
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return scan();
+}
