@@ -2,7 +2,7 @@
 // Runs the compiled test files (dist/test/**.test.js) with node's own test runner.
 // Usage: node scripts/run-tests.mjs [unit|integration] [name-filter]
 // Files run two at a time (the machine has 2 cores).
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
@@ -62,8 +62,20 @@ async function runLeftovers(tag) {
       try {
         const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
         if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') continue;
-        if (!`${readFileSync(`/proc/${name}/environ`, 'utf8')}\0`.includes(`${tag}\0`)) continue;
-        out.push({ pid: Number(name), cmd: readFileSync(`/proc/${name}/cmdline`, 'utf8').replaceAll('\0', ' ').trim().slice(0, 120) });
+        const environ = `${readFileSync(`/proc/${name}/environ`, 'utf8')}\0`;
+        if (!environ.includes(`${tag}\0`)) continue;
+        // a supervised program says which program it is
+        const program = /\0SUPERVISOR_PROCESS_NAME=([^\0]*)\0/.exec(`\0${environ}`)?.[1];
+        const cmd = readFileSync(`/proc/${name}/cmdline`, 'utf8').replaceAll('\0', ' ').trim().slice(0, 120);
+        // the parent and working directory say which test started it (tests work in their own temp dirs)
+        const ppid = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1];
+        let cwd = '?';
+        try {
+          cwd = readlinkSync(`/proc/${name}/cwd`);
+        } catch {
+          // not readable
+        }
+        out.push({ pid: Number(name), cmd: `${cmd}  (ppid ${ppid}, cwd ${cwd}${program === undefined ? '' : `, program ${program}`})` });
       } catch {
         // gone while we looked, or not readable: not one of ours
       }

@@ -64,6 +64,9 @@ export class Daemon {
 
   /** Stops drover (down --fast), kills whatever survived, removes the temp dir; returns the survivors. */
   async teardown(): Promise<number[]> {
+    // a daemon started with `up -d --no-wait` left its pid only in the pidfile
+    if (this.pid === 0) this.pid = this.pidFromFile();
+    if (this.pid > 0) this.seen.add(this.pid);
     if (this.pid > 0 && livePids([this.pid]).length > 0) {
       await this.cli(['down', '--fast']).catch(() => undefined);
       await waitForCondition(() => livePids([this.pid]).length === 0, 'drover to exit', { timeoutMs: 10_000 }).catch(() => undefined);
@@ -78,5 +81,13 @@ export class Daemon {
     }
     rmSync(this.dir, { recursive: true, force: true });
     return survivors;
+  }
+
+  private pidFromFile(): number {
+    try {
+      return Number(readFileSync(join(this.dir, '.drover', 'drover.pid'), 'utf8').trim()) || 0;
+    } catch {
+      return 0;
+    }
   }
 }

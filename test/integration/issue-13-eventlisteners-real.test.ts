@@ -87,7 +87,7 @@ buffer_size = 100
 stderr_logfile = /dev/stderr
 
 [program:chatty]
-command = /bin/sh -c 'sleep 1.2; echo one; echo two >&2; echo three; sleep 1000'
+command = /bin/sh -c 'sleep 1.2; echo one; echo two >&2; echo three; exec sleep 1000'
 stdout_events_enabled = true
 stderr_events_enabled = true
 stdout_logfile = NONE
