@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { findConfigFile } from '../config/find.js';
-import type { Config } from '../config/types.js';
+import type { ControlSections } from '../config/control-socket.js';
 import { parseServerUrl, type Endpoint } from '../control/client.js';
 import { UsageError } from '../errors.js';
 
@@ -17,14 +17,14 @@ export interface EndpointOptions {
 /** The names drover looks for in a directory, in order (config/load.ts has the same list). */
 
 /**
- * The endpoint to talk to, and the config it came from (null when given by URL, or when the file
+ * The endpoint to talk to, and the config sections it came from (null when given by URL, or when the file
  * obviously uses the default socket and was not parsed).
  */
 export async function findEndpoint(
   opts: EndpointOptions,
   env: Readonly<Record<string, string | undefined>>,
   cwd: string,
-): Promise<{ endpoint: Endpoint; config: Config | null }> {
+): Promise<{ endpoint: Endpoint; config: ControlSections | null }> {
   const explicit =
     opts.username !== undefined ? { username: opts.username, password: opts.password ?? '' } : null;
   const url = opts.serverUrl ?? (opts.configuration ? undefined : env['DROVER_URL']);
@@ -37,9 +37,10 @@ export async function findEndpoint(
   }
   const quick = defaultSocketOf(file);
   if (quick !== null) return { endpoint: parseServerUrl(`unix://${quick}`, explicit), config: null };
-  // Loaded only here: parsing a config (and loading the parser) is most of a `drover status` otherwise.
-  const [{ loadConfig }, { controlSocketPath }] = await Promise.all([import('../config/load.js'), import('../daemon/paths.js')]);
-  const config = loadConfig(file, { env });
+  // Loaded only here, and only the sections that can move the socket: resolving every program (and loading
+  // the whole loader) was most of a `drover status` with many programs.
+  const [{ readControlSections }, { controlSocketPath }] = await Promise.all([import('../config/control-socket.js'), import('../daemon/paths.js')]);
+  const config = readControlSections(file, { env });
   const ctl = config.supervisorctl;
   const unix = config.unixHttpServer;
   const creds =

@@ -2,16 +2,15 @@
 // processes the way supervisord 4.2 does (options.py read_config / processes_from_section), or throws a
 // ConfigProblems listing every problem found. Warnings (surprising but valid readings) go to
 // config.warnings.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, DroverError, formatConfigProblem, type ConfigErrorDetail } from '../errors.js';
+import { DroverError, formatConfigProblem, type ConfigErrorDetail } from '../errors.js';
 import { directoryRefusal } from '../os/safe-dir.js';
 import { lookupUser } from '../os/users.js';
-import { glob } from './_glob.js';
-import { ExpandError, describeNames, expand, type ExpansionValue } from './expand.js';
-import { DEFAULT_SECTION, createIniDocument, expandHere, getEntry, readIni, type IniDocument } from './ini.js';
+import { ExpandError, expand, type ExpansionValue } from './expand.js';
+import { DEFAULT_SECTION, createIniDocument, getEntry, type IniDocument } from './ini.js';
 import {
   GROUP_KEYS,
   INET_HTTP_SERVER_KEYS,
@@ -28,6 +27,7 @@ import {
   type KeySpec,
 } from './schema.js';
 import { ShlexError, splitCommand } from './shlex.js';
+import { ConfigProblems, dedupeWarnings, expansionProblem, readConfigSources } from './sources.js';
 import { ValueProblem, expandUser, keyValuePairs, processOrGroupName, refuseControlCharacters, type LogfileValue } from './datatypes.js';
 import type {
   Config,
@@ -52,18 +52,7 @@ export interface LoadOptions {
   readonly numprocsOverride?: Readonly<Record<string, number>>;
 }
 
-/** Every problem in a config file; `detail` is the first, `problems` all of them. */
-export class ConfigProblems extends ConfigError {
-  readonly problems: readonly ConfigErrorDetail[];
-  /** warnings found before reading stopped; they often explain the error */
-  readonly warnings: readonly ConfigWarning[];
-  constructor(problems: readonly ConfigErrorDetail[], warnings: readonly ConfigWarning[] = []) {
-    super(problems[0] as ConfigErrorDetail);
-    this.problems = problems;
-    this.warnings = warnings;
-    this.message = problems.map(formatConfigProblem).join('\n');
-  }
-}
+export { ConfigProblems } from './sources.js';
 
 /** The worker runtime's entry point (dist/src/worker/main.js beside this file's dist/src/config/). */
 const WORKER_MAIN = fileURLToPath(new URL('../worker/main.js', import.meta.url));
@@ -108,10 +97,7 @@ class Loader {
   }
 
   load(): Config {
-    this.readFile(this.file, true);
-    this.finishIniProblems();
-    this.readIncludes();
-    this.finishIniProblems();
+    readConfigSources(this.file, this, new Map<string, ExpansionValue>([['here', this.here], ['host_node_name', this.hostname], ...this.envNames]));
     this.checkSections();
     const supervisord = this.section(() => this.readSupervisord(), null);
     const { groups, processes } = this.readGroups();
@@ -174,65 +160,6 @@ class Loader {
         reported.add(`${p.programName}/${name}`);
         const section = `program:${p.programName}`;
         this.record(getEntry(this.doc, section, 'sockets')?.pos ?? p.source, section, 'sockets', 'names a socket that has no [socket:x] section', name, known.size > 0 ? `one of: ${[...known].join(', ')}` : 'a [socket:NAME] section with bind = HOST:PORT');
-      }
-    }
-  }
-
-  // --- reading files ---
-
-  private readFile(path: string, main: boolean): void {
-    let text: string;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      const message = code === 'ENOENT' ? 'config file not found' : code === 'EISDIR' ? 'is a directory, not a config file' : `cannot read config file (${code ?? String(e)})`;
-      this.problems.push({ file: path, line: 0, section: main ? '' : 'include', key: null, message });
-      throw new ConfigProblems(this.problems, dedupeWarnings(this.warnings));
-    }
-    this.files.push(path);
-    readIni(this.doc, text, path);
-  }
-
-  private finishIniProblems(): void {
-    for (const w of this.doc.warnings.splice(0)) this.warnings.push({ file: w.pos.file, line: w.pos.line, section: w.section, key: w.key, message: w.message });
-    for (const e of this.doc.errors.splice(0)) this.problems.push({ file: e.pos.file, line: e.pos.line, section: e.section, key: e.key, message: e.message, ...(e.got !== undefined ? { got: e.got } : {}), ...(e.expected !== undefined ? { expected: e.expected } : {}) });
-    if (this.problems.length > 0) throw new ConfigProblems(this.problems, dedupeWarnings(this.warnings));
-  }
-
-  /** supervisor reads [include] of the main file only, one level deep, expanding %(here)s per file. */
-  private readIncludes(): void {
-    const include = this.doc.sections.get('include');
-    if (!include) return;
-    expandHere(this.doc, this.here);
-    const entry = getEntry(this.doc, 'include', 'files');
-    if (!entry) {
-      this.problems.push({ file: include.pos.file, line: include.pos.line, section: 'include', key: null, message: '[include] has no "files" key', expected: 'files = GLOB [GLOB...]' });
-      throw new ConfigProblems(this.problems, dedupeWarnings(this.warnings));
-    }
-    const names: Names = new Map<string, ExpansionValue>([['here', this.here], ['host_node_name', this.hostname], ...this.envNames]);
-    let files: string;
-    try {
-      files = this.expandValue(entry.value, names, entry.pos, 'include', 'files');
-    } catch (e) {
-      if (e instanceof Recorded) throw new ConfigProblems(this.problems, dedupeWarnings(this.warnings));
-      throw e;
-    }
-    for (const pattern of files.split(/\s+/).filter(Boolean)) {
-      const abs = isAbsolute(pattern) ? pattern : join(this.here, pattern);
-      const matches = glob(abs).sort();
-      if (matches.length === 0) {
-        this.warn(entry.pos, 'include', 'files', `no file matches ${JSON.stringify(abs)}`);
-        continue;
-      }
-      for (const path of matches) {
-        this.readFile(path, false);
-        this.finishIniProblems();
-        const nested = this.doc.sections.get('include');
-        for (const [k, e] of nested?.entries ?? []) {
-          if (e.pos.file === path) this.warn(e.pos, 'include', k, 'an [include] inside an included file is ignored (supervisor reads includes one level deep)');
-        }
-        expandHere(this.doc, dirname(path));
       }
     }
   }
@@ -851,10 +778,8 @@ class Loader {
       return expand(value, names);
     } catch (e) {
       if (!(e instanceof ExpandError)) throw e;
-      if (e.unknownName !== null) {
-        this.fail(pos, section, key, `cannot expand %(${e.unknownName}): no such name here`, value, describeNames(names));
-      }
-      this.fail(pos, section, key, `bad expansion: ${e.message}`, value, '%(name)s, %(name)d or %% for a literal percent sign');
+      this.problems.push(expansionProblem(e, value, names, pos, section, key));
+      throw new Recorded();
     }
   }
 
@@ -903,16 +828,6 @@ function dedupeProblems(ps: readonly ConfigErrorDetail[]): ConfigErrorDetail[] {
   const seen = new Set<string>();
   return ps.filter((p) => {
     const k = formatConfigProblem(p);
-    if (seen.has(k)) return false;
-    seen.add(k);
-    return true;
-  });
-}
-
-function dedupeWarnings(ws: readonly ConfigWarning[]): ConfigWarning[] {
-  const seen = new Set<string>();
-  return ws.filter((w) => {
-    const k = `${w.file}:${w.line}:${w.section}:${w.key ?? ''}:${w.message}`;
     if (seen.has(k)) return false;
     seen.add(k);
     return true;
