@@ -2,8 +2,8 @@
 // drover.ini / drover.conf / supervisord.conf in the current directory) whose control socket it names.
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import type { ControlSections } from '../config/control-socket.js';
 import { CONFIG_FILE_NAMES, findConfigFile, isTypedConfigFile } from '../config/find.js';
-import type { Config } from '../config/types.js';
 import { parseServerUrl, type Endpoint } from '../control/client.js';
 import { UsageError } from '../errors.js';
 
@@ -15,14 +15,14 @@ export interface EndpointOptions {
 }
 
 /**
- * The endpoint to talk to, and the config it came from (null when given by URL, or when the file
+ * The endpoint to talk to, and the config sections it came from (null when given by URL, or when the file
  * obviously uses the default socket and was not parsed).
  */
 export async function findEndpoint(
   opts: EndpointOptions,
   env: Readonly<Record<string, string | undefined>>,
   cwd: string,
-): Promise<{ endpoint: Endpoint; config: Config | null }> {
+): Promise<{ endpoint: Endpoint; config: ControlSections | null }> {
   const explicit =
     opts.username !== undefined ? { username: opts.username, password: opts.password ?? '' } : null;
   const url = opts.serverUrl ?? (opts.configuration ? undefined : env['DROVER_URL']);
@@ -35,10 +35,13 @@ export async function findEndpoint(
   }
   const quick = defaultSocketOf(file);
   if (quick !== null) return { endpoint: parseServerUrl(`unix://${quick}`, explicit), config: null };
-  // Loaded only here: parsing a config (and loading the parser) is most of a `drover status` otherwise; a
-  // typed config is evaluated in a child Node (tens of milliseconds, docs/decisions.md).
-  const [{ loadConfig }, { controlSocketPath }] = await Promise.all([import('../config/load.js'), import('../daemon/paths.js')]);
-  const config = loadConfig(file, { env });
+  // Loaded only here, and only the sections that can move the socket: resolving every program (and loading
+  // the whole loader) was most of a `drover status` with many programs. A typed config is code: it is
+  // evaluated in a child Node as the loader does (tens of milliseconds, docs/decisions.md).
+  const { controlSocketPath } = await import('../daemon/paths.js');
+  const config: ControlSections = isTypedConfigFile(file)
+    ? (await import('../config/load.js')).loadConfig(file, { env })
+    : (await import('../config/control-socket.js')).readControlSections(file, { env });
   const ctl = config.supervisorctl;
   const unix = config.unixHttpServer;
   const creds =

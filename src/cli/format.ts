@@ -59,22 +59,30 @@ export function formatBytes(n: number): string {
 
 /** Length of a string as shown: ANSI codes take no columns. */
 export function visibleLength(s: string): number {
-  return s.replace(/\x1b\[[0-9;]*m/g, '').length;
+  return s.includes('\x1b') ? s.replace(/\x1b\[[0-9;]*m/g, '').length : s.length;
 }
 
 /** Lays out rows in columns separated by two spaces; the last column is not padded. */
 export function table(rows: readonly (readonly string[])[]): string {
+  // plain loops and one measure per cell: `drover status` lays out a row per process, thousands of them
   const widths: number[] = [];
-  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, visibleLength(c))));
-  return rows
-    .map((r) =>
-      r
-        .map((c, i) => (i === r.length - 1 ? c : c + ' '.repeat((widths[i] as number) - visibleLength(c))))
-        .join('  ')
-        .trimEnd(),
-    )
-    .map((l) => `${l}\n`)
-    .join('');
+  for (const r of rows) {
+    for (let i = 0; i < r.length; i++) {
+      const n = visibleLength(r[i] as string);
+      if (!((widths[i] ?? 0) >= n)) widths[i] = n;
+    }
+  }
+  let out = '';
+  for (const r of rows) {
+    let line = '';
+    for (let i = 0; i < r.length; i++) {
+      const c = r[i] as string;
+      if (i > 0) line += '  ';
+      line += i === r.length - 1 ? c : c.padEnd((widths[i] as number) + c.length - visibleLength(c));
+    }
+    out += `${line.trimEnd()}\n`;
+  }
+  return out;
 }
 
 /** "1 process" / "3 processes". */

@@ -2,17 +2,15 @@
 // processes the way supervisord 4.2 does (options.py read_config / processes_from_section), or throws a
 // ConfigProblems listing every problem found. Warnings (surprising but valid readings) go to
 // config.warnings.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, DroverError, formatConfigProblem, type ConfigErrorDetail } from '../errors.js';
+import { DroverError, formatConfigProblem, type ConfigErrorDetail } from '../errors.js';
 import { directoryRefusal } from '../os/safe-dir.js';
 import { lookupUser } from '../os/users.js';
-import { glob } from './_glob.js';
-import { decodeUtf8 } from './utf8.js';
-import { ExpandError, describeNames, expand, type ExpansionValue } from './expand.js';
-import { DEFAULT_SECTION, createIniDocument, expandHere, getEntry, readIni, type IniDocument } from './ini.js';
+import { ExpandError, expand, type ExpansionValue } from './expand.js';
+import { DEFAULT_SECTION, createIniDocument, getEntry, type IniDocument } from './ini.js';
 import {
   FCGI_PROGRAM_KEYS,
   EVENTLISTENER_KEYS,
@@ -32,6 +30,7 @@ import {
 } from './schema.js';
 import { dependencyProblems } from './dependencies.js';
 import { ShlexError, splitCommand } from './shlex.js';
+import { ConfigProblems, dedupeWarnings, expansionProblem, pathOf, readConfigSources } from './sources.js';
 import { evaluateTypedConfig, isTypedConfigFile, readTypedConfig } from './typed.js';
 import { ValueProblem, expandUser, keyValuePairs, processOrGroupName, refuseControlCharacters, type LogfileValue } from './datatypes.js';
 import type {
@@ -64,18 +63,7 @@ export interface LoadOptions {
   readonly reuseEvaluation?: boolean;
 }
 
-/** Every problem in a config file; `detail` is the first, `problems` all of them. */
-export class ConfigProblems extends ConfigError {
-  readonly problems: readonly ConfigErrorDetail[];
-  /** warnings found before reading stopped; they often explain the error */
-  readonly warnings: readonly ConfigWarning[];
-  constructor(problems: readonly ConfigErrorDetail[], warnings: readonly ConfigWarning[] = []) {
-    super(problems[0] as ConfigErrorDetail);
-    this.problems = problems;
-    this.warnings = warnings;
-    this.message = problems.map(formatConfigProblem).join('\n');
-  }
-}
+export { ConfigProblems } from './sources.js';
 
 /** The worker runtime's entry point (dist/src/worker/main.js beside this file's dist/src/config/). */
 const WORKER_MAIN = fileURLToPath(new URL('../worker/main.js', import.meta.url));
@@ -126,10 +114,8 @@ class Loader {
   }
 
   load(): Config {
-    this.readFile(this.file, true);
-    this.finishIniProblems();
-    this.readIncludes();
-    this.finishIniProblems();
+    const names = new Map<string, ExpansionValue>([['here', this.here], ['host_node_name', this.hostname], ...this.envNames]);
+    readConfigSources(this.file, this, names, isTypedConfigFile(this.file) ? (path) => this.readTypedFile(path) : undefined);
     this.checkSections();
     const supervisord = this.section(() => this.readSupervisord(), null);
     const { groups, processes } = this.readGroups();
@@ -232,38 +218,6 @@ class Loader {
 
   // --- reading files ---
 
-  private readFile(path: string, main: boolean): void {
-    if (main && isTypedConfigFile(path)) {
-      this.readTypedFile(path);
-      return;
-    }
-    let text: string;
-    try {
-      const decoded = decodeUtf8(readFileSync(path));
-      if (typeof decoded !== 'string') {
-        const byte = decoded.byte.toString(16).toUpperCase().padStart(2, '0');
-        this.problems.push({
-          file: path,
-          line: decoded.line,
-          section: '',
-          key: null,
-          message: `the file is not UTF-8: byte 0x${byte} at column ${decoded.column} (supervisor reads config files as UTF-8)`,
-          expected: 'UTF-8 text; convert the file, e.g. iconv -f latin1 -t utf-8',
-        });
-        throw new ConfigProblems(this.problems, dedupeWarnings(this.warnings));
-      }
-      text = decoded;
-    } catch (e) {
-      if (e instanceof ConfigProblems) throw e;
-      const code = (e as NodeJS.ErrnoException).code;
-      const message = code === 'ENOENT' ? 'config file not found' : code === 'EISDIR' ? 'is a directory, not a config file' : `cannot read config file (${code ?? String(e)})`;
-      this.problems.push({ file: path, line: 0, section: main ? '' : 'include', key: null, message });
-      throw new ConfigProblems(this.problems, dedupeWarnings(this.warnings));
-    }
-    this.files.push(path);
-    readIni(this.doc, text, path);
-  }
-
   /** A typed config: its module evaluated (config/typed.ts), its default export read into the document. */
   private readTypedFile(path: string): void {
     if (!existsSync(path)) {
@@ -284,52 +238,6 @@ class Loader {
     // a value the document could not take is left out (its default applies), so reading goes on and finds
     // the other problems; these are reported with them, first
     for (const e of this.doc.errors.splice(0)) this.typedProblems.push({ file: e.pos.file, line: e.pos.line, ...pathOf(e.pos), section: e.section, key: e.key, message: e.message, ...(e.got !== undefined ? { got: e.got } : {}), ...(e.expected !== undefined ? { expected: e.expected } : {}) });
-  }
-
-  private finishIniProblems(): void {
-    for (const w of this.doc.warnings.splice(0)) this.warnings.push({ file: w.pos.file, line: w.pos.line, ...pathOf(w.pos), section: w.section, key: w.key, message: w.message });
-    for (const e of this.doc.errors.splice(0)) this.problems.push({ file: e.pos.file, line: e.pos.line, ...pathOf(e.pos), section: e.section, key: e.key, message: e.message, ...(e.got !== undefined ? { got: e.got } : {}), ...(e.expected !== undefined ? { expected: e.expected } : {}) });
-    if (this.problems.length > 0) throw new ConfigProblems(this.problems, dedupeWarnings(this.warnings));
-  }
-
-  /** supervisor reads [include] of the main file only, one level deep, expanding %(here)s per file. */
-  private readIncludes(): void {
-    const include = this.doc.sections.get('include');
-    if (!include) return;
-    expandHere(this.doc, this.here);
-    const entry = getEntry(this.doc, 'include', 'files');
-    if (!entry) {
-      // a misspelt key is the usual cause: point at it
-      const near = [...include.entries].find(([k]) => nearestKey(k, ['files']) !== null);
-      const hint = near ? `; line ${near[1].pos.line} sets "${near[0]}" — did you mean "files"?` : '';
-      this.problems.push({ file: include.pos.file, line: include.pos.line, section: 'include', key: 'files', message: `missing: the section names no files to read${hint}`, expected: 'files = GLOB [GLOB...]' });
-      throw new ConfigProblems(this.problems, dedupeWarnings(this.warnings));
-    }
-    const names: Names = new Map<string, ExpansionValue>([['here', this.here], ['host_node_name', this.hostname], ...this.envNames]);
-    let files: string;
-    try {
-      files = this.expandValue(entry.value, names, entry.pos, 'include', 'files');
-    } catch (e) {
-      if (e instanceof Recorded) throw new ConfigProblems(this.problems, dedupeWarnings(this.warnings));
-      throw e;
-    }
-    for (const pattern of files.split(/\s+/).filter(Boolean)) {
-      const abs = isAbsolute(pattern) ? pattern : join(this.here, pattern);
-      const matches = glob(abs).sort();
-      if (matches.length === 0) {
-        this.warn(entry.pos, 'include', 'files', `no file matches ${JSON.stringify(abs)}`);
-        continue;
-      }
-      for (const path of matches) {
-        this.readFile(path, false);
-        this.finishIniProblems();
-        const nested = this.doc.sections.get('include');
-        for (const [k, e] of nested?.entries ?? []) {
-          if (e.pos.file === path) this.warn(e.pos, 'include', k, 'an [include] inside an included file is ignored (supervisor reads includes one level deep)', true);
-        }
-        expandHere(this.doc, dirname(path));
-      }
-    }
   }
 
   /** Unknown sections and keys are warnings naming the nearest known one; [DEFAULT] reach is a warning. */
@@ -1129,10 +1037,8 @@ class Loader {
       return expand(value, names);
     } catch (e) {
       if (!(e instanceof ExpandError)) throw e;
-      if (e.unknownName !== null) {
-        this.fail(pos, section, key, `cannot expand %(${e.unknownName}): no such name here`, value, describeNames(names));
-      }
-      this.fail(pos, section, key, `bad expansion: ${e.message}`, value, '%(name)s, %(name)d or %% for a literal percent sign');
+      this.problems.push(expansionProblem(e, value, names, pos, section, key));
+      throw new Recorded();
     }
   }
 
@@ -1160,11 +1066,6 @@ class Loader {
   private warn(pos: SourcePos, section: string, key: string | null, message: string, ignored = false): void {
     this.warnings.push({ file: pos.file, line: pos.line, ...pathOf(pos), section, key, message, ...(ignored ? { sectionIgnored: true as const } : {}) });
   }
-}
-
-/** A typed config's property path, for a problem or warning (absent for an INI line). */
-function pathOf(pos: SourcePos): { path?: string } {
-  return pos.path === undefined ? {} : { path: pos.path };
 }
 
 function isDirectory(p: string): boolean {
@@ -1196,16 +1097,6 @@ function dedupeProblems(ps: readonly ConfigErrorDetail[]): ConfigErrorDetail[] {
   const seen = new Set<string>();
   return ps.filter((p) => {
     const k = formatConfigProblem(p);
-    if (seen.has(k)) return false;
-    seen.add(k);
-    return true;
-  });
-}
-
-function dedupeWarnings(ws: readonly ConfigWarning[]): ConfigWarning[] {
-  const seen = new Set<string>();
-  return ws.filter((w) => {
-    const k = `${w.file}:${w.line}:${w.path ?? ''}:${w.section}:${w.key ?? ''}:${w.message}`;
     if (seen.has(k)) return false;
     seen.add(k);
     return true;

@@ -3,11 +3,12 @@
 import type { ConfigDiff } from '../config/diff.js';
 import type { Config, ProcessSpec } from '../config/types.js';
 import type { Supervisor } from '../core/supervisor.js';
+import type { ProcessRecord } from '../core/program.js';
 import type { CommandOutcome } from '../core/types.js';
 import { STATE_CODES, type State } from '../core/states.js';
 import { DroverError } from '../errors.js';
-import { CLOCK_TICKS, PAGE_SIZE, readStat, uptimeSeconds } from '../os/proc.js';
 import { signalNumber } from '../os/signals.js';
+import { ProcSampler } from './proc-sampler.js';
 
 export type StreamName = 'stdout' | 'stderr';
 
@@ -43,9 +44,6 @@ export interface ProcessView {
   readonly pid: number;
   readonly startedAtMs: number | null;
   readonly stoppedAtMs: number | null;
-  readonly nowMs: number;
-  /** ms since the current process started, when there is one */
-  readonly uptimeMs: number | null;
   readonly exitStatus: number | null;
   readonly spawnError: string | null;
   readonly restarts: number;
@@ -63,6 +61,12 @@ export interface ProcessView {
   /** drover workers: 'serving' (accepts) or 'spare' (loaded, accepts nothing until it takes over); null for other processes */
   readonly role: 'serving' | 'spare' | null;
   readonly spec: ProcessSpec;
+}
+
+/** ms since the view's process started, when it has one (starting, running, stopping); else null. */
+export function uptimeMsOf(p: ProcessView, nowMs: number): number | null {
+  const running = p.state === 'running' || p.state === 'starting' || p.state === 'stopping';
+  return running && p.startedAtMs !== null ? nowMs - p.startedAtMs : null;
 }
 
 export interface ResolvedNames {
@@ -130,17 +134,21 @@ export interface ControlApiOptions {
   readonly version: string;
 }
 
-/** Shortest window a CPU percentage is measured over. */
-const CPU_WINDOW_MS = 1000;
-
 export class ControlApi {
-  /** last CPU sample per pid, for cpuPercent */
-  private readonly cpuSamples = new Map<number, { ticks: number; atMs: number; percent: number }>();
+  /** CPU and memory per process, shared by every client (at most a second old) */
+  private readonly sampler: ProcSampler;
+  /**
+   * The view of each process record, kept until its figures change: records are replaced, never changed,
+   * so a status of a thousand processes builds only the views of what moved since the last one.
+   */
+  private readonly views = new WeakMap<ProcessRecord, ProcessView>();
 
   constructor(
     readonly supervisor: Supervisor,
     private readonly opts: ControlApiOptions,
-  ) {}
+  ) {
+    this.sampler = new ProcSampler(() => this.livePids());
+  }
 
   get identification(): string {
     return this.opts.identification;
@@ -203,67 +211,62 @@ export class ControlApi {
     return { keys: all.map((p) => p.key).filter((k) => chosen.has(k)), unknown };
   }
 
-  /** Every process (or those matching `patterns`), with live pid, uptime, CPU and memory. */
+  /**
+   * Every process (or those matching `patterns`), with live pid, CPU and memory. A view is the same object
+   * until something in it changes (callers may keep what they derive from one: json-api.ts does).
+   */
   list(patterns?: readonly string[]): ProcessView[] {
     const keys = patterns ? new Set(this.resolve(patterns).keys) : null;
-    const now = Date.now();
     const out: ProcessView[] = [];
-    const live = new Set<number>();
-    /** /proc/uptime, read at most once per call */
-    let bootSecs: number | undefined;
     for (const { key, spec, record } of this.supervisor.snapshot()) {
       if (keys && !keys.has(key)) continue;
       const pid = record.pid ?? 0;
-      let cpuPercent: number | null = null;
-      let rssBytes: number | null = null;
-      if (pid > 0) {
-        live.add(pid);
-        const st = readStat(pid);
-        if (st) {
-          rssBytes = st.rssPages * PAGE_SIZE;
-          // CPU% over the last window of at least a second, shared by every caller: a second client asking
-          // a moment after the first must not get a percentage over a few milliseconds
-          const prev = this.cpuSamples.get(pid);
-          if (prev && now - prev.atMs < CPU_WINDOW_MS) {
-            cpuPercent = prev.percent;
-          } else {
-            if (prev) {
-              cpuPercent = (((st.cpuTicks - prev.ticks) / CLOCK_TICKS) * 1000 * 100) / (now - prev.atMs);
-            } else {
-              bootSecs ??= uptimeSeconds();
-              const aliveSecs = bootSecs - st.startTicks / CLOCK_TICKS;
-              cpuPercent = aliveSecs > 0 ? ((st.cpuTicks / CLOCK_TICKS) * 100) / aliveSecs : 0;
-            }
-            this.cpuSamples.set(pid, { ticks: st.cpuTicks, atMs: now, percent: cpuPercent });
-          }
-        }
+      // CPU% over the last window of at least a second, shared by every caller: a second client asking
+      // a moment after the first must not get a percentage over a few milliseconds
+      const figures = pid > 0 ? this.sampler.figures(pid) : null;
+      const cpuPercent = figures?.cpuPercent ?? null;
+      const rssBytes = figures?.rssBytes ?? null;
+      // what depends on other records than this one: its dependencies' states and its pool role
+      const { waiting, blocked } = this.supervisor.waitingFor(key);
+      const role = this.opts.workers?.roleOf(key) ?? null;
+      let view = this.views.get(record);
+      if (
+        !view ||
+        view.spec !== spec ||
+        view.key !== key ||
+        view.cpuPercent !== cpuPercent ||
+        view.rssBytes !== rssBytes ||
+        view.waiting !== waiting ||
+        view.blocked !== blocked ||
+        view.role !== role
+      ) {
+        const running = record.state === 'running' || record.state === 'starting' || record.state === 'stopping';
+        view = {
+          key,
+          name: spec.name,
+          group: spec.group,
+          state: record.state,
+          statecode: STATE_CODES[record.state],
+          pid,
+          startedAtMs: record.startedAtMs,
+          stoppedAtMs: record.stoppedAtMs,
+          exitStatus: record.exitStatus,
+          spawnError: record.spawnError,
+          restarts: record.restarts,
+          cpuPercent,
+          rssBytes,
+          stdoutLogfile: this.opts.logs?.logPath(key, 'stdout') ?? null,
+          stderrLogfile: this.opts.logs?.logPath(key, 'stderr') ?? null,
+          waiting,
+          blocked,
+          health: running ? record.health : null,
+          role,
+          spec,
+        };
+        this.views.set(record, view);
       }
-      const running = record.state === 'running' || record.state === 'starting' || record.state === 'stopping';
-      out.push({
-        key,
-        name: spec.name,
-        group: spec.group,
-        state: record.state,
-        statecode: STATE_CODES[record.state],
-        pid,
-        startedAtMs: record.startedAtMs,
-        stoppedAtMs: record.stoppedAtMs,
-        nowMs: now,
-        uptimeMs: running && record.startedAtMs !== null ? now - record.startedAtMs : null,
-        exitStatus: record.exitStatus,
-        spawnError: record.spawnError,
-        restarts: record.restarts,
-        cpuPercent: cpuPercent === null ? null : Math.round(cpuPercent * 10) / 10,
-        rssBytes,
-        stdoutLogfile: this.opts.logs?.logPath(key, 'stdout') ?? null,
-        stderrLogfile: this.opts.logs?.logPath(key, 'stderr') ?? null,
-        ...this.supervisor.waitingFor(key),
-        health: running ? record.health : null,
-        role: this.opts.workers?.roleOf(key) ?? null,
-        spec,
-      });
+      out.push(view);
     }
-    if (!keys) for (const pid of this.cpuSamples.keys()) if (!live.has(pid)) this.cpuSamples.delete(pid);
     return out;
   }
 
@@ -341,6 +344,11 @@ export class ControlApi {
       throw new ScaleError('E_BAD_NAME', `program ${program} is no longer in group ${first.spec.group} of ${this.opts.configFile}`);
     }
     return this.supervisor.command({ type: 'scale', group: first.spec.group, programName: program, specs, wait });
+  }
+
+  /** Pids of the processes that have one now. */
+  private *livePids(): Iterable<number> {
+    for (const { record } of this.supervisor.snapshot()) if (record.pid !== null && record.pid > 0) yield record.pid;
   }
 
   /** Groups in the config file that are not active (for `avail`), and which are active. */

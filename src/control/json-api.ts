@@ -7,8 +7,8 @@ import { describeCheck, describeDependency } from '../config/checks.js';
 import type { ChangeEvent, CommandOutcome } from '../core/types.js';
 import { ConfigError, DroverError } from '../errors.js';
 import { LogReadError } from '../logs/read.js';
-import { BadSignal, ScaleError, type ControlApi, type ProcessView, type StreamName } from './api.js';
-import { EventStreamWriter, sendError, sendJson, type RouteHandler } from './server.js';
+import { BadSignal, ScaleError, uptimeMsOf, type ControlApi, type ProcessView, type StreamName } from './api.js';
+import { EventStreamWriter, sendError, sendJson, sendJsonText, type RouteHandler } from './server.js';
 import type {
   ApiErrorCode,
   AvailJson,
@@ -29,8 +29,8 @@ import type {
   StreamLostJson,
 } from './wire.js';
 
-/** The JSON shape of one process (stable field names; docs/api.md). */
-export function processJson(p: ProcessView): ProcessJson {
+/** The JSON shape of one process at `nowMs` (stable field names; docs/api.md). */
+export function processJson(p: ProcessView, nowMs: number): ProcessJson {
   return {
     name: p.key,
     group: p.group,
@@ -38,7 +38,7 @@ export function processJson(p: ProcessView): ProcessJson {
     program: p.spec.programName,
     state: p.state,
     pid: p.pid === 0 ? null : p.pid,
-    uptime_ms: p.uptimeMs,
+    uptime_ms: uptimeMsOf(p, nowMs),
     started_at: p.startedAtMs === null ? null : new Date(p.startedAtMs).toISOString(),
     stopped_at: p.stoppedAtMs === null ? null : new Date(p.stoppedAtMs).toISOString(),
     restarts: p.restarts,
@@ -57,6 +57,34 @@ export function processJson(p: ProcessView): ProcessJson {
     essential: p.spec.essential,
     role: p.role,
   };
+}
+
+/**
+ * `views.map((p) => processJson(p, nowMs))` as JSON text, written from text kept per view: everything but
+ * uptime_ms (which moves with the clock) is serialised once per change of a process, not once per request.
+ */
+export function processesJsonText(views: readonly ProcessView[], nowMs: number): string {
+  const items: string[] = [];
+  for (const p of views) {
+    let parts = jsonParts.get(p);
+    if (!parts) {
+      // processJson's fields in its order, split around uptime_ms
+      const { name, group, process, program, state, pid, uptime_ms: _uptime, ...after } = processJson(p, nowMs);
+      const head = JSON.stringify({ name, group, process, program, state, pid });
+      parts = { head: `${head.slice(0, -1)},"uptime_ms":`, tail: `,${JSON.stringify(after).slice(1)}` };
+      jsonParts.set(p, parts);
+    }
+    items.push(`${parts.head}${uptimeMsOf(p, nowMs) ?? 'null'}${parts.tail}`);
+  }
+  return `[${items.join(',')}]`;
+}
+
+/** The text of each view's JSON around uptime_ms (views are kept per record by ControlApi.list). */
+const jsonParts = new WeakMap<ProcessView, { head: string; tail: string }>();
+
+/** An answer serialised already (sent as it is). */
+class JsonText {
+  constructor(readonly text: string) {}
 }
 
 /** A request refused with an HTTP error status and `{ ok: false, code, message }`. */
@@ -189,7 +217,8 @@ const GET: Record<string, Handler> = {
   '/api/processes': (api, input) => {
     const pats = input.optionalStrings('patterns');
     if (pats) resolveOrThrow(api, pats);
-    return { ok: true, processes: api.list(pats ?? undefined).map(processJson) } satisfies ProcessesJson;
+    // a ProcessesJson (a test compares it with one serialised whole)
+    return new JsonText(`{"ok":true,"processes":${processesJsonText(api.list(pats ?? undefined), Date.now())}}`);
   },
   '/api/avail': (api) => {
     const { active, available, config } = api.avail();
@@ -265,7 +294,8 @@ const GET: Record<string, Handler> = {
   '/api/events': (api, _input, req, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     // the current state first, so a client never misses what happened before it subscribed
-    const snapshot = `event: snapshot\ndata: ${JSON.stringify(api.list().map(processJson) satisfies SnapshotJson)}\n\n`;
+    // a SnapshotJson
+    const snapshot = `event: snapshot\ndata: ${processesJsonText(api.list(), Date.now())}\n\n`;
     // A skipped state change would leave the client with a wrong picture: one that falls behind is
     // disconnected instead, and a new connection starts with a fresh snapshot (EventSource reconnects).
     const out = new EventStreamWriter(res, 'close', undefined, Buffer.byteLength(snapshot));
@@ -413,7 +443,8 @@ export function jsonApiRoute(api: ControlApi): RouteHandler {
       }
       try {
         const out = await handler(api, new Input(data), req, res);
-        if (out !== STREAMING) sendJson(res, 200, out);
+        if (out instanceof JsonText) sendJsonText(res, 200, out.text);
+        else if (out !== STREAMING) sendJson(res, 200, out);
       } catch (err) {
         if (err instanceof BadRequest) sendError(res, err.status, err.code, err.message);
         else if (err instanceof ConfigError) sendError(res, 422, 'E_CONFIG', err.message);

@@ -1,12 +1,12 @@
 // The routes of the control server, in one list: JSON API, supervisor's XML-RPC, metrics, health probes
-// and the web page (the catch-all, so last).
+// and the web page (the catch-all, so last). XML-RPC, metrics and the web page are loaded on their first
+// request: most daemons never get one, and prom-client alone holds ~4 MB of a daemon that does not serve
+// /metrics (docs/decisions.md, "Modules loaded on first use").
 import type { ControlApi } from './api.js';
 import { healthzRoute, readyzRoute } from './health.js';
 import { jsonApiRoute } from './json-api.js';
-import { metricsRoute, type QueueFigures } from './metrics.js';
+import type { QueueFigures } from './metrics.js';
 import type { RouteHandler } from './server.js';
-import { webRoute } from './web.js';
-import { xmlRpcRoute } from './xmlrpc/route.js';
 
 export interface RouteOptions {
   /** the master's task queues, for /metrics */
@@ -15,5 +15,25 @@ export interface RouteOptions {
 
 /** Every route the control server serves, for one supervisor. */
 export function buildRoutes(api: ControlApi, opts: RouteOptions = {}): RouteHandler[] {
-  return [jsonApiRoute(api), xmlRpcRoute(api), metricsRoute(api, opts.queueStats ?? null), healthzRoute(api), readyzRoute(api), webRoute()];
+  return [
+    jsonApiRoute(api),
+    onFirstUse('/RPC2', async () => (await import('./xmlrpc/route.js')).xmlRpcRoute(api)),
+    onFirstUse('/metrics', async () => (await import('./metrics.js')).metricsRoute(api, opts.queueStats ?? null)),
+    healthzRoute(api),
+    readyzRoute(api),
+    onFirstUse('/', async () => (await import('./web.js')).webRoute()),
+  ];
+}
+
+/** A route whose module is loaded, and whose handler built, by its first request (once, shared by all). */
+export function onFirstUse(prefix: string, load: () => Promise<RouteHandler>): RouteHandler {
+  let loading: Promise<RouteHandler> | null = null;
+  return {
+    prefix,
+    async handle(req, res, body) {
+      loading ??= load();
+      const route = await loading;
+      await route.handle(req, res, body);
+    },
+  };
 }

@@ -45,8 +45,13 @@ export interface BoundListener {
 
 /** Sends a JSON answer. */
 export function sendJson(res: ServerResponse, status: number, value: unknown): void {
-  const body = JSON.stringify(value);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  sendJsonText(res, status, JSON.stringify(value));
+}
+
+/** Sends a JSON answer serialised already. */
+export function sendJsonText(res: ServerResponse, status: number, json: string): void {
+  const body = Buffer.from(json);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': body.length });
   res.end(body);
 }
 

@@ -6,7 +6,6 @@ import type { Logger } from '../logs/logger.js';
 import type { SharedBackend } from '../primitives/backend.js';
 import { attachJournal, SharedGate } from '../primitives/durable.js';
 import { MemoryBackend } from '../primitives/memory-backend.js';
-import { RedisBackend } from '../primitives/redis-backend.js';
 import { SharedService } from '../primitives/service.js';
 
 export interface OpenPrimitives {
@@ -24,6 +23,8 @@ export async function openPrimitives(config: Config, logger: Logger, opts: { def
   let backend: SharedBackend;
   if (memoryBackend) backend = memoryBackend;
   else {
+    // loaded only for a Redis backend: its module and scripts are memory a memory backend does not need
+    const { RedisBackend } = await import('../primitives/redis-backend.js');
     try {
       backend = await RedisBackend.connect({
         url: supervisord.sharedBackend,

@@ -125,8 +125,9 @@ startsecs = 0
     await d.cli(['start', 'pool:pool_00']);
     await page.locator('tr.proc[data-name="pool:pool_00"][data-state="running"]').waitFor();
 
-    // let the sparklines gather a few samples, then keep a screenshot
-    await page.locator('tr.proc[data-name="talker:talker"] .chart polyline[points*=" "]').first().waitFor();
+    // let the sparklines gather a few samples, then keep a screenshot ('attached': an idle process draws a
+    // flat line, whose box has no height, which Playwright would call hidden)
+    await page.locator('tr.proc[data-name="talker:talker"] .chart polyline[points*=" "]').first().waitFor({ state: 'attached' });
     const artifacts = join(repoRoot, 'test-artifacts');
     mkdirSync(artifacts, { recursive: true });
     await page.screenshot({ path: join(artifacts, 'web-ui.png') });

@@ -10,7 +10,7 @@ import { MAX_LOG_ANSWER_BYTES } from '../../logs/read.js';
 import { signalNumber } from '../../os/signals.js';
 import { lookupUser } from '../../os/users.js';
 import type { ControlApi, StreamName } from '../api.js';
-import { struct, isStruct, type XmlRpcStruct, type XmlRpcValue } from './codec.js';
+import { encodedStruct, encodeMembers, struct, isStruct, type EncodedXml, type XmlRpcStruct, type XmlRpcValue } from './codec.js';
 import { FAULT_OF_COMMAND_CODE, Faults, RpcFault, faultOfErrorCode } from './faults.js';
 
 /** supervisor's API_VERSION; supervisorctl refuses to talk to anything else. */
@@ -251,13 +251,46 @@ function epochSecs(ms: number | null): number {
 
 /** supervisor's getProcessInfo struct. */
 function processInfo(api: ControlApi, p: Proc): XmlRpcStruct {
+  const info = infoOf(api, p, epochSecs(Date.now()));
+  return struct([...Object.entries(info), ['description', descriptionOf(api, p, info)]]);
+}
+
+/**
+ * getProcessInfo's struct encoded, for getAllProcessInfo: the members that only a new record (a state
+ * change, a new pid) can change are encoded once per record and kept with it; `now` and `description`,
+ * which move with the clock, are encoded per call. The same text as encoding processInfo's struct.
+ */
+function processInfoEncoded(api: ControlApi, p: Proc, now: number): EncodedXml {
+  let parts = encodedInfo.get(p.record);
+  if (parts?.spec !== p.spec) {
+    const info = infoOf(api, p, now);
+    const { name, group, start, stop, now: _now, ...after } = info;
+    parts = { spec: p.spec, info, before: encodeMembers(Object.entries({ name, group, start, stop })), after: encodeMembers(Object.entries(after)) };
+    encodedInfo.set(p.record, parts);
+  }
+  const i = parts.info;
+  const description = descriptionOf(api, p, { start: i.start, stop: i.stop, now, pid: i.pid, spawnerr: i.spawnerr, name: i.name });
+  return encodedStruct(`${parts.before}${encodeMembers([['now', now]])}${parts.after}${encodeMembers([['description', description]])}`);
+}
+
+type Info = ReturnType<typeof infoOf>;
+
+/** supervisorctl's description column; a process that waits for its dependencies says what for, where supervisor would say "Not started". */
+function descriptionOf(api: ControlApi, p: Proc, info: Parameters<typeof describeProcess>[1]): string {
+  return api.supervisor.waitingFor(p.key).waiting ?? describeProcess(p.record.state, info);
+}
+
+/** Encoded parts of getProcessInfo per process record (records are replaced, never changed: a WeakMap drops them). */
+const encodedInfo = new WeakMap<ProcessRecord, { spec: ProcessSpec; info: Info; before: string; after: string }>();
+
+/** getProcessInfo's fields but the description, in supervisor's order. */
+function infoOf(api: ControlApi, p: Proc, now: number) {
   const rec = p.record;
   const start = epochSecs(rec.startedAtMs);
   const stop = epochSecs(rec.stoppedAtMs);
-  const now = epochSecs(Date.now());
   const stdoutLog = logfileOf(api, p, 'stdout');
   const stderrLog = logfileOf(api, p, 'stderr');
-  const info = {
+  return {
     name: p.spec.name,
     group: p.spec.group,
     start,
@@ -272,9 +305,6 @@ function processInfo(api: ControlApi, p: Proc): XmlRpcStruct {
     stderr_logfile: stderrLog,
     pid: rec.pid ?? 0,
   };
-  // a process that waits for its dependencies says what for, where supervisor would say "Not started"
-  const waiting = api.supervisor.waitingFor(p.key).waiting;
-  return struct([...Object.entries(info), ['description', waiting ?? describeProcess(rec.state, info)]]);
 }
 
 /** The log file a process writes: the sink's resolved path, else the configured one ('' when none). */
@@ -606,9 +636,10 @@ const SUPERVISOR: Record<string, MethodDef> = {
   getProcessInfo: def('struct', [P.name], 'State, pid, times, exit status and log files of one process.', (c, a) =>
     processInfo(c.api, lookupProcess(c.api, str(a, 0))),
   ),
-  getAllProcessInfo: def('array', [], 'getProcessInfo for every process, sorted by group and name.', (c) =>
-    inLexicalOrder(c.api).map((p) => processInfo(c.api, p)),
-  ),
+  getAllProcessInfo: def('array', [], 'getProcessInfo for every process, sorted by group and name.', (c) => {
+    const now = epochSecs(Date.now());
+    return inLexicalOrder(c.api).map((p) => processInfoEncoded(c.api, p, now));
+  }),
   readProcessStdoutLog: def('string', [P.name, P.offset, P.length], "Reads a process's stdout log: length bytes from offset (negative: from the end).", (c, a) =>
     readProcessLog(c.api, str(a, 0), int(a, 1), int(a, 2), 'stdout'),
   ),

@@ -1,0 +1,119 @@
+// CPU and memory of the supervised processes for status answers, read from /proc at most once a second per
+// process and shared by every client. With a thousand processes that is a thousand reads of /proc/PID/stat
+// (several ms): a status must not pay them when readings of the last second exist, and a client that asks
+// again and again (`watch drover status`, the web page, supervisorctl) should not pay them in its requests.
+// So a request starts a background refresh (an unref'd timer) that keeps every reading fresh until
+// REFRESH_WHILE_ASKED_MS after the last request, then stops: nothing runs while no one asks.
+import { CLOCK_TICKS, PAGE_SIZE, readStat, uptimeSeconds } from '../os/proc.js';
+
+/** One process's figures in a sample. */
+export interface ProcFigures {
+  readonly rssBytes: number;
+  /** percent of one core over the last window of at least SAMPLE_MS (or over its life in its first sample) */
+  readonly cpuPercent: number;
+}
+
+/** How old a sample may be when a status uses it; also the shortest window of a CPU percentage. */
+export const SAMPLE_MS = 1000;
+/** How long after the last request the sample is kept fresh in the background. */
+export const REFRESH_WHILE_ASKED_MS = 10_000;
+
+interface Reading {
+  /** process start in clock ticks since boot: with the pid, tells a reused pid from the old process */
+  readonly startTicks: number;
+  readonly cpuTicks: number;
+  readonly atMs: number;
+  readonly figures: ProcFigures;
+}
+
+export class ProcSampler {
+  /** the last reading per pid (pids of processes that are gone are dropped at the next refresh) */
+  private readonly readings = new Map<number, Reading>();
+  /** the background refresh, while clients ask */
+  private timer: NodeJS.Timeout | null = null;
+  /** when a client last asked, ms */
+  private askedAtMs = 0;
+  /** seconds since boot and when they were read, for the CPU average of a process seen for the first time */
+  private boot: { atMs: number; secs: number } | null = null;
+
+  constructor(
+    /** the pids to refresh in the background (every live process of the supervisor) */
+    private readonly livePids: () => Iterable<number>,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /**
+   * `pid`'s figures from a reading at most SAMPLE_MS old (read now when there is none). The same object is
+   * returned until a newer reading replaces it, so an answer built from it can be kept until then. Null
+   * when the process is gone.
+   */
+  figures(pid: number): ProcFigures | null {
+    const now = this.now();
+    this.asked(now);
+    const known = this.readings.get(pid);
+    if (known && now - known.atMs < SAMPLE_MS) return known.figures;
+    return this.read(pid, now)?.figures ?? null;
+  }
+
+  // --- internal ---
+
+  private asked(now: number): void {
+    this.askedAtMs = now;
+    if (this.timer) return;
+    const tick = (): void => {
+      const at = this.now();
+      if (at - this.askedAtMs > REFRESH_WHILE_ASKED_MS) {
+        this.timer = null;
+        return;
+      }
+      this.refresh(at);
+      this.timer = setTimeout(tick, SAMPLE_MS);
+      this.timer.unref();
+    };
+    this.timer = setTimeout(tick, SAMPLE_MS);
+    this.timer.unref();
+  }
+
+  /** Reads every live process; drops the readings of the others. */
+  private refresh(now: number): void {
+    const seen = new Set<number>();
+    for (const pid of this.livePids()) {
+      seen.add(pid);
+      this.read(pid, now);
+    }
+    for (const pid of this.readings.keys()) if (!seen.has(pid)) this.readings.delete(pid);
+  }
+
+  /** Reads one process and stores the reading; null (and nothing stored) when it is gone. */
+  private read(pid: number, now: number): Reading | null {
+    const st = readStat(pid);
+    if (!st) {
+      this.readings.delete(pid);
+      return null;
+    }
+    const prev = this.readings.get(pid);
+    let cpuPercent: number;
+    if (prev && prev.startTicks === st.startTicks) {
+      // a window shorter than a second says little: the previous figures stand
+      if (now - prev.atMs < SAMPLE_MS) return prev;
+      cpuPercent = (((st.cpuTicks - prev.cpuTicks) / CLOCK_TICKS) * 1000 * 100) / (now - prev.atMs);
+    } else {
+      // first sight of this process: its average over its life so far
+      const aliveSecs = this.bootSecs(now) - st.startTicks / CLOCK_TICKS;
+      cpuPercent = aliveSecs > 0 ? ((st.cpuTicks / CLOCK_TICKS) * 100) / aliveSecs : 0;
+    }
+    const rssBytes = st.rssPages * PAGE_SIZE;
+    cpuPercent = Math.round(cpuPercent * 10) / 10;
+    // unchanged figures keep their object, and so the answers built from it
+    const figures = prev && prev.figures.rssBytes === rssBytes && prev.figures.cpuPercent === cpuPercent ? prev.figures : { rssBytes, cpuPercent };
+    const reading: Reading = { startTicks: st.startTicks, cpuTicks: st.cpuTicks, atMs: now, figures };
+    this.readings.set(pid, reading);
+    return reading;
+  }
+
+  /** Seconds since boot, read from /proc at most once a second. */
+  private bootSecs(now: number): number {
+    if (!this.boot || Math.abs(now - this.boot.atMs) >= SAMPLE_MS) this.boot = { atMs: now, secs: uptimeSeconds() };
+    return this.boot.secs + (now - this.boot.atMs) / 1000;
+  }
+}

@@ -1,0 +1,232 @@
+// Issue 16: status answers are built from what is kept between requests — CPU and memory read from /proc at
+// most once a second per process, each process's JSON and XML-RPC text kept until its record changes — and
+// the CLI reads them over a plain socket. These tests show the answers stay exact: a state change shows at
+// once, CPU% is measured from /proc, getAllProcessInfo is the getProcessInfo of every process encoded as the
+// codec encodes it, and the CLI's HTTP reading copes with every framing a server may use.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createServer as createNetServer, type Server as NetServer } from 'node:net';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { parseServerUrl, requestJson } from '../../src/control/client.js';
+import { decodeMethodResponse, encodeMethodCall, encodeResponse, type XmlRpcValue } from '../../src/control/xmlrpc/codec.js';
+import { ProcessesJson } from '../../src/control/wire.js';
+import { Daemon, show } from '../helpers/daemon.js';
+import { makeTmpDir, waitForCondition } from '../helpers/drover.js';
+import { rawRequest } from '../helpers/xmlrpc.js';
+
+const CONFIG = `[program:burn]
+command = sh -c 'while :; do :; done'
+startsecs = 0
+
+[program:sleepy]
+command = sleep 1000
+startsecs = 0
+
+[program:done]
+command = true
+startsecs = 0
+autorestart = false
+
+[program:idle]
+command = sleep 1000
+autostart = false
+
+[program:bad]
+command = /nonexistent/drover-test-binary
+startretries = 0
+autostart = false
+
+[program:slow]
+command = sleep 1000
+startsecs = 1
+
+[program:w]
+command = sleep 1000
+process_name = %(program_name)s_%(process_num)02d
+numprocs = 3
+startsecs = 0
+`;
+
+interface Proc {
+  name: string;
+  state: string;
+  pid: number | null;
+  cpu_percent: number | null;
+  rss_bytes: number | null;
+}
+
+async function processes(d: Daemon): Promise<Map<string, Proc>> {
+  const r = await rawRequest(socketOf(d), { method: 'GET', path: '/api/processes' });
+  assert.equal(r.status, 200, r.body);
+  const body: unknown = JSON.parse(r.body);
+  assert.ok(ProcessesJson.is(body), ProcessesJson.problem(body) ?? '');
+  return new Map((body as unknown as { processes: Proc[] }).processes.map((p) => [p.name, p]));
+}
+
+function socketOf(d: Daemon): string {
+  return join(d.dir, '.drover', 'drover.sock');
+}
+
+/** utime + stime and rss pages of a process, straight from /proc. */
+function procStat(pid: number): { ticks: number; rssPages: number } {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').slice(readFileSync(`/proc/${pid}/stat`, 'utf8').lastIndexOf(')') + 2).split(' ');
+  return { ticks: Number(f[11]) + Number(f[12]), rssPages: Number(f[21]) };
+}
+
+test('status shows a state change at once, and CPU and memory as /proc has them', async () => {
+  const d = new Daemon(CONFIG);
+  try {
+    await d.up();
+    let procs = await processes(d);
+    const sleepy = procs.get('sleepy:sleepy');
+    assert.equal(sleepy?.state, 'running', JSON.stringify([...procs.values()]));
+    assert.ok(sleepy.pid !== null);
+    d.seen.add(sleepy.pid);
+    assert.equal(sleepy.rss_bytes, procStat(sleepy.pid).rssPages * 4096, 'a sleeping process keeps its resident size');
+    assert.equal(procs.get('done:done')?.state, 'exited');
+    assert.equal(procs.get('idle:idle')?.state, 'stopped');
+
+    // the views are kept per process record: a command's change is in the very next answer
+    const r = await d.cli(['stop', 'sleepy']);
+    assert.equal(r.code, 0, show(['stop', 'sleepy'], r));
+    procs = await processes(d);
+    assert.deepEqual([procs.get('sleepy:sleepy')?.state, procs.get('sleepy:sleepy')?.pid], ['stopped', null]);
+    assert.equal((await d.cli(['start', 'idle'])).code, 0);
+    procs = await processes(d);
+    const idle = procs.get('idle:idle');
+    assert.equal(idle?.state, 'running');
+    assert.ok(idle.pid !== null && idle.rss_bytes !== null && idle.rss_bytes > 0, `a process started a moment ago has figures: ${JSON.stringify(idle)}`);
+    d.seen.add(idle.pid);
+
+    // starting → running keeps the pid (and often the figures): the state alone must move the answer
+    const states = new Map<string, string>();
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        for (const [k, p] of await processes(d)) states.set(k, p.state);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    })();
+    assert.equal((await d.cli(['restart', 'slow', '--no-wait'])).code, 0);
+    await waitForCondition(() => states.get('slow:slow') === 'starting', 'slow to be starting', { timeoutMs: 5000, describe: () => JSON.stringify([...states]) });
+    await waitForCondition(() => states.get('slow:slow') === 'running', 'slow to be running', { timeoutMs: 5000, describe: () => JSON.stringify([...states]) }).finally(() => {
+      polling = false;
+    });
+    await poller;
+
+    // CPU% over the last second: the busy loop is measured from /proc, the sleeper does not move
+    const burn = procs.get('burn:burn');
+    assert.ok(burn?.pid);
+    d.seen.add(burn.pid);
+    const t0 = procStat(burn.pid).ticks;
+    let last: Proc | undefined;
+    await waitForCondition(
+      () => procStat(burn.pid as number).ticks - t0 >= 50, // it ran half a second since
+      'the busy loop to use CPU',
+      { timeoutMs: 20_000 },
+    );
+    // readings are at most a second old: within two seconds the percentage reflects the loop
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      last = (await processes(d)).get('burn:burn');
+      if ((last?.cpu_percent ?? 0) >= 5 || Date.now() > deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.ok((last?.cpu_percent ?? 0) >= 5, `the busy loop shows its CPU: ${JSON.stringify(last)}`);
+    assert.equal((await processes(d)).get('w:w_01')?.cpu_percent, 0, 'a sleeper uses none');
+  } finally {
+    assert.deepEqual(await d.teardown(), []);
+  }
+});
+
+test('getAllProcessInfo is every process\'s getProcessInfo, encoded as the codec encodes a value', async () => {
+  const d = new Daemon(CONFIG);
+  try {
+    await d.up();
+    await d.cli(['stop', 'sleepy']);
+    await d.cli(['start', 'bad']); // fails: fatal, with a spawn error
+    for (let attempt = 0; ; attempt++) {
+      const all = await rawRequest(socketOf(d), { body: encodeMethodCall('supervisor.getAllProcessInfo', []) });
+      assert.equal(all.status, 200);
+      const decoded = decodeMethodResponse(all.body);
+      assert.equal(decoded.type, 'result', all.body.slice(0, 500));
+      if (decoded.type !== 'result') return;
+      assert.equal(all.body, encodeResponse(decoded.value), 'the kept parts make the same text as encoding the value');
+      const infos = decoded.value as Record<string, XmlRpcValue>[];
+      assert.deepEqual(infos.map((i) => `${String(i['group'])}:${String(i['name'])}`), ['bad:bad', 'burn:burn', 'done:done', 'idle:idle', 'sleepy:sleepy', 'slow:slow', 'w:w_00', 'w:w_01', 'w:w_02']);
+      const one: Record<string, XmlRpcValue>[] = [];
+      for (const i of infos) {
+        const r = await rawRequest(socketOf(d), { body: encodeMethodCall('supervisor.getProcessInfo', [`${String(i['group'])}:${String(i['name'])}`]) });
+        const v = decodeMethodResponse(r.body);
+        assert.equal(v.type, 'result', r.body);
+        if (v.type === 'result') one.push(v.value as Record<string, XmlRpcValue>);
+      }
+      // `now` and the uptime in a description move with the clock: compare within one second
+      if (one.some((o, n) => o['now'] !== infos[n]?.['now']) && attempt < 5) continue;
+      assert.deepEqual(infos, one);
+      assert.equal(all.body, encodeResponse(one), 'member for member in getProcessInfo\'s order');
+      assert.match(String(infos[1]?.['description']), /^pid \d+, uptime 0:00:\d\d$/);
+      break;
+    }
+  } finally {
+    assert.deepEqual(await d.teardown(), []);
+  }
+});
+
+/** A server on a unix socket that answers every connection with `raw` and closes. */
+async function rawServer(raw: string): Promise<{ path: string; server: NetServer }> {
+  const path = join(makeTmpDir('drover-raw-'), 's.sock');
+  const server = createNetServer((sock) => {
+    sock.once('data', () => sock.end(raw));
+    sock.on('error', () => undefined); // the client may close first
+  });
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  return { path, server };
+}
+
+test('the CLI reads Content-Length, chunked and close-delimited answers, and refuses what is not HTTP', async () => {
+  const body = JSON.stringify({ ok: true, text: 'é✓'.repeat(50_000) });
+  const servers: (Server | NetServer)[] = [];
+  try {
+    // node's own server writing in pieces: chunked
+    const path = join(makeTmpDir('drover-chunked-'), 's.sock');
+    const http = createServer((req, res) => {
+      assert.equal(req.headers['host'], 'localhost');
+      assert.equal(req.headers['authorization'], `Basic ${Buffer.from('u:p w').toString('base64')}`);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write(body.slice(0, 1000));
+      res.end(body.slice(1000));
+    });
+    servers.push(http);
+    await new Promise<void>((resolve) => http.listen(path, resolve));
+    let got = await requestJson(parseServerUrl(`unix://${path}`, { username: 'u', password: 'p w' }), 'GET', '/x');
+    assert.deepEqual(got, { status: 200, body: JSON.parse(body) });
+
+    const bytes = Buffer.byteLength(body);
+    const cases: [string, string | null][] = [
+      [`HTTP/1.1 200 OK\r\nContent-Length: ${bytes}\r\nConnection: close\r\n\r\n${body}`, null],
+      [`HTTP/1.0 404 Not Found\r\ncontent-type: application/json\r\n\r\n${JSON.stringify({ ok: false, code: 'E_X' })}`, null],
+      [`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"ok"\r\n6;ext=1\r\n:true}\r\n0\r\n\r\n`, null],
+      [`HTTP/1.1 200 OK\r\nContent-Length: ${bytes + 10}\r\n\r\n${body}`, 'ended after'],
+      [`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nff\r\n{"ok"`, 'cut short'],
+      ['SSH-2.0-OpenSSH_9.2\r\n', 'not HTTP'],
+      [`HTTP/1.1 200 OK\r\n\r\n<html></html>`, 'not JSON'],
+    ];
+    for (const [raw, refusal] of cases) {
+      const s = await rawServer(raw);
+      servers.push(s.server);
+      const ep = parseServerUrl(`unix://${s.path}`);
+      if (refusal === null) {
+        got = await requestJson(ep, 'POST', '/x', { a: 1 });
+        assert.equal(got.body['ok'] !== undefined, true, raw.slice(0, 60));
+      } else {
+        await assert.rejects(requestJson(ep, 'GET', '/x'), new RegExp(refusal), raw.slice(0, 60));
+      }
+    }
+    await assert.rejects(requestJson(parseServerUrl(`unix://${join(makeTmpDir('drover-none-'), 'none.sock')}`), 'GET', '/x'), { code: 'E_NOT_RUNNING' });
+  } finally {
+    for (const s of servers) s.close();
+  }
+});

@@ -1,0 +1,189 @@
+// The CLI finds a running drover from its config without resolving the programs (issue 16): its quick test and
+// its lean reading of the control sections (config/control-socket.ts) must give exactly the endpoint the full
+// loader gives, on every config the loader accepts. Reads files only; nothing is spawned.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { findEndpoint } from '../../../src/cli/endpoint.js';
+import { readControlSections } from '../../../src/config/control-socket.js';
+import { ConfigProblems, loadConfig } from '../../../src/config/load.js';
+import { parseServerUrl, type Endpoint } from '../../../src/control/client.js';
+import { controlSocketPath } from '../../../src/daemon/paths.js';
+import { ConfigError } from '../../../src/errors.js';
+import { fixturesDir } from '../../helpers/paths.js';
+
+const root = mkdtempSync(join(tmpdir(), 'drover-endpoint-'));
+test.after(() => rmSync(root, { recursive: true, force: true }));
+
+const HOSTNAME = 'box';
+const baseEnv = { DROVER_TEST_HOME: '/srv/app', DROVER_TEST_PORT: '8080', HOME: process.env['HOME'] ?? '/root' };
+
+/** What the CLI found before issue 16: the full loader, then the socket and credentials of the whole Config. */
+function fullEndpoint(file: string, env: Record<string, string>): Endpoint {
+  const config = loadConfig(file, { env }); // the CLI's host name, as findEndpoint uses
+  const ctl = config.supervisorctl;
+  const unix = config.unixHttpServer;
+  const creds =
+    (ctl?.username ? { username: ctl.username, password: ctl.password ?? '' } : null) ??
+    (unix?.username ? { username: unix.username, password: unix.password ?? '' } : null);
+  return parseServerUrl(`unix://${controlSocketPath(config)}`, creds);
+}
+
+/** Compares the CLI's endpoint and the lean sections with the full loader's on one config file. */
+async function assertSameAsLoader(file: string, env: Record<string, string> = baseEnv): Promise<void> {
+  const expected = fullEndpoint(file, env);
+  const { endpoint } = await findEndpoint({ configuration: file }, env, dirname(file));
+  assert.deepEqual(endpoint, expected, `findEndpoint differs from the full loader on ${file}`);
+  // the lean reader also when the quick test would have answered
+  const full = loadConfig(file, { env, hostname: HOSTNAME });
+  const lean = readControlSections(file, { env, hostname: HOSTNAME });
+  assert.equal(lean.supervisord.runtimeDir, full.supervisord.runtimeDir, `runtime_dir of ${file}`);
+  assert.deepEqual(
+    lean.unixHttpServer,
+    full.unixHttpServer && { file: full.unixHttpServer.file, username: full.unixHttpServer.username, password: full.unixHttpServer.password },
+    `[unix_http_server] of ${file}`,
+  );
+  assert.deepEqual(lean.supervisorctl, full.supervisorctl && { username: full.supervisorctl.username, password: full.supervisorctl.password }, `[supervisorctl] of ${file}`);
+}
+
+/** Writes a config of several files under a fresh directory; returns the main file's path. */
+function writeCase(name: string, files: Record<string, string>): string {
+  const dir = join(root, name);
+  for (const [rel, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, rel)), { recursive: true });
+    writeFileSync(join(dir, rel), text);
+  }
+  return join(dir, Object.keys(files)[0] as string);
+}
+
+const PROGRAM = '[program:p]\ncommand=/bin/sleep 1\n';
+
+test('the differential configs (supervisor 4.2 fixtures) give the full loader\'s endpoint', async () => {
+  const dir = join(fixturesDir, 'configs', 'diff');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.conf'));
+  assert.ok(files.length >= 20);
+  for (const f of files) await assertSameAsLoader(join(dir, f));
+});
+
+const CASES: Record<string, { files: Record<string, string>; env?: Record<string, string> }> = {
+  'no control section': { files: { 'drover.conf': PROGRAM } },
+  'a keyword in a comment only': { files: { 'drover.conf': `; supervisorctl and [include] are mentioned here\n${PROGRAM}` } },
+  'unix_http_server file with %(here)s': { files: { 'drover.conf': `[unix_http_server]\nfile=%(here)s/ctl.sock\n${PROGRAM}` } },
+  'unix_http_server relative file': { files: { 'drover.conf': `[unix_http_server]\nfile = run/ctl.sock ; inline comment\n${PROGRAM}` } },
+  'unix_http_server file under ~': { files: { 'drover.conf': `[unix_http_server]\nfile=~/ctl.sock\n${PROGRAM}` } },
+  'unix_http_server credentials': { files: { 'drover.conf': `[unix_http_server]\nfile=/tmp/x.sock\nusername=u\npassword={SHA}abc\n${PROGRAM}` } },
+  'supervisorctl credentials win over the server\'s': {
+    files: { 'drover.conf': `[unix_http_server]\nfile=/tmp/x.sock\nusername=u\npassword=p\n[supervisorctl]\nusername=c\npassword=q\nserverurl=unix:///elsewhere.sock\n${PROGRAM}` },
+  },
+  'supervisorctl username without password': { files: { 'drover.conf': `[supervisorctl]\nusername=c\n${PROGRAM}` } },
+  'runtime_dir from the environment': { files: { 'drover.conf': `[supervisord]\nruntime_dir=%(ENV_RT)s/run\n${PROGRAM}` }, env: { RT: '/var/tmp/rt' } },
+  '[drover] runtime_dir wins over [supervisord]': { files: { 'drover.conf': `[supervisord]\nruntime_dir=/a\n[drover]\nruntime_dir=/b\n${PROGRAM}` } },
+  'runtime_dir under ~': { files: { 'drover.conf': `[drover]\nruntime_dir=~/rt\n${PROGRAM}` } },
+  'relative runtime_dir': { files: { 'drover.conf': `[drover]\nruntime_dir=rel/rt\n${PROGRAM}` } },
+  'empty runtime_dir is the default': { files: { 'drover.conf': `[drover]\nruntime_dir=\n${PROGRAM}` } },
+  '[DEFAULT] runtime_dir reaches [supervisord]': { files: { 'drover.conf': `[DEFAULT]\nruntime_dir=/from/default\n[supervisord]\n${PROGRAM}` } },
+  '[DEFAULT] runtime_dir without [supervisord] is ignored': { files: { 'drover.conf': `[DEFAULT]\nruntime_dir=/from/default\n${PROGRAM}` } },
+  '[DEFAULT] credentials reach both sections': {
+    files: { 'drover.conf': `[DEFAULT]\nusername=d\npassword=dp\n[unix_http_server]\nfile=/tmp/d.sock\n[supervisorctl]\n${PROGRAM}` },
+  },
+  '[supervisord] environment names reach the socket path': {
+    files: { 'drover.conf': `[supervisord]\nenvironment=SOCKDIR="/srv/sock",A=1\n[unix_http_server]\nfile=%(ENV_SOCKDIR)s/%(ENV_A)s.sock\n${PROGRAM}` },
+  },
+  'environment expanded twice': {
+    files: { 'drover.conf': `[supervisord]\nenvironment=D="%%(here)s/x",H="%%(host_node_name)s"\n[unix_http_server]\nfile=%(ENV_D)s/%(ENV_H)s.sock\n${PROGRAM}` },
+  },
+  'environment overrides the process environment': {
+    files: { 'drover.conf': `[supervisord]\nenvironment=RT="/over"\nruntime_dir=%(ENV_RT)s\n[unix_http_server]\nfile=%(ENV_RT)s/s.sock\n${PROGRAM}` },
+    env: { RT: '/process' },
+  },
+  'included file holds [unix_http_server] with its own %(here)s': {
+    files: { 'main.conf': `[include]\nfiles = conf.d/*.conf\n${PROGRAM}`, 'conf.d/a.conf': '[unix_http_server]\nfile=%(here)s/a.sock\n' },
+  },
+  'later included file overrides an earlier one': {
+    files: {
+      'main.conf': `[include]\nfiles = conf.d/*.conf other/*.ini\n${PROGRAM}`,
+      'conf.d/b.conf': '[unix_http_server]\nfile=/tmp/b.sock\nusername=b\npassword=b\n',
+      'conf.d/a.conf': '[unix_http_server]\nfile=/tmp/a.sock\n',
+      'other/z.ini': '[supervisorctl]\nusername=z\npassword=zz\n[supervisord]\nruntime_dir=%(here)s/rt\n',
+    },
+  },
+  'include path from the environment and host name': {
+    files: { 'main.conf': `[include]\nfiles=%(ENV_CONFD)s/%(host_node_name)s-*.conf\n${PROGRAM}`, 'cd/box-1.conf': '[drover]\nruntime_dir=%(here)s/../run\n', [`cd/${hostname()}-1.conf`]: '[drover]\nruntime_dir=/this/host\n' },
+    env: { CONFD: '{dir}/cd' },
+  },
+  'nested [include] in an included file is ignored': {
+    files: {
+      'main.conf': `[include]\nfiles=inc/one.conf\n${PROGRAM}`,
+      'inc/one.conf': '[include]\nfiles=two.conf\n[program:q]\ncommand=/bin/true\n',
+      'inc/two.conf': '[unix_http_server]\nfile=/tmp/never.sock\n',
+      'two.conf': '[unix_http_server]\nfile=/tmp/never-either.sock\n',
+    },
+  },
+  'include that matches nothing': { files: { 'main.conf': `[include]\nfiles=nothing/*.conf\n[unix_http_server]\nfile=/tmp/n.sock\n${PROGRAM}` } },
+  'main file %(here)s with an include (expand_here)': {
+    files: { 'main.conf': `[include]\nfiles=sub/*.conf\n[supervisord]\nruntime_dir=%(here)s/run\n${PROGRAM}`, 'sub/x.conf': '[program:x]\ncommand=/bin/true\n' },
+  },
+  'a unix_http_server-prefixed section name': { files: { 'drover.conf': `[unix_http_server_extra]\nfile=/tmp/prefixed.sock\n${PROGRAM}` } },
+  'continuation lines and key case': { files: { 'drover.conf': `[unix_http_server]\nFILE = /tmp/cont\n  inued.sock\n${PROGRAM}` } },
+};
+
+for (const [name, c] of Object.entries(CASES)) {
+  test(`same endpoint as the full loader: ${name}`, async () => {
+    const main = writeCase(name.replace(/[^a-z0-9]+/gi, '-'), c.files);
+    const env: Record<string, string> = { ...baseEnv };
+    for (const [k, v] of Object.entries(c.env ?? {})) env[k] = v.replace('{dir}', dirname(main));
+    await assertSameAsLoader(main, env);
+  });
+}
+
+test('a config of 1000 programs and includes: same endpoint, found without resolving the programs', async () => {
+  const programs = Array.from({ length: 1000 }, (_, i) => `[program:p${i}]\ncommand=/bin/sleep ${i}\n`).join('');
+  const main = writeCase('big', {
+    'supervisord.conf': `[include]\nfiles=conf.d/*.conf\n[supervisord]\nenvironment=S="%(here)s/s"\n${programs}`,
+    'conf.d/ctl.conf': '[unix_http_server]\nfile=%(ENV_S)s.sock\nusername=a\npassword=b\n',
+  });
+  await assertSameAsLoader(main);
+});
+
+test('a problem in a control key is reported as the full loader reports it', async () => {
+  const cases: Record<string, Record<string, string>> = {
+    'no file': { 'drover.conf': `[unix_http_server]\nusername=u\npassword=p\n${PROGRAM}` },
+    'username alone': { 'drover.conf': `[unix_http_server]\nfile=/tmp/s.sock\nusername=u\n${PROGRAM}` },
+    'unknown name in runtime_dir': { 'drover.conf': `[drover]\nruntime_dir=%(ENV_DROVER_NO_SUCH_VAR)s\n${PROGRAM}` },
+    'environment name in runtime_dir': { 'drover.conf': `[drover]\nenvironment=X=1\nruntime_dir=%(ENV_X)s\n${PROGRAM}` },
+    'bad environment': { 'drover.conf': `[drover]\nenvironment=A="unbalanced\n[unix_http_server]\nfile=/tmp/s.sock\n${PROGRAM}` },
+    'bad expansion in a password': { 'drover.conf': `[supervisorctl]\nusername=u\npassword=100%\n${PROGRAM}` },
+    'include without files': { 'drover.conf': `[include]\n${PROGRAM}` },
+    'unknown name in include files': { 'drover.conf': `[include]\nfiles=%(ENV_DROVER_NO_SUCH_VAR)s/*.conf\n${PROGRAM}` },
+    'syntax error in an included file': { 'drover.conf': `[include]\nfiles=x.conf\n${PROGRAM}`, 'x.conf': 'no section header here\n' },
+  };
+  for (const [name, files] of Object.entries(cases)) {
+    const main = writeCase(`bad-${name.replace(/[^a-z0-9]+/gi, '-')}`, files);
+    const full = catchProblems(() => loadConfig(main, { env: baseEnv, hostname: HOSTNAME }));
+    const lean = catchProblems(() => readControlSections(main, { env: baseEnv, hostname: HOSTNAME }));
+    assert.ok(full.length > 0 && lean.length > 0, `${name}: both refuse (full ${full.length}, lean ${lean.length})`);
+    for (const p of lean) assert.ok(full.includes(p), `${name}: the lean reading reports ${p}, which the full loader does not: ${full.join(' | ')}`);
+    await assert.rejects(findEndpoint({ configuration: main }, baseEnv, root), ConfigError, name);
+  }
+  const missing = join(root, 'missing.conf');
+  assert.deepEqual(catchProblems(() => readControlSections(missing, { env: baseEnv })), catchProblems(() => loadConfig(missing, { env: baseEnv })));
+});
+
+test('a problem outside the control keys does not stop the CLI from finding drover (as supervisorctl)', async () => {
+  const main = writeCase('lenient', { 'drover.conf': '[unix_http_server]\nfile=/tmp/lenient.sock\n[program:bad]\nnumprocs=2\n' });
+  assert.throws(() => loadConfig(main, { env: baseEnv }), ConfigProblems);
+  const { endpoint } = await findEndpoint({ configuration: main }, baseEnv, root);
+  assert.equal(endpoint.socketPath, '/tmp/lenient.sock');
+});
+
+function catchProblems(f: () => unknown): string[] {
+  try {
+    f();
+    return [];
+  } catch (e) {
+    if (!(e instanceof ConfigProblems)) throw e;
+    return e.message.split('\n');
+  }
+}
