@@ -60,7 +60,8 @@ function recorded(dir: string): Recorded[] {
   if (!existsSync(file)) return [];
   return readFileSync(file, 'utf8')
     .split('\n')
-    .filter((l) => l !== '')
+    // the last piece is '' or a line the listener is still writing
+    .slice(0, -1)
     .map((l) => JSON.parse(l) as Recorded);
 }
 

@@ -26,7 +26,8 @@ function recorded(dir: string): Recorded[] {
   if (!existsSync(file)) return [];
   return readFileSync(file, 'utf8')
     .split('\n')
-    .filter((l) => l !== '')
+    // the last piece is '' or a line the listener is still writing
+    .slice(0, -1)
     .map((l) => JSON.parse(l) as Recorded);
 }
 
@@ -244,7 +245,8 @@ function readRecords(dir: string): Record<string, unknown>[] {
   if (!existsSync(file)) return [];
   return readFileSync(file, 'utf8')
     .split('\n')
-    .filter((l) => l !== '')
+    // the last piece is '' or a line the listener is still writing
+    .slice(0, -1)
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
