@@ -1,7 +1,7 @@
 // Running the real drover CLI in tests: start it in its own process group, wait on its output lines,
 // and tear it down so that nothing it started survives.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -240,6 +240,22 @@ export async function waitForCondition(
   }
 }
 
+/** waitForCondition for a probe that must ask something (a status call): one probe at a time until it holds. */
+export async function waitForAsync(
+  probe: () => Promise<boolean>,
+  what: string,
+  opts: { timeoutMs?: number; describe?: () => string } = {},
+): Promise<void> {
+  const limit = (opts.timeoutMs ?? DEFAULT_TIMEOUT_MS) * TIMEOUT_SCALE;
+  const deadline = Date.now() + limit;
+  while (!(await probe())) {
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${limit} ms waiting for ${what}${opts.describe ? `\n${opts.describe()}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 /** Proves absence: `predicate` stays true for the whole of `ms`. The only place a test waits on time. */
 export async function assertStaysFor(ms: number, predicate: () => boolean, what: string): Promise<void> {
   const end = Date.now() + ms;
@@ -286,4 +302,15 @@ export async function teardown(run: CliRun, extraPids: readonly number[] = [], d
 /** Path of a fixture program. */
 export function fixture(name: string): string {
   return join(repoRoot, 'test', 'fixtures', 'programs', name);
+}
+
+/** The records a listener fixture appended to DIR/events.jsonl so far, up to its last complete line. */
+export function eventRecords<T>(dir: string): T[] {
+  const file = join(dir, 'events.jsonl');
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    // the last piece is '' or a line the listener is still writing
+    .slice(0, -1)
+    .map((l) => JSON.parse(l) as T);
 }

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { CliRun, makeTmpDir, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
+import { CliRun, eventRecords, makeTmpDir, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
 import { fixturesDir } from '../helpers/paths.js';
 import { Supervisord } from '../helpers/supervisord.js';
 import { rpcValue } from '../helpers/xmlrpc.js';
@@ -56,13 +56,7 @@ interface Recorded {
 }
 
 function recorded(dir: string): Recorded[] {
-  const file = join(dir, 'events.jsonl');
-  if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    // the last piece is '' or a line the listener is still writing
-    .slice(0, -1)
-    .map((l) => JSON.parse(l) as Recorded);
+  return eventRecords<Recorded>(dir);
 }
 
 /** Drives one daemon through the scenario and returns what the listener recorded, pids replaced by PID. */

@@ -4,11 +4,10 @@
 // its oldest events (logged, counted in /metrics); a pool's processes share one queue; a listener's parent
 // is drover itself and it is told where to call back; its stdout is the protocol, kept in its log file only.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { request } from 'node:http';
-import { assertStaysFor, livePids, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig, type CliRun } from '../helpers/drover.js';
+import { assertStaysFor, eventRecords, livePids, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig, type CliRun } from '../helpers/drover.js';
 import { fixturesDir } from '../helpers/paths.js';
 import { rpcValue } from '../helpers/xmlrpc.js';
 
@@ -22,13 +21,7 @@ interface Recorded {
 }
 
 function recorded(dir: string): Recorded[] {
-  const file = join(dir, 'events.jsonl');
-  if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    // the last piece is '' or a line the listener is still writing
-    .slice(0, -1)
-    .map((l) => JSON.parse(l) as Recorded);
+  return eventRecords<Recorded>(dir);
 }
 
 function header(r: Recorded, field: string): string {
@@ -241,13 +234,7 @@ startsecs = 0
 });
 
 function readRecords(dir: string): Record<string, unknown>[] {
-  const file = join(dir, 'events.jsonl');
-  if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    // the last piece is '' or a line the listener is still writing
-    .slice(0, -1)
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  return eventRecords<Record<string, unknown>>(dir);
 }
 
 /** GET on the control socket. */

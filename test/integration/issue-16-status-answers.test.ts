@@ -13,7 +13,7 @@ import { parseServerUrl, requestJson } from '../../src/control/client.js';
 import { decodeMethodResponse, encodeMethodCall, encodeResponse, type XmlRpcValue } from '../../src/control/xmlrpc/codec.js';
 import { ProcessesJson } from '../../src/control/wire.js';
 import { Daemon, show } from '../helpers/daemon.js';
-import { makeTmpDir, waitForCondition } from '../helpers/drover.js';
+import { makeTmpDir, waitForAsync, waitForCondition } from '../helpers/drover.js';
 import { rawRequest } from '../helpers/xmlrpc.js';
 
 const CONFIG = `[program:burn]
@@ -127,14 +127,15 @@ test('status shows a state change at once, and CPU and memory as /proc has them'
       'the busy loop to use CPU',
       { timeoutMs: 20_000 },
     );
-    // readings are at most a second old: within two seconds the percentage reflects the loop
-    const deadline = Date.now() + 5000;
-    for (;;) {
-      last = (await processes(d)).get('burn:burn');
-      if ((last?.cpu_percent ?? 0) >= 5 || Date.now() > deadline) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    assert.ok((last?.cpu_percent ?? 0) >= 5, `the busy loop shows its CPU: ${JSON.stringify(last)}`);
+    // readings are at most a second old: within a few seconds the percentage reflects the loop
+    await waitForAsync(
+      async () => {
+        last = (await processes(d)).get('burn:burn');
+        return (last?.cpu_percent ?? 0) >= 5;
+      },
+      'the busy loop to show its CPU',
+      { timeoutMs: 5000, describe: () => JSON.stringify(last) },
+    );
     assert.equal((await processes(d)).get('w:w_01')?.cpu_percent, 0, 'a sleeper uses none');
   } finally {
     assert.deepEqual(await d.teardown(), []);
