@@ -189,6 +189,25 @@ export async function startUp(configFile: string, env: Record<string, string | u
 }
 
 /**
+ * /proc/PID/stat's fields after the command name, so [0] is the state letter (Z: zombie), [1] the parent,
+ * [2] the process group, [3] the session, [11] and [12] user and system CPU ticks, [21] the RSS in pages;
+ * null once the process is gone. Tests read /proc themselves rather than through drover's own reader.
+ */
+export function statFields(pid: number | string): string[] | null {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return s.slice(s.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return null; // no /proc entry: gone
+  }
+}
+
+/** The one-letter state of a process (Z: zombie, T: stopped), or null once it is gone (reaped). */
+export function procState(pid: number): string | null {
+  return statFields(pid)?.[0] ?? null;
+}
+
+/**
  * The pids among `pids` that are live (not zombies) and were started by a test's drover — their
  * environment carries DROVER_TEST_MARK (that run's, when `mark` is given). With pids recycled quickly on a
  * busy machine, a pid read from a log minutes ago may belong to an unrelated process by now: it must never
@@ -197,9 +216,9 @@ export async function startUp(configFile: string, env: Record<string, string | u
 export function livePids(pids: readonly number[], mark?: string): number[] {
   const want = mark ? `DROVER_TEST_MARK=${mark}\0` : 'DROVER_TEST_MARK=';
   return pids.filter((pid) => {
+    const state = procState(pid);
+    if (state === null || state === 'Z') return false;
     try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') return false;
       return (readFileSync(`/proc/${pid}/environ`, 'utf8') + '\0').includes(want);
     } catch {
       return false; // no /proc entry (gone), or not readable: not one of ours
@@ -212,14 +231,8 @@ export function zombieChildren(ppid: number): number[] {
   const out: number[] = [];
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-    } catch {
-      continue; // ended while we listed
-    }
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (f[0] === 'Z' && Number(f[1]) === ppid) out.push(Number(name));
+    const f = statFields(name); // null: ended while we listed
+    if (f?.[0] === 'Z' && Number(f[1]) === ppid) out.push(Number(name));
   }
   return out;
 }

@@ -7,7 +7,7 @@ import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from 'no
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fixture, livePids, makeTmpDir, startUp, teardown, waitForCondition, writeConfig, type CliRun } from '../helpers/drover.js';
+import { fixture, livePids, makeTmpDir, procState, startUp, teardown, waitForCondition, writeConfig, type CliRun } from '../helpers/drover.js';
 import { canCreateUsers, createTestUser, type TestUser } from '../helpers/users.js';
 
 const node = process.execPath;
@@ -69,12 +69,8 @@ function startVictim(as: TestUser | null, orphan: boolean): Promise<number> {
 
 /** Live and not a zombie (the victims do not carry drover's test mark, so livePids cannot see them). */
 function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false; // no /proc entry: gone
-  }
+  const state = procState(pid);
+  return state !== null && state !== 'Z';
 }
 
 function uidOf(pid: number): number {

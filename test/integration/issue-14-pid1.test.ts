@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { CliRun, fixture, makeTmpDir, runCli, startUp, teardown, TIMEOUT_SCALE, waitForCondition, writeConfig, zombieChildren } from '../helpers/drover.js';
+import { CliRun, fixture, makeTmpDir, procState, runCli, startUp, statFields, teardown, TIMEOUT_SCALE, waitForCondition, writeConfig, zombieChildren } from '../helpers/drover.js';
 import { AS_PID1, childrenOf, pid1Of, sampleZombies, skipNamespaces, startAsPid1 } from '../helpers/namespaces.js';
 
 const node = process.execPath;
@@ -20,19 +20,8 @@ async function upAsPid1(conf: string): Promise<{ run: CliRun; pid: number }> {
   return { run, pid: pid1Of(run.pid) };
 }
 
-/** /proc/PID/stat's state letter, or null once the pid is gone (reaped) */
-function stateOf(pid: number): string | null {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return s.slice(s.lastIndexOf(')') + 2, s.lastIndexOf(')') + 3);
-  } catch {
-    return null; // ENOENT: gone
-  }
-}
-
 function ppidOf(pid: number): number {
-  const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[1]);
+  return Number(statFields(pid)?.[1]);
 }
 
 const STREAM = `[supervisord]
@@ -120,8 +109,8 @@ startsecs = 0
     for (const d of daemons) {
       const t0 = performance.now();
       process.kill(d, 'SIGTERM');
-      while (stateOf(d) !== null) {
-        if (performance.now() - t0 > 5000 * TIMEOUT_SCALE) assert.fail(`daemon ${d} still ${stateOf(d)} after 5 s\n${run.describe()}`);
+      while (procState(d) !== null) {
+        if (performance.now() - t0 > 5000 * TIMEOUT_SCALE) assert.fail(`daemon ${d} still ${procState(d)} after 5 s\n${run.describe()}`);
         await new Promise((r) => setImmediate(r));
       }
       latencies.push(performance.now() - t0);
@@ -218,11 +207,11 @@ test("outside a namespace drover is a child subreaper: a program's orphan comes 
     for (const o of orphans) assert.equal(ppidOf(o), run.pid, `orphan ${o} is re-parented to drover, not to init`);
 
     process.kill(a, 'SIGKILL');
-    await waitForCondition(() => stateOf(a) === null, `orphan ${a} to be reaped (not left a zombie)`, { describe: () => `state ${stateOf(a)}\n${run.describe()}` });
+    await waitForCondition(() => procState(a) === null, `orphan ${a} to be reaped (not left a zombie)`, { describe: () => `state ${procState(a)}\n${run.describe()}` });
 
     const stop = await runCli(['stop', 'keeper', '-c', conf], { cwd: dir });
     assert.equal(stop.code, 0, stop.output);
-    await waitForCondition(() => stateOf(b) === null, `orphan ${b} to be stopped with its group and reaped`, { describe: () => `state ${stateOf(b)}\n${run.describe()}` });
+    await waitForCondition(() => procState(b) === null, `orphan ${b} to be stopped with its group and reaped`, { describe: () => `state ${procState(b)}\n${run.describe()}` });
     assert.deepEqual(zombieChildren(run.pid), []);
   } finally {
     assert.deepEqual(await teardown(run, orphans, dir), []);

@@ -4,22 +4,11 @@
 // 'exit' event.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { isSpawnedByNode } from '../../src/os/children.js';
 import { isSubreaper, reapChild } from '../../src/os/native.js';
 import { OrphanReaper } from '../../src/os/reaper.js';
-import { assertStaysFor, waitForCondition } from '../helpers/drover.js';
-
-/** the state letter of a pid in /proc, or null when it is gone */
-function stateOf(pid: number): string | null {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return s.slice(s.lastIndexOf(')') + 2, s.lastIndexOf(')') + 3);
-  } catch {
-    return null; // ENOENT: gone
-  }
-}
+import { assertStaysFor, procState, statFields, waitForCondition } from '../helpers/drover.js';
 
 /**
  * Blocks the event loop until `pid` is a zombie, so libuv cannot reap it meanwhile: the window in which a
@@ -27,8 +16,8 @@ function stateOf(pid: number): string | null {
  */
 function blockUntilZombie(pid: number): void {
   const deadline = Date.now() + 5000;
-  while (stateOf(pid) !== 'Z') {
-    if (Date.now() > deadline) throw new Error(`pid ${pid} did not exit (state ${stateOf(pid)})`);
+  while (procState(pid) !== 'Z') {
+    if (Date.now() > deadline) throw new Error(`pid ${pid} did not exit (state ${procState(pid)})`);
   }
 }
 
@@ -44,11 +33,11 @@ test('an orphan of a child comes back to us and is reaped', async () => {
   const r = spawnSync('/bin/sh', ['-c', 'sleep 0.05 >/dev/null 2>&1 & echo $!'], { encoding: 'utf8' });
   const orphan = Number(r.stdout.trim());
   assert.ok(orphan > 0, r.stderr);
-  assert.equal(Number(readFileSync(`/proc/${orphan}/stat`, 'utf8').split(') ')[1]?.split(' ')[1]), process.pid, 'its new parent is us');
-  await waitForCondition(() => stateOf(orphan) === 'Z', 'the orphan to exit (a zombie of ours)');
+  assert.equal(Number(statFields(orphan)?.[1]), process.pid, 'its new parent is us');
+  await waitForCondition(() => procState(orphan) === 'Z', 'the orphan to exit (a zombie of ours)');
   const reaped = reaper.reap();
   assert.deepEqual(reaped.map((o) => [o.pid, o.comm, o.status]), [[orphan, 'sleep', 'exit 0']]);
-  assert.equal(stateOf(orphan), null, 'reaped: gone from /proc');
+  assert.equal(procState(orphan), null, 'reaped: gone from /proc');
 });
 
 test("a zombie child Node spawned is left to Node, which reports its exit status", async () => {
@@ -59,7 +48,7 @@ test("a zombie child Node spawned is left to Node, which reports its exit status
   assert.equal(isSpawnedByNode(pid), true, 'recorded as spawned (ChildProcess#spawn is wrapped)');
   blockUntilZombie(pid);
   assert.deepEqual(reaper.reap(), [], 'the zombie is not taken for an orphan');
-  await waitForCondition(() => code !== undefined, "Node's exit event", { describe: () => `state of ${pid}: ${stateOf(pid)}` });
+  await waitForCondition(() => code !== undefined, "Node's exit event", { describe: () => `state of ${pid}: ${procState(pid)}` });
   assert.equal(code, 7, 'with the exit status');
   assert.equal(isSpawnedByNode(pid), false, 'forgotten once Node has reaped it');
 });

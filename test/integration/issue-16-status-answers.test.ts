@@ -4,7 +4,6 @@
 // once, CPU% is measured from /proc, getAllProcessInfo is the getProcessInfo of every process encoded as the
 // codec encodes it, and the CLI's HTTP reading copes with every framing a server may use.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
@@ -13,7 +12,7 @@ import { parseServerUrl, requestJson } from '../../src/control/client.js';
 import { decodeMethodResponse, encodeMethodCall, encodeResponse, type XmlRpcValue } from '../../src/control/xmlrpc/codec.js';
 import { ProcessesJson } from '../../src/control/wire.js';
 import { Daemon, show } from '../helpers/daemon.js';
-import { makeTmpDir, waitForAsync, waitForCondition } from '../helpers/drover.js';
+import { makeTmpDir, statFields, waitForAsync, waitForCondition } from '../helpers/drover.js';
 import { rawRequest } from '../helpers/xmlrpc.js';
 
 const CONFIG = `[program:burn]
@@ -71,7 +70,7 @@ function socketOf(d: Daemon): string {
 
 /** utime + stime and rss pages of a process, straight from /proc. */
 function procStat(pid: number): { ticks: number; rssPages: number } {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').slice(readFileSync(`/proc/${pid}/stat`, 'utf8').lastIndexOf(')') + 2).split(' ');
+  const f = statFields(pid) ?? [];
   return { ticks: Number(f[11]) + Number(f[12]), rssPages: Number(f[21]) };
 }
 
