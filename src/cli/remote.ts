@@ -3,7 +3,7 @@
 // the answer typed once its shape has been checked (control/wire.ts).
 import { parseArgs } from 'node:util';
 import type { Check } from '../control/check.js';
-import { expectAnswer, NotRunning, requestJson, StreamRefused, type Endpoint, type JsonAnswer } from '../control/client.js';
+import { expectAnswer, NotRunning, parseAnswer, requestJson, requestRaw, StreamRefused, type Endpoint, type JsonAnswer, type RawAnswer } from '../control/client.js';
 import type { ResultsJson } from '../control/wire.js';
 import { ConfigError, DroverError, UsageError } from '../errors.js';
 import type { Command, CommandContext } from './command.js';
@@ -91,7 +91,17 @@ export class Remote {
    * ApiError for an `{ ok: false }` answer, UnexpectedAnswer for one of another shape.
    */
   async call<T>(method: 'GET' | 'POST', path: string, answer: Check<T>, body?: unknown): Promise<T> {
-    const got = await requestJson(this.endpoint, method, path, body);
+    return this.answerOf(await this.callRaw(method, path, body), method, path, answer);
+  }
+
+  /** Sends a request and hands back the whole answer unread, for a command that may print it as it comes. */
+  callRaw(method: 'GET' | 'POST', path: string, body?: unknown): Promise<RawAnswer> {
+    return requestRaw(this.endpoint, method, path, body);
+  }
+
+  /** What call returns, from an answer callRaw handed back. */
+  answerOf<T>(raw: RawAnswer, method: 'GET' | 'POST', path: string, answer: Check<T>): T {
+    const got = { status: raw.status, body: parseAnswer(raw.status, raw.body.toString('utf8')) };
     if (got.status !== 200 || got.body['ok'] !== true) throw apiError(got);
     return expectAnswer(answer, got.body, describeCall(method, path));
   }

@@ -1,7 +1,7 @@
 // `depends_on` across the whole config: every name must be a program or a group, `:ready` needs a ready check
 // on every program it names, a `:completed` job must be able to stay exited, and the programs must not depend
 // on each other in a circle. Pure: load.ts turns each problem into FILE:LINE with the position of the key.
-import { nearestKey } from './schema.js';
+import { nearestKey } from './nearest.js';
 import type { GroupSpec, ProcessSpec } from './types.js';
 
 export interface DependencyProblem {

@@ -214,6 +214,8 @@ export function expandHere(doc: IniDocument, here: string): void {
  * round that finds a valid one (which is not always the leftmost valid one).
  */
 export function findCommentStart(line: string): number | null {
+  // most lines hold neither prefix (and this runs once per line of every config read)
+  if (!line.includes(';') && !line.includes('#')) return null;
   let commentStart = Infinity;
   let prefixes = new Map<string, number>([
     [';', -1],

@@ -24,11 +24,11 @@ import {
   SUPERVISORD_KEYS,
   UNIX_HTTP_SERVER_KEYS,
   defaultOf,
-  nearestKey,
   sectionKind,
   type KeySpec,
 } from './schema.js';
 import { dependencyProblems } from './dependencies.js';
+import { nearestKey } from './nearest.js';
 import { ShlexError, splitCommand } from './shlex.js';
 import { ConfigProblems, dedupeWarnings, expansionProblem, pathOf, readConfigSources } from './sources.js';
 import { evaluateTypedConfig, isTypedConfigFile, readTypedConfig } from './typed.js';

@@ -8,7 +8,7 @@ import { ConfigError, formatConfigProblem, type ConfigErrorDetail } from '../err
 import { glob } from './_glob.js';
 import { ExpandError, describeNames, expand, type Expansions } from './expand.js';
 import { expandHere, getEntry, readIni, type IniDocument } from './ini.js';
-import { nearestKey } from './schema.js';
+import { nearestKey } from './nearest.js';
 import type { ConfigWarning, SourcePos } from './types.js';
 import { decodeUtf8 } from './utf8.js';
 

@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { runNodeScriptSync } from '../os/spawn.js';
 import { canStripTypes, stripTypesFlags } from '../os/node-features.js';
 import type { IniDocument, IniEntry } from './ini.js';
-import { SCHEMA, nearestKey, type KeySpec, type SectionKind } from './schema.js';
+import { nearestKey } from './nearest.js';
+import { SCHEMA, type KeySpec, type SectionKind } from './schema.js';
 import type { SourcePos } from './types.js';
 
 export { isTypedConfigFile } from './find.js';

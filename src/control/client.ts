@@ -60,20 +60,28 @@ export function expectAnswer<T>(check: Check<T>, body: unknown, what: string): T
   throw new UnexpectedAnswer(what, check.problem(body) ?? check.expected);
 }
 
+/** A whole HTTP answer: status, the header block (lower-cased) and the body. */
+export interface RawAnswer {
+  readonly status: number;
+  readonly body: Buffer;
+  /** a header's value, or null when the answer has none */
+  header(name: string): string | null;
+}
+
 /**
- * Sends one JSON request and parses the JSON answer. HTTP/1.1 written on a plain socket, one request per
+ * Sends one request and reads the whole answer. HTTP/1.1 written on a plain socket, one request per
  * connection (`Connection: close`): a CLI must not leave a keep-alive socket in the server, and loading
  * node:http cost a `drover status` as much as a fifth of its time (its agent also compiles the IPv6
  * pattern for a server name a unix socket does not need). The answer is read to the end of the connection;
  * Content-Length and chunked bodies are both understood (a proxy in front of a TCP listener may chunk).
  */
-export function requestJson(
+export function requestRaw(
   ep: Endpoint,
   method: 'GET' | 'POST',
   path: string,
   body?: unknown,
   opts: { timeoutMs?: number } = {},
-): Promise<JsonAnswer> {
+): Promise<RawAnswer> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? null : Buffer.from(JSON.stringify(body));
     const head = [`${method} ${path} HTTP/1.1`, `host: ${hostHeader(ep)}`, 'connection: close'];
@@ -91,29 +99,41 @@ export function requestJson(
     });
     socket.on('data', (c: Buffer) => chunks.push(c));
     socket.on('end', () => {
-      let answer: { status: number; text: string };
       try {
-        answer = readResponse(Buffer.concat(chunks));
+        resolve(readResponse(Buffer.concat(chunks)));
       } catch (err) {
         reject(err);
-        return;
       }
-      const { status, text } = answer;
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        reject(new Error(`drover answered ${status} with something that is not JSON: ${text.slice(0, 200)}`));
-        return;
-      }
-      if (isJsonObject(parsed)) resolve({ status, body: parsed });
-      else reject(new Error(`drover answered ${status} with JSON that is not an object: ${text.slice(0, 200)}`));
     });
     socket.on('error', (err: NodeJS.ErrnoException) => reject(connected ? err : connectError(ep, err)));
     if (opts.timeoutMs !== undefined) {
       socket.setTimeout(opts.timeoutMs, () => socket.destroy(new Error(`no answer from ${ep.url} within ${opts.timeoutMs} ms`)));
     }
   });
+}
+
+/** Sends one JSON request (requestRaw) and parses the JSON answer, which must be an object. */
+export async function requestJson(
+  ep: Endpoint,
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+  opts: { timeoutMs?: number } = {},
+): Promise<JsonAnswer> {
+  const { status, body: raw } = await requestRaw(ep, method, path, body, opts);
+  return { status, body: parseAnswer(status, raw.toString('utf8')) };
+}
+
+/** The JSON object an answer's text holds; throws when it holds something else. */
+export function parseAnswer(status: number, text: string): Readonly<Record<string, unknown>> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new Error(`drover answered ${status} with something that is not JSON: ${text.slice(0, 200)}`);
+  }
+  if (isJsonObject(parsed)) return parsed;
+  throw new Error(`drover answered ${status} with JSON that is not an object: ${text.slice(0, 200)}`);
 }
 
 /** An event stream answered with an error instead of a stream; `body` is its JSON when it has one. */
@@ -214,8 +234,8 @@ function hostHeader(ep: Endpoint): string {
   return ep.port === 80 ? host : `${host}:${ep.port}`;
 }
 
-/** Status and body text of a whole HTTP/1.1 response; throws when it is not one. */
-function readResponse(raw: Buffer): { status: number; text: string } {
+/** Status, headers and body of a whole HTTP/1.1 response; throws when it is not one. */
+function readResponse(raw: Buffer): RawAnswer {
   const end = raw.indexOf('\r\n\r\n');
   const statusLine = /^HTTP\/1\.[01] (\d{3})/.exec(raw.toString('latin1', 0, Math.min(raw.length, 32)));
   if (end < 0 || !statusLine) throw new Error(`drover's answer is not HTTP: ${JSON.stringify(raw.toString('latin1', 0, 200))}`);
@@ -230,7 +250,11 @@ function readResponse(raw: Buffer): { status: number; text: string } {
       body = body.subarray(0, Number(length[1]));
     }
   }
-  return { status, text: body.toString('utf8') };
+  return {
+    status,
+    body,
+    header: (name) => new RegExp(`\r\n${name.toLowerCase()}: *([^\r]*)`).exec(headers)?.[1] ?? null,
+  };
 }
 
 /** The body of a chunked transfer coding (chunk extensions and trailers ignored). */

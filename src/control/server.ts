@@ -49,9 +49,9 @@ export function sendJson(res: ServerResponse, status: number, value: unknown): v
 }
 
 /** Sends a JSON answer serialised already. */
-export function sendJsonText(res: ServerResponse, status: number, json: string): void {
+export function sendJsonText(res: ServerResponse, status: number, json: string, headers: Readonly<Record<string, string>> = {}): void {
   const body = Buffer.from(json);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': body.length });
+  res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': body.length });
   res.end(body);
 }
 

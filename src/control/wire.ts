@@ -120,6 +120,11 @@ export interface ProcessesJson {
   readonly processes: readonly ProcessJson[];
 }
 export const ProcessesJson: Check<ProcessesJson> = object<ProcessesJson>({ ok: oneOf([true]), processes: listOf(ProcessJson) });
+/**
+ * A header of every /api/processes answer: how many of its processes are in a state with no process
+ * (stopped, exited, fatal, backoff), as a decimal integer.
+ */
+export const NOT_RUNNING_HEADER = 'drover-not-running';
 
 /** GET /api/info */
 export interface InfoJson {

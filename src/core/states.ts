@@ -25,6 +25,8 @@ export const RUNNING_STATES: ReadonlySet<State> = new Set(['starting', 'running'
 /** States in which no process exists and none is scheduled. */
 export const STOPPED_STATES: ReadonlySet<State> = new Set(['stopped', 'exited', 'fatal']);
 /** States from which `start` is accepted. */
+/** States in which no process of the program exists: `drover status` exits 3 when a matched one is in one. */
+export const NO_PROCESS_STATES: ReadonlySet<State> = new Set(['stopped', 'exited', 'fatal', 'backoff']);
 export const STARTABLE_STATES: ReadonlySet<State> = new Set(['stopped', 'exited', 'fatal']);
 
 /** Everything that can happen to one process. Time passing is an event too (the *Elapsed ones). */

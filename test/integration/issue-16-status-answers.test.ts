@@ -12,7 +12,7 @@ import { parseServerUrl, requestJson } from '../../src/control/client.js';
 import { decodeMethodResponse, encodeMethodCall, encodeResponse, type XmlRpcValue } from '../../src/control/xmlrpc/codec.js';
 import { ProcessesJson } from '../../src/control/wire.js';
 import { Daemon, show } from '../helpers/daemon.js';
-import { makeTmpDir, statFields, waitForAsync, waitForCondition } from '../helpers/drover.js';
+import { makeTmpDir, runCli, statFields, waitForAsync, waitForCondition } from '../helpers/drover.js';
 import { rawRequest } from '../helpers/xmlrpc.js';
 
 const CONFIG = `[program:burn]
@@ -228,5 +228,46 @@ test('the CLI reads Content-Length, chunked and close-delimited answers, and ref
     await assert.rejects(requestJson(parseServerUrl(`unix://${join(makeTmpDir('drover-none-'), 'none.sock')}`), 'GET', '/x'), { code: 'E_NOT_RUNNING' });
   } finally {
     for (const s of servers) s.close();
+  }
+});
+
+test('status --json prints drover\'s indented answer as it comes, with the exit code from its header; an answer without the header is read and checked', async () => {
+  const d = new Daemon(CONFIG);
+  const servers: NetServer[] = [];
+  try {
+    await d.up();
+    let r = await d.cli(['status', '--json']);
+    assert.equal(r.code, 3, `idle is stopped: exit 3\n${show(['status', '--json'], r)}`);
+    const answer: unknown = JSON.parse(r.stdout);
+    assert.ok(ProcessesJson.is(answer), ProcessesJson.problem(answer) ?? '');
+    assert.equal(r.stdout, `${JSON.stringify(answer, null, 2)}\n`, 'indented as JSON.stringify(answer, null, 2) writes it');
+    r = await d.cli(['status', '--json', 'sleepy', 'burn']);
+    assert.equal(r.code, 0, show(['status', '--json', 'sleepy', 'burn'], r));
+    assert.deepEqual((JSON.parse(r.stdout) as { processes: Proc[] }).processes.map((p) => p.name), ['burn:burn', 'sleepy:sleepy']);
+    r = await d.cli(['status', '--json', 'nosuch']);
+    assert.equal(r.code, 1, show(['status', '--json', 'nosuch'], r));
+    assert.match(r.stderr, /no such process or group: nosuch/);
+    const bad = await rawRequest(socketOf(d), { method: 'GET', path: '/api/processes?indent=11' });
+    assert.equal(bad.status, 400, bad.body);
+
+    // a drover from before the header answers compact JSON: the CLI parses, checks and indents it
+    const procs = (answer as unknown as { processes: Proc[] }).processes;
+    for (const [list, code] of [[procs, 3], [procs.filter((p) => p.state === 'running'), 0]] as const) {
+      const body = JSON.stringify({ ok: true, processes: list });
+      const s = await rawServer(`HTTP/1.1 200 OK\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      servers.push(s.server);
+      const got = await runCli(['status', '--json', '-s', `unix://${s.path}`]);
+      assert.equal(got.code, code, `${got.output}`);
+      assert.equal(got.stdout, `${JSON.stringify({ ok: true, processes: list }, null, 2)}\n`);
+    }
+    const odd = '{"ok":true,"processes":[1]}';
+    const s = await rawServer(`HTTP/1.1 200 OK\r\nContent-Length: ${odd.length}\r\n\r\n${odd}`);
+    servers.push(s.server);
+    const got = await runCli(['status', '--json', '-s', `unix://${s.path}`]);
+    assert.notEqual(got.code, 0, got.output);
+    assert.match(got.stderr, /not what this client reads/);
+  } finally {
+    for (const s of servers) s.close();
+    assert.deepEqual(await d.teardown(), []);
   }
 });

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SCHEMA, editDistance, nearestKey, sectionKind } from '../../../src/config/schema.js';
+import { editDistance, nearestKey } from '../../../src/config/nearest.js';
+import { SCHEMA, sectionKind } from '../../../src/config/schema.js';
 
 test('every default in the table parses with its own parser', () => {
   for (const [kind, table] of Object.entries(SCHEMA)) {

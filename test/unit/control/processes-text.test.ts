@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ProcessSpec } from '../../../src/config/types.js';
 import type { ProcessView } from '../../../src/control/api.js';
-import { processesJsonText, processJson } from '../../../src/control/json-api.js';
+import { countNotRunning, processesAnswerText, processesJsonText, processJson } from '../../../src/control/json-api.js';
 import { ProcessesJson } from '../../../src/control/wire.js';
 import { STATE_CODES, STATES } from '../../../src/core/states.js';
 
@@ -60,4 +60,24 @@ test('uptime follows the clock while the rest of a view\'s text is kept', () => 
   assert.equal(first[0]?.uptime_ms, 500);
   assert.equal(later[0]?.uptime_ms, 8500);
   assert.equal(processesJsonText([], 0), '[]');
+});
+
+test('the whole answer, compact or indented, is what serialising it gives (drover status --json prints it as it comes)', () => {
+  const views = Array.from({ length: 25 }, (_, i) => view(i));
+  views.push(view(25, { key: 'odd:"q\\n"', name: '"q\\n"', group: 'odd\n\u2028', spawnError: 'a\nb' }));
+  for (const now of [1_700_000_000_500, 1_700_000_300_000]) {
+    for (const indent of [0, 1, 2, 4, 10]) {
+      const whole = { ok: true, processes: views.map((p) => processJson(p, now)) };
+      assert.equal(processesAnswerText(views, now, indent), JSON.stringify(whole, null, indent), `indent ${indent}`);
+      assert.equal(processesAnswerText([], now, indent), JSON.stringify({ ok: true, processes: [] }, null, indent));
+    }
+  }
+  // the kept text of one indent does not leak into another's
+  assert.equal(processesJsonText(views, 5), JSON.stringify(views.map((p) => processJson(p, 5))));
+});
+
+test('the processes with no process behind them are counted for the exit code', () => {
+  const views = ['running', 'stopped', 'exited', 'fatal', 'backoff', 'starting', 'stopping'].map((state, i) => view(i, { state: state as ProcessView['state'] }));
+  assert.equal(countNotRunning(views), 4);
+  assert.equal(countNotRunning(views.filter((v) => v.state === 'running')), 0);
 });
