@@ -119,14 +119,14 @@ export class Launcher {
       abandon(result.reason, result.message);
       return;
     }
-    const { child, pid, stdout, stderr } = result;
+    const { child, pid, stdin, stdout, stderr } = result;
     entry.child = child;
+    entry.stdin = stdin;
     entry.spawnedPid = pid;
     entry.spawnedStartTicks = readStat(pid)?.startTicks ?? 0;
     entry.executable = result.executable;
     entry.stopSnapshot = [];
     this.o.guard?.add(pid, entry.spawnedStartTicks);
-    child.stdin?.on('error', () => undefined); // EPIPE when the program closes its stdin: harmless
     // with redirect_stderr the sink writes stderr into the stdout log, still knowing which stream a line came from
     const protocol = plan.stdout === 'protocol';
     const tap = (stream: StreamName, source: OutputStream): OutputStream => this.o.outputTap?.tap(spec, pid, stream, source) ?? source;
@@ -134,6 +134,9 @@ export class Launcher {
     if (stderr) this.o.output.attach(entry.key, 'stderr', tap('stderr', stderr));
     const stdoutEnd = protocol ? endOf(stdout) : null;
     child.once('exit', (code, signal) => {
+      // as Node closes a child's stdin stream when it exits
+      stdin?.close();
+      if (entry.stdin === stdin) entry.stdin = null;
       const exited = (): void => this.host.push({ type: 'childExited', key: entry.key, pid, code, signal: signal ? signal.slice(3) : null });
       if (stdoutEnd) stdoutEnd.wait(PROTOCOL_DRAIN_MS, exited);
       else exited();

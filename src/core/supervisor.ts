@@ -210,9 +210,9 @@ export class Supervisor implements CoreHost {
     return this.config;
   }
 
-  /** The Node handle of a process's stdin, for sendProcessStdin; null when it has none. */
+  /** A process's stdin, for sendProcessStdin; null when it has none or it is closed. */
   stdinOf(key: string): NodeJS.WritableStream | null {
-    return this.table.get(key)?.child?.stdin ?? null;
+    return this.table.get(key)?.stdin?.stream() ?? null;
   }
 
   /** Runs a control command through the queue and resolves with one outcome per process. */

@@ -5,6 +5,7 @@ import type { ChildProcess } from 'node:child_process';
 import { processKey } from '../config/diff.js';
 import type { GroupSpec, ProcessSpec } from '../config/types.js';
 import type { GoneProcess } from '../os/leftovers.js';
+import type { ChildStdin } from '../os/stdin-pipe.js';
 import type { ProcStat } from '../os/proc.js';
 import { initialRecord, type ProcessRecord, type TimerName } from './program.js';
 import type { ProcessSnapshot } from './types.js';
@@ -26,6 +27,8 @@ export interface ProcessEntry {
   record: ProcessRecord;
   /** the Node child handle of the current process; null when none */
   child: ChildProcess | null;
+  /** the current process's stdin (closed when it exits); null when none */
+  stdin: ChildStdin | null;
   /** pid we spawned (the launcher for pidfile programs); 0 when none */
   spawnedPid: number;
   /** start ticks of spawnedPid, to recognise it in /proc; 0 when none */
@@ -61,6 +64,7 @@ export class ProcessTable {
       spec,
       record: initialRecord(nowMs),
       child: null,
+      stdin: null,
       spawnedPid: 0,
       spawnedStartTicks: 0,
       spawnFailure: null,

@@ -178,8 +178,8 @@ export class ListenerKind implements ProcessKind, ListenerChannel {
       const { entry } = l;
       if (!this.o.isCurrent(entry)) continue; // dropped (removed from the config): forgotten at its pool's next spawn
       if (entry.record.state !== 'running' || l.record.state !== 'ready' || l.pid === 0 || entry.spawnedPid !== l.pid) continue;
-      const stdin = entry.child?.stdin;
-      if (!stdin || !stdin.writable) {
+      const stdin = entry.stdin?.stream();
+      if (!stdin) {
         // supervisor's EPIPE: the listener keeps its state, the next one is tried
         this.o.logger.debug(`${l.name}: stdin closed; event ${event.serial} not sent to it`);
         continue;

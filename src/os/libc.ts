@@ -38,6 +38,13 @@ export interface Libc {
   freeaddrinfo: (res: unknown) => void;
   gaiStrerror: (code: number) => string;
   recvmsg: (fd: number, msg: Buffer, flags: number) => number;
+  epollCreate1: (flags: number) => number;
+  epollCtl: (epfd: number, op: number, fd: number, event: Buffer | null) => number;
+  /** epoll_wait; its `.async(epfd, events, max, timeoutMs, callback)` waits on a thread of libuv's pool */
+  epollWait: { async: (epfd: number, events: Buffer, max: number, timeoutMs: number, cb: (err: unknown, n: number) => void) => void };
+  read: (fd: number, buf: Buffer, count: number) => number;
+  write: (fd: number, buf: Buffer, count: number) => number;
+  execve: (path: string, argv: (string | null)[], envp: (string | null)[]) => number;
 }
 
 let libc: Libc | null = null;
@@ -97,6 +104,12 @@ export function load(): Libc {
       freeaddrinfo: lib.func('void freeaddrinfo(void *res)') as (res: unknown) => void,
       gaiStrerror: lib.func('const char *gai_strerror(int code)') as (code: number) => string,
       recvmsg: f('intptr_t recvmsg(int fd, _Inout_ uint8_t *msg, int flags)'),
+      epollCreate1: f('int epoll_create1(int flags)'),
+      epollCtl: f('int epoll_ctl(int epfd, int op, int fd, void *event)'),
+      epollWait: lib.func('int epoll_wait(int epfd, void *events, int max, int timeout)'),
+      read: f('intptr_t read(int fd, void *buf, size_t count)'),
+      write: f('intptr_t write(int fd, const void *buf, size_t count)'),
+      execve: f('int execve(const char *path, const char **argv, const char **envp)'),
     } as Libc;
     return libc;
   } catch (err) {

@@ -13,6 +13,9 @@ import { load, NativeError } from './libc.js';
 // Linux constants (the same on x86_64 and aarch64; drover supports only those two)
 const F_GETFD = 1;
 const F_SETFD = 2;
+const F_GETFL = 3;
+const F_SETFL = 4;
+const O_NONBLOCK = 0o4000;
 const F_DUPFD_CLOEXEC = 1030;
 const FD_CLOEXEC = 1;
 const F_SETPIPE_SZ = 1031;
@@ -43,6 +46,48 @@ export function setCloexec(fd: number, on: boolean): boolean {
   if (next === flags) return false;
   if (c.fcntl(fd, F_SETFD, 'int', next) < 0) throw new NativeError('fcntl', c.koffi.errno(), `F_SETFD ${fd}`);
   return true;
+}
+
+/** Sets O_NONBLOCK on the open file description of `fd`. */
+export function setNonBlocking(fd: number): void {
+  const c = load();
+  const flags = c.fcntl(fd, F_GETFL);
+  if (flags < 0) throw new NativeError('fcntl', c.koffi.errno(), `F_GETFL ${fd}`);
+  if ((flags & O_NONBLOCK) !== 0) return;
+  if (c.fcntl(fd, F_SETFL, 'int', flags | O_NONBLOCK) < 0) throw new NativeError('fcntl', c.koffi.errno(), `F_SETFL ${fd}`);
+}
+
+/**
+ * One read of a non-blocking `fd` into the start of `buf`: the bytes read, 0 at end of file, -1 when
+ * there is nothing to read now (EAGAIN, EINTR). Throws NativeError for a failure.
+ */
+export function readSome(fd: number, buf: Buffer): number {
+  const c = load();
+  const n = c.read(fd, buf, buf.length);
+  if (n >= 0) return n;
+  const errno = c.koffi.errno();
+  if (errno === osConstants.errno.EAGAIN || errno === osConstants.errno.EINTR) return -1;
+  throw new NativeError('read', errno, String(fd));
+}
+
+/**
+ * Replaces this process's program with `file` (argv[0] included in `argv`), keeping its pid, its working
+ * directory, fds 0-2, `keepFds` and any other fd without close-on-exec. Returns only by throwing NativeError.
+ */
+export function execve(file: string, argv: readonly string[], env: Readonly<Record<string, string | undefined>>, keepFds: readonly number[] = []): never {
+  const c = load();
+  // Node marks the fds it inherited close-on-exec (stdio non-blocking too): give the next program fds 0-2
+  // and `keepFds` as they came
+  for (const fd of keepFds) if (c.fcntl(fd, F_GETFD) >= 0) setCloexec(fd, false);
+  for (const fd of [0, 1, 2]) {
+    if (c.fcntl(fd, F_GETFD) < 0) continue; // not open
+    setCloexec(fd, false);
+    const flags = c.fcntl(fd, F_GETFL);
+    if (flags >= 0 && (flags & O_NONBLOCK) !== 0) c.fcntl(fd, F_SETFL, 'int', flags & ~O_NONBLOCK);
+  }
+  const envp = Object.entries(env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
+  c.execve(file, [...argv, null], [...envp, null]);
+  throw new NativeError('execve', c.koffi.errno(), file);
 }
 
 /** A new fd (close-on-exec, numbered 3 or above) for the same open file description as `fd`. */

@@ -3,22 +3,20 @@
 // (stdio 'pipe') is a unix socketpair: a program cannot open("/dev/stdout") on it (ENXIO), and each of its
 // small writes is a socket buffer of its own, so the master wakes every few lines.
 //
-// The read end is read through libuv (a net.Socket over the fd, which makes it non-blocking and waits in
-// epoll; EAGAIN never reaches JavaScript) into one buffer shared by every pipe; listeners see each read as a
-// view of that buffer and copy only what they keep (the log sink copies into its files' write queues, so
-// reading allocates nothing per read and leaves V8 nothing to collect at full speed). A program
-// writing line by line would still wake the master for every few lines, so after a read that found the
-// pipe less than half full the next read waits READ_DELAY_MS: the lines pile up in the pipe meanwhile and
-// arrive in one read (docs/decisions.md has the figures). A pipe found half full or more is read again at
-// once, and grown once (F_SETPIPE_SZ) so that a fast writer does not block while the master waits.
+// The read ends are read through one epoll set (src/os/poller.ts), not a net.Socket each: a socket's
+// handle and stream state were most of what a program cost the daemon in memory. Every pipe is read into
+// one buffer shared by all; listeners see each read as a view of that buffer and copy only what they keep
+// (the log sink copies into its files' write queues, so reading allocates nothing per read and leaves V8
+// nothing to collect at full speed). The poller puts its next wait off by READ_DELAY_MS after reads that
+// found pipes less than half full, so lines written one by one pile up and arrive in one read
+// (docs/decisions.md has the figures). A pipe found half full or more is read again at once, and grown
+// once (F_SETPIPE_SZ) so that a fast writer does not block while the master waits.
 import { closeSync, fchownSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
-import { Socket, type OnReadOpts, type SocketConstructorOpts } from 'node:net';
-import { pipe, pipeCapacity, setPipeCapacity } from './native.js';
+import { closeFd, pipe, pipeCapacity, readSome, setPipeCapacity } from './native.js';
 import { NativeError } from './libc.js';
+import { sharedPoller, type PollMember } from './poller.js';
 
-/** How long a read waits after one that found the pipe less than half full. */
-const READ_DELAY_MS = 1;
 /** The capacity a pipe grows to once a read finds it half full (the kernel's default is 64 KiB). */
 const FAST_PIPE_BYTES = 256 * 1024;
 /** Largest single read: a grown pipe in one go. */
@@ -79,85 +77,89 @@ export interface OutputStream {
  * and whatever inherited its stdout (a grandchild keeps it open, as it kept the socketpair). Owns `fd`:
  * destroying the reader closes it.
  */
-export class PipeReader extends EventEmitter implements OutputStream {
-  private readonly socket: Socket;
-  /** the read end (owned by the socket, which closes it) */
+export class PipeReader extends EventEmitter implements OutputStream, PollMember {
+  /** the read end, owned: closed when the reader ends or is destroyed */
   private readonly fd: number;
   /** the pipe's capacity, bytes; 0 when it cannot be asked (then it is never grown) */
   private capacity: number;
-  /** the delayed next read; null when none is pending */
-  private delay: NodeJS.Timeout | null = null;
-  /** true while the consumer has paused reading */
+  /** the poller's token while the pipe is in its set (read), null while paused or after the end */
+  private token: number | null = null;
   private paused = false;
-  private destroyed = false;
+  /** ended, failed or destroyed: the fd is closed and 'close' is on its way */
+  private done = false;
 
   constructor(fd: number) {
     super();
     this.fd = fd;
     this.capacity = capacityOf(fd);
     readBuffer ??= Buffer.allocUnsafe(READ_BUFFER_BYTES);
-    // `onread` (the constructor takes it; @types/node lists it only for connect): reads go straight
-    // into the shared buffer, and a callback answering false stops reading until resume()
-    const opts: SocketConstructorOpts & { onread: OnReadOpts } = {
-      fd,
-      readable: true,
-      writable: false,
-      onread: { buffer: readBuffer, callback: (n, buf) => this.received(n, buf) },
-    };
-    this.socket = new Socket(opts);
-    this.socket.on('end', () => this.emit('end'));
-    this.socket.on('close', () => {
-      this.clearDelay();
-      this.emit('close');
-    });
-    this.socket.on('error', (err) => {
-      // ENOMEM, EIO…: the socket closes after this; a reader nobody listens to for errors just ends
-      if (this.listenerCount('error') > 0) this.emit('error', err);
-    });
+    this.token = sharedPoller().add(fd, this);
   }
 
   pause(): this {
-    if (this.paused || this.destroyed) return this;
+    if (this.paused || this.done) return this;
     this.paused = true;
-    // also from inside a 'data' listener: libuv checks before each further read
-    this.socket.pause();
+    // also from inside a 'data' listener: the poller drops what it reported for a pipe that left
+    this.leaveSet();
     return this;
   }
 
   resume(): this {
-    if (!this.paused || this.destroyed) return this;
+    if (!this.paused || this.done) return this;
     this.paused = false;
-    if (this.delay === null) this.socket.resume();
+    this.token = sharedPoller().add(this.fd, this);
     return this;
   }
 
   destroy(): this {
-    if (this.destroyed) return this;
-    this.destroyed = true;
-    this.clearDelay();
-    this.socket.destroy();
+    this.finish(null);
     return this;
   }
 
-  /** One read of `n` bytes into the shared buffer; false stops the socket reading. */
-  private received(n: number, buf: Uint8Array): boolean {
-    if (this.destroyed || this.paused) return false;
-    this.emit('data', Buffer.from(buf.buffer, buf.byteOffset, n));
-    if (this.destroyed || this.paused) return false; // by a listener
+  /** The poller found the pipe readable (or its writers gone): one read. */
+  ready(): boolean {
+    if (this.token === null || readBuffer === null) return false;
+    let n: number;
+    try {
+      n = readSome(this.fd, readBuffer);
+    } catch (err) {
+      // EIO, ENOMEM…: the pipe cannot be read any more; a reader nobody listens to for errors just ends
+      if (!(err instanceof NativeError)) throw err;
+      this.finish(err);
+      return false;
+    }
+    if (n < 0) return false; // nothing after all (EAGAIN, EINTR)
+    if (n === 0) {
+      // every write end is closed: the program and whatever inherited its output are gone
+      this.leaveSet();
+      this.emit('end');
+      this.finish(null);
+      return false;
+    }
+    this.emit('data', readBuffer.subarray(0, n));
+    if (this.token === null) return false; // paused or destroyed by a listener
     if (this.capacity > 0 && n * 2 >= this.capacity) {
       this.grow();
       return true;
     }
-    this.delay = setTimeout(() => {
-      this.delay = null;
-      if (!this.paused && !this.destroyed) this.socket.resume();
-    }, READ_DELAY_MS);
     return false;
   }
 
-  private clearDelay(): void {
-    if (this.delay !== null) clearTimeout(this.delay);
-    this.delay = null;
+  private leaveSet(): void {
+    if (this.token === null) return;
+    sharedPoller().remove(this.fd, this.token);
+    this.token = null;
+  }
+
+  /** Leaves the set, closes the fd and emits 'error' (when there is one and a listener) then 'close'. */
+  private finish(err: Error | null): void {
+    if (this.done) return;
+    this.done = true;
+    this.leaveSet();
+    closeFd(this.fd);
+    if (err !== null && this.listenerCount('error') > 0) this.emit('error', err);
+    // after the caller's own work, as a stream emits it
+    process.nextTick(() => this.emit('close'));
   }
 
   /** A writer that fills half the pipe between two reads: give it room, once. */

@@ -1,11 +1,13 @@
 // The only place that creates processes and sends them signals.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, closeSync, constants as fsConstants, existsSync, readFileSync, statSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { recordSpawned } from './children.js';
 import { nativeAvailable } from './libc.js';
 import { closeOutputPipes, outputPipe, PipeReader, type OutputPipe, type OutputStream } from './pipe-reader.js';
 import { signalNumber } from './signals.js';
+import { ChildStdin } from './stdin-pipe.js';
 import type { UserInfo } from './users.js';
 
 export interface SpawnRequest {
@@ -35,6 +37,8 @@ export type SpawnResult =
       readonly child: ChildProcess;
       readonly pid: number;
       readonly executable: string;
+      /** the program's stdin when the request asked for a pipe (os/stdin-pipe.ts) */
+      readonly stdin: ChildStdin | null;
       /** the program's stdout and stderr as the master reads them (pipes, see os/pipe-reader.ts) */
       readonly stdout: OutputStream | null;
       readonly stderr: OutputStream | null;
@@ -189,13 +193,16 @@ export function spawnProcess(req: SpawnRequest): SpawnResult {
   // open as /dev/stdout, and which costs more per line); without the native layer, Node's socketpair
   let outPipe: OutputPipe | null = null;
   let errPipe: OutputPipe | null = null;
+  let inPipe: OutputPipe | null = null;
   if (nativeAvailable()) {
     try {
       outPipe = outputPipe(req.user);
       errPipe = outputPipe(req.user);
+      // the same kind of pipe, read by the child (given to its user too, for open("/dev/stdin"))
+      if (req.stdinPipe && req.stdinFd === undefined) inPipe = outputPipe(req.user);
     } catch (err) {
       // EMFILE/ENFILE: out of descriptors (many programs, a low `minfds`); counted as a failed start
-      closeOutputPipes([outPipe]);
+      closeOutputPipes([outPipe, errPipe]);
       const code = (err as NodeJS.ErrnoException).code ?? 'EPIPE';
       return { ok: false, reason: code, message: `cannot make its output pipes: ${(err as Error).message}` };
     }
@@ -211,7 +218,7 @@ export function spawnProcess(req: SpawnRequest): SpawnResult {
       cwd: req.cwd ?? undefined,
       detached: true,
       stdio: [
-        req.stdinFd ?? (req.stdinPipe ? 'pipe' : 'ignore'),
+        req.stdinFd ?? inPipe?.readFd ?? (req.stdinPipe ? 'pipe' : 'ignore'),
         outPipe?.writeFd ?? 'pipe',
         errPipe?.writeFd ?? 'pipe',
         ...listen.map((l) => l.fd),
@@ -220,14 +227,14 @@ export function spawnProcess(req: SpawnRequest): SpawnResult {
       ...(req.user && SETPRIV === null ? { uid: req.user.uid, gid: req.user.gid } : {}),
     });
   } catch (err) {
-    closeOutputPipes([outPipe, errPipe]);
+    closeOutputPipes([outPipe, errPipe, inPipe]);
     const code = (err as NodeJS.ErrnoException).code ?? 'ESPAWN';
     return { ok: false, reason: code, message: `spawn failed: ${(err as Error).message}` };
   } finally {
     if (oldUmask !== null) process.umask(oldUmask);
   }
   if (child.pid === undefined) {
-    closeOutputPipes([outPipe, errPipe]);
+    closeOutputPipes([outPipe, errPipe, inPipe]);
     // libuv reports exec failures synchronously; Node then emits 'error' on the next tick. Swallowing it
     // here is safe because the failure is returned to the caller.
     child.once('error', () => undefined);
@@ -237,7 +244,12 @@ export function spawnProcess(req: SpawnRequest): SpawnResult {
   // the child has its copies now; the master's write ends must go, or the pipes never reach their end
   const stdout = outPipe ? adoptReadEnd(outPipe) : child.stdout;
   const stderr = errPipe ? adoptReadEnd(errPipe) : child.stderr;
-  return { ok: true, child, pid: child.pid, executable: exe.path, stdout, stderr };
+  let stdin: ChildStdin | null = null;
+  if (inPipe) {
+    closeSync(inPipe.readFd);
+    stdin = new ChildStdin(inPipe.writeFd);
+  } else if (child.stdin instanceof Socket) stdin = new ChildStdin(child.stdin);
+  return { ok: true, child, pid: child.pid, executable: exe.path, stdin, stdout, stderr };
 }
 
 /** Closes the master's write end of a pipe handed to a child and reads the read end. */

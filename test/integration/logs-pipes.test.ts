@@ -11,6 +11,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { LogSink } from '../../src/logs/sink.js';
 import { spawnProcess } from '../../src/os/spawn.js';
 import { canCreateUsers, createTestUser } from '../helpers/users.js';
+import { rpc, rpcValue } from '../helpers/xmlrpc.js';
 import { checkNumberedLines, describeCheck, logAndBackups, readLogText } from '../helpers/log-lines.js';
 import { fixture, makeTmpDir, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
 
@@ -49,8 +50,11 @@ test("a program's stdout and stderr are pipes; drover holds only their read ends
       // one read end in the master, no write end: the pipe ends when the program's side closes
       assert.deepEqual(pipeEnds(run.pid, link).map((e) => e.mode), ['read'], `drover's ends of the program's fd ${fd}`);
     }
-    // stdin stays what it was (a channel drover keeps open for sendProcessStdin)
-    assert.match(readlinkSync(`/proc/${pid}/fd/0`), /^socket:\[\d+\]$/);
+    // stdin is a pipe too, as under supervisord, of which drover holds only the write end (for
+    // sendProcessStdin; it was a socketpair, which cost the daemon a socket per program)
+    const stdin = readlinkSync(`/proc/${pid}/fd/0`);
+    assert.match(stdin, /^pipe:\[\d+\]$/, 'fd 0 of the program');
+    assert.deepEqual(pipeEnds(run.pid, stdin).map((e) => e.mode), ['write'], "drover's ends of the program's fd 0");
   } finally {
     await teardown(run, [], dir);
   }
@@ -157,20 +161,43 @@ test('back-pressure through a pipe: the sink stops and restarts reading many tim
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('a program running as another user may open /dev/stdout too (its pipes belong to it)', { skip: !canCreateUsers() && 'needs root to create a user' }, async () => {
+test('a program running as another user may open /dev/stdin and /dev/stdout too (its pipes belong to it)', { skip: !canCreateUsers() && 'needs root to create a user' }, async () => {
   const user = createTestUser('drpipe');
   const dir = makeTmpDir();
   const log = join(dir, 'out.log');
   const run = await startUp(
-    writeConfig(dir, `[program:w]\ncommand = /bin/sh -c 'echo via-dev-stdout > /dev/stdout; echo via-dev-stderr > /dev/stderr'\nuser = ${user.name}\nstartsecs = 0\nautorestart = false\nstdout_logfile = ${log}\nredirect_stderr = true\n`),
+    writeConfig(dir, `[program:w]\ncommand = /bin/sh -c 'exec 3< /dev/stdin && echo via-dev-stdin; echo via-dev-stdout > /dev/stdout; echo via-dev-stderr > /dev/stderr'\nuser = ${user.name}\nstartsecs = 0\nautorestart = false\nstdout_logfile = ${log}\nredirect_stderr = true\n`),
   );
   try {
     await run.waitForLine(/w: running → exited/);
-    await waitForCondition(() => existsSync(log) && readFileSync(log, 'utf8') === 'via-dev-stdout\nvia-dev-stderr\n', 'both lines', {
+    await waitForCondition(() => existsSync(log) && readFileSync(log, 'utf8') === 'via-dev-stdin\nvia-dev-stdout\nvia-dev-stderr\n', 'the three lines', {
       describe: () => `log: ${JSON.stringify(existsSync(log) ? readFileSync(log, 'utf8') : null)}\n${run.describe()}`,
     });
   } finally {
     await teardown(run, [], dir);
     user.remove();
+  }
+});
+
+test('sendProcessStdin reaches the program through its stdin pipe, for each process in turn, and not after it exits', async () => {
+  const dir = makeTmpDir();
+  const log = join(dir, 'cat.log');
+  const run = await startUp(writeConfig(dir, `[unix_http_server]\nfile = ${join(dir, 's.sock')}\n\n[program:cat]\ncommand = /bin/cat\nstartsecs = 0\nautorestart = false\nstdout_logfile = ${log}\n`));
+  try {
+    await run.waitForLine(/cat: starting → running/);
+    const socket = join(dir, 's.sock');
+    const text = (): string => (existsSync(log) ? readFileSync(log, 'utf8') : '');
+    assert.equal(await rpcValue(socket, 'supervisor.sendProcessStdin', ['cat', 'first line\n']), true);
+    assert.equal(await rpcValue(socket, 'supervisor.sendProcessStdin', ['cat', 'second\n']), true);
+    await waitForCondition(() => text() === 'first line\nsecond\n', 'both lines echoed by cat', { describe: () => `log ${JSON.stringify(text())}\n${run.describe()}` });
+    // a restart makes a new pipe: the next process gets what is sent now
+    assert.equal(await rpcValue(socket, 'supervisor.stopProcess', ['cat']), true);
+    const fault = await rpc(socket, 'supervisor.sendProcessStdin', ['cat', 'lost\n']);
+    assert.ok(fault.type === 'fault' && fault.faultString === 'NOT_RUNNING: cat', JSON.stringify(fault));
+    assert.equal(await rpcValue(socket, 'supervisor.startProcess', ['cat']), true);
+    assert.equal(await rpcValue(socket, 'supervisor.sendProcessStdin', ['cat', 'third\n']), true);
+    await waitForCondition(() => text() === 'first line\nsecond\nthird\n', 'the new process echoes the third line', { describe: () => `log ${JSON.stringify(text())}\n${run.describe()}` });
+  } finally {
+    await teardown(run, [], dir);
   }
 });
