@@ -10,6 +10,8 @@ export type DaemonReport =
 
 /** Spawns the daemon child and waits for its report (bounded). */
 export async function spawnDaemon(opts: {
+  /** Node flags for the daemon beyond this process's own */
+  readonly nodeFlags?: readonly string[];
   readonly cliArgs: readonly string[];
   readonly cwd: string;
   readonly env: Readonly<Record<string, string | undefined>>;
@@ -25,7 +27,7 @@ export async function spawnDaemon(opts: {
   const outcome = await spawnAndAwaitReport<DaemonReport>(
     {
       file: process.execPath,
-      args: [...process.execArgv, process.argv[1] ?? '', 'up', ...opts.cliArgs, '--daemon-child'],
+      args: [...process.execArgv, ...(opts.nodeFlags ?? []), process.argv[1] ?? '', 'up', ...opts.cliArgs, '--daemon-child'],
       cwd: opts.cwd,
       env,
       stdio: ['ignore', 'ignore', errFd ?? 'ignore'],

@@ -270,6 +270,8 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     `drover up: pid ${process.pid}, ${config.processes.length} process(es) from ${config.file}, control at ${server.urls.join(' ')}` +
       (guard ? `, orphan guard pid ${guard.pid ?? '?'}` : ''),
   );
+  // the V8 flags it runs with (docs/decisions.md, "The daemon's V8 flags"; DROVER_V8_FLAGS changes them)
+  logger.info(`node ${process.version}, ${process.execArgv.length > 0 ? `flags ${process.execArgv.join(' ')}` : 'no flags'}`);
   events.start(supervisor);
   if (o.reexec) {
     takeOver(supervisor, {

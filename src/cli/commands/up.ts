@@ -16,6 +16,12 @@ import { droverVersion } from '../version.js';
 import { parseServerUrl, requestJson, type Endpoint } from '../../control/client.js';
 import { formatElapsed } from '../format.js';
 import { Progress } from '../progress.js';
+import { nativeAvailable } from '../../os/libc.js';
+import { execve } from '../../os/native.js';
+import { daemonV8Flags } from '../../os/node-features.js';
+
+/** Set in the environment of a master that replaced itself to take the daemon's V8 flags (against a loop). */
+const EXECED_MARK = 'DROVER_V8_FLAGS_APPLIED';
 
 /** How long `up -d --wait` follows the autostart programs. */
 const WAIT_MS = 30_000;
@@ -82,6 +88,27 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
     ctx.stdout.write(HELP);
     return EXIT.OK;
   }
+  // the master runs with the daemon's V8 flags: a daemon child is spawned with them, a foreground master
+  // replaces itself with a Node that has them (same pid: a service manager or a container sees no change)
+  let v8Flags: string[];
+  try {
+    v8Flags = daemonV8Flags(ctx.env).filter((f) => !process.execArgv.includes(f));
+  } catch (err) {
+    return fail((err as Error).message, EXIT.USAGE);
+  }
+  const execedAlready = ctx.env[EXECED_MARK] !== undefined;
+  delete process.env[EXECED_MARK]; // not for the programs' environment (ctx.env is process.env)
+  if (!values.daemon && !child && !reexec && v8Flags.length > 0 && !execedAlready && nativeAvailable()) {
+    try {
+      // sockets systemd passed (LISTEN_FDS from fd 3) go on to the new program, as they came to this one
+      const passed = ctx.env['LISTEN_PID'] === String(process.pid) ? Number(ctx.env['LISTEN_FDS'] ?? '0') : 0;
+      const keep = Number.isSafeInteger(passed) && passed > 0 ? Array.from({ length: passed }, (_, i) => 3 + i) : [];
+      execve(process.execPath, [process.execPath, ...process.execArgv, ...v8Flags, ...process.argv.slice(1)], { ...ctx.env, [EXECED_MARK]: '1' }, keep);
+    } catch (err) {
+      // the Node binary gone or replaced since: run without the flags
+      ctx.stderr.write(`drover up: cannot restart with ${v8Flags.join(' ')} (${(err as Error).message}); running without them\n`);
+    }
+  }
   const file = values.configuration ? resolve(ctx.cwd, values.configuration) : findConfigFile(ctx.cwd);
   if (file === null) {
     return fail(
@@ -111,6 +138,7 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
       throw err;
     }
     const report = await spawnDaemon({
+      nodeFlags: v8Flags,
       cliArgs: ['-c', file, ...(values.fresh ? ['--fresh'] : [])],
       cwd: config.supervisord.directory ?? ctx.cwd,
       env: ctx.env,

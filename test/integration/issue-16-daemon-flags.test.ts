@@ -1,0 +1,76 @@
+// Issue 16 (memory): the master runs with the daemon's V8 flags (1 MB semi-spaces, lite mode). A
+// foreground `drover up` replaces itself with a Node that has them — the same pid, the same stdio, nothing
+// of the switch in the programs' environment — and a daemon child is spawned with them.
+// DROVER_V8_FLAGS replaces them ('' for none); a word that is not a flag is a usage error (exit 2).
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { Daemon, show } from '../helpers/daemon.js';
+import { CliRun, fixture, makeTmpDir, runCli, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
+
+const node = process.execPath;
+const DEFAULT_FLAGS = /flags (.* )?--max-semi-space-size=1 (.* )?--lite-mode/;
+
+function config(dir: string): string {
+  return writeConfig(dir, `[program:env]\ncommand = ${node} ${fixture('print-env.mjs')}\nstartsecs = 0\nautorestart = false\n`);
+}
+
+/** Runs `drover up` in the foreground until its program has printed its environment; returns what it saw. */
+async function foreground(env: Record<string, string | undefined>): Promise<{ run: CliRun; flagsLine: string; programEnv: Record<string, string> }> {
+  const dir = makeTmpDir();
+  const run = new CliRun(['up', '-c', config(dir)], { cwd: dir, env });
+  try {
+    const up = await run.waitForLine(/drover up: pid (\d+)/);
+    assert.equal(Number(up[1]), run.pid, `the master kept the pid the CLI started with\n${run.describe()}`);
+    const flagsLine = (await run.waitForLine(/INFO node v[\d.]+, (.*)/))[1] as string;
+    const m = await run.waitForLine(/env \| ENV (.*)/);
+    return { run, flagsLine, programEnv: (JSON.parse(m[1] as string) as { env: Record<string, string> }).env };
+  } catch (err) {
+    await teardown(run);
+    throw err;
+  }
+}
+
+test('a foreground master takes the daemon V8 flags in place: same pid, its output still here, nothing in the programs\' environment', async () => {
+  const { run, flagsLine, programEnv } = await foreground({ DROVER_V8_FLAGS: undefined });
+  try {
+    assert.match(flagsLine, DEFAULT_FLAGS, run.describe());
+    assert.deepEqual(Object.keys(programEnv).filter((k) => k.startsWith('DROVER_V8')), []);
+    run.signal('SIGTERM');
+    assert.equal((await run.waitForExit(15_000)).code, 0, run.describe());
+  } finally {
+    await teardown(run);
+  }
+});
+
+test('DROVER_V8_FLAGS replaces the flags, or drops them when empty', async () => {
+  for (const [value, expected] of [['--max-semi-space-size=2', /^flags --max-semi-space-size=2$/], ['', /^no flags$/]] as const) {
+    const { run, flagsLine } = await foreground({ DROVER_V8_FLAGS: value });
+    try {
+      assert.match(flagsLine, expected, `DROVER_V8_FLAGS=${JSON.stringify(value)}\n${run.describe()}`);
+    } finally {
+      await teardown(run);
+    }
+  }
+});
+
+test('a DROVER_V8_FLAGS word that is not a flag is a usage error', async () => {
+  const dir = makeTmpDir();
+  const r = await runCli(['up', '-c', config(dir)], { cwd: dir, env: { DROVER_V8_FLAGS: '--max-semi-space-size=1 lite' } });
+  assert.equal(r.code, 2, r.output);
+  assert.match(r.stderr, /DROVER_V8_FLAGS: "lite" is not a flag/);
+});
+
+test('a daemon child is started with the flags', async () => {
+  const d = new Daemon(`[program:env]\ncommand = ${node} ${fixture('print-env.mjs')}\nstartsecs = 0\nautorestart = false\n`);
+  try {
+    const r = await d.up();
+    assert.equal(r.code, 0, show(['up'], r));
+    const log = (): string => readFileSync(join(d.dir, '.drover', 'drover.log'), 'utf8');
+    await waitForCondition(() => /INFO node v[\d.]+, flags/.test(log()), 'the flags line', { describe: () => d.daemonStderr() });
+    assert.match(log(), DEFAULT_FLAGS);
+  } finally {
+    assert.deepEqual(await d.teardown(), []);
+  }
+});
