@@ -1,5 +1,5 @@
-// Issue 16 (memory): the master runs with the daemon's V8 flags (1 MB semi-spaces, lite mode). A
-// foreground `drover up` replaces itself with a Node that has them — the same pid, the same stdio, nothing
+// Issue 16 (memory): the master runs with the daemon's V8 flags (1 MB semi-spaces; lite mode unless it runs
+// drover workers, whose task queue lite mode slows). A foreground `drover up` replaces itself with a Node that has them — the same pid, the same stdio, nothing
 // of the switch in the programs' environment — and a daemon child is spawned with them.
 // DROVER_V8_FLAGS replaces them ('' for none); a word that is not a flag is a usage error (exit 2).
 import assert from 'node:assert/strict';
@@ -72,5 +72,18 @@ test('a daemon child is started with the flags', async () => {
     assert.match(log(), DEFAULT_FLAGS);
   } finally {
     assert.deepEqual(await d.teardown(), []);
+  }
+});
+
+test('a master that runs drover workers keeps the optimizing compiler: 1 MB semi-spaces only', async () => {
+  const dir = makeTmpDir();
+  const run = new CliRun(['serve', fixture('worker-app.mjs'), '-w', '1', '-b', `unix:${join(dir, 'app.sock')}`, '--runtime-dir', join(dir, 'rt')], { cwd: dir, env: { DROVER_V8_FLAGS: undefined } });
+  try {
+    const up = await run.waitForLine(/drover up: pid (\d+)/);
+    assert.equal(Number(up[1]), run.pid, run.describe());
+    const line = (await run.waitForLine(/INFO node v[\d.]+, (.*)/))[1] as string;
+    assert.equal(line, 'flags --max-semi-space-size=1', run.describe());
+  } finally {
+    await teardown(run, [], dir);
   }
 });

@@ -88,11 +88,26 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
     ctx.stdout.write(HELP);
     return EXIT.OK;
   }
+  const file = values.configuration ? resolve(ctx.cwd, values.configuration) : findConfigFile(ctx.cwd);
+  if (file === null) {
+    return fail(
+      `no config file given and none found in ${ctx.cwd} (looked for ${CONFIG_FILE_NAMES.join(', ')})`,
+      EXIT.USAGE,
+    );
+  }
+  const loadOptions = { env: ctx.env };
+  let config: Config;
+  try {
+    config = loadConfig(file, loadOptions);
+  } catch (err) {
+    if (err instanceof ConfigError) return fail(err.message, EXIT.USAGE, false);
+    throw err;
+  }
   // the master runs with the daemon's V8 flags: a daemon child is spawned with them, a foreground master
   // replaces itself with a Node that has them (same pid: a service manager or a container sees no change)
   let v8Flags: string[];
   try {
-    v8Flags = daemonV8Flags(ctx.env).filter((f) => !process.execArgv.includes(f));
+    v8Flags = daemonV8Flags(ctx.env, { workers: config.processes.some((p) => p.worker !== null) }).filter((f) => !process.execArgv.includes(f));
   } catch (err) {
     return fail((err as Error).message, EXIT.USAGE);
   }
@@ -108,21 +123,6 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
       // the Node binary gone or replaced since: run without the flags
       ctx.stderr.write(`drover up: cannot restart with ${v8Flags.join(' ')} (${(err as Error).message}); running without them\n`);
     }
-  }
-  const file = values.configuration ? resolve(ctx.cwd, values.configuration) : findConfigFile(ctx.cwd);
-  if (file === null) {
-    return fail(
-      `no config file given and none found in ${ctx.cwd} (looked for ${CONFIG_FILE_NAMES.join(', ')})`,
-      EXIT.USAGE,
-    );
-  }
-  const loadOptions = { env: ctx.env };
-  let config: Config;
-  try {
-    config = loadConfig(file, loadOptions);
-  } catch (err) {
-    if (err instanceof ConfigError) return fail(err.message, EXIT.USAGE, false);
-    throw err;
   }
   if (!child) {
     for (const w of config.warnings) ctx.stderr.write(`${formatWarning(w)}\n`);
