@@ -76,6 +76,7 @@ startsecs = 0
     ),
   );
   let pids: number[] = [];
+  let checked = false;
   try {
     const m = await run.waitForLine(/tree \| grandchildren (\d+) (\d+)/);
     const plain = Number((await run.waitForLine(/plain \| ready (\d+)/))[1]);
@@ -91,11 +92,14 @@ startsecs = 0
       timeoutMs: 5000,
       describe: () => `alive: ${livePids(pids).join(' ')}\n${run.describe()}`,
     });
+    checked = true;
   } finally {
-    // the grandchild that left the group (setsid) is out of reach of a dead drover by design: clean it up
+    // the grandchild that left the group (setsid) is out of reach of a dead drover by design: clean it up,
+    // whatever happened above (a failed wait above has said what was alive: this must not hide it)
     const away = Number((run.output.match(/grandchildren \d+ (\d+)/) ?? [])[1] ?? 0);
-    assert.deepEqual(await teardown(run, pids, dir), []);
+    const survivors = await teardown(run, pids, dir);
     if (away) await teardown(run, [away]);
+    if (checked) assert.deepEqual(survivors, [], `alive at teardown: ${survivors.join(' ')} of ${pids.join(' ')}\n${run.describe()}`);
   }
 });
 
