@@ -21,11 +21,12 @@ done
 [ \${#groups[@]} -eq 0 ] && exit 0
 # A group id is only reused once every member of the old group is gone and a new process got that pid and
 # made itself a group leader; that new leader has another start time. Skip such a group.
+# A leader already gone (its stat unreadable, also when it is reaped between two looks) counts as the same
+# group: its id cannot be reused while the group still has members.
 same() {
   local st
-  [ -r "/proc/$1/stat" ] || return 0
-  st=$(sed 's/.*) //' "/proc/$1/stat" | cut -d' ' -f20)
-  [ "$st" = "$2" ]
+  st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20)
+  [ -z "$st" ] || [ "$st" = "$2" ]
 }
 for g in "\${!groups[@]}"; do same "$g" "\${groups[$g]}" && kill -TERM -- "-$g" 2>/dev/null; done
 sleep 1
