@@ -10,26 +10,26 @@ import { ConfigError, DroverError } from '../errors.js';
 import { LogReadError } from '../logs/read.js';
 import { BadSignal, ScaleError, uptimeMsOf, type ControlApi, type ProcessView, type StreamName } from './api.js';
 import { EventStreamWriter, sendError, sendJson, sendJsonText, type RouteHandler } from './server.js';
-import type {
-  ApiErrorCode,
-  AvailJson,
-  DiffJson,
-  FollowLostJson,
-  InfoJson,
-  LogEventJson,
-  LogReadJson,
-  LogTailJson,
-  OkJson,
-  ProcessesJson,
-  ProcessJson,
-  ReloadJson,
-  RereadJson,
-  ResultsJson,
-  SnapshotJson,
-  StateEventJson,
-  StreamLostJson,
+import {
+  NOT_RUNNING_HEADER,
+  type ApiErrorCode,
+  type AvailJson,
+  type DiffJson,
+  type FollowLostJson,
+  type InfoJson,
+  type LogEventJson,
+  type LogReadJson,
+  type LogTailJson,
+  type OkJson,
+  type ProcessesJson,
+  type ProcessJson,
+  type ReloadJson,
+  type RereadJson,
+  type ResultsJson,
+  type SnapshotJson,
+  type StateEventJson,
+  type StreamLostJson,
 } from './wire.js';
-import { NOT_RUNNING_HEADER } from './wire.js';
 
 /** The JSON shape of one process at `nowMs` (stable field names; docs/api.md). */
 export function processJson(p: ProcessView, nowMs: number): ProcessJson {

@@ -24,9 +24,9 @@ export const SIGNALLABLE_STATES: ReadonlySet<State> = new Set(['starting', 'runn
 export const RUNNING_STATES: ReadonlySet<State> = new Set(['starting', 'running', 'backoff']);
 /** States in which no process exists and none is scheduled. */
 export const STOPPED_STATES: ReadonlySet<State> = new Set(['stopped', 'exited', 'fatal']);
-/** States from which `start` is accepted. */
 /** States in which no process of the program exists: `drover status` exits 3 when a matched one is in one. */
-export const NO_PROCESS_STATES: ReadonlySet<State> = new Set(['stopped', 'exited', 'fatal', 'backoff']);
+export const NO_PROCESS_STATES: ReadonlySet<State> = new Set([...STOPPED_STATES, 'backoff']);
+/** States from which `start` is accepted. */
 export const STARTABLE_STATES: ReadonlySet<State> = new Set(['stopped', 'exited', 'fatal']);
 
 /** Everything that can happen to one process. Time passing is an event too (the *Elapsed ones). */

@@ -14,7 +14,7 @@
 // the waiter is woken (a byte on a pipe of the set's own) when the last pipe leaves and on 'exit', and no
 // wait is longer than MAX_WAIT_MS in any case.
 import { NativeError, load, type Libc } from './libc.js';
-import { setNonBlocking } from './native.js';
+import { pipe, readSome, setNonBlocking } from './native.js';
 
 /** How long the next wait is put off after one whose reads were all small. */
 export const READ_DELAY_MS = 1;
@@ -58,9 +58,8 @@ export class Poller {
   constructor(private readonly c: Libc) {
     this.epfd = c.epollCreate1(EPOLL_CLOEXEC);
     if (this.epfd < 0) throw new NativeError('epoll_create1', c.koffi.errno());
-    const fds = new Int32Array(2);
-    if (c.pipe2(fds, EPOLL_CLOEXEC) !== 0) throw new NativeError('pipe2', c.koffi.errno());
-    this.waker = { readFd: fds[0] as number, writeFd: fds[1] as number };
+    const [readFd, writeFd] = pipe();
+    this.waker = { readFd, writeFd };
     setNonBlocking(this.waker.readFd);
     setNonBlocking(this.waker.writeFd);
     this.control(EPOLL_CTL_ADD, this.waker.readFd, WAKER);
@@ -111,7 +110,7 @@ export class Poller {
     for (let i = 0; !err && i < n; i++) {
       const token = this.events.readUInt32LE(i * EVENT_BYTES + DATA_OFFSET);
       if (token === WAKER) {
-        while (this.c.read(this.waker.readFd, this.drain, this.drain.length) > 0);
+        while (readSome(this.waker.readFd, this.drain) > 0);
         continue;
       }
       // a member that left since the kernel reported it (paused, ended) is not read
