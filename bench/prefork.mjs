@@ -26,7 +26,9 @@
 //
 // usage: node prefork.mjs [--rounds 5] [--duration 5] [--reload-duration 8] [--kills 3] [--workers 2,4]
 //                         [--connections 64] [--threads 1] [--slow-ms 5] [--load-ms 1500]
-//                         [--peers drover,drover-balanced,cluster-rr,cluster-none,pm2,single]
+//                         [--peers drover,drover-balanced,drover-hashed,cluster-rr,cluster-none,pm2,single]
+// drover-balanced steers new connections to the ready slots in turn (its BPF program, as root);
+// drover-hashed is the same balanced sockets with DROVER_REUSEPORT_STEERING=hash (the kernel's hash).
 //                         [--ca both|set|unset] [--no-crash] [--no-reload] [--no-slow] [--no-spare] [--only-crash]
 // Development: node prefork.mjs --rounds 1 --duration 1 --reload-duration 3 --kills 1 --workers 2
 // Prints a markdown report on stdout, progress on stderr. Requires wrk (Debian: apt-get install wrk).
@@ -71,7 +73,7 @@ const { values: opt } = parseArgs({
     kills: { type: 'string', default: '3' },
     connections: { type: 'string', default: '64' },
     threads: { type: 'string', default: '1' },
-    peers: { type: 'string', default: 'drover,drover-balanced,cluster-rr,cluster-none,pm2,single' },
+    peers: { type: 'string', default: 'drover,drover-balanced,drover-hashed,cluster-rr,cluster-none,pm2,single' },
     workers: { type: 'string', default: '2,4' },
     'slow-ms': { type: 'string', default: '5' },
     'load-ms': { type: 'string', default: '1500' },
@@ -102,7 +104,7 @@ if (WORKER_COUNTS.length === 0) throw new Error('--workers wants counts ≥ 2, e
 const WORKERS = WORKER_COUNTS[0];
 const SLOW_MS = Number(opt['slow-ms']);
 const LOAD_MS = Number(opt['load-ms']);
-const DROVER_PEERS = new Set(['drover', 'drover-balanced']);
+const DROVER_PEERS = new Set(['drover', 'drover-balanced', 'drover-hashed']);
 const APP = join(BENCH_DIR, 'fixtures', 'hello-app.mjs');
 const NODE_SERVER = join(BENCH_DIR, 'fixtures', 'node-server.cjs');
 const RUN_ID = `${process.pid}-${Date.now().toString(36)}`;
@@ -119,6 +121,7 @@ const PORTS = {
   'drover-balanced': 18607,
   'drover-spare': 18608,
   'drover-balanced-spare': 18609,
+  'drover-hashed': 18610,
 };
 const CRASH_PEERS = ['drover', 'cluster-rr', 'pm2'].filter((p) => PEERS.includes(p));
 /** crash to serving with an app that loads in LOAD_MS: drover without and with a spare, beside the Node peers */
@@ -133,6 +136,7 @@ const SPARE_PEERS = opt['no-spare']
 const KILL_PEERS = [
   ...(PEERS.includes('drover') ? ['drover', 'drover-spare'] : []),
   ...(PEERS.includes('drover-balanced') ? ['drover-balanced', 'drover-balanced-spare'] : []),
+  ...(PEERS.includes('drover-hashed') ? ['drover-hashed'] : []),
   ...['cluster-rr', 'cluster-none', 'pm2'].filter((p) => PEERS.includes(p)),
 ];
 /** the reload is triggered this long after wrk starts */
@@ -275,7 +279,10 @@ async function startPeer(name, { workers, port, appEnv = {} }) {
   const env = { ...process.env, ...appEnv, BENCH_COUNT_DIR: countDir, BENCH_PORT: String(port) };
   const spares = name.endsWith('-spare') ? 1 : 0;
   let peer;
-  if (name.startsWith('drover')) peer = startDroverServe({ workers, port, dir, env, reusePort: name.startsWith('drover-balanced'), spares });
+  if (name.startsWith('drover')) {
+    const hashed = name === 'drover-hashed';
+    peer = startDroverServe({ workers, port, dir, env: hashed ? { ...env, DROVER_REUSEPORT_STEERING: 'hash' } : env, reusePort: hashed || name.startsWith('drover-balanced'), spares });
+  }
   else if (name === 'cluster-rr' || name === 'cluster-none') {
     const policy = name === 'cluster-rr' ? 'rr' : 'none';
     peer = startNode({ ...env, BENCH_WORKERS: String(workers), NODE_CLUSTER_SCHED_POLICY: policy });
@@ -727,7 +734,7 @@ function report({ header, res, crash, spare, killed, loads, wrkVersion, leakedSt
   out.push(
     `- ${wrkVersion}; \`wrk -t ${THREADS} -c ${CONNECTIONS} -d ${DURATION}s --timeout 2s [-H 'Connection: close'] http://127.0.0.1:PORT/\` after a ${WARMUP} s warm-up`,
     `- ${ROUNDS} rounds, peers in rotating order; ${WORKER_COUNTS.join(' and ')} workers (single: 1 process); load average at each round's start: ${loads.join(' · ')}`,
-    `- drover: \`drover serve\` on one shared socket; drover-balanced: \`drover serve --reuse-port\` (one SO_REUSEPORT socket per worker slot); net.ipv4.tcp_migrate_req = ${migrate}`,
+    `- drover: \`drover serve\` on one shared socket; drover-balanced: \`drover serve --reuse-port\` (one SO_REUSEPORT socket per worker slot, new connections steered to the ready slots in turn); drover-hashed: the same with DROVER_REUSEPORT_STEERING=hash (the kernel's hash picks the slot); net.ipv4.tcp_migrate_req = ${migrate}`,
     `- waited for test suites: ${quietWaits.length ? quietWaits.map((ms) => fmtMs(ms)).join(', ') : 'never (none ran before a measurement)'}`,
     '',
   );

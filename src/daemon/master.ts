@@ -263,9 +263,10 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   process.on('uncaughtException', onUnexpected);
   process.on('unhandledRejection', onUnexpected);
   for (const sock of sockets?.list() ?? []) {
-    logger.info(`socket ${sock.spec.name}: listening on ${sock.address}${sock.inherited ? ' (inherited)' : ''} (fd ${sock.fd}${sock.spec.reusePort ? ', balanced: one SO_REUSEPORT socket per worker slot' : ''})`);
+    const how = sockets?.isSteered(sock.spec.name) ? 'in turn to the ready workers' : 'by the kernel\'s hash';
+    logger.info(`socket ${sock.spec.name}: listening on ${sock.address}${sock.inherited ? ' (inherited)' : ''} (fd ${sock.fd}${sock.spec.reusePort ? `, balanced: one SO_REUSEPORT socket per worker slot, new connections ${how}` : ''})`);
   }
-  warnAboutBalancedSockets(config, logger);
+  if (sockets) warnAboutBalancedSockets(sockets, logger);
   logger.info(
     `drover up: pid ${process.pid}, ${config.processes.length} process(es) from ${config.file}, control at ${server.urls.join(' ')}` +
       (guard ? `, orphan guard pid ${guard.pid ?? '?'}` : ''),
@@ -325,12 +326,18 @@ function warnAboutPlatform(logger: Logger): void {
   }
 }
 
-/** Balanced sockets without the kernel's migration of queued connections: say what TTOU may cost. */
-function warnAboutBalancedSockets(config: Config, logger: Logger): void {
-  const balanced = config.sockets.filter((s) => s.reusePort).map((s) => s.name);
-  if (balanced.length === 0 || tcpMigratesRequests() === true) return;
+/**
+ * Balanced sockets the master cannot steer: say why, and what TTOU may cost without the kernel's migration
+ * of queued connections (a steered slot is drained before it closes).
+ */
+function warnAboutBalancedSockets(sockets: SocketSet, logger: Logger): void {
+  for (const [name, why] of sockets.steeringFailed()) {
+    logger.warn(`socket ${name}: cannot load the BPF program that steers new connections in turn (${why}); the kernel's hash spreads them instead`);
+  }
+  const hashed = sockets.list().filter((s) => sockets.isBalanced(s.spec.name) && !sockets.isSteered(s.spec.name)).map((s) => s.spec.name);
+  if (hashed.length === 0 || tcpMigratesRequests() === true) return;
   logger.warn(
-    `socket ${balanced.join(', ')}: net.ipv4.tcp_migrate_req is off, so a slot that closes (TTOU, fewer workers after a reload) resets the connections queued on it at that instant; set it to 1 (sysctl -w net.ipv4.tcp_migrate_req=1, Linux ≥ 5.14) to have the kernel move them to another slot`,
+    `socket ${hashed.join(', ')}: net.ipv4.tcp_migrate_req is off, so a slot that closes (TTOU, fewer workers after a reload) resets the connections queued on it at that instant; set it to 1 (sysctl -w net.ipv4.tcp_migrate_req=1, Linux ≥ 5.14) to have the kernel move them to another slot`,
   );
 }
 

@@ -22,6 +22,9 @@ export interface Libc {
   koffi: typeof KoffiModule;
   socket: (domain: number, type: number, protocol: number) => number;
   setsockopt: (fd: number, level: number, name: number, value: Int32Array, len: number) => number;
+  getsockopt: (fd: number, level: number, name: number, value: Buffer, len: Uint32Array) => number;
+  /** syscall(2), for calls libc has no wrapper for (bpf); the arguments after the number are (type, value) pairs */
+  syscall: (number: number, ...rest: unknown[]) => number;
   bind: (fd: number, addr: Buffer, len: number) => number;
   listen: (fd: number, backlog: number) => number;
   getsockname: (fd: number, addr: Buffer, len: Uint32Array) => number;
@@ -89,6 +92,8 @@ export function load(): Libc {
       koffi,
       socket: f('int socket(int domain, int type, int protocol)'),
       setsockopt: f('int setsockopt(int fd, int level, int name, const void *value, uint32_t len)'),
+      getsockopt: f('int getsockopt(int fd, int level, int name, _Out_ uint8_t *value, _Inout_ uint32_t *len)'),
+      syscall: f('long syscall(long number, ...)'),
       bind: f('int bind(int fd, const void *addr, uint32_t len)'),
       listen: f('int listen(int fd, int backlog)'),
       getsockname: f('int getsockname(int fd, _Out_ uint8_t *addr, _Inout_ uint32_t *len)'),

@@ -58,8 +58,11 @@ export interface ArbiterHost {
   promote(m: PoolMember): boolean;
   /** the open slots of the program's balanced sockets (none for shared sockets) */
   openSlots(group: string, programName: string): readonly number[];
-  /** closes the master's copy of a slot of the program's balanced sockets (nothing for shared sockets) */
-  closeSlot(group: string, programName: string, slot: number): void;
+  /**
+   * closes the master's copy of a slot of the program's balanced sockets (nothing for shared sockets);
+   * `drain`: its worker still accepts, so the slot is first taken out of turn and its queue emptied
+   */
+  closeSlot(group: string, programName: string, slot: number, drain: boolean): Promise<void>;
 }
 
 /** States in which a process holds nothing: no slot, no place in the pool. */
@@ -209,8 +212,7 @@ export class Arbiter {
       this.setTarget(group, programName, live.length - 1);
       this.host.logger.info(`${programName}: removing worker ${victim.spec.name} (now ${live.length - 1})`);
       victim.retiring = true;
-      if (victim.slot !== null) this.host.closeSlot(group, programName, victim.slot);
-      this.retireQuietly(victim);
+      this.closeThenRetire(victim);
     }
   }
 
@@ -243,8 +245,7 @@ export class Arbiter {
         const extra = this.live(group, programName).sort((a, b) => (a.slot ?? 0) - (b.slot ?? 0)).slice(target);
         for (const m of extra) {
           m.retiring = true;
-          if (m.slot !== null) this.host.closeSlot(group, programName, m.slot);
-          this.retireQuietly(m);
+          this.closeThenRetire(m);
         }
       }
       await this.fillSpares(group, programName);
@@ -372,7 +373,7 @@ export class Arbiter {
   private closeOrphanSlots(group: string, programName: string): void {
     const members = this.workersOf(group, programName).filter((w) => w.role === 'serving' && w.slot !== null && !GONE.has(w.record.state));
     const held = new Set(members.map((w) => w.slot));
-    for (const slot of this.host.openSlots(group, programName)) if (!held.has(slot)) this.host.closeSlot(group, programName, slot);
+    for (const slot of this.host.openSlots(group, programName)) if (!held.has(slot)) void this.host.closeSlot(group, programName, slot, false);
   }
 
   /** Starts a replacement for `old` in its slot, waits until it is running, then stops and drops `old`. */
@@ -400,6 +401,13 @@ export class Arbiter {
   }
 
   /** Stops a worker and forgets it once stopped. */
+  /** A serving member leaves the pool: its slot closes (drained while it still accepts), then it stops. */
+  private closeThenRetire(m: PoolMember): void {
+    m.retiring = true;
+    if (m.slot === null) return this.retireQuietly(m);
+    void this.host.closeSlot(m.spec.group, m.spec.programName, m.slot, true).then(() => this.retireQuietly(m));
+  }
+
   private retireQuietly(m: PoolMember): void {
     m.retiring = true;
     void this.host.stop(m).then(() => {

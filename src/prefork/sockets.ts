@@ -9,12 +9,16 @@
 // replaced. Slot 0 is bound and listens at start (connections queue from the first moment, as on a shared
 // socket); a later slot is only bound, and joins the group when its first worker's listen(2) on the
 // inherited fd puts it in the LISTEN state — a slot whose worker is still loading gets no connections.
+// Where the kernel lets drover load a BPF program (root), the slots are not picked by hash but in turn,
+// among those the master lists as ready (src/os/steering.ts): a dead worker's slot gets no new connection
+// while its replacement loads, and a slot that closes is taken out of turn and drained first.
 import { closeSync, existsSync, lchownSync, lstatSync, unlinkSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { SocketSpec } from '../config/types.js';
 import { DroverError } from '../errors.js';
 import { listenSocket, resolveIPv4, socketAddress } from '../os/native-net.js';
 import { NativeError } from '../os/libc.js';
+import { acceptQueueLength, ReuseportSteering } from '../os/steering.js';
 import { lookupGroupId, lookupUser } from '../os/users.js';
 
 export interface BoundSocket {
@@ -38,6 +42,12 @@ export class SocketSet {
   private readonly sockets = new Map<string, BoundSocket>();
   /** balanced sockets: name → their port (the real one when 0 was asked) and open slots, slot → fd */
   private readonly slots = new Map<string, { readonly port: number; readonly fds: Map<number, number> }>();
+  /** balanced sockets' round-robin steering; absent where it could not be loaded (the kernel's hash decides) */
+  private readonly steering = new Map<string, ReuseportSteering>();
+  /** why steering could not be loaded, per balanced socket */
+  private readonly steeringFailures = new Map<string, string>();
+  /** slots taken out of turn and waiting for their queue to drain before they close */
+  private readonly draining = new Set<number>();
 
   /**
    * Binds every socket, or takes it over from `inherited` (name → fds) when the parent passed it; a balanced
@@ -95,15 +105,48 @@ export class SocketSet {
   /**
    * Closes the master's copy of a slot. The socket itself closes when the last worker holding it does; the
    * kernel then resets the connections still queued on it, unless net.ipv4.tcp_migrate_req moves them to
-   * another slot (docs/decisions.md, Prefork). The last open slot stays: it keeps the address bound, and
+   * another slot (docs/decisions.md, Prefork). With steering and `drain`, the slot is first taken out of
+   * turn and the master waits (up to DRAIN_MS) until its worker, still accepting, has emptied its queue;
+   * resolves once the copy is closed. The last open slot stays: it keeps the address bound, and
    * connections queue there as they would on a shared socket.
    */
-  closeSlot(name: string, slot: number): void {
+  async closeSlot(name: string, slot: number, drain = false): Promise<void> {
     const slots = this.slots.get(name);
     const fd = slots?.fds.get(slot);
     if (!slots || fd === undefined || slots.fds.size <= 1) return;
-    closeSync(fd);
     slots.fds.delete(slot);
+    const steering = this.steering.get(name);
+    if (steering) {
+      steering.steer(steering.listed().filter((f) => f !== fd));
+      if (drain) {
+        this.draining.add(fd);
+        await drained(fd);
+        // closed meanwhile by close(): the number may already name another file
+        if (!this.draining.delete(fd)) return;
+      }
+    }
+    closeSync(fd);
+  }
+
+  /**
+   * New connections to the balanced socket `name` go to `slots` (those with a ready worker) in turn. A
+   * no-op without steering; an empty list leaves the choice to the kernel's hash.
+   */
+  steer(name: string, slots: readonly number[]): void {
+    const steering = this.steering.get(name);
+    const open = this.slots.get(name)?.fds;
+    if (!steering || !open) return;
+    steering.steer(slots.flatMap((k) => (open.has(k) ? [open.get(k) as number] : [])));
+  }
+
+  /** Whether new connections to `name` are steered in turn (false: by the kernel's hash, or a shared socket). */
+  isSteered(name: string): boolean {
+    return this.steering.has(name);
+  }
+
+  /** Balanced sockets whose steering could not be loaded, with the reason. */
+  steeringFailed(): ReadonlyMap<string, string> {
+    return this.steeringFailures;
   }
 
   /** The open slots of a balanced socket, in slot order (empty for a shared socket). */
@@ -128,10 +171,14 @@ export class SocketSet {
       const slots = this.slots.get(s.spec.name);
       if (slots) for (const fd of slots.fds.values()) closeSync(fd);
       else closeSync(s.fd);
+      this.steering.get(s.spec.name)?.close();
       if (s.spec.bind.kind === 'unix' && !s.inherited) removeSocketFile(s.spec.bind.path);
     }
+    if (!keepFiles) for (const fd of this.draining) closeSync(fd);
+    this.draining.clear();
     this.sockets.clear();
     this.slots.clear();
+    this.steering.clear();
   }
 
   // --- internal ---
@@ -170,6 +217,21 @@ export class SocketSet {
     }
   }
 
+  /**
+   * Loads the round-robin steering of a balanced socket's group, through its first slot. Turned off by
+   * DROVER_REUSEPORT_STEERING=hash; where the kernel refuses it (no CAP_BPF, a kernel without BPF) the
+   * reason is kept for the master's warning and the kernel's hash decides.
+   */
+  private attachSteering(name: string, fd: number): void {
+    if (process.env.DROVER_REUSEPORT_STEERING === 'hash') return;
+    try {
+      this.steering.set(name, ReuseportSteering.attach(fd));
+    } catch (err) {
+      if (!(err instanceof NativeError)) throw err;
+      this.steeringFailures.set(name, err.message);
+    }
+  }
+
   /** A balanced socket's slots: every fd a re-exec'd master inherited under its name, in slot order, or the one just bound. */
   private keepSlots(spec: SocketSpec, inheritedFds: readonly number[], fd: number): void {
     const b = spec.bind;
@@ -177,10 +239,31 @@ export class SocketSet {
       // with port 0 the kernel chose one for the first socket; every slot of a balanced socket must share it
       const port = socketAddress(fd)?.port ?? b.port;
       this.slots.set(spec.name, { port, fds: new Map((inheritedFds.length > 0 ? inheritedFds : [fd]).map((f, k) => [k, f])) });
+      this.attachSteering(spec.name, fd);
     } else if (b.kind !== 'fd') {
       // more fds under a shared socket's name: the slots of a predecessor whose socket was balanced; only the first is used
       for (const extra of inheritedFds.slice(1)) closeSync(extra);
     }
+  }
+}
+
+/** How long closeSlot waits for a slot's queue to drain; its worker normally empties it in microseconds. */
+const DRAIN_MS = 1000;
+/** How often closeSlot looks at the queue while it drains. */
+const DRAIN_POLL_MS = 2;
+
+/** Resolves when the listening socket `fd` has an empty accept queue, or after DRAIN_MS. */
+async function drained(fd: number): Promise<void> {
+  const deadline = Date.now() + DRAIN_MS;
+  for (;;) {
+    let queued: number;
+    try {
+      queued = acceptQueueLength(fd);
+    } catch {
+      return; // not a listening TCP socket any more: nothing to wait for
+    }
+    if (queued === 0 || Date.now() >= deadline) return;
+    await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
   }
 }
 

@@ -110,8 +110,8 @@ export class Workers implements ProcessKind {
       drop: (m) => supervisor.drop((m as WorkerState).entry),
       promote: (m) => this.promote(m as WorkerState),
       openSlots: (group, programName) => this.balancedSockets(group, programName).flatMap((name) => this.o.sockets?.openSlots(name) ?? []),
-      closeSlot: (group, programName, slot) => {
-        for (const name of this.balancedSockets(group, programName)) this.o.sockets?.closeSlot(name, slot);
+      closeSlot: async (group, programName, slot, drain) => {
+        await Promise.all(this.balancedSockets(group, programName).map((name) => this.o.sockets?.closeSlot(name, slot, drain)));
       },
     };
     this.pool = new Arbiter(host);
@@ -120,13 +120,15 @@ export class Workers implements ProcessKind {
     // old master's leave, so the master lets go of them now (they close as the old workers stop)
     for (const spec of config.processes) {
       if (spec.worker === null) continue;
-      for (const name of spec.sockets) for (const slot of this.o.sockets?.openSlots(name) ?? []) if (slot >= spec.numprocs) this.o.sockets?.closeSlot(name, slot);
+      for (const name of spec.sockets) for (const slot of this.o.sockets?.openSlots(name) ?? []) if (slot >= spec.numprocs) void this.o.sockets?.closeSlot(name, slot);
     }
     this.pool.addSpares();
     supervisor.onChange((e) => {
-      if (e.step.to !== 'stopped' && e.step.to !== 'fatal') return;
       const entry = supervisor.table.get(e.key);
-      if (entry?.spec.worker) this.arbiter.memberDown(this.stateOf(entry));
+      if (!entry?.spec.worker) return;
+      // a worker became ready or left: the slots new connections go to change with it
+      this.steer(entry.spec.group, entry.spec.programName);
+      if (e.step.to === 'stopped' || e.step.to === 'fatal') this.arbiter.memberDown(this.stateOf(entry));
     });
     supervisor.onSignal('TTIN', () => this.arbiter.addWorkers());
     supervisor.onSignal('TTOU', () => this.arbiter.removeWorkers());
@@ -292,6 +294,25 @@ export class Workers implements ProcessKind {
     return sockets.isBalanced(name) ? sockets.slotFd(name, slot) : (sockets.get(name)?.fd ?? null);
   }
 
+  /**
+   * Steers new connections to the program's balanced sockets over the slots whose serving worker is ready
+   * (src/os/steering.ts): a slot whose worker died or is still loading gets none.
+   */
+  private steer(group: string, programName: string): void {
+    const sockets = this.o.sockets;
+    if (!sockets || !this.supervisor) return;
+    const names = this.balancedSockets(group, programName).filter((name) => sockets.isSteered(name));
+    if (names.length === 0) return;
+    const ready = new Set<number>();
+    for (const entry of this.supervisor.table.entries()) {
+      if (entry.spec.group !== group || entry.spec.programName !== programName || entry.record.state !== 'running') continue;
+      const w = this.stateOf(entry);
+      if (w.role === 'serving' && w.slot !== null) ready.add(w.slot);
+    }
+    const slots = [...ready].sort((a, b) => a - b);
+    for (const name of names) sockets.steer(name, slots);
+  }
+
   /** The balanced sockets a program names. */
   private balancedSockets(group: string, programName: string): string[] {
     const entry = this.supervisor?.table.entries().find((e) => e.spec.group === group && e.spec.programName === programName);
@@ -324,6 +345,8 @@ export class Workers implements ProcessKind {
     // EPIPE/ERR_IPC_CHANNEL_CLOSED when the spare is gone: its exit event tells the rest
     child.send({ t: 'accept', sockets: fds.length }, () => undefined);
     fds.forEach((fd, index) => void sendListeningSocket(child, { t: 'socket', index }, fd));
+    // its slot listens already (the master's copy): connections steered there wait the moment it takes to listen
+    this.steer(w.spec.group, w.spec.programName);
     return true;
   }
 
@@ -375,6 +398,7 @@ export class Workers implements ProcessKind {
           `${entry.spec.name}: spare ${pid} now accepting${w.slot !== null ? ` in slot ${w.slot}` : ''}${w.promotedAtMs > 0 ? ` (${Date.now() - w.promotedAtMs} ms after it was told)` : ''}`,
         );
         w.promotedAtMs = 0;
+        this.steer(entry.spec.group, entry.spec.programName);
         break;
       default:
         assertNever(msg);

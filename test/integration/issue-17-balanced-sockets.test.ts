@@ -3,7 +3,10 @@
 // (`ss`), real signals and real HTTP load: the spread, zero failed requests across HUP, TTIN/TTOU,
 // max_requests recycling and USR2, and a worker SIGKILLed while connections wait in its slot — they are
 // answered by its replacement, not reset; and, in a private network namespace with net.ipv4.tcp_migrate_req = 1,
-// TTOU under a new connection per request without a failed request.
+// TTOU under a new connection per request without a failed request. As root the master steers new
+// connections to the ready slots in turn (a BPF program, src/os/steering.ts): exact shares, no new
+// connection for a dead worker's slot, and TTOU without a failed request even with tcp_migrate_req = 0.
+import { connect } from 'node:net';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -30,11 +33,46 @@ ${opts.program ?? ''}
 `;
 }
 
-async function boot(dir: string, text: string): Promise<{ run: CliRun; port: number }> {
-  const run = await startUp(writeConfig(dir, text));
-  const port = Number((await run.waitForLine(/socket web: listening on 127\.0\.0\.1:(\d+)/))[1]);
-  await run.waitForCount(/web_\d+: starting → running/g, 2);
-  return { run, port };
+async function boot(dir: string, text: string, env: Record<string, string> = {}, workers = 2): Promise<{ run: CliRun; port: number; steered: boolean }> {
+  const run = await startUp(writeConfig(dir, text), env);
+  const m = await run.waitForLine(/socket web: listening on 127\.0\.0\.1:(\d+).*$/m);
+  await run.waitForCount(/web_\d+: starting → running/g, workers, 15_000);
+  return { run, port: Number(m[1]), steered: m[0].includes('in turn to the ready workers') };
+}
+
+/** The kernel's hash instead of drover's steering (the mode of a non-root master). */
+const HASHED = { DROVER_REUSEPORT_STEERING: 'hash' };
+const steeringSkip = process.getuid?.() !== 0 ? 'steering loads a BPF program: needs root' : false;
+
+/**
+ * Opens `n` connections at once and sends one keep-alive request on each: which pid answered on each
+ * connection (the worker that accepted it and keeps it).
+ */
+async function keepAliveOwners(port: number, n: number): Promise<Map<number, number>> {
+  const owners = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<number>((resolve, reject) => {
+          const c = connect(port, '127.0.0.1', () => c.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+          let text = '';
+          c.setEncoding('utf8');
+          c.on('data', (d: string) => {
+            text += d;
+            const body = /\r\n\r\n(\d+)$/.exec(text);
+            if (body) {
+              resolve(Number(body[1]));
+              c.destroy();
+            }
+          });
+          c.on('error', reject);
+          c.setTimeout(10_000, () => reject(new Error(`no answer on a connection: ${JSON.stringify(text)}`)));
+        }),
+    ),
+  );
+  const counts = new Map<number, number>();
+  for (const pid of owners) counts.set(pid, (counts.get(pid) ?? 0) + 1);
+  return counts;
 }
 
 /** The inodes of the listening sockets on `port`, sorted: the same set means the very same sockets. */
@@ -82,28 +120,76 @@ test('balanced: one listening socket per worker slot on the one port, each held 
   }
 });
 
-test('balanced spread: with 2 workers, each answers 42–58 % of 1000 new connections (shared mode shown for comparison)', async () => {
+test('balanced spread: with 2 workers, 1000 new connections split 50/50 in turn, 42–58 % by the kernel\'s hash (shared shown for comparison)', async () => {
   const shares: Record<string, number[]> = {};
-  for (const reusePort of [false, true]) {
+  for (const mode of ['shared', 'hashed', 'steered'] as const) {
+    if (mode === 'steered' && steeringSkip) continue;
     const dir = makeTmpDir();
-    const { run, port } = await boot(dir, config({ reusePort }));
+    const { run, port, steered } = await boot(dir, config({ reusePort: mode !== 'shared' }), mode === 'hashed' ? HASHED : {});
     try {
+      assert.equal(steered, mode === 'steered', `steering as asked\n${run.describe()}`);
       // one at a time: on a shared socket the worker that went idle last tends to win each accept, while a
-      // balanced socket's kernel hash of the connection picks a slot whatever the workers do
+      // balanced socket's slot is picked whatever the workers do
       const counts = await spread(port, 1000, 1);
       const total = [...counts.values()].reduce((a, b) => a + b, 0);
-      shares[reusePort ? 'balanced' : 'shared'] = [...counts.values()].map((c) => Math.round((c / total) * 100)).sort((a, b) => b - a);
-      if (reusePort) {
-        assert.equal(counts.size, 2, `both workers answered: ${JSON.stringify([...counts])}`);
-        // the kernel hashes each connection to a slot: 50 % ± 1.6 % (one standard deviation) per worker, so
-        // 8 points either way is five deviations — a failure means a slot is not taking its share
-        for (const [pid, c] of counts) assert.ok(c / total >= 0.42 && c / total <= 0.58, `worker ${pid} answered ${c} of ${total}`);
-      }
+      shares[mode] = [...counts.values()].map((c) => Math.round((c / total) * 1000) / 10).sort((a, b) => b - a);
+      if (mode === 'shared') continue;
+      assert.equal(counts.size, 2, `both workers answered: ${JSON.stringify([...counts])}`);
+      // in turn: every other connection, so the load's stop leaves at most one more on a side; by hash:
+      // 50 % ± 1.6 % (one standard deviation) per worker, so 8 points either way is five deviations
+      const [lo, hi] = mode === 'steered' ? [0.499, 0.501] : [0.42, 0.58];
+      for (const [pid, c] of counts) assert.ok(c / total >= lo && c / total <= hi, `${mode}: worker ${pid} answered ${c} of ${total}`);
     } finally {
       await teardown(run, spawnedPids(run), dir);
     }
   }
-  process.stdout.write(`# busiest first, % of new connections per worker: shared ${JSON.stringify(shares['shared'])}, balanced ${JSON.stringify(shares['balanced'])}\n`);
+  process.stdout.write(`# busiest first, % of new connections per worker: ${JSON.stringify(shares)}\n`);
+});
+
+test('steered: 64 keep-alive connections opened at once go 32/32 to 2 workers and 16 each to 4', { skip: steeringSkip }, async () => {
+  for (const workers of [2, 4]) {
+    const dir = makeTmpDir();
+    const { run, port, steered } = await boot(dir, config({ program: `numprocs = ${workers}` }).replace('numprocs = 2\n', ''), {}, workers);
+    try {
+      assert.ok(steered, `steering loaded\n${run.describe()}`);
+      const counts = await keepAliveOwners(port, 64);
+      const fair = 64 / workers;
+      // two CPUs can take the same turn at once (the program's counter is not atomic): one off at most
+      for (const [pid, c] of counts) assert.ok(Math.abs(c - fair) <= 1, `${workers} workers: worker ${pid} holds ${c} of 64 connections: ${JSON.stringify([...counts])}`);
+      assert.equal(counts.size, workers, JSON.stringify([...counts]));
+    } finally {
+      await teardown(run, spawnedPids(run), dir);
+    }
+  }
+});
+
+test('steered: while a killed worker\'s replacement loads, its slot gets no new connection; the other worker answers at once', { skip: steeringSkip }, async () => {
+  const dir = makeTmpDir();
+  const text = config({ program: 'environment = LOAD_MS="1500"' }).replace(fixture('worker-app.mjs'), fixture('worker-slow-load.mjs'));
+  const { run, port, steered } = await boot(dir, text);
+  try {
+    assert.ok(steered, `steering loaded\n${run.describe()}`);
+    const victim = pidOf(run, 'web_0');
+    const from = run.output.length;
+    process.kill(victim, 'SIGKILL');
+    await run.waitForLine(/web_0: running → exited \(terminated by SIGKILL/, { from });
+    // new connections, one at a time, while the replacement takes 1.5 s to load: each answered at once
+    const times: number[] = [];
+    const answeredBy = new Set<string>();
+    while (!/web_0: starting → running/.test(run.output.slice(from)) && times.length < 40) {
+      const t0 = performance.now();
+      const r = await fetchText(port, '/'); // a new connection each
+      times.push(performance.now() - t0);
+      answeredBy.add(r.body);
+    }
+    assert.ok(times.length >= 5, `only ${times.length} requests before the replacement was running\n${run.describe()}`);
+    const slowest = Math.max(...times);
+    // by hash, half of them would wait in the dead slot until the replacement loads (1.5 s)
+    assert.ok(slowest < 700, `slowest of ${times.length} requests took ${slowest.toFixed(0)} ms: ${times.map((t) => t.toFixed(0)).join(' ')}\n${run.describe()}`);
+    assert.deepEqual([...answeredBy], [String(pidOf(run, 'web_1'))], 'all answered by the surviving worker');
+  } finally {
+    await teardown(run, spawnedPids(run), dir);
+  }
 });
 
 test('balanced, under load: HUP rolls every worker, TTIN opens a slot and TTOU closes one, with zero failed requests', async () => {
@@ -242,19 +328,26 @@ process.stdin.resume();
 
 const netnsSkip = process.getuid?.() !== 0 ? 'needs root (a private network namespace)' : false;
 
-test('TTOU with net.ipv4.tcp_migrate_req = 1 (private network namespace): no request fails, with a new connection per request', { skip: netnsSkip }, async (t) => {
-  const ns = await privateNetwork(1);
+/**
+ * TTIN then TTOU three times under a new connection per request, in a private network namespace with
+ * tcp_migrate_req = `migrate`: how many requests failed.
+ */
+async function ttouInPrivateNetwork(t: { skip: (why: string) => void }, migrate: 0 | 1, env: Record<string, string>): Promise<void> {
+  const ns = await privateNetwork(migrate);
   if (!ns) {
     t.skip('cannot make a network namespace here (unshare -n / nsenter)');
     return;
   }
   const dir = makeTmpDir();
-  const run = new CliRun(['up', '-c', writeConfig(dir, config())], { wrapper: ['nsenter', '-t', String(ns.pid), '-n', '--'] });
+  const run = new CliRun(['up', '-c', writeConfig(dir, config())], { wrapper: ['nsenter', '-t', String(ns.pid), '-n', '--'], env });
   const script = join(dir, 'load.mjs');
   writeFileSync(script, LOAD_SCRIPT);
   let loader: ReturnType<typeof spawn> | null = null;
   try {
-    const port = Number((await run.waitForLine(/socket web: listening on 127\.0\.0\.1:(\d+)/))[1]);
+    const m = await run.waitForLine(/socket web: listening on 127\.0\.0\.1:(\d+).*$/m);
+    const port = Number(m[1]);
+    const steered = m[0].includes('in turn to the ready workers');
+    assert.equal(steered, env['DROVER_REUSEPORT_STEERING'] !== 'hash', `steering as asked\n${run.describe()}`);
     await run.waitForCount(/web_\d+: starting → running/g, 2);
     loader = spawn('nsenter', ['-t', String(ns.pid), '-n', process.execPath, script, String(port)], { stdio: ['pipe', 'pipe', 'inherit'] });
     let out = '';
@@ -271,12 +364,21 @@ test('TTOU with net.ipv4.tcp_migrate_req = 1 (private network namespace): no req
     loader.stdin?.end();
     await waitForCondition(() => out.includes('{'), 'the load\'s result', { timeoutMs: 15_000, describe: () => out });
     const result = JSON.parse(out.slice(out.indexOf('{'))) as { ok: number; failed: number; errors: string[] };
-    process.stdout.write(`# TTIN+TTOU ×3 under a new connection per request, tcp_migrate_req = 1: ${result.failed} failed of ${result.ok + result.failed}\n`);
-    assert.equal(result.failed, 0, `the kernel moved each closing slot's queue to another slot: ${result.errors.join('; ')}\n${run.describe()}`);
+    process.stdout.write(`# TTIN+TTOU ×3 under a new connection per request, tcp_migrate_req = ${migrate}, ${steered ? 'steered' : 'hashed'}: ${result.failed} failed of ${result.ok + result.failed}\n`);
+    const why = steered ? 'each closing slot was taken out of turn and drained before it closed' : 'the kernel moved each closing slot\'s queue to another slot';
+    assert.equal(result.failed, 0, `${why}: ${result.errors.join('; ')}\n${run.describe()}`);
     assert.ok(result.ok > 200);
   } finally {
     loader?.kill('SIGKILL');
     await teardown(run, spawnedPids(run), dir);
     ns.close();
   }
+}
+
+test('TTOU with net.ipv4.tcp_migrate_req = 1 (private network namespace), the kernel\'s hash: no request fails, with a new connection per request', { skip: netnsSkip }, async (t) => {
+  await ttouInPrivateNetwork(t, 1, HASHED);
+});
+
+test('TTOU with net.ipv4.tcp_migrate_req = 0 (private network namespace), steered: no request fails, with a new connection per request', { skip: netnsSkip }, async (t) => {
+  await ttouInPrivateNetwork(t, 0, {});
 });

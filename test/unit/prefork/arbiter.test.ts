@@ -179,9 +179,11 @@ class FakeHost implements ArbiterHost {
     return [...this.slots].sort((a, b) => a - b);
   }
 
-  closeSlot(_group: string, _programName: string, slot: number): void {
-    this.calls.push(`closeSlot ${slot}`);
+  closeSlot(_group: string, _programName: string, slot: number, drain: boolean): Promise<void> {
+    this.calls.push(`closeSlot ${slot}${drain ? ' drained' : ''}`);
     this.slots.delete(slot);
+    // as the real one: the slot is gone from the open ones at once, the close itself completes later
+    return new Promise((resolve) => setImmediate(resolve));
   }
 
   // --- for the tests ---
@@ -681,13 +683,16 @@ test('TTIN: the new worker serves in the next free slot', () => {
   assert.equal(host.get('web:web_2').role, 'serving');
 });
 
-test('TTOU: the worker in the highest slot leaves, and the master closes that slot before asking it to stop', async () => {
+test('TTOU: the worker in the highest slot leaves, and the master closes (drains) that slot before asking it to stop', async () => {
   const { host, arbiter } = slotted(3);
   // slots are not process numbers: web_0 holds the highest
   host.get('web:web_0').slot = 7;
   host.slots.add(7);
   arbiter.removeWorkers();
-  assert.deepEqual(host.calls, ['closeSlot 7', 'stop web:web_0']);
+  assert.deepEqual(host.calls, ['closeSlot 7 drained'], 'not stopped before its slot is closed');
+  await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(host.calls, ['closeSlot 7 drained', 'stop web:web_0']);
   await host.finishAll();
   assert.deepEqual([...host.table.keys()], ['web:web_1', 'web:web_2']);
 });
