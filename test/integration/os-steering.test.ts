@@ -1,0 +1,82 @@
+// The balanced sockets' steering program (src/os/steering.ts) against the real kernel: connections go to
+// the listed sockets in turn, only to those, and to the kernel's hash when the list is empty; a socket that
+// does not listen is left out; the accept-queue count (TCP_INFO) agrees with `ss`. Nothing accepts in this
+// process, so every connection stays in the queue of the socket the kernel picked for it.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { closeSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { test } from 'node:test';
+import { listenSocket, socketAddress } from '../../src/os/native-net.js';
+import { acceptQueueLength, ReuseportSteering } from '../../src/os/steering.js';
+
+const skip = process.getuid?.() !== 0 ? 'loading a BPF program needs root (CAP_BPF)' : false;
+
+/** Opens `n` connections to `port`, one after another, and resolves once each is established. */
+async function open(port: number, n: number, into: Socket[]): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const s = connect(port, '127.0.0.1');
+    into.push(s);
+    await new Promise<void>((resolve, reject) => {
+      s.once('connect', resolve);
+      s.once('error', reject);
+    });
+  }
+}
+
+/** Recv-Q of each LISTEN socket on `port` as `ss` reports it (the accept queue), sorted. */
+function ssQueues(port: number): number[] {
+  const r = spawnSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' });
+  return r.stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => Number(l.trim().split(/\s+/)[1]))
+    .sort((a, b) => a - b);
+}
+
+test('steering: in turn over the listed sockets, only to them, the hash when the list is empty', { skip }, async () => {
+  const a = listenSocket({ kind: 'tcp', host: '127.0.0.1', port: 0 }, { backlog: 512, reusePort: true });
+  const port = socketAddress(a)?.port ?? 0;
+  const b = listenSocket({ kind: 'tcp', host: '127.0.0.1', port }, { backlog: 512, reusePort: true });
+  // bound, not listening: not in the group yet, so the kernel refuses it in the list
+  const idle = listenSocket({ kind: 'tcp', host: '127.0.0.1', port }, { backlog: 512, reusePort: true, listen: false });
+  const steering = ReuseportSteering.attach(a);
+  const conns: Socket[] = [];
+  try {
+    assert.deepEqual(steering.steer([a, b, idle]), [a, b], 'the socket that does not listen is left out');
+    await open(port, 64, conns);
+    assert.deepEqual([acceptQueueLength(a), acceptQueueLength(b)], [32, 32], 'in turn: exactly half each');
+    assert.deepEqual(ssQueues(port), [32, 32], 'TCP_INFO agrees with ss');
+
+    // only b listed: every new connection goes to b, a's queue does not move
+    assert.deepEqual(steering.steer([b]), [b]);
+    await open(port, 20, conns);
+    assert.deepEqual([acceptQueueLength(a), acceptQueueLength(b)], [32, 52]);
+
+    // the same list again is kept as it is
+    assert.deepEqual(steering.steer([b]), [b]);
+    assert.deepEqual(steering.listed(), [b]);
+
+    // an empty list: the kernel's hash, which (over 200 connections) uses both
+    assert.deepEqual(steering.steer([]), []);
+    await open(port, 200, conns);
+    const [qa, qb] = [acceptQueueLength(a) - 32, acceptQueueLength(b) - 52];
+    assert.equal(qa + qb, 200);
+    assert.ok(qa > 50 && qb > 50, `the hash spread 200 connections ${qa}/${qb}`);
+  } finally {
+    for (const s of conns) s.destroy();
+    steering.close();
+    for (const fd of [a, b, idle]) closeSync(fd);
+  }
+});
+
+test('acceptQueueLength: 0 on an idle listener; a NativeError on an fd that is not a socket', () => {
+  const fd = listenSocket({ kind: 'tcp', host: '127.0.0.1', port: 0 }, { backlog: 8 });
+  try {
+    assert.equal(acceptQueueLength(fd), 0);
+  } finally {
+    closeSync(fd);
+  }
+  assert.throws(() => acceptQueueLength(0), (err: unknown) => err instanceof Error && /TCP_INFO/.test(err.message));
+});
