@@ -132,11 +132,14 @@ export class SocketSet {
    * New connections to the balanced socket `name` go to `slots` (those with a ready worker) in turn. A
    * no-op without steering; an empty list leaves the choice to the kernel's hash.
    */
-  steer(name: string, slots: readonly number[]): void {
+  steer(name: string, slots: readonly number[]): { asked: readonly number[]; listed: readonly number[] } | null {
     const steering = this.steering.get(name);
     const open = this.slots.get(name)?.fds;
-    if (!steering || !open) return;
-    steering.steer(slots.flatMap((k) => (open.has(k) ? [open.get(k) as number] : [])));
+    if (!steering || !open) return null;
+    const fds = slots.flatMap((k) => (open.has(k) ? [open.get(k) as number] : []));
+    const listed = steering.steer(fds);
+    // what was asked and what the kernel took (a socket that does not listen is refused)
+    return { asked: slots, listed: slots.filter((k) => listed.includes(open.get(k) as number)) };
   }
 
   /** Whether new connections to `name` are steered in turn (false: by the kernel's hash, or a shared socket). */

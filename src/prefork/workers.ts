@@ -310,7 +310,12 @@ export class Workers implements ProcessKind {
       if (w.role === 'serving' && w.slot !== null) ready.add(w.slot);
     }
     const slots = [...ready].sort((a, b) => a - b);
-    for (const name of names) sockets.steer(name, slots);
+    for (const name of names) {
+      const r = sockets.steer(name, slots);
+      if (!r) continue;
+      const left = r.asked.filter((k) => !r.listed.includes(k));
+      this.o.logger.debug(`socket ${name}: new connections in turn to slot(s) ${r.listed.join(', ') || 'none (the kernel\'s hash)'}${left.length > 0 ? `; refused: ${left.join(', ')}` : ''}`);
+    }
   }
 
   /** The balanced sockets a program names. */

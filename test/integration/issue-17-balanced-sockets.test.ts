@@ -19,7 +19,11 @@ import { startLoad } from '../helpers/load.js';
 import { repoRoot } from '../helpers/paths.js';
 
 function config(opts: { reusePort?: boolean; program?: string } = {}): string {
-  return `[socket:web]
+  // debug: the master logs the slots it steers new connections to, which a failure then shows
+  return `[supervisord]
+loglevel = debug
+
+[socket:web]
 bind = 127.0.0.1:0
 reuse_port = ${opts.reusePort ?? true}
 
@@ -37,7 +41,15 @@ async function boot(dir: string, text: string, env: Record<string, string> = {},
   const run = await startUp(writeConfig(dir, text), env);
   const m = await run.waitForLine(/socket web: listening on 127\.0\.0\.1:(\d+).*$/m);
   await run.waitForCount(/web_\d+: starting → running/g, workers, 15_000);
-  return { run, port: Number(m[1]), steered: m[0].includes('in turn to the ready workers') };
+  const steered = m[0].includes('in turn to the ready workers');
+  // the master steers to a slot only after it has logged its worker's `running`: wait until every slot is in turn
+  if (steered) await run.waitForLine(steeredTo(Array.from({ length: workers }, (_, k) => k)));
+  return { run, port: Number(m[1]), steered };
+}
+
+/** The master's (debug) line that says new connections now go in turn to exactly `slots`. */
+function steeredTo(slots: readonly number[]): RegExp {
+  return new RegExp(`socket web: new connections in turn to slot\\(s\\) ${slots.join(', ')}$`, 'm');
 }
 
 /** The kernel's hash instead of drover's steering (the mode of a non-root master). */
@@ -155,8 +167,8 @@ test('steered: 64 keep-alive connections opened at once go 32/32 to 2 workers an
       const counts = await keepAliveOwners(port, 64);
       const fair = 64 / workers;
       // two CPUs can take the same turn at once (the program's counter is not atomic): one off at most
-      for (const [pid, c] of counts) assert.ok(Math.abs(c - fair) <= 1, `${workers} workers: worker ${pid} holds ${c} of 64 connections: ${JSON.stringify([...counts])}`);
-      assert.equal(counts.size, workers, JSON.stringify([...counts]));
+      for (const [pid, c] of counts) assert.ok(Math.abs(c - fair) <= 1, `${workers} workers: worker ${pid} holds ${c} of 64 connections: ${JSON.stringify([...counts])}\n${run.describe()}`);
+      assert.equal(counts.size, workers, `${JSON.stringify([...counts])}\n${run.describe()}`);
     } finally {
       await teardown(run, spawnedPids(run), dir);
     }
@@ -173,6 +185,7 @@ test('steered: while a killed worker\'s replacement loads, its slot gets no new 
     const from = run.output.length;
     process.kill(victim, 'SIGKILL');
     await run.waitForLine(/web_0: running → exited \(terminated by SIGKILL/, { from });
+    await run.waitForLine(steeredTo([1]), { from });
     // new connections, one at a time, while the replacement takes 1.5 s to load: each answered at once
     const times: number[] = [];
     const answeredBy = new Set<string>();
