@@ -130,7 +130,8 @@ export class ListenerKind implements ProcessKind, ListenerChannel {
 
   /**
    * During a graceful shutdown: keeps a listener running while it works on an event the shutdown raised,
-   * or has one waiting in its pool, for at most SHUTDOWN_HOLD_MS (drover's addition: docs/events.md).
+   * or its pool has one waiting (even while it still answers an older one), for at most SHUTDOWN_HOLD_MS
+   * (drover's addition: docs/events.md).
    */
   holdsStop(entry: ProcessEntry): boolean {
     const since = this.shutdownAtMs;
@@ -139,7 +140,8 @@ export class ListenerKind implements ProcessKind, ListenerChannel {
     const left = since + SHUTDOWN_HOLD_MS - Date.now();
     if (left <= 0) return false;
     const working = l.event !== null && l.eventSentAtMs >= since;
-    const waiting = l.event === null && (this.pools?.hasQueuedSince(entry.spec.group, since) ?? false);
+    // busy or not: a listener still answering an event from before the shutdown gets the queued ones next
+    const waiting = this.pools?.hasQueuedSince(entry.spec.group, since) ?? false;
     if (!working && !waiting) return false;
     if (l.holdTimer === null) {
       const ctx = this.context();

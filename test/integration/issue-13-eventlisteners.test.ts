@@ -233,6 +233,42 @@ startsecs = 0
   }
 });
 
+test('a listener still answering an event from before the shutdown is kept for the STOPPING event that waits for it', async () => {
+  const dir = makeTmpDir('drover-ev-');
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `[supervisord]
+loglevel = debug
+
+[eventlistener:rec]
+command = /usr/bin/python3 ${listeners}/record-raw.py
+events = PROCESS_STATE_RUNNING, SUPERVISOR_STATE_CHANGE_STOPPING
+startsecs = 0
+environment = REC_OUT="${dir}/events.jsonl",SLOW="0.5"
+
+[program:sleeper]
+command = /bin/sleep 1000
+startsecs = 0
+`,
+    ),
+  );
+  try {
+    const at = (await run.waitForLine(/sleeper: starting → running/)).index ?? 0;
+    // the listener takes sleeper's RUNNING (it may first finish an earlier one): the shutdown comes while it
+    // is busy with an event from before it
+    await run.waitForLine(/rec: listener ready → busy/, { from: at });
+    run.signal('SIGTERM');
+    assert.equal((await run.waitForExit(10_000)).code, 0, run.describe());
+    const got = recorded(dir).map((r) => header(r, 'eventname') + (/processname:(\S+)/.exec(r.body)?.[1] ?? ''));
+    assert.ok(got.includes('PROCESS_STATE_RUNNINGsleeper'), `${JSON.stringify(got)}\n${run.describe()}`);
+    assert.equal(got.at(-1), 'SUPERVISOR_STATE_CHANGE_STOPPING', `the STOPPING event reached it after the older one: ${JSON.stringify(got)}\n${run.describe()}`);
+  } finally {
+    const pids = [...run.output.matchAll(/spawned: \S+ with pid (\d+)/g)].map((m) => Number(m[1]));
+    assert.deepEqual(await teardown(run, pids, dir), []);
+  }
+});
+
 function readRecords(dir: string): Record<string, unknown>[] {
   return eventRecords<Record<string, unknown>>(dir);
 }
