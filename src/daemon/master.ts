@@ -202,7 +202,11 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     lockFd: lock.fd,
     daemon: o.daemon,
     ownsWatchdog: () => service?.ownsWatchdog ?? false,
-    onHandedOver: () => service?.handedOver(),
+    onHandedOver: () => {
+      service?.handedOver();
+      // the new master's steering cannot list a socket this one still lists
+      sockets?.releaseSteering();
+    },
   });
   // each signal does what its command does, through the same implementation (DESIGN §5)
   supervisor.onSignal('HUP', () => void reloader.reload({ groups: null, apply: 'all', cause: 'SIGHUP' }).catch(() => undefined)); // logged by the reload

@@ -8,7 +8,7 @@
 // Loading the program needs CAP_BPF (root, in practice); without it attach() throws and the caller keeps
 // the hash. The program and maps live as long as a socket of the group holds the program (or this process
 // holds their fds): a re-exec'd master attaches its own, which replaces this one.
-import { load, NativeError, type Libc } from './libc.js';
+import { errnoName, load, NativeError, type Libc } from './libc.js';
 
 // bpf(2) commands, map and program types (uapi/linux/bpf.h)
 const BPF_MAP_CREATE = 0;
@@ -32,6 +32,16 @@ export const STEERING_CAPACITY = 4096;
 
 /** __NR_bpf: drover supports x86_64 and aarch64 */
 const NR_BPF = process.arch === 'arm64' ? 280 : 321;
+
+/**
+ * What steer() did: the fds now in the list, and those the kernel refused with its errno name — EINVAL for
+ * a socket that does not listen (yet), EBUSY for one still in another process's list (a re-exec'd
+ * master's predecessor, until it lets go).
+ */
+export interface SteerResult {
+  readonly listed: readonly number[];
+  readonly refused: readonly { readonly fd: number; readonly code: string }[];
+}
 
 export class ReuseportSteering {
   private closed = false;
@@ -72,23 +82,26 @@ export class ReuseportSteering {
   }
 
   /**
-   * New connections go to `fds` in turn, from now on. A socket the kernel refuses in the list (one that
-   * does not listen yet) is left out; returns the fds that are in it. An empty list gives the choice back
-   * to the kernel's hash.
+   * New connections go to `fds` in turn, from now on. A socket the kernel refuses in the list is left out
+   * (SteerResult says which, and why). An empty list gives the choice back to the kernel's hash.
    */
-  steer(fds: readonly number[]): number[] {
-    if (this.closed) return [];
+  steer(fds: readonly number[]): SteerResult {
+    if (this.closed) return { listed: [], refused: [] };
     const want = fds.slice(0, STEERING_CAPACITY);
-    if (want.length === this.current.length && want.every((fd, i) => this.current[i] === fd)) return [...this.current];
+    if (want.length === this.current.length && want.every((fd, i) => this.current[i] === fd)) return { listed: [...this.current], refused: [] };
     // A socket can hold only one position, so the list is rewritten whole: emptied first (the hash decides
     // for the connections that arrive in these microseconds), then filled, then its count set.
     this.setCount(0);
     for (let i = 0; i < this.current.length; i++) deleteElem(this.c, this.sockMap, i);
     const placed: number[] = [];
-    for (const fd of want) if (updateElem(this.c, this.sockMap, placed.length, BigInt(fd)) === 0) placed.push(fd);
+    const refused: { fd: number; code: string }[] = [];
+    for (const fd of want) {
+      if (updateElem(this.c, this.sockMap, placed.length, BigInt(fd)) === 0) placed.push(fd);
+      else refused.push({ fd, code: errnoName(this.c.koffi.errno()) });
+    }
     this.current = placed;
     this.setCount(placed.length);
-    return [...placed];
+    return { listed: [...placed], refused };
   }
 
   /** The fds in the list, in turn order. */

@@ -116,30 +116,54 @@ export class SocketSet {
     if (!slots || fd === undefined || slots.fds.size <= 1) return;
     slots.fds.delete(slot);
     const steering = this.steering.get(name);
+    let steered = false;
     if (steering) {
-      steering.steer(steering.listed().filter((f) => f !== fd));
-      if (drain) {
-        this.draining.add(fd);
-        await drained(fd);
-        // closed meanwhile by close(): the number may already name another file
-        if (!this.draining.delete(fd)) return;
+      try {
+        steering.steer(steering.listed().filter((f) => f !== fd));
+        steered = true;
+      } catch {
+        // the list could not be rewritten (the kernel refused the map update): close without draining
       }
     }
-    closeSync(fd);
+    if (steered && drain) {
+      this.draining.add(fd);
+      await drained(fd);
+      // closed meanwhile by close(): the number may already name another file
+      if (!this.draining.delete(fd)) return;
+    }
+    try {
+      closeSync(fd);
+    } catch {
+      // already closed: nothing is left to release
+    }
   }
 
   /**
    * New connections to the balanced socket `name` go to `slots` (those with a ready worker) in turn. A
    * no-op without steering; an empty list leaves the choice to the kernel's hash.
    */
-  steer(name: string, slots: readonly number[]): { asked: readonly number[]; listed: readonly number[] } | null {
+  steer(name: string, slots: readonly number[]): { asked: readonly number[]; listed: readonly number[]; refused: readonly { slot: number; code: string }[] } | null {
     const steering = this.steering.get(name);
     const open = this.slots.get(name)?.fds;
     if (!steering || !open) return null;
     const fds = slots.flatMap((k) => (open.has(k) ? [open.get(k) as number] : []));
-    const listed = steering.steer(fds);
-    // what was asked and what the kernel took (a socket that does not listen is refused)
-    return { asked: slots, listed: slots.filter((k) => listed.includes(open.get(k) as number)) };
+    const r = steering.steer(fds);
+    const slotOf = (fd: number): number => slots.find((k) => open.get(k) === fd) ?? -1;
+    return { asked: slots, listed: r.listed.map(slotOf), refused: r.refused.map((x) => ({ slot: slotOf(x.fd), code: x.code })) };
+  }
+
+  /**
+   * Empties every steering list (the kernel's hash decides): a master handing its sockets to a re-exec'd
+   * successor lets go of them, since a socket can be in one process's list only.
+   */
+  releaseSteering(): void {
+    for (const steering of this.steering.values()) {
+      try {
+        steering.steer([]);
+      } catch {
+        // the successor retries until the sockets are free; this process's exit frees them anyway
+      }
+    }
   }
 
   /** Whether new connections to `name` are steered in turn (false: by the kernel's hash, or a shared socket). */
@@ -252,12 +276,18 @@ export class SocketSet {
 
 /** How long closeSlot waits for a slot's queue to drain; its worker normally empties it in microseconds. */
 const DRAIN_MS = 1000;
+/**
+ * How long closeSlot waits at least: a connection whose handshake began before the slot left the turn
+ * reaches its accept queue one round trip later (TCP_INFO does not count half-open ones).
+ */
+const DRAIN_MIN_MS = 200;
 /** How often closeSlot looks at the queue while it drains. */
 const DRAIN_POLL_MS = 2;
 
-/** Resolves when the listening socket `fd` has an empty accept queue, or after DRAIN_MS. */
+/** Resolves when the listening socket `fd` has an empty accept queue (after DRAIN_MIN_MS), or after DRAIN_MS. */
 async function drained(fd: number): Promise<void> {
   const deadline = Date.now() + DRAIN_MS;
+  await new Promise((resolve) => setTimeout(resolve, DRAIN_MIN_MS));
   for (;;) {
     let queued: number;
     try {

@@ -17,6 +17,10 @@ import { reportFrames, stuckReportScanner } from './inspector.js';
 import { SocketBindError, type SocketSet } from './sockets.js';
 import { canStripTypes, isTypeScript, spareEnv, workerArgv, workerEnv } from './worker-spawn.js';
 
+/** The first and the longest delay before steering is tried again after the kernel refused a slot. */
+const STEER_RETRY_FIRST_MS = 100;
+const STEER_RETRY_MAX_MS = 5000;
+
 /** How long the master waits for a stuck worker's watchdog report before it kills the worker anyway. */
 const STUCK_REPORT_WAIT_MS = 3000;
 
@@ -83,6 +87,8 @@ export class Workers implements ProcessKind {
   private readonly states = new WeakMap<ProcessEntry, WorkerState>();
   /** requests served by every worker a program ever had, per "group:program" (from heartbeats) */
   private readonly requestsServed = new Map<string, number>();
+  /** per "group:program": the next try at steering after the kernel refused a slot */
+  private readonly steerRetries = new Map<string, { delayMs: number; fired: boolean; timer: NodeJS.Timeout }>();
 
   constructor(private readonly o: WorkersOptions) {}
 
@@ -310,12 +316,28 @@ export class Workers implements ProcessKind {
       if (w.role === 'serving' && w.slot !== null) ready.add(w.slot);
     }
     const slots = [...ready].sort((a, b) => a - b);
+    const program = `${group}:${programName}`;
+    let refused = false;
     for (const name of names) {
       const r = sockets.steer(name, slots);
       if (!r) continue;
-      const left = r.asked.filter((k) => !r.listed.includes(k));
-      this.o.logger.debug(`socket ${name}: new connections in turn to slot(s) ${r.listed.join(', ') || 'none (the kernel\'s hash)'}${left.length > 0 ? `; refused: ${left.join(', ')}` : ''}`);
+      refused ||= r.refused.length > 0;
+      const why = r.refused.map((x) => `${x.slot} (${x.code})`).join(', ');
+      this.o.logger.debug(`socket ${name}: new connections in turn to slot(s) ${r.listed.join(', ') || 'none (the kernel\'s hash)'}${why ? `; refused: ${why}` : ''}`);
     }
+    // Refused (EBUSY): a re-exec'd master's predecessor still lists the sockets until it lets go, and
+    // nothing else would make this master try again. Retried with a growing delay, up to STEER_RETRY_MAX_MS.
+    const pending = this.steerRetries.get(program);
+    if (!refused) {
+      if (pending) clearTimeout(pending.timer);
+      this.steerRetries.delete(program);
+      return;
+    }
+    if (pending?.timer && !pending.fired) return;
+    const delayMs = Math.min(STEER_RETRY_MAX_MS, pending ? pending.delayMs * 2 : STEER_RETRY_FIRST_MS);
+    const entry = { delayMs, fired: false, timer: setTimeout(() => ((entry.fired = true), this.steer(group, programName)), delayMs) };
+    entry.timer.unref();
+    this.steerRetries.set(program, entry);
   }
 
   /** The balanced sockets a program names. */

@@ -255,14 +255,15 @@ test('balanced, under load: max_requests recycling keeps each slot and fails no 
 
 test('balanced, under load: USR2 hands every slot to the new master, zero failed requests', async () => {
   const dir = makeTmpDir();
-  const { run, port } = await boot(dir, config());
+  const { run, port, steered } = await boot(dir, config());
   let newMaster = 0;
   try {
     const load = startLoad(port);
     await load.waitForMore(200);
     const before = inodes(port);
     run.signal('SIGUSR2');
-    newMaster = Number((await run.waitForLine(/the new master \(pid (\d+)\) is ready/, { timeoutMs: 20_000 }))[1]);
+    const ready = await run.waitForLine(/the new master \(pid (\d+)\) is ready/, { timeoutMs: 20_000 });
+    newMaster = Number(ready[1]);
     await run.waitForExit(15_000, { drained: false });
     await load.waitForMore(200);
     const result = await load.stop();
@@ -270,6 +271,12 @@ test('balanced, under load: USR2 hands every slot to the new master, zero failed
     const sockets = listeningSockets(port);
     assert.deepEqual(inodes(port), before, `the new master has the old one's sockets, every slot: ${JSON.stringify(sockets)}`);
     for (const s of sockets) assert.ok(s.pids.includes(newMaster), `the new master holds every slot: ${JSON.stringify(sockets)}`);
+    if (steered) {
+      // the old master's list held the sockets (EBUSY) until it let go: the new master steers once it has
+      await run.waitForLine(steeredTo([0, 1]), { from: ready.index ?? 0 });
+      const counts = await keepAliveOwners(port, 64);
+      for (const [pid, c] of counts) assert.ok(Math.abs(c - 32) <= 1, `after USR2, worker ${pid} holds ${c} of 64: ${JSON.stringify([...counts])}\n${run.describe()}`);
+    }
   } finally {
     if (newMaster) process.kill(newMaster, 'SIGTERM');
     await waitForCondition(() => livePids([newMaster]).length === 0, 'the new master to exit', { timeoutMs: 15_000 }).catch(() => undefined);
