@@ -373,7 +373,10 @@ export class Arbiter {
   private closeOrphanSlots(group: string, programName: string): void {
     const members = this.workersOf(group, programName).filter((w) => w.role === 'serving' && w.slot !== null && !GONE.has(w.record.state));
     const held = new Set(members.map((w) => w.slot));
-    for (const slot of this.host.openSlots(group, programName)) if (!held.has(slot)) void this.host.closeSlot(group, programName, slot, false);
+    for (const slot of this.host.openSlots(group, programName)) {
+      if (held.has(slot)) continue;
+      void this.host.closeSlot(group, programName, slot, false).catch((err: unknown) => this.host.logger.error(`${programName}: closing slot ${slot}: ${(err as Error).message}`));
+    }
   }
 
   /** Starts a replacement for `old` in its slot, waits until it is running, then stops and drops `old`. */
@@ -400,14 +403,27 @@ export class Arbiter {
     return true;
   }
 
-  /** Stops a worker and forgets it once stopped. */
   /** A serving member leaves the pool: its slot closes (drained while it still accepts), then it stops. */
   private closeThenRetire(m: PoolMember): void {
     m.retiring = true;
-    if (m.slot === null) return this.retireQuietly(m);
-    void this.host.closeSlot(m.spec.group, m.spec.programName, m.slot, true).then(() => this.retireQuietly(m));
+    const slot = m.slot;
+    if (slot === null) return this.retireQuietly(m);
+    const { group, programName } = m.spec;
+    void this.host
+      .closeSlot(group, programName, slot, true)
+      .catch((err: unknown) => this.host.logger.error(`${m.spec.name}: closing slot ${slot}: ${(err as Error).message}`))
+      .then(() => {
+        // a crash during the drain restarts it (in its slot, which opens again); it leaves all the same
+        m.retiring = true;
+        return this.host.stop(m);
+      })
+      .then(() => {
+        if (this.host.isCurrent(m)) this.host.drop(m);
+        if (this.host.isRunning() && !this.paused.has(`${group}:${programName}`)) this.closeOrphanSlots(group, programName);
+      });
   }
 
+  /** Stops a worker and forgets it once stopped. */
   private retireQuietly(m: PoolMember): void {
     m.retiring = true;
     void this.host.stop(m).then(() => {

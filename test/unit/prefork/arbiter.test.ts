@@ -697,6 +697,20 @@ test('TTOU: the worker in the highest slot leaves, and the master closes (drains
   assert.deepEqual([...host.table.keys()], ['web:web_1', 'web:web_2']);
 });
 
+test('TTOU: a worker that crashes and restarts while its slot drains still leaves, and the slot its restart opened closes', async () => {
+  const { host, arbiter } = slotted(3);
+  const victim = host.get('web:web_2');
+  arbiter.removeWorkers();
+  assert.deepEqual(host.calls, ['closeSlot 2 drained']);
+  // during the drain: it crashed and its autorestart brought it back in its slot, which opens again for it
+  victim.retiring = false;
+  host.slots.add(2);
+  await host.finishAll();
+  assert.ok(host.calls.includes('stop web:web_2'), host.calls.join(', '));
+  assert.deepEqual([...host.table.keys()], ['web:web_0', 'web:web_1']);
+  assert.deepEqual(host.openSlots(), [0, 1], `nobody serves slot 2 any more: ${host.calls.join(', ')}`);
+});
+
 test('a serving worker stopped for good (by hand, fatal) without a spare: its slot closes, nobody would accept there', () => {
   const { host, arbiter } = slotted(2);
   const w = host.get('web:web_1');
