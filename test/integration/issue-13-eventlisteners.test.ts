@@ -199,23 +199,23 @@ environment = REC_OUT="${dir}/events.jsonl"
   );
 });
 
-test('a graceful shutdown lets a slow listener answer the events it raised before stopping it (2 s at most)', async () => {
-  const dir = makeTmpDir('drover-ev-');
-  const run = await startUp(
-    writeConfig(
-      dir,
-      `[eventlistener:rec]
+/** A listener taking `slowSecs` over each event of `events` and the shutdown's STOPPING, beside one sleeper. */
+function slowListenerConfig(dir: string, events: string, slowSecs: number): string {
+  return `[eventlistener:rec]
 command = /usr/bin/python3 ${listeners}/record-raw.py
-events = PROCESS_STATE_STOPPED, SUPERVISOR_STATE_CHANGE_STOPPING
+events = ${events}, SUPERVISOR_STATE_CHANGE_STOPPING
 startsecs = 0
-environment = REC_OUT="${dir}/events.jsonl",SLOW="0.3"
+environment = REC_OUT="${dir}/events.jsonl",SLOW="${slowSecs}"
 
 [program:sleeper]
 command = /bin/sleep 1000
 startsecs = 0
-`,
-    ),
-  );
+`;
+}
+
+test('a graceful shutdown lets a slow listener answer the events it raised before stopping it (2 s at most)', async () => {
+  const dir = makeTmpDir('drover-ev-');
+  const run = await startUp(writeConfig(dir, slowListenerConfig(dir, 'PROCESS_STATE_STOPPED', 0.3)));
   try {
     await run.waitForLine(/rec: starting → running/);
     await run.waitForLine(/sleeper: starting → running/);
@@ -235,24 +235,8 @@ startsecs = 0
 
 test('a listener still answering an event from before the shutdown is kept for the STOPPING event that waits for it', async () => {
   const dir = makeTmpDir('drover-ev-');
-  const run = await startUp(
-    writeConfig(
-      dir,
-      `[supervisord]
-loglevel = debug
-
-[eventlistener:rec]
-command = /usr/bin/python3 ${listeners}/record-raw.py
-events = PROCESS_STATE_RUNNING, SUPERVISOR_STATE_CHANGE_STOPPING
-startsecs = 0
-environment = REC_OUT="${dir}/events.jsonl",SLOW="0.5"
-
-[program:sleeper]
-command = /bin/sleep 1000
-startsecs = 0
-`,
-    ),
-  );
+  // debug: the listener's own state changes are logged (ready → busy)
+  const run = await startUp(writeConfig(dir, `[supervisord]\nloglevel = debug\n\n${slowListenerConfig(dir, 'PROCESS_STATE_RUNNING', 0.5)}`));
   try {
     const at = (await run.waitForLine(/sleeper: starting → running/)).index ?? 0;
     // the listener takes sleeper's RUNNING (it may first finish an earlier one): the shutdown comes while it
