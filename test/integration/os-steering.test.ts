@@ -4,7 +4,7 @@
 // process, so every connection stays in the queue of the socket the kernel picked for it.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { closeSync } from 'node:fs';
+import { closeSync, readdirSync, readlinkSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { test } from 'node:test';
 import { listenSocket, socketAddress } from '../../src/os/native-net.js';
@@ -49,6 +49,17 @@ test('steering: in turn over the listed sockets, only to them, the hash when the
     assert.deepEqual(first.refused, [{ fd: idle, code: 'EINVAL' }]);
     await open(port, 64, conns);
     assert.deepEqual([acceptQueueLength(a), acceptQueueLength(b)], [32, 32], 'in turn: exactly half each');
+    // the program's and maps' fds are this process's only: a child (a program drover spawns) gets none
+    const mine = readdirSync('/proc/self/fd').map((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`);
+      } catch {
+        return ''; // the directory's own fd, closed by now
+      }
+    });
+    assert.ok(mine.some((l) => l.includes('bpf-map')) && mine.some((l) => l.includes('bpf-prog')), `this process holds them: ${mine.join(' ')}`);
+    const child = spawnSync('sh', ['-c', 'for f in /proc/$$/fd/*; do readlink "$f"; done'], { encoding: 'utf8' }).stdout;
+    assert.ok(!child.includes('bpf'), `a child inherits no BPF fd: ${child}`);
     assert.deepEqual(ssQueues(port), [32, 32], 'TCP_INFO agrees with ss');
 
     // only b listed: every new connection goes to b, a's queue does not move
