@@ -1,6 +1,7 @@
 // The balanced sockets' steering program (src/os/steering.ts) against the real kernel: connections go to
 // the listed sockets in turn, only to those, and to the kernel's hash when the list is empty; a socket that
-// does not listen is left out; the accept-queue count (TCP_INFO) agrees with `ss`. Nothing accepts in this
+// does not listen is left out; the accept-queue count (TCP_INFO) agrees with `ss`; a child inherits none of
+// the BPF fds; a socket another list holds is refused (EBUSY) until it lets go. Nothing accepts in this
 // process, so every connection stays in the queue of the socket the kernel picked for it.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
