@@ -39,6 +39,8 @@ const NR_BPF = process.arch === 'arm64' ? 280 : 321;
  * master's predecessor, until it lets go).
  */
 export interface SteerResult {
+  /** false when the list already was `fds` (nothing was written) */
+  readonly changed: boolean;
   readonly listed: readonly number[];
   readonly refused: readonly { readonly fd: number; readonly code: string }[];
 }
@@ -86,9 +88,9 @@ export class ReuseportSteering {
    * (SteerResult says which, and why). An empty list gives the choice back to the kernel's hash.
    */
   steer(fds: readonly number[]): SteerResult {
-    if (this.closed) return { listed: [], refused: [] };
+    if (this.closed) return { changed: false, listed: [], refused: [] };
     const want = fds.slice(0, STEERING_CAPACITY);
-    if (want.length === this.current.length && want.every((fd, i) => this.current[i] === fd)) return { listed: [...this.current], refused: [] };
+    if (want.length === this.current.length && want.every((fd, i) => this.current[i] === fd)) return { changed: false, listed: [...this.current], refused: [] };
     // A socket can hold only one position, so the list is rewritten whole: emptied first (the hash decides
     // for the connections that arrive in these microseconds), then filled, then its count set.
     this.setCount(0);
@@ -101,7 +103,7 @@ export class ReuseportSteering {
     }
     this.current = placed;
     this.setCount(placed.length);
-    return { listed: [...placed], refused };
+    return { changed: true, listed: [...placed], refused };
   }
 
   /** The fds in the list, in turn order. */

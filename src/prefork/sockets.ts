@@ -142,14 +142,14 @@ export class SocketSet {
    * New connections to the balanced socket `name` go to `slots` (those with a ready worker) in turn. A
    * no-op without steering; an empty list leaves the choice to the kernel's hash.
    */
-  steer(name: string, slots: readonly number[]): { asked: readonly number[]; listed: readonly number[]; refused: readonly { slot: number; code: string }[] } | null {
+  steer(name: string, slots: readonly number[]): { changed: boolean; listed: readonly number[]; refused: readonly { slot: number; code: string }[] } | null {
     const steering = this.steering.get(name);
     const open = this.slots.get(name)?.fds;
     if (!steering || !open) return null;
     const fds = slots.flatMap((k) => (open.has(k) ? [open.get(k) as number] : []));
     const r = steering.steer(fds);
     const slotOf = (fd: number): number => slots.find((k) => open.get(k) === fd) ?? -1;
-    return { asked: slots, listed: r.listed.map(slotOf), refused: r.refused.map((x) => ({ slot: slotOf(x.fd), code: x.code })) };
+    return { changed: r.changed, listed: r.listed.map(slotOf), refused: r.refused.map((x) => ({ slot: slotOf(x.fd), code: x.code })) };
   }
 
   /**
@@ -164,6 +164,11 @@ export class SocketSet {
         // the successor retries until the sockets are free; this process's exit frees them anyway
       }
     }
+  }
+
+  /** Whether any balanced socket is steered (nothing to recompute on a worker's change otherwise). */
+  anySteered(): boolean {
+    return this.steering.size > 0;
   }
 
   /** Whether new connections to `name` are steered in turn (false: by the kernel's hash, or a shared socket). */

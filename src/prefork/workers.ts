@@ -306,7 +306,8 @@ export class Workers implements ProcessKind {
    */
   private steer(group: string, programName: string): void {
     const sockets = this.o.sockets;
-    if (!sockets || !this.supervisor) return;
+    // called on every change of every worker: nothing to do (and no table scan) without a steered socket
+    if (!sockets?.anySteered() || !this.supervisor) return;
     const names = this.balancedSockets(group, programName).filter((name) => sockets.isSteered(name));
     if (names.length === 0) return;
     const ready = new Set<number>();
@@ -322,6 +323,7 @@ export class Workers implements ProcessKind {
       const r = sockets.steer(name, slots);
       if (!r) continue;
       refused ||= r.refused.length > 0;
+      if (!r.changed) continue;
       const why = r.refused.map((x) => `${x.slot} (${x.code})`).join(', ');
       this.o.logger.debug(`socket ${name}: new connections in turn to slot(s) ${r.listed.join(', ') || 'none (the kernel\'s hash)'}${why ? `; refused: ${why}` : ''}`);
     }
