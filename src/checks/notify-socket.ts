@@ -5,10 +5,10 @@
 // ignored. The kernel stamps each datagram with its sender's pid (SO_PASSCRED), so no process can pose as
 // another; systemd-notify keeps itself alive until its message is read (its BARRIER=1), so its session is
 // still known then.
-import { randomBytes } from 'node:crypto';
 import { closeFd } from '../os/native.js';
 import { bindDatagramSocket, receiveDatagram } from '../os/native-net.js';
 import { readStat } from '../os/proc.js';
+import { randomHex } from '../os/random.js';
 
 /** Longest notify message read; systemd's own limit for one datagram is larger, but READY=1 is tiny. */
 const MAX_MESSAGE_BYTES = 4096;
@@ -33,7 +33,7 @@ export class NotifySocket {
 
   constructor() {
     // abstract: nothing on disk to clean up, and no directory the program's user must be able to reach
-    this.address = `@drover-notify-${process.pid}-${randomBytes(8).toString('hex')}`;
+    this.address = `@drover-notify-${process.pid}-${randomHex(8)}`;
     this.fd = bindDatagramSocket(this.address);
   }
 

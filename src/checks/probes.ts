@@ -1,7 +1,7 @@
 // One attempt of a tcp, http(s) or exec check, bounded by a timeout: the probes behind `ready =` and
 // `healthcheck =`. Each resolves (never rejects) with a pass and what passed, or the reason it failed.
 import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import type { CheckSpec, ProcessSpec } from '../config/types.js';
 import { runCheckCommand, type CheckOutcome } from '../os/check-command.js';
@@ -55,7 +55,7 @@ export function probeTcp(host: string, port: number, timeoutMs: number): Promise
 export function probeHttp(url: string, status: number | null, timeoutMs: number): Promise<CheckOutcome> {
   return new Promise((resolve) => {
     const target = new URL(url);
-    const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+    const send = target.protocol === 'https:' ? https().request : httpRequest;
     let settled = false;
     const done = (outcome: CheckOutcome): void => {
       if (settled) return;
@@ -78,6 +78,12 @@ export function probeHttp(url: string, status: number | null, timeoutMs: number)
 }
 
 // --- internal ---
+
+const require = createRequire(import.meta.url);
+/** node:https, loaded by the first https probe: TLS costs the daemon ~1 MB of memory that most configs never use */
+function https(): typeof import('node:https') {
+  return require('node:https') as typeof import('node:https');
+}
 
 /** An exec check runs with the program's environment: drover's, then the program's own keys. */
 function checkEnv(spec: ProcessSpec): Record<string, string> {

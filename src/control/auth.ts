@@ -1,7 +1,7 @@
 // HTTP basic authentication as supervisor's servers do it: a plain password, or "{SHA}" followed by the
 // hex SHA-1 of the password.
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { createRequire } from 'node:module';
 
 export interface Credentials {
   readonly username: string;
@@ -12,7 +12,7 @@ export interface Credentials {
 export function passwordMatches(configured: string, password: string | Buffer): boolean {
   if (configured.startsWith('{SHA}')) {
     const want = configured.slice(5).toLowerCase();
-    const got = createHash('sha1').update(password).digest('hex');
+    const got = crypto().createHash('sha1').update(password).digest('hex');
     return safeEqual(want, got);
   }
   return safeEqual(configured, password);
@@ -51,5 +51,12 @@ export function isAuthorized(req: IncomingMessage, creds: Credentials | null): b
  * whatever the inputs, and no early exit tells the configured value's length.
  */
 function safeEqual(a: string | Buffer, b: string | Buffer): boolean {
+  const { createHash, timingSafeEqual } = crypto();
   return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
+}
+
+const require = createRequire(import.meta.url);
+/** node:crypto, loaded by the first check of credentials: a daemon without them never pays its ~2 MB */
+function crypto(): typeof import('node:crypto') {
+  return require('node:crypto') as typeof import('node:crypto');
 }

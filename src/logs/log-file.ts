@@ -16,13 +16,19 @@ import {
   createReadStream,
   createWriteStream,
 } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { basename, dirname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
 import { openInDir, pinDirectory, type PinnedDir } from '../os/safe-dir.js';
 import { backupName, nextWriteStep, periodStart, type RotatePeriod } from './lines.js';
 import { Staging } from './staging.js';
+import { randomHex } from '../os/random.js';
+
+const require = createRequire(import.meta.url);
+/** node:zlib, loaded by the first gzip of a rotated file (compress = true): most daemons never need it */
+function zlib(): typeof import('node:zlib') {
+  return require('node:zlib') as typeof import('node:zlib');
+}
 
 export interface LogFileOptions {
   /** rotate when the file would grow past this many bytes; 0 never rotates by size */
@@ -481,7 +487,7 @@ export class LogFile {
    */
   private startGzip(srcFd: number, dir: PinnedDir): void {
     const src = backupName(this.path, 1, false);
-    const tmp = `${this.name}.gz-tmp-${randomBytes(8).toString('hex')}`;
+    const tmp = `${this.name}.gz-tmp-${randomHex(8)}`;
     let out: number;
     let jobDir: PinnedDir;
     let fileMode: number;
@@ -512,7 +518,7 @@ export class LogFile {
       closeSync(out);
     };
     // start: 0 reads by position: the descriptor was appending, so its offset is at the end
-    const done = pipeline(createReadStream('', { fd: srcFd, start: 0 }), createGzip(), createWriteStream('', { fd: out, autoClose: false }))
+    const done = pipeline(createReadStream('', { fd: srcFd, start: 0 }), zlib().createGzip(), createWriteStream('', { fd: out, autoClose: false }))
       .then(() => {
         this.gzipJobs.delete(job);
         fchmodSync(out, fileMode);

@@ -47,6 +47,7 @@ export interface Libc {
   epollWait: { async: (epfd: number, events: Buffer, max: number, timeoutMs: number, cb: (err: unknown, n: number) => void) => void };
   read: (fd: number, buf: Buffer, count: number) => number;
   write: (fd: number, buf: Buffer, count: number) => number;
+  getrandom: (buf: Buffer, count: number, flags: number) => number;
   execve: (path: string, argv: (string | null)[], envp: (string | null)[]) => number;
 }
 
@@ -114,6 +115,7 @@ export function load(): Libc {
       epollWait: lib.func('int epoll_wait(int epfd, void *events, int max, int timeout)'),
       read: f('intptr_t read(int fd, void *buf, size_t count)'),
       write: f('intptr_t write(int fd, const void *buf, size_t count)'),
+      getrandom: f('intptr_t getrandom(_Out_ uint8_t *buf, size_t count, unsigned int flags)'),
       execve: f('int execve(const char *path, const char **argv, const char **envp)'),
     } as Libc;
     return libc;

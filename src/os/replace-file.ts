@@ -1,6 +1,6 @@
 // Replacing a small file atomically (pidfile, desired state) without trusting its directory's other names.
-import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fchmodSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { randomHex } from './random.js';
 
 /**
  * Writes `text` to `file` through a temp file beside it, then renames it over `file`, so a reader never
@@ -9,7 +9,7 @@ import { closeSync, constants, fchmodSync, openSync, renameSync, unlinkSync, wri
  * /tmp, is never followed, truncated or written.
  */
 export function replaceFile(file: string, text: string, mode: number): void {
-  const tmp = `${file}.${randomBytes(8).toString('hex')}.tmp`;
+  const tmp = `${file}.${randomHex(8)}.tmp`;
   const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   try {
     try {

@@ -2,10 +2,10 @@
 // one turn of the master's event loop and written with one write(2) on an O_APPEND fd before any answer of
 // that turn leaves the master (SharedService calls `flush` before it sends). Start-up reads the file, replays
 // it and compacts it; compaction also runs when the file has grown to 4× its last snapshot.
-import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, writeSync, constants } from 'node:fs';
 import { dirname } from 'node:path';
 import { encodeRecord, parseJournal, replay, type JournalImage, type JournalRecord } from './journal-core.js';
+import { randomHex } from '../os/random.js';
 
 /** What the backend writes to: MemoryBackend takes this, so tests can give it an in-memory list. */
 export interface JournalWriter {
@@ -103,7 +103,7 @@ export class JournalFile implements JournalWriter {
     const lines = this.snapshot().map(encodeRecord);
     this.pending = [];
     // a random name created exclusively, never through a link planted beside the journal (security.md, 9)
-    const tmp = `${this.file}.${randomBytes(8).toString('hex')}.tmp`;
+    const tmp = `${this.file}.${randomHex(8)}.tmp`;
     const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     let size = 0;
     try {
