@@ -1,5 +1,5 @@
 // What a CLI command receives and returns. Commands never call process.exit: they return an exit code
-// and cli/main.ts exits with it.
+// and cli/run.ts exits with it.
 import type { Writable } from 'node:stream';
 
 export interface CommandContext {

@@ -1,7 +1,8 @@
-// The drover command line: picks a command from the table, runs it, and exits with its code.
-// This is the only module that calls process.exit.
-import type { Command, CommandContext } from './command.js';
+// The drover command line: picks a command from the table and runs it; run.ts exits with its code.
+// `drover status` alone takes a shorter way when the build bundled it (status-main.ts).
+import type { Command } from './command.js';
 import { EXIT } from './exit-codes.js';
+import { contextOf, run } from './run.js';
 import { droverVersion } from './version.js';
 
 // Commands are imported when chosen, so `drover status` does not load the supervisor, the config loader
@@ -58,32 +59,7 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`drover: unknown command "${name}"\n\n${usage()}`);
     return EXIT.USAGE;
   }
-  const ctx: CommandContext = {
-    argv: rest,
-    stdout: process.stdout,
-    stderr: process.stderr,
-    env: process.env,
-    cwd: process.cwd(),
-    isTTY: process.stdout.isTTY === true,
-  };
-  return (await cmd.load())(ctx);
+  return (await cmd.load())(contextOf(rest));
 }
 
-main(process.argv.slice(2)).then(
-  (code) => exitAfterFlush(code),
-  (err: unknown) => {
-    process.stderr.write(`drover: internal error: ${(err as Error).stack ?? String(err)}\n`);
-    exitAfterFlush(EXIT.FAILURE);
-  },
-);
-
-/** Exits once stdout and stderr have handed their pending writes over (they are asynchronous on pipes). */
-function exitAfterFlush(code: number): void {
-  let pending = 2;
-  const done = (): void => {
-    pending -= 1;
-    if (pending === 0) process.exit(code);
-  };
-  process.stdout.write('', done);
-  process.stderr.write('', done);
-}
+run(() => main(process.argv.slice(2)));
