@@ -19,10 +19,10 @@ import {
 import { createRequire } from 'node:module';
 import { basename, dirname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { randomHex } from '../os/random.js';
 import { openInDir, pinDirectory, type PinnedDir } from '../os/safe-dir.js';
 import { backupName, nextWriteStep, periodStart, type RotatePeriod } from './lines.js';
 import { Staging } from './staging.js';
-import { randomHex } from '../os/random.js';
 
 const require = createRequire(import.meta.url);
 /** node:zlib, loaded by the first gzip of a rotated file (compress = true): most daemons never need it */

@@ -4,8 +4,8 @@
 // it and compacts it; compaction also runs when the file has grown to 4× its last snapshot.
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, writeSync, constants } from 'node:fs';
 import { dirname } from 'node:path';
-import { encodeRecord, parseJournal, replay, type JournalImage, type JournalRecord } from './journal-core.js';
 import { randomHex } from '../os/random.js';
+import { encodeRecord, parseJournal, replay, type JournalImage, type JournalRecord } from './journal-core.js';
 
 /** What the backend writes to: MemoryBackend takes this, so tests can give it an in-memory list. */
 export interface JournalWriter {
