@@ -34,7 +34,7 @@ export function readControlSections(file: string, opts: Pick<LoadOptions, 'env' 
   const hostname = opts.hostname ?? osHostname();
   const envNames = new Map<string, ExpansionValue>();
   for (const [k, v] of Object.entries(opts.env ?? process.env)) if (v !== undefined) envNames.set(`ENV_${k}`, v);
-  const sink: SourceSink = { doc: createIniDocument(), files: [], problems: [], warnings: [] };
+  const sink: SourceSink = { doc: createIniDocument(), files: [], problems: [], warnings: [], keep: isControlSection };
   readConfigSources(path, sink, new Map<string, ExpansionValue>([['here', here], ['host_node_name', hostname], ...envNames]));
   const r = new SectionReader(sink.doc, path, sink.problems);
 
@@ -92,6 +92,11 @@ export function readControlSections(file: string, opts: Pick<LoadOptions, 'env' 
 }
 
 // --- internal ---
+
+/** The sections whose keys this reading uses ([DEFAULT] is always kept): the others are not stored. */
+function isControlSection(name: string): boolean {
+  return name === 'supervisord' || name === 'drover' || name === 'supervisorctl' || name === 'include' || name.startsWith('unix_http_server');
+}
 
 /** Expands values and records problems as the loader words them. */
 class SectionReader {

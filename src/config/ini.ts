@@ -46,10 +46,15 @@ export function createIniDocument(): IniDocument {
   return { sections: new Map(), defaults: new Map(), defaultsPos: null, warnings: [], errors: [] };
 }
 
-/** Reads `text` (the contents of `file`) into `doc`, as RawConfigParser.read_file does. */
-export function readIni(doc: IniDocument, text: string, file: string): void {
+/**
+ * Reads `text` (the contents of `file`) into `doc`, as RawConfigParser.read_file does. With `keep`, only the
+ * sections it accepts (and [DEFAULT]) are stored: the others are followed line by line, so that their
+ * continuation lines and syntax errors are seen as in a full reading, but none of their keys or warnings is
+ * kept. The CLI reads a config of 1000 programs this way to find the control socket.
+ */
+export function readIni(doc: IniDocument, text: string, file: string, keep?: (section: string) => boolean): void {
   // Python's text mode turns \r\n and \r into \n
-  const lines = text.split(/\r\n|\r|\n/);
+  const lines = text.includes('\r') ? text.split(/\r\n|\r|\n/) : text.split('\n');
   if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
 
   // an option's value is built from lines, joined when the file ends
@@ -61,6 +66,8 @@ export function readIni(doc: IniDocument, text: string, file: string): void {
   let sectname = '';
   let optname: string | null = null;
   let indentLevel = 0;
+  // in a section that `keep` refuses (cursect is then null)
+  let skipping = false;
   // sections first seen in this file, for the duplicate-section warning
   const seenHere = new Map<string, SourcePos>();
   // this file's sections, merged into the document when the file ends
@@ -78,7 +85,6 @@ export function readIni(doc: IniDocument, text: string, file: string): void {
   for (let idx = 0; idx < lines.length; idx++) {
     const line = lines[idx] as string;
     const lineno = idx + 1;
-    const pos: SourcePos = { file, line: lineno };
     const commentStart = findCommentStart(line);
     const value = (commentStart === null ? line : line.slice(0, commentStart)).trim();
     if (!value) {
@@ -88,19 +94,26 @@ export function readIni(doc: IniDocument, text: string, file: string): void {
       }
       continue;
     }
-    const firstNonSpace = line.search(/\S/);
-    const curIndent = firstNonSpace < 0 ? 0 : firstNonSpace;
-    if (cursect !== null && optname !== null && curIndent > indentLevel) {
+    // value is not empty, so the line has a non-space character
+    const curIndent = line.search(/\S/);
+    if (optname !== null && curIndent > indentLevel) {
+      if (cursect === null) continue; // a skipped section's continuation line
       cursect.get(optname)?.parts.push(value);
-      if (commentStart !== null) warnCutQuote(doc, line, commentStart, pos, sectname, optname);
+      if (commentStart !== null) warnCutQuote(doc, line, commentStart, { file, line: lineno }, sectname, optname);
       continue;
     }
     indentLevel = curIndent;
-    const header = /^\[(.+)\]/.exec(value);
+    const pos: SourcePos = { file, line: lineno };
+    const header = value.charCodeAt(0) === 0x5b /* [ */ ? /^\[(.+)\]/.exec(value) : null;
     if (header) {
       // Python's regex is greedy up to the last "]" on the line
       sectname = header[1] as string;
       optname = null;
+      skipping = keep !== undefined && sectname !== DEFAULT_SECTION && !keep(sectname);
+      if (skipping) {
+        cursect = null;
+        continue;
+      }
       if (sectname === DEFAULT_SECTION) {
         doc.defaultsPos ??= pos;
         cursect = sectionStore(DEFAULT_SECTION);
@@ -124,7 +137,7 @@ export function readIni(doc: IniDocument, text: string, file: string): void {
       cursect = sectionStore(sectname);
       continue;
     }
-    if (cursect === null) {
+    if (cursect === null && !skipping) {
       doc.errors.push({
         pos,
         section: '',
@@ -136,20 +149,26 @@ export function readIni(doc: IniDocument, text: string, file: string): void {
       // supervisor stops at the first such line
       return;
     }
-    const opt = /^(.*?)\s*(=|:)\s*(.*)$/.exec(value);
-    if (!opt || !(opt[1] as string)) {
+    // RawConfigParser's option pattern: the key runs to the first "=" or ":", spaces around it dropped
+    const delim = firstDelimiter(value);
+    if (delim <= 0) {
       doc.errors.push({
         pos,
         section: sectname,
         key: null,
-        message: opt ? 'a line with a value but no key' : 'a line that is neither a [section], a key = value, nor a comment',
+        message: delim === 0 ? 'a line with a value but no key' : 'a line that is neither a [section], a key = value, nor a comment',
         got: line.trim(),
         expected: '"key = value", "key: value", a comment or an indented continuation line',
       });
       optname = null;
       continue;
     }
-    const key = (opt[1] as string).trimEnd().toLowerCase();
+    if (cursect === null) {
+      // a key of a skipped section: only that the next indented lines continue it matters
+      optname = value;
+      continue;
+    }
+    const key = value.slice(0, delim).trimEnd().toLowerCase();
     const priorPos =
       cursect.get(key)?.pos ??
       (sectname === DEFAULT_SECTION ? doc.defaults : doc.sections.get(sectname)?.entries)?.get(key)?.pos;
@@ -162,7 +181,7 @@ export function readIni(doc: IniDocument, text: string, file: string): void {
       });
     }
     optname = key;
-    cursect.set(key, { parts: [(opt[3] as string).trim()], pos });
+    cursect.set(key, { parts: [value.slice(delim + 1).trim()], pos });
     if (commentStart !== null) warnCutQuote(doc, line, commentStart, pos, sectname, key);
   }
 
@@ -239,6 +258,15 @@ export function findCommentStart(line: string): number | null {
 }
 
 // --- internal ---
+
+/** The index of the first "=" or ":" in `value`, or -1. */
+function firstDelimiter(value: string): number {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 0x3d /* = */ || c === 0x3a /* : */) return i;
+  }
+  return -1;
+}
 
 /** Warns when an inline comment cut a value inside an open quote: supervisor does not honour quotes there. */
 function warnCutQuote(

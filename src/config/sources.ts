@@ -32,6 +32,8 @@ export interface SourceSink {
   readonly files: string[];
   readonly problems: ConfigErrorDetail[];
   readonly warnings: ConfigWarning[];
+  /** the sections to store (readIni's `keep`); all when absent */
+  readonly keep?: (section: string) => boolean;
 }
 
 /**
@@ -93,7 +95,7 @@ function readFile(into: SourceSink, path: string, main: boolean): void {
     throw stop(into);
   }
   into.files.push(path);
-  readIni(into.doc, text, path);
+  readIni(into.doc, text, path, into.keep);
 }
 
 /** A typed config's property path, for a problem or warning (absent for an INI line). */

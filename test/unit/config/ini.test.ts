@@ -62,3 +62,47 @@ test('expandHere replaces %(here)s text, copying defaults into sections', () => 
   assert.equal(getEntry(doc, 's', 'a')?.value, '/srv/a');
   assert.equal(doc.sections.get('s')?.entries.get('d')?.value, '/srv/d');
 });
+
+test('keep: sections it refuses are followed but not stored; the kept ones read as in a full reading', () => {
+  const text = [
+    '[DEFAULT]',
+    'd = 1',
+    '[program:a]',
+    'command = x',
+    '  [supervisorctl]', // a continuation line of command, not a header
+    '  username = evil',
+    '',
+    'b = y',
+    '[unix_http_server]',
+    'file = /s.sock ; comment',
+    'password = p',
+    '  q',
+    '[program:b]',
+    'c = 1',
+    'c = 2',
+    '[unix_http_server]',
+    'username = u',
+  ].join('\n');
+  const keep = (s: string): boolean => s.startsWith('unix_http_server') || s === 'supervisorctl';
+  const lean = createIniDocument();
+  readIni(lean, text, '/etc/x.conf', keep);
+  assert.deepEqual([...lean.sections.keys()], ['unix_http_server']);
+  const full = read(text);
+  assert.deepEqual(lean.sections.get('unix_http_server'), full.sections.get('unix_http_server'));
+  assert.deepEqual(lean.defaults, full.defaults);
+  assert.equal(getEntry(lean, 'unix_http_server', 'password')?.value, 'p\nq');
+  // the repeated key of a skipped section warns in a full reading only; the repeated kept section in both
+  assert.equal(full.warnings.length, 2);
+  assert.equal(lean.warnings.length, 1);
+  assert.match(lean.warnings[0]?.message ?? '', /declared again/);
+});
+
+test('keep: a syntax error in a refused section is still an error, at its line', () => {
+  const doc = createIniDocument();
+  readIni(doc, '[unix_http_server]\nfile=/s\n[program:a]\ncommand=x\nnonsense\n', '/etc/x.conf', (s) => s === 'unix_http_server');
+  assert.equal(doc.errors.length, 1);
+  assert.equal(doc.errors[0]?.pos.line, 5);
+  const before = createIniDocument();
+  readIni(before, 'a=1\n[program:a]\n', '/etc/x.conf', () => false);
+  assert.match(before.errors[0]?.message ?? '', /before any \[section\]/);
+});
