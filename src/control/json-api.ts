@@ -62,25 +62,26 @@ export function processJson(p: ProcessView, nowMs: number): ProcessJson {
 }
 
 /**
- * `views.map((p) => processJson(p, nowMs))` as JSON text, written from text kept per view: everything but
- * uptime_ms (which moves with the clock) is serialised once per change of a process, not once per request.
+ * `views.map((p) => processJson(p, nowMs))` as JSON text, written from the bytes kept per view: everything
+ * but uptime_ms (which moves with the clock) is serialised once per change of a process, not once per request.
  */
 export function processesJsonText(views: readonly ProcessView[], nowMs: number): string {
-  return `[${views.map((p) => recordText(p, nowMs, 0, '')).join(',')}]`;
+  return joinRecords(views, nowMs, 0, '[', ',', ']').toString('utf8');
 }
 
 /**
- * The answer to /api/processes, `{ ok: true, processes }`, as `JSON.stringify(answer, null, indent)` writes
- * it (indent 0: compact), from the same kept text. `drover status --json` prints an indented answer as it
- * comes, without parsing and re-serialising a document that is 0.7 MB with 1000 programs.
+ * The answer to /api/processes, `{ ok: true, processes }`, as the UTF-8 bytes of what
+ * `JSON.stringify(answer, null, indent)` writes (indent 0: compact), from the same kept bytes. `drover status
+ * --json` prints an indented answer as it comes, without parsing and re-serialising a document that is
+ * 0.7 MB with 1000 programs; and the daemon copies bytes instead of joining and encoding 1000 strings per
+ * request (a third of the time of such a request on a 2-core VM).
  */
-export function processesAnswerText(views: readonly ProcessView[], nowMs: number, indent: number): string {
-  if (indent === 0) return `{"ok":true,"processes":${processesJsonText(views, nowMs)}}`;
+export function processesAnswerBytes(views: readonly ProcessView[], nowMs: number, indent: number): Buffer {
+  if (indent === 0) return joinRecords(views, nowMs, 0, '{"ok":true,"processes":[', ',', ']}');
   const sp = ' '.repeat(indent);
-  if (views.length === 0) return `{\n${sp}"ok": true,\n${sp}"processes": []\n}`;
+  if (views.length === 0) return Buffer.from(`{\n${sp}"ok": true,\n${sp}"processes": []\n}`);
   const pad = sp + sp; // a record sits two levels deep: the answer, then its list
-  const items = views.map((p) => recordText(p, nowMs, indent, pad));
-  return `{\n${sp}"ok": true,\n${sp}"processes": [\n${pad}${items.join(`,\n${pad}`)}\n${sp}]\n}`;
+  return joinRecords(views, nowMs, indent, `{\n${sp}"ok": true,\n${sp}"processes": [\n${pad}`, `,\n${pad}`, `\n${sp}]\n}`);
 }
 
 /** How many of `views` are in a state with no process (the exit code of `drover status` depends on it). */
@@ -93,8 +94,29 @@ export function countNotRunning(views: readonly ProcessView[]): number {
 /** The largest indent JSON.stringify honours. */
 export const MAX_INDENT = 10;
 
-/** One view's JSON at `nowMs`, indented by `indent` and placed at `pad` (its text kept around uptime_ms). */
-function recordText(p: ProcessView, nowMs: number, indent: number, pad: string): string {
+/** `open`, the views' records at `indent` separated by `sep`, then `close`, as UTF-8 in one buffer. */
+function joinRecords(views: readonly ProcessView[], nowMs: number, indent: number, open: string, sep: string, close: string): Buffer {
+  const pad = ' '.repeat(indent * 2);
+  const parts = views.map((p) => recordParts(p, nowMs, indent, pad));
+  const uptimes = views.map((p) => String(uptimeMsOf(p, nowMs) ?? 'null'));
+  const sepBytes = Buffer.from(sep);
+  let size = Buffer.byteLength(open) + Buffer.byteLength(close) + Math.max(0, views.length - 1) * sepBytes.length;
+  for (let i = 0; i < parts.length; i++) size += (parts[i] as RecordBytes).head.length + (uptimes[i] as string).length + (parts[i] as RecordBytes).tail.length;
+  const out = Buffer.allocUnsafe(size);
+  let at = out.write(open, 0);
+  for (let i = 0; i < parts.length; i++) {
+    if (i > 0) at += sepBytes.copy(out, at);
+    const { head, tail } = parts[i] as RecordBytes;
+    at += head.copy(out, at);
+    at += out.write(uptimes[i] as string, at, 'latin1'); // digits or null
+    at += tail.copy(out, at);
+  }
+  at += out.write(close, at);
+  return out;
+}
+
+/** One view's JSON bytes around its uptime_ms value, indented by `indent` and placed at `pad`, kept per view. */
+function recordParts(p: ProcessView, nowMs: number, indent: number, pad: string): RecordBytes {
   let kept = jsonParts.get(p);
   if (!kept) {
     kept = [];
@@ -107,25 +129,31 @@ function recordText(p: ProcessView, nowMs: number, indent: number, pad: string):
     const head = JSON.stringify({ name, group, process, program, state, pid }, null, indent);
     const tail = JSON.stringify(after, null, indent);
     // a JSON string never holds a raw newline, so every newline here is the layout's
-    parts =
+    const text =
       indent === 0
         ? { head: `${head.slice(0, -1)},"uptime_ms":`, tail: `,${tail.slice(1)}` }
         : {
             head: `${head.slice(0, -2)},\n${' '.repeat(indent)}"uptime_ms": `.replaceAll('\n', `\n${pad}`),
             tail: `,${tail.slice(1)}`.replaceAll('\n', `\n${pad}`),
           };
+    parts = { head: Buffer.from(text.head), tail: Buffer.from(text.tail) };
     kept[indent] = parts;
   }
-  return `${parts.head}${uptimeMsOf(p, nowMs) ?? 'null'}${parts.tail}`;
+  return parts;
 }
 
-/** The text of each view's JSON around uptime_ms, per indent (views are kept per record by ControlApi.list). */
-const jsonParts = new WeakMap<ProcessView, { head: string; tail: string }[]>();
+interface RecordBytes {
+  readonly head: Buffer;
+  readonly tail: Buffer;
+}
+
+/** The bytes of each view's JSON around uptime_ms, per indent (views are kept per record by ControlApi.list). */
+const jsonParts = new WeakMap<ProcessView, RecordBytes[]>();
 
 /** An answer serialised already (sent as it is), with headers of its own. */
 class JsonText {
   constructor(
-    readonly text: string,
+    readonly text: string | Buffer,
     readonly headers: Readonly<Record<string, string>> = {},
   ) {}
 }
@@ -265,7 +293,7 @@ const GET: Record<string, Handler> = {
     const views = api.list(pats ?? undefined);
     // a ProcessesJson (a test compares it with one serialised whole); the header spares a client that
     // prints the text as it comes from parsing it for its exit code
-    return new JsonText(processesAnswerText(views, Date.now(), indent), { [NOT_RUNNING_HEADER]: String(countNotRunning(views)) });
+    return new JsonText(processesAnswerBytes(views, Date.now(), indent), { [NOT_RUNNING_HEADER]: String(countNotRunning(views)) });
   },
   '/api/avail': (api) => {
     const { active, available, config } = api.avail();

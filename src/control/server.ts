@@ -48,9 +48,9 @@ export function sendJson(res: ServerResponse, status: number, value: unknown): v
   sendJsonText(res, status, JSON.stringify(value));
 }
 
-/** Sends a JSON answer serialised already. */
-export function sendJsonText(res: ServerResponse, status: number, json: string, headers: Readonly<Record<string, string>> = {}): void {
-  const body = Buffer.from(json);
+/** Sends a JSON answer serialised already (text, or its UTF-8 bytes). */
+export function sendJsonText(res: ServerResponse, status: number, json: string | Buffer, headers: Readonly<Record<string, string>> = {}): void {
+  const body = typeof json === 'string' ? Buffer.from(json) : json;
   res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': body.length });
   res.end(body);
 }

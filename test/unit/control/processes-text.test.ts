@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ProcessSpec } from '../../../src/config/types.js';
 import type { ProcessView } from '../../../src/control/api.js';
-import { countNotRunning, processesAnswerText, processesJsonText, processJson } from '../../../src/control/json-api.js';
+import { countNotRunning, processesAnswerBytes, processesJsonText, processJson } from '../../../src/control/json-api.js';
 import { ProcessesJson } from '../../../src/control/wire.js';
 import { STATE_CODES, STATES } from '../../../src/core/states.js';
 
@@ -68,8 +68,8 @@ test('the whole answer, compact or indented, is what serialising it gives (drove
   for (const now of [1_700_000_000_500, 1_700_000_300_000]) {
     for (const indent of [0, 1, 2, 4, 10]) {
       const whole = { ok: true, processes: views.map((p) => processJson(p, now)) };
-      assert.equal(processesAnswerText(views, now, indent), JSON.stringify(whole, null, indent), `indent ${indent}`);
-      assert.equal(processesAnswerText([], now, indent), JSON.stringify({ ok: true, processes: [] }, null, indent));
+      assert.equal(processesAnswerBytes(views, now, indent).toString(), JSON.stringify(whole, null, indent), `indent ${indent}`);
+      assert.equal(processesAnswerBytes([], now, indent).toString(), JSON.stringify({ ok: true, processes: [] }, null, indent));
     }
   }
   // the kept text of one indent does not leak into another's
