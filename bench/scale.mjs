@@ -8,7 +8,8 @@
 //     nothing is asked of it, in percent of one core;
 //   - daemon RSS: VmRSS of the daemon process alone (drover's node process, the supervisord Python process,
 //     PM2's God daemon), sampled after the idle window; its children — the programs, and helpers such as
-//     drover's orphan-guard shell, listed in the raw samples — are NOT included. Also VmHWM (peak RSS);
+//     drover's orphan-guard shell, listed in the raw samples — are NOT included. Also RssAnon (the part
+//     that is not pages of files: heap and stacks, what the daemon alone holds) and VmHWM (peak RSS);
 //   - status: wall time of the tool's own status command, launch to exit, `--status-runs` times after one
 //     warm-up: `drover status --json`, `supervisorctl status`, `pm2 jlist`; each call is checked to show N
 //     programs running;
@@ -221,7 +222,7 @@ async function measureOnce(tool, n, nofile) {
   const entry = `DROVER_BENCH_MARKER=${marker}`; // what /proc/PID/environ holds
   const dir = tempDir(`drover-bench-scale-${tool}-`);
   const r = {
-    startMs: NaN, stopMs: NaN, statusMs: NaN, statusSamples: [], rssKiB: NaN, hwmKiB: NaN, cpuPct: NaN,
+    startMs: NaN, stopMs: NaN, statusMs: NaN, statusSamples: [], rssKiB: NaN, anonKiB: NaN, hwmKiB: NaN, cpuPct: NaN,
     fds: NaN, helpers: '', leaked: [], killed: false, notes: [], load: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
   };
   let h = null;
@@ -236,6 +237,7 @@ async function measureOnce(tool, n, nofile) {
     await delay(SETTLE_MS);
     r.cpuPct = await cpuPercentOver(h.pid, IDLE_S);
     r.rssKiB = readRssKiB(h.pid);
+    r.anonKiB = readStatusKiB(h.pid, 'RssAnon');
     r.hwmKiB = readStatusKiB(h.pid, 'VmHWM');
     r.fds = countFds(h.pid);
     r.helpers = helpers(h.pid);
@@ -321,6 +323,9 @@ const MEASURES = [
   { key: 'stopMs', name: 'stop all (daemon exited)', kind: 'time', cap: () => CAP_MS },
   { key: 'statusMs', name: 'status command (launch to exit)', kind: 'time', cap: () => STATUS_CAP_MS },
   { key: 'rssKiB', name: 'daemon RSS, idle (children excluded)', kind: 'kib' },
+  // RSS less the pages of files (the interpreter's own code, shared with every process running it, and
+  // given back by the kernel when memory is short): what the daemon alone holds
+  { key: 'anonKiB', name: '… of which anonymous (RssAnon: heap, stacks)', kind: 'kib' },
   { key: 'hwmKiB', name: 'daemon peak RSS (VmHWM)', kind: 'kib' },
   { key: 'cpuPct', name: `daemon idle CPU (% of one core, ${IDLE_S} s)`, kind: 'pct' },
 ];
