@@ -102,7 +102,8 @@ function joinRecords(views: readonly ProcessView[], nowMs: number, indent: numbe
   const sepBytes = Buffer.from(sep);
   let size = Buffer.byteLength(open) + Buffer.byteLength(close) + Math.max(0, views.length - 1) * sepBytes.length;
   for (let i = 0; i < parts.length; i++) size += (parts[i] as RecordBytes).head.length + (uptimes[i] as string).length + (parts[i] as RecordBytes).tail.length;
-  const out = Buffer.allocUnsafe(size);
+  // zero-filled, and cut at what was written: a miscount must not send a client stale memory
+  const out = Buffer.alloc(size);
   let at = out.write(open, 0);
   for (let i = 0; i < parts.length; i++) {
     if (i > 0) at += sepBytes.copy(out, at);
@@ -112,7 +113,7 @@ function joinRecords(views: readonly ProcessView[], nowMs: number, indent: numbe
     at += tail.copy(out, at);
   }
   at += out.write(close, at);
-  return out;
+  return at === size ? out : out.subarray(0, at);
 }
 
 /** One view's JSON bytes around its uptime_ms value, indented by `indent` and placed at `pad`, kept per view. */
