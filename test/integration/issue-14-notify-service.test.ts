@@ -53,7 +53,10 @@ autostart = false
     assert.equal(rx.messages.indexOf(ready), rx.messages.findIndex(isReady));
     assert.ok(ready.realMs >= slowRunning, `received before slow ran\n${rx.describe()}\n${run.describe()}`);
     assert.ok(readyLogged - slowRunning <= 10, `sent ${readyLogged - slowRunning} ms after\n${run.describe()}`);
-    assert.ok(ready.realMs - slowRunning <= 11, `received ${ready.realMs - slowRunning} ms after\n${rx.describe()}`);
+    // the 10 ms is drover's, checked on the sending side above; reception adds the receiver's own wake-up
+    // (another process, on 2 loaded cores: it once took 11.1 ms), so it is held only to a looser bound that
+    // still catches a datagram sent well after the log line
+    assert.ok(ready.realMs - slowRunning <= 25, `received ${ready.realMs - slowRunning} ms after\n${rx.describe()}`);
     assert.equal(ready.pid, run.pid);
     assert.equal(ready.field('STATUS'), '2 of 3 processes running', 'manual (autostart = false) is not waited for');
     // while slow was starting, STATUS said so
