@@ -104,7 +104,8 @@ export function readIni(doc: IniDocument, text: string, file: string, keep?: (se
     }
     indentLevel = curIndent;
     const pos: SourcePos = { file, line: lineno };
-    const header = value.charCodeAt(0) === 0x5b /* [ */ ? /^\[(.+)\]/.exec(value) : null;
+    // dotAll: Python's . takes U+2028 and U+2029, which JS's . does not (a line never holds \n or \r)
+    const header = value.charCodeAt(0) === 0x5b /* [ */ ? /^\[(.+)\]/s.exec(value) : null;
     if (header) {
       // Python's regex is greedy up to the last "]" on the line
       sectname = header[1] as string;

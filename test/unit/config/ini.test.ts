@@ -106,3 +106,11 @@ test('keep: a syntax error in a refused section is still an error, at its line',
   readIni(before, 'a=1\n[program:a]\n', '/etc/x.conf', () => false);
   assert.match(before.errors[0]?.message ?? '', /before any \[section\]/);
 });
+
+test('a section name may hold U+2028 and U+2029, as in Python (and a ":" in it does not make it a key line)', () => {
+  const doc = read('[s]\n[program:a\u2028b\u2029c]\ncommand = x\n');
+  assert.deepEqual(doc.errors, []);
+  assert.deepEqual([...doc.sections.keys()], ['s', 'program:a\u2028b\u2029c']);
+  assert.equal(getEntry(doc, 'program:a\u2028b\u2029c', 'command')?.value, 'x');
+  assert.equal(doc.sections.get('s')?.entries.size, 0);
+});

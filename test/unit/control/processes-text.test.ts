@@ -64,12 +64,14 @@ test('uptime follows the clock while the rest of a view\'s text is kept', () => 
 
 test('the whole answer, compact or indented, is what serialising it gives (drover status --json prints it as it comes)', () => {
   const views = Array.from({ length: 25 }, (_, i) => view(i));
-  views.push(view(25, { key: 'odd:"q\\n"', name: '"q\\n"', group: 'odd\n\u2028', spawnError: 'a\nb' }));
+  views.push(view(25, { key: 'odd:"q\\n"', name: '"q\\n"', group: 'odd\n\u2028', spawnError: 'a\nb \u{1F600}' }));
   for (const now of [1_700_000_000_500, 1_700_000_300_000]) {
-    for (const indent of [0, 1, 2, 4, 10]) {
-      const whole = { ok: true, processes: views.map((p) => processJson(p, now)) };
-      assert.equal(processesAnswerBytes(views, now, indent).toString(), JSON.stringify(whole, null, indent), `indent ${indent}`);
-      assert.equal(processesAnswerBytes([], now, indent).toString(), JSON.stringify({ ok: true, processes: [] }, null, indent));
+    for (let indent = 0; indent <= 10; indent++) {
+      // the bytes themselves, length included: a buffer counted too long would show here
+      for (const list of [views, views.slice(25), views.slice(0, 1), []]) {
+        const whole = { ok: true, processes: list.map((p) => processJson(p, now)) };
+        assert.deepEqual(processesAnswerBytes(list, now, indent), Buffer.from(JSON.stringify(whole, null, indent)), `indent ${indent}, ${list.length} views`);
+      }
     }
   }
   // the kept text of one indent does not leak into another's
