@@ -245,7 +245,13 @@ startretries = 1
       run.describe(),
     );
     assert.match(run.output, /never: last ready check: connect to 127\.0\.0\.1:\d+: ECONNREFUSED/);
-    assert.equal(run.count(/never \| got TERM/), 2, 'each timed-out process was stopped with its stopsignal');
+    // each timed-out process was stopped with its stopsignal: it says so (and exits 0), or, when it was
+    // TERMed before its handler was in place (Node's start on a loaded machine can outlast the 400 ms),
+    // TERM's default action ended it; a SIGKILL or any other end fails
+    const stops = [...run.output.matchAll(/never: stopping → backoff \(not ready within ready_timeout \(0\.4s\); (exit status 0|terminated by SIGTERM)\)/g)];
+    assert.equal(stops.length, 2, `each timed-out process was stopped with its stopsignal\n${run.describe()}`);
+    const handled = stops.filter((m) => m[1] === 'exit status 0').length;
+    await run.waitForCount(/never \| got TERM/, handled);
     const info = (await rpcValue(join(dir, '.drover', 'drover.sock'), 'supervisor.getProcessInfo', ['never'])) as Record<string, unknown>;
     assert.equal(info['statename'], 'FATAL');
     assert.match(String(info['spawnerr']), /not ready within ready_timeout \(0\.4s\)/);
