@@ -63,11 +63,10 @@ export function readIni(doc: IniDocument, text: string, file: string, keep?: (se
     pos: SourcePos;
   }
   let cursect: Map<string, Pending> | null = null;
+  // the current section's name; '' before the first header (a header's name is never empty)
   let sectname = '';
   let optname: string | null = null;
   let indentLevel = 0;
-  // in a section that `keep` refuses (cursect is then null)
-  let skipping = false;
   // sections first seen in this file, for the duplicate-section warning
   const seenHere = new Map<string, SourcePos>();
   // this file's sections, merged into the document when the file ends
@@ -110,8 +109,8 @@ export function readIni(doc: IniDocument, text: string, file: string, keep?: (se
       // Python's regex is greedy up to the last "]" on the line
       sectname = header[1] as string;
       optname = null;
-      skipping = keep !== undefined && sectname !== DEFAULT_SECTION && !keep(sectname);
-      if (skipping) {
+      if (keep !== undefined && sectname !== DEFAULT_SECTION && !keep(sectname)) {
+        // a section `keep` refuses: cursect stays null while its lines are followed
         cursect = null;
         continue;
       }
@@ -138,7 +137,7 @@ export function readIni(doc: IniDocument, text: string, file: string, keep?: (se
       cursect = sectionStore(sectname);
       continue;
     }
-    if (cursect === null && !skipping) {
+    if (sectname === '') {
       doc.errors.push({
         pos,
         section: '',
