@@ -53,9 +53,9 @@ export function createIniDocument(): IniDocument {
  * kept. The CLI reads a config of 1000 programs this way to find the control socket.
  */
 export function readIni(doc: IniDocument, text: string, file: string, keep?: (section: string) => boolean): void {
-  // Python's text mode turns \r\n and \r into \n
-  const lines = text.includes('\r') ? text.split(/\r\n|\r|\n/) : text.split('\n');
-  if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
+  // Python's text mode turns \r\n and \r into \n. Lines are taken from the text by position, not split
+  // into an array first: a line of a refused section is read without becoming a string (skimRefused).
+  const all = text.includes('\r') ? text.replace(/\r\n?/g, '\n') : text;
 
   // an option's value is built from lines, joined when the file ends
   interface Pending {
@@ -81,9 +81,36 @@ export function readIni(doc: IniDocument, text: string, file: string, keep?: (se
     return m;
   };
 
-  for (let idx = 0; idx < lines.length; idx++) {
-    const line = lines[idx] as string;
-    const lineno = idx + 1;
+  // a final newline ends the last line, it does not start another
+  for (let start = 0, lineno = 1; start < all.length; lineno++) {
+    const newline = all.indexOf('\n', start);
+    const end = newline === -1 ? all.length : newline;
+    const from = start;
+    start = end + 1;
+    if (cursect === null && sectname !== '') {
+      // a line of a refused section: most are read here without making a string
+      const skim = skimRefused(all, from, end, optname !== null, indentLevel);
+      if (skim === SKIM_SKIPPED) continue;
+      if (skim >= 0 && all.charCodeAt(from + skim) !== 0x5b /* [ */) {
+        // a key line at indent `skim`: what follows more indented continues its value
+        indentLevel = skim;
+        optname = '';
+        continue;
+      }
+      if (skim >= 0 && keep !== undefined) {
+        // a header: the name runs to the last "]" on the line (as the pattern below reads it); another
+        // refused section is followed on here, anything else is read in full
+        const close = all.lastIndexOf(']', end - 1);
+        const name = close > from + skim + 1 ? all.slice(from + skim + 1, close) : DEFAULT_SECTION;
+        if (name !== DEFAULT_SECTION && !keep(name)) {
+          sectname = name;
+          optname = null;
+          indentLevel = skim;
+          continue;
+        }
+      }
+    }
+    const line = all.slice(from, end);
     const commentStart = findCommentStart(line);
     const value = (commentStart === null ? line : line.slice(0, commentStart)).trim();
     if (!value) {
@@ -258,6 +285,40 @@ export function findCommentStart(line: string): number | null {
 }
 
 // --- internal ---
+
+/** skimRefused: the line needs nothing more (blank, a whole-line comment, a continuation). */
+const SKIM_SKIPPED = -1;
+/** skimRefused: the line needs the full reading (a header, a possible error, an inline comment, non-ASCII). */
+const SKIM_READ = -2;
+
+/**
+ * Reads the line text[from, end) of a section `keep` refused, where only this matters: whether the line
+ * continues the last key's value (`inValue`, more indented than `indentLevel`: SKIM_SKIPPED, as a blank
+ * line or a whole-line comment), whether it is a key line or a header (its indent is returned; a header
+ * starts with "["), and anything else, which the full reading handles (SKIM_READ): a line without a key,
+ * an inline comment, a character outside ASCII (trim's and \s's idea of a space is wider there). No string
+ * is made: a 1000-program config is mostly such lines, read once per `drover status`.
+ */
+function skimRefused(text: string, from: number, end: number, inValue: boolean, indentLevel: number): number {
+  let i = from;
+  for (; i < end; i++) {
+    const c = text.charCodeAt(i);
+    // the ASCII spaces of trim() and \s (a line holds no \n or \r)
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0b && c !== 0x0c) break;
+  }
+  if (i === end) return SKIM_SKIPPED;
+  const indent = i - from;
+  const first = text.charCodeAt(i);
+  if (first === 0x3b /* ; */ || first === 0x23 /* # */) return SKIM_SKIPPED;
+  if (inValue && indent > indentLevel) return SKIM_SKIPPED;
+  let delim = -1;
+  for (let j = i; j < end; j++) {
+    const c = text.charCodeAt(j);
+    if (c > 0x7e || c === 0x3b || c === 0x23) return SKIM_READ;
+    if (delim === -1 && (c === 0x3d /* = */ || c === 0x3a) /* : */) delim = j;
+  }
+  return first === 0x5b /* [ */ || delim > i ? indent : SKIM_READ;
+}
 
 /** The index of the first "=" or ":" in `value`, or -1. */
 function firstDelimiter(value: string): number {

@@ -63,7 +63,10 @@ export function expectAnswer<T>(check: Check<T>, body: unknown, what: string): T
 /** A whole HTTP answer: status, the header block (lower-cased) and the body. */
 export interface RawAnswer {
   readonly status: number;
+  /** the body in one buffer (joined from `pieces` when first asked for) */
   readonly body: Buffer;
+  /** the body as it came off the socket, in order: to pass on without joining 0.7 MB first */
+  readonly pieces: readonly Buffer[];
   /** a header's value, or null when the answer has none */
   header(name: string): string | null;
 }
@@ -100,7 +103,7 @@ export function requestRaw(
     socket.on('data', (c: Buffer) => chunks.push(c));
     socket.on('end', () => {
       try {
-        resolve(readResponse(Buffer.concat(chunks)));
+        resolve(readResponse(chunks));
       } catch (err) {
         reject(err);
       }
@@ -234,27 +237,53 @@ function hostHeader(ep: Endpoint): string {
   return ep.port === 80 ? host : `${host}:${ep.port}`;
 }
 
-/** Status, headers and body of a whole HTTP/1.1 response; throws when it is not one. */
-function readResponse(raw: Buffer): RawAnswer {
-  const end = raw.indexOf('\r\n\r\n');
-  const statusLine = /^HTTP\/1\.[01] (\d{3})/.exec(raw.toString('latin1', 0, Math.min(raw.length, 32)));
-  if (end < 0 || !statusLine) throw new Error(`drover's answer is not HTTP: ${JSON.stringify(raw.toString('latin1', 0, 200))}`);
+/**
+ * Status, headers and body of a whole HTTP/1.1 response, from the chunks read off the socket; throws when
+ * it is not one. The body stays in the chunks it came in (`pieces`) unless it has to be joined: when the
+ * header block does not end in the first chunk, and for a chunked transfer coding.
+ */
+export function readResponse(chunks: readonly Buffer[]): RawAnswer {
+  let first = chunks[0] ?? Buffer.alloc(0);
+  let rest = chunks.slice(1);
+  let end = first.indexOf('\r\n\r\n');
+  if (end < 0 && rest.length > 0) {
+    first = Buffer.concat(chunks);
+    rest = [];
+    end = first.indexOf('\r\n\r\n');
+  }
+  const statusLine = /^HTTP\/1\.[01] (\d{3})/.exec(first.toString('latin1', 0, Math.min(first.length, 32)));
+  if (end < 0 || !statusLine) throw new Error(`drover's answer is not HTTP: ${JSON.stringify(first.toString('latin1', 0, 200))}`);
   const status = Number(statusLine[1]);
-  const headers = raw.toString('latin1', 0, end).toLowerCase();
-  let body = raw.subarray(end + 4);
-  if (/\r\ntransfer-encoding:[^\r]*chunked/.test(headers)) body = dechunk(body);
+  const headers = first.toString('latin1', 0, end).toLowerCase();
+  let pieces = [first.subarray(end + 4), ...rest].filter((b) => b.length > 0);
+  if (/\r\ntransfer-encoding:[^\r]*chunked/.test(headers)) pieces = [dechunk(Buffer.concat(pieces))];
   else {
     const length = /\r\ncontent-length: *(\d+)/.exec(headers);
-    if (length) {
-      if (body.length < Number(length[1])) throw new Error(`drover's answer ended after ${body.length} of ${length[1]} bytes`);
-      body = body.subarray(0, Number(length[1]));
-    }
+    if (length) pieces = cut(pieces, Number(length[1]));
   }
+  let body: Buffer | null = null;
   return {
     status,
-    body,
+    get body() {
+      body ??= pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces);
+      return body;
+    },
+    pieces,
     header: (name) => new RegExp(`\r\n${name.toLowerCase()}: *([^\r]*)`).exec(headers)?.[1] ?? null,
   };
+}
+
+/** The first `length` bytes of `pieces`; throws when they hold fewer (the answer was cut short). */
+function cut(pieces: readonly Buffer[], length: number): Buffer[] {
+  const out: Buffer[] = [];
+  let left = length;
+  for (const p of pieces) {
+    if (left === 0) break;
+    out.push(p.length <= left ? p : p.subarray(0, left));
+    left -= Math.min(p.length, left);
+  }
+  if (left > 0) throw new Error(`drover's answer ended after ${length - left} of ${length} bytes`);
+  return out;
 }
 
 /** The body of a chunked transfer coding (chunk extensions and trailers ignored). */

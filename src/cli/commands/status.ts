@@ -26,7 +26,7 @@ export const status = remoteCommand({
       const raw = await r.callRaw('GET', path);
       const notRunning = raw.status === 200 ? raw.header(NOT_RUNNING_HEADER) : null;
       if (notRunning !== null && /^\d+$/.test(notRunning)) {
-        r.ctx.stdout.write(raw.body);
+        for (const piece of raw.pieces) r.ctx.stdout.write(piece);
         r.out('\n');
         return notRunning === '0' ? EXIT.OK : EXIT.NOT_RUNNING_STATUS;
       }
