@@ -114,3 +114,46 @@ test('a section name may hold U+2028 and U+2029, as in Python (and a ":" in it d
   assert.equal(getEntry(doc, 'program:a\u2028b\u2029c', 'command')?.value, 'x');
   assert.equal(doc.sections.get('s')?.entries.size, 0);
 });
+
+// A refused section's lines are mostly read by char codes (skimRefused), the rest in full: on random
+// configs, a keep-mode reading must store exactly what a full reading stores for the kept sections, with
+// the same errors, whatever the refused sections hold (indents of every ASCII and Unicode space, inline and
+// whole-line comments, headers with "]" inside or text after, lines without a key, \r\n and \r).
+test('keep: on random configs, the kept sections, [DEFAULT] and the errors are those of a full reading', () => {
+  let seed = 20261204;
+  const rnd = (): number => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed / 0x7fffffff;
+  };
+  const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)] as T;
+  const sp = (): string => pick(['', '', '', ' ', '  ', '\t', ' \t', '\v', '\f', '\u00a0', '\u2028', '\ufeff', '    ']);
+  const word = (): string => pick(['a', 'command', 'file', 'x y', 'é', 'k\u00a0', 'p=q', 'v:w', '', '[', ']', ';c', '#c', 'x;y', 'x #y', '"q ;', "'", '\u3000']);
+  const header = (): string =>
+    pick(['[program:a]', '[program:b]', '[supervisord]', '[unix_http_server]', '[supervisorctl]', '[DEFAULT]', '[a]b]', '[]', '[', '[x] tail', '[ spaced ]', '[é]', '[p;c]', '[q] ;c', '[\u2028]']);
+  const line = (): string => {
+    const r = rnd();
+    if (r < 0.15) return sp() + header() + pick(['', '', ' ', ' ;x', ' #y']);
+    if (r < 0.55) return sp() + word() + word() + sp() + pick(['=', ':', ' = ', ': ', '==', '=:']) + sp() + word() + word() + sp();
+    if (r < 0.65) return '';
+    if (r < 0.72) return sp() + pick([';', '#']) + word();
+    if (r < 0.85) return pick(['  ', '\t', '   ', ' ']) + word() + word();
+    return sp() + word() + sp();
+  };
+  const keep = (s: string): boolean => s === 'supervisord' || s === 'supervisorctl' || s.startsWith('unix_http_server');
+  const stored = (doc: ReturnType<typeof createIniDocument>, only: (s: string) => boolean): string =>
+    JSON.stringify({
+      sections: [...doc.sections].filter(([name]) => only(name)).map(([name, s]) => [name, s.pos, [...s.entries]]),
+      defaults: [...doc.defaults],
+      errors: doc.errors,
+    });
+  for (let i = 0; i < 3000; i++) {
+    const eol = pick(['\n', '\n', '\r\n', '\r']);
+    const lines = Array.from({ length: 1 + Math.floor(rnd() * 25) }, line);
+    const text = (rnd() < 0.3 ? '[program:z]' + eol : '') + lines.join(eol) + pick(['', eol]);
+    const full = createIniDocument();
+    readIni(full, text, 'f');
+    const kept = createIniDocument();
+    readIni(kept, text, 'f', keep);
+    assert.equal(stored(kept, () => true), stored(full, keep), JSON.stringify(text));
+  }
+});
