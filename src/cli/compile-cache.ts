@@ -2,7 +2,7 @@
 // them again on every run:
 //   - Node ≥ 22.1: Node's compile cache (module.enableCompileCache), for every module loaded after it.
 //   - Node 20, which has none: V8's code cache for the status bundle alone (`runBundle`), through vm.Script's
-//     cachedData; ~9 ms of the bundle's ~11 ms compile on the AMD VM.
+//     cachedData; the bundle compiles in ~2.3 ms instead of ~5.5 on the AMD VM.
 //
 // A cache entry is code that runs without being compiled from the source, so the cache lives only where no
 // other user can write: $XDG_CACHE_HOME (or ~/.cache) /drover/compile-cache, each directory owned by the
