@@ -101,8 +101,8 @@ export function readIni(doc: IniDocument, text: string, file: string, keep?: (se
         // a header: the name runs to the last "]" on the line (as the pattern below reads it); another
         // refused section is followed on here, anything else is read in full
         const close = all.lastIndexOf(']', end - 1);
-        const name = close > from + skim + 1 ? all.slice(from + skim + 1, close) : DEFAULT_SECTION;
-        if (name !== DEFAULT_SECTION && !keep(name)) {
+        const name = close > from + skim + 1 ? all.slice(from + skim + 1, close) : null;
+        if (name !== null && name !== DEFAULT_SECTION && !keep(name)) {
           sectname = name;
           optname = null;
           indentLevel = skim;

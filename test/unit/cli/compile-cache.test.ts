@@ -138,4 +138,3 @@ test('runBundle keeps an entry only from a run whose exit code `keep` accepts', 
   assert.equal(runThrough(h, file, { CODE: '3' }, '(code) => code === 0 || code === 3').status, 3);
   assert.equal(existsSync(entry), true, 'an entry from a run that ended with 3');
 });
-
