@@ -3,9 +3,10 @@
 // place, with the elapsed time; otherwise: one plain line per process reaching a settled state. Ends with
 // a summary line either way.
 import { openEventStream, type Endpoint, type ServerEvent } from '../control/client.js';
+import { paintState } from '../control/status-text.js';
 import { SnapshotJson, StateEventJson } from '../control/wire.js';
 import type { CommandContext } from './command.js';
-import { formatElapsed, paintState, useColor } from './format.js';
+import { formatElapsed, useColor } from './format.js';
 
 /** What Progress needs of a command invocation (a Remote has it). */
 export interface ProgressTarget {

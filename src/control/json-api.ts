@@ -10,6 +10,7 @@ import { ConfigError, DroverError } from '../errors.js';
 import { LogReadError } from '../logs/read.js';
 import { BadSignal, ScaleError, uptimeMsOf, type ControlApi, type ProcessView, type StreamName } from './api.js';
 import { EventStreamWriter, sendError, sendJson, sendJsonText, type RouteHandler } from './server.js';
+import { statusCells, statusTable } from './status-text.js';
 import {
   NOT_RUNNING_HEADER,
   type ApiErrorCode,
@@ -28,6 +29,7 @@ import {
   type ResultsJson,
   type SnapshotJson,
   type StateEventJson,
+  type StatusJson,
   type StreamLostJson,
 } from './wire.js';
 
@@ -150,6 +152,15 @@ interface RecordBytes {
 
 /** The bytes of each view's JSON around uptime_ms, per indent (views are kept per record by ControlApi.list). */
 const jsonParts = new WeakMap<ProcessView, RecordBytes[]>();
+
+/** Each view's status cells (control/status-text.ts), plain and coloured, kept as its JSON bytes are. */
+const statusCellsKept = new WeakMap<ProcessView, (readonly string[] | undefined)[]>();
+
+function keptStatusCells(p: ProcessView, nowMs: number, color: boolean): readonly string[] {
+  let kept = statusCellsKept.get(p);
+  if (!kept) statusCellsKept.set(p, (kept = []));
+  return (kept[color ? 1 : 0] ??= statusCells(processJson(p, nowMs), color));
+}
 
 /** An answer serialised already (sent as it is), with headers of its own. */
 class JsonText {
@@ -295,6 +306,17 @@ const GET: Record<string, Handler> = {
     // a ProcessesJson (a test compares it with one serialised whole); the header spares a client that
     // prints the text as it comes from parsing it for its exit code
     return new JsonText(processesAnswerBytes(views, Date.now(), indent), { [NOT_RUNNING_HEADER]: String(countNotRunning(views)) });
+  },
+  '/api/status': (api, input) => {
+    const pats = input.optionalStrings('patterns');
+    if (pats) resolveOrThrow(api, pats);
+    const color = input.bool('color', false);
+    const views = api.list(pats ?? undefined);
+    const nowMs = Date.now();
+    // the table, not the records: a client prints it as it is, where 1000 records are 0.4 MB of JSON to
+    // parse (docs/decisions.md, "`drover status`: drover writes the table")
+    const rows = views.map((p) => ({ cells: keptStatusCells(p, nowMs, color), uptimeMs: uptimeMsOf(p, nowMs) }));
+    return { ok: true, text: statusTable(rows), not_running: countNotRunning(views) } satisfies StatusJson;
   },
   '/api/avail': (api) => {
     const { active, available, config } = api.avail();

@@ -126,6 +126,16 @@ export const ProcessesJson: Check<ProcessesJson> = object<ProcessesJson>({ ok: o
  */
 export const NOT_RUNNING_HEADER = 'drover-not-running';
 
+/** GET /api/status: the table `drover status` prints (control/status-text.ts), written by drover */
+export interface StatusJson {
+  readonly ok: true;
+  /** one line per process under a header line, or "no processes"; ends with a newline */
+  readonly text: string;
+  /** how many of its processes are in a state with no process, as in NOT_RUNNING_HEADER */
+  readonly not_running: number;
+}
+export const StatusJson: Check<StatusJson> = object<StatusJson>({ ok: oneOf([true]), text: isString, not_running: isNumber });
+
 /** GET /api/info */
 export interface InfoJson {
   readonly ok: true;

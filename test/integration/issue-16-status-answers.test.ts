@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseServerUrl, requestJson } from '../../src/control/client.js';
 import { decodeMethodResponse, encodeMethodCall, encodeResponse, type XmlRpcValue } from '../../src/control/xmlrpc/codec.js';
-import { ProcessesJson } from '../../src/control/wire.js';
+import { statusText } from '../../src/control/status-text.js';
+import { ProcessesJson, StatusJson, type ProcessJson } from '../../src/control/wire.js';
 import { Daemon, show } from '../helpers/daemon.js';
 import { makeTmpDir, runCli, statFields, waitForAsync, waitForCondition } from '../helpers/drover.js';
 import { rawRequest } from '../helpers/xmlrpc.js';
@@ -266,6 +267,97 @@ test('status --json prints drover\'s indented answer as it comes, with the exit 
     const got = await runCli(['status', '--json', '-s', `unix://${s.path}`]);
     assert.notEqual(got.code, 0, got.output);
     assert.match(got.stderr, /not what this client reads/);
+  } finally {
+    for (const s of servers) s.close();
+    assert.deepEqual(await d.teardown(), []);
+  }
+});
+
+/** A server on a unix socket that answers each request by `answer(path)`: [status, JSON body]; it records the paths. */
+async function routedServer(answer: (path: string) => [number, unknown]): Promise<{ path: string; server: Server; asked: string[] }> {
+  const path = join(makeTmpDir('drover-routed-'), 's.sock');
+  const asked: string[] = [];
+  const server = createServer((req, res) => {
+    asked.push(req.url ?? '');
+    const [status, body] = answer(req.url ?? '');
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  });
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  return { path, server, asked };
+}
+
+async function statusAnswer(d: Daemon, query = ''): Promise<StatusJson> {
+  const r = await rawRequest(socketOf(d), { method: 'GET', path: `/api/status${query}` });
+  assert.equal(r.status, 200, r.body);
+  const body: unknown = JSON.parse(r.body);
+  assert.ok(StatusJson.is(body), StatusJson.problem(body) ?? '');
+  return body;
+}
+
+test('status prints the table drover writes, with the exit code drover counts; a drover without /api/status gets the same table written by the CLI', async () => {
+  const d = new Daemon(CONFIG);
+  const servers: Server[] = [];
+  try {
+    await d.up();
+    await d.cli(['start', 'bad']); // fatal, with a spawn error in the last column
+    let r = await d.cli(['status']);
+    assert.equal(r.code, 3, `idle is stopped: exit 3\n${show(['status'], r)}`);
+    const lines = r.stdout.split('\n');
+    assert.match(lines[0] ?? '', /^NAME {2,}STATE {2,}PID {2,}UPTIME {2,}RESTARTS {2,}CPU% {2,}RSS$/, r.stdout);
+    assert.deepEqual(lines.slice(1, -1).map((l) => l.split(' ')[0]), ['bad', 'burn', 'done', 'idle', 'sleepy', 'slow', 'w:w_00', 'w:w_01', 'w:w_02'], r.stdout);
+    assert.match(r.stdout, /^bad +fatal +- +- +0 +- +- +.*nonexistent/m, r.stdout);
+    r = await d.cli(['status', 'sleepy', 'burn']);
+    assert.equal(r.code, 0, show(['status', 'sleepy', 'burn'], r));
+    assert.deepEqual(r.stdout.split('\n').slice(1, -1).map((l) => l.split(' ')[0]), ['burn', 'sleepy']);
+    r = await d.cli(['status', 'nosuch']);
+    assert.equal(r.code, 1, show(['status', 'nosuch'], r));
+    assert.match(r.stderr, /no such process or group: nosuch/);
+    const bad = await rawRequest(socketOf(d), { method: 'GET', path: '/api/status?color=yes' });
+    assert.equal(bad.status, 400, bad.body);
+
+    // drover's table is the CLI's table of the same records: compared when nothing moved between two
+    // answers around the records (uptimes and CPU move with the clock)
+    let records: ProcessJson[] = [];
+    for (let attempt = 0; ; attempt++) {
+      const before = await statusAnswer(d);
+      const got = await rawRequest(socketOf(d), { method: 'GET', path: '/api/processes' });
+      records = (JSON.parse(got.body) as { processes: ProcessJson[] }).processes;
+      const after = await statusAnswer(d);
+      if (before.text !== after.text && attempt < 10) continue;
+      assert.equal(before.text, statusText(records, false));
+      assert.equal(before.not_running, records.filter((p) => ['stopped', 'exited', 'fatal', 'backoff'].includes(p.state)).length);
+      const colored = await statusAnswer(d, '?color=1');
+      assert.match(colored.text, /\x1b\[32mrunning\x1b\[0m/);
+      if (colored.text.replace(/\x1b\[[0-9;]*m/g, '') === before.text || attempt >= 10) {
+        assert.equal(colored.text.replace(/\x1b\[[0-9;]*m/g, ''), (await statusAnswer(d)).text.replace(/\x1b\[[0-9;]*m/g, ''), 'colour changes no column');
+        break;
+      }
+    }
+
+    // a drover from before /api/status answers 404 E_NOT_FOUND: the CLI asks for the records and writes the table
+    const old = await routedServer((path) =>
+      path.startsWith('/api/status') ? [404, { ok: false, code: 'E_NOT_FOUND', message: 'no such endpoint: /api/status' }] : [200, { ok: true, processes: records }],
+    );
+    servers.push(old.server);
+    let got = await runCli(['status', '-s', `unix://${old.path}`]);
+    assert.equal(got.code, 3, got.output);
+    assert.equal(got.stdout, statusText(records, false));
+    assert.deepEqual(old.asked, ['/api/status', '/api/processes']);
+    // an unknown name is a 404 too, but not "no such endpoint": said, not taken for an old drover
+    const named = await routedServer(() => [404, { ok: false, code: 'E_BAD_NAME', message: 'no such process or group: x' }]);
+    servers.push(named.server);
+    got = await runCli(['status', 'x', '-s', `unix://${named.path}`]);
+    assert.equal(got.code, 1, got.output);
+    assert.match(got.stderr, /no such process or group: x/);
+    assert.deepEqual(named.asked, ['/api/status?patterns=x']);
+    // what drover writes is printed as it is, and its count decides the exit code
+    for (const [notRunning, code] of [[0, 0], [2, 3]] as const) {
+      const fresh = await routedServer(() => [200, { ok: true, text: 'as drover wrote it\n', not_running: notRunning }]);
+      servers.push(fresh.server);
+      got = await runCli(['status', '-s', `unix://${fresh.path}`]);
+      assert.deepEqual([got.code, got.stdout], [code, 'as drover wrote it\n'], got.output);
+    }
   } finally {
     for (const s of servers) s.close();
     assert.deepEqual(await d.teardown(), []);

@@ -1,10 +1,11 @@
 // Applying config changes to a running drover: `reload` (re-read and apply what changed, restarting only
 // processes whose own config changed), supervisor's two-step `reread` / `update`, and `avail`, `add`,
 // `remove`; `reload --logs` reopens the log files.
+import { table } from '../../control/status-text.js';
 import { AvailJson, OkJson, ReloadJson, RereadJson, ResultsJson } from '../../control/wire.js';
 import { UsageError } from '../../errors.js';
 import { EXIT } from '../exit-codes.js';
-import { formatElapsed, table } from '../format.js';
+import { formatElapsed } from '../format.js';
 import { Progress } from '../progress.js';
 import { remoteCommand, type Remote } from '../remote.js';
 import { printOutcomes } from './control.js';

@@ -1,9 +1,10 @@
 // `drover status [PATTERN...]`: one line per process — name, state, pid, uptime, restarts, CPU%, RSS.
 // Exit 3 (LSB) when a matched process is not running.
-import { NOT_RUNNING_HEADER, ProcessesJson, type ProcessJson } from '../../control/wire.js';
+import { statusText } from '../../control/status-text.js';
+import { NOT_RUNNING_HEADER, ProcessesJson, StatusJson, type ProcessJson } from '../../control/wire.js';
 import { NO_PROCESS_STATES } from '../../core/states.js';
 import { EXIT } from '../exit-codes.js';
-import { formatBytes, formatDuration, paintState, table, useColor } from '../format.js';
+import { useColor } from '../format.js';
 import { remoteCommand } from '../remote.js';
 
 const HELP = `usage: drover status [PATTERN...] [--json]
@@ -35,28 +36,20 @@ export const status = remoteCommand({
       r.printJson({ ok: true, processes });
       return exitCode(processes);
     }
-    const { processes: procs } = await r.call('GET', `/api/processes${patterns === null ? '' : `?${patterns}`}`, ProcessesJson);
-    const code = exitCode(procs);
-    if (procs.length === 0) {
-      r.out('no processes\n');
-      return code;
-    }
+    // drover writes the table (GET /api/status); a drover from before that endpoint answers 404, and the
+    // table is written here from the records, by the same function
     const color = useColor(r.ctx);
-    const rows = [['NAME', 'STATE', 'PID', 'UPTIME', 'RESTARTS', 'CPU%', 'RSS', ''].map((h) => h)];
-    for (const p of procs) {
-      rows.push([
-        p.group === p.process ? p.process : p.name,
-        paintState(p.state, color),
-        p.pid === null ? '-' : String(p.pid),
-        p.uptime_ms === null ? '-' : formatDuration(p.uptime_ms),
-        String(p.restarts),
-        p.cpu_percent === null ? '-' : p.cpu_percent.toFixed(1),
-        p.rss_bytes === null ? '-' : formatBytes(p.rss_bytes),
-        detail(p),
-      ]);
+    const query = [patterns, color ? 'color=1' : null].filter((q) => q !== null).join('&');
+    const tablePath = `/api/status${query === '' ? '' : `?${query}`}`;
+    const raw = await r.callRaw('GET', tablePath);
+    if (!isUnknownEndpoint(raw.status, raw.body)) {
+      const { text, not_running: notRunning } = r.answerOf(raw, 'GET', tablePath, StatusJson);
+      r.out(text);
+      return notRunning === 0 ? EXIT.OK : EXIT.NOT_RUNNING_STATUS;
     }
-    r.out(table(rows));
-    return code;
+    const { processes: procs } = await r.call('GET', `/api/processes${patterns === null ? '' : `?${patterns}`}`, ProcessesJson);
+    r.out(statusText(procs, color));
+    return exitCode(procs);
   },
 });
 
@@ -67,15 +60,13 @@ function exitCode(procs: readonly ProcessJson[]): number {
   return procs.some((p) => NO_PROCESS_STATES.has(p.state)) ? EXIT.NOT_RUNNING_STATUS : EXIT.OK;
 }
 
-function detail(p: ProcessJson): string {
-  // a spare is loaded and accepts nothing until a worker leaves; its state stays supervisor's word
-  if (p.role === 'spare' && p.state !== 'stopped' && p.state !== 'fatal') return 'spare (accepts nothing until it takes over)';
-  if (p.waiting) return p.waiting;
-  if (p.health && (p.state === 'running' || p.state === 'stopping')) return p.health;
-  if (p.spawn_error && (p.state === 'fatal' || p.state === 'backoff')) return p.spawn_error;
-  if ((p.state === 'exited' || p.state === 'fatal' || p.state === 'backoff') && p.exit_status !== null) {
-    return `exit status ${p.exit_status}`;
+/** Whether an answer is drover's "no such endpoint" (an unknown name is a 404 too, with E_BAD_NAME). */
+function isUnknownEndpoint(status: number, body: Buffer): boolean {
+  if (status !== 404) return false;
+  try {
+    const parsed: unknown = JSON.parse(body.toString('utf8'));
+    return typeof parsed === 'object' && parsed !== null && (parsed as { code?: unknown }).code === 'E_NOT_FOUND';
+  } catch {
+    return false; // not drover's JSON: answerOf says what it is
   }
-  if (p.state === 'stopped' && p.stopped_at) return `since ${p.stopped_at.replace('T', ' ').replace(/\.\d+Z$/, 'Z')}`;
-  return '';
 }
