@@ -3,15 +3,19 @@
 // With N `sleep 100000` programs running under each tool, measures:
 //   - the wall time of one status command, launch to exit, `--rounds` times each, tools interleaved:
 //       `drover status --json -c FILE`            (drover's CLI, JSON API)
+//       `drover status -c FILE`                   (the table, as people type it)
 //       `supervisorctl -c FILE status` → drover     (supervisor's CLI against drover's XML-RPC, when it answers)
 //       `supervisorctl -c FILE status` → supervisord
 //       `node -e ''`                              (the floor for any Node CLI on this machine, for reference)
+//   - the first `drover status` after a quiet spell (`--cold` times, each after COLD_IDLE_S seconds with no
+//     request, when drover has stopped refreshing its /proc readings), beside supervisorctl → supervisord
+//     and `node -e ''` after the same wait
 //   - each daemon's RSS (VmRSS) and idle CPU (utime+stime over `--idle` seconds, nothing asked of it),
 //     with PM2's God daemon too when `--pm2` is given (slow to start 1000 apps).
 // Every sleep carries DROVER_BENCH_MARKER=<run> in its environment; all are gone at the end.
 //
-// usage: node status-latency.mjs [--count 1000] [--rounds 20] [--idle 10] [--pm2]
-//        (develop with --count 20 --rounds 3 --idle 2)
+// usage: node status-latency.mjs [--count 1000] [--rounds 20] [--idle 10] [--cold 3] [--pm2]
+//        (develop with --count 20 --rounds 3 --idle 2 --cold 1)
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
@@ -45,12 +49,16 @@ const { values } = parseArgs({
     count: { type: 'string', default: '1000' },
     rounds: { type: 'string', default: '20' },
     idle: { type: 'string', default: '10' },
+    cold: { type: 'string', default: '3' },
     pm2: { type: 'boolean', default: false },
   },
 });
 const N = Number(values.count);
 const ROUNDS = Number(values.rounds);
 const IDLE_S = Number(values.idle);
+const COLD_ROUNDS = Number(values.cold);
+/** drover keeps its /proc readings fresh for 10 s after the last request (control/proc-sampler.ts) */
+const COLD_IDLE_S = 11;
 const MARKER = `status-${process.pid}-${Date.now().toString(36)}`;
 const START_TIMEOUT_MS = 60_000 + N * 300;
 
@@ -121,7 +129,7 @@ async function startPm2Daemon(dir) {
 }
 
 async function main() {
-  const command = `cd bench && node status-latency.mjs --count ${N} --rounds ${ROUNDS} --idle ${IDLE_S}${values.pm2 ? ' --pm2' : ''}`;
+  const command = `cd bench && node status-latency.mjs --count ${N} --rounds ${ROUNDS} --idle ${IDLE_S} --cold ${COLD_ROUNDS}${values.pm2 ? ' --pm2' : ''}`;
   const out = [environmentReport(`Status latency and idle cost with ${N} programs`, command)];
   onCleanup(() => killGroups(findByCommAndEnv('sleep', `DROVER_BENCH_MARKER=${MARKER}`)));
 
@@ -142,6 +150,7 @@ async function main() {
     'drover status --json': [process.execPath, [DROVER_BIN, 'status', '--json', '-c', d.conf], (c, o) => isStatus(c) && o.includes('"processes"')],
     'node -e "" (no NODE_EXTRA_CA_CERTS)': [process.execPath, ['-e', ''], (c) => c === 0, plainEnv],
     'drover status --json (no NODE_EXTRA_CA_CERTS)': [process.execPath, [DROVER_BIN, 'status', '--json', '-c', d.conf], (c, o) => isStatus(c) && o.includes('"processes"'), plainEnv],
+    'drover status (no NODE_EXTRA_CA_CERTS)': [process.execPath, [DROVER_BIN, 'status', '-c', d.conf], (c, o) => isStatus(c) && o.includes('s:s_0000'), plainEnv],
     'supervisorctl status → drover': [SUPERVISORCTL, ['-s', droverSock, 'status'], (c, o) => isStatus(c) && o.includes('s:s_0000')],
     'supervisorctl status → supervisord': [SUPERVISORCTL, ['-c', s.conf, 'status'], (c, o) => isStatus(c) && o.includes('s:s_0000')],
   };
@@ -175,6 +184,25 @@ async function main() {
   const dm = median(times['drover status --json']);
   const sm = median(times['supervisorctl status → supervisord']);
   if (Number.isFinite(dm) && Number.isFinite(sm)) out.push(`drover status --json / supervisorctl→supervisord: ${fmtRatio(dm, sm)}`, '');
+
+  if (COLD_ROUNDS > 0) {
+    // each daemon idle for COLD_IDLE_S before its request: drover reads every process's /proc figures again
+    // node -e "" too: after a quiet spell this VM starts any process slower (caches, an idle vCPU)
+    const cold = { 'node -e "" (no NODE_EXTRA_CA_CERTS)': [], 'drover status (no NODE_EXTRA_CA_CERTS)': [], 'supervisorctl status → supervisord': [] };
+    for (let round = 0; round < COLD_ROUNDS; round++) {
+      for (const name of Object.keys(cold)) {
+        console.error(`cold ${round + 1}/${COLD_ROUNDS}: ${name} after ${COLD_IDLE_S} s quiet…`);
+        await new Promise((r) => setTimeout(r, COLD_IDLE_S * 1000));
+        const [file, args, ok, env] = commands[name];
+        cold[name].push(await timeOnce(file, args, ok, env));
+      }
+    }
+    out.push(`## The first \`status\` after ${COLD_IDLE_S} s without a request, ${COLD_ROUNDS} rounds`, '');
+    out.push(table(['command', 'median', 'max'], Object.entries(cold).map(([name, t]) => [name, fmtMs(median(t)), fmtMs(Math.max(...t))])), '');
+    const ratio = fmtRatio(median(cold['drover status (no NODE_EXTRA_CA_CERTS)']), median(cold['supervisorctl status → supervisord']));
+    const overNode = fmtRatio(median(cold['drover status (no NODE_EXTRA_CA_CERTS)']), median(cold['node -e "" (no NODE_EXTRA_CA_CERTS)']));
+    out.push(`drover status / supervisorctl→supervisord, each after a quiet spell: ${ratio}; drover status / node -e "": ${overNode}`, '');
+  }
 
   console.error(`idle CPU over ${IDLE_S} s each…`);
   const daemons = [

@@ -3,8 +3,10 @@
 // (several ms): a status must not pay them when readings of the last second exist, and a client that asks
 // again and again (`watch drover status`, the web page, supervisorctl) should not pay them in its requests.
 // So a request starts a background refresh (an unref'd timer) that keeps every reading fresh until
-// REFRESH_WHILE_ASKED_MS after the last request, then stops: nothing runs while no one asks.
-import { CLOCK_TICKS, PAGE_SIZE, readStat, uptimeSeconds } from '../os/proc.js';
+// REFRESH_WHILE_ASKED_MS after the last request, then stops: nothing runs while no one asks. Each process's
+// stat file is kept open once read (os/proc.ts StatFile), so the first status after a quiet spell, which
+// reads every process again, pays a pread per process and no path lookups.
+import { CLOCK_TICKS, PAGE_SIZE, StatFile, uptimeSeconds } from '../os/proc.js';
 
 /** One process's figures in a sample. */
 export interface ProcFigures {
@@ -19,6 +21,8 @@ export const SAMPLE_MS = 1000;
 export const REFRESH_WHILE_ASKED_MS = 10_000;
 
 interface Reading {
+  /** the process's stat file, held open while the reading is kept */
+  readonly file: StatFile;
   /** process start in clock ticks since boot: with the pid, tells a reused pid from the old process */
   readonly startTicks: number;
   readonly cpuTicks: number;
@@ -27,7 +31,7 @@ interface Reading {
 }
 
 export class ProcSampler {
-  /** the last reading per pid (pids of processes that are gone are dropped at the next refresh) */
+  /** the last reading per pid (pids of processes that are gone are dropped, and their files closed, at the next refresh) */
   private readonly readings = new Map<number, Reading>();
   /** the background refresh, while clients ask */
   private timer: NodeJS.Timeout | null = null;
@@ -81,17 +85,30 @@ export class ProcSampler {
       seen.add(pid);
       this.read(pid, now);
     }
-    for (const pid of this.readings.keys()) if (!seen.has(pid)) this.readings.delete(pid);
+    for (const [pid, r] of this.readings) if (!seen.has(pid)) this.forget(pid, r);
+  }
+
+  private forget(pid: number, r: Reading): void {
+    r.file.close();
+    this.readings.delete(pid);
   }
 
   /** Reads one process and stores the reading; null (and nothing stored) when it is gone. */
   private read(pid: number, now: number): Reading | null {
-    const st = readStat(pid);
-    if (!st) {
-      this.readings.delete(pid);
-      return null;
+    let prev = this.readings.get(pid);
+    let file = prev?.file ?? null;
+    let st = file?.read() ?? null;
+    if (!file || !st) {
+      // not read before, or the process read before has been reaped: the pid may be another's now
+      if (prev) this.forget(pid, prev);
+      prev = undefined;
+      file = StatFile.open(pid);
+      st = file?.read() ?? null;
+      if (!file || !st) {
+        file?.close();
+        return null;
+      }
     }
-    const prev = this.readings.get(pid);
     let cpuPercent: number;
     if (prev && prev.startTicks === st.startTicks) {
       // a window shorter than a second says little: the previous figures stand
@@ -106,7 +123,7 @@ export class ProcSampler {
     cpuPercent = Math.round(cpuPercent * 10) / 10;
     // unchanged figures keep their object, and so the answers built from it
     const figures = prev && prev.figures.rssBytes === rssBytes && prev.figures.cpuPercent === cpuPercent ? prev.figures : { rssBytes, cpuPercent };
-    const reading: Reading = { startTicks: st.startTicks, cpuTicks: st.cpuTicks, atMs: now, figures };
+    const reading: Reading = { file, startTicks: st.startTicks, cpuTicks: st.cpuTicks, atMs: now, figures };
     this.readings.set(pid, reading);
     return reading;
   }

@@ -47,6 +47,58 @@ export function readStat(pid: number): ProcStat | null {
   return parseStat(STAT_BUFFER.toString('utf8', 0, length));
 }
 
+/**
+ * /proc/PID/stat held open and read again from offset 0 each time: a reading is one pread instead of open,
+ * read and close, each open a path lookup in /proc (for 1000 processes ~8 against ~17 ms on the AMD VM, in
+ * the daemon's lite mode). The file stays bound to the process it was opened for: once that process is
+ * reaped a read fails with ESRCH, even if its pid has been given to another, so a reading never describes
+ * a process other than the one opened. Opened with O_CLOEXEC (libuv's default): no child inherits it.
+ */
+export class StatFile {
+  private fd: number | null;
+
+  private constructor(
+    readonly pid: number,
+    fd: number,
+  ) {
+    this.fd = fd;
+  }
+
+  /** Opens `pid`'s stat file; null if there is no such process. */
+  static open(pid: number): StatFile | null {
+    try {
+      return new StatFile(pid, openSync(`/proc/${pid}/stat`, 'r'));
+    } catch (err) {
+      // ENOENT/ESRCH: the process ended between listing and reading, which is normal
+      if (isGone(err)) return null;
+      throw err;
+    }
+  }
+
+  /** The process's stat now; null once it has been reaped (the file is closed then). */
+  read(): ProcStat | null {
+    if (this.fd === null) return null;
+    let length: number;
+    try {
+      length = readSync(this.fd, STAT_BUFFER, 0, STAT_BUFFER.length, 0);
+    } catch (err) {
+      // ESRCH: the process this file was opened for has been reaped
+      if (isGone(err)) {
+        this.close();
+        return null;
+      }
+      throw err;
+    }
+    return parseStat(STAT_BUFFER.toString('utf8', 0, length));
+  }
+
+  close(): void {
+    if (this.fd === null) return;
+    closeSync(this.fd);
+    this.fd = null;
+  }
+}
+
 /** Parses the text of a /proc/PID/stat file. comm may hold spaces and parentheses, so split at the last ')'. */
 export function parseStat(text: string): ProcStat | null {
   const open = text.indexOf('(');

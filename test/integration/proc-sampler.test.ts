@@ -1,0 +1,87 @@
+// Status figures come from /proc/PID/stat files held open (os/proc.ts StatFile, control/proc-sampler.ts):
+// against real processes, a held file reads its process while it lives, fails once it is reaped, and is
+// closed when the sampler lets the process go, so the daemon holds no file for a process that is gone.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readlinkSync } from 'node:fs';
+import { test } from 'node:test';
+import { ProcSampler } from '../../src/control/proc-sampler.js';
+import { StatFile } from '../../src/os/proc.js';
+import { waitForCondition } from '../helpers/drover.js';
+
+/** The pids whose /proc/PID/stat this process holds open. */
+function heldStatPids(): number[] {
+  const out: number[] = [];
+  for (const fd of readdirSync('/proc/self/fd')) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue; // the directory's own fd, closed by the time it is read
+    }
+    const m = /^\/proc\/(\d+)\/stat$/.exec(target);
+    if (m) out.push(Number(m[1]));
+  }
+  return out.sort((a, b) => a - b);
+}
+
+function startSleeper(): ChildProcess & { pid: number } {
+  const child = spawn('sleep', ['1000'], { stdio: 'ignore' });
+  assert.ok(child.pid !== undefined, 'sleep started');
+  return child as ChildProcess & { pid: number };
+}
+
+async function killAndReap(child: ChildProcess): Promise<void> {
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited; // Node has reaped it when 'exit' is emitted
+}
+
+test('a held stat file reads its process while it lives and fails once it is reaped', async () => {
+  const child = startSleeper();
+  const file = StatFile.open(child.pid);
+  try {
+    assert.ok(file, 'opened');
+    assert.deepEqual(heldStatPids(), [child.pid]);
+    const st = file.read();
+    assert.equal(st?.pid, child.pid);
+    assert.equal(st?.ppid, process.pid);
+    // read again in place: the same process, not a stale copy of the first text
+    const again = file.read();
+    assert.equal(again?.startTicks, st?.startTicks);
+    await killAndReap(child);
+    assert.equal(file.read(), null, 'a reaped process reads as gone');
+    assert.deepEqual(heldStatPids(), [], 'and its file is closed');
+    assert.equal(StatFile.open(child.pid), null, 'no process: nothing to open');
+  } finally {
+    file?.close();
+    child.kill('SIGKILL');
+  }
+});
+
+test('the sampler holds a file per process it reads and closes those of processes that are gone', async () => {
+  const children = [startSleeper(), startSleeper(), startSleeper()];
+  const live = new Set(children.map((c) => c.pid));
+  const sampler = new ProcSampler(() => live);
+  try {
+    for (const c of children) {
+      const f = sampler.figures(c.pid);
+      assert.ok(f && f.rssBytes > 0, `figures of ${c.pid}: ${JSON.stringify(f)}`);
+    }
+    assert.deepEqual(heldStatPids(), [...live].sort((a, b) => a - b));
+    const [gone, ...rest] = children as [ChildProcess & { pid: number }, ...(ChildProcess & { pid: number })[]];
+    await killAndReap(gone);
+    live.delete(gone.pid);
+    // the background refresh (once a second while asked) lets the gone process go and closes its file
+    await waitForCondition(() => !heldStatPids().includes(gone.pid), 'the gone process\'s file to be closed', { timeoutMs: 5000, describe: () => JSON.stringify(heldStatPids()) });
+    assert.deepEqual(heldStatPids(), rest.map((c) => c.pid).sort((a, b) => a - b));
+    assert.equal(sampler.figures(gone.pid), null);
+    // a process reaped between refreshes is found gone by its own read, and its file closed at once
+    const [next] = rest as [ChildProcess & { pid: number }];
+    await killAndReap(next);
+    await waitForCondition(() => sampler.figures(next.pid) === null, 'the reaped process to read as gone', { timeoutMs: 5000, describe: () => JSON.stringify(heldStatPids()) });
+    assert.ok(!heldStatPids().includes(next.pid), JSON.stringify(heldStatPids()));
+  } finally {
+    for (const c of children) c.kill('SIGKILL');
+  }
+});
