@@ -27,15 +27,18 @@ export interface ControlSections {
   readonly supervisorctl: { readonly username: string | null; readonly password: string | null } | null;
 }
 
-/** Reads the control sections of a config file. Throws ConfigProblems (a ConfigError) for a problem in them. */
-export function readControlSections(file: string, opts: Pick<LoadOptions, 'env' | 'hostname'> = {}): ControlSections {
+/**
+ * Reads the control sections of a config file; `bytes`: the file's content when the caller has read it.
+ * Throws ConfigProblems (a ConfigError) for a problem in them.
+ */
+export function readControlSections(file: string, opts: Pick<LoadOptions, 'env' | 'hostname'> = {}, bytes?: Buffer): ControlSections {
   const path = resolve(file);
   const here = dirname(path);
   const hostname = opts.hostname ?? osHostname();
   const envNames = new Map<string, ExpansionValue>();
   for (const [k, v] of Object.entries(opts.env ?? process.env)) if (v !== undefined) envNames.set(`ENV_${k}`, v);
   const sink: SourceSink = { doc: createIniDocument(), files: [], problems: [], warnings: [], keep: isControlSection };
-  readConfigSources(path, sink, new Map<string, ExpansionValue>([['here', here], ['host_node_name', hostname], ...envNames]));
+  readConfigSources(path, sink, new Map<string, ExpansionValue>([['here', here], ['host_node_name', hostname], ...envNames]), bytes);
   const r = new SectionReader(sink.doc, path, sink.problems);
 
   // [supervisord] (also [drover], which wins): runtime_dir with the environment alone, then environment,

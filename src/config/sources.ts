@@ -38,13 +38,14 @@ export interface SourceSink {
 
 /**
  * Reads `file` (absolute) and the files its [include] names into `into`. `names` are what [include] files=
- * may expand (%(here)s, %(host_node_name)s, %(ENV_X)s). Throws ConfigProblems for a file that cannot be
- * read, an INI syntax error, or a bad [include]: nothing after them could be trusted.
+ * may expand (%(here)s, %(host_node_name)s, %(ENV_X)s). `main`: how to read the main file (a typed config),
+ * or its bytes when the caller has read them already. Throws ConfigProblems for a file that cannot be read,
+ * an INI syntax error, or a bad [include]: nothing after them could be trusted.
  */
-export function readConfigSources(file: string, into: SourceSink, names: Expansions, readMain?: (path: string) => void): void {
+export function readConfigSources(file: string, into: SourceSink, names: Expansions, main?: ((path: string) => void) | Buffer): void {
   // a typed config's main file is code the loader evaluates (config/typed.ts); its includes are INI
-  if (readMain) readMain(file);
-  else readFile(into, file, true);
+  if (typeof main === 'function') main(file);
+  else readFile(into, file, true, main);
   finishIniProblems(into);
   readIncludes(into, file, names);
   finishIniProblems(into);
@@ -70,10 +71,10 @@ export function dedupeWarnings(ws: readonly ConfigWarning[]): ConfigWarning[] {
 
 // --- internal ---
 
-function readFile(into: SourceSink, path: string, main: boolean): void {
+function readFile(into: SourceSink, path: string, main: boolean, bytes?: Buffer): void {
   let text: string;
   try {
-    const decoded = decodeUtf8(readFileSync(path));
+    const decoded = decodeUtf8(bytes ?? readFileSync(path));
     if (typeof decoded !== 'string') {
       const byte = decoded.byte.toString(16).toUpperCase().padStart(2, '0');
       into.problems.push({

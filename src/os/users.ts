@@ -1,6 +1,17 @@
 // Looking up users for `user =`: name or numeric uid → uid, gid, home. Uses getent so NSS sources
 // (LDAP, sssd) work as they do for supervisor's pwd.getpwnam.
-import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+
+// child_process is required on the first lookup, not when this module loads: the CLI's lean config reading
+// imports this module (through config/datatypes.ts) and never looks anyone up, and child_process, with the
+// dgram and socket modules it loads, took ~1 ms of every `drover status`
+const requireBuiltin = createRequire(import.meta.url);
+
+/** `getent DB KEY`'s output; throws as execFileSync does (status 2: no such key). */
+function getent(db: 'passwd' | 'group', key: string): string {
+  const { execFileSync } = requireBuiltin('node:child_process') as typeof import('node:child_process');
+  return execFileSync('getent', [db, key], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+}
 
 export interface UserInfo {
   readonly name: string;
@@ -18,7 +29,7 @@ export function lookupUser(nameOrUid: string): UserInfo | null {
   if (hit !== undefined) return hit;
   let line: string;
   try {
-    line = execFileSync('getent', ['passwd', nameOrUid], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    line = getent('passwd', nameOrUid);
   } catch (err) {
     // getent exits 2 when the key is not found; that is the "no such user" answer
     if ((err as { status?: number }).status === 2) {
@@ -52,7 +63,7 @@ export function lookupGroupId(nameOrGid: string): number | null {
   if (hit !== undefined) return hit;
   let gid: number | null;
   try {
-    const line = execFileSync('getent', ['group', nameOrGid], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const line = getent('group', nameOrGid);
     // name:password:gid:members
     gid = Number(line.trim().split(':')[2]);
   } catch (err) {

@@ -5,7 +5,7 @@
 // bundle too, through the launcher.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { makeTmpDir } from '../helpers/drover.js';
@@ -40,4 +40,19 @@ test('the bundle answers as status through main.js does: help, no daemon, a bad 
     assert.deepEqual(bundled, direct, `drover status ${args.join(' ')}`);
     assert.notEqual(bundled.stdout + bundled.stderr, '', `drover status ${args.join(' ')} says something`);
   }
+});
+
+test('status loads only the builtins it uses: no child_process while it reads a config\'s control sections', () => {
+  const dir = makeTmpDir('status-bundle');
+  // a config with [unix_http_server], so the lean reading runs (it imports the user lookup, which needs
+  // child_process only to look someone up); the socket is not there, so status ends with "not running"
+  const conf = join(dir, 'drover.conf');
+  writeFileSync(conf, `[unix_http_server]\nfile = ${join(dir, 'none.sock')}\n\n[program:a]\ncommand = sleep 1\nuser = nobody\n`);
+  const list = join(dir, 'loaded.cjs');
+  writeFileSync(list, `process.on('exit', () => require('node:fs').writeSync(2, '\\nLOADED ' + process.moduleLoadList.join(',') + '\\n'));\n`);
+  const r = spawnSync(process.execPath, ['--require', list, droverBin, 'status', '-c', conf], { encoding: 'utf8', timeout: 20_000 });
+  assert.match(r.stderr, /no drover is running at unix:/, r.stderr);
+  const loaded = /LOADED (.*)/.exec(r.stderr)?.[1]?.split(',') ?? [];
+  assert.ok(loaded.includes('NativeModule net'), `the list is read: ${loaded.join(' ')}`);
+  assert.deepEqual(loaded.filter((m) => /NativeModule (child_process|dgram)$/.test(m)), [], 'child_process and dgram are not loaded');
 });
