@@ -5,8 +5,10 @@
 // So a request starts a background refresh (an unref'd timer) that keeps every reading fresh until
 // REFRESH_WHILE_ASKED_MS after the last request, then stops: nothing runs while no one asks. Each process's
 // stat file is kept open once read (os/proc.ts StatFile), so the first status after a quiet spell, which
-// reads every process again, pays a pread per process and no path lookups.
-import { CLOCK_TICKS, PAGE_SIZE, StatFile, uptimeSeconds } from '../os/proc.js';
+// reads every process again, pays a pread per process and no path lookups. The held files never take the
+// daemon past HELD_FDS_SHARE of its open-file limit: descriptors are what a spawn needs for its pipes, and
+// a program must not fail to start because a status was asked for. Past that, a process is read by path.
+import { CLOCK_TICKS, countOpenFds, openFileLimit, PAGE_SIZE, readStat, StatFile, uptimeSeconds } from '../os/proc.js';
 
 /** One process's figures in a sample. */
 export interface ProcFigures {
@@ -19,10 +21,12 @@ export interface ProcFigures {
 export const SAMPLE_MS = 1000;
 /** How long after the last request the sample is kept fresh in the background. */
 export const REFRESH_WHILE_ASKED_MS = 10_000;
+/** The share of the open-file limit up to which a stat file is held open (docs/decisions.md). */
+export const HELD_FDS_SHARE = 0.5;
 
 interface Reading {
-  /** the process's stat file, held open while the reading is kept */
-  readonly file: StatFile;
+  /** the process's stat file, held open while the reading is kept; null: read by path (no descriptor to spare) */
+  readonly file: StatFile | null;
   /** process start in clock ticks since boot: with the pid, tells a reused pid from the old process */
   readonly startTicks: number;
   readonly cpuTicks: number;
@@ -39,6 +43,8 @@ export class ProcSampler {
   private askedAtMs = 0;
   /** seconds since boot and when they were read, for the CPU average of a process seen for the first time */
   private boot: { atMs: number; secs: number } | null = null;
+  /** how many more stat files may be held, counted from /proc/self/fd at most once per SAMPLE_MS */
+  private spareFds: { atMs: number; left: number } | null = null;
 
   constructor(
     /** the pids to refresh in the background (every live process of the supervisor) */
@@ -89,30 +95,34 @@ export class ProcSampler {
   }
 
   private forget(pid: number, r: Reading): void {
-    r.file.close();
+    r.file?.close();
     this.readings.delete(pid);
   }
 
   /** Reads one process and stores the reading; null (and nothing stored) when it is gone. */
   private read(pid: number, now: number): Reading | null {
     let prev = this.readings.get(pid);
+    // a window shorter than a second says little: the previous figures stand (figures() asks the same)
+    if (prev && now - prev.atMs < SAMPLE_MS) return prev;
     let file = prev?.file ?? null;
     let st = file?.read() ?? null;
-    if (!file || !st) {
-      // not read before, or the process read before has been reaped: the pid may be another's now
-      if (prev) this.forget(pid, prev);
+    if (file && !st && prev) {
+      // the process this file was opened for has been reaped: the pid may be another's now
+      this.forget(pid, prev);
       prev = undefined;
-      file = StatFile.open(pid);
-      st = file?.read() ?? null;
-      if (!file || !st) {
+      file = null;
+    }
+    if (!st) {
+      file = this.mayHoldFile(now) ? StatFile.open(pid) : null;
+      st = file ? file.read() : readStat(pid);
+      if (!st) {
         file?.close();
+        if (prev) this.forget(pid, prev);
         return null;
       }
     }
     let cpuPercent: number;
     if (prev && prev.startTicks === st.startTicks) {
-      // a window shorter than a second says little: the previous figures stand
-      if (now - prev.atMs < SAMPLE_MS) return prev;
       cpuPercent = (((st.cpuTicks - prev.cpuTicks) / CLOCK_TICKS) * 1000 * 100) / (now - prev.atMs);
     } else {
       // first sight of this process: its average over its life so far
@@ -126,6 +136,16 @@ export class ProcSampler {
     const reading: Reading = { file, startTicks: st.startTicks, cpuTicks: st.cpuTicks, atMs: now, figures };
     this.readings.set(pid, reading);
     return reading;
+  }
+
+  /** Whether one more stat file may be held open: the descriptors in use stay under HELD_FDS_SHARE of the limit. */
+  private mayHoldFile(now: number): boolean {
+    if (!this.spareFds || now - this.spareFds.atMs >= SAMPLE_MS) {
+      this.spareFds = { atMs: now, left: Math.floor(openFileLimit() * HELD_FDS_SHARE) - countOpenFds() };
+    }
+    if (this.spareFds.left <= 0) return false;
+    this.spareFds.left -= 1;
+    return true;
   }
 
   /** Seconds since boot, read from /proc at most once a second. */

@@ -202,6 +202,13 @@ export function countOpenFds(pid: number | 'self' = 'self'): number {
   return readdirSync(`/proc/${pid}/fd`).length;
 }
 
+/** This process's soft limit on open files (RLIMIT_NOFILE), from /proc/self/limits; Infinity when unlimited. */
+export function openFileLimit(): number {
+  const m = /^Max open files\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+  const n = Number(m?.[1]);
+  return Number.isFinite(n) ? n : Infinity;
+}
+
 /** Seconds since boot, to turn start ticks into wall time. */
 export function uptimeSeconds(): number {
   return Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);

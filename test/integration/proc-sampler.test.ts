@@ -1,13 +1,16 @@
 // Status figures come from /proc/PID/stat files held open (os/proc.ts StatFile, control/proc-sampler.ts):
 // against real processes, a held file reads its process while it lives, fails once it is reaped, and is
-// closed when the sampler lets the process go, so the daemon holds no file for a process that is gone.
+// closed when the sampler lets the process go, so the daemon holds no file for a process that is gone;
+// and the held files never take a process past half its open-file limit (a spawn needs descriptors).
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readlinkSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { ProcSampler } from '../../src/control/proc-sampler.js';
 import { StatFile } from '../../src/os/proc.js';
-import { waitForCondition } from '../helpers/drover.js';
+import { makeTmpDir, waitForCondition } from '../helpers/drover.js';
+import { repoRoot } from '../helpers/paths.js';
 
 /** The pids whose /proc/PID/stat this process holds open. */
 function heldStatPids(): number[] {
@@ -84,4 +87,34 @@ test('the sampler holds a file per process it reads and closes those of processe
   } finally {
     for (const c of children) c.kill('SIGKILL');
   }
+});
+
+test('held stat files stop at half the open-file limit; past it every process is still read, by path', () => {
+  // a Node with a limit of 64 descriptors (prlimit) samples 40 processes: holding a file for each would
+  // take it to ~60 in use, leaving a spawn none to spare
+  const dir = makeTmpDir('drover-sampler-');
+  const script = join(dir, 'sample.mjs');
+  writeFileSync(
+    script,
+    `import { spawn } from 'node:child_process';
+import { readdirSync, readlinkSync } from 'node:fs';
+import { ProcSampler } from ${JSON.stringify(join(repoRoot, 'dist', 'src', 'control', 'proc-sampler.js'))};
+import { countOpenFds, openFileLimit } from ${JSON.stringify(join(repoRoot, 'dist', 'src', 'os', 'proc.js'))};
+const kids = Array.from({ length: 40 }, () => spawn('sleep', ['1000'], { stdio: 'ignore' }));
+const sampler = new ProcSampler(() => kids.map((k) => k.pid));
+const missing = kids.filter((k) => sampler.figures(k.pid) === null).length;
+const held = readdirSync('/proc/self/fd').filter((fd) => { try { return /^\\/proc\\/\\d+\\/stat$/.test(readlinkSync('/proc/self/fd/' + fd)); } catch { return false; } }).length;
+console.log(JSON.stringify({ limit: openFileLimit(), open: countOpenFds(), held, missing }));
+for (const k of kids) k.kill('SIGKILL');
+process.exit(0);
+`,
+  );
+  const r = spawnSync('prlimit', ['--nofile=64:64', process.execPath, script], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+  const got = JSON.parse(r.stdout) as { limit: number; open: number; held: number; missing: number };
+  assert.equal(got.limit, 64, r.stdout);
+  assert.equal(got.missing, 0, `every process has figures: ${r.stdout}`);
+  assert.ok(got.held > 0, `some files are held: ${r.stdout}`);
+  // the listing of /proc/self/fd counts its own descriptor
+  assert.ok(got.open <= 32 + 1, `at most half the limit in use: ${r.stdout}`);
 });
