@@ -3,7 +3,7 @@
 // last column saying why a process is as it is.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatBytes, formatDuration, statusCells, statusTable, statusText, type StatusSource } from '../../../src/control/status-text.js';
+import { formatBytes, formatDuration, statusCells, statusTable, statusText, table, type StatusSource } from '../../../src/control/status-text.js';
 
 function proc(name: string, over: Partial<StatusSource> = {}): StatusSource {
   return {
@@ -73,4 +73,22 @@ test('durations and sizes as the table writes them', () => {
     ['0ms', '999ms', '1s', '59s', '1m 0s', '59m 59s', '1h 0m', '23h 59m', '3d 4h'],
   );
   assert.deepEqual([0, 1023, 1024, 1536, 99.94 * 1024, 100 * 1024, 1024 ** 3 * 3.2, 1024 ** 5 * 2].map(formatBytes), ['0B', '1023B', '1.0K', '1.5K', '99.9K', '100K', '3.2G', '2048T']);
+});
+
+test('statusTable lays out what the general table() lays out, on random rows', () => {
+  // a small deterministic generator: the same rows on every run
+  let seed = 7;
+  const rand = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+  };
+  const word = (): string => ['', '-', 'a', 'web_01', 'x'.repeat(rand(30)), '\x1b[32mrunning\x1b[0m', 'é✓', 'since 2026-12-04 06:00:01Z  '][rand(8)] as string;
+  for (let round = 0; round < 300; round++) {
+    const rows = Array.from({ length: rand(12) }, () => ({ cells: Array.from({ length: 7 }, word), uptimeMs: rand(3) === 0 ? null : rand(100_000_000) }));
+    const general = table([
+      ['NAME', 'STATE', 'PID', 'UPTIME', 'RESTARTS', 'CPU%', 'RSS', ''],
+      ...rows.map(({ cells: c, uptimeMs }) => [c[0], c[1], c[2], uptimeMs === null ? '-' : formatDuration(uptimeMs), c[3], c[4], c[5], c[6]] as string[]),
+    ]);
+    assert.equal(statusTable(rows), rows.length === 0 ? 'no processes\n' : general, JSON.stringify(rows));
+  }
 });
