@@ -5,9 +5,11 @@
 // So a request starts a background refresh (an unref'd timer) that keeps every reading fresh until
 // REFRESH_WHILE_ASKED_MS after the last request, then stops: nothing runs while no one asks. Each process's
 // stat file is kept open once read (os/proc.ts StatFile), so the first status after a quiet spell, which
-// reads every process again, pays a pread per process and no path lookups. The held files never take the
-// daemon past HELD_FDS_SHARE of its open-file limit: descriptors are what a spawn needs for its pipes, and
-// a program must not fail to start because a status was asked for. Past that, a process is read by path.
+// reads every process again, pays a pread per process and no path lookups. Descriptors are what a spawn
+// needs for its pipes, and a program must not fail to start because a status was asked for: a file is
+// opened to be held only while drover uses less than HELD_FDS_OPEN_SHARE of its open-file limit, and the
+// held files never number more than HELD_FDS_MAX_SHARE of it, whatever comes later. Past either, a process
+// is read by path.
 import { CLOCK_TICKS, countOpenFds, openFileLimit, PAGE_SIZE, readStat, StatFile, uptimeSeconds } from '../os/proc.js';
 
 /** One process's figures in a sample. */
@@ -21,8 +23,10 @@ export interface ProcFigures {
 export const SAMPLE_MS = 1000;
 /** How long after the last request the sample is kept fresh in the background. */
 export const REFRESH_WHILE_ASKED_MS = 10_000;
-/** The share of the open-file limit up to which a stat file is held open (docs/decisions.md). */
-export const HELD_FDS_SHARE = 0.5;
+/** A stat file is opened to be held only while the descriptors in use are under this share of the limit. */
+export const HELD_FDS_OPEN_SHARE = 0.5;
+/** The held stat files never number more than this share of the open-file limit (docs/decisions.md). */
+export const HELD_FDS_MAX_SHARE = 0.125;
 
 interface Reading {
   /** the process's stat file, held open while the reading is kept; null: read by path (no descriptor to spare) */
@@ -43,8 +47,10 @@ export class ProcSampler {
   private askedAtMs = 0;
   /** seconds since boot and when they were read, for the CPU average of a process seen for the first time */
   private boot: { atMs: number; secs: number } | null = null;
-  /** how many more stat files may be held, counted from /proc/self/fd at most once per SAMPLE_MS */
+  /** how many more stat files may be held, from /proc/self/fd and the limit, counted at most once per SAMPLE_MS */
   private spareFds: { atMs: number; left: number } | null = null;
+  /** the stat files held now */
+  private held = 0;
 
   constructor(
     /** the pids to refresh in the background (every live process of the supervisor) */
@@ -95,7 +101,10 @@ export class ProcSampler {
   }
 
   private forget(pid: number, r: Reading): void {
-    r.file?.close();
+    if (r.file) {
+      r.file.close();
+      this.held -= 1;
+    }
     this.readings.delete(pid);
   }
 
@@ -114,12 +123,18 @@ export class ProcSampler {
     }
     if (!st) {
       file = this.mayHoldFile(now) ? StatFile.open(pid) : null;
-      st = file ? file.read() : readStat(pid);
+      try {
+        st = file ? file.read() : readStat(pid);
+      } catch (err) {
+        file?.close(); // not stored: nothing else would close it
+        throw err;
+      }
       if (!st) {
         file?.close();
         if (prev) this.forget(pid, prev);
         return null;
       }
+      if (file) this.held += 1;
     }
     let cpuPercent: number;
     if (prev && prev.startTicks === st.startTicks) {
@@ -138,10 +153,12 @@ export class ProcSampler {
     return reading;
   }
 
-  /** Whether one more stat file may be held open: the descriptors in use stay under HELD_FDS_SHARE of the limit. */
+  /** Whether one more stat file may be held open (HELD_FDS_OPEN_SHARE, HELD_FDS_MAX_SHARE). */
   private mayHoldFile(now: number): boolean {
     if (!this.spareFds || now - this.spareFds.atMs >= SAMPLE_MS) {
-      this.spareFds = { atMs: now, left: Math.floor(openFileLimit() * HELD_FDS_SHARE) - countOpenFds() };
+      const limit = openFileLimit();
+      const left = Math.min(Math.floor(limit * HELD_FDS_OPEN_SHARE) - countOpenFds(), Math.floor(limit * HELD_FDS_MAX_SHARE) - this.held);
+      this.spareFds = { atMs: now, left };
     }
     if (this.spareFds.left <= 0) return false;
     this.spareFds.left -= 1;

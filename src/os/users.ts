@@ -3,8 +3,8 @@
 import { createRequire } from 'node:module';
 
 // child_process is required on the first lookup, not when this module loads: the CLI's lean config reading
-// imports this module (through config/datatypes.ts) and never looks anyone up, and child_process, with the
-// dgram and socket modules it loads, took ~1 ms of every `drover status`
+// imports this module (through config/datatypes.ts) and looks someone up only for a `~user` path, and
+// child_process, with the dgram and socket modules it loads, took ~1 ms of every `drover status`
 const requireBuiltin = createRequire(import.meta.url);
 
 /** `getent DB KEY`'s output; throws as execFileSync does (status 2: no such key). */

@@ -1,7 +1,8 @@
 // Status figures come from /proc/PID/stat files held open (os/proc.ts StatFile, control/proc-sampler.ts):
 // against real processes, a held file reads its process while it lives, fails once it is reaped, and is
 // closed when the sampler lets the process go, so the daemon holds no file for a process that is gone;
-// and the held files never take a process past half its open-file limit (a spawn needs descriptors).
+// and the held files are opened only under half the open-file limit and never number more than an eighth
+// of it (a spawn needs descriptors).
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readdirSync, readlinkSync, writeFileSync } from 'node:fs';
@@ -49,9 +50,11 @@ test('a held stat file reads its process while it lives and fails once it is rea
     const st = file.read();
     assert.equal(st?.pid, child.pid);
     assert.equal(st?.ppid, process.pid);
-    // read again in place: the same process, not a stale copy of the first text
-    const again = file.read();
-    assert.equal(again?.startTicks, st?.startTicks);
+    // read again in place: the process as it is now, not the first text again
+    process.kill(child.pid, 'SIGSTOP');
+    await waitForCondition(() => file.read()?.state === 'T', 'the stopped process to read as stopped', { timeoutMs: 5000, describe: () => JSON.stringify(file.read()) });
+    assert.equal(file.read()?.startTicks, st?.startTicks, 'the same process');
+    process.kill(child.pid, 'SIGCONT');
     await killAndReap(child);
     assert.equal(file.read(), null, 'a reaped process reads as gone');
     assert.deepEqual(heldStatPids(), [], 'and its file is closed');
@@ -90,7 +93,7 @@ test('the sampler holds a file per process it reads and closes those of processe
   }
 });
 
-test('held stat files stop at half the open-file limit; past it every process is still read, by path', () => {
+test('held stat files stop at half the open-file limit and an eighth of it; past that every process is still read, by path', () => {
   // a Node with a limit of 64 descriptors (prlimit) samples 40 processes: holding a file for each would
   // take it to ~60 in use, leaving a spawn none to spare
   const dir = makeTmpDir('drover-sampler-');
@@ -116,6 +119,7 @@ process.exit(0);
   assert.equal(got.limit, 64, r.stdout);
   assert.equal(got.missing, 0, `every process has figures: ${r.stdout}`);
   assert.ok(got.held > 0, `some files are held: ${r.stdout}`);
+  assert.ok(got.held <= 64 / 8, `never more than an eighth of the limit: ${r.stdout}`);
   // the listing of /proc/self/fd counts its own descriptor
   assert.ok(got.open <= 32 + 1, `at most half the limit in use: ${r.stdout}`);
 });
