@@ -75,7 +75,15 @@ test('durations and sizes as the table writes them', () => {
   assert.deepEqual([0, 1023, 1024, 1536, 99.94 * 1024, 100 * 1024, 1024 ** 3 * 3.2, 1024 ** 5 * 2].map(formatBytes), ['0B', '1023B', '1.0K', '1.5K', '99.9K', '100K', '3.2G', '2048T']);
 });
 
-test('statusTable lays out what the general table() lays out, on random rows', () => {
+/** The plain definition of the layout: every cell but the last padded to its column's width, two spaces between. */
+function plainTable(rows: readonly (readonly string[])[]): string {
+  const visible = (c: string): number => c.replace(/\x1b\[[0-9;]*m/g, '').length;
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, visible(c))));
+  return rows.map((r) => `${r.map((c, i) => (i === r.length - 1 ? c : c + ' '.repeat((widths[i] as number) - visible(c)))).join('  ')}`.trimEnd() + '\n').join('');
+}
+
+test('table() lays out what the plain definition does, on random rows; statusTable puts the uptime fourth', () => {
   // a small deterministic generator: the same rows on every run
   let seed = 7;
   const rand = (n: number): number => {
@@ -84,11 +92,14 @@ test('statusTable lays out what the general table() lays out, on random rows', (
   };
   const word = (): string => ['', '-', 'a', 'web_01', 'x'.repeat(rand(30)), '\x1b[32mrunning\x1b[0m', 'é✓', 'since 2026-12-04 06:00:01Z  '][rand(8)] as string;
   for (let round = 0; round < 300; round++) {
-    const rows = Array.from({ length: rand(12) }, () => ({ cells: Array.from({ length: 7 }, word), uptimeMs: rand(3) === 0 ? null : rand(100_000_000) }));
-    const general = table([
+    const width = 1 + rand(9);
+    const rows = Array.from({ length: rand(12) }, () => Array.from({ length: width }, word));
+    assert.equal(table(rows), plainTable(rows), JSON.stringify(rows));
+    const status = rows.map((cells) => ({ cells: Array.from({ length: 7 }, (_, i) => cells[i] ?? word()), uptimeMs: rand(3) === 0 ? null : rand(100_000_000) }));
+    const expected = plainTable([
       ['NAME', 'STATE', 'PID', 'UPTIME', 'RESTARTS', 'CPU%', 'RSS', ''],
-      ...rows.map(({ cells: c, uptimeMs }) => [c[0], c[1], c[2], uptimeMs === null ? '-' : formatDuration(uptimeMs), c[3], c[4], c[5], c[6]] as string[]),
+      ...status.map(({ cells: c, uptimeMs }) => [c[0], c[1], c[2], uptimeMs === null ? '-' : formatDuration(uptimeMs), c[3], c[4], c[5], c[6]] as string[]),
     ]);
-    assert.equal(statusTable(rows), rows.length === 0 ? 'no processes\n' : general, JSON.stringify(rows));
+    assert.equal(statusTable(status), status.length === 0 ? 'no processes\n' : expected, JSON.stringify(status));
   }
 });
