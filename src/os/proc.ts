@@ -24,27 +24,14 @@ export interface ProcStat {
  */
 const STAT_BUFFER = Buffer.alloc(4096);
 
-/** Parses /proc/PID/stat; null if the process is gone. */
+/** Parses /proc/PID/stat; null if the process is gone. Open, read, close: StatFile for a file kept open. */
 export function readStat(pid: number): ProcStat | null {
-  let fd: number;
+  const file = StatFile.open(pid);
   try {
-    fd = openSync(`/proc/${pid}/stat`, 'r');
-  } catch (err) {
-    // ENOENT/ESRCH: the process ended between listing and reading, which is normal
-    if (isGone(err)) return null;
-    throw err;
-  }
-  let length: number;
-  try {
-    length = readSync(fd, STAT_BUFFER, 0, STAT_BUFFER.length, 0);
-  } catch (err) {
-    // ESRCH: it ended between open and read
-    if (isGone(err)) return null;
-    throw err;
+    return file?.read() ?? null;
   } finally {
-    closeSync(fd);
+    file?.close();
   }
-  return parseStat(STAT_BUFFER.toString('utf8', 0, length));
 }
 
 /**
@@ -55,19 +42,12 @@ export function readStat(pid: number): ProcStat | null {
  * a process other than the one opened. Opened with O_CLOEXEC (libuv's default): no child inherits it.
  */
 export class StatFile {
-  private fd: number | null;
-
-  private constructor(
-    readonly pid: number,
-    fd: number,
-  ) {
-    this.fd = fd;
-  }
+  private constructor(private fd: number | null) {}
 
   /** Opens `pid`'s stat file; null if there is no such process. */
   static open(pid: number): StatFile | null {
     try {
-      return new StatFile(pid, openSync(`/proc/${pid}/stat`, 'r'));
+      return new StatFile(openSync(`/proc/${pid}/stat`, 'r'));
     } catch (err) {
       // ENOENT/ESRCH: the process ended between listing and reading, which is normal
       if (isGone(err)) return null;
@@ -82,7 +62,7 @@ export class StatFile {
     try {
       length = readSync(this.fd, STAT_BUFFER, 0, STAT_BUFFER.length, 0);
     } catch (err) {
-      // ESRCH: the process this file was opened for has been reaped
+      // ESRCH: the process this file was opened for has been reaped (or, for readStat, ended since the open)
       if (isGone(err)) {
         this.close();
         return null;

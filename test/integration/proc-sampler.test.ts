@@ -76,6 +76,11 @@ test('the sampler holds a file per process it reads and closes those of processe
       assert.ok(f !== null && f.rssBytes >= 0 && f.cpuPercent >= 0, `figures of ${c.pid}: ${JSON.stringify(f)}`);
     }
     assert.deepEqual(heldStatPids(), [...live].sort((a, b) => a - b));
+    // close-on-exec: a program spawned now inherits none of them
+    const inherited = spawnSync('sh', ['-c', 'for f in /proc/$$/fd/*; do readlink "$f" || true; done'], { encoding: 'utf8' });
+    assert.equal(inherited.status, 0, inherited.stderr);
+    assert.match(inherited.stdout, /pipe:|socket:|\/dev\//, `the child's descriptors are listed: ${inherited.stdout}`);
+    assert.doesNotMatch(inherited.stdout, /^\/proc\/\d+\/stat$/m, 'no held stat file in a child');
     const [gone, ...rest] = children as [ChildProcess & { pid: number }, ...(ChildProcess & { pid: number })[]];
     await killAndReap(gone);
     live.delete(gone.pid);
