@@ -22,18 +22,16 @@ export function hasSyncModuleHooks(): boolean {
 /**
  * The V8 flags the supervisor daemon runs with (docs/decisions.md, "The daemon's V8 flags"): a young
  * generation of 1 MB semi-spaces, which a start-up burst otherwise grows to 16 MB each and V8 keeps; and,
- * when the master runs no drover workers (`workers` false), lite mode (no optimizing compiler, whose code
- * and feedback are most of the rest) — with workers the master's task queue is a hot path that lite mode
- * halves. DROVER_V8_FLAGS replaces them ('' for none). Lite mode turns WebAssembly off; Node 20 and 22 warn
- * about that unless told first (Node 24 no longer has the flag). Throws a message for a word that is not a
- * --flag.
+ * when the master runs no drover workers (`workers` false), no compiler past the interpreter (`--no-opt
+ * --no-maglev --no-sparkplug`), whose code and feedback are most of the rest — with workers the master's task
+ * queue is a hot path that needs them. Not `--lite-mode` or `--jitless`, which save the same but take
+ * WebAssembly away: undici (fetch, and on Node 22 any ESM import of node:http) then fails, and on Node 20
+ * and 22 kills the process — hooks run in the master. DROVER_V8_FLAGS replaces them ('' for none). Throws a
+ * message for a word that is not a --flag.
  */
 export function daemonV8Flags(env: Readonly<Record<string, string | undefined>>, opts: { readonly workers: boolean }): string[] {
   const given = env['DROVER_V8_FLAGS'];
-  if (given === undefined) {
-    const lite = opts.workers ? [] : [...(MAJOR < 24 ? ['--no-expose-wasm'] : []), '--lite-mode'];
-    return ['--max-semi-space-size=1', ...lite];
-  }
+  if (given === undefined) return ['--max-semi-space-size=1', ...(opts.workers ? [] : ['--no-opt', '--no-maglev', '--no-sparkplug'])];
   const flags = given.split(/\s+/).filter(Boolean);
   const bad = flags.find((f) => !/^--[a-z0-9][a-z0-9_-]*(=\S+)?$/i.test(f));
   if (bad !== undefined) throw new Error(`DROVER_V8_FLAGS: ${JSON.stringify(bad)} is not a flag; expected words like --max-semi-space-size=1, or '' for none`);

@@ -1,16 +1,19 @@
-// Issue 16 (memory): the master runs with the daemon's V8 flags (1 MB semi-spaces; lite mode unless it runs
-// drover workers, whose task queue lite mode slows). A foreground `drover up` replaces itself with a Node that has them — the same pid, the same stdio, nothing
+// Issue 16 (memory): the master runs with the daemon's V8 flags (1 MB semi-spaces; the interpreter only unless
+// it runs drover workers, whose task queue needs the compilers), and keeps WebAssembly, which fetch() needs.
+// A foreground `drover up` replaces itself with a Node that has them — the same pid, the same stdio, nothing
 // of the switch in the programs' environment — and a daemon child is spawned with them.
 // DROVER_V8_FLAGS replaces them ('' for none); a word that is not a flag is a usage error (exit 2).
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Daemon, show } from '../helpers/daemon.js';
-import { CliRun, fixture, makeTmpDir, runCli, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
+import { CliRun, fixture, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
 
 const node = process.execPath;
-const DEFAULT_FLAGS = /flags (.* )?--max-semi-space-size=1 (.* )?--lite-mode/;
+const DEFAULT_FLAGS = /flags (.* )?--max-semi-space-size=1 --no-opt --no-maglev --no-sparkplug$/m;
 
 function config(dir: string): string {
   return writeConfig(dir, `[program:env]\ncommand = ${node} ${fixture('print-env.mjs')}\nstartsecs = 0\nautorestart = false\n`);
@@ -84,6 +87,38 @@ test('a master that runs drover workers keeps the optimizing compiler: 1 MB semi
     const line = (await run.waitForLine(/INFO node v[\d.]+, (.*)/))[1] as string;
     assert.equal(line, 'flags --max-semi-space-size=1', run.describe());
   } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+test('the master keeps WebAssembly and fetch(): a hook that imports node:http and fetches works, and the master lives on', async () => {
+  // Lite mode (and --jitless) remove WebAssembly; Node 20 and 22 then kill the process when undici loads
+  // (a fetch(), or on Node 22 the ESM import of node:http), and Node 24's fetch() fails. Hooks run in the master.
+  const server = createServer((_req, res) => res.end('pong'));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  const dir = makeTmpDir();
+  writeFileSync(
+    join(dir, 'hooks.mjs'),
+    `import http from 'node:http';
+export async function when_ready() {
+  const r = await fetch(${JSON.stringify(url)});
+  console.log('HOOK fetch ' + r.status + ' ' + (await r.text()) + ' wasm ' + typeof WebAssembly + ' http ' + typeof http.request);
+}
+`,
+  );
+  const run = await startUp(writeConfig(dir, `[supervisord]\nhooks = hooks.mjs\n\n[program:sleeper]\ncommand = sleep 1000\nstartsecs = 0\n`), { DROVER_V8_FLAGS: undefined });
+  try {
+    assert.match((await run.waitForLine(/INFO node v[\d.]+, (.*)/))[1] as string, /^flags --max-semi-space-size=1/, run.describe());
+    await run.waitForLine(/HOOK fetch 200 pong wasm object http function/);
+    // still supervising: a status request is answered after the fetch
+    const r = await runCli(['status', '-c', join(dir, 'supervisord.conf')], { cwd: dir });
+    assert.equal(r.code, 0, `${r.output}\n${run.describe()}`);
+    assert.match(r.stdout, /sleeper\s+running/);
+    run.signal('SIGTERM');
+    assert.equal((await run.waitForExit(15_000)).code, 0, run.describe());
+  } finally {
+    server.close();
     await teardown(run, [], dir);
   }
 });
