@@ -13,6 +13,7 @@
 import { hostname as osHostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { ConfigErrorDetail } from '../errors.js';
+import { unixPathProblem } from '../os/unix-path.js';
 import { expandUser, keyValuePairs, ValueProblem } from './datatypes.js';
 import { ExpandError, expand, type ExpansionValue } from './expand.js';
 import { createIniDocument, getEntry, type IniDocument, type IniEntry } from './ini.js';
@@ -78,7 +79,10 @@ export function readControlSections(file: string, opts: Pick<LoadOptions, 'env' 
       if ((username === null) !== (password === null)) {
         r.record(r.sectionPos(unixName), unixName, username === null ? 'username' : 'password', 'username and password must be given together', undefined, 'both username and password, or neither');
       }
-      unixHttpServer = { file: resolve(here, expandUser(socketFile.trim())), username, password };
+      const file = resolve(here, expandUser(socketFile.trim()));
+      const tooLong = unixPathProblem(file);
+      if (tooLong !== null) r.record(getEntry(doc, unixName, 'file')?.pos ?? r.sectionPos(unixName), unixName, 'file', tooLong, file, 'a shorter path, e.g. /run/drover.sock');
+      unixHttpServer = { file, username, password };
     }
   }
 

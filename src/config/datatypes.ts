@@ -2,6 +2,7 @@
 // what was expected. They take the raw (already expanded) string and return the typed value.
 import { signalName as osSignalName, signalNumber } from '../os/signals.js';
 import { lookupGroup as osLookupGroup, lookupGroupId as osLookupGroupId, lookupUser as osLookupUser } from '../os/users.js';
+import { unixPathProblem } from '../os/unix-path.js';
 import { homedir } from 'node:os';
 import { DroverError } from '../errors.js';
 import { lexWords } from './shlex.js';
@@ -227,7 +228,10 @@ export function fcgiSocketAddress(raw: string): FcgiSocketAddress {
   if (raw.startsWith('unix://')) {
     const path = raw.slice(7);
     if (!path.startsWith('/')) throw new ValueProblem('a unix socket needs an absolute path', expected);
-    return { kind: 'unix', path: normPath(path) };
+    const normal = normPath(path);
+    const tooLong = unixPathProblem(normal);
+    if (tooLong !== null) throw new ValueProblem(tooLong, 'a shorter path, e.g. unix:///run/app.sock');
+    return { kind: 'unix', path: normal };
   }
   const m = /^tcp:\/\/([^\s:]+):(\d+)\n?$/.exec(raw);
   if (!m) throw new ValueProblem('not a FastCGI socket address', expected);

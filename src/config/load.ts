@@ -8,6 +8,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DroverError, formatConfigProblem, type ConfigErrorDetail } from '../errors.js';
 import { directoryRefusal } from '../os/safe-dir.js';
+import { unixPathProblem } from '../os/unix-path.js';
 import { lookupUser } from '../os/users.js';
 import { ExpandError, expand, type ExpansionValue } from './expand.js';
 import { DEFAULT_SECTION, createIniDocument, getEntry, type IniDocument } from './ini.js';
@@ -940,8 +941,11 @@ class Loader {
     const file = this.getValue(section, 'file', K.file, names);
     if (file === null) this.fail(this.sectionPos(section), section, 'file', 'the control socket needs a path', undefined, 'file = /path/to/drover.sock');
     const auth = this.readAuth(section, names);
+    const path = resolve(this.here, expandUser(file.trim()));
+    const tooLong = unixPathProblem(path);
+    if (tooLong !== null) this.fail(getEntry(this.doc, section, 'file')?.pos ?? this.sectionPos(section), section, 'file', tooLong, path, 'a shorter path, e.g. /run/drover.sock');
     return {
-      file: resolve(this.here, expandUser(file.trim())),
+      file: path,
       chmod: this.getValue(section, 'chmod', K.chmod, names) ?? defaultOf(K.chmod),
       chown: this.getValue(section, 'chown', K.chown, names),
       allowedHosts: this.getValue(section, 'allowed_hosts', K.allowed_hosts, names) ?? defaultOf(K.allowed_hosts),

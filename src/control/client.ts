@@ -3,6 +3,7 @@
 import type { IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
 import { DroverError } from '../errors.js';
+import { unixPathProblem } from '../os/unix-path.js';
 import type { Credentials } from './auth.js';
 import { isJsonObject, type Check } from './check.js';
 
@@ -21,6 +22,8 @@ export function parseServerUrl(url: string, credentials: Credentials | null = nu
   if (url.startsWith('unix://') || url.startsWith('unix:')) {
     const path = url.startsWith('unix://') ? url.slice('unix://'.length) : url.slice('unix:'.length);
     if (!path.startsWith('/')) throw new Error(`bad server URL ${JSON.stringify(url)}: expected unix:///absolute/path`);
+    const tooLong = unixPathProblem(path);
+    if (tooLong !== null) throw new Error(`bad server URL ${JSON.stringify(url)}: ${tooLong}`);
     return { socketPath: path, host: 'localhost', port: 0, credentials, url };
   }
   let u: URL;

@@ -5,6 +5,7 @@ import { chmodSync, chownSync, mkdirSync, unlinkSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { dirname } from 'node:path';
+import { unixPathProblem } from '../os/unix-path.js';
 import { isAuthorized, type Credentials } from './auth.js';
 import type { ApiErrorCode, ErrorJson } from './wire.js';
 
@@ -287,6 +288,8 @@ export class ControlServer {
 // --- helpers ---
 
 function listenOn(server: Server, opts: { path: string } | { host: string; port: number }): Promise<void> {
+  const tooLong = 'path' in opts ? unixPathProblem(opts.path) : null;
+  if (tooLong !== null) return Promise.reject(new Error(`${(opts as { path: string }).path}: ${tooLong}; set [unix_http_server] file to a shorter path`));
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts, () => {

@@ -5,6 +5,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { DroverError } from '../errors.js';
 import { errnoNumber, load, NativeError, type Libc } from './libc.js';
+import { UNIX_PATH_MAX } from './unix-path.js';
 
 // Linux constants (the same on x86_64 and aarch64; drover supports only those two)
 const AF_UNIX = 1;
@@ -26,7 +27,8 @@ const IPPROTO_IPV6 = 41;
 const IPV6_V6ONLY = 26;
 const MSG_DONTWAIT = 0x40;
 const MSG_NOSIGNAL = 0x4000;
-const SUN_PATH_MAX = 108;
+/** sun_path's size, the NUL included */
+const SUN_PATH_MAX = UNIX_PATH_MAX + 1;
 
 export type ListenAddress =
   | { readonly kind: 'tcp'; readonly host: string; readonly port: number }

@@ -158,6 +158,7 @@ test('a problem in a control key is reported as the full loader reports it', asy
     'include without files': { 'drover.conf': `[include]\n${PROGRAM}` },
     'unknown name in include files': { 'drover.conf': `[include]\nfiles=%(ENV_DROVER_NO_SUCH_VAR)s/*.conf\n${PROGRAM}` },
     'syntax error in an included file': { 'drover.conf': `[include]\nfiles=x.conf\n${PROGRAM}`, 'x.conf': 'no section header here\n' },
+    'socket path too long': { 'drover.conf': `[unix_http_server]\nfile=/tmp/${'s'.repeat(110)}.sock\n${PROGRAM}` },
   };
   for (const [name, files] of Object.entries(cases)) {
     const main = writeCase(`bad-${name.replace(/[^a-z0-9]+/gi, '-')}`, files);
@@ -187,3 +188,9 @@ function catchProblems(f: () => unknown): string[] {
     return e.message.split('\n');
   }
 }
+
+test('a unix server URL whose path is over 107 bytes is refused, not cut short', () => {
+  const long = `/tmp/${'u'.repeat(110)}.sock`;
+  assert.throws(() => parseServerUrl(`unix://${long}`), /bad server URL .*: a unix socket path can be at most 107 bytes, and this one is 120/);
+  assert.equal(parseServerUrl(`unix:///tmp/${'u'.repeat(102)}`).socketPath, `/tmp/${'u'.repeat(102)}`);
+});

@@ -187,6 +187,22 @@ function problemsOf(name: string, text: string): [string, string | null, number]
   return assert.fail('expected ConfigProblems');
 }
 
+test('a unix socket path over 107 bytes is refused, naming the line: Node 20 and 22 would listen on a shorter path', () => {
+  const long = `/tmp/${'d'.repeat(100)}/x.sock`; // 112 bytes
+  assert.deepEqual(problemsOf('us1.ini', `[unix_http_server]\nfile = ${long}\n`), [['unix_http_server', 'file', 2]]);
+  assert.deepEqual(problemsOf('us2.ini', `[socket:u]\nbind = unix:${long}\n`), [['socket:u', 'bind', 2]]);
+  assert.deepEqual(problemsOf('us3.ini', `[fcgi-program:f]\ncommand = /bin/true\nsocket = unix://${long}\n`), [['fcgi-program:f', 'socket', 3]]);
+  // bytes, not characters: 65 two-byte letters
+  assert.deepEqual(problemsOf('us4.ini', `[unix_http_server]\nfile = /tmp/${'é'.repeat(65)}\n`), [['unix_http_server', 'file', 2]]);
+  // a relative path counts once resolved against the config's directory
+  const rel = 'r'.repeat(108 - dir.length);
+  assert.deepEqual(problemsOf('us5.ini', `[unix_http_server]\nfile = ${rel}\n`), [['unix_http_server', 'file', 2]]);
+  const max = `/tmp/${'e'.repeat(102)}`; // exactly 107 bytes
+  const c = load('us6.ini', `[unix_http_server]\nfile = ${max}\n[socket:u]\nbind = unix:${max}\n`);
+  assert.equal(c.unixHttpServer?.file, max);
+  assert.throws(() => load('us7.ini', `[unix_http_server]\nfile = ${long}\n`), /us7\.ini:2.*at most 107 bytes, and this one is 112/s);
+});
+
 test('reuse_port: refused on a unix socket and an inherited fd, naming the line', () => {
   assert.deepEqual(problemsOf('rp2.ini', '[socket:u]\nbind = unix:/run/x.sock\nreuse_port = true\n'), [['socket:u', 'reuse_port', 3]]);
   assert.deepEqual(problemsOf('rp3.ini', '[socket:f]\nbind = fd://3\nreuse_port = yes\n'), [['socket:f', 'reuse_port', 3]]);

@@ -1,0 +1,47 @@
+// Unix socket paths over 107 bytes (sun_path): Node 20 and 22 cut them short without an error, so drover
+// would have listened at another path, outside the directory it was given, and left that socket behind.
+// drover refuses them: a named path is a config error (exit 2, file and line); the default control socket
+// under a deep config directory stops `up` with a message (exit 1). Either way no socket file appears.
+import assert from 'node:assert/strict';
+import { mkdirSync, readdirSync, lstatSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { makeTmpDir, runCli, writeConfig } from '../helpers/drover.js';
+
+/** Every socket file under `dir`, however deep. */
+function socketsUnder(dir: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    const st = lstatSync(p);
+    if (st.isSocket()) out.push(p);
+    else if (st.isDirectory()) out.push(...socketsUnder(p));
+  }
+  return out;
+}
+
+test('a [unix_http_server] file over 107 bytes: up and check exit 2 naming file and line; no socket is created', async () => {
+  const dir = makeTmpDir();
+  const long = join(dir, 'd'.repeat(120 - dir.length), 'drover.sock');
+  mkdirSync(join(long, '..'));
+  const file = writeConfig(dir, `[unix_http_server]\nfile = ${long}\n\n[program:p]\ncommand = sleep 1000\n`);
+  for (const verb of [['up', '-c', file], ['check', '-c', file]]) {
+    const r = await runCli(verb, { cwd: dir });
+    assert.equal(r.code, 2, `${verb.join(' ')}\n${r.output}`);
+    assert.match(r.stderr, new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:2`), r.output);
+    assert.match(r.stderr, /file.*at most 107 bytes, and this one is \d+/s, r.output);
+  }
+  assert.deepEqual(socketsUnder(dir), []);
+});
+
+test('the default control socket under a deep config directory: up exits 1 and says why; no socket is created', async () => {
+  const root = makeTmpDir();
+  // <deep>/.drover/drover.sock is 120 bytes
+  const deep = join(root, 'p'.repeat(120 - root.length - '/.drover/drover.sock'.length - 1));
+  mkdirSync(deep);
+  const file = writeConfig(deep, `[program:p]\ncommand = sleep 1000\n`);
+  const r = await runCli(['up', '-c', file], { cwd: deep });
+  assert.equal(r.code, 1, r.output);
+  assert.match(r.stderr, /drover\.sock: a unix socket path can be at most 107 bytes, and this one is 120/, r.output);
+  assert.deepEqual(socketsUnder(root), []);
+});
