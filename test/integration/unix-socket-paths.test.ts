@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { makeTmpDir, runCli, writeConfig } from '../helpers/drover.js';
+import { fixture, makeTmpDir, runCli, writeConfig } from '../helpers/drover.js';
 
 /** Every socket file under `dir`, however deep. */
 function socketsUnder(dir: string): string[] {
@@ -44,4 +44,21 @@ test('the default control socket under a deep config directory: up exits 1 and s
   assert.equal(r.code, 1, r.output);
   assert.match(r.stderr, /drover\.sock: a unix socket path can be at most 107 bytes, and this one is 120/, r.output);
   assert.deepEqual(socketsUnder(root), []);
+});
+
+test('drover serve -b with a bad address or a unix path over 107 bytes: exit 2, the -b value named, nothing created', async () => {
+  const dir = makeTmpDir();
+  const long = `unix:${join(dir, 'v'.repeat(120 - dir.length))}.sock`;
+  const cases: [string, RegExp][] = [
+    [long, /^drover serve: -b unix:\S+: a unix socket path can be at most 107 bytes, and this one is 126 \(expected /],
+    ['nonsense', /^drover serve: -b nonsense: not a socket address \(expected HOST:PORT/],
+    ['127.0.0.1:99999', /^drover serve: -b 127\.0\.0\.1:99999: port out of range/],
+  ];
+  for (const [bind, message] of cases) {
+    const r = await runCli(['serve', fixture('worker-app.mjs'), '-b', bind, '--runtime-dir', join(dir, 'rt')], { cwd: dir });
+    assert.equal(r.code, 2, `${bind}\n${r.output}`);
+    assert.match(r.stderr, message, r.output);
+    assert.doesNotMatch(r.stderr, /serve\.ini/, r.output);
+  }
+  assert.deepEqual(readdirSync(dir), []);
 });

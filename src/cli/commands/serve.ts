@@ -5,6 +5,8 @@ import { existsSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
+import { ValueProblem } from '../../config/datatypes.js';
+import { SOCKET_KEYS } from '../../config/schema.js';
 import { ensureRuntimeDir, RuntimeDirError } from '../../daemon/runtime-dir.js';
 import { EXIT } from '../exit-codes.js';
 import { up } from './up.js';
@@ -132,6 +134,15 @@ export const serve: Command = async (ctx) => {
   const notTcp = binds.find((b) => b.startsWith('fd://') || b.startsWith('unix:'));
   if (v['reuse-port'] && notTcp !== undefined) return usage(`--reuse-port needs TCP binds (HOST:PORT); ${notTcp} is always one socket shared by the workers`);
   const bindAddr = (b: string): string => (b.startsWith('unix:') ? `unix:${resolve(ctx.cwd, b.slice(5).replace(/^\/\//, ''))}` : b);
+  // checked here with the config's own parser, so that a bad -b is reported as given, not as a line of serve.ini
+  for (const b of binds) {
+    try {
+      SOCKET_KEYS.bind.parse(bindAddr(b));
+    } catch (err) {
+      if (!(err instanceof ValueProblem)) throw err;
+      return usage(`-b ${b}: ${err.message} (expected ${err.expected})`);
+    }
+  }
 
   const name = (v.name ?? app.split('/').at(-1)?.replace(/\.[cm]?[jt]s$/, '') ?? 'app').replace(/[^A-Za-z0-9_-]/g, '_') || 'app';
   const runtimeDir = resolve(ctx.cwd, v['runtime-dir'] ?? '.drover');
