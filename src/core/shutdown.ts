@@ -95,8 +95,9 @@ export class Shutdown {
   }
 
   /** Last resort: log the stack, kill every process group, and let the caller exit non-zero. */
-  crash(err: unknown): void {
-    this.o.logger.error(`internal error, stopping everything: ${(err as Error).stack ?? String(err)}`);
+  crash(err: unknown, source: string | null = null): void {
+    const what = source === null ? 'internal error' : `an error nothing caught in ${source}`;
+    this.o.logger.error(`${what}, stopping everything: ${(err as Error).stack ?? String(err)}`);
     for (const entry of this.o.table.entries()) this.o.killNow(entry);
     this.setMood('stopped');
     this.o.guard?.close();

@@ -242,9 +242,9 @@ export class Supervisor implements CoreHost {
     this.commands.drop(entry);
   }
 
-  /** An error nothing else caught (a throw in a timer or a microtask): handled like an internal error. */
-  failUnexpectedly(err: unknown): void {
-    if (this.shutdown.mood !== 'stopped') this.shutdown.crash(err);
+  /** An error nothing else caught (a throw in a timer or a microtask): handled like an internal error; `source` says whose code threw, when known. */
+  failUnexpectedly(err: unknown, source: string | null = null): void {
+    if (this.shutdown.mood !== 'stopped') this.shutdown.crash(err, source);
   }
 
   /** Feeds one event to the reducer, records the result, logs each change and runs the effects. */

@@ -20,16 +20,29 @@ export class Hooks {
   private constructor(
     private readonly fns: Partial<Record<HookName, HookFn>>,
     private readonly logger: Logger,
+    /** the module's file URL; null for no hooks */
+    private readonly url: string | null,
   ) {}
 
   /** No hooks at all. */
   static none(logger: Logger): Hooks {
-    return new Hooks({}, logger);
+    return new Hooks({}, logger, null);
+  }
+
+  /**
+   * Whether an error nothing caught comes from the hooks module (its stack names the module): a hook's
+   * promise it did not await, or a timer it set. drover stops everything as for its own errors, but says
+   * whose it was. An error raised inside Node on the hook's behalf names no file and is not recognised.
+   */
+  threw(err: unknown): boolean {
+    const stack = err instanceof Error ? err.stack : undefined;
+    return this.url !== null && typeof stack === 'string' && stack.includes(this.url);
   }
 
   /** Loads the module; names may be snake_case (gunicorn's) or camelCase. */
   static async load(path: string, logger: Logger): Promise<Hooks> {
-    const mod = (await import(pathToFileURL(path).href)) as Record<string, unknown> & { default?: Record<string, unknown> };
+    const url = pathToFileURL(path).href;
+    const mod = (await import(url)) as Record<string, unknown> & { default?: Record<string, unknown> };
     const source = { ...(mod.default && typeof mod.default === 'object' ? mod.default : {}), ...mod };
     const fns: Partial<Record<HookName, HookFn>> = {};
     for (const name of HOOK_NAMES) {
@@ -37,7 +50,7 @@ export class Hooks {
       const fn = source[name] ?? source[camel];
       if (typeof fn === 'function') fns[name] = fn as HookFn;
     }
-    return new Hooks(fns, logger);
+    return new Hooks(fns, logger, url);
   }
 
   /** Calls a hook and waits for it (bounded); failures are logged. Returns false if it threw. */

@@ -263,7 +263,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   o.signals.attach((sig) => supervisor.push({ type: 'signalReceived', signal: sig }));
   // The top level (STYLE §5): an error nothing caught kills every process group, and drover then exits 1
   // through the normal cleanup (pidfile, sockets, lock) instead of dying with its files left behind.
-  const onUnexpected = (err: unknown): void => supervisor.failUnexpectedly(err);
+  const onUnexpected = (err: unknown): void => supervisor.failUnexpectedly(err, hooks.threw(err) ? `the hooks module ${config.supervisord.hooks ?? ''}` : null);
   process.on('uncaughtException', onUnexpected);
   process.on('unhandledRejection', onUnexpected);
   for (const sock of sockets?.list() ?? []) {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fixture, makeTmpDir, runCli, startUp, teardown, writeConfig } from '../helpers/drover.js';
+import { fixture, livePids, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
 
 test('hooks run in order: on_starting, pre/post_spawn, when_ready, worker_exit, on_reload, on_exit', async () => {
   const dir = makeTmpDir();
@@ -70,4 +70,20 @@ test('an on_starting hook that throws aborts the start-up: exit 1, nothing start
   const missing = await runCli(['check', '-c', writeConfig(dir, '[supervisord]\nhooks = nope.mjs\n', 'missing.conf')], { cwd: dir });
   assert.equal(missing.code, 2, missing.output);
   assert.match(missing.stderr, /missing\.conf:2: \[supervisord\] hooks: the hooks module does not exist/);
+});
+
+test('an error a hook leaves uncaught (a promise it did not return) stops drover and its programs, and the log names the hooks module', async () => {
+  const dir = makeTmpDir();
+  writeFileSync(join(dir, 'hooks.mjs'), `export function when_ready() { setTimeout(() => Promise.reject(new Error('stray from a hook')), 50); }\n`);
+  const run = await startUp(writeConfig(dir, `[supervisord]\nhooks = hooks.mjs\n\n[program:sleeper]\ncommand = sleep 1000\nstartsecs = 0\n`));
+  try {
+    const pid = Number((await run.waitForLine(/spawned: sleeper with pid (\d+)/))[1]);
+    const exit = await run.waitForExit(15_000);
+    assert.equal(exit.code, 1, run.describe());
+    assert.match(run.output, new RegExp(`ERROR an error nothing caught in the hooks module ${join(dir, 'hooks.mjs').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, stopping everything: Error: stray from a hook`), run.describe());
+    assert.doesNotMatch(run.output, /internal error/);
+    await waitForCondition(() => livePids([pid]).length === 0, 'the program to be gone', { describe: () => run.describe() });
+  } finally {
+    await teardown(run, [], dir);
+  }
 });
