@@ -296,6 +296,9 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   void hooks.run('when_ready', 30_000, serverInfo);
 
   const { failed, exitCode } = await supervisor.whenStopped();
+  // After an internal error every process group was SIGKILLed at once: their exits get up to a second to
+  // reach the log before it closes (bounded: the state that records them may be what failed).
+  if (failed) await untilNoPids(supervisor, 1000);
   service?.shutdownBegun(); // sent already, unless there was nothing to stop
   checks.close();
   process.off('uncaughtException', onUnexpected);
@@ -350,4 +353,12 @@ function masterName(config: Config): string {
   const programs = new Set(config.processes.map((p) => p.programName));
   if (config.file.endsWith('/serve.ini') && programs.size === 1) return [...programs][0] as string;
   return basename(dirname(config.file)) || config.file;
+}
+
+/** Resolves when no process has a pid any more, or after `ms`. */
+async function untilNoPids(supervisor: Supervisor, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline && supervisor.snapshot().some((p) => p.record.pid !== null)) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
