@@ -2,6 +2,7 @@
 // it), documentation and parser. load.ts reads through it; scripts/gen-config-doc.mjs prints it into
 // docs/config.md. Defaults are strings parsed by the same parser as a value from the file; null means
 // "unset" (documented by defaultDoc).
+import { unixPathProblem } from '../os/unix-path.js';
 import {
   autoRestart,
   backoffKind,
@@ -26,7 +27,6 @@ import {
   type LogfileValue,
 } from './datatypes.js';
 import { nearestKey } from './nearest.js';
-import { unixPathProblem } from '../os/unix-path.js';
 import { watchGlobs } from './watch-globs.js';
 
 /**
@@ -316,7 +316,7 @@ export const SUPERVISORD_KEYS = {
   strip_ansi: key({ type: 'boolean', default: 'false', doc: 'Strip ANSI escapes from child logs.', parse: boolean }),
   environment: key({ type: 'KEY=value list', typed: 'pairs', default: '', doc: 'Variables added to every program\'s environment, and usable as %(ENV_X)s. Expanded twice, as supervisor does.', parse: text }),
   identifier: key({ type: 'string', default: 'supervisor', doc: 'Identifier reported over XML-RPC.', parse: text }),
-  hooks: key({ type: 'path', default: null, doc: "A JS module of server hooks run in the master, as gunicorn's: on_starting, when_ready, pre_spawn, post_spawn, worker_exit, on_reload, on_exit (camelCase names work too). Node's whole API is there, `fetch()` included; in a master without `worker =` programs it runs as bytecode only (the daemon's V8 flags, decisions.md), so keep heavy computation out of hooks. A hook that throws or rejects is logged (on_starting's failure aborts the start); an error it leaves uncaught in a promise it did not return or a timer stops drover and every program, as gunicorn stops on an error in a hook, and the log names the hooks module.", parse: text, drover: true }),
+  hooks: key({ type: 'path', default: null, doc: "A JS module of server hooks run in the master, as gunicorn's: on_starting, when_ready, pre_spawn, post_spawn, worker_exit, on_reload, on_exit (camelCase names work too). Node's whole API is there, `fetch()` included; in a master without `worker =` programs it runs as bytecode only (the daemon's V8 flags, decisions.md), so keep heavy computation out of hooks. A hook that throws or rejects is logged (on_starting's failure aborts the start); an error it leaves uncaught (in a promise it did not return, or in a timer) stops drover and every program, as any error nothing catches does, and the log names the hooks module.", parse: text, drover: true }),
   journal: key({ type: 'path', default: null, doc: 'Keep the master\'s task queues and shared state in this append-only file (relative to the config file\'s directory), so a master restart, crash or USR2 re-exec loses no accepted task (docs/shared.md, "Durability"). Locks and leases are not kept: a task leased at the restart is ready again.', parse: text, drover: true }),
   journal_fsync: key({ type: 'boolean', default: 'false', doc: 'fsync the journal after each batch of records, before the batch is answered: the accepted tasks and keys then survive a power loss or kernel crash too, not only the master\'s death, at the cost of one fsync per event-loop turn that changed something (docs/shared.md, "Durability"). Needs journal.', parse: boolean, drover: true }),
   shared_backend: key({ type: 'memory|redis URL', default: 'memory', doc: 'Where the workers\' queues, shared state and locks live: memory (in the master, no server) or a Redis server — redis://[user:password@]host[:port][/db], rediss://… (TLS) or unix:/path/redis.sock[?db=N] — which masters on several machines can share (docs/shared.md, "Redis backend"; needs the ioredis package). Write a percent sign in a password as %%, or use %(ENV_REDIS_URL)s. Not with journal: Redis keeps its own data.', parse: sharedBackend, drover: true }),
