@@ -355,10 +355,19 @@ function masterName(config: Config): string {
   return basename(dirname(config.file)) || config.file;
 }
 
-/** Resolves when no process has a pid any more, or after `ms`. */
-async function untilNoPids(supervisor: Supervisor, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline && supervisor.snapshot().some((p) => p.record.pid !== null)) {
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+/** Resolves when no process has a pid any more (after the state change that clears the last), or after `ms`. */
+function untilNoPids(supervisor: Supervisor, ms: number): Promise<void> {
+  const none = (): boolean => supervisor.snapshot().every((p) => p.record.pid === null);
+  if (none()) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      off();
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    const off = supervisor.onChange(() => {
+      if (none()) done();
+    });
+  });
 }
