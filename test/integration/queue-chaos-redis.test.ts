@@ -1,7 +1,8 @@
 // Issue 5, chaos across masters on the Redis backend: two drover masters (as on two machines) share one
 // redis-server, each with its own consumers. The test kills master A with SIGKILL, again and again, and
 // starts it again; its workers die with it, holding leases nobody will ack. Master B's heartbeat gives those
-// back once A's liveness key lapses (shared_liveness), and B's consumers run them. Afterwards every pushed
+// back once A's liveness key lapses (shared_liveness), and B's consumers run them. The first kill waits
+// until one of A's tasks is in flight, so that at least one lease is given back. Afterwards every pushed
 // task was acked exactly once or is in the dead-letter list: none lost.
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -22,7 +23,10 @@ const record = process.env.RECORD;
 export default defineWorker({
   async run(ctx) {
     await ctx.queue('jobs').process(async (task) => {
-      await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
+      // a line when a task begins: the first kill waits for one of A's tasks to be in flight, so that A's
+      // workers die holding a lease (A's tasks take longer, so the kill lands inside one)
+      appendFileSync(process.env.STARTED, task.data.n + ' ' + process.env.MASTER + '\\n');
+      await new Promise((r) => setTimeout(r, process.env.MASTER === 'a' ? 40 + Math.random() * 40 : 5 + Math.random() * 20));
       if (task.data.poison) throw new Error('poison ' + task.data.n);
       // written before the ack: a worker killed between the two makes a duplicate line, never a gap
       appendFileSync(record, task.data.n + ' ' + process.env.MASTER + '\\n');
@@ -38,6 +42,8 @@ test('[redis backend] two masters share the queue; kill -9 of one, repeatedly: i
   const redis = await startRedis(root);
   const record = join(root, 'acks.txt');
   writeFileSync(record, '');
+  const started = join(root, 'started.txt');
+  writeFileSync(started, '');
   const confOf = (name: string): string => {
     const dir = join(root, name);
     mkdirSync(dir);
@@ -54,7 +60,7 @@ worker = ${join(dir, 'consumer.mjs')}
 numprocs = 2
 concurrency = 4
 startsecs = 0
-environment = RECORD="${record}",MASTER="${name}"
+environment = RECORD="${record}",STARTED="${started}",MASTER="${name}"
 `,
     );
   };
@@ -65,6 +71,13 @@ environment = RECORD="${record}",MASTER="${name}"
   let runB: CliRun | null = null;
   const describe = (): string => [...runsA.map((r, i) => `=== master A ${i}\n${r.describe()}`), `=== master B\n${runB?.describe() ?? ''}`].join('\n');
   const lines = (): string[] => readFileSync(record, 'utf8').split('\n').filter((l) => /^\d+ [ab]$/.test(l));
+  /** whether a task (not a poison one, which fails at once) has begun on master A and is not recorded done */
+  const inFlightOnA = (): boolean => {
+    const doneOnA = new Set(lines().filter((l) => l.endsWith(' a')));
+    return readFileSync(started, 'utf8')
+      .split('\n')
+      .some((l) => /^\d+ a$/.test(l) && Number(l.split(' ')[0]) % POISON !== 0 && !doneOnA.has(l));
+  };
   try {
     runB = await startUp(confB);
     runsA.push(await startUp(confA));
@@ -96,6 +109,9 @@ environment = RECORD="${record}",MASTER="${name}"
       const procs = (await requestJson(epA, 'GET', '/api/processes')).body['processes'] as { pid: number | null }[];
       const workers = procs.map((p) => p.pid).filter((p): p is number => p !== null);
       leasedAtKills += ((await requestJson(epB, 'GET', '/api/queue/stats?queue=jobs')).body['queues'] as Stats[])[0]?.leased ?? 0;
+      // Only the first kill is sure to find A at work: a restarted A needs about a second before its workers
+      // take tasks, and B, whose tasks are short, often drains the queue before that.
+      if (runsA.length === 1) await waitForCondition(inFlightOnA, 'a task in flight on master A', { timeoutMs: 20_000, describe });
       run.signal('SIGKILL');
       await run.waitForExit(15_000);
       await waitForCondition(() => livePids(workers, run.mark).length === 0, `master A's workers ${workers.join(' ')} to exit`, { timeoutMs: 10_000, describe });
