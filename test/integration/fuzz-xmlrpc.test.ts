@@ -242,6 +242,7 @@ test('over a thousand malformed XML-RPC requests: each gets an error, drover sta
     const worker = async (): Promise<void> => {
       for (let i = next++; i < cases.length; i = next++) {
         const c = cases[i] as FuzzCase;
+        const started = performance.now();
         try {
           const res = await rawRequest(socket, { method: c.method ?? 'POST', path: c.path ?? '/RPC2', body: c.body, timeoutMs: 10_000 });
           const bad = isErrorAnswer(res);
@@ -249,7 +250,8 @@ test('over a thousand malformed XML-RPC requests: each gets an error, drover sta
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
           if (c.closeIsRefusal && (code === 'EPIPE' || code === 'ECONNRESET')) continue;
-          failures.push(`#${i} ${c.what}: ${(err as Error).message}`);
+          // how long it took tells a server-side timeout (10 s for headers, 30 s for a request) from a close
+          failures.push(`#${i} ${c.what}: ${(err as Error).message} after ${Math.round(performance.now() - started)} ms`);
         }
       }
     };
