@@ -312,6 +312,16 @@ class Loader {
     const setting = <T>(key: keyof typeof SUPERVISORD_KEYS, spec: KeySpec<T>): T => attempt(() => get(key, spec), null) ?? defaultOf(spec);
     const runtimeRaw = attempt(() => get('runtime_dir', K.runtime_dir), null);
     const runtimeDir = runtimeRaw ? resolve(this.here, expandUser(runtimeRaw)) : join(this.here, '.drover');
+    // With no [unix_http_server], the control socket is runtime_dir/drover.sock. A path longer than the
+    // kernel holds is refused here, where `drover check` reports it, rather than only when `up` listens.
+    if (![...this.doc.sections.keys()].some((s) => s.startsWith('unix_http_server'))) {
+      const socket = join(runtimeDir, 'drover.sock');
+      const tooLong = unixPathProblem(socket);
+      if (tooLong !== null) {
+        const what = runtimeRaw === null ? `the control socket would be ${socket}, in the .drover directory beside the config file` : `the control socket would be ${socket}`;
+        attempt(() => this.fail(posOf('runtime_dir'), sectionName, 'runtime_dir', `${what}: ${tooLong}`, runtimeRaw ?? undefined, 'a shorter runtime_dir, or [unix_http_server] file = a shorter path'), undefined);
+      }
+    }
     const existingDir = (key: 'childlogdir' | 'directory', raw: string | null): string | null => {
       if (raw === null) return null;
       const p = resolve(this.here, expandUser(raw));

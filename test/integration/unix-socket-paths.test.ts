@@ -1,7 +1,7 @@
 // Unix socket paths over 107 bytes (sun_path): Node 20 and 22 cut them short without an error, so drover
 // would have listened at another path, outside the directory it was given, and left that socket behind.
-// drover refuses them: a named path is a config error (exit 2, file and line); the default control socket
-// under a deep config directory stops `up` with a message (exit 1). Either way no socket file appears.
+// drover refuses them as config errors (exit 2, file and line, for `check` as for `up`): a named path, and
+// the default control socket under a deep config directory or runtime_dir. No socket file appears.
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
@@ -34,16 +34,26 @@ test('a [unix_http_server] file over 107 bytes: up and check exit 2 naming file 
   assert.deepEqual(socketsUnder(dir), []);
 });
 
-test('the default control socket under a deep config directory: up exits 1 and says why; no socket is created', async () => {
+test('the default control socket under a deep config directory: up and check exit 2 and say why; no socket is created', async () => {
   const root = makeTmpDir();
   // <deep>/.drover/drover.sock is 120 bytes
   const deep = join(root, 'p'.repeat(120 - root.length - '/.drover/drover.sock'.length - 1));
   mkdirSync(deep);
   const file = writeConfig(deep, `[program:p]\ncommand = sleep 1000\n`);
-  const r = await runCli(['up', '-c', file], { cwd: deep });
-  assert.equal(r.code, 1, r.output);
-  assert.match(r.stderr, /drover\.sock: a unix socket path can be at most 107 bytes, and this one is 120/, r.output);
+  for (const verb of [['up', '-c', file], ['check', '-c', file]]) {
+    const r = await runCli(verb, { cwd: deep });
+    assert.equal(r.code, 2, `${verb.join(' ')}\n${r.output}`);
+    assert.match(r.stderr, /runtime_dir.*drover\.sock, in the \.drover directory beside the config file: a unix socket path can be at most 107 bytes, and this one is 120/s, r.output);
+  }
+  // a runtime_dir that makes it too long is named at its line
+  const shallow = makeTmpDir();
+  const named = writeConfig(shallow, `[supervisord]\nruntime_dir = ${join(deep, 'run')}\n\n[program:p]\ncommand = sleep 1000\n`);
+  const r = await runCli(['check', '-c', named], { cwd: shallow });
+  assert.equal(r.code, 2, r.output);
+  assert.match(r.stderr, new RegExp(`${named.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:2.*runtime_dir`, 's'), r.output);
+  assert.match(r.stderr, new RegExp(`and this one is ${Buffer.byteLength(join(deep, 'run', 'drover.sock'))}`), r.output);
   assert.deepEqual(socketsUnder(root), []);
+  assert.deepEqual(socketsUnder(shallow), []);
 });
 
 test('drover serve -b with a bad address or a unix path over 107 bytes: exit 2, the -b value named, nothing created', async () => {
