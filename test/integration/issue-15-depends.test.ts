@@ -5,7 +5,7 @@
 // before what they depend on; cycles and unknown names are config errors with FILE:LINE.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Daemon, show } from '../helpers/daemon.js';
@@ -31,14 +31,17 @@ async function statuses(file: string): Promise<Map<string, Status>> {
   return new Map(body.processes.map((p) => [p.name, p]));
 }
 
-/** db listens after 1.5 s; migrate (needs db) writes the marker after 0.4 s; web needs both at its start. */
-function scenario(dir: string, port: number, opts: { depends: boolean; migrateCode?: number }): string {
+/**
+ * db listens after 1.5 s (or once `opts.dbGate` exists); migrate (needs db) writes the marker after 0.4 s;
+ * web needs both at its start.
+ */
+function scenario(dir: string, port: number, opts: { depends: boolean; migrateCode?: number; dbGate?: string }): string {
   const marker = join(dir, 'migrated');
   return `[supervisorctl]
 serverurl = unix://%(here)s/.drover/drover.sock
 
 [program:db]
-command = ${node} ${fixture('serve.mjs')} tcp ${port} 1500
+command = ${node} ${fixture('serve.mjs')} tcp ${port} ${opts.dbGate === undefined ? '1500' : `file:${opts.dbGate}`}
 ready = tcp://127.0.0.1:${port}
 ready_interval = 50ms
 priority = 900
@@ -61,7 +64,8 @@ priority = 1
 test('the issue: web waits for db:ready and migrate:completed, starts once, never restarts; stops first', async () => {
   const dir = makeTmpDir();
   const port = await freePort();
-  const file = writeConfig(dir, scenario(dir, port, { depends: true }));
+  const dbGate = join(dir, 'db-go');
+  const file = writeConfig(dir, scenario(dir, port, { depends: true, dbGate }));
   const run = await startUp(file);
   try {
     await run.waitForLine(/db \| started/);
@@ -77,6 +81,7 @@ test('the issue: web waits for db:ready and migrate:completed, starts once, neve
     const ctl = spawnSync('/usr/bin/supervisorctl', ['-c', file, 'status'], { encoding: 'utf8', env: { ...process.env, LANG: 'C.UTF-8' } });
     assert.match(ctl.stdout, /^db\s+STARTING\s*$/m, `${ctl.stdout}${ctl.stderr}\n${run.describe()}`);
     assert.match(ctl.stdout, /^web\s+STOPPED\s+waiting for db:ready/m, ctl.stdout);
+    writeFileSync(dbGate, '');
 
     await run.waitForLine(/web \| up \d+/, { timeoutMs: 10_000 });
     await run.waitForLine(/web: starting → running/);

@@ -105,7 +105,7 @@ test('essential: its exit ends drover with its exit status, after stopping every
     writeConfig(
       dir,
       `[program:main]
-command = ${node} ${fixture('exit-with.mjs')} 7 600
+command = ${node} ${fixture('exit-with.mjs')} 7 file:${join(dir, 'go')}
 startsecs = 0
 autorestart = false
 essential = true
@@ -118,6 +118,7 @@ startsecs = 0
   );
   try {
     const side = Number((await run.waitForLine(/sidecar \| ready (\d+)/))[1]);
+    writeFileSync(join(dir, 'go'), ''); // main exits once sidecar is ready to report its TERM
     const exit = await run.waitForExit(10_000);
     assert.equal(exit.code, 7, run.describe());
     assert.match(run.output, /essential program main exited with status 7 and is not restarted: graceful shutdown/);
