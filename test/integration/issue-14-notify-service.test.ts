@@ -52,11 +52,11 @@ autostart = false
     // never before: nothing before it said READY, and it was sent after slow became running
     assert.equal(rx.messages.indexOf(ready), rx.messages.findIndex(isReady));
     assert.ok(ready.realMs >= slowRunning, `received before slow ran\n${rx.describe()}\n${run.describe()}`);
-    assert.ok(readyLogged - slowRunning <= 10, `sent ${readyLogged - slowRunning} ms after\n${run.describe()}`);
-    // the 10 ms is drover's, checked on the sending side above; reception adds the receiver's own wake-up
-    // (another process, on 2 loaded cores: it once took 11.1 ms), so it is held only to a looser bound that
-    // still catches a datagram sent well after the log line
-    assert.ok(ready.realMs - slowRunning <= 25, `received ${ready.realMs - slowRunning} ms after\n${rx.describe()}`);
+    // sent in the same turn as slow's change (a few ms here); 50 ms leaves room for a preempted master
+    assert.ok(readyLogged - slowRunning <= 50, `sent ${readyLogged - slowRunning} ms after\n${run.describe()}`);
+    // reception adds the receiver's own wake-up (another process, on 2 loaded cores: it once took 11.1 ms),
+    // so it is held only to a looser bound that still catches a datagram sent on a later tick
+    assert.ok(ready.realMs - slowRunning <= 250, `received ${ready.realMs - slowRunning} ms after\n${rx.describe()}`);
     assert.equal(ready.pid, run.pid);
     assert.equal(ready.field('STATUS'), '2 of 3 processes running', 'manual (autostart = false) is not waited for');
     // while slow was starting, STATUS said so

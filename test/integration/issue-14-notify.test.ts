@@ -125,10 +125,12 @@ test('the watchdog pings every half WATCHDOG_USEC until stopped', async () => {
     assert.equal(n.startWatchdog(), true, 'a second start changes nothing');
     const pings = await rx.waitForCount((m) => m.text === 'WATCHDOG=1', 5, 'WATCHDOG=1', { timeoutMs: 10_000 });
     const gapsMs = pings.slice(1).map((p, i) => Number(p.monoNs - (pings[i] as NotifyMessage).monoNs) / 1e6);
-    for (const gap of gapsMs) {
-      // never early, and always well inside the deadline systemd enforces (WATCHDOG_USEC = 1000 ms)
-      assert.ok(gap >= 450 && gap < 1000, `gaps between pings ${gapsMs.map((g) => g.toFixed(0)).join(', ')} ms, want ≈ 500\n${rx.describe()}`);
-    }
+    // every gap well inside the deadline systemd enforces (WATCHDOG_USEC = 1000 ms), and ≈ 500 ms on
+    // average; the gaps are taken at reception, so one ping received late makes the next gap short
+    const shown = `gaps between pings ${gapsMs.map((g) => g.toFixed(0)).join(', ')} ms, want ≈ 500\n${rx.describe()}`;
+    for (const gap of gapsMs) assert.ok(gap >= 250 && gap < 1000, shown);
+    const mean = gapsMs.reduce((a, b) => a + b, 0) / gapsMs.length;
+    assert.ok(mean >= 475 && mean < 700, shown);
     n.stopWatchdog();
     assert.equal(n.watchdogRunning, false);
     const count = rx.messages.length;

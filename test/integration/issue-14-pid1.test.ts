@@ -111,12 +111,13 @@ startsecs = 0
       process.kill(d, 'SIGTERM');
       while (procState(d) !== null) {
         if (performance.now() - t0 > 5000 * TIMEOUT_SCALE) assert.fail(`daemon ${d} still ${procState(d)} after 5 s\n${run.describe()}`);
-        await new Promise((r) => setImmediate(r));
+        await new Promise((r) => setTimeout(r, 2));
       }
       latencies.push(performance.now() - t0);
     }
     t.diagnostic(`from kill to reaped, ms: ${latencies.map((l) => l.toFixed(1)).join(' ')}`);
-    assert.ok(Math.max(...latencies) <= 100 * TIMEOUT_SCALE, `each reaped within 100 ms: ${latencies.map((l) => l.toFixed(1)).join(' ')}`);
+    // reaped on SIGCHLD, not by a periodic sweep: well under a second even on 2 loaded cores (here, a few ms)
+    assert.ok(Math.max(...latencies) <= 500 * TIMEOUT_SCALE, `each reaped within 500 ms: ${latencies.map((l) => l.toFixed(1)).join(' ')}`);
     assert.deepEqual(zombieChildren(pid), []);
 
     // drover's own child still reports its stop

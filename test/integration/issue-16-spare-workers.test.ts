@@ -157,8 +157,8 @@ for (const reusePort of [false, true]) {
       const got = first as { pid: number; ms: number } | null;
       assert.ok(got, `no answer within 10 s\n${run.describe()}`);
       assert.equal(got.pid, spare, 'the spare answered, not a restarted worker');
-      // a restart would take the app's 1.5 s load; the spare only needs its sockets
-      assert.ok(got.ms < 1000, `answered ${got.ms.toFixed(1)} ms after the kill`);
+      // a restart would take the app's 1.5 s load; the spare only needs its sockets (tens of ms here)
+      assert.ok(got.ms < 1300, `answered ${got.ms.toFixed(1)} ms after the kill`);
       process.stdout.write(`# ${mode}: SIGKILL of the serving worker → answered by the spare in ${got.ms.toFixed(1)} ms (the app loads in 1.5 s)\n`);
       await run.waitForLine(/web_\d+: spare web_\d+ \(pid \d+\) takes over slot 0 \(worker \d+ left\)/, { from });
       // the dead worker's entry restarts as the new spare, loaded in the background

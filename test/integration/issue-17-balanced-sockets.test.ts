@@ -197,8 +197,9 @@ test('steered: while a killed worker\'s replacement loads, its slot gets no new 
     }
     assert.ok(times.length >= 5, `only ${times.length} requests before the replacement was running\n${run.describe()}`);
     const slowest = Math.max(...times);
-    // by hash, half of them would wait in the dead slot until the replacement loads (1.5 s)
-    assert.ok(slowest < 700, `slowest of ${times.length} requests took ${slowest.toFixed(0)} ms: ${times.map((t) => t.toFixed(0)).join(' ')}\n${run.describe()}`);
+    // by hash, half of them would wait in the dead slot until the replacement loads (1.5 s); each takes a
+    // few ms here
+    assert.ok(slowest < 1200, `slowest of ${times.length} requests took ${slowest.toFixed(0)} ms: ${times.map((t) => t.toFixed(0)).join(' ')}\n${run.describe()}`);
     assert.deepEqual([...answeredBy], [String(pidOf(run, 'web_1'))], 'all answered by the surviving worker');
   } finally {
     await teardown(run, spawnedPids(run), dir);

@@ -175,7 +175,7 @@ test('a worker stuck in while(true) is killed after timeout, with its JavaScript
   }
 });
 
-test('master SIGKILLed: every worker is gone within 1 s', async () => {
+test('master SIGKILLed: every worker is gone within 3 s', async () => {
   const dir = makeTmpDir();
   const { run } = await boot(dir, config());
   try {
@@ -183,8 +183,10 @@ test('master SIGKILLed: every worker is gone within 1 s', async () => {
     const pids = workerPids(run);
     const t0 = Date.now();
     run.signal('SIGKILL');
+    // each worker sees its IPC channel close at once and exits in milliseconds; 3 s leaves room for a
+    // loaded machine
     await waitForCondition(() => livePids(pids).length === 0, 'every worker to exit', {
-      timeoutMs: 1000,
+      timeoutMs: 3000,
       describe: () => `alive after ${Date.now() - t0} ms: ${livePids(pids).join(' ')}`,
     });
   } finally {

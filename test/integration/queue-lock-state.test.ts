@@ -125,7 +125,8 @@ numprocs = 2
     for (let i = 0; ; i++) {
       const locks = (await requestJson(ep, 'GET', '/api/locks')).body['locks'] as { name: string; waiting: number }[];
       if (locks.some((l) => l.name === 'L' && l.waiting === 1)) break;
-      assert.ok(i < 250, `the waiter never queued: ${JSON.stringify(locks)}`);
+      assert.ok(i < 500, `the waiter never queued (5 s): ${JSON.stringify(locks)}`);
+      await new Promise((r) => setTimeout(r, 10));
     }
     const holderPid = (await stateOf('held-by')) as number;
     const killedAt = Date.now();
@@ -133,7 +134,8 @@ numprocs = 2
     const got = await run.waitForLine(/waiter_0 \| got L token (\d+) at (\d+)/);
     const handoverMs = Number(got[2]) - killedAt;
     assert.ok(Number(got[1]) > Number(held[1]), 'a newer fencing token');
-    assert.ok(handoverMs < 1000, `the lock was handed over ${handoverMs} ms after the kill`);
+    // at the holder's exit (this lock has no ttl): milliseconds here; 3 s allows a loaded machine
+    assert.ok(handoverMs < 3000, `the lock was handed over ${handoverMs} ms after the kill`);
     process.stdout.write(`# lock handed over ${handoverMs} ms after kill -9 of its holder\n`);
 
     // HTTP workers: import { queue, state } from 'drover'

@@ -55,8 +55,9 @@ autorestart = unexpected
       describe: () => `fds now ${fdCount(run.pid)}, after 10 cycles ${fdsAfter10}`,
     });
     assert.deepEqual(zombieChildren(run.pid), [], 'no zombie children of drover');
-    // supervisord waits for its 1 s tick between restarts; event-driven restarts take milliseconds
-    assert.ok(perCycleMs < 200, `a crash-restart cycle took ${perCycleMs} ms on average`);
+    // supervisord waits for its 1 s tick between restarts; event-driven restarts take milliseconds (three
+    // execs a cycle: tens of ms here, more on a loaded machine, still well under the tick)
+    assert.ok(perCycleMs < 500, `a crash-restart cycle took ${perCycleMs} ms on average`);
     run.signal('SIGTERM');
     assert.equal((await run.waitForExit(10_000)).code, 0, run.describe());
   } finally {
