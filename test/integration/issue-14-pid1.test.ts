@@ -1,7 +1,7 @@
 // drover as PID 1 of a PID namespace (`unshare --pid --fork --mount-proc`, what `docker run` without
 // `--init` gives an ENTRYPOINT), modelled on tini's tests: a steady stream of orphans leaves at most 3
 // zombies (a plain Node PID 1 piles them up: the negative control), double-forked daemons are reaped within
-// 100 ms of their exit, TERM/INT/QUIT/HUP do what they do outside a container, USR2 is refused, and the exit
+// 500 ms of their exit (a few ms here; the bound allows a loaded machine), TERM/INT/QUIT/HUP do what they do outside a container, USR2 is refused, and the exit
 // statuses are 0 after a stop and 2 for a bad config. Outside a namespace drover is a child subreaper: an
 // orphan of a program comes back to it, is reaped, and is stopped with its program's group.
 import assert from 'node:assert/strict';
@@ -81,7 +81,7 @@ process.on('SIGTERM', () => process.exit(0));`;
   }
 });
 
-test('as PID 1, double-forked daemons are re-parented to drover and reaped within 100 ms of their exit', { skip }, async (t) => {
+test('as PID 1, double-forked daemons are re-parented to drover and reaped within 500 ms of their exit (a few ms here)', { skip }, async (t) => {
   const dir = makeTmpDir();
   const { run, pid } = await upAsPid1(
     writeConfig(
