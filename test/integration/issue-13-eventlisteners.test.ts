@@ -236,7 +236,9 @@ test('a graceful shutdown lets a slow listener answer the events it raised befor
 test('a listener still answering an event from before the shutdown is kept for the STOPPING event that waits for it', async () => {
   const dir = makeTmpDir('drover-ev-');
   // debug: the listener's own state changes are logged (ready → busy)
-  const run = await startUp(writeConfig(dir, `[supervisord]\nloglevel = debug\n\n${slowListenerConfig(dir, 'PROCESS_STATE_RUNNING', 0.5)}`));
+  // 0.35 s an event: with up to three events to answer, the last (STOPPING) still fits the 2 s hold with
+  // room for a loaded machine
+  const run = await startUp(writeConfig(dir, `[supervisord]\nloglevel = debug\n\n${slowListenerConfig(dir, 'PROCESS_STATE_RUNNING', 0.35)}`));
   try {
     const at = (await run.waitForLine(/sleeper: starting → running/)).index ?? 0;
     // the listener takes sleeper's RUNNING (it may first finish an earlier one): the shutdown comes while it
