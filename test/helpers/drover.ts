@@ -35,6 +35,8 @@ export class CliRun {
   readonly mark = randomUUID();
   /** stdout and stderr interleaved as received */
   private text = '';
+  /** the same, as the chunks arrived: waits that count read only what is new (see waitForCount) */
+  private readonly chunks: string[] = [];
   private stdoutText = '';
   private stderrText = '';
   private exit: ExitInfo | null = null;
@@ -55,11 +57,13 @@ export class CliRun {
     });
     this.child.stdout?.setEncoding('utf8').on('data', (d: string) => {
       this.text += d;
+      this.chunks.push(d);
       this.stdoutText += d;
       this.notify();
     });
     this.child.stderr?.setEncoding('utf8').on('data', (d: string) => {
       this.text += d;
+      this.chunks.push(d);
       this.stderrText += d;
       this.notify();
     });
@@ -115,11 +119,30 @@ export class CliRun {
     return [...this.text.matchAll(new RegExp(re.source, re.flags.includes('g') ? re.flags : `${re.flags}g`))].length;
   }
 
-  /** Resolves once `re` has matched at least `n` times in the output. */
+  /**
+   * Resolves once `re` has matched at least `n` times in the output, each match within one line. Each check
+   * reads only the chunks that arrived since the last one: a program writing at full speed through drover's
+   * foreground output makes megabytes, and counting over all of it at every chunk took seconds on a loaded
+   * machine (a wait timed out with the lines there).
+   */
   waitForCount(re: RegExp, n: number, timeoutMs?: number): Promise<number> {
+    const g = new RegExp(re.source, re.flags.includes('g') ? re.flags : `${re.flags}g`);
+    const countIn = (s: string): number => [...s.matchAll(g)].length;
+    let read = 0; // chunks read so far
+    let whole = 0; // matches in the complete lines read so far
+    let partial = ''; // the last line read, not yet complete
+    const seen = (): number => {
+      for (; read < this.chunks.length; read++) {
+        const s = partial + (this.chunks[read] as string);
+        const end = s.lastIndexOf('\n') + 1;
+        whole += countIn(s.slice(0, end));
+        partial = s.slice(end);
+      }
+      return whole + countIn(partial);
+    };
     return this.waitUntil(
       () => {
-        const c = this.count(re);
+        const c = seen();
         return c >= n ? c : null;
       },
       `${n} matches of ${re} (have ${this.count(re)})`,
