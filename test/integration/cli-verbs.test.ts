@@ -81,6 +81,10 @@ test('status, start, stop, restart, signal, pid: output and exit codes', async (
     r = await d.cli(['signal', 'CONT', 'w']);
     assert.equal(r.code, 0, show(['signal', 'CONT', 'w'], r));
     assert.equal(r.stdout, 'w:w_00: SIGCONT sent\nw:w_01: SIGCONT sent\n');
+    // a number is named too
+    r = await d.cli(['signal', '18', 'w:w_00']);
+    assert.equal(r.code, 0, show(['signal', '18', 'w:w_00'], r));
+    assert.equal(r.stdout, 'w:w_00: SIGCONT (18) sent\n');
     await d.cli(['stop', 'a']);
     r = await d.cli(['signal', 'CONT', 'a']);
     assert.equal(r.code, 1, `signalling a stopped process fails\n${show(['signal', 'CONT', 'a'], r)}`);

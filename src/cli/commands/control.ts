@@ -2,7 +2,7 @@
 // group:*, group, all. start/stop/restart wait for the outcome unless --no-wait; on a terminal they show
 // live progress while waiting.
 import { ResultsJson, type OutcomeJson } from '../../control/wire.js';
-import { allSignalNames, signalNumber } from '../../os/signals.js';
+import { allSignalNames, signalName, signalNumber } from '../../os/signals.js';
 import { UsageError } from '../../errors.js';
 import { EXIT } from '../exit-codes.js';
 import { plural } from '../format.js';
@@ -48,11 +48,13 @@ change. ${PATTERNS}.
   run: async (r) => {
     const [sig, ...pats] = r.positionals;
     if (sig === undefined || pats.length === 0) throw new UsageError('signal needs a signal and at least one PATTERN');
-    if (signalNumber(sig) === null) {
+    const num = signalNumber(sig);
+    if (num === null) {
       throw new UsageError(`unknown signal ${JSON.stringify(sig)}; expected a name such as ${allSignalNames().slice(0, 15).join(', ')}, … or a number`);
     }
     const body = await r.callResults('POST', '/api/signal', ResultsJson, { patterns: pats, signal: sig });
-    const shown = /^\d+$/.test(sig) ? `signal ${sig}` : `SIG${sig.toUpperCase().replace(/^SIG/, '')}`;
+    // by name, however it was given: `signal 19 web` says "SIGSTOP (19) sent"
+    const shown = /^\d+$/.test(sig.trim()) ? `SIG${signalName(num) ?? ''} (${num})` : `SIG${sig.trim().toUpperCase().replace(/^SIG/, '')}`;
     return printOutcomes(r, body, `${shown} sent`, 'signal');
   },
 });
