@@ -314,7 +314,7 @@ class Loader {
     const runtimeDir = runtimeRaw ? resolve(this.here, expandUser(runtimeRaw)) : join(this.here, '.drover');
     // With no [unix_http_server], the control socket is runtime_dir/drover.sock. A path longer than the
     // kernel holds is refused here, where `drover check` reports it, rather than only when `up` listens.
-    if (![...this.doc.sections.keys()].some((s) => s.startsWith('unix_http_server'))) {
+    if (this.unixHttpServerSection() === undefined) {
       const socket = join(runtimeDir, 'drover.sock');
       const tooLong = unixPathProblem(socket);
       if (tooLong !== null) {
@@ -943,8 +943,13 @@ class Loader {
 
   // --- servers and supervisorctl ---
 
+  /** The [unix_http_server] section's name as written, if the file has one. */
+  private unixHttpServerSection(): string | undefined {
+    return [...this.doc.sections.keys()].find((s) => s.startsWith('unix_http_server'));
+  }
+
   private readUnixHttpServer(): UnixHttpServerSpec | null {
-    const section = [...this.doc.sections.keys()].find((s) => s.startsWith('unix_http_server'));
+    const section = this.unixHttpServerSection();
     if (section === undefined) return null;
     const names = new Map<string, ExpansionValue>([...this.envNames, ['here', this.here]]);
     const K = UNIX_HTTP_SERVER_KEYS;
