@@ -145,13 +145,16 @@ export class CliRun {
         const c = seen();
         return c >= n ? c : null;
       },
-      `${n} matches of ${re} (have ${this.count(re)})`,
+      () => `${n} matches of ${re} (have ${seen()})`,
       timeoutMs,
     );
   }
 
-  /** Waits until `probe` returns a non-null value; checked on every output chunk and every 20 ms. */
-  waitUntil<T>(probe: () => T | null, what: string, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<T> {
+  /**
+   * Waits until `probe` returns a non-null value; checked on every output chunk and every 20 ms. `what`
+   * names what was awaited in the timeout's message; a function is asked at the timeout.
+   */
+  waitUntil<T>(probe: () => T | null, what: string | (() => string), timeoutMs = DEFAULT_TIMEOUT_MS): Promise<T> {
     const limit = timeoutMs * TIMEOUT_SCALE;
     return new Promise<T>((resolve, reject) => {
       const check = (): boolean => {
@@ -166,7 +169,7 @@ export class CliRun {
       const tick = setInterval(check, 20);
       const timer = setTimeout(() => {
         done();
-        reject(new Error(`timed out after ${limit} ms waiting for ${what}\n${this.describe()}`));
+        reject(new Error(`timed out after ${limit} ms waiting for ${typeof what === 'string' ? what : what()}\n${this.describe()}`));
       }, limit);
       const done = (): void => {
         clearInterval(tick);
