@@ -15,6 +15,7 @@ import { ControlServer } from '../control/server.js';
 import { Supervisor } from '../core/supervisor.js';
 import { createLogger, type Logger } from '../logs/logger.js';
 import { LogSink } from '../logs/sink.js';
+import { StdOut } from '../logs/std-out.js';
 import { closeInheritedOnExec } from '../os/fds.js';
 import { OrphanGuard } from '../os/guard.js';
 import { readPidfile, removePidfile, writePidfile } from '../os/pidfile.js';
@@ -64,6 +65,9 @@ export interface MasterOptions {
 }
 
 export { controlSocketPath, pidfilePath };
+
+/** how long drover, once everything has stopped, waits for a reader of its stdout that takes nothing */
+const STDOUT_STALL_MS = 2000;
 
 /** Runs the supervisor until it has shut down; resolves with the exit code. */
 export async function runMaster(o: MasterOptions): Promise<number> {
@@ -115,12 +119,17 @@ export async function runMaster(o: MasterOptions): Promise<number> {
 
   // children's lines go to their log files and, in the foreground unless `silent`, to stdout with a name
   // prefix; drover's own lines to its log file and, in the foreground, to stdout (src/logs/sink.ts)
-  const echo = o.daemon || config.supervisord.silent ? null : o.stdout;
+  // (through StdOut: a slow reader pauses the programs that write there, a vanished one stops nothing)
+  const stdout = new StdOut(o.stdout, 'stdout');
+  const stderr = new StdOut(process.stderr, 'stderr');
+  const echo = o.daemon || config.supervisord.silent ? null : stdout;
   // A re-exec'd master must not clear AUTO logs at start: the old master is still writing its own.
   const sinkConfig = o.reexec ? { ...config, supervisord: { ...config.supervisord, nocleanup: true } } : config;
-  const sink = new LogSink({ config: sinkConfig, echo, stdout: o.stdout, stderr: process.stderr });
+  const sink = new LogSink({ config: sinkConfig, echo, stdout, stderr });
   const logger = createLogger(sink.mainLogWriter(echo), config.supervisord.loglevel);
   sink.setErrorReporter((m) => logger.error(m));
+  stdout.setReporter((m) => logger.warn(m));
+  stderr.setReporter((m) => logger.warn(m));
   // before anything is spawned (hooks included): orphans come back to drover, and drover reaps them
   const reaping = startReaping(logger);
   warnAboutPlatform(logger);
@@ -306,7 +315,8 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   await hooks.run('on_exit', 10_000, serverInfo);
   await cleanup();
   o.signals.remove();
-  await sink.close();
+  // what is still queued for drover's stdout reaches it, unless its reader has stalled (then exit regardless)
+  await sink.close(() => Promise.all([stdout.settle(STDOUT_STALL_MS), stderr.settle(STDOUT_STALL_MS)]));
   // an essential program that ended leaves its exit status (docs/orchestration.md)
   return failed ? 1 : (exitCode ?? 0);
 }

@@ -26,9 +26,14 @@ import { LogReadError, readFileRange, tailFileRange, type TailResult } from './r
 export type { TailResult } from './read.js';
 export { LogReadError } from './read.js';
 
-/** Anything text can be written to: a Writable, or a LogFile adapter. */
+/**
+ * Anything text can be written to: drover's stdout or stderr (std-out.ts), or a test's collector. A `write`
+ * that returns false with an `onDrain` means the reader is behind: the children whose lines go there are
+ * paused until `onDrain` calls back.
+ */
 export interface TextOut {
   write(data: string | Buffer): unknown;
+  onDrain?(cb: () => void): void;
 }
 
 export interface LogSinkOptions {
@@ -80,7 +85,7 @@ export class LogSink implements OutputSink {
   private onError: (message: string) => void;
   /** when a child's pipe last delivered data, ms (for close) */
   private lastDataMs = 0;
-  /** sources paused right now because their file is behind */
+  /** sources paused right now because their file is behind (not drover's stdout: close does not wait for that) */
   private pausedSources = 0;
   /** times a source was paused for back-pressure, since start (for tests and metrics) */
   pauses = 0;
@@ -163,22 +168,28 @@ export class LogSink implements OutputSink {
     const format: FormatOptions = { format: spec.logFormat, timestamps: spec.timestamps, process: spec.name, stream };
     const prefix = stream === 'stdout' ? `${spec.name} | ` : `${spec.name} ! `;
     const echo = channel.target.type === 'stream' || opts.echo === false ? null : this.opts.echo;
-    const deliver = (lines: Buffer): boolean => {
+    /** the outputs a chunk's lines went to and that were behind after it: the pipe waits for all of them */
+    const behind: { onDrain(cb: () => void): void }[] = [];
+    const written = (out: TextOut, ok: unknown): void => {
+      if (ok === false && out.onDrain) behind.push(out as { onDrain(cb: () => void): void });
+    };
+    const deliver = (lines: Buffer): void => {
       for (const w of this.lineWatchers.get(name) ?? []) w(lines);
       const t = this.now();
-      if (echo) echo.write(prefixLines(lines, prefix));
+      if (echo) written(echo, echo.write(prefixLines(lines, prefix)));
       const target = channel.target;
       if (target.type === 'file') {
         let below = true;
         for (const piece of formatPieces(lines, format, t)) {
           below = (typeof piece === 'string' ? target.file.writeLatin1(piece, t) : target.file.write(piece, t)) && below;
         }
-        return below;
+        if (!below) behind.push(target.file);
+        return;
       }
       const out = formatLines(lines, format, t);
       switch (target.type) {
         case 'stream':
-          target.out.write(prefixLines(out, prefix));
+          written(target.out, target.out.write(prefixLines(out, prefix)));
           break;
         case 'none':
           break;
@@ -191,10 +202,15 @@ export class LogSink implements OutputSink {
         const copy = Buffer.from(out);
         for (const f of channel.followers) f(copy);
       }
-      return true;
+    };
+    /** calls `cb` once every output in `waitFor` has caught up */
+    const whenCaughtUp = (waitFor: { onDrain(cb: () => void): void }[], cb: () => void): void => {
+      const next = waitFor.pop();
+      if (next) next.onDrain(() => whenCaughtUp(waitFor, cb));
+      else cb();
     };
     let ended = false;
-    /** true while this source is paused for its file */
+    /** true while this source is paused for its file (not for drover's stdout) */
     let pausedHere = false;
     const end = (): void => {
       if (ended) return;
@@ -203,6 +219,7 @@ export class LogSink implements OutputSink {
       pausedHere = false;
       const rest = splitter.flush();
       if (rest) deliver(rest);
+      behind.length = 0;
       this.sources.delete(source);
       if (this.sources.size === 0) for (const cb of this.sourcesEnded.splice(0)) cb();
     };
@@ -212,15 +229,18 @@ export class LogSink implements OutputSink {
     source.on('data', (chunk: Buffer) => {
       this.lastDataMs = Date.now();
       const lines = splitter.push(chunk);
-      if (lines && !deliver(lines) && channel.target.type === 'file') {
-        // back-pressure: stop reading the pipe; once it is full the child's writes block
-        if (!pausedHere) {
+      if (lines) deliver(lines);
+      if (behind.length > 0) {
+        // back-pressure: stop reading the pipe; once it is full the child's writes block. A file behind is
+        // drover's own doing, and close() waits for it; drover's stdout behind is up to its reader, and
+        // close() gives up on it as on a silent pipe
+        this.pauses += 1;
+        if (!pausedHere && behind.some((out) => out instanceof LogFile)) {
           pausedHere = true;
           this.pausedSources += 1;
-          this.pauses += 1;
         }
         source.pause();
-        channel.target.file.onDrain(() => {
+        whenCaughtUp(behind.splice(0), () => {
           if (pausedHere) this.pausedSources -= 1;
           pausedHere = false;
           source.resume();
@@ -252,8 +272,11 @@ export class LogSink implements OutputSink {
     for (const f of this.files.values()) f.reopen();
   }
 
-  /** Waits for children's pipes to end (while data still flows), writes everything queued, closes every file. */
-  async close(): Promise<void> {
+  /**
+   * Waits for children's pipes to end (while data still flows), then for `beforeFiles` (what else may still
+   * log: drover's stdout settling), writes everything queued, closes every file.
+   */
+  async close(beforeFiles: () => Promise<unknown> = async () => undefined): Promise<void> {
     if (this.sources.size > 0) {
       await new Promise<void>((resolveEnded) => {
         // a pipe still delivering is read to its end however long that takes; one silent for
@@ -276,6 +299,7 @@ export class LogSink implements OutputSink {
         end();
       }
     }
+    await beforeFiles();
     await Promise.all([...this.files.values()].map((f) => f.close()));
     await this.mainLog?.close();
   }

@@ -160,7 +160,7 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
   }
 
   if (detached) process.umask(config.supervisord.umask);
-  return runMaster({
+  const code = await runMaster({
     config,
     loadOptions,
     version: droverVersion(),
@@ -177,6 +177,10 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
       else fail(message, exitCode);
     },
   });
+  // Something still queued for stdout or stderr means the master gave up on a reader that took nothing
+  // (src/logs/std-out.ts): the usual wait for them to flush before exiting (run.ts) would never end.
+  if (ctx.stdout.writableLength > 0 || ctx.stderr.writableLength > 0) process.exit(code);
+  return code;
 }
 
 interface WaitingProcess {
