@@ -9,7 +9,7 @@ import type { CoreHost } from './_host.js';
 import type { Follower } from './follower.js';
 import type { Orchestration } from './orchestration.js';
 import { SIGNALLABLE_STATES, STARTABLE_STATES, STOPPED_STATES } from './states.js';
-import { clearTimers, type ProcessEntry } from './table.js';
+import { clearTimers, compareRank, type ProcessEntry } from './table.js';
 import type { CommandOutcome, ControlCommand, DesiredStateStore } from './types.js';
 
 export interface CommandsOptions {
@@ -69,16 +69,17 @@ export class Commands {
 
   /**
    * Starts processes that should run: autostart (unless stopped by hand earlier) or started by hand earlier,
-   * in ascending priority; one whose dependencies do not hold yet waits, and they are started first (unless
-   * stopped by hand).
+   * in ascending group priority, then priority; one whose dependencies do not hold yet waits, and they are
+   * started first (unless stopped by hand).
    */
   startAutostart(list: readonly ProcessEntry[]): void {
+    const table = this.host.table;
     const order = list
       .filter((e) => {
         const want = this.o.desired?.get(e.key) ?? null;
         return want === 'started' || (want === null && e.spec.autostart);
       })
-      .sort((a, b) => a.spec.priority - b.spec.priority);
+      .sort((a, b) => compareRank(table.rank(a.spec), table.rank(b.spec)));
     const pull = (dep: ProcessEntry): boolean => this.o.desired?.get(dep.key) !== 'stopped';
     for (const e of order) if (STARTABLE_STATES.has(e.record.state)) this.orch.requestStart(e, pull);
     this.orch.settle();

@@ -7,7 +7,7 @@ import { signalNumber } from '../os/signals.js';
 import type { CoreHost } from './_host.js';
 import { isExpectedExit } from './program.js';
 import { STARTABLE_STATES, STOPPED_STATES } from './states.js';
-import type { ProcessEntry } from './table.js';
+import { compareRank, type ProcessEntry } from './table.js';
 
 /** Why a dependency does not hold: still on its way, or failed so that it will not hold by itself. */
 interface Unmet {
@@ -150,7 +150,7 @@ export class Orchestration {
 
   /**
    * The next processes a graceful shutdown stops: among those still up whose dependents have all stopped,
-   * the ones with the highest priority. Empty when everything has stopped.
+   * the ones of the highest rank (group priority, then priority: see Rank in table.ts). Empty when everything has stopped.
    */
   nextStopBatch(): ProcessEntry[] {
     const up = this.host.table.entries().filter((e) => !STOPPED_STATES.has(e.record.state));
@@ -166,8 +166,9 @@ export class Orchestration {
     let free = up.filter((e) => !dependentUp(e));
     // only a cycle brought in at run time leaves nothing free: then priority alone decides
     if (free.length === 0) free = up;
-    const level = Math.max(...free.map((e) => e.spec.priority));
-    return free.filter((e) => e.spec.priority === level);
+    const table = this.host.table;
+    const level = free.map((e) => table.rank(e.spec)).reduce((hi, r) => (compareRank(r, hi) > 0 ? r : hi));
+    return free.filter((e) => compareRank(table.rank(e.spec), level) === 0);
   }
 
   // --- internal ---

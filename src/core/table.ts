@@ -51,6 +51,19 @@ export interface ProcessEntry {
   gone: GoneExit | null;
 }
 
+/**
+ * A process's place in start and stop order: its group's priority, then its own. supervisord starts and
+ * stops whole groups in group-priority order, so an explicit [group:x] with `priority = 1` starts before
+ * and stops after programs of priority 100 whatever its members' own priorities; for a program's own group
+ * the two numbers are the same.
+ */
+export type Rank = readonly [group: number, own: number];
+
+/** Orders ranks ascending (the start order; a shutdown stops the highest first). */
+export function compareRank(a: Rank, b: Rank): number {
+  return a[0] - b[0] || a[1] - b[1];
+}
+
 export class ProcessTable {
   /** every process by key, in config order */
   private readonly procs = new Map<string, ProcessEntry>();
@@ -137,6 +150,11 @@ export class ProcessTable {
 
   group(name: string): GroupSpec | undefined {
     return this.groups.get(name);
+  }
+
+  /** Where `spec` stands in start and stop order (see Rank). */
+  rank(spec: ProcessSpec): Rank {
+    return [this.groups.get(spec.group)?.priority ?? spec.priority, spec.priority];
   }
 
   /**

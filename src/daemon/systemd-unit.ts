@@ -1,7 +1,7 @@
 // The systemd unit `drover unit` prints for a config, and the stop budget that both the unit's
 // TimeoutStopSec and a Kubernetes pod's terminationGracePeriodSeconds must cover. Pure: paths come in
 // resolved, text comes out (docs/systemd.md explains each line).
-import type { ProcessSpec } from '../config/types.js';
+import type { GroupSpec, ProcessSpec } from '../config/types.js';
 
 /** Added to the stop budget: drover's own exit after the last program (control server grace, log flush). */
 export const STOP_MARGIN_SECS = 10;
@@ -33,12 +33,20 @@ export interface UnitOptions {
 }
 
 /**
- * Seconds a graceful shutdown may take at most: drover stops one priority level at a time, each level ends
- * by its largest stopwaitsecs at the latest (then SIGKILL), so the levels' maxima add up; plus a margin.
+ * Seconds a graceful shutdown may take at most: drover stops one level (group priority, priority) at a
+ * time, each level ends by its largest stopwaitsecs at the latest (then SIGKILL), so the levels' maxima add
+ * up; plus a margin.
  */
-export function stopBudgetSecs(config: { readonly processes: readonly Pick<ProcessSpec, 'priority' | 'stopWaitSecs'>[] }): number {
-  const perLevel = new Map<number, number>();
-  for (const p of config.processes) perLevel.set(p.priority, Math.max(perLevel.get(p.priority) ?? 0, p.stopWaitSecs));
+export function stopBudgetSecs(config: {
+  readonly processes: readonly Pick<ProcessSpec, 'group' | 'priority' | 'stopWaitSecs'>[];
+  readonly groups?: readonly Pick<GroupSpec, 'name' | 'priority'>[];
+}): number {
+  const groupPriority = new Map((config.groups ?? []).map((g) => [g.name, g.priority]));
+  const perLevel = new Map<string, number>();
+  for (const p of config.processes) {
+    const level = `${groupPriority.get(p.group) ?? p.priority}/${p.priority}`;
+    perLevel.set(level, Math.max(perLevel.get(level) ?? 0, p.stopWaitSecs));
+  }
   let total = 0;
   for (const secs of perLevel.values()) total += secs;
   return Math.ceil(total) + STOP_MARGIN_SECS;

@@ -50,6 +50,42 @@ startsecs = 0
   }
 });
 
+test("an explicit group's priority orders its programs as a whole, before their own priorities (as supervisord)", async () => {
+  const dir = makeTmpDir();
+  // postgres has the default priority 999, but its group has 1: it starts before app (100) and stops after it
+  const file = writeConfig(
+    dir,
+    `[group:db]
+programs = postgres
+priority = 1
+
+[program:postgres]
+command = ${node} ${fixture('forever.mjs')}
+startsecs = 0
+
+[program:app]
+command = ${node} ${fixture('forever.mjs')}
+priority = 100
+startsecs = 0
+`,
+  );
+  const run = await startUp(file);
+  const pids: number[] = [];
+  try {
+    for (const name of ['postgres', 'app']) pids.push(Number((await run.waitForLine(new RegExp(`${name} \\| ready (\\d+)`)))[1]));
+    const spawnOrder = [...run.output.matchAll(/spawned: ([\w:]+) with pid/g)].map((m) => m[1]);
+    assert.deepEqual(spawnOrder, ['postgres', 'app'], run.describe());
+    run.signal('SIGTERM');
+    assert.equal((await run.waitForExit(10_000)).code, 0, run.describe());
+    const stopOrder = [...run.output.matchAll(/([\w:]+): stopping → stopped/g)].map((m) => m[1]);
+    assert.deepEqual(stopOrder, ['app', 'postgres'], run.describe());
+    const out = run.output;
+    assert.ok(out.indexOf('app: stopping → stopped') < out.indexOf('postgres: running → stopping'), run.describe());
+  } finally {
+    assert.deepEqual(await teardown(run, pids, dir), []);
+  }
+});
+
 test('stopwaitsecs elapsed → SIGKILL; the program reaches stopped', async () => {
   const dir = makeTmpDir();
   const file = writeConfig(

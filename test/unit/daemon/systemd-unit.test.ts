@@ -93,8 +93,8 @@ test('unit names: letters, digits and :_.\\- only', () => {
   for (const bad of ['', 'a b', 'web/x', 'web@', 'é']) assert.match(checkUnitName(bad) ?? '', /--name must be a unit name/, bad);
 });
 
-function proc(priority: number, stopWaitSecs: number): Pick<ProcessSpec, 'priority' | 'stopWaitSecs'> {
-  return { priority, stopWaitSecs };
+function proc(priority: number, stopWaitSecs: number, group = `p${priority}-${stopWaitSecs}`): Pick<ProcessSpec, 'group' | 'priority' | 'stopWaitSecs'> {
+  return { group, priority, stopWaitSecs };
 }
 
 test('the stop budget adds up the largest stopwaitsecs of each priority level, plus a margin', () => {
@@ -103,4 +103,12 @@ test('the stop budget adds up the largest stopwaitsecs of each priority level, p
   assert.equal(stopBudgetSecs({ processes: [proc(1, 10), proc(1, 10), proc(1, 10)] }), 10 + STOP_MARGIN_SECS);
   assert.equal(stopBudgetSecs({ processes: [proc(1, 0.5), proc(2, 0.2)] }), 1 + STOP_MARGIN_SECS);
   assert.equal(stopBudgetSecs({ processes: [] }), STOP_MARGIN_SECS);
+});
+
+test("the stop budget's levels are (group priority, priority): an explicit group's members with one priority are one level", () => {
+  // [group:db] priority 1 holds two programs of priority 999; a program of priority 999 outside it is another level
+  const groups = [{ name: 'db', priority: 1 }];
+  const processes = [proc(999, 10, 'db'), proc(999, 20, 'db'), proc(999, 5, 'app')];
+  assert.equal(stopBudgetSecs({ processes, groups }), 20 + 5 + STOP_MARGIN_SECS);
+  assert.equal(stopBudgetSecs({ processes }), 20 + STOP_MARGIN_SECS, 'without groups, one level of priority 999');
 });
