@@ -18,6 +18,8 @@ export interface CommandsOptions {
   readonly desired: DesiredStateStore | null;
   /** the active config, and replacing it once an update applies to every group */
   readonly config: { get(): Config; set(config: Config): void };
+  /** why a process's command cannot run, checked before a start is requested (Launcher.preflight) */
+  readonly preflight: (spec: ProcessSpec) => { readonly reason: string; readonly message: string } | null;
 }
 
 /** A command waiting for a process to reach a state. */
@@ -91,6 +93,10 @@ export class Commands {
     if (this.host.mood !== 'running') {
       return Promise.resolve({ key, ok: false, code: 'E_SHUTTING_DOWN', message: 'drover is shutting down' });
     }
+    // a command that is not there or not executable: say so and change nothing, as supervisor's startProcess
+    // does (before it looks at the state)
+    const cannot = this.o.preflight(entry.spec);
+    if (cannot !== null) return Promise.resolve({ key, ok: false, code: spawnFailureCode(cannot.reason), message: cannot.message });
     if (!STARTABLE_STATES.has(entry.record.state)) {
       return Promise.resolve({ key, ok: false, code: 'E_ALREADY_STARTED', message: `${key} is ${entry.record.state}` });
     }
@@ -102,8 +108,7 @@ export class Commands {
     this.orch.settle();
     if (entry.spawnFailure !== null) {
       // the spawn failed synchronously: say why, as supervisor's startProcess does (NO_FILE, NOT_EXECUTABLE)
-      const code = entry.spawnFailure === 'ENOENT' ? 'E_NO_FILE' : entry.spawnFailure === 'EACCES' ? 'E_NOT_EXECUTABLE' : 'E_SPAWN';
-      return Promise.resolve({ key, ok: false, code, message: entry.record.spawnError ?? 'spawn failed' });
+      return Promise.resolve({ key, ok: false, code: spawnFailureCode(entry.spawnFailure), message: entry.record.spawnError ?? 'spawn failed' });
     }
     if (!wait) return Promise.resolve(how === 'waiting' && this.orch.isWaiting(entry) ? { key, ok: true, message: this.orch.waitingReason(entry) ?? 'waiting' } : { key, ok: true });
     return this.waitFor(entry, (e) => {
@@ -319,4 +324,9 @@ function settled(p: Promise<CommandOutcome>): Promise<CommandOutcome> {
 
 function assertNever(x: never): never {
   throw new Error(`unhandled command ${JSON.stringify(x)}`);
+}
+
+/** The API code of a synchronous spawn failure: supervisor's NO_FILE and NOT_EXECUTABLE, else a spawn error. */
+function spawnFailureCode(reason: string): 'E_NO_FILE' | 'E_NOT_EXECUTABLE' | 'E_SPAWN' {
+  return reason === 'ENOENT' ? 'E_NO_FILE' : reason === 'EACCES' ? 'E_NOT_EXECUTABLE' : 'E_SPAWN';
 }

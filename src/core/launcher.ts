@@ -7,7 +7,7 @@ import type { OrphanGuard } from '../os/guard.js';
 import { findLeftBehind, type GoneProcess } from '../os/leftovers.js';
 import { descendantsOf, listProcesses, readStat, type ProcStat } from '../os/proc.js';
 import type { OutputStream } from '../os/pipe-reader.js';
-import { groupHasMembers, sendSignal, spawnProcess } from '../os/spawn.js';
+import { groupHasMembers, resolveExecutable, sendSignal, spawnProcess } from '../os/spawn.js';
 import { lookupUser, type UserInfo } from '../os/users.js';
 import type { CoreHost } from './_host.js';
 import type { Follower } from './follower.js';
@@ -67,6 +67,21 @@ export class Launcher {
   /** The kind of a process (a drover worker, …); null for a plain command. */
   kindOf(spec: ProcessSpec): ProcessKind | null {
     return this.o.kinds.find((k) => k.claims(spec)) ?? null;
+  }
+
+  /**
+   * Whether a plain program's command can be found and run, checked when a start is asked for: supervisor's
+   * startProcess answers NO_FILE or NOT_EXECUTABLE and changes nothing when it cannot (no backoff, no
+   * retries for a file that is not there). null when it can, or when only the spawn can tell (a kind's own
+   * command line, a user that cannot be looked up).
+   */
+  preflight(spec: ProcessSpec): { readonly reason: string; readonly message: string } | null {
+    const command = spec.argv[0];
+    if (this.kindOf(spec) !== null || command === undefined || command === '') return null;
+    const user = this.userFor(spec);
+    if (typeof user === 'string') return null;
+    const exe = resolveExecutable(command, { ...this.environmentFor(spec, user) }, spec.directory);
+    return exe.ok ? null : { reason: exe.reason, message: exe.message };
   }
 
   /** Spawns the process of `entry` (the reducer's `spawn` effect); a failure is fed back as spawnFailed. */

@@ -97,6 +97,7 @@ export class Supervisor implements CoreHost {
       output: opts.output,
       desired: opts.desired ?? null,
       config: { get: () => this.config, set: (c) => (this.config = c) },
+      preflight: (spec) => this.launcher.preflight(spec),
     });
     this.shutdown = new Shutdown({
       table: this.table,

@@ -9,6 +9,7 @@ import {
   fixture,
   livePids,
   makeTmpDir,
+  runCli,
   startUp,
   teardown,
   waitForCondition,
@@ -134,6 +135,30 @@ startsecs = 0
     assert.equal(run.child.exitCode, null, 'drover is still running');
     run.signal('SIGTERM');
     assert.equal((await run.waitForExit()).code, 0, run.describe());
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+test('starting a program whose command is missing or not executable fails at once and changes nothing (as supervisord)', async () => {
+  const dir = makeTmpDir();
+  const notExec = join(dir, 'not-executable.sh');
+  writeFileSync(notExec, '#!/bin/sh\necho hi\n');
+  chmodSync(notExec, 0o644);
+  const file = writeConfig(dir, `[program:nobin]\ncommand = /no/such/program\nautostart = false\n\n[program:noexec]\ncommand = ${notExec}\nautostart = false\n`);
+  const run = await startUp(file);
+  try {
+    for (const [name, answer] of [['nobin', /nobin: ERROR E_NO_FILE \(command not found: \/no\/such\/program\)/], ['noexec', /noexec: ERROR E_NOT_EXECUTABLE \(.*not-executable\.sh is not executable/]] as const) {
+      const r = await runCli(['start', '-c', file, name]);
+      assert.notEqual(r.code, 0, r.output);
+      assert.match(r.output, answer);
+      // still stopped: no backoff, no retries, no restart counted; a second start says the same
+      const again = await runCli(['start', '-c', file, name]);
+      assert.match(again.output, answer);
+      const status = await runCli(['status', '-c', file, name]);
+      assert.match(status.stdout, new RegExp(`^${name}\\s+stopped\\s+-\\s+-\\s+0\\s`, 'm'), status.output);
+    }
+    assert.doesNotMatch(run.output, /(nobin|noexec): stopped → starting/, run.describe());
   } finally {
     await teardown(run, [], dir);
   }
