@@ -156,6 +156,7 @@ export class Commands {
     this.follower.stopFollowing(entry);
     this.orch.cancel(entry);
     this.host.table.delete(entry.key);
+    this.o.output.forget(entry.key);
     this.orch.invalidate();
     this.o.desired?.set(entry.key, null);
     for (const w of [...this.waiters]) {

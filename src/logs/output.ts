@@ -16,4 +16,6 @@ export interface OutputSink {
   reopen(): void;
   /** Makes a process known to the sink (or updates its log settings) before its streams are attached. */
   register(spec: ProcessSpec): void;
+  /** Forgets a process ("group:name") gone from the table: its files close once its pipes have ended. */
+  forget(id: string): void;
 }

@@ -3,7 +3,7 @@
 // drover's stdout in the foreground; drover's own log file; reopen on SIGUSR1; and the reading API the
 // control plane serves (supervisor's readProcessStdoutLog, tailProcessStdoutLog, readLog, clearProcessLogs).
 import { closeSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { processKey, sameProcess } from '../config/diff.js';
 import type { Config, ProcessSpec } from '../config/types.js';
 import type { OutputStream } from '../os/pipe-reader.js';
@@ -70,6 +70,13 @@ interface Channel {
 /** How long a pipe may stay silent during `close` before drover stops waiting for its end. */
 const CLOSE_GRACE_MS = 2000;
 
+/**
+ * AUTO log files of gone processes kept per program (both streams counted): a prefork pool that recycles
+ * its workers makes a new process name, and so new AUTO files, per worker; older ones are removed (AUTO
+ * logs are removed at every start anyway, as supervisor removes them).
+ */
+const RETIRED_AUTO_LOGS = 16;
+
 export class LogSink implements OutputSink {
   private readonly opts: LogSinkOptions;
   private readonly now: () => number;
@@ -93,6 +100,14 @@ export class LogSink implements OutputSink {
   private readonly specs = new Map<string, ProcessSpec>();
   /** who watches a process's output lines as they come (a `log:` ready check), by "group:name" */
   private readonly lineWatchers = new Map<string, Set<(lines: Buffer) => void>>();
+  /** pipes being read per process ("group:name") */
+  private readonly reading = new Map<string, number>();
+  /** processes forgotten while a pipe of theirs was still being read: released when the last one ends */
+  private readonly forgotten = new Set<string>();
+  /** files of forgotten processes being closed (close waits for them) */
+  private readonly closingFiles = new Set<Promise<void>>();
+  /** AUTO log paths of forgotten processes per program ("group:program"), oldest first */
+  private readonly retiredAuto = new Map<string, string[]>();
 
   constructor(opts: LogSinkOptions) {
     this.opts = opts;
@@ -131,6 +146,7 @@ export class LogSink implements OutputSink {
    */
   register(spec: ProcessSpec): void {
     const id = processKey(spec);
+    this.forgotten.delete(id); // registered again before its last pipe ended: it keeps its channels
     const known = this.specs.get(id);
     // the same process again (the supervisor registers what the sink already read from the config):
     // keep its channels, an AUTO log must not get a second name
@@ -164,6 +180,8 @@ export class LogSink implements OutputSink {
     const spec = this.findSpec(name);
     const channel = this.channels.get(key(processKey(spec), stream === 'stderr' && spec.redirectStderr ? 'stdout' : stream));
     if (!channel) throw new LogReadError('E_BAD_NAME', `no log channel for ${name} ${stream}`);
+    const id = processKey(spec);
+    this.reading.set(id, (this.reading.get(id) ?? 0) + 1);
     const splitter = new LineSplitter();
     const format: FormatOptions = { format: spec.logFormat, timestamps: spec.timestamps, process: spec.name, stream };
     const prefix = stream === 'stdout' ? `${spec.name} | ` : `${spec.name} ! `;
@@ -221,6 +239,12 @@ export class LogSink implements OutputSink {
       if (rest) deliver(rest);
       behind.length = 0;
       this.sources.delete(source);
+      const left = (this.reading.get(id) ?? 1) - 1;
+      if (left > 0) this.reading.set(id, left);
+      else {
+        this.reading.delete(id);
+        if (this.forgotten.has(id)) this.release(id);
+      }
       if (this.sources.size === 0) for (const cb of this.sourcesEnded.splice(0)) cb();
     };
     this.sources.set(source, end);
@@ -266,6 +290,17 @@ export class LogSink implements OutputSink {
     };
   }
 
+  /**
+   * Forgets a process that is gone from the table (removed by an update, a prefork worker replaced): once
+   * its pipes have ended, its channels go and its files are closed (unless another process writes to the
+   * same file). Without this every replaced worker kept two log descriptors open for ever.
+   */
+  forget(id: string): void {
+    if (!this.specs.has(id)) return;
+    if ((this.reading.get(id) ?? 0) > 0) this.forgotten.add(id);
+    else this.release(id);
+  }
+
   /** Closes and reopens every log file by its name (SIGUSR1, logrotate's postrotate). */
   reopen(): void {
     this.mainLog?.reopen();
@@ -301,6 +336,7 @@ export class LogSink implements OutputSink {
     }
     await beforeFiles();
     await Promise.all([...this.files.values()].map((f) => f.close()));
+    await Promise.all([...this.closingFiles]);
     await this.mainLog?.close();
   }
 
@@ -394,6 +430,60 @@ export class LogSink implements OutputSink {
     const ch = this.channels.get(key(processKey(spec), stream));
     // redirect_stderr: supervisor has no stderr log then (NO_FILE on read)
     return ch ?? { spec, target: { type: 'none' }, path: null, followers: new Set() };
+  }
+
+  /** Drops a forgotten process's channels and closes the files no other channel writes to. */
+  private release(id: string): void {
+    this.forgotten.delete(id);
+    const spec = this.specs.get(id);
+    if (!spec) return;
+    this.specs.delete(id);
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const ch = this.channels.get(key(id, stream));
+      if (!ch) continue;
+      this.channels.delete(key(id, stream));
+      const path = ch.path;
+      if (ch.target.type !== 'file' || path === null) continue;
+      let shared = false;
+      for (const other of this.channels.values()) shared ||= other.path === path;
+      if (shared) continue;
+      this.files.delete(path);
+      const closing = ch.target.file.close().finally(() => {
+        this.closingFiles.delete(closing);
+        if (isAutoLogName(basename(path), this.opts.config.supervisord.identifier)) this.retireAutoLog(spec, path);
+      });
+      this.closingFiles.add(closing);
+    }
+  }
+
+  /** Keeps the AUTO log of a gone process among the newest RETIRED_AUTO_LOGS of its program; removes older ones. */
+  private retireAutoLog(spec: ProcessSpec, path: string): void {
+    const program = `${spec.group}:${spec.programName}`;
+    const list = this.retiredAuto.get(program) ?? [];
+    list.push(path);
+    this.retiredAuto.set(program, list);
+    if (list.length <= RETIRED_AUTO_LOGS) return;
+    const userUid = spec.user === null ? null : (lookupUser(spec.user)?.uid ?? null);
+    let dir: PinnedDir;
+    try {
+      dir = pinDirectory(dirname(path), userUid === null ? [] : [userUid]);
+    } catch (err) {
+      this.onError(`not removing old AUTO logs from ${dirname(path)}: ${(err as Error).message}`);
+      return;
+    }
+    try {
+      for (const old of list.splice(0, list.length - RETIRED_AUTO_LOGS)) {
+        // a live process may have been given the same name meanwhile (an update re-adding it): keep its file
+        if (this.files.has(old)) continue;
+        try {
+          unlinkSync(dir.at(basename(old)));
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.onError(`cannot remove ${old}: ${(err as Error).message}`);
+        }
+      }
+    } finally {
+      dir.close();
+    }
   }
 
   private makeChannel(spec: ProcessSpec, stream: StreamName, here: string): Channel {

@@ -3,6 +3,8 @@
 // the master SIGKILLed takes every worker with it; a non-Node server on the same inherited socket.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { fixture, livePids, makeTmpDir, startUp, teardown, waitForCondition, writeConfig, type CliRun } from '../helpers/drover.js';
 import { fetchText } from '../helpers/http.js';
@@ -130,6 +132,37 @@ test('max_requests with jitter recycles workers under load: the replacement is r
     assert.equal(result.failed, 0, `failed requests: ${result.errors.join('; ')}\n${run.describe()}`);
     const served = [...run.output.matchAll(/served (\d+) requests/g)].map((m) => Number(m[1]));
     for (const n of served) assert.ok(n >= 150 && n <= 200, `recycled after ${n} requests (150 + up to 50 jitter)`);
+  } finally {
+    await teardown(run, workerPids(run), dir);
+  }
+});
+
+test("recycled workers' log files are closed, and only the newest of their AUTO logs are kept", async () => {
+  const dir = makeTmpDir();
+  const logs = join(dir, 'logs');
+  mkdirSync(logs);
+  const { run, port } = await boot(dir, config(`[supervisord]\nchildlogdir = ${logs}\n`, 'max_requests = 5'));
+  /** the master's descriptors open on a file in the log directory */
+  const openLogs = (): string[] =>
+    readdirSync(`/proc/${run.pid}/fd`).flatMap((fd) => {
+      try {
+        const target = readlinkSync(`/proc/${run.pid}/fd/${fd}`);
+        return target.startsWith(`${logs}/`) ? [target] : [];
+      } catch {
+        return []; // closed while listed
+      }
+    });
+  try {
+    await run.waitForCount(/web_\d: starting → running/g, 2);
+    const load = startLoad(port);
+    // 12 workers replaced: more than the 8 (16 files) whose AUTO logs are kept
+    await run.waitForCount(/web_\d+: stopping → stopped/g, 12, 60_000);
+    const result = await load.stop();
+    assert.equal(result.failed, 0, result.errors.join('; '));
+    await run.waitForCount(/web_\d+: stopping → stopped/g, [...run.output.matchAll(/recycling worker/g)].length, 15_000);
+    // two workers run: their stdout and stderr logs are all the master holds open (it held every replaced one's too)
+    await waitForCondition(() => openLogs().length === 4, '4 log files open in the master', { describe: () => `${openLogs().join('\n')}\n${run.describe()}` });
+    await waitForCondition(() => readdirSync(logs).length <= 16 + 4, 'at most 16 + 4 files in the log directory', { describe: () => readdirSync(logs).sort().join('\n') });
   } finally {
     await teardown(run, workerPids(run), dir);
   }
