@@ -1,11 +1,11 @@
 // The control server: HTTP on a unix socket (always) and on TCP (when [inet_http_server] asks, with
 // required authentication). Routes by path prefix to the JSON API (/api/), supervisor's XML-RPC (/RPC2),
 // metrics, health probes and the web page. Request bodies are capped; no path from a request is ever opened as a file.
-import { chmodSync, chownSync, mkdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, renameSync, unlinkSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
-import { dirname } from 'node:path';
-import { unixPathProblem } from '../os/unix-path.js';
+import { basename, dirname, join } from 'node:path';
+import { UNIX_PATH_MAX, unixPathProblem } from '../os/unix-path.js';
 import { isAuthorized, type Credentials } from './auth.js';
 import type { ApiErrorCode, ErrorJson } from './wire.js';
 
@@ -42,6 +42,8 @@ export interface BoundListener {
   readonly server: Server;
   /** "unix:///path" or "http://host:port" */
   readonly url: string;
+  /** unix: where the socket file is now (a staging name until `publish`); null for TCP */
+  boundPath: string | null;
 }
 
 /** Sends a JSON answer. */
@@ -137,8 +139,13 @@ export class ControlServer {
 
   constructor(private readonly routes: readonly RouteHandler[]) {}
 
-  /** Starts listening; rejects with a clear error (EADDRINUSE, EACCES, …) when a listener cannot bind. */
-  async listen(spec: ListenerSpec): Promise<BoundListener> {
+  /**
+   * Starts listening; rejects with a clear error (EADDRINUSE, EACCES, …) when a listener cannot bind.
+   * `staged` (a master started by USR2, while the old one still answers at the path): a unix socket is
+   * bound under a staging name beside its path, and moved onto the path by `publish` once this master
+   * takes over. A successor that fails never touches the old master's socket.
+   */
+  async listen(spec: ListenerSpec, opts: { readonly staged?: boolean } = {}): Promise<BoundListener> {
     const server = createServer({ maxHeaderSize: 16 * 1024 }, (req, res) => {
       // event streams (asked for by their Accept header, as EventSource and drover's client do) never finish
       if (!String(req.headers.accept ?? '').includes('text/event-stream')) {
@@ -154,10 +161,14 @@ export class ControlServer {
       sock.on('close', () => this.sockets.delete(sock));
     });
     if (spec.kind === 'unix') {
-      const path = spec.path as string;
-      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      const target = spec.path as string;
+      mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
+      const staging = join(dirname(target), `.${basename(target)}.${process.pid}`);
+      // a staging name over the length limit of a socket path: bind at the path itself, as before
+      const path = opts.staged && Buffer.byteLength(staging) <= UNIX_PATH_MAX ? staging : target;
       try {
-        // The instance lock is held, so a socket file here is a leftover of a dead drover.
+        // The instance lock is held, so a socket file here is a leftover of a dead drover (or, staged, of a
+        // successor that died with this pid's name).
         unlinkSync(path);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
@@ -172,7 +183,7 @@ export class ControlServer {
       }
       chmodSync(path, spec.mode ?? 0o600);
       if (spec.owner) chownSync(path, spec.owner.uid, spec.owner.gid);
-      const bound = { spec, server, url: `unix://${path}` };
+      const bound = { spec, server, url: `unix://${target}`, boundPath: path };
       this.listeners.push(bound);
       return bound;
     }
@@ -181,7 +192,7 @@ export class ControlServer {
     const port = typeof addr === 'object' && addr ? addr.port : spec.port;
     // the address actually bound: with no host (`port = 9001`) that is every interface, as in supervisor
     const host = typeof addr === 'object' && addr ? addr.address : spec.host || '127.0.0.1';
-    const bound = { spec, server, url: `http://${host.includes(':') ? `[${host}]` : host}:${port}` };
+    const bound = { spec, server, url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, boundPath: null };
     this.listeners.push(bound);
     return bound;
   }
@@ -196,6 +207,16 @@ export class ControlServer {
    * libuv unlink its path, which would remove the successor's socket file; so the listeners are left open
    * and go away with this process's exit, which closes the fds without touching the paths.
    */
+  /** Moves staged unix sockets onto their paths (rename(2): a client connects to the old socket or the new one). */
+  publish(): void {
+    for (const l of this.listeners) {
+      const target = l.spec.path;
+      if (l.boundPath === null || target === undefined || l.boundPath === target) continue;
+      renameSync(l.boundPath, target);
+      l.boundPath = target;
+    }
+  }
+
   async close(keepSocketFiles = false): Promise<void> {
     // Answers being written finish first (bounded): `drover down` must get its answer even when the master
     // has nothing to stop and closes at once.
@@ -223,9 +244,9 @@ export class ControlServer {
       ),
     );
     for (const l of this.listeners) {
-      if (l.spec.kind !== 'unix') continue;
+      if (l.boundPath === null) continue;
       try {
-        unlinkSync(l.spec.path as string);
+        unlinkSync(l.boundPath);
       } catch (err) {
         // ENOENT: already removed; the goal is met
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;

@@ -257,7 +257,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   };
   try {
     for (const spec of listenerSpecs(config)) {
-      const bound = await server.listen(spec);
+      const bound = await server.listen(spec, { staged: o.reexec === true });
       if (spec.kind === 'tcp') warnIfExposed(bound.url, logger);
     }
   } catch (err) {
@@ -290,9 +290,13 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   if (o.reexec) {
     takeOver(supervisor, {
       logger,
+      // only a successor that takes over takes the control socket's path and the pidfile: one that fails
+      // leaves the old master answering at both (it keeps running)
       onReady: (ok) => {
+        if (!ok) return;
+        server.publish();
         writePidfile(pidfile);
-        if (ok) service?.tookOver();
+        service?.tookOver();
       },
       predecessorGone: () => primitives.openGate(),
     });

@@ -4,7 +4,7 @@
 // and systemd socket activation.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -82,6 +82,30 @@ test('USR2 under load: the new master takes over the sockets and the pidfile, ze
 
 test('USR2 then kill -9 of the old master under load: zero failed requests', async () => {
   await usr2UnderLoad(true);
+});
+
+test('a USR2 whose new master fails leaves the old master answering at its control socket and in its pidfile', async () => {
+  const dir = makeTmpDir();
+  const app = join(dir, 'app.mjs');
+  writeFileSync(app, `export default (req, res) => res.end('ok');\n`);
+  const file = writeConfig(dir, `[socket:web]\nbind = 127.0.0.1:0\n\n[program:web]\nworker = ${app}\nsockets = web\nnumprocs = 1\nstartretries = 0\n`);
+  const run = await startUp(file);
+  const runtime = join(dir, '.drover');
+  try {
+    await run.waitForLine(/web_0: starting → running/);
+    // a bad deploy: the new master's workers cannot load the app
+    writeFileSync(app, `throw new Error('boom at load');\n`);
+    run.signal('SIGUSR2');
+    await run.waitForLine(/SIGUSR2: .*; this master keeps running/, { timeoutMs: 30_000 });
+    assert.equal(readFileSync(join(runtime, 'drover.pid'), 'utf8').trim(), String(run.pid), 'the pidfile still names the old master');
+    const info = await requestJson(parseServerUrl(`unix://${join(runtime, 'drover.sock')}`), 'GET', '/api/info');
+    assert.equal(info.body['pid'], run.pid, 'the old master answers at the control socket');
+    const status = await runCli(['status', '-c', file]);
+    assert.equal(status.code, 0, status.output);
+    assert.deepEqual(readdirSync(runtime).filter((f) => f.startsWith('.drover.sock.')), [], 'no staging socket left behind');
+  } finally {
+    await teardown(run, spawned(run), dir);
+  }
 });
 
 test('drover serve: gunicorn-style command line, HUP rolls, down stops; fetch() and http.Server exports work', async () => {
