@@ -34,6 +34,8 @@ export { LogReadError } from './read.js';
 export interface TextOut {
   write(data: string | Buffer): unknown;
   onDrain?(cb: () => void): void;
+  /** a copy of lines kept elsewhere too: dropped (and counted) rather than queued while the reader is behind */
+  copy?(data: string | Buffer): void;
 }
 
 export interface LogSinkOptions {
@@ -194,8 +196,13 @@ export class LogSink implements OutputSink {
     const deliver = (lines: Buffer): void => {
       for (const w of this.lineWatchers.get(name) ?? []) w(lines);
       const t = this.now();
-      if (echo) written(echo, echo.write(prefixLines(lines, prefix)));
       const target = channel.target;
+      if (echo) {
+        // the echo is the only copy of a NONE channel's lines; a file's lines never wait for the echo
+        const text = prefixLines(lines, prefix);
+        if (target.type === 'file' && echo.copy) echo.copy(text);
+        else written(echo, echo.write(text));
+      }
       if (target.type === 'file') {
         let below = true;
         for (const piece of formatPieces(lines, format, t)) {

@@ -2,7 +2,8 @@
 // `stdout_logfile = /dev/stdout` or `/dev/stderr`). Two things a bare Writable does not do for us:
 // - a reader that falls behind (a stalled `docker logs`, a pager, a full journal pipe) makes Node queue every
 //   write in memory without bound; here `write` returns false once the stream is above its high-water mark,
-//   and the sink pauses the children whose lines go here until 'drain', as it does for a slow log file;
+//   and the sink pauses the children whose lines go only here until 'drain', as it does for a slow log file;
+//   the echo of lines that also go to a file is dropped meanwhile (`copy`), and the loss is reported;
 // - a reader that goes away (EPIPE) makes the stream emit 'error', which nothing else would catch: it would
 //   stop every program. Here it is reported once, and lines for this stream are dropped from then on while
 //   the programs go on running (supervisord, whose log handler reports a failed write and carries on, does the
@@ -12,6 +13,8 @@ import type { Writable } from 'node:stream';
 export class StdOut {
   private full = false;
   private gone = false;
+  /** bytes of copies dropped while the reader was behind (see `copy`) */
+  private droppedCopies = 0;
   private readonly waiters: (() => void)[] = [];
   private report: (message: string) => void = () => undefined;
 
@@ -37,6 +40,20 @@ export class StdOut {
     }
     if (!this.out.write(data)) this.full = true;
     return !this.full;
+  }
+
+  /**
+   * Writes a copy of lines that are kept elsewhere too (the foreground echo of lines that also go to a log
+   * file). While the reader is behind a copy is dropped and counted, not queued: a stalled reader holds up
+   * only the programs whose lines have nowhere else to go, and says how much it missed once it catches up.
+   */
+  copy(data: string | Buffer): void {
+    if (this.gone) return;
+    if (this.full) {
+      this.droppedCopies += typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+      return;
+    }
+    if (!this.out.write(data)) this.full = true;
   }
 
   /** Calls `cb` once the reader has caught up (at once if it has, or if the stream is gone). */
@@ -69,6 +86,11 @@ export class StdOut {
 
   private release(): void {
     this.full = false;
+    if (this.droppedCopies > 0 && !this.gone) {
+      const dropped = this.droppedCopies;
+      this.droppedCopies = 0;
+      this.report(`drover's ${this.name} fell behind: ${dropped} bytes of echoed lines were left out of it (the log files have them)`);
+    }
     for (const cb of this.waiters.splice(0)) cb();
   }
 

@@ -1,7 +1,8 @@
 // drover in the foreground writes children's lines to its own stdout (the echo, and `stdout_logfile =
 // /dev/stdout`, as in containers). Its reader is someone else's process, and may fall behind or go away:
-// - behind: the programs writing there wait (their pipes fill), drover's memory does not grow with their
-//   output, supervision goes on, and once the reader catches up every line arrives, once, in order;
+// - behind: the programs writing only there wait (their pipes fill), drover's memory does not grow with
+//   their output, supervision goes on, and once the reader catches up every line arrives, once, in order;
+//   the echo of a program that logs to a file is left out meanwhile (that program never waits for it);
 // - gone (EPIPE): drover says so in its log and keeps the programs running (it used to stop them all);
 // - stalled when drover shuts down: drover exits all the same, saying how much it dropped.
 import assert from 'node:assert/strict';
@@ -64,6 +65,28 @@ test("a reader of drover's stdout that falls behind holds the programs writing t
     assert.equal(got.length, LINES, 'every line, once');
     const misplaced = got.findIndex((n, i) => n !== i + 1);
     assert.equal(misplaced, -1, `line ${misplaced + 1} is ${got[misplaced]}`);
+  } finally {
+    run.child.stdout?.resume();
+    await teardown(run, [], dir);
+  }
+});
+
+test("a stalled reader of drover's stdout never holds up a program that logs to a file: its echo is left out, and drover says so", async () => {
+  const dir = makeTmpDir();
+  const log = join(dir, 'filer.log');
+  const config = writeConfig(dir, `[program:filer]\ncommand = seq -f "%%090g" 1 ${LINES}\nstartsecs = 0\nautorestart = false\nstdout_logfile = ${log}\n`);
+  const run = await startUp(config);
+  try {
+    run.child.stdout?.pause();
+    // the program runs to its end although the echo of its 1.8 MB is not read
+    await waitForCondition(() => /filer: running → exited/.test(ownLog(dir)), 'filer to exit', { timeoutMs: 15_000, describe: () => ownLog(dir) });
+    await waitForCondition(() => existsSync(log) && readFileSync(log, 'utf8').split('\n').length === LINES + 1, `${LINES} lines in the log file`, {
+      describe: () => `${existsSync(log) ? readFileSync(log, 'utf8').split('\n').length - 1 : 0} lines`,
+    });
+    run.child.stdout?.resume();
+    await waitForCondition(() => /WARN drover's stdout fell behind: \d+ bytes of echoed lines were left out of it/.test(ownLog(dir)), 'the report of the echo left out', {
+      describe: () => ownLog(dir),
+    });
   } finally {
     run.child.stdout?.resume();
     await teardown(run, [], dir);
