@@ -3,7 +3,7 @@
 // metrics, health probes and the web page. Request bodies are capped; no path from a request is ever opened as a file.
 import { chmodSync, chownSync, mkdirSync, renameSync, unlinkSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { isIP } from 'node:net';
+import { connect, isIP } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import { UNIX_PATH_MAX, unixPathProblem } from '../os/unix-path.js';
 import { isAuthorized, type Credentials } from './auth.js';
@@ -166,9 +166,15 @@ export class ControlServer {
       const staging = join(dirname(target), `.${basename(target)}.${process.pid}`);
       // a staging name over the length limit of a socket path: bind at the path itself, as before
       const path = opts.staged && Buffer.byteLength(staging) <= UNIX_PATH_MAX ? staging : target;
+      // The instance lock covers the runtime directory, not a socket the config puts elsewhere
+      // (/var/run/supervisor.sock): something may answer there, a drover or a supervisord of another config.
+      // Refuse, as supervisord does, rather than take its path away from it.
+      if (path === target && (await socketAnswers(path))) {
+        throw Object.assign(new Error(`another process is already listening on ${path} (a drover or supervisord that is running?)`), { code: 'EADDRINUSE' });
+      }
       try {
-        // The instance lock is held, so a socket file here is a leftover of a dead drover (or, staged, of a
-        // successor that died with this pid's name).
+        // Nothing answers: a socket file here is a leftover of a dead drover (or, staged, of a successor that
+        // died with this pid's name).
         unlinkSync(path);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
@@ -380,5 +386,21 @@ function readBody(req: IncomingMessage): Promise<Buffer | null> {
     });
     req.on('end', () => resolve(over ? null : Buffer.concat(chunks)));
     req.on('error', reject);
+  });
+}
+
+/** Whether something accepts connections on the unix socket at `path` (false: no file, refused, not a socket). */
+function socketAnswers(path: string): Promise<boolean> {
+  return new Promise((resolveAnswer) => {
+    const sock = connect({ path });
+    const done = (answers: boolean): void => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolveAnswer(answers);
+    };
+    // a listener that accepts nothing within a second (its backlog full, its process stopped) counts as one
+    const timer = setTimeout(() => done(true), 1000);
+    sock.once('connect', () => done(true));
+    sock.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'EAGAIN'));
   });
 }

@@ -131,7 +131,7 @@ test('kill -9 of the daemon: its programs go, and a new up works at once despite
   }
 });
 
-test('start-up errors reach the launching terminal: bad config exit 2, port in use exit 1', async () => {
+test('start-up errors reach the launching terminal: bad config exit 2, port or unix socket in use exit 1', async () => {
   const dir = makeTmpDir();
   writeConfig(dir, '[program:x]\ncommand = /bin/true\nstartsecs = soon\n', 'bad.conf');
   const bad = await runCli(['up', '-d', '-c', join(dir, 'bad.conf')], { cwd: dir });
@@ -152,6 +152,20 @@ test('start-up errors reach the launching terminal: bad config exit 2, port in u
     assert.match(noauth.stderr, /\[inet_http_server\] needs username and password/);
   } finally {
     blocker.close();
+  }
+  // a unix socket something answers on (a supervisord, or a drover of another config naming the same file):
+  // refused, as supervisord refuses, and the socket is left to its owner
+  const owned = join(dir, 'supervisor.sock');
+  const owner = createServer((c) => c.end());
+  await new Promise<void>((resolve) => owner.listen(owned, resolve));
+  try {
+    writeConfig(dir, `[unix_http_server]\nfile = ${owned}\n\n${CONFIG}`, 'taken.conf');
+    const taken = await runCli(['up', '-d', '-c', join(dir, 'taken.conf')], { cwd: dir });
+    assert.equal(taken.code, 1, taken.output);
+    assert.match(taken.stderr, new RegExp(`cannot open the control socket: another process is already listening on ${owned}`));
+    assert.ok(statSync(owned).isSocket(), "the owner's socket file is still there");
+  } finally {
+    owner.close();
   }
   assert.equal(existsSync(join(dir, '.drover', 'drover.pid')), false, 'nothing left running or claimed');
 });
