@@ -45,6 +45,8 @@ export interface ProcessView {
   readonly startedAtMs: number | null;
   readonly stoppedAtMs: number | null;
   readonly exitStatus: number | null;
+  /** the signal that ended the last process, without SIG; null when it exited by itself or none ran */
+  readonly exitSignal: string | null;
   readonly spawnError: string | null;
   readonly restarts: number;
   /** percent of one core since the previous sample (or since the process started); null without a process */
@@ -251,6 +253,7 @@ export class ControlApi {
           startedAtMs: record.startedAtMs,
           stoppedAtMs: record.stoppedAtMs,
           exitStatus: record.exitStatus,
+          exitSignal: record.exitSignal,
           spawnError: record.spawnError,
           restarts: record.restarts,
           cpuPercent,

@@ -47,6 +47,7 @@ export function processJson(p: ProcessView, nowMs: number): ProcessJson {
     stopped_at: p.stoppedAtMs === null ? null : new Date(p.stoppedAtMs).toISOString(),
     restarts: p.restarts,
     exit_status: p.exitStatus,
+    exit_signal: p.exitSignal,
     spawn_error: p.spawnError,
     cpu_percent: p.cpuPercent,
     rss_bytes: p.rssBytes,

@@ -7,7 +7,7 @@ import type { ProcessJson } from './wire.js';
 /** What a status row is made of: the fields of a process object the table shows. */
 export type StatusSource = Pick<
   ProcessJson,
-  'name' | 'group' | 'process' | 'state' | 'pid' | 'uptime_ms' | 'restarts' | 'cpu_percent' | 'rss_bytes' | 'exit_status' | 'spawn_error' | 'stopped_at' | 'waiting' | 'health' | 'role'
+  'name' | 'group' | 'process' | 'state' | 'pid' | 'uptime_ms' | 'restarts' | 'cpu_percent' | 'rss_bytes' | 'exit_status' | 'exit_signal' | 'spawn_error' | 'stopped_at' | 'waiting' | 'health' | 'role'
 >;
 
 /** The status table of `procs` ("no processes" for none); state words in colour when `color`. */
@@ -129,7 +129,8 @@ function detail(p: StatusSource): string {
   if (p.health && (p.state === 'running' || p.state === 'stopping')) return p.health;
   if (p.spawn_error && (p.state === 'fatal' || p.state === 'backoff')) return p.spawn_error;
   if ((p.state === 'exited' || p.state === 'fatal' || p.state === 'backoff') && p.exit_status !== null) {
-    return `exit status ${p.exit_status}`;
+    // supervisor reports a death by signal as exit status -1; say which signal
+    return p.exit_signal ? `terminated by SIG${p.exit_signal}` : `exit status ${p.exit_status}`;
   }
   if (p.state === 'stopped' && p.stopped_at) return `since ${p.stopped_at.replace('T', ' ').replace(/\.\d+Z$/, 'Z')}`;
   return '';

@@ -65,6 +65,8 @@ export interface ProcessJson {
   readonly stopped_at: string | null;
   readonly restarts: number;
   readonly exit_status: number | null;
+  /** the signal that ended the last process ("KILL"), when one did; absent from drovers before 2026-12 */
+  readonly exit_signal?: string | null;
   readonly spawn_error: string | null;
   readonly cpu_percent: number | null;
   readonly rss_bytes: number | null;
@@ -99,6 +101,7 @@ export const ProcessJson: Check<ProcessJson> = object<ProcessJson>({
   stopped_at: nullable(isString),
   restarts: isNumber,
   exit_status: nullable(isNumber),
+  exit_signal: optional(nullable(isString)),
   spawn_error: nullable(isString),
   cpu_percent: nullable(isNumber),
   rss_bytes: nullable(isNumber),

@@ -197,7 +197,8 @@ export function reduce(
 
   const spawnNow = (ev: ProcessEvent, reason?: string, guard: Guard = 'always'): void => {
     const counts = { restarts: rec.spawns > 0 ? rec.restarts + 1 : rec.restarts, spawns: rec.spawns + 1 };
-    move(ev, guard, { stopRequested: false, stopCause: 'requested', spawnError: null, startedAtMs: ctx.nowMs, healthFailures: 0, ...counts }, reason);
+    // the last exit is forgotten at a spawn, as supervisor forgets it (its exitstatus is reset in spawn())
+    move(ev, guard, { stopRequested: false, stopCause: 'requested', spawnError: null, exitStatus: null, exitSignal: null, startedAtMs: ctx.nowMs, healthFailures: 0, ...counts }, reason);
     effects.push({ type: 'spawn' });
   };
 

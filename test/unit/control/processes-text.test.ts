@@ -21,6 +21,7 @@ function view(i: number, over: Partial<ProcessView> = {}): ProcessView {
     startedAtMs: i % 4 === 0 ? null : 1_700_000_000_000 + i,
     stoppedAtMs: i % 5 === 0 ? null : 1_700_000_100_000 + i,
     exitStatus: i % 2 === 0 ? null : i,
+    exitSignal: i % 9 === 1 ? 'KILL' : null,
     spawnError: i % 7 === 0 ? `spawn error "${i}" \\ \u0001 é ✓` : null,
     restarts: i,
     cpuPercent: i % 3 === 0 ? null : i / 10,

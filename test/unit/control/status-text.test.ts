@@ -52,6 +52,14 @@ test('the status table: aligned columns, the last one unpadded, and what each st
   assert.equal(statusText([], false), 'no processes\n');
 });
 
+test('a process ended by a signal says which (supervisor reports its exit status as -1)', () => {
+  const killed = proc('job', { state: 'exited', pid: null, uptime_ms: null, cpu_percent: null, rss_bytes: null, exit_status: -1, exit_signal: 'KILL' });
+  assert.match(statusText([killed], false), /^job +exited .* terminated by SIGKILL$/m);
+  // an older drover sends no exit_signal: the status is shown as it comes
+  const { exit_signal: _unused, ...old } = killed;
+  assert.match(statusText([old], false), /^job +exited .* exit status -1$/m);
+});
+
 test('colour wraps the state word only and moves no column', () => {
   const colored = statusText(PROCS, true);
   assert.match(colored, /\x1b\[32mrunning\x1b\[0m {3}4242/);

@@ -149,7 +149,13 @@ test('autorestart=unexpected: expected exit stays exited, unexpected restarts at
   assert.equal(r.rec.restarts, 1);
   r = step(running(), { type: 'childExited', code: null, signal: 'KILL' }, 5000);
   assert.deepEqual(r.path, ['running', 'exited', 'starting'], 'death by signal is never expected');
+  // the restart forgets the exit, as supervisor's spawn() does (its exitstatus goes back to None)
+  assert.equal(r.rec.exitStatus, null);
+  assert.equal(r.rec.exitSignal, null);
+  const stays = { ...policy, autorestart: 'false' as const };
+  r = step(running(stays), { type: 'childExited', code: null, signal: 'KILL' }, 5000, stays);
   assert.equal(r.rec.exitStatus, -1);
+  assert.equal(r.rec.exitSignal, 'KILL');
 });
 
 test('autorestart=true restarts after an expected exit; false never restarts', () => {
