@@ -159,14 +159,11 @@ export class Arbiter {
     }
     for (const { group, programName } of this.programs()) {
       const program = `${group}:${programName}`;
-      const live = this.workersOf(group, programName).filter((w) => !w.retiring && w.role !== 'spare');
-      const last = live.at(-1);
+      // the newest process is the template of the next one, whatever its state
+      const last = this.workersOf(group, programName).at(-1);
       if (!last) continue;
-      if (this.paused.delete(program)) {
-        // the spares WINCH stopped come back with the pool
-        for (const s of this.workersOf(group, programName)) if (s.role === 'spare' && !s.retiring && DOWN.has(s.record.state)) this.host.startNow(s);
-      }
-      const count = live.length + 1;
+      if (this.paused.delete(program)) this.resumeAfterWinch(group, programName);
+      const count = this.live(group, programName).length + 1;
       const spare = this.readySpare(group, programName);
       if (spare) {
         spare.role = 'serving';
@@ -224,7 +221,8 @@ export class Arbiter {
   async rollWorkers(only?: (group: string, programName: string) => boolean): Promise<void> {
     for (const { group, programName } of this.programs()) {
       if (only && !only(group, programName)) continue;
-      this.paused.delete(`${group}:${programName}`);
+      const template = this.workersOf(group, programName).at(-1);
+      if (this.paused.delete(`${group}:${programName}`)) this.resumeAfterWinch(group, programName);
       if (this.spareTarget(group, programName) > 0) await this.rollWithSpares(group, programName);
       else {
         for (const w of this.workersOf(group, programName)) {
@@ -238,7 +236,7 @@ export class Arbiter {
       const target = this.targets.get(`${group}:${programName}`);
       if (target !== undefined) {
         while (this.host.isRunning() && this.live(group, programName).length < target) {
-          const last = this.workersOf(group, programName).at(-1);
+          const last = this.workersOf(group, programName).at(-1) ?? template;
           const next = last ? this.sibling(last) : null;
           if (!next || !(await this.host.start(next)).ok) break;
         }
@@ -249,6 +247,19 @@ export class Arbiter {
         }
       }
       await this.fillSpares(group, programName);
+    }
+  }
+
+  /**
+   * The pool comes back after a WINCH (TTIN, HUP): the spares WINCH stopped start again, and the serving
+   * workers it stopped are dropped, so that they neither linger in status and /readyz as stopped nor count
+   * toward TTIN's new size (after a WINCH, TTIN gives one worker, as gunicorn's does).
+   */
+  private resumeAfterWinch(group: string, programName: string): void {
+    for (const m of this.workersOf(group, programName)) {
+      if (m.retiring || !DOWN.has(m.record.state)) continue;
+      if (m.role === 'spare') this.host.startNow(m);
+      else this.host.drop(m);
     }
   }
 

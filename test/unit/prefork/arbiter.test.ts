@@ -528,7 +528,17 @@ test('TTIN: the next free number is above every number in use, a retiring worker
   const { host, arbiter } = pool(3);
   host.get('web:web_2').retiring = true;
   arbiter.addWorkers();
-  assert.deepEqual(host.calls, ['buildSpec web_1 3', 'add web:web_3', 'startNow web:web_3']);
+  assert.deepEqual(host.calls, ['buildSpec web_2 3', 'add web:web_3', 'startNow web:web_3']);
+});
+
+test('WINCH then TTIN: one worker (gunicorn: 0 + 1), and the workers WINCH stopped are dropped, not left stopped', async () => {
+  const { host, arbiter } = pool(2);
+  arbiter.stopWorkers();
+  await host.finishAll();
+  assert.deepEqual(host.keysIn('stopped'), ['web:web_0', 'web:web_1']);
+  host.calls.length = 0;
+  arbiter.addWorkers();
+  assert.deepEqual(host.calls, ['drop web:web_0', 'drop web:web_1', 'buildSpec web_1 2', 'add web:web_2', 'startNow web:web_2']);
 });
 
 test('TTIN: raises the target, so the next roll keeps the added worker', async () => {
