@@ -155,7 +155,8 @@ export function spawnProcess(req: SpawnRequest): SpawnResult {
       st = statSync(req.cwd);
     } catch {
       // any stat failure (ENOENT, ENOTDIR, EACCES) means the program cannot run there; say which directory
-      return { ok: false, reason: 'ENOENT', message: `directory ${req.cwd} does not exist or cannot be read` };
+      // ENOTDIR, not ENOENT: it is the directory that is missing, not the command (supervisor: SPAWN_ERROR)
+      return { ok: false, reason: 'ENOTDIR', message: `directory ${req.cwd} does not exist or cannot be read` };
     }
     if (!st.isDirectory()) return { ok: false, reason: 'ENOTDIR', message: `${req.cwd} is not a directory` };
   }

@@ -276,7 +276,8 @@ export class Workers implements ProcessKind {
     this.o.onExit?.(key, pid);
     const entry = this.supervisor?.table.get(key);
     if (!entry || entry.spawnedPid !== pid) return;
-    if (code === WORKER_BOOT_ERROR && entry.record.state === 'starting') {
+    // exit 3 means a failed boot only for a worker: any other program may exit 3 for its own reasons
+    if (code === WORKER_BOOT_ERROR && entry.record.state === 'starting' && this.claims(entry.spec)) {
       this.o.logger.error(`${entry.spec.name}: worker ${pid} could not load or start ${entry.spec.worker ?? 'its module'} (exit ${code}); its stderr log says why`);
     }
     const w = this.states.get(entry);

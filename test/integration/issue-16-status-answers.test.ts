@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { createServer, type Server } from 'node:http';
+import { mkdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseServerUrl, requestJson } from '../../src/control/client.js';
@@ -34,7 +35,8 @@ command = sleep 1000
 autostart = false
 
 [program:bad]
-command = /nonexistent/drover-test-binary
+command = /bin/true
+directory = %(here)s/nonexistent
 startretries = 0
 autostart = false
 
@@ -77,6 +79,7 @@ function procStat(pid: number): { ticks: number; rssPages: number } {
 
 test('status shows a state change at once, and CPU and memory as /proc has them', async () => {
   const d = new Daemon(CONFIG);
+  mkdirSync(join(d.dir, 'nonexistent'));
   try {
     await d.up();
     let procs = await processes(d);
@@ -144,10 +147,11 @@ test('status shows a state change at once, and CPU and memory as /proc has them'
 
 test('getAllProcessInfo is every process\'s getProcessInfo, encoded as the codec encodes a value', async () => {
   const d = new Daemon(CONFIG);
+  mkdirSync(join(d.dir, 'nonexistent'));
   try {
     await d.up();
     await d.cli(['stop', 'sleepy']);
-    await d.cli(['start', 'bad']); // fails: fatal, with a spawn error
+    await startBad(d); // fails: fatal, with a spawn error
     for (let attempt = 0; ; attempt++) {
       const all = await rawRequest(socketOf(d), { body: encodeMethodCall('supervisor.getAllProcessInfo', []) });
       assert.equal(all.status, 200);
@@ -234,6 +238,7 @@ test('the CLI reads Content-Length, chunked and close-delimited answers, and ref
 
 test('status --json prints drover\'s indented answer as it comes, with the exit code from its header; an answer without the header is read and checked', async () => {
   const d = new Daemon(CONFIG);
+  mkdirSync(join(d.dir, 'nonexistent'));
   const servers: NetServer[] = [];
   try {
     await d.up();
@@ -287,6 +292,17 @@ async function routedServer(answer: (path: string) => [number, unknown]): Promis
   return { path, server, asked };
 }
 
+/**
+ * Makes `bad` fatal with a spawn error. A missing command would not do: a start asked for checks the command
+ * first and changes nothing when it is missing (as supervisord). Its directory, there when the config was
+ * loaded, is removed before the start, so the spawn itself fails.
+ */
+async function startBad(d: Daemon): Promise<void> {
+  rmdirSync(join(d.dir, 'nonexistent'));
+  const r = await d.cli(['start', 'bad']);
+  assert.match(r.output, /bad: ERROR E_SPAWN \(directory .*nonexistent does not exist/, r.output);
+}
+
 async function statusAnswer(d: Daemon, query = ''): Promise<StatusJson> {
   const r = await rawRequest(socketOf(d), { method: 'GET', path: `/api/status${query}` });
   assert.equal(r.status, 200, r.body);
@@ -297,10 +313,11 @@ async function statusAnswer(d: Daemon, query = ''): Promise<StatusJson> {
 
 test('status prints the table drover writes, with the exit code drover counts; a drover without /api/status gets the same table written by the CLI', async () => {
   const d = new Daemon(CONFIG);
+  mkdirSync(join(d.dir, 'nonexistent'));
   const servers: Server[] = [];
   try {
     await d.up();
-    await d.cli(['start', 'bad']); // fatal, with a spawn error in the last column
+    await startBad(d); // fatal, with a spawn error in the last column
     let r = await d.cli(['status']);
     assert.equal(r.code, 3, `idle is stopped: exit 3\n${show(['status'], r)}`);
     const lines = r.stdout.split('\n');
