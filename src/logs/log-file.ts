@@ -50,6 +50,8 @@ export interface LogFileOptions {
    * rename and removal goes through the directory checked by os/safe-dir.ts and never follows a link.
    */
   readonly userUid?: number | null;
+  /** permission bits of a file this creates (default 0644); AUTO logs are 0600, as supervisor's mkstemp makes them */
+  readonly mode?: number;
 }
 
 type Op =
@@ -260,7 +262,7 @@ export class LogFile {
     try {
       // read as well as append: follow() and the reading API read through this descriptor, which stays
       // right even after logrotate has renamed the file. No O_TRUNC: the file is checked before it is emptied.
-      const { fd, stat } = openInDir(dir, this.name, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT);
+      const { fd, stat } = openInDir(dir, this.name, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, this.opts.mode ?? 0o644);
       this.fd = fd;
       this.regular = stat.isFile();
       if (flags === 'w' && this.regular && stat.size > 0) ftruncateSync(fd, 0);

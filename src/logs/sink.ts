@@ -118,7 +118,8 @@ export class LogSink implements OutputSink {
     const sv = opts.config.supervisord;
     const here = dirname(opts.config.file);
     const main = sv.logfile;
-    if (main === 'NONE' || main === 'syslog') {
+    if (main === 'NONE' || main === 'syslog' || main === '/dev/stdout' || main === '/dev/stderr') {
+      // /dev/stdout and /dev/stderr (containers) are drover's own streams, not files to open (see mainLogWriter)
       this.mainLog = null;
     } else {
       const path = main === 'AUTO' ? join(sv.runtimeDir, 'drover.log') : resolve(here, main);
@@ -166,8 +167,19 @@ export class LogSink implements OutputSink {
     this.onError = report;
   }
 
-  /** A writer for drover's own log lines: the log file, and drover's stdout when `echo` is set. */
+  /**
+   * A writer for drover's own log lines: the log file, and drover's stdout when `echo` is set. `logfile =
+   * /dev/stdout` writes each line once to stdout (the echo, or stdout itself in a daemon), `/dev/stderr` to
+   * stderr only: as supervisord writes to those, not as files opened (they are links, which drover's log
+   * files never follow).
+   */
   mainLogWriter(echo: TextOut | null): TextOut {
+    const main = this.opts.config.supervisord.logfile;
+    if (main === '/dev/stdout') {
+      const out = echo ?? this.opts.stdout;
+      return { write: (data: string | Buffer) => out.write(data) };
+    }
+    if (main === '/dev/stderr') return { write: (data: string | Buffer) => this.opts.stderr.write(data) };
     const file = this.mainLog;
     return {
       write: (data: string | Buffer) => {
@@ -512,6 +524,9 @@ export class LogSink implements OutputSink {
         backups: stream === 'stdout' ? spec.stdoutLogfileBackups : spec.stderrLogfileBackups,
         rotate: spec.logfileRotate,
         gzip: spec.logfileGzip,
+        // an AUTO log is readable by drover's user only, as supervisor creates it (mkstemp); a named file
+        // gets the usual 0644 (less the umask), as under supervisor
+        ...(configured === 'AUTO' ? { mode: 0o600 } : {}),
         now: this.now,
         onError: (m) => this.onError(m),
         ...(this.opts.highWaterMark !== undefined ? { highWaterMark: this.opts.highWaterMark } : {}),

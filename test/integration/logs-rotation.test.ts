@@ -92,6 +92,9 @@ stderr_logfile = AUTO`,
   const auto = readdirSync(join(dir, '.drover', 'logs'));
   assert.equal(auto.length, 1, auto.join(' '));
   assert.match(auto[0] ?? '', /^w-stderr---supervisor-[a-z0-9_]{8}\.log$/);
+  // readable by drover's user only, as supervisor's mkstemp makes it; a named log gets 0644 (less the umask)
+  assert.equal(statSync(join(dir, '.drover', 'logs', auto[0] ?? '')).mode & 0o777, 0o600);
+  assert.equal(statSync(join(dir, 'ts.log')).mode & 0o777, 0o644 & ~process.umask());
   await teardown({ child: { exitCode: 0, signalCode: null } } as never, [], dir);
 });
 

@@ -131,3 +131,19 @@ test("drover exits when told to even if the reader of its stdout has stalled", a
     await teardown(run, [], dir);
   }
 });
+
+test('[supervisord] logfile = /dev/stdout (containers): drover\'s own lines once on its stdout, no error', async () => {
+  const dir = makeTmpDir();
+  const config = writeConfig(dir, `[supervisord]\nlogfile = /dev/stdout\nlogfile_maxbytes = 0\n\n[program:hi]\ncommand = /bin/sh -c 'echo hello; exec sleep 1000'\nstartsecs = 0\n`);
+  const run = await startUp(config);
+  try {
+    await run.waitForLine(/^hi \| hello$/m);
+    run.signal('SIGTERM');
+    assert.equal((await run.waitForExit()).code, 0, run.describe());
+    assert.equal(run.count(/INFO drover up: pid \d+/), 1, run.describe());
+    assert.equal(run.count(/INFO all processes stopped/), 1, run.describe());
+    assert.equal(run.stderr, '', 'nothing on stderr (it used to say /dev/stdout is a link it does not follow)');
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
