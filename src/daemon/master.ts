@@ -220,6 +220,9 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   // each signal does what its command does, through the same implementation (DESIGN §5)
   supervisor.onSignal('HUP', () => void reloader.reload({ groups: null, apply: 'all', cause: 'SIGHUP' }).catch(() => undefined)); // logged by the reload
   supervisor.onSignal('USR2', () => reexec.begin());
+  supervisor.onMoodChange((mood) => {
+    if (mood !== 'running') reexec.shutdownBegun();
+  });
   supervisor.onSignal('CHLD', () => reaping.reap());
   supervisor.onSignal('USR1', () => {
     sink.reopen();

@@ -27,6 +27,7 @@ export async function spawnSuccessor(opts: {
   /** the old master keeps systemd's watchdog: the new one gets WATCHDOG_PID set to its own pid */
   readonly handWatchdog: boolean;
   readonly timeoutMs: number;
+  readonly onSpawned?: (pid: number) => void;
 }): Promise<SuccessorResult> {
   const fds = [...opts.sockets.map((s) => s.fd), opts.lockFd];
   const names = [...opts.sockets.map((s) => s.name), LOCK_FD_NAME];
@@ -48,6 +49,7 @@ export async function spawnSuccessor(opts: {
       ownPidVars,
       keepChannel: true,
       timeoutMs: opts.timeoutMs,
+      ...(opts.onSpawned ? { onSpawned: opts.onSpawned } : {}),
     },
     (m) => {
       const msg = m as SuccessorMessage | null;
@@ -83,6 +85,8 @@ export class Reexec {
   private underWay = false;
   /** set once a successor has taken over the sockets and the paths (they must then be left in place) */
   handedOver = false;
+  /** pid of a successor spawned and not yet ready; 0 when none */
+  private successor = 0;
 
   constructor(
     private readonly o: {
@@ -122,8 +126,10 @@ export class Reexec {
       env: process.env,
       handWatchdog: this.o.ownsWatchdog?.() ?? false,
       timeoutMs: SUCCESSOR_READY_MS,
+      onSpawned: (pid) => (this.successor = pid),
     })
       .then(async (r) => {
+        this.successor = 0;
         if (!r.ok) {
           logger.error(`SIGUSR2: ${r.message}; this master keeps running`);
           return;
@@ -134,7 +140,22 @@ export class Reexec {
         await supervisor.command({ type: 'shutdown', fast: false });
       })
       .catch((err: unknown) => logger.error(`re-exec failed: ${(err as Error).message}`))
-      .finally(() => (this.underWay = false));
+      .finally(() => {
+        this.underWay = false;
+        this.successor = 0;
+      });
+  }
+
+  /**
+   * A shutdown began (TERM, `drover down`): a successor still getting ready is stopped too. It would
+   * otherwise take over once this master had gone and start every program again: a TERM during a USR2
+   * must leave no drover running.
+   */
+  shutdownBegun(): void {
+    if (this.successor === 0 || this.handedOver) return;
+    this.o.logger.info(`shutting down during a re-exec: stopping the new master (pid ${this.successor}) too`);
+    sendSignal(this.successor, 'TERM', false);
+    this.successor = 0;
   }
 }
 

@@ -22,6 +22,8 @@ export interface HandoffRequest {
   /** keep the IPC channel open after the report: the child learns of the parent's exit from its closing */
   readonly keepChannel?: boolean;
   readonly timeoutMs: number;
+  /** called with the child's pid as soon as it is spawned (before any report) */
+  readonly onSpawned?: (pid: number) => void;
 }
 
 export type HandoffOutcome<R> =
@@ -61,6 +63,7 @@ export function spawnAndAwaitReport<R>(req: HandoffRequest, accept: (message: un
     }
     recordSpawned(child);
     const pid = child.pid ?? 0;
+    if (pid > 0) req.onSpawned?.(pid);
     let settled = false;
     const finish = (outcome: HandoffOutcome<R>): void => {
       if (settled) return;

@@ -108,6 +108,40 @@ test('a USR2 whose new master fails leaves the old master answering at its contr
   }
 });
 
+test('TERM during a USR2 re-exec stops the new master too: no drover is left running', async () => {
+  const dir = makeTmpDir();
+  const app = join(dir, 'slow-app.mjs');
+  // 2 s to load: the new master is still getting ready when the TERM comes
+  writeFileSync(app, `await new Promise((r) => setTimeout(r, 2000));\nexport default (req, res) => res.end('ok');\n`);
+  const run = await startUp(writeConfig(dir, `[socket:web]\nbind = 127.0.0.1:0\n\n[program:web]\nworker = ${app}\nsockets = web\nnumprocs = 1\n\n[program:side]\ncommand = ${node} ${fixture('forever.mjs')}\nstartsecs = 0\n`));
+  /** live processes of this run, other than the first master, that are a drover master (the one USR2 started) */
+  const successors = (): number[] =>
+    readdirSync('/proc')
+      .filter((n) => /^\d+$/.test(n) && Number(n) !== run.pid)
+      .map(Number)
+      .filter((pid) => {
+        try {
+          // `up … --reexec` until it sets its title, `drover: master [...]` after
+          const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+          return (cmd.includes('--reexec') || cmd.startsWith('drover: master')) && livePids([pid], run.mark).length === 1;
+        } catch {
+          return false; // gone while listed
+        }
+      });
+  try {
+    await run.waitForLine(/web_0: starting → running/, { timeoutMs: 10_000 });
+    run.signal('SIGUSR2');
+    await run.waitForLine(/SIGUSR2: re-executing the master/);
+    await waitForCondition(() => successors().length === 1, 'the new master to be spawned', { describe: () => run.describe() });
+    run.signal('SIGTERM');
+    assert.equal((await run.waitForExit(15_000, { drained: false })).code, 0, run.describe());
+    await waitForCondition(() => successors().length === 0, 'no new master left running', { timeoutMs: 10_000, describe: () => `${successors().join(' ')}\n${run.describe()}` });
+  } finally {
+    for (const pid of successors()) process.kill(pid, 'SIGKILL');
+    await teardown(run, spawned(run), dir);
+  }
+});
+
 test('drover serve: gunicorn-style command line, HUP rolls, down stops; fetch() and http.Server exports work', async () => {
   const dir = makeTmpDir();
   writeFileSync(
