@@ -175,6 +175,13 @@ export function spawnProcess(req: SpawnRequest): SpawnResult {
     env = { ...env, LISTEN_FDS: String(listen.length), LISTEN_FDNAMES: listen.map((l) => l.name).join(':') };
     target = ['/bin/sh', '-c', 'LISTEN_PID=$$; export LISTEN_PID; exec "$@"', 'sh', ...target];
   }
+  const enterAsUser = req.user !== null && req.cwd !== null;
+  if (enterAsUser) {
+    // As supervisord: the directory is entered as the program's user, once privileges are dropped. The
+    // spawn enters it as root first, which could take the program into a directory its user may not enter;
+    // a shell (exec'd, so the pid stays the program's) checks again as that user and fails the start if not.
+    target = ['/bin/sh', '-c', 'cd -- "$1" || exit 127; shift; exec "$@"', 'sh', req.cwd, ...target];
+  }
   if (SETPRIV !== null && (req.pdeathsig || req.user !== null)) {
     // setpriv sets the parent-death signal (and drops privileges) then execs the program with the same
     // pid, so the pid drover records is the program's. It searches PATH itself with the env we pass.
@@ -187,7 +194,7 @@ export function spawnProcess(req: SpawnRequest): SpawnResult {
     argv0 = undefined;
   } else {
     [file, ...fileArgs] = target as [string, ...string[]];
-    argv0 = listen.length > 0 ? undefined : command;
+    argv0 = listen.length > 0 || enterAsUser ? undefined : command;
   }
 
   // stdout and stderr are pipes the master made (Node's own 'pipe' is a socketpair, which a program cannot

@@ -4,7 +4,7 @@
 // exactly once, whole, across rotation, with timestamps, the last one without a newline included.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadConfig } from '../../src/config/load.js';
@@ -172,6 +172,38 @@ test('a program running as another user may open /dev/stdin and /dev/stdout too 
     await run.waitForLine(/w: running → exited/);
     await waitForCondition(() => existsSync(log) && readFileSync(log, 'utf8') === 'via-dev-stdin\nvia-dev-stdout\nvia-dev-stderr\n', 'the three lines', {
       describe: () => `log: ${JSON.stringify(existsSync(log) ? readFileSync(log, 'utf8') : null)}\n${run.describe()}`,
+    });
+  } finally {
+    await teardown(run, [], dir);
+    user.remove();
+  }
+});
+
+test('a program with user= enters its directory as that user: one the user may not enter fails the start (as supervisord)', { skip: !canCreateUsers() && 'needs root to create a user' }, async () => {
+  const user = createTestUser('drcwd');
+  const dir = makeTmpDir();
+  chmodSync(dir, 0o755); // the user must be able to pass through the test's directory to reach `open`
+  const closed = join(dir, 'root-only');
+  mkdirSync(closed, { mode: 0o700 });
+  const open = join(dir, 'open');
+  mkdirSync(open, { mode: 0o755 });
+  const err = join(dir, 'err.log');
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `[program:shut]\ncommand = /bin/sleep 1000\nuser = ${user.name}\ndirectory = ${closed}\nstartretries = 0\nstderr_logfile = ${err}\n\n` +
+        `[program:fine]\ncommand = /bin/sh -c 'pwd; exec sleep 1000'\nuser = ${user.name}\ndirectory = ${open}\nstartsecs = 0\nstdout_logfile = ${join(dir, 'fine.log')}\n`,
+    ),
+  );
+  try {
+    await run.waitForLine(/shut: backoff → fatal/, { timeoutMs: 10_000 });
+    await waitForCondition(() => existsSync(err) && /can't cd to .*root-only/.test(readFileSync(err, 'utf8')), "the shell's refusal in shut's stderr log", {
+      describe: () => `${existsSync(err) ? readFileSync(err, 'utf8') : '(no log)'}\n${run.describe()}`,
+    });
+    // a directory the user may enter works, with the pid being the program's own
+    const pid = Number((await run.waitForLine(/spawned: fine with pid (\d+)/))[1]);
+    await waitForCondition(() => readlinkSync(`/proc/${pid}/cwd`) === open && readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'sleep', 'fine running sleep in its directory', {
+      describe: () => run.describe(),
     });
   } finally {
     await teardown(run, [], dir);
