@@ -193,6 +193,7 @@ export class LogFile {
     if (tailBytes > 0) {
       const pending = [...(this.inFlight ?? []), ...this.queue.flatMap((op) => (op.type === 'data' ? [op.buf] : []))];
       const pendingBytes = pending.reduce((n, b) => n + b.length, 0);
+      this.sizeShrankOnDisk(); // truncated behind drover's back (copytruncate): read what is there
       const fromFile = Math.min(Math.max(0, tailBytes - pendingBytes), this.size);
       const parts: Buffer[] = [];
       if (fromFile > 0 && this.fd !== null) {
@@ -349,7 +350,10 @@ export class LogFile {
             }
           }
         }
-        const step = nextWriteStep(this.size + batchBytes, this.regular ? this.opts.maxBytes : 0, op.buf);
+        let step = nextWriteStep(this.size + batchBytes, this.regular ? this.opts.maxBytes : 0, op.buf);
+        // before rotating, the file's real size: logrotate's copytruncate may have emptied it behind drover's
+        // back (supervisor goes by the file's real position too)
+        if (step.type === 'rotate' && this.sizeShrankOnDisk()) step = nextWriteStep(this.size + batchBytes, this.opts.maxBytes, op.buf);
         if (step.type === 'rotate') {
           rotateNext = true;
           break;
@@ -370,6 +374,24 @@ export class LogFile {
       // a rotation due before the next data is found again by the next pump, after this write completes
       this.startWrite(batch, batchBytes);
     }
+  }
+
+  /**
+   * Takes the live file's size from the file when it is smaller than drover counted (something truncated
+   * it: logrotate's copytruncate, `truncate -s 0`); true when it did. Only shrinking is believed: bytes of a
+   * write in flight are counted once it completes.
+   */
+  private sizeShrankOnDisk(): boolean {
+    if (this.fd === null || !this.regular) return false;
+    let real: number;
+    try {
+      real = fstatSync(this.fd).size;
+    } catch {
+      return false; // the write path reports a broken descriptor
+    }
+    if (real >= this.size) return false;
+    this.size = real;
+    return true;
   }
 
   private startWrite(batch: Buffer[], batchBytes: number): void {
