@@ -108,9 +108,21 @@ export class Orchestration {
       const exitCode = sig !== null ? 128 + sig : (r.exitStatus ?? 0);
       const how = r.exitSignal !== null ? `was killed by SIG${r.exitSignal}` : `exited with status ${r.exitStatus ?? '?'}`;
       this.ending = { exitCode, why: `essential program ${entry.spec.name} ${how} and is not restarted` };
-    } else if (r.state === 'fatal' && entry.spec.fatalCooldownSecs === null) {
+    } else if (r.state === 'fatal' && entry.spec.fatalCooldownSecs === null && !this.poolStillServes(entry)) {
       this.ending = { exitCode: 1, why: `essential program ${entry.spec.name} is FATAL (${r.spawnError ?? 'could not start'})` };
     }
+  }
+
+  /**
+   * For a worker pool (`worker =`), one process is not the program: a replacement that cannot load the new
+   * code during a HUP is FATAL while the old workers serve on. The pool has stopped for good only when none
+   * of its processes runs or is on its way up (starting, or in backoff between retries).
+   */
+  private poolStillServes(entry: ProcessEntry): boolean {
+    if (entry.spec.worker === null) return false;
+    return this.host.table
+      .entries()
+      .some((e) => e !== entry && e.spec.group === entry.spec.group && e.spec.programName === entry.spec.programName && !STOPPED_STATES.has(e.record.state));
   }
 
   /** After each event: start the waiting processes whose dependencies now hold; tell waiters about the rest. */

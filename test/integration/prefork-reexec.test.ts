@@ -177,6 +177,44 @@ test('drover serve: gunicorn-style command line, HUP rolls, down stops; fetch() 
   }
 });
 
+test('drover serve with an app that cannot load: the master exits 1 once no worker can start, freeing the port (as gunicorn)', async () => {
+  const dir = makeTmpDir();
+  const app = join(dir, 'broken.mjs');
+  writeFileSync(app, `throw new Error('boom at load');\n`);
+  const run = new CliRun(['serve', app, '-w', '2', '-b', '127.0.0.1:0', '--runtime-dir', join(dir, '.drover')], { cwd: dir });
+  try {
+    const exit = await run.waitForExit(30_000);
+    assert.equal(exit.code, 1, run.describe());
+    assert.match(run.output, /essential program broken_\d is FATAL/);
+    assert.equal(run.count(/broken_\d: backoff → fatal/g), 2, 'both workers tried their retries first');
+  } finally {
+    await teardown(run, [...run.output.matchAll(/spawned: \w+ with pid (\d+)/g)].map((m) => Number(m[1])), dir);
+  }
+});
+
+test('drover serve: a HUP onto code that cannot load keeps the old workers serving, and the master running', async () => {
+  const dir = makeTmpDir();
+  const app = join(dir, 'app.mjs');
+  writeFileSync(app, `export default (req, res) => res.end('old ' + process.pid);\n`);
+  const blocker = createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+  const port = (blocker.address() as { port: number }).port;
+  blocker.close();
+  const run = new CliRun(['serve', app, '-w', '1', '-b', `127.0.0.1:${port}`, '--runtime-dir', join(dir, '.drover')], { cwd: dir });
+  try {
+    await run.waitForLine(/app_0: starting → running/, { timeoutMs: 10_000 });
+    writeFileSync(app, `throw new Error('boom at load');\n`);
+    run.signal('SIGHUP');
+    await run.waitForLine(/replacement app_\d+ did not start .*; keeping the old worker/, { timeoutMs: 30_000 });
+    const r = await fetchText(port, '/');
+    assert.match(r.body, /^old \d+$/, 'the old worker still answers');
+    assert.equal(run.child.exitCode, null, `the master runs on\n${run.describe()}`);
+    assert.doesNotMatch(run.output, /essential program/);
+  } finally {
+    await teardown(run, [...run.output.matchAll(/spawned: \w+ with pid (\d+)/g)].map((m) => Number(m[1])), dir);
+  }
+});
+
 test('a job worker (defineWorker): setup, run until stopped, stop, each graceful', async () => {
   const dir = makeTmpDir();
   writeFileSync(

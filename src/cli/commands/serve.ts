@@ -168,6 +168,9 @@ export const serve: Command = async (ctx) => {
     `sockets = ${binds.map((_, i) => `bind${i}`).join(', ')}`,
     `numprocs = ${workers}`,
     `timeout = ${timeout}`,
+    // as gunicorn's master exits when its workers cannot boot: a pool that cannot start at all ends drover
+    // (exit 1) instead of holding the socket with nobody to accept (docs/orchestration.md, essential)
+    'essential = true',
     `graceful_timeout = ${graceful}`,
     `max_requests = ${maxRequests}`,
     `max_requests_jitter = ${jitter}`,
