@@ -42,8 +42,14 @@ function rootSecret(name: string): string {
   return file;
 }
 
+/** The file's text, or null when there is no file (also when a rotation renames it between a check and a read). */
 function contentOf(file: string): string | null {
-  return existsSync(file) ? readFileSync(file, 'utf8') : null;
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
 }
 
 /** A fresh log directory of the test user's own (the usual `user=` + log in its home setup). */
