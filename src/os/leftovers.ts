@@ -36,7 +36,8 @@ export function findLeftBehind(gone: GoneProcess, table: readonly ProcStat[], op
     if (p.state === 'Z' || p.pid === me) return false;
     if (p.pgrp === gone.pid || p.session === gone.pid) return true;
     if (snap.get(p.pid) === p.startTicks) return true;
-    const orphan = p.ppid === 1 || (p.ppid === me && !isSpawnedByNode(p.pid));
+    // as PID 1, drover's own programs have parent 1 too: only what it did not spawn is an orphan there
+    const orphan = (p.ppid === 1 && me !== 1) || (p.ppid === me && !isSpawnedByNode(p.pid));
     return exe !== null && orphan && gone.startTicks > 0 && p.startTicks >= gone.startTicks && readExe(p.pid) === exe;
   });
 }

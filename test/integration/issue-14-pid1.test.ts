@@ -157,6 +157,27 @@ test('as PID 1: HUP reloads, USR2 is refused, TERM stops the programs in reverse
   }
 });
 
+test("as PID 1, the warning about a program that seems to daemonize names what it left, not another program's processes", { skip }, async () => {
+  const dir = makeTmpDir();
+  // both run /bin/sh: oneshot leaves a sleep behind as it exits; steady, a shell that stays, is a program
+  // drover spawned after it (what the guess goes by: same executable, started since, parent 1)
+  const { run } = await upAsPid1(
+    writeConfig(
+      dir,
+      `[program:oneshot]\ncommand = /bin/sh -c 'sleep 1000 & sleep 0.5; echo bye'\nstartsecs = 0\nautorestart = false\npriority = 1\n\n` +
+        `[program:steady]\ncommand = /bin/sh -c 'echo up; while :; do sleep 1; done'\nstartsecs = 0\n`,
+    ),
+  );
+  try {
+    const steady = Number((await run.waitForLine(/spawned: steady with pid (\d+)/))[1]);
+    const warning = (await run.waitForLine(/oneshot: exited but left (.*) running/, { timeoutMs: 10_000 }))[1] ?? '';
+    assert.doesNotMatch(warning, new RegExp(`\\b${steady}\\b`), `steady (pid ${steady}) is drover's own program:\n${run.describe()}`);
+    assert.match(warning, /\(sleep\)/, run.describe());
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
 test('as PID 1: QUIT is a fast stop (a program ignoring TERM does not hold it up) and exits 0; INT stops gracefully and exits 0', { skip }, async () => {
   const dir = makeTmpDir();
   const conf = writeConfig(dir, `[program:stubborn]\ncommand = ${node} ${fixture('ignore-term.mjs')}\nstartsecs = 0\nstopwaitsecs = 60\n`);
