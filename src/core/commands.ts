@@ -97,6 +97,11 @@ export class Commands {
     // does (before it looks at the state)
     const cannot = this.o.preflight(entry.spec);
     if (cannot !== null) return Promise.resolve({ key, ok: false, code: spawnFailureCode(cannot.reason), message: cannot.message });
+    if (entry.record.state === 'stopping') {
+      // a start asked for while the process is on its way down: it starts again once it has stopped (it was
+      // answered "already started", of a process about to be stopped; supervisord answers ABNORMAL_TERMINATION)
+      return this.waitFor(entry, (e) => (STOPPED_STATES.has(e.record.state) ? { key, ok: true } : null)).then((o) => (o.ok ? this.startOne(key, wait, remember) : o));
+    }
     if (!STARTABLE_STATES.has(entry.record.state)) {
       return Promise.resolve({ key, ok: false, code: 'E_ALREADY_STARTED', message: `${key} is ${entry.record.state}` });
     }

@@ -164,6 +164,28 @@ test('starting a program whose command is missing or not executable fails at onc
   }
 });
 
+test('a start asked for while the program is stopping starts it again once it has stopped', async () => {
+  const dir = makeTmpDir();
+  // it ignores TERM: the stop takes stopwaitsecs, then SIGKILL
+  const file = writeConfig(dir, `[program:slow]\ncommand = ${node} ${fixture('ignore-term.mjs')}\nstartsecs = 0\nstopwaitsecs = 1\n`);
+  const run = await startUp(file);
+  try {
+    const first = Number((await run.waitForLine(/slow \| ready (\d+)/))[1]);
+    const stop = await runCli(['stop', '--no-wait', '-c', file, 'slow']);
+    assert.equal(stop.code, 0, stop.output);
+    await run.waitForLine(/slow: running → stopping/);
+    const start = await runCli(['start', '-c', file, 'slow']);
+    assert.equal(start.code, 0, start.output);
+    assert.doesNotMatch(start.output, /already started/);
+    const second = Number((await run.waitForLine(/slow \| ready (\d+)/, { from: run.output.indexOf('running → stopping') }))[1]);
+    assert.notEqual(second, first);
+    const out = run.output;
+    assert.ok(out.indexOf('slow: stopping → stopped') < out.lastIndexOf('slow: stopped → starting'), run.describe());
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
 test('a self-daemonizing program is detected and reported with the fix', async () => {
   const dir = makeTmpDir();
   const run = await startUp(
