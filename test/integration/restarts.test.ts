@@ -166,8 +166,8 @@ test('starting a program whose command is missing or not executable fails at onc
 
 test('a start asked for while the program is stopping starts it again once it has stopped', async () => {
   const dir = makeTmpDir();
-  // it ignores TERM: the stop takes stopwaitsecs, then SIGKILL
-  const file = writeConfig(dir, `[program:slow]\ncommand = ${node} ${fixture('ignore-term.mjs')}\nstartsecs = 0\nstopwaitsecs = 1\n`);
+  // it ignores TERM: the stop takes stopwaitsecs (5 s, longer than a CLI start on a loaded machine), then SIGKILL
+  const file = writeConfig(dir, `[program:slow]\ncommand = ${node} ${fixture('ignore-term.mjs')}\nstartsecs = 0\nstopwaitsecs = 5\n`);
   const run = await startUp(file);
   try {
     const first = Number((await run.waitForLine(/slow \| ready (\d+)/))[1]);
@@ -176,6 +176,8 @@ test('a start asked for while the program is stopping starts it again once it ha
     await run.waitForLine(/slow: running → stopping/);
     const start = await runCli(['start', '-c', file, 'slow']);
     assert.equal(start.code, 0, start.output);
+    // the start was asked for during the stop (it came back only after the SIGKILL)
+    assert.ok(run.output.indexOf('slow: stopping → stopped (terminated by SIGKILL)') > 0, run.describe());
     assert.doesNotMatch(start.output, /already started/);
     const second = Number((await run.waitForLine(/slow \| ready (\d+)/, { from: run.output.indexOf('running → stopping') }))[1]);
     assert.notEqual(second, first);
