@@ -110,9 +110,15 @@ test('a USR2 whose new master fails leaves the old master answering at its contr
 
 test('TERM during a USR2 re-exec stops the new master too: no drover is left running', async () => {
   const dir = makeTmpDir();
-  const app = join(dir, 'slow-app.mjs');
-  // 2 s to load: the new master is still getting ready when the TERM comes
-  writeFileSync(app, `await new Promise((r) => setTimeout(r, 2000));\nexport default (req, res) => res.end('ok');\n`);
+  const app = join(dir, 'held-app.mjs');
+  const hold = join(dir, 'hold');
+  const fifo = join(dir, 'fifo');
+  // once `hold` exists, loading the app blocks on a FIFO nobody writes: the new master's worker never gets
+  // ready, so the TERM is sure to come while the new master is getting ready (no timer decides it)
+  writeFileSync(
+    app,
+    `import { existsSync, readFileSync } from 'node:fs';\nif (existsSync(${JSON.stringify(hold)})) readFileSync(${JSON.stringify(fifo)});\nexport default (req, res) => res.end('ok');\n`,
+  );
   const run = await startUp(writeConfig(dir, `[socket:web]\nbind = 127.0.0.1:0\n\n[program:web]\nworker = ${app}\nsockets = web\nnumprocs = 1\n\n[program:side]\ncommand = ${node} ${fixture('forever.mjs')}\nstartsecs = 0\n`));
   /** live processes of this run, other than the first master, that are a drover master (the one USR2 started) */
   const successors = (): number[] =>
@@ -130,6 +136,8 @@ test('TERM during a USR2 re-exec stops the new master too: no drover is left run
       });
   try {
     await run.waitForLine(/web_0: starting → running/, { timeoutMs: 10_000 });
+    assert.equal(spawnSync('mkfifo', [fifo]).status, 0, 'mkfifo');
+    writeFileSync(hold, '');
     run.signal('SIGUSR2');
     await run.waitForLine(/SIGUSR2: re-executing the master/);
     await waitForCondition(() => successors().length === 1, 'the new master to be spawned', { describe: () => run.describe() });
