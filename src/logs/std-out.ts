@@ -64,7 +64,8 @@ export class StdOut {
 
   /**
    * Resolves once what was written has reached the reader; a reader that takes nothing for `stallMs` is
-   * given up on (the stream is destroyed, its queue dropped), so that drover can exit behind a stalled pipe.
+   * given up on: reported, and nothing more is written. Node's stdout cannot really be destroyed (its
+   * destroy() keeps the queue), so the caller exits without waiting for it to flush (cli/commands/up.ts).
    */
   async settle(stallMs: number): Promise<void> {
     let left = this.out.writableLength;
@@ -78,7 +79,6 @@ export class StdOut {
         const dropped = this.out.writableLength;
         this.gone = true;
         this.release();
-        this.out.destroy();
         this.report(`drover's ${this.name} took nothing for ${stallMs} ms: ${dropped} bytes for it are dropped`);
       }
     }
