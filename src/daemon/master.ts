@@ -211,10 +211,11 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     lockFd: lock.fd,
     daemon: o.daemon,
     ownsWatchdog: () => service?.ownsWatchdog ?? false,
-    onHandedOver: () => {
+    onHandedOver: async (steering) => {
       service?.handedOver();
-      // the new master's steering cannot list a socket this one still lists
-      sockets?.releaseSteering();
+      // the new master's workers get the new connections, and the slots it does not keep are drained
+      // before this master's workers stop (src/prefork/sockets.ts)
+      await sockets?.handSteeringOver(steering);
     },
   });
   // each signal does what its command does, through the same implementation (DESIGN §5)
@@ -302,6 +303,10 @@ export async function runMaster(o: MasterOptions): Promise<number> {
         service?.tookOver();
       },
       predecessorGone: () => primitives.openGate(),
+      steeringView: () => sockets?.steeringView() ?? {},
+      takeSteering: () => {
+        if ((sockets?.takeSteering() ?? []).length > 0) workers.steerAll();
+      },
     });
   } else {
     supervisor.start();

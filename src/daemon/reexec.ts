@@ -5,16 +5,25 @@
 import type { ProcessSpec } from '../config/types.js';
 import type { Supervisor } from '../core/supervisor.js';
 import type { Logger } from '../logs/logger.js';
+import type { SteeringView } from '../prefork/sockets.js';
 import { reportToParent, spawnAndAwaitReport } from '../os/handoff.js';
 import { sendSignal } from '../os/spawn.js';
 
 /** LISTEN_FDNAMES name of the instance lock among the inherited fds. */
 export const LOCK_FD_NAME = 'drover-instance-lock';
 
-/** Messages from the new master to the old one. */
-export type SuccessorMessage = { readonly t: 'reexec-ready'; readonly pid: number } | { readonly t: 'reexec-failed'; readonly message: string };
+/**
+ * Messages from the new master to the old one. A ready new master says which balanced sockets' steering it
+ * adopted, with the slots it keeps and serves (src/prefork/sockets.ts, handSteeringOver).
+ */
+export type SuccessorMessage = { readonly t: 'reexec-ready'; readonly pid: number; readonly steering?: SteeringView } | { readonly t: 'reexec-failed'; readonly message: string };
 
-export type SuccessorResult = { readonly ok: true; readonly pid: number } | { readonly ok: false; readonly message: string };
+/** The one message from the old master to a ready new one: the steering lists are its to write now. */
+export const STEERING_HANDED_OVER = { t: 'reexec-steering' } as const;
+
+export type SuccessorResult =
+  | { readonly ok: true; readonly pid: number; readonly steering: SteeringView; readonly tell: (message: unknown) => void }
+  | { readonly ok: false; readonly message: string };
 
 /** Spawns the new master and waits (bounded) for it to report that its workers are ready. */
 export async function spawnSuccessor(opts: {
@@ -58,7 +67,7 @@ export async function spawnSuccessor(opts: {
   );
   switch (outcome.type) {
     case 'reported':
-      if (outcome.report.t === 'reexec-ready') return { ok: true, pid: outcome.report.pid };
+      if (outcome.report.t === 'reexec-ready') return { ok: true, pid: outcome.report.pid, steering: outcome.report.steering ?? {}, tell: outcome.send };
       // it gave up: make sure it does not linger beside us
       sendSignal(outcome.pid, 'TERM', false);
       return { ok: false, message: outcome.report.message };
@@ -98,8 +107,11 @@ export class Reexec {
       readonly daemon: boolean;
       /** whether this master keeps systemd's watchdog (the new one takes it over) */
       readonly ownsWatchdog?: () => boolean;
-      /** the new master is ready and takes over: from now on it speaks for the service */
-      readonly onHandedOver?: () => void;
+      /**
+       * the new master is ready and takes over: from now on it speaks for the service; resolves once the
+       * balanced sockets' steering is handed over (this master's workers still accept meanwhile)
+       */
+      readonly onHandedOver?: (steering: SteeringView) => Promise<void>;
     },
   ) {}
 
@@ -135,7 +147,8 @@ export class Reexec {
           return;
         }
         this.handedOver = true;
-        this.o.onHandedOver?.();
+        await this.o.onHandedOver?.(r.steering);
+        r.tell(STEERING_HANDED_OVER);
         logger.info(`SIGUSR2: the new master (pid ${r.pid}) is ready; draining and exiting`);
         await supervisor.command({ type: 'shutdown', fast: false });
       })
@@ -172,15 +185,31 @@ export function takeOver(
     /** called once the socket-serving processes run (`ok`) or failed to, just before the report */
     readonly onReady: (ok: boolean) => void;
     readonly predecessorGone: () => string | null;
+    /** the balanced sockets' steering this master adopted, for the ready report */
+    readonly steeringView: () => SteeringView;
+    /** the old master handed the steering lists over (or has gone): write them from now on */
+    readonly takeSteering: () => void;
   },
 ): void {
   const serving = (spec: ProcessSpec): boolean => spec.sockets.length > 0;
   supervisor.start(serving);
   void waitForRunning(supervisor, serving, SUCCESSOR_READY_MS).then((ok) => {
     o.onReady(ok);
-    reportToPredecessor(ok ? { t: 'reexec-ready', pid: process.pid } : { t: 'reexec-failed', message: `its workers did not become ready within ${SUCCESSOR_READY_MS / 1000} s` });
+    reportToPredecessor(
+      ok ? { t: 'reexec-ready', pid: process.pid, steering: o.steeringView() } : { t: 'reexec-failed', message: `its workers did not become ready within ${SUCCESSOR_READY_MS / 1000} s` },
+    );
+  });
+  let steering = false;
+  const takeSteering = (): void => {
+    if (steering) return;
+    steering = true;
+    o.takeSteering();
+  };
+  process.on('message', (m: unknown) => {
+    if ((m as { t?: unknown } | null)?.t === STEERING_HANDED_OVER.t) takeSteering();
   });
   process.once('disconnect', () => {
+    takeSteering();
     const problem = o.predecessorGone();
     if (problem !== null) {
       o.logger.error(`${problem}; stopping`);

@@ -27,7 +27,13 @@ export interface HandoffRequest {
 }
 
 export type HandoffOutcome<R> =
-  | { readonly type: 'reported'; readonly report: R; readonly pid: number }
+  | {
+      readonly type: 'reported';
+      readonly report: R;
+      readonly pid: number;
+      /** sends a message on to the child, while the channel is open (`keepChannel`) */
+      readonly send: (message: unknown) => void;
+    }
   | { readonly type: 'exited'; readonly code: number | null; readonly signal: string | null; readonly pid: number }
   | { readonly type: 'timeout'; readonly pid: number }
   | { readonly type: 'error'; readonly message: string };
@@ -77,7 +83,7 @@ export function spawnAndAwaitReport<R>(req: HandoffRequest, accept: (message: un
     const timer = setTimeout(() => finish({ type: 'timeout', pid }), req.timeoutMs);
     child.on('message', (m: unknown) => {
       const report = accept(m);
-      if (report !== null) finish({ type: 'reported', report, pid });
+      if (report !== null) finish({ type: 'reported', report, pid, send: (msg) => void (child.connected && child.send(msg as object)) });
     });
     child.on('exit', (code, signal) => finish({ type: 'exited', code, signal, pid }));
     child.on('error', (err) => finish({ type: 'error', message: err.message }));

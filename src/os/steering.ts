@@ -6,12 +6,14 @@
 // closed), the program selects nothing and the kernel falls back to its hash.
 //
 // Loading the program needs CAP_BPF (root, in practice); without it attach() throws and the caller keeps
-// the hash. The program and maps live as long as a socket of the group holds the program (or this process
-// holds their fds): a re-exec'd master attaches its own, which replaces this one.
+// the hash. The program and maps live as long as a socket of the group holds the program (or a process
+// holds their fds): a re-exec'd master inherits their fds (handles()) and adopt()s them, so the list its
+// predecessor wrote stays in force until the new master rewrites it.
 import { errnoName, load, NativeError, type Libc } from './libc.js';
 
 // bpf(2) commands, map and program types (uapi/linux/bpf.h)
 const BPF_MAP_CREATE = 0;
+const BPF_MAP_LOOKUP_ELEM = 1;
 const BPF_MAP_UPDATE_ELEM = 2;
 const BPF_MAP_DELETE_ELEM = 3;
 const BPF_PROG_LOAD = 5;
@@ -49,6 +51,8 @@ export class ReuseportSteering {
   private closed = false;
   /** the fds in the list, at their positions */
   private current: number[] = [];
+  /** positions a predecessor filled (adopt()): emptied by the first rewrite */
+  private inheritedPositions = 0;
 
   private constructor(
     private readonly c: Libc,
@@ -84,17 +88,36 @@ export class ReuseportSteering {
   }
 
   /**
+   * Takes over the program and maps a predecessor master handed over (handles(), in that order): the list it
+   * wrote stays in force until steer() rewrites it. Throws NativeError when the fds are not its maps.
+   */
+  static adopt(ctlMap: number, sockMap: number, prog: number): ReuseportSteering {
+    const c = load();
+    const steering = new ReuseportSteering(c, ctlMap, sockMap, prog);
+    const ctl = Buffer.alloc(8);
+    if (lookupElem(c, ctlMap, 0, ctl) !== 0) throw new NativeError('bpf', c.koffi.errno(), 'BPF_MAP_LOOKUP_ELEM');
+    steering.inheritedPositions = Math.min(STEERING_CAPACITY, ctl.readUInt32LE(4));
+    return steering;
+  }
+
+  /** The program's and maps' fds, for a successor to adopt(): [counter map, socket map, program]. */
+  handles(): [number, number, number] {
+    return [this.ctlMap, this.sockMap, this.prog];
+  }
+
+  /**
    * New connections go to `fds` in turn, from now on. A socket the kernel refuses in the list is left out
    * (SteerResult says which, and why). An empty list gives the choice back to the kernel's hash.
    */
   steer(fds: readonly number[]): SteerResult {
     if (this.closed) return { changed: false, listed: [], refused: [] };
     const want = fds.slice(0, STEERING_CAPACITY);
-    if (want.length === this.current.length && want.every((fd, i) => this.current[i] === fd)) return { changed: false, listed: [...this.current], refused: [] };
+    if (this.inheritedPositions === 0 && want.length === this.current.length && want.every((fd, i) => this.current[i] === fd)) return { changed: false, listed: [...this.current], refused: [] };
     // A socket can hold only one position, so the list is rewritten whole: emptied first (the hash decides
     // for the connections that arrive in these microseconds), then filled, then its count set.
     this.setCount(0);
-    for (let i = 0; i < this.current.length; i++) deleteElem(this.c, this.sockMap, i);
+    for (let i = 0; i < Math.max(this.current.length, this.inheritedPositions); i++) deleteElem(this.c, this.sockMap, i);
+    this.inheritedPositions = 0;
     const placed: number[] = [];
     const refused: { fd: number; code: string }[] = [];
     for (const fd of want) {
@@ -149,6 +172,16 @@ function createMap(c: Libc, type: number, valueSize: number, maxEntries: number)
   const fd = bpf(c, BPF_MAP_CREATE, attr);
   if (fd < 0) throw new NativeError('bpf', c.koffi.errno(), 'BPF_MAP_CREATE');
   return fd;
+}
+
+function lookupElem(c: Libc, map: number, index: number, value: Buffer): number {
+  const key = Buffer.alloc(4);
+  key.writeUInt32LE(index, 0);
+  const attr = Buffer.alloc(ATTR_SIZE);
+  attr.writeUInt32LE(map, 0);
+  attr.writeBigUInt64LE(c.koffi.address(key), 8);
+  attr.writeBigUInt64LE(c.koffi.address(value), 16);
+  return bpf(c, BPF_MAP_LOOKUP_ELEM, attr);
 }
 
 function updateElemBuffer(c: Libc, map: number, index: number, value: Buffer): number {

@@ -11,7 +11,10 @@
 // inherited fd puts it in the LISTEN state — a slot whose worker is still loading gets no connections.
 // Where the kernel lets drover load a BPF program (root), the slots are not picked by hash but in turn,
 // among those the master lists as ready (src/os/steering.ts): a dead worker's slot gets no new connection
-// while its replacement loads, and a slot that closes is taken out of turn and drained first.
+// while its replacement loads, and a slot that closes is taken out of turn and drained first. A re-exec
+// hands the steering over with the sockets: the old master lists the new master's ready slots, drains the
+// slots the new one does not keep while its own workers still accept, and only then lets the new master
+// write the list (handSteeringOver, takeSteering).
 import { closeSync, existsSync, lchownSync, lstatSync, unlinkSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { SocketSpec } from '../config/types.js';
@@ -20,6 +23,15 @@ import { listenSocket, resolveIPv4, socketAddress } from '../os/native-net.js';
 import { NativeError } from '../os/libc.js';
 import { acceptQueueLength, ReuseportSteering } from '../os/steering.js';
 import { lookupGroupId, lookupUser } from '../os/users.js';
+
+/** LISTEN_FDNAMES prefix of a balanced socket's steering program and maps, handed to a re-exec'd master. */
+export const STEERING_FD_PREFIX = 'drover-steering/';
+
+/**
+ * What a re-exec'd master tells its predecessor when it is ready, per balanced socket whose steering it
+ * adopted: the slots it keeps open and those whose worker is ready (where new connections may go).
+ */
+export type SteeringView = Readonly<Record<string, { readonly open: readonly number[]; readonly ready: readonly number[] }>>;
 
 export interface BoundSocket {
   readonly spec: SocketSpec;
@@ -48,6 +60,13 @@ export class SocketSet {
   private readonly steeringFailures = new Map<string, string>();
   /** slots taken out of turn and waiting for their queue to drain before they close */
   private readonly draining = new Set<number>();
+  /**
+   * steering adopted from a predecessor that still writes the list: name → the slots this master would
+   * list (written once takeSteering() is called)
+   */
+  private readonly steeringHeld = new Map<string, readonly number[]>();
+  /** this master handed its steering over to a successor: it writes the lists no more */
+  private steeringHandedOver = false;
 
   /**
    * Binds every socket, or takes it over from `inherited` (name → fds) when the parent passed it; a balanced
@@ -57,10 +76,15 @@ export class SocketSet {
   static bind(specs: readonly SocketSpec[], inherited: ReadonlyMap<string, readonly number[]> = new Map()): SocketSet {
     const set = new SocketSet();
     try {
-      for (const spec of specs) set.bindOne(spec, inherited.get(spec.name) ?? []);
+      for (const spec of specs) set.bindOne(spec, inherited.get(spec.name) ?? [], inherited.get(STEERING_FD_PREFIX + spec.name) ?? []);
     } catch (err) {
       set.close();
       throw err;
+    }
+    // steering handed over and not adopted (the socket is no longer balanced, or no longer there): not needed
+    for (const [name, fds] of inherited) {
+      if (!name.startsWith(STEERING_FD_PREFIX) || set.steeringHeld.has(name.slice(STEERING_FD_PREFIX.length))) continue;
+      for (const fd of fds) closeSync(fd);
     }
     return set;
   }
@@ -115,7 +139,7 @@ export class SocketSet {
     const fd = slots?.fds.get(slot);
     if (!slots || fd === undefined || slots.fds.size <= 1) return;
     slots.fds.delete(slot);
-    const steering = this.steering.get(name);
+    const steering = this.writableSteering(name);
     let steered = false;
     if (steering) {
       try {
@@ -143,9 +167,15 @@ export class SocketSet {
    * no-op without steering; an empty list leaves the choice to the kernel's hash.
    */
   steer(name: string, slots: readonly number[]): { changed: boolean; listed: readonly number[]; refused: readonly { slot: number; code: string }[] } | null {
-    const steering = this.steering.get(name);
     const open = this.slots.get(name)?.fds;
-    if (!steering || !open) return null;
+    if (!this.steering.has(name) || !open) return null;
+    if (this.steeringHeld.has(name)) {
+      // the predecessor still writes the list: remembered for takeSteering()
+      this.steeringHeld.set(name, [...slots]);
+      return { changed: false, listed: [], refused: [] };
+    }
+    const steering = this.writableSteering(name);
+    if (!steering) return { changed: false, listed: [], refused: [] };
     const fds = slots.flatMap((k) => (open.has(k) ? [open.get(k) as number] : []));
     const r = steering.steer(fds);
     const slotOf = (fd: number): number => slots.find((k) => open.get(k) === fd) ?? -1;
@@ -153,17 +183,50 @@ export class SocketSet {
   }
 
   /**
-   * Empties every steering list (the kernel's hash decides): a master handing its sockets to a re-exec'd
-   * successor lets go of them, since a socket can be in one process's list only.
+   * In a master whose re-exec'd successor is ready (`view`: what it keeps, for the sockets whose steering it
+   * adopted): from now on this master writes no list. Each adopted list becomes the successor's ready
+   * slots, and the slots the successor does not keep (TTIN'd beyond its numprocs) are drained while this
+   * master's workers still accept on them; resolves once they are empty (at most DRAIN_MS), so that
+   * stopping those workers resets nothing. A list the successor did not adopt (it loaded its own program)
+   * is emptied instead, since a socket can be in one process's list only.
    */
-  releaseSteering(): void {
-    for (const steering of this.steering.values()) {
+  async handSteeringOver(view: SteeringView): Promise<void> {
+    this.steeringHandedOver = true;
+    const drains: Promise<void>[] = [];
+    for (const [name, steering] of this.steering) {
+      const fds = this.slots.get(name)?.fds;
+      const v = view[name];
       try {
-        steering.steer([]);
+        if (!v || !fds) {
+          steering.steer([]);
+          continue;
+        }
+        steering.steer(v.ready.flatMap((k) => (fds.has(k) ? [fds.get(k) as number] : [])));
       } catch {
-        // the successor retries until the sockets are free; this process's exit frees them anyway
+        // the kernel refused the map update: the successor rewrites the list when it takes it
+        continue;
       }
+      const keep = new Set(v.open);
+      for (const [slot, fd] of fds) if (!keep.has(slot)) drains.push(drained(fd));
     }
+    await Promise.all(drains);
+  }
+
+  /**
+   * In a re-exec'd master, once its predecessor has handed the steering over (or has gone): writes the
+   * lists it held back. Returns the names of the sockets concerned.
+   */
+  takeSteering(): string[] {
+    const names = [...this.steeringHeld.keys()];
+    this.steeringHeld.clear();
+    return names;
+  }
+
+  /** What handSteeringOver() in the predecessor needs to know, per socket whose steering this master adopted. */
+  steeringView(): SteeringView {
+    const view: Record<string, { open: number[]; ready: number[] }> = {};
+    for (const [name, ready] of this.steeringHeld) view[name] = { open: this.openSlots(name), ready: [...ready] };
+    return view;
   }
 
   /** Whether any balanced socket is steered (nothing to recompute on a worker's change otherwise). */
@@ -186,12 +249,17 @@ export class SocketSet {
     return [...(this.slots.get(name)?.fds.keys() ?? [])].sort((a, b) => a - b);
   }
 
-  /** Every fd a successor master inherits, with its name: a balanced socket's slots in slot order. */
+  /**
+   * Every fd a successor master inherits, with its name: a balanced socket's slots in slot order, then its
+   * steering program and maps (under STEERING_FD_PREFIX + name).
+   */
   handOver(): { fd: number; name: string }[] {
     return this.list().flatMap((s) => {
-      const slots = this.slots.get(s.spec.name);
-      if (!slots) return [{ fd: s.fd, name: s.spec.name }];
-      return this.openSlots(s.spec.name).map((k) => ({ fd: slots.fds.get(k) as number, name: s.spec.name }));
+      const name = s.spec.name;
+      const slots = this.slots.get(name);
+      if (!slots) return [{ fd: s.fd, name }];
+      const steering = this.steering.get(name)?.handles() ?? [];
+      return [...this.openSlots(name).map((k) => ({ fd: slots.fds.get(k) as number, name })), ...steering.map((fd) => ({ fd, name: STEERING_FD_PREFIX + name }))];
     });
   }
 
@@ -215,7 +283,13 @@ export class SocketSet {
 
   // --- internal ---
 
-  private bindOne(spec: SocketSpec, inheritedFds: readonly number[]): void {
+  /** The steering of `name` when this master writes its list now (not held for a predecessor, not handed over). */
+  private writableSteering(name: string): ReuseportSteering | null {
+    if (this.steeringHandedOver || this.steeringHeld.has(name)) return null;
+    return this.steering.get(name) ?? null;
+  }
+
+  private bindOne(spec: SocketSpec, inheritedFds: readonly number[], steeringFds: readonly number[]): void {
     const b = spec.bind;
     const inheritedFd = b.kind === 'fd' ? b.fd : inheritedFds[0];
     if (inheritedFd !== undefined) {
@@ -226,7 +300,7 @@ export class SocketSet {
       let address = describe(spec);
       if (b.kind === 'tcp') address = tcpAddress(inheritedFd) ?? address;
       this.sockets.set(spec.name, { spec, fd: inheritedFd, address, inherited: true });
-      this.keepSlots(spec, inheritedFds, inheritedFd);
+      this.keepSlots(spec, inheritedFds, inheritedFd, steeringFds);
       return;
     }
     if (b.kind === 'fd') throw new SocketBindError(`[socket:${spec.name}] fd://${b.fd}: no such inherited fd`);
@@ -242,7 +316,7 @@ export class SocketSet {
     try {
       const { fd, address } = openListening({ bind: b, backlog: spec.backlog, mode: spec.mode, owner, reusePort: spec.reusePort });
       this.sockets.set(spec.name, { spec, fd, address, inherited: false });
-      this.keepSlots(spec, [], fd);
+      this.keepSlots(spec, [], fd, []);
     } catch (err) {
       if (!(err instanceof ListenError)) throw err;
       throw new SocketBindError(`[socket:${spec.name}] cannot bind ${describe(spec)}: ${err.message}`, { cause: err });
@@ -254,8 +328,20 @@ export class SocketSet {
    * DROVER_REUSEPORT_STEERING=hash; where the kernel refuses it (no CAP_BPF, a kernel without BPF) the
    * reason is kept for the master's warning and the kernel's hash decides.
    */
-  private attachSteering(name: string, fd: number): void {
+  private attachSteering(name: string, fd: number, handed: readonly number[]): void {
+    // handed-over fds not adopted here are closed by bind()
     if (process.env.DROVER_REUSEPORT_STEERING === 'hash') return;
+    const [ctl, sock, prog] = handed;
+    if (handed.length === 3 && ctl !== undefined && sock !== undefined && prog !== undefined) {
+      try {
+        this.steering.set(name, ReuseportSteering.adopt(ctl, sock, prog));
+        this.steeringHeld.set(name, []);
+        return;
+      } catch (err) {
+        if (!(err instanceof NativeError)) throw err;
+        // not the maps we expected: load a program of our own, as a first master does
+      }
+    }
     try {
       this.steering.set(name, ReuseportSteering.attach(fd));
     } catch (err) {
@@ -265,13 +351,13 @@ export class SocketSet {
   }
 
   /** A balanced socket's slots: every fd a re-exec'd master inherited under its name, in slot order, or the one just bound. */
-  private keepSlots(spec: SocketSpec, inheritedFds: readonly number[], fd: number): void {
+  private keepSlots(spec: SocketSpec, inheritedFds: readonly number[], fd: number, steeringFds: readonly number[]): void {
     const b = spec.bind;
     if (spec.reusePort && b.kind === 'tcp') {
       // with port 0 the kernel chose one for the first socket; every slot of a balanced socket must share it
       const port = socketAddress(fd)?.port ?? b.port;
       this.slots.set(spec.name, { port, fds: new Map((inheritedFds.length > 0 ? inheritedFds : [fd]).map((f, k) => [k, f])) });
-      this.attachSteering(spec.name, fd);
+      this.attachSteering(spec.name, fd, steeringFds);
     } else if (b.kind !== 'fd') {
       // more fds under a shared socket's name: the slots of a predecessor whose socket was balanced; only the first is used
       for (const extra of inheritedFds.slice(1)) closeSync(extra);

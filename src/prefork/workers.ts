@@ -343,6 +343,17 @@ export class Workers implements ProcessKind {
     this.steerRetries.set(program, entry);
   }
 
+  /** Writes every worker program's steering lists: a re-exec'd master that has just taken them over. */
+  steerAll(): void {
+    const seen = new Set<string>();
+    for (const entry of this.supervisor?.table.entries() ?? []) {
+      const program = `${entry.spec.group}:${entry.spec.programName}`;
+      if (!entry.spec.worker || seen.has(program)) continue;
+      seen.add(program);
+      this.steer(entry.spec.group, entry.spec.programName);
+    }
+  }
+
   /** The balanced sockets a program names. */
   private balancedSockets(group: string, programName: string): string[] {
     const entry = this.supervisor?.table.entries().find((e) => e.spec.group === group && e.spec.programName === programName);

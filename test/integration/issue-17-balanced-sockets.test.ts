@@ -273,7 +273,7 @@ test('balanced, under load: USR2 hands every slot to the new master, zero failed
     assert.deepEqual(inodes(port), before, `the new master has the old one's sockets, every slot: ${JSON.stringify(sockets)}`);
     for (const s of sockets) assert.ok(s.pids.includes(newMaster), `the new master holds every slot: ${JSON.stringify(sockets)}`);
     if (steered) {
-      // the old master's list held the sockets (EBUSY) until it let go: the new master steers once it has
+      // the new master writes the list once the old one hands it over (or has gone)
       await run.waitForLine(steeredTo([0, 1]), { from: ready.index ?? 0 });
       const counts = await keepAliveOwners(port, 64);
       for (const [pid, c] of counts) assert.ok(Math.abs(c - 32) <= 1, `after USR2, worker ${pid} holds ${c} of 64: ${JSON.stringify([...counts])}\n${run.describe()}`);
@@ -350,10 +350,16 @@ process.stdin.resume();
 const netnsSkip = process.getuid?.() !== 0 ? 'needs root (a private network namespace)' : false;
 
 /**
- * TTIN then TTOU three times under a new connection per request, in a private network namespace with
- * tcp_migrate_req = `migrate`: how many requests failed.
+ * Runs `steps` under a new connection per request, in a private network namespace with tcp_migrate_req =
+ * `migrate`, and checks that no request failed. `steps` returns the pid of a new master it made (USR2), or 0.
  */
-async function ttouInPrivateNetwork(t: { skip: (why: string) => void }, migrate: 0 | 1, env: Record<string, string>): Promise<void> {
+async function underLoadInPrivateNetwork(
+  t: { skip: (why: string) => void },
+  migrate: 0 | 1,
+  env: Record<string, string>,
+  what: string,
+  steps: (run: CliRun) => Promise<number>,
+): Promise<void> {
   const ns = await privateNetwork(migrate);
   if (!ns) {
     t.skip('cannot make a network namespace here (unshare -n / nsenter)');
@@ -364,6 +370,7 @@ async function ttouInPrivateNetwork(t: { skip: (why: string) => void }, migrate:
   const script = join(dir, 'load.mjs');
   writeFileSync(script, LOAD_SCRIPT);
   let loader: ReturnType<typeof spawn> | null = null;
+  let newMaster = 0;
   try {
     const m = await run.waitForLine(/socket web: listening on 127\.0\.0\.1:(\d+).*$/m);
     const port = Number(m[1]);
@@ -374,32 +381,60 @@ async function ttouInPrivateNetwork(t: { skip: (why: string) => void }, migrate:
     let out = '';
     loader.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
     await waitForCondition(() => out.includes('warm'), 'the load inside the namespace to run', { timeoutMs: 20_000, describe: () => `${out}\n${run.describe()}` });
-    for (let i = 0; i < 3; i++) {
-      let from = run.output.length;
-      run.signal('SIGTTIN');
-      await run.waitForLine(/web_\d+: starting → running/, { from });
-      from = run.output.length;
-      run.signal('SIGTTOU');
-      await run.waitForLine(/web_\d+: stopping → stopped/, { from, timeoutMs: 10_000 });
-    }
+    newMaster = await steps(run);
     loader.stdin?.end();
     await waitForCondition(() => out.includes('{'), 'the load\'s result', { timeoutMs: 15_000, describe: () => out });
     const result = JSON.parse(out.slice(out.indexOf('{'))) as { ok: number; failed: number; errors: string[] };
-    process.stdout.write(`# TTIN+TTOU ×3 under a new connection per request, tcp_migrate_req = ${migrate}, ${steered ? 'steered' : 'hashed'}: ${result.failed} failed of ${result.ok + result.failed}\n`);
+    process.stdout.write(`# ${what} under a new connection per request, tcp_migrate_req = ${migrate}, ${steered ? 'steered' : 'hashed'}: ${result.failed} failed of ${result.ok + result.failed}\n`);
     const why = steered ? 'each closing slot was taken out of turn and drained before it closed' : 'the kernel moved each closing slot\'s queue to another slot';
     assert.equal(result.failed, 0, `${why}: ${result.errors.join('; ')}\n${run.describe()}`);
     assert.ok(result.ok > 200);
   } finally {
     loader?.kill('SIGKILL');
-    await teardown(run, spawnedPids(run), dir);
+    if (newMaster) process.kill(newMaster, 'SIGTERM');
+    await waitForCondition(() => livePids([newMaster]).length === 0, 'the new master to exit', { timeoutMs: 15_000 }).catch(() => undefined);
+    await teardown(run, [...spawnedPids(run), newMaster], dir);
     ns.close();
   }
 }
 
+/** TTIN then TTOU three times. */
+async function ttinTtou(run: CliRun): Promise<number> {
+  for (let i = 0; i < 3; i++) {
+    let from = run.output.length;
+    run.signal('SIGTTIN');
+    await run.waitForLine(/web_\d+: starting → running/, { from });
+    from = run.output.length;
+    run.signal('SIGTTOU');
+    await run.waitForLine(/web_\d+: stopping → stopped/, { from, timeoutMs: 10_000 });
+  }
+  return 0;
+}
+
+/**
+ * TTIN twice, then USR2: the new master runs the config's 2 workers, so the slots 2 and 3 lose theirs when
+ * the old master's workers stop. Returns the new master's pid once the old master has exited.
+ */
+async function ttinThenUsr2(run: CliRun): Promise<number> {
+  for (let i = 0; i < 2; i++) {
+    const from = run.output.length;
+    run.signal('SIGTTIN');
+    await run.waitForLine(/web_\d+: starting → running/, { from });
+  }
+  run.signal('SIGUSR2');
+  const ready = await run.waitForLine(/the new master \(pid (\d+)\) is ready/, { timeoutMs: 20_000 });
+  await run.waitForExit(15_000, { drained: false });
+  return Number(ready[1]);
+}
+
 test('TTOU with net.ipv4.tcp_migrate_req = 1 (private network namespace), the kernel\'s hash: no request fails, with a new connection per request', { skip: netnsSkip }, async (t) => {
-  await ttouInPrivateNetwork(t, 1, HASHED);
+  await underLoadInPrivateNetwork(t, 1, HASHED, 'TTIN+TTOU ×3', ttinTtou);
 });
 
 test('TTOU with net.ipv4.tcp_migrate_req = 0 (private network namespace), steered: no request fails, with a new connection per request', { skip: netnsSkip }, async (t) => {
-  await ttouInPrivateNetwork(t, 0, {});
+  await underLoadInPrivateNetwork(t, 0, {}, 'TTIN+TTOU ×3', ttinTtou);
+});
+
+test('TTIN twice, then USR2 to a master with fewer workers (tcp_migrate_req = 0, steered): the slots it does not keep are drained first, no request fails', { skip: netnsSkip || steeringSkip }, async (t) => {
+  await underLoadInPrivateNetwork(t, 0, {}, 'TTIN ×2 then USR2', ttinThenUsr2);
 });

@@ -113,6 +113,32 @@ test('steering: a socket in another process\'s list is refused (EBUSY) until tha
   }
 });
 
+test('steering: a successor that adopts the handed-over program and maps keeps the list in force until its first rewrite, which nothing refuses', { skip }, async () => {
+  const a = listenSocket({ kind: 'tcp', host: '127.0.0.1', port: 0 }, { backlog: 64, reusePort: true });
+  const port = socketAddress(a)?.port ?? 0;
+  const b = listenSocket({ kind: 'tcp', host: '127.0.0.1', port }, { backlog: 64, reusePort: true });
+  const old = ReuseportSteering.attach(a);
+  const conns: Socket[] = [];
+  try {
+    assert.deepEqual(old.steer([a, b]).listed, [a, b]);
+    // a re-exec passes these fds to the new master; here the same process adopts them
+    const successor = ReuseportSteering.adopt(...old.handles());
+    assert.deepEqual(successor.listed(), [], 'the successor has written nothing yet');
+    await open(port, 10, conns);
+    assert.deepEqual([acceptQueueLength(a), acceptQueueLength(b)], [5, 5], 'the predecessor\'s list still steers');
+    const first = successor.steer([b]);
+    assert.deepEqual(first.refused, [], 'no EBUSY: the sockets were in this very list');
+    assert.deepEqual(first.listed, [b]);
+    await open(port, 10, conns);
+    assert.deepEqual([acceptQueueLength(a), acceptQueueLength(b)], [5, 15], 'the predecessor\'s positions were emptied: only b now');
+    assert.equal(successor.steer([]).changed, true);
+  } finally {
+    for (const s of conns) s.destroy();
+    old.close();
+    for (const fd of [a, b]) closeSync(fd);
+  }
+});
+
 test('acceptQueueLength: 0 on an idle listener; a NativeError on an fd that is not a socket', () => {
   const fd = listenSocket({ kind: 'tcp', host: '127.0.0.1', port: 0 }, { backlog: 8 });
   try {
