@@ -28,6 +28,10 @@ export interface LogAccess {
   follow(key: string, stream: StreamName, onChunk: (chunk: Uint8Array) => void, opts?: { tailBytes?: number }): () => void;
   /** drover's own log */
   readMainLog(offset: number, length: number): Promise<Uint8Array>;
+  /** drover's own log file, or null when it keeps none */
+  mainLogPath(): string | null;
+  /** follow() for drover's own log; a no-op without a log file */
+  followMain(onChunk: (chunk: Uint8Array) => void, opts?: { tailBytes?: number }): () => void;
   clearMainLog(): Promise<void>;
   /** reopen every file (logrotate's postrotate) */
   reopen(): void;

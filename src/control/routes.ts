@@ -18,6 +18,9 @@ export function buildRoutes(api: ControlApi, opts: RouteOptions = {}): RouteHand
   return [
     jsonApiRoute(api),
     onFirstUse('/RPC2', async () => (await import('./xmlrpc/route.js')).xmlRpcRoute(api)),
+    // supervisorctl's tail -f, maintail -f and fg
+    onFirstUse('/logtail', async () => (await import('./xmlrpc/logtail.js')).logtailRoute(api)),
+    onFirstUse('/mainlogtail', async () => (await import('./xmlrpc/logtail.js')).mainlogtailRoute(api)),
     onFirstUse('/metrics', async () => (await import('./metrics.js')).metricsRoute(api, opts.queueStats ?? null)),
     healthzRoute(api),
     readyzRoute(api),

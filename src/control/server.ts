@@ -98,8 +98,8 @@ export class EventStreamWriter {
     });
   }
 
-  /** Queues `text` for the client; false when it was not queued (the client is behind, or gone). */
-  write(text: string): boolean {
+  /** Queues `text` (or bytes) for the client; false when it was not queued (the client is behind, or gone). */
+  write(text: string | Uint8Array): boolean {
     if (this.res.destroyed || this.res.writableEnded) return false;
     if (this.behind || this.res.writableLength > MAX_STREAM_BACKLOG_BYTES + this.extraBacklogBytes) {
       if (this.onBehind === 'close') {
@@ -336,6 +336,8 @@ function listenOn(server: Server, opts: { path: string } | { host: string; port:
  */
 export function isAllowedHost(header: string | undefined, kind: 'unix' | 'tcp', allowed: readonly string[]): boolean {
   if (header === undefined) return true;
+  // supervisorctl's own HTTP client (tail -f, fg) names no host on a unix socket; no browser sends that
+  if (kind === 'unix' && header.trim() === '') return true;
   const name = hostName(header);
   if (name === null) return false;
   if (isIP(name) !== 0) return true;

@@ -13,6 +13,9 @@ import {
 } from './states.js';
 
 /** The parts of a ProcessSpec the state machine reads. */
+/** How a spawn error starts when the process died before startsecs (supervisor's words, then how it ended). */
+export const EXITED_TOO_QUICKLY = 'Exited too quickly';
+
 export type ProcessPolicy = Pick<
   ProcessSpec,
   | 'name'
@@ -344,7 +347,7 @@ export function reduce(
       // a process that dies before it is reported ready failed to start, however long it took
       if (upMs < policy.startSecs * 1000 || policy.readiness === 'reported') {
         rec = { ...rec, ...base, exitStatus: null };
-        enterBackoff(ev, 'exitedTooQuickly', `Exited too quickly (${how})`, `exited too quickly (${how})`);
+        enterBackoff(ev, 'exitedTooQuickly', `${EXITED_TOO_QUICKLY} (${how})`, `exited too quickly (${how})`);
         return;
       }
     }

@@ -400,6 +400,11 @@ export class LogSink implements OutputSink {
     return this.mainLog?.path ?? null;
   }
 
+  /** follow() for drover's own log file (supervisorctl's `maintail -f`); a no-op when there is none. */
+  followMain(onChunk: (chunk: Buffer) => void, opts: { tailBytes?: number } = {}): () => void {
+    return this.mainLog?.follow(onChunk, opts.tailBytes ?? 0) ?? (() => undefined);
+  }
+
   /** supervisor's readLog (the main log). */
   async readMainLog(offset: number, length: number): Promise<Buffer> {
     const file = this.mainLog;

@@ -5,7 +5,7 @@
 // in the same order, including the config edit before reread/update. drover answers identically, except
 // where a comment says otherwise (tail while drover keeps no logs).
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -314,6 +314,105 @@ test('supervisorctl starts a program that update added', async () => {
     await expectCtl(d, 'update', 0, 'idle: stopped\nidle: removed process group\nfresh: added process group\n');
     await expectCtl(d, 'start fresh', 0, 'fresh: started\n');
     await expectCtl(d, 'status fresh', 0, new RegExp(`^${statusLine('fresh', 'RUNNING', RUNNING_DESC)}\n$`));
+  } finally {
+    await d.teardown();
+  }
+});
+
+/** A supervisorctl that keeps running (tail -f, maintail -f, fg), its output collected as it comes. */
+function ctlFollow(d: Daemon, line: string): { child: ChildProcess; output: () => string; waitFor: (text: string, what: string) => Promise<void> } {
+  const socket = join(d.dir, '.drover', 'drover.sock');
+  const child = spawn(SUPERVISORCTL, ['-c', d.file, '-s', `unix://${socket}`, ...line.split(' ')], { env: { ...process.env, LANG: 'C.UTF-8' }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (out += s));
+  return {
+    child,
+    output: () => out,
+    waitFor: (text, what) => waitForCondition(() => out.includes(text), what, { describe: () => `supervisorctl ${line}:\n${out}\n${d.daemonStderr()}` }),
+  };
+}
+
+// supervisorctl's tail -f, maintail -f and fg read supervisor's /logtail and /mainlogtail HTTP paths (not
+// XML-RPC); against supervisord they print the end of the log and then follow it until Ctrl-C
+test('supervisorctl tail -f, maintail -f and fg follow the logs', async () => {
+  const gate = (name: string): string => join(d.dir, name);
+  const d = new Daemon(`[supervisord]
+childlogdir = %(here)s
+logfile = %(here)s/drover.log
+
+[supervisorctl]
+serverurl = unix://%(here)s/.drover/drover.sock
+
+[program:talker]
+command = sh -c 'echo first-out; echo first-err >&2; while [ ! -e %(here)s/go ]; do sleep 0.05; done; echo second-out; echo second-err >&2; exec sleep 1000'
+startsecs = 0
+
+[program:echo]
+command = cat
+startsecs = 0
+`);
+  const followers: ChildProcess[] = [];
+  try {
+    await d.up();
+    const out = ctlFollow(d, 'tail -f talker');
+    const err = ctlFollow(d, 'tail -f talker stderr');
+    const main = ctlFollow(d, 'maintail -f');
+    followers.push(out.child, err.child, main.child);
+    await out.waitFor('first-out', 'tail -f to print what the log holds');
+    await err.waitFor('first-err', 'tail -f stderr to print what the log holds');
+    await main.waitFor('drover up: pid', 'maintail -f to print the end of drover\'s log');
+    writeFileSync(gate('go'), '');
+    await out.waitFor('second-out', 'tail -f to follow new output');
+    await err.waitFor('second-err', 'tail -f stderr to follow new output');
+    assert.ok(!out.output().includes('err'), `stdout only: ${out.output()}`);
+    await expectCtl(d, 'stop echo', 0, 'echo: stopped\n');
+    await main.waitFor('echo: stopping → stopped', 'maintail -f to follow drover\'s log');
+    await expectCtl(d, 'start echo', 0, 'echo: started\n');
+
+    // fg: the program's output comes back, and what is typed goes to its stdin
+    const fg = ctlFollow(d, 'fg echo');
+    followers.push(fg.child);
+    await fg.waitFor('==> Press Ctrl-C to exit <==', 'fg to start');
+    fg.child.stdin?.write('typed-into-fg\n');
+    await fg.waitFor('typed-into-fg\n', 'fg to show what cat echoed');
+    assert.doesNotMatch(fg.output(), /status code/, fg.output());
+
+    // no such process: supervisor's 404, as supervisord answers it
+    const none = ctlFollow(d, 'tail -f nosuch');
+    followers.push(none.child);
+    await none.waitFor('/logtail/nosuch/stdout Cannot read, status code 404', 'tail -f of an unknown process to fail');
+  } finally {
+    for (const c of followers) c.kill('SIGKILL');
+    await d.teardown();
+  }
+});
+
+// supervisord answers a start of many in two passes: first what fails before anything is spawned (a
+// missing or non-executable command), then, poll by poll, what it had to wait for; supervisorctl's exit
+// code is that of the last failure it prints (observed: rc 7 against supervisord 4.2.5)
+test('start all lists the failures supervisord answers at once before those it waits for, with its exit code and FATAL text', async () => {
+  const d = new Daemon(`[supervisord]
+childlogdir = %(here)s
+
+[supervisorctl]
+serverurl = unix://%(here)s/.drover/drover.sock
+
+[program:a_flaky]
+command = sh -c 'exit 3'
+startsecs = 1
+startretries = 0
+autostart = false
+
+[program:b_noexec]
+command = %(here)s/noexec.sh
+autostart = false
+`);
+  try {
+    writeFileSync(join(d.dir, 'noexec.sh'), '#!/bin/sh\n', { mode: 0o644 });
+    await d.up();
+    await expectCtl(d, 'start all', 7, 'b_noexec: ERROR (file is not executable)\na_flaky: ERROR (spawn error)\n');
+    await expectCtl(d, 'status a_flaky', 3, `${statusLine('a_flaky', 'FATAL', 'Exited too quickly (process log may have details)')}\n`);
   } finally {
     await d.teardown();
   }

@@ -4,7 +4,7 @@
 import type { ProcessSpec } from '../../config/types.js';
 import type { CommandOutcome } from '../../core/types.js';
 import { RUNNING_STATES, SIGNALLABLE_STATES, STATE_CODES, STARTABLE_STATES, type State } from '../../core/states.js';
-import type { ProcessRecord } from '../../core/program.js';
+import { EXITED_TOO_QUICKLY, type ProcessRecord } from '../../core/program.js';
 import { ConfigError } from '../../errors.js';
 import { MAX_LOG_ANSWER_BYTES } from '../../logs/read.js';
 import { signalNumber } from '../../os/signals.js';
@@ -142,7 +142,8 @@ function lookup(api: ControlApi, namespec: string): { group: string; proc: Proc 
   return { group, proc };
 }
 
-function lookupProcess(api: ControlApi, namespec: string): Proc {
+/** The process `namespec` names, as supervisor finds it; RpcFault BAD_NAME when there is none. */
+export function lookupProcess(api: ControlApi, namespec: string): Proc {
   const { proc } = lookup(api, namespec);
   if (!proc) throw new RpcFault('BAD_NAME', namespec);
   return proc;
@@ -199,7 +200,17 @@ async function startMany(api: ControlApi, procs: readonly Proc[], wait: boolean)
     todo.map((p) => p.key),
     wait,
   );
-  return inSupervisordOrder(todo, outcomes, sentAtMs).map(([p, o]) => result(p, o && !o.ok ? faultOf(o, namespecOf(p)) : null));
+  return inSupervisordOrder(todo, outcomes, sentAtMs, wait ? deferredStart : undefined).map(([p, o]) => result(p, o && !o.ok ? faultOf(o, namespecOf(p)) : null));
+}
+
+/**
+ * Whether supervisord would answer this start only from a later poll: it fails a missing or
+ * non-executable command (and a process started meanwhile) before it spawns anything, and a startsecs = 0
+ * process is running as soon as it is spawned; anything else it waits for.
+ */
+function deferredStart(p: Proc, o: CommandOutcome | undefined): boolean {
+  if (o && !o.ok) return o.code !== 'E_NO_FILE' && o.code !== 'E_NOT_EXECUTABLE' && o.code !== 'E_ALREADY_STARTED' && o.code !== 'E_BAD_NAME';
+  return p.spec.startSecs > 0;
 }
 
 async function stopMany(api: ControlApi, procs: readonly Proc[], wait: boolean): Promise<XmlRpcValue[]> {
@@ -219,13 +230,23 @@ const SUPERVISORD_POLL_MS = 50;
  * The results of a start or stop of many processes in the order supervisord gives them: it appends each
  * process when a poll finds it done, and goes in action order within a poll. So processes that settle
  * together keep action order (priority, group activation, process), and one that takes longer — a startsecs
- * to wait out, a slow stop — comes after them. Polls are counted from when the command was sent.
+ * to wait out, a slow stop — comes after them. Polls are counted from when the command was sent; what
+ * `deferred` names settles no earlier than the second.
  */
-function inSupervisordOrder(procs: readonly Proc[], outcomes: readonly CommandOutcome[], sentAtMs: number): [Proc, CommandOutcome | undefined][] {
-  const poll = (o: CommandOutcome | undefined): number => Math.max(0, Math.floor(((o?.settledAtMs ?? sentAtMs) - sentAtMs) / SUPERVISORD_POLL_MS));
+function inSupervisordOrder(
+  procs: readonly Proc[],
+  outcomes: readonly CommandOutcome[],
+  sentAtMs: number,
+  deferred: (p: Proc, o: CommandOutcome | undefined) => boolean = () => false,
+): [Proc, CommandOutcome | undefined][] {
   const rows = procs.map((p, i): [Proc, CommandOutcome | undefined] => [p, outcomes[i]]);
+  const poll = ([p, o]: [Proc, CommandOutcome | undefined]): number => {
+    const settled = Math.max(0, Math.floor(((o?.settledAtMs ?? sentAtMs) - sentAtMs) / SUPERVISORD_POLL_MS));
+    // what supervisord waits for is answered from its second look at the earliest, after every immediate answer
+    return deferred(p, o) ? Math.max(1, settled) : settled;
+  };
   // Array.prototype.sort is stable: within one poll, action order stays
-  return rows.sort((a, b) => poll(a[1]) - poll(b[1]));
+  return rows.sort((a, b) => poll(a) - poll(b));
 }
 
 async function signalMany(api: ControlApi, procs: readonly Proc[], signal: string): Promise<XmlRpcValue[]> {
@@ -283,6 +304,15 @@ function descriptionOf(api: ControlApi, p: Proc, info: Parameters<typeof describ
 /** Encoded parts of getProcessInfo per process record (records are replaced, never changed: a WeakMap drops them). */
 const encodedInfo = new WeakMap<ProcessRecord, { spec: ProcessSpec; info: Info; before: string; after: string }>();
 
+/**
+ * A spawn error in supervisor's words: drover says how a process that exited too quickly ended (its own
+ * status shows it), supervisord points to the log instead; supervisorctl shows supervisord's text.
+ */
+function supervisorSpawnError(spawnError: string | null): string {
+  if (spawnError?.startsWith(`${EXITED_TOO_QUICKLY} (`)) return `${EXITED_TOO_QUICKLY} (process log may have details)`;
+  return spawnError ?? '';
+}
+
 /** getProcessInfo's fields but the description, in supervisor's order. */
 function infoOf(api: ControlApi, p: Proc, now: number) {
   const rec = p.record;
@@ -298,7 +328,7 @@ function infoOf(api: ControlApi, p: Proc, now: number) {
     now,
     state: STATE_CODES[rec.state],
     statename: rec.state.toUpperCase(),
-    spawnerr: rec.spawnError ?? '',
+    spawnerr: supervisorSpawnError(rec.spawnError),
     exitstatus: rec.exitStatus ?? 0,
     logfile: stdoutLog,
     stdout_logfile: stdoutLog,
