@@ -1,6 +1,7 @@
 // Launching and ending processes: build a process's environment, spawn it through its kind's plan, attach
 // its output, turn its exit into an event; send stop and kill signals with group semantics; after an exit,
 // sweep what a killasgroup program left behind, or warn about a program that daemonized itself.
+import { stripAnsiStream } from '../logs/strip-ansi.js';
 import type { ProcessSpec } from '../config/types.js';
 import type { OutputSink, StreamName } from '../logs/output.js';
 import type { OrphanGuard } from '../os/guard.js';
@@ -52,6 +53,8 @@ export interface LauncherOptions {
   readonly outputTap: OutputTap | null;
   /** the active config's `[supervisord] environment` */
   readonly globalEnv: () => Readonly<Record<string, string>>;
+  /** the active config's `[supervisord] strip_ansi`: escape sequences leave programs' output */
+  readonly stripAnsi?: () => boolean;
 }
 
 export class Launcher {
@@ -144,7 +147,12 @@ export class Launcher {
     this.o.guard?.add(pid, entry.spawnedStartTicks);
     // with redirect_stderr the sink writes stderr into the stdout log, still knowing which stream a line came from
     const protocol = plan.stdout === 'protocol';
-    const tap = (stream: StreamName, source: OutputStream): OutputStream => this.o.outputTap?.tap(spec, pid, stream, source) ?? source;
+    const strip = this.o.stripAnsi?.() === true;
+    const tap = (stream: StreamName, raw: OutputStream): OutputStream => {
+      // stripped before the events see it, as supervisord strips before it logs or raises anything
+      const source = strip ? stripAnsiStream(raw) : raw;
+      return this.o.outputTap?.tap(spec, pid, stream, source) ?? source;
+    };
     if (stdout) this.o.output.attach(entry.key, 'stdout', protocol ? stdout : tap('stdout', stdout), { echo: !protocol });
     if (stderr) this.o.output.attach(entry.key, 'stderr', tap('stderr', stderr));
     const stdoutEnd = protocol ? endOf(stdout) : null;

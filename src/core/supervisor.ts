@@ -91,6 +91,7 @@ export class Supervisor implements CoreHost {
       launchEnv: opts.launchEnv ?? null,
       outputTap: opts.outputTap ?? null,
       globalEnv: () => this.config.supervisord.environment,
+      stripAnsi: () => this.config.supervisord.strip_ansi,
     });
     this.orchestration = new Orchestration(this, (e) => this.commands.changed(e));
     this.commands = new Commands(this, this.follower, this.orchestration, {
