@@ -53,6 +53,11 @@ export interface LauncherOptions {
   readonly outputTap: OutputTap | null;
   /** the active config's `[supervisord] environment` */
   readonly globalEnv: () => Readonly<Record<string, string>>;
+  /**
+   * where programs reach drover (SUPERVISOR_SERVER_URL when a program sets no `serverurl`, as supervisord
+   * passes its own server's URL); null: not set
+   */
+  readonly serverUrl?: () => string | null;
   /** the active config's `[supervisord] strip_ansi`: escape sequences leave programs' output */
   readonly stripAnsi?: () => boolean;
 }
@@ -250,7 +255,8 @@ export class Launcher {
     env['SUPERVISOR_ENABLED'] = '1';
     env['SUPERVISOR_PROCESS_NAME'] = spec.name;
     env['SUPERVISOR_GROUP_NAME'] = spec.group;
-    if (spec.serverUrl !== null) env['SUPERVISOR_SERVER_URL'] = spec.serverUrl;
+    const serverUrl = spec.serverUrl ?? this.o.serverUrl?.() ?? null;
+    if (serverUrl !== null) env['SUPERVISOR_SERVER_URL'] = serverUrl;
     if (user) {
       // supervisor leaves HOME/USER/LOGNAME as drover's own; programs then read root's dotfiles
       env['HOME'] = user.home;

@@ -43,6 +43,8 @@ export interface SupervisorOptions {
   readonly launchEnv?: LaunchEnv | null;
   /** sees every process's output on its way to the logs (event listeners' PROCESS_LOG); null: none */
   readonly outputTap?: OutputTap | null;
+  /** drover's own URL, for programs' SUPERVISOR_SERVER_URL (src/daemon/listeners.ts) */
+  readonly serverUrl?: () => string | null;
 }
 
 /** A handler for a signal to the master; runs inside the event loop, in order with everything else. */
@@ -92,6 +94,7 @@ export class Supervisor implements CoreHost {
       outputTap: opts.outputTap ?? null,
       globalEnv: () => this.config.supervisord.environment,
       stripAnsi: () => this.config.supervisord.strip_ansi,
+      serverUrl: () => opts.serverUrl?.() ?? null,
     });
     this.orchestration = new Orchestration(this, (e) => this.commands.changed(e));
     this.commands = new Commands(this, this.follower, this.orchestration, {

@@ -175,7 +175,9 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   const fcgi = new FastCgiSockets(logger);
   const checks = new Checks({ logger, lines: sink });
   // supervisor's event listeners: a kind of process, a tap on programs' output, and the event bus
-  const events = new EventSystem({ logger, identifier: config.supervisord.identifier, callback: callbackAddress(config) });
+  // where programs reach drover (SUPERVISOR_SERVER_URL): the control socket bound at start
+  const callback = callbackAddress(config);
+  const events = new EventSystem({ logger, identifier: config.supervisord.identifier, callback });
   const supervisor = new Supervisor({
     config,
     logger,
@@ -188,6 +190,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     hooks,
     launchEnv: checks,
     outputTap: events.tap,
+    serverUrl: () => callback.url,
   });
   workers.manage(supervisor, config);
   const service = ServiceNotifications.fromEnv(supervisor, logger, { successor: o.reexec === true });

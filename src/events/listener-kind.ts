@@ -98,11 +98,10 @@ export class ListenerKind implements ProcessKind, ListenerChannel {
   }
 
   prepare(spec: ProcessSpec): LaunchPlan {
-    // supervisor sets SUPERVISOR_SERVER_URL before the program's own environment, which may override it;
-    // it never sets the credentials (childutils reads them): drover does, when the config has plain ones
+    // SUPERVISOR_SERVER_URL is set for every program (src/core/launcher.ts); supervisor never sets the
+    // credentials (childutils reads them): drover does, when the config has plain ones
     const env: Record<string, string> = {};
     const own = (k: string): boolean => Object.hasOwn(spec.environment, k);
-    if (spec.serverUrl === null && !own('SUPERVISOR_SERVER_URL')) env['SUPERVISOR_SERVER_URL'] = this.o.callback.url;
     const cred = this.o.callback.credentials;
     if (cred && !own('SUPERVISOR_USERNAME') && !own('SUPERVISOR_PASSWORD')) {
       env['SUPERVISOR_USERNAME'] = cred.username;

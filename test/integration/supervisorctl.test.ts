@@ -10,6 +10,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { Daemon } from '../helpers/daemon.js';
+import { rpcValue } from '../helpers/xmlrpc.js';
 import { DEFAULT_TIMEOUT_MS, fixture, livePids, TIMEOUT_SCALE, waitForCondition } from '../helpers/drover.js';
 
 const SUPERVISORCTL = '/usr/bin/supervisorctl';
@@ -413,6 +414,41 @@ autostart = false
     await d.up();
     await expectCtl(d, 'start all', 7, 'b_noexec: ERROR (file is not executable)\na_flaky: ERROR (spawn error)\n');
     await expectCtl(d, 'status a_flaky', 3, `${statusLine('a_flaky', 'FATAL', 'Exited too quickly (process log may have details)')}\n`);
+  } finally {
+    await d.teardown();
+  }
+});
+
+// values taken from supervisord 4.2.5's getAllConfigInfo for the same sections
+test('getAllConfigInfo: an unset serverurl is "none", and a listener has group priority -1 but process priority 999', async () => {
+  const d = new Daemon(`[supervisord]
+childlogdir = %(here)s
+
+[program:web]
+command = sleep 1000
+autostart = false
+
+[program:api]
+command = sleep 1000
+autostart = false
+serverurl = http://127.0.0.1:9001
+
+[eventlistener:rec]
+command = cat
+events = TICK_5
+autostart = false
+`);
+  try {
+    await d.up();
+    const all = (await rpcValue(join(d.dir, '.drover', 'drover.sock'), 'supervisor.getAllConfigInfo')) as Record<string, unknown>[];
+    const pick = (name: string): Record<string, unknown> => {
+      const row = all.find((r) => r['name'] === name);
+      assert.ok(row, `${name} in ${JSON.stringify(all)}`);
+      return { serverurl: row['serverurl'], group_prio: row['group_prio'], process_prio: row['process_prio'] };
+    };
+    assert.deepEqual(pick('web'), { serverurl: 'none', group_prio: 999, process_prio: 999 });
+    assert.deepEqual(pick('api'), { serverurl: 'http://127.0.0.1:9001', group_prio: 999, process_prio: 999 });
+    assert.deepEqual(pick('rec'), { serverurl: 'none', group_prio: -1, process_prio: 999 });
   } finally {
     await d.teardown();
   }

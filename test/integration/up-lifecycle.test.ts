@@ -1,6 +1,7 @@
 // `drover up` in the foreground: priority order, graceful stop in reverse order, stopwaitsecs → SIGKILL,
 // a second SIGINT and SIGQUIT as fast shutdowns, and supervisor's environment for programs.
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { fixture, livePids, makeTmpDir, startUp, teardown, writeConfig } from '../helpers/drover.js';
 
@@ -198,6 +199,8 @@ autorestart = false
     assert.equal(seen.env['SUPERVISOR_ENABLED'], '1');
     assert.equal(seen.env['SUPERVISOR_PROCESS_NAME'], 'envy');
     assert.equal(seen.env['SUPERVISOR_GROUP_NAME'], 'tools');
+    // no serverurl: drover's own control socket, as supervisord passes its own (childutils.getRPCInterface reads it)
+    assert.equal(seen.env['SUPERVISOR_SERVER_URL'], `unix://${join(dir, '.drover', 'drover.sock')}`);
     assert.equal(seen.cwd, '/tmp');
     assert.equal(seen.umask, 0o027);
     assert.deepEqual(seen.argv, ['one', 'two words']);

@@ -426,7 +426,7 @@ function allConfigInfo(api: ControlApi): XmlRpcValue[] {
           ['inuse', inuse],
           ['killasgroup', spec.killAsGroup],
           ['name', spec.name],
-          ['process_prio', spec.priority],
+          ['process_prio', spec.eventListener?.processPriority ?? spec.priority],
           ['redirect_stderr', spec.redirectStderr],
           ['startretries', spec.startRetries],
           ['startsecs', spec.startSecs],
@@ -444,7 +444,8 @@ function allConfigInfo(api: ControlApi): XmlRpcValue[] {
           ['stderr_logfile_backups', spec.stderrLogfileBackups],
           ['stderr_logfile_maxbytes', spec.stderrLogfileMaxBytes],
           ['stderr_syslog', spec.stderrSyslog],
-          ['serverurl', spec.serverUrl ?? 'auto'],
+          // supervisord reports an unset serverurl as 'none' (the URL it passes is its own)
+          ['serverurl', spec.serverUrl ?? 'none'],
         ]),
       );
     }
