@@ -39,8 +39,8 @@ const TICKS = [
 
 export class Feeds {
   private readonly unsubscribe: (() => void)[] = [];
-  /** the tick timers; empty when stopped */
-  private readonly timers = new Map<number, NodeJS.Timeout>();
+  /** the one tick timer; null when stopped */
+  private timer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly bus: EventBus,
@@ -72,13 +72,13 @@ export class Feeds {
     );
     this.bus.raise('SUPERVISOR_STATE_CHANGE_RUNNING', EMPTY_PAYLOAD);
     const nowSec = this.now() / 1000;
-    for (const t of TICKS) this.scheduleTick(t.period, t.type, timeslice(t.period, nowSec));
+    this.scheduleTicks(TICKS.map((t) => timeslice(t.period, nowSec)));
   }
 
   /** Stops the clock and stops listening to the supervisor. */
   stop(): void {
-    for (const t of this.timers.values()) clearTimeout(t);
-    this.timers.clear();
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
     for (const off of this.unsubscribe.splice(0)) off();
   }
 
@@ -112,17 +112,26 @@ export class Feeds {
   }
 
   /** Raises TICK_`period` when the next period begins; `last` is the start of the current one (seconds). */
-  private scheduleTick(period: number, type: ConcreteEventType, last: number): void {
-    const delayMs = Math.max(1, (last + period) * 1000 - this.now());
-    const timer = setTimeout(() => {
-      const current = timeslice(period, this.now() / 1000);
-      // a timer can fire a little early against the wall clock: then wait for the rest
-      if (current !== last) this.bus.raise(type, tickPayload(current));
-      this.scheduleTick(period, type, current === last ? last : current);
-    }, delayMs);
-    timer.unref();
-    this.timers.set(period, timer);
+  /**
+   * One timer for every TICK period, so that at a boundary several share they come in supervisor's order
+   * (TICK_5, TICK_60, TICK_3600). `last`: the timeslice each period last raised (or started in).
+   */
+  private scheduleTicks(last: readonly number[]): void {
+    const next = Math.min(...TICKS.map((t, i) => ((last[i] ?? 0) + t.period) * 1000));
+    this.timer = setTimeout(() => {
+      const nowSec = this.now() / 1000;
+      // a timer can fire a little early against the wall clock: a period whose slice has not changed waits
+      const current = TICKS.map((t, i) => {
+        const slice = timeslice(t.period, nowSec);
+        if (slice !== last[i]) this.bus.raise(t.type, tickPayload(slice));
+        return slice;
+      });
+      // stopped meanwhile (an event's effects can end drover): no new timer
+      if (this.timer !== null) this.scheduleTicks(current);
+    }, Math.max(1, next - this.now()));
+    this.timer.unref();
   }
+
 }
 
 /** supervisor's timeslice: the start of the period `when` falls in. */
