@@ -91,10 +91,11 @@ export class EventBus {
   }
 
   /** An event a listener of `pool` rejected or left unfinished: back to the head of the queue, then sent again. */
-  requeue(poolName: string, event: BusEvent): void {
+  requeue(poolName: string, event: BusEvent, opts: { readonly rejected?: boolean } = {}): void {
     const pool = this.pools.get(poolName);
     if (!pool) return;
-    pool.counters.rejected += 1;
+    // an event that could not be written was not rejected by anyone
+    if (opts.rejected !== false) pool.counters.rejected += 1;
     this.o.logger.debug(`pool ${poolName}: event ${event.serial} goes back to the head of the queue (${pool.queue.length} queued, buffer_size ${pool.spec.bufferSize})`);
     this.queue(pool, event, true);
     this.dispatch(pool);

@@ -10,15 +10,18 @@ import type { State } from '../core/states.js';
 import type { ProcessEntry } from '../core/table.js';
 import type { Logger } from '../logs/logger.js';
 import type { ListenerChannel } from './bus.js';
-import { eventSent, initialListener, listenerSpawned, outputReceived, type ListenerEffect, type ListenerReduction, type ListenerRecord } from './listener-protocol.js';
+import { eventNotSent, eventSent, initialListener, listenerSpawned, outputReceived, type ListenerEffect, type ListenerReduction, type ListenerRecord } from './listener-protocol.js';
 import type { BusEvent } from './pool.js';
 
 /** What the kind tells the bus about its listeners, and asks it. */
 export interface ListenerPoolHost {
   /** a listener of `pool` may take an event now */
   dispatchPool(pool: string): void;
-  /** an event a listener of `pool` rejected or left unfinished goes back to the head of the queue */
-  requeue(pool: string, event: BusEvent): void;
+  /**
+   * an event a listener of `pool` rejected or left unfinished goes back to the head of the queue
+   * (`rejected: false`: it could not even be written)
+   */
+  requeue(pool: string, event: BusEvent, opts?: { readonly rejected?: boolean }): void;
   /** whether `pool` has an event raised at or after `sinceMs` waiting */
   hasQueuedSince(pool: string, sinceMs: number): boolean;
 }
@@ -185,10 +188,13 @@ export class ListenerKind implements ProcessKind, ListenerChannel {
         this.o.logger.debug(`${l.name}: stdin closed; event ${event.serial} not sent to it`);
         continue;
       }
-      stdin.write(bytes());
       l.event = event;
       l.eventSentAtMs = Date.now();
       this.apply(l, eventSent(l.record));
+      // the write fails later, not here, when the listener has closed its stdin (EPIPE)
+      stdin.write(bytes(), (err) => {
+        if (err) this.notSent(l, event, err);
+      });
       return l.name;
     }
     return null;
@@ -224,6 +230,19 @@ export class ListenerKind implements ProcessKind, ListenerChannel {
     list.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     this.members.set(pool, list);
     return l;
+  }
+
+  /**
+   * Writing `event` to listener `l` failed: supervisord gets EPIPE at once, leaves the listener as it was
+   * and offers the event to the next one; here the failure comes after the write, so the event goes back to
+   * the head of its pool's queue, and the listener, ready again, is skipped while its stdin is closed.
+   */
+  private notSent(l: Listener, event: BusEvent, err: Error): void {
+    if (l.event !== event) return; // it exited meanwhile: its exit put the event back
+    this.o.logger.debug(`${l.name}: event ${event.serial} could not be written (${(err as NodeJS.ErrnoException).code ?? err.message}); offered again`);
+    l.event = null;
+    if (l.record.state === 'busy') this.apply(l, eventNotSent(l.record));
+    this.pools?.requeue(l.entry.spec.group, event, { rejected: false });
   }
 
   private requeueOrphan(key: string): void {

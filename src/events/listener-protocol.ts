@@ -73,6 +73,13 @@ export function eventSent(rec: ListenerRecord): ListenerReduction {
   return r.done();
 }
 
+/** Records that writing the event failed: the listener is ready again, as supervisor leaves it on EPIPE. */
+export function eventNotSent(rec: ListenerRecord): ListenerReduction {
+  const r = new Reducer(rec);
+  r.move('sendFailed');
+  return r.done();
+}
+
 /** Reads what a listener wrote on stdout. */
 export function outputReceived(rec: ListenerRecord, chunk: Buffer): ListenerReduction {
   const r = new Reducer({ ...rec, buffer: rec.buffer.length === 0 ? chunk : Buffer.concat([rec.buffer, chunk]) });

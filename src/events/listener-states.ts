@@ -26,6 +26,8 @@ export type ListenerInput =
   | 'spuriousOutput'
   /** the pool wrote an event to its stdin */
   | 'eventSent'
+  /** writing the event to its stdin failed (EPIPE: it closed its stdin) */
+  | 'sendFailed'
   /** a whole result came back: `OK` */
   | 'resultAccepted'
   /** a whole result came back and was not `OK` (FAIL, or anything else): the event is sent again */
@@ -52,6 +54,7 @@ export const LISTENER_TRANSITIONS: readonly ListenerTransition[] = [
   row('acknowledged', 'garbage', 'unknown', 'it wrote something other than READY\\n'),
   row('ready', 'spuriousOutput', 'unknown', 'it wrote while waiting for an event'),
   row('ready', 'eventSent', 'busy', 'an event was written to its stdin'),
+  row('busy', 'sendFailed', 'ready', 'the write failed (it closed its stdin): the event goes back to the head of the queue and on to another listener'),
   row('busy', 'resultAccepted', 'acknowledged', 'RESULT 2\\nOK: the event is done'),
   row('busy', 'resultRejected', 'acknowledged', 'a result other than OK (FAIL): the event goes back to the head of the queue'),
   row('busy', 'badResultLine', 'unknown', 'a RESULT line without a length: the event goes back to the head of the queue'),

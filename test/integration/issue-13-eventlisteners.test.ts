@@ -106,6 +106,29 @@ test('an event in flight when its listener dies goes back to the head and reache
   );
 });
 
+// supervisord gets EPIPE writing to a listener that closed its stdin, leaves it as it was and offers the
+// event to the next process of the pool (observed with supervisord 4.2.5: the other listener got all three)
+test('an event that cannot be written to a listener (it closed its stdin) goes to the next process of its pool', async () => {
+  const closer = `if [ "$SUPERVISOR_PROCESS_NAME" = rec_0 ]; then exec 0<&-; printf "READY\\n"; exec sleep 1000; fi; exec /usr/bin/python3 ${listeners}/record-raw.py`;
+  await withDrover(
+    (dir) => listener(dir, `sh -c '${closer}'`, 'numprocs = 2\nprocess_name = %(program_name)s_%(process_num)s'),
+    async (run, dir, sock) => {
+      await run.waitForCount(/rec:rec_\d: starting → running|rec_\d: starting → running/g, 2);
+      for (const data of ['e0', 'e1', 'e2']) await send(sock, 't', data);
+      await waitRecorded(dir, run, 3);
+      assert.deepEqual(
+        recorded(dir).map((r) => [header(r, 'serial'), r.body]),
+        [
+          ['0', 'type:t\ne0'],
+          ['1', 'type:t\ne1'],
+          ['2', 'type:t\ne2'],
+        ],
+        run.describe(),
+      );
+    },
+  );
+});
+
 test('a listener that breaks the protocol is UNKNOWN and gets nothing; once it exits, its autorestart brings events back', async () => {
   await withDrover(
     (dir) => listener(dir, `${listeners}/garbage-once.sh %(here)s/broken`),

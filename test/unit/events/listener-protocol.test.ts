@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import {
   MAX_RESULT_BYTES,
+  eventNotSent,
   eventSent,
   initialListener,
   listenerSpawned,
@@ -95,6 +96,12 @@ test('FAIL (anything but OK) rejects the event and acknowledges', () => {
   assert.equal(r.effects[0]?.type, 'rejected');
   assert.equal(r.effects[0]?.type === 'rejected' && r.effects[0].result.toString(), 'FAIL');
   assert.deepEqual(types(out(busy(), 'RESULT 2\nok')), ['rejected']);
+});
+
+test('an event that could not be written leaves the listener ready, with nothing to send back', () => {
+  const r = track(eventNotSent(busy()));
+  assert.equal(r.record.state, 'ready');
+  assert.deepEqual(types(r), []);
 });
 
 test('supervisor does not check the RESULT word, only the length after seven bytes', () => {
