@@ -129,6 +129,23 @@ test('an event that cannot be written to a listener (it closed its stdin) goes t
   );
 });
 
+// supervisord passes the arguments through Python's str(): observed with supervisord 4.2.5
+test('sendRemoteCommEvent takes a number or a boolean as supervisord does, in its str() form', async () => {
+  await withDrover(
+    (dir) => listener(dir, `/usr/bin/python3 ${listeners}/record-raw.py`),
+    async (run, dir, sock) => {
+      await run.waitForLine(/rec: starting → running/);
+      await rpcValue(sock, 'supervisor.sendRemoteCommEvent', [5, 6]);
+      await rpcValue(sock, 'supervisor.sendRemoteCommEvent', ['t', true]);
+      await waitRecorded(dir, run, 2);
+      assert.deepEqual(
+        recorded(dir).map((r) => r.body),
+        ['type:5\n6', 'type:t\nTrue'],
+      );
+    },
+  );
+});
+
 test('a listener that breaks the protocol is UNKNOWN and gets nothing; once it exits, its autorestart brings events back', async () => {
   await withDrover(
     (dir) => listener(dir, `${listeners}/garbage-once.sh %(here)s/broken`),

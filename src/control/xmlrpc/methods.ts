@@ -32,6 +32,11 @@ interface ParamSpec {
   readonly dflt?: XmlRpcValue;
   /** a string parameter that also takes an int (signal numbers), turned into its decimal text */
   readonly intOk?: boolean;
+  /**
+   * a string parameter that also takes a number or a boolean, in Python's str() form (supervisord passes
+   * sendRemoteCommEvent's arguments through str())
+   */
+  readonly scalarOk?: boolean;
 }
 
 interface MethodDef {
@@ -66,12 +71,19 @@ function checkParams(method: string, def: MethodDef, params: readonly XmlRpcValu
   }
   return def.params.map((spec, i) => {
     const v = i < params.length ? (params[i] as XmlRpcValue) : (spec.dflt as XmlRpcValue);
-    const ok = spec.intOk && typeof v === 'number' && Number.isSafeInteger(v) ? String(v) : coerce(spec.type, v);
+    const ok = (spec.intOk || spec.scalarOk) && typeof v === 'number' && Number.isSafeInteger(v) ? String(v) : spec.scalarOk ? pythonStr(v) : coerce(spec.type, v);
     if (ok === undefined) {
       throw new RpcFault('INCORRECT_PARAMETERS', `${method}: parameter ${spec.name} must be ${article(spec.type)}, got ${describe(v)}`);
     }
     return ok;
   });
+}
+
+/** Python's str() of a scalar XML-RPC value (a string, a number, a boolean); undefined for anything else. */
+function pythonStr(v: XmlRpcValue): string | undefined {
+  if (typeof v === 'boolean') return v ? 'True' : 'False';
+  if (typeof v === 'number') return Number.isFinite(v) ? String(v) : undefined;
+  return coerce('string', v) as string | undefined;
 }
 
 /** Lenient where Python is (an int for a boolean, digits for an int, base64 for a string), else undefined. */
@@ -706,7 +718,7 @@ const SUPERVISOR: Record<string, MethodDef> = {
     stdin.write(str(a, 1));
     return true;
   }),
-  sendRemoteCommEvent: def('boolean', [{ name: 'type', type: 'string' }, { name: 'data', type: 'string' }], 'Sends a REMOTE_COMMUNICATION event (type:TYPE, then DATA) to the event listeners subscribed to it.', (c, a) => {
+  sendRemoteCommEvent: def('boolean', [{ name: 'type', type: 'string', scalarOk: true }, { name: 'data', type: 'string', scalarOk: true }], 'Sends a REMOTE_COMMUNICATION event (type:TYPE, then DATA) to the event listeners subscribed to it.', (c, a) => {
     c.api.sendRemoteCommEvent(str(a, 0), str(a, 1));
     return true;
   }),
