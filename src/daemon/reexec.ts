@@ -147,9 +147,9 @@ export class Reexec {
           return;
         }
         this.handedOver = true;
+        logger.info(`SIGUSR2: the new master (pid ${r.pid}) is ready; draining and exiting`);
         await this.o.onHandedOver?.(r.steering);
         r.tell(STEERING_HANDED_OVER);
-        logger.info(`SIGUSR2: the new master (pid ${r.pid}) is ready; draining and exiting`);
         await supervisor.command({ type: 'shutdown', fast: false });
       })
       .catch((err: unknown) => logger.error(`re-exec failed: ${(err as Error).message}`))
