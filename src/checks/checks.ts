@@ -3,6 +3,7 @@
 // one queue (Supervisor.report), tagged with the spawn it is about, and the reducer decides what it means
 // (RUNNING, or after healthcheck_retries failures a restart). A `log:` check reads the program's lines from
 // the log sink; a `notify` check gives the process a NOTIFY_SOCKET (core's LaunchEnv seam) and reads it.
+import { timerDelay } from '../os/timers.js';
 import { describeCheck } from '../config/checks.js';
 import type { CheckSpec, ProcessSpec } from '../config/types.js';
 import type { LaunchEnv } from '../core/launcher.js';
@@ -132,7 +133,7 @@ export class Checks implements LaunchEnv {
 
   private schedule(w: Watch, ms: number, run: () => void): void {
     if (w.ended) return;
-    w.timer = setTimeout(run, ms);
+    w.timer = setTimeout(run, timerDelay(ms));
   }
 
   private attempt(w: Watch, check: CheckSpec, spec: ProcessSpec, intervalMs: number): void {

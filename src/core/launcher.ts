@@ -1,6 +1,7 @@
 // Launching and ending processes: build a process's environment, spawn it through its kind's plan, attach
 // its output, turn its exit into an event; send stop and kill signals with group semantics; after an exit,
 // sweep what a killasgroup program left behind, or warn about a program that daemonized itself.
+import { timerDelay } from '../os/timers.js';
 import { stripAnsiStream } from '../logs/strip-ansi.js';
 import type { ProcessSpec } from '../config/types.js';
 import type { OutputSink, StreamName } from '../logs/output.js';
@@ -344,7 +345,7 @@ function endOf(stream: OutputStream | null): { wait(graceMs: number, then: () =>
         clearTimeout(timer);
         then();
       };
-      const timer = setTimeout(finish, graceMs);
+      const timer = setTimeout(finish, timerDelay(graceMs));
       waiting.push(finish);
     },
   };

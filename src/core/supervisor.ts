@@ -4,6 +4,7 @@
 // a process is decided by the reducer; how it is launched and ended by the launcher; pidfile programs by the
 // follower; control commands by Commands. Signals other than TERM/INT/QUIT are handled by whoever the
 // daemon registers for them (reload, re-exec, the prefork arbiter, the log sink).
+import { timerDelay } from '../os/timers.js';
 import type { Config, ProcessSpec } from '../config/types.js';
 import { InvariantError } from '../errors.js';
 import type { Logger } from '../logs/logger.js';
@@ -359,7 +360,7 @@ export class Supervisor implements CoreHost {
       case 'startTimer': {
         this.cancelTimer(entry, effect.timer);
         const gen = ++this.timerGen;
-        const handle = setTimeout(() => this.push({ type: 'timerFired', key: entry.key, timer: effect.timer, gen }), effect.ms);
+        const handle = setTimeout(() => this.push({ type: 'timerFired', key: entry.key, timer: effect.timer, gen }), timerDelay(effect.ms));
         entry.timers.set(effect.timer, { handle, gen });
         break;
       }

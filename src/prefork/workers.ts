@@ -3,6 +3,7 @@
 // queue/state/lock requests), the heartbeat watchdog and a stuck worker's report. The pool policy — how many
 // workers, recycling, rolling — is the arbiter's (src/prefork/arbiter.ts); this file lends it the
 // supervisor's processes as pool members.
+import { timerDelay } from '../os/timers.js';
 import type { ChildProcess } from 'node:child_process';
 import type { Config, ProcessSpec } from '../config/types.js';
 import type { ChildOutput, KindContext, LaunchPlan, LaunchRefusal, ProcessKind } from '../core/kind.js';
@@ -407,7 +408,7 @@ export class Workers implements ProcessKind {
     const ms = entry.spec.heartbeatTimeoutSecs * 1000;
     if (ms <= 0) return;
     const ctx = this.context();
-    w.heartbeat = setTimeout(() => ctx.push(entry.key, pid, { t: 'heartbeatMissed' } satisfies WorkerEvent), ms);
+    w.heartbeat = setTimeout(() => ctx.push(entry.key, pid, { t: 'heartbeatMissed' } satisfies WorkerEvent), timerDelay(ms));
   }
 
   private handleMessage(entry: ProcessEntry, w: WorkerState, msg: WorkerMessage): void {

@@ -98,7 +98,8 @@ function beginStop(why: string): void {
   stopping = true;
   stopController.abort();
   // Past the graceful budget the master sends SIGKILL anyway; leaving a little earlier lets us exit 0.
-  setTimeout(() => process.exit(0), Math.max(0, gracefulMs - 100)).unref();
+  // (capped at the longest delay Node's timers honour, 2^31 - 1 ms: a longer one would fire at once)
+  setTimeout(() => process.exit(0), Math.max(0, Math.min(gracefulMs - 100, 2 ** 31 - 1))).unref();
   if (onStop) onStop();
   else if (why !== 'SIGTERM' || !process.connected) process.exit(0);
 }

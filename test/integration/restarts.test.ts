@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseServerUrl, requestJson } from '../../src/control/client.js';
 import {
+  assertStaysFor,
   fixture,
   livePids,
   makeTmpDir,
@@ -241,5 +242,28 @@ autorestart = true
     assert.deepEqual(livePids(daemons), [], 'the followed daemon was stopped');
   } finally {
     await teardown(run, daemons, dir);
+  }
+});
+
+// Node's timers cannot wait past 2^31 - 1 ms (24.8 days): a longer delay used to fire after 1 ms, so a
+// stopwaitsecs of 3000000 meant SIGKILL at once and a startsecs of 3000000 meant running at once
+test('durations past 24.8 days wait (they are cut to the longest timer Node has), never fire at once', async () => {
+  const dir = makeTmpDir();
+  const file = writeConfig(
+    dir,
+    `[program:slow]\ncommand = ${node} ${fixture('ignore-term.mjs')}\nstartsecs = 0\nstopwaitsecs = 3000000\n\n[program:patient]\ncommand = ${node} ${fixture('forever.mjs')}\nstartsecs = 3000000\n`,
+  );
+  const run = await startUp(file);
+  try {
+    const pid = Number((await run.waitForLine(/slow \| ready (\d+)/))[1]);
+    await run.waitForLine(/spawned: patient with pid/);
+    const stop = await runCli(['stop', '--no-wait', '-c', file, 'slow']);
+    assert.equal(stop.code, 0, stop.output);
+    await run.waitForLine(/slow: running → stopping/);
+    await assertStaysFor(1500, () => livePids([pid]).length === 1 && !/slow: stopping → stopped|patient: starting → running/.test(run.output), 'slow to keep stopping and patient to keep starting');
+    process.kill(pid, 'SIGKILL');
+    await run.waitForLine(/slow: stopping → stopped/);
+  } finally {
+    await teardown(run, [], dir);
   }
 });
