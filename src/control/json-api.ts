@@ -456,6 +456,13 @@ const POST: Record<string, Handler> = {
   },
   '/api/update': async (api, input) => {
     const groups = input.optionalStrings('groups');
+    if (groups) {
+      // as supervisorctl's "ERROR: no such group", but before anything is applied (a group the file now
+      // has counts: update adds it)
+      const known = new Set([...api.supervisor.activeGroups().map((g) => g.name), ...api.reread().config.groups.map((g) => g.name)]);
+      const unknown = groups.filter((g) => !known.has(g));
+      if (unknown.length > 0) throw new BadRequest('E_BAD_NAME', `no such group: ${unknown.join(', ')}`, 404);
+    }
     const { diff, outcomes, rolled } = await api.update(groups, 'POST /api/update');
     return { ok: outcomes.every((o) => o.ok), ...diffJson(diff), rolled, results: outcomes } satisfies ReloadJson;
   },

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { Daemon } from '../helpers/daemon.js';
 import { rpcValue } from '../helpers/xmlrpc.js';
-import { DEFAULT_TIMEOUT_MS, fixture, livePids, TIMEOUT_SCALE, waitForCondition } from '../helpers/drover.js';
+import { DEFAULT_TIMEOUT_MS, fixture, livePids, TIMEOUT_SCALE, waitForAsync, waitForCondition } from '../helpers/drover.js';
 
 const SUPERVISORCTL = '/usr/bin/supervisorctl';
 const node = process.execPath;
@@ -449,6 +449,43 @@ autostart = false
     assert.deepEqual(pick('web'), { serverurl: 'none', group_prio: 999, process_prio: 999 });
     assert.deepEqual(pick('api'), { serverurl: 'http://127.0.0.1:9001', group_prio: 999, process_prio: 999 });
     assert.deepEqual(pick('rec'), { serverurl: 'none', group_prio: -1, process_prio: 999 });
+  } finally {
+    await d.teardown();
+  }
+});
+
+// supervisorctl prints "ERROR: no such group: X" (exit 1) for a group it cannot find; drover's update and
+// reload refuse it before applying anything, and take "all" as every group
+test('drover update and reload refuse an unknown group and apply nothing; "all" is every group', async () => {
+  const base = `[supervisord]
+childlogdir = %(here)s
+
+[program:web]
+command = sleep 1000
+startsecs = 0
+`;
+  const d = new Daemon(base);
+  try {
+    await d.up();
+    writeFileSync(d.file, `${base}\n[program:fresh]\ncommand = sleep 1000\nstartsecs = 0\n`);
+    for (const verb of ['update', 'reload']) {
+      const r = await d.cli([verb, 'nosuch', 'fresh']);
+      assert.equal(r.code, 1, `${verb} nosuch fresh\n${r.stdout}${r.stderr}`);
+      assert.match(r.stdout + r.stderr, /no such group: nosuch/);
+      assert.equal((await d.processes()).has('fresh:fresh'), false, `${verb} applied nothing`);
+    }
+    const all = await d.cli(['update', 'all']);
+    assert.equal(all.code, 0, all.stdout + all.stderr);
+    let seen = '';
+    await waitForAsync(
+      async () => {
+        const procs = await d.processes();
+        seen = JSON.stringify([...procs]);
+        return procs.get('fresh:fresh')?.state === 'running';
+      },
+      'update all to add fresh',
+      { describe: () => seen },
+    );
   } finally {
     await d.teardown();
   }

@@ -36,7 +36,8 @@ options:
       else r.out('log files reopened\n');
       return EXIT.OK;
     }
-    const groups = r.positionals.length > 0 ? r.positionals.map((p) => p.split(':')[0] as string) : null;
+    // "all", as in supervisorctl, is every group
+    const groups = r.positionals.length > 0 && !r.positionals.includes('all') ? r.positionals.map((p) => p.split(':')[0] as string) : null;
     const wait = r.values['no-wait'] !== true;
     const progress = wait ? await Progress.open(r, 'reloading', { type: 'busy' }) : null;
     let body: ReloadJson;
@@ -106,7 +107,7 @@ groups that disappeared are stopped and removed, and in changed groups only the 
 config changed are restarted (supervisor restarts the whole group).
 `,
   run: async (r) => {
-    const groups = r.positionals.length > 0 ? [...r.positionals] : null;
+    const groups = r.positionals.length > 0 && !r.positionals.includes('all') ? [...r.positionals] : null;
     const d = await r.callResults('POST', '/api/update', ReloadJson, groups ? { groups } : {});
     const outcomes = d.results;
     const ok = outcomes.every((o) => o.ok);
