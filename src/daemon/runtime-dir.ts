@@ -10,8 +10,8 @@ import { lookupUser } from '../os/users.js';
 
 /** A runtime directory drover refuses to use; start-up ends with exit 2 (a configuration problem). */
 export class RuntimeDirError extends DroverError {
-  constructor(message: string) {
-    super('E_RUNTIME_DIR', message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('E_RUNTIME_DIR', message, options);
   }
 }
 
@@ -26,6 +26,18 @@ const MAX_LINKS = 40;
  * RuntimeDirError naming the directory and what is wrong with it.
  */
 export function ensureRuntimeDir(dir: string): void {
+  try {
+    checkRuntimeDir(dir);
+  } catch (err) {
+    if (err instanceof RuntimeDirError) throw err;
+    // the file system refused (EACCES: drover's user may not create or look into a directory on the way)
+    const e = err as NodeJS.ErrnoException;
+    const where = e.path !== undefined && e.path !== dir ? ` (at ${e.path})` : '';
+    throw new RuntimeDirError(`runtime directory ${dir} cannot be made or checked${where}: ${e.code ?? e.message}; choose one drover's user may create, with runtime_dir = (drover serve: --runtime-dir)`, { cause: err });
+  }
+}
+
+function checkRuntimeDir(dir: string): void {
   const uid = process.getuid?.() ?? 0;
   const parts = dir.split('/').filter((p) => p !== '' && p !== '.');
   const last = parts.pop();

@@ -183,3 +183,19 @@ test('down with nothing to stop: the shutdown is answered before the daemon clos
     if (livePids([pid]).length > 0) process.kill(pid, 'SIGKILL');
   }
 });
+
+// A user who may not create the runtime directory beside the config (here: nobody, with the config in a
+// root-owned directory) gets the reason and exit 2, not an internal error with a stack trace.
+test('a runtime directory drover\'s user cannot create: exit 2 and why, in the foreground and with -d', { skip: process.getuid?.() !== 0 ? 'needs root to run as nobody' : false }, () => {
+  const dir = makeTmpDir();
+  const file = writeConfig(dir, CONFIG);
+  spawnSync('chmod', ['755', dir]);
+  for (const args of [['up'], ['up', '-d']]) {
+    const r = spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', node, droverBin, ...args, '-c', file], { encoding: 'utf8', timeout: 30_000, cwd: '/' });
+    const out = `${r.stdout}${r.stderr}`;
+    assert.equal(r.status, 2, `drover ${args.join(' ')} as nobody → ${String(r.status)}\n${out}`);
+    assert.match(out, new RegExp(`runtime directory ${join(dir, '.drover')} cannot be made or checked: EACCES`));
+    assert.doesNotMatch(out, /internal error|\n\s+at /, out);
+  }
+  assert.equal(existsSync(join(dir, '.drover')), false);
+});
