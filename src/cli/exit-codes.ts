@@ -13,9 +13,6 @@ export const EXIT = {
   NO_PERMISSION: 4,
   /** the supervisor is not running (no control socket answers) */
   SUPERVISOR_NOT_RUNNING: 7,
-  /** a command could not be found or executed (foreground re-emission of a child's spawn failure) */
-  CANNOT_EXECUTE: 126,
-  COMMAND_NOT_FOUND: 127,
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];

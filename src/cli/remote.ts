@@ -222,6 +222,9 @@ function reportFailure(r: Pick<Remote, 'ctx' | 'name' | 'json'>, failure: unknow
     }
   } else if (err instanceof CommandFailed) {
     [code, message, exit] = [err.code, err.message, err.exitCode];
+  } else if (err instanceof Error && ((err as NodeJS.ErrnoException).code === 'EACCES' || (err as NodeJS.ErrnoException).code === 'EPERM') && (err as NodeJS.ErrnoException).syscall === 'connect') {
+    // the control socket is mode 0600 in a 0700 directory: another user may not connect
+    [code, message, exit] = ['E_PERMISSION', `permission denied connecting to ${String((err as { address?: unknown }).address ?? 'the control socket')}: it belongs to the user drover runs as (run this as that user, or through [unix_http_server] chown/chmod)`, EXIT.NO_PERMISSION];
   } else if (err instanceof Error && /^bad server URL/.test(err.message)) {
     [code, message, exit] = ['E_USAGE', err.message, EXIT.USAGE];
   } else if (err instanceof Error) {

@@ -199,3 +199,25 @@ test('a runtime directory drover\'s user cannot create: exit 2 and why, in the f
   }
   assert.equal(existsSync(join(dir, '.drover')), false);
 });
+
+// The control socket is 0600 in a 0700 directory: another user is refused by the kernel, and is told so,
+// with exit 4 (NO_PERMISSION), not a raw EACCES and exit 1.
+test('a user who may not connect to the control socket gets exit 4 and why, also with --json', { skip: process.getuid?.() !== 0 ? 'needs root to run as nobody' : false }, async () => {
+  const dir = makeTmpDir();
+  const file = writeConfig(dir, CONFIG);
+  spawnSync('chmod', ['755', dir]);
+  const up = await runCli(['up', '-d', '-c', file]);
+  assert.equal(up.code, 0, up.output);
+  try {
+    for (const json of [false, true]) {
+      const r = spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', node, droverBin, 'status', '-c', file, ...(json ? ['--json'] : [])], { encoding: 'utf8', timeout: 30_000, cwd: '/' });
+      const out = `${r.stdout}${r.stderr}`;
+      assert.equal(r.status, 4, `status as nobody${json ? ' --json' : ''} → ${String(r.status)}\n${out}`);
+      assert.match(out, /permission denied connecting to .*drover\.sock/);
+      if (json) assert.equal((JSON.parse(r.stdout) as { code: string }).code, 'E_PERMISSION');
+    }
+  } finally {
+    const down = await runCli(['down', '-c', file]);
+    assert.equal(down.code, 0, down.output);
+  }
+});
