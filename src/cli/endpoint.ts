@@ -1,6 +1,7 @@
 // Finding the running supervisor from the CLI: `-s URL`, then DROVER_URL, then the config file (`-c`, or
-// drover.ini / drover.conf / supervisord.conf in the current directory) whose control socket it names.
-import { readFileSync } from 'node:fs';
+// drover.ini / drover.conf / supervisord.conf in the current directory, or the .drover/serve.ini a
+// `drover serve` wrote there) whose control socket it names.
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { ControlSections } from '../config/control-socket.js';
 import { CONFIG_FILE_NAMES, findConfigFile, isTypedConfigFile } from '../config/find.js';
@@ -27,10 +28,10 @@ export async function findEndpoint(
     opts.username !== undefined ? { username: opts.username, password: opts.password ?? '' } : null;
   const url = opts.serverUrl ?? (opts.configuration ? undefined : env['DROVER_URL']);
   if (url) return { endpoint: parseServerUrl(url, explicit), config: null };
-  const file = opts.configuration ? resolve(cwd, opts.configuration) : findConfigFile(cwd);
+  const file = opts.configuration ? resolve(cwd, opts.configuration) : (findConfigFile(cwd) ?? servedHere(cwd));
   if (file === null) {
     throw new UsageError(
-      `cannot find a running drover: give -c FILE or -s URL (or set DROVER_URL); none of ${CONFIG_FILE_NAMES.join(', ')} in ${cwd}`,
+      `no config file found, so no control socket to ask: give -c FILE or -s URL (or set DROVER_URL); none of ${CONFIG_FILE_NAMES.join(', ')}, nor a \`drover serve\`'s .drover/serve.ini, in ${cwd}`,
     );
   }
   const bytes = readMainFile(file);
@@ -53,6 +54,15 @@ export async function findEndpoint(
 }
 
 // --- internal ---
+
+/**
+ * The config `drover serve` wrote in this directory (its default runtime directory), so that `drover pid`,
+ * `status` and the rest find a server started here without -c, as they find an `up`.
+ */
+function servedHere(cwd: string): string | null {
+  const file = join(cwd, '.drover', 'serve.ini');
+  return existsSync(file) ? file : null;
+}
 
 /**
  * The control socket when the file cannot move it: no section or key that names a socket, a runtime

@@ -33,6 +33,27 @@ test('serve --reload: editing the app rolls the workers and the new code answers
   }
 });
 
+// the README's `kill -HUP $(drover pid)` beside a `drover serve`: the control commands find the server
+// through the .drover/serve.ini it wrote, with no -c
+test('drover pid and status find a drover serve of the current directory without -c', async () => {
+  const dir = makeTmpDir();
+  const app = join(dir, 'app.mjs');
+  writeFileSync(app, `export default (req, res) => res.end('ok');\n`);
+  const run = new CliRun(['serve', app, '-b', '127.0.0.1:0'], { cwd: dir });
+  try {
+    const master = Number((await run.waitForLine(/drover up: pid (\d+)/))[1]);
+    await run.waitForLine(/starting → running \(worker reported ready\)/);
+    const pid = await runCli(['pid'], { cwd: dir });
+    assert.equal(pid.code, 0, pid.output);
+    assert.equal(pid.stdout.trim(), String(master));
+    const status = await runCli(['status'], { cwd: dir });
+    assert.equal(status.code, 0, status.output);
+    assert.match(status.stdout, /app:app_0 +running/);
+  } finally {
+    await teardown(run, [...run.output.matchAll(/spawned: \w+ with pid (\d+)/g)].map((m) => Number(m[1])), dir);
+  }
+});
+
 test('serve -e passes values with quotes and backslashes through unchanged', async () => {
   const dir = makeTmpDir();
   const app = join(dir, 'env.mjs');
