@@ -31,7 +31,7 @@ export function readyzRoute(api: ControlApi): RouteHandler {
     handle(req, res) {
       if (!exactGet(req.url, req.method, '/readyz', res)) return;
       const shuttingDown = api.supervisor.state !== 'running';
-      const notReady = shuttingDown ? [] : notReadyProcesses(api.supervisor.snapshot());
+      const notReady = shuttingDown ? [] : notReadyProcesses(api.supervisor.snapshot(), { stoppedByHand: (p) => api.supervisor.stoppedByHand(p) });
       const ready = !shuttingDown && notReady.length === 0;
       sendJson(res, ready ? 200 : 503, {
         ok: ready,
@@ -44,12 +44,24 @@ export function readyzRoute(api: ControlApi): RouteHandler {
 
 /**
  * The autostart processes that are not ready: ready means running, or — for a one-shot program
- * (autorestart = false) — exited with one of its expected exit codes.
+ * (autorestart = false) — exited with one of its expected exit codes. `stoppedByHand` names those an
+ * operator stopped (their reason says so); `skipStoppedByHand` leaves them out (systemd's start-up
+ * readiness: drover does not start them, so the start-up does not wait for them).
  */
-export function notReadyProcesses(list: readonly { key: string; spec: ProcessSpec; record: ProcessRecord }[]): NotReadyJson[] {
+export function notReadyProcesses(
+  list: readonly { key: string; spec: ProcessSpec; record: ProcessRecord }[],
+  o: { readonly stoppedByHand?: (p: { key: string; spec: ProcessSpec }) => boolean; readonly skipStoppedByHand?: boolean } = {},
+): NotReadyJson[] {
   const out: NotReadyJson[] = [];
-  for (const { key, spec, record } of list) {
+  for (const p of list) {
+    const { key, spec, record } = p;
     if (!spec.autostart) continue;
+    const byHand = o.stoppedByHand?.(p) ?? false;
+    if (byHand && o.skipStoppedByHand === true) continue;
+    if (byHand && record.state === 'stopped') {
+      out.push({ name: key, state: record.state, reason: 'stopped by hand' });
+      continue;
+    }
     if (record.state === 'running') continue;
     const oneShotDone =
       record.state === 'exited' && spec.autorestart === 'false' && record.exitStatus !== null && spec.exitCodes.includes(record.exitStatus);

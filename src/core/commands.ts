@@ -77,14 +77,17 @@ export class Commands {
   startAutostart(list: readonly ProcessEntry[]): void {
     const table = this.host.table;
     const order = list
-      .filter((e) => {
-        const want = this.o.desired?.get(e.key) ?? null;
-        return want === 'started' || (want === null && e.spec.autostart);
-      })
+      .filter((e) => this.wantsRunning(e.key, e.spec))
       .sort((a, b) => compareRank(table.rank(a.spec), table.rank(b.spec)));
     const pull = (dep: ProcessEntry): boolean => this.o.desired?.get(dep.key) !== 'stopped';
     for (const e of order) if (STARTABLE_STATES.has(e.record.state)) this.orch.requestStart(e, pull);
     this.orch.settle();
+  }
+
+  /** Whether a process should run: autostart, unless stopped by hand earlier, or started by hand earlier. */
+  wantsRunning(key: string, spec: ProcessSpec): boolean {
+    const want = this.o.desired?.get(key) ?? null;
+    return want === 'started' || (want === null && spec.autostart);
   }
 
   startOne(key: string, wait: boolean, remember = true): Promise<CommandOutcome> {

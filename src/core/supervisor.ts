@@ -234,6 +234,11 @@ export class Supervisor implements CoreHost {
   }
 
   /** Starts `entry` now, from inside the event being handled. */
+  /** Whether an autostart process is stopped because an operator stopped it (remembered across restarts). */
+  stoppedByHand(p: { readonly key: string; readonly spec: ProcessSpec }): boolean {
+    return p.spec.autostart && !this.commands.wantsRunning(p.key, p.spec);
+  }
+
   startNow(entry: ProcessEntry): void {
     this.dispatch(entry, { type: 'startRequested' });
   }

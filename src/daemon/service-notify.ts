@@ -6,6 +6,7 @@
 // Only one master speaks for the service: a new master stays quiet (watchdog aside) until it has taken
 // over, and the old one goes quiet once it has handed over — under NotifyAccess=all systemd would take the
 // old master's STOPPING=1 for the end of the whole service.
+import type { ProcessSpec } from '../config/types.js';
 import { notReadyProcesses } from '../control/health.js';
 import type { Supervisor } from '../core/supervisor.js';
 import type { Mood, ProcessSnapshot } from '../core/types.js';
@@ -109,12 +110,15 @@ export class ServiceNotifications {
 
   // --- internal ---
 
+  /** systemd's start-up waits for the autostart processes drover starts: not for those an operator stopped. */
+  private readonly readiness = { stoppedByHand: (p: { key: string; spec: ProcessSpec }): boolean => this.supervisor.stoppedByHand(p), skipStoppedByHand: true };
+
   private changed(): void {
     if (this.muted) return;
     if (this.supervisor.mood !== 'running') {
       // before the effects of the first stop are run: STOPPING=1 goes out before any program is signalled
       this.shutdownBegun();
-    } else if (this.started && !this.ready && notReadyProcesses(this.supervisor.snapshot()).length === 0) {
+    } else if (this.started && !this.ready && notReadyProcesses(this.supervisor.snapshot(), this.readiness).length === 0) {
       // at once, in the change that made the last process ready: systemd's start-up ends here
       this.ready = this.sent(this.notifier.ready(this.statusText()));
       if (this.ready) this.logger.info(`systemd: READY=1 (${this.lastStatus})`);
@@ -130,14 +134,14 @@ export class ServiceNotifications {
     setImmediate(() => {
       this.statusDue = false;
       if (this.muted) return;
-      const text = statusLine(this.supervisor.snapshot(), this.supervisor.mood);
+      const text = statusLine(this.supervisor.snapshot(), this.supervisor.mood, this.readiness);
       if (text !== this.lastStatus) this.sent(this.notifier.status(text));
       this.lastStatus = text;
     });
   }
 
   private statusText(): string {
-    this.lastStatus = statusLine(this.supervisor.snapshot(), this.supervisor.mood);
+    this.lastStatus = statusLine(this.supervisor.snapshot(), this.supervisor.mood, this.readiness);
     return this.lastStatus;
   }
 
@@ -158,7 +162,7 @@ export class ServiceNotifications {
  * three that keep drover from being ready); during a shutdown "stopping: 2 of 5 processes left" (those
  * with a process still there: starting, running or stopping).
  */
-export function statusLine(list: readonly ProcessSnapshot[], mood: Mood): string {
+export function statusLine(list: readonly ProcessSnapshot[], mood: Mood, readiness?: Parameters<typeof notReadyProcesses>[1]): string {
   const processes = `process${list.length === 1 ? '' : 'es'}`;
   if (mood !== 'running') {
     const left = list.filter((p) => p.record.state === 'starting' || p.record.state === 'running' || p.record.state === 'stopping').length;
@@ -166,7 +170,7 @@ export function statusLine(list: readonly ProcessSnapshot[], mood: Mood): string
   }
   const head = `${list.filter((p) => p.record.state === 'running').length} of ${list.length} ${processes} running`;
   const names = new Map(list.map((p) => [p.key, p.spec.name]));
-  const notReady = notReadyProcesses(list);
+  const notReady = notReadyProcesses(list, readiness);
   if (notReady.length === 0) return head;
   const shown = notReady.slice(0, 3).map((n) => `${names.get(n.name) ?? n.name}: ${n.state}`);
   return `${head}; ${shown.join(', ')}${notReady.length > 3 ? `, ${notReady.length - 3} more` : ''}`;

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fixture, livePids, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig, type CliRun } from '../helpers/drover.js';
 import { NotifyReceiver, type NotifyMessage } from '../helpers/notify.js';
+import { parseServerUrl, requestJson } from '../../src/control/client.js';
 
 const node = process.execPath;
 const isReady = (m: NotifyMessage): boolean => m.field('READY') === '1';
@@ -65,6 +66,37 @@ autostart = false
   } finally {
     await teardown(run, [], dir);
     await rx.stop();
+  }
+});
+
+// A program an operator stopped stays stopped across down and up (remembered state): the next start-up must
+// still end with READY=1, or a `systemctl restart` after any `drover stop` would time out
+test('a program stopped by hand, remembered across down and up, is not waited for by READY=1; /readyz names it as stopped by hand', async () => {
+  const dir = makeTmpDir();
+  const conf = writeConfig(dir, `[program:web]\ncommand = ${node} ${fixture('forever.mjs')}\nstartsecs = 0\n\n[program:job]\ncommand = ${node} ${fixture('forever.mjs')}\nstartsecs = 0\n`);
+  const first = await startUp(conf);
+  try {
+    await first.waitForCount(/: starting → running/g, 2);
+    assert.equal((await runCli(['stop', '-c', conf, 'job'])).code, 0);
+  } finally {
+    await teardown(first, []); // the directory stays: the second drover reads what the first remembered
+  }
+  const rx = await NotifyReceiver.start();
+  let run: CliRun | null = null;
+  try {
+    run = await startUp(conf, { NOTIFY_SOCKET: rx.address });
+    const ready = await rx.waitForMessage(isReady, 'READY=1 with job stopped by hand', { timeoutMs: 10_000 });
+    assert.equal(ready.field('STATUS'), '1 of 2 processes running');
+    assert.doesNotMatch(run.output, /job: stopped → starting/, 'job stays stopped, as remembered');
+    const readyz = await runCli(['status', '-c', conf, 'job']);
+    assert.match(readyz.stdout, /job +stopped/);
+    // /readyz stays strict (docs/decisions.md): what the config says should run does not, and it says why
+    const probe = await requestJson(parseServerUrl(`unix://${join(dir, '.drover', 'drover.sock')}`, null), 'GET', '/readyz');
+    assert.equal(probe.status, 503, JSON.stringify(probe.body));
+    assert.deepEqual(probe.body['not_ready'], [{ name: 'job:job', state: 'stopped', reason: 'stopped by hand' }]);
+  } finally {
+    await rx.stop();
+    if (run) await teardown(run, [], dir);
   }
 });
 
