@@ -147,3 +147,17 @@ test('a comment that cuts a quoted command also warns why', () => {
   assert.equal(r.status, 2, describe(r));
   assert.match(r.stderr, new RegExp(`${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:4: warning: \\[program:app\\] command: .*starts a comment`), describe(r));
 });
+
+// what `up` refuses when it opens its control listeners, `check` reports too (it said "config OK")
+test('a TCP control port without credentials, or with an empty password: check exits 2 as up does', () => {
+  for (const [name, section] of [
+    ['inet-no-credentials', '[inet_http_server]\nport = 127.0.0.1:19001\n'],
+    ['inet-empty-password', '[inet_http_server]\nport = 127.0.0.1:19001\nusername = ops\npassword =\n'],
+  ] as const) {
+    const file = join(dir, `${name}.ini`);
+    writeFileSync(file, `${section}\n[program:app]\ncommand=/bin/true\n`);
+    const r = run(['-c', file], dir);
+    assert.equal(r.status, 2, describe(r));
+    assert.match(r.stderr, /\[inet_http_server\] (needs username and password|password is empty)/, describe(r));
+  }
+});

@@ -6,6 +6,7 @@ import type { Command, CommandContext } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { ConfigError, formatConfigProblem, propertyPath } from '../../errors.js';
 import { CONFIG_FILE_NAMES, ConfigProblems, findConfigFile, loadConfig } from '../../config/load.js';
+import { ListenerConfigError, listenerSpecs } from '../../daemon/listeners.js';
 import type { Config, ConfigWarning, ProcessSpec } from '../../config/types.js';
 
 const USAGE = `usage: drover check [-c FILE] [--json]
@@ -60,6 +61,15 @@ export const check: Command = async (ctx: CommandContext): Promise<number> => {
     throw e;
   }
   for (const w of config.warnings) ctx.stderr.write(`${formatWarning(w)}\n`);
+  // the control listeners `up` would open: what it refuses (a TCP port without credentials, an unknown
+  // chown user) is reported here too
+  try {
+    listenerSpecs(config);
+  } catch (e) {
+    if (!(e instanceof ListenerConfigError)) throw e;
+    ctx.stderr.write(`${config.file}: ${e.message}\n`);
+    return EXIT.USAGE;
+  }
   if (values.json) {
     ctx.stdout.write(`${JSON.stringify({ processes: config.processes.map(toSupervisorJson) }, null, 2)}\n`);
   } else {
