@@ -175,8 +175,13 @@ export function remoteCommand(spec: RemoteCommandSpec): Command {
       return reportFailure({ ctx, name: spec.name, json }, err, help);
     }
     const r = new Remote(ctx, spec.name, values, parsed.positionals, endpoint);
+    // A reader that went away (`drover logs -f | head`): nothing is left to do, so the command ends quietly,
+    // as cat and tail do when their pipe closes; any other error on stdout is a failure.
+    const readerGone = new Promise<number>((resolve) => {
+      ctx.stdout.on('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'EPIPE' ? EXIT.OK : EXIT.FAILURE));
+    });
     try {
-      return await spec.run(r);
+      return await Promise.race([spec.run(r), readerGone]);
     } catch (err) {
       return reportFailure(r, err, help);
     }

@@ -1,11 +1,13 @@
 // The CLI verbs end to end against a real daemon: output, --json shapes, patterns and exit codes
 // (0 ok, 1 failure, 2 usage, 3 status not running, 7 drover not running).
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Daemon, show } from '../helpers/daemon.js';
 import { livePids, makeTmpDir } from '../helpers/drover.js';
+import { droverBin } from '../helpers/paths.js';
 
 const CONFIG = `[program:a]
 command = sleep 1000
@@ -200,5 +202,26 @@ test('down waits until drover has exited; every verb then exits 7', async () => 
     assert.equal(r.code, 7, show(['status (DROVER_URL)'], r));
   } finally {
     assert.deepEqual(await d.teardown(), []);
+  }
+});
+
+// `drover logs | head`: the reader goes away after one line; drover ends quietly with 0, as cat does,
+// instead of an unhandled EPIPE with a stack trace and exit 1
+test('logs and logs -f into a pipe whose reader goes away end quietly with 0', async () => {
+  const d = new Daemon(`[program:talker]
+command = sh -c 'i=0; while :; do i=$((i+1)); echo line $i; sleep 0.02; done'
+startsecs = 0
+`);
+  try {
+    await d.up();
+    for (const args of ['logs', 'logs -f']) {
+      const r = spawnSync('bash', ['-c', `'${process.execPath}' '${droverBin}' ${args} -c '${d.file}' | head -1; echo "drover exit $\{PIPESTATUS[0]}"`], { encoding: 'utf8', timeout: 20_000 });
+      const out = `${r.stdout}${r.stderr}`;
+      assert.match(r.stdout, /talker +\| line \d+\n/, out);
+      assert.match(r.stdout, /drover exit 0\n$/, out);
+      assert.doesNotMatch(out, /EPIPE|Unhandled/, out);
+    }
+  } finally {
+    await d.teardown();
   }
 });
