@@ -53,8 +53,21 @@ function toPlain(v: unknown, depth: number, seen: Set<object>): Plain | undefine
 }
 
 /** The line of the config file an error points at, from its stack (0 when it names none). */
+/**
+ * What the config threw, as one message. An error from the loader hooks' thread (Node 20) may arrive as a
+ * plain object with a message rather than an Error: its fields are read all the same.
+ */
+function describeThrown(err: unknown): string {
+  if (err instanceof Error) return `${err.name}: ${err.message}`;
+  const o = err as { name?: unknown; message?: unknown } | null;
+  if (typeof o === 'object' && o !== null && typeof o.message === 'string') return `${typeof o.name === 'string' ? o.name : 'Error'}: ${o.message}`;
+  return `threw ${typeof err === 'object' ? JSON.stringify(err) : String(err)}`;
+}
+
 function lineOf(err: unknown, file: string): number {
-  const stack = err instanceof Error ? (err.stack ?? '') : '';
+  const o = err as { stack?: unknown; message?: unknown } | null;
+  // an error from the hooks' thread may be a plain object: its stack or message may still name the line
+  const stack = err instanceof Error ? (err.stack ?? '') : typeof o?.stack === 'string' ? o.stack : typeof o?.message === 'string' ? o.message : '';
   const url = pathToFileURL(file).href;
   for (const where of [url, file]) {
     const m = new RegExp(`${where.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:(\\d+)`).exec(stack);
@@ -84,8 +97,7 @@ async function main(): Promise<void> {
     if (typeof value === 'function') value = await (value as (ctx: { env: Record<string, string | undefined> }) => unknown)({ env: { ...process.env } });
     else value = await value;
   } catch (err) {
-    const message = err instanceof Error ? `${err.name}: ${err.message}` : `threw ${String(err)}`;
-    answer({ ok: false, message, line: lineOf(err, file) });
+    answer({ ok: false, message: describeThrown(err), line: lineOf(err, file) });
     return;
   }
   answer({ ok: true, value: toPlain(value, 0, new Set()) ?? null });

@@ -49,6 +49,23 @@ export function load(url: string, context: unknown, next: NextLoad): LoadResult 
       throw new Error(`Node ${process.versions.node} cannot strip TypeScript types by itself, and the amaro package (an optional dependency of drover) is not installed: run npm install amaro, use Node ≥ 22.6, or write the config as .mjs`);
     }
   }
-  const { code } = (amaro as NonNullable<typeof amaro>).transformSync(readFileSync(filename, 'utf8'), { mode: 'strip-only', filename });
+  let code: string;
+  try {
+    ({ code } = (amaro as NonNullable<typeof amaro>).transformSync(readFileSync(filename, 'utf8'), { mode: 'strip-only', filename }));
+  } catch (err) {
+    // amaro throws a plain object ({ code, message, startLine, startColumn, snippet }), which would reach the
+    // evaluation as "[object Object]": a SyntaxError naming file:line:column says what and where
+    if (err instanceof Error || typeof (err as { message?: unknown } | null)?.message !== 'string') throw err;
+    const e = err as { message: string; code?: unknown; startLine?: unknown; startColumn?: unknown; snippet?: unknown };
+    const at = typeof e.startLine === 'number' ? `:${e.startLine}${typeof e.startColumn === 'number' ? `:${e.startColumn + 1}` : ''}` : '';
+    throw new SyntaxError(`${e.message} (${typeof e.code === 'string' ? `${e.code} at ` : ''}${filename}${at})${typeof e.snippet === 'string' ? `\n${pointedLine(e.snippet)}` : ''}`);
+  }
   return { format: 'module', source: code, shortCircuit: true };
+}
+
+/** Of amaro's snippet (the file around the error), the line in error and the ^ marks under it. */
+function pointedLine(snippet: string): string {
+  const lines = snippet.split('\n');
+  const marks = lines.findIndex((l) => /^\s*\^+\s*$/.test(l));
+  return marks > 0 ? `${lines[marks - 1]}\n${lines[marks]}` : snippet.trimEnd();
 }

@@ -104,6 +104,19 @@ test('a bad value is reported with the file and its property path, exit 2; a mod
   assert.match(n.stderr, /has no default export/);
 });
 
+// On Node 20 the types are stripped on the loader hooks' thread, whose errors arrived as "threw [object
+// Object]"; on every Node a syntax error, or TypeScript that only compiles (an enum), names its line
+test('a drover.config.ts with a syntax error or an enum: exit 2, with the line and what is wrong', async () => {
+  const dir = makeTmpDir();
+  for (const bad of ['const x: number = ;', 'enum E { A }']) {
+    writeFileSync(join(dir, 'drover.config.ts'), `import { defineConfig } from 'drover';\n${bad}\nexport default defineConfig({ programs: { a: { command: 'sleep 1' } } });\n`);
+    const r = await runCli(['check'], { cwd: dir });
+    assert.equal(r.code, 2, r.output);
+    assert.match(r.stderr, /drover\.config\.ts:2: \w*Error: \S/, r.output);
+    assert.doesNotMatch(r.stderr, /object Object/, r.output);
+  }
+});
+
 test('the default lookup takes drover.config.ts before drover.ini, and defineConfig(({ env }) => …) sees the environment', async () => {
   const dir = makeTmpDir();
   linkDrover(dir);
