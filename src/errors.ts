@@ -32,7 +32,7 @@ export interface ConfigErrorDetail {
 export function formatConfigProblem(d: ConfigErrorDetail): string {
   const where = d.line > 0 ? `${d.file}:${d.line}:` : `${d.file}:`;
   const path = d.path === undefined ? null : propertyPath(d.path, d.key);
-  const section = path !== null ? ` ${path}:` : d.section ? ` [${d.section}]` : '';
+  const section = path !== null && path !== '' ? ` ${path}:` : d.section ? ` [${d.section}]` : '';
   const key = path === null && d.key ? ` ${d.key}:` : '';
   const extra: string[] = [];
   if (d.got !== undefined) extra.push(`got ${JSON.stringify(d.got)}`);

@@ -3,6 +3,7 @@
 // as JSON to fd 3. A fresh process per evaluation means a reload sees the files as they are now (no module
 // cache to outwit), and the config's code never runs in the master. Values JSON cannot carry (functions,
 // class instances, NaN, cycles) are sent as { "\u0000": "what it was" }, so that the loader names them.
+import { spawnSync } from 'node:child_process';
 import * as nodeModule from 'node:module';
 import { writeSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
@@ -64,6 +65,17 @@ function describeThrown(err: unknown): string {
   return `threw ${typeof err === 'object' ? JSON.stringify(err) : String(err)}`;
 }
 
+/**
+ * The line of a syntax error in a JavaScript config: Node's import error does not carry it (only its
+ * printed form does), so `node --check` is asked, at the cost of one Node start, and only on this failure.
+ */
+function syntaxErrorLine(err: unknown, file: string): number {
+  if (!(err instanceof SyntaxError) || !/\.[cm]?js$/.test(file)) return 0;
+  const r = spawnSync(process.execPath, ['--check', file], { encoding: 'utf8', timeout: 10_000 });
+  const m = new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:(\\d+)$`, 'm').exec(r.stderr ?? '');
+  return m ? Number(m[1]) : 0;
+}
+
 function lineOf(err: unknown, file: string): number {
   const o = err as { stack?: unknown; message?: unknown } | null;
   // an error from the hooks' thread may be a plain object: its stack or message may still name the line
@@ -97,7 +109,7 @@ async function main(): Promise<void> {
     if (typeof value === 'function') value = await (value as (ctx: { env: Record<string, string | undefined> }) => unknown)({ env: { ...process.env } });
     else value = await value;
   } catch (err) {
-    answer({ ok: false, message: describeThrown(err), line: lineOf(err, file) });
+    answer({ ok: false, message: describeThrown(err), line: lineOf(err, file) || syntaxErrorLine(err, file) });
     return;
   }
   answer({ ok: true, value: toPlain(value, 0, new Set()) ?? null });

@@ -4,7 +4,7 @@
 // the modules it imports — and the exported types make the compiler flag a misspelt key or a wrong type.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { keyValuePairs } from '../../src/config/datatypes.js';
@@ -106,7 +106,7 @@ test('a bad value is reported with the file and its property path, exit 2; a mod
 
 // On Node 20 the types are stripped on the loader hooks' thread, whose errors arrived as "threw [object
 // Object]"; on every Node a syntax error, or TypeScript that only compiles (an enum), names its line
-test('a drover.config.ts with a syntax error or an enum: exit 2, with the line and what is wrong', async () => {
+test('a typed config with a syntax error or an enum, a JavaScript one with a syntax error: exit 2, with the line and what is wrong', async () => {
   const dir = makeTmpDir();
   for (const bad of ['const x: number = ;', 'enum E { A }']) {
     writeFileSync(join(dir, 'drover.config.ts'), `import { defineConfig } from 'drover';\n${bad}\nexport default defineConfig({ programs: { a: { command: 'sleep 1' } } });\n`);
@@ -115,6 +115,16 @@ test('a drover.config.ts with a syntax error or an enum: exit 2, with the line a
     assert.match(r.stderr, /drover\.config\.ts:2: \w*Error: \S/, r.output);
     assert.doesNotMatch(r.stderr, /object Object/, r.output);
   }
+  rmSync(join(dir, 'drover.config.ts'));
+  // a JavaScript config: Node's import error has no line; drover finds it
+  writeFileSync(join(dir, 'drover.config.mjs'), `const a = 1;\nconst x = ;\nexport default {};\n`);
+  const js = await runCli(['check'], { cwd: dir });
+  assert.equal(js.code, 2, js.output);
+  assert.match(js.stderr, /drover\.config\.mjs:2: SyntaxError: /, js.output);
+  writeFileSync(join(dir, 'drover.config.mjs'), `export default 5;\n`);
+  const five = await runCli(['check'], { cwd: dir });
+  assert.equal(five.code, 2, five.output);
+  assert.match(five.stderr, /drover\.config\.mjs: the default export is not an object of sections/, five.output);
 });
 
 test('the default lookup takes drover.config.ts before drover.ini, and defineConfig(({ env }) => …) sees the environment', async () => {
