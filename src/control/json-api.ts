@@ -428,7 +428,9 @@ const POST: Record<string, Handler> = {
     results(await api.restart(resolveOrThrow(api, input.patterns()), input.bool('wait', true))),
   '/api/signal': async (api, input) => {
     const keys = resolveOrThrow(api, input.patterns());
-    const sig = input.string('signal');
+    // a name ("HUP", "SIGHUP") or a number, as a JSON integer or its digits
+    const raw = input.data['signal'];
+    const sig = typeof raw === 'number' && Number.isSafeInteger(raw) ? String(raw) : input.string('signal');
     try {
       return results(await api.signal(keys, sig));
     } catch (err) {

@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import { Daemon, show } from '../helpers/daemon.js';
 import { livePids, makeTmpDir } from '../helpers/drover.js';
 import { droverBin } from '../helpers/paths.js';
+import { parseServerUrl, requestJson } from '../../src/control/client.js';
 
 const CONFIG = `[program:a]
 command = sleep 1000
@@ -221,6 +222,24 @@ startsecs = 0
       assert.match(r.stdout, /drover exit 0\n$/, out);
       assert.doesNotMatch(out, /EPIPE|Unhandled/, out);
     }
+  } finally {
+    await d.teardown();
+  }
+});
+
+// docs/api.md: POST /api/signal takes a name or a number, and integers as JSON integers or digit strings
+test('POST /api/signal takes the signal as a name, as digits or as a JSON integer', async () => {
+  const d = new Daemon(`[program:a]\ncommand = sh -c 'trap "echo got-usr2" USR2; while :; do sleep 0.05; done'\nstartsecs = 0\n`);
+  try {
+    await d.up();
+    const ep = parseServerUrl(`unix://${join(d.dir, '.drover', 'drover.sock')}`, null);
+    for (const signal of ['USR2', '12', 12]) {
+      const r = await requestJson(ep, 'POST', '/api/signal', { patterns: ['a'], signal });
+      assert.equal(r.status, 200, `${JSON.stringify(signal)}: ${JSON.stringify(r.body)}`);
+      assert.equal(r.body['ok'], true, JSON.stringify(r.body));
+    }
+    const bad = await requestJson(ep, 'POST', '/api/signal', { patterns: ['a'], signal: 12.5 });
+    assert.equal(bad.status, 400, JSON.stringify(bad.body));
   } finally {
     await d.teardown();
   }
