@@ -46,10 +46,12 @@ export async function findEndpoint(
     : (await import('../config/control-socket.js')).readControlSections(file, { env }, bytes ?? undefined);
   const ctl = config.supervisorctl;
   const unix = config.unixHttpServer;
-  const creds =
-    explicit ??
+  const fromFile =
     (ctl?.username ? { username: ctl.username, password: ctl.password ?? '' } : null) ??
     (unix?.username ? { username: unix.username, password: unix.password ?? '' } : null);
+  // -u and -p each override the file's value, as supervisorctl's do: -p alone keeps the file's username
+  const username = opts.username ?? fromFile?.username;
+  const creds = username === undefined ? null : { username, password: opts.password ?? (opts.username === undefined || opts.username === fromFile?.username ? (fromFile?.password ?? '') : '') };
   return { endpoint: parseServerUrl(`unix://${controlSocketPath(config)}`, creds), config };
 }
 

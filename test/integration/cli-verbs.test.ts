@@ -244,3 +244,25 @@ test('POST /api/signal takes the signal as a name, as digits or as a JSON intege
     await d.teardown();
   }
 });
+
+// -u and -p each override the config's value, as supervisorctl's options do (-p alone used to be ignored,
+// and -u alone dropped the config's password)
+test('-p alone keeps the config\'s username, -u alone (the same user) its password', async () => {
+  const d = new Daemon(`[unix_http_server]\nfile = %(here)s/ctl.sock\nusername = ops\npassword = s3cret\n\n[program:a]\ncommand = sleep 1000\nstartsecs = 0\n`);
+  try {
+    await d.up();
+    const cases: [readonly string[], number][] = [
+      [['-p', 'wrong'], 4],
+      [['-p', 's3cret'], 0],
+      [['-u', 'ops'], 0],
+      [['-u', 'other'], 4],
+      [[], 0],
+    ];
+    for (const [flags, code] of cases) {
+      const r = await d.cli(['status', ...flags]);
+      assert.equal(r.code, code, `status ${flags.join(' ')}\n${r.stdout}${r.stderr}`);
+    }
+  } finally {
+    await d.teardown();
+  }
+});

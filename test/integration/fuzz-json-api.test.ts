@@ -145,7 +145,7 @@ function generate(n: number, seed: number): Case[] {
     () => ({
       method: 'POST',
       path: '/api/signal',
-      body: JSON.stringify({ patterns: r() < 0.7 ? ['all'] : badPattern(), signal: pick<unknown>(['FOO', 'SIGFOO', '999', '-1', '', 5, null, 'KILL KILL', 'x'.repeat(300), junkString() + 'Q']) }),
+      body: JSON.stringify({ patterns: r() < 0.7 ? ['all'] : badPattern(), signal: pick<unknown>(['FOO', 'SIGFOO', '999', '-1', '', 5.5, 99, null, 'KILL KILL', 'x'.repeat(300), junkString() + 'Q']) }),
       statuses: [400, 404],
       what: 'bad signal',
     }),

@@ -238,7 +238,7 @@ startretries = 100
     assert.equal(r.code, 0, show(['stop', 'steady'], r));
     const again = await getJson(port, '/readyz');
     assert.equal(again.status, 503);
-    assert.deepEqual(again.body['not_ready'], [{ name: 'steady:steady', state: 'stopped', reason: 'stopped' }]);
+    assert.deepEqual(again.body['not_ready'], [{ name: 'steady:steady', state: 'stopped', reason: 'stopped by hand' }]);
   } finally {
     const survivors = await d.teardown();
     assert.deepEqual(survivors, [], 'nothing survives the teardown');
