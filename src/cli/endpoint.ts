@@ -51,7 +51,8 @@ export async function findEndpoint(
     (unix?.username ? { username: unix.username, password: unix.password ?? '' } : null);
   // -u and -p each override the file's value, as supervisorctl's do: -p alone keeps the file's username
   const username = opts.username ?? fromFile?.username;
-  const creds = username === undefined ? null : { username, password: opts.password ?? (opts.username === undefined || opts.username === fromFile?.username ? (fromFile?.password ?? '') : '') };
+  const sameUser = opts.username === undefined || opts.username === fromFile?.username;
+  const creds = username === undefined ? null : { username, password: opts.password ?? (sameUser ? (fromFile?.password ?? '') : '') };
   return { endpoint: parseServerUrl(`unix://${controlSocketPath(config)}`, creds), config };
 }
 

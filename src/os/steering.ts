@@ -174,25 +174,24 @@ function createMap(c: Libc, type: number, valueSize: number, maxEntries: number)
   return fd;
 }
 
-function lookupElem(c: Libc, map: number, index: number, value: Buffer): number {
+/** A map element command on the u32 key `index`: `value` is read (lookup) or written (update, flags BPF_ANY). */
+function elemCommand(c: Libc, cmd: typeof BPF_MAP_LOOKUP_ELEM | typeof BPF_MAP_UPDATE_ELEM, map: number, index: number, value: Buffer): number {
   const key = Buffer.alloc(4);
   key.writeUInt32LE(index, 0);
   const attr = Buffer.alloc(ATTR_SIZE);
   attr.writeUInt32LE(map, 0);
   attr.writeBigUInt64LE(c.koffi.address(key), 8);
   attr.writeBigUInt64LE(c.koffi.address(value), 16);
-  return bpf(c, BPF_MAP_LOOKUP_ELEM, attr);
+  attr.writeBigUInt64LE(BigInt(BPF_ANY), 24); // flags; BPF_ANY is 0, which a lookup requires
+  return bpf(c, cmd, attr);
+}
+
+function lookupElem(c: Libc, map: number, index: number, value: Buffer): number {
+  return elemCommand(c, BPF_MAP_LOOKUP_ELEM, map, index, value);
 }
 
 function updateElemBuffer(c: Libc, map: number, index: number, value: Buffer): number {
-  const key = Buffer.alloc(4);
-  key.writeUInt32LE(index, 0);
-  const attr = Buffer.alloc(ATTR_SIZE);
-  attr.writeUInt32LE(map, 0);
-  attr.writeBigUInt64LE(c.koffi.address(key), 8);
-  attr.writeBigUInt64LE(c.koffi.address(value), 16);
-  attr.writeBigUInt64LE(BigInt(BPF_ANY), 24);
-  return bpf(c, BPF_MAP_UPDATE_ELEM, attr);
+  return elemCommand(c, BPF_MAP_UPDATE_ELEM, map, index, value);
 }
 
 function updateElem(c: Libc, map: number, index: number, value: bigint): number {
