@@ -105,6 +105,8 @@ export function resolveExecutable(
     for (const dir of path.split(delimiter)) candidates.push(join(dir || '.', command));
   }
   let denied: string | null = null;
+  /** why `denied` cannot be run */
+  let why = 'is not executable (permission denied)';
   for (const file of candidates) {
     let st;
     try {
@@ -120,7 +122,7 @@ export function resolveExecutable(
       throw err;
     }
     if (st.isDirectory()) {
-      denied ??= file;
+      if (denied === null) [denied, why] = [file, 'is a directory, not a program'];
       continue;
     }
     try {
@@ -133,7 +135,7 @@ export function resolveExecutable(
     }
   }
   if (denied !== null) {
-    return { ok: false, reason: 'EACCES', message: `${denied} is not executable (permission denied)` };
+    return { ok: false, reason: 'EACCES', message: `${denied} ${why}` };
   }
   const where = command.includes('/') ? '' : ` on PATH (${env['PATH'] ?? ''})`;
   return { ok: false, reason: 'ENOENT', message: `command not found: ${command}${where}` };

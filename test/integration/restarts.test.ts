@@ -146,10 +146,14 @@ test('starting a program whose command is missing or not executable fails at onc
   const notExec = join(dir, 'not-executable.sh');
   writeFileSync(notExec, '#!/bin/sh\necho hi\n');
   chmodSync(notExec, 0o644);
-  const file = writeConfig(dir, `[program:nobin]\ncommand = /no/such/program\nautostart = false\n\n[program:noexec]\ncommand = ${notExec}\nautostart = false\n`);
+  const file = writeConfig(dir, `[program:nobin]\ncommand = /no/such/program\nautostart = false\n\n[program:noexec]\ncommand = ${notExec}\nautostart = false\n\n[program:adir]\ncommand = ${dir}\nautostart = false\n`);
   const run = await startUp(file);
   try {
-    for (const [name, answer] of [['nobin', /nobin: ERROR E_NO_FILE \(command not found: \/no\/such\/program\)/], ['noexec', /noexec: ERROR E_NOT_EXECUTABLE \(.*not-executable\.sh is not executable/]] as const) {
+    for (const [name, answer] of [
+      ['nobin', /nobin: ERROR E_NO_FILE \(command not found: \/no\/such\/program\)/],
+      ['noexec', /noexec: ERROR E_NOT_EXECUTABLE \(.*not-executable\.sh is not executable/],
+      ['adir', /adir: ERROR E_NOT_EXECUTABLE \(.* is a directory, not a program\)/],
+    ] as const) {
       const r = await runCli(['start', '-c', file, name]);
       assert.notEqual(r.code, 0, r.output);
       assert.match(r.output, answer);
@@ -159,7 +163,7 @@ test('starting a program whose command is missing or not executable fails at onc
       const status = await runCli(['status', '-c', file, name]);
       assert.match(status.stdout, new RegExp(`^${name}\\s+stopped\\s+-\\s+-\\s+0\\s`, 'm'), status.output);
     }
-    assert.doesNotMatch(run.output, /(nobin|noexec): stopped → starting/, run.describe());
+    assert.doesNotMatch(run.output, /(nobin|noexec|adir): stopped → starting/, run.describe());
   } finally {
     await teardown(run, [], dir);
   }
