@@ -161,3 +161,18 @@ test('a TCP control port without credentials, or with an empty password: check e
     assert.match(r.stderr, /\[inet_http_server\] (needs username and password|password is empty)/, describe(r));
   }
 });
+
+// docs/cli.md: --json is machine-readable output on stdout, errors too
+test('check --json of a bad config, or with an unknown option, prints the error as JSON on stdout', () => {
+  const file = join(dir, 'json-bad.ini');
+  writeFileSync(file, `${P}command=/bin/true\npriority=high\n`);
+  const r = run(['-c', file, '--json'], dir);
+  assert.equal(r.status, 2, describe(r));
+  const body = JSON.parse(r.stdout) as { ok: boolean; code: string; problems: string[] };
+  assert.equal(body.ok, false);
+  assert.equal(body.code, 'E_CONFIG');
+  assert.match(body.problems[0] ?? '', /json-bad\.ini:5: \[program:app\] priority: not an integer/);
+  const u = run(['--json', '--bogus'], dir);
+  assert.equal(u.status, 2, describe(u));
+  assert.equal((JSON.parse(u.stdout) as { code: string }).code, 'E_USAGE');
+});

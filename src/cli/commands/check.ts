@@ -31,33 +31,34 @@ export const check: Command = async (ctx: CommandContext): Promise<number> => {
       strict: true,
     }));
   } catch (e) {
-    ctx.stderr.write(`drover check: ${e instanceof Error ? e.message : String(e)}\n\n${USAGE}`);
+    const message = e instanceof Error ? e.message : String(e);
+    ctx.stderr.write(`drover check: ${message}\n\n${USAGE}`);
+    if (ctx.argv.includes('--json')) ctx.stdout.write(`${JSON.stringify({ ok: false, code: 'E_USAGE', message }, null, 2)}\n`);
     return EXIT.USAGE;
   }
   if (values.help) {
     ctx.stdout.write(USAGE);
     return EXIT.OK;
   }
+  /** A config that does not pass: each problem on stderr and, with --json, all of them on stdout too. */
+  const refuse = (code: 'E_USAGE' | 'E_CONFIG', problems: readonly string[]): number => {
+    for (const p of problems) ctx.stderr.write(`${p}\n`);
+    if (values.json) ctx.stdout.write(`${JSON.stringify({ ok: false, code, message: problems.join('\n'), problems }, null, 2)}\n`);
+    return EXIT.USAGE;
+  };
   let file: string | null;
   if (values.config !== undefined) file = isAbsolute(values.config) ? values.config : resolve(ctx.cwd, values.config);
   else file = findConfigFile(ctx.cwd);
-  if (file === null) {
-    ctx.stderr.write(`drover check: no config file found in ${ctx.cwd} (looked for ${CONFIG_FILE_NAMES.join(', ')}); use -c FILE\n`);
-    return EXIT.USAGE;
-  }
+  if (file === null) return refuse('E_USAGE', [`drover check: no config file found in ${ctx.cwd} (looked for ${CONFIG_FILE_NAMES.join(', ')}); use -c FILE`]);
   let config: Config;
   try {
     config = loadConfig(file, { env: ctx.env });
   } catch (e) {
     if (e instanceof ConfigProblems) {
       for (const w of e.warnings) ctx.stderr.write(`${formatWarning(w)}\n`);
-      for (const p of e.problems) ctx.stderr.write(`${formatConfigProblem(p)}\n`);
-      return EXIT.USAGE;
+      return refuse('E_CONFIG', e.problems.map(formatConfigProblem));
     }
-    if (e instanceof ConfigError) {
-      ctx.stderr.write(`${e.message}\n`);
-      return EXIT.USAGE;
-    }
+    if (e instanceof ConfigError) return refuse('E_CONFIG', [e.message]);
     throw e;
   }
   for (const w of config.warnings) ctx.stderr.write(`${formatWarning(w)}\n`);
@@ -67,8 +68,7 @@ export const check: Command = async (ctx: CommandContext): Promise<number> => {
     listenerSpecs(config);
   } catch (e) {
     if (!(e instanceof ListenerConfigError)) throw e;
-    ctx.stderr.write(`${config.file}: ${e.message}\n`);
-    return EXIT.USAGE;
+    return refuse('E_CONFIG', [`${config.file}: ${e.message}`]);
   }
   if (values.json) {
     ctx.stdout.write(`${JSON.stringify({ processes: config.processes.map(toSupervisorJson) }, null, 2)}\n`);
