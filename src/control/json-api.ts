@@ -214,6 +214,8 @@ class Input {
     if (!Array.isArray(list) || !list.every((x) => typeof x === 'string' && x.length > 0)) {
       throw new BadRequest('E_BAD_REQUEST', `"${key}" must be a list of strings`);
     }
+    // `status ''` would otherwise match nothing and succeed: an empty name names no process
+    if (typeof v === 'string' && list.length === 0) throw new BadRequest('E_BAD_REQUEST', `"${key}" is empty: name something, or leave it out`);
     return list as string[];
   }
 

@@ -266,3 +266,18 @@ test('-p alone keeps the config\'s username, -u alone (the same user) its passwo
     await d.teardown();
   }
 });
+
+// an empty name used to match nothing and succeed (`drover status ''` → "no processes", exit 0)
+test('an empty pattern is refused (exit 2), not taken as naming nothing', async () => {
+  const d = new Daemon(CONFIG);
+  try {
+    await d.up();
+    for (const verb of ['status', 'pid', 'logs']) {
+      const r = await d.cli([verb, '']);
+      assert.equal(r.code, 2, `${verb} ''\n${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, /"patterns" is empty/);
+    }
+  } finally {
+    await d.teardown();
+  }
+});
