@@ -273,7 +273,7 @@ export class Commands {
     const { table } = this.host;
     if (table.hasGroup(group)) return { key: group, ok: false, code: 'E_ALREADY_ADDED', message: `${group} is already active` };
     const spec = config.groups.find((g) => g.name === group);
-    if (!spec) return { key: group, ok: false, code: 'E_BAD_NAME', message: `no group ${group} in the config` };
+    if (!spec) return { key: group, ok: false, code: 'E_BAD_NAME', message: `no group ${group} in the config as last read (run reread after editing the file)` };
     table.setGroup(spec);
     const added = config.processes.filter((p) => p.group === group).map((p) => this.addProcess(p));
     this.host.groupChanged(group, 'added');

@@ -156,6 +156,10 @@ test('scale, reread, avail, add, remove, tail; usage errors exit 2', async () =>
     assert.equal(r.code, 0, show(['add', 'w'], r));
     r = await d.cli(['add', 'w']);
     assert.equal(r.code, 1, show(['add', 'w'], r));
+    // a section not in the file as last read: the answer says how to make it known
+    r = await d.cli(['add', 'notyet']);
+    assert.equal(r.code, 1, show(['add', 'notyet'], r));
+    assert.match(`${r.stdout}${r.stderr}`, /no group notyet in the config as last read \(run reread after editing the file\)/, show(['add', 'notyet'], r));
     now = await d.processes();
     for (const p of now.values()) if (p.pid) d.seen.add(p.pid);
 
