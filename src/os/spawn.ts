@@ -1,6 +1,6 @@
 // The only place that creates processes and sends them signals.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, closeSync, constants as fsConstants, existsSync, readFileSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { recordSpawned } from './children.js';
@@ -88,6 +88,24 @@ export function hasPdeathsig(): boolean {
   return SETPRIV !== null;
 }
 
+/** The absolute interpreter a `#!` script names when that file does not exist, else null (a binary, or it exists). */
+function missingInterpreter(file: string): string | null {
+  let head: Buffer;
+  let fd: number | null = null;
+  try {
+    fd = openSync(file, 'r');
+    head = Buffer.alloc(256);
+    head = head.subarray(0, readSync(fd, head, 0, head.length, 0));
+  } catch {
+    return null; // unreadable for us (execute-only): the kernel will say
+  } finally {
+    if (fd !== null) closeSync(fd);
+  }
+  if (head[0] !== 0x23 || head[1] !== 0x21) return null;
+  const interpreter = head.toString('latin1', 2).split('\n')[0]?.trim().split(/[ \t]/)[0] ?? '';
+  return interpreter.startsWith('/') && !existsSync(interpreter) ? interpreter : null;
+}
+
 /**
  * Resolves a command the way execvp would, so that a missing or non-executable program is reported
  * with a clear message before anything is spawned (supervisor checks the same way in get_execv_args).
@@ -127,6 +145,9 @@ export function resolveExecutable(
     }
     try {
       accessSync(file, fsConstants.X_OK);
+      const missing = missingInterpreter(file);
+      // the kernel's ENOENT for a script whose #! names nothing would read as the script itself missing
+      if (missing !== null) return { ok: false, reason: 'ENOENT', message: `${file}: its interpreter ${missing} (the #! line) does not exist` };
       return { ok: true, path: file };
     } catch (err) {
       // EACCES: exists but not executable for us

@@ -146,13 +146,17 @@ test('starting a program whose command is missing or not executable fails at onc
   const notExec = join(dir, 'not-executable.sh');
   writeFileSync(notExec, '#!/bin/sh\necho hi\n');
   chmodSync(notExec, 0o644);
-  const file = writeConfig(dir, `[program:nobin]\ncommand = /no/such/program\nautostart = false\n\n[program:noexec]\ncommand = ${notExec}\nautostart = false\n\n[program:adir]\ncommand = ${dir}\nautostart = false\n`);
+  const noInterp = join(dir, 'no-interpreter.sh');
+  writeFileSync(noInterp, '#!/no/such/interpreter -x\necho hi\n', { mode: 0o755 });
+  const file = writeConfig(dir, `[program:nointerp]\ncommand = ${noInterp}\nautostart = false\n\n[program:nobin]\ncommand = /no/such/program\nautostart = false\n\n[program:noexec]\ncommand = ${notExec}\nautostart = false\n\n[program:adir]\ncommand = ${dir}\nautostart = false\n`);
   const run = await startUp(file);
   try {
     for (const [name, answer] of [
       ['nobin', /nobin: ERROR E_NO_FILE \(command not found: \/no\/such\/program\)/],
       ['noexec', /noexec: ERROR E_NOT_EXECUTABLE \(.*not-executable\.sh is not executable/],
       ['adir', /adir: ERROR E_NOT_EXECUTABLE \(.* is a directory, not a program\)/],
+      // the kernel's ENOENT would read as the script itself missing: the #! line is checked first
+      ['nointerp', /nointerp: ERROR E_NO_FILE \(.*no-interpreter\.sh: its interpreter \/no\/such\/interpreter \(the #! line\) does not exist\)/],
     ] as const) {
       const r = await runCli(['start', '-c', file, name]);
       assert.notEqual(r.code, 0, r.output);
@@ -163,7 +167,7 @@ test('starting a program whose command is missing or not executable fails at onc
       const status = await runCli(['status', '-c', file, name]);
       assert.match(status.stdout, new RegExp(`^${name}\\s+stopped\\s+-\\s+-\\s+0\\s`, 'm'), status.output);
     }
-    assert.doesNotMatch(run.output, /(nobin|noexec|adir): stopped → starting/, run.describe());
+    assert.doesNotMatch(run.output, /(nobin|noexec|adir|nointerp): stopped → starting/, run.describe());
   } finally {
     await teardown(run, [], dir);
   }
