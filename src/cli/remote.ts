@@ -151,6 +151,8 @@ export function remoteCommand(spec: RemoteCommandSpec): Command {
       });
     } catch (err) {
       ctx.stderr.write(`drover ${spec.name}: ${(err as Error).message}\n\n${help}`);
+      // --json asks for errors on stdout too, even when the rest of the line could not be read
+      if (ctx.argv.includes('--json')) ctx.stdout.write(`${JSON.stringify({ ok: false, code: 'E_USAGE', message: (err as Error).message }, null, 2)}\n`);
       return EXIT.USAGE;
     }
     const values = parsed.values as Record<string, string | boolean | string[] | undefined>;

@@ -272,7 +272,7 @@ test('-p alone keeps the config\'s username, -u alone (the same user) its passwo
 });
 
 // an empty name used to match nothing and succeed (`drover status ''` → "no processes", exit 0)
-test('an empty pattern is refused (exit 2), not taken as naming nothing', async () => {
+test('an empty pattern is refused (exit 2), not taken as naming nothing; an unknown option with --json answers in JSON', async () => {
   const d = new Daemon(CONFIG);
   try {
     await d.up();
@@ -281,6 +281,10 @@ test('an empty pattern is refused (exit 2), not taken as naming nothing', async 
       assert.equal(r.code, 2, `${verb} ''\n${r.stdout}${r.stderr}`);
       assert.match(r.stderr, /"patterns" is empty/);
     }
+    // an unknown option with --json: the error is JSON on stdout too
+    const bogus = await d.cli(['status', '--json', '--bogus']);
+    assert.equal(bogus.code, 2, `${bogus.stdout}${bogus.stderr}`);
+    assert.equal((JSON.parse(bogus.stdout) as { code: string }).code, 'E_USAGE');
   } finally {
     await d.teardown();
   }
