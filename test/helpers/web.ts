@@ -6,16 +6,25 @@ import { DEFAULT_TIMEOUT_MS, TIMEOUT_SCALE } from './drover.js';
 export const WEB_USER = 'admin';
 export const WEB_PASSWORD = 'w3b-secret';
 
-/** A TCP port nobody listens on right now (bound to port 0, then released). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * A TCP port nobody listens on right now, for a config that must name its port. It is taken at random below
+ * the kernel's ephemeral range (net.ipv4.ip_local_port_range, 32768 and up), and checked by binding it:
+ * a port released from a bind to port 0 is handed out again by the next bind to port 0 — any program or
+ * test running meanwhile — which made a test's drover fail with EADDRINUSE once in CI.
+ */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (await bindable(port)) return port;
+  }
+  throw new Error('no free TCP port between 20000 and 32000 in 50 tries');
+}
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
 }
 
