@@ -7,6 +7,14 @@
 // covers whatever loads next; elsewhere (Node 20) the status bundle runs from V8's code cache.
 'use strict';
 
+// First of all: until a listener exists, SIGUSR1 makes Node open its inspector, an unauthenticated TCP port
+// through which any local user could run code as drover's user (root, often). This listener holds the
+// signal for the whole start-up; a master's signal relay (src/daemon/signals.ts) takes over from it and
+// delivers a SIGUSR1 that came meanwhile. Other commands just ignore it.
+const earlyUsr1 = { count: 0, listener: () => (earlyUsr1.count += 1) };
+globalThis[Symbol.for('drover.early-usr1')] = earlyUsr1;
+process.on('SIGUSR1', earlyUsr1.listener);
+
 const nodeCache = require('node:module').enableCompileCache !== undefined;
 if (nodeCache) require('../dist/src/cli/compile-cache.bundle.cjs').enableCompileCache(process.env);
 if (!(process.argv[2] === 'status' && statusBundle())) {

@@ -19,6 +19,7 @@ import { StdOut } from '../logs/std-out.js';
 import { closeInheritedOnExec } from '../os/fds.js';
 import { OrphanGuard } from '../os/guard.js';
 import { readPidfile, removePidfile, writePidfile } from '../os/pidfile.js';
+import { closeStrayInspector } from '../os/node-features.js';
 import { tcpMigratesRequests } from '../os/proc.js';
 import { hasPdeathsig } from '../os/spawn.js';
 import { FastCgiSockets } from '../prefork/fcgi.js';
@@ -277,6 +278,10 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   }
 
   o.signals.attach((sig) => supervisor.push({ type: 'signalReceived', signal: sig }));
+  // Node < 22.14 has a few milliseconds at its start, before bin/drover.js's listener, where SIGUSR1 opens
+  // its inspector: none may stay open (docs/security.md)
+  const inspector = closeStrayInspector();
+  if (inspector !== null) logger.warn(`a SIGUSR1 came before drover's listener existed and Node opened its inspector (${inspector}); closed it`);
   // The top level (STYLE §5): an error nothing caught kills every process group, and drover then exits 1
   // through the normal cleanup (pidfile, sockets, lock) instead of dying with its files left behind.
   const onUnexpected = (err: unknown): void => supervisor.failUnexpectedly(err, hooks.threw(err) ? `the hooks module ${config.supervisord.hooks ?? ''}` : null);

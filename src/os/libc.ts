@@ -49,6 +49,9 @@ export interface Libc {
   write: (fd: number, buf: Buffer, count: number) => number;
   getrandom: (buf: Buffer, count: number, flags: number) => number;
   execve: (path: string, argv: (string | null)[], envp: (string | null)[]) => number;
+  /** signal(2) with the handler as a number: 0 SIG_DFL, 1 SIG_IGN, or one it returned before */
+  signal: (sig: number, handler: number | bigint) => number | bigint;
+  pthreadSigmask: (how: number, set: Buffer, old: null) => number;
 }
 
 let libc: Libc | null = null;
@@ -117,6 +120,8 @@ export function load(): Libc {
       write: f('intptr_t write(int fd, const void *buf, size_t count)'),
       getrandom: f('intptr_t getrandom(_Out_ uint8_t *buf, size_t count, unsigned int flags)'),
       execve: f('int execve(const char *path, const char **argv, const char **envp)'),
+      signal: f('intptr_t signal(int sig, intptr_t handler)'),
+      pthreadSigmask: f('int pthread_sigmask(int how, const uint8_t *set, uint8_t *old)'),
     } as Libc;
     return libc;
   } catch (err) {

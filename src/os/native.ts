@@ -27,6 +27,11 @@ const PR_SET_CHILD_SUBREAPER = 36;
 const PR_GET_CHILD_SUBREAPER = 37;
 const WNOHANG = 1;
 const O_CLOEXEC = 0o2000000;
+const SIGUSR1 = 10;
+const SIG_IGN = 1;
+const SIG_UNBLOCK = 1;
+/** sizeof(sigset_t) on glibc and musl: 1024 bits */
+const SIGSET_BYTES = 128;
 
 // --- file descriptors ---
 
@@ -72,7 +77,10 @@ export function readSome(fd: number, buf: Buffer): number {
 
 /**
  * Replaces this process's program with `file` (argv[0] included in `argv`), keeping its pid, its working
- * directory, fds 0-2, `keepFds` and any other fd without close-on-exec. Returns only by throwing NativeError.
+ * directory, fds 0-2, `keepFds` and any other fd without close-on-exec. SIGUSR1 crosses the exec ignored
+ * (a handled signal would fall back to its default, death), so that one arriving before the next program
+ * handles it is lost rather than fatal; the next drover's listener takes it from there. Returns only by
+ * throwing NativeError.
  */
 export function execve(file: string, argv: readonly string[], env: Readonly<Record<string, string | undefined>>, keepFds: readonly number[] = []): never {
   const c = load();
@@ -86,8 +94,24 @@ export function execve(file: string, argv: readonly string[], env: Readonly<Reco
     if (flags >= 0 && (flags & O_NONBLOCK) !== 0) c.fcntl(fd, F_SETFL, 'int', flags & ~O_NONBLOCK);
   }
   const envp = Object.entries(env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
+  const usr1 = c.signal(SIGUSR1, SIG_IGN);
   c.execve(file, [...argv, null], [...envp, null]);
-  throw new NativeError('execve', c.koffi.errno(), file);
+  const errno = c.koffi.errno();
+  c.signal(SIGUSR1, usr1); // still this program: Node's listener gets SIGUSR1 again
+  throw new NativeError('execve', errno, file);
+}
+
+/**
+ * Unblocks SIGUSR1 on the calling (main) thread, where Node's `--disable-sigusr1` blocked it from start-up
+ * on: Node's listener then gets it, a pending one at once. Other threads keep it blocked, so the kernel
+ * delivers it to this one.
+ */
+export function unblockUsr1(): void {
+  const c = load();
+  const set = Buffer.alloc(SIGSET_BYTES);
+  set[(SIGUSR1 - 1) >> 3] = 1 << ((SIGUSR1 - 1) & 7); // signal n is bit n − 1
+  const rc = c.pthreadSigmask(SIG_UNBLOCK, set, null);
+  if (rc !== 0) throw new NativeError('pthread_sigmask', rc, 'SIG_UNBLOCK SIGUSR1');
 }
 
 /** A new fd (close-on-exec, numbered 3 or above) for the same open file description as `fd`. */

@@ -1,5 +1,5 @@
 // What the running Node can do that older supported versions cannot, for the Node processes drover starts
-// (workers, the typed-config evaluator).
+// (the master, workers, the typed-config evaluator).
 import * as nodeModule from 'node:module';
 
 const [MAJOR, MINOR] = process.versions.node.split('.').map(Number) as [number, number];
@@ -12,6 +12,32 @@ export function canStripTypes(): boolean {
 /** The flags a Node child needs to strip types: 22.6–22.17 need them; later versions strip by default and accept them quietly. */
 export function stripTypesFlags(): string[] {
   return MAJOR === 22 && canStripTypes() ? ['--experimental-strip-types', '--no-warnings=ExperimentalWarning'] : [];
+}
+
+/** Whether this Node has --disable-sigusr1 (22.14, 23.7 and later): SIGUSR1 stays blocked from Node's start until a listener exists. */
+export const HAS_DISABLE_SIGUSR1 = process.allowedNodeEnvironmentFlags.has('--disable-sigusr1');
+
+/** The Node flags that keep SIGUSR1 from opening Node's inspector in a drover process: `--disable-sigusr1` where Node has it. */
+export function noInspectorFlags(): string[] {
+  return HAS_DISABLE_SIGUSR1 ? ['--disable-sigusr1'] : [];
+}
+
+/**
+ * Closes Node's inspector if a SIGUSR1 opened it before drover's own listener existed (possible only on
+ * Node < 22.14, in the few milliseconds between Node's start and drover's first line); returns the address
+ * it listened on, or null when none was open.
+ */
+export function closeStrayInspector(): string | null {
+  let inspector: { url(): string | undefined; close(): void };
+  try {
+    inspector = nodeModule.createRequire(import.meta.url)('node:inspector') as typeof inspector;
+  } catch {
+    return null; // a Node built without the inspector
+  }
+  const url = inspector.url();
+  if (url === undefined) return null;
+  inspector.close();
+  return url;
 }
 
 /** Whether `module.registerHooks` (in-thread, synchronous module hooks; Node 22.15, 23.5 and later) exists. */

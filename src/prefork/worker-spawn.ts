@@ -2,7 +2,7 @@
 import { fileURLToPath } from 'node:url';
 import type { ProcessSpec } from '../config/types.js';
 import { WORKER_ENV } from '../ipc/protocol.js';
-import { stripTypesFlags } from '../os/node-features.js';
+import { noInspectorFlags, stripTypesFlags } from '../os/node-features.js';
 
 /** The worker runtime's entry point in dist/. */
 export const WORKER_MAIN = fileURLToPath(new URL('../worker/main.js', import.meta.url));
@@ -14,9 +14,6 @@ export function isTypeScript(path: string): boolean {
   return /\.(c|m)?ts$/.test(path);
 }
 
-/** Whether this Node has --disable-sigusr1 (22.14, 23.7 and later). */
-const HAS_DISABLE_SIGUSR1 = process.allowedNodeEnvironmentFlags.has('--disable-sigusr1');
-
 /**
  * argv of a worker: Node that SIGUSR1 cannot make open its inspector (the flag where Node has it; the
  * runtime's SIGUSR1 listener everywhere, from its first lines on), type stripping for .ts modules where
@@ -24,7 +21,7 @@ const HAS_DISABLE_SIGUSR1 = process.allowedNodeEnvironmentFlags.has('--disable-s
  */
 export function workerArgv(spec: ProcessSpec): string[] {
   const module = spec.worker as string;
-  const flags = HAS_DISABLE_SIGUSR1 ? ['--disable-sigusr1'] : [];
+  const flags = noInspectorFlags();
   if (isTypeScript(module)) flags.push(...stripTypesFlags());
   return [process.execPath, ...flags, WORKER_MAIN, module];
 }

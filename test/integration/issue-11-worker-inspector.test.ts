@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseServerUrl, requestJson } from '../../src/control/client.js';
-import { assertStaysFor, livePids, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig, type CliRun } from '../helpers/drover.js';
+import { assertStaysFor, CliRun, livePids, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
 import { linkDrover } from '../helpers/shared.js';
 
 const WORKER = `import { defineWorker } from 'drover';
@@ -152,5 +152,45 @@ test('a stuck worker: no TCP listener at any time (USR1 while stuck, then the di
   } finally {
     clearInterval(sampler);
     await teardown(run, [pid], dir);
+  }
+});
+
+// The master too. Until drover's first line runs, Node's own SIGUSR1 handler opens the inspector, and a
+// foreground `drover up` replaces itself once at start (execve, for its V8 flags), after which signals are
+// Node's again. SIGUSR1 is logrotate's postrotate signal: one that came in the first half second used to
+// leave a root drover with an inspector on 127.0.0.1:9229 for its whole life, or (in the new program's first
+// milliseconds) kill it with status 138. Here SIGUSR1 comes every few milliseconds from the moment drover's
+// Node starts (a shell that ignores it execs drover, as a process that already ignores USR1 would) until
+// drover is up: drover must come up, hold no TCP listener, and reopen its logs for the signals it got.
+test('the master: SIGUSR1 again and again from its first millisecond on never opens an inspector nor kills it', async () => {
+  const dir = makeTmpDir();
+  const conf = writeConfig(dir, `[program:idle]\ncommand = sleep 1000\nstartsecs = 0\n`);
+  const run = new CliRun(['up', '-c', conf], { cwd: dir, wrapper: ['bash', '-c', `trap '' USR1; echo usr1-ignored; exec "$@"`, 'wrapper'] });
+  let sent = 0;
+  let hammer: NodeJS.Timeout | undefined;
+  try {
+    await run.waitForLine(/^usr1-ignored$/m);
+    hammer = setInterval(() => {
+      try {
+        process.kill(run.pid, 'SIGUSR1');
+        sent += 1;
+      } catch {
+        clearInterval(hammer); // gone: the wait below reports how
+      }
+    }, 2);
+    const up = await run.waitForLine(/drover up: pid (\d+)/, { timeoutMs: 15_000 });
+    assert.equal(Number(up[1]), run.pid, `the master kept the wrapper's pid\n${run.describe()}`);
+    await run.waitForLine(/idle: starting → running/);
+    clearInterval(hammer);
+    assert.ok(sent > 20, `SIGUSR1 was sent all through the start-up (${sent} times)`);
+    assert.deepEqual(tcpListeners(run.pid), [], `the master holds no TCP listener\n${run.describe()}`);
+    // the signals that came while the master was starting were relayed: at least one reopen
+    await run.waitForCount(/SIGUSR1 received: reopened the log files/g, 1);
+    assert.deepEqual(tcpListeners(run.pid), [], 'still none');
+    run.signal('SIGTERM');
+    assert.equal((await run.waitForExit(15_000)).code, 0, run.describe());
+  } finally {
+    clearInterval(hammer);
+    await teardown(run, [], dir);
   }
 });

@@ -17,8 +17,8 @@ import { parseServerUrl, requestJson, type Endpoint } from '../../control/client
 import { formatElapsed } from '../format.js';
 import { Progress } from '../progress.js';
 import { nativeAvailable } from '../../os/libc.js';
-import { execve } from '../../os/native.js';
-import { daemonV8Flags } from '../../os/node-features.js';
+import { execve, unblockUsr1 } from '../../os/native.js';
+import { closeStrayInspector, daemonV8Flags, noInspectorFlags } from '../../os/node-features.js';
 
 /** Set in the environment of a master that replaced itself to take the daemon's V8 flags (against a loop). */
 const EXECED_MARK = 'DROVER_V8_FLAGS_APPLIED';
@@ -43,8 +43,20 @@ options:
 `;
 
 export const up: Command = async (ctx) => {
-  // First thing: until a SIGUSR1 listener exists, Node's default action is to start the inspector.
+  // First thing (after bin/drover.js's SIGUSR1 listener, which this takes over): every master signal
   const signals = new SignalRelay().install();
+  // A master drover started has --disable-sigusr1 where Node has it: SIGUSR1 was blocked, not lost, from
+  // Node's start on; now that the relay listens it may come (docs/security.md, "No inspector in the master")
+  if (process.execArgv.includes('--disable-sigusr1')) {
+    try {
+      unblockUsr1();
+    } catch (err) {
+      ctx.stderr.write(`drover up: SIGUSR1 stays blocked (${(err as Error).message}); \`drover reload --logs\` reopens the logs instead\n`);
+    }
+  }
+  // Node opens its inspector on a SIGUSR1 that came before bin/drover.js's listener: close it at once
+  const inspector = closeStrayInspector();
+  if (inspector !== null) ctx.stderr.write(`drover up: a SIGUSR1 came before drover's listener existed and Node opened its inspector (${inspector}); closed it\n`);
   try {
     return await upWithSignals(ctx, signals);
   } finally {
@@ -103,25 +115,27 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
     if (err instanceof ConfigError) return fail(err.message, EXIT.USAGE, false);
     throw err;
   }
-  // the master runs with the daemon's V8 flags: a daemon child is spawned with them, a foreground master
-  // replaces itself with a Node that has them (same pid: a service manager or a container sees no change)
-  let v8Flags: string[];
+  // the master runs with the daemon's V8 flags, and with SIGUSR1 kept from Node's inspector where Node
+  // can (docs/security.md): a daemon child is spawned with them, a foreground master replaces itself with a
+  // Node that has them (same pid: a service manager or a container sees no change)
+  let masterFlags: string[];
   try {
-    v8Flags = daemonV8Flags(ctx.env, { workers: config.processes.some((p) => p.worker !== null) }).filter((f) => !process.execArgv.includes(f));
+    const v8Flags = daemonV8Flags(ctx.env, { workers: config.processes.some((p) => p.worker !== null) });
+    masterFlags = [...(nativeAvailable() ? noInspectorFlags() : []), ...v8Flags].filter((f) => !process.execArgv.includes(f));
   } catch (err) {
     return fail((err as Error).message, EXIT.USAGE);
   }
   const execedAlready = ctx.env[EXECED_MARK] !== undefined;
   delete process.env[EXECED_MARK]; // not for the programs' environment (ctx.env is process.env)
-  if (!values.daemon && !child && !reexec && v8Flags.length > 0 && !execedAlready && nativeAvailable()) {
+  if (!values.daemon && !child && !reexec && masterFlags.length > 0 && !execedAlready && nativeAvailable()) {
     try {
       // sockets systemd passed (LISTEN_FDS from fd 3) go on to the new program, as they came to this one
       const passed = ctx.env['LISTEN_PID'] === String(process.pid) ? Number(ctx.env['LISTEN_FDS'] ?? '0') : 0;
       const keep = Number.isSafeInteger(passed) && passed > 0 ? Array.from({ length: passed }, (_, i) => 3 + i) : [];
-      execve(process.execPath, [process.execPath, ...process.execArgv, ...v8Flags, ...process.argv.slice(1)], { ...ctx.env, [EXECED_MARK]: '1' }, keep);
+      execve(process.execPath, [process.execPath, ...process.execArgv, ...masterFlags, ...process.argv.slice(1)], { ...ctx.env, [EXECED_MARK]: '1' }, keep);
     } catch (err) {
       // the Node binary gone or replaced since: run without the flags
-      ctx.stderr.write(`drover up: cannot restart with ${v8Flags.join(' ')} (${(err as Error).message}); running without them\n`);
+      ctx.stderr.write(`drover up: cannot restart with ${masterFlags.join(' ')} (${(err as Error).message}); running without them\n`);
     }
   }
   if (!child) {
@@ -138,7 +152,7 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
       throw err;
     }
     const report = await spawnDaemon({
-      nodeFlags: v8Flags,
+      nodeFlags: masterFlags,
       cliArgs: ['-c', file, ...(values.fresh ? ['--fresh'] : [])],
       cwd: config.supervisord.directory ?? ctx.cwd,
       env: ctx.env,
