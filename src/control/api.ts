@@ -7,7 +7,7 @@ import type { ProcessRecord } from '../core/program.js';
 import type { CommandOutcome } from '../core/types.js';
 import { STATE_CODES, type State } from '../core/states.js';
 import { DroverError } from '../errors.js';
-import { signalNumber } from '../os/signals.js';
+import { deliverableSignal } from '../os/signals.js';
 import { ProcSampler } from './proc-sampler.js';
 
 export type StreamName = 'stdout' | 'stderr';
@@ -298,7 +298,7 @@ export class ControlApi {
 
   /** Delivers a signal (name or number); throws BadSignal for an unknown one. */
   signal(keys: readonly string[], signal: string): Promise<readonly CommandOutcome[]> {
-    const num = signalNumber(signal);
+    const num = deliverableSignal(signal);
     if (num === null) throw new BadSignal(signal);
     return this.supervisor.command({ type: 'signal', keys, signal: String(num) });
   }

@@ -21,6 +21,15 @@ export function signalNumber(nameOrNumber: string): number | null {
   return BY_NAME[full] ?? null;
 }
 
+/**
+ * What `drover signal`, the JSON API and XML-RPC's signalProcess deliver: a signal as signalNumber takes it,
+ * or 0 (kill(pid, 0): nothing is sent, the call checks that the process is there), which supervisord takes
+ * too. Config keys such as stopsignal use signalNumber, where 0 would stop nothing.
+ */
+export function deliverableSignal(nameOrNumber: string): number | null {
+  return /^\s*0+\s*$/.test(nameOrNumber) ? 0 : signalNumber(nameOrNumber);
+}
+
 /** The name without SIG ("TERM") of a signal number, or null. */
 export function signalName(num: number): string | null {
   return BY_NUMBER.get(num) ?? null;

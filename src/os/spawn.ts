@@ -6,7 +6,7 @@ import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { recordSpawned } from './children.js';
 import { nativeAvailable } from './libc.js';
 import { closeOutputPipes, outputPipe, PipeReader, type OutputPipe, type OutputStream } from './pipe-reader.js';
-import { signalNumber } from './signals.js';
+import { deliverableSignal } from './signals.js';
 import { ChildStdin } from './stdin-pipe.js';
 import type { UserInfo } from './users.js';
 
@@ -294,7 +294,7 @@ function adoptReadEnd(p: OutputPipe): OutputStream {
  * signal (ESRCH): that changes no state, since death is learned only from the exit event.
  */
 export function sendSignal(pid: number, signal: string, toGroup: boolean): boolean {
-  const num = signalNumber(signal);
+  const num = deliverableSignal(signal);
   if (num === null) throw new Error(`unknown signal ${signal}`);
   try {
     process.kill(toGroup ? -pid : pid, num);

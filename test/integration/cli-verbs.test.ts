@@ -88,6 +88,10 @@ test('status, start, stop, restart, signal, pid: output and exit codes', async (
     r = await d.cli(['signal', '18', 'w:w_00']);
     assert.equal(r.code, 0, show(['signal', '18', 'w:w_00'], r));
     assert.equal(r.stdout, 'w:w_00: SIGCONT (18) sent\n');
+    // 0 sends nothing: kill(pid, 0) checks that the process is there (supervisord takes it too)
+    r = await d.cli(['signal', '0', 'w:w_00']);
+    assert.equal(r.code, 0, show(['signal', '0', 'w:w_00'], r));
+    assert.equal(r.stdout, 'w:w_00: signal 0 sent (it is there)\n');
     await d.cli(['stop', 'a']);
     r = await d.cli(['signal', 'CONT', 'a']);
     assert.equal(r.code, 1, `signalling a stopped process fails\n${show(['signal', 'CONT', 'a'], r)}`);

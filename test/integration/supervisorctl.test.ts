@@ -157,6 +157,9 @@ test('supervisorctl drives drover: status, pid, start, stop, restart, signal, ta
     await expectCtl(d, 'pid web', 0, `${webPid2}\n`);
     await expectCtl(d, 'signal BOGUS web', 1, 'web: ERROR (bad signal name)\n');
     await expectCtl(d, 'signal HUP idle', 7, 'idle: ERROR (not running)\n');
+    // signal 0 is kill(pid, 0), a check that the process is there, as supervisord takes it
+    await expectCtl(d, 'signal 0 web', 0, 'web: signalled\n');
+    await expectCtl(d, 'signal 0 idle', 7, 'idle: ERROR (not running)\n');
     await expectCtl(d, 'signal USR1 worker:*', 0, 'worker:worker_0: signalled\nworker:worker_1: signalled\n');
     await expectCtl(d, 'signal HUP nosuch', 1, 'nosuch: ERROR (no such process)\n');
 

@@ -2,7 +2,7 @@
 // group:*, group, all. start/stop/restart wait for the outcome unless --no-wait; on a terminal they show
 // live progress while waiting.
 import { ResultsJson, type OutcomeJson } from '../../control/wire.js';
-import { allSignalNames, signalName, signalNumber } from '../../os/signals.js';
+import { allSignalNames, deliverableSignal, signalName } from '../../os/signals.js';
 import { UsageError } from '../../errors.js';
 import { EXIT } from '../exit-codes.js';
 import { plural } from '../format.js';
@@ -48,14 +48,14 @@ change. ${PATTERNS}.
   run: async (r) => {
     const [sig, ...pats] = r.positionals;
     if (sig === undefined || pats.length === 0) throw new UsageError('signal needs a signal and at least one PATTERN');
-    const num = signalNumber(sig);
+    const num = deliverableSignal(sig);
     if (num === null) {
       throw new UsageError(`unknown signal ${JSON.stringify(sig)}; expected a name such as ${allSignalNames().slice(0, 15).join(', ')}, … or a number`);
     }
     const body = await r.callResults('POST', '/api/signal', ResultsJson, { patterns: pats, signal: sig });
     // by name, however it was given: `signal 19 web` says "SIGSTOP (19) sent"
     const shown = /^\d+$/.test(sig.trim()) ? `SIG${signalName(num) ?? ''} (${num})` : `SIG${sig.trim().toUpperCase().replace(/^SIG/, '')}`;
-    return printOutcomes(r, body, `${shown} sent`, 'signal');
+    return printOutcomes(r, body, num === 0 ? 'signal 0 sent (it is there)' : `${shown} sent`, 'signal');
   },
 });
 

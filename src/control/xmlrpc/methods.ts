@@ -7,7 +7,7 @@ import { RUNNING_STATES, SIGNALLABLE_STATES, STATE_CODES, STARTABLE_STATES, type
 import { EXITED_TOO_QUICKLY, type ProcessRecord } from '../../core/program.js';
 import { ConfigError } from '../../errors.js';
 import { MAX_LOG_ANSWER_BYTES } from '../../logs/read.js';
-import { signalNumber } from '../../os/signals.js';
+import { deliverableSignal, signalNumber } from '../../os/signals.js';
 import { lookupUser } from '../../os/users.js';
 import type { ControlApi, StreamName } from '../api.js';
 import { encodedStruct, encodeMembers, struct, isStruct, type EncodedXml, type XmlRpcStruct, type XmlRpcValue } from './codec.js';
@@ -263,7 +263,7 @@ function inSupervisordOrder(
 
 async function signalMany(api: ControlApi, procs: readonly Proc[], signal: string): Promise<XmlRpcValue[]> {
   const todo = procs.filter((p) => SIGNALLABLE_STATES.has(p.record.state));
-  if (signalNumber(signal) === null) return todo.map((p) => result(p, new RpcFault('BAD_SIGNAL', signal)));
+  if (deliverableSignal(signal) === null) return todo.map((p) => result(p, new RpcFault('BAD_SIGNAL', signal)));
   const outcomes = await api.signal(
     todo.map((p) => p.key),
     signal,
@@ -660,7 +660,7 @@ const SUPERVISOR: Record<string, MethodDef> = {
     const signal = str(a, 1);
     const { group, proc } = lookup(c.api, namespec);
     if (!proc) return signalMany(c.api, inActionOrder(c.api, group), signal);
-    if (signalNumber(signal) === null) throw new RpcFault('BAD_SIGNAL', signal);
+    if (deliverableSignal(signal) === null) throw new RpcFault('BAD_SIGNAL', signal);
     if (!SIGNALLABLE_STATES.has(proc.record.state)) throw new RpcFault('NOT_RUNNING', namespec);
     // the signal was checked above (supervisor answers BAD_SIGNAL before NOT_RUNNING)
     const outcomes = await c.api.signal([proc.key], signal);
