@@ -1,7 +1,7 @@
 // The control server: HTTP on a unix socket (always) and on TCP (when [inet_http_server] asks, with
 // required authentication). Routes by path prefix to the JSON API (/api/), supervisor's XML-RPC (/RPC2),
 // metrics, health probes and the web page. Request bodies are capped; no path from a request is ever opened as a file.
-import { chmodSync, chownSync, mkdirSync, renameSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, renameSync, unlinkSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, isIP } from 'node:net';
 import { basename, dirname, join } from 'node:path';
@@ -162,7 +162,6 @@ export class ControlServer {
     });
     if (spec.kind === 'unix') {
       const target = spec.path as string;
-      mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
       const staging = join(dirname(target), `.${basename(target)}.${process.pid}`);
       // a staging name over the length limit of a socket path: bind at the path itself, as before
       const path = opts.staged && Buffer.byteLength(staging) <= UNIX_PATH_MAX ? staging : target;

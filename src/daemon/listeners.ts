@@ -1,6 +1,8 @@
 // The control plane's listeners as the config asks for them: the unix socket (mode, owner, the host names it
 // answers to) and the TCP port, which drover opens only with a username and a non-empty password.
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { dirname } from 'node:path';
 import type { Config } from '../config/types.js';
 import { isEmptyPassword } from '../control/auth.js';
 import type { ListenerSpec } from '../control/server.js';
@@ -85,3 +87,14 @@ export function callbackAddress(config: Config): { url: string; credentials: { u
     credentials: plain && unix.username !== null && unix.password !== null ? { username: unix.username, password: unix.password } : null,
   };
 }
+
+/**
+ * Refuses a unix socket path whose directory does not exist, as supervisord does ("Cannot open an HTTP
+ * server: … ENOENT"): drover creates its runtime directory (before this), never other directories, whose
+ * owner and mode would be drover's guess (a 0700 root directory a user's supervisorctl cannot enter).
+ */
+export function requireSocketDirectory(path: string): void {
+  const dir = dirname(path);
+  if (!existsSync(dir)) throw new ListenerConfigError(`[unix_http_server] file = ${path}: its directory ${dir} does not exist; create it, or use a path in an existing directory`);
+}
+

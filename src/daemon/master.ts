@@ -28,7 +28,7 @@ import { Workers } from '../prefork/workers.js';
 import { FileDesiredState } from './desired-state.js';
 import { Hooks } from './hooks.js';
 import { EventSystem } from '../events/system.js';
-import { callbackAddress, ListenerConfigError, listenerSpecs, warnIfExposed } from './listeners.js';
+import { callbackAddress, ListenerConfigError, listenerSpecs, requireSocketDirectory, warnIfExposed } from './listeners.js';
 import { acquireInstanceLock } from './lock.js';
 import { withoutSystemdEnv } from './notify.js';
 import { controlSocketPath, pidfilePath } from './paths.js';
@@ -265,6 +265,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   };
   try {
     for (const spec of listenerSpecs(config)) {
+      if (spec.kind === 'unix') requireSocketDirectory(spec.path as string);
       const bound = await server.listen(spec, { staged: o.reexec === true });
       if (spec.kind === 'tcp') warnIfExposed(bound.url, logger);
     }
