@@ -128,7 +128,7 @@ class Loader {
     this.problems.unshift(...this.typedProblems);
     this.checkFcgiSockets(processes, sockets);
     this.checkDependencies(processes, groups);
-    if (this.problems.length > 0 || supervisord === null) throw new ConfigProblems(dedupeProblems(this.problems), dedupeWarnings(this.warnings));
+    if (this.problems.length > 0 || supervisord === null) throw new ConfigProblems(dedupeProblems(this.inFileOrder(this.problems)), dedupeWarnings(this.warnings));
     return deepFreeze({
       file: this.file,
       files: this.files,
@@ -611,7 +611,19 @@ class Loader {
       failures.push(null);
     }
     const eventListener = kind === 'eventlistener' ? this.readListener(section, combined(), priority, redirectStderr, isWorker, failures) : null;
-    if (failures.length > 0) throw new Recorded();
+    // with problems above, the keys read per process are still checked (each problem is reported, not only
+    // the first), but no process is built
+    /** runs one per-process reading; a recorded problem gives `fallback` so the next keys get checked too */
+    const attempt = <T>(f: () => T, fallback: T): T => {
+      try {
+        return f();
+      } catch (e) {
+        if (!(e instanceof Recorded)) throw e;
+        failures.push(e);
+        return fallback;
+      }
+    };
+    const noLog = { target: 'NONE' as LogTarget, maxBytes: 0, backups: 0, syslog: false };
     // a worker says when it is ready; a ready check replaces startsecs and has a time limit
     const readiness = isWorker || orchestration.ready !== null ? 'reported' : 'startsecs';
     const readyTimeoutSecs = orchestration.ready !== null ? orchestration.readyTimeoutSecs : null;
@@ -622,13 +634,13 @@ class Loader {
       common.set('numprocs', numprocs);
       for (const [k, v] of this.envNames) common.set(k, v);
       const environment = environmentEntry
-        ? this.parseEnvironment(this.expandValue(environmentEntry.value, common, environmentEntry.pos, section, 'environment'), environmentEntry.pos, section)
+        ? attempt(() => this.parseEnvironment(this.expandValue(environmentEntry.value, common, environmentEntry.pos, section, 'environment'), environmentEntry.pos, section), {})
         : {};
       for (const [k, v] of Object.entries(environment)) common.set(`ENV_${k}`, v);
-      const directory = this.getValue(section, 'directory', K.directory, combined());
+      const directory = attempt(() => this.getValue(section, 'directory', K.directory, combined()), null);
       const logs = {
-        stdout: this.readLog(section, 'stdout', common, combined(), userUid, false),
-        stderr: this.readLog(section, 'stderr', common, combined(), userUid, redirectStderr),
+        stdout: attempt(() => this.readLog(section, 'stdout', common, combined(), userUid, false), noLog),
+        stderr: attempt(() => this.readLog(section, 'stderr', common, combined(), userUid, redirectStderr), { ...noLog }),
       };
       if (redirectStderr) {
         if (logs.stderr.target !== 'AUTO' && logs.stderr.target !== 'NONE') {
@@ -636,38 +648,23 @@ class Loader {
         }
         logs.stderr.target = 'NONE';
       }
-      let command: string;
-      let argv: string[];
-      let worker: string | null = null;
-      if (isWorker) {
-        const workerEntry = getEntry(this.doc, section, 'worker');
-        const workerPos = workerEntry?.pos ?? sectionPos;
-        const raw = this.expandValue((workerEntry?.value ?? '').trim(), combined(), workerPos, section, 'worker');
-        worker = resolve(directory ?? this.here, expandUser(raw));
-        if (!existsSync(worker)) this.fail(workerPos, section, 'worker', 'the worker module does not exist', worker, 'a path to a .js, .mjs, .cjs or .ts module');
-        argv = [process.execPath, WORKER_MAIN, worker];
-        command = `${process.execPath} ${WORKER_MAIN} ${worker}`;
-      } else {
-        const commandEntry = getEntry(this.doc, section, 'command');
-        const commandPos = commandEntry?.pos ?? sectionPos;
-        command = this.expandValue(commandEntry?.value ?? '', combined(), commandPos, section, 'command');
+      const noCommand = { command: '', argv: [] as string[], worker: null as string | null };
+      // a program without a command was reported above
+      const { command, argv, worker } = isWorker || hasCommand ? attempt(() => this.commandOf(section, isWorker, directory, combined()), noCommand) : noCommand;
+      const name = attempt(() => {
+        const expanded = this.expandValue(processName, common, processNamePos, section, 'process_name');
         try {
-          argv = splitCommand(command);
+          // the template was checked above, but an expansion (%(ENV_X)s) can bring a newline in
+          refuseControlCharacters(expanded);
         } catch (e) {
-          if (!(e instanceof ShlexError)) throw e;
-          this.fail(commandPos, section, 'command', `cannot split the command: ${e.message}`, command, 'a command line with balanced quotes');
+          if (!(e instanceof ValueProblem)) throw e;
+          this.fail(processNamePos, section, 'process_name', e.message, expanded, e.expected);
         }
-        if (argv.length === 0) this.fail(commandPos, section, 'command', 'the command is empty', command, 'command = /path/to/program [args...]');
-      }
-      const name = this.expandValue(processName, common, processNamePos, section, 'process_name');
-      try {
-        // the template was checked above, but an expansion (%(ENV_X)s) can bring a newline in
-        refuseControlCharacters(name);
-      } catch (e) {
-        if (!(e instanceof ValueProblem)) throw e;
-        this.fail(processNamePos, section, 'process_name', e.message, name, e.expected);
-      }
-      const pidfile = this.getValue(section, 'pidfile', K.pidfile, combined());
+        return expanded;
+      }, '');
+      const pidfile = attempt(() => this.getValue(section, 'pidfile', K.pidfile, combined()), null);
+      // the first process with a problem has shown each one; the others would repeat them
+      if (failures.length > 0) throw new Recorded();
       // relative to the program's directory, else to the config file, as worker = is
       const watch = watchRaw.map((g) => resolve(directory ?? this.here, expandUser(g)));
       out.push({
@@ -737,6 +734,31 @@ class Loader {
     }
     // supervisor sorts the processes of one section by (priority, name)
     return out.sort((a, b) => a.priority - b.priority || compareStrings(a.name, b.name));
+  }
+
+  /** A program's command line, or a worker's module and the command that runs it. Problems are recorded (Recorded). */
+  private commandOf(section: string, isWorker: boolean, directory: string | null, names: Names): { command: string; argv: string[]; worker: string | null } {
+    const sectionPos = this.sectionPos(section);
+    if (isWorker) {
+      const workerEntry = getEntry(this.doc, section, 'worker');
+      const workerPos = workerEntry?.pos ?? sectionPos;
+      const raw = this.expandValue((workerEntry?.value ?? '').trim(), names, workerPos, section, 'worker');
+      const worker = resolve(directory ?? this.here, expandUser(raw));
+      if (!existsSync(worker)) this.fail(workerPos, section, 'worker', 'the worker module does not exist', worker, 'a path to a .js, .mjs, .cjs or .ts module');
+      return { command: `${process.execPath} ${WORKER_MAIN} ${worker}`, argv: [process.execPath, WORKER_MAIN, worker], worker };
+    }
+    const commandEntry = getEntry(this.doc, section, 'command');
+    const commandPos = commandEntry?.pos ?? sectionPos;
+    const command = this.expandValue(commandEntry?.value ?? '', names, commandPos, section, 'command');
+    let argv: string[];
+    try {
+      argv = splitCommand(command);
+    } catch (e) {
+      if (!(e instanceof ShlexError)) throw e;
+      this.fail(commandPos, section, 'command', `cannot split the command: ${e.message}`, command, 'a command line with balanced quotes');
+    }
+    if (argv.length === 0) this.fail(commandPos, section, 'command', 'the command is empty', command, 'command = /path/to/program [args...]');
+    return { command, argv, worker: null };
   }
 
   /**
@@ -1007,6 +1029,13 @@ class Loader {
   }
 
   // --- helpers ---
+
+  /** Problems as the files read them: by file (in the order they were read), then line; stable otherwise. */
+  private inFileOrder(ps: readonly ConfigErrorDetail[]): ConfigErrorDetail[] {
+    const fileRank = new Map(this.files.map((f, i) => [f, i]));
+    const rank = (p: ConfigErrorDetail): number => fileRank.get(p.file) ?? -1;
+    return [...ps].sort((a, b) => rank(a) - rank(b) || a.line - b.line);
+  }
 
   /** Runs one section's reader; a recorded problem yields the fallback so other sections still get checked. */
   private section<T>(f: () => T, fallback: T): T {

@@ -223,3 +223,28 @@ test('reuse_port: a balanced socket belongs to one worker program; a command pro
 test('spare_workers: a negative count is refused', () => {
   assert.deepEqual(problemsOf('sw1.ini', '[program:web]\nworker = app.mjs\nspare_workers = -1\n'), [['program:web', 'spare_workers', 3]]);
 });
+
+test('every problem is reported once, in line order: a bad key does not hide an expansion error read per process', () => {
+  const text = [
+    '[supervisord]',
+    'logfile = %(bogus)s/x', // 2
+    '[program:b]', // 3
+    'command = x %(nope)s', // 4
+    'stdout_logfile = %(nope2)s', // 5
+    'directory = %(nope3)s', // 6
+    'startsecs = soon', // 7
+    'numprocs = 2', // 8
+    'process_name = %(program_name)s_%(process_num)s', // 9
+    '[program:a]', // 10: no command
+    'startsecs = later', // 11
+  ].join('\n');
+  assert.deepEqual(problemsOf('order.ini', text), [
+    ['supervisord', 'logfile', 2],
+    ['program:b', 'command', 4],
+    ['program:b', 'stdout_logfile', 5],
+    ['program:b', 'directory', 6],
+    ['program:b', 'startsecs', 7],
+    ['program:a', 'command', 10],
+    ['program:a', 'startsecs', 11],
+  ]);
+});
