@@ -567,6 +567,11 @@ class Loader {
     const user = read('user', K.user);
     // a directory of the program's own user is accepted for its logs
     const userUid = user === null ? null : (lookupUser(user)?.uid ?? null);
+    const ownUid = process.getuid?.() ?? 0;
+    if (userUid !== null && ownUid !== 0 && userUid !== ownUid) {
+      // the spawn would fail each time (supervisord: "Can't drop privilege as nonroot user")
+      this.warn(getEntry(this.doc, section, 'user')?.pos ?? sectionPos, section, 'user', `drover runs as uid ${ownUid}, not as root, so it cannot run this program as ${user}: its starts will fail (run drover as root, or remove user=)`);
+    }
     const umask = read('umask', K.umask);
     const backoff = setting('backoff', K.backoff);
     const backoffMaxSecs = setting('backoff_max', K.backoff_max);

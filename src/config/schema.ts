@@ -157,7 +157,7 @@ export const PROGRAM_KEYS = {
   stopwaitsecs: key({ type: 'integer', default: '10', doc: 'Seconds to wait after stopsignal before SIGKILL.', parse: nonNegativeInteger }),
   stopasgroup: key({ type: 'boolean', default: 'false', doc: 'Send stopsignal to the whole process group; implies killasgroup.', parse: boolean }),
   killasgroup: key({ type: 'boolean', default: null, defaultDoc: 'same as stopasgroup', doc: 'Send SIGKILL to the whole process group.', parse: boolean }),
-  user: key({ type: 'user', default: null, doc: 'Run as this user (name or uid; drover must run as root). Must exist.', parse: existingUser }),
+  user: key({ type: 'user', default: null, doc: 'Run as this user (name or uid; drover must run as root, unless it is drover\'s own user). Must exist. check and up warn when drover is not root and this is another user: every start would fail.', parse: existingUser }),
   redirect_stderr: key({ type: 'boolean', default: 'false', doc: "Send stderr into stdout's log; stderr_logfile is then ignored.", parse: boolean }),
   ...streamKeys('stdout'),
   ...streamKeys('stderr'),

@@ -176,3 +176,20 @@ test('check --json of a bad config, or with an unknown option, prints the error 
   assert.equal(u.status, 2, describe(u));
   assert.equal((JSON.parse(u.stdout) as { code: string }).code, 'E_USAGE');
 });
+
+// supervisord refuses such a start too ("Can't drop privilege as nonroot user"); check and up now say so
+// before anything starts. The same user as drover's is fine, as in supervisord.
+test('user= of another user while drover is not root: a warning naming the line; drover\'s own user: none', () => {
+  const own = mkdtempSync(join(tmpdir(), 'drover-check-user-'));
+  try {
+    const file = join(own, 'users.ini');
+    writeFileSync(file, `[program:a]\ncommand = sleep 1\nuser = root\n\n[program:b]\ncommand = sleep 1\nuser = nobody\n`);
+    spawnSync('chown', ['-R', 'nobody', own]);
+    const r = spawnSync('runuser', ['-u', 'nobody', '--', process.execPath, droverBin, 'check', '-c', file], { cwd: own, encoding: 'utf8', timeout: TIMEOUT_MS });
+    assert.equal(r.status, 0, describe(r));
+    assert.match(r.stderr, new RegExp(`${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:3: warning: \\[program:a\\] user: drover runs as uid \\d+, not as root, so it cannot run this program as root`), describe(r));
+    assert.doesNotMatch(r.stderr, /\[program:b\] user/, describe(r));
+  } finally {
+    rmSync(own, { recursive: true, force: true });
+  }
+});
