@@ -38,6 +38,8 @@ interface Watch {
   ended: boolean;
   /** unsubscribes from the program's lines (log checks); null otherwise */
   unwatch: (() => void) | null;
+  /** cancels the attempt under way (a running exec check's command is killed); null when none runs */
+  cancel: AbortController | null;
   /** why the last attempt failed, for the log when ready_timeout passes; null when none failed */
   lastError: string | null;
 }
@@ -104,7 +106,7 @@ export class Checks implements LaunchEnv {
   }
 
   private begin(key: string, spawn: number, phase: Watch['phase'], check: CheckSpec, spec: ProcessSpec): void {
-    const w: Watch = { key, spawn, phase, timer: null, ended: false, unwatch: null, lastError: null };
+    const w: Watch = { key, spawn, phase, timer: null, ended: false, unwatch: null, cancel: null, lastError: null };
     this.watches.set(key, w);
     const intervalMs = (phase === 'ready' ? spec.readyIntervalSecs : spec.healthcheckIntervalSecs) * 1000;
     switch (check.type) {
@@ -138,7 +140,10 @@ export class Checks implements LaunchEnv {
 
   private attempt(w: Watch, check: CheckSpec, spec: ProcessSpec, intervalMs: number): void {
     w.timer = null;
+    const cancel = new AbortController();
+    w.cancel = cancel;
     const onResult = (r: CheckOutcome): void => {
+      if (w.cancel === cancel) w.cancel = null;
       if (w.ended) return;
       if (r.ok) {
         if (w.phase === 'ready') return this.pass(w, `${describeCheck(check)}: ${r.detail}`);
@@ -153,7 +158,7 @@ export class Checks implements LaunchEnv {
     const onBug = (err: unknown): void => {
       this.o.logger.error(`${spec.name}: the ${w.phase} check ${describeCheck(check)} failed unexpectedly: ${(err as Error).stack ?? String(err)}`);
     };
-    probe(check, spec, spec.healthcheckTimeoutSecs * 1000).then(onResult).catch(onBug);
+    probe(check, spec, spec.healthcheckTimeoutSecs * 1000, cancel.signal).then(onResult).catch(onBug);
   }
 
   private healthFailed(w: Watch, spec: ProcessSpec, error: string): void {
@@ -214,6 +219,8 @@ export class Checks implements LaunchEnv {
     if (!w) return;
     w.ended = true;
     if (w.timer) clearTimeout(w.timer);
+    // an attempt under way is no longer wanted: its command must not run on for a process that is gone
+    w.cancel?.abort();
     w.unwatch?.();
     this.watches.delete(key);
   }

@@ -9,21 +9,27 @@ import { lookupUser, type UserInfo } from '../os/users.js';
 
 export type { CheckOutcome } from '../os/check-command.js';
 
-/** Runs one attempt of a tcp, http or exec check for the program `spec`. */
-export function probe(check: CheckSpec, spec: ProcessSpec, timeoutMs: number): Promise<CheckOutcome> {
+/**
+ * Runs one attempt of a tcp, http or exec check for the program `spec`. `cancel` ends it early (an exec
+ * check's command is killed) once its answer no longer matters; it then fails as "cancelled".
+ */
+export function probe(check: CheckSpec, spec: ProcessSpec, timeoutMs: number, cancel?: AbortSignal): Promise<CheckOutcome> {
   switch (check.type) {
     case 'tcp':
-      return probeTcp(check.host, check.port, timeoutMs);
+      return probeTcp(check.host, check.port, timeoutMs, cancel);
     case 'http':
-      return probeHttp(check.url, check.status, timeoutMs);
+      return probeHttp(check.url, check.status, timeoutMs, cancel);
     case 'exec':
-      return runCheckCommand({
-        argv: check.argv,
-        env: checkEnv(spec),
-        cwd: spec.directory,
-        user: checkUser(spec),
-        timeoutMs,
-      });
+      return runCheckCommand(
+        {
+          argv: check.argv,
+          env: checkEnv(spec),
+          cwd: spec.directory,
+          user: checkUser(spec),
+          timeoutMs,
+        },
+        cancel,
+      );
     case 'log':
     case 'notify':
       throw new Error(`a ${check.type} check is not probed: it is noticed as the program speaks`);
@@ -33,15 +39,18 @@ export function probe(check: CheckSpec, spec: ProcessSpec, timeoutMs: number): P
 }
 
 /** Passes when a connection to HOST:PORT is accepted (and closes it at once). */
-export function probeTcp(host: string, port: number, timeoutMs: number): Promise<CheckOutcome> {
+export function probeTcp(host: string, port: number, timeoutMs: number, cancel?: AbortSignal): Promise<CheckOutcome> {
   return new Promise((resolve) => {
     const socket = connect({ host, port });
+    const onCancel = (): void => done({ ok: false, error: 'cancelled' });
     const done = (outcome: CheckOutcome): void => {
       clearTimeout(timer);
+      cancel?.removeEventListener('abort', onCancel);
       socket.destroy();
       resolve(outcome);
     };
     const timer = setTimeout(() => done({ ok: false, error: `connect to ${host}:${port}: no answer within ${timeoutMs / 1000}s` }), timeoutMs);
+    cancel?.addEventListener('abort', onCancel, { once: true });
     socket.once('connect', () => done({ ok: true, detail: 'accepted a connection' }));
     socket.once('error', (err: NodeJS.ErrnoException) => done({ ok: false, error: `connect to ${host}:${port}: ${err.code ?? err.message}` }));
   });
@@ -52,15 +61,17 @@ export function probeTcp(host: string, port: number, timeoutMs: number): Promise
  * passes only as the status asked for); https certificates are not verified: this asks a local service
  * whether it answers, it sends nothing secret and trusts nothing it reads.
  */
-export function probeHttp(url: string, status: number | null, timeoutMs: number): Promise<CheckOutcome> {
+export function probeHttp(url: string, status: number | null, timeoutMs: number, cancel?: AbortSignal): Promise<CheckOutcome> {
   return new Promise((resolve) => {
     const target = new URL(url);
     const send = target.protocol === 'https:' ? https().request : httpRequest;
     let settled = false;
+    const onCancel = (): void => done({ ok: false, error: 'cancelled' });
     const done = (outcome: CheckOutcome): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      cancel?.removeEventListener('abort', onCancel);
       req.destroy();
       resolve(outcome);
     };
@@ -72,6 +83,7 @@ export function probeHttp(url: string, status: number | null, timeoutMs: number)
       done(passed ? { ok: true, detail: `HTTP ${code}` } : { ok: false, error: `GET ${url}: HTTP ${code}, expected ${status ?? '2xx'}` });
     });
     const timer = setTimeout(() => done({ ok: false, error: `GET ${url}: no answer within ${timeoutMs / 1000}s` }), timeoutMs);
+    cancel?.addEventListener('abort', onCancel, { once: true });
     req.once('error', (err: NodeJS.ErrnoException) => done({ ok: false, error: `GET ${url}: ${err.code ?? err.message}` }));
     req.end();
   });

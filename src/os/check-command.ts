@@ -18,30 +18,62 @@ export type CheckOutcome = { readonly ok: true; readonly detail: string } | { re
 /** Output kept for the failure message: the end of it, where the reason usually is. */
 const KEEP_BYTES = 512;
 
-/** Runs the command; passes when it exits 0 within the timeout. Never rejects. */
-export function runCheckCommand(cmd: CheckCommand): Promise<CheckOutcome> {
+/** How long the output may go on after the command exited: a background child can hold the pipe open. */
+const AFTER_EXIT_MS = 100;
+
+/**
+ * Runs the command; passes when it exits 0 within the timeout. Never rejects. `cancel` aborted (the check
+ * no longer matters: its process stopped or changed state) kills the command's group at once.
+ */
+export function runCheckCommand(cmd: CheckCommand, cancel?: AbortSignal): Promise<CheckOutcome> {
+  if (cancel?.aborted) return Promise.resolve({ ok: false, error: 'cancelled' });
   const r = spawnProcess({ argv: cmd.argv, env: cmd.env, cwd: cmd.cwd, umask: null, user: cmd.user, pdeathsig: true, stdinPipe: false });
   if (!r.ok) return Promise.resolve({ ok: false, error: r.message });
   const { child, pid } = r;
+  // the master's own pipes where the native layer is (else Node's): read both to their end, keep the tail
+  const streams = [r.stdout, r.stderr].filter((x) => x !== null);
   let output = '';
-  const keep = (chunk: Buffer): void => {
-    output = (output + chunk.toString('utf8')).slice(-KEEP_BYTES);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  return new Promise((resolve) => {
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      sendSignal(pid, 'KILL', true);
-    }, cmd.timeoutMs);
-    // 'close', not 'exit': the output is read to its end (or the group is gone, killed above)
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      const said = output.trim().split('\n').pop()?.trim() ?? '';
-      if (timedOut) resolve({ ok: false, error: `no answer within ${cmd.timeoutMs / 1000}s (killed)` });
-      else if (code === 0) resolve({ ok: true, detail: 'exit 0' });
-      else resolve({ ok: false, error: `${signal !== null ? `killed by ${signal}` : `exit ${code ?? '?'}`}${said ? `: ${said}` : ''}` });
+  let open = streams.length;
+  for (const stream of streams) {
+    stream.on('data', (chunk: Buffer) => {
+      output = (output + chunk.toString('utf8')).slice(-KEEP_BYTES);
     });
+    stream.on('error', () => undefined); // the output is only for the message
+    stream.on('close', () => {
+      open -= 1;
+      if (open === 0 && exit !== null) finish();
+    });
+  }
+  let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+  let stopped: 'timeout' | 'cancelled' | null = null;
+  let resolveOutcome: (o: CheckOutcome) => void = () => undefined;
+  const outcome = new Promise<CheckOutcome>((resolve) => (resolveOutcome = resolve));
+  const kill = (why: 'timeout' | 'cancelled'): void => {
+    stopped ??= why;
+    sendSignal(pid, 'KILL', true);
+  };
+  const timer = setTimeout(() => kill('timeout'), cmd.timeoutMs);
+  const onCancel = (): void => kill('cancelled');
+  cancel?.addEventListener('abort', onCancel, { once: true });
+  let afterExit: NodeJS.Timeout | null = null;
+  let done = false;
+  function finish(): void {
+    if (done || exit === null) return;
+    done = true;
+    clearTimeout(timer);
+    if (afterExit) clearTimeout(afterExit);
+    cancel?.removeEventListener('abort', onCancel);
+    for (const stream of streams) stream.destroy();
+    const said = output.trim().split('\n').pop()?.trim() ?? '';
+    if (stopped === 'timeout') resolveOutcome({ ok: false, error: `no answer within ${cmd.timeoutMs / 1000}s (killed)` });
+    else if (stopped === 'cancelled') resolveOutcome({ ok: false, error: 'cancelled' });
+    else if (exit.code === 0) resolveOutcome({ ok: true, detail: 'exit 0' });
+    else resolveOutcome({ ok: false, error: `${exit.signal !== null ? `killed by ${exit.signal}` : `exit ${exit.code ?? '?'}`}${said ? `: ${said}` : ''}` });
+  }
+  child.once('exit', (code, signal) => {
+    exit = { code, signal };
+    if (open === 0) finish();
+    else afterExit = setTimeout(finish, AFTER_EXIT_MS);
   });
+  return outcome;
 }

@@ -3,10 +3,10 @@
 // an essential program that stops for good ends drover with its exit status (1 for FATAL, 128+N for a
 // signal) after stopping everything else, and a program that is not essential does not.
 import assert from 'node:assert/strict';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { assertStaysFor, fixture, livePids, makeTmpDir, runCli, startUp, teardown, writeConfig } from '../helpers/drover.js';
+import { assertStaysFor, fixture, livePids, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
 import { freePort, inetSection, request } from '../helpers/web.js';
 
 const node = process.execPath;
@@ -198,3 +198,72 @@ async function waitForStatus(file: string, name: string, pred: (s: Status) => bo
   }
   throw new Error(`timed out waiting on the status of ${name}; last: ${JSON.stringify(last)}`);
 }
+
+// docs/decisions.md: an exec check's failure message carries the last line of its output. Its output came
+// through pipes the runner never read, so the message said only "exit 1".
+test('exec healthcheck: the failure message ends with the last line the check wrote', async () => {
+  const dir = makeTmpDir();
+  const file = writeConfig(
+    dir,
+    `[program:app]
+command = sleep 1000
+startsecs = 0
+healthcheck = exec:/bin/sh -c 'echo checking; echo "disk is full" >&2; exit 1'
+healthcheck_interval = 100ms
+healthcheck_retries = 1000
+`,
+  );
+  const run = await startUp(file);
+  try {
+    await run.waitForLine(/app: health check exec:.* failed \(1 of 1000 in a row\): exit 1: disk is full$/m);
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+// A check whose answer no longer matters (its process stopped, or failed its start) is killed at once; it
+// ran on to healthcheck_timeout before, one more for each failed start.
+test('an exec check under way is killed when its process stops: ready and health', async () => {
+  const dir = makeTmpDir();
+  const pids = join(dir, 'check-pids');
+  // the check writes its pid, then waits far past any wait here
+  const check = `exec:/bin/sh -c 'echo $$ >> ${pids}; exec sleep 1000'`;
+  const file = writeConfig(
+    dir,
+    `[program:slowready]
+command = sleep 1000
+ready = ${check}
+ready_timeout = 60s
+healthcheck_timeout = 60s
+
+[program:slowhealth]
+command = sleep 1000
+startsecs = 0
+healthcheck = ${check}
+healthcheck_interval = 50ms
+healthcheck_timeout = 60s
+`,
+  );
+  const run = await startUp(file);
+  const checkPids = (): number[] => {
+    try {
+      return readFileSync(pids, 'utf8').trim().split('\n').filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
+  };
+  try {
+    await run.waitForLine(/slowhealth: starting → running/);
+    await waitForCondition(() => checkPids().length >= 2, 'both checks to run', { describe: () => `check pids: ${checkPids().join(' ')}\n${run.describe()}` });
+    const running = checkPids();
+    assert.deepEqual(livePids(running), running, 'the checks run');
+    const r = await runCli(['stop', 'slowready', 'slowhealth', '-c', file]);
+    assert.equal(r.code, 0, r.output);
+    await waitForCondition(() => livePids(running).length === 0, 'the checks to be killed with their processes', {
+      timeoutMs: 5000,
+      describe: () => `still running: ${livePids(running).join(' ')}\n${run.describe()}`,
+    });
+  } finally {
+    await teardown(run, checkPids(), dir);
+  }
+});
