@@ -44,9 +44,9 @@ export class Commands {
   run(cmd: Exclude<ControlCommand, { type: 'shutdown' }>): Promise<CommandOutcome[]> {
     switch (cmd.type) {
       case 'start':
-        return Promise.all(cmd.keys.map((key) => settled(this.startOne(key, cmd.wait))));
+        return this.startInOrder(cmd.keys, cmd.wait);
       case 'stop':
-        return Promise.all(cmd.keys.map((key) => settled(this.stopOne(key, cmd.wait))));
+        return this.stopInOrder(cmd.keys, cmd.wait);
       case 'signal':
         return Promise.resolve(cmd.keys.map((key) => this.signalOne(key, cmd.signal)));
       case 'applyConfig':
@@ -88,6 +88,57 @@ export class Commands {
   wantsRunning(key: string, spec: ProcessSpec): boolean {
     const want = this.o.desired?.get(key) ?? null;
     return want === 'started' || (want === null && spec.autostart);
+  }
+
+  /**
+   * Starts several processes, each after those it depends on (docs/orchestration.md): `start all` or
+   * `restart web db` then starts db itself, instead of finding it pulled in by web's start ("already
+   * started"). The outcomes come in the order of `keys`.
+   */
+  private startInOrder(keys: readonly string[], wait: boolean): Promise<CommandOutcome[]> {
+    const table = this.host.table;
+    const entries = keys.map((k) => table.get(k)).filter((e) => e !== undefined);
+    const rank = new Map(this.orch.startOrder(entries).map((e, i) => [e.key, i]));
+    const order = keys.map((key, i) => ({ key, i })).sort((a, b) => (rank.get(a.key) ?? -1) - (rank.get(b.key) ?? -1) || a.i - b.i);
+    const outcomes: Promise<CommandOutcome>[] = [];
+    for (const { key, i } of order) outcomes[i] = settled(this.startOne(key, wait));
+    return Promise.all(outcomes);
+  }
+
+  /**
+   * Stops several processes, each after those of them that depend on it have stopped, as a graceful
+   * shutdown does: `stop all` stops web before the db it depends on. Without `wait` the stops that must
+   * wait are left to run on; their outcome says so.
+   */
+  private stopInOrder(keys: readonly string[], wait: boolean): Promise<CommandOutcome[]> {
+    const table = this.host.table;
+    const requested = new Set(keys);
+    const down = new Map<string, Promise<CommandOutcome>>();
+    const stopAfterDependents = (key: string): Promise<CommandOutcome> => {
+      const known = down.get(key);
+      if (known) return known;
+      const entry = table.get(key);
+      // a cycle brought in at run time (the config check refuses them): its members do not wait for each other
+      const first = entry ? this.orch.dependentsAmong(entry, requested).filter((d) => !this.dependsOn(key, d)) : [];
+      const p = first.length === 0 ? this.stopOne(key, true) : Promise.resolve().then(() => Promise.all(first.map(stopAfterDependents))).then(() => this.stopOne(key, true));
+      down.set(key, p);
+      return p;
+    };
+    return Promise.all(
+      keys.map((key) => {
+        const entry = table.get(key);
+        const first = entry ? this.orch.dependentsAmong(entry, requested).filter((d) => !this.dependsOn(key, d)) : [];
+        if (first.length === 0) return settled(wait ? stopAfterDependents(key) : this.stopOne(key, false));
+        const later = stopAfterDependents(key);
+        return settled(wait ? later : Promise.resolve({ key, ok: true, message: `stops once ${first.join(', ')} ${first.length === 1 ? 'has' : 'have'} stopped` }));
+      }),
+    );
+  }
+
+  /** Whether process `key` depends on process `other`, directly or through others. */
+  private dependsOn(key: string, other: string): boolean {
+    const entry = this.host.table.get(other);
+    return entry !== undefined && this.orch.dependentsAmong(entry, new Set([key])).length > 0;
   }
 
   startOne(key: string, wait: boolean, remember = true): Promise<CommandOutcome> {

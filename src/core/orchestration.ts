@@ -183,6 +183,54 @@ export class Orchestration {
     return free.filter((e) => compareRank(table.rank(e.spec), level) === 0);
   }
 
+  /**
+   * `entries` in an order to start them in: what a process depends on (directly or through others) before
+   * it, otherwise as given. A start command then starts a dependency itself rather than finding it already
+   * pulled in by a dependent's start.
+   */
+  startOrder(entries: readonly ProcessEntry[]): ProcessEntry[] {
+    this.index();
+    const depth = new Map<string, number>();
+    const visiting = new Set<string>();
+    // the longest chain of dependencies below `e` (0: it depends on nothing); a cycle brought in at run time counts once
+    const depthOf = (e: ProcessEntry): number => {
+      const known = depth.get(e.key);
+      if (known !== undefined) return known;
+      if (visiting.has(e.key)) return 0;
+      visiting.add(e.key);
+      let d = 0;
+      for (const dep of e.spec.dependsOn) for (const m of this.membersOf(dep.name)) if (m.key !== e.key) d = Math.max(d, depthOf(m) + 1);
+      visiting.delete(e.key);
+      depth.set(e.key, d);
+      return d;
+    };
+    return entries
+      .map((e, i) => ({ e, i, d: depthOf(e) }))
+      .sort((a, b) => a.d - b.d || a.i - b.i)
+      .map((x) => x.e);
+  }
+
+  /** The keys among `among` of processes that depend on `entry`, directly or through others (a stop waits for them first). */
+  dependentsAmong(entry: ProcessEntry, among: ReadonlySet<string>): string[] {
+    this.index();
+    const table = this.host.table;
+    const found = new Set<string>();
+    const seen = new Set<string>([entry.key]);
+    const todo = [entry];
+    for (let e = todo.pop(); e !== undefined; e = todo.pop()) {
+      for (const name of new Set([e.spec.programName, e.spec.group])) {
+        for (const k of this.dependents.get(name) ?? []) {
+          if (seen.has(k)) continue;
+          seen.add(k);
+          if (among.has(k)) found.add(k);
+          const d = table.get(k);
+          if (d) todo.push(d);
+        }
+      }
+    }
+    return [...found];
+  }
+
   // --- internal ---
 
   /** The first dependency of `entry` that does not hold, or null when all do. */

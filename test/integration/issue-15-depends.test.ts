@@ -244,3 +244,44 @@ depends_on = c:done
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+// restart and stop of several processes follow depends_on as a start and a shutdown do: `restart all`
+// answered "db is starting" (exit 1) because web's start had pulled db in before db's own start came, and
+// `stop all` sent TERM to web and db in the same moment.
+test('restart all and stop all: what a process depends on starts before it and stops after it; exit 0', async () => {
+  const d = new Daemon('');
+  // each program takes a moment to stop, so an order that is not waited for shows
+  const slowStop = `/bin/sh -c 'trap "sleep 0.3; exit 0" TERM; while :; do sleep 0.05; done'`;
+  const file = writeConfig(
+    d.dir,
+    `[program:app]
+command = ${slowStop}
+startsecs = 0
+depends_on = store
+
+[program:store]
+command = ${slowStop}
+startsecs = 1
+`,
+  );
+  try {
+    await d.up();
+    let r = await d.cli(['restart', 'all']);
+    assert.equal(r.code, 0, `${show(['restart', 'all'], r)}\n${d.daemonStderr()}`);
+    assert.doesNotMatch(r.output, /ERROR|failed/, show(['restart', 'all'], r));
+    r = await d.cli(['restart', 'app', 'store']);
+    assert.equal(r.code, 0, `${show(['restart', 'app', 'store'], r)}\n${d.daemonStderr()}`);
+    const s = await statuses(file);
+    assert.equal(s.get('app:app')?.state, 'running');
+    assert.equal(s.get('store:store')?.state, 'running');
+    const logFile = join(d.dir, '.drover', 'drover.log');
+    const from = readFileSync(logFile, 'utf8').length;
+    r = await d.cli(['stop', 'all']);
+    assert.equal(r.code, 0, `${show(['stop', 'all'], r)}\n${d.daemonStderr()}`);
+    const log = readFileSync(logFile, 'utf8').slice(from);
+    const at = (re: RegExp): number => log.search(re);
+    assert.ok(at(/app: stopping → stopped/) >= 0 && at(/app: stopping → stopped/) < at(/store: running → stopping/), `app stopped before store was asked to stop\n${log}`);
+  } finally {
+    assert.deepEqual(await d.teardown(), []);
+  }
+});
