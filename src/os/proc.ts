@@ -6,6 +6,8 @@ export interface ProcStat {
   readonly ppid: number;
   readonly pgrp: number;
   readonly session: number;
+  /** the controlling terminal's device number; 0 when the process has none */
+  readonly ttyNr: number;
   /** start time in clock ticks since boot: with pid, identifies a process across pid reuse */
   readonly startTicks: number;
   /** one-letter state; Z for a zombie */
@@ -87,7 +89,7 @@ export function parseStat(text: string): ProcStat | null {
   const pid = Number(text.slice(0, open).trim());
   const comm = text.slice(open + 1, close);
   const f = text.slice(close + 2).split(' ');
-  // fields after comm, 0-based: 0 state, 1 ppid, 2 pgrp, 3 session, 11 utime, 12 stime, 19 starttime, 21 rss
+  // fields after comm, 0-based: 0 state, 1 ppid, 2 pgrp, 3 session, 4 tty_nr, 11 utime, 12 stime, 19 starttime, 21 rss
   return {
     pid,
     comm,
@@ -95,10 +97,16 @@ export function parseStat(text: string): ProcStat | null {
     ppid: Number(f[1]),
     pgrp: Number(f[2]),
     session: Number(f[3]),
+    ttyNr: Number(f[4]),
     cpuTicks: Number(f[11]) + Number(f[12]),
     startTicks: Number(f[19]),
     rssPages: Number(f[21]),
   };
+}
+
+/** Whether this process has a controlling terminal (it then gets SIGWINCH at every window resize). */
+export function hasControllingTerminal(): boolean {
+  return (readStat(process.pid)?.ttyNr ?? 0) !== 0;
 }
 
 /** Every process visible in /proc. */

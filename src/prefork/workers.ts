@@ -12,6 +12,7 @@ import type { ProcessEntry } from '../core/table.js';
 import { WORKER_BOOT_ERROR, parseSharedRequest, parseWorkerMessage, type SharedCall, type SharedReplyMessage, type StuckReport, type WorkerMessage } from '../ipc/protocol.js';
 import type { Logger } from '../logs/logger.js';
 import { sendListeningSocket } from '../os/pass-socket.js';
+import { hasControllingTerminal } from '../os/proc.js';
 import { sendSignal } from '../os/spawn.js';
 import { Arbiter, type ArbiterHost, type PoolMember, type Role } from './arbiter.js';
 import { reportFrames, stuckReportScanner } from './inspector.js';
@@ -139,7 +140,16 @@ export class Workers implements ProcessKind {
     });
     supervisor.onSignal('TTIN', () => this.arbiter.addWorkers());
     supervisor.onSignal('TTOU', () => this.arbiter.removeWorkers());
-    supervisor.onSignal('WINCH', () => this.arbiter.stopWorkers());
+    supervisor.onSignal('WINCH', () => {
+      // a terminal sends WINCH at every window resize: on one, it is not an operator's command (gunicorn
+      // acts on it only when daemonized; drover whenever it has no controlling terminal: a daemon, a
+      // service, a container without a tty)
+      if (hasControllingTerminal()) {
+        this.o.logger.info('SIGWINCH ignored: drover has a controlling terminal, whose window resizes send it (it stops the workers only without one: with -d, under systemd, in a container without a tty)');
+        return;
+      }
+      this.arbiter.stopWorkers();
+    });
     return this.pool;
   }
 

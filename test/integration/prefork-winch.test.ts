@@ -2,7 +2,7 @@
 // backlog, and TTIN brings a worker back to answer them.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { fixture, makeTmpDir, startUp, teardown, writeConfig } from '../helpers/drover.js';
+import { CliRun, fixture, makeTmpDir, startUp, teardown, writeConfig } from '../helpers/drover.js';
 import { fetchText } from '../helpers/http.js';
 
 test('WINCH stops every worker but keeps the socket; a request waits in the backlog until TTIN adds a worker', async () => {
@@ -35,6 +35,41 @@ numprocs = 2
     assert.equal(r.status, 200, run.describe());
     assert.match(r.body, /^\d+$/);
     assert.equal(run.child.exitCode, null, 'the master is still there');
+  } finally {
+    await teardown(run, [...run.output.matchAll(/spawned: \w+ with pid (\d+)/g)].map((x) => Number(x[1])), dir);
+  }
+});
+
+// A terminal sends SIGWINCH to its foreground process group at every window resize: a drover on a terminal
+// (`drover up` while developing, `docker run -it`) lost every worker when the window changed size. As
+// gunicorn (which acts on WINCH only when daemonized), it is ignored while drover has a controlling
+// terminal; a daemon, a service and a container without a tty still act on it (the test above).
+test('WINCH while drover has a controlling terminal (a window resize) is ignored: the workers keep serving', async () => {
+  const dir = makeTmpDir();
+  const conf = writeConfig(
+    dir,
+    `[socket:web]
+bind = 127.0.0.1:0
+
+[program:web]
+worker = ${fixture('worker-app.mjs')}
+sockets = web
+numprocs = 2
+`,
+  );
+  // script(1) runs drover on a new pseudo-terminal that is its controlling terminal
+  const run = new CliRun(['up', '-c', conf], { cwd: dir, wrapper: ['/bin/sh', '-c', 'exec script -qefc "$*" /dev/null', 'sh'] });
+  try {
+    const pid = Number((await run.waitForLine(/drover up: pid (\d+)/))[1]);
+    const port = Number((await run.waitForLine(/socket web: listening on 127\.0\.0\.1:(\d+)/))[1]);
+    await run.waitForCount(/web_\d: starting → running/g, 2);
+    process.kill(pid, 'SIGWINCH');
+    await run.waitForLine(/SIGWINCH ignored: drover has a controlling terminal/);
+    const r = await fetchText(port);
+    assert.equal(r.status, 200, run.describe());
+    assert.equal(run.count(/web_\d: running → stopping/g), 0, `no worker was stopped\n${run.describe()}`);
+    process.kill(pid, 'SIGTERM');
+    await run.waitForExit(15_000);
   } finally {
     await teardown(run, [...run.output.matchAll(/spawned: \w+ with pid (\d+)/g)].map((x) => Number(x[1])), dir);
   }

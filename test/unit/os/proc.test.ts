@@ -12,13 +12,14 @@ test('a comm with spaces and parentheses does not shift the fields', () => {
   assert.equal(st.ppid, 1);
   assert.equal(st.pgrp, 4242);
   assert.equal(st.session, 4242);
+  assert.equal(st.ttyNr, 0);
   assert.equal(st.cpuTicks, 10);
   assert.equal(st.startTicks, 123456);
   assert.equal(st.rssPages, 250);
 });
 
 test('descendants follow ppid links through the whole tree, not just children', () => {
-  const p = (pid: number, ppid: number): ProcStat => ({ pid, ppid, pgrp: pid, session: pid, startTicks: 0, state: 'S', comm: 'x', cpuTicks: 0, rssPages: 0 });
+  const p = (pid: number, ppid: number): ProcStat => ({ pid, ppid, pgrp: pid, session: pid, ttyNr: 0, startTicks: 0, state: 'S', comm: 'x', cpuTicks: 0, rssPages: 0 });
   const table = [p(10, 1), p(11, 10), p(12, 11), p(13, 10), p(20, 1), p(21, 20)];
   assert.deepEqual(descendantsOf(10, table).map((x) => x.pid).sort(), [11, 12, 13]);
   assert.deepEqual(descendantsOf(12, table), []);
