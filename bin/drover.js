@@ -8,12 +8,19 @@
 'use strict';
 
 // First of all: until a listener exists, SIGUSR1 makes Node open its inspector, an unauthenticated TCP port
-// through which any local user could run code as drover's user (root, often). This listener holds the
-// signal for the whole start-up; a master's signal relay (src/daemon/signals.ts) takes over from it and
-// delivers a SIGUSR1 that came meanwhile. Other commands just ignore it.
-const earlyUsr1 = { count: 0, listener: () => (earlyUsr1.count += 1) };
-globalThis[Symbol.for('drover.early-usr1')] = earlyUsr1;
-process.on('SIGUSR1', earlyUsr1.listener);
+// through which any local user could run code as drover's user (root, often). This listener holds it
+// for the whole start-up (other commands just ignore it). `up` and `serve` hold every master signal from
+// here on as well: a TERM from `docker stop` or systemd while drover loads is kept, not lost (as PID 1 a
+// signal without a handler is dropped) nor fatal. The master's signal relay (src/daemon/signals.ts) takes
+// over and delivers what came meanwhile, in order.
+const early = { queued: [], listeners: [] };
+globalThis[Symbol.for('drover.early-signals')] = early;
+const master = process.argv[2] === 'up' || process.argv[2] === 'serve';
+for (const sig of master ? ['USR1', 'TERM', 'INT', 'QUIT', 'HUP', 'USR2', 'TTIN', 'TTOU', 'WINCH'] : ['USR1']) {
+  const listener = () => early.queued.push(sig);
+  process.on(`SIG${sig}`, listener);
+  early.listeners.push([sig, listener]);
+}
 
 const nodeCache = require('node:module').enableCompileCache !== undefined;
 if (nodeCache) require('../dist/src/cli/compile-cache.bundle.cjs').enableCompileCache(process.env);

@@ -78,9 +78,8 @@ export function readSome(fd: number, buf: Buffer): number {
 /**
  * Replaces this process's program with `file` (argv[0] included in `argv`), keeping its pid, its working
  * directory, fds 0-2, `keepFds` and any other fd without close-on-exec. SIGUSR1 crosses the exec ignored
- * (a handled signal would fall back to its default, death), so that one arriving before the next program
- * handles it is lost rather than fatal; the next drover's listener takes it from there. Returns only by
- * throwing NativeError.
+ * (a handled signal would fall back to its default, death) until the next Node sets its own signal
+ * dispositions, a few milliseconds in. Returns only by throwing NativeError.
  */
 export function execve(file: string, argv: readonly string[], env: Readonly<Record<string, string | undefined>>, keepFds: readonly number[] = []): never {
   const c = load();

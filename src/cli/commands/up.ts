@@ -1,4 +1,5 @@
 // `drover up [-c FILE] [-d] [--fresh]`: run the supervisor in the foreground, or as a daemon.
+import { constants as osConstants } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CONFIG_FILE_NAMES, findConfigFile, loadConfig } from '../../config/load.js';
@@ -8,7 +9,7 @@ import { reportToLauncher, spawnDaemon } from '../../daemon/daemonize.js';
 import { runMaster } from '../../daemon/master.js';
 import { ensureRuntimeDir, RuntimeDirError } from '../../daemon/runtime-dir.js';
 import { reportToPredecessor } from '../../daemon/reexec.js';
-import { SignalRelay } from '../../daemon/signals.js';
+import { PENDING_SIGNALS_ENV, SignalRelay } from '../../daemon/signals.js';
 import { ConfigError } from '../../errors.js';
 import type { Command } from '../command.js';
 import { EXIT } from '../exit-codes.js';
@@ -132,7 +133,10 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
       // sockets systemd passed (LISTEN_FDS from fd 3) go on to the new program, as they came to this one
       const passed = ctx.env['LISTEN_PID'] === String(process.pid) ? Number(ctx.env['LISTEN_FDS'] ?? '0') : 0;
       const keep = Number.isSafeInteger(passed) && passed > 0 ? Array.from({ length: passed }, (_, i) => 3 + i) : [];
-      execve(process.execPath, [process.execPath, ...process.execArgv, ...masterFlags, ...process.argv.slice(1)], { ...ctx.env, [EXECED_MARK]: '1' }, keep);
+      // signals that came while this one started are not lost with it: the next one queues them first
+      const pending = signals.pending();
+      const env = { ...ctx.env, [EXECED_MARK]: '1', ...(pending.length > 0 ? { [PENDING_SIGNALS_ENV]: pending.join(',') } : {}) };
+      execve(process.execPath, [process.execPath, ...process.execArgv, ...masterFlags, ...process.argv.slice(1)], env, keep);
     } catch (err) {
       // the Node binary gone or replaced since: run without the flags
       ctx.stderr.write(`drover up: cannot restart with ${masterFlags.join(' ')} (${(err as Error).message}); running without them\n`);
@@ -143,6 +147,13 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
   }
 
   if (values.daemon && !child) {
+    // This process only launches the daemon and follows its start: Ctrl-C or TERM end it (the daemon, in its
+    // own session, runs on), and one that came while the config loaded ends it now, before any daemon exists
+    const stop = signals.releaseExceptUsr1().find((s) => s === 'TERM' || s === 'INT' || s === 'QUIT');
+    if (stop !== undefined) {
+      process.kill(process.pid, `SIG${stop}`); // its default action: the shell sees how it ended
+      return 128 + (osConstants.signals[`SIG${stop}`] ?? 15);
+    }
     const runtimeDir = config.supervisord.runtimeDir;
     // before daemon.stderr is opened in it (the daemon checks again for itself)
     try {
