@@ -285,3 +285,25 @@ startsecs = 1
     assert.deepEqual(await d.teardown(), []);
   }
 });
+
+// `up -d --wait` follows the autostart programs until each is running or failed. It stopped as soon as the
+// dependency was running: the dependent, no longer "waiting" but starting, was in neither list it looked at.
+test('up -d --wait returns once the dependents of a dependency have started too', async () => {
+  const d = new Daemon(`[program:db]
+command = sleep 1000
+startsecs = 1
+
+[program:client]
+command = sleep 1000
+startsecs = 1
+depends_on = db
+`);
+  try {
+    const r = await d.up();
+    assert.match(r.stdout, /2 running/, show(['up', '-d', '--wait'], r));
+    const s = await statuses(d.file);
+    assert.equal(s.get('client:client')?.state, 'running', `client had started when up returned\n${show(['up', '-d', '--wait'], r)}`);
+  } finally {
+    assert.deepEqual(await d.teardown(), []);
+  }
+});

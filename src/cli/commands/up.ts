@@ -216,10 +216,14 @@ interface WaitingProcess {
 }
 
 /** The processes that wait for their dependencies, from the JSON API. */
-async function waitingProcesses(endpoint: Endpoint): Promise<WaitingProcess[]> {
+/** The processes waiting for a dependency, and whether any is starting (or retrying), from one snapshot. */
+async function waitingProcesses(endpoint: Endpoint): Promise<{ waiting: WaitingProcess[]; starting: boolean }> {
   const { body } = await requestJson(endpoint, 'GET', '/api/processes', undefined, { timeoutMs: 10_000 });
-  const procs = (body['processes'] ?? []) as { name: string; waiting?: string | null; blocked?: boolean }[];
-  return procs.filter((p) => typeof p.waiting === 'string').map((p) => ({ name: p.name, waiting: p.waiting as string, blocked: p.blocked === true }));
+  const procs = (body['processes'] ?? []) as { name: string; state?: string; waiting?: string | null; blocked?: boolean }[];
+  return {
+    waiting: procs.filter((p) => typeof p.waiting === 'string').map((p) => ({ name: p.name, waiting: p.waiting as string, blocked: p.blocked === true })),
+    starting: procs.some((p) => p.state === 'starting' || p.state === 'backoff'),
+  };
 }
 
 /**
@@ -241,8 +245,10 @@ async function followStartup(ctx: Parameters<Command>[0], endpoint: Endpoint, pi
   for (;;) {
     settled = await progress.waitUntil(() => progress.busy().length === 0 || progress.hasEnded, Math.max(0, deadline - Date.now()));
     if (!settled || progress.hasEnded) break;
-    waiting = await waitingProcesses(endpoint);
-    if (waiting.every((p) => p.blocked)) break;
+    const now = await waitingProcesses(endpoint);
+    waiting = now.waiting;
+    // a dependent that stopped waiting a moment ago is starting now: the events may not have told yet
+    if (!now.starting && waiting.every((p) => p.blocked)) break;
     if (Date.now() >= deadline) {
       settled = false;
       break;
