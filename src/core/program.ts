@@ -153,6 +153,11 @@ export function initialRecord(nowMs: number): ProcessRecord {
   };
 }
 
+/** Whether the process has a `ready =` check (a drover worker also reports ready, but has none). */
+function hasReadyCheck(policy: ProcessPolicy): boolean {
+  return policy.readiness === 'reported' && policy.readyTimeoutSecs !== null;
+}
+
 /** Delay before retry number `attempt` (1-based) in backoff, in ms. */
 export function backoffDelayMs(policy: ProcessPolicy, attempt: number, random: number): number {
   if (policy.backoff === 'linear') return attempt * 1000; // supervisor: 1 s, 2 s, 3 s…
@@ -251,7 +256,8 @@ export function reduce(
       enterBackoff(event, 'always', event.message, `spawn error: ${event.message}`);
       break;
     case 'startSecsElapsed':
-      move(event, 'always', { backoffCount: 0 }, `stayed up ${policy.startSecs}s = startsecs`);
+      // in RUNNING: a process whose ready check passed early has now stayed up startsecs too
+      move(event, 'always', { backoffCount: 0 }, rec.state === 'starting' ? `stayed up ${policy.startSecs}s = startsecs` : undefined);
       break;
     case 'childExited':
       reduceExit(event);
@@ -286,10 +292,22 @@ export function reduce(
     case 'pidFollowed':
       move(event, 'always', { pid: event.pid });
       break;
-    case 'readyReported':
-      if (rec.state === 'starting') effects.push({ type: 'cancelTimer', timer: 'readyTimeout' });
-      move(event, 'always', rec.state === 'starting' ? { backoffCount: 0 } : {}, event.how ?? 'reported ready');
+    case 'readyReported': {
+      if (rec.state !== 'starting') {
+        move(event, 'always', {}, event.how ?? 'reported ready');
+        break;
+      }
+      effects.push({ type: 'cancelTimer', timer: 'readyTimeout' });
+      // A ready check says when the program may be used; startsecs still says how long it must stay up for
+      // its start to count: an exit before that is a failed start (backoff, then FATAL), or a program that
+      // crashes just after its check passes would be restarted as fast as it crashes. (A drover worker
+      // reports ready itself and is replaced at once, as gunicorn replaces one.)
+      const upMs = ctx.nowMs - (rec.startedAtMs ?? ctx.nowMs);
+      const owed = hasReadyCheck(policy) ? policy.startSecs * 1000 - upMs : 0;
+      if (owed > 0) effects.push({ type: 'startTimer', timer: 'startSecs', ms: owed });
+      move(event, 'always', owed > 0 ? {} : { backoffCount: 0 }, event.how ?? 'reported ready');
       break;
+    }
     case 'readyTimeoutElapsed':
       beginStop(event, 'always', {}, 'readyTimeout', `not ready within ready_timeout (${policy.readyTimeoutSecs ?? '?'}s): a failed start`);
       break;
@@ -341,6 +359,14 @@ export function reduce(
       return;
     }
     const upMs = ctx.nowMs - (rec.startedAtMs ?? ctx.nowMs);
+    if (rec.state === 'running' && hasReadyCheck(policy)) {
+      effects.push({ type: 'cancelTimer', timer: 'startSecs' });
+      if (upMs < policy.startSecs * 1000 && !ctx.shuttingDown) {
+        rec = { ...rec, ...base, exitStatus: null };
+        enterBackoff(ev, 'exitedTooQuickly', `${EXITED_TOO_QUICKLY} (${how})`, `exited too quickly (${how}): its ready check passed, but it did not stay up startsecs (${policy.startSecs}s)`);
+        return;
+      }
+    }
     if (rec.state === 'starting') {
       effects.push({ type: 'cancelTimer', timer: 'startSecs' });
       effects.push({ type: 'cancelTimer', timer: 'readyTimeout' });

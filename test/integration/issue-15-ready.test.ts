@@ -266,3 +266,27 @@ startretries = 1
     await teardown(run, [], dir);
   }
 });
+
+// A ready check says when a program may be used; startsecs still says how long it must stay up for its start
+// to count. A program that crashed just after its check passed was restarted as fast as it crashed (45 starts
+// in 3 s), never BACKOFF, never FATAL.
+test('ready passed, then an exit before startsecs: a failed start, so backoff and then FATAL, not a restart loop', async () => {
+  const dir = makeTmpDir();
+  const file = writeConfig(
+    dir,
+    `[program:crashy]
+command = /bin/sh -c 'sleep 0.05; exit 1'
+ready = exec:true
+ready_interval = 10ms
+startretries = 1
+`,
+  );
+  const run = await startUp(file);
+  try {
+    await run.waitForLine(/crashy: running → backoff \(exited too quickly \(exit status 1\): its ready check passed, but it did not stay up startsecs \(1s\)\)/);
+    await run.waitForLine(/crashy: backoff → fatal/, { timeoutMs: 10_000 });
+    assert.equal(run.count(/spawned: crashy with pid/g), 2, `1 + startretries starts, no more\n${run.describe()}`);
+  } finally {
+    await teardown(run, [], dir);
+  }
+});

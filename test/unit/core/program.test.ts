@@ -329,6 +329,33 @@ test('a stop asked for while a ready_timeout stop is under way ends stopped, not
   assert.deepEqual(r.path, ['stopping', 'stopped']);
 });
 
+test('a ready check passed early: it must still stay up startsecs; an exit before that is a failed start', () => {
+  // ready after 200 ms of a 1 s startsecs: RUNNING now, but the start counts only at 1 s
+  let r = step(spawnedWithCheck(), { type: 'readyReported' }, 200, checked);
+  assert.deepEqual(r.path, ['starting', 'running']);
+  assert.ok(r.effects.some((e) => e.type === 'startTimer' && e.timer === 'startSecs' && e.ms === 800), 'the rest of startsecs is timed');
+  const early = r.rec;
+  // it crashes 100 ms later: BACKOFF, and after startretries of those FATAL, instead of restarting at once
+  r = step(early, { type: 'childExited', code: 1, signal: null }, 300, checked);
+  assert.deepEqual(r.path, ['running', 'backoff']);
+  assert.equal(r.rec.backoffCount, 1);
+  assert.match(r.rec.spawnError ?? '', /^Exited too quickly/);
+  assert.ok(r.effects.some((e) => e.type === 'cancelTimer' && e.timer === 'startSecs'));
+  assert.ok(r.effects.some((e) => e.type === 'startTimer' && e.timer === 'backoff'));
+  // it stays up: at 1 s its start counts, and a later exit is an ordinary one (autorestart)
+  r = step(early, { type: 'startSecsElapsed' }, 1000, checked);
+  assert.deepEqual(r.path, ['running']);
+  assert.equal(r.rec.backoffCount, 0);
+  r = step(r.rec, { type: 'childExited', code: 1, signal: null }, 5000, checked);
+  assert.deepEqual(r.path, ['running', 'exited', 'starting']);
+  // a drover worker (no ready check) is not held to startsecs: it is replaced at once, as gunicorn does
+  const worker = { ...policy, readiness: 'reported' as const };
+  let w = step(initialRecord(0), { type: 'startRequested' }, 0, worker).rec;
+  w = step(w, { type: 'spawned', pid: 3 }, 0, worker).rec;
+  w = step(w, { type: 'readyReported' }, 100, worker).rec;
+  assert.deepEqual(step(w, { type: 'childExited', code: 1, signal: null }, 200, worker).path, ['running', 'exited', 'starting']);
+});
+
 test('dying before the ready check passes is a failed start, however long it ran', () => {
   const r = step(spawnedWithCheck(), { type: 'childExited', code: 0, signal: null }, 20_000, checked);
   assert.deepEqual(r.path, ['starting', 'backoff']);
