@@ -14,6 +14,8 @@ interface Unmet {
   readonly dep: Dependency;
   /** true when the dependency failed (FATAL, a job that failed) and stays so until someone acts */
   readonly blocked: boolean;
+  /** blocked, and nothing drover does by itself will change that (no fatal_cooldown retry is coming) */
+  readonly forGood?: boolean;
   readonly detail: string;
 }
 
@@ -158,6 +160,24 @@ export class Orchestration {
         this.notify(e);
       }
     }
+    this.endIfEssentialBlocked();
+  }
+
+  /**
+   * An essential program that waits for a dependency that failed for good will never start by itself: as an
+   * essential program that ends, that ends drover (exit 1), instead of leaving it running with nothing to do
+   * (as `docker compose up` ends on "dependency failed to start"). A retry coming (fatal_cooldown) is waited for.
+   */
+  private endIfEssentialBlocked(): void {
+    if (this.ending !== null || this.host.mood !== 'running') return;
+    for (const e of this.waiting.values()) {
+      if (!e.spec.essential) continue;
+      const u = this.unmet(e);
+      if (u?.blocked && u.forGood) {
+        this.ending = { exitCode: 1, why: `essential program ${e.spec.name} cannot start: ${u.detail}` };
+        return;
+      }
+    }
   }
 
   /**
@@ -248,17 +268,17 @@ export class Orchestration {
   /** Whether `dep` holds for every process it names; if not, why. */
   private check(dep: Dependency): Unmet | null {
     const members = this.membersOf(dep.name);
-    if (members.length === 0) return { dep, blocked: true, detail: `${dep.name} is not in the active config` };
+    if (members.length === 0) return { dep, blocked: true, forGood: true, detail: `${dep.name} is not in the active config` };
     for (const m of members) {
       if (this.holds(m, dep)) continue;
       const r = m.record;
       const name = m.spec.name;
-      if (r.state === 'fatal') return { dep, blocked: true, detail: `${name} is FATAL${r.spawnError ? ` (${r.spawnError})` : ''}` };
+      if (r.state === 'fatal') return { dep, blocked: true, forGood: m.spec.fatalCooldownSecs === null, detail: `${name} is FATAL${r.spawnError ? ` (${r.spawnError})` : ''}` };
       if (r.state === 'exited') {
         const how = r.exitSignal !== null ? `SIG${r.exitSignal}` : `exit ${r.exitStatus ?? '?'}`;
         const expected = isExpectedExit(m.spec, r.exitStatus);
         // a job that completed satisfies only :completed; for :started it ended and is not running
-        return { dep, blocked: true, detail: expected ? `${name} has ended (${how})` : `${name} failed (${how})` };
+        return { dep, blocked: true, forGood: true, detail: expected ? `${name} has ended (${how})` : `${name} failed (${how})` };
       }
       return { dep, blocked: false, detail: `${name} is ${r.state}` };
     }

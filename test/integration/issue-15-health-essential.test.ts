@@ -267,3 +267,31 @@ healthcheck_timeout = 60s
     await teardown(run, checkPids(), dir);
   }
 });
+
+// An essential program held back by a dependency that failed for good never starts: as an essential
+// program that ends, that ends drover (docker compose up: "dependency failed to start"). It used to run on,
+// doing nothing, forever — as PID 1 of a container, a container that never ends.
+test('essential: held back for good by a FATAL dependency, it ends drover with 1, naming why', async () => {
+  const dir = makeTmpDir();
+  const file = writeConfig(
+    dir,
+    `[program:db]
+command = /bin/sh -c 'exit 4'
+startretries = 0
+
+[program:app]
+command = sleep 1000
+depends_on = db
+essential = true
+`,
+  );
+  const run = await startUp(file);
+  try {
+    const exit = await run.waitForExit(15_000);
+    assert.equal(exit.code, 1, run.describe());
+    assert.match(run.output, /essential program app cannot start: db is FATAL/, run.describe());
+    assert.equal(run.count(/spawned: app/g), 0, 'app never started');
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
