@@ -32,6 +32,8 @@ interface Waiter {
 export class Commands {
   /** commands waiting for a process to reach a state; checked after each state change */
   private readonly waiters = new Set<Waiter>();
+  /** stops that wait for the programs depending on them (stopInOrder), by key, with the command's token */
+  private readonly delayedStops = new Map<string, symbol>();
 
   constructor(
     private readonly host: CoreHost,
@@ -107,41 +109,50 @@ export class Commands {
 
   /**
    * Stops several processes, each after those of them that depend on it have stopped, as a graceful
-   * shutdown does: `stop all` stops web before the db it depends on. Without `wait` the stops that must
-   * wait are left to run on; their outcome says so.
+   * shutdown does: `stop all` stops web before the db it depends on. The stops go in levels (stopLevels);
+   * without `wait` those that must wait are left to run on, and their outcome says so. A start of a process
+   * whose stop is still waiting calls that stop off: the later command wins, as it did when all stops began
+   * at once.
    */
   private stopInOrder(keys: readonly string[], wait: boolean): Promise<CommandOutcome[]> {
     const table = this.host.table;
-    const requested = new Set(keys);
-    const down = new Map<string, Promise<CommandOutcome>>();
-    const stopAfterDependents = (key: string): Promise<CommandOutcome> => {
-      const known = down.get(key);
-      if (known) return known;
-      const entry = table.get(key);
-      // a cycle brought in at run time (the config check refuses them): its members do not wait for each other
-      const first = entry ? this.orch.dependentsAmong(entry, requested).filter((d) => !this.dependsOn(key, d)) : [];
-      const p = first.length === 0 ? this.stopOne(key, true) : Promise.resolve().then(() => Promise.all(first.map(stopAfterDependents))).then(() => this.stopOne(key, true));
-      down.set(key, p);
-      return p;
-    };
-    return Promise.all(
-      keys.map((key) => {
-        const entry = table.get(key);
-        const first = entry ? this.orch.dependentsAmong(entry, requested).filter((d) => !this.dependsOn(key, d)) : [];
-        if (first.length === 0) return settled(wait ? stopAfterDependents(key) : this.stopOne(key, false));
-        const later = stopAfterDependents(key);
-        return settled(wait ? later : Promise.resolve({ key, ok: true, message: `stops once ${first.join(', ')} ${first.length === 1 ? 'has' : 'have'} stopped` }));
-      }),
-    );
-  }
-
-  /** Whether process `key` depends on process `other`, directly or through others. */
-  private dependsOn(key: string, other: string): boolean {
-    const entry = this.host.table.get(other);
-    return entry !== undefined && this.orch.dependentsAmong(entry, new Set([key])).length > 0;
+    const levels = this.orch.stopLevels(keys.map((k) => table.get(k)).filter((e) => e !== undefined));
+    const top = Math.max(0, ...levels.values());
+    if (top === 0) return Promise.all(keys.map((key) => settled(this.stopOne(key, wait))));
+    const byLevel: string[][] = Array.from({ length: top + 1 }, () => []);
+    for (const [key, level] of levels) byLevel[level]?.push(key);
+    const token = Symbol('stop');
+    /** each stop's outcome, as the command answers it */
+    const answers = new Map<string, Promise<CommandOutcome>>();
+    /** when each stop has ended: what the next level waits for */
+    const done = new Map<string, Promise<unknown>>();
+    let lower: Promise<unknown> = Promise.resolve();
+    for (const [level, group] of byLevel.entries()) {
+      for (const key of group) {
+        if (level === 0) {
+          const answer = this.stopOne(key, wait);
+          const entry = table.get(key);
+          answers.set(key, answer);
+          done.set(key, wait || !entry ? answer : this.waitFor(entry, (e) => (STOPPED_STATES.has(e.record.state) ? { key, ok: true } : null)));
+          continue;
+        }
+        this.delayedStops.set(key, token);
+        const later = lower.then((): Promise<CommandOutcome> | CommandOutcome => {
+          if (this.delayedStops.get(key) !== token) return { key, ok: false, code: 'E_ABNORMAL_TERMINATION', message: `${key} was not stopped: it was started again meanwhile` };
+          this.delayedStops.delete(key);
+          return this.stopOne(key, true);
+        });
+        done.set(key, later);
+        answers.set(key, wait ? later : Promise.resolve({ key, ok: true, message: 'stops once the programs that depend on it have stopped' }));
+      }
+      lower = Promise.all(group.map((key) => done.get(key)));
+    }
+    // in the order asked (a key given twice is answered twice); an unknown name is answered by stopOne
+    return Promise.all(keys.map((key) => settled(answers.get(key) ?? this.stopOne(key, wait))));
   }
 
   startOne(key: string, wait: boolean, remember = true): Promise<CommandOutcome> {
+    this.delayedStops.delete(key); // a stop still waiting for the programs that depend on this one is called off
     const entry = this.host.table.get(key);
     if (!entry) return Promise.resolve({ key, ok: false, code: 'E_BAD_NAME', message: `no such process: ${key}` });
     if (this.host.mood !== 'running') {

@@ -230,25 +230,34 @@ export class Orchestration {
       .map((x) => x.e);
   }
 
-  /** The keys among `among` of processes that depend on `entry`, directly or through others (a stop waits for them first). */
-  dependentsAmong(entry: ProcessEntry, among: ReadonlySet<string>): string[] {
+  /**
+   * For a stop of `entries`: each one's level, the longest chain of entries among them that depend on it
+   * (directly or through processes not in the stop) and must stop first. 0: nothing among them depends on
+   * it. One pass over the dependency graph, memoised: linear in processes and dependency links.
+   */
+  stopLevels(entries: readonly ProcessEntry[]): Map<string, number> {
     this.index();
     const table = this.host.table;
-    const found = new Set<string>();
-    const seen = new Set<string>([entry.key]);
-    const todo = [entry];
-    for (let e = todo.pop(); e !== undefined; e = todo.pop()) {
+    const requested = new Set(entries.map((e) => e.key));
+    const memo = new Map<string, number>();
+    const visiting = new Set<string>();
+    const above = (e: ProcessEntry): number => {
+      const known = memo.get(e.key);
+      if (known !== undefined) return known;
+      if (visiting.has(e.key)) return 0; // a cycle brought in at run time: its members do not wait for each other
+      visiting.add(e.key);
+      let h = 0;
       for (const name of new Set([e.spec.programName, e.spec.group])) {
         for (const k of this.dependents.get(name) ?? []) {
-          if (seen.has(k)) continue;
-          seen.add(k);
-          if (among.has(k)) found.add(k);
-          const d = table.get(k);
-          if (d) todo.push(d);
+          const d = k === e.key ? undefined : table.get(k);
+          if (d) h = Math.max(h, above(d) + (requested.has(k) ? 1 : 0));
         }
       }
-    }
-    return [...found];
+      visiting.delete(e.key);
+      memo.set(e.key, h);
+      return h;
+    };
+    return new Map(entries.map((e) => [e.key, above(e)]));
   }
 
   // --- internal ---

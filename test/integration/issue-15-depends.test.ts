@@ -307,3 +307,42 @@ depends_on = db
     assert.deepEqual(await d.teardown(), []);
   }
 });
+
+// A stop that waits for the programs depending on it is called off by a start that comes meanwhile: the
+// later command wins, as when every stop began at once (a review found the delayed stop of store undoing a
+// `start all` sent while app was still stopping).
+test('stop --no-wait all, then start all while a dependent is still stopping: everything ends up running', async () => {
+  const d = new Daemon('');
+  writeConfig(
+    d.dir,
+    `[program:app]
+command = /bin/sh -c 'trap "sleep 1; exit 0" TERM; while :; do sleep 0.05; done'
+startsecs = 0
+depends_on = store
+
+[program:store]
+command = sleep 1000
+startsecs = 0
+`,
+  );
+  try {
+    await d.up();
+    const logFile = join(d.dir, '.drover', 'drover.log');
+    const from = readFileSync(logFile, 'utf8').length;
+    let r = await d.cli(['stop', '--no-wait', 'all']);
+    assert.equal(r.code, 0, show(['stop', '--no-wait', 'all'], r));
+    assert.match(r.stdout, /store:store: stops once the programs that depend on it have stopped/, show(['stop', '--no-wait', 'all'], r));
+    r = await d.cli(['start', 'all']);
+    assert.equal(r.code, 0, `${show(['start', 'all'], r)}\n${d.daemonStderr()}`);
+    // start all waited for app to stop and start again; a stop of store still due would have begun with
+    // app's stop, before that
+    const log = (): string => readFileSync(logFile, 'utf8').slice(from);
+    assert.match(log(), /app: stopping → stopped[^]*app: \w+ → running/, log());
+    assert.doesNotMatch(log(), /store: running → stopping/, `store was not stopped by the stop that start called off\n${log()}`);
+    const s = await statuses(d.file);
+    assert.equal(s.get('app:app')?.state, 'running', log());
+    assert.equal(s.get('store:store')?.state, 'running', log());
+  } finally {
+    assert.deepEqual(await d.teardown(), []);
+  }
+});

@@ -29,7 +29,9 @@ options:
       const body = await withProgress(r, wait, verb === 'stop' ? 'stopping' : `${verb}ing`, () =>
         r.callResults('POST', `/api/${verb}`, ResultsJson, { patterns: r.positionals, wait }),
       );
-      return printOutcomes(r, body, done, verb);
+      // without waiting, what was accepted: "stopping", or what drover said of it ("stops once …")
+      const accepted = verb === 'stop' ? 'stopping' : 'starting';
+      return printOutcomes(r, body, done, verb, wait ? undefined : (o) => o.message ?? accepted);
     },
   });
 }
