@@ -49,6 +49,7 @@ export function runCheckCommand(cmd: CheckCommand, cancel?: AbortSignal): Promis
   let resolveOutcome: (o: CheckOutcome) => void = () => undefined;
   const outcome = new Promise<CheckOutcome>((resolve) => (resolveOutcome = resolve));
   const kill = (why: 'timeout' | 'cancelled'): void => {
+    if (exit !== null) return; // it has ended: its verdict stands, and its group id may be another's by now
     stopped ??= why;
     sendSignal(pid, 'KILL', true);
   };
@@ -72,6 +73,8 @@ export function runCheckCommand(cmd: CheckCommand, cancel?: AbortSignal): Promis
   }
   child.once('exit', (code, signal) => {
     exit = { code, signal };
+    clearTimeout(timer);
+    cancel?.removeEventListener('abort', onCancel);
     if (open === 0) finish();
     else afterExit = setTimeout(finish, AFTER_EXIT_MS);
   });
