@@ -49,8 +49,8 @@ export interface Libc {
   write: (fd: number, buf: Buffer, count: number) => number;
   getrandom: (buf: Buffer, count: number, flags: number) => number;
   execve: (path: string, argv: (string | null)[], envp: (string | null)[]) => number;
-  /** signal(2) with the handler as a number: 0 SIG_DFL, 1 SIG_IGN, or one it returned before */
-  signal: (sig: number, handler: number | bigint) => number | bigint;
+  /** sigaction(2) on raw struct sigaction buffers (the handler is its first pointer-sized field) */
+  sigaction: (sig: number, act: Buffer | null, old: Buffer | null) => number;
   pthreadSigmask: (how: number, set: Buffer, old: null) => number;
 }
 
@@ -120,7 +120,7 @@ export function load(): Libc {
       write: f('intptr_t write(int fd, const void *buf, size_t count)'),
       getrandom: f('intptr_t getrandom(_Out_ uint8_t *buf, size_t count, unsigned int flags)'),
       execve: f('int execve(const char *path, const char **argv, const char **envp)'),
-      signal: f('intptr_t signal(int sig, intptr_t handler)'),
+      sigaction: f('int sigaction(int sig, const uint8_t *act, _Out_ uint8_t *old)'),
       pthreadSigmask: f('int pthread_sigmask(int how, const uint8_t *set, uint8_t *old)'),
     } as Libc;
     return libc;

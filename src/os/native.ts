@@ -28,7 +28,9 @@ const PR_GET_CHILD_SUBREAPER = 37;
 const WNOHANG = 1;
 const O_CLOEXEC = 0o2000000;
 const SIGUSR1 = 10;
-const SIG_IGN = 1;
+const SIG_IGN = 1n;
+/** room for a struct sigaction (152 bytes on glibc and musl, x86_64 and aarch64) */
+const SIGACTION_BYTES = 256;
 const SIG_UNBLOCK = 1;
 /** sizeof(sigset_t) on glibc and musl: 1024 bits */
 const SIGSET_BYTES = 128;
@@ -93,10 +95,18 @@ export function execve(file: string, argv: readonly string[], env: Readonly<Reco
     if (flags >= 0 && (flags & O_NONBLOCK) !== 0) c.fcntl(fd, F_SETFL, 'int', flags & ~O_NONBLOCK);
   }
   const envp = Object.entries(env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
-  const usr1 = c.signal(SIGUSR1, SIG_IGN);
+  // the same action (mask, flags) with SIG_IGN as its handler, and the old one kept whole to put back
+  const old = Buffer.alloc(SIGACTION_BYTES);
+  const ignore = Buffer.alloc(SIGACTION_BYTES);
+  const saved = c.sigaction(SIGUSR1, null, old) === 0;
+  if (saved) {
+    old.copy(ignore);
+    ignore.writeBigUInt64LE(SIG_IGN, 0);
+    c.sigaction(SIGUSR1, ignore, null);
+  }
   c.execve(file, [...argv, null], [...envp, null]);
   const errno = c.koffi.errno();
-  c.signal(SIGUSR1, usr1); // still this program: Node's listener gets SIGUSR1 again
+  if (saved) c.sigaction(SIGUSR1, old, null); // still this program: libuv's handler, with its flags, gets SIGUSR1 again
   throw new NativeError('execve', errno, file);
 }
 

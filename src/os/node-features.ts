@@ -23,11 +23,14 @@ export function noInspectorFlags(): string[] {
 }
 
 /**
- * Closes Node's inspector if a SIGUSR1 opened it before drover's own listener existed (possible only on
- * Node < 22.14, in the few milliseconds between Node's start and drover's first line); returns the address
- * it listened on, or null when none was open.
+ * Closes Node's inspector if a SIGUSR1 opened it before drover's own listener existed (in the few
+ * milliseconds between Node's start and drover's first line); returns the address it listened on, or null
+ * when none was open, or when Node was asked for one (--inspect…).
  */
 export function closeStrayInspector(): string | null {
+  // an inspector asked for (node --inspect …, NODE_OPTIONS=--inspect) is the operator's, not a stray one
+  const asked = [...process.execArgv, ...(process.env['NODE_OPTIONS'] ?? '').split(/\s+/)].some((f) => f.startsWith('--inspect'));
+  if (asked) return null;
   let inspector: { url(): string | undefined; close(): void };
   try {
     inspector = nodeModule.createRequire(import.meta.url)('node:inspector') as typeof inspector;
