@@ -6,6 +6,7 @@ import type { OrphanGuard } from '../os/guard.js';
 import { followRefusal } from '../os/follow-check.js';
 import { readPidfile } from '../os/pidfile.js';
 import { readStat } from '../os/proc.js';
+import { leaveToFollower, reapFollowed, releaseFromFollower } from '../os/reaper.js';
 import { processEnded } from '../os/spawn.js';
 import { lookupUser } from '../os/users.js';
 import type { CoreHost } from './_host.js';
@@ -71,6 +72,7 @@ export class Follower {
     }
     entry.followedPid = ev.pid;
     entry.followedPgid = readStat(ev.pid)?.pgrp ?? ev.pid;
+    leaveToFollower(ev.pid); // its exit status is this program's: the orphan scans leave it to us
     this.guard?.add(entry.followedPgid, readStat(entry.followedPgid)?.startTicks ?? 0);
     logger.info(`${entry.spec.name}: following pid ${ev.pid} from ${entry.spec.pidfile ?? ''}`);
     this.host.dispatch(entry, { type: 'pidFollowed', pid: ev.pid });
@@ -88,11 +90,14 @@ export class Follower {
     if (!entry || entry.followedPid !== ev.pid) return;
     this.guard?.remove(entry.followedPgid);
     this.stopFollowing(entry);
-    this.host.dispatch(entry, { type: 'childExited', code: null, signal: null });
+    // drover adopted it (PID 1, or subreaper): its status is known; otherwise "exit status unknown"
+    const ended = reapFollowed(ev.pid);
+    this.host.dispatch(entry, { type: 'childExited', code: ended?.code ?? null, signal: ended?.signal ?? null });
   }
 
   stopFollowing(entry: ProcessEntry): void {
     if (entry.follow) clearTimeout(entry.follow);
+    if (entry.followedPid !== 0) releaseFromFollower(entry.followedPid);
     entry.follow = null;
     entry.followedPid = 0;
     entry.followedPgid = 0;

@@ -13,6 +13,40 @@ import { isSpawnedByNode, recordEverySpawn } from './children.js';
 import { becomeSubreaper, reapChild } from './native.js';
 import { NativeError } from './libc.js';
 import { ownChildren, readStat } from './proc.js';
+import { signalName } from './signals.js';
+
+/**
+ * Pids a follower watches (a `pidfile =` daemon, re-parented to drover): left for it to reap, so that it
+ * learns how its daemon ended. Released when it stops following one.
+ */
+const leftToFollower = new Set<number>();
+
+/** Leaves `pid` for its follower to reap (`reapFollowed`); scans skip it. */
+export function leaveToFollower(pid: number): void {
+  leftToFollower.add(pid);
+}
+
+/** Gives `pid` back to the scans (its follower no longer watches it). */
+export function releaseFromFollower(pid: number): void {
+  leftToFollower.delete(pid);
+}
+
+/**
+ * A followed daemon that has ended: reaped here when drover is its parent (as PID 1 or subreaper it was
+ * re-parented to drover), with how it ended; null when drover is not its parent or the native layer is
+ * missing (then nobody here can know).
+ */
+export function reapFollowed(pid: number): { code: number | null; signal: string | null } | null {
+  releaseFromFollower(pid);
+  try {
+    const r = reapChild(pid);
+    if (r.state === 'exited') return { code: r.code, signal: null };
+    if (r.state === 'signaled') return { code: null, signal: signalName(r.signal) ?? String(r.signal) };
+    return null;
+  } catch {
+    return null; // ECHILD: not our child; E_NATIVE: no native layer
+  }
+}
 
 /** How this process comes to adopt orphans: it is PID 1 of its namespace, or it made itself a subreaper. */
 export type ReaperRole = 'init' | 'subreaper';
@@ -52,7 +86,7 @@ export class OrphanReaper {
     this.scans += 1;
     const out: ReapedOrphan[] = [];
     for (const pid of ownChildren()) {
-      if (isSpawnedByNode(pid)) continue;
+      if (isSpawnedByNode(pid) || leftToFollower.has(pid)) continue;
       const st = readStat(pid);
       // null: reaped meanwhile (not by us: nothing else here waits for it, but the scan can race itself)
       if (st === null || st.state !== 'Z') continue;

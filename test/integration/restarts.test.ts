@@ -239,8 +239,10 @@ autorestart = true
   const daemons: number[] = [];
   try {
     daemons.push(Number((await run.waitForLine(/followed: following pid (\d+)/))[1]));
-    process.kill(daemons[0] as number, 'SIGKILL');
     const from = run.output.length;
+    process.kill(daemons[0] as number, 'SIGKILL');
+    // drover, its subreaper, reaped the daemon and knows how it ended (it said "exit status unknown")
+    await run.waitForLine(/followed: running → exited \(terminated by SIGKILL; not expected\)/, { from });
     const next = await run.waitForLine(/followed: following pid (\d+)/, { from });
     daemons.push(Number(next[1]));
     assert.notEqual(daemons[1], daemons[0]);
