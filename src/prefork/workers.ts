@@ -105,7 +105,8 @@ export class Workers implements ProcessKind {
     const host: ArbiterHost = {
       logger: this.o.logger,
       isRunning: () => supervisor.mood === 'running',
-      members: () => supervisor.table.entries().map((e) => this.stateOf(e)),
+      // only worker programs' processes: a WorkerState for each of a thousand plain programs costs ~100 KiB
+      members: () => supervisor.table.entries().filter((e) => e.spec.worker !== null).map((e) => this.stateOf(e)),
       isCurrent: (m) => supervisor.table.get(m.key) === (m as WorkerState).entry,
       buildSpec: (spec, num) => this.o.buildSpec(spec, num),
       add: (spec) => {
