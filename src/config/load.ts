@@ -618,16 +618,7 @@ class Loader {
     const eventListener = kind === 'eventlistener' ? this.readListener(section, combined(), priority, redirectStderr, isWorker, failures) : null;
     // with problems above, the keys read per process are still checked (each problem is reported, not only
     // the first), but no process is built
-    /** runs one per-process reading; a recorded problem gives `fallback` so the next keys get checked too */
-    const attempt = <T>(f: () => T, fallback: T): T => {
-      try {
-        return f();
-      } catch (e) {
-        if (!(e instanceof Recorded)) throw e;
-        failures.push(e);
-        return fallback;
-      }
-    };
+    const attempt = <T>(f: () => T, fallback: T): T => orFallback(failures, f, fallback);
     const noLog = { target: 'NONE' as LogTarget, maxBytes: 0, backups: 0, syslog: false };
     // a worker says when it is ready; a ready check replaces startsecs and has a time limit
     const readiness = isWorker || orchestration.ready !== null ? 'reported' : 'startsecs';
@@ -773,15 +764,7 @@ class Loader {
   private readListener(section: string, names: Names, processPriority: number, redirectStderr: boolean, isWorker: boolean, failures: unknown[]): EventListenerSpec {
     const K = EVENTLISTENER_KEYS;
     const sectionPos = this.sectionPos(section);
-    const attempt = <T>(f: () => T, fallback: T): T => {
-      try {
-        return f();
-      } catch (e) {
-        if (!(e instanceof Recorded)) throw e;
-        failures.push(e);
-        return fallback;
-      }
-    };
+    const attempt = <T>(f: () => T, fallback: T): T => orFallback(failures, f, fallback);
     const events = attempt(() => this.getValue(section, 'events', K.events, names), null) ?? [];
     if (!getEntry(this.doc, section, 'events')) {
       this.record(sectionPos, section, 'events', 'an event listener needs the event types it receives', undefined, 'events = PROCESS_STATE_EXITED (or PROCESS_STATE, TICK_60, … comma-separated)');
@@ -1144,6 +1127,17 @@ function sameAddress(a: FcgiSocketSpec['bind'] | SocketSpec['bind'], b: FcgiSock
 /** Python compares str by code point; for names this equals UTF-16 order outside surrogates. */
 function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Runs one reading; a problem it recorded is pushed on `failures` and gives `fallback`, so the next keys get checked too. */
+function orFallback<T>(failures: unknown[], f: () => T, fallback: T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (!(e instanceof Recorded)) throw e;
+    failures.push(e);
+    return fallback;
+  }
 }
 
 function dedupeProblems(ps: readonly ConfigErrorDetail[]): ConfigErrorDetail[] {
