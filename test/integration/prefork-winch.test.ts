@@ -5,12 +5,11 @@ import { test } from 'node:test';
 import { CliRun, fixture, makeTmpDir, startUp, teardown, writeConfig } from '../helpers/drover.js';
 import { fetchText } from '../helpers/http.js';
 
-test('WINCH stops every worker but keeps the socket; a request waits in the backlog until TTIN adds a worker', async () => {
-  const dir = makeTmpDir();
-  const run = await startUp(
-    writeConfig(
-      dir,
-      `[socket:web]
+/** Two workers of the test app on one socket, on a free port. */
+function poolConfig(dir: string): string {
+  return writeConfig(
+    dir,
+    `[socket:web]
 bind = 127.0.0.1:0
 
 [program:web]
@@ -18,8 +17,12 @@ worker = ${fixture('worker-app.mjs')}
 sockets = web
 numprocs = 2
 `,
-    ),
   );
+}
+
+test('WINCH stops every worker but keeps the socket; a request waits in the backlog until TTIN adds a worker', async () => {
+  const dir = makeTmpDir();
+  const run = await startUp(poolConfig(dir));
   try {
     const port = Number((await run.waitForLine(/socket web: listening on 127\.0\.0\.1:(\d+)/))[1]);
     await run.waitForCount(/web_\d: starting → running/g, 2);
@@ -46,17 +49,7 @@ numprocs = 2
 // terminal; a daemon, a service and a container without a tty still act on it (the test above).
 test('WINCH while drover has a controlling terminal (a window resize) is ignored: the workers keep serving', async () => {
   const dir = makeTmpDir();
-  const conf = writeConfig(
-    dir,
-    `[socket:web]
-bind = 127.0.0.1:0
-
-[program:web]
-worker = ${fixture('worker-app.mjs')}
-sockets = web
-numprocs = 2
-`,
-  );
+  const conf = poolConfig(dir);
   // script(1) runs drover on a new pseudo-terminal that is its controlling terminal
   const run = new CliRun(['up', '-c', conf], { cwd: dir, wrapper: ['/bin/sh', '-c', 'exec script -qefc "$*" /dev/null', 'sh'] });
   try {
