@@ -1,7 +1,8 @@
-// Master signals: listeners installed first thing (USR1 is held even earlier, by bin/drover.js's first
-// lines, since until a listener exists Node's default for SIGUSR1 is to start the inspector), buffered until
-// the supervisor exists, then relayed as events. Listeners only push; they never log or await (STYLE §4). CHLD drives the reaping
-// of adopted orphans (daemon/reaping.ts); a listener for it leaves Node's own child handling intact.
+// Master signals: listeners installed first thing in `up` (bin/drover.js's first lines hold them even
+// earlier, USR1 above all, since until a listener exists Node's default for it is to start the inspector),
+// buffered until the supervisor exists, then relayed as events. Listeners only push; they never log or
+// await (STYLE §4). CHLD drives the reaping of adopted orphans (daemon/reaping.ts); a listener for it
+// leaves Node's own child handling intact.
 
 /** What bin/drover.js's first lines leave: their listeners, and the signals they got, in order. */
 interface EarlySignals {

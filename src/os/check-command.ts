@@ -64,6 +64,9 @@ export function runCheckCommand(cmd: CheckCommand, cancel?: AbortSignal): Promis
     clearTimeout(timer);
     if (afterExit) clearTimeout(afterExit);
     cancel?.removeEventListener('abort', onCancel);
+    // something it started still holds its output: a check leaves nothing running behind it (its group
+    // lives on while that process is in it, so the id is still its own)
+    if (open > 0 && stopped === null) sendSignal(pid, 'KILL', true);
     for (const stream of streams) stream.destroy();
     const said = output.trim().split('\n').pop()?.trim() ?? '';
     if (stopped === 'timeout') resolveOutcome({ ok: false, error: `no answer within ${cmd.timeoutMs / 1000}s (killed)` });

@@ -295,3 +295,33 @@ essential = true
     await teardown(run, [], dir);
   }
 });
+
+// A check that starts something in the background and exits leaves nothing running: what still holds its
+// output is killed with its process group once the check has answered.
+test('an exec check that leaves a background process behind: the check passes, and that process is killed', async () => {
+  const dir = makeTmpDir();
+  const left = join(dir, 'left-pid');
+  const file = writeConfig(
+    dir,
+    `[program:app]
+command = sleep 1000
+ready = exec:/bin/sh -c 'sleep 1000 & echo $! > ${left}; exit 0'
+`,
+  );
+  const run = await startUp(file);
+  const leftPid = (): number[] => {
+    try {
+      return [Number(readFileSync(left, 'utf8').trim())];
+    } catch {
+      return [];
+    }
+  };
+  try {
+    await run.waitForLine(/app: starting → running \(exec:.*: exit 0\)/);
+    const pid = leftPid();
+    assert.equal(pid.length, 1, 'the check started its background process');
+    await waitForCondition(() => livePids(pid).length === 0, 'the background process of the check to be killed', { describe: () => `still running: ${pid.join(' ')}\n${run.describe()}` });
+  } finally {
+    await teardown(run, leftPid(), dir);
+  }
+});

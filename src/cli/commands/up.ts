@@ -215,7 +215,6 @@ interface WaitingProcess {
   readonly blocked: boolean;
 }
 
-/** The processes that wait for their dependencies, from the JSON API. */
 /** The processes waiting for a dependency, and whether any is starting (or retrying), from one snapshot. */
 async function waitingProcesses(endpoint: Endpoint): Promise<{ waiting: WaitingProcess[]; starting: boolean }> {
   const { body } = await requestJson(endpoint, 'GET', '/api/processes', undefined, { timeoutMs: 10_000 });

@@ -242,20 +242,23 @@ const SUPERVISORD_POLL_MS = 50;
  * The results of a start or stop of many processes in the order supervisord gives them: it appends each
  * process when a poll finds it done, and goes in action order within a poll. So processes that settle
  * together keep action order (priority, group activation, process), and one that takes longer — a startsecs
- * to wait out, a slow stop — comes after them. Polls are counted from when the command was sent; what
- * `deferred` names settles no earlier than the second.
+ * to wait out, a slow stop — comes after them. Polls are counted from when the command was sent. Given
+ * `deferred` (a start), what it names settles no earlier than the second poll and everything else is of
+ * the first, however long drover's own spawns of the others took (supervisord answers those before it
+ * waits for anything).
  */
 function inSupervisordOrder(
   procs: readonly Proc[],
   outcomes: readonly CommandOutcome[],
   sentAtMs: number,
-  deferred: (p: Proc, o: CommandOutcome | undefined) => boolean = () => false,
+  deferred?: (p: Proc, o: CommandOutcome | undefined) => boolean,
 ): [Proc, CommandOutcome | undefined][] {
   const rows = procs.map((p, i): [Proc, CommandOutcome | undefined] => [p, outcomes[i]]);
   const poll = ([p, o]: [Proc, CommandOutcome | undefined]): number => {
     const settled = Math.max(0, Math.floor(((o?.settledAtMs ?? sentAtMs) - sentAtMs) / SUPERVISORD_POLL_MS));
     // what supervisord waits for is answered from its second look at the earliest, after every immediate answer
-    return deferred(p, o) ? Math.max(1, settled) : settled;
+    if (deferred === undefined) return settled;
+    return deferred(p, o) ? Math.max(1, settled) : 0;
   };
   // Array.prototype.sort is stable: within one poll, action order stays
   return rows.sort((a, b) => poll(a) - poll(b));
