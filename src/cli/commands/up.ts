@@ -128,6 +128,9 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
   }
   const execedAlready = ctx.env[EXECED_MARK] !== undefined;
   delete process.env[EXECED_MARK]; // not for the programs' environment (ctx.env is process.env)
+  // A signal that came while the config loaded (synchronously) waits in libuv, its listener not yet run:
+  // one turn of the event loop delivers it to the relay before the exec or the release reads the queue
+  if (values.daemon || (!child && !reexec && masterFlags.length > 0 && !execedAlready)) await new Promise((resolve) => setImmediate(resolve));
   if (!values.daemon && !child && !reexec && masterFlags.length > 0 && !execedAlready && nativeAvailable()) {
     try {
       // sockets systemd passed (LISTEN_FDS from fd 3) go on to the new program, as they came to this one
