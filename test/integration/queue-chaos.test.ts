@@ -84,7 +84,8 @@ environment = RECORD="${record}"
       for (let tries = 0; live.length === 0; tries++) {
         assert.ok(tries < 200, `no live consumer to kill\n${run.describe()}`);
         const procs = (await requestJson(ep, 'GET', '/api/processes')).body['processes'] as { pid: number | null; state: string }[];
-        live = procs.filter((p) => p.state === 'running' && p.pid !== null).map((p) => p.pid as number);
+        // a consumer killed a moment ago can still show as running until its exit is handled: not it again
+        live = procs.filter((p) => p.state === 'running' && p.pid !== null && !killed.includes(p.pid)).map((p) => p.pid as number);
       }
       const victim = live[Math.floor(Math.random() * live.length)] as number;
       process.kill(victim, 'SIGKILL');
