@@ -9,7 +9,7 @@ import type { CoreHost } from './_host.js';
 import type { Follower } from './follower.js';
 import type { Orchestration } from './orchestration.js';
 import { SIGNALLABLE_STATES, STARTABLE_STATES, STOPPED_STATES } from './states.js';
-import { clearTimers, compareRank, type ProcessEntry } from './table.js';
+import { clearTimers, compareRank, timerOf, type ProcessEntry } from './table.js';
 import type { CommandOutcome, ControlCommand, DesiredStateStore } from './types.js';
 
 export interface CommandsOptions {
@@ -203,7 +203,7 @@ export class Commands {
     const entry = this.host.table.get(key);
     if (!entry) return Promise.resolve({ key, ok: false, code: 'E_BAD_NAME', message: `no such process: ${key}` });
     const st = entry.record.state;
-    const cooling = st === 'fatal' && entry.timers.has('fatalCooldown');
+    const cooling = st === 'fatal' && timerOf(entry, 'fatalCooldown') !== undefined;
     // a start still waiting for its dependencies is called off
     const cancelled = this.orch.cancel(entry);
     if (cancelled) this.changed(entry);

@@ -5,7 +5,7 @@ import type { Logger } from '../logs/logger.js';
 import type { OrphanGuard } from '../os/guard.js';
 import type { Orchestration } from './orchestration.js';
 import { STOPPED_STATES, type ProcessEvent } from './states.js';
-import { clearTimers, type ProcessEntry, type ProcessTable } from './table.js';
+import { clearTimers, timerOf, type ProcessEntry, type ProcessTable } from './table.js';
 import type { Mood } from './types.js';
 
 /** How the supervisor ended: through an internal error, or with the exit status an essential program left. */
@@ -64,7 +64,7 @@ export class Shutdown {
     // Processes with nothing running (backoff, fatal with a pending retry) stop at once, whatever their turn.
     for (const e of entries) {
       const st = e.record.state;
-      if (st === 'backoff' || (st === 'fatal' && e.timers.has('fatalCooldown'))) this.o.dispatch(e, { type: 'stopRequested' });
+      if (st === 'backoff' || (st === 'fatal' && timerOf(e, 'fatalCooldown') !== undefined)) this.o.dispatch(e, { type: 'stopRequested' });
     }
     if (fast) {
       for (const e of entries) {

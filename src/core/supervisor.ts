@@ -21,7 +21,7 @@ import { Shutdown, type StopResult } from './shutdown.js';
 export type { StopResult } from './shutdown.js';
 import { reduce, timerEvent, type Effect, type Step, type TimerName } from './program.js';
 import type { ProcessEvent } from './states.js';
-import { ProcessTable, type ProcessEntry } from './table.js';
+import { dropTimer, ProcessTable, setTimer, timerOf, type ProcessEntry } from './table.js';
 import type { ChangeEvent, CommandOutcome, ControlCommand, DesiredStateStore, Mood, ProcessSnapshot, SupervisorEvent } from './types.js';
 
 
@@ -300,9 +300,9 @@ export class Supervisor implements CoreHost {
         break;
       case 'timerFired': {
         const entry = this.table.get(ev.key);
-        const t = entry?.timers.get(ev.timer);
+        const t = entry && timerOf(entry, ev.timer);
         if (!entry || !t || t.gen !== ev.gen) return; // cancelled or replaced after it was queued
-        entry.timers.delete(ev.timer);
+        dropTimer(entry, ev.timer);
         this.dispatch(entry, timerEvent(ev.timer));
         break;
       }
@@ -366,7 +366,7 @@ export class Supervisor implements CoreHost {
         this.cancelTimer(entry, effect.timer);
         const gen = ++this.timerGen;
         const handle = setTimeout(() => this.push({ type: 'timerFired', key: entry.key, timer: effect.timer, gen }), timerDelay(effect.ms));
-        entry.timers.set(effect.timer, { handle, gen });
+        setTimer(entry, effect.timer, { handle, gen });
         break;
       }
       case 'cancelTimer':
@@ -381,9 +381,8 @@ export class Supervisor implements CoreHost {
   }
 
   private cancelTimer(entry: ProcessEntry, timer: TimerName): void {
-    const t = entry.timers.get(timer);
+    const t = dropTimer(entry, timer);
     if (t) clearTimeout(t.handle);
-    entry.timers.delete(timer);
   }
 }
 

@@ -37,8 +37,11 @@ export interface ProcessEntry {
   spawnFailure: string | null;
   /** resolved executable of the current process, for spotting self-daemonizing programs; '' when none */
   executable: string;
-  /** pending timers with a generation each, so a timer that fires after being replaced is ignored */
-  readonly timers: Map<TimerName, { handle: NodeJS.Timeout; gen: number }>;
+  /**
+   * pending timers with a generation each, so a timer that fires after being replaced is ignored; null while
+   * none is pending (most of the time: a Map costs ~300 bytes, read them through timerOf/setTimer/dropTimer)
+   */
+  timers: Map<TimerName, PendingTimer> | null;
   /** descendants seen when a stop began, so those that left the group can be reached too; [] when none */
   stopSnapshot: ProcStat[];
   /** polling handle for a followed pid (pidfile programs); null when none */
@@ -82,7 +85,7 @@ export class ProcessTable {
       spawnedStartTicks: 0,
       spawnFailure: null,
       executable: '',
-      timers: new Map(),
+      timers: null,
       stopSnapshot: [],
       follow: null,
       followedPid: 0,
@@ -170,6 +173,30 @@ export class ProcessTable {
 
 /** Cancels every pending timer of an entry (it is dropped, or the shutdown has finished). */
 export function clearTimers(entry: ProcessEntry): void {
-  for (const t of entry.timers.values()) clearTimeout(t.handle);
-  entry.timers.clear();
+  for (const t of entry.timers?.values() ?? []) clearTimeout(t.handle);
+  entry.timers = null;
+}
+
+/** A timer of an entry that is set and has not fired. */
+export interface PendingTimer {
+  readonly handle: NodeJS.Timeout;
+  readonly gen: number;
+}
+
+/** The entry's pending timer `name`, if any. */
+export function timerOf(entry: ProcessEntry, name: TimerName): PendingTimer | undefined {
+  return entry.timers?.get(name);
+}
+
+export function setTimer(entry: ProcessEntry, name: TimerName, timer: PendingTimer): void {
+  (entry.timers ??= new Map()).set(name, timer);
+}
+
+/** Forgets the entry's pending timer `name` (without clearing it) and returns it. */
+export function dropTimer(entry: ProcessEntry, name: TimerName): PendingTimer | undefined {
+  const t = entry.timers?.get(name);
+  if (t === undefined || entry.timers === null) return undefined;
+  entry.timers.delete(name);
+  if (entry.timers.size === 0) entry.timers = null;
+  return t;
 }

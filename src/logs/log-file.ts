@@ -22,6 +22,7 @@ import { pipeline } from 'node:stream/promises';
 import { randomHex } from '../os/random.js';
 import { openInDir, pinDirectory, type PinnedDir } from '../os/safe-dir.js';
 import { backupName, nextWriteStep, periodStart, type RotatePeriod } from './lines.js';
+import { Followers } from './followers.js';
 import { Staging } from './staging.js';
 
 const require = createRequire(import.meta.url);
@@ -104,9 +105,10 @@ export class LogFile {
   private closing = false;
   private readonly drainWaiters: (() => void)[] = [];
   private readonly idleWaiters: (() => void)[] = [];
-  private readonly followers = new Set<(chunk: Buffer) => void>();
-  private readonly gzipJobs = new Set<GzipJob>();
-  private readonly gzipDone = new Set<Promise<void>>();
+  private readonly followers = new Followers();
+  /** backups being gzipped, and their promises; null until the first rotation with gzip (most files never) */
+  private gzipJobs: Set<GzipJob> | null = null;
+  private gzipDone: Set<Promise<void>> | null = null;
   /** highest backup number that may exist (file.N or file.N.gz); rotation shifts only 1..this */
   private highestBackup = 0;
   /** whether any backup may be gzipped (gzip on, or a .gz seen at the last scan); else only plain names move */
@@ -181,7 +183,7 @@ export class LogFile {
   async close(): Promise<void> {
     this.closing = true;
     await this.flush();
-    while (this.gzipDone.size > 0) await Promise.all([...this.gzipDone]);
+    while (this.gzipDone !== null && this.gzipDone.size > 0) await Promise.all([...this.gzipDone]);
     this.closeLive();
   }
 
@@ -206,8 +208,7 @@ export class LogFile {
       const tail = all.subarray(Math.max(0, all.length - tailBytes));
       if (tail.length > 0) onChunk(tail);
     }
-    this.followers.add(onChunk);
-    return () => this.followers.delete(onChunk);
+    return this.followers.add(onChunk);
   }
 
   /**
@@ -232,10 +233,7 @@ export class LogFile {
     }
     for (const view of this.staging.copy(buf)) this.queue.push({ type: 'data', buf: view, timeMs });
     this.queuedBytes += buf.length;
-    if (this.followers.size > 0) {
-      const copy = typeof buf === 'string' ? Buffer.from(buf, 'latin1') : Buffer.from(buf);
-      for (const f of this.followers) f(copy);
-    }
+    this.followers.deliver(buf);
     this.schedulePump();
     return this.queuedBytes < this.highWater;
   }
@@ -484,7 +482,7 @@ export class LogFile {
           for (let i = Math.min(top, backups - 1); i >= 1; i--) {
             for (const gz of kinds) renameIfExists(at(i, gz), at(i + 1, gz));
           }
-          for (const job of this.gzipJobs) job.index += 1;
+          for (const job of this.gzipJobs ?? []) job.index += 1;
           renameSync(dir.at(this.name), at(1, false));
           rotated = true;
           this.highestBackup = Math.min(top + 1, backups);
@@ -533,7 +531,9 @@ export class LogFile {
       return;
     }
     const job: GzipJob = { index: 1 };
-    this.gzipJobs.add(job);
+    const jobs = (this.gzipJobs ??= new Set());
+    const dones = (this.gzipDone ??= new Set());
+    jobs.add(job);
     /** `out` is closed here only (the stream has autoClose off), exactly once: its number may be reused after */
     let outOpen = true;
     const closeOut = (): void => {
@@ -544,7 +544,7 @@ export class LogFile {
     // start: 0 reads by position: the descriptor was appending, so its offset is at the end
     const done = pipeline(createReadStream('', { fd: srcFd, start: 0 }), zlib().createGzip(), createWriteStream('', { fd: out, autoClose: false }))
       .then(() => {
-        this.gzipJobs.delete(job);
+        jobs.delete(job);
         fchmodSync(out, fileMode);
         closeOut();
         if (job.index > this.opts.backups) {
@@ -555,16 +555,16 @@ export class LogFile {
         removeIfExists(jobDir.at(basename(backupName(this.path, job.index, false))));
       })
       .catch((err: unknown) => {
-        this.gzipJobs.delete(job);
+        jobs.delete(job);
         closeOut();
         removeIfExists(jobDir.at(tmp));
         this.report(`gzip of ${src}: ${(err as Error).message}`);
       })
       .finally(() => {
         jobDir.close();
-        this.gzipDone.delete(done);
+        dones.delete(done);
       });
-    this.gzipDone.add(done);
+    dones.add(done);
   }
 
   /** Finds the highest existing backup number (at start and on reopen, after logrotate may have moved files). */

@@ -9,6 +9,7 @@ import type { Config, ProcessSpec } from '../config/types.js';
 import type { OutputStream } from '../os/pipe-reader.js';
 import { pinDirectory, type PinnedDir } from '../os/safe-dir.js';
 import { lookupUser } from '../os/users.js';
+import { Followers } from './followers.js';
 import { LogFile } from './log-file.js';
 import {
   autoLogName,
@@ -66,7 +67,24 @@ interface Channel {
   /** the path the config names (after AUTO), or null for NONE and drover's own streams */
   readonly path: string | null;
   /** followers of a channel without a file (a file has its own) */
-  readonly followers: Set<(chunk: Buffer) => void>;
+  readonly followers: Followers;
+}
+
+/** An output that can say when it has caught up. */
+interface Drainable {
+  onDrain(cb: () => void): void;
+}
+
+/** Notes in `behind` an output whose write answered false (it is behind). Module-level, not a closure per stream. */
+function noteBehind(behind: Drainable[], out: TextOut, ok: unknown): void {
+  if (ok === false && out.onDrain) behind.push(out as Drainable);
+}
+
+/** Calls `cb` once every output in `waitFor` has caught up. */
+function whenCaughtUp(waitFor: Drainable[], cb: () => void): void {
+  const next = waitFor.pop();
+  if (next) next.onDrain(() => whenCaughtUp(waitFor, cb));
+  else cb();
 }
 
 /** How long a pipe may stay silent during `close` before drover stops waiting for its end. */
@@ -92,6 +110,8 @@ export class LogSink implements OutputSink {
   private readonly sources = new Map<OutputStream, () => void>();
   private readonly sourcesEnded: (() => void)[] = [];
   private onError: (message: string) => void;
+  /** what every log file reports through: one function for all (not a closure per file), read at the call */
+  private readonly fileError = (message: string): void => this.onError(message);
   /** when a child's pipe last delivered data, ms (for close) */
   private lastDataMs = 0;
   /** sources paused right now because their file is behind (not drover's stdout: close does not wait for that) */
@@ -201,10 +221,7 @@ export class LogSink implements OutputSink {
     const prefix = stream === 'stdout' ? `${spec.name} | ` : `${spec.name} ! `;
     const echo = channel.target.type === 'stream' || opts.echo === false ? null : this.opts.echo;
     /** the outputs a chunk's lines went to and that were behind after it: the pipe waits for all of them */
-    const behind: { onDrain(cb: () => void): void }[] = [];
-    const written = (out: TextOut, ok: unknown): void => {
-      if (ok === false && out.onDrain) behind.push(out as { onDrain(cb: () => void): void });
-    };
+    const behind: Drainable[] = [];
     const deliver = (lines: Buffer): void => {
       for (const w of this.lineWatchers.get(name) ?? []) w(lines);
       const t = this.now();
@@ -213,7 +230,7 @@ export class LogSink implements OutputSink {
         // the echo is the only copy of a NONE channel's lines; a file's lines never wait for the echo
         const text = prefixLines(lines, prefix);
         if (target.type === 'file' && echo.copy) echo.copy(text);
-        else written(echo, echo.write(text));
+        else noteBehind(behind, echo, echo.write(text));
       }
       if (target.type === 'file') {
         let below = true;
@@ -226,7 +243,7 @@ export class LogSink implements OutputSink {
       const out = formatLines(lines, format, t);
       switch (target.type) {
         case 'stream':
-          written(target.out, target.out.write(prefixLines(out, prefix)));
+          noteBehind(behind, target.out, target.out.write(prefixLines(out, prefix)));
           break;
         case 'none':
           break;
@@ -235,16 +252,7 @@ export class LogSink implements OutputSink {
           throw new Error(`unknown log target ${JSON.stringify(never)}`);
         }
       }
-      if (channel.followers.size > 0) {
-        const copy = Buffer.from(out);
-        for (const f of channel.followers) f(copy);
-      }
-    };
-    /** calls `cb` once every output in `waitFor` has caught up */
-    const whenCaughtUp = (waitFor: { onDrain(cb: () => void): void }[], cb: () => void): void => {
-      const next = waitFor.pop();
-      if (next) next.onDrain(() => whenCaughtUp(waitFor, cb));
-      else cb();
+      channel.followers.deliver(out);
     };
     let ended = false;
     /** true while this source is paused for its file (not for drover's stdout) */
@@ -436,8 +444,7 @@ export class LogSink implements OutputSink {
   follow(name: string, stream: StreamName, onChunk: (chunk: Buffer) => void, opts: { tailBytes?: number } = {}): () => void {
     const ch = this.channelFor(name, stream);
     if (ch.target.type === 'file') return ch.target.file.follow(onChunk, opts.tailBytes ?? 0);
-    ch.followers.add(onChunk);
-    return () => ch.followers.delete(onChunk);
+    return ch.followers.add(onChunk);
   }
 
   // --- internal ---
@@ -453,7 +460,7 @@ export class LogSink implements OutputSink {
     const spec = this.findSpec(name);
     const ch = this.channels.get(key(processKey(spec), stream));
     // redirect_stderr: supervisor has no stderr log then (NO_FILE on read)
-    return ch ?? { spec, target: { type: 'none' }, path: null, followers: new Set() };
+    return ch ?? { spec, target: { type: 'none' }, path: null, followers: new Followers() };
   }
 
   /** Drops a forgotten process's channels and closes the files no other channel writes to. */
@@ -513,7 +520,7 @@ export class LogSink implements OutputSink {
   private makeChannel(spec: ProcessSpec, stream: StreamName, here: string): Channel {
     const sv = this.opts.config.supervisord;
     const configured = stream === 'stdout' ? spec.stdoutLogfile : spec.stderrLogfile;
-    const followers = new Set<(chunk: Buffer) => void>();
+    const followers = new Followers();
     if (configured === 'NONE' || configured === 'syslog') return { spec, target: { type: 'none' }, path: null, followers };
     if (configured === '/dev/stdout') return { spec, target: { type: 'stream', out: this.opts.stdout }, path: null, followers };
     if (configured === '/dev/stderr') return { spec, target: { type: 'stream', out: this.opts.stderr }, path: null, followers };
@@ -533,7 +540,7 @@ export class LogSink implements OutputSink {
         // gets the usual 0644 (less the umask), as under supervisor
         ...(configured === 'AUTO' ? { mode: 0o600 } : {}),
         now: this.now,
-        onError: (m) => this.onError(m),
+        onError: this.fileError,
         ...(this.opts.highWaterMark !== undefined ? { highWaterMark: this.opts.highWaterMark } : {}),
       });
       this.files.set(path, file);

@@ -25,8 +25,11 @@ export class Staging {
   private chunk: Buffer | null = null;
   /** bytes of `chunk` handed out */
   private used = 0;
-  /** chunks with views not yet released, by their memory, with how many bytes of them are still out */
-  private readonly out = new Map<ArrayBufferLike, { chunk: Buffer; bytes: number }>();
+  /**
+   * chunks with views not yet released, by their memory, with how many bytes of them are still out; null
+   * while none is (an idle file holds no Map: most of a daemon's files are idle nearly always)
+   */
+  private out: Map<ArrayBufferLike, { chunk: Buffer; bytes: number }> | null = null;
 
   /**
    * Copies `buf` (complete lines; a string holds one byte per character, latin1) and returns the copy as
@@ -66,17 +69,18 @@ export class Staging {
 
   /** Everything of `view` is written or dropped: a chunk nothing refers to any more goes back to the pool. */
   release(view: Buffer): void {
-    const entry = this.out.get(view.buffer);
+    const entry = this.out?.get(view.buffer);
     if (entry === undefined) return; // a buffer of its own (a long line, a short write's rest)
     entry.bytes -= view.length;
     if (entry.bytes > 0) return;
-    this.out.delete(view.buffer);
+    this.out?.delete(view.buffer);
     if (entry.chunk !== this.chunk) giveBack(entry.chunk);
   }
 
   /** The file is idle (nothing queued or in flight): the chunk being filled goes back too. */
   idle(): void {
-    if (this.chunk === null || this.out.has(this.chunk.buffer)) return;
+    if (this.out !== null && this.out.size === 0) this.out = null;
+    if (this.chunk === null || this.isOut(this.chunk)) return;
     giveBack(this.chunk);
     this.chunk = null;
     this.used = 0;
@@ -84,22 +88,28 @@ export class Staging {
 
   // --- internal ---
 
+  /** whether views of `chunk` are still out */
+  private isOut(chunk: Buffer): boolean {
+    return this.out !== null && this.out.has(chunk.buffer);
+  }
+
   private put(buf: Buffer | string, from: number, to: number): Buffer {
     const chunk = this.chunk as Buffer;
     const start = this.used;
     if (typeof buf === 'string') chunk.write(from === 0 && to === buf.length ? buf : buf.slice(from, to), start, 'latin1');
     else buf.copy(chunk, start, from, to);
     this.used += to - from;
-    const entry = this.out.get(chunk.buffer);
+    const out = (this.out ??= new Map());
+    const entry = out.get(chunk.buffer);
     if (entry) entry.bytes += to - from;
-    else this.out.set(chunk.buffer, { chunk, bytes: to - from });
+    else out.set(chunk.buffer, { chunk, bytes: to - from });
     return chunk.subarray(start, this.used);
   }
 
   private nextChunk(): void {
     const old = this.chunk;
     // a full chunk with nothing out is free at once; one with views out returns when they are released
-    if (old !== null && !this.out.has(old.buffer)) giveBack(old);
+    if (old !== null && !this.isOut(old)) giveBack(old);
     // memory of its own (never one of Node's shared slabs, 64 KiB on Node 24), so `.buffer` tells chunks apart
     this.chunk = pool.pop() ?? Buffer.allocUnsafeSlow(CHUNK_BYTES);
     this.used = 0;

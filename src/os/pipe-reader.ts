@@ -12,7 +12,6 @@
 // (docs/decisions.md has the figures). A pipe found half full or more is read again at once, and grown
 // once (F_SETPIPE_SZ) so that a fast writer does not block while the master waits.
 import { closeSync, fchownSync } from 'node:fs';
-import { EventEmitter } from 'node:events';
 import { closeFd, pipe, pipeCapacity, readSome, setPipeCapacity } from './native.js';
 import { NativeError } from './libc.js';
 import { sharedPoller, type PollMember } from './poller.js';
@@ -72,12 +71,19 @@ export interface OutputStream {
   destroy(): this;
 }
 
+type ReaderEvent = 'data' | 'end' | 'close' | 'error';
+
 /**
  * The read end of an output pipe. It ends ('end', then 'close') when every write end is closed: the program
  * and whatever inherited its stdout (a grandchild keeps it open, as it kept the socketpair). Owns `fd`:
  * destroying the reader closes it.
+ *
+ * Not an EventEmitter: its listeners are fixed at the spawn (the log sink's, the launcher's), so they are
+ * kept as one flat array of event and listener pairs. An emitter's event table is a dictionary-mode object
+ * of ~270 bytes; with two pipes per program that was ~0.5 MiB of a 1000-program daemon (bench/RESULTS.md,
+ * fourteenth session).
  */
-export class PipeReader extends EventEmitter implements OutputStream, PollMember {
+export class PipeReader implements OutputStream, PollMember {
   /** the read end, owned: closed when the reader ends or is destroyed */
   private readonly fd: number;
   /** the pipe's capacity, bytes; 0 when it cannot be asked (then it is never grown) */
@@ -87,13 +93,22 @@ export class PipeReader extends EventEmitter implements OutputStream, PollMember
   private paused = false;
   /** ended, failed or destroyed: the fd is closed and 'close' is on its way */
   private done = false;
+  /** event, listener, event, listener… in the order they were added */
+  private readonly listeners: unknown[] = [];
 
   constructor(fd: number) {
-    super();
     this.fd = fd;
     this.capacity = capacityOf(fd);
     readBuffer ??= Buffer.allocUnsafe(READ_BUFFER_BYTES);
     this.token = sharedPoller().add(fd, this);
+  }
+
+  on(event: 'data', listener: (chunk: Buffer) => void): this;
+  on(event: 'end' | 'close', listener: () => void): this;
+  on(event: 'error', listener: (err: Error) => void): this;
+  on(event: ReaderEvent, listener: (arg: never) => void): this {
+    this.listeners.push(event, listener);
+    return this;
   }
 
   pause(): this {
@@ -132,7 +147,7 @@ export class PipeReader extends EventEmitter implements OutputStream, PollMember
     if (n === 0) {
       // every write end is closed: the program and whatever inherited its output are gone
       this.leaveSet();
-      this.emit('end');
+      this.emit('end', undefined);
       this.finish(null);
       return false;
     }
@@ -157,9 +172,17 @@ export class PipeReader extends EventEmitter implements OutputStream, PollMember
     this.done = true;
     this.leaveSet();
     closeFd(this.fd);
-    if (err !== null && this.listenerCount('error') > 0) this.emit('error', err);
+    if (err !== null) this.emit('error', err);
     // after the caller's own work, as a stream emits it
-    process.nextTick(() => this.emit('close'));
+    process.nextTick(() => this.emit('close', undefined));
+  }
+
+  /** Calls the listeners of `event` in the order they were added (an 'error' nobody listens to is dropped). */
+  private emit(event: ReaderEvent, arg: Buffer | Error | undefined): void {
+    const l = this.listeners;
+    for (let i = 0; i < l.length; i += 2) {
+      if (l[i] === event) (l[i + 1] as (arg: Buffer | Error | undefined) => void)(arg);
+    }
   }
 
   /** A writer that fills half the pipe between two reads: give it room, once. */

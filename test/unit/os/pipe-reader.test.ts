@@ -92,3 +92,16 @@ test('a process exits by itself once its readers have ended, and at once on proc
   assert.equal(open.code, 7, open.stderr);
   assert.ok(open.ms < 5000, `exited after ${open.ms} ms`);
 });
+
+test('listeners of one event are called in the order they were added; an error without a listener is dropped', async () => {
+  const p = outputPipe(null);
+  const reader = new PipeReader(p.readFd);
+  const calls: string[] = [];
+  reader.on('end', () => calls.push('end 1'));
+  reader.on('close', () => calls.push('close 1'));
+  reader.on('end', () => calls.push('end 2'));
+  reader.on('close', () => calls.push('close 2'));
+  closeSync(p.writeFd);
+  await waitForCondition(() => calls.length === 4, 'end and close', { describe: () => JSON.stringify(calls) });
+  assert.deepEqual(calls, ['end 1', 'end 2', 'close 1', 'close 2']);
+});
