@@ -34,6 +34,7 @@ import { withoutSystemdEnv } from './notify.js';
 import { controlSocketPath, pidfilePath } from './paths.js';
 import { openPrimitives, type OpenPrimitives } from './primitives.js';
 import { startReaping } from './reaping.js';
+import { trimWhenQuiet } from './memory.js';
 import { LOCK_FD_NAME, Reexec, takeOver } from './reexec.js';
 import { Reloader } from './reload.js';
 import { FileWatch } from './watch.js';
@@ -322,6 +323,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   }
   fileWatch.apply(config);
   service?.start();
+  const stopTrimming = trimWhenQuiet(supervisor, (r) => logger.debug(`returned the C heap's free memory to the kernel: anonymous memory ${r.beforeKiB ?? '?'} → ${r.afterKiB ?? '?'} KiB`));
   o.onReady({ pid: process.pid, urls: server.urls, processes: config.processes.length });
   void hooks.run('when_ready', 30_000, serverInfo);
 
@@ -330,6 +332,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   // reach the log before it closes (bounded: the state that records them may be what failed).
   if (failed) await untilNoPids(supervisor, 1000);
   service?.shutdownBegun(); // sent already, unless there was nothing to stop
+  stopTrimming();
   checks.close();
   process.off('uncaughtException', onUnexpected);
   process.off('unhandledRejection', onUnexpected);

@@ -110,6 +110,30 @@ export function execve(file: string, argv: readonly string[], env: Readonly<Reco
   throw new NativeError('execve', errno, file);
 }
 
+// --- memory ---
+
+/** glibc's malloc_trim, bound on first use; null where the C library has none (musl) */
+let mallocTrim: ((pad: number) => number) | null | undefined;
+
+/**
+ * Gives the memory the C heap holds free back to the kernel (glibc's malloc_trim(0)): after a burst, such as
+ * a start of a thousand programs, malloc keeps what was freed for reuse, and an idle daemon would keep it for
+ * ever. Returns false where there is no such call (musl returns free memory by itself). Cheap: it walks
+ * malloc's free lists, well under a millisecond for a daemon's few megabytes.
+ */
+export function trimCHeap(): boolean {
+  if (mallocTrim === undefined) {
+    try {
+      mallocTrim = load().koffi.load(null).func('int malloc_trim(size_t pad)') as (pad: number) => number;
+    } catch {
+      mallocTrim = null; // not glibc
+    }
+  }
+  if (mallocTrim === null) return false;
+  mallocTrim(0);
+  return true;
+}
+
 /**
  * Unblocks SIGUSR1 on the calling (main) thread, where Node's `--disable-sigusr1` blocked it from start-up
  * on: Node's listener then gets it, a pending one at once. Other threads keep it blocked, so the kernel
