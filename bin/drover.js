@@ -13,6 +13,7 @@
 // here on as well: a TERM from `docker stop` or systemd while drover loads is kept, not lost (as PID 1 a
 // signal without a handler is dropped) nor fatal. The master's signal relay (src/daemon/signals.ts) takes
 // over and delivers what came meanwhile, in order.
+moveLeadingOptions(process.argv);
 const early = { queued: [], listeners: [] };
 globalThis[Symbol.for('drover.early-signals')] = early;
 const master = process.argv[2] === 'up' || process.argv[2] === 'serve';
@@ -36,4 +37,22 @@ function statusBundle() {
   if (nodeCache) require(file);
   else require('../dist/src/cli/compile-cache.bundle.cjs').runStatusBundle(file, process.env, process.argv.slice(3));
   return true;
+}
+
+/**
+ * supervisorctl takes its options before the command (`supervisorctl -c FILE status`): the options that find
+ * the running drover (docs/cli.md), given before the command, move behind it, where every command reads them.
+ * Anything else before the command is left where it is (an unknown command).
+ */
+function moveLeadingOptions(argv) {
+  const withValue = ['-c', '--configuration', '-s', '--server-url', '-u', '--username', '-p', '--password'];
+  let i = 2;
+  for (;;) {
+    const a = argv[i];
+    if (withValue.includes(a) && i + 1 < argv.length) i += 2;
+    else if (a === '--json' || /^--(configuration|server-url|username|password)=/.test(a ?? '')) i += 1;
+    else break;
+  }
+  if (i === 2 || i >= argv.length) return;
+  argv.splice(3, 0, ...argv.splice(2, i - 2));
 }

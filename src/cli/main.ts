@@ -55,6 +55,11 @@ async function main(argv: readonly string[]): Promise<number> {
     return EXIT.OK;
   }
   const cmd = COMMANDS[name];
+  if (!cmd && name.startsWith('-')) {
+    // bin/drover.js moves the options that find a drover behind the command: none came after them
+    process.stderr.write(`drover: no command given, only options (${name} …)\n\n${usage()}`);
+    return EXIT.USAGE;
+  }
   if (!cmd) {
     process.stderr.write(`drover: unknown command "${name}"\n\n${usage()}`);
     return EXIT.USAGE;

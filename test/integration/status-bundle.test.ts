@@ -56,3 +56,23 @@ test('status loads only the builtins it uses: no child_process while it reads a 
   assert.ok(loaded.includes('NativeModule net'), `the list is read: ${loaded.join(' ')}`);
   assert.deepEqual(loaded.filter((m) => /NativeModule (child_process|dgram)$/.test(m)), [], 'child_process and dgram are not loaded');
 });
+
+test('options before the command, as supervisorctl takes them: `drover -c FILE status` is `drover status -c FILE`', () => {
+  const dir = makeTmpDir('status-bundle');
+  const conf = join(dir, 'drover.conf');
+  writeFileSync(conf, `[unix_http_server]\nfile = ${join(dir, 'none.sock')}\n\n[program:a]\ncommand = sleep 1\n`);
+  // status runs from the bundle, pid through main.js: both see the moved options
+  for (const [before, after] of [
+    [['-c', conf, 'status'], ['status', '-c', conf]],
+    [['-c', conf, '--json', 'status'], ['status', '-c', conf, '--json']],
+    [[`--configuration=${conf}`, 'pid'], ['pid', `--configuration=${conf}`]],
+    [['-s', `unix://${join(dir, 'none.sock')}`, 'pid'], ['pid', '-s', `unix://${join(dir, 'none.sock')}`]],
+  ]) {
+    const moved = run([droverBin, ...before!]);
+    assert.deepEqual(moved, run([droverBin, ...after!]), `drover ${before!.join(' ')}`);
+    assert.equal(moved.code, 7, `drover ${before!.join(' ')}: nothing runs there (exit 7)\n${moved.stdout}${moved.stderr}`);
+  }
+  const none = run([droverBin, '-c', conf]);
+  assert.equal(none.code, 2, none.stderr);
+  assert.match(none.stderr, /no command given, only options/);
+});
