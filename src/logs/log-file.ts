@@ -72,6 +72,12 @@ const BATCH_BYTES = 64 * 1024;
 /** how long a smaller queue may wait for more lines before it is written */
 const FLUSH_DELAY_MS = 2;
 const MAX_BATCH_BYTES = 4 * 1024 * 1024;
+/**
+ * After a rotation failed (a rename or removal refused: an append-only file, a directory drover's user may
+ * not write, a directory where a backup should be), the file grows on past its limit and rotation is tried
+ * again this much later, or at the next reopen. Trying at once would fail at once, for ever.
+ */
+const ROTATE_RETRY_MS = 60_000;
 
 export class LogFile {
   readonly path: string;
@@ -117,6 +123,8 @@ export class LogFile {
   lostBytes = 0;
   /** when a loss was last reported, ms; 0 before the first */
   private lastLossReportMs = 0;
+  /** no rotation before this time (ms since the epoch, this.now()): the last one failed; 0 when none did */
+  private rotateHeldUntilMs = 0;
 
   constructor(path: string, opts: LogFileOptions) {
     this.path = path;
@@ -338,7 +346,8 @@ export class LogFile {
       while (batch.length < MAX_IOV && batchBytes < MAX_BATCH_BYTES) {
         const op = this.queue[0];
         if (op === undefined || op.type !== 'data') break;
-        if (this.opts.rotate && this.regular) {
+        const mayRotate = this.regular && this.now() >= this.rotateHeldUntilMs;
+        if (this.opts.rotate && mayRotate) {
           const p = periodStart(op.timeMs, this.opts.rotate);
           if (p > this.periodMs) {
             if (this.size + batchBytes === 0) this.periodMs = p;
@@ -348,7 +357,7 @@ export class LogFile {
             }
           }
         }
-        let step = nextWriteStep(this.size + batchBytes, this.regular ? this.opts.maxBytes : 0, op.buf);
+        let step = nextWriteStep(this.size + batchBytes, mayRotate ? this.opts.maxBytes : 0, op.buf);
         // before rotating, the file's real size: logrotate's copytruncate may have emptied it behind drover's
         // back (supervisor goes by the file's real position too)
         if (step.type === 'rotate' && this.sizeShrankOnDisk()) step = nextWriteStep(this.size + batchBytes, this.opts.maxBytes, op.buf);
@@ -426,6 +435,7 @@ export class LogFile {
   private control(type: 'reopen' | 'clear' | 'rotate'): void {
     switch (type) {
       case 'reopen':
+        this.rotateHeldUntilMs = 0; // the operator may have fixed what made rotation fail
         this.closeLive();
         this.scanBackups();
         this.openLive('a');
@@ -487,7 +497,8 @@ export class LogFile {
           rotated = true;
           this.highestBackup = Math.min(top + 1, backups);
         } catch (err) {
-          this.report(`rotating ${this.path}: ${(err as Error).message}`);
+          this.rotateHeldUntilMs = this.now() + ROTATE_RETRY_MS;
+          this.report(`rotating ${this.path}: ${(err as Error).message}; writing on into ${this.path} past its size limit, next try in ${ROTATE_RETRY_MS / 1000} s (or at a reopen)`);
         }
         this.openLive('a', dir);
         if (this.opts.gzip && rotated && old !== null) this.startGzip(old, dir);
