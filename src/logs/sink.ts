@@ -23,6 +23,7 @@ import {
 } from './lines.js';
 import type { OutputSink } from './output.js';
 import { LogReadError, readFileRange, tailFileRange, type TailResult } from './read.js';
+import { Syslog } from './syslog.js';
 
 export type { TailResult } from './read.js';
 export { LogReadError } from './read.js';
@@ -112,6 +113,8 @@ export class LogSink implements OutputSink {
   private onError: (message: string) => void;
   /** what every log file reports through: one function for all (not a closure per file), read at the call */
   private readonly fileError = (message: string): void => this.onError(message);
+  /** where `stdout_syslog`/`stderr_syslog` lines go; made at the first such line */
+  private syslog: Syslog | null = null;
   /** when a child's pipe last delivered data, ms (for close) */
   private lastDataMs = 0;
   /** sources paused right now because their file is behind (not drover's stdout: close does not wait for that) */
@@ -220,10 +223,13 @@ export class LogSink implements OutputSink {
     const format: FormatOptions = { format: spec.logFormat, timestamps: spec.timestamps, process: spec.name, stream };
     const prefix = stream === 'stdout' ? `${spec.name} | ` : `${spec.name} ! `;
     const echo = channel.target.type === 'stream' || opts.echo === false ? null : this.opts.echo;
+    // with redirect_stderr both streams are stdout's, as supervisor reads them from one pipe
+    const toSyslog = stream === 'stderr' && !spec.redirectStderr ? spec.stderrSyslog : spec.stdoutSyslog;
     /** the outputs a chunk's lines went to and that were behind after it: the pipe waits for all of them */
     const behind: Drainable[] = [];
     const deliver = (lines: Buffer): void => {
       for (const w of this.lineWatchers.get(name) ?? []) w(lines);
+      if (toSyslog) (this.syslog ??= new Syslog({ onError: this.fileError, now: this.now })).send(spec.name, lines);
       const t = this.now();
       const target = channel.target;
       if (echo) {
@@ -365,6 +371,7 @@ export class LogSink implements OutputSink {
     await Promise.all([...this.files.values()].map((f) => f.close()));
     await Promise.all([...this.closingFiles]);
     await this.mainLog?.close();
+    this.syslog?.close();
   }
 
   // --- reading API for the control plane: only configured files are ever opened ---

@@ -117,17 +117,29 @@ export function socketAddress(fd: number): { host: string; port: number } | null
  * Never blocks: a full queue gives EAGAIN.
  */
 export function sendDatagram(path: string, message: string | Buffer): void {
+  const fd = datagramSocket();
+  try {
+    sendDatagramFrom(fd, path, message);
+  } finally {
+    load().close(fd);
+  }
+}
+
+/** A non-blocking, unbound unix datagram socket to send from (sendDatagramFrom); close it with closeFd. */
+export function datagramSocket(): number {
   const c = load();
   const fd = c.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) throw new NativeError('socket', c.koffi.errno());
-  try {
-    const addr = encodeSockaddr({ kind: 'unix', path });
-    const data = typeof message === 'string' ? Buffer.from(message) : message;
-    if (c.sendto(fd, data, data.length, MSG_DONTWAIT | MSG_NOSIGNAL, addr, addr.length) < 0) {
-      throw new NativeError('sendto', c.koffi.errno(), path);
-    }
-  } finally {
-    c.close(fd);
+  return fd;
+}
+
+/** Sends one datagram from `fd` (a datagramSocket) to the unix socket at `path`; never blocks (EAGAIN). */
+export function sendDatagramFrom(fd: number, path: string, message: string | Buffer): void {
+  const c = load();
+  const addr = encodeSockaddr({ kind: 'unix', path });
+  const data = typeof message === 'string' ? Buffer.from(message) : message;
+  if (c.sendto(fd, data, data.length, MSG_DONTWAIT | MSG_NOSIGNAL, addr, addr.length) < 0) {
+    throw new NativeError('sendto', c.koffi.errno(), path);
   }
 }
 
