@@ -51,7 +51,7 @@ export interface LogFileOptions {
    * rename and removal goes through the directory checked by os/safe-dir.ts and never follows a link.
    */
   readonly userUid?: number | null;
-  /** permission bits of a file this creates (default 0644); AUTO logs are 0600, as supervisor's mkstemp makes them */
+  /** permission bits of a file this creates, less the umask (default 0666, as open() under supervisor); AUTO logs are 0600, as supervisor's mkstemp makes them */
   readonly mode?: number;
 }
 
@@ -269,7 +269,7 @@ export class LogFile {
     try {
       // read as well as append: follow() and the reading API read through this descriptor, which stays
       // right even after logrotate has renamed the file. No O_TRUNC: the file is checked before it is emptied.
-      const { fd, stat } = openInDir(dir, this.name, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, this.opts.mode ?? 0o644);
+      const { fd, stat } = openInDir(dir, this.name, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, this.opts.mode ?? 0o666);
       this.fd = fd;
       this.regular = stat.isFile();
       if (flags === 'w' && this.regular && stat.size > 0) ftruncateSync(fd, 0);

@@ -71,6 +71,20 @@ interface Channel {
   readonly followers: Followers;
 }
 
+/**
+ * Whether a log path names drover's own stdout or stderr: `/dev/stdout`, and the other names containers use
+ * for it (`/dev/fd/1`, `/proc/self/fd/1`, `/proc/PID/fd/1` with drover's pid, so `/proc/1/fd/1` as PID 1).
+ * Written to as a file they would give every line twice in the foreground (the echo, then the file).
+ */
+export function ownStream(path: string): 'stdout' | 'stderr' | null {
+  const m = /^(?:\/dev\/(?:std(out|err)|fd\/([12]))|\/proc\/(?:self|(\d+))\/fd\/([12]))$/.exec(path);
+  if (m === null) return null;
+  if (m[3] !== undefined && Number(m[3]) !== process.pid) return null;
+  const fd = m[2] ?? m[4];
+  const which = m[1] ?? (fd === '1' ? 'out' : 'err');
+  return which === 'out' ? 'stdout' : 'stderr';
+}
+
 /** An output that can say when it has caught up. */
 interface Drainable {
   onDrain(cb: () => void): void;
@@ -141,7 +155,7 @@ export class LogSink implements OutputSink {
     const sv = opts.config.supervisord;
     const here = dirname(opts.config.file);
     const main = sv.logfile;
-    if (main === 'NONE' || main === 'syslog' || main === '/dev/stdout' || main === '/dev/stderr') {
+    if (main === 'NONE' || main === 'syslog' || ownStream(main) !== null) {
       // /dev/stdout and /dev/stderr (containers) are drover's own streams, not files to open (see mainLogWriter)
       this.mainLog = null;
     } else {
@@ -153,6 +167,8 @@ export class LogSink implements OutputSink {
         backups: sv.logfileBackups,
         rotate: null,
         gzip: false,
+        // supervisord opens its own log before it sets its umask: 0644 whatever the umask
+        mode: 0o644,
         now: this.now,
         onError: (m) => opts.stderr.write(`drover: ${m}\n`),
         ...(opts.highWaterMark !== undefined ? { highWaterMark: opts.highWaterMark } : {}),
@@ -197,12 +213,12 @@ export class LogSink implements OutputSink {
    * files never follow).
    */
   mainLogWriter(echo: TextOut | null): TextOut {
-    const main = this.opts.config.supervisord.logfile;
-    if (main === '/dev/stdout') {
+    const main = ownStream(this.opts.config.supervisord.logfile);
+    if (main === 'stdout') {
       const out = echo ?? this.opts.stdout;
       return { write: (data: string | Buffer) => out.write(data) };
     }
-    if (main === '/dev/stderr') return { write: (data: string | Buffer) => this.opts.stderr.write(data) };
+    if (main === 'stderr') return { write: (data: string | Buffer) => this.opts.stderr.write(data) };
     const file = this.mainLog;
     return {
       write: (data: string | Buffer) => {
@@ -384,6 +400,8 @@ export class LogSink implements OutputSink {
   /** supervisor's readProcessStdoutLog/readProcessStderrLog: `length` bytes at `offset` (see readFileRange). */
   async readLog(name: string, stream: StreamName, offset: number, length: number): Promise<Buffer> {
     const ch = this.channelFor(name, stream);
+    // drover's own stdout or stderr: supervisord reads the device there and finds nothing, so `tail` is empty
+    if (ch.target.type === 'stream') return Buffer.alloc(0);
     if (ch.target.type !== 'file') throw new LogReadError('E_NO_FILE', `${name} has no ${stream} log file`);
     const file = ch.target.file;
     const bytes = await readHeld(file, (p) => readFileRange(p, offset, length));
@@ -529,8 +547,9 @@ export class LogSink implements OutputSink {
     const configured = stream === 'stdout' ? spec.stdoutLogfile : spec.stderrLogfile;
     const followers = new Followers();
     if (configured === 'NONE' || configured === 'syslog') return { spec, target: { type: 'none' }, path: null, followers };
-    if (configured === '/dev/stdout') return { spec, target: { type: 'stream', out: this.opts.stdout }, path: null, followers };
-    if (configured === '/dev/stderr') return { spec, target: { type: 'stream', out: this.opts.stderr }, path: null, followers };
+    const own = ownStream(configured);
+    if (own === 'stdout') return { spec, target: { type: 'stream', out: this.opts.stdout }, path: null, followers };
+    if (own === 'stderr') return { spec, target: { type: 'stream', out: this.opts.stderr }, path: null, followers };
     const path =
       configured === 'AUTO' ? join(sv.childlogdir, autoLogName(spec.name, stream, sv.identifier)) : resolve(here, configured);
     let file = this.files.get(path);
@@ -544,7 +563,7 @@ export class LogSink implements OutputSink {
         rotate: spec.logfileRotate,
         gzip: spec.logfileGzip,
         // an AUTO log is readable by drover's user only, as supervisor creates it (mkstemp); a named file
-        // gets the usual 0644 (less the umask), as under supervisor
+        // gets 0666 less the umask, as Python's open() makes it under supervisor (umask 002: 0664)
         ...(configured === 'AUTO' ? { mode: 0o600 } : {}),
         now: this.now,
         onError: this.fileError,

@@ -14,6 +14,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { stopBudgetSecs } from '../../src/daemon/systemd-unit.js';
 import { CliRun, fixture, makeTmpDir, startUp, teardown, writeConfig } from '../helpers/drover.js';
 import { repoRoot } from '../helpers/paths.js';
+import { rpcValue } from '../helpers/xmlrpc.js';
 import { canCreateUsers, createTestUser, type TestUser } from '../helpers/users.js';
 
 const EXAMPLE = join(repoRoot, 'examples', 'docker');
@@ -143,6 +144,30 @@ test(
       await run.waitForLine(/opener \| ready \d+/);
       assert.match(run.output, /opener \| opened-dev-stdout/);
       assert.match(run.output, /opener ! opened-dev-stderr/);
+    } finally {
+      await teardown(run, [], dir);
+    }
+  },
+);
+
+test(
+  "the other names of drover's stdout and stderr (/dev/fd/1, /proc/self/fd/2) are written once, as /dev/stdout is; reading such a log gives nothing, not an error",
+  async () => {
+    const dir = makeTmpDir();
+    const run = await startUp(
+      writeConfig(dir, `[program:aliased]\ncommand = /bin/sh -c "echo to-fd-one; echo to-fd-two >&2; exec ${process.execPath} ${fixture('forever.mjs')}"\nstartsecs = 0\nstdout_logfile = /dev/fd/1\nstderr_logfile = /proc/self/fd/2\n`),
+    );
+    try {
+      await run.waitForLine(/aliased \| ready \d+/);
+      await run.waitForLine(/aliased ! to-fd-two/);
+      // before, the line came twice: the echo with its prefix, then the raw write to "the file" /dev/fd/1
+      assert.deepEqual(run.stdout.split('\n').filter((l) => l.includes('to-fd-one')), ['aliased | to-fd-one'], run.output);
+      assert.deepEqual(run.stderr.split('\n').filter((l) => l.includes('to-fd-two')), ['aliased ! to-fd-two'], run.output);
+      assert.equal(run.output.split('\n').filter((l) => l.includes('to-fd-')).length, 2, `each line once: ${run.output}`);
+      // supervisorctl tail of such a program: '' as from supervisord, where NO_FILE was a failure
+      const sock = join(dir, '.drover', 'drover.sock');
+      assert.equal(await rpcValue(sock, 'supervisor.readProcessStdoutLog', ['aliased', 0, 0]), '');
+      assert.equal(await rpcValue(sock, 'supervisor.readProcessStderrLog', ['aliased', -100, 0]), '');
     } finally {
       await teardown(run, [], dir);
     }

@@ -1,11 +1,12 @@
 // Log capture through the real `drover up`: size rotation at full speed loses, duplicates and tears no line;
 // a line longer than maxbytes goes whole into one file; timestamps; JSON; gzip; AUTO names; /dev/stdout.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { checkNumberedLines, describeCheck, logAndBackups, readLogText } from '../helpers/log-lines.js';
-import { fixture, makeTmpDir, startUp, teardown, writeConfig } from '../helpers/drover.js';
+import { Daemon } from '../helpers/daemon.js';
+import { fixture, makeTmpDir, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
 
 const node = process.execPath;
 
@@ -94,7 +95,7 @@ stderr_logfile = AUTO`,
   assert.match(auto[0] ?? '', /^w-stderr---supervisor-[a-z0-9_]{8}\.log$/);
   // readable by drover's user only, as supervisor's mkstemp makes it; a named log gets 0644 (less the umask)
   assert.equal(statSync(join(dir, '.drover', 'logs', auto[0] ?? '')).mode & 0o777, 0o600);
-  assert.equal(statSync(join(dir, 'ts.log')).mode & 0o777, 0o644 & ~process.umask());
+  assert.equal(statSync(join(dir, 'ts.log')).mode & 0o777, 0o666 & ~process.umask());
   await teardown({ child: { exitCode: 0, signalCode: null } } as never, [], dir);
 });
 
@@ -141,4 +142,22 @@ stdout_logfile = /dev/stdout
   assert.match(own, /INFO all processes stopped/);
   assert.ok(statSync(join(dir, '.drover', 'drover.log')).size > 0);
   await teardown({ child: { exitCode: 0, signalCode: null } } as never, [], dir);
+});
+
+test('file modes as supervisord makes them under [supervisord] umask = 002: a named log 0664, an AUTO log 0600, drover\'s own log 0644', async () => {
+  const d = new Daemon('[supervisord]\numask = 002\n[program:w]\ncommand = /bin/sh -c "echo hello; echo there >&2; exec sleep 1000"\nstdout_logfile = named.log\nstartsecs = 0\n');
+  try {
+    await d.up();
+    const named = join(d.dir, 'named.log');
+    await waitForCondition(() => existsSync(named) && readLogText(named) === 'hello\n', 'the named log', { describe: () => (existsSync(named) ? readLogText(named) : '(none)') });
+    // before, 0644 less the umask: a group that was to write the logs (umask 002) could not
+    assert.equal(statSync(named).mode & 0o777, 0o664);
+    const logs = join(d.dir, '.drover', 'logs');
+    const auto = readdirSync(logs).filter((f) => f.startsWith('w-stderr---'));
+    assert.equal(auto.length, 1, readdirSync(logs).join(' '));
+    assert.equal(statSync(join(logs, auto[0]!)).mode & 0o777, 0o600);
+    assert.equal(statSync(join(d.dir, '.drover', 'drover.log')).mode & 0o777, 0o644);
+  } finally {
+    await d.teardown();
+  }
 });

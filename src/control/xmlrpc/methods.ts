@@ -497,7 +497,8 @@ async function logCall<T>(fn: () => T | Promise<T>): Promise<T> {
 async function readProcessLog(api: ControlApi, namespec: string, offset: number, length: number, stream: StreamName): Promise<string> {
   const p = lookupProcess(api, namespec);
   const logs = requireLogs(api);
-  if (logs.logPath(p.key, stream) === null) throw new RpcFault('NO_FILE', `${namespec} keeps no ${stream} log file`);
+  // NONE is NO_FILE (E_NO_FILE from the reader); drover's own stdout or stderr reads as empty, as supervisord
+  // reading the device there finds nothing
   return toText(await logCall(() => logs.readLog(p.key, stream, offset, length)));
 }
 
