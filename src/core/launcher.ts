@@ -106,6 +106,12 @@ export class Launcher {
       fail(user === 'missing' ? 'EUSER' : 'EPERM', user === 'missing' ? `user ${spec.user ?? ''} does not exist` : `cannot run as user ${spec.user ?? ''}: drover is not running as root`);
       return;
     }
+    // a log that cannot be opened fails the spawn (supervisord: "unknown error making dispatchers")
+    const logProblem = this.o.output.unwritable(entry.key);
+    if (logProblem !== null) {
+      fail('ELOG', logProblem);
+      return;
+    }
     this.o.hooks?.fire('pre_spawn', hookProcess(spec, null));
     const kind = this.kindOf(spec);
     const plan: LaunchPlan | LaunchRefusal = kind ? kind.prepare(spec) : { argv: spec.argv, env: {}, ipc: false };

@@ -91,6 +91,8 @@ export class LogFile {
   private readonly lowWater: number;
   /** open descriptor of the live file; null when closed or when opening failed */
   private fd: number | null = null;
+  /** why the last open failed; null once one worked */
+  private openError: string | null = null;
   /** bytes known written to the live file (writes in flight not included) */
   private size = 0;
   /** false for a device or FIFO (/dev/null, a named pipe): never rotated */
@@ -223,6 +225,18 @@ export class LogFile {
    * A new read-only descriptor of the file being written, or null when none is open; the caller closes it.
    * Reads never open the path again: by then the name may be a link to a root-only file.
    */
+  /**
+   * Why nothing can be written: null while the file is open; else it is opened again first (what stopped
+   * it may be gone) and the reason is the open's error. Asked before each spawn of a program whose log this
+   * is: supervisord fails the spawn when it cannot open a log (FATAL after the retries), rather than run a
+   * program whose output goes nowhere.
+   */
+  openProblem(): string | null {
+    if (this.fd !== null || this.closing) return null;
+    this.openLive('a');
+    return this.fd === null ? (this.openError ?? `cannot open log file ${this.path}`) : null;
+  }
+
   openReader(): number | null {
     if (this.fd === null) return null;
     // opening /proc/self/fd/N opens the file N refers to, not whatever its name points at now; O_NONBLOCK
@@ -255,7 +269,8 @@ export class LogFile {
     try {
       return pinDirectory(dirname(this.path), this.userUids);
     } catch (err) {
-      this.report(`cannot open log file ${this.path}: ${(err as Error).message}`);
+      this.openError = `cannot open log file ${this.path}: ${withoutPinnedPath((err as Error).message)}`;
+      this.report(this.openError);
       return null;
     }
   }
@@ -271,6 +286,7 @@ export class LogFile {
       // right even after logrotate has renamed the file. No O_TRUNC: the file is checked before it is emptied.
       const { fd, stat } = openInDir(dir, this.name, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, this.opts.mode ?? 0o666);
       this.fd = fd;
+      this.openError = null;
       this.regular = stat.isFile();
       if (flags === 'w' && this.regular && stat.size > 0) ftruncateSync(fd, 0);
       this.size = flags === 'w' ? 0 : stat.size;
@@ -281,7 +297,8 @@ export class LogFile {
       if (this.fd !== null) closeSync(this.fd);
       this.fd = null;
       this.size = 0;
-      this.report(`cannot open log file ${this.path}: ${(err as Error).message}`);
+      this.openError = `cannot open log file ${this.path}: ${withoutPinnedPath((err as Error).message)}`;
+      this.report(this.openError);
     } finally {
       if (pinned === undefined) dir.close();
     }
@@ -630,6 +647,11 @@ export class LogFile {
 }
 
 // --- helpers ---
+
+/** An fs error's message without the pinned-directory name it quotes (`, open '/proc/self/fd/23/x'`). */
+function withoutPinnedPath(message: string): string {
+  return message.replace(/, \w+ '\/proc\/self\/fd\/\d+\/[^']*'$/, '');
+}
 
 function removeIfExists(path: string): void {
   try {

@@ -12,6 +12,11 @@ export interface OutputSink {
    * drover's foreground output (a protocol channel, such as a listener's stdout).
    */
   attach(name: string, stream: StreamName, source: OutputStream, opts?: { readonly echo?: boolean }): void;
+  /**
+   * Why the log files of process `name` ("group:name") cannot be written (one that cannot be opened, tried
+   * again now), or null when they can: the spawn fails then, as under supervisord.
+   */
+  unwritable(name: string): string | null;
   /** Closes and reopens every log file (SIGUSR1). */
   reopen(): void;
   /** Makes a process known to the sink (or updates its log settings) before its streams are attached. */

@@ -74,7 +74,7 @@ interface Channel {
 /**
  * Whether a log path names drover's own stdout or stderr: `/dev/stdout`, and the other names containers use
  * for it (`/dev/fd/1`, `/proc/self/fd/1`, `/proc/PID/fd/1` with drover's pid, so `/proc/1/fd/1` as PID 1).
- * Written to as a file they would give every line twice in the foreground (the echo, then the file).
+ * A program log by another name is written as a file, raw, as supervisord writes it, and not echoed too.
  */
 export function ownStream(path: string): 'stdout' | 'stderr' | null {
   const m = /^(?:\/dev\/(?:std(out|err)|fd\/([12]))|\/proc\/(?:self|(\d+))\/fd\/([12]))$/.exec(path);
@@ -238,7 +238,9 @@ export class LogSink implements OutputSink {
     const splitter = new LineSplitter();
     const format: FormatOptions = { format: spec.logFormat, timestamps: spec.timestamps, process: spec.name, stream };
     const prefix = stream === 'stdout' ? `${spec.name} | ` : `${spec.name} ! `;
-    const echo = channel.target.type === 'stream' || opts.echo === false ? null : this.opts.echo;
+    // no echo where the lines reach drover's own stdout or stderr anyway: /dev/stdout (prefixed), or another
+    // name of it written as a file (raw, as supervisord writes it), which the echo would double
+    const echo = channel.target.type === 'stream' || opts.echo === false || (channel.path !== null && ownStream(channel.path) !== null) ? null : this.opts.echo;
     // with redirect_stderr both streams are stdout's, as supervisor reads them from one pipe
     const toSyslog = stream === 'stderr' && !spec.redirectStderr ? spec.stderrSyslog : spec.stdoutSyslog;
     /** the outputs a chunk's lines went to and that were behind after it: the pipe waits for all of them */
@@ -391,6 +393,16 @@ export class LogSink implements OutputSink {
   }
 
   // --- reading API for the control plane: only configured files are ever opened ---
+
+  unwritable(name: string): string | null {
+    const spec = this.findSpec(name);
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const target = this.channels.get(key(processKey(spec), stream))?.target;
+      const problem = target?.type === 'file' ? target.file.openProblem() : null;
+      if (problem !== null) return problem;
+    }
+    return null;
+  }
 
   /** The log file of a process stream, or null when it goes nowhere (NONE) or to drover's own stdout/stderr. */
   logPath(name: string, stream: StreamName): string | null {
@@ -547,9 +559,8 @@ export class LogSink implements OutputSink {
     const configured = stream === 'stdout' ? spec.stdoutLogfile : spec.stderrLogfile;
     const followers = new Followers();
     if (configured === 'NONE' || configured === 'syslog') return { spec, target: { type: 'none' }, path: null, followers };
-    const own = ownStream(configured);
-    if (own === 'stdout') return { spec, target: { type: 'stream', out: this.opts.stdout }, path: null, followers };
-    if (own === 'stderr') return { spec, target: { type: 'stream', out: this.opts.stderr }, path: null, followers };
+    if (configured === '/dev/stdout') return { spec, target: { type: 'stream', out: this.opts.stdout }, path: null, followers };
+    if (configured === '/dev/stderr') return { spec, target: { type: 'stream', out: this.opts.stderr }, path: null, followers };
     const path =
       configured === 'AUTO' ? join(sv.childlogdir, autoLogName(spec.name, stream, sv.identifier)) : resolve(here, configured);
     let file = this.files.get(path);

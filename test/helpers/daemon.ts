@@ -45,6 +45,18 @@ export class Daemon {
     return r;
   }
 
+  /**
+   * Starts the daemon as up() does, where some program is expected to fail to start: `up --wait` then
+   * exits 1 with drover running (any other failure still throws).
+   */
+  async upWithFailures(): Promise<CliResult> {
+    const r = await this.cli(['up', '-d', '--wait']);
+    if (r.code !== 0 && r.code !== 1) throw new Error(`drover up failed\n${show(['up', '-d', '--wait'], r)}\n${this.daemonStderr()}`);
+    this.pid = Number(readFileSync(join(this.dir, '.drover', 'drover.pid'), 'utf8').trim());
+    this.seen.add(this.pid);
+    return r;
+  }
+
   /** The processes as `status --json` shows them, by name. */
   async processes(): Promise<Map<string, { state: string; pid: number | null; restarts: number }>> {
     const r = await this.cli(['status', '--json']);

@@ -151,23 +151,30 @@ test(
 );
 
 test(
-  "the other names of drover's stdout and stderr (/dev/fd/1, /proc/self/fd/2) are written once, as /dev/stdout is; reading such a log gives nothing, not an error",
+  "the other names of drover's stdout and stderr (/dev/fd/1, /proc/self/fd/2) get each line once, raw as from supervisord; a /dev/stdout log reads as empty, not an error",
   async () => {
     const dir = makeTmpDir();
-    const run = await startUp(
-      writeConfig(dir, `[program:aliased]\ncommand = /bin/sh -c "echo to-fd-one; echo to-fd-two >&2; exec ${process.execPath} ${fixture('forever.mjs')}"\nstartsecs = 0\nstdout_logfile = /dev/fd/1\nstderr_logfile = /proc/self/fd/2\n`),
+    const conf = writeConfig(
+      dir,
+      `[program:aliased]\ncommand = /bin/sh -c "echo to-fd-one; echo to-fd-two >&2; exec ${process.execPath} ${fixture('forever.mjs')}"\nstartsecs = 0\nstdout_logfile = /dev/fd/1\nstderr_logfile = /proc/self/fd/2\n` +
+        `[program:devout]\ncommand = /bin/sh -c "echo to-dev-stdout; exec sleep 1000"\nstartsecs = 0\nstdout_logfile = /dev/stdout\n`,
     );
+    // a real pipe in between, as a container runtime gives (Node's own stdio are socket pairs, which cannot
+    // be opened through /proc); not silent, so drover echoes programs' output in the foreground
+    const run = new CliRun(['up', '-c', conf], { cwd: dir, wrapper: ['/bin/sh', '-c', '"$@" 2>&1 | cat', 'sh'] });
     try {
-      await run.waitForLine(/aliased \| ready \d+/);
-      await run.waitForLine(/aliased ! to-fd-two/);
-      // before, the line came twice: the echo with its prefix, then the raw write to "the file" /dev/fd/1
-      assert.deepEqual(run.stdout.split('\n').filter((l) => l.includes('to-fd-one')), ['aliased | to-fd-one'], run.output);
-      assert.deepEqual(run.stderr.split('\n').filter((l) => l.includes('to-fd-two')), ['aliased ! to-fd-two'], run.output);
-      assert.equal(run.output.split('\n').filter((l) => l.includes('to-fd-')).length, 2, `each line once: ${run.output}`);
-      // supervisorctl tail of such a program: '' as from supervisord, where NO_FILE was a failure
+      await run.waitForLine(/^ready \d+$/m);
+      await run.waitForLine(/^to-fd-two$/m);
+      await run.waitForLine(/^devout \| to-dev-stdout$/m);
+      // before, each line came twice: the echo with its prefix, then the raw write to "the file" /dev/fd/1
+      const lines = (word: string): string[] => run.output.split('\n').filter((l) => l.includes(word));
+      assert.deepEqual(lines('to-fd-one'), ['to-fd-one'], run.describe());
+      assert.deepEqual(lines('to-fd-two'), ['to-fd-two'], run.describe());
+      assert.deepEqual(lines('to-dev-stdout'), ['devout | to-dev-stdout'], run.describe());
+      // supervisorctl tail of a /dev/stdout program: '' as from supervisord, where NO_FILE was a failure
       const sock = join(dir, '.drover', 'drover.sock');
-      assert.equal(await rpcValue(sock, 'supervisor.readProcessStdoutLog', ['aliased', 0, 0]), '');
-      assert.equal(await rpcValue(sock, 'supervisor.readProcessStderrLog', ['aliased', -100, 0]), '');
+      assert.equal(await rpcValue(sock, 'supervisor.readProcessStdoutLog', ['devout', 0, 0]), '');
+      assert.equal(await rpcValue(sock, 'supervisor.readProcessStdoutLog', ['devout', -100, 0]), '');
     } finally {
       await teardown(run, [], dir);
     }

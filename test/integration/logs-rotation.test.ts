@@ -1,7 +1,7 @@
 // Log capture through the real `drover up`: size rotation at full speed loses, duplicates and tears no line;
 // a line longer than maxbytes goes whole into one file; timestamps; JSON; gzip; AUTO names; /dev/stdout.
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { checkNumberedLines, describeCheck, logAndBackups, readLogText } from '../helpers/log-lines.js';
@@ -157,6 +157,32 @@ test('file modes as supervisord makes them under [supervisord] umask = 002: a na
     assert.equal(auto.length, 1, readdirSync(logs).join(' '));
     assert.equal(statSync(join(logs, auto[0]!)).mode & 0o777, 0o600);
     assert.equal(statSync(join(d.dir, '.drover', 'drover.log')).mode & 0o777, 0o644);
+  } finally {
+    await d.teardown();
+  }
+});
+
+test('a log file that cannot be opened fails the spawn, as under supervisord (FATAL after the retries), and a start after the cause is gone runs', async () => {
+  // stdout_logfile names a directory (EISDIR). Before, drover ran the program, RUNNING, its output lost
+  const d = new Daemon('[program:isdir]\ncommand = /bin/sh -c "echo out; exec sleep 1000"\nstdout_logfile = adir\nstartretries = 1\n');
+  mkdirSync(join(d.dir, 'adir'));
+  try {
+    // drover runs on; `up --wait` says a program failed to start (exit 1)
+    const up = await d.upWithFailures();
+    assert.equal(up.code, 1, `${up.stdout}${up.stderr}`);
+    assert.match(up.stdout, /isdir:isdir: backoff \(spawn error: cannot open log file .*adir: EISDIR: illegal operation on a directory\)/);
+    const deadline = Date.now() + 20_000;
+    let last: string | undefined;
+    while ((last = (await d.processes()).get('isdir:isdir')?.state) !== 'fatal') {
+      if (Date.now() > deadline) assert.fail(`isdir never became FATAL: last state ${String(last)}\n${d.daemonStderr()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.match(readFileSync(join(d.dir, '.drover', 'drover.log'), 'utf8'), /isdir: cannot start: cannot open log file .*adir: EISDIR/);
+    rmdirSync(join(d.dir, 'adir'));
+    const r = await d.cli(['start', 'isdir']);
+    assert.equal(r.code, 0, `${r.stdout}${r.stderr}`);
+    const named = join(d.dir, 'adir');
+    await waitForCondition(() => existsSync(named) && readLogText(named) === 'out\n', 'the log, once it can be opened', { describe: () => d.daemonStderr() });
   } finally {
     await d.teardown();
   }
