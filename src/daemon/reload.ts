@@ -37,6 +37,8 @@ export interface ReloaderOptions {
   /** reads the config file now (throws ConfigError) */
   readonly readConfig: () => Config;
   readonly logger: Logger;
+  /** drover's own log settings as it started with them: a reload does not change them, and says so */
+  readonly ownLog?: Pick<Config['supervisord'], OwnLogKey>;
   /** the on_reload server hook; resolves false when it failed (the reload goes on, as gunicorn's does) */
   readonly onReloadHook: () => Promise<boolean>;
   /** told when a reload begins (with what asked) and ends (systemd's RELOADING=1 / READY=1) */
@@ -45,6 +47,10 @@ export interface ReloaderOptions {
   /** told the config a reload applied (the file watches follow it) */
   readonly onApplied?: (config: Config) => void;
 }
+
+/** `[supervisord]` keys of drover's own log, as the config names them and as Config holds them */
+const OWN_LOG_KEYS = { logfile: 'logfile', logfile_maxbytes: 'logfileMaxBytes', logfile_backups: 'logfileBackups', loglevel: 'loglevel' } as const;
+type OwnLogKey = (typeof OWN_LOG_KEYS)[keyof typeof OWN_LOG_KEYS];
 
 export class Reloader {
   /** the config of the last reread, for supervisor's two-step reread + add/update; null before one */
@@ -93,6 +99,7 @@ export class Reloader {
       logger.info(`${opts.cause}: reloading (re-reading the config${opts.apply === 'all' ? ', applying what changed' : ''} and rolling the worker pools)`);
       if (!(await this.o.onReloadHook())) logger.warn(`${opts.cause}: the on_reload hook failed (see above); reloading anyway`);
       const { config, diff } = this.reread();
+      this.warnOwnLogUnchanged(config, opts.cause);
       const pooled = this.pooledPrograms(config);
       const managedElsewhere = (spec: ProcessSpec): boolean => spec.worker !== null && pooled.has(programKey(spec));
       const inScope = (group: string): boolean => opts.groups === null || opts.groups.includes(group);
@@ -112,6 +119,22 @@ export class Reloader {
     } finally {
       this.o.onReloaded?.();
     }
+  }
+
+  /**
+   * drover's own log is opened once, at start: a reload that finds its settings changed says they wait for
+   * the next start (supervisord re-execs itself on a reload and so applies them; drover's USR2 re-exec does).
+   */
+  private warnOwnLogUnchanged(config: Config, cause: string): void {
+    const was = this.o.ownLog;
+    if (was === undefined) return;
+    const changed = Object.entries(OWN_LOG_KEYS)
+      .filter(([, field]) => config.supervisord[field] !== was[field])
+      .map(([key]) => key);
+    if (changed.length === 0) return;
+    this.o.logger.warn(
+      `${cause}: [supervisord] ${changed.join(', ')} changed in the file; drover's own log keeps what it started with until drover starts again (a restart, or a re-exec with SIGUSR2)`,
+    );
   }
 
   /** Worker programs present both now and in `config`: they roll in place instead of being diffed. */

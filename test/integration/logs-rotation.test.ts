@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { checkNumberedLines, describeCheck, logAndBackups, readLogText } from '../helpers/log-lines.js';
 import { Daemon } from '../helpers/daemon.js';
-import { fixture, makeTmpDir, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
+import { fixture, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
 
 const node = process.execPath;
 
@@ -183,6 +183,40 @@ test('a log file that cannot be opened fails the spawn, as under supervisord (FA
     assert.equal(r.code, 0, `${r.stdout}${r.stderr}`);
     const named = join(d.dir, 'adir');
     await waitForCondition(() => existsSync(named) && readLogText(named) === 'out\n', 'the log, once it can be opened', { describe: () => d.daemonStderr() });
+  } finally {
+    await d.teardown();
+  }
+});
+
+test('drover\'s own log file cannot be opened: `up` refuses to start (exit 1) and says why, as supervisord does', async () => {
+  const dir = makeTmpDir();
+  mkdirSync(join(dir, 'mdir'));
+  const conf = writeConfig(dir, '[supervisord]\nlogfile = mdir\n[program:p]\ncommand = sleep 1000\n');
+  try {
+    for (const args of [['up', '-d', '-c', conf], ['up', '-c', conf]]) {
+      const r = await runCli(args, { cwd: dir });
+      // before, drover started and its own log went nowhere (a line in daemon.stderr said so)
+      assert.equal(r.code, 1, `drover ${args.join(' ')}\n${r.output}`);
+      assert.match(r.stderr, /cannot open drover's log file .*mdir: EISDIR/, r.output);
+      assert.equal(existsSync(join(dir, '.drover', 'drover.pid')), false, `no pidfile is left: ${r.output}`);
+    }
+  } finally {
+    // only a drover that wrongly started is still there
+    await runCli(['down', '-c', conf], { cwd: dir });
+  }
+});
+
+test('a reload that finds drover\'s own log settings changed says they wait for the next start', async () => {
+  const config = (level: string): string => `[supervisord]\nloglevel = ${level}\n[program:p]\ncommand = sleep 1000\nstartsecs = 0\n`;
+  const d = new Daemon(config('info'));
+  try {
+    await d.up();
+    writeConfig(d.dir, config('debug'));
+    const r = await d.cli(['reload']);
+    assert.equal(r.code, 0, `${r.stdout}${r.stderr}`);
+    const log = (): string => readFileSync(join(d.dir, '.drover', 'drover.log'), 'utf8');
+    // before, the change was ignored without a word (supervisord re-execs on a reload and applies it)
+    await waitForCondition(() => /\[supervisord\] loglevel changed in the file; drover's own log keeps what it started with/.test(log()), 'the warning', { describe: log });
   } finally {
     await d.teardown();
   }
