@@ -83,13 +83,13 @@ export function signalName(raw: string): string {
 /** supervisor's list_of_exitcodes: comma-separated integers 0–255; returned sorted. */
 export function exitCodes(raw: string): number[] {
   if (!raw) return [];
-  const out: number[] = [];
-  for (const part of raw.split(',')) {
+  // map, not push: an array kept per process holds exactly its codes (push leaves room for 17)
+  const out = raw.split(',').map((part) => {
     if (!PY_INT.test(part)) throw new ValueProblem('not a list of exit codes', 'comma-separated integers 0-255, e.g. 0,2');
     const n = integer(part);
     if (n < 0 || n > 255) throw new ValueProblem(`exit code ${n} is out of range`, 'comma-separated integers 0-255, e.g. 0,2');
-    out.push(n);
-  }
+    return n;
+  });
   return out.sort((a, b) => a - b);
 }
 

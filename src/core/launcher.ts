@@ -168,7 +168,8 @@ export class Launcher {
     if (stdout) this.o.output.attach(entry.key, 'stdout', protocol ? stdout : tap('stdout', stdout), { echo: !protocol });
     if (stderr) this.o.output.attach(entry.key, 'stderr', tap('stderr', stderr));
     const stdoutEnd = protocol ? endOf(stdout) : null;
-    child.once('exit', (code, signal) => {
+    // on, not once: a child exits once, and once() keeps a wrapper and a bound function per child
+    child.on('exit', (code, signal) => {
       // as Node closes a child's stdin stream when it exits
       stdin?.close();
       if (entry.stdin === stdin) entry.stdin = null;

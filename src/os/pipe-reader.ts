@@ -93,8 +93,11 @@ export class PipeReader implements OutputStream, PollMember {
   private paused = false;
   /** ended, failed or destroyed: the fd is closed and 'close' is on its way */
   private done = false;
-  /** event, listener, event, listener… in the order they were added */
-  private readonly listeners: unknown[] = [];
+  /**
+   * event, listener, event, listener… in the order they were added; replaced by a copy one pair longer at
+   * each on() (a few, at the spawn), so it holds no spare room: push() would grow it to 17 slots
+   */
+  private listeners: readonly unknown[] = [];
 
   constructor(fd: number) {
     this.fd = fd;
@@ -107,7 +110,7 @@ export class PipeReader implements OutputStream, PollMember {
   on(event: 'end' | 'close', listener: () => void): this;
   on(event: 'error', listener: (err: Error) => void): this;
   on(event: ReaderEvent, listener: (arg: never) => void): this {
-    this.listeners.push(event, listener);
+    this.listeners = [...this.listeners, event, listener];
     return this;
   }
 
