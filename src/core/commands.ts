@@ -8,6 +8,7 @@ import { sendSignal } from '../os/spawn.js';
 import type { CoreHost } from './_host.js';
 import type { Follower } from './follower.js';
 import type { Orchestration } from './orchestration.js';
+import { startInOrder, stopInOrder, type OneByOne } from './ordered.js';
 import { SIGNALLABLE_STATES, STARTABLE_STATES, STOPPED_STATES } from './states.js';
 import { clearTimers, compareRank, timerOf, type ProcessEntry } from './table.js';
 import type { CommandOutcome, ControlCommand, DesiredStateStore } from './types.js';
@@ -34,21 +35,34 @@ export class Commands {
   private readonly waiters = new Set<Waiter>();
   /** stops that wait for the programs depending on them (stopInOrder), by key, with the command's token */
   private readonly delayedStops = new Map<string, symbol>();
+  /** what the ordered start and stop of several processes use of this (ordered.ts) */
+  private readonly ordered: OneByOne;
 
   constructor(
     private readonly host: CoreHost,
     private readonly follower: Follower,
     private readonly orch: Orchestration,
     private readonly o: CommandsOptions,
-  ) {}
+  ) {
+    this.ordered = {
+      get table() {
+        return host.table;
+      },
+      orch,
+      delayedStops: this.delayedStops,
+      startOne: (key, wait) => this.startOne(key, wait),
+      stopOne: (key, wait) => this.stopOne(key, wait),
+      whenStopped: (entry) => this.waitFor(entry, (e) => (STOPPED_STATES.has(e.record.state) ? { key: e.key, ok: true } : null)),
+    };
+  }
 
   /** Runs one command; resolves with its outcomes. */
   run(cmd: Exclude<ControlCommand, { type: 'shutdown' }>): Promise<CommandOutcome[]> {
     switch (cmd.type) {
       case 'start':
-        return this.startInOrder(cmd.keys, cmd.wait);
+        return startInOrder(this.ordered, cmd.keys, cmd.wait);
       case 'stop':
-        return this.stopInOrder(cmd.keys, cmd.wait);
+        return stopInOrder(this.ordered, cmd.keys, cmd.wait);
       case 'signal':
         return Promise.resolve(cmd.keys.map((key) => this.signalOne(key, cmd.signal)));
       case 'applyConfig':
@@ -90,65 +104,6 @@ export class Commands {
   wantsRunning(key: string, spec: ProcessSpec): boolean {
     const want = this.o.desired?.get(key) ?? null;
     return want === 'started' || (want === null && spec.autostart);
-  }
-
-  /**
-   * Starts several processes, each after those it depends on (docs/orchestration.md): `start all` or
-   * `restart web db` then starts db itself, instead of finding it pulled in by web's start ("already
-   * started"). The outcomes come in the order of `keys`.
-   */
-  private startInOrder(keys: readonly string[], wait: boolean): Promise<CommandOutcome[]> {
-    const table = this.host.table;
-    const entries = keys.map((k) => table.get(k)).filter((e) => e !== undefined);
-    const rank = new Map(this.orch.startOrder(entries).map((e, i) => [e.key, i]));
-    const order = keys.map((key, i) => ({ key, i })).sort((a, b) => (rank.get(a.key) ?? -1) - (rank.get(b.key) ?? -1) || a.i - b.i);
-    const outcomes: Promise<CommandOutcome>[] = [];
-    for (const { key, i } of order) outcomes[i] = settled(this.startOne(key, wait));
-    return Promise.all(outcomes);
-  }
-
-  /**
-   * Stops several processes, each after those of them that depend on it have stopped, as a graceful
-   * shutdown does: `stop all` stops web before the db it depends on. The stops go in levels (stopLevels);
-   * without `wait` those that must wait are left to run on, and their outcome says so. A start of a process
-   * whose stop is still waiting calls that stop off: the later command wins, as it did when all stops began
-   * at once.
-   */
-  private stopInOrder(keys: readonly string[], wait: boolean): Promise<CommandOutcome[]> {
-    const table = this.host.table;
-    const levels = this.orch.stopLevels(keys.map((k) => table.get(k)).filter((e) => e !== undefined));
-    const top = Math.max(0, ...levels.values());
-    if (top === 0) return Promise.all(keys.map((key) => settled(this.stopOne(key, wait))));
-    const byLevel: string[][] = Array.from({ length: top + 1 }, () => []);
-    for (const [key, level] of levels) byLevel[level]?.push(key);
-    const token = Symbol('stop');
-    /** each stop's outcome, as the command answers it */
-    const answers = new Map<string, Promise<CommandOutcome>>();
-    /** when each stop has ended: what the next level waits for */
-    const done = new Map<string, Promise<unknown>>();
-    let lower: Promise<unknown> = Promise.resolve();
-    for (const [level, group] of byLevel.entries()) {
-      for (const key of group) {
-        if (level === 0) {
-          const answer = this.stopOne(key, wait);
-          const entry = table.get(key);
-          answers.set(key, answer);
-          done.set(key, wait || !entry ? answer : this.waitFor(entry, (e) => (STOPPED_STATES.has(e.record.state) ? { key, ok: true } : null)));
-          continue;
-        }
-        this.delayedStops.set(key, token);
-        const later = lower.then((): Promise<CommandOutcome> | CommandOutcome => {
-          if (this.delayedStops.get(key) !== token) return { key, ok: false, code: 'E_ABNORMAL_TERMINATION', message: `${key} was not stopped: it was started again meanwhile` };
-          this.delayedStops.delete(key);
-          return this.stopOne(key, true);
-        });
-        done.set(key, later);
-        answers.set(key, wait ? later : Promise.resolve({ key, ok: true, message: 'stops once the programs that depend on it have stopped' }));
-      }
-      lower = Promise.all(group.map((key) => done.get(key)));
-    }
-    // in the order asked (a key given twice is answered twice); an unknown name is answered by stopOne
-    return Promise.all(keys.map((key) => settled(answers.get(key) ?? this.stopOne(key, wait))));
   }
 
   startOne(key: string, wait: boolean, remember = true): Promise<CommandOutcome> {
@@ -389,10 +344,6 @@ export class Commands {
 }
 
 /** Stamps an outcome with the time it became known (resolved promises run their callbacks in that turn). */
-function settled(p: Promise<CommandOutcome>): Promise<CommandOutcome> {
-  return p.then((o) => ({ ...o, settledAtMs: Date.now() }));
-}
-
 function assertNever(x: never): never {
   throw new Error(`unhandled command ${JSON.stringify(x)}`);
 }

@@ -171,13 +171,10 @@ test('a log file that cannot be opened fails the spawn, as under supervisord (FA
     const up = await d.upWithFailures();
     assert.equal(up.code, 1, `${up.stdout}${up.stderr}`);
     assert.match(up.stdout, /isdir:isdir: backoff \(spawn error: cannot open log file .*adir: EISDIR: illegal operation on a directory\)/);
-    const deadline = Date.now() + 20_000;
-    let last: string | undefined;
-    while ((last = (await d.processes()).get('isdir:isdir')?.state) !== 'fatal') {
-      if (Date.now() > deadline) assert.fail(`isdir never became FATAL: last state ${String(last)}\n${d.daemonStderr()}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    assert.match(readFileSync(join(d.dir, '.drover', 'drover.log'), 'utf8'), /isdir: cannot start: cannot open log file .*adir: EISDIR/);
+    const log = (): string => readFileSync(join(d.dir, '.drover', 'drover.log'), 'utf8');
+    await waitForCondition(() => /isdir: backoff → fatal/.test(log()), 'isdir FATAL', { timeoutMs: 20_000, describe: () => d.daemonStderr() });
+    assert.equal((await d.processes()).get('isdir:isdir')?.state, 'fatal');
+    assert.match(log(), /isdir: cannot start: cannot open log file .*adir: EISDIR/);
     rmdirSync(join(d.dir, 'adir'));
     const r = await d.cli(['start', 'isdir']);
     assert.equal(r.code, 0, `${r.stdout}${r.stderr}`);
