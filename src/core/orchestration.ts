@@ -5,7 +5,7 @@
 import type { Dependency } from '../config/types.js';
 import { signalNumber } from '../os/signals.js';
 import type { CoreHost } from './_host.js';
-import { isExpectedExit } from './program.js';
+import { isExpectedExit } from './policy.js';
 import { STARTABLE_STATES, STOPPED_STATES } from './states.js';
 import { compareRank, type ProcessEntry } from './table.js';
 

@@ -11,29 +11,10 @@ import {
   type State,
   type Transition,
 } from './states.js';
+import { backoffDelayMs, describeExit, hasReadyCheck, isExpectedExit, type ProcessPolicy } from './policy.js';
 
-/** The parts of a ProcessSpec the state machine reads. */
 /** How a spawn error starts when the process died before startsecs (supervisor's words, then how it ended). */
 export const EXITED_TOO_QUICKLY = 'Exited too quickly';
-
-export type ProcessPolicy = Pick<
-  ProcessSpec,
-  | 'name'
-  | 'startSecs'
-  | 'startRetries'
-  | 'autorestart'
-  | 'exitCodes'
-  | 'stopSignal'
-  | 'stopWaitSecs'
-  | 'stopAsGroup'
-  | 'killAsGroup'
-  | 'backoff'
-  | 'backoffMaxSecs'
-  | 'fatalCooldownSecs'
-  | 'readiness'
-  | 'readyTimeoutSecs'
-  | 'healthcheckRetries'
->;
 
 /** Everything the state machine knows about one process. */
 export interface ProcessRecord {
@@ -151,31 +132,6 @@ export function initialRecord(nowMs: number): ProcessRecord {
     spawns: 0,
     changedAtMs: nowMs,
   };
-}
-
-/** Whether the process has a `ready =` check (a drover worker also reports ready, but has none). */
-function hasReadyCheck(policy: ProcessPolicy): boolean {
-  return policy.readiness === 'reported' && policy.readyTimeoutSecs !== null;
-}
-
-/** Delay before retry number `attempt` (1-based) in backoff, in ms. */
-export function backoffDelayMs(policy: ProcessPolicy, attempt: number, random: number): number {
-  if (policy.backoff === 'linear') return attempt * 1000; // supervisor: 1 s, 2 s, 3 s…
-  const capMs = policy.backoffMaxSecs * 1000;
-  const base = Math.min(capMs, 1000 * 2 ** Math.min(attempt - 1, 30));
-  // ±25 % jitter so that many programs failing together do not retry in lockstep
-  return Math.round(Math.min(capMs, base * (0.75 + 0.5 * random)));
-}
-
-/** Whether an exit status counts as expected (supervisor: es in exitcodes; a signal death never does). */
-export function isExpectedExit(policy: ProcessPolicy, code: number | null): boolean {
-  return code !== null && policy.exitCodes.includes(code);
-}
-
-/** Describes an exit the way supervisor's decode_wait_status does. */
-export function describeExit(code: number | null, signal: string | null): string {
-  if (signal !== null) return `terminated by SIG${signal}`;
-  return `exit status ${code ?? 'unknown'}`;
 }
 
 /** Applies one event; chained follow-on moves (autorestart, giving up) are applied in the same call. */

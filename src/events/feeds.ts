@@ -4,7 +4,8 @@
 // supervisor writes it and raised on the bus.
 import type { ConcreteEventType } from '../config/event-names.js';
 import type { EventListenerSpec, ProcessSpec } from '../config/types.js';
-import { isExpectedExit, type Step } from '../core/program.js';
+import { isExpectedExit } from '../core/policy.js';
+import type { Step } from '../core/program.js';
 import type { State } from '../core/states.js';
 import type { Supervisor } from '../core/supervisor.js';
 import type { ChangeEvent } from '../core/types.js';

@@ -1,14 +1,8 @@
 // The pure reducer against supervisor's semantics; and every row of the transition table is exercised.
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import {
-  backoffDelayMs,
-  initialRecord,
-  reduce,
-  type Effect,
-  type ProcessPolicy,
-  type ProcessRecord,
-} from '../../../src/core/program.js';
+import { backoffDelayMs, type ProcessPolicy } from '../../../src/core/policy.js';
+import { initialRecord, reduce, type Effect, type ProcessRecord } from '../../../src/core/program.js';
 import { TRANSITIONS, type ProcessEvent, type State } from '../../../src/core/states.js';
 import { InvariantError } from '../../../src/errors.js';
 

@@ -1,0 +1,48 @@
+// What a process's config says about its life, as the reducer (program.ts) and others read it: the
+// policy's fields, and the small pure rules over them (backoff delays, expected exits, how an exit reads).
+import type { ProcessSpec } from '../config/types.js';
+
+/** The parts of a ProcessSpec the state machine reads. */
+export type ProcessPolicy = Pick<
+  ProcessSpec,
+  | 'name'
+  | 'startSecs'
+  | 'startRetries'
+  | 'autorestart'
+  | 'exitCodes'
+  | 'stopSignal'
+  | 'stopWaitSecs'
+  | 'stopAsGroup'
+  | 'killAsGroup'
+  | 'backoff'
+  | 'backoffMaxSecs'
+  | 'fatalCooldownSecs'
+  | 'readiness'
+  | 'readyTimeoutSecs'
+  | 'healthcheckRetries'
+>;
+
+/** Whether the process has a `ready =` check (a drover worker also reports ready, but has none). */
+export function hasReadyCheck(policy: ProcessPolicy): boolean {
+  return policy.readiness === 'reported' && policy.readyTimeoutSecs !== null;
+}
+
+/** Delay before retry number `attempt` (1-based) in backoff, in ms. */
+export function backoffDelayMs(policy: ProcessPolicy, attempt: number, random: number): number {
+  if (policy.backoff === 'linear') return attempt * 1000; // supervisor: 1 s, 2 s, 3 s…
+  const capMs = policy.backoffMaxSecs * 1000;
+  const base = Math.min(capMs, 1000 * 2 ** Math.min(attempt - 1, 30));
+  // ±25 % jitter so that many programs failing together do not retry in lockstep
+  return Math.round(Math.min(capMs, base * (0.75 + 0.5 * random)));
+}
+
+/** Whether an exit status counts as expected (supervisor: es in exitcodes; a signal death never does). */
+export function isExpectedExit(policy: ProcessPolicy, code: number | null): boolean {
+  return code !== null && policy.exitCodes.includes(code);
+}
+
+/** Describes an exit the way supervisor's decode_wait_status does. */
+export function describeExit(code: number | null, signal: string | null): string {
+  if (signal !== null) return `terminated by SIG${signal}`;
+  return `exit status ${code ?? 'unknown'}`;
+}
