@@ -144,9 +144,6 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     o.onStartFailed(message, 1);
     return 1;
   };
-  // supervisord refuses to start when it cannot open its own log (a directory at its path, say)
-  const mainLogProblem = sink.mainLogProblem();
-  if (mainLogProblem !== null) return abort(mainLogProblem.replace('cannot open log file', "cannot open drover's log file"));
   let hooks: Hooks;
   try {
     hooks = config.supervisord.hooks ? await Hooks.load(config.supervisord.hooks, logger) : Hooks.none(logger);

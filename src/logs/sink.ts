@@ -394,11 +394,6 @@ export class LogSink implements OutputSink {
 
   // --- reading API for the control plane: only configured files are ever opened ---
 
-  /** Why drover's own log file cannot be written (it could not be opened, tried again now); null when it can or there is none. */
-  mainLogProblem(): string | null {
-    return this.mainLog?.openProblem() ?? null;
-  }
-
   unwritable(name: string): string | null {
     const spec = this.findSpec(name);
     for (const stream of ['stdout', 'stderr'] as const) {

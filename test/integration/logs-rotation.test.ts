@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { checkNumberedLines, describeCheck, logAndBackups, readLogText } from '../helpers/log-lines.js';
 import { Daemon } from '../helpers/daemon.js';
-import { fixture, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
+import { fixture, makeTmpDir, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
 
 const node = process.execPath;
 
@@ -182,24 +182,6 @@ test('a log file that cannot be opened fails the spawn, as under supervisord (FA
     await waitForCondition(() => existsSync(named) && readLogText(named) === 'out\n', 'the log, once it can be opened', { describe: () => d.daemonStderr() });
   } finally {
     await d.teardown();
-  }
-});
-
-test('drover\'s own log file cannot be opened: `up` refuses to start (exit 1) and says why, as supervisord does', async () => {
-  const dir = makeTmpDir();
-  mkdirSync(join(dir, 'mdir'));
-  const conf = writeConfig(dir, '[supervisord]\nlogfile = mdir\n[program:p]\ncommand = sleep 1000\n');
-  try {
-    for (const args of [['up', '-d', '-c', conf], ['up', '-c', conf]]) {
-      const r = await runCli(args, { cwd: dir });
-      // before, drover started and its own log went nowhere (a line in daemon.stderr said so)
-      assert.equal(r.code, 1, `drover ${args.join(' ')}\n${r.output}`);
-      assert.match(r.stderr, /cannot open drover's log file .*mdir: EISDIR/, r.output);
-      assert.equal(existsSync(join(dir, '.drover', 'drover.pid')), false, `no pidfile is left: ${r.output}`);
-    }
-  } finally {
-    // only a drover that wrongly started is still there
-    await runCli(['down', '-c', conf], { cwd: dir });
   }
 });
 
