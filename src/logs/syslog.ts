@@ -28,12 +28,13 @@ export class Syslog {
   /** Sends each complete line of `lines` (newline-terminated) as `NAME LINE`. */
   send(name: string, lines: Buffer): void {
     const now = this.opts.now?.() ?? Date.now();
-    const head = `<${PRIORITY}>${stamp(new Date(now))} drover[${process.pid}]: ${name} `;
+    // one head for every line of the read: this runs for each read of a program's pipe
+    const head = Buffer.from(`<${PRIORITY}>${stamp(new Date(now))} drover[${process.pid}]: ${name} `);
     let from = 0;
     while (from < lines.length) {
       let end = lines.indexOf(NL, from);
       if (end < 0) end = lines.length;
-      this.datagram(Buffer.concat([Buffer.from(head), lines.subarray(from, end)]), now);
+      this.datagram(Buffer.concat([head, lines.subarray(from, end)]), now);
       from = end + 1;
     }
   }
