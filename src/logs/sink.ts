@@ -6,7 +6,7 @@ import { closeSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { processKey, sameProcess } from '../config/diff.js';
 import type { Config, ProcessSpec } from '../config/types.js';
-import type { OutputStream } from '../os/pipe-reader.js';
+import type { OutputConsumer, OutputStream } from '../os/pipe-reader.js';
 import { pinDirectory, type PinnedDir } from '../os/safe-dir.js';
 import { lookupUser } from '../os/users.js';
 import { Followers } from './followers.js';
@@ -19,6 +19,7 @@ import {
   LineSplitter,
   prefixLines,
   type FormatOptions,
+  type LogFormat,
   type StreamName,
 } from './lines.js';
 import type { OutputSink } from './output.js';
@@ -67,8 +68,8 @@ interface Channel {
   readonly target: Target;
   /** the path the config names (after AUTO), or null for NONE and drover's own streams */
   readonly path: string | null;
-  /** followers of a channel without a file (a file has its own) */
-  readonly followers: Followers;
+  /** followers of a channel without a file; null for a file's channel (the file has its own) */
+  readonly followers: Followers | null;
 }
 
 /**
@@ -90,11 +91,6 @@ interface Drainable {
   onDrain(cb: () => void): void;
 }
 
-/** Notes in `behind` an output whose write answered false (it is behind). Module-level, not a closure per stream. */
-function noteBehind(behind: Drainable[], out: TextOut, ok: unknown): void {
-  if (ok === false && out.onDrain) behind.push(out as Drainable);
-}
-
 /** Calls `cb` once every output in `waitFor` has caught up. */
 function whenCaughtUp(waitFor: Drainable[], cb: () => void): void {
   const next = waitFor.pop();
@@ -112,6 +108,63 @@ const CLOSE_GRACE_MS = 2000;
  */
 const RETIRED_AUTO_LOGS = 16;
 
+/**
+ * One child stream being read: its line splitter, the format its lines take, and whether it is paused or
+ * ended. One object per stream, whose methods the pipe calls (PipeReader.consume), rather than a closure
+ * context and four listener closures per stream: in a daemon of 1000 programs that was ~1 MiB
+ * (bench/RESULTS.md, fifteenth session). The work itself is LogSink's (readData, readEnd, deliver).
+ */
+class Reading extends LineSplitter implements FormatOptions, OutputConsumer {
+  readonly format: LogFormat;
+  readonly timestamps: boolean;
+  /** the process name, as FormatOptions calls it */
+  readonly process: string;
+  /** the outputs a chunk's lines went to and that were behind after it: the pipe waits for all of them */
+  behind: Drainable[] | null = null;
+  ended = false;
+  /** true while this source is paused for its file (not for drover's stdout) */
+  pausedHere = false;
+
+  constructor(
+    private readonly sink: LogSink,
+    readonly source: OutputStream,
+    /** the name the process was attached by ("group:name"), as its line watchers know it */
+    readonly name: string,
+    readonly stream: StreamName,
+    readonly spec: ProcessSpec,
+    readonly channel: Channel,
+    /** drover's stdout in the foreground, when these lines are echoed there */
+    readonly echo: TextOut | null,
+  ) {
+    super();
+    this.format = spec.logFormat;
+    this.timestamps = spec.timestamps;
+    this.process = spec.name;
+  }
+
+  /** `NAME | ` for stdout, `NAME ! ` for stderr: made when a line is echoed, not kept per stream */
+  prefix(): string {
+    return this.stream === 'stdout' ? `${this.process} | ` : `${this.process} ! `;
+  }
+
+  /** Notes an output whose write answered false (it is behind): the pipe waits for it. */
+  noteBehind(out: TextOut, ok: unknown): void {
+    if (ok === false && out.onDrain) (this.behind ??= []).push(out as Drainable);
+  }
+
+  data(chunk: Buffer): void {
+    this.sink.readData(this, chunk);
+  }
+
+  end(): void {
+    this.sink.readEnd(this);
+  }
+
+  error(err: Error): void {
+    this.sink.readError(this, err);
+  }
+}
+
 export class LogSink implements OutputSink {
   private readonly opts: LogSinkOptions;
   private readonly now: () => number;
@@ -121,8 +174,8 @@ export class LogSink implements OutputSink {
   private readonly files = new Map<string, LogFile>();
   /** drover's own log file; null for NONE */
   readonly mainLog: LogFile | null;
-  /** sources being read, with the function that ends them (flushing their partial line) */
-  private readonly sources = new Map<OutputStream, () => void>();
+  /** sources being read, with their reading state (ending it flushes the partial line) */
+  private readonly sources = new Map<OutputStream, Reading>();
   private readonly sourcesEnded: (() => void)[] = [];
   private onError: (message: string) => void;
   /** what every log file reports through: one function for all (not a closure per file), read at the call */
@@ -235,96 +288,112 @@ export class LogSink implements OutputSink {
     if (!channel) throw new LogReadError('E_BAD_NAME', `no log channel for ${name} ${stream}`);
     const id = processKey(spec);
     this.reading.set(id, (this.reading.get(id) ?? 0) + 1);
-    const splitter = new LineSplitter();
-    const format: FormatOptions = { format: spec.logFormat, timestamps: spec.timestamps, process: spec.name, stream };
-    const prefix = stream === 'stdout' ? `${spec.name} | ` : `${spec.name} ! `;
     // no echo where the lines reach drover's own stdout or stderr anyway: /dev/stdout (prefixed), or another
     // name of it written as a file (raw, as supervisord writes it), which the echo would double
     const echo = channel.target.type === 'stream' || opts.echo === false || (channel.path !== null && ownStream(channel.path) !== null) ? null : this.opts.echo;
-    // with redirect_stderr both streams are stdout's, as supervisor reads them from one pipe
-    const toSyslog = stream === 'stderr' && !spec.redirectStderr ? spec.stderrSyslog : spec.stdoutSyslog;
-    /** the outputs a chunk's lines went to and that were behind after it: the pipe waits for all of them */
-    const behind: Drainable[] = [];
-    const deliver = (lines: Buffer): void => {
-      for (const w of this.lineWatchers.get(name) ?? []) w(lines);
-      if (toSyslog) (this.syslog ??= new Syslog({ onError: this.fileError, now: this.now })).send(spec.name, lines);
-      const t = this.now();
-      const target = channel.target;
-      if (echo) {
-        // the echo is the only copy of a NONE channel's lines; a file's lines never wait for the echo
-        const text = prefixLines(lines, prefix);
-        if (target.type === 'file' && echo.copy) echo.copy(text);
-        else noteBehind(behind, echo, echo.write(text));
-      }
-      if (target.type === 'file') {
-        let below = true;
-        for (const piece of formatPieces(lines, format, t)) {
-          below = (typeof piece === 'string' ? target.file.writeLatin1(piece, t) : target.file.write(piece, t)) && below;
-        }
-        if (!below) behind.push(target.file);
-        return;
-      }
-      const out = formatLines(lines, format, t);
-      switch (target.type) {
-        case 'stream':
-          noteBehind(behind, target.out, target.out.write(prefixLines(out, prefix)));
-          break;
-        case 'none':
-          break;
-        default: {
-          const never: never = target;
-          throw new Error(`unknown log target ${JSON.stringify(never)}`);
-        }
-      }
-      channel.followers.deliver(out);
-    };
-    let ended = false;
-    /** true while this source is paused for its file (not for drover's stdout) */
-    let pausedHere = false;
-    const end = (): void => {
-      if (ended) return;
-      ended = true;
-      if (pausedHere) this.pausedSources -= 1;
-      pausedHere = false;
-      const rest = splitter.flush();
-      if (rest) deliver(rest);
-      behind.length = 0;
-      this.sources.delete(source);
-      const left = (this.reading.get(id) ?? 1) - 1;
-      if (left > 0) this.reading.set(id, left);
-      else {
-        this.reading.delete(id);
-        if (this.forgotten.has(id)) this.release(id);
-      }
-      if (this.sources.size === 0) for (const cb of this.sourcesEnded.splice(0)) cb();
-    };
-    this.sources.set(source, end);
+    const r = new Reading(this, source, name, stream, spec, channel, echo);
+    this.sources.set(source, r);
     // a chunk is valid only during this call: the splitter keeps a copy of a partial line, the file copies
     // what it queues, and followers get a copy
-    source.on('data', (chunk: Buffer) => {
-      this.lastDataMs = Date.now();
-      const lines = splitter.push(chunk);
-      if (lines) deliver(lines);
-      if (behind.length > 0) {
-        // back-pressure: stop reading the pipe; once it is full the child's writes block. A file behind is
-        // drover's own doing, and close() waits for it; drover's stdout behind is up to its reader, and
-        // close() gives up on it as on a silent pipe
-        this.pauses += 1;
-        if (!pausedHere && behind.some((out) => out instanceof LogFile)) {
-          pausedHere = true;
-          this.pausedSources += 1;
-        }
-        source.pause();
-        whenCaughtUp(behind.splice(0), () => {
-          if (pausedHere) this.pausedSources -= 1;
-          pausedHere = false;
-          source.resume();
-        });
+    if (source.consume) source.consume(r);
+    else {
+      source.on('data', (chunk: Buffer) => r.data(chunk));
+      source.on('end', () => r.end());
+      source.on('close', () => r.end());
+      source.on('error', (err) => r.error(err));
+    }
+  }
+
+  /** A chunk read from `r`'s pipe (Reading.data). */
+  readData(r: Reading, chunk: Buffer): void {
+    this.lastDataMs = Date.now();
+    const lines = r.push(chunk);
+    if (lines) this.deliver(r, lines);
+    const behind = r.behind;
+    if (behind !== null && behind.length > 0) {
+      // back-pressure: stop reading the pipe; once it is full the child's writes block. A file behind is
+      // drover's own doing, and close() waits for it; drover's stdout behind is up to its reader, and
+      // close() gives up on it as on a silent pipe
+      this.pauses += 1;
+      if (!r.pausedHere && behind.some((out) => out instanceof LogFile)) {
+        r.pausedHere = true;
+        this.pausedSources += 1;
       }
-    });
-    source.on('end', end);
-    source.on('close', end);
-    source.on('error', (err) => this.onError(`${spec.name} ${stream}: ${err.message}`));
+      r.source.pause();
+      r.behind = null;
+      whenCaughtUp(behind, () => {
+        if (r.pausedHere) this.pausedSources -= 1;
+        r.pausedHere = false;
+        r.source.resume();
+      });
+    }
+  }
+
+  /** The end of `r`'s pipe (its 'end', 'close', or close() giving up on it): once. */
+  readEnd(r: Reading): void {
+    if (r.ended) return;
+    r.ended = true;
+    if (r.pausedHere) this.pausedSources -= 1;
+    r.pausedHere = false;
+    const rest = r.flush();
+    if (rest) this.deliver(r, rest);
+    r.behind = null;
+    this.sources.delete(r.source);
+    const id = processKey(r.spec);
+    const left = (this.reading.get(id) ?? 1) - 1;
+    if (left > 0) this.reading.set(id, left);
+    else {
+      this.reading.delete(id);
+      if (this.forgotten.has(id)) this.release(id);
+    }
+    if (this.sources.size === 0) for (const cb of this.sourcesEnded.splice(0)) cb();
+  }
+
+  /** An error reading `r`'s pipe. */
+  readError(r: Reading, err: Error): void {
+    this.onError(`${r.spec.name} ${r.stream}: ${err.message}`);
+  }
+
+  /** Sends complete lines of `r` to its watchers, syslog, the echo and its file or stream. */
+  private deliver(r: Reading, lines: Buffer): void {
+    const watchers = this.lineWatchers.get(r.name);
+    if (watchers) for (const w of watchers) w(lines);
+    const spec = r.spec;
+    // with redirect_stderr both streams are stdout's, as supervisor reads them from one pipe
+    if (r.stream === 'stderr' && !spec.redirectStderr ? spec.stderrSyslog : spec.stdoutSyslog) {
+      (this.syslog ??= new Syslog({ onError: this.fileError, now: this.now })).send(spec.name, lines);
+    }
+    const t = this.now();
+    const channel = r.channel;
+    const target = channel.target;
+    const echo = r.echo;
+    if (echo) {
+      // the echo is the only copy of a NONE channel's lines; a file's lines never wait for the echo
+      const text = prefixLines(lines, r.prefix());
+      if (target.type === 'file' && echo.copy) echo.copy(text);
+      else r.noteBehind(echo, echo.write(text));
+    }
+    if (target.type === 'file') {
+      let below = true;
+      for (const piece of formatPieces(lines, r, t)) {
+        below = (typeof piece === 'string' ? target.file.writeLatin1(piece, t) : target.file.write(piece, t)) && below;
+      }
+      if (!below) (r.behind ??= []).push(target.file);
+      return;
+    }
+    const out = formatLines(lines, r, t);
+    switch (target.type) {
+      case 'stream':
+        r.noteBehind(target.out, target.out.write(prefixLines(out, r.prefix())));
+        break;
+      case 'none':
+        break;
+      default: {
+        const never: never = target;
+        throw new Error(`unknown log target ${JSON.stringify(never)}`);
+      }
+    }
+    channel.followers?.deliver(out);
   }
 
   /**
@@ -380,9 +449,9 @@ export class LogSink implements OutputSink {
         this.sourcesEnded.push(done);
       });
       // a grandchild that inherited the pipe can hold it open for ever: stop reading, keep what came
-      for (const [source, end] of [...this.sources]) {
+      for (const [source, r] of [...this.sources]) {
         source.destroy();
-        end();
+        this.readEnd(r);
       }
     }
     await beforeFiles();
@@ -481,7 +550,7 @@ export class LogSink implements OutputSink {
   follow(name: string, stream: StreamName, onChunk: (chunk: Buffer) => void, opts: { tailBytes?: number } = {}): () => void {
     const ch = this.channelFor(name, stream);
     if (ch.target.type === 'file') return ch.target.file.follow(onChunk, opts.tailBytes ?? 0);
-    return ch.followers.add(onChunk);
+    return (ch.followers ?? new Followers()).add(onChunk);
   }
 
   // --- internal ---
@@ -582,7 +651,7 @@ export class LogSink implements OutputSink {
       });
       this.files.set(path, file);
     }
-    return { spec, target: { type: 'file', file }, path, followers };
+    return { spec, target: { type: 'file', file }, path, followers: null };
   }
 
   /**

@@ -21,6 +21,8 @@ const FAST_PIPE_BYTES = 256 * 1024;
 /** Largest single read: a grown pipe in one go. */
 const READ_BUFFER_BYTES = FAST_PIPE_BYTES;
 
+const NO_LISTENERS: readonly unknown[] = [];
+
 /** The one buffer every pipe is read into; a read's listeners copy what they keep before the next read. */
 let readBuffer: Buffer | null = null;
 
@@ -62,6 +64,12 @@ export function closeOutputPipes(pipes: readonly (OutputPipe | null)[]): void {
  * overwritten by the next read of any pipe): a listener that keeps bytes copies them.
  */
 export interface OutputStream {
+  /**
+   * Hands every event to one object's methods instead of listener functions (a PipeReader's, before its
+   * listeners): `data` for each read, `end` at the end and again at the close (it must be idempotent),
+   * `error` for a failed read. Absent on Node's streams, which take listeners only.
+   */
+  consume?(consumer: OutputConsumer): void;
   on(event: 'data', listener: (chunk: Buffer) => void): this;
   on(event: 'end' | 'close', listener: () => void): this;
   on(event: 'error', listener: (err: Error) => void): this;
@@ -69,6 +77,13 @@ export interface OutputStream {
   pause(): this;
   resume(): this;
   destroy(): this;
+}
+
+/** What reads a stream through its methods (OutputStream.consume): the log sink, one per stream. */
+export interface OutputConsumer {
+  data(chunk: Buffer): void;
+  end(): void;
+  error(err: Error): void;
 }
 
 type ReaderEvent = 'data' | 'end' | 'close' | 'error';
@@ -93,11 +108,14 @@ export class PipeReader implements OutputStream, PollMember {
   private paused = false;
   /** ended, failed or destroyed: the fd is closed and 'close' is on its way */
   private done = false;
+  /** the one object that reads this pipe through its methods (the log sink's), called before the listeners */
+  private consumer: OutputConsumer | null = null;
   /**
    * event, listener, event, listener… in the order they were added; replaced by a copy one pair longer at
-   * each on() (a few, at the spawn), so it holds no spare room: push() would grow it to 17 slots
+   * each on() (a few, at the spawn), so it holds no spare room: push() would grow it to 17 slots, and an
+   * array spread to 26 (concat() allocates the exact length)
    */
-  private listeners: readonly unknown[] = [];
+  private listeners: readonly unknown[] = NO_LISTENERS;
 
   constructor(fd: number) {
     this.fd = fd;
@@ -110,8 +128,13 @@ export class PipeReader implements OutputStream, PollMember {
   on(event: 'end' | 'close', listener: () => void): this;
   on(event: 'error', listener: (err: Error) => void): this;
   on(event: ReaderEvent, listener: (arg: never) => void): this {
-    this.listeners = [...this.listeners, event, listener];
+    this.listeners = this.listeners.concat(event, listener);
     return this;
+  }
+
+  consume(consumer: OutputConsumer): void {
+    if (this.consumer !== null) throw new Error('a pipe reader takes one consumer');
+    this.consumer = consumer;
   }
 
   pause(): this {
@@ -182,6 +205,12 @@ export class PipeReader implements OutputStream, PollMember {
 
   /** Calls the listeners of `event` in the order they were added (an 'error' nobody listens to is dropped). */
   private emit(event: ReaderEvent, arg: Buffer | Error | undefined): void {
+    const c = this.consumer;
+    if (c !== null) {
+      if (event === 'data') c.data(arg as Buffer);
+      else if (event === 'error') c.error(arg as Error);
+      else c.end();
+    }
     const l = this.listeners;
     for (let i = 0; i < l.length; i += 2) {
       if (l[i] === event) (l[i + 1] as (arg: Buffer | Error | undefined) => void)(arg);
