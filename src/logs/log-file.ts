@@ -79,16 +79,16 @@ const MAX_BATCH_BYTES = 4 * 1024 * 1024;
  */
 const ROTATE_RETRY_MS = 60_000;
 
+/** LogFileOptions.highWaterMark's default */
+const DEFAULT_HIGH_WATER = 1024 * 1024;
+const NO_UIDS: readonly number[] = [];
+
 export class LogFile {
   readonly path: string;
-  /** the file's name in its directory */
-  private readonly name: string;
   /** see LogFileOptions.userUid; empty for drover's own log */
   private readonly userUids: readonly number[];
   private readonly opts: LogFileOptions;
   private readonly now: () => number;
-  private readonly highWater: number;
-  private readonly lowWater: number;
   /** open descriptor of the live file; null when closed or when opening failed */
   private fd: number | null = null;
   /** why the last open failed; null once one worked */
@@ -103,17 +103,24 @@ export class LogFile {
   private readonly queue: Op[] = [];
   /** bytes in `queue` plus in flight */
   private queuedBytes = 0;
-  /** where queued bytes live: callers' buffers are copied (a pipe's chunk is reused by the next read) */
-  private readonly staging = new Staging();
+  /**
+   * where queued bytes live: callers' buffers are copied (a pipe's chunk is reused by the next read); made
+   * at the first write and dropped again when the file is idle and it holds nothing
+   */
+  private staging: Staging | null = null;
   /** pending flush of a small queue (schedulePump); null when none */
   private flushTimer: NodeJS.Timeout | null = null;
   /** the buffers of the writev in flight; null when idle */
   private inFlight: Buffer[] | null = null;
   /** true once close() began: writes are refused */
   private closing = false;
-  private readonly drainWaiters: (() => void)[] = [];
-  private readonly idleWaiters: (() => void)[] = [];
-  private readonly followers = new Followers();
+  /**
+   * who waits for the queue to fall below the low-water mark, for it to be written, and who follows the
+   * file; null while none does (most of a daemon's files, nearly always: ~0.1 KiB each)
+   */
+  private drainWaiters: (() => void)[] | null = null;
+  private idleWaiters: (() => void)[] | null = null;
+  private followers: Followers | null = null;
   /** backups being gzipped, and their promises; null until the first rotation with gzip (most files never) */
   private gzipJobs: Set<GzipJob> | null = null;
   private gzipDone: Set<Promise<void>> | null = null;
@@ -130,12 +137,9 @@ export class LogFile {
 
   constructor(path: string, opts: LogFileOptions) {
     this.path = path;
-    this.name = basename(path);
-    this.userUids = opts.userUid === undefined || opts.userUid === null ? [] : [opts.userUid];
+    this.userUids = opts.userUid === undefined || opts.userUid === null ? NO_UIDS : [opts.userUid];
     this.opts = opts;
     this.now = opts.now ?? Date.now;
-    this.highWater = opts.highWaterMark ?? 1024 * 1024;
-    this.lowWater = Math.floor(this.highWater / 4);
     this.scanBackups();
     this.openLive('a');
   }
@@ -155,8 +159,8 @@ export class LogFile {
 
   /** Calls `cb` once when the queue has fallen below the low-water mark (at once if it already has). */
   onDrain(cb: () => void): void {
-    if (this.queuedBytes <= this.lowWater) cb();
-    else this.drainWaiters.push(cb);
+    if (this.queuedBytes <= this.lowWater()) cb();
+    else (this.drainWaiters ??= []).push(cb);
   }
 
   /** Closes and reopens the file by name, after what is queued (logrotate's postrotate). */
@@ -184,7 +188,7 @@ export class LogFile {
   flush(): Promise<void> {
     if (this.isIdle()) return Promise.resolve();
     // waiter first: with no open file the pump drops the queue synchronously and settles at once
-    const idle = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    const idle = new Promise<void>((resolve) => (this.idleWaiters ??= []).push(resolve));
     this.pump();
     return idle;
   }
@@ -218,7 +222,7 @@ export class LogFile {
       const tail = all.subarray(Math.max(0, all.length - tailBytes));
       if (tail.length > 0) onChunk(tail);
     }
-    return this.followers.add(onChunk);
+    return (this.followers ??= new Followers()).add(onChunk);
   }
 
   /**
@@ -253,11 +257,11 @@ export class LogFile {
       this.lose(buf.length, 'written after close');
       return true;
     }
-    for (const view of this.staging.copy(buf)) this.queue.push({ type: 'data', buf: view, timeMs });
+    for (const view of (this.staging ??= new Staging()).copy(buf)) this.queue.push({ type: 'data', buf: view, timeMs });
     this.queuedBytes += buf.length;
-    this.followers.deliver(buf);
+    this.followers?.deliver(buf);
     this.schedulePump();
-    return this.queuedBytes < this.highWater;
+    return this.queuedBytes < this.highWater();
   }
 
   private isIdle(): boolean {
@@ -353,7 +357,7 @@ export class LogFile {
         // opening failed: what cannot be written is counted and reported, never silently dropped
         this.queue.shift();
         this.queuedBytes -= head.buf.length;
-        this.staging.release(head.buf);
+        this.staging?.release(head.buf);
         this.lose(head.buf.length, 'no open file');
         continue;
       }
@@ -425,7 +429,7 @@ export class LogFile {
       this.inFlight = null;
       // the batch's bytes are written, lost, or copied into `rest` below: their staging memory is free
       const rest = !err && written < batchBytes ? Buffer.concat(batch).subarray(written) : null;
-      for (const b of batch) this.staging.release(b);
+      for (const b of batch) this.staging?.release(b);
       if (err) {
         // ENOSPC, EIO…: the batch is lost; say so (the caller logs it) and carry on with the next one
         this.queuedBytes -= batchBytes;
@@ -441,7 +445,7 @@ export class LogFile {
       }
       this.releaseDrainWaiters();
       // control operations and big queues go at once; a small remainder waits to grow into a batch
-      if (this.queue[0] !== undefined && this.queue[0].type === 'data' && this.queuedBytes < BATCH_BYTES && !this.closing && this.idleWaiters.length === 0) {
+      if (this.queue[0] !== undefined && this.queue[0].type === 'data' && this.queuedBytes < BATCH_BYTES && !this.closing && this.idleWaiters === null) {
         this.schedulePump();
       } else {
         this.pump();
@@ -622,14 +626,33 @@ export class LogFile {
   private settle(): void {
     this.releaseDrainWaiters();
     if (!this.isIdle()) return;
-    this.staging.idle();
-    for (const cb of this.idleWaiters.splice(0)) cb();
+    if (this.staging?.idle() === true) this.staging = null;
+    const idle = this.idleWaiters;
+    this.idleWaiters = null;
+    if (idle !== null) for (const cb of idle) cb();
   }
 
   private releaseDrainWaiters(): void {
-    if (this.queuedBytes <= this.lowWater && this.drainWaiters.length > 0) {
-      for (const cb of this.drainWaiters.splice(0)) cb();
+    const waiters = this.drainWaiters;
+    if (waiters !== null && this.queuedBytes <= this.lowWater()) {
+      this.drainWaiters = null;
+      for (const cb of waiters) cb();
     }
+  }
+
+  /** the queue size above which write() answers false (LogFileOptions.highWaterMark) */
+  private highWater(): number {
+    return this.opts.highWaterMark ?? DEFAULT_HIGH_WATER;
+  }
+
+  /** the queue size at or below which onDrain's callers are called: a quarter of the high-water mark */
+  private lowWater(): number {
+    return Math.floor(this.highWater() / 4);
+  }
+
+  /** the file's name in its directory */
+  private get name(): string {
+    return basename(this.path);
   }
 
   private lose(bytes: number, why: string): void {

@@ -77,13 +77,18 @@ export class Staging {
     if (entry.chunk !== this.chunk) giveBack(entry.chunk);
   }
 
-  /** The file is idle (nothing queued or in flight): the chunk being filled goes back too. */
-  idle(): void {
+  /**
+   * The file is idle (nothing queued or in flight): the chunk being filled goes back too. Returns whether
+   * this staging now holds nothing (the file may drop it).
+   */
+  idle(): boolean {
     if (this.out !== null && this.out.size === 0) this.out = null;
-    if (this.chunk === null || this.isOut(this.chunk)) return;
-    giveBack(this.chunk);
-    this.chunk = null;
-    this.used = 0;
+    if (this.chunk !== null && !this.isOut(this.chunk)) {
+      giveBack(this.chunk);
+      this.chunk = null;
+      this.used = 0;
+    }
+    return this.chunk === null && this.out === null;
   }
 
   // --- internal ---

@@ -272,6 +272,7 @@ export function spawnProcess(req: SpawnRequest): SpawnResult {
     return { ok: false, reason: 'ESPAWN', message: `could not spawn ${exe.path}` };
   }
   recordSpawned(child);
+  trimChild(child);
   // the child has its copies now; the master's write ends must go, or the pipes never reach their end
   const stdout = outPipe ? adoptReadEnd(outPipe) : child.stdout;
   const stderr = errPipe ? adoptReadEnd(errPipe) : child.stderr;
@@ -281,6 +282,17 @@ export function spawnProcess(req: SpawnRequest): SpawnResult {
     stdin = new ChildStdin(inPipe.writeFd);
   } else if (child.stdin instanceof Socket) stdin = new ChildStdin(child.stdin);
   return { ok: true, child, pid: child.pid, executable: exe.path, stdin, stdout, stderr };
+}
+
+/**
+ * Node builds a child's `spawnargs` and `stdio` arrays by growing them one element at a time, so each keeps
+ * room for ~20 more for the child's life (~0.35 KiB a process); exact copies hold the same (bench/RESULTS.md,
+ * fifteenth session).
+ */
+function trimChild(child: ChildProcess): void {
+  const c = child as { spawnargs: string[]; stdio: unknown[] };
+  c.spawnargs = c.spawnargs.slice();
+  c.stdio = c.stdio.slice();
 }
 
 /** Closes the master's write end of a pipe handed to a child and reads the read end. */
