@@ -104,23 +104,23 @@ function joinRecords(views: readonly ProcessView[], nowMs: number, indent: numbe
   const uptimes = views.map((p) => String(uptimeMsOf(p, nowMs) ?? 'null'));
   const sepBytes = Buffer.from(sep);
   let size = Buffer.byteLength(open) + Buffer.byteLength(close) + Math.max(0, views.length - 1) * sepBytes.length;
-  for (let i = 0; i < parts.length; i++) size += (parts[i] as RecordBytes).head.length + (uptimes[i] as string).length + (parts[i] as RecordBytes).tail.length;
+  for (let i = 0; i < parts.length; i++) size += (parts[i] as RecordText).bytes + (uptimes[i] as string).length;
   // zero-filled, and cut at what was written: a miscount must not send a client stale memory
   const out = Buffer.alloc(size);
   let at = out.write(open, 0);
   for (let i = 0; i < parts.length; i++) {
     if (i > 0) at += sepBytes.copy(out, at);
-    const { head, tail } = parts[i] as RecordBytes;
-    at += head.copy(out, at);
+    const { head, tail } = parts[i] as RecordText;
+    at += out.write(head, at);
     at += out.write(uptimes[i] as string, at, 'latin1'); // digits or null
-    at += tail.copy(out, at);
+    at += out.write(tail, at);
   }
   at += out.write(close, at);
   return at === size ? out : out.subarray(0, at);
 }
 
-/** One view's JSON bytes around its uptime_ms value, indented by `indent` and placed at `pad`, kept per view. */
-function recordParts(p: ProcessView, nowMs: number, indent: number, pad: string): RecordBytes {
+/** One view's JSON text around its uptime_ms value, indented by `indent` and placed at `pad`, kept per view. */
+function recordParts(p: ProcessView, nowMs: number, indent: number, pad: string): RecordText {
   let kept = jsonParts.get(p);
   if (!kept) {
     kept = [];
@@ -140,19 +140,25 @@ function recordParts(p: ProcessView, nowMs: number, indent: number, pad: string)
             head: `${head.slice(0, -2)},\n${' '.repeat(indent)}"uptime_ms": `.replaceAll('\n', `\n${pad}`),
             tail: `,${tail.slice(1)}`.replaceAll('\n', `\n${pad}`),
           };
-    parts = { head: Buffer.from(text.head), tail: Buffer.from(text.tail) };
+    parts = { head: text.head, tail: text.tail, bytes: Buffer.byteLength(text.head) + Buffer.byteLength(text.tail) };
     kept[indent] = parts;
   }
   return parts;
 }
 
-interface RecordBytes {
-  readonly head: Buffer;
-  readonly tail: Buffer;
+/**
+ * A record's JSON before and after its uptime_ms value, as text: V8 keeps an ASCII string at a byte a
+ * character, where two small Buffers per record each held on to a share of Node's 8 KiB pool slabs (~0.9 KiB
+ * a process in a daemon of 1000, bench/RESULTS.md, fifteenth session). `bytes`: both as UTF-8.
+ */
+interface RecordText {
+  readonly head: string;
+  readonly tail: string;
+  readonly bytes: number;
 }
 
-/** The bytes of each view's JSON around uptime_ms, per indent (views are kept per record by ControlApi.list). */
-const jsonParts = new WeakMap<ProcessView, RecordBytes[]>();
+/** Each view's JSON around uptime_ms, per indent (views are kept per record by ControlApi.list). */
+const jsonParts = new WeakMap<ProcessView, RecordText[]>();
 
 /** Each view's status cells (control/status-text.ts), plain and coloured, kept as its JSON bytes are. */
 const statusCellsKept = new WeakMap<ProcessView, (readonly string[] | undefined)[]>();
