@@ -253,6 +253,37 @@ test('supervisorctl drives drover: status, pid, start, stop, restart, signal, ta
   }
 });
 
+// Found by a differential audit against supervisord 4.2.5 (fifteenth session): after a reread that adds a
+// process to a group still in use, supervisord's avail lists it as in use (it reads the new config), and
+// drover failed the whole command with "no such process: w:w_2" until an update. Output taken from
+// /usr/bin/supervisord with the same config and commands.
+test('avail after a reread that adds a process to a group in use lists it, as supervisord does', async () => {
+  const conf = (n: number): string => `[supervisord]
+childlogdir = %(here)s
+
+[supervisorctl]
+serverurl = unix://%(here)s/.drover/drover.sock
+
+[program:w]
+command = ${node} ${fixture('forever.mjs')}
+numprocs = ${n}
+process_name = %(program_name)s_%(process_num)d
+startsecs = 0
+`;
+  const d = new Daemon(conf(2));
+  try {
+    await d.up();
+    const row = (name: string): string => `${name.padEnd(32)} ${'in use'.padEnd(9)} ${'auto'.padEnd(9)} 999:999`;
+    await expectCtl(d, 'avail', 0, `${row('w:w_0')}\n${row('w:w_1')}\n`);
+    writeFileSync(d.file, conf(3));
+    await expectCtl(d, 'reread', 0, 'w: changed\n');
+    await expectCtl(d, 'avail', 0, `${row('w:w_0')}\n${row('w:w_1')}\n${row('w:w_2')}\n`);
+  } finally {
+    const survivors = await d.teardown();
+    assert.deepEqual(survivors, [], 'teardown had to kill survivors');
+  }
+});
+
 // "all" answers in supervisord's order (issue 13): by priority, then group activation order, then process —
 // except that a process still settling when the others are done (here: startsecs = 1) answers after them.
 // Taken from /usr/bin/supervisord with the same config and commands, three runs alike.

@@ -6,7 +6,7 @@ import type { CommandOutcome } from '../../core/types.js';
 import { RUNNING_STATES, SIGNALLABLE_STATES, STATE_CODES, STARTABLE_STATES, type State } from '../../core/states.js';
 import { EXITED_TOO_QUICKLY, type ProcessRecord } from '../../core/program.js';
 import { ConfigError } from '../../errors.js';
-import { MAX_LOG_ANSWER_BYTES } from '../../logs/read.js';
+import { LogReadError, MAX_LOG_ANSWER_BYTES } from '../../logs/read.js';
 import { deliverableSignal, signalNumber } from '../../os/signals.js';
 import { lookupUser } from '../../os/users.js';
 import type { ControlApi, StreamName } from '../api.js';
@@ -404,6 +404,16 @@ function pad2(n: number): string {
 }
 
 /** supervisor's getAllConfigInfo: one struct per configured process, active or not, sorted by name. */
+/** The log path the sink writes for a process stream; null for none, and for a process it does not know yet. */
+function sinkLogPath(api: ControlApi, key: string, stream: StreamName): string | null {
+  try {
+    return api.logs?.logPath(key, stream) ?? null;
+  } catch (err) {
+    if (err instanceof LogReadError && err.code === 'E_BAD_NAME') return null;
+    throw err;
+  }
+}
+
 function allConfigInfo(api: ControlApi): XmlRpcValue[] {
   let config;
   try {
@@ -420,7 +430,8 @@ function allConfigInfo(api: ControlApi): XmlRpcValue[] {
     return uids.get(user) ?? 'none';
   };
   const logfile = (spec: ProcessSpec, stream: StreamName, inuse: boolean): string => {
-    const fromSink = inuse ? api.logs?.logPath(`${spec.group}:${spec.name}`, stream) : null;
+    // a process a reread added to a group in use has no channel before the update: its configured name
+    const fromSink = inuse ? sinkLogPath(api, `${spec.group}:${spec.name}`, stream) : null;
     if (fromSink) return fromSink;
     const configured = stream === 'stdout' ? spec.stdoutLogfile : spec.stderrLogfile;
     return configured === 'AUTO' ? 'auto' : configured === 'NONE' ? 'none' : configured;
