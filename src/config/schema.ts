@@ -164,7 +164,7 @@ export const PROGRAM_KEYS = {
   environment: key({ type: 'KEY=value list', typed: 'pairs', default: '', doc: 'Variables added to the inherited environment: KEY=value pairs separated by commas; quote values with commas or spaces.', parse: text }),
   directory: key({ type: 'path', default: null, doc: 'Working directory of the process.', parse: text }),
   umask: key({ type: 'octal', typed: 'octal', default: null, defaultDoc: "inherit drover's", doc: 'umask of the process, in octal (022).', parse: octal }),
-  serverurl: key({ type: 'URL', default: null, defaultDoc: 'AUTO', doc: 'SUPERVISOR_SERVER_URL passed to the process; AUTO means drover\'s own.', parse: text }),
+  serverurl: key({ type: 'URL', default: null, defaultDoc: 'AUTO', doc: 'SUPERVISOR_SERVER_URL passed to the process; AUTO: the [unix_http_server] socket, else the [inet_http_server] address, else drover\'s own socket (docs/events.md).', parse: text }),
   backoff: key({ type: 'linear|exponential', default: 'linear', doc: "Delay between failed starts: linear (supervisor's 1 s, 2 s, 3 s…) or exponential (doubling, with jitter, capped by backoff_max).", parse: backoffKind, drover: true }),
   backoff_max: key({ type: 'duration', default: '60s', doc: 'Cap for the exponential backoff delay.', parse: duration, drover: true }),
   fatal_cooldown: key({ type: 'duration', default: null, defaultDoc: 'unset (stay FATAL)', doc: 'After FATAL, wait this long and try again from scratch instead of staying FATAL.', parse: duration, drover: true }),

@@ -76,15 +76,19 @@ export function warnIfExposed(url: string, logger: Logger): void {
 }
 
 /**
- * Where programs reach drover (SUPERVISOR_SERVER_URL, as supervisor's serverurl: the unix socket first),
- * with the socket's credentials when it has them in plain text (a {SHA} password cannot be handed on).
+ * Where programs reach drover (SUPERVISOR_SERVER_URL), as supervisord picks its serverurl: the unix socket
+ * first, else `[inet_http_server]`'s address (`http://localhost:PORT` for one bound to every address), else
+ * drover's own socket in its runtime directory (supervisord passes none then). With the server's credentials
+ * when it has them in plain text (a {SHA} password cannot be handed on).
  */
 export function callbackAddress(config: Config): { url: string; credentials: { username: string; password: string } | null } {
   const unix = config.unixHttpServer;
-  const plain = unix?.username && unix.password !== null && !unix.password.startsWith('{SHA}');
+  const inet = unix === null ? config.inetHttpServer : null;
+  const server = unix ?? inet;
+  const plain = server?.username && server.password !== null && !server.password.startsWith('{SHA}');
   return {
-    url: `unix://${controlSocketPath(config)}`,
-    credentials: plain && unix.username !== null && unix.password !== null ? { username: unix.username, password: unix.password } : null,
+    url: inet !== null ? `http://${inet.host === '' ? 'localhost' : inet.host.includes(':') ? `[${inet.host}]` : inet.host}:${inet.port}` : `unix://${controlSocketPath(config)}`,
+    credentials: plain && server.username !== null && server.password !== null ? { username: server.username, password: server.password } : null,
   };
 }
 

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fixture, livePids, makeTmpDir, startUp, teardown, writeConfig } from '../helpers/drover.js';
+import { freePort } from '../helpers/web.js';
 
 const node = process.execPath;
 
@@ -204,6 +205,38 @@ autorestart = false
     assert.equal(seen.cwd, '/tmp');
     assert.equal(seen.umask, 0o027);
     assert.deepEqual(seen.argv, ['one', 'two words']);
+    await run.waitForLine(/envy: running → exited \(exit status 0; expected\)/);
+    run.signal('SIGTERM');
+    assert.equal((await run.waitForExit()).code, 0, run.describe());
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+// Found by a differential audit against supervisord 4.2.5 (fifteenth session): with [inet_http_server] and
+// no [unix_http_server], supervisord passes its TCP address; drover passed its private runtime socket, which
+// a program running as another user cannot reach (the runtime directory is 0700).
+test('with only [inet_http_server], SUPERVISOR_SERVER_URL is its address, as supervisord passes it', async () => {
+  const dir = makeTmpDir();
+  const port = await freePort();
+  const file = writeConfig(
+    dir,
+    `[inet_http_server]
+port = 127.0.0.1:${port}
+username = u
+password = pw
+
+[program:envy]
+command = ${node} ${fixture('print-env.mjs')}
+startsecs = 0
+autorestart = false
+`,
+  );
+  const run = await startUp(file);
+  try {
+    const m = await run.waitForLine(/envy \| ENV (.*)\n/);
+    const seen = JSON.parse(m[1] ?? '{}') as { env: Record<string, string> };
+    assert.equal(seen.env['SUPERVISOR_SERVER_URL'], `http://127.0.0.1:${port}`, run.describe());
     await run.waitForLine(/envy: running → exited \(exit status 0; expected\)/);
     run.signal('SIGTERM');
     assert.equal((await run.waitForExit()).code, 0, run.describe());
