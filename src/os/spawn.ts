@@ -122,9 +122,10 @@ export function resolveExecutable(
     const path = env['PATH'] ?? '/usr/local/bin:/usr/bin:/bin';
     for (const dir of path.split(delimiter)) candidates.push(join(dir || '.', command));
   }
+  // the messages are supervisord's (its spawnerr, which scripts match), with the PATH searched added
   let denied: string | null = null;
-  /** why `denied` cannot be run */
-  let why = 'is not executable (permission denied)';
+  /** why `denied` cannot be run, given its quoted name */
+  let why = (q: string): string => `no permission to run command ${q}`;
   for (const file of candidates) {
     let st;
     try {
@@ -140,7 +141,7 @@ export function resolveExecutable(
       throw err;
     }
     if (st.isDirectory()) {
-      if (denied === null) [denied, why] = [file, 'is a directory, not a program'];
+      if (denied === null) [denied, why] = [file, (q) => `command at ${q} is a directory`];
       continue;
     }
     try {
@@ -150,16 +151,35 @@ export function resolveExecutable(
       if (missing !== null) return { ok: false, reason: 'ENOENT', message: `${file}: its interpreter ${missing} (the #! line) does not exist` };
       return { ok: true, path: file };
     } catch (err) {
-      // EACCES: exists but not executable for us
+      // EACCES: exists but not executable for us: no x bit at all, or none that applies to drover's user
       if ((err as NodeJS.ErrnoException).code !== 'EACCES') throw err;
-      denied ??= file;
+      if (denied === null) {
+        denied = file;
+        if ((st.mode & 0o111) === 0) why = (q) => `command at ${q} is not executable`;
+      }
     }
   }
   if (denied !== null) {
-    return { ok: false, reason: 'EACCES', message: `${denied} ${why}` };
+    return { ok: false, reason: 'EACCES', message: why(pyRepr(denied)) };
   }
   const where = command.includes('/') ? '' : ` on PATH (${env['PATH'] ?? ''})`;
-  return { ok: false, reason: 'ENOENT', message: `command not found: ${command}${where}` };
+  return { ok: false, reason: 'ENOENT', message: `can't find command ${pyRepr(command)}${where}` };
+}
+
+/** A string quoted as Python's repr() quotes it (supervisord's messages use %r): 'x', or "x" when x holds a ' and no ". */
+function pyRepr(text: string): string {
+  const q = text.includes("'") && !text.includes('"') ? '"' : "'";
+  let out = '';
+  for (const ch of text) {
+    const c = ch.codePointAt(0) as number;
+    if (ch === '\\' || ch === q) out += `\\${ch}`;
+    else if (ch === '\n') out += '\\n';
+    else if (ch === '\t') out += '\\t';
+    else if (ch === '\r') out += '\\r';
+    else if (c < 0x20 || c === 0x7f) out += `\\x${c.toString(16).padStart(2, '0')}`;
+    else out += ch;
+  }
+  return q + out + q;
 }
 
 /**

@@ -123,9 +123,9 @@ startsecs = 0
   );
   try {
     const cases: [string, RegExp][] = [
-      ['missing', /missing: cannot start: command not found: \/no\/such\/program/],
-      ['onpath', /onpath: cannot start: command not found: no-such-command-drover-test on PATH/],
-      ['denied', /denied: cannot start: .*not-executable\.sh is not executable \(permission denied\)/],
+      ['missing', /missing: cannot start: can't find command '\/no\/such\/program'/],
+      ['onpath', /onpath: cannot start: can't find command 'no-such-command-drover-test' on PATH/],
+      ['denied', /denied: cannot start: command at '.*not-executable\.sh' is not executable/],
       ['baddir', /baddir: cannot start: directory \/no\/such\/dir does not exist/],
     ];
     for (const [name, re] of cases) {
@@ -152,9 +152,9 @@ test('starting a program whose command is missing or not executable fails at onc
   const run = await startUp(file);
   try {
     for (const [name, answer] of [
-      ['nobin', /nobin: ERROR E_NO_FILE \(command not found: \/no\/such\/program\)/],
-      ['noexec', /noexec: ERROR E_NOT_EXECUTABLE \(.*not-executable\.sh is not executable/],
-      ['adir', /adir: ERROR E_NOT_EXECUTABLE \(.* is a directory, not a program\)/],
+      ['nobin', /nobin: ERROR E_NO_FILE \(can't find command '\/no\/such\/program'\)/],
+      ['noexec', /noexec: ERROR E_NOT_EXECUTABLE \(command at '.*not-executable\.sh' is not executable/],
+      ['adir', /adir: ERROR E_NOT_EXECUTABLE \(command at '.*' is a directory\)/],
       // the kernel's ENOENT would read as the script itself missing: the #! line is checked first
       ['nointerp', /nointerp: ERROR E_NO_FILE \(.*no-interpreter\.sh: its interpreter \/no\/such\/interpreter \(the #! line\) does not exist\)/],
     ] as const) {
