@@ -1,6 +1,7 @@
 // Launching and ending processes: build a process's environment, spawn it through its kind's plan, attach
 // its output, turn its exit into an event; send stop and kill signals with group semantics; after an exit,
 // sweep what a killasgroup program left behind, or warn about a program that daemonized itself.
+import type { ChildProcess } from 'node:child_process';
 import { timerDelay } from '../os/timers.js';
 import { stripAnsiStream } from '../logs/strip-ansi.js';
 import type { ProcessSpec } from '../config/types.js';
@@ -167,7 +168,19 @@ export class Launcher {
     };
     if (stdout) this.o.output.attach(entry.key, 'stdout', protocol ? stdout : tap('stdout', stdout), { echo: !protocol });
     if (stderr) this.o.output.attach(entry.key, 'stderr', tap('stderr', stderr));
-    const stdoutEnd = protocol ? endOf(stdout) : null;
+    this.onExit(entry, child, pid, stdin, protocol ? endOf(stdout) : null);
+    kind?.attach(entry, child, pid, { stdout, stderr });
+    this.host.logger.info(`spawned: ${spec.name} with pid ${pid}`);
+    this.o.hooks?.fire('post_spawn', hookProcess(spec, pid));
+    this.host.dispatch(entry, { type: 'spawned', pid });
+  }
+
+  /**
+   * Feeds the child's exit to the reducer (after its protocol stdout has ended, for a listener). A method of
+   * its own, so that the listener, which lives as long as the child, holds only these and not everything the
+   * spawn used (its plan, environment and failure callbacks).
+   */
+  private onExit(entry: ProcessEntry, child: ChildProcess, pid: number, stdin: ProcessEntry['stdin'], stdoutEnd: ReturnType<typeof endOf> | null): void {
     // on, not once: a child exits once, and once() keeps a wrapper and a bound function per child
     child.on('exit', (code, signal) => {
       // as Node closes a child's stdin stream when it exits
@@ -177,10 +190,6 @@ export class Launcher {
       if (stdoutEnd) stdoutEnd.wait(PROTOCOL_DRAIN_MS, exited);
       else exited();
     });
-    kind?.attach(entry, child, pid, { stdout, stderr });
-    this.host.logger.info(`spawned: ${spec.name} with pid ${pid}`);
-    this.o.hooks?.fire('post_spawn', hookProcess(spec, pid));
-    this.host.dispatch(entry, { type: 'spawned', pid });
   }
 
   /** Sends a stop or kill signal; with group semantics it also reaches descendants that left the group. */

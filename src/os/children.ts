@@ -21,10 +21,15 @@ export function recordSpawned(child: ChildProcess): void {
   // no pid: the spawn failed, there is nothing to reap
   if (pid === undefined || spawned.get(pid) === child) return;
   spawned.set(pid, child);
-  // 'exit' is emitted in the same callback in which libuv reaped the pid, before the pid can be reused
-  child.once('exit', () => {
-    if (spawned.get(pid) === child) spawned.delete(pid);
-  });
+  // 'exit' is emitted in the same callback in which libuv reaped the pid, before the pid can be reused; one
+  // listener function for every child (an emitter calls it with `this` = the child): no closure, and no
+  // once() wrapper, per child
+  child.on('exit', forgetChild);
+}
+
+function forgetChild(this: ChildProcess): void {
+  const pid = this.pid;
+  if (pid !== undefined && spawned.get(pid) === this) spawned.delete(pid);
 }
 
 /** Whether `pid` is a child Node spawned and has not reaped yet: only libuv may wait for it. */
