@@ -60,6 +60,11 @@ export class LineSplitter {
     return this.partial.length;
   }
 
+  /** The held partial line itself (valid until the next push or flush); empty when there is none. */
+  held(): Buffer {
+    return this.partial;
+  }
+
   private cutLongLine(): Buffer {
     const pieces: Buffer[] = [];
     while (this.partial.length >= this.maxLine) {

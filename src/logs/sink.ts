@@ -98,6 +98,15 @@ function whenCaughtUp(waitFor: Drainable[], cb: () => void): void {
   else cb();
 }
 
+/**
+ * How long a partial line (a prompt, progress dots) may wait for its newline, its pipe quiet, before its
+ * bytes go to the log file anyway, as supervisord writes whatever it reads at once: `tail -f` shows it. Only where the file
+ * holds the program's bytes as they are (text, no timestamps): there the rest of the line follows it
+ * seamlessly. The echo and `log:` checks still see whole lines. Long enough that a line written in two
+ * writes a moment apart is still written as one.
+ */
+const PARTIAL_LINE_MS = 500;
+
 /** How long a pipe may stay silent during `close` before drover stops waiting for its end. */
 const CLOSE_GRACE_MS = 2000;
 
@@ -124,6 +133,15 @@ class Reading extends LineSplitter implements FormatOptions, OutputConsumer {
   ended = false;
   /** true while this source is paused for its file (not for drover's stdout) */
   pausedHere = false;
+  /**
+   * bytes of the held partial line already written to the file (PARTIAL_LINE_MS): the line's completion
+   * writes only the rest there, while every line-based reader (echo, watchers, syslog) gets the whole line
+   */
+  writtenAhead = 0;
+  /** the pending write of a held partial line; null when none is armed */
+  partialTimer: NodeJS.Timeout | null = null;
+  /** when this pipe was last read, ms: a partial line goes ahead only once the pipe has been quiet */
+  lastReadMs = 0;
 
   constructor(
     private readonly sink: LogSink,
@@ -163,6 +181,11 @@ class Reading extends LineSplitter implements FormatOptions, OutputConsumer {
   error(err: Error): void {
     this.sink.readError(this, err);
   }
+}
+
+/** Whether `r`'s file holds the program's bytes as they are, so a partial line can go ahead of its end. */
+function writesRaw(r: Reading): boolean {
+  return r.channel.target.type === 'file' && r.format === 'text' && !r.timestamps;
 }
 
 export class LogSink implements OutputSink {
@@ -306,9 +329,13 @@ export class LogSink implements OutputSink {
 
   /** A chunk read from `r`'s pipe (Reading.data). */
   readData(r: Reading, chunk: Buffer): void {
-    this.lastDataMs = Date.now();
+    this.lastDataMs = r.lastReadMs = Date.now();
     const lines = r.push(chunk);
     if (lines) this.deliver(r, lines);
+    if (r.pending > r.writtenAhead && r.partialTimer === null && writesRaw(r)) {
+      r.partialTimer = setTimeout(() => this.writeAhead(r), PARTIAL_LINE_MS);
+      r.partialTimer.unref();
+    }
     const behind = r.behind;
     if (behind !== null && behind.length > 0) {
       // back-pressure: stop reading the pipe; once it is full the child's writes block. A file behind is
@@ -329,10 +356,31 @@ export class LogSink implements OutputSink {
     }
   }
 
+  /** A partial line of `r` waited PARTIAL_LINE_MS for its newline: what came of it so far goes to the file. */
+  private writeAhead(r: Reading): void {
+    r.partialTimer = null;
+    const target = r.channel.target;
+    if (r.ended || target.type !== 'file') return;
+    // still flowing: at full speed a read often ends inside a line, whose rest is a read away; written
+    // ahead, a rotation could fall between the two halves
+    const quietIn = r.lastReadMs + PARTIAL_LINE_MS - Date.now();
+    if (quietIn > 0) {
+      r.partialTimer = setTimeout(() => this.writeAhead(r), quietIn);
+      r.partialTimer.unref();
+      return;
+    }
+    const held = r.held();
+    if (held.length <= r.writtenAhead) return;
+    target.file.write(held.subarray(r.writtenAhead), this.now());
+    r.writtenAhead = held.length;
+  }
+
   /** The end of `r`'s pipe (its 'end', 'close', or close() giving up on it): once. */
   readEnd(r: Reading): void {
     if (r.ended) return;
     r.ended = true;
+    if (r.partialTimer !== null) clearTimeout(r.partialTimer);
+    r.partialTimer = null;
     if (r.pausedHere) this.pausedSources -= 1;
     r.pausedHere = false;
     const rest = r.flush();
@@ -374,8 +422,11 @@ export class LogSink implements OutputSink {
       else r.noteBehind(echo, echo.write(text));
     }
     if (target.type === 'file') {
+      // the front of these lines may be a partial line already written (writeAhead): the rest goes now
+      const body = r.writtenAhead > 0 ? lines.subarray(r.writtenAhead) : lines;
+      r.writtenAhead = 0;
       let below = true;
-      for (const piece of formatPieces(lines, r, t)) {
+      for (const piece of formatPieces(body, r, t)) {
         below = (typeof piece === 'string' ? target.file.writeLatin1(piece, t) : target.file.write(piece, t)) && below;
       }
       if (!below) (r.behind ??= []).push(target.file);

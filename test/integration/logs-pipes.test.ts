@@ -75,6 +75,30 @@ test('a program that exits ends its pipe: its last line, without a newline, is i
   }
 });
 
+// supervisord writes what it reads at once, so a prompt or progress dots show in the log (and `tail -f`)
+// before their newline; drover used to hold a partial line until its end
+test('a partial line (a prompt) reaches the log file before its newline, and the rest follows it; the echo shows the whole line once', async () => {
+  const dir = makeTmpDir();
+  const log = join(dir, 'out.log');
+  const gate = join(dir, 'gate');
+  const script = `printf "prompt> "; while [ ! -e ${gate} ]; do sleep 0.02; done; echo answer`;
+  const run = await startUp(writeConfig(dir, `[program:w]\ncommand = /bin/sh -c '${script}'\nstartsecs = 0\nautorestart = false\nstdout_logfile = ${log}\n`));
+  const content = (): string | null => (existsSync(log) ? readFileSync(log, 'latin1') : null);
+  try {
+    await waitForCondition(() => content() === 'prompt> ', 'the prompt in the log, without a newline', {
+      describe: () => `log: ${JSON.stringify(content())}\n${run.describe()}`,
+    });
+    spawnSync('touch', [gate]);
+    await run.waitForLine(/w \| prompt> answer\n/);
+    await waitForCondition(() => content() === 'prompt> answer\n', 'the rest of the line after it, once', {
+      describe: () => `log: ${JSON.stringify(content())}\n${run.describe()}`,
+    });
+    assert.doesNotMatch(run.output, /w \| prompt> \n/, 'the echo waits for the whole line');
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
 test("a background process that inherited the program's stdout keeps logging into it after the program exits", async () => {
   const dir = makeTmpDir();
   const log = join(dir, 'out.log');
