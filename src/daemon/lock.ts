@@ -34,6 +34,27 @@ export function acquireInstanceLock(runtimeDir: string, inheritedFd?: number): P
   return Promise.resolve(held(fd));
 }
 
+/**
+ * Whether a live process holds the lock of `runtimeDir` now (a drover runs for it). A look, not a claim: the
+ * lock is tried and dropped at once. For a command that must not touch a running instance's files (drover
+ * serve rewrites serve.ini, which the running master re-reads at HUP).
+ */
+export function instanceRunning(runtimeDir: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(lockPath(runtimeDir), constants.O_RDWR | constants.O_NOFOLLOW);
+  } catch (err) {
+    // no lock file: nothing ever ran here
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+  try {
+    return !tryLockExclusive(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 // --- internal ---
 
 function held(fd: number): InstanceLock {

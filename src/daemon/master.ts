@@ -20,7 +20,7 @@ import { closeInheritedOnExec } from '../os/fds.js';
 import { OrphanGuard } from '../os/guard.js';
 import { readPidfile, removePidfile, writePidfile } from '../os/pidfile.js';
 import { closeStrayInspector } from '../os/node-features.js';
-import { tcpMigratesRequests } from '../os/proc.js';
+import { readCmdline, tcpMigratesRequests } from '../os/proc.js';
 import { hasPdeathsig } from '../os/spawn.js';
 import { FastCgiSockets } from '../prefork/fcgi.js';
 import { inheritedSockets, SocketSet } from '../prefork/sockets.js';
@@ -114,6 +114,16 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     sockets?.close();
     lock.release();
     o.onStartFailed(fcgiProblem, 1);
+    return 1;
+  }
+  // a pidfile that names another live master (of another runtime directory: this one's lock is ours) is
+  // not taken over: its master would lose the pidfile init scripts and logrotate signal it by, and lose it
+  // for good when this one removed it at exit (gunicorn refuses too)
+  const holder = o.reexec ? null : readPidfile(pidfile);
+  if (holder !== null && holder !== process.pid && readCmdline(holder)?.startsWith('drover: master') === true) {
+    sockets?.close();
+    lock.release();
+    o.onStartFailed(`pidfile ${pidfile} names a running drover master (pid ${holder}) of another runtime directory; give this one its own pidfile`, 1);
     return 1;
   }
   // a re-exec'd master takes the pidfile over only once it is ready (the old master's pid stays till then)

@@ -185,6 +185,16 @@ export function readExe(pid: number): string | null {
   }
 }
 
+/** The command line of a process as `ps` shows it (arguments joined by spaces; a process title as set), or null. */
+export function readCmdline(pid: number): string | null {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'latin1').replace(/\0+$/, '').replace(/\0/g, ' ');
+  } catch (err) {
+    if (isGone(err) || isDenied(err)) return null;
+    throw err;
+  }
+}
+
 /** Number of open file descriptors of this process. */
 export function countOpenFds(pid: number | 'self' = 'self'): number {
   return readdirSync(`/proc/${pid}/fd`).length;

@@ -1,7 +1,7 @@
 // drover serve: --reload (a change to the app's source rolls the workers onto the new code, through watch =), -e quoting,
 // and --shared-backend (two serve masters sharing one Redis).
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -49,6 +49,60 @@ test('drover pid and status find a drover serve of the current directory without
     const status = await runCli(['status'], { cwd: dir });
     assert.equal(status.code, 0, status.output);
     assert.match(status.stdout, /app:app_0 +running/);
+  } finally {
+    await teardown(run, [...run.output.matchAll(/spawned: \w+ with pid (\d+)/g)].map((m) => Number(m[1])), dir);
+  }
+});
+
+// Found by a differential audit against gunicorn 20.1 (fifteenth session): a second serve in the same
+// directory was refused only after it had rewritten .drover/serve.ini, so the running master's next HUP
+// replaced its app with the second one's
+test("a second drover serve in the same directory is refused and leaves the running one's serve.ini as it was", async () => {
+  const dir = makeTmpDir();
+  const a = join(dir, 'a.mjs');
+  const b = join(dir, 'b.mjs');
+  writeFileSync(a, `export default (req, res) => res.end('a');\n`);
+  writeFileSync(b, `export default (req, res) => res.end('b');\n`);
+  const run = new CliRun(['serve', a, '-b', '127.0.0.1:0'], { cwd: dir });
+  try {
+    await run.waitForLine(/drover up: pid (\d+)/);
+    await run.waitForLine(/starting → running \(worker reported ready\)/);
+    const ini = join(dir, '.drover', 'serve.ini');
+    const before = readFileSync(ini, 'utf8');
+    // a CliRun of its own, torn down whatever happens: a second master that ran would outlive the test
+    const second = new CliRun(['serve', b, '-b', '127.0.0.1:0'], { cwd: dir });
+    try {
+      assert.equal((await second.waitForExit(15_000)).code, 1, second.describe());
+      assert.match(second.output, /drover is already running for \S+\.drover/);
+      assert.equal(readFileSync(ini, 'utf8'), before, 'serve.ini is the running master\'s still');
+    } finally {
+      await teardown(second);
+    }
+  } finally {
+    await teardown(run, [...run.output.matchAll(/spawned: \w+ with pid (\d+)/g)].map((m) => Number(m[1])), dir);
+  }
+});
+
+// Found by the same audit: a second master with the same -p but its own runtime directory took the pidfile
+// over without a word, and removed it at its exit, so the first master had none
+test('a pidfile that names a running master is not taken over by another (its own runtime directory)', async () => {
+  const dir = makeTmpDir();
+  const app = join(dir, 'app.mjs');
+  writeFileSync(app, `export default (req, res) => res.end('ok');\n`);
+  const pidfile = join(dir, 'app.pid');
+  const run = new CliRun(['serve', app, '-b', '127.0.0.1:0', '-p', pidfile, '--runtime-dir', join(dir, 'one')], { cwd: dir });
+  try {
+    const master = Number((await run.waitForLine(/drover up: pid (\d+)/))[1]);
+    await run.waitForLine(/starting → running \(worker reported ready\)/);
+    assert.equal(readFileSync(pidfile, 'utf8'), `${master}\n`);
+    const second = new CliRun(['serve', app, '-b', '127.0.0.1:0', '-p', pidfile, '--runtime-dir', join(dir, 'two')], { cwd: dir });
+    try {
+      assert.equal((await second.waitForExit(15_000)).code, 1, second.describe());
+      assert.match(second.output, new RegExp(`names a running drover master \\(pid ${master}\\)`));
+      assert.equal(readFileSync(pidfile, 'utf8'), `${master}\n`, 'the pidfile still names the first master');
+    } finally {
+      await teardown(second);
+    }
   } finally {
     await teardown(run, [...run.output.matchAll(/spawned: \w+ with pid (\d+)/g)].map((m) => Number(m[1])), dir);
   }

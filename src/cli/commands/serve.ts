@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
 import { ValueProblem } from '../../config/datatypes.js';
 import { SOCKET_KEYS } from '../../config/schema.js';
+import { instanceRunning } from '../../daemon/lock.js';
 import { ensureRuntimeDir, RuntimeDirError } from '../../daemon/runtime-dir.js';
 import { EXIT } from '../exit-codes.js';
 import { up } from './up.js';
@@ -186,6 +187,12 @@ export const serve: Command = async (ctx) => {
     '',
   ];
   const file = join(runtimeDir, 'serve.ini');
+  // A running master re-reads serve.ini at HUP: a second serve here must fail before it rewrites that file,
+  // or the next HUP would put this command's app, address and settings into the running master
+  if (instanceRunning(runtimeDir)) {
+    ctx.stderr.write(`drover serve: drover is already running for ${runtimeDir}; its config is left as it is (give this one another --runtime-dir)\n`);
+    return EXIT.FAILURE;
+  }
   // A new file each time, never one found there (the directory is drover's own; this is belt and braces)
   try {
     unlinkSync(file);
