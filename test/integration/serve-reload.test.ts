@@ -1,7 +1,7 @@
 // drover serve: --reload (a change to the app's source rolls the workers onto the new code, through watch =), -e quoting,
 // and --shared-backend (two serve masters sharing one Redis).
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -103,6 +103,25 @@ test('a pidfile that names a running master is not taken over by another (its ow
     } finally {
       await teardown(second);
     }
+  } finally {
+    await teardown(run, [...run.output.matchAll(/spawned: \w+ with pid (\d+)/g)].map((m) => Number(m[1])), dir);
+  }
+});
+
+// gunicorn makes its unix socket under umask 0 (srwxrwxrwx), so a web server of another user connects;
+// drover's follows its umask (0755 under 022): --socket-mode sets it, as [socket:x] mode does
+test('serve --socket-mode sets the mode of a unix:PATH socket; without a unix bind it is a usage error', async () => {
+  const dir = makeTmpDir();
+  const app = join(dir, 'app.mjs');
+  writeFileSync(app, `export default (req, res) => res.end('ok');\n`);
+  const sock = join(dir, 'app.sock');
+  const bad = await runCli(['serve', app, '-b', '127.0.0.1:0', '--socket-mode', '0666'], { cwd: dir });
+  assert.equal(bad.code, 2, bad.output);
+  assert.match(bad.output, /--socket-mode applies to unix:PATH binds/);
+  const run = new CliRun(['serve', app, '-b', `unix:${sock}`, '--socket-mode', '0666'], { cwd: dir });
+  try {
+    await run.waitForLine(/starting → running \(worker reported ready\)/);
+    assert.equal(statSync(sock).mode & 0o777, 0o666, run.describe());
   } finally {
     await teardown(run, [...run.output.matchAll(/spawned: \w+ with pid (\d+)/g)].map((m) => Number(m[1])), dir);
   }

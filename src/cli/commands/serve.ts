@@ -33,6 +33,9 @@ options:
                              worker leaves (crash, recycling, reload) (default 0)
       --reuse-port           balanced mode: one SO_REUSEPORT socket per worker slot, so the kernel spreads
                              new connections evenly (TCP binds only; docs/decisions.md, Prefork)
+      --socket-mode MODE     permission bits of each unix:PATH socket (octal, e.g. 0660; default: 0777
+                             less drover's umask), for a web server that runs as another user
+      --socket-owner USER[:GROUP]  owner of each unix:PATH socket
   -n, --name NAME            program name (default: the app's file name)
   -D, --daemon               detach and run in the background
   -p, --pidfile FILE         write the master's pid here
@@ -64,6 +67,8 @@ export const serve: Command = async (ctx) => {
         'max-memory': { type: 'string' },
         'spare-workers': { type: 'string' },
         'reuse-port': { type: 'boolean' },
+        'socket-mode': { type: 'string' },
+        'socket-owner': { type: 'string' },
         name: { type: 'string', short: 'n' },
         daemon: { type: 'boolean', short: 'D' },
         pidfile: { type: 'string', short: 'p' },
@@ -134,6 +139,18 @@ export const serve: Command = async (ctx) => {
   if (v.daemon && binds.some((b) => b.startsWith('fd://'))) return usage('inherited sockets (fd://) cannot be used with --daemon');
   const notTcp = binds.find((b) => b.startsWith('fd://') || b.startsWith('unix:'));
   if (v['reuse-port'] && notTcp !== undefined) return usage(`--reuse-port needs TCP binds (HOST:PORT); ${notTcp} is always one socket shared by the workers`);
+  const unixBinds = binds.some((b) => b.startsWith('unix:'));
+  for (const [opt, key] of [['socket-mode', 'mode'], ['socket-owner', 'owner']] as const) {
+    const given = v[opt];
+    if (given === undefined) continue;
+    if (!unixBinds) return usage(`--${opt} applies to unix:PATH binds, and there is none`);
+    try {
+      SOCKET_KEYS[key].parse(given);
+    } catch (err) {
+      if (!(err instanceof ValueProblem)) throw err;
+      return usage(`--${opt} ${given}: ${err.message} (expected ${err.expected})`);
+    }
+  }
   const bindAddr = (b: string): string => (b.startsWith('unix:') ? `unix:${resolve(ctx.cwd, b.slice(5).replace(/^\/\//, ''))}` : b);
   // checked here with the config's own parser, so that a bad -b is reported as given, not as a line of serve.ini
   for (const b of binds) {
@@ -163,7 +180,14 @@ export const serve: Command = async (ctx) => {
     ...(v['shared-backend'] ? [`shared_backend = ${v['shared-backend']}`] : []),
     ...(v['shared-prefix'] ? [`shared_prefix = ${v['shared-prefix']}`] : []),
     '',
-    ...binds.flatMap((b, i) => [`[socket:bind${i}]`, `bind = ${bindAddr(b)}`, ...(v['reuse-port'] ? ['reuse_port = true'] : []), '']),
+    ...binds.flatMap((b, i) => [
+      `[socket:bind${i}]`,
+      `bind = ${bindAddr(b)}`,
+      ...(v['reuse-port'] ? ['reuse_port = true'] : []),
+      ...(b.startsWith('unix:') && v['socket-mode'] ? [`mode = ${v['socket-mode']}`] : []),
+      ...(b.startsWith('unix:') && v['socket-owner'] ? [`owner = ${v['socket-owner']}`] : []),
+      '',
+    ]),
     `[program:${name}]`,
     `worker = ${app}`,
     `sockets = ${binds.map((_, i) => `bind${i}`).join(', ')}`,
