@@ -66,7 +66,6 @@ export interface LoadOptions {
 
 export { ConfigProblems } from './sources.js';
 
-/** The worker runtime's entry point (dist/src/worker/main.js beside this file's dist/src/config/). */
 /**
  * One shared empty list and one empty environment for every process that has none: a config of 1000
  * programs otherwise holds four empty objects per program for the daemon's life (bench/RESULTS.md,
@@ -82,6 +81,7 @@ function leanObject(env: Record<string, string>): Readonly<Record<string, string
   return NO_ENV;
 }
 
+/** The worker runtime's entry point (dist/src/worker/main.js beside this file's dist/src/config/). */
 const WORKER_MAIN = fileURLToPath(new URL('../worker/main.js', import.meta.url));
 
 export { CONFIG_FILE_NAMES, findConfigFile } from './find.js';

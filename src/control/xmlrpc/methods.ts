@@ -403,7 +403,6 @@ function pad2(n: number): string {
   return String(n).padStart(2, '0');
 }
 
-/** supervisor's getAllConfigInfo: one struct per configured process, active or not, sorted by name. */
 /** The log path the sink writes for a process stream; null for none, and for a process it does not know yet. */
 function sinkLogPath(api: ControlApi, key: string, stream: StreamName): string | null {
   try {
@@ -414,6 +413,7 @@ function sinkLogPath(api: ControlApi, key: string, stream: StreamName): string |
   }
 }
 
+/** supervisor's getAllConfigInfo: one struct per configured process, active or not, sorted by name. */
 function allConfigInfo(api: ControlApi): XmlRpcValue[] {
   let config;
   try {
