@@ -254,7 +254,11 @@ healthcheck_timeout = 60s
   };
   try {
     await run.waitForLine(/slowhealth: starting → running/);
-    await waitForCondition(() => checkPids().length >= 2, 'both checks to run', { describe: () => `check pids: ${checkPids().join(' ')}\n${run.describe()}` });
+    // a check writes its pid just before it execs sleep, and while a process execs its /proc environ (which
+    // livePids reads) can be unreadable for a moment: wait for both to be seen running, not one instant
+    await waitForCondition(() => checkPids().length >= 2 && livePids(checkPids()).length === checkPids().length, 'both checks to run', {
+      describe: () => `check pids: ${checkPids().join(' ')}; live: ${livePids(checkPids()).join(' ')}\n${run.describe()}`,
+    });
     const running = checkPids();
     assert.deepEqual(livePids(running), running, 'the checks run');
     const r = await runCli(['stop', 'slowready', 'slowhealth', '-c', file]);
