@@ -35,7 +35,7 @@ import { controlSocketPath, pidfilePath } from './paths.js';
 import { openPrimitives, type OpenPrimitives } from './primitives.js';
 import { startReaping } from './reaping.js';
 import { trimWhenQuiet } from './memory.js';
-import { LOCK_FD_NAME, Reexec, takeOver } from './reexec.js';
+import { LOCK_FD_NAME, Reexec, takeOver, takeSocketFiles } from './reexec.js';
 import { Reloader } from './reload.js';
 import { FileWatch } from './watch.js';
 import { ensureRuntimeDir, RuntimeDirError } from './runtime-dir.js';
@@ -90,6 +90,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
 
   // A re-exec'd master (USR2) inherits the old one's sockets and its instance lock as fds.
   const inherited = inheritedSockets(process.env);
+  const socketFiles = takeSocketFiles(process.env);
   const lockFd = o.reexec ? inherited.get(LOCK_FD_NAME)?.[0] : undefined;
   inherited.delete(LOCK_FD_NAME);
   const lock = await acquireInstanceLock(runtimeDir, lockFd);
@@ -102,7 +103,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   // Sockets first: a port that cannot be bound is a start-up error the launching terminal must see.
   let sockets: SocketSet | null = null;
   try {
-    if (config.sockets.length > 0) sockets = SocketSet.bind(config.sockets, inherited);
+    if (config.sockets.length > 0) sockets = SocketSet.bind(config.sockets, inherited, o.reexec ? socketFiles : new Set());
   } catch (err) {
     lock.release();
     o.onStartFailed((err as Error).message, 1);
@@ -224,6 +225,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     logger,
     configFile: config.file,
     sockets: () => sockets?.handOver() ?? [],
+    socketFiles: () => sockets?.socketFiles() ?? [],
     lockFd: lock.fd,
     daemon: o.daemon,
     ownsWatchdog: () => service?.ownsWatchdog ?? false,
@@ -326,6 +328,8 @@ export async function runMaster(o: MasterOptions): Promise<number> {
       predecessorGone: () => primitives.openGate(),
       steeringView: () => sockets?.steeringView() ?? {},
       takeSteering: () => {
+        // the predecessor handed over or has gone: the socket files it made are this master's now
+        sockets?.adoptFiles();
         if ((sockets?.takeSteering() ?? []).length > 0) workers.steerAll();
       },
     });

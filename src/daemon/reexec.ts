@@ -13,6 +13,27 @@ import { sendSignal } from '../os/spawn.js';
 export const LOCK_FD_NAME = 'drover-instance-lock';
 
 /**
+ * The environment variable through which the old master names, as a JSON list, the unix socket files the
+ * new one is to remove at its exit once it has taken over (those it made or adopted itself; not
+ * systemd's). Read and removed from the environment first thing, so no program inherits it.
+ */
+export const SOCKET_FILES_ENV = 'DROVER_SOCKET_FILES';
+
+/** In a re-exec'd master: the socket files its predecessor hands over (SOCKET_FILES_ENV), taken out of `env`. */
+export function takeSocketFiles(env: Record<string, string | undefined>): Set<string> {
+  const text = env[SOCKET_FILES_ENV];
+  delete env[SOCKET_FILES_ENV];
+  if (text === undefined) return new Set();
+  try {
+    const list: unknown = JSON.parse(text);
+    return new Set(Array.isArray(list) ? list.filter((p): p is string => typeof p === 'string') : []);
+  } catch {
+    // not ours (set by hand): adopt nothing, which leaves files in place, the safe side
+    return new Set();
+  }
+}
+
+/**
  * Messages from the new master to the old one. A ready new master says which balanced sockets' steering it
  * adopted, with the slots it keeps and serves (src/prefork/sockets.ts, handSteeringOver).
  */
@@ -29,6 +50,8 @@ export type SuccessorResult =
 export async function spawnSuccessor(opts: {
   readonly configFile: string;
   readonly sockets: readonly { readonly fd: number; readonly name: string }[];
+  /** unix socket files the new master removes at its exit once it has taken over (SOCKET_FILES_ENV) */
+  readonly socketFiles: readonly string[];
   readonly lockFd: number;
   /** the old master runs as a daemon: the new one too */
   readonly daemon: boolean;
@@ -41,7 +64,8 @@ export async function spawnSuccessor(opts: {
   const fds = [...opts.sockets.map((s) => s.fd), opts.lockFd];
   const names = [...opts.sockets.map((s) => s.name), LOCK_FD_NAME];
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(opts.env)) if (v !== undefined && !k.startsWith('LISTEN_')) env[k] = v;
+  for (const [k, v] of Object.entries(opts.env)) if (v !== undefined && !k.startsWith('LISTEN_') && k !== SOCKET_FILES_ENV) env[k] = v;
+  if (opts.socketFiles.length > 0) env[SOCKET_FILES_ENV] = JSON.stringify(opts.socketFiles);
   const ownPidVars = ['LISTEN_PID', ...(opts.handWatchdog ? ['WATCHDOG_PID'] : [])];
   env['LISTEN_FDS'] = String(fds.length);
   env['LISTEN_FDNAMES'] = names.join(':');
@@ -103,6 +127,7 @@ export class Reexec {
       readonly logger: Logger;
       readonly configFile: string;
       readonly sockets: () => readonly { readonly fd: number; readonly name: string }[];
+      readonly socketFiles: () => readonly string[];
       readonly lockFd: number;
       readonly daemon: boolean;
       /** whether this master keeps systemd's watchdog (the new one takes it over) */
@@ -133,6 +158,7 @@ export class Reexec {
     void spawnSuccessor({
       configFile: this.o.configFile,
       sockets: this.o.sockets(),
+      socketFiles: this.o.socketFiles(),
       lockFd: this.o.lockFd,
       daemon: this.o.daemon,
       env: process.env,

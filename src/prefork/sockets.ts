@@ -67,16 +67,28 @@ export class SocketSet {
   private readonly steeringHeld = new Map<string, readonly number[]>();
   /** this master handed its steering over to a successor: it writes the lists no more */
   private steeringHandedOver = false;
+  /**
+   * inherited unix sockets whose file the master before this one had made or adopted (names): this master
+   * removes their files at its exit once it has taken over (adoptFiles), so the last master of a chain of
+   * re-execs leaves no file behind; a systemd-passed socket is never in it
+   */
+  private readonly adoptable = new Set<string>();
+  private filesAdopted = false;
 
   /**
    * Binds every socket, or takes it over from `inherited` (name → fds) when the parent passed it; a balanced
-   * socket takes every fd passed under its name as its slots 0, 1, … Throws SocketBindError naming the
-   * socket and address when one cannot be bound.
+   * socket takes every fd passed under its name as its slots 0, 1, … `fileOwned` (a re-exec's old master's
+   * socketFiles()) names the unix socket paths whose files this master may adopt. Throws SocketBindError
+   * naming the socket and address when one cannot be bound.
    */
-  static bind(specs: readonly SocketSpec[], inherited: ReadonlyMap<string, readonly number[]> = new Map()): SocketSet {
+  static bind(specs: readonly SocketSpec[], inherited: ReadonlyMap<string, readonly number[]> = new Map(), fileOwned: ReadonlySet<string> = new Set()): SocketSet {
     const set = new SocketSet();
     try {
-      for (const spec of specs) set.bindOne(spec, inherited.get(spec.name) ?? [], inherited.get(STEERING_FD_PREFIX + spec.name) ?? []);
+      for (const spec of specs) {
+        set.bindOne(spec, inherited.get(spec.name) ?? [], inherited.get(STEERING_FD_PREFIX + spec.name) ?? []);
+        // the config may have moved the socket since (a re-exec reads it again): only the same path is adopted
+        if (set.sockets.get(spec.name)?.inherited === true && spec.bind.kind === 'unix' && fileOwned.has(spec.bind.path)) set.adoptable.add(spec.name);
+      }
     } catch (err) {
       set.close();
       throw err;
@@ -222,6 +234,19 @@ export class SocketSet {
     return names;
   }
 
+  /** In a re-exec'd master that has taken over (its predecessor handed over or has gone): the adoptable files are this master's to remove. */
+  adoptFiles(): void {
+    this.filesAdopted = true;
+  }
+
+  /**
+   * The unix socket paths this master made or may adopt, for a successor's SocketSet.bind: the files of
+   * sockets inherited from systemd are not among them.
+   */
+  socketFiles(): string[] {
+    return this.list().flatMap((s) => (s.spec.bind.kind === 'unix' && (!s.inherited || this.adoptable.has(s.spec.name)) ? [s.spec.bind.path] : []));
+  }
+
   /** What handSteeringOver() in the predecessor needs to know, per socket whose steering this master adopted. */
   steeringView(): SteeringView {
     const view: Record<string, { open: number[]; ready: number[] }> = {};
@@ -263,7 +288,10 @@ export class SocketSet {
     });
   }
 
-  /** Closes every socket (at shutdown); unix socket files we created are removed unless a successor has them. */
+  /**
+   * Closes every socket (at shutdown); unix socket files we created, or adopted from the master before us,
+   * are removed unless a successor has them.
+   */
   close(keepFiles = false): void {
     for (const s of this.sockets.values()) {
       // handing over: the successor holds its own copies of the fds; this process's exit closes ours
@@ -272,7 +300,7 @@ export class SocketSet {
       if (slots) for (const fd of slots.fds.values()) closeSync(fd);
       else closeSync(s.fd);
       this.steering.get(s.spec.name)?.close();
-      if (s.spec.bind.kind === 'unix' && !s.inherited) removeSocketFile(s.spec.bind.path);
+      if (s.spec.bind.kind === 'unix' && (!s.inherited || (this.filesAdopted && this.adoptable.has(s.spec.name)))) removeSocketFile(s.spec.bind.path);
     }
     if (!keepFiles) for (const fd of this.draining) closeSync(fd);
     this.draining.clear();

@@ -4,7 +4,8 @@
 // and systemd socket activation.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -103,6 +104,59 @@ test('a USR2 whose new master fails leaves the old master answering at its contr
     const status = await runCli(['status', '-c', file]);
     assert.equal(status.code, 0, status.output);
     assert.deepEqual(readdirSync(runtime).filter((f) => f.startsWith('.drover.sock.')), [], 'no staging socket left behind');
+  } finally {
+    await teardown(run, spawned(run), dir);
+  }
+});
+
+/** GET / over a unix socket: the answering worker's pid. */
+function getOverUnix(socketPath: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, path: '/', agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve(body));
+    });
+    req.setTimeout(5000, () => req.destroy(new Error(`no answer at ${socketPath} within 5 s`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('a unix socket across USR2: kept when the new master fails, served by it when it takes over, removed at the last exit', async () => {
+  const dir = makeTmpDir();
+  const app = join(dir, 'app.mjs');
+  const sock = join(dir, 'web.sock');
+  const good = `export default (req, res) => res.end(String(process.pid));\n`;
+  writeFileSync(app, good);
+  const file = writeConfig(dir, `[socket:web]\nbind = unix:${sock}\n\n[program:web]\nworker = ${app}\nsockets = web\nnumprocs = 1\nstartretries = 0\n`);
+  const run = await startUp(file);
+  const ep = parseServerUrl(`unix://${join(dir, '.drover', 'drover.sock')}`);
+  let newMaster = 0;
+  try {
+    await run.waitForLine(/web_0: starting → running/);
+    assert.match(await getOverUnix(sock), /^\d+$/);
+    // a new master that fails leaves the socket file to the old one, which goes on serving there
+    writeFileSync(app, `throw new Error('boom at load');\n`);
+    run.signal('SIGUSR2');
+    await run.waitForLine(/SIGUSR2: .*; this master keeps running/, { timeoutMs: 30_000 });
+    assert.ok(existsSync(sock), `the socket file is still there after a failed re-exec\n${run.describe()}`);
+    assert.match(await getOverUnix(sock), /^\d+$/);
+    // a new master that takes over serves at the same path once the old one has gone
+    writeFileSync(app, good);
+    const from = run.output.length;
+    run.signal('SIGUSR2');
+    newMaster = Number((await run.waitForLine(/the new master \(pid (\d+)\) is ready/, { timeoutMs: 20_000, from }))[1]);
+    await run.waitForExit(15_000, { drained: false });
+    assert.ok(existsSync(sock), `the old master left the socket file to the new one\n${run.describe()}`);
+    const worker = await getOverUnix(sock);
+    // the list of files is for the new master alone: its programs do not inherit it
+    assert.doesNotMatch(readFileSync(`/proc/${worker}/environ`, 'utf8'), /DROVER_SOCKET_FILES/);
+    // the last master removes the file it inherited from the master that made it (a systemd-passed one stays)
+    await requestJson(ep, 'POST', '/api/shutdown', {});
+    await waitForCondition(() => livePids([newMaster]).length === 0, 'the new master to exit', { timeoutMs: 15_000, describe: () => run.describe() });
+    assert.equal(existsSync(sock), false, `the last master removed ${sock}\n${run.describe()}`);
   } finally {
     await teardown(run, spawned(run), dir);
   }
