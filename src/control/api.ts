@@ -24,6 +24,8 @@ export interface LogAccess {
   clearLog(key: string): Promise<void>;
   /** the configured file, or null when the stream is not kept in a file */
   logPath(key: string, stream: StreamName): string | null;
+  /** throws E_NO_FILE (a LogReadError) when the stream is kept in no file (NONE, syslog, redirect_stderr) */
+  requireLog(key: string, stream: StreamName): void;
   /** calls onChunk with new bytes as they are written, across rotations; returns an unsubscribe function */
   follow(key: string, stream: StreamName, onChunk: (chunk: Uint8Array) => void, opts?: { tailBytes?: number }): () => void;
   /** drover's own log */
@@ -79,6 +81,8 @@ export interface ResolvedNames {
   readonly keys: string[];
   /** patterns that matched nothing */
   readonly unknown: string[];
+  /** keys that a pattern named one by one (`group:name`, or a process name), not through all, a group or `group:*` */
+  readonly named: ReadonlySet<string>;
 }
 
 /**
@@ -199,22 +203,30 @@ export class ControlApi {
   resolve(patterns: readonly string[]): ResolvedNames {
     const all = this.supervisor.snapshot();
     const chosen = new Set<string>();
+    const named = new Set<string>();
     const unknown: string[] = [];
     for (const pat of patterns) {
       let hits: string[];
+      let one = false;
       if (pat === 'all' || pat === '*') hits = all.map((p) => p.key);
       else if (pat.endsWith(':*')) {
         const g = pat.slice(0, -2);
         hits = all.filter((p) => p.spec.group === g).map((p) => p.key);
-      } else if (pat.includes(':')) hits = all.filter((p) => p.key === pat).map((p) => p.key);
-      else {
+      } else if (pat.includes(':')) {
+        hits = all.filter((p) => p.key === pat).map((p) => p.key);
+        one = true;
+      } else {
         hits = all.filter((p) => p.spec.name === pat).map((p) => p.key);
-        if (hits.length === 0) hits = all.filter((p) => p.spec.group === pat).map((p) => p.key);
+        one = hits.length > 0;
+        if (!one) hits = all.filter((p) => p.spec.group === pat).map((p) => p.key);
       }
       if (hits.length === 0) unknown.push(pat);
-      for (const h of hits) chosen.add(h);
+      for (const h of hits) {
+        chosen.add(h);
+        if (one) named.add(h);
+      }
     }
-    return { keys: all.map((p) => p.key).filter((k) => chosen.has(k)), unknown };
+    return { keys: all.map((p) => p.key).filter((k) => chosen.has(k)), unknown, named };
   }
 
   /**

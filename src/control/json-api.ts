@@ -4,11 +4,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ConfigDiff } from '../config/diff.js';
 import { describeCheck, describeDependency } from '../config/checks.js';
-import { NO_PROCESS_STATES } from '../core/states.js';
+import { NO_PROCESS_STATES, SIGNALLABLE_STATES } from '../core/states.js';
 import type { ChangeEvent, CommandOutcome } from '../core/types.js';
 import { ConfigError, DroverError } from '../errors.js';
 import { LogReadError } from '../logs/read.js';
-import { BadSignal, ScaleError, uptimeMsOf, type ControlApi, type ProcessView, type StreamName } from './api.js';
+import { BadSignal, ScaleError, uptimeMsOf, type ControlApi, type ProcessView, type ResolvedNames, type StreamName } from './api.js';
 import { EventStreamWriter, sendError, sendJson, sendJsonText, type RouteHandler } from './server.js';
 import { statusCells, statusTable } from './status-text.js';
 import {
@@ -258,9 +258,13 @@ class Input {
 }
 
 function resolveOrThrow(api: ControlApi, patterns: readonly string[]): string[] {
-  const { keys, unknown } = api.resolve(patterns);
-  if (unknown.length > 0) throw new BadRequest('E_BAD_NAME', `no such process or group: ${unknown.join(', ')}`, 404);
-  return keys;
+  return resolveAllOrThrow(api, patterns).keys;
+}
+
+function resolveAllOrThrow(api: ControlApi, patterns: readonly string[]): ResolvedNames {
+  const resolved = api.resolve(patterns);
+  if (resolved.unknown.length > 0) throw new BadRequest('E_BAD_NAME', `no such process or group: ${resolved.unknown.join(', ')}`, 404);
+  return resolved;
 }
 
 function results(outcomes: readonly CommandOutcome[]): ResultsJson {
@@ -352,6 +356,13 @@ const GET: Record<string, Handler> = {
     const key = logKey(api, input);
     const logs = requireLogs(api);
     const stream = input.stream(); // validated before the 200 goes out: after it, no error can be answered
+    // a stream kept in no file: what `tail` says too (supervisorctl: "no log file"), not a follow that never ends
+    try {
+      logs.requireLog(key, stream);
+    } catch (err) {
+      if (err instanceof LogReadError) throw new BadRequest(err.code, err.message, err.code === 'E_NO_FILE' ? 404 : 400);
+      throw err;
+    }
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     let lost = 0;
     const out = new EventStreamWriter(res, 'skip', () => {
@@ -435,7 +446,11 @@ const POST: Record<string, Handler> = {
   '/api/restart': async (api, input) =>
     results(await api.restart(resolveOrThrow(api, input.patterns()), input.bool('wait', true))),
   '/api/signal': async (api, input) => {
-    const keys = resolveOrThrow(api, input.patterns());
+    const { keys: matched, named } = resolveAllOrThrow(api, input.patterns());
+    // as supervisord: all, a group and group:* signal the processes that run; one named process that
+    // does not is an error (E_NOT_RUNNING)
+    const states = new Map(api.supervisor.snapshot().map((p) => [p.key, p.record.state]));
+    const keys = matched.filter((k) => named.has(k) || SIGNALLABLE_STATES.has(states.get(k) ?? 'stopped'));
     // a name ("HUP", "SIGHUP") or a number, as a JSON integer or its digits
     const raw = input.data['signal'];
     const sig = typeof raw === 'number' && Number.isSafeInteger(raw) ? String(raw) : input.string('signal');

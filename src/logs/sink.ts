@@ -534,7 +534,7 @@ export class LogSink implements OutputSink {
     const ch = this.channelFor(name, stream);
     // drover's own stdout or stderr: supervisord reads the device there and finds nothing, so `tail` is empty
     if (ch.target.type === 'stream') return Buffer.alloc(0);
-    if (ch.target.type !== 'file') throw new LogReadError('E_NO_FILE', `${name} has no ${stream} log file`);
+    if (ch.target.type !== 'file') throw noLogFile(ch.spec, name, stream);
     const file = ch.target.file;
     const bytes = await readHeld(file, (p) => readFileRange(p, offset, length));
     if (bytes === null) throw new LogReadError('E_NO_FILE', `${name} has no open ${stream} log file (${file.path} could not be opened; see drover's log)`);
@@ -544,6 +544,7 @@ export class LogSink implements OutputSink {
   /** supervisor's tailProcessStdoutLog: up to `length` bytes from `offset`, skipping ahead on overflow. */
   async tailLog(name: string, stream: StreamName, offset: number, length: number): Promise<TailResult> {
     const ch = this.channelFor(name, stream);
+    if (ch.target.type === 'none') throw noLogFile(ch.spec, name, stream);
     if (ch.target.type !== 'file') return { bytes: Buffer.alloc(0), offset: 0, overflow: false };
     return (await readHeld(ch.target.file, (p) => tailFileRange(p, offset, length))) ?? { bytes: Buffer.alloc(0), offset: 0, overflow: false };
   }
@@ -591,6 +592,15 @@ export class LogSink implements OutputSink {
     if (!this.mainLog) throw new LogReadError('E_NO_FILE', 'drover has no log file (logfile = NONE)');
     this.mainLog.clear();
     await this.mainLog.flush();
+  }
+
+  /**
+   * Throws E_NO_FILE when a process stream is kept nowhere (NONE, syslog, or stderr under redirect_stderr):
+   * what `tail -f` of one stream checks first, where supervisorctl says "no log file".
+   */
+  requireLog(name: string, stream: StreamName): void {
+    const ch = this.channelFor(name, stream);
+    if (ch.target.type === 'none') throw noLogFile(ch.spec, name, stream);
   }
 
   /**
@@ -763,4 +773,11 @@ async function readHeld<T>(file: LogFile, read: (path: string) => Promise<T>): P
   } finally {
     closeSync(fd);
   }
+}
+
+/** The E_NO_FILE of a stream kept in no file, saying which setting made it so. */
+function noLogFile(spec: ProcessSpec, name: string, stream: StreamName): LogReadError {
+  const configured = stream === 'stdout' ? spec.stdoutLogfile : spec.stderrLogfile;
+  const why = stream === 'stderr' && spec.redirectStderr ? 'redirect_stderr = true' : `${stream}_logfile = ${configured}`;
+  return new LogReadError('E_NO_FILE', `${name} has no ${stream} log file (${why})`);
 }

@@ -47,7 +47,8 @@ test('status, start, stop, restart, signal, pid: output and exit codes', async (
 
     r = await d.cli(['stop', 'a']);
     assert.equal(r.code, 0, show(['stop', 'a'], r));
-    assert.equal(r.stdout, 'a:a: stopped\n');
+    // named as status and supervisorctl name it: `a`, not `a:a`
+    assert.equal(r.stdout, 'a: stopped\n');
     r = await d.cli(['stop', 'a']);
     assert.equal(r.code, 0, `stopping a stopped process reaches what was asked\n${show(['stop', 'a'], r)}`);
     r = await d.cli(['status', 'a']);
@@ -63,7 +64,7 @@ test('status, start, stop, restart, signal, pid: output and exit codes', async (
 
     r = await d.cli(['start', 'all']);
     assert.equal(r.code, 0, show(['start', 'all'], r));
-    assert.match(r.stdout, /^a:a: started$/m);
+    assert.match(r.stdout, /^a: started$/m);
     assert.match(r.stdout, /^w:w_00: already started$/m);
     r = await d.cli(['start', 'nosuch']);
     assert.equal(r.code, 1, show(['start', 'nosuch'], r));
@@ -158,8 +159,10 @@ test('scale, reread, avail, add, remove, tail; usage errors exit 2', async () =>
     assert.deepEqual(avail.groups.map((g) => [g.name, g.active]), [['a', true], ['w', false]]);
     r = await d.cli(['add', 'w']);
     assert.equal(r.code, 0, show(['add', 'w'], r));
+    // an active group reaches what was asked (supervisorctl: "process group already active", exit 0)
     r = await d.cli(['add', 'w']);
-    assert.equal(r.code, 1, show(['add', 'w'], r));
+    assert.equal(r.code, 0, show(['add', 'w'], r));
+    assert.equal(r.stdout, 'w: already active\n');
     // a section not in the file as last read: the answer says how to make it known
     r = await d.cli(['add', 'notyet']);
     assert.equal(r.code, 1, show(['add', 'notyet'], r));
@@ -180,6 +183,52 @@ test('scale, reread, avail, add, remove, tail; usage errors exit 2', async () =>
       assert.equal(r.code, 2, show(bad, r));
       assert.match(r.stderr, /usage: drover/, show(bad, r));
     }
+  } finally {
+    assert.deepEqual(await d.teardown(), []);
+  }
+});
+
+test('signal all skips what is not running; tail of a stream kept in no file says so and exits 1', async () => {
+  const d = new Daemon(`[program:up]
+command = sleep 1000
+startsecs = 0
+
+[program:nolog]
+command = sleep 1000
+autostart = false
+stdout_logfile = NONE
+redirect_stderr = true
+
+[program:g]
+command = sleep 1000
+process_name = g_%(process_num)d
+numprocs = 2
+startsecs = 0
+`);
+  try {
+    await d.up();
+    assert.equal((await d.cli(['stop', 'g:g_1'])).code, 0);
+    // as supervisord: all, a group and group:* signal the processes that run, and that is a success
+    let r = await d.cli(['signal', 'CONT', 'all']);
+    assert.equal(r.code, 0, show(['signal', 'CONT', 'all'], r));
+    assert.equal(r.stdout, 'g:g_0: SIGCONT sent\nup: SIGCONT sent\n');
+    r = await d.cli(['signal', 'CONT', 'g:*']);
+    assert.equal(r.code, 0, show(['signal', 'CONT', 'g:*'], r));
+    assert.equal(r.stdout, 'g:g_0: SIGCONT sent\n');
+    // one process named that does not run is still an error
+    r = await d.cli(['signal', 'CONT', 'nolog']);
+    assert.equal(r.code, 1, show(['signal', 'CONT', 'nolog'], r));
+    assert.match(r.stdout, /^nolog: ERROR E_NOT_RUNNING/m, show(['signal', 'CONT', 'nolog'], r));
+
+    // supervisorctl: "nolog: ERROR (no log file)", exit 1; a follow must not wait for ever either
+    for (const args of [['tail', 'nolog'], ['tail', '-f', 'nolog'], ['tail', 'nolog', 'stderr']]) {
+      r = await d.cli(args);
+      assert.equal(r.code, 1, show(args, r));
+      assert.match(r.stderr, /nolog has no std(out|err) log file \((stdout_logfile = NONE|redirect_stderr = true)\)/, show(args, r));
+    }
+    // `logs` of it is not an error: there is nothing kept to print
+    r = await d.cli(['logs', 'nolog']);
+    assert.equal(r.code, 0, show(['logs', 'nolog'], r));
   } finally {
     assert.deepEqual(await d.teardown(), []);
   }

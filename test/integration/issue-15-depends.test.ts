@@ -149,7 +149,7 @@ test('a failed job keeps its dependents stopped with the reason; drover start ru
 
     const r = await d.cli(['start', 'web']);
     assert.equal(r.code, 1, show(['start', 'web'], r));
-    assert.match(r.stdout, /web:web: ERROR E_DEPENDENCY \(not started: migrate failed \(exit 3\)\)/);
+    assert.match(r.stdout, /^web: ERROR E_DEPENDENCY \(not started: migrate failed \(exit 3\)\)/m);
     const log = d.daemonStderr();
     assert.equal([...log.matchAll(/spawned: migrate with pid/g)].length, 2, `migrate ran again for the start\n${log}`);
     assert.equal([...log.matchAll(/spawned: web with pid/g)].length, 0, log);

@@ -70,24 +70,36 @@ export function printOutcomes(
   doneText: (o: OutcomeJson) => string = () => done,
 ): number {
   const outcomes = body.results;
-  // start of a running process and stop of a stopped one reach what was asked: not failures
-  const benign = (o: OutcomeJson): boolean =>
-    (verb === 'start' && o.code === 'E_ALREADY_STARTED') || (verb === 'stop' && o.code === 'E_NOT_RUNNING');
-  const failed = outcomes.filter((o) => !o.ok && !benign(o));
+  // start of a running process, stop of a stopped one and add of an active group reach what was asked:
+  // not failures (supervisorctl exits 0 for each too)
+  const benign = (o: OutcomeJson): string | null => {
+    if (verb === 'start' && o.code === 'E_ALREADY_STARTED') return 'already started';
+    if (verb === 'stop' && o.code === 'E_NOT_RUNNING') return 'not running';
+    if (verb === 'add' && o.code === 'E_ALREADY_ADDED') return 'already active';
+    return null;
+  };
+  const failed = outcomes.filter((o) => !o.ok && benign(o) === null);
   if (r.json) {
     r.printJson({ ok: failed.length === 0, results: outcomes });
   } else {
     for (const o of outcomes) {
-      if (o.ok) r.out(`${o.key}: ${doneText(o)}\n`);
-      else if (benign(o)) r.out(`${o.key}: ${verb === 'start' ? 'already started' : 'not running'}\n`);
-      else r.out(`${o.key}: ERROR ${o.code ?? ''} (${o.message ?? 'failed'})\n`);
+      const name = shownKey(o.key);
+      if (o.ok) r.out(`${name}: ${doneText(o)}\n`);
+      else r.out(`${name}: ${benign(o) ?? `ERROR ${o.code ?? ''} (${o.message ?? 'failed'})`}\n`);
     }
   }
   if (failed.length > 0) {
-    if (!r.json) r.err(`${plural(failed.length, 'process', 'processes')} failed`);
+    const groups = verb === 'add' || verb === 'remove';
+    if (!r.json) r.err(`${groups ? plural(failed.length, 'group') : plural(failed.length, 'process', 'processes')} failed`);
     return EXIT.FAILURE;
   }
   return EXIT.OK;
+}
+
+/** A process as `status` and supervisorctl show it: `name` where its group is named after it, else `group:name`. */
+function shownKey(key: string): string {
+  const colon = key.indexOf(':');
+  return colon > 0 && key.slice(0, colon) === key.slice(colon + 1) ? key.slice(colon + 1) : key;
 }
 
 /**

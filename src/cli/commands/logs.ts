@@ -8,7 +8,7 @@ import { FollowLostJson, LogEventJson, LogTailJson, ProcessesJson, StreamLostJso
 import { UsageError } from '../../errors.js';
 import { EXIT } from '../exit-codes.js';
 import { paint, useColor } from '../format.js';
-import { remoteCommand, type Remote } from '../remote.js';
+import { ApiError, remoteCommand, type Remote } from '../remote.js';
 
 /** Bytes asked for per line wanted when tailing (lines are rarely longer; the result is cut to -n). */
 const BYTES_PER_LINE = 512;
@@ -90,7 +90,12 @@ ${RAW_HELP}`,
     // a drover without log access answers E_NO_LOGS here, which is the clearest thing to say
     const first = procs[0];
     if (first && procs.every((p) => p.stdout_logfile === null && p.stderr_logfile === null)) {
-      await r.call('GET', `/api/logs/tail?process=${encodeURIComponent(first.name)}&length=1`, LogTailJson);
+      try {
+        await r.call('GET', `/api/logs/tail?process=${encodeURIComponent(first.name)}&length=1`, LogTailJson);
+      } catch (err) {
+        // kept in no file (NONE): there are logs, just none to print; -f still shows what it writes
+        if (!(err instanceof ApiError && err.code === 'E_NO_FILE')) throw err;
+      }
     }
     if (lines > 0) {
       for (const p of procs) {
