@@ -353,9 +353,14 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   process.off('unhandledRejection', onUnexpected);
   await hooks.run('on_exit', 10_000, serverInfo);
   await cleanup();
-  o.signals.remove();
+  // while the last output is read: another TERM, INT or QUIT means "exit now" (as PID 1, a signal without
+  // a listener would not even reach drover)
+  o.signals.attach((sig) => {
+    if (sig === 'TERM' || sig === 'INT' || sig === 'QUIT') sink.stopReading();
+  });
   // what is still queued for drover's stdout reaches it, unless its reader has stalled (then exit regardless)
   await sink.close(() => Promise.all([stdout.settle(STDOUT_STALL_MS), stderr.settle(STDOUT_STALL_MS)]));
+  o.signals.remove();
   // an essential program that ended leaves its exit status (docs/orchestration.md)
   return failed ? 1 : (exitCode ?? 0);
 }

@@ -109,6 +109,8 @@ const PARTIAL_LINE_MS = 500;
 
 /** How long a pipe may stay silent during `close` before drover stops waiting for its end. */
 const CLOSE_GRACE_MS = 2000;
+/** How long, at most, close() reads pipes that still deliver once every program has stopped. */
+const CLOSE_MAX_MS = 5000;
 
 /**
  * AUTO log files of gone processes kept per program (both streams counted): a prefork pool that recycles
@@ -207,6 +209,8 @@ export class LogSink implements OutputSink {
   private syslog: Syslog | null = null;
   /** when a child's pipe last delivered data, ms (for close) */
   private lastDataMs = 0;
+  /** ends close()'s wait for the pipes, while it waits */
+  private stopDraining: (() => void) | null = null;
   /** sources paused right now because their file is behind (not drover's stdout: close does not wait for that) */
   private pausedSources = 0;
   /** times a source was paused for back-pressure, since start (for tests and metrics) */
@@ -484,20 +488,30 @@ export class LogSink implements OutputSink {
    */
   async close(beforeFiles: () => Promise<unknown> = async () => undefined): Promise<void> {
     if (this.sources.size > 0) {
+      const startedMs = Date.now();
       await new Promise<void>((resolveEnded) => {
-        // a pipe still delivering is read to its end however long that takes; one silent for
-        // CLOSE_GRACE_MS is held open by some descendant and is given up
+        // a pipe still delivering is read on (what the programs wrote before they ended is kept); one
+        // silent for CLOSE_GRACE_MS is held open by some descendant and is given up, and so is every pipe
+        // after CLOSE_MAX_MS: a process a program left behind that keeps writing must not keep drover
+        // from exiting (a container's stop would wait for its SIGKILL)
         const timer = setInterval(() => {
           // a pipe drover paused (its file is behind) is waiting for drover, not silent
           if (this.pausedSources > 0) this.lastDataMs = Date.now();
           else if (Date.now() - this.lastDataMs >= CLOSE_GRACE_MS) done();
+          if (Date.now() - startedMs >= CLOSE_MAX_MS) {
+            const open = [...this.sources.values()].map((r) => `${r.spec.group === r.spec.name ? r.spec.name : r.name} ${r.stream}`);
+            this.onError(`output still comes to ${open.join(', ')} ${CLOSE_MAX_MS / 1000} s after the programs stopped (a process they left behind holds the pipe): no longer read`);
+            done();
+          }
         }, 100);
         const done = (): void => {
           clearInterval(timer);
+          this.stopDraining = null;
           resolveEnded();
         };
         this.lastDataMs = Date.now();
         this.sourcesEnded.push(done);
+        this.stopDraining = done;
       });
       // a grandchild that inherited the pipe can hold it open for ever: stop reading, keep what came
       for (const [source, r] of [...this.sources]) {
@@ -510,6 +524,11 @@ export class LogSink implements OutputSink {
     await Promise.all([...this.closingFiles]);
     await this.mainLog?.close();
     this.syslog?.close();
+  }
+
+  /** A second TERM, INT or QUIT while close() reads the pipes' last output: stop reading now. */
+  stopReading(): void {
+    this.stopDraining?.();
   }
 
   // --- reading API for the control plane: only configured files are ever opened ---

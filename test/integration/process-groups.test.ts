@@ -1,6 +1,8 @@
 // Process groups and parent death: stopasgroup/killasgroup take grandchildren (also one that left the
 // group), a plain stop does not (negative control), and a SIGKILLed drover leaves no program behind.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import {
   fixture,
@@ -151,5 +153,57 @@ test('killasgroup: when the leader dies on its own, what it left in its group is
     pids.push(Number(next[1]), Number(next[2]));
   } finally {
     await teardown(run, pids, dir);
+  }
+});
+
+/** A program whose background child outlives it and keeps writing to the pipe drover reads; the child's pid goes to `pidFile`. */
+function chattyLeftover(dir: string, pidFile: string): string {
+  return writeConfig(
+    dir,
+    `[program:chatty]
+command = sh -c '(while :; do echo tick; sleep 0.2; done) & echo $! > ${pidFile}; exec sleep 1000'
+startsecs = 0
+pdeathsig = false
+`,
+  );
+}
+
+test('a leftover that keeps writing to the pipe does not keep drover from exiting: reading stops after 5 s', async () => {
+  const dir = makeTmpDir();
+  const pidFile = join(dir, 'leftover.pid');
+  const run = await startUp(chattyLeftover(dir, pidFile));
+  let leftover = 0;
+  try {
+    await run.waitForLine(/chatty \| tick/);
+    leftover = Number(readFileSync(pidFile, 'utf8').trim());
+    run.signal('SIGTERM');
+    await run.waitForLine(/all processes stopped|chatty: stopping → stopped/);
+    // the 5 s cap plus the rest of the exit; before, drover read the pipe for as long as the leftover wrote
+    assert.equal((await run.waitForExit(15_000, { drained: false })).code, 0, run.describe());
+    assert.match(run.output, /output still comes to chatty stdout.* 5 s after the programs stopped .*no longer read/, run.describe());
+    assert.match(run.output.slice(run.output.indexOf('all processes stopped')), /chatty \| tick/, 'drover read on after the programs stopped');
+  } finally {
+    await teardown(run, leftover > 0 ? [leftover] : [], dir);
+  }
+});
+
+test('while the last output is read, a second TERM ends drover at once', async () => {
+  const dir = makeTmpDir();
+  const pidFile = join(dir, 'leftover.pid');
+  const run = await startUp(chattyLeftover(dir, pidFile));
+  let leftover = 0;
+  try {
+    await run.waitForLine(/chatty \| tick/);
+    leftover = Number(readFileSync(pidFile, 'utf8').trim());
+    run.signal('SIGTERM');
+    await run.waitForLine(/chatty: stopping → stopped/);
+    // the next tick shows drover reading on after every program stopped
+    const from = run.output.length;
+    await run.waitForLine(/chatty \| tick/, { from });
+    run.signal('SIGTERM');
+    assert.equal((await run.waitForExit(15_000, { drained: false })).code, 0, run.describe());
+    assert.doesNotMatch(run.output, /no longer read/, `the TERM ended the reading, not the 5 s cap\n${run.describe()}`);
+  } finally {
+    await teardown(run, leftover > 0 ? [leftover] : [], dir);
   }
 });
