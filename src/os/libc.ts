@@ -125,7 +125,8 @@ export function load(): Libc {
     } as Libc;
     return libc;
   } catch (err) {
-    loadFailure = new DroverError('E_NATIVE', `the native layer (koffi) cannot be loaded: ${(err as Error).message}`, { cause: err });
+    // the first line: Node's "Cannot find module" goes on with its require stack
+    loadFailure = new DroverError('E_NATIVE', `the native layer (koffi) cannot be loaded: ${(err as Error).message.split('\n')[0] ?? ''}`, { cause: err });
     throw loadFailure;
   }
 }

@@ -3,7 +3,7 @@
 // waitpid on one pid. Each case also shows the opposite outcome, so it can fail.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, openSync, readlinkSync, writeSync } from 'node:fs';
+import { closeSync, cpSync, mkdirSync, openSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -11,6 +11,7 @@ import { pipe, reapChild, setCloexec, tryLockExclusive } from '../../src/os/nati
 import { listenSocket, sendDatagram, socketAddress } from '../../src/os/native-net.js';
 import { NativeError } from '../../src/os/libc.js';
 import { makeTmpDir, waitForCondition } from '../helpers/drover.js';
+import { repoRoot } from '../helpers/paths.js';
 
 /** The LISTEN-state TCP sockets with their accept-queue length (ss -ltn: Recv-Q), by local port. */
 function listenQueue(port: number): number | null {
@@ -121,4 +122,29 @@ test('reapChild: ECHILD for a pid that is not our child', () => {
     () => reapChild(1),
     (err: unknown) => err instanceof NativeError && err.code === 'ECHILD',
   );
+});
+
+test('without the native layer, up and serve refuse to start with the reason (exit 1); check still works', () => {
+  // a copy of drover whose node_modules lacks koffi (as after copying node_modules from another platform)
+  const dir = makeTmpDir();
+  const copy = join(dir, 'drover');
+  mkdirSync(join(copy, 'node_modules'), { recursive: true });
+  for (const part of ['bin', 'dist', 'package.json']) cpSync(join(repoRoot, part), join(copy, part), { recursive: true });
+  for (const name of readdirSync(join(repoRoot, 'node_modules'))) {
+    if (name !== 'koffi') symlinkSync(join(repoRoot, 'node_modules', name), join(copy, 'node_modules', name));
+  }
+  const conf = join(dir, 'supervisord.conf');
+  writeFileSync(conf, '[program:s]\ncommand = sleep 1000\nstartsecs = 0\n');
+  writeFileSync(join(dir, 'app.mjs'), "export default (req, res) => res.end('x');\n");
+  const run = (args: string[]) => spawnSync(process.execPath, [join(copy, 'bin', 'drover.js'), ...args], { cwd: dir, encoding: 'utf8', timeout: 20_000 });
+  for (const args of [['up', '-c', conf], ['up', '-d', '-c', conf], ['serve', 'app.mjs', '-b', '127.0.0.1:0']]) {
+    const r = run(args);
+    const shown = `drover ${args.join(' ')}: status ${String(r.status)}\n${r.stdout}${r.stderr}`;
+    assert.equal(r.status, 1, shown);
+    assert.match(r.stderr, /^drover (up|serve): the native layer \(koffi\) cannot be loaded: Cannot find module 'koffi'; .*docs\/dependencies\.md\)\n$/, shown);
+    assert.doesNotMatch(r.stderr, /internal error|\n {4}at /, shown);
+  }
+  const check = run(['check', '-c', conf]);
+  assert.equal(check.status, 0, `${check.stdout}${check.stderr}`);
+  rmSync(dir, { recursive: true, force: true });
 });

@@ -8,6 +8,7 @@ import type { Command } from '../command.js';
 import { ValueProblem } from '../../config/datatypes.js';
 import { SOCKET_KEYS } from '../../config/schema.js';
 import { instanceRunning } from '../../daemon/lock.js';
+import { nativeUnavailableReason } from '../../os/libc.js';
 import { ensureRuntimeDir, RuntimeDirError } from '../../daemon/runtime-dir.js';
 import { EXIT } from '../exit-codes.js';
 import { up } from './up.js';
@@ -213,6 +214,11 @@ export const serve: Command = async (ctx) => {
   const file = join(runtimeDir, 'serve.ini');
   // A running master re-reads serve.ini at HUP: a second serve here must fail before it rewrites that file,
   // or the next HUP would put this command's app, address and settings into the running master
+  const noNative = nativeUnavailableReason();
+  if (noNative !== null) {
+    ctx.stderr.write(`drover serve: ${noNative}; a master needs it (sockets, the instance lock, output pipes): reinstall drover's npm dependencies on this machine (docs/dependencies.md)\n`);
+    return EXIT.FAILURE;
+  }
   if (instanceRunning(runtimeDir)) {
     ctx.stderr.write(`drover serve: drover is already running for ${runtimeDir}; its config is left as it is (give this one another --runtime-dir)\n`);
     return EXIT.FAILURE;

@@ -17,7 +17,7 @@ import { droverVersion } from '../version.js';
 import { parseServerUrl, requestJson, type Endpoint } from '../../control/client.js';
 import { formatElapsed } from '../format.js';
 import { Progress } from '../progress.js';
-import { nativeAvailable } from '../../os/libc.js';
+import { nativeAvailable, nativeUnavailableReason } from '../../os/libc.js';
 import { execve, unblockUsr1 } from '../../os/native.js';
 import { closeStrayInspector, daemonV8Flags, noInspectorFlags } from '../../os/node-features.js';
 
@@ -115,6 +115,12 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
   } catch (err) {
     if (err instanceof ConfigError) return fail(err.message, EXIT.USAGE, false);
     throw err;
+  }
+  // the native layer (src/os/) binds the sockets, holds the instance lock, makes the programs' pipes and
+  // reaps orphans: a master cannot run without it (docs/dependencies.md); `check` and the control CLI can
+  const noNative = nativeUnavailableReason();
+  if (noNative !== null) {
+    return fail(`${noNative}; drover up needs it (sockets, the instance lock, output pipes, reaping orphans): reinstall drover's npm dependencies on this machine (docs/dependencies.md)`, EXIT.FAILURE);
   }
   // the master runs with the daemon's V8 flags, and with SIGUSR1 kept from Node's inspector where Node
   // can (docs/security.md): a daemon child is spawned with them, a foreground master replaces itself with a
