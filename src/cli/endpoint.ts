@@ -78,8 +78,14 @@ function defaultSocketOf(file: string, bytes: Buffer): string | null {
   // Latin-1 makes a one-byte string without decoding: the words sought are ASCII, a UTF-8 sequence holds
   // no ASCII byte, and no Latin-1 character folds to an ASCII letter under /i, so the test finds them
   // exactly where the UTF-8 text has them (reading the file as UTF-8 took ~3 ms of 118 KB)
-  if (/unix_http_server|supervisorctl|include|runtime_dir/i.test(bytes.toString('latin1'))) return null;
-  if (isTypedConfigFile(file) && loadsOtherCode(bytes.toString('utf8'))) return null;
+  const text = bytes.toString('latin1');
+  if (/unix_http_server|supervisorctl|include|runtime_dir/i.test(text)) return null;
+  if (isTypedConfigFile(file)) {
+    if (loadsOtherCode(bytes.toString('utf8'))) return null;
+  } else if (!/^(?:[ \t]*(?:[#;][^\n]*)?\r?\n)*(?:[ \t]*\[|[ \t]*$)/.test(text)) {
+    // something before the first [section] (not a config file at all, say): the parse says what is wrong
+    return null;
+  }
   return join(dirname(file), '.drover', 'drover.sock');
 }
 

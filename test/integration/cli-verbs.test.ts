@@ -2,11 +2,11 @@
 // (0 ok, 1 failure, 2 usage, 3 status not running, 7 drover not running).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Daemon, show } from '../helpers/daemon.js';
-import { livePids, makeTmpDir } from '../helpers/drover.js';
+import { livePids, makeTmpDir, runCli } from '../helpers/drover.js';
 import { droverBin } from '../helpers/paths.js';
 import { parseServerUrl, requestJson } from '../../src/control/client.js';
 
@@ -265,6 +265,28 @@ test('down waits until drover has exited; every verb then exits 7', async () => 
 
 // `drover logs | head`: the reader goes away after one line; drover ends quietly with 0, as cat does,
 // instead of an unhandled EPIPE with a stack trace and exit 1
+test('-c with a file that is not a config is a config error (exit 2) for every verb, not "no drover is running"', async () => {
+  const dir = makeTmpDir();
+  const notConfig = join(dir, 'hostname');
+  writeFileSync(notConfig, 'myhost\n');
+  for (const args of [['status'], ['down'], ['start', 'all']]) {
+    const r = await runCli([...args, '-c', notConfig], { cwd: dir });
+    assert.equal(r.code, 2, show(args, r));
+    assert.match(r.stderr, /hostname:1: a key before any \[section\] header/, show(args, r));
+  }
+  // a config with comments before its first section is still read the quick way
+  const commented = join(dir, 'commented.conf');
+  writeFileSync(commented, '# a comment\n\n; another\n[program:a]\ncommand = sleep 1\n');
+  let r = await runCli(['status', '-c', commented], { cwd: dir });
+  assert.equal(r.code, 7, show(['status'], r));
+  // check takes --configuration as every other verb does (and --config, as before)
+  for (const opt of ['--configuration', '--config', '-c']) {
+    r = await runCli(['check', opt, commented], { cwd: dir });
+    assert.equal(r.code, 0, show(['check', opt], r));
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
 test('logs and logs -f into a pipe whose reader goes away end quietly with 0', async () => {
   const d = new Daemon(`[program:talker]
 command = sh -c 'i=0; while :; do i=$((i+1)); echo line $i; sleep 0.02; done'

@@ -12,18 +12,20 @@ import type { Config, ConfigWarning, ProcessSpec } from '../../config/types.js';
 const USAGE = `usage: drover check [-c FILE] [--json]
 
 Parse and validate a config file and print the processes it resolves to.
-  -c, --config FILE  config file (default: ${CONFIG_FILE_NAMES.join(', ')} in the current directory)
-      --json         print {"processes": [...]} with supervisor's option names
-  -h, --help         show this help
+  -c, --configuration FILE  config file (default: ${CONFIG_FILE_NAMES.join(', ')} in the current directory)
+      --json                print {"processes": [...]} with supervisor's option names
+  -h, --help                show this help
 `;
 
 export const check: Command = async (ctx: CommandContext): Promise<number> => {
-  let values: { config?: string | undefined; json?: boolean | undefined; help?: boolean | undefined };
+  let values: { configuration?: string | undefined; config?: string | undefined; json?: boolean | undefined; help?: boolean | undefined };
   try {
     ({ values } = parseArgs({
       args: [...ctx.argv],
       options: {
-        config: { type: 'string', short: 'c' },
+        // --configuration as in every other command (and supervisord); --config, which check had alone, still works
+        configuration: { type: 'string', short: 'c' },
+        config: { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -47,7 +49,8 @@ export const check: Command = async (ctx: CommandContext): Promise<number> => {
     return EXIT.USAGE;
   };
   let file: string | null;
-  if (values.config !== undefined) file = isAbsolute(values.config) ? values.config : resolve(ctx.cwd, values.config);
+  const given = values.configuration ?? values.config;
+  if (given !== undefined) file = isAbsolute(given) ? given : resolve(ctx.cwd, given);
   else file = findConfigFile(ctx.cwd);
   if (file === null) return refuse('E_USAGE', [`drover check: no config file found in ${ctx.cwd} (looked for ${CONFIG_FILE_NAMES.join(', ')}); use -c FILE`]);
   let config: Config;
