@@ -3,17 +3,18 @@ import { constants } from 'node:os';
 
 // Node's table has no real-time signals; glibc's SIGRTMIN is 34 (32 and 33 are taken by its threads) and
 // SIGRTMAX 64 on Linux, and process.kill takes the numbers. supervisor accepts them by name, so must we.
-const BY_NAME: Readonly<Record<string, number>> = { ...(constants.signals as Readonly<Record<string, number>>), SIGRTMIN: 34, SIGRTMAX: 64 };
+// SIGCLD, an old name of SIGCHLD that Python's signal module (and so supervisor) knows, Node's table does not.
+const BY_NAME: Readonly<Record<string, number>> = { ...(constants.signals as Readonly<Record<string, number>>), SIGRTMIN: 34, SIGRTMAX: 64, SIGCLD: constants.signals.SIGCHLD };
 const BY_NUMBER = new Map<number, string>();
 for (const [name, num] of Object.entries(BY_NAME)) {
   // Several names share a number (SIGIOT/SIGABRT, SIGPOLL/SIGIO): keep the first, the conventional one.
   if (!BY_NUMBER.has(num)) BY_NUMBER.set(num, name.slice(3));
 }
 
-/** The number of a signal given as "TERM", "SIGTERM" or "15"; null when unknown. */
+/** The number of a signal given as "TERM", "SIGTERM" or "15" (or "+15", as Python's int() reads it); null when unknown. */
 export function signalNumber(nameOrNumber: string): number | null {
   const s = nameOrNumber.trim().toUpperCase();
-  if (/^\d+$/.test(s)) {
+  if (/^\+?\d+$/.test(s)) {
     const n = Number(s);
     return BY_NUMBER.has(n) ? n : null;
   }
@@ -27,7 +28,7 @@ export function signalNumber(nameOrNumber: string): number | null {
  * too. Config keys such as stopsignal use signalNumber, where 0 would stop nothing.
  */
 export function deliverableSignal(nameOrNumber: string): number | null {
-  return /^\s*0+\s*$/.test(nameOrNumber) ? 0 : signalNumber(nameOrNumber);
+  return /^\s*\+?0+\s*$/.test(nameOrNumber) ? 0 : signalNumber(nameOrNumber);
 }
 
 /** The name without SIG ("TERM") of a signal number, or null. */

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { Daemon } from '../helpers/daemon.js';
@@ -419,6 +420,30 @@ startsecs = 0
     await none.waitFor('/logtail/nosuch/stdout Cannot read, status code 404', 'tail -f of an unknown process to fail');
   } finally {
     for (const c of followers) c.kill('SIGKILL');
+    await d.teardown();
+  }
+});
+
+// supervisorctl prints nothing until the status line comes: supervisord sends it at once, also for an
+// empty log, and so must drover (it used to wait for the log's first byte)
+test('/logtail of an empty log answers 200 at once', async () => {
+  const d = new Daemon(`[program:quiet]
+command = sleep 1000
+startsecs = 0
+`);
+  try {
+    await d.up();
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request({ socketPath: join(d.dir, '.drover', 'drover.sock'), path: '/logtail/quiet', agent: false }, (res) => {
+        resolve(res.statusCode ?? 0);
+        req.destroy();
+      });
+      req.setTimeout(5000 * TIMEOUT_SCALE, () => req.destroy(new Error('no status line within 5 s for an empty log')));
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(status, 200);
+  } finally {
     await d.teardown();
   }
 });

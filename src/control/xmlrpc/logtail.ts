@@ -87,6 +87,8 @@ function notFound(res: ServerResponse): void {
 function follow(req: IncomingMessage, res: ServerResponse, subscribe: (onChunk: (chunk: Uint8Array) => void) => () => void): void {
   // no content-length: Node sends the body chunked, as supervisor's server does
   res.writeHead(200, { 'content-type': 'text/plain;charset=utf-8', 'x-accel-buffering': 'no', 'cache-control': 'no-cache' });
+  // the status line now, as supervisord sends it, not with the first byte of an empty log
+  res.flushHeaders();
   let lost = 0;
   const out = new EventStreamWriter(res, 'skip', () => {
     out.write(`\n==> ${lost} bytes skipped: this client fell behind <==\n`);

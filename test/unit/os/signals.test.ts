@@ -1,0 +1,23 @@
+// Signal names and numbers as supervisor's signal_number reads them (Python's int() and signal module).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { deliverableSignal, signalName, signalNumber } from '../../../src/os/signals.js';
+
+test('names with or without SIG, any case, and numbers as Python int() reads them', () => {
+  assert.equal(signalNumber('TERM'), 15);
+  assert.equal(signalNumber('sigterm'), 15);
+  assert.equal(signalNumber(' 9 '), 9);
+  // int('+9') is 9 in Python: supervisorctl `signal +9 x` kills x under supervisord
+  assert.equal(signalNumber('+9'), 9);
+  // Python's signal module has SIGCLD beside SIGCHLD; Node's table does not
+  assert.equal(signalNumber('CLD'), 17);
+  assert.equal(signalNumber('SIGCLD'), 17);
+  assert.equal(signalName(17), 'CHLD', 'a number is named by its usual name');
+  assert.equal(signalNumber('RTMIN'), 34);
+  for (const bad of ['BOGUS', '-9', '9.0', '', '65', '0x9', '++9']) assert.equal(signalNumber(bad), null, bad);
+});
+
+test('0 is deliverable (kill(pid, 0) checks the process is there), however it is written', () => {
+  for (const zero of ['0', ' 0', '+0', '00']) assert.equal(deliverableSignal(zero), 0, zero);
+  assert.equal(signalNumber('0'), null, 'not as a stopsignal');
+});
