@@ -207,7 +207,8 @@ class Input {
     const v = this.data['patterns'] ?? this.data['names'];
     if (v === undefined) throw new BadRequest('E_BAD_REQUEST', 'missing "patterns": a list of process names or patterns');
     const list = typeof v === 'string' ? v.split(',').filter(Boolean) : v;
-    if (!Array.isArray(list) || list.length === 0 || !list.every((x) => typeof x === 'string' && x.length > 0 && x.length <= 256)) {
+    // a pattern too long to name anything is an unknown name (404), as supervisorctl says "no such process"
+    if (!Array.isArray(list) || list.length === 0 || !list.every((x) => typeof x === 'string' && x.length > 0)) {
       throw new BadRequest('E_BAD_REQUEST', '"patterns" must be a non-empty list of non-empty strings');
     }
     return list as string[];
@@ -263,7 +264,10 @@ function resolveOrThrow(api: ControlApi, patterns: readonly string[]): string[] 
 
 function resolveAllOrThrow(api: ControlApi, patterns: readonly string[]): ResolvedNames {
   const resolved = api.resolve(patterns);
-  if (resolved.unknown.length > 0) throw new BadRequest('E_BAD_NAME', `no such process or group: ${resolved.unknown.join(', ')}`, 404);
+  if (resolved.unknown.length > 0) {
+    const shown = resolved.unknown.map((u) => (u.length > 100 ? `${u.slice(0, 100)}… (${u.length} characters)` : u));
+    throw new BadRequest('E_BAD_NAME', `no such process or group: ${shown.join(', ')}`, 404);
+  }
   return resolved;
 }
 

@@ -68,6 +68,10 @@ test('status, start, stop, restart, signal, pid: output and exit codes', async (
     assert.match(r.stdout, /^w:w_00: already started$/m);
     r = await d.cli(['start', 'nosuch']);
     assert.equal(r.code, 1, show(['start', 'nosuch'], r));
+    // however long, a name that names nothing is an unknown name (supervisorctl: "no such process", exit 1)
+    r = await d.cli(['start', 'x'.repeat(300)]);
+    assert.equal(r.code, 1, show(['start', 'x…'], r));
+    assert.match(r.stderr, /no such process or group: x{100}… \(300 characters\)/, show(['start', 'x…'], r));
 
     const before = await d.processes();
     r = await d.cli(['restart', 'w:*', '--json']);
