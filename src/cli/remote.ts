@@ -225,7 +225,11 @@ function reportFailure(r: Pick<Remote, 'ctx' | 'name' | 'json'>, failure: unknow
     if (err.code === 'E_NO_LOGS') {
       message = 'this drover gives no access to log files yet (E_NO_LOGS: the log sink is not wired into the control API)';
     } else if (err.code === 'E_UNAUTHORIZED') {
-      message = `${err.message}: give -u USER -p PASS, or set username/password in [supervisorctl]`;
+      const user = r instanceof Remote ? r.endpoint.credentials?.username : undefined;
+      message =
+        user === undefined
+          ? `${err.message}: give -u USER -p PASS, or set username/password in [supervisorctl]`
+          : `${err.message}: the username ${JSON.stringify(user)} and its password were refused (check -u/-p, or username/password in [supervisorctl])`;
     }
   } else if (err instanceof CommandFailed) {
     [code, message, exit] = [err.code, err.message, err.exitCode];

@@ -342,8 +342,12 @@ test('-p alone keeps the config\'s username, -u alone (the same user) its passwo
       [[], 0],
     ];
     for (const [flags, code] of cases) {
-      const r = await d.cli(['status', ...flags]);
-      assert.equal(r.code, code, `status ${flags.join(' ')}\n${r.stdout}${r.stderr}`);
+      for (const verb of ['status', 'pid']) {
+        const r = await d.cli([verb, ...flags]);
+        assert.equal(r.code, code, `${verb} ${flags.join(' ')}\n${r.stdout}${r.stderr}`);
+        // credentials given and refused are not "give -u USER -p PASS"
+        if (code === 4) assert.match(r.stderr, /the username "(ops|other)" and its password were refused/, `${verb} ${flags.join(' ')}\n${r.stderr}`);
+      }
     }
   } finally {
     await d.teardown();
