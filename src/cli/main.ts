@@ -46,6 +46,13 @@ function usage(): string {
 
 async function main(argv: readonly string[]): Promise<number> {
   const [name, ...rest] = argv;
+  // `drover help status` is `drover status --help`, as `supervisorctl help status` is
+  const topic = name === 'help' && rest[0] !== undefined ? COMMANDS[rest[0]] : undefined;
+  if (topic) return (await topic.load())(contextOf(['--help']));
+  if (name === 'help' && rest[0] !== undefined) {
+    process.stderr.write(`drover help: no command "${rest[0]}"\n\n${usage()}`);
+    return EXIT.USAGE;
+  }
   if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
     process.stdout.write(usage());
     return name === undefined ? EXIT.USAGE : EXIT.OK;

@@ -291,6 +291,18 @@ test('-c with a file that is not a config is a config error (exit 2) for every v
   rmSync(dir, { recursive: true, force: true });
 });
 
+test('drover help COMMAND is the command\'s --help; an unknown one exits 2', async () => {
+  for (const name of ['status', 'check', 'up', 'tail']) {
+    const [viaHelp, viaOption] = await Promise.all([runCli(['help', name]), runCli([name, '--help'])]);
+    assert.equal(viaHelp.code, 0, viaHelp.output);
+    assert.match(viaHelp.stdout, new RegExp(`^usage: drover ${name} `), viaHelp.output);
+    assert.equal(viaHelp.stdout, viaOption.stdout);
+  }
+  const r = await runCli(['help', 'nosuch']);
+  assert.equal(r.code, 2, r.output);
+  assert.match(r.stderr, /drover help: no command "nosuch"/);
+});
+
 test('logs and logs -f into a pipe whose reader goes away end quietly with 0', async () => {
   const d = new Daemon(`[program:talker]
 command = sh -c 'i=0; while :; do i=$((i+1)); echo line $i; sleep 0.02; done'
