@@ -1,7 +1,7 @@
 // drover serve: --reload (a change to the app's source rolls the workers onto the new code, through watch =), -e quoting,
 // and --shared-backend (two serve masters sharing one Redis).
 import assert from 'node:assert/strict';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -186,9 +186,32 @@ export default async (req, res) => {
     assert.equal((JSON.parse(stats.stdout) as { queues: { ready: number }[] }).queues[0]?.ready, 4, 'one queue across both masters');
     const bad = await runCli(['serve', app, '--shared-backend', 'mysql://h/1', '--runtime-dir', join(dir, '.drover-bad')], { cwd: dir });
     assert.equal(bad.code, 2, bad.output);
-    assert.match(bad.stderr, /shared_backend: mysql is not a known backend/);
+    assert.match(bad.stderr, /--shared-backend mysql:\/\/h\/1: mysql is not a known backend/);
   } finally {
     for (const run of runs) await teardown(run, [...run.output.matchAll(/spawned: \w+ with pid (\d+)/g)].map((m) => Number(m[1])));
     await redis.stop();
   }
+});
+
+test('serve: a bad option value is reported as the option given, not as a line of serve.ini, and nothing is left to run', async () => {
+  const dir = makeTmpDir();
+  const app = join(dir, 'app.mjs');
+  writeFileSync(app, "export default (req, res) => res.end('ok');\n");
+  const cases: [string[], RegExp][] = [
+    [['--max-memory', '5XB'], /^drover serve: --max-memory 5XB: not a byte size \(expected /],
+    [['-u', 'nosuchuser_x'], /^drover serve: --user nosuchuser_x: no such user/],
+    [['--shared-backend', 'foo://x'], /^drover serve: --shared-backend foo:\/\/x: foo is not a known backend/],
+    [['-n', 'a:b'], /^drover serve: --name may hold letters, digits, _ and - only, got "a:b"/],
+    [['-n', ''], /^drover serve: --name may hold letters, digits, _ and - only, got ""/],
+    [['--chdir', join(dir, 'nosuch')], /^drover serve: --chdir .*nosuch: no such directory/],
+  ];
+  for (const [args, expected] of cases) {
+    const r = await runCli(['serve', app, '-b', '127.0.0.1:0', ...args], { cwd: dir });
+    assert.equal(r.code, 2, `${args.join(' ')}\n${r.output}`);
+    assert.match(r.stderr, expected, `${args.join(' ')}\n${r.output}`);
+    assert.doesNotMatch(r.stderr, /serve\.ini/, `${args.join(' ')}\n${r.output}`);
+    // no serve.ini with the bad value for `drover status` to stumble on
+    assert.equal(existsSync(join(dir, '.drover', 'serve.ini')), false, `${args.join(' ')}: serve.ini removed`);
+  }
+  rmSync(dir, { recursive: true, force: true });
 });

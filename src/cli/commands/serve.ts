@@ -1,15 +1,18 @@
 // `drover serve APP [options]`: gunicorn's command line for one Node app or job worker, no config file.
 // It writes the equivalent config into the runtime directory (so `drover reload`, HUP and the control
 // CLI work exactly as for a config) and runs `up` on it.
-import { existsSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
 import { ValueProblem } from '../../config/datatypes.js';
+import { loadConfig } from '../../config/load.js';
+import { ConfigProblems } from '../../config/sources.js';
 import { SOCKET_KEYS } from '../../config/schema.js';
 import { instanceRunning } from '../../daemon/lock.js';
 import { nativeUnavailableReason } from '../../os/libc.js';
 import { ensureRuntimeDir, RuntimeDirError } from '../../daemon/runtime-dir.js';
+import { formatConfigProblem } from '../../errors.js';
 import { EXIT } from '../exit-codes.js';
 import { up } from './up.js';
 
@@ -103,6 +106,8 @@ export const serve: Command = async (ctx) => {
   if (!existsSync(app)) return usage(`${app} does not exist`);
   if (v.group !== undefined) return usage('-g/--group is not supported yet: workers run with the primary group of --user');
   if (v.reload && v.daemon) return usage('--reload is for development in the foreground; drop --daemon');
+  // as gunicorn's --chdir, at once, rather than a pool that cannot start
+  if (v.chdir !== undefined && !isDirectory(resolve(ctx.cwd, v.chdir))) return usage(`--chdir ${v.chdir}: no such directory`);
 
   const int = (name: string, raw: string | undefined, dflt: number): number | null => {
     if (raw === undefined) return dflt;
@@ -163,7 +168,9 @@ export const serve: Command = async (ctx) => {
     }
   }
 
-  const name = (v.name ?? app.split('/').at(-1)?.replace(/\.[cm]?[jt]s$/, '') ?? 'app').replace(/[^A-Za-z0-9_-]/g, '_') || 'app';
+  // a name given is the program's name, as written; one made from the app's file name is made to fit
+  if (v.name !== undefined && !/^[A-Za-z0-9_-]+$/.test(v.name)) return usage(`--name may hold letters, digits, _ and - only, got ${JSON.stringify(v.name)}`);
+  const name = v.name ?? ((app.split('/').at(-1)?.replace(/\.[cm]?[jt]s$/, '') ?? 'app').replace(/[^A-Za-z0-9_-]/g, '_') || 'app');
   const runtimeDir = resolve(ctx.cwd, v['runtime-dir'] ?? '.drover');
   try {
     ensureRuntimeDir(runtimeDir);
@@ -212,13 +219,13 @@ export const serve: Command = async (ctx) => {
     '',
   ];
   const file = join(runtimeDir, 'serve.ini');
-  // A running master re-reads serve.ini at HUP: a second serve here must fail before it rewrites that file,
-  // or the next HUP would put this command's app, address and settings into the running master
   const noNative = nativeUnavailableReason();
   if (noNative !== null) {
     ctx.stderr.write(`drover serve: ${noNative}; a master needs it (sockets, the instance lock, output pipes): reinstall drover's npm dependencies on this machine (docs/dependencies.md)\n`);
     return EXIT.FAILURE;
   }
+  // A running master re-reads serve.ini at HUP: a second serve here must fail before it rewrites that file,
+  // or the next HUP would put this command's app, address and settings into the running master
   if (instanceRunning(runtimeDir)) {
     ctx.stderr.write(`drover serve: drover is already running for ${runtimeDir}; its config is left as it is (give this one another --runtime-dir)\n`);
     return EXIT.FAILURE;
@@ -231,6 +238,45 @@ export const serve: Command = async (ctx) => {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   writeFileSync(file, lines.join('\n').replace(/%/g, '%%'), { mode: 0o600, flag: 'wx' });
+  // read as `up` will read it, so that a bad value is reported as the option given, not as a line of a
+  // file the user never wrote
+  try {
+    loadConfig(file, { env: ctx.env });
+  } catch (err) {
+    if (!(err instanceof ConfigProblems)) throw err;
+    // not left for `drover status` and the rest to find here
+    unlinkSync(file);
+    for (const p of err.problems) {
+      const option = p.key === null ? undefined : OPTION_OF_KEY[p.key];
+      const expected = p.expected === undefined ? '' : ` (expected ${p.expected})`;
+      ctx.stderr.write(`drover serve: ${option !== undefined ? `${option} ${p.got ?? ''}: ${p.message}${expected}` : formatConfigProblem(p)}\n`);
+    }
+    return EXIT.USAGE;
+  }
 
   return up({ ...ctx, argv: ['-c', file, ...(v.daemon ? ['-d'] : [])] });
 };
+
+/** The option of `drover serve` behind each key it writes, for messages about a bad value. */
+const OPTION_OF_KEY: Readonly<Record<string, string>> = {
+  pidfile: '--pidfile',
+  shared_backend: '--shared-backend',
+  shared_prefix: '--shared-prefix',
+  bind: '-b',
+  mode: '--socket-mode',
+  owner: '--socket-owner',
+  max_memory: '--max-memory',
+  user: '--user',
+  umask: '--umask',
+  directory: '--chdir',
+  environment: '--env',
+};
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    // ENOENT, EACCES, ENOTDIR: not a directory this command can use
+    return false;
+  }
+}
