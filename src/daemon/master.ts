@@ -307,6 +307,14 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     logger.info(`socket ${sock.spec.name}: listening on ${sock.address}${sock.inherited ? ' (inherited)' : ''} (fd ${sock.fd}${sock.spec.reusePort ? `, balanced: one SO_REUSEPORT socket per worker slot, new connections ${how}` : ''})`);
   }
   if (sockets) warnAboutBalancedSockets(sockets, logger);
+  if (!o.reexec) {
+    // systemd (or systemd-socket-activate) passed a socket that no [socket:x] takes, by name or fd://:
+    // its connections would wait unanswered, so say so
+    const used = new Set((sockets?.handOver() ?? []).map((h) => h.fd));
+    for (const [name, fds] of inherited) {
+      for (const fd of fds) if (!used.has(fd)) logger.warn(`a socket passed to drover (LISTEN_FDNAMES ${JSON.stringify(name)}, fd ${fd}) is named by no [socket:x] (name = its section name, or bind = fd://${fd}): nothing serves it`);
+    }
+  }
   logger.info(
     `drover up: pid ${process.pid}, ${config.processes.length} process(es) from ${config.file}, control at ${server.urls.join(' ')}` +
       (guard ? `, orphan guard pid ${guard.pid ?? '?'}` : ''),

@@ -110,3 +110,21 @@ test(
     }
   },
 );
+
+test('a passed socket that no [socket:x] takes is named in a warning (its connections would wait unanswered)', { skip }, async () => {
+  const dir = makeTmpDir();
+  const web = join(dir, 'activated-web.sock');
+  const stray = join(dir, 'activated-stray.sock');
+  const conf = writeConfig(dir, `[socket:web]\nbind = unix:${join(dir, 'own-web.sock')}\n\n[program:web]\nworker = ${fixture('worker-app.mjs')}\nsockets = web\n`);
+  const run = new CliRun(['up', '-c', conf], { cwd: dir, wrapper: [ACTIVATE, '-l', web, '-l', stray, '--fdname=web:stray'] });
+  try {
+    await run.waitForCount(/Listening on .* as \d+\./g, 2);
+    assert.equal((await getUnix(web, '/')).status, 200, run.describe());
+    await run.waitForLine(/WARN a socket passed to drover \(LISTEN_FDNAMES "stray", fd 4\) is named by no \[socket:x\]/);
+    assert.doesNotMatch(run.output, /LISTEN_FDNAMES "web"/, 'the socket a section takes is not named');
+    run.signal('SIGTERM');
+    assert.equal((await run.waitForExit(15_000)).code, 0, run.describe());
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
