@@ -82,7 +82,7 @@ function defaultSocketOf(file: string, bytes: Buffer): string | null {
   if (/unix_http_server|supervisorctl|include|runtime_dir/i.test(text)) return null;
   if (isTypedConfigFile(file)) {
     if (loadsOtherCode(bytes.toString('utf8'))) return null;
-  } else if (!/^(?:[ \t]*(?:[#;][^\n]*)?\r?\n)*(?:[ \t]*\[|[ \t]*$)/.test(text)) {
+  } else if (!/^(?:[ \t]*(?:[#;][^\r\n]*)?\r?\n)*(?:[ \t]*\[|[ \t]*$)/.test(text)) {
     // something before the first [section] (not a config file at all, say): the parse says what is wrong
     return null;
   }

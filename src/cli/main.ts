@@ -47,7 +47,7 @@ function usage(): string {
 async function main(argv: readonly string[]): Promise<number> {
   const [name, ...rest] = argv;
   // `drover help status` is `drover status --help`, as `supervisorctl help status` is
-  const topic = name === 'help' && rest[0] !== undefined ? COMMANDS[rest[0]] : undefined;
+  const topic = name === 'help' && rest[0] !== undefined ? commandNamed(rest[0]) : undefined;
   if (topic) return (await topic.load())(contextOf(['--help']));
   if (name === 'help' && rest[0] !== undefined) {
     process.stderr.write(`drover help: no command "${rest[0]}"\n\n${usage()}`);
@@ -61,7 +61,7 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`drover ${droverVersion()}\n`);
     return EXIT.OK;
   }
-  const cmd = COMMANDS[name];
+  const cmd = commandNamed(name);
   if (!cmd && name.startsWith('-')) {
     // bin/drover.js moves the options that find a drover behind the command: none came after them
     process.stderr.write(`drover: no command given, only options (${name} …)\n\n${usage()}`);
@@ -72,6 +72,11 @@ async function main(argv: readonly string[]): Promise<number> {
     return EXIT.USAGE;
   }
   return (await cmd.load())(contextOf(rest));
+}
+
+/** The command of that name; none for names the table only inherits ("constructor", "toString"). */
+function commandNamed(name: string): (typeof COMMANDS)[string] | undefined {
+  return Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
 }
 
 run(() => main(process.argv.slice(2)));

@@ -310,8 +310,10 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   if (!o.reexec) {
     // systemd (or systemd-socket-activate) passed a socket that no [socket:x] takes, by name or fd://:
     // its connections would wait unanswered, so say so
+    // (a section of the name took it; one that is not balanced keeps the first of several and closes the rest)
     const used = new Set((sockets?.handOver() ?? []).map((h) => h.fd));
     for (const [name, fds] of inherited) {
+      if (config.sockets.some((s) => s.name === name)) continue;
       for (const fd of fds) if (!used.has(fd)) logger.warn(`a socket passed to drover (LISTEN_FDNAMES ${JSON.stringify(name)}, fd ${fd}) is named by no [socket:x] (name = its section name, or bind = fd://${fd}): nothing serves it`);
     }
   }
@@ -351,6 +353,11 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   void hooks.run('when_ready', 30_000, serverInfo);
 
   const { failed, exitCode } = await supervisor.whenStopped();
+  // from now on another TERM, INT or QUIT means "exit now": it ends the reading of the programs' last
+  // output, whenever it comes (as PID 1, a signal without a listener would not even reach drover)
+  o.signals.attach((sig) => {
+    if (sig === 'TERM' || sig === 'INT' || sig === 'QUIT') sink.stopReading();
+  });
   // After an internal error every process group was SIGKILLed at once: their exits get up to a second to
   // reach the log before it closes (bounded: the state that records them may be what failed).
   if (failed) await untilNoPids(supervisor, 1000);
@@ -361,11 +368,6 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   process.off('unhandledRejection', onUnexpected);
   await hooks.run('on_exit', 10_000, serverInfo);
   await cleanup();
-  // while the last output is read: another TERM, INT or QUIT means "exit now" (as PID 1, a signal without
-  // a listener would not even reach drover)
-  o.signals.attach((sig) => {
-    if (sig === 'TERM' || sig === 'INT' || sig === 'QUIT') sink.stopReading();
-  });
   // what is still queued for drover's stdout reaches it, unless its reader has stalled (then exit regardless)
   await sink.close(() => Promise.all([stdout.settle(STDOUT_STALL_MS), stderr.settle(STDOUT_STALL_MS)]));
   o.signals.remove();

@@ -42,6 +42,12 @@ export type SuccessorMessage = { readonly t: 'reexec-ready'; readonly pid: numbe
 /** The one message from the old master to a ready new one: the steering lists are its to write now. */
 export const STEERING_HANDED_OVER = { t: 'reexec-steering' } as const;
 
+/**
+ * From the old master to a new one it gives up on (not ready in time), before SIGTERM and the channel's
+ * close: the close then does not mean that the old master has gone, and the new one takes nothing over.
+ */
+export const SUCCESSOR_ABANDONED = { t: 'reexec-abandoned' } as const;
+
 export type SuccessorResult =
   | { readonly ok: true; readonly pid: number; readonly steering: SteeringView; readonly tell: (message: unknown) => void }
   | { readonly ok: false; readonly message: string };
@@ -82,6 +88,7 @@ export async function spawnSuccessor(opts: {
       ownPidVars,
       keepChannel: true,
       timeoutMs: opts.timeoutMs,
+      abandoned: SUCCESSOR_ABANDONED,
       ...(opts.onSpawned ? { onSpawned: opts.onSpawned } : {}),
     },
     (m) => {
@@ -231,10 +238,15 @@ export function takeOver(
     steering = true;
     o.takeSteering();
   };
+  // the old master gave up on this one (SIGTERM follows): its channel's close is not its exit
+  let abandoned = false;
   process.on('message', (m: unknown) => {
-    if ((m as { t?: unknown } | null)?.t === STEERING_HANDED_OVER.t) takeSteering();
+    const t = (m as { t?: unknown } | null)?.t;
+    if (t === STEERING_HANDED_OVER.t) takeSteering();
+    else if (t === SUCCESSOR_ABANDONED.t) abandoned = true;
   });
   process.once('disconnect', () => {
+    if (abandoned) return;
     takeSteering();
     const problem = o.predecessorGone();
     if (problem !== null) {

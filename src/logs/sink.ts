@@ -211,6 +211,8 @@ export class LogSink implements OutputSink {
   private lastDataMs = 0;
   /** ends close()'s wait for the pipes, while it waits */
   private stopDraining: (() => void) | null = null;
+  /** stopReading() was called: close() does not wait for the pipes */
+  private readingStopped = false;
   /** sources paused right now because their file is behind (not drover's stdout: close does not wait for that) */
   private pausedSources = 0;
   /** times a source was paused for back-pressure, since start (for tests and metrics) */
@@ -487,7 +489,7 @@ export class LogSink implements OutputSink {
    * log: drover's stdout settling), writes everything queued, closes every file.
    */
   async close(beforeFiles: () => Promise<unknown> = async () => undefined): Promise<void> {
-    if (this.sources.size > 0) {
+    if (this.sources.size > 0 && !this.readingStopped) {
       const startedMs = Date.now();
       await new Promise<void>((resolveEnded) => {
         // a pipe still delivering is read on (what the programs wrote before they ended is kept); one
@@ -497,12 +499,12 @@ export class LogSink implements OutputSink {
         const timer = setInterval(() => {
           // a pipe drover paused (its file is behind) is waiting for drover, not silent
           if (this.pausedSources > 0) this.lastDataMs = Date.now();
-          else if (Date.now() - this.lastDataMs >= CLOSE_GRACE_MS) done();
-          if (Date.now() - startedMs >= CLOSE_MAX_MS) {
-            const open = [...this.sources.values()].map((r) => `${r.spec.group === r.spec.name ? r.spec.name : r.name} ${r.stream}`);
-            this.onError(`output still comes to ${open.join(', ')} ${CLOSE_MAX_MS / 1000} s after the programs stopped (a process they left behind holds the pipe): no longer read`);
-            done();
-          }
+          else if (Date.now() - this.lastDataMs >= CLOSE_GRACE_MS) return done();
+          if (Date.now() - startedMs < CLOSE_MAX_MS) return;
+          const open = [...this.sources.values()].map((r) => `${r.spec.group === r.spec.name ? r.spec.name : r.name} ${r.stream}`);
+          const why = this.pausedSources > 0 ? 'the log files are behind' : 'a process they left behind holds the pipe';
+          this.onError(`output still comes to ${open.join(', ')} ${CLOSE_MAX_MS / 1000} s after the programs stopped (${why}): no longer read`);
+          done();
         }, 100);
         const done = (): void => {
           clearInterval(timer);
@@ -526,8 +528,9 @@ export class LogSink implements OutputSink {
     this.syslog?.close();
   }
 
-  /** A second TERM, INT or QUIT while close() reads the pipes' last output: stop reading now. */
+  /** A second TERM, INT or QUIT once the programs have stopped: close() reads their last output no longer (or not at all). */
   stopReading(): void {
+    this.readingStopped = true;
     this.stopDraining?.();
   }
 

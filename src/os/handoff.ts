@@ -22,6 +22,11 @@ export interface HandoffRequest {
   /** keep the IPC channel open after the report: the child learns of the parent's exit from its closing */
   readonly keepChannel?: boolean;
   readonly timeoutMs: number;
+  /**
+   * sent to the child when it is given up on (timeout), before SIGTERM and the channel's close: a child
+   * that takes the close for its parent's exit learns otherwise first (messages arrive in order)
+   */
+  readonly abandoned?: unknown;
   /** called with the child's pid as soon as it is spawned (before any report) */
   readonly onSpawned?: (pid: number) => void;
 }
@@ -75,6 +80,7 @@ export function spawnAndAwaitReport<R>(req: HandoffRequest, accept: (message: un
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      if (outcome.type === 'timeout' && req.abandoned !== undefined && child.connected) child.send(req.abandoned as object);
       if (outcome.type === 'timeout' && child.exitCode === null) child.kill('SIGTERM');
       if (child.connected && (!req.keepChannel || outcome.type !== 'reported')) child.disconnect();
       child.unref();

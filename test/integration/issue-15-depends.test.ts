@@ -331,7 +331,7 @@ startsecs = 0
     const from = readFileSync(logFile, 'utf8').length;
     let r = await d.cli(['stop', '--no-wait', 'all']);
     assert.equal(r.code, 0, show(['stop', '--no-wait', 'all'], r));
-    assert.match(r.stdout, /store:store: stops once the programs that depend on it have stopped/, show(['stop', '--no-wait', 'all'], r));
+    assert.match(r.stdout, /^store: stops once the programs that depend on it have stopped/m, show(['stop', '--no-wait', 'all'], r));
     r = await d.cli(['start', 'all']);
     assert.equal(r.code, 0, `${show(['start', 'all'], r)}\n${d.daemonStderr()}`);
     // start all waited for app to stop and start again; a stop of store still due would have begun with

@@ -141,6 +141,10 @@ test('a unix socket across USR2: kept when the new master fails, served by it wh
     writeFileSync(app, `throw new Error('boom at load');\n`);
     run.signal('SIGUSR2');
     await run.waitForLine(/SIGUSR2: .*; this master keeps running/, { timeoutMs: 30_000 });
+    // the failed new master (the second to say "drover up: pid") has exited: it did not take the file along
+    const failed = Number([...run.output.matchAll(/drover up: pid (\d+)/g)][1]?.[1] ?? 0);
+    assert.ok(failed > 0, run.describe());
+    await waitForCondition(() => livePids([failed]).length === 0, 'the failed new master to exit', { timeoutMs: 15_000, describe: () => run.describe() });
     assert.ok(existsSync(sock), `the socket file is still there after a failed re-exec\n${run.describe()}`);
     assert.match(await getOverUnix(sock), /^\d+$/);
     // a new master that takes over serves at the same path once the old one has gone

@@ -56,7 +56,7 @@ change. ${PATTERNS}.
     }
     const body = await r.callResults('POST', '/api/signal', ResultsJson, { patterns: pats, signal: sig });
     // by name, however it was given: `signal 19 web` says "SIGSTOP (19) sent"
-    const shown = /^\d+$/.test(sig.trim()) ? `SIG${signalName(num) ?? ''} (${num})` : `SIG${sig.trim().toUpperCase().replace(/^SIG/, '')}`;
+    const shown = /^\+?\d+$/.test(sig.trim()) ? `SIG${signalName(num) ?? ''} (${num})` : `SIG${sig.trim().toUpperCase().replace(/^SIG/, '')}`;
     return printOutcomes(r, body, num === 0 ? 'signal 0 sent (it is there)' : `${shown} sent`, 'signal');
   },
 });

@@ -194,3 +194,16 @@ test('a unix server URL whose path is over 107 bytes is refused, not cut short',
   assert.throws(() => parseServerUrl(`unix://${long}`), /bad server URL .*: a unix socket path can be at most 107 bytes, and this one is 120/);
   assert.equal(parseServerUrl(`unix:///tmp/${'u'.repeat(102)}`).socketPath, `/tmp/${'u'.repeat(102)}`);
 });
+
+test('a file with content before its first section is parsed (a config error), however many comment lines come first', async () => {
+  // CRLF comment lines: the quick test's pattern once backtracked twice per line (2^N: 1.3 s at 24 lines,
+  // ~5 s at 26); linear now, so well under the bound below (a guard against the blow-up, not a benchmark)
+  const header = '; a comment\r\n'.repeat(26);
+  const stray = writeCase('stray-key', { 'supervisord.conf': `${header}stray = 1\r\n[program:p]\r\ncommand=/bin/sleep 1\r\n` });
+  const started = process.hrtime.bigint();
+  await assert.rejects(findEndpoint({ configuration: stray }, baseEnv, dirname(stray)), /a key before any \[section\] header/);
+  assert.ok(process.hrtime.bigint() - started < 2_000_000_000n, 'answered within 2 s');
+  // the same comments before a section: a config, read the quick way
+  const fine = writeCase('commented', { 'supervisord.conf': `${header}${PROGRAM}` });
+  await assertSameAsLoader(fine);
+});
