@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import {
+  CliRun,
   fixture,
   livePids,
   makeTmpDir,
@@ -156,45 +157,49 @@ test('killasgroup: when the leader dies on its own, what it left in its group is
   }
 });
 
-/** A program whose background child outlives it and keeps writing to the pipe drover reads; the child's pid goes to `pidFile`. */
-function chattyLeftover(dir: string, pidFile: string): string {
-  return writeConfig(
-    dir,
-    `[program:chatty]
+/**
+ * drover running a program whose background child outlives it and keeps writing to the pipe drover reads,
+ * once the first line came: the run, its directory and the writer's pid.
+ */
+async function startChatty(): Promise<{ run: CliRun; dir: string; leftover: number }> {
+  const dir = makeTmpDir();
+  const pidFile = join(dir, 'leftover.pid');
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `[program:chatty]
 command = sh -c '(while :; do echo tick; sleep 0.2; done) & echo $! > ${pidFile}; exec sleep 1000'
 startsecs = 0
 pdeathsig = false
 `,
+    ),
   );
+  try {
+    await run.waitForLine(/chatty \| tick/);
+    return { run, dir, leftover: Number(readFileSync(pidFile, 'utf8').trim()) };
+  } catch (err) {
+    await teardown(run, [], dir);
+    throw err;
+  }
 }
 
 test('a leftover that keeps writing to the pipe does not keep drover from exiting: reading stops after 5 s', async () => {
-  const dir = makeTmpDir();
-  const pidFile = join(dir, 'leftover.pid');
-  const run = await startUp(chattyLeftover(dir, pidFile));
-  let leftover = 0;
+  const { run, dir, leftover } = await startChatty();
   try {
-    await run.waitForLine(/chatty \| tick/);
-    leftover = Number(readFileSync(pidFile, 'utf8').trim());
     run.signal('SIGTERM');
-    await run.waitForLine(/all processes stopped|chatty: stopping → stopped/);
+    await run.waitForLine(/all processes stopped/);
     // the 5 s cap plus the rest of the exit; before, drover read the pipe for as long as the leftover wrote
     assert.equal((await run.waitForExit(15_000, { drained: false })).code, 0, run.describe());
     assert.match(run.output, /output still comes to chatty stdout.* 5 s after the programs stopped .*no longer read/, run.describe());
     assert.match(run.output.slice(run.output.indexOf('all processes stopped')), /chatty \| tick/, 'drover read on after the programs stopped');
   } finally {
-    await teardown(run, leftover > 0 ? [leftover] : [], dir);
+    await teardown(run, [leftover], dir);
   }
 });
 
 test('while the last output is read, a second TERM ends drover at once', async () => {
-  const dir = makeTmpDir();
-  const pidFile = join(dir, 'leftover.pid');
-  const run = await startUp(chattyLeftover(dir, pidFile));
-  let leftover = 0;
+  const { run, dir, leftover } = await startChatty();
   try {
-    await run.waitForLine(/chatty \| tick/);
-    leftover = Number(readFileSync(pidFile, 'utf8').trim());
     run.signal('SIGTERM');
     // drover listens for the second TERM from the moment it logs this line (the shutdown's end)
     const stopped = await run.waitForLine(/all processes stopped/);
@@ -204,6 +209,6 @@ test('while the last output is read, a second TERM ends drover at once', async (
     assert.equal((await run.waitForExit(15_000, { drained: false })).code, 0, run.describe());
     assert.doesNotMatch(run.output, /no longer read/, `the TERM ended the reading, not the 5 s cap\n${run.describe()}`);
   } finally {
-    await teardown(run, leftover > 0 ? [leftover] : [], dir);
+    await teardown(run, [leftover], dir);
   }
 });
