@@ -46,6 +46,7 @@ export type SpawnResult =
   | { readonly ok: false; readonly reason: string; readonly message: string };
 
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p)) ?? null;
+const ENV = ['/usr/bin/env', '/bin/env'].find((p) => existsSync(p)) ?? null;
 
 /** What a short-lived Node script run by runNodeScriptSync did. */
 export interface NodeScriptRun {
@@ -211,14 +212,15 @@ export function spawnProcess(req: SpawnRequest): SpawnResult {
   let argv0: string | undefined;
   const listen = req.listenFds ?? [];
   let env = req.env;
-  let target = [exe.path, ...args];
+  const enterAsUser = req.user !== null && req.cwd !== null;
+  // the shell wrappers below would lose what a shell cannot hold (see throughShell)
+  let target = listen.length > 0 || enterAsUser ? throughShell(env, [exe.path, ...args], enterAsUser) : [exe.path, ...args];
   if (listen.length > 0) {
     // systemd's convention wants LISTEN_PID to be the program's own pid, unknown before the fork: a shell
     // sets it from $$ and execs the program, which keeps that pid.
     env = { ...env, LISTEN_FDS: String(listen.length), LISTEN_FDNAMES: listen.map((l) => l.name).join(':') };
     target = ['/bin/sh', '-c', 'LISTEN_PID=$$; export LISTEN_PID; exec "$@"', 'sh', ...target];
   }
-  const enterAsUser = req.user !== null && req.cwd !== null;
   if (enterAsUser) {
     // As supervisord: the directory is entered as the program's user, once privileges are dropped. The
     // spawn enters it as root first, which could take the program into a directory its user may not enter;
@@ -379,4 +381,22 @@ export function groupHasMembers(pgid: number): boolean {
     if (code === 'EPERM') return true;
     throw err;
   }
+}
+
+/**
+ * `program` (a command and its arguments) as run from a `sh -c '… exec "$@"'` wrapper, with what the shell
+ * would lose put back by env(1) just before the program: variables whose names are not shell identifiers
+ * (`spring.profiles.active`, `my-var`: dash drops them), and, after the wrapper's `cd`, PWD and OLDPWD as
+ * the program was given them (the shell sets both). supervisord passes all of these unchanged. Unchanged
+ * where nothing needs it, where there is no env(1), or for a command path with "=" (env would take it for
+ * a variable).
+ */
+function throughShell(env: Readonly<Record<string, string | undefined>>, program: readonly string[], cds: boolean): string[] {
+  const fixes: string[] = [];
+  if (cds) for (const k of ['PWD', 'OLDPWD']) if (env[k] === undefined) fixes.push('-u', k);
+  for (const [k, v] of Object.entries(env)) {
+    if (v !== undefined && !k.startsWith('-') && (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) || (cds && (k === 'PWD' || k === 'OLDPWD')))) fixes.push(`${k}=${v}`);
+  }
+  if (fixes.length === 0 || ENV === null || (program[0] ?? '').includes('=')) return [...program];
+  return [ENV, ...fixes, ...program];
 }
