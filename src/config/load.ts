@@ -325,6 +325,9 @@ class Loader {
     };
     /** a key's value, or its schema default when the file's value is bad (the error is recorded) */
     const setting = <T>(key: keyof typeof SUPERVISORD_KEYS, spec: KeySpec<T>): T => attempt(() => get(key, spec), null) ?? defaultOf(spec);
+    // the user drover will run as ([supervisord] user): a directory of theirs is drover's own for its files
+    const masterUser = attempt(() => get('user', K.user), null);
+    this.masterUid = masterUser === null ? null : (lookupUser(masterUser)?.uid ?? null);
     const runtimeRaw = attempt(() => get('runtime_dir', K.runtime_dir), null);
     const runtimeDir = runtimeRaw ? resolve(this.here, expandUser(runtimeRaw)) : join(this.here, '.drover');
     // With no [unix_http_server], the control socket is runtime_dir/drover.sock. A path longer than the
@@ -351,7 +354,7 @@ class Loader {
     /** drover's own log, in a directory no other user controls (docs/security.md, finding 3) */
     const safeLogPath = (raw: string): string => {
       const p = existingDirpath('logfile', raw);
-      const refusal = directoryRefusal(dirname(p));
+      const refusal = directoryRefusal(dirname(p), this.masterUid === null ? [] : [this.masterUid]);
       if (refusal !== null) this.fail(posOf('logfile'), sectionName, 'logfile', refusal, raw);
       return p;
     };
@@ -386,7 +389,7 @@ class Loader {
       minprocs: setting('minprocs', K.minprocs),
       nocleanup: setting('nocleanup', K.nocleanup),
       childlogdir,
-      user: attempt(() => get('user', K.user), null),
+      user: masterUser,
       directory,
       strip_ansi: setting('strip_ansi', K.strip_ansi),
       environment,
@@ -582,7 +585,7 @@ class Loader {
     const user = read('user', K.user);
     // a directory of the program's own user is accepted for its logs
     const userUid = user === null ? null : (lookupUser(user)?.uid ?? null);
-    const ownUid = process.getuid?.() ?? 0;
+    const ownUid = this.masterUid ?? process.getuid?.() ?? 0;
     if (userUid !== null && ownUid !== 0 && userUid !== ownUid) {
       // the spawn would fail each time (supervisord: "Can't drop privilege as nonroot user")
       this.warn(getEntry(this.doc, section, 'user')?.pos ?? sectionPos, section, 'user', `drover runs as uid ${ownUid}, not as root, so it cannot run this program as ${user}: its starts will fail (run drover as root, or remove user=)`);
@@ -858,6 +861,8 @@ class Loader {
     return { target, maxBytes, backups, syslog };
   }
 
+  /** the uid of `[supervisord] user` (drover switches to it at start), else null */
+  private masterUid: number | null = null;
   /** [supervisord] childlogdir when the config sets it (AUTO logs are checked against it), else null */
   private explicitChildlogdir: string | null = null;
   /** directoryRefusal answers by "dir\0uid": a thousand programs usually share a few log directories */
@@ -868,7 +873,7 @@ class Loader {
     const k = `${dir}\0${userUid ?? ''}`;
     let refusal = this.logDirRefusals.get(k);
     if (refusal === undefined) {
-      refusal = directoryRefusal(dir, userUid === null ? [] : [userUid]);
+      refusal = directoryRefusal(dir, [userUid, this.masterUid].filter((u): u is number => u !== null));
       this.logDirRefusals.set(k, refusal);
     }
     return refusal;

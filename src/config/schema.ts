@@ -311,7 +311,7 @@ export const SUPERVISORD_KEYS = {
   minprocs: key({ type: 'integer', default: '200', doc: 'Raise the process limit to at least this.', parse: integer }),
   nocleanup: key({ type: 'boolean', default: 'false', doc: 'Keep AUTO log files at start.', parse: boolean }),
   childlogdir: key({ type: 'directory', default: null, defaultDoc: 'RUNTIME_DIR/logs', doc: 'Directory for AUTO log files (must exist when set).', parse: text }),
-  user: key({ type: 'user', default: null, doc: 'Switch to this user at start (drover must run as root).', parse: existingUser }),
+  user: key({ type: 'user', default: null, doc: 'Switch to this user (its gid and groups) first thing at start, as supervisord does: the runtime directory, logs, pidfile and sockets are then made as that user, and programs without their own user= run as it (drover must run as root, or as that user already; only root can run a program as another user).', parse: existingUser }),
   directory: key({ type: 'directory', default: null, doc: 'chdir here when daemonizing (must exist).', parse: text }),
   strip_ansi: key({ type: 'boolean', default: 'false', doc: 'Strip ANSI escape sequences (ESC [ … up to its final letter: colours, cursor moves) from programs\' output before it reaches their logs, the foreground echo and PROCESS_LOG / PROCESS_COMMUNICATION events, as supervisord does.', parse: boolean }),
   environment: key({ type: 'KEY=value list', typed: 'pairs', default: '', doc: 'Variables added to every program\'s environment, and usable as %(ENV_X)s. Expanded twice, as supervisor does.', parse: text }),

@@ -22,6 +22,7 @@ import { readPidfile, removePidfile, writePidfile } from '../os/pidfile.js';
 import { closeStrayInspector } from '../os/node-features.js';
 import { readCmdline, tcpMigratesRequests } from '../os/proc.js';
 import { hasPdeathsig } from '../os/spawn.js';
+import { switchToUser } from '../os/users.js';
 import { FastCgiSockets } from '../prefork/fcgi.js';
 import { inheritedSockets, SocketSet } from '../prefork/sockets.js';
 import { Workers } from '../prefork/workers.js';
@@ -76,6 +77,16 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   const { config } = o;
   // before anything is spawned: fds a careless parent leaked must not reach the programs (security.md, 10)
   closeInheritedOnExec();
+  // [supervisord] user: the master becomes that user before it makes or opens anything, as supervisord
+  // does (its runtime directory, logs, pidfile and sockets are then that user's; programs run as it)
+  const asUser = config.supervisord.user;
+  if (asUser !== null) {
+    const problem = switchToUser(asUser);
+    if (problem !== null) {
+      o.onStartFailed(`[supervisord] user = ${asUser}: ${problem} (drover runs as uid ${process.getuid?.() ?? '?'})`, 2);
+      return 2;
+    }
+  }
   const runtimeDir = config.supervisord.runtimeDir;
   try {
     ensureRuntimeDir(runtimeDir);

@@ -230,7 +230,8 @@ export function spawnProcess(req: SpawnRequest): SpawnResult {
   if (SETPRIV !== null && (req.pdeathsig || req.user !== null)) {
     // setpriv sets the parent-death signal (and drops privileges) then execs the program with the same
     // pid, so the pid drover records is the program's. It searches PATH itself with the env we pass.
-    const priv = req.user
+    // a program of drover's own user (drover itself runs as `[supervisord] user`): nothing to switch
+    const priv = req.user && req.user.uid !== process.getuid?.()
       ? ['--reuid', String(req.user.uid), '--regid', String(req.user.gid), '--init-groups']
       : [];
     const death = req.pdeathsig ? ['--pdeathsig', 'TERM'] : [];

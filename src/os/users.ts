@@ -74,3 +74,24 @@ export function lookupGroupId(nameOrGid: string): number | null {
   groupCache.set(nameOrGid, gid);
   return gid;
 }
+
+/**
+ * Makes this process `nameOrUid` (its uid, primary gid and supplementary groups), as supervisord's
+ * drop_privileges does for its own `[supervisord] user`: nothing to do when it already runs as that user.
+ * Returns null when done, or why it cannot be (no such user; not root), in supervisord's words.
+ */
+export function switchToUser(nameOrUid: string): string | null {
+  const u = lookupUser(nameOrUid);
+  if (u === null) return /^\d+$/.test(nameOrUid) ? `Can't find uid ${nameOrUid}` : `Can't find username ${JSON.stringify(nameOrUid)}`;
+  const current = process.getuid?.() ?? -1;
+  if (current === u.uid) return null;
+  if (current !== 0) return "Can't drop privilege as nonroot user";
+  // POSIX only, and missing from @types/node 20's Process
+  const p = process as NodeJS.Process & { initgroups?: (user: string, extraGroup: number) => void };
+  if (!p.initgroups || !p.setgid || !p.setuid) return 'switching users is not supported on this platform';
+  // groups and gid first: once the uid is not root, neither can change
+  p.initgroups(u.name, u.gid);
+  p.setgid(u.gid);
+  p.setuid(u.uid);
+  return null;
+}

@@ -3,8 +3,10 @@
 // identifiers, and PWD/OLDPWD, reach the program as supervisord passes them (dash dropped the first and set
 // the second).
 import assert from 'node:assert/strict';
+import { chmodSync, chownSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { fixture, makeTmpDir, startUp, teardown, writeConfig } from '../helpers/drover.js';
+import { fixture, makeTmpDir, runCli, startUp, teardown, writeConfig } from '../helpers/drover.js';
 import { canCreateUsers, createTestUser, type TestUser } from '../helpers/users.js';
 
 const skip = !canCreateUsers() && 'needs root and useradd to create a throw-away user';
@@ -50,4 +52,57 @@ autorestart = false
     await teardown(run, [], dir);
     user.remove();
   }
+});
+
+test('[supervisord] user: drover becomes that user first, its programs run as it, and one of another user cannot start', { skip }, async () => {
+  const user: TestUser = createTestUser('drsup');
+  const dir = makeTmpDir();
+  // the config is read again (HUP) by the master as that user; its runtime directory is that user's
+  chmodSync(dir, 0o755);
+  const runtime = join(dir, 'rt');
+  mkdirSync(runtime, { mode: 0o700 });
+  chownSync(runtime, user.uid, user.gid);
+  const conf = writeConfig(
+    dir,
+    `[supervisord]
+user = ${user.name}
+runtime_dir = ${runtime}
+logfile = ${runtime}/drover.log
+childlogdir = ${runtime}
+
+[program:mine]
+command = ${process.execPath} ${fixture('print-env.mjs')}
+startsecs = 0
+autorestart = false
+
+[program:other]
+command = /bin/sleep 1000
+user = root
+startretries = 0
+`,
+  );
+  chmodSync(conf, 0o644);
+  const run = await startUp(conf);
+  try {
+    const status = readFileSync(`/proc/${run.pid}/status`, 'utf8');
+    assert.match(status, new RegExp(`^Uid:\\s+${user.uid}\\s+${user.uid}\\s+${user.uid}\\s+${user.uid}$`, 'm'), `drover's ids\n${status}`);
+    const seen = JSON.parse((await run.waitForLine(/^mine \| ENV (.*)$/m))[1] as string) as { uid: number; gid: number };
+    assert.equal(seen.uid, user.uid, run.describe());
+    assert.equal(seen.gid, user.gid, run.describe());
+    // a program of another user cannot start under a drover that is not root (supervisord: "Can't drop
+    // privilege as nonroot user"), and the config said so as it was read
+    await run.waitForLine(/other: .*cannot run as user root: drover is not running as root/);
+    assert.match(run.output, /\[program:other\] user: drover runs as uid \d+, not as root/);
+  } finally {
+    await teardown(run, [], dir);
+    user.remove();
+  }
+});
+
+test('[supervisord] user naming nobody known: drover does not start (exit 2), as supervisord', async () => {
+  const dir = makeTmpDir();
+  const conf = writeConfig(dir, '[supervisord]\nuser = no_such_user_x\n\n[program:a]\ncommand = /bin/sleep 1000\n');
+  const r = await runCli(['up', '-c', conf], { cwd: dir });
+  assert.equal(r.code, 2, r.output);
+  assert.match(r.stderr, /:2: \[supervisord\] user: no such user \(got "no_such_user_x"/, r.output);
 });
