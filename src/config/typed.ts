@@ -5,7 +5,7 @@
 // expansions and validation, so a typed config and its INI twin resolve to the same processes.
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runNodeScriptSync } from '../os/spawn.js';
+import { runNodeScriptSync } from '../os/node-script.js';
 import { canStripTypes, stripTypesFlags } from '../os/node-features.js';
 import type { IniDocument, IniEntry } from './ini.js';
 import { nearestKey } from './nearest.js';

@@ -19,7 +19,12 @@ test('a child given up on gets the abandoned message first, then the close of it
 const note = (s) => appendFileSync(${JSON.stringify(log)}, s + '\\n');
 process.on('message', (m) => note('message ' + JSON.stringify(m)));
 process.on('disconnect', () => note('disconnect'));
-process.on('SIGTERM', () => { note('term'); setTimeout(() => process.exit(0), 200); });
+process.on('SIGTERM', () => {
+  note('term');
+  // once the channel's close is recorded too (its listener above runs first)
+  if (process.connected) process.once('disconnect', () => process.exit(0));
+  else process.exit(0);
+});
 note('ready');
 setInterval(() => {}, 1000);
 `,
