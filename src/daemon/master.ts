@@ -36,6 +36,7 @@ import { controlSocketPath, pidfilePath } from './paths.js';
 import { openPrimitives, type OpenPrimitives } from './primitives.js';
 import { startReaping } from './reaping.js';
 import { trimWhenQuiet } from './memory.js';
+import { raiseToMinimums } from './limits.js';
 import { LOCK_FD_NAME, Reexec, takeOver, takeSocketFiles } from './reexec.js';
 import { Reloader } from './reload.js';
 import { FileWatch } from './watch.js';
@@ -86,6 +87,12 @@ export async function runMaster(o: MasterOptions): Promise<number> {
       o.onStartFailed(`[supervisord] user = ${asUser}: ${problem} (drover runs as uid ${process.getuid?.() ?? '?'})`, 2);
       return 2;
     }
+  }
+  // then, as that user (as supervisord does), minfds and minprocs
+  const limits = raiseToMinimums(config.supervisord);
+  if (limits !== null) {
+    o.onStartFailed(limits, 2);
+    return 2;
   }
   const runtimeDir = config.supervisord.runtimeDir;
   try {

@@ -52,6 +52,9 @@ export interface Libc {
   /** sigaction(2) on raw struct sigaction buffers (the handler is its first pointer-sized field) */
   sigaction: (sig: number, act: Buffer | null, old: Buffer | null) => number;
   pthreadSigmask: (how: number, set: Buffer, old: null) => number;
+  /** struct rlimit: two 64-bit rlim_t (soft, hard), as on every 64-bit Linux */
+  getrlimit: (resource: number, rlim: Buffer) => number;
+  setrlimit: (resource: number, rlim: Buffer) => number;
 }
 
 let libc: Libc | null = null;
@@ -122,6 +125,8 @@ export function load(): Libc {
       execve: f('int execve(const char *path, const char **argv, const char **envp)'),
       sigaction: f('int sigaction(int sig, const uint8_t *act, _Out_ uint8_t *old)'),
       pthreadSigmask: f('int pthread_sigmask(int how, const uint8_t *set, uint8_t *old)'),
+      getrlimit: f('int getrlimit(int resource, _Out_ uint8_t *rlim)'),
+      setrlimit: f('int setrlimit(int resource, const uint8_t *rlim)'),
     } as Libc;
     return libc;
   } catch (err) {

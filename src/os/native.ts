@@ -246,3 +246,33 @@ export function reapChild(pid: number): WaitResult {
   if (sig === 0) return { state: 'exited', code: (s >> 8) & 0xff };
   return { state: 'signaled', signal: sig };
 }
+
+/** RLIMIT_NPROC and RLIMIT_NOFILE on Linux (asm-generic). */
+export const RLIMIT = { NPROC: 6, NOFILE: 7 } as const;
+/** RLIM_INFINITY: no limit */
+const RLIM_INFINITY = 0xffffffffffffffffn;
+
+/** A resource limit, soft and hard; Infinity for none. */
+export interface Rlimit {
+  readonly soft: number;
+  readonly hard: number;
+}
+
+/** getrlimit(2) of this process. */
+export function getRlimit(resource: number): Rlimit {
+  const c = load();
+  const buf = Buffer.alloc(16);
+  if (c.getrlimit(resource, buf) !== 0) throw new NativeError('getrlimit', c.koffi.errno(), String(resource));
+  const val = (v: bigint): number => (v === RLIM_INFINITY ? Infinity : Number(v));
+  return { soft: val(buf.readBigUInt64LE(0)), hard: val(buf.readBigUInt64LE(8)) };
+}
+
+/** setrlimit(2) of this process (inherited by what it spawns from now on); throws NativeError (EPERM, EINVAL). */
+export function setRlimit(resource: number, limit: Rlimit): void {
+  const c = load();
+  const buf = Buffer.alloc(16);
+  const raw = (n: number): bigint => (n === Infinity ? RLIM_INFINITY : BigInt(n));
+  buf.writeBigUInt64LE(raw(limit.soft), 0);
+  buf.writeBigUInt64LE(raw(limit.hard), 8);
+  if (c.setrlimit(resource, buf) !== 0) throw new NativeError('setrlimit', c.koffi.errno(), String(resource));
+}

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, chownSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fixture, makeTmpDir, runCli, startUp, teardown, writeConfig } from '../helpers/drover.js';
+import { CliRun, fixture, makeTmpDir, runCli, startUp, teardown, writeConfig } from '../helpers/drover.js';
 import { canCreateUsers, createTestUser, type TestUser } from '../helpers/users.js';
 
 const skip = !canCreateUsers() && 'needs root and useradd to create a throw-away user';
@@ -105,4 +105,35 @@ test('[supervisord] user naming nobody known: drover does not start (exit 2), as
   const r = await runCli(['up', '-c', conf], { cwd: dir });
   assert.equal(r.code, 2, r.output);
   assert.match(r.stderr, /:2: \[supervisord\] user: no such user \(got "no_such_user_x"/, r.output);
+});
+
+/** A process's soft and hard limit of `what` ("Max processes", "Max open files"), from /proc/PID/limits. */
+function limitOf(pid: number, what: string): [string, string] {
+  const line = readFileSync(`/proc/${pid}/limits`, 'utf8').split('\n').find((l) => l.startsWith(what)) ?? '';
+  const [soft = '', hard = ''] = line.slice(what.length).trim().split(/\s+/);
+  return [soft, hard];
+}
+
+test('minprocs raises the process limit drover and its programs start with, as supervisord does', async () => {
+  const dir = makeTmpDir();
+  const conf = writeConfig(dir, `[supervisord]\nminprocs = 300\n\n[program:p]\ncommand = /bin/sleep 1000\nstartsecs = 0\n`);
+  // started with a soft limit below minprocs (prlimit execs drover with it)
+  // (the soft limit only: raising a hard one needs CAP_SYS_RESOURCE, which root may not have here)
+  const [, hard] = limitOf(process.pid, 'Max processes');
+  const run = new CliRun(['up', '-c', conf], { cwd: dir, wrapper: ['prlimit', '--nproc=100:', '--'] });
+  try {
+    const pid = Number((await run.waitForLine(/spawned: p with pid (\d+)/))[1]);
+    assert.deepEqual(limitOf(pid, 'Max processes'), ['300', hard], run.describe());
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+test('a minfds past what the system allows fails the start (exit 2), naming the key and the limit', async () => {
+  const dir = makeTmpDir();
+  // more than fs.nr_open allows anyone, root included
+  const conf = writeConfig(dir, `[supervisord]\nminfds = 100000000\n\n[program:p]\ncommand = /bin/sleep 1000\n`);
+  const r = await runCli(['up', '-c', conf], { cwd: dir });
+  assert.equal(r.code, 2, r.output);
+  assert.match(r.stderr, /\[supervisord\] minfds = 100000000: this environment allows at most \d+ open files, and raising that failed \(E\w+\)/, r.output);
 });
