@@ -22,3 +22,9 @@ export function formatElapsed(ms: number): string {
 export function plural(n: number, word: string, many = `${word}s`): string {
   return `${n} ${n === 1 ? word : many}`;
 }
+
+/** A process as `status` and supervisorctl show it: `name` where its group is named after it, else `group:name`. */
+export function shownKey(key: string): string {
+  const colon = key.indexOf(':');
+  return colon > 0 && key.slice(0, colon) === key.slice(colon + 1) ? key.slice(colon + 1) : key;
+}

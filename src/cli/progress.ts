@@ -6,7 +6,7 @@ import { openEventStream, type Endpoint, type ServerEvent } from '../control/cli
 import { paintState } from '../control/status-text.js';
 import { SnapshotJson, StateEventJson } from '../control/wire.js';
 import type { CommandContext } from './command.js';
-import { formatElapsed, useColor } from './format.js';
+import { formatElapsed, shownKey, useColor } from './format.js';
 
 /** What Progress needs of a command invocation (a Remote has it). */
 export interface ProgressTarget {
@@ -173,7 +173,7 @@ export class Progress {
       if (this.track.type === 'all' || this.track.type === 'busy') this.tracked.add(d.name);
       if (this.tracked.has(d.name) && !this.quiet && !this.live && SETTLED.has(d.to) && d.from !== d.to) {
         const why = d.to === 'running' || d.to === 'stopped' ? '' : ` (${d.reason})`;
-        this.ctx.stdout.write(`${d.name}: ${d.to}${why}\n`);
+        this.ctx.stdout.write(`${shownKey(d.name)}: ${d.to}${why}\n`);
       }
       if (this.live) this.render();
     }

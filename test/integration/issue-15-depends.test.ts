@@ -129,7 +129,7 @@ test('a failed job keeps its dependents stopped with the reason; drover start ru
     d.pid = Number(readFileSync(join(d.dir, '.drover', 'drover.pid'), 'utf8'));
     d.seen.add(d.pid);
     assert.equal(up.code, 1, show(['up', '-d', '--wait'], up));
-    assert.match(up.stderr, /drover up: web:web did not start: migrate failed \(exit 3\)/);
+    assert.match(up.stderr, /drover up: web did not start: migrate failed \(exit 3\)/);
     let last = new Map<string, Status>();
     const s = await waitForValue(
       async () => {

@@ -170,7 +170,8 @@ test('a log file that cannot be opened fails the spawn, as under supervisord (FA
     // drover runs on; `up --wait` says a program failed to start (exit 1)
     const up = await d.upWithFailures();
     assert.equal(up.code, 1, `${up.stdout}${up.stderr}`);
-    assert.match(up.stdout, /isdir:isdir: backoff \(spawn error: cannot open log file .*adir: EISDIR: illegal operation on a directory\)/);
+    // named as status names it (not isdir:isdir)
+    assert.match(up.stdout, /^isdir: backoff \(spawn error: cannot open log file .*adir: EISDIR: illegal operation on a directory\)/m);
     const log = (): string => readFileSync(join(d.dir, '.drover', 'drover.log'), 'utf8');
     await waitForCondition(() => /isdir: backoff → fatal/.test(log()), 'isdir FATAL', { timeoutMs: 20_000, describe: () => d.daemonStderr() });
     assert.equal((await d.processes()).get('isdir:isdir')?.state, 'fatal');

@@ -5,7 +5,7 @@ import { ResultsJson, type OutcomeJson } from '../../control/wire.js';
 import { allSignalNames, deliverableSignal, signalName } from '../../os/signals.js';
 import { UsageError } from '../../errors.js';
 import { EXIT } from '../exit-codes.js';
-import { plural } from '../format.js';
+import { plural, shownKey } from '../format.js';
 import { Progress } from '../progress.js';
 import { remoteCommand, type Remote } from '../remote.js';
 
@@ -94,12 +94,6 @@ export function printOutcomes(
     return EXIT.FAILURE;
   }
   return EXIT.OK;
-}
-
-/** A process as `status` and supervisorctl show it: `name` where its group is named after it, else `group:name`. */
-function shownKey(key: string): string {
-  const colon = key.indexOf(':');
-  return colon > 0 && key.slice(0, colon) === key.slice(colon + 1) ? key.slice(colon + 1) : key;
 }
 
 /**

@@ -15,7 +15,7 @@ import type { Command } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { droverVersion } from '../version.js';
 import { parseServerUrl, requestJson, type Endpoint } from '../../control/client.js';
-import { formatElapsed } from '../format.js';
+import { formatElapsed, shownKey } from '../format.js';
 import { Progress } from '../progress.js';
 import { nativeAvailable, nativeUnavailableReason } from '../../os/libc.js';
 import { execve, unblockUsr1 } from '../../os/native.js';
@@ -267,14 +267,14 @@ async function followStartup(ctx: Parameters<Command>[0], endpoint: Endpoint, pi
   const failed = [...progress.states].filter(([, s]) => s === 'fatal' || s === 'backoff').map(([k]) => k);
   const still = [...progress.busy().filter((k) => progress.states.get(k) !== 'backoff'), ...waiting.filter((p) => !p.blocked).map((p) => p.name)];
   progress.finish(`drover up (pid ${pid}): ${progress.describeCounts()} in ${formatElapsed(progress.elapsedMs())}`);
-  if (!settled) ctx.stdout.write(`still starting after ${WAIT_MS / 1000} s: ${still.join(', ')}\n`);
+  if (!settled) ctx.stdout.write(`still starting after ${WAIT_MS / 1000} s: ${still.map(shownKey).join(', ')}\n`);
   for (const p of waiting.filter((w) => w.blocked)) {
-    ctx.stderr.write(`drover up: ${p.name} did not start: ${p.waiting}\n`);
+    ctx.stderr.write(`drover up: ${shownKey(p.name)} did not start: ${p.waiting}\n`);
     failed.push(p.name);
   }
   if (failed.length > 0) {
     for (const k of failed.filter((f) => progress.states.get(f) === 'fatal' || progress.states.get(f) === 'backoff')) {
-      ctx.stderr.write(`drover up: ${k} failed to start: ${progress.states.get(k) ?? '?'} (${progress.reasons.get(k) ?? ''})\n`);
+      ctx.stderr.write(`drover up: ${shownKey(k)} failed to start: ${progress.states.get(k) ?? '?'} (${progress.reasons.get(k) ?? ''})\n`);
     }
     ctx.stderr.write(`drover up: drover is running, but ${failed.length} process(es) failed to start; see \`drover status\`\n`);
     return EXIT.FAILURE;
