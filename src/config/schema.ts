@@ -158,7 +158,7 @@ export const PROGRAM_KEYS = {
   stopasgroup: key({ type: 'boolean', default: 'false', doc: 'Send stopsignal to the whole process group; implies killasgroup.', parse: boolean }),
   killasgroup: key({ type: 'boolean', default: null, defaultDoc: 'same as stopasgroup', doc: 'Send SIGKILL to the whole process group.', parse: boolean }),
   user: key({ type: 'user', default: null, doc: 'Run as this user (name or uid; drover must run as root, unless it is drover\'s own user). Must exist. check and up warn when drover is not root and this is another user: every start would fail.', parse: existingUser }),
-  redirect_stderr: key({ type: 'boolean', default: 'false', doc: "Send stderr into stdout's log; stderr_logfile is then ignored.", parse: boolean }),
+  redirect_stderr: key({ type: 'boolean', default: 'false', doc: "Send stderr into stdout's log, in the order written (one pipe, as 2>&1; two with log_format = json, which names each line's stream); stderr_logfile is then ignored.", parse: boolean }),
   ...streamKeys('stdout'),
   ...streamKeys('stderr'),
   environment: key({ type: 'KEY=value list', typed: 'pairs', default: '', doc: 'Variables added to the inherited environment: KEY=value pairs separated by commas; quote values with commas or spaces.', parse: text }),

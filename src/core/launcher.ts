@@ -145,6 +145,9 @@ export class Launcher {
       ...(plan.stdinFd !== undefined ? { stdinFd: plan.stdinFd } : {}),
       listenFds,
       ipc: plan.ipc,
+      // redirect_stderr in text logs: one pipe, as supervisord makes it, so stdout and stderr stay in the
+      // order written; JSON lines name the stream of each line, which needs the two pipes
+      mergeStderr: spec.redirectStderr && spec.logFormat === 'text' && plan.stdout !== 'protocol',
     });
     if (!result.ok) {
       abandon(result.reason, result.message);
@@ -158,7 +161,8 @@ export class Launcher {
     entry.executable = result.executable;
     entry.stopSnapshot = [];
     this.o.guard?.add(pid, entry.spawnedStartTicks);
-    // with redirect_stderr the sink writes stderr into the stdout log, still knowing which stream a line came from
+    // with redirect_stderr in JSON lines the sink writes stderr into the stdout log, still knowing which
+    // stream a line came from; in text there is no stderr stream here (the program writes it into stdout's pipe)
     const protocol = plan.stdout === 'protocol';
     const strip = this.o.stripAnsi?.() === true;
     const tap = (stream: StreamName, raw: OutputStream): OutputStream => {

@@ -29,6 +29,11 @@ export interface SpawnRequest {
   readonly listenFds?: readonly { readonly fd: number; readonly name: string }[];
   /** open a Node IPC channel (after the socket fds) */
   readonly ipc?: boolean;
+  /**
+   * fd 2 is a second descriptor of fd 1's pipe, as `2>&1` makes it (supervisor's redirect_stderr): the lines
+   * keep the order the program wrote them in, and `stderr` in the result is null. Only with the native layer.
+   */
+  readonly mergeStderr?: boolean;
 }
 
 export type SpawnResult =
@@ -215,7 +220,7 @@ export function spawnProcess(req: SpawnRequest): SpawnResult {
   if (nativeAvailable()) {
     try {
       outPipe = outputPipe(req.user);
-      errPipe = outputPipe(req.user);
+      if (!req.mergeStderr) errPipe = outputPipe(req.user);
       // the same kind of pipe, read by the child (given to its user too, for open("/dev/stdin"))
       if (req.stdinPipe && req.stdinFd === undefined) inPipe = outputPipe(req.user);
     } catch (err) {
@@ -238,7 +243,7 @@ export function spawnProcess(req: SpawnRequest): SpawnResult {
       stdio: [
         req.stdinFd ?? inPipe?.readFd ?? (req.stdinPipe ? 'pipe' : 'ignore'),
         outPipe?.writeFd ?? 'pipe',
-        errPipe?.writeFd ?? 'pipe',
+        errPipe?.writeFd ?? (req.mergeStderr ? outPipe?.writeFd : undefined) ?? 'pipe',
         ...listen.map((l) => l.fd),
         ...(req.ipc ? ['ipc' as const] : []),
       ],
@@ -262,7 +267,7 @@ export function spawnProcess(req: SpawnRequest): SpawnResult {
   trimChild(child);
   // the child has its copies now; the master's write ends must go, or the pipes never reach their end
   const stdout = outPipe ? adoptReadEnd(outPipe) : child.stdout;
-  const stderr = errPipe ? adoptReadEnd(errPipe) : child.stderr;
+  const stderr = errPipe ? adoptReadEnd(errPipe) : outPipe ? null : child.stderr;
   let stdin: ChildStdin | null = null;
   if (inPipe) {
     closeSync(inPipe.readFd);

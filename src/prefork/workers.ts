@@ -250,7 +250,8 @@ export class Workers implements ProcessKind {
     });
     // EPIPE/ERR_IPC_CHANNEL_CLOSED when the worker is gone: its exit event tells the rest
     child.on('error', () => undefined);
-    output.stderr?.on(
+    // with redirect_stderr the report comes on the one pipe that carries both
+    (output.stderr ?? output.stdout)?.on(
       'data',
       stuckReportScanner((report) => {
         if (entry.spawnedPid !== pid) return;

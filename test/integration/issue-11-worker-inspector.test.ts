@@ -82,7 +82,7 @@ function usr1Pending(pid: number): boolean {
   return false;
 }
 
-async function boot(dir: string): Promise<{ run: CliRun; conf: string; pid: number; push: (task: unknown) => Promise<void> }> {
+async function boot(dir: string, extra = ''): Promise<{ run: CliRun; conf: string; pid: number; push: (task: unknown) => Promise<void> }> {
   linkDrover(dir);
   writeFileSync(join(dir, 'jobs.mjs'), WORKER);
   const conf = writeConfig(
@@ -91,7 +91,7 @@ async function boot(dir: string): Promise<{ run: CliRun; conf: string; pid: numb
 worker = ${join(dir, 'jobs.mjs')}
 timeout = 2s
 startretries = 0
-`,
+${extra}`,
   );
   const run = await startUp(conf);
   await run.waitForLine(/jobs_0: starting → running/);
@@ -151,6 +151,21 @@ test('a stuck worker: no TCP listener at any time (USR1 while stuck, then the di
     assert.doesNotMatch(run.output, /Debugger listening/, 'Node started no inspector');
   } finally {
     clearInterval(sampler);
+    await teardown(run, [pid], dir);
+  }
+});
+
+test('with redirect_stderr the stuck worker\'s report still comes (it is read from the one pipe that carries both streams)', async () => {
+  const dir = makeTmpDir();
+  const { run, pid, push } = await boot(dir, 'redirect_stderr = true\n');
+  try {
+    await push('spin');
+    await run.waitForLine(/jobs_0 \| spinning/);
+    await run.waitForLine(/jobs_0: worker \d+ sent no heartbeat for 2s/, { timeoutMs: 8000 });
+    const m = await run.waitForLine(/JavaScript stack of the stuck worker (\d+):\n((?:    .*\n)+)/, { timeoutMs: 8000 });
+    assert.equal(Number(m[1]), pid);
+    assert.match(m[2] ?? '', /^    at spinForever \(file:\/\/.*jobs\.mjs:\d+:\d+\)$/m, `the stack names the stuck function\n${run.describe()}`);
+  } finally {
     await teardown(run, [pid], dir);
   }
 });

@@ -99,6 +99,21 @@ stderr_logfile = AUTO`,
   await teardown({ child: { exitCode: 0, signalCode: null } } as never, [], dir);
 });
 
+test('redirect_stderr: stdout and stderr reach the log in the order the program wrote them (one pipe, as 2>&1)', async () => {
+  const dir = makeTmpDir();
+  const count = 6000;
+  const log = join(dir, 'merged.log');
+  // odd lines to stdout and even ones to stderr, one write(2) each, at full speed: two pipes read 64 KiB at
+  // a time put runs of hundreds of lines out of order; one pipe cannot
+  await runToExit(dir, `command = ${node} ${fixture('write-lines.mjs')} ${count}\nredirect_stderr = true\nstdout_logfile = ${log}`);
+  const lines = readFileSync(log, 'utf8').replace(/\n$/, '').split('\n');
+  const numbers = lines.map((l) => Number(/^L(\d+) /.exec(l)?.[1] ?? Number.NaN));
+  const firstOff = numbers.findIndex((n, i) => n !== i + 1);
+  assert.equal(firstOff, -1, `line ${firstOff + 1} of ${lines.length} is ${JSON.stringify(lines[firstOff])}, not L${firstOff + 1}`);
+  assert.equal(lines.length, count);
+  await teardown({ child: { exitCode: 0, signalCode: null } } as never, [], dir);
+});
+
 test('json lines, redirect_stderr keeps the stream, /dev/stdout prints with the prefix, drover has its own log', async () => {
   const dir = makeTmpDir();
   const log = join(dir, 'j.log');
