@@ -10,11 +10,10 @@ import { loadConfig } from '../../config/load.js';
 import { ConfigProblems } from '../../config/sources.js';
 import { SOCKET_KEYS } from '../../config/schema.js';
 import { instanceRunning } from '../../daemon/lock.js';
-import { nativeUnavailableReason } from '../../os/libc.js';
 import { ensureRuntimeDir, RuntimeDirError } from '../../daemon/runtime-dir.js';
 import { formatConfigProblem } from '../../errors.js';
 import { EXIT } from '../exit-codes.js';
-import { up } from './up.js';
+import { up, withoutNative } from './up.js';
 
 const HELP = `usage: drover serve APP [options]
 
@@ -219,9 +218,9 @@ export const serve: Command = async (ctx) => {
     '',
   ];
   const file = join(runtimeDir, 'serve.ini');
-  const noNative = nativeUnavailableReason();
+  const noNative = withoutNative();
   if (noNative !== null) {
-    ctx.stderr.write(`drover serve: ${noNative}; a master needs it (sockets, the instance lock, output pipes): reinstall drover's npm dependencies on this machine (docs/dependencies.md)\n`);
+    ctx.stderr.write(`drover serve: ${noNative}\n`);
     return EXIT.FAILURE;
   }
   // A running master re-reads serve.ini at HUP: a second serve here must fail before it rewrites that file,

@@ -21,6 +21,12 @@ import { nativeAvailable, nativeUnavailableReason } from '../../os/libc.js';
 import { execve, unblockUsr1 } from '../../os/native.js';
 import { closeStrayInspector, daemonV8Flags, noInspectorFlags } from '../../os/node-features.js';
 
+/** Why no master can run here (the native layer did not load), or null: `up` and `serve` refuse at once. */
+export function withoutNative(): string | null {
+  const reason = nativeUnavailableReason();
+  return reason === null ? null : `${reason}; a master needs it (sockets, the instance lock, output pipes, reaping orphans): reinstall drover's npm dependencies on this machine (docs/dependencies.md)`;
+}
+
 /** Set in the environment of a master that replaced itself to take the daemon's V8 flags (against a loop). */
 const EXECED_MARK = 'DROVER_V8_FLAGS_APPLIED';
 
@@ -118,10 +124,8 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
   }
   // the native layer (src/os/) binds the sockets, holds the instance lock, makes the programs' pipes and
   // reaps orphans: a master cannot run without it (docs/dependencies.md); `check` and the control CLI can
-  const noNative = nativeUnavailableReason();
-  if (noNative !== null) {
-    return fail(`${noNative}; drover up needs it (sockets, the instance lock, output pipes, reaping orphans): reinstall drover's npm dependencies on this machine (docs/dependencies.md)`, EXIT.FAILURE);
-  }
+  const noNative = withoutNative();
+  if (noNative !== null) return fail(noNative, EXIT.FAILURE);
   // the master runs with the daemon's V8 flags, and with SIGUSR1 kept from Node's inspector where Node
   // can (docs/security.md): a daemon child is spawned with them, a foreground master replaces itself with a
   // Node that has them (same pid: a service manager or a container sees no change)
