@@ -289,13 +289,17 @@ function text(data: Uint8Array): string {
   return Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8');
 }
 
-/** Runs a log read, turning the sink's coded errors (E_NO_FILE, E_BAD_NAME, …) into API errors. */
+/** The sink's coded errors (E_NO_FILE, E_BAD_NAME, …) as API errors; anything else as it is. */
+function logError(err: unknown): unknown {
+  return err instanceof LogReadError ? new BadRequest(err.code, err.message, err.code === 'E_NO_FILE' ? 404 : 400) : err;
+}
+
+/** Runs a log read, turning the sink's coded errors into API errors. */
 async function logRead<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof LogReadError) throw new BadRequest(err.code, err.message, err.code === 'E_NO_FILE' ? 404 : 400);
-    throw err;
+    throw logError(err);
   }
 }
 
@@ -364,8 +368,7 @@ const GET: Record<string, Handler> = {
     try {
       logs.requireLog(key, stream);
     } catch (err) {
-      if (err instanceof LogReadError) throw new BadRequest(err.code, err.message, err.code === 'E_NO_FILE' ? 404 : 400);
-      throw err;
+      throw logError(err);
     }
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     let lost = 0;
