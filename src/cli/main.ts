@@ -47,9 +47,9 @@ function usage(): string {
 async function main(argv: readonly string[]): Promise<number> {
   const [name, ...rest] = argv;
   // `drover help status` is `drover status --help`, as `supervisorctl help status` is
-  const topic = name === 'help' && rest[0] !== undefined ? commandNamed(rest[0]) : undefined;
-  if (topic) return (await topic.load())(contextOf(['--help']));
   if (name === 'help' && rest[0] !== undefined) {
+    const topic = commandNamed(rest[0]);
+    if (topic) return (await topic.load())(contextOf(['--help']));
     process.stderr.write(`drover help: no command "${rest[0]}"\n\n${usage()}`);
     return EXIT.USAGE;
   }
