@@ -1,7 +1,7 @@
 // drover's shared primitives as a worker module sees them: `ctx.queue(name)`, `ctx.state`, `ctx.lock(name)`
 // in a job worker, or `import { queue, state, lock } from 'drover'` anywhere in a worker process. The
 // master holds the data (docs/shared.md); values cross the IPC channel as JSON.
-import { sharedClient, SharedRequestError } from './client.js';
+import { RUNTIME_KEY, sharedClient, SharedRequestError } from './client.js';
 import { taskShapeProblem, type DeadTask, type NackResult, type QueueStats } from './queue-core.js';
 
 export type { DeadTask, NackResult, QueueStats };
@@ -80,7 +80,7 @@ export interface SharedState {
 export interface LockOptions {
   /** released by the master after this long even if the holder lives; default 0 = no ttl */
   readonly ttlMs?: number;
-  /** stop waiting: lock() rejects with an AbortError */
+  /** stop waiting: lock() rejects with an AbortError. Default: the worker's stop signal */
   readonly signal?: AbortSignal;
 }
 
@@ -122,6 +122,8 @@ export const state: SharedState = {
     return (await call('state.delete', { key })) as boolean;
   },
   async increment(key: string, by = 1): Promise<number> {
+    // NaN and ±Infinity cannot cross the channel (JSON makes them null, which would mean "by 1")
+    if (typeof by !== 'number' || !Number.isFinite(by)) throw badNumber('state.increment', 'by', by);
     return (await call('state.increment', { key, by })) as number;
   },
   async compareAndSet(key: string, expected: unknown, next: unknown): Promise<boolean> {
@@ -130,9 +132,24 @@ export const state: SharedState = {
   async watch<T>(key: string, fn: (value: T | undefined, key: string) => void): Promise<() => Promise<void>> {
     const client = sharedClient();
     const id = client.nextSeq;
-    client.addWatcher(id, (k, found, value) => fn(found ? (value as T) : undefined, k));
-    const first = (await client.call('state.watch', { key })) as { found: boolean; value: T };
+    // changes that come with the first value (one message carries both) are older than nothing: they
+    // follow it. Held until the first value has been given, so the last call is always the current value
+    let held: [string, boolean, unknown][] | null = [];
+    client.addWatcher(id, (k, found, value) => {
+      if (held) held.push([k, found, value]);
+      else fn(found ? (value as T) : undefined, k);
+    });
+    let first: { found: boolean; value: T };
+    try {
+      first = (await client.call('state.watch', { key })) as { found: boolean; value: T };
+    } catch (err) {
+      client.removeWatcher(id);
+      throw err;
+    }
     fn(first.found ? first.value : undefined, key);
+    const changes = held;
+    held = null;
+    for (const [k, found, value] of changes) fn(found ? (value as T) : undefined, k);
     return async () => {
       client.removeWatcher(id);
       await client.call('state.unwatch', { watch: id });
@@ -146,7 +163,8 @@ export async function lock(name: string, opts: LockOptions = {}): Promise<Lock> 
     'lock.acquire',
     { name, ttlMs: opts.ttlMs ?? 0 },
     {
-      signal: opts.signal,
+      // a worker's waits end when it begins to stop (docs/shared.md), as its takes do
+      signal: opts.signal ?? runtimeSignal(),
       // granted just as the wait was withdrawn: give it back at once
       onLate: (t) => void call('lock.release', { name, token: t }).catch(() => undefined),
     },
@@ -176,8 +194,13 @@ export async function withLock<R>(name: string, fn: (lock: Lock) => Promise<R> |
 // --- internal ---
 
 /** The worker runtime's stop signal and the program's concurrency (set by src/worker/main.ts). */
-const RUNTIME = Symbol.for('drover.sharedRuntime');
-type Runtime = { signal?: AbortSignal; concurrency?: number };
+const RUNTIME = RUNTIME_KEY;
+type Runtime = {
+  signal?: AbortSignal;
+  concurrency?: number;
+  /** a task was acked or nacked by this worker (max_requests counts them) */
+  onTaskSettled?: () => void;
+};
 
 export function setRuntimeDefaults(r: Runtime): void {
   (globalThis as { [RUNTIME]?: Runtime })[RUNTIME] = r;
@@ -187,12 +210,21 @@ function runtimeSignal(): AbortSignal | undefined {
   return (globalThis as { [RUNTIME]?: Runtime })[RUNTIME]?.signal;
 }
 
+function taskSettled(): void {
+  (globalThis as { [RUNTIME]?: Runtime })[RUNTIME]?.onTaskSettled?.();
+}
+
 function runtimeConcurrency(): number {
   return (globalThis as { [RUNTIME]?: Runtime })[RUNTIME]?.concurrency ?? 1;
 }
 
 function call(op: string, args: Record<string, unknown>, opts?: Parameters<ReturnType<typeof sharedClient>['call']>[2]): Promise<unknown> {
   return sharedClient().call(op, args, opts);
+}
+
+/** E_BAD_ARGUMENTS for a number the master cannot be given (JSON has no NaN or Infinity). */
+function badNumber(op: string, key: string, v: unknown, expected = 'a finite number'): SharedRequestError {
+  return new SharedRequestError('E_BAD_ARGUMENTS', `${op}: ${key} must be ${expected}, not ${typeof v === 'number' ? String(v) : JSON.stringify(v) ?? typeof v}`);
 }
 
 function slot(v: unknown): { found: boolean; value: unknown } {
@@ -231,18 +263,33 @@ class TaskHandle<T> implements Task<T> {
   }
 
   ack(): Promise<boolean> {
-    this.settled = true;
+    this.settle();
     return call('queue.ack', { queue: this.queue, id: this.id }) as Promise<boolean>;
   }
 
   nack(opts: { retryInMs?: number; error?: string } = {}): Promise<NackResult> {
+    this.settle();
+    return this.giveBack(opts);
+  }
+
+  /** A handled task counts once for max_requests, however it was settled. */
+  private settle(): void {
+    if (!this.settled) taskSettled();
     this.settled = true;
-    const args: Record<string, unknown> = { queue: this.queue, id: this.id, retryInMs: Math.max(0, Math.round(opts.retryInMs ?? 0)) };
+  }
+
+  /** Back to the queue without counting as handled (a loop left before it handled the task). */
+  giveBack(opts: { retryInMs?: number; error?: string } = {}): Promise<NackResult> {
+    this.settled = true;
+    const retryInMs = opts.retryInMs ?? 0;
+    if (!Number.isFinite(retryInMs)) return Promise.reject(badNumber('nack', 'retryInMs', retryInMs));
+    const args: Record<string, unknown> = { queue: this.queue, id: this.id, retryInMs: Math.max(0, Math.round(retryInMs)) };
     if (opts.error !== undefined) args['error'] = opts.error;
     return call('queue.nack', args) as Promise<NackResult>;
   }
 
   extend(leaseMs: number): Promise<boolean> {
+    if (!(Number.isFinite(leaseMs) && leaseMs > 0)) return Promise.reject(badNumber('extend', 'leaseMs', leaseMs, 'a positive number'));
     return call('queue.extend', { queue: this.queue, id: this.id, leaseMs: Math.round(leaseMs) }) as Promise<boolean>;
   }
 }
@@ -258,6 +305,10 @@ class QueueHandle<T> implements Queue<T> {
     // checked here too, so that a task the channel cannot carry is refused like any other
     const problem = taskShapeProblem(data);
     if (problem !== null) throw new SharedRequestError('E_BAD_ARGUMENTS', `queue ${JSON.stringify(this.name)}: ${problem}`);
+    for (const key of ['priority', 'delayMs', 'maxAttempts'] as const) {
+      const v = opts[key];
+      if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v))) throw badNumber('push', key, v);
+    }
     const args: Record<string, unknown> = { queue: this.name, data };
     if (opts.priority !== undefined) args['priority'] = opts.priority;
     if (opts.delayMs !== undefined) args['delayMs'] = Math.max(0, Math.round(opts.delayMs));
@@ -267,6 +318,9 @@ class QueueHandle<T> implements Queue<T> {
 
   async take(opts: TakeOptions = {}): Promise<Task<T> | null> {
     const signal = opts.signal ?? this.defaults.signal;
+    if (opts.leaseMs !== undefined && !(typeof opts.leaseMs === 'number' && Number.isFinite(opts.leaseMs) && opts.leaseMs > 0)) {
+      throw badNumber('take', 'leaseMs', opts.leaseMs, 'a positive number');
+    }
     const args: Record<string, unknown> = { queue: this.name };
     if (opts.leaseMs !== undefined) args['leaseMs'] = Math.max(1, Math.round(opts.leaseMs));
     try {
@@ -292,7 +346,7 @@ class QueueHandle<T> implements Queue<T> {
     } finally {
       // the loop was left (break, throw) holding a task it did not settle: give it back now rather than
       // when its lease expires
-      if (current && !current.settled) await current.nack({ retryInMs: 0 }).catch(() => undefined);
+      if (current && !current.settled) await (current as TaskHandle<T>).giveBack().catch(() => undefined);
     }
   }
 

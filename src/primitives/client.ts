@@ -36,11 +36,11 @@ export class SharedClient {
   private disconnected = false;
 
   constructor() {
-    if (typeof process.send !== 'function') {
-      throw new SharedRequestError(
-        'E_NO_MASTER',
-        "drover's queue, state and lock work only inside a drover worker process (worker = in the config, or drover serve)",
-      );
+    const only = "drover's queue, state and lock work only inside a drover worker process (worker = in the config, or drover serve)";
+    if (typeof process.send !== 'function') throw new SharedRequestError('E_NO_MASTER', only);
+    // a process a worker forked has a channel too, to the worker, which would never answer
+    if (!(RUNTIME_KEY in globalThis)) {
+      throw new SharedRequestError('E_NO_MASTER', `${only}; this process's IPC channel leads elsewhere (a process a worker forked?): make the call in the worker`);
     }
     process.on('message', (m: unknown) => this.onMessage(m));
     process.on('disconnect', () => this.failAll());
@@ -172,6 +172,8 @@ export class SharedClient {
 }
 
 const KEY = Symbol.for('drover.sharedClient');
+/** Where the worker runtime (src/worker/main.ts) puts its defaults, through api.ts's setRuntimeDefaults: set only in a worker */
+export const RUNTIME_KEY = Symbol.for('drover.sharedRuntime');
 
 /**
  * The process's one client. Kept on globalThis: a worker module may import 'drover' from another copy of

@@ -10,6 +10,9 @@ import { LockTable, type LockInfo } from './lock-core.js';
 import { StateStore } from './state-core.js';
 import { DEFAULT_MAX_ATTEMPTS, TaskQueue, type DeadTask, type Delivery, type NackResult, type PushOptions, type QueueStats } from './queue-core.js';
 
+/** the longest delay Node's timers honour */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export class MemoryBackend implements SharedBackend {
   /** queues by name, created on first use */
   private readonly queues = new Map<string, TaskQueue>();
@@ -202,10 +205,14 @@ export class MemoryBackend implements SharedBackend {
     if (next === null) return;
     if (this.timer && this.timer.atMs <= next) return;
     if (this.timer) clearTimeout(this.timer.handle);
-    const handle = setTimeout(() => this.fire(), Math.max(0, next - this.now()));
+    // a deadline past Node's longest timer (2^31 - 1 ms, ~24.8 days) is reached in steps: a longer delay
+    // would fire at once, again and again
+    const now = this.now();
+    const delay = Math.min(Math.max(0, next - now), MAX_TIMER_MS);
+    const handle = setTimeout(() => this.fire(), delay);
     // the supervisor keeps the master alive; this timer must not keep it from exiting
     handle.unref();
-    this.timer = { handle, atMs: next };
+    this.timer = { handle, atMs: now + delay };
   }
 
   private fire(): void {

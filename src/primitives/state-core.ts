@@ -35,6 +35,8 @@ export class StateStore {
     const cur = this.values.has(key) ? this.values.get(key) : 0;
     if (typeof cur !== 'number') throw new NotANumber(`state "${key}" holds ${JSON.stringify(cur)}, not a number`);
     const next = cur + by;
+    // JSON, the channel's format, has no Infinity: it would be stored and then read back as null
+    if (!Number.isFinite(next)) throw new NotANumber(`state "${key}": ${cur} + ${by} is past the largest number`);
     this.values.set(key, next);
     this.changed(key);
     return next;

@@ -27,9 +27,9 @@ const concurrency = Math.max(1, Number(env[WORKER_ENV.concurrency] ?? '1') || 1)
 const spareSockets = env[WORKER_ENV.spareSockets] === undefined ? null : Math.max(0, Number(env[WORKER_ENV.spareSockets]) || 0);
 /** aborted when a stop begins: ends job workers' run() and waiting queue takes (shared primitives) */
 const stopController = new AbortController();
-setRuntimeDefaults({ signal: stopController.signal, concurrency });
+setRuntimeDefaults({ signal: stopController.signal, concurrency, onTaskSettled: countRequest });
 
-/** requests answered so far */
+/** requests answered so far (HTTP), or tasks a job worker settled (acked or nacked) */
 let requests = 0;
 /** set once a stop began */
 let stopping = false;
@@ -39,6 +39,18 @@ let onStop: (() => void) | null = null;
 function send(m: WorkerMessage): void {
   if (process.send && process.connected) process.send(m);
 }
+
+/** One more request answered or task settled; past max_requests the worker asks the master for a successor once. */
+function countRequest(): void {
+  requests += 1;
+  if (maxRequests > 0 && requests >= maxRequests && !retireSent) {
+    retireSent = true;
+    send({ t: 'retire', reason: `${jobWorker ? 'settled' : 'served'} ${requests} ${jobWorker ? 'tasks' : 'requests'} (max_requests)` });
+  }
+}
+
+/** set when the module is a job worker (defineWorker) */
+let jobWorker = false;
 
 function fail(message: string, err?: unknown): never {
   process.stderr.write(`drover worker ${name}: ${message}${err ? `: ${(err as Error).stack ?? String(err)}` : ''}\n`);
@@ -97,11 +109,17 @@ function beginStop(why: string): void {
   if (stopping) return;
   stopping = true;
   stopController.abort();
-  // Past the graceful budget the master sends SIGKILL anyway; leaving a little earlier lets us exit 0.
-  // (capped at the longest delay Node's timers honour, 2^31 - 1 ms: a longer one would fire at once)
-  setTimeout(() => process.exit(0), Math.max(0, Math.min(gracefulMs - 100, 2 ** 31 - 1))).unref();
+  armGracefulExit(0);
   if (onStop) onStop();
   else if (why !== 'SIGTERM' || !process.connected) process.exit(0);
+}
+
+/**
+ * Past the graceful budget the master sends SIGKILL anyway; leaving a little earlier lets the worker exit
+ * with `code` (capped at the longest delay Node's timers honour, 2^31 - 1 ms: a longer one fires at once).
+ */
+function armGracefulExit(code: number): void {
+  setTimeout(() => process.exit(code), Math.max(0, Math.min(gracefulMs - 100, 2 ** 31 - 1))).unref();
 }
 
 // --- job workers ---
@@ -118,6 +136,7 @@ async function runJobWorker(worker: JobWorker): Promise<void> {
     state,
     lock,
   };
+  jobWorker = true;
   // the stop signal aborts run(); nothing else to do here
   onStop = () => undefined;
   try {
@@ -127,16 +146,47 @@ async function runJobWorker(worker: JobWorker): Promise<void> {
   }
   send({ t: 'ready' });
   if (spareSockets !== null) {
-    await awaitPromotion(0);
+    // a spare that leaves without serving still undoes its setup()
+    await awaitPromotion(0, () => void finishJob(worker, ctx, 0));
     onStop = () => undefined;
     send({ t: 'serving' });
   }
+  let code = 0;
   try {
     await worker.run(ctx);
-  } finally {
-    await worker.stop?.(ctx);
+  } catch (err) {
+    // an abort that a stop caused is how run() is meant to end
+    if (stopping && (err as Error)?.name === 'AbortError') return finishJob(worker, ctx, 0);
+    // said before stop() runs: a stop() that hangs must not hide why the worker is leaving
+    process.stderr.write(`drover worker ${name}: run() failed: ${(err as Error)?.stack ?? String(err)}\n`);
+    code = 1;
   }
-  process.exit(0);
+  await finishJob(worker, ctx, code);
+}
+
+/**
+ * Ends a job worker: stop() (once), then exit with `code`. A run() that ended by itself ends the worker as
+ * a stop does: waits end (the stop signal aborts) and stop() has the graceful budget, after which the
+ * worker exits anyway, so a stop() that hangs cannot keep a worker that does nothing, or its locks.
+ */
+let finishing = false;
+async function finishJob(worker: JobWorker, ctx: WorkerContext, code: number): Promise<never> {
+  if (!finishing) {
+    finishing = true;
+    if (!stopping) {
+      stopping = true;
+      stopController.abort();
+      armGracefulExit(code);
+    }
+    try {
+      await worker.stop?.(ctx);
+    } catch (err) {
+      process.stderr.write(`drover worker ${name}: stop() failed: ${(err as Error)?.stack ?? String(err)}\n`);
+      code = code === 0 ? 1 : code;
+    }
+    process.exit(code);
+  }
+  return new Promise<never>(() => undefined);
 }
 
 // --- HTTP ---
@@ -169,11 +219,7 @@ async function serveHttp(exported: unknown): Promise<void> {
   const track = (_req: IncomingMessage, res: ServerResponse): void => {
     // Draining: every answer from now on tells the client to reconnect elsewhere (to a live worker).
     if (stopping) res.setHeader('connection', 'close');
-    requests += 1;
-    if (maxRequests > 0 && requests >= maxRequests && !retireSent) {
-      retireSent = true;
-      send({ t: 'retire', reason: `served ${requests} requests (max_requests)` });
-    }
+    countRequest();
   };
   for (let i = 0; i < count; i++) {
     const server = i === 0 && userServer ? userServer : createServer(listener);
@@ -215,9 +261,9 @@ async function promoted(count: number): Promise<unknown[]> {
  * Waits for the master's `accept` and the sockets that follow it (by index); a stop meanwhile ends the
  * spare at once (it has nothing in flight).
  */
-function awaitPromotion(count: number): Promise<unknown[]> {
-  onStop = () => process.exit(0);
-  if (stopping) process.exit(0);
+function awaitPromotion(count: number, leave: () => void = () => process.exit(0)): Promise<unknown[]> {
+  onStop = leave;
+  if (stopping) leave();
   return new Promise((resolve) => {
     const handles: unknown[] = Array.from({ length: count }, () => undefined);
     let told = false;

@@ -1,0 +1,192 @@
+// How a job worker ends, and the edges of its shared primitives (an audit of the seventeenth session): a
+// run() that throws while stop() hangs still ends the worker and frees its lock; a lock wait ends when its
+// worker begins to stop; max_requests counts a job worker's tasks; a spare job worker runs stop() too; a
+// watch gives its first value before later changes; a process a worker forked gets E_NO_MASTER instead of
+// waiting for ever; numbers JSON cannot carry are refused; a delay past Node's longest timer does not spin.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { parseServerUrl, requestJson } from '../../src/control/client.js';
+import { assertStaysFor, makeTmpDir, runCli, startUp, teardown, writeConfig, type CliRun } from '../helpers/drover.js';
+import { linkDrover } from '../helpers/shared.js';
+
+/** Writes the worker modules and the config into a new directory and starts drover on it. */
+async function boot(files: Record<string, string>, config: string): Promise<{ run: CliRun; dir: string; conf: string }> {
+  const dir = makeTmpDir();
+  linkDrover(dir);
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  const conf = writeConfig(dir, config.replaceAll('DIR', dir));
+  return { run: await startUp(conf), dir, conf };
+}
+
+const untilStopped = `await new Promise((r) => ctx.signal.addEventListener('abort', r));`;
+
+test('run() that throws while its stop() hangs: the error is logged, the worker leaves within graceful_timeout, its lock goes to the next waiter', async () => {
+  const RS = `import { defineWorker } from 'drover';
+export default defineWorker({
+  async run(ctx) {
+    if (ctx.name.endsWith('_0')) {
+      await ctx.lock('L');
+      await ctx.state.set('held', true);
+      // throws once the other worker waits behind it
+      await new Promise((resolve) => ctx.state.watch('queued', (v) => v && resolve()));
+      throw new Error('boom in run');
+    }
+    await new Promise((resolve) => ctx.state.watch('held', (v) => v && resolve()));
+    const waiting = ctx.lock('L');
+    await ctx.state.set('queued', true);
+    const l = await waiting;
+    ctx.log('got L token ' + l.token);
+    ${untilStopped}
+  },
+  stop() {
+    return new Promise(() => {}); // never resolves
+  },
+});
+`;
+  const { run, dir } = await boot({ 'rs.mjs': RS }, `[program:rs]\nworker = DIR/rs.mjs\nnumprocs = 2\ngraceful_timeout = 2s\nautorestart = false\n`);
+  try {
+    await run.waitForLine(/rs_0 ! drover worker rs_0: run\(\) failed: Error: boom in run/, { timeoutMs: 10_000 });
+    await run.waitForLine(/rs_1 \| got L token \d+/, { timeoutMs: 10_000 });
+    await run.waitForLine(/rs_0: running → exited \(exit status 1/, { timeoutMs: 10_000 });
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+test('a lock wait ends when its worker begins to stop (the stop does not wait out graceful_timeout)', async () => {
+  const LK = `import { defineWorker } from 'drover';
+export default defineWorker({
+  async run(ctx) {
+    if (ctx.name.endsWith('_0')) {
+      await ctx.lock('L');
+      await ctx.state.set('held', true);
+      ${untilStopped}
+      return;
+    }
+    await new Promise((resolve) => ctx.state.watch('held', (v) => v && resolve()));
+    ctx.log('waiting');
+    try {
+      await ctx.lock('L');
+      ctx.log('got it');
+    } catch (err) {
+      ctx.log('wait ended: ' + err.name);
+    }
+  },
+});
+`;
+  const { run, dir, conf } = await boot({ 'lk.mjs': LK }, `[program:lk]\nworker = DIR/lk.mjs\nnumprocs = 2\ngraceful_timeout = 120s\n`);
+  try {
+    await run.waitForLine(/lk_1 \| waiting/, { timeoutMs: 10_000 });
+    const stop = runCli(['stop', 'lk:lk_1', '-c', conf], { timeoutMs: 20_000 });
+    await run.waitForLine(/lk_1 \| wait ended: AbortError/, { timeoutMs: 10_000 });
+    await run.waitForLine(/lk_1: stopping → stopped/, { timeoutMs: 10_000 });
+    assert.equal((await stop).code, 0);
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+test('max_requests on a job worker counts its tasks: after 3 it is recycled, and every task runs once', async () => {
+  const MR = `import { defineWorker } from 'drover';
+export default defineWorker({
+  async run(ctx) {
+    await ctx.queue('q').process((task) => ctx.log('task ' + task.data.n + ' in ' + process.pid));
+  },
+});
+`;
+  const { run, dir } = await boot({ 'mr.mjs': MR }, `[program:mr]\nworker = DIR/mr.mjs\nmax_requests = 3\n`);
+  try {
+    await run.waitForLine(/mr_0: starting → running/);
+    const ep = parseServerUrl(`unix://${join(dir, '.drover', 'drover.sock')}`);
+    for (let n = 1; n <= 5; n++) {
+      const r = await requestJson(ep, 'POST', '/api/queue/push', { queue: 'q', task: { n } });
+      assert.equal(r.body['ok'], true, JSON.stringify(r.body));
+    }
+    // as an HTTP worker does, the old one works on until its successor is ready
+    await run.waitForLine(/recycling worker \d+ \(settled 3 tasks \(max_requests\)\)/, { timeoutMs: 10_000 });
+    await run.waitForLine(/mr_1: starting → running/, { timeoutMs: 15_000 });
+    await run.waitForLine(/mr_0: stopping → stopped/, { timeoutMs: 15_000 });
+    const r = await requestJson(ep, 'POST', '/api/queue/push', { queue: 'q', task: { n: 6 } });
+    assert.equal(r.body['ok'], true, JSON.stringify(r.body));
+    await run.waitForLine(/mr_1 \| task 6 in \d+/, { timeoutMs: 10_000 });
+    for (let n = 1; n <= 6; n++) assert.equal(run.count(new RegExp(`mr_\\d \\| task ${n} in`, 'g')), 1, `task ${n} ran once\n${run.describe()}`);
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+test('a spare job worker undoes its setup(): stop() runs when it leaves without having served', async () => {
+  const SP = `import { defineWorker } from 'drover';
+export default defineWorker({
+  setup(ctx) {
+    ctx.log('setup ' + process.pid);
+  },
+  async run(ctx) {
+    ${untilStopped}
+  },
+  stop(ctx) {
+    ctx.log('stop ran ' + process.pid);
+  },
+});
+`;
+  const { run, dir } = await boot({ 'sp.mjs': SP }, `[program:sp]\nworker = DIR/sp.mjs\nspare_workers = 1\n`);
+  try {
+    await run.waitForCount(/\| setup \d+/g, 2, 15_000);
+    run.signal('SIGTERM');
+    await run.waitForExit(15_000);
+    const setups = [...run.output.matchAll(/\| setup (\d+)/g)].map((m) => m[1]).sort();
+    const stops = [...run.output.matchAll(/\| stop ran (\d+)/g)].map((m) => m[1]).sort();
+    assert.deepEqual(stops, setups, `every process that ran setup() ran stop()\n${run.describe()}`);
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+test('a watch gives its first value before later changes; a forked child gets E_NO_MASTER; NaN is refused; a 30-day delay does not spin', async () => {
+  const PROBE = `import { defineWorker, state } from 'drover';
+import { fork } from 'node:child_process';
+export default defineWorker({
+  async run(ctx) {
+    const seen = [];
+    // one message carries both answers and the change: the change must come after the first value
+    await Promise.all([ctx.state.watch('k', (v) => seen.push(v ?? null)), ctx.state.set('k', 2)]);
+    await ctx.state.get('k');
+    ctx.log('seen ' + JSON.stringify(seen));
+    try {
+      await state.increment('n', Number.NaN);
+      ctx.log('NaN: accepted');
+    } catch (err) {
+      ctx.log('NaN: ' + err.code);
+    }
+    const child = fork(new URL('./helper.mjs', import.meta.url));
+    child.on('message', (m) => ctx.log('child: ' + m));
+    ${untilStopped}
+  },
+});
+`;
+  const HELPER = `import { state } from 'drover';
+try {
+  await state.get('k');
+  process.send('answered');
+} catch (err) {
+  process.send(err.code);
+}
+process.disconnect();
+`;
+  const { run, dir, conf } = await boot({ 'probe.mjs': PROBE, 'helper.mjs': HELPER }, `[program:probe]\nworker = DIR/probe.mjs\n`);
+  try {
+    await run.waitForLine(/probe_0 \| seen \[null,2\]/, { timeoutMs: 10_000 });
+    await run.waitForLine(/probe_0 \| NaN: E_BAD_ARGUMENTS/, { timeoutMs: 10_000 });
+    await run.waitForLine(/probe_0 \| child: E_NO_MASTER/, { timeoutMs: 10_000 });
+    // 2^31 ms and more: Node fires such a timer at once, and the master re-armed it for ever
+    const pushed = await runCli(['queue', 'push', 'later', '{"x":1}', '--delay', '2600000000', '-c', conf]);
+    assert.equal(pushed.code, 0, pushed.output);
+    await assertStaysFor(1500, () => !/TimeoutOverflowWarning/.test(run.output), 'no TimeoutOverflowWarning');
+    const stats = await runCli(['queue', 'stats', '--json', '-c', conf]);
+    assert.match(stats.stdout, /"delayed": ?1\b/, stats.output);
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
