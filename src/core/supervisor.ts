@@ -345,9 +345,8 @@ export class Supervisor implements CoreHost {
   }
 
   /** The one place a change is announced: log line `name: from → to (reason)` and one event. */
-  private changeState(entry: ProcessEntry, step: Step): void {
-    const level = step.to === 'fatal' || step.to === 'backoff' ? 'warn' : 'info';
-    this.logger.log(level, `${entry.spec.name}: ${step.from} → ${step.to} (${step.reason})`);
+ private changeState(entry: ProcessEntry, step: Step): void {
+    this.logger.log(changeLevel(entry.spec, step), `${entry.spec.name}: ${step.from} → ${step.to} (${step.reason})`);
     const e: ChangeEvent = { key: entry.key, name: entry.spec.name, group: entry.spec.group, step, record: entry.record, spec: entry.spec };
     this.listeners.emit(e);
     this.orchestration.changed(entry);
@@ -388,4 +387,21 @@ export class Supervisor implements CoreHost {
 
 function assertNever(x: never): never {
   throw new InvariantError(`unhandled case ${JSON.stringify(x)}`);
+}
+
+/**
+ * The level of a change's log line, as supervisord logs the same moments: WARN for a failed start (BACKOFF,
+ * FATAL), an exit or a stop whose status is not in `exitcodes` (a stop by a signal included: supervisord
+ * logs "stopped: x (terminated by SIGTERM)" at WARN), and the SIGKILL after stopwaitsecs; INFO otherwise. So
+ * `loglevel = warn` keeps every crash.
+ */
+function changeLevel(spec: ProcessSpec, step: Step): 'warn' | 'info' {
+  if (step.to === 'fatal' || step.to === 'backoff') return 'warn';
+  if (step.from === 'stopping' && step.to === 'stopping') return 'warn';
+  const ended = step.to === 'exited' || (step.from === 'stopping' && step.to === 'stopped' && step.pid !== null);
+  if (ended) {
+    const status = step.record.exitStatus;
+    if (status === null || !spec.exitCodes.includes(status)) return 'warn';
+  }
+  return 'info';
 }

@@ -18,7 +18,7 @@ import { LogSink } from '../logs/sink.js';
 import { StdOut } from '../logs/std-out.js';
 import { closeInheritedOnExec } from '../os/fds.js';
 import { OrphanGuard } from '../os/guard.js';
-import { readPidfile, removePidfile, writePidfile } from '../os/pidfile.js';
+import { readPidfile, removePidfile, tryWritePidfile } from '../os/pidfile.js';
 import { closeStrayInspector } from '../os/node-features.js';
 import { readCmdline, tcpMigratesRequests } from '../os/proc.js';
 import { hasPdeathsig } from '../os/spawn.js';
@@ -73,6 +73,17 @@ export { controlSocketPath, pidfilePath };
 /** how long drover, once everything has stopped, waits for a reader of its stdout that takes nothing */
 const STDOUT_STALL_MS = 2000;
 
+/**
+ * Becomes `[supervisord] user` (when set): the master does it first thing, and so does the launcher of
+ * `up -d`, before it makes the runtime directory the daemon must own. Returns why it cannot, or null.
+ */
+export function becomeConfiguredUser(config: Config): string | null {
+  const asUser = config.supervisord.user;
+  if (asUser === null) return null;
+  const problem = switchToUser(asUser);
+  return problem === null ? null : `[supervisord] user = ${asUser}: ${problem} (drover runs as uid ${process.getuid?.() ?? '?'})`;
+}
+
 /** Runs the supervisor until it has shut down; resolves with the exit code. */
 export async function runMaster(o: MasterOptions): Promise<number> {
   const { config } = o;
@@ -80,13 +91,10 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   closeInheritedOnExec();
   // [supervisord] user: the master becomes that user before it makes or opens anything, as supervisord
   // does (its runtime directory, logs, pidfile and sockets are then that user's; programs run as it)
-  const asUser = config.supervisord.user;
+  const asUser = becomeConfiguredUser(config);
   if (asUser !== null) {
-    const problem = switchToUser(asUser);
-    if (problem !== null) {
-      o.onStartFailed(`[supervisord] user = ${asUser}: ${problem} (drover runs as uid ${process.getuid?.() ?? '?'})`, 2);
-      return 2;
-    }
+    o.onStartFailed(asUser, 2);
+    return 2;
   }
   // then, as that user (as supervisord does), minfds and minprocs
   const limits = raiseToMinimums(config.supervisord);
@@ -146,7 +154,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     return 1;
   }
   // a re-exec'd master takes the pidfile over only once it is ready (the old master's pid stays till then)
-  if (!o.reexec) writePidfile(pidfile);
+  const pidfileProblem = o.reexec ? null : tryWritePidfile(pidfile);
 
   // children's lines go to their log files and, in the foreground unless `silent`, to stdout with a name
   // prefix; drover's own lines to its log file and, in the foreground, to stdout (src/logs/sink.ts)
@@ -159,6 +167,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   const sink = new LogSink({ config: sinkConfig, echo, stdout, stderr });
   const logger = createLogger(sink.mainLogWriter(echo), config.supervisord.loglevel);
   sink.setErrorReporter((m) => logger.error(m));
+  if (pidfileProblem !== null) logger.log('critical', pidfileProblem);
   stdout.setReporter((m) => logger.warn(m));
   stderr.setReporter((m) => logger.warn(m));
   // before anything is spawned (hooks included): orphans come back to drover, and drover reaps them
@@ -255,7 +264,11 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     },
   });
   // each signal does what its command does, through the same implementation (DESIGN §5)
-  supervisor.onSignal('HUP', () => void reloader.reload({ groups: null, apply: 'all', cause: 'SIGHUP' }).catch(() => undefined)); // logged by the reload
+  supervisor.onSignal('HUP', () => {
+    // supervisord's HUP restarts it, which opens every log anew: a logrotate that sends HUP works here too
+    sink.reopen();
+    void reloader.reload({ groups: null, apply: 'all', cause: 'SIGHUP' }).catch(() => undefined); // logged by the reload
+  });
   supervisor.onSignal('USR2', () => reexec.begin());
   supervisor.onMoodChange((mood) => {
     if (mood !== 'running') reexec.shutdownBegun();
@@ -350,7 +363,8 @@ export async function runMaster(o: MasterOptions): Promise<number> {
       onReady: (ok) => {
         if (!ok) return;
         server.publish();
-        writePidfile(pidfile);
+        const problem = tryWritePidfile(pidfile);
+        if (problem !== null) logger.log('critical', problem);
         service?.tookOver();
       },
       predecessorGone: () => primitives.openGate(),

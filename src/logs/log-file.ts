@@ -6,6 +6,7 @@ import {
   constants,
   fchmodSync,
   fstatSync,
+  statSync,
   ftruncateSync,
   openSync,
   readdirSync,
@@ -168,6 +169,24 @@ export class LogFile {
     if (this.closing) return;
     this.queue.push({ type: 'reopen' });
     this.pump();
+  }
+
+  /**
+   * Reopens the file by name when that name no longer leads to the file held (renamed or removed since it
+   * was opened): called at each spawn of a program that writes here, as supervisord opens a program's log
+   * anew at every spawn. A stat or two; nothing when the file is still in place.
+   */
+  reopenIfMoved(): void {
+    if (this.fd === null || this.closing) return;
+    let moved: boolean;
+    try {
+      const held = fstatSync(this.fd);
+      const named = statSync(this.path);
+      moved = held.ino !== named.ino || held.dev !== named.dev;
+    } catch {
+      moved = true; // ENOENT: removed (to free the disk, or by a rotation without a reopen)
+    }
+    if (moved) this.reopen();
   }
 
   /** Removes the live file and starts a new one, after what is queued (supervisor's clearProcessLogs). */

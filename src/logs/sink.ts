@@ -316,6 +316,8 @@ export class LogSink implements OutputSink {
     const channel = this.channels.get(key(processKey(spec), stream === 'stderr' && spec.redirectStderr ? 'stdout' : stream));
     if (!channel) throw new LogReadError('E_BAD_NAME', `no log channel for ${name} ${stream}`);
     const id = processKey(spec);
+    // a new process: its log is opened anew if it was moved away meanwhile (supervisord opens it at each spawn)
+    if (channel.target.type === 'file') channel.target.file.reopenIfMoved();
     this.reading.set(id, (this.reading.get(id) ?? 0) + 1);
     // no echo where the lines reach drover's own stdout or stderr anyway: /dev/stdout (prefixed), or another
     // name of it written as a file (raw, as supervisord writes it), which the echo would double

@@ -11,14 +11,30 @@ export function writePidfile(file: string, pid: number = process.pid): void {
   replaceFile(file, `${pid}\n`, 0o644);
 }
 
+/**
+ * writePidfile, for a master: a pidfile that cannot be written is said and the master runs on, as
+ * supervisord logs "could not write pidfile" and runs on (the instance lock is the real guard). Returns
+ * that message, or null when it was written.
+ */
+export function tryWritePidfile(file: string, pid: number = process.pid): string | null {
+  try {
+    writePidfile(file, pid);
+    return null;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    return `could not write pidfile ${file}: ${e.code ?? 'error'} (${e.message}); running without it (drover writes it as a new file in that directory, then renames it: the directory must be writable by drover's user)`;
+  }
+}
+
 /** The pid in `file`, or null when the file is missing or holds no pid. */
 export function readPidfile(file: string): number | null {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    // ENOENT: no pidfile, nothing running (or it was removed at exit)
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    // ENOENT: no pidfile, nothing running (or it was removed at exit); one that cannot be read (a
+    // directory, no permission) names no process either
+    if (typeof (err as NodeJS.ErrnoException).code === 'string') return null;
     throw err;
   }
   const pid = Number(text.trim());
@@ -30,8 +46,8 @@ export function removePidfile(file: string, pid: number = process.pid): void {
   if (readPidfile(file) !== pid) return;
   try {
     unlinkSync(file);
-  } catch (err) {
-    // ENOENT: removed by someone else between the read and the unlink; the goal is met
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  } catch {
+    // ENOENT: removed by someone else between the read and the unlink; the goal is met. Anything else (the
+    // directory not writable any more): left behind, which a pidfile may be, not a reason to fail an exit
   }
 }

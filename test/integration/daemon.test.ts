@@ -2,13 +2,13 @@
 // pidfile after kill -9 never blocks, start-up errors reach the launching terminal.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseServerUrl, requestJson } from '../../src/control/client.js';
 import { droverBin } from '../helpers/paths.js';
-import { livePids, makeTmpDir, runCli, waitForCondition, writeConfig } from '../helpers/drover.js';
+import { CliRun, livePids, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
 
 const node = process.execPath;
 
@@ -206,6 +206,72 @@ test('a runtime directory drover\'s user cannot create: exit 2 and why, in the f
     assert.doesNotMatch(out, /internal error|\n\s+at /, out);
   }
   assert.equal(existsSync(join(dir, '.drover')), false);
+});
+
+// supervisord daemonizes, then runs as [supervisord] user. The daemon switches first thing, so its runtime
+// directory and daemon.stderr must be that user's: the root launcher used to make them as root, and the
+// daemon then refused them (exit 2 whatever state the directory was in).
+test('up -d as root with [supervisord] user = nobody: the daemon runs as nobody, with its runtime directory nobody\'s', { skip: process.getuid?.() !== 0 ? 'needs root to switch users' : false }, async () => {
+  const dir = makeTmpDir();
+  spawnSync('chmod', ['755', dir]);
+  // a directory nobody may create its runtime directory in
+  const home = join(dir, 'home');
+  mkdirSync(home);
+  spawnSync('chown', ['nobody', home]);
+  const runtime = join(home, 'run');
+  writeConfig(dir, `[supervisord]\nuser = nobody\nruntime_dir = ${runtime}\n\n${CONFIG}`);
+  const { pid } = await startDaemon(dir);
+  try {
+    assert.equal(statSync(`/proc/${pid}`).uid, 65534, 'the daemon runs as nobody');
+    assert.equal(statSync(runtime).uid, 65534, 'its runtime directory is nobody\'s');
+    assert.equal(statSync(join(runtime, 'daemon.stderr')).uid, 65534, 'and so is daemon.stderr');
+  } finally {
+    const ep = parseServerUrl(`unix://${join(runtime, 'drover.sock')}`);
+    await requestJson(ep, 'POST', '/api/shutdown', {}, { timeoutMs: 5000 }).catch(() => process.kill(pid, 'SIGKILL'));
+    await waitForCondition(() => livePids([pid]).length === 0, `daemon ${pid} to exit`, { timeoutMs: 15_000 });
+  }
+});
+
+// supervisord logs CRIT "could not write pidfile" and runs on; drover stopped with an internal error
+test('a pidfile that cannot be written is logged and drover runs on (as supervisord), exit 0 at the end', async () => {
+  const dir = makeTmpDir();
+  const piddir = join(dir, 'a-directory');
+  mkdirSync(piddir);
+  const file = writeConfig(dir, `[supervisord]\npidfile = ${piddir}\n\n${CONFIG}`);
+  const run = await startUp(file);
+  try {
+    await run.waitForLine(new RegExp(`CRITICAL could not write pidfile ${piddir}: \\w+`));
+    await run.waitForLine(/sleeper: starting → running/);
+    run.signal('SIGTERM');
+    assert.equal((await run.waitForExit(15_000)).code, 0, run.describe());
+    assert.doesNotMatch(run.output, /internal error/, run.describe());
+    assert.ok(statSync(piddir).isDirectory(), 'the directory is left alone');
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+// supervisord logs at WARN an exit whose status is not in exitcodes, a stop by a signal, the SIGKILL after
+// stopwaitsecs and the signal that ends it; drover logged them all at INFO, so loglevel = warn hid every crash
+test('loglevel = warn keeps what supervisord logs at WARN: an unexpected exit, a stop by a signal, the shutdown signal; not an expected exit', async () => {
+  const dir = makeTmpDir();
+  const file = writeConfig(
+    dir,
+    `[supervisord]\nloglevel = warn\n\n[program:crash]\ncommand = /bin/sh -c 'exit 3'\nstartsecs = 0\nautorestart = false\n\n` +
+      `[program:fine]\ncommand = /bin/sh -c 'exit 0'\nstartsecs = 0\nautorestart = false\n\n${CONFIG}`,
+  );
+  const run = new CliRun(['up', '-c', file]);
+  try {
+    await run.waitForLine(/WARN crash: running → exited \(exit status 3; not expected\)/);
+    run.signal('SIGTERM');
+    await run.waitForLine(/WARN SIGTERM: graceful shutdown/);
+    await run.waitForLine(/WARN sleeper: stopping → stopped \(.*SIGTERM/);
+    assert.equal((await run.waitForExit(15_000)).code, 0, run.describe());
+    assert.doesNotMatch(run.output, /fine: running → exited/, run.describe());
+    assert.doesNotMatch(run.output, / INFO /, run.describe());
+  } finally {
+    await teardown(run, [], dir);
+  }
 });
 
 // The control socket is 0600 in a 0700 directory: another user is refused by the kernel, and is told so,

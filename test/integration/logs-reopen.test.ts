@@ -2,11 +2,11 @@
 // drover reopens its files by name and not one line is lost. Also: SIGUSR1 does not start Node's inspector.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { checkNumberedLines, describeCheck, logAndBackups, readLogText } from '../helpers/log-lines.js';
-import { fixture, makeTmpDir, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
+import { fixture, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
 
 const LOGROTATE = '/usr/sbin/logrotate';
 
@@ -60,6 +60,43 @@ stderr_logfile = NONE
     assert.equal(check.torn.length + check.missing.length + check.duplicated.length, 0, describeCheck(check));
     // Node's default for SIGUSR1 is to start the inspector; drover's listener must have prevented it
     assert.doesNotMatch(run.output, /Debugger listening/);
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+// supervisord opens a program's log anew at every spawn and reopens everything on HUP: a log moved away (a
+// rotation whose postrotate restarts the program or sends HUP, an `rm` to free the disk) is made again.
+// drover kept writing into the moved file until a USR1.
+test('a log moved away is made again at the program\'s next spawn, and at a HUP', async () => {
+  const dir = makeTmpDir();
+  const log = join(dir, 'tick.log');
+  const own = join(dir, 'drover.log');
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `[supervisord]
+logfile = ${own}
+
+[program:tick]
+command = /bin/sh -c 'echo started $$; exec sleep 1000'
+startsecs = 0
+stdout_logfile = ${log}
+`,
+    ),
+  );
+  try {
+    await waitForCondition(() => existsSync(log) && /started/.test(readFileSync(log, 'utf8')), 'the first line in tick.log', { describe: () => run.describe() });
+    renameSync(log, `${log}.moved`);
+    const restarted = await runCli(['restart', 'tick', '-c', join(dir, 'supervisord.conf')]);
+    assert.equal(restarted.code, 0, restarted.output);
+    await waitForCondition(() => existsSync(log) && /started/.test(readFileSync(log, 'utf8')), 'tick.log made again at the spawn', { describe: () => run.describe() });
+    assert.equal(readFileSync(`${log}.moved`, 'utf8').match(/started/g)?.length, 1, 'the moved file got nothing more');
+    // HUP: every log, drover's own too
+    renameSync(own, `${own}.moved`);
+    run.signal('SIGHUP');
+    await run.waitForLine(/reload: done/);
+    await waitForCondition(() => existsSync(own) && /reload: done/.test(readFileSync(own, 'utf8')), "drover's own log made again at the HUP", { describe: () => run.describe() });
   } finally {
     await teardown(run, [], dir);
   }

@@ -6,7 +6,7 @@ import { CONFIG_FILE_NAMES, findConfigFile, loadConfig } from '../../config/load
 import { formatWarning } from './check.js';
 import type { Config } from '../../config/types.js';
 import { reportToLauncher, spawnDaemon } from '../../daemon/daemonize.js';
-import { runMaster } from '../../daemon/master.js';
+import { becomeConfiguredUser, runMaster } from '../../daemon/master.js';
 import { ensureRuntimeDir, RuntimeDirError } from '../../daemon/runtime-dir.js';
 import { reportToPredecessor } from '../../daemon/reexec.js';
 import { PENDING_SIGNALS_ENV, SignalRelay } from '../../daemon/signals.js';
@@ -167,6 +167,10 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
       process.kill(process.pid, `SIG${stop}`); // its default action: the shell sees how it ended
       return 128 + (osConstants.signals[`SIG${stop}`] ?? 15);
     }
+    // the daemon becomes [supervisord] user first thing; its runtime directory and daemon.stderr must
+    // then be that user's, so this launcher becomes it before it makes them
+    const asUser = becomeConfiguredUser(config);
+    if (asUser !== null) return fail(asUser, EXIT.USAGE);
     const runtimeDir = config.supervisord.runtimeDir;
     // before daemon.stderr is opened in it (the daemon checks again for itself)
     try {
