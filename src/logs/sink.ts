@@ -207,6 +207,8 @@ export class LogSink implements OutputSink {
   private readonly fileError = (message: string): void => this.onError(message);
   /** where `stdout_syslog`/`stderr_syslog` lines go; made at the first such line */
   private syslog: Syslog | null = null;
+  /** where drover's own lines go with `[supervisord] logfile = syslog` */
+  private ownSyslog: Syslog | null = null;
   /** when a child's pipe last delivered data, ms (for close) */
   private lastDataMs = 0;
   /** ends close()'s wait for the pipes, while it waits */
@@ -301,6 +303,18 @@ export class LogSink implements OutputSink {
       return { write: (data: string | Buffer) => out.write(data) };
     }
     if (main === 'stderr') return { write: (data: string | Buffer) => this.opts.stderr.write(data) };
+    if (this.opts.config.supervisord.logfile === 'syslog') {
+      // as supervisord's `logfile = syslog`: each line to /dev/log, without drover's time (syslog stamps
+      // its own); a failure is said on drover's stderr, as for its log file (through the logger it would loop)
+      const own = new Syslog({ onError: (m) => this.opts.stderr.write(`drover: ${m}\n`), now: this.now });
+      this.ownSyslog = own;
+      return {
+        write: (data: string | Buffer) => {
+          if (echo) echo.write(data);
+          own.send(null, Buffer.from(String(data).replace(/^\d{4}-\d\d-\d\dT[\d:.]+Z /gm, '')));
+        },
+      };
+    }
     const file = this.mainLog;
     return {
       write: (data: string | Buffer) => {
@@ -528,6 +542,7 @@ export class LogSink implements OutputSink {
     await Promise.all([...this.closingFiles]);
     await this.mainLog?.close();
     this.syslog?.close();
+    this.ownSyslog?.close();
   }
 
   /** A second TERM, INT or QUIT once the programs have stopped: close() reads their last output no longer (or not at all). */

@@ -25,11 +25,11 @@ export class Syslog {
 
   constructor(private readonly opts: { readonly onError: (message: string) => void; readonly path?: string; readonly now?: () => number }) {}
 
-  /** Sends each complete line of `lines` (newline-terminated) as `NAME LINE`. */
-  send(name: string, lines: Buffer): void {
+  /** Sends each complete line of `lines` (newline-terminated) as `NAME LINE`, or as `LINE` for a null name (drover's own log). */
+  send(name: string | null, lines: Buffer): void {
     const now = this.opts.now?.() ?? Date.now();
     // one head for every line of the read: this runs for each read of a program's pipe
-    const head = Buffer.from(`<${PRIORITY}>${stamp(new Date(now))} drover[${process.pid}]: ${name} `);
+    const head = Buffer.from(`<${PRIORITY}>${stamp(new Date(now))} drover[${process.pid}]: ${name === null ? '' : `${name} `}`);
     let from = 0;
     while (from < lines.length) {
       let end = lines.indexOf(NL, from);
