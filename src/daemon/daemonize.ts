@@ -17,6 +17,11 @@ export async function spawnDaemon(opts: {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** where the child's stderr goes (a crash before its logger exists lands here); null: /dev/null */
   readonly stderrFile: string | null;
+  /**
+   * `[supervisord] logfile = /dev/stdout` (or stderr): the daemon keeps this launcher's stdout (or stderr) for
+   * its log, as supervisord opens its log before it forks (a redirect, or the journal under Type=forking)
+   */
+  readonly ownLog?: 'stdout' | 'stderr' | null;
   readonly timeoutMs: number;
 }): Promise<DaemonReport> {
   // O_NOCTTY is implied: the child calls setsid() (detached) before it could acquire a terminal, and it
@@ -30,7 +35,7 @@ export async function spawnDaemon(opts: {
       args: [...process.execArgv, ...(opts.nodeFlags ?? []), process.argv[1] ?? '', 'up', ...opts.cliArgs, '--daemon-child'],
       cwd: opts.cwd,
       env,
-      stdio: ['ignore', 'ignore', errFd ?? 'ignore'],
+      stdio: ['ignore', opts.ownLog === 'stdout' ? 1 : 'ignore', opts.ownLog === 'stderr' ? 2 : (errFd ?? 'ignore')],
       timeoutMs: opts.timeoutMs,
     },
     (m) => {

@@ -11,7 +11,7 @@ export interface HandoffRequest {
   readonly cwd?: string;
   readonly env: Readonly<Record<string, string>>;
   /** fd 0–2: 'ignore', 'inherit' or an open fd */
-  readonly stdio: readonly ['ignore', 'ignore' | 'inherit', 'ignore' | 'inherit' | number];
+  readonly stdio: readonly ['ignore', 'ignore' | 'inherit' | number, 'ignore' | 'inherit' | number];
   /** fds passed as 3, 4, … (systemd's LISTEN_FDS convention); the IPC channel follows them */
   readonly passFds?: readonly number[];
   /**

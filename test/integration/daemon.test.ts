@@ -2,7 +2,7 @@
 // pidfile after kill -9 never blocks, start-up errors reach the launching terminal.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -229,6 +229,29 @@ test('up -d as root with [supervisord] user = nobody: the daemon runs as nobody,
     const ep = parseServerUrl(`unix://${join(runtime, 'drover.sock')}`);
     await requestJson(ep, 'POST', '/api/shutdown', {}, { timeoutMs: 5000 }).catch(() => process.kill(pid, 'SIGKILL'));
     await waitForCondition(() => livePids([pid]).length === 0, `daemon ${pid} to exit`, { timeoutMs: 15_000 });
+  }
+});
+
+// supervisord opens its log before it forks, so `logfile = /dev/stdout` keeps the launcher's stdout (a
+// redirect, or the journal under Type=forking); drover's daemon had /dev/null there and its log was lost
+test('up -d with logfile = /dev/stdout: the daemon\'s log goes to the launcher\'s stdout, as supervisord\'s does', async () => {
+  const dir = makeTmpDir();
+  const file = writeConfig(dir, `[supervisord]\nlogfile = /dev/stdout\n\n${CONFIG}`);
+  const out = join(dir, 'launcher.out');
+  const fd = openSync(out, 'w');
+  let r;
+  try {
+    r = spawnSync(node, [droverBin, 'up', '-d', '-c', file], { stdio: ['ignore', fd, 'pipe'], encoding: 'utf8', timeout: 30_000, cwd: dir });
+  } finally {
+    closeSync(fd);
+  }
+  const text = (): string => readFileSync(out, 'utf8');
+  assert.equal(r.status, 0, `${r.stderr}\n${text()}`);
+  const pid = Number(/drover started: pid (\d+)/.exec(text())?.[1]);
+  try {
+    await waitForCondition(() => /INFO sleeper: starting → running/.test(text()), "the daemon's log in the launcher's stdout", { describe: text });
+  } finally {
+    await stopDaemon(dir, pid);
   }
 });
 

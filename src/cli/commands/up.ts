@@ -17,6 +17,7 @@ import { droverVersion } from '../version.js';
 import { parseServerUrl, requestJson, type Endpoint } from '../../control/client.js';
 import { formatElapsed, shownKey } from '../format.js';
 import { Progress } from '../progress.js';
+import { ownStream } from '../../logs/sink.js';
 import { nativeAvailable, nativeUnavailableReason } from '../../os/libc.js';
 import { execve, unblockUsr1 } from '../../os/native.js';
 import { closeStrayInspector, daemonV8Flags, noInspectorFlags } from '../../os/node-features.js';
@@ -185,6 +186,7 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
       cwd: config.supervisord.directory ?? ctx.cwd,
       env: ctx.env,
       stderrFile: join(runtimeDir, 'daemon.stderr'),
+      ownLog: ownStream(config.supervisord.logfile),
       timeoutMs: 30_000,
     });
     if (report.type === 'failed') {
