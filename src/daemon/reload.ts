@@ -83,8 +83,9 @@ export class Reloader {
   /** Rolls one worker program onto the code on disk (watch =), after any reload under way; the config is not re-read. */
   roll(group: string, programName: string, cause: string): Promise<void> {
     const run = this.current.then(async () => {
-      await this.o.workers.arbiter.rollWorkers((g, p) => g === group && p === programName);
-      this.o.logger.info(`${cause}: rolled ${group}:${programName}`);
+      const kept = await this.o.workers.arbiter.rollWorkers((g, p) => g === group && p === programName);
+      if (kept.size > 0) this.o.logger.warn(`${cause}: ${group}:${programName} kept its old workers: the new ones did not get ready`);
+      else this.o.logger.info(`${cause}: rolled ${group}:${programName}`);
     });
     this.current = run.catch(() => undefined);
     return run;
@@ -105,13 +106,15 @@ export class Reloader {
       const inScope = (group: string): boolean => opts.groups === null || opts.groups.includes(group);
       const outcomes = opts.apply === 'all' ? await supervisor.command({ type: 'applyConfig', config, groups: opts.groups, managedElsewhere }) : [];
       workers.setTargets({ ...config, processes: config.processes.filter((p) => managedElsewhere(p) && inScope(p.group)) });
-      const rolled = [...pooled].filter((key) => inScope(key.slice(0, key.indexOf(':'))));
-      await workers.arbiter.rollWorkers((group, programName) => rolled.includes(`${group}:${programName}`));
+      const rolling = [...pooled].filter((key) => inScope(key.slice(0, key.indexOf(':'))));
+      const kept = await workers.arbiter.rollWorkers((group, programName) => rolling.includes(`${group}:${programName}`));
+      const rolled = rolling.filter((key) => !kept.has(key));
       // worker programs the reload added get their spares too (rolled ones have theirs)
       await workers.arbiter.fillAllSpares();
       const changes = [`${diff.changedProcesses.length} changed`, `${diff.addedProcesses.length} added`, `${diff.removedProcesses.length} removed`];
       this.o.onApplied?.(config);
-      logger.info(`reload: done (${opts.cause}: ${opts.apply === 'all' ? changes.join(', ') : 'groups left to the caller'}; ${rolled.length} pool(s) rolled${rolled.length > 0 ? `: ${rolled.join(', ')}` : ''})`);
+      const keptNote = kept.size > 0 ? `; kept the old workers of ${[...kept].join(', ')}: the new ones did not get ready` : '';
+      logger.log(kept.size > 0 ? 'warn' : 'info', `reload: done (${opts.cause}: ${opts.apply === 'all' ? changes.join(', ') : 'groups left to the caller'}; ${rolled.length} pool(s) rolled${rolled.length > 0 ? `: ${rolled.join(', ')}` : ''}${keptNote})`);
       return { config, diff, outcomes, rolled };
     } catch (err) {
       logger.error(`${opts.cause}: reload failed: ${(err as Error).message}`);

@@ -218,21 +218,27 @@ export class Arbiter {
    * (built from the config as it is now) ready before the old one leaves — with spares, new-code spares load
    * first and each takes an old worker's slot at once; then the count converges to the program's target.
    */
-  async rollWorkers(only?: (group: string, programName: string) => boolean): Promise<void> {
+  async rollWorkers(only?: (group: string, programName: string) => boolean): Promise<Set<string>> {
+    /** `group:program` of the pools that kept an old worker: its successor did not get ready */
+    const kept = new Set<string>();
     for (const { group, programName } of this.programs()) {
       if (only && !only(group, programName)) continue;
       const template = this.workersOf(group, programName).at(-1);
       if (this.paused.delete(`${group}:${programName}`)) this.resumeAfterWinch(group, programName);
-      if (this.spareTarget(group, programName) > 0) await this.rollWithSpares(group, programName);
+      const keep = (): void => void kept.add(`${group}:${programName}`);
+      if (this.spareTarget(group, programName) > 0) await this.rollWithSpares(group, programName, keep);
       else {
         for (const w of this.workersOf(group, programName)) {
-          if (!this.host.isRunning()) return;
+          if (!this.host.isRunning()) return kept;
           if (w.retiring || w.record.state !== 'running' || w.role === 'spare') continue;
           w.retiring = true;
-          if (!(await this.replace(w))) w.retiring = false;
+          if (!(await this.replace(w))) {
+            w.retiring = false;
+            keep();
+          }
         }
       }
-      if (!this.host.isRunning()) return;
+      if (!this.host.isRunning()) return kept;
       const target = this.targets.get(`${group}:${programName}`);
       if (target !== undefined) {
         while (this.host.isRunning() && this.live(group, programName).length < target) {
@@ -248,6 +254,7 @@ export class Arbiter {
       }
       await this.fillSpares(group, programName);
     }
+    return kept;
   }
 
   /**
@@ -309,7 +316,7 @@ export class Arbiter {
   // --- internal ---
 
   /** HUP with spares: new-code spares load first; each old serving worker hands its slot to one and leaves. */
-  private async rollWithSpares(group: string, programName: string): Promise<void> {
+  private async rollWithSpares(group: string, programName: string, keep: () => void): Promise<void> {
     const old = this.workersOf(group, programName).filter((w) => !w.retiring);
     const fresh: (PoolMember | null)[] = await Promise.all(Array.from({ length: this.spareTarget(group, programName) }, () => this.startSpare(group, programName)));
     // the old spares run the old code: as many leave as new ones got ready (none, when the new code fails)
@@ -323,7 +330,10 @@ export class Arbiter {
       if (spare && (spare.record.state !== 'running' || spare.role !== 'spare')) spare = null; // it died, or took over meanwhile
       w.retiring = true;
       if (!spare || !this.handOver(w, spare, 'reload')) {
-        if (!(await this.replace(w))) w.retiring = false;
+        if (!(await this.replace(w))) {
+          w.retiring = false;
+          keep();
+        }
         continue;
       }
       // the next spare loads while this worker drains

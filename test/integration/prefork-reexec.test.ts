@@ -272,6 +272,8 @@ test('drover serve: a HUP onto code that cannot load keeps the old workers servi
     writeFileSync(app, `throw new Error('boom at load');\n`);
     run.signal('SIGHUP');
     await run.waitForLine(/replacement app_\d+ did not start .*; keeping the old worker/, { timeoutMs: 30_000 });
+    // the reload's own summary says so, rather than counting the pool as rolled
+    await run.waitForLine(/WARN reload: done \(SIGHUP: .*; 0 pool\(s\) rolled; kept the old workers of app:app: the new ones did not get ready\)/, { timeoutMs: 30_000 });
     const r = await fetchText(port, '/');
     assert.match(r.body, /^old \d+$/, 'the old worker still answers');
     assert.equal(run.child.exitCode, null, `the master runs on\n${run.describe()}`);
