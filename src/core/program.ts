@@ -78,7 +78,8 @@ export function timerEvent(timer: TimerName): ProcessEvent {
 
 export type Effect =
   | { readonly type: 'spawn' }
-  | { readonly type: 'sendSignal'; readonly signal: string; readonly toGroup: boolean }
+  /** `overdue`: the SIGKILL after stopwaitsecs (logged at WARN, as supervisord's "killing … with SIGKILL") */
+  | { readonly type: 'sendSignal'; readonly signal: string; readonly toGroup: boolean; readonly overdue?: true }
   | { readonly type: 'startTimer'; readonly timer: TimerName; readonly ms: number }
   | { readonly type: 'cancelTimer'; readonly timer: TimerName }
   /** kill what is left of the process group (and its recorded descendants) after the leader ended */
@@ -239,7 +240,7 @@ export function reduce(
     }
     case 'stopTimeoutElapsed':
       move(event, 'always', {});
-      effects.push({ type: 'sendSignal', signal: 'KILL', toGroup: policy.killAsGroup });
+      effects.push({ type: 'sendSignal', signal: 'KILL', toGroup: policy.killAsGroup, overdue: true });
       break;
     case 'fatalCooldownElapsed':
       rec = { ...rec, backoffCount: 0 };

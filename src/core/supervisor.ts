@@ -359,6 +359,9 @@ export class Supervisor implements CoreHost {
         this.launcher.spawn(entry);
         break;
       case 'sendSignal':
+        if (effect.overdue) {
+          this.logger.warn(`${entry.spec.name}: still running ${entry.spec.stopWaitSecs}s after its stop signal (stopwaitsecs): SIGKILL to pid ${entry.record.pid ?? '?'}${effect.toGroup ? ' and its process group' : ''}`);
+        }
         this.launcher.signalForStop(entry, effect.signal, effect.toGroup);
         break;
       case 'startTimer': {
@@ -392,12 +395,12 @@ function assertNever(x: never): never {
 /**
  * The level of a change's log line, as supervisord logs the same moments: WARN for a failed start (BACKOFF,
  * FATAL), an exit or a stop whose status is not in `exitcodes` (a stop by a signal included: supervisord
- * logs "stopped: x (terminated by SIGTERM)" at WARN), and the SIGKILL after stopwaitsecs; INFO otherwise. So
+ * logs "stopped: x (terminated by SIGTERM)" at WARN); INFO otherwise (the SIGKILL after stopwaitsecs has
+ * its own WARN line, where the effect is carried out). So
  * `loglevel = warn` keeps every crash.
  */
 function changeLevel(spec: ProcessSpec, step: Step): 'warn' | 'info' {
   if (step.to === 'fatal' || step.to === 'backoff') return 'warn';
-  if (step.from === 'stopping' && step.to === 'stopping') return 'warn';
   const ended = step.to === 'exited' || (step.from === 'stopping' && step.to === 'stopped' && step.pid !== null);
   if (ended) {
     const status = step.record.exitStatus;

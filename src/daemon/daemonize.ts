@@ -1,7 +1,7 @@
 // `drover up -d`: one detached spawn of the master (new session, no controlling terminal, stdio away from
 // the terminal) with an IPC channel used once: the child reports "ready" or "failed", then the channel
 // closes and the launching CLI exits with the result. The child's parent becomes init.
-import { closeSync, openSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { reportToParent, spawnAndAwaitReport } from '../os/handoff.js';
 
 export type DaemonReport =
@@ -15,8 +15,8 @@ export async function spawnDaemon(opts: {
   readonly cliArgs: readonly string[];
   readonly cwd: string;
   readonly env: Readonly<Record<string, string | undefined>>;
-  /** where the child's stderr goes (a crash before its logger exists lands here); null: /dev/null */
-  readonly stderrFile: string | null;
+  /** the child's stderr (a crash before its logger exists lands there), closed here once given; null: /dev/null */
+  readonly stderrFd: number | null;
   /**
    * `[supervisord] logfile = /dev/stdout` (or stderr): the daemon keeps this launcher's stdout (or stderr) for
    * its log, as supervisord opens its log before it forks (a redirect, or the journal under Type=forking)
@@ -26,7 +26,7 @@ export async function spawnDaemon(opts: {
 }): Promise<DaemonReport> {
   // O_NOCTTY is implied: the child calls setsid() (detached) before it could acquire a terminal, and it
   // never opens a tty; stderr goes to a regular file.
-  const errFd = opts.stderrFile ? openSync(opts.stderrFile, 'a', 0o600) : null;
+  const errFd = opts.stderrFd;
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(opts.env)) if (v !== undefined) env[k] = v;
   const outcome = await spawnAndAwaitReport<DaemonReport>(

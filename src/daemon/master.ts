@@ -22,7 +22,7 @@ import { readPidfile, removePidfile, tryWritePidfile } from '../os/pidfile.js';
 import { closeStrayInspector } from '../os/node-features.js';
 import { readCmdline, tcpMigratesRequests } from '../os/proc.js';
 import { hasPdeathsig } from '../os/spawn.js';
-import { switchToUser } from '../os/users.js';
+import { lookupUser, switchToUser } from '../os/users.js';
 import { FastCgiSockets } from '../prefork/fcgi.js';
 import { inheritedSockets, SocketSet } from '../prefork/sockets.js';
 import { Workers } from '../prefork/workers.js';
@@ -73,15 +73,19 @@ export { controlSocketPath, pidfilePath };
 /** how long drover, once everything has stopped, waits for a reader of its stdout that takes nothing */
 const STDOUT_STALL_MS = 2000;
 
-/**
- * Becomes `[supervisord] user` (when set): the master does it first thing, and so does the launcher of
- * `up -d`, before it makes the runtime directory the daemon must own. Returns why it cannot, or null.
- */
-export function becomeConfiguredUser(config: Config): string | null {
+/** Becomes `[supervisord] user` (when set), first thing, as supervisord drops privileges. Returns why it cannot, or null. */
+function becomeConfiguredUser(config: Config): string | null {
   const asUser = config.supervisord.user;
   if (asUser === null) return null;
   const problem = switchToUser(asUser);
   return problem === null ? null : `[supervisord] user = ${asUser}: ${problem} (drover runs as uid ${process.getuid?.() ?? '?'})`;
+}
+
+/** What becomeConfiguredUser would say of an unknown user, without switching; null when the user exists or none is set. */
+export function configuredUserProblem(config: Config): string | null {
+  const asUser = config.supervisord.user;
+  if (asUser === null || lookupUser(asUser) !== null) return null;
+  return `[supervisord] user = ${asUser}: ${/^\d+$/.test(asUser) ? `Can't find uid ${asUser}` : `Can't find username ${JSON.stringify(asUser)}`}`;
 }
 
 /** Runs the supervisor until it has shut down; resolves with the exit code. */

@@ -38,7 +38,8 @@ export function ensureRuntimeDir(dir: string): void {
 }
 
 function checkRuntimeDir(dir: string): void {
-  const uid = process.getuid?.() ?? 0;
+  // the effective uid: `up -d` makes the directory as [supervisord] user (src/cli/commands/up.ts)
+  const uid = process.geteuid?.() ?? 0;
   const parts = dir.split('/').filter((p) => p !== '' && p !== '.');
   const last = parts.pop();
   if (last === undefined || last === '..') throw new RuntimeDirError(`runtime directory ${JSON.stringify(dir)} is not a usable path: expected an absolute path to a directory`);

@@ -139,7 +139,9 @@ export const WORKER_ENV = {
  */
 export type StuckReport = { readonly stuckMs: number; readonly frames: readonly string[] } | { readonly stuckMs: number; readonly error: string };
 
-const STUCK_REPORT_LINE = /^drover watchdog: event loop stuck for (\d+) ms; (?:JavaScript stack (\[.*\])|no JavaScript stack: (.*))$/;
+// not anchored at the line's start: with redirect_stderr the report shares a pipe with stdout, whose last
+// line may be unfinished (progress dots) when the watchdog writes
+const STUCK_REPORT_LINE = /drover watchdog: event loop stuck for (\d+) ms; (?:JavaScript stack (\[.*\])|no JavaScript stack: (.*))$/;
 
 /** The stderr line (with its newline) that carries `report`. */
 export function stuckReportLine(report: StuckReport): string {

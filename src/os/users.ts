@@ -76,6 +76,31 @@ export function lookupGroupId(nameOrGid: string): number | null {
 }
 
 /**
+ * Runs `fn` with the effective uid, gid and groups of `nameOrUid` (when set, and when this process is
+ * root), then gives root's back: files and directories `fn` makes are that user's, and it can reach only
+ * what that user can (a link they planted leads nowhere root could write). For `up -d` with `[supervisord]
+ * user`, whose launcher makes the runtime directory and daemon.stderr the daemon will own.
+ */
+export function asUserForFiles<T>(nameOrUid: string | null, fn: () => T): T {
+  const u = nameOrUid === null ? null : lookupUser(nameOrUid);
+  if (u === null || process.geteuid?.() !== 0 || u.uid === 0) return fn();
+  const p = process as NodeJS.Process & { initgroups?: (user: string, extraGroup: number) => void };
+  if (!p.initgroups || !p.setgroups || !p.getgroups || !p.setegid || !p.seteuid) return fn();
+  const groups = p.getgroups();
+  const gid = process.getegid?.() ?? 0;
+  p.initgroups(u.name, u.gid);
+  p.setegid(u.gid);
+  p.seteuid(u.uid);
+  try {
+    return fn();
+  } finally {
+    p.seteuid(0);
+    p.setegid(gid);
+    p.setgroups(groups);
+  }
+}
+
+/**
  * Makes this process `nameOrUid` (its uid, primary gid and supplementary groups), as supervisord's
  * drop_privileges does for its own `[supervisord] user`: nothing to do when it already runs as that user.
  * Returns null when done, or why it cannot be (no such user; not root), in supervisord's words.

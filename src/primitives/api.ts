@@ -146,7 +146,14 @@ export const state: SharedState = {
       client.removeWatcher(id);
       throw err;
     }
-    fn(first.found ? first.value : undefined, key);
+    try {
+      fn(first.found ? first.value : undefined, key);
+    } catch (err) {
+      // no handle reaches the caller: the watch ends here rather than hold its changes for ever
+      client.removeWatcher(id);
+      void client.call('state.unwatch', { watch: id }).catch(() => undefined);
+      throw err;
+    }
     const changes = held;
     held = null;
     for (const [k, found, value] of changes) fn(found ? (value as T) : undefined, k);
@@ -163,8 +170,9 @@ export async function lock(name: string, opts: LockOptions = {}): Promise<Lock> 
     'lock.acquire',
     { name, ttlMs: opts.ttlMs ?? 0 },
     {
-      // a worker's waits end when it begins to stop (docs/shared.md), as its takes do
-      signal: opts.signal ?? runtimeSignal(),
+      // a worker's waits end when it begins to stop (docs/shared.md), as its takes do; a lock asked for
+      // after that (work in flight finishing) is waited for as usual
+      signal: opts.signal ?? activeRuntimeSignal(),
       // granted just as the wait was withdrawn: give it back at once
       onLate: (t) => void call('lock.release', { name, token: t }).catch(() => undefined),
     },
@@ -208,6 +216,12 @@ export function setRuntimeDefaults(r: Runtime): void {
 
 function runtimeSignal(): AbortSignal | undefined {
   return (globalThis as { [RUNTIME]?: Runtime })[RUNTIME]?.signal;
+}
+
+/** The stop signal while it has not fired: what it aborts is what waits when the stop begins. */
+function activeRuntimeSignal(): AbortSignal | undefined {
+  const s = runtimeSignal();
+  return s?.aborted ? undefined : s;
 }
 
 function taskSettled(): void {
@@ -268,6 +282,9 @@ class TaskHandle<T> implements Task<T> {
   }
 
   nack(opts: { retryInMs?: number; error?: string } = {}): Promise<NackResult> {
+    const retryInMs = opts.retryInMs ?? 0;
+    // refused before it counts as settled: the task is still the caller's to settle
+    if (typeof retryInMs !== 'number' || !Number.isFinite(retryInMs)) return Promise.reject(badNumber('nack', 'retryInMs', retryInMs));
     this.settle();
     return this.giveBack(opts);
   }
@@ -374,7 +391,12 @@ class QueueHandle<T> implements Queue<T> {
           settling = task.settled ? Promise.resolve() : task.ack();
         } catch (err) {
           process.stderr.write(`drover queue ${this.name}: task ${task.id} (attempt ${task.attempt}) failed: ${(err as Error)?.stack ?? String(err)}\n`);
-          settling = task.settled ? Promise.resolve() : task.nack({ retryInMs: retryIn(task), error: String((err as Error)?.message ?? err) });
+          let delay = retryIn(task);
+          if (typeof delay !== 'number' || !Number.isFinite(delay)) {
+            process.stderr.write(`drover queue ${this.name}: retryInMs gave ${String(delay)} for task ${task.id}, not a finite number; retrying it at once\n`);
+            delay = 0;
+          }
+          settling = task.settled ? Promise.resolve() : task.nack({ retryInMs: delay, error: String((err as Error)?.message ?? err) });
         }
         // an ack that cannot reach the master (it went away) changes nothing here: the lease ends anyway
         settling = settling.catch(() => undefined);

@@ -27,7 +27,8 @@ const concurrency = Math.max(1, Number(env[WORKER_ENV.concurrency] ?? '1') || 1)
 const spareSockets = env[WORKER_ENV.spareSockets] === undefined ? null : Math.max(0, Number(env[WORKER_ENV.spareSockets]) || 0);
 /** aborted when a stop begins: ends job workers' run() and waiting queue takes (shared primitives) */
 const stopController = new AbortController();
-setRuntimeDefaults({ signal: stopController.signal, concurrency, onTaskSettled: countRequest });
+// tasks count toward max_requests in job workers only: an HTTP worker counts its requests
+setRuntimeDefaults({ signal: stopController.signal, concurrency, onTaskSettled: () => jobWorker && countRequest() });
 
 /** requests answered so far (HTTP), or tasks a job worker settled (acked or nacked) */
 let requests = 0;

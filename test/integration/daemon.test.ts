@@ -212,11 +212,12 @@ test('a runtime directory drover\'s user cannot create: exit 2 and why, in the f
 // directory and daemon.stderr must be that user's: the root launcher used to make them as root, and the
 // daemon then refused them (exit 2 whatever state the directory was in).
 test('up -d as root with [supervisord] user = nobody: the daemon runs as nobody, with its runtime directory nobody\'s', { skip: process.getuid?.() !== 0 ? 'needs root to switch users' : false }, async () => {
+  // the config and the directory drover is started from are root's alone (0700): supervisord reads its
+  // config as root, before it switches, and so does drover's daemon
   const dir = makeTmpDir();
-  spawnSync('chmod', ['755', dir]);
   // a directory nobody may create its runtime directory in
-  const home = join(dir, 'home');
-  mkdirSync(home);
+  const home = makeTmpDir();
+  spawnSync('chmod', ['755', home]);
   spawnSync('chown', ['nobody', home]);
   const runtime = join(home, 'run');
   writeConfig(dir, `[supervisord]\nuser = nobody\nruntime_dir = ${runtime}\n\n${CONFIG}`);
@@ -276,19 +277,23 @@ test('a pidfile that cannot be written is logged and drover runs on (as supervis
 
 // supervisord logs at WARN an exit whose status is not in exitcodes, a stop by a signal, the SIGKILL after
 // stopwaitsecs and the signal that ends it; drover logged them all at INFO, so loglevel = warn hid every crash
-test('loglevel = warn keeps what supervisord logs at WARN: an unexpected exit, a stop by a signal, the shutdown signal; not an expected exit', async () => {
+test('loglevel = warn keeps what supervisord logs at WARN: an unexpected exit, a stop by a signal, the SIGKILL after stopwaitsecs, the shutdown signal; not an expected exit', async () => {
   const dir = makeTmpDir();
   const file = writeConfig(
     dir,
     `[supervisord]\nloglevel = warn\n\n[program:crash]\ncommand = /bin/sh -c 'exit 3'\nstartsecs = 0\nautorestart = false\n\n` +
-      `[program:fine]\ncommand = /bin/sh -c 'exit 0'\nstartsecs = 0\nautorestart = false\n\n${CONFIG}`,
+      `[program:fine]\ncommand = /bin/sh -c 'exit 0'\nstartsecs = 0\nautorestart = false\n\n` +
+      `[program:stubborn]\ncommand = /bin/sh -c "trap '' TERM; echo ready; exec sleep 1000"\nstartsecs = 0\nstopwaitsecs = 1\n\n${CONFIG}`,
   );
   const run = new CliRun(['up', '-c', file]);
   try {
     await run.waitForLine(/WARN crash: running → exited \(exit status 3; not expected\)/);
+    // program output is echoed whatever the level
+    await run.waitForLine(/stubborn \| ready/);
     run.signal('SIGTERM');
     await run.waitForLine(/WARN SIGTERM: graceful shutdown/);
     await run.waitForLine(/WARN sleeper: stopping → stopped \(.*SIGTERM/);
+    await run.waitForLine(/WARN stubborn: still running 1s after its stop signal \(stopwaitsecs\): SIGKILL to pid \d+/, { timeoutMs: 10_000 });
     assert.equal((await run.waitForExit(15_000)).code, 0, run.describe());
     assert.doesNotMatch(run.output, /fine: running → exited/, run.describe());
     assert.doesNotMatch(run.output, / INFO /, run.describe());

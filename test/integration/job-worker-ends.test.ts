@@ -55,7 +55,7 @@ export default defineWorker({
   }
 });
 
-test('a lock wait ends when its worker begins to stop (the stop does not wait out graceful_timeout)', async () => {
+test('a lock wait ends when its worker begins to stop (the stop does not wait out graceful_timeout); a free lock asked for after is granted', async () => {
   const LK = `import { defineWorker } from 'drover';
 export default defineWorker({
   async run(ctx) {
@@ -73,6 +73,10 @@ export default defineWorker({
     } catch (err) {
       ctx.log('wait ended: ' + err.name);
     }
+    // work still in flight when the stop began may take a lock that is free
+    const m = await ctx.lock('M');
+    ctx.log('took M after the stop began, token ' + m.token);
+    await m.release();
   },
 });
 `;
@@ -81,6 +85,7 @@ export default defineWorker({
     await run.waitForLine(/lk_1 \| waiting/, { timeoutMs: 10_000 });
     const stop = runCli(['stop', 'lk:lk_1', '-c', conf], { timeoutMs: 20_000 });
     await run.waitForLine(/lk_1 \| wait ended: AbortError/, { timeoutMs: 10_000 });
+    await run.waitForLine(/lk_1 \| took M after the stop began, token \d+/, { timeoutMs: 10_000 });
     await run.waitForLine(/lk_1: stopping → stopped/, { timeoutMs: 10_000 });
     assert.equal((await stop).code, 0);
   } finally {

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { CliRun, livePids, makeTmpDir, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
 import { Daemon } from '../helpers/daemon.js';
+import { droverBin } from '../helpers/paths.js';
 
 /** Whether `pid` has a handler for signal `num` (SigCgt in /proc/PID/status); false once it is gone. */
 function catches(pid: number, num: number): boolean {
@@ -64,5 +65,46 @@ test('drover up -d --wait: Ctrl-C ends the wait at once; the daemon runs on', as
   } finally {
     await teardown(run);
     await d.teardown();
+  }
+});
+
+// The exec for the V8 flags ignores SIGUSR1 across it (a handled signal would be fatal in the new program's
+// first milliseconds) and must put libuv's handler back when it fails: else drover runs on with SIGUSR1
+// ignored for good, and logrotate's postrotate reopens nothing. The exec is made to fail with E2BIG: under a
+// 2 MiB stack limit the kernel takes 512 KiB of arguments and environment, and the environment is padded so
+// that drover's own start fits with a few bytes to spare and its exec, with the flags added, does not.
+test('a failed exec for the V8 flags: drover runs on without them, and SIGUSR1 still reopens the logs', async () => {
+  const dir = makeTmpDir();
+  // (a program would inherit the padded environment and fail to start with E2BIG too)
+  const conf = writeConfig(dir, `[program:app]\ncommand = sleep 1000\nautostart = false\n`);
+  const args = ['up', '-c', conf];
+  const stack = 2 * 1024 * 1024;
+  const limit = stack / 4;
+  // what the kernel counts for the exec of node: the file name, each argument and variable with its NUL,
+  // and a pointer for each (CliRun's environment: this one's, the options', and its mark)
+  const bytes = (s: string): number => Buffer.byteLength(s) + 1;
+  const base: Record<string, string | undefined> = { ...process.env, DROVER_V8_FLAGS: undefined, DROVER_TEST_MARK: 'x'.repeat(36) };
+  const argv = [process.execPath, droverBin, ...args];
+  const entries = Object.entries(base).filter(([, v]) => v !== undefined) as [string, string][];
+  let used = bytes(process.execPath) + argv.reduce((n, a) => n + bytes(a) + 8, 0) + entries.reduce((n, [k, v]) => n + bytes(`${k}=${v}`) + 8, 0);
+  const pad: Record<string, string> = {};
+  // the exec adds more than 100 bytes (flags and a mark); leave 48 of room
+  for (let i = 0; limit - 48 - used > 0; i++) {
+    const name = `DROVER_PAD_${i}`;
+    const room = limit - 48 - used - bytes(`${name}=`) - 8;
+    if (room <= 0) break;
+    pad[name] = 'p'.repeat(Math.min(room, 100_000));
+    used += bytes(`${name}=${pad[name]}`) + 8;
+  }
+  const run = new CliRun(args, { cwd: dir, env: { DROVER_V8_FLAGS: undefined, ...pad }, wrapper: ['prlimit', `--stack=${stack}:`, '--'] });
+  try {
+    await run.waitForLine(/drover up: cannot restart with .* \(.*E2BIG.*\); running without them/, { timeoutMs: 15_000 });
+    const pid = Number((await run.waitForLine(/drover up: pid (\d+)/))[1]);
+    process.kill(pid, 'SIGUSR1');
+    await run.waitForLine(/SIGUSR1 received: reopened the log files/, { timeoutMs: 5000 });
+    process.kill(pid, 'SIGTERM');
+    assert.equal((await run.waitForExit(15_000)).code, 0, run.describe());
+  } finally {
+    await teardown(run, [], dir);
   }
 });

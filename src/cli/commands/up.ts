@@ -1,4 +1,5 @@
 // `drover up [-c FILE] [-d] [--fresh]`: run the supervisor in the foreground, or as a daemon.
+import { openSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -6,7 +7,8 @@ import { CONFIG_FILE_NAMES, findConfigFile, loadConfig } from '../../config/load
 import { formatWarning } from './check.js';
 import type { Config } from '../../config/types.js';
 import { reportToLauncher, spawnDaemon } from '../../daemon/daemonize.js';
-import { becomeConfiguredUser, runMaster } from '../../daemon/master.js';
+import { configuredUserProblem, runMaster } from '../../daemon/master.js';
+import { asUserForFiles } from '../../os/users.js';
 import { ensureRuntimeDir, RuntimeDirError } from '../../daemon/runtime-dir.js';
 import { reportToPredecessor } from '../../daemon/reexec.js';
 import { PENDING_SIGNALS_ENV, SignalRelay } from '../../daemon/signals.js';
@@ -168,14 +170,20 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
       process.kill(process.pid, `SIG${stop}`); // its default action: the shell sees how it ended
       return 128 + (osConstants.signals[`SIG${stop}`] ?? 15);
     }
-    // the daemon becomes [supervisord] user first thing; its runtime directory and daemon.stderr must
-    // then be that user's, so this launcher becomes it before it makes them
-    const asUser = becomeConfiguredUser(config);
-    if (asUser !== null) return fail(asUser, EXIT.USAGE);
+    // the daemon reads the config as root, as supervisord does, then becomes [supervisord] user first
+    // thing: the runtime directory and daemon.stderr this launcher makes must then be that user's. So they
+    // are made as that user (effective ids only, given back after): nothing of root's is given away, and a
+    // link the user planted in their own directory leads nowhere root could write
+    const userProblem = configuredUserProblem(config);
+    if (userProblem !== null) return fail(userProblem, EXIT.USAGE);
     const runtimeDir = config.supervisord.runtimeDir;
-    // before daemon.stderr is opened in it (the daemon checks again for itself)
+    let errFd: number;
     try {
-      ensureRuntimeDir(runtimeDir);
+      errFd = asUserForFiles(config.supervisord.user, () => {
+        // before daemon.stderr is opened in it (the daemon checks again for itself)
+        ensureRuntimeDir(runtimeDir);
+        return openSync(join(runtimeDir, 'daemon.stderr'), 'a', 0o600);
+      });
     } catch (err) {
       if (err instanceof RuntimeDirError) return fail(err.message, EXIT.USAGE);
       throw err;
@@ -185,7 +193,7 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
       cliArgs: ['-c', file, ...(values.fresh ? ['--fresh'] : [])],
       cwd: config.supervisord.directory ?? ctx.cwd,
       env: ctx.env,
-      stderrFile: join(runtimeDir, 'daemon.stderr'),
+      stderrFd: errFd,
       ownLog: ownStream(config.supervisord.logfile),
       timeoutMs: 30_000,
     });

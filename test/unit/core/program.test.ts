@@ -188,7 +188,7 @@ test('stop: signal, timer, SIGKILL on timeout, stopped on exit', () => {
   r = step(r.rec, { type: 'stopRequested' }, 5001, p);
   assert.deepEqual(r.path, ['stopping']);
   r = step(r.rec, { type: 'stopTimeoutElapsed' }, 7000, p);
-  assert.deepEqual(r.effects, [{ type: 'sendSignal', signal: 'KILL', toGroup: true }]);
+  assert.deepEqual(r.effects, [{ type: 'sendSignal', signal: 'KILL', toGroup: true, overdue: true }]);
   r = step(r.rec, { type: 'childExited', code: null, signal: 'KILL' }, 7001, p);
   assert.deepEqual(r.path, ['stopping', 'stopped']);
   assert.ok(r.effects.some((e) => e.type === 'sweepLeftovers'));

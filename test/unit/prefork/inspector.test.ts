@@ -35,9 +35,14 @@ test('lines that only look like reports are ignored', () => {
   const found = scan([
     'drover watchdog: event loop stuck for 10 ms; JavaScript stack [1,2]\n',
     'drover watchdog: event loop stuck for 10 ms; JavaScript stack not json\n',
-    'xdrover watchdog: event loop stuck for 10 ms; JavaScript stack []\n',
+    'drover watchdog: event loop stuck for ten ms; JavaScript stack []\n',
   ]);
   assert.deepEqual(found, []);
+});
+
+test('a report after an unfinished line is found (with redirect_stderr it shares a pipe with stdout)', () => {
+  const found = scan(['progress...', stuckReportLine({ stuckMs: 7, frames: ['at f (a.mjs:1:1)'] })]);
+  assert.deepEqual(found, [{ stuckMs: 7, frames: ['at f (a.mjs:1:1)'] }]);
 });
 
 test('control characters from the worker never reach the log, and frames are bounded', () => {
