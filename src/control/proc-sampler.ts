@@ -122,11 +122,15 @@ export class ProcSampler {
       file = null;
     }
     if (!st) {
-      file = this.mayHoldFile(now) ? StatFile.open(pid) : null;
       try {
+        file = this.mayHoldFile(now) ? StatFile.open(pid) : null;
         st = file ? file.read() : readStat(pid);
       } catch (err) {
         file?.close(); // not stored: nothing else would close it
+        // out of descriptors (a flood of connections, a low limit): no reading this time, what was read
+        // before stands. A status figure is never worth the master (this runs on a timer: a throw here
+        // would stop everything)
+        if (outOfDescriptors(err)) return prev ?? null;
         throw err;
       }
       if (!st) {
@@ -156,8 +160,15 @@ export class ProcSampler {
   /** Whether one more stat file may be held open (HELD_FDS_OPEN_SHARE, HELD_FDS_MAX_SHARE). */
   private mayHoldFile(now: number): boolean {
     if (!this.spareFds || now - this.spareFds.atMs >= SAMPLE_MS) {
-      const limit = openFileLimit();
-      const left = Math.min(Math.floor(limit * HELD_FDS_OPEN_SHARE) - countOpenFds(), Math.floor(limit * HELD_FDS_MAX_SHARE) - this.held);
+      let left: number;
+      try {
+        const limit = openFileLimit();
+        left = Math.min(Math.floor(limit * HELD_FDS_OPEN_SHARE) - countOpenFds(), Math.floor(limit * HELD_FDS_MAX_SHARE) - this.held);
+      } catch (err) {
+        // EMFILE: reading /proc needs a descriptor too; none to spare, then
+        if (!outOfDescriptors(err)) throw err;
+        left = 0;
+      }
       this.spareFds = { atMs: now, left };
     }
     if (this.spareFds.left <= 0) return false;
@@ -170,4 +181,10 @@ export class ProcSampler {
     if (!this.boot || Math.abs(now - this.boot.atMs) >= SAMPLE_MS) this.boot = { atMs: now, secs: uptimeSeconds() };
     return this.boot.secs + (now - this.boot.atMs) / 1000;
   }
+}
+
+/** EMFILE (this process's limit) or ENFILE (the system's). */
+function outOfDescriptors(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return code === 'EMFILE' || code === 'ENFILE';
 }

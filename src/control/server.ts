@@ -5,6 +5,7 @@ import { chmodSync, chownSync, renameSync, unlinkSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, isIP } from 'node:net';
 import { basename, dirname, join } from 'node:path';
+import { openFileLimit } from '../os/proc.js';
 import { UNIX_PATH_MAX, unixPathProblem } from '../os/unix-path.js';
 import { isAuthorized, type Credentials } from './auth.js';
 import type { ApiErrorCode, ErrorJson } from './wire.js';
@@ -146,7 +147,9 @@ export class ControlServer {
    * takes over. A successor that fails never touches the old master's socket.
    */
   async listen(spec: ListenerSpec, opts: { readonly staged?: boolean } = {}): Promise<BoundListener> {
-    const server = createServer({ maxHeaderSize: 16 * 1024 }, (req, res) => {
+    // connectionsCheckingInterval: headersTimeout and requestTimeout are enforced on this period (Node's
+    // default, 30 s, let a client that trickles its headers hold its descriptor ~40 s)
+    const server = createServer({ maxHeaderSize: 16 * 1024, connectionsCheckingInterval: 2000 }, (req, res) => {
       // event streams (asked for by their Accept header, as EventSource and drover's client do) never finish
       if (!String(req.headers.accept ?? '').includes('text/event-stream')) {
         this.answering.add(res);
@@ -192,6 +195,9 @@ export class ControlServer {
       this.listeners.push(bound);
       return bound;
     }
+    // Anyone who reaches a TCP port can open connections before any credential is checked: each holds a
+    // descriptor, which a spawn needs for its pipes. Past the cap Node closes a new connection at once
+    server.maxConnections = tcpConnectionCap();
     await listenOn(server, { host: spec.host ?? '127.0.0.1', port: spec.port ?? 0 });
     const addr = server.address();
     const port = typeof addr === 'object' && addr ? addr.port : spec.port;
@@ -404,4 +410,19 @@ function socketAnswers(path: string): Promise<boolean> {
     sock.once('connect', () => done(true));
     sock.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'EAGAIN'));
   });
+}
+
+/**
+ * How many connections a TCP listener holds at once: a quarter of the open-file limit, between 16 and 512.
+ * supervisord's web UI and XML-RPC clients use a few; what is past the cap is closed as it comes, so a
+ * flood cannot take the descriptors the programs' spawns and the unix control socket need.
+ */
+export function tcpConnectionCap(): number {
+  let limit: number;
+  try {
+    limit = openFileLimit();
+  } catch {
+    limit = 1024;
+  }
+  return Math.max(16, Math.min(512, Math.floor(limit / 4)));
 }

@@ -46,12 +46,25 @@ function countRequest(): void {
   requests += 1;
   if (maxRequests > 0 && requests >= maxRequests && !retireSent) {
     retireSent = true;
+    // the count so far first: the master adds up what its workers report, and a heartbeat may be a second away
+    send({ t: 'hb', requests, rss: process.memoryUsage.rss() });
     send({ t: 'retire', reason: `${jobWorker ? 'settled' : 'served'} ${requests} ${jobWorker ? 'tasks' : 'requests'} (max_requests)` });
   }
 }
 
 /** set when the module is a job worker (defineWorker) */
 let jobWorker = false;
+
+/**
+ * Exits with `code` once a last heartbeat has gone to the master: what was served since the previous one
+ * would be lost from the program's request count otherwise (drover_worker_requests_total).
+ */
+function reportAndExit(code: number): void {
+  if (!process.send || !process.connected) process.exit(code);
+  // the send's callback runs once the message is written; the master may be gone meanwhile
+  setTimeout(() => process.exit(code), 500).unref();
+  process.send({ t: 'hb', requests, rss: process.memoryUsage.rss() } satisfies WorkerMessage, () => process.exit(code));
+}
 
 function fail(message: string, err?: unknown): never {
   process.stderr.write(`drover worker ${name}: ${message}${err ? `: ${(err as Error).stack ?? String(err)}` : ''}\n`);
@@ -185,7 +198,7 @@ async function finishJob(worker: JobWorker, ctx: WorkerContext, code: number): P
       process.stderr.write(`drover worker ${name}: stop() failed: ${(err as Error)?.stack ?? String(err)}\n`);
       code = code === 0 ? 1 : code;
     }
-    process.exit(code);
+    reportAndExit(code);
   }
   return new Promise<never>(() => undefined);
 }
@@ -296,7 +309,7 @@ function drain(servers: Server[]): void {
     // connections at once (Node ≥ 19), which drops a request already in flight on one of them.
     NetServer.prototype.close.call(s, () => {
       open -= 1;
-      if (open === 0) process.exit(0);
+      if (open === 0) reportAndExit(0);
     });
   }
   // Every second: connections with no request in flight are closed (a response that began before the

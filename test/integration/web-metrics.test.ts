@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import parsePrometheusTextFormat, { type ParsedFamily } from 'parse-prometheus-text-format';
 import { Daemon, show } from '../helpers/daemon.js';
-import { fixture, makeTmpDir, startUp, teardown, writeConfig } from '../helpers/drover.js';
+import { fixture, makeTmpDir, runCli, startUp, teardown, writeConfig } from '../helpers/drover.js';
 import { freePort, getJson, inetSection, request, waitForValue, WEB_PASSWORD, WEB_USER } from '../helpers/web.js';
 
 interface ProcessJson {
@@ -121,13 +121,14 @@ startsecs = 0
   }
 });
 
-test('prefork metrics: requests served survive a worker recycle; recycles are counted', async () => {
+test('prefork metrics: every request served is counted, across a recycle and a stop; recycles are counted', async () => {
   const port = await freePort();
   const dir = makeTmpDir('drover-metrics-prefork-');
-  const run = await startUp(
-    writeConfig(
-      dir,
-      `${inetSection(port)}
+  // heartbeats every timeout/4 carry a worker's count: 7.5 s here, so within this test only the counts a
+  // worker sends as it asks to be recycled and as it leaves can reach the master
+  const conf = writeConfig(
+    dir,
+    `${inetSection(port)}
 [socket:web]
 bind = 127.0.0.1:0
 
@@ -136,11 +137,11 @@ worker = ${fixture('worker-app.mjs')}
 sockets = web
 numprocs = 1
 max_requests = 20
-timeout = 1s
+timeout = 30s
 graceful_timeout = 5s
 `,
-    ),
   );
+  const run = await startUp(conf);
   try {
     const appPort = Number((await run.waitForLine(/socket web: listening on 127\.0\.0\.1:(\d+)/))[1]);
     await run.waitForLine(/web_\d+: starting → running/, { timeoutMs: 10_000 });
@@ -155,23 +156,23 @@ graceful_timeout = 5s
     };
     const first = [...(await processes(port)).keys()];
     assert.equal(first.length, 1);
-    await hit(15);
-    // heartbeats every timeout/4 carry the worker's count
-    await waitForValue(async () => ((await requests()) === 15 ? true : null), 'the 15 requests to be reported', 10_000);
-    await hit(10); // crosses max_requests = 20: the worker asks to be recycled
+    await hit(20); // reaches max_requests = 20: the worker asks to be recycled
     await waitForValue(
       async () => ((valueOf(await scrape(port), 'drover_worker_recycles_total', { program: 'web' }) ?? 0) >= 1 ? true : null),
       'a recycle to be counted',
       15_000,
     );
-    await run.waitForLine(/recycling worker \d+ \(served \d+ requests \(max_requests\)\)/);
-    // the old worker leaves once its replacement is ready; only then is its count folded into the total
+    await run.waitForLine(/recycling worker \d+ \(served 20 requests \(max_requests\)\)/);
     await waitForValue(async () => {
       const names = [...(await processes(port)).keys()];
       return names.length === 1 && names[0] !== first[0] ? true : null;
     }, 'the recycled worker to be replaced', 15_000);
-    const after = await requests();
-    assert.ok(after !== null && after >= 15, `requests served do not drop when the worker is replaced (got ${String(after)})`);
+    await waitForValue(async () => ((await requests()) === 20 ? true : null), 'the 20 requests of the recycled worker to be counted', 5000);
+    // the new worker serves 3, then stops: its count goes with it
+    await hit(3);
+    const stopped = await runCli(['stop', 'web:*', '-c', conf]);
+    assert.equal(stopped.code, 0, stopped.output);
+    await waitForValue(async () => ((await requests()) === 23 ? true : null), 'all 23 requests to be counted once the worker stopped', 5000);
   } finally {
     const survivors = await teardown(run, [], dir);
     assert.deepEqual(survivors, []);
