@@ -180,3 +180,52 @@ spare_workers = 1
     assert.deepEqual(survivors, [], 'nothing survives the teardown');
   }
 });
+
+// An audit against supervisord's web UI (seventeenth session): "Start all" on a group that already runs
+// reported every process as an error (supervisord's skips them), and the live log view broke a line the
+// program wrote in two pieces into two lines.
+test('web page in Chromium: Start all on a running group is no error; a line written in two pieces stays one line', { skip }, async () => {
+  const port = await freePort();
+  const d = new Daemon(`${inetSection(port)}
+[program:pool]
+command = sleep 1000
+process_name = %(program_name)s_%(process_num)02d
+numprocs = 2
+startsecs = 0
+
+[program:part]
+command = /bin/sh -c 'trap "printf abc" USR1; trap "printf \\"def\\\\n\\"" USR2; echo ready; while :; do sleep 0.1; done'
+startsecs = 0
+`);
+  const profile = makeTmpDir('drover-chromium-');
+  let context: BrowserContext | null = null;
+  try {
+    await d.up();
+    const opened = await openPage(port, profile);
+    context = opened.context;
+    const page = opened.page;
+    page.on('dialog', (dialog) => void dialog.accept());
+    await page.locator('tr.proc[data-name="pool:pool_01"][data-state="running"]').waitFor();
+    // both already run: nothing to do, nothing wrong
+    await page.locator('section.group[data-group="pool"]').getByRole('button', { name: 'Start all', exact: true }).click();
+    await page.waitForResponse((r) => r.url().endsWith('/api/start'));
+    await page.waitForResponse((r) => r.url().endsWith('/api/processes'));
+    assert.equal(await page.locator('#notice').isHidden(), true, `no error notice: ${await page.locator('#notice').textContent()}`);
+
+    const part = page.locator('tr.proc[data-name="part:part"]');
+    await part.locator('button[data-action="logs"]').click();
+    await page.locator('#logs-status', { hasText: 'live' }).waitFor();
+    await page.locator('#logs-text', { hasText: 'ready' }).waitFor();
+    await d.cli(['signal', 'USR1', 'part']);
+    await page.locator('#logs-text', { hasText: 'abc' }).waitFor();
+    await d.cli(['signal', 'USR2', 'part']);
+    await page.locator('#logs-text', { hasText: 'def' }).waitFor();
+    const text = (await page.locator('#logs-text').textContent()) ?? '';
+    assert.match(text, /^abcdef$/m, `one line: ${JSON.stringify(text)}`);
+  } finally {
+    await context?.close().catch(() => undefined);
+    rmSync(profile, { recursive: true, force: true });
+    const survivors = await d.teardown();
+    assert.deepEqual(survivors, [], 'nothing survives the teardown');
+  }
+});

@@ -39,13 +39,16 @@ async function call(method, path, body) {
   }
 }
 
-/** Runs a command, shows its failures, and refreshes the figures. */
-async function command(path, body, button) {
+/**
+ * Runs a command, shows its failures, and refreshes the figures. `nothingToDo`: result codes that are no
+ * failure here (a group's "Start all" skips what runs, as supervisord's does).
+ */
+async function command(path, body, button, nothingToDo = []) {
   if (button) button.disabled = true;
   try {
     const out = await call('POST', path, body);
-    if (!out.ok) {
-      const failed = (out.results ?? []).filter((r) => !r.ok).map((r) => `${r.key}: ${r.message ?? r.code}`);
+    const failed = (out.results ?? []).filter((r) => !r.ok && !nothingToDo.includes(r.code)).map((r) => `${r.key}: ${r.message ?? r.code}`);
+    if (!out.ok && (failed.length > 0 || !out.results)) {
       showNotice(failed.length > 0 ? failed.join('; ') : `${out.code}: ${out.message}`, true);
     } else {
       hideNotice();
@@ -148,8 +151,8 @@ function buildGroup(group, entries) {
   head.append(el('span', { class: 'spacer' }));
   const pattern = `${group}:*`;
   head.append(
-    button('Start all', () => command('/api/start', { patterns: [pattern] }), { title: `start every process of ${group}` }),
-    button('Stop all', (b) => ask(`Stop every process of group "${group}"?`) && command('/api/stop', { patterns: [pattern] }, b), { danger: true }),
+    button('Start all', () => command('/api/start', { patterns: [pattern] }, null, ['E_ALREADY_STARTED']), { title: `start every process of ${group}` }),
+    button('Stop all', (b) => ask(`Stop every process of group "${group}"?`) && command('/api/stop', { patterns: [pattern] }, b, ['E_NOT_RUNNING']), { danger: true }),
     button('Restart all', (b) => ask(`Restart every process of group "${group}"? Each is stopped first.`) && command('/api/restart', { patterns: [pattern] }, b), {}),
   );
   // scale is per program; offered when the group holds one program (the usual [program:x])
@@ -313,7 +316,7 @@ function drawChart(chart, samples, label, top) {
 async function openLogs(name) {
   closeLogs();
   const stream = $('logs-stream').value;
-  logView = { name, source: null, lines: 0 };
+  logView = { name, source: null, lines: 0, partial: null };
   const view = logView;
   $('logs').hidden = false;
   document.body.classList.add('with-logs');
@@ -370,11 +373,31 @@ function closeLogs() {
 function appendLog(text, stream, note) {
   const pre = $('logs-text');
   const follow = $('logs-follow').checked;
+  // a line the program has not finished yet (progress dots, a prompt) stays open for the rest of it
+  const open = logView.partial;
+  if (open && (note || (text !== '' && open.stream !== stream))) {
+    // something else comes first: the unfinished line ends here on the page
+    open.span.append(document.createTextNode('\n'));
+    logView.partial = null;
+  }
   if (note) pre.append(el('span', { class: 'sys' }, `${note}\n`));
-  const lines = text.split('\n');
-  if (lines[lines.length - 1] === '') lines.pop();
+  let rest = text;
+  if (logView.partial && rest !== '') {
+    const nl = rest.indexOf('\n');
+    logView.partial.span.append(document.createTextNode(nl < 0 ? rest : rest.slice(0, nl + 1)));
+    rest = nl < 0 ? '' : rest.slice(nl + 1);
+    if (nl >= 0) logView.partial = null;
+  }
+  const lines = rest.split('\n');
+  const last = lines.pop() ?? '';
   for (const line of lines) {
     pre.append(el('span', stream === 'stderr' ? { class: 'err' } : {}, `${line}\n`));
+    logView.lines++;
+  }
+  if (last !== '') {
+    const span = el('span', stream === 'stderr' ? { class: 'err' } : {}, last);
+    pre.append(span);
+    logView.partial = { stream, span };
     logView.lines++;
   }
   while (pre.childNodes.length > MAX_LOG_LINES) pre.firstChild.remove();
@@ -460,7 +483,10 @@ $('reload').addEventListener('click', async (ev) => {
   }
 });
 $('logs-close').addEventListener('click', closeLogs);
-$('logs-clear-view').addEventListener('click', () => $('logs-text').replaceChildren());
+$('logs-clear-view').addEventListener('click', () => {
+  $('logs-text').replaceChildren();
+  if (logView) logView.partial = null;
+});
 $('logs-stream').addEventListener('change', () => {
   if (logView) void openLogs(logView.name);
 });
