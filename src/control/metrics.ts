@@ -241,8 +241,9 @@ export class DroverMetrics {
       registers: reg,
       collect() {
         this.reset();
-        for (const program of workerPrograms(supervisor)) this.inc(programLabels(program), 0);
-        for (const [program, n] of api.workerStats().recycles) this.inc(programLabels(program), n);
+        // the programs there are now: one that `update` removed leaves with its other series
+        const recycles = api.workerStats().recycles;
+        for (const program of workerPrograms(supervisor)) this.inc(programLabels(program), recycles.get(program) ?? 0);
       },
     });
     new Gauge({
@@ -268,8 +269,8 @@ export class DroverMetrics {
       registers: reg,
       collect() {
         this.reset();
-        for (const program of workerPrograms(supervisor)) this.inc(programLabels(program), 0);
-        for (const [program, n] of api.workerStats().takeovers) this.inc(programLabels(program), n);
+        const takeovers = api.workerStats().takeovers;
+        for (const program of workerPrograms(supervisor)) this.inc(programLabels(program), takeovers.get(program) ?? 0);
       },
     });
     // the master's task queues (src/primitives/), when the owner passes them in

@@ -173,6 +173,14 @@ graceful_timeout = 5s
     const stopped = await runCli(['stop', 'web:*', '-c', conf]);
     assert.equal(stopped.code, 0, stopped.output);
     await waitForValue(async () => ((await requests()) === 23 ? true : null), 'all 23 requests to be counted once the worker stopped', 5000);
+    // the program removed by an update: its series go, the counters of recycles and takeovers too
+    writeConfig(dir, `${inetSection(port)}\n[socket:web]\nbind = 127.0.0.1:0\n`);
+    const updated = await runCli(['update', '-c', conf]);
+    assert.equal(updated.code, 0, updated.output);
+    const left = await scrape(port);
+    for (const name of ['drover_worker_requests_total', 'drover_worker_recycles_total', 'drover_worker_takeovers_total']) {
+      assert.equal(valueOf(left, name, { program: 'web' }), null, `${name} of the removed program`);
+    }
   } finally {
     const survivors = await teardown(run, [], dir);
     assert.deepEqual(survivors, []);
