@@ -9,7 +9,7 @@ import type { ChangeEvent, CommandOutcome } from '../core/types.js';
 import { ConfigError, DroverError } from '../errors.js';
 import { LogReadError } from '../logs/read.js';
 import { BadSignal, ScaleError, uptimeMsOf, type ControlApi, type ProcessView, type ResolvedNames, type StreamName } from './api.js';
-import { EventStreamWriter, sendError, sendJson, sendJsonText, type RouteHandler } from './server.js';
+import { EventStreamWriter, sendError, sendJson, sendMethodNotAllowed, sendJsonText, type RouteHandler } from './server.js';
 import { statusCells, statusTable } from './status-text.js';
 import {
   NOT_RUNNING_HEADER,
@@ -553,7 +553,7 @@ export function jsonApiRoute(api: ControlApi): RouteHandler {
       const handler = table && Object.hasOwn(table, url.pathname) ? table[url.pathname] : undefined;
       if (!handler) {
         if (Object.hasOwn(GET, url.pathname) || Object.hasOwn(POST, url.pathname)) {
-          sendError(res, 405, 'E_METHOD', `${req.method ?? '?'} not allowed on ${url.pathname}`);
+          sendMethodNotAllowed(res, req.method, url.pathname, [Object.hasOwn(GET, url.pathname) ? 'GET' : null, Object.hasOwn(POST, url.pathname) ? 'POST' : null].filter((m) => m !== null));
         } else {
           sendError(res, 404, 'E_NOT_FOUND', `no such endpoint: ${url.pathname}`);
         }

@@ -4,7 +4,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { DeadTask, QueueStats } from '../primitives/queue-core.js';
 import { Args, pushOptions, SharedError, type SharedService } from '../primitives/service.js';
-import { sendError, sendJson, type RouteHandler } from './server.js';
+import { sendError, sendJson, sendMethodNotAllowed, type RouteHandler } from './server.js';
 import type { DeadLettersJson, DeadTaskJson, LocksJson, PushedJson, QueuesJson, QueueStatsJson, RetriedJson, StateValueJson } from './wire.js';
 
 type Handler = (service: SharedService, a: Args) => unknown;
@@ -54,7 +54,7 @@ export function sharedRoutes(service: SharedService): RouteHandler[] {
       const table = req.method === 'GET' ? GET : req.method === 'POST' ? POST : null;
       const handler = table && Object.hasOwn(table, prefix) ? table[prefix] : undefined;
       if (!handler) {
-        sendError(res, 405, 'E_METHOD', `${req.method ?? '?'} not allowed on ${prefix}`);
+        sendMethodNotAllowed(res, req.method, prefix, [Object.hasOwn(GET, prefix) ? 'GET' : null, Object.hasOwn(POST, prefix) ? 'POST' : null].filter((m) => m !== null));
         return;
       }
       const data = input(req, url, body);

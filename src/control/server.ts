@@ -64,6 +64,12 @@ export function sendError(res: ServerResponse, status: number, code: ApiErrorCod
   sendJson(res, status, { ok: false, code, message } satisfies ErrorJson);
 }
 
+/** 405 with the methods the path takes in `Allow`, as RFC 9110 asks. */
+export function sendMethodNotAllowed(res: ServerResponse, method: string | undefined, path: string, allowed: readonly string[]): void {
+  res.setHeader('allow', allowed.join(', '));
+  sendError(res, 405, 'E_METHOD', `${method ?? '?'} not allowed on ${path}`);
+}
+
 /**
  * Most bytes an event stream may leave queued for one client (in Node's buffers, beyond what the kernel
  * holds). A client that stops reading would otherwise make drover keep everything sent to it.
@@ -122,7 +128,7 @@ export function exactGet(url: string | undefined, method: string | undefined, pa
     return false;
   }
   if (method !== 'GET' && method !== 'HEAD') {
-    sendError(res, 405, 'E_METHOD', `${method ?? '?'} not allowed on ${path}`);
+    sendMethodNotAllowed(res, method, path, ['GET', 'HEAD']);
     return false;
   }
   return true;
@@ -270,6 +276,16 @@ export class ControlServer {
 
   private async serve(spec: ListenerSpec, req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
+      // a request target in absolute form (`GET http://host:port/healthz`), which a server must accept
+      // (RFC 9112, 3.2.2): the routes see its path and query; the Host header is checked as for any other
+      if (req.url !== undefined && /^https?:\/\//i.test(req.url)) {
+        try {
+          const u = new URL(req.url);
+          req.url = `${u.pathname}${u.search}`;
+        } catch {
+          // not a URL after all: left as it is, and no route has such a path
+        }
+      }
       if (!isAllowedHost(req.headers.host, spec.kind, spec.allowedHosts ?? [])) {
         // DNS rebinding: a page from the attacker's name, re-pointed at this listener (or at a socket
         // forwarded to TCP), is same-origin to the browser; only the Host header still shows its name

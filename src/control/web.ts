@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import { sendError, type RouteHandler } from './server.js';
+import { sendError, sendMethodNotAllowed, type RouteHandler } from './server.js';
 
 /** URL path → file in the assets directory and its content type. */
 export const WEB_ASSETS: Readonly<Record<string, { readonly file: string; readonly type: string }>> = {
@@ -46,7 +46,7 @@ export function webRoute(): RouteHandler {
         return;
       }
       if (req.method !== 'GET' && req.method !== 'HEAD') {
-        sendError(res, 405, 'E_METHOD', `${req.method ?? '?'} not allowed on ${path}`);
+        sendMethodNotAllowed(res, req.method, path, ['GET', 'HEAD']);
         return;
       }
       let entry = cache.get(path);

@@ -281,6 +281,15 @@ startsecs = 0
     assert.equal((await request(port, '/ui/nosuch.js')).status, 404);
     assert.equal((await request(port, '/index.html')).status, 404);
     assert.equal((await request(port, '/', { method: 'POST' })).status, 405);
+    // 405 says what the path takes (RFC 9110)
+    for (const [path, method, allow] of [['/', 'POST', 'GET, HEAD'], ['/metrics', 'DELETE', 'GET, HEAD'], ['/api/processes', 'DELETE', 'GET'], ['/api/stop', 'GET', 'POST']] as const) {
+      const r = await fetch(`http://127.0.0.1:${port}${path}`, { method, headers: authHeader() });
+      await r.text();
+      assert.equal(r.status, 405, `${method} ${path}`);
+      assert.equal(r.headers.get('allow'), allow, `${method} ${path}`);
+    }
+    // a request target in absolute form is served as its path
+    assert.equal(await rawGet(port, `http://127.0.0.1:${port}/healthz`), 200);
     // a raw request line: fetch would normalise the dots away
     for (const path of ['/ui/../../../../etc/passwd', '/ui/%2e%2e/%2e%2e/etc/passwd', '/ui//etc/passwd', '/ui/app.js/']) {
       const status = await rawGet(port, path);
