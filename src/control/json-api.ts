@@ -384,9 +384,9 @@ const GET: Record<string, Handler> = {
     return STREAMING;
   },
   '/api/logs/stream': (api, input, req, res) => {
-    input.only('patterns', 'stream');
-    const pats = input.optionalStrings('patterns');
-    const keys = resolveOrThrow(api, pats ?? ['all']);
+    input.only('patterns', 'process', 'stream');
+    // `process`: one name, taken whole (a name may hold a comma, which `patterns` splits on)
+    const keys = input.data['process'] !== undefined ? [logKey(api, input)] : resolveOrThrow(api, input.optionalStrings('patterns') ?? ['all']);
     const logs = requireLogs(api);
     const streams: StreamName[] = input.data['stream'] === undefined ? ['stdout', 'stderr'] : [input.stream()];
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });

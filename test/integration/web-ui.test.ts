@@ -184,7 +184,7 @@ spare_workers = 1
 // An audit against supervisord's web UI (seventeenth session): "Start all" on a group that already runs
 // reported every process as an error (supervisord's skips them), and the live log view broke a line the
 // program wrote in two pieces into two lines.
-test('web page in Chromium: Start all on a running group is no error; a line written in two pieces stays one line', { skip }, async () => {
+test('web page in Chromium: Start all on a running group is no error; a line written in two pieces stays one line; a name with a comma has its live log', { skip }, async () => {
   const port = await freePort();
   const d = new Daemon(`${inetSection(port)}
 [program:pool]
@@ -193,7 +193,7 @@ process_name = %(program_name)s_%(process_num)02d
 numprocs = 2
 startsecs = 0
 
-[program:part]
+[program:pa,rt]
 command = /bin/sh -c 'trap "printf abc" USR1; trap "printf \\"def\\\\n\\"" USR2; echo ready; while :; do sleep 0.1; done'
 startsecs = 0
 `);
@@ -212,13 +212,14 @@ startsecs = 0
     await page.waitForResponse((r) => r.url().endsWith('/api/processes'));
     assert.equal(await page.locator('#notice').isHidden(), true, `no error notice: ${await page.locator('#notice').textContent()}`);
 
-    const part = page.locator('tr.proc[data-name="part:part"]');
+    // a comma in the name, which the stream's patterns would split on
+    const part = page.locator('tr.proc[data-name="pa,rt:pa,rt"]');
     await part.locator('button[data-action="logs"]').click();
     await page.locator('#logs-status', { hasText: 'live' }).waitFor();
     await page.locator('#logs-text', { hasText: 'ready' }).waitFor();
-    await d.cli(['signal', 'USR1', 'part']);
+    await d.cli(['signal', 'USR1', 'pa,rt:pa,rt']);
     await page.locator('#logs-text', { hasText: 'abc' }).waitFor();
-    await d.cli(['signal', 'USR2', 'part']);
+    await d.cli(['signal', 'USR2', 'pa,rt:pa,rt']);
     await page.locator('#logs-text', { hasText: 'def' }).waitFor();
     const text = (await page.locator('#logs-text').textContent()) ?? '';
     assert.match(text, /^abcdef$/m, `one line: ${JSON.stringify(text)}`);

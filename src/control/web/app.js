@@ -339,7 +339,7 @@ async function openLogs(name) {
     }
     if (t.data) appendLog(t.data, s, t.overflow ? '… (earlier lines not shown)' : null);
   }
-  const q = new URLSearchParams({ patterns: name });
+  const q = new URLSearchParams({ process: name });
   if (stream) q.set('stream', stream);
   const source = new EventSource(`/api/logs/stream?${q}`);
   view.source = source;
