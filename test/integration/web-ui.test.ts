@@ -184,7 +184,7 @@ spare_workers = 1
 // An audit against supervisord's web UI (seventeenth session): "Start all" on a group that already runs
 // reported every process as an error (supervisord's skips them), and the live log view broke a line the
 // program wrote in two pieces into two lines.
-test('web page in Chromium: Start all on a running group is no error; a line written in two pieces stays one line; a name with a comma has its live log', { skip }, async () => {
+test('web page in Chromium: Start all on a running group is no error; a line written in two pieces stays one line; a name with a comma has its live log; Clear log and Stop all', { skip }, async () => {
   const port = await freePort();
   const d = new Daemon(`${inetSection(port)}
 [program:pool]
@@ -223,6 +223,15 @@ startsecs = 0
     await page.locator('#logs-text', { hasText: 'def' }).waitFor();
     const text = (await page.locator('#logs-text').textContent()) ?? '';
     assert.match(text, /^abcdef$/m, `one line: ${JSON.stringify(text)}`);
+
+    // supervisord's Clear Log and Stop All
+    await page.locator('#logs-clear-file').click();
+    await page.waitForResponse((r) => r.url().endsWith('/api/logs/clear'));
+    const tail = await getJson(port, `/api/logs/tail?${new URLSearchParams({ process: 'pa,rt:pa,rt', stream: 'stdout', offset: '0', length: '1000' })}`);
+    assert.equal(tail.body['data'], '', `the log file is empty: ${JSON.stringify(tail.body)}`);
+    await page.locator('#stop-all').click();
+    for (const name of ['pool:pool_00', 'pool:pool_01', 'pa,rt:pa,rt']) await page.locator(`tr.proc[data-name="${name}"][data-state="stopped"]`).waitFor();
+    assert.equal(await page.locator('#notice').isHidden(), true, `no error notice: ${await page.locator('#notice').textContent()}`);
   } finally {
     await context?.close().catch(() => undefined);
     rmSync(profile, { recursive: true, force: true });

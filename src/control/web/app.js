@@ -483,6 +483,22 @@ $('reload').addEventListener('click', async (ev) => {
   }
 });
 $('logs-close').addEventListener('click', closeLogs);
+// supervisord's page has these too: Restart All / Stop All at the top, Clear Log per process
+$('restart-all').addEventListener('click', (ev) => {
+  if (ask('Restart every process? Each is stopped first.')) void command('/api/restart', { patterns: ['all'] }, ev.currentTarget);
+});
+$('stop-all').addEventListener('click', (ev) => {
+  if (ask('Stop every process?')) void command('/api/stop', { patterns: ['all'] }, ev.currentTarget, ['E_NOT_RUNNING']);
+});
+$('logs-clear-file').addEventListener('click', async (ev) => {
+  const name = logView?.name;
+  if (!name || !ask(`Empty the log files of ${name}? What they hold now is lost.`)) return;
+  const out = await command('/api/logs/clear', { patterns: [name] }, ev.currentTarget);
+  if (out.ok && logView?.name === name) {
+    $('logs-text').replaceChildren();
+    logView.partial = null;
+  }
+});
 $('logs-clear-view').addEventListener('click', () => {
   $('logs-text').replaceChildren();
   if (logView) logView.partial = null;
