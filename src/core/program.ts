@@ -366,3 +366,19 @@ function pickRow(name: string, from: State, event: ProcessEvent, guard: Guard) {
 function assertNever(x: never): never {
   throw new InvariantError(`unhandled event ${JSON.stringify(x)}`);
 }
+
+/**
+ * The level of a change's log line, as supervisord logs the same moments: WARN for a failed start (BACKOFF,
+ * FATAL), an exit or a stop whose status is not in `exitcodes` (a stop by a signal included: supervisord
+ * logs "stopped: x (terminated by SIGTERM)" at WARN); INFO otherwise (the SIGKILL after stopwaitsecs has
+ * its own WARN line, where the effect is carried out). So `loglevel = warn` keeps every crash.
+ */
+export function stepLevel(policy: ProcessPolicy, step: Step): 'warn' | 'info' {
+  if (step.to === 'fatal' || step.to === 'backoff') return 'warn';
+  const ended = step.to === 'exited' || (step.from === 'stopping' && step.to === 'stopped' && step.pid !== null);
+  if (ended) {
+    const status = step.record.exitStatus;
+    if (!isExpectedExit(policy, status)) return 'warn';
+  }
+  return 'info';
+}

@@ -19,7 +19,7 @@ import { Launcher, type LaunchEnv, type LaunchHooks, type OutputTap, type Socket
 import { Orchestration } from './orchestration.js';
 import { Shutdown, type StopResult } from './shutdown.js';
 export type { StopResult } from './shutdown.js';
-import { reduce, timerEvent, type Effect, type Step, type TimerName } from './program.js';
+import { reduce, stepLevel, timerEvent, type Effect, type Step, type TimerName } from './program.js';
 import type { ProcessEvent } from './states.js';
 import { dropTimer, ProcessTable, setTimer, timerOf, type ProcessEntry } from './table.js';
 import type { ChangeEvent, CommandOutcome, ControlCommand, DesiredStateStore, Mood, ProcessSnapshot, SupervisorEvent } from './types.js';
@@ -346,7 +346,7 @@ export class Supervisor implements CoreHost {
 
   /** The one place a change is announced: log line `name: from → to (reason)` and one event. */
  private changeState(entry: ProcessEntry, step: Step): void {
-    this.logger.log(changeLevel(entry.spec, step), `${entry.spec.name}: ${step.from} → ${step.to} (${step.reason})`);
+    this.logger.log(stepLevel(entry.spec, step), `${entry.spec.name}: ${step.from} → ${step.to} (${step.reason})`);
     const e: ChangeEvent = { key: entry.key, name: entry.spec.name, group: entry.spec.group, step, record: entry.record, spec: entry.spec };
     this.listeners.emit(e);
     this.orchestration.changed(entry);
@@ -390,21 +390,4 @@ export class Supervisor implements CoreHost {
 
 function assertNever(x: never): never {
   throw new InvariantError(`unhandled case ${JSON.stringify(x)}`);
-}
-
-/**
- * The level of a change's log line, as supervisord logs the same moments: WARN for a failed start (BACKOFF,
- * FATAL), an exit or a stop whose status is not in `exitcodes` (a stop by a signal included: supervisord
- * logs "stopped: x (terminated by SIGTERM)" at WARN); INFO otherwise (the SIGKILL after stopwaitsecs has
- * its own WARN line, where the effect is carried out). So
- * `loglevel = warn` keeps every crash.
- */
-function changeLevel(spec: ProcessSpec, step: Step): 'warn' | 'info' {
-  if (step.to === 'fatal' || step.to === 'backoff') return 'warn';
-  const ended = step.to === 'exited' || (step.from === 'stopping' && step.to === 'stopped' && step.pid !== null);
-  if (ended) {
-    const status = step.record.exitStatus;
-    if (status === null || !spec.exitCodes.includes(status)) return 'warn';
-  }
-  return 'info';
 }
