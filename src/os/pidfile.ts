@@ -8,7 +8,19 @@ import { replaceFile } from './replace-file.js';
  * pidfile in /tmp (supervisor's sample config) must not let another user aim the write elsewhere.
  */
 export function writePidfile(file: string, pid: number = process.pid): void {
-  replaceFile(file, `${pid}\n`, 0o644);
+  // 0666 less the umask, as supervisord's open() makes it (0644 under the usual 022; 0600 with umask = 077)
+  replaceFile(file, `${pid}\n`, 0o666 & ~currentUmask());
+}
+
+/** This process's umask, read without changing it (process.umask() with no argument is deprecated). */
+function currentUmask(): number {
+  try {
+    const m = /^Umask:\s+([0-7]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m?.[1] !== undefined) return Number.parseInt(m[1], 8);
+  } catch {
+    // no /proc: the usual umask
+  }
+  return 0o022;
 }
 
 /**

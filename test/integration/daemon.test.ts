@@ -256,6 +256,18 @@ test('up -d with logfile = /dev/stdout: the daemon\'s log goes to the launcher\'
   }
 });
 
+// supervisord writes its pidfile after it sets its umask: 0666 less it
+test('up -d with umask = 077: the pidfile is 0600, as supervisord makes it', async () => {
+  const dir = makeTmpDir();
+  writeConfig(dir, `[supervisord]\numask = 077\n\n${CONFIG}`);
+  const { pid } = await startDaemon(dir);
+  try {
+    assert.equal(statSync(join(dir, '.drover', 'drover.pid')).mode & 0o777, 0o600);
+  } finally {
+    await stopDaemon(dir, pid);
+  }
+});
+
 // supervisord logs CRIT "could not write pidfile" and runs on; drover stopped with an internal error
 test('a pidfile that cannot be written is logged and drover runs on (as supervisord), exit 0 at the end', async () => {
   const dir = makeTmpDir();
