@@ -82,7 +82,12 @@ export class ProcSampler {
         this.timer = null;
         return;
       }
-      this.refresh(at);
+      try {
+        this.refresh(at);
+      } catch (err) {
+        // a timer's throw would stop drover: out of descriptors, this round is skipped (any other error is a bug)
+        if (!outOfDescriptors(err)) throw err;
+      }
       this.timer = setTimeout(tick, SAMPLE_MS);
       this.timer.unref();
     };

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { Daemon } from '../helpers/daemon.js';
 import { DEFAULT_TIMEOUT_MS, fixture, makeTmpDir, TIMEOUT_SCALE } from '../helpers/drover.js';
 import { repoRoot } from '../helpers/paths.js';
@@ -41,6 +41,28 @@ async function openPage(port: number, profileDir: string): Promise<{ context: Br
   const page = context.pages()[0] ?? (await context.newPage());
   await page.goto(`http://127.0.0.1:${port}/`);
   return { context, page };
+}
+
+/**
+ * Clicks a button the page disables while its command runs, and waits until it is enabled again: the
+ * command has then had its answer, shown or hidden its notice, and refreshed the table.
+ */
+async function clickAndSettle(button: Locator): Promise<void> {
+  // (runs in the page: the DOM's types are not this project's, hence the casts)
+  await button.evaluate((b: unknown) => {
+    const el = b as { disabled: boolean; settled?: Promise<void> };
+    const Observer = (globalThis as unknown as { MutationObserver: new (cb: () => void) => { observe(target: unknown, opts: unknown): void } }).MutationObserver;
+    el.settled = new Promise<void>((resolve, reject) => {
+      let disabled = false;
+      new Observer(() => {
+        if (el.disabled) disabled = true;
+        else if (disabled) resolve();
+      }).observe(b, { attributes: true, attributeFilter: ['disabled'] });
+      setTimeout(() => reject(new Error(disabled ? 'the button stayed disabled: its command never ended' : 'the button was never disabled: no command ran')), 20_000);
+    });
+  });
+  await button.click();
+  await button.evaluate((b: unknown) => (b as { settled?: Promise<void> }).settled);
 }
 
 async function stateOf(port: number, name: string): Promise<string | undefined> {
@@ -184,7 +206,7 @@ spare_workers = 1
 // An audit against supervisord's web UI (seventeenth session): "Start all" on a group that already runs
 // reported every process as an error (supervisord's skips them), and the live log view broke a line the
 // program wrote in two pieces into two lines.
-test('web page in Chromium: Start all on a running group is no error; a line written in two pieces stays one line; a name with a comma has its live log; Clear log and Stop all', { skip }, async () => {
+test('web page in Chromium: Start all on a running group is no error; a line written in two pieces stays one line; a name with a comma has its live log; Clear log, Stop all and Restart all', { skip }, async () => {
   const port = await freePort();
   const d = new Daemon(`${inetSection(port)}
 [program:pool]
@@ -207,9 +229,7 @@ startsecs = 0
     page.on('dialog', (dialog) => void dialog.accept());
     await page.locator('tr.proc[data-name="pool:pool_01"][data-state="running"]').waitFor();
     // both already run: nothing to do, nothing wrong
-    await page.locator('section.group[data-group="pool"]').getByRole('button', { name: 'Start all', exact: true }).click();
-    await page.waitForResponse((r) => r.url().endsWith('/api/start'));
-    await page.waitForResponse((r) => r.url().endsWith('/api/processes'));
+    await clickAndSettle(page.locator('section.group[data-group="pool"]').getByRole('button', { name: 'Start all', exact: true }));
     assert.equal(await page.locator('#notice').isHidden(), true, `no error notice: ${await page.locator('#notice').textContent()}`);
 
     // a comma in the name, which the stream's patterns would split on
@@ -225,13 +245,18 @@ startsecs = 0
     assert.match(text, /^abcdef$/m, `one line: ${JSON.stringify(text)}`);
 
     // supervisord's Clear Log and Stop All
-    await page.locator('#logs-clear-file').click();
-    await page.waitForResponse((r) => r.url().endsWith('/api/logs/clear'));
+    await clickAndSettle(page.locator('#logs-clear-file'));
     const tail = await getJson(port, `/api/logs/tail?${new URLSearchParams({ process: 'pa,rt:pa,rt', stream: 'stdout', offset: '0', length: '1000' })}`);
     assert.equal(tail.body['data'], '', `the log file is empty: ${JSON.stringify(tail.body)}`);
-    await page.locator('#stop-all').click();
+    // one stopped already: Stop all has nothing to do for it, which is no error either
+    await d.cli(['stop', 'pool:pool_00']);
+    await page.locator('tr.proc[data-name="pool:pool_00"][data-state="stopped"]').waitFor();
+    await clickAndSettle(page.locator('#stop-all'));
     for (const name of ['pool:pool_00', 'pool:pool_01', 'pa,rt:pa,rt']) await page.locator(`tr.proc[data-name="${name}"][data-state="stopped"]`).waitFor();
     assert.equal(await page.locator('#notice').isHidden(), true, `no error notice: ${await page.locator('#notice').textContent()}`);
+    // Restart all starts every process again
+    await clickAndSettle(page.locator('#restart-all'));
+    for (const name of ['pool:pool_00', 'pool:pool_01', 'pa,rt:pa,rt']) await page.locator(`tr.proc[data-name="${name}"][data-state="running"]`).waitFor();
   } finally {
     await context?.close().catch(() => undefined);
     rmSync(profile, { recursive: true, force: true });

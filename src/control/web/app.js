@@ -7,6 +7,8 @@ const POLL_MS = 2000;
 const SAMPLES = 60;
 /** most log lines kept in the log view */
 const MAX_LOG_LINES = 2000;
+/** an unfinished line is kept in one piece up to this long */
+const MAX_PARTIAL_CHARS = 8192;
 const SIGNALS = ['HUP', 'INT', 'QUIT', 'TERM', 'KILL', 'USR1', 'USR2', 'TTIN', 'TTOU', 'WINCH', 'CONT', 'STOP'];
 const ACTIVE = new Set(['starting', 'running', 'backoff', 'stopping']);
 
@@ -151,7 +153,7 @@ function buildGroup(group, entries) {
   head.append(el('span', { class: 'spacer' }));
   const pattern = `${group}:*`;
   head.append(
-    button('Start all', () => command('/api/start', { patterns: [pattern] }, null, ['E_ALREADY_STARTED']), { title: `start every process of ${group}` }),
+    button('Start all', (b) => command('/api/start', { patterns: [pattern] }, b, ['E_ALREADY_STARTED']), { title: `start every process of ${group}` }),
     button('Stop all', (b) => ask(`Stop every process of group "${group}"?`) && command('/api/stop', { patterns: [pattern] }, b, ['E_NOT_RUNNING']), { danger: true }),
     button('Restart all', (b) => ask(`Restart every process of group "${group}"? Each is stopped first.`) && command('/api/restart', { patterns: [pattern] }, b), {}),
   );
@@ -384,9 +386,12 @@ function appendLog(text, stream, note) {
   let rest = text;
   if (logView.partial && rest !== '') {
     const nl = rest.indexOf('\n');
-    logView.partial.span.append(document.createTextNode(nl < 0 ? rest : rest.slice(0, nl + 1)));
+    const { span } = logView.partial;
+    span.append(document.createTextNode(nl < 0 ? rest : rest.slice(0, nl + 1)));
     rest = nl < 0 ? '' : rest.slice(nl + 1);
-    if (nl >= 0) logView.partial = null;
+    // a line that never ends (a progress bar redrawn with \r) is continued in new spans, which the
+    // trimming below can drop, instead of growing one without bound
+    if (nl >= 0 || span.textContent.length > MAX_PARTIAL_CHARS) logView.partial = null;
   }
   const lines = rest.split('\n');
   const last = lines.pop() ?? '';
