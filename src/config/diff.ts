@@ -27,6 +27,16 @@ export function sameProcess(a: ProcessSpec, b: ProcessSpec): boolean {
   return JSON.stringify({ ...a, source: null }) === JSON.stringify({ ...b, source: null });
 }
 
+/**
+ * Whether `a` and `b` differ only in what is read when a process is to start or has ended — `depends_on`
+ * (it only gates starts, docs/orchestration.md) and `essential` — so that the new spec applies to a running
+ * process without a restart.
+ */
+export function onlyStartGatesDiffer(a: ProcessSpec, b: ProcessSpec): boolean {
+  const rest = (p: ProcessSpec): string => JSON.stringify({ ...p, source: null, dependsOn: null, essential: null });
+  return rest(a) === rest(b);
+}
+
 /** Compares the groups and processes of two configs. */
 export function diffConfigs(before: Config, after: Config): ConfigDiff {
   const oldProcs = new Map(before.processes.map((p) => [processKey(p), p]));

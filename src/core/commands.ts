@@ -1,7 +1,7 @@
 // Control commands: start, stop, signal, apply a config, add or remove a group, scale a program. Each runs
 // inside the supervisor's event loop and answers one outcome per process (or group), with supervisor's
 // error meanings. Commands that wait resolve when their process reaches the state they wait for.
-import { diffConfigs, processKey } from '../config/diff.js';
+import { diffConfigs, onlyStartGatesDiffer, processKey } from '../config/diff.js';
 import type { Config, ProcessSpec } from '../config/types.js';
 import type { OutputSink } from '../logs/output.js';
 import { sendSignal } from '../os/spawn.js';
@@ -252,6 +252,13 @@ export class Commands {
     for (const { before, after } of diff.changedProcesses) {
       if (!inScope(after.group)) continue;
       const entry = table.get(processKey(before)) as ProcessEntry;
+      if (onlyStartGatesDiffer(before, after)) {
+        // depends_on gates starts only, essential is read when a process ends: a running one runs on
+        entry.spec = after;
+        this.orch.invalidate();
+        outcomes.push({ key: entry.key, ok: true, message: 'changed (depends_on or essential: applied without a restart)' });
+        continue;
+      }
       const wasUp = !STOPPED_STATES.has(entry.record.state);
       stops.push(
         this.stopOne(entry.key, true, false).then(() => {

@@ -16,6 +16,7 @@ import { rpcValue } from '../helpers/xmlrpc.js';
 const node = process.execPath;
 
 interface Status {
+  readonly pid: number | null;
   readonly name: string;
   readonly state: string;
   readonly restarts: number;
@@ -342,6 +343,38 @@ startsecs = 0
     const s = await statuses(d.file);
     assert.equal(s.get('app:app')?.state, 'running', log());
     assert.equal(s.get('store:store')?.state, 'running', log());
+  } finally {
+    assert.deepEqual(await d.teardown(), []);
+  }
+});
+
+// An audit (seventeenth session): adding depends_on by update restarted a running program, which then
+// waited on its dependency; an essential one that could not start again shut drover down, and update said 0.
+// depends_on gates starts only, and essential is read when a process ends: a running program runs on.
+test('update that adds depends_on (on a FATAL program) or essential to a running program leaves it running', async () => {
+  const base = `[program:db]
+command = /bin/sh -c 'exit 1'
+startretries = 0
+autostart = false
+
+[program:web]
+command = sleep 1000
+startsecs = 0
+`;
+  const d = new Daemon(base);
+  try {
+    await d.up();
+    await d.cli(['start', 'db']);
+    await waitForValue(async () => ((await statuses(d.file)).get('db:db')?.state === 'fatal' ? true : null), 'db to be FATAL', 15_000);
+    const pid = (await statuses(d.file)).get('web:web')?.pid;
+    writeFileSync(d.file, base.replace('startsecs = 0\n', 'startsecs = 0\ndepends_on = db\nessential = true\n'));
+    const r = await d.cli(['update']);
+    assert.equal(r.code, 0, show(['update'], r));
+    const web = (await statuses(d.file)).get('web:web');
+    assert.equal(web?.state, 'running', show(['update'], r));
+    assert.equal(web?.pid, pid, 'the same process: not restarted');
+    assert.deepEqual(web?.depends_on, ['db:started'], 'the new depends_on is in effect');
+    assert.equal((await d.cli(['status'])).code === 7, false, 'drover is still running');
   } finally {
     assert.deepEqual(await d.teardown(), []);
   }
