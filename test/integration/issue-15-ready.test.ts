@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { assertStaysFor, fixture, makeTmpDir, runCli, startUp, teardown, writeConfig, type CliRun } from '../helpers/drover.js';
+import { Daemon, show } from '../helpers/daemon.js';
 import { freePort } from '../helpers/web.js';
 import { rpcValue } from '../helpers/xmlrpc.js';
 
@@ -288,5 +289,26 @@ startretries = 1
     assert.equal(run.count(/spawned: crashy with pid/g), 2, `1 + startretries starts, no more\n${run.describe()}`);
   } finally {
     await teardown(run, [], dir);
+  }
+});
+
+// An audit (seventeenth session): `up -d --wait` that ran out of time exited 0, so `up -d --wait && run-tests`
+// went on against a program that was not ready. As `docker compose up --wait`, it is a failure now.
+test('up -d --wait --wait-timeout: a program not ready in time is exit 1, named; drover runs on', async () => {
+  const d = new Daemon(`[program:slow]
+command = sleep 1000
+ready = log:never printed
+`);
+  try {
+    const r = await d.cli(['up', '-d', '--wait', '--wait-timeout', '1.5']);
+    assert.equal(r.code, 1, show(['up', '-d', '--wait', '--wait-timeout', '1.5'], r));
+    assert.match(r.stdout, /still starting after 1\.5 s: slow/, show(['up'], r));
+    assert.match(r.stderr, /not every program was up within 1\.5 s/, show(['up'], r));
+    const st = await d.cli(['status', 'slow']);
+    assert.match(st.stdout, /^slow +starting/m, `drover runs on, slow is starting\n${show(['status', 'slow'], st)}`);
+    const bad = await d.cli(['up', '-d', '--wait-timeout', 'soon']);
+    assert.equal(bad.code, 2, show(['up', '-d', '--wait-timeout', 'soon'], bad));
+  } finally {
+    assert.deepEqual(await d.teardown(), []);
   }
 });

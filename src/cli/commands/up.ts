@@ -46,7 +46,9 @@ options:
   -c, --configuration FILE   the config file
   -d, --daemon               detach: run in the background; report here whether start-up succeeded
       --wait                 with -d: then follow the autostart programs until each is running or has
-                             failed (up to ${WAIT_MS / 1000} s); exit 1 if one failed. Default on a terminal
+                             failed (up to ${WAIT_MS / 1000} s); exit 1 if one failed or was not up in
+                             time. Default on a terminal
+      --wait-timeout SECS    how long --wait follows them (default ${WAIT_MS / 1000})
       --no-wait              with -d: return as soon as drover is up
       --fresh                forget programs started or stopped by hand before (desired state)
   -h, --help                 this help
@@ -85,6 +87,7 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
         fresh: { type: 'boolean' },
         wait: { type: 'boolean' },
         'no-wait': { type: 'boolean' },
+        'wait-timeout': { type: 'string' },
         'daemon-child': { type: 'boolean' },
         reexec: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -109,6 +112,11 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
   if (values.help) {
     ctx.stdout.write(HELP);
     return EXIT.OK;
+  }
+  const waitSecs = values['wait-timeout'] === undefined ? WAIT_MS / 1000 : Number(values['wait-timeout']);
+  if (!Number.isFinite(waitSecs) || waitSecs <= 0) {
+    ctx.stderr.write(`drover up: --wait-timeout ${JSON.stringify(values['wait-timeout'])}: expected a number of seconds above 0\n\n${HELP}`);
+    return EXIT.USAGE;
   }
   const file = values.configuration ? resolve(ctx.cwd, values.configuration) : findConfigFile(ctx.cwd);
   if (file === null) {
@@ -208,7 +216,7 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
     if (!wait || report.urls[0] === undefined) return EXIT.OK;
     const unix = config.unixHttpServer;
     const creds = unix?.username ? { username: unix.username, password: unix.password ?? '' } : null;
-    return followStartup(ctx, parseServerUrl(report.urls[0], creds), report.pid);
+    return followStartup(ctx, parseServerUrl(report.urls[0], creds), report.pid, waitSecs * 1000);
   }
 
   if (detached) process.umask(config.supervisord.umask);
@@ -256,7 +264,7 @@ async function waitingProcesses(endpoint: Endpoint): Promise<{ waiting: WaitingP
  * Follows the autostart programs until none is starting, in backoff, or waiting for a dependency that may
  * still come; exit 1 if one ended fatal or cannot start because a dependency failed.
  */
-async function followStartup(ctx: Parameters<Command>[0], endpoint: Endpoint, pid: number): Promise<number> {
+async function followStartup(ctx: Parameters<Command>[0], endpoint: Endpoint, pid: number, waitMs: number): Promise<number> {
   let progress: Progress;
   try {
     progress = await Progress.open({ ctx, endpoint, json: false }, 'starting', { type: 'all' });
@@ -264,7 +272,7 @@ async function followStartup(ctx: Parameters<Command>[0], endpoint: Endpoint, pi
     ctx.stderr.write(`drover up: started, but cannot follow the programs: ${(err as Error).message}\n`);
     return EXIT.FAILURE;
   }
-  const deadline = Date.now() + WAIT_MS;
+  const deadline = Date.now() + waitMs;
   let settled = false;
   /** processes that wait for their dependencies (depends_on): stopped, but not settled while one may start */
   let waiting: readonly WaitingProcess[] = [];
@@ -285,7 +293,7 @@ async function followStartup(ctx: Parameters<Command>[0], endpoint: Endpoint, pi
   const failed = [...progress.states].filter(([, s]) => s === 'fatal' || s === 'backoff').map(([k]) => k);
   const still = [...progress.busy().filter((k) => progress.states.get(k) !== 'backoff'), ...waiting.filter((p) => !p.blocked).map((p) => p.name)];
   progress.finish(`drover up (pid ${pid}): ${progress.describeCounts()} in ${formatElapsed(progress.elapsedMs())}`);
-  if (!settled) ctx.stdout.write(`still starting after ${WAIT_MS / 1000} s: ${still.map(shownKey).join(', ')}\n`);
+  if (!settled) ctx.stdout.write(`still starting after ${waitMs / 1000} s: ${still.map(shownKey).join(', ')}\n`);
   for (const p of waiting.filter((w) => w.blocked)) {
     ctx.stderr.write(`drover up: ${shownKey(p.name)} did not start: ${p.waiting}\n`);
     failed.push(p.name);
@@ -295,6 +303,11 @@ async function followStartup(ctx: Parameters<Command>[0], endpoint: Endpoint, pi
       ctx.stderr.write(`drover up: ${shownKey(k)} failed to start: ${progress.states.get(k) ?? '?'} (${progress.reasons.get(k) ?? ''})\n`);
     }
     ctx.stderr.write(`drover up: drover is running, but ${failed.length} process(es) failed to start; see \`drover status\`\n`);
+    return EXIT.FAILURE;
+  }
+  // waited for and not there: `up -d --wait && run-tests` must not go on (as `docker compose up --wait`)
+  if (!settled) {
+    ctx.stderr.write(`drover up: drover is running, but not every program was up within ${waitMs / 1000} s; see \`drover status\`\n`);
     return EXIT.FAILURE;
   }
   return EXIT.OK;
