@@ -242,6 +242,10 @@ export class Launcher {
     this.host.dispatch(entry, { type: 'childExited', code: ev.code, signal: ev.signal });
     entry.gone = null;
     if (!spec.killAsGroup) this.warnIfDaemonized(spec, gone);
+    if (requested && !spec.stopAsGroup && !spec.killAsGroup && groupHasMembers(gone.pid)) {
+      // supervisord leaves them as silently; a stopped program whose children run on deserves a word
+      this.host.logger.warn(`${spec.name}: stopped, but processes of its group still run (its stop signal went to pid ${gone.pid} only): set stopasgroup = true to stop them with it`);
+    }
   }
 
   /** killasgroup: kill what the ended leader left (its group, recorded descendants) before any respawn. */

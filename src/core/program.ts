@@ -172,7 +172,9 @@ export function reduce(
     move(ev, guard, { ...patch, stopRequested: true, stopCause: cause }, reason);
     effects.push({ type: 'cancelTimer', timer: 'startSecs' });
     effects.push({ type: 'cancelTimer', timer: 'readyTimeout' });
-    effects.push({ type: 'sendSignal', signal: policy.stopSignal, toGroup: policy.stopAsGroup });
+    // a start that failed (ready_timeout) ends with all it began: what it forked must not live on to pass
+    // the next attempt's check, nor outlive drover
+    effects.push({ type: 'sendSignal', signal: policy.stopSignal, toGroup: policy.stopAsGroup || cause === 'readyTimeout' });
     effects.push({ type: 'startTimer', timer: 'stopTimeout', ms: policy.stopWaitSecs * 1000 });
   };
 
@@ -240,7 +242,7 @@ export function reduce(
     }
     case 'stopTimeoutElapsed':
       move(event, 'always', {});
-      effects.push({ type: 'sendSignal', signal: 'KILL', toGroup: policy.killAsGroup, overdue: true });
+      effects.push({ type: 'sendSignal', signal: 'KILL', toGroup: policy.killAsGroup || rec.stopCause === 'readyTimeout', overdue: true });
       break;
     case 'fatalCooldownElapsed':
       rec = { ...rec, backoffCount: 0 };
@@ -298,7 +300,7 @@ export function reduce(
     const exitStatus = ev.signal !== null ? -1 : ev.code;
     const how = describeExit(ev.code, ev.signal);
     const base = { pid: null, stoppedAtMs: ctx.nowMs, exitSignal: ev.signal } as const;
-    if (policy.killAsGroup) effects.push({ type: 'sweepLeftovers' });
+    if (policy.killAsGroup || (rec.state === 'stopping' && rec.stopCause === 'readyTimeout')) effects.push({ type: 'sweepLeftovers' });
     if (rec.state === 'stopping') {
       effects.push({ type: 'cancelTimer', timer: 'stopTimeout' });
       // in a shutdown nothing starts again, whatever the stop was for

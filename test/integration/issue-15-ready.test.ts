@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { assertStaysFor, fixture, makeTmpDir, runCli, startUp, teardown, writeConfig, type CliRun } from '../helpers/drover.js';
+import { assertStaysFor, fixture, livePids, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig, type CliRun } from '../helpers/drover.js';
 import { Daemon, show } from '../helpers/daemon.js';
 import { freePort } from '../helpers/web.js';
 import { rpcValue } from '../helpers/xmlrpc.js';
@@ -310,5 +310,43 @@ ready = log:never printed
     assert.equal(bad.code, 2, show(['up', '-d', '--wait-timeout', 'soon'], bad));
   } finally {
     assert.deepEqual(await d.teardown(), []);
+  }
+});
+
+// An audit (seventeenth session): the ready_timeout stop signalled the program's pid only, so what it had
+// forked lived on, passed the next attempt's check in its place, and outlived drover. A failed start now
+// ends its whole process group. And a stop by hand that leaves its group's processes running says so.
+test('ready_timeout ends the whole process group of the failed start; a stop that leaves group members running warns', async () => {
+  const dir = makeTmpDir();
+  const port = await freePort();
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `[program:api]
+command = /bin/sh -c 'sleep 1000 & echo child $!; wait'
+ready = tcp://127.0.0.1:${port}
+ready_timeout = 1s
+startretries = 0
+
+[program:stubborn]
+command = /bin/sh -c 'trap "" TERM; sleep 1001 & echo child $!; wait'
+startsecs = 0
+stopwaitsecs = 1
+`,
+    ),
+  );
+  const pids: number[] = [];
+  try {
+    const child = Number((await run.waitForLine(/api \| child (\d+)/))[1]);
+    pids.push(child);
+    await run.waitForLine(/api: backoff → fatal|api: starting → fatal|api: .* → fatal/, { timeoutMs: 15_000 });
+    await waitForCondition(() => livePids([child]).length === 0, 'the failed start\'s child to be gone', { timeoutMs: 10_000, describe: () => run.describe() });
+    const left = Number((await run.waitForLine(/stubborn \| child (\d+)/))[1]);
+    pids.push(left);
+    const stopped = await runCli(['stop', 'stubborn', '-c', join(dir, 'supervisord.conf')]);
+    assert.equal(stopped.code, 0, stopped.output);
+    await run.waitForLine(/WARN stubborn: stopped, but processes of its group still run \(its stop signal went to pid \d+ only\): set stopasgroup = true/, { timeoutMs: 10_000 });
+  } finally {
+    await teardown(run, pids, dir);
   }
 });
