@@ -202,7 +202,6 @@ export async function withLock<R>(name: string, fn: (lock: Lock) => Promise<R> |
 // --- internal ---
 
 /** The worker runtime's stop signal and the program's concurrency (set by src/worker/main.ts). */
-const RUNTIME = RUNTIME_KEY;
 type Runtime = {
   signal?: AbortSignal;
   concurrency?: number;
@@ -211,11 +210,16 @@ type Runtime = {
 };
 
 export function setRuntimeDefaults(r: Runtime): void {
-  (globalThis as { [RUNTIME]?: Runtime })[RUNTIME] = r;
+  (globalThis as { [RUNTIME_KEY]?: Runtime })[RUNTIME_KEY] = r;
+}
+
+/** The worker runtime's defaults; undefined outside a worker. */
+function runtime(): Runtime | undefined {
+  return (globalThis as { [RUNTIME_KEY]?: Runtime })[RUNTIME_KEY];
 }
 
 function runtimeSignal(): AbortSignal | undefined {
-  return (globalThis as { [RUNTIME]?: Runtime })[RUNTIME]?.signal;
+  return runtime()?.signal;
 }
 
 /** The stop signal while it has not fired: what it aborts is what waits when the stop begins. */
@@ -225,11 +229,11 @@ function activeRuntimeSignal(): AbortSignal | undefined {
 }
 
 function taskSettled(): void {
-  (globalThis as { [RUNTIME]?: Runtime })[RUNTIME]?.onTaskSettled?.();
+  runtime()?.onTaskSettled?.();
 }
 
 function runtimeConcurrency(): number {
-  return (globalThis as { [RUNTIME]?: Runtime })[RUNTIME]?.concurrency ?? 1;
+  return runtime()?.concurrency ?? 1;
 }
 
 function call(op: string, args: Record<string, unknown>, opts?: Parameters<ReturnType<typeof sharedClient>['call']>[2]): Promise<unknown> {
@@ -298,9 +302,8 @@ class TaskHandle<T> implements Task<T> {
   /** Back to the queue without counting as handled (a loop left before it handled the task). */
   giveBack(opts: { retryInMs?: number; error?: string } = {}): Promise<NackResult> {
     this.settled = true;
-    const retryInMs = opts.retryInMs ?? 0;
-    if (!Number.isFinite(retryInMs)) return Promise.reject(badNumber('nack', 'retryInMs', retryInMs));
-    const args: Record<string, unknown> = { queue: this.queue, id: this.id, retryInMs: Math.max(0, Math.round(retryInMs)) };
+    // (nack checked retryInMs; the loop's give-back has none)
+    const args: Record<string, unknown> = { queue: this.queue, id: this.id, retryInMs: Math.max(0, Math.round(opts.retryInMs ?? 0)) };
     if (opts.error !== undefined) args['error'] = opts.error;
     return call('queue.nack', args) as Promise<NackResult>;
   }

@@ -120,12 +120,21 @@ async function main(): Promise<void> {
 }
 
 function beginStop(why: string): void {
-  if (stopping) return;
-  stopping = true;
-  stopController.abort();
-  armGracefulExit(0);
+  if (!enterStopping(0)) return;
   if (onStop) onStop();
   else if (why !== 'SIGTERM' || !process.connected) process.exit(0);
+}
+
+/**
+ * The stop begins (once; false when it already had): waits end (the stop signal aborts) and the graceful
+ * budget runs, after which the worker exits with `code`.
+ */
+function enterStopping(code: number): boolean {
+  if (stopping) return false;
+  stopping = true;
+  stopController.abort();
+  armGracefulExit(code);
+  return true;
 }
 
 /**
@@ -187,11 +196,7 @@ let finishing = false;
 async function finishJob(worker: JobWorker, ctx: WorkerContext, code: number): Promise<never> {
   if (!finishing) {
     finishing = true;
-    if (!stopping) {
-      stopping = true;
-      stopController.abort();
-      armGracefulExit(code);
-    }
+    enterStopping(code);
     try {
       await worker.stop?.(ctx);
     } catch (err) {
