@@ -289,6 +289,10 @@ export class Orchestration {
         // a job that completed satisfies only :completed; for :started it ended and is not running
         return { dep, blocked: true, forGood: true, detail: expected ? `${name} has ended (${how})` : `${name} failed (${how})` };
       }
+      // stopped and not itself waiting to start: nothing will start it but a command (it was stopped by hand,
+      // or not pulled because it was): a dependent's start is blocked, not on its way (a `drover start` that
+      // pulled it waited for ever once it was stopped by hand)
+      if (r.state === 'stopped' && !this.waiting.has(m.key)) return { dep, blocked: true, forGood: false, detail: `${name} is stopped` };
       return { dep, blocked: false, detail: `${name} is ${r.state}` };
     }
     return null;

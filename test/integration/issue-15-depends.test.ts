@@ -379,3 +379,79 @@ startsecs = 0
     assert.deepEqual(await d.teardown(), []);
   }
 });
+
+// An audit (seventeenth session): a dependency stopped by hand will not start by itself, so a dependent
+// waiting for it is blocked, not on its way: `drover start web`, which pulled db, hung for ever once db was
+// stopped, and `up -d --wait` waited out its whole timeout for web when db had been stopped by hand before.
+test('a dependency stopped by hand blocks its dependents: start web answers E_DEPENDENCY, up --wait says so at once', async () => {
+  const port = await freePort();
+  const d = new Daemon('');
+  const gate = join(d.dir, 'db-may-listen');
+  writeConfig(
+    d.dir,
+    `[program:db]
+command = ${node} ${fixture('serve.mjs')} tcp ${port} file:${gate}
+ready = tcp://127.0.0.1:${port}
+ready_interval = 50ms
+autostart = false
+
+[program:web]
+command = sleep 1000
+depends_on = db:ready
+autostart = false
+`,
+  );
+  try {
+    await d.up();
+    const start = d.cli(['start', 'web']);
+    let last = new Map<string, Status>();
+    await waitForValue(
+      async () => {
+        last = await statuses(d.file);
+        return last.get('db:db')?.state === 'starting' ? true : null;
+      },
+      'db to be starting, pulled by `drover start web`',
+      10_000,
+      () => JSON.stringify([...last.values()], null, 1) + d.daemonStderr(),
+    );
+    const stop = await d.cli(['stop', 'db']);
+    assert.equal(stop.code, 0, show(['stop', 'db'], stop));
+    const r = await Promise.race([start, new Promise<null>((res) => setTimeout(() => res(null), 15_000))]);
+    assert.ok(r !== null, `drover start web still waits 15 s after db was stopped by hand\n${d.daemonStderr()}`);
+    assert.equal(r.code, 1, show(['start', 'web'], r));
+    assert.match(r.stdout, /^web: ERROR E_DEPENDENCY \(not started: db is stopped\)/m, show(['start', 'web'], r));
+    const s = await statuses(d.file);
+    assert.equal(s.get('web:web')?.state, 'stopped');
+    assert.equal(s.get('web:web')?.blocked, true);
+    assert.equal(s.get('web:web')?.waiting, 'db is stopped');
+
+    // the same with autostart: db stopped by hand is remembered across a restart of drover and not pulled
+    writeFileSync(d.file, readFileSync(d.file, 'utf8').replace(/autostart = false/g, 'autostart = true'));
+    for (const args of [['down'], ['up', '-d', '--no-wait'], ['stop', 'db'], ['down']]) {
+      const step = await d.cli(args);
+      assert.equal(step.code, 0, `${show(args, step)}\n${d.daemonStderr()}`);
+    }
+    const began = Date.now();
+    const up = await d.cli(['up', '-d', '--wait', '--wait-timeout', '60']);
+    d.pid = Number(readFileSync(join(d.dir, '.drover', 'drover.pid'), 'utf8'));
+    d.seen.add(d.pid);
+    assert.equal(up.code, 1, show(['up', '-d', '--wait'], up));
+    assert.match(up.stderr, /drover up: web did not start: db is stopped/, show(['up', '-d', '--wait'], up));
+    assert.ok(Date.now() - began < 30_000, `up --wait returned after ${Date.now() - began} ms, not at once\n${show(['up', '-d', '--wait'], up)}`);
+    // blocked, not given up: once db is started by hand and ready, web starts
+    writeFileSync(gate, '');
+    const db = await d.cli(['start', 'db']);
+    assert.equal(db.code, 0, show(['start', 'db'], db));
+    await waitForValue(
+      async () => {
+        last = await statuses(d.file);
+        return last.get('web:web')?.state === 'running' ? true : null;
+      },
+      'web to start once db is ready',
+      10_000,
+      () => JSON.stringify([...last.values()], null, 1) + d.daemonStderr(),
+    );
+  } finally {
+    assert.deepEqual(await d.teardown(), []);
+  }
+});
