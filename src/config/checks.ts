@@ -44,6 +44,8 @@ export function dependencyList(raw: string): Dependency[] {
     if (out.some((d) => d.name === name)) throw new ValueProblem(`${name} is named twice`, 'each program or group once');
     out.push({ name, condition: rawCondition as DependencyCondition });
   }
+  // `depends_on = ,` is a list with an empty item, not "no dependencies" (leave the value empty for that)
+  if (out.length === 0 && raw.trim() !== '') throw new ValueProblem(`${JSON.stringify(raw.trim())} names nothing`, 'NAME[:started|ready|completed], …, or nothing at all');
   return out;
 }
 
@@ -122,9 +124,12 @@ function httpCheck(v: string): CheckSpec {
   for (const opt of opts) {
     const m = /^status=(\d{3})$/.exec(opt);
     if (!m) throw new ValueProblem(`unknown option ${JSON.stringify(opt)}`, expected);
+    if (status !== null) throw new ValueProblem('status= is given twice', 'one status=CODE');
     status = Number(m[1]);
     if (status < 100 || status > 599) throw new ValueProblem(`status ${status} is not an HTTP status`, 'status=CODE with CODE from 100 to 599');
   }
+  // the WHATWG parser reads http:///x and http:x as http://x/: a host must follow the two slashes as written
+  if (!/^https?:\/\/[^/?#\\]/i.test(target as string)) throw new ValueProblem('the URL has no host', expected);
   let url: URL;
   try {
     url = new URL(target as string);

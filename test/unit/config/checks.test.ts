@@ -19,7 +19,7 @@ test('ready checks: each kind parses and prints back as written', () => {
 });
 
 test('bad checks say what was expected', () => {
-  for (const raw of ['tcp://host', 'tcp://h:0', 'tcp://h:1/path', 'http://h/ status=20', 'http://h/ code=200', 'exec:', "exec:'open", 'log:', 'ftp://h/', 'ready']) {
+  for (const raw of ['tcp://host', 'tcp://h:0', 'tcp://h:1/path', 'http://h/ status=20', 'http://h/ code=200', 'exec:', "exec:'open", 'log:', 'ftp://h/', 'ready', 'http:///x', 'https:///', 'http://\\\\x/', 'http://h/ status=200 status=500']) {
     assert.throws(() => readyCheck(raw), ValueProblem, raw);
   }
   assert.throws(() => healthCheck('log:ok'), /says when a program is ready, not whether it is still healthy/);
@@ -37,6 +37,7 @@ test('depends_on: names with an optional condition, started by default; bad ones
   assert.throws(() => dependencyList('db:done'), /"done" is not a condition/);
   assert.throws(() => dependencyList('db, db:ready'), /db is named twice/);
   assert.throws(() => dependencyList(':ready'), /names nothing/);
+  assert.throws(() => dependencyList(' , '), /names nothing/);
 });
 
 function spec(programName: string, extra: Partial<ProcessSpec> = {}): ProcessSpec {
