@@ -3,6 +3,7 @@
 // one queue (Supervisor.report), tagged with the spawn it is about, and the reducer decides what it means
 // (RUNNING, or after healthcheck_retries failures a restart). A `log:` check reads the program's lines from
 // the log sink; a `notify` check gives the process a NOTIFY_SOCKET (core's LaunchEnv seam) and reads it.
+import type { GroupGuard } from '../os/check-command.js';
 import { timerDelay } from '../os/timers.js';
 import { describeCheck } from '../config/checks.js';
 import type { CheckSpec, ProcessSpec } from '../config/types.js';
@@ -21,6 +22,8 @@ export interface LineSource {
 export interface ChecksOptions {
   readonly logger: Logger;
   readonly lines: LineSource;
+  /** the orphan guard, given an exec check's process group while it runs (null: none, pdeathsig alone) */
+  readonly guard?: GroupGuard | null;
 }
 
 /** How often a notify socket is read once its process is ready: it only has to be kept from filling up. */
@@ -158,7 +161,7 @@ export class Checks implements LaunchEnv {
     const onBug = (err: unknown): void => {
       this.o.logger.error(`${spec.name}: the ${w.phase} check ${describeCheck(check)} failed unexpectedly: ${(err as Error).stack ?? String(err)}`);
     };
-    probe(check, spec, spec.healthcheckTimeoutSecs * 1000, cancel.signal).then(onResult).catch(onBug);
+    probe(check, spec, spec.healthcheckTimeoutSecs * 1000, cancel.signal, this.o.guard).then(onResult).catch(onBug);
   }
 
   private healthFailed(w: Watch, spec: ProcessSpec, error: string): void {

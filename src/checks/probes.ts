@@ -4,16 +4,17 @@ import { request as httpRequest } from 'node:http';
 import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import type { CheckSpec, ProcessSpec } from '../config/types.js';
-import { runCheckCommand, type CheckOutcome } from '../os/check-command.js';
+import { runCheckCommand, type CheckOutcome, type GroupGuard } from '../os/check-command.js';
 import { lookupUser, type UserInfo } from '../os/users.js';
 
 export type { CheckOutcome } from '../os/check-command.js';
 
 /**
  * Runs one attempt of a tcp, http or exec check for the program `spec`. `cancel` ends it early (an exec
- * check's command is killed) once its answer no longer matters; it then fails as "cancelled".
+ * check's command is killed) once its answer no longer matters; it then fails as "cancelled". `guard`: the
+ * orphan guard an exec check's process group is given to while it runs.
  */
-export function probe(check: CheckSpec, spec: ProcessSpec, timeoutMs: number, cancel?: AbortSignal): Promise<CheckOutcome> {
+export function probe(check: CheckSpec, spec: ProcessSpec, timeoutMs: number, cancel?: AbortSignal, guard?: GroupGuard | null): Promise<CheckOutcome> {
   switch (check.type) {
     case 'tcp':
       return probeTcp(check.host, check.port, timeoutMs, cancel);
@@ -29,6 +30,7 @@ export function probe(check: CheckSpec, spec: ProcessSpec, timeoutMs: number, ca
           timeoutMs,
         },
         cancel,
+        guard,
       );
     case 'log':
     case 'notify':

@@ -217,7 +217,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     sockets,
   });
   const fcgi = new FastCgiSockets(logger);
-  const checks = new Checks({ logger, lines: sink });
+  const checks = new Checks({ logger, lines: sink, guard });
   // supervisor's event listeners: a kind of process, a tap on programs' output, and the event bus
   // where programs reach drover (SUPERVISOR_SERVER_URL): the control socket bound at start
   const callback = callbackAddress(config);

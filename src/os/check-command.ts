@@ -1,8 +1,13 @@
 // Runs a check's command (`ready = exec:…`, `healthcheck = exec:…`) to its end: spawned like a program (its
 // own session, the program's user, directory and environment, dying with drover), its output kept only as
 // far as a failure message needs, and its whole group killed when it runs past the timeout.
+import type { OrphanGuard } from './guard.js';
+import { readStat } from './proc.js';
 import { sendSignal, spawnProcess } from './spawn.js';
 import type { UserInfo } from './users.js';
+
+/** What a check's command tells the orphan guard (guard.ts): its group, so that a master killed meanwhile does not leave it running. */
+export type GroupGuard = Pick<OrphanGuard, 'add' | 'remove'>;
 
 export interface CheckCommand {
   readonly argv: readonly string[];
@@ -25,11 +30,13 @@ const AFTER_EXIT_MS = 100;
  * Runs the command; passes when it exits 0 within the timeout. Never rejects. `cancel` aborted (the check
  * no longer matters: its process stopped or changed state) kills the command's group at once.
  */
-export function runCheckCommand(cmd: CheckCommand, cancel?: AbortSignal): Promise<CheckOutcome> {
+export function runCheckCommand(cmd: CheckCommand, cancel?: AbortSignal, guard?: GroupGuard | null): Promise<CheckOutcome> {
   if (cancel?.aborted) return Promise.resolve({ ok: false, error: 'cancelled' });
   const r = spawnProcess({ argv: cmd.argv, env: cmd.env, cwd: cmd.cwd, umask: null, user: cmd.user, pdeathsig: true, stdinPipe: false });
   if (!r.ok) return Promise.resolve({ ok: false, error: r.message });
   const { child, pid } = r;
+  // pdeathsig reaches the command only: what it starts in its group is the guard's to end if drover dies
+  guard?.add(pid, readStat(pid)?.startTicks ?? 0);
   // the master's own pipes where the native layer is (else Node's): read both to their end, keep the tail
   const streams = [r.stdout, r.stderr].filter((x) => x !== null);
   let output = '';
@@ -67,9 +74,11 @@ export function runCheckCommand(cmd: CheckCommand, cancel?: AbortSignal): Promis
     // something it started still holds its output: a check leaves nothing running behind it (its group
     // lives on while that process is in it, so the id is still its own)
     if (open > 0 && stopped === null) sendSignal(pid, 'KILL', true);
+    guard?.remove(pid);
     for (const stream of streams) stream.destroy();
     const said = output.trim().split('\n').pop()?.trim() ?? '';
-    if (stopped === 'timeout') resolveOutcome({ ok: false, error: `no answer within ${cmd.timeoutMs / 1000}s (killed)` });
+    // what it said last before it was killed is often why it hung ("waiting for lock …")
+    if (stopped === 'timeout') resolveOutcome({ ok: false, error: `no answer within ${cmd.timeoutMs / 1000}s (killed)${said ? `: ${said}` : ''}` });
     else if (stopped === 'cancelled') resolveOutcome({ ok: false, error: 'cancelled' });
     else if (exit.code === 0) resolveOutcome({ ok: true, detail: 'exit 0' });
     else resolveOutcome({ ok: false, error: `${exit.signal !== null ? `killed by ${exit.signal}` : `exit ${exit.code ?? '?'}`}${said ? `: ${said}` : ''}` });

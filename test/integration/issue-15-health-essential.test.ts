@@ -329,3 +329,51 @@ ready = exec:/bin/sh -c 'sleep 1000 & echo $! > ${left}; exit 0'
     await teardown(run, leftPid(), dir);
   }
 });
+
+// An audit (seventeenth session): pdeathsig ends an exec check's own process when the master dies, but not
+// what the check started in its group; the orphan guard did not know the check's group. And a check killed
+// at its timeout said only "no answer", dropping the last line it wrote.
+test('an exec check under way when the master is SIGKILLed leaves nothing behind; a timed-out check says its last line', async () => {
+  const dir = makeTmpDir();
+  const left = join(dir, 'left-pid');
+  const file = writeConfig(
+    dir,
+    `[program:app]
+command = sleep 1000
+ready = exec:/bin/sh -c 'sleep 1000 & echo $! > ${left}; wait'
+ready_timeout = 60s
+healthcheck_timeout = 60s
+
+[program:slow]
+command = sleep 1000
+startsecs = 0
+healthcheck = exec:/bin/sh -c 'echo "waiting for the lock"; exec sleep 1000'
+healthcheck_timeout = 300ms
+healthcheck_interval = 100ms
+healthcheck_retries = 1000
+`,
+  );
+  const run = await startUp(file);
+  const leftPid = (): number[] => {
+    try {
+      return readFileSync(left, 'utf8').trim().split('\n').filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
+  };
+  try {
+    await run.waitForLine(/slow: health check exec:.* failed \(1 of 1000 in a row\): no answer within 0\.3s \(killed\): waiting for the lock$/m);
+    await waitForCondition(() => leftPid().length === 1 && livePids(leftPid()).length === 1, 'the ready check to have started its background sleep', {
+      describe: () => `left: ${leftPid().join(' ')}\n${run.describe()}`,
+    });
+    const pid = leftPid();
+    process.kill(run.pid, 'SIGKILL');
+    await run.waitForExit(5000);
+    await waitForCondition(() => livePids(pid).length === 0, 'the background process of the check under way to be ended by the orphan guard', {
+      timeoutMs: 5000,
+      describe: () => `still running: ${pid.join(' ')}\n${run.describe()}`,
+    });
+  } finally {
+    await teardown(run, leftPid(), dir);
+  }
+});
