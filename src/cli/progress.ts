@@ -164,6 +164,8 @@ export class Progress {
     if (e.event === 'snapshot' && SnapshotJson.is(e.data)) {
       for (const p of e.data) {
         this.states.set(p.name, p.state);
+        // a process that failed before this stream began: its state event was missed, its error is here
+        if (p.spawn_error !== null && !this.reasons.has(p.name)) this.reasons.set(p.name, p.spawn_error);
         if (this.track.type === 'all' || (this.track.type === 'busy' && BUSY.has(p.state))) this.tracked.add(p.name);
       }
     } else if (e.event === 'state' && StateEventJson.is(e.data)) {

@@ -294,16 +294,23 @@ startretries = 1
 
 // An audit (seventeenth session): `up -d --wait` that ran out of time exited 0, so `up -d --wait && run-tests`
 // went on against a program that was not ready. As `docker compose up --wait`, it is a failure now.
+// A program FATAL before `up` began to follow the programs was named with an empty reason, "fatal ()".
 test('up -d --wait --wait-timeout: a program not ready in time is exit 1, named; drover runs on', async () => {
   const d = new Daemon(`[program:slow]
 command = sleep 1000
 ready = log:never printed
+
+[program:bad]
+command = /bin/sh -c 'exit 3'
+startsecs = 1
+startretries = 0
 `);
   try {
     const r = await d.cli(['up', '-d', '--wait', '--wait-timeout', '1.5']);
     assert.equal(r.code, 1, show(['up', '-d', '--wait', '--wait-timeout', '1.5'], r));
     assert.match(r.stdout, /still starting after 1\.5 s: slow/, show(['up'], r));
-    assert.match(r.stderr, /not every program was up within 1\.5 s/, show(['up'], r));
+    assert.match(r.stderr, /drover up: bad failed to start: fatal \(Exited too quickly \(exit status 3\)\)$/m, show(['up'], r));
+    assert.match(r.stderr, /1 process\(es\) failed to start/, show(['up'], r));
     const st = await d.cli(['status', 'slow']);
     assert.match(st.stdout, /^slow +starting/m, `drover runs on, slow is starting\n${show(['status', 'slow'], st)}`);
     const bad = await d.cli(['up', '-d', '--wait-timeout', 'soon']);

@@ -300,7 +300,8 @@ async function followStartup(ctx: Parameters<Command>[0], endpoint: Endpoint, pi
   }
   if (failed.length > 0) {
     for (const k of failed.filter((f) => progress.states.get(f) === 'fatal' || progress.states.get(f) === 'backoff')) {
-      ctx.stderr.write(`drover up: ${shownKey(k)} failed to start: ${progress.states.get(k) ?? '?'} (${progress.reasons.get(k) ?? ''})\n`);
+      const why = progress.reasons.get(k);
+      ctx.stderr.write(`drover up: ${shownKey(k)} failed to start: ${progress.states.get(k) ?? '?'}${why ? ` (${why})` : ''}\n`);
     }
     ctx.stderr.write(`drover up: drover is running, but ${failed.length} process(es) failed to start; see \`drover status\`\n`);
     return EXIT.FAILURE;
