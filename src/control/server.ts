@@ -55,7 +55,8 @@ export function sendJson(res: ServerResponse, status: number, value: unknown): v
 /** Sends a JSON answer serialised already (text, or its UTF-8 bytes). */
 export function sendJsonText(res: ServerResponse, status: number, json: string | Buffer, headers: Readonly<Record<string, string>> = {}): void {
   const body = typeof json === 'string' ? Buffer.from(json) : json;
-  res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': body.length });
+  // nosniff: a browser must never read an answer that echoes a name as HTML or script
+  res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'x-content-type-options': 'nosniff', 'content-length': body.length });
   res.end(body);
 }
 

@@ -9,6 +9,8 @@ import { sendError, sendMethodNotAllowed, type RouteHandler } from './server.js'
 /** URL path → file in the assets directory and its content type. */
 export const WEB_ASSETS: Readonly<Record<string, { readonly file: string; readonly type: string }>> = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
+  // supervisord's page is at /index.html: a bookmark of it opens this one
+  '/index.html': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/ui/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
   '/ui/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
   '/ui/icon.svg': { file: 'icon.svg', type: 'image/svg+xml' },
@@ -39,7 +41,14 @@ export function webRoute(): RouteHandler {
   return {
     prefix: '/',
     handle(req, res) {
-      const path = (req.url ?? '/').split('?')[0] ?? '/';
+      const [path = '/', query = ''] = (req.url ?? '/').split('?', 2);
+      if (path === '/tail.html' && (req.method === 'GET' || req.method === 'HEAD')) {
+        // supervisord's tail page (tail.html?processname=NAME): this page, with that process's log open
+        const name = new URLSearchParams(query).get('processname');
+        res.writeHead(302, { location: name ? `/?${new URLSearchParams({ log: name })}` : '/', 'content-length': 0 });
+        res.end();
+        return;
+      }
       const asset = Object.hasOwn(WEB_ASSETS, path) ? WEB_ASSETS[path] : undefined;
       if (!asset) {
         sendError(res, 404, 'E_NOT_FOUND', `no such path: ${path}`);

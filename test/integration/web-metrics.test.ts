@@ -279,7 +279,20 @@ startsecs = 0
     assert.equal((await request(port, '/', { auth: false })).status, 401);
     assert.equal((await request(port, '/ui/app.js', { auth: false })).status, 401);
     assert.equal((await request(port, '/ui/nosuch.js')).status, 404);
-    assert.equal((await request(port, '/index.html')).status, 404);
+    // supervisord's bookmarks: its page, and its tail page of one process (this page with that log open)
+    const index = await request(port, '/index.html');
+    assert.equal(index.status, 200);
+    assert.match(index.type, /^text\/html/);
+    const tailPage = await fetch(`http://127.0.0.1:${port}/tail.html?processname=a%3Aa`, { headers: authHeader(), redirect: 'manual' });
+    await tailPage.text();
+    assert.equal(tailPage.status, 302);
+    assert.equal(tailPage.headers.get('location'), '/?log=a%3Aa');
+    // JSON answers are never sniffed as HTML by a browser
+    for (const path of ['/api/processes', '/api/nosuch']) {
+      const r = await fetch(`http://127.0.0.1:${port}${path}`, { headers: authHeader() });
+      await r.text();
+      assert.equal(r.headers.get('x-content-type-options'), 'nosniff', path);
+    }
     assert.equal((await request(port, '/', { method: 'POST' })).status, 405);
     // 405 says what the path takes (RFC 9110)
     for (const [path, method, allow] of [['/', 'POST', 'GET, HEAD'], ['/metrics', 'DELETE', 'GET, HEAD'], ['/api/processes', 'DELETE', 'GET'], ['/api/stop', 'GET', 'POST']] as const) {

@@ -257,6 +257,12 @@ startsecs = 0
     // Restart all starts every process again
     await clickAndSettle(page.locator('#restart-all'));
     for (const name of ['pool:pool_00', 'pool:pool_01', 'pa,rt:pa,rt']) await page.locator(`tr.proc[data-name="${name}"][data-state="running"]`).waitFor();
+
+    // a bookmark of supervisord's tail page opens this page with that process's live log
+    await page.goto(`http://127.0.0.1:${port}/tail.html?processname=${encodeURIComponent('pa,rt:pa,rt')}`);
+    await page.locator('#logs-name', { hasText: 'pa,rt:pa,rt' }).waitFor();
+    await page.locator('#logs-status', { hasText: 'live' }).waitFor();
+    await page.locator('#logs-text', { hasText: 'ready' }).waitFor();
   } finally {
     await context?.close().catch(() => undefined);
     rmSync(profile, { recursive: true, force: true });

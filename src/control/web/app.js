@@ -518,3 +518,6 @@ setInterval(() => void poll(), POLL_MS);
 connectEvents();
 void loadInfo();
 void poll();
+// /?log=NAME (where supervisord's tail.html?processname=NAME leads): that process's log, open
+const asked = new URLSearchParams(location.search).get('log');
+if (asked) void openLogs(asked);
