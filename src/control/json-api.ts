@@ -385,6 +385,9 @@ const GET: Record<string, Handler> = {
   },
   '/api/logs/stream': (api, input, req, res) => {
     input.only('patterns', 'process', 'stream');
+    if (input.data['process'] !== undefined && input.data['patterns'] !== undefined) {
+      throw new BadRequest('E_BAD_REQUEST', 'give "process" (one name, taken whole) or "patterns", not both');
+    }
     // `process`: one name, taken whole (a name may hold a comma, which `patterns` splits on)
     const keys = input.data['process'] !== undefined ? [logKey(api, input)] : resolveOrThrow(api, input.optionalStrings('patterns') ?? ['all']);
     const logs = requireLogs(api);

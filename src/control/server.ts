@@ -281,14 +281,10 @@ export class ControlServer {
     try {
       // a request target in absolute form (`GET http://host:port/healthz`), which a server must accept
       // (RFC 9112, 3.2.2): the routes see its path and query; the Host header is checked as for any other
-      if (req.url !== undefined && /^https?:\/\//i.test(req.url)) {
-        try {
-          const u = new URL(req.url);
-          req.url = `${u.pathname}${u.search}`;
-        } catch {
-          // not a URL after all: left as it is, and no route has such a path
-        }
-      }
+      // The path is taken as written, as in origin form: a URL parser would resolve `%2e%2e` and `..`,
+      // which the origin form gets a 404 for
+      const absolute = req.url === undefined ? null : /^https?:\/\/[^/?#]*(.*)$/is.exec(req.url);
+      if (absolute) req.url = absolute[1] === '' ? '/' : (absolute[1] as string).startsWith('?') ? `/${absolute[1] as string}` : (absolute[1] as string);
       if (!isAllowedHost(req.headers.host, spec.kind, spec.allowedHosts ?? [])) {
         // DNS rebinding: a page from the attacker's name, re-pointed at this listener (or at a socket
         // forwarded to TCP), is same-origin to the browser; only the Host header still shows its name

@@ -303,6 +303,13 @@ startsecs = 0
     }
     // a request target in absolute form is served as its path
     assert.equal(await rawGet(port, `http://127.0.0.1:${port}/healthz`), 200);
+    assert.equal(await rawGet(port, `http://127.0.0.1:${port}`), 200, 'the page, for an empty path');
+    // and its path is taken as written, as in origin form: no dot segment is resolved
+    for (const path of ['/ui/%2e%2e/healthz', '/ui/../healthz']) assert.equal(await rawGet(port, `http://127.0.0.1:${port}${path}`), 404, path);
+    // one process, or patterns: not both
+    const both = await request(port, '/api/logs/stream?process=a&patterns=a');
+    assert.equal(both.status, 400, both.text);
+    assert.match(both.text, /not both/);
     // a raw request line: fetch would normalise the dots away
     for (const path of ['/ui/../../../../etc/passwd', '/ui/%2e%2e/%2e%2e/etc/passwd', '/ui//etc/passwd', '/ui/app.js/']) {
       const status = await rawGet(port, path);
