@@ -108,6 +108,12 @@ export function queue<T = unknown>(name: string, defaults?: Partial<QueueDefault
   });
 }
 
+/** Refuses here, as the master would, a value nested too deep or too large (the limits of a task). */
+function checkStateValue(key: string, value: unknown): void {
+  const problem = taskShapeProblem(value, 'value');
+  if (problem !== null) throw new SharedRequestError('E_BAD_ARGUMENTS', `state ${JSON.stringify(key)}: ${problem}`);
+}
+
 /** Shared key/value state. */
 export const state: SharedState = {
   async get<T>(key: string): Promise<T | undefined> {
@@ -116,6 +122,7 @@ export const state: SharedState = {
   },
   async set(key: string, value: unknown): Promise<void> {
     if (value === undefined) throw new TypeError('state.set: value must not be undefined (use delete)');
+    checkStateValue(key, value);
     await call('state.set', { key, value });
   },
   async delete(key: string): Promise<boolean> {
@@ -127,6 +134,7 @@ export const state: SharedState = {
     return (await call('state.increment', { key, by })) as number;
   },
   async compareAndSet(key: string, expected: unknown, next: unknown): Promise<boolean> {
+    for (const v of [expected, next]) if (v !== undefined) checkStateValue(key, v);
     return (await call('state.cas', { key, expected: slot(expected), next: slot(next) })) as boolean;
   },
   async watch<T>(key: string, fn: (value: T | undefined, key: string) => void): Promise<() => Promise<void>> {

@@ -73,8 +73,9 @@ export const MAX_TASK_BYTES = 1024 * 1024;
  * What is wrong with a task's data, or null when it can be queued: nested deeper than MAX_TASK_DEPTH,
  * larger than MAX_TASK_BYTES as JSON, or not serialisable. Every push path checks it (JSON API, CLI, a
  * worker's push, the master's service), since the master serialises each task again to hand it over.
+ * Shared state's values have the same limits (`what` = 'value'): the master compares and sends them too.
  */
-export function taskShapeProblem(data: unknown): string | null {
+export function taskShapeProblem(data: unknown, what: 'task' | 'value' = 'task'): string | null {
   // Iterative, and bounded in steps: the values to refuse are those a recursive walk cannot handle, and a
   // value shared many times over (possible in a worker's own push) must not take exponential time. Every
   // array element or object entry costs at least one byte of JSON, so more of them than MAX_TASK_BYTES
@@ -84,10 +85,10 @@ export function taskShapeProblem(data: unknown): string | null {
   for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
     const [v, depth] = next;
     if (typeof v !== 'object' || v === null) continue;
-    if (depth >= MAX_TASK_DEPTH) return `the task is nested more than ${MAX_TASK_DEPTH} levels deep (arrays and objects); at most ${MAX_TASK_DEPTH} are accepted`;
+    if (depth >= MAX_TASK_DEPTH) return `the ${what} is nested more than ${MAX_TASK_DEPTH} levels deep (arrays and objects); at most ${MAX_TASK_DEPTH} are accepted`;
     const children: unknown[] = Array.isArray(v) ? v : Object.values(v);
     visited += children.length;
-    if (visited > MAX_TASK_BYTES) return `the task is more than ${MAX_TASK_BYTES} bytes as JSON; at most ${MAX_TASK_BYTES} bytes are accepted`;
+    if (visited > MAX_TASK_BYTES) return `the ${what} is more than ${MAX_TASK_BYTES} bytes as JSON; at most ${MAX_TASK_BYTES} bytes are accepted`;
     for (const c of children) pending.push([c, depth + 1]);
   }
   let text: string | undefined;
@@ -95,11 +96,11 @@ export function taskShapeProblem(data: unknown): string | null {
     text = JSON.stringify(data);
   } catch (err) {
     // a BigInt, a cycle, a throwing toJSON: what the IPC channel would throw on later
-    return `the task cannot be serialised as JSON (${err instanceof Error ? err.message : String(err)})`;
+    return `the ${what} cannot be serialised as JSON (${err instanceof Error ? err.message : String(err)})`;
   }
-  if (text === undefined) return 'the task has no JSON form (undefined, a function or a symbol)';
+  if (text === undefined) return `the ${what} has no JSON form (undefined, a function or a symbol)`;
   const bytes = Buffer.byteLength(text);
-  if (bytes > MAX_TASK_BYTES) return `the task is ${bytes} bytes as JSON; at most ${MAX_TASK_BYTES} bytes are accepted`;
+  if (bytes > MAX_TASK_BYTES) return `the ${what} is ${bytes} bytes as JSON; at most ${MAX_TASK_BYTES} bytes are accepted`;
   return null;
 }
 

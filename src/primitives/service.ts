@@ -233,7 +233,8 @@ const OPS: Record<string, Op> = {
     return this.backend.stateGet(a.name('key'));
   },
   'state.set'(this: SharedService, _l, a) {
-    return this.backend.stateSet(a.name('key'), a.data('value'));
+    const key = a.name('key');
+    return this.backend.stateSet(key, a.stateValue('value', key));
   },
   'state.delete'(this: SharedService, _l, a) {
     return this.backend.stateDelete(a.name('key'));
@@ -242,7 +243,8 @@ const OPS: Record<string, Op> = {
     return this.backend.stateIncrement(a.name('key'), a.number('by', 1));
   },
   'state.cas'(this: SharedService, _l, a) {
-    return this.backend.stateCompareAndSet(a.name('key'), a.slot('expected'), a.slot('next'));
+    const key = a.name('key');
+    return this.backend.stateCompareAndSet(key, a.slot('expected', key), a.slot('next', key));
   },
   'state.watch'(this: SharedService, link, a, seq) {
     const key = a.name('key');
@@ -336,14 +338,29 @@ export class Args {
     return data;
   }
 
-  slot(key: string): Slot {
+  /**
+   * A value for the state key `stateKey`: no deeper and no larger than a task may be (taskShapeProblem).
+   * The store compares values recursively (compareAndSet) and sends them to watchers: a much deeper one
+   * overflowed the master's stack (E_INTERNAL).
+   */
+  stateValue(key: string, stateKey: string): unknown {
+    return checkedValue(this.data(key), stateKey);
+  }
+
+  slot(key: string, stateKey: string): Slot {
     const v = this.a[key];
     if (typeof v !== 'object' || v === null || typeof (v as { found?: unknown }).found !== 'boolean') {
       throw new SharedError('E_BAD_REQUEST', `"${key}" must be { found: boolean, value }`);
     }
     const s = v as { found: boolean; value?: unknown };
-    return { found: s.found, value: s.found ? (s.value ?? null) : null };
+    return { found: s.found, value: s.found ? checkedValue(s.value ?? null, stateKey) : null };
   }
+}
+
+function checkedValue(value: unknown, stateKey: string): unknown {
+  const problem = taskShapeProblem(value, 'value');
+  if (problem !== null) throw new SharedError('E_BAD_ARGUMENTS', `state ${JSON.stringify(stateKey)}: ${problem}`);
+  return value;
 }
 
 function ownerOf(key: string, pid: number): string {

@@ -59,6 +59,32 @@ test('a worker pushing a task 10,000 levels deep over IPC gets E_BAD_ARGUMENTS; 
   assert.equal((stats?.[2] as { pushed: number }[])[0]?.pushed, 0);
 });
 
+// An audit (seventeenth session): a state value 3,000 levels deep overflowed the master's stack in the
+// compare of a compareAndSet (E_INTERNAL). Values have a task's limits now, checked before anything is stored.
+test('a state value nested past 64 levels is refused with E_BAD_ARGUMENTS, by set and by compareAndSet; nothing is stored', async () => {
+  const service = new SharedService(new MemoryBackend());
+  const w = worker();
+  const deep = nested(3000);
+  const calls: SharedCall[] = [
+    [1, 'state.set', { key: 'k', value: deep }],
+    [2, 'state.cas', { key: 'k', expected: { found: false }, next: { found: true, value: deep } }],
+    [3, 'state.cas', { key: 'k', expected: { found: true, value: deep }, next: { found: false } }],
+    [4, 'state.set', { key: 'k', value: nested(MAX_TASK_DEPTH) }],
+    [5, 'state.cas', { key: 'k', expected: { found: true, value: nested(MAX_TASK_DEPTH) }, next: { found: true, value: 1 } }],
+    [6, 'state.get', { key: 'k' }],
+  ];
+  service.handle('jobs:jobs_0', 100, calls, w.send);
+  await settle();
+  for (const r of w.results.slice(0, 3)) {
+    assert.equal(r[1], 0, JSON.stringify(r).slice(0, 200));
+    assert.equal(r[2], 'E_BAD_ARGUMENTS');
+    assert.match(String(r[3]), /state "k": the value is nested more than 64 levels deep/);
+  }
+  assert.deepEqual(w.results.slice(3).map((r) => r[1]), [1, 1, 1], 'a value 64 levels deep is stored and compared');
+  assert.equal(w.results[4]?.[2], true);
+  assert.deepEqual(w.results[5]?.[2], { found: true, value: 1 });
+});
+
 test('a stored task that cannot be sent to its worker is dead-lettered with a log line; the take keeps waiting, others are served', async () => {
   const backend = new MemoryBackend();
   const warnings: string[] = [];
