@@ -254,7 +254,8 @@ function eventTypeNames(raw: string): EventTypeName[] {
 }
 
 function resultHandler(raw: string): string {
-  const v = raw.trim();
+  // supervisor reads it as an entry point, where spaces around the colon do not count
+  const v = raw.trim().replace(/\s*:\s*/, ':');
   if (v === DEFAULT_RESULT_HANDLER) return v;
   // supervisor_stdout's handler prints the events' text on supervisord's stdout: drover does that itself
   const hint = v.startsWith('supervisor_stdout:')

@@ -270,15 +270,15 @@ export class ListenerKind implements ProcessKind, ListenerChannel {
         l.event = null;
         break;
       case 'rejected':
-        logger.warn(`${l.name}: event ${l.event?.serial ?? '?'} was rejected (the listener answered ${JSON.stringify(e.result.toString('utf8'))}, not "OK"); it is sent again`);
+        logger.warn(`${l.name}: event was rejected: event ${l.event?.serial ?? '?'} (the listener answered ${JSON.stringify(e.result.toString('utf8'))}, not "OK"); it is sent again`);
         this.giveBack(l);
         break;
       case 'badResultLine':
-        logger.warn(`${l.name}: bad result line ${JSON.stringify(e.line.toString('utf8'))} (expected "RESULT <length>")`);
+        logger.warn(`${l.name}: bad result line: ${JSON.stringify(e.line.toString('utf8'))} (expected "RESULT <length>")`);
         this.giveBack(l);
         break;
       case 'enteredUnknown':
-        logger.warn(`${l.name}: broke the event listener protocol and is now in the UNKNOWN state: it gets no more events until it is restarted`);
+        logger.warn(`${l.name}: has entered the UNKNOWN state and will no longer receive events: it broke the event listener protocol (restart it to receive events again)`);
         break;
       default:
         assertNever(e);

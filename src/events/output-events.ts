@@ -45,6 +45,8 @@ interface StreamOptions {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** The most output one PROCESS_LOG event carries: what one read of a default-sized pipe returns at most. */
+const MAX_LOG_EVENT_BYTES = 64 * 1024;
 
 /** One process stream: passes what goes to the log, raises the events, holds capture data. */
 class OutputEventStream extends Transform {
@@ -114,7 +116,11 @@ class OutputEventStream extends Transform {
     const type = this.o.channel === 'stdout' ? 'PROCESS_LOG_STDOUT' : 'PROCESS_LOG_STDERR';
     if (!this.bus.wants(type)) return;
     const { spec, pid, channel } = this.o;
-    this.bus.raise(type, processLogPayload(spec.name, spec.group, pid, channel, data));
+    // one event per read, as supervisord's, whose reads are at most a default pipe's 64 KiB: drover's
+    // pipes are larger, so a larger read is cut to events of that size
+    for (let at = 0; at < data.length; at += MAX_LOG_EVENT_BYTES) {
+      this.bus.raise(type, processLogPayload(spec.name, spec.group, pid, channel, data.subarray(at, at + MAX_LOG_EVENT_BYTES)));
+    }
   }
 
   /** supervisor's BoundIO.write: over the bound, as many bytes as are written are dropped from the front. */

@@ -125,6 +125,9 @@ test('an eventlistener without events, with an unknown event, redirect_stderr or
     assert.deepEqual(got, ['1 eventlistener:a events', '10 eventlistener:c buffer_size', '11 eventlistener:c redirect_stderr', '5 eventlistener:b events', '9 eventlistener:c result_handler']);
     assert.match(e.message, /did you mean PROCESS_STATE\?/);
   }
+  // the default written with spaces around the colon is still the default, as supervisor reads it
+  const spaced = load('h.ini', '[eventlistener:d]\ncommand=/bin/cat\nevents=TICK_5\nresult_handler = supervisor.dispatchers : default_handler\n');
+  assert.equal(spaced.processes[0]?.eventListener?.events[0], 'TICK_5');
 });
 
 test('an unknown section is marked ignored; supervisor plugin sections are not', () => {

@@ -80,5 +80,5 @@ test('a full queue logs the event it drops', () => {
   bus.addPool('p', { events: ['REMOTE_COMMUNICATION'], bufferSize: 1, processPriority: 999 });
   bus.raise('REMOTE_COMMUNICATION', remoteCommunicationPayload('t', '1'));
   bus.raise('REMOTE_COMMUNICATION', remoteCommunicationPayload('t', '2'));
-  assert.deepEqual(lines, ['pool p: event buffer overflowed (buffer_size 1), discarding event 0 (REMOTE_COMMUNICATION)']);
+  assert.deepEqual(lines, ['pool p event buffer overflowed, discarding event 0 (REMOTE_COMMUNICATION; buffer_size 1)']);
 });
