@@ -22,11 +22,14 @@ export async function spawnDaemon(opts: {
    * its log, as supervisord opens its log before it forks (a redirect, or the journal under Type=forking)
    */
   readonly ownLog?: 'stdout' | 'stderr' | null;
+  /** inherited fds (3 and up) the daemon gets as the same numbers: the sockets of `bind = fd://N` */
+  readonly keepFds?: readonly number[];
   readonly timeoutMs: number;
 }): Promise<DaemonReport> {
   // O_NOCTTY is implied: the child calls setsid() (detached) before it could acquire a terminal, and it
   // never opens a tty; stderr goes to a regular file.
   const errFd = opts.stderrFd;
+  const keep = opts.keepFds ?? [];
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(opts.env)) if (v !== undefined) env[k] = v;
   const outcome = await spawnAndAwaitReport<DaemonReport>(
@@ -36,6 +39,8 @@ export async function spawnDaemon(opts: {
       cwd: opts.cwd,
       env,
       stdio: ['ignore', opts.ownLog === 'stdout' ? 1 : 'ignore', opts.ownLog === 'stderr' ? 2 : (errFd ?? 'ignore')],
+      // fd N as the same number: the slots before it stay closed
+      passFds: Array.from({ length: Math.max(0, ...keep.map((fd) => fd - 2)) }, (_, i) => (keep.includes(3 + i) ? 3 + i : 'ignore')),
       timeoutMs: opts.timeoutMs,
     },
     (m) => {

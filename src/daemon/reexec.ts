@@ -226,11 +226,12 @@ export function takeOver(
 ): void {
   const serving = (spec: ProcessSpec): boolean => spec.sockets.length > 0;
   supervisor.start(serving);
+  const began = Date.now();
   void waitForRunning(supervisor, serving, SUCCESSOR_READY_MS).then((ok) => {
     o.onReady(ok);
-    reportToPredecessor(
-      ok ? { t: 'reexec-ready', pid: process.pid, steering: o.steeringView() } : { t: 'reexec-failed', message: `its workers did not become ready within ${SUCCESSOR_READY_MS / 1000} s` },
-    );
+    // false: FATAL (after its retries), or not running when the wait ended
+    const why = Date.now() - began < SUCCESSOR_READY_MS ? 'its workers could not start (FATAL)' : `its workers did not become ready within ${SUCCESSOR_READY_MS / 1000} s`;
+    reportToPredecessor(ok ? { t: 'reexec-ready', pid: process.pid, steering: o.steeringView() } : { t: 'reexec-failed', message: why });
   });
   let steering = false;
   const takeSteering = (): void => {

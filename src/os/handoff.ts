@@ -12,8 +12,8 @@ export interface HandoffRequest {
   readonly env: Readonly<Record<string, string>>;
   /** fd 0–2: 'ignore', 'inherit' or an open fd */
   readonly stdio: readonly ['ignore', 'ignore' | 'inherit' | number, 'ignore' | 'inherit' | number];
-  /** fds passed as 3, 4, … (systemd's LISTEN_FDS convention); the IPC channel follows them */
-  readonly passFds?: readonly number[];
+  /** fds passed as 3, 4, … (systemd's LISTEN_FDS convention; 'ignore' leaves that number closed); the IPC channel follows them */
+  readonly passFds?: readonly (number | 'ignore')[];
   /**
    * variables to set to the child's own pid, which is unknown before the fork (a shell sets them from $$):
    * LISTEN_PID, WATCHDOG_PID. Names only of the form [A-Z_]+

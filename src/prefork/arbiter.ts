@@ -65,6 +65,9 @@ export interface ArbiterHost {
   closeSlot(group: string, programName: string, slot: number, drain: boolean): Promise<void>;
 }
 
+/** How long a worker FATAL beside serving ones waits before it is tried again (retryLater). */
+const POOL_RETRY_MS = 10_000;
+
 /** States in which a process holds nothing: no slot, no place in the pool. */
 const DOWN: ReadonlySet<State> = new Set(['stopped', 'exited', 'fatal']);
 /** States of a serving member that keeps its slot (a crashed worker restarting in place holds it). */
@@ -81,6 +84,8 @@ export class Arbiter {
   readonly takeovers = new Map<string, number>();
   /** "group:program" of pools stopped by WINCH: nothing takes over and no slot closes until TTIN or a reload */
   private readonly paused = new Set<string>();
+  /** FATAL workers to be tried again (retryLater), by key */
+  private readonly retries = new Map<string, NodeJS.Timeout>();
 
   constructor(private readonly host: ArbiterHost) {}
 
@@ -120,6 +125,7 @@ export class Arbiter {
   memberDown(m: PoolMember): void {
     if (m.retiring || !this.host.isRunning() || this.paused.has(`${m.spec.group}:${m.spec.programName}`)) return;
     this.closeOrphanSlots(m.spec.group, m.spec.programName);
+    this.retryLater(m);
   }
 
   /** Replaces one worker (max_requests, max_memory): a ready spare takes over at once, else its successor starts first. */
@@ -391,6 +397,27 @@ export class Arbiter {
   }
 
   /** Closes the open slots no serving member holds: nobody would accept the connections the kernel puts there. */
+  /**
+   * A serving worker FATAL while others of its pool serve (its restart could not load the app, say with its
+   * database down for a moment) is tried again after POOL_RETRY_MS, as `fatal_cooldown` would: the pool does
+   * not stay a worker short for good. gunicorn exits 3 instead, for its service manager to restart it whole;
+   * a pool none of whose workers runs still ends as before (FATAL; `drover serve` exits 1).
+   */
+  private retryLater(m: PoolMember): void {
+    const { group, programName } = m.spec;
+    if (m.record.state !== 'fatal' || m.role !== 'serving' || m.spec.fatalCooldownSecs !== null || this.retries.has(m.key)) return;
+    if (!this.live(group, programName).some((w) => w !== m && w.record.state === 'running')) return;
+    this.host.logger.warn(`${m.spec.name}: FATAL while the other workers of ${programName} serve; it is tried again in ${POOL_RETRY_MS / 1000} s`);
+    const timer = setTimeout(() => {
+      this.retries.delete(m.key);
+      if (!this.host.isRunning() || !this.host.isCurrent(m) || m.record.state !== 'fatal' || m.retiring) return;
+      this.host.logger.info(`${m.spec.name}: trying the FATAL worker again`);
+      void this.host.start(m);
+    }, POOL_RETRY_MS);
+    timer.unref();
+    this.retries.set(m.key, timer);
+  }
+
   private closeOrphanSlots(group: string, programName: string): void {
     const members = this.workersOf(group, programName).filter((w) => w.role === 'serving' && w.slot !== null && !GONE.has(w.record.state));
     const held = new Set(members.map((w) => w.slot));

@@ -15,7 +15,7 @@
 // hands the steering over with the sockets: the old master lists the new master's ready slots, drains the
 // slots the new one does not keep while its own workers still accept, and only then lets the new master
 // write the list (handSteeringOver, takeSteering).
-import { closeSync, existsSync, lchownSync, lstatSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, lchownSync, lstatSync, unlinkSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { SocketSpec } from '../config/types.js';
 import { DroverError } from '../errors.js';
@@ -324,6 +324,10 @@ export class SocketSet {
       // an fd:// that was never passed to us: say so now, not when a worker fails to listen on it
       if (b.kind === 'fd' && !existsSync(`/proc/self/fd/${inheritedFd}`)) {
         throw new SocketBindError(`[socket:${spec.name}] fd://${b.fd}: no such inherited fd`);
+      }
+      // a number that is open, but not a socket, is not what was passed (Node's own fds take free numbers)
+      if (b.kind === 'fd' && !fstatSync(inheritedFd).isSocket()) {
+        throw new SocketBindError(`[socket:${spec.name}] fd://${b.fd}: not a socket (no listening socket was inherited as fd ${b.fd})`);
       }
       let address = describe(spec);
       if (b.kind === 'tcp') address = tcpAddress(inheritedFd) ?? address;

@@ -477,9 +477,9 @@ export class Workers implements ProcessKind {
   private heartbeatMissed(entry: ProcessEntry, w: WorkerState): void {
     if (entry.record.state !== 'starting' && entry.record.state !== 'running') return;
     w.heartbeat = null;
-    this.o.logger.error(
-      `${entry.spec.name}: worker ${entry.spawnedPid} sent no heartbeat for ${entry.spec.heartbeatTimeoutSecs}s (its event loop is stuck); waiting for its watchdog's report`,
-    );
+    // before its ready report the worker is still loading the app (a top-level await that never settles)
+    const how = entry.record.state === 'starting' ? 'it has not finished loading the app' : 'its event loop is stuck';
+    this.o.logger.error(`${entry.spec.name}: worker ${entry.spawnedPid} sent no heartbeat for ${entry.spec.heartbeatTimeoutSecs}s (${how}); waiting for its watchdog's report`);
     if (w.stuckReport !== null) {
       this.reportWaited(entry, w);
       return;

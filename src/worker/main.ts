@@ -4,13 +4,12 @@
 // after max_requests, and exits when the master goes away. A spare loads the module and reports ready but
 // has no socket: the master hands it its sockets over IPC when it must take over, then says "accept".
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
-import { Server as NetServer } from 'node:net';
-import { pipeline } from 'node:stream/promises';
-import { Readable } from 'node:stream';
+import { createServer as createNetServer, Server as NetServer } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseMasterMessage, WORKER_BOOT_ERROR, WORKER_ENV, type WorkerMessage } from '../ipc/protocol.js';
 import { lock, queue, setRuntimeDefaults, state } from '../primitives/api.js';
+import { fetchListener, guarded, guardServer, type FetchHandler } from './http-app.js';
 import { isJobWorker, type JobWorker, type WorkerContext } from './index.js';
 import { startWatchdog } from './watchdog.js';
 
@@ -210,18 +209,17 @@ async function finishJob(worker: JobWorker, ctx: WorkerContext, code: number): P
 
 // --- HTTP ---
 
-type FetchHandler = { fetch(request: Request): Response | Promise<Response> };
-
 /** The request listener for any of the supported default exports. */
 function toListener(exported: unknown): { listener: RequestListener; server: Server | null } {
   if (exported && typeof exported === 'object' && 'listen' in exported && 'on' in exported) {
     const server = exported as Server;
     if (server.listening) fail('the exported http.Server is already listening; export it without calling listen()');
+    guardServer(name, server);
     return { listener: (req, res) => server.emit('request', req, res), server };
   }
-  if (typeof exported === 'function') return { listener: exported as RequestListener, server: null };
+  if (typeof exported === 'function') return { listener: guarded(name, exported as RequestListener), server: null };
   if (exported && typeof exported === 'object' && typeof (exported as FetchHandler).fetch === 'function') {
-    return { listener: fetchListener(exported as FetchHandler), server: null };
+    return { listener: fetchListener(name, exported as FetchHandler), server: null };
   }
   fail('the module must export (default) a request listener, an object with fetch(), an http.Server, or defineWorker({...})');
 }
@@ -234,17 +232,26 @@ async function serveHttp(exported: unknown): Promise<void> {
   if (count < 1) fail('no sockets were passed: give the program sockets = NAME and a [socket:NAME] section');
   const { listener, server: userServer } = toListener(exported);
 
-  const servers: Server[] = [];
+  /** what listens, one per socket */
+  const servers: NetServer[] = [];
+  /** the HTTP servers the connections belong to: the exported one alone, or one per socket */
+  const http: Server[] = [];
   const track = (_req: IncomingMessage, res: ServerResponse): void => {
     // Draining: every answer from now on tells the client to reconnect elsewhere (to a live worker).
     if (stopping) res.setHeader('connection', 'close');
     countRequest();
   };
   for (let i = 0; i < count; i++) {
-    const server = i === 0 && userServer ? userServer : createServer(listener);
+    if (userServer && i > 0) {
+      // the exported server serves every socket: its settings and its 'upgrade' handler apply on each
+      servers.push(createNetServer((socket) => userServer.emit('connection', socket)));
+      continue;
+    }
+    const server = userServer ?? createServer(listener);
     // ours runs first, so the Connection: close header is set before the app writes its head
     server.prependListener('request', track);
     servers.push(server);
+    http.push(server);
   }
   // A spare reports ready now, loaded but not listening: it accepts nothing until the master hands it its
   // sockets. server.listen(handle) then listens on the very socket the master holds (its slot, with
@@ -262,9 +269,9 @@ async function serveHttp(exported: unknown): Promise<void> {
         }),
     ),
   );
-  onStop = () => drain(servers);
+  onStop = () => drain(servers, http);
   if (stopping) {
-    drain(servers);
+    drain(servers, http);
     return;
   }
   send({ t: spareSockets === null ? 'ready' : 'serving' });
@@ -307,7 +314,7 @@ function awaitPromotion(count: number, leave: () => void = () => process.exit(0)
  * way on an idle keep-alive connection: closing at once is what makes naive reloads fail requests), then
  * exit when the last connection is gone.
  */
-function drain(servers: Server[]): void {
+function drain(servers: NetServer[], http: Server[]): void {
   let open = servers.length;
   for (const s of servers) {
     // net.Server's close: stop listening only. http.Server#close would also close idle keep-alive
@@ -320,47 +327,8 @@ function drain(servers: Server[]): void {
   // Every second: connections with no request in flight are closed (a response that began before the
   // drain carried no Connection: close, so its connection would otherwise stay open).
   setInterval(() => {
-    for (const s of servers) s.closeIdleConnections();
+    for (const s of http) s.closeIdleConnections();
   }, 1000).unref();
-}
-
-function fetchListener(app: FetchHandler): RequestListener {
-  return (req, res) => {
-    const host = req.headers.host ?? 'localhost';
-    const url = `http://${host}${req.url ?? '/'}`;
-    const headers = new Headers();
-    for (const [k, v] of Object.entries(req.headers)) {
-      if (Array.isArray(v)) for (const x of v) headers.append(k, x);
-      else if (v !== undefined) headers.set(k, v);
-    }
-    const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
-    const init: RequestInit & { duplex?: 'half' } = { method: req.method ?? 'GET', headers };
-    if (hasBody) {
-      init.body = Readable.toWeb(req) as ReadableStream;
-      init.duplex = 'half';
-    }
-    Promise.resolve()
-      .then(() => app.fetch(new Request(url, init)))
-      .then(async (response) => {
-        const outHeaders: Record<string, string | string[]> = {};
-        response.headers.forEach((v, k) => {
-          const prev = outHeaders[k];
-          outHeaders[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
-        });
-        res.writeHead(response.status, outHeaders);
-        if (!response.body) {
-          res.end();
-          return;
-        }
-        // pipeline: back-pressure from the client, and the body stops being read if the client goes away
-        await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>), res);
-      })
-      .catch((err: unknown) => {
-        process.stderr.write(`drover worker ${name}: fetch handler failed: ${(err as Error).stack ?? String(err)}\n`);
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
-        res.end('internal error\n');
-      });
-  };
 }
 
 void main().catch((err: unknown) => fail('unexpected error', err));

@@ -44,7 +44,7 @@ options:
   -p, --pidfile FILE         write the master's pid here
   -u, --user USER            run workers as USER (drover must run as root)
   -m, --umask MODE           umask of the workers (octal)
-      --chdir DIR            working directory of the workers
+      --chdir DIR            working directory of the workers (APP is found from it, as gunicorn's)
   -e, --env K=V              environment variable for the workers; repeatable
       --reload               roll the workers when a file under the app's directory changes (development)
       --shared-backend URL   keep queues, state and locks in Redis (redis://…, rediss://…, unix:/path.sock)
@@ -101,12 +101,14 @@ export const serve: Command = async (ctx) => {
     return EXIT.USAGE;
   };
   if (positionals.length !== 1) return usage(`give exactly one APP module (got ${positionals.length}); see --help`);
-  const app = resolve(ctx.cwd, positionals[0] as string);
-  if (!existsSync(app)) return usage(`${app} does not exist`);
-  if (v.group !== undefined) return usage('-g/--group is not supported yet: workers run with the primary group of --user');
-  if (v.reload && v.daemon) return usage('--reload is for development in the foreground; drop --daemon');
   // as gunicorn's --chdir, at once, rather than a pool that cannot start
   if (v.chdir !== undefined && !isDirectory(resolve(ctx.cwd, v.chdir))) return usage(`--chdir ${v.chdir}: no such directory`);
+  // APP is found from --chdir, as gunicorn loads the app after changing to it
+  const appBase = v.chdir !== undefined ? resolve(ctx.cwd, v.chdir) : ctx.cwd;
+  const app = resolve(appBase, positionals[0] as string);
+  if (!existsSync(app)) return usage(`${app} does not exist${v.chdir !== undefined ? ` (APP is found from --chdir ${v.chdir})` : ''}`);
+  if (v.group !== undefined) return usage('-g/--group is not supported yet: workers run with the primary group of --user');
+  if (v.reload && v.daemon) return usage('--reload is for development in the foreground; drop --daemon');
 
   const int = (name: string, raw: string | undefined, dflt: number): number | null => {
     if (raw === undefined) return dflt;

@@ -154,9 +154,10 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
   if (values.daemon || (!child && !reexec && masterFlags.length > 0 && !execedAlready)) await new Promise((resolve) => setImmediate(resolve));
   if (!values.daemon && !child && !reexec && masterFlags.length > 0 && !execedAlready && nativeAvailable()) {
     try {
-      // sockets systemd passed (LISTEN_FDS from fd 3) go on to the new program, as they came to this one
+      // sockets systemd passed (LISTEN_FDS from fd 3) and `bind = fd://N` ones go on to the new program, as
+      // they came to this one
       const passed = ctx.env['LISTEN_PID'] === String(process.pid) ? Number(ctx.env['LISTEN_FDS'] ?? '0') : 0;
-      const keep = Number.isSafeInteger(passed) && passed > 0 ? Array.from({ length: passed }, (_, i) => 3 + i) : [];
+      const keep = [...(Number.isSafeInteger(passed) && passed > 0 ? Array.from({ length: passed }, (_, i) => 3 + i) : []), ...fdBinds(config)];
       // signals that came while this one started are not lost with it: the next one queues them first
       const pending = signals.pending();
       const env = { ...ctx.env, [EXECED_MARK]: '1', ...(pending.length > 0 ? { [PENDING_SIGNALS_ENV]: pending.join(',') } : {}) };
@@ -203,6 +204,9 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
       env: ctx.env,
       stderrFd: errFd,
       ownLog: ownStream(config.supervisord.logfile),
+      // `bind = fd://N`: the daemon gets fd N as this process got it (LISTEN_FDS are not passed on: they are
+      // meant for this pid, LISTEN_PID)
+      keepFds: fdBinds(config),
       timeoutMs: 30_000,
     });
     if (report.type === 'failed') {
@@ -241,6 +245,11 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
   // (src/logs/std-out.ts): the usual wait for them to flush before exiting (run.ts) would never end.
   if (ctx.stdout.writableLength > 0 || ctx.stderr.writableLength > 0) process.exit(code);
   return code;
+}
+
+/** The inherited fds the config's sockets name (`bind = fd://N`). */
+function fdBinds(config: Config): number[] {
+  return config.sockets.flatMap((s) => (s.bind.kind === 'fd' ? [s.bind.fd] : []));
 }
 
 interface WaitingProcess {

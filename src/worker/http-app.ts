@@ -1,0 +1,126 @@
+// How an HTTP worker's export answers requests: a request listener, an object with fetch(), or an
+// http.Server. An error in the app's handling of one request is that request's 500 (gunicorn's "Error
+// handling request"), logged with its stack; it used to be an uncaught exception that ended the worker and
+// every request in flight on it.
+import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
+export type FetchHandler = { fetch(request: Request): Response | Promise<Response> };
+
+/** A request listener whose throw, or rejected promise, answers 500 (or ends the response if it had begun). */
+export function guarded(worker: string, listener: (req: IncomingMessage, res: ServerResponse) => unknown): RequestListener {
+  return (req, res) => {
+    let out: unknown;
+    try {
+      out = listener(req, res);
+    } catch (err) {
+      failedRequest(worker, req, res, err);
+      return;
+    }
+    if (isThenable(out)) out.then(undefined, (err: unknown) => failedRequest(worker, req, res, err));
+  };
+}
+
+/**
+ * An exported http.Server: its own 'request' listeners, as they are when it is served, run guarded. Its
+ * settings (timeouts, header limits, its own request classes) and other events ('upgrade') stay its own.
+ */
+export function guardServer(worker: string, server: Server): void {
+  const listeners = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => unknown)[];
+  server.removeAllListeners('request');
+  server.on(
+    'request',
+    guarded(worker, (req, res) => {
+      const pending: PromiseLike<unknown>[] = [];
+      for (const l of listeners) {
+        const out = l.call(server, req, res);
+        if (isThenable(out)) pending.push(out);
+      }
+      return pending.length === 0 ? undefined : Promise.all(pending);
+    }),
+  );
+}
+
+/** A fetch() app as a request listener: a Request built from the request line (never from Host alone). */
+export function fetchListener(worker: string, app: FetchHandler): RequestListener {
+  return (req, res) => {
+    const url = requestUrl(req);
+    if (url === null) {
+      res.writeHead(400, { 'content-type': 'text/plain', connection: 'close' });
+      res.end('bad request: the Host header or the request target is not one a URL can be built from\n');
+      return;
+    }
+    const headers = new Headers();
+    for (const [k, v] of Object.entries(req.headers)) {
+      if (Array.isArray(v)) for (const x of v) headers.append(k, x);
+      else if (v !== undefined) headers.set(k, v);
+    }
+    const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
+    const init: RequestInit & { duplex?: 'half' } = { method: req.method ?? 'GET', headers };
+    if (hasBody) {
+      init.body = Readable.toWeb(req) as ReadableStream;
+      init.duplex = 'half';
+    }
+    Promise.resolve()
+      .then(() => app.fetch(new Request(url, init)))
+      .then(async (response) => {
+        const outHeaders: Record<string, string | string[]> = {};
+        response.headers.forEach((v, k) => {
+          const prev = outHeaders[k];
+          outHeaders[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+        });
+        res.writeHead(response.status, outHeaders);
+        if (!response.body) {
+          res.end();
+          return;
+        }
+        // pipeline: back-pressure from the client, and the body stops being read if the client goes away
+        await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>), res);
+      })
+      .catch((err: unknown) => failedRequest(worker, req, res, err));
+  };
+}
+
+/** A Host header: a name, IPv4 or [IPv6] address, and a port; nothing a URL parser would read as a path. */
+const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]+)(?::\d{1,5})?$/;
+/** A dot segment, also percent-encoded: the URL parser would resolve it away, unlike the request line. */
+const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
+
+/**
+ * The URL of the request: `http://HOST` + the path and query of the request line. null when it cannot be
+ * built as the client wrote it: a Host with characters the URL parser reads as part of the path (`x/admin?`,
+ * `x\admin`, `u:p@x`) would change the path the app sees, and so would a dot segment (`/public/../admin`,
+ * which `new URL` resolves); a front proxy's rules go by the path as sent.
+ */
+export function requestUrl(req: IncomingMessage): string | null {
+  const host = req.headers.host ?? 'localhost';
+  if (!HOST.test(host)) return null;
+  let target = req.url ?? '/';
+  if (/^https?:\/\//i.test(target)) {
+    // absolute form (RFC 9112, 3.2.2): its path, under the same rules
+    const at = target.indexOf('/', target.indexOf('//') + 2);
+    target = at < 0 ? '/' : target.slice(at);
+  }
+  if (!target.startsWith('/')) return null;
+  const path = target.split('?', 1)[0] as string;
+  if (DOT_SEGMENT.test(path)) return null;
+  // a backslash or a # stays a character of the path (the URL parser would take them for a slash and for
+  // the start of a fragment)
+  return `http://${host}${target.replace(/\\/g, '%5C').replace(/#/g, '%23')}`;
+}
+
+function failedRequest(worker: string, req: IncomingMessage, res: ServerResponse, err: unknown): void {
+  process.stderr.write(`drover worker ${worker}: error handling request ${req.method ?? '?'} ${req.url ?? '?'}: ${(err as Error)?.stack ?? String(err)}\n`);
+  if (!res.headersSent) {
+    res.writeHead(500, { 'content-type': 'text/plain', connection: 'close' });
+    res.end('internal error\n');
+  } else {
+    // the head has gone out: the client must not take a cut body for a whole one
+    res.destroy();
+  }
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
+}

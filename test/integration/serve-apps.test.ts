@@ -1,0 +1,232 @@
+// What a gunicorn user expects of the app a worker serves (an audit against gunicorn 20.1, eighteenth
+// session): an error in one request is that request's 500, not a dead worker and every request in flight
+// on it; a fetch() app's URL comes from the request line, never from what a Host header smuggles in; an
+// exported http.Server is the server on every bound address; `-b fd://N` works in the foreground.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { Agent, get } from 'node:http';
+import { connect, createServer } from 'node:net';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { CliRun, makeTmpDir, startUp, teardown, writeConfig } from '../helpers/drover.js';
+import { fetchText } from '../helpers/http.js';
+import { droverBin } from '../helpers/paths.js';
+
+async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: n }, () => new Promise<ReturnType<typeof createServer>>((resolve) => {
+      const s = createServer();
+      s.listen(0, '127.0.0.1', () => resolve(s));
+    })),
+  );
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+/**
+ * One request written as given (a Host header fetch() would not send), on its own connection; all that came
+ * back until the server closed it (HTTP/1.0 requests get a body that is not chunked).
+ */
+function rawRequest(port: number, head: string, connection = 'close'): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.end(`${head}\r\nConnection: ${connection}\r\n\r\n`));
+    let got = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (d: string) => (got += d));
+    socket.on('error', () => undefined); // a reset ends the answer as a close does
+    socket.on('close', () => (timedOut ? reject(new Error(`no answer to ${JSON.stringify(head)} within 10 s; got ${JSON.stringify(got)}`)) : resolve(got)));
+    let timedOut = false;
+    socket.setTimeout(10_000, () => {
+      timedOut = true;
+      socket.destroy();
+    });
+  });
+}
+
+function pids(run: CliRun): number[] {
+  return [...run.output.matchAll(/spawned: \S+ with pid (\d+)/g)].map((m) => Number(m[1]));
+}
+
+function serve(dir: string, app: string, binds: readonly string[], extra: readonly string[] = []): CliRun {
+  return new CliRun(['serve', join(dir, app), '-w', '1', ...binds.flatMap((b) => ['-b', b]), '--runtime-dir', join(dir, '.drover'), ...extra], { cwd: dir });
+}
+
+test('an app that throws, or whose promise rejects, answers that request 500; the worker and a request in flight on it go on', async () => {
+  const dir = makeTmpDir();
+  writeFileSync(
+    join(dir, 'app.mjs'),
+    `export default async (req, res) => {
+  if (req.url === '/throw') throw new Error('thrown in the listener');
+  if (req.url === '/slow') await new Promise((r) => setTimeout(r, 1500));
+  if (req.url === '/reject') { await null; throw new Error('rejected later'); }
+  if (req.url === '/late') { res.writeHead(200); res.write('part'); await null; throw new Error('after the head'); }
+  res.end('ok ' + process.pid);
+};
+`,
+  );
+  const [port] = await freePorts(1);
+  const run = serve(dir, 'app.mjs', [`127.0.0.1:${port}`]);
+  try {
+    await run.waitForLine(/app_0: starting → running/, { timeoutMs: 15_000 });
+    const slow = fetchText(port as number, '/slow');
+    assert.equal((await fetchText(port as number, '/throw')).status, 500);
+    assert.equal((await fetchText(port as number, '/reject')).status, 500);
+    // the head went out before the error: the connection is cut, not completed as if the body were whole
+    const late = await rawRequest(port as number, 'GET /late HTTP/1.1\r\nHost: h');
+    assert.match(late, /^HTTP\/1\.1 200 [^]*part/, late);
+    assert.doesNotMatch(late, /\r\n0\r\n\r\n$/, `no last chunk: the body is not taken for whole\n${late}`);
+    const s = await slow;
+    assert.equal(s.status, 200, 'the request in flight on the same worker was answered');
+    assert.match((await fetchText(port as number, '/')).body, /^ok \d+$/);
+    await run.waitForLine(/error handling request GET \/throw: Error: thrown in the listener/);
+    await run.waitForLine(/error handling request GET \/reject: Error: rejected later/);
+    assert.doesNotMatch(run.output, /app_0: running → exited/, `the worker did not exit\n${run.describe()}`);
+    assert.equal(run.count(/spawned: app_0 with pid/g), 1, run.describe());
+  } finally {
+    run.signal('SIGTERM');
+    await teardown(run, pids(run), dir);
+  }
+});
+
+test('a fetch() app sees the path of the request line: a Host header that would move it, or a dot segment, is 400', async () => {
+  const dir = makeTmpDir();
+  writeFileSync(join(dir, 'app.mjs'), `export default { fetch: (req) => { const u = new URL(req.url); return new Response(u.host + ' ' + u.pathname + u.search); } };\n`);
+  const [port] = await freePorts(1);
+  const run = serve(dir, 'app.mjs', [`127.0.0.1:${port}`]);
+  try {
+    await run.waitForLine(/app_0: starting → running/, { timeoutMs: 15_000 });
+    const p = port as number;
+    assert.match(await rawRequest(p, 'GET /public?a=1 HTTP/1.0\r\nHost: example.com:8080'), /\r\n\r\nexample\.com:8080 \/public\?a=1$/);
+    assert.match(await rawRequest(p, 'GET /a\\b HTTP/1.0\r\nHost: h'), /\r\n\r\nh \/a%5Cb$/, 'a backslash stays in the path');
+    for (const host of ['x/admin?', 'x\\admin?', 'x#', 'u:p@x', 'x?y']) {
+      const answer = await rawRequest(p, `GET /public HTTP/1.0\r\nHost: ${host}`);
+      assert.match(answer, /^HTTP\/1\.[01] 400 /, `Host: ${host}\n${answer}`);
+    }
+    for (const path of ['/public/../admin', '/public/%2e%2e/admin', '/public/.%2E/admin', '/./admin']) {
+      const answer = await rawRequest(p, `GET ${path} HTTP/1.0\r\nHost: h`);
+      assert.match(answer, /^HTTP\/1\.[01] 400 /, `${path}\n${answer}`);
+    }
+    // absolute form: the path as written, under the same rules
+    assert.match(await rawRequest(p, 'GET http://h/abs HTTP/1.0\r\nHost: h'), /\r\n\r\nh \/abs$/);
+    assert.doesNotMatch(run.output, /running → exited/, run.describe());
+  } finally {
+    run.signal('SIGTERM');
+    await teardown(run, pids(run), dir);
+  }
+});
+
+test('an exported http.Server serves every -b address with its own settings and upgrade handler', async () => {
+  const dir = makeTmpDir();
+  writeFileSync(
+    join(dir, 'app.mjs'),
+    `import { createServer } from 'node:http';
+const server = createServer((req, res) => res.end('server'));
+server.keepAliveTimeout = 65000;
+server.on('upgrade', (req, socket) => socket.end('HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: test\\r\\nConnection: Upgrade\\r\\n\\r\\n'));
+export default server;
+`,
+  );
+  const ports = await freePorts(2);
+  const run = serve(dir, 'app.mjs', ports.map((p) => `127.0.0.1:${p}`));
+  try {
+    await run.waitForLine(/app_0: starting → running/, { timeoutMs: 15_000 });
+    for (const port of ports) {
+      const agent = new Agent({ keepAlive: true });
+      const keepAlive = await new Promise<unknown>((resolve, reject) => {
+        get({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.headers['keep-alive']));
+        }).on('error', reject);
+      });
+      agent.destroy();
+      assert.equal(keepAlive, 'timeout=65', `port ${port}: the exported server's keepAliveTimeout`);
+      const up = await rawRequest(port, 'GET / HTTP/1.1\r\nHost: h\r\nUpgrade: test', 'Upgrade');
+      assert.match(up, /^HTTP\/1\.1 101 /, `port ${port}: ${up}`);
+    }
+  } finally {
+    run.signal('SIGTERM');
+    await teardown(run, pids(run), dir);
+  }
+});
+
+test('drover serve -b fd://5 in the foreground serves the socket its parent bound (the V8-flags exec keeps fd 5)', async () => {
+  const dir = makeTmpDir();
+  writeFileSync(join(dir, 'app.mjs'), `export default (req, res) => res.end('fd ' + process.pid);\n`);
+  const [port] = await freePorts(1);
+  // a parent that binds, moves the socket to fd 5 and execs drover, as a socket-passing supervisor does
+  const launcher = `import os, socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.1', ${port}))
+s.listen(64)
+os.dup2(s.fileno(), 5)
+os.set_inheritable(5, True)
+os.execv(sys.argv[1], sys.argv[1:])
+`;
+  writeFileSync(join(dir, 'launch.py'), launcher);
+  const child = spawn('/usr/bin/python3', [join(dir, 'launch.py'), process.execPath, droverBin, 'serve', join(dir, 'app.mjs'), '-w', '2', '-b', 'fd://5', '--runtime-dir', join(dir, '.drover')], {
+    cwd: dir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  try {
+    const deadline = Date.now() + 20_000;
+    while ((output.match(/starting → running/g) ?? []).length < 2) {
+      assert.ok(Date.now() < deadline && child.exitCode === null, `two workers running on fd://5\n${output}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const r = await fetchText(port as number, '/');
+    assert.match(r.body, /^fd \d+$/, output);
+    assert.doesNotMatch(output, /ENOTSOCK|EINVAL|fatal/, output);
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
+    const workers = [...output.matchAll(/spawned: \S+ with pid (\d+)/g)].map((m) => Number(m[1]));
+    for (const pid of workers) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone, as it should be
+      }
+    }
+  }
+});
+
+// gunicorn exits 3 when a worker fails to boot; drover kept the others serving but left the pool a worker
+// short for good, with nothing to retry it. Now the FATAL worker is tried again while its siblings serve.
+test('a worker that cannot load the app while the others serve is FATAL, then tried again: the pool is whole again', async () => {
+  const dir = makeTmpDir();
+  const fail = join(dir, 'FAIL');
+  writeFileSync(join(dir, 'app.mjs'), `import { existsSync } from 'node:fs';\nif (existsSync(${JSON.stringify(fail)})) throw new Error('cannot load: FAIL exists');\nexport default (req, res) => res.end('ok');\n`);
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `[socket:web]
+bind = 127.0.0.1:0
+
+[program:web]
+worker = ${join(dir, 'app.mjs')}
+sockets = web
+numprocs = 2
+startretries = 0
+`,
+    ),
+  );
+  try {
+    await run.waitForCount(/starting → running \(worker reported ready\)/g, 2, 15_000);
+    const first = Number((await run.waitForLine(/spawned: web_0 with pid (\d+)/))[1]);
+    writeFileSync(fail, '');
+    process.kill(first, 'SIGKILL');
+    await run.waitForLine(/web_0: FATAL while the other workers of web serve; it is tried again in 10 s/, { timeoutMs: 15_000 });
+    rmSync(fail);
+    await run.waitForLine(/web_0: trying the FATAL worker again/, { timeoutMs: 15_000 });
+    await run.waitForCount(/web_0: starting → running/g, 2, 15_000);
+    assert.equal(run.child.exitCode, null, run.describe());
+  } finally {
+    await teardown(run, pids(run), dir);
+  }
+});
