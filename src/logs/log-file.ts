@@ -178,15 +178,19 @@ export class LogFile {
    */
   reopenIfMoved(): void {
     if (this.fd === null || this.closing) return;
-    let moved: boolean;
+    if (this.movedAway()) this.reopen();
+  }
+
+  /** Whether the name no longer leads to the file held open (renamed or removed since it was opened). */
+  private movedAway(): boolean {
+    if (this.fd === null) return false;
     try {
       const held = fstatSync(this.fd);
       const named = statSync(this.path);
-      moved = held.ino !== named.ino || held.dev !== named.dev;
+      return held.ino !== named.ino || held.dev !== named.dev;
     } catch {
-      moved = true; // ENOENT: removed (to free the disk, or by a rotation without a reopen)
+      return true; // ENOENT: removed (to free the disk, or by a rotation without a reopen), or its directory
     }
-    if (moved) this.reopen();
   }
 
   /** Removes the live file and starts a new one, after what is queued (supervisor's clearProcessLogs). */
@@ -255,7 +259,14 @@ export class LogFile {
    * program whose output goes nowhere.
    */
   openProblem(): string | null {
-    if (this.fd !== null || this.closing) return null;
+    if (this.closing) return null;
+    if (this.fd !== null) {
+      // open, but moved or removed since (its directory too): opened anew by name now, as the spawn would
+      // have it, so that a log that cannot be opened any more fails this spawn rather than losing its output.
+      // Only when nothing waits to be written: what is queued belongs in the file held.
+      if (!this.isIdle() || !this.movedAway()) return null;
+      this.closeLive();
+    }
     this.openLive('a');
     return this.fd === null ? (this.openError ?? `cannot open log file ${this.path}`) : null;
   }
@@ -533,9 +544,15 @@ export class LogFile {
             for (const gz of kinds) renameIfExists(at(i, gz), at(i + 1, gz));
           }
           for (const job of this.gzipJobs ?? []) job.index += 1;
-          renameSync(dir.at(this.name), at(1, false));
-          rotated = true;
-          this.highestBackup = Math.min(top + 1, backups);
+          try {
+            renameSync(dir.at(this.name), at(1, false));
+            rotated = true;
+            this.highestBackup = Math.min(top + 1, backups);
+          } catch (err) {
+            // the live file was removed or moved away meanwhile (a cleanup script, logrotate without a
+            // reopen): nothing to rotate, a new file is started, as supervisord does; not a refused rename
+            if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+          }
         } catch (err) {
           this.rotateHeldUntilMs = this.now() + ROTATE_RETRY_MS;
           this.report(`rotating ${this.path}: ${(err as Error).message}; writing on into ${this.path} past its size limit, next try in ${ROTATE_RETRY_MS / 1000} s (or at a reopen)`);

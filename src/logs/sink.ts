@@ -106,6 +106,11 @@ function whenCaughtUp(waitFor: Drainable[], cb: () => void): void {
  * writes a moment apart is still written as one.
  */
 const PARTIAL_LINE_MS = 500;
+/**
+ * The longest a partial line waits while its pipe keeps delivering (a progress bar redrawn with `\r`, dots
+ * every 0.1 s): it never went quiet, so nothing of it reached the file until its newline.
+ */
+const PARTIAL_LINE_MAX_MS = 2000;
 
 /** How long a pipe may stay silent during `close` before drover stops waiting for its end. */
 const CLOSE_GRACE_MS = 2000;
@@ -142,6 +147,8 @@ class Reading extends LineSplitter implements FormatOptions, OutputConsumer {
   writtenAhead = 0;
   /** the pending write of a held partial line; null when none is armed */
   partialTimer: NodeJS.Timeout | null = null;
+  /** when the part of the held line not yet written began to wait, ms (PARTIAL_LINE_MAX_MS) */
+  partialSinceMs = 0;
   /** when this pipe was last read, ms: a partial line goes ahead only once the pipe has been quiet */
   lastReadMs = 0;
 
@@ -355,6 +362,7 @@ export class LogSink implements OutputSink {
     const lines = r.push(chunk);
     if (lines) this.deliver(r, lines);
     if (r.pending > r.writtenAhead && r.partialTimer === null && writesRaw(r)) {
+      r.partialSinceMs = r.lastReadMs;
       r.partialTimer = setTimeout(() => this.writeAhead(r), PARTIAL_LINE_MS);
       r.partialTimer.unref();
     }
@@ -385,9 +393,11 @@ export class LogSink implements OutputSink {
     if (r.ended || target.type !== 'file') return;
     // still flowing: at full speed a read often ends inside a line, whose rest is a read away; written
     // ahead, a rotation could fall between the two halves
-    const quietIn = r.lastReadMs + PARTIAL_LINE_MS - Date.now();
-    if (quietIn > 0) {
-      r.partialTimer = setTimeout(() => this.writeAhead(r), quietIn);
+    const now = Date.now();
+    const quietIn = r.lastReadMs + PARTIAL_LINE_MS - now;
+    const overdueIn = r.partialSinceMs + PARTIAL_LINE_MAX_MS - now;
+    if (quietIn > 0 && overdueIn > 0) {
+      r.partialTimer = setTimeout(() => this.writeAhead(r), Math.min(quietIn, overdueIn));
       r.partialTimer.unref();
       return;
     }

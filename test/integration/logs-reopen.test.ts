@@ -2,7 +2,7 @@
 // drover reopens its files by name and not one line is lost. Also: SIGUSR1 does not start Node's inspector.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { checkNumberedLines, describeCheck, logAndBackups, readLogText } from '../helpers/log-lines.js';
@@ -97,6 +97,85 @@ stdout_logfile = ${log}
     run.signal('SIGHUP');
     await run.waitForLine(/reload: done/);
     await waitForCondition(() => existsSync(own) && /reload: done/.test(readFileSync(own, 'utf8')), "drover's own log made again at the HUP", { describe: () => run.describe() });
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+// An audit against supervisord 4.2.5 (eighteenth session): a live log removed without a reopen made the next
+// rotation fail (ENOENT), which held rotation for 60 s with an ERROR while the new file grew ~20× past its
+// limit; supervisord starts a new file. And a log whose directory was removed left the restarted program
+// RUNNING with every line dropped; supervisord fails the spawn (FATAL).
+test('a removed live log: the next rotation starts a new file at once; a removed log directory fails the next spawn', async () => {
+  const dir = makeTmpDir();
+  const log = join(dir, 'w.log');
+  const sub = join(dir, 'sub');
+  mkdirSync(sub);
+  const own = join(dir, 'drover.log');
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `[supervisord]
+logfile = ${own}
+
+[program:w]
+command = /bin/sh -c 'i=0; while :; do i=$((i+1)); echo "line $i of the writer, padded to some forty bytes"; sleep 0.02; done'
+startsecs = 0
+stdout_logfile = ${log}
+stdout_logfile_maxbytes = 2000
+stdout_logfile_backups = 3
+
+[program:b]
+command = /bin/sh -c 'echo up; exec sleep 1000'
+startsecs = 1
+startretries = 1
+stdout_logfile = ${sub}/b.log
+`,
+    ),
+  );
+  try {
+    await waitForCondition(() => existsSync(`${log}.1`), 'a first rotation', { describe: () => run.describe() });
+    const firstBackup = statSync(`${log}.1`).ino;
+    rmSync(log);
+    // the deleted file fills to its limit, then a new one is started: no ERROR, and the new one rotates in turn
+    const files = (): string => ['', '.1', '.2', '.3'].map((x) => `w.log${x}: ${existsSync(log + x) ? statSync(log + x).size : '-'}`).join(', ');
+    await waitForCondition(() => existsSync(log) && existsSync(`${log}.1`) && statSync(`${log}.1`).ino !== firstBackup, 'the new w.log rotated in its turn', {
+      timeoutMs: 10_000,
+      describe: () => `${files()}\n${run.describe()}`,
+    });
+    assert.ok(statSync(`${log}.1`).size <= 2000 + 100, `w.log.1 near the limit of 2000: ${files()}`);
+    assert.doesNotMatch(readFileSync(own, 'utf8'), /ERROR rotating/, readFileSync(own, 'utf8'));
+
+    rmSync(sub, { recursive: true });
+    const restarted = await runCli(['restart', 'b', '-c', join(dir, 'supervisord.conf')]);
+    assert.notEqual(restarted.code, 0, restarted.output);
+    await run.waitForLine(/b: backoff → fatal/, { timeoutMs: 15_000 });
+    assert.match(readFileSync(own, 'utf8'), /sub\/b\.log/, 'the reason names the log');
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+// A progress bar redrawn with \r never left the pipe quiet for 500 ms, so nothing of its line reached the
+// file (or tail -f) until its newline; supervisord writes what it reads.
+test('a partial line that keeps growing reaches the file within about 2 s, without waiting for its newline', async () => {
+  const dir = makeTmpDir();
+  const log = join(dir, 'p.log');
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `[program:p]
+command = /bin/sh -c 'printf downloading; i=0; while :; do i=$((i+1)); printf "\\r %%d%%%%" $i; sleep 0.1; done'
+startsecs = 0
+stdout_logfile = ${log}
+`,
+    ),
+  );
+  try {
+    await waitForCondition(() => existsSync(log) && /\r \d+%/.test(readFileSync(log, 'latin1')), 'the progress in p.log', {
+      timeoutMs: 5000,
+      describe: () => `${existsSync(log) ? JSON.stringify(readFileSync(log, 'latin1')) : 'no p.log'}\n${run.describe()}`,
+    });
   } finally {
     await teardown(run, [], dir);
   }
