@@ -7,6 +7,7 @@ import { connect, isIP } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import { openFileLimit } from '../os/proc.js';
 import { UNIX_PATH_MAX, unixPathProblem } from '../os/unix-path.js';
+import { originForm } from '../request-target.js';
 import { isAuthorized, type Credentials } from './auth.js';
 import type { ApiErrorCode, ErrorJson } from './wire.js';
 
@@ -283,8 +284,7 @@ export class ControlServer {
       // (RFC 9112, 3.2.2): the routes see its path and query; the Host header is checked as for any other
       // The path is taken as written, as in origin form: a URL parser would resolve `%2e%2e` and `..`,
       // which the origin form gets a 404 for
-      const absolute = req.url === undefined ? null : /^https?:\/\/[^/?#]*(.*)$/is.exec(req.url);
-      if (absolute) req.url = absolute[1] === '' ? '/' : (absolute[1] as string).startsWith('?') ? `/${absolute[1] as string}` : (absolute[1] as string);
+      if (req.url !== undefined && /^https?:\/\//i.test(req.url)) req.url = originForm(req.url) ?? req.url;
       if (!isAllowedHost(req.headers.host, spec.kind, spec.allowedHosts ?? [])) {
         // DNS rebinding: a page from the attacker's name, re-pointed at this listener (or at a socket
         // forwarded to TCP), is same-origin to the browser; only the Host header still shows its name
@@ -298,7 +298,7 @@ export class ControlServer {
         return;
       }
       if (!isAuthorized(req, spec.credentials)) {
-        res.writeHead(401, { 'www-authenticate': 'Basic realm="drover"', 'content-type': 'application/json' });
+        res.writeHead(401, { 'www-authenticate': 'Basic realm="drover"', 'content-type': 'application/json', 'x-content-type-options': 'nosniff' });
         res.end(JSON.stringify({ ok: false, code: 'E_UNAUTHORIZED', message: 'authentication required' } satisfies ErrorJson));
         req.resume();
         return;

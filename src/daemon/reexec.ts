@@ -226,11 +226,10 @@ export function takeOver(
 ): void {
   const serving = (spec: ProcessSpec): boolean => spec.sockets.length > 0;
   supervisor.start(serving);
-  const began = Date.now();
-  void waitForRunning(supervisor, serving, SUCCESSOR_READY_MS).then((ok) => {
+  void waitForRunning(supervisor, serving, SUCCESSOR_READY_MS).then((outcome) => {
+    const ok = outcome === 'running';
     o.onReady(ok);
-    // false: FATAL (after its retries), or not running when the wait ended
-    const why = Date.now() - began < SUCCESSOR_READY_MS ? 'its workers could not start (FATAL)' : `its workers did not become ready within ${SUCCESSOR_READY_MS / 1000} s`;
+    const why = outcome === 'fatal' ? 'its workers could not start (FATAL)' : `its workers did not become ready within ${SUCCESSOR_READY_MS / 1000} s`;
     reportToPredecessor(ok ? { t: 'reexec-ready', pid: process.pid, steering: o.steeringView() } : { t: 'reexec-failed', message: why });
   });
   let steering = false;
@@ -264,13 +263,13 @@ export function takeOver(
 /** How long a new master may take to have its socket-serving processes running. */
 const SUCCESSOR_READY_MS = 60_000;
 
-/** Resolves true once every autostart process matching `which` is running, false on timeout or failure. */
-function waitForRunning(supervisor: Supervisor, which: (spec: ProcessSpec) => boolean, timeoutMs: number): Promise<boolean> {
+/** Resolves 'running' once every autostart process matching `which` is running, 'fatal' when one is, or 'timeout'. */
+function waitForRunning(supervisor: Supervisor, which: (spec: ProcessSpec) => boolean, timeoutMs: number): Promise<'running' | 'fatal' | 'timeout'> {
   return new Promise((resolve) => {
-    const check = (): boolean | null => {
+    const check = (): 'running' | 'fatal' | null => {
       const mine = supervisor.snapshot().filter((p) => which(p.spec) && p.spec.autostart);
-      if (mine.every((p) => p.record.state === 'running')) return true;
-      if (mine.some((p) => p.record.state === 'fatal')) return false;
+      if (mine.every((p) => p.record.state === 'running')) return 'running';
+      if (mine.some((p) => p.record.state === 'fatal')) return 'fatal';
       return null;
     };
     const first = check();
@@ -280,7 +279,7 @@ function waitForRunning(supervisor: Supervisor, which: (spec: ProcessSpec) => bo
     }
     const timer = setTimeout(() => {
       off();
-      resolve(false);
+      resolve('timeout');
     }, timeoutMs);
     const off = supervisor.onChange(() => {
       const r = check();

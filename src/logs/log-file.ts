@@ -188,8 +188,11 @@ export class LogFile {
       const held = fstatSync(this.fd);
       const named = statSync(this.path);
       return held.ino !== named.ino || held.dev !== named.dev;
-    } catch {
-      return true; // ENOENT: removed (to free the disk, or by a rotation without a reopen), or its directory
+    } catch (err) {
+      // removed (to free the disk, or by a rotation without a reopen), or its directory; anything else
+      // (EACCES on a directory made private) cannot tell, and the file held stays
+      const code = (err as NodeJS.ErrnoException).code;
+      return code === 'ENOENT' || code === 'ENOTDIR';
     }
   }
 
@@ -544,10 +547,11 @@ export class LogFile {
             for (const gz of kinds) renameIfExists(at(i, gz), at(i + 1, gz));
           }
           for (const job of this.gzipJobs ?? []) job.index += 1;
+          // the backups have moved up one, whether or not the live file is still there to become .1
+          this.highestBackup = Math.min(top + 1, backups);
           try {
             renameSync(dir.at(this.name), at(1, false));
             rotated = true;
-            this.highestBackup = Math.min(top + 1, backups);
           } catch (err) {
             // the live file was removed or moved away meanwhile (a cleanup script, logrotate without a
             // reopen): nothing to rotate, a new file is started, as supervisord does; not a refused rename

@@ -360,7 +360,11 @@ export class LogSink implements OutputSink {
   readData(r: Reading, chunk: Buffer): void {
     this.lastDataMs = r.lastReadMs = Date.now();
     const lines = r.push(chunk);
-    if (lines) this.deliver(r, lines);
+    if (lines) {
+      this.deliver(r, lines);
+      // a newline came: what is held now is a new partial line, whose wait begins now
+      r.partialSinceMs = r.lastReadMs;
+    }
     if (r.pending > r.writtenAhead && r.partialTimer === null && writesRaw(r)) {
       r.partialSinceMs = r.lastReadMs;
       r.partialTimer = setTimeout(() => this.writeAhead(r), PARTIAL_LINE_MS);

@@ -396,12 +396,12 @@ export class Arbiter {
     return slot;
   }
 
-  /** Closes the open slots no serving member holds: nobody would accept the connections the kernel puts there. */
   /**
    * A serving worker FATAL while others of its pool serve (its restart could not load the app, say with its
    * database down for a moment) is tried again after POOL_RETRY_MS, as `fatal_cooldown` would: the pool does
    * not stay a worker short for good. gunicorn exits 3 instead, for its service manager to restart it whole;
-   * a pool none of whose workers runs still ends as before (FATAL; `drover serve` exits 1).
+   * a pool none of whose workers runs still ends as before (FATAL; `drover serve` exits 1). Not when the
+   * pool no longer needs it by then: stopped by WINCH, refilled by a reload, made smaller by TTOU.
    */
   private retryLater(m: PoolMember): void {
     const { group, programName } = m.spec;
@@ -410,7 +410,9 @@ export class Arbiter {
     this.host.logger.warn(`${m.spec.name}: FATAL while the other workers of ${programName} serve; it is tried again in ${POOL_RETRY_MS / 1000} s`);
     const timer = setTimeout(() => {
       this.retries.delete(m.key);
-      if (!this.host.isRunning() || !this.host.isCurrent(m) || m.record.state !== 'fatal' || m.retiring) return;
+      if (!this.host.isRunning() || !this.host.isCurrent(m) || m.record.state !== 'fatal' || m.retiring || m.role !== 'serving') return;
+      const program = `${group}:${programName}`;
+      if (this.paused.has(program) || this.live(group, programName).length >= (this.targets.get(program) ?? m.spec.numprocs)) return;
       this.host.logger.info(`${m.spec.name}: trying the FATAL worker again`);
       void this.host.start(m);
     }, POOL_RETRY_MS);
@@ -418,6 +420,7 @@ export class Arbiter {
     this.retries.set(m.key, timer);
   }
 
+  /** Closes the open slots no serving member holds: nobody would accept the connections the kernel puts there. */
   private closeOrphanSlots(group: string, programName: string): void {
     const members = this.workersOf(group, programName).filter((w) => w.role === 'serving' && w.slot !== null && !GONE.has(w.record.state));
     const held = new Set(members.map((w) => w.slot));

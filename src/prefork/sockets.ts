@@ -319,15 +319,18 @@ export class SocketSet {
 
   private bindOne(spec: SocketSpec, inheritedFds: readonly number[], steeringFds: readonly number[]): void {
     const b = spec.bind;
-    const inheritedFd = b.kind === 'fd' ? b.fd : inheritedFds[0];
+    // passed by name (systemd's LISTEN_FDNAMES, or a USR2 predecessor, which passes every socket at 3, 4, …
+    // whatever its number was), else the number the config gives
+    const byNumber = inheritedFds[0] === undefined && b.kind === 'fd';
+    const inheritedFd = inheritedFds[0] ?? (b.kind === 'fd' ? b.fd : undefined);
     if (inheritedFd !== undefined) {
       // an fd:// that was never passed to us: say so now, not when a worker fails to listen on it
-      if (b.kind === 'fd' && !existsSync(`/proc/self/fd/${inheritedFd}`)) {
-        throw new SocketBindError(`[socket:${spec.name}] fd://${b.fd}: no such inherited fd`);
+      if (byNumber && !existsSync(`/proc/self/fd/${inheritedFd}`)) {
+        throw new SocketBindError(`[socket:${spec.name}] fd://${inheritedFd}: no such inherited fd`);
       }
       // a number that is open, but not a socket, is not what was passed (Node's own fds take free numbers)
-      if (b.kind === 'fd' && !fstatSync(inheritedFd).isSocket()) {
-        throw new SocketBindError(`[socket:${spec.name}] fd://${b.fd}: not a socket (no listening socket was inherited as fd ${b.fd})`);
+      if (byNumber && !fstatSync(inheritedFd).isSocket()) {
+        throw new SocketBindError(`[socket:${spec.name}] fd://${inheritedFd}: not a socket (no listening socket was inherited as fd ${inheritedFd})`);
       }
       let address = describe(spec);
       if (b.kind === 'tcp') address = tcpAddress(inheritedFd) ?? address;

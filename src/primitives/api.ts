@@ -2,7 +2,7 @@
 // in a job worker, or `import { queue, state, lock } from 'drover'` anywhere in a worker process. The
 // master holds the data (docs/shared.md); values cross the IPC channel as JSON.
 import { RUNTIME_KEY, sharedClient, SharedRequestError } from './client.js';
-import { taskShapeProblem, type DeadTask, type NackResult, type QueueStats } from './queue-core.js';
+import { stateValueProblem, taskShapeProblem, type DeadTask, type NackResult, type QueueStats } from './queue-core.js';
 
 export type { DeadTask, NackResult, QueueStats };
 export { SharedRequestError };
@@ -110,8 +110,8 @@ export function queue<T = unknown>(name: string, defaults?: Partial<QueueDefault
 
 /** Refuses here, as the master would, a value nested too deep or too large (the limits of a task). */
 function checkStateValue(key: string, value: unknown): void {
-  const problem = taskShapeProblem(value, 'value');
-  if (problem !== null) throw new SharedRequestError('E_BAD_ARGUMENTS', `state ${JSON.stringify(key)}: ${problem}`);
+  const problem = stateValueProblem(key, value);
+  if (problem !== null) throw new SharedRequestError('E_BAD_ARGUMENTS', problem);
 }
 
 /** Shared key/value state. */

@@ -104,6 +104,12 @@ export function taskShapeProblem(data: unknown, what: 'task' | 'value' = 'task')
   return null;
 }
 
+/** What is wrong with a value for the state key `key` (taskShapeProblem's limits), or null: the client and the master word it alike. */
+export function stateValueProblem(key: string, value: unknown): string | null {
+  const problem = taskShapeProblem(value, 'value');
+  return problem === null ? null : `state ${JSON.stringify(key)}: ${problem}`;
+}
+
 /** What the queue keeps of one task. */
 export interface TaskRecord {
   readonly id: number;

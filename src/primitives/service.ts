@@ -4,7 +4,7 @@
 import { DroverError } from '../errors.js';
 import type { SharedCall, SharedEvent, SharedReplyMessage, SharedResult } from '../ipc/protocol.js';
 import type { Awaitable, SharedBackend, Slot } from './backend.js';
-import { DEFAULT_LEASE_MS, DEFAULT_MAX_ATTEMPTS, taskShapeProblem, type Delivery, type PushOptions } from './queue-core.js';
+import { DEFAULT_LEASE_MS, DEFAULT_MAX_ATTEMPTS, stateValueProblem, taskShapeProblem, type Delivery, type PushOptions } from './queue-core.js';
 
 /** The codes a refused request carries (docs/shared.md); never renumbered or reused. */
 export type SharedErrorCode = 'E_BAD_REQUEST' | 'E_BAD_ARGUMENTS' | 'E_BAD_JSON' | 'E_UNKNOWN_OP';
@@ -358,8 +358,8 @@ export class Args {
 }
 
 function checkedValue(value: unknown, stateKey: string): unknown {
-  const problem = taskShapeProblem(value, 'value');
-  if (problem !== null) throw new SharedError('E_BAD_ARGUMENTS', `state ${JSON.stringify(stateKey)}: ${problem}`);
+  const problem = stateValueProblem(stateKey, value);
+  if (problem !== null) throw new SharedError('E_BAD_ARGUMENTS', problem);
   return value;
 }
 

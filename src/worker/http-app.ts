@@ -5,6 +5,7 @@
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { originForm } from '../request-target.js';
 
 export type FetchHandler = { fetch(request: Request): Response | Promise<Response> };
 
@@ -83,7 +84,7 @@ export function fetchListener(worker: string, app: FetchHandler): RequestListene
 }
 
 /** A Host header: a name, IPv4 or [IPv6] address, and a port; nothing a URL parser would read as a path. */
-const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]+)(?::\d{1,5})?$/;
+const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=]+)(?::\d{0,5})?$/;
 /** A dot segment, also percent-encoded: the URL parser would resolve it away, unlike the request line. */
 const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
 
@@ -94,20 +95,22 @@ const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
  * which `new URL` resolves); a front proxy's rules go by the path as sent.
  */
 export function requestUrl(req: IncomingMessage): string | null {
-  const host = req.headers.host ?? 'localhost';
+  const host = req.headers.host || 'localhost';
   if (!HOST.test(host)) return null;
-  let target = req.url ?? '/';
-  if (/^https?:\/\//i.test(target)) {
-    // absolute form (RFC 9112, 3.2.2): its path, under the same rules
-    const at = target.indexOf('/', target.indexOf('//') + 2);
-    target = at < 0 ? '/' : target.slice(at);
-  }
-  if (!target.startsWith('/')) return null;
+  // absolute form (RFC 9112, 3.2.2): its path and query, under the same rules
+  const target = originForm(req.url ?? '/');
+  if (target === null) return null;
   const path = target.split('?', 1)[0] as string;
   if (DOT_SEGMENT.test(path)) return null;
   // a backslash or a # stays a character of the path (the URL parser would take them for a slash and for
   // the start of a fragment)
-  return `http://${host}${target.replace(/\\/g, '%5C').replace(/#/g, '%23')}`;
+  const url = `http://${host}${target.replace(/\\/g, '%5C').replace(/#/g, '%23')}`;
+  try {
+    new URL(url); // a port past 65535, an IPv6 address that is not one
+  } catch {
+    return null;
+  }
+  return url;
 }
 
 function failedRequest(worker: string, req: IncomingMessage, res: ServerResponse, err: unknown): void {

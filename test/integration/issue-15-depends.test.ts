@@ -416,7 +416,9 @@ autostart = false
     );
     const stop = await d.cli(['stop', 'db']);
     assert.equal(stop.code, 0, show(['stop', 'db'], stop));
-    const r = await Promise.race([start, new Promise<null>((res) => setTimeout(() => res(null), 15_000))]);
+    let timer: NodeJS.Timeout | undefined;
+    const r = await Promise.race([start, new Promise<null>((res) => (timer = setTimeout(() => res(null), 15_000)))]);
+    clearTimeout(timer);
     assert.ok(r !== null, `drover start web still waits 15 s after db was stopped by hand\n${d.daemonStderr()}`);
     assert.equal(r.code, 1, show(['start', 'web'], r));
     assert.match(r.stdout, /^web: ERROR E_DEPENDENCY \(not started: db is stopped\)/m, show(['start', 'web'], r));

@@ -123,7 +123,7 @@ command = /bin/sh -c 'i=0; while :; do i=$((i+1)); echo "line $i of the writer, 
 startsecs = 0
 stdout_logfile = ${log}
 stdout_logfile_maxbytes = 2000
-stdout_logfile_backups = 3
+stdout_logfile_backups = 5
 
 [program:b]
 command = /bin/sh -c 'echo up; exec sleep 1000'
@@ -134,16 +134,21 @@ stdout_logfile = ${sub}/b.log
     ),
   );
   try {
-    await waitForCondition(() => existsSync(`${log}.1`), 'a first rotation', { describe: () => run.describe() });
+    await waitForCondition(() => existsSync(`${log}.2`), 'two rotations', { describe: () => run.describe() });
     const firstBackup = statSync(`${log}.1`).ino;
+    // the oldest backup, by its first line: the rotations after the removal must keep it (a review found the
+    // next one renamed a backup onto it)
+    const oldest = readFileSync(`${log}.2`, 'utf8').split('\n')[0] as string;
     rmSync(log);
     // the deleted file fills to its limit, then a new one is started: no ERROR, and the new one rotates in turn
-    const files = (): string => ['', '.1', '.2', '.3'].map((x) => `w.log${x}: ${existsSync(log + x) ? statSync(log + x).size : '-'}`).join(', ');
+    const files = (): string => ['', '.1', '.2', '.3', '.4', '.5'].map((x) => `w.log${x}: ${existsSync(log + x) ? statSync(log + x).size : '-'}`).join(', ');
     await waitForCondition(() => existsSync(log) && existsSync(`${log}.1`) && statSync(`${log}.1`).ino !== firstBackup, 'the new w.log rotated in its turn', {
       timeoutMs: 10_000,
       describe: () => `${files()}\n${run.describe()}`,
     });
     assert.ok(statSync(`${log}.1`).size <= 2000 + 100, `w.log.1 near the limit of 2000: ${files()}`);
+    const kept = [2, 3, 4, 5].filter((n) => existsSync(`${log}.${n}`) && readFileSync(`${log}.${n}`, 'utf8').startsWith(`${oldest}\n`));
+    assert.equal(kept.length, 1, `the backup that began with ${JSON.stringify(oldest)} is kept: ${files()}`);
     assert.doesNotMatch(readFileSync(own, 'utf8'), /ERROR rotating/, readFileSync(own, 'utf8'));
 
     rmSync(sub, { recursive: true });

@@ -4,14 +4,16 @@
 // exported http.Server is the server on every bound address; `-b fd://N` works in the foreground.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, get } from 'node:http';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { CliRun, makeTmpDir, startUp, teardown, writeConfig } from '../helpers/drover.js';
+import { CliRun, livePids, makeTmpDir, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
 import { fetchText } from '../helpers/http.js';
 import { droverBin } from '../helpers/paths.js';
+
+const PYTHON = '/usr/bin/python3';
 
 async function freePorts(n: number): Promise<number[]> {
   const servers = await Promise.all(
@@ -94,7 +96,7 @@ test('a fetch() app sees the path of the request line: a Host header that would 
   const dir = makeTmpDir();
   writeFileSync(join(dir, 'app.mjs'), `export default { fetch: (req) => { const u = new URL(req.url); return new Response(u.host + ' ' + u.pathname + u.search); } };\n`);
   const [port] = await freePorts(1);
-  const run = serve(dir, 'app.mjs', [`127.0.0.1:${port}`]);
+  const run = serve(dir, 'app.mjs', [`tcp://127.0.0.1:${port}`]); // gunicorn's tcp:// form too
   try {
     await run.waitForLine(/app_0: starting → running/, { timeoutMs: 15_000 });
     const p = port as number;
@@ -108,8 +110,19 @@ test('a fetch() app sees the path of the request line: a Host header that would 
       const answer = await rawRequest(p, `GET ${path} HTTP/1.0\r\nHost: h`);
       assert.match(answer, /^HTTP\/1\.[01] 400 /, `${path}\n${answer}`);
     }
-    // absolute form: the path as written, under the same rules
+    // absolute form: the path and query as written, under the same rules (a ? or # ends the authority)
     assert.match(await rawRequest(p, 'GET http://h/abs HTTP/1.0\r\nHost: h'), /\r\n\r\nh \/abs$/);
+    assert.match(await rawRequest(p, 'GET http://h?/admin HTTP/1.0\r\nHost: h'), /\r\n\r\nh \/\?\/admin$/);
+    assert.match(await rawRequest(p, 'GET http://h?q=1 HTTP/1.0\r\nHost: h'), /\r\n\r\nh \/\?q=1$/);
+    // an IPv6 address, an empty port, no Host at all (HTTP/1.0); a port out of range or an escape in the name is 400
+    assert.match(await rawRequest(p, 'GET /v6 HTTP/1.0\r\nHost: [::1]:8080'), /\r\n\r\n\[::1\]:8080 \/v6$/);
+    assert.match(await rawRequest(p, 'GET /e HTTP/1.0\r\nHost: h:'), /\r\n\r\nh \/e$/);
+    assert.match(await rawRequest(p, 'GET /none HTTP/1.0'), /\r\n\r\nlocalhost \/none$/);
+    for (const host of ['x:99999', 'x%2fadmin', '[zz]']) {
+      const answer = await rawRequest(p, `GET / HTTP/1.0\r\nHost: ${host}`);
+      assert.match(answer, /^HTTP\/1\.[01] 400 /, `Host: ${host}\n${answer}`);
+    }
+    assert.doesNotMatch(run.output, /error handling request/, 'nothing reached the app to fail in it');
     assert.doesNotMatch(run.output, /running → exited/, run.describe());
   } finally {
     run.signal('SIGTERM');
@@ -151,7 +164,7 @@ export default server;
   }
 });
 
-test('drover serve -b fd://5 in the foreground serves the socket its parent bound (the V8-flags exec keeps fd 5)', async () => {
+test('drover serve -b fd://5 in the foreground serves the socket its parent bound (the V8-flags exec keeps fd 5)', { skip: !existsSync(PYTHON) && `${PYTHON} is not installed` }, async () => {
   const dir = makeTmpDir();
   writeFileSync(join(dir, 'app.mjs'), `export default (req, res) => res.end('fd ' + process.pid);\n`);
   const [port] = await freePorts(1);
@@ -166,33 +179,27 @@ os.set_inheritable(5, True)
 os.execv(sys.argv[1], sys.argv[1:])
 `;
   writeFileSync(join(dir, 'launch.py'), launcher);
-  const child = spawn('/usr/bin/python3', [join(dir, 'launch.py'), process.execPath, droverBin, 'serve', join(dir, 'app.mjs'), '-w', '2', '-b', 'fd://5', '--runtime-dir', join(dir, '.drover')], {
+  const child = spawn(PYTHON, [join(dir, 'launch.py'), process.execPath, droverBin, 'serve', join(dir, 'app.mjs'), '-w', '2', '-b', 'fd://5', '--runtime-dir', join(dir, '.drover')], {
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  const workers = (): number[] => [...output.matchAll(/spawned: \S+ with pid (\d+)/g)].map((m) => Number(m[1]));
   try {
-    const deadline = Date.now() + 20_000;
-    while ((output.match(/starting → running/g) ?? []).length < 2) {
-      assert.ok(Date.now() < deadline && child.exitCode === null, `two workers running on fd://5\n${output}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitForCondition(() => (output.match(/starting → running/g) ?? []).length >= 2 || child.exitCode !== null, 'two workers running on fd://5', {
+      timeoutMs: 20_000,
+      describe: () => output,
+    });
     const r = await fetchText(port as number, '/');
     assert.match(r.body, /^fd \d+$/, output);
     assert.doesNotMatch(output, /ENOTSOCK|EINVAL|fatal/, output);
-  } finally {
     child.kill('SIGTERM');
-    await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
-    const workers = [...output.matchAll(/spawned: \S+ with pid (\d+)/g)].map((m) => Number(m[1]));
-    for (const pid of workers) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone, as it should be
-      }
-    }
+    await waitForCondition(() => child.exitCode !== null && livePids(workers()).length === 0, 'drover and its workers to end at TERM', { timeoutMs: 15_000, describe: () => output });
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    for (const pid of livePids(workers())) process.kill(pid, 'SIGKILL');
   }
 });
 

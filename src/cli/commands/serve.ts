@@ -24,7 +24,7 @@ the master, WINCH stops the workers, TERM/INT stop gracefully, QUIT stops at onc
 
 options:
   -w, --workers N            worker processes (default: $WEB_CONCURRENCY, else 1)
-  -b, --bind ADDR            HOST:PORT, [::]:PORT, unix:PATH or fd://N; repeatable
+  -b, --bind ADDR            [tcp://]HOST[:PORT] (port 8000 if none), [::]:PORT, unix:PATH or fd://N; repeatable
                              (default: 0.0.0.0:$PORT when PORT is set, else 127.0.0.1:8000;
                              sockets passed by systemd socket activation are used when given)
       --timeout SECS         kill a worker whose event loop is stuck this long (default 30; 0 = off)
@@ -105,7 +105,12 @@ export const serve: Command = async (ctx) => {
   if (v.chdir !== undefined && !isDirectory(resolve(ctx.cwd, v.chdir))) return usage(`--chdir ${v.chdir}: no such directory`);
   // APP is found from --chdir, as gunicorn loads the app after changing to it
   const appBase = v.chdir !== undefined ? resolve(ctx.cwd, v.chdir) : ctx.cwd;
-  const app = resolve(appBase, positionals[0] as string);
+  let app = resolve(appBase, positionals[0] as string);
+  if (!existsSync(app) && v.chdir !== undefined && existsSync(resolve(ctx.cwd, positionals[0] as string))) {
+    // found from the current directory, as drover serve did before it followed gunicorn here
+    app = resolve(ctx.cwd, positionals[0] as string);
+    ctx.stderr.write(`drover serve: APP ${positionals[0] as string} is not under --chdir ${v.chdir}; using ${app} (give it relative to --chdir, as gunicorn reads it)\n`);
+  }
   if (!existsSync(app)) return usage(`${app} does not exist${v.chdir !== undefined ? ` (APP is found from --chdir ${v.chdir})` : ''}`);
   if (v.group !== undefined) return usage('-g/--group is not supported yet: workers run with the primary group of --user');
   if (v.reload && v.daemon) return usage('--reload is for development in the foreground; drop --daemon');
@@ -158,7 +163,13 @@ export const serve: Command = async (ctx) => {
       return usage(`--${opt} ${given}: ${err.message} (expected ${err.expected})`);
     }
   }
-  const bindAddr = (b: string): string => (b.startsWith('unix:') ? `unix:${resolve(ctx.cwd, b.slice(5).replace(/^\/\//, ''))}` : b);
+  const bindAddr = (b: string): string => {
+    if (b.startsWith('unix:')) return `unix:${resolve(ctx.cwd, b.slice(5).replace(/^\/\//, ''))}`;
+    if (b.startsWith('fd://')) return b;
+    // as gunicorn reads -b: an optional tcp:// and, without a port, its default port 8000
+    const tcp = b.replace(/^tcp:\/\//i, '');
+    return /^\[[^\]]*\]$/.test(tcp) || /^[^:[\]]+$/.test(tcp) ? `${tcp}:8000` : tcp;
+  };
   // checked here with the config's own parser, so that a bad -b is reported as given, not as a line of serve.ini
   for (const b of binds) {
     try {
