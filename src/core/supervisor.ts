@@ -233,12 +233,12 @@ export class Supervisor implements CoreHost {
     return this.table.has(`${spec.group}:${spec.name}`) ? null : this.commands.addProcess(spec);
   }
 
-  /** Starts `entry` now, from inside the event being handled. */
   /** Whether an autostart process is stopped because an operator stopped it (remembered across restarts). */
   stoppedByHand(p: { readonly key: string; readonly spec: ProcessSpec }): boolean {
     return p.spec.autostart && !this.commands.wantsRunning(p.key, p.spec);
   }
 
+  /** Starts `entry` now, from inside the event being handled. */
   startNow(entry: ProcessEntry): void {
     this.dispatch(entry, { type: 'startRequested' });
   }

@@ -28,14 +28,18 @@ export function guarded(worker: string, listener: (req: IncomingMessage, res: Se
  * settings (timeouts, header limits, its own request classes) and other events ('upgrade') stay its own.
  */
 export function guardServer(worker: string, server: Server): void {
-  const listeners = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => unknown)[];
+  type Listener = ((req: IncomingMessage, res: ServerResponse) => unknown) & { listener?: Listener };
+  // raw: a once('request') listener comes as its wrapper (with `.listener`), and runs once here too
+  let listeners = server.rawListeners('request') as Listener[];
   server.removeAllListeners('request');
   server.on(
     'request',
     guarded(worker, (req, res) => {
       const pending: PromiseLike<unknown>[] = [];
-      for (const l of listeners) {
-        const out = l.call(server, req, res);
+      const now = listeners;
+      listeners = listeners.filter((l) => l.listener === undefined);
+      for (const l of now) {
+        const out = (l.listener ?? l).call(server, req, res);
         if (isThenable(out)) pending.push(out);
       }
       return pending.length === 0 ? undefined : Promise.all(pending);

@@ -209,13 +209,13 @@ async function finishJob(worker: JobWorker, ctx: WorkerContext, code: number): P
 
 // --- HTTP ---
 
-/** The request listener for any of the supported default exports. */
-function toListener(exported: unknown): { listener: RequestListener; server: Server | null } {
+/** The request listener for any of the supported default exports; an exported http.Server is its own. */
+function toListener(exported: unknown): { listener: RequestListener; server: null } | { listener: null; server: Server } {
   if (exported && typeof exported === 'object' && 'listen' in exported && 'on' in exported) {
     const server = exported as Server;
     if (server.listening) fail('the exported http.Server is already listening; export it without calling listen()');
     guardServer(name, server);
-    return { listener: (req, res) => server.emit('request', req, res), server };
+    return { listener: null, server };
   }
   if (typeof exported === 'function') return { listener: guarded(name, exported as RequestListener), server: null };
   if (exported && typeof exported === 'object' && typeof (exported as FetchHandler).fetch === 'function') {
@@ -230,7 +230,8 @@ async function serveHttp(exported: unknown): Promise<void> {
     fail(`LISTEN_PID ${env['LISTEN_PID']} is not this process (${process.pid}): the sockets are not meant for it`);
   }
   if (count < 1) fail('no sockets were passed: give the program sockets = NAME and a [socket:NAME] section');
-  const { listener, server: userServer } = toListener(exported);
+  const app = toListener(exported);
+  const userServer = app.server;
 
   /** what listens, one per socket */
   const servers: NetServer[] = [];
@@ -247,7 +248,7 @@ async function serveHttp(exported: unknown): Promise<void> {
       servers.push(createNetServer((socket) => userServer.emit('connection', socket)));
       continue;
     }
-    const server = userServer ?? createServer(listener);
+    const server = app.server ?? createServer(app.listener);
     // ours runs first, so the Connection: close header is set before the app writes its head
     server.prependListener('request', track);
     servers.push(server);

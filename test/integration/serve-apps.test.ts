@@ -59,9 +59,10 @@ test('an app that throws, or whose promise rejects, answers that request 500; th
   const dir = makeTmpDir();
   writeFileSync(
     join(dir, 'app.mjs'),
-    `export default async (req, res) => {
+    `const SLOW_MS = 1500; // a request still in flight when the others fail
+export default async (req, res) => {
   if (req.url === '/throw') throw new Error('thrown in the listener');
-  if (req.url === '/slow') await new Promise((r) => setTimeout(r, 1500));
+  if (req.url === '/slow') await new Promise((r) => setTimeout(r, SLOW_MS));
   if (req.url === '/reject') { await null; throw new Error('rejected later'); }
   if (req.url === '/late') { res.writeHead(200); res.write('part'); await null; throw new Error('after the head'); }
   res.end('ok ' + process.pid);
@@ -135,7 +136,13 @@ test('an exported http.Server serves every -b address with its own settings and 
   writeFileSync(
     join(dir, 'app.mjs'),
     `import { createServer } from 'node:http';
-const server = createServer((req, res) => res.end('server'));
+const server = createServer();
+let first = 0;
+server.once('request', () => (first += 1));
+server.on('request', (req, res) => {
+  res.setHeader('x-once', String(first));
+  res.end('server');
+});
 server.keepAliveTimeout = 65000;
 server.on('upgrade', (req, socket) => socket.end('HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: test\\r\\nConnection: Upgrade\\r\\n\\r\\n'));
 export default server;
@@ -147,14 +154,15 @@ export default server;
     await run.waitForLine(/app_0: starting → running/, { timeoutMs: 15_000 });
     for (const port of ports) {
       const agent = new Agent({ keepAlive: true });
-      const keepAlive = await new Promise<unknown>((resolve, reject) => {
+      const headers = await new Promise<Record<string, unknown>>((resolve, reject) => {
         get({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
           res.resume();
-          res.on('end', () => resolve(res.headers['keep-alive']));
+          res.on('end', () => resolve(res.headers));
         }).on('error', reject);
       });
       agent.destroy();
-      assert.equal(keepAlive, 'timeout=65', `port ${port}: the exported server's keepAliveTimeout`);
+      assert.equal(headers['keep-alive'], 'timeout=65', `port ${port}: the exported server's keepAliveTimeout`);
+      assert.equal(headers['x-once'], '1', `port ${port}: its once('request') listener ran once, for the first request`);
       const up = await rawRequest(port, 'GET / HTTP/1.1\r\nHost: h\r\nUpgrade: test', 'Upgrade');
       assert.match(up, /^HTTP\/1\.1 101 /, `port ${port}: ${up}`);
     }

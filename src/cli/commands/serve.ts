@@ -2,6 +2,7 @@
 // It writes the equivalent config into the runtime directory (so `drover reload`, HUP and the control
 // CLI work exactly as for a config) and runs `up` on it.
 import { existsSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
@@ -24,7 +25,7 @@ the master, WINCH stops the workers, TERM/INT stop gracefully, QUIT stops at onc
 
 options:
   -w, --workers N            worker processes (default: $WEB_CONCURRENCY, else 1)
-  -b, --bind ADDR            [tcp://]HOST[:PORT] (port 8000 if none), [::]:PORT, unix:PATH or fd://N; repeatable
+  -b, --bind ADDR            [tcp://]HOST[:PORT] (port 8000 for an address alone), [::]:PORT, unix:PATH or fd://N; repeatable
                              (default: 0.0.0.0:$PORT when PORT is set, else 127.0.0.1:8000;
                              sockets passed by systemd socket activation are used when given)
       --timeout SECS         kill a worker whose event loop is stuck this long (default 30; 0 = off)
@@ -166,9 +167,10 @@ export const serve: Command = async (ctx) => {
   const bindAddr = (b: string): string => {
     if (b.startsWith('unix:')) return `unix:${resolve(ctx.cwd, b.slice(5).replace(/^\/\//, ''))}`;
     if (b.startsWith('fd://')) return b;
-    // as gunicorn reads -b: an optional tcp:// and, without a port, its default port 8000
+    // as gunicorn reads -b: an optional tcp:// and, for an address or localhost without a port, its default
+    // port 8000 (a name alone stays a usage error: `-b web` is more often a mistake than a host)
     const tcp = b.replace(/^tcp:\/\//i, '');
-    return /^\[[^\]]*\]$/.test(tcp) || /^[^:[\]]+$/.test(tcp) ? `${tcp}:8000` : tcp;
+    return /^\[[0-9A-Fa-f:.]+\]$/.test(tcp) || isIP(tcp) === 4 || tcp === 'localhost' ? `${tcp}:8000` : tcp;
   };
   // checked here with the config's own parser, so that a bad -b is reported as given, not as a line of serve.ini
   for (const b of binds) {
