@@ -15,7 +15,7 @@
 // hands the steering over with the sockets: the old master lists the new master's ready slots, drains the
 // slots the new one does not keep while its own workers still accept, and only then lets the new master
 // write the list (handSteeringOver, takeSteering).
-import { closeSync, existsSync, fstatSync, lchownSync, lstatSync, unlinkSync } from 'node:fs';
+import { closeSync, fstatSync, lchownSync, lstatSync, unlinkSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { SocketSpec } from '../config/types.js';
 import { DroverError } from '../errors.js';
@@ -324,13 +324,11 @@ export class SocketSet {
     const byNumber = inheritedFds[0] === undefined && b.kind === 'fd';
     const inheritedFd = inheritedFds[0] ?? (b.kind === 'fd' ? b.fd : undefined);
     if (inheritedFd !== undefined) {
-      // an fd:// that was never passed to us: say so now, not when a worker fails to listen on it
-      if (byNumber && !existsSync(`/proc/self/fd/${inheritedFd}`)) {
-        throw new SocketBindError(`[socket:${spec.name}] fd://${inheritedFd}: no such inherited fd`);
-      }
-      // a number that is open, but not a socket, is not what was passed (Node's own fds take free numbers)
-      if (byNumber && !fstatSync(inheritedFd).isSocket()) {
-        throw new SocketBindError(`[socket:${spec.name}] fd://${inheritedFd}: not a socket (no listening socket was inherited as fd ${inheritedFd})`);
+      // an fd:// that was never passed to us, or a number open but not a socket (Node's own fds take free
+      // numbers): say so now, not when a worker fails to listen on it
+      if (byNumber) {
+        const problem = inheritedSocketProblem(inheritedFd);
+        if (problem !== null) throw new SocketBindError(`[socket:${spec.name}] fd://${inheritedFd}: ${problem}`);
       }
       let address = describe(spec);
       if (b.kind === 'tcp') address = tcpAddress(inheritedFd) ?? address;
@@ -544,5 +542,15 @@ function removeSocketFile(path: string): void {
   } catch (err) {
     // ENOENT: already gone, which is what we wanted
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+/** Why fd `fd` is not an inherited socket ("no such inherited fd", "not a socket"), or null when it is one. */
+function inheritedSocketProblem(fd: number): string | null {
+  try {
+    return fstatSync(fd).isSocket() ? null : `not a socket (no listening socket was inherited as fd ${fd})`;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EBADF') return 'no such inherited fd';
+    throw err;
   }
 }

@@ -4,12 +4,12 @@
 // exported http.Server is the server on every bound address; `-b fd://N` works in the foreground.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, get } from 'node:http';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { CliRun, livePids, makeTmpDir, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
+import { CliRun, livePids, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
 import { fetchText } from '../helpers/http.js';
 import { droverBin } from '../helpers/paths.js';
 
@@ -172,12 +172,12 @@ export default server;
   }
 });
 
-test('drover serve -b fd://5 in the foreground serves the socket its parent bound (the V8-flags exec keeps fd 5)', { skip: !existsSync(PYTHON) && `${PYTHON} is not installed` }, async () => {
-  const dir = makeTmpDir();
+/** Runs `drover serve APP -b fd://5 ARGS` from a parent that bound a socket and moved it to fd 5, as a socket-passing supervisor does. */
+function serveOnFd5(dir: string, port: number, args: readonly string[]): { child: ReturnType<typeof spawn>; output: () => string } {
   writeFileSync(join(dir, 'app.mjs'), `export default (req, res) => res.end('fd ' + process.pid);\n`);
-  const [port] = await freePorts(1);
-  // a parent that binds, moves the socket to fd 5 and execs drover, as a socket-passing supervisor does
-  const launcher = `import os, socket, sys
+  writeFileSync(
+    join(dir, 'launch.py'),
+    `import os, socket, sys
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(('127.0.0.1', ${port}))
@@ -185,29 +185,79 @@ s.listen(64)
 os.dup2(s.fileno(), 5)
 os.set_inheritable(5, True)
 os.execv(sys.argv[1], sys.argv[1:])
-`;
-  writeFileSync(join(dir, 'launch.py'), launcher);
-  const child = spawn(PYTHON, [join(dir, 'launch.py'), process.execPath, droverBin, 'serve', join(dir, 'app.mjs'), '-w', '2', '-b', 'fd://5', '--runtime-dir', join(dir, '.drover')], {
-    cwd: dir,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+`,
+  );
+  const argv = [join(dir, 'launch.py'), process.execPath, droverBin, 'serve', join(dir, 'app.mjs'), '-w', '2', '-b', 'fd://5', '--runtime-dir', join(dir, '.drover'), ...args];
+  // the mark lets livePids tell this test's processes (drover, its successor, the workers) from others
+  const child = spawn(PYTHON, argv, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DROVER_TEST_MARK: `fd5-${process.pid}` } });
   let output = '';
-  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-  const workers = (): number[] => [...output.matchAll(/spawned: \S+ with pid (\d+)/g)].map((m) => Number(m[1]));
+  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+  return { child, output: () => output };
+}
+
+/** Refused: nothing holds the socket any more (the master, its successor and every worker are gone). */
+async function portClosed(port: number): Promise<boolean> {
+  return fetchText(port, '/').then(
+    () => false,
+    () => true,
+  );
+}
+
+test('drover serve -b fd://5 in the foreground serves the socket its parent bound (the V8-flags exec keeps fd 5), and so does the master a USR2 makes', { skip: !existsSync(PYTHON) && `${PYTHON} is not installed` }, async () => {
+  const dir = makeTmpDir();
+  const [port] = await freePorts(1) as [number];
+  const { child, output } = serveOnFd5(dir, port, []);
+  const workers = (): number[] => [...output().matchAll(/spawned: \S+ with pid (\d+)/g)].map((m) => Number(m[1]));
+  let successor = 0;
   try {
-    await waitForCondition(() => (output.match(/starting → running/g) ?? []).length >= 2 || child.exitCode !== null, 'two workers running on fd://5', {
+    await waitForCondition(() => (output().match(/starting → running/g) ?? []).length >= 2 || child.exitCode !== null, 'two workers running on fd://5', {
       timeoutMs: 20_000,
-      describe: () => output,
+      describe: output,
     });
-    const r = await fetchText(port as number, '/');
-    assert.match(r.body, /^fd \d+$/, output);
-    assert.doesNotMatch(output, /ENOTSOCK|EINVAL|fatal/, output);
-    child.kill('SIGTERM');
-    await waitForCondition(() => child.exitCode !== null && livePids(workers()).length === 0, 'drover and its workers to end at TERM', { timeoutMs: 15_000, describe: () => output });
+    const first = await fetchText(port, '/');
+    assert.match(first.body, /^fd \d+$/, output());
+    const before = workers();
+    // the new master gets the socket among the fds passed at 3, 4, … (where fd 5 is something else)
+    child.kill('SIGUSR2');
+    await waitForCondition(() => /SIGUSR2: the new master \(pid \d+\) is ready/.test(output()) || /SIGUSR2: .*(failed|could not)/.test(output()), 'the new master to be ready', {
+      timeoutMs: 20_000,
+      describe: output,
+    });
+    successor = Number(/SIGUSR2: the new master \(pid (\d+)\) is ready/.exec(output())?.[1] ?? 0);
+    assert.ok(successor > 0, output());
+    // the old master leaves once its workers have drained: then only the new master's workers hold the socket
+    await waitForCondition(() => child.exitCode !== null, 'the old master to leave', { timeoutMs: 20_000, describe: output });
+    const after = await fetchText(port, '/');
+    assert.match(after.body, /^fd \d+$/, output());
+    assert.ok(!before.includes(Number(after.body.slice(3))), `a worker of the new master answered\n${output()}`);
+    assert.doesNotMatch(output(), /ENOTSOCK|EINVAL|fatal/, output());
+    const down = await runCli(['down', '-c', join(dir, '.drover', 'serve.ini')], { cwd: dir });
+    assert.equal(down.code, 0, `${down.output}\n${output()}`);
+    assert.equal(await portClosed(port), true, 'nothing holds the socket after down');
+    await waitForCondition(() => livePids([successor, ...workers()]).length === 0, 'no master or worker left', { timeoutMs: 10_000, describe: output });
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
-    for (const pid of livePids(workers())) process.kill(pid, 'SIGKILL');
+    for (const pid of livePids([successor, ...workers()].filter((p) => p > 0))) process.kill(pid, 'SIGKILL');
+  }
+});
+
+test('drover serve -D -b fd://5: the daemon gets fd 5 as the same number and serves it', { skip: !existsSync(PYTHON) && `${PYTHON} is not installed` }, async () => {
+  const dir = makeTmpDir();
+  const [port] = await freePorts(1) as [number];
+  const { child, output } = serveOnFd5(dir, port, ['-D']);
+  try {
+    await waitForCondition(() => child.exitCode !== null, 'the launching drover to return', { timeoutMs: 30_000, describe: output });
+    assert.equal(child.exitCode, 0, output());
+    const r = await fetchText(port, '/');
+    assert.match(r.body, /^fd \d+$/, output());
+    const down = await runCli(['down', '-c', join(dir, '.drover', 'serve.ini')], { cwd: dir });
+    assert.equal(down.code, 0, `${down.output}\n${output()}`);
+    assert.equal(await portClosed(port), true, 'nothing holds the socket after down');
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    const pidfile = join(dir, '.drover', 'drover.pid');
+    if (existsSync(pidfile)) for (const pid of livePids([Number(readFileSync(pidfile, 'utf8'))])) process.kill(pid, 'SIGKILL');
   }
 });
 

@@ -149,7 +149,6 @@ export const serve: Command = async (ctx) => {
     binds = Array.from({ length: Number(ctx.env['LISTEN_FDS']) }, (_, i) => `fd://${3 + i}`);
   }
   if (binds.length === 0) binds = [ctx.env['PORT'] ? `0.0.0.0:${ctx.env['PORT']}` : '127.0.0.1:8000'];
-  if (v.daemon && binds.some((b) => b.startsWith('fd://'))) return usage('inherited sockets (fd://) cannot be used with --daemon');
   const notTcp = binds.find((b) => b.startsWith('fd://') || b.startsWith('unix:'));
   if (v['reuse-port'] && notTcp !== undefined) return usage(`--reuse-port needs TCP binds (HOST:PORT); ${notTcp} is always one socket shared by the workers`);
   const unixBinds = binds.some((b) => b.startsWith('unix:'));
