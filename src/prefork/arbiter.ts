@@ -54,6 +54,8 @@ export interface ArbiterHost {
   stop(m: PoolMember): Promise<MemberOutcome>;
   /** forgets a stopped process */
   drop(m: PoolMember): void;
+  /** tries a FATAL `m` again from scratch after `ms`, as its own fatal_cooldown would: a stop calls it off */
+  coolDown(m: PoolMember, ms: number): void;
   /** hands a running spare the sockets of its slot `m.slot` and tells it to accept; false when it cannot */
   promote(m: PoolMember): boolean;
   /** the open slots of the program's balanced sockets (none for shared sockets) */
@@ -84,8 +86,8 @@ export class Arbiter {
   readonly takeovers = new Map<string, number>();
   /** "group:program" of pools stopped by WINCH: nothing takes over and no slot closes until TTIN or a reload */
   private readonly paused = new Set<string>();
-  /** FATAL workers to be tried again (retryLater), by key */
-  private readonly retries = new Map<string, NodeJS.Timeout>();
+  /** FATAL workers whose retry (retryLater) was set; it may since have fired or been called off */
+  private readonly retried = new WeakSet<PoolMember>();
 
   constructor(private readonly host: ArbiterHost) {}
 
@@ -216,6 +218,7 @@ export class Arbiter {
       this.host.logger.info(`${programName}: removing worker ${victim.spec.name} (now ${live.length - 1})`);
       victim.retiring = true;
       this.closeThenRetire(victim);
+      this.callOffRetries(group, programName);
     }
   }
 
@@ -257,6 +260,7 @@ export class Arbiter {
           m.retiring = true;
           this.closeThenRetire(m);
         }
+        this.callOffRetries(group, programName);
       }
       await this.fillSpares(group, programName);
     }
@@ -280,7 +284,10 @@ export class Arbiter {
   stopWorkers(): void {
     const up = [...this.host.members()].filter((m) => m.spec.worker !== null && !DOWN.has(m.record.state));
     this.host.logger.info(`SIGWINCH: stopping ${up.length} worker(s); sockets stay open`);
-    for (const { group, programName } of this.programs()) this.paused.add(`${group}:${programName}`);
+    for (const { group, programName } of this.programs()) {
+      this.paused.add(`${group}:${programName}`);
+      this.callOffRetries(group, programName);
+    }
     for (const m of up) void this.host.stop(m);
   }
 
@@ -398,26 +405,39 @@ export class Arbiter {
 
   /**
    * A serving worker FATAL while others of its pool serve (its restart could not load the app, say with its
-   * database down for a moment) is tried again after POOL_RETRY_MS, as `fatal_cooldown` would: the pool does
-   * not stay a worker short for good. gunicorn exits 3 instead, for its service manager to restart it whole;
-   * a pool none of whose workers runs still ends as before (FATAL; `drover serve` exits 1). Not when the
-   * pool no longer needs it by then: stopped by WINCH, refilled by a reload, made smaller by TTOU.
+   * database down for a moment) is tried again after POOL_RETRY_MS: the pool does not stay a worker short
+   * for good. The retry is the process's own `fatal_cooldown` timer, so `drover stop`, a start and a
+   * shutdown call it off as they call off a configured one. gunicorn exits 3 instead, for its service
+   * manager to restart it whole; a pool none of whose workers runs still ends as before (FATAL; `drover
+   * serve` exits 1). When the pool no longer needs it (stopped by WINCH, refilled by a reload, made smaller
+   * by TTOU), callOffRetries stops it.
    */
   private retryLater(m: PoolMember): void {
     const { group, programName } = m.spec;
-    if (m.record.state !== 'fatal' || m.role !== 'serving' || m.spec.fatalCooldownSecs !== null || this.retries.has(m.key)) return;
+    if (m.record.state !== 'fatal' || m.role !== 'serving' || m.retiring || m.spec.fatalCooldownSecs !== null) return;
     if (!this.live(group, programName).some((w) => w !== m && w.record.state === 'running')) return;
     this.host.logger.warn(`${m.spec.name}: FATAL while the other workers of ${programName} serve; it is tried again in ${POOL_RETRY_MS / 1000} s`);
-    const timer = setTimeout(() => {
-      this.retries.delete(m.key);
-      if (!this.host.isRunning() || !this.host.isCurrent(m) || m.record.state !== 'fatal' || m.retiring || m.role !== 'serving') return;
-      const program = `${group}:${programName}`;
-      if (this.paused.has(program) || this.live(group, programName).length >= (this.targets.get(program) ?? m.spec.numprocs)) return;
-      this.host.logger.info(`${m.spec.name}: trying the FATAL worker again`);
-      void this.host.start(m);
-    }, POOL_RETRY_MS);
-    timer.unref();
-    this.retries.set(m.key, timer);
+    this.retried.add(m);
+    this.host.coolDown(m, POOL_RETRY_MS);
+  }
+
+  /**
+   * Calls off the retries (retryLater) of the program's FATAL workers that the pool no longer needs: all of
+   * them while WINCH holds it stopped, else those beyond its target. Each is stopped (its retry timer is
+   * cancelled with it) and, unless the pool is paused, dropped; one whose retry has since fired and failed
+   * without a sibling serving (nothing pending) answers the stop E_NOT_RUNNING and stays as it is.
+   */
+  private callOffRetries(group: string, programName: string): void {
+    const program = `${group}:${programName}`;
+    const paused = this.paused.has(program);
+    let room = (this.targets.get(program) ?? Infinity) - this.live(group, programName).length;
+    for (const m of this.workersOf(group, programName)) {
+      if (m.record.state !== 'fatal' || m.role !== 'serving' || m.retiring || !this.retried.has(m)) continue;
+      if (!paused && room-- > 0) continue;
+      void this.host.stop(m).then((stopped) => {
+        if (stopped.ok && !paused && this.host.isCurrent(m) && DOWN.has(m.record.state)) this.host.drop(m);
+      });
+    }
   }
 
   /** Closes the open slots no serving member holds: nobody would accept the connections the kernel puts there. */

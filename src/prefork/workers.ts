@@ -117,6 +117,7 @@ export class Workers implements ProcessKind {
       start: async (m) => (await supervisor.command({ type: 'start', keys: [m.key], wait: true }))[0] ?? { ok: false, message: 'no answer' },
       stop: (m) => supervisor.stopEntry((m as WorkerState).entry),
       drop: (m) => supervisor.drop((m as WorkerState).entry),
+      coolDown: (m, ms) => supervisor.coolDown((m as WorkerState).entry, ms),
       promote: (m) => this.promote(m as WorkerState),
       openSlots: (group, programName) => this.balancedSockets(group, programName).flatMap((name) => this.o.sockets?.openSlots(name) ?? []),
       closeSlot: async (group, programName, slot, drain) => {

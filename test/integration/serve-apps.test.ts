@@ -288,9 +288,51 @@ startretries = 0
     process.kill(first, 'SIGKILL');
     await run.waitForLine(/web_0: FATAL while the other workers of web serve; it is tried again in 10 s/, { timeoutMs: 15_000 });
     rmSync(fail);
-    await run.waitForLine(/web_0: trying the FATAL worker again/, { timeoutMs: 15_000 });
+    await run.waitForLine(/web_0: fatal → starting/, { timeoutMs: 15_000 });
     await run.waitForCount(/web_0: starting → running/g, 2, 15_000);
     assert.equal(run.child.exitCode, null, run.describe());
+  } finally {
+    await teardown(run, pids(run), dir);
+  }
+});
+
+// The retry of a FATAL pool worker lived in the arbiter, out of the state machine's reach: `drover stop` of
+// that worker answered E_NOT_RUNNING and it started again 10 s later all the same. It is the process's own
+// fatal_cooldown timer now, which a stop cancels. web_1 goes FATAL after web_0, so its retry, seen to come,
+// shows that web_0's would have come by then.
+test('drover stop of a FATAL pool worker awaiting its retry stops it for good', async () => {
+  const dir = makeTmpDir();
+  const fail = join(dir, 'FAIL');
+  writeFileSync(join(dir, 'app.mjs'), `import { existsSync } from 'node:fs';\nif (existsSync(${JSON.stringify(fail)})) throw new Error('cannot load: FAIL exists');\nexport default (req, res) => res.end('ok');\n`);
+  const conf = writeConfig(
+    dir,
+    `[socket:web]
+bind = 127.0.0.1:0
+
+[program:web]
+worker = ${join(dir, 'app.mjs')}
+sockets = web
+numprocs = 3
+startretries = 0
+`,
+  );
+  const run = await startUp(conf);
+  try {
+    await run.waitForCount(/starting → running \(worker reported ready\)/g, 3, 15_000);
+    writeFileSync(fail, '');
+    for (const name of ['web_0', 'web_1']) {
+      const pid = Number((await run.waitForLine(new RegExp(`spawned: ${name} with pid (\\d+)`)))[1]);
+      process.kill(pid, 'SIGKILL');
+      await run.waitForLine(new RegExp(`${name}: FATAL while the other workers of web serve; it is tried again in 10 s`), { timeoutMs: 15_000 });
+    }
+    const stop = await runCli(['stop', '-c', conf, 'web:web_0']);
+    assert.equal(stop.code, 0, `${stop.output}\n${run.describe()}`);
+    rmSync(fail);
+    await run.waitForLine(/web_1: fatal → starting/, { timeoutMs: 15_000 });
+    await run.waitForCount(/web_1: starting → running/g, 2, 15_000);
+    const status = await runCli(['status', '-c', conf, 'web:web_0']);
+    assert.match(status.stdout, /web:web_0\s+stopped/i, `${status.output}\n${run.describe()}`);
+    assert.equal(run.output.match(/spawned: web_0 with pid/g)?.length, 2, `web_0 was not started again after the stop:\n${run.describe()}`);
   } finally {
     await teardown(run, pids(run), dir);
   }

@@ -167,6 +167,10 @@ class FakeHost implements ArbiterHost {
     if (this.isCurrent(m)) this.table.delete(m.key);
   }
 
+  coolDown(m: PoolMember, ms: number): void {
+    this.calls.push(`coolDown ${m.key} ${ms}`);
+  }
+
   /** false makes every promotion fail (no socket to hand over) */
   promotable = true;
 
@@ -893,4 +897,75 @@ test('a spare that cannot be handed its sockets stays a spare: the worker keeps 
   await flush();
   assert.deepEqual(host.calls.slice(1), ['buildSpec web_1 3', 'add web:web_3', 'start web:web_3'], 'replaced successor-first, in its slot');
   assert.equal(host.get('web:web_3').slot, 1);
+});
+
+// --- a worker FATAL while its siblings serve (retryLater) ---
+
+/** A pool of `count` running workers whose web_0 has just gone FATAL, its retry set. */
+function withFatal(count: number): { host: FakeHost; arbiter: Arbiter; fatal: FakeMember } {
+  const { host, arbiter } = pool(count);
+  const fatal = host.get('web:web_0');
+  fatal.role = 'serving';
+  host.setState(fatal, 'fatal');
+  arbiter.memberDown(fatal);
+  return { host, arbiter, fatal };
+}
+
+test('a worker FATAL while a sibling serves is tried again through its own fatal_cooldown timer (which a stop calls off)', () => {
+  const { host } = withFatal(2);
+  assert.deepEqual(host.calls, ['coolDown web:web_0 10000']);
+  assert.ok(host.lines.some((l) => l.startsWith('warn web_0: FATAL while the other workers of web serve')), host.lines.join('\n'));
+});
+
+test('a worker FATAL with no sibling serving, or with a fatal_cooldown of its own, is not given the pool retry', () => {
+  const { host, arbiter } = pool(2);
+  for (const key of ['web:web_0', 'web:web_1']) {
+    const m = host.get(key);
+    m.role = 'serving';
+    host.setState(m, 'fatal');
+    arbiter.memberDown(m);
+  }
+  assert.deepEqual(host.calls.filter((c) => c.startsWith('coolDown')), ['coolDown web:web_0 10000'], 'web_1 had no sibling running');
+  const own = new FakeHost();
+  own.put(spec('web', 0));
+  const m = own.put({ ...spec('web', 1), fatalCooldownSecs: 5 }, 'fatal', 'serving');
+  new Arbiter(own).memberDown(m);
+  assert.deepEqual(own.calls.filter((c) => c.startsWith('coolDown')), []);
+});
+
+test('TTOU with a FATAL worker awaiting its retry: the retry is called off (stopped, dropped), the pool does not grow back', async () => {
+  const { host, arbiter } = withFatal(3);
+  host.calls.length = 0;
+  arbiter.removeWorkers();
+  assert.ok(host.calls.includes('stop web:web_0'), `the FATAL worker is stopped, calling its retry off: ${host.calls.join(', ')}`);
+  await host.finishAll();
+  assert.ok(host.calls.includes('drop web:web_0'), host.calls.join(', '));
+  assert.deepEqual(host.keysIn('running'), ['web:web_1']);
+});
+
+test('TTOU that leaves the pool still short keeps the retry', async () => {
+  const { host, arbiter } = withFatal(2);
+  host.calls.length = 0;
+  arbiter.removeWorkers(); // one live worker left: TTOU keeps it, the target stays 2
+  await host.finishAll();
+  assert.deepEqual(host.calls.filter((c) => c.includes('web_0')), [], host.calls.join(', '));
+});
+
+test('WINCH with a FATAL worker awaiting its retry: it is stopped with the others and kept (as they are) until TTIN or a reload', async () => {
+  const { host, arbiter } = withFatal(2);
+  host.calls.length = 0;
+  arbiter.stopWorkers();
+  assert.deepEqual(host.calls.filter((c) => c.startsWith('stop')).sort(), ['stop web:web_0', 'stop web:web_1']);
+  await host.finishAll();
+  assert.ok(!host.calls.some((c) => c.startsWith('drop')), host.calls.join(', '));
+});
+
+test('HUP: the roll refills the pool to its target, then calls off the FATAL worker\'s retry', async () => {
+  const { host, arbiter } = withFatal(2);
+  host.calls.length = 0;
+  const roll = arbiter.rollWorkers();
+  await host.finishAll();
+  await roll;
+  assert.ok(host.calls.includes('stop web:web_0') && host.calls.includes('drop web:web_0'), host.calls.join(', '));
+  assert.equal([...host.table.values()].filter((m) => m.record.state === 'running').length, 2, host.calls.join(', '));
 });
