@@ -337,3 +337,25 @@ startretries = 0
     await teardown(run, pids(run), dir);
   }
 });
+
+// gunicorn reads an address alone as that address on port 8000; so does drover. Port 8000 may be taken on
+// the machine that runs this: a bind that fails must then name HOST:8000, which shows the reading as well.
+test('drover serve -b with an address alone (IPv4, [IPv6]) binds port 8000 of that address', async () => {
+  for (const [bind, shown] of [['127.0.0.1', '127\\.0\\.0\\.1:8000'], ['[::1]', '\\[::1\\]:8000']] as const) {
+    const dir = makeTmpDir();
+    writeFileSync(join(dir, 'app.mjs'), `export default (req, res) => res.end('ok');\n`);
+    const run = serve(dir, 'app.mjs', [bind]);
+    try {
+      const line = await run.waitForLine(new RegExp(`listening on ${shown} |cannot bind ${shown}: `), { timeoutMs: 15_000 });
+      if (line[0].startsWith('listening')) {
+        await run.waitForLine(/app_0: starting → running/, { timeoutMs: 15_000 });
+        const down = await runCli(['down', '-c', join(dir, '.drover', 'serve.ini')], { cwd: dir });
+        assert.equal(down.code, 0, `${down.output}\n${run.describe()}`);
+      } else {
+        assert.equal((await run.waitForExit(15_000)).code, 1, run.describe());
+      }
+    } finally {
+      await teardown(run, pids(run), dir);
+    }
+  }
+});
