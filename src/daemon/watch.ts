@@ -3,7 +3,7 @@
 // instead, each replacement ready before an old worker leaves, so no request fails. Changes that arrive
 // while a restart or roll runs bring one more after it. drover's own files (runtime directory, logs) never
 // count. `drover serve --reload` is a program with watch = APP_DIR/**.
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { compileWatchGlob, globMatches, globMayContain, type WatchGlob } from '../config/watch-globs.js';
 import type { Config, ProcessSpec } from '../config/types.js';
 import type { Supervisor } from '../core/supervisor.js';
@@ -178,12 +178,16 @@ function signatureOf(p: ProcessSpec): string {
   return JSON.stringify([p.watch, p.watchDebounceMs, p.worker !== null]);
 }
 
-/** drover's runtime directory, child log directory and every log file path (a rotated FILE.1 starts with FILE.). */
+/**
+ * drover's runtime directory, child log directory and every log file path (a rotated FILE.1 starts with
+ * FILE.), each resolved as the log writer resolves it (against the config file's directory) and normalised,
+ * so that `stdout_logfile = out.log` or `%(here)s/../app/out.log` in a watched tree is still drover's own.
+ */
 function ownFiles(config: Config): string[] {
   const s = config.supervisord;
-  const files = [s.runtimeDir, s.childlogdir, ...(s.logfile.startsWith('/') ? [s.logfile] : [])];
-  for (const p of config.processes) {
-    for (const f of [p.stdoutLogfile, p.stderrLogfile]) if (f.startsWith('/')) files.push(f);
-  }
-  return [...new Set(files)];
+  const here = dirname(config.file);
+  const files = [s.runtimeDir, s.childlogdir, s.logfile];
+  for (const p of config.processes) files.push(p.stdoutLogfile, p.stderrLogfile);
+  const named = files.filter((f) => f !== '' && f !== 'AUTO' && f !== 'NONE' && f !== 'syslog' && !f.startsWith('/dev/'));
+  return [...new Set(named.map((f) => resolve(here, f)))];
 }

@@ -3,7 +3,7 @@
 // walks node_modules). The caller says which directories are worth descending into; new directories are
 // picked up as they appear, removed ones dropped. Bounded: at most `maxDirectories` are watched.
 import { readdirSync, realpathSync, statSync, watch, type FSWatcher } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 
 export interface TreeWatchOptions {
   /** absolute directories to start from; a missing one is watched from its nearest existing ancestor */
@@ -20,8 +20,8 @@ export interface TreeWatchOptions {
 const DEFAULT_MAX_DIRECTORIES = 4096;
 
 export class TreeWatcher {
-  /** watched directories, by path */
-  private readonly watchers = new Map<string, FSWatcher>();
+  /** watched directories, by path, with the directory's real path */
+  private readonly watchers = new Map<string, { readonly watcher: FSWatcher; readonly real: string; readonly ino: number }>();
   /** real paths of the watched directories, so a symlink loop is entered once */
   private readonly real = new Set<string>();
   private closed = false;
@@ -43,7 +43,7 @@ export class TreeWatcher {
 
   close(): void {
     this.closed = true;
-    for (const w of this.watchers.values()) w.close();
+    for (const w of this.watchers.values()) w.watcher.close();
     this.watchers.clear();
     this.real.clear();
   }
@@ -54,8 +54,10 @@ export class TreeWatcher {
   private addTree(dir: string, announce: boolean): void {
     if (this.closed || this.watchers.has(dir)) return;
     let real: string;
+    let ino: number;
     try {
       real = realpathSync(dir);
+      ino = statSync(dir).ino;
     } catch (err) {
       // ENOENT/ENOTDIR: gone again before we looked, as a build's temporary directory may be
       if (isGone(err)) return;
@@ -70,7 +72,10 @@ export class TreeWatcher {
     let watcher: FSWatcher;
     try {
       watcher = watch(dir, { persistent: false }, (_event, name) => {
-        if (name !== null) this.changed(dir, join(dir, String(name)));
+        if (name === null) return;
+        // the directory itself removed or moved away: Node names it by its own name, with no error
+        if (String(name) === basename(dir) && this.replaced(dir)) this.gone(dir);
+        else this.changed(dir, join(dir, String(name)));
       });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
@@ -85,9 +90,9 @@ export class TreeWatcher {
       }
       throw err;
     }
-    // the directory itself removed (or its watch dropped by the kernel): forget it, its parent's watch sees it return
+    // its watch dropped by the kernel: forget it, its parent's watch sees it return
     watcher.on('error', () => this.remove(dir));
-    this.watchers.set(dir, watcher);
+    this.watchers.set(dir, { watcher, real, ino });
     this.real.add(real);
     let names: string[];
     try {
@@ -118,22 +123,43 @@ export class TreeWatcher {
     this.o.onChange(path);
   }
 
-  /** Stops watching `dir` and everything below it. */
+  /** Whether the watched directory `dir` is no longer there, or is another directory by now (removed and made again). */
+  private replaced(dir: string): boolean {
+    try {
+      return statSync(dir).ino !== this.watchers.get(dir)?.ino;
+    } catch (err) {
+      if (isGone(err)) return true;
+      throw err;
+    }
+  }
+
+  /** The watched `dir` went away: forget it, and watch the one made in its place already, if any. */
+  private gone(dir: string): void {
+    this.remove(dir);
+    if (!this.watchers.has(dir) && isDirectory(dir) && this.o.descend(dir)) this.addTree(dir, true);
+  }
+
+  /**
+   * Stops watching `dir` and everything below it: one pass over the watched directories, no file system
+   * call (a tree of thousands of directories removed at once, by a build's `rm -rf`, sends one event per
+   * directory). A root of the watch removed with it is watched again from its nearest existing ancestor,
+   * so that it is seen when it is made again.
+   */
   private remove(dir: string): void {
-    for (const [path, w] of [...this.watchers]) {
+    let removed = false;
+    for (const [path, w] of this.watchers) {
       if (path === dir || path.startsWith(`${dir}/`)) {
-        w.close();
+        w.watcher.close();
         this.watchers.delete(path);
+        this.real.delete(w.real);
+        removed = true;
       }
     }
-    // real paths are re-learnt on the next add; a stale one only keeps a loop from being entered twice
-    this.real.clear();
-    for (const path of this.watchers.keys()) {
-      try {
-        this.real.add(realpathSync(path));
-      } catch (err) {
-        if (!isGone(err)) throw err;
-      }
+    if (!removed || this.closed) return;
+    for (const root of this.o.roots) {
+      if (root !== dir && !root.startsWith(`${dir}/`) && !dir.startsWith(`${root}/`)) continue;
+      if ([...this.watchers.keys()].some((w) => root === w || root.startsWith(`${w}/`))) continue; // still under a watch
+      this.addTree(nearestExisting(root), true); // what it holds already was made after the removal
     }
   }
 }

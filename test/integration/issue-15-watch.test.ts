@@ -2,7 +2,7 @@
 // (watch_debounce), files the globs do not name restart nothing, a directory made later is watched, a
 // program stopped by hand stays stopped, and a worker program rolls under load with no failed request.
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 // spaces the writes of a burst apart: it paces what the test does, it never waits for drover
 import { setTimeout as spaceWrites } from 'node:timers/promises';
@@ -12,6 +12,7 @@ import { fetchText } from '../helpers/http.js';
 import { startLoad } from '../helpers/load.js';
 
 const SPAWNED = /spawned: w with pid (\d+)/g;
+const SPAWNED_V = /spawned: v with pid (\d+)/g;
 
 function pids(run: CliRun, re: RegExp): number[] {
   return [...run.output.matchAll(re)].map((m) => Number(m[1]));
@@ -108,5 +109,56 @@ watch = *.mjs
     assert.ok((readyAt[0] as number) < (stopAt[0] as number) && (readyAt[1] as number) < (stopAt[1] as number), `a new worker was ready before each old one left\n${after}`);
   } finally {
     await teardown(run, workerPids(), dir);
+  }
+});
+
+// From an audit: removing a watched tree of a thousand directories froze the master for ~20 s (each
+// directory's removal re-read the real path of every other one); a log file named relative to the config
+// (stdout_logfile = out.txt) inside a watched tree restarted its program at every line it wrote; and a
+// glob's base whose parent was removed and made again (a build's rm -rf dist) was never watched again.
+test('watch: a removed tree of 1500 directories costs no stall, a relative log file in the tree is drover\'s own, a removed base is watched again', async () => {
+  const dir = makeTmpDir();
+  for (let i = 0; i < 30; i++) for (let j = 0; j < 50; j++) mkdirSync(join(dir, 'big', `d${i}`, `e${j}`), { recursive: true });
+  writeFileSync(join(dir, 'big', 'd0', 'e0', 'a.txt'), 'x');
+  mkdirSync(join(dir, 'dist', 'server', 'js'), { recursive: true });
+  writeFileSync(join(dir, 'dist', 'server', 'js', 'old.js'), '0');
+  const file = writeConfig(
+    dir,
+    `[program:w]
+command = /bin/sh -c 'while :; do echo tick; sleep 0.3; done'
+startsecs = 0
+stopwaitsecs = 1
+stdout_logfile = out.txt
+watch = **/*.txt
+watch_debounce = 100ms
+
+[program:v]
+command = /bin/sleep 60
+startsecs = 0
+stopwaitsecs = 1
+watch = dist/server/js/*.js
+watch_debounce = 100ms
+`,
+  );
+  const run = await startUp(file);
+  try {
+    await run.waitForLine(/watch: w:w: watching .*\((15\d\d) directories\)/);
+    await run.waitForLine(/watch: v:v: watching /);
+    await run.waitForCount(SPAWNED, 1);
+    // the program writes a line to ./out.txt (which **/*.txt names) every 300 ms (past the debounce): none of them is a change
+    await assertStaysFor(1000, () => run.count(SPAWNED) === 1, `no restart for drover's own log file:\n${run.describe()}`);
+    rmSync(join(dir, 'big'), { recursive: true });
+    const status = await runCli(['status', '-c', file], { timeoutMs: 5000 });
+    assert.equal(status.code, 0, `status answered within 5 s of the removal: ${status.output}\n${run.describe()}`);
+    await run.waitForCount(SPAWNED, 2); // big/d0/e0/a.txt went: a change
+    // v watches dist/server/js alone (from dist/server), so nothing else of the test watches dist
+    await run.waitForCount(SPAWNED_V, 1);
+    rmSync(join(dir, 'dist'), { recursive: true });
+    await run.waitForCount(SPAWNED_V, 2); // dist/server/js/old.js went
+    mkdirSync(join(dir, 'dist', 'server', 'js'), { recursive: true });
+    writeFileSync(join(dir, 'dist', 'server', 'js', 'x.js'), '1');
+    await run.waitForCount(SPAWNED_V, 3, 15_000);
+  } finally {
+    await teardown(run, [...pids(run, SPAWNED), ...pids(run, SPAWNED_V)], dir);
   }
 });
