@@ -37,6 +37,10 @@ export class Commands {
   private readonly delayedStops = new Map<string, symbol>();
   /** what the ordered start and stop of several processes use of this (ordered.ts) */
   private readonly ordered: OneByOne;
+  /** processes an update or scale is stopping to drop or to give a new config: a start waits until that is done */
+  private readonly leaving = new WeakSet<ProcessEntry>();
+  /** processes whose last command was an operator's stop (not followed by a start): an update does not start them again */
+  private readonly stoppedByHand = new WeakSet<ProcessEntry>();
 
   constructor(
     private readonly host: CoreHost,
@@ -117,15 +121,24 @@ export class Commands {
     // does (before it looks at the state)
     const cannot = this.o.preflight(entry.spec);
     if (cannot !== null) return Promise.resolve({ key, ok: false, code: spawnFailureCode(cannot.reason), message: cannot.message });
-    if (entry.record.state === 'stopping') {
-      // a start asked for while the process is on its way down: it starts again once it has stopped (it was
-      // answered "already started", of a process about to be stopped; supervisord answers ABNORMAL_TERMINATION)
-      return this.waitFor(entry, (e) => (STOPPED_STATES.has(e.record.state) ? { key, ok: true } : null)).then((o) => (o.ok ? this.startOne(key, wait, remember) : o));
+    if (entry.record.state === 'stopping' || this.leaving.has(entry)) {
+      // A start asked for while the process is on its way down: it starts again once it has stopped (it was
+      // answered "already started", of a process about to be stopped; supervisord answers ABNORMAL_TERMINATION).
+      // Once it is no longer stopping, whatever it did then: a stop for being unhealthy goes straight on to
+      // starting (the start then finds it started). One an update or scale is stopping waits for that to end:
+      // dropped, the start is told so; given its new config, it starts with that.
+      const later = this.waitFor(entry, (e) => (e.record.state === 'stopping' || this.leaving.has(e) ? null : { key, ok: true })).then((o) => (o.ok ? this.startOne(key, wait, remember) : o));
+      if (wait) return later;
+      void later;
+      return Promise.resolve({ key, ok: true, message: `starts once ${entry.record.state === 'stopping' ? 'stopped' : 'updated'}` });
     }
     if (!STARTABLE_STATES.has(entry.record.state)) {
       return Promise.resolve({ key, ok: false, code: 'E_ALREADY_STARTED', message: `${key} is ${entry.record.state}` });
     }
-    if (remember) this.o.desired?.set(key, entry.spec.autostart ? null : 'started');
+    if (remember) {
+      this.o.desired?.set(key, entry.spec.autostart ? null : 'started');
+      this.stoppedByHand.delete(entry);
+    }
     entry.spawnFailure = null;
     const spawns = entry.record.spawns;
     // `drover start web` starts what web depends on first; web itself starts when that holds
@@ -169,8 +182,12 @@ export class Commands {
       }
       return Promise.resolve({ key, ok: false, code: 'E_NOT_RUNNING', message: `${key} is ${st}` });
     }
-    if (remember) this.o.desired?.set(key, entry.spec.autostart ? 'stopped' : null);
-    if (st !== 'stopping') this.host.dispatch(entry, { type: 'stopRequested' });
+    if (remember) {
+      this.o.desired?.set(key, entry.spec.autostart ? 'stopped' : null);
+      this.stoppedByHand.add(entry);
+    }
+    // also while stopping: a stop begun for being unhealthy or not ready in time would start it again after
+    if (st !== 'stopping' || entry.record.stopCause !== 'requested') this.host.dispatch(entry, { type: 'stopRequested' });
     if (!wait) return Promise.resolve({ key, ok: true });
     return this.waitFor(entry, (e) => (STOPPED_STATES.has(e.record.state) ? { key, ok: true } : null));
   }
@@ -246,6 +263,7 @@ export class Commands {
     for (const spec of diff.removedProcesses) {
       if (!inScope(spec.group)) continue;
       const entry = table.get(processKey(spec)) as ProcessEntry;
+      this.leaving.add(entry);
       stops.push(this.stopOne(entry.key, true, false).then(() => this.drop(entry)));
       outcomes.push({ key: entry.key, ok: true, message: 'removed' });
     }
@@ -259,13 +277,18 @@ export class Commands {
         outcomes.push({ key: entry.key, ok: true, message: 'changed (depends_on or essential: applied without a restart)' });
         continue;
       }
-      const wasUp = !STOPPED_STATES.has(entry.record.state);
+      // up: running or on its way, not on its way down at an operator's word (nor stopped by one meanwhile)
+      const st = entry.record.state;
+      const wasUp = !STOPPED_STATES.has(st) && !(st === 'stopping' && this.stoppedByHand.has(entry));
+      this.leaving.add(entry);
       stops.push(
         this.stopOne(entry.key, true, false).then(() => {
           entry.spec = after;
           this.orch.invalidate();
           this.o.output.register(after); // its log settings may have changed too
-          if (wasUp || after.autostart) restart.push(entry);
+          this.leaving.delete(entry);
+          if ((wasUp && !this.stoppedByHand.has(entry)) || this.wantsRunning(entry.key, after)) restart.push(entry);
+          this.changed(entry); // a start that waited for the update goes on, with the new config
         }),
       );
       outcomes.push({ key: entry.key, ok: true, message: 'changed' });
@@ -331,6 +354,7 @@ export class Commands {
     const work: Promise<CommandOutcome>[] = [];
     for (const entry of current) {
       if (wanted.has(entry.key)) continue;
+      this.leaving.add(entry);
       work.push(
         this.stopOne(entry.key, true, false).then(() => {
           this.drop(entry);
