@@ -153,3 +153,23 @@ test('an update does not start again a changed program an operator is stopping; 
     await teardown(run, pids(run), dir);
   }
 });
+
+test('a restart whose start finds the process started by another command meanwhile exits 0 (already started), as start does', async () => {
+  const dir = makeTmpDir();
+  const conf = writeConfig(dir, `[program:slow]\ncommand = ${slowStopper(dir, 1)}\nstartsecs = 0\nstdout_logfile = /dev/stdout\n`);
+  const run = await startUp(conf);
+  try {
+    await run.waitForCount(SPAWNED('slow'), 1);
+    const restart = new CliRun(['restart', '-c', conf, 'slow']);
+    await run.waitForLine(/slow \| got TERM/);
+    // a start sent while the restart's stop runs starts the process as soon as it has stopped, ahead of the restart
+    const start = await apiPost(dir, '/api/start', { patterns: ['slow'] }).answer;
+    assert.equal(start.status, 200, start.body);
+    const done = await restart.waitForExit(10_000);
+    assert.equal(done.code, 0, `${restart.output}\n${run.describe()}`);
+    assert.match(restart.output, /slow: (already started|started)/, restart.output);
+    assert.equal(run.count(SPAWNED('slow')), 2, run.describe());
+  } finally {
+    await teardown(run, pids(run), dir);
+  }
+});

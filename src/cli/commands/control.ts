@@ -73,7 +73,8 @@ export function printOutcomes(
   // start of a running process, stop of a stopped one and add of an active group reach what was asked:
   // not failures (supervisorctl exits 0 for each too)
   const benign = (o: OutcomeJson): string | null => {
-    if (verb === 'start' && o.code === 'E_ALREADY_STARTED') return 'already started';
+    // restart: another start came between its stop and its start; the process runs, as asked
+    if ((verb === 'start' || verb === 'restart') && o.code === 'E_ALREADY_STARTED') return 'already started';
     if (verb === 'stop' && o.code === 'E_NOT_RUNNING') return 'not running';
     if (verb === 'add' && o.code === 'E_ALREADY_ADDED') return 'already active';
     return null;
