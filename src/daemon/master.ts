@@ -327,6 +327,9 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     return code;
   }
 
+  // a stop asked for while drover started (during a slow on_starting hook, say) comes first: nothing is
+  // started only to be stopped again (a one-shot job, a migration, would be cut short)
+  const stopFirst = o.signals.pending().find((sig) => sig === 'TERM' || sig === 'INT' || sig === 'QUIT') ?? null;
   o.signals.attach((sig) => supervisor.push({ type: 'signalReceived', signal: sig }));
   // Node < 22.14 has a few milliseconds at its start, before bin/drover.js's listener, where SIGUSR1 opens
   // its inspector: none may stay open (docs/security.md)
@@ -379,6 +382,9 @@ export async function runMaster(o: MasterOptions): Promise<number> {
         if ((sockets?.takeSteering() ?? []).length > 0) workers.steerAll();
       },
     });
+  } else if (stopFirst !== null) {
+    logger.info(`SIG${stopFirst} came while drover was starting: no program is started`);
+    supervisor.start(() => false);
   } else {
     supervisor.start();
   }

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fixture, livePids, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
+import { CliRun, fixture, livePids, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
 
 test('hooks run in order: on_starting, pre/post_spawn, when_ready, worker_exit, on_reload, on_exit', async () => {
   const dir = makeTmpDir();
@@ -83,6 +83,35 @@ test('an error a hook leaves uncaught (a promise it did not return) stops drover
     assert.match(run.output, new RegExp(`ERROR an error nothing caught in the hooks module ${join(dir, 'hooks.mjs').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, stopping everything: Error: stray from a hook`), run.describe());
     assert.doesNotMatch(run.output, /internal error/);
     await waitForCondition(() => livePids([pid]).length === 0, 'the program to be gone', { describe: () => run.describe() });
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+// From a PID 1 audit: a TERM during a slow on_starting hook (docker stop while the container starts) started
+// every program and then stopped it, cutting a one-shot job short. The stop comes first now.
+test('a TERM while on_starting runs: drover stops without starting any program', async () => {
+  const dir = makeTmpDir();
+  const go = join(dir, 'GO');
+  writeFileSync(
+    join(dir, 'hooks.mjs'),
+    `import { existsSync } from 'node:fs';
+export async function on_starting() {
+  console.log('HOOK on_starting');
+  while (!existsSync(${JSON.stringify(go)})) await new Promise((r) => setTimeout(r, 20));
+}
+`,
+  );
+  const conf = writeConfig(dir, `[supervisord]\nhooks = hooks.mjs\n\n[program:job]\ncommand = /bin/sleep 1000\nstartsecs = 0\n`);
+  const run = new CliRun(['up', '-c', conf]);
+  try {
+    await run.waitForLine(/HOOK on_starting/);
+    process.kill(run.pid, 'SIGTERM');
+    writeFileSync(go, '');
+    const exit = await run.waitForExit(15_000);
+    assert.equal(exit.code, 0, run.describe());
+    assert.match(run.output, /SIGTERM came while drover was starting: no program is started/, run.describe());
+    assert.doesNotMatch(run.output, /spawned: job/, run.describe());
   } finally {
     await teardown(run, [], dir);
   }
