@@ -220,6 +220,8 @@ export class Launcher {
     entry.child = null;
     entry.spawnedPid = 0;
     const requested = entry.record.stopRequested;
+    // a fast shutdown SIGKILLed the whole group: what still shows in it is dying, not left running
+    const groupKilled = entry.record.stopCause === 'fastStop';
     // A program that forked a daemon and exited: follow its pidfile when configured.
     if (!requested && spec.pidfile !== null && entry.followedPid === 0 && ev.code !== null && spec.exitCodes.includes(ev.code)) {
       this.follower.waitForPidfile(entry, ev.pid);
@@ -242,7 +244,7 @@ export class Launcher {
     this.host.dispatch(entry, { type: 'childExited', code: ev.code, signal: ev.signal });
     entry.gone = null;
     if (!spec.killAsGroup) this.warnIfDaemonized(spec, gone);
-    if (requested && !spec.stopAsGroup && !spec.killAsGroup && groupHasMembers(gone.pid)) {
+    if (requested && !groupKilled && !spec.stopAsGroup && !spec.killAsGroup && groupHasMembers(gone.pid)) {
       // supervisord leaves them as silently; a stopped program whose children run on deserves a word
       this.host.logger.warn(`${spec.name}: stopped, but processes of its group still run (its stop signal went to pid ${gone.pid} only): set stopasgroup = true to stop them with it`);
     }

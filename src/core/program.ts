@@ -31,7 +31,7 @@ export interface ProcessRecord {
   /** intent recorded before the stop signal is sent: the next exit is a requested stop */
   readonly stopRequested: boolean;
   /** why the current stop began, which decides what its exit leads to: stopped, started again, or backoff */
-  readonly stopCause: 'requested' | 'unhealthy' | 'readyTimeout';
+  readonly stopCause: 'requested' | 'unhealthy' | 'readyTimeout' | 'fastStop';
   /** the health check's last verdict, kept across a restart until the next one (so a process restarted for
    * being unhealthy says so until it passes); null before the first verdict or without a check */
   readonly health: 'healthy' | 'unhealthy' | null;
@@ -226,7 +226,12 @@ export function reduce(
       break;
     case 'stopRequested': {
       const from = rec.state;
-      if (from === 'starting' || from === 'running') {
+      if (event.fast === true && (from === 'starting' || from === 'running' || from === 'stopping')) {
+        // SIGKILL to the group follows from the shutdown (killNow): a stop signal first would let the
+        // program's children run their TERM handlers, and no stopwaitsecs applies to a KILL
+        move(event, 'always', { stopRequested: true, stopCause: 'fastStop' }, from === 'stopping' ? undefined : 'fast stop: SIGKILL to its process group');
+        for (const timer of ['startSecs', 'readyTimeout', 'stopTimeout'] as const) effects.push({ type: 'cancelTimer', timer });
+      } else if (from === 'starting' || from === 'running') {
         beginStop(event, 'always', {}, 'requested');
       } else if (from === 'backoff') {
         move(event, 'always', {});

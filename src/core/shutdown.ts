@@ -4,7 +4,7 @@
 import type { Logger } from '../logs/logger.js';
 import type { OrphanGuard } from '../os/guard.js';
 import type { Orchestration } from './orchestration.js';
-import { STOPPED_STATES, type ProcessEvent } from './states.js';
+import { SIGNALLABLE_STATES, STOPPED_STATES, type ProcessEvent } from './states.js';
 import { clearTimers, timerOf, type ProcessEntry, type ProcessTable } from './table.js';
 import type { Mood } from './types.js';
 
@@ -68,8 +68,9 @@ export class Shutdown {
       if (st === 'backoff' || (st === 'fatal' && timerOf(e, 'fatalCooldown') !== undefined)) this.o.dispatch(e, { type: 'stopRequested' });
     }
     if (fast) {
+      // the stop recorded first (its exit is then a requested stop), with no stop signal: SIGKILL alone
       for (const e of entries) {
-        if (e.record.state === 'starting' || e.record.state === 'running') this.o.dispatch(e, { type: 'stopRequested' });
+        if (SIGNALLABLE_STATES.has(e.record.state)) this.o.dispatch(e, { type: 'stopRequested', fast: true });
         this.o.killNow(e);
       }
       this.stopBatch = [];

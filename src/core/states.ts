@@ -43,7 +43,8 @@ export type ProcessEvent =
       readonly signal: string | null;
     }
   | { readonly type: 'backoffElapsed' }
-  | { readonly type: 'stopRequested' }
+  /** `fast`: a fast shutdown, whose SIGKILL to the process group the shutdown sends; no stop signal */
+  | { readonly type: 'stopRequested'; readonly fast?: boolean }
   | { readonly type: 'stopTimeoutElapsed' }
   | { readonly type: 'fatalCooldownElapsed' }
   /** a self-daemonizing program handed over to the pid in its pidfile */

@@ -1,6 +1,7 @@
 // `drover up` in the foreground: priority order, graceful stop in reverse order, stopwaitsecs → SIGKILL,
 // a second SIGINT and SIGQUIT as fast shutdowns, and supervisor's environment for programs.
 import assert from 'node:assert/strict';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fixture, livePids, makeTmpDir, startUp, teardown, writeConfig } from '../helpers/drover.js';
@@ -163,6 +164,41 @@ stopwaitsecs = 60
     assert.deepEqual(livePids([pid]), []);
   } finally {
     assert.deepEqual(await teardown(run, [pid], dir), []);
+  }
+});
+
+test('a fast stop (SIGQUIT) SIGKILLs each process group and sends no stop signal, and says nothing of leftovers', async () => {
+  const dir = makeTmpDir();
+  // a leader (sleep, TERM's default action) and a child in its group that traps TERM, writing $1 on it
+  const script = join(dir, 'family.sh');
+  writeFileSync(
+    script,
+    `sh -c 'trap "echo term > $1; exit 0" TERM; echo "child $$ ready"; while :; do sleep 0.1; done' &\nexec sleep 1000\n`,
+  );
+  const program = (name: string, extra: string): string => `[program:${name}]
+command = /bin/sh ${script} ${join(dir, `${name}.termed`)}
+startsecs = 0
+stopwaitsecs = 60
+${extra}
+`;
+  // stopasgroup: a stop signal would reach the trapping child; without it, the leftover warning could come
+  const run = await startUp(writeConfig(dir, `${program('fam', '')}\n${program('famg', 'stopasgroup = true')}`));
+  const pids: number[] = [];
+  try {
+    for (const name of ['fam', 'famg']) {
+      pids.push(Number((await run.waitForLine(new RegExp(`${name} \\| child (\\d+) ready`)))[1]));
+      pids.push(Number((await run.waitForLine(new RegExp(`spawned: ${name} with pid (\\d+)`)))[1]));
+    }
+    run.signal('SIGQUIT');
+    assert.equal((await run.waitForExit(5000)).code, 0, run.describe());
+    // a TERM to an unhandled leader is fatal on delivery, before the KILL: the exit names the first signal
+    assert.match(run.output, /fam: stopping → stopped \(terminated by SIGKILL\)/, run.describe());
+    assert.match(run.output, /famg: stopping → stopped \(terminated by SIGKILL\)/, run.describe());
+    assert.doesNotMatch(run.output, /processes of its group still run/, run.describe());
+    assert.equal(existsSync(join(dir, 'fam.termed')) || existsSync(join(dir, 'famg.termed')), false, 'a child ran its TERM trap');
+    assert.deepEqual(livePids(pids), []);
+  } finally {
+    assert.deepEqual(await teardown(run, pids, dir), []);
   }
 });
 

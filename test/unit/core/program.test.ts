@@ -195,6 +195,26 @@ test('stop: signal, timer, SIGKILL on timeout, stopped on exit', () => {
   assert.equal(r.rec.stopRequested, false);
 });
 
+test('a fast stop records the stop and sends no stop signal (the shutdown SIGKILLs the group); its exit is a stop', () => {
+  const p = { ...policy, stopAsGroup: true };
+  let r = step(running(p), { type: 'stopRequested', fast: true }, 5000, p, true);
+  assert.deepEqual(r.path, ['running', 'stopping']);
+  assert.equal(r.rec.stopCause, 'fastStop');
+  assert.ok(r.rec.stopRequested);
+  assert.equal(r.effects.filter((e) => e.type === 'sendSignal' || e.type === 'startTimer').length, 0);
+  r = step(r.rec, { type: 'childExited', code: null, signal: 'KILL' }, 5001, p, true);
+  assert.deepEqual(r.path, ['stopping', 'stopped']);
+});
+
+test('a fast stop of a process already stopping cancels its stop timeout and marks it fast', () => {
+  let r = step(running(), { type: 'stopRequested' }, 5000);
+  r = step(r.rec, { type: 'stopRequested', fast: true }, 5001, policy, true);
+  assert.deepEqual(r.path, ['stopping']);
+  assert.equal(r.rec.stopCause, 'fastStop');
+  assert.ok(r.effects.some((e) => e.type === 'cancelTimer' && e.timer === 'stopTimeout'));
+  assert.equal(r.effects.filter((e) => e.type === 'sendSignal').length, 0);
+});
+
 test('stop while starting, and in backoff', () => {
   let rec = step(initialRecord(0), { type: 'startRequested' }, 0).rec;
   rec = step(rec, { type: 'spawned', pid: 5 }, 0).rec;
