@@ -234,6 +234,8 @@ export class LogSink implements OutputSink {
   private readonly reading = new Map<string, number>();
   /** processes forgotten while a pipe of theirs was still being read: released when the last one ends */
   private readonly forgotten = new Set<string>();
+  /** files no channel names any more, kept open for the pipes still writing to them (closed at their end) */
+  private readonly unnamed = new Set<LogFile>();
   /** files of forgotten processes being closed (close waits for them) */
   private readonly closingFiles = new Set<Promise<void>>();
   /** AUTO log paths of forgotten processes per program ("group:program"), oldest first */
@@ -286,10 +288,17 @@ export class LogSink implements OutputSink {
     if (known && sameProcess(known, spec)) return;
     this.specs.set(id, spec);
     const here = dirname(this.opts.config.file);
+    const replaced: Channel[] = [];
     for (const stream of ['stdout', 'stderr'] as const) {
+      const before = this.channels.get(key(id, stream));
+      if (before) replaced.push(before);
       if (stream === 'stderr' && spec.redirectStderr) this.channels.delete(key(id, stream));
       else this.channels.set(key(id, stream), this.makeChannel(spec, stream, here));
     }
+    // a changed program gets new AUTO names (and may name other files): the old files are closed, unless
+    // a channel still names them (a fixed path kept, or shared) or a pipe of the stopped process still
+    // brings its last lines there (then at that pipe's end: readEnd)
+    for (const ch of replaced) if (ch.target.type === 'file') this.closeIfUnused(ch.target.file, ch.spec);
   }
 
   /** Sets where I/O failures are reported (drover's logger, once it exists). */
@@ -423,6 +432,9 @@ export class LogSink implements OutputSink {
     if (rest) this.deliver(r, rest);
     r.behind = null;
     this.sources.delete(r.source);
+    // the last pipe writing to a file its process's channels no longer name (a register() replaced them)
+    const target = r.channel.target;
+    if (target.type === 'file' && this.unnamed.has(target.file)) this.closeIfUnused(target.file, r.spec);
     const id = processKey(r.spec);
     const left = (this.reading.get(id) ?? 1) - 1;
     if (left > 0) this.reading.set(id, left);
@@ -693,18 +705,37 @@ export class LogSink implements OutputSink {
       const ch = this.channels.get(key(id, stream));
       if (!ch) continue;
       this.channels.delete(key(id, stream));
-      const path = ch.path;
-      if (ch.target.type !== 'file' || path === null) continue;
-      let shared = false;
-      for (const other of this.channels.values()) shared ||= other.path === path;
-      if (shared) continue;
-      this.files.delete(path);
-      const closing = ch.target.file.close().finally(() => {
-        this.closingFiles.delete(closing);
-        if (isAutoLogName(basename(path), this.opts.config.supervisord.identifier)) this.retireAutoLog(spec, path);
-      });
-      this.closingFiles.add(closing);
+      if (ch.target.type === 'file') this.closeIfUnused(ch.target.file, spec);
     }
+  }
+
+  /**
+   * Closes `file` (once its queued lines are written) when no channel names it and no pipe still writes
+   * to it; an AUTO log is then kept among its program's retired ones. A file a pipe still writes to waits
+   * in `unnamed` for that pipe's end.
+   */
+  private closeIfUnused(file: LogFile, spec: ProcessSpec): void {
+    const path = file.path;
+    if (this.files.get(path) !== file) return; // closing already
+    for (const ch of this.channels.values()) {
+      if (ch.target.type === 'file' && ch.target.file === file) {
+        this.unnamed.delete(file); // named again (a later register, the same path)
+        return;
+      }
+    }
+    for (const r of this.sources.values()) {
+      if (r.channel.target.type === 'file' && r.channel.target.file === file) {
+        this.unnamed.add(file);
+        return;
+      }
+    }
+    this.unnamed.delete(file);
+    this.files.delete(path);
+    const closing = file.close().finally(() => {
+      this.closingFiles.delete(closing);
+      if (isAutoLogName(basename(path), this.opts.config.supervisord.identifier)) this.retireAutoLog(spec, path);
+    });
+    this.closingFiles.add(closing);
   }
 
   /** Keeps the AUTO log of a gone process among the newest RETIRED_AUTO_LOGS of its program; removes older ones. */
