@@ -396,9 +396,12 @@ export async function runMaster(o: MasterOptions): Promise<number> {
 
   const { failed, exitCode } = await supervisor.whenStopped();
   // from now on another TERM, INT or QUIT means "exit now": it ends the reading of the programs' last
-  // output, whenever it comes (as PID 1, a signal without a listener would not even reach drover)
+  // output, whenever it comes (as PID 1, a signal without a listener would not even reach drover). Orphans
+  // still end while that output is read (up to 5 s) and on_exit runs (up to 10 s): CHLD still reaps them,
+  // or as PID 1 they would pile up as zombies until drover exits
   o.signals.attach((sig) => {
     if (sig === 'TERM' || sig === 'INT' || sig === 'QUIT') sink.stopReading();
+    else if (sig === 'CHLD') reaping.reap();
   });
   // After an internal error every process group was SIGKILLed at once: their exits get up to a second to
   // reach the log before it closes (bounded: the state that records them may be what failed).

@@ -3,7 +3,8 @@
 // zombies (a plain Node PID 1 piles them up: the negative control), double-forked daemons are reaped within
 // 500 ms of their exit (a few ms here; the bound allows a loaded machine), TERM/INT/QUIT/HUP do what they do outside a container, USR2 is refused, and the exit
 // statuses are 0 after a stop and 2 for a bad config. Outside a namespace drover is a child subreaper: an
-// orphan of a program comes back to it, is reaped, and is stopped with its program's group.
+// orphan of a program comes back to it, is reaped, and is stopped with its program's group; and it keeps
+// reaping after its programs have stopped, while it reads what a leftover still writes.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
@@ -237,5 +238,41 @@ test("outside a namespace drover is a child subreaper: a program's orphan comes 
     assert.deepEqual(zombieChildren(run.pid), []);
   } finally {
     assert.deepEqual(await teardown(run, orphans, dir), []);
+  }
+});
+
+test('orphans are still reaped after "all processes stopped", while drover reads the output a leftover still writes', async () => {
+  const dir = makeTmpDir();
+  // the program leaves behind a loop in its own session (its stop does not reach it) that writes a line and
+  // makes a short-lived orphan (re-parented to drover) each turn, so drover's close reads on for up to 5 s
+  const loop = `echo loop \\$\\$; while :; do (sleep 0.01 &); echo tick; sleep 0.05; done`;
+  const conf = writeConfig(
+    dir,
+    `[supervisord]
+loglevel = debug
+
+[program:leaver]
+command = /bin/sh -c 'setsid /bin/sh -c "${loop}" & exec sleep 1000'
+startsecs = 0
+`,
+  );
+  const run = await startUp(conf);
+  let loopPid = 0;
+  try {
+    loopPid = Number((await run.waitForLine(/leaver \| loop (\d+)/))[1]);
+    assert.match(readFileSync(`/proc/${loopPid}/cmdline`, 'utf8'), /^\/bin\/sh\0-c\0echo loop/, 'the pid is the loop\'s');
+    await run.waitForLine(/reaped orphan pid \d+ \(sleep\)/);
+    run.signal('SIGTERM');
+    const stopped = (await run.waitForLine(/all processes stopped/)).index ?? 0;
+    // five orphans reaped after the stop; without the reaping they stay zombies of drover until it exits
+    const reapedAfter = (): number => [...run.output.slice(stopped).matchAll(/reaped orphan pid \d+ \(sleep\)/g)].length;
+    await waitForCondition(() => reapedAfter() >= 5, 'five orphans reaped after the stop', {
+      timeoutMs: 4000,
+      describe: () => `zombies of drover: ${zombieChildren(run.pid).join(' ')}\n${run.describe()}`,
+    });
+    run.signal('SIGTERM'); // a second TERM ends the reading of the leftover's output
+    assert.deepEqual(await run.waitForExit(10_000), { code: 0, signal: null }, run.describe());
+  } finally {
+    await teardown(run, loopPid > 0 ? [loopPid] : [], dir); // the loop outlives drover: killed here
   }
 });
