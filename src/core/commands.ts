@@ -187,7 +187,7 @@ export class Commands {
       this.stoppedByHand.add(entry);
     }
     // also while stopping: a stop begun for being unhealthy or not ready in time would start it again after
-    if (st !== 'stopping' || entry.record.stopCause !== 'requested') this.host.dispatch(entry, { type: 'stopRequested' });
+    if (st !== 'stopping' || entry.record.stopCause === 'unhealthy' || entry.record.stopCause === 'readyTimeout') this.host.dispatch(entry, { type: 'stopRequested' });
     if (!wait) return Promise.resolve({ key, ok: true });
     return this.waitFor(entry, (e) => (STOPPED_STATES.has(e.record.state) ? { key, ok: true } : null));
   }
