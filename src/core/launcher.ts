@@ -237,6 +237,10 @@ export class Launcher {
       startedAtMs: entry.record.startedAtMs ?? 0,
       requested,
       code: ev.code,
+      graceUntilMs:
+        requested && spec.stopAsGroup && entry.record.state === 'stopping' && entry.record.stopCause === 'requested'
+          ? entry.record.changedAtMs + spec.stopWaitSecs * 1000
+          : null,
     };
     entry.gone = gone;
     this.o.guard?.remove(ev.pid);
@@ -257,7 +261,27 @@ export class Launcher {
     // only what is provably its own: the group, the session, the descendants a stop recorded
     const leftovers = this.leftBehind(gone, false);
     if (leftovers.length === 0) return;
-    this.host.logger.warn(`${spec.name}: killing ${leftovers.length} process(es) left behind in its group: ${leftovers.map((p) => p.pid).join(', ')}`);
+    const graceMs = gone.graceUntilMs === null ? 0 : gone.graceUntilMs - Date.now();
+    if (graceMs > 0) {
+      // A stop sent to the whole group (stopasgroup) whose leader went first (a shell wrapper dies of the TERM
+      // its workers handle): they got the same signal and get the rest of stopwaitsecs to finish with it, as
+      // the leader had; the orphan guard keeps the group until then.
+      this.host.logger.info(`${spec.name}: ${leftovers.length} process(es) of its group still stopping (${leftovers.map((p) => p.pid).join(', ')}); SIGKILL in ${(graceMs / 1000).toFixed(1)} s if they have not exited`);
+      this.o.guard?.add(gone.pid, gone.startTicks);
+      setTimeout(() => {
+        this.o.guard?.remove(gone.pid);
+        this.killLeftovers(spec.name, gone, 'still running after stopwaitsecs');
+      }, graceMs);
+      return;
+    }
+    this.killLeftovers(spec.name, gone, 'left behind in its group', leftovers);
+  }
+
+  /** SIGKILLs what the ended leader `gone` left: its group and the descendants a stop recorded. */
+  private killLeftovers(name: string, gone: GoneExit, why: string, found?: readonly ProcStat[]): void {
+    const leftovers = found ?? this.leftBehind(gone, false);
+    if (leftovers.length === 0) return;
+    this.host.logger.warn(`${name}: killing ${leftovers.length} process(es) ${why}: ${leftovers.map((p) => p.pid).join(', ')}`);
     sendSignal(gone.pid, 'KILL', true);
     for (const p of leftovers) if (p.pgrp !== gone.pid) sendSignal(p.pid, 'KILL', false);
   }

@@ -15,6 +15,11 @@ export interface GoneExit extends GoneProcess {
   readonly startedAtMs: number;
   /** the exit was a requested stop */
   readonly requested: boolean;
+  /**
+   * when the stop that ended it will have lasted stopwaitsecs, for a requested stop whose signal went to the
+   * whole group (stopasgroup): what is left of the group gets until then to finish; null otherwise
+   */
+  readonly graceUntilMs: number | null;
   readonly code: number | null;
 }
 

@@ -1,7 +1,7 @@
 // Process groups and parent death: stopasgroup/killasgroup take grandchildren (also one that left the
 // group), a plain stop does not (negative control), and a SIGKILLed drover leaves no program behind.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import {
@@ -9,6 +9,7 @@ import {
   fixture,
   livePids,
   makeTmpDir,
+  runCli,
   startUp,
   teardown,
   waitForCondition,
@@ -210,5 +211,50 @@ test('while the last output is read, a second TERM ends drover at once', async (
     assert.doesNotMatch(run.output, /no longer read/, `the TERM ended the reading, not the 5 s cap\n${run.describe()}`);
   } finally {
     await teardown(run, [leftover], dir);
+  }
+});
+
+// From a PID 1 audit: with stopasgroup, a shell wrapper dies of the TERM at once while the workers it started
+// handle theirs; drover SIGKILLed them as soon as the wrapper was gone, cutting their graceful stop short
+// (supervisord lets them finish). They get the rest of stopwaitsecs now, and SIGKILL after it.
+test('stopasgroup: what is left of the group when its leader exits first gets the rest of stopwaitsecs, then SIGKILL', async () => {
+  const dir = makeTmpDir();
+  const done = join(dir, 'DONE');
+  const wrapper = (name: string, onTerm: string): string => {
+    const file = join(dir, `${name}.sh`);
+    writeFileSync(file, `#!/bin/sh\n/bin/sh -c 'trap "${onTerm}" TERM; echo worker $$; while :; do sleep 0.2; done' &\nwait\n`, { mode: 0o755 });
+    return file;
+  };
+  const conf = writeConfig(
+    dir,
+    `[program:graceful]
+command = ${wrapper('graceful', `sleep 1; echo done > ${done}; exit 0`)}
+startsecs = 0
+stopasgroup = true
+stopwaitsecs = 20
+stdout_logfile = /dev/stdout
+
+[program:stubborn]
+command = ${wrapper('stubborn', 'echo ignoring TERM')}
+startsecs = 0
+stopasgroup = true
+stopwaitsecs = 2
+stdout_logfile = /dev/stdout
+`,
+  );
+  const run = await startUp(conf);
+  const workers: number[] = [];
+  try {
+    for (const name of ['graceful', 'stubborn']) workers.push(Number((await run.waitForLine(new RegExp(`${name} \\| worker (\\d+)`)))[1]));
+    const stop = await runCli(['stop', '-c', conf, 'graceful', 'stubborn'], { timeoutMs: 15_000 });
+    assert.equal(stop.code, 0, `${stop.output}\n${run.describe()}`);
+    await run.waitForLine(/graceful: \d+ process\(es\) of its group still stopping \([\d, ]+\); SIGKILL in (19|20)\.\d s if they have not exited/);
+    await waitForCondition(() => existsSync(done), 'the graceful worker to finish its stop', { describe: () => run.describe() });
+    await run.waitForLine(/stubborn \| ignoring TERM/);
+    await run.waitForLine(/stubborn: killing \d+ process\(es\) still running after stopwaitsecs: [\d, ]+/, { timeoutMs: 10_000 });
+    await waitForCondition(() => livePids(workers).length === 0, 'both workers to be gone', { describe: () => `alive: ${livePids(workers).join(' ')}\n${run.describe()}` });
+    assert.doesNotMatch(run.output, /graceful: killing/, run.describe());
+  } finally {
+    assert.deepEqual(await teardown(run, workers, dir), []);
   }
 });
