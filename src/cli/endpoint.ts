@@ -17,13 +17,14 @@ export interface EndpointOptions {
 
 /**
  * The endpoint to talk to, and the config sections it came from (null when given by URL, or when the file
- * obviously uses the default socket and was not parsed).
+ * obviously uses the default socket and was not parsed); `notice`: what the user should know about how it
+ * was found (a typed config that could not be evaluated).
  */
 export async function findEndpoint(
   opts: EndpointOptions,
   env: Readonly<Record<string, string | undefined>>,
   cwd: string,
-): Promise<{ endpoint: Endpoint; config: ControlSections | null }> {
+): Promise<{ endpoint: Endpoint; config: ControlSections | null; notice?: string }> {
   const explicit =
     opts.username !== undefined ? { username: opts.username, password: opts.password ?? '' } : null;
   const url = opts.serverUrl ?? (opts.configuration ? undefined : env['DROVER_URL']);
@@ -39,11 +40,28 @@ export async function findEndpoint(
   if (quick !== null) return { endpoint: parseServerUrl(`unix://${quick}`, explicit), config: null };
   // Loaded only here, and only the sections that can move the socket: resolving every program (and loading
   // the whole loader) was most of a `drover status` with many programs. A typed config is code: it is
-  // evaluated in a child Node as the loader does (tens of milliseconds, docs/decisions.md).
+  // evaluated in a child Node as the loader does (tens of milliseconds, docs/decisions.md), and only its
+  // control sections are read, so a bad program value is left to `drover check` as in the INI.
   const { controlSocketPath } = await import('../daemon/paths.js');
-  const config: ControlSections = isTypedConfigFile(file)
-    ? (await import('../config/load.js')).loadConfig(file, { env })
-    : (await import('../config/control-socket.js')).readControlSections(file, { env }, bytes ?? undefined);
+  const { readControlSections } = await import('../config/control-socket.js');
+  let config: ControlSections;
+  if (isTypedConfigFile(file)) {
+    const typed = await import('../config/typed.js');
+    try {
+      config = readControlSections(file, { env }, (doc, path) => typed.readTypedSections(doc, path, env));
+    } catch (err) {
+      if (!(err instanceof typed.TypedEvaluationFailed)) throw err;
+      // A module that cannot be evaluated (being edited, a helper that throws) names no socket: the
+      // drover it started is most likely at the default one, and `drover stop`/`down` must still reach it.
+      // Only when nothing is there does the evaluation error stand (docs/decisions.md).
+      const fallback = join(dirname(file), '.drover', 'drover.sock');
+      if (!existsSync(fallback)) throw err;
+      const notice = `cannot evaluate ${file}, so using the default control socket ${fallback}: ${err.problems[0]?.message ?? err.message}`;
+      return { endpoint: parseServerUrl(`unix://${fallback}`, explicit), config: null, notice };
+    }
+  } else {
+    config = readControlSections(file, { env }, bytes ?? undefined);
+  }
   const ctl = config.supervisorctl;
   const unix = config.unixHttpServer;
   const fromFile =

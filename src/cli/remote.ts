@@ -162,8 +162,9 @@ export function remoteCommand(spec: RemoteCommandSpec): Command {
     }
     const json = values['json'] === true;
     let endpoint: Endpoint;
+    let notice: string | undefined;
     try {
-      ({ endpoint } = await findEndpoint(
+      ({ endpoint, notice } = await findEndpoint(
         {
           serverUrl: values['server-url'] as string | undefined,
           configuration: values['configuration'] as string | undefined,
@@ -176,6 +177,7 @@ export function remoteCommand(spec: RemoteCommandSpec): Command {
     } catch (err) {
       return reportFailure({ ctx, name: spec.name, json }, err, help);
     }
+    if (notice !== undefined) ctx.stderr.write(`drover ${spec.name}: warning: ${notice}\n`);
     const r = new Remote(ctx, spec.name, values, parsed.positionals, endpoint);
     // A reader that went away (`drover logs -f | head`): nothing is left to do, so the command ends quietly,
     // as cat and tail do when their pipe closes; any other error on stdout is a failure.

@@ -10,6 +10,8 @@
 // Problems in these keys are reported as the loader reports them; problems elsewhere (a program's bad
 // command, a missing log directory) are left to `drover check` and the daemon, as supervisorctl, which
 // reads [supervisorctl] only, leaves them (docs/decisions.md, "The CLI reads only the sections that find drover").
+// A typed config is evaluated (config/typed.ts) and the same sections kept from the result, with only the
+// problems in the keys above.
 import { hostname as osHostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { ConfigErrorDetail } from '../errors.js';
@@ -29,17 +31,26 @@ export interface ControlSections {
 }
 
 /**
- * Reads the control sections of a config file; `bytes`: the file's content when the caller has read it.
- * Throws ConfigProblems (a ConfigError) for a problem in them.
+ * Reads a typed config's sections into `doc` (config/typed.ts readTypedSections, passed in so that reading
+ * an INI file does not load the typed reader and the schema behind it).
  */
-export function readControlSections(file: string, opts: Pick<LoadOptions, 'env' | 'hostname'> = {}, bytes?: Buffer): ControlSections {
+export type TypedSectionsReader = (doc: IniDocument, file: string) => void;
+
+/**
+ * Reads the control sections of a config file; `main`: the file's content when the caller has read it, or
+ * for a typed config the reader of its module. Throws ConfigProblems (a ConfigError) for a problem in them.
+ */
+export function readControlSections(file: string, opts: Pick<LoadOptions, 'env' | 'hostname'> = {}, main?: Buffer | TypedSectionsReader): ControlSections {
   const path = resolve(file);
   const here = dirname(path);
   const hostname = opts.hostname ?? osHostname();
   const envNames = new Map<string, ExpansionValue>();
   for (const [k, v] of Object.entries(opts.env ?? process.env)) if (v !== undefined) envNames.set(`ENV_${k}`, v);
   const sink: SourceSink = { doc: createIniDocument(), files: [], problems: [], warnings: [], keep: isControlSection };
-  readConfigSources(path, sink, new Map<string, ExpansionValue>([['here', here], ['host_node_name', hostname], ...envNames]), bytes);
+  // a typed module yields every section at once: the others, and the problems in them (a program's
+  // `numprocs: 'two'`), are dropped here as the INI reader drops them while reading
+  const source = typeof main === 'function' ? (p: string): void => keepControlSections(sink.doc, main, p) : main;
+  readConfigSources(path, sink, new Map<string, ExpansionValue>([['here', here], ['host_node_name', hostname], ...envNames]), source);
   const r = new SectionReader(sink.doc, path, sink.problems);
 
   // [supervisord] (also [drover], which wins): runtime_dir with the environment alone, then environment,
@@ -100,9 +111,24 @@ export function readControlSections(file: string, opts: Pick<LoadOptions, 'env' 
 
 // --- internal ---
 
+/** The keys this reading uses, in any of its sections. */
+const CONTROL_KEYS: ReadonlySet<string> = new Set(['runtime_dir', 'environment', 'file', 'username', 'password', 'files']);
+
 /** The sections whose keys this reading uses ([DEFAULT] is always kept): the others are not stored. */
 function isControlSection(name: string): boolean {
   return name === 'supervisord' || name === 'drover' || name === 'supervisorctl' || name === 'include' || name.startsWith('unix_http_server');
+}
+
+/** Reads a typed config into `doc`, then keeps only the control sections and the problems and warnings in them. */
+function keepControlSections(doc: IniDocument, read: TypedSectionsReader, file: string): void {
+  read(doc, file);
+  for (const name of [...doc.sections.keys()]) if (!isControlSection(name)) doc.sections.delete(name);
+  // a value the typed reader could not take is left out of the section; one of a key this reading does not
+  // use (a bad `chmod`) is `drover check`'s to report, as in the INI
+  const kept = doc.errors.filter((e) => isControlSection(e.section) && (e.key === null || CONTROL_KEYS.has(e.key)));
+  doc.errors.splice(0, doc.errors.length, ...kept);
+  const warned = doc.warnings.filter((w) => isControlSection(w.section));
+  doc.warnings.splice(0, doc.warnings.length, ...warned);
 }
 
 /** Expands values and records problems as the loader words them. */

@@ -3,12 +3,14 @@
 // section per top-level key or record entry, each value written as the INI text that means it, its
 // property path kept as its position. The one loader then reads it with the same schema, defaults,
 // expansions and validation, so a typed config and its INI twin resolve to the same processes.
+import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runNodeScriptSync } from '../os/node-script.js';
 import { canStripTypes, stripTypesFlags } from '../os/node-features.js';
 import type { IniDocument, IniEntry } from './ini.js';
 import { nearestKey } from './nearest.js';
+import { ConfigProblems } from './sources.js';
 import { SCHEMA, type KeySpec, type SectionKind } from './schema.js';
 import type { SourcePos } from './types.js';
 
@@ -69,6 +71,21 @@ export function evaluateTypedConfig(file: string, env: Readonly<Record<string, s
   }
   lastEvaluation.set(file, { env, result });
   return result;
+}
+
+/** A typed config whose module could not be evaluated (it threw, has a syntax error, timed out): no value to read. */
+export class TypedEvaluationFailed extends ConfigProblems {}
+
+/**
+ * Evaluates a typed config and adds all its sections to `doc` (the CLI's lean reading keeps the control
+ * sections of them: config/control-socket.ts). Throws TypedEvaluationFailed when the module gives no value,
+ * ConfigProblems when the file is missing.
+ */
+export function readTypedSections(doc: IniDocument, file: string, env: Readonly<Record<string, string | undefined>>): void {
+  if (!existsSync(file)) throw new ConfigProblems([{ file, line: 0, section: '', key: null, message: 'config file not found' }]);
+  const evaluation = evaluateTypedConfig(file, env);
+  if (!evaluation.ok) throw new TypedEvaluationFailed([{ file, line: evaluation.line, section: '', key: null, message: evaluation.message }]);
+  readTypedConfig(doc, evaluation.value, file);
 }
 
 /** The evaluator's answer on fd 3, or null when there is none. */

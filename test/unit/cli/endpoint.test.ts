@@ -7,7 +7,8 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { findEndpoint } from '../../../src/cli/endpoint.js';
-import { readControlSections } from '../../../src/config/control-socket.js';
+import { readControlSections, type TypedSectionsReader } from '../../../src/config/control-socket.js';
+import { readTypedConfig } from '../../../src/config/typed.js';
 import { ConfigProblems, loadConfig } from '../../../src/config/load.js';
 import { parseServerUrl, type Endpoint } from '../../../src/control/client.js';
 import { controlSocketPath } from '../../../src/daemon/paths.js';
@@ -177,6 +178,30 @@ test('a problem outside the control keys does not stop the CLI from finding drov
   assert.throws(() => loadConfig(main, { env: baseEnv }), ConfigProblems);
   const { endpoint } = await findEndpoint({ configuration: main }, baseEnv, root);
   assert.equal(endpoint.socketPath, '/tmp/lenient.sock');
+});
+
+test('a typed config: its control sections are read as its INI twin\'s, and problems elsewhere are dropped with their sections', () => {
+  const main = writeCase('typed-lenient', { 'drover.config.mjs': '' });
+  // the module's value as the evaluator would give it (no child Node here): a bad program value, a bad
+  // chmod (not a key the lookup uses) and an unknown top-level key, none of them the lookup's business
+  const value = {
+    supervisord: { runtime_dir: '%(here)s/run' },
+    unix_http_server: { file: '%(here)s/ctl.sock', chmod: 'x', username: 'u', password: 'p' },
+    programs: { c: { command: 'sleep 1', numprocs: 'two' }, d: { command: { '\u0000': 'a function' } } },
+    prgrams: {},
+  };
+  const read: TypedSectionsReader = (doc, file) => readTypedConfig(doc, value, file);
+  const twin = writeCase('typed-lenient-ini', { 'drover.conf': '[supervisord]\nruntime_dir=%(here)s/run\n[unix_http_server]\nfile=%(here)s/ctl.sock\nusername=u\npassword=p\n' });
+  const typed = readControlSections(main, { env: baseEnv, hostname: HOSTNAME }, read);
+  const ini = readControlSections(twin, { env: baseEnv, hostname: HOSTNAME });
+  assert.equal(typed.unixHttpServer?.file, join(dirname(main), 'ctl.sock'));
+  assert.equal(typed.supervisord.runtimeDir, join(dirname(main), 'run'));
+  assert.deepEqual({ ...typed.unixHttpServer, file: '' }, { ...ini.unixHttpServer, file: '' });
+  // a problem in a key the lookup uses is still reported, at its property path
+  const bad: TypedSectionsReader = (doc, file) => readTypedConfig(doc, { unix_http_server: { file: ['a', 'b'] }, programs: { c: { numprocs: 'two' } } }, file);
+  const problems = catchProblems(() => readControlSections(main, { env: baseEnv }, bad));
+  assert.equal(problems.length, 1, problems.join('\n'));
+  assert.match(problems[0] ?? '', /drover\.config\.mjs: unix_http_server\.file: is an array, but this key takes one value/);
 });
 
 function catchProblems(f: () => unknown): string[] {
