@@ -40,12 +40,16 @@ export type TypedEvaluation =
   | { readonly ok: true; readonly value: unknown; readonly output: string }
   | { readonly ok: false; readonly message: string; readonly line: number; readonly output: string };
 
-/** the last evaluation of each file, for reads that reuse it (a worker's sibling spec, `drover scale`) */
-const lastEvaluation = new Map<string, { env: Readonly<Record<string, string | undefined>>; result: TypedEvaluation }>();
+/**
+ * the last successful evaluation of each file, for reads that reuse it (a worker's sibling spec, `drover
+ * scale`); a failure is never kept, or a failed reread would leave every later re-resolution failing with it
+ * until a reload succeeded, though the config in force is still the one that loaded
+ */
+const lastEvaluation = new Map<string, { env: Readonly<Record<string, string | undefined>>; result: TypedEvaluation & { ok: true } }>();
 
 /**
  * Evaluates a typed config in a child Node, bounded in time and size. `reuse`: answer with this file's last
- * evaluation (under the same environment) when there is one, rather than evaluate it again.
+ * successful evaluation (under the same environment) when there is one, rather than evaluate it again.
  */
 export function evaluateTypedConfig(file: string, env: Readonly<Record<string, string | undefined>>, reuse = false): TypedEvaluation {
   const last = lastEvaluation.get(file);
@@ -69,7 +73,7 @@ export function evaluateTypedConfig(file: string, env: Readonly<Record<string, s
     else if (answer !== null) result = { ok: false, message: String(answer.message), line: typeof answer.line === 'number' ? answer.line : 0, output };
     else result = { ok: false, message: `evaluating the module ended without an answer (exit ${String(run.status)}${run.signal ? `, ${run.signal}` : ''}; does it call process.exit?)`, line: 0, output };
   }
-  lastEvaluation.set(file, { env, result });
+  if (result.ok) lastEvaluation.set(file, { env, result });
   return result;
 }
 

@@ -1,7 +1,8 @@
 // The control commands on a typed config (issue 15): `status`, `stop NAME` and `down` read only the control
 // sections of the evaluated module, as they read only those of an INI file, so a bad program value is left
 // to `drover check`; a module that cannot be evaluated at all falls back to the default control socket beside
-// it, and fails with the evaluation error only when nothing is there.
+// it, and fails with the evaluation error only when nothing is there. And `drover scale` after a failed
+// `reread` re-resolves the config that was loaded, not the failure.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -90,6 +91,29 @@ test('a typed config whose module throws: status, stop and down reach the drover
       assert.match(r.stderr, /drover\.config\.ts: Error: still broken/, r.output);
       assert.doesNotMatch(r.stderr, /warning/, r.output);
     }
+  } finally {
+    await teardown(run, pidsOf(run), dir);
+  }
+});
+
+test('drover scale after a failed reread of a typed config re-resolves the loaded config, not the failure', async () => {
+  const dir = makeTmpDir();
+  const file = join(dir, 'drover.config.ts');
+  const good = `import os from 'node:os';\nexport default { programs: { web: { command: ${JSON.stringify(FOREVER)}, process_name: '%(program_name)s_%(process_num)d', numprocs: 1, startsecs: 0, stopwaitsecs: 2 } } };\n`;
+  writeFileSync(file, good);
+  const run = new CliRun(['up', '-c', file], { cwd: dir });
+  try {
+    await run.waitForLine(/\bweb_0: starting → running/);
+    writeFileSync(file, `import os from 'node:os';\nexport default { programs: { web: ;\n`);
+    const reread = await runCli(['reread', '-c', file], { cwd: dir });
+    assert.equal(reread.code, 2, reread.output);
+    assert.match(reread.stderr, /SyntaxError/, reread.output);
+    writeFileSync(file, good);
+    const check = await runCli(['check', '-c', file], { cwd: dir });
+    assert.equal(check.code, 0, check.output);
+    const scale = await runCli(['scale', 'web', '3', '-c', file], { cwd: dir });
+    assert.equal(scale.code, 0, scale.output);
+    await run.waitForLine(/\bweb_2: starting → running/);
   } finally {
     await teardown(run, pidsOf(run), dir);
   }
