@@ -155,21 +155,22 @@ function addSection(doc: IniDocument, name: string, kind: SectionKind, body: Rec
   for (const [key, v] of Object.entries(body)) {
     if (v === null || v === undefined) continue;
     const keyPath = `${path}.${key}`;
-    const text = toText(Object.hasOwn(table, key) ? table[key] : undefined, v, keyPath, (message, got, expected, where = keyPath) => problem(where, name, key, message, got, expected));
+    const text = toText(Object.hasOwn(table, key) ? table[key] : undefined, v, keyPath, (message, got, expected, where = keyPath) => problem(where, name, key, message, got, expected), key === 'umask');
     if (text !== null) entries.set(key, { value: text, pos: at(keyPath) });
   }
   // a record entry is its own section; `supervisord` and `drover` are two sections, as in the INI
   doc.sections.set(name, { name, pos: at(path), file: at(path).file, entries });
 }
 
-/** The INI text of a typed value, or null after reporting why it has none. */
-function toText(spec: KeySpec<unknown> | undefined, v: unknown, path: string, problem: (message: string, got: unknown, expected: string, where?: string) => void): string | null {
+/** The INI text of a typed value, or null after reporting why it has none. `umask`: the key is a umask, not a mode. */
+function toText(spec: KeySpec<unknown> | undefined, v: unknown, path: string, problem: (message: string, got: unknown, expected: string, where?: string) => void, umask = false): string | null {
   const expected = spec === undefined ? 'a string, number or boolean' : expectation(spec);
   if (typeof v === 'string') return v;
   if (typeof v === 'boolean') return String(v);
   if (typeof v === 'number') {
     if (spec?.typed === 'octal') {
       if (!Number.isInteger(v)) return fail(problem, 'is not a whole number', v, expected);
+      if (isOctalWrittenInDecimal(v, umask)) return fail(problem, `${v} is decimal here (octal ${v.toString(8)}): write 0o${v} or '${v}'`, v, expected);
       return `${v < 0 ? '-' : ''}${Math.abs(v).toString(8)}`;
     }
     return String(v);
@@ -193,6 +194,23 @@ function toText(spec: KeySpec<unknown> | undefined, v: unknown, path: string, pr
     return pairsText(v, path, problem);
   }
   return fail(problem, 'has a type a config cannot hold', v, expected);
+}
+
+/**
+ * Whether a number for an octal key is most likely a mode written without its 0o (`umask: 22`,
+ * `chmod: 700`): ES modules refuse `022`, so the digits get written as a decimal number, which the key
+ * would read as another mode (700 is 0o1274). A number cannot say how it was written (18 and 0o22 are one
+ * value), so only numbers of two or more decimal digits, all 0–7, are suspects, and of those the ones that
+ * cannot be a mode written in 0o: above 0o777 (no permission bits or umask are larger), or whose decimal
+ * digits make a usual mode (digits 0, 4–7) or umask (0, 2, 7) while their octal digits do not. So `umask:
+ * 0o027` (23) and `chmod: 0o640` (416) pass, and 22 (0o26), 77 (0o115) and 400 (0o620) are refused.
+ */
+function isOctalWrittenInDecimal(v: number, umask: boolean): boolean {
+  const decimal = String(v);
+  if (decimal.length < 2 || !/^[0-7]+$/.test(decimal)) return false;
+  if (v > 0o777) return true;
+  const usual = umask ? /^[027]+$/ : /^[04-7]+$/;
+  return usual.test(decimal) && !usual.test(v.toString(8));
 }
 
 /** KEY: value pairs as supervisor's environment= text: KEY="value",… (a value is quoted with the quote it does not hold). */

@@ -96,3 +96,46 @@ test('every key of every section a typed config names takes its default written 
     }
   }
 });
+
+test('an octal key refuses a mode written as a decimal number (umask: 22, chmod: 700), naming the path and the fix', () => {
+  const doc = read({ unix_http_server: { chmod: 700 }, programs: { a: { umask: 22 } }, supervisord: { umask: 77 }, sockets: { s: { bind: 'unix:/tmp/s.sock', mode: 644 } }, fcgi_programs: { f: { command: 'x', socket_mode: 400 } } });
+  const byPath = new Map(doc.errors.map((e) => [e.pos.path, e]));
+  assert.equal(byPath.get('unix_http_server.chmod')?.message, `700 is decimal here (octal 1274): write 0o700 or '700'`);
+  assert.equal(byPath.get('unix_http_server.chmod')?.key, 'chmod');
+  assert.equal(byPath.get('programs.a.umask')?.message, `22 is decimal here (octal 26): write 0o22 or '22'`);
+  assert.match(byPath.get('supervisord.umask')?.message ?? '', /^77 is decimal here/);
+  assert.match(byPath.get('sockets.s.mode')?.message ?? '', /^644 is decimal here/);
+  assert.match(byPath.get('fcgi_programs.f.socket_mode')?.message ?? '', /^400 is decimal here/);
+  assert.equal(doc.errors.length, 5);
+  // the refused value is left out (nothing is silently reinterpreted)
+  assert.equal(text(doc, 'unix_http_server', 'chmod'), undefined);
+  assert.equal(text(doc, 'program:a', 'umask'), undefined);
+});
+
+test('an octal key refuses every decimal-looking number above 0o777, and the likely mistakes below it', () => {
+  for (const mode of [600, 640, 644, 660, 664, 666, 700, 750, 755, 770, 775, 777, 1777, 400, 77]) {
+    assert.equal(read({ unix_http_server: { chmod: mode } }).errors.length, 1, `chmod: ${mode}`);
+  }
+  for (const umask of [22, 27, 77, 70, 72, 20, 777]) {
+    assert.equal(read({ programs: { a: { umask } } }).errors.length, 1, `umask: ${umask}`);
+  }
+});
+
+test('an octal key takes 0o literals of usual modes and umasks, one-digit numbers, and any string', () => {
+  const modes = [0o600, 0o640, 0o644, 0o660, 0o664, 0o666, 0o700, 0o750, 0o755, 0o770, 0o775, 0o777, 0o400, 0o500, 0o555, 0o000, 7];
+  for (const mode of modes) {
+    const doc = read({ unix_http_server: { chmod: mode } });
+    assert.equal(doc.errors.length, 0, `chmod: 0o${mode.toString(8)}: ${doc.errors[0]?.message ?? ''}`);
+    assert.equal(text(doc, 'unix_http_server', 'chmod'), mode.toString(8));
+  }
+  const umasks = [0o022, 0o027, 0o077, 0o002, 0o007, 0o037, 0o017, 0o070, 0o777, 0o770, 0];
+  for (const umask of umasks) {
+    const doc = read({ programs: { a: { umask } } });
+    assert.equal(doc.errors.length, 0, `umask: 0o${umask.toString(8)}: ${doc.errors[0]?.message ?? ''}`);
+    assert.equal(text(doc, 'program:a', 'umask'), umask.toString(8));
+  }
+  const strings = read({ unix_http_server: { chmod: '700' }, programs: { a: { umask: '022' } } });
+  assert.equal(strings.errors.length, 0);
+  assert.equal(text(strings, 'unix_http_server', 'chmod'), '700');
+  assert.equal(text(strings, 'program:a', 'umask'), '022');
+});
