@@ -54,6 +54,8 @@ export interface ArbiterHost {
   stop(m: PoolMember): Promise<MemberOutcome>;
   /** forgets a stopped process */
   drop(m: PoolMember): void;
+  /** whether an operator stopped `m` (`drover stop`), so that nothing but a start of theirs brings it back */
+  stoppedByHand(m: PoolMember): boolean;
   /** tries a FATAL `m` again from scratch after `ms`, as its own fatal_cooldown would: a stop calls it off */
   coolDown(m: PoolMember, ms: number): void;
   /** hands a running spare the sockets of its slot `m.slot` and tells it to accept; false when it cannot */
@@ -250,12 +252,14 @@ export class Arbiter {
       if (!this.host.isRunning()) return kept;
       const target = this.targets.get(`${group}:${programName}`);
       if (target !== undefined) {
-        while (this.host.isRunning() && this.live(group, programName).length < target) {
+        // workers an operator stopped stay stopped, and no new one takes their place
+        const held = this.workersOf(group, programName).filter((w) => w.role !== 'spare' && !w.retiring && w.record.state === 'stopped' && this.host.stoppedByHand(w)).length;
+        while (this.host.isRunning() && this.live(group, programName).length < target - held) {
           const last = this.workersOf(group, programName).at(-1) ?? template;
           const next = last ? this.sibling(last) : null;
           if (!next || !(await this.host.start(next)).ok) break;
         }
-        const extra = this.live(group, programName).sort((a, b) => (a.slot ?? 0) - (b.slot ?? 0)).slice(target);
+        const extra = this.live(group, programName).sort((a, b) => (a.slot ?? 0) - (b.slot ?? 0)).slice(Math.max(0, target - held));
         for (const m of extra) {
           m.retiring = true;
           this.closeThenRetire(m);
@@ -422,21 +426,23 @@ export class Arbiter {
   }
 
   /**
-   * Calls off the retries (retryLater) of the program's FATAL workers that the pool no longer needs: all of
-   * them while WINCH holds it stopped, else those beyond its target. Each is stopped (its retry timer is
-   * cancelled with it) and, unless the pool is paused, dropped; one whose retry has since fired and failed
-   * without a sibling serving (nothing pending) answers the stop E_NOT_RUNNING and stays as it is.
+   * The program's FATAL workers the pool no longer needs: while WINCH holds it stopped, their retries
+   * (retryLater) are called off by stopping them (kept, as the others WINCH stopped); else those beyond its
+   * target are dropped (which cancels a retry too): workers that took their place serve, and a FATAL one
+   * left in the table would keep `drover status` reporting a failure for good.
    */
   private callOffRetries(group: string, programName: string): void {
     const program = `${group}:${programName}`;
     const paused = this.paused.has(program);
     let room = (this.targets.get(program) ?? Infinity) - this.live(group, programName).length;
     for (const m of this.workersOf(group, programName)) {
-      if (m.record.state !== 'fatal' || m.role !== 'serving' || m.retiring || !this.retried.has(m)) continue;
-      if (!paused && room-- > 0) continue;
-      void this.host.stop(m).then((stopped) => {
-        if (stopped.ok && !paused && this.host.isCurrent(m) && DOWN.has(m.record.state)) this.host.drop(m);
-      });
+      if (m.record.state !== 'fatal' || m.role !== 'serving' || m.retiring) continue;
+      if (paused) {
+        if (this.retried.has(m)) void this.host.stop(m);
+      } else if (room-- <= 0) {
+        this.host.logger.info(`${m.spec.name}: FATAL, and no longer needed (${programName} has its ${this.targets.get(program) ?? '?'} workers): removed`);
+        this.host.drop(m);
+      }
     }
   }
 

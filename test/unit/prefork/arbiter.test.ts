@@ -167,6 +167,13 @@ class FakeHost implements ArbiterHost {
     if (this.isCurrent(m)) this.table.delete(m.key);
   }
 
+  /** keys of the members an operator stopped */
+  readonly handStopped = new Set<string>();
+
+  stoppedByHand(m: PoolMember): boolean {
+    return this.handStopped.has(m.key);
+  }
+
   coolDown(m: PoolMember, ms: number): void {
     this.calls.push(`coolDown ${m.key} ${ms}`);
   }
@@ -933,13 +940,12 @@ test('a worker FATAL with no sibling serving, or with a fatal_cooldown of its ow
   assert.deepEqual(own.calls.filter((c) => c.startsWith('coolDown')), []);
 });
 
-test('TTOU with a FATAL worker awaiting its retry: the retry is called off (stopped, dropped), the pool does not grow back', async () => {
+test('TTOU with a FATAL worker awaiting its retry: it is dropped (its retry with it), the pool does not grow back', async () => {
   const { host, arbiter } = withFatal(3);
   host.calls.length = 0;
   arbiter.removeWorkers();
-  assert.ok(host.calls.includes('stop web:web_0'), `the FATAL worker is stopped, calling its retry off: ${host.calls.join(', ')}`);
+  assert.ok(host.calls.includes('drop web:web_0'), `the FATAL worker is dropped, its retry with it: ${host.calls.join(', ')}`);
   await host.finishAll();
-  assert.ok(host.calls.includes('drop web:web_0'), host.calls.join(', '));
   assert.deepEqual(host.keysIn('running'), ['web:web_1']);
 });
 
@@ -960,12 +966,38 @@ test('WINCH with a FATAL worker awaiting its retry: it is stopped with the other
   assert.ok(!host.calls.some((c) => c.startsWith('drop')), host.calls.join(', '));
 });
 
-test('HUP: the roll refills the pool to its target, then calls off the FATAL worker\'s retry', async () => {
+test('HUP: the roll refills the pool to its target, then drops the FATAL worker (its retry with it)', async () => {
   const { host, arbiter } = withFatal(2);
   host.calls.length = 0;
   const roll = arbiter.rollWorkers();
   await host.finishAll();
   await roll;
-  assert.ok(host.calls.includes('stop web:web_0') && host.calls.includes('drop web:web_0'), host.calls.join(', '));
+  assert.ok(host.calls.includes('drop web:web_0') && !host.calls.includes('stop web:web_0'), host.calls.join(', '));
   assert.equal([...host.table.values()].filter((m) => m.record.state === 'running').length, 2, host.calls.join(', '));
+});
+
+test('a roll (HUP, watch) leaves workers an operator stopped stopped, and starts none in their place', async () => {
+  const { host, arbiter } = pool(2);
+  for (const key of ['web:web_0', 'web:web_1']) {
+    host.setState(host.get(key), 'stopped');
+    host.handStopped.add(key);
+  }
+  const roll = arbiter.rollWorkers();
+  await host.finishAll();
+  await roll;
+  assert.deepEqual(host.calls.filter((c) => c.startsWith('start') || c.startsWith('add')), [], host.calls.join(', '));
+});
+
+test('a roll after the whole pool went FATAL at start refills it and drops the FATAL workers', async () => {
+  const { host, arbiter } = pool(2);
+  for (const key of ['web:web_0', 'web:web_1']) {
+    const m = host.get(key);
+    m.role = 'serving';
+    host.setState(m, 'fatal');
+  }
+  const roll = arbiter.rollWorkers();
+  await host.finishAll();
+  await roll;
+  assert.deepEqual(host.keysIn('fatal'), [], host.calls.join(', '));
+  assert.equal(host.keysIn('running').length, 2, host.calls.join(', '));
 });
