@@ -557,6 +557,7 @@ class Loader {
     const maxMemoryBytes = setting('max_memory', K.max_memory);
     const concurrency = setting('concurrency', K.concurrency);
     const watchRaw = read('watch', K.watch) ?? [];
+    const watchIgnoreRaw = read('watch_ignore', K.watch_ignore) ?? [];
     const watchDebounceMs = Math.round(setting('watch_debounce', K.watch_debounce) * 1000);
     const orchestration = {
       ready: read('ready', K.ready),
@@ -681,6 +682,7 @@ class Loader {
       if (failures.length > 0) throw new Recorded();
       // relative to the program's directory, else to the config file, as worker = is
       const watch = lean(watchRaw.map((g) => resolve(directory ?? this.here, expandUser(g))));
+      const watchIgnore = lean(watchIgnoreRaw.map((g) => resolve(directory ?? this.here, expandUser(g))));
       out.push({
         group: groupName,
         name,
@@ -737,6 +739,7 @@ class Loader {
         maxMemoryBytes,
         concurrency,
         watch,
+        watchIgnore,
         watchDebounceMs,
         fcgiSocket,
         ...orchestration,

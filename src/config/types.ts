@@ -146,6 +146,8 @@ export interface ProcessSpec {
   readonly concurrency: number;
   /** `watch`: absolute glob patterns; a change to a matching file restarts the program (a pool rolls); empty = no watching */
   readonly watch: readonly string[];
+  /** `watch_ignore`: absolute glob patterns of paths (and directories) whose changes never count */
+  readonly watchIgnore: readonly string[];
   /** `watch_debounce`: quiet time after the last change before the restart */
   readonly watchDebounceMs: number;
 

@@ -24,6 +24,8 @@ interface Watch {
   /** what it was built from, to keep it across a reload that changes nothing here */
   readonly signature: string;
   readonly globs: readonly WatchGlob[];
+  /** watch_ignore: a path matching one, or under a directory matching one, never counts */
+  readonly ignore: readonly WatchGlob[];
   readonly debounceMs: number;
   readonly isWorker: boolean;
   watcher: TreeWatcher | null;
@@ -68,11 +70,13 @@ export class FileWatch {
 
   private add(key: string, spec: ProcessSpec): void {
     const globs = spec.watch.map(compileWatchGlob);
+    const ignore = spec.watchIgnore.map(compileWatchGlob);
     const w: Watch = {
       group: spec.group,
       programName: spec.programName,
       signature: signatureOf(spec),
       globs,
+      ignore,
       debounceMs: spec.watchDebounceMs,
       isWorker: spec.worker !== null,
       watcher: null,
@@ -86,7 +90,7 @@ export class FileWatch {
     const roots = [...new Set(globs.map((g) => dirname(g.base)))];
     w.watcher = TreeWatcher.start({
       roots,
-      descend: (dir) => !this.isIgnored(dir) && globs.some((g) => globMayContain(g, dir)),
+      descend: (dir) => !this.isIgnored(dir) && !ignoredBy(ignore, dir) && globs.some((g) => globMayContain(g, dir)),
       onChange: (path) => this.changed(w, path),
       onProblem: (message) => this.o.logger.warn(`watch: ${key}: ${message}`),
     });
@@ -102,7 +106,7 @@ export class FileWatch {
   }
 
   private changed(w: Watch, path: string): void {
-    if (this.closed || this.isIgnored(path) || !w.globs.some((g) => globMatches(g, path))) return;
+    if (this.closed || this.isIgnored(path) || ignoredBy(w.ignore, path) || !w.globs.some((g) => globMatches(g, path))) return;
     w.firstChange ??= path;
     w.changes++;
     if (w.busy) {
@@ -175,7 +179,14 @@ function programKey(p: Pick<ProcessSpec, 'group' | 'programName'>): string {
 }
 
 function signatureOf(p: ProcessSpec): string {
-  return JSON.stringify([p.watch, p.watchDebounceMs, p.worker !== null]);
+  return JSON.stringify([p.watch, p.watchIgnore, p.watchDebounceMs, p.worker !== null]);
+}
+
+/** Whether `path`, or a directory it is in, matches one of the watch_ignore globs. */
+function ignoredBy(ignore: readonly WatchGlob[], path: string): boolean {
+  if (ignore.length === 0) return false;
+  for (let p = path; p !== dirname(p); p = dirname(p)) if (ignore.some((g) => globMatches(g, p))) return true;
+  return false;
 }
 
 /**

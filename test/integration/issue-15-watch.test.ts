@@ -162,3 +162,34 @@ watch_debounce = 100ms
     await teardown(run, [...pids(run, SPAWNED), ...pids(run, SPAWNED_V)], dir);
   }
 });
+
+// From an audit: a program that writes into its own watched tree (an app's data file, with serve --reload)
+// restarted itself for ever; watch_ignore names what never counts.
+test('watch_ignore: files the program writes under an ignored directory restart nothing; others still do', async () => {
+  const dir = makeTmpDir();
+  mkdirSync(join(dir, 'data'));
+  writeFileSync(join(dir, 'app.txt'), 'v0');
+  const file = writeConfig(
+    dir,
+    `[program:w]
+command = /bin/sh -c 'while :; do date >> data/state.txt; echo wrote; sleep 0.3; done'
+directory = ${dir}
+startsecs = 0
+stopwaitsecs = 1
+stdout_logfile = /dev/stdout
+watch = **/*.txt
+watch_ignore = data
+watch_debounce = 100ms
+`,
+  );
+  const run = await startUp(file);
+  try {
+    await run.waitForLine(/watch: w:w: watching /);
+    await run.waitForCount(/w \| wrote/g, 4, 10_000);
+    assert.equal(run.count(SPAWNED), 1, `no restart for data/state.txt:\n${run.describe()}`);
+    writeFileSync(join(dir, 'app.txt'), 'v1');
+    await run.waitForCount(SPAWNED, 2);
+  } finally {
+    await teardown(run, pids(run, SPAWNED), dir);
+  }
+});

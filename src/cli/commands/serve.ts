@@ -3,7 +3,7 @@
 // CLI work exactly as for a config) and runs `up` on it.
 import { existsSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
 import { ValueProblem } from '../../config/datatypes.js';
@@ -48,6 +48,8 @@ options:
       --chdir DIR            working directory of the workers (APP is found from it, as gunicorn's)
   -e, --env K=V              environment variable for the workers; repeatable
       --reload               roll the workers when a file under the app's directory changes (development)
+      --reload-ignore GLOB   with --reload: changes to paths matching GLOB (or under a directory matching it)
+                             do not count, e.g. 'data/**' for files the app writes itself; repeatable
       --shared-backend URL   keep queues, state and locks in Redis (redis://…, rediss://…, unix:/path.sock)
                              instead of the master, to share them with other masters (docs/shared.md)
       --shared-prefix NAME   key prefix in Redis (default: drover)
@@ -82,6 +84,7 @@ export const serve: Command = async (ctx) => {
         chdir: { type: 'string' },
         env: { type: 'string', short: 'e', multiple: true },
         reload: { type: 'boolean' },
+        'reload-ignore': { type: 'string', multiple: true },
         'runtime-dir': { type: 'string' },
         'shared-backend': { type: 'string' },
         'shared-prefix': { type: 'string' },
@@ -115,6 +118,7 @@ export const serve: Command = async (ctx) => {
   if (!existsSync(app)) return usage(`${app} does not exist${v.chdir !== undefined ? ` (APP is found from --chdir ${v.chdir})` : ''}`);
   if (v.group !== undefined) return usage('-g/--group is not supported yet: workers run with the primary group of --user');
   if (v.reload && v.daemon) return usage('--reload is for development in the foreground; drop --daemon');
+  if (v['reload-ignore'] !== undefined && !v.reload) return usage('--reload-ignore goes with --reload');
 
   const int = (name: string, raw: string | undefined, dflt: number): number | null => {
     if (raw === undefined) return dflt;
@@ -228,6 +232,7 @@ export const serve: Command = async (ctx) => {
     ...(v.env?.length ? [`environment = ${v.env.map((e) => `${e.slice(0, e.indexOf('='))}=${quote(e.slice(e.indexOf('=') + 1))}`).join(',')}`] : []),
     // development: a change under the app's directory rolls the workers (the master's watch =, as for any program)
     ...(v.reload ? [`watch = ${resolve(app, '..').replace(/[*?[\]{}\\,]/g, '\\$&')}/**`, 'watch_debounce = 200ms'] : []),
+    ...(v.reload && v['reload-ignore']?.length ? [`watch_ignore = ${v['reload-ignore'].map((g) => (isAbsolute(g) ? g : join(ctx.cwd, g)).replace(/%/g, '%%')).join(', ')}`] : []),
     // supervisor-style % expansion would read "%" in values: no value above can carry one except paths
     '',
   ];

@@ -69,6 +69,7 @@ function spec(programName: string, processNum: number, worker: string | null = '
     maxMemoryBytes: 0,
     concurrency: 1,
     watch: [],
+    watchIgnore: [],
     watchDebounceMs: 200,
     fcgiSocket: null,
     ready: null,
