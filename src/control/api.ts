@@ -197,8 +197,8 @@ export class ControlApi {
   }
 
   /**
-   * Resolves patterns: `all`, `group:*`, `group:name`, a process name (in any group), or a group name
-   * (every process of it). Order follows the processes' order.
+   * Resolves patterns: `all`, `group:*` (or `group:`, as supervisor reads it), `group:name`, a process name
+   * (in any group), or a group name (every process of it). Order follows the processes' order.
    */
   resolve(patterns: readonly string[]): ResolvedNames {
     const all = this.supervisor.snapshot();
@@ -209,8 +209,8 @@ export class ControlApi {
       let hits: string[];
       let one = false;
       if (pat === 'all' || pat === '*') hits = all.map((p) => p.key);
-      else if (pat.endsWith(':*')) {
-        const g = pat.slice(0, -2);
+      else if (pat.endsWith(':*') || (pat.endsWith(':') && pat.length > 1)) {
+        const g = pat.slice(0, pat.endsWith(':*') ? -2 : -1);
         hits = all.filter((p) => p.spec.group === g).map((p) => p.key);
       } else if (pat.includes(':')) {
         hits = all.filter((p) => p.key === pat).map((p) => p.key);

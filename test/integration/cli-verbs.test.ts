@@ -219,6 +219,10 @@ startsecs = 0
     r = await d.cli(['signal', 'CONT', 'g:*']);
     assert.equal(r.code, 0, show(['signal', 'CONT', 'g:*'], r));
     assert.equal(r.stdout, 'g:g_0: SIGCONT sent\n');
+    // "g:" is the group too, as supervisor's split_namespec reads it (it was "no such process or group")
+    r = await d.cli(['signal', 'CONT', 'g:']);
+    assert.equal(r.code, 0, show(['signal', 'CONT', 'g:'], r));
+    assert.equal(r.stdout, 'g:g_0: SIGCONT sent\n');
     // one process named that does not run is still an error
     r = await d.cli(['signal', 'CONT', 'nolog']);
     assert.equal(r.code, 1, show(['signal', 'CONT', 'nolog'], r));
