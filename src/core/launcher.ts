@@ -227,8 +227,7 @@ export class Launcher {
       this.follower.waitForPidfile(entry, ev.pid);
       return;
     }
-    // What is known of the ended process, before a respawn replaces it: the reducer's sweepLeftovers effect
-    // (killasgroup) and the self-daemonizing check below read it.
+    // What is known of the ended process, before a respawn replaces it (sweepLeftovers, the daemonizing check)
     const gone: GoneExit = {
       pid: ev.pid,
       snapshot: entry.stopSnapshot,
@@ -263,9 +262,8 @@ export class Launcher {
     if (leftovers.length === 0) return;
     const graceMs = gone.graceUntilMs === null ? 0 : gone.graceUntilMs - Date.now();
     if (graceMs > 0) {
-      // A stop sent to the whole group (stopasgroup) whose leader went first (a shell wrapper dies of the TERM
-      // its workers handle): they got the same signal and get the rest of stopwaitsecs to finish with it, as
-      // the leader had; the orphan guard keeps the group until then.
+      // stopasgroup, the leader gone first (a shell wrapper dies of the TERM its workers handle): the rest of
+      // stopwaitsecs for them, as the leader had; the orphan guard keeps the group until then
       this.host.logger.info(`${spec.name}: ${leftovers.length} process(es) of its group still stopping (${leftovers.map((p) => p.pid).join(', ')}); SIGKILL in ${(graceMs / 1000).toFixed(1)} s if they have not exited`);
       this.o.guard?.add(gone.pid, gone.startTicks);
       setTimeout(() => {

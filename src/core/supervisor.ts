@@ -248,10 +248,7 @@ export class Supervisor implements CoreHost {
     return this.commands.stopOne(entry.key, true, false);
   }
 
-  /**
-   * Tries a FATAL `entry` again from scratch after `ms`, as its own `fatal_cooldown` would (the pool owner's
-   * retry of a worker its siblings cover for): a stop calls it off, a start or shutdown as well.
-   */
+  /** Tries a FATAL `entry` again after `ms`, as its own `fatal_cooldown` would; a stop, start or shutdown calls it off. */
   coolDown(entry: ProcessEntry, ms: number): void {
     if (entry.record.state === 'fatal') this.runEffect(entry, { type: 'startTimer', timer: 'fatalCooldown', ms });
   }
