@@ -1,6 +1,5 @@
-// Launching and ending processes: build a process's environment, spawn it through its kind's plan, attach
-// its output, turn its exit into an event; send stop and kill signals with group semantics; after an exit,
-// sweep what a killasgroup program left behind, or warn about a program that daemonized itself.
+// Launching and ending processes: environment, spawn through the kind's plan, output, exit as an event; stop
+// and kill signals with group semantics; after an exit, sweep a killasgroup program's leftovers or warn.
 import type { ChildProcess } from 'node:child_process';
 import { timerDelay } from '../os/timers.js';
 import { stripAnsiStream } from '../logs/strip-ansi.js';
@@ -145,8 +144,7 @@ export class Launcher {
       ...(plan.stdinFd !== undefined ? { stdinFd: plan.stdinFd } : {}),
       listenFds,
       ipc: plan.ipc,
-      // redirect_stderr in text logs: one pipe, as supervisord makes it, so stdout and stderr stay in the
-      // order written; JSON lines name the stream of each line, which needs the two pipes
+      // redirect_stderr in text logs: one pipe, as supervisord's, so the order written stays; JSON lines need two
       mergeStderr: spec.redirectStderr && spec.logFormat === 'text' && plan.stdout !== 'protocol',
     });
     if (!result.ok) {
@@ -236,10 +234,7 @@ export class Launcher {
       startedAtMs: entry.record.startedAtMs ?? 0,
       requested,
       code: ev.code,
-      graceUntilMs:
-        requested && spec.stopAsGroup && entry.record.state === 'stopping' && entry.record.stopCause === 'requested'
-          ? entry.record.changedAtMs + spec.stopWaitSecs * 1000
-          : null,
+      graceUntilMs: requested && spec.stopAsGroup && entry.record.stopCause === 'requested' ? entry.record.changedAtMs + spec.stopWaitSecs * 1000 : null,
     };
     entry.gone = gone;
     this.o.guard?.remove(ev.pid);
