@@ -374,6 +374,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
         if (problem !== null) logger.log('critical', problem);
         service?.tookOver();
       },
+      stopFirst,
       predecessorGone: () => primitives.openGate(),
       steeringView: () => sockets?.steeringView() ?? {},
       takeSteering: () => {

@@ -176,7 +176,8 @@ export class Reexec {
       .then(async (r) => {
         this.successor = 0;
         if (!r.ok) {
-          logger.error(`SIGUSR2: ${r.message}; this master keeps running`);
+          if (supervisor.mood === 'running') logger.error(`SIGUSR2: ${r.message}; this master keeps running`);
+          else logger.info(`SIGUSR2: ${r.message}; this master goes on stopping`);
           return;
         }
         this.handedOver = true;
@@ -215,8 +216,16 @@ export function takeOver(
   supervisor: Supervisor,
   o: {
     readonly logger: Logger;
-    /** called once the socket-serving processes run (`ok`) or failed to, just before the report */
+    /**
+     * called once the socket-serving processes run (`ok`) or failed to, just before the report; never
+     * with `ok` once this master has been told to stop
+     */
     readonly onReady: (ok: boolean) => void;
+    /**
+     * a stop (TERM, INT, QUIT) came while this master started, before its signals were handled: it takes
+     * nothing over and starts no program (the old master, stopping, sent it)
+     */
+    readonly stopFirst: string | null;
     readonly predecessorGone: () => string | null;
     /** the balanced sockets' steering this master adopted, for the ready report */
     readonly steeringView: () => SteeringView;
@@ -224,12 +233,31 @@ export function takeOver(
     readonly takeSteering: () => void;
   },
 ): void {
+  // A successor told to stop before it took over (the old master's shutdown stops it: Reexec.shutdownBegun)
+  // speaks for nothing: no MAINPID=, no READY=1, no program started, no control socket or pidfile taken.
+  // Under systemd a MAINPID= now would name a process that exits while the old master still stops.
+  if (o.stopFirst !== null) {
+    o.logger.info(`SIG${o.stopFirst} came before this new master took over: it takes nothing over and starts no program`);
+    supervisor.start(() => false);
+    o.onReady(false);
+    reportToPredecessor({ t: 'reexec-failed', message: `the new master was told to stop (SIG${o.stopFirst}) before it took over` });
+    return;
+  }
   const serving = (spec: ProcessSpec): boolean => spec.sockets.length > 0;
   supervisor.start(serving);
-  void waitForRunning(supervisor, serving, SUCCESSOR_READY_MS).then((outcome) => {
+  let tookOver = false;
+  void waitForRunning(supervisor, serving, SUCCESSOR_READY_MS).then((awaited) => {
+    // a stop may have come in the turns since
+    const outcome = supervisor.mood === 'running' ? awaited : 'stopping';
     const ok = outcome === 'running';
+    tookOver = ok;
     o.onReady(ok);
-    const why = outcome === 'fatal' ? 'its workers could not start (FATAL)' : `its workers did not become ready within ${SUCCESSOR_READY_MS / 1000} s`;
+    const why =
+      outcome === 'fatal'
+        ? 'its workers could not start (FATAL)'
+        : outcome === 'stopping'
+          ? 'the new master was told to stop before it took over'
+          : `its workers did not become ready within ${SUCCESSOR_READY_MS / 1000} s`;
     reportToPredecessor(ok ? { t: 'reexec-ready', pid: process.pid, steering: o.steeringView() } : { t: 'reexec-failed', message: why });
   });
   let steering = false;
@@ -246,7 +274,8 @@ export function takeOver(
     else if (t === SUCCESSOR_ABANDONED.t) abandoned = true;
   });
   process.once('disconnect', () => {
-    if (abandoned) return;
+    // stopped before it took over: the old master kept (and cleaned up) the socket files; nothing to start
+    if (abandoned || (!tookOver && supervisor.mood !== 'running')) return;
     takeSteering();
     const problem = o.predecessorGone();
     if (problem !== null) {
@@ -263,10 +292,14 @@ export function takeOver(
 /** How long a new master may take to have its socket-serving processes running. */
 const SUCCESSOR_READY_MS = 60_000;
 
-/** Resolves 'running' once every autostart process matching `which` is running, 'fatal' when one is, or 'timeout'. */
-function waitForRunning(supervisor: Supervisor, which: (spec: ProcessSpec) => boolean, timeoutMs: number): Promise<'running' | 'fatal' | 'timeout'> {
+/**
+ * Resolves 'running' once every autostart process matching `which` is running, 'fatal' when one is,
+ * 'stopping' when a shutdown begins first (this master was told to stop), or 'timeout'.
+ */
+function waitForRunning(supervisor: Supervisor, which: (spec: ProcessSpec) => boolean, timeoutMs: number): Promise<'running' | 'fatal' | 'stopping' | 'timeout'> {
   return new Promise((resolve) => {
-    const check = (): 'running' | 'fatal' | null => {
+    const check = (): 'running' | 'fatal' | 'stopping' | null => {
+      if (supervisor.mood !== 'running') return 'stopping';
       const mine = supervisor.snapshot().filter((p) => which(p.spec) && p.spec.autostart);
       if (mine.every((p) => p.record.state === 'running')) return 'running';
       if (mine.some((p) => p.record.state === 'fatal')) return 'fatal';

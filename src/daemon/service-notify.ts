@@ -83,6 +83,8 @@ export class ServiceNotifications {
 
   /** This master, started by USR2, now serves: MAINPID= names it, and it reports from now on. */
   tookOver(): void {
+    // one being stopped has taken nothing over: its MAINPID= would hand systemd a pid about to exit
+    if (this.supervisor.mood !== 'running') return;
     this.muted = false;
     if (this.sent(this.notifier.mainPid(process.pid))) this.logger.info(`systemd: MAINPID=${process.pid}`);
     this.changed();

@@ -4,7 +4,7 @@
 // program is stopped, MAINPID= and READY=1 from the new master after USR2 (which also takes the watchdog
 // over), the watchdog's keep-alives, and none of systemd's variables reaching a program.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fixture, livePids, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig, type CliRun } from '../helpers/drover.js';
@@ -183,6 +183,57 @@ startsecs = 0
       }
       await waitForCondition(() => livePids([newPid]).length === 0, 'the new master to exit', { timeoutMs: 15_000 });
     }
+    await teardown(run, [], dir);
+    await rx.stop();
+  }
+});
+
+// A TERM to the old master while the new one starts: the old master stops it too (Reexec.shutdownBegun).
+// The new master, told to stop before it took over, must claim nothing: a MAINPID= from it would hand
+// systemd a pid that exits while the old master is still stopping its programs (KillMode=mixed would then
+// SIGKILL them). The successor's on_starting hook holds it until the TERM has been sent to it.
+test('a TERM during a USR2 re-exec: the new master, stopped before it took over, sends no MAINPID= or READY=1 and starts nothing', async () => {
+  const dir = makeTmpDir();
+  writeFileSync(
+    join(dir, 'hooks.mjs'),
+    `import { existsSync } from 'node:fs';
+export async function on_starting() {
+  if (!(process.env.LISTEN_FDNAMES ?? '').split(':').includes('drover-instance-lock')) return;
+  console.log('HOOK successor starting ' + process.pid);
+  // until the test has TERMed the old master and it has passed the TERM on (bounded: 10 s)
+  for (let i = 0; i < 500 && !existsSync(${JSON.stringify(join(dir, 'release'))}); i++) await new Promise((r) => setTimeout(r, 20));
+}
+`,
+  );
+  const rx = await NotifyReceiver.start();
+  const run = await startUp(
+    writeConfig(dir, `[supervisord]\nhooks = hooks.mjs\n\n[program:slow]\ncommand = ${node} ${fixture('ignore-term.mjs')}\nstartsecs = 0\nstopwaitsecs = 2\n`),
+    { NOTIFY_SOCKET: rx.address },
+  );
+  const oldPid = run.pid;
+  let newPid = 0;
+  try {
+    await rx.waitForMessage(isReady, 'READY=1 from the first master');
+    await run.waitForLine(/slow \| ready \d+/);
+    const from = rx.messages.length;
+    run.signal('SIGUSR2');
+    newPid = Number((await run.waitForLine(/HOOK successor starting (\d+)/, { timeoutMs: 15_000 }))[1]);
+    run.signal('SIGTERM');
+    await run.waitForLine(new RegExp(`stopping the new master \\(pid ${newPid}\\) too`));
+    writeFileSync(join(dir, 'release'), '');
+    await waitForCondition(() => livePids([newPid]).length === 0, 'the new master to exit', { timeoutMs: 15_000 });
+    assert.equal((await run.waitForExit(15_000)).code, 0);
+    const fromNew = rx.messages.filter((m) => m.pid === newPid);
+    assert.deepEqual(fromNew.map((m) => m.text), [], `the new master sent nothing\n${rx.describe()}\n${run.describe()}`);
+    assert.equal(rx.messages.some((m) => m.field('MAINPID') !== undefined), false, rx.describe());
+    assert.equal(rx.messages.slice(from).some(isReady), false, rx.describe());
+    // the old master still spoke for the service to the end: STOPPING=1 from it
+    assert.ok(rx.messages.slice(from).some((m) => m.field('STOPPING') === '1' && m.pid === oldPid), rx.describe());
+    assert.doesNotMatch(run.output, /systemd: MAINPID=/);
+    assert.match(run.output, /SIGTERM came before this new master took over: it takes nothing over and starts no program/);
+    assert.equal(run.count(/slow \| ready \d+/), 1, `only the first master started slow\n${run.describe()}`);
+  } finally {
+    if (newPid > 0 && livePids([newPid]).length > 0) process.kill(newPid, 'SIGKILL');
     await teardown(run, [], dir);
     await rx.stop();
   }
