@@ -6,7 +6,8 @@
 // orphan of a program comes back to it, is reaped, and is stopped with its program's group; and it keeps
 // reaping after its programs have stopped, while it reads what a leftover still writes.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { CliRun, fixture, makeTmpDir, procState, runCli, startUp, statFields, teardown, TIMEOUT_SCALE, waitForCondition, writeConfig, zombieChildren } from '../helpers/drover.js';
 import { AS_PID1, childrenOf, pid1Of, sampleZombies, skipNamespaces, startAsPid1 } from '../helpers/namespaces.js';
@@ -213,6 +214,28 @@ test('as PID 1: a bad config exits 2 at once, starting nothing', { skip }, async
     assert.match(run.output, /startsecs/);
   } finally {
     await teardown(run, [], dir);
+  }
+});
+
+// The launcher of `up -d` exits once the daemon runs: as PID 1 that ends the namespace, and the kernel
+// SIGKILLs the daemon and its programs (it printed "drover started", exited 0, and left drover.sock and
+// drover.pid). So it refuses, as a usage error, and says to run in the foreground.
+test('as PID 1: up -d and serve -D refuse with exit 2, saying to run in the foreground, and start nothing', { skip }, async () => {
+  const dir = makeTmpDir();
+  const conf = writeConfig(dir, `[program:x]\ncommand = ${node} ${fixture('forever.mjs')}\nstartsecs = 0\n`);
+  const up = new CliRun(['up', '-d', '-c', conf], { wrapper: AS_PID1, cwd: dir });
+  const serve = new CliRun(['serve', '-D', fixture('worker-app.mjs')], { wrapper: AS_PID1, cwd: dir });
+  try {
+    for (const [run, flag, command] of [[up, '-d', 'up'], [serve, '-D', 'serve']] as const) {
+      assert.deepEqual(await run.waitForExit(15_000), { code: 2, signal: null }, run.describe());
+      assert.match(run.stderr, new RegExp(`drover ${command}: drover is PID 1 here .*: ${flag} would end it as soon as drover detached; run \`drover ${command}\` in the foreground \\(without ${flag}\\)`));
+      assert.doesNotMatch(run.output, /drover started/);
+    }
+    assert.equal(existsSync(join(dir, '.drover', 'drover.sock')), false, 'no control socket left behind');
+    assert.equal(existsSync(join(dir, '.drover', 'drover.pid')), false, 'no pidfile left behind');
+  } finally {
+    await teardown(serve, []);
+    await teardown(up, [], dir);
   }
 });
 

@@ -119,6 +119,8 @@ export const serve: Command = async (ctx) => {
   if (v.group !== undefined) return usage('-g/--group is not supported yet: workers run with the primary group of --user');
   if (v.reload && v.daemon) return usage('--reload is for development in the foreground; drop --daemon');
   if (v['reload-ignore'] !== undefined && !v.reload) return usage('--reload-ignore goes with --reload');
+  // as `drover up -d` (up.ts): PID 1 detaching would end the container, the new daemon with it
+  if (v.daemon && process.pid === 1) return usage('drover is PID 1 here (a container\'s entrypoint, say), and the container ends when PID 1 exits: -D would end it as soon as drover detached; run `drover serve` in the foreground (without -D)');
 
   const int = (name: string, raw: string | undefined, dflt: number): number | null => {
     if (raw === undefined) return dflt;

@@ -113,6 +113,12 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
     ctx.stdout.write(HELP);
     return EXIT.OK;
   }
+  // As PID 1 (a container's entrypoint) the launcher's exit would end the PID namespace: the kernel
+  // SIGKILLs the daemon it just started, and every program, and drover.sock and drover.pid stay behind
+  if (values.daemon && !detached && process.pid === 1) {
+    ctx.stderr.write('drover up: drover is PID 1 here (a container\'s entrypoint, say), and the container ends when PID 1 exits: -d would end it as soon as drover detached; run `drover up` in the foreground (without -d)\n');
+    return EXIT.USAGE;
+  }
   const waitSecs = values['wait-timeout'] === undefined ? WAIT_MS / 1000 : Number(values['wait-timeout']);
   if (!Number.isFinite(waitSecs) || waitSecs <= 0) {
     ctx.stderr.write(`drover up: --wait-timeout ${JSON.stringify(values['wait-timeout'])}: expected a number of seconds above 0\n\n${HELP}`);
