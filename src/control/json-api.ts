@@ -8,6 +8,7 @@ import { NO_PROCESS_STATES, SIGNALLABLE_STATES } from '../core/states.js';
 import type { ChangeEvent, CommandOutcome } from '../core/types.js';
 import { ConfigError, DroverError } from '../errors.js';
 import { LogReadError } from '../logs/read.js';
+import { pidNamespace } from '../os/spawn.js';
 import { BadSignal, ScaleError, uptimeMsOf, type ControlApi, type ProcessView, type ResolvedNames, type StreamName } from './api.js';
 import { EventStreamWriter, sendError, sendJson, sendMethodNotAllowed, sendJsonText, type RouteHandler } from './server.js';
 import { statusCells, statusTable } from './status-text.js';
@@ -317,6 +318,7 @@ const GET: Record<string, Handler> = {
       identification: api.identification,
       state: api.supervisor.state,
       config_file: api.configFile,
+      pid_namespace: pidNamespace(),
     }) satisfies InfoJson,
   '/api/processes': (api, input) => {
     const pats = input.optionalStrings('patterns');

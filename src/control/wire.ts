@@ -147,6 +147,8 @@ export interface InfoJson {
   readonly identification: string;
   readonly state: Mood;
   readonly config_file: string;
+  /** drover's PID namespace ("pid:[…]"), in which `pid` holds; added later, null where /proc does not say */
+  readonly pid_namespace?: string | null;
 }
 export const InfoJson: Check<InfoJson> = object<InfoJson>({
   ok: oneOf([true]),
@@ -155,6 +157,7 @@ export const InfoJson: Check<InfoJson> = object<InfoJson>({
   identification: isString,
   state: oneOf(MOODS),
   config_file: isString,
+  pid_namespace: optional(nullable(isString)),
 });
 
 // --- commands ---

@@ -10,6 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { CliRun, fixture, makeTmpDir, procState, runCli, startUp, statFields, teardown, TIMEOUT_SCALE, waitForCondition, writeConfig, zombieChildren } from '../helpers/drover.js';
+import { instanceRunning } from '../../src/daemon/lock.js';
 import { AS_PID1, childrenOf, pid1Of, sampleZombies, skipNamespaces, startAsPid1 } from '../helpers/namespaces.js';
 
 const node = process.execPath;
@@ -236,6 +237,27 @@ test('as PID 1: up -d and serve -D refuse with exit 2, saying to run in the fore
   } finally {
     await teardown(serve, []);
     await teardown(up, [], dir);
+  }
+});
+
+// `drover down` from the host, for a drover that is PID 1 of its own namespace with its runtime directory
+// shared (a bind mount, here the same directory): /api/info says pid 1, which here is the host's init.
+// down waited on that pid and failed after 10 s ("has not exited", exit 1) while drover had exited 0; it
+// waits on drover's instance lock now, and on the pid only in drover's own PID namespace.
+test('drover down from outside the PID namespace of drover as PID 1 returns 0 once drover has exited (its lock released)', { skip }, async () => {
+  const dir = makeTmpDir();
+  const conf = writeConfig(dir, `[program:x]\ncommand = ${node} ${fixture('forever.mjs')}\nstartsecs = 0\n`);
+  const { run } = await upAsPid1(conf);
+  try {
+    await run.waitForLine(/x: starting → running/);
+    const down = await runCli(['down', '-c', conf], { timeoutMs: 20_000 });
+    assert.equal(down.code, 0, `${down.output}\n${run.describe()}`);
+    assert.doesNotMatch(down.output, /has not exited/);
+    // it returned once drover had gone: the lock is free (a new drover could start)
+    assert.equal(instanceRunning(join(dir, '.drover')), false, 'the instance lock is released when down returns');
+    assert.deepEqual(await run.waitForExit(10_000), { code: 0, signal: null }, run.describe());
+  } finally {
+    await teardown(run, [], dir);
   }
 });
 

@@ -1,7 +1,9 @@
 // `drover down [--fast]`: stop every program (reverse priority, stopsignal then SIGKILL after stopwaitsecs)
 // and wait until drover itself has exited. --fast kills every process group at once (as SIGQUIT does).
+import { dirname } from 'node:path';
 import { InfoJson, ResultsJson } from '../../control/wire.js';
-import { processEnded } from '../../os/spawn.js';
+import { instanceRunning } from '../../daemon/lock.js';
+import { pidNamespace, processEnded } from '../../os/spawn.js';
 import { UsageError } from '../../errors.js';
 import { EXIT } from '../exit-codes.js';
 import { formatElapsed, plural } from '../format.js';
@@ -25,7 +27,16 @@ options:
   options: { fast: { type: 'boolean' }, 'no-wait': { type: 'boolean' } },
   run: async (r) => {
     if (r.positionals.length > 0) throw new UsageError('down takes no arguments');
-    const { pid } = await r.call('GET', '/api/info', InfoJson);
+    const info = await r.call('GET', '/api/info', InfoJson);
+    const { pid } = info;
+    // What tells that drover has exited, across PID namespaces too (drover as a container's PID 1, its
+    // runtime directory shared with the host): its instance lock, beside the control socket, released
+    // only at its exit. Its pid is checked only where it names drover here: in drover's own PID namespace
+    // (an older drover does not say which: then as before). Both looked at before the shutdown begins.
+    const socketDir = r.endpoint.socketPath === null ? null : dirname(r.endpoint.socketPath);
+    const lockDir = socketDir !== null && lockHeld(socketDir) ? socketDir : null;
+    const pidHere = r.endpoint.socketPath !== null && (info.pid_namespace === undefined || (info.pid_namespace !== null && info.pid_namespace === pidNamespace()));
+    const exited = (): boolean => (lockDir === null || !lockHeld(lockDir)) && (!pidHere || processEnded(pid));
     const wait = r.values['no-wait'] !== true;
     const progress = wait ? await Progress.open(r, 'stopping', { type: 'all' }) : null;
     const up = progress ? [...progress.states.values()].filter((s) => s !== 'stopped' && s !== 'exited' && s !== 'fatal').length : 0;
@@ -42,9 +53,8 @@ options:
     }
     // drover closes every connection, this stream included, once all processes have stopped
     await progress.ended;
-    const local = r.endpoint.socketPath !== null;
     const deadline = Date.now() + EXIT_GRACE_MS;
-    while (local && !processEnded(pid)) {
+    while (!exited()) {
       if (Date.now() > deadline) {
         progress.finish(null);
         throw new CommandFailed(`drover (pid ${pid}) stopped its processes but has not exited after ${EXIT_GRACE_MS / 1000} s`, EXIT.FAILURE);
@@ -57,3 +67,14 @@ options:
     return EXIT.OK;
   },
 });
+
+// --- internal ---
+
+/** Whether a live process holds the instance lock of `dir`; false when it cannot be looked at. */
+function lockHeld(dir: string): boolean {
+  try {
+    return instanceRunning(dir);
+  } catch {
+    return false;
+  }
+}
