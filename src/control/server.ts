@@ -145,6 +145,8 @@ export class ControlServer {
   private readonly sockets = new Set<import('node:net').Socket>();
   /** responses not yet sent in full (a shutdown request's own answer among them), event streams aside */
   private readonly answering = new Set<ServerResponse>();
+  /** responses still open, event streams and supervisor's logtail included: `close` ends them properly */
+  private readonly responses = new Set<ServerResponse>();
 
   constructor(private readonly routes: readonly RouteHandler[]) {}
 
@@ -160,6 +162,8 @@ export class ControlServer {
     // descriptor ~40 s); the unix socket keeps Node's default (fewer wake-ups of an idle daemon)
     const checking = spec.kind === 'tcp' ? { connectionsCheckingInterval: 2000 } : {};
     const server = createServer({ maxHeaderSize: 16 * 1024, ...checking }, (req, res) => {
+      this.responses.add(res);
+      res.once('close', () => this.responses.delete(res));
       // event streams (asked for by their Accept header, as EventSource and drover's client do) never finish
       if (!String(req.headers.accept ?? '').includes('text/event-stream')) {
         this.answering.add(res);
@@ -239,9 +243,16 @@ export class ControlServer {
   }
 
   async close(keepSocketFiles = false): Promise<void> {
-    // Answers being written finish first (bounded): `drover down` must get its answer even when the master
-    // has nothing to stop and closes at once.
-    const finishing = [...this.answering];
+    // A stream (its headers sent, never finished by itself) is ended with its final chunk, so its client
+    // sees drover end it (`drover tail -f` exits 0) and not a connection cut mid-response (exit 1; curl
+    // says "transfer closed with outstanding read data"). A write to it afterwards is refused by its
+    // EventStreamWriter.
+    const streams = [...this.responses].filter((r) => r.headersSent && !r.writableEnded && !r.destroyed);
+    for (const r of streams) r.end();
+    // Answers being written, and those final chunks, finish first (bounded: a client that stops reading
+    // cannot hold the shutdown): `drover down` must get its answer even when the master has nothing to
+    // stop and closes at once.
+    const finishing = [...new Set([...this.answering, ...streams])];
     if (finishing.length > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([

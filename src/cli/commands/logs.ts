@@ -188,7 +188,10 @@ function reportLost(r: Remote, name: string, stream: string, bytes: number | nul
   r.err(`${bytes ?? 'some'} bytes of ${name} ${stream} skipped: this reader fell behind (the log file has them)`);
 }
 
-/** Follows an event stream until drover ends it (exit 0) or the connection fails (exit 1). */
+/**
+ * Follows an event stream until drover ends it (exit 0: it ends every stream when it stops) or the
+ * connection fails (exit 1: drover was killed, or the connection cut).
+ */
 function follow(r: Remote, path: string, onEvent: (event: string, data: unknown) => void): Promise<number> {
   return new Promise((resolve, reject) => {
     openEventStream(
@@ -199,7 +202,10 @@ function follow(r: Remote, path: string, onEvent: (event: string, data: unknown)
         if (err) {
           r.err(`the log stream broke: ${err.message}`);
           resolve(EXIT.FAILURE);
-        } else resolve(EXIT.OK);
+        } else {
+          r.err('drover stopped: the log stream has ended');
+          resolve(EXIT.OK);
+        }
       },
     ).catch(reject);
   });
