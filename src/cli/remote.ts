@@ -114,8 +114,9 @@ export class Remote {
     return expectAnswer(answer, got.body, describeCall(method, path));
   }
 
-  out(text: string): void {
-    this.ctx.stdout.write(text);
+  /** Writes to stdout; false when its buffer is full (a follower then waits for 'drain'). */
+  out(text: string): boolean {
+    return this.ctx.stdout.write(text);
   }
 
   err(text: string): void {

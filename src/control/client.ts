@@ -165,11 +165,15 @@ export interface ServerEvent {
   readonly data: unknown;
 }
 
-/** Opens an event stream (SSE) and calls `onEvent` per event; returns a function that closes it. */
+/**
+ * Opens an event stream (SSE) and calls `onEvent` per event; returns a function that closes it. When
+ * `onEvent` returns a promise (its output is backed up), reading stops until the promise settles: the
+ * events then wait in drover, whose buffering per client is bounded (docs/api.md, slow readers), not here.
+ */
 export function openEventStream(
   ep: Endpoint,
   path: string,
-  onEvent: (e: ServerEvent) => void,
+  onEvent: (e: ServerEvent) => Promise<void> | void,
   onEnd: (err: Error | null) => void,
 ): Promise<() => void> {
   // node:http only here: the one-shot commands (status, start, …) never load it
@@ -192,6 +196,7 @@ export function openEventStream(
         let buf = '';
         res.on('data', (chunk: string) => {
           buf += chunk;
+          let backedUp: Promise<void> | void = undefined;
           for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
             const block = buf.slice(0, i);
             buf = buf.slice(i + 2);
@@ -208,7 +213,11 @@ export function openEventStream(
             } catch {
               parsed = data.join('\n');
             }
-            onEvent({ event, data: parsed });
+            backedUp = onEvent({ event, data: parsed }) ?? backedUp;
+          }
+          if (backedUp) {
+            res.pause();
+            void backedUp.finally(() => res.resume());
           }
         });
         res.on('end', () => onEnd(null));

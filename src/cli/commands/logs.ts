@@ -190,14 +190,34 @@ function reportLost(r: Remote, name: string, stream: string, bytes: number | nul
 
 /**
  * Follows an event stream until drover ends it (exit 0: it ends every stream when it stops) or the
- * connection fails (exit 1: drover was killed, or the connection cut).
+ * connection fails (exit 1: drover was killed, or the connection cut). While stdout is backed up (a pager
+ * or pipe not reading) the stream is not read: drover then skips output for this reader and says how
+ * much (`lost`), instead of this process buffering all of it.
  */
 function follow(r: Remote, path: string, onEvent: (event: string, data: unknown) => void): Promise<number> {
+  const stdout = r.ctx.stdout;
+  let drained: Promise<void> | null = null;
+  const whenDrained = (): Promise<void> | undefined => {
+    if (!stdout.writableNeedDrain) return undefined;
+    drained ??= new Promise<void>((resolve) => {
+      // 'close' and 'error' (EPIPE: the reader went away) end the wait too; remoteCommand decides the exit
+      const done = (): void => {
+        stdout.off('drain', done).off('close', done).off('error', done);
+        drained = null;
+        resolve();
+      };
+      stdout.on('drain', done).on('close', done).on('error', done);
+    });
+    return drained;
+  };
   return new Promise((resolve, reject) => {
     openEventStream(
       r.endpoint,
       path,
-      (e) => onEvent(e.event, e.data),
+      (e) => {
+        onEvent(e.event, e.data);
+        return whenDrained();
+      },
       (err) => {
         if (err) {
           r.err(`the log stream broke: ${err.message}`);
