@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { CliRun, fixture, livePids, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
+import { CliRun, fixture, livePids, makeTmpDir, runCli, signalTaken, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
 
 test('hooks run in order: on_starting, pre/post_spawn, when_ready, worker_exit, on_reload, on_exit', async () => {
   const dir = makeTmpDir();
@@ -107,6 +107,7 @@ export async function on_starting() {
   try {
     await run.waitForLine(/HOOK on_starting/);
     process.kill(run.pid, 'SIGTERM');
+    await signalTaken(run.pid, 15); // delivered before the hook ends: the case under test
     writeFileSync(go, '');
     const exit = await run.waitForExit(15_000);
     assert.equal(exit.code, 0, run.describe());

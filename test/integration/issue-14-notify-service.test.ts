@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fixture, livePids, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig, type CliRun } from '../helpers/drover.js';
+import { fixture, livePids, makeTmpDir, runCli, signalTaken, startUp, teardown, waitForCondition, writeConfig, type CliRun } from '../helpers/drover.js';
 import { NotifyReceiver, type NotifyMessage } from '../helpers/notify.js';
 import { parseServerUrl, requestJson } from '../../src/control/client.js';
 
@@ -220,6 +220,7 @@ export async function on_starting() {
     newPid = Number((await run.waitForLine(/HOOK successor starting (\d+)/, { timeoutMs: 15_000 }))[1]);
     run.signal('SIGTERM');
     await run.waitForLine(new RegExp(`stopping the new master \\(pid ${newPid}\\) too`));
+    await signalTaken(newPid, 15); // delivered to the new master before its hook ends: the case under test
     writeFileSync(join(dir, 'release'), '');
     await waitForCondition(() => livePids([newPid]).length === 0, 'the new master to exit', { timeoutMs: 15_000 });
     assert.equal((await run.waitForExit(15_000)).code, 0);
