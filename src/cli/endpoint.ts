@@ -54,7 +54,7 @@ export async function findEndpoint(
       // A module that cannot be evaluated (being edited, a helper that throws) names no socket: the
       // drover it started is most likely at the default one, and `drover stop`/`down` must still reach it.
       // Only when nothing is there does the evaluation error stand (docs/decisions.md).
-      const fallback = join(dirname(file), '.drover', 'drover.sock');
+      const fallback = socketBeside(file);
       if (!existsSync(fallback)) throw err;
       const notice = `cannot evaluate ${file}, so using the default control socket ${fallback}: ${err.problems[0]?.message ?? err.message}`;
       return { endpoint: parseServerUrl(`unix://${fallback}`, explicit), config: null, notice };
@@ -104,6 +104,11 @@ function defaultSocketOf(file: string, bytes: Buffer): string | null {
     // something before the first [section] (not a config file at all, say): the parse says what is wrong
     return null;
   }
+  return socketBeside(file);
+}
+
+/** The default control socket of a config file: `.drover/drover.sock` beside it. */
+function socketBeside(file: string): string {
   return join(dirname(file), '.drover', 'drover.sock');
 }
 

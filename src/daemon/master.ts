@@ -329,8 +329,9 @@ export async function runMaster(o: MasterOptions): Promise<number> {
 
   // a stop asked for while drover started (during a slow on_starting hook, say) comes first: nothing is
   // started only to be stopped again (a one-shot job, a migration, would be cut short)
-  // (one turn of the event loop first: a signal the kernel has delivered reaches its JS listener only in the
-  // loop's poll phase, and the start-up may have got here in microtasks since)
+  // (one turn of the event loop first: a signal whose handler has run reaches its JS listener only in the
+  // loop's poll phase, and the start-up may have got here in microtasks since; one the kernel has not yet
+  // handed to a thread, on a loaded machine, comes after and stops what started)
   await new Promise((resolve) => setImmediate(resolve));
   const stopFirst = o.signals.pending().find((sig) => sig === 'TERM' || sig === 'INT' || sig === 'QUIT') ?? null;
   o.signals.attach((sig) => supervisor.push({ type: 'signalReceived', signal: sig }));

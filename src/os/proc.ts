@@ -246,3 +246,15 @@ function isDenied(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   return code === 'EACCES' || code === 'EPERM';
 }
+
+/**
+ * This process's PID namespace ("pid:[4026531836]"), or null where /proc does not say. Two processes see
+ * each other's pids only when they are in the same one (a pid from another namespace names another process).
+ */
+export function pidNamespace(): string | null {
+  try {
+    return readlinkSync('/proc/self/ns/pid');
+  } catch {
+    return null;
+  }
+}

@@ -1,6 +1,6 @@
 // The only place that creates processes and sends them signals.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, closeSync, constants as fsConstants, existsSync, openSync, readFileSync, readlinkSync, readSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { recordSpawned } from './children.js';
@@ -323,18 +323,6 @@ export function processEnded(pid: number): boolean {
     // ENOENT: reaped between the two checks
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return true;
     throw err;
-  }
-}
-
-/**
- * This process's PID namespace ("pid:[4026531836]"), or null where /proc does not say. Two processes see
- * each other's pids only when they are in the same one (a pid from another namespace names another process).
- */
-export function pidNamespace(): string | null {
-  try {
-    return readlinkSync('/proc/self/ns/pid');
-  } catch {
-    return null;
   }
 }
 

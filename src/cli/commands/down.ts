@@ -3,7 +3,8 @@
 import { dirname } from 'node:path';
 import { InfoJson, ResultsJson } from '../../control/wire.js';
 import { instanceRunning } from '../../daemon/lock.js';
-import { pidNamespace, processEnded } from '../../os/spawn.js';
+import { pidNamespace } from '../../os/proc.js';
+import { processEnded } from '../../os/spawn.js';
 import { UsageError } from '../../errors.js';
 import { EXIT } from '../exit-codes.js';
 import { formatElapsed, plural } from '../format.js';
