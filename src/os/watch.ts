@@ -158,9 +158,16 @@ export class TreeWatcher {
     if (!removed || this.closed) return;
     for (const root of this.o.roots) {
       if (root !== dir && !root.startsWith(`${dir}/`) && !dir.startsWith(`${root}/`)) continue;
-      if ([...this.watchers.keys()].some((w) => root === w || root.startsWith(`${w}/`))) continue; // still under a watch
-      this.addTree(nearestExisting(root), true); // what it holds already was made after the removal
+      // what it holds already was made after the removal; an ancestor removed in turn while it was being
+      // watched (rm -rf works upwards) leaves it unwatched: the next existing one then
+      for (let tries = 0; tries < 16 && !this.covers(root); tries++) this.addTree(nearestExisting(root), true);
     }
+  }
+
+  /** Whether `path` is a watched directory or lies under one. */
+  private covers(path: string): boolean {
+    for (const w of this.watchers.keys()) if (path === w || path.startsWith(`${w}/`)) return true;
+    return false;
   }
 }
 
