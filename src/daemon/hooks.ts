@@ -57,15 +57,23 @@ export class Hooks {
   async run(name: HookName, timeoutMs: number, ...args: unknown[]): Promise<boolean> {
     const fn = this.fns[name];
     if (!fn) return true;
+    // The timer holds the event loop until the hook settles: a hook that waits on something which does not
+    // (a signal, an unref'd timer) would otherwise leave drover's start-up with nothing to wait for, and Node
+    // would end the process there, silently, with nothing started
+    let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
         Promise.resolve(fn(...args)),
-        new Promise((_r, reject) => setTimeout(() => reject(new Error(`did not finish within ${timeoutMs} ms`)), timeoutMs).unref()),
+        new Promise((_r, reject) => {
+          timer = setTimeout(() => reject(new Error(`did not finish within ${timeoutMs} ms`)), timeoutMs);
+        }),
       ]);
       return true;
     } catch (err) {
       this.logger.error(`hook ${name} failed: ${(err as Error).stack ?? String(err)}`);
       return false;
+    } finally {
+      clearTimeout(timer);
     }
   }
 
