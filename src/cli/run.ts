@@ -11,9 +11,20 @@ export function runAndExit(command: Command, argv: readonly string[]): void {
 
 /** Runs `main` (which resolves to an exit code), then exits with it; an exception is an internal error. */
 export function run(main: () => Promise<number>): void {
+  // The event loop ran dry while the command still waited (on a promise nothing will settle): Node would end
+  // the process with 0, as if it had succeeded. That is a defect of drover's; it is said, and is a failure.
+  const stalled = (): void => {
+    process.stderr.write('drover: internal error: the command was left waiting with nothing that could finish it\n');
+    process.exit(EXIT.FAILURE);
+  };
+  process.once('beforeExit', stalled);
   main().then(
-    (code) => exitAfterFlush(code),
+    (code) => {
+      process.off('beforeExit', stalled);
+      exitAfterFlush(code);
+    },
     (err: unknown) => {
+      process.off('beforeExit', stalled);
       process.stderr.write(`drover: internal error: ${(err as Error).stack ?? String(err)}\n`);
       exitAfterFlush(EXIT.FAILURE);
     },
