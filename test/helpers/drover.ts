@@ -228,26 +228,6 @@ export function statFields(pid: number | string): string[] | null {
   }
 }
 
-/**
- * Resolves once the kernel has handed signal `signum` (15 for TERM) sent to `pid` to a handler: it is no
- * longer pending for the process (/proc/PID/status ShdPnd, SigPnd). On a loaded machine that can take tens
- * of milliseconds after kill() returns, the time for one of the process's threads to be scheduled; Node
- * then runs the JS listener in its event loop's next poll phase.
- */
-export async function signalTaken(pid: number, signum: number): Promise<void> {
-  const bit = 1n << BigInt(signum - 1);
-  const pending = (): boolean => {
-    let status: string;
-    try {
-      status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    } catch {
-      return false; // gone
-    }
-    return ['ShdPnd', 'SigPnd'].some((k) => (BigInt(`0x${/^${k}:\s*([0-9a-f]+)/m.exec(status)?.[1] ?? '0'}`) & bit) !== 0n);
-  };
-  await waitForCondition(() => !pending(), `signal ${signum} to reach pid ${pid}'s handler`);
-}
-
 /** The one-letter state of a process (Z: zombie, T: stopped), or null once it is gone (reaped). */
 export function procState(pid: number): string | null {
   return statFields(pid)?.[0] ?? null;

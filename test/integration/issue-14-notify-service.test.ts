@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fixture, livePids, makeTmpDir, runCli, signalTaken, startUp, teardown, waitForCondition, writeConfig, type CliRun } from '../helpers/drover.js';
+import { fixture, livePids, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig, type CliRun } from '../helpers/drover.js';
 import { NotifyReceiver, type NotifyMessage } from '../helpers/notify.js';
 import { parseServerUrl, requestJson } from '../../src/control/client.js';
 
@@ -191,17 +191,20 @@ startsecs = 0
 // A TERM to the old master while the new one starts: the old master stops it too (Reexec.shutdownBegun).
 // The new master, told to stop before it took over, must claim nothing: a MAINPID= from it would hand
 // systemd a pid that exits while the old master is still stopping its programs (KillMode=mixed would then
-// SIGKILL them). The successor's on_starting hook holds it until the TERM has been sent to it.
+// SIGKILL them). The successor's on_starting hook holds it until the TERM has reached it.
 test('a TERM during a USR2 re-exec: the new master, stopped before it took over, sends no MAINPID= or READY=1 and starts nothing', async () => {
   const dir = makeTmpDir();
   writeFileSync(
     join(dir, 'hooks.mjs'),
-    `import { existsSync } from 'node:fs';
-export async function on_starting() {
+    `export async function on_starting() {
   if (!(process.env.LISTEN_FDNAMES ?? '').split(':').includes('drover-instance-lock')) return;
-  console.log('HOOK successor starting ' + process.pid);
-  // until the test has TERMed the old master and it has passed the TERM on (bounded: 10 s)
-  for (let i = 0; i < 500 && !existsSync(${JSON.stringify(join(dir, 'release'))}); i++) await new Promise((r) => setTimeout(r, 20));
+  // until the TERM the old master passes on has reached JavaScript (drover's listener runs first, in the same
+  // turn, so drover holds it by then), bounded at 10 s
+  await new Promise((resolve) => {
+    process.once('SIGTERM', resolve);
+    setTimeout(resolve, 10_000).unref();
+    console.log('HOOK successor starting ' + process.pid);
+  });
 }
 `,
   );
@@ -220,8 +223,6 @@ export async function on_starting() {
     newPid = Number((await run.waitForLine(/HOOK successor starting (\d+)/, { timeoutMs: 15_000 }))[1]);
     run.signal('SIGTERM');
     await run.waitForLine(new RegExp(`stopping the new master \\(pid ${newPid}\\) too`));
-    await signalTaken(newPid, 15); // delivered to the new master before its hook ends: the case under test
-    writeFileSync(join(dir, 'release'), '');
     await waitForCondition(() => livePids([newPid]).length === 0, 'the new master to exit', { timeoutMs: 15_000 });
     assert.equal((await run.waitForExit(15_000)).code, 0);
     const fromNew = rx.messages.filter((m) => m.pid === newPid);
