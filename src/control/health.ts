@@ -31,7 +31,7 @@ export function readyzRoute(api: ControlApi): RouteHandler {
     handle(req, res) {
       if (!exactGet(req.url, req.method, '/readyz', res)) return;
       const shuttingDown = api.supervisor.state !== 'running';
-      const notReady = shuttingDown ? [] : notReadyProcesses(api.supervisor.snapshot(), { stoppedByHand: (p) => api.supervisor.stoppedByHand(p) });
+      const notReady = shuttingDown ? [] : notReadyProcesses(api.supervisor.snapshot(), { stoppedByHand: (p) => api.supervisor.keptStopped(p) });
       const ready = !shuttingDown && notReady.length === 0;
       sendJson(res, ready ? 200 : 503, {
         ok: ready,

@@ -233,9 +233,9 @@ export class Supervisor implements CoreHost {
     return this.table.has(`${spec.group}:${spec.name}`) ? null : this.commands.addProcess(spec);
   }
 
-  /** Whether an autostart process is stopped because an operator stopped it (remembered across restarts). */
-  stoppedByHand(p: { readonly key: string; readonly spec: ProcessSpec }): boolean {
-    return p.spec.autostart && !this.commands.wantsRunning(p.key, p.spec);
+  /** Whether a process stays stopped until started by hand: an operator stopped it, or autostart=false and not started. */
+  keptStopped(p: { readonly key: string; readonly spec: ProcessSpec }): boolean {
+    return !this.commands.wantsRunning(p.key, p.spec);
   }
 
   /** Starts `entry` now, from inside the event being handled. */

@@ -113,7 +113,7 @@ export class ServiceNotifications {
   // --- internal ---
 
   /** systemd's start-up waits for the autostart processes drover starts: not for those an operator stopped. */
-  private readonly readiness = { stoppedByHand: (p: { key: string; spec: ProcessSpec }): boolean => this.supervisor.stoppedByHand(p), skipStoppedByHand: true };
+  private readonly readiness = { stoppedByHand: (p: { key: string; spec: ProcessSpec }): boolean => this.supervisor.keptStopped(p), skipStoppedByHand: true };
 
   private changed(): void {
     if (this.muted) return;

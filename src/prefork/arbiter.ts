@@ -54,8 +54,11 @@ export interface ArbiterHost {
   stop(m: PoolMember): Promise<MemberOutcome>;
   /** forgets a stopped process */
   drop(m: PoolMember): void;
-  /** whether an operator stopped `m` (`drover stop`), so that nothing but a start of theirs brings it back */
-  stoppedByHand(m: PoolMember): boolean;
+  /**
+   * whether `m` is to stay stopped until an operator starts it: they stopped it (`drover stop`), or its
+   * program is `autostart = false` and nobody started it
+   */
+  keptStopped(m: PoolMember): boolean;
   /** tries a FATAL `m` again from scratch after `ms`, as its own fatal_cooldown would: a stop calls it off */
   coolDown(m: PoolMember, ms: number): void;
   /** hands a running spare the sockets of its slot `m.slot` and tells it to accept; false when it cannot */
@@ -253,7 +256,7 @@ export class Arbiter {
       const target = this.targets.get(`${group}:${programName}`);
       if (target !== undefined) {
         // workers an operator stopped stay stopped, and no new one takes their place
-        const held = this.workersOf(group, programName).filter((w) => w.role !== 'spare' && !w.retiring && w.record.state === 'stopped' && this.host.stoppedByHand(w)).length;
+        const held = this.workersOf(group, programName).filter((w) => w.role !== 'spare' && !w.retiring && w.record.state === 'stopped' && this.host.keptStopped(w)).length;
         while (this.host.isRunning() && this.live(group, programName).length < target - held) {
           const last = this.workersOf(group, programName).at(-1) ?? template;
           const next = last ? this.sibling(last) : null;

@@ -118,7 +118,7 @@ export class Workers implements ProcessKind {
       stop: (m) => supervisor.stopEntry((m as WorkerState).entry),
       drop: (m) => supervisor.drop((m as WorkerState).entry),
       coolDown: (m, ms) => supervisor.coolDown((m as WorkerState).entry, ms),
-      stoppedByHand: (m) => supervisor.stoppedByHand((m as WorkerState).entry),
+      keptStopped: (m) => supervisor.keptStopped((m as WorkerState).entry),
       promote: (m) => this.promote(m as WorkerState),
       openSlots: (group, programName) => this.balancedSockets(group, programName).flatMap((name) => this.o.sockets?.openSlots(name) ?? []),
       closeSlot: async (group, programName, slot, drain) => {

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fixture, livePids, makeTmpDir, startUp, teardown, waitForCondition, writeConfig, type CliRun } from '../helpers/drover.js';
+import { fixture, livePids, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig, type CliRun } from '../helpers/drover.js';
 import { fetchText } from '../helpers/http.js';
 import { startLoad } from '../helpers/load.js';
 
@@ -260,5 +260,36 @@ startsecs = 0
     assert.match(r.body, /^python \d+$/, run.describe());
   } finally {
     await teardown(run, [], dir);
+  }
+});
+
+// An audit (twentieth session): a HUP started every worker of an `autostart = false` pool nobody had started,
+// and refilled one whose worker an operator had stopped (the roll held back only autostart workers).
+test('autostart = false: a HUP starts none of a pool nobody started, and keeps a worker stopped by hand stopped', async () => {
+  const dir = makeTmpDir();
+  const file = writeConfig(dir, config('', 'autostart = false'));
+  const run = await startUp(file);
+  const statuses = async (): Promise<Record<string, string>> => {
+    const r = await runCli(['status', '--json', '-c', file]);
+    const { processes } = JSON.parse(r.stdout) as { processes: { name: string; state: string }[] };
+    return Object.fromEntries(processes.map((p) => [p.name, p.state]));
+  };
+  try {
+    await run.waitForLine(/drover up: pid/);
+    run.signal('SIGHUP');
+    await run.waitForLine(/reload: done/, { timeoutMs: 15_000 });
+    assert.deepEqual(await statuses(), { 'web:web_0': 'stopped', 'web:web_1': 'stopped' }, run.describe());
+    assert.doesNotMatch(run.output, /spawned: web_/, run.describe());
+
+    assert.equal((await runCli(['start', '-c', file, 'web:*'])).code, 0, run.describe());
+    assert.equal((await runCli(['stop', '-c', file, 'web:web_1'])).code, 0, run.describe());
+    run.signal('SIGHUP');
+    await run.waitForCount(/reload: done/g, 2, 20_000);
+    const after = await statuses();
+    const running = Object.entries(after).filter(([, state]) => state === 'running');
+    assert.equal(running.length, 1, `one worker running, as before the HUP: ${JSON.stringify(after)}\n${run.describe()}`);
+    assert.equal(after['web:web_1'], 'stopped', run.describe());
+  } finally {
+    await teardown(run, workerPids(run), dir);
   }
 });

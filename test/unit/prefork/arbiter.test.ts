@@ -168,10 +168,10 @@ class FakeHost implements ArbiterHost {
     if (this.isCurrent(m)) this.table.delete(m.key);
   }
 
-  /** keys of the members an operator stopped */
+  /** keys of the members to stay stopped (an operator stopped them) */
   readonly handStopped = new Set<string>();
 
-  stoppedByHand(m: PoolMember): boolean {
+  keptStopped(m: PoolMember): boolean {
     return this.handStopped.has(m.key);
   }
 
