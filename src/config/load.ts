@@ -32,7 +32,7 @@ import { dependencyProblems } from './dependencies.js';
 import { nearestKey } from './nearest.js';
 import { ShlexError, splitCommand } from './shlex.js';
 import { ConfigProblems, dedupeWarnings, expansionProblem, pathOf, readConfigSources } from './sources.js';
-import { evaluateTypedConfig, isTypedConfigFile, readTypedConfig } from './typed.js';
+import { evaluateTypedConfig, evaluateTypedConfigAsync, isTypedConfigFile, readTypedConfig, type TypedEvaluation } from './typed.js';
 import { ValueProblem, expandUser, keyValuePairs, processOrGroupName, refuseControlCharacters, type LogfileValue } from './datatypes.js';
 import type {
   Config,
@@ -62,6 +62,8 @@ export interface LoadOptions {
    * again; for reads that only re-resolve what was loaded (a worker's sibling, `drover scale`), never a reload
    */
   readonly reuseEvaluation?: boolean;
+  /** typed configs: the module's evaluation, made beforehand without blocking (loadConfigAsync) */
+  readonly evaluation?: TypedEvaluation;
 }
 
 export { ConfigProblems } from './sources.js';
@@ -91,6 +93,16 @@ export function loadConfig(file: string, opts: LoadOptions = {}): Config {
   return new Loader(resolve(file), opts).load();
 }
 
+/**
+ * loadConfig for the daemon, whose event loop must go on while a typed config's module runs (up to
+ * TYPED_EVAL_TIMEOUT_MS): the module is evaluated first, asynchronously; the rest of the read is synchronous.
+ */
+export async function loadConfigAsync(file: string, opts: LoadOptions = {}): Promise<Config> {
+  const path = resolve(file);
+  if (!isTypedConfigFile(path) || !existsSync(path)) return loadConfig(path, opts);
+  return loadConfig(path, { ...opts, evaluation: await evaluateTypedConfigAsync(path, opts.env ?? process.env) });
+}
+
 // --- internal ---
 
 type Names = Map<string, ExpansionValue>;
@@ -117,10 +129,12 @@ class Loader {
   readonly numprocsOverride: Readonly<Record<string, number>>;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly reuseEvaluation: boolean;
+  readonly evaluation: TypedEvaluation | null;
 
   constructor(file: string, opts: LoadOptions) {
     this.file = file;
     this.reuseEvaluation = opts.reuseEvaluation ?? false;
+    this.evaluation = opts.evaluation ?? null;
     this.numprocsOverride = opts.numprocsOverride ?? {};
     this.here = dirname(file);
     this.hostname = opts.hostname ?? osHostname();
@@ -240,7 +254,7 @@ class Loader {
       this.problems.push({ file: path, line: 0, section: '', key: null, message: 'config file not found' });
       throw new ConfigProblems(this.problems, dedupeWarnings(this.warnings));
     }
-    const evaluation = evaluateTypedConfig(path, this.env, this.reuseEvaluation);
+    const evaluation = (path === this.file ? this.evaluation : null) ?? evaluateTypedConfig(path, this.env, this.reuseEvaluation);
     this.files.push(path);
     if (evaluation.output !== '') {
       const text = evaluation.output.length > 2000 ? `${evaluation.output.slice(0, 2000)}…` : evaluation.output;

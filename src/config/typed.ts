@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runNodeScriptSync } from '../os/node-script.js';
+import { runNodeScript, runNodeScriptSync, type NodeScriptRun } from '../os/node-script.js';
 import { canStripTypes, stripTypesFlags } from '../os/node-features.js';
 import type { IniDocument, IniEntry } from './ini.js';
 import { nearestKey } from './nearest.js';
@@ -54,13 +54,30 @@ const lastEvaluation = new Map<string, { env: Readonly<Record<string, string | u
 export function evaluateTypedConfig(file: string, env: Readonly<Record<string, string | undefined>>, reuse = false): TypedEvaluation {
   const last = lastEvaluation.get(file);
   if (reuse && last !== undefined && last.env === env) return last.result;
+  const [args, opts] = evaluation(file, env);
+  return evaluated(file, env, runNodeScriptSync(args, opts));
+}
+
+/**
+ * evaluateTypedConfig without blocking the caller while the module runs (the daemon's reloads: a module may
+ * take seconds, fetching a secret, say); its result is handed to loadConfig as `evaluation`.
+ */
+export async function evaluateTypedConfigAsync(file: string, env: Readonly<Record<string, string | undefined>>): Promise<TypedEvaluation> {
+  const [args, opts] = evaluation(file, env);
+  return evaluated(file, env, await runNodeScript(args, opts));
+}
+
+/** The command line and limits of one evaluation. */
+function evaluation(file: string, env: Readonly<Record<string, string | undefined>>): [string[], Parameters<typeof runNodeScript>[1]] {
   const script = fileURLToPath(new URL('./typed-eval.js', import.meta.url));
-  const run = runNodeScriptSync([...stripTypesFlags(), script, file, canStripTypes() ? 'native' : 'strip'], {
-    env,
-    cwd: dirname(file),
-    timeoutMs: TYPED_EVAL_TIMEOUT_MS,
-    maxBytes: TYPED_EVAL_MAX_BYTES,
-  });
+  return [
+    [...stripTypesFlags(), script, file, canStripTypes() ? 'native' : 'strip'],
+    { env, cwd: dirname(file), timeoutMs: TYPED_EVAL_TIMEOUT_MS, maxBytes: TYPED_EVAL_MAX_BYTES },
+  ];
+}
+
+/** What an evaluation's run gave; a success is kept as the file's last evaluation. */
+function evaluated(file: string, env: Readonly<Record<string, string | undefined>>, run: NodeScriptRun): TypedEvaluation {
   const output = run.output.trim();
   let result: TypedEvaluation;
   if (run.timedOut) {

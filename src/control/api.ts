@@ -91,9 +91,9 @@ export interface ResolvedNames {
  */
 export interface ConfigUpdates {
   /** re-read the file and report what differs from what runs; nothing applied (throws ConfigError) */
-  reread(): { config: Config; diff: ConfigDiff };
+  reread(): Promise<{ config: Config; diff: ConfigDiff }>;
   /** the config of the last reread, or a fresh read */
-  pendingConfig(): Config;
+  pendingConfig(): Promise<Config>;
   /** the one reload: apply to `groups` (null: all) and roll the worker pools ('pools': roll only) */
   reload(opts: { groups: readonly string[] | null; apply: 'all' | 'pools'; cause: string }): Promise<{
     diff: ConfigDiff;
@@ -320,7 +320,7 @@ export class ControlApi {
   }
 
   /** Re-reads the config file and reports what changed against what is active; kept for add/update. */
-  reread(): { config: Config; diff: ConfigDiff } {
+  reread(): Promise<{ config: Config; diff: ConfigDiff }> {
     return this.opts.updates.reread();
   }
 
@@ -333,15 +333,15 @@ export class ControlApi {
    * supervisor's reloadConfig: re-read and report, as supervisor does; in drover the worker pools also roll
    * onto the code on disk, in the background (the groups themselves are left to add/remove, as supervisor does).
    */
-  reloadConfig(): { config: Config; diff: ConfigDiff } {
-    const read = this.opts.updates.reread();
+  async reloadConfig(): Promise<{ config: Config; diff: ConfigDiff }> {
+    const read = await this.opts.updates.reread();
     void this.opts.updates.reload({ groups: null, apply: 'pools', cause: 'XML-RPC reloadConfig' }).catch(() => undefined); // logged by the reload
     return read;
   }
 
   /** supervisor's addProcessGroup, from the config of the last reread (or a fresh read). */
-  addGroup(group: string): Promise<readonly CommandOutcome[]> {
-    return this.supervisor.command({ type: 'addGroup', config: this.opts.updates.pendingConfig(), group });
+  async addGroup(group: string): Promise<readonly CommandOutcome[]> {
+    return this.supervisor.command({ type: 'addGroup', config: await this.opts.updates.pendingConfig(), group });
   }
 
   removeGroup(group: string): Promise<readonly CommandOutcome[]> {
@@ -371,8 +371,8 @@ export class ControlApi {
   }
 
   /** Groups in the config file that are not active (for `avail`), and which are active. */
-  avail(): { active: string[]; available: string[]; config: Config } {
-    const config = this.opts.updates.pendingConfig();
+  async avail(): Promise<{ active: string[]; available: string[]; config: Config }> {
+    const config = await this.opts.updates.pendingConfig();
     const active = new Set(this.supervisor.activeGroups().map((g) => g.name));
     return {
       active: [...active],

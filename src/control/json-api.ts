@@ -341,8 +341,8 @@ const GET: Record<string, Handler> = {
     const rows = views.map((p) => ({ cells: keptStatusCells(p, nowMs, color), uptimeMs: uptimeMsOf(p, nowMs) }));
     return { ok: true, text: statusTable(rows), not_running: countNotRunning(views) } satisfies StatusJson;
   },
-  '/api/avail': (api) => {
-    const { active, available, config } = api.avail();
+  '/api/avail': async (api) => {
+    const { active, available, config } = await api.avail();
     return {
       ok: true,
       groups: config.groups.map((g) => ({ name: g.name, active: active.includes(g.name), priority: g.priority })),
@@ -487,8 +487,8 @@ const POST: Record<string, Handler> = {
     }
   },
   '/api/shutdown': async (api, input) => results(await api.shutdown(input.bool('fast', false))),
-  '/api/reread': (api) => {
-    const { diff } = api.reread();
+  '/api/reread': async (api) => {
+    const { diff } = await api.reread();
     return { ok: true, ...diffJson(diff) } satisfies RereadJson;
   },
   '/api/update': async (api, input) => {
@@ -496,7 +496,7 @@ const POST: Record<string, Handler> = {
     if (groups) {
       // as supervisorctl's "ERROR: no such group", but before anything is applied (a group the file now
       // has counts: update adds it)
-      const known = new Set([...api.supervisor.activeGroups().map((g) => g.name), ...api.reread().config.groups.map((g) => g.name)]);
+      const known = new Set([...api.supervisor.activeGroups().map((g) => g.name), ...(await api.reread()).config.groups.map((g) => g.name)]);
       const unknown = groups.filter((g) => !known.has(g));
       if (unknown.length > 0) throw new BadRequest('E_BAD_NAME', `no such group: ${unknown.join(', ')}`, 404);
     }

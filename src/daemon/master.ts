@@ -5,7 +5,7 @@
 // `drover up` calls runMaster; so does the daemon child of `up -d`, and a new master after USR2.
 import { basename, dirname } from 'node:path';
 import type { Writable } from 'node:stream';
-import { loadConfig, type LoadOptions } from '../config/load.js';
+import { loadConfig, loadConfigAsync, type LoadOptions } from '../config/load.js';
 import type { Config, ProcessSpec } from '../config/types.js';
 import { Checks } from '../checks/checks.js';
 import { ControlApi } from '../control/api.js';
@@ -242,7 +242,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   const reloader = new Reloader({
     supervisor,
     workers,
-    readConfig: () => readConfig(),
+    readConfig: () => loadConfigAsync(config.file, o.loadOptions),
     logger,
     ownLog: config.supervisord,
     onReloadHook: () => hooks.run('on_reload', 30_000, serverInfo),

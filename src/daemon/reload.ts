@@ -34,8 +34,8 @@ export interface ReloadResult {
 export interface ReloaderOptions {
   readonly supervisor: Supervisor;
   readonly workers: Workers;
-  /** reads the config file now (throws ConfigError) */
-  readonly readConfig: () => Config;
+  /** reads the config file now (rejects with ConfigError); a typed config's module runs without blocking */
+  readonly readConfig: () => Promise<Config>;
   readonly logger: Logger;
   /** drover's own log settings as it started with them: a reload does not change them, and says so */
   readonly ownLog?: Pick<Config['supervisord'], OwnLogKey>;
@@ -61,15 +61,15 @@ export class Reloader {
   constructor(private readonly o: ReloaderOptions) {}
 
   /** Re-reads the config and reports what differs from what runs, pools left out; nothing is applied. */
-  reread(): { config: Config; diff: ConfigDiff } {
-    const config = this.o.readConfig();
+  async reread(): Promise<{ config: Config; diff: ConfigDiff }> {
+    const config = await this.o.readConfig();
     this.lastRead = config;
     return { config, diff: this.diffAgainstActive(config) };
   }
 
   /** The config of the last reread, or a fresh read. */
-  pendingConfig(): Config {
-    return this.lastRead ?? this.reread().config;
+  async pendingConfig(): Promise<Config> {
+    return this.lastRead ?? (await this.reread()).config;
   }
 
   /** Runs one reload after any that is under way; rejects with ConfigError when the file does not load. */
@@ -99,7 +99,7 @@ export class Reloader {
     try {
       logger.info(`${opts.cause}: reloading (re-reading the config${opts.apply === 'all' ? ', applying what changed' : ''} and rolling the worker pools)`);
       if (!(await this.o.onReloadHook())) logger.warn(`${opts.cause}: the on_reload hook failed (see above); reloading anyway`);
-      const { config, diff } = this.reread();
+      const { config, diff } = await this.reread();
       this.warnOwnLogUnchanged(config, opts.cause);
       const pooled = this.pooledPrograms(config);
       const managedElsewhere = (spec: ProcessSpec): boolean => spec.worker !== null && pooled.has(programKey(spec));

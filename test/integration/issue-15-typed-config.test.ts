@@ -4,13 +4,13 @@
 // the modules it imports — and the exported types make the compiler flag a misspelt key or a wrong type.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { keyValuePairs } from '../../src/config/datatypes.js';
 import { createIniDocument, readIni, sectionItems } from '../../src/config/ini.js';
 import { SCHEMA, sectionKind, type KeySpec } from '../../src/config/schema.js';
-import { CliRun, makeTmpDir, runCli, teardown } from '../helpers/drover.js';
+import { CliRun, makeTmpDir, runCli, teardown, waitForCondition } from '../helpers/drover.js';
 import { fixturesDir, repoRoot } from '../helpers/paths.js';
 import { linkDrover } from '../helpers/shared.js';
 
@@ -167,6 +167,42 @@ export default defineConfig({
     await run.waitForLine(/say \| said-v3/, { from });
     const status = await runCli(['status', '--json'], { cwd: dir });
     assert.equal(status.code, 0, status.output);
+  } finally {
+    await teardown(run, [...run.output.matchAll(/spawned: \w+ with pid (\d+)/g)].map((m) => Number(m[1])), dir);
+  }
+});
+
+// A config module may take seconds (it fetches a secret, say). Its evaluation at a reload blocked the master
+// for that long (up to the 10 s limit): no status, no signals, and workers' heartbeats read as late. The
+// module here holds its evaluation until the test has had a status answered, so blocking the master would
+// hold the status until the evaluation's time limit.
+test('a reload does not block the daemon while the typed config evaluates: status answers meanwhile, then the reload applies', async () => {
+  const dir = makeTmpDir();
+  const [slow, evaluating, release] = ['SLOW', 'EVALUATING', 'RELEASE'].map((f) => join(dir, f)) as [string, string, string];
+  writeFileSync(
+    join(dir, 'drover.config.mjs'),
+    `import { existsSync, writeFileSync } from 'node:fs';
+const slow = existsSync(${JSON.stringify(slow)});
+if (slow) {
+  writeFileSync(${JSON.stringify(evaluating)}, '');
+  for (let i = 0; i < 450 && !existsSync(${JSON.stringify(release)}); i++) await new Promise((r) => setTimeout(r, 20));
+}
+export default { programs: { [slow ? 'after' : 'before']: { command: '/bin/sleep 60', startsecs: 0, stopwaitsecs: 1 } } };
+`,
+  );
+  const run = new CliRun(['up'], { cwd: dir });
+  try {
+    await run.waitForLine(/before: starting → running/);
+    writeFileSync(slow, '');
+    run.signal('SIGHUP');
+    await waitForCondition(() => existsSync(evaluating), 'the reload to begin evaluating the config', { describe: () => run.describe() });
+    // straight to the socket: the CLI reading the config would evaluate the held module itself
+    const status = await runCli(['status', '--json', '-s', `unix://${join(dir, '.drover', 'drover.sock')}`], { cwd: dir, timeoutMs: 5_000 });
+    assert.equal(status.code, 0, `status while the config evaluates\n${status.output}\n${run.describe()}`);
+    assert.match(status.stdout, /"before"/);
+    writeFileSync(release, '');
+    await run.waitForLine(/reload: done/, { timeoutMs: 15_000 });
+    await run.waitForLine(/after: starting → running/);
   } finally {
     await teardown(run, [...run.output.matchAll(/spawned: \w+ with pid (\d+)/g)].map((m) => Number(m[1])), dir);
   }

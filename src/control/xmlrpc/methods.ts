@@ -414,10 +414,10 @@ function sinkLogPath(api: ControlApi, key: string, stream: StreamName): string |
 }
 
 /** supervisor's getAllConfigInfo: one struct per configured process, active or not, sorted by name. */
-function allConfigInfo(api: ControlApi): XmlRpcValue[] {
+async function allConfigInfo(api: ControlApi): Promise<XmlRpcValue[]> {
   let config;
   try {
-    config = api.avail().config;
+    config = (await api.avail()).config;
   } catch (err) {
     if (err instanceof ConfigError) throw new RpcFault('CANT_REREAD', err.message);
     throw err;
@@ -536,10 +536,10 @@ async function clearProcessLogs(api: ControlApi, namespec: string): Promise<bool
  * user sees from that: every process stops, the config file is applied, and autostart processes start.
  * drover's pid stays the same. A config that does not load is refused before anything stops.
  */
-function restartEverything(ctx: MethodContext): boolean {
+async function restartEverything(ctx: MethodContext): Promise<boolean> {
   const { api } = ctx;
   try {
-    api.reread();
+    await api.reread();
   } catch (err) {
     if (err instanceof ConfigError) throw new RpcFault('CANT_REREAD', err.message);
     throw err;
@@ -608,9 +608,9 @@ const SUPERVISOR: Record<string, MethodDef> = {
   restart: def('boolean', [], 'Stops every process, applies the config file, and starts the autostart processes (drover does not re-exec).', (c) =>
     restartEverything(c),
   ),
-  reloadConfig: def('array', [], 'Re-reads the config file and returns [[added, changed, removed]] group names; add/update use it.', (c) => {
+  reloadConfig: def('array', [], 'Re-reads the config file and returns [[added, changed, removed]] group names; add/update use it.', async (c) => {
     try {
-      const { diff } = c.api.reloadConfig();
+      const { diff } = await c.api.reloadConfig();
       return [[[...diff.addedGroups], [...diff.changedGroups], [...diff.removedGroups]]];
     } catch (err) {
       if (err instanceof ConfigError) throw new RpcFault('CANT_REREAD', err.message);
