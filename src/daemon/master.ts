@@ -203,7 +203,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     return abort((err as Error).message);
   }
   const { service: shared, gate } = primitives;
-  const guard = OrphanGuard.start(masterName(config));
+  const guard = OrphanGuard.start(masterName(config), (message) => logger.warn(message));
 
   // the engine: the supervisor with drover workers as a kind of process, and the pool policy over them
   // a reload reads the file anew; a sibling or a scale re-resolves what was read (a typed config is not evaluated again)

@@ -4,6 +4,8 @@
 // fd 3; when drover dies for any reason the pipe closes, and the guard sends TERM, then KILL a second later,
 // to every group still listed. On a clean exit drover has removed every group first, so the guard does
 // nothing. bash reads its script from stdin (then closed), so `ps` shows only its name, `drover-guard [NAME]`.
+// drover keeps the list too: a guard that ends while drover runs (an operator's kill, a `kill -1` inside a PID
+// namespace where drover is PID 1) is replaced by a new one that is handed the groups of that moment.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { Socket } from 'node:net';
@@ -34,23 +36,90 @@ for g in "\${!groups[@]}"; do same "$g" "\${groups[$g]}" && kill -KILL -- "-$g" 
 exit 0
 `;
 
+/** How long a replacement guard must have run for its own end to be met with another replacement. */
+const MIN_REPLACEMENT_LIFE_MS = 1000;
+
+/** Says what became of a guard that ended while drover still needed it (the master logs it as a warning). */
+export type GuardReport = (message: string) => void;
+
+interface Running {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  /** the pipe on the guard's fd 3 that carries add/del lines */
+  readonly commands: Writable | null;
+  /** performance.now() at its spawn */
+  readonly startedAt: number;
+  /** whether it replaced a guard that had ended */
+  readonly replacement: boolean;
+}
+
 export class OrphanGuard {
-  /** the bash process; null once closed */
-  private child: ChildProcess | null;
-  /** the pipe on the guard's fd 3 that carries add/del lines; null once closed */
-  private commands: Writable | null;
+  /** the guard process now; null once closed, or once drover carries on without one */
+  private running: Running | null = null;
+  /** the groups guarded now (group id → its leader's start time): what a replacement is handed */
+  private readonly groups = new Map<number, number>();
 
-  private constructor(child: ChildProcess, commands: Writable | null) {
-    this.child = child;
-    this.commands = commands;
-  }
+  private constructor(
+    private readonly bash: string,
+    private readonly name: string,
+    private readonly report: GuardReport,
+    private readonly minReplacementLifeMs: number,
+  ) {}
 
-  /** Starts the guard, named `drover-guard [name]`; null when bash is not available (drover then relies on pdeathsig alone). */
-  static start(name: string): OrphanGuard | null {
+  /**
+   * Starts the guard, named `drover-guard [name]`; null when bash is not available or cannot be spawned
+   * (drover then relies on pdeathsig alone). A guard that ends while drover runs (killed by an operator, or
+   * by a `kill -1` inside a PID namespace) is replaced at once and the new one handed every group guarded
+   * at that moment; `report` says so. A replacement that ends within `minReplacementLifeMs` of its start is
+   * not replaced again: drover carries on without a guard rather than loop.
+   */
+  static start(name: string, report: GuardReport = () => undefined, minReplacementLifeMs = MIN_REPLACEMENT_LIFE_MS): OrphanGuard | null {
     const bash = ['/bin/bash', '/usr/bin/bash'].find((p) => existsSync(p));
     if (!bash) return null;
-    // detached: its own session, so a terminal's Ctrl-C or hang-up that reaches drover does not reach it
-    const child = spawn(bash, [], { argv0: `drover-guard [${name}]`, detached: true, stdio: ['pipe', 'ignore', 'ignore', 'pipe'] });
+    const guard = new OrphanGuard(bash, name, report, minReplacementLifeMs);
+    const first = guard.spawn(false);
+    if (typeof first === 'string') return null;
+    guard.running = first;
+    return guard;
+  }
+
+  /** the guard's pid; undefined once closed or gone for good */
+  get pid(): number | undefined {
+    return this.running?.pid;
+  }
+
+  /** Starts guarding a process group; `startTicks` is its leader's start time, to recognise pid reuse. */
+  add(pgid: number, startTicks: number): void {
+    this.groups.set(pgid, startTicks);
+    this.running?.commands?.write(`add ${pgid} ${startTicks}\n`);
+  }
+
+  /** Stops guarding a process group (it has ended). */
+  remove(pgid: number): void {
+    this.groups.delete(pgid);
+    this.running?.commands?.write(`del ${pgid}\n`);
+  }
+
+  /** Ends the guard after a clean shutdown. */
+  close(): void {
+    this.running?.commands?.end();
+    this.running = null;
+    this.groups.clear();
+  }
+
+  /** Spawns a guard process; the error's text when it could not be spawned. */
+  private spawn(replacement: boolean): Running | string {
+    let child: ChildProcess;
+    try {
+      // detached: its own session, so a terminal's Ctrl-C or hang-up that reaches drover does not reach it
+      child = spawn(this.bash, [], { argv0: `drover-guard [${this.name}]`, detached: true, stdio: ['pipe', 'ignore', 'ignore', 'pipe'] });
+    } catch (err) {
+      return (err as Error).message;
+    }
+    // a failed spawn (EAGAIN, ENOMEM) has no pid and emits 'error' on the next tick: heard, not thrown
+    child.on('error', () => undefined);
+    const pid = child.pid;
+    if (pid === undefined) return 'the spawn of bash failed';
     recordSpawned(child);
     child.unref();
     child.stdin?.on('error', () => undefined); // EPIPE if bash died at once: the commands pipe reports it too
@@ -58,29 +127,33 @@ export class OrphanGuard {
     // a 'pipe' slot is a net.Socket; unreferenced, so that the open pipe alone never keeps drover running
     const fd3 = child.stdio[3];
     const commands = fd3 instanceof Socket ? fd3 : null;
-    commands?.on('error', () => undefined); // EPIPE if the guard was killed: nothing to clean up then
+    commands?.on('error', () => undefined); // EPIPE if the guard was killed: its exit is heard below
     commands?.unref();
-    return new OrphanGuard(child, commands);
+    const running: Running = { child, pid, commands, startedAt: performance.now(), replacement };
+    child.on('exit', (code, signal) => this.ended(running, code, signal));
+    return running;
   }
 
-  get pid(): number | undefined {
-    return this.child?.pid;
-  }
-
-  /** Starts guarding a process group; `startTicks` is its leader's start time, to recognise pid reuse. */
-  add(pgid: number, startTicks: number): void {
-    this.commands?.write(`add ${pgid} ${startTicks}\n`);
-  }
-
-  /** Stops guarding a process group (it has ended). */
-  remove(pgid: number): void {
-    this.commands?.write(`del ${pgid}\n`);
-  }
-
-  /** Ends the guard after a clean shutdown. */
-  close(): void {
-    this.commands?.end();
-    this.commands = null;
-    this.child = null;
+  /** The guard process ended: expected only after close(); otherwise replaced, with the groups of now. */
+  private ended(gone: Running, code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.running !== gone) return; // closed: its end was asked for
+    this.running = null;
+    gone.commands?.destroy();
+    const how = signal ? `killed by ${signal}` : `exit status ${code ?? '?'}`;
+    const lived = performance.now() - gone.startedAt;
+    const what = `orphan guard pid ${gone.pid} ended unexpectedly (${how})`;
+    const without = "carrying on without one: if drover is killed, programs' children may outlive it (pdeathsig reaches their first process only)";
+    if (gone.replacement && lived < this.minReplacementLifeMs) {
+      this.report(`${what} ${(lived / 1000).toFixed(1)} s after it was started to replace another; not starting another, ${without}`);
+      return;
+    }
+    const next = this.spawn(true);
+    if (typeof next === 'string') {
+      this.report(`${what}; cannot start a new one (${next}); ${without}`);
+      return;
+    }
+    this.running = next;
+    for (const [pgid, startTicks] of this.groups) next.commands?.write(`add ${pgid} ${startTicks}\n`);
+    this.report(`${what}; started a new one, pid ${next.pid}, guarding the ${this.groups.size} process group(s) alive now`);
   }
 }

@@ -1,5 +1,6 @@
 // Process groups and parent death: stopasgroup/killasgroup take grandchildren (also one that left the
-// group), a plain stop does not (negative control), and a SIGKILLed drover leaves no program behind.
+// group), a plain stop does not (negative control), and a SIGKILLed drover leaves no program behind,
+// also after its orphan guard was killed and replaced.
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -103,6 +104,45 @@ startsecs = 0
     const away = Number((run.output.match(/grandchildren \d+ (\d+)/) ?? [])[1] ?? 0);
     const survivors = await teardown(run, pids, dir);
     if (away) await teardown(run, [away]);
+    if (checked) assert.deepEqual(survivors, [], `alive at teardown: ${survivors.join(' ')} of ${pids.join(' ')}\n${run.describe()}`);
+  }
+});
+
+// The guard could die while drover ran (an operator's kill, a `kill -1` inside a PID namespace where drover
+// is PID 1) and was never started again: a later SIGKILL of drover left the programs' children running.
+test('an orphan guard killed while drover runs is replaced: a SIGKILLed drover still leaves no grandchild', async () => {
+  const dir = makeTmpDir();
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `[program:shell]
+command = /bin/sh -c 'sleep 1000 & wait'
+startsecs = 0
+`,
+    ),
+  );
+  let pids: number[] = [];
+  let checked = false;
+  try {
+    const guardPid = Number((await run.waitForLine(/orphan guard pid (\d+)/))[1]);
+    await run.waitForLine(/shell: starting → running/);
+    const shellPid = Number((run.output.match(/spawned: shell with pid (\d+)/) ?? [])[1]);
+    const sleepPid = await findChild(shellPid);
+    pids = [shellPid, sleepPid];
+    process.kill(guardPid, 'SIGTERM');
+    const m = await run.waitForLine(
+      new RegExp(`WARN orphan guard pid ${guardPid} ended unexpectedly \\(killed by SIGTERM\\); started a new one, pid (\\d+), guarding the 1 process group\\(s\\) alive now`),
+    );
+    pids.push(Number(m[1]));
+    run.signal('SIGKILL');
+    await run.waitForExit();
+    await waitForCondition(() => livePids(pids).length === 0, 'the shell, its sleep and the new guard to be gone', {
+      timeoutMs: 5000,
+      describe: () => `alive: ${livePids(pids).join(' ')}\n${run.describe()}`,
+    });
+    checked = true;
+  } finally {
+    const survivors = await teardown(run, pids, dir);
     if (checked) assert.deepEqual(survivors, [], `alive at teardown: ${survivors.join(' ')} of ${pids.join(' ')}\n${run.describe()}`);
   }
 });
