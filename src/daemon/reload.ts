@@ -23,7 +23,8 @@ export interface ReloadOptions {
 }
 
 export interface ReloadResult {
-  readonly config: Config;
+  /** the config read; null when a shutdown kept the reload from beginning */
+  readonly config: Config | null;
   /** the config's differences from what ran, pools left out (they roll in place) */
   readonly diff: ConfigDiff;
   readonly outcomes: readonly CommandOutcome[];
@@ -95,6 +96,11 @@ export class Reloader {
 
   private async run(opts: ReloadOptions): Promise<ReloadResult> {
     const { supervisor, workers, logger } = this.o;
+    if (supervisor.mood !== 'running') {
+      // queued behind another reload, or a HUP that came during the shutdown: nothing is read or applied
+      logger.warn(`${opts.cause}: not reloading: drover is shutting down`);
+      return { config: null, diff: emptyDiff(), outcomes: [SHUTTING_DOWN('the reload did not begin')], rolled: [] };
+    }
     this.o.onReloading?.(opts.cause);
     try {
       logger.info(`${opts.cause}: reloading (re-reading the config${opts.apply === 'all' ? ', applying what changed' : ''} and rolling the worker pools)`);
@@ -105,12 +111,21 @@ export class Reloader {
       const managedElsewhere = (spec: ProcessSpec): boolean => spec.worker !== null && pooled.has(programKey(spec));
       const inScope = (group: string): boolean => opts.groups === null || opts.groups.includes(group);
       const outcomes = opts.apply === 'all' ? await supervisor.command({ type: 'applyConfig', config, groups: opts.groups, managedElsewhere }) : [];
+      // a shutdown that began while the reload ran (`drover down` while a changed program stopped) cuts it
+      // short: its caller hears so (E_SHUTTING_DOWN), never "done"
+      const cutShort = (step: string): ReloadResult => {
+        logger.warn(`${opts.cause}: reload cut short: drover began shutting down ${step}`);
+        const told = outcomes.some((o) => o.code === 'E_SHUTTING_DOWN');
+        return { config, diff, outcomes: told ? outcomes : [...outcomes, SHUTTING_DOWN(`the reload was cut short ${step}`)], rolled: [] };
+      };
+      if (supervisor.mood !== 'running') return cutShort('while it applied the changes; the worker pools were not rolled');
       workers.setTargets({ ...config, processes: config.processes.filter((p) => managedElsewhere(p) && inScope(p.group)) });
       const rolling = [...pooled].filter((key) => inScope(key.slice(0, key.indexOf(':'))));
       const kept = await workers.arbiter.rollWorkers((group, programName) => rolling.includes(`${group}:${programName}`));
       const rolled = rolling.filter((key) => !kept.has(key));
       // worker programs the reload added get their spares too (rolled ones have theirs)
       await workers.arbiter.fillAllSpares();
+      if (supervisor.mood !== 'running') return cutShort('while it rolled the worker pools');
       const changes = [`${diff.changedProcesses.length} changed`, `${diff.addedProcesses.length} added`, `${diff.removedProcesses.length} removed`];
       this.o.onApplied?.(config);
       const keptNote = kept.size > 0 ? `; kept the old workers of ${[...kept].join(', ')}: the new ones did not get ready` : '';
@@ -165,6 +180,15 @@ export class Reloader {
     };
     return diffConfigs(active, { ...config, processes: config.processes.filter(outsidePools) });
   }
+}
+
+/** The outcome of a reload that a shutdown kept from finishing (or from beginning). */
+function SHUTTING_DOWN(what: string): CommandOutcome {
+  return { key: '*', ok: false, code: 'E_SHUTTING_DOWN', message: `drover is shutting down: ${what}` };
+}
+
+function emptyDiff(): ConfigDiff {
+  return { addedGroups: [], changedGroups: [], removedGroups: [], addedProcesses: [], changedProcesses: [], removedProcesses: [] };
 }
 
 function programKey(spec: Pick<ProcessSpec, 'group' | 'programName'>): string {

@@ -43,7 +43,8 @@ options:
     let body: ReloadJson;
     try {
       body = await r.callResults('POST', '/api/update', ReloadJson, groups ? { groups } : {});
-      if (progress) await progress.waitUntil(() => progress.busy().length === 0, RELOAD_SETTLE_MS);
+      // a reload cut short by a shutdown starts nothing more: there is nothing to wait for
+      if (progress && !cutShort(body)) await progress.waitUntil(() => progress.busy().length === 0, RELOAD_SETTLE_MS);
     } catch (err) {
       progress?.finish(null);
       throw err;
@@ -63,7 +64,7 @@ options:
             `${body.processes.changed.length} changed`,
             `${body.processes.added.length} added`,
             `${body.processes.removed.length} removed`,
-          ].join(', ')}${progress ? `; ${progress.describeCounts()} in ${formatElapsed(progress.elapsedMs())}` : ''}`;
+          ].join(', ')}${progress ? `; ${progress.describeCounts()} in ${formatElapsed(progress.elapsedMs())}` : ''}${cutShort(body) ? '; cut short: drover is shutting down' : ''}`;
     progress?.finish(null);
     for (const o of outcomes) {
       r.out(o.ok ? `${o.key}: ${o.message ?? 'done'}\n` : `${o.key}: ERROR ${o.code ?? ''} (${o.message ?? 'failed'})\n`);
@@ -73,6 +74,11 @@ options:
     return ok ? EXIT.OK : EXIT.FAILURE;
   },
 });
+
+/** Whether a shutdown cut the reload short (or kept it from beginning): an outcome says E_SHUTTING_DOWN. */
+function cutShort(body: ReloadJson): boolean {
+  return body.results.some((o) => o.code === 'E_SHUTTING_DOWN');
+}
 
 export const reread = remoteCommand({
   name: 'reread',
