@@ -99,13 +99,18 @@ export class Reloader {
     if (supervisor.mood !== 'running') {
       // queued behind another reload, or a HUP that came during the shutdown: nothing is read or applied
       logger.warn(`${opts.cause}: not reloading: drover is shutting down`);
-      return { config: null, diff: emptyDiff(), outcomes: [SHUTTING_DOWN('the reload did not begin')], rolled: [] };
+      return { config: null, diff: emptyDiff(), outcomes: [shuttingDown('the reload did not begin')], rolled: [] };
     }
     this.o.onReloading?.(opts.cause);
     try {
       logger.info(`${opts.cause}: reloading (re-reading the config${opts.apply === 'all' ? ', applying what changed' : ''} and rolling the worker pools)`);
       if (!(await this.o.onReloadHook())) logger.warn(`${opts.cause}: the on_reload hook failed (see above); reloading anyway`);
       const { config, diff } = await this.reread();
+      // the module of a typed config runs beside the loop: a shutdown may have begun meanwhile
+      if (supervisor.mood !== 'running') {
+        logger.warn(`${opts.cause}: reload cut short: drover began shutting down while it read the config`);
+        return { config, diff, outcomes: [shuttingDown('the reload was cut short while it read the config')], rolled: [] };
+      }
       this.warnOwnLogUnchanged(config, opts.cause);
       const pooled = this.pooledPrograms(config);
       const managedElsewhere = (spec: ProcessSpec): boolean => spec.worker !== null && pooled.has(programKey(spec));
@@ -116,7 +121,7 @@ export class Reloader {
       const cutShort = (step: string): ReloadResult => {
         logger.warn(`${opts.cause}: reload cut short: drover began shutting down ${step}`);
         const told = outcomes.some((o) => o.code === 'E_SHUTTING_DOWN');
-        return { config, diff, outcomes: told ? outcomes : [...outcomes, SHUTTING_DOWN(`the reload was cut short ${step}`)], rolled: [] };
+        return { config, diff, outcomes: told ? outcomes : [...outcomes, shuttingDown(`the reload was cut short ${step}`)], rolled: [] };
       };
       if (supervisor.mood !== 'running') return cutShort('while it applied the changes; the worker pools were not rolled');
       workers.setTargets({ ...config, processes: config.processes.filter((p) => managedElsewhere(p) && inScope(p.group)) });
@@ -183,7 +188,7 @@ export class Reloader {
 }
 
 /** The outcome of a reload that a shutdown kept from finishing (or from beginning). */
-function SHUTTING_DOWN(what: string): CommandOutcome {
+function shuttingDown(what: string): CommandOutcome {
   return { key: '*', ok: false, code: 'E_SHUTTING_DOWN', message: `drover is shutting down: ${what}` };
 }
 
