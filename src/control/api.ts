@@ -299,7 +299,7 @@ export class ControlApi {
 
   /** Stop (waiting) then start; processes that were not running are just started. */
   async restart(keys: readonly string[], wait: boolean): Promise<readonly CommandOutcome[]> {
-    const stopped = await this.stop(keys, true);
+    const stopped = await this.supervisor.command({ type: 'stop', keys, wait: true, forRestart: true });
     const failedStop = stopped.filter((o) => !o.ok && o.code !== 'E_NOT_RUNNING');
     const started = await this.start(
       keys.filter((k) => !failedStop.some((o) => o.key === k)),

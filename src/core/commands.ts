@@ -39,8 +39,6 @@ export class Commands {
   private readonly ordered: OneByOne;
   /** processes an update or scale is stopping to drop or to give a new config: a start waits until that is done */
   private readonly leaving = new WeakSet<ProcessEntry>();
-  /** processes whose last command was an operator's stop (not followed by a start): an update does not start them again */
-  private readonly stoppedByHand = new WeakSet<ProcessEntry>();
 
   constructor(
     private readonly host: CoreHost,
@@ -55,7 +53,7 @@ export class Commands {
       orch,
       delayedStops: this.delayedStops,
       startOne: (key, wait) => this.startOne(key, wait),
-      stopOne: (key, wait) => this.stopOne(key, wait),
+      stopOne: (key, wait, by) => this.stopOne(key, wait, by),
       whenStopped: (entry) => this.waitFor(entry, (e) => (STOPPED_STATES.has(e.record.state) ? { key: e.key, ok: true } : null)),
     };
   }
@@ -66,7 +64,7 @@ export class Commands {
       case 'start':
         return startInOrder(this.ordered, cmd.keys, cmd.wait);
       case 'stop':
-        return stopInOrder(this.ordered, cmd.keys, cmd.wait);
+        return stopInOrder(this.ordered, cmd.keys, cmd.wait, cmd.forRestart === true ? 'restart' : 'operator');
       case 'signal':
         return Promise.resolve(cmd.keys.map((key) => this.signalOne(key, cmd.signal)));
       case 'applyConfig':
@@ -114,19 +112,26 @@ export class Commands {
     this.delayedStops.delete(key); // a stop still waiting for the programs that depend on this one is called off
     const entry = this.host.table.get(key);
     if (!entry) return Promise.resolve({ key, ok: false, code: 'E_BAD_NAME', message: `no such process: ${key}` });
+    // the start a restart (or an earlier start, while it was stopping) promised its dependents: this one
+    this.orch.startCame(entry);
     if (this.host.mood !== 'running') {
       return Promise.resolve({ key, ok: false, code: 'E_SHUTTING_DOWN', message: 'drover is shutting down' });
     }
     // a command that is not there or not executable: say so and change nothing, as supervisor's startProcess
     // does (before it looks at the state)
     const cannot = this.o.preflight(entry.spec);
-    if (cannot !== null) return Promise.resolve({ key, ok: false, code: spawnFailureCode(cannot.reason), message: cannot.message });
+    if (cannot !== null) {
+      this.orch.settle(); // dependents that waited for the start promised now see it will not come
+      return Promise.resolve({ key, ok: false, code: spawnFailureCode(cannot.reason), message: cannot.message });
+    }
     if (entry.record.state === 'stopping' || this.leaving.has(entry)) {
       // A start asked for while the process is on its way down: it starts again once it has stopped (it was
       // answered "already started", of a process about to be stopped; supervisord answers ABNORMAL_TERMINATION).
       // Once it is no longer stopping, whatever it did then: a stop for being unhealthy goes straight on to
       // starting (the start then finds it started). One an update or scale is stopping waits for that to end:
-      // dropped, the start is told so; given its new config, it starts with that.
+      // dropped, the start is told so; given its new config, it starts with that. Meanwhile, its dependents
+      // wait for that start instead of being held back by the stop.
+      this.orch.startAfterStop(entry);
       const later = this.waitFor(entry, (e) => (e.record.state === 'stopping' || this.leaving.has(e) ? null : { key, ok: true })).then((o) => (o.ok ? this.startOne(key, wait, remember) : o));
       if (wait) return later;
       void later;
@@ -137,12 +142,16 @@ export class Commands {
     }
     if (remember) {
       this.o.desired?.set(key, entry.spec.autostart ? null : 'started');
-      this.stoppedByHand.delete(entry);
+      this.orch.stoppedByHand.delete(entry);
     }
     entry.spawnFailure = null;
     const spawns = entry.record.spawns;
-    // `drover start web` starts what web depends on first; web itself starts when that holds
-    const how = this.orch.requestStart(entry, () => true);
+    // `drover start web` starts what web depends on first; web itself starts when that holds. A dependency
+    // on its way down (not at an operator's word, nor to be started by a restart) starts once it has stopped.
+    const how = this.orch.requestStart(entry, (dep) => {
+      if (dep.record.state === 'stopping') void this.startOne(dep.key, false, false);
+      return dep.record.state !== 'stopping';
+    });
     this.orch.settle();
     if (entry.spawnFailure !== null) {
       // the spawn failed synchronously: say why, as supervisor's startProcess does (NO_FILE, NOT_EXECUTABLE)
@@ -167,7 +176,8 @@ export class Commands {
     });
   }
 
-  stopOne(key: string, wait: boolean, remember = true): Promise<CommandOutcome> {
+  /** `by`: an operator's stop is remembered and holds dependents back; a restart's announces its start; drover's (update, scale) neither. */
+  stopOne(key: string, wait: boolean, by: 'operator' | 'restart' | 'drover' = 'operator'): Promise<CommandOutcome> {
     const entry = this.host.table.get(key);
     if (!entry) return Promise.resolve({ key, ok: false, code: 'E_BAD_NAME', message: `no such process: ${key}` });
     const st = entry.record.state;
@@ -177,14 +187,16 @@ export class Commands {
     if (cancelled) this.changed(entry);
     if (STOPPED_STATES.has(st) && !cooling) {
       if (cancelled) {
-        if (remember) this.o.desired?.set(key, entry.spec.autostart ? 'stopped' : null);
+        if (by === 'operator') this.o.desired?.set(key, entry.spec.autostart ? 'stopped' : null);
         return Promise.resolve({ key, ok: true, message: 'start called off' });
       }
       return Promise.resolve({ key, ok: false, code: 'E_NOT_RUNNING', message: `${key} is ${st}` });
     }
-    if (remember) {
+    if (by === 'operator') {
       this.o.desired?.set(key, entry.spec.autostart ? 'stopped' : null);
-      this.stoppedByHand.add(entry);
+      this.orch.stoppedByHand.add(entry);
+    } else if (by === 'restart') {
+      this.orch.startAfterStop(entry);
     }
     // also while stopping: a stop begun for being unhealthy or not ready in time would start it again after
     if (st !== 'stopping' || entry.record.stopCause === 'unhealthy' || entry.record.stopCause === 'readyTimeout') this.host.dispatch(entry, { type: 'stopRequested' });
@@ -264,7 +276,7 @@ export class Commands {
       if (!inScope(spec.group)) continue;
       const entry = table.get(processKey(spec)) as ProcessEntry;
       this.leaving.add(entry);
-      stops.push(this.stopOne(entry.key, true, false).then(() => this.drop(entry)));
+      stops.push(this.stopOne(entry.key, true, 'drover').then(() => this.drop(entry)));
       outcomes.push({ key: entry.key, ok: true, message: 'removed' });
     }
     for (const { before, after } of diff.changedProcesses) {
@@ -279,15 +291,15 @@ export class Commands {
       }
       // up: running or on its way, not on its way down at an operator's word (nor stopped by one meanwhile)
       const st = entry.record.state;
-      const wasUp = !STOPPED_STATES.has(st) && !(st === 'stopping' && this.stoppedByHand.has(entry));
+      const wasUp = !STOPPED_STATES.has(st) && !(st === 'stopping' && this.orch.stoppedByHand.has(entry));
       this.leaving.add(entry);
       stops.push(
-        this.stopOne(entry.key, true, false).then(() => {
+        this.stopOne(entry.key, true, 'drover').then(() => {
           entry.spec = after;
           this.orch.invalidate();
           this.o.output.register(after); // its log settings may have changed too
           this.leaving.delete(entry);
-          if ((wasUp && !this.stoppedByHand.has(entry)) || this.wantsRunning(entry.key, after)) restart.push(entry);
+          if ((wasUp && !this.orch.stoppedByHand.has(entry)) || this.wantsRunning(entry.key, after)) restart.push(entry);
           this.changed(entry); // a start that waited for the update goes on, with the new config
         }),
       );
@@ -360,7 +372,7 @@ export class Commands {
       if (wanted.has(entry.key)) continue;
       this.leaving.add(entry);
       work.push(
-        this.stopOne(entry.key, true, false).then(() => {
+        this.stopOne(entry.key, true, 'drover').then(() => {
           this.drop(entry);
           return { key: entry.key, ok: true, message: 'removed' };
         }),

@@ -36,6 +36,13 @@ export class Orchestration {
   private dependents = new Map<string, Set<string>>();
   /** the first essential program that stopped for good; null until one does */
   ending: Ending | null = null;
+  /**
+   * processes whose last command was an operator's stop (not followed by a start): on their way down or
+   * stopped, they hold their dependents back, and neither a dependent's start nor an update starts them again
+   */
+  readonly stoppedByHand = new WeakSet<ProcessEntry>();
+  /** processes on their way down that a command starts again once they have stopped (a restart, a start that came meanwhile) */
+  private readonly restarting = new WeakSet<ProcessEntry>();
 
   constructor(
     private readonly host: CoreHost,
@@ -50,7 +57,9 @@ export class Orchestration {
 
   /**
    * Starts `entry` if what it depends on holds; otherwise it waits (stopped, with a reason) and its
-   * dependencies that are not on their way are started first, where `pull` allows.
+   * dependencies that are not on their way are started first, where `pull` allows. A dependency on its way
+   * down is offered to `pull` too, unless an operator is stopping it or a start already follows its stop:
+   * `pull` then starts it once it has stopped (its caller's job: `startAfterStop`), and answers false.
    */
   requestStart(entry: ProcessEntry, pull: (dep: ProcessEntry) => boolean): 'started' | 'waiting' {
     // iterative: a chain of thousands declared in reverse is pulled without deep recursion
@@ -65,13 +74,26 @@ export class Orchestration {
       this.waiting.set(e.key, e);
       for (const dep of e.spec.dependsOn) {
         for (const m of this.membersOf(dep.name)) {
-          if (seen.has(m.key) || this.holds(m, dep) || !STARTABLE_STATES.has(m.record.state) || this.waiting.has(m.key) || !pull(m)) continue;
+          if (seen.has(m.key) || this.holds(m, dep) || this.waiting.has(m.key)) continue;
+          const down = m.record.state === 'stopping';
+          if (down ? this.stoppedByHand.has(m) || this.restarting.has(m) : !STARTABLE_STATES.has(m.record.state)) continue;
           seen.add(m.key);
-          todo.push(m);
+          if (pull(m) && !down) todo.push(m);
         }
       }
     }
     return this.waiting.has(entry.key) ? 'waiting' : 'started';
+  }
+
+  /** A command starts `entry` once it has stopped: until then its dependents wait for it, not held back by its stop. */
+  startAfterStop(entry: ProcessEntry): void {
+    this.restarting.add(entry);
+    this.touch(entry);
+  }
+
+  /** The start `startAfterStop` announced has come (or will not: the process is gone, drover is stopping). */
+  startCame(entry: ProcessEntry): void {
+    if (this.restarting.delete(entry)) this.touch(entry);
   }
 
   /** Forgets a waiting start (a stop by hand, a removal); true when there was one. */
@@ -100,8 +122,7 @@ export class Orchestration {
 
   /** After a state change of `entry`: its dependents are looked at in `settle`; an essential end is noted. */
   changed(entry: ProcessEntry): void {
-    this.dirty.add(entry.spec.programName);
-    this.dirty.add(entry.spec.group);
+    this.touch(entry);
     if (!entry.spec.essential || this.ending !== null || this.host.mood !== 'running') return;
     const r = entry.record;
     // the state after the whole move: an exit followed by an autorestart is already STARTING again
@@ -262,6 +283,12 @@ export class Orchestration {
 
   // --- internal ---
 
+  /** Has the dependents of `entry` looked at again in the next `settle`. */
+  private touch(entry: ProcessEntry): void {
+    this.dirty.add(entry.spec.programName);
+    this.dirty.add(entry.spec.group);
+  }
+
   /** The first dependency of `entry` that does not hold, or null when all do. */
   private unmet(entry: ProcessEntry): Unmet | null {
     this.index();
@@ -289,6 +316,11 @@ export class Orchestration {
         // a job that completed satisfies only :completed; for :started it ended and is not running
         return { dep, blocked: true, forGood: true, detail: expected ? `${name} has ended (${how})` : `${name} failed (${how})` };
       }
+      // a restart, or a start that came while it was on its way down, starts it again once it has stopped
+      if ((r.state === 'stopping' || r.state === 'stopped') && this.restarting.has(m)) return { dep, blocked: false, detail: `${name} is restarting` };
+      // an operator's stop holds dependents back from the moment it is asked for, not only once it is done:
+      // the answer to a dependent's start must not depend on how long the dependency takes to stop
+      if (r.state === 'stopping' && this.stoppedByHand.has(m)) return { dep, blocked: true, forGood: false, detail: `${name} is stopping (stopped by hand)` };
       // stopped and not itself waiting to start: nothing will start it but a command (it was stopped by hand,
       // or not pulled because it was): a dependent's start is blocked, not on its way (a `drover start` that
       // pulled it waited for ever once it was stopped by hand)

@@ -12,7 +12,7 @@ export interface OneByOne {
   /** stops that wait for the programs depending on them, by key, with the command's token; a start deletes its key */
   readonly delayedStops: Map<string, symbol>;
   startOne(key: string, wait: boolean): Promise<CommandOutcome>;
-  stopOne(key: string, wait: boolean): Promise<CommandOutcome>;
+  stopOne(key: string, wait: boolean, by: 'operator' | 'restart'): Promise<CommandOutcome>;
   /** resolves once the process is in a stopped state */
   whenStopped(entry: ProcessEntry): Promise<CommandOutcome>;
 }
@@ -39,11 +39,11 @@ export function startInOrder(o: OneByOne, keys: readonly string[], wait: boolean
  * whose stop is still waiting calls that stop off: the later command wins, as it did when all stops began
  * at once.
  */
-export function stopInOrder(o: OneByOne, keys: readonly string[], wait: boolean): Promise<CommandOutcome[]> {
+export function stopInOrder(o: OneByOne, keys: readonly string[], wait: boolean, by: 'operator' | 'restart'): Promise<CommandOutcome[]> {
   const table = o.table;
   const levels = o.orch.stopLevels(keys.map((k) => table.get(k)).filter((e) => e !== undefined));
   const top = Math.max(0, ...levels.values());
-  if (top === 0) return Promise.all(keys.map((key) => settled(o.stopOne(key, wait))));
+  if (top === 0) return Promise.all(keys.map((key) => settled(o.stopOne(key, wait, by))));
   const byLevel: string[][] = Array.from({ length: top + 1 }, () => []);
   for (const [key, level] of levels) byLevel[level]?.push(key);
   const token = Symbol('stop');
@@ -55,7 +55,7 @@ export function stopInOrder(o: OneByOne, keys: readonly string[], wait: boolean)
   for (const [level, group] of byLevel.entries()) {
     for (const key of group) {
       if (level === 0) {
-        const answer = o.stopOne(key, wait);
+        const answer = o.stopOne(key, wait, by);
         const entry = table.get(key);
         answers.set(key, answer);
         done.set(key, wait || !entry ? answer : o.whenStopped(entry));
@@ -65,7 +65,7 @@ export function stopInOrder(o: OneByOne, keys: readonly string[], wait: boolean)
       const later = lower.then((): Promise<CommandOutcome> | CommandOutcome => {
         if (o.delayedStops.get(key) !== token) return { key, ok: false, code: 'E_ABNORMAL_TERMINATION', message: `${key} was not stopped: it was started again meanwhile` };
         o.delayedStops.delete(key);
-        return o.stopOne(key, true);
+        return o.stopOne(key, true, by);
       });
       done.set(key, later);
       answers.set(key, wait ? later : Promise.resolve({ key, ok: true, message: 'stops once the programs that depend on it have stopped' }));
@@ -73,7 +73,7 @@ export function stopInOrder(o: OneByOne, keys: readonly string[], wait: boolean)
     lower = Promise.all(group.map((key) => done.get(key)));
   }
   // in the order asked (a key given twice is answered twice); an unknown name is answered by stopOne
-  return Promise.all(keys.map((key) => settled(answers.get(key) ?? o.stopOne(key, wait))));
+  return Promise.all(keys.map((key) => settled(answers.get(key) ?? o.stopOne(key, wait, by))));
 }
 
 /** An outcome with the time it settled (the API orders answers by it). */

@@ -245,7 +245,7 @@ export class Supervisor implements CoreHost {
 
   /** Stops `entry` (gracefully, not remembered as an operator's stop) and resolves once it has stopped. */
   stopEntry(entry: ProcessEntry): Promise<CommandOutcome> {
-    return this.commands.stopOne(entry.key, true, false);
+    return this.commands.stopOne(entry.key, true, 'drover');
   }
 
   /** Tries a FATAL `entry` again after `ms`, as its own `fatal_cooldown` would; a stop, start or shutdown calls it off. */

@@ -11,7 +11,8 @@ export type Mood = (typeof MOODS)[number];
 
 export type ControlCommand =
   | { readonly type: 'start'; readonly keys: readonly string[]; readonly wait: boolean }
-  | { readonly type: 'stop'; readonly keys: readonly string[]; readonly wait: boolean }
+  /** `forRestart`: the stop of a restart, a start of the same keys follows (not an operator's stop) */
+  | { readonly type: 'stop'; readonly keys: readonly string[]; readonly wait: boolean; readonly forRestart?: boolean }
   | { readonly type: 'signal'; readonly keys: readonly string[]; readonly signal: string }
   | { readonly type: 'shutdown'; readonly fast: boolean }
   /**

@@ -421,8 +421,17 @@ autostart = false
     clearTimeout(timer);
     assert.ok(r !== null, `drover start web still waits 15 s after db was stopped by hand\n${d.daemonStderr()}`);
     assert.equal(r.code, 1, show(['start', 'web'], r));
-    assert.match(r.stdout, /^web: ERROR E_DEPENDENCY \(not started: db is stopped\)/m, show(['start', 'web'], r));
-    const s = await statuses(d.file);
+    // answered as soon as the stop was asked for (db on its way down at an operator's word), not once it ended
+    assert.match(r.stdout, /^web: ERROR E_DEPENDENCY \(not started: db is stopping \(stopped by hand\)\)/m, show(['start', 'web'], r));
+    const s = await waitForValue(
+      async () => {
+        last = await statuses(d.file);
+        return last.get('db:db')?.state === 'stopped' ? last : null;
+      },
+      'db to have stopped',
+      10_000,
+      () => JSON.stringify([...last.values()], null, 1) + d.daemonStderr(),
+    );
     assert.equal(s.get('web:web')?.state, 'stopped');
     assert.equal(s.get('web:web')?.blocked, true);
     assert.equal(s.get('web:web')?.waiting, 'db is stopped');
