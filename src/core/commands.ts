@@ -323,10 +323,9 @@ export class Commands {
     if (groups === null) this.o.config.set(config);
     this.startAutostart(added);
     await Promise.all(stops);
-    // the stops resolved outside the queue; start through it so starts stay ordered with everything else
+    // the stops resolved outside the queue; start through it so starts stay ordered with everything else.
+    // A shutdown begun meanwhile (`drover down` during a slow stop) refuses: the caller is told, not "changed"
     const started = restart.length > 0 ? await this.enqueue({ type: 'start', keys: restart.map((e) => e.key), wait: false }) : [];
-    // a shutdown begun meanwhile (`drover down` during a slow stop): what was stopped for its new config
-    // stays stopped, and the caller is told so rather than "changed"
     const refused = new Set(started.filter((o) => o.code === 'E_SHUTTING_DOWN').map((o) => o.key));
     const cut = 'stopped for its new config and not started again: drover is shutting down';
     return outcomes.map((o) => (refused.has(o.key) ? { key: o.key, ok: false, code: 'E_SHUTTING_DOWN', message: cut } : o));
