@@ -44,7 +44,11 @@ export async function openPrimitives(config: Config, logger: Logger, opts: { def
     // the config refuses a journal with a Redis backend
     if (journalFile !== null && memoryBackend !== null) {
       try {
-        attachJournal(memoryBackend, journalFile, (m) => logger.warn(m), { fsyncEachBatch: supervisord.journalFsync });
+        attachJournal(memoryBackend, journalFile, (m) => logger.warn(m), {
+          fsyncEachBatch: supervisord.journalFsync,
+          onError: (m) => logger.error(m),
+          onRecovered: (m) => logger.info(m),
+        });
       } catch (err) {
         return (err as Error).message;
       }

@@ -12,7 +12,12 @@ export function attachJournal(backend: MemoryBackend, file: string, warn: (m: st
   backend.restore(image);
   backend.attachJournal(journal);
   // compacts at once: a torn tail goes, and the file starts from the live state
-  journal.start(() => backend.snapshotRecords());
+  try {
+    journal.start(() => backend.snapshotRecords());
+  } catch (err) {
+    // the file is as it was (a failed compaction removes its temp file): nothing is lost by not starting
+    throw new Error(`journal ${file}: cannot write its compacted copy (${(err as Error).message}); the journal is unchanged`, { cause: err });
+  }
 }
 
 /**

@@ -2,7 +2,10 @@
 // one turn of the master's event loop and written with one write(2) on an O_APPEND fd before any answer of
 // that turn leaves the master (SharedService calls `flush` before it sends). Start-up reads the file, replays
 // it and compacts it; compaction also runs when the file has grown to 4× its last snapshot.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, writeSync, constants } from 'node:fs';
+// A write that fails at run time (the disk full) does not stop the master: the file is cut back to its last
+// whole record, appends stop, and a compaction is retried (backing off) until the live state is in the file
+// again (docs/shared.md "Durability").
+import { closeSync, fsyncSync, ftruncateSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, constants } from 'node:fs';
 import { dirname } from 'node:path';
 import { randomHex } from '../os/random.js';
 import { encodeRecord, parseJournal, replay, type JournalImage, type JournalRecord } from './journal-core.js';
@@ -22,7 +25,15 @@ export interface JournalOptions {
   /** compact when the file is larger than this many times the last snapshot (and than minCompactBytes) */
   readonly growthFactor?: number;
   readonly minCompactBytes?: number;
+  /** told when writing fails and when it works again (drover's log); silent by default */
+  readonly onError?: (message: string) => void;
+  readonly onRecovered?: (message: string) => void;
+  /** first delay before a failed journal is written again; doubles up to 30 s */
+  readonly retryMs?: number;
 }
+
+/** the longest wait between two attempts to write a failed journal again */
+const MAX_RETRY_MS = 30_000;
 
 export class JournalFile implements JournalWriter {
   /** the O_APPEND fd; -1 once closed */
@@ -35,6 +46,11 @@ export class JournalFile implements JournalWriter {
   private snapshotBytes = 0;
   /** the live state as snapshot records; set by the owner before the first compaction */
   private snapshot: (() => JournalRecord[]) | null = null;
+  /** why the file is not being written (a write failed), and since when; null while it is */
+  private failure: { reason: string; sinceMs: number } | null = null;
+  /** the timer of the next attempt to write the live state again while failed; and its delay */
+  private retryTimer: NodeJS.Timeout | null = null;
+  private retryDelayMs = 0;
 
   private constructor(
     readonly file: string,
@@ -55,7 +71,7 @@ export class JournalFile implements JournalWriter {
     }
     const { records, tornLine } = parseJournal(text, file);
     if (tornLine !== null) warn(`journal ${file}: line ${tornLine} was cut short (a crash mid-write); it was never answered and is ignored`);
-    const journal = new JournalFile(file, { fsyncEachBatch: false, growthFactor: 4, minCompactBytes: 1 << 20, ...opts });
+    const journal = new JournalFile(file, { fsyncEachBatch: false, growthFactor: 4, minCompactBytes: 1 << 20, onError: () => {}, onRecovered: () => {}, retryMs: 1000, ...opts });
     return { journal, image: replay(records) };
   }
 
@@ -70,6 +86,8 @@ export class JournalFile implements JournalWriter {
 
   append(r: JournalRecord): void {
     if (this.fd < 0) throw new Error(`journal ${this.file} is not open`);
+    // while failed nothing is appended: the compaction that ends the failure writes the whole live state
+    if (this.failure) return;
     this.pending.push(encodeRecord(r));
     if (this.flushQueued) return;
     this.flushQueued = true;
@@ -83,8 +101,14 @@ export class JournalFile implements JournalWriter {
     if (this.pending.length === 0 || this.fd < 0) return;
     const buf = Buffer.from(this.pending.join(''), 'utf8');
     this.pending = [];
-    writeFully(this.fd, buf);
-    if (this.opts.fsyncEachBatch) fsyncSync(this.fd);
+    try {
+      writeFully(this.fd, buf);
+      if (this.opts.fsyncEachBatch) fsyncSync(this.fd);
+    } catch (err) {
+      // flush runs before answers go out, in a microtask: a throw here would end the master
+      this.fail(err);
+      return;
+    }
     this.sizeBytes += buf.length;
     if (this.sizeBytes > this.opts.minCompactBytes && this.sizeBytes > this.opts.growthFactor * this.snapshotBytes && !this.compactQueued) {
       // not here: flush runs before answers go out, and a compaction writes and fsyncs the whole state.
@@ -92,7 +116,12 @@ export class JournalFile implements JournalWriter {
       this.compactQueued = true;
       setImmediate(() => {
         this.compactQueued = false;
-        if (this.fd >= 0) this.compact();
+        if (this.fd < 0 || this.failure) return;
+        try {
+          this.compact();
+        } catch (err) {
+          this.fail(err);
+        }
       });
     }
   }
@@ -107,17 +136,28 @@ export class JournalFile implements JournalWriter {
     const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     let size = 0;
     try {
-      // in chunks: a snapshot of many tasks need not be one string
-      for (let i = 0; i < lines.length; i += 4096) {
-        const buf = Buffer.from(lines.slice(i, i + 4096).join(''), 'utf8');
-        writeFully(fd, buf);
-        size += buf.length;
+      try {
+        // in chunks: a snapshot of many tasks need not be one string
+        for (let i = 0; i < lines.length; i += 4096) {
+          const buf = Buffer.from(lines.slice(i, i + 4096).join(''), 'utf8');
+          writeFully(fd, buf);
+          size += buf.length;
+        }
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
       }
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
+      renameSync(tmp, this.file);
+    } catch (err) {
+      // a half-written snapshot (the disk full) must not stay behind, taking the space a retry needs
+      try {
+        unlinkSync(tmp);
+      } catch (unlinkErr) {
+        // ENOENT: nothing to remove; anything else is said along with the first error
+        if ((unlinkErr as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`${(err as Error).message}; and ${tmp} could not be removed: ${(unlinkErr as Error).message}`, { cause: err });
+      }
+      throw err;
     }
-    renameSync(tmp, this.file);
     // the rename is durable only once the directory is
     const dirFd = openSync(dirname(this.file), constants.O_RDONLY);
     try {
@@ -134,14 +174,75 @@ export class JournalFile implements JournalWriter {
   /** Writes what is pending and closes the file. */
   close(): void {
     if (this.fd < 0) return;
+    this.stopRetrying();
+    // a last chance for a failed journal: what the next master reads is what the file holds
+    if (this.failure && !this.recover()) this.opts.onError(`journal ${this.file}: closed while it could not be written; the changes since ${new Date(this.failure.sinceMs).toISOString()} are not in it`);
     this.flush();
     fsyncSync(this.fd);
     closeSync(this.fd);
     this.fd = -1;
   }
-}
 
-// --- internal ---
+  /** Whether writing has failed and the live state is in memory only (until a retry succeeds). */
+  get isFailing(): boolean {
+    return this.failure !== null;
+  }
+
+  // --- internal ---
+
+  /**
+   * A write failed: the file is cut back to its last whole record (a torn line in the middle would stop the
+   * next start), appends stop, and a compaction is tried again later. Said once, not per batch.
+   */
+  private fail(err: unknown): void {
+    const reason = err instanceof Error ? err.message : String(err);
+    this.pending = [];
+    try {
+      ftruncateSync(this.fd, this.sizeBytes);
+    } catch (truncErr) {
+      // the next successful compaction replaces the whole file anyway
+      this.opts.onError(`journal ${this.file}: could not cut a partly written record off its end (${(truncErr as Error).message}); it is replaced when the journal can be written again`);
+    }
+    if (this.failure) return;
+    this.failure = { reason, sinceMs: Date.now() };
+    this.opts.onError(
+      `journal ${this.file}: cannot be written (${reason}): queues and state go on in memory only, and what changes from now on is lost if the master dies before the journal is written again; retrying`,
+    );
+    this.retryDelayMs = this.opts.retryMs;
+    this.scheduleRetry();
+  }
+
+  private scheduleRetry(): void {
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      if (this.fd < 0 || this.recover()) return;
+      this.retryDelayMs = Math.min(this.retryDelayMs * 2, MAX_RETRY_MS);
+      this.scheduleRetry();
+    }, this.retryDelayMs);
+    // the supervisor keeps the master alive; this timer must not keep it from exiting
+    this.retryTimer.unref();
+  }
+
+  private stopRetrying(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+  }
+
+  /** Writes the live state as a snapshot; true when it worked and appends have resumed. */
+  private recover(): boolean {
+    const failure = this.failure;
+    if (!failure) return true;
+    try {
+      this.compact();
+    } catch {
+      // still failing (the disk still full): said once already, when the failure began
+      return false;
+    }
+    this.failure = null;
+    this.opts.onRecovered(`journal ${this.file}: written again (the live state as a snapshot); it had failed for ${Math.round((Date.now() - failure.sinceMs) / 1000)} s (${failure.reason})`);
+    return true;
+  }
+}
 
 /** write(2) may write less than asked (a signal, a full disk); the rest follows or the error propagates. */
 function writeFully(fd: number, buf: Buffer): void {
