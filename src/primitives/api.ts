@@ -290,7 +290,7 @@ class TaskHandle<T> implements Task<T> {
 
   ack(): Promise<boolean> {
     this.settle();
-    return call('queue.ack', { queue: this.queue, id: this.id }) as Promise<boolean>;
+    return call('queue.ack', { queue: this.queue, id: this.id, attempt: this.attempt }) as Promise<boolean>;
   }
 
   nack(opts: { retryInMs?: number; error?: string } = {}): Promise<NackResult> {
@@ -311,14 +311,14 @@ class TaskHandle<T> implements Task<T> {
   giveBack(opts: { retryInMs?: number; error?: string } = {}): Promise<NackResult> {
     this.settled = true;
     // (nack checked retryInMs; the loop's give-back has none)
-    const args: Record<string, unknown> = { queue: this.queue, id: this.id, retryInMs: Math.max(0, Math.round(opts.retryInMs ?? 0)) };
+    const args: Record<string, unknown> = { queue: this.queue, id: this.id, attempt: this.attempt, retryInMs: Math.max(0, Math.round(opts.retryInMs ?? 0)) };
     if (opts.error !== undefined) args['error'] = opts.error;
     return call('queue.nack', args) as Promise<NackResult>;
   }
 
   extend(leaseMs: number): Promise<boolean> {
     if (!(Number.isFinite(leaseMs) && leaseMs > 0)) return Promise.reject(badNumber('extend', 'leaseMs', leaseMs, 'a positive number'));
-    return call('queue.extend', { queue: this.queue, id: this.id, leaseMs: Math.round(leaseMs) }) as Promise<boolean>;
+    return call('queue.extend', { queue: this.queue, id: this.id, attempt: this.attempt, leaseMs: Math.round(leaseMs) }) as Promise<boolean>;
   }
 }
 
@@ -355,7 +355,7 @@ class QueueHandle<T> implements Queue<T> {
       const d = (await call('queue.take', args, {
         signal,
         // delivered just as the take was withdrawn: back to the queue, no attempt spent
-        onLate: (v) => void call('queue.release', { queue: this.name, id: (v as Delivered).id }).catch(() => undefined),
+        onLate: (v) => void call('queue.release', { queue: this.name, id: (v as Delivered).id, attempt: (v as Delivered).attempt }).catch(() => undefined),
       })) as Delivered;
       return new TaskHandle<T>(d);
     } catch (err) {

@@ -20,13 +20,15 @@ export interface Slot {
 export interface SharedBackend {
   push(queue: string, data: unknown, opts: PushOptions): Awaitable<number>;
   take(queue: string, owner: string, leaseMs: number, deliver: (d: Delivery) => void): () => void;
-  ack(queue: string, id: number, owner: string): Awaitable<boolean>;
-  nack(queue: string, id: number, owner: string, retryInMs: number, error: string | null): Awaitable<NackResult>;
+  // `attempt`: the delivery being settled (0: whichever the owner holds); a late settling of an earlier
+  // delivery to the same owner answers as a lost lease. The Redis backend does not check it yet.
+  ack(queue: string, id: number, owner: string, attempt?: number): Awaitable<boolean>;
+  nack(queue: string, id: number, owner: string, retryInMs: number, error: string | null, attempt?: number): Awaitable<NackResult>;
   /** moves a leased task to the dead letters at once, reason `undeliverable` (it could not be sent to its worker) */
   bury(queue: string, id: number, owner: string, error: string): Awaitable<boolean>;
   /** gives a task back without spending an attempt (a take withdrawn after it was answered) */
-  release(queue: string, id: number, owner: string): Awaitable<boolean>;
-  extend(queue: string, id: number, owner: string, leaseMs: number): Awaitable<boolean>;
+  release(queue: string, id: number, owner: string, attempt?: number): Awaitable<boolean>;
+  extend(queue: string, id: number, owner: string, leaseMs: number, attempt?: number): Awaitable<boolean>;
   /** one queue, or every queue when null */
   queueStats(queue: string | null): Awaitable<QueueStats[]>;
   deadLetters(queue: string, limit: number): Awaitable<readonly DeadTask[]>;

@@ -82,14 +82,14 @@ export class MemoryBackend implements SharedBackend {
     return cancel;
   }
 
-  ack(queue: string, id: number, owner: string): boolean {
-    const ok = this.queues.get(queue)?.ack(id, owner) ?? false;
+  ack(queue: string, id: number, owner: string, attempt = 0): boolean {
+    const ok = this.queues.get(queue)?.ack(id, owner, attempt) ?? false;
     if (ok) this.journal?.append({ t: 'ack', q: queue, id });
     return ok;
   }
 
-  nack(queue: string, id: number, owner: string, retryInMs: number, error: string | null): NackResult {
-    const r = this.queues.get(queue)?.nack(id, owner, retryInMs, error) ?? 'lost';
+  nack(queue: string, id: number, owner: string, retryInMs: number, error: string | null, attempt = 0): NackResult {
+    const r = this.queues.get(queue)?.nack(id, owner, retryInMs, error, attempt) ?? 'lost';
     // 'dead' is recorded by the queue's onBury
     if (r === 'requeued') this.journal?.append({ t: 'nack', q: queue, id, due: retryInMs > 0 ? this.now() + retryInMs : 0, err: error });
     this.schedule();
@@ -101,12 +101,12 @@ export class MemoryBackend implements SharedBackend {
     return this.queues.get(queue)?.buryLeased(id, owner, error) ?? false;
   }
 
-  release(queue: string, id: number, owner: string): boolean {
-    return this.queues.get(queue)?.release(id, owner) ?? false;
+  release(queue: string, id: number, owner: string, attempt = 0): boolean {
+    return this.queues.get(queue)?.release(id, owner, attempt) ?? false;
   }
 
-  extend(queue: string, id: number, owner: string, leaseMs: number): boolean {
-    const r = this.queues.get(queue)?.extend(id, owner, leaseMs) ?? false;
+  extend(queue: string, id: number, owner: string, leaseMs: number, attempt = 0): boolean {
+    const r = this.queues.get(queue)?.extend(id, owner, leaseMs, attempt) ?? false;
     this.schedule();
     return r;
   }

@@ -127,6 +127,8 @@ export interface TaskRecord {
 interface Lease {
   readonly task: TaskRecord;
   readonly owner: string;
+  /** the delivery this lease is for (the task's attempt number then): one process can hold two in turn */
+  readonly attempt: number;
   untilMs: number;
 }
 
@@ -205,19 +207,22 @@ export class TaskQueue {
     return () => this.takers.delete(taker);
   }
 
-  /** Removes a leased task for good. False when `owner` no longer holds it (the lease was lost). */
-  ack(id: number, owner: string): boolean {
-    const lease = this.leases.get(id);
-    if (!lease || lease.owner !== owner) return false;
+  /**
+   * Removes a leased task for good. False when `owner` no longer holds it (the lease was lost), or holds a
+   * later delivery than `attempt` (0: whichever it holds).
+   */
+  ack(id: number, owner: string, attempt = 0): boolean {
+    const lease = this.held(id, owner, attempt);
+    if (!lease) return false;
     this.endLease(id, lease);
     this.acked += 1;
     return true;
   }
 
   /** Gives a leased task back: retried after `retryInMs`, or dead-lettered when its attempts are used up. */
-  nack(id: number, owner: string, retryInMs: number, error: string | null): NackResult {
-    const lease = this.leases.get(id);
-    if (!lease || lease.owner !== owner) return 'lost';
+  nack(id: number, owner: string, retryInMs: number, error: string | null, attempt = 0): NackResult {
+    const lease = this.held(id, owner, attempt);
+    if (!lease) return 'lost';
     this.endLease(id, lease);
     this.nacked += 1;
     const task = lease.task;
@@ -242,9 +247,9 @@ export class TaskQueue {
   }
 
   /** Gives a leased task back as if it had never been delivered (a take withdrawn after it was answered). */
-  release(id: number, owner: string): boolean {
-    const lease = this.leases.get(id);
-    if (!lease || lease.owner !== owner) return false;
+  release(id: number, owner: string, attempt = 0): boolean {
+    const lease = this.held(id, owner, attempt);
+    if (!lease) return false;
     this.endLease(id, lease);
     lease.task.attempts -= 1;
     lease.task.dueAtMs = 0;
@@ -253,9 +258,9 @@ export class TaskQueue {
   }
 
   /** Extends a lease to `leaseMs` from now. False when `owner` no longer holds it. */
-  extend(id: number, owner: string, leaseMs: number): boolean {
-    const lease = this.leases.get(id);
-    if (!lease || lease.owner !== owner) return false;
+  extend(id: number, owner: string, leaseMs: number, attempt = 0): boolean {
+    const lease = this.held(id, owner, attempt);
+    if (!lease) return false;
     lease.untilMs = this.now() + leaseMs;
     this.deadlines.push({ id, untilMs: lease.untilMs });
     this.staleDeadlines += 1;
@@ -344,6 +349,17 @@ export class TaskQueue {
 
   // --- internal ---
 
+  /**
+   * The lease of task `id` if `owner` holds it for delivery `attempt` (0: any). A process whose lease lapsed
+   * can take the same task again (another of its loops): the late settling of the first delivery must not
+   * end the second one, which is still running.
+   */
+  private held(id: number, owner: string, attempt: number): Lease | null {
+    const lease = this.leases.get(id);
+    if (!lease || lease.owner !== owner) return null;
+    return attempt === 0 || lease.attempt === attempt ? lease : null;
+  }
+
   private enqueue(task: TaskRecord): void {
     if (task.dueAtMs > this.now()) this.delayed.push(task);
     else {
@@ -360,7 +376,7 @@ export class TaskQueue {
       this.takers.delete(taker);
       const task = this.ready.pop() as TaskRecord;
       task.attempts += 1;
-      const lease: Lease = { task, owner: taker.owner, untilMs: this.now() + taker.leaseMs };
+      const lease: Lease = { task, owner: taker.owner, attempt: task.attempts, untilMs: this.now() + taker.leaseMs };
       this.leases.set(task.id, lease);
       this.deadlines.push({ id: task.id, untilMs: lease.untilMs });
       let mine = this.byOwner.get(taker.owner);

@@ -213,17 +213,17 @@ const OPS: Record<string, Op> = {
     return LATER;
   },
   'queue.ack'(this: SharedService, link, a) {
-    return this.backend.ack(a.name('queue'), a.int('id', -1, 1), link.owner);
+    return this.backend.ack(a.name('queue'), a.int('id', -1, 1), link.owner, a.int('attempt', 0, 0));
   },
   'queue.nack'(this: SharedService, link, a) {
     const error = a.optionalString('error');
-    return this.backend.nack(a.name('queue'), a.int('id', -1, 1), link.owner, a.int('retryInMs', 0, 0), error);
+    return this.backend.nack(a.name('queue'), a.int('id', -1, 1), link.owner, a.int('retryInMs', 0, 0), error, a.int('attempt', 0, 0));
   },
   'queue.release'(this: SharedService, link, a) {
-    return this.backend.release(a.name('queue'), a.int('id', -1, 1), link.owner);
+    return this.backend.release(a.name('queue'), a.int('id', -1, 1), link.owner, a.int('attempt', 0, 0));
   },
   'queue.extend'(this: SharedService, link, a) {
-    return this.backend.extend(a.name('queue'), a.int('id', -1, 1), link.owner, a.int('leaseMs', DEFAULT_LEASE_MS, 1));
+    return this.backend.extend(a.name('queue'), a.int('id', -1, 1), link.owner, a.int('leaseMs', DEFAULT_LEASE_MS, 1), a.int('attempt', 0, 0));
   },
   'queue.stats'(this: SharedService, _l, a) {
     const q = a.optionalString('queue');

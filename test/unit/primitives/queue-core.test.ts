@@ -89,6 +89,24 @@ test('an expired lease puts the task back (an attempt spent); the late ack is re
   assert.equal(q.stats().lost, 1);
 });
 
+test('a lapsed delivery settled late by the same owner, which holds a later delivery, changes nothing', () => {
+  const { q, clock } = setup();
+  q.push('x');
+  const d1 = takeNow(q, 'a', 100) as Delivery;
+  clock.ms += 100;
+  q.tick();
+  // another loop of the same process takes it again
+  const d2 = takeNow(q, 'a', 1000) as Delivery;
+  assert.equal(d2.attempt, 2);
+  assert.equal(q.extend(d1.id, 'a', 5000, d1.attempt), false, 'a late extend of delivery 1');
+  assert.equal(q.nack(d1.id, 'a', 0, 'late', d1.attempt), 'lost', 'a late nack of delivery 1');
+  assert.equal(q.release(d1.id, 'a', d1.attempt), false, 'a late release of delivery 1');
+  assert.equal(q.ack(d1.id, 'a', d1.attempt), false, 'a late ack of delivery 1');
+  assert.equal(q.stats().leased, 1, 'delivery 2 still holds its lease');
+  assert.equal(q.ack(d2.id, 'a', d2.attempt), true);
+  assert.deepEqual([q.stats().acked, q.stats().nacked, q.stats().lost], [1, 0, 1]);
+});
+
 test('extend keeps a lease past its first deadline', () => {
   const { q, clock } = setup();
   q.push('x');

@@ -1,0 +1,67 @@
+// A task whose lease lapsed while its handler ran can be taken again by another loop of the same worker
+// process (concurrency > 1). The owner of a lease is the process, so the late settling of the first
+// delivery used to settle the second: the stale ack was accepted while the second delivery still ran (its
+// own ack then answered false), and a stale nack requeued or dead-lettered a task being worked on. A
+// settling now names its delivery (the attempt), and only the current one counts (docs/shared.md).
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { makeTmpDir, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
+import { linkDrover } from '../helpers/shared.js';
+
+// Two loops in one process. Loop 1 takes each task under a short lease and holds it until loop 2 has
+// taken the same task again (the lease lapsed); then loop 1 settles late, and loop 2 settles its own.
+const WORKER = `import { writeFileSync } from 'node:fs';
+import { defineWorker } from 'drover';
+export default defineWorker({
+  async run(ctx) {
+    const q = ctx.queue('jobs');
+    const out = {};
+    for (const how of ['ack', 'nack']) {
+      // one task at a time, so that the second take can only get the first one back
+      await q.push({ how });
+      const first = await q.take({ leaseMs: 150 });
+      const second = await q.take();
+      out[how] = {
+        same: first.id === second.id,
+        attempts: [first.attempt, second.attempt],
+        staleExtend: await first.extend(60000),
+        stale: how === 'ack' ? await first.ack() : await first.nack({ error: 'late' }),
+        current: await second.ack(),
+      };
+    }
+    out.stats = await q.stats();
+    writeFileSync(process.env.RESULT, JSON.stringify(out));
+    await new Promise((r) => ctx.signal.addEventListener('abort', r));
+  },
+});
+`;
+
+test('a late ack or nack of a lapsed delivery does not settle the same process\'s later delivery of the task', async () => {
+  const dir = makeTmpDir();
+  linkDrover(dir);
+  const result = join(dir, 'result.json');
+  writeFileSync(join(dir, 'worker.mjs'), WORKER);
+  const conf = writeConfig(
+    dir,
+    `[program:w]
+worker = ${join(dir, 'worker.mjs')}
+startsecs = 0
+environment = RESULT="${result}"
+`,
+  );
+  const run = await startUp(conf);
+  try {
+    await run.waitForLine(/w_0: starting → running/);
+    await waitForCondition(() => existsSync(result), 'the worker\'s result', { describe: () => run.describe() });
+    const out = JSON.parse(readFileSync(result, 'utf8')) as Record<string, unknown>;
+    const expected = { same: true, attempts: [1, 2], staleExtend: false, current: true };
+    assert.deepEqual(out['ack'], { ...expected, stale: false }, 'a late ack answers false; the current delivery\'s ack is accepted');
+    assert.deepEqual(out['nack'], { ...expected, stale: 'lost' }, 'a late nack answers lost and requeues nothing');
+    const stats = out['stats'] as Record<string, number>;
+    assert.deepEqual([stats['acked'], stats['nacked'], stats['lost'], stats['ready'], stats['leased']], [2, 0, 2, 0, 0], JSON.stringify(stats));
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
