@@ -15,8 +15,8 @@ export function attachJournal(backend: MemoryBackend, file: string, warn: (m: st
   try {
     journal.start(() => backend.snapshotRecords());
   } catch (err) {
-    // the file is as it was (a failed compaction removes its temp file): nothing is lost by not starting
-    throw new Error(`journal ${file}: cannot write its compacted copy (${(err as Error).message}); the journal is unchanged`, { cause: err });
+    // the file is as it was: nothing is lost by not starting
+    throw new Error(`journal ${file}: cannot be opened for writing (${(err as Error).message}); the journal is unchanged`, { cause: err });
   }
 }
 

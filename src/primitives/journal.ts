@@ -75,10 +75,21 @@ export class JournalFile implements JournalWriter {
     return { journal, image: replay(records) };
   }
 
-  /** Compacts to the live state from `snapshot` and opens the file for appending. */
+  /**
+   * Compacts to the live state from `snapshot` and opens the file for appending. When the compacted copy
+   * cannot be written (the disk full) the file, read in full already, stays as it is and the journal starts
+   * failed, retrying as after a failed write: a USR2 successor refusing here would leave no master at all.
+   */
   start(snapshot: () => JournalRecord[]): void {
     this.snapshot = snapshot;
-    this.compact();
+    try {
+      this.compact();
+    } catch (err) {
+      // throws (the start is refused) only when the file cannot even be opened
+      this.fd = openSync(this.file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+      this.sizeBytes = statSync(this.file).size;
+      this.fail(err);
+    }
   }
 
   /** a compaction is scheduled for after the current turn's answers */
