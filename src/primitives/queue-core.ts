@@ -337,9 +337,14 @@ export class TaskQueue {
     return n;
   }
 
-  /** Every task not yet acked, for a snapshot (journal compaction): ready, delayed and leased alike. */
+  /**
+   * Every task not yet acked, for a snapshot (journal compaction): ready, delayed and leased alike. A leased
+   * task is given with the attempts before its current delivery: deliveries are not journaled, and a nack
+   * of that delivery recorded after the snapshot adds it on replay (counting it here too counted it twice).
+   */
   pending(): TaskRecord[] {
-    return [...this.ready.values(), ...this.delayed.values(), ...[...this.leases.values()].map((l) => l.task)];
+    const leased = [...this.leases.values()].map((l) => ({ ...l.task, attempts: l.attempt - 1 }));
+    return [...this.ready.values(), ...this.delayed.values(), ...leased];
   }
 
   /** Whether the queue holds nothing and nobody waits on it (it can be forgotten). */

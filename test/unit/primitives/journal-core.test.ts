@@ -138,3 +138,22 @@ test('a journaled memory backend restores into a fresh one: leased tasks ready a
   b.close();
   c.close();
 });
+
+test('a task leased when the journal compacted, then nacked: the restart counts that delivery once, not twice', () => {
+  const now = 1000;
+  const a = new MemoryBackend(() => now, new ListJournal());
+  a.push('q', 'x', { maxAttempts: 2 });
+  const d1 = takeNow(a, 'q');
+  // a compaction while the task is leased (growth compacts at run time), then the journal goes on from it
+  const j = new ListJournal();
+  j.records.push(...a.snapshotRecords());
+  a.attachJournal(j);
+  assert.equal(a.nack('q', d1.id, 'w#1', 0, 'e'), 'requeued');
+  const b = new MemoryBackend(() => now);
+  b.restore(replay(parseJournal(text(j.records), 'j').records));
+  const d2 = takeNow(b, 'q');
+  assert.equal(d2.attempt, 2, 'the delivery after the restart is attempt 2 of 2, as it would have been without one');
+  assert.equal(b.nack('q', d2.id, 'w#1', 0, 'e'), 'dead');
+  a.close();
+  b.close();
+});
