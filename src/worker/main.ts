@@ -139,9 +139,18 @@ function enterStopping(code: number): boolean {
 /**
  * Past the graceful budget the master sends SIGKILL anyway; leaving a little earlier lets the worker exit
  * with `code` (capped at the longest delay Node's timers honour, 2^31 - 1 ms: a longer one fires at once).
+ * Leaving on this timer cuts work short, so it says so (stderr is a pipe: written before the exit).
  */
 function armGracefulExit(code: number): void {
-  setTimeout(() => process.exit(code), Math.max(0, Math.min(gracefulMs - 100, 2 ** 31 - 1))).unref();
+  setTimeout(() => {
+    const cut = !jobWorker
+      ? 'with requests in flight'
+      : finishing
+        ? 'before stop() returned'
+        : 'before run() returned: the tasks still in flight go back to the queue (an attempt spent), and stop() is not called';
+    process.stderr.write(`drover worker ${name}: graceful_timeout (${gracefulMs} ms) ran out ${cut}; exiting\n`);
+    process.exit(code);
+  }, Math.max(0, Math.min(gracefulMs - 100, 2 ** 31 - 1))).unref();
 }
 
 // --- job workers ---
