@@ -5,8 +5,8 @@
 // A write that fails at run time (the disk full) does not stop the master: the file is cut back to its last
 // whole record, appends stop, and a compaction is retried (backing off) until the live state is in the file
 // again (docs/shared.md "Durability").
-import { closeSync, fsyncSync, ftruncateSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, constants } from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync, fsyncSync, ftruncateSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, constants } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { randomHex } from '../os/random.js';
 import { encodeRecord, parseJournal, replay, type JournalImage, type JournalRecord } from './journal-core.js';
 
@@ -62,6 +62,7 @@ export class JournalFile implements JournalWriter {
    * dropped and reported through `warn`. The file is not opened for writing until `start`.
    */
   static load(file: string, warn: (m: string) => void, opts: JournalOptions = {}): { journal: JournalFile; image: JournalImage } {
+    removeStaleTemps(file, warn);
     let text = '';
     try {
       text = readFileSync(file, 'utf8');
@@ -252,6 +253,30 @@ export class JournalFile implements JournalWriter {
     this.failure = null;
     this.opts.onRecovered(`journal ${this.file}: written again (the live state as a snapshot); it had failed for ${Math.round((Date.now() - failure.sinceMs) / 1000)} s (${failure.reason})`);
     return true;
+  }
+}
+
+/**
+ * Removes the temp files of compactions a crash interrupted (`FILE.<16 hex>.tmp`, never renamed, so never
+ * the journal): each crash mid-compaction would otherwise leave a copy of the state behind for good. Only
+ * one master appends to a journal (a USR2 successor loads it once the old master has exited), so none is
+ * being written now. unlink(2) removes a link itself, never what it points to.
+ */
+function removeStaleTemps(file: string, warn: (m: string) => void): void {
+  const dir = dirname(file);
+  const prefix = `${basename(file)}.`;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (err) {
+    // no directory: no journal and no temp file either; opening the journal says what is wrong
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  for (const n of names) {
+    if (!n.startsWith(prefix) || !n.endsWith('.tmp') || !/^[0-9a-f]{16}$/.test(n.slice(prefix.length, -4))) continue;
+    unlinkSync(join(dir, n));
+    warn(`journal ${file}: removed ${n}, the temp file of a compaction that was cut short`);
   }
 }
 

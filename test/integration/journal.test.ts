@@ -4,7 +4,7 @@
 // puts an fsync of the journal between each batch's write and its answer.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseServerUrl, requestJson } from '../../src/control/client.js';
@@ -183,6 +183,25 @@ test('the journal file: a torn tail is dropped with a warning, start compacts, g
   const again = JournalFile.load(file, () => assert.fail('no warning'));
   assert.deepEqual([...(again.image.queues.get('a')?.tasks.values() ?? [])].map((t) => [t.id, t.data]), [[2, 'kept']]);
   assert.equal(again.image.state.get('k8'), `198 ${'p'.repeat(100)}`);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('temp files of compactions cut short by a crash are removed at load, with a warning; nothing else is', () => {
+  const dir = makeTmpDir();
+  const file = join(dir, 'j.journal');
+  writeFileSync(file, encodeRecord({ t: 'push', q: 'a', id: 1, data: 'x', pri: 0, max: 5, due: 0 }));
+  // as a kill -9 mid-compaction leaves them (the random part is 8 bytes in hex)
+  writeFileSync(join(dir, 'j.journal.0123456789abcdef.tmp'), encodeRecord({ t: 'snap', v: 1, lastId: 1 }));
+  writeFileSync(join(dir, 'j.journal.fedcba9876543210.tmp'), '');
+  // not temp files of this journal
+  for (const other of ['j.journal.mine.tmp', 'k.journal.0123456789abcdef.tmp', 'j.journal.bak']) writeFileSync(join(dir, other), 'keep');
+  const warnings: string[] = [];
+  const { journal, image } = JournalFile.load(file, (m) => warnings.push(m));
+  assert.equal(warnings.length, 2, warnings.join('\n'));
+  assert.match(warnings[0] ?? '', /removed j\.journal\.[0-9a-f]{16}\.tmp, the temp file of a compaction that was cut short/);
+  assert.deepEqual(readdirSync(dir).sort(), ['j.journal', 'j.journal.bak', 'j.journal.mine.tmp', 'k.journal.0123456789abcdef.tmp']);
+  assert.equal(image.queues.get('a')?.tasks.size, 1);
+  journal.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
