@@ -195,11 +195,6 @@ export class JournalFile implements JournalWriter {
     this.fd = -1;
   }
 
-  /** Whether writing has failed and the live state is in memory only (until a retry succeeds). */
-  get isFailing(): boolean {
-    return this.failure !== null;
-  }
-
   // --- internal ---
 
   /**
