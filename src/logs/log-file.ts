@@ -536,6 +536,7 @@ export class LogFile {
     try {
       if (backups > 0) {
         let rotated = false;
+        let refused = false;
         try {
           // only the numbers that can exist: with backups = 1000 a blind shift would cost 2000 renames each time
           const top = Math.min(this.highestBackup, backups);
@@ -558,12 +559,20 @@ export class LogFile {
             if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
           }
         } catch (err) {
+          refused = true;
           this.rotateHeldUntilMs = this.now() + ROTATE_RETRY_MS;
           this.report(`rotating ${this.path}: ${(err as Error).message}; writing on into ${this.path} past its size limit, next try in ${ROTATE_RETRY_MS / 1000} s (or at a reopen)`);
         }
-        this.openLive('a', dir);
-        if (this.opts.gzip && rotated && old !== null) this.startGzip(old, dir);
-        else if (old !== null) closeSync(old);
+        if (refused && old !== null) {
+          // the file is still under its name: write on through the descriptor held. Opening the name again
+          // can fail for the reason the rename did (an immutable file, a read-only file system), and then
+          // every line would be lost although this descriptor still takes them
+          this.fd = old;
+        } else {
+          this.openLive('a', dir);
+          if (this.opts.gzip && rotated && old !== null) this.startGzip(old, dir);
+          else if (old !== null) closeSync(old);
+        }
       } else {
         if (old !== null) closeSync(old);
         this.openLive('w', dir);

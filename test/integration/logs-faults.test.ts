@@ -1,0 +1,69 @@
+// Program logs under file-system faults, through the real `drover up`: a live file whose rotation is refused
+// keeps taking lines through the descriptor drover holds (before, it lost every line until a reopen or the
+// program's next spawn).
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fixture, makeTmpDir, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
+
+const node = process.execPath;
+
+/** A size in bytes, 0 while the file does not exist. */
+function sizeOf(path: string): number {
+  return existsSync(path) ? statSync(path).size : 0;
+}
+
+/** Why an immutable file cannot be tried here, or null: needs root, a tmpfs mount and chattr support on it. */
+function mountTmpfsWithChattr(dir: string): string | null {
+  if (process.getuid?.() !== 0) return 'needs root (mount, chattr)';
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', dir], { stdio: 'pipe' });
+  } catch (err) {
+    return `cannot mount a tmpfs: ${(err as Error).message}`;
+  }
+  const probe = join(dir, 'probe');
+  writeFileSync(probe, '');
+  try {
+    execFileSync('chattr', ['+i', probe], { stdio: 'pipe' });
+    execFileSync('chattr', ['-i', probe], { stdio: 'pipe' });
+    rmSync(probe);
+    return null;
+  } catch (err) {
+    execFileSync('umount', [dir]);
+    return `chattr +i not supported on tmpfs here: ${(err as Error).message}`;
+  }
+}
+
+test('a live log made immutable: the refused rotation is reported once and lines go on into the file held', async (t) => {
+  const dir = makeTmpDir();
+  const logs = join(dir, 'logs');
+  mkdirSync(logs);
+  const skip = mountTmpfsWithChattr(logs);
+  if (skip !== null) {
+    rmSync(dir, { recursive: true, force: true });
+    t.skip(skip);
+    return;
+  }
+  const log = join(logs, 'w.log');
+  const run = await startUp(
+    writeConfig(dir, `[program:w]\ncommand = ${node} ${fixture('lines-forever.mjs')} 2 100\nstdout_logfile = ${log}\nstdout_logfile_maxbytes = 8KB\nstdout_logfile_backups = 2\nstartsecs = 0\n`),
+  );
+  try {
+    await waitForCondition(() => sizeOf(log) > 1000, 'the first lines in w.log', { describe: () => run.describe() });
+    execFileSync('chattr', ['+i', log]);
+    // the rename to w.log.1 is refused (EPERM); opening w.log again would be refused as well
+    await run.waitForLine(/rotating .*w\.log: EPERM.*past its size limit/);
+    await waitForCondition(() => sizeOf(log) > 8192 + 4000, 'w.log growing past its limit through the descriptor held', {
+      describe: () => `w.log: ${sizeOf(log)} bytes\n${run.describe()}`,
+    });
+    assert.doesNotMatch(run.output, /could not be written/, 'no line lost');
+    assert.equal((run.output.match(/rotating .*w\.log/g) ?? []).length, 1, 'the refusal reported once');
+  } finally {
+    execFileSync('chattr', ['-i', log]);
+    await teardown(run);
+    execFileSync('umount', [logs]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
