@@ -79,6 +79,12 @@ const MAX_BATCH_BYTES = 4 * 1024 * 1024;
  * again this much later, or at the next reopen. Trying at once would fail at once, for ever.
  */
 const ROTATE_RETRY_MS = 60_000;
+/**
+ * While the live file cannot be opened (its directory removed, the file made immutable, a read-only or full
+ * file system), the next line tries again, at most this often: once the fault is gone, logging resumes by
+ * itself, without waiting for a reopen or the program's next spawn.
+ */
+const OPEN_RETRY_MS = 1000;
 
 /** LogFileOptions.highWaterMark's default */
 const DEFAULT_HIGH_WATER = 1024 * 1024;
@@ -94,6 +100,10 @@ export class LogFile {
   private fd: number | null = null;
   /** why the last open failed; null once one worked */
   private openError: string | null = null;
+  /** no new try to open before this time (Date.now() ms), after an open failed; 0 when none did */
+  private openRetryAtMs = 0;
+  /** while a retry runs, the reason it already reported: not reported again if it is unchanged */
+  private retryingAfter: string | null = null;
   /** bytes known written to the live file (writes in flight not included) */
   private size = 0;
   /** false for a device or FIFO (/dev/null, a named pipe): never rotated */
@@ -306,8 +316,7 @@ export class LogFile {
     try {
       return pinDirectory(dirname(this.path), this.userUids);
     } catch (err) {
-      this.openError = `cannot open log file ${this.path}: ${withoutPinnedPath((err as Error).message)}`;
-      this.report(this.openError);
+      this.failOpen(`cannot open log file ${this.path}: ${withoutPinnedPath((err as Error).message)}`);
       return null;
     }
   }
@@ -334,11 +343,30 @@ export class LogFile {
       if (this.fd !== null) closeSync(this.fd);
       this.fd = null;
       this.size = 0;
-      this.openError = `cannot open log file ${this.path}: ${withoutPinnedPath((err as Error).message)}`;
-      this.report(this.openError);
+      this.failOpen(`cannot open log file ${this.path}: ${withoutPinnedPath((err as Error).message)}`);
     } finally {
       if (pinned === undefined) dir.close();
     }
+  }
+
+  /** Records why the live file could not be opened and reports it, unless a retry finds the same reason. */
+  private failOpen(message: string): void {
+    this.openError = message;
+    this.openRetryAtMs = Date.now() + OPEN_RETRY_MS;
+    if (message !== this.retryingAfter) this.report(message);
+  }
+
+  /** Tries to open the live file again after an open failed, at most every OPEN_RETRY_MS; says when it worked. */
+  private retryOpen(): void {
+    if (Date.now() < this.openRetryAtMs) return;
+    this.retryingAfter = this.openError;
+    try {
+      this.scanBackups(); // the directory may be a new one
+      this.openLive('a');
+    } finally {
+      this.retryingAfter = null;
+    }
+    if (this.fd !== null) this.report(`${this.path}: opened again, logging resumes; ${this.lostBytes} bytes lost so far`);
   }
 
   private closeLive(): void {
@@ -386,6 +414,7 @@ export class LogFile {
         this.control(head.type);
         continue;
       }
+      if (this.fd === null) this.retryOpen();
       if (this.fd === null) {
         // opening failed: what cannot be written is counted and reported, never silently dropped
         this.queue.shift();

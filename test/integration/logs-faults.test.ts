@@ -1,9 +1,9 @@
 // Program logs under file-system faults, through the real `drover up`: a live file whose rotation is refused
-// keeps taking lines through the descriptor drover holds (before, it lost every line until a reopen or the
-// program's next spawn).
+// keeps taking lines through the descriptor drover holds, and a log whose directory went away resumes by
+// itself once the directory is back (before, both lost every line until a reopen or the program's next spawn).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fixture, makeTmpDir, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
@@ -65,5 +65,31 @@ test('a live log made immutable: the refused rotation is reported once and lines
     await teardown(run);
     execFileSync('umount', [logs]);
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the log directory removed while the program runs: lines are reported lost, and logging resumes once it is back', async () => {
+  const dir = makeTmpDir();
+  const logs = join(dir, 'logs');
+  mkdirSync(logs);
+  const log = join(logs, 'w.log');
+  const run = await startUp(
+    writeConfig(dir, `[program:w]\ncommand = ${node} ${fixture('lines-forever.mjs')} 2 100\nstdout_logfile = ${log}\nstdout_logfile_maxbytes = 8KB\nstdout_logfile_backups = 2\nstartsecs = 0\n`),
+  );
+  try {
+    await waitForCondition(() => sizeOf(log) > 1000, 'the first lines in w.log', { describe: () => run.describe() });
+    rmSync(logs, { recursive: true });
+    // the file held is gone with its directory: at its size limit drover opens the name again, which fails
+    await run.waitForLine(/cannot open log file .*w\.log: ENOENT/);
+    await run.waitForLine(/w\.log: log bytes could not be written \(no open file\)/);
+    mkdirSync(logs);
+    // no reopen, no restart: the next lines open the file again by themselves
+    await waitForCondition(() => sizeOf(log) > 1000, 'lines in the new w.log', { describe: () => `w.log: ${sizeOf(log)} bytes\n${run.describe()}` });
+    await run.waitForLine(/w\.log: opened again, logging resumes; \d+ bytes lost so far/);
+    // whole lines only: what was lost went a line at a time
+    assert.match(readFileSync(log, 'utf8'), /^(L\d+ x{100}\n)+/);
+    assert.equal((run.output.match(/cannot open log file/g) ?? []).length, 1, 'an unchanged reason is not repeated at every retry');
+  } finally {
+    await teardown(run, [], dir);
   }
 });
