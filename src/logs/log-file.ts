@@ -85,6 +85,8 @@ const ROTATE_RETRY_MS = 60_000;
  * itself, without waiting for a reopen or the program's next spawn.
  */
 const OPEN_RETRY_MS = 1000;
+/** how often, while lines come, the file held is checked for having lost its last name (see reopenIfRemoved) */
+const LINK_CHECK_MS = 1000;
 
 /** LogFileOptions.highWaterMark's default */
 const DEFAULT_HIGH_WATER = 1024 * 1024;
@@ -104,6 +106,8 @@ export class LogFile {
   private openRetryAtMs = 0;
   /** while a retry runs, the reason it already reported: not reported again if it is unchanged */
   private retryingAfter: string | null = null;
+  /** no check of the file held for removal before this time (Date.now() ms); 0 before the first */
+  private linkCheckAtMs = 0;
   /** bytes known written to the live file (writes in flight not included) */
   private size = 0;
   /** false for a device or FIFO (/dev/null, a named pipe): never rotated */
@@ -369,6 +373,30 @@ export class LogFile {
     if (this.fd !== null) this.report(`${this.path}: opened again, logging resumes; ${this.lostBytes} bytes lost so far`);
   }
 
+  /**
+   * Opens the name again, at most every LINK_CHECK_MS, when the file held has no name left (an `rm` of the
+   * live file or of its directory): lines written into it would be lost without a word, up to the size limit
+   * or for ever with maxbytes = 0. A file moved away (logrotate without a reopen) still has a name and is
+   * written on.
+   */
+  private reopenIfRemoved(): void {
+    if (this.fd === null || !this.regular) return;
+    const t = Date.now();
+    if (t < this.linkCheckAtMs) return;
+    this.linkCheckAtMs = t + LINK_CHECK_MS;
+    let links: number;
+    try {
+      links = fstatSync(this.fd).nlink;
+    } catch {
+      return; // the write path reports a broken descriptor
+    }
+    if (links > 0) return;
+    this.report(`${this.path}: removed while drover was writing it; opening it again by name`);
+    this.closeLive();
+    this.scanBackups();
+    this.openLive('a');
+  }
+
   private closeLive(): void {
     if (this.fd === null) return;
     try {
@@ -414,6 +442,7 @@ export class LogFile {
         this.control(head.type);
         continue;
       }
+      if (this.fd !== null) this.reopenIfRemoved();
       if (this.fd === null) this.retryOpen();
       if (this.fd === null) {
         // opening failed: what cannot be written is counted and reported, never silently dropped

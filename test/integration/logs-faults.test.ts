@@ -1,6 +1,7 @@
 // Program logs under file-system faults, through the real `drover up`: a live file whose rotation is refused
-// keeps taking lines through the descriptor drover holds, and a log whose directory went away resumes by
-// itself once the directory is back (before, both lost every line until a reopen or the program's next spawn).
+// keeps taking lines through the descriptor drover holds; a log whose directory went away resumes by itself
+// once the directory is back; a removed live file is noticed and opened again by name (before, each lost
+// every line until a reopen or the program's next spawn, the last without a word).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -79,7 +80,8 @@ test('the log directory removed while the program runs: lines are reported lost,
   try {
     await waitForCondition(() => sizeOf(log) > 1000, 'the first lines in w.log', { describe: () => run.describe() });
     rmSync(logs, { recursive: true });
-    // the file held is gone with its directory: at its size limit drover opens the name again, which fails
+    // the file held is gone with its directory: drover opens the name again (it has no name left, or it is
+    // at its size limit), which fails
     await run.waitForLine(/cannot open log file .*w\.log: ENOENT/);
     await run.waitForLine(/w\.log: log bytes could not be written \(no open file\)/);
     mkdirSync(logs);
@@ -89,6 +91,25 @@ test('the log directory removed while the program runs: lines are reported lost,
     // whole lines only: what was lost went a line at a time
     assert.match(readFileSync(log, 'utf8'), /^(L\d+ x{100}\n)+/);
     assert.equal((run.output.match(/cannot open log file/g) ?? []).length, 1, 'an unchanged reason is not repeated at every retry');
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+test('a live log removed with maxbytes = 0: drover notices, says so and opens the name again', async () => {
+  const dir = makeTmpDir();
+  const log = join(dir, 'w.log');
+  // maxbytes = 0 (logrotate does the rotating): with no size limit to reach, lines went into the removed
+  // file, lost without a word, until a reopen or the program's next spawn
+  const run = await startUp(
+    writeConfig(dir, `[program:w]\ncommand = ${node} ${fixture('lines-forever.mjs')} 2 100\nstdout_logfile = ${log}\nstdout_logfile_maxbytes = 0\nstartsecs = 0\n`),
+  );
+  try {
+    await waitForCondition(() => sizeOf(log) > 1000, 'the first lines in w.log', { describe: () => run.describe() });
+    rmSync(log);
+    await waitForCondition(() => sizeOf(log) > 1000, 'lines in a new w.log', { describe: () => `w.log: ${sizeOf(log)} bytes\n${run.describe()}` });
+    await run.waitForLine(/w\.log: removed while drover was writing it; opening it again by name/);
+    assert.match(readFileSync(log, 'utf8'), /^(L\d+ x{100}\n)+/);
   } finally {
     await teardown(run, [], dir);
   }
