@@ -7,13 +7,22 @@ import { replaceFile } from '../os/replace-file.js';
 
 type Want = 'started' | 'stopped';
 
+/**
+ * Errors of a write to the runtime directory that say the disk or the directory is at fault (full, read-only,
+ * removed, not writable), not drover: the wants stay in memory and the next change writes them all again.
+ */
+const IO_FAULTS = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EIO', 'ENOENT', 'ENOTDIR', 'EISDIR', 'EACCES', 'EPERM']);
+
 export class FileDesiredState implements DesiredStateStore {
   /** key → what the operator asked for last; absent = follow autostart */
   private readonly wants = new Map<string, Want>();
   private readonly file: string;
+  /** reports a save that failed (drover's log); a no-op when not given */
+  private readonly onError: (message: string) => void;
 
-  constructor(runtimeDir: string, opts: { fresh: boolean }) {
+  constructor(runtimeDir: string, opts: { fresh: boolean; onError?: (message: string) => void }) {
     this.file = join(runtimeDir, 'desired-state.json');
+    this.onError = opts.onError ?? ((): void => undefined);
     if (opts.fresh) {
       this.save();
       return;
@@ -54,7 +63,15 @@ export class FileDesiredState implements DesiredStateStore {
   // --- internal ---
 
   private save(): void {
-    // temp + rename: a crash mid-write leaves the old file, never a torn one
-    replaceFile(this.file, JSON.stringify(Object.fromEntries(this.wants), null, 1) + '\n', 0o600);
+    try {
+      // temp + rename: a crash mid-write leaves the old file, never a torn one
+      replaceFile(this.file, JSON.stringify(Object.fromEntries(this.wants), null, 1) + '\n', 0o600);
+    } catch (err) {
+      // a full or read-only disk must not fail the stop or start that changed the wants (it used to be an
+      // internal error that stopped every program); only remembering them across down and up is lost
+      const code = (err as NodeJS.ErrnoException).code ?? '';
+      if (!IO_FAULTS.has(code)) throw err;
+      this.onError(`cannot save ${this.file} (${(err as Error).message}): what was started or stopped by hand is not remembered across down and up until a later start or stop saves it`);
+    }
   }
 }

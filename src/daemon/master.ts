@@ -227,7 +227,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     logger,
     output: sink,
     guard,
-    desired: new FileDesiredState(runtimeDir, { fresh: o.fresh }),
+    desired: new FileDesiredState(runtimeDir, { fresh: o.fresh, onError: (m) => logger.error(m) }),
     baseEnv: withoutSystemdEnv(process.env),
     sockets: sockets && { fd: (name) => sockets?.get(name)?.fd ?? null },
     kinds: [workers, fcgi, events.kind],

@@ -1,13 +1,14 @@
 // Program logs under file-system faults, through the real `drover up`: a live file whose rotation is refused
 // keeps taking lines through the descriptor drover holds; a log whose directory went away resumes by itself
 // once the directory is back; a removed live file is noticed and opened again by name (before, each lost
-// every line until a reopen or the program's next spawn, the last without a word).
+// every line until a reopen or the program's next spawn, the last without a word). And a full runtime
+// directory (where drover's own log, pidfile and desired state live) fails no command and stops nothing.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fixture, makeTmpDir, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
+import { type CliRun, fixture, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
 
 const node = process.execPath;
 
@@ -112,5 +113,61 @@ test('a live log removed with maxbytes = 0: drover notices, says so and opens th
     assert.match(readFileSync(log, 'utf8'), /^(L\d+ x{100}\n)+/);
   } finally {
     await teardown(run, [], dir);
+  }
+});
+
+test('a full runtime directory: drover stop answers, the program is stopped and the others run on, the failure is logged', async (t) => {
+  const dir = makeTmpDir();
+  const runtime = join(dir, 'rt');
+  mkdirSync(runtime);
+  if (process.getuid?.() !== 0) {
+    rmSync(dir, { recursive: true, force: true });
+    t.skip('needs root (mount)');
+    return;
+  }
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k,mode=0700', 'tmpfs', runtime], { stdio: 'pipe' });
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    t.skip(`cannot mount a tmpfs: ${(err as Error).message}`);
+    return;
+  }
+  const config = writeConfig(
+    dir,
+    `[supervisord]
+runtime_dir = ${runtime}
+
+[program:a]
+command = ${node} ${fixture('forever.mjs')}
+startsecs = 0
+
+[program:b]
+command = ${node} ${fixture('forever.mjs')}
+startsecs = 0
+`,
+  );
+  let run: CliRun | null = null;
+  try {
+    run = await startUp(config);
+    await run.waitForLine(/b: starting → running/);
+    // fill the file system: the write stops at ENOSPC
+    try {
+      writeFileSync(join(runtime, 'fill'), Buffer.alloc(1024 * 1024));
+    } catch (err) {
+      assert.equal((err as NodeJS.ErrnoException).code, 'ENOSPC', String(err));
+    }
+    // `stop` records the operator's wish in desired-state.json, which cannot be written now: before, that
+    // was an internal error that SIGKILLed every program and ended drover
+    const stopped = await runCli(['stop', 'a', '-c', config]);
+    assert.equal(stopped.code, 0, `${stopped.output}\n${run.describe()}`);
+    await run.waitForLine(/cannot save .*desired-state\.json \(ENOSPC/);
+    const status = await runCli(['status', '--json', '-c', config]);
+    const states = Object.fromEntries((JSON.parse(status.stdout) as { processes: { process: string; state: string }[] }).processes.map((p) => [p.process, p.state]));
+    assert.deepEqual(states, { a: 'stopped', b: 'running' }, `${status.output}\n${run.describe()}`);
+    assert.doesNotMatch(run.output, /internal error/);
+  } finally {
+    if (run !== null) await teardown(run);
+    execFileSync('umount', [runtime]);
+    rmSync(dir, { recursive: true, force: true });
   }
 });
