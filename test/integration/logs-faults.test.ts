@@ -5,7 +5,7 @@
 // directory (where drover's own log, pidfile and desired state live) fails no command and stops nothing.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { type CliRun, fixture, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
@@ -80,7 +80,9 @@ test('the log directory removed while the program runs: lines are reported lost,
   );
   try {
     await waitForCondition(() => sizeOf(log) > 1000, 'the first lines in w.log', { describe: () => run.describe() });
-    rmSync(logs, { recursive: true });
+    // moved aside first, so that drover cannot create a new w.log in it between rm's unlink and its rmdir
+    renameSync(logs, `${logs}.gone`);
+    rmSync(`${logs}.gone`, { recursive: true });
     // the file held is gone with its directory: drover opens the name again (it has no name left, or it is
     // at its size limit), which fails
     await run.waitForLine(/cannot open log file .*w\.log: ENOENT/);
