@@ -125,14 +125,17 @@ export class Commands {
       return Promise.resolve({ key, ok: false, code: spawnFailureCode(cannot.reason), message: cannot.message });
     }
     if (entry.record.state === 'stopping' || this.leaving.has(entry)) {
-      // A start asked for while the process is on its way down: it starts again once it has stopped (it was
-      // answered "already started", of a process about to be stopped; supervisord answers ABNORMAL_TERMINATION).
-      // Once it is no longer stopping, whatever it did then: a stop for being unhealthy goes straight on to
-      // starting (the start then finds it started). One an update or scale is stopping waits for that to end:
-      // dropped, the start is told so; given its new config, it starts with that. Meanwhile, its dependents
-      // wait for that start instead of being held back by the stop.
+      // A start while the process is on its way down starts it once it is no longer stopping (an unhealthy stop
+      // goes on to starting: the start finds it started) or an update or scale is done with it (dropped: told so;
+      // a new config: starts with that). Its dependents wait for it; an operator's stop after it calls it off.
       this.orch.startAfterStop(entry);
-      const later = this.waitFor(entry, (e) => (e.record.state === 'stopping' || this.leaving.has(e) ? null : { key, ok: true })).then((o) => (o.ok ? this.startOne(key, wait, remember) : o));
+      if (remember) this.orch.stoppedByHand.delete(entry); // the later word wins: see the called-off start below
+      const later = this.waitFor(entry, (e) => (e.record.state === 'stopping' || this.leaving.has(e) ? null : { key, ok: true })).then((o): CommandOutcome | Promise<CommandOutcome> => {
+        if (!o.ok || !this.orch.stoppedByHand.has(entry)) return o.ok ? this.startOne(key, wait, remember) : o;
+        this.orch.startCame(entry); // it will not come: dependents see the stop by hand again
+        this.orch.settle();
+        return { key, ok: false, code: 'E_ABNORMAL_TERMINATION', message: `${key} was not started: it was stopped again meanwhile` };
+      });
       if (wait) return later;
       void later;
       return Promise.resolve({ key, ok: true, message: `starts once ${entry.record.state === 'stopping' ? 'stopped' : 'updated'}` });
@@ -377,9 +380,7 @@ export class Commands {
         }),
       );
     }
-    for (const entry of added) {
-      work.push(this.startOne(entry.key, wait, false).then((o) => (o.ok ? { ...o, message: 'added' } : o)));
-    }
+    for (const entry of added) work.push(this.startOne(entry.key, wait, false).then((o) => (o.ok ? { ...o, message: 'added' } : o)));
     return Promise.all(work);
   }
 
@@ -389,7 +390,6 @@ export class Commands {
   }
 }
 
-/** Stamps an outcome with the time it became known (resolved promises run their callbacks in that turn). */
 function assertNever(x: never): never {
   throw new Error(`unhandled command ${JSON.stringify(x)}`);
 }

@@ -183,3 +183,33 @@ for (const wait of [true, false]) {
     }
   });
 }
+
+// The later word wins: `stop db; start db; stop db` while db is still stopping left db starting once it had
+// stopped (the start, deferred until then, did not hear the second stop), and web, waiting for that start,
+// with it.
+test('stop db, start db, stop db while db is stopping: db stays stopped, and web stays held back', async () => {
+  const d = new Daemon(config(30));
+  try {
+    const stop = await (await whileStopping(d, () => d.cli(['stop', 'db', '--no-wait']))).command;
+    assert.equal(stop.code, 0, show(['stop', 'db', '--no-wait'], stop));
+    const start = await d.cli(['start', 'db', '--no-wait']);
+    assert.equal(start.code, 0, show(['start', 'db', '--no-wait'], start));
+    assert.match(start.stdout, /^db: starts once stopped$/m, show(['start', 'db', '--no-wait'], start));
+    const web = await d.cli(['start', 'web', '--no-wait']);
+    assert.match(web.stdout, /^web: waiting for db:started \(db is restarting\)$/m, show(['start', 'web', '--no-wait'], web));
+    const again = await d.cli(['stop', 'db', '--no-wait']);
+    assert.equal(again.code, 0, show(['stop', 'db', '--no-wait'], again));
+    const kill = await d.cli(['signal', 'KILL', 'db']);
+    assert.equal(kill.code, 0, show(['signal', 'KILL', 'db'], kill));
+    await waitForState(d, 'db:db', 'stopped');
+    // one more round trip through drover's event queue: a deferred start would have begun by now
+    const s = await procs(d);
+    assert.equal(s.get('db:db')?.state, 'stopped', `db stays stopped\n${JSON.stringify([...s.entries()], null, 1)}\n${d.daemonStderr()}`);
+    assert.equal(s.get('web:web')?.state, 'stopped');
+    assert.equal(s.get('web:web')?.waiting, 'db is stopped', JSON.stringify([...s.entries()], null, 1));
+    const log = readFileSync(join(d.dir, '.drover', 'drover.log'), 'utf8');
+    assert.equal(log.match(/spawned: db with pid/g)?.length, 1, `db was spawned once\n${log}`);
+  } finally {
+    assert.deepEqual(await d.teardown(), []);
+  }
+});
