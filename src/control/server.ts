@@ -147,6 +147,8 @@ export class ControlServer {
   private readonly answering = new Set<ServerResponse>();
   /** responses still open, event streams and supervisor's logtail included: `close` ends them properly */
   private readonly responses = new Set<ServerResponse>();
+  /** set by `drain`: every answer closes its connection */
+  private draining = false;
 
   constructor(private readonly routes: readonly RouteHandler[]) {}
 
@@ -162,6 +164,7 @@ export class ControlServer {
     // descriptor ~40 s); the unix socket keeps Node's default (fewer wake-ups of an idle daemon)
     const checking = spec.kind === 'tcp' ? { connectionsCheckingInterval: 2000 } : {};
     const server = createServer({ maxHeaderSize: 16 * 1024, ...checking }, (req, res) => {
+      if (this.draining) res.setHeader('Connection', 'close');
       this.responses.add(res);
       res.once('close', () => this.responses.delete(res));
       // event streams (asked for by their Accept header, as EventSource and drover's client do) never finish
@@ -240,6 +243,19 @@ export class ControlServer {
       renameSync(l.boundPath, target);
       l.boundPath = target;
     }
+  }
+
+  /**
+   * This master is going away (a shutdown, or the end of a USR2 hand-over): keep-alive clients are moved off
+   * it. Idle connections are closed now and every answer from now on closes its connection, so that a
+   * client's next request reaches the new master (or finds none) rather than one stopping its programs,
+   * which answers E_SHUTTING_DOWN for as long as their stopwaitsecs.
+   */
+  drain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    for (const r of this.responses) if (!r.headersSent) r.setHeader('Connection', 'close');
+    for (const l of this.listeners) l.server.closeIdleConnections();
   }
 
   async close(keepSocketFiles = false): Promise<void> {
