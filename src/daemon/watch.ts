@@ -91,7 +91,7 @@ export class FileWatch {
     w.watcher = TreeWatcher.start({
       roots,
       descend: (dir) => !this.isIgnored(dir) && !ignoredBy(ignore, dir) && globs.some((g) => globMayContain(g, dir)),
-      onChange: (path) => this.changed(w, path),
+      onChange: (path, wasWatchedDirectory) => this.changed(w, path, wasWatchedDirectory),
       onProblem: (message) => this.o.logger.warn(`watch: ${key}: ${message}`),
     });
     this.watches.set(key, w);
@@ -105,8 +105,10 @@ export class FileWatch {
     this.watches.delete(key);
   }
 
-  private changed(w: Watch, path: string): void {
-    if (this.closed || this.isIgnored(path) || ignoredBy(w.ignore, path) || !w.globs.some((g) => globMatches(g, path))) return;
+  /** `wasWatchedDirectory`: a directory that could hold matches went away, and its files with it. */
+  private changed(w: Watch, path: string, wasWatchedDirectory: boolean): void {
+    if (this.closed || this.isIgnored(path) || ignoredBy(w.ignore, path)) return;
+    if (!w.globs.some((g) => globMatches(g, path) || (wasWatchedDirectory && globMayContain(g, path)))) return;
     w.firstChange ??= path;
     w.changes++;
     if (w.busy) {

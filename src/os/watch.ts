@@ -10,8 +10,12 @@ export interface TreeWatchOptions {
   readonly roots: readonly string[];
   /** whether files below this absolute directory can matter (the watcher descends only into those) */
   readonly descend: (dir: string) => boolean;
-  /** a file or directory changed, appeared or went away (absolute path) */
-  readonly onChange: (path: string) => void;
+  /**
+   * A file or directory changed, appeared or went away (absolute path). `wasWatchedDirectory`: a watched
+   * directory went away (removed, or moved out of the tree), with whatever it held: a move sends no event
+   * for the files inside.
+   */
+  readonly onChange: (path: string, wasWatchedDirectory: boolean) => void;
   /** a directory could not be watched, or the limit was reached */
   readonly onProblem: (message: string) => void;
   readonly maxDirectories?: number;
@@ -98,7 +102,10 @@ export class TreeWatcher {
     try {
       names = readdirSync(dir);
     } catch (err) {
-      if (isGone(err)) return this.remove(dir);
+      if (isGone(err)) {
+        this.remove(dir);
+        return;
+      }
       if ((err as NodeJS.ErrnoException).code === 'EACCES') return;
       throw err;
     }
@@ -106,7 +113,7 @@ export class TreeWatcher {
       const path = join(dir, name);
       if (isDirectory(path)) {
         if (this.o.descend(path)) this.addTree(path, announce);
-      } else if (announce) this.o.onChange(path);
+      } else if (announce) this.o.onChange(path, false);
     }
   }
 
@@ -117,10 +124,12 @@ export class TreeWatcher {
       if (!this.watchers.has(path) && this.o.descend(path)) this.addTree(path, true);
     } else if (this.watchers.has(path)) {
       this.remove(path);
+      this.o.onChange(path, true);
+      return;
     } else if (!this.watchers.has(dir)) {
       return;
     }
-    this.o.onChange(path);
+    this.o.onChange(path, false);
   }
 
   /** Whether the watched directory `dir` is no longer there, or is another directory by now (removed and made again). */
@@ -135,7 +144,7 @@ export class TreeWatcher {
 
   /** The watched `dir` went away: forget it, and watch the one made in its place already, if any. */
   private gone(dir: string): void {
-    this.remove(dir);
+    if (this.remove(dir)) this.o.onChange(dir, true);
     if (!this.watchers.has(dir) && isDirectory(dir) && this.o.descend(dir)) this.addTree(dir, true);
   }
 
@@ -143,9 +152,9 @@ export class TreeWatcher {
    * Stops watching `dir` and everything below it: one pass over the watched directories, no file system
    * call (a tree of thousands of directories removed at once, by a build's `rm -rf`, sends one event per
    * directory). A root of the watch removed with it is watched again from its nearest existing ancestor,
-   * so that it is seen when it is made again.
+   * so that it is seen when it is made again. Returns whether `dir` was watched.
    */
-  private remove(dir: string): void {
+  private remove(dir: string): boolean {
     let removed = false;
     for (const [path, w] of this.watchers) {
       if (path === dir || path.startsWith(`${dir}/`)) {
@@ -155,13 +164,14 @@ export class TreeWatcher {
         removed = true;
       }
     }
-    if (!removed || this.closed) return;
+    if (!removed || this.closed) return removed;
     for (const root of this.o.roots) {
       if (root !== dir && !root.startsWith(`${dir}/`) && !dir.startsWith(`${root}/`)) continue;
       // what it holds already was made after the removal; an ancestor removed in turn while it was being
       // watched (rm -rf works upwards) leaves it unwatched: the next existing one then
       for (let tries = 0; tries < 16 && !this.covers(root); tries++) this.addTree(nearestExisting(root), true);
     }
+    return true;
   }
 
   /** Whether `path` is a watched directory or lies under one. */

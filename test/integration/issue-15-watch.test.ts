@@ -2,7 +2,7 @@
 // (watch_debounce), files the globs do not name restart nothing, a directory made later is watched, a
 // program stopped by hand stays stopped, and a worker program rolls under load with no failed request.
 import assert from 'node:assert/strict';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 // spaces the writes of a burst apart: it paces what the test does, it never waits for drover
 import { setTimeout as spaceWrites } from 'node:timers/promises';
@@ -189,6 +189,37 @@ watch_debounce = 100ms
     assert.equal(run.count(SPAWNED), 1, `no restart for data/state.txt:\n${run.describe()}`);
     writeFileSync(join(dir, 'app.txt'), 'v1');
     await run.waitForCount(SPAWNED, 2);
+  } finally {
+    await teardown(run, pids(run, SPAWNED), dir);
+  }
+});
+
+// A watched directory moved out of the tree takes its files with it, as `rm -rf` does, but the kernel sends
+// no event per file for a move: only the directory's own. It used to restart nothing.
+test('watch: a directory of watched files moved out of the tree restarts the program; so does one moved in', async () => {
+  const dir = makeTmpDir();
+  mkdirSync(join(dir, 'src', 'lib'), { recursive: true });
+  writeFileSync(join(dir, 'src', 'lib', 'a.txt'), 'v0');
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `[program:w]
+command = /bin/sleep 60
+startsecs = 0
+stopwaitsecs = 1
+watch = src/**/*.txt
+watch_debounce = 100ms
+`,
+    ),
+  );
+  try {
+    await run.waitForLine(/watch: w:w: watching /);
+    await run.waitForCount(SPAWNED, 1);
+    renameSync(join(dir, 'src', 'lib'), join(dir, 'lib-moved'));
+    await run.waitForCount(SPAWNED, 2);
+    assert.match(run.output, /watch: w:w: \S+\/src\/lib(?: and \d+ more change\(s\))?; restarting w/, run.describe());
+    renameSync(join(dir, 'lib-moved'), join(dir, 'src', 'lib'));
+    await run.waitForCount(SPAWNED, 3);
   } finally {
     await teardown(run, pids(run, SPAWNED), dir);
   }
