@@ -10,11 +10,13 @@
 //   - the first `drover status` after a quiet spell (`--cold` times, each after COLD_IDLE_S seconds with no
 //     request, when drover has stopped refreshing its /proc readings), beside supervisorctl → supervisord
 //     and `node -e ''` after the same wait
-//   - each daemon's RSS (VmRSS) and idle CPU (utime+stime over `--idle` seconds, nothing asked of it),
-//     with PM2's God daemon too when `--pm2` is given (slow to start 1000 apps).
+//   - each daemon's RSS (VmRSS) `--settle` seconds after its start, before any status request (issue 16's
+//     measure), and again at the end, after all the status calls (a daemon's heap keeps what answering grew)
+//   - each daemon's idle CPU (utime+stime over `--idle` seconds, nothing asked of it), with PM2's God
+//     daemon too when `--pm2` is given (slow to start 1000 apps).
 // Every sleep carries DROVER_BENCH_MARKER=<run> in its environment; all are gone at the end.
 //
-// usage: node status-latency.mjs [--count 1000] [--rounds 20] [--idle 10] [--cold 3] [--pm2]
+// usage: node status-latency.mjs [--count 1000] [--rounds 20] [--idle 10] [--cold 3] [--settle 30] [--pm2]
 //        (develop with --count 20 --rounds 3 --idle 2 --cold 1)
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
@@ -49,6 +51,7 @@ const { values } = parseArgs({
     count: { type: 'string', default: '1000' },
     rounds: { type: 'string', default: '20' },
     idle: { type: 'string', default: '10' },
+    settle: { type: 'string', default: '30' },
     cold: { type: 'string', default: '3' },
     pm2: { type: 'boolean', default: false },
   },
@@ -56,6 +59,7 @@ const { values } = parseArgs({
 const N = Number(values.count);
 const ROUNDS = Number(values.rounds);
 const IDLE_S = Number(values.idle);
+const SETTLE_S = Number(values.settle);
 const COLD_ROUNDS = Number(values.cold);
 /** drover keeps its /proc readings fresh for 10 s after the last request (control/proc-sampler.ts) */
 const COLD_IDLE_S = 11;
@@ -129,7 +133,7 @@ async function startPm2Daemon(dir) {
 }
 
 async function main() {
-  const command = `cd bench && node status-latency.mjs --count ${N} --rounds ${ROUNDS} --idle ${IDLE_S} --cold ${COLD_ROUNDS}${values.pm2 ? ' --pm2' : ''}`;
+  const command = `cd bench && node status-latency.mjs --count ${N} --rounds ${ROUNDS} --idle ${IDLE_S} --cold ${COLD_ROUNDS} --settle ${SETTLE_S}${values.pm2 ? ' --pm2' : ''}`;
   const out = [environmentReport(`Status latency and idle cost with ${N} programs`, command)];
   onCleanup(() => killGroups(findByCommAndEnv('sleep', `DROVER_BENCH_MARKER=${MARKER}`)));
 
@@ -139,6 +143,11 @@ async function main() {
   console.error(`starting supervisord with ${N} programs…`);
   const supDir = tempDir('drover-bench-status-s-');
   const s = await startSupervisordDaemon(supDir);
+
+  // RSS before anything is asked of either daemon, SETTLE_S after both have started
+  console.error(`settling ${SETTLE_S} s before the first RSS reading…`);
+  await new Promise((r) => setTimeout(r, SETTLE_S * 1000));
+  const settledRss = { drover: readRssKiB(d.pid), supervisord: readRssKiB(s.pid) };
 
   const droverSock = `unix://${join(droverDir, '.drover', 'drover.sock')}`;
   const isStatus = (code) => code === 0 || code === 3;
@@ -218,10 +227,12 @@ async function main() {
   const cost = [];
   for (const [name, pid] of daemons) {
     const cpu = await cpuPercentOver(pid, IDLE_S);
-    cost.push([name, fmtMiB(readRssKiB(pid)), `${cpu.toFixed(2)} %`]);
+    const before = settledRss[name];
+    cost.push([name, before === undefined ? 'n/a' : fmtMiB(before), fmtMiB(readRssKiB(pid)), `${cpu.toFixed(2)} %`]);
   }
   out.push(`## Daemon cost with ${N} programs running, idle`, '');
-  out.push(table(['daemon', 'RSS', `idle CPU (one core, ${IDLE_S} s)`], cost), '');
+  out.push(table(['daemon', `RSS ${SETTLE_S} s after start, before any request`, 'RSS after the status calls', `idle CPU (one core, ${IDLE_S} s)`], cost), '');
+  if (settledRss.drover && settledRss.supervisord) out.push(`RSS before any request, drover / supervisord: ${fmtRatio(settledRss.drover, settledRss.supervisord)}`, '');
 
   await s.stop();
   if (pm2) await pm2.stop();
