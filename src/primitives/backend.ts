@@ -21,7 +21,7 @@ export interface SharedBackend {
   push(queue: string, data: unknown, opts: PushOptions): Awaitable<number>;
   take(queue: string, owner: string, leaseMs: number, deliver: (d: Delivery) => void): () => void;
   // `attempt`: the delivery being settled (0: whichever the owner holds); a late settling of an earlier
-  // delivery to the same owner answers as a lost lease. The Redis backend does not check it yet.
+  // delivery to the same owner answers as a lost lease (both backends check it atomically).
   ack(queue: string, id: number, owner: string, attempt?: number): Awaitable<boolean>;
   nack(queue: string, id: number, owner: string, retryInMs: number, error: string | null, attempt?: number): Awaitable<NackResult>;
   /** moves a leased task to the dead letters at once, reason `undeliverable` (it could not be sent to its worker) */

@@ -177,24 +177,24 @@ export class RedisBackend implements SharedBackend {
     };
   }
 
-  ack(queue: string, id: number, owner: string): Promise<boolean> {
-    return this.run('ack', [queue, id, this.ownerKey(owner)]).then((r) => r === 1);
+  ack(queue: string, id: number, owner: string, attempt = 0): Promise<boolean> {
+    return this.run('ack', [queue, id, this.ownerKey(owner), attempt]).then((r) => r === 1);
   }
 
-  nack(queue: string, id: number, owner: string, retryInMs: number, error: string | null): Promise<NackResult> {
-    return this.run('nack', [queue, id, this.ownerKey(owner), retryInMs, error ?? '', error === null ? '0' : '1']) as Promise<NackResult>;
+  nack(queue: string, id: number, owner: string, retryInMs: number, error: string | null, attempt = 0): Promise<NackResult> {
+    return this.run('nack', [queue, id, this.ownerKey(owner), retryInMs, error ?? '', error === null ? '0' : '1', attempt]) as Promise<NackResult>;
   }
 
   bury(queue: string, id: number, owner: string, error: string): Promise<boolean> {
     return this.run('bury', [queue, id, this.ownerKey(owner), error]).then((r) => r === 1);
   }
 
-  release(queue: string, id: number, owner: string): Promise<boolean> {
-    return this.run('release', [queue, id, this.ownerKey(owner)]).then((r) => r === 1);
+  release(queue: string, id: number, owner: string, attempt = 0): Promise<boolean> {
+    return this.run('release', [queue, id, this.ownerKey(owner), attempt]).then((r) => r === 1);
   }
 
-  extend(queue: string, id: number, owner: string, leaseMs: number): Promise<boolean> {
-    return this.run('extend', [queue, id, this.ownerKey(owner), leaseMs]).then((r) => r === 1);
+  extend(queue: string, id: number, owner: string, leaseMs: number, attempt = 0): Promise<boolean> {
+    return this.run('extend', [queue, id, this.ownerKey(owner), leaseMs, attempt]).then((r) => r === 1);
   }
 
   async queueStats(queue: string | null): Promise<QueueStats[]> {
@@ -530,7 +530,7 @@ export class RedisBackend implements SharedBackend {
           const taker = batch[i] as Taker;
           if (taker.withdrawn) {
             // withdrawn while the script ran: the task goes back without spending an attempt
-            void this.run('release', [name, id, taker.owner]).catch(() => {});
+            void this.run('release', [name, id, taker.owner, Number(attempt)]).catch(() => {});
             return;
           }
           lq.takers.splice(lq.takers.indexOf(taker), 1);

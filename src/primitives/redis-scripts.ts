@@ -83,8 +83,10 @@ local function next_deadline(q, now)
   return next
 end
 
--- the lease of task m on queue q held by owner, or nil (lapsed leases are lost here)
-local function held(q, m, owner, now)
+-- the lease of task m on queue q held by owner for delivery attempt (0: whichever it holds), or nil
+-- (lapsed leases are lost here). A process whose lease lapsed can take the same task again (another of
+-- its loops): the late settling of the first delivery must not settle the second, which still runs.
+local function held(q, m, owner, now, attempt)
   local tk = P .. ':t:' .. tonumber(m)
   if redis.call('HGET', tk, 'q') ~= q or redis.call('HGET', tk, 'o') ~= owner then return nil end
   local untilMs = redis.call('ZSCORE', qkey(q, 'l'), m)
@@ -93,6 +95,8 @@ local function held(q, m, owner, now)
     lose(q, m, 'lease expired', now)
     return nil
   end
+  -- 'a' counts deliveries, so while leased it is the attempt of the delivery holding the lease
+  if attempt > 0 and tonumber(redis.call('HGET', tk, 'a')) ~= attempt then return nil end
   return tk
 end
 
@@ -203,21 +207,21 @@ if #out < asked then redis.call('SADD', qkey(q, 'wm'), mid)
 elseif ARGV[4] == '1' then redis.call('SREM', qkey(q, 'wm'), mid) end
 return {out, next_deadline(q, now)}`,
 
-  /** ARGV: P, queue, id, owner → 1 acked, 0 the lease was lost */
+  /** ARGV: P, queue, id, owner, attempt (0: any) → 1 acked, 0 the lease was lost */
   ack: `
 local q, m, owner = ARGV[2], pad(ARGV[3]), ARGV[4]
-local tk = held(q, m, owner, now_ms())
+local tk = held(q, m, owner, now_ms(), tonumber(ARGV[5]))
 if not tk then return 0 end
 end_lease(q, m, owner)
 redis.call('DEL', tk)
 redis.call('HINCRBY', qkey(q, 'n'), 'acked', 1)
 return 1`,
 
-  /** ARGV: P, queue, id, owner, retryInMs, error ('' none), hasError → 'requeued' | 'dead' | 'lost' */
+  /** ARGV: P, queue, id, owner, retryInMs, error ('' none), hasError, attempt (0: any) → 'requeued' | 'dead' | 'lost' */
   nack: `
 local q, m, owner, retry = ARGV[2], pad(ARGV[3]), ARGV[4], tonumber(ARGV[5])
 local now = now_ms()
-local tk = held(q, m, owner, now)
+local tk = held(q, m, owner, now, tonumber(ARGV[8]))
 if not tk then return 'lost' end
 end_lease(q, m, owner)
 redis.call('HINCRBY', qkey(q, 'n'), 'nacked', 1)
@@ -236,17 +240,17 @@ return 'requeued'`,
   bury: `
 local q, m, owner = ARGV[2], pad(ARGV[3]), ARGV[4]
 local now = now_ms()
-local tk = held(q, m, owner, now)
+local tk = held(q, m, owner, now, 0)
 if not tk then return 0 end
 end_lease(q, m, owner)
 redis.call('HSET', tk, 'e', ARGV[5])
 bury(q, m, 'undeliverable', now)
 return 1`,
 
-  /** ARGV: P, queue, id, owner → 1 given back without spending an attempt, 0 not held */
+  /** ARGV: P, queue, id, owner, attempt (0: any) → 1 given back without spending an attempt, 0 not held */
   release: `
 local q, m, owner = ARGV[2], pad(ARGV[3]), ARGV[4]
-local tk = held(q, m, owner, now_ms())
+local tk = held(q, m, owner, now_ms(), tonumber(ARGV[5]))
 if not tk then return 0 end
 end_lease(q, m, owner)
 redis.call('HINCRBY', tk, 'a', -1)
@@ -254,11 +258,11 @@ redis.call('ZADD', qkey(q, 'r'), -tonumber(redis.call('HGET', tk, 'p')), m)
 wake(q)
 return 1`,
 
-  /** ARGV: P, queue, id, owner, leaseMs → 1 extended, 0 not held */
+  /** ARGV: P, queue, id, owner, leaseMs, attempt (0: any) → 1 extended, 0 not held */
   extend: `
 local q, m, owner = ARGV[2], pad(ARGV[3]), ARGV[4]
 local now = now_ms()
-if not held(q, m, owner, now) then return 0 end
+if not held(q, m, owner, now, tonumber(ARGV[6])) then return 0 end
 redis.call('ZADD', qkey(q, 'l'), 'XX', now + tonumber(ARGV[5]), m)
 return 1`,
 

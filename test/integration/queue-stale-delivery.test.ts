@@ -2,13 +2,15 @@
 // process (concurrency > 1). The owner of a lease is the process, so the late settling of the first
 // delivery used to settle the second: the stale ack was accepted while the second delivery still ran (its
 // own ack then answered false), and a stale nack requeued or dead-lettered a task being worked on. A
-// settling now names its delivery (the attempt), and only the current one counts (docs/shared.md).
+// settling now names its delivery (the attempt), and only the current one counts (docs/shared.md). The
+// same on both backends: the Redis backend's scripts used to check the owner only, so there a stale ack
+// removed the task the second loop still ran.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { makeTmpDir, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
-import { linkDrover } from '../helpers/shared.js';
+import { makeTmpDir, startUp, teardown, waitForCondition, writeConfig, type CliRun } from '../helpers/drover.js';
+import { linkDrover, SHARED_BACKENDS, useSharedBackend } from '../helpers/shared.js';
 
 // Two loops in one process. Loop 1 takes each task under a short lease and holds it until loop 2 has
 // taken the same task again (the lease lapsed); then loop 1 settles late, and loop 2 settles its own.
@@ -38,23 +40,26 @@ export default defineWorker({
 });
 `;
 
-test('a late ack or nack of a lapsed delivery does not settle the same process\'s later delivery of the task', async () => {
+for (const backend of SHARED_BACKENDS) {
+test(`[${backend} backend] a late ack or nack of a lapsed delivery does not settle the same process's later delivery of the task`, async () => {
   const dir = makeTmpDir();
   linkDrover(dir);
+  const shared = await useSharedBackend(backend, dir);
   const result = join(dir, 'result.json');
   writeFileSync(join(dir, 'worker.mjs'), WORKER);
   const conf = writeConfig(
     dir,
-    `[program:w]
+    `${shared.section}[program:w]
 worker = ${join(dir, 'worker.mjs')}
 startsecs = 0
 environment = RESULT="${result}"
 `,
   );
-  const run = await startUp(conf);
+  let run: CliRun | null = null;
   try {
+    run = await startUp(conf);
     await run.waitForLine(/w_0: starting → running/);
-    await waitForCondition(() => existsSync(result), 'the worker\'s result', { describe: () => run.describe() });
+    await waitForCondition(() => existsSync(result), 'the worker\'s result', { describe: () => run?.describe() ?? '' });
     const out = JSON.parse(readFileSync(result, 'utf8')) as Record<string, unknown>;
     const expected = { same: true, attempts: [1, 2], staleExtend: false, current: true };
     assert.deepEqual(out['ack'], { ...expected, stale: false }, 'a late ack answers false; the current delivery\'s ack is accepted');
@@ -62,6 +67,9 @@ environment = RESULT="${result}"
     const stats = out['stats'] as Record<string, number>;
     assert.deepEqual([stats['acked'], stats['nacked'], stats['lost'], stats['ready'], stats['leased']], [2, 0, 2, 0, 0], JSON.stringify(stats));
   } finally {
-    await teardown(run, [], dir);
+    if (run) await teardown(run);
+    await shared.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
+}

@@ -230,6 +230,31 @@ for (const { name, make } of BACKENDS) {
       }
     });
 
+    test('a lapsed delivery taken again by the same owner: the late ack, nack, release and extend of the first answer as lost and leave the second', async () => {
+      const b = await make();
+      const id = await b.push('stale', 'x', { maxAttempts: 3 });
+      const first = await takeOne(b, 'stale', 'w#1', 50);
+      // the same process takes again: served only once the first lease has lapsed
+      const second = await takeOne(b, 'stale', 'w#1');
+      assert.deepEqual([first.id, first.attempt, second.id, second.attempt], [id, 1, id, 2]);
+      assert.equal(await b.extend('stale', id, 'w#1', 60_000, first.attempt), false, 'a late extend');
+      assert.equal(await b.ack('stale', id, 'w#1', first.attempt), false, 'a late ack');
+      assert.equal(await b.nack('stale', id, 'w#1', 0, 'late', first.attempt), 'lost', 'a late nack');
+      assert.equal(await b.release('stale', id, 'w#1', first.attempt), false, 'a late release');
+      const s = (await b.queueStats('stale'))[0];
+      assert.deepEqual(s && [s.ready, s.leased, s.acked, s.nacked, s.lost], [0, 1, 0, 0, 1], `the second delivery still holds the task: ${JSON.stringify(s)}`);
+      // the current delivery settles normally; 0 (no attempt named) means whichever the owner holds
+      assert.equal(await b.extend('stale', id, 'w#1', 60_000, second.attempt), true);
+      assert.equal(await b.release('stale', id, 'w#1', second.attempt), true);
+      const third = await takeOne(b, 'stale', 'w#1');
+      assert.deepEqual([third.id, third.attempt], [id, 2], 'a release spends no attempt');
+      assert.equal(await b.nack('stale', id, 'w#1', 0, 'again', 0), 'requeued');
+      const fourth = await takeOne(b, 'stale', 'w#1');
+      assert.equal(await b.ack('stale', id, 'w#1', fourth.attempt), true);
+      const end = (await b.queueStats('stale'))[0];
+      assert.deepEqual(end && [end.ready, end.leased, end.acked, end.nacked, end.dead], [0, 0, 1, 1, 0], JSON.stringify(end));
+    });
+
     test('release gives a task back without spending an attempt', async () => {
       const b = await make();
       const id = await b.push('rel', 'x', {});
