@@ -2,10 +2,11 @@
 // the workers (the CLI's `drover queue push`, scripts), stats and the dead-letter list. Answers follow the
 // JSON API's shape: `{ ok: true, ... }` or `{ ok: false, code, message }`.
 import type { IncomingMessage } from 'node:http';
+import type { JournalHealth } from '../primitives/journal.js';
 import type { DeadTask, QueueStats } from '../primitives/queue-core.js';
 import { Args, pushOptions, SharedError, type SharedService } from '../primitives/service.js';
 import { sendError, sendJson, sendMethodNotAllowed, type RouteHandler } from './server.js';
-import type { DeadLettersJson, DeadTaskJson, LocksJson, PushedJson, QueuesJson, QueueStatsJson, RetriedJson, StateValueJson } from './wire.js';
+import type { DeadLettersJson, DeadTaskJson, JournalJson, LocksJson, PushedJson, QueuesJson, QueueStatsJson, RetriedJson, StateValueJson } from './wire.js';
 
 type Handler = (service: SharedService, a: Args) => unknown;
 
@@ -13,7 +14,8 @@ const GET: Record<string, Handler> = {
   '/api/queue/stats': async (s, a) => {
     const q = a.optionalString('queue');
     const queues = await s.backend.queueStats(q === null || q === '' ? null : a.name('queue'));
-    return { ok: true, queues: queues.map(statsJson) } satisfies QueuesJson;
+    // a failing journal shows here, where an operator looks at the queues, not only in drover's log
+    return { ok: true, queues: queues.map(statsJson), journal: journalJson(s.backend.journalHealth?.() ?? null) } satisfies QueuesJson;
   },
   '/api/queue/dead': async (s, a) => {
     const queue = a.name('queue');
@@ -116,6 +118,11 @@ function input(req: IncomingMessage, url: URL, body: Buffer): Record<string, unk
 
 function statsJson(q: QueueStats): QueueStatsJson {
   return { ...q };
+}
+
+function journalJson(h: JournalHealth | null): JournalJson | null {
+  if (h === null) return null;
+  return { file: h.file, degraded: h.degraded, error: h.error, since: h.sinceMs === null ? null : new Date(h.sinceMs).toISOString() };
 }
 
 function deadJson(d: DeadTask): DeadTaskJson {

@@ -320,13 +320,28 @@ export const PushedJson: Check<PushedJson> = object<PushedJson>({ ok: oneOf([tru
 /** One queue's figures in GET /api/queue/stats: those the queue core keeps, under the same names. */
 export type QueueStatsJson = QueueStats;
 
+/** Whether the journal (`journal = PATH`) is written; in GET /api/queue/stats (docs/shared.md, "Durability"). */
+export interface JournalJson {
+  readonly file: string;
+  /** true while writes fail: queues and state are in memory only (not durable) until it is written again */
+  readonly degraded: boolean;
+  /** the latest failed write's message; null while the journal is written */
+  readonly error: string | null;
+  /** ISO 8601: when writing began to fail; null while it is written */
+  readonly since: string | null;
+}
+export const JournalJson: Check<JournalJson> = object<JournalJson>({ file: isString, degraded: isBoolean, error: nullable(isString), since: nullable(isString) });
+
 /** GET /api/queue/stats */
 export interface QueuesJson {
   readonly ok: true;
   readonly queues: readonly QueueStatsJson[];
+  /** null without a journal (or with Redis); absent from older drovers */
+  readonly journal?: JournalJson | null;
 }
 export const QueuesJson: Check<QueuesJson> = object<QueuesJson>({
   ok: oneOf([true]),
+  journal: optional(nullable(JournalJson)),
   queues: listOf(
     object<QueueStatsJson>({
       name: isString,

@@ -2,6 +2,7 @@
 // only to this; the default implementation keeps everything in the master (memory-backend.ts), and an
 // adapter for an external store can replace it without touching workers or the protocol.
 import type { DeadTask, Delivery, NackResult, PushOptions, QueueStats } from './queue-core.js';
+import type { JournalHealth } from './journal.js';
 import type { LockInfo } from './lock-core.js';
 
 export type Awaitable<T> = T | Promise<T>;
@@ -47,6 +48,8 @@ export interface SharedBackend {
 
   /** makes every change made so far durable as configured (the journal); called before answers are sent */
   flush?(): void;
+  /** whether the journal is written (null: no journal, as with Redis); shown in queue stats and /metrics */
+  journalHealth?(): JournalHealth | null;
   /** the owner's process has exited */
   ownerGone(owner: string): void;
   close(): Awaitable<void>;

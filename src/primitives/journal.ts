@@ -17,6 +17,19 @@ export interface JournalWriter {
   flush(): void;
   /** flushes and closes; nothing is appended after */
   close(): void;
+  /** whether it is being written now (a list in memory need not say) */
+  health?(): JournalHealth;
+}
+
+/** Whether the journal is written, for the queue stats and /metrics (docs/shared.md, "Durability"). */
+export interface JournalHealth {
+  readonly file: string;
+  /** true while writes fail: the queues and state are in memory only until the journal is written again */
+  readonly degraded: boolean;
+  /** the latest failed write's (or retry's) message; null while the journal is written */
+  readonly error: string | null;
+  /** when writing began to fail (ms since the epoch); null while the journal is written */
+  readonly sinceMs: number | null;
 }
 
 export interface JournalOptions {
@@ -183,6 +196,12 @@ export class JournalFile implements JournalWriter {
     this.snapshotBytes = size;
   }
 
+  /** Whether the file is being written now; if not, why and since when. */
+  health(): JournalHealth {
+    const f = this.failure;
+    return { file: this.file, degraded: f !== null, error: f?.reason ?? null, sinceMs: f?.sinceMs ?? null };
+  }
+
   /** Writes what is pending and closes the file. */
   close(): void {
     if (this.fd < 0) return;
@@ -241,8 +260,10 @@ export class JournalFile implements JournalWriter {
     if (!failure) return true;
     try {
       this.compact();
-    } catch {
-      // still failing (the disk still full): said once already, when the failure began
+    } catch (err) {
+      // still failing (the disk still full): said once already, when the failure began; the stats show
+      // the latest reason, which may differ (an I/O error after a full disk)
+      this.failure = { reason: err instanceof Error ? err.message : String(err), sinceMs: failure.sinceMs };
       return false;
     }
     this.failure = null;

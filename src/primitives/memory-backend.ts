@@ -5,7 +5,7 @@
 // journal before it answers.
 import type { Slot, SharedBackend } from './backend.js';
 import { emptyImage, snapshotRecords, type JournalImage, type JournalRecord } from './journal-core.js';
-import type { JournalWriter } from './journal.js';
+import type { JournalHealth, JournalWriter } from './journal.js';
 import { LockTable, type LockInfo } from './lock-core.js';
 import { StateStore } from './state-core.js';
 import { DEFAULT_MAX_ATTEMPTS, TaskQueue, type DeadTask, type Delivery, type NackResult, type PushOptions, type QueueStats } from './queue-core.js';
@@ -63,6 +63,10 @@ export class MemoryBackend implements SharedBackend {
 
   flush(): void {
     this.journal?.flush();
+  }
+
+  journalHealth(): JournalHealth | null {
+    return this.journal?.health?.() ?? null;
   }
 
   push(queue: string, data: unknown, opts: PushOptions): number {

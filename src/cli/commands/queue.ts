@@ -14,7 +14,8 @@ const HELP = `usage: drover queue push NAME JSON [--priority N] [--delay MS] [--
 Work with the task queues the master holds for its workers (ctx.queue(NAME) in a job worker).
   push        add one task; JSON is its data (any JSON value, at most 64 levels deep and 1 MiB);
               prints the task id
-  stats       ready, delayed, leased, dead and waiting counts and totals, per queue
+  stats       ready, delayed, leased, dead and waiting counts and totals, per queue; and a line
+              when the journal cannot be written (the queues are then in memory only)
   dead        the dead-letter list: tasks whose attempts ran out, with the reason and last error
   retry-dead  move the dead-letter list back to the queue with fresh attempts
 
@@ -76,6 +77,11 @@ export const queue = remoteCommand({
         const rows = out.queues.map((q) => cols.map((c) => String(q[c])));
         const widths = cols.map((c, i) => Math.max(c.length, ...rows.map((row) => (row[i] ?? '').length)));
         for (const row of [[...cols], ...rows]) r.out(`${row.map((v, i) => (i === 0 ? v.padEnd(widths[i] ?? 0) : v.padStart(widths[i] ?? 0))).join('  ')}\n`);
+        // the table alone would look healthy while nothing of it is durable
+        const j = out.journal;
+        if (j?.degraded) {
+          r.out(`journal ${j.file}: cannot be written since ${j.since ?? '?'} (${j.error ?? 'unknown error'}): queues and state are in memory only, not durable; drover retries\n`);
+        }
         return 0;
       }
       case 'dead': {

@@ -12,6 +12,7 @@ import {
   OutcomeJson,
   ProcessesJson,
   ProcessJson,
+  QueuesJson,
   ReloadJson,
   RereadJson,
   ResultsJson,
@@ -80,4 +81,14 @@ test('info, avail, log events and dead letters', () => {
   const dead = { id: 3, task: { to: 'a@example.com' }, priority: 0, attempts: 5, reason: 'nacked', error: 'smtp down', dead_at: '2026-01-01T10:00:00.000Z' };
   assert.equal(DeadLettersJson.problem({ ok: true, queue: 'emails', tasks: [dead, { ...dead, task: null, error: null }] }), null);
   assert.equal(DeadLettersJson.problem({ ok: true, queue: 'emails', tasks: [{ ...dead, task: undefined }] }), 'tasks[0].task: expected a JSON value, got nothing');
+});
+
+test('queue stats: the journal field may be absent (an older drover), null (no journal) or its health', () => {
+  const queues = [{ name: 'jobs', ready: 1, delayed: 0, leased: 0, dead: 0, waiting: 0, pushed: 1, acked: 0, nacked: 0, lost: 0 }];
+  const failing = { file: '/var/lib/drover/q.journal', degraded: true, error: 'ENOSPC: no space left on device, write', since: '2026-12-05T10:00:00.000Z' };
+  assert.equal(QueuesJson.problem({ ok: true, queues }), null);
+  assert.equal(QueuesJson.problem({ ok: true, queues, journal: null }), null);
+  assert.equal(QueuesJson.problem({ ok: true, queues, journal: failing }), null);
+  assert.equal(QueuesJson.problem({ ok: true, queues, journal: { ...failing, degraded: false, error: null, since: null } }), null);
+  assert.match(QueuesJson.problem({ ok: true, queues, journal: { ...failing, degraded: 'yes' } }) ?? '', /^journal\.degraded: /);
 });
