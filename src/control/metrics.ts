@@ -8,6 +8,7 @@ import type { Supervisor } from '../core/supervisor.js';
 import { STATES } from '../core/states.js';
 import { CLOCK_TICKS, countOpenFds, PAGE_SIZE, readStat } from '../os/proc.js';
 import type { ControlApi } from './api.js';
+import type { JournalHealth } from '../primitives/journal.js';
 import type { QueueStats } from '../primitives/queue-core.js';
 import { exactGet, type RouteHandler } from './server.js';
 
@@ -19,9 +20,13 @@ const LAG_RESOLUTION_MS = 10;
 /** What /metrics reads of each task queue. */
 export type QueueFigures = QueueStats;
 
-/** The /metrics route; `queues` gives the master's task queues (null: none). */
-export function metricsRoute(api: ControlApi, queues: (() => QueueFigures[] | Promise<QueueFigures[]>) | null = null): RouteHandler {
-  const metrics = new DroverMetrics(api, queues);
+/** The /metrics route; `queues` gives the master's task queues (null: none), `journal` its journal's health (null: none). */
+export function metricsRoute(
+  api: ControlApi,
+  queues: (() => QueueFigures[] | Promise<QueueFigures[]>) | null = null,
+  journal: (() => JournalHealth | null) | null = null,
+): RouteHandler {
+  const metrics = new DroverMetrics(api, queues, journal);
   return {
     prefix: '/metrics',
     async handle(req, res) {
@@ -38,7 +43,11 @@ export class DroverMetrics {
   readonly registry = new Registry();
   private readonly lag: IntervalHistogram;
 
-  constructor(api: ControlApi, queues: (() => QueueFigures[] | Promise<QueueFigures[]>) | null = null) {
+  constructor(
+    api: ControlApi,
+    queues: (() => QueueFigures[] | Promise<QueueFigures[]>) | null = null,
+    journal: (() => JournalHealth | null) | null = null,
+  ) {
     const supervisor = api.supervisor;
     this.lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
     this.lag.enable();
@@ -330,6 +339,29 @@ export class DroverMetrics {
     queueCounter('drover_queue_acked_total', 'Tasks acknowledged as done.', (q) => q.acked);
     queueCounter('drover_queue_nacked_total', 'Tasks given back as failed.', (q) => q.nacked);
     queueCounter('drover_queue_lost_total', 'Leases that ended without an ack or nack (expired, or the worker exited).', (q) => q.lost);
+    // the journal (journal = PATH): series only when there is one
+    new Gauge({
+      name: 'drover_journal_degraded',
+      help: 'While the journal cannot be written (a full disk): 1, and queues and state are in memory only, not durable; 0 while it is written.',
+      labelNames: ['file'],
+      registers: reg,
+      collect() {
+        this.reset();
+        const h = journal?.();
+        if (h) this.set({ file: h.file }, h.degraded ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'drover_journal_error_info',
+      help: "Always 1, present only while the journal cannot be written; the error label is the latest failed write's message.",
+      labelNames: ['file', 'error'],
+      registers: reg,
+      collect() {
+        this.reset();
+        const h = journal?.();
+        if (h?.degraded) this.set({ file: h.file, error: h.error ?? '' }, 1);
+      },
+    });
   }
 
   /** The exposition text; the event-loop delay window starts again after each scrape. */

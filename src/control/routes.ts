@@ -5,12 +5,15 @@
 import type { ControlApi } from './api.js';
 import { healthzRoute, readyzRoute } from './health.js';
 import { jsonApiRoute } from './json-api.js';
+import type { JournalHealth } from '../primitives/journal.js';
 import type { QueueFigures } from './metrics.js';
 import type { RouteHandler } from './server.js';
 
 export interface RouteOptions {
   /** the master's task queues, for /metrics */
   readonly queueStats?: () => QueueFigures[] | Promise<QueueFigures[]>;
+  /** whether the master's journal is written (null: no journal), for /metrics */
+  readonly journalHealth?: () => JournalHealth | null;
 }
 
 /** Every route the control server serves, for one supervisor. */
@@ -21,7 +24,7 @@ export function buildRoutes(api: ControlApi, opts: RouteOptions = {}): RouteHand
     // supervisorctl's tail -f, maintail -f and fg
     onFirstUse('/logtail', async () => (await import('./xmlrpc/logtail.js')).logtailRoute(api)),
     onFirstUse('/mainlogtail', async () => (await import('./xmlrpc/logtail.js')).mainlogtailRoute(api)),
-    onFirstUse('/metrics', async () => (await import('./metrics.js')).metricsRoute(api, opts.queueStats ?? null)),
+    onFirstUse('/metrics', async () => (await import('./metrics.js')).metricsRoute(api, opts.queueStats ?? null, opts.journalHealth ?? null)),
     healthzRoute(api),
     readyzRoute(api),
     onFirstUse('/', async () => (await import('./web.js')).webRoute()),

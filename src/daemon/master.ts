@@ -301,7 +301,10 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   // /api/queue/… and friends go before the JSON API's catch-all /api/
   const server = new ControlServer([
     ...gatedRoutes(gate, sharedRoutes(shared)),
-    ...buildRoutes(api, { queueStats: async () => (gate.isOpen ? [...(await shared.backend.queueStats(null))] : []) }),
+    ...buildRoutes(api, {
+      queueStats: async () => (gate.isOpen ? [...(await shared.backend.queueStats(null))] : []),
+      journalHealth: () => (gate.isOpen ? (shared.backend.journalHealth?.() ?? null) : null),
+    }),
   ]);
   const cleanup = async (): Promise<void> => {
     fileWatch.close();
