@@ -570,6 +570,9 @@ class Loader {
     const gracefulTimeoutSecs = setting('graceful_timeout', K.graceful_timeout);
     const maxMemoryBytes = setting('max_memory', K.max_memory);
     const concurrency = setting('concurrency', K.concurrency);
+    const accessLogFormat = setting('access_log', K.access_log) ? setting('access_log_format', K.access_log_format) : null;
+    const keepAliveSecs = read('keep_alive', K.keep_alive);
+    const keepAliveMs = keepAliveSecs === null ? null : Math.round(keepAliveSecs * 1000);
     const watchRaw = read('watch', K.watch) ?? [];
     const watchIgnoreRaw = read('watch_ignore', K.watch_ignore) ?? [];
     const watchDebounceMs = Math.round(setting('watch_debounce', K.watch_debounce) * 1000);
@@ -752,6 +755,8 @@ class Loader {
         gracefulTimeoutSecs,
         maxMemoryBytes,
         concurrency,
+        accessLogFormat,
+        keepAliveMs,
         watch,
         watchIgnore,
         watchDebounceMs,

@@ -144,6 +144,10 @@ export interface ProcessSpec {
   readonly maxMemoryBytes: number;
   /** job workers: tasks in flight at once in one process (`concurrency`) */
   readonly concurrency: number;
+  /** HTTP workers: the access log's format (gunicorn's atoms), expanded; null: no access log (`access_log = false`) */
+  readonly accessLogFormat: string | null;
+  /** HTTP workers: idle keep-alive time of the servers drover makes, in ms (0: none); null: Node's default */
+  readonly keepAliveMs: number | null;
   /** `watch`: absolute glob patterns; a change to a matching file restarts the program (a pool rolls); empty = no watching */
   readonly watch: readonly string[];
   /** `watch_ignore`: absolute glob patterns of paths (and directories) whose changes never count */

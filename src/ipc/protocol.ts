@@ -124,6 +124,10 @@ export const WORKER_ENV = {
   gracefulMs: 'DROVER_GRACEFUL_MS',
   /** job workers: tasks in flight at once in this process (`concurrency`) */
   concurrency: 'DROVER_CONCURRENCY',
+  /** HTTP workers: the access log's format; unset: no access log */
+  accessLogFormat: 'DROVER_ACCESS_LOG_FORMAT',
+  /** HTTP workers: keep-alive time in ms of the servers the runtime makes; unset: Node's */
+  keepAliveMs: 'DROVER_KEEP_ALIVE_MS',
   /**
    * set for a spare only: how many listening sockets the master will hand it (MasterMessage `socket`) before
    * it tells it to accept; a spare loads its module, reports ready and accepts nothing until then

@@ -38,6 +38,8 @@ export function workerEnv(spec: ProcessSpec, random: number): Record<string, str
     [WORKER_ENV.maxRequests]: String(max),
     [WORKER_ENV.gracefulMs]: String(spec.gracefulTimeoutSecs * 1000),
     [WORKER_ENV.concurrency]: String(spec.concurrency),
+    ...(spec.accessLogFormat !== null ? { [WORKER_ENV.accessLogFormat]: spec.accessLogFormat } : {}),
+    ...(spec.keepAliveMs !== null ? { [WORKER_ENV.keepAliveMs]: String(spec.keepAliveMs) } : {}),
   };
 }
 

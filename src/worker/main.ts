@@ -9,6 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseMasterMessage, WORKER_BOOT_ERROR, WORKER_ENV, type WorkerMessage } from '../ipc/protocol.js';
 import { lock, queue, setRuntimeDefaults, state } from '../primitives/api.js';
+import { accessLog } from './access-log.js';
 import { fetchListener, guarded, guardServer, type FetchHandler } from './http-app.js';
 import { isJobWorker, type JobWorker, type WorkerContext } from './index.js';
 import { startWatchdog } from './watchdog.js';
@@ -22,6 +23,9 @@ const stuckMs = Number(env[WORKER_ENV.stuckMs] ?? '0');
 const maxRequests = Number(env[WORKER_ENV.maxRequests] ?? '0');
 const gracefulMs = Number(env[WORKER_ENV.gracefulMs] ?? '30000');
 const concurrency = Math.max(1, Number(env[WORKER_ENV.concurrency] ?? '1') || 1);
+/** HTTP: the access log's format (null: none), and the keep-alive time of the servers made here (null: Node's) */
+const accessLogFormat = env[WORKER_ENV.accessLogFormat] ?? null;
+const keepAliveMs = env[WORKER_ENV.keepAliveMs] === undefined ? null : Math.max(0, Number(env[WORKER_ENV.keepAliveMs]) || 0);
 /** a spare: how many sockets the master hands over when it promotes it; null for a worker that serves at once */
 const spareSockets = env[WORKER_ENV.spareSockets] === undefined ? null : Math.max(0, Number(env[WORKER_ENV.spareSockets]) || 0);
 /** aborted when a stop begins: ends job workers' run() and waiting queue takes (shared primitives) */
@@ -246,9 +250,13 @@ async function serveHttp(exported: unknown): Promise<void> {
   const servers: NetServer[] = [];
   /** the HTTP servers the connections belong to: the exported one alone, or one per socket */
   const http: Server[] = [];
-  const track = (_req: IncomingMessage, res: ServerResponse): void => {
+  const logRequest = accessLogFormat === null ? null : accessLog(accessLogFormat);
+  // keep_alive = 0 (gunicorn's keepalive 0): every response closes its connection
+  const closeEach = keepAliveMs === 0 && userServer === null;
+  const track = (req: IncomingMessage, res: ServerResponse): void => {
     // Draining: every answer from now on tells the client to reconnect elsewhere (to a live worker).
-    if (stopping) res.setHeader('connection', 'close');
+    if (stopping || closeEach) res.setHeader('connection', 'close');
+    logRequest?.(req, res);
     countRequest();
   };
   for (let i = 0; i < count; i++) {
@@ -258,6 +266,7 @@ async function serveHttp(exported: unknown): Promise<void> {
       continue;
     }
     const server = app.server ?? createServer(app.listener);
+    if (userServer === null && keepAliveMs !== null && keepAliveMs > 0) server.keepAliveTimeout = keepAliveMs;
     // ours runs first, so the Connection: close header is set before the app writes its head
     server.prependListener('request', track);
     servers.push(server);

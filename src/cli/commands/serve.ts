@@ -37,6 +37,12 @@ options:
                              worker leaves (crash, recycling, reload) (default 0)
       --reuse-port           balanced mode: one SO_REUSEPORT socket per worker slot, so the kernel spreads
                              new connections evenly (TCP binds only; docs/decisions.md, Prefork)
+      --access-logfile FILE  log each request, as gunicorn's access log: - for drover's stdout, else FILE
+                             (the workers' stdout goes there with it: stdout_logfile, rotated by drover)
+      --access-logformat FMT the line, in gunicorn's atoms (default '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s
+                             %(b)s "%(f)s" "%(a)s"'; docs/config.md, access_log_format)
+      --keep-alive SECS      idle time of a keep-alive connection before it closes (default: Node's, 5;
+                             0 = a new connection per request)
       --socket-mode MODE     permission bits of each unix:PATH socket (octal, e.g. 0660; default: 0777
                              less drover's umask), for a web server that runs as another user
       --socket-owner USER[:GROUP]  owner of each unix:PATH socket
@@ -73,6 +79,9 @@ export const serve: Command = async (ctx) => {
         'max-memory': { type: 'string' },
         'spare-workers': { type: 'string' },
         'reuse-port': { type: 'boolean' },
+        'access-logfile': { type: 'string' },
+        'access-logformat': { type: 'string' },
+        'keep-alive': { type: 'string' },
         'socket-mode': { type: 'string' },
         'socket-owner': { type: 'string' },
         name: { type: 'string', short: 'n' },
@@ -137,7 +146,10 @@ export const serve: Command = async (ctx) => {
   const maxRequests = int('max-requests', v['max-requests'], 0);
   const jitter = int('max-requests-jitter', v['max-requests-jitter'], 0);
   const spares = int('spare-workers', v['spare-workers'], 0);
-  if (workers === null || timeout === null || graceful === null || maxRequests === null || jitter === null || spares === null) return EXIT.USAGE;
+  const keepAlive = v['keep-alive'] === undefined ? undefined : int('keep-alive', v['keep-alive'], 0);
+  if (workers === null || timeout === null || graceful === null || maxRequests === null || jitter === null || spares === null || keepAlive === null) return EXIT.USAGE;
+  if (v['access-logformat'] !== undefined && v['access-logfile'] === undefined) return usage('--access-logformat goes with --access-logfile');
+  if (v['access-logformat'] !== undefined && /[\r\n]/.test(v['access-logformat'])) return usage(`--access-logformat cannot hold a line break, got ${JSON.stringify(v['access-logformat'])}`);
   if (workers < 1) return usage('--workers must be at least 1');
   if (v.umask !== undefined && !/^[0-7]{1,4}$/.test(v.umask)) return usage(`--umask must be octal, got "${v.umask}"`);
   for (const e of v.env ?? []) {
@@ -228,6 +240,12 @@ export const serve: Command = async (ctx) => {
     `max_requests_jitter = ${jitter}`,
     ...(v['max-memory'] ? [`max_memory = ${v['max-memory']}`] : []),
     ...(spares > 0 ? [`spare_workers = ${spares}`] : []),
+    ...(keepAlive !== undefined ? [`keep_alive = ${keepAlive}`] : []),
+    // gunicorn's access log: the workers write it to their stdout, which goes where --access-logfile says
+    ...(v['access-logfile'] !== undefined
+      ? ['access_log = true', `stdout_logfile = ${v['access-logfile'] === '-' ? '/dev/stdout' : resolve(ctx.cwd, v['access-logfile'])}`]
+      : []),
+    ...(v['access-logformat'] !== undefined ? [`access_log_format = ${v['access-logformat']}`] : []),
     ...(v.user ? [`user = ${v.user}`] : []),
     ...(v.umask ? [`umask = ${v.umask}`] : []),
     ...(v.chdir ? [`directory = ${resolve(ctx.cwd, v.chdir)}`] : []),
@@ -286,6 +304,8 @@ const OPTION_OF_KEY: Readonly<Record<string, string>> = {
   mode: '--socket-mode',
   owner: '--socket-owner',
   max_memory: '--max-memory',
+  stdout_logfile: '--access-logfile',
+  access_log_format: '--access-logformat',
   user: '--user',
   umask: '--umask',
   directory: '--chdir',

@@ -68,6 +68,8 @@ function spec(programName: string, processNum: number, worker: string | null = '
     gracefulTimeoutSecs: 30,
     maxMemoryBytes: 0,
     concurrency: 1,
+    accessLogFormat: null,
+    keepAliveMs: null,
     watch: [],
     watchIgnore: [],
     watchDebounceMs: 200,

@@ -1,0 +1,139 @@
+// The access log of an HTTP worker (`access_log = true`): one line per request, written to the worker's
+// stdout once the response has ended, so it lands in the program's stdout_logfile and follows its
+// rotation, USR1 reopen and `drover tail`. The format takes gunicorn's atoms (`%(h)s`, `%(r)s`,
+// `%({user-agent}i)s`, …), so a gunicorn access_log_format carries over; an atom it does not know prints
+// `-`, as gunicorn does.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/** gunicorn's default format */
+export const DEFAULT_ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"';
+
+/** What one atom prints, from the request, its response, the body bytes sent and the time taken. */
+type Atom = (r: Finished) => string;
+
+interface Finished {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly startedAt: Date;
+  readonly elapsedNs: bigint;
+  readonly sent: number;
+}
+
+/** Starts an access log in `format`: call the result as each request arrives. */
+export function accessLog(format: string, write: (line: string) => void = writeStdout): (req: IncomingMessage, res: ServerResponse) => void {
+  const parts = compile(format);
+  return (req, res) => {
+    const startedAt = new Date();
+    const start = process.hrtime.bigint();
+    let sent = 0;
+    // the body bytes the app writes (gunicorn's "response length"): counted at the write, as no counter
+    // of Node's separates them from the head and the chunk framing
+    const write0 = res.write;
+    const end0 = res.end;
+    res.write = function (this: ServerResponse, chunk: unknown, ...rest: unknown[]) {
+      sent += byteLength(chunk, rest[0]);
+      return (write0 as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
+    } as ServerResponse['write'];
+    res.end = function (this: ServerResponse, chunk?: unknown, ...rest: unknown[]) {
+      if (typeof chunk !== 'function') sent += byteLength(chunk, rest[0]);
+      return (end0 as (...a: unknown[]) => ServerResponse).call(this, chunk, ...rest);
+    } as ServerResponse['end'];
+    // 'close' comes once the response has ended, or the connection went away before it did
+    res.once('close', () => {
+      const done: Finished = { req, res, startedAt, elapsedNs: process.hrtime.bigint() - start, sent };
+      let line = '';
+      for (const p of parts) line += typeof p === 'string' ? p : p(done);
+      write(line);
+    });
+  };
+}
+
+// --- internal ---
+
+function writeStdout(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+/** `%(name)s` (or `d`) pieces and the text between them; `%%` is a percent sign. */
+function compile(format: string): (string | Atom)[] {
+  const parts: (string | Atom)[] = [];
+  const re = /%%|%\(([^)]*)\)[sd]/g;
+  let last = 0;
+  for (let m = re.exec(format); m !== null; m = re.exec(format)) {
+    if (m.index > last) parts.push(format.slice(last, m.index));
+    parts.push(m[0] === '%%' ? '%' : atom(m[1] as string));
+    last = m.index + m[0].length;
+  }
+  if (last < format.length) parts.push(format.slice(last));
+  return parts;
+}
+
+function atom(name: string): Atom {
+  const header = /^\{([^}]+)\}([io])$/.exec(name);
+  if (header) {
+    const key = (header[1] as string).toLowerCase();
+    return header[2] === 'i' ? (r) => show(r.req.headers[key]) : (r) => show(r.res.getHeader(key));
+  }
+  return ATOMS[name] ?? (() => '-');
+}
+
+const ATOMS: Readonly<Record<string, Atom>> = {
+  h: (r) => r.req.socket.remoteAddress ?? '-',
+  l: () => '-',
+  u: (r) => basicUser(r.req.headers.authorization),
+  t: (r) => `[${clfTime(r.startedAt)}]`,
+  r: (r) => `${r.req.method ?? '-'} ${r.req.url ?? '-'} HTTP/${r.req.httpVersion}`,
+  m: (r) => r.req.method ?? '-',
+  U: (r) => (r.req.url ?? '').split('?', 1)[0] as string,
+  q: (r) => {
+    const url = r.req.url ?? '';
+    const i = url.indexOf('?');
+    return i < 0 ? '' : url.slice(i + 1);
+  },
+  H: (r) => `HTTP/${r.req.httpVersion}`,
+  s: (r) => String(r.res.statusCode),
+  B: (r) => String(r.sent),
+  b: (r) => String(r.sent),
+  f: (r) => show(r.req.headers.referer),
+  a: (r) => show(r.req.headers['user-agent']),
+  T: (r) => String(r.elapsedNs / 1_000_000_000n),
+  M: (r) => String(r.elapsedNs / 1_000_000n),
+  D: (r) => String(r.elapsedNs / 1_000n),
+  L: (r) => {
+    const us = r.elapsedNs / 1_000n;
+    return `${us / 1_000_000n}.${String(us % 1_000_000n).padStart(6, '0')}`;
+  },
+  p: () => `<${process.pid}>`,
+};
+
+function show(v: string | number | readonly string[] | undefined): string {
+  if (v === undefined || v === '') return '-';
+  return Array.isArray(v) ? v.join(', ') : String(v);
+}
+
+/** The user name of a Basic Authorization header, as gunicorn logs it; `-` otherwise. */
+function basicUser(auth: string | undefined): string {
+  const m = auth ? /^basic\s+(\S+)$/i.exec(auth) : null;
+  if (!m) return '-';
+  const decoded = Buffer.from(m[1] as string, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon > 0 ? decoded.slice(0, colon) : '-';
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** Common Log Format's time, in local time with its offset: 05/Dec/2026:23:50:01 +0000 */
+function clfTime(d: Date): string {
+  const two = (n: number) => String(n).padStart(2, '0');
+  const offset = -d.getTimezoneOffset();
+  const sign = offset < 0 ? '-' : '+';
+  const abs = Math.abs(offset);
+  return `${two(d.getDate())}/${MONTHS[d.getMonth()]}/${d.getFullYear()}:${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())} ${sign}${two(Math.floor(abs / 60))}${two(abs % 60)}`;
+}
+
+function byteLength(chunk: unknown, encoding: unknown): number {
+  if (chunk === undefined || chunk === null) return 0;
+  if (typeof chunk === 'string') return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+  if (chunk instanceof Uint8Array) return chunk.byteLength;
+  return 0;
+}

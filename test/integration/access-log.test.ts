@@ -1,0 +1,181 @@
+// gunicorn's access log and keep-alive for HTTP workers: `access_log` / `access_log_format` and
+// `keep_alive` in a config, `--access-logfile`, `--access-logformat` and `--keep-alive` on `drover serve`.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { connect, createServer } from 'node:net';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { CliRun, makeTmpDir, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
+
+interface Answer {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly body: string;
+}
+
+function get(port: number, path: string, headers: Record<string, string> = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.setTimeout(10_000, () => req.destroy(new Error(`no answer to GET ${path} within 10 s`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function lines(file: string): string[] {
+  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l !== '') : [];
+}
+
+async function waitForLines(file: string, n: number, run: CliRun): Promise<string[]> {
+  await waitForCondition(() => lines(file).length >= n, `${n} line(s) in ${file}`, { describe: () => `${file}: ${JSON.stringify(lines(file))}\n${run.describe()}` });
+  return lines(file);
+}
+
+function workerPids(run: CliRun): number[] {
+  return [...run.output.matchAll(/spawned: \S+ with pid (\d+)/g)].map((m) => Number(m[1]));
+}
+
+/** Resolves once the server closes an idle keep-alive connection after one request; rejects after `limitMs`. */
+function idleClose(port: number, limitMs: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+    let answeredAt = 0;
+    socket.on('data', () => (answeredAt ||= Date.now()));
+    socket.on('error', () => undefined);
+    socket.on('close', () => (answeredAt ? resolve(Date.now() - answeredAt) : reject(new Error('closed before an answer'))));
+    setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`the server kept the idle connection open for ${limitMs} ms`));
+    }, limitMs).unref();
+  });
+}
+
+const APP = `export default (req, res) => {
+  res.setHeader('x-out', 'yes');
+  res.statusCode = req.url.startsWith('/created') ? 201 : 200;
+  res.write('hel');
+  res.end('lo');
+};
+`;
+
+test('access_log: a line per request in gunicorn\'s default format and in one with every atom, in stdout_logfile', async () => {
+  const dir = makeTmpDir();
+  writeFileSync(join(dir, 'app.mjs'), APP);
+  const log = join(dir, 'access.log');
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `[socket:web]
+bind = 127.0.0.1:0
+
+[program:web]
+worker = app.mjs
+sockets = web
+access_log = true
+stdout_logfile = ${log}
+
+[program:atoms]
+worker = app.mjs
+sockets = web2
+access_log = true
+access_log_format = %%(h)s|%%(l)s|%%(u)s|%%(r)s|%%(m)s|%%(U)s|%%(q)s|%%(H)s|%%(s)s|%%(b)s|%%(B)s|%%(f)s|%%(a)s|%%(p)s|%%({x-test}i)s|%%({x-out}o)s|%%(zz)s|100%%%%|%%(M)s
+stdout_logfile = ${log}.atoms
+
+[socket:web2]
+bind = 127.0.0.1:0
+`,
+    ),
+  );
+  try {
+    const port = Number((await run.waitForLine(/socket web: listening on 127\.0\.0\.1:(\d+)/))[1]);
+    const port2 = Number((await run.waitForLine(/socket web2: listening on 127\.0\.0\.1:(\d+)/))[1]);
+    await run.waitForCount(/web\S*: starting → running/g, 1);
+    await run.waitForCount(/atoms\S*: starting → running/g, 1);
+    assert.equal((await get(port, '/')).body, 'hello');
+    const [line] = await waitForLines(log, 1, run);
+    assert.match(line as string, /^127\.0\.0\.1 - - \[\d\d\/[A-Z][a-z]{2}\/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] "GET \/ HTTP\/1\.1" 200 5 "-" "-"$/, `${line}\n${run.describe()}`);
+
+    const auth = `Basic ${Buffer.from('alice:secret').toString('base64')}`;
+    await get(port2, '/created/x?a=1&b=2', { 'x-test': 'abc', referer: 'http://r/', 'user-agent': 'ua/1', authorization: auth });
+    const [atoms] = await waitForLines(`${log}.atoms`, 1, run);
+    const pid = run.output.match(/spawned: '?atoms\S* with pid (\d+)/)?.[1];
+    const f = (atoms as string).split('|');
+    assert.deepEqual(f.slice(0, 17), ['127.0.0.1', '-', 'alice', 'GET /created/x?a=1&b=2 HTTP/1.1', 'GET', '/created/x', 'a=1&b=2', 'HTTP/1.1', '201', '5', '5', 'http://r/', 'ua/1', `<${pid}>`, 'abc', 'yes', '-'], `${atoms}\n${run.describe()}`);
+    assert.equal(f[17], '100%', atoms);
+    assert.match(f[18] as string, /^\d+$/, atoms);
+  } finally {
+    await teardown(run, workerPids(run), dir);
+  }
+});
+
+test('keep_alive: an idle keep-alive connection is closed after it; 0 closes each one after its response', async () => {
+  const dir = makeTmpDir();
+  writeFileSync(join(dir, 'app.mjs'), APP);
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `[socket:short]
+bind = 127.0.0.1:0
+
+[socket:none]
+bind = 127.0.0.1:0
+
+[program:short]
+worker = app.mjs
+sockets = short
+keep_alive = 1s
+
+[program:none]
+worker = app.mjs
+sockets = none
+keep_alive = 0
+`,
+    ),
+  );
+  try {
+    const short = Number((await run.waitForLine(/socket short: listening on 127\.0\.0\.1:(\d+)/))[1]);
+    const none = Number((await run.waitForLine(/socket none: listening on 127\.0\.0\.1:(\d+)/))[1]);
+    await run.waitForCount(/: starting → running/g, 2);
+    // Node's own keep-alive is 5 s: closed within 4 s only when keep_alive = 1s took
+    const idleMs = await idleClose(short, 4000);
+    assert.ok(idleMs >= 900, `closed ${idleMs} ms after the answer (keep_alive = 1s)`);
+    const answer = await get(none, '/');
+    assert.equal(answer.headers['connection'], 'close', JSON.stringify(answer.headers));
+  } finally {
+    await teardown(run, workerPids(run), dir);
+  }
+});
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+test('drover serve --access-logfile FILE --access-logformat FMT --keep-alive 0', async () => {
+  const dir = makeTmpDir();
+  writeFileSync(join(dir, 'app.mjs'), APP);
+  const port = await freePort();
+  const log = join(dir, 'access.log');
+  const run = new CliRun(
+    ['serve', join(dir, 'app.mjs'), '-w', '1', '-b', `127.0.0.1:${port}`, '--runtime-dir', join(dir, '.drover'), '--access-logfile', log, '--access-logformat', '%(m)s %(U)s %(s)s 50%', '--keep-alive', '0'],
+    { cwd: dir },
+  );
+  try {
+    await run.waitForLine(/: starting → running/);
+    const answer = await get(port, '/created');
+    assert.equal(answer.status, 201);
+    assert.equal(answer.headers['connection'], 'close', JSON.stringify(answer.headers));
+    assert.deepEqual(await waitForLines(log, 1, run), ['GET /created 201 50%']);
+  } finally {
+    await teardown(run, workerPids(run), dir);
+  }
+});
