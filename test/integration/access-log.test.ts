@@ -6,7 +6,7 @@ import { request } from 'node:http';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { CliRun, makeTmpDir, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
+import { CliRun, makeTmpDir, startUp, teardown, waitForAsync, waitForCondition, writeConfig } from '../helpers/drover.js';
 
 interface Answer {
   readonly status: number;
@@ -160,21 +160,29 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-test('drover serve --access-logfile FILE --access-logformat FMT --keep-alive 0', async () => {
+test('drover serve --access-logfile FILE --access-logformat FMT --keep-alive 0 --error-logfile FILE --log-level warning', async () => {
   const dir = makeTmpDir();
   writeFileSync(join(dir, 'app.mjs'), APP);
   const port = await freePort();
   const log = join(dir, 'access.log');
   const run = new CliRun(
-    ['serve', join(dir, 'app.mjs'), '-w', '1', '-b', `127.0.0.1:${port}`, '--runtime-dir', join(dir, '.drover'), '--access-logfile', log, '--access-logformat', '%(m)s %(U)s %(s)s 50%', '--keep-alive', '0'],
+    ['serve', join(dir, 'app.mjs'), '-w', '1', '-b', `127.0.0.1:${port}`, '--runtime-dir', join(dir, '.drover'), '--access-logfile', log, '--access-logformat', '%(m)s %(U)s %(s)s 50%', '--keep-alive', '0', '--error-logfile', 'err.log', '--log-level', 'warning'],
     { cwd: dir },
   );
   try {
-    await run.waitForLine(/: starting → running/);
-    const answer = await get(port, '/created');
+    // --log-level warning: no "starting → running" line to wait for; the first answer is the sign
+    let answer: Answer | null = null;
+    await waitForAsync(async () => {
+      answer = await get(port, '/created').catch(() => null);
+      return answer !== null;
+    }, `an answer on port ${port}`, { timeoutMs: 10_000, describe: () => run.describe() });
+    answer = answer as unknown as Answer;
     assert.equal(answer.status, 201);
     assert.equal(answer.headers['connection'], 'close', JSON.stringify(answer.headers));
     assert.deepEqual(await waitForLines(log, 1, run), ['GET /created 201 50%']);
+    // gunicorn's error log is drover's own log; its "warning" is supervisor's "warn"
+    assert.match(readFileSync(join(dir, '.drover', 'serve.ini'), 'utf8'), new RegExp(`^logfile = ${join(dir, 'err.log')}\n(?:.*\n)*?loglevel = warn$`, 'm'));
+    assert.ok(existsSync(join(dir, 'err.log')), `drover's log is err.log\n${run.describe()}`);
   } finally {
     await teardown(run, workerPids(run), dir);
   }

@@ -41,6 +41,9 @@ options:
                              (the workers' stdout goes there with it: stdout_logfile, rotated by drover)
       --access-logformat FMT the line, in gunicorn's atoms (default '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s
                              %(b)s "%(f)s" "%(a)s"'; docs/config.md, access_log_format)
+      --error-logfile FILE   drover's own log (spawns, exits, signals) also goes to FILE (default: .drover/drover.log;
+                             - leaves it there; the foreground prints it either way)
+      --log-level LEVEL      debug, info, warning, error or critical (default info)
       --keep-alive SECS      idle time of a keep-alive connection before it closes (default: Node's, 5;
                              0 = a new connection per request)
       --socket-mode MODE     permission bits of each unix:PATH socket (octal, e.g. 0660; default: 0777
@@ -82,6 +85,8 @@ export const serve: Command = async (ctx) => {
         'access-logfile': { type: 'string' },
         'access-logformat': { type: 'string' },
         'keep-alive': { type: 'string' },
+        'error-logfile': { type: 'string' },
+        'log-level': { type: 'string' },
         'socket-mode': { type: 'string' },
         'socket-owner': { type: 'string' },
         name: { type: 'string', short: 'n' },
@@ -218,6 +223,9 @@ export const serve: Command = async (ctx) => {
     ...(v.pidfile ? [`pidfile = ${resolve(ctx.cwd, v.pidfile)}`] : []),
     ...(v['shared-backend'] ? [`shared_backend = ${v['shared-backend']}`] : []),
     ...(v['shared-prefix'] ? [`shared_prefix = ${v['shared-prefix']}`] : []),
+    ...(v['error-logfile'] !== undefined && v['error-logfile'] !== '-' ? [`logfile = ${resolve(ctx.cwd, v['error-logfile'])}`] : []),
+    // gunicorn's "warning" is supervisor's "warn"
+    ...(v['log-level'] !== undefined ? [`loglevel = ${v['log-level'].toLowerCase() === 'warning' ? 'warn' : v['log-level']}`] : []),
     '',
     ...binds.flatMap((b, i) => [
       `[socket:bind${i}]`,
@@ -300,6 +308,8 @@ const OPTION_OF_KEY: Readonly<Record<string, string>> = {
   pidfile: '--pidfile',
   shared_backend: '--shared-backend',
   shared_prefix: '--shared-prefix',
+  logfile: '--error-logfile',
+  loglevel: '--log-level',
   bind: '-b',
   mode: '--socket-mode',
   owner: '--socket-owner',
