@@ -2,6 +2,8 @@
 // bin/drover.js (itself CommonJS) loads without starting Node's ES module loader:
 //   status-main.js   → status.bundle.cjs        `drover status` and what it imports (src/cli/status-main.ts)
 //   compile-cache.js → compile-cache.bundle.cjs  turns Node's compile cache on before anything else loads
+//   ../os/realtime-signals.js → realtime-signals.bundle.cjs  `up` and `serve` hold SIGRTMIN+3/+4 from their
+//                      first line, as they hold the other master signals (bin/drover.js)
 // Run by `npm run build` after tsc. Each module's `import.meta.url` becomes the URL of its own compiled file
 // in dist/, worked out at run time from the bundle's own place (so the package can move), and whatever a
 // module finds relative to itself (version.ts's package.json, the typed-config evaluator config/typed.ts
@@ -27,6 +29,7 @@ const ownImportMetaUrl = {
 for (const [entry, out] of [
   ['status-main.js', 'status.bundle.cjs'],
   ['compile-cache.js', 'compile-cache.bundle.cjs'],
+  ['../os/realtime-signals.js', 'realtime-signals.bundle.cjs'],
 ]) {
   await build({
     entryPoints: [dir + entry],
