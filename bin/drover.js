@@ -12,22 +12,40 @@
 // for the whole start-up (other commands just ignore it). `up` and `serve` hold every master signal from
 // here on as well: a TERM from `docker stop` or systemd while drover loads is kept, not lost (as PID 1 a
 // signal without a handler is dropped) nor fatal. The master's signal relay (src/daemon/signals.ts) takes
-// over and delivers what came meanwhile, in order.
+// over and delivers what came meanwhile, in order. So are PWR and systemd's halt and poweroff (SIGRTMIN+3
+// and +4), which Node has no names for: libuv listens for those through koffi (src/os/realtime-signals.ts).
 moveLeadingOptions(process.argv);
 const early = { queued: [], listeners: [] };
 globalThis[Symbol.for('drover.early-signals')] = early;
 const master = process.argv[2] === 'up' || process.argv[2] === 'serve';
-for (const sig of master ? ['USR1', 'TERM', 'INT', 'QUIT', 'HUP', 'USR2', 'TTIN', 'TTOU', 'WINCH'] : ['USR1']) {
+for (const sig of master ? ['USR1', 'TERM', 'INT', 'QUIT', 'HUP', 'USR2', 'TTIN', 'TTOU', 'WINCH', 'PWR'] : ['USR1']) {
   const listener = () => early.queued.push(sig);
   process.on(`SIG${sig}`, listener);
   early.listeners.push([sig, listener]);
 }
+if (master) holdRealtimeSignals();
 
 const nodeCache = require('node:module').enableCompileCache !== undefined;
 if (nodeCache) require('../dist/src/cli/compile-cache.bundle.cjs').enableCompileCache(process.env);
 if (!(process.argv[2] === 'status' && statusBundle())) {
   // a failure to load is an unhandled rejection: Node prints it and exits 1
   import('../dist/src/cli/main.js');
+}
+
+/**
+ * Holds SIGRTMIN+3 and +4 as the listeners above hold the others. Without koffi (or the bundle) nothing is
+ * held: `up` then refuses to run and says why.
+ */
+function holdRealtimeSignals() {
+  const rtmin = 34; // glibc's and musl's SIGRTMIN
+  try {
+    const { listenForSignals } = require('../dist/src/cli/realtime-signals.bundle.cjs');
+    // the relay takes this listening over (src/daemon/signals.ts) and points onRealtime at itself
+    early.onRealtime = (n) => early.queued.push(`RTMIN+${n - rtmin}`);
+    early.realtime = listenForSignals([rtmin + 3, rtmin + 4], (n) => early.onRealtime(n));
+  } catch {
+    // reported by `up` (the native layer cannot load), which the relay finds without early.realtime
+  }
 }
 
 /** Runs the status bundle; false when the build made none. */

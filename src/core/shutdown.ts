@@ -60,7 +60,7 @@ export class Shutdown {
     const first = this.mood === 'running';
     this.setMood('shuttingDown');
     // by a signal: WARN, as supervisord logs "received SIGTERM indicating exit request"
-    this.o.logger.log(/SIG[A-Z]+$/.test(why) ? 'warn' : 'info', `${why}: ${fast ? 'fast' : 'graceful'} shutdown${first ? '' : ' (was already shutting down)'}`);
+    this.o.logger.log(/SIG[A-Z]+(\+\d+)?$/.test(why) ? 'warn' : 'info', `${why}: ${fast ? 'fast' : 'graceful'} shutdown${first ? '' : ' (was already shutting down)'}`);
     const entries = this.o.table.entries();
     // Processes with nothing running (backoff, fatal with a pending retry) stop at once, whatever their turn.
     for (const e of entries) {

@@ -114,7 +114,7 @@ export class Supervisor implements CoreHost {
       holdsStop: (e) => this.launcher.kindOf(e.spec)?.holdsStop?.(e) ?? false,
       onMood: (mood) => this.moodListeners.emit(mood),
     });
-    this.onSignal('TERM', () => this.shutdown.begin(false, 'SIGTERM'));
+    for (const sig of ['TERM', 'PWR', 'RTMIN+3', 'RTMIN+4']) this.onSignal(sig, () => this.shutdown.begin(false, `SIG${sig}`)); // docs/containers.md
     this.onSignal('INT', () => {
       this.interrupts += 1;
       this.shutdown.begin(this.interrupts > 1, this.interrupts > 1 ? 'second SIGINT' : 'SIGINT');

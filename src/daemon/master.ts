@@ -42,7 +42,7 @@ import { Reloader } from './reload.js';
 import { FileWatch } from './watch.js';
 import { ensureRuntimeDir, RuntimeDirError } from './runtime-dir.js';
 import { ServiceNotifications } from './service-notify.js';
-import type { SignalRelay } from './signals.js';
+import { STOP_SIGNALS, type SignalRelay } from './signals.js';
 
 export interface ReadyInfo {
   readonly pid: number;
@@ -337,7 +337,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   // loop's poll phase, and the start-up may have got here in microtasks since; one the kernel has not yet
   // handed to a thread, on a loaded machine, comes after and stops what started)
   await new Promise((resolve) => setImmediate(resolve));
-  const stopFirst = o.signals.pending().find((sig) => sig === 'TERM' || sig === 'INT' || sig === 'QUIT') ?? null;
+  const stopFirst = o.signals.pending().find((sig) => STOP_SIGNALS.includes(sig)) ?? null;
   o.signals.attach((sig) => supervisor.push({ type: 'signalReceived', signal: sig }));
   // Node < 22.14 has a few milliseconds at its start, before bin/drover.js's listener, where SIGUSR1 opens
   // its inspector: none may stay open (docs/security.md)
@@ -404,12 +404,12 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   void hooks.run('when_ready', 30_000, serverInfo);
 
   const { failed, exitCode } = await supervisor.whenStopped();
-  // from now on another TERM, INT or QUIT means "exit now": it ends the reading of the programs' last
+  // from now on another stop signal (TERM, INT, QUIT, PWR…) means "exit now": it ends the reading of the programs' last
   // output, whenever it comes (as PID 1, a signal without a listener would not even reach drover). Orphans
   // still end while that output is read (up to 5 s) and on_exit runs (up to 10 s): CHLD still reaps them,
   // or as PID 1 they would pile up as zombies until drover exits
   o.signals.attach((sig) => {
-    if (sig === 'TERM' || sig === 'INT' || sig === 'QUIT') sink.stopReading();
+    if (STOP_SIGNALS.includes(sig)) sink.stopReading();
     else if (sig === 'CHLD') reaping.reap();
   });
   // After an internal error every process group was SIGKILLed at once: their exits get up to a second to

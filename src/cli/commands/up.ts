@@ -1,6 +1,5 @@
 // `drover up [-c FILE] [-d] [--fresh]`: run the supervisor in the foreground, or as a daemon.
 import { openSync } from 'node:fs';
-import { constants as osConstants } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CONFIG_FILE_NAMES, findConfigFile, loadConfig } from '../../config/load.js';
@@ -11,7 +10,7 @@ import { configuredUserProblem, runMaster } from '../../daemon/master.js';
 import { asUserForFiles } from '../../os/users.js';
 import { ensureRuntimeDir, RuntimeDirError } from '../../daemon/runtime-dir.js';
 import { reportToPredecessor } from '../../daemon/reexec.js';
-import { PENDING_SIGNALS_ENV, SignalRelay } from '../../daemon/signals.js';
+import { masterSignalNumber, PENDING_SIGNALS_ENV, SignalRelay, STOP_SIGNALS } from '../../daemon/signals.js';
 import { ConfigError } from '../../errors.js';
 import type { Command } from '../command.js';
 import { EXIT } from '../exit-codes.js';
@@ -180,10 +179,10 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
   if (values.daemon && !child) {
     // This process only launches the daemon and follows its start: Ctrl-C or TERM end it (the daemon, in its
     // own session, runs on), and one that came while the config loaded ends it now, before any daemon exists
-    const stop = signals.releaseExceptUsr1().find((s) => s === 'TERM' || s === 'INT' || s === 'QUIT');
+    const stop = signals.releaseExceptUsr1().find((s) => STOP_SIGNALS.includes(s));
     if (stop !== undefined) {
-      process.kill(process.pid, `SIG${stop}`); // its default action: the shell sees how it ended
-      return 128 + (osConstants.signals[`SIG${stop}`] ?? 15);
+      process.kill(process.pid, masterSignalNumber(stop)); // its default action: the shell sees how it ended
+      return 128 + masterSignalNumber(stop);
     }
     // the daemon reads the config as root, as supervisord does, then becomes [supervisord] user first
     // thing: the runtime directory and daemon.stderr this launcher makes must then be that user's. So they
