@@ -20,7 +20,7 @@ import { expandUser, keyValuePairs, ValueProblem } from './datatypes.js';
 import { ExpandError, expand, type ExpansionValue } from './expand.js';
 import { createIniDocument, getEntry, type IniDocument, type IniEntry } from './ini.js';
 import type { LoadOptions } from './load.js';
-import { ConfigProblems, dedupeWarnings, expansionProblem, readConfigSources, type SourceSink } from './sources.js';
+import { ConfigProblems, dedupeWarnings, expansionProblem, pathOf, readConfigSources, type SourceSink } from './sources.js';
 import type { SourcePos } from './types.js';
 
 /** The parts of a Config that say where its control socket is and how to log in (a Config is one). */
@@ -155,7 +155,7 @@ class SectionReader {
   }
 
   record(pos: SourcePos, section: string, key: string, message: string, got: string | undefined, expected: string | undefined): void {
-    this.problems.push({ file: pos.file, line: pos.line, section, key, message, ...(got !== undefined ? { got } : {}), ...(expected !== undefined ? { expected } : {}) });
+    this.problems.push({ file: pos.file, line: pos.line, ...pathOf(pos), section, key, message, ...(got !== undefined ? { got } : {}), ...(expected !== undefined ? { expected } : {}) });
   }
 
   sectionPos(section: string): SourcePos {

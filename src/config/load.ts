@@ -1064,7 +1064,23 @@ class Loader {
   private inFileOrder(ps: readonly ConfigErrorDetail[]): ConfigErrorDetail[] {
     const fileRank = new Map(this.files.map((f, i) => [f, i]));
     const rank = (p: ConfigErrorDetail): number => fileRank.get(p.file) ?? -1;
-    return [...ps].sort((a, b) => rank(a) - rank(b) || a.line - b.line);
+    // a typed config has no lines: its sections and keys in the order the module wrote them stand for them
+    const written = new Map<string, number>();
+    for (const section of this.doc.sections.values()) {
+      if (section.pos.path !== undefined) written.set(section.pos.path, written.size);
+      for (const entry of section.entries.values()) if (entry.pos.path !== undefined) written.set(entry.pos.path, written.size);
+    }
+    const place = (p: ConfigErrorDetail): number => {
+      if (p.path === undefined) return -1;
+      // programs.web.environment.A is placed where programs.web.environment was written
+      for (let path = p.path; path !== ''; path = path.replace(/(\.[^.[]*|\[[^[]*\])$/, '')) {
+        const at = written.get(path);
+        if (at !== undefined) return at;
+        if (!/[.[]/.test(path)) break;
+      }
+      return -1;
+    };
+    return [...ps].sort((a, b) => rank(a) - rank(b) || a.line - b.line || place(a) - place(b));
   }
 
   /** Runs one section's reader; a recorded problem yields the fallback so other sections still get checked. */

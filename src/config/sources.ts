@@ -53,7 +53,8 @@ export function readConfigSources(file: string, into: SourceSink, names: Expansi
 
 /** The problem for a value whose expansion failed (load.ts words every expansion problem this way). */
 export function expansionProblem(e: ExpandError, value: string, names: Expansions, pos: SourcePos, section: string, key: string): ConfigErrorDetail {
-  const where = { file: pos.file, line: pos.line, section, key };
+  // a typed config's value has no line: its property path says which program and key
+  const where = { file: pos.file, line: pos.line, ...pathOf(pos), section, key };
   if (e.unknownName !== null) return { ...where, message: `cannot expand %(${e.unknownName}): no such name here`, got: value, expected: describeNames(names) };
   return { ...where, message: `bad expansion: ${e.message}`, got: value, expected: '%(name)s, %(name)d or %% for a literal percent sign' };
 }

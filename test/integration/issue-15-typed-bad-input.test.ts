@@ -1,0 +1,38 @@
+// Bad input in a typed config (issue 15, the typed config's audit): each mistake gets a message naming the
+// file, the property path (which program, which key), the value and what was expected, as precise as the
+// supervisord.conf path's message for the same mistake; every problem at once; warnings reach the daemon's
+// log and `drover reload` at a reload; and a reread that failed is not acted on later.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { makeTmpDir, runCli } from '../helpers/drover.js';
+
+/** The lines of `drover check`'s stderr that are problems (not warnings), each without the file's directory. */
+function problems(stderr: string, dir: string): string[] {
+  return stderr
+    .split('\n')
+    .filter((l) => l !== '' && !l.includes(': warning: '))
+    .map((l) => l.split(`${dir}/`).join(''));
+}
+
+test('an expansion that fails in a typed config names the program and the key by its property path, in the order written', async () => {
+  const dir = makeTmpDir();
+  writeFileSync(
+    join(dir, 'drover.config.mjs'),
+    `export default { programs: {
+  web: { command: 'node app.js %(ENV_DROVER_SURELY_UNSET)s' },
+  api: { command: 'node api.js %(foo)s', stdout_logfile: '/tmp/%(bar)s.log' },
+  job: { command: 'node job.js %' },
+} };
+`,
+  );
+  const r = await runCli(['check'], { cwd: dir });
+  assert.equal(r.code, 2, r.output);
+  const lines = problems(r.stderr, dir);
+  assert.equal(lines.length, 4, r.stderr);
+  assert.match(lines[0] as string, /^drover\.config\.mjs: programs\.web\.command: cannot expand %\(ENV_DROVER_SURELY_UNSET\): no such name here \(got "node app\.js %\(ENV_DROVER_SURELY_UNSET\)s", expected .*program_name/);
+  assert.match(lines[1] as string, /^drover\.config\.mjs: programs\.api\.command: cannot expand %\(foo\)/);
+  assert.match(lines[2] as string, /^drover\.config\.mjs: programs\.api\.stdout_logfile: cannot expand %\(bar\)/);
+  assert.match(lines[3] as string, /^drover\.config\.mjs: programs\.job\.command: bad expansion: incomplete format/);
+});
