@@ -4,7 +4,7 @@
 // see the same sections and report the same problems.
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
-import { ConfigError, formatConfigProblem, type ConfigErrorDetail } from '../errors.js';
+import { ConfigError, formatConfigProblem, propertyPath, type ConfigErrorDetail } from '../errors.js';
 import { glob } from './_glob.js';
 import { ExpandError, describeNames, expand, type Expansions } from './expand.js';
 import { expandHere, getEntry, readIni, type IniDocument } from './ini.js';
@@ -57,6 +57,13 @@ export function expansionProblem(e: ExpandError, value: string, names: Expansion
   const where = { file: pos.file, line: pos.line, ...pathOf(pos), section, key };
   if (e.unknownName !== null) return { ...where, message: `cannot expand %(${e.unknownName}): no such name here`, got: value, expected: describeNames(names) };
   return { ...where, message: `bad expansion: ${e.message}`, got: value, expected: '%(name)s, %(name)d or %% for a literal percent sign' };
+}
+
+/** `FILE:LINE: warning: [section] key: message`, or in a typed config `FILE: warning: programs.web.key: message` */
+export function formatConfigWarning(w: ConfigWarning): string {
+  const where = w.line > 0 ? `${w.file}:${w.line}:` : `${w.file}:`;
+  if (w.path !== undefined) return `${where} warning: ${propertyPath(w.path, w.key)}: ${w.message}`;
+  return `${where} warning: [${w.section}]${w.key ? ` ${w.key}:` : ''} ${w.message}`;
 }
 
 /** Warnings without repeats (a key read once per process warns once). */

@@ -96,6 +96,8 @@ export interface ConfigUpdates {
   pendingConfig(): Promise<Config>;
   /** the one reload: apply to `groups` (null: all) and roll the worker pools ('pools': roll only) */
   reload(opts: { groups: readonly string[] | null; apply: 'all' | 'pools'; cause: string }): Promise<{
+    /** the config read; null when a shutdown kept the reload from beginning */
+    config: Config | null;
     diff: ConfigDiff;
     outcomes: readonly CommandOutcome[];
     rolled: readonly string[];
@@ -325,7 +327,7 @@ export class ControlApi {
   }
 
   /** drover's update and reload: the one reload (src/daemon/reload.ts) over `groups` (null: all). */
-  update(groups: readonly string[] | null, cause: string): Promise<{ diff: ConfigDiff; outcomes: readonly CommandOutcome[]; rolled: readonly string[] }> {
+  update(groups: readonly string[] | null, cause: string): Promise<{ config: Config | null; diff: ConfigDiff; outcomes: readonly CommandOutcome[]; rolled: readonly string[] }> {
     return this.opts.updates.reload({ groups, apply: 'all', cause });
   }
 

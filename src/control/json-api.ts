@@ -4,6 +4,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ConfigDiff } from '../config/diff.js';
 import { describeCheck, describeDependency } from '../config/checks.js';
+import { formatConfigWarning } from '../config/sources.js';
+import type { Config } from '../config/types.js';
 import { NO_PROCESS_STATES, SIGNALLABLE_STATES } from '../core/states.js';
 import type { ChangeEvent, CommandOutcome } from '../core/types.js';
 import { ConfigError, DroverError } from '../errors.js';
@@ -488,8 +490,8 @@ const POST: Record<string, Handler> = {
   },
   '/api/shutdown': async (api, input) => results(await api.shutdown(input.bool('fast', false))),
   '/api/reread': async (api) => {
-    const { diff } = await api.reread();
-    return { ok: true, ...diffJson(diff) } satisfies RereadJson;
+    const { config, diff } = await api.reread();
+    return { ok: true, ...diffJson(diff, config) } satisfies RereadJson;
   },
   '/api/update': async (api, input) => {
     const groups = input.optionalStrings('groups');
@@ -500,8 +502,8 @@ const POST: Record<string, Handler> = {
       const unknown = groups.filter((g) => !known.has(g));
       if (unknown.length > 0) throw new BadRequest('E_BAD_NAME', `no such group: ${unknown.join(', ')}`, 404);
     }
-    const { diff, outcomes, rolled } = await api.update(groups, 'POST /api/update');
-    return { ok: outcomes.every((o) => o.ok), ...diffJson(diff), rolled, results: outcomes } satisfies ReloadJson;
+    const { config, diff, outcomes, rolled } = await api.update(groups, 'POST /api/update');
+    return { ok: outcomes.every((o) => o.ok), ...diffJson(diff, config), rolled, results: outcomes } satisfies ReloadJson;
   },
   '/api/add': async (api, input) => {
     const groups = input.optionalStrings('groups') ?? [];
@@ -535,8 +537,10 @@ const MAX_SCALE = 10_000;
 /** Marker: the handler answered by streaming and will end the response itself. */
 const STREAMING = Symbol('streaming');
 
-function diffJson(diff: ConfigDiff): DiffJson {
+/** The diff of a reread or update, with the warnings of the config it read (check prints them; here the CLI does). */
+function diffJson(diff: ConfigDiff, config: Config | null): DiffJson {
   return {
+    ...(config !== null && config.warnings.length > 0 ? { warnings: config.warnings.map(formatConfigWarning) } : {}),
     added: diff.addedGroups,
     changed: diff.changedGroups,
     removed: diff.removedGroups,

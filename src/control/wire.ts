@@ -196,12 +196,15 @@ export interface DiffJson {
   readonly changed: readonly string[];
   readonly removed: readonly string[];
   readonly processes: { readonly added: readonly string[]; readonly changed: readonly string[]; readonly removed: readonly string[] };
+  /** the config's warnings, as `drover check` prints them (FILE:LINE: warning: …); absent from an older drover */
+  readonly warnings?: readonly string[];
 }
 const diffFields = {
   added: listOf(isString),
   changed: listOf(isString),
   removed: listOf(isString),
   processes: object<DiffJson['processes']>({ added: listOf(isString), changed: listOf(isString), removed: listOf(isString) }),
+  warnings: optional(listOf(isString)),
 };
 
 /** POST /api/reread: the diff; nothing applied. */

@@ -4,6 +4,7 @@
 // worker pool onto the code on disk — each replacement ready before an old worker leaves — converging to
 // the file's numprocs. Reloads run one at a time, in the order asked.
 import { diffConfigs, type ConfigDiff } from '../config/diff.js';
+import { formatConfigWarning } from '../config/sources.js';
 import type { Config, ProcessSpec } from '../config/types.js';
 import type { Supervisor } from '../core/supervisor.js';
 import type { CommandOutcome } from '../core/types.js';
@@ -62,9 +63,11 @@ export class Reloader {
   constructor(private readonly o: ReloaderOptions) {}
 
   /** Re-reads the config and reports what differs from what runs, pools left out; nothing is applied. */
-  async reread(): Promise<{ config: Config; diff: ConfigDiff }> {
+  async reread(cause = 'reread'): Promise<{ config: Config; diff: ConfigDiff }> {
     const config = await this.o.readConfig();
     this.lastRead = config;
+    // what `drover check` and `up` print on stderr: at a reload the daemon's log is where it can be seen
+    for (const w of config.warnings) this.o.logger.warn(`${cause}: ${formatConfigWarning(w).replace(/\n/g, '\n    ')}`);
     return { config, diff: this.diffAgainstActive(config) };
   }
 
@@ -105,7 +108,7 @@ export class Reloader {
     try {
       logger.info(`${opts.cause}: reloading (re-reading the config${opts.apply === 'all' ? ', applying what changed' : ''} and rolling the worker pools)`);
       if (!(await this.o.onReloadHook())) logger.warn(`${opts.cause}: the on_reload hook failed (see above); reloading anyway`);
-      const { config, diff } = await this.reread();
+      const { config, diff } = await this.reread(opts.cause);
       // the module of a typed config runs beside the loop: a shutdown may have begun meanwhile
       if (supervisor.mood !== 'running') {
         logger.warn(`${opts.cause}: reload cut short: drover began shutting down while it read the config`);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { makeTmpDir, runCli } from '../helpers/drover.js';
+import { CliRun, makeTmpDir, runCli, teardown } from '../helpers/drover.js';
 
 /** The lines of `drover check`'s stderr that are problems (not warnings), each without the file's directory. */
 function problems(stderr: string, dir: string): string[] {
@@ -14,6 +14,10 @@ function problems(stderr: string, dir: string): string[] {
     .split('\n')
     .filter((l) => l !== '' && !l.includes(': warning: '))
     .map((l) => l.split(`${dir}/`).join(''));
+}
+
+function pidsOf(run: CliRun): number[] {
+  return [...run.output.matchAll(/spawned: \w+ with pid (\d+)/g)].map((m) => Number(m[1]));
 }
 
 test('an expansion that fails in a typed config names the program and the key by its property path, in the order written', async () => {
@@ -35,4 +39,27 @@ test('an expansion that fails in a typed config names the program and the key by
   assert.match(lines[1] as string, /^drover\.config\.mjs: programs\.api\.command: cannot expand %\(foo\)/);
   assert.match(lines[2] as string, /^drover\.config\.mjs: programs\.api\.stdout_logfile: cannot expand %\(bar\)/);
   assert.match(lines[3] as string, /^drover\.config\.mjs: programs\.job\.command: bad expansion: incomplete format/);
+});
+
+test('drover reload and HUP with a typed config write its warnings to the log, and drover reload prints them', async () => {
+  const dir = makeTmpDir();
+  writeFileSync(join(dir, 'drover.config.mjs'), `export default { programs: { a: { command: '/bin/sleep 60', startsecs: 0, stopwaitsecs: 1 } } };\n`);
+  const run = new CliRun(['up'], { cwd: dir });
+  try {
+    await run.waitForLine(/a: starting → running/);
+    writeFileSync(join(dir, 'drover.config.mjs'), `export default { programs: { a: { command: '/bin/sleep 60', startsecs: 0, stopwaitsecs: 1, comand: 'x' } } };\n`);
+    const warning = /drover\.config\.mjs: warning: programs\.a\.comand: unknown key, ignored \(did you mean "command"\?\)/;
+    const from = run.output.length;
+    const r = await runCli(['reload', '-s', `unix://${join(dir, '.drover', 'drover.sock')}`], { cwd: dir });
+    assert.equal(r.code, 0, r.output);
+    assert.match(r.stderr, warning, r.output);
+    await run.waitForLine(/reload: done/, { from });
+    assert.match(run.output.slice(from), new RegExp(`WARN POST /api/update: .*${warning.source}`), run.describe());
+    const fromHup = run.output.length;
+    run.signal('SIGHUP');
+    await run.waitForLine(/reload: done \(SIGHUP/, { from: fromHup });
+    assert.match(run.output.slice(fromHup), new RegExp(`WARN SIGHUP: .*${warning.source}`), run.describe());
+  } finally {
+    await teardown(run, pidsOf(run), dir);
+  }
 });

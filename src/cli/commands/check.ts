@@ -4,10 +4,11 @@ import { parseArgs } from 'node:util';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { Command, CommandContext } from '../command.js';
 import { EXIT } from '../exit-codes.js';
-import { ConfigError, formatConfigProblem, propertyPath } from '../../errors.js';
+import { ConfigError, formatConfigProblem } from '../../errors.js';
 import { CONFIG_FILE_NAMES, ConfigProblems, findConfigFile, loadConfig } from '../../config/load.js';
+import { formatConfigWarning } from '../../config/sources.js';
 import { ListenerConfigError, listenerSpecs } from '../../daemon/listeners.js';
-import type { Config, ConfigWarning, ProcessSpec } from '../../config/types.js';
+import type { Config, ProcessSpec } from '../../config/types.js';
 
 const USAGE = `usage: drover check [-c FILE] [--json]
 
@@ -81,12 +82,8 @@ export const check: Command = async (ctx: CommandContext): Promise<number> => {
   return EXIT.OK;
 };
 
-/** `FILE:LINE: warning: [section] key: message`, or in a typed config `FILE: warning: programs.web.key: message` */
-export function formatWarning(w: ConfigWarning): string {
-  const where = w.line > 0 ? `${w.file}:${w.line}:` : `${w.file}:`;
-  if (w.path !== undefined) return `${where} warning: ${propertyPath(w.path, w.key)}: ${w.message}`;
-  return `${where} warning: [${w.section}]${w.key ? ` ${w.key}:` : ''} ${w.message}`;
-}
+/** A config warning as check, up and reload print it. */
+export const formatWarning = formatConfigWarning;
 
 /** One process under supervisor's option names: the shape the differential test compares. */
 export function toSupervisorJson(p: ProcessSpec): Record<string, unknown> {

@@ -66,6 +66,7 @@ options:
             `${body.processes.removed.length} removed`,
           ].join(', ')}${progress ? `; ${progress.describeCounts()} in ${formatElapsed(progress.elapsedMs())}` : ''}${cutShort(body) ? '; cut short: drover is shutting down' : ''}`;
     progress?.finish(null);
+    printWarnings(r, body);
     for (const o of outcomes) {
       r.out(o.ok ? `${o.key}: ${o.message ?? 'done'}\n` : `${o.key}: ERROR ${o.code ?? ''} (${o.message ?? 'failed'})\n`);
     }
@@ -74,6 +75,11 @@ options:
     return ok ? EXIT.OK : EXIT.FAILURE;
   },
 });
+
+/** The config's warnings, on stderr as `drover check` prints them. */
+function printWarnings(r: Remote, body: { readonly warnings?: readonly string[] }): void {
+  for (const w of body.warnings ?? []) r.ctx.stderr.write(`${w}\n`);
+}
 
 /** Whether a shutdown cut the reload short (or kept it from beginning): an outcome says E_SHUTTING_DOWN. */
 function cutShort(body: ReloadJson): boolean {
@@ -94,6 +100,7 @@ applied until \`drover update\` (or \`add\` / \`remove\`).
       r.printJson(d);
       return EXIT.OK;
     }
+    printWarnings(r, d);
     const lines = [
       ...d.added.map((g) => `${g}: available`),
       ...d.changed.map((g) => `${g}: changed`),
@@ -121,6 +128,7 @@ config changed are restarted (supervisor restarts the whole group).
       r.printJson(d);
       return ok ? EXIT.OK : EXIT.FAILURE;
     }
+    printWarnings(r, d);
     const inScope = (g: string): boolean => groups === null || groups.includes(g);
     for (const g of d.removed.filter(inScope)) r.out(`${g}: stopped\n${g}: removed process group\n`);
     for (const g of d.changed.filter(inScope)) r.out(`${g}: updated process group\n`);
