@@ -64,7 +64,15 @@ export class Reloader {
 
   /** Re-reads the config and reports what differs from what runs, pools left out; nothing is applied. */
   async reread(cause = 'reread'): Promise<{ config: Config; diff: ConfigDiff }> {
-    const config = await this.o.readConfig();
+    let config: Config;
+    try {
+      config = await this.o.readConfig();
+    } catch (err) {
+      // a read that failed replaces the one before it: `add` and `avail` then read the file again (and
+      // report its problem) instead of acting on a config the file no longer holds
+      this.lastRead = null;
+      throw err;
+    }
     this.lastRead = config;
     // what `drover check` and `up` print on stderr: at a reload the daemon's log is where it can be seen
     for (const w of config.warnings) this.o.logger.warn(`${cause}: ${formatConfigWarning(w).replace(/\n/g, '\n    ')}`);

@@ -63,3 +63,34 @@ test('drover reload and HUP with a typed config write its warnings to the log, a
     await teardown(run, pidsOf(run), dir);
   }
 });
+
+// supervisorctl's two steps: reread, then add. A reread that failed left the one before it in place, so
+// `add` started a program from a config the file no longer held, and `avail` listed it.
+test('after a reread that failed, avail and add read the file again instead of using the reread before it', async () => {
+  const dir = makeTmpDir();
+  const sock = ['-s', `unix://${join(dir, '.drover', 'drover.sock')}`];
+  const config = (b: string): void => writeFileSync(join(dir, 'drover.config.mjs'), `export default { programs: { a: { command: '/bin/sleep 60', startsecs: 0, stopwaitsecs: 1 }${b} } };\n`);
+  config('');
+  const run = new CliRun(['up'], { cwd: dir });
+  try {
+    await run.waitForLine(/a: starting → running/);
+    config(`, b: { command: '/bin/sleep 61', startsecs: 0, stopwaitsecs: 1 }`);
+    const first = await runCli(['reread', ...sock], { cwd: dir });
+    assert.equal(first.code, 0, first.output);
+    assert.match(first.stdout, /b: available/);
+    config(`, b: { command: '/bin/sleep 61', numprocs: 'two' }`);
+    const second = await runCli(['reread', ...sock], { cwd: dir });
+    assert.equal(second.code, 2, second.output);
+    assert.match(second.stderr, /programs\.b\.numprocs: not an integer/);
+    const avail = await runCli(['avail', ...sock], { cwd: dir });
+    assert.equal(avail.code, 2, `avail acted on the reread before the failed one\n${avail.output}`);
+    assert.match(avail.stderr, /programs\.b\.numprocs: not an integer/);
+    const add = await runCli(['add', 'b', ...sock], { cwd: dir });
+    assert.equal(add.code, 2, `add acted on the reread before the failed one\n${add.output}`);
+    assert.match(add.stderr, /programs\.b\.numprocs: not an integer/);
+    const status = await runCli(['status', '--json', ...sock], { cwd: dir });
+    assert.doesNotMatch(status.stdout, /"b"/, status.output);
+  } finally {
+    await teardown(run, pidsOf(run), dir);
+  }
+});
