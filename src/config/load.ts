@@ -32,7 +32,7 @@ import { dependencyProblems } from './dependencies.js';
 import { nearestKey } from './nearest.js';
 import { ShlexError, splitCommand } from './shlex.js';
 import { ConfigProblems, dedupeWarnings, expansionProblem, pathOf, readConfigSources } from './sources.js';
-import { evaluateTypedConfig, evaluateTypedConfigAsync, isTypedConfigFile, readTypedConfig, type TypedEvaluation } from './typed.js';
+import { evaluateTypedConfig, evaluateTypedConfigAsync, isTypedConfigFile, memberPath, quotedPair, readTypedConfig, type TypedEvaluation } from './typed.js';
 import { ValueProblem, expandUser, keyValuePairs, processOrGroupName, refuseControlCharacters, type LogfileValue } from './datatypes.js';
 import type {
   Config,
@@ -1131,9 +1131,37 @@ class Loader {
       return expand(value, names);
     } catch (e) {
       if (!(e instanceof ExpandError)) throw e;
-      this.problems.push(expansionProblem(e, value, names, pos, section, key));
+      const each = key === 'environment' && pos.path !== undefined ? this.pairExpansionProblems(value, names, pos, section) : [];
+      this.problems.push(...(each.length > 0 ? each : [expansionProblem(e, value, names, pos, section, key)]));
       throw new Recorded();
     }
+  }
+
+  /**
+   * A typed config's environment object whose expansion failed: the problem of each of its entries, under
+   * the entry's own path (programs.web.environment.A), rather than the first one met in the whole text.
+   * Empty for a text that is not exactly what an object gives (an environment written as a string, whose
+   * unquoted values cannot be taken apart before expansion): the whole value's problem then stands.
+   */
+  private pairExpansionProblems(value: string, names: Names, pos: SourcePos, section: string): ConfigErrorDetail[] {
+    let pairs: Record<string, string>;
+    try {
+      pairs = keyValuePairs(value);
+    } catch (e) {
+      if (!(e instanceof ValueProblem)) throw e;
+      return [];
+    }
+    if (Object.entries(pairs).map(([k, v]) => quotedPair(k, v)).join(',') !== value) return [];
+    const out: ConfigErrorDetail[] = [];
+    for (const [k, v] of Object.entries(pairs)) {
+      try {
+        expand(v, names);
+      } catch (e) {
+        if (!(e instanceof ExpandError)) throw e;
+        out.push(expansionProblem(e, v, names, { ...pos, path: `${pos.path ?? ''}${memberPath(k)}` }, section, 'environment'));
+      }
+    }
+    return out;
   }
 
   private parseEnvironment(value: string, pos: SourcePos, section: string): Record<string, string> {

@@ -152,7 +152,7 @@ export function readTypedConfig(doc: IniDocument, value: unknown, file: string):
     }
     for (const [name, section] of Object.entries(body)) {
       if (section === null) continue;
-      const path = `${top}${member(name)}`;
+      const path = `${top}${memberPath(name)}`;
       if (!isPlainObject(section)) {
         problem(path, `${known.prefix as string}:${name}`, null, 'is not an object of keys', section, 'an object of keys');
         continue;
@@ -160,6 +160,16 @@ export function readTypedConfig(doc: IniDocument, value: unknown, file: string):
       addSection(doc, `${known.prefix as string}:${name}`, known.kind, section, path, at, problem);
     }
   }
+}
+
+/** `.name`, or `["odd name"]` when the name is not an identifier: a property path's next step */
+export function memberPath(name: string): string {
+  return /^[A-Za-z_$][\w$-]*$/.test(name) ? `.${name}` : `[${JSON.stringify(name)}]`;
+}
+
+/** KEY="value" as an environment object's entry is written (with ' when the value holds a "). */
+export function quotedPair(k: string, value: string): string {
+  return `${k}=${value.includes('"') ? `'${value}'` : `"${value}"`}`;
 }
 
 // --- internal ---
@@ -233,21 +243,29 @@ function isOctalWrittenInDecimal(v: number, umask: boolean): boolean {
 /** KEY: value pairs as supervisor's environment= text: KEY="value",… (a value is quoted with the quote it does not hold). */
 function pairsText(v: Record<string, unknown>, path: string, problem: (message: string, got: unknown, expected: string, where?: string) => void): string | null {
   const parts: string[] = [];
-  const expected = 'a string, number or boolean without line breaks, holding at most one kind of quote and not beginning or ending with one';
+  // every entry is checked, so that each bad one is reported at once (the INI's one string stops at the first)
+  let bad = false;
   for (const [k, raw] of Object.entries(v)) {
     if (raw === null || raw === undefined) continue;
-    const where = `${path}${member(k)}`;
-    // the words supervisor's reader takes as a name (shlex word characters, as in the INI)
-    if (!/^[A-Za-z0-9_/.+\-():]+$/.test(k)) return fail(problem, 'not a variable name', k, 'letters, digits and _ (as in an environment variable name)', where);
-    if (isPlainObject(raw) && Object.hasOwn(raw, UNSUPPORTED)) return fail(problem, `is ${String(raw[UNSUPPORTED])}, which a config cannot hold`, undefined, expected, where);
-    if (typeof raw !== 'string' && typeof raw !== 'number' && typeof raw !== 'boolean') return fail(problem, 'is not a string, number or boolean', raw, expected, where);
-    const value = String(raw);
-    // supervisor's KEY=value reader has no escapes and strips quotes from both ends of a value
-    if (value.includes('"') && value.includes("'")) return fail(problem, "holds both ' and \", which supervisor's KEY=value format cannot carry", value, expected, where);
-    if (/^['"]|['"]$/.test(value)) return fail(problem, "begins or ends with a quote, which supervisor's KEY=value format strips", value, expected, where);
-    parts.push(`${k}=${value.includes('"') ? `'${value}'` : `"${value}"`}`);
+    const text = pairText(k, raw, (message, got, expected) => problem(message, got, expected, `${path}${memberPath(k)}`));
+    if (text === null) bad = true;
+    else parts.push(text);
   }
-  return parts.join(',');
+  return bad ? null : parts.join(',');
+}
+
+/** One KEY: value of an environment object as supervisor's KEY="value", or null after reporting why it cannot be one. */
+function pairText(k: string, raw: unknown, problem: (message: string, got: unknown, expected: string) => void): string | null {
+  const expected = 'a string, number or boolean without line breaks, holding at most one kind of quote and not beginning or ending with one';
+  // the words supervisor's reader takes as a name (shlex word characters, as in the INI)
+  if (!/^[A-Za-z0-9_/.+\-():]+$/.test(k)) return fail(problem, 'not a variable name', k, 'letters, digits and _ (as in an environment variable name)');
+  if (isPlainObject(raw) && Object.hasOwn(raw, UNSUPPORTED)) return fail(problem, `is ${String(raw[UNSUPPORTED])}, which a config cannot hold`, undefined, expected);
+  if (typeof raw !== 'string' && typeof raw !== 'number' && typeof raw !== 'boolean') return fail(problem, 'is not a string, number or boolean', raw, expected);
+  const value = String(raw);
+  // supervisor's KEY=value reader has no escapes and strips quotes from both ends of a value
+  if (value.includes('"') && value.includes("'")) return fail(problem, "holds both ' and \", which supervisor's KEY=value format cannot carry", value, expected);
+  if (/^['"]|['"]$/.test(value)) return fail(problem, "begins or ends with a quote, which supervisor's KEY=value format strips", value, expected);
+  return quotedPair(k, value);
 }
 
 function fail(problem: (message: string, got: unknown, expected: string, where?: string) => void, message: string, got: unknown, expected: string, where?: string): null {
@@ -284,11 +302,6 @@ function expectation(spec: KeySpec<unknown>): string {
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
-/** `.name`, or `["odd name"]` when the name is not an identifier */
-function member(name: string): string {
-  return /^[A-Za-z_$][\w$-]*$/.test(name) ? `.${name}` : `[${JSON.stringify(name)}]`;
 }
 
 /** A value as the message shows it: strings as they are, anything else as short JSON. */

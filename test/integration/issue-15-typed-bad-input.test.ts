@@ -94,3 +94,30 @@ test('after a reread that failed, avail and add read the file again instead of u
     await teardown(run, pidsOf(run), dir);
   }
 });
+
+// An environment object is one INI value (KEY="value",…), so its first bad entry hid the others: the user
+// fixed one, ran check again, and met the next.
+test('every bad entry of an environment object is reported under its own path, in every program', async () => {
+  const dir = makeTmpDir();
+  writeFileSync(
+    join(dir, 'drover.config.mjs'),
+    `export default {
+  supervisord: { environment: { 'X Y': '1', Z: '"' } },
+  programs: {
+    web: { command: 'node app.js', environment: { 'A B': 'x', C: \`it's "q"\`, D: '"quoted"', E: () => 1, OK: 'fine' } },
+    job: { command: 'node job.js', environment: { H: '%(ENV_DROVER_SURELY_UNSET)s', OK: 'fine %(program_name)s', I: '%(bad' } },
+  },
+};
+`,
+  );
+  const r = await runCli(['check'], { cwd: dir });
+  assert.equal(r.code, 2, r.output);
+  assert.deepEqual(
+    problems(r.stderr, dir).map((l) => /^drover\.config\.mjs: (.+?): (?=[a-z])/.exec(l)?.[1]),
+    ['supervisord.environment["X Y"]', 'supervisord.environment.Z', 'programs.web.environment["A B"]', 'programs.web.environment.C', 'programs.web.environment.D', 'programs.web.environment.E', 'programs.job.environment.H', 'programs.job.environment.I'],
+    r.stderr,
+  );
+  assert.match(r.stderr, /programs\.job\.environment\.H: cannot expand %\(ENV_DROVER_SURELY_UNSET\): no such name here \(got "%\(ENV_DROVER_SURELY_UNSET\)s", expected /);
+  assert.match(r.stderr, /programs\.job\.environment\.I: bad expansion: incomplete format key: "%\(" without a closing "\)" \(got "%\(bad"/);
+  assert.match(r.stderr, /programs\.web\.environment\.C: holds both ' and ", which supervisor's KEY=value format cannot carry \(got "it's \\"q\\""/);
+});
