@@ -192,7 +192,8 @@ function addSection(doc: IniDocument, name: string, kind: SectionKind, body: Rec
 /** The INI text of a typed value, or null after reporting why it has none. `umask`: the key is a umask, not a mode. */
 function toText(spec: KeySpec<unknown> | undefined, v: unknown, path: string, problem: (message: string, got: unknown, expected: string, where?: string) => void, umask = false): string | null {
   const expected = spec === undefined ? 'a string, number or boolean' : expectation(spec);
-  if (typeof v === 'string') return v;
+  // the INI reader drops the whitespace around a value (supervisor's ConfigParser strips it): so does this one
+  if (typeof v === 'string') return v.trim();
   if (typeof v === 'boolean') return String(v);
   if (typeof v === 'number') {
     if (spec?.typed === 'octal') {
@@ -208,7 +209,7 @@ function toText(spec: KeySpec<unknown> | undefined, v: unknown, path: string, pr
     const items: string[] = [];
     for (const [i, item] of v.entries()) {
       if (typeof item !== 'string' && typeof item !== 'number') return fail(problem, 'an item of the list is not a string or a number', item, expected, `${path}[${i}]`);
-      const text = String(item);
+      const text = String(item).trim();
       // a space-separated list (include files) cannot carry a space inside one item, as in the INI
       if (shape === 'words' && /\s/.test(text)) return fail(problem, 'an item holds a space, which separates items', item, expected, `${path}[${i}]`);
       items.push(text);

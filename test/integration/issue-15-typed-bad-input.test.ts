@@ -3,7 +3,7 @@
 // supervisord.conf path's message for the same mistake; every problem at once; warnings reach the daemon's
 // log and `drover reload` at a reload; and a reread that failed is not acted on later.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { CliRun, makeTmpDir, runCli, teardown } from '../helpers/drover.js';
@@ -120,4 +120,46 @@ test('every bad entry of an environment object is reported under its own path, i
   assert.match(r.stderr, /programs\.job\.environment\.H: cannot expand %\(ENV_DROVER_SURELY_UNSET\): no such name here \(got "%\(ENV_DROVER_SURELY_UNSET\)s", expected /);
   assert.match(r.stderr, /programs\.job\.environment\.I: bad expansion: incomplete format key: "%\(" without a closing "\)" \(got "%\(bad"/);
   assert.match(r.stderr, /programs\.web\.environment\.C: holds both ' and ", which supervisor's KEY=value format cannot carry \(got "it's \\"q\\""/);
+});
+
+// The INI reader drops the whitespace around a value; a typed config's strings kept it, so
+// `stdout_logfile: ' /tmp/x.log '` became a relative path ("the directory …/ /tmp does not exist") and
+// `autostart: ' true '` was "not a boolean", where the same text in supervisord.conf loads.
+test('whitespace around a typed config string (and around an array item) is dropped, as the INI reader drops it', async () => {
+  const dir = makeTmpDir();
+  mkdirSync(join(dir, 'conf.d'));
+  writeFileSync(join(dir, 'conf.d', 'extra.conf'), '[program:extra]\ncommand = /bin/true\n');
+  writeFileSync(
+    join(dir, 'supervisord.conf'),
+    `[include]
+files =  conf.d/*.conf${'  '}
+[program:web]
+command =  /bin/sleep 5${'  '}
+directory =  ${dir}${'  '}
+stdout_logfile =  ${dir}/web.log${'  '}
+process_name =  web${'  '}
+autostart =  true${'  '}
+priority =  5${'  '}
+stopsignal =  TERM${'  '}
+environment = A=" x "
+exitcodes =  0, 2${'  '}
+`,
+  );
+  writeFileSync(
+    join(dir, 'drover.config.mjs'),
+    `export default {
+  include: { files: [' conf.d/*.conf '] },
+  programs: {
+    web: { command: ' /bin/sleep 5 ', directory: ' ${dir} ', stdout_logfile: ' ${dir}/web.log ', process_name: ' web ', autostart: ' true ', priority: ' 5 ', stopsignal: ' TERM ', environment: { A: ' x ' }, exitcodes: [' 0', '2 '] },
+  },
+};
+`,
+  );
+  const ini = await runCli(['check', '--json', '-c', 'supervisord.conf'], { cwd: dir });
+  assert.equal(ini.code, 0, ini.output);
+  const typed = await runCli(['check', '--json', '-c', 'drover.config.mjs'], { cwd: dir });
+  assert.equal(typed.code, 0, typed.output);
+  assert.deepEqual(JSON.parse(typed.stdout), JSON.parse(ini.stdout));
+  const web = (JSON.parse(typed.stdout) as { processes: { name: string; command: string; directory: string; environment: Record<string, string> }[] }).processes.find((p) => p.name === 'web');
+  assert.deepEqual([web?.command, web?.directory, web?.environment], ['/bin/sleep 5', dir, { A: ' x ' }]);
 });
