@@ -6,13 +6,17 @@
 import { spawnSync } from 'node:child_process';
 import * as nodeModule from 'node:module';
 import { writeSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
-import { initialize, load, resolve } from './typed-hooks.js';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { initialize, load, loadedModules, resolve } from './typed-hooks.js';
 
 const ANSWER_FD = 3;
 /** the key of a value JSON cannot carry */
 export const UNSUPPORTED = '\u0000';
 const MAX_DEPTH = 32;
+/** room for the URLs of the modules a config loads (typed-hooks.ts remember) */
+const LOADED_BYTES = 64 * 1024;
+/** how many imported modules a syntax error is looked for in, one `node --check` each */
+const MAX_SYNTAX_CHECKS = 20;
 
 type Plain = string | number | boolean | null | Plain[] | { [k: string]: Plain };
 
@@ -53,7 +57,6 @@ function toPlain(v: unknown, depth: number, seen: Set<object>): Plain | undefine
   }
 }
 
-/** The line of the config file an error points at, from its stack (0 when it names none). */
 /**
  * What the config threw, as one message. An error from the loader hooks' thread (Node 20) may arrive as a
  * plain object with a message rather than an Error: its fields are read all the same.
@@ -71,11 +74,43 @@ function describeThrown(err: unknown): string {
  */
 function syntaxErrorLine(err: unknown, file: string): number {
   if (!(err instanceof SyntaxError) || !/\.[cm]?js$/.test(file)) return 0;
+  return checkedSyntaxErrorLine(file, null);
+}
+
+/** The line `node --check` finds a syntax error on in `file` (with `message`, when given), else 0. */
+function checkedSyntaxErrorLine(file: string, message: string | null): number {
   const r = spawnSync(process.execPath, ['--check', file], { encoding: 'utf8', timeout: 10_000 });
-  const m = new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:(\\d+)$`, 'm').exec(r.stderr ?? '');
+  const stderr = r.stderr ?? '';
+  if (message !== null && !stderr.includes(message)) return 0;
+  const m = new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:(\\d+)$`, 'm').exec(stderr);
   return m ? Number(m[1]) : 0;
 }
 
+/**
+ * Where an error the config did not throw itself comes from, as " (thrown at FILE:LINE:COLUMN)": a module it
+ * imports threw, at its top level or in a function the config called (the config's own line, if any, is
+ * the error's line). A syntax error in an imported module has no such frame: its file is found by asking
+ * `node --check` about the modules loaded (`loaded`, newest first), as Node prints it only when it is fatal.
+ * Empty when the config threw it, or when nothing says where.
+ */
+function whereThrown(err: unknown, file: string, loaded: readonly string[]): string {
+  const stack = typeof (err as { stack?: unknown } | null)?.stack === 'string' ? (err as { stack: string }).stack : '';
+  const own = fileURLToPath(new URL('../', import.meta.url));
+  for (const m of stack.matchAll(/^\s+at (?:.*\()?((?:file:\/\/)?\/[^()\s]*?):(\d+):(\d+)\)?$/gm)) {
+    const path = (m[1] as string).startsWith('file:') ? fileURLToPath(m[1] as string) : (m[1] as string);
+    if (path.startsWith(own)) continue; // drover's own code (the evaluator, defineConfig)
+    return path === file ? '' : ` (thrown at ${path}:${m[2]}:${m[3]})`;
+  }
+  if (!(err instanceof SyntaxError)) return '';
+  const candidates = loaded.map((u) => fileURLToPath(u)).filter((p) => p !== file && /\.[cm]?js$/.test(p));
+  for (const path of candidates.reverse().slice(0, MAX_SYNTAX_CHECKS)) {
+    const line = checkedSyntaxErrorLine(path, err.message);
+    if (line > 0) return ` (in ${path}:${line})`;
+  }
+  return '';
+}
+
+/** The line of the config file an error points at, from its stack (0 when it names none). */
 function lineOf(err: unknown, file: string): number {
   const o = err as { stack?: unknown; message?: unknown } | null;
   // an error from the hooks' thread may be a plain object: its stack or message may still name the line
@@ -92,11 +127,12 @@ async function main(): Promise<void> {
   const file = process.argv[2] as string;
   const strip = process.argv[3] === 'strip';
   const hooks = nodeModule as { registerHooks?: (h: object) => void; register?: (url: string, opts: object) => void };
+  const loaded = new SharedArrayBuffer(LOADED_BYTES);
   if (hooks.registerHooks) {
-    initialize({ strip });
+    initialize({ strip, loaded });
     hooks.registerHooks({ resolve, load });
   } else if (hooks.register) {
-    hooks.register(new URL('./typed-hooks.js', import.meta.url).href, { data: { strip } });
+    hooks.register(new URL('./typed-hooks.js', import.meta.url).href, { data: { strip, loaded } });
   }
   let value: unknown;
   try {
@@ -109,7 +145,8 @@ async function main(): Promise<void> {
     if (typeof value === 'function') value = await (value as (ctx: { env: Record<string, string | undefined> }) => unknown)({ env: { ...process.env } });
     else value = await value;
   } catch (err) {
-    answer({ ok: false, message: describeThrown(err), line: lineOf(err, file) || syntaxErrorLine(err, file) });
+    const line = lineOf(err, file) || syntaxErrorLine(err, file);
+    answer({ ok: false, message: `${describeThrown(err)}${whereThrown(err, file, line > 0 ? [] : loadedModules(loaded))}`, line });
     return;
   }
   answer({ ok: true, value: toPlain(value, 0, new Set()) ?? null });

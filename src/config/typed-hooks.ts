@@ -25,11 +25,24 @@ const DROVER_ENTRY = new URL('../index.js', import.meta.url).href;
 
 /** set by initialize: strip types here (Node lacks it) */
 let strip = false;
+/**
+ * set by initialize: where the file: URLs of the modules loaded so far are written (a length, then the
+ * URLs one a line), shared with the evaluator's thread — for Node 20's off-thread hooks the only memory both
+ * see — so that a syntax error in an imported module, which Node reports without its file, can be placed
+ */
+let loaded: { readonly length: Int32Array; readonly bytes: Uint8Array } | null = null;
 let amaro: { transformSync: (code: string, opts: { mode: string; filename: string }) => { code: string } } | null = null;
 
 /** module.register's initialize; registerHooks callers call it directly. */
-export function initialize(data: { strip: boolean }): void {
+export function initialize(data: { strip: boolean; loaded?: SharedArrayBuffer }): void {
   strip = data.strip;
+  if (data.loaded !== undefined) loaded = { length: new Int32Array(data.loaded, 0, 1), bytes: new Uint8Array(data.loaded, 4) };
+}
+
+/** The file: URLs `initialize`'s buffer holds, in the order their modules were loaded. */
+export function loadedModules(buffer: SharedArrayBuffer): string[] {
+  const used = Atomics.load(new Int32Array(buffer, 0, 1), 0);
+  return new TextDecoder().decode(new Uint8Array(buffer, 4, used)).split('\n').filter((u) => u !== '');
 }
 
 export function resolve(specifier: string, context: unknown, next: NextResolve): ResolveResult | Promise<ResolveResult> {
@@ -38,6 +51,7 @@ export function resolve(specifier: string, context: unknown, next: NextResolve):
 }
 
 export function load(url: string, context: unknown, next: NextLoad): LoadResult | Promise<LoadResult> {
+  if (url.startsWith('file:')) remember(url);
   if (!strip || !url.startsWith('file:') || !/\.m?ts$/.test(new URL(url).pathname)) return next(url, context);
   const filename = fileURLToPath(url);
   if (amaro === null) {
@@ -61,6 +75,16 @@ export function load(url: string, context: unknown, next: NextLoad): LoadResult 
     throw new SyntaxError(`${e.message} (${typeof e.code === 'string' ? `${e.code} at ` : ''}${filename}${at})${typeof e.snippet === 'string' ? `\n${pointedLine(e.snippet)}` : ''}`);
   }
   return { format: 'module', source: code, shortCircuit: true };
+}
+
+/** Adds a module's URL to the shared buffer; past its end, the rest are left out (only a hint is lost). */
+function remember(url: string): void {
+  if (loaded === null) return;
+  const line = new TextEncoder().encode(`${url}\n`);
+  const used = Atomics.load(loaded.length, 0);
+  if (used + line.length > loaded.bytes.length) return;
+  loaded.bytes.set(line, used);
+  Atomics.store(loaded.length, 0, used + line.length);
 }
 
 /** Of amaro's snippet (the file around the error), the line in error and the ^ marks under it. */

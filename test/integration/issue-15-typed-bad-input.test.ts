@@ -163,3 +163,32 @@ exitcodes =  0, 2${'  '}
   const web = (JSON.parse(typed.stdout) as { processes: { name: string; command: string; directory: string; environment: Record<string, string> }[] }).processes.find((p) => p.name === 'web');
   assert.deepEqual([web?.command, web?.directory, web?.environment], ['/bin/sleep 5', dir, { A: ' x ' }]);
 });
+
+// A module the config imports that throws, or does not parse, was not named: the error named only the
+// config file (and, for a syntax error in an imported .mjs, said nothing of where it was).
+test('an error raised in a module the config imports names that module and its line', async () => {
+  const dir = makeTmpDir();
+  const config = (text: string): void => writeFileSync(join(dir, 'drover.config.mjs'), text);
+  writeFileSync(join(dir, 'ports.mjs'), `export function port() {\n  const name = 'PORT';\n  throw new Error('no ' + name + ' configured');\n}\n`);
+  config(`import { port } from './ports.mjs';\nexport default { programs: { web: { command: 'node app.js ' + port() } } };\n`);
+  const called = await runCli(['check'], { cwd: dir });
+  assert.equal(called.code, 2, called.output);
+  assert.match(called.stderr, new RegExp(`drover\\.config\\.mjs:2: Error: no PORT configured \\(thrown at ${dir}/ports\\.mjs:3:9\\)`), called.output);
+  writeFileSync(join(dir, 'top.mjs'), `const a = 1;\nthrow new TypeError('top-level ' + a);\n`);
+  config(`import './top.mjs';\nexport default {};\n`);
+  const top = await runCli(['check'], { cwd: dir });
+  assert.equal(top.code, 2, top.output);
+  assert.match(top.stderr, new RegExp(`drover\\.config\\.mjs: TypeError: top-level 1 \\(thrown at ${dir}/top\\.mjs:2:7\\)`), top.output);
+  // a syntax error two imports down: Node's error has no frame, and names no file
+  writeFileSync(join(dir, 'middle.mjs'), `import './broken.mjs';\nexport const x = 1;\n`);
+  writeFileSync(join(dir, 'broken.mjs'), `export const ok = 1;\nexport const y = ;\n`);
+  config(`import { x } from './middle.mjs';\nexport default { programs: { web: { command: 'node app.js ' + x } } };\n`);
+  const syntax = await runCli(['check'], { cwd: dir });
+  assert.equal(syntax.code, 2, syntax.output);
+  assert.match(syntax.stderr, new RegExp(`drover\\.config\\.mjs: SyntaxError: Unexpected token ';' \\(in ${dir}/broken\\.mjs:2\\)`), syntax.output);
+  // the config's own throw is the config's line, as before, with nothing added
+  config(`export default { programs: { a: { command: 'x' } } };\nthrow new Error('own');\n`);
+  const own = await runCli(['check'], { cwd: dir });
+  assert.equal(own.code, 2, own.output);
+  assert.match(own.stderr, /drover\.config\.mjs:2: Error: own\n/, own.output);
+});
