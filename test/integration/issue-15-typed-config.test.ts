@@ -75,8 +75,8 @@ test('drover check --json prints for drover.config.ts exactly what it prints for
     const ini = join(dir, name);
     const ts = join(dir, name.replace(/\.conf$/, '.config.ts'));
     writeFileSync(ts, typedSource(typedFromIni(ini)));
-    const a = await runCli(['check', '--json', '-c', ini], { env });
-    const b = await runCli(['check', '--json', '-c', ts], { env });
+    // the two checks side by side: each is mostly a Node start, and this test is the suite's longest
+    const [a, b] = await Promise.all([runCli(['check', '--json', '-c', ini], { env }), runCli(['check', '--json', '-c', ts], { env })]);
     assert.equal(a.code, 0, `${name}: ${a.output}`);
     assert.equal(b.code, 0, `${name} as typed config:\n${readFileSync(ts, 'utf8')}\n${b.output}`);
     assert.deepEqual(JSON.parse(b.stdout), JSON.parse(a.stdout), `${name}: the typed config resolves differently\n${readFileSync(ts, 'utf8')}`);
