@@ -149,7 +149,8 @@ watch_debounce = 100ms
     await assertStaysFor(1000, () => run.count(SPAWNED) === 1, `no restart for drover's own log file:\n${run.describe()}`);
     rmSync(join(dir, 'big'), { recursive: true });
     const status = await runCli(['status', '-c', file], { timeoutMs: 5000 });
-    assert.equal(status.code, 0, `status answered within 5 s of the removal: ${status.output}\n${run.describe()}`);
+    // answered: 0, or 3 when it caught w in the restart the removal brings (stopped for a few ms)
+    assert.ok((status.code === 0 || status.code === 3) && /^w\s/m.test(status.stdout), `status answered within 5 s of the removal: ${status.output}\n${run.describe()}`);
     await run.waitForCount(SPAWNED, 2); // big/d0/e0/a.txt went: a change
     // v watches dist/server/js alone (from dist/server), so nothing else of the test watches dist
     await run.waitForCount(SPAWNED_V, 1);
