@@ -90,8 +90,11 @@ export interface ResolvedNames {
  * re-reads the config goes through this one implementation.
  */
 export interface ConfigUpdates {
-  /** re-read the file and report what differs from what runs; nothing applied (throws ConfigError) */
-  reread(): Promise<{ config: Config; diff: ConfigDiff }>;
+  /**
+   * re-read the file and report what differs from what runs; nothing applied (throws ConfigError). The
+   * config's warnings go to the log, unless `quiet` (a reload that reads the file again logs them then)
+   */
+  reread(quiet?: boolean): Promise<{ config: Config; diff: ConfigDiff }>;
   /** the config of the last reread, or a fresh read */
   pendingConfig(): Promise<Config>;
   /** the one reload: apply to `groups` (null: all) and roll the worker pools ('pools': roll only) */
@@ -336,7 +339,8 @@ export class ControlApi {
    * onto the code on disk, in the background (the groups themselves are left to add/remove, as supervisor does).
    */
   async reloadConfig(): Promise<{ config: Config; diff: ConfigDiff }> {
-    const read = await this.opts.updates.reread();
+    // the roll reads the file again and logs its warnings; logged here too, each would show twice
+    const read = await this.opts.updates.reread(true);
     void this.opts.updates.reload({ groups: null, apply: 'pools', cause: 'XML-RPC reloadConfig' }).catch(() => undefined); // logged by the reload
     return read;
   }

@@ -287,7 +287,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   const api = new ControlApi(supervisor, {
     configFile: config.file,
     updates: {
-      reread: () => reloader.reread(),
+      reread: (quiet) => reloader.reread('reread', quiet),
       pendingConfig: () => reloader.pendingConfig(),
       reload: (opts) => reloader.reload(opts),
       readScaled: (program, count) => readConfig({ [program]: count }, true),

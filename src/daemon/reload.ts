@@ -63,7 +63,7 @@ export class Reloader {
   constructor(private readonly o: ReloaderOptions) {}
 
   /** Re-reads the config and reports what differs from what runs, pools left out; nothing is applied. */
-  async reread(cause = 'reread'): Promise<{ config: Config; diff: ConfigDiff }> {
+  async reread(cause = 'reread', quiet = false): Promise<{ config: Config; diff: ConfigDiff }> {
     let config: Config;
     try {
       config = await this.o.readConfig();
@@ -75,7 +75,7 @@ export class Reloader {
     }
     this.lastRead = config;
     // what `drover check` and `up` print on stderr: at a reload the daemon's log is where it can be seen
-    for (const w of config.warnings) this.o.logger.warn(`${cause}: ${formatConfigWarning(w).replace(/\n/g, '\n    ')}`);
+    if (!quiet) for (const w of config.warnings) this.o.logger.warn(`${cause}: ${formatConfigWarning(w).replace(/\n/g, '\n    ')}`);
     return { config, diff: this.diffAgainstActive(config) };
   }
 

@@ -3,6 +3,8 @@
 // supervisord.conf path's message for the same mistake; every problem at once; warnings reach the daemon's
 // log and `drover reload` at a reload; and a reread that failed is not acted on later.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -59,6 +61,26 @@ test('drover reload and HUP with a typed config write its warnings to the log, a
     run.signal('SIGHUP');
     await run.waitForLine(/reload: done \(SIGHUP/, { from: fromHup });
     assert.match(run.output.slice(fromHup), new RegExp(`WARN SIGHUP: .*${warning.source}`), run.describe());
+  } finally {
+    await teardown(run, pidsOf(run), dir);
+  }
+});
+
+// supervisorctl's reread is XML-RPC reloadConfig: drover read the config to answer, then again in the pool
+// roll it starts, and logged the config's warnings at each read.
+test('supervisorctl reread (XML-RPC reloadConfig) writes each of the config\'s warnings to the log once', async () => {
+  const dir = makeTmpDir();
+  writeFileSync(join(dir, 'drover.config.mjs'), `export default { programs: { a: { command: '/bin/sleep 60', startsecs: 0, stopwaitsecs: 1 } } };\n`);
+  const run = new CliRun(['up'], { cwd: dir });
+  try {
+    await run.waitForLine(/a: starting → running/);
+    writeFileSync(join(dir, 'drover.config.mjs'), `export default { programs: { a: { command: '/bin/sleep 61', startsecs: 0, stopwaitsecs: 1, comand: 'x' } } };\n`);
+    const from = run.output.length;
+    const ctl = await promisify(execFile)('/usr/bin/supervisorctl', ['-s', `unix://${join(dir, '.drover', 'drover.sock')}`, 'reread'], { timeout: 20_000 });
+    assert.match(ctl.stdout, /a: changed/, ctl.stdout + ctl.stderr);
+    await run.waitForLine(/reload: done \(XML-RPC reloadConfig/, { from });
+    const warned = run.output.slice(from).match(/warning: programs\.a\.comand: unknown key/g) ?? [];
+    assert.equal(warned.length, 1, run.describe());
   } finally {
     await teardown(run, pidsOf(run), dir);
   }

@@ -69,9 +69,11 @@ export const queue = remoteCommand({
       case 'stats': {
         if (rest.length > 0) throw new UsageError('queue stats takes at most one NAME');
         const out = await r.call('GET', `/api/queue/stats${name === undefined ? '' : `?queue=${encodeURIComponent(name)}`}`, QueuesJson);
+        // a journal that cannot be written is a failure a script must see: the stats are printed, and exit 1
+        const code = out.journal?.degraded === true ? EXIT.FAILURE : EXIT.OK;
         if (r.json) {
           r.printJson(out);
-          return 0;
+          return code;
         }
         const cols = ['name', 'ready', 'delayed', 'leased', 'dead', 'waiting', 'pushed', 'acked', 'nacked', 'lost'] as const;
         const rows = out.queues.map((q) => cols.map((c) => String(q[c])));
@@ -82,7 +84,7 @@ export const queue = remoteCommand({
         if (j?.degraded) {
           r.out(`journal ${j.file}: cannot be written since ${j.since ?? '?'} (${j.error ?? 'unknown error'}): queues and state are in memory only, not durable; drover retries\n`);
         }
-        return 0;
+        return code;
       }
       case 'dead': {
         if (name === undefined || rest.length > 0) throw new UsageError('queue dead needs NAME');
