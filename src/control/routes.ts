@@ -1,7 +1,6 @@
 // The routes of the control server, in one list: JSON API, supervisor's XML-RPC, metrics, health probes
 // and the web page (the catch-all, so last). XML-RPC, metrics and the web page are loaded on their first
-// request: most daemons never get one, and prom-client alone holds ~4 MB of a daemon that does not serve
-// /metrics (docs/decisions.md, "Modules loaded on first use").
+// request: most daemons never get one (docs/decisions.md, "Modules loaded on first use").
 import type { ControlApi } from './api.js';
 import { healthzRoute, readyzRoute } from './health.js';
 import { jsonApiRoute } from './json-api.js';

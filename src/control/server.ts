@@ -149,8 +149,16 @@ export class ControlServer {
   private readonly responses = new Set<ServerResponse>();
   /** set by `drain`: every answer closes its connection */
   private draining = false;
+  /** told each time an answer (not an event stream) has been sent or given up */
+  private readonly answered = new Set<() => void>();
 
   constructor(private readonly routes: readonly RouteHandler[]) {}
+
+  /** Calls `listener` after each answer (event streams aside); returns the function that stops it. */
+  onAnswered(listener: () => void): () => void {
+    this.answered.add(listener);
+    return () => this.answered.delete(listener);
+  }
 
   /**
    * Starts listening; rejects with a clear error (EADDRINUSE, EACCES, …) when a listener cannot bind.
@@ -170,7 +178,10 @@ export class ControlServer {
       // event streams (asked for by their Accept header, as EventSource and drover's client do) never finish
       if (!String(req.headers.accept ?? '').includes('text/event-stream')) {
         this.answering.add(res);
-        res.once('close', () => this.answering.delete(res));
+        res.once('close', () => {
+          this.answering.delete(res);
+          for (const l of this.answered) l();
+        });
       }
       void this.serve(spec, req, res);
     });

@@ -399,7 +399,18 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   }
   fileWatch.apply(config);
   service?.start();
-  const stopTrimming = trimWhenQuiet(supervisor, (r) => logger.debug(`returned the C heap's free memory to the kernel: anonymous memory ${r.beforeKiB ?? '?'} → ${r.afterKiB ?? '?'} KiB`));
+  // answers count as changes: one about a thousand programs leaves its buffers in the C heap
+  const activity = {
+    onChange: (l: () => void): (() => void) => {
+      const offChange = supervisor.onChange(l);
+      const offAnswered = server.onAnswered(l);
+      return () => {
+        offChange();
+        offAnswered();
+      };
+    },
+  };
+  const stopTrimming = trimWhenQuiet(activity, (r) => logger.debug(`returned the C heap's free memory to the kernel: anonymous memory ${r.beforeKiB ?? '?'} → ${r.afterKiB ?? '?'} KiB`));
   o.onReady({ pid: process.pid, urls: server.urls, processes: config.processes.length });
   void hooks.run('when_ready', 30_000, serverInfo);
 

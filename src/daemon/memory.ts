@@ -1,4 +1,5 @@
-// The C heap after a burst. A start of a thousand programs, a reload, a flood of log lines: each leaves
+// The C heap after a burst. A start of a thousand programs, a reload, a flood of log lines, answers about
+// a thousand programs (a /metrics scrape leaves ~10 MiB): each leaves
 // memory that malloc has freed but keeps for reuse, and a daemon that then sits idle would hold it for its
 // whole life (about 1 MiB of a 1000-program daemon; bench/RESULTS.md, fourteenth session). Once the
 // supervisor has seen no state change for a while, that memory goes back to the kernel. V8's own heap needs
@@ -6,8 +7,10 @@
 import { readFileSync } from 'node:fs';
 import { trimCHeap } from '../os/native.js';
 
-/** How long the supervisor must be quiet (no state change) before the C heap is trimmed. */
+/** How long the supervisor must be quiet (no state change, no answer) before the C heap is trimmed. */
 export const QUIET_MS = 10_000;
+/** The longest a trim waits for quiet: a scrape every 5 s, or a program that flaps, would otherwise put it off for ever. */
+export const MAX_WAIT_MS = 60_000;
 
 /** What a trim gave back: the daemon's anonymous memory before and after, KiB (null where unknown). */
 export interface TrimReport {
@@ -16,12 +19,15 @@ export interface TrimReport {
 }
 
 /**
- * Trims the C heap once the supervisor has seen no state change for `quietMs`, after start and after each
- * later burst of changes; `onTrim` hears what it gave back. The timer never keeps the process alive.
- * Returns the function that stops it.
+ * Trims the C heap once `source` has been quiet for `quietMs` (the supervisor's state changes, the control
+ * server's answers), after start and after each later burst; while changes keep coming, `maxWaitMs` after
+ * the first of them. `onTrim` hears what it gave back. The timer never keeps the process alive. Returns
+ * the function that stops it.
  */
-export function trimWhenQuiet(source: { onChange(listener: () => void): () => void }, onTrim: (r: TrimReport) => void, quietMs = QUIET_MS): () => void {
+export function trimWhenQuiet(source: { onChange(listener: () => void): () => void }, onTrim: (r: TrimReport) => void, quietMs = QUIET_MS, maxWaitMs = MAX_WAIT_MS): () => void {
   let timer: NodeJS.Timeout | null = null;
+  /** when the burst the timer waits out began */
+  let since = 0;
   const fire = (): void => {
     timer = null;
     const beforeKiB = anonymousKiB();
@@ -29,9 +35,11 @@ export function trimWhenQuiet(source: { onChange(listener: () => void): () => vo
   };
   const arm = (): void => {
     if (timer !== null) {
-      timer.refresh();
+      // put off again, as long as that keeps within the longest wait
+      if (Date.now() + quietMs <= since + maxWaitMs) timer.refresh();
       return;
     }
+    since = Date.now();
     timer = setTimeout(fire, quietMs);
     timer.unref();
   };

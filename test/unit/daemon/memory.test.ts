@@ -48,3 +48,22 @@ test('trims once the changes have stopped for the quiet time, once per burst, an
   source.change();
   await assertStaysFor(2 * QUIET, () => trims.length === 2, 'no trim after stop()');
 });
+
+test('changes that never stop put the trim off no longer than the longest wait', async () => {
+  const QUIET = 150;
+  const MAX_WAIT = 400;
+  const source = changes();
+  const trims: number[] = [];
+  const began = Date.now();
+  const stop = trimWhenQuiet(source, () => trims.push(Date.now()), QUIET, MAX_WAIT);
+  // a change every 30 ms for as long as the test runs: never a quiet time
+  const burst = setInterval(() => source.change(), 30);
+  try {
+    source.change();
+    await waitForCondition(() => trims.length >= 2, 'two trims while changes keep coming', { describe: () => JSON.stringify(trims.map((t) => t - began)) });
+    assert.ok(trims[0]! - began <= MAX_WAIT + 100, `the first trim came ${trims[0]! - began} ms after the first change (longest wait ${MAX_WAIT} ms)`);
+  } finally {
+    clearInterval(burst);
+    stop();
+  }
+});
