@@ -36,6 +36,7 @@ import { controlSocketPath, pidfilePath } from './paths.js';
 import { openPrimitives, type OpenPrimitives } from './primitives.js';
 import { startReaping } from './reaping.js';
 import { trimWhenQuiet } from './memory.js';
+import { formatConfigWarning } from '../config/sources.js';
 import { raiseToMinimums } from './limits.js';
 import { LOCK_FD_NAME, Reexec, takeOver, takeSocketFiles } from './reexec.js';
 import { Reloader } from './reload.js';
@@ -369,6 +370,9 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   );
   // the V8 flags it runs with (docs/decisions.md, "The daemon's V8 flags"; DROVER_V8_FLAGS changes them)
   logger.info(`node ${process.version}, ${process.execArgv.length > 0 ? `flags ${process.execArgv.join(' ')}` : 'no flags'}`);
+  // `up -d` prints the config's warnings on a terminal that may be gone by the time anyone looks: the
+  // daemon's log keeps them (in the foreground they are on stderr, beside the log)
+  if (o.daemon) for (const w of config.warnings) logger.warn(`config: ${formatConfigWarning(w).replace(/\n/g, '\n    ')}`);
   events.start(supervisor);
   if (o.reexec) {
     takeOver(supervisor, {

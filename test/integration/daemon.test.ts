@@ -70,6 +70,23 @@ test('up -d: own session and group, no controlling terminal, parent is init, pid
   assert.equal(existsSync(join(dir, '.drover', 'drover.sock')), false, 'socket removed at exit');
 });
 
+// up -d printed the config's warnings on the launching terminal only: once it had closed, nothing showed
+// that a key was ignored. The daemon writes them to its log as well.
+test('up -d writes the config\'s warnings to the daemon\'s log as well as to the launching terminal', async () => {
+  const dir = makeTmpDir();
+  writeConfig(dir, `[supervisord]\nlogfile = ${join(dir, 'drover.log')}\n\n${CONFIG}autorestrat = true\n`);
+  const warning = /supervisord\.conf:7: warning: \[program:sleeper\] autorestrat: unknown key, ignored \(did you mean "autorestart"\?\)/;
+  const { pid, out } = await startDaemon(dir);
+  try {
+    assert.match(out, warning);
+    const log = readFileSync(join(dir, 'drover.log'), 'utf8');
+    assert.match(log, new RegExp(`WARN config: .*${warning.source}`), log);
+    assert.equal(log.match(/autorestrat/g)?.length, 1, log);
+  } finally {
+    await stopDaemon(dir, pid);
+  }
+});
+
 test('up -d survives the launching terminal closing', async () => {
   const dir = makeTmpDir();
   writeConfig(dir, CONFIG);
