@@ -50,6 +50,17 @@ export class ExpositionWriter {
   }
 }
 
+/**
+ * A writer of families that have one series per item of `items`, labelled by `labels(item)` (braced label
+ * text), valued by the `pick` each call gives.
+ */
+export function familiesOver<T>(w: ExpositionWriter, items: Iterable<T>, labels: (item: T) => string): (type: FamilyType, name: string, help: string, pick: (item: T) => number) => void {
+  return (type, name, help, pick) => {
+    w.family(name, type, help);
+    for (const item of items) w.sample(labels(item), pick(item));
+  };
+}
+
 /** `name="value",…` for the given labels, in their order, values escaped; without braces ('' for none). */
 export function labelPairs(labels: Readonly<Record<string, string>>): string {
   let text = '';

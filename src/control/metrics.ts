@@ -9,7 +9,7 @@ import type { JournalHealth } from '../primitives/journal.js';
 import type { QueueStats } from '../primitives/queue-core.js';
 import { processKey } from '../config/diff.js';
 import type { ProcessSnapshot } from '../core/types.js';
-import { EXPOSITION_CONTENT_TYPE, ExpositionWriter, labelPairs, labelText, type FamilyType } from './exposition.js';
+import { EXPOSITION_CONTENT_TYPE, ExpositionWriter, familiesOver, labelPairs, labelText, type FamilyType } from './exposition.js';
 import { exactGet, type RouteHandler } from './server.js';
 
 /** sampling interval of the event-loop delay monitor */
@@ -150,24 +150,16 @@ export class DroverMetrics {
       if (p.record.state === 'running' && api.roleOf(p.key) === 'spare') spares.set(program, (spares.get(program) ?? 0) + 1);
     }
     const stats = api.workerStats();
-    const each = (name: string, type: FamilyType, help: string, value: (program: string) => number): void => {
-      w.family(name, type, help);
-      for (const program of programs) w.sample(programLabels(program), value(program));
-    };
-    each('drover_worker_requests_total', 'counter', 'Requests (or jobs) served by the workers of a prefork program, from their heartbeats.', (g) => stats.requestsServed.get(g) ?? 0);
-    each('drover_worker_recycles_total', 'counter', 'Workers of a prefork program replaced by a new one (max_requests, max_memory, or asked by the worker).', (g) => stats.recycles.get(g) ?? 0);
-    each('drover_worker_spares', 'gauge', 'Spare workers of a prefork program that are loaded and ready to take over (spare_workers); they accept nothing until then.', (g) => spares.get(g) ?? 0);
-    each('drover_worker_takeovers_total', 'counter', 'Times a spare worker of a prefork program took over from a worker that left (crash, recycling, reload, stop).', (g) => stats.takeovers.get(g) ?? 0);
+    const each = familiesOver(w, programs, programLabels);
+    each('counter', 'drover_worker_requests_total', 'Requests (or jobs) served by the workers of a prefork program, from their heartbeats.', (g) => stats.requestsServed.get(g) ?? 0);
+    each('counter', 'drover_worker_recycles_total', 'Workers of a prefork program replaced by a new one (max_requests, max_memory, or asked by the worker).', (g) => stats.recycles.get(g) ?? 0);
+    each('gauge', 'drover_worker_spares', 'Spare workers of a prefork program that are loaded and ready to take over (spare_workers); they accept nothing until then.', (g) => spares.get(g) ?? 0);
+    each('counter', 'drover_worker_takeovers_total', 'Times a spare worker of a prefork program took over from a worker that left (crash, recycling, reload, stop).', (g) => stats.takeovers.get(g) ?? 0);
   }
 
   /** Event listener pools (src/events/): each pool's queue, and what happened to its events. */
   private eventPools(w: ExpositionWriter): void {
-    type Pool = ReturnType<ControlApi['eventPoolStats']>[number];
-    const pools = this.api.eventPoolStats();
-    const each = (type: FamilyType, name: string, help: string, pick: (p: Pool) => number): void => {
-      w.family(name, type, help);
-      for (const p of pools) w.sample(labelText({ pool: p.pool }), pick(p));
-    };
+    const each = familiesOver(w, this.api.eventPoolStats(), (p) => labelText({ pool: p.pool }));
     each('gauge', 'drover_event_queue_depth', "Events waiting in an event listener pool's queue for a listener to be ready.", (p) => p.queued);
     each('gauge', 'drover_event_queue_size', "An event listener pool's buffer_size: the most events its queue holds.", (p) => p.bufferSize);
     each('counter', 'drover_events_queued_total', 'Events an event listener pool subscribed to and queued.', (p) => p.accepted);
@@ -188,10 +180,7 @@ export class DroverMetrics {
 
 /** The master's task queues (src/primitives/), when the owner passes them in. */
 function queueFamilies(w: ExpositionWriter, queues: readonly QueueFigures[]): void {
-  const each = (type: FamilyType, name: string, help: string, pick: (q: QueueFigures) => number): void => {
-    w.family(name, type, help);
-    for (const q of queues) w.sample(labelText({ queue: q.name }), pick(q));
-  };
+  const each = familiesOver(w, queues, (q) => labelText({ queue: q.name }));
   each('gauge', 'drover_queue_depth', 'Tasks waiting in a queue: ready to be taken, or delayed.', (q) => q.ready + q.delayed);
   each('gauge', 'drover_queue_delayed', 'Tasks of a queue not due yet (pushed with a delay, or nacked with a retry time).', (q) => q.delayed);
   each('gauge', 'drover_queue_in_flight', 'Tasks taken by a worker and neither acked nor nacked yet.', (q) => q.leased);
