@@ -573,6 +573,15 @@ class Loader {
     const accessLogFormat = setting('access_log', K.access_log) ? setting('access_log_format', K.access_log_format) : null;
     const keepAliveSecs = read('keep_alive', K.keep_alive);
     const keepAliveMs = keepAliveSecs === null ? null : Math.round(keepAliveSecs * 1000);
+    const tlsRaw = { certfile: read('certfile', K.certfile), keyfile: read('keyfile', K.keyfile) };
+    for (const [key, other] of [['certfile', 'keyfile'], ['keyfile', 'certfile']] as const) {
+      if (tlsRaw[key] === null) continue;
+      const pos = getEntry(this.doc, section, key)?.pos ?? sectionPos;
+      if (!isWorker) this.record(pos, section, key, 'HTTPS is served by drover worker programs (worker = ./app.mjs); a command program serves its own', tlsRaw[key] ?? undefined, `no ${key} here, or worker = instead of command =`);
+      else if (tlsRaw[other] === null) this.record(pos, section, key, `${key} needs ${other}: HTTPS takes a certificate and its private key`, tlsRaw[key] ?? undefined, `${other} = /path/to/${other === 'keyfile' ? 'key' : 'cert'}.pem beside it`);
+      else continue;
+      failures.push(null);
+    }
     const watchRaw = read('watch', K.watch) ?? [];
     const watchIgnoreRaw = read('watch_ignore', K.watch_ignore) ?? [];
     const watchDebounceMs = Math.round(setting('watch_debounce', K.watch_debounce) * 1000);
@@ -695,6 +704,8 @@ class Loader {
         return expanded;
       }, '');
       const pidfile = attempt(() => this.getValue(section, 'pidfile', K.pidfile, combined()), null);
+      const { certfile, keyfile } = tlsRaw;
+      const tls = certfile !== null && keyfile !== null ? attempt(() => ({ certFile: this.tlsFile(section, 'certfile', certfile, directory), keyFile: this.tlsFile(section, 'keyfile', keyfile, directory) }), null) : null;
       // the first process with a problem has shown each one; the others would repeat them
       if (failures.length > 0) throw new Recorded();
       // relative to the program's directory, else to the config file, as worker = is
@@ -757,6 +768,7 @@ class Loader {
         concurrency,
         accessLogFormat,
         keepAliveMs,
+        tls,
         watch,
         watchIgnore,
         watchDebounceMs,
@@ -770,6 +782,14 @@ class Loader {
     }
     // supervisor sorts the processes of one section by (priority, name)
     return out.sort((a, b) => a.priority - b.priority || compareStrings(a.name, b.name));
+  }
+
+  /** certfile or keyfile, resolved as worker = is; it must exist (the worker reads it, as the program's user). */
+  private tlsFile(section: string, key: 'certfile' | 'keyfile', value: string, directory: string | null): string {
+    const pos = getEntry(this.doc, section, key)?.pos ?? this.sectionPos(section);
+    const path = resolve(directory ?? this.here, expandUser(value.trim()));
+    if (!existsSync(path)) this.fail(pos, section, key, `the ${key === 'certfile' ? 'certificate' : 'key'} file does not exist`, path, 'a PEM file');
+    return path;
   }
 
   /** A program's command line, or a worker's module and the command that runs it. Problems are recorded (Recorded). */

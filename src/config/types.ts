@@ -148,6 +148,8 @@ export interface ProcessSpec {
   readonly accessLogFormat: string | null;
   /** HTTP workers: idle keep-alive time of the servers drover makes, in ms (0: none); null: Node's default */
   readonly keepAliveMs: number | null;
+  /** HTTP workers: HTTPS with this certificate and key (absolute paths, both or neither); null: plain HTTP */
+  readonly tls: { readonly certFile: string; readonly keyFile: string } | null;
   /** `watch`: absolute glob patterns; a change to a matching file restarts the program (a pool rolls); empty = no watching */
   readonly watch: readonly string[];
   /** `watch_ignore`: absolute glob patterns of paths (and directories) whose changes never count */

@@ -128,6 +128,9 @@ export const WORKER_ENV = {
   accessLogFormat: 'DROVER_ACCESS_LOG_FORMAT',
   /** HTTP workers: keep-alive time in ms of the servers the runtime makes; unset: Node's */
   keepAliveMs: 'DROVER_KEEP_ALIVE_MS',
+  /** HTTP workers: HTTPS with this PEM certificate file and key file (both set, or neither) */
+  certFile: 'DROVER_CERTFILE',
+  keyFile: 'DROVER_KEYFILE',
   /**
    * set for a spare only: how many listening sockets the master will hand it (MasterMessage `socket`) before
    * it tells it to accept; a spare loads its module, reports ready and accepts nothing until then

@@ -40,6 +40,7 @@ export function workerEnv(spec: ProcessSpec, random: number): Record<string, str
     [WORKER_ENV.concurrency]: String(spec.concurrency),
     ...(spec.accessLogFormat !== null ? { [WORKER_ENV.accessLogFormat]: spec.accessLogFormat } : {}),
     ...(spec.keepAliveMs !== null ? { [WORKER_ENV.keepAliveMs]: String(spec.keepAliveMs) } : {}),
+    ...(spec.tls !== null ? { [WORKER_ENV.certFile]: spec.tls.certFile, [WORKER_ENV.keyFile]: spec.tls.keyFile } : {}),
   };
 }
 

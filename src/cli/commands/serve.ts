@@ -46,6 +46,8 @@ options:
       --log-level LEVEL      debug, info, warning, error or critical (default info)
       --keep-alive SECS      idle time of a keep-alive connection before it closes (default: Node's, 5;
                              0 = a new connection per request)
+      --certfile FILE        serve HTTPS with this PEM certificate (with --keyfile; each worker reads it)
+      --keyfile FILE         the PEM private key of --certfile
       --socket-mode MODE     permission bits of each unix:PATH socket (octal, e.g. 0660; default: 0777
                              less drover's umask), for a web server that runs as another user
       --socket-owner USER[:GROUP]  owner of each unix:PATH socket
@@ -85,6 +87,8 @@ export const serve: Command = async (ctx) => {
         'access-logfile': { type: 'string' },
         'access-logformat': { type: 'string' },
         'keep-alive': { type: 'string' },
+        certfile: { type: 'string' },
+        keyfile: { type: 'string' },
         'error-logfile': { type: 'string' },
         'log-level': { type: 'string' },
         'socket-mode': { type: 'string' },
@@ -155,6 +159,7 @@ export const serve: Command = async (ctx) => {
   if (workers === null || timeout === null || graceful === null || maxRequests === null || jitter === null || spares === null || keepAlive === null) return EXIT.USAGE;
   if (v['access-logformat'] !== undefined && v['access-logfile'] === undefined) return usage('--access-logformat goes with --access-logfile');
   if (v['access-logformat'] !== undefined && /[\r\n]/.test(v['access-logformat'])) return usage(`--access-logformat cannot hold a line break, got ${JSON.stringify(v['access-logformat'])}`);
+  if ((v.certfile === undefined) !== (v.keyfile === undefined)) return usage(v.certfile === undefined ? '--keyfile goes with --certfile' : '--certfile needs --keyfile: HTTPS takes a certificate and its private key');
   if (workers < 1) return usage('--workers must be at least 1');
   if (v.umask !== undefined && !/^[0-7]{1,4}$/.test(v.umask)) return usage(`--umask must be octal, got "${v.umask}"`);
   for (const e of v.env ?? []) {
@@ -254,6 +259,7 @@ export const serve: Command = async (ctx) => {
       ? ['access_log = true', `stdout_logfile = ${v['access-logfile'] === '-' ? '/dev/stdout' : resolve(ctx.cwd, v['access-logfile'])}`]
       : []),
     ...(v['access-logformat'] !== undefined ? [`access_log_format = ${v['access-logformat']}`] : []),
+    ...(v.certfile !== undefined && v.keyfile !== undefined ? [`certfile = ${resolve(ctx.cwd, v.certfile)}`, `keyfile = ${resolve(ctx.cwd, v.keyfile)}`] : []),
     ...(v.user ? [`user = ${v.user}`] : []),
     ...(v.umask ? [`umask = ${v.umask}`] : []),
     ...(v.chdir ? [`directory = ${resolve(ctx.cwd, v.chdir)}`] : []),
@@ -316,6 +322,8 @@ const OPTION_OF_KEY: Readonly<Record<string, string>> = {
   max_memory: '--max-memory',
   stdout_logfile: '--access-logfile',
   access_log_format: '--access-logformat',
+  certfile: '--certfile',
+  keyfile: '--keyfile',
   user: '--user',
   umask: '--umask',
   directory: '--chdir',

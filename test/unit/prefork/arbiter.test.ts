@@ -70,6 +70,7 @@ function spec(programName: string, processNum: number, worker: string | null = '
     concurrency: 1,
     accessLogFormat: null,
     keepAliveMs: null,
+    tls: null,
     watch: [],
     watchIgnore: [],
     watchDebounceMs: 200,
