@@ -93,7 +93,8 @@ const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=]+)(?::\d{0,5})?$
 const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
 
 /**
- * The URL of the request: `http://HOST` + the path and query of the request line. null when it cannot be
+ * The URL of the request: `http://HOST` (`https://` on a TLS connection: certfile) + the path and query of
+ * the request line. null when it cannot be
  * built as the client wrote it: a Host with characters the URL parser reads as part of the path (`x/admin?`,
  * `x\admin`, `u:p@x`) would change the path the app sees, and so would a dot segment (`/public/../admin`,
  * which `new URL` resolves); a front proxy's rules go by the path as sent.
@@ -108,7 +109,8 @@ export function requestUrl(req: IncomingMessage): string | null {
   if (DOT_SEGMENT.test(path)) return null;
   // a backslash or a # stays a character of the path (the URL parser would take them for a slash and for
   // the start of a fragment)
-  const url = `http://${host}${target.replace(/\\/g, '%5C').replace(/#/g, '%23')}`;
+  const scheme = (req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http';
+  const url = `${scheme}://${host}${target.replace(/\\/g, '%5C').replace(/#/g, '%23')}`;
   try {
     new URL(url); // a port past 65535, an IPv6 address that is not one
   } catch {

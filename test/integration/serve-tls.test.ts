@@ -54,6 +54,22 @@ test('drover serve --certfile --keyfile: the workers answer over HTTPS with that
   }
 });
 
+test('a fetch() app served with certfile sees an https:// URL', async () => {
+  const dir = makeTmpDir();
+  const { cert, key } = selfSigned(dir, 'site');
+  writeFileSync(join(dir, 'app.mjs'), `export default { fetch: (request) => new Response('url ' + request.url) };\n`);
+  const run = new CliRun(['serve', join(dir, 'app.mjs'), '-w', '1', '-b', '127.0.0.1:0', '--certfile', cert, '--keyfile', key, '--runtime-dir', join(dir, '.drover')], { cwd: dir });
+  try {
+    const port = Number((await run.waitForLine(/listening on 127\.0\.0\.1:(\d+)/))[1]);
+    await run.waitForLine(/app_0: starting → running/, { timeoutMs: 15_000 });
+    const r = await httpsGet(port, '/a?b=1', cert);
+    assert.equal(r.status, 200, run.describe());
+    assert.equal(r.body, `url https://127.0.0.1:${port}/a?b=1`);
+  } finally {
+    await teardown(run, pids(run), dir);
+  }
+});
+
 test('certfile and keyfile: one without the other, on a command program, or a file that is not there is refused at check; a key of another certificate stops the worker with why', async () => {
   const dir = makeTmpDir();
   const a = selfSigned(dir, 'a');
