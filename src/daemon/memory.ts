@@ -2,7 +2,8 @@
 // a thousand programs (a /metrics scrape leaves ~10 MiB): each leaves
 // memory that malloc has freed but keeps for reuse, and a daemon that then sits idle would hold it for its
 // whole life (about 1 MiB of a 1000-program daemon; bench/RESULTS.md, fourteenth session). Once the
-// supervisor has seen no state change for a while, that memory goes back to the kernel. V8's own heap needs
+// supervisor has seen no state change and the control server has sent no answer for a while (or a minute
+// after a burst that does not end), that memory goes back to the kernel. V8's own heap needs
 // nothing of the kind: its memory reducer compacts and unmaps by itself once the daemon is idle.
 import { readFileSync } from 'node:fs';
 import { trimCHeap } from '../os/native.js';
