@@ -573,15 +573,7 @@ class Loader {
     const accessLogFormat = setting('access_log', K.access_log) ? setting('access_log_format', K.access_log_format) : null;
     const keepAliveSecs = read('keep_alive', K.keep_alive);
     const keepAliveMs = keepAliveSecs === null ? null : Math.round(keepAliveSecs * 1000);
-    const tlsRaw = { certfile: read('certfile', K.certfile), keyfile: read('keyfile', K.keyfile) };
-    for (const [key, other] of [['certfile', 'keyfile'], ['keyfile', 'certfile']] as const) {
-      if (tlsRaw[key] === null) continue;
-      const pos = getEntry(this.doc, section, key)?.pos ?? sectionPos;
-      if (!isWorker) this.record(pos, section, key, 'HTTPS is served by drover worker programs (worker = ./app.mjs); a command program serves its own', tlsRaw[key] ?? undefined, `no ${key} here, or worker = instead of command =`);
-      else if (tlsRaw[other] === null) this.record(pos, section, key, `${key} needs ${other}: HTTPS takes a certificate and its private key`, tlsRaw[key] ?? undefined, `${other} = /path/to/${other === 'keyfile' ? 'key' : 'cert'}.pem beside it`);
-      else continue;
-      failures.push(null);
-    }
+    const tlsRaw = this.tlsKeys(section, isWorker, read, failures);
     const watchRaw = read('watch', K.watch) ?? [];
     const watchIgnoreRaw = read('watch_ignore', K.watch_ignore) ?? [];
     const watchDebounceMs = Math.round(setting('watch_debounce', K.watch_debounce) * 1000);
@@ -704,8 +696,11 @@ class Loader {
         return expanded;
       }, '');
       const pidfile = attempt(() => this.getValue(section, 'pidfile', K.pidfile, combined()), null);
-      const { certfile, keyfile } = tlsRaw;
-      const tls = certfile !== null && keyfile !== null ? attempt(() => ({ certFile: this.tlsFile(section, 'certfile', certfile, directory), keyFile: this.tlsFile(section, 'keyfile', keyfile, directory) }), null) : null;
+      const { certfile, keyfile, ca_certs: caCerts, cert_reqs: clientCerts } = tlsRaw;
+      const tls =
+        certfile !== null && keyfile !== null
+          ? attempt(() => ({ certFile: this.tlsFile(section, 'certfile', certfile, directory), keyFile: this.tlsFile(section, 'keyfile', keyfile, directory), caFile: caCerts === null ? null : this.tlsFile(section, 'ca_certs', caCerts, directory), clientCerts }), null)
+          : null;
       // the first process with a problem has shown each one; the others would repeat them
       if (failures.length > 0) throw new Recorded();
       // relative to the program's directory, else to the config file, as worker = is
@@ -784,11 +779,39 @@ class Loader {
     return out.sort((a, b) => a.priority - b.priority || compareStrings(a.name, b.name));
   }
 
-  /** certfile or keyfile, resolved as worker = is; it must exist (the worker reads it, as the program's user). */
-  private tlsFile(section: string, key: 'certfile' | 'keyfile', value: string, directory: string | null): string {
+  /**
+   * The HTTPS keys of a program, checked together: certfile and keyfile both or neither, on worker programs
+   * only; ca_certs and cert_reqs only with them, and cert_reqs optional or required only with ca_certs.
+   * A problem is recorded (and pushed to `failures`); the value read stays, so the others are checked too.
+   */
+  private tlsKeys(section: string, isWorker: boolean, read: <T>(key: string, spec: KeySpec<T>) => T | null, failures: unknown[]) {
+    const K = PROGRAM_KEYS;
+    const raw = { certfile: read('certfile', K.certfile), keyfile: read('keyfile', K.keyfile), ca_certs: read('ca_certs', K.ca_certs), cert_reqs: read('cert_reqs', K.cert_reqs) ?? defaultOf(K.cert_reqs) };
+    const posOf = (key: string): SourcePos => getEntry(this.doc, section, key)?.pos ?? this.sectionPos(section);
+    const problem = (key: string, message: string, expected: string): void => {
+      this.record(posOf(key), section, key, message, getEntry(this.doc, section, key)?.value, expected);
+      failures.push(null);
+    };
+    const given = (['certfile', 'keyfile', 'ca_certs', 'cert_reqs'] as const).filter((k) => getEntry(this.doc, section, k) !== undefined && (k === 'cert_reqs' || raw[k] !== null));
+    for (const key of given) {
+      if (!isWorker) problem(key, 'HTTPS is served by drover worker programs (worker = ./app.mjs); a command program serves its own', `no ${key} here, or worker = instead of command =`);
+      else if (key === 'certfile' && raw.keyfile === null) problem(key, 'certfile needs keyfile: HTTPS takes a certificate and its private key', 'keyfile = /path/to/key.pem beside it');
+      else if (key === 'keyfile' && raw.certfile === null) problem(key, 'keyfile needs certfile: HTTPS takes a certificate and its private key', 'certfile = /path/to/cert.pem beside it');
+      else if ((key === 'ca_certs' || key === 'cert_reqs') && raw.certfile === null) problem(key, `${key} needs certfile and keyfile: client certificates are asked for on HTTPS connections`, 'certfile and keyfile beside it');
+    }
+    if (isWorker && raw.certfile !== null) {
+      if (raw.cert_reqs !== 'none' && raw.ca_certs === null) problem('cert_reqs', `cert_reqs = ${raw.cert_reqs} needs ca_certs: the certificate authorities that sign the clients' certificates`, 'ca_certs = /path/to/ca.pem beside it');
+      if (raw.cert_reqs === 'none' && raw.ca_certs !== null) this.warn(posOf('ca_certs'), section, 'ca_certs', 'has no effect with cert_reqs = none (the default): no client is asked for a certificate; set cert_reqs = optional or required');
+    }
+    return raw;
+  }
+
+  /** certfile, keyfile or ca_certs, resolved as worker = is; it must exist (the worker reads it, as the program's user). */
+  private tlsFile(section: string, key: 'certfile' | 'keyfile' | 'ca_certs', value: string, directory: string | null): string {
     const pos = getEntry(this.doc, section, key)?.pos ?? this.sectionPos(section);
     const path = resolve(directory ?? this.here, expandUser(value.trim()));
-    if (!existsSync(path)) this.fail(pos, section, key, `the ${key === 'certfile' ? 'certificate' : 'key'} file does not exist`, path, 'a PEM file');
+    const what = { certfile: 'certificate', keyfile: 'key', ca_certs: 'CA certificates' }[key];
+    if (!existsSync(path)) this.fail(pos, section, key, `the ${what} file does not exist`, path, 'a PEM file');
     return path;
   }
 

@@ -83,6 +83,14 @@ function rotatePeriod(raw: string): 'daily' | 'hourly' | null {
   throw new ValueProblem('not a rotation period', 'daily, hourly or none');
 }
 
+/** `cert_reqs`: gunicorn's numbers (Python's ssl.CERT_NONE, CERT_OPTIONAL, CERT_REQUIRED) or their names. */
+function certReqs(raw: string): 'none' | 'optional' | 'required' {
+  const v = raw.trim().toLowerCase();
+  const named = ({ '0': 'none', '1': 'optional', '2': 'required' } as const)[v as '0' | '1' | '2'] ?? v;
+  if (named === 'none' || named === 'optional' || named === 'required') return named;
+  throw new ValueProblem('not a client certificate requirement', 'none, optional or required (or 0, 1, 2)');
+}
+
 /** `allowed_hosts`: host names (or `*`) separated by commas or spaces, lower-cased, without a trailing dot. */
 function hostNames(raw: string): string[] {
   const names = raw.split(/[\s,]+/).filter((n) => n !== '').map((n) => n.toLowerCase().replace(/\.$/, ''));
@@ -187,6 +195,8 @@ export const PROGRAM_KEYS = {
   keep_alive: key({ type: 'duration', default: null, defaultDoc: "Node's (5s)", doc: 'HTTP worker programs: how long an idle keep-alive connection stays open for its next request (gunicorn\'s keepalive); 0: none, every response closes its connection. Applies to the servers drover makes; an exported http.Server keeps its own settings.', parse: duration, drover: true }),
   certfile: key({ type: 'path', default: null, doc: "HTTP worker programs: serve HTTPS with this PEM certificate (and its chain), with keyfile (gunicorn's certfile). Relative to directory, else to the config file. Each worker reads it as it starts, as the program's user, so a renewed certificate is served after a reload (HUP). Applies to the servers drover makes; an exported http.Server is refused with it.", parse: text, drover: true }),
   keyfile: key({ type: 'path', default: null, doc: "HTTP worker programs: the PEM private key of certfile (gunicorn's keyfile); both or neither. Read by each worker as certfile is: the program's user must be able to read it.", parse: text, drover: true }),
+  ca_certs: key({ type: 'path', default: null, doc: "With certfile: a PEM file of the certificate authorities whose client certificates are accepted (gunicorn's ca_certs); cert_reqs says whether a client must present one. Relative to directory, else to the config file; read by each worker as certfile is.", parse: text, drover: true }),
+  cert_reqs: key({ type: 'none|optional|required', default: 'none', doc: "With certfile: client certificates (gunicorn's cert_reqs; 0, 1 and 2 are read as none, optional and required). none asks for none; optional asks, and refuses a connection whose certificate ca_certs does not vouch for; required also refuses a connection without one. optional and required need ca_certs. A request listener sees the certificate as req.socket.getPeerCertificate().", parse: certReqs, drover: true }),
   concurrency: key({ type: 'integer', default: '1', doc: "Job workers: tasks in flight at once in one process (ctx.concurrency; the default of queue.process()). Not threads: a worker's tasks share its event loop.", parse: positiveInteger, drover: true }),
   watch: key({ type: 'globs', typed: 'list', default: '', doc: 'Development: restart the program when a file matching one of these comma-separated globs changes; a worker = program rolls its workers instead, each replacement ready before an old worker leaves. Relative to directory, else to the config file; * and ? match within a name, ** any number of directories, {a,b} either; names starting with "." and node_modules directories match only where a pattern spells them out. Stopped processes stay stopped.', parse: watchGlobs, drover: true }),
   watch_ignore: key({ type: 'globs', typed: 'list', default: '', doc: 'With watch: changes to paths matching one of these comma-separated globs (or under a directory matching one) never count, and such directories are not watched — data files, uploads or logs the program writes itself. Globs as watch\'s, relative to the same place.', parse: watchGlobs, drover: true }),

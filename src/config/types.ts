@@ -148,8 +148,11 @@ export interface ProcessSpec {
   readonly accessLogFormat: string | null;
   /** HTTP workers: idle keep-alive time of the servers drover makes, in ms (0: none); null: Node's default */
   readonly keepAliveMs: number | null;
-  /** HTTP workers: HTTPS with this certificate and key (absolute paths, both or neither); null: plain HTTP */
-  readonly tls: { readonly certFile: string; readonly keyFile: string } | null;
+  /**
+   * HTTP workers: HTTPS with this certificate and key (absolute paths, both or neither); null: plain HTTP.
+   * `caFile` (ca_certs) vouches for client certificates; `clientCerts` (cert_reqs) says whether one is asked for.
+   */
+  readonly tls: { readonly certFile: string; readonly keyFile: string; readonly caFile: string | null; readonly clientCerts: ClientCerts } | null;
   /** `watch`: absolute glob patterns; a change to a matching file restarts the program (a pool rolls); empty = no watching */
   readonly watch: readonly string[];
   /** `watch_ignore`: absolute glob patterns of paths (and directories) whose changes never count */
@@ -311,3 +314,6 @@ export interface Config {
   readonly sockets: readonly SocketSpec[];
   readonly warnings: readonly ConfigWarning[];
 }
+
+/** `cert_reqs`: none asks no client for a certificate; optional asks and checks one given; required refuses a client without one. */
+export type ClientCerts = 'none' | 'optional' | 'required';

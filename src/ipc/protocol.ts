@@ -131,6 +131,9 @@ export const WORKER_ENV = {
   /** HTTP workers: HTTPS with this PEM certificate file and key file (both set, or neither) */
   certFile: 'DROVER_CERTFILE',
   keyFile: 'DROVER_KEYFILE',
+  /** HTTP workers over HTTPS: the CA file that vouches for client certificates (ca_certs), and cert_reqs (none, optional, required) */
+  caFile: 'DROVER_CA_CERTS',
+  clientCerts: 'DROVER_CERT_REQS',
   /**
    * set for a spare only: how many listening sockets the master will hand it (MasterMessage `socket`) before
    * it tells it to accept; a spare loads its module, reports ready and accepts nothing until then

@@ -40,7 +40,8 @@ export function workerEnv(spec: ProcessSpec, random: number): Record<string, str
     [WORKER_ENV.concurrency]: String(spec.concurrency),
     ...(spec.accessLogFormat !== null ? { [WORKER_ENV.accessLogFormat]: spec.accessLogFormat } : {}),
     ...(spec.keepAliveMs !== null ? { [WORKER_ENV.keepAliveMs]: String(spec.keepAliveMs) } : {}),
-    ...(spec.tls !== null ? { [WORKER_ENV.certFile]: spec.tls.certFile, [WORKER_ENV.keyFile]: spec.tls.keyFile } : {}),
+    ...(spec.tls !== null ? { [WORKER_ENV.certFile]: spec.tls.certFile, [WORKER_ENV.keyFile]: spec.tls.keyFile, [WORKER_ENV.clientCerts]: spec.tls.clientCerts } : {}),
+    ...(spec.tls?.caFile != null ? { [WORKER_ENV.caFile]: spec.tls.caFile } : {}),
   };
 }
 

@@ -5,9 +5,7 @@
 // has no socket: the master hands it its sockets over IPC when it must take over, then says "accept".
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer, Server as NetServer } from 'node:net';
-import { createSecureContext } from 'node:tls';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseMasterMessage, WORKER_BOOT_ERROR, WORKER_ENV, type WorkerMessage } from '../ipc/protocol.js';
@@ -15,6 +13,7 @@ import { lock, queue, setRuntimeDefaults, state } from '../primitives/api.js';
 import { accessLog } from './access-log.js';
 import { fetchListener, guarded, guardServer, type FetchHandler } from './http-app.js';
 import { isJobWorker, type JobWorker, type WorkerContext } from './index.js';
+import { httpsServer, readTls, tlsFilesFrom } from './tls.js';
 import { startWatchdog } from './watchdog.js';
 
 
@@ -29,10 +28,8 @@ const concurrency = Math.max(1, Number(env[WORKER_ENV.concurrency] ?? '1') || 1)
 /** HTTP: the access log's format (null: none), and the keep-alive time of the servers made here (null: Node's) */
 const accessLogFormat = env[WORKER_ENV.accessLogFormat] ?? null;
 const keepAliveMs = env[WORKER_ENV.keepAliveMs] === undefined ? null : Math.max(0, Number(env[WORKER_ENV.keepAliveMs]) || 0);
-/** HTTP: HTTPS with this certificate file and key file (certfile, keyfile); null: plain HTTP */
-const certFile = env[WORKER_ENV.certFile];
-const keyFile = env[WORKER_ENV.keyFile];
-const tlsFiles = certFile !== undefined && keyFile !== undefined ? { cert: certFile, key: keyFile } : null;
+/** HTTP: HTTPS with these files (certfile, keyfile, ca_certs) and client certificates (cert_reqs); null: plain HTTP */
+const tlsFiles = tlsFilesFrom(env);
 /** a spare: how many sockets the master hands over when it promotes it; null for a worker that serves at once */
 const spareSockets = env[WORKER_ENV.spareSockets] === undefined ? null : Math.max(0, Number(env[WORKER_ENV.spareSockets]) || 0);
 /** aborted when a stop begins: ends job workers' run() and waiting queue takes (shared primitives) */
@@ -253,7 +250,12 @@ async function serveHttp(exported: unknown): Promise<void> {
   const app = toListener(exported);
   const userServer = app.server;
   if (userServer !== null && tlsFiles !== null) fail('certfile and keyfile apply to the servers drover makes: export a request listener or fetch handler, or make an https.Server yourself and leave certfile and keyfile out');
-  const tls = tlsFiles === null ? null : readTls(tlsFiles.cert, tlsFiles.key);
+  let tls = null;
+  try {
+    tls = tlsFiles === null ? null : readTls(tlsFiles);
+  } catch (err) {
+    fail((err as Error).message);
+  }
 
   /** what listens, one per socket */
   const servers: NetServer[] = [];
@@ -274,7 +276,7 @@ async function serveHttp(exported: unknown): Promise<void> {
       servers.push(createNetServer((socket) => userServer.emit('connection', socket)));
       continue;
     }
-    const server = app.server ?? (tls === null ? createServer(app.listener) : createHttpsServer(tls, app.listener));
+    const server = app.server ?? (tls === null ? createServer(app.listener) : httpsServer(tls, app.listener));
     if (userServer === null && keepAliveMs !== null && keepAliveMs > 0) server.keepAliveTimeout = keepAliveMs;
     // ours runs first, so the Connection: close header is set before the app writes its head
     server.prependListener('request', track);
@@ -303,24 +305,6 @@ async function serveHttp(exported: unknown): Promise<void> {
     return;
   }
   send({ t: spareSockets === null ? 'ready' : 'serving' });
-}
-
-/** The certificate and key, read now (as the program's user); a worker that cannot read them does not start. */
-function readTls(certFile: string, keyFile: string): { cert: Buffer; key: Buffer } {
-  const read = (what: string, file: string): Buffer => {
-    try {
-      return readFileSync(file);
-    } catch (err) {
-      fail(`cannot read the ${what} ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); it is read by each worker, as the program's user`);
-    }
-  };
-  const tls = { cert: read('certificate (certfile)', certFile), key: read('private key (keyfile)', keyFile) };
-  try {
-    createSecureContext(tls); // a key that does not match, or a file that is not PEM: said now, not at the first connection
-  } catch (err) {
-    fail(`certfile ${certFile} and keyfile ${keyFile}: ${(err as Error).message}`);
-  }
-  return tls;
 }
 
 /** A spare: reports ready, then waits until the master says accept and hands over its `count` sockets. */

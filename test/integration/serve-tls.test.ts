@@ -17,10 +17,23 @@ function selfSigned(dir: string, name: string): { cert: string; key: string } {
   return { cert, key };
 }
 
-/** GET over HTTPS, trusting only `ca`: the status, the body and the certificate's subject. */
-function httpsGet(port: number, path: string, ca: string): Promise<{ status: number; body: string; subject: string }> {
+/** A certificate for `cn` signed by the CA `ca` (selfSigned's), and its key. */
+function signedBy(dir: string, ca: { cert: string; key: string }, cn: string): { cert: string; key: string } {
+  const cert = join(dir, `${cn}.crt`);
+  const key = join(dir, `${cn}.key`);
+  const csr = join(dir, `${cn}.csr`);
+  const req = spawnSync('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', csr, '-subj', `/CN=${cn}`], { encoding: 'utf8' });
+  assert.equal(req.status, 0, `openssl req: ${req.stderr}`);
+  const sign = spawnSync('openssl', ['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial', '-out', cert, '-days', '2'], { encoding: 'utf8' });
+  assert.equal(sign.status, 0, `openssl x509: ${sign.stderr}`);
+  return { cert, key };
+}
+
+/** GET over HTTPS, trusting only `ca`, with `client`'s certificate if given: the status, the body and the server certificate's subject. */
+function httpsGet(port: number, path: string, ca: string, client?: { cert: string; key: string }): Promise<{ status: number; body: string; subject: string }> {
   return new Promise((resolve, reject) => {
-    const req = get({ host: '127.0.0.1', port, path, ca: readFileSync(ca), servername: 'localhost', agent: false, timeout: 10_000 }, (res) => {
+    const mine = client === undefined ? {} : { cert: readFileSync(client.cert), key: readFileSync(client.key) };
+    const req = get({ host: '127.0.0.1', port, path, ca: readFileSync(ca), servername: 'localhost', agent: false, timeout: 10_000, ...mine }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (body += d));
@@ -94,4 +107,54 @@ test('certfile and keyfile: one without the other, on a command program, or a fi
   } finally {
     await teardown(run, pids(run), dir);
   }
+});
+
+test('--cert-reqs with --ca-certs: a client certificate the CA signed is answered and the app sees it; one another CA signed is refused; without one, required refuses and optional answers', async () => {
+  const dir = makeTmpDir();
+  const site = selfSigned(dir, 'site');
+  const ca = selfSigned(dir, 'ca');
+  const alice = signedBy(dir, ca, 'alice');
+  const eve = selfSigned(dir, 'eve'); // not signed by ca
+  writeFileSync(join(dir, 'app.mjs'), `export default (req, res) => res.end('client ' + (req.socket.getPeerCertificate().subject?.CN ?? 'none'));\n`);
+  const outcome = (p: Promise<{ status: number; body: string }>): Promise<string> => p.then((r) => `${r.status} ${r.body}`, (err: NodeJS.ErrnoException) => `refused (${err.code ?? err.message})`);
+  for (const reqs of ['required', '1'] as const) {
+    const run = new CliRun(['serve', join(dir, 'app.mjs'), '-w', '1', '-b', '127.0.0.1:0', '--certfile', site.cert, '--keyfile', site.key, '--ca-certs', ca.cert, '--cert-reqs', reqs, '--runtime-dir', join(dir, '.drover')], { cwd: dir });
+    try {
+      const port = Number((await run.waitForLine(/listening on 127\.0\.0\.1:(\d+)/))[1]);
+      await run.waitForLine(/app_0: starting → running/, { timeoutMs: 15_000 });
+      assert.equal(await outcome(httpsGet(port, '/', site.cert, alice)), '200 client alice', run.describe());
+      assert.match(await outcome(httpsGet(port, '/', site.cert, eve)), /^refused /, run.describe());
+      const without = await outcome(httpsGet(port, '/', site.cert));
+      if (reqs === 'required') assert.match(without, /^refused /, run.describe());
+      else assert.equal(without, '200 client none', run.describe());
+    } finally {
+      await teardown(run, pids(run), reqs === '1' ? dir : undefined); // the files serve the next round
+    }
+  }
+});
+
+test('ca_certs and cert_reqs: without certfile, required without ca_certs, a bad value or a missing file is refused at check; ca_certs alone is a warning', async () => {
+  const dir = makeTmpDir();
+  const site = selfSigned(dir, 'site');
+  const ca = selfSigned(dir, 'ca');
+  writeFileSync(join(dir, 'app.mjs'), `export default (req, res) => res.end('ok');\n`);
+  const https = `worker = app.mjs\ncertfile = ${site.cert}\nkeyfile = ${site.key}\n`;
+  const check = async (section: string, code = 2): Promise<string> => {
+    const r = await runCli(['check', '-c', writeConfig(dir, section)], { cwd: dir });
+    assert.equal(r.code, code, r.output);
+    return r.stderr;
+  };
+  assert.match(await check(`[program:web]\nworker = app.mjs\nca_certs = ${ca.cert}\ncert_reqs = required\n`), /supervisord\.conf:3: \[program:web\] ca_certs: ca_certs needs certfile and keyfile/);
+  assert.match(await check(`[program:web]\n${https}cert_reqs = required\n`), /supervisord\.conf:5: \[program:web\] cert_reqs: cert_reqs = required needs ca_certs: .*\(got "required", expected ca_certs = /);
+  assert.match(await check(`[program:web]\n${https}ca_certs = ${ca.cert}\ncert_reqs = 3\n`), /\[program:web\] cert_reqs: not a client certificate requirement \(got "3", expected none, optional or required \(or 0, 1, 2\)\)/);
+  assert.match(await check(`[program:web]\n${https}ca_certs = nowhere.pem\ncert_reqs = 2\n`), new RegExp(`\\[program:web\\] ca_certs: the CA certificates file does not exist \\(got "${dir}/nowhere\\.pem"`));
+  assert.match(await check(`[program:web]\n${https}ca_certs = ${ca.cert}\n`, 0), /supervisord\.conf:5: warning: \[program:web\] ca_certs: has no effect with cert_reqs = none/);
+  const serve = async (...args: string[]): Promise<string> => {
+    const r = await runCli(['serve', join(dir, 'app.mjs'), ...args], { cwd: dir });
+    assert.equal(r.code, 2, r.output);
+    return r.stderr;
+  };
+  assert.match(await serve('--ca-certs', ca.cert, '--cert-reqs', '2'), /--ca-certs needs --certfile and --keyfile/);
+  assert.match(await serve('--certfile', site.cert, '--keyfile', site.key, '--cert-reqs', 'required'), /--cert-reqs required needs --ca-certs/);
+  assert.match(await serve('--certfile', site.cert, '--keyfile', site.key, '--ca-certs', ca.cert, '--cert-reqs', 'always'), /--cert-reqs wants none, optional or required \(or 0, 1, 2\), got "always"/);
 });

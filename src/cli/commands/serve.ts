@@ -48,6 +48,8 @@ options:
                              0 = a new connection per request)
       --certfile FILE        serve HTTPS with this PEM certificate (with --keyfile; each worker reads it)
       --keyfile FILE         the PEM private key of --certfile
+      --ca-certs FILE        with --certfile: the PEM CA certificates that vouch for client certificates
+      --cert-reqs REQ        client certificates: none (0, the default), optional (1) or required (2)
       --socket-mode MODE     permission bits of each unix:PATH socket (octal, e.g. 0660; default: 0777
                              less drover's umask), for a web server that runs as another user
       --socket-owner USER[:GROUP]  owner of each unix:PATH socket
@@ -89,6 +91,8 @@ export const serve: Command = async (ctx) => {
         'keep-alive': { type: 'string' },
         certfile: { type: 'string' },
         keyfile: { type: 'string' },
+        'ca-certs': { type: 'string' },
+        'cert-reqs': { type: 'string' },
         'error-logfile': { type: 'string' },
         'log-level': { type: 'string' },
         'socket-mode': { type: 'string' },
@@ -160,6 +164,8 @@ export const serve: Command = async (ctx) => {
   if (v['access-logformat'] !== undefined && v['access-logfile'] === undefined) return usage('--access-logformat goes with --access-logfile');
   if (v['access-logformat'] !== undefined && /[\r\n]/.test(v['access-logformat'])) return usage(`--access-logformat cannot hold a line break, got ${JSON.stringify(v['access-logformat'])}`);
   if ((v.certfile === undefined) !== (v.keyfile === undefined)) return usage(v.certfile === undefined ? '--keyfile goes with --certfile' : '--certfile needs --keyfile: HTTPS takes a certificate and its private key');
+  const clientTls = serveClientCerts(v['ca-certs'], v['cert-reqs'], v.certfile !== undefined, ctx);
+  if (typeof clientTls === 'string') return usage(clientTls);
   if (workers < 1) return usage('--workers must be at least 1');
   if (v.umask !== undefined && !/^[0-7]{1,4}$/.test(v.umask)) return usage(`--umask must be octal, got "${v.umask}"`);
   for (const e of v.env ?? []) {
@@ -260,6 +266,7 @@ export const serve: Command = async (ctx) => {
       : []),
     ...(v['access-logformat'] !== undefined ? [`access_log_format = ${v['access-logformat']}`] : []),
     ...(v.certfile !== undefined && v.keyfile !== undefined ? [`certfile = ${resolve(ctx.cwd, v.certfile)}`, `keyfile = ${resolve(ctx.cwd, v.keyfile)}`] : []),
+    ...clientTls,
     ...(v.user ? [`user = ${v.user}`] : []),
     ...(v.umask ? [`umask = ${v.umask}`] : []),
     ...(v.chdir ? [`directory = ${resolve(ctx.cwd, v.chdir)}`] : []),
@@ -324,11 +331,30 @@ const OPTION_OF_KEY: Readonly<Record<string, string>> = {
   access_log_format: '--access-logformat',
   certfile: '--certfile',
   keyfile: '--keyfile',
+  ca_certs: '--ca-certs',
+  cert_reqs: '--cert-reqs',
   user: '--user',
   umask: '--umask',
   directory: '--chdir',
   environment: '--env',
 };
+
+/**
+ * --ca-certs and --cert-reqs as config lines, or what is wrong with them. Both need --certfile; optional or
+ * required needs --ca-certs. --ca-certs alone is gunicorn's no-op: said, and left out.
+ */
+function serveClientCerts(caCerts: string | undefined, certReqs: string | undefined, https: boolean, ctx: { cwd: string; stderr: NodeJS.WritableStream }): string[] | string {
+  if (!https && (caCerts !== undefined || certReqs !== undefined)) return `${caCerts !== undefined ? '--ca-certs' : '--cert-reqs'} needs --certfile and --keyfile: client certificates are asked for on HTTPS connections`;
+  const reqs = certReqs?.trim().toLowerCase();
+  if (reqs !== undefined && !['0', '1', '2', 'none', 'optional', 'required'].includes(reqs)) return `--cert-reqs wants none, optional or required (or 0, 1, 2), got ${JSON.stringify(certReqs)}`;
+  const asks = reqs !== undefined && !['0', 'none'].includes(reqs);
+  if (asks && caCerts === undefined) return `--cert-reqs ${certReqs} needs --ca-certs: the certificate authorities that sign the clients' certificates`;
+  if (caCerts !== undefined && !asks) {
+    ctx.stderr.write('drover serve: warning: --ca-certs has no effect without --cert-reqs optional or required: no client is asked for a certificate\n');
+    return [];
+  }
+  return [...(caCerts !== undefined ? [`ca_certs = ${resolve(ctx.cwd, caCerts)}`] : []), ...(reqs !== undefined ? [`cert_reqs = ${reqs}`] : [])];
+}
 
 function isDirectory(path: string): boolean {
   try {
