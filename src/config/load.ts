@@ -574,6 +574,13 @@ class Loader {
     const keepAliveSecs = read('keep_alive', K.keep_alive);
     const keepAliveMs = keepAliveSecs === null ? null : Math.round(keepAliveSecs * 1000);
     const tlsRaw = this.tlsKeys(section, isWorker, read, failures);
+    const forwardedAllowIps = read('forwarded_allow_ips', K.forwarded_allow_ips);
+    const secureSchemeHeaders = read('secure_scheme_headers', K.secure_scheme_headers);
+    for (const k of ['forwarded_allow_ips', 'secure_scheme_headers'] as const) {
+      const entry = getEntry(this.doc, section, k);
+      if (!isWorker && entry) this.warn(entry.pos, section, k, "applies to the fetch() apps of worker = programs (their request.url); ignored for a command program");
+    }
+    const forwarded = isWorker ? { allowIps: lean(forwardedAllowIps ?? defaultOf(K.forwarded_allow_ips)), schemeHeaders: secureSchemeHeaders ?? defaultOf(K.secure_scheme_headers) } : null;
     const watchRaw = read('watch', K.watch) ?? [];
     const watchIgnoreRaw = read('watch_ignore', K.watch_ignore) ?? [];
     const watchDebounceMs = Math.round(setting('watch_debounce', K.watch_debounce) * 1000);
@@ -764,6 +771,7 @@ class Loader {
         accessLogFormat,
         keepAliveMs,
         tls,
+        forwarded,
         watch,
         watchIgnore,
         watchDebounceMs,

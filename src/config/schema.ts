@@ -2,6 +2,7 @@
 // it), documentation and parser. load.ts reads through it; scripts/gen-config-doc.mjs prints it into
 // docs/config.md. Defaults are strings parsed by the same parser as a value from the file; null means
 // "unset" (documented by defaultDoc).
+import { isIP } from 'node:net';
 import { unixPathProblem } from '../os/unix-path.js';
 import {
   autoRestart,
@@ -14,6 +15,7 @@ import {
   fcgiSocketAddress,
   inetAddress,
   integer,
+  keyValuePairs,
   listOfStrings,
   logfileName,
   loglevel,
@@ -89,6 +91,28 @@ function certReqs(raw: string): 'none' | 'optional' | 'required' {
   const named = ({ '0': 'none', '1': 'optional', '2': 'required' } as const)[v as '0' | '1' | '2'] ?? v;
   if (named === 'none' || named === 'optional' || named === 'required') return named;
   throw new ValueProblem('not a client certificate requirement', 'none, optional or required (or 0, 1, 2)');
+}
+
+/** `forwarded_allow_ips`: IP addresses or CIDR networks separated by commas or spaces, or `*`. */
+function addressList(raw: string): string[] {
+  const items = raw.split(/[\s,]+/).filter((a) => a !== '');
+  for (const a of items) {
+    const [ip = '', bits, extra] = a.split('/');
+    const family = isIP(ip);
+    const ok = a === '*' || (family !== 0 && extra === undefined && (bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128))));
+    if (!ok) throw new ValueProblem(`not an IP address or network: ${JSON.stringify(a)}`, 'addresses such as 127.0.0.1 or ::1, or networks such as 10.0.0.0/8, separated by commas; or *');
+  }
+  return items;
+}
+
+/** `secure_scheme_headers`: NAME=value pairs; names are HTTP header names, kept lower-cased (as Node has them). */
+function schemeHeaders(raw: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(keyValuePairs(raw))) {
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw new ValueProblem(`not a header name: ${JSON.stringify(name)}`, 'HEADER=value pairs such as X-FORWARDED-PROTO=https, separated by commas');
+    out[name.toLowerCase()] = value;
+  }
+  return out;
 }
 
 /** `allowed_hosts`: host names (or `*`) separated by commas or spaces, lower-cased, without a trailing dot. */
@@ -197,6 +221,8 @@ export const PROGRAM_KEYS = {
   keyfile: key({ type: 'path', default: null, doc: "HTTP worker programs: the PEM private key of certfile (gunicorn's keyfile); both or neither. Read by each worker as certfile is: the program's user must be able to read it.", parse: text, drover: true }),
   ca_certs: key({ type: 'path', default: null, doc: "With certfile: a PEM file of the certificate authorities whose client certificates are accepted (gunicorn's ca_certs); cert_reqs says whether a client must present one. Relative to directory, else to the config file; read by each worker as certfile is.", parse: text, drover: true }),
   cert_reqs: key({ type: 'none|optional|required', default: 'none', doc: "With certfile: client certificates (gunicorn's cert_reqs; 0, 1 and 2 are read as none, optional and required). none asks for none; optional asks, and refuses a connection whose certificate ca_certs does not vouch for; required also refuses a connection without one. optional and required need ca_certs. A request listener sees the certificate as req.socket.getPeerCertificate().", parse: certReqs, drover: true }),
+  forwarded_allow_ips: key({ type: 'addresses', typed: 'list', default: '127.0.0.1,::1', doc: "HTTP worker programs: the front ends (IP addresses, or networks such as 10.0.0.0/8, separated by commas; * for any) whose secure_scheme_headers a fetch() app's request.url follows, as gunicorn's forwarded_allow_ips. A connection over a unix socket is trusted, as in gunicorn. Headers from any other address are ignored.", parse: addressList, drover: true }),
+  secure_scheme_headers: key({ type: 'KEY=value list', typed: 'pairs', default: 'X-FORWARDED-PROTOCOL=ssl,X-FORWARDED-PROTO=https,X-FORWARDED-SSL=on', doc: "HTTP worker programs: headers a trusted front end (forwarded_allow_ips) sets to say the client came over HTTPS, each with the value that means HTTPS (gunicorn's secure_scheme_headers). A fetch() app's request.url then starts with https:// (with any other value, http://); two that disagree answer 400. Empty: the connection alone decides.", parse: schemeHeaders, drover: true }),
   concurrency: key({ type: 'integer', default: '1', doc: "Job workers: tasks in flight at once in one process (ctx.concurrency; the default of queue.process()). Not threads: a worker's tasks share its event loop.", parse: positiveInteger, drover: true }),
   watch: key({ type: 'globs', typed: 'list', default: '', doc: 'Development: restart the program when a file matching one of these comma-separated globs changes; a worker = program rolls its workers instead, each replacement ready before an old worker leaves. Relative to directory, else to the config file; * and ? match within a name, ** any number of directories, {a,b} either; names starting with "." and node_modules directories match only where a pattern spells them out. Stopped processes stay stopped.', parse: watchGlobs, drover: true }),
   watch_ignore: key({ type: 'globs', typed: 'list', default: '', doc: 'With watch: changes to paths matching one of these comma-separated globs (or under a directory matching one) never count, and such directories are not watched — data files, uploads or logs the program writes itself. Globs as watch\'s, relative to the same place.', parse: watchGlobs, drover: true }),

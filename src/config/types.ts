@@ -153,6 +153,12 @@ export interface ProcessSpec {
    * `caFile` (ca_certs) vouches for client certificates; `clientCerts` (cert_reqs) says whether one is asked for.
    */
   readonly tls: { readonly certFile: string; readonly keyFile: string; readonly caFile: string | null; readonly clientCerts: ClientCerts } | null;
+  /**
+   * HTTP workers: whose X-Forwarded-Proto and the like a fetch() app's request.url follows (`forwarded_allow_ips`:
+   * addresses, CIDR networks or `*`) and which headers say HTTPS (`secure_scheme_headers`, lower-cased name →
+   * the value that means HTTPS); null for a command program
+   */
+  readonly forwarded: { readonly allowIps: readonly string[]; readonly schemeHeaders: Readonly<Record<string, string>> } | null;
   /** `watch`: absolute glob patterns; a change to a matching file restarts the program (a pool rolls); empty = no watching */
   readonly watch: readonly string[];
   /** `watch_ignore`: absolute glob patterns of paths (and directories) whose changes never count */

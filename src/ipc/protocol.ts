@@ -134,6 +134,9 @@ export const WORKER_ENV = {
   /** HTTP workers over HTTPS: the CA file that vouches for client certificates (ca_certs), and cert_reqs (none, optional, required) */
   caFile: 'DROVER_CA_CERTS',
   clientCerts: 'DROVER_CERT_REQS',
+  /** HTTP workers: forwarded_allow_ips, comma-separated; secure_scheme_headers as JSON (lower-cased name → value) */
+  forwardedAllowIps: 'DROVER_FORWARDED_ALLOW_IPS',
+  secureSchemeHeaders: 'DROVER_SECURE_SCHEME_HEADERS',
   /**
    * set for a spare only: how many listening sockets the master will hand it (MasterMessage `socket`) before
    * it tells it to accept; a spare loads its module, reports ready and accepts nothing until then

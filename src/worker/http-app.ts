@@ -6,6 +6,7 @@ import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'n
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { originForm } from '../request-target.js';
+import { requestScheme, type SchemePolicy } from './forwarded.js';
 
 export type FetchHandler = { fetch(request: Request): Response | Promise<Response> };
 
@@ -47,13 +48,17 @@ export function guardServer(worker: string, server: Server): void {
   );
 }
 
-/** A fetch() app as a request listener: a Request built from the request line (never from Host alone). */
-export function fetchListener(worker: string, app: FetchHandler): RequestListener {
+/**
+ * A fetch() app as a request listener: a Request built from the request line (never from Host alone), its
+ * scheme the connection's unless a trusted front end's secure scheme header says otherwise (`policy`).
+ */
+export function fetchListener(worker: string, app: FetchHandler, policy: SchemePolicy): RequestListener {
   return (req, res) => {
-    const url = requestUrl(req);
+    const scheme = requestScheme(req, policy, (req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http');
+    const url = scheme === null ? null : requestUrl(req, scheme);
     if (url === null) {
       res.writeHead(400, { 'content-type': 'text/plain', connection: 'close' });
-      res.end('bad request: the Host header or the request target is not one a URL can be built from\n');
+      res.end(scheme === null ? 'bad request: the secure scheme headers (X-Forwarded-Proto and the like) disagree\n' : 'bad request: the Host header or the request target is not one a URL can be built from\n');
       return;
     }
     const headers = new Headers();
@@ -93,13 +98,12 @@ const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=]+)(?::\d{0,5})?$
 const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
 
 /**
- * The URL of the request: `http://HOST` (`https://` on a TLS connection: certfile) + the path and query of
- * the request line. null when it cannot be
+ * The URL of the request: `SCHEME://HOST` + the path and query of the request line. null when it cannot be
  * built as the client wrote it: a Host with characters the URL parser reads as part of the path (`x/admin?`,
  * `x\admin`, `u:p@x`) would change the path the app sees, and so would a dot segment (`/public/../admin`,
  * which `new URL` resolves); a front proxy's rules go by the path as sent.
  */
-export function requestUrl(req: IncomingMessage): string | null {
+export function requestUrl(req: IncomingMessage, scheme: 'http' | 'https'): string | null {
   const host = req.headers.host || 'localhost';
   if (!HOST.test(host)) return null;
   // absolute form (RFC 9112, 3.2.2): its path and query, under the same rules
@@ -109,7 +113,6 @@ export function requestUrl(req: IncomingMessage): string | null {
   if (DOT_SEGMENT.test(path)) return null;
   // a backslash or a # stays a character of the path (the URL parser would take them for a slash and for
   // the start of a fragment)
-  const scheme = (req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http';
   const url = `${scheme}://${host}${target.replace(/\\/g, '%5C').replace(/#/g, '%23')}`;
   try {
     new URL(url); // a port past 65535, an IPv6 address that is not one

@@ -13,6 +13,7 @@ import { lock, queue, setRuntimeDefaults, state } from '../primitives/api.js';
 import { accessLog } from './access-log.js';
 import { fetchListener, guarded, guardServer, type FetchHandler } from './http-app.js';
 import { isJobWorker, type JobWorker, type WorkerContext } from './index.js';
+import { schemePolicyFrom } from './forwarded.js';
 import { httpsServer, readTls, tlsFilesFrom } from './tls.js';
 import { startWatchdog } from './watchdog.js';
 
@@ -236,7 +237,7 @@ function toListener(exported: unknown): { listener: RequestListener; server: nul
   }
   if (typeof exported === 'function') return { listener: guarded(name, exported as RequestListener), server: null };
   if (exported && typeof exported === 'object' && typeof (exported as FetchHandler).fetch === 'function') {
-    return { listener: fetchListener(name, exported as FetchHandler), server: null };
+    return { listener: fetchListener(name, exported as FetchHandler, schemePolicyFrom(env)), server: null };
   }
   fail('the module must export (default) a request listener, an object with fetch(), an http.Server, or defineWorker({...})');
 }

@@ -50,6 +50,8 @@ options:
       --keyfile FILE         the PEM private key of --certfile
       --ca-certs FILE        with --certfile: the PEM CA certificates that vouch for client certificates
       --cert-reqs REQ        client certificates: none (0, the default), optional (1) or required (2)
+      --forwarded-allow-ips IPS  front ends (addresses, networks or *) whose X-Forwarded-Proto a fetch()
+                             app's request.url follows (default: $FORWARDED_ALLOW_IPS, else 127.0.0.1,::1)
       --socket-mode MODE     permission bits of each unix:PATH socket (octal, e.g. 0660; default: 0777
                              less drover's umask), for a web server that runs as another user
       --socket-owner USER[:GROUP]  owner of each unix:PATH socket
@@ -93,6 +95,7 @@ export const serve: Command = async (ctx) => {
         keyfile: { type: 'string' },
         'ca-certs': { type: 'string' },
         'cert-reqs': { type: 'string' },
+        'forwarded-allow-ips': { type: 'string' },
         'error-logfile': { type: 'string' },
         'log-level': { type: 'string' },
         'socket-mode': { type: 'string' },
@@ -167,6 +170,9 @@ export const serve: Command = async (ctx) => {
   const clientTls = serveClientCerts(v['ca-certs'], v['cert-reqs'], v.certfile !== undefined, ctx);
   if (typeof clientTls === 'string') return usage(clientTls);
   if (workers < 1) return usage('--workers must be at least 1');
+  // gunicorn's default comes from its environment too
+  const forwardedAllowIps = v['forwarded-allow-ips'] ?? ctx.env['FORWARDED_ALLOW_IPS'];
+  if (forwardedAllowIps !== undefined && /[\r\n]/.test(forwardedAllowIps)) return usage(`--forwarded-allow-ips cannot hold a line break, got ${JSON.stringify(forwardedAllowIps)}`);
   if (v.umask !== undefined && !/^[0-7]{1,4}$/.test(v.umask)) return usage(`--umask must be octal, got "${v.umask}"`);
   for (const e of v.env ?? []) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(e)) return usage(`--env wants KEY=VALUE, got "${e}"`);
@@ -267,6 +273,7 @@ export const serve: Command = async (ctx) => {
     ...(v['access-logformat'] !== undefined ? [`access_log_format = ${v['access-logformat']}`] : []),
     ...(v.certfile !== undefined && v.keyfile !== undefined ? [`certfile = ${resolve(ctx.cwd, v.certfile)}`, `keyfile = ${resolve(ctx.cwd, v.keyfile)}`] : []),
     ...clientTls,
+    ...(forwardedAllowIps !== undefined ? [`forwarded_allow_ips = ${forwardedAllowIps}`] : []),
     ...(v.user ? [`user = ${v.user}`] : []),
     ...(v.umask ? [`umask = ${v.umask}`] : []),
     ...(v.chdir ? [`directory = ${resolve(ctx.cwd, v.chdir)}`] : []),
@@ -333,6 +340,7 @@ const OPTION_OF_KEY: Readonly<Record<string, string>> = {
   keyfile: '--keyfile',
   ca_certs: '--ca-certs',
   cert_reqs: '--cert-reqs',
+  forwarded_allow_ips: '--forwarded-allow-ips',
   user: '--user',
   umask: '--umask',
   directory: '--chdir',

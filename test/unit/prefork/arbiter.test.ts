@@ -71,6 +71,7 @@ function spec(programName: string, processNum: number, worker: string | null = '
     accessLogFormat: null,
     keepAliveMs: null,
     tls: null,
+    forwarded: null,
     watch: [],
     watchIgnore: [],
     watchDebounceMs: 200,
