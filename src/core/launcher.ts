@@ -9,7 +9,7 @@ import type { OrphanGuard } from '../os/guard.js';
 import { findLeftBehind, type GoneProcess } from '../os/leftovers.js';
 import { descendantsOf, listProcesses, readStat, type ProcStat } from '../os/proc.js';
 import type { OutputStream } from '../os/pipe-reader.js';
-import { groupHasMembers, resolveExecutable, sendSignal, spawnProcess } from '../os/spawn.js';
+import { childExit, groupHasMembers, resolveExecutable, sendSignal, spawnProcess } from '../os/spawn.js';
 import { lookupUser, type UserInfo } from '../os/users.js';
 import type { CoreHost } from './_host.js';
 import type { Follower } from './follower.js';
@@ -188,7 +188,7 @@ export class Launcher {
       // as Node closes a child's stdin stream when it exits
       stdin?.close();
       if (entry.stdin === stdin) entry.stdin = null;
-      const exited = (): void => this.host.push({ type: 'childExited', key: entry.key, pid, code, signal: signal ? signal.slice(3) : null });
+      const exited = (): void => this.host.push({ type: 'childExited', key: entry.key, pid, ...childExit(pid, code, signal) });
       if (stdoutEnd) stdoutEnd.wait(PROTOCOL_DRAIN_MS, exited);
       else exited();
     });

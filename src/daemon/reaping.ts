@@ -3,6 +3,7 @@
 // its killasgroup and leftover sweeps) instead of to the host's init. The mechanism is src/os/reaper.ts;
 // this is what the master says about it. Scans run on SIGCHLD, from the supervisor's queue.
 import type { Logger } from '../logs/logger.js';
+import { startExitPeek } from '../os/exit-peek.js';
 import { OrphanReaper, type ReaperRole } from '../os/reaper.js';
 
 export interface Reaping {
@@ -14,6 +15,9 @@ export interface Reaping {
 
 /** Starts adopting and reaping orphans, says so in the log, and reaps any zombie already there. */
 export function startReaping(logger: Logger): Reaping {
+  // before the first spawn too: without it, a program killed by a real-time signal reads as exit 0
+  const peek = startExitPeek();
+  if (peek !== null) logger.debug(`exits by a real-time signal cannot be seen (${peek}): such a program reads as exit 0`);
   let reaper: OrphanReaper;
   try {
     reaper = OrphanReaper.start();

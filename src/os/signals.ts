@@ -19,8 +19,17 @@ export function signalNumber(nameOrNumber: string): number | null {
     return BY_NUMBER.has(n) ? n : null;
   }
   const full = s.startsWith('SIG') ? s : `SIG${s}`;
+  const rt = /^SIGRT(MIN\+|MAX-)(\d{1,2})$/.exec(full);
+  if (rt !== null) {
+    const n = rt[1] === 'MIN+' ? RTMIN + Number(rt[2]) : RTMAX - Number(rt[2]);
+    return n >= RTMIN && n <= RTMAX ? n : null;
+  }
   return BY_NAME[full] ?? null;
 }
+
+/** SIGRTMIN and SIGRTMAX as glibc has them on Linux */
+const RTMIN = 34;
+const RTMAX = 64;
 
 /**
  * What `drover signal`, the JSON API and XML-RPC's signalProcess deliver: a signal as signalNumber takes it,
@@ -31,9 +40,14 @@ export function deliverableSignal(nameOrNumber: string): number | null {
   return /^\s*\+?0+\s*$/.test(nameOrNumber) ? 0 : signalNumber(nameOrNumber);
 }
 
-/** The name without SIG ("TERM") of a signal number, or null. */
+/**
+ * The name without SIG ("TERM") of a signal number, or null. A real-time signal between the two ends is
+ * named as kill -l names it: RTMIN+1 … RTMIN+15, RTMAX-14 … RTMAX-1.
+ */
 export function signalName(num: number): string | null {
-  return BY_NUMBER.get(num) ?? null;
+  const named = BY_NUMBER.get(num);
+  if (named !== undefined || !Number.isInteger(num) || num <= RTMIN || num >= RTMAX) return named ?? null;
+  return num - RTMIN <= (RTMAX - RTMIN) / 2 ? `RTMIN+${num - RTMIN}` : `RTMAX-${RTMAX - num}`;
 }
 
 /** All signal names without SIG, for messages. */

@@ -10,6 +10,9 @@ import { deliverableSignal } from './signals.js';
 import { ChildStdin } from './stdin-pipe.js';
 import type { UserInfo } from './users.js';
 
+/** how a child ended, a real-time signal included (exit-peek.ts): the launcher's one import from src/os for it */
+export { childExit } from './exit-peek.js';
+
 export interface SpawnRequest {
   /** argv[0] as written; searched on PATH from `env` when it has no slash */
   readonly argv: readonly string[];

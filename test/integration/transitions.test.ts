@@ -117,6 +117,23 @@ autorestart = false
   }
 });
 
+// Node names a child's fatal signal from its own table (1–31): a child killed by a real-time one reached
+// drover as "exit 0", an expected exit, and autorestart = unexpected left it down (supervisord restarts it)
+test('a program killed by a real-time signal is "terminated by SIGRTMIN+5", not exit 0, and autorestart = unexpected restarts it', async () => {
+  const dir = makeTmpDir();
+  const run = await startUp(writeConfig(dir, `[program:rt]\ncommand = /bin/sh -c 'echo "ready $$"; exec sleep 1000'\nstartsecs = 0\nautorestart = unexpected\n`));
+  try {
+    const pid = Number((await run.waitForLine(/rt \| ready (\d+)/))[1]);
+    process.kill(pid, 34 + 5);
+    await run.waitForLine(/rt: running → exited \(terminated by SIGRTMIN\+5; not expected\)/);
+    await run.waitForLine(/rt: exited → starting \(autorestart=unexpected\)/);
+    const again = Number((await run.waitForLine(new RegExp(`rt \\| ready (?!${pid}\\b)(\\d+)`)))[1]);
+    assert.notEqual(again, pid, run.describe());
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
 test('stopsignal = RTMIN (a real-time signal Node has no name for) reaches the program', async () => {
   const dir = makeTmpDir();
   const run = await startUp(

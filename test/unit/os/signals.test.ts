@@ -17,6 +17,20 @@ test('names with or without SIG, any case, and numbers as Python int() reads the
   for (const bad of ['BOGUS', '-9', '9.0', '', '65', '0x9', '++9']) assert.equal(signalNumber(bad), null, bad);
 });
 
+test('real-time signals between the two ends are named as kill -l names them, and read back', () => {
+  assert.equal(signalName(34), 'RTMIN');
+  assert.equal(signalName(39), 'RTMIN+5');
+  assert.equal(signalName(49), 'RTMIN+15');
+  assert.equal(signalName(50), 'RTMAX-14');
+  assert.equal(signalName(63), 'RTMAX-1');
+  assert.equal(signalName(64), 'RTMAX');
+  assert.equal(signalName(32), null, "glibc's own, not a signal a program is sent");
+  for (let n = 34; n <= 64; n++) assert.equal(signalNumber(signalName(n) as string), n, String(n));
+  assert.equal(signalNumber('SIGRTMIN+5'), 39);
+  assert.equal(signalNumber('rtmax-1'), 63);
+  for (const bad of ['RTMIN+31', 'RTMAX-31', 'RTMIN+', 'RTMIN-1', 'RTMAX+1']) assert.equal(signalNumber(bad), null, bad);
+});
+
 test('0 is deliverable (kill(pid, 0) checks the process is there), however it is written', () => {
   for (const zero of ['0', ' 0', '+0', '00']) assert.equal(deliverableSignal(zero), 0, zero);
   assert.equal(signalNumber('0'), null, 'not as a stopsignal');
