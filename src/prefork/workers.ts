@@ -9,7 +9,7 @@ import type { Config, ProcessSpec } from '../config/types.js';
 import type { ChildOutput, KindContext, LaunchPlan, LaunchRefusal, ProcessKind } from '../core/kind.js';
 import type { Supervisor } from '../core/supervisor.js';
 import type { ProcessEntry } from '../core/table.js';
-import { WORKER_BOOT_ERROR, parseSharedRequest, parseWorkerMessage, type SharedCall, type SharedReplyMessage, type StuckReport, type WorkerMessage } from '../ipc/protocol.js';
+import { WORKER_BOOT_ERROR, WORKER_ENV, parseSharedRequest, parseWorkerMessage, type SharedCall, type SharedReplyMessage, type StuckReport, type WorkerMessage } from '../ipc/protocol.js';
 import type { Logger } from '../logs/logger.js';
 import { sendListeningSocket } from '../os/pass-socket.js';
 import { hasControllingTerminal } from '../os/proc.js';
@@ -216,7 +216,8 @@ export class Workers implements ProcessKind {
     const entry = this.supervisor?.table.get(`${spec.group}:${spec.name}`);
     const w = entry ? this.stateOf(entry) : null;
     if (w && this.pool) this.pool.place(w);
-    const env = workerEnv(spec, Math.random());
+    // a worker's listen() sets the backlog again: the [socket:x] one, not Node's 511
+    const env = { ...workerEnv(spec, Math.random()), [WORKER_ENV.backlogs]: spec.sockets.map((n) => this.o.sockets?.get(n)?.spec.backlog ?? '').join(',') };
     // a spare gets no socket now: the master hands them over when it must serve
     if (w?.role === 'spare') return { argv: workerArgv(spec), env: { ...env, ...spareEnv(spec) }, ipc: true, listenFds: [] };
     const listenFds: { fd: number; name: string }[] = [];

@@ -288,12 +288,14 @@ async function serveHttp(exported: unknown): Promise<void> {
   // sockets. server.listen(handle) then listens on the very socket the master holds (its slot, with
   // reuse_port), so it accepts what is already queued there.
   const targets: unknown[] = spareSockets === null ? servers.map((_, i) => ({ fd: 3 + i })) : await promoted(count);
+  // listen() on a socket that listens already sets its backlog again: the socket's, or Node's 511
+  const backlogs = (env[WORKER_ENV.backlogs] ?? '').split(',').map((b) => Number(b) || undefined);
   await Promise.all(
     servers.map(
       (s, i) =>
         new Promise<void>((resolve, reject) => {
           s.once('error', reject);
-          s.listen(targets[i] as { fd: number }, () => {
+          s.listen(targets[i] as { fd: number }, backlogs[i], () => {
             s.off('error', reject);
             resolve();
           });

@@ -1,6 +1,7 @@
 // drover serve: --reload (a change to the app's source rolls the workers onto the new code, through watch =), -e quoting,
 // and --shared-backend (two serve masters sharing one Redis).
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -122,6 +123,28 @@ test('serve --socket-mode sets the mode of a unix:PATH socket; without a unix bi
   try {
     await run.waitForLine(/starting → running \(worker reported ready\)/);
     assert.equal(statSync(sock).mode & 0o777, 0o666, run.describe());
+  } finally {
+    await teardown(run, [...run.output.matchAll(/spawned: \w+ with pid (\d+)/g)].map((m) => Number(m[1])), dir);
+  }
+});
+
+// gunicorn's --backlog; ss shows a listener's backlog as its Send-Q
+test('serve --backlog sets the listen backlog of each socket, balanced slots included; 0 or a word is a usage error', async () => {
+  const dir = makeTmpDir();
+  const app = join(dir, 'app.mjs');
+  writeFileSync(app, `export default (req, res) => res.end('ok');\n`);
+  for (const bad of ['0', 'lots']) {
+    const r = await runCli(['serve', app, '--backlog', bad], { cwd: dir });
+    assert.equal(r.code, 2, r.output);
+    assert.match(r.stderr, bad === '0' ? /--backlog must be at least 1/ : /--backlog must be a whole number, got "lots"/);
+  }
+  const run = new CliRun(['serve', app, '-w', '2', '-b', '127.0.0.1:0', '--reuse-port', '--backlog', '37', '--runtime-dir', join(dir, '.drover')], { cwd: dir });
+  try {
+    const port = Number((await run.waitForLine(/listening on 127\.0\.0\.1:(\d+)/))[1]);
+    await run.waitForLine(/app_1: starting → running/, { timeoutMs: 15_000 });
+    const ss = spawnSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' });
+    const backlogs = ss.stdout.trim().split('\n').filter(Boolean).map((l) => Number(l.trim().split(/\s+/)[2]));
+    assert.deepEqual(backlogs, [37, 37], `ss: ${ss.stdout}${ss.stderr}\n${run.describe()}`);
   } finally {
     await teardown(run, [...run.output.matchAll(/spawned: \w+ with pid (\d+)/g)].map((m) => Number(m[1])), dir);
   }

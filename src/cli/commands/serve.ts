@@ -28,6 +28,8 @@ options:
   -b, --bind ADDR            [tcp://]HOST[:PORT] (port 8000 for an address alone), [::]:PORT, unix:PATH or fd://N; repeatable
                              (default: 0.0.0.0:$PORT when PORT is set, else 127.0.0.1:8000;
                              sockets passed by systemd socket activation are used when given)
+      --backlog N            connections each socket queues before they are accepted (listen backlog;
+                             default 511; the kernel caps it at net.core.somaxconn)
       --timeout SECS         kill a worker whose event loop is stuck this long (default 30; 0 = off)
       --graceful-timeout SECS  time for in-flight requests on stop (default 30)
       --max-requests N       recycle a worker after N requests (default 0 = never)
@@ -88,6 +90,7 @@ export const serve: Command = async (ctx) => {
         'max-memory': { type: 'string' },
         'spare-workers': { type: 'string' },
         'reuse-port': { type: 'boolean' },
+        backlog: { type: 'string' },
         'access-logfile': { type: 'string' },
         'access-logformat': { type: 'string' },
         'keep-alive': { type: 'string' },
@@ -163,6 +166,9 @@ export const serve: Command = async (ctx) => {
   const jitter = int('max-requests-jitter', v['max-requests-jitter'], 0);
   const spares = int('spare-workers', v['spare-workers'], 0);
   const keepAlive = v['keep-alive'] === undefined ? undefined : int('keep-alive', v['keep-alive'], 0);
+  const backlog = v.backlog === undefined ? undefined : int('backlog', v.backlog, 0);
+  if (backlog === null) return EXIT.USAGE;
+  if (backlog !== undefined && backlog < 1) return usage('--backlog must be at least 1');
   if (workers === null || timeout === null || graceful === null || maxRequests === null || jitter === null || spares === null || keepAlive === null) return EXIT.USAGE;
   if (v['access-logformat'] !== undefined && v['access-logfile'] === undefined) return usage('--access-logformat goes with --access-logfile');
   if (v['access-logformat'] !== undefined && /[\r\n]/.test(v['access-logformat'])) return usage(`--access-logformat cannot hold a line break, got ${JSON.stringify(v['access-logformat'])}`);
@@ -248,6 +254,7 @@ export const serve: Command = async (ctx) => {
       `[socket:bind${i}]`,
       `bind = ${bindAddr(b)}`,
       ...(v['reuse-port'] ? ['reuse_port = true'] : []),
+      ...(backlog !== undefined ? [`backlog = ${backlog}`] : []),
       ...(b.startsWith('unix:') && v['socket-mode'] ? [`mode = ${v['socket-mode']}`] : []),
       ...(b.startsWith('unix:') && v['socket-owner'] ? [`owner = ${v['socket-owner']}`] : []),
       '',
