@@ -703,10 +703,10 @@ class Loader {
         return expanded;
       }, '');
       const pidfile = attempt(() => this.getValue(section, 'pidfile', K.pidfile, combined()), null);
-      const { certfile, keyfile, ca_certs: caCerts, cert_reqs: clientCerts } = tlsRaw;
+      const { certfile, keyfile, ca_certs: caCerts, cert_reqs: clientCerts, ciphers } = tlsRaw;
       const tls =
         certfile !== null && keyfile !== null
-          ? attempt(() => ({ certFile: this.tlsFile(section, 'certfile', certfile, directory), keyFile: this.tlsFile(section, 'keyfile', keyfile, directory), caFile: caCerts === null ? null : this.tlsFile(section, 'ca_certs', caCerts, directory), clientCerts }), null)
+          ? attempt(() => ({ certFile: this.tlsFile(section, 'certfile', certfile, directory), keyFile: this.tlsFile(section, 'keyfile', keyfile, directory), caFile: caCerts === null ? null : this.tlsFile(section, 'ca_certs', caCerts, directory), clientCerts, ciphers }), null)
           : null;
       // the first process with a problem has shown each one; the others would repeat them
       if (failures.length > 0) throw new Recorded();
@@ -794,18 +794,19 @@ class Loader {
    */
   private tlsKeys(section: string, isWorker: boolean, read: <T>(key: string, spec: KeySpec<T>) => T | null, failures: unknown[]) {
     const K = PROGRAM_KEYS;
-    const raw = { certfile: read('certfile', K.certfile), keyfile: read('keyfile', K.keyfile), ca_certs: read('ca_certs', K.ca_certs), cert_reqs: read('cert_reqs', K.cert_reqs) ?? defaultOf(K.cert_reqs) };
+    const raw = { certfile: read('certfile', K.certfile), keyfile: read('keyfile', K.keyfile), ca_certs: read('ca_certs', K.ca_certs), cert_reqs: read('cert_reqs', K.cert_reqs) ?? defaultOf(K.cert_reqs), ciphers: read('ciphers', K.ciphers) };
     const posOf = (key: string): SourcePos => getEntry(this.doc, section, key)?.pos ?? this.sectionPos(section);
     const problem = (key: string, message: string, expected: string): void => {
       this.record(posOf(key), section, key, message, getEntry(this.doc, section, key)?.value, expected);
       failures.push(null);
     };
-    const given = (['certfile', 'keyfile', 'ca_certs', 'cert_reqs'] as const).filter((k) => getEntry(this.doc, section, k) !== undefined && (k === 'cert_reqs' || raw[k] !== null));
+    const given = (['certfile', 'keyfile', 'ca_certs', 'cert_reqs', 'ciphers'] as const).filter((k) => getEntry(this.doc, section, k) !== undefined && (k === 'cert_reqs' || raw[k] !== null));
     for (const key of given) {
       if (!isWorker) problem(key, 'HTTPS is served by drover worker programs (worker = ./app.mjs); a command program serves its own', `no ${key} here, or worker = instead of command =`);
       else if (key === 'certfile' && raw.keyfile === null) problem(key, 'certfile needs keyfile: HTTPS takes a certificate and its private key', 'keyfile = /path/to/key.pem beside it');
       else if (key === 'keyfile' && raw.certfile === null) problem(key, 'keyfile needs certfile: HTTPS takes a certificate and its private key', 'certfile = /path/to/cert.pem beside it');
       else if ((key === 'ca_certs' || key === 'cert_reqs') && raw.certfile === null) problem(key, `${key} needs certfile and keyfile: client certificates are asked for on HTTPS connections`, 'certfile and keyfile beside it');
+      else if (key === 'ciphers' && raw.certfile === null) problem(key, 'ciphers needs certfile and keyfile: cipher suites are offered on HTTPS connections', 'certfile and keyfile beside it');
     }
     if (isWorker && raw.certfile !== null) {
       if (raw.cert_reqs !== 'none' && raw.ca_certs === null) problem('cert_reqs', `cert_reqs = ${raw.cert_reqs} needs ca_certs: the certificate authorities that sign the clients' certificates`, 'ca_certs = /path/to/ca.pem beside it');

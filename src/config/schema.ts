@@ -3,6 +3,7 @@
 // docs/config.md. Defaults are strings parsed by the same parser as a value from the file; null means
 // "unset" (documented by defaultDoc).
 import { isIP } from 'node:net';
+import { createSecureContext } from 'node:tls';
 import { unixPathProblem } from '../os/unix-path.js';
 import {
   autoRestart,
@@ -91,6 +92,17 @@ function certReqs(raw: string): 'none' | 'optional' | 'required' {
   const named = ({ '0': 'none', '1': 'optional', '2': 'required' } as const)[v as '0' | '1' | '2'] ?? v;
   if (named === 'none' || named === 'optional' || named === 'required') return named;
   throw new ValueProblem('not a client certificate requirement', 'none, optional or required (or 0, 1, 2)');
+}
+
+/** `ciphers`: an OpenSSL cipher list that names at least one cipher this Node's OpenSSL has. */
+function cipherList(raw: string): string {
+  const list = raw.trim();
+  try {
+    createSecureContext({ ciphers: list });
+  } catch (err) {
+    throw new ValueProblem(`not a cipher list OpenSSL takes (${(err as Error).message})`, 'an OpenSSL cipher list such as ECDHE+AESGCM:!aNULL (openssl ciphers -v LIST shows what it names)');
+  }
+  return list;
 }
 
 /** `forwarded_allow_ips`: IP addresses or CIDR networks separated by commas or spaces, or `*`. */
@@ -221,6 +233,7 @@ export const PROGRAM_KEYS = {
   keyfile: key({ type: 'path', default: null, doc: "HTTP worker programs: the PEM private key of certfile (gunicorn's keyfile); both or neither. Read by each worker as certfile is: the program's user must be able to read it.", parse: text, drover: true }),
   ca_certs: key({ type: 'path', default: null, doc: "With certfile: a PEM file of the certificate authorities whose client certificates are accepted (gunicorn's ca_certs); cert_reqs says whether a client must present one. Relative to directory, else to the config file; read by each worker as certfile is.", parse: text, drover: true }),
   cert_reqs: key({ type: 'none|optional|required', default: 'none', doc: "With certfile: client certificates (gunicorn's cert_reqs; 0, 1 and 2 are read as none, optional and required). none asks for none; optional asks, and refuses a connection whose certificate ca_certs does not vouch for; required also refuses a connection without one. optional and required need ca_certs. A request listener sees the certificate as req.socket.getPeerCertificate().", parse: certReqs, drover: true }),
+  ciphers: key({ type: 'string', default: null, defaultDoc: "Node's default list", doc: "With certfile: the cipher suites the workers offer, as an OpenSSL cipher list (gunicorn's ciphers), e.g. ECDHE+AESGCM:!aNULL; TLS 1.3 suites (TLS_AES_256_GCM_SHA384) may be named too. A list that names no cipher OpenSSL has is refused at check.", parse: cipherList, drover: true }),
   forwarded_allow_ips: key({ type: 'addresses', typed: 'list', default: '127.0.0.1,::1', doc: "HTTP worker programs: the front ends (IP addresses, or networks such as 10.0.0.0/8, separated by commas; * for any) whose secure_scheme_headers a fetch() app's request.url follows, as gunicorn's forwarded_allow_ips. A connection over a unix socket is trusted, as in gunicorn. Headers from any other address are ignored.", parse: addressList, drover: true }),
   secure_scheme_headers: key({ type: 'KEY=value list', typed: 'pairs', default: 'X-FORWARDED-PROTOCOL=ssl,X-FORWARDED-PROTO=https,X-FORWARDED-SSL=on', doc: "HTTP worker programs: headers a trusted front end (forwarded_allow_ips) sets to say the client came over HTTPS, each with the value that means HTTPS (gunicorn's secure_scheme_headers). A fetch() app's request.url then starts with https:// (with any other value, http://); two that disagree answer 400. Empty: the connection alone decides.", parse: schemeHeaders, drover: true }),
   concurrency: key({ type: 'integer', default: '1', doc: "Job workers: tasks in flight at once in one process (ctx.concurrency; the default of queue.process()). Not threads: a worker's tasks share its event loop.", parse: positiveInteger, drover: true }),

@@ -150,9 +150,10 @@ export interface ProcessSpec {
   readonly keepAliveMs: number | null;
   /**
    * HTTP workers: HTTPS with this certificate and key (absolute paths, both or neither); null: plain HTTP.
-   * `caFile` (ca_certs) vouches for client certificates; `clientCerts` (cert_reqs) says whether one is asked for.
+   * `caFile` (ca_certs) vouches for client certificates; `clientCerts` (cert_reqs) says whether one is asked for;
+   * `ciphers`: an OpenSSL cipher list, null for Node's.
    */
-  readonly tls: { readonly certFile: string; readonly keyFile: string; readonly caFile: string | null; readonly clientCerts: ClientCerts } | null;
+  readonly tls: { readonly certFile: string; readonly keyFile: string; readonly caFile: string | null; readonly clientCerts: ClientCerts; readonly ciphers: string | null } | null;
   /**
    * HTTP workers: whose X-Forwarded-Proto and the like a fetch() app's request.url follows (`forwarded_allow_ips`:
    * addresses, CIDR networks or `*`) and which headers say HTTPS (`secure_scheme_headers`, lower-cased name →

@@ -134,6 +134,8 @@ export const WORKER_ENV = {
   /** HTTP workers over HTTPS: the CA file that vouches for client certificates (ca_certs), and cert_reqs (none, optional, required) */
   caFile: 'DROVER_CA_CERTS',
   clientCerts: 'DROVER_CERT_REQS',
+  /** HTTP workers over HTTPS: an OpenSSL cipher list (ciphers); unset: Node's */
+  ciphers: 'DROVER_CIPHERS',
   /**
    * HTTP workers: the listen backlog of each socket, comma-separated in the order of its sockets. The
    * worker's listen() on a passed socket sets it again (Node's default is 511), so it must know it.

@@ -42,6 +42,7 @@ export function workerEnv(spec: ProcessSpec, random: number): Record<string, str
     ...(spec.keepAliveMs !== null ? { [WORKER_ENV.keepAliveMs]: String(spec.keepAliveMs) } : {}),
     ...(spec.tls !== null ? { [WORKER_ENV.certFile]: spec.tls.certFile, [WORKER_ENV.keyFile]: spec.tls.keyFile, [WORKER_ENV.clientCerts]: spec.tls.clientCerts } : {}),
     ...(spec.tls?.caFile != null ? { [WORKER_ENV.caFile]: spec.tls.caFile } : {}),
+    ...(spec.tls?.ciphers != null ? { [WORKER_ENV.ciphers]: spec.tls.ciphers } : {}),
     ...(spec.forwarded !== null ? { [WORKER_ENV.forwardedAllowIps]: spec.forwarded.allowIps.join(','), [WORKER_ENV.secureSchemeHeaders]: JSON.stringify(spec.forwarded.schemeHeaders) } : {}),
   };
 }

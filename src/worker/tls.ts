@@ -1,4 +1,4 @@
-// HTTPS for the servers a worker makes: certfile and keyfile, and client certificates (ca_certs, cert_reqs),
+// HTTPS for the servers a worker makes: certfile and keyfile, ciphers, and client certificates (ca_certs, cert_reqs),
 // as gunicorn's options of the same names. Each worker reads the files as it starts, as the program's user,
 // and checks them at once, so a pair that does not match or a file it cannot read stops the worker with the
 // file and the reason, not its first connection.
@@ -17,6 +17,8 @@ export interface TlsFiles {
   /** ca_certs: what vouches for client certificates; null: none given */
   readonly ca: string | null;
   readonly clientCerts: ClientCerts;
+  /** ciphers: an OpenSSL cipher list; null: Node's */
+  readonly ciphers: string | null;
 }
 
 /** The files the master passed (certfile and keyfile both set); null: plain HTTP. */
@@ -26,7 +28,7 @@ export function tlsFilesFrom(env: NodeJS.ProcessEnv): TlsFiles | null {
   if (cert === undefined || key === undefined) return null;
   const asked = env[WORKER_ENV.clientCerts];
   const clientCerts: ClientCerts = asked === 'optional' || asked === 'required' ? asked : 'none';
-  return { cert, key, ca: env[WORKER_ENV.caFile] ?? null, clientCerts };
+  return { cert, key, ca: env[WORKER_ENV.caFile] ?? null, clientCerts, ciphers: env[WORKER_ENV.ciphers] ?? null };
 }
 
 /** Reads and checks the files; throws an Error that says which file and why. */
@@ -41,8 +43,9 @@ export function readTls(files: TlsFiles): ServerOptions {
   const cert = read('certificate (certfile)', files.cert);
   const key = read('private key (keyfile)', files.key);
   const ca = files.ca === null ? undefined : read('CA certificates (ca_certs)', files.ca);
+  const ciphers = files.ciphers === null ? {} : { ciphers: files.ciphers };
   try {
-    createSecureContext({ cert, key }); // a key that does not match, or a file that is not PEM
+    createSecureContext({ cert, key, ...ciphers }); // a key that does not match, or a file that is not PEM
   } catch (err) {
     throw new Error(`certfile ${files.cert} and keyfile ${files.key}: ${(err as Error).message}`);
   }
@@ -55,7 +58,7 @@ export function readTls(files: TlsFiles): ServerOptions {
   }
   // optional: Node would accept a certificate that does not verify (rejectUnauthorized false); httpsServer
   // closes such a connection, as Python's CERT_OPTIONAL fails its handshake
-  return { cert, key, ...(ca !== undefined ? { ca } : {}), requestCert: files.clientCerts !== 'none', rejectUnauthorized: files.clientCerts === 'required' };
+  return { cert, key, ...ciphers, ...(ca !== undefined ? { ca } : {}), requestCert: files.clientCerts !== 'none', rejectUnauthorized: files.clientCerts === 'required' };
 }
 
 /**

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { get } from 'node:https';
+import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { CliRun, makeTmpDir, runCli, teardown, writeConfig } from '../helpers/drover.js';
@@ -157,4 +158,41 @@ test('ca_certs and cert_reqs: without certfile, required without ca_certs, a bad
   assert.match(await serve('--ca-certs', ca.cert, '--cert-reqs', '2'), /--ca-certs needs --certfile and --keyfile/);
   assert.match(await serve('--certfile', site.cert, '--keyfile', site.key, '--cert-reqs', 'required'), /--cert-reqs required needs --ca-certs/);
   assert.match(await serve('--certfile', site.cert, '--keyfile', site.key, '--ca-certs', ca.cert, '--cert-reqs', 'always'), /--cert-reqs wants none, optional or required \(or 0, 1, 2\), got "always"/);
+});
+
+/** A TLS 1.2 handshake with `port`, offering `ciphers` if given: the cipher agreed on, or why it failed. */
+function handshake(port: number, ca: string, ciphers?: string): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, ca: readFileSync(ca), servername: 'localhost', maxVersion: 'TLSv1.2', ...(ciphers ? { ciphers } : {}), timeout: 10_000 }, () => {
+      resolve(socket.getCipher().name);
+      socket.end();
+    });
+    socket.on('timeout', () => socket.destroy(new Error('no handshake in 10 s')));
+    socket.on('error', (err: NodeJS.ErrnoException) => resolve(`refused (${err.code ?? err.message})`));
+  });
+}
+
+test('--ciphers: the workers offer only those suites; a list OpenSSL does not take, or ciphers without certfile, is refused', async () => {
+  const dir = makeTmpDir();
+  const site = selfSigned(dir, 'site');
+  writeFileSync(join(dir, 'app.mjs'), `export default (req, res) => res.end('ok');\n`);
+  const check = await runCli(['check', '-c', writeConfig(dir, `[program:web]\nworker = app.mjs\ncertfile = ${site.cert}\nkeyfile = ${site.key}\nciphers = NO-SUCH-CIPHER\n`)], { cwd: dir });
+  assert.equal(check.code, 2, check.output);
+  assert.match(check.stderr, /supervisord\.conf:5: \[program:web\] ciphers: not a cipher list OpenSSL takes \(.*\) \(got "NO-SUCH-CIPHER"/);
+  const plain = await runCli(['check', '-c', writeConfig(dir, `[program:web]\nworker = app.mjs\nciphers = ECDHE+AESGCM\n`)], { cwd: dir });
+  assert.equal(plain.code, 2, plain.output);
+  assert.match(plain.stderr, /\[program:web\] ciphers: ciphers needs certfile and keyfile/);
+  const cli = await runCli(['serve', join(dir, 'app.mjs'), '--ciphers', 'ECDHE+AESGCM'], { cwd: dir });
+  assert.equal(cli.code, 2, cli.output);
+  assert.match(cli.stderr, /--ciphers needs --certfile and --keyfile/);
+
+  const run = new CliRun(['serve', join(dir, 'app.mjs'), '-w', '1', '-b', '127.0.0.1:0', '--certfile', site.cert, '--keyfile', site.key, '--ciphers', 'ECDHE-ECDSA-AES128-GCM-SHA256', '--runtime-dir', join(dir, '.drover')], { cwd: dir });
+  try {
+    const port = Number((await run.waitForLine(/listening on 127\.0\.0\.1:(\d+)/))[1]);
+    await run.waitForLine(/app_0: starting → running/, { timeoutMs: 15_000 });
+    assert.equal(await handshake(port, site.cert), 'ECDHE-ECDSA-AES128-GCM-SHA256', run.describe());
+    assert.match(await handshake(port, site.cert, 'ECDHE-ECDSA-AES256-GCM-SHA384'), /^refused /, run.describe());
+  } finally {
+    await teardown(run, pids(run), dir);
+  }
 });

@@ -52,6 +52,7 @@ options:
       --keyfile FILE         the PEM private key of --certfile
       --ca-certs FILE        with --certfile: the PEM CA certificates that vouch for client certificates
       --cert-reqs REQ        client certificates: none (0, the default), optional (1) or required (2)
+      --ciphers LIST         with --certfile: the cipher suites offered, an OpenSSL cipher list
       --forwarded-allow-ips IPS  front ends (addresses, networks or *) whose X-Forwarded-Proto a fetch()
                              app's request.url follows (default: $FORWARDED_ALLOW_IPS, else 127.0.0.1,::1)
       --socket-mode MODE     permission bits of each unix:PATH socket (octal, e.g. 0660; default: 0777
@@ -98,6 +99,7 @@ export const serve: Command = async (ctx) => {
         keyfile: { type: 'string' },
         'ca-certs': { type: 'string' },
         'cert-reqs': { type: 'string' },
+        ciphers: { type: 'string' },
         'forwarded-allow-ips': { type: 'string' },
         'error-logfile': { type: 'string' },
         'log-level': { type: 'string' },
@@ -175,6 +177,8 @@ export const serve: Command = async (ctx) => {
   if ((v.certfile === undefined) !== (v.keyfile === undefined)) return usage(v.certfile === undefined ? '--keyfile goes with --certfile' : '--certfile needs --keyfile: HTTPS takes a certificate and its private key');
   const clientTls = serveClientCerts(v['ca-certs'], v['cert-reqs'], v.certfile !== undefined, ctx);
   if (typeof clientTls === 'string') return usage(clientTls);
+  if (v.ciphers !== undefined && v.certfile === undefined) return usage('--ciphers needs --certfile and --keyfile: cipher suites are offered on HTTPS connections');
+  if (v.ciphers !== undefined && /[\r\n]/.test(v.ciphers)) return usage(`--ciphers cannot hold a line break, got ${JSON.stringify(v.ciphers)}`);
   if (workers < 1) return usage('--workers must be at least 1');
   // gunicorn's default comes from its environment too
   const forwardedAllowIps = v['forwarded-allow-ips'] ?? ctx.env['FORWARDED_ALLOW_IPS'];
@@ -280,6 +284,7 @@ export const serve: Command = async (ctx) => {
     ...(v['access-logformat'] !== undefined ? [`access_log_format = ${v['access-logformat']}`] : []),
     ...(v.certfile !== undefined && v.keyfile !== undefined ? [`certfile = ${resolve(ctx.cwd, v.certfile)}`, `keyfile = ${resolve(ctx.cwd, v.keyfile)}`] : []),
     ...clientTls,
+    ...(v.ciphers !== undefined ? [`ciphers = ${v.ciphers}`] : []),
     ...(forwardedAllowIps !== undefined ? [`forwarded_allow_ips = ${forwardedAllowIps}`] : []),
     ...(v.user ? [`user = ${v.user}`] : []),
     ...(v.umask ? [`umask = ${v.umask}`] : []),
@@ -347,6 +352,7 @@ const OPTION_OF_KEY: Readonly<Record<string, string>> = {
   keyfile: '--keyfile',
   ca_certs: '--ca-certs',
   cert_reqs: '--cert-reqs',
+  ciphers: '--ciphers',
   forwarded_allow_ips: '--forwarded-allow-ips',
   user: '--user',
   umask: '--umask',
