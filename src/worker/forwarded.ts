@@ -31,13 +31,9 @@ export function schemePolicyFrom(env: NodeJS.ProcessEnv): SchemePolicy {
     else list.addSubnet(ip, Number(bits), family);
   }
   return {
-    trusts: (address) => {
-      if (address === undefined) return true; // a unix socket: whoever can reach it is local
-      if (isIPv4(address)) return list.check(address, 'ipv4');
-      // a dual-stack socket shows an IPv4 peer as ::ffff:a.b.c.d
-      const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
-      return mapped !== undefined ? list.check(mapped, 'ipv4') || list.check(address, 'ipv6') : list.check(address, 'ipv6');
-    },
+    // undefined: a unix socket, where whoever can reach it is local. BlockList matches an IPv4 peer of a
+    // dual-stack socket (::ffff:a.b.c.d) against the IPv4 rules itself.
+    trusts: (address) => address === undefined || list.check(address, isIPv4(address) ? 'ipv4' : 'ipv6'),
     headers,
   };
 }
@@ -48,7 +44,9 @@ export function schemePolicyFrom(env: NodeJS.ProcessEnv): SchemePolicy {
  * (gunicorn answers 400 to that).
  */
 export function requestScheme(req: IncomingMessage, policy: SchemePolicy, own: 'http' | 'https'): 'http' | 'https' | null {
-  if (policy.headers.length === 0 || !policy.trusts(req.socket.remoteAddress)) return own;
+  // on every request of a fetch() app: most carry none of the headers, and then nothing else is looked at
+  // (no address check, and no headersDistinct, which Node builds for all of a request's headers)
+  if (!policy.headers.some(([name]) => req.headers[name] !== undefined) || !policy.trusts(req.socket.remoteAddress)) return own;
   let said: 'http' | 'https' | undefined;
   for (const [name, secure] of policy.headers) {
     for (const value of req.headersDistinct[name] ?? []) {
