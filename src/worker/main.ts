@@ -3,7 +3,6 @@
 // heartbeats from its event loop, drains gracefully on SIGTERM or the master's "stop", asks to be replaced
 // after max_requests, and exits when the master goes away. A spare loads the module and reports ready but
 // has no socket: the master hands it its sockets over IPC when it must take over, then says "accept".
-import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, Server as NetServer } from 'node:net';
 import { pathToFileURL } from 'node:url';

@@ -9,7 +9,7 @@ import type { Command } from '../command.js';
 import { ValueProblem } from '../../config/datatypes.js';
 import { loadConfig } from '../../config/load.js';
 import { ConfigProblems } from '../../config/sources.js';
-import { SOCKET_KEYS } from '../../config/schema.js';
+import { PROGRAM_KEYS, SOCKET_KEYS } from '../../config/schema.js';
 import { instanceRunning } from '../../daemon/lock.js';
 import { ensureRuntimeDir, RuntimeDirError } from '../../daemon/runtime-dir.js';
 import { formatConfigProblem } from '../../errors.js';
@@ -366,9 +366,15 @@ const OPTION_OF_KEY: Readonly<Record<string, string>> = {
  */
 function serveClientCerts(caCerts: string | undefined, certReqs: string | undefined, https: boolean, ctx: { cwd: string; stderr: NodeJS.WritableStream }): string[] | string {
   if (!https && (caCerts !== undefined || certReqs !== undefined)) return `${caCerts !== undefined ? '--ca-certs' : '--cert-reqs'} needs --certfile and --keyfile: client certificates are asked for on HTTPS connections`;
-  const reqs = certReqs?.trim().toLowerCase();
-  if (reqs !== undefined && !['0', '1', '2', 'none', 'optional', 'required'].includes(reqs)) return `--cert-reqs wants none, optional or required (or 0, 1, 2), got ${JSON.stringify(certReqs)}`;
-  const asks = reqs !== undefined && !['0', 'none'].includes(reqs);
+  let reqs: string | undefined;
+  try {
+    // the config's own reading (gunicorn's 0, 1, 2 and the names), normalised, so no line break gets through
+    reqs = certReqs === undefined ? undefined : PROGRAM_KEYS.cert_reqs.parse(certReqs);
+  } catch (err) {
+    if (!(err instanceof ValueProblem)) throw err;
+    return `--cert-reqs wants ${err.expected}, got ${JSON.stringify(certReqs)}`;
+  }
+  const asks = reqs !== undefined && reqs !== 'none';
   if (asks && caCerts === undefined) return `--cert-reqs ${certReqs} needs --ca-certs: the certificate authorities that sign the clients' certificates`;
   if (caCerts !== undefined && !asks) {
     ctx.stderr.write('drover serve: warning: --ca-certs has no effect without --cert-reqs optional or required: no client is asked for a certificate\n');
