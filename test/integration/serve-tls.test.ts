@@ -49,14 +49,25 @@ function pids(run: CliRun): number[] {
   return [...run.output.matchAll(/spawned: \S+ with pid (\d+)/g)].map((m) => Number(m[1]));
 }
 
+/** `drover serve` of DIR/app.mjs on 127.0.0.1:0 with `args` (-w, the TLS options), its runtime files in DIR/.drover. */
+function serveApp(dir: string, args: readonly string[]): CliRun {
+  return new CliRun(['serve', join(dir, 'app.mjs'), '-b', '127.0.0.1:0', '--runtime-dir', join(dir, '.drover'), ...args], { cwd: dir });
+}
+
+/** The port `run` listens on, once its worker `last` runs (every worker before it has started too). */
+async function servingPort(run: CliRun, last = 'app_0'): Promise<number> {
+  const port = Number((await run.waitForLine(/listening on 127\.0\.0\.1:(\d+)/))[1]);
+  await run.waitForLine(new RegExp(`${last}: starting → running`), { timeoutMs: 15_000 });
+  return port;
+}
+
 test('drover serve --certfile --keyfile: the workers answer over HTTPS with that certificate', async () => {
   const dir = makeTmpDir();
   const { cert, key } = selfSigned(dir, 'site');
   writeFileSync(join(dir, 'app.mjs'), `export default (req, res) => res.end('tls ' + process.pid + ' ' + req.url);\n`);
-  const run = new CliRun(['serve', join(dir, 'app.mjs'), '-w', '2', '-b', '127.0.0.1:0', '--certfile', cert, '--keyfile', key, '--runtime-dir', join(dir, '.drover')], { cwd: dir });
+  const run = serveApp(dir, ['-w', '2', '--certfile', cert, '--keyfile', key]);
   try {
-    const port = Number((await run.waitForLine(/listening on 127\.0\.0\.1:(\d+)/))[1]);
-    await run.waitForLine(/app_1: starting → running/, { timeoutMs: 15_000 });
+    const port = await servingPort(run, 'app_1');
     for (let i = 0; i < 4; i++) {
       const r = await httpsGet(port, `/x${i}`, cert);
       assert.equal(r.status, 200, run.describe());
@@ -72,10 +83,9 @@ test('a fetch() app served with certfile sees an https:// URL', async () => {
   const dir = makeTmpDir();
   const { cert, key } = selfSigned(dir, 'site');
   writeFileSync(join(dir, 'app.mjs'), `export default { fetch: (request) => new Response('url ' + request.url) };\n`);
-  const run = new CliRun(['serve', join(dir, 'app.mjs'), '-w', '1', '-b', '127.0.0.1:0', '--certfile', cert, '--keyfile', key, '--runtime-dir', join(dir, '.drover')], { cwd: dir });
+  const run = serveApp(dir, ['-w', '1', '--certfile', cert, '--keyfile', key]);
   try {
-    const port = Number((await run.waitForLine(/listening on 127\.0\.0\.1:(\d+)/))[1]);
-    await run.waitForLine(/app_0: starting → running/, { timeoutMs: 15_000 });
+    const port = await servingPort(run);
     const r = await httpsGet(port, '/a?b=1', cert);
     assert.equal(r.status, 200, run.describe());
     assert.equal(r.body, `url https://127.0.0.1:${port}/a?b=1`);
@@ -102,7 +112,7 @@ test('certfile and keyfile: one without the other, on a command program, or a fi
   assert.match(cli.stderr, /--certfile needs --keyfile/);
 
   // a pair that does not match: the worker says so and does not start (so the program goes FATAL)
-  const run = new CliRun(['serve', join(dir, 'app.mjs'), '-w', '1', '-b', '127.0.0.1:0', '--certfile', a.cert, '--keyfile', b.key, '--runtime-dir', join(dir, '.drover')], { cwd: dir });
+  const run = serveApp(dir, ['-w', '1', '--certfile', a.cert, '--keyfile', b.key]);
   try {
     await run.waitForLine(new RegExp(`certfile ${a.cert.replace(/\./g, '\\.')} and keyfile ${b.key.replace(/\./g, '\\.')}: .*(key values mismatch|KEY_VALUES_MISMATCH)`, 'i'), { timeoutMs: 15_000 });
   } finally {
@@ -119,10 +129,9 @@ test('--cert-reqs with --ca-certs: a client certificate the CA signed is answere
   writeFileSync(join(dir, 'app.mjs'), `export default (req, res) => res.end('client ' + (req.socket.getPeerCertificate().subject?.CN ?? 'none'));\n`);
   const outcome = (p: Promise<{ status: number; body: string }>): Promise<string> => p.then((r) => `${r.status} ${r.body}`, (err: NodeJS.ErrnoException) => `refused (${err.code ?? err.message})`);
   for (const reqs of ['required', '1'] as const) {
-    const run = new CliRun(['serve', join(dir, 'app.mjs'), '-w', '1', '-b', '127.0.0.1:0', '--certfile', site.cert, '--keyfile', site.key, '--ca-certs', ca.cert, '--cert-reqs', reqs, '--runtime-dir', join(dir, '.drover')], { cwd: dir });
+    const run = serveApp(dir, ['-w', '1', '--certfile', site.cert, '--keyfile', site.key, '--ca-certs', ca.cert, '--cert-reqs', reqs]);
     try {
-      const port = Number((await run.waitForLine(/listening on 127\.0\.0\.1:(\d+)/))[1]);
-      await run.waitForLine(/app_0: starting → running/, { timeoutMs: 15_000 });
+      const port = await servingPort(run);
       assert.equal(await outcome(httpsGet(port, '/', site.cert, alice)), '200 client alice', run.describe());
       assert.match(await outcome(httpsGet(port, '/', site.cert, eve)), /^refused /, run.describe());
       const without = await outcome(httpsGet(port, '/', site.cert));
@@ -186,10 +195,9 @@ test('--ciphers: the workers offer only those suites; a list OpenSSL does not ta
   assert.equal(cli.code, 2, cli.output);
   assert.match(cli.stderr, /--ciphers needs --certfile and --keyfile/);
 
-  const run = new CliRun(['serve', join(dir, 'app.mjs'), '-w', '1', '-b', '127.0.0.1:0', '--certfile', site.cert, '--keyfile', site.key, '--ciphers', 'ECDHE-ECDSA-AES128-GCM-SHA256', '--runtime-dir', join(dir, '.drover')], { cwd: dir });
+  const run = serveApp(dir, ['-w', '1', '--certfile', site.cert, '--keyfile', site.key, '--ciphers', 'ECDHE-ECDSA-AES128-GCM-SHA256']);
   try {
-    const port = Number((await run.waitForLine(/listening on 127\.0\.0\.1:(\d+)/))[1]);
-    await run.waitForLine(/app_0: starting → running/, { timeoutMs: 15_000 });
+    const port = await servingPort(run);
     assert.equal(await handshake(port, site.cert), 'ECDHE-ECDSA-AES128-GCM-SHA256', run.describe());
     assert.match(await handshake(port, site.cert, 'ECDHE-ECDSA-AES256-GCM-SHA384'), /^refused /, run.describe());
   } finally {
