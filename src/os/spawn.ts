@@ -1,10 +1,11 @@
 // The only place that creates processes and sends them signals.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, closeSync, constants as fsConstants, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { recordSpawned } from './children.js';
 import { nativeAvailable } from './libc.js';
+import { readStat } from './proc.js';
 import { closeOutputPipes, outputPipe, PipeReader, type OutputPipe, type OutputStream } from './pipe-reader.js';
 import { deliverableSignal } from './signals.js';
 import { ChildStdin } from './stdin-pipe.js';
@@ -319,14 +320,9 @@ export function sendSignal(pid: number, signal: string, toGroup: boolean): boole
  */
 export function processEnded(pid: number): boolean {
   if (!pidExists(pid)) return true;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
-  } catch (err) {
-    // ENOENT: reaped between the two checks
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return true;
-    throw err;
-  }
+  // null: reaped since the kill(0), before the open (ENOENT) or between the open and the read (ESRCH)
+  const stat = readStat(pid);
+  return stat === null || stat.state === 'Z';
 }
 
 /** Whether a pid exists (EPERM means it exists but belongs to someone else). */
