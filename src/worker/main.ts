@@ -276,7 +276,12 @@ async function serveHttp(exported: unknown): Promise<void> {
       servers.push(createNetServer((socket) => userServer.emit('connection', socket)));
       continue;
     }
-    const server = app.server ?? (tls === null ? createServer(app.listener) : httpsServer(tls, app.listener));
+    let server: Server;
+    try {
+      server = app.server ?? (tls === null ? createServer(app.listener) : httpsServer(tls, app.listener));
+    } catch (err) {
+      fail((err as Error).message);
+    }
     if (userServer === null && keepAliveMs !== null && keepAliveMs > 0) server.keepAliveTimeout = keepAliveMs;
     // ours runs first, so the Connection: close header is set before the app writes its head
     server.prependListener('request', track);

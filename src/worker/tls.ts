@@ -31,8 +31,14 @@ export function tlsFilesFrom(env: NodeJS.ProcessEnv): TlsFiles | null {
   return { cert, key, ca: env[WORKER_ENV.caFile] ?? null, clientCerts, ciphers: env[WORKER_ENV.ciphers] ?? null };
 }
 
-/** Reads and checks the files; throws an Error that says which file and why. */
-export function readTls(files: TlsFiles): ServerOptions {
+/** The files read, and the server options made of them. */
+export interface Tls {
+  readonly files: TlsFiles;
+  readonly options: ServerOptions;
+}
+
+/** Reads the files; throws an Error that says which file and why. What is in them is checked by httpsServer. */
+export function readTls(files: TlsFiles): Tls {
   const read = (what: string, file: string): Buffer => {
     try {
       return readFileSync(file);
@@ -44,33 +50,48 @@ export function readTls(files: TlsFiles): ServerOptions {
   const key = read('private key (keyfile)', files.key);
   const ca = files.ca === null ? undefined : read('CA certificates (ca_certs)', files.ca);
   const ciphers = files.ciphers === null ? {} : { ciphers: files.ciphers };
-  try {
-    createSecureContext({ cert, key, ...ciphers }); // a key that does not match, or a file that is not PEM
-  } catch (err) {
-    throw new Error(`certfile ${files.cert} and keyfile ${files.key}: ${(err as Error).message}`);
-  }
-  if (ca !== undefined) {
-    try {
-      createSecureContext({ ca });
-    } catch (err) {
-      throw new Error(`ca_certs ${files.ca}: ${(err as Error).message}`);
-    }
-  }
   // optional: Node would accept a certificate that does not verify (rejectUnauthorized false); httpsServer
   // closes such a connection, as Python's CERT_OPTIONAL fails its handshake
-  return { cert, key, ...ciphers, ...(ca !== undefined ? { ca } : {}), requestCert: files.clientCerts !== 'none', rejectUnauthorized: files.clientCerts === 'required' };
+  const options = { cert, key, ...ciphers, ...(ca !== undefined ? { ca } : {}), requestCert: files.clientCerts !== 'none', rejectUnauthorized: files.clientCerts === 'required' };
+  return { files, options };
 }
 
 /**
  * An HTTPS server with these options. With cert_reqs = optional a client may come without a certificate;
- * one whose certificate ca_certs does not vouch for is closed before a request is read.
+ * one whose certificate ca_certs does not vouch for is closed before a request is read. A key that does
+ * not match its certificate, or a file that is not PEM, throws an Error that names the file: the server
+ * builds the one TLS context, and only then are the parts tried apart to say which one is wrong.
  */
-export function httpsServer(options: ServerOptions, listener: RequestListener): Server {
-  const server = createServer(options, listener);
-  if (options.requestCert === true && options.rejectUnauthorized === false) {
+export function httpsServer(tls: Tls, listener: RequestListener): Server {
+  let server: Server;
+  try {
+    server = createServer(tls.options, listener);
+  } catch (err) {
+    throw new Error(whichFile(tls, err as Error));
+  }
+  if (tls.options.requestCert === true && tls.options.rejectUnauthorized === false) {
     server.prependListener('secureConnection', (socket: TLSSocket) => {
       if (!socket.authorized && Object.keys(socket.getPeerCertificate()).length > 0) socket.destroy();
     });
   }
   return server;
+}
+
+// --- internal ---
+
+/** Why the TLS context could not be made, with the file to blame. */
+function whichFile({ files, options }: Tls, err: Error): string {
+  try {
+    createSecureContext({ cert: options.cert, key: options.key, ciphers: options.ciphers });
+  } catch (pair) {
+    return `certfile ${files.cert} and keyfile ${files.key}: ${(pair as Error).message}`;
+  }
+  if (options.ca !== undefined) {
+    try {
+      createSecureContext({ ca: options.ca });
+    } catch (ca) {
+      return `ca_certs ${files.ca}: ${(ca as Error).message}`;
+    }
+  }
+  return err.message;
 }
