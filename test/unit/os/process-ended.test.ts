@@ -33,7 +33,14 @@ test('a process reaped by its own parent while it is being looked at has ended; 
     const pid = Number(line);
     seen++;
     try {
-      while (!processEnded(pid));
+      // bounded: the forker reaps each child within milliseconds
+      const until = Date.now() + 5000;
+      while (!processEnded(pid)) {
+        if (Date.now() > until) {
+          failures.push(`pid ${pid}: not ended after 5 s (${stderr})`);
+          break;
+        }
+      }
     } catch (err) {
       failures.push(`pid ${pid}: ${(err as Error).message}`);
     }
