@@ -57,6 +57,15 @@ export interface Libc {
   setrlimit: (resource: number, rlim: Buffer) => number;
 }
 
+/** struct epoll_event is packed on x86-64 (4 + 8 bytes), naturally aligned elsewhere (4 + 4 + 8) */
+export const EPOLL_EVENT_BYTES = process.arch === 'x64' ? 12 : 16;
+/** where its 64-bit data field starts */
+export const EPOLL_DATA_OFFSET = process.arch === 'x64' ? 4 : 8;
+export const EPOLL_CLOEXEC = 0o2000000;
+export const EPOLL_CTL_ADD = 1;
+export const EPOLL_CTL_DEL = 2;
+export const EPOLLIN = 0x1;
+
 let libc: Libc | null = null;
 let loadFailure: Error | null = null;
 

@@ -13,7 +13,7 @@
 // A wait in progress holds a pool thread, and Node joins the pool's threads when the process exits: so
 // the waiter is woken (a byte on a pipe of the set's own) when the last pipe leaves and on 'exit', and no
 // wait is longer than MAX_WAIT_MS in any case.
-import { NativeError, load, type Libc } from './libc.js';
+import { EPOLL_CLOEXEC, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_DATA_OFFSET as DATA_OFFSET, EPOLL_EVENT_BYTES as EVENT_BYTES, EPOLLIN, NativeError, load, type Libc } from './libc.js';
 import { pipe, readSome, setNonBlocking } from './native.js';
 
 /** How long the next wait is put off after one whose reads were all small. */
@@ -22,13 +22,6 @@ export const READ_DELAY_MS = 1;
 const MAX_WAIT_MS = 10_000;
 /** Events taken from the kernel per wait (the rest are reported by the next one). */
 const MAX_EVENTS = 256;
-const EPOLL_CLOEXEC = 0o2000000;
-const EPOLL_CTL_ADD = 1;
-const EPOLL_CTL_DEL = 2;
-const EPOLLIN = 0x1;
-/** struct epoll_event is packed on x86-64 (4 + 8 bytes), naturally aligned elsewhere (4 + 4 + 8) */
-const EVENT_BYTES = process.arch === 'x64' ? 12 : 16;
-const DATA_OFFSET = process.arch === 'x64' ? 4 : 8;
 /** the token of the waker's pipe */
 const WAKER = 0;
 

@@ -12,6 +12,7 @@ import { ChildStdin } from './stdin-pipe.js';
 import type { UserInfo } from './users.js';
 
 /** how a child ended, a real-time signal included (exit-peek.ts): the launcher's one import from src/os for it */
+import { watchExit } from './exit-peek.js';
 export { childExit } from './exit-peek.js';
 
 export interface SpawnRequest {
@@ -268,6 +269,7 @@ export function spawnProcess(req: SpawnRequest): SpawnResult {
     return { ok: false, reason: 'ESPAWN', message: `could not spawn ${exe.path}` };
   }
   recordSpawned(child);
+  watchExit(child.pid);
   trimChild(child);
   // the child has its copies now; the master's write ends must go, or the pipes never reach their end
   const stdout = outPipe ? adoptReadEnd(outPipe) : child.stdout;

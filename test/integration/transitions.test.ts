@@ -3,7 +3,7 @@
 // exponential backoff, and `user =` (as root: uid, groups, HOME/USER/LOGNAME of that user).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { fixture, makeTmpDir, startUp, teardown, writeConfig } from '../helpers/drover.js';
+import { fixture, makeTmpDir, procState, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
 
 const node = process.execPath;
 
@@ -129,6 +129,29 @@ test('a program killed by a real-time signal is "terminated by SIGRTMIN+5", not 
     await run.waitForLine(/rt: exited → starting \(autorestart=unexpected\)/);
     const again = Number((await run.waitForLine(new RegExp(`rt \\| ready (?!${pid}\\b)(\\d+)`)))[1]);
     assert.notEqual(again, pid, run.describe());
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+// Several children ended by real-time signals before drover looks: one SIGCHLD for them all (drover is
+// stopped while they die), and waitid(P_ALL) shows only the first; each is still named
+test('three programs killed by a real-time signal while drover is stopped: each is "terminated by SIGRTMIN+5"', async () => {
+  const dir = makeTmpDir();
+  const names = ['rta', 'rtb', 'rtc'];
+  const run = await startUp(writeConfig(dir, names.map((n) => `[program:${n}]\ncommand = /bin/sh -c 'echo "ready $$"; exec sleep 1000'\nstartsecs = 0\nautorestart = false\n`).join('\n')));
+  try {
+    const pids = await Promise.all(names.map(async (n) => Number((await run.waitForLine(new RegExp(`${n} \\| ready (\\d+)`)))[1])));
+    process.kill(run.pid, 'SIGSTOP');
+    try {
+      for (const pid of pids) process.kill(pid, 34 + 5);
+      await waitForCondition(() => pids.every((pid) => procState(pid) === 'Z'), 'the three to be zombies of the stopped drover', {
+        describe: () => `${pids.map((pid) => `${pid}: ${procState(pid)}`).join(', ')}\n${run.describe()}`,
+      });
+    } finally {
+      process.kill(run.pid, 'SIGCONT');
+    }
+    for (const n of names) await run.waitForLine(new RegExp(`${n}: running → exited \\(terminated by SIGRTMIN\\+5; not expected\\)`));
   } finally {
     await teardown(run, [], dir);
   }
