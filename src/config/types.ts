@@ -262,6 +262,8 @@ export interface SupervisordSpec {
   readonly sharedPrefix: string;
   /** drover: a master silent in Redis this long counts as gone (`shared_liveness`) */
   readonly sharedLivenessMs: number;
+  /** drover: how long a new master started by USR2 may take to have its serving processes running (`reexec_timeout`) */
+  readonly reexecTimeoutMs: number;
 }
 
 export interface UnixHttpServerSpec {

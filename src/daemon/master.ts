@@ -377,6 +377,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   if (o.reexec) {
     takeOver(supervisor, {
       logger,
+      timeoutMs: config.supervisord.reexecTimeoutMs,
       // only a successor that takes over takes the control socket's path and the pidfile: one that fails
       // leaves the old master answering at both (it keeps running)
       onReady: (ok) => {

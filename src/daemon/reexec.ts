@@ -39,6 +39,12 @@ export function takeSocketFiles(env: Record<string, string | undefined>): Set<st
  */
 export type SuccessorMessage = { readonly t: 'reexec-ready'; readonly pid: number; readonly steering?: SteeringView } | { readonly t: 'reexec-failed'; readonly message: string };
 
+/**
+ * The new master's first word, once it has read its config and started its serving processes: it reports
+ * ready or failed within `ms` (its reexec_timeout), and the old master waits that long, not a fixed time.
+ */
+type SuccessorWaiting = { readonly t: 'reexec-waiting'; readonly ms: number };
+
 /** The one message from the old master to a ready new one: the steering lists are its to write now. */
 export const STEERING_HANDED_OVER = { t: 'reexec-steering' } as const;
 
@@ -88,6 +94,10 @@ export async function spawnSuccessor(opts: {
       ownPidVars,
       keepChannel: true,
       timeoutMs: opts.timeoutMs,
+      extend: (m) => {
+        const msg = m as SuccessorWaiting | null;
+        return msg?.t === 'reexec-waiting' && typeof msg.ms === 'number' ? msg.ms + SUCCESSOR_REPORT_MS : null;
+      },
       abandoned: SUCCESSOR_ABANDONED,
       ...(opts.onSpawned ? { onSpawned: opts.onSpawned } : {}),
     },
@@ -103,7 +113,7 @@ export async function spawnSuccessor(opts: {
       sendSignal(outcome.pid, 'TERM', false);
       return { ok: false, message: outcome.report.message };
     case 'timeout':
-      return { ok: false, message: `the new master did not report ready within ${opts.timeoutMs} ms` };
+      return { ok: false, message: 'the new master did not report in time' };
     case 'exited':
       return { ok: false, message: `the new master exited (${outcome.signal ?? `status ${outcome.code ?? '?'}`}) before it was ready` };
     case 'error':
@@ -114,7 +124,7 @@ export async function spawnSuccessor(opts: {
 }
 
 /** In the new master: tell the old one how it went (the channel stays open until the old one exits). */
-export function reportToPredecessor(m: SuccessorMessage): void {
+export function reportToPredecessor(m: SuccessorMessage | SuccessorWaiting): void {
   reportToParent(m, { disconnect: false });
 }
 
@@ -170,7 +180,7 @@ export class Reexec {
       daemon: this.o.daemon,
       env: process.env,
       handWatchdog: this.o.ownsWatchdog?.() ?? false,
-      timeoutMs: SUCCESSOR_READY_MS,
+      timeoutMs: SUCCESSOR_START_MS,
       onSpawned: (pid) => (this.successor = pid),
     })
       .then(async (r) => {
@@ -231,6 +241,8 @@ export function takeOver(
     readonly steeringView: () => SteeringView;
     /** the old master handed the steering lists over (or has gone): write them from now on */
     readonly takeSteering: () => void;
+    /** how long the serving processes may take to run (`reexec_timeout`) */
+    readonly timeoutMs: number;
   },
 ): void {
   // A successor told to stop before it took over (the old master's shutdown stops it: Reexec.shutdownBegun)
@@ -245,8 +257,9 @@ export function takeOver(
   }
   const serving = (spec: ProcessSpec): boolean => spec.sockets.length > 0;
   supervisor.start(serving);
+  reportToPredecessor({ t: 'reexec-waiting', ms: o.timeoutMs });
   let tookOver = false;
-  void waitForRunning(supervisor, serving, SUCCESSOR_READY_MS).then((awaited) => {
+  void waitForRunning(supervisor, serving, o.timeoutMs).then((awaited) => {
     // a stop may have come in the turns since
     const outcome = supervisor.mood === 'running' ? awaited : 'stopping';
     const ok = outcome === 'running';
@@ -257,7 +270,7 @@ export function takeOver(
         ? 'its workers could not start (FATAL)'
         : outcome === 'stopping'
           ? 'the new master was told to stop before it took over'
-          : `its workers did not become ready within ${SUCCESSOR_READY_MS / 1000} s`;
+          : `its workers did not become ready within ${o.timeoutMs / 1000} s (reexec_timeout)`;
     reportToPredecessor(ok ? { t: 'reexec-ready', pid: process.pid, steering: o.steeringView() } : { t: 'reexec-failed', message: why });
   });
   let steering = false;
@@ -289,8 +302,10 @@ export function takeOver(
 
 // --- internal ---
 
-/** How long a new master may take to have its socket-serving processes running. */
-const SUCCESSOR_READY_MS = 60_000;
+/** How long a new master may take to read its config and start its serving processes, before it says how long it will wait for them. */
+const SUCCESSOR_START_MS = 60_000;
+/** After that wait, how long its report may take to arrive (the old master then gives up on it). */
+const SUCCESSOR_REPORT_MS = 10_000;
 
 /**
  * Resolves 'running' once every autostart process matching `which` is running, 'fatal' when one is,

@@ -23,6 +23,11 @@ export interface HandoffRequest {
   readonly keepChannel?: boolean;
   readonly timeoutMs: number;
   /**
+   * a message that sets the time left: the child says how long it will take at most (the number of ms it
+   * returns, from now); null for any other message
+   */
+  readonly extend?: (message: unknown) => number | null;
+  /**
    * sent to the child when it is given up on (timeout), before SIGTERM and the channel's close: a child
    * that takes the close for its parent's exit learns otherwise first (messages arrive in order)
    */
@@ -86,8 +91,14 @@ export function spawnAndAwaitReport<R>(req: HandoffRequest, accept: (message: un
       child.unref();
       resolve(outcome);
     };
-    const timer = setTimeout(() => finish({ type: 'timeout', pid }), req.timeoutMs);
+    let timer = setTimeout(() => finish({ type: 'timeout', pid }), req.timeoutMs);
     child.on('message', (m: unknown) => {
+      const ms = req.extend?.(m) ?? null;
+      if (ms !== null && !settled) {
+        clearTimeout(timer);
+        timer = setTimeout(() => finish({ type: 'timeout', pid }), ms);
+        return;
+      }
       const report = accept(m);
       if (report !== null) finish({ type: 'reported', report, pid, send: (msg) => void (child.connected && child.send(msg as object)) });
     });

@@ -62,3 +62,28 @@ setInterval(() => {}, 1000);
     if (pid > 0 && livePids([pid]).length > 0) process.kill(pid, 'SIGKILL');
   }
 });
+
+test('extend: a child that says how long it will take is waited for that long, not the first timeout', async () => {
+  const dir = makeTmpDir();
+  const child = join(dir, 'slow.cjs');
+  // says at once that it needs up to 3 s, then reports after 1 s: past the parent's first 400 ms
+  writeFileSync(child, `process.send({ t: 'waiting', ms: 3000 });\nsetTimeout(() => process.send({ t: 'done' }, () => process.exit(0)), 1000);\n`);
+  const run = (extend: boolean) =>
+    spawnAndAwaitReport(
+      {
+        file: process.execPath,
+        args: [child],
+        env: { ...(process.env as Record<string, string>) },
+        stdio: ['ignore', 'ignore', 'ignore'],
+        timeoutMs: 400,
+        ...(extend ? { extend: (m: unknown) => ((m as { t?: string }).t === 'waiting' ? (m as { ms: number }).ms : null) } : {}),
+      },
+      (m) => ((m as { t?: string }).t === 'done' ? 'done' : null),
+    );
+  const extended = await run(true);
+  assert.equal(extended.type, 'reported', JSON.stringify(extended));
+  // the same child without extend: the first timeout stands
+  const fixed = await run(false);
+  assert.equal(fixed.type, 'timeout', JSON.stringify(fixed));
+  await waitForCondition(() => livePids([fixed.type === 'timeout' ? fixed.pid : 0]).length === 0, 'the child given up on to exit');
+});

@@ -109,6 +109,35 @@ test('a USR2 whose new master fails leaves the old master answering at its contr
   }
 });
 
+test('reexec_timeout: a USR2 whose new workers are not ready in time stops the new master and its workers; the old one keeps serving', async () => {
+  const dir = makeTmpDir();
+  const app = join(dir, 'app.mjs');
+  writeFileSync(app, `export default (req, res) => res.end(String(process.pid));\n`);
+  const file = writeConfig(
+    dir,
+    `[supervisord]\nreexec_timeout = 2s\n\n[socket:web]\nbind = 127.0.0.1:0\n\n[program:web]\nworker = ${app}\nsockets = web\nnumprocs = 1\ngraceful_timeout = 2s\n`,
+  );
+  const run = await startUp(file);
+  try {
+    const port = Number((await run.waitForLine(/socket web: listening on 127\.0\.0\.1:(\d+)/))[1]);
+    const old = Number((await run.waitForLine(/spawned: web_0 with pid (\d+)/))[1]);
+    await run.waitForLine(/web_0: starting → running/);
+    // the new code loads for longer than reexec_timeout (it never finishes here)
+    writeFileSync(app, `await new Promise(() => setInterval(() => {}, 1000));\nexport default (req, res) => res.end('new');\n`);
+    const from = run.output.length;
+    run.signal('SIGUSR2');
+    const newPid = Number((await run.waitForLine(/spawned: web_0 with pid (\d+)/, { from }))[1]);
+    // 2 s, not the 60 s it was before reexec_timeout
+    await run.waitForLine(/SIGUSR2: its workers did not become ready within 2 s \(reexec_timeout\); this master keeps running/, { from, timeoutMs: 15_000 });
+    await waitForCondition(() => livePids([newPid]).length === 0, 'the new worker to be stopped', { timeoutMs: 15_000, describe: () => run.describe() });
+    assert.equal((await fetchText(port)).body, String(old), 'the old worker still answers');
+    const info = await requestJson(parseServerUrl(`unix://${join(dir, '.drover', 'drover.sock')}`), 'GET', '/api/info');
+    assert.equal(info.body['pid'], run.pid, 'the old master answers at the control socket');
+  } finally {
+    await teardown(run, spawned(run), dir);
+  }
+});
+
 /** GET / over a unix socket: the answering worker's pid. */
 function getOverUnix(socketPath: string): Promise<string> {
   return new Promise((resolve, reject) => {
