@@ -252,9 +252,10 @@ test('drover serve: gunicorn-style command line, HUP rolls, down stops; fetch() 
   const port = (blocker.address() as { port: number }).port;
   blocker.close();
   for (const app of ['fetch-app.mjs', 'server-app.mjs']) {
-    const run = new CliRun(['serve', join(dir, app), '-w', '2', '-b', `127.0.0.1:${port}`, '--runtime-dir', join(dir, '.drover')], { cwd: dir });
+    const run = new CliRun(['serve', join(dir, app), '-w', '2', '-b', `127.0.0.1:${port}`, '--runtime-dir', join(dir, '.drover'), '--reexec-timeout', '90'], { cwd: dir });
     try {
       await run.waitForCount(/starting → running \(worker reported ready\)/g, 2);
+      assert.match(readFileSync(join(dir, '.drover', 'serve.ini'), 'utf8'), /^reexec_timeout = 90$/m);
       const r = await fetchText(port, '/hello');
       assert.equal(r.status, 200);
       assert.match(r.body, app === 'fetch-app.mjs' ? /^fetch \/hello \d+$/ : /^server \d+$/);
@@ -269,6 +270,16 @@ test('drover serve: gunicorn-style command line, HUP rolls, down stops; fetch() 
     } finally {
       await teardown(run, [...run.output.matchAll(/spawned: \w+ with pid (\d+)/g)].map((m) => Number(m[1])));
     }
+  }
+});
+
+test('drover serve --reexec-timeout takes whole seconds, at least 1', async () => {
+  const dir = makeTmpDir();
+  writeFileSync(join(dir, 'app.mjs'), `export default (req, res) => res.end('ok');\n`);
+  for (const bad of ['soon', '0']) {
+    const r = await runCli(['serve', join(dir, 'app.mjs'), '--reexec-timeout', bad, '--runtime-dir', join(dir, '.drover')], { cwd: dir });
+    assert.equal(r.code, 2, r.output);
+    assert.match(r.stderr, bad === '0' ? /--reexec-timeout must be at least 1/ : /--reexec-timeout must be a whole number, got "soon"/);
   }
 });
 

@@ -71,6 +71,8 @@ options:
       --shared-backend URL   keep queues, state and locks in Redis (redis://…, rediss://…, unix:/path.sock)
                              instead of the master, to share them with other masters (docs/shared.md)
       --shared-prefix NAME   key prefix in Redis (default: drover)
+      --reexec-timeout SECS  after USR2, how long the new master's workers may take to be ready before
+                             it gives up and the old master keeps serving (default 60)
       --runtime-dir DIR      control socket, pidfile and logs (default: ./.drover)
   -h, --help                 this help
 `;
@@ -118,6 +120,7 @@ export const serve: Command = async (ctx) => {
         'runtime-dir': { type: 'string' },
         'shared-backend': { type: 'string' },
         'shared-prefix': { type: 'string' },
+        'reexec-timeout': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -170,6 +173,9 @@ export const serve: Command = async (ctx) => {
   const keepAlive = v['keep-alive'] === undefined ? undefined : int('keep-alive', v['keep-alive'], 0);
   const backlog = v.backlog === undefined ? undefined : int('backlog', v.backlog, 0);
   if (backlog === null) return EXIT.USAGE;
+  const reexecTimeout = v['reexec-timeout'] === undefined ? undefined : int('reexec-timeout', v['reexec-timeout'], 60);
+  if (reexecTimeout === null) return EXIT.USAGE;
+  if (reexecTimeout !== undefined && reexecTimeout < 1) return usage('--reexec-timeout must be at least 1');
   if (backlog !== undefined && backlog < 1) return usage('--backlog must be at least 1');
   if (workers === null || timeout === null || graceful === null || maxRequests === null || jitter === null || spares === null || keepAlive === null) return EXIT.USAGE;
   if (v['access-logformat'] !== undefined && v['access-logfile'] === undefined) return usage('--access-logformat goes with --access-logfile');
@@ -250,6 +256,7 @@ export const serve: Command = async (ctx) => {
     ...(v.pidfile ? [`pidfile = ${resolve(ctx.cwd, v.pidfile)}`] : []),
     ...(v['shared-backend'] ? [`shared_backend = ${v['shared-backend']}`] : []),
     ...(v['shared-prefix'] ? [`shared_prefix = ${v['shared-prefix']}`] : []),
+    ...(reexecTimeout !== undefined ? [`reexec_timeout = ${reexecTimeout}`] : []),
     ...(v['error-logfile'] !== undefined && v['error-logfile'] !== '-' ? [`logfile = ${resolve(ctx.cwd, v['error-logfile'])}`] : []),
     // gunicorn's "warning" is supervisor's "warn"
     ...(v['log-level'] !== undefined ? [`loglevel = ${v['log-level'].toLowerCase() === 'warning' ? 'warn' : v['log-level']}`] : []),
