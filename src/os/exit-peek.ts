@@ -62,7 +62,6 @@ interface Watched {
   readonly events: Buffer;
   /** the one struct epoll_event an add is made from */
   readonly event: Buffer;
-  readonly epollWait: (epfd: number, events: Buffer, max: number, timeoutMs: number) => number;
 }
 let watched: Watched | null = null;
 
@@ -97,7 +96,7 @@ export function startExitPeek(): string | null {
       peek(P_ALL, 0);
       const w = watched;
       for (let n = MAX_EVENTS; w !== null && n === MAX_EVENTS; ) {
-        n = w.epollWait(w.epfd, w.events, MAX_EVENTS, 0);
+        n = w.c.epollWait(w.epfd, w.events, MAX_EVENTS, 0);
         for (let i = 0; i < n; i++) {
           const pid = w.events.readUInt32LE(i * EPOLL_EVENT_BYTES + EPOLL_DATA_OFFSET);
           const pidfd = w.pidfds.get(pid);
@@ -120,8 +119,7 @@ export function startExitPeek(): string | null {
     const c = load();
     const epfd = c.epollCreate1(EPOLL_CLOEXEC);
     if (epfd >= 0) {
-      const epollWait = c.epollWait as unknown as Watched['epollWait'];
-      watched = { c, epfd, pidfds: new Map(), events: Buffer.alloc(EPOLL_EVENT_BYTES * MAX_EVENTS), event: Buffer.alloc(EPOLL_EVENT_BYTES), epollWait };
+      watched = { c, epfd, pidfds: new Map(), events: Buffer.alloc(EPOLL_EVENT_BYTES * MAX_EVENTS), event: Buffer.alloc(EPOLL_EVENT_BYTES) };
     }
   } catch {
     // the P_ALL peek alone

@@ -43,8 +43,10 @@ export interface Libc {
   recvmsg: (fd: number, msg: Buffer, flags: number) => number;
   epollCreate1: (flags: number) => number;
   epollCtl: (epfd: number, op: number, fd: number, event: Buffer | null) => number;
-  /** epoll_wait; its `.async(epfd, events, max, timeoutMs, callback)` waits on a thread of libuv's pool */
-  epollWait: { async: (epfd: number, events: Buffer, max: number, timeoutMs: number, cb: (err: unknown, n: number) => void) => void };
+  /** epoll_wait; called, it waits on this thread (timeout 0: it only asks); its `.async(…, callback)` waits on a thread of libuv's pool */
+  epollWait: ((epfd: number, events: Buffer, max: number, timeoutMs: number) => number) & {
+    async: (epfd: number, events: Buffer, max: number, timeoutMs: number, cb: (err: unknown, n: number) => void) => void;
+  };
   read: (fd: number, buf: Buffer, count: number) => number;
   write: (fd: number, buf: Buffer, count: number) => number;
   getrandom: (buf: Buffer, count: number, flags: number) => number;
