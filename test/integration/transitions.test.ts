@@ -2,6 +2,7 @@
 // starting → stopping, backoff → stopped, fatal → starting (fatal_cooldown), fatal → stopped,
 // exponential backoff, and `user =` (as root: uid, groups, HOME/USER/LOGNAME of that user).
 import assert from 'node:assert/strict';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { test } from 'node:test';
 import { fixture, makeTmpDir, procState, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
 
@@ -142,6 +143,10 @@ test('three programs killed by a real-time signal while drover is stopped: each 
   const run = await startUp(writeConfig(dir, names.map((n) => `[program:${n}]\ncommand = /bin/sh -c 'echo "ready $$"; exec sleep 1000'\nstartsecs = 0\nautorestart = false\n`).join('\n')));
   try {
     const pids = await Promise.all(names.map(async (n) => Number((await run.waitForLine(new RegExp(`${n} \\| ready (\\d+)`)))[1])));
+    // drover holds a pidfd of each; no program inherits one (a program started later would get the others')
+    const fds = (pid: number | string): string[] => readdirSync(`/proc/${pid}/fd`).map((fd) => `${fd} ${readlinkSync(`/proc/${pid}/fd/${fd}`)}`);
+    assert.ok(fds(run.pid).filter((f) => f.endsWith('anon_inode:[pidfd]')).length >= names.length, fds(run.pid).join(', '));
+    for (const pid of pids) assert.deepEqual(fds(pid).map((f) => f.split(' ')[0]).sort(), ['0', '1', '2'], `pid ${pid}: ${fds(pid).join(', ')}`);
     process.kill(run.pid, 'SIGSTOP');
     try {
       for (const pid of pids) process.kill(pid, 34 + 5);
