@@ -146,7 +146,9 @@ test('three programs killed by a real-time signal while drover is stopped: each 
     // drover holds a pidfd of each; no program inherits one (a program started later would get the others')
     const fds = (pid: number | string): string[] => readdirSync(`/proc/${pid}/fd`).map((fd) => `${fd} ${readlinkSync(`/proc/${pid}/fd/${fd}`)}`);
     assert.ok(fds(run.pid).filter((f) => f.endsWith('anon_inode:[pidfd]')).length >= names.length, fds(run.pid).join(', '));
-    for (const pid of pids) assert.deepEqual(fds(pid).map((f) => f.split(' ')[0]).sort(), ['0', '1', '2'], `pid ${pid}: ${fds(pid).join(', ')}`);
+    // only drover's kinds of descriptor count: a program just past exec may hold a file of its own for a
+    // moment (CI saw sleep's locale file as fd 3)
+    for (const pid of pids) assert.deepEqual(fds(pid).filter((f) => /anon_inode:|socket:/.test(f)), [], `pid ${pid}: ${fds(pid).join(', ')}`);
     process.kill(run.pid, 'SIGSTOP');
     try {
       for (const pid of pids) process.kill(pid, 34 + 5);
