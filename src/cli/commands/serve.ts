@@ -173,10 +173,10 @@ export const serve: Command = async (ctx) => {
   const keepAlive = v['keep-alive'] === undefined ? undefined : int('keep-alive', v['keep-alive'], 0);
   const backlog = v.backlog === undefined ? undefined : int('backlog', v.backlog, 0);
   if (backlog === null) return EXIT.USAGE;
+  if (backlog !== undefined && backlog < 1) return usage('--backlog must be at least 1');
   const reexecTimeout = v['reexec-timeout'] === undefined ? undefined : int('reexec-timeout', v['reexec-timeout'], 60);
   if (reexecTimeout === null) return EXIT.USAGE;
   if (reexecTimeout !== undefined && reexecTimeout < 1) return usage('--reexec-timeout must be at least 1');
-  if (backlog !== undefined && backlog < 1) return usage('--backlog must be at least 1');
   if (workers === null || timeout === null || graceful === null || maxRequests === null || jitter === null || spares === null || keepAlive === null) return EXIT.USAGE;
   if (v['access-logformat'] !== undefined && v['access-logfile'] === undefined) return usage('--access-logformat goes with --access-logfile');
   if (v['access-logformat'] !== undefined && /[\r\n]/.test(v['access-logformat'])) return usage(`--access-logformat cannot hold a line break, got ${JSON.stringify(v['access-logformat'])}`);
