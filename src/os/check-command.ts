@@ -3,7 +3,7 @@
 // far as a failure message needs, and its whole group killed when it runs past the timeout.
 import type { OrphanGuard } from './guard.js';
 import { readStat } from './proc.js';
-import { sendSignal, spawnProcess } from './spawn.js';
+import { childExit, sendSignal, spawnProcess } from './spawn.js';
 import type { UserInfo } from './users.js';
 
 /** What a check's command tells the orphan guard (guard.ts): its group, so that a master killed meanwhile does not leave it running. */
@@ -51,7 +51,7 @@ export function runCheckCommand(cmd: CheckCommand, cancel?: AbortSignal, guard?:
       if (open === 0 && exit !== null) finish();
     });
   }
-  let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+  let exit: { code: number | null; signal: string | null } | null = null;
   let stopped: 'timeout' | 'cancelled' | null = null;
   let resolveOutcome: (o: CheckOutcome) => void = () => undefined;
   const outcome = new Promise<CheckOutcome>((resolve) => (resolveOutcome = resolve));
@@ -81,10 +81,11 @@ export function runCheckCommand(cmd: CheckCommand, cancel?: AbortSignal, guard?:
     if (stopped === 'timeout') resolveOutcome({ ok: false, error: `no answer within ${cmd.timeoutMs / 1000}s (killed)${said ? `: ${said}` : ''}` });
     else if (stopped === 'cancelled') resolveOutcome({ ok: false, error: 'cancelled' });
     else if (exit.code === 0) resolveOutcome({ ok: true, detail: 'exit 0' });
-    else resolveOutcome({ ok: false, error: `${exit.signal !== null ? `killed by ${exit.signal}` : `exit ${exit.code ?? '?'}`}${said ? `: ${said}` : ''}` });
+    else resolveOutcome({ ok: false, error: `${exit.signal !== null ? `killed by SIG${exit.signal}` : `exit ${exit.code ?? '?'}`}${said ? `: ${said}` : ''}` });
   }
   child.once('exit', (code, signal) => {
-    exit = { code, signal };
+    // as a program's exit is read: a command killed by a real-time signal reaches Node as "exit 0"
+    exit = childExit(pid, code, signal);
     clearTimeout(timer);
     cancel?.removeEventListener('abort', onCancel);
     if (open === 0) finish();

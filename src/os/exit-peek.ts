@@ -19,6 +19,7 @@
 // death is recorded by pid and taken once by childExit().
 import { createRequire } from 'node:module';
 import type * as KoffiModule from 'koffi';
+import { isSpawnedByNode } from './children.js';
 import { EPOLL_CLOEXEC, EPOLL_CTL_ADD, EPOLL_DATA_OFFSET, EPOLL_EVENT_BYTES, EPOLLIN, errnoNumber, load, type Libc } from './libc.js';
 import { signalName } from './signals.js';
 
@@ -89,6 +90,9 @@ export function startExitPeek(): string | null {
       const code = info.readInt32LE(SI_CODE);
       const signum = info.readInt32LE(SI_STATUS);
       if (pid === 0 || (code !== CLD_KILLED && code !== CLD_DUMPED) || signum <= LAST_NAMED_SIGNAL) return;
+      // an adopted orphan is the reaper's, which reads its status itself: kept, it would wait for the pid's
+      // next holder and give that one's clean exit this signal
+      if (!isSpawnedByNode(pid)) return;
       if (endedBySignal.size >= REMEMBERED) endedBySignal.delete(endedBySignal.keys().next().value as number);
       endedBySignal.set(pid, signum);
     };
@@ -133,6 +137,8 @@ export function startExitPeek(): string | null {
  * nothing when the peek does not run, or when the kernel gives no pidfd (then the P_ALL peek stands).
  */
 export function watchExit(pid: number): void {
+  // a pid given again: what its last holder's death left (a child whose exit no childExit() took) is not this one's
+  endedBySignal.delete(pid);
   const w = watched;
   if (w === null) return;
   unwatch(pid); // a pid given again, whose last holder was never seen to end
