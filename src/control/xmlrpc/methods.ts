@@ -242,20 +242,23 @@ const SUPERVISORD_POLL_MS = 50;
  * The results of a start or stop of many processes in the order supervisord gives them: it appends each
  * process when a poll finds it done, and goes in action order within a poll. So processes that settle
  * together keep action order (priority, group activation, process), and one that takes longer — a startsecs
- * to wait out, a slow stop — comes after them. Polls are counted from when the command was sent. Given
- * `deferred` (a start), what it names settles no earlier than the second poll and everything else is of
- * the first, however long drover's own spawns of the others took (supervisord answers those before it
- * waits for anything).
+ * to wait out, a slow stop — comes after them. Polls are counted from the first answer that settled: from
+ * the send, a loaded machine's delay before the first exit is seen (signal, exit, SIGCHLD, event loop) can
+ * reach past one poll and split stops that settled within milliseconds of each other (a CI run saw the last
+ * of five stops 51 ms after the send, 20 ms after the first). Given `deferred` (a start), what it names
+ * settles no earlier than the second poll and everything else is of the first, however long drover's own
+ * spawns of the others took (supervisord answers those before it waits for anything).
  */
-function inSupervisordOrder(
-  procs: readonly Proc[],
+export function inSupervisordOrder<P>(
+  procs: readonly P[],
   outcomes: readonly CommandOutcome[],
   sentAtMs: number,
-  deferred?: (p: Proc, o: CommandOutcome | undefined) => boolean,
-): [Proc, CommandOutcome | undefined][] {
-  const rows = procs.map((p, i): [Proc, CommandOutcome | undefined] => [p, outcomes[i]]);
-  const poll = ([p, o]: [Proc, CommandOutcome | undefined]): number => {
-    const settled = Math.max(0, Math.floor(((o?.settledAtMs ?? sentAtMs) - sentAtMs) / SUPERVISORD_POLL_MS));
+  deferred?: (p: P, o: CommandOutcome | undefined) => boolean,
+): [P, CommandOutcome | undefined][] {
+  const rows = procs.map((p, i): [P, CommandOutcome | undefined] => [p, outcomes[i]]);
+  const firstMs = rows.reduce((min, [, o]) => Math.min(min, o?.settledAtMs ?? sentAtMs), Infinity);
+  const poll = ([p, o]: [P, CommandOutcome | undefined]): number => {
+    const settled = Math.max(0, Math.floor(((o?.settledAtMs ?? sentAtMs) - firstMs) / SUPERVISORD_POLL_MS));
     // what supervisord waits for is answered from its second look at the earliest, after every immediate answer
     if (deferred === undefined) return settled;
     return deferred(p, o) ? Math.max(1, settled) : 0;
@@ -376,6 +379,7 @@ export function describeProcess(
       return info.start !== 0 ? formatStopTime(info.stop) : 'Not started';
     case 'starting':
     case 'stopping':
+    case 'unknown':
       return '';
     default:
       return assertNever(state);
