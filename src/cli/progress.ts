@@ -24,7 +24,7 @@ export type Track =
   /** those busy (starting, backoff, stopping) when the stream opened, and any that changes afterwards */
   | { readonly type: 'busy' };
 
-const SETTLED = new Set(['running', 'stopped', 'exited', 'fatal', 'backoff']);
+const SETTLED = new Set(['running', 'stopped', 'exited', 'fatal', 'backoff', 'unknown']);
 const BUSY = new Set(['starting', 'backoff', 'stopping']);
 
 export class Progress {
@@ -153,7 +153,7 @@ export class Progress {
   /** "3 running, 1 fatal" for the tracked processes. */
   describeCounts(): string {
     const c = this.counts();
-    const order = ['running', 'starting', 'backoff', 'stopping', 'stopped', 'exited', 'fatal'];
+    const order = ['running', 'starting', 'backoff', 'stopping', 'stopped', 'exited', 'fatal', 'unknown'];
     const parts = order.filter((s) => (c[s] ?? 0) > 0).map((s) => `${c[s] ?? 0} ${paintState(s, this.color)}`);
     return parts.length > 0 ? parts.join(', ') : 'nothing to do';
   }

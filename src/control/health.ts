@@ -91,5 +91,7 @@ function reasonOf(spec: ProcessSpec, record: ProcessRecord): string {
       return 'stopping';
     case 'running':
       return 'running';
+    case 'unknown':
+      return 'its stop signal was refused (EPERM): drover cannot stop it';
   }
 }

@@ -51,6 +51,7 @@ const SGR: Record<string, string> = {
   stopping: '36',
   backoff: '31', // red
   fatal: '1;31', // bold red
+  unknown: '1;31',
   exited: '33', // yellow
   stopped: '2', // dim
 };
@@ -126,6 +127,7 @@ function detail(p: StatusSource): string {
   // a spare is loaded and accepts nothing until a worker leaves; its state stays supervisor's word
   if (p.role === 'spare' && p.state !== 'stopped' && p.state !== 'fatal') return 'spare (accepts nothing until it takes over)';
   if (p.waiting) return p.waiting;
+  if (p.state === 'unknown') return 'its stop signal was refused (EPERM): out of drover\'s reach';
   if (p.health && (p.state === 'running' || p.state === 'stopping')) return p.health;
   if (p.spawn_error && (p.state === 'fatal' || p.state === 'backoff')) return p.spawn_error;
   if ((p.state === 'exited' || p.state === 'fatal' || p.state === 'backoff') && p.exit_status !== null) {

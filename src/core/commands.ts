@@ -141,7 +141,7 @@ export class Commands {
       return Promise.resolve({ key, ok: true, message: `starts once ${entry.record.state === 'stopping' ? 'stopped' : 'updated'}` });
     }
     if (!STARTABLE_STATES.has(entry.record.state)) {
-      return Promise.resolve({ key, ok: false, code: 'E_ALREADY_STARTED', message: `${key} is ${entry.record.state}` });
+      return Promise.resolve(entry.record.state === 'unknown' ? { key, ok: false, code: 'E_FAILED', message: `${key} is unknown: its process, out of drover's reach, may still run` } : { key, ok: false, code: 'E_ALREADY_STARTED', message: `${key} is ${entry.record.state}` });
     }
     if (remember) {
       this.o.desired?.set(key, entry.spec.autostart ? null : 'started');
@@ -204,7 +204,7 @@ export class Commands {
     // also while stopping: a stop begun for being unhealthy or not ready in time would start it again after
     if (st !== 'stopping' || entry.record.stopCause === 'unhealthy' || entry.record.stopCause === 'readyTimeout') this.host.dispatch(entry, { type: 'stopRequested' });
     if (!wait) return Promise.resolve({ key, ok: true });
-    return this.waitFor(entry, (e) => (STOPPED_STATES.has(e.record.state) ? { key, ok: true } : null));
+    return this.waitFor(entry, (e) => (e.record.state === 'unknown' ? { key, ok: false, code: 'E_FAILED', message: `${key} could not be stopped: its stop signal was refused (EPERM)` } : STOPPED_STATES.has(e.record.state) ? { key, ok: true } : null));
   }
 
   /** Forgets a stopped process; commands waiting on it are told it was removed. */
@@ -252,8 +252,8 @@ export class Commands {
     if (!SIGNALLABLE_STATES.has(entry.record.state) || pid === null) {
       return { key, ok: false, code: 'E_NOT_RUNNING', message: `${key} is ${entry.record.state}` };
     }
-    sendSignal(pid, signal, entry.spec.stopAsGroup);
-    return { key, ok: true };
+    if (sendSignal(pid, signal, entry.spec.stopAsGroup) !== 'denied') return { key, ok: true };
+    return { key, ok: false, code: 'E_FAILED', message: `SIG${signal} to pid ${pid} refused (EPERM): it runs as a user drover may not signal` };
   }
 
   /**

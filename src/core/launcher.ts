@@ -1,14 +1,13 @@
 // Launching and ending processes: environment, spawn through the kind's plan, output, exit as an event; stop
 // and kill signals with group semantics; after an exit, sweep a killasgroup program's leftovers or warn.
 import type { ChildProcess } from 'node:child_process';
-import { timerDelay } from '../os/timers.js';
 import { stripAnsiStream } from '../logs/strip-ansi.js';
 import type { ProcessSpec } from '../config/types.js';
 import type { OutputSink, StreamName } from '../logs/output.js';
 import type { OrphanGuard } from '../os/guard.js';
 import { findLeftBehind, type GoneProcess } from '../os/leftovers.js';
 import { descendantsOf, listProcesses, readStat, type ProcStat } from '../os/proc.js';
-import type { OutputStream } from '../os/pipe-reader.js';
+import { endOf, type OutputStream } from '../os/pipe-reader.js';
 import { childExit, groupHasMembers, resolveExecutable, sendSignal, spawnProcess } from '../os/spawn.js';
 import { lookupUser, type UserInfo } from '../os/users.js';
 import type { CoreHost } from './_host.js';
@@ -313,11 +312,14 @@ export class Launcher {
 
   private signalTree(entry: ProcessEntry, pid: number, signal: string, toGroup: boolean): void {
     const pgid = entry.followedPid === pid && entry.followedPgid > 0 ? entry.followedPgid : pid;
-    if (!toGroup) {
-      sendSignal(pid, signal, false);
+    if (sendSignal(toGroup ? pgid : pid, signal, toGroup) === 'denied') {
+      // supervisord crashed here once, then made it UNKNOWN: the reducer says so (through the queue: this
+      // runs among a reduction's effects); what else the group holds is not this signal's to reach
+      const event = { type: 'signalDenied', signal: `SIG${signal}`, error: 'EPERM' } as const;
+      this.host.push({ type: 'checkReported', key: entry.key, spawn: entry.record.spawns, event });
       return;
     }
-    sendSignal(pgid, signal, true);
+    if (!toGroup) return;
     for (const d of entry.stopSnapshot) {
       // descendants that moved to another group or session; pid reuse is ruled out by start time
       if (d.pgrp !== pgid && readStat(d.pid)?.startTicks === d.startTicks) sendSignal(d.pid, signal, false);
@@ -359,39 +361,6 @@ export class Launcher {
     }
     return this.procTableCache;
   }
-}
-
-/**
- * Watches a stream for its end from now on; `wait` then calls `then` once it has ended, or after `graceMs`
- * (a grandchild may hold a pipe open for ever). A null stream counts as ended.
- */
-function endOf(stream: OutputStream | null): { wait(graceMs: number, then: () => void): void } {
-  let ended = stream === null;
-  const waiting: (() => void)[] = [];
-  const end = (): void => {
-    if (ended) return;
-    ended = true;
-    for (const w of waiting.splice(0)) w();
-  };
-  stream?.on('end', end);
-  stream?.on('close', end);
-  return {
-    wait(graceMs, then) {
-      if (ended) {
-        then();
-        return;
-      }
-      let done = false;
-      const finish = (): void => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        then();
-      };
-      const timer = setTimeout(finish, timerDelay(graceMs));
-      waiting.push(finish);
-    },
-  };
 }
 
 /** What a server hook learns about a process. */

@@ -3,14 +3,7 @@
 // Semantics follow supervisor's Subprocess.transition/finish/change_state, minus the one-second tick.
 import { InvariantError } from '../errors.js';
 import type { ProcessSpec } from '../config/types.js';
-import {
-  eventsAllowedIn,
-  transitionsFor,
-  type Guard,
-  type ProcessEvent,
-  type State,
-  type Transition,
-} from './states.js';
+import { eventsAllowedIn, transitionsFor, type Guard, type ProcessEvent, type State, type Transition } from './states.js';
 import { backoffDelayMs, describeExit, hasReadyCheck, isExpectedExit, type ProcessPolicy } from './policy.js';
 
 /** How a spawn error starts when the process died before startsecs (supervisor's words, then how it ended). */
@@ -193,6 +186,10 @@ export function reduce(
 
   switch (event.type) {
     case 'startRequested': {
+      if (rec.state === 'unknown') {
+        move(event, 'always', {}); // its last process may still run: nothing starts
+        break;
+      }
       const manual = rec.state === 'stopped' || rec.state === 'fatal';
       if (manual) rec = { ...rec, backoffCount: 0 };
       effects.push({ type: 'cancelTimer', timer: 'fatalCooldown' });
@@ -293,6 +290,11 @@ export function reduce(
       }
       break;
     }
+    case 'signalDenied':
+      // supervisord's UNKNOWN: no SIGKILL will follow (it would be refused too); its exit still ends it
+      move(event, 'always', {}, `${event.signal} to pid ${rec.pid ?? '?'} refused (${event.error}): drover cannot stop it`);
+      for (const timer of ['startSecs', 'readyTimeout', 'stopTimeout'] as const) effects.push({ type: 'cancelTimer', timer });
+      break;
     case 'autoRestartDue':
     case 'retriesExhausted':
       throw new InvariantError(`program "${policy.name}": ${event.type} is raised only by the reducer itself`);
@@ -306,6 +308,7 @@ export function reduce(
     const how = describeExit(ev.code, ev.signal);
     const base = { pid: null, stoppedAtMs: ctx.nowMs, exitSignal: ev.signal } as const;
     if (policy.killAsGroup || (rec.state === 'stopping' && rec.stopCause === 'readyTimeout')) effects.push({ type: 'sweepLeftovers' });
+    if (rec.state === 'unknown') return move(ev, 'always', { ...base, exitStatus, stopRequested: false }, how);
     if (rec.state === 'stopping') {
       effects.push({ type: 'cancelTimer', timer: 'stopTimeout' });
       // in a shutdown nothing starts again, whatever the stop was for

@@ -3,7 +3,7 @@
 // supervisor's XML-RPC. This file imports nothing from node: so the table can be read and tested alone.
 // docs/states.md is generated from TRANSITIONS (scripts/gen-states-doc.mjs).
 
-export const STATES = ['stopped', 'starting', 'running', 'backoff', 'stopping', 'exited', 'fatal'] as const;
+export const STATES = ['stopped', 'starting', 'running', 'backoff', 'stopping', 'exited', 'fatal', 'unknown'] as const;
 export type State = (typeof STATES)[number];
 
 /** supervisor's numeric state codes, used by its XML-RPC (`statecode`). */
@@ -15,6 +15,7 @@ export const STATE_CODES: Readonly<Record<State, number>> = {
   stopping: 40,
   exited: 100,
   fatal: 200,
+  unknown: 1000,
 };
 
 /** States with a live process that can be signalled. */
@@ -22,8 +23,11 @@ export const SIGNALLABLE_STATES: ReadonlySet<State> = new Set(['starting', 'runn
 /** States from which `stop` has something to do. */
 /** States counted as "up" for status and for supervisor's getAllProcessInfo. */
 export const RUNNING_STATES: ReadonlySet<State> = new Set(['starting', 'running', 'backoff']);
-/** States in which no process exists and none is scheduled. */
-export const STOPPED_STATES: ReadonlySet<State> = new Set(['stopped', 'exited', 'fatal']);
+/**
+ * States in which drover has nothing more to do: no process exists and none is scheduled, or (unknown, as
+ * supervisor counts UNKNOWN among its stopped states) one exists that drover cannot signal.
+ */
+export const STOPPED_STATES: ReadonlySet<State> = new Set(['stopped', 'exited', 'fatal', 'unknown']);
 /** States in which no process of the program exists: `drover status` exits 3 when a matched one is in one. */
 export const NO_PROCESS_STATES: ReadonlySet<State> = new Set([...STOPPED_STATES, 'backoff']);
 /** States from which `start` is accepted. */
@@ -56,6 +60,8 @@ export type ProcessEvent =
   /** a health check (healthcheck =) passed, or failed */
   | { readonly type: 'healthCheckPassed' }
   | { readonly type: 'healthCheckFailed'; readonly error: string }
+  /** the kernel refused a stop signal (EPERM: the process runs as a user drover may not signal) */
+  | { readonly type: 'signalDenied'; readonly signal: string; readonly error: string }
   // The two below are raised by the reducer itself, right after another move, where supervisor would
   // wait for its next one-second tick.
   /** exited and autorestart applies */
@@ -133,6 +139,17 @@ export const TRANSITIONS: readonly Transition[] = [
   row('stopping', 'pidFollowed', 'stopping', 'always', 'following the pid in its pidfile'),
   row('fatal', 'fatalCooldownElapsed', 'starting', 'always', 'fatal_cooldown elapsed; retrying from scratch'),
   row('fatal', 'stopRequested', 'stopped', 'always', 'stop requested; fatal_cooldown retry cancelled'),
+  row('stopping', 'signalDenied', 'unknown', 'always', 'its stop signal was refused (EPERM): drover cannot stop it'),
+  row('starting', 'signalDenied', 'unknown', 'always', 'a SIGKILL (internal error) was refused (EPERM)'),
+  row('running', 'signalDenied', 'unknown', 'always', 'a SIGKILL (internal error) was refused (EPERM)'),
+  row('unknown', 'startRequested', 'unknown', 'always', 'not started: its last process may still run'),
+  row('unknown', 'childExited', 'stopped', 'always', 'the process drover could not signal has exited'),
+  row('unknown', 'stopRequested', 'unknown', 'always', 'drover cannot signal it; nothing to do'),
+  row('unknown', 'signalDenied', 'unknown', 'always', 'refused again'),
+  row('unknown', 'readyReported', 'unknown', 'always', 'ready, but out of drover\'s reach'),
+  row('unknown', 'healthCheckPassed', 'unknown', 'always', 'out of drover\'s reach'),
+  row('unknown', 'healthCheckFailed', 'unknown', 'always', 'out of drover\'s reach'),
+  row('unknown', 'pidFollowed', 'unknown', 'always', 'following the pid in its pidfile'),
 ];
 
 /** Rows for a (state, event) pair, in table order. */

@@ -87,12 +87,15 @@ export type SupervisorEvent =
   /** `refused`: why the pid last read from the pidfile was not followed (section 6 of docs/security.md) */
   | { readonly type: 'pidfileChecked'; readonly key: string; readonly launcherPid: number; readonly pid: number | null; readonly refused: string | null }
   | { readonly type: 'followedPidGone'; readonly key: string; readonly pid: number }
-  /** a check's verdict (ready check passed, health check passed or failed) on the process whose spawn count is `spawn` */
+  /**
+   * a check's verdict (ready check passed, health check passed or failed), or a stop signal the kernel
+   * refused, on the process whose spawn count is `spawn`
+   */
   | {
       readonly type: 'checkReported';
       readonly key: string;
       readonly spawn: number;
-      readonly event: Extract<ProcessEvent, { type: 'readyReported' | 'healthCheckPassed' | 'healthCheckFailed' }>;
+      readonly event: Extract<ProcessEvent, { type: 'readyReported' | 'healthCheckPassed' | 'healthCheckFailed' | 'signalDenied' }>;
     }
   /** an event of a process kind (a worker's IPC message, its heartbeat timer), for the process `pid` of `key` */
   | { readonly type: 'kindEvent'; readonly key: string; readonly pid: number; readonly event: unknown }

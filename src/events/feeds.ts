@@ -29,6 +29,7 @@ const STATE_EVENTS: Readonly<Record<State, ConcreteEventType>> = {
   stopping: 'PROCESS_STATE_STOPPING',
   exited: 'PROCESS_STATE_EXITED',
   fatal: 'PROCESS_STATE_FATAL',
+  unknown: 'PROCESS_STATE_UNKNOWN',
 };
 
 /** supervisor's tick periods (events.TICK_EVENTS), in seconds. */
@@ -160,6 +161,7 @@ function stateExtras(step: Step, spec: ProcessSpec): [string, number][] {
     case 'stopped':
       return [['pid', step.pid ?? 0]];
     case 'fatal':
+    case 'unknown':
       return [];
     default: {
       const never: never = step.to;

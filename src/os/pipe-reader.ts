@@ -15,6 +15,7 @@ import { closeSync, fchownSync } from 'node:fs';
 import { closeFd, pipe, pipeCapacity, readSome, setPipeCapacity } from './native.js';
 import { NativeError } from './libc.js';
 import { sharedPoller, type PollMember } from './poller.js';
+import { timerDelay } from './timers.js';
 
 /** The capacity a pipe grows to once a read finds it half full (the kernel's default is 64 KiB). */
 const FAST_PIPE_BYTES = 256 * 1024;
@@ -240,4 +241,37 @@ function capacityOf(fd: number): number {
     if (err instanceof NativeError) return 0;
     throw err;
   }
+}
+
+/**
+ * Watches a stream for its end from now on; `wait` then calls `then` once it has ended, or after `graceMs`
+ * (a grandchild may hold a pipe open for ever). A null stream counts as ended.
+ */
+export function endOf(stream: OutputStream | null): { wait(graceMs: number, then: () => void): void } {
+  let ended = stream === null;
+  const waiting: (() => void)[] = [];
+  const end = (): void => {
+    if (ended) return;
+    ended = true;
+    for (const w of waiting.splice(0)) w();
+  };
+  stream?.on('end', end);
+  stream?.on('close', end);
+  return {
+    wait(graceMs, then) {
+      if (ended) {
+        then();
+        return;
+      }
+      let done = false;
+      const finish = (): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        then();
+      };
+      const timer = setTimeout(finish, timerDelay(graceMs));
+      waiting.push(finish);
+    },
+  };
 }

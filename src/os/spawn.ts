@@ -300,18 +300,22 @@ function adoptReadEnd(p: OutputPipe): OutputStream {
 }
 
 /**
- * Sends a signal to a process, or to its whole process group. Returns false when there was nothing to
- * signal (ESRCH): that changes no state, since death is learned only from the exit event.
+ * Sends a signal to a process, or to its whole process group. 'gone' when there was nothing to signal
+ * (ESRCH): that changes no state, since death is learned only from the exit event. 'denied' when the kernel
+ * refused (EPERM: the process, or every member of the group, now runs as a user drover may not signal,
+ * as a setuid program that took root as its real uid does when drover is not root).
  */
-export function sendSignal(pid: number, signal: string, toGroup: boolean): boolean {
+export function sendSignal(pid: number, signal: string, toGroup: boolean): 'sent' | 'gone' | 'denied' {
   const num = deliverableSignal(signal);
   if (num === null) throw new Error(`unknown signal ${signal}`);
   try {
     process.kill(toGroup ? -pid : pid, num);
-    return true;
+    return 'sent';
   } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
     // ESRCH: already gone (or the group is empty); the exit event is on its way or already handled
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    if (code === 'ESRCH') return 'gone';
+    if (code === 'EPERM') return 'denied';
     throw err;
   }
 }

@@ -250,6 +250,7 @@ function renderRow(entry) {
 function detailOf(p) {
   if (p.role === 'spare' && p.state !== 'stopped' && p.state !== 'fatal') return 'spare: loaded, accepts nothing until it takes over';
   if (p.waiting) return p.waiting;
+  if (p.state === 'unknown') return 'its stop signal was refused (EPERM): out of drover\'s reach';
   if (p.spawn_error) return p.spawn_error;
   if ((p.state === 'exited' || p.state === 'backoff' || p.state === 'fatal') && p.exit_status !== null) return `exit status ${p.exit_status}`;
   return '';

@@ -44,9 +44,9 @@ test('the process object and the state event that docs/api.md shows are what the
   assert.equal(StreamLostJson.problem(JSON.parse(lost[1] as string)), null);
 });
 
-test('a process with a state that is not one of the seven, or a missing field, is refused by name', () => {
+test('a process with a state that is not one of the eight, or a missing field, is refused by name', () => {
   const p = documentedProcess();
-  assert.equal(ProcessJson.problem({ ...p, state: 'RUNNING' }), 'state: expected "stopped" or "starting" or "running" or "backoff" or "stopping" or "exited" or "fatal", got "RUNNING"');
+  assert.equal(ProcessJson.problem({ ...p, state: 'RUNNING' }), 'state: expected "stopped" or "starting" or "running" or "backoff" or "stopping" or "exited" or "fatal" or "unknown", got "RUNNING"');
   const { program: _dropped, ...withoutProgram } = p;
   assert.equal(ProcessesJson.problem({ ok: true, processes: [p, withoutProgram] }), 'processes[1].program: expected a string, got nothing');
   assert.equal(ProcessesJson.problem({ ok: false, processes: [] }), 'ok: expected true, got false');

@@ -429,3 +429,42 @@ after(() => {
   const missing = TRANSITIONS.filter((t) => !seen.has(`${t.from}|${t.on}|${t.to}`)).map((t) => `${t.from} --${t.on}--> ${t.to}`);
   assert.deepEqual(missing, [], 'every row of the transition table is exercised');
 });
+
+test('a refused stop signal: unknown, no SIGKILL follows; it ignores what a running process would not; its exit stops it', () => {
+  const denied = { type: 'signalDenied', signal: 'SIGTERM', error: 'EPERM' } as const;
+  let r = step(running(), { type: 'stopRequested' }, 2000);
+  r = step(r.rec, denied, 2000);
+  assert.deepEqual(r.path, ['stopping', 'unknown']);
+  assert.ok(!r.effects.some((e) => e.type === 'sendSignal'), 'no SIGKILL: it would be refused too');
+  for (const timer of ['startSecs', 'readyTimeout', 'stopTimeout'] as const) assert.ok(r.effects.some((e) => e.type === 'cancelTimer' && e.timer === timer), timer);
+  const same: ProcessEvent[] = [
+    denied,
+    { type: 'stopRequested' },
+    { type: 'readyReported' },
+    { type: 'healthCheckPassed' },
+    { type: 'healthCheckFailed', error: 'x' },
+    { type: 'pidFollowed', pid: 101 },
+  ];
+  for (const ev of same) {
+    const s = step(r.rec, ev, 3000);
+    assert.deepEqual(s.path, ['unknown'], ev.type);
+    assert.ok(!s.effects.some((e) => e.type === 'sendSignal' || e.type === 'spawn'), ev.type);
+  }
+  // a start would run a second copy beside one that may still run
+  const start = step(r.rec, { type: 'startRequested' }, 3000);
+  assert.deepEqual(start.path, ['unknown']);
+  assert.deepEqual(start.effects, []);
+  // its exit ends it, and autorestart does not apply: it was being stopped
+  const exit = step(r.rec, { type: 'childExited', code: null, signal: 'KILL' }, 4000, { ...policy, autorestart: 'true' });
+  assert.deepEqual(exit.path, ['unknown', 'stopped']);
+  assert.equal(exit.rec.pid, null);
+  assert.ok(!exit.effects.some((e) => e.type === 'spawn'));
+});
+
+test('a SIGKILL refused while starting or running (a fast shutdown, an internal error) makes the process unknown', () => {
+  const denied = { type: 'signalDenied', signal: 'SIGKILL', error: 'EPERM' } as const;
+  assert.deepEqual(step(running(), denied, 2000).path, ['running', 'unknown']);
+  let rec = step(initialRecord(0), { type: 'startRequested' }, 0).rec;
+  rec = step(rec, { type: 'spawned', pid: 100 }, 0).rec;
+  assert.deepEqual(step(rec, denied, 10).path, ['starting', 'unknown']);
+});
