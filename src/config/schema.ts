@@ -199,7 +199,7 @@ export const PROGRAM_KEYS = {
   exitcodes: key({ type: 'exit codes', typed: 'list', default: '0', doc: 'Expected exit codes (comma-separated, 0-255).', parse: exitCodes }),
   stopsignal: key({ type: 'signal', default: 'TERM', doc: 'Signal that asks the process to stop: a name (TERM, SIGTERM) or a number.', parse: signalName }),
   stopwaitsecs: key({ type: 'integer', default: '10', doc: 'Seconds to wait after stopsignal before SIGKILL.', parse: nonNegativeInteger }),
-  stopasgroup: key({ type: 'boolean', default: 'false', doc: 'Send stopsignal to the whole process group; implies killasgroup.', parse: boolean }),
+  stopasgroup: key({ type: 'boolean', default: 'false', doc: 'Send stopsignal to the whole process group; implies killasgroup. What is left of the group when its leader exits first gets the rest of stopwaitsecs, then SIGKILL; a graceful shutdown waits for it.', parse: boolean }),
   killasgroup: key({ type: 'boolean', default: null, defaultDoc: 'same as stopasgroup', doc: 'Send SIGKILL to the whole process group.', parse: boolean }),
   user: key({ type: 'user', default: null, doc: 'Run as this user (name or uid; drover must run as root, unless it is drover\'s own user). Must exist. check and up warn when drover is not root and this is another user: every start would fail.', parse: existingUser }),
   redirect_stderr: key({ type: 'boolean', default: 'false', doc: "Send stderr into stdout's log, in the order written (one pipe, as 2>&1; two with log_format = json, which names each line's stream); stderr_logfile is then ignored.", parse: boolean }),

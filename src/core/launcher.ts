@@ -1,11 +1,10 @@
 // Launching and ending processes: environment, spawn through the kind's plan, output, exit as an event; stop
-// and kill signals with group semantics; after an exit, sweep a killasgroup program's leftovers or warn.
+// and kill signals with group semantics; after an exit, what it left behind goes to leftovers.ts.
 import type { ChildProcess } from 'node:child_process';
 import { stripAnsiStream } from '../logs/strip-ansi.js';
 import type { ProcessSpec } from '../config/types.js';
 import type { OutputSink, StreamName } from '../logs/output.js';
 import type { OrphanGuard } from '../os/guard.js';
-import { findLeftBehind, type GoneProcess } from '../os/leftovers.js';
 import { descendantsOf, listProcesses, readStat, type ProcStat } from '../os/proc.js';
 import { endOf, type OutputStream } from '../os/pipe-reader.js';
 import { childExit, groupHasMembers, resolveExecutable, sendSignal, spawnProcess } from '../os/spawn.js';
@@ -13,6 +12,7 @@ import { lookupUser, type UserInfo } from '../os/users.js';
 import type { CoreHost } from './_host.js';
 import type { Follower } from './follower.js';
 import { isRefusal, type LaunchPlan, type LaunchRefusal, type ProcessKind } from './kind.js';
+import { Leftovers } from './leftovers.js';
 import type { GoneExit, ProcessEntry } from './table.js';
 import type { SupervisorEvent } from './types.js';
 
@@ -65,12 +65,16 @@ export interface LauncherOptions {
 export class Launcher {
   /** one /proc snapshot shared by everything done in the same turn (a shutdown stops hundreds at once); null when stale */
   private procTableCache: ProcStat[] | null = null;
+  /** what ended processes left behind: swept, warned about, or given the rest of their stopwaitsecs */
+  readonly leftovers: Leftovers;
 
   constructor(
     private readonly host: CoreHost,
     private readonly follower: Follower,
     private readonly o: LauncherOptions,
-  ) {}
+  ) {
+    this.leftovers = new Leftovers(host, o.guard, () => this.procTable());
+  }
 
   /** The kind of a process (a drover worker, …); null for a plain command. */
   kindOf(spec: ProcessSpec): ProcessKind | null {
@@ -240,7 +244,7 @@ export class Launcher {
     this.o.hooks?.fire('worker_exit', hookProcess(spec, ev.pid), { code: ev.code, signal: ev.signal });
     this.host.dispatch(entry, { type: 'childExited', code: ev.code, signal: ev.signal });
     entry.gone = null;
-    if (!spec.killAsGroup) this.warnIfDaemonized(spec, gone);
+    if (!spec.killAsGroup) this.leftovers.warnIfDaemonized(spec, gone);
     if (requested && !groupKilled && !spec.stopAsGroup && !spec.killAsGroup && groupHasMembers(gone.pid)) {
       // supervisord leaves them as silently; a stopped program whose children run on deserves a word
       this.host.logger.warn(`${spec.name}: stopped, but processes of its group still run (its stop signal went to pid ${gone.pid} only): set stopasgroup = true to stop them with it`);
@@ -249,33 +253,7 @@ export class Launcher {
 
   /** killasgroup: kill what the ended leader left (its group, recorded descendants) before any respawn. */
   sweepLeftovers(entry: ProcessEntry): void {
-    const { spec, gone } = entry;
-    if (gone === null || !this.mayHaveLeftovers(spec, gone)) return;
-    // only what is provably its own: the group, the session, the descendants a stop recorded
-    const leftovers = this.leftBehind(gone, false);
-    if (leftovers.length === 0) return;
-    const graceMs = gone.graceUntilMs === null ? 0 : gone.graceUntilMs - Date.now();
-    if (graceMs > 0) {
-      // stopasgroup, the leader gone first (a shell wrapper dies of the TERM its workers handle): the rest of
-      // stopwaitsecs for them, as the leader had; the orphan guard keeps the group until then
-      this.host.logger.info(`${spec.name}: ${leftovers.length} process(es) of its group still stopping (${leftovers.map((p) => p.pid).join(', ')}); SIGKILL in ${(graceMs / 1000).toFixed(1)} s if they have not exited`);
-      this.o.guard?.add(gone.pid, gone.startTicks);
-      setTimeout(() => {
-        this.o.guard?.remove(gone.pid);
-        this.killLeftovers(spec.name, gone, 'still running after stopwaitsecs');
-      }, graceMs);
-      return;
-    }
-    this.killLeftovers(spec.name, gone, 'left behind in its group', leftovers);
-  }
-
-  /** SIGKILLs what the ended leader `gone` left: its group and the descendants a stop recorded. */
-  private killLeftovers(name: string, gone: GoneExit, why: string, found?: readonly ProcStat[]): void {
-    const leftovers = found ?? this.leftBehind(gone, false);
-    if (leftovers.length === 0) return;
-    this.host.logger.warn(`${name}: killing ${leftovers.length} process(es) ${why}: ${leftovers.map((p) => p.pid).join(', ')}`);
-    sendSignal(gone.pid, 'KILL', true);
-    for (const p of leftovers) if (p.pgrp !== gone.pid) sendSignal(p.pid, 'KILL', false);
+    if (entry.gone !== null) this.leftovers.sweep(entry.spec, entry.gone);
   }
 
   // --- internal ---
@@ -324,33 +302,6 @@ export class Launcher {
       // descendants that moved to another group or session; pid reuse is ruled out by start time
       if (d.pgrp !== pgid && readStat(d.pid)?.startTicks === d.startTicks) sendSignal(d.pid, signal, false);
     }
-  }
-
-  /**
-   * Whether an ended process can have left anything behind, so that the full /proc scan is worth it: its
-   * group still has members, a stop recorded descendants, or it exited soon after starting with an
-   * expected code (how a self-daemonizing program looks).
-   */
-  private mayHaveLeftovers(spec: ProcessSpec, gone: GoneExit): boolean {
-    const quickExpected =
-      !gone.requested && gone.code !== null && spec.exitCodes.includes(gone.code) && Date.now() - gone.startedAtMs < (spec.startSecs + 1) * 1000;
-    return groupHasMembers(gone.pid) || gone.snapshot.length > 0 || quickExpected;
-  }
-
-  /** Without killasgroup: warn about a program that left processes behind, as a self-daemonizing one does. */
-  private warnIfDaemonized(spec: ProcessSpec, gone: GoneExit): void {
-    if (gone.requested || !this.mayHaveLeftovers(spec, gone)) return;
-    const leftovers = this.leftBehind(gone, true);
-    if (leftovers.length === 0) return;
-    const pids = leftovers.map((p) => `${p.pid} (${p.comm})`).join(', ');
-    this.host.logger.warn(
-      `${spec.name}: exited but left ${pids} running: the program seems to daemonize itself. ` +
-        `Run it in the foreground (e.g. nginx "daemon off;", redis "daemonize no") or set pidfile= so drover follows it.`,
-    );
-  }
-
-  private leftBehind(gone: GoneProcess, sameExecutable: boolean): ProcStat[] {
-    return findLeftBehind(gone, this.procTable(), { sameExecutable });
   }
 
   /** The process table, read at most once per turn of the event loop. */

@@ -3,6 +3,7 @@
 // after an internal error, and the promise the daemon waits on. Every stop goes through the reducer.
 import type { Logger } from '../logs/logger.js';
 import type { OrphanGuard } from '../os/guard.js';
+import type { Leftovers } from './leftovers.js';
 import type { Orchestration } from './orchestration.js';
 import { SIGNALLABLE_STATES, STOPPED_STATES, type ProcessEvent } from './states.js';
 import { clearTimers, timerOf, type ProcessEntry, type ProcessTable } from './table.js';
@@ -19,6 +20,8 @@ export interface ShutdownOptions {
   readonly table: ProcessTable;
   readonly logger: Logger;
   readonly guard: OrphanGuard | null;
+  /** the groups a stopped leader left within the rest of their stopwaitsecs (stopasgroup) */
+  readonly leftovers: Pick<Leftovers, 'countStopping' | 'killAll'>;
   readonly orchestration: Orchestration;
   dispatch(entry: ProcessEntry, event: ProcessEvent): void;
   /** SIGKILL to the whole group of a process (fast shutdown, internal error) */
@@ -40,6 +43,8 @@ export class Shutdown {
   /** keeps the event loop alive while supervising: signal listeners alone do not, so with every program
    * exited or fatal Node would otherwise end the process; null until started and after the end */
   private keepAlive: NodeJS.Timeout | null = null;
+  /** whether the wait for leftover groups has been logged; false until then */
+  private leftoversLogged = false;
 
   constructor(private readonly o: ShutdownOptions) {
     this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
@@ -73,6 +78,7 @@ export class Shutdown {
         if (SIGNALLABLE_STATES.has(e.record.state)) this.o.dispatch(e, { type: 'stopRequested', fast: true });
         this.o.killNow(e);
       }
+      this.o.leftovers.killAll('still stopping when a fast shutdown began');
       this.stopBatch = [];
     } else if (first) {
       this.stopNextBatch();
@@ -87,6 +93,15 @@ export class Shutdown {
       if (!this.stopNextBatch()) break;
     }
     if (this.o.table.entries().every((e) => STOPPED_STATES.has(e.record.state))) {
+      // Not over while what a stopped leader left in its group is within the rest of its stopwaitsecs:
+      // closing the orphan guard would have it TERM and KILL them a second later. Their end (a SIGCHLD)
+      // or the SIGKILL at the end of their grace is an event, after which this looks again.
+      const groups = this.o.leftovers.countStopping();
+      if (groups > 0) {
+        if (!this.leftoversLogged) this.o.logger.info(`every program stopped; waiting for ${groups} process group(s) they left to exit (SIGKILL at the end of their stopwaitsecs)`);
+        this.leftoversLogged = true;
+        return;
+      }
       this.setMood('stopped');
       for (const e of this.o.table.entries()) clearTimers(e);
       this.o.guard?.close();
@@ -101,6 +116,7 @@ export class Shutdown {
     const what = source === null ? 'internal error' : `an error nothing caught in ${source}`;
     this.o.logger.error(`${what}, stopping everything: ${(err as Error).stack ?? String(err)}`);
     for (const entry of this.o.table.entries()) this.o.killNow(entry);
+    this.o.leftovers.killAll('still stopping at an internal error');
     this.setMood('stopped');
     this.o.guard?.close();
     this.release();

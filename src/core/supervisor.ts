@@ -24,7 +24,6 @@ import type { ProcessEvent } from './states.js';
 import { dropTimer, ProcessTable, setTimer, timerOf, type ProcessEntry } from './table.js';
 import type { ChangeEvent, CommandOutcome, ControlCommand, DesiredStateStore, Mood, ProcessSnapshot, SupervisorEvent } from './types.js';
 
-
 export interface SupervisorOptions {
   readonly config: Config;
   readonly logger: Logger;
@@ -70,8 +69,6 @@ export class Supervisor implements CoreHost {
   private interrupts = 0;
   /** the active config; replaced when an update applies to every group */
   private config: Config;
-  private readonly guard: OrphanGuard | null;
-  private readonly kinds: readonly ProcessKind[];
   private readonly follower: Follower;
   private readonly launcher: Launcher;
   private readonly commands: Commands;
@@ -81,14 +78,13 @@ export class Supervisor implements CoreHost {
   constructor(opts: SupervisorOptions) {
     this.config = opts.config;
     this.logger = opts.logger;
-    this.guard = opts.guard;
-    this.kinds = opts.kinds ?? [];
-    this.follower = new Follower(this, this.guard);
+    const kinds = opts.kinds ?? [];
+    this.follower = new Follower(this, opts.guard);
     this.launcher = new Launcher(this, this.follower, {
       output: opts.output,
-      guard: this.guard,
+      guard: opts.guard,
       baseEnv: opts.baseEnv ?? process.env,
-      kinds: this.kinds,
+      kinds,
       sockets: opts.sockets ?? null,
       hooks: opts.hooks ?? null,
       launchEnv: opts.launchEnv ?? null,
@@ -107,7 +103,8 @@ export class Supervisor implements CoreHost {
     this.shutdown = new Shutdown({
       table: this.table,
       logger: this.logger,
-      guard: this.guard,
+      guard: opts.guard,
+      leftovers: this.launcher.leftovers,
       orchestration: this.orchestration,
       dispatch: (e, ev) => this.dispatch(e, ev),
       killNow: (e) => this.launcher.killNow(e),
@@ -125,7 +122,7 @@ export class Supervisor implements CoreHost {
       push: (key, pid, event) => this.push({ type: 'kindEvent', key, pid, event }),
       dispatch: (entry, event) => this.dispatch(entry, event),
     };
-    for (const kind of this.kinds) kind.bind(ctx);
+    for (const kind of kinds) kind.bind(ctx);
     for (const g of opts.config.groups) this.table.setGroup(g);
     for (const spec of opts.config.processes) this.commands.addProcess(spec);
   }
@@ -311,6 +308,9 @@ export class Supervisor implements CoreHost {
         this.dispatch(entry, timerEvent(ev.timer));
         break;
       }
+      case 'leftoversDue':
+        this.launcher.leftovers.due(ev.pgid);
+        break;
       case 'pidfileChecked':
         this.follower.pidfileChecked(ev);
         break;

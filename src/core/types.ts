@@ -84,6 +84,8 @@ export type SupervisorEvent =
       readonly signal: string | null;
     }
   | { readonly type: 'timerFired'; readonly key: string; readonly timer: TimerName; readonly gen: number }
+  /** the rest of stopwaitsecs given to what a stopped leader left in its group (pgid) has passed */
+  | { readonly type: 'leftoversDue'; readonly pgid: number }
   /** `refused`: why the pid last read from the pidfile was not followed (section 6 of docs/security.md) */
   | { readonly type: 'pidfileChecked'; readonly key: string; readonly launcherPid: number; readonly pid: number | null; readonly refused: string | null }
   | { readonly type: 'followedPidGone'; readonly key: string; readonly pid: number }

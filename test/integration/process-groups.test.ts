@@ -298,3 +298,38 @@ stdout_logfile = /dev/stdout
     assert.deepEqual(await teardown(run, workers, dir), []);
   }
 });
+
+/** A `/bin/sh -c 'WORKER & wait'` wrapper around a worker script `body`, both in `dir`; the wrapper's path. */
+function wrapperOf(dir: string, body: string): string {
+  const worker = join(dir, 'worker.sh');
+  writeFileSync(worker, `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+  const wrapper = join(dir, 'wrap.sh');
+  writeFileSync(wrapper, `#!/bin/sh\n${worker} &\nwait\n`, { mode: 0o755 });
+  return wrapper;
+}
+
+// A graceful shutdown ended as soon as every program was STOPPED, while what a stopasgroup leader left was
+// still within the rest of its stopwaitsecs: closing the orphan guard had the guard TERM the group and KILL
+// it a second later. supervisord's shutdown waits for them; so does drover's now, and then exits 0.
+test('a graceful shutdown waits for what a stopasgroup leader left to finish its stop, then exits 0', async () => {
+  const dir = makeTmpDir();
+  const marker = join(dir, 'MARKER');
+  // the worker's stop takes 2 s (past the guard's 1 s between TERM and KILL); a second TERM cannot cut it
+  const wrapper = wrapperOf(dir, `trap 'trap "" TERM; sleep 2; echo done > ${marker}; exit 0' TERM\necho worker $$\nwhile :; do sleep 0.2; done`);
+  const conf = writeConfig(dir, `[program:wrap]\ncommand = ${wrapper}\nstartsecs = 0\nstopasgroup = true\nstopwaitsecs = 10\nstdout_logfile = /dev/stdout\n`);
+  const run = await startUp(conf);
+  const workers: number[] = [];
+  try {
+    workers.push(Number((await run.waitForLine(/wrap \| worker (\d+)/))[1]));
+    run.signal('SIGTERM');
+    await run.waitForLine(/wrap: \d+ process\(es\) of its group still stopping \([\d, ]+\); SIGKILL in (9|10)\.\d s/);
+    assert.equal((await run.waitForExit(15_000)).code, 0, run.describe());
+    assert.ok(existsSync(marker), `the worker finished its stop before drover exited\n${run.describe()}`);
+    assert.deepEqual(livePids(workers), [], run.describe());
+    const waited = run.output.indexOf('every program stopped; waiting for 1 process group(s) they left to exit');
+    assert.ok(waited >= 0 && waited < run.output.indexOf('all processes stopped'), run.describe());
+    assert.doesNotMatch(run.output, /wrap: killing/, run.describe());
+  } finally {
+    assert.deepEqual(await teardown(run, workers, dir), []);
+  }
+});
