@@ -9,6 +9,7 @@ import type { OrphanGuard } from '../os/guard.js';
 import { findLeftBehind, type GoneProcess } from '../os/leftovers.js';
 import { readStat, type ProcStat } from '../os/proc.js';
 import { groupHasMembers, sendSignal } from '../os/spawn.js';
+import { timerDelay } from '../os/timers.js';
 import type { CoreHost } from './_host.js';
 import type { GoneExit } from './table.js';
 
@@ -49,7 +50,8 @@ export class Leftovers {
     this.host.logger.info(`${spec.name}: ${leftovers.length} process(es) of its group still stopping (${pidsOf(leftovers)}); SIGKILL in ${(graceMs / 1000).toFixed(1)} s if they have not exited`);
     this.forget(gone.pid); // a group id given again: the old group is empty, or it would not be free
     this.guard?.add(gone.pid, gone.startTicks);
-    const timer = setTimeout(() => this.host.push({ type: 'leftoversDue', pgid: gone.pid }), graceMs);
+    // timerDelay: a stopwaitsecs past 24.8 days would otherwise fire after 1 ms (docs/decisions.md)
+    const timer = setTimeout(() => this.host.push({ type: 'leftoversDue', pgid: gone.pid }), timerDelay(graceMs));
     this.stopping.set(gone.pid, { name: spec.name, gone, found: leftovers, timer });
   }
 

@@ -333,3 +333,30 @@ test('a graceful shutdown waits for what a stopasgroup leader left to finish its
     assert.deepEqual(await teardown(run, workers, dir), []);
   }
 });
+
+// The grace's timer skipped timerDelay: stopwaitsecs = 3000000 (34 days) overflowed Node's 32-bit timer,
+// which fired after 1 ms (TimeoutOverflowWarning), so the leftovers were SIGKILLed at once. The worker
+// prints a line 0.3 s into its stop: it is there only if no SIGKILL came first.
+test('stopasgroup, stopwaitsecs past 24.8 days: what the leader left keeps its grace; a fast shutdown kills it', async () => {
+  const dir = makeTmpDir();
+  const wrapper = wrapperOf(dir, `trap 'trap "" TERM; sleep 0.3; echo worker still stopping' TERM\necho worker $$\nwhile :; do sleep 0.2; done`);
+  const conf = writeConfig(dir, `[program:wrap]\ncommand = ${wrapper}\nstartsecs = 0\nstopasgroup = true\nstopwaitsecs = 3000000\nstdout_logfile = /dev/stdout\n`);
+  const run = await startUp(conf);
+  const workers: number[] = [];
+  try {
+    workers.push(Number((await run.waitForLine(/wrap \| worker (\d+)/))[1]));
+    const stop = await runCli(['stop', '-c', conf, 'wrap']);
+    assert.equal(stop.code, 0, `${stop.output}\n${run.describe()}`);
+    const sweep = await run.waitForLine(/wrap: \d+ process\(es\) of its group still stopping \([\d, ]+\); SIGKILL in \d+\.\d s/);
+    await run.waitForLine(/wrap \| worker still stopping/, { from: run.output.indexOf(sweep[0]) });
+    assert.deepEqual(livePids(workers), workers, `the worker outlived the first 0.3 s of its grace\n${run.describe()}`);
+    assert.doesNotMatch(run.output, /wrap: killing|TimeoutOverflowWarning/, run.describe());
+    // a fast shutdown does not wait for it
+    run.signal('SIGQUIT');
+    await run.waitForLine(/wrap: killing \d+ process\(es\) still stopping when a fast shutdown began: [\d, ]+/);
+    assert.equal((await run.waitForExit(10_000)).code, 0, run.describe());
+    await waitForCondition(() => livePids(workers).length === 0, 'the worker to be gone', { describe: () => `alive: ${livePids(workers).join(' ')}\n${run.describe()}` });
+  } finally {
+    assert.deepEqual(await teardown(run, workers, dir), []);
+  }
+});
