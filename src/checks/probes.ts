@@ -6,6 +6,7 @@ import { connect } from 'node:net';
 import type { CheckSpec, ProcessSpec } from '../config/types.js';
 import { runCheckCommand, type CheckOutcome, type GroupGuard } from '../os/check-command.js';
 import { lookupUser, type UserInfo } from '../os/users.js';
+import { timerDelay } from '../os/timers.js';
 
 export type { CheckOutcome } from '../os/check-command.js';
 
@@ -51,7 +52,7 @@ export function probeTcp(host: string, port: number, timeoutMs: number, cancel?:
       socket.destroy();
       resolve(outcome);
     };
-    const timer = setTimeout(() => done({ ok: false, error: `connect to ${host}:${port}: no answer within ${timeoutMs / 1000}s` }), timeoutMs);
+    const timer = setTimeout(() => done({ ok: false, error: `connect to ${host}:${port}: no answer within ${timeoutMs / 1000}s` }), timerDelay(timeoutMs));
     cancel?.addEventListener('abort', onCancel, { once: true });
     socket.once('connect', () => done({ ok: true, detail: 'accepted a connection' }));
     socket.once('error', (err: NodeJS.ErrnoException) => done({ ok: false, error: `connect to ${host}:${port}: ${err.code ?? err.message}` }));
@@ -84,7 +85,7 @@ export function probeHttp(url: string, status: number | null, timeoutMs: number,
       const passed = status === null ? code >= 200 && code < 300 : code === status;
       done(passed ? { ok: true, detail: `HTTP ${code}` } : { ok: false, error: `GET ${url}: HTTP ${code}, expected ${status ?? '2xx'}` });
     });
-    const timer = setTimeout(() => done({ ok: false, error: `GET ${url}: no answer within ${timeoutMs / 1000}s` }), timeoutMs);
+    const timer = setTimeout(() => done({ ok: false, error: `GET ${url}: no answer within ${timeoutMs / 1000}s` }), timerDelay(timeoutMs));
     cancel?.addEventListener('abort', onCancel, { once: true });
     req.once('error', (err: NodeJS.ErrnoException) => done({ ok: false, error: `GET ${url}: ${err.code ?? err.message}` }));
     req.end();

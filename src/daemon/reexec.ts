@@ -8,6 +8,7 @@ import type { Logger } from '../logs/logger.js';
 import type { SteeringView } from '../prefork/sockets.js';
 import { reportToParent, spawnAndAwaitReport } from '../os/handoff.js';
 import { sendSignal } from '../os/spawn.js';
+import { timerDelay } from '../os/timers.js';
 
 /** LISTEN_FDNAMES name of the instance lock among the inherited fds. */
 export const LOCK_FD_NAME = 'drover-instance-lock';
@@ -328,7 +329,7 @@ function waitForRunning(supervisor: Supervisor, which: (spec: ProcessSpec) => bo
     const timer = setTimeout(() => {
       off();
       resolve('timeout');
-    }, timeoutMs);
+    }, timerDelay(timeoutMs));
     const off = supervisor.onChange(() => {
       const r = check();
       if (r === null) return;

@@ -9,6 +9,7 @@ import type { Config, ProcessSpec } from '../config/types.js';
 import type { Supervisor } from '../core/supervisor.js';
 import type { Logger } from '../logs/logger.js';
 import { TreeWatcher } from '../os/watch.js';
+import { timerDelay } from '../os/timers.js';
 
 export interface FileWatchOptions {
   readonly supervisor: Supervisor;
@@ -121,7 +122,7 @@ export class FileWatch {
   /** (Re)starts the debounce: the restart comes debounceMs after the last change. */
   private arm(w: Watch): void {
     if (w.timer) clearTimeout(w.timer);
-    w.timer = setTimeout(() => void this.fire(w), w.debounceMs);
+    w.timer = setTimeout(() => void this.fire(w), timerDelay(w.debounceMs));
     w.timer.unref();
   }
 

@@ -5,6 +5,7 @@ import type { OrphanGuard } from './guard.js';
 import { readStat } from './proc.js';
 import { childExit, sendSignal, spawnProcess } from './spawn.js';
 import type { UserInfo } from './users.js';
+import { timerDelay } from './timers.js';
 
 /** What a check's command tells the orphan guard (guard.ts): its group, so that a master killed meanwhile does not leave it running. */
 export type GroupGuard = Pick<OrphanGuard, 'add' | 'remove'>;
@@ -60,7 +61,7 @@ export function runCheckCommand(cmd: CheckCommand, cancel?: AbortSignal, guard?:
     stopped ??= why;
     sendSignal(pid, 'KILL', true);
   };
-  const timer = setTimeout(() => kill('timeout'), cmd.timeoutMs);
+  const timer = setTimeout(() => kill('timeout'), timerDelay(cmd.timeoutMs));
   const onCancel = (): void => kill('cancelled');
   cancel?.addEventListener('abort', onCancel, { once: true });
   let afterExit: NodeJS.Timeout | null = null;

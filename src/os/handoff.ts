@@ -4,6 +4,7 @@
 // may exit right after, leaving it to init (or to drover's subreaper, when there is one).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { recordSpawned } from './children.js';
+import { timerDelay } from './timers.js';
 
 export interface HandoffRequest {
   readonly file: string;
@@ -91,12 +92,12 @@ export function spawnAndAwaitReport<R>(req: HandoffRequest, accept: (message: un
       child.unref();
       resolve(outcome);
     };
-    let timer = setTimeout(() => finish({ type: 'timeout', pid }), req.timeoutMs);
+    let timer = setTimeout(() => finish({ type: 'timeout', pid }), timerDelay(req.timeoutMs));
     child.on('message', (m: unknown) => {
       const ms = req.extend?.(m) ?? null;
       if (ms !== null && !settled) {
         clearTimeout(timer);
-        timer = setTimeout(() => finish({ type: 'timeout', pid }), ms);
+        timer = setTimeout(() => finish({ type: 'timeout', pid }), timerDelay(ms));
         return;
       }
       const report = accept(m);

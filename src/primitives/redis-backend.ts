@@ -19,6 +19,7 @@ import type { DeadReason, DeadTask, Delivery, NackResult, PushOptions, QueueStat
 import { DEFAULT_MAX_ATTEMPTS } from './queue-core.js';
 import { BATCH_SCRIPT, type ScriptName } from './redis-scripts.js';
 import { NotANumber } from './state-core.js';
+import { timerDelay } from '../os/timers.js';
 
 export interface RedisBackendOptions {
   /** redis://[user:password@]host[:port][/db], rediss://… (TLS), or unix:/path/to/redis.sock[?db=N] */
@@ -487,7 +488,7 @@ export class RedisBackend implements SharedBackend {
         this.report(`heartbeat: ${(err as Error).message}`);
         this.scheduleBeat();
       });
-    }, this.livenessMs / 3);
+    }, timerDelay(this.livenessMs / 3));
     this.heartbeatTimer.unref();
   }
 

@@ -277,3 +277,17 @@ test('durations past 24.8 days wait (they are cut to the longest timer Node has)
     await teardown(run, [], dir);
   }
 });
+
+// The checks' own timeout had its setTimeout too: healthcheck_timeout = 1000h killed an exec check 1 ms after
+// its spawn ("no answer"), so a program whose check takes a moment never became RUNNING
+test('a check timeout past 24.8 days waits: an exec check that takes 0.3 s passes', async () => {
+  const dir = makeTmpDir();
+  const file = writeConfig(dir, `[program:job]\ncommand = ${node} ${fixture('forever.mjs')}\nready = exec:/bin/sh -c 'sleep 0.3'\nhealthcheck_timeout = 1000h\n`);
+  const run = await startUp(file);
+  try {
+    await run.waitForLine(/job: starting → running \(exec:\/bin\/sh -c 'sleep 0\.3': exit 0\)/, { timeoutMs: 10_000 });
+    assert.doesNotMatch(run.output, /TimeoutOverflowWarning/, run.describe());
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
