@@ -136,7 +136,8 @@ test('as PID 1: HUP reloads, USR2 is refused, TERM stops the programs in reverse
   const dir = makeTmpDir();
   const program = (name: string, extra: string): string =>
     `[program:${name}]\ncommand = ${node} ${fixture('orphans.mjs')} keep 1\nstartsecs = 0\nstopasgroup = true\n${extra}\n`;
-  const { run, pid } = await upAsPid1(writeConfig(dir, `${program('first', 'priority = 100')}\n${program('last', 'priority = 200\nstopsignal = INT')}`));
+  // last's orphan, a shell's background job, ignores INT: the shutdown waits out its stopwaitsecs, then SIGKILLs it
+  const { run, pid } = await upAsPid1(writeConfig(dir, `${program('first', 'priority = 100')}\n${program('last', 'priority = 200\nstopsignal = INT\nstopwaitsecs = 1')}`));
   try {
     await run.waitForCount(/(first|last) \| ready/g, 2);
     process.kill(pid, 'SIGHUP');
