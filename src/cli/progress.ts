@@ -34,6 +34,8 @@ export class Progress {
   readonly tracked = new Set<string>();
   /** last reason per process (for the failure summary) */
   readonly reasons = new Map<string, string>();
+  /** processes now `exited` whose exit was not expected (not one of their exitcodes); empty at first */
+  readonly exitedUnexpectedly = new Set<string>();
   private readonly startedAtMs = Date.now();
   private readonly color: boolean;
   private readonly live: boolean;
@@ -166,12 +168,14 @@ export class Progress {
         this.states.set(p.name, p.state);
         // a process that failed before this stream began: its state event was missed, its error is here
         if (p.spawn_error !== null && !this.reasons.has(p.name)) this.reasons.set(p.name, p.spawn_error);
+        this.noteExit(p.name, p.state, p.spawn_error);
         if (this.track.type === 'all' || (this.track.type === 'busy' && BUSY.has(p.state))) this.tracked.add(p.name);
       }
     } else if (e.event === 'state' && StateEventJson.is(e.data)) {
       const d = e.data;
       this.states.set(d.name, d.to);
       this.reasons.set(d.name, d.reason);
+      this.noteExit(d.name, d.to, d.spawn_error ?? null);
       if (this.track.type === 'all' || this.track.type === 'busy') this.tracked.add(d.name);
       if (this.tracked.has(d.name) && !this.quiet && !this.live && SETTLED.has(d.to) && d.from !== d.to) {
         const why = d.to === 'running' || d.to === 'stopped' ? '' : ` (${d.reason})`;
@@ -180,6 +184,12 @@ export class Progress {
       if (this.live) this.render();
     }
     this.notify();
+  }
+
+  /** an `exited` process has a spawn error (`Bad exit code N`) exactly when its exit was not expected */
+  private noteExit(name: string, state: string, spawnError: string | null): void {
+    if (state === 'exited' && spawnError !== null) this.exitedUnexpectedly.add(name);
+    else this.exitedUnexpectedly.delete(name);
   }
 
   private notify(): void {

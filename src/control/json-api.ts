@@ -442,6 +442,7 @@ const GET: Record<string, Handler> = {
         reason: e.step.reason,
         pid: e.record.pid,
         time: new Date(e.record.changedAtMs).toISOString(),
+        spawn_error: e.record.spawnError,
       };
       out.write(`event: state\ndata: ${JSON.stringify(data)}\n\n`);
     });

@@ -277,6 +277,8 @@ export interface StateEventJson {
   readonly pid: number | null;
   /** ISO 8601 */
   readonly time: string;
+  /** as the process object's: entering `exited`, non-null when the exit was not expected; absent from older drovers */
+  readonly spawn_error?: string | null;
 }
 export const StateEventJson: Check<StateEventJson> = object<StateEventJson>({
   name: isString,
@@ -287,6 +289,7 @@ export const StateEventJson: Check<StateEventJson> = object<StateEventJson>({
   reason: isString,
   pid: nullable(isNumber),
   time: isString,
+  spawn_error: optional(nullable(isString)),
 });
 
 /** GET /api/logs/stream, `event: log`: a chunk of one process's output. (/api/logs/follow's data is the text alone.) */

@@ -16,6 +16,9 @@ type HookFn = (...args: unknown[]) => unknown;
 export const HOOK_NAMES = ['on_starting', 'when_ready', 'pre_spawn', 'post_spawn', 'worker_exit', 'on_reload', 'on_exit'] as const;
 export type HookName = (typeof HOOK_NAMES)[number];
 
+/** How long drover waits for on_starting (docs/config.md, `hooks`); `up -d`'s launcher waits this long more. */
+export const ON_STARTING_MS = 30_000;
+
 export class Hooks {
   private constructor(
     private readonly fns: Partial<Record<HookName, HookFn>>,
@@ -51,6 +54,11 @@ export class Hooks {
       if (typeof fn === 'function') fns[name] = fn as HookFn;
     }
     return new Hooks(fns, logger, url);
+  }
+
+  /** Whether the module defines this hook. */
+  has(name: HookName): boolean {
+    return this.fns[name] !== undefined;
   }
 
   /** Calls a hook and waits for it (bounded); failures are logged. Returns false if it threw. */

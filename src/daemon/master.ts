@@ -27,7 +27,7 @@ import { FastCgiSockets } from '../prefork/fcgi.js';
 import { inheritedSockets, SocketSet } from '../prefork/sockets.js';
 import { Workers } from '../prefork/workers.js';
 import { FileDesiredState } from './desired-state.js';
-import { Hooks } from './hooks.js';
+import { Hooks, ON_STARTING_MS } from './hooks.js';
 import { EventSystem } from '../events/system.js';
 import { callbackAddress, ListenerConfigError, listenerSpecs, requireSocketDirectory, warnIfExposed } from './listeners.js';
 import { acquireInstanceLock } from './lock.js';
@@ -65,6 +65,8 @@ export interface MasterOptions {
   readonly onReady: (info: ReadyInfo) => void;
   /** called when start-up fails, with the message and the exit code to use */
   readonly onStartFailed: (message: string, exitCode: number) => void;
+  /** a start-up step with a limit of its own begins: it may take up to `ms` (the on_starting hook) */
+  readonly onLongStep?: (ms: number) => void;
   /** started by an old master's USR2: inherit its sockets and lock, report ready to it */
   readonly reexec?: boolean;
 }
@@ -194,7 +196,9 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     return abort(`cannot load the hooks module ${config.supervisord.hooks ?? ''}: ${(err as Error).message}`);
   }
   const serverInfo = { pid: process.pid, configFile: config.file, processes: config.processes.length };
-  if (!(await hooks.run('on_starting', 30_000, serverInfo))) {
+  // `up -d`'s launcher gives up on a daemon silent for its start timeout: it is told to wait out the hook first
+  if (hooks.has('on_starting')) o.onLongStep?.(ON_STARTING_MS);
+  if (!(await hooks.run('on_starting', ON_STARTING_MS, serverInfo))) {
     return abort('the on_starting hook failed (see the log); nothing was started');
   }
   let primitives: OpenPrimitives;

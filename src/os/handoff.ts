@@ -37,6 +37,12 @@ export interface HandoffRequest {
   readonly onSpawned?: (pid: number) => void;
 }
 
+/** How a child ended: its exit code, or the signal that killed it. */
+export interface ChildEnd {
+  readonly code: number | null;
+  readonly signal: string | null;
+}
+
 export type HandoffOutcome<R> =
   | {
       readonly type: 'reported';
@@ -44,6 +50,8 @@ export type HandoffOutcome<R> =
       readonly pid: number;
       /** sends a message on to the child, while the channel is open (`keepChannel`) */
       readonly send: (message: unknown) => void;
+      /** settles when the child exits while this process, its parent, still runs (never, if it outlives us) */
+      readonly ended: Promise<ChildEnd>;
     }
   | { readonly type: 'exited'; readonly code: number | null; readonly signal: string | null; readonly pid: number }
   | { readonly type: 'timeout'; readonly pid: number }
@@ -79,6 +87,8 @@ export function spawnAndAwaitReport<R>(req: HandoffRequest, accept: (message: un
       return;
     }
     recordSpawned(child);
+    // this process stays the child's parent until it exits, so it alone learns the child's status
+    const ended = new Promise<ChildEnd>((resolveEnd) => child.once('exit', (code, signal) => resolveEnd({ code, signal })));
     const pid = child.pid ?? 0;
     if (pid > 0) req.onSpawned?.(pid);
     let settled = false;
@@ -101,7 +111,7 @@ export function spawnAndAwaitReport<R>(req: HandoffRequest, accept: (message: un
         return;
       }
       const report = accept(m);
-      if (report !== null) finish({ type: 'reported', report, pid, send: (msg) => void (child.connected && child.send(msg as object)) });
+      if (report !== null) finish({ type: 'reported', report, pid, send: (msg) => void (child.connected && child.send(msg as object)), ended });
     });
     child.on('exit', (code, signal) => finish({ type: 'exited', code, signal, pid }));
     child.on('error', (err) => finish({ type: 'error', message: err.message }));

@@ -2,13 +2,13 @@
 // pidfile after kill -9 never blocks, start-up errors reach the launching terminal.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseServerUrl, requestJson } from '../../src/control/client.js';
 import { droverBin } from '../helpers/paths.js';
-import { CliRun, livePids, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
+import { assertStaysFor, CliRun, livePids, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
 
 const node = process.execPath;
 
@@ -193,6 +193,43 @@ test('start-up errors reach the launching terminal: bad config exit 2, port or u
   assert.match(nodir.stderr, new RegExp(`\\[unix_http_server\\] file = ${missing}: its directory ${join(dir, 'no-such-dir', 'sub')} does not exist`));
   assert.equal(existsSync(join(dir, 'no-such-dir')), false, 'no directory was created for it');
   assert.equal(existsSync(join(dir, '.drover', 'drover.pid')), false, 'nothing left running or claimed');
+});
+
+// A review: the launcher gave up on the daemon after 30 s — the time an on_starting hook alone may take —
+// and SIGTERMed it, so a hook within its limit failed `up -d` and killed a daemon about to succeed. The
+// daemon now tells the launcher before the hook, which then waits the hook's limit on top of its own
+// start timeout. Shown with a 3 s start timeout (--start-timeout) and a hook that outlasts it.
+test('up -d: an on_starting hook that outlasts the start timeout (within its own limit) does not fail the start', async () => {
+  const dir = makeTmpDir();
+  const began = join(dir, 'hook-began');
+  const go = join(dir, 'go');
+  writeFileSync(
+    join(dir, 'hooks.mjs'),
+    `import { existsSync, writeFileSync } from 'node:fs';
+export async function on_starting() {
+  writeFileSync(${JSON.stringify(began)}, '');
+  while (!existsSync(${JSON.stringify(go)})) await new Promise((r) => setTimeout(r, 20));
+}
+`,
+  );
+  const file = writeConfig(dir, `[supervisord]\nhooks = ${join(dir, 'hooks.mjs')}\n\n${CONFIG}`);
+  const run = new CliRun(['up', '-d', '--no-wait', '--start-timeout', '3', '-c', file], { cwd: dir });
+  let pid = 0;
+  try {
+    await waitForCondition(() => existsSync(began), 'the on_starting hook to begin', { describe: () => run.describe() });
+    // the hook began after the launcher's 3 s started: past them, the launcher still waits
+    await assertStaysFor(3500, () => run.child.exitCode === null && run.child.signalCode === null, `the launcher waiting for the hook\n${run.describe()}`);
+    writeFileSync(go, '');
+    const exit = await run.waitForExit(10_000);
+    pid = Number(/drover started: pid (\d+)/.exec(run.output)?.[1] ?? 0);
+    assert.equal(exit.code, 0, run.describe());
+    assert.ok(pid > 0 && livePids([pid]).length === 1, `the daemon runs\n${run.describe()}`);
+    const bad = await runCli(['up', '-d', '--start-timeout', 'soon', '-c', file], { cwd: dir });
+    assert.equal(bad.code, 2, bad.output);
+  } finally {
+    if (pid > 0) await runCli(['down', '-c', file], { cwd: dir });
+    await teardown(run, pid > 0 ? [pid] : [], dir);
+  }
 });
 
 test('down with nothing to stop: the shutdown is answered before the daemon closes its socket; exit 0', async () => {

@@ -320,6 +320,86 @@ startretries = 0
   }
 });
 
+// A review: `up -d --wait` exited 0 when drover itself stopped during the wait (an essential program that
+// ended stops it: the event stream ended, and "stopped" and "exited" did not count as failures). As
+// `docker compose up --wait` does for a container that exits, it is a failure, with how drover ended.
+test('up -d --wait: drover stopping during the wait (an essential program ended) is exit 1, with its exit status', async () => {
+  const d = new Daemon(`[program:ess]
+command = /bin/sh -c 'sleep 1; exit 3'
+essential = true
+autorestart = false
+startsecs = 0
+
+[program:slow]
+command = sleep 1000
+startsecs = 5
+`);
+  try {
+    const r = await d.cli(['up', '-d', '--wait']);
+    const daemonPid = Number(/drover started: pid (\d+)/.exec(r.stdout)?.[1] ?? 0);
+    d.seen.add(daemonPid);
+    assert.equal(r.code, 1, show(['up', '-d', '--wait'], r));
+    assert.match(r.stderr, /^drover up: ess exited with a status not in its exitcodes \(exit status 3; not expected\)$/m, show(['up'], r));
+    assert.match(r.stderr, new RegExp(`^drover up: drover \\(pid ${daemonPid}\\) exited with status 3 before every program was up`, 'm'), show(['up'], r));
+    assert.doesNotMatch(r.stderr, /drover is running/, show(['up'], r));
+    assert.deepEqual(livePids([daemonPid]), [], 'drover has exited');
+  } finally {
+    assert.deepEqual(await d.teardown(), []);
+  }
+});
+
+// The same review: a one-shot job that exited with a status it does not expect ended `--wait` with 0 (while
+// `drover status` says 3). An expected exit (one of its exitcodes) is success, as compose's
+// service_completed_successfully; an unexpected one is a failure, named, with drover left running.
+test('up -d --wait: a job that exits with a status not in its exitcodes is exit 1; an expected exit is not a failure', async () => {
+  const d = new Daemon(`[program:done]
+command = /bin/sh -c 'exit 2'
+exitcodes = 0,2
+autorestart = false
+startsecs = 0
+
+[program:bad]
+command = /bin/sh -c 'exit 1'
+autorestart = false
+startsecs = 0
+
+[program:web]
+command = sleep 1000
+startsecs = 1
+`);
+  try {
+    const r = await d.cli(['up', '-d', '--wait']);
+    d.seen.add(Number(/drover started: pid (\d+)/.exec(r.stdout)?.[1] ?? 0));
+    assert.equal(r.code, 1, show(['up', '-d', '--wait'], r));
+    assert.match(r.stderr, /^drover up: bad exited with a status not in its exitcodes \(.*1.*\)$/m, show(['up'], r));
+    assert.match(r.stderr, /drover is running, but 1 process\(es\) failed to start or exited unexpectedly/, show(['up'], r));
+    assert.doesNotMatch(r.stderr, /\bdone\b/, `the expected exit is not a failure\n${show(['up'], r)}`);
+    const st = await d.processes();
+    assert.equal(st.get('web:web')?.state, 'running', 'drover runs on');
+  } finally {
+    assert.deepEqual(await d.teardown(), []);
+  }
+  // with only the expected exit, the wait succeeds
+  const good = new Daemon(`[program:done]
+command = /bin/sh -c 'exit 2'
+exitcodes = 0,2
+autorestart = false
+startsecs = 0
+
+[program:web]
+command = sleep 1000
+startsecs = 1
+`);
+  try {
+    const r = await good.cli(['up', '-d', '--wait']);
+    good.seen.add(Number(/drover started: pid (\d+)/.exec(r.stdout)?.[1] ?? 0));
+    assert.equal(r.code, 0, show(['up', '-d', '--wait'], r));
+    assert.match(r.stdout, /1 running, 1 exited/, show(['up'], r));
+  } finally {
+    assert.deepEqual(await good.teardown(), []);
+  }
+});
+
 // An audit (seventeenth session): the ready_timeout stop signalled the program's pid only, so what it had
 // forked lived on, passed the next attempt's check in its place, and outlived drover. A failed start now
 // ends its whole process group. And a stop by hand that leaves its group's processes running says so.

@@ -5,7 +5,8 @@ import { parseArgs } from 'node:util';
 import { CONFIG_FILE_NAMES, findConfigFile, loadConfig } from '../../config/load.js';
 import { formatWarning } from './check.js';
 import type { Config } from '../../config/types.js';
-import { reportToLauncher, spawnDaemon } from '../../daemon/daemonize.js';
+import { reportToLauncher, spawnDaemon, tellLauncherWaiting } from '../../daemon/daemonize.js';
+import type { ChildEnd } from '../../os/handoff.js';
 import { configuredUserProblem, runMaster } from '../../daemon/master.js';
 import { asUserForFiles } from '../../os/users.js';
 import { ensureRuntimeDir, RuntimeDirError } from '../../daemon/runtime-dir.js';
@@ -34,8 +35,15 @@ const EXECED_MARK = 'DROVER_V8_FLAGS_APPLIED';
 
 /** How long `up -d --wait` follows the autostart programs. */
 const WAIT_MS = 30_000;
+/**
+ * How long `up -d` waits for a silent daemon to report (reading its config, a journal replay, …); a step
+ * with a limit of its own (on_starting) adds that limit. As long as USR2 gives a new master (reexec.ts).
+ */
+const START_MS = 60_000;
+/** After drover began to stop during `--wait`: how long to wait for it to exit, to say with what status. */
+const END_MS = 10_000;
 
-const HELP = `usage: drover up [-c FILE] [-d [--wait|--no-wait]] [--fresh]
+const HELP = `usage: drover up [-c FILE] [-d [--wait|--no-wait] [--start-timeout SECS]] [--fresh]
 
 Start the supervisor with FILE (default: drover.config.ts/.mts/.mjs/.js, drover.ini, drover.conf or
 supervisord.conf in the current directory). In the foreground, SIGTERM or Ctrl-C stops every program gracefully in reverse priority
@@ -45,10 +53,13 @@ options:
   -c, --configuration FILE   the config file
   -d, --daemon               detach: run in the background; report here whether start-up succeeded
       --wait                 with -d: then follow the autostart programs until each is running or has
-                             failed (up to ${WAIT_MS / 1000} s); exit 1 if one failed or was not up in
-                             time. Default on a terminal
+                             failed (up to ${WAIT_MS / 1000} s); exit 1 if one failed, exited with a
+                             status not in its exitcodes, was not up in time, or drover stopped
+                             meanwhile. Default on a terminal
       --wait-timeout SECS    how long --wait follows them (default ${WAIT_MS / 1000})
       --no-wait              with -d: return as soon as drover is up
+      --start-timeout SECS   with -d: how long the daemon may take to start, beyond the time its
+                             on_starting hook may take (default ${START_MS / 1000}); past it, it is stopped
       --fresh                forget programs started or stopped by hand before (desired state)
   -h, --help                 this help
 `;
@@ -87,6 +98,7 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
         wait: { type: 'boolean' },
         'no-wait': { type: 'boolean' },
         'wait-timeout': { type: 'string' },
+        'start-timeout': { type: 'string' },
         'daemon-child': { type: 'boolean' },
         reexec: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -121,6 +133,11 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
   const waitSecs = values['wait-timeout'] === undefined ? WAIT_MS / 1000 : Number(values['wait-timeout']);
   if (!Number.isFinite(waitSecs) || waitSecs <= 0) {
     ctx.stderr.write(`drover up: --wait-timeout ${JSON.stringify(values['wait-timeout'])}: expected a number of seconds above 0\n\n${HELP}`);
+    return EXIT.USAGE;
+  }
+  const startSecs = values['start-timeout'] === undefined ? START_MS / 1000 : Number(values['start-timeout']);
+  if (!Number.isFinite(startSecs) || startSecs <= 0) {
+    ctx.stderr.write(`drover up: --start-timeout ${JSON.stringify(values['start-timeout'])}: expected a number of seconds above 0\n\n${HELP}`);
     return EXIT.USAGE;
   }
   const file = values.configuration ? resolve(ctx.cwd, values.configuration) : findConfigFile(ctx.cwd);
@@ -212,7 +229,7 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
       // `bind = fd://N`: the daemon gets fd N as this process got it (LISTEN_FDS are not passed on: they are
       // meant for this pid, LISTEN_PID)
       keepFds: fdBinds(config),
-      timeoutMs: 30_000,
+      timeoutMs: startSecs * 1000,
     });
     if (report.type === 'failed') {
       ctx.stderr.write(`${report.message}\n`);
@@ -225,7 +242,7 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
     if (!wait || report.urls[0] === undefined) return EXIT.OK;
     const unix = config.unixHttpServer;
     const creds = unix?.username ? { username: unix.username, password: unix.password ?? '' } : null;
-    return followStartup(ctx, parseServerUrl(report.urls[0], creds), report.pid, waitSecs * 1000);
+    return followStartup(ctx, parseServerUrl(report.urls[0], creds), report.pid, waitSecs * 1000, report.ended);
   }
 
   if (detached) process.umask(config.supervisord.umask);
@@ -240,6 +257,9 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
     reexec,
     onReady: (info) => {
       if (child) reportToLauncher({ type: 'ready', pid: info.pid, urls: info.urls, processes: info.processes });
+    },
+    onLongStep: (ms) => {
+      if (child) tellLauncherWaiting(ms);
     },
     onStartFailed: (message, exitCode) => {
       if (reexec) reportToPredecessor({ t: 'reexec-failed', message });
@@ -274,11 +294,32 @@ async function waitingProcesses(endpoint: Endpoint): Promise<{ waiting: WaitingP
   };
 }
 
+/** Whether drover has begun to stop (or no longer answers): `--wait` then reports how it ended. */
+async function isStopping(endpoint: Endpoint): Promise<boolean> {
+  try {
+    const { body } = await requestJson(endpoint, 'GET', '/api/info', undefined, { timeoutMs: 10_000 });
+    return body['state'] === 'shuttingDown';
+  } catch {
+    // refused or cut: it has gone, or is going (its listener closes before it exits)
+    return true;
+  }
+}
+
+/** "exited with status 3", "was ended by SIGKILL", or "is stopping" while it has not yet exited. */
+async function describeEnd(ended: Promise<ChildEnd>): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const end = await Promise.race([ended, new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), END_MS)))]);
+  clearTimeout(timer);
+  if (end === null) return `is stopping (not exited within ${END_MS / 1000} s)`;
+  return end.signal !== null ? `was ended by ${end.signal}` : `exited with status ${end.code ?? '?'}`;
+}
+
 /**
  * Follows the autostart programs until none is starting, in backoff, or waiting for a dependency that may
- * still come; exit 1 if one ended fatal or cannot start because a dependency failed.
+ * still come; exit 1 if one ended fatal, exited with a status it does not expect, cannot start because a
+ * dependency failed, or drover itself stopped first (docs/decisions.md, "What `up -d --wait` counts as up").
  */
-async function followStartup(ctx: Parameters<Command>[0], endpoint: Endpoint, pid: number, waitMs: number): Promise<number> {
+async function followStartup(ctx: Parameters<Command>[0], endpoint: Endpoint, pid: number, waitMs: number, ended: Promise<ChildEnd>): Promise<number> {
   let progress: Progress;
   try {
     progress = await Progress.open({ ctx, endpoint, json: false }, 'starting', { type: 'all' });
@@ -288,12 +329,21 @@ async function followStartup(ctx: Parameters<Command>[0], endpoint: Endpoint, pi
   }
   const deadline = Date.now() + waitMs;
   let settled = false;
+  /** drover ended its event stream or stopped answering: it is stopping or has exited */
+  let gone = false;
   /** processes that wait for their dependencies (depends_on): stopped, but not settled while one may start */
   let waiting: readonly WaitingProcess[] = [];
   for (;;) {
     settled = await progress.waitUntil(() => progress.busy().length === 0 || progress.hasEnded, Math.max(0, deadline - Date.now()));
     if (!settled || progress.hasEnded) break;
-    const now = await waitingProcesses(endpoint);
+    let now;
+    try {
+      now = await waitingProcesses(endpoint);
+    } catch {
+      // it stopped answering between two events: told apart below
+      gone = true;
+      break;
+    }
     waiting = now.waiting;
     // a dependent that stopped waiting a moment ago is starting now: the events may not have told yet
     if (!now.starting && waiting.every((p) => p.blocked)) break;
@@ -304,20 +354,31 @@ async function followStartup(ctx: Parameters<Command>[0], endpoint: Endpoint, pi
     // their dependencies are running jobs or ready checks: look again at the next change, or in 250 ms
     await progress.waitUntil(() => false, 250);
   }
-  const failed = [...progress.states].filter(([, s]) => s === 'fatal' || s === 'backoff').map(([k]) => k);
+  // an essential program's end stops drover: its programs then settle as `stopped` before the stream ends
+  gone = gone || progress.hasEnded || (await isStopping(endpoint));
+  const failed = [...progress.states].filter(([k, s]) => s === 'fatal' || s === 'backoff' || progress.exitedUnexpectedly.has(k)).map(([k]) => k);
   const still = [...progress.busy().filter((k) => progress.states.get(k) !== 'backoff'), ...waiting.filter((p) => !p.blocked).map((p) => p.name)];
   progress.finish(`drover up (pid ${pid}): ${progress.describeCounts()} in ${formatElapsed(progress.elapsedMs())}`);
-  if (!settled) ctx.stdout.write(`still starting after ${waitMs / 1000} s: ${still.map(shownKey).join(', ')}\n`);
+  if (!settled && !gone) ctx.stdout.write(`still starting after ${waitMs / 1000} s: ${still.map(shownKey).join(', ')}\n`);
   for (const p of waiting.filter((w) => w.blocked)) {
     ctx.stderr.write(`drover up: ${shownKey(p.name)} did not start: ${p.waiting}\n`);
     failed.push(p.name);
   }
+  for (const k of failed) {
+    const state = progress.states.get(k);
+    const why = progress.reasons.get(k);
+    if (state === 'fatal' || state === 'backoff') ctx.stderr.write(`drover up: ${shownKey(k)} failed to start: ${state}${why ? ` (${why})` : ''}\n`);
+    else if (state === 'exited') ctx.stderr.write(`drover up: ${shownKey(k)} exited with a status not in its exitcodes${why ? ` (${why})` : ''}\n`);
+  }
+  // the daemon is this process's child: its exit status is known here (as `docker compose up --wait` names
+  // the container that exited and its code)
+  if (gone) {
+    ctx.stderr.write(`drover up: drover (pid ${pid}) ${await describeEnd(ended)} before every program was up; see its log\n`);
+    return EXIT.FAILURE;
+  }
   if (failed.length > 0) {
-    for (const k of failed.filter((f) => progress.states.get(f) === 'fatal' || progress.states.get(f) === 'backoff')) {
-      const why = progress.reasons.get(k);
-      ctx.stderr.write(`drover up: ${shownKey(k)} failed to start: ${progress.states.get(k) ?? '?'}${why ? ` (${why})` : ''}\n`);
-    }
-    ctx.stderr.write(`drover up: drover is running, but ${failed.length} process(es) failed to start; see \`drover status\`\n`);
+    const exited = failed.some((k) => progress.states.get(k) === 'exited');
+    ctx.stderr.write(`drover up: drover is running, but ${failed.length} process(es) failed to start${exited ? ' or exited unexpectedly' : ''}; see \`drover status\`\n`);
     return EXIT.FAILURE;
   }
   // waited for and not there: `up -d --wait && run-tests` must not go on (as `docker compose up --wait`)
