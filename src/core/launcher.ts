@@ -205,10 +205,12 @@ export class Launcher {
     this.signalTree(entry, pid, signal, toGroup);
   }
 
-  /** SIGKILL to the whole group of `entry`'s process, if it has one (fast shutdown, internal error). */
+  /**
+   * SIGKILL to the whole group of `entry`'s process, if it has one (fast shutdown, internal error), and to
+   * its descendants that left the group (setsid), as a graceful stop with group semantics reaches them.
+   */
   killNow(entry: ProcessEntry): void {
-    const pid = entry.record.pid;
-    if (pid !== null) this.signalTree(entry, pid, 'KILL', true);
+    this.signalForStop(entry, 'KILL', true);
   }
 
   /** A child exited: classify it (pidfile launcher, leftovers) and feed the reducer. */
