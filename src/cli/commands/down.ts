@@ -40,7 +40,7 @@ options:
     const exited = (): boolean => (lockDir === null || !lockHeld(lockDir)) && (!pidHere || processEnded(pid));
     const wait = r.values['no-wait'] !== true;
     const progress = wait ? await Progress.open(r, 'stopping', { type: 'all' }) : null;
-    const up = progress ? [...progress.states.values()].filter((s) => s !== 'stopped' && s !== 'exited' && s !== 'fatal').length : 0;
+    const up = progress ? [...progress.states.values()].filter((s) => s !== 'stopped' && s !== 'exited' && s !== 'fatal' && s !== 'unknown').length : 0;
     try {
       await r.call('POST', '/api/shutdown', ResultsJson, { fast: r.values['fast'] === true });
     } catch (err) {
