@@ -1,7 +1,7 @@
 // The control server: HTTP on a unix socket (always) and on TCP (when [inet_http_server] asks, with
 // required authentication). Routes by path prefix to the JSON API (/api/), supervisor's XML-RPC (/RPC2),
 // metrics, health probes and the web page. Request bodies are capped; no path from a request is ever opened as a file.
-import { chmodSync, chownSync, renameSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants as fsConstants, openSync, renameSync, unlinkSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, isIP } from 'node:net';
 import { basename, dirname, join } from 'node:path';
@@ -193,13 +193,13 @@ export class ControlServer {
     });
     if (spec.kind === 'unix') {
       const target = spec.path as string;
-      const staging = join(dirname(target), `.${basename(target)}.${process.pid}`);
-      // a staging name over the length limit of a socket path: bind at the path itself, as before
-      const path = opts.staged && Buffer.byteLength(staging) <= UNIX_PATH_MAX ? staging : target;
+      const staging = opts.staged ? stagingName(target) : null;
+      const path = staging?.path ?? target;
       // The instance lock covers the runtime directory, not a socket the config puts elsewhere
       // (/var/run/supervisor.sock): something may answer there, a drover or a supervisord of another config.
-      // Refuse, as supervisord does, rather than take its path away from it.
-      if (path === target && (await socketAnswers(path))) {
+      // Refuse, as supervisord does, rather than take its path away from it. (A staged socket never binds
+      // at the path: the old master answers there.)
+      if (staging === null && (await socketAnswers(path))) {
         throw Object.assign(new Error(`another process is already listening on ${path} (a drover or supervisord that is running?)`), { code: 'EADDRINUSE' });
       }
       try {
@@ -213,9 +213,10 @@ export class ControlServer {
       // which another user could connect.
       const old = process.umask(0o077);
       try {
-        await listenOn(server, { path });
+        await listenOn(server, { path: staging?.bindAt ?? path });
       } finally {
         process.umask(old);
+        staging?.close();
       }
       chmodSync(path, spec.mode ?? 0o600);
       if (spec.owner) chownSync(path, spec.owner.uid, spec.owner.gid);
@@ -464,6 +465,31 @@ function socketAnswers(path: string): Promise<boolean> {
     sock.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'EAGAIN'));
   });
 }
+
+/**
+ * Where a successor (USR2) binds its unix control socket until it takes over: `.NAME.PID` beside the path,
+ * on the same filesystem, so that rename(2) can move it onto the path. When that name is over the length
+ * limit of a socket path (the path itself may be up to 107 bytes), bind(2) reaches the same directory
+ * through /proc/self/fd/N of an O_PATH descriptor of it, under a short name: only bind's sun_path is
+ * limited, not the paths chmod and rename take. `bindAt` is what to bind, `path` the file it creates;
+ * `close` closes the directory's descriptor once bound.
+ */
+function stagingName(target: string): { readonly path: string; readonly bindAt: string; readonly close: () => void } {
+  const dir = dirname(target);
+  const beside = join(dir, `.${basename(target)}.${process.pid}`);
+  if (Buffer.byteLength(beside) <= UNIX_PATH_MAX) return { path: beside, bindAt: beside, close: () => undefined };
+  // O_PATH (the same on x86_64 and aarch64): search permission on the directory is all bind needs; a
+  // directory that cannot be opened fails the bind here, as the path itself would
+  const dirFd = openSync(dir, O_PATH | fsConstants.O_DIRECTORY);
+  const name = `.drover-control.${process.pid}`;
+  // libuv unlinks the path it bound when the server closes, through the then-closed descriptor's number:
+  // harmless, the file has been renamed away by then (or is removed by its own path, `boundPath`), and
+  // this pid's name is nobody else's
+  return { path: join(dir, name), bindAt: `/proc/self/fd/${dirFd}/${name}`, close: () => closeSync(dirFd) };
+}
+
+/** Linux's O_PATH, which node:fs does not export. */
+const O_PATH = 0o10000000;
 
 /**
  * How many connections a TCP listener holds at once: a quarter of the open-file limit, between 16 and 512.

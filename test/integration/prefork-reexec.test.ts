@@ -4,7 +4,7 @@
 // and systemd socket activation.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -187,6 +187,32 @@ test('a unix socket across USR2: kept when the new master fails, served by it wh
     // the list of files is for the new master alone: its programs do not inherit it
     assert.doesNotMatch(readFileSync(`/proc/${worker}/environ`, 'utf8'), /DROVER_SOCKET_FILES/);
     // the last master removes the file it inherited from the master that made it (a systemd-passed one stays)
+    await requestJson(ep, 'POST', '/api/shutdown', {});
+    await waitForCondition(() => livePids([newMaster]).length === 0, 'the new master to exit', { timeoutMs: 15_000, describe: () => run.describe() });
+    assert.equal(existsSync(sock), false, `the last master removed ${sock}\n${run.describe()}`);
+  } finally {
+    await teardown(run, spawned(run), dir);
+  }
+});
+
+test('USR2 with a control socket path too long for a staging name beside it: the new master takes the path over', async () => {
+  const dir = makeTmpDir();
+  // 107 bytes, the longest path a unix socket takes: `.drover.sock.PID` beside it would not fit
+  const sub = join(dir, 'd'.repeat(107 - dir.length - '/'.length - '/drover.sock'.length));
+  mkdirSync(sub);
+  const sock = join(sub, 'drover.sock');
+  assert.equal(Buffer.byteLength(sock), 107);
+  const file = writeConfig(dir, `[unix_http_server]\nfile = ${sock}\n\n[program:side]\ncommand = ${node} ${fixture('forever.mjs')}\nstartsecs = 0\n`);
+  const run = await startUp(file);
+  const ep = parseServerUrl(`unix://${sock}`);
+  let newMaster = 0;
+  try {
+    await run.waitForLine(/side: starting → running/);
+    run.signal('SIGUSR2');
+    newMaster = Number((await run.waitForLine(/the new master \(pid (\d+)\) is ready/, { timeoutMs: 20_000 }))[1]);
+    await run.waitForExit(15_000, { drained: false });
+    assert.equal((await requestJson(ep, 'GET', '/api/info')).body['pid'], newMaster, run.describe());
+    assert.deepEqual(readdirSync(sub), ['drover.sock'], 'no staging socket left behind');
     await requestJson(ep, 'POST', '/api/shutdown', {});
     await waitForCondition(() => livePids([newMaster]).length === 0, 'the new master to exit', { timeoutMs: 15_000, describe: () => run.describe() });
     assert.equal(existsSync(sock), false, `the last master removed ${sock}\n${run.describe()}`);
