@@ -5,6 +5,8 @@ import { chmodSync, chownSync, closeSync, constants as fsConstants, openSync, re
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, isIP } from 'node:net';
 import { basename, dirname, join } from 'node:path';
+import { socketAddress } from '../os/native-net.js';
+import { listeningFd } from '../os/pass-socket.js';
 import { openFileLimit } from '../os/proc.js';
 import { UNIX_PATH_MAX, unixPathProblem } from '../os/unix-path.js';
 import { originForm } from '../request-target.js';
@@ -46,7 +48,24 @@ export interface BoundListener {
   readonly url: string;
   /** unix: where the socket file is now (a staging name until `publish`); null for TCP */
   boundPath: string | null;
+  /**
+   * TCP: the old master's listening socket, inherited (USR2), that this master listens on once it takes
+   * over (`publish`); null once it listens, and for a socket bound here
+   */
+  heldFd: number | null;
 }
+
+/**
+ * LISTEN_FDNAMES name under which an old master hands a TCP control listener to its successor (USR2):
+ * the prefix and the configured host and port, so the new master takes the socket only for the same
+ * `[inet_http_server] port` (URI-encoded: the names are separated by colons).
+ */
+export function controlFdName(spec: ListenerSpec): string | null {
+  return spec.kind === 'tcp' ? `${CONTROL_FD_PREFIX}${encodeURIComponent(spec.host ?? '')}/${spec.port ?? 0}` : null;
+}
+
+/** The prefix of controlFdName's names. */
+export const CONTROL_FD_PREFIX = 'drover-control/';
 
 /** Sends a JSON answer. */
 export function sendJson(res: ServerResponse, status: number, value: unknown): void {
@@ -165,8 +184,11 @@ export class ControlServer {
    * `staged` (a master started by USR2, while the old one still answers at the path): a unix socket is
    * bound under a staging name beside its path, and moved onto the path by `publish` once this master
    * takes over. A successor that fails never touches the old master's socket.
+   * `inheritedFd` (TCP, staged): the old master's listening socket for the same address, which the old
+   * master keeps accepting on until this one takes over; `publish` starts listening on it. (Binding the
+   * address again would fail, EADDRINUSE, while the old master holds it.)
    */
-  async listen(spec: ListenerSpec, opts: { readonly staged?: boolean } = {}): Promise<BoundListener> {
+  async listen(spec: ListenerSpec, opts: { readonly staged?: boolean; readonly inheritedFd?: number } = {}): Promise<BoundListener> {
     // connectionsCheckingInterval: headersTimeout and requestTimeout are enforced on this period. On TCP,
     // where anyone may connect, 2 s (Node's default, 30 s, let a client that trickles its headers hold its
     // descriptor ~40 s); the unix socket keeps Node's default (fewer wake-ups of an idle daemon)
@@ -220,19 +242,20 @@ export class ControlServer {
       }
       chmodSync(path, spec.mode ?? 0o600);
       if (spec.owner) chownSync(path, spec.owner.uid, spec.owner.gid);
-      const bound = { spec, server, url: `unix://${target}`, boundPath: path };
+      const bound = { spec, server, url: `unix://${target}`, boundPath: path, heldFd: null };
       this.listeners.push(bound);
       return bound;
     }
     // Anyone who reaches a TCP port can open connections before any credential is checked: each holds a
     // descriptor, which a spawn needs for its pipes. Past the cap Node closes a new connection at once
     server.maxConnections = tcpConnectionCap();
-    await listenOn(server, { host: spec.host ?? '127.0.0.1', port: spec.port ?? 0 });
-    const addr = server.address();
+    const held = opts.staged ? (opts.inheritedFd ?? null) : null;
+    if (held === null) await listenOn(server, { host: spec.host ?? '127.0.0.1', port: spec.port ?? 0 });
+    const addr = held === null ? server.address() : socketAddress(held);
     const port = typeof addr === 'object' && addr ? addr.port : spec.port;
     // the address actually bound: with no host (`port = 9001`) that is every interface, as in supervisor
-    const host = typeof addr === 'object' && addr ? addr.address : spec.host || '127.0.0.1';
-    const bound = { spec, server, url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, boundPath: null };
+    const host = typeof addr === 'object' && addr ? ('address' in addr ? addr.address : addr.host) : spec.host || '127.0.0.1';
+    const bound = { spec, server, url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, boundPath: null, heldFd: held };
     this.listeners.push(bound);
     return bound;
   }
@@ -241,19 +264,47 @@ export class ControlServer {
     return this.listeners.map((l) => l.url);
   }
 
-  /** Stops accepting, ends open connections (event streams included) and removes the socket files. */
   /**
-   * `keepSocketFiles`: a successor master (USR2) now serves the same paths. Closing a unix listener makes
-   * libuv unlink its path, which would remove the successor's socket file; so the listeners are left open
-   * and go away with this process's exit, which closes the fds without touching the paths.
+   * A successor takes over: it listens on the TCP sockets inherited from the old master (which accepts on
+   * them until it learns of the takeover: a connection is taken by one master or the other, never refused),
+   * then moves staged unix sockets onto their paths (rename(2): a client connects to the old socket or the
+   * new one). Rejects when an inherited socket cannot be listened on; nothing is renamed then.
    */
-  /** Moves staged unix sockets onto their paths (rename(2): a client connects to the old socket or the new one). */
-  publish(): void {
+  async publish(): Promise<void> {
+    for (const l of this.listeners) {
+      if (l.heldFd === null) continue;
+      await listenOn(l.server, { fd: l.heldFd });
+      l.heldFd = null;
+    }
     for (const l of this.listeners) {
       const target = l.spec.path;
       if (l.boundPath === null || target === undefined || l.boundPath === target) continue;
       renameSync(l.boundPath, target);
       l.boundPath = target;
+    }
+  }
+
+  /** The TCP listeners' sockets, to hand to a successor (USR2) under controlFdName's names. */
+  handOver(): { fd: number; name: string }[] {
+    const out: { fd: number; name: string }[] = [];
+    for (const l of this.listeners) {
+      const name = controlFdName(l.spec);
+      const fd = l.server.listening ? listeningFd(l.server) : null;
+      if (name !== null && fd !== null) out.push({ fd, name });
+    }
+    return out;
+  }
+
+  /**
+   * The successor (USR2) has taken over and listens on the TCP sockets handed to it: this master stops
+   * accepting on them. Closing a listener closes this process's descriptor only; the socket, and the
+   * connections queued on it, stay with the new master. Connections open here are served and drained.
+   */
+  closeHandedOver(): void {
+    for (const l of [...this.listeners]) {
+      if (l.spec.kind !== 'tcp') continue;
+      l.server.close();
+      this.listeners.splice(this.listeners.indexOf(l), 1);
     }
   }
 
@@ -270,6 +321,12 @@ export class ControlServer {
     for (const l of this.listeners) l.server.closeIdleConnections();
   }
 
+  /**
+   * Stops accepting, ends open connections (event streams included) and removes the socket files.
+   * `keepSocketFiles`: a successor master (USR2) now serves the same paths. Closing a unix listener makes
+   * libuv unlink its path, which would remove the successor's socket file; so the listeners are left open
+   * and go away with this process's exit, which closes the fds without touching the paths.
+   */
   async close(keepSocketFiles = false): Promise<void> {
     // A stream (its headers sent, never finished by itself) is ended with its final chunk, so its client
     // sees drover end it (`drover tail -f` exits 0) and not a connection cut mid-response (exit 1; curl
@@ -295,6 +352,8 @@ export class ControlServer {
       this.listeners.length = 0;
       return;
     }
+    // a successor that never took over: the old master's socket it held goes back (the old one keeps its own)
+    for (const l of this.listeners) if (l.heldFd !== null) closeSync(l.heldFd);
     await Promise.all(
       this.listeners.map(
         (l) =>
@@ -373,7 +432,7 @@ export class ControlServer {
 
 // --- helpers ---
 
-function listenOn(server: Server, opts: { path: string } | { host: string; port: number }): Promise<void> {
+function listenOn(server: Server, opts: { path: string } | { host: string; port: number } | { fd: number }): Promise<void> {
   const tooLong = 'path' in opts ? unixPathProblem(opts.path) : null;
   if (tooLong !== null) return Promise.reject(new Error(`${(opts as { path: string }).path}: ${tooLong}; set [unix_http_server] file to a shorter path`));
   return new Promise((resolve, reject) => {

@@ -1,11 +1,11 @@
 // The control plane's listeners as the config asks for them: the unix socket (mode, owner, the host names it
 // answers to) and the TCP port, which drover opens only with a username and a non-empty password.
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import type { Config } from '../config/types.js';
 import { isEmptyPassword } from '../control/auth.js';
-import type { ListenerSpec } from '../control/server.js';
+import { CONTROL_FD_PREFIX, type ListenerSpec } from '../control/server.js';
 import { DroverError } from '../errors.js';
 import type { Logger } from '../logs/logger.js';
 import { lookupGroupId, lookupUser } from '../os/users.js';
@@ -102,3 +102,19 @@ export function requireSocketDirectory(path: string): void {
   if (!existsSync(dir)) throw new ListenerConfigError(`[unix_http_server] file = ${path}: its directory ${dir} does not exist; create it, or use a path in an existing directory`);
 }
 
+/**
+ * In a re-exec'd master: the TCP control sockets the old master handed over (name → fd, see controlFdName),
+ * taken out of `inherited` so that no [socket:x] looks for them.
+ */
+export function takeControlFds(inherited: Map<string, number[]>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [name, fds] of inherited) {
+    if (!name.startsWith(CONTROL_FD_PREFIX)) continue;
+    inherited.delete(name);
+    const [first, ...rest] = fds;
+    if (first !== undefined) out.set(name, first);
+    // the same name twice is not what an old master passes: not kept open for nothing
+    for (const fd of rest) closeSync(fd);
+  }
+  return out;
+}

@@ -3,6 +3,7 @@
 // supervisor, drover workers as a kind of process with the arbiter's pool policy over them, the one reload,
 // the re-exec — wire each signal to what its command does, serve the control plane, and exit in order.
 // `drover up` calls runMaster; so does the daemon child of `up -d`, and a new master after USR2.
+import { closeSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import { loadConfig, loadConfigAsync, type LoadOptions } from '../config/load.js';
@@ -11,7 +12,7 @@ import { Checks } from '../checks/checks.js';
 import { ControlApi } from '../control/api.js';
 import { gatedRoutes, sharedRoutes } from '../control/primitives-routes.js';
 import { buildRoutes } from '../control/routes.js';
-import { ControlServer } from '../control/server.js';
+import { ControlServer, controlFdName } from '../control/server.js';
 import { Supervisor } from '../core/supervisor.js';
 import { createLogger, type Logger } from '../logs/logger.js';
 import { LogSink } from '../logs/sink.js';
@@ -29,7 +30,7 @@ import { Workers } from '../prefork/workers.js';
 import { FileDesiredState } from './desired-state.js';
 import { Hooks, ON_STARTING_MS } from './hooks.js';
 import { EventSystem } from '../events/system.js';
-import { callbackAddress, ListenerConfigError, listenerSpecs, requireSocketDirectory, warnIfExposed } from './listeners.js';
+import { callbackAddress, ListenerConfigError, listenerSpecs, requireSocketDirectory, takeControlFds, warnIfExposed } from './listeners.js';
 import { acquireInstanceLock } from './lock.js';
 import { withoutSystemdEnv } from './notify.js';
 import { controlSocketPath, pidfilePath } from './paths.js';
@@ -126,6 +127,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   const socketFiles = takeSocketFiles(process.env);
   const lockFd = o.reexec ? inherited.get(LOCK_FD_NAME)?.[0] : undefined;
   inherited.delete(LOCK_FD_NAME);
+  const controlFds = o.reexec ? takeControlFds(inherited) : new Map<string, number>();
   const lock = await acquireInstanceLock(runtimeDir, lockFd);
   const pidfile = pidfilePath(config);
   if (!lock) {
@@ -260,12 +262,15 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     supervisor,
     logger,
     configFile: config.file,
-    sockets: () => sockets?.handOver() ?? [],
+    // the serving sockets and the TCP control listeners (a unix one is staged by the new master instead)
+    sockets: () => [...(sockets?.handOver() ?? []), ...server.handOver()],
     socketFiles: () => sockets?.socketFiles() ?? [],
     lockFd: lock.fd,
     daemon: o.daemon,
     ownsWatchdog: () => service?.ownsWatchdog ?? false,
     onHandedOver: async (steering) => {
+      // the new master listens on the TCP control sockets now: connections queued there are its own
+      server.closeHandedOver();
       service?.handedOver();
       // the new master's workers get the new connections, and the slots it does not keep are drained
       // before this master's workers stop (src/prefork/sockets.ts)
@@ -324,9 +329,14 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   try {
     for (const spec of listenerSpecs(config)) {
       if (spec.kind === 'unix') requireSocketDirectory(spec.path as string);
-      const bound = await server.listen(spec, { staged: o.reexec === true });
+      const fdName = controlFdName(spec) ?? '';
+      const inheritedFd = controlFds.get(fdName);
+      controlFds.delete(fdName);
+      const bound = await server.listen(spec, { staged: o.reexec === true, ...(inheritedFd !== undefined ? { inheritedFd } : {}) });
       if (spec.kind === 'tcp') warnIfExposed(bound.url, logger);
     }
+    // the old master's TCP listener for an address this config no longer has: not this master's to keep
+    for (const fd of controlFds.values()) closeSync(fd);
   } catch (err) {
     await cleanup();
     guard?.close();
@@ -384,9 +394,9 @@ export async function runMaster(o: MasterOptions): Promise<number> {
       timeoutMs: config.supervisord.reexecTimeoutMs,
       // only a successor that takes over takes the control socket's path and the pidfile: one that fails
       // leaves the old master answering at both (it keeps running)
+      publish: () => server.publish().then(() => null, (err: unknown) => (err as Error).message),
       onReady: (ok) => {
         if (!ok) return;
-        server.publish();
         const problem = tryWritePidfile(pidfile);
         if (problem !== null) logger.log('critical', problem);
         service?.tookOver();

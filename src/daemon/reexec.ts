@@ -228,8 +228,13 @@ export function takeOver(
   o: {
     readonly logger: Logger;
     /**
-     * called once the socket-serving processes run (`ok`) or failed to, just before the report; never
-     * with `ok` once this master has been told to stop
+     * the socket-serving processes run: take the control listeners over (listen on the inherited TCP ones,
+     * move the staged unix ones onto their paths); resolves with why it could not, or null
+     */
+    readonly publish: () => Promise<string | null>;
+    /**
+     * called once the socket-serving processes run and the listeners are published (`ok`), or failed,
+     * just before the report; never with `ok` once this master has been told to stop
      */
     readonly onReady: (ok: boolean) => void;
     /**
@@ -260,18 +265,21 @@ export function takeOver(
   supervisor.start(serving);
   reportToPredecessor({ t: 'reexec-waiting', ms: o.timeoutMs });
   let tookOver = false;
-  void waitForRunning(supervisor, serving, o.timeoutMs).then((awaited) => {
+  void waitForRunning(supervisor, serving, o.timeoutMs).then(async (awaited) => {
     // a stop may have come in the turns since
     const outcome = supervisor.mood === 'running' ? awaited : 'stopping';
-    const ok = outcome === 'running';
+    const unpublished = outcome === 'running' ? await o.publish() : null;
+    const ok = outcome === 'running' && unpublished === null && supervisor.mood === 'running';
     tookOver = ok;
     o.onReady(ok);
     const why =
-      outcome === 'fatal'
-        ? 'its workers could not start (FATAL)'
-        : outcome === 'stopping'
-          ? 'the new master was told to stop before it took over'
-          : `its workers did not become ready within ${o.timeoutMs / 1000} s (reexec_timeout)`;
+      unpublished !== null
+        ? `the new master cannot take the control socket over: ${unpublished}`
+        : outcome === 'fatal'
+          ? 'its workers could not start (FATAL)'
+          : outcome === 'stopping' || outcome === 'running'
+            ? 'the new master was told to stop before it took over'
+            : `its workers did not become ready within ${o.timeoutMs / 1000} s (reexec_timeout)`;
     reportToPredecessor(ok ? { t: 'reexec-ready', pid: process.pid, steering: o.steeringView() } : { t: 'reexec-failed', message: why });
   });
   let steering = false;

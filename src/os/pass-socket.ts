@@ -7,7 +7,7 @@
 // socket the master holds, with whatever connections are queued on it.
 import type { ChildProcess } from 'node:child_process';
 import { closeSync } from 'node:fs';
-import { Socket } from 'node:net';
+import { Socket, type Server } from 'node:net';
 import { duplicateFd } from './native.js';
 
 /**
@@ -33,4 +33,11 @@ export function sendListeningSocket(child: ChildProcess, message: object, fd: nu
       resolve(err === null);
     });
   });
+}
+
+/** The fd of a listening Node server (its libuv handle's), to hand to another process; null when it has none. */
+export function listeningFd(server: Server): number | null {
+  const handle: unknown = Reflect.get(server, '_handle');
+  const fd: unknown = typeof handle === 'object' && handle !== null ? Reflect.get(handle, 'fd') : undefined;
+  return typeof fd === 'number' && fd >= 0 ? fd : null;
 }

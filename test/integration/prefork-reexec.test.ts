@@ -13,6 +13,7 @@ import { parseServerUrl, requestJson } from '../../src/control/client.js';
 import { CliRun, fixture, livePids, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
 import { fetchText } from '../helpers/http.js';
 import { startLoad } from '../helpers/load.js';
+import { freePort } from '../helpers/web.js';
 import { droverBin } from '../helpers/paths.js';
 
 const node = process.execPath;
@@ -191,6 +192,70 @@ test('a unix socket across USR2: kept when the new master fails, served by it wh
     await waitForCondition(() => livePids([newMaster]).length === 0, 'the new master to exit', { timeoutMs: 15_000, describe: () => run.describe() });
     assert.equal(existsSync(sock), false, `the last master removed ${sock}\n${run.describe()}`);
   } finally {
+    await teardown(run, spawned(run), dir);
+  }
+});
+
+/** A web worker that answers its pid, its code written by `good`/`bad` (which cannot load). */
+function toggledApp(dir: string): { file: string; good: () => void; bad: () => void } {
+  const file = join(dir, 'app.mjs');
+  const good = (): void => writeFileSync(file, `export default (req, res) => res.end(String(process.pid));\n`);
+  good();
+  return { file, good, bad: () => writeFileSync(file, `throw new Error('boom at load');\n`) };
+}
+
+test('USR2 with [inet_http_server]: the new master answers on the same TCP port, no connection is refused meanwhile, and a failed one leaves the port to the old', async () => {
+  const dir = makeTmpDir();
+  const app = toggledApp(dir);
+  const port = await freePort();
+  const file = writeConfig(
+    dir,
+    `[inet_http_server]\nport = 127.0.0.1:${port}\nusername = admin\npassword = s3cret\n\n[socket:web]\nbind = 127.0.0.1:0\n\n[program:web]\nworker = ${app.file}\nsockets = web\nnumprocs = 1\nstartretries = 0\n`,
+  );
+  const run = await startUp(file);
+  const ep = parseServerUrl(`http://127.0.0.1:${port}`, { username: 'admin', password: 's3cret' });
+  // one connection after another to the port, from before each USR2 until the test has seen what it waits for
+  let polling = true;
+  const errors: string[] = [];
+  const answeredBy = new Set<unknown>();
+  const poll = (async (): Promise<void> => {
+    while (polling) {
+      try {
+        answeredBy.add((await requestJson(ep, 'GET', '/api/info', undefined, { timeoutMs: 5000 })).body['pid']);
+      } catch (err) {
+        errors.push((err as Error).message);
+      }
+    }
+  })();
+  let newMaster = 0;
+  try {
+    await run.waitForLine(/web_0: starting → running/);
+    // a new master that fails leaves the port to the old one (its copy of the fd closes with it)
+    app.bad();
+    run.signal('SIGUSR2');
+    await run.waitForLine(/SIGUSR2: .*; this master keeps running/, { timeoutMs: 30_000 });
+    const failed = Number([...run.output.matchAll(/drover up: pid (\d+)/g)][1]?.[1] ?? 0);
+    assert.ok(failed > 0, run.describe());
+    await waitForCondition(() => livePids([failed]).length === 0, 'the failed new master to exit', { timeoutMs: 15_000, describe: () => run.describe() });
+    assert.equal((await requestJson(ep, 'GET', '/api/info', undefined, { timeoutMs: 5000 })).body['pid'], run.pid, 'the old master still answers on the TCP port');
+    // a new master that takes over answers there, and the old one is gone
+    app.good();
+    const from = run.output.length;
+    run.signal('SIGUSR2');
+    newMaster = Number((await run.waitForLine(/the new master \(pid (\d+)\) is ready/, { timeoutMs: 20_000, from }))[1]);
+    await run.waitForExit(15_000, { drained: false });
+    // (bounded: a port that nobody accepts on holds a connection unanswered)
+    const info = await requestJson(ep, 'GET', '/api/info', undefined, { timeoutMs: 5000 }).catch((err: unknown) => assert.fail(`${(err as Error).message}\n${run.describe()}`));
+    assert.equal(info.body['pid'], newMaster, `the new master answers on 127.0.0.1:${port}\n${run.describe()}`);
+    polling = false;
+    await poll;
+    assert.deepEqual(errors, [], `connections to the TCP port failed during the re-exec\n${run.describe()}`);
+    assert.ok(answeredBy.has(run.pid) && answeredBy.has(newMaster), `answered by ${[...answeredBy].join(' ')}`);
+    await requestJson(ep, 'POST', '/api/shutdown', {});
+    await waitForCondition(() => livePids([newMaster]).length === 0, 'the new master to exit', { timeoutMs: 15_000, describe: () => run.describe() });
+  } finally {
+    polling = false;
+    await poll;
     await teardown(run, spawned(run), dir);
   }
 });
