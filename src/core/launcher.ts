@@ -7,13 +7,13 @@ import type { OutputSink, StreamName } from '../logs/output.js';
 import type { OrphanGuard } from '../os/guard.js';
 import { descendantsOf, listProcesses, readStat, type ProcStat } from '../os/proc.js';
 import { endOf, type OutputStream } from '../os/pipe-reader.js';
-import { childExit, groupHasMembers, resolveExecutable, sendSignal, spawnProcess } from '../os/spawn.js';
+import { childExit, resolveExecutable, sendSignal, spawnProcess } from '../os/spawn.js';
 import { lookupUser, type UserInfo } from '../os/users.js';
 import type { CoreHost } from './_host.js';
 import type { Follower } from './follower.js';
 import { isRefusal, type LaunchPlan, type LaunchRefusal, type ProcessKind } from './kind.js';
-import { Leftovers } from './leftovers.js';
-import type { GoneExit, ProcessEntry } from './table.js';
+import { goneExit, Leftovers, reportEnd } from './leftovers.js';
+import type { ProcessEntry } from './table.js';
 import type { SupervisorEvent } from './types.js';
 
 /** Server hooks the launcher fires (gunicorn's pre_spawn, post_spawn, worker_exit), without waiting. */
@@ -222,35 +222,17 @@ export class Launcher {
     const { spec } = entry;
     entry.child = null;
     entry.spawnedPid = 0;
-    const requested = entry.record.stopRequested;
-    // a fast shutdown SIGKILLed the whole group: what still shows in it is dying, not left running
-    const groupKilled = entry.record.stopCause === 'fastStop';
     // A program that forked a daemon and exited: follow its pidfile when configured.
-    if (!requested && spec.pidfile !== null && entry.followedPid === 0 && ev.code !== null && spec.exitCodes.includes(ev.code)) {
+    if (!entry.record.stopRequested && spec.pidfile !== null && entry.followedPid === 0 && ev.code !== null && spec.exitCodes.includes(ev.code)) {
       this.follower.waitForPidfile(entry, ev.pid);
       return;
     }
     // What is known of the ended process, before a respawn replaces it (sweepLeftovers, the daemonizing check)
-    const gone: GoneExit = {
-      pid: ev.pid,
-      snapshot: entry.stopSnapshot,
-      startTicks: entry.spawnedStartTicks,
-      executable: entry.executable,
-      startedAtMs: entry.record.startedAtMs ?? 0,
-      requested,
-      code: ev.code,
-      graceUntilMs: requested && spec.stopAsGroup && entry.record.stopCause === 'requested' ? entry.record.changedAtMs + spec.stopWaitSecs * 1000 : null,
-    };
-    entry.gone = gone;
+    const gone = goneExit(entry, ev.pid, entry.spawnedStartTicks, ev.code);
     this.o.guard?.remove(ev.pid);
     this.o.hooks?.fire('worker_exit', hookProcess(spec, ev.pid), { code: ev.code, signal: ev.signal });
-    this.host.dispatch(entry, { type: 'childExited', code: ev.code, signal: ev.signal });
-    entry.gone = null;
+    reportEnd(this.host, entry, gone, ev, ev.pid);
     if (!spec.killAsGroup) this.leftovers.warnIfDaemonized(spec, gone);
-    if (requested && !groupKilled && !spec.stopAsGroup && !spec.killAsGroup && groupHasMembers(gone.pid)) {
-      // supervisord leaves them as silently; a stopped program whose children run on deserves a word
-      this.host.logger.warn(`${spec.name}: stopped, but processes of its group still run (its stop signal went to pid ${gone.pid} only): set stopasgroup = true to stop them with it`);
-    }
   }
 
   /** killasgroup: kill what the ended leader left (its group, recorded descendants) before any respawn. */

@@ -11,7 +11,7 @@ import { readStat, type ProcStat } from '../os/proc.js';
 import { groupHasMembers, sendSignal } from '../os/spawn.js';
 import { timerDelay } from '../os/timers.js';
 import type { CoreHost } from './_host.js';
-import type { GoneExit } from './table.js';
+import type { GoneExit, ProcessEntry } from './table.js';
 
 /** A group given the rest of its stopwaitsecs. */
 interface Stopping {
@@ -126,6 +126,43 @@ export class Leftovers {
 
   private leftBehind(gone: GoneProcess, sameExecutable: boolean): ProcStat[] {
     return findLeftBehind(gone, this.procTable(), { sameExecutable });
+  }
+}
+
+/**
+ * What is known of `entry`'s process as it ends, for the sweep and the warnings: `pid` is the one whose group
+ * counts (a spawned process, or a followed daemon's group), `startTicks` its start time (0 when unknown).
+ */
+export function goneExit(entry: ProcessEntry, pid: number, startTicks: number, code: number | null): GoneExit {
+  const { spec, record } = entry;
+  const requested = record.stopRequested;
+  return {
+    pid,
+    snapshot: entry.stopSnapshot,
+    startTicks,
+    executable: entry.executable,
+    startedAtMs: record.startedAtMs ?? 0,
+    requested,
+    code,
+    graceUntilMs: requested && spec.stopAsGroup && record.stopCause === 'requested' ? record.changedAtMs + spec.stopWaitSecs * 1000 : null,
+  };
+}
+
+/**
+ * Feeds the end of `entry`'s process to the reducer with `gone` on the entry meanwhile (its sweepLeftovers
+ * effect reads it there), then warns when a stop whose signal went to `signalled` alone left its group
+ * running. A spawned process and a followed daemon end through here alike.
+ */
+export function reportEnd(host: CoreHost, entry: ProcessEntry, gone: GoneExit, exit: { readonly code: number | null; readonly signal: string | null }, signalled: number): void {
+  const { spec } = entry;
+  // a fast shutdown SIGKILLed the whole group: what still shows in it is dying, not left running
+  const groupKilled = entry.record.stopCause === 'fastStop';
+  entry.gone = gone;
+  host.dispatch(entry, { type: 'childExited', code: exit.code, signal: exit.signal });
+  entry.gone = null;
+  if (gone.requested && !groupKilled && !spec.stopAsGroup && !spec.killAsGroup && groupHasMembers(gone.pid)) {
+    // supervisord leaves them as silently; a stopped program whose children run on deserves a word
+    host.logger.warn(`${spec.name}: stopped, but processes of its group still run (its stop signal went to pid ${signalled} only): set stopasgroup = true to stop them with it`);
   }
 }
 
