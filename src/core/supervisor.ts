@@ -79,7 +79,7 @@ export class Supervisor implements CoreHost {
     this.config = opts.config;
     this.logger = opts.logger;
     const kinds = opts.kinds ?? [];
-    this.follower = new Follower(this, opts.guard);
+    this.follower = new Follower(this, opts.guard, (e, signal, toGroup) => this.launcher.signalForStop(e, signal, toGroup));
     this.launcher = new Launcher(this, this.follower, {
       output: opts.output,
       guard: opts.guard,

@@ -3,7 +3,7 @@
 // a launcher could name any newer process, root's included, and `drover stop` killed it.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess, execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -188,5 +188,97 @@ test('user= program: a double-forked daemon (new session, intermediate gone) is 
     await waitForCondition(() => livePids(daemons).length === 0, 'the followed daemon to be stopped', { describe: () => run?.describe() ?? '' });
   } finally {
     if (run) assert.deepEqual(await teardown(run, daemons, s.base), []);
+  }
+});
+
+/**
+ * A self-daemonizing program whose daemon writes its pidfile only when the test says so (a line on `fifo`),
+ * after drover has seen the launcher exit: `run` is `launcher.sh`, the daemon `daemon.sh` (its own session,
+ * a `sleep` in its group, `TERM` written to `marker` when it gets SIGTERM).
+ */
+function slowDaemon(): { base: string; pidfile: string; fifo: string; marker: string; launcher: string } {
+  const s = setup(null);
+  const marker = join(s.base, 'got-signal');
+  const daemon = join(s.base, 'daemon.sh');
+  writeFileSync(daemon, `trap 'echo TERM > "$3"; exit 0' TERM\nread -r go < "$1"\necho $$ > "$2"\nsleep 1000 &\nwait\n`);
+  writeFileSync(s.launcher, `setsid /bin/sh ${daemon} "$@" </dev/null >/dev/null 2>&1 &\nexit 0\n`);
+  return { ...s, marker };
+}
+
+test('a stop asked for while the pidfile is awaited reaches the daemon with its stop signal once the pidfile names it', async () => {
+  const s = slowDaemon();
+  let run: CliRun | null = null;
+  const daemons: number[] = [];
+  try {
+    // startsecs: a wait for the pidfile long enough for a loaded machine; stopwaitsecs: the SIGKILL an
+    // unfixed drover ends the stop with comes within the test's wait
+    const conf = `[program:app]\ncommand = /bin/sh ${s.launcher} ${s.fifo} ${s.pidfile} ${s.marker}\npidfile = ${s.pidfile}\nstartsecs = 10\nstopwaitsecs = 4\nstopasgroup = true\nautorestart = false\n`;
+    run = await startUp(writeConfig(s.base, conf));
+    await run.waitForLine(/app: launcher exited; waiting up to 10 s for its pidfile/);
+    run.signal('SIGTERM');
+    await run.waitForLine(/app: starting → stopping/);
+    await writeFile(s.fifo, 'go\n');
+    daemons.push(Number((await run.waitForLine(/app: following pid (\d+)/))[1]));
+    assert.equal((await run.waitForExit(10_000)).code, 0, run.describe());
+    const got = existsSync(s.marker) ? readFileSync(s.marker, 'utf8') : '(nothing)';
+    assert.equal(got, 'TERM\n', `the daemon never got its stop signal\n${run.describe()}`);
+    assert.doesNotMatch(run.output, /SIGKILL/, run.describe());
+    assert.match(run.output, /app: SIGTERM to pid \d+ and its group: asked for while its pidfile was awaited/, run.describe());
+  } finally {
+    if (run) assert.deepEqual(await teardown(run, daemons, s.base), []);
+  }
+});
+
+/**
+ * A launcher whose daemon (bash, leading its own session and group) starts a worker in its group, then
+ * writes the pidfile; drover is started with `options` and has followed the daemon when this resolves.
+ */
+async function groupDaemon(s: { base: string; pidfile: string; launcher: string }, options: string): Promise<{ run: CliRun; daemon: number; worker: number }> {
+  const worker = join(s.base, 'worker.pid');
+  writeFileSync(s.launcher, `setsid bash -c 'sleep 1000 & echo $! > "$2"; echo $$ > "$1"; wait' bash "$1" "$2" </dev/null >/dev/null 2>&1 &\nexit 0\n`);
+  const conf = `[program:app]\ncommand = /bin/sh ${s.launcher} ${s.pidfile} ${worker}\npidfile = ${s.pidfile}\nstartsecs = 0\nautorestart = false\n${options}`;
+  const run = await startUp(writeConfig(s.base, conf));
+  const daemon = Number((await run.waitForLine(/app: following pid (\d+)/))[1]);
+  const pids = [daemon, Number(readFileSync(worker, 'utf8'))] as const;
+  assert.deepEqual(livePids(pids, run.mark), pids, run.describe());
+  return { run, daemon: pids[0], worker: pids[1] };
+}
+
+test('killasgroup: what a followed daemon leaves in its group when it dies is killed, as for a spawned program', async () => {
+  const s = setup(null);
+  let run: CliRun | null = null;
+  const pids: number[] = [];
+  try {
+    const g = await groupDaemon(s, 'killasgroup = true\n');
+    run = g.run;
+    const { daemon, worker: workerPid } = g;
+    pids.push(daemon, workerPid);
+    process.kill(daemon, 'SIGKILL');
+    await run.waitForLine(new RegExp(`app: killing 1 process\\(es\\) left behind in its group: ${workerPid}\\b`));
+    const r = run;
+    await waitForCondition(() => livePids([workerPid]).length === 0, `the daemon's worker ${workerPid} to be killed`, { describe: () => r.describe() });
+  } finally {
+    if (run) assert.deepEqual(await teardown(run, pids, s.base), []);
+  }
+});
+
+test('a followed daemon stopped without stopasgroup: drover says that processes of its group still run', async () => {
+  const s = setup(null);
+  let run: CliRun | null = null;
+  const pids: number[] = [];
+  try {
+    const g = await groupDaemon(s, '');
+    run = g.run;
+    pids.push(g.daemon, g.worker);
+    run.signal('SIGTERM');
+    await run.waitForLine(new RegExp(`app: stopped, but processes of its group still run \\(its stop signal went to pid ${g.daemon} only\\)`));
+    assert.equal((await run.waitForExit(10_000)).code, 0, run.describe());
+    // left running, as supervisord leaves them: the test ends it
+    assert.deepEqual(livePids([g.worker], run.mark), [g.worker], run.describe());
+    process.kill(g.worker, 'SIGKILL');
+    const r = run;
+    await waitForCondition(() => livePids([g.worker]).length === 0, `the worker ${g.worker} to end`, { describe: () => r.describe() });
+  } finally {
+    if (run) assert.deepEqual(await teardown(run, pids, s.base), []);
   }
 });
