@@ -7,7 +7,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSyn
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fixture, livePids, makeTmpDir, procState, startUp, teardown, waitForCondition, writeConfig, type CliRun } from '../helpers/drover.js';
+import { fixture, livePids, makeTmpDir, procState, runCli, startUp, teardown, waitForCondition, writeConfig, type CliRun } from '../helpers/drover.js';
 import { canCreateUsers, createTestUser, type TestUser } from '../helpers/users.js';
 
 const node = process.execPath;
@@ -213,8 +213,13 @@ test('a stop asked for while the pidfile is awaited reaches the daemon with its 
     // startsecs: a wait for the pidfile long enough for a loaded machine; stopwaitsecs: the SIGKILL an
     // unfixed drover ends the stop with comes within the test's wait
     const conf = `[program:app]\ncommand = /bin/sh ${s.launcher} ${s.fifo} ${s.pidfile} ${s.marker}\npidfile = ${s.pidfile}\nstartsecs = 10\nstopwaitsecs = 4\nstopasgroup = true\nautorestart = false\n`;
-    run = await startUp(writeConfig(s.base, conf));
+    const file = writeConfig(s.base, conf);
+    run = await startUp(file);
     await run.waitForLine(/app: launcher exited; waiting up to 10 s for its pidfile/);
+    // nothing to signal yet: not the launcher's reaped pid (whoever has it now)
+    const early = await runCli(['signal', 'USR1', '-c', file, 'app']);
+    assert.equal(early.code, 1, early.output);
+    assert.match(early.output, /app is starting/);
     run.signal('SIGTERM');
     await run.waitForLine(/app: starting → stopping/);
     await writeFile(s.fifo, 'go\n');
