@@ -29,16 +29,17 @@ ${extra}
 `;
 }
 
-test('stopasgroup + killasgroup: a stop takes every grandchild, also one that left the group', async () => {
+/** drover runs the grandchildren tree with `extra`, is sent `signal`, exits 0, and no process of the tree is left. */
+async function treeGoneAfter(extra: string, signal: NodeJS.Signals): Promise<void> {
   const dir = makeTmpDir();
-  const run = await startUp(writeConfig(dir, config('stopasgroup = true\nkillasgroup = true')));
+  const run = await startUp(writeConfig(dir, config(extra)));
   let pids: number[] = [];
   try {
     const m = await run.waitForLine(/tree \| grandchildren (\d+) (\d+)/);
     const leader = Number((await run.waitForLine(/spawned: tree with pid (\d+)/))[1]);
     pids = [leader, Number(m[1]), Number(m[2])];
     assert.equal(livePids(pids).length, 3);
-    run.signal('SIGTERM');
+    run.signal(signal);
     assert.equal((await run.waitForExit(10_000)).code, 0, run.describe());
     await waitForCondition(() => livePids(pids).length === 0, 'every process of the tree to be gone', {
       describe: () => `alive: ${livePids(pids).join(' ')}\n${run.describe()}`,
@@ -46,28 +47,13 @@ test('stopasgroup + killasgroup: a stop takes every grandchild, also one that le
   } finally {
     assert.deepEqual(await teardown(run, pids, dir), []);
   }
-});
+}
+
+test('stopasgroup + killasgroup: a stop takes every grandchild, also one that left the group', () => treeGoneAfter('stopasgroup = true\nkillasgroup = true', 'SIGTERM'));
 
 // A fast shutdown (SIGQUIT) SIGKILLs each program's group; a descendant that left the group (setsid) was
 // not recorded and survived it, where a graceful stop reached it
-test('a fast shutdown also kills a descendant that left the group, as a graceful stop does', async () => {
-  const dir = makeTmpDir();
-  const run = await startUp(writeConfig(dir, config('pdeathsig = false')));
-  let pids: number[] = [];
-  try {
-    const m = await run.waitForLine(/tree \| grandchildren (\d+) (\d+)/);
-    const leader = Number((await run.waitForLine(/spawned: tree with pid (\d+)/))[1]);
-    pids = [leader, Number(m[1]), Number(m[2])];
-    assert.equal(livePids(pids).length, 3);
-    run.signal('SIGQUIT');
-    assert.equal((await run.waitForExit(10_000)).code, 0, run.describe());
-    await waitForCondition(() => livePids(pids).length === 0, 'every process of the tree to be gone', {
-      describe: () => `alive: ${livePids(pids).join(' ')}\n${run.describe()}`,
-    });
-  } finally {
-    assert.deepEqual(await teardown(run, pids, dir), []);
-  }
-});
+test('a fast shutdown also kills a descendant that left the group, as a graceful stop does', () => treeGoneAfter('pdeathsig = false', 'SIGQUIT'));
 
 test('negative control: without group semantics the grandchildren outlive a stop', async () => {
   const dir = makeTmpDir();
