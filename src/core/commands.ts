@@ -248,7 +248,7 @@ export class Commands {
   private signalOne(key: string, signal: string): CommandOutcome {
     const entry = this.host.table.get(key);
     if (!entry) return { key, ok: false, code: 'E_BAD_NAME', message: `no such process: ${key}` };
-    const pid = entry.spawnedPid !== 0 ? entry.spawnedPid : this.follower.followedAlive(entry); // never a reaped launcher's
+    const pid = this.follower.signalTarget(entry); // never a reaped launcher's
     if (!SIGNALLABLE_STATES.has(entry.record.state) || pid === null) {
       return { key, ok: false, code: 'E_NOT_RUNNING', message: `${key} is ${entry.record.state}` };
     }

@@ -132,8 +132,13 @@ export class Follower {
     this.waits.get(entry)?.push({ signal, toGroup });
   }
 
-  /** The pid of the daemon `entry` follows while it is still that process; null otherwise. */
-  followedAlive(entry: ProcessEntry): number | null {
+  /**
+   * The pid a signal to `entry` may reach: the spawned process until its exit is handled, then the daemon
+   * followed through its pidfile while it is the same process. null in between: while the pidfile is
+   * awaited the record still names the launcher, reaped already, its pid free for another process.
+   */
+  signalTarget(entry: ProcessEntry): number | null {
+    if (entry.spawnedPid !== 0) return entry.spawnedPid;
     const f = this.followed.get(entry);
     return f !== undefined && entry.followedPid !== 0 && !this.hasEnded(entry.followedPid, f) ? entry.followedPid : null;
   }

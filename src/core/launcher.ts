@@ -199,7 +199,7 @@ export class Launcher {
 
   /** Sends a stop or kill signal; with group semantics it also reaches descendants that left the group. */
   signalForStop(entry: ProcessEntry, signal: string, toGroup: boolean): void {
-    const pid = this.stopTarget(entry);
+    const pid = this.follower.signalTarget(entry);
     if (pid === null) {
       this.follower.deferStop(entry, signal, toGroup);
       return;
@@ -244,15 +244,6 @@ export class Launcher {
   }
 
   // --- internal ---
-
-  /**
-   * The pid a stop or kill of `entry` may reach: the spawned process until its exit is handled, then the
-   * daemon followed through its pidfile while it is the same process. null in between: while the pidfile
-   * is awaited the record still names the launcher, reaped already, its pid free for another process.
-   */
-  private stopTarget(entry: ProcessEntry): number | null {
-    return entry.spawnedPid !== 0 ? entry.spawnedPid : this.follower.followedAlive(entry);
-  }
 
   /** The user to switch to, null when none (or when drover already is that user), or why it cannot. */
   private userFor(spec: ProcessSpec): UserInfo | null | 'missing' | 'not-root' {
