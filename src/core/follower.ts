@@ -98,7 +98,9 @@ export class Follower {
     if (ev.pid === null) {
       if (ev.refused !== null) logger.warn(`${entry.spec.name}: launcher exited; not following the pid in ${entry.spec.pidfile ?? ''}: ${ev.refused}`);
       else logger.warn(`${entry.spec.name}: launcher exited but pidfile ${entry.spec.pidfile ?? ''} names no live process`);
-      this.host.dispatch(entry, { type: 'childExited', code: null, signal: null });
+      // the launcher's exit is the end: what it left in its group is swept (killasgroup) before a respawn
+      const exit = { code: null, signal: null };
+      reportEnd(this.host, entry, goneExit(entry, ev.launcherPid, entry.spawnedStartTicks, exit.code), exit, ev.launcherPid);
       return;
     }
     const pid = ev.pid;

@@ -200,7 +200,8 @@ function slowDaemon(): { base: string; pidfile: string; fifo: string; marker: st
   const s = setup(null);
   const marker = join(s.base, 'got-signal');
   const daemon = join(s.base, 'daemon.sh');
-  writeFileSync(daemon, `trap 'echo TERM > "$3"; exit 0' TERM\nread -r go < "$1"\necho $$ > "$2"\nsleep 1000 &\nwait\n`);
+  // its pid goes to `marker.pid` at once, so a failing test can end it (and its group) while it waits
+  writeFileSync(daemon, `echo $$ > "$3.pid"\ntrap 'echo TERM > "$3"; exit 0' TERM\nread -r go < "$1"\necho $$ > "$2"\nsleep 1000 &\nwait\n`);
   writeFileSync(s.launcher, `setsid /bin/sh ${daemon} "$@" </dev/null >/dev/null 2>&1 &\nexit 0\n`);
   return { ...s, marker };
 }
@@ -230,7 +231,34 @@ test('a stop asked for while the pidfile is awaited reaches the daemon with its 
     assert.doesNotMatch(run.output, /SIGKILL/, run.describe());
     assert.match(run.output, /app: SIGTERM to pid \d+ and its group: asked for while its pidfile was awaited/, run.describe());
   } finally {
+    // a test failing before drover followed the daemon: it still waits on the fifo, its group with it
+    const early = existsSync(`${s.marker}.pid`) ? Number(readFileSync(`${s.marker}.pid`, 'utf8')) : 0;
+    if (early > 0 && !daemons.includes(early)) {
+      daemons.push(early);
+      if (livePids([early]).length > 0) process.kill(-early, 'SIGKILL');
+    }
     if (run) assert.deepEqual(await teardown(run, daemons, s.base), []);
+  }
+});
+
+test('killasgroup: a launcher whose pidfile never names a process has what it left in its group killed', async () => {
+  const s = setup(null);
+  const left = join(s.base, 'left.pid');
+  let run: CliRun | null = null;
+  const pids: number[] = [];
+  try {
+    // the launcher leaves a worker in its group and exits 0; nothing ever writes the pidfile
+    writeFileSync(s.launcher, 'sleep 1000 &\necho $! > "$1"\nexit 0\n');
+    const conf = `[program:app]\ncommand = /bin/sh ${s.launcher} ${left}\npidfile = ${s.pidfile}\nstartsecs = 0\nautorestart = false\nkillasgroup = true\n`;
+    run = await startUp(writeConfig(s.base, conf));
+    await run.waitForLine(/app: launcher exited but pidfile \S+ names no live process/, { timeoutMs: 10_000 });
+    const worker = Number(readFileSync(left, 'utf8'));
+    pids.push(worker);
+    await run.waitForLine(new RegExp(`app: killing 1 process\\(es\\) left behind in its group: ${worker}\\b`));
+    const r = run;
+    await waitForCondition(() => livePids([worker]).length === 0, `the launcher's worker ${worker} to be killed`, { describe: () => r.describe() });
+  } finally {
+    if (run) assert.deepEqual(await teardown(run, pids, s.base), []);
   }
 });
 
