@@ -265,13 +265,23 @@ export function takeOver(
   supervisor.start(serving);
   reportToPredecessor({ t: 'reexec-waiting', ms: o.timeoutMs });
   let tookOver = false;
+  // the old master died before this one took over: it is the only master, whatever its workers do
+  let orphaned = false;
+  let published: Promise<string | null> | null = null;
+  const publishOnce = (): Promise<string | null> => (published ??= o.publish());
+  const ready = (ok: boolean): void => {
+    if (tookOver) return;
+    tookOver = ok;
+    o.onReady(ok);
+  };
   void waitForRunning(supervisor, serving, o.timeoutMs).then(async (awaited) => {
     // a stop may have come in the turns since
     const outcome = supervisor.mood === 'running' ? awaited : 'stopping';
-    const unpublished = outcome === 'running' ? await o.publish() : null;
+    if (orphaned) return;
+    const unpublished = outcome === 'running' ? await publishOnce() : null;
+    if (orphaned) return;
     const ok = outcome === 'running' && unpublished === null && supervisor.mood === 'running';
-    tookOver = ok;
-    o.onReady(ok);
+    ready(ok);
     const why =
       unpublished !== null
         ? `the new master cannot take the control socket over: ${unpublished}`
@@ -282,6 +292,15 @@ export function takeOver(
             : `its workers did not become ready within ${o.timeoutMs / 1000} s (reexec_timeout)`;
     reportToPredecessor(ok ? { t: 'reexec-ready', pid: process.pid, steering: o.steeringView() } : { t: 'reexec-failed', message: why });
   });
+  /** The old master has gone first: take the control socket and the pidfile over now, or nobody answers. */
+  const takeOverAlone = (): void => {
+    orphaned = true;
+    o.logger.warn('the old master has gone before this one was ready: this master takes the control socket and the pidfile over now');
+    void publishOnce().then((why) => {
+      if (why !== null) o.logger.error(`the old master has gone, and this master cannot take the control socket over: ${why}`);
+      ready(why === null && supervisor.mood === 'running');
+    });
+  };
   let steering = false;
   const takeSteering = (): void => {
     if (steering) return;
@@ -305,6 +324,7 @@ export function takeOver(
       void supervisor.command({ type: 'shutdown', fast: false });
       return;
     }
+    if (!tookOver) takeOverAlone();
     supervisor.startRemaining();
   });
 }

@@ -10,7 +10,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseServerUrl, requestJson } from '../../src/control/client.js';
-import { CliRun, fixture, livePids, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
+import { CliRun, fixture, livePids, makeTmpDir, runCli, startUp, teardown, waitForAsync, waitForCondition, writeConfig } from '../helpers/drover.js';
 import { fetchText } from '../helpers/http.js';
 import { startLoad } from '../helpers/load.js';
 import { freePort } from '../helpers/web.js';
@@ -286,32 +286,94 @@ test('USR2 with a control socket path too long for a staging name beside it: the
   }
 });
 
-test('TERM during a USR2 re-exec stops the new master too: no drover is left running', async () => {
-  const dir = makeTmpDir();
+/** Live processes of `run`, other than its first master, that are a drover master (the one USR2 started). */
+function successorsOf(run: CliRun): number[] {
+  return readdirSync('/proc')
+    .filter((n) => /^\d+$/.test(n) && Number(n) !== run.pid)
+    .map(Number)
+    .filter((pid) => {
+      try {
+        // `up … --reexec` until it sets its title, `drover: master [...]` after
+        const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        return (cmd.includes('--reexec') || cmd.startsWith('drover: master')) && livePids([pid], run.mark).length === 1;
+      } catch {
+        return false; // gone while listed
+      }
+    });
+}
+
+/**
+ * An app whose load blocks, once `hold` exists, on a FIFO nobody writes until the test does: a new master's
+ * worker stays unready as long as the test wants (no timer decides it).
+ */
+function heldApp(dir: string): { app: string; hold: string; fifo: string } {
   const app = join(dir, 'held-app.mjs');
   const hold = join(dir, 'hold');
   const fifo = join(dir, 'fifo');
-  // once `hold` exists, loading the app blocks on a FIFO nobody writes: the new master's worker never gets
-  // ready, so the TERM is sure to come while the new master is getting ready (no timer decides it)
   writeFileSync(
     app,
     `import { existsSync, readFileSync } from 'node:fs';\nif (existsSync(${JSON.stringify(hold)})) readFileSync(${JSON.stringify(fifo)});\nexport default (req, res) => res.end('ok');\n`,
   );
-  const run = await startUp(writeConfig(dir, `[socket:web]\nbind = 127.0.0.1:0\n\n[program:web]\nworker = ${app}\nsockets = web\nnumprocs = 1\n\n[program:side]\ncommand = ${node} ${fixture('forever.mjs')}\nstartsecs = 0\n`));
-  /** live processes of this run, other than the first master, that are a drover master (the one USR2 started) */
-  const successors = (): number[] =>
-    readdirSync('/proc')
-      .filter((n) => /^\d+$/.test(n) && Number(n) !== run.pid)
-      .map(Number)
-      .filter((pid) => {
+  return { app, hold, fifo };
+}
+
+test('USR2 whose old master dies before the new one is ready: the new master takes the control socket and the pidfile over at once', async () => {
+  const dir = makeTmpDir();
+  const h = heldApp(dir);
+  const file = writeConfig(dir, `[socket:web]\nbind = 127.0.0.1:0\n\n[program:web]\nworker = ${h.app}\nsockets = web\nnumprocs = 1\n\n[program:side]\ncommand = ${node} ${fixture('forever.mjs')}\nstartsecs = 0\n`);
+  const run = await startUp(file);
+  const runtime = join(dir, '.drover');
+  const ep = parseServerUrl(`unix://${join(runtime, 'drover.sock')}`);
+  let released = false;
+  try {
+    await run.waitForLine(/web_0: starting → running/, { timeoutMs: 10_000 });
+    assert.equal(spawnSync('mkfifo', [h.fifo]).status, 0, 'mkfifo');
+    writeFileSync(h.hold, '');
+    const from = run.output.length;
+    run.signal('SIGUSR2');
+    // the new master's worker is loading (and stays so): the old master dies now
+    await run.waitForLine(/spawned: web_0 with pid \d+/, { from, timeoutMs: 10_000 });
+    const [successor] = successorsOf(run);
+    assert.ok(successor !== undefined, run.describe());
+    run.signal('SIGKILL');
+    await run.waitForExit(10_000, { drained: false });
+    // the new master starts the rest once the old one has gone; it must answer at the control socket too,
+    // though its serving worker is not ready (before, nothing answered there until it was)
+    await run.waitForLine(/side: starting → running/, { from, timeoutMs: 10_000 });
+    let last = '';
+    await waitForAsync(
+      async () => {
         try {
-          // `up … --reexec` until it sets its title, `drover: master [...]` after
-          const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-          return (cmd.includes('--reexec') || cmd.startsWith('drover: master')) && livePids([pid], run.mark).length === 1;
-        } catch {
-          return false; // gone while listed
+          last = String((await requestJson(ep, 'GET', '/api/info', undefined, { timeoutMs: 2000 })).body['pid']);
+        } catch (err) {
+          last = (err as Error).message;
         }
-      });
+        return last === String(successor);
+      },
+      `the new master (pid ${successor}) to answer at the control socket`,
+      { timeoutMs: 5000, describe: () => `last answer: ${last}\n${run.describe()}` },
+    );
+    assert.equal(readFileSync(join(runtime, 'drover.pid'), 'utf8').trim(), String(successor), 'the pidfile names the new master');
+    const status = await runCli(['status', '-c', file]);
+    assert.match(status.output, /web_0 .*starting/i, `drover status reaches the new master\n${status.output}`);
+    // let its worker load, then stop it all
+    writeFileSync(h.fifo, 'go');
+    released = true;
+    await requestJson(ep, 'POST', '/api/shutdown', {});
+    await waitForCondition(() => livePids([successor]).length === 0, 'the new master to exit', { timeoutMs: 15_000, describe: () => run.describe() });
+  } finally {
+    if (!released && existsSync(h.fifo)) spawnSync('sh', ['-c', `exec 3<>"${h.fifo}"; echo go >&3`]);
+    for (const pid of successorsOf(run)) process.kill(pid, 'SIGKILL');
+    await teardown(run, spawned(run), dir);
+  }
+});
+
+test('TERM during a USR2 re-exec stops the new master too: no drover is left running', async () => {
+  const dir = makeTmpDir();
+  // the new master's worker never gets ready, so the TERM is sure to come while the new master is getting ready
+  const { app, hold, fifo } = heldApp(dir);
+  const run = await startUp(writeConfig(dir, `[socket:web]\nbind = 127.0.0.1:0\n\n[program:web]\nworker = ${app}\nsockets = web\nnumprocs = 1\n\n[program:side]\ncommand = ${node} ${fixture('forever.mjs')}\nstartsecs = 0\n`));
+  const successors = (): number[] => successorsOf(run);
   try {
     await run.waitForLine(/web_0: starting → running/, { timeoutMs: 10_000 });
     assert.equal(spawnSync('mkfifo', [fifo]).status, 0, 'mkfifo');
