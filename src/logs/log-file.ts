@@ -553,6 +553,9 @@ export class LogFile {
         this.openLive('a');
         break;
       case 'clear': {
+        // a device or FIFO (/dev/null, a pipe to a collector) holds nothing to clear; removing it would put
+        // a regular file in its place (supervisord does: `supervisorctl clear all` could replace /dev/null)
+        if (!this.regular) break;
         this.closeLive();
         const dir = this.pinDir();
         if (dir === null) break;

@@ -2,9 +2,9 @@
 // limit counts from what is in the file, not from what drover wrote before; a rotation that fails leaves
 // the file growing, and is tried again later.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -84,6 +84,26 @@ test('a rotation that fails does not hang drover: the file grows on, one report,
     assert.equal(r.old, 'old\n');
     assert.equal(r.live, 100);
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('clear (clearProcessLogs) leaves a device used as the log in place: never a regular file in its stead', { skip: process.getuid?.() !== 0 && 'mknod needs root' }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'drover-logfile-'));
+  // a private null device, as /dev/null is one: supervisord removes it and starts a regular file there
+  const path = join(dir, 'null');
+  assert.equal(spawnSync('mknod', [path, 'c', '1', '3']).status, 0, 'mknod');
+  const file = new LogFile(path, { maxBytes: 4096, backups: 3, rotate: null, gzip: false });
+  try {
+    file.write(Buffer.from('before\n'));
+    await file.flush();
+    file.clear();
+    file.write(Buffer.from('after\n'));
+    await file.flush();
+    assert.equal(statSync(path).isCharacterDevice(), true, 'the device was replaced by a regular file');
+    assert.deepEqual(readdirSync(dir), ['null']);
+  } finally {
+    await file.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
