@@ -124,8 +124,8 @@ export class EventBus {
 
   private queue(pool: ListenerPool, event: BusEvent, head: boolean): void {
     const dropped = pool.accept(event, head, () => (this.serial = this.serial >= Number.MAX_SAFE_INTEGER ? 0 : this.serial + 1));
-    if (dropped) {
-      this.o.logger.error(`pool ${pool.name} event buffer overflowed, discarding event ${dropped.serial} (${dropped.type}; buffer_size ${pool.spec.bufferSize})`);
+    for (const d of dropped) {
+      this.o.logger.error(`pool ${pool.name} event buffer overflowed, discarding event ${d.serial} (${d.type}; buffer_size ${pool.spec.bufferSize})`);
     }
   }
 

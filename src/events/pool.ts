@@ -55,19 +55,20 @@ export class ListenerPool {
 
   /**
    * Queues `event` at the tail (or, for a requeue, at the head), giving it its serials the first time.
-   * Returns the event dropped to make room, if the queue was full.
+   * Returns the events dropped to make room, oldest first: one when the queue was full, more when a reload
+   * lowered buffer_size below what was queued (the queue is brought down to the new size at once).
    */
-  accept(event: BusEvent, head: boolean, nextGlobalSerial: () => number): BusEvent | null {
+  accept(event: BusEvent, head: boolean, nextGlobalSerial: () => number): BusEvent[] {
     if (event.serial < 0) event.serial = nextGlobalSerial();
     if (!event.poolSerials.has(this.name)) {
       this.serial += 1;
       event.poolSerials.set(this.name, this.serial);
       this.counters.accepted += 1;
     }
-    let dropped: BusEvent | null = null;
+    const dropped: BusEvent[] = [];
     // supervisor drops the oldest — for a requeue at the head too, before inserting
-    if (this.queue.length >= this.spec.bufferSize && this.queue.length > 0) {
-      dropped = this.queue.shift() ?? null;
+    while (this.queue.length >= this.spec.bufferSize && this.queue.length > 0) {
+      dropped.push(this.queue.shift() as BusEvent);
       this.counters.overflowed += 1;
     }
     if (head) this.queue.unshift(event);

@@ -43,11 +43,22 @@ test('a full queue drops its oldest event', () => {
   const next = serials();
   const p = pool(['EVENT'], 2);
   const [e1, e2, e3] = [ev(), ev(), ev()];
-  assert.equal(p.accept(e1, false, next), null);
-  assert.equal(p.accept(e2, false, next), null);
-  assert.equal(p.accept(e3, false, next), e1);
+  assert.deepEqual(p.accept(e1, false, next), []);
+  assert.deepEqual(p.accept(e2, false, next), []);
+  assert.deepEqual(p.accept(e3, false, next), [e1]);
   assert.deepEqual(p.queue, [e2, e3]);
   assert.equal(p.counters.overflowed, 1);
+});
+
+test('a buffer_size lowered by a reload below what is queued: the next event brings the queue down to it', () => {
+  const next = serials();
+  const p = pool(['EVENT'], 5);
+  const es = [ev(), ev(), ev(), ev(), ev()];
+  for (const e of es.slice(0, 4)) p.accept(e, false, next);
+  p.spec = { ...p.spec, bufferSize: 2 };
+  assert.deepEqual(p.accept(es[4] as BusEvent, false, next), es.slice(0, 3));
+  assert.deepEqual(p.queue, es.slice(3));
+  assert.equal(p.counters.overflowed, 3);
 });
 
 test('a requeue goes to the head, keeps its serials, and on a full queue still drops the oldest first', () => {
@@ -59,7 +70,7 @@ test('a requeue goes to the head, keeps its serials, and on a full queue still d
   p.accept(e2, false, next);
   p.accept(e3, false, next);
   const dropped = p.accept(e1, true, next);
-  assert.equal(dropped, e2);
+  assert.deepEqual(dropped, [e2]);
   assert.deepEqual(p.queue, [e1, e3]);
   assert.equal(p.serialOf(e1), 0);
   assert.equal(p.counters.accepted, 3);
