@@ -213,7 +213,8 @@ export class ControlApi {
     for (const pat of patterns) {
       let hits: string[];
       let one = false;
-      if (pat === 'all' || pat === '*') hits = all.map((p) => p.key);
+      // no bare `*`: a shell glob that matched no file passes it on, and it must not mean every process
+      if (pat === 'all') hits = all.map((p) => p.key);
       else if (pat.endsWith(':*') || (pat.endsWith(':') && pat.length > 1)) {
         const g = pat.slice(0, pat.endsWith(':*') ? -2 : -1);
         hits = all.filter((p) => p.spec.group === g).map((p) => p.key);

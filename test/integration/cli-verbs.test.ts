@@ -72,6 +72,12 @@ test('status, start, stop, restart, signal, pid: output and exit codes', async (
     r = await d.cli(['start', 'x'.repeat(300)]);
     assert.equal(r.code, 1, show(['start', 'x…'], r));
     assert.match(r.stderr, /no such process or group: x{100}… \(300 characters\)/, show(['start', 'x…'], r));
+    // a bare * is no name (a shell glob that matched no file passes it on): not `all`, as supervisorctl
+    r = await d.cli(['stop', '*']);
+    assert.equal(r.code, 1, show(['stop', '*'], r));
+    assert.match(r.stderr, /no such process or group: \*/, show(['stop', '*'], r));
+    r = await d.cli(['status', 'w:*']);
+    assert.equal(r.code, 0, `stop '*' stopped nothing\n${show(['status', 'w:*'], r)}`);
 
     const before = await d.processes();
     r = await d.cli(['restart', 'w:*', '--json']);
