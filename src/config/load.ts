@@ -585,12 +585,12 @@ class Loader {
     const watchRaw = read('watch', K.watch) ?? [];
     const watchIgnoreRaw = read('watch_ignore', K.watch_ignore) ?? [];
     const watchDebounceMs = Math.round(setting('watch_debounce', K.watch_debounce) * 1000);
+    // ready and healthcheck are read per process (below): with numprocs, each may probe its own port
+    const hasReady = getEntry(this.doc, section, 'ready') !== undefined;
     const orchestration = {
-      ready: read('ready', K.ready),
       readyTimeoutSecs: setting('ready_timeout', K.ready_timeout),
       readyIntervalSecs: setting('ready_interval', K.ready_interval),
       dependsOn: lean(read('depends_on', K.depends_on) ?? NONE),
-      healthcheck: read('healthcheck', K.healthcheck),
       healthcheckIntervalSecs: setting('healthcheck_interval', K.healthcheck_interval),
       healthcheckTimeoutSecs: setting('healthcheck_timeout', K.healthcheck_timeout),
       healthcheckRetries: setting('healthcheck_retries', K.healthcheck_retries),
@@ -656,7 +656,7 @@ class Loader {
       this.record(getEntry(this.doc, section, 'worker')?.pos ?? sectionPos, section, 'worker', 'give either command or worker, not both', undefined, 'command = ... for any program, or worker = ./module.mjs for a Node module');
       failures.push(null);
     }
-    if (isWorker && orchestration.ready !== null) {
+    if (isWorker && hasReady) {
       this.record(getEntry(this.doc, section, 'ready')?.pos ?? sectionPos, section, 'ready', 'a worker program reports ready itself (once it listens, or its setup is done)', undefined, 'no ready key on a worker = program');
       failures.push(null);
     }
@@ -666,8 +666,8 @@ class Loader {
     const attempt = <T>(f: () => T, fallback: T): T => orFallback(failures, f, fallback);
     const noLog = { target: 'NONE' as LogTarget, maxBytes: 0, backups: 0, syslog: false };
     // a worker says when it is ready; a ready check replaces startsecs and has a time limit
-    const readiness = isWorker || orchestration.ready !== null ? 'reported' : 'startsecs';
-    const readyTimeoutSecs = orchestration.ready !== null ? orchestration.readyTimeoutSecs : null;
+    const readiness = isWorker || hasReady ? 'reported' : 'startsecs';
+    const readyTimeoutSecs = hasReady ? orchestration.readyTimeoutSecs : null;
 
     const out: ProcessSpec[] = [];
     for (let processNum = numprocsStart; processNum < numprocsStart + numprocs; processNum++) {
@@ -704,6 +704,8 @@ class Loader {
         return expanded;
       }, '');
       const pidfile = attempt(() => this.getValue(section, 'pidfile', K.pidfile, combined()), null);
+      const ready = isWorker ? null : attempt(() => this.getValue(section, 'ready', K.ready, combined()), null);
+      const healthcheck = attempt(() => this.getValue(section, 'healthcheck', K.healthcheck, combined()), null);
       const { certfile, keyfile, ca_certs: caCerts, cert_reqs: clientCerts, ciphers } = tlsRaw;
       const tls =
         certfile !== null && keyfile !== null
@@ -778,6 +780,8 @@ class Loader {
         watchDebounceMs,
         fcgiSocket,
         ...orchestration,
+        ready,
+        healthcheck,
         readiness,
         readyTimeoutSecs,
         eventListener,

@@ -22,6 +22,17 @@ test('numprocs expands names and numbers per process, sorted as supervisor sorts
   assert.deepEqual(c.processes[0]?.argv, ['run', '0', 'of', '11', 'on', 'box']);
 });
 
+test('ready and healthcheck expand per process: with numprocs each may probe its own port', () => {
+  const c = load('ready-num.ini', '[program:web]\ncommand=serve 187%(process_num)02d\nprocess_name=web_%(process_num)d\nnumprocs=2\nready=tcp://127.0.0.1:187%(process_num)02d\nhealthcheck=http://127.0.0.1:187%(process_num)02d/health\n');
+  assert.deepEqual(
+    c.processes.map((p) => [p.name, p.ready, p.healthcheck, p.readiness]),
+    [
+      ['web_0', { type: 'tcp', host: '127.0.0.1', port: 18700 }, { type: 'http', url: 'http://127.0.0.1:18700/health', status: null }, 'reported'],
+      ['web_1', { type: 'tcp', host: '127.0.0.1', port: 18701 }, { type: 'http', url: 'http://127.0.0.1:18701/health', status: null }, 'reported'],
+    ],
+  );
+});
+
 test('drover additions have defaults that keep supervisor behaviour', () => {
   const c = load('b.ini', '[drover]\n[program:x]\ncommand=/bin/true\n');
   const p = c.processes[0];
