@@ -21,13 +21,18 @@ export interface LogAccess {
   readLog(key: string, stream: StreamName, offset: number, length: number): Promise<Uint8Array>;
   /** supervisor's tailProcessLog: the last `length` bytes from `offset`, with the new offset and overflow */
   tailLog(key: string, stream: StreamName, offset: number, length: number): Promise<{ bytes: Uint8Array; offset: number; overflow: boolean }>;
+  /** the last `lines` whole lines (tail(1)'s count), and the log's end offset */
+  tailLogLines(key: string, stream: StreamName, lines: number): { bytes: Uint8Array; offset: number };
   clearLog(key: string): Promise<void>;
   /** the configured file, or null when the stream is not kept in a file */
   logPath(key: string, stream: StreamName): string | null;
   /** throws E_NO_FILE (a LogReadError) when the stream is kept in no file (NONE, syslog, redirect_stderr) */
   requireLog(key: string, stream: StreamName): void;
-  /** calls onChunk with new bytes as they are written, across rotations; returns an unsubscribe function */
-  follow(key: string, stream: StreamName, onChunk: (chunk: Uint8Array) => void, opts?: { tailBytes?: number }): () => void;
+  /**
+   * calls onChunk with new bytes as they are written, across rotations, after first the last `tailBytes`
+   * or `tailLines` already there (no gap, no duplicate); returns an unsubscribe function
+   */
+  follow(key: string, stream: StreamName, onChunk: (chunk: Uint8Array) => void, opts?: { tailBytes?: number; tailLines?: number }): () => void;
   /** drover's own log */
   readMainLog(offset: number, length: number): Promise<Uint8Array>;
   /** drover's own log file, or null when it keeps none */

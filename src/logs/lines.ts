@@ -211,3 +211,32 @@ export function isAutoLogName(file: string, identifier: string): boolean {
   const id = identifier.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   return new RegExp(`^.+?---${id}-\\S+\\.log\\.?\\d{0,4}`).test(file);
 }
+
+/**
+ * Where the last `n` lines of `window` (the end of a log) begin, as tail(1) counts them: a final line
+ * without its newline is a line. `atStart`: the window begins where the log does, so its first line is
+ * whole. -1 when the window holds fewer than `n` whole lines and does not begin at the log's start: the
+ * line at its front may be the end of a longer one, and a longer window is needed.
+ */
+export function lastLinesStart(window: Buffer, n: number, atStart: boolean): number {
+  if (n <= 0) return window.length;
+  // the newline that ends the last line is not the start of another
+  let end = window.length > 0 && window[window.length - 1] === NL ? window.length - 1 : window.length;
+  for (let found = 0; found < n; found++) {
+    const nl = end > 0 ? window.lastIndexOf(NL, end - 1) : -1;
+    if (nl < 0) return atStart ? 0 : -1;
+    if (found === n - 1) return nl + 1;
+    end = nl;
+  }
+  return -1;
+}
+
+/**
+ * Where the whole lines of `window` begin when it holds fewer than were asked for and cannot grow: after
+ * its first newline, leaving out the end of a line cut by the window's start. A window that is one line
+ * longer than itself is shown by its end (0).
+ */
+export function wholeLinesStart(window: Buffer): number {
+  const nl = window.indexOf(NL);
+  return nl >= 0 && nl < window.length - 1 ? nl + 1 : 0;
+}

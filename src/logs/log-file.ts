@@ -22,11 +22,21 @@ import { basename, dirname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { randomHex } from '../os/random.js';
 import { openInDir, pinDirectory, type PinnedDir } from '../os/safe-dir.js';
-import { backupName, nextWriteStep, periodStart, type RotatePeriod } from './lines.js';
+import { backupName, lastLinesStart, nextWriteStep, periodStart, wholeLinesStart, type RotatePeriod } from './lines.js';
+import { MAX_TAIL_LINES_BYTES } from './read.js';
 import { Followers } from './followers.js';
 import { Staging } from './staging.js';
 
 const require = createRequire(import.meta.url);
+
+/** What a follower gets first: the last `bytes` bytes, or the last `lines` whole lines (tailLines). */
+export interface FollowTail {
+  readonly bytes?: number;
+  readonly lines?: number;
+}
+
+/** The first read back from a log's end for tailLines; each further read doubles what is held. */
+const TAIL_READ_BYTES = 64 * 1024;
 /** node:zlib, loaded by the first gzip of a rotated file (compress = true): most daemons never need it */
 function zlib(): typeof import('node:zlib') {
   return require('node:zlib') as typeof import('node:zlib');
@@ -242,27 +252,44 @@ export class LogFile {
   }
 
   /**
-   * Subscribes to every byte written from now on, across rotations and reopens, after first delivering up
-   * to `tailBytes` of what came before (from the live file and the queue). Returns an unsubscribe function.
+   * Subscribes to every byte written from now on, across rotations and reopens, after first delivering
+   * what came before (from the live file and the queue): up to `tail.bytes` bytes, or the last `tail.lines`
+   * whole lines (tailLines). Returns an unsubscribe function.
    */
-  follow(onChunk: (chunk: Buffer) => void, tailBytes = 0): () => void {
-    if (tailBytes > 0) {
-      const pending = [...(this.inFlight ?? []), ...this.queue.flatMap((op) => (op.type === 'data' ? [op.buf] : []))];
-      const pendingBytes = pending.reduce((n, b) => n + b.length, 0);
-      this.sizeShrankOnDisk(); // truncated behind drover's back (copytruncate): read what is there
-      const fromFile = Math.min(Math.max(0, tailBytes - pendingBytes), this.size);
-      const parts: Buffer[] = [];
-      if (fromFile > 0 && this.fd !== null) {
-        const b = Buffer.allocUnsafe(fromFile);
-        const n = readSync(this.fd, b, 0, fromFile, this.size - fromFile);
-        parts.push(b.subarray(0, n));
-      }
-      parts.push(...pending);
-      const all = Buffer.concat(parts);
-      const tail = all.subarray(Math.max(0, all.length - tailBytes));
-      if (tail.length > 0) onChunk(tail);
-    }
+  follow(onChunk: (chunk: Buffer) => void, tail: FollowTail = {}): () => void {
+    const first = tail.lines !== undefined ? this.tailLines(tail.lines).bytes : (tail.bytes ?? 0) > 0 ? this.tailBytes(tail.bytes ?? 0) : null;
+    if (first !== null && first.length > 0) onChunk(first);
     return (this.followers ??= new Followers()).add(onChunk);
+  }
+
+  /**
+   * The last `lines` lines of the log (the live file, then what waits to be written), whole, as tail(1)
+   * prints them: a line cut by the start of what was read is left out. Reads back from the end until it has
+   * them, the file's start, or MAX_TAIL_LINES_BYTES (a line longer than that is shown by its end).
+   * `end`: the log's size once what waits is written.
+   */
+  tailLines(lines: number): { bytes: Buffer; end: number } {
+    const pending = Buffer.concat(this.pending());
+    this.sizeShrankOnDisk(); // truncated behind drover's back (copytruncate): read what is there
+    const fd = this.fd;
+    let from = fd === null ? 0 : this.size; // file bytes before the window
+    // what waits may alone be more than the cap (a file that cannot keep up): then the log's start is not reached
+    const pendingCut = pending.length > MAX_TAIL_LINES_BYTES;
+    let window = pendingCut ? pending.subarray(pending.length - MAX_TAIL_LINES_BYTES) : pending;
+    for (;;) {
+      const atStart = from === 0 && !pendingCut;
+      const start = lastLinesStart(window, lines, atStart);
+      if (start >= 0) return { bytes: window.subarray(start), end: this.size + pending.length };
+      if (fd === null || from === 0 || window.length >= MAX_TAIL_LINES_BYTES) {
+        return { bytes: window.subarray(wholeLinesStart(window)), end: this.size + pending.length };
+      }
+      // twice as much each time: one read for the usual short lines, few for long ones
+      const want = Math.min(from, MAX_TAIL_LINES_BYTES - window.length, Math.max(window.length, TAIL_READ_BYTES));
+      const b = Buffer.allocUnsafe(want);
+      const n = readSync(fd, b, 0, want, from - want);
+      window = Buffer.concat([b.subarray(0, n), window]);
+      from -= want;
+    }
   }
 
   /**
@@ -296,6 +323,28 @@ export class LogFile {
   }
 
   // --- internal ---
+
+  /** What waits to be written (the writev in flight, then the queue), in order. */
+  private pending(): Buffer[] {
+    return [...(this.inFlight ?? []), ...this.queue.flatMap((op) => (op.type === 'data' ? [op.buf] : []))];
+  }
+
+  /** The last `tailBytes` bytes of the log: the live file's end, then what waits to be written. */
+  private tailBytes(tailBytes: number): Buffer {
+    const pending = this.pending();
+    const pendingBytes = pending.reduce((n, b) => n + b.length, 0);
+    this.sizeShrankOnDisk(); // truncated behind drover's back (copytruncate): read what is there
+    const fromFile = Math.min(Math.max(0, tailBytes - pendingBytes), this.size);
+    const parts: Buffer[] = [];
+    if (fromFile > 0 && this.fd !== null) {
+      const b = Buffer.allocUnsafe(fromFile);
+      const n = readSync(this.fd, b, 0, fromFile, this.size - fromFile);
+      parts.push(b.subarray(0, n));
+    }
+    parts.push(...pending);
+    const all = Buffer.concat(parts);
+    return all.subarray(Math.max(0, all.length - tailBytes));
+  }
 
   /** Copies lines into the staging chunks and queues them; the answer of `write`. */
   private queueCopy(buf: Buffer | string, timeMs: number): boolean {

@@ -21,6 +21,12 @@ export class LogReadError extends DroverError {
 export const MAX_LOG_ANSWER_BYTES = 16 * 1024 * 1024;
 
 /**
+ * Most bytes read back from a log's end for a tail of whole lines (`drover tail -n`): a tail of long lines
+ * gets all its lines up to this; a line longer than this is shown by its end.
+ */
+export const MAX_TAIL_LINES_BYTES = 4 * 1024 * 1024;
+
+/**
  * Most bytes asked of one read(2). FileHandle.read takes a 32-bit length and asserts in native code (the
  * process aborts, no exception to catch) on 2^31 or more, so no length may reach it unchecked.
  */

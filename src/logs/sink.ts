@@ -633,7 +633,7 @@ export class LogSink implements OutputSink {
 
   /** follow() for drover's own log file (supervisorctl's `maintail -f`); a no-op when there is none. */
   followMain(onChunk: (chunk: Buffer) => void, opts: { tailBytes?: number } = {}): () => void {
-    return this.mainLog?.follow(onChunk, opts.tailBytes ?? 0) ?? (() => undefined);
+    return this.mainLog?.follow(onChunk, { bytes: opts.tailBytes ?? 0 }) ?? (() => undefined);
   }
 
   /** supervisor's readLog (the main log). */
@@ -669,13 +669,28 @@ export class LogSink implements OutputSink {
   }
 
   /**
-   * Calls `onChunk` with every byte that goes into a process stream's log from now on, across rotations
-   * and reopens (for `tail -f`), after first the last `tailBytes` already there. Returns an unsubscribe
-   * function. Chunks are whole lines, formatted as in the file.
+   * The last `lines` whole lines of a process stream's log, as tail(1) prints them (LogFile.tailLines), and
+   * the offset its end will have once what waits is written; empty for drover's own stdout or stderr.
    */
-  follow(name: string, stream: StreamName, onChunk: (chunk: Buffer) => void, opts: { tailBytes?: number } = {}): () => void {
+  tailLogLines(name: string, stream: StreamName, lines: number): { bytes: Buffer; offset: number } {
     const ch = this.channelFor(name, stream);
-    if (ch.target.type === 'file') return ch.target.file.follow(onChunk, opts.tailBytes ?? 0);
+    if (ch.target.type === 'none') throw noLogFile(ch.spec, name, stream);
+    if (ch.target.type !== 'file') return { bytes: Buffer.alloc(0), offset: 0 };
+    const t = ch.target.file.tailLines(lines);
+    return { bytes: t.bytes, offset: t.end };
+  }
+
+  /**
+   * Calls `onChunk` with every byte that goes into a process stream's log from now on, across rotations
+   * and reopens (for `tail -f`), after first the last `tailBytes` already there, or the last `tailLines`
+   * whole lines: with no gap and no duplicate between the two. Returns an unsubscribe function. Chunks are
+   * what the file gets, formatted as in it (whole lines, or a partial line written ahead).
+   */
+  follow(name: string, stream: StreamName, onChunk: (chunk: Buffer) => void, opts: { tailBytes?: number; tailLines?: number } = {}): () => void {
+    const ch = this.channelFor(name, stream);
+    if (ch.target.type === 'file') {
+      return ch.target.file.follow(onChunk, opts.tailLines !== undefined ? { lines: opts.tailLines } : { bytes: opts.tailBytes ?? 0 });
+    }
     return (ch.followers ?? new Followers()).add(onChunk);
   }
 

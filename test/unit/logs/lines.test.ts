@@ -7,11 +7,13 @@ import {
   formatLines,
   formatPieces,
   isAutoLogName,
+  lastLinesStart,
   LineSplitter,
   nextWriteStep,
   periodStart,
   prefixLines,
   sliceEnd,
+  wholeLinesStart,
 } from '../../../src/logs/lines.js';
 import { tailPlan } from '../../../src/logs/read.js';
 
@@ -148,4 +150,31 @@ test('tailPlan never plans a read past the end of the file, however long the len
   assert.deepEqual(tailPlan(3, 0, 2 ** 31), { position: 0, length: 3, overflow: false });
   assert.deepEqual(tailPlan(0, 0, 2 ** 53 - 1), { position: 0, length: 0, overflow: false });
   assert.deepEqual(tailPlan(3 * 2 ** 30, 0, 2 ** 31), { position: 3 * 2 ** 30 - 2 ** 31, length: 2 ** 31, overflow: true });
+});
+
+test('lastLinesStart: the start of the last n lines, tail(1) counting; -1 when the window may start mid-line', () => {
+  const w = b('a\nbb\nccc\n');
+  const tailOf = (win: Buffer, n: number, atStart: boolean): string | null => {
+    const at = lastLinesStart(win, n, atStart);
+    return at < 0 ? null : win.subarray(at).toString();
+  };
+  assert.equal(tailOf(w, 1, false), 'ccc\n');
+  assert.equal(tailOf(w, 2, false), 'bb\nccc\n');
+  // the first line is whole only when the window starts the log
+  assert.equal(tailOf(w, 3, false), null);
+  assert.equal(tailOf(w, 3, true), 'a\nbb\nccc\n');
+  assert.equal(tailOf(w, 9, true), 'a\nbb\nccc\n');
+  assert.equal(tailOf(w, 0, false), '');
+  // a final line without its newline counts; empty lines count
+  assert.equal(tailOf(b('a\nbb'), 1, false), 'bb');
+  assert.equal(tailOf(b('x\n\n'), 1, false), '\n');
+  assert.equal(tailOf(b(''), 1, true), '');
+  assert.equal(tailOf(b(''), 1, false), null);
+  assert.equal(tailOf(b('\n'), 1, false), null);
+});
+
+test('wholeLinesStart: leaves out a line cut by the window, unless the window is one line', () => {
+  assert.equal(wholeLinesStart(b('tail of a line\nwhole\n')), 15);
+  assert.equal(wholeLinesStart(b('end of one long line\n')), 0);
+  assert.equal(wholeLinesStart(b('no newline at all')), 0);
 });
