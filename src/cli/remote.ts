@@ -114,8 +114,8 @@ export class Remote {
     return expectAnswer(answer, got.body, describeCall(method, path));
   }
 
-  /** Writes to stdout; false when its buffer is full (a follower then waits for 'drain'). */
-  out(text: string): boolean {
+  /** Writes to stdout (text, or program output's bytes); false when its buffer is full (a follower then waits for 'drain'). */
+  out(text: string | Uint8Array): boolean {
     return this.ctx.stdout.write(text);
   }
 

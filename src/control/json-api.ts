@@ -10,6 +10,7 @@ import { NO_PROCESS_STATES, SIGNALLABLE_STATES } from '../core/states.js';
 import type { ChangeEvent, CommandOutcome } from '../core/types.js';
 import { ConfigError, DroverError } from '../errors.js';
 import { LogReadError } from '../logs/read.js';
+import { encodeLog, LogEncoder, type LogEncoding } from './log-encoding.js';
 import { pidNamespace } from '../os/proc.js';
 import { BadSignal, ScaleError, uptimeMsOf, type ControlApi, type ProcessView, type ResolvedNames, type StreamName } from './api.js';
 import { EventStreamWriter, sendError, sendJson, sendMethodNotAllowed, sendJsonText, type RouteHandler } from './server.js';
@@ -254,6 +255,21 @@ class Input {
     return v;
   }
 
+  /** `lines`: how many whole lines of a log's end to send first; null when not asked. */
+  lines(): number | null {
+    if (this.data['lines'] === undefined) return null;
+    const n = this.int('lines', 0);
+    if (n < 0) throw new BadRequest('E_BAD_REQUEST', `"lines" must not be negative, got ${n}`);
+    return n;
+  }
+
+  /** How log bytes are sent: `text` (UTF-8, the default) or `base64` (the bytes as they are). */
+  encoding(): LogEncoding {
+    const v = this.data['encoding'] ?? 'text';
+    if (v !== 'text' && v !== 'base64') throw new BadRequest('E_BAD_REQUEST', `"encoding" must be "text" or "base64", got ${JSON.stringify(v)}`);
+    return v;
+  }
+
   stream(): StreamName {
     const v = this.data['stream'] ?? 'stdout';
     if (v !== 'stdout' && v !== 'stderr') throw new BadRequest('E_BAD_REQUEST', '"stream" must be "stdout" or "stderr"');
@@ -287,14 +303,23 @@ function logKey(api: ControlApi, input: Input): string {
   return keys[0] as string;
 }
 
-/** Log bytes as text for JSON (invalid UTF-8 becomes U+FFFD). */
-function text(data: Uint8Array): string {
-  return Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8');
-}
-
 /** The sink's coded errors (E_NO_FILE, E_BAD_NAME, …) as API errors; anything else as it is. */
 function logError(err: unknown): unknown {
   return err instanceof LogReadError ? new BadRequest(err.code, err.message, err.code === 'E_NO_FILE' ? 404 : 400) : err;
+}
+
+/** `encoding: "base64"` in an answer that carries base64: an older drover ignores the parameter and sends text. */
+function encodingField(encoding: LogEncoding): { encoding?: 'base64' } {
+  return encoding === 'base64' ? { encoding } : {};
+}
+
+/** Runs a synchronous log call, turning the sink's coded errors into API errors. */
+function logTry<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw logError(err);
+  }
 }
 
 /** Runs a log read, turning the sink's coded errors into API errors. */
@@ -354,26 +379,33 @@ const GET: Record<string, Handler> = {
   '/api/logs/read': async (api, input) => {
     const key = logKey(api, input);
     const logs = requireLogs(api);
+    const encoding = input.encoding();
     const data = await logRead(() => logs.readLog(key, input.stream(), input.int('offset', 0), input.int('length', 0)));
-    return { ok: true, process: key, data: text(data) } satisfies LogReadJson;
+    return { ok: true, process: key, data: encodeLog(data, encoding), ...encodingField(encoding) } satisfies LogReadJson;
   },
   '/api/logs/tail': async (api, input) => {
     const key = logKey(api, input);
     const logs = requireLogs(api);
-    const t = await logRead(() => logs.tailLog(key, input.stream(), input.int('offset', 0), input.int('length', 1600)));
-    return { ok: true, process: key, data: text(t.bytes), offset: t.offset, overflow: t.overflow } satisfies LogTailJson;
+    const encoding = input.encoding();
+    const lines = input.lines();
+    const stream = input.stream();
+    // `lines` wins over `length`, so a client may send both and an older drover, which knows only `length`, still answers
+    const t =
+      lines !== null
+        ? { ...logTry(() => logs.tailLogLines(key, stream, lines)), overflow: false }
+        : await logRead(() => logs.tailLog(key, stream, input.int('offset', 0), input.int('length', 1600)));
+    return { ok: true, process: key, data: encodeLog(t.bytes, encoding), offset: t.offset, overflow: t.overflow, ...encodingField(encoding) } satisfies LogTailJson;
   },
   '/api/logs/follow': (api, input, req, res) => {
-    input.only('process', 'stream');
+    input.only('process', 'stream', 'lines', 'encoding');
     const key = logKey(api, input);
     const logs = requireLogs(api);
-    const stream = input.stream(); // validated before the 200 goes out: after it, no error can be answered
+    // validated before the 200 goes out: after it, no error can be answered
+    const stream = input.stream();
+    const lines = input.lines();
+    const enc = new LogEncoder(input.encoding());
     // a stream kept in no file: what `tail` says too (supervisorctl: "no log file"), not a follow that never ends
-    try {
-      logs.requireLog(key, stream);
-    } catch (err) {
-      throw logError(err);
-    }
+    logTry(() => logs.requireLog(key, stream));
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     let lost = 0;
     const out = new EventStreamWriter(res, 'skip', () => {
@@ -381,14 +413,22 @@ const GET: Record<string, Handler> = {
       lost = 0;
     });
     out.write(': following\n\n');
-    const stop = logs.follow(key, stream, (chunk) => {
-      if (!out.write(`data: ${JSON.stringify(text(chunk))}\n\n`)) lost += chunk.length;
-    });
+    // the tail comes first, from the same call that subscribes: nothing written meanwhile is missed or sent twice
+    const stop = logs.follow(
+      key,
+      stream,
+      (chunk) => {
+        if (out.write(`data: ${JSON.stringify(enc.encode(chunk))}\n\n`)) return;
+        enc.dropped();
+        lost += chunk.length;
+      },
+      lines !== null ? { tailLines: lines } : {},
+    );
     req.on('close', stop);
     return STREAMING;
   },
   '/api/logs/stream': (api, input, req, res) => {
-    input.only('patterns', 'process', 'stream');
+    input.only('patterns', 'process', 'stream', 'lines', 'encoding');
     if (input.data['process'] !== undefined && input.data['patterns'] !== undefined) {
       throw new BadRequest('E_BAD_REQUEST', 'give "process" (one name, taken whole) or "patterns", not both');
     }
@@ -396,28 +436,45 @@ const GET: Record<string, Handler> = {
     const keys = input.data['process'] !== undefined ? [logKey(api, input)] : resolveOrThrow(api, input.optionalStrings('patterns') ?? ['all']);
     const logs = requireLogs(api);
     const streams: StreamName[] = input.data['stream'] === undefined ? ['stdout', 'stderr'] : [input.stream()];
+    const lines = input.lines();
+    const encoding = input.encoding();
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     // bytes skipped while the client was behind, per process and stream, told once it has caught up
     const lost = new Map<string, { name: string; stream: StreamName; bytes: number }>();
-    const out = new EventStreamWriter(res, 'skip', () => {
-      for (const l of lost.values()) out.write(`event: lost\ndata: ${JSON.stringify(l satisfies StreamLostJson)}\n\n`);
-      lost.clear();
-    });
-    out.write(': following\n\n');
+    // null while the follows are set up: their tails are kept, then sent in one go, allowed past the
+    // backlog limit (up to MAX_TAIL_LINES_BYTES each) as a first snapshot is
+    let out: EventStreamWriter | null = null;
+    const tails: string[] = [': following\n\n'];
     const stops: (() => void)[] = [];
     for (const key of keys) {
       for (const stream of streams) {
-        stops.push(
-          logs.follow(key, stream, (chunk) => {
-            if (out.write(`event: log\ndata: ${JSON.stringify({ name: key, stream, data: text(chunk) } satisfies LogEventJson)}\n\n`)) return;
+        const enc = new LogEncoder(encoding);
+        const onChunk = (chunk: Uint8Array): void => {
+          const event = `event: log\ndata: ${JSON.stringify({ name: key, stream, data: enc.encode(chunk) } satisfies LogEventJson)}\n\n`;
+          if (out === null) tails.push(event);
+          else if (!out.write(event)) {
+            enc.dropped();
             const id = `${key}\0${stream}`;
             const l = lost.get(id) ?? { name: key, stream, bytes: 0 };
             l.bytes += chunk.length;
             lost.set(id, l);
-          }),
-        );
+          }
+        };
+        stops.push(logs.follow(key, stream, onChunk, lines !== null ? { tailLines: lines } : {}));
       }
     }
+    const first = tails.join('');
+    const writer = new EventStreamWriter(
+      res,
+      'skip',
+      () => {
+        for (const l of lost.values()) writer.write(`event: lost\ndata: ${JSON.stringify(l satisfies StreamLostJson)}\n\n`);
+        lost.clear();
+      },
+      Buffer.byteLength(first),
+    );
+    out = writer;
+    writer.write(first);
     req.on('close', () => {
       for (const stop of stops) stop();
     });

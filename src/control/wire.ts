@@ -246,10 +246,12 @@ export interface LogReadJson {
   readonly ok: true;
   /** "group:name" */
   readonly process: string;
-  /** the bytes as UTF-8 text (invalid sequences as U+FFFD) */
+  /** the bytes as UTF-8 text (invalid sequences as U+FFFD), or as base64 when `encoding` says so */
   readonly data: string;
+  /** present when `data` is base64 (asked with `encoding=base64`; an older drover ignores that and sends text) */
+  readonly encoding?: 'base64';
 }
-const logReadFields = { ok: oneOf([true]), process: isString, data: isString };
+const logReadFields = { ok: oneOf([true]), process: isString, data: isString, encoding: optional(oneOf(['base64'] as const)) };
 export const LogReadJson: Check<LogReadJson> = object<LogReadJson>(logReadFields);
 
 /** GET /api/logs/tail */

@@ -3,16 +3,13 @@
 // stdout, `name ! line` for stderr, as `drover up` prints them in the foreground). Only configured log
 // files are read, through the control API. On a terminal, control characters in program output are shown
 // as text unless --raw (docs/cli.md).
-import { openEventStream } from '../../control/client.js';
+import { openEventStream, StreamRefused } from '../../control/client.js';
 import { FollowLostJson, LogEventJson, LogTailJson, ProcessesJson, StreamLostJson } from '../../control/wire.js';
 import { UsageError } from '../../errors.js';
+import { lastLinesStart } from '../../logs/lines.js';
 import { EXIT } from '../exit-codes.js';
 import { paint, useColor } from '../format.js';
 import { ApiError, remoteCommand, type Remote } from '../remote.js';
-
-/** Bytes asked for per line wanted when tailing (lines are rarely longer; the result is cut to -n). */
-const BYTES_PER_LINE = 512;
-const MAX_TAIL_BYTES = 1024 * 1024;
 
 const RAW_HELP = `      --raw                  print program output byte for byte; by default, when stdout is a terminal,
                              control characters are shown as text (^[ ^M ^G, as cat -v does)
@@ -36,24 +33,32 @@ ${RAW_HELP}`,
     const stream = streamArg ?? 'stdout';
     if (stream !== 'stdout' && stream !== 'stderr') throw new UsageError(`expected stdout or stderr, got ${JSON.stringify(stream)}`);
     const lines = parseLines(r);
+    const output = outputOf(r);
     const q = `process=${encodeURIComponent(name)}&stream=${stream}`;
-    const body = await r.call('GET', `/api/logs/tail?${q}&length=${tailBytes(lines)}`, LogTailJson);
-    const key = body.process;
-    const last = lastLines(body.data, lines);
-    if (r.json && r.values['follow'] !== true) {
-      r.out(`${escapeJsonControls(JSON.stringify({ ok: true, process: key, stream, lines: last }, null, 2))}\n`);
+    const tailOnce = (n: number): Promise<{ key: string; data: Buffer }> => tailOf(r, q, n, output);
+    if (r.values['follow'] !== true) {
+      const { key, data } = await tailOnce(lines);
+      if (output === 'bytes') r.out(data.subarray(lastLinesStart(data, lines, true)));
+      else if (r.json) r.out(`${escapeJsonControls(JSON.stringify({ ok: true, process: key, stream, lines: lastLines(data.toString('utf8'), lines) }, null, 2))}\n`);
+      else for (const l of lastLines(data.toString('utf8'), lines)) r.out(`${neutralizeControls(l)}\n`);
       return EXIT.OK;
     }
-    const shown = forDisplay(r);
-    const emit = (line: string): void => {
-      r.out(r.json ? `${escapeJsonControls(JSON.stringify({ name: key, stream, line }))}\n` : `${shown(line)}\n`);
-    };
-    for (const l of last) emit(l);
-    if (r.values['follow'] !== true) return EXIT.OK;
+    // --json names the process as drover does ("group:name"): asked first, as the follow does not say
+    const key = r.json ? (await tailOnce(0)).key : name;
     const splitter = new LineSplitter();
-    return follow(r, `/api/logs/follow?${q}`, (event, data) => {
-      if (event === 'message' && typeof data === 'string') for (const l of splitter.push(data)) emit(l);
-      else if (event === 'lost') reportLost(r, key, stream, FollowLostJson.is(data) ? data.bytes : null);
+    const onText = (text: string): void => {
+      for (const line of splitter.push(text)) r.out(r.json ? `${escapeJsonControls(JSON.stringify({ name: key, stream, line }))}\n` : `${neutralizeControls(line)}\n`);
+    };
+    return followWithTail(r, output, `/api/logs/follow?${q}`, lines, async (n) => {
+      // an older drover: its tail first, then its follow (what it writes in between is not shown)
+      const { data } = await tailOnce(n);
+      if (output === 'bytes') r.out(data.subarray(lastLinesStart(data, n, true)));
+      else for (const l of lastLines(data.toString('utf8'), n)) onText(`${l}\n`);
+    }, (event, data, decode) => {
+      if (event === 'message' && typeof data === 'string') {
+        if (output === 'bytes') r.out(decode(data));
+        else onText(data);
+      } else if (event === 'lost') reportLost(r, key, stream, FollowLostJson.is(data) ? data.bytes : null);
     });
   },
 });
@@ -73,19 +78,20 @@ ${RAW_HELP}`,
   options: { follow: { type: 'boolean', short: 'f' }, lines: { type: 'string', short: 'n' }, raw: { type: 'boolean' } },
   run: async (r) => {
     const lines = parseLines(r);
+    const output = outputOf(r);
     const pats = r.positionals.length > 0 ? [...r.positionals] : ['all'];
     const { processes: procs } = await r.call('GET', `/api/processes?patterns=${encodeURIComponent(pats.join(','))}`, ProcessesJson);
     const color = useColor(r.ctx);
     const width = Math.max(0, ...procs.map((p) => p.name.length));
     const colours = new Map(procs.map((p, i) => [p.name, PALETTE[i % PALETTE.length] as string]));
-    const shown = forDisplay(r);
-    const emit = (name: string, stream: string, line: string): void => {
+    const emit = (name: string, stream: string, line: string | Buffer): void => {
       if (r.json) {
-        r.out(`${escapeJsonControls(JSON.stringify({ name, stream, line }))}\n`);
+        r.out(`${escapeJsonControls(JSON.stringify({ name, stream, line: line.toString() }))}\n`);
         return;
       }
       const prefix = paint(`${name.padEnd(width)} ${stream === 'stderr' ? '!' : '|'}`, colours.get(name) ?? '0', color);
-      r.out(`${prefix} ${shown(line)}\n`);
+      if (typeof line === 'string') r.out(`${prefix} ${neutralizeControls(line)}\n`);
+      else r.out(Buffer.concat([Buffer.from(`${prefix} `), line, NEWLINE]));
     };
     // a drover without log access answers E_NO_LOGS here, which is the clearest thing to say
     const first = procs[0];
@@ -97,25 +103,30 @@ ${RAW_HELP}`,
         if (!(err instanceof ApiError && err.code === 'E_NO_FILE')) throw err;
       }
     }
-    if (lines > 0) {
+    const printTails = async (n: number): Promise<void> => {
+      if (n === 0) return;
       for (const p of procs) {
         for (const stream of ['stdout', 'stderr'] as const) {
           if ((stream === 'stdout' ? p.stdout_logfile : p.stderr_logfile) === null) continue;
-          const q = `process=${encodeURIComponent(p.name)}&stream=${stream}&length=${tailBytes(lines)}`;
-          const body = await r.call('GET', `/api/logs/tail?${q}`, LogTailJson);
-          for (const l of lastLines(body.data, lines)) emit(p.name, stream, l);
+          const { data } = await tailOf(r, `process=${encodeURIComponent(p.name)}&stream=${stream}`, n, output);
+          if (output === 'bytes') for (const l of splitBytes(data.subarray(lastLinesStart(data, n, true)))) emit(p.name, stream, l);
+          else for (const l of lastLines(data.toString('utf8'), n)) emit(p.name, stream, l);
         }
       }
+    };
+    if (r.values['follow'] !== true) {
+      await printTails(lines);
+      return EXIT.OK;
     }
-    if (r.values['follow'] !== true) return EXIT.OK;
-    const splitters = new Map<string, LineSplitter>();
-    return follow(r, `/api/logs/stream?patterns=${encodeURIComponent(pats.join(','))}`, (event, d) => {
+    const splitters = new Map<string, LineSplitter | ByteLineSplitter>();
+    return followWithTail(r, output, `/api/logs/stream?patterns=${encodeURIComponent(pats.join(','))}`, lines, printTails, (event, d, decode) => {
       if (event === 'lost' && StreamLostJson.is(d)) reportLost(r, d.name, d.stream, d.bytes);
       if (event !== 'log' || !LogEventJson.is(d)) return;
       const id = `${d.name}\0${d.stream}`;
       let s = splitters.get(id);
-      if (!s) splitters.set(id, (s = new LineSplitter()));
-      for (const l of s.push(d.data)) emit(d.name, d.stream, l);
+      if (!s) splitters.set(id, (s = output === 'bytes' ? new ByteLineSplitter() : new LineSplitter()));
+      const lines = s instanceof ByteLineSplitter ? s.push(decode(d.data)) : s.push(d.data);
+      for (const l of lines) emit(d.name, d.stream, l);
     });
   },
 });
@@ -146,10 +157,18 @@ export function escapeJsonControls(json: string): string {
 
 // --- internal ---
 
-/** How a line of program output is printed: neutralised on a terminal unless --raw asks for the bytes. */
-function forDisplay(r: Remote): (line: string) => string {
-  return r.ctx.isTTY && r.values['raw'] !== true ? neutralizeControls : (line) => line;
+/**
+ * How program output is printed: `json` (text, in JSON), `terminal` (text, control characters made
+ * visible), or `bytes`, as they are (--raw, or stdout is not a terminal).
+ */
+type Output = 'json' | 'terminal' | 'bytes';
+
+function outputOf(r: Remote): Output {
+  if (r.json) return 'json';
+  return r.ctx.isTTY && r.values['raw'] !== true ? 'terminal' : 'bytes';
 }
+
+const NEWLINE = Buffer.from('\n');
 
 const PALETTE = ['36', '33', '35', '32', '34', '96', '93', '95', '92', '94'];
 
@@ -160,8 +179,31 @@ function parseLines(r: Remote): number {
   return Number(v);
 }
 
-function tailBytes(lines: number): number {
-  return Math.min(MAX_TAIL_BYTES, Math.max(1600, lines * BYTES_PER_LINE));
+/**
+ * The last `lines` whole lines of one log, as bytes (their text's UTF-8 when output is not bytes). `length`
+ * is for an older drover, which ignores `lines` and `encoding` and sends that many bytes of text.
+ */
+async function tailOf(r: Remote, query: string, lines: number, output: Output): Promise<{ key: string; data: Buffer }> {
+  const enc = output === 'bytes' ? '&encoding=base64' : '';
+  const body = await r.call('GET', `/api/logs/tail?${query}&lines=${lines}&length=${legacyTailBytes(lines)}${enc}`, LogTailJson);
+  return { key: body.process, data: Buffer.from(body.data, body.encoding === 'base64' ? 'base64' : 'utf8') };
+}
+
+/** What a drover without `lines` is asked for: a budget of bytes (lines are rarely longer than 512). */
+function legacyTailBytes(lines: number): number {
+  return Math.min(1024 * 1024, Math.max(1600, lines * 512));
+}
+
+/** `buf`'s lines, without their newlines; a final line without one is a line. */
+function splitBytes(buf: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  for (let at = 0; at < buf.length; ) {
+    const nl = buf.indexOf(0x0a, at);
+    const end = nl < 0 ? buf.length : nl;
+    out.push(buf.subarray(at, end));
+    at = end + 1;
+  }
+  return out;
 }
 
 /** The last `n` complete-or-final lines of `text`. */
@@ -181,6 +223,43 @@ class LineSplitter {
     this.partial = parts.pop() ?? '';
     return parts;
   }
+}
+
+/** LineSplitter for bytes. */
+class ByteLineSplitter {
+  private partial = Buffer.alloc(0);
+
+  push(chunk: Buffer): Buffer[] {
+    const all = this.partial.length > 0 ? Buffer.concat([this.partial, chunk]) : chunk;
+    const last = all.lastIndexOf(0x0a);
+    this.partial = Buffer.from(all.subarray(last + 1));
+    return last < 0 ? [] : splitBytes(all.subarray(0, last + 1));
+  }
+}
+
+/**
+ * Follows a log route that starts with the last `lines` lines of each log (`lines=`), in one request, so
+ * nothing written between the tail and the follow is missed or shown twice. A drover older than `lines`
+ * refuses the parameter: then `legacyTail` prints its tail and the plain route follows, as before.
+ * `onEvent` gets `decode`, which turns an event's data into the bytes it stands for.
+ */
+async function followWithTail(
+  r: Remote,
+  output: Output,
+  path: string,
+  lines: number,
+  legacyTail: (lines: number) => Promise<void>,
+  onEvent: (event: string, data: unknown, decode: (data: string) => Buffer) => void,
+): Promise<number> {
+  const enc = output === 'bytes' ? '&encoding=base64' : '';
+  const base64 = (data: string): Buffer => Buffer.from(data, 'base64');
+  try {
+    return await follow(r, `${path}&lines=${lines}${enc}`, (event, data) => onEvent(event, data, base64));
+  } catch (err) {
+    if (!(err instanceof StreamRefused && err.status === 400 && err.body?.['code'] === 'E_BAD_REQUEST' && String(err.body['message']).startsWith('unknown parameter'))) throw err;
+  }
+  await legacyTail(lines);
+  return follow(r, path, (event, data) => onEvent(event, data, (text) => Buffer.from(text, 'utf8')));
 }
 
 /** drover skipped output because this reader fell behind (docs/api.md): say so on stderr. */
