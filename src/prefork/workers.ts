@@ -480,8 +480,10 @@ export class Workers implements ProcessKind {
   private heartbeatMissed(entry: ProcessEntry, w: WorkerState): void {
     if (entry.record.state !== 'starting' && entry.record.state !== 'running') return;
     w.heartbeat = null;
-    // before its ready report the worker is still loading the app (a top-level await that never settles)
-    const how = entry.record.state === 'starting' ? 'it has not finished loading the app' : 'its event loop is stuck';
+    // before its ready report the worker is still loading the app (a top-level await that never settles),
+    // or, a job worker (the one kind without sockets), in its setup(): heartbeats begin once that returned
+    const how =
+      entry.record.state !== 'starting' ? 'its event loop is stuck' : entry.spec.sockets.length > 0 ? 'it has not finished loading the app' : 'it has not finished loading its module, or its setup() has not returned';
     this.o.logger.error(`${entry.spec.name}: worker ${entry.spawnedPid} sent no heartbeat for ${entry.spec.heartbeatTimeoutSecs}s (${how}); waiting for its watchdog's report`);
     if (w.stuckReport !== null) {
       this.reportWaited(entry, w);

@@ -118,12 +118,21 @@ async function main(): Promise<void> {
     fail(`cannot load ${modulePath}`, err);
   }
   const exported = mod.default ?? mod;
-  if (heartbeatMs > 0) {
-    // From a timer on the event loop: a stuck loop stops the heartbeats, which is what the master watches.
-    setInterval(() => send({ t: 'hb', requests, rss: process.memoryUsage.rss() }), heartbeatMs).unref();
-  }
   if (isJobWorker(exported)) await runJobWorker(exported);
-  else await serveHttp(exported);
+  else {
+    startHeartbeat();
+    await serveHttp(exported);
+  }
+}
+
+/**
+ * Heartbeats from a timer on the event loop: a stuck loop stops them, which is what the master watches.
+ * They begin once the app is loaded (a job worker's once its setup() has returned): until then the master's
+ * `timeout` counts the load, so a top-level await or a setup() that never settles is killed as a failed start.
+ */
+function startHeartbeat(): void {
+  if (heartbeatMs <= 0) return;
+  setInterval(() => send({ t: 'hb', requests, rss: process.memoryUsage.rss() }), heartbeatMs).unref();
 }
 
 function beginStop(why: string): void {
@@ -183,6 +192,7 @@ async function runJobWorker(worker: JobWorker): Promise<void> {
   } catch (err) {
     fail('setup() failed', err);
   }
+  startHeartbeat();
   send({ t: 'ready' });
   if (spareSockets !== null) {
     // a spare that leaves without serving still undoes its setup()

@@ -195,3 +195,28 @@ process.disconnect();
     await teardown(run, [], dir);
   }
 });
+
+test('a setup() that never returns is killed after timeout, named in the log, as a failed start: backoff, then FATAL after startretries', async () => {
+  const HANG = `import { defineWorker } from 'drover';
+export default defineWorker({
+  async setup(ctx) {
+    ctx.log('setup began in ' + process.pid);
+    await new Promise(() => {}); // a database that never answers
+  },
+  async run(ctx) {
+    ${untilStopped}
+  },
+});
+`;
+  const { run, dir } = await boot({ 'hang.mjs': HANG }, `[program:hang]\nworker = DIR/hang.mjs\ntimeout = 2s\nstartretries = 1\n`);
+  try {
+    // its heartbeats used to begin before setup(), so the worker stayed STARTING for good and nothing was logged
+    await run.waitForLine(/hang_0: worker \d+ sent no heartbeat for 2s \(it has not finished loading its module, or its setup\(\) has not returned\)/, { timeoutMs: 10_000 });
+    await run.waitForLine(/hang_0: starting → backoff \(exited too quickly \(terminated by SIGKILL/, { timeoutMs: 10_000 });
+    await run.waitForLine(/hang_0: backoff → fatal \(too many failed starts/, { timeoutMs: 20_000 });
+    assert.equal(run.count(/hang_0 \| setup began in \d+/g), 2, `tried twice (startretries = 1)\n${run.describe()}`);
+    assert.equal(run.count(/hang_0: starting → running/g), 0, `never counted as running\n${run.describe()}`);
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
