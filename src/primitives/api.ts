@@ -261,6 +261,16 @@ function isAbort(err: unknown): boolean {
   return err instanceof SharedRequestError && (err.code === 'E_ABORTED' || err.code === 'E_DISCONNECTED');
 }
 
+/**
+ * A handler's failure that the stop caused: an AbortError (a lock wait or a take the stop withdrew, a
+ * fetch given ctx.signal) once the stop signal, or the signal that ends the loop, has aborted. Any other
+ * error, during a stop too, is the handler's own.
+ */
+function isStopAbort(err: unknown, loopSignal: AbortSignal | undefined): boolean {
+  const stopped = loopSignal?.aborted === true || runtimeSignal()?.aborted === true;
+  return stopped && (err as Error | null)?.name === 'AbortError';
+}
+
 interface Delivered {
   queue: string;
   id: number;
@@ -314,6 +324,12 @@ class TaskHandle<T> implements Task<T> {
     const args: Record<string, unknown> = { queue: this.queue, id: this.id, attempt: this.attempt, retryInMs: Math.max(0, Math.round(opts.retryInMs ?? 0)) };
     if (opts.error !== undefined) args['error'] = opts.error;
     return call('queue.nack', args) as Promise<NackResult>;
+  }
+
+  /** Back to the queue as if never delivered (no attempt spent, not counted as handled): a stop withdrew it. */
+  withdraw(): Promise<boolean> {
+    this.settled = true;
+    return call('queue.release', { queue: this.queue, id: this.id, attempt: this.attempt }) as Promise<boolean>;
   }
 
   extend(leaseMs: number): Promise<boolean> {
@@ -401,19 +417,30 @@ class QueueHandle<T> implements Queue<T> {
           await handler(task);
           settling = task.settled ? Promise.resolve() : task.ack();
         } catch (err) {
-          process.stderr.write(`drover queue ${this.name}: task ${task.id} (attempt ${task.attempt}) failed: ${(err as Error)?.stack ?? String(err)}\n`);
-          let delay = retryIn(task);
-          if (typeof delay !== 'number' || !Number.isFinite(delay)) {
-            process.stderr.write(`drover queue ${this.name}: retryInMs gave ${String(delay)} for task ${task.id}, not a finite number; retrying it at once\n`);
-            delay = 0;
-          }
-          settling = task.settled ? Promise.resolve() : task.nack({ retryInMs: delay, error: String((err as Error)?.message ?? err) });
+          settling = task.settled ? Promise.resolve() : this.settleFailed(task as TaskHandle<T>, err, signal, retryIn);
         }
         // an ack that cannot reach the master (it went away) changes nothing here: the lease ends anyway
         settling = settling.catch(() => undefined);
       }
     };
     await Promise.all(Array.from({ length: n }, slot));
+  }
+
+  /** The handler threw: the task is nacked with a retry delay, or given back if the stop caused it. */
+  private settleFailed(task: TaskHandle<T>, err: unknown, signal: AbortSignal | undefined, retryIn: (task: Task<T>) => number): Promise<unknown> {
+    if (isStopAbort(err, signal)) {
+      // the stop withdrew what the handler waited for (a lock, a take of its own): not the task's failure,
+      // so it goes back as a withdrawn take does, no attempt spent (docs/shared.md)
+      process.stderr.write(`drover queue ${this.name}: task ${task.id} (attempt ${task.attempt}) back to the queue unfinished, no attempt spent: the worker is stopping (${String((err as Error)?.message ?? err)})\n`);
+      return task.withdraw();
+    }
+    process.stderr.write(`drover queue ${this.name}: task ${task.id} (attempt ${task.attempt}) failed: ${(err as Error)?.stack ?? String(err)}\n`);
+    let delay = retryIn(task);
+    if (typeof delay !== 'number' || !Number.isFinite(delay)) {
+      process.stderr.write(`drover queue ${this.name}: retryInMs gave ${String(delay)} for task ${task.id}, not a finite number; retrying it at once\n`);
+      delay = 0;
+    }
+    return task.nack({ retryInMs: delay, error: String((err as Error)?.message ?? err) });
   }
 
   async stats(): Promise<QueueStats> {

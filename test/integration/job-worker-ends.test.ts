@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseServerUrl, requestJson } from '../../src/control/client.js';
-import { assertStaysFor, makeTmpDir, runCli, startUp, teardown, writeConfig, type CliRun } from '../helpers/drover.js';
+import { assertStaysFor, makeTmpDir, runCli, startUp, teardown, waitForAsync, writeConfig, type CliRun } from '../helpers/drover.js';
 import { linkDrover } from '../helpers/shared.js';
 
 /** Writes the worker modules and the config into a new directory and starts drover on it. */
@@ -216,6 +216,63 @@ export default defineWorker({
     await run.waitForLine(/hang_0: backoff → fatal \(too many failed starts/, { timeoutMs: 20_000 });
     assert.equal(run.count(/hang_0 \| setup began in \d+/g), 2, `tried twice (startretries = 1)\n${run.describe()}`);
     assert.equal(run.count(/hang_0: starting → running/g), 0, `never counted as running\n${run.describe()}`);
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+test('a task waiting for a lock when its worker is stopped goes back to the queue with no attempt spent; a handler that throws for its own reasons still spends one', async () => {
+  const HOLDER = `import { defineWorker } from 'drover';
+export default defineWorker({
+  async run(ctx) {
+    await ctx.lock('L');
+    ctx.log('holding L');
+    ${untilStopped}
+  },
+});
+`;
+  const JOBS = `import { defineWorker } from 'drover';
+export default defineWorker({
+  async run(ctx) {
+    await ctx.queue('q').process(async (task) => {
+      ctx.log('task ' + task.data.n + ' attempt ' + task.attempt);
+      if (task.data.fail) throw new Error('its own failure');
+      const l = await ctx.lock('L');
+      ctx.log('task ' + task.data.n + ' got L');
+      await l.release();
+    });
+  },
+});
+`;
+  const { run, dir, conf } = await boot(
+    { 'holder.mjs': HOLDER, 'jobs.mjs': JOBS },
+    `[program:holder]\nworker = DIR/holder.mjs\n\n[program:jobs]\nworker = DIR/jobs.mjs\n`,
+  );
+  const stats = async (): Promise<Record<string, number>> => {
+    const cli = await runCli(['queue', 'stats', 'q', '--json', '-c', conf]);
+    assert.equal(cli.code, 0, cli.output);
+    return (JSON.parse(cli.stdout) as { queues: Record<string, number>[] }).queues[0] ?? {};
+  };
+  try {
+    await run.waitForLine(/holder_0 \| holding L/, { timeoutMs: 10_000 });
+    await run.waitForLine(/jobs_0: starting → running/, { timeoutMs: 10_000 });
+    // one attempt each: a spent attempt dead-letters it
+    assert.equal((await runCli(['queue', 'push', 'q', '{"n":1}', '--max-attempts', '1', '-c', conf])).code, 0);
+    await run.waitForLine(/jobs_0 \| task 1 attempt 1/, { timeoutMs: 10_000 });
+    // a HUP roll or a graceful stop: the lock wait ends with an AbortError
+    assert.equal((await runCli(['stop', 'jobs', '-c', conf], { timeoutMs: 20_000 })).code, 0);
+    await run.waitForLine(/jobs_0: stopping → stopped/, { timeoutMs: 10_000 });
+    const after = await stats();
+    assert.deepEqual({ ready: after['ready'], dead: after['dead'] }, { ready: 1, dead: 0 }, `back in the queue, not dead-lettered (it used to be "nacked after 1 … (lock.acquire aborted)")\n${JSON.stringify(after)}\n${run.describe()}`);
+    // the lock is free now: the same task runs to the end, still on its first attempt
+    assert.equal((await runCli(['stop', 'holder', '-c', conf])).code, 0);
+    assert.equal((await runCli(['start', 'jobs', '-c', conf])).code, 0);
+    await run.waitForLine(/jobs_0 \| task 1 got L/, { timeoutMs: 10_000 });
+    assert.equal(run.count(/jobs_0 \| task 1 attempt 1/g), 2, `delivered twice, both times as attempt 1\n${run.describe()}`);
+    // a handler's own error spends its attempt, as before
+    assert.equal((await runCli(['queue', 'push', 'q', '{"n":2,"fail":true}', '--max-attempts', '1', '-c', conf])).code, 0);
+    await run.waitForLine(/jobs_0 \| task 2 attempt 1/, { timeoutMs: 10_000 });
+    await waitForAsync(async () => (await stats())['dead'] === 1, 'task 2 to be dead-lettered', { describe: () => run.describe() });
   } finally {
     await teardown(run, [], dir);
   }
