@@ -43,6 +43,13 @@ export function parseMasterMessage(m: unknown): MasterMessage | null {
  */
 export const WORKER_BOOT_ERROR = 3;
 
+/**
+ * Exit status of a worker that left on its graceful_timeout deadline with work cut short: HTTP requests in
+ * flight, or a job worker's tasks or stop() unfinished (sysexits' EX_TEMPFAIL: what was cut is retried). The
+ * master names it in its log; a clean graceful exit is 0.
+ */
+export const WORKER_CUT_SHORT = 75;
+
 /** Narrows an unknown IPC message to a WorkerMessage, or null. */
 export function parseWorkerMessage(m: unknown): WorkerMessage | null {
   if (typeof m !== 'object' || m === null) return null;

@@ -9,7 +9,7 @@ import type { Config, ProcessSpec } from '../config/types.js';
 import type { ChildOutput, KindContext, LaunchPlan, LaunchRefusal, ProcessKind } from '../core/kind.js';
 import type { Supervisor } from '../core/supervisor.js';
 import type { ProcessEntry } from '../core/table.js';
-import { WORKER_BOOT_ERROR, WORKER_ENV, parseSharedRequest, parseWorkerMessage, type SharedCall, type SharedReplyMessage, type StuckReport, type WorkerMessage } from '../ipc/protocol.js';
+import { WORKER_BOOT_ERROR, WORKER_CUT_SHORT, WORKER_ENV, parseSharedRequest, parseWorkerMessage, type SharedCall, type SharedReplyMessage, type StuckReport, type WorkerMessage } from '../ipc/protocol.js';
 import type { Logger } from '../logs/logger.js';
 import { sendListeningSocket } from '../os/pass-socket.js';
 import { hasControllingTerminal } from '../os/proc.js';
@@ -295,6 +295,11 @@ export class Workers implements ProcessKind {
     // exit 3 means a failed boot only for a worker: any other program may exit 3 for its own reasons
     if (code === WORKER_BOOT_ERROR && entry.record.state === 'starting' && this.claims(entry.spec)) {
       this.o.logger.error(`${entry.spec.name}: worker ${pid} could not load or start ${entry.spec.worker ?? 'its module'} (exit ${code}); its stderr log says why`);
+    }
+    // a worker exits 75 itself only on its graceful_timeout deadline: otherwise the stop looks clean
+    if (code === WORKER_CUT_SHORT && this.claims(entry.spec)) {
+      const what = entry.spec.sockets.length > 0 ? 'with requests in flight' : 'with its tasks or its stop() unfinished (its stderr log says which)';
+      this.o.logger.warn(`${entry.spec.name}: worker ${pid} was cut off ${what}: graceful_timeout (${entry.spec.gracefulTimeoutSecs}s) ran out`);
     }
     const w = this.states.get(entry);
     if (w?.heartbeat) clearTimeout(w.heartbeat);

@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type RequestListener, type Server, 
 import { createServer as createNetServer, Server as NetServer } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { parseMasterMessage, WORKER_BOOT_ERROR, WORKER_ENV, type WorkerMessage } from '../ipc/protocol.js';
+import { parseMasterMessage, WORKER_BOOT_ERROR, WORKER_CUT_SHORT, WORKER_ENV, type WorkerMessage } from '../ipc/protocol.js';
 import { lock, queue, setRuntimeDefaults, state } from '../primitives/api.js';
 import { accessLog } from './access-log.js';
 import { fetchListener, guarded, guardServer, type FetchHandler } from './http-app.js';
@@ -61,6 +61,8 @@ function countRequest(): void {
 
 /** set when the module is a job worker (defineWorker) */
 let jobWorker = false;
+/** how far the start got: the module loading, a job worker's setup() running, or up (serving, run(), stop()) */
+let phase: 'load' | 'setup' | 'up' = 'load';
 
 /**
  * Exits with `code` once a last heartbeat has gone to the master: what was served since the previous one
@@ -120,6 +122,7 @@ async function main(): Promise<void> {
   const exported = mod.default ?? mod;
   if (isJobWorker(exported)) await runJobWorker(exported);
   else {
+    phase = 'up';
     startHeartbeat();
     await serveHttp(exported);
   }
@@ -156,17 +159,24 @@ function enterStopping(code: number): boolean {
 /**
  * Past the graceful budget the master sends SIGKILL anyway; leaving a little earlier lets the worker exit
  * with `code` (capped at the longest delay Node's timers honour, 2^31 - 1 ms: a longer one fires at once).
- * Leaving on this timer cuts work short, so it says so (stderr is a pipe: written before the exit).
+ * Leaving on this timer cuts work short, so it says so (stderr is a pipe: written before the exit), and a
+ * worker that was up exits WORKER_CUT_SHORT rather than 0, so that the master's log says so too. One still
+ * loading or in setup() had nothing in flight: its exit stays `code`.
  */
 function armGracefulExit(code: number): void {
   setTimeout(() => {
-    const cut = !jobWorker
-      ? 'with requests in flight'
-      : finishing
-        ? 'before stop() returned'
-        : 'before run() returned: the tasks still in flight go back to the queue (an attempt spent), and stop() is not called';
+    const cut =
+      phase === 'load'
+        ? 'before the module finished loading'
+        : phase === 'setup'
+          ? 'before setup() returned: run() and stop() are not called'
+          : !jobWorker
+            ? 'with requests in flight'
+            : finishing
+              ? 'before stop() returned'
+              : 'before run() returned: the tasks still in flight go back to the queue (an attempt spent), and stop() is not called';
     process.stderr.write(`drover worker ${name}: graceful_timeout (${gracefulMs} ms) ran out ${cut}; exiting\n`);
-    process.exit(code);
+    process.exit(phase === 'up' && code === 0 ? WORKER_CUT_SHORT : code);
   }, Math.max(0, Math.min(gracefulMs - 100, 2 ** 31 - 1))).unref();
 }
 
@@ -185,6 +195,7 @@ async function runJobWorker(worker: JobWorker): Promise<void> {
     lock,
   };
   jobWorker = true;
+  phase = 'setup';
   // the stop signal aborts run(); nothing else to do here
   onStop = () => undefined;
   try {
@@ -192,6 +203,7 @@ async function runJobWorker(worker: JobWorker): Promise<void> {
   } catch (err) {
     fail('setup() failed', err);
   }
+  phase = 'up';
   startHeartbeat();
   send({ t: 'ready' });
   if (spareSockets !== null) {
