@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseServerUrl, requestJson } from '../../src/control/client.js';
 import { CliRun, fixture, livePids, makeTmpDir, runCli, startUp, teardown, waitForAsync, waitForCondition, writeConfig } from '../helpers/drover.js';
+import { heldApp } from '../helpers/held-app.js';
 import { fetchText } from '../helpers/http.js';
 import { startLoad } from '../helpers/load.js';
 import { freePort } from '../helpers/web.js';
@@ -300,21 +301,6 @@ function successorsOf(run: CliRun): number[] {
         return false; // gone while listed
       }
     });
-}
-
-/**
- * An app whose load blocks, once `hold` exists, on a FIFO nobody writes until the test does: a new master's
- * worker stays unready as long as the test wants (no timer decides it).
- */
-function heldApp(dir: string): { app: string; hold: string; fifo: string } {
-  const app = join(dir, 'held-app.mjs');
-  const hold = join(dir, 'hold');
-  const fifo = join(dir, 'fifo');
-  writeFileSync(
-    app,
-    `import { existsSync, readFileSync } from 'node:fs';\nif (existsSync(${JSON.stringify(hold)})) readFileSync(${JSON.stringify(fifo)});\nexport default (req, res) => res.end('ok');\n`,
-  );
-  return { app, hold, fifo };
 }
 
 test('USR2 whose old master dies before the new one is ready: the new master takes the control socket and the pidfile over at once', async () => {
