@@ -9,6 +9,7 @@ import type { Config, ProcessSpec } from '../config/types.js';
 import type { Supervisor } from '../core/supervisor.js';
 import type { CommandOutcome } from '../core/types.js';
 import type { Logger } from '../logs/logger.js';
+import type { RollOutcome } from '../prefork/arbiter.js';
 import type { Workers } from '../prefork/workers.js';
 
 export interface ReloadOptions {
@@ -95,8 +96,9 @@ export class Reloader {
   /** Rolls one worker program onto the code on disk (watch =), after any reload under way; the config is not re-read. */
   roll(group: string, programName: string, cause: string): Promise<void> {
     const run = this.current.then(async () => {
-      const kept = await this.o.workers.arbiter.rollWorkers((g, p) => g === group && p === programName);
-      if (kept.size > 0) this.o.logger.warn(`${cause}: ${group}:${programName} kept its old workers: the new ones did not get ready`);
+      const how = (await this.o.workers.arbiter.rollWorkers((g, p) => g === group && p === programName)).get(`${group}:${programName}`);
+      if (how === 'kept') this.o.logger.warn(`${cause}: ${group}:${programName} kept its old workers: the new ones did not get ready`);
+      else if (how === 'stopped') this.o.logger.info(`${cause}: the roll of ${group}:${programName} ended at SIGWINCH: its workers stay stopped until TTIN or a reload`);
       else this.o.logger.info(`${cause}: rolled ${group}:${programName}`);
     });
     this.current = run.catch(() => undefined);
@@ -137,15 +139,19 @@ export class Reloader {
       if (supervisor.mood !== 'running') return cutShort('while it applied the changes; the worker pools were not rolled');
       workers.setTargets({ ...config, processes: config.processes.filter((p) => managedElsewhere(p) && inScope(p.group)) });
       const rolling = [...pooled].filter((key) => inScope(key.slice(0, key.indexOf(':'))));
-      const kept = await workers.arbiter.rollWorkers((group, programName) => rolling.includes(`${group}:${programName}`));
-      const rolled = rolling.filter((key) => !kept.has(key));
+      const rolls = await workers.arbiter.rollWorkers((group, programName) => rolling.includes(`${group}:${programName}`));
+      const ended = (how: RollOutcome): string[] => rolling.filter((key) => rolls.get(key) === how);
+      const rolled = rolling.filter((key) => rolls.get(key) !== 'kept' && rolls.get(key) !== 'stopped');
+      const kept = ended('kept');
+      const stopped = ended('stopped');
       // worker programs the reload added get their spares too (rolled ones have theirs)
       await workers.arbiter.fillAllSpares();
       if (supervisor.mood !== 'running') return cutShort('while it rolled the worker pools');
       const changes = [`${diff.changedProcesses.length} changed`, `${diff.addedProcesses.length} added`, `${diff.removedProcesses.length} removed`];
       this.o.onApplied?.(config);
-      const keptNote = kept.size > 0 ? `; kept the old workers of ${[...kept].join(', ')}: the new ones did not get ready` : '';
-      logger.log(kept.size > 0 ? 'warn' : 'info', `reload: done (${opts.cause}: ${opts.apply === 'all' ? changes.join(', ') : 'groups left to the caller'}; ${rolled.length} pool(s) rolled${rolled.length > 0 ? `: ${rolled.join(', ')}` : ''}${keptNote})`);
+      const keptNote = kept.length > 0 ? `; kept the old workers of ${kept.join(', ')}: the new ones did not get ready` : '';
+      const stoppedNote = stopped.length > 0 ? `; the roll of ${stopped.join(', ')} ended at SIGWINCH: its workers stay stopped until TTIN or a reload` : '';
+      logger.log(kept.length > 0 ? 'warn' : 'info', `reload: done (${opts.cause}: ${opts.apply === 'all' ? changes.join(', ') : 'groups left to the caller'}; ${rolled.length} pool(s) rolled${rolled.length > 0 ? `: ${rolled.join(', ')}` : ''}${keptNote}${stoppedNote})`);
       return { config, diff, outcomes, rolled };
     } catch (err) {
       logger.error(`${opts.cause}: reload failed: ${(err as Error).message}`);

@@ -79,6 +79,11 @@ const POOL_RETRY_MS = 10_000;
 const DOWN: ReadonlySet<State> = new Set(['stopped', 'exited', 'fatal']);
 /** States of a serving member that keeps its slot (a crashed worker restarting in place holds it). */
 const GONE: ReadonlySet<State> = new Set(['stopped', 'fatal']);
+/** States of a member that serves nothing and is not leaving: a reload replaces it at once, without a roll. */
+const IDLE: ReadonlySet<State> = new Set(['starting', 'backoff', 'exited', 'fatal']);
+
+/** How a pool's roll ended: every worker replaced, old ones kept (a new one did not get ready), or cut short by WINCH. */
+export type RollOutcome = 'rolled' | 'kept' | 'stopped';
 
 export class Arbiter {
   /** "group:program" → how many serving workers to run */
@@ -93,6 +98,8 @@ export class Arbiter {
   private readonly paused = new Set<string>();
   /** FATAL workers whose retry (retryLater) was set; it may since have fired or been called off */
   private readonly retried = new WeakSet<PoolMember>();
+  /** WINCHes so far, 0 at start: a roll or a replacement that sees it change stops starting workers */
+  private winches = 0;
 
   constructor(private readonly host: ArbiterHost) {}
 
@@ -158,8 +165,8 @@ export class Arbiter {
       });
       return;
     }
-    void this.replace(m).then((ok) => {
-      if (!ok) m.retiring = false;
+    void this.replace(m).then((how) => {
+      if (how !== 'replaced') m.retiring = false;
     });
   }
 
@@ -213,54 +220,80 @@ export class Arbiter {
   removeWorkers(): void {
     for (const { group, programName } of this.programs()) {
       const live = this.live(group, programName);
-      if (live.length <= 1) {
+      // one off the target, as gunicorn's num_workers: during a HUP roll the pool still has its old size,
+      // which the reload has already reset (the roll's end converges to the target)
+      const count = (this.targets.get(`${group}:${programName}`) ?? live.length) - 1;
+      if (count < 1 || live.length === 0) {
         this.host.logger.info(`${programName}: keeping its last worker (TTOU never goes below one)`);
         continue;
       }
+      this.setTarget(group, programName, count);
       // the highest slot, so the slots stay 0…n-1; the newest among unplaced ones
       const victim = live.reduce((a, b) => ((b.slot ?? -1) > (a.slot ?? -1) || ((b.slot ?? -1) === (a.slot ?? -1) && b.spec.processNum > a.spec.processNum) ? b : a));
-      this.setTarget(group, programName, live.length - 1);
-      this.host.logger.info(`${programName}: removing worker ${victim.spec.name} (now ${live.length - 1})`);
-      victim.retiring = true;
-      this.closeThenRetire(victim);
+      if (live.length <= count) {
+        this.host.logger.info(`${programName}: now ${count} worker(s)`);
+      } else {
+        this.host.logger.info(`${programName}: removing worker ${victim.spec.name} (now ${count})`);
+        victim.retiring = true;
+        this.closeThenRetire(victim);
+      }
       this.callOffRetries(group, programName);
     }
   }
 
   /**
-   * Rolling restart of every worker program (or those `only` names): one worker at a time, each replacement
-   * (built from the config as it is now) ready before the old one leaves — with spares, new-code spares load
-   * first and each takes an old worker's slot at once; then the count converges to the program's target.
+   * Rolling restart of every worker program (or those `only` names), each replacement built from the config
+   * as it is now. Workers that serve nothing yet (starting, backoff, exited, fatal) are replaced at once;
+   * running ones one at a time, each replacement ready before the old one leaves — with spares, new-code
+   * spares load first and each takes an old worker's slot at once; then the count converges to the
+   * program's target. A WINCH during the roll ends it: nothing more starts until TTIN or another reload.
    */
-  async rollWorkers(only?: (group: string, programName: string) => boolean): Promise<Set<string>> {
-    /** `group:program` of the pools that kept an old worker: its successor did not get ready */
-    const kept = new Set<string>();
+  async rollWorkers(only?: (group: string, programName: string) => boolean): Promise<Map<string, RollOutcome>> {
+    /** `group:program` → how its roll ended */
+    const outcomes = new Map<string, RollOutcome>();
     for (const { group, programName } of this.programs()) {
       if (only && !only(group, programName)) continue;
+      const program = `${group}:${programName}`;
       const template = this.workersOf(group, programName).at(-1);
-      if (this.paused.delete(`${group}:${programName}`)) this.resumeAfterWinch(group, programName);
-      const keep = (): void => void kept.add(`${group}:${programName}`);
-      if (this.spareTarget(group, programName) > 0) await this.rollWithSpares(group, programName, keep);
+      if (this.paused.delete(program)) this.resumeAfterWinch(group, programName);
+      const winches = this.winches;
+      const halted = (): boolean => this.winches !== winches;
+      outcomes.set(program, 'rolled');
+      const keep = (): void => void outcomes.set(program, 'kept');
+      // the members as the roll found them: the successors replaceIdle registers are not rolled again
+      const found = this.workersOf(group, programName);
+      const idle = this.replaceIdle(group, programName, halted);
+      if (this.spareTarget(group, programName) > 0) await this.rollWithSpares(group, programName, found, keep, halted);
       else {
-        for (const w of this.workersOf(group, programName)) {
-          if (!this.host.isRunning()) return kept;
+        for (const w of found) {
+          if (!this.host.isRunning() || halted()) break;
           if (w.retiring || w.record.state !== 'running' || w.role === 'spare') continue;
           w.retiring = true;
-          if (!(await this.replace(w))) {
-            w.retiring = false;
-            keep();
-          }
+          const how = await this.replace(w);
+          if (how === 'replaced') continue;
+          // halted: WINCH stopped `w` with the rest of the pool; it waits there as they do
+          w.retiring = false;
+          if (how === 'kept') keep();
         }
       }
-      if (!this.host.isRunning()) return kept;
-      const target = this.targets.get(`${group}:${programName}`);
+      await idle;
+      if (!this.host.isRunning()) return outcomes;
+      if (halted()) {
+        outcomes.set(program, 'stopped');
+        continue;
+      }
+      const target = this.targets.get(program);
       if (target !== undefined) {
         // workers an operator stopped stay stopped, and no new one takes their place
         const held = this.workersOf(group, programName).filter((w) => w.role !== 'spare' && !w.retiring && w.record.state === 'stopped' && this.host.keptStopped(w)).length;
-        while (this.host.isRunning() && this.live(group, programName).length < target - held) {
+        while (this.host.isRunning() && !halted() && this.live(group, programName).length < target - held) {
           const last = this.workersOf(group, programName).at(-1) ?? template;
           const next = last ? this.sibling(last) : null;
           if (!next || !(await this.host.start(next)).ok) break;
+        }
+        if (halted()) {
+          outcomes.set(program, 'stopped');
+          continue;
         }
         const extra = this.live(group, programName).sort((a, b) => (a.slot ?? 0) - (b.slot ?? 0)).slice(Math.max(0, target - held));
         for (const m of extra) {
@@ -271,7 +304,7 @@ export class Arbiter {
       }
       await this.fillSpares(group, programName);
     }
-    return kept;
+    return outcomes;
   }
 
   /**
@@ -287,8 +320,12 @@ export class Arbiter {
     }
   }
 
-  /** WINCH: stop every worker gracefully; the master and its sockets stay (TTIN or a reload brings them back). */
+  /**
+   * WINCH: stop every worker gracefully; the master and its sockets stay (TTIN or a reload brings them back).
+   * A roll or replacement under way sees `winches` change and starts nothing more.
+   */
   stopWorkers(): void {
+    this.winches++;
     const up = [...this.host.members()].filter((m) => m.spec.worker !== null && !DOWN.has(m.record.state));
     this.host.logger.info(`SIGWINCH: stopping ${up.length} worker(s); sockets stay open`);
     for (const { group, programName } of this.programs()) {
@@ -336,24 +373,24 @@ export class Arbiter {
   // --- internal ---
 
   /** HUP with spares: new-code spares load first; each old serving worker hands its slot to one and leaves. */
-  private async rollWithSpares(group: string, programName: string, keep: () => void): Promise<void> {
-    const old = this.workersOf(group, programName).filter((w) => !w.retiring);
+  private async rollWithSpares(group: string, programName: string, found: readonly PoolMember[], keep: () => void, halted: () => boolean): Promise<void> {
+    const old = found.filter((w) => !w.retiring);
     const fresh: (PoolMember | null)[] = await Promise.all(Array.from({ length: this.spareTarget(group, programName) }, () => this.startSpare(group, programName)));
     // the old spares run the old code: as many leave as new ones got ready (none, when the new code fails)
     const readyCount = fresh.filter((s) => s !== null).length;
     for (const s of old.filter((w) => w.role === 'spare').slice(0, readyCount)) this.retireQuietly(s);
     const ready: Promise<PoolMember | null>[] = fresh.map((s) => Promise.resolve(s));
     for (const w of old) {
-      if (!this.host.isRunning()) return;
+      if (!this.host.isRunning() || halted()) break;
       if (w.retiring || w.record.state !== 'running' || w.role !== 'serving') continue;
       let spare = await (ready.shift() ?? this.startSpare(group, programName));
+      if (halted()) break;
       if (spare && (spare.record.state !== 'running' || spare.role !== 'spare')) spare = null; // it died, or took over meanwhile
       w.retiring = true;
       if (!spare || !this.handOver(w, spare, 'reload')) {
-        if (!(await this.replace(w))) {
-          w.retiring = false;
-          keep();
-        }
+        const how = await this.replace(w);
+        if (how !== 'replaced') w.retiring = false;
+        if (how === 'kept') keep();
         continue;
       }
       // the next spare loads while this worker drains
@@ -387,8 +424,10 @@ export class Arbiter {
     if (!spare) return null;
     spare.role = 'spare';
     spare.slot = null;
+    const winches = this.winches;
     const started = await this.host.start(spare);
     if (started.ok) return spare;
+    if (this.winches !== winches) return null; // WINCH stopped it with the pool: it waits there as the others do
     this.host.logger.warn(`${spare.spec.name}: spare did not start (${started.message ?? started.code ?? '?'})`);
     await this.host.stop(spare);
     if (this.host.isCurrent(spare)) this.host.drop(spare);
@@ -459,28 +498,61 @@ export class Arbiter {
     }
   }
 
-  /** Starts a replacement for `old` in its slot, waits until it is running, then stops and drops `old`. */
-  private async replace(old: PoolMember): Promise<boolean> {
+  /**
+   * Starts a replacement for `old` in its slot, waits until it is running, then stops and drops `old`:
+   * 'kept' when the replacement did not get ready (`old` stays), 'halted' when a WINCH came meanwhile (it
+   * stopped both; nothing more is done).
+   */
+  private async replace(old: PoolMember): Promise<'replaced' | 'kept' | 'halted'> {
+    const winches = this.winches;
     const next = this.sibling(old);
     if (!next) {
       // no way to build a sibling: restart in place (a short gap for this one worker only)
       await this.host.stop(old);
+      if (this.winches !== winches) return 'halted';
       await this.host.start(old);
       old.retiring = false; // the same process, back in the pool
-      return true;
+      return 'replaced';
     }
     next.role = 'serving';
     next.slot = old.slot;
     const started = await this.host.start(next);
+    if (this.winches !== winches) return 'halted';
     if (!started.ok) {
       this.host.logger.warn(`${old.spec.name}: replacement ${next.spec.name} did not start (${started.message ?? started.code ?? '?'}); keeping the old worker`);
       await this.host.stop(next);
       this.host.drop(next);
-      return false;
+      return 'kept';
     }
     await this.host.stop(old);
     if (this.host.isCurrent(old)) this.host.drop(old);
-    return true;
+    return 'replaced';
+  }
+
+  /**
+   * HUP: the program's members that serve nothing yet (IDLE) are not rolled but replaced at once, without
+   * waiting for readiness: they stop and leave, and a serving one's successor (new config) starts in its
+   * slot; spares come back through the roll's spares. Resolves when those successors are running or failed
+   * (a failed one stays, retrying with the new config as any process would).
+   */
+  private async replaceIdle(group: string, programName: string, halted: () => boolean): Promise<void> {
+    const idle = this.workersOf(group, programName).filter((w) => !w.retiring && IDLE.has(w.record.state));
+    await Promise.all(
+      idle.map(async (w) => {
+        w.retiring = true;
+        // registered before `w` leaves, so that it does not take `w`'s process number and name
+        const next = w.role === 'spare' ? null : this.sibling(w);
+        this.host.logger.info(`${w.spec.name}: ${w.record.state}, serving nothing: replaced at once${next ? ` by ${next.spec.name}` : ''} (reload)`);
+        // a process already gone (exited, fatal) is only forgotten: the drop also calls off a pending retry
+        if (!DOWN.has(w.record.state)) await this.host.stop(w);
+        if (this.host.isCurrent(w)) this.host.drop(w);
+        if (!next) return;
+        if (!this.host.isRunning() || halted()) return this.host.drop(next);
+        next.role = 'serving';
+        next.slot = w.slot;
+        await this.host.start(next);
+      }),
+    );
   }
 
   /** A serving member leaves the pool: its slot closes (drained while it still accepts), then it stops. */

@@ -349,14 +349,54 @@ test('roll: stops before the next worker once isRunning() turns false, and does 
   assert.deepEqual(host.keysIn('running'), ['web:web_1', 'web:web_2']);
 });
 
-test('roll: skips workers that are not running or already retiring', async () => {
+test('roll: leaves retiring workers to their retirement, and replaces one still starting at once, not after a roll', async () => {
   const { host, arbiter } = pool(3);
   host.setState(host.get('web:web_0'), 'starting');
   host.get('web:web_1').retiring = true;
   const done = arbiter.rollWorkers();
+  await flush();
+  // the starting one serves nothing: it is stopped at once, beside the roll of the running one
+  assert.deepEqual(host.waitingOn(), ['stop web:web_0', 'start web:web_4']);
   await host.finishAll();
-  await done;
-  assert.deepEqual(host.calls.filter((c) => c.startsWith('stop ')), ['stop web:web_2']);
+  assert.equal((await done).get('web:web'), 'rolled');
+  assert.deepEqual(host.calls.filter((c) => c.startsWith('stop ')), ['stop web:web_0', 'stop web:web_2']);
+  assert.ok(!host.table.has('web:web_0') && host.get('web:web_3').record.state === 'running', host.calls.join(', '));
+});
+
+test('roll: workers in backoff are replaced at once, in their slots, without waiting for the running ones', async () => {
+  const { host, arbiter } = pool(3);
+  for (const [key, slot] of [['web:web_0', 0], ['web:web_1', 1], ['web:web_2', 2]] as const) {
+    const m = host.get(key);
+    m.role = 'serving';
+    m.slot = slot;
+  }
+  host.setState(host.get('web:web_0'), 'backoff');
+  host.setState(host.get('web:web_1'), 'backoff');
+  const done = arbiter.rollWorkers();
+  await host.finish('stop web:web_0');
+  await host.finish('stop web:web_1');
+  // their successors start while the running worker's replacement is still loading
+  assert.deepEqual(host.waitingOn().sort(), ['start web:web_3', 'start web:web_4', 'start web:web_5']);
+  assert.deepEqual([host.get('web:web_3').slot, host.get('web:web_4').slot], [0, 1]);
+  await host.finishAll();
+  assert.equal((await done).get('web:web'), 'rolled');
+  assert.deepEqual(host.keysIn('running'), ['web:web_3', 'web:web_4', 'web:web_5']);
+  assert.deepEqual(host.keysIn('backoff'), []);
+});
+
+test('roll: a WINCH during the roll ends it: nothing more starts, and the outcome says so', async () => {
+  const { host, arbiter } = pool(3);
+  const done = arbiter.rollWorkers();
+  await host.finish('start web:web_3');
+  await host.finish('stop web:web_0');
+  await flush();
+  assert.deepEqual(host.waitingOn(), ['start web:web_4']);
+  arbiter.stopWorkers();
+  await host.finishAll();
+  assert.equal((await done).get('web:web'), 'stopped');
+  assert.deepEqual(host.keysIn('running'), [], host.calls.join(', '));
+  assert.ok(!host.lines.some((l) => /keeping the old worker/.test(l)), host.lines.join('\n'));
+  assert.deepEqual(host.calls.filter((c) => c.startsWith('add ')), ['add web:web_3', 'add web:web_4'], 'nothing is added after the WINCH');
 });
 
 test('roll: afterwards, adds workers until the program has its target', async () => {
@@ -595,13 +635,35 @@ test('TTOU: the newest worker of each worker program leaves gracefully and is dr
   assert.deepEqual([...host.table.keys()], ['web:web_0', 'web:web_1', 'api:api_0', 'cron:cron_0', 'cron:cron_1']);
 });
 
-test('TTOU: never goes below one worker; retiring and stopped workers do not count', () => {
+test('TTOU: never goes below one worker', () => {
+  const { host, arbiter } = pool(1);
+  arbiter.removeWorkers();
+  assert.deepEqual(host.calls, []);
+  assert.match(host.lines.join('\n'), /web: keeping its last worker/);
+});
+
+test('TTOU: takes one off the target, as gunicorn\'s num_workers; a pool already below it loses no worker', async () => {
   const { host, arbiter } = pool(3);
   host.get('web:web_1').retiring = true;
   host.setState(host.get('web:web_2'), 'exited');
   arbiter.removeWorkers();
   assert.deepEqual(host.calls, []);
+  assert.match(host.lines.join('\n'), /web: now 2 worker\(s\)/);
+  arbiter.removeWorkers();
+  assert.deepEqual(host.calls, [], 'the one live worker stays: the target is 1');
+  arbiter.removeWorkers();
   assert.match(host.lines.join('\n'), /web: keeping its last worker/);
+});
+
+test('TTOU during a roll to a smaller target counts from the target, not from the old pool', async () => {
+  const { host, arbiter } = pool(4, 3);
+  const done = arbiter.rollWorkers();
+  await flush();
+  arbiter.removeWorkers();
+  arbiter.removeWorkers();
+  await host.finishAll();
+  await done;
+  assert.equal(host.keysIn('running').length, 1, host.calls.join(', '));
 });
 
 test('TTOU: lowers the target, so the next roll does not add the worker back', async () => {
@@ -951,15 +1013,22 @@ test('TTOU with a FATAL worker awaiting its retry: it is dropped (its retry with
   arbiter.removeWorkers();
   assert.ok(host.calls.includes('drop web:web_0'), `the FATAL worker is dropped, its retry with it: ${host.calls.join(', ')}`);
   await host.finishAll();
-  assert.deepEqual(host.keysIn('running'), ['web:web_1']);
+  assert.deepEqual(host.keysIn('running'), ['web:web_1', 'web:web_2'], 'the target is 2, which the two serving ones fill');
 });
 
 test('TTOU that leaves the pool still short keeps the retry', async () => {
-  const { host, arbiter } = withFatal(2);
+  const { host, arbiter } = withFatal(3);
+  host.setState(host.get('web:web_2'), 'backoff');
   host.calls.length = 0;
-  arbiter.removeWorkers(); // one live worker left: TTOU keeps it, the target stays 2
+  arbiter.removeWorkers(); // target 2: web_1 and web_2 (retrying) fill it, web_0 is not needed
   await host.finishAll();
-  assert.deepEqual(host.calls.filter((c) => c.includes('web_0')), [], host.calls.join(', '));
+  assert.ok(host.calls.includes('drop web:web_0'), host.calls.join(', '));
+  const { host: h2, arbiter: a2 } = withFatal(3);
+  h2.get('web:web_2').retiring = true;
+  h2.calls.length = 0;
+  a2.removeWorkers(); // target 2, one live worker: the pool is still short, the retry stays
+  await h2.finishAll();
+  assert.deepEqual(h2.calls.filter((c) => c.includes('web_0')), [], h2.calls.join(', '));
 });
 
 test('WINCH with a FATAL worker awaiting its retry: it is stopped with the others and kept (as they are) until TTIN or a reload', async () => {

@@ -1,0 +1,126 @@
+// A HUP roll meets the rest of the pool's life: workers that serve nothing yet (backoff) are replaced with
+// the new config at once, a WINCH during the roll is not undone by it, and a TTOU during it counts from the
+// size the reload set. Each reload is held open by an app whose load blocks on a FIFO the test releases.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { assertStaysFor, makeTmpDir, runCli, startUp, teardown, waitForAsync, writeConfig, type CliRun } from '../helpers/drover.js';
+import { heldApp, holdLoads, releaseLoads } from '../helpers/held-app.js';
+
+function pool(app: string, numprocs: number, extra = ''): string {
+  return `[socket:web]
+bind = 127.0.0.1:0
+
+[program:web]
+worker = ${app}
+sockets = web
+numprocs = ${numprocs}
+graceful_timeout = 5s
+${extra}`;
+}
+
+function workerPids(run: CliRun): number[] {
+  return [...run.output.matchAll(/spawned: web_\d+ with pid (\d+)/g)].map((m) => Number(m[1]));
+}
+
+/** `web:web_N` → state, from `drover status --json`. */
+async function states(file: string): Promise<Record<string, string>> {
+  const r = await runCli(['status', '--json', '-c', file]);
+  const { processes } = JSON.parse(r.stdout) as { processes: { name: string; state: string }[] };
+  return Object.fromEntries(processes.map((p) => [p.name, p.state]));
+}
+
+// A review found a pool in backoff (its app failing at import under the old config) left alone by the roll:
+// the fixed config never reached it, the log said the pool was rolled, and `drover reload` waited on the
+// retries for its whole minute.
+test('reload of a pool whose workers are in backoff replaces them at once with the new config; drover reload returns', async () => {
+  const dir = makeTmpDir();
+  const app = join(dir, 'fails-with-env.mjs');
+  writeFileSync(app, `if (process.env.FAIL) throw new Error('FAIL=' + process.env.FAIL);\nexport default (req, res) => res.end('ok');\n`);
+  const file = writeConfig(dir, pool(app, 2, 'startretries = 20\nenvironment = FAIL="1"\n'));
+  const run = await startUp(file);
+  try {
+    await run.waitForCount(/web_\d: starting → backoff/g, 2, 10_000);
+    writeFileSync(file, pool(app, 2, 'startretries = 20\n'));
+    const from = run.output.length;
+    // before the fix it waited on the old workers' retries (its minute): the daemon's log says why
+    const r = await runCli(['reload', '-c', file], { cwd: dir, timeoutMs: 15_000 }).catch((err: unknown) => {
+      throw new Error(`drover reload: ${(err as Error).message}\n${run.describe()}`);
+    });
+    assert.equal(r.code, 0, `${r.output}\n${run.describe()}`);
+    const after = run.output.slice(from);
+    assert.match(after, /web_0: backoff, serving nothing: replaced at once by web_\d+ \(reload\)/, run.describe());
+    assert.match(after, /reload: done \(POST \/api\/update: .*1 pool\(s\) rolled: web:web\)/, run.describe());
+    const now = await states(file);
+    assert.deepEqual(Object.values(now), ['running', 'running'], `${JSON.stringify(now)}\n${run.describe()}`);
+    assert.ok(!('web:web_0' in now) && !('web:web_1' in now), `the failing workers are gone: ${JSON.stringify(now)}`);
+  } finally {
+    await teardown(run, workerPids(run), dir);
+  }
+});
+
+test('WINCH during a HUP roll stops the pool for good: the roll starts nothing more, and its log line says so', async () => {
+  const dir = makeTmpDir();
+  const h = heldApp(dir);
+  const file = writeConfig(dir, pool(h.app, 3));
+  const run = await startUp(file);
+  try {
+    await run.waitForCount(/web_\d: starting → running/g, 3, 10_000);
+    holdLoads(h);
+    const from = run.output.length;
+    run.signal('SIGHUP');
+    // the first replacement loads (and stays so): the roll is under way
+    await run.waitForLine(/spawned: web_3 with pid \d+/, { from, timeoutMs: 10_000 });
+    run.signal('SIGWINCH');
+    await run.waitForLine(/SIGWINCH: stopping 4 worker\(s\)/, { from });
+    releaseLoads(h);
+    const done = await run.waitForLine(/reload: done \(SIGHUP: [^\n]*\)/, { from, timeoutMs: 10_000 });
+    const afterWinch = run.output.slice(run.output.indexOf('SIGWINCH: stopping', from));
+    assert.doesNotMatch(afterWinch, /spawned: web_/, `the roll started no worker after the WINCH\n${run.describe()}`);
+    assert.doesNotMatch(done[0], /kept the old workers/, run.describe());
+    assert.match(done[0], /0 pool\(s\) rolled; the roll of web:web ended at SIGWINCH: its workers stay stopped until TTIN or a reload/, run.describe());
+    await run.waitForCount(/web_\d: stopping → stopped/g, 4, 10_000);
+    await assertStaysFor(500, () => !/spawned: web_/.test(run.output.slice(run.output.indexOf('SIGWINCH: stopping', from))), 'no worker to start after the WINCH');
+    const now = await states(file);
+    assert.ok(Object.values(now).every((s) => s === 'stopped'), `${JSON.stringify(now)}\n${run.describe()}`);
+  } finally {
+    releaseLoads(h);
+    await teardown(run, workerPids(run), dir);
+  }
+});
+
+test('TTOU during a HUP roll counts from the size the reload set: 3 in the file, TTIN, HUP, TTOU twice → 1 worker', async () => {
+  const dir = makeTmpDir();
+  const h = heldApp(dir);
+  const file = writeConfig(dir, pool(h.app, 3));
+  const run = await startUp(file);
+  try {
+    await run.waitForCount(/web_\d: starting → running/g, 3, 10_000);
+    run.signal('SIGTTIN');
+    await run.waitForLine(/web_3: starting → running/);
+    holdLoads(h);
+    const from = run.output.length;
+    run.signal('SIGHUP');
+    await run.waitForLine(/spawned: web_4 with pid \d+/, { from, timeoutMs: 10_000 });
+    for (const n of [2, 1]) {
+      run.signal('SIGTTOU');
+      await run.waitForLine(new RegExp(`web: (removing worker web_\\d+ )?\\(?now ${n}`), { from });
+    }
+    releaseLoads(h);
+    await run.waitForLine(/reload: done \(SIGHUP/, { from, timeoutMs: 15_000 });
+    let now: Record<string, string> = {};
+    await waitForAsync(
+      async () => {
+        now = await states(file);
+        return !Object.values(now).some((s) => s === 'stopping' || s === 'starting');
+      },
+      'the pool to settle',
+      { timeoutMs: 10_000, describe: () => `${JSON.stringify(now)}\n${run.describe()}` },
+    );
+    assert.deepEqual(Object.values(now).filter((s) => s === 'running').length, 1, `${JSON.stringify(now)}\n${run.describe()}`);
+  } finally {
+    releaseLoads(h);
+    await teardown(run, workerPids(run), dir);
+  }
+});
