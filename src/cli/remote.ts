@@ -12,9 +12,10 @@ import { EXIT } from './exit-codes.js';
 
 /** Help text for the options every remote command takes. */
 export const REMOTE_HELP = `connection (every command that talks to drover):
-  -c, --configuration FILE   the config whose control socket to use (default: drover.config.ts/.mts/.mjs/.js,
-                             drover.ini, drover.conf or supervisord.conf in the current directory)
-  -s, --server-url URL       unix:///path.sock or http://host:port (also DROVER_URL)
+  -c, --configuration FILE   the config that says where drover is: [supervisorctl] serverurl, else its control
+                             socket (default: drover.config.ts/.mts/.mjs/.js, drover.ini, drover.conf or
+                             supervisord.conf in the current directory)
+  -s, --server-url URL       unix:///path.sock or http://host:port (also DROVER_URL); wins over serverurl
   -u, --username USER        basic-auth user ([supervisorctl] or [unix_http_server] username by default)
   -p, --password PASS
       --json                 print machine-readable JSON on stdout

@@ -4,7 +4,7 @@
 // was most of a `drover status`.
 //
 // The keys: [supervisord]/[drover] runtime_dir, and environment (its ENV_X names reach the later sections);
-// [unix_http_server] file, username, password; [supervisorctl] username, password; each also from [DEFAULT]
+// [unix_http_server] file, username, password; [supervisorctl] serverurl, username, password; each also from [DEFAULT]
 // where the loader takes it from there; [include] for the files that may hold them. The answer is the
 // loader's for every config the loader accepts (test/unit/config/control-socket.test.ts compares them).
 // Problems in these keys are reported as the loader reports them; problems elsewhere (a program's bad
@@ -27,7 +27,8 @@ import type { SourcePos } from './types.js';
 export interface ControlSections {
   readonly supervisord: { readonly runtimeDir: string };
   readonly unixHttpServer: { readonly file: string; readonly username: string | null; readonly password: string | null } | null;
-  readonly supervisorctl: { readonly username: string | null; readonly password: string | null } | null;
+  /** serverurl: null when unset or AUTO (the config's own socket); a unix:// path is made absolute, as the loader does */
+  readonly supervisorctl: { readonly serverurl: string | null; readonly username: string | null; readonly password: string | null } | null;
 }
 
 /**
@@ -100,6 +101,7 @@ export function readControlSections(file: string, opts: Pick<LoadOptions, 'env' 
   let supervisorctl: ControlSections['supervisorctl'] = null;
   if (doc.sections.has('supervisorctl')) {
     supervisorctl = {
+      serverurl: clientServerUrl(r.value(getEntry(doc, 'supervisorctl', 'serverurl'), names, 'supervisorctl', 'serverurl'), here),
       username: r.value(getEntry(doc, 'supervisorctl', 'username'), names, 'supervisorctl', 'username'),
       password: r.value(getEntry(doc, 'supervisorctl', 'password'), names, 'supervisorctl', 'password'),
     };
@@ -109,10 +111,20 @@ export function readControlSections(file: string, opts: Pick<LoadOptions, 'env' 
   return { supervisord: { runtimeDir }, unixHttpServer, supervisorctl };
 }
 
+/**
+ * `[supervisorctl] serverurl` as the CLI uses it: null for unset or AUTO (then the config's own control
+ * socket), a unix:// path made absolute against the config's directory (supervisor's normalize_path, and
+ * drover's rule for relative paths), anything else as written. Shared with the full loader (load.ts).
+ */
+export function clientServerUrl(value: string | null, here: string): string | null {
+  if (value === null || value.trim().toUpperCase() === 'AUTO') return null;
+  return value.startsWith('unix://') ? `unix://${resolve(here, expandUser(value.slice('unix://'.length)))}` : value;
+}
+
 // --- internal ---
 
 /** The keys this reading uses, in any of its sections. */
-const CONTROL_KEYS: ReadonlySet<string> = new Set(['runtime_dir', 'environment', 'file', 'username', 'password', 'files']);
+const CONTROL_KEYS: ReadonlySet<string> = new Set(['runtime_dir', 'environment', 'file', 'serverurl', 'username', 'password', 'files']);
 
 /** The sections whose keys this reading uses ([DEFAULT] is always kept): the others are not stored. */
 function isControlSection(name: string): boolean {

@@ -31,6 +31,7 @@ import {
 import { dependencyProblems } from './dependencies.js';
 import { nearestKey } from './nearest.js';
 import { ShlexError, splitCommand } from './shlex.js';
+import { clientServerUrl } from './control-socket.js';
 import { ConfigProblems, dedupeWarnings, expansionProblem, pathOf, readConfigSources } from './sources.js';
 import { evaluateTypedConfig, evaluateTypedConfigAsync, isTypedConfigFile, memberPath, quotedPair, readTypedConfig, type TypedEvaluation } from './typed.js';
 import { ValueProblem, expandUser, keyValuePairs, processOrGroupName, refuseControlCharacters, type LogfileValue } from './datatypes.js';
@@ -1103,8 +1104,7 @@ class Loader {
     if (!this.doc.sections.has(section)) return null;
     const names = new Map<string, ExpansionValue>([...this.envNames, ['here', this.here]]);
     const K = SUPERVISORCTL_KEYS;
-    let serverurl = this.getValue(section, 'serverurl', K.serverurl, names);
-    if (serverurl !== null && serverurl.startsWith('unix://')) serverurl = `unix://${resolve(this.here, expandUser(serverurl.slice(7)))}`;
+    const serverurl = clientServerUrl(this.getValue(section, 'serverurl', K.serverurl, names), this.here);
     const history = this.getValue(section, 'history_file', K.history_file, names);
     return {
       serverurl,

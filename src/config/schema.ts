@@ -399,7 +399,7 @@ export const INET_HTTP_SERVER_KEYS = {
 } as const;
 
 export const SUPERVISORCTL_KEYS = {
-  serverurl: key({ type: 'URL', default: 'http://localhost:9001', doc: 'Where the CLI finds the control server: unix:///path or http://host:port.', parse: text }),
+  serverurl: key({ type: 'URL', default: null, defaultDoc: 'AUTO', doc: 'Where the CLI finds the control server: unix:///path or http://host:port (drover -s, and DROVER_URL without -c, win over it). AUTO or unset: this config\'s own control socket ([unix_http_server] file, else runtime_dir/drover.sock), where supervisorctl would try http://localhost:9001 (docs/cli.md).', parse: text }),
   username: key({ type: 'string', default: null, doc: 'Username for the control server.', parse: text }),
   password: key({ type: 'string', default: null, doc: 'Password for the control server.', parse: text }),
   prompt: key({ type: 'string', default: 'supervisor', doc: 'Interactive prompt (supervisorctl).', parse: text }),

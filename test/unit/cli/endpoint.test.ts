@@ -12,7 +12,7 @@ import { readTypedConfig } from '../../../src/config/typed.js';
 import { ConfigProblems, loadConfig } from '../../../src/config/load.js';
 import { parseServerUrl, type Endpoint } from '../../../src/control/client.js';
 import { controlSocketPath } from '../../../src/daemon/paths.js';
-import { ConfigError } from '../../../src/errors.js';
+import { ConfigError, UsageError } from '../../../src/errors.js';
 import { fixturesDir } from '../../helpers/paths.js';
 
 const root = mkdtempSync(join(tmpdir(), 'drover-endpoint-'));
@@ -21,15 +21,20 @@ test.after(() => rmSync(root, { recursive: true, force: true }));
 const HOSTNAME = 'box';
 const baseEnv = { DROVER_TEST_HOME: '/srv/app', DROVER_TEST_PORT: '8080', HOME: process.env['HOME'] ?? '/root' };
 
-/** What the CLI found before issue 16: the full loader, then the socket and credentials of the whole Config. */
+/**
+ * What the CLI found before issue 16, with the whole Config: [supervisorctl] serverurl, else its control
+ * socket; [supervisorctl]'s credentials, else, at its own socket, [unix_http_server]'s.
+ */
 function fullEndpoint(file: string, env: Record<string, string>): Endpoint {
   const config = loadConfig(file, { env }); // the CLI's host name, as findEndpoint uses
   const ctl = config.supervisorctl;
-  const unix = config.unixHttpServer;
+  const own = `unix://${controlSocketPath(config)}`;
+  const target = ctl?.serverurl ?? own;
+  const unix = target === own ? config.unixHttpServer : null;
   const creds =
     (ctl?.username ? { username: ctl.username, password: ctl.password ?? '' } : null) ??
     (unix?.username ? { username: unix.username, password: unix.password ?? '' } : null);
-  return parseServerUrl(`unix://${controlSocketPath(config)}`, creds);
+  return parseServerUrl(target, creds);
 }
 
 /** Compares the CLI's endpoint and the lean sections with the full loader's on one config file. */
@@ -46,7 +51,11 @@ async function assertSameAsLoader(file: string, env: Record<string, string> = ba
     full.unixHttpServer && { file: full.unixHttpServer.file, username: full.unixHttpServer.username, password: full.unixHttpServer.password },
     `[unix_http_server] of ${file}`,
   );
-  assert.deepEqual(lean.supervisorctl, full.supervisorctl && { username: full.supervisorctl.username, password: full.supervisorctl.password }, `[supervisorctl] of ${file}`);
+  assert.deepEqual(
+    lean.supervisorctl,
+    full.supervisorctl && { serverurl: full.supervisorctl.serverurl, username: full.supervisorctl.username, password: full.supervisorctl.password },
+    `[supervisorctl] of ${file}`,
+  );
 }
 
 /** Writes a config of several files under a fresh directory; returns the main file's path. */
@@ -77,6 +86,15 @@ const CASES: Record<string, { files: Record<string, string>; env?: Record<string
   'unix_http_server credentials': { files: { 'drover.conf': `[unix_http_server]\nfile=/tmp/x.sock\nusername=u\npassword={SHA}abc\n${PROGRAM}` } },
   'supervisorctl credentials win over the server\'s': {
     files: { 'drover.conf': `[unix_http_server]\nfile=/tmp/x.sock\nusername=u\npassword=p\n[supervisorctl]\nusername=c\npassword=q\nserverurl=unix:///elsewhere.sock\n${PROGRAM}` },
+  },
+  'supervisorctl serverurl over TCP': { files: { 'drover.conf': `[supervisorctl]\nserverurl=http://127.0.0.1:9001\nusername=c\npassword=q\n${PROGRAM}` } },
+  'supervisorctl serverurl AUTO is the own socket': { files: { 'drover.conf': `[unix_http_server]\nfile=/tmp/x.sock\n[supervisorctl]\nserverurl = auto\n${PROGRAM}` } },
+  'supervisorctl relative unix serverurl': { files: { 'drover.conf': `[supervisorctl]\nserverurl=unix://run/%(ENV_DROVER_TEST_PORT)s.sock\n${PROGRAM}` } },
+  'serverurl at the own socket keeps the server\'s credentials': {
+    files: { 'drover.conf': `[unix_http_server]\nfile=%(here)s/s.sock\nusername=u\npassword=p\n[supervisorctl]\nserverurl=unix://%(here)s/s.sock\n${PROGRAM}` },
+  },
+  'serverurl elsewhere does not take the server\'s credentials': {
+    files: { 'drover.conf': `[unix_http_server]\nfile=/tmp/x.sock\nusername=u\npassword=p\n[supervisorctl]\nserverurl=http://127.0.0.1:9001\n${PROGRAM}` },
   },
   'supervisorctl username without password': { files: { 'drover.conf': `[supervisorctl]\nusername=c\n${PROGRAM}` } },
   'runtime_dir from the environment': { files: { 'drover.conf': `[supervisord]\nruntime_dir=%(ENV_RT)s/run\n${PROGRAM}` }, env: { RT: '/var/tmp/rt' } },
@@ -231,4 +249,25 @@ test('a file with content before its first section is parsed (a config error), h
   // the same comments before a section: a config, read the quick way
   const fine = writeCase('commented', { 'supervisord.conf': `${header}${PROGRAM}` });
   await assertSameAsLoader(fine);
+});
+
+test('-s and [supervisorctl] serverurl: -s wins; the credentials are -u/-p over [supervisorctl]\'s either way', async () => {
+  const main = writeCase('precedence', {
+    'drover.conf': `[unix_http_server]\nfile=%(here)s/own.sock\nusername=own\npassword=ownpw\n[supervisorctl]\nserverurl=http://127.0.0.1:9001\nusername=c\npassword=cpw\n${PROGRAM}`,
+  });
+  const dir = dirname(main);
+  const find = async (opts: Parameters<typeof findEndpoint>[0], env: Record<string, string> = baseEnv): Promise<Endpoint> => (await findEndpoint(opts, env, dir)).endpoint;
+  assert.deepEqual(await find({ configuration: main }), parseServerUrl('http://127.0.0.1:9001', { username: 'c', password: 'cpw' }));
+  assert.deepEqual(await find({ configuration: main, serverUrl: 'http://127.0.0.1:9002' }), parseServerUrl('http://127.0.0.1:9002', { username: 'c', password: 'cpw' }));
+  assert.deepEqual(await find({ configuration: main, serverUrl: 'http://127.0.0.1:9002', password: 'x' }), parseServerUrl('http://127.0.0.1:9002', { username: 'c', password: 'x' }));
+  assert.deepEqual(await find({ configuration: main, serverUrl: 'http://127.0.0.1:9002', username: 'v' }), parseServerUrl('http://127.0.0.1:9002', { username: 'v', password: '' }));
+  // -s at the config's own socket: its [unix_http_server] credentials would fit, but [supervisorctl]'s come first
+  assert.deepEqual(await find({ configuration: main, serverUrl: `unix://${dir}/own.sock` }), parseServerUrl(`unix://${dir}/own.sock`, { username: 'c', password: 'cpw' }));
+  // without -c, -s and DROVER_URL read no file: the credentials of a config in the current directory are not sent
+  assert.deepEqual(await find({ serverUrl: 'http://127.0.0.1:9002' }), parseServerUrl('http://127.0.0.1:9002', null));
+  assert.deepEqual(await find({}, { ...baseEnv, DROVER_URL: 'http://127.0.0.1:9003' }), parseServerUrl('http://127.0.0.1:9003', null));
+  // the file's serverurl beats nothing in the environment but is beaten by DROVER_URL only without -c
+  assert.deepEqual(await find({ configuration: main }, { ...baseEnv, DROVER_URL: 'http://127.0.0.1:9003' }), parseServerUrl('http://127.0.0.1:9001', { username: 'c', password: 'cpw' }));
+  const bad = writeCase('bad-serverurl', { 'drover.conf': `[supervisorctl]\nserverurl=ftp://x\n${PROGRAM}` });
+  await assert.rejects(findEndpoint({ configuration: bad }, baseEnv, root), (e: Error) => e instanceof UsageError && /drover\.conf: \[supervisorctl\] serverurl: bad server URL "ftp:\/\/x": only unix:\/\/ and http:\/\/ are supported/.test(e.message));
 });
