@@ -10,6 +10,7 @@ import { listeningFd } from '../os/pass-socket.js';
 import { openFileLimit } from '../os/proc.js';
 import { UNIX_PATH_MAX, unixPathProblem } from '../os/unix-path.js';
 import { originForm } from '../request-target.js';
+import { ConnectionAdmission } from './admission.js';
 import { isAuthorized, type Credentials } from './auth.js';
 import type { ApiErrorCode, ErrorJson } from './wire.js';
 
@@ -193,7 +194,11 @@ export class ControlServer {
     // where anyone may connect, 2 s (Node's default, 30 s, let a client that trickles its headers hold its
     // descriptor ~40 s); the unix socket keeps Node's default (fewer wake-ups of an idle daemon)
     const checking = spec.kind === 'tcp' ? { connectionsCheckingInterval: 2000 } : {};
+    // TCP: who is kept when the listener is full (admission.ts); the unix socket, which only its owner (or
+    // chmod =) may reach, has no cap
+    const admission = spec.kind === 'tcp' ? new ConnectionAdmission(tcpConnectionCap()) : null;
     const server = createServer({ maxHeaderSize: 16 * 1024, ...checking }, (req, res) => {
+      admission?.requestStarted(req.socket, res);
       if (this.draining) res.setHeader('Connection', 'close');
       this.responses.add(res);
       res.once('close', () => this.responses.delete(res));
@@ -205,13 +210,14 @@ export class ControlServer {
           for (const l of this.answered) l();
         });
       }
-      void this.serve(spec, req, res);
+      void this.serve(spec, req, res, admission);
     });
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;
     server.on('connection', (sock) => {
       this.sockets.add(sock);
       sock.on('close', () => this.sockets.delete(sock));
+      admission?.admit(sock);
     });
     if (spec.kind === 'unix') {
       const target = spec.path as string;
@@ -247,8 +253,10 @@ export class ControlServer {
       return bound;
     }
     // Anyone who reaches a TCP port can open connections before any credential is checked: each holds a
-    // descriptor, which a spawn needs for its pipes. Past the cap Node closes a new connection at once
-    server.maxConnections = tcpConnectionCap();
+    // descriptor, which a spawn needs for its pipes. The admission keeps them at the cap by closing an idle
+    // one for each new one past it, synchronously, so Node's own cap one above is only a backstop (it would
+    // close the new connection, which is what let a flood of idle ones keep every prober out)
+    server.maxConnections = (admission?.cap ?? 0) + 1;
     const held = opts.staged ? (opts.inheritedFd ?? null) : null;
     if (held === null) await listenOn(server, { host: spec.host ?? '127.0.0.1', port: spec.port ?? 0 });
     const addr = held === null ? server.address() : socketAddress(held);
@@ -376,7 +384,7 @@ export class ControlServer {
 
   // --- internal ---
 
-  private async serve(spec: ListenerSpec, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async serve(spec: ListenerSpec, req: IncomingMessage, res: ServerResponse, admission: ConnectionAdmission | null): Promise<void> {
     try {
       // a request target in absolute form (`GET http://host:port/healthz`), which a server must accept
       // (RFC 9112, 3.2.2): the routes see its path and query; the Host header is checked as for any other
@@ -401,6 +409,7 @@ export class ControlServer {
         req.resume();
         return;
       }
+      admission?.trust(req.socket);
       if (isCrossSiteWrite(req)) {
         // A browser that holds the TCP listener's basic credentials sends them with any site's form or
         // fetch; a POST from another origin must not stop programs (CSRF). CLIs send no Origin header.
@@ -552,8 +561,9 @@ const O_PATH = 0o10000000;
 
 /**
  * How many connections a TCP listener holds at once: a quarter of the open-file limit, between 16 and 512.
- * supervisord's web UI and XML-RPC clients use a few; what is past the cap is closed as it comes, so a
- * flood cannot take the descriptors the programs' spawns and the unix control socket need.
+ * supervisord's web UI and XML-RPC clients use a few; past the cap an idle unauthenticated connection is
+ * closed for each new one (admission.ts), so a flood cannot take the descriptors the programs' spawns and
+ * the unix control socket need, nor keep a prober out.
  */
 export function tcpConnectionCap(): number {
   let limit: number;
