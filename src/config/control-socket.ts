@@ -86,9 +86,13 @@ export function readControlSections(file: string, opts: Pick<LoadOptions, 'env' 
     const missing = getEntry(doc, unixName, 'file') === undefined;
     if (missing) r.record(r.sectionPos(unixName), unixName, 'file', 'the control socket needs a path', undefined, 'file = /path/to/drover.sock');
     else if (socketFile !== null) {
-      const username = r.value(getEntry(doc, unixName, 'username'), names, unixName, 'username');
-      const password = r.value(getEntry(doc, unixName, 'password'), names, unixName, 'password');
-      if ((username === null) !== (password === null)) {
+      const usernameEntry = getEntry(doc, unixName, 'username');
+      const passwordEntry = getEntry(doc, unixName, 'password');
+      const username = r.value(usernameEntry, names, unixName, 'username');
+      const password = r.value(passwordEntry, names, unixName, 'password');
+      // a value that did not expand is reported as such: it is not missing, and the loader stops there too
+      const unexpanded = (usernameEntry !== undefined && username === null) || (passwordEntry !== undefined && password === null);
+      if (!unexpanded && (username === null) !== (password === null)) {
         r.record(r.sectionPos(unixName), unixName, username === null ? 'username' : 'password', 'username and password must be given together', undefined, 'both username and password, or neither');
       }
       const file = resolve(here, expandUser(socketFile.trim()));

@@ -173,6 +173,7 @@ test('a problem in a control key is reported as the full loader reports it', asy
     'unknown name in runtime_dir': { 'drover.conf': `[drover]\nruntime_dir=%(ENV_DROVER_NO_SUCH_VAR)s\n${PROGRAM}` },
     'environment name in runtime_dir': { 'drover.conf': `[drover]\nenvironment=X=1\nruntime_dir=%(ENV_X)s\n${PROGRAM}` },
     'bad environment': { 'drover.conf': `[drover]\nenvironment=A="unbalanced\n[unix_http_server]\nfile=/tmp/s.sock\n${PROGRAM}` },
+    'unknown name in a unix server password': { 'drover.conf': `[unix_http_server]\nfile=/tmp/s.sock\nusername=u\npassword=%(ENV_DROVER_NO_SUCH_VAR)s\n${PROGRAM}` },
     'bad expansion in a password': { 'drover.conf': `[supervisorctl]\nusername=u\npassword=100%\n${PROGRAM}` },
     'include without files': { 'drover.conf': `[include]\n${PROGRAM}` },
     'unknown name in include files': { 'drover.conf': `[include]\nfiles=%(ENV_DROVER_NO_SUCH_VAR)s/*.conf\n${PROGRAM}` },
