@@ -8,7 +8,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DroverError, formatConfigProblem, type ConfigErrorDetail } from '../errors.js';
 import { directoryRefusal } from '../os/safe-dir.js';
-import { unixPathProblem } from '../os/unix-path.js';
+import { socketDirectoryProblem, unixPathProblem } from '../os/unix-path.js';
 import { lookupUser } from '../os/users.js';
 import { ExpandError, expand, type ExpansionValue } from './expand.js';
 import { DEFAULT_SECTION, createIniDocument, getEntry, type IniDocument } from './ini.js';
@@ -150,7 +150,7 @@ class Loader {
     this.checkSections();
     const supervisord = this.section(() => this.readSupervisord(), null);
     const { groups, processes } = this.readGroups();
-    const unixHttpServer = this.section(() => this.readUnixHttpServer(), null);
+    const unixHttpServer = this.section(() => this.readUnixHttpServer(supervisord?.runtimeDir ?? null), null);
     const inetHttpServer = this.section(() => this.readInetHttpServer(), null);
     const supervisorctl = this.section(() => this.readSupervisorctl(), null);
     const sockets = this.readSockets();
@@ -1058,7 +1058,8 @@ class Loader {
     return [...this.doc.sections.keys()].find((s) => s.startsWith('unix_http_server'));
   }
 
-  private readUnixHttpServer(): UnixHttpServerSpec | null {
+  /** `runtimeDir`: null when [supervisord] did not load (its problem is reported) */
+  private readUnixHttpServer(runtimeDir: string | null): UnixHttpServerSpec | null {
     const section = this.unixHttpServerSection();
     if (section === undefined) return null;
     const names = new Map<string, ExpansionValue>([...this.envNames, ['here', this.here]]);
@@ -1069,6 +1070,9 @@ class Loader {
     const path = resolve(this.here, expandUser(file.trim()));
     const tooLong = unixPathProblem(path);
     if (tooLong !== null) this.fail(getEntry(this.doc, section, 'file')?.pos ?? this.sectionPos(section), section, 'file', tooLong, path, 'a shorter path, e.g. /run/drover.sock');
+    // what `up` refuses when it listens (exit 2), reported here so that `drover check` says it first
+    const noDir = runtimeDir === null ? null : socketDirectoryProblem(path, runtimeDir);
+    if (noDir !== null) this.fail(getEntry(this.doc, section, 'file')?.pos ?? this.sectionPos(section), section, 'file', noDir, path, 'a path in an existing directory (drover creates only its runtime directory)');
     return {
       file: path,
       chmod: this.getValue(section, 'chmod', K.chmod, names) ?? defaultOf(K.chmod),

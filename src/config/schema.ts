@@ -383,7 +383,7 @@ export const SUPERVISORD_KEYS = {
 } as const;
 
 export const UNIX_HTTP_SERVER_KEYS = {
-  file: key({ type: 'path', default: null, defaultDoc: '(required)', doc: 'Path of the control socket. Its directory must exist: drover, as supervisord, refuses to start (exit 2) rather than create it.', parse: text }),
+  file: key({ type: 'path', default: null, defaultDoc: '(required)', doc: 'Path of the control socket. Its directory must exist (or be the runtime directory, which drover creates): drover, as supervisord, refuses to start (exit 2) rather than create it, and `drover check` reports it at the line.', parse: text }),
   chmod: key({ type: 'octal', typed: 'octal', default: '0600', doc: 'Mode of the socket file (supervisor: 0700; drover: 0600, as a socket needs no execute bit).', parse: octal }),
   chown: key({ type: 'user[:group]', default: null, doc: 'Owner of the socket file.', parse: userAndGroup }),
   username: key({ type: 'string', default: null, doc: 'Username for authentication (needs password too).', parse: text }),

@@ -1,13 +1,13 @@
 // The control plane's listeners as the config asks for them: the unix socket (mode, owner, the host names it
 // answers to) and the TCP port, which drover opens only with a username and a non-empty password.
-import { closeSync, existsSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { dirname } from 'node:path';
 import type { Config } from '../config/types.js';
 import { isEmptyPassword } from '../control/auth.js';
 import { CONTROL_FD_PREFIX, type ListenerSpec } from '../control/server.js';
 import { DroverError } from '../errors.js';
 import type { Logger } from '../logs/logger.js';
+import { socketDirectoryProblem } from '../os/unix-path.js';
 import { lookupGroupId, lookupUser } from '../os/users.js';
 import { controlSocketPath } from './paths.js';
 
@@ -97,9 +97,9 @@ export function callbackAddress(config: Config): { url: string; credentials: { u
  * server: … ENOENT"): drover creates its runtime directory (before this), never other directories, whose
  * owner and mode would be drover's guess (a 0700 root directory a user's supervisorctl cannot enter).
  */
-export function requireSocketDirectory(path: string): void {
-  const dir = dirname(path);
-  if (!existsSync(dir)) throw new ListenerConfigError(`[unix_http_server] file = ${path}: its directory ${dir} does not exist; create it, or use a path in an existing directory`);
+export function requireSocketDirectory(path: string, runtimeDir: string): void {
+  const problem = socketDirectoryProblem(path, runtimeDir);
+  if (problem !== null) throw new ListenerConfigError(`[unix_http_server] file = ${path}: ${problem}; create it, or use a path in an existing directory`);
 }
 
 /**

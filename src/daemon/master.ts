@@ -328,7 +328,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   };
   try {
     for (const spec of listenerSpecs(config)) {
-      if (spec.kind === 'unix') requireSocketDirectory(spec.path as string);
+      if (spec.kind === 'unix') requireSocketDirectory(spec.path as string, runtimeDir);
       const fdName = controlFdName(spec) ?? '';
       const inheritedFd = controlFds.get(fdName);
       controlFds.delete(fdName);

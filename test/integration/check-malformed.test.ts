@@ -81,6 +81,8 @@ const CASES: readonly Case[] = [
   { name: 'fcgi-same-address', text: '[supervisord]\n\n[fcgi-program:a]\ncommand=/usr/bin/php-cgi\nsocket=tcp://127.0.0.1:9000\n\n[fcgi-program:b]\ncommand=/usr/bin/php-cgi\nsocket=tcp://0.0.0.0:9000\n', line: 9, section: 'fcgi-program:b', key: 'socket', message: /\[fcgi-program:a\] uses the same address/, got: 'tcp://0.0.0.0:9000' },
   { name: 'fcgi-ambiguous-in-group', text: '[supervisord]\n\n[group:g]\nprograms=php\n\n[program:php]\ncommand=/bin/true\n\n[fcgi-program:php]\ncommand=/usr/bin/php-cgi\nsocket=tcp://127.0.0.1:9000\n', line: 4, section: 'group:g', key: 'programs', message: /"php" is ambiguous/, got: 'php' },
   { name: 'fcgi-worker', text: '[supervisord]\n\n[fcgi-program:php]\nworker=app.mjs\nsocket=tcp://127.0.0.1:9000\n', line: 4, section: 'fcgi-program:php', key: 'worker', message: /runs a command, not a drover worker module/ },
+  // `up` refuses it when it listens (exit 2): check says so first, at the line
+  { name: 'unix-socket-dir-missing', text: '[supervisord]\n\n[unix_http_server]\nfile=/nonexistent-drover-dir/drover.sock\n', line: 4, section: 'unix_http_server', key: 'file', message: /its directory \/nonexistent-drover-dir does not exist/, got: '/nonexistent-drover-dir/drover.sock', expected: 'a path in an existing directory' },
   { name: 'bad-value-in-included-file', text: '[supervisord]\n\n[include]\nfiles=inc/*.ini\n', line: 2, section: 'program:inc', key: 'autostart', message: /not a boolean/, got: 'perhaps' },
 ];
 

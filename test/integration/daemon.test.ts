@@ -185,12 +185,13 @@ test('start-up errors reach the launching terminal: bad config exit 2, port or u
     owner.close();
   }
   // a unix socket in a directory that does not exist: refused with exit 2, as supervisord refuses it
-  // ("Cannot open an HTTP server: ... ENOENT"); drover creates its own runtime directory only
+  // ("Cannot open an HTTP server: ... ENOENT"); drover creates its own runtime directory only. The config
+  // check refuses it (as `drover check` does), at the line, before anything is made
   const missing = join(dir, 'no-such-dir', 'sub', 'supervisor.sock');
   writeConfig(dir, `[unix_http_server]\nfile = ${missing}\n\n${CONFIG}`, 'nodir.conf');
   const nodir = await runCli(['up', '-d', '-c', join(dir, 'nodir.conf')], { cwd: dir });
   assert.equal(nodir.code, 2, nodir.output);
-  assert.match(nodir.stderr, new RegExp(`\\[unix_http_server\\] file = ${missing}: its directory ${join(dir, 'no-such-dir', 'sub')} does not exist`));
+  assert.match(nodir.stderr, new RegExp(`nodir\\.conf:2: \\[unix_http_server\\] file: its directory ${join(dir, 'no-such-dir', 'sub')} does not exist`));
   assert.equal(existsSync(join(dir, 'no-such-dir')), false, 'no directory was created for it');
   assert.equal(existsSync(join(dir, '.drover', 'drover.pid')), false, 'nothing left running or claimed');
 });

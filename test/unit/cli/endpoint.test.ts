@@ -81,7 +81,7 @@ const CASES: Record<string, { files: Record<string, string>; env?: Record<string
   'no control section': { files: { 'drover.conf': PROGRAM } },
   'a keyword in a comment only': { files: { 'drover.conf': `; supervisorctl and [include] are mentioned here\n${PROGRAM}` } },
   'unix_http_server file with %(here)s': { files: { 'drover.conf': `[unix_http_server]\nfile=%(here)s/ctl.sock\n${PROGRAM}` } },
-  'unix_http_server relative file': { files: { 'drover.conf': `[unix_http_server]\nfile = run/ctl.sock ; inline comment\n${PROGRAM}` } },
+  'unix_http_server relative file': { files: { 'drover.conf': `[unix_http_server]\nfile = run/ctl.sock ; inline comment\n${PROGRAM}`, 'run/keep': '' } },
   'unix_http_server file under ~': { files: { 'drover.conf': `[unix_http_server]\nfile=~/ctl.sock\n${PROGRAM}` } },
   'unix_http_server credentials': { files: { 'drover.conf': `[unix_http_server]\nfile=/tmp/x.sock\nusername=u\npassword={SHA}abc\n${PROGRAM}` } },
   'supervisorctl credentials win over the server\'s': {
@@ -108,13 +108,13 @@ const CASES: Record<string, { files: Record<string, string>; env?: Record<string
     files: { 'drover.conf': `[DEFAULT]\nusername=d\npassword=dp\n[unix_http_server]\nfile=/tmp/d.sock\n[supervisorctl]\n${PROGRAM}` },
   },
   '[supervisord] environment names reach the socket path': {
-    files: { 'drover.conf': `[supervisord]\nenvironment=SOCKDIR="/srv/sock",A=1\n[unix_http_server]\nfile=%(ENV_SOCKDIR)s/%(ENV_A)s.sock\n${PROGRAM}` },
+    files: { 'drover.conf': `[supervisord]\nenvironment=SOCKDIR="/tmp",A=1\n[unix_http_server]\nfile=%(ENV_SOCKDIR)s/%(ENV_A)s.sock\n${PROGRAM}` },
   },
   'environment expanded twice': {
-    files: { 'drover.conf': `[supervisord]\nenvironment=D="%%(here)s/x",H="%%(host_node_name)s"\n[unix_http_server]\nfile=%(ENV_D)s/%(ENV_H)s.sock\n${PROGRAM}` },
+    files: { 'drover.conf': `[supervisord]\nenvironment=D="%%(here)s/x",H="%%(host_node_name)s"\n[unix_http_server]\nfile=%(ENV_D)s/%(ENV_H)s.sock\n${PROGRAM}`, 'x/keep': '' },
   },
   'environment overrides the process environment': {
-    files: { 'drover.conf': `[supervisord]\nenvironment=RT="/over"\nruntime_dir=%(ENV_RT)s\n[unix_http_server]\nfile=%(ENV_RT)s/s.sock\n${PROGRAM}` },
+    files: { 'drover.conf': `[supervisord]\nenvironment=RT="/tmp"\nruntime_dir=%(ENV_RT)s\n[unix_http_server]\nfile=%(ENV_RT)s/s.sock\n${PROGRAM}` },
     env: { RT: '/process' },
   },
   'included file holds [unix_http_server] with its own %(here)s': {

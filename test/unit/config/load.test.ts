@@ -217,6 +217,25 @@ test('a unix socket path over 107 bytes is refused, naming the line: Node 20 and
   assert.throws(() => load('us7.ini', `[unix_http_server]\nfile = ${long}\n`), /us7\.ini:2.*at most 107 bytes, and this one is 112/s);
 });
 
+test('a control socket in a directory that does not exist is refused at its line, as up refuses it; the runtime directory, which up creates, is not', () => {
+  const missing = join(dir, 'no-such-dir');
+  assert.deepEqual(problemsOf('sd1.ini', `[supervisord]\n[unix_http_server]\nfile = ${missing}/x.sock\n`), [['unix_http_server', 'file', 3]]);
+  assert.throws(() => load('sd2.ini', `[unix_http_server]\nfile = ${missing}/x.sock\n`), (e: unknown) => {
+    assert.ok(e instanceof ConfigProblems);
+    assert.equal(e.problems[0]?.got, `${missing}/x.sock`);
+    assert.match(e.problems[0]?.message ?? '', new RegExp(`its directory ${missing} does not exist`));
+    assert.match(e.problems[0]?.expected ?? '', /a path in an existing directory/);
+    return true;
+  });
+  // in the runtime directory, or in one up creates on the way to it: neither exists yet, both will
+  const c = load('sd3.ini', `[supervisord]\nruntime_dir = ${missing}/run\n[unix_http_server]\nfile = ${missing}/run/x.sock\n`);
+  assert.equal(c.unixHttpServer?.file, `${missing}/run/x.sock`);
+  load('sd4.ini', `[supervisord]\nruntime_dir = ${missing}/run/deeper\n[unix_http_server]\nfile = ${missing}/x.sock\n`);
+  load('sd5.ini', `[unix_http_server]\nfile = %(here)s/.drover/x.sock\n`);
+  // a sibling of the runtime directory is not made
+  assert.deepEqual(problemsOf('sd6.ini', `[supervisord]\nruntime_dir = ${missing}/run\n[unix_http_server]\nfile = ${missing}/other/x.sock\n`), [['unix_http_server', 'file', 4]]);
+});
+
 test('reuse_port: refused on a unix socket and an inherited fd, naming the line', () => {
   assert.deepEqual(problemsOf('rp2.ini', '[socket:u]\nbind = unix:/run/x.sock\nreuse_port = true\n'), [['socket:u', 'reuse_port', 3]]);
   assert.deepEqual(problemsOf('rp3.ini', '[socket:f]\nbind = fd://3\nreuse_port = yes\n'), [['socket:f', 'reuse_port', 3]]);
