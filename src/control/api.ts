@@ -308,6 +308,11 @@ export class ControlApi {
     return this.supervisor.command({ type: 'stop', keys, wait });
   }
 
+  /** supervisor.restart's clean slate: the past of each process that is not running is forgotten (core/fresh-records.ts). */
+  clearHistory(keys: readonly string[]): Promise<readonly CommandOutcome[]> {
+    return this.supervisor.command({ type: 'clearHistory', keys });
+  }
+
   /** Stop (waiting) then start; processes that were not running are just started. */
   async restart(keys: readonly string[], wait: boolean): Promise<readonly CommandOutcome[]> {
     const stopped = await this.supervisor.command({ type: 'stop', keys, wait: true, forRestart: true });

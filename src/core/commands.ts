@@ -6,12 +6,13 @@ import type { Config, ProcessSpec } from '../config/types.js';
 import type { OutputSink } from '../logs/output.js';
 import { sendSignal } from '../os/spawn.js';
 import type { CoreHost } from './_host.js';
+import { clearHistory } from './fresh-records.js';
 import type { Follower } from './follower.js';
 import type { Orchestration } from './orchestration.js';
 import { startInOrder, stopInOrder, type OneByOne } from './ordered.js';
 import { SIGNALLABLE_STATES, STARTABLE_STATES, STOPPED_STATES } from './states.js';
 import { clearTimers, compareRank, timerOf, type ProcessEntry } from './table.js';
-import type { CommandOutcome, ControlCommand, DesiredStateStore } from './types.js';
+import { spawnFailureCode, type CommandOutcome, type ControlCommand, type DesiredStateStore } from './types.js';
 
 export interface CommandsOptions {
   readonly output: OutputSink;
@@ -69,6 +70,8 @@ export class Commands {
         return Promise.resolve(cmd.keys.map((key) => this.signalOne(key, cmd.signal)));
       case 'applyConfig':
         return this.applyConfig(cmd.config, cmd.groups, cmd.managedElsewhere ?? (() => false));
+      case 'clearHistory':
+        return Promise.resolve(clearHistory(this.host, cmd.keys));
       case 'addGroup':
         return Promise.resolve([this.addGroup(cmd.config, cmd.group)]);
       case 'removeGroup':
@@ -392,9 +395,4 @@ export class Commands {
 
 function assertNever(x: never): never {
   throw new Error(`unhandled command ${JSON.stringify(x)}`);
-}
-
-/** The API code of a synchronous spawn failure: supervisor's NO_FILE and NOT_EXECUTABLE, else a spawn error. */
-function spawnFailureCode(reason: string): 'E_NO_FILE' | 'E_NOT_EXECUTABLE' | 'E_SPAWN' {
-  return reason === 'ENOENT' ? 'E_NO_FILE' : reason === 'EACCES' ? 'E_NOT_EXECUTABLE' : 'E_SPAWN';
 }

@@ -5,6 +5,7 @@ import { InvariantError } from '../errors.js';
 import type { ProcessSpec } from '../config/types.js';
 import { eventsAllowedIn, transitionsFor, type Guard, type ProcessEvent, type State, type Transition } from './states.js';
 import { backoffDelayMs, describeExit, hasReadyCheck, isExpectedExit, type ProcessPolicy } from './policy.js';
+export { stepLevel } from './policy.js';
 
 /** How a spawn error starts when the process died before startsecs (supervisor's words, then how it ended). */
 export const EXITED_TOO_QUICKLY = 'Exited too quickly';
@@ -250,6 +251,12 @@ export function reduce(
       rec = { ...rec, backoffCount: 0 };
       spawnNow(event);
       break;
+    case 'supervisorRestarted':
+      // supervisord re-execs itself for it: no exit, stop time, failed start or count survives (the health
+      // check's verdict neither); a fatal_cooldown retry is called off, as in a fresh daemon
+      move(event, 'always', initialRecord(ctx.nowMs));
+      effects.push({ type: 'cancelTimer', timer: 'fatalCooldown' });
+      break;
     case 'pidFollowed':
       move(event, 'always', { pid: event.pid });
       break;
@@ -377,18 +384,3 @@ function assertNever(x: never): never {
   throw new InvariantError(`unhandled event ${JSON.stringify(x)}`);
 }
 
-/**
- * The level of a change's log line, as supervisord logs the same moments: WARN for a failed start (BACKOFF,
- * FATAL), an exit or a stop whose status is not in `exitcodes` (a stop by a signal included: supervisord
- * logs "stopped: x (terminated by SIGTERM)" at WARN); INFO otherwise (the SIGKILL after stopwaitsecs has
- * its own WARN line, where the effect is carried out). So `loglevel = warn` keeps every crash.
- */
-export function stepLevel(policy: ProcessPolicy, step: Step): 'warn' | 'info' {
-  if (step.to === 'fatal' || step.to === 'backoff') return 'warn';
-  const ended = step.to === 'exited' || (step.from === 'stopping' && step.to === 'stopped' && step.pid !== null);
-  if (ended) {
-    const status = step.record.exitStatus;
-    if (!isExpectedExit(policy, status)) return 'warn';
-  }
-  return 'info';
-}

@@ -51,6 +51,8 @@ export type ProcessEvent =
   | { readonly type: 'stopRequested'; readonly fast?: boolean }
   | { readonly type: 'stopTimeoutElapsed' }
   | { readonly type: 'fatalCooldownElapsed' }
+  /** supervisor.restart: the past of a process that is not running is forgotten, as a fresh daemon's */
+  | { readonly type: 'supervisorRestarted' }
   /** a self-daemonizing program handed over to the pid in its pidfile */
   | { readonly type: 'pidFollowed'; readonly pid: number }
   /** the process is ready: a drover worker said so (listening, or set up), or its ready check passed */
@@ -139,6 +141,9 @@ export const TRANSITIONS: readonly Transition[] = [
   row('stopping', 'pidFollowed', 'stopping', 'always', 'following the pid in its pidfile'),
   row('fatal', 'fatalCooldownElapsed', 'starting', 'always', 'fatal_cooldown elapsed; retrying from scratch'),
   row('fatal', 'stopRequested', 'stopped', 'always', 'stop requested; fatal_cooldown retry cancelled'),
+  row('stopped', 'supervisorRestarted', 'stopped', 'always', 'supervisor.restart: its past forgotten, as in a fresh daemon'),
+  row('exited', 'supervisorRestarted', 'stopped', 'always', 'supervisor.restart: its past forgotten, as in a fresh daemon'),
+  row('fatal', 'supervisorRestarted', 'stopped', 'always', 'supervisor.restart: its past forgotten, as in a fresh daemon'),
   row('stopping', 'signalDenied', 'unknown', 'always', 'its stop signal was refused (EPERM): drover cannot stop it'),
   row('starting', 'signalDenied', 'unknown', 'always', 'a SIGKILL (internal error) was refused (EPERM)'),
   row('running', 'signalDenied', 'unknown', 'always', 'a SIGKILL (internal error) was refused (EPERM)'),

@@ -25,6 +25,8 @@ export type ControlCommand =
       readonly groups: readonly string[] | null;
       readonly managedElsewhere?: (spec: ProcessSpec) => boolean;
     }
+  /** supervisor.restart, once everything is stopped: each stopped process's past forgotten, as a fresh daemon's */
+  | { readonly type: 'clearHistory'; readonly keys: readonly string[] }
   /** supervisor's addProcessGroup: activate a group of `config` that is not active yet */
   | { readonly type: 'addGroup'; readonly config: Config; readonly group: string }
   /** supervisor's removeProcessGroup: drop a group whose processes are all stopped */
@@ -56,6 +58,11 @@ export const COMMAND_ERROR_CODES = [
   'E_DEPENDENCY',
 ] as const;
 export type CommandErrorCode = (typeof COMMAND_ERROR_CODES)[number];
+
+/** The API code of a synchronous spawn failure: supervisor's NO_FILE and NOT_EXECUTABLE, else a spawn error. */
+export function spawnFailureCode(reason: string): 'E_NO_FILE' | 'E_NOT_EXECUTABLE' | 'E_SPAWN' {
+  return reason === 'ENOENT' ? 'E_NO_FILE' : reason === 'EACCES' ? 'E_NOT_EXECUTABLE' : 'E_SPAWN';
+}
 
 export interface CommandOutcome {
   /** "group:name", or the group name for group commands, or "*" */

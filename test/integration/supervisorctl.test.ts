@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { Daemon } from '../helpers/daemon.js';
 import { rpcValue } from '../helpers/xmlrpc.js';
+import type { XmlRpcValue } from '../../src/control/xmlrpc/codec.js';
 import { DEFAULT_TIMEOUT_MS, fixture, livePids, TIMEOUT_SCALE, waitForAsync, waitForCondition } from '../helpers/drover.js';
 
 const SUPERVISORCTL = '/usr/bin/supervisorctl';
@@ -545,6 +546,83 @@ startsecs = 0
       'update all to add fresh',
       { describe: () => seen },
     );
+  } finally {
+    await d.teardown();
+  }
+});
+
+// A review: after `supervisorctl reload` drover still showed a FATAL program as FATAL "Exited too quickly",
+// and a stopped one with its old stop time, where supervisord, which re-execs itself, shows both STOPPED
+// "Not started". supervisor.restart now forgets every stopped process's past, as a fresh daemon has none;
+// drover's own reload (HUP, update) applies what changed and keeps the past of what did not.
+test('reload (supervisor.restart) starts every process over as supervisord does; drover reload keeps their past', async () => {
+  const d = new Daemon(`[supervisord]
+childlogdir = %(here)s
+
+[supervisorctl]
+serverurl = unix://%(here)s/.drover/drover.sock
+
+[program:web]
+command = sleep 1000
+startsecs = 0
+
+[program:noexec]
+command = /etc/hostname
+autostart = false
+startretries = 0
+
+[program:halted]
+command = sleep 1000
+autostart = false
+startsecs = 0
+
+[program:idle]
+command = sleep 1000
+autostart = false
+`);
+  const socket = join(d.dir, '.drover', 'drover.sock');
+  type Info = Record<string, XmlRpcValue | undefined>;
+  const info = async (name: string): Promise<Info> => (await rpcValue(socket, 'supervisor.getProcessInfo', [name])) as Info;
+  // what a fresh daemon shows of a process it has not started (`now` and `pid` aside)
+  const past = (i: Info): Info => ({ statename: i['statename'], start: i['start'], stop: i['stop'], exitstatus: i['exitstatus'], spawnerr: i['spawnerr'], description: i['description'] });
+  try {
+    await d.up();
+    const fresh = past(await info('idle'));
+    assert.deepEqual(fresh, { statename: 'STOPPED', start: 0, stop: 0, exitstatus: 0, spawnerr: '', description: 'Not started' });
+    await expectCtl(d, 'start noexec', 7, /noexec: ERROR \(spawn error\)/);
+    await expectCtl(d, 'start halted', 0, 'halted: started\n');
+    await expectCtl(d, 'stop halted', 0, 'halted: stopped\n');
+    const fatal = past(await info('noexec'));
+    const stopped = past(await info('halted'));
+    assert.equal(fatal['statename'], 'FATAL');
+    assert.notEqual(stopped['stop'], 0);
+
+    // drover's reload applies the file, unchanged: the past stays
+    const hup = await d.cli(['reload']);
+    assert.equal(hup.code, 0, `${hup.stdout}${hup.stderr}`);
+    assert.deepEqual(past(await info('noexec')), fatal, 'drover reload keeps FATAL');
+    assert.deepEqual(past(await info('halted')), stopped, 'drover reload keeps the stop time');
+
+    const web = (await info('web'))['pid'];
+    await expectCtl(d, 'reload', 0, 'Restarted supervisord\n');
+    // done once web runs again under a new pid (the restart answers before it stops anything)
+    await waitForAsync(async () => {
+      const w = await info('web');
+      return w['statename'] === 'RUNNING' && w['pid'] !== web;
+    }, 'web to run again after reload', { describe: d.daemonStderr.bind(d) });
+    d.seen.add((await info('web'))['pid'] as number);
+    assert.deepEqual(past(await info('noexec')), fresh, 'a FATAL program starts over STOPPED, "Not started"');
+    assert.deepEqual(past(await info('halted')), fresh, 'a stopped program starts over with no stop time');
+    // and as drover's own status shows them: as the never-started idle; web spawned once since, as after a fresh up
+    const status = await d.cli(['status', '--json']);
+    const procs = (JSON.parse(status.stdout) as { processes: Record<string, unknown>[] }).processes;
+    const pick = (name: string): unknown => {
+      const p = procs.find((x) => x['name'] === name);
+      return p && { state: p['state'], started_at: p['started_at'], stopped_at: p['stopped_at'], restarts: p['restarts'], exit_status: p['exit_status'], exit_signal: p['exit_signal'], spawn_error: p['spawn_error'] };
+    };
+    assert.deepEqual(pick('noexec:noexec'), pick('idle:idle'), status.stdout);
+    assert.deepEqual(pick('halted:halted'), pick('idle:idle'), status.stdout);
+    assert.equal((pick('web:web') as { restarts: number }).restarts, 0, status.stdout);
   } finally {
     await d.teardown();
   }

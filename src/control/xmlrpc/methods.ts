@@ -555,6 +555,8 @@ async function restartEverything(ctx: MethodContext): Promise<boolean> {
         running.map((p) => p.key),
         true,
       );
+      // supervisord starts over with no past (it re-execs): no FATAL, exit status or stop time survives
+      await api.clearHistory(api.supervisor.snapshot().map((p) => p.key));
       await api.update(null, 'XML-RPC restart');
       const autostart = api.supervisor.snapshot().filter((p) => p.spec.autostart && STARTABLE_STATES.has(p.record.state));
       await api.start(

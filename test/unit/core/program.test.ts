@@ -266,9 +266,39 @@ test('an event missing from the table is an InvariantError naming program, state
   assert.throws(
     () => reduce(policy, initialRecord(0), { type: 'childExited', code: 0, signal: null }, { nowMs: 0, shuttingDown: false, random: 0 }),
     (err: unknown) =>
-      err instanceof InvariantError && /program "web": event childExited is not allowed in state stopped \(allowed: startRequested\)/.test(err.message),
+      err instanceof InvariantError && /program "web": event childExited is not allowed in state stopped \(allowed: startRequested, supervisorRestarted\)/.test(err.message),
   );
   assert.throws(() => reduce(policy, running(), { type: 'startRequested' }, { nowMs: 0, shuttingDown: false, random: 0 }), InvariantError);
+});
+
+test('supervisor.restart: a fatal, exited or stopped process starts over as a fresh daemon\'s; a fatal_cooldown retry is called off', () => {
+  const restarted = { type: 'supervisorRestarted' } as const;
+  const fresh = initialRecord(90_000);
+  // fatal, with a retry pending
+  const p = { ...policy, startRetries: 0, fatalCooldownSecs: 60 };
+  let r = step(initialRecord(0), { type: 'startRequested' }, 0, p);
+  r = step(r.rec, { type: 'spawnFailed', reason: 'EACCES', message: 'not executable' }, 0, p);
+  assert.equal(r.rec.state, 'fatal');
+  r = step(r.rec, restarted, 90_000, p);
+  assert.deepEqual(r.path, ['fatal', 'stopped']);
+  assert.deepEqual(r.rec, fresh);
+  assert.deepEqual(r.effects, [{ type: 'cancelTimer', timer: 'fatalCooldown' }]);
+  // exited after a few restarts
+  let rec = running({ ...policy, autorestart: 'false' });
+  rec = step(rec, { type: 'childExited', code: 3, signal: null }, 5000, { ...policy, autorestart: 'false' }).rec;
+  assert.equal(rec.state, 'exited');
+  r = step({ ...rec, restarts: 4, spawns: 5, unhealthyRestarts: 1, health: 'unhealthy' }, restarted, 90_000);
+  assert.deepEqual(r.path, ['exited', 'stopped']);
+  assert.deepEqual(r.rec, fresh);
+  // stopped, with its stop time and exit: no state change, but no past either
+  r = step(running(), { type: 'stopRequested' }, 2000);
+  r = step(r.rec, { type: 'childExited', code: null, signal: 'TERM' }, 2100);
+  assert.equal(r.rec.state, 'stopped');
+  assert.notEqual(r.rec.stoppedAtMs, null);
+  r = step(r.rec, restarted, 90_000);
+  assert.deepEqual(r.rec, fresh);
+  // one that runs has a past only a stop ends
+  assert.throws(() => reduce(policy, running(), restarted, { nowMs: 0, shuttingDown: false, random: 0 }), InvariantError);
 });
 
 test('a worker is running when it reports ready, not after startsecs; dying before that is a failed boot', () => {
