@@ -217,7 +217,7 @@ export class Commands {
     this.orch.cancel(entry);
     this.host.table.delete(entry.key);
     this.o.output.forget(entry.key);
-    this.orch.invalidate();
+    this.orch.remove(entry);
     this.o.desired?.set(entry.key, null);
     for (const w of [...this.waiters]) {
       if (w.key === entry.key) {
@@ -278,12 +278,9 @@ export class Commands {
     const outcomes: CommandOutcome[] = [];
     const stops: Promise<unknown>[] = [];
     const restart: ProcessEntry[] = [];
-    for (const spec of diff.removedProcesses) {
-      if (!inScope(spec.group)) continue;
-      const entry = table.get(processKey(spec)) as ProcessEntry;
-      this.leaving.add(entry);
-      stops.push(this.stopOne(entry.key, true, 'drover').then(() => this.drop(entry)));
-      outcomes.push({ key: entry.key, ok: true, message: 'removed' });
+    for (const spec of diff.removedProcesses.filter((p) => inScope(p.group))) {
+      stops.push(this.remove(table.get(processKey(spec)) as ProcessEntry));
+      outcomes.push({ key: processKey(spec), ok: true, message: 'removed' });
     }
     for (const { before, after } of diff.changedProcesses) {
       if (!inScope(after.group)) continue;
@@ -373,18 +370,16 @@ export class Commands {
     // keep the program's processes together and in number order, as the config lists them
     table.regroupProgram(group, programName);
     const work: Promise<CommandOutcome>[] = [];
-    for (const entry of current) {
-      if (wanted.has(entry.key)) continue;
-      this.leaving.add(entry);
-      work.push(
-        this.stopOne(entry.key, true, 'drover').then(() => {
-          this.drop(entry);
-          return { key: entry.key, ok: true, message: 'removed' };
-        }),
-      );
-    }
+    for (const entry of current) if (!wanted.has(entry.key)) work.push(this.remove(entry).then(() => ({ key: entry.key, ok: true, message: 'removed' })));
     for (const entry of added) work.push(this.startOne(entry.key, wait, false).then((o) => (o.ok ? { ...o, message: 'added' } : o)));
     return Promise.all(work);
+  }
+
+  /** Stops `entry` and drops it (an update or scale removes it); what depends on its program no longer counts it. */
+  private remove(entry: ProcessEntry): Promise<void> {
+    this.leaving.add(entry);
+    this.orch.remove(entry);
+    return this.stopOne(entry.key, true, 'drover').then(() => this.drop(entry));
   }
 
   /** Runs a command through the event queue (after work done outside it), resolving with its outcomes. */

@@ -43,6 +43,8 @@ export class Orchestration {
   readonly stoppedByHand = new WeakSet<ProcessEntry>();
   /** processes on their way down that a command starts again once they have stopped (a restart, a start that came meanwhile) */
   private readonly restarting = new WeakSet<ProcessEntry>();
+  /** processes an update or scale is stopping to drop: no longer members of their program or group */
+  private readonly removing = new WeakSet<ProcessEntry>();
 
   constructor(
     private readonly host: CoreHost,
@@ -53,6 +55,17 @@ export class Orchestration {
   /** The table or a spec changed: the name index is rebuilt when next needed. */
   invalidate(): void {
     this.members = null;
+  }
+
+  /**
+   * `entry` leaves: an update or scale stops it to drop it, or it was dropped. From now on a condition on its
+   * program holds over the processes that stay (a dependent waited for one on its way out, held back by its
+   * stop, and nothing looked at it again once it was gone), and its dependents are looked at again.
+   */
+  remove(entry: ProcessEntry): void {
+    this.removing.add(entry);
+    this.invalidate();
+    this.touch(entry);
   }
 
   /**
@@ -352,8 +365,11 @@ export class Orchestration {
       else members.set(name, [e]);
     };
     for (const e of this.host.table.entries()) {
-      add(e.spec.programName, e);
-      if (e.spec.group !== e.spec.programName) add(e.spec.group, e);
+      // one being removed still counts as a dependent (a shutdown stops it before what it depends on)
+      if (!this.removing.has(e)) {
+        add(e.spec.programName, e);
+        if (e.spec.group !== e.spec.programName) add(e.spec.group, e);
+      }
       for (const dep of e.spec.dependsOn) {
         let set = dependents.get(dep.name);
         if (!set) dependents.set(dep.name, (set = new Set()));

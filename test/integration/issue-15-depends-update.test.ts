@@ -1,0 +1,113 @@
+// depends_on across `scale`, `reload` and a start's answer, from a review of orchestration: a dependency
+// removed by a scale-down or a reload no longer holds its dependent back; a reload that drops a waiting
+// program's depends_on starts it; a reload restarting a dependency is waited for by a dependent's start; a
+// reload restarting a dependent does not start a dependency an operator stopped; a start that ends on
+// ready_timeout says so. Each test synchronises on `status --json` and the CLI's answers, never on time.
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { Daemon, show, type CliResult } from '../helpers/daemon.js';
+import { runCli } from '../helpers/drover.js';
+import { waitForValue } from '../helpers/web.js';
+
+interface Proc {
+  readonly state: string;
+  readonly pid: number | null;
+  readonly waiting: string | null;
+  readonly blocked: boolean;
+}
+
+async function procs(d: Daemon): Promise<Map<string, Proc>> {
+  const r = await d.cli(['status', '--json']);
+  const body = JSON.parse(r.stdout) as { processes: (Proc & { name: string })[] };
+  return new Map(body.processes.map((p) => [p.name, p]));
+}
+
+/** Waits until `name` passes `ok` (status --json); fails with the last status and drover's log. */
+async function waitForProc(d: Daemon, name: string, what: string, ok: (p: Proc) => boolean, timeoutMs = 15_000): Promise<Proc> {
+  let last = new Map<string, Proc>();
+  return waitForValue(
+    async () => {
+      last = await procs(d);
+      const p = last.get(name);
+      return p !== undefined && ok(p) ? p : null;
+    },
+    `${name} ${what}`,
+    timeoutMs,
+    () => JSON.stringify([...last.entries()], null, 1) + d.daemonStderr(),
+  );
+}
+
+/** `drover ARGS` against `d` in the background, allowed to wait as long as the test needs. */
+function background(d: Daemon, args: readonly string[]): Promise<CliResult> {
+  return runCli([...args, '-c', d.file], { cwd: d.dir, env: { NO_COLOR: '1' }, timeoutMs: 60_000 });
+}
+
+async function ok(d: Daemon, args: readonly string[]): Promise<CliResult> {
+  const r = await d.cli(args);
+  assert.equal(r.code, 0, `${show(args, r)}\n${d.daemonStderr()}`);
+  return r;
+}
+
+function log(d: Daemon): string {
+  return readFileSync(join(d.dir, '.drover', 'drover.log'), 'utf8');
+}
+
+// db_0 is ready at once; any other process of db never is (it stays STARTING, its ready_timeout far off)
+const scaled = `[program:db]
+command = /bin/sh -c 'if [ %(process_num)d = 0 ]; then echo up; fi; exec sleep 1000'
+process_name = %(program_name)s_%(process_num)d
+ready = log:up
+ready_timeout = 120s
+startsecs = 0
+
+[program:web]
+command = sleep 1000
+depends_on = db
+autostart = false
+startsecs = 0
+`;
+
+// A start of web waiting for db_1 was answered E_DEPENDENCY ("db_1 is stopped") when a scale-down removed
+// db_1, and without a waiting start web stayed "about to start" for good once db_1 was gone.
+for (const removal of [['scale', 'db', '1'], ['reload', '--no-wait']]) {
+  test(`start web waits for db_1; ${removal.join(' ')} removes db_1: web starts, over db_0 alone`, async () => {
+    const d = new Daemon(scaled);
+    try {
+      await d.up();
+      await ok(d, ['scale', 'db', '2', '--no-wait']);
+      await waitForProc(d, 'db:db_1', 'to be starting', (p) => p.state === 'starting');
+      const start = background(d, ['start', 'web']);
+      const waiting = await waitForProc(d, 'web:web', 'to wait for db', (p) => p.waiting !== null);
+      assert.equal(waiting.waiting, 'waiting for db:started (db_1 is starting)');
+      // reload goes back to the file's numprocs (1): db_1 is removed, as by the scale
+      const r = await ok(d, removal);
+      assert.match(r.stdout, /^db:db_1: removed$/m, show(removal, r));
+      const s = await start;
+      assert.equal(s.code, 0, `${show(['start', 'web'], s)}\n${d.daemonStderr()}`);
+      assert.match(s.stdout, /^web: started$/m, show(['start', 'web'], s));
+      const after = await procs(d);
+      assert.equal(after.get('web:web')?.state, 'running');
+      assert.equal(after.get('db:db_0')?.state, 'running');
+      assert.equal(after.has('db:db_1'), false);
+    } finally {
+      assert.deepEqual(await d.teardown(), []);
+    }
+  });
+}
+
+test('start web --no-wait waits for db_1; scale db 1: web starts (it stayed "about to start")', async () => {
+  const d = new Daemon(scaled);
+  try {
+    await d.up();
+    await ok(d, ['scale', 'db', '2', '--no-wait']);
+    await waitForProc(d, 'db:db_1', 'to be starting', (p) => p.state === 'starting');
+    const start = await ok(d, ['start', 'web', '--no-wait']);
+    assert.match(start.stdout, /^web: waiting for db:started \(db_1 is starting\)$/m, show(['start', 'web', '--no-wait'], start));
+    await ok(d, ['scale', 'db', '1']);
+    await waitForProc(d, 'web:web', 'to be running', (p) => p.state === 'running');
+  } finally {
+    assert.deepEqual(await d.teardown(), []);
+  }
+});
