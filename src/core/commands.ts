@@ -288,7 +288,7 @@ export class Commands {
       if (onlyStartGatesDiffer(before, after)) {
         // depends_on gates starts only, essential is read when a process ends: a running one runs on
         entry.spec = after;
-        this.orch.invalidate();
+        this.orch.specChanged(entry); // a start waiting under the old depends_on goes by the new one
         outcomes.push({ key: entry.key, ok: true, message: 'changed (depends_on or essential: applied without a restart)' });
         continue;
       }
@@ -299,7 +299,7 @@ export class Commands {
       stops.push(
         this.stopOne(entry.key, true, 'drover').then(() => {
           entry.spec = after;
-          this.orch.invalidate();
+          this.orch.specChanged(entry);
           this.o.output.register(after); // its log settings may have changed too
           this.leaving.delete(entry);
           if ((wasUp && !this.orch.stoppedByHand.has(entry)) || this.wantsRunning(entry.key, after)) restart.push(entry);

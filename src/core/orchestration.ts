@@ -28,7 +28,7 @@ export interface Ending {
 export class Orchestration {
   /** processes whose start waits for their dependencies, by key, in the order they were asked to start */
   private readonly waiting = new Map<string, ProcessEntry>();
-  /** program and group names whose processes changed state since the last `settle` */
+  /** program and group names whose processes changed state since the last `settle`; also the keys of waiting processes whose spec changed (a key has a colon, a name never) */
   private readonly dirty = new Set<string>();
   /** processes by program name and by group name; null when the table changed and it must be rebuilt */
   private members: Map<string, ProcessEntry[]> | null = null;
@@ -55,6 +55,12 @@ export class Orchestration {
   /** The table or a spec changed: the name index is rebuilt when next needed. */
   invalidate(): void {
     this.members = null;
+  }
+
+  /** `entry` has a new spec: a start waiting under its old `depends_on` is looked at again under the new one. */
+  specChanged(entry: ProcessEntry): void {
+    this.invalidate();
+    if (this.waiting.has(entry.key)) this.dirty.add(entry.key);
   }
 
   /**
@@ -180,7 +186,8 @@ export class Orchestration {
     while (this.dirty.size > 0) {
       const names = [...this.dirty];
       this.dirty.clear();
-      const affected = new Set<ProcessEntry>();
+      // a key names the waiting process itself (specChanged); a name, the processes that depend on it
+      const affected = new Set<ProcessEntry>(names.map((n) => this.waiting.get(n)).filter((e) => e !== undefined));
       for (const n of names) for (const key of this.dependents.get(n) ?? []) {
         const e = this.waiting.get(key);
         if (e) affected.add(e);

@@ -111,3 +111,29 @@ test('start web --no-wait waits for db_1; scale db 1: web starts (it stayed "abo
     assert.deepEqual(await d.teardown(), []);
   }
 });
+
+// reload said "changed (depends_on or essential: applied without a restart)" and web went on waiting for
+// the FATAL db it no longer depends on.
+test('reload that removes the depends_on of a program held back by a FATAL dependency starts it', async () => {
+  const config = `[program:db]
+command = /bin/sh -c 'exit 3'
+startretries = 0
+
+[program:web]
+command = sleep 1000
+depends_on = db
+startsecs = 0
+`;
+  const d = new Daemon(config);
+  try {
+    await d.upWithFailures();
+    const held = await waitForProc(d, 'web:web', 'to be held back by db', (p) => p.blocked);
+    assert.match(held.waiting ?? '', /^db is FATAL/);
+    writeFileSync(d.file, config.replace('depends_on = db\n', ''));
+    const r = await ok(d, ['reload', '--no-wait']);
+    assert.match(r.stdout, /^web:web: changed \(depends_on or essential: applied without a restart\)$/m, show(['reload'], r));
+    await waitForProc(d, 'web:web', 'to be running', (p) => p.state === 'running');
+  } finally {
+    assert.deepEqual(await d.teardown(), []);
+  }
+});
