@@ -53,7 +53,7 @@ export class Commands {
       },
       orch,
       delayedStops: this.delayedStops,
-      startOne: (key, wait) => this.startOne(key, wait),
+      startOne: (key, wait, forUpdate) => this.startOne(key, wait, true, forUpdate),
       stopOne: (key, wait, by) => this.stopOne(key, wait, by),
       whenStopped: (entry) => this.waitFor(entry, (e) => (STOPPED_STATES.has(e.record.state) ? { key: e.key, ok: true } : null)),
     };
@@ -63,7 +63,7 @@ export class Commands {
   run(cmd: Exclude<ControlCommand, { type: 'shutdown' }>): Promise<CommandOutcome[]> {
     switch (cmd.type) {
       case 'start':
-        return startInOrder(this.ordered, cmd.keys, cmd.wait);
+        return startInOrder(this.ordered, cmd.keys, cmd.wait, cmd.forUpdate === true);
       case 'stop':
         return stopInOrder(this.ordered, cmd.keys, cmd.wait, cmd.forRestart === true ? 'restart' : 'operator');
       case 'signal':
@@ -111,7 +111,7 @@ export class Commands {
     return want === 'started' || (want === null && spec.autostart);
   }
 
-  startOne(key: string, wait: boolean, remember = true): Promise<CommandOutcome> {
+  startOne(key: string, wait: boolean, remember = true, forUpdate = false): Promise<CommandOutcome> {
     this.delayedStops.delete(key); // a stop still waiting for the programs that depend on this one is called off
     const entry = this.host.table.get(key);
     if (!entry) return Promise.resolve({ key, ok: false, code: 'E_BAD_NAME', message: `no such process: ${key}` });
@@ -134,9 +134,8 @@ export class Commands {
       this.orch.startAfterStop(entry);
       if (remember) this.orch.stoppedByHand.delete(entry); // the later word wins: see the called-off start below
       const later = this.waitFor(entry, (e) => (e.record.state === 'stopping' || this.leaving.has(e) ? null : { key, ok: true })).then((o): CommandOutcome | Promise<CommandOutcome> => {
-        if (!o.ok || !this.orch.stoppedByHand.has(entry)) return o.ok ? this.startOne(key, wait, remember) : o;
-        this.orch.startCame(entry); // it will not come: dependents see the stop by hand again
-        this.orch.settle();
+        if (!o.ok || !this.orch.stoppedByHand.has(entry)) return o.ok ? this.startOne(key, wait, remember, forUpdate) : o;
+        this.orch.startCalledOff(entry); // dependents see the stop by hand again
         return { key, ok: false, code: 'E_ABNORMAL_TERMINATION', message: `${key} was not started: it was stopped again meanwhile` };
       });
       if (wait) return later;
@@ -152,9 +151,10 @@ export class Commands {
     }
     entry.spawnFailure = null;
     const spawns = entry.record.spawns;
-    // `drover start web` starts what web depends on first; web itself starts when that holds. A dependency
-    // on its way down (not at an operator's word, nor to be started by a restart) starts once it has stopped.
+    // `drover start web` starts what web depends on first (an update's, as `up`, not one an operator stopped); web
+    // starts when that holds. A dependency on its way down (not by an operator, nor restarting) starts once stopped.
     const how = this.orch.requestStart(entry, (dep) => {
+      if (forUpdate && (this.orch.stoppedByHand.has(dep) || this.o.desired?.get(dep.key) === 'stopped')) return false;
       if (dep.record.state === 'stopping') void this.startOne(dep.key, false, false);
       return dep.record.state !== 'stopping';
     });
@@ -296,6 +296,8 @@ export class Commands {
       const st = entry.record.state;
       const wasUp = !STOPPED_STATES.has(st) && !(st === 'stopping' && this.orch.stoppedByHand.has(entry));
       this.leaving.add(entry);
+      // a start follows the stop: its dependents wait for it to run with its new config, not held back by the stop
+      if (wasUp || this.wantsRunning(entry.key, after)) this.orch.startAfterStop(entry);
       stops.push(
         this.stopOne(entry.key, true, 'drover').then(() => {
           entry.spec = after;
@@ -303,6 +305,7 @@ export class Commands {
           this.o.output.register(after); // its log settings may have changed too
           this.leaving.delete(entry);
           if ((wasUp && !this.orch.stoppedByHand.has(entry)) || this.wantsRunning(entry.key, after)) restart.push(entry);
+          else this.orch.startCalledOff(entry); // stopped by hand meanwhile
           this.changed(entry); // a start that waited for the update goes on, with the new config
         }),
       );
@@ -328,7 +331,7 @@ export class Commands {
     await Promise.all(stops);
     // the stops resolved outside the queue; start through it so starts stay ordered with everything else.
     // A shutdown begun meanwhile (`drover down` during a slow stop) refuses: the caller is told, not "changed"
-    const started = restart.length > 0 ? await this.enqueue({ type: 'start', keys: restart.map((e) => e.key), wait: false }) : [];
+    const started = restart.length > 0 ? await this.enqueue({ type: 'start', keys: restart.map((e) => e.key), wait: false, forUpdate: true }) : [];
     const refused = new Set(started.filter((o) => o.code === 'E_SHUTTING_DOWN').map((o) => o.key));
     const cut = 'stopped for its new config and not started again: drover is shutting down';
     return outcomes.map((o) => (refused.has(o.key) ? { key: o.key, ok: false, code: 'E_SHUTTING_DOWN', message: cut } : o));

@@ -115,6 +115,12 @@ export class Orchestration {
     if (this.restarting.delete(entry)) this.touch(entry);
   }
 
+  /** The start `startAfterStop` announced will not come (called from outside an event): its dependents see that now. */
+  startCalledOff(entry: ProcessEntry): void {
+    this.startCame(entry);
+    this.settle();
+  }
+
   /** Forgets a waiting start (a stop by hand, a removal); true when there was one. */
   cancel(entry: ProcessEntry): boolean {
     return this.waiting.delete(entry.key);

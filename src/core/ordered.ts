@@ -11,7 +11,8 @@ export interface OneByOne {
   readonly orch: Orchestration;
   /** stops that wait for the programs depending on them, by key, with the command's token; a start deletes its key */
   readonly delayedStops: Map<string, symbol>;
-  startOne(key: string, wait: boolean): Promise<CommandOutcome>;
+  /** `forUpdate`: an update's start, which does not pull a dependency stopped by hand */
+  startOne(key: string, wait: boolean, forUpdate: boolean): Promise<CommandOutcome>;
   stopOne(key: string, wait: boolean, by: 'operator' | 'restart'): Promise<CommandOutcome>;
   /** resolves once the process is in a stopped state */
   whenStopped(entry: ProcessEntry): Promise<CommandOutcome>;
@@ -22,13 +23,13 @@ export interface OneByOne {
  * `restart web db` then starts db itself, instead of finding it pulled in by web's start ("already
  * started"). The outcomes come in the order of `keys`.
  */
-export function startInOrder(o: OneByOne, keys: readonly string[], wait: boolean): Promise<CommandOutcome[]> {
+export function startInOrder(o: OneByOne, keys: readonly string[], wait: boolean, forUpdate = false): Promise<CommandOutcome[]> {
   const table = o.table;
   const entries = keys.map((k) => table.get(k)).filter((e) => e !== undefined);
   const rank = new Map(o.orch.startOrder(entries).map((e, i) => [e.key, i]));
   const order = keys.map((key, i) => ({ key, i })).sort((a, b) => (rank.get(a.key) ?? -1) - (rank.get(b.key) ?? -1) || a.i - b.i);
   const outcomes: Promise<CommandOutcome>[] = [];
-  for (const { key, i } of order) outcomes[i] = settled(o.startOne(key, wait));
+  for (const { key, i } of order) outcomes[i] = settled(o.startOne(key, wait, forUpdate));
   return Promise.all(outcomes);
 }
 

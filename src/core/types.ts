@@ -10,7 +10,8 @@ export const MOODS = ['running', 'shuttingDown', 'stopped'] as const;
 export type Mood = (typeof MOODS)[number];
 
 export type ControlCommand =
-  | { readonly type: 'start'; readonly keys: readonly string[]; readonly wait: boolean }
+  /** `forUpdate`: an update starting what it changed; a dependency an operator stopped is not pulled (as at `up`) */
+  | { readonly type: 'start'; readonly keys: readonly string[]; readonly wait: boolean; readonly forUpdate?: boolean }
   /** `forRestart`: the stop of a restart, a start of the same keys follows (not an operator's stop) */
   | { readonly type: 'stop'; readonly keys: readonly string[]; readonly wait: boolean; readonly forRestart?: boolean }
   | { readonly type: 'signal'; readonly keys: readonly string[]; readonly signal: string }

@@ -137,3 +137,83 @@ startsecs = 0
     assert.deepEqual(await d.teardown(), []);
   }
 });
+
+// docs/orchestration.md: a start of web while an update restarts db waits for db to run with its new config.
+// Between db's stop and its new start it answered E_DEPENDENCY ("db is stopped"), and web started later anyway.
+test('start web waits for db:ready; reload restarts db: the start waits for the new db, then web starts', async () => {
+  const config = (command: string): string => `[program:db]
+command = ${command}
+ready = exec:test -f %(here)s/flag
+ready_interval = 50ms
+ready_timeout = 120s
+startsecs = 0
+autostart = false
+
+[program:web]
+command = sleep 1000
+depends_on = db:ready
+autostart = false
+startsecs = 0
+`;
+  const d = new Daemon(config('sleep 1000'));
+  try {
+    await d.up();
+    const start = background(d, ['start', 'web']);
+    // web's start pulled db, which stays STARTING until the flag exists
+    const waiting = await waitForProc(d, 'web:web', 'to wait for db', (p) => p.waiting !== null);
+    assert.equal(waiting.waiting, 'waiting for db:ready (db is starting)');
+    const oldPid = (await procs(d)).get('db:db')?.pid ?? 0;
+    writeFileSync(d.file, config('sleep 1001'));
+    const r = await ok(d, ['reload', '--no-wait']);
+    assert.match(r.stdout, /^db:db: changed$/m, show(['reload', '--no-wait'], r));
+    await waitForProc(d, 'db:db', 'to start again with its new config', (p) => p.state === 'starting' && p.pid !== oldPid);
+    const still = (await procs(d)).get('web:web');
+    assert.equal(still?.blocked, false, JSON.stringify(still));
+    assert.equal(still?.waiting, 'waiting for db:ready (db is starting)');
+    writeFileSync(join(d.dir, 'flag'), '');
+    const s = await start;
+    assert.equal(s.code, 0, `${show(['start', 'web'], s)}\n${d.daemonStderr()}`);
+    assert.match(s.stdout, /^web: started$/m, show(['start', 'web'], s));
+    assert.equal((await procs(d)).get('web:web')?.state, 'running');
+  } finally {
+    assert.deepEqual(await d.teardown(), []);
+  }
+});
+
+// docs/orchestration.md: a dependency stopped by hand is pulled only by an explicit `drover start` of its
+// dependent. A reload restarting web (a changed key) started db again, and db's remembered state stayed
+// "stopped", so the next `down; up` left it down.
+test('reload restarts web, whose dependency db an operator stopped: db stays stopped, web waits for it, blocked', async () => {
+  const config = (stopWaitSecs: number): string => `[program:db]
+command = sleep 1000
+startsecs = 0
+
+[program:web]
+command = sleep 1000
+depends_on = db
+startsecs = 0
+stopwaitsecs = ${stopWaitSecs}
+`;
+  const d = new Daemon(config(10));
+  try {
+    await d.up();
+    await ok(d, ['stop', 'db']);
+    assert.equal((await procs(d)).get('web:web')?.state, 'running', 'a stop does not cascade to dependents');
+    const from = log(d).length;
+    writeFileSync(d.file, config(11));
+    const r = await ok(d, ['reload', '--no-wait']);
+    assert.match(r.stdout, /^web:web: changed$/m, show(['reload', '--no-wait'], r));
+    // the restart of web has been asked for when reload answers: web is waiting, or db was pulled
+    const s = await procs(d);
+    assert.equal(s.get('db:db')?.state, 'stopped', `db stays stopped\n${JSON.stringify([...s.entries()], null, 1)}\n${d.daemonStderr()}`);
+    assert.equal(s.get('web:web')?.state, 'stopped');
+    assert.equal(s.get('web:web')?.waiting, 'db is stopped');
+    assert.equal(s.get('web:web')?.blocked, true);
+    assert.doesNotMatch(log(d).slice(from), /db: stopped → starting/, 'db was not started');
+    // blocked, not given up: an explicit start of db lets web follow
+    await ok(d, ['start', 'db']);
+    await waitForProc(d, 'web:web', 'to be running', (p) => p.state === 'running');
+  } finally {
+    assert.deepEqual(await d.teardown(), []);
+  }
+});
