@@ -10,6 +10,7 @@ import { clearHistory } from './fresh-records.js';
 import type { Follower } from './follower.js';
 import type { Orchestration } from './orchestration.js';
 import { startInOrder, stopInOrder, type OneByOne } from './ordered.js';
+import { notReadyInTime } from './policy.js';
 import { SIGNALLABLE_STATES, STARTABLE_STATES, STOPPED_STATES } from './states.js';
 import { clearTimers, compareRank, timerOf, type ProcessEntry } from './table.js';
 import { spawnFailureCode, type CommandOutcome, type ControlCommand, type DesiredStateStore } from './types.js';
@@ -178,7 +179,8 @@ export class Commands {
       if (st === 'running') return { key, ok: true };
       if (st === 'starting') return null;
       if (e.record.spawnError !== null) return { key, ok: false, code: 'E_SPAWN', message: e.record.spawnError };
-      return { key, ok: false, code: 'E_ABNORMAL_TERMINATION', message: `${key} is ${st}` };
+      const notReady = st === 'stopping' && e.record.stopCause === 'readyTimeout'; // on its way to BACKOFF: say why
+      return { key, ok: false, code: 'E_ABNORMAL_TERMINATION', message: notReady ? notReadyInTime(e.spec) : `${key} is ${st}` };
     });
   }
 

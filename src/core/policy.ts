@@ -63,3 +63,8 @@ export function stepLevel(policy: ProcessPolicy, step: Step): 'warn' | 'info' {
   }
   return 'info';
 }
+
+/** Why a start with a `ready` check failed when the check did not pass in time (log, status and API say the same). */
+export function notReadyInTime(policy: Pick<ProcessPolicy, 'readyTimeoutSecs'>): string {
+  return `not ready within ready_timeout (${policy.readyTimeoutSecs ?? '?'}s)`;
+}

@@ -4,7 +4,7 @@
 import { InvariantError } from '../errors.js';
 import type { ProcessSpec } from '../config/types.js';
 import { eventsAllowedIn, transitionsFor, type Guard, type ProcessEvent, type State, type Transition } from './states.js';
-import { backoffDelayMs, describeExit, hasReadyCheck, isExpectedExit, type ProcessPolicy } from './policy.js';
+import { backoffDelayMs, describeExit, hasReadyCheck, isExpectedExit, notReadyInTime, type ProcessPolicy } from './policy.js';
 export { stepLevel } from './policy.js';
 
 /** How a spawn error starts when the process died before startsecs (supervisor's words, then how it ended). */
@@ -277,7 +277,7 @@ export function reduce(
       break;
     }
     case 'readyTimeoutElapsed':
-      beginStop(event, 'always', {}, 'readyTimeout', `not ready within ready_timeout (${policy.readyTimeoutSecs ?? '?'}s): a failed start`);
+      beginStop(event, 'always', {}, 'readyTimeout', `${notReadyInTime(policy)}: a failed start`);
       break;
     case 'healthCheckPassed':
       move(event, 'always', rec.state === 'running' ? { health: 'healthy', healthFailures: 0 } : {});
@@ -325,7 +325,7 @@ export function reduce(
         spawnNow(ev, `${how}; started again (it was unhealthy)`, 'restartAfterStop');
       } else if (cause === 'readyTimeout') {
         rec = { ...rec, ...base, exitStatus: null, stopRequested: false };
-        const why = `not ready within ready_timeout (${policy.readyTimeoutSecs ?? '?'}s)`;
+        const why = notReadyInTime(policy);
         enterBackoff(ev, 'failedStartAfterStop', why, `${why}; ${how}`);
       } else {
         move(ev, 'always', { ...base, exitStatus, stopRequested: false }, how);

@@ -217,3 +217,24 @@ stopwaitsecs = ${stopWaitSecs}
     assert.deepEqual(await d.teardown(), []);
   }
 });
+
+// The answer said "E_ABNORMAL_TERMINATION (a:a is stopping)": the state it passed through, not why.
+test('drover start of a program whose ready check never passes answers the ready_timeout, as the log does', async () => {
+  const d = new Daemon(`[program:a]
+command = sleep 1000
+ready = exec:/bin/false
+ready_interval = 50ms
+ready_timeout = 1s
+startretries = 0
+autostart = false
+`);
+  try {
+    await d.up();
+    const r = await d.cli(['start', 'a']);
+    assert.equal(r.code, 1, `${show(['start', 'a'], r)}\n${d.daemonStderr()}`);
+    assert.match(r.stdout, /^a: ERROR E_ABNORMAL_TERMINATION \(not ready within ready_timeout \(1s\)\)$/m, show(['start', 'a'], r));
+    assert.match(log(d), /a: starting → stopping \(not ready within ready_timeout \(1s\): a failed start\)/);
+  } finally {
+    assert.deepEqual(await d.teardown(), []);
+  }
+});
