@@ -1,8 +1,9 @@
 // `watch =` (development): a change to a file matching one of a program's globs restarts that program
 // once per burst — `watch_debounce` after the last change — and a `worker =` program rolls its pool
 // instead, each replacement ready before an old worker leaves, so no request fails. Changes that arrive
-// while a restart or roll runs bring one more after it. drover's own files (runtime directory, logs) never
-// count. `drover serve --reload` is a program with watch = APP_DIR/**.
+// while a restart or roll runs bring one more after it. drover's own files (runtime directory, logs, the
+// file its stdout or stderr goes to) never count. `drover serve --reload` is a program with watch = APP_DIR/**.
+import { fstatSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { compileWatchGlob, globMatches, globMayContain, type WatchGlob } from '../config/watch-globs.js';
 import type { Config, ProcessSpec } from '../config/types.js';
@@ -45,6 +46,12 @@ export class FileWatch {
   private readonly watches = new Map<string, Watch>();
   /** drover's own directories and files (runtime directory, log files): changes there never count */
   private ignored: readonly string[] = [];
+  /**
+   * the regular files behind drover's own fds 1 and 2 as "dev:ino", empty when neither is one: with
+   * `drover serve --reload > serve.log` in the app's directory, every line drover logs about a roll would
+   * change a watched file and bring the next roll. By inode, as a shell may name the file by another path.
+   */
+  private streams: ReadonlySet<string> = new Set();
   private closed = false;
 
   constructor(private readonly o: FileWatchOptions) {}
@@ -53,6 +60,7 @@ export class FileWatch {
   apply(config: Config): void {
     if (this.closed) return;
     this.ignored = ownFiles(config);
+    this.streams = ownStreams();
     const wanted = new Map<string, ProcessSpec>();
     for (const p of config.processes) if (p.watch.length > 0 && !wanted.has(programKey(p))) wanted.set(programKey(p), p);
     for (const [key, w] of this.watches) {
@@ -108,7 +116,7 @@ export class FileWatch {
 
   /** `wasWatchedDirectory`: a directory that could hold matches went away, and its files with it. */
   private changed(w: Watch, path: string, wasWatchedDirectory: boolean): void {
-    if (this.closed || this.isIgnored(path) || ignoredBy(w.ignore, path)) return;
+    if (this.closed || this.isIgnored(path) || ignoredBy(w.ignore, path) || this.isOwnStream(path)) return;
     if (!w.globs.some((g) => globMatches(g, path) || (wasWatchedDirectory && globMayContain(g, path)))) return;
     w.firstChange ??= path;
     w.changes++;
@@ -170,6 +178,18 @@ export class FileWatch {
     for (const o of started) if (!o.ok) logger.warn(`watch: ${o.key}: not started: ${o.message ?? o.code ?? ''}`);
   }
 
+  private isOwnStream(path: string): boolean {
+    if (this.streams.size === 0) return false;
+    try {
+      const st = statSync(path, { throwIfNoEntry: false });
+      return st !== undefined && this.streams.has(`${st.dev}:${st.ino}`);
+    } catch (err) {
+      // ENOTDIR, EACCES: not a file drover writes to
+      if ((err as NodeJS.ErrnoException).code === 'ENOTDIR' || (err as NodeJS.ErrnoException).code === 'EACCES') return false;
+      throw err;
+    }
+  }
+
   private isIgnored(path: string): boolean {
     return this.ignored.some((own) => path === own || path.startsWith(`${own}/`) || path.startsWith(`${own}.`));
   }
@@ -204,4 +224,19 @@ function ownFiles(config: Config): string[] {
   for (const p of config.processes) files.push(p.stdoutLogfile, p.stderrLogfile);
   const named = files.filter((f) => f !== '' && f !== 'AUTO' && f !== 'NONE' && f !== 'syslog' && !f.startsWith('/dev/'));
   return [...new Set(named.map((f) => resolve(here, f)))];
+}
+
+/** The regular files drover's stdout and stderr are open on, as "dev:ino" (a terminal, pipe or socket is none). */
+function ownStreams(): Set<string> {
+  const out = new Set<string>();
+  for (const fd of [1, 2]) {
+    try {
+      const st = fstatSync(fd);
+      if (st.isFile()) out.add(`${st.dev}:${st.ino}`);
+    } catch (err) {
+      // EBADF: started with that fd closed (1>&-)
+      if ((err as NodeJS.ErrnoException).code !== 'EBADF') throw err;
+    }
+  }
+  return out;
 }

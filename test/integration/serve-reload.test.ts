@@ -6,7 +6,7 @@ import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { CliRun, makeTmpDir, runCli, teardown } from '../helpers/drover.js';
+import { assertStaysFor, CliRun, makeTmpDir, runCli, teardown, waitForCondition } from '../helpers/drover.js';
 import { fetchText } from '../helpers/http.js';
 import { startRedis } from '../helpers/redis.js';
 import { linkDrover } from '../helpers/shared.js';
@@ -31,6 +31,30 @@ test('serve --reload: editing the app rolls the workers and the new code answers
     assert.equal((await fetchText(port)).body, 'v2', run.describe());
   } finally {
     await teardown(run, [...run.output.matchAll(/spawned: \w+ with pid (\d+)/g)].map((m) => Number(m[1])), dir);
+  }
+});
+
+// Found by a review: with drover's stdout in a file under the app's directory, each roll's log lines changed
+// a watched file and brought the next roll, forever. The files behind fds 1 and 2 are drover's own now.
+test('serve --reload > serve.log in the app directory: drover\'s own output does not roll the workers; an edit still does', async () => {
+  const dir = makeTmpDir();
+  const app = join(dir, 'app.mjs');
+  const log = join(dir, 'serve.log');
+  writeFileSync(app, `export default (req, res) => res.end('v1');\n`);
+  // the shell opens serve.log and execs drover on it, as `drover serve … > serve.log 2>&1` does
+  const run = new CliRun(['serve', app, '-b', '127.0.0.1:0', '--reload', '--runtime-dir', join(dir, '.drover')], { cwd: dir, wrapper: ['sh', '-c', 'exec "$@" > serve.log 2>&1', 'sh'] });
+  const text = (): string => (existsSync(log) ? readFileSync(log, 'utf8') : '');
+  const describe = (): string => `serve.log:\n${text()}\n${run.describe()}`;
+  try {
+    await waitForCondition(() => /starting → running \(worker reported ready\)/.test(text()), 'the worker ready in serve.log', { describe });
+    // the lines just written to serve.log (and any after) must not count as a change; the debounce is 200 ms
+    await assertStaysFor(1500, () => !/rolling the workers/.test(text()), `no roll (${describe()})`);
+    writeFileSync(app, `export default (req, res) => res.end('v2');\n`);
+    await waitForCondition(() => /app\.mjs.*; rolling the workers/.test(text()), 'a roll after the edit', { describe });
+    await waitForCondition(() => (text().match(/starting → running \(worker reported ready\)/g) ?? []).length >= 2, 'the new worker ready', { describe, timeoutMs: 15_000 });
+    await assertStaysFor(1500, () => (text().match(/rolling the workers/g) ?? []).length === 1, `one roll only (${describe()})`);
+  } finally {
+    await teardown(run, [...text().matchAll(/spawned: \w+ with pid (\d+)/g)].map((m) => Number(m[1])), dir);
   }
 });
 
