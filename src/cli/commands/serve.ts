@@ -14,6 +14,8 @@ import { instanceRunning } from '../../daemon/lock.js';
 import { ensureRuntimeDir, RuntimeDirError } from '../../daemon/runtime-dir.js';
 import { formatConfigProblem } from '../../errors.js';
 import { EXIT } from '../exit-codes.js';
+import { gunicornOnly } from './_serve-flags.js';
+import { iniValue, lineBreakIn } from './_serve-ini.js';
 import { up, withoutNative } from './up.js';
 
 const HELP = `usage: drover serve APP [options]
@@ -30,7 +32,7 @@ options:
                              sockets passed by systemd socket activation are used when given)
       --backlog N            connections each socket queues before they are accepted (listen backlog;
                              default 511; the kernel caps it at net.core.somaxconn)
-      --timeout SECS         kill a worker whose event loop is stuck this long (default 30; 0 = off)
+  -t, --timeout SECS         kill a worker whose event loop is stuck this long (default 30; 0 = off)
       --graceful-timeout SECS  time for in-flight requests on stop (default 30)
       --max-requests N       recycle a worker after N requests (default 0 = never)
       --max-requests-jitter N  add 0..N to max-requests per worker
@@ -43,7 +45,7 @@ options:
                              (the workers' stdout goes there with it: stdout_logfile, rotated by drover)
       --access-logformat FMT the line, in gunicorn's atoms (default '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s
                              %(b)s "%(f)s" "%(a)s"'; docs/config.md, access_log_format)
-      --error-logfile FILE   drover's own log (spawns, exits, signals) also goes to FILE (default: .drover/drover.log;
+      --error-logfile FILE   (or --log-file) drover's own log (spawns, exits, signals) also goes to FILE (default: .drover/drover.log;
                              - leaves it there; the foreground prints it either way)
       --log-level LEVEL      debug, info, warning, error or critical (default info)
       --keep-alive SECS      idle time of a keep-alive connection before it closes (default: Node's, 5;
@@ -60,7 +62,7 @@ options:
       --socket-owner USER[:GROUP]  owner of each unix:PATH socket
   -n, --name NAME            program name (default: the app's file name)
   -D, --daemon               detach and run in the background
-  -p, --pidfile FILE         write the master's pid here
+  -p, --pid FILE             write the master's pid here (also --pidfile)
   -u, --user USER            run workers as USER (drover must run as root)
   -m, --umask MODE           umask of the workers (octal)
       --chdir DIR            working directory of the workers (APP is found from it, as gunicorn's)
@@ -74,7 +76,13 @@ options:
       --reexec-timeout SECS  after USR2, how long the new master's workers may take to be ready before
                              it gives up and the old master keeps serving (default 60)
       --runtime-dir DIR      control socket, pidfile and logs (default: ./.drover)
+      --check-config         write RUNTIME_DIR/serve.ini and check it as up would, then exit (0: good; 2: a bad option)
   -h, --help                 this help
+
+Relative paths (-b unix:PATH, -p, --access-logfile, --error-logfile, --certfile, --keyfile, --ca-certs,
+--reload-ignore) are read from --chdir when it is given, as gunicorn changes to it before it binds, writes
+the pidfile or opens a log; --runtime-dir and --chdir itself from the current directory.
+gunicorn options drover does not take (-k, --threads, --preload, -c, ...) are refused with the reason (exit 2).
 `;
 
 export const serve: Command = async (ctx) => {
@@ -83,10 +91,11 @@ export const serve: Command = async (ctx) => {
     parsed = parseArgs({
       args: [...ctx.argv],
       allowPositionals: true,
+      tokens: true,
       options: {
         workers: { type: 'string', short: 'w' },
         bind: { type: 'string', short: 'b', multiple: true },
-        timeout: { type: 'string' },
+        timeout: { type: 'string', short: 't' },
         'graceful-timeout': { type: 'string' },
         'max-requests': { type: 'string' },
         'max-requests-jitter': { type: 'string' },
@@ -104,12 +113,14 @@ export const serve: Command = async (ctx) => {
         ciphers: { type: 'string' },
         'forwarded-allow-ips': { type: 'string' },
         'error-logfile': { type: 'string' },
+        'log-file': { type: 'string' },
         'log-level': { type: 'string' },
         'socket-mode': { type: 'string' },
         'socket-owner': { type: 'string' },
         name: { type: 'string', short: 'n' },
         daemon: { type: 'boolean', short: 'D' },
         pidfile: { type: 'string', short: 'p' },
+        pid: { type: 'string' },
         user: { type: 'string', short: 'u' },
         group: { type: 'string', short: 'g' },
         umask: { type: 'string', short: 'm' },
@@ -121,14 +132,23 @@ export const serve: Command = async (ctx) => {
         'shared-backend': { type: 'string' },
         'shared-prefix': { type: 'string' },
         'reexec-timeout': { type: 'string' },
+        'check-config': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
   } catch (err) {
-    ctx.stderr.write(`drover serve: ${(err as Error).message}\n\n${HELP}`);
+    const notTaken = gunicornOnly(ctx.argv);
+    ctx.stderr.write(`drover serve: ${notTaken ?? (err as Error).message}\n\n${HELP}`);
     return EXIT.USAGE;
   }
   const { values: v, positionals } = parsed;
+  // gunicorn's other names for two options: the last one given wins, as for an option given twice
+  const lastOf = (...names: string[]): string | undefined => {
+    const t = parsed.tokens.findLast((t) => t.kind === 'option' && names.includes(t.name));
+    return t?.kind === 'option' ? t.value : undefined;
+  };
+  const pidfile = lastOf('pidfile', 'pid');
+  const errorLogfile = lastOf('error-logfile', 'log-file');
   if (v.help) {
     ctx.stdout.write(HELP);
     return EXIT.OK;
@@ -137,10 +157,13 @@ export const serve: Command = async (ctx) => {
     ctx.stderr.write(`drover serve: ${message}\n`);
     return EXIT.USAGE;
   };
+  const lineBreak = lineBreakIn(v, positionals);
+  if (lineBreak !== null) return usage(lineBreak);
   if (positionals.length !== 1) return usage(`give exactly one APP module (got ${positionals.length}); see --help`);
   // as gunicorn's --chdir, at once, rather than a pool that cannot start
   if (v.chdir !== undefined && !isDirectory(resolve(ctx.cwd, v.chdir))) return usage(`--chdir ${v.chdir}: no such directory`);
   // APP is found from --chdir, as gunicorn loads the app after changing to it
+  // and so are the other relative paths: gunicorn changes to it before it binds, writes the pidfile or opens a log
   const appBase = v.chdir !== undefined ? resolve(ctx.cwd, v.chdir) : ctx.cwd;
   let app = resolve(appBase, positionals[0] as string);
   if (!existsSync(app) && v.chdir !== undefined && existsSync(resolve(ctx.cwd, positionals[0] as string))) {
@@ -181,7 +204,7 @@ export const serve: Command = async (ctx) => {
   if (v['access-logformat'] !== undefined && v['access-logfile'] === undefined) return usage('--access-logformat goes with --access-logfile');
   if (v['access-logformat'] !== undefined && /[\r\n]/.test(v['access-logformat'])) return usage(`--access-logformat cannot hold a line break, got ${JSON.stringify(v['access-logformat'])}`);
   if ((v.certfile === undefined) !== (v.keyfile === undefined)) return usage(v.certfile === undefined ? '--keyfile goes with --certfile' : '--certfile needs --keyfile: HTTPS takes a certificate and its private key');
-  const clientTls = serveClientCerts(v['ca-certs'], v['cert-reqs'], v.certfile !== undefined, ctx);
+  const clientTls = serveClientCerts(v['ca-certs'], v['cert-reqs'], v.certfile !== undefined, { cwd: appBase, stderr: ctx.stderr });
   if (typeof clientTls === 'string') return usage(clientTls);
   if (v.ciphers !== undefined && v.certfile === undefined) return usage('--ciphers needs --certfile and --keyfile: cipher suites are offered on HTTPS connections');
   if (v.ciphers !== undefined && /[\r\n]/.test(v.ciphers)) return usage(`--ciphers cannot hold a line break, got ${JSON.stringify(v.ciphers)}`);
@@ -220,7 +243,7 @@ export const serve: Command = async (ctx) => {
     }
   }
   const bindAddr = (b: string): string => {
-    if (b.startsWith('unix:')) return `unix:${resolve(ctx.cwd, b.slice(5).replace(/^\/\//, ''))}`;
+    if (b.startsWith('unix:')) return `unix:${resolve(appBase, b.slice(5).replace(/^\/\//, ''))}`;
     if (b.startsWith('fd://')) return b;
     // as gunicorn reads -b: an optional tcp:// and, for an address or localhost without a port, its default
     // port 8000 (a name alone stays a usage error: `-b web` is more often a mistake than a host)
@@ -249,29 +272,32 @@ export const serve: Command = async (ctx) => {
     return EXIT.USAGE;
   }
   const quote = (s: string): string => (s.includes('"') ? `'${s}'` : `"${s}"`);
+  // every value as typed: iniValue writes it so that the loader reads back exactly that (_serve-ini.ts)
+  const val = (s: string | number): string => iniValue(String(s));
+  const path = (p: string): string => val(resolve(appBase, p));
   const lines = [
     '; written by `drover serve`; edit the command line instead',
     '[supervisord]',
-    `runtime_dir = ${runtimeDir}`,
-    ...(v.pidfile ? [`pidfile = ${resolve(ctx.cwd, v.pidfile)}`] : []),
-    ...(v['shared-backend'] ? [`shared_backend = ${v['shared-backend']}`] : []),
-    ...(v['shared-prefix'] ? [`shared_prefix = ${v['shared-prefix']}`] : []),
+    `runtime_dir = ${val(runtimeDir)}`,
+    ...(pidfile ? [`pidfile = ${path(pidfile)}`] : []),
+    ...(v['shared-backend'] ? [`shared_backend = ${val(v['shared-backend'])}`] : []),
+    ...(v['shared-prefix'] ? [`shared_prefix = ${val(v['shared-prefix'])}`] : []),
     ...(reexecTimeout !== undefined ? [`reexec_timeout = ${reexecTimeout}`] : []),
-    ...(v['error-logfile'] !== undefined && v['error-logfile'] !== '-' ? [`logfile = ${resolve(ctx.cwd, v['error-logfile'])}`] : []),
+    ...(errorLogfile !== undefined && errorLogfile !== '-' ? [`logfile = ${path(errorLogfile)}`] : []),
     // gunicorn's "warning" is supervisor's "warn"
-    ...(v['log-level'] !== undefined ? [`loglevel = ${v['log-level'].toLowerCase() === 'warning' ? 'warn' : v['log-level']}`] : []),
+    ...(v['log-level'] !== undefined ? [`loglevel = ${v['log-level'].toLowerCase() === 'warning' ? 'warn' : val(v['log-level'])}`] : []),
     '',
     ...binds.flatMap((b, i) => [
       `[socket:bind${i}]`,
-      `bind = ${bindAddr(b)}`,
+      `bind = ${val(bindAddr(b))}`,
       ...(v['reuse-port'] ? ['reuse_port = true'] : []),
       ...(backlog !== undefined ? [`backlog = ${backlog}`] : []),
-      ...(b.startsWith('unix:') && v['socket-mode'] ? [`mode = ${v['socket-mode']}`] : []),
-      ...(b.startsWith('unix:') && v['socket-owner'] ? [`owner = ${v['socket-owner']}`] : []),
+      ...(b.startsWith('unix:') && v['socket-mode'] ? [`mode = ${val(v['socket-mode'])}`] : []),
+      ...(b.startsWith('unix:') && v['socket-owner'] ? [`owner = ${val(v['socket-owner'])}`] : []),
       '',
     ]),
     `[program:${name}]`,
-    `worker = ${app}`,
+    `worker = ${val(app)}`,
     `sockets = ${binds.map((_, i) => `bind${i}`).join(', ')}`,
     `numprocs = ${workers}`,
     `timeout = ${timeout}`,
@@ -281,26 +307,26 @@ export const serve: Command = async (ctx) => {
     `graceful_timeout = ${graceful}`,
     `max_requests = ${maxRequests}`,
     `max_requests_jitter = ${jitter}`,
-    ...(v['max-memory'] ? [`max_memory = ${v['max-memory']}`] : []),
+    ...(v['max-memory'] ? [`max_memory = ${val(v['max-memory'])}`] : []),
     ...(spares > 0 ? [`spare_workers = ${spares}`] : []),
     ...(keepAlive !== undefined ? [`keep_alive = ${keepAlive}`] : []),
     // gunicorn's access log: the workers write it to their stdout, which goes where --access-logfile says
     ...(v['access-logfile'] !== undefined
-      ? ['access_log = true', `stdout_logfile = ${v['access-logfile'] === '-' ? '/dev/stdout' : resolve(ctx.cwd, v['access-logfile'])}`]
+      // a log file's value is expanded twice (as supervisor does)
+      ? ['access_log = true', `stdout_logfile = ${iniValue(v['access-logfile'] === '-' ? '/dev/stdout' : resolve(appBase, v['access-logfile']), 2)}`]
       : []),
-    ...(v['access-logformat'] !== undefined ? [`access_log_format = ${v['access-logformat']}`] : []),
-    ...(v.certfile !== undefined && v.keyfile !== undefined ? [`certfile = ${resolve(ctx.cwd, v.certfile)}`, `keyfile = ${resolve(ctx.cwd, v.keyfile)}`] : []),
+    ...(v['access-logformat'] !== undefined ? [`access_log_format = ${val(v['access-logformat'])}`] : []),
+    ...(v.certfile !== undefined && v.keyfile !== undefined ? [`certfile = ${path(v.certfile)}`, `keyfile = ${path(v.keyfile)}`] : []),
     ...clientTls,
-    ...(v.ciphers !== undefined ? [`ciphers = ${v.ciphers}`] : []),
-    ...(forwardedAllowIps !== undefined ? [`forwarded_allow_ips = ${forwardedAllowIps}`] : []),
-    ...(v.user ? [`user = ${v.user}`] : []),
+    ...(v.ciphers !== undefined ? [`ciphers = ${val(v.ciphers)}`] : []),
+    ...(forwardedAllowIps !== undefined ? [`forwarded_allow_ips = ${val(forwardedAllowIps)}`] : []),
+    ...(v.user ? [`user = ${val(v.user)}`] : []),
     ...(v.umask ? [`umask = ${v.umask}`] : []),
-    ...(v.chdir ? [`directory = ${resolve(ctx.cwd, v.chdir)}`] : []),
-    ...(v.env?.length ? [`environment = ${v.env.map((e) => `${e.slice(0, e.indexOf('='))}=${quote(e.slice(e.indexOf('=') + 1))}`).join(',')}`] : []),
+    ...(v.chdir ? [`directory = ${val(appBase)}`] : []),
+    ...(v.env?.length ? [`environment = ${val(v.env.map((e) => `${e.slice(0, e.indexOf('='))}=${quote(e.slice(e.indexOf('=') + 1))}`).join(','))}`] : []),
     // development: a change under the app's directory rolls the workers (the master's watch =, as for any program)
-    ...(v.reload ? [`watch = ${resolve(app, '..').replace(/[*?[\]{}\\,]/g, '\\$&')}/**`, 'watch_debounce = 200ms'] : []),
-    ...(v.reload && v['reload-ignore']?.length ? [`watch_ignore = ${v['reload-ignore'].map((g) => (isAbsolute(g) ? g : join(ctx.cwd, g)).replace(/%/g, '%%')).join(', ')}`] : []),
-    // supervisor-style % expansion would read "%" in values: no value above can carry one except paths
+    ...(v.reload ? [`watch = ${val(`${resolve(app, '..').replace(/[*?[\]{}\\,]/g, '\\$&')}/**`)}`, 'watch_debounce = 200ms'] : []),
+    ...(v.reload && v['reload-ignore']?.length ? [`watch_ignore = ${val(v['reload-ignore'].map((g) => (isAbsolute(g) ? g : join(appBase, g))).join(', '))}`] : []),
     '',
   ];
   const file = join(runtimeDir, 'serve.ini');
@@ -322,7 +348,7 @@ export const serve: Command = async (ctx) => {
     // ENOENT: the first serve in this directory
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  writeFileSync(file, lines.join('\n').replace(/%/g, '%%'), { mode: 0o600, flag: 'wx' });
+  writeFileSync(file, lines.join('\n'), { mode: 0o600, flag: 'wx' });
   // read as `up` will read it, so that a bad value is reported as the option given, not as a line of a
   // file the user never wrote
   try {
@@ -338,6 +364,8 @@ export const serve: Command = async (ctx) => {
     }
     return EXIT.USAGE;
   }
+  // gunicorn's --check-config: the options are good and serve.ini is written; nothing is started
+  if (v['check-config']) return EXIT.OK;
 
   return up({ ...ctx, argv: ['-c', file, ...(v.daemon ? ['-d'] : [])] });
 };
@@ -387,7 +415,7 @@ function serveClientCerts(caCerts: string | undefined, certReqs: string | undefi
     ctx.stderr.write('drover serve: warning: --ca-certs has no effect without --cert-reqs optional or required: no client is asked for a certificate\n');
     return [];
   }
-  return [...(caCerts !== undefined ? [`ca_certs = ${resolve(ctx.cwd, caCerts)}`] : []), ...(reqs !== undefined ? [`cert_reqs = ${reqs}`] : [])];
+  return [...(caCerts !== undefined ? [`ca_certs = ${iniValue(resolve(ctx.cwd, caCerts))}`] : []), ...(reqs !== undefined ? [`cert_reqs = ${reqs}`] : [])];
 }
 
 function isDirectory(path: string): boolean {

@@ -1,0 +1,102 @@
+// drover serve's command line against the serve.ini it writes: every value the config loader reads back is
+// the value typed (INI comments, trimming and % expansion included), gunicorn's names for its options, and
+// relative paths read from --chdir. --check-config writes serve.ini and checks it without starting anything.
+import assert from 'node:assert/strict';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { loadConfig } from '../../src/config/load.js';
+import { makeTmpDir, runCli } from '../helpers/drover.js';
+
+// what a shell passes through untouched and an INI reader does not: comments, trimming, expansions, quotes
+const NASTY = [' ;a', ';b', 'c;d', ' #e', '#f', '%g', '%(here)s', "q'\"", ' lead', 'trail ', 'p%n$x', 'a ; b # c %% d'];
+
+test('serve --check-config: every value in serve.ini reads back as typed (; # % quotes, leading and trailing spaces)', async () => {
+  const dir = makeTmpDir();
+  try {
+    for (const [i, n] of NASTY.entries()) {
+      // a --chdir whose name is the value too, holding the files given relative to it
+      const chdir = join(dir, `d${i}${n}`);
+      mkdirSync(chdir);
+      writeFileSync(join(chdir, `app${n}.mjs`), 'export default (req, res) => res.end("ok");\n');
+      for (const f of [`c${n}.pem`, `k${n}.pem`]) writeFileSync(join(chdir, f), '');
+      // supervisor's environment = has no escapes: a value cannot hold both quotes (refused, exit 2)
+      const env = /['"]/.test(n) ? [] : ['-e', `A=x${n}y`, '-e', `B=${n.trim() === n ? n : `x${n}`}`];
+      const args = ['serve', `app${n}.mjs`, '--check-config', '--chdir', `d${i}${n}`, '--runtime-dir', `rt${i}${n}`,
+        '-b', `unix:s${n}.sock`, '-p', `pid${n}.pid`, '--access-logfile', `acc${n}.log`, '--access-logformat', `%(s)s${n}%(r)s`,
+        '--error-logfile', `err${n}.log`, '--certfile', `c${n}.pem`, '--keyfile', `k${n}.pem`,
+        '--reload', '--reload-ignore', `ig${n}/**`, '--shared-prefix', `P${n}Q`, ...env];
+      const r = await runCli(args, { cwd: dir });
+      assert.equal(r.code, 0, `${JSON.stringify(n)}: ${r.output}`);
+      const config = loadConfig(join(dir, `rt${i}${n}`, 'serve.ini'));
+      const s = config.supervisord;
+      const p = config.processes[0];
+      assert.ok(p !== undefined);
+      const why = `value ${JSON.stringify(n)}`;
+      assert.equal(s.runtimeDir, join(dir, `rt${i}${n}`), why);
+      assert.equal(s.pidfile, join(chdir, `pid${n}.pid`), why);
+      assert.equal(s.logfile, join(chdir, `err${n}.log`), why);
+      assert.equal(s.sharedPrefix, `P${n}Q`, why);
+      assert.equal(p.worker, join(chdir, `app${n}.mjs`), why);
+      assert.equal(p.directory, chdir, why);
+      assert.equal(p.stdoutLogfile, join(chdir, `acc${n}.log`), why);
+      assert.equal(p.accessLogFormat, `%(s)s${n}%(r)s`, why);
+      assert.deepEqual([p.tls?.certFile, p.tls?.keyFile], [join(chdir, `c${n}.pem`), join(chdir, `k${n}.pem`)], why);
+      assert.deepEqual(p.watchIgnore, [join(chdir, `ig${n}/**`)], why);
+      assert.deepEqual(config.sockets.map((k) => k.bind), [{ kind: 'unix', path: join(chdir, `s${n}.sock`) }], why);
+      if (env.length > 0) assert.deepEqual(p.environment, { A: `x${n}y`, B: n.trim() === n ? n : `x${n}` }, why);
+    }
+  } finally {
+    rmTmp(dir);
+  }
+});
+
+test('serve: a line break in any value is refused, naming the option (exit 2)', async () => {
+  const dir = makeTmpDir();
+  try {
+    writeFileSync(join(dir, 'app.mjs'), 'export default (req, res) => res.end("ok");\n');
+    const r = await runCli(['serve', 'app.mjs', '--check-config', '-p', 'a\nb.pid'], { cwd: dir });
+    assert.equal(r.code, 2, r.output);
+    assert.match(r.stderr, /--pidfile cannot hold a line break, got "a\\nb\.pid"/);
+  } finally {
+    rmTmp(dir);
+  }
+});
+
+test("serve takes gunicorn's names: --pid, -t, --log-file; the last of two names given wins", async () => {
+  const dir = makeTmpDir();
+  try {
+    writeFileSync(join(dir, 'app.mjs'), 'export default (req, res) => res.end("ok");\n');
+    const r = await runCli(['serve', 'app.mjs', '--check-config', '-p', 'first.pid', '--pid', 'g.pid', '-t', '7', '--log-file', 'g.log'], { cwd: dir });
+    assert.equal(r.code, 0, r.output);
+    const config = loadConfig(join(dir, '.drover', 'serve.ini'));
+    assert.equal(config.supervisord.pidfile, join(dir, 'g.pid'));
+    assert.equal(config.supervisord.logfile, join(dir, 'g.log'));
+    assert.equal(config.processes[0]?.heartbeatTimeoutSecs, 7);
+    const back = await runCli(['serve', 'app.mjs', '--check-config', '--log-file', 'g.log', '--error-logfile', 'e.log'], { cwd: dir });
+    assert.equal(back.code, 0, back.output);
+    assert.equal(loadConfig(join(dir, '.drover', 'serve.ini')).supervisord.logfile, join(dir, 'e.log'));
+  } finally {
+    rmTmp(dir);
+  }
+});
+
+test("serve refuses a gunicorn option it does not take with the reason (exit 2)", async () => {
+  const dir = makeTmpDir();
+  try {
+    writeFileSync(join(dir, 'app.mjs'), 'export default (req, res) => res.end("ok");\n');
+    for (const [flag, why] of [['--preload', /each worker loads the app itself/], ['-k', /no worker class/], ['--worker-connections=5', /maxConnections/]] as const) {
+      const r = await runCli(['serve', 'app.mjs', '--check-config', flag, ...(flag === '-k' ? ['gevent'] : [])], { cwd: dir });
+      assert.equal(r.code, 2, r.output);
+      assert.match(r.stderr, new RegExp(`gunicorn's ${flag.split('=')[0] as string} is not taken by drover serve: `));
+      assert.match(r.stderr, why);
+    }
+  } finally {
+    rmTmp(dir);
+  }
+});
+
+/** Removes a test's directory: nothing was started in it (--check-config only writes serve.ini). */
+function rmTmp(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
