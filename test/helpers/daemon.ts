@@ -103,3 +103,18 @@ export class Daemon {
     }
   }
 }
+
+/** A process as `drover status --json` shows it, the fields the orchestration tests read. */
+export interface ProcView {
+  readonly state: string;
+  readonly pid: number | null;
+  readonly waiting: string | null;
+  readonly blocked: boolean;
+}
+
+/** `drover status --json` of `d`, by process name (`group:name`). */
+export async function processViews(d: Daemon): Promise<Map<string, ProcView>> {
+  const r = await d.cli(['status', '--json']);
+  const body = JSON.parse(r.stdout) as { processes: (ProcView & { name: string })[] };
+  return new Map(body.processes.map((p) => [p.name, p]));
+}

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { Daemon, show, type CliResult } from '../helpers/daemon.js';
+import { Daemon, processViews, show, type CliResult, type ProcView } from '../helpers/daemon.js';
 import { fixture, runCli } from '../helpers/drover.js';
 import { waitForValue } from '../helpers/web.js';
 
@@ -35,17 +35,8 @@ autostart = false
 `;
 }
 
-interface Proc {
-  readonly state: string;
-  readonly waiting: string | null;
-  readonly blocked: boolean;
-}
-
-async function procs(d: Daemon): Promise<Map<string, Proc>> {
-  const r = await d.cli(['status', '--json']);
-  const body = JSON.parse(r.stdout) as { processes: (Proc & { name: string })[] };
-  return new Map(body.processes.map((p) => [p.name, p]));
-}
+type Proc = ProcView;
+const procs = processViews;
 
 /** Waits until `name` is in `state` (status --json). */
 async function waitForState(d: Daemon, name: string, state: string, timeoutMs = 15_000): Promise<void> {

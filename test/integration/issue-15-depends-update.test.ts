@@ -7,22 +7,12 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { Daemon, show, type CliResult } from '../helpers/daemon.js';
+import { Daemon, processViews, show, type CliResult, type ProcView } from '../helpers/daemon.js';
 import { runCli } from '../helpers/drover.js';
 import { waitForValue } from '../helpers/web.js';
 
-interface Proc {
-  readonly state: string;
-  readonly pid: number | null;
-  readonly waiting: string | null;
-  readonly blocked: boolean;
-}
-
-async function procs(d: Daemon): Promise<Map<string, Proc>> {
-  const r = await d.cli(['status', '--json']);
-  const body = JSON.parse(r.stdout) as { processes: (Proc & { name: string })[] };
-  return new Map(body.processes.map((p) => [p.name, p]));
-}
+type Proc = ProcView;
+const procs = processViews;
 
 /** Waits until `name` passes `ok` (status --json); fails with the last status and drover's log. */
 async function waitForProc(d: Daemon, name: string, what: string, ok: (p: Proc) => boolean, timeoutMs = 15_000): Promise<Proc> {
