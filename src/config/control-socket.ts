@@ -18,6 +18,7 @@ import type { ConfigErrorDetail } from '../errors.js';
 import { unixPathProblem } from '../os/unix-path.js';
 import { expandUser, keyValuePairs, ValueProblem } from './datatypes.js';
 import { ExpandError, expand, type ExpansionValue } from './expand.js';
+import { clientServerUrl } from './client-url.js';
 import { createIniDocument, getEntry, type IniDocument, type IniEntry } from './ini.js';
 import type { LoadOptions } from './load.js';
 import { ConfigProblems, dedupeWarnings, expansionProblem, pathOf, readConfigSources, type SourceSink } from './sources.js';
@@ -113,16 +114,6 @@ export function readControlSections(file: string, opts: Pick<LoadOptions, 'env' 
 
   if (sink.problems.length > 0) throw new ConfigProblems(sink.problems, dedupeWarnings(sink.warnings));
   return { supervisord: { runtimeDir }, unixHttpServer, supervisorctl };
-}
-
-/**
- * `[supervisorctl] serverurl` as the CLI uses it: null for unset or AUTO (then the config's own control
- * socket), a unix:// path made absolute against the config's directory (supervisor's normalize_path, and
- * drover's rule for relative paths), anything else as written. Shared with the full loader (load.ts).
- */
-export function clientServerUrl(value: string | null, here: string): string | null {
-  if (value === null || value.trim().toUpperCase() === 'AUTO') return null;
-  return value.startsWith('unix://') ? `unix://${resolve(here, expandUser(value.slice('unix://'.length)))}` : value;
 }
 
 // --- internal ---

@@ -31,7 +31,7 @@ import {
 import { dependencyProblems } from './dependencies.js';
 import { nearestKey } from './nearest.js';
 import { ShlexError, splitCommand } from './shlex.js';
-import { clientServerUrl } from './control-socket.js';
+import { clientServerUrl } from './client-url.js';
 import { ConfigProblems, dedupeWarnings, expansionProblem, pathOf, readConfigSources } from './sources.js';
 import { evaluateTypedConfig, evaluateTypedConfigAsync, isTypedConfigFile, memberPath, quotedPair, readTypedConfig, type TypedEvaluation } from './typed.js';
 import { ValueProblem, expandUser, keyValuePairs, processOrGroupName, refuseControlCharacters, type LogfileValue } from './datatypes.js';

@@ -1,7 +1,7 @@
 // What a process's config says about its life, as the reducer (program.ts) and others read it: the
 // policy's fields, and the small pure rules over them (backoff delays, expected exits, how an exit reads).
 import type { ProcessSpec } from '../config/types.js';
-import type { Step } from './program.js';
+import type { State } from './states.js';
 
 /** The parts of a ProcessSpec the state machine reads. */
 export type ProcessPolicy = Pick<
@@ -48,13 +48,21 @@ export function describeExit(code: number | null, signal: string | null): string
   return `exit status ${code ?? 'unknown'}`;
 }
 
+/** What stepLevel reads of a state change (program.ts' Step; a type of its own here, so policy needs no reducer). */
+export interface StepSummary {
+  readonly from: State;
+  readonly to: State;
+  readonly pid: number | null;
+  readonly record: { readonly exitStatus: number | null };
+}
+
 /**
  * The level of a change's log line, as supervisord logs the same moments: WARN for a failed start (BACKOFF,
  * FATAL), an exit or a stop whose status is not in `exitcodes` (a stop by a signal included: supervisord
  * logs "stopped: x (terminated by SIGTERM)" at WARN); INFO otherwise (the SIGKILL after stopwaitsecs has
  * its own WARN line, where the effect is carried out). So `loglevel = warn` keeps every crash.
  */
-export function stepLevel(policy: ProcessPolicy, step: Step): 'warn' | 'info' {
+export function stepLevel(policy: ProcessPolicy, step: StepSummary): 'warn' | 'info' {
   if (step.to === 'fatal' || step.to === 'backoff') return 'warn';
   const ended = step.to === 'exited' || (step.from === 'stopping' && step.to === 'stopped' && step.pid !== null);
   if (ended) {
