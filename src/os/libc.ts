@@ -27,6 +27,7 @@ export interface Libc {
   syscall: (number: number, ...rest: unknown[]) => number;
   bind: (fd: number, addr: Buffer, len: number) => number;
   listen: (fd: number, backlog: number) => number;
+  connect: (fd: number, addr: Buffer, len: number) => number;
   getsockname: (fd: number, addr: Buffer, len: Uint32Array) => number;
   close: (fd: number) => number;
   fcntl: (fd: number, cmd: number, ...rest: unknown[]) => number;
@@ -114,6 +115,7 @@ export function load(): Libc {
       syscall: f('long syscall(long number, ...)'),
       bind: f('int bind(int fd, const void *addr, uint32_t len)'),
       listen: f('int listen(int fd, int backlog)'),
+      connect: f('int connect(int fd, const void *addr, uint32_t len)'),
       getsockname: f('int getsockname(int fd, _Out_ uint8_t *addr, _Inout_ uint32_t *len)'),
       close: f('int close(int fd)'),
       fcntl: f('int fcntl(int fd, int cmd, ...)'),

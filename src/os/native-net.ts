@@ -2,6 +2,7 @@
 // resolution as bind(2) needs it, and unix datagram sockets (systemd's notify protocol, a program's own
 // NOTIFY_SOCKET). Each call is synchronous and non-blocking and throws NativeError with the errno name.
 import { isIPv4, isIPv6 } from 'node:net';
+import { resolve as resolvePath } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import { DroverError } from '../errors.js';
 import { errnoNumber, load, NativeError, type Libc } from './libc.js';
@@ -98,18 +99,71 @@ export function resolveIPv4(host: string): string {
 
 /** The local address of a bound TCP socket ("127.0.0.1", 8000), or null for other families. */
 export function socketAddress(fd: number): { host: string; port: number } | null {
-  const c = load();
-  const buf = Buffer.alloc(128);
-  const len = new Uint32Array([buf.length]);
-  if (c.getsockname(fd, buf, len) !== 0) throw new NativeError('getsockname', c.koffi.errno());
-  const family = buf.readUInt16LE(0);
-  if (family === AF_INET) return { host: [...buf.subarray(4, 8)].join('.'), port: buf.readUInt16BE(2) };
+  const a = boundAddress(fd);
+  return a?.kind === 'tcp' ? { host: a.host, port: a.port } : null;
+}
+
+/**
+ * The local address of a bound stream socket (getsockname): host and port, or a unix socket's path as it was
+ * bound ("@name" for an abstract one); null for an unbound unix socket or another family.
+ */
+export function boundAddress(fd: number): ListenAddress | null {
+  const got = localSockaddr(fd);
+  const family = got.readUInt16LE(0);
+  if (family === AF_INET) return { kind: 'tcp', host: [...got.subarray(4, 8)].join('.'), port: got.readUInt16BE(2) };
   if (family === AF_INET6) {
     const words: string[] = [];
-    for (let i = 8; i < 24; i += 2) words.push(buf.readUInt16BE(i).toString(16));
-    return { host: compressIPv6(words), port: buf.readUInt16BE(2) };
+    for (let i = 8; i < 24; i += 2) words.push(got.readUInt16BE(i).toString(16));
+    return { kind: 'tcp', host: compressIPv6(words), port: got.readUInt16BE(2) };
   }
-  return null;
+  if (family !== AF_UNIX || got.length <= 2) return null;
+  // an abstract name starts with a NUL and is exactly as long as bound; a path ends at its NUL
+  if (got[2] === 0) return { kind: 'unix', path: `@${got.subarray(3).toString()}` };
+  const end = got.indexOf(0, 2);
+  return { kind: 'unix', path: got.subarray(2, end < 0 ? got.length : end).toString() };
+}
+
+/**
+ * Whether the socket `fd` is bound to `address`: the same family, IP address (as bytes: "::1" and
+ * "0:0::1" are one address) and port, or the same unix path (a relative one is taken from the working
+ * directory). A TCP host must be an IP address (resolve a name first). Throws NativeError when `fd` is no
+ * socket (ENOTSOCK, EBADF).
+ */
+export function isBoundTo(fd: number, address: ListenAddress): boolean {
+  if (address.kind === 'unix') {
+    const bound = boundAddress(fd);
+    if (bound?.kind !== 'unix') return false;
+    const abs = (p: string): string => (p.startsWith('@') ? p : resolvePath(p));
+    return abs(bound.path) === abs(address.path);
+  }
+  const got = localSockaddr(fd);
+  const want = encodeSockaddr(address);
+  if (got.readUInt16LE(0) !== want.readUInt16LE(0) || got.readUInt16BE(2) !== want.readUInt16BE(2)) return false;
+  // sockaddr_in: the address at 4..8; sockaddr_in6: flow info at 4..8 (not part of the address), address at 8..24
+  return want.readUInt16LE(0) === AF_INET ? got.subarray(4, 8).equals(want.subarray(4, 8)) : got.subarray(8, 24).equals(want.subarray(8, 24));
+}
+
+/**
+ * Whether a server listens on the unix stream socket at `path`: a non-blocking connect(2) is accepted into
+ * its backlog, or finds the backlog full (EAGAIN). false when it is refused (ECONNREFUSED: a socket file
+ * whose server is gone) or the file is gone (ENOENT). Never blocks. Throws NativeError for anything else
+ * (EACCES: this user may not connect, so cannot tell).
+ */
+export function unixSocketAnswers(path: string): boolean {
+  const c = load();
+  const fd = c.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) throw new NativeError('socket', c.koffi.errno());
+  try {
+    const addr = encodeSockaddr({ kind: 'unix', path });
+    if (c.connect(fd, addr, addr.length) === 0) return true;
+    const errno = c.koffi.errno();
+    if (errno === osConstants.errno.EAGAIN) return true;
+    if (errno === osConstants.errno.ECONNREFUSED || errno === osConstants.errno.ENOENT) return false;
+    throw new NativeError('connect', errno, `unix:${path}`);
+  } finally {
+    // a connection the server had queued sees its peer gone: it reads end-of-file
+    c.close(fd);
+  }
 }
 
 /**
@@ -210,6 +264,15 @@ export function receiveDatagram(fd: number, maxBytes = 4096): Datagram | null {
 
 
 // --- internal ---
+
+/** getsockname(2) of `fd`: the sockaddr, as long as the kernel says it is. */
+function localSockaddr(fd: number): Buffer {
+  const c = load();
+  const buf = Buffer.alloc(128);
+  const len = new Uint32Array([buf.length]);
+  if (c.getsockname(fd, buf, len) !== 0) throw new NativeError('getsockname', c.koffi.errno());
+  return buf.subarray(0, Math.min(len[0] ?? 0, buf.length));
+}
 
 function setIntOption(c: Libc, fd: number, level: number, name: number, value: number, what: string): void {
   if (c.setsockopt(fd, level, name, new Int32Array([value]), 4) !== 0) throw new NativeError('setsockopt', c.koffi.errno(), what);

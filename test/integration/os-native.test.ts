@@ -8,7 +8,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { pipe, reapChild, setCloexec, tryLockExclusive } from '../../src/os/native.js';
-import { listenSocket, sendDatagram, socketAddress } from '../../src/os/native-net.js';
+import { boundAddress, isBoundTo, listenSocket, sendDatagram, socketAddress, unixSocketAnswers } from '../../src/os/native-net.js';
 import { NativeError } from '../../src/os/libc.js';
 import { makeTmpDir, waitForCondition } from '../helpers/drover.js';
 import { repoRoot } from '../helpers/paths.js';
@@ -48,6 +48,45 @@ test('listenSocket with reusePort: two sockets share one port', () => {
   assert.equal(socketAddress(b)?.port, port);
   closeSync(a);
   closeSync(b);
+});
+
+test('isBoundTo: the same IP bytes and port in any spelling, the same unix path; not another port, host or path', () => {
+  const dir = makeTmpDir();
+  const v6 = listenSocket({ kind: 'tcp', host: '::1', port: 0 }, { backlog: 1 });
+  const unix = listenSocket({ kind: 'unix', path: join(dir, 'a.sock') }, { backlog: 1 });
+  try {
+    const port = socketAddress(v6)?.port ?? 0;
+    assert.deepEqual(boundAddress(v6), { kind: 'tcp', host: '::1', port });
+    assert.equal(isBoundTo(v6, { kind: 'tcp', host: '0:0:0:0:0:0:0:1', port }), true);
+    assert.equal(isBoundTo(v6, { kind: 'tcp', host: '::1', port: port === 65535 ? 1 : port + 1 }), false);
+    assert.equal(isBoundTo(v6, { kind: 'tcp', host: '::', port }), false);
+    assert.equal(isBoundTo(v6, { kind: 'tcp', host: '127.0.0.1', port }), false, 'another family');
+    assert.deepEqual(boundAddress(unix), { kind: 'unix', path: join(dir, 'a.sock') });
+    assert.equal(isBoundTo(unix, { kind: 'unix', path: `${dir}//a.sock` }), true);
+    assert.equal(isBoundTo(unix, { kind: 'unix', path: join(dir, 'b.sock') }), false);
+    assert.equal(isBoundTo(v6, { kind: 'unix', path: join(dir, 'a.sock') }), false);
+  } finally {
+    closeSync(v6);
+    closeSync(unix);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('unixSocketAnswers: true while a socket listens at the path, false once its file is left by a closed socket', () => {
+  const dir = makeTmpDir();
+  const path = join(dir, 'a.sock');
+  const fd = listenSocket({ kind: 'unix', path }, { backlog: 1 });
+  try {
+    assert.equal(unixSocketAnswers(path), true);
+    // backlog 1 (the kernel allows one more): further connects find it full, EAGAIN, which still means a listener
+    for (let i = 0; i < 4; i++) assert.equal(unixSocketAnswers(path), true);
+  } finally {
+    closeSync(fd);
+  }
+  // the file stays after close (only drover's own code removes it): connect(2) is refused now
+  assert.equal(unixSocketAnswers(path), false);
+  assert.equal(unixSocketAnswers(join(dir, 'none.sock')), false);
+  rmSync(dir, { recursive: true, force: true });
 });
 
 test('tryLockExclusive: another process cannot take the lock until the holder closes it', async () => {
