@@ -19,7 +19,7 @@ import { closeSync, fstatSync, lchownSync, lstatSync, unlinkSync } from 'node:fs
 import { isIP } from 'node:net';
 import type { SocketSpec } from '../config/types.js';
 import { DroverError } from '../errors.js';
-import { listenSocket, resolveIPv4, socketAddress } from '../os/native-net.js';
+import { listenSocket, resolveIPv4, socketAddress, unixSocketAnswers } from '../os/native-net.js';
 import { NativeError } from '../os/libc.js';
 import { acceptQueueLength, ReuseportSteering } from '../os/steering.js';
 import { lookupGroupId, lookupUser } from '../os/users.js';
@@ -445,8 +445,8 @@ export class ListenError extends DroverError {
 
 /**
  * Creates a socket in the LISTEN state that nobody accepts on yet. A TCP host name is resolved to IPv4
- * (as Python's bind does). A unix socket replaces a socket file left at its path by a dead process (but
- * never another kind of file); it is created with its mode through the umask and handed to its owner with
+ * (as Python's bind does). A unix socket replaces a socket file left at its path by a server that is gone
+ * (never another kind of file, nor a socket a server still listens on: EADDRINUSE); it is created with its mode through the umask and handed to its owner with
  * lchown, so no path is followed after bind. Throws ListenError.
  */
 export function openListening(spec: ListenSpec): { fd: number; address: string } {
@@ -454,7 +454,7 @@ export function openListening(spec: ListenSpec): { fd: number; address: string }
   let fd: number;
   try {
     if (b.kind === 'unix') {
-      // a socket file left by a dead master would make bind fail with EADDRINUSE
+      // a socket file left by a dead master would make bind fail with EADDRINUSE; a live one is refused
       removeStaleSocketFile(b.path);
       // bind(2) creates the file with 0777 & ~umask: set the mode there, not through a later chmod of a path
       const oldUmask = spec.mode !== null ? process.umask(~spec.mode & 0o777) : null;
@@ -517,7 +517,12 @@ function tcpAddress(fd: number): string | null {
   return a ? `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}` : null;
 }
 
-/** Removes a socket file left at `path`; anything else there is left alone (bind then fails with EADDRINUSE). */
+/**
+ * Removes a socket file left at `path` by a server that is gone (connect(2) is refused); anything else there
+ * is left alone: another kind of file (bind then fails with EADDRINUSE), and a socket a server still
+ * listens on, which is another server's address (another drover, or whatever made it: taking its path would
+ * cut it off, and our exit would remove its file), as supervisord refuses it. Throws ListenError.
+ */
 function removeStaleSocketFile(path: string): void {
   let st;
   try {
@@ -527,7 +532,16 @@ function removeStaleSocketFile(path: string): void {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw err;
   }
-  if (st.isSocket()) removeSocketFile(path);
+  if (!st.isSocket()) return;
+  let answers: boolean;
+  try {
+    answers = unixSocketAnswers(path);
+  } catch (err) {
+    if (!(err instanceof NativeError)) throw err;
+    throw new ListenError(err.code, `${err.code} (cannot connect to the socket file there to tell whether a server still uses it; it is left in place)`, { cause: err });
+  }
+  if (answers) throw new ListenError('EADDRINUSE', 'EADDRINUSE (a server is listening on it: another drover, or another server that is running; its socket file is left in place)');
+  removeSocketFile(path);
 }
 
 function describe(spec: SocketSpec): string {
