@@ -25,7 +25,8 @@ import { readCmdline, tcpMigratesRequests } from '../os/proc.js';
 import { hasPdeathsig } from '../os/spawn.js';
 import { lookupUser, switchToUser } from '../os/users.js';
 import { FastCgiSockets } from '../prefork/fcgi.js';
-import { inheritedSockets, SocketSet } from '../prefork/sockets.js';
+import { describePassed, inheritedSockets } from '../prefork/passed-sockets.js';
+import { SocketSet } from '../prefork/sockets.js';
 import { Workers } from '../prefork/workers.js';
 import { FileDesiredState } from './desired-state.js';
 import { Hooks, ON_STARTING_MS } from './hooks.js';
@@ -369,13 +370,17 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   }
   if (sockets) warnAboutBalancedSockets(sockets, logger);
   if (!o.reexec) {
-    // systemd (or systemd-socket-activate) passed a socket that no [socket:x] takes, by name or fd://:
-    // its connections would wait unanswered, so say so
+    // systemd (or systemd-socket-activate) passed a socket that no [socket:x] takes, by name, fd:// or its
+    // address: its connections would wait unanswered, so say so
     // (a section of the name took it; one that is not balanced keeps the first of several and closes the rest)
     const used = new Set((sockets?.handOver() ?? []).map((h) => h.fd));
     for (const [name, fds] of inherited) {
       if (config.sockets.some((s) => s.name === name)) continue;
-      for (const fd of fds) if (!used.has(fd)) logger.warn(`a socket passed to drover (LISTEN_FDNAMES ${JSON.stringify(name)}, fd ${fd}) is named by no [socket:x] (name = its section name, or bind = fd://${fd}): nothing serves it`);
+      for (const fd of fds) {
+        if (used.has(fd)) continue;
+        const at = describePassed(fd);
+        logger.warn(`a socket passed to drover (LISTEN_FDNAMES ${JSON.stringify(name)}, fd ${fd}) is named by no [socket:x] (name = its section name, bind = fd://${fd}, or bind = the address it listens on, ${at}): nothing serves it`);
+      }
     }
   }
   logger.info(

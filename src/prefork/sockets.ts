@@ -21,11 +21,9 @@ import type { SocketSpec } from '../config/types.js';
 import { DroverError } from '../errors.js';
 import { listenSocket, resolveIPv4, socketAddress, unixSocketAnswers } from '../os/native-net.js';
 import { NativeError } from '../os/libc.js';
+import { assignPassedSockets, describePassed, STEERING_FD_PREFIX } from './passed-sockets.js';
 import { acceptQueueLength, ReuseportSteering } from '../os/steering.js';
 import { lookupGroupId, lookupUser } from '../os/users.js';
-
-/** LISTEN_FDNAMES prefix of a balanced socket's steering program and maps, handed to a re-exec'd master. */
-export const STEERING_FD_PREFIX = 'drover-steering/';
 
 /**
  * What a re-exec'd master tells its predecessor when it is ready, per balanced socket whose steering it
@@ -76,25 +74,32 @@ export class SocketSet {
   private filesAdopted = false;
 
   /**
-   * Binds every socket, or takes it over from `inherited` (name → fds) when the parent passed it; a balanced
-   * socket takes every fd passed under its name as its slots 0, 1, … `fileOwned` (a re-exec's old master's
-   * socketFiles()) names the unix socket paths whose files this master may adopt. Throws SocketBindError
-   * naming the socket and address when one cannot be bound.
+   * Binds every socket, or takes it over from `inherited` (name → fds) when the parent passed it: under its
+   * name, as fd://N, or bound to its address (src/prefork/passed-sockets.ts); a balanced socket takes every
+   * fd passed under its name as its slots 0, 1, … `fileOwned` (a re-exec's old master's socketFiles()) names
+   * the unix socket paths whose files this master may adopt. Throws SocketBindError naming the socket and
+   * address when one cannot be bound.
    */
   static bind(specs: readonly SocketSpec[], inherited: ReadonlyMap<string, readonly number[]> = new Map(), fileOwned: ReadonlySet<string> = new Set()): SocketSet {
     const set = new SocketSet();
+    const { assigned, unclaimed } = assignPassedSockets(specs, inherited);
     try {
       for (const spec of specs) {
-        set.bindOne(spec, inherited.get(spec.name) ?? [], inherited.get(STEERING_FD_PREFIX + spec.name) ?? []);
+        set.bindOne(spec, assigned.get(spec.name) ?? [], assigned.get(STEERING_FD_PREFIX + spec.name) ?? []);
         // the config may have moved the socket since (a re-exec reads it again): only the same path is adopted
         if (set.sockets.get(spec.name)?.inherited === true && spec.bind.kind === 'unix' && fileOwned.has(spec.bind.path)) set.adoptable.add(spec.name);
       }
     } catch (err) {
       set.close();
+      // the address is taken by a passed socket of a slightly different address ([::]:80 holds 0.0.0.0:80 too)
+      if (err instanceof SocketBindError && err.cause instanceof ListenError && err.cause.code === 'EADDRINUSE' && unclaimed.length > 0) {
+        const passed = unclaimed.map((fd) => `fd ${fd} on ${describePassed(fd)}`).join(', ');
+        throw new SocketBindError(`${err.message} (passed to drover and served by no [socket:x]: ${passed}; a section bound to exactly that address, or serve's -b, serves it)`, { cause: err.cause });
+      }
       throw err;
     }
     // steering handed over and not adopted (the socket is no longer balanced, or no longer there): not needed
-    for (const [name, fds] of inherited) {
+    for (const [name, fds] of assigned) {
       if (!name.startsWith(STEERING_FD_PREFIX) || set.steeringHeld.has(name.slice(STEERING_FD_PREFIX.length))) continue;
       for (const fd of fds) closeSync(fd);
     }
@@ -486,22 +491,6 @@ export function openListening(spec: ListenSpec): { fd: number; address: string }
 export function closeListening(fd: number, spec: ListenSpec): void {
   closeSync(fd);
   if (spec.bind.kind === 'unix') removeSocketFile(spec.bind.path);
-}
-
-/**
- * Reads systemd's LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES: socket name (or index) → fds, when meant for us. A
- * name given several times (the slots of a balanced socket, from a re-exec) maps to all its fds, in order.
- */
-export function inheritedSockets(env: Readonly<Record<string, string | undefined>>): Map<string, number[]> {
-  const out = new Map<string, number[]>();
-  if (env['LISTEN_PID'] !== String(process.pid)) return out;
-  const count = Number(env['LISTEN_FDS'] ?? '0');
-  const names = (env['LISTEN_FDNAMES'] ?? '').split(':');
-  for (let i = 0; i < count; i++) {
-    const name = names[i] || String(i);
-    out.set(name, [...(out.get(name) ?? []), 3 + i]);
-  }
-  return out;
 }
 
 // --- helpers ---

@@ -2,24 +2,28 @@
 // LISTEN_FDNAMES name (not by position), instead of binding their own address. systemd-socket-activate plays
 // systemd: it listens, and on the first connection execs drover with LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { get } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { CliRun, fixture, makeTmpDir, teardown, writeConfig } from '../helpers/drover.js';
+import { CliRun, DEFAULT_TIMEOUT_MS, fixture, makeTmpDir, teardown, TIMEOUT_SCALE, writeConfig } from '../helpers/drover.js';
+import { fetchText } from '../helpers/http.js';
 
 const ACTIVATE = '/usr/bin/systemd-socket-activate';
 const skip = !existsSync(ACTIVATE) && 'systemd-socket-activate is not installed (scripts/install-test-deps.sh installs systemd)';
 
-/** GET PATH over a unix socket: status and body. */
-function getUnix(socketPath: string, path: string): Promise<{ status: number; body: string }> {
+/** GET PATH over a unix socket: status and body, within the usual bound (`describe` says what drover printed). */
+function getUnix(socketPath: string, path: string, describe?: () => string): Promise<{ status: number; body: string }> {
+  const limit = DEFAULT_TIMEOUT_MS * TIMEOUT_SCALE;
   return new Promise((resolve, reject) => {
-    get({ socketPath, path, agent: false }, (res) => {
+    const req = get({ socketPath, path, agent: false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    }).on('error', reject);
+    }).on('error', (err) => reject(new Error(`GET ${path} over ${socketPath}: ${err.message}${describe ? `\n${describe()}` : ''}`)));
+    req.setTimeout(limit, () => req.destroy(new Error(`no answer within ${limit} ms`)));
   });
 }
 
@@ -124,6 +128,79 @@ test('a passed socket that no [socket:x] takes is named in a warning (its connec
     assert.doesNotMatch(run.output, /LISTEN_FDNAMES "web"/, 'the socket a section takes is not named');
     run.signal('SIGTERM');
     assert.equal((await run.waitForExit(15_000)).code, 0, run.describe());
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+// The usual unit for gunicorn, and so for `drover serve`: the .socket unit listens on an address and the
+// service is told the same address (`ListenStream=/run/app.sock`, `ExecStart=… -b unix:/run/app.sock`).
+// The passed socket serves that -b: before, drover warned that nothing served fd 3, replaced systemd's
+// socket file with its own (the connection that started it waited forever) and removed the file at exit;
+// on TCP it failed with EADDRINUSE.
+
+test('serve -b unix:PATH under socket activation on PATH serves the passed socket and leaves its file alone', { skip }, async () => {
+  const dir = makeTmpDir();
+  const sock = join(dir, 'app.sock');
+  const run = new CliRun(['serve', fixture('worker-app.mjs'), '-b', `unix:${sock}`, '--runtime-dir', join(dir, '.drover')], { cwd: dir, wrapper: [ACTIVATE, '-l', sock] });
+  try {
+    await run.waitForLine(/Listening on .* as 3\./);
+    const inode = statSync(sock).ino;
+    // this connection makes systemd-socket-activate exec drover: it waits in the passed socket's backlog
+    const r = await getUnix(sock, '/', () => run.describe());
+    assert.equal(r.status, 200, run.describe());
+    await run.waitForLine(/socket bind0: listening on unix:.*app\.sock \(inherited\) \(fd 3\)/);
+    assert.doesNotMatch(run.output, /nothing serves it/, 'the passed socket is served');
+    assert.equal(statSync(sock).ino, inode, 'the socket file is still the one systemd made');
+    run.signal('SIGTERM');
+    assert.equal((await run.waitForExit(15_000)).code, 0, run.describe());
+    assert.equal(existsSync(sock) && statSync(sock).ino, inode, 'the passed socket\'s file outlives drover');
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+test('serve -b HOST:PORT under socket activation on HOST:PORT serves the passed socket (no EADDRINUSE)', { skip }, async () => {
+  const dir = makeTmpDir();
+  const blocker = createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+  const port = (blocker.address() as AddressInfo).port;
+  await new Promise((r) => blocker.close(r));
+  const run = new CliRun(['serve', fixture('worker-app.mjs'), '-b', `127.0.0.1:${port}`, '--runtime-dir', join(dir, '.drover')], {
+    cwd: dir,
+    wrapper: [ACTIVATE, '-l', `127.0.0.1:${port}`],
+  });
+  try {
+    await run.waitForLine(/Listening on .* as 3\./);
+    const r = await fetchText(port).catch((err: Error) => assert.fail(`GET /: ${err.message}\n${run.describe()}`));
+    assert.equal(r.status, 200, run.describe());
+    assert.match(run.output, new RegExp(`socket bind0: listening on 127\\.0\\.0\\.1:${port} \\(inherited\\) \\(fd 3\\)`));
+    run.signal('SIGTERM');
+    assert.equal((await run.waitForExit(15_000)).code, 0, run.describe());
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+test('[socket:x] takes a passed fd of another name bound to its address; a passed fd of no section\'s address is named with it', { skip }, async () => {
+  const dir = makeTmpDir();
+  const web = join(dir, 'web.sock');
+  const stray = join(dir, 'stray.sock');
+  const conf = writeConfig(dir, `[socket:web]\nbind = unix:${web}\n\n[program:web]\nworker = ${fixture('worker-app.mjs')}\nsockets = web\n`);
+  // systemd names every fd of a .socket unit after the unit unless FileDescriptorName= says otherwise
+  const run = new CliRun(['up', '-c', conf], { cwd: dir, wrapper: [ACTIVATE, '-l', stray, '-l', web, '--fdname=app.socket:app.socket'] });
+  try {
+    await run.waitForCount(/Listening on .* as \d+\./g, 2);
+    const inode = statSync(web).ino;
+    const r = await getUnix(web, '/env', () => run.describe());
+    assert.equal(r.status, 200, run.describe());
+    assert.equal((JSON.parse(r.body) as WorkerEnv).LISTEN_FDNAMES, 'web');
+    await run.waitForLine(/WARN a socket passed to drover \(LISTEN_FDNAMES "app\.socket", fd 3\) is named by no \[socket:x\] .*stray\.sock\): nothing serves it/);
+    assert.doesNotMatch(run.output, /fd 4\) is named by no/, 'the socket the section takes by its address is not named');
+    assert.equal(statSync(web).ino, inode, 'the socket file is still the one systemd made');
+    run.signal('SIGTERM');
+    assert.equal((await run.waitForExit(15_000)).code, 0, run.describe());
+    assert.equal(existsSync(web) && statSync(web).ino, inode, 'the passed socket\'s file outlives drover');
   } finally {
     await teardown(run, [], dir);
   }

@@ -222,7 +222,8 @@ export const serve: Command = async (ctx) => {
     if (/^['"]|['"]$/.test(e.slice(e.indexOf('=') + 1))) return usage(`--env value cannot begin or end with a quote, got ${e}`);
   }
 
-  // Binds: explicit, else sockets from systemd socket activation, else $PORT, else gunicorn's default.
+  // Binds: explicit (a socket systemd passed serves the -b of its address: src/prefork/passed-sockets.ts),
+  // else every socket systemd passed, else $PORT, else gunicorn's default.
   let binds = v.bind ?? [];
   if (binds.length === 0 && ctx.env['LISTEN_PID'] === String(process.pid) && Number(ctx.env['LISTEN_FDS'] ?? '0') > 0) {
     binds = Array.from({ length: Number(ctx.env['LISTEN_FDS']) }, (_, i) => `fd://${3 + i}`);
