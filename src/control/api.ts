@@ -32,7 +32,7 @@ export interface LogAccess {
    * calls onChunk with new bytes as they are written, across rotations, after first the last `tailBytes`
    * or `tailLines` already there (no gap, no duplicate); returns an unsubscribe function
    */
-  follow(key: string, stream: StreamName, onChunk: (chunk: Uint8Array) => void, opts?: { tailBytes?: number; tailLines?: number }): () => void;
+  follow(key: string, stream: StreamName, onChunk: (chunk: Uint8Array) => void, opts?: { tailBytes?: number; tailLines?: number; tailMaxBytes?: number }): () => void;
   /** drover's own log */
   readMainLog(offset: number, length: number): Promise<Uint8Array>;
   /** drover's own log file, or null when it keeps none */

@@ -438,31 +438,40 @@ const GET: Record<string, Handler> = {
     const streams: StreamName[] = input.data['stream'] === undefined ? ['stdout', 'stderr'] : [input.stream()];
     const lines = input.lines();
     const encoding = input.encoding();
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    // the tails of one request share STREAM_TAILS_BYTES (each log still at most MAX_TAIL_LINES_BYTES): they
+    // are read on the master's loop and held until sent
+    const tailMaxBytes = Math.max(TAIL_SHARE_MIN_BYTES, Math.floor(STREAM_TAILS_BYTES / (keys.length * streams.length)));
     // bytes skipped while the client was behind, per process and stream, told once it has caught up
     const lost = new Map<string, { name: string; stream: StreamName; bytes: number }>();
     // null while the follows are set up: their tails are kept, then sent in one go, allowed past the
-    // backlog limit (up to MAX_TAIL_LINES_BYTES each) as a first snapshot is
+    // backlog limit (up to their share of STREAM_TAILS_BYTES) as a first snapshot is
     let out: EventStreamWriter | null = null;
     const tails: string[] = [': following\n\n'];
     const stops: (() => void)[] = [];
-    for (const key of keys) {
-      for (const stream of streams) {
-        const enc = new LogEncoder(encoding);
-        const onChunk = (chunk: Uint8Array): void => {
-          const event = `event: log\ndata: ${JSON.stringify({ name: key, stream, data: enc.encode(chunk) } satisfies LogEventJson)}\n\n`;
-          if (out === null) tails.push(event);
-          else if (!out.write(event)) {
-            enc.dropped();
-            const id = `${key}\0${stream}`;
-            const l = lost.get(id) ?? { name: key, stream, bytes: 0 };
-            l.bytes += chunk.length;
-            lost.set(id, l);
-          }
-        };
-        stops.push(logs.follow(key, stream, onChunk, lines !== null ? { tailLines: lines } : {}));
+    try {
+      for (const key of keys) {
+        for (const stream of streams) {
+          const enc = new LogEncoder(encoding);
+          const onChunk = (chunk: Uint8Array): void => {
+            const event = `event: log\ndata: ${JSON.stringify({ name: key, stream, data: enc.encode(chunk) } satisfies LogEventJson)}\n\n`;
+            if (out === null) tails.push(event);
+            else if (!out.write(event)) {
+              enc.dropped();
+              const id = `${key}\0${stream}`;
+              const l = lost.get(id) ?? { name: key, stream, bytes: 0 };
+              l.bytes += chunk.length;
+              lost.set(id, l);
+            }
+          };
+          stops.push(logs.follow(key, stream, onChunk, lines !== null ? { tailLines: lines, tailMaxBytes } : {}));
+        }
       }
+    } catch (err) {
+      // answered as an error (nothing is sent before this point); the follows already set up must not stay
+      for (const stop of stops) stop();
+      throw err;
     }
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     const first = tails.join('');
     const writer = new EventStreamWriter(
       res,
@@ -591,6 +600,10 @@ const POST: Record<string, Handler> = {
 
 /** Most processes one `scale` may ask for. */
 const MAX_SCALE = 10_000;
+/** What the tails of one /api/logs/stream request may read back in all (each log gets its share of it). */
+const STREAM_TAILS_BYTES = 16 * 1024 * 1024;
+/** The least share of it a log gets, however many logs a request names. */
+const TAIL_SHARE_MIN_BYTES = 64 * 1024;
 
 /** Marker: the handler answered by streaming and will end the response itself. */
 const STREAMING = Symbol('streaming');

@@ -33,6 +33,8 @@ const require = createRequire(import.meta.url);
 export interface FollowTail {
   readonly bytes?: number;
   readonly lines?: number;
+  /** with `lines`: read back at most this much (MAX_TAIL_LINES_BYTES when not given, and never more) */
+  readonly maxBytes?: number;
 }
 
 /** The first read back from a log's end for tailLines; each further read doubles what is held. */
@@ -257,7 +259,7 @@ export class LogFile {
    * whole lines (tailLines). Returns an unsubscribe function.
    */
   follow(onChunk: (chunk: Buffer) => void, tail: FollowTail = {}): () => void {
-    const first = tail.lines !== undefined ? this.tailLines(tail.lines).bytes : (tail.bytes ?? 0) > 0 ? this.tailBytes(tail.bytes ?? 0) : null;
+    const first = tail.lines !== undefined ? this.tailLines(tail.lines, tail.maxBytes).bytes : (tail.bytes ?? 0) > 0 ? this.tailBytes(tail.bytes ?? 0) : null;
     if (first !== null && first.length > 0) onChunk(first);
     return (this.followers ??= new Followers()).add(onChunk);
   }
@@ -265,26 +267,30 @@ export class LogFile {
   /**
    * The last `lines` lines of the log (the live file, then what waits to be written), whole, as tail(1)
    * prints them: a line cut by the start of what was read is left out. Reads back from the end until it has
-   * them, the file's start, or MAX_TAIL_LINES_BYTES (a line longer than that is shown by its end).
+   * them, the file's start, or `maxBytes` (at most MAX_TAIL_LINES_BYTES; a line longer than that is shown
+   * by its end).
    * `end`: the log's size once what waits is written.
    */
-  tailLines(lines: number): { bytes: Buffer; end: number } {
+  tailLines(lines: number, maxBytes = MAX_TAIL_LINES_BYTES): { bytes: Buffer; end: number } {
+    const cap = Math.min(maxBytes, MAX_TAIL_LINES_BYTES);
     const pending = Buffer.concat(this.pending());
     this.sizeShrankOnDisk(); // truncated behind drover's back (copytruncate): read what is there
     const fd = this.fd;
-    let from = fd === null ? 0 : this.size; // file bytes before the window
+    // file bytes before the window; none to read back from a device or FIFO (a read at an offset fails there
+    // with ESPIPE, or reads nothing from /dev/null however much was written): only what waits is shown
+    let from = fd === null || !this.regular ? 0 : this.size;
     // what waits may alone be more than the cap (a file that cannot keep up): then the log's start is not reached
-    const pendingCut = pending.length > MAX_TAIL_LINES_BYTES;
-    let window = pendingCut ? pending.subarray(pending.length - MAX_TAIL_LINES_BYTES) : pending;
+    const pendingCut = pending.length > cap;
+    let window = pendingCut ? pending.subarray(pending.length - cap) : pending;
     for (;;) {
       const atStart = from === 0 && !pendingCut;
       const start = lastLinesStart(window, lines, atStart);
       if (start >= 0) return { bytes: window.subarray(start), end: this.size + pending.length };
-      if (fd === null || from === 0 || window.length >= MAX_TAIL_LINES_BYTES) {
+      if (fd === null || from === 0 || window.length >= cap) {
         return { bytes: window.subarray(wholeLinesStart(window)), end: this.size + pending.length };
       }
       // twice as much each time: one read for the usual short lines, few for long ones
-      const want = Math.min(from, MAX_TAIL_LINES_BYTES - window.length, Math.max(window.length, TAIL_READ_BYTES));
+      const want = Math.min(from, cap - window.length, Math.max(window.length, TAIL_READ_BYTES));
       const b = Buffer.allocUnsafe(want);
       const n = readSync(fd, b, 0, want, from - want);
       window = Buffer.concat([b.subarray(0, n), window]);
@@ -336,7 +342,7 @@ export class LogFile {
     this.sizeShrankOnDisk(); // truncated behind drover's back (copytruncate): read what is there
     const fromFile = Math.min(Math.max(0, tailBytes - pendingBytes), this.size);
     const parts: Buffer[] = [];
-    if (fromFile > 0 && this.fd !== null) {
+    if (fromFile > 0 && this.fd !== null && this.regular) {
       const b = Buffer.allocUnsafe(fromFile);
       const n = readSync(this.fd, b, 0, fromFile, this.size - fromFile);
       parts.push(b.subarray(0, n));

@@ -686,10 +686,11 @@ export class LogSink implements OutputSink {
    * whole lines: with no gap and no duplicate between the two. Returns an unsubscribe function. Chunks are
    * what the file gets, formatted as in it (whole lines, or a partial line written ahead).
    */
-  follow(name: string, stream: StreamName, onChunk: (chunk: Buffer) => void, opts: { tailBytes?: number; tailLines?: number } = {}): () => void {
+  follow(name: string, stream: StreamName, onChunk: (chunk: Buffer) => void, opts: { tailBytes?: number; tailLines?: number; tailMaxBytes?: number } = {}): () => void {
     const ch = this.channelFor(name, stream);
     if (ch.target.type === 'file') {
-      return ch.target.file.follow(onChunk, opts.tailLines !== undefined ? { lines: opts.tailLines } : { bytes: opts.tailBytes ?? 0 });
+      const tail = opts.tailLines !== undefined ? { lines: opts.tailLines, ...(opts.tailMaxBytes !== undefined ? { maxBytes: opts.tailMaxBytes } : {}) } : { bytes: opts.tailBytes ?? 0 };
+      return ch.target.file.follow(onChunk, tail);
     }
     return (ch.followers ?? new Followers()).add(onChunk);
   }

@@ -220,3 +220,29 @@ test('drover tail --raw, a pipe, logs --raw and tail -f --raw print the bytes as
     .map((l) => (JSON.parse(l) as { line: string }).line);
   assert.equal(shown.at(-1), 'café ok', json.describe());
 });
+
+/** Bytes waiting in the FIFO at `path` (FIONREAD), read through a non-blocking reader that takes none of them. */
+function fifoHolds(path: string): number {
+  const py = 'import fcntl, os, struct, sys, termios\nfd = os.open(sys.argv[1], os.O_RDONLY | os.O_NONBLOCK)\nprint(struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"0000"))[0])';
+  return Number(spawnSync('/usr/bin/python3', ['-c', py, path], { encoding: 'utf8' }).stdout.trim() || '-1');
+}
+
+// A review: the whole-line tail read back from the log at an offset, which fails on a FIFO (ESPIPE): `drover
+// tail` answered an error, and `logs -f` left the follows it had set up registered, holding every chunk.
+test('a log that is a FIFO (a collector reads it): tail -n and logs -n answer, with nothing to read back from it', async (t) => {
+  const d = new Daemon(`${writer('w')}[program:fifo]
+command = sh -c 'echo one; echo two; exec sleep 1000'
+startsecs = 0
+stdout_logfile = %(here)s/out.fifo
+`);
+  t.after(async () => assert.deepEqual(await d.teardown(), [], 'nothing survives teardown'));
+  const fifo = join(d.dir, 'out.fifo');
+  assert.equal(spawnSync('mkfifo', [fifo]).status, 0, 'mkfifo');
+  await start(d, 'w');
+  // drover has written both lines into the FIFO: a tail that reads back from the file would read at an offset
+  await waitForCondition(() => fifoHolds(fifo) >= 8, 'drover to write the two lines into the FIFO', { describe: () => `${fifoHolds(fifo)} bytes\n${d.daemonStderr()}` });
+  for (const args of [['tail', '-n', '5', 'fifo'], ['logs', '-n', '5', 'fifo', 'w']]) {
+    const r = await d.cli(args);
+    assert.equal(r.code, 0, show(args, r));
+  }
+});
