@@ -3,7 +3,7 @@
 // instead, each replacement ready before an old worker leaves, so no request fails. Changes that arrive
 // while a restart or roll runs bring one more after it. drover's own files (runtime directory, logs, the
 // file its stdout or stderr goes to) never count. `drover serve --reload` is a program with watch = APP_DIR/**.
-import { fstatSync, statSync } from 'node:fs';
+import { fstatSync, lstatSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { compileWatchGlob, globMatches, globMayContain, type WatchGlob } from '../config/watch-globs.js';
 import type { Config, ProcessSpec } from '../config/types.js';
@@ -116,8 +116,10 @@ export class FileWatch {
 
   /** `wasWatchedDirectory`: a directory that could hold matches went away, and its files with it. */
   private changed(w: Watch, path: string, wasWatchedDirectory: boolean): void {
-    if (this.closed || this.isIgnored(path) || ignoredBy(w.ignore, path) || this.isOwnStream(path)) return;
+    if (this.closed || this.isIgnored(path) || ignoredBy(w.ignore, path)) return;
     if (!w.globs.some((g) => globMatches(g, path) || (wasWatchedDirectory && globMayContain(g, path)))) return;
+    // after the globs: a stat per event of a busy tree (npm install) would run on the master's loop
+    if (this.isOwnStream(path)) return;
     w.firstChange ??= path;
     w.changes++;
     if (w.busy) {
@@ -180,13 +182,14 @@ export class FileWatch {
 
   private isOwnStream(path: string): boolean {
     if (this.streams.size === 0) return false;
+    // lstat: the files behind fds 1 and 2 are reached by their own names, not through a link, and a link
+    // loop (ELOOP) or any other error says only that this is no file drover writes to; a throw here would
+    // reach the master's uncaughtException
     try {
-      const st = statSync(path, { throwIfNoEntry: false });
+      const st = lstatSync(path, { throwIfNoEntry: false });
       return st !== undefined && this.streams.has(`${st.dev}:${st.ino}`);
-    } catch (err) {
-      // ENOTDIR, EACCES: not a file drover writes to
-      if ((err as NodeJS.ErrnoException).code === 'ENOTDIR' || (err as NodeJS.ErrnoException).code === 'EACCES') return false;
-      throw err;
+    } catch {
+      return false;
     }
   }
 

@@ -2,7 +2,7 @@
 // and --shared-backend (two serve masters sharing one Redis).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -53,6 +53,12 @@ test('serve --reload > serve.log in the app directory: drover\'s own output does
     await waitForCondition(() => /app\.mjs.*; rolling the workers/.test(text()), 'a roll after the edit', { describe });
     await waitForCondition(() => (text().match(/starting → running \(worker reported ready\)/g) ?? []).length >= 2, 'the new worker ready', { describe, timeoutMs: 15_000 });
     await assertStaysFor(1500, () => (text().match(/rolling the workers/g) ?? []).length === 1, `one roll only (${describe()})`);
+    // a link loop in the tree (ELOOP where it is followed): a change like any other, never the master's end
+    // (the check of drover's own output files threw on it, into the master's uncaughtException)
+    symlinkSync('loop.mjs', join(dir, 'loop.mjs'));
+    await waitForCondition(() => /loop\.mjs.*; rolling the workers/.test(text()), 'a roll after the link loop appeared', { describe });
+    await waitForCondition(() => (text().match(/starting → running \(worker reported ready\)/g) ?? []).length >= 3, 'the third worker ready', { describe, timeoutMs: 15_000 });
+    assert.equal(run.child.exitCode, null, `the master runs on\n${describe()}`);
   } finally {
     await teardown(run, [...text().matchAll(/spawned: \w+ with pid (\d+)/g)].map((m) => Number(m[1])), dir);
   }
