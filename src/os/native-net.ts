@@ -2,7 +2,8 @@
 // resolution as bind(2) needs it, and unix datagram sockets (systemd's notify protocol, a program's own
 // NOTIFY_SOCKET). Each call is synchronous and non-blocking and throws NativeError with the errno name.
 import { isIPv4, isIPv6 } from 'node:net';
-import { resolve as resolvePath } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import { DroverError } from '../errors.js';
 import { errnoNumber, load, NativeError, type Libc } from './libc.js';
@@ -17,6 +18,7 @@ const SOCK_DGRAM = 2;
 const SOCK_CLOEXEC = 0o2000000;
 const SOCK_NONBLOCK = 0o4000;
 const SOL_SOCKET = 1;
+const SO_TYPE = 3;
 const SO_REUSEADDR = 2;
 const SO_REUSEPORT = 15;
 const SO_PASSCRED = 16;
@@ -130,11 +132,12 @@ export function boundAddress(fd: number): ListenAddress | null {
  * socket (ENOTSOCK, EBADF).
  */
 export function isBoundTo(fd: number, address: ListenAddress): boolean {
+  // a [socket:x] is a stream socket: systemd may pass a datagram one on the same address (ListenDatagram=)
+  if (!isStreamSocket(fd)) return false;
   if (address.kind === 'unix') {
     const bound = boundAddress(fd);
     if (bound?.kind !== 'unix') return false;
-    const abs = (p: string): string => (p.startsWith('@') ? p : resolvePath(p));
-    return abs(bound.path) === abs(address.path);
+    return canonicalUnixPath(bound.path) === canonicalUnixPath(address.path);
   }
   const got = localSockaddr(fd);
   const want = encodeSockaddr(address);
@@ -266,6 +269,29 @@ export function receiveDatagram(fd: number, maxBytes = 4096): Datagram | null {
 // --- internal ---
 
 /** getsockname(2) of `fd`: the sockaddr, as long as the kernel says it is. */
+/** Whether `fd` is a SOCK_STREAM socket (SO_TYPE). */
+function isStreamSocket(fd: number): boolean {
+  const c = load();
+  const value = Buffer.alloc(4);
+  if (c.getsockopt(fd, SOL_SOCKET, SO_TYPE, value, Uint32Array.of(4)) !== 0) throw new NativeError('getsockopt', c.koffi.errno(), 'SO_TYPE');
+  return value.readInt32LE(0) === SOCK_STREAM;
+}
+
+/**
+ * A unix socket path as the file it names: absolute, its directory through its links (systemd's
+ * /run/app.sock and a config's /var/run/app.sock are one socket where /var/run links to /run). An abstract
+ * name (@…) and a directory that cannot be resolved are left as they are.
+ */
+function canonicalUnixPath(p: string): string {
+  if (p.startsWith('@')) return p;
+  const abs = resolvePath(p);
+  try {
+    return join(realpathSync(dirname(abs)), basename(abs));
+  } catch {
+    return abs;
+  }
+}
+
 function localSockaddr(fd: number): Buffer {
   const c = load();
   const buf = Buffer.alloc(128);

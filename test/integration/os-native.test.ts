@@ -8,7 +8,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { pipe, reapChild, setCloexec, tryLockExclusive } from '../../src/os/native.js';
-import { boundAddress, isBoundTo, listenSocket, sendDatagram, socketAddress, unixSocketAnswers } from '../../src/os/native-net.js';
+import { bindDatagramSocket, boundAddress, isBoundTo, listenSocket, sendDatagram, socketAddress, unixSocketAnswers } from '../../src/os/native-net.js';
 import { NativeError } from '../../src/os/libc.js';
 import { makeTmpDir, waitForCondition } from '../helpers/drover.js';
 import { repoRoot } from '../helpers/paths.js';
@@ -68,6 +68,24 @@ test('isBoundTo: the same IP bytes and port in any spelling, the same unix path;
   } finally {
     closeSync(v6);
     closeSync(unix);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('isBoundTo: a unix path through a linked directory is the same socket; a datagram socket on the path is not a stream one', () => {
+  const dir = makeTmpDir();
+  mkdirSync(join(dir, 'real'));
+  symlinkSync('real', join(dir, 'link'));
+  const stream = listenSocket({ kind: 'unix', path: join(dir, 'real', 's.sock') }, { backlog: 1 });
+  const dgram = bindDatagramSocket(join(dir, 'real', 'd.sock'));
+  try {
+    // /var/run/app.sock in a config, /run/app.sock in systemd's unit
+    assert.equal(isBoundTo(stream, { kind: 'unix', path: join(dir, 'link', 's.sock') }), true);
+    // systemd's ListenDatagram= beside a ListenStream=: never a [socket:x]'s
+    assert.equal(isBoundTo(dgram, { kind: 'unix', path: join(dir, 'real', 'd.sock') }), false);
+  } finally {
+    closeSync(stream);
+    closeSync(dgram);
     rmSync(dir, { recursive: true, force: true });
   }
 });
