@@ -372,7 +372,8 @@ function compressIPv6(words: string[]): string {
   return `${words.slice(0, best).join(':')}::${words.slice(best + bestLen).join(':')}`;
 }
 
-function describeAddress(a: ListenAddress): string {
+/** "unix:/run/app.sock", "127.0.0.1:8000" or "[::]:443": an address as messages write it. */
+export function describeAddress(a: ListenAddress): string {
   return a.kind === 'unix' ? `unix:${a.path}` : `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
 }
 

@@ -11,7 +11,7 @@ import { isIP } from 'node:net';
 import type { SocketSpec } from '../config/types.js';
 import { DroverError } from '../errors.js';
 import { NativeError } from '../os/libc.js';
-import { boundAddress, isBoundTo, resolveIPv4 } from '../os/native-net.js';
+import { boundAddress, describeAddress, isBoundTo, resolveIPv4 } from '../os/native-net.js';
 
 /** LISTEN_FDNAMES prefix of a balanced socket's steering program and maps, handed to a re-exec'd master. */
 export const STEERING_FD_PREFIX = 'drover-steering/';
@@ -79,7 +79,7 @@ export function describePassed(fd: number): string {
     throw err;
   }
   if (a === null) return 'an unnamed or non-stream socket';
-  return a.kind === 'unix' ? `unix:${a.path}` : `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
+  return describeAddress(a);
 }
 
 // --- internal ---
