@@ -100,6 +100,11 @@ export class Arbiter {
   private readonly retried = new WeakSet<PoolMember>();
   /** WINCHes so far, 0 at start: a roll or a replacement that sees it change stops starting workers */
   private winches = 0;
+  /**
+   * Successors `replace` is starting (a recycle's, a roll's), each with its start: a reload does not stop
+   * one mid-load as it does a worker that serves nothing, it rolls it once up; TTOU takes another worker.
+   */
+  private readonly loading = new Map<PoolMember, Promise<unknown>>();
 
   constructor(private readonly host: ArbiterHost) {}
 
@@ -229,7 +234,8 @@ export class Arbiter {
       }
       this.setTarget(group, programName, count);
       // the highest slot, so the slots stay 0…n-1; the newest among unplaced ones
-      const victim = live.reduce((a, b) => ((b.slot ?? -1) > (a.slot ?? -1) || ((b.slot ?? -1) === (a.slot ?? -1) && b.spec.processNum > a.spec.processNum) ? b : a));
+      const settled = live.filter((w) => !this.loading.has(w));
+      const victim = (settled.length > 0 ? settled : live).reduce((a, b) => ((b.slot ?? -1) > (a.slot ?? -1) || ((b.slot ?? -1) === (a.slot ?? -1) && b.spec.processNum > a.spec.processNum) ? b : a));
       if (live.length <= count) {
         this.host.logger.info(`${programName}: now ${count} worker(s)`);
       } else {
@@ -262,19 +268,25 @@ export class Arbiter {
       const keep = (): void => void outcomes.set(program, 'kept');
       // the members as the roll found them: the successors replaceIdle registers are not rolled again
       const found = this.workersOf(group, programName);
+      for (const w of found) if (this.loading.has(w)) this.host.logger.info(`${w.spec.name}: loading, begun before the reload: rolled once it is up`);
       const idle = this.replaceIdle(group, programName, halted);
       if (this.spareTarget(group, programName) > 0) await this.rollWithSpares(group, programName, found, keep, halted);
       else {
         for (const w of found) {
           if (!this.host.isRunning() || halted()) break;
           if (w.retiring || w.record.state !== 'running' || w.role === 'spare') continue;
-          w.retiring = true;
-          const how = await this.replace(w);
-          if (how === 'replaced') continue;
-          // halted: WINCH stopped `w` with the rest of the pool; it waits there as they do
-          w.retiring = false;
-          if (how === 'kept') keep();
+          await this.rollOne(w, keep);
         }
+      }
+      // successors that were loading when the roll began (a max_requests recycle's) run the config as it
+      // was: each is rolled in turn once it is up
+      for (const w of found) {
+        const start = this.loading.get(w);
+        if (!start) continue;
+        await start;
+        if (!this.host.isRunning() || halted()) break;
+        if (w.retiring || w.record.state !== 'running' || w.role !== 'serving') continue;
+        await this.rollOne(w, keep);
       }
       await idle;
       if (!this.host.isRunning()) return outcomes;
@@ -388,9 +400,7 @@ export class Arbiter {
       if (spare && (spare.record.state !== 'running' || spare.role !== 'spare')) spare = null; // it died, or took over meanwhile
       w.retiring = true;
       if (!spare || !this.handOver(w, spare, 'reload')) {
-        const how = await this.replace(w);
-        if (how !== 'replaced') w.retiring = false;
-        if (how === 'kept') keep();
+        await this.rollOne(w, keep);
         continue;
       }
       // the next spare loads while this worker drains
@@ -399,6 +409,16 @@ export class Arbiter {
       if (this.host.isCurrent(w)) this.host.drop(w);
     }
     await Promise.all(ready);
+  }
+
+  /** Replaces one running worker of a roll; `keep` notes it when its replacement did not get ready. */
+  private async rollOne(w: PoolMember, keep: () => void): Promise<void> {
+    w.retiring = true;
+    const how = await this.replace(w);
+    if (how === 'replaced') return;
+    // halted: WINCH stopped `w` with the rest of the pool; it waits there as they do
+    w.retiring = false;
+    if (how === 'kept') keep();
   }
 
   /** A running spare takes `from`'s slot and starts accepting, `from` giving the slot up; false when it could not. */
@@ -516,7 +536,9 @@ export class Arbiter {
     }
     next.role = 'serving';
     next.slot = old.slot;
-    const started = await this.host.start(next);
+    const start = this.host.start(next);
+    this.loading.set(next, start);
+    const started = await start.finally(() => this.loading.delete(next));
     if (this.winches !== winches) return 'halted';
     if (!started.ok) {
       this.host.logger.warn(`${old.spec.name}: replacement ${next.spec.name} did not start (${started.message ?? started.code ?? '?'}); keeping the old worker`);
@@ -533,10 +555,11 @@ export class Arbiter {
    * HUP: the program's members that serve nothing yet (IDLE) are not rolled but replaced at once, without
    * waiting for readiness: they stop and leave, and a serving one's successor (new config) starts in its
    * slot; spares come back through the roll's spares. Resolves when those successors are running or failed
-   * (a failed one stays, retrying with the new config as any process would).
+   * (a failed one stays, retrying with the new config as any process would). A successor still loading
+   * (`loading`) is left to the worker it replaces, and rolled by rollWorkers once up.
    */
   private async replaceIdle(group: string, programName: string, halted: () => boolean): Promise<void> {
-    const idle = this.workersOf(group, programName).filter((w) => !w.retiring && IDLE.has(w.record.state));
+    const idle = this.workersOf(group, programName).filter((w) => !w.retiring && !this.loading.has(w) && IDLE.has(w.record.state));
     await Promise.all(
       idle.map(async (w) => {
         w.retiring = true;

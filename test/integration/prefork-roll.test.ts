@@ -2,11 +2,12 @@
 // the new config at once, a WINCH during the roll is not undone by it, and a TTOU during it counts from the
 // size the reload set. Each reload is held open by an app whose load blocks on a FIFO the test releases.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { assertStaysFor, makeTmpDir, runCli, startUp, teardown, waitForAsync, writeConfig, type CliRun } from '../helpers/drover.js';
 import { heldApp, holdLoads, releaseLoads } from '../helpers/held-app.js';
+import { fetchText } from '../helpers/http.js';
 
 function pool(app: string, numprocs: number, extra = ''): string {
   return `[socket:web]
@@ -122,6 +123,100 @@ test('TTOU during a HUP roll counts from the size the reload set: 3 in the file,
     assert.deepEqual(Object.values(now).filter((s) => s === 'running').length, 1, `${JSON.stringify(now)}\n${run.describe()}`);
   } finally {
     releaseLoads(h);
+    await teardown(run, workerPids(run), dir);
+  }
+});
+
+/**
+ * An app whose loads wait while `hold` exists, each until the test writes `go-PID` for its process: one
+ * load is let go at a time. It answers with its VER.
+ */
+function perProcessHold(dir: string): { app: string; hold: string; release: (pid: number) => void } {
+  const app = join(dir, 'per-process-hold.mjs');
+  const hold = join(dir, 'hold');
+  writeFileSync(
+    app,
+    `import { existsSync } from 'node:fs';
+while (existsSync(${JSON.stringify(hold)}) && !existsSync(${JSON.stringify(dir)} + '/go-' + process.pid)) await new Promise((r) => setTimeout(r, 10));
+export default (req, res) => res.end(process.env.VER ?? '');
+`,
+  );
+  return { app, hold, release: (pid) => writeFileSync(join(dir, `go-${pid}`), '') };
+}
+
+// A review found a HUP that came while a max_requests successor was loading stopped that successor as a
+// worker serving nothing; the recycle then kept the worker it was replacing, which ran the old config on.
+test('HUP while a max_requests successor loads: the successor is rolled once up, and no worker of the old config is left', async () => {
+  const dir = makeTmpDir();
+  const h = perProcessHold(dir);
+  const file = writeConfig(dir, pool(h.app, 1, 'max_requests = 2\nenvironment = VER="1"\n'));
+  const run = await startUp(file);
+  try {
+    const port = Number((await run.waitForLine(/socket web: listening on 127\.0\.0\.1:(\d+)/))[1]);
+    await run.waitForLine(/web_0: starting → running/);
+    writeFileSync(h.hold, '');
+    for (let i = 0; i < 2; i++) assert.equal((await fetchText(port)).body, '1');
+    const successor = Number((await run.waitForLine(/spawned: web_1 with pid (\d+)/))[1]);
+    writeFileSync(file, pool(h.app, 1, 'max_requests = 2\nenvironment = VER="2"\n'));
+    const from = run.output.length;
+    run.signal('SIGHUP');
+    await run.waitForLine(/web_1: (loading, begun before the reload|starting, serving nothing)/, { from });
+    rmSync(h.hold);
+    h.release(successor);
+    const done = await run.waitForLine(/reload: done \(SIGHUP[^\n]*\)/, { from, timeoutMs: 15_000 });
+    assert.doesNotMatch(done[0], /kept/, run.describe());
+    let now: Record<string, string> = {};
+    await waitForAsync(
+      async () => {
+        now = await states(file);
+        return Object.values(now).length === 1 && Object.values(now)[0] === 'running';
+      },
+      'one worker, running',
+      { timeoutMs: 10_000, describe: () => `${JSON.stringify(now)}\n${run.describe()}` },
+    );
+    const answers = [];
+    for (let i = 0; i < 3; i++) answers.push((await fetchText(port)).body);
+    assert.deepEqual(answers, ['2', '2', '2'], `every answer from the new config\n${JSON.stringify(now)}\n${run.describe()}`);
+  } finally {
+    rmSync(h.hold, { force: true });
+    await teardown(run, workerPids(run), dir);
+  }
+});
+
+// The same review: a TTOU while the roll's last replacement loaded took that replacement (the highest slot),
+// so the roll "kept the old worker" it was replacing and said so, though its config was the old one.
+test('TTOU while a roll replacement loads removes a worker that is up, not the replacement; the roll completes', async () => {
+  const dir = makeTmpDir();
+  const h = perProcessHold(dir);
+  const file = writeConfig(dir, pool(h.app, 2));
+  const run = await startUp(file);
+  try {
+    await run.waitForCount(/web_\d: starting → running/g, 2, 10_000);
+    writeFileSync(h.hold, '');
+    const from = run.output.length;
+    run.signal('SIGHUP');
+    h.release(Number((await run.waitForLine(/spawned: web_2 with pid (\d+)/, { from }))[1]));
+    const last = Number((await run.waitForLine(/spawned: web_3 with pid (\d+)/, { from, timeoutMs: 10_000 }))[1]);
+    run.signal('SIGTTOU');
+    const removed = await run.waitForLine(/web: removing worker (web_\d+) \(now 1\)/, { from });
+    assert.notEqual(removed[1], 'web_3', `the loading replacement was taken\n${run.describe()}`);
+    rmSync(h.hold);
+    h.release(last);
+    const done = await run.waitForLine(/reload: done \(SIGHUP[^\n]*\)/, { from, timeoutMs: 15_000 });
+    assert.doesNotMatch(done[0], /kept/, run.describe());
+    assert.doesNotMatch(run.output.slice(from), /keeping the old worker/, run.describe());
+    let now: Record<string, string> = {};
+    await waitForAsync(
+      async () => {
+        now = await states(file);
+        return Object.values(now).length === 1 && Object.values(now)[0] === 'running';
+      },
+      'one worker, running',
+      { timeoutMs: 10_000, describe: () => `${JSON.stringify(now)}\n${run.describe()}` },
+    );
+    assert.ok('web:web_3' in now, `${JSON.stringify(now)}\n${run.describe()}`);
+  } finally {
+    rmSync(h.hold, { force: true });
     await teardown(run, workerPids(run), dir);
   }
 });
