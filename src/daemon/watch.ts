@@ -176,7 +176,8 @@ export class FileWatch {
     const running = targets.filter((p) => p.record.state === 'running' || p.record.state === 'starting' || p.record.state === 'backoff');
     const stopped = running.length > 0 ? await supervisor.command({ type: 'stop', keys: running.map((p) => p.key), wait: true, forRestart: true }) : [];
     for (const o of stopped) if (!o.ok && o.code !== 'E_NOT_RUNNING') logger.warn(`watch: ${o.key}: not stopped: ${o.message ?? o.code ?? ''}`);
-    const started = await supervisor.command({ type: 'start', keys: targets.map((p) => p.key), wait: false });
+    // as an update's restart: a dependency an operator stopped by hand is not pulled (the program waits for it)
+    const started = await supervisor.command({ type: 'start', keys: targets.map((p) => p.key), wait: false, forUpdate: true });
     for (const o of started) if (!o.ok) logger.warn(`watch: ${o.key}: not started: ${o.message ?? o.code ?? ''}`);
   }
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 // spaces the writes of a burst apart: it paces what the test does, it never waits for drover
 import { setTimeout as spaceWrites } from 'node:timers/promises';
 import { test } from 'node:test';
-import { assertStaysFor, makeTmpDir, runCli, startUp, teardown, writeConfig, type CliRun } from '../helpers/drover.js';
+import { assertStaysFor, makeTmpDir, runCli, startUp, teardown, waitForAsync, writeConfig, type CliRun } from '../helpers/drover.js';
 import { fetchText } from '../helpers/http.js';
 import { startLoad } from '../helpers/load.js';
 
@@ -223,5 +223,52 @@ watch_debounce = 100ms
     await run.waitForCount(SPAWNED, 3);
   } finally {
     await teardown(run, pids(run, SPAWNED), dir);
+  }
+});
+
+// A review found a watch restart pulled a dependency the operator had stopped by hand: the restart's start
+// was a plain start, which starts what the program depends on. It starts as an update's restart does now.
+test('a watch restart does not start a dependency stopped by hand: the program waits for it, as after an update', async () => {
+  const dir = makeTmpDir();
+  mkdirSync(join(dir, 'src'));
+  const file = writeConfig(
+    dir,
+    `[program:db]
+command = /bin/sleep 60
+startsecs = 0
+stopwaitsecs = 1
+
+[program:w]
+command = /bin/sleep 60
+startsecs = 0
+stopwaitsecs = 1
+depends_on = db
+watch = src/*.txt
+watch_debounce = 100ms
+`,
+  );
+  const run = await startUp(file);
+  try {
+    await run.waitForLine(/watch: w:w: watching/);
+    await run.waitForCount(SPAWNED, 1);
+    const stop = await runCli(['stop', 'db', '-c', file]);
+    assert.equal(stop.code, 0, stop.output);
+    const from = run.output.length;
+    writeFileSync(join(dir, 'src', 'a.txt'), 'changed');
+    await run.waitForLine(/watch: w:w: .*restarting w/, { from });
+    let w: Record<string, unknown> = {};
+    await waitForAsync(
+      async () => {
+        const st = JSON.parse((await runCli(['status', '--json', '-c', file])).stdout) as { processes: Record<string, unknown>[] };
+        w = st.processes.find((p) => p['name'] === 'w:w') ?? {};
+        return w['state'] === 'stopped' && typeof w['waiting'] === 'string';
+      },
+      'w waiting for db',
+      { timeoutMs: 5000, describe: () => `${JSON.stringify(w)}\n${run.describe()}` },
+    );
+    assert.match(String(w['waiting']), /db is stopped/, JSON.stringify(w));
+    await assertStaysFor(500, () => !/spawned: db with pid/.test(run.output.slice(from)), 'db stays stopped');
+  } finally {
+    await teardown(run, [...pids(run, SPAWNED), ...pids(run, /spawned: db with pid (\d+)/g)], dir);
   }
 });
