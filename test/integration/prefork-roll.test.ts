@@ -32,6 +32,20 @@ async function states(file: string): Promise<Record<string, string>> {
   return Object.fromEntries(processes.map((p) => [p.name, p.state]));
 }
 
+/** Waits (10 s) until `drover status` shows what `ok` wants; the states it saw last. */
+async function waitForStates(file: string, run: CliRun, what: string, ok: (now: Record<string, string>) => boolean): Promise<Record<string, string>> {
+  let now: Record<string, string> = {};
+  await waitForAsync(
+    async () => {
+      now = await states(file);
+      return ok(now);
+    },
+    what,
+    { timeoutMs: 10_000, describe: () => `${JSON.stringify(now)}\n${run.describe()}` },
+  );
+  return now;
+}
+
 // A review found a pool in backoff (its app failing at import under the old config) left alone by the roll:
 // the fixed config never reached it, the log said the pool was rolled, and `drover reload` waited on the
 // retries for its whole minute.
@@ -111,15 +125,7 @@ test('TTOU during a HUP roll counts from the size the reload set: 3 in the file,
     }
     releaseLoads(h);
     await run.waitForLine(/reload: done \(SIGHUP/, { from, timeoutMs: 15_000 });
-    let now: Record<string, string> = {};
-    await waitForAsync(
-      async () => {
-        now = await states(file);
-        return !Object.values(now).some((s) => s === 'stopping' || s === 'starting');
-      },
-      'the pool to settle',
-      { timeoutMs: 10_000, describe: () => `${JSON.stringify(now)}\n${run.describe()}` },
-    );
+    const now = await waitForStates(file, run, 'the pool to settle', (st) => !Object.values(st).some((s) => s === 'stopping' || s === 'starting'));
     assert.deepEqual(Object.values(now).filter((s) => s === 'running').length, 1, `${JSON.stringify(now)}\n${run.describe()}`);
   } finally {
     releaseLoads(h);
@@ -165,15 +171,7 @@ test('HUP while a max_requests successor loads: the successor is rolled once up,
     h.release(successor);
     const done = await run.waitForLine(/reload: done \(SIGHUP[^\n]*\)/, { from, timeoutMs: 15_000 });
     assert.doesNotMatch(done[0], /kept/, run.describe());
-    let now: Record<string, string> = {};
-    await waitForAsync(
-      async () => {
-        now = await states(file);
-        return Object.values(now).length === 1 && Object.values(now)[0] === 'running';
-      },
-      'one worker, running',
-      { timeoutMs: 10_000, describe: () => `${JSON.stringify(now)}\n${run.describe()}` },
-    );
+    const now = await waitForStates(file, run, 'one worker, running', (st) => Object.values(st).length === 1 && Object.values(st)[0] === 'running');
     const answers = [];
     for (let i = 0; i < 3; i++) answers.push((await fetchText(port)).body);
     assert.deepEqual(answers, ['2', '2', '2'], `every answer from the new config\n${JSON.stringify(now)}\n${run.describe()}`);
@@ -205,15 +203,7 @@ test('TTOU while a roll replacement loads removes a worker that is up, not the r
     const done = await run.waitForLine(/reload: done \(SIGHUP[^\n]*\)/, { from, timeoutMs: 15_000 });
     assert.doesNotMatch(done[0], /kept/, run.describe());
     assert.doesNotMatch(run.output.slice(from), /keeping the old worker/, run.describe());
-    let now: Record<string, string> = {};
-    await waitForAsync(
-      async () => {
-        now = await states(file);
-        return Object.values(now).length === 1 && Object.values(now)[0] === 'running';
-      },
-      'one worker, running',
-      { timeoutMs: 10_000, describe: () => `${JSON.stringify(now)}\n${run.describe()}` },
-    );
+    const now = await waitForStates(file, run, 'one worker, running', (st) => Object.values(st).length === 1 && Object.values(st)[0] === 'running');
     assert.ok('web:web_3' in now, `${JSON.stringify(now)}\n${run.describe()}`);
   } finally {
     rmSync(h.hold, { force: true });
