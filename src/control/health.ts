@@ -43,8 +43,9 @@ export function readyzRoute(api: ControlApi): RouteHandler {
 }
 
 /**
- * The autostart processes that are not ready: ready means running, or — for a one-shot program
- * (autorestart = false) — exited with one of its expected exit codes. `stoppedByHand` names those an
+ * The autostart processes that are not ready: ready means running (and not unhealthy: restarted for its
+ * health check with no pass since), or — for a one-shot program (autorestart = false or unexpected) —
+ * exited with one of its expected exit codes. `stoppedByHand` names those an
  * operator stopped (their reason says so); `skipStoppedByHand` leaves them out (systemd's start-up
  * readiness: drover does not start them, so the start-up does not wait for them).
  */
@@ -62,9 +63,15 @@ export function notReadyProcesses(
       out.push({ name: key, state: record.state, reason: 'stopped by hand' });
       continue;
     }
+    if (record.state === 'running' && record.health === 'unhealthy') {
+      // restarted for failing its health check, and no check has passed since: traffic stays away until one does
+      out.push({ name: key, state: record.state, reason: `unhealthy: restarted ${record.unhealthyRestarts} time(s) for failed health checks; ready once a check passes` });
+      continue;
+    }
     if (record.state === 'running') continue;
+    // a one-shot program: an expected exit is not restarted (autorestart = false, or unexpected: supervisor's default)
     const oneShotDone =
-      record.state === 'exited' && spec.autorestart === 'false' && record.exitStatus !== null && spec.exitCodes.includes(record.exitStatus);
+      record.state === 'exited' && spec.autorestart !== 'true' && record.exitStatus !== null && spec.exitCodes.includes(record.exitStatus);
     if (oneShotDone) continue;
     out.push({ name: key, state: record.state, reason: reasonOf(spec, record) });
   }
@@ -82,7 +89,7 @@ function reasonOf(spec: ProcessSpec, record: ProcessRecord): string {
     case 'fatal':
       return record.spawnError ?? 'gave up starting (startretries reached)';
     case 'exited':
-      return spec.autorestart === 'false'
+      return spec.autorestart !== 'true'
         ? `exited with status ${record.exitStatus ?? '?'} (expected ${spec.exitCodes.join(', ')})`
         : `exited with status ${record.exitStatus ?? '?'}`;
     case 'stopped':

@@ -199,6 +199,10 @@ command = ${process.execPath} ${fixture('exit-with.mjs')} 0
 autorestart = false
 startsecs = 0
 
+[program:job]
+command = ${process.execPath} ${fixture('exit-with.mjs')} 0
+startsecs = 0
+
 [program:flaky]
 command = /bin/sh -c 'test -f %(here)s/go || exit 1; exec sleep 1000'
 startsecs = 1
@@ -224,6 +228,8 @@ startretries = 100
     );
     const names = (notReady['not_ready'] as { name: string }[]).map((p) => p.name);
     assert.ok(!names.includes('oneshot:oneshot'), `a one-shot that exited 0 is ready: ${JSON.stringify(notReady)}`);
+    // supervisor's default autorestart (unexpected) does not restart an expected exit either: it is done
+    assert.ok(!names.includes('job:job'), `a job that exited 0 under autorestart = unexpected is ready: ${JSON.stringify(notReady)}`);
     assert.equal(notReady['ok'], false);
 
     writeFileSync(join(d.dir, 'go'), '');
@@ -240,6 +246,7 @@ startretries = 100
     const procs = await processes(port);
     assert.equal(procs.get('flaky:flaky')?.state, 'running');
     assert.equal(procs.get('oneshot:oneshot')?.state, 'exited');
+    assert.equal(procs.get('job:job')?.state, 'exited');
     for (const p of procs.values()) if (p.pid) d.seen.add(p.pid);
 
     // stopping an autostart program makes drover not ready again
@@ -345,3 +352,47 @@ function rawGet(port: number, path: string): Promise<number> {
     req.end();
   });
 }
+
+// A review found /readyz answering 200 most of the time for a process that failed every health check: it
+// counted as ready whenever it was running between its restarts.
+test('/readyz is 503 while a process is unhealthy (restarted for its health check, no pass since), 200 once a check passes', async () => {
+  const port = await freePort();
+  const d = new Daemon(`${inetSection(port)}
+[program:sick]
+command = ${process.execPath} ${fixture('forever.mjs')}
+startsecs = 0
+stopwaitsecs = 1
+healthcheck = exec:/bin/sh -c 'test -f %(here)s/healthy'
+healthcheck_interval = 100ms
+healthcheck_retries = 2
+`);
+  try {
+    await upNoWait(d);
+    // restarted for its check, it runs again between failures: 503 then too, as unhealthy until a check passes
+    const sick = await waitForValue(
+      async () => {
+        const r = await getJson(port, '/readyz');
+        const list = (r.body['not_ready'] as { name: string; state: string; reason: string }[] | undefined) ?? [];
+        return r.status === 503 ? (list.find((p) => p.name === 'sick:sick' && p.state === 'running') ?? null) : null;
+      },
+      '/readyz to report sick, running, as not ready',
+      15_000,
+      () => d.daemonStderr(),
+    );
+    assert.match(sick.reason, /^unhealthy: restarted \d+ time\(s\) for failed health checks; ready once a check passes$/);
+    writeFileSync(join(d.dir, 'healthy'), '');
+    const ready = await waitForValue(
+      async () => {
+        const a = await getJson(port, '/readyz');
+        return a.status === 200 ? a.body : null;
+      },
+      '/readyz to answer 200 once a check passes',
+      15_000,
+      () => d.daemonStderr(),
+    );
+    assert.deepEqual(ready, { ok: true, status: 'ready', not_ready: [] });
+  } finally {
+    const survivors = await d.teardown();
+    assert.deepEqual(survivors, [], 'nothing survives the teardown');
+  }
+});
