@@ -20,6 +20,8 @@ import type { SupervisorEvent } from './types.js';
 const FOLLOW_POLL_MS = 100;
 /** How often the pidfile is read while waiting for the daemon to write it. */
 const PIDFILE_POLL_MS = 50;
+/** How long a launcher that a stop ended has its pidfile awaited. */
+const STOPPING_PIDFILE_WAIT_SECS = 1;
 
 /** A stop or kill signal asked for while no process could take it (the launcher gone, the daemon unknown). */
 interface HeldSignal {
@@ -55,11 +57,13 @@ export class Follower {
    * pid that descends from the launcher and, with `user=`, runs as that user (whoever writes the pidfile
    * must not choose what root signals), or null with the reason the last pid read was refused.
    */
-  waitForPidfile(entry: ProcessEntry, launcherPid: number): void {
+  waitForPidfile(entry: ProcessEntry, launcherPid: number, stopping = false): void {
     entry.follow = null;
     this.waits.set(entry, []);
     const file = entry.spec.pidfile as string;
-    const waitSecs = Math.max(entry.spec.startSecs, 3);
+    // a launcher a stop ended: a daemon it forked has written its pidfile by now or within moments; a stop
+    // does not wait out startsecs for one that never came
+    const waitSecs = stopping ? STOPPING_PIDFILE_WAIT_SECS : Math.max(entry.spec.startSecs, 3);
     const deadline = Date.now() + waitSecs * 1000;
     this.host.logger.info(`${entry.spec.name}: launcher exited; waiting up to ${waitSecs} s for its pidfile ${file}`);
     const launcher = { pid: launcherPid, startTicks: entry.spawnedStartTicks };

@@ -225,9 +225,12 @@ export class Launcher {
     const { spec } = entry;
     entry.child = null;
     entry.spawnedPid = 0;
-    // A program that forked a daemon and exited: follow its pidfile when configured.
-    if (!entry.record.stopRequested && spec.pidfile !== null && entry.followedPid === 0 && ev.code !== null && spec.exitCodes.includes(ev.code)) {
-      this.follower.waitForPidfile(entry, ev.pid);
+    // A program that forked a daemon and exited: follow its pidfile when configured. A launcher that a stop
+    // ended, however it ended, may have forked its daemon already: that one gets the stop signal too.
+    const stopping = entry.record.stopRequested;
+    if (spec.pidfile !== null && entry.followedPid === 0 && (stopping || (ev.code !== null && spec.exitCodes.includes(ev.code)))) {
+      this.follower.waitForPidfile(entry, ev.pid, stopping);
+      if (stopping) this.follower.deferStop(entry, spec.stopSignal, spec.stopAsGroup);
       return;
     }
     // What is known of the ended process, before a respawn replaces it (sweepLeftovers, the daemonizing check)

@@ -315,3 +315,35 @@ test('a followed daemon stopped without stopasgroup: drover says that processes 
     if (run) assert.deepEqual(await teardown(run, pids, s.base), []);
   }
 });
+
+// A review (reasoning) and then this test: a stop that came while the launcher still ran — after it had
+// forked its daemon — ended the program at the launcher's exit, and without stopasgroup (whose signal
+// reaches the launcher's descendants) the daemon ran on, followed by nobody.
+test('a stop while the launcher still runs reaches the daemon it already forked: followed through its pidfile and stopped', async () => {
+  const s = setup(null);
+  const marker = join(s.base, 'got-signal');
+  const daemon = join(s.base, 'daemon.sh');
+  let run: CliRun | null = null;
+  const daemons: number[] = [];
+  try {
+    // the daemon (its own session) writes its pidfile at once; the launcher then waits, and leaves with 0 on TERM
+    // (short sleeps in a loop: a trap runs between them, and nothing is left behind)
+    writeFileSync(daemon, `trap 'echo TERM > "$2"; exit 0' TERM\necho $$ > "$1"\nwhile :; do sleep 0.05; done\n`);
+    writeFileSync(s.launcher, `setsid /bin/sh ${daemon} "$1" "$2" </dev/null >/dev/null 2>&1 &\ntrap 'exit 0' TERM\nwhile [ ! -s "$1" ]; do sleep 0.01; done\necho launcher-ready\nwhile :; do sleep 0.05; done\n`);
+    const conf = `[program:app]\ncommand = /bin/sh ${s.launcher} ${s.pidfile} ${marker}\npidfile = ${s.pidfile}\nstartsecs = 30\nstopwaitsecs = 10\nautorestart = false\n`;
+    const file = writeConfig(s.base, conf);
+    run = await startUp(file);
+    await run.waitForLine(/app \| launcher-ready/);
+    daemons.push(Number(readFileSync(s.pidfile, 'utf8')));
+    const stop = await runCli(['stop', 'app', '-c', file], { timeoutMs: 20_000 });
+    assert.equal(stop.code, 0, `${stop.output}\n${run.describe()}`);
+    const got = existsSync(marker) ? readFileSync(marker, 'utf8') : '(nothing)';
+    assert.equal(got, 'TERM\n', `the daemon never got its stop signal\n${run.describe()}`);
+    const d = daemons[0] as number;
+    await waitForCondition(() => livePids([d]).length === 0, `the daemon ${d} to be gone`, { describe: () => (run as CliRun).describe() });
+    assert.match(run.output, /app: following pid \d+/, run.describe());
+  } finally {
+    for (const d of daemons) if (livePids([d]).length > 0) process.kill(-d, 'SIGKILL');
+    if (run) assert.deepEqual(await teardown(run, daemons, s.base), []);
+  }
+});
