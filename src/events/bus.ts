@@ -33,7 +33,10 @@ export class EventBus {
   /** the last global serial given; -1 before the first */
   private serial = -1;
   private channel: ListenerChannel | null = null;
-  /** counters of pools that were removed, kept so that /metrics never goes backwards */
+  /**
+   * counters of pools that were removed, by name; empty at first. A pool put back takes its counters over, so
+   * that a series of /metrics never goes backwards (a removed pool has no series until then).
+   */
   private readonly retired = new Map<string, PoolCounters>();
 
   constructor(
@@ -49,9 +52,17 @@ export class EventBus {
     this.channel = channel;
   }
 
-  /** Creates the pool of an [eventlistener:x] section: from now on it queues the events it subscribes to. */
+  /**
+   * Creates the pool of an [eventlistener:x] section: from now on it queues the events it subscribes to. A
+   * pool of a name that was removed counts on from that pool's counters.
+   */
   addPool(name: string, spec: EventListenerSpec): void {
-    if (!this.pools.has(name)) this.pools.set(name, new ListenerPool(name, spec));
+    if (this.pools.has(name)) return;
+    const pool = new ListenerPool(name, spec);
+    const before = this.retired.get(name);
+    if (before) Object.assign(pool.counters, before);
+    this.retired.delete(name);
+    this.pools.set(name, pool);
   }
 
   /** Removes a pool; the events in its queue are dropped, as supervisor drops them with the pool. */
@@ -112,10 +123,9 @@ export class EventBus {
     return this.pools.get(pool)?.queue.some((e) => e.raisedAtMs >= sinceMs) ?? false;
   }
 
-  /** Every pool's figures, including removed ones, by pool name. */
+  /** The figures of every pool now configured, by pool name: a removed pool leaves /metrics, as a removed program does. */
   stats(): PoolStats[] {
     const out: PoolStats[] = [];
-    for (const [name, c] of this.retired) if (!this.pools.has(name)) out.push({ pool: name, queued: 0, bufferSize: 0, ...c });
     for (const p of this.pools.values()) out.push({ pool: p.name, queued: p.queue.length, bufferSize: p.spec.bufferSize, ...p.counters });
     return out.sort((a, b) => (a.pool < b.pool ? -1 : a.pool > b.pool ? 1 : 0));
   }

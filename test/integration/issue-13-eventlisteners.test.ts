@@ -1,8 +1,9 @@
 // The event listener protocol with real listener processes: a rejected event (FAIL) comes again with the
 // same serial; an event in flight when its listener dies goes to the next listener process; a listener that
 // breaks the protocol is UNKNOWN (gets nothing) until its autorestart policy replaces it; a full queue drops
-// its oldest events (logged, counted in /metrics); a pool's processes share one queue; a listener's parent
-// is drover itself and it is told where to call back; its stdout is the protocol, kept in its log file only.
+// its oldest events (logged, counted in /metrics); a pool that update removes leaves /metrics and, put back,
+// counts on from its old figures; a pool's processes share one queue; a listener's parent is drover itself
+// and it is told where to call back; its stdout is the protocol, kept in its log file only.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -188,6 +189,44 @@ test('a full queue drops its oldest event, logged and counted in /metrics; the l
       assert.match(await get(sock, '/metrics'), /^drover_event_queue_depth\{pool="rec"\} 0$/m);
     },
   );
+});
+
+test("a pool that update removes leaves /metrics; put back, its counters go on from where they were", async () => {
+  const poolSeries = (metrics: string): string[] => metrics.split('\n').filter((l) => l.includes('{pool="rec"}'));
+  const value = (metrics: string, name: string): number | null => {
+    const m = new RegExp(`^${name}\\{pool="rec"\\} (\\S+)$`, 'm').exec(metrics);
+    return m ? Number(m[1]) : null;
+  };
+  const withPool = (dir: string): string => listener(dir, `/usr/bin/python3 ${listeners}/record-raw.py`);
+  await withDrover(withPool, async (run, dir, sock) => {
+    const conf = join(dir, 'supervisord.conf');
+    await run.waitForLine(/rec: starting → running/);
+    for (const n of ['1', '2']) await send(sock, 'n', n);
+    await waitRecorded(dir, run, 2);
+    const before = await get(sock, '/metrics');
+    assert.equal(value(before, 'drover_events_queued_total'), 2, before);
+    assert.equal(value(before, 'drover_events_sent_total'), 2, before);
+    // the section goes: every series of the pool goes with it, as a removed program's do
+    writeConfig(dir, `[unix_http_server]\nfile = ${sock}\n`);
+    const removed = await runCli(['update', '-c', conf]);
+    assert.equal(removed.code, 0, removed.output);
+    const gone = await get(sock, '/metrics');
+    assert.deepEqual(poolSeries(gone), [], `no series of the removed pool\n${gone}`);
+    // back again: the counters take up from the removed pool's, never below what was scraped
+    writeConfig(dir, withPool(dir));
+    const added = await runCli(['update', '-c', conf]);
+    assert.equal(added.code, 0, added.output);
+    await run.waitForCount(/rec: starting → running/, 2);
+    const back = await get(sock, '/metrics');
+    assert.equal(value(back, 'drover_events_queued_total'), 2, back);
+    assert.equal(value(back, 'drover_events_sent_total'), 2, back);
+    assert.equal(value(back, 'drover_event_queue_size'), 10, back);
+    await send(sock, 'n', '3');
+    await waitRecorded(dir, run, 3);
+    const after = await get(sock, '/metrics');
+    assert.equal(value(after, 'drover_events_queued_total'), 3, after);
+    assert.equal(value(after, 'drover_events_sent_total'), 3, after);
+  });
 });
 
 test("a pool's processes share one queue: each event reaches exactly one of them", async () => {
