@@ -31,6 +31,7 @@ export async function openPrimitives(config: Config, logger: Logger, opts: { def
         prefix: supervisord.sharedPrefix,
         livenessMs: supervisord.sharedLivenessMs,
         onError: (m) => logger.warn(redactUrl(m)),
+        onInfo: (m) => logger.info(m),
       });
     } catch (err) {
       throw new Error(redactUrl((err as Error).message), { cause: err });

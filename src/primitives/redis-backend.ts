@@ -7,7 +7,8 @@
 // from the script's answer), and once a second as a safety net. A lock grant for another master's waiter is
 // published to that master. A worker's leases and locks go back when its master reports its exit; when a
 // whole master vanishes (kill -9, a machine lost), its liveness key lapses and any other master's heartbeat
-// gives back what that master's workers held (docs/shared.md, "Redis backend").
+// gives back what that master's workers held (docs/shared.md, "Redis backend"). Changes published while the
+// subscriber connection was down are lost: once it is back, the watched keys are read again.
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { isDeepStrictEqual } from 'node:util';
@@ -30,6 +31,8 @@ export interface RedisBackendOptions {
   readonly livenessMs?: number;
   /** connection problems after start-up (the backend keeps retrying) */
   readonly onError?: (message: string) => void;
+  /** recoveries worth a log line (the subscriber connection back) */
+  readonly onInfo?: (message: string) => void;
   /** how long start-up waits for the server */
   readonly connectTimeoutMs?: number;
 }
@@ -79,7 +82,14 @@ interface LockWaiter {
   readonly grant: (token: number) => void;
 }
 
-type Watcher = { readonly owner: string; readonly notify: (key: string, found: boolean, value: unknown) => void };
+interface Watcher {
+  readonly owner: string;
+  readonly notify: (key: string, found: boolean, value: unknown) => void;
+  /** the last value it was given, as published ("1" + JSON text, or "0"); null until its first read answers */
+  last: string | null;
+  /** changes it was notified of (a resync read that a newer change overtook is dropped) */
+  heard: number;
+}
 
 export class RedisBackend implements SharedBackend {
   /** identifies this master in owners, liveness keys and grant channels */
@@ -87,6 +97,7 @@ export class RedisBackend implements SharedBackend {
   private readonly prefix: string;
   private readonly livenessMs: number;
   private readonly onError: (message: string) => void;
+  private readonly onInfo: (message: string) => void;
   private readonly batchSha = createHash('sha1').update(BATCH_SCRIPT).digest('hex');
   /** operations issued in this turn, sent as one script call at its end */
   private batch: { name: ScriptName; args: (string | number)[]; resolve: (v: unknown) => void; reject: (e: Error) => void }[] = [];
@@ -108,7 +119,10 @@ export class RedisBackend implements SharedBackend {
     this.prefix = opts.prefix;
     this.livenessMs = opts.livenessMs ?? DEFAULT_LIVENESS_MS;
     this.onError = opts.onError ?? ((m) => process.emitWarning(`drover shared backend: ${m}`));
+    this.onInfo = opts.onInfo ?? (() => {});
     this.sub.on('message', (channel: string, message: string) => this.received(channel, message));
+    // connect() resolved on the first 'ready': this one follows a drop, whose published changes are lost
+    this.sub.on('ready', () => this.resyncWatches());
     // after a reconnect (a Redis restart loses the liveness key), say at once that this master lives
     this.client.on('ready', () => {
       if (this.heartbeatTimer !== null) void this.beat().catch((err: unknown) => this.report(`heartbeat: ${(err as Error).message}`));
@@ -240,8 +254,11 @@ export class RedisBackend implements SharedBackend {
     // otherwise the read is issued now, in order with the operations around it
     const subscribing = this.subscribing.get(key);
     if (subscribing) await subscribing;
+    // watchers not yet given a value get this one: a watch's first value is the first read issued after it
+    const unset = [...(this.watchers.get(key) ?? [])].filter((w) => w.last === null);
     const raw = await this.run('stateGet', [key]);
     const text = typeof raw === 'string' ? raw : null;
+    for (const w of unset) if (w.last === null) w.last = text === null ? '0' : `1${text}`;
     return text === null ? { found: false, value: null } : { found: true, value: JSON.parse(text) as unknown };
   }
 
@@ -289,7 +306,7 @@ export class RedisBackend implements SharedBackend {
         if (this.subscribing.get(key) === p) this.subscribing.delete(key);
       });
     }
-    const w: Watcher = { owner, notify };
+    const w: Watcher = { owner, notify, last: null, heard: 0 };
     set.add(w);
     return () => {
       set.delete(w);
@@ -591,11 +608,58 @@ export class RedisBackend implements SharedBackend {
       if (!set) return;
       const found = message.startsWith('1');
       const value = found ? (JSON.parse(message.slice(1)) as unknown) : null;
-      for (const w of [...set]) w.notify(key, found, value);
+      for (const w of [...set]) {
+        w.last = message;
+        w.heard += 1;
+        w.notify(key, found, value);
+      }
     } else if (channel.startsWith(grant)) {
       const m = /^(\S+) (\d+) (.*)$/s.exec(message);
       if (m) this.granted(m[1] as string, Number(m[2]));
     }
+  }
+
+  /**
+   * The subscriber connection is back after a drop (a network blip, Redis cutting a slow subscriber off):
+   * what was published meanwhile is lost. Once the watched keys are subscribed again, each is read, and a
+   * watcher whose last value differs gets the current one (one with the same value gets no call). Wakes
+   * and lock grants lost meanwhile need nothing here: waiting takes and lock requests poll every second.
+   */
+  private resyncWatches(): void {
+    if (this.closed) return;
+    const keys = [...this.watchers.keys()];
+    // ioredis has sent the SUBSCRIBE again; repeating it waits until Redis has it in place, so a change
+    // after the read is published to this master and one before it is in the read
+    const subscribed = keys.length > 0 ? this.sub.subscribe(...keys.map((k) => this.key('sc', k))) : Promise.resolve();
+    subscribed
+      .then(() => {
+        const heard = new Map<Watcher, number>();
+        for (const set of this.watchers.values()) for (const w of set) heard.set(w, w.heard);
+        return Promise.all(keys.map((k) => this.run('stateGet', [k]))).then((raws) => ({ heard, raws }));
+      })
+      .then(({ heard, raws }) => {
+        let given = 0;
+        keys.forEach((key, i) => {
+          const raw = raws[i];
+          const text = typeof raw === 'string' ? `1${raw}` : '0';
+          for (const w of [...(this.watchers.get(key) ?? [])]) {
+            // new since the read was issued, first read still to answer, or a newer change heard: those have it
+            if (heard.get(w) !== w.heard || w.last === null || w.last === text) continue;
+            w.last = text;
+            given += 1;
+            w.notify(key, text !== '0', text === '0' ? null : (JSON.parse(text.slice(1)) as unknown));
+          }
+        });
+        if (!this.closed) {
+          this.onInfo(
+            `shared backend: subscriber connection back; ${keys.length} watched state key(s) read again, ${given} watch(es) given a value that changed meanwhile; waiting takes and locks ask again within ${POLL_MS} ms`,
+          );
+        }
+      })
+      .catch((err: unknown) => {
+        this.report(`reading watched state keys again after a reconnect: ${(err as Error).message} (trying again)`);
+        if (!this.closed) setTimeout(() => this.resyncWatches(), POLL_MS).unref();
+      });
   }
 
   /**
