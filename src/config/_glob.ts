@@ -1,13 +1,13 @@
 // Python's glob.glob (non-recursive) and fnmatch for [include] files=: `*`, `?` and `[...]` within one
 // path component; names starting with "." only match a pattern component that starts with ".".
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, statSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 
 const MAGIC = /[*?[]/;
 
 /** All paths matching an absolute pattern, unsorted (the caller sorts, as supervisor does). */
 export function glob(pattern: string): string[] {
-  if (!MAGIC.test(pattern)) return existsSync(pattern) ? [pattern] : [];
+  if (!MAGIC.test(pattern)) return lexists(pattern) ? [pattern] : [];
   const dir = dirname(pattern);
   const base = basename(pattern);
   const dirs = dir !== pattern && MAGIC.test(dir) ? glob(dir) : [dir];
@@ -15,7 +15,7 @@ export function glob(pattern: string): string[] {
   for (const d of dirs) {
     if (!MAGIC.test(base)) {
       const p = join(d, base);
-      if (existsSync(p)) out.push(p);
+      if (lexists(p)) out.push(p);
       continue;
     }
     let names: string[];
@@ -35,6 +35,20 @@ export function glob(pattern: string): string[] {
     }
   }
   return out;
+}
+
+/**
+ * Python's os.path.lexists, which glob uses for a name without wildcards: a dangling symlink exists (the
+ * reader then skips it with a warning, as supervisor skips a file it cannot open).
+ */
+function lexists(p: string): boolean {
+  try {
+    return lstatSync(p, { throwIfNoEntry: false }) !== undefined;
+  } catch (e) {
+    // ENOTDIR, EACCES on a parent, ELOOP, ENAMETOOLONG: lexists answers False for any OSError
+    if (typeof (e as NodeJS.ErrnoException).code === 'string') return false;
+    throw e;
+  }
 }
 
 /** Python's fnmatch.translate, case-sensitive as on Linux. */

@@ -2,7 +2,7 @@
 // supervisor reads them (includes of the main file only, one level deep, %(here)s per file). Shared by the
 // full loader (load.ts) and the CLI's lean lookup of the control socket (control-socket.ts), so that both
 // see the same sections and report the same problems.
-import { readFileSync } from 'node:fs';
+import { lstatSync, readFileSync, readlinkSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { ConfigError, formatConfigProblem, propertyPath, type ConfigErrorDetail } from '../errors.js';
 import { glob } from './_glob.js';
@@ -148,7 +148,12 @@ function readIncludes(into: SourceSink, file: string, names: Expansions): void {
       continue;
     }
     for (const path of matches) {
-      readFile(into, path, false);
+      const bytes = readIncluded(path);
+      if (typeof bytes === 'string') {
+        into.warnings.push({ file: entry.pos.file, line: entry.pos.line, ...pathOf(entry.pos), section: 'include', key: 'files', message: `skipped ${JSON.stringify(path)}, matched by ${JSON.stringify(pattern)}: ${bytes} (supervisor skips a file it cannot open)` });
+        continue;
+      }
+      readFile(into, path, false, bytes);
       finishIniProblems(into);
       const nested = into.doc.sections.get('include');
       for (const [k, e] of nested?.entries ?? []) {
@@ -156,6 +161,40 @@ function readIncludes(into: SourceSink, file: string, names: Expansions): void {
       }
       expandHere(into.doc, dirname(path));
     }
+  }
+}
+
+/**
+ * An included file's bytes, or why it cannot be opened. supervisor's parser.read (RawConfigParser.read)
+ * skips a file whose open raises OSError, so a glob match that is a dangling symlink, a directory or an
+ * unreadable file is left out, not an error.
+ */
+function readIncluded(path: string): Buffer | string {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (typeof code !== 'string') throw e;
+    return cannotOpen(path, code);
+  }
+}
+
+function cannotOpen(path: string, code: string): string {
+  switch (code) {
+    case 'ENOENT': {
+      // the glob saw the name: a symlink whose target is gone, or a file removed since
+      const st = lstatSync(path, { throwIfNoEntry: false });
+      return st?.isSymbolicLink() === true ? `a dangling symlink to ${JSON.stringify(readlinkSync(path))}` : 'removed while the config was read';
+    }
+    case 'EISDIR':
+      return 'a directory, not a config file';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'ELOOP':
+      return 'a symlink loop';
+    default:
+      return `cannot be opened (${code})`;
   }
 }
 
