@@ -455,11 +455,25 @@ class Loader {
     const baseNames = (): Names => new Map<string, ExpansionValue>([...this.envNames, ['here', this.here]]);
     const resolved: { spec: GroupSpec; processes: ProcessSpec[] }[] = [];
     const excluded = new Set<string>();
+    // the section each group name came from: supervisord keeps the first group of a name and silently
+    // drops the others ([group:a] beside [program:a], or [program:a] beside [program:a ])
+    const groupSections = new Map<string, string>();
+    const claimGroupName = (name: string, section: string): void => {
+      const first = groupSections.get(name);
+      if (first === undefined) {
+        groupSections.set(name, section);
+        return;
+      }
+      const pos = this.sectionPos(first);
+      const spaces = first.slice(0, first.indexOf(':')) === section.slice(0, section.indexOf(':')) ? ' (supervisor strips the spaces around a name)' : '';
+      this.fail(this.sectionPos(section), section, null, `makes a group named ${JSON.stringify(name)}, as [${first}] at ${pos.file}:${pos.line} does${spaces}: supervisor would run only one of the two`, name, 'a name no other [program:x] or [group:x] uses');
+    };
 
     for (const section of sections) {
       if (!section.startsWith('group:')) continue;
       this.section(() => {
         const groupName = this.nameOf(section);
+        claimGroupName(groupName, section);
         const programs = this.getValue(section, 'programs', GROUP_KEYS.programs, baseNames()) ?? [];
         const priority = this.getValue(section, 'priority', GROUP_KEYS.priority, baseNames()) ?? defaultOf(GROUP_KEYS.priority);
         const processes: ProcessSpec[] = [];
@@ -496,6 +510,7 @@ class Loader {
       if (!section.startsWith('program:') || excluded.has(section)) continue;
       this.section(() => {
         const programName = this.nameOf(section);
+        claimGroupName(programName, section);
         // a bad priority is reported again by processesFromSection; keep going to find the other problems
         const priority = this.section(() => this.getValue(section, 'priority', PROGRAM_KEYS.priority, baseNames()), null) ?? defaultOf(PROGRAM_KEYS.priority);
         const processes = this.processesFromSection(section, programName);

@@ -83,6 +83,9 @@ const CASES: readonly Case[] = [
   { name: 'fcgi-worker', text: '[supervisord]\n\n[fcgi-program:php]\nworker=app.mjs\nsocket=tcp://127.0.0.1:9000\n', line: 4, section: 'fcgi-program:php', key: 'worker', message: /runs a command, not a drover worker module/ },
   // `up` refuses it when it listens (exit 2): check says so first, at the line
   { name: 'unix-socket-dir-missing', text: '[supervisord]\n\n[unix_http_server]\nfile=/nonexistent-drover-dir/drover.sock\n', line: 4, section: 'unix_http_server', key: 'file', message: /its directory \/nonexistent-drover-dir does not exist/, got: '/nonexistent-drover-dir/drover.sock', expected: 'a path in an existing directory' },
+  // supervisord keeps the first group of a name and silently drops the other (add_process_group)
+  { name: 'program-named-like-group', text: '[supervisord]\n\n[group:a]\nprograms=b\n\n[program:a]\ncommand=/bin/sleep 31\n\n[program:b]\ncommand=/bin/sleep 34\n', line: 6, section: 'program:a', key: null, message: /makes a group named "a", as \[group:a\] at \S+drover\.ini:3 does: supervisor would run only one of the two/, got: 'a', expected: 'a name no other [program:x] or [group:x] uses' },
+  { name: 'program-name-trailing-space', text: '[supervisord]\n\n[program:a]\ncommand=/bin/sleep 31\n\n[program:a ]\ncommand=/bin/sleep 34\n', line: 6, section: 'program:a ', key: null, message: /makes a group named "a", as \[program:a\] at \S+drover\.ini:3 does \(supervisor strips the spaces around a name\): supervisor would run only one of the two/, got: 'a' },
   { name: 'bad-value-in-included-file', text: '[supervisord]\n\n[include]\nfiles=inc/*.ini\n', line: 2, section: 'program:inc', key: 'autostart', message: /not a boolean/, got: 'perhaps' },
 ];
 
