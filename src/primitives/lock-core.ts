@@ -1,7 +1,9 @@
 // Named mutexes, pure: an injected clock, no timers. Waiters are served first come first served; a lock is
 // released by its holder, when its ttl lapses, or when the holder's process exits. Each grant carries a
 // token that increases with every grant of any lock (a fencing token: a holder whose ttl lapsed cannot
-// release its successor's lock, and a store can refuse writes with an older token).
+// release its successor's lock, and a store can refuse writes with an older token). The tokens of one table
+// count up from the floor it is given, and never below it: the master gives the wall clock in microseconds,
+// so a later master's tokens start above an earlier one's (docs/decisions.md, "Fencing tokens").
 
 interface Holder {
   readonly owner: string;
@@ -33,7 +35,13 @@ export class LockTable {
   private readonly locks = new Map<string, LockEntry>();
   private lastToken = 0;
 
-  constructor(private readonly now: () => number) {}
+  /**
+   * `now` drives the ttls; `tokenFloor` is the least token the next grant may have (0: tokens are 1, 2, 3…).
+   */
+  constructor(
+    private readonly now: () => number,
+    private readonly tokenFloor: () => number = () => 0,
+  ) {}
 
   /**
    * Grants `name` to `owner` now or when it is its turn, calling `grant(token)`; `ttlMs` 0 = no ttl.
@@ -107,7 +115,7 @@ export class LockTable {
       if (!next.done) {
         const w = next.value;
         entry.waiters.delete(w);
-        this.lastToken += 1;
+        this.lastToken = Math.max(this.lastToken + 1, Math.floor(this.tokenFloor()));
         entry.holder = { owner: w.owner, token: this.lastToken, untilMs: w.ttlMs > 0 ? this.now() + w.ttlMs : Infinity };
         w.grant(this.lastToken);
       }

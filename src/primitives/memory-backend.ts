@@ -28,7 +28,9 @@ export class MemoryBackend implements SharedBackend {
     /** where accepted changes are recorded; null keeps them in memory only */
     private journal: JournalWriter | null = null,
   ) {
-    this.lockTable = new LockTable(now);
+    // fencing tokens never below the clock in microseconds: they keep increasing across a restart or a USR2
+    // re-exec, which start with an empty table (docs/decisions.md, "Fencing tokens"); exact until 2^53, in 2255
+    this.lockTable = new LockTable(now, () => now() * 1000);
   }
 
   /** Loads a replayed journal (before any request). Tasks come back ready or delayed, none leased. */

@@ -195,6 +195,20 @@ test('locks: FIFO waiters, increasing tokens, stale release refused, ttl lapse a
   assert.deepEqual(t.list(), [], 'an idle lock is forgotten');
 });
 
+test('lock tokens never go below the floor (a later master starts above an earlier one) and still grow by one past it', () => {
+  const floor = { v: 5_000 };
+  const t = new LockTable(() => 0, () => floor.v);
+  const grants: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    t.acquire('L', 'a', 0, (tok) => grants.push(tok));
+    t.release('L', grants.at(-1) ?? 0);
+  }
+  assert.deepEqual(grants, [5_000, 5_001, 5_002], 'a burst goes one by one above the floor');
+  floor.v = 4_000;
+  t.acquire('L', 'a', 0, (tok) => grants.push(tok));
+  assert.equal(grants.at(-1), 5_003, 'a floor that went back does not make tokens go down');
+});
+
 test('a withdrawn lock wait is skipped', () => {
   const t = new LockTable(() => 0);
   const grants: string[] = [];
