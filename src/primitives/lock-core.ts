@@ -44,6 +44,8 @@ export class LockTable {
   constructor(
     private readonly now: () => number,
     private readonly tokenFloor: () => number = () => 0,
+    /** told of every ttl deadline a grant sets, whatever the call that granted: the owner's timer must be armed for it */
+    private readonly onDeadline: (atMs: number) => void = () => {},
   ) {}
 
   /**
@@ -132,6 +134,7 @@ export class LockTable {
         entry.waiters.delete(w);
         this.lastToken = Math.max(this.lastToken + 1, Math.floor(this.tokenFloor()));
         entry.holder = { owner: w.owner, token: this.lastToken, untilMs: w.ttlMs > 0 ? this.now() + w.ttlMs : Infinity };
+        if (entry.holder.untilMs !== Infinity) this.onDeadline(entry.holder.untilMs);
         w.grant(this.lastToken);
       }
     }

@@ -1,5 +1,7 @@
 // The default backend: queues, state and locks in the master's memory. One timer, armed for the earliest
-// deadline (a delayed task falling due, a lease or a lock ttl lapsing), drives the pure cores' `tick`.
+// deadline (a delayed task falling due, a lease or a lock ttl lapsing), drives the pure cores' `tick`. The
+// cores report each deadline as they set it (`onDeadline`), so whichever call makes a grant — a release
+// handing a lock or a task to the next waiter included — arms the timer for it.
 // Everything here is synchronous, so no request interleaves with another: each is atomic. With a journal
 // (journal.ts), every accepted change of a task or key is appended as it is made; the service flushes the
 // journal before it answers.
@@ -30,7 +32,7 @@ export class MemoryBackend implements SharedBackend {
   ) {
     // fencing tokens never below the clock in microseconds: they keep increasing across a restart or a USR2
     // re-exec, which start with an empty table (docs/decisions.md, "Fencing tokens"); exact until 2^53, in 2255
-    this.lockTable = new LockTable(now, () => now() * 1000);
+    this.lockTable = new LockTable(now, () => now() * 1000, (atMs) => this.armFor(atMs));
   }
 
   /** Grants no lock until `resumeLocks` (a USR2 successor, while the old master's holders may hold theirs). */
@@ -88,14 +90,11 @@ export class MemoryBackend implements SharedBackend {
       const due = delayMs > 0 ? this.now() + delayMs : 0;
       this.journal.append({ t: 'push', q: queue, id, data, pri: opts.priority ?? 0, max: opts.maxAttempts ?? DEFAULT_MAX_ATTEMPTS, due });
     }
-    this.schedule();
     return id;
   }
 
   take(queue: string, owner: string, leaseMs: number, deliver: (d: Delivery) => void): () => void {
-    const cancel = this.queue(queue).take(owner, leaseMs, deliver);
-    this.schedule();
-    return cancel;
+    return this.queue(queue).take(owner, leaseMs, deliver);
   }
 
   ack(queue: string, id: number, owner: string, attempt = 0): boolean {
@@ -108,7 +107,6 @@ export class MemoryBackend implements SharedBackend {
     const r = this.queues.get(queue)?.nack(id, owner, retryInMs, error, attempt) ?? 'lost';
     // 'dead' is recorded by the queue's onBury
     if (r === 'requeued') this.journal?.append({ t: 'nack', q: queue, id, due: retryInMs > 0 ? this.now() + retryInMs : 0, err: error });
-    this.schedule();
     return r;
   }
 
@@ -122,9 +120,7 @@ export class MemoryBackend implements SharedBackend {
   }
 
   extend(queue: string, id: number, owner: string, leaseMs: number, attempt = 0): boolean {
-    const r = this.queues.get(queue)?.extend(id, owner, leaseMs, attempt) ?? false;
-    this.schedule();
-    return r;
+    return this.queues.get(queue)?.extend(id, owner, leaseMs, attempt) ?? false;
   }
 
   queueStats(queue: string | null): QueueStats[] {
@@ -174,9 +170,7 @@ export class MemoryBackend implements SharedBackend {
   }
 
   lockAcquire(name: string, owner: string, ttlMs: number, grant: (token: number) => void): () => void {
-    const cancel = this.lockTable.acquire(name, owner, ttlMs, grant);
-    this.schedule();
-    return cancel;
+    return this.lockTable.acquire(name, owner, ttlMs, grant);
   }
 
   lockRelease(name: string, token: number): boolean {
@@ -191,7 +185,6 @@ export class MemoryBackend implements SharedBackend {
     for (const q of this.queues.values()) q.ownerGone(owner);
     this.lockTable.ownerGone(owner);
     this.state.ownerGone(owner);
-    this.schedule();
   }
 
   close(): void {
@@ -206,19 +199,23 @@ export class MemoryBackend implements SharedBackend {
     let q = this.queues.get(name);
     if (!q) {
       const onBury = (d: DeadTask): void => this.journal?.append({ t: 'dead', q: name, task: d });
-      this.queues.set(name, (q = new TaskQueue(name, this.now, () => ++this.lastId, onBury)));
+      this.queues.set(name, (q = new TaskQueue(name, this.now, () => ++this.lastId, onBury, (atMs) => this.armFor(atMs))));
     }
     return q;
   }
 
-  /** Arms the timer for the earliest deadline, unless it is armed for that time or earlier. */
+  /** Arms the timer for the earliest deadline of all (after a tick, when the one it fired for is past). */
   private schedule(): void {
     let next: number | null = this.lockTable.nextDeadline();
     for (const q of this.queues.values()) {
       const d = q.nextDeadline();
       if (d !== null && (next === null || d < next)) next = d;
     }
-    if (next === null) return;
+    if (next !== null) this.armFor(next);
+  }
+
+  /** Arms the timer for `next` (ms), unless it is armed for that time or earlier. */
+  private armFor(next: number): void {
     if (this.timer && this.timer.atMs <= next) return;
     if (this.timer) clearTimeout(this.timer.handle);
     // a deadline past Node's longest timer (2^31 - 1 ms, ~24.8 days) is reached in steps: a longer delay

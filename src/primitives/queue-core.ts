@@ -166,6 +166,11 @@ export class TaskQueue {
     private readonly nextId: () => number,
     /** told of every task moved to the dead letters (the journal records it) */
     private readonly onBury: (d: DeadTask) => void = () => {},
+    /**
+     * told of every deadline the queue sets (a lease granted or extended, a task delayed), whatever the
+     * call that set it: the owner's timer must be armed for it, or `tick` is never called for it
+     */
+    private readonly onDeadline: (atMs: number) => void = () => {},
   ) {}
 
   /** Adds a task; returns its id. */
@@ -264,6 +269,7 @@ export class TaskQueue {
     lease.untilMs = this.now() + leaseMs;
     this.deadlines.push({ id, untilMs: lease.untilMs });
     this.staleDeadlines += 1;
+    this.onDeadline(lease.untilMs);
     return true;
   }
 
@@ -366,8 +372,10 @@ export class TaskQueue {
   }
 
   private enqueue(task: TaskRecord): void {
-    if (task.dueAtMs > this.now()) this.delayed.push(task);
-    else {
+    if (task.dueAtMs > this.now()) {
+      this.delayed.push(task);
+      this.onDeadline(task.dueAtMs);
+    } else {
       task.dueAtMs = 0;
       this.ready.push(task);
       this.serve();
@@ -384,6 +392,7 @@ export class TaskQueue {
       const lease: Lease = { task, owner: taker.owner, attempt: task.attempts, untilMs: this.now() + taker.leaseMs };
       this.leases.set(task.id, lease);
       this.deadlines.push({ id: task.id, untilMs: lease.untilMs });
+      this.onDeadline(lease.untilMs);
       let mine = this.byOwner.get(taker.owner);
       if (!mine) this.byOwner.set(taker.owner, (mine = new Set()));
       mine.add(task.id);

@@ -87,11 +87,11 @@ function lockOne(b: SharedBackend, name: string, owner: string, ttlMs = 0): { to
   };
 }
 
-/** Waits until `probe` (which may ask the backend) holds, within WAIT_MS; says what was awaited if not. */
-async function until(probe: () => boolean | Promise<boolean>, what: string): Promise<void> {
+/** Waits until `probe` (which may ask the backend) holds, within WAIT_MS; says what was awaited (and what was last seen) if not. */
+async function until(probe: () => boolean | Promise<boolean>, what: string | (() => string)): Promise<void> {
   const deadline = Date.now() + WAIT_MS;
   while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${WAIT_MS} ms waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${WAIT_MS} ms waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((r) => setTimeout(r, 5));
   }
 }
@@ -442,6 +442,39 @@ for (const { name, make } of BACKENDS) {
       const all = await b.queueStats(null);
       cancel();
       assert.deepEqual(all.filter((q) => q.name === 'only-takers').map((q) => q.waiting), [1]);
+    });
+
+    // A review found the memory backend granting on a release without arming its timer for the deadline the
+    // grant set: the next holder's ttl or lease was never enforced, until some unrelated call armed it.
+    test('a lock handed over by a release keeps its ttl: the waiter after it is granted once it lapses', async () => {
+      const b = await make();
+      const ta = await lockOne(b, 'HO', 'w#a').token;
+      const wb = lockOne(b, 'HO', 'w#b', 200);
+      const wc = lockOne(b, 'HO', 'w#c');
+      await until(async () => (await b.locks()).find((l) => l.name === 'HO')?.waiting === 2, 'w#b and w#c waiting for HO');
+      assert.equal(await b.lockRelease('HO', ta), true);
+      const tb = await wb.token;
+      // nothing else is asked of the backend: only the timer of w#b's ttl can hand the lock on
+      const tc = await wc.token;
+      assert.ok(tc > tb, `w#c got token ${tc} after w#b's ${tb}`);
+    });
+
+    test('a task handed over by retry-dead keeps its lease: lapsed on its last attempt, it is dead again', async () => {
+      const b = await make();
+      const first = takeOne(b, 'rdl', 'w#1', 200);
+      const second = takeOne(b, 'rdl', 'w#1', 200);
+      const id = await b.push('rdl', 'x', { maxAttempts: 1 });
+      assert.equal((await first).id, id);
+      await until(async () => (await b.queueStats('rdl'))[0]?.dead === 1, 'the first lease to lapse into the dead letters');
+      assert.equal(await b.retryDead('rdl'), 1);
+      const d = await second;
+      assert.deepEqual([d.id, d.attempt], [id, 1]);
+      // nothing else is asked of the backend but its stats: only the timer of this lease can bury the task
+      let last: unknown = null;
+      await until(async () => {
+        const s = (last = (await b.queueStats('rdl'))[0]);
+        return s?.leased === 0 && s.dead === 1;
+      }, () => `the second lease to lapse (last stats ${JSON.stringify(last)})`);
     });
 
     test('names with : | spaces and unicode, empty-ish data, big priorities', async () => {
