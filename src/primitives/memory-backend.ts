@@ -1,8 +1,7 @@
 // The default backend: queues, state and locks in the master's memory. One timer, armed for the earliest
 // deadline (a delayed task falling due, a lease or a lock ttl lapsing), drives the pure cores' `tick`. The
 // cores report each deadline as they set it (`onDeadline`), so whichever call makes a grant — a release
-// handing a lock or a task to the next waiter included — arms the timer for it. A queue that holds nothing
-// and has nobody waiting is forgotten (a name used once must not stay in the stats and the timer's walk).
+// handing a lock or a task to the next waiter included — arms the timer for it.
 // Everything here is synchronous, so no request interleaves with another: each is atomic. With a journal
 // (journal.ts), every accepted change of a task or key is appended as it is made; the service flushes the
 // journal before it answers.
@@ -53,7 +52,6 @@ export class MemoryBackend implements SharedBackend {
       const q = this.queue(name);
       for (const task of tasks.values()) q.restore({ ...task });
       for (const d of dead) q.restoreDead(d);
-      this.forgetIfIdle(name);
     }
     for (const [k, v] of image.state) this.state.set(k, v);
     this.schedule();
@@ -96,17 +94,12 @@ export class MemoryBackend implements SharedBackend {
   }
 
   take(queue: string, owner: string, leaseMs: number, deliver: (d: Delivery) => void): () => void {
-    const cancel = this.queue(queue).take(owner, leaseMs, deliver);
-    return () => {
-      cancel();
-      this.forgetIfIdle(queue);
-    };
+    return this.queue(queue).take(owner, leaseMs, deliver);
   }
 
   ack(queue: string, id: number, owner: string, attempt = 0): boolean {
     const ok = this.queues.get(queue)?.ack(id, owner, attempt) ?? false;
     if (ok) this.journal?.append({ t: 'ack', q: queue, id });
-    this.forgetIfIdle(queue);
     return ok;
   }
 
@@ -189,10 +182,7 @@ export class MemoryBackend implements SharedBackend {
   }
 
   ownerGone(owner: string): void {
-    for (const [name, q] of this.queues) {
-      q.ownerGone(owner);
-      this.forgetIfIdle(name);
-    }
+    for (const q of this.queues.values()) q.ownerGone(owner);
     this.lockTable.ownerGone(owner);
     this.state.ownerGone(owner);
   }
@@ -212,14 +202,6 @@ export class MemoryBackend implements SharedBackend {
       this.queues.set(name, (q = new TaskQueue(name, this.now, () => ++this.lastId, onBury, (atMs) => this.armFor(atMs))));
     }
     return q;
-  }
-
-  /**
-   * Drops queue `name` once it holds no task (ready, delayed, leased or dead) and nobody waits on it: it
-   * comes back empty on its next use. Its counters (pushed, acked, …) start again from 0 then.
-   */
-  private forgetIfIdle(name: string): void {
-    if (this.queues.get(name)?.isIdle()) this.queues.delete(name);
   }
 
   /** Arms the timer for the earliest deadline of all (after a tick, when the one it fired for is past). */

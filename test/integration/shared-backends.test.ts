@@ -64,14 +64,6 @@ function takeOne(b: SharedBackend, queue: string, owner: string, leaseMs = 60_00
   });
 }
 
-/**
- * A take that waits on `queue` and is never served (call it once nothing is ready): the memory backend
- * forgets a queue left empty, counters and all, so a test reading the counters after the last ack keeps it.
- */
-function keepQueue(b: SharedBackend, queue: string): () => void {
-  return b.take(queue, 'w#keeper', 60_000, (d) => assert.fail(`the keeper of ${queue} was given task ${d.id}`));
-}
-
 /** The lock's token for `owner`, within a bounded wait. */
 function lockOne(b: SharedBackend, name: string, owner: string, ttlMs = 0): { token: Promise<number>; cancel: () => void } {
   let withdraw = (): void => {};
@@ -179,11 +171,9 @@ for (const { name, make } of BACKENDS) {
       assert.equal(await b.retryDead('n'), 1);
       d = await takeOne(b, 'n', 'w#3');
       assert.deepEqual([d.id, d.attempt, d.maxAttempts], [id, 1, 2]);
-      const keep = keepQueue(b, 'n');
       assert.equal(await b.ack('n', id, 'w#3'), true);
       assert.equal(await b.ack('n', id, 'w#3'), false, 'a second ack');
       const s = (await b.queueStats('n'))[0];
-      keep();
       assert.deepEqual(s && [s.ready, s.leased, s.dead, s.pushed, s.acked, s.nacked], [0, 0, 0, 1, 1, 2]);
     });
 
@@ -204,11 +194,9 @@ for (const { name, make } of BACKENDS) {
       await takeOne(b, 'l', 'w#1', 200);
       const d = await takeOne(b, 'l', 'w#2');
       assert.deepEqual([d.id, d.attempt], [id, 2]);
-      const keep = keepQueue(b, 'l');
       assert.equal(await b.ack('l', id, 'w#1'), false, 'the lease was lost');
       assert.equal(await b.ack('l', id, 'w#2'), true);
       assert.equal((await b.queueStats('l'))[0]?.lost, 1);
-      keep();
 
       const id2 = await b.push('l', 'long', {});
       // a 1 s lease extended every 300 ms for 1.2 s (long enough that a stall of the test itself cannot lapse it)
@@ -262,10 +250,8 @@ for (const { name, make } of BACKENDS) {
       assert.deepEqual([third.id, third.attempt], [id, 2], 'a release spends no attempt');
       assert.equal(await b.nack('stale', id, 'w#1', 0, 'again', 0), 'requeued');
       const fourth = await takeOne(b, 'stale', 'w#1');
-      const keep = keepQueue(b, 'stale');
       assert.equal(await b.ack('stale', id, 'w#1', fourth.attempt), true);
       const end = (await b.queueStats('stale'))[0];
-      keep();
       assert.deepEqual(end && [end.ready, end.leased, end.acked, end.nacked, end.dead], [0, 0, 1, 1, 0], JSON.stringify(end));
     });
 
@@ -510,42 +496,6 @@ for (const { name, make } of BACKENDS) {
     });
   });
 }
-
-// A review found every queue name ever used kept for the master's life: 2000 reply queues used once each
-// stayed in the stats, and the timer walked them all on each push and take.
-describe('memory backend: a queue with nothing in it is forgotten', () => {
-  test('queues whose tasks were acked, whose take was withdrawn or whose taker exited are not listed; one with a dead task is', async () => {
-    const b = new MemoryBackend();
-    open.push(b);
-    for (let i = 0; i < 20; i++) {
-      const id = b.push(`reply-${i}`, i, {});
-      const d = await takeOne(b, `reply-${i}`, 'w#1');
-      assert.equal(b.ack(`reply-${i}`, d.id, 'w#1'), true, `ack of task ${id}`);
-    }
-    const cancel = b.take('withdrawn', 'w#1', 60_000, () => {});
-    b.take('exited', 'w#2', 60_000, () => {});
-    const requeued = b.push('requeued', 'r', {});
-    await takeOne(b, 'requeued', 'w#1');
-    assert.equal(b.nack('requeued', requeued, 'w#1', 0, 'once'), 'requeued');
-    const dead = b.push('dead', 'd', { maxAttempts: 1 });
-    await takeOne(b, 'dead', 'w#1');
-    assert.equal(b.nack('dead', dead, 'w#1', 0, 'no'), 'dead');
-    assert.deepEqual(b.queueStats(null).map((q) => [q.name, q.ready, q.dead, q.waiting]), [['dead', 0, 1, 0], ['exited', 0, 0, 1], ['requeued', 1, 0, 0], ['withdrawn', 0, 0, 1]]);
-    cancel();
-    b.ownerGone('w#2');
-    const again = await takeOne(b, 'requeued', 'w#1');
-    assert.equal(b.ack('requeued', again.id, 'w#1'), true);
-    assert.deepEqual(b.queueStats(null).map((q) => q.name), ['dead'], 'only the queue with a dead letter is left');
-    // a forgotten queue answers its stats as an empty one, and comes back on its next use
-    assert.deepEqual(b.queueStats('reply-3').map((q) => [q.name, q.pushed, q.acked]), [['reply-3', 0, 0]]);
-    assert.equal(b.retryDead('dead'), 1);
-    const revived = await takeOne(b, 'dead', 'w#1');
-    assert.equal(b.ack('dead', revived.id, 'w#1'), true);
-    assert.deepEqual(b.queueStats(null), []);
-    b.push('reply-3', 'new', {});
-    assert.deepEqual(b.queueStats(null).map((q) => [q.name, q.ready, q.pushed]), [['reply-3', 1, 1]]);
-  });
-});
 
 describe('redis backend: several masters on one server', () => {
   test('a push at one master wakes a taker at another; a lock released at one is granted at the other', async () => {
