@@ -17,6 +17,8 @@ const procs = new Map();
 /** names in the server's order, to know when the list itself changed */
 let order = [];
 let logView = null;
+/** a scroll of the log view to its end waits for the next frame */
+let scrollQueued = false;
 
 const $ = (id) => document.getElementById(id);
 
@@ -407,7 +409,21 @@ function appendLog(text, stream, note) {
     logView.lines++;
   }
   while (pre.childNodes.length > MAX_LOG_LINES) pre.firstChild.remove();
-  if (follow) pre.scrollTop = pre.scrollHeight;
+  if (follow) scrollLogsToEnd();
+}
+
+/**
+ * Scrolls the log view to its end once per frame: scrollHeight makes the browser lay the page out, which
+ * after every chunk of a program writing a line a millisecond kept the page too busy to answer clicks.
+ */
+function scrollLogsToEnd() {
+  if (scrollQueued) return;
+  scrollQueued = true;
+  requestAnimationFrame(() => {
+    scrollQueued = false;
+    const pre = $('logs-text');
+    if ($('logs-follow').checked) pre.scrollTop = pre.scrollHeight;
+  });
 }
 
 // --- helpers ---
