@@ -7,6 +7,8 @@ const POLL_MS = 2000;
 const SAMPLES = 60;
 /** most log lines kept in the log view */
 const MAX_LOG_LINES = 2000;
+/** lines of the log the log view shows first, before the live ones */
+const TAIL_LINES = 200;
 /** an unfinished line is kept in one piece up to this long */
 const MAX_PARTIAL_CHARS = 8192;
 const SIGNALS = ['HUP', 'INT', 'QUIT', 'TERM', 'KILL', 'USR1', 'USR2', 'TTIN', 'TTOU', 'WINCH', 'CONT', 'STOP'];
@@ -318,7 +320,7 @@ function drawChart(chart, samples, label, top) {
 
 // --- the log view ---
 
-async function openLogs(name) {
+function openLogs(name) {
   closeLogs();
   const stream = $('logs-stream').value;
   logView = { name, source: null, lines: 0, partial: null };
@@ -329,30 +331,35 @@ async function openLogs(name) {
   $('logs-text').replaceChildren();
   $('logs-status').textContent = 'loading…';
   for (const entry of procs.values()) renderRow(entry);
-  // the end of the log first, then everything written from now on
-  const streams = stream ? [stream] : ['stdout', 'stderr'];
-  for (const s of streams) {
-    const q = new URLSearchParams({ process: name, stream: s, offset: '0', length: '8000' });
-    const t = await call('GET', `/api/logs/tail?${q}`);
-    if (logView !== view) return;
-    if (!t.ok) {
-      if (t.code === 'E_NO_LOGS') {
-        $('logs-status').textContent = 'this drover keeps no log files';
-        return;
-      }
-      continue;
-    }
-    if (t.data) appendLog(t.data, s, t.overflow ? '… (earlier lines not shown)' : null);
-  }
-  const q = new URLSearchParams({ process: name });
+  // the end of the log, then everything written from now on, from one subscription (docs/api.md, "Tails
+  // of whole lines"): a tail fetched first and a stream opened after it lost what was written in between
+  const q = new URLSearchParams({ process: name, lines: String(TAIL_LINES) });
   if (stream) q.set('stream', stream);
-  const source = new EventSource(`/api/logs/stream?${q}`);
+  const url = `/api/logs/stream?${q}`;
+  const source = new EventSource(url);
   view.source = source;
+  // set when the connection drops: EventSource reconnects by itself, and the new connection sends the tail again
+  let dropped = false;
   source.onopen = () => {
-    if (logView === view) $('logs-status').textContent = 'live';
+    if (logView !== view) return;
+    if (dropped) {
+      // the tail that follows repeats what is shown: start over from it instead of showing lines twice
+      $('logs-text').replaceChildren();
+      view.partial = null;
+      appendLog('', null, `… reconnected at ${new Date().toLocaleTimeString()}: the last ${TAIL_LINES} lines again, then live`);
+      dropped = false;
+    }
+    $('logs-status').textContent = 'live';
   };
   source.onerror = () => {
-    if (logView === view) $('logs-status').textContent = 'reconnecting…';
+    if (logView !== view) return;
+    if (source.readyState !== EventSource.CLOSED) {
+      dropped = true;
+      $('logs-status').textContent = 'reconnecting…';
+      return;
+    }
+    // refused (an HTTP error, which EventSource does not retry and whose answer it does not show)
+    void explainRefusal(url, view);
   };
   source.addEventListener('log', (ev) => {
     if (logView !== view) return;
@@ -365,6 +372,25 @@ async function openLogs(name) {
     const d = JSON.parse(ev.data);
     appendLog('', d.stream, `… ${Number(d.bytes)} bytes not shown: this page fell behind (the log file has them)`);
   });
+}
+
+/** Asks again for a log stream drover refused, to show why (its JSON error) in the log view's status. */
+async function explainRefusal(url, view) {
+  let text;
+  try {
+    const res = await fetch(url, { credentials: 'same-origin' });
+    if (res.ok) {
+      // it answers now: the refusal was passing (the view is opened again by choosing it)
+      void res.body?.cancel();
+      text = 'disconnected: open the log again';
+    } else {
+      const err = await res.json().catch(() => ({ code: 'E_HTTP', message: `HTTP ${res.status}` }));
+      text = err.code === 'E_NO_LOGS' ? 'this drover keeps no log files' : String(err.message ?? `HTTP ${res.status}`);
+    }
+  } catch (err) {
+    text = `drover did not answer (${err.message})`;
+  }
+  if (logView === view) $('logs-status').textContent = text;
 }
 
 function closeLogs() {
@@ -526,7 +552,7 @@ $('logs-clear-view').addEventListener('click', () => {
   if (logView) logView.partial = null;
 });
 $('logs-stream').addEventListener('change', () => {
-  if (logView) void openLogs(logView.name);
+  if (logView) openLogs(logView.name);
 });
 setInterval(() => {
   for (const entry of procs.values()) renderUptime(entry);
@@ -537,4 +563,4 @@ void loadInfo();
 void poll();
 // /?log=NAME (where supervisord's tail.html?processname=NAME leads): that process's log, open
 const asked = new URLSearchParams(location.search).get('log');
-if (asked) void openLogs(asked);
+if (asked) openLogs(asked);
