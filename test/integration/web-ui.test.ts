@@ -72,6 +72,14 @@ async function stateOf(port: number, name: string): Promise<string | undefined> 
   return (body['processes'] as { name: string; state: string }[]).find((p) => p.name === name)?.state;
 }
 
+/** Closes the browser, removes its profile and tears drover down: nothing may survive. */
+async function closeAll(context: BrowserContext | null, profile: string, d: Daemon): Promise<void> {
+  await context?.close().catch(() => undefined);
+  rmSync(profile, { recursive: true, force: true });
+  const survivors = await d.teardown();
+  assert.deepEqual(survivors, [], 'nothing survives the teardown');
+}
+
 test('web page in Chromium: lists processes, stop with confirmation, live log line, screenshot', { skip }, async () => {
   const port = await freePort();
   const d = new Daemon(`${inetSection(port)}
@@ -158,10 +166,7 @@ startsecs = 0
     assert.ok(existsSync(join(artifacts, 'web-ui.png')));
     assert.deepEqual(pageErrors, [], 'no script errors on the page');
   } finally {
-    await context?.close().catch(() => undefined);
-    rmSync(profile, { recursive: true, force: true });
-    const survivors = await d.teardown();
-    assert.deepEqual(survivors, [], 'nothing survives the teardown');
+    await closeAll(context, profile, d);
   }
 });
 
@@ -198,10 +203,7 @@ spare_workers = 1
     // an empty mark is not visible: wait for it to be there, empty
     await page.locator(`tr.proc[data-name="${spare}"] .sub:not(.orch)`, { hasText: /^$/ }).waitFor({ state: 'attached' });
   } finally {
-    await context?.close().catch(() => undefined);
-    rmSync(profile, { recursive: true, force: true });
-    const survivors = await d.teardown();
-    assert.deepEqual(survivors, [], 'nothing survives the teardown');
+    await closeAll(context, profile, d);
   }
 });
 
@@ -266,10 +268,7 @@ startsecs = 0
     await page.locator('#logs-status', { hasText: 'live' }).waitFor();
     await page.locator('#logs-text', { hasText: 'ready' }).waitFor();
   } finally {
-    await context?.close().catch(() => undefined);
-    rmSync(profile, { recursive: true, force: true });
-    const survivors = await d.teardown();
-    assert.deepEqual(survivors, [], 'nothing survives the teardown');
+    await closeAll(context, profile, d);
   }
 });
 
@@ -383,10 +382,7 @@ startsecs = 0
     assert.deepEqual(out.filter((l) => l.cls === 'sys'), [], 'no note in the stdout view');
     assert.deepEqual(pageErrors, [], 'no script errors on the page');
   } finally {
-    await context?.close().catch(() => undefined);
-    rmSync(profile, { recursive: true, force: true });
-    const survivors = await d.teardown();
-    assert.deepEqual(survivors, [], 'nothing survives the teardown');
+    await closeAll(context, profile, d);
   }
 });
 
@@ -434,9 +430,6 @@ startsecs = 0
     const file = readFileSync(log, 'utf8');
     assert.ok(file.startsWith(shown) || file.includes(`\n${shown}`), `the view shows the log as it is:\n${shown}\n--- the file:\n${file}`);
   } finally {
-    await context?.close().catch(() => undefined);
-    rmSync(profile, { recursive: true, force: true });
-    const survivors = await d.teardown();
-    assert.deepEqual(survivors, [], 'nothing survives the teardown');
+    await closeAll(context, profile, d);
   }
 });
