@@ -64,6 +64,8 @@ test('reload of a pool whose workers are in backoff replaces them at once with t
       throw new Error(`drover reload: ${(err as Error).message}\n${run.describe()}`);
     });
     assert.equal(r.code, 0, `${r.output}\n${run.describe()}`);
+    // the CLI's summary names the pool it rolled (it said "reload: no changes")
+    assert.match(r.stdout, /^reload: .*; 1 pool\(s\) rolled: web:web/m, r.output);
     const after = run.output.slice(from);
     // backoff, or starting its next retry (which fails the same way) when the reload came
     assert.match(after, /web_0: (backoff|starting), serving nothing: replaced at once by web_\d+ \(reload\)/, run.describe());

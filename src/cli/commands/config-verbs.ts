@@ -57,14 +57,16 @@ options:
       r.printJson({ ...body, ok, failed: failedStarts });
       return ok ? EXIT.OK : EXIT.FAILURE;
     }
+    // worker pools are rolled whether their config changed or not (as gunicorn's HUP): the summary says so
+    const rolled = body.rolled.length > 0 ? `; ${body.rolled.length} pool(s) rolled: ${body.rolled.join(', ')}` : '';
     const summary =
       outcomes.length === 0
-        ? 'reload: no changes'
+        ? `reload: no changes${rolled ? ' to the config' : ''}${rolled}`
         : `reload: ${[
             `${body.processes.changed.length} changed`,
             `${body.processes.added.length} added`,
             `${body.processes.removed.length} removed`,
-          ].join(', ')}${progress ? `; ${progress.describeCounts()} in ${formatElapsed(progress.elapsedMs())}` : ''}${cutShort(body) ? '; cut short: drover is shutting down' : ''}`;
+          ].join(', ')}${rolled}${progress ? `; ${progress.describeCounts()} in ${formatElapsed(progress.elapsedMs())}` : ''}${cutShort(body) ? '; cut short: drover is shutting down' : ''}`;
     progress?.finish(null);
     printWarnings(r, body);
     for (const o of outcomes) {
