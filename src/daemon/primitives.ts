@@ -1,8 +1,6 @@
 // Opening the shared primitives for the workers (queues, state, locks; docs/shared.md): in this process,
 // optionally journaled, or in a Redis server. With a journal, requests wait behind a gate until it is
 // loaded; a re-exec'd master loads it only once the old master has exited (until then the old one appends).
-// Without a journal a re-exec'd master answers at once, but grants no lock until then: the old master's
-// workers may still hold theirs.
 import type { Config } from '../config/types.js';
 import type { Logger } from '../logs/logger.js';
 import type { SharedBackend } from '../primitives/backend.js';
@@ -14,7 +12,7 @@ export interface OpenPrimitives {
   readonly service: SharedService;
   /** open once the journal (if any) is loaded */
   readonly gate: SharedGate;
-  /** The old master has gone: loads the journal, opens the gate, grants locks; returns why it could not, or null. */
+  /** Loads the journal and opens the gate; returns why it could not, or null. */
   openGate(): string | null;
 }
 
@@ -62,10 +60,7 @@ export async function openPrimitives(config: Config, logger: Logger, opts: { def
     return null;
   };
   // Without a journal there is nothing to hand over (memory: the new master starts empty, as documented;
-  // Redis: both masters share the server), so a re-exec'd master's gate opens at once too. Its own lock
-  // table is empty though: a lock the old master's worker holds would be granted again here. So, in
-  // memory, locks wait for the old master to go (docs/shared.md, "Locks").
-  if (opts.deferJournal) memoryBackend?.holdLocks();
+  // Redis: both masters share the server), so a re-exec'd master's gate opens at once too.
   if (!opts.deferJournal || journalFile === null) {
     const problem = openGate();
     if (problem !== null) {
@@ -73,15 +68,7 @@ export async function openPrimitives(config: Config, logger: Logger, opts: { def
       throw new Error(problem);
     }
   }
-  return {
-    service,
-    gate,
-    openGate: () => {
-      const problem = gate.isOpen ? null : openGate();
-      if (problem === null) memoryBackend?.resumeLocks();
-      return problem;
-    },
-  };
+  return { service, gate, openGate: () => (gate.isOpen ? null : openGate()) };
 }
 
 /** A backend URL or a message naming it, with any password replaced by *** (it goes to logs). */

@@ -4,7 +4,6 @@
 // release its successor's lock, and a store can refuse writes with an older token). The tokens of one table
 // count up from the floor it is given, and never below it: the master gives the wall clock in microseconds,
 // so a later master's tokens start above an earlier one's (docs/decisions.md, "Fencing tokens").
-// A table can hold its grants back (a USR2 successor while the old master's holders may still hold).
 
 interface Holder {
   readonly owner: string;
@@ -35,8 +34,6 @@ export interface LockInfo {
 export class LockTable {
   private readonly locks = new Map<string, LockEntry>();
   private lastToken = 0;
-  /** while true, requests wait and nothing is granted */
-  private holding = false;
 
   /**
    * `now` drives the ttls; `tokenFloor` is the least token the next grant may have (0: tokens are 1, 2, 3…).
@@ -82,18 +79,6 @@ export class LockTable {
     }
   }
 
-  /** Grants nothing until `resume`: requests wait in arrival order meanwhile. */
-  hold(): void {
-    this.holding = true;
-  }
-
-  /** Grants what waited while held, first come first served. */
-  resume(): void {
-    if (!this.holding) return;
-    this.holding = false;
-    for (const [name, entry] of this.locks) this.serve(name, entry);
-  }
-
   /** Releases locks whose ttl has lapsed. */
   tick(): void {
     const now = this.now();
@@ -127,7 +112,7 @@ export class LockTable {
   // --- internal ---
 
   private serve(name: string, entry: LockEntry): void {
-    if (!entry.holder && !this.holding) {
+    if (!entry.holder) {
       const next = entry.waiters.values().next();
       if (!next.done) {
         const w = next.value;

@@ -35,16 +35,6 @@ export class MemoryBackend implements SharedBackend {
     this.lockTable = new LockTable(now, () => now() * 1000, (atMs) => this.armFor(atMs));
   }
 
-  /** Grants no lock until `resumeLocks` (a USR2 successor, while the old master's holders may hold theirs). */
-  holdLocks(): void {
-    this.lockTable.hold();
-  }
-
-  resumeLocks(): void {
-    this.lockTable.resume();
-    this.schedule();
-  }
-
   /** Loads a replayed journal (before any request). Tasks come back ready or delayed, none leased. */
   restore(image: JournalImage): void {
     this.lastId = Math.max(this.lastId, image.lastId);

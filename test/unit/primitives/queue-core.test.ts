@@ -209,21 +209,6 @@ test('lock tokens never go below the floor (a later master starts above an earli
   assert.equal(grants.at(-1), 5_003, 'a floor that went back does not make tokens go down');
 });
 
-test('held locks grant nothing until resumed, then serve the waiters first come first served', () => {
-  const t = new LockTable(() => 0);
-  const grants: string[] = [];
-  t.hold();
-  t.acquire('L', 'a', 0, () => grants.push('a'));
-  t.acquire('L', 'b', 0, () => grants.push('b'));
-  t.acquire('M', 'c', 0, () => grants.push('c'));
-  assert.deepEqual(grants, []);
-  assert.deepEqual(t.list().map((l) => [l.name, l.owner, l.waiting]), [['L', null, 2], ['M', null, 1]]);
-  t.resume();
-  assert.deepEqual(grants, ['a', 'c']);
-  t.release('L', 1);
-  assert.deepEqual(grants, ['a', 'c', 'b']);
-});
-
 test('a withdrawn lock wait is skipped', () => {
   const t = new LockTable(() => 0);
   const grants: string[] = [];
