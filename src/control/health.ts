@@ -44,8 +44,8 @@ export function readyzRoute(api: ControlApi): RouteHandler {
 
 /**
  * The autostart processes that are not ready: ready means running (and not unhealthy: restarted for its
- * health check with no pass since), or — for a one-shot program (autorestart = false or unexpected) —
- * exited with one of its expected exit codes. `stoppedByHand` names those an
+ * health check with no pass since), or — for a one-shot program (autorestart = false) — exited with one
+ * of its expected exit codes. `stoppedByHand` names those an
  * operator stopped (their reason says so); `skipStoppedByHand` leaves them out (systemd's start-up
  * readiness: drover does not start them, so the start-up does not wait for them).
  */
@@ -69,9 +69,10 @@ export function notReadyProcesses(
       continue;
     }
     if (record.state === 'running') continue;
-    // a one-shot program: an expected exit is not restarted (autorestart = false, or unexpected: supervisor's default)
+    // a one-shot program (autorestart = false) done as expected; under `unexpected`, supervisor's default, an
+    // expected exit is not restarted either, but a server that exits 0 there serves nothing: not ready
     const oneShotDone =
-      record.state === 'exited' && spec.autorestart !== 'true' && record.exitStatus !== null && spec.exitCodes.includes(record.exitStatus);
+      record.state === 'exited' && spec.autorestart === 'false' && record.exitStatus !== null && spec.exitCodes.includes(record.exitStatus);
     if (oneShotDone) continue;
     out.push({ name: key, state: record.state, reason: reasonOf(spec, record) });
   }
@@ -89,7 +90,7 @@ function reasonOf(spec: ProcessSpec, record: ProcessRecord): string {
     case 'fatal':
       return record.spawnError ?? 'gave up starting (startretries reached)';
     case 'exited':
-      return spec.autorestart !== 'true'
+      return spec.autorestart === 'false'
         ? `exited with status ${record.exitStatus ?? '?'} (expected ${spec.exitCodes.join(', ')})`
         : `exited with status ${record.exitStatus ?? '?'}`;
     case 'stopped':

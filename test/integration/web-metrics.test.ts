@@ -199,10 +199,6 @@ command = ${process.execPath} ${fixture('exit-with.mjs')} 0
 autorestart = false
 startsecs = 0
 
-[program:job]
-command = ${process.execPath} ${fixture('exit-with.mjs')} 0
-startsecs = 0
-
 [program:flaky]
 command = /bin/sh -c 'test -f %(here)s/go || exit 1; exec sleep 1000'
 startsecs = 1
@@ -228,8 +224,6 @@ startretries = 100
     );
     const names = (notReady['not_ready'] as { name: string }[]).map((p) => p.name);
     assert.ok(!names.includes('oneshot:oneshot'), `a one-shot that exited 0 is ready: ${JSON.stringify(notReady)}`);
-    // supervisor's default autorestart (unexpected) does not restart an expected exit either: it is done
-    assert.ok(!names.includes('job:job'), `a job that exited 0 under autorestart = unexpected is ready: ${JSON.stringify(notReady)}`);
     assert.equal(notReady['ok'], false);
 
     writeFileSync(join(d.dir, 'go'), '');
@@ -246,7 +240,6 @@ startretries = 100
     const procs = await processes(port);
     assert.equal(procs.get('flaky:flaky')?.state, 'running');
     assert.equal(procs.get('oneshot:oneshot')?.state, 'exited');
-    assert.equal(procs.get('job:job')?.state, 'exited');
     for (const p of procs.values()) if (p.pid) d.seen.add(p.pid);
 
     // stopping an autostart program makes drover not ready again
