@@ -226,11 +226,13 @@ export class Launcher {
     entry.child = null;
     entry.spawnedPid = 0;
     // A program that forked a daemon and exited: follow its pidfile when configured. A launcher that a stop
-    // ended, however it ended, may have forked its daemon already: that one gets the stop signal too.
+    // ended, however it ended, may have forked its daemon already: it is followed too, and given the stop
+    // signal unless stopasgroup gave it already (to the launcher's descendants: a second SIGINT would make
+    // many a graceful stop a fast one)
     const stopping = entry.record.stopRequested;
     if (spec.pidfile !== null && entry.followedPid === 0 && (stopping || (ev.code !== null && spec.exitCodes.includes(ev.code)))) {
       this.follower.waitForPidfile(entry, ev.pid, stopping);
-      if (stopping) this.follower.deferStop(entry, spec.stopSignal, spec.stopAsGroup);
+      if (stopping && !spec.stopAsGroup) this.follower.deferStop(entry, spec.stopSignal, false);
       return;
     }
     // What is known of the ended process, before a respawn replaces it (sweepLeftovers, the daemonizing check)
