@@ -458,7 +458,10 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   await hooks.run('on_exit', 10_000, serverInfo);
   await cleanup();
   // what is still queued for drover's stdout reaches it, unless its reader has stalled (then exit regardless)
-  await sink.close(() => Promise.all([stdout.settle(STDOUT_STALL_MS), stderr.settle(STDOUT_STALL_MS)]));
+  // at the end of a USR2 hand-over this master's AUTO logs go, as a restart clears them: its successor started
+  // with nocleanup (this master was still writing) and never learns their names (docs/decisions.md)
+  const removeOwnAutoLogs = reexec.handedOver && !config.supervisord.nocleanup;
+  await sink.close(() => Promise.all([stdout.settle(STDOUT_STALL_MS), stderr.settle(STDOUT_STALL_MS)]), removeOwnAutoLogs);
   o.signals.remove();
   // an essential program that ended leaves its exit status (docs/orchestration.md)
   return failed ? 1 : (exitCode ?? 0);

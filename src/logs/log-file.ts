@@ -124,6 +124,8 @@ export class LogFile {
   private size = 0;
   /** false for a device or FIFO (/dev/null, a named pipe): never rotated */
   private regular = true;
+  /** "dev:ino" of the live file last opened; null before one opened */
+  private liveId: string | null = null;
   /** start of the day/hour the live file belongs to (time rotation); 0 when unused */
   private periodMs = 0;
   /** operations not yet started, in order */
@@ -246,6 +248,14 @@ export class LogFile {
   }
 
   /** Writes what is queued, waits for gzip jobs, closes the file. */
+  /**
+   * "dev:ino" of the live file this LogFile last opened (it may be closed by now); null when none opened.
+   * Tells the file it made from one another process later made under the same name.
+   */
+  get identity(): string | null {
+    return this.liveId;
+  }
+
   async close(): Promise<void> {
     this.closing = true;
     await this.flush();
@@ -393,6 +403,7 @@ export class LogFile {
       this.fd = fd;
       this.openError = null;
       this.regular = stat.isFile();
+      this.liveId = `${stat.dev}:${stat.ino}`;
       if (flags === 'w' && this.regular && stat.size > 0) ftruncateSync(fd, 0);
       this.size = flags === 'w' ? 0 : stat.size;
       if (this.opts.rotate) {

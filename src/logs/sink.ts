@@ -2,7 +2,7 @@
 // files the config names (supervisor's stdout_logfile / stderr_logfile and drover's additions), echoed to
 // drover's stdout in the foreground; drover's own log file; reopen on SIGUSR1; and the reading API the
 // control plane serves (supervisor's readProcessStdoutLog, tailProcessStdoutLog, readLog, clearProcessLogs).
-import { closeSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { processKey, sameProcess } from '../config/diff.js';
 import type { Config, ProcessSpec } from '../config/types.js';
@@ -238,8 +238,10 @@ export class LogSink implements OutputSink {
   private readonly unnamed = new Set<LogFile>();
   /** files of forgotten processes being closed (close waits for them) */
   private readonly closingFiles = new Set<Promise<void>>();
-  /** AUTO log paths of forgotten processes per program ("group:program"), oldest first */
-  private readonly retiredAuto = new Map<string, string[]>();
+  /** AUTO logs of forgotten processes per program ("group:program"), oldest first */
+  private readonly retiredAuto = new Map<string, RetiredLog[]>();
+  /** the files this sink made for AUTO logs (not a fixed path that happens to look like one) */
+  private readonly autoFiles = new WeakSet<LogFile>();
 
   constructor(opts: LogSinkOptions) {
     this.opts = opts;
@@ -530,7 +532,11 @@ export class LogSink implements OutputSink {
    * Waits for children's pipes to end (while data still flows), then for `beforeFiles` (what else may still
    * log: drover's stdout settling), writes everything queued, closes every file.
    */
-  async close(beforeFiles: () => Promise<unknown> = async () => undefined): Promise<void> {
+  /**
+   * Reads the pipes' last output, closes every file. `removeOwnAutoLogs`: then removes the AUTO log files
+   * this sink made, live and retired (removeOwnAutoLogs), before drover's own log closes.
+   */
+  async close(beforeFiles: () => Promise<unknown> = async () => undefined, removeOwnAutoLogs = false): Promise<void> {
     if (this.sources.size > 0 && !this.readingStopped) {
       const startedMs = Date.now();
       await new Promise<void>((resolveEnded) => {
@@ -566,6 +572,7 @@ export class LogSink implements OutputSink {
     await beforeFiles();
     await Promise.all([...this.files.values()].map((f) => f.close()));
     await Promise.all([...this.closingFiles]);
+    if (removeOwnAutoLogs) this.removeOwnAutoLogs();
     await this.mainLog?.close();
     this.syslog?.close();
     this.ownSyslog?.close();
@@ -749,16 +756,17 @@ export class LogSink implements OutputSink {
     this.files.delete(path);
     const closing = file.close().finally(() => {
       this.closingFiles.delete(closing);
-      if (isAutoLogName(basename(path), this.opts.config.supervisord.identifier)) this.retireAutoLog(spec, path);
+      if (isAutoLogName(basename(path), this.opts.config.supervisord.identifier)) this.retireAutoLog(spec, { path, identity: file.identity });
     });
     this.closingFiles.add(closing);
   }
 
   /** Keeps the AUTO log of a gone process among the newest RETIRED_AUTO_LOGS of its program; removes older ones. */
-  private retireAutoLog(spec: ProcessSpec, path: string): void {
+  private retireAutoLog(spec: ProcessSpec, log: RetiredLog): void {
+    const path = log.path;
     const program = `${spec.group}:${spec.programName}`;
     const list = this.retiredAuto.get(program) ?? [];
-    list.push(path);
+    list.push(log);
     this.retiredAuto.set(program, list);
     if (list.length <= RETIRED_AUTO_LOGS) return;
     const userUid = spec.user === null ? null : (lookupUser(spec.user)?.uid ?? null);
@@ -770,7 +778,7 @@ export class LogSink implements OutputSink {
       return;
     }
     try {
-      for (const old of list.splice(0, list.length - RETIRED_AUTO_LOGS)) {
+      for (const { path: old } of list.splice(0, list.length - RETIRED_AUTO_LOGS)) {
         // a live process may have been given the same name meanwhile (an update re-adding it): keep its file
         if (this.files.has(old)) continue;
         try {
@@ -811,6 +819,7 @@ export class LogSink implements OutputSink {
         ...(this.opts.highWaterMark !== undefined ? { highWaterMark: this.opts.highWaterMark } : {}),
       });
       this.files.set(path, file);
+      if (configured === 'AUTO') this.autoFiles.add(file);
     }
     return { spec, target: { type: 'file', file }, path, followers: null };
   }
@@ -822,14 +831,9 @@ export class LogSink implements OutputSink {
    */
   private removeAutoLogs(): void {
     const sv = this.opts.config.supervisord;
-    // the users of programs with AUTO logs: a childlogdir of theirs is accepted, as for the logs themselves
-    const users = this.opts.config.processes.flatMap((p) => {
-      const uid = p.user !== null && (p.stdoutLogfile === 'AUTO' || p.stderrLogfile === 'AUTO') ? lookupUser(p.user)?.uid : undefined;
-      return uid === undefined ? [] : [uid];
-    });
     let dir: PinnedDir;
     try {
-      dir = pinDirectory(sv.childlogdir, users);
+      dir = pinDirectory(sv.childlogdir, this.autoLogUsers());
     } catch (err) {
       this.onError(`not removing old AUTO logs from ${sv.childlogdir}: ${(err as Error).message}`);
       return;
@@ -848,9 +852,78 @@ export class LogSink implements OutputSink {
       dir.close();
     }
   }
+
+  /**
+   * Removes the AUTO log files this sink made (the live ones, closed by now, and the retired ones kept), with
+   * their rotated backups: what the old master does as it exits after a USR2 hand-over, whose successor
+   * starts with its own AUTO names and removes none (docs/decisions.md). A file is removed only while its
+   * name still leads to the file this sink opened (a backup: while its name is this sink's own AUTO name
+   * with a number), in the directory as checked (os/safe-dir.ts), as removeAutoLogs does.
+   */
+  private removeOwnAutoLogs(): void {
+    const sv = this.opts.config.supervisord;
+    const own: RetiredLog[] = [...this.retiredAuto.values()].flat();
+    for (const [path, file] of this.files) if (this.autoFiles.has(file)) own.push({ path, identity: file.identity });
+    this.retiredAuto.clear();
+    const mine = own.filter((l) => dirname(l.path) === resolve(sv.childlogdir));
+    if (mine.length === 0) return;
+    let dir: PinnedDir;
+    try {
+      dir = pinDirectory(sv.childlogdir, this.autoLogUsers());
+    } catch (err) {
+      this.onError(`not removing this master's AUTO logs from ${sv.childlogdir}: ${(err as Error).message}`);
+      return;
+    }
+    try {
+      const entries = readdirSync(`/proc/self/fd/${dir.fd}`);
+      const unlink = (name: string): void => {
+        try {
+          unlinkSync(dir.at(name));
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.onError(`cannot remove ${join(sv.childlogdir, name)}: ${(err as Error).message}`);
+        }
+      };
+      for (const { path, identity } of mine) {
+        const name = basename(path);
+        if (identity !== null && sameFile(dir.at(name), identity)) unlink(name);
+        for (const e of entries) if (isBackupOf(e, name)) unlink(e);
+      }
+    } finally {
+      dir.close();
+    }
+  }
+
+  /** The users of programs with AUTO logs: a childlogdir of theirs is accepted, as for the logs themselves. */
+  private autoLogUsers(): number[] {
+    return this.opts.config.processes.flatMap((p) => {
+      const uid = p.user !== null && (p.stdoutLogfile === 'AUTO' || p.stderrLogfile === 'AUTO') ? lookupUser(p.user)?.uid : undefined;
+      return uid === undefined ? [] : [uid];
+    });
+  }
 }
 
 // --- helpers ---
+
+/** An AUTO log file of a gone process, and the file ("dev:ino") its LogFile last opened under that name. */
+interface RetiredLog {
+  readonly path: string;
+  readonly identity: string | null;
+}
+
+/** Whether `name` (a path in a pinned directory) is a regular file with identity "dev:ino" `identity`. */
+function sameFile(name: string, identity: string): boolean {
+  try {
+    const st = lstatSync(name);
+    return st.isFile() && `${st.dev}:${st.ino}` === identity;
+  } catch {
+    return false; // gone already
+  }
+}
+
+/** Whether directory entry `entry` is a rotated backup of log `name`: NAME.N, or NAME.N.gz once compressed. */
+function isBackupOf(entry: string, name: string): boolean {
+  return entry.startsWith(`${name}.`) && /^\d+(\.gz)?$/.test(entry.slice(name.length + 1));
+}
 
 function key(processId: string, stream: StreamName): string {
   return `${processId}\0${stream}`;

@@ -4,7 +4,7 @@
 // and systemd socket activation.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -192,6 +192,85 @@ test('a unix socket across USR2: kept when the new master fails, served by it wh
     await requestJson(ep, 'POST', '/api/shutdown', {});
     await waitForCondition(() => livePids([newMaster]).length === 0, 'the new master to exit', { timeoutMs: 15_000, describe: () => run.describe() });
     assert.equal(existsSync(sock), false, `the last master removed ${sock}\n${run.describe()}`);
+  } finally {
+    await teardown(run, spawned(run), dir);
+  }
+});
+
+/** Names of the files in `dir` that process `pid` holds open. */
+function heldIn(pid: number, dir: string): string[] {
+  const held: string[] = [];
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      if (target.startsWith(`${dir}/`)) held.push(target.slice(dir.length + 1));
+    } catch {
+      // closed while listed
+    }
+  }
+  return held.sort();
+}
+
+test('two USR2s in a row: each old master removes its AUTO logs as it exits, childlogdir holds only the newest master\'s', async () => {
+  const dir = makeTmpDir();
+  const app = join(dir, 'app.mjs');
+  writeFileSync(app, `export default (req, res) => res.end('hi');\n`);
+  const file = writeConfig(dir, `[socket:web]\nbind = 127.0.0.1:0\n\n[program:web]\nworker = ${app}\nsockets = web\nnumprocs = 2\n`);
+  const run = await startUp(file);
+  const logs = join(dir, '.drover', 'logs');
+  const masters: number[] = [];
+  const listing = (): string => `${logs}: ${readdirSync(logs).sort().join(' ')}\n${run.describe()}`;
+  try {
+    await run.waitForCount(/web_\d: starting → running/g, 2);
+    const first = readdirSync(logs).sort();
+    assert.equal(first.length, 4, listing());
+    let old = run.pid;
+    for (let round = 0; round < 2; round++) {
+      const from = run.output.length;
+      process.kill(old, 'SIGUSR2');
+      const next = Number((await run.waitForLine(/the new master \(pid (\d+)\) is ready/, { from, timeoutMs: 20_000 }))[1]);
+      masters.push(next);
+      const gone = old;
+      await waitForCondition(() => livePids([gone]).length === 0, `the old master (pid ${gone}) to exit`, { timeoutMs: 15_000, describe: listing });
+      old = next;
+    }
+    // the newest master's own AUTO logs (stdout and stderr of web_0 and web_1) and nothing else
+    const newest = masters[1] ?? 0;
+    const held = heldIn(newest, logs);
+    assert.equal(held.length, 4, `the newest master holds ${held.join(' ')}\n${listing()}`);
+    assert.deepEqual(readdirSync(logs).sort(), held, listing());
+    assert.ok(first.every((f) => !held.includes(f)), listing());
+    await requestJson(parseServerUrl(`unix://${join(dir, '.drover', 'drover.sock')}`), 'POST', '/api/shutdown', {});
+    await waitForCondition(() => livePids([newest]).length === 0, 'the newest master to exit', { timeoutMs: 15_000, describe: listing });
+    // a plain shutdown keeps them (removed at the next start), as supervisord leaves them
+    assert.deepEqual(readdirSync(logs).sort(), held, listing());
+  } finally {
+    for (const pid of livePids(masters)) process.kill(pid, 'SIGKILL');
+    await teardown(run, spawned(run), dir);
+  }
+});
+
+test('USR2 with nocleanup = true: the old master leaves its AUTO logs beside the new master\'s', async () => {
+  const dir = makeTmpDir();
+  const app = join(dir, 'app.mjs');
+  writeFileSync(app, `export default (req, res) => res.end('hi');\n`);
+  const file = writeConfig(dir, `[supervisord]\nnocleanup = true\n\n[socket:web]\nbind = 127.0.0.1:0\n\n[program:web]\nworker = ${app}\nsockets = web\nnumprocs = 1\n`);
+  const run = await startUp(file);
+  const logs = join(dir, '.drover', 'logs');
+  let newMaster = 0;
+  const listing = (): string => `${logs}: ${readdirSync(logs).sort().join(' ')}\n${run.describe()}`;
+  try {
+    await run.waitForLine(/web_0: starting → running/);
+    const first = readdirSync(logs).sort();
+    assert.equal(first.length, 2, listing());
+    run.signal('SIGUSR2');
+    newMaster = Number((await run.waitForLine(/the new master \(pid (\d+)\) is ready/, { timeoutMs: 20_000 }))[1]);
+    await run.waitForExit(15_000, { drained: false });
+    const held = heldIn(newMaster, logs);
+    assert.equal(held.length, 2, listing());
+    assert.deepEqual(readdirSync(logs).sort(), [...first, ...held].sort(), listing());
+    await requestJson(parseServerUrl(`unix://${join(dir, '.drover', 'drover.sock')}`), 'POST', '/api/shutdown', {});
+    await waitForCondition(() => livePids([newMaster]).length === 0, 'the new master to exit', { timeoutMs: 15_000, describe: listing });
   } finally {
     await teardown(run, spawned(run), dir);
   }
