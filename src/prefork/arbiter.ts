@@ -233,7 +233,9 @@ export class Arbiter {
         continue;
       }
       this.setTarget(group, programName, count);
-      // the highest slot, so the slots stay 0…n-1; the newest among unplaced ones
+      // the highest slot, so the slots stay 0…n-1; the newest among unplaced ones. Not a successor still
+      // loading while another can go: taking it would end the replacement (a TTOU during one may leave a gap
+      // in the slots, which the next TTIN fills)
       const settled = live.filter((w) => !this.loading.has(w));
       const victim = (settled.length > 0 ? settled : live).reduce((a, b) => ((b.slot ?? -1) > (a.slot ?? -1) || ((b.slot ?? -1) === (a.slot ?? -1) && b.spec.processNum > a.spec.processNum) ? b : a));
       if (live.length <= count) {
@@ -268,7 +270,10 @@ export class Arbiter {
       const keep = (): void => void outcomes.set(program, 'kept');
       // the members as the roll found them: the successors replaceIdle registers are not rolled again
       const found = this.workersOf(group, programName);
-      for (const w of found) if (this.loading.has(w)) this.host.logger.info(`${w.spec.name}: loading, begun before the reload: rolled once it is up`);
+      // successors loading now (a max_requests recycle's) run the config as it was: each is rolled once up
+      // (taken now: one that gets ready while the roll waits on another leaves `loading` before its turn)
+      const begunBefore = found.filter((w) => this.loading.has(w));
+      for (const w of begunBefore) this.host.logger.info(`${w.spec.name}: loading, begun before the reload: rolled once it is up`);
       const idle = this.replaceIdle(group, programName, halted);
       if (this.spareTarget(group, programName) > 0) await this.rollWithSpares(group, programName, found, keep, halted);
       else {
@@ -278,12 +283,8 @@ export class Arbiter {
           await this.rollOne(w, keep);
         }
       }
-      // successors that were loading when the roll began (a max_requests recycle's) run the config as it
-      // was: each is rolled in turn once it is up
-      for (const w of found) {
-        const start = this.loading.get(w);
-        if (!start) continue;
-        await start;
+      for (const w of begunBefore) {
+        await this.loading.get(w);
         if (!this.host.isRunning() || halted()) break;
         if (w.retiring || w.record.state !== 'running' || w.role !== 'serving') continue;
         await this.rollOne(w, keep);

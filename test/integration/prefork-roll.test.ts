@@ -2,7 +2,7 @@
 // the new config at once, a WINCH during the roll is not undone by it, and a TTOU during it counts from the
 // size the reload set. Each reload is held open by an app whose load blocks on a FIFO the test releases.
 import assert from 'node:assert/strict';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { assertStaysFor, makeTmpDir, runCli, startUp, teardown, waitForAsync, writeConfig, type CliRun } from '../helpers/drover.js';
@@ -207,6 +207,54 @@ test('TTOU while a roll replacement loads removes a worker that is up, not the r
     assert.doesNotMatch(run.output.slice(from), /keeping the old worker/, run.describe());
     const now = await waitForStates(file, run, 'one worker, running', (st) => Object.values(st).length === 1 && Object.values(st)[0] === 'running');
     assert.ok('web:web_3' in now, `${JSON.stringify(now)}\n${run.describe()}`);
+  } finally {
+    rmSync(h.hold, { force: true });
+    await teardown(run, workerPids(run), dir);
+  }
+});
+
+// A code review of the test above's fix: a successor that got ready while the roll waited on another
+// worker's replacement had left `loading` before its turn came, and was never rolled.
+test('HUP with two max_requests successors loading, one ready mid-roll: both end on the new config', async () => {
+  const dir = makeTmpDir();
+  const h = perProcessHold(dir);
+  const file = writeConfig(dir, pool(h.app, 2, 'max_requests = 1\nenvironment = VER="1"\n'));
+  const run = await startUp(file);
+  const spawnedAfter = async (from: number, n: number): Promise<{ name: string; pid: number }[]> => {
+    const list = (): { name: string; pid: number }[] => [...run.output.slice(from).matchAll(/spawned: (web_\d+) with pid (\d+)/g)].map((m) => ({ name: m[1] as string, pid: Number(m[2]) }));
+    await run.waitUntil(() => (list().length >= n ? true : null), `${n} worker(s) spawned`, 10_000);
+    return list();
+  };
+  try {
+    const port = Number((await run.waitForLine(/socket web: listening on 127\.0\.0\.1:(\d+)/))[1]);
+    await run.waitForCount(/web_\d: starting → running/g, 2, 10_000);
+    writeFileSync(h.hold, '');
+    const from = run.output.length;
+    // both workers recycle (each after one request); their successors load, held
+    for (let i = 0; run.count(/recycling worker \d+/g) < 2; i++) {
+      assert.ok(i < 200, `both workers served a request in 200\n${run.describe()}`);
+      await fetchText(port);
+    }
+    const [s1, s2] = (await spawnedAfter(from, 2)) as [{ name: string; pid: number }, { name: string; pid: number }];
+    // the second successor gets ready; the first stays loading
+    h.release(s2.pid);
+    await run.waitForLine(new RegExp(`${s2.name}: starting → running`), { from });
+    writeFileSync(file, pool(h.app, 2, 'max_requests = 1\nenvironment = VER="2"\n'));
+    const hup = run.output.length;
+    run.signal('SIGHUP');
+    await run.waitForLine(new RegExp(`${s1.name}: loading, begun before the reload`), { from: hup });
+    // the roll replaces s2 (its replacement s3 held), and s1 gets ready meanwhile
+    const [s3] = (await spawnedAfter(hup, 1)) as [{ name: string; pid: number }];
+    h.release(s1.pid);
+    await run.waitForLine(new RegExp(`${s1.name}: starting → running`), { from: hup });
+    rmSync(h.hold);
+    h.release(s3.pid);
+    await run.waitForLine(/reload: done \(SIGHUP[^\n]*\)/, { from: hup, timeoutMs: 15_000 });
+    const now = await waitForStates(file, run, 'two workers, running', (st) => Object.values(st).length === 2 && Object.values(st).every((s) => s === 'running'));
+    const r = await runCli(['status', '--json', '-c', file]);
+    const pids = (JSON.parse(r.stdout) as { processes: { pid: number | null }[] }).processes.map((p) => p.pid ?? 0);
+    const vers = pids.map((pid) => /(?:^|\0)VER=([^\0]*)/.exec(readFileSync(`/proc/${pid}/environ`, 'latin1'))?.[1]);
+    assert.deepEqual(vers, ['2', '2'], `every worker on the new config\n${JSON.stringify(now)}\n${run.describe()}`);
   } finally {
     rmSync(h.hold, { force: true });
     await teardown(run, workerPids(run), dir);
