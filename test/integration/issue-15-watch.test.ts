@@ -272,3 +272,39 @@ watch_debounce = 100ms
     await teardown(run, [...pids(run, SPAWNED), ...pids(run, /spawned: db with pid (\d+)/g)], dir);
   }
 });
+
+// A code review: a watch restart's start came after its stop, and undid an operator's stop that arrived
+// while the program was stopping for the watch.
+test('an operator stop while a watch restart is stopping the program wins: the program stays stopped', async () => {
+  const dir = makeTmpDir();
+  mkdirSync(join(dir, 'src'));
+  const go = join(dir, 'go');
+  const file = writeConfig(
+    dir,
+    `[program:w]
+command = /bin/sh -c 'trap "while [ ! -f ${go} ]; do sleep 0.05; done; exit 0" TERM; while :; do sleep 0.05; done'
+startsecs = 0
+stopwaitsecs = 30
+watch = src/*.txt
+watch_debounce = 100ms
+`,
+  );
+  const run = await startUp(file);
+  try {
+    await run.waitForLine(/watch: w:w: watching/);
+    await run.waitForCount(SPAWNED, 1);
+    const from = run.output.length;
+    writeFileSync(join(dir, 'src', 'a.txt'), 'changed');
+    // the watch's stop is under way, held until `go` exists
+    await run.waitForLine(/w: running → stopping/, { from });
+    const stop = await runCli(['stop', 'w', '--no-wait', '-c', file]);
+    assert.equal(stop.code, 0, stop.output);
+    writeFileSync(go, '');
+    await run.waitForLine(/w: stopping → stopped/, { from });
+    await assertStaysFor(1000, () => run.count(SPAWNED) === 1, 'no start after the operator\'s stop');
+    const st = await runCli(['status', 'w', '-c', file]);
+    assert.match(st.stdout, /^w\s+stopped/m, `${st.output}\n${run.describe()}`);
+  } finally {
+    await teardown(run, pids(run, SPAWNED), dir);
+  }
+});
