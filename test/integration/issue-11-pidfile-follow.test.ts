@@ -316,69 +316,58 @@ test('a followed daemon stopped without stopasgroup: drover says that processes 
   }
 });
 
-// A review (reasoning) and then this test: a stop that came while the launcher still ran — after it had
-// forked its daemon — ended the program at the launcher's exit, and without stopasgroup (whose signal
-// reaches the launcher's descendants) the daemon ran on, followed by nobody.
-test('a stop while the launcher still runs reaches the daemon it already forked: followed through its pidfile and stopped', async () => {
+/**
+ * A launcher that forks `daemon` (a shell script in its own session: $1 the pidfile, which it writes at once,
+ * $2 a marker file), says `launcher-ready` once the pidfile is there and waits, leaving with 0 on `signal`.
+ * The program (`options` added to its section) is stopped while the launcher still runs; once the stop has
+ * answered and the daemon is gone, `check` gets the run and the marker's text.
+ */
+async function stopWhileLaunching(daemon: string, signal: string, options: string, check: (run: CliRun, marker: string) => void): Promise<void> {
   const s = setup(null);
   const marker = join(s.base, 'got-signal');
-  const daemon = join(s.base, 'daemon.sh');
+  const script = join(s.base, 'daemon.sh');
   let run: CliRun | null = null;
   const daemons: number[] = [];
   try {
-    // the daemon (its own session) writes its pidfile at once; the launcher then waits, and leaves with 0 on TERM
-    // (short sleeps in a loop: a trap runs between them, and nothing is left behind)
-    writeFileSync(daemon, `trap 'echo TERM > "$2"; exit 0' TERM\necho $$ > "$1"\nwhile :; do sleep 0.05; done\n`);
-    writeFileSync(s.launcher, `setsid /bin/sh ${daemon} "$1" "$2" </dev/null >/dev/null 2>&1 &\ntrap 'exit 0' TERM\nwhile [ ! -s "$1" ]; do sleep 0.01; done\necho launcher-ready\nwhile :; do sleep 0.05; done\n`);
-    const conf = `[program:app]\ncommand = /bin/sh ${s.launcher} ${s.pidfile} ${marker}\npidfile = ${s.pidfile}\nstartsecs = 30\nstopwaitsecs = 10\nautorestart = false\n`;
+    writeFileSync(script, daemon);
+    // short sleeps in a loop: a trap runs between them, and nothing is left behind
+    writeFileSync(s.launcher, `setsid /bin/sh ${script} "$1" "$2" </dev/null >/dev/null 2>&1 &\ntrap 'exit 0' ${signal}\nwhile [ ! -s "$1" ]; do sleep 0.01; done\necho launcher-ready\nwhile :; do sleep 0.05; done\n`);
+    const conf = `[program:app]\ncommand = /bin/sh ${s.launcher} ${s.pidfile} ${marker}\npidfile = ${s.pidfile}\nstartsecs = 30\nstopsignal = ${signal}\nstopwaitsecs = 10\nautorestart = false\n${options}`;
     const file = writeConfig(s.base, conf);
     run = await startUp(file);
     await run.waitForLine(/app \| launcher-ready/);
-    daemons.push(Number(readFileSync(s.pidfile, 'utf8')));
+    const d = Number(readFileSync(s.pidfile, 'utf8'));
+    daemons.push(d);
     const stop = await runCli(['stop', 'app', '-c', file], { timeoutMs: 20_000 });
     assert.equal(stop.code, 0, `${stop.output}\n${run.describe()}`);
-    const got = existsSync(marker) ? readFileSync(marker, 'utf8') : '(nothing)';
-    assert.equal(got, 'TERM\n', `the daemon never got its stop signal\n${run.describe()}`);
-    const d = daemons[0] as number;
-    await waitForCondition(() => livePids([d]).length === 0, `the daemon ${d} to be gone`, { describe: () => (run as CliRun).describe() });
-    assert.match(run.output, /app: following pid \d+/, run.describe());
+    const r = run;
+    await waitForCondition(() => livePids([d]).length === 0, `the daemon ${d} to be gone`, { describe: () => r.describe() });
+    assert.match(run.output, /app: following pid \d+/, `drover followed the daemon\n${run.describe()}`);
+    check(run, existsSync(marker) ? readFileSync(marker, 'utf8') : '(nothing)');
   } finally {
     for (const d of daemons) if (livePids([d]).length > 0) process.kill(-d, 'SIGKILL');
     if (run) assert.deepEqual(await teardown(run, daemons, s.base), []);
   }
+}
+
+// A review (reasoning) and then this test: a stop that came while the launcher still ran — after it had
+// forked its daemon — ended the program at the launcher's exit, and without stopasgroup (whose signal
+// reaches the launcher's descendants) the daemon ran on, followed by nobody.
+test('a stop while the launcher still runs reaches the daemon it already forked: followed through its pidfile and stopped', async () => {
+  await stopWhileLaunching(`trap 'echo TERM > "$2"; exit 0' TERM\necho $$ > "$1"\nwhile :; do sleep 0.05; done\n`, 'TERM', '', (run, got) => {
+    assert.equal(got, 'TERM\n', `the daemon never got its stop signal\n${run.describe()}`);
+  });
 });
 
 // A code review of the test above's fix: with stopasgroup the stop signal reaches the launcher's descendants,
 // the daemon among them; holding it for the daemon as well sent it twice (a second SIGINT makes many a
 // graceful stop a fast one).
 test('with stopasgroup, a stop while the launcher still runs reaches its daemon once, not twice', async () => {
-  const s = setup(null);
-  const marker = join(s.base, 'got-signal');
-  const daemon = join(s.base, 'daemon.sh');
-  let run: CliRun | null = null;
-  const daemons: number[] = [];
-  try {
-    // the daemon notes each stop signal (USR1: a shell's background job ignores SIGINT) at once (`wait`
-    // returns for a trapped signal; a foreground sleep would merge two into one); after the first it lives
-    // on for 0.5 s (drover follows it meanwhile)
-    writeFileSync(
-      daemon,
-      `quit=0\nn=0\ntrap 'echo USR1 >> "$2"; quit=1' USR1\necho $$ > "$1"\nwhile [ $quit = 0 ]; do sleep 0.05 & wait $!; done\nwhile [ $n -lt 10 ]; do sleep 0.05 & wait $!; n=$((n+1)); done\n`,
-    );
-    writeFileSync(s.launcher, `setsid /bin/sh ${daemon} "$1" "$2" </dev/null >/dev/null 2>&1 &\ntrap 'exit 0' USR1\nwhile [ ! -s "$1" ]; do sleep 0.01; done\necho launcher-ready\nwhile :; do sleep 0.05; done\n`);
-    const conf = `[program:app]\ncommand = /bin/sh ${s.launcher} ${s.pidfile} ${marker}\npidfile = ${s.pidfile}\nstartsecs = 30\nstopsignal = USR1\nstopwaitsecs = 10\nstopasgroup = true\nautorestart = false\n`;
-    const file = writeConfig(s.base, conf);
-    run = await startUp(file);
-    await run.waitForLine(/app \| launcher-ready/);
-    daemons.push(Number(readFileSync(s.pidfile, 'utf8')));
-    const stop = await runCli(['stop', 'app', '-c', file], { timeoutMs: 20_000 });
-    assert.equal(stop.code, 0, `${stop.output}\n${run.describe()}`);
-    const d = daemons[0] as number;
-    await waitForCondition(() => livePids([d]).length === 0, `the daemon ${d} to be gone`, { describe: () => (run as CliRun).describe() });
-    assert.match(run.output, /app: following pid \d+/, `drover followed the daemon while it lived on\n${run.describe()}`);
-    assert.equal(readFileSync(marker, 'utf8'), 'USR1\n', `the daemon's stop signals\n${run.describe()}`);
-  } finally {
-    for (const d of daemons) if (livePids([d]).length > 0) process.kill(-d, 'SIGKILL');
-    if (run) assert.deepEqual(await teardown(run, daemons, s.base), []);
-  }
+  // the daemon notes each stop signal (USR1: a shell's background job ignores SIGINT) at once (`wait`
+  // returns for a trapped signal; a foreground sleep would merge two into one); after the first it lives
+  // on for 0.5 s (drover follows it meanwhile)
+  const daemon = `quit=0\nn=0\ntrap 'echo USR1 >> "$2"; quit=1' USR1\necho $$ > "$1"\nwhile [ $quit = 0 ]; do sleep 0.05 & wait $!; done\nwhile [ $n -lt 10 ]; do sleep 0.05 & wait $!; n=$((n+1)); done\n`;
+  await stopWhileLaunching(daemon, 'USR1', 'stopasgroup = true\n', (run, got) => {
+    assert.equal(got, 'USR1\n', `the daemon's stop signals\n${run.describe()}`);
+  });
 });
