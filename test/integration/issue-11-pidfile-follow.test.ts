@@ -271,9 +271,18 @@ async function groupDaemon(s: { base: string; pidfile: string; launcher: string 
   writeFileSync(s.launcher, `setsid bash -c 'sleep 1000 & echo $! > "$2"; echo $$ > "$1"; wait' bash "$1" "$2" </dev/null >/dev/null 2>&1 &\nexit 0\n`);
   const conf = `[program:app]\ncommand = /bin/sh ${s.launcher} ${s.pidfile} ${worker}\npidfile = ${s.pidfile}\nstartsecs = 0\nautorestart = false\n${options}`;
   const run = await startUp(writeConfig(s.base, conf));
-  const daemon = Number((await run.waitForLine(/app: following pid (\d+)/))[1]);
-  const pids = [daemon, Number(readFileSync(worker, 'utf8'))] as const;
-  assert.deepEqual(livePids(pids, run.mark), pids, run.describe());
+  let pids: readonly [number, number] = [0, 0];
+  try {
+    const daemon = Number((await run.waitForLine(/app: following pid (\d+)/))[1]);
+    pids = [daemon, Number(readFileSync(worker, 'utf8'))];
+    // both up and carrying this run's mark (a process in the middle of its exec may show neither for a moment)
+    const want = pids;
+    await waitForCondition(() => livePids(want, run.mark).length === 2, `the daemon and its worker (${want.join(', ')}) to run`, { describe: () => run.describe() });
+  } catch (err) {
+    // the caller never gets the run: it is torn down here, or it would keep the test file from ending
+    await teardown(run, pids.filter((p) => p > 0), s.base);
+    throw err;
+  }
   return { run, daemon: pids[0], worker: pids[1] };
 }
 
