@@ -81,8 +81,13 @@ test('a client keeping the TCP port full of idle connections: authenticated prob
     const again = await get(port, '/healthz', auth, keepAlive);
     assert.deepEqual(again, { status: 200, reused: true }, `keep-alive request during the flood\n${run.describe()}`);
     const probes: string[] = [];
+    const probe = (): Promise<{ status: number | string }> => get(port, '/healthz', auth, false).catch((err: Error) => ({ status: err.message }));
     for (let i = 0; i < 10; i++) {
-      const r = await get(port, '/healthz', auth, false).catch((err: Error) => ({ status: err.message, reused: false }));
+      // a probe whose connection a burst of the flood's reconnections pushed out before its request was read
+      // costs a retry, as docs/security.md (19) says (CI on Node 22 saw one); refused at the cap, as before
+      // the fix, the retry fails too
+      let r = await probe();
+      if (r.status !== 200) r = await probe();
       probes.push(String(r.status));
     }
     flood.kill('SIGTERM');
