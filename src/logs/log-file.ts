@@ -247,7 +247,6 @@ export class LogFile {
     return idle;
   }
 
-  /** Writes what is queued, waits for gzip jobs, closes the file. */
   /**
    * "dev:ino" of the live file this LogFile last opened (it may be closed by now); null when none opened.
    * Tells the file it made from one another process later made under the same name.
@@ -256,6 +255,7 @@ export class LogFile {
     return this.liveId;
   }
 
+  /** Writes what is queued, waits for gzip jobs, closes the file. */
   async close(): Promise<void> {
     this.closing = true;
     await this.flush();
@@ -790,10 +790,10 @@ export class LogFile {
       names = [];
     }
     for (const name of names) {
-      if (!name.startsWith(`${base}.`)) continue;
-      const m = /^(\d+)(\.gz)?$/.exec(name.slice(base.length + 1));
-      if (m) highest = Math.max(highest, Number(m[1]));
-      if (m?.[2] !== undefined) gz = true;
+      const b = backupOf(name, base);
+      if (b === null) continue;
+      highest = Math.max(highest, b.number);
+      if (b.gz) gz = true;
     }
     this.highestBackup = highest;
     this.gzBackups = gz;
@@ -846,6 +846,13 @@ export class LogFile {
 }
 
 // --- helpers ---
+
+/** Directory entry `entry` as a rotated backup of log `base` (BASE.N, or BASE.N.gz once compressed); null if it is none. */
+export function backupOf(entry: string, base: string): { readonly number: number; readonly gz: boolean } | null {
+  if (!entry.startsWith(`${base}.`)) return null;
+  const m = /^(\d+)(\.gz)?$/.exec(entry.slice(base.length + 1));
+  return m ? { number: Number(m[1]), gz: m[2] !== undefined } : null;
+}
 
 /** An fs error's message without the pinned-directory name it quotes (`, open '/proc/self/fd/23/x'`). */
 function withoutPinnedPath(message: string): string {

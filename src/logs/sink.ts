@@ -10,7 +10,7 @@ import type { OutputConsumer, OutputStream } from '../os/pipe-reader.js';
 import { pinDirectory, type PinnedDir } from '../os/safe-dir.js';
 import { lookupUser } from '../os/users.js';
 import { Followers } from './followers.js';
-import { LogFile } from './log-file.js';
+import { backupOf, LogFile } from './log-file.js';
 import {
   autoLogName,
   formatLines,
@@ -530,11 +530,8 @@ export class LogSink implements OutputSink {
 
   /**
    * Waits for children's pipes to end (while data still flows), then for `beforeFiles` (what else may still
-   * log: drover's stdout settling), writes everything queued, closes every file.
-   */
-  /**
-   * Reads the pipes' last output, closes every file. `removeOwnAutoLogs`: then removes the AUTO log files
-   * this sink made, live and retired (removeOwnAutoLogs), before drover's own log closes.
+   * log: drover's stdout settling), writes everything queued, closes every file. `removeOwnAutoLogs`: then
+   * removes the AUTO log files this sink made, live and retired, before drover's own log closes.
    */
   async close(beforeFiles: () => Promise<unknown> = async () => undefined, removeOwnAutoLogs = false): Promise<void> {
     if (this.sources.size > 0 && !this.readingStopped) {
@@ -886,7 +883,7 @@ export class LogSink implements OutputSink {
       for (const { path, identity } of mine) {
         const name = basename(path);
         if (identity !== null && sameFile(dir.at(name), identity)) unlink(name);
-        for (const e of entries) if (isBackupOf(e, name)) unlink(e);
+        for (const e of entries) if (backupOf(e, name) !== null) unlink(e);
       }
     } finally {
       dir.close();
@@ -918,11 +915,6 @@ function sameFile(name: string, identity: string): boolean {
   } catch {
     return false; // gone already
   }
-}
-
-/** Whether directory entry `entry` is a rotated backup of log `name`: NAME.N, or NAME.N.gz once compressed. */
-function isBackupOf(entry: string, name: string): boolean {
-  return entry.startsWith(`${name}.`) && /^\d+(\.gz)?$/.test(entry.slice(name.length + 1));
 }
 
 function key(processId: string, stream: StreamName): string {
