@@ -174,10 +174,12 @@ export class FileWatch {
     }
     logger.info(`watch: ${name}: ${what}; restarting ${targets.map((p) => p.spec.name).join(', ')}`);
     const running = targets.filter((p) => p.record.state === 'running' || p.record.state === 'starting' || p.record.state === 'backoff');
+    // kept stopped already (autostart = false, started only as a dependency): not an operator's word
+    const keptBefore = new Set(targets.filter((p) => supervisor.keptStopped(p)).map((p) => p.key));
     const stopped = running.length > 0 ? await supervisor.command({ type: 'stop', keys: running.map((p) => p.key), wait: true, forRestart: true }) : [];
     for (const o of stopped) if (!o.ok && o.code !== 'E_NOT_RUNNING') logger.warn(`watch: ${o.key}: not stopped: ${o.message ?? o.code ?? ''}`);
     // an operator's stop that came while these stopped is the later word: those stay stopped
-    const again = targets.filter((p) => !supervisor.keptStopped(p));
+    const again = targets.filter((p) => keptBefore.has(p.key) || !supervisor.keptStopped(p));
     // as an update's restart: a dependency an operator stopped by hand is not pulled (the program waits for it)
     const started = again.length > 0 ? await supervisor.command({ type: 'start', keys: again.map((p) => p.key), wait: false, forUpdate: true }) : [];
     for (const o of started) if (!o.ok) logger.warn(`watch: ${o.key}: not started: ${o.message ?? o.code ?? ''}`);
