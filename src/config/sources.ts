@@ -182,9 +182,13 @@ function readIncluded(path: string): Buffer | string {
 function cannotOpen(path: string, code: string): string {
   switch (code) {
     case 'ENOENT': {
-      // the glob saw the name: a symlink whose target is gone, or a file removed since
-      const st = lstatSync(path, { throwIfNoEntry: false });
-      return st?.isSymbolicLink() === true ? `a dangling symlink to ${JSON.stringify(readlinkSync(path))}` : 'removed while the config was read';
+      // the glob saw the name: a symlink whose target is gone, or a file removed since (the link too, maybe)
+      try {
+        if (lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() === true) return `a dangling symlink to ${JSON.stringify(readlinkSync(path))}`;
+      } catch {
+        // removed between the two calls
+      }
+      return 'removed while the config was read';
     }
     case 'EISDIR':
       return 'a directory, not a config file';
