@@ -14,7 +14,7 @@ import { linkDrover, SHARED_BACKENDS, useSharedBackend } from '../helpers/shared
 
 // Two loops in one process. Loop 1 takes each task under a short lease and holds it until loop 2 has
 // taken the same task again (the lease lapsed); then loop 1 settles late, and loop 2 settles its own.
-const WORKER = `import { writeFileSync } from 'node:fs';
+const WORKER = `import { renameSync, writeFileSync } from 'node:fs';
 import { defineWorker } from 'drover';
 export default defineWorker({
   async run(ctx) {
@@ -34,7 +34,9 @@ export default defineWorker({
       };
     }
     out.stats = await q.stats();
-    writeFileSync(process.env.RESULT, JSON.stringify(out));
+    // written whole, then renamed: the test reads it as soon as it exists
+    writeFileSync(process.env.RESULT + '.tmp', JSON.stringify(out));
+    renameSync(process.env.RESULT + '.tmp', process.env.RESULT);
     await new Promise((r) => ctx.signal.addEventListener('abort', r));
   },
 });
