@@ -94,7 +94,7 @@ async function main(): Promise<void> {
   if (!modulePath) fail('no module given');
   process.title = `drover: worker ${id} [${name}]`;
 
-  // A stop can arrive before the module is loaded; remember it.
+  // A stop can arrive before the module is loaded: the worker then leaves at once (beginStop).
   process.on('SIGTERM', () => beginStop('SIGTERM'));
   process.on('SIGINT', () => beginStop('SIGINT'));
   // The master is gone (killed, crashed): finish quickly and leave, never outlive it.
@@ -141,7 +141,10 @@ function startHeartbeat(): void {
 function beginStop(why: string): void {
   if (!enterStopping(0)) return;
   if (onStop) onStop();
-  else if (why !== 'SIGTERM' || !process.connected) process.exit(0);
+  // A worker whose module is still loading has nothing in flight and nothing to drain: it leaves at once,
+  // rather than finish a load that may take seconds (or never end) and then drain an empty server, or wait
+  // out graceful_timeout (docs/decisions.md, "A worker stopped while it loads").
+  else if (why !== 'SIGTERM' || !process.connected || phase === 'load') process.exit(0);
 }
 
 /**

@@ -122,3 +122,21 @@ export default defineWorker({
     await teardown(run, [], dir);
   }
 });
+
+test('an HTTP worker stopped while its module is still loading leaves at once, not after graceful_timeout', async () => {
+  const dir = makeTmpDir();
+  // the module never finishes loading: its top-level await never settles
+  writeFileSync(join(dir, 'app.mjs'), `console.log('loading');\nawait new Promise(() => {});\nexport default (req, res) => res.end('ok');\n`);
+  // timeout = 0: the heartbeat kill stays out of the way; graceful_timeout far beyond the wait below
+  const conf = writeConfig(dir, `[socket:web]\nbind = 127.0.0.1:0\n\n[program:web]\nworker = ${join(dir, 'app.mjs')}\nsockets = web\ntimeout = 0\ngraceful_timeout = 120s\n`);
+  const run = await startUp(conf);
+  try {
+    await run.waitForLine(/web_0 \| loading/);
+    assert.equal((await runCli(['stop', 'web', '-c', conf])).code, 0);
+    // it used to wait out the whole graceful_timeout (119.5 s here) before it left
+    await run.waitForLine(/web_0: stopping → stopped \(exit status 0\)/, { timeoutMs: 10_000 });
+    assert.doesNotMatch(run.output, /graceful_timeout \(\d+ ms\) ran out|SIGKILL/, run.describe());
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
