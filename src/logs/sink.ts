@@ -546,9 +546,10 @@ export class LogSink implements OutputSink {
           if (this.pausedSources > 0) this.lastDataMs = Date.now();
           else if (Date.now() - this.lastDataMs >= CLOSE_GRACE_MS) return done();
           if (Date.now() - startedMs < CLOSE_MAX_MS) return;
-          const open = [...this.sources.values()].map((r) => `${r.spec.group === r.spec.name ? r.spec.name : r.name} ${r.stream}`);
+          // a name once: a restarted program's earlier pipes may be held too
+          const open = new Set([...this.sources.values()].map((r) => `${r.spec.group === r.spec.name ? r.spec.name : r.name} ${r.stream}`));
           const why = this.pausedSources > 0 ? 'the log files are behind' : 'a process they left behind holds the pipe';
-          this.onError(`output still comes to ${open.join(', ')} ${CLOSE_MAX_MS / 1000} s after the programs stopped (${why}): no longer read`);
+          this.onError(`output still comes to ${[...open].join(', ')} ${CLOSE_MAX_MS / 1000} s after the programs stopped (${why}): no longer read`);
           done();
         }, 100);
         const done = (): void => {

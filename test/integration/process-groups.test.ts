@@ -2,7 +2,7 @@
 // group), a plain stop does not (negative control), and a SIGKILLed drover leaves no program behind,
 // also after its orphan guard was killed and replaced.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import {
@@ -233,15 +233,21 @@ pdeathsig = false
 
 test('a leftover that keeps writing to the pipe does not keep drover from exiting: reading stops after 5 s', async () => {
   const { run, dir, leftover } = await startChatty();
+  const leftovers = [leftover];
   try {
+    // a restart leaves a second leftover, on the second run's pipe: the message still names the stream once
+    const pidFile = join(dir, 'leftover.pid');
+    rmSync(pidFile);
+    assert.equal((await runCli(['restart', 'chatty', '-c', join(dir, 'supervisord.conf')])).code, 0);
+    leftovers.push(Number(await run.waitUntil(() => (existsSync(pidFile) ? readFileSync(pidFile, 'utf8').trim() || null : null), "the second leftover's pid")));
     run.signal('SIGTERM');
     await run.waitForLine(/all processes stopped/);
     // the 5 s cap plus the rest of the exit; before, drover read the pipe for as long as the leftover wrote
     assert.equal((await run.waitForExit(15_000, { drained: false })).code, 0, run.describe());
-    assert.match(run.output, /output still comes to chatty stdout.* 5 s after the programs stopped .*no longer read/, run.describe());
+    assert.match(run.output, /output still comes to chatty stdout, chatty stderr 5 s after the programs stopped .*no longer read/, run.describe());
     assert.match(run.output.slice(run.output.indexOf('all processes stopped')), /chatty \| tick/, 'drover read on after the programs stopped');
   } finally {
-    await teardown(run, [leftover], dir);
+    await teardown(run, leftovers, dir);
   }
 });
 
