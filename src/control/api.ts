@@ -7,7 +7,7 @@ import type { ProcessRecord } from '../core/program.js';
 import type { CommandOutcome } from '../core/types.js';
 import { STATE_CODES, type State } from '../core/states.js';
 import { DroverError } from '../errors.js';
-import { deliverableSignal } from '../os/signals.js';
+import { deliverableSignal, signalName } from '../os/signals.js';
 import { ProcSampler } from './proc-sampler.js';
 
 export type StreamName = 'stdout' | 'stderr';
@@ -328,7 +328,8 @@ export class ControlApi {
   signal(keys: readonly string[], signal: string): Promise<readonly CommandOutcome[]> {
     const num = deliverableSignal(signal);
     if (num === null) throw new BadSignal(signal);
-    return this.supervisor.command({ type: 'signal', keys, signal: String(num) });
+    // by name where it has one ("RTMIN+1", "HUP"): the core's messages say SIG and the name
+    return this.supervisor.command({ type: 'signal', keys, signal: signalName(num) ?? String(num) });
   }
 
   shutdown(fast = false): Promise<readonly CommandOutcome[]> {

@@ -16,7 +16,8 @@ export function signalNumber(nameOrNumber: string): number | null {
   const s = nameOrNumber.trim().toUpperCase();
   if (/^\+?\d+$/.test(s)) {
     const n = Number(s);
-    return BY_NUMBER.has(n) ? n : null;
+    // the real-time ones between the ends have no name in Node's table: RTMIN+1 and 35 are one signal
+    return BY_NUMBER.has(n) || (n >= RTMIN && n <= RTMAX) ? n : null;
   }
   const full = s.startsWith('SIG') ? s : `SIG${s}`;
   const rt = /^SIGRT(MIN\+|MAX-)(\d{1,2})$/.exec(full);

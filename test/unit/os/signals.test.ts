@@ -29,6 +29,17 @@ test('real-time signals between the two ends are named as kill -l names them, an
   assert.equal(signalNumber('SIGRTMIN+5'), 39);
   assert.equal(signalNumber('rtmax-1'), 63);
   for (const bad of ['RTMIN+31', 'RTMAX-31', 'RTMIN+', 'RTMIN-1', 'RTMAX+1']) assert.equal(signalNumber(bad), null, bad);
+  // by number too: "35" is RTMIN+1 (it was refused while RTMIN+1 was taken, and the control API, which
+  // passed an accepted name on as its number, crashed the daemon with it)
+  for (let n = 34; n <= 64; n++) assert.equal(signalNumber(String(n)), n, String(n));
+  for (const bad of ['32', '33', '65']) assert.equal(signalNumber(bad), null, bad);
+});
+
+test('every signal a request may name reads back from the name it is passed on as', () => {
+  for (let n = 0; n <= 70; n++) {
+    if (deliverableSignal(String(n)) === null) continue;
+    assert.equal(deliverableSignal(signalName(n) ?? String(n)), n, String(n));
+  }
 });
 
 test('0 is deliverable (kill(pid, 0) checks the process is there), however it is written', () => {
