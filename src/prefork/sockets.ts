@@ -87,7 +87,10 @@ export class SocketSet {
       for (const spec of specs) {
         set.bindOne(spec, assigned.get(spec.name) ?? [], assigned.get(STEERING_FD_PREFIX + spec.name) ?? []);
         // the config may have moved the socket since (a re-exec reads it again): only the same path is adopted
-        if (set.sockets.get(spec.name)?.inherited === true && spec.bind.kind === 'unix' && fileOwned.has(spec.bind.path)) set.adoptable.add(spec.name);
+        if (set.sockets.get(spec.name)?.inherited === true && spec.bind.kind === 'unix' && fileOwned.has(spec.bind.path)) {
+          set.adoptable.add(spec.name);
+          rememberSocketFile(spec.bind.path); // the file the master before this one made, as it is now
+        }
       }
     } catch (err) {
       set.close();
@@ -305,7 +308,7 @@ export class SocketSet {
       if (slots) for (const fd of slots.fds.values()) closeSync(fd);
       else closeSync(s.fd);
       this.steering.get(s.spec.name)?.close();
-      if (s.spec.bind.kind === 'unix' && (!s.inherited || (this.filesAdopted && this.adoptable.has(s.spec.name)))) removeSocketFile(s.spec.bind.path);
+      if (s.spec.bind.kind === 'unix' && (!s.inherited || (this.filesAdopted && this.adoptable.has(s.spec.name)))) removeOwnSocketFile(s.spec.bind.path);
     }
     if (!keepFiles) for (const fd of this.draining) closeSync(fd);
     this.draining.clear();
@@ -468,6 +471,7 @@ export function openListening(spec: ListenSpec): { fd: number; address: string }
       } finally {
         if (oldUmask !== null) process.umask(oldUmask);
       }
+      rememberSocketFile(b.path);
       if (spec.owner !== null) {
         try {
           lchownSync(b.path, spec.owner.uid, spec.owner.gid);
@@ -487,10 +491,10 @@ export function openListening(spec: ListenSpec): { fd: number; address: string }
   return { fd, address: tcpAddress(fd) ?? `${b.host}:${b.port}` };
 }
 
-/** Closes a socket from openListening; a unix socket's file goes with it. */
+/** Closes a socket from openListening; a unix socket's file goes with it (while it is still the one bound). */
 export function closeListening(fd: number, spec: ListenSpec): void {
   closeSync(fd);
-  if (spec.bind.kind === 'unix') removeSocketFile(spec.bind.path);
+  if (spec.bind.kind === 'unix') removeOwnSocketFile(spec.bind.path);
 }
 
 // --- helpers ---
@@ -537,6 +541,37 @@ function describe(spec: SocketSpec): string {
   const b = spec.bind;
   if (b.kind === 'fd') return `fd://${b.fd}`;
   return b.kind === 'unix' ? `unix:${b.path}` : `${b.host.includes(':') ? `[${b.host}]` : b.host}:${b.port}`;
+}
+
+/**
+ * The socket files this master made (or adopted from the master before it), by path: the file's device and
+ * inode as bind(2) left it. A file is removed only while the path still leads to that file: one that another
+ * server has put there since (after removing ours) is that server's address, and is left alone.
+ */
+const ownFiles = new Map<string, { dev: number; ino: number }>();
+
+function rememberSocketFile(path: string): void {
+  try {
+    const st = lstatSync(path);
+    if (st.isSocket()) ownFiles.set(path, { dev: st.dev, ino: st.ino });
+  } catch (err) {
+    // gone already (removed by someone else): there is nothing of ours to remove later
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+function removeOwnSocketFile(path: string): void {
+  const own = ownFiles.get(path);
+  ownFiles.delete(path);
+  if (own === undefined) return;
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  if (st.dev === own.dev && st.ino === own.ino) removeSocketFile(path);
 }
 
 function removeSocketFile(path: string): void {

@@ -72,3 +72,27 @@ test('serve -b unix:PATH over the socket file of a server that is gone (connect 
     await teardown(run, [], dir);
   }
 });
+
+// From a review: at its exit (or a group's removal, an fcgi program's stop) drover removed whatever socket
+// file was at its path, also one another server had put there after removing drover's (php-fpm taking a
+// path over does that), which cut that server off. supervisord never removes it. drover removes the file
+// only while the path still leads to the file it bound.
+test('at its exit drover leaves a socket file another server has put at its path since', async () => {
+  const dir = makeTmpDir();
+  const sock = join(dir, 'app.sock');
+  const run = new CliRun(['serve', fixture('worker-app.mjs'), '-b', `unix:${sock}`, '--runtime-dir', join(dir, '.drover')], { cwd: dir });
+  const other: Server = createServer((c) => c.end('other server\n'));
+  try {
+    await run.waitForLine(/app_0: starting → running/);
+    rmSync(sock);
+    await new Promise<void>((r) => other.listen(sock, r));
+    const inode = statSync(sock).ino;
+    run.signal('SIGTERM');
+    assert.equal((await run.waitForExit(15_000)).code, 0, run.describe());
+    assert.equal(existsSync(sock) && statSync(sock).ino, inode, `the other server's socket file is left in place\n${run.describe()}`);
+  } finally {
+    await teardown(run);
+    await new Promise((r) => other.close(r));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
