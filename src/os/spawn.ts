@@ -63,8 +63,13 @@ export function hasPdeathsig(): boolean {
   return SETPRIV !== null;
 }
 
-/** The absolute interpreter a `#!` script names when that file does not exist, else null (a binary, or it exists). */
-function missingInterpreter(file: string): string | null {
+/**
+ * Why the kernel cannot run `file` although it may execute it, or null: a `#!` script whose absolute
+ * interpreter does not exist (ENOENT, which would read as the script itself missing), or a text file with no
+ * `#!` line at all (ENOEXEC). execvp, which setpriv and Node use, runs the latter with /bin/sh instead; then
+ * drover would signal that shell and not what it runs, and supervisord, which execs it itself, fails it.
+ */
+function scriptProblem(file: string): { reason: string; message: string } | null {
   let head: Buffer;
   let fd: number | null = null;
   try {
@@ -76,9 +81,13 @@ function missingInterpreter(file: string): string | null {
   } finally {
     if (fd !== null) closeSync(fd);
   }
-  if (head[0] !== 0x23 || head[1] !== 0x21) return null;
+  if (head[0] !== 0x23 || head[1] !== 0x21) {
+    // a binary of a format the kernel may know (ELF, or one registered with binfmt_misc) holds NUL bytes
+    if (head.length > 0 && head.includes(0)) return null;
+    return { reason: 'ENOEXEC', message: `${file} is neither a binary nor a script with a #! line (ENOEXEC): begin it with #!/bin/sh, or name its interpreter in command` };
+  }
   const interpreter = head.toString('latin1', 2).split('\n')[0]?.trim().split(/[ \t]/)[0] ?? '';
-  return interpreter.startsWith('/') && !existsSync(interpreter) ? interpreter : null;
+  return interpreter.startsWith('/') && !existsSync(interpreter) ? { reason: 'ENOENT', message: `${file}: its interpreter ${interpreter} (the #! line) does not exist` } : null;
 }
 
 /**
@@ -121,10 +130,8 @@ export function resolveExecutable(
     }
     try {
       accessSync(file, fsConstants.X_OK);
-      const missing = missingInterpreter(file);
-      // the kernel's ENOENT for a script whose #! names nothing would read as the script itself missing
-      if (missing !== null) return { ok: false, reason: 'ENOENT', message: `${file}: its interpreter ${missing} (the #! line) does not exist` };
-      return { ok: true, path: file };
+      const problem = scriptProblem(file);
+      return problem === null ? { ok: true, path: file } : { ok: false, ...problem };
     } catch (err) {
       // EACCES: exists but not executable for us: no x bit at all, or none that applies to drover's user
       if ((err as NodeJS.ErrnoException).code !== 'EACCES') throw err;

@@ -148,7 +148,10 @@ test('starting a program whose command is missing or not executable fails at onc
   chmodSync(notExec, 0o644);
   const noInterp = join(dir, 'no-interpreter.sh');
   writeFileSync(noInterp, '#!/no/such/interpreter -x\necho hi\n', { mode: 0o755 });
-  const file = writeConfig(dir, `[program:nointerp]\ncommand = ${noInterp}\nautostart = false\n\n[program:nobin]\ncommand = /no/such/program\nautostart = false\n\n[program:noexec]\ncommand = ${notExec}\nautostart = false\n\n[program:adir]\ncommand = ${dir}\nautostart = false\n`);
+  // no #! line: execvp would run it with /bin/sh (and drover would signal that shell); supervisord fails it
+  const noShebang = join(dir, 'no-shebang.sh');
+  writeFileSync(noShebang, 'echo hi\nsleep 100\n', { mode: 0o755 });
+  const file = writeConfig(dir, `[program:noshebang]\ncommand = ${noShebang}\nautostart = false\n\n[program:nointerp]\ncommand = ${noInterp}\nautostart = false\n\n[program:nobin]\ncommand = /no/such/program\nautostart = false\n\n[program:noexec]\ncommand = ${notExec}\nautostart = false\n\n[program:adir]\ncommand = ${dir}\nautostart = false\n`);
   const run = await startUp(file);
   try {
     for (const [name, answer] of [
@@ -157,6 +160,7 @@ test('starting a program whose command is missing or not executable fails at onc
       ['adir', /adir: ERROR E_NOT_EXECUTABLE \(command at '.*' is a directory\)/],
       // the kernel's ENOENT would read as the script itself missing: the #! line is checked first
       ['nointerp', /nointerp: ERROR E_NO_FILE \(.*no-interpreter\.sh: its interpreter \/no\/such\/interpreter \(the #! line\) does not exist\)/],
+      ['noshebang', /noshebang: ERROR E_SPAWN \(.*no-shebang\.sh is neither a binary nor a script with a #! line \(ENOEXEC\)/],
     ] as const) {
       const r = await runCli(['start', '-c', file, name]);
       assert.notEqual(r.code, 0, r.output);
@@ -167,7 +171,7 @@ test('starting a program whose command is missing or not executable fails at onc
       const status = await runCli(['status', '-c', file, name]);
       assert.match(status.stdout, new RegExp(`^${name}\\s+stopped\\s+-\\s+-\\s+0\\s`, 'm'), status.output);
     }
-    assert.doesNotMatch(run.output, /(nobin|noexec|adir|nointerp): stopped → starting/, run.describe());
+    assert.doesNotMatch(run.output, /(nobin|noexec|adir|nointerp|noshebang): stopped → starting/, run.describe());
   } finally {
     await teardown(run, [], dir);
   }
