@@ -58,6 +58,11 @@ export function evaluateTypedConfig(file: string, env: Readonly<Record<string, s
   return evaluated(file, env, runNodeScriptSync(args, opts));
 }
 
+/** Keeps an evaluation made by the process before this one (cli/typed-handover.ts) as the file's last. */
+export function adoptEvaluation(file: string, env: Readonly<Record<string, string | undefined>>, result: TypedEvaluation): void {
+  if (result.ok) lastEvaluation.set(file, { env, result });
+}
+
 /**
  * evaluateTypedConfig without blocking the caller while the module runs (the daemon's reloads: a module may
  * take seconds, fetching a secret, say); its result is handed to loadConfig as `evaluation`.

@@ -1,8 +1,10 @@
 // `drover up [-c FILE] [-d] [--fresh]`: run the supervisor in the foreground, or as a daemon.
-import { openSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CONFIG_FILE_NAMES, findConfigFile, loadConfig } from '../../config/load.js';
+import { adoptEvaluation, evaluateTypedConfigAsync, isTypedConfigFile, type TypedEvaluation } from '../../config/typed.js';
+import { handOverEvaluation, takeEvaluation } from '../typed-handover.js';
 import { formatWarning } from './check.js';
 import type { Config } from '../../config/types.js';
 import { reportToLauncher, spawnDaemon, tellLauncherWaiting } from '../../daemon/daemonize.js';
@@ -149,8 +151,16 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
   }
   const loadOptions = { env: ctx.env };
   let config: Config;
+  // a typed config's module: evaluated once per `up` (typed-handover.ts), and without blocking, so that a
+  // stop signal sent while it runs (a `docker stop` during a slow start) reaches the relay before the exec
+  let evaluation: TypedEvaluation | undefined;
   try {
-    config = loadConfig(file, loadOptions);
+    if (isTypedConfigFile(file) && existsSync(file)) {
+      evaluation = takeEvaluation(ctx.env, file);
+      if (evaluation !== undefined) adoptEvaluation(file, ctx.env, evaluation);
+      else evaluation = await evaluateTypedConfigAsync(file, ctx.env);
+    }
+    config = loadConfig(file, { ...loadOptions, ...(evaluation !== undefined ? { evaluation } : {}) });
   } catch (err) {
     if (err instanceof ConfigError) return fail(err.message, EXIT.USAGE, false);
     throw err;
@@ -182,8 +192,9 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
       const keep = [...(Number.isSafeInteger(passed) && passed > 0 ? Array.from({ length: passed }, (_, i) => 3 + i) : []), ...fdBinds(config)];
       // signals that came while this one started are not lost with it: the next one queues them first
       const pending = signals.pending();
-      const env = { ...ctx.env, [EXECED_MARK]: '1', ...(pending.length > 0 ? { [PENDING_SIGNALS_ENV]: pending.join(',') } : {}) };
-      execve(process.execPath, [process.execPath, ...process.execArgv, ...masterFlags, ...process.argv.slice(1)], env, keep);
+      const handed = evaluation !== undefined ? handOverEvaluation(file, evaluation) : null;
+      const env = { ...ctx.env, [EXECED_MARK]: '1', ...(pending.length > 0 ? { [PENDING_SIGNALS_ENV]: pending.join(',') } : {}), ...handed?.env };
+      execve(process.execPath, [process.execPath, ...process.execArgv, ...masterFlags, ...process.argv.slice(1)], env, [...keep, ...(handed ? [handed.fd] : [])]);
     } catch (err) {
       // the Node binary gone or replaced since: run without the flags
       ctx.stderr.write(`drover up: cannot restart with ${masterFlags.join(' ')} (${(err as Error).message}); running without them\n`);
@@ -219,18 +230,20 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
       if (err instanceof RuntimeDirError) return fail(err.message, EXIT.USAGE);
       throw err;
     }
+    const handed = evaluation !== undefined ? handOverEvaluation(file, evaluation) : null;
     const report = await spawnDaemon({
       nodeFlags: masterFlags,
       cliArgs: ['-c', file, ...(values.fresh ? ['--fresh'] : [])],
       cwd: config.supervisord.directory ?? ctx.cwd,
-      env: ctx.env,
+      env: { ...ctx.env, ...handed?.env },
       stderrFd: errFd,
       ownLog: ownStream(config.supervisord.logfile),
       // `bind = fd://N`: the daemon gets fd N as this process got it (LISTEN_FDS are not passed on: they are
       // meant for this pid, LISTEN_PID)
-      keepFds: fdBinds(config),
+      keepFds: [...fdBinds(config), ...(handed ? [handed.fd] : [])],
       timeoutMs: startSecs * 1000,
     });
+    if (handed) closeSync(handed.fd);
     if (report.type === 'failed') {
       ctx.stderr.write(`${report.message}\n`);
       return report.exitCode;
