@@ -27,8 +27,11 @@ export interface OutputTap {
   tap(spec: ProcessSpec, pid: number, stream: StreamName, source: OutputStream): OutputStream;
 }
 
-/** How long an exit waits for a protocol stdout to end (a grandchild may hold the pipe open for ever). */
-const PROTOCOL_DRAIN_MS = 500;
+/**
+ * How long an exit waits for the output it reads to end (a listener's protocol stdout, a stream that raises
+ * events): a grandchild may hold the pipe open for ever.
+ */
+const OUTPUT_DRAIN_MS = 500;
 
 /** The master's listening sockets, by name ([socket:x]); fds are handed to the programs that name them. */
 export interface SocketFds {
@@ -166,14 +169,20 @@ export class Launcher {
     // stream a line came from; in text there is no stderr stream here (the program writes it into stdout's pipe)
     const protocol = plan.stdout === 'protocol';
     const strip = this.o.stripAnsi?.() === true;
+    // what the exit waits for: a listener's protocol stdout, and streams whose reads raise events, so that
+    // the last output is read (and its events raised) before the exit's state event, as supervisord's
+    // finish drains the pipes before it changes the state. Other programs' exits do not wait.
+    const drained: OutputStream[] = protocol && stdout ? [stdout] : [];
     const tap = (stream: StreamName, raw: OutputStream): OutputStream => {
       // stripped before the events see it, as supervisord strips before it logs or raises anything
       const source = strip ? stripAnsiStream(raw) : raw;
-      return this.o.outputTap?.tap(spec, pid, stream, source) ?? source;
+      const tapped = this.o.outputTap?.tap(spec, pid, stream, source) ?? source;
+      if (tapped !== source) drained.push(tapped);
+      return tapped;
     };
     if (stdout) this.o.output.attach(entry.key, 'stdout', protocol ? stdout : tap('stdout', stdout), { echo: !protocol });
     if (stderr) this.o.output.attach(entry.key, 'stderr', tap('stderr', stderr));
-    this.onExit(entry, child, pid, stdin, protocol ? endOf(stdout) : null);
+    this.onExit(entry, child, pid, stdin, drained.length > 0 ? endOf(drained) : null);
     kind?.attach(entry, child, pid, { stdout, stderr });
     this.host.logger.info(`spawned: ${spec.name} with pid ${pid}`);
     this.o.hooks?.fire('post_spawn', hookProcess(spec, pid));
@@ -181,18 +190,18 @@ export class Launcher {
   }
 
   /**
-   * Feeds the child's exit to the reducer (after its protocol stdout has ended, for a listener). A method of
+   * Feeds the child's exit to the reducer (after `outputEnd`: the output it waits for has ended). A method of
    * its own, so that the listener, which lives as long as the child, holds only these and not everything the
    * spawn used (its plan, environment and failure callbacks).
    */
-  private onExit(entry: ProcessEntry, child: ChildProcess, pid: number, stdin: ProcessEntry['stdin'], stdoutEnd: ReturnType<typeof endOf> | null): void {
+  private onExit(entry: ProcessEntry, child: ChildProcess, pid: number, stdin: ProcessEntry['stdin'], outputEnd: ReturnType<typeof endOf> | null): void {
     // on, not once: a child exits once, and once() keeps a wrapper and a bound function per child
     child.on('exit', (code, signal) => {
       // as Node closes a child's stdin stream when it exits
       stdin?.close();
       if (entry.stdin === stdin) entry.stdin = null;
       const exited = (): void => this.host.push({ type: 'childExited', key: entry.key, pid, ...childExit(pid, code, signal) });
-      if (stdoutEnd) stdoutEnd.wait(PROTOCOL_DRAIN_MS, exited);
+      if (outputEnd) outputEnd.wait(OUTPUT_DRAIN_MS, exited);
       else exited();
     });
   }

@@ -244,22 +244,26 @@ function capacityOf(fd: number): number {
 }
 
 /**
- * Watches a stream for its end from now on; `wait` then calls `then` once it has ended, or after `graceMs`
- * (a grandchild may hold a pipe open for ever). A null stream counts as ended.
+ * Watches streams for their end from now on; `wait` then calls `then` once every one has ended, or after
+ * `graceMs` (a grandchild may hold a pipe open for ever).
  */
-export function endOf(stream: OutputStream | null): { wait(graceMs: number, then: () => void): void } {
-  let ended = stream === null;
+export function endOf(streams: readonly OutputStream[]): { wait(graceMs: number, then: () => void): void } {
+  let open = streams.length;
   const waiting: (() => void)[] = [];
-  const end = (): void => {
-    if (ended) return;
-    ended = true;
-    for (const w of waiting.splice(0)) w();
-  };
-  stream?.on('end', end);
-  stream?.on('close', end);
+  for (const stream of streams) {
+    let ended = false;
+    const end = (): void => {
+      if (ended) return;
+      ended = true;
+      open -= 1;
+      if (open === 0) for (const w of waiting.splice(0)) w();
+    };
+    stream.on('end', end);
+    stream.on('close', end);
+  }
   return {
     wait(graceMs, then) {
-      if (ended) {
+      if (open === 0) {
         then();
         return;
       }
