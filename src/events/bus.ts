@@ -89,8 +89,11 @@ export class EventBus {
     return false;
   }
 
-  /** Raises an event: every subscribed pool queues it (once per matching subscription) and sends what it can. */
-  raise(type: ConcreteEventType, payload: Payload): void {
+  /**
+   * Raises an event: every subscribed pool queues it (once per matching subscription) and sends what it can.
+   * `queued`: runs once the event is queued and before anything is sent (a requeue that must go first).
+   */
+  raise(type: ConcreteEventType, payload: Payload, queued?: () => void): void {
     const event: BusEvent = { type, payload, raisedAtMs: Date.now(), serial: -1, poolSerials: new Map() };
     const touched: ListenerPool[] = [];
     for (const pool of this.pools.values()) {
@@ -98,6 +101,7 @@ export class EventBus {
       for (let i = 0; i < n; i++) this.queue(pool, event, false);
       if (n > 0) touched.push(pool);
     }
+    queued?.();
     for (const pool of touched) this.dispatch(pool);
   }
 

@@ -94,7 +94,12 @@ export class Feeds {
   private changed(e: ChangeEvent): void {
     const { step, spec } = e;
     const type = STATE_EVENTS[step.to];
-    if (this.bus.wants(type)) this.bus.raise(type, processStatePayload(e.name, e.group, stateName(step.from), stateExtras(step, spec)));
+    // what a listener's exit left unfinished goes back to the head of its pool after the exit's own event is
+    // queued and before either is sent, so the next listener gets it first: supervisord's finish queues the
+    // state event, then requeues (EventRejected), and sends on its next loop pass
+    const requeue = spec.eventListener ? () => this.kind.requeueOrphan(e.key) : undefined;
+    if (this.bus.wants(type)) this.bus.raise(type, processStatePayload(e.name, e.group, stateName(step.from), stateExtras(step, spec)), requeue);
+    else requeue?.();
     if (spec.eventListener) {
       this.bus.updatePool(e.group, spec.eventListener);
       this.kind.changed(e.key, step.to);

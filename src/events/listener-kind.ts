@@ -71,7 +71,7 @@ export class ListenerKind implements ProcessKind, ListenerChannel {
   private readonly byKey = new Map<string, Listener>();
   /** per pool, its listeners in supervisor's order (by process name) */
   private readonly members = new Map<string, Listener[]>();
-  /** events in flight when their listener exited, by "group:name": requeued once the exit is announced */
+  /** events in flight when their listener exited, by "group:name": requeued once the exit's event is queued */
   private readonly orphaned = new Map<string, BusEvent>();
   /** when a graceful shutdown began (ms since the epoch); null while running */
   private shutdownAtMs: number | null = null;
@@ -166,7 +166,7 @@ export class ListenerKind implements ProcessKind, ListenerChannel {
     if (l.holdTimer) clearTimeout(l.holdTimer);
     l.holdTimer = null;
     if (l.event === null) return;
-    // supervisor puts the event back after announcing the exit (finish: change_state, then EventRejected)
+    // supervisor puts the event back after queueing the exit's event (finish: change_state, then EventRejected)
     this.orphaned.set(key, l.event);
     l.event = null;
     // a dropped process announces nothing: put it back now
@@ -200,10 +200,20 @@ export class ListenerKind implements ProcessKind, ListenerChannel {
     return null;
   }
 
-  /** After a listener's state change has been announced: put back what its exit left, let it take events. */
+  /** After a listener's state change has been announced: a running one may take events. */
   changed(key: string, to: State): void {
-    if (this.orphaned.has(key)) this.requeueOrphan(key);
     if (to === 'running') this.pools?.dispatchPool(key.slice(0, key.indexOf(':')));
+  }
+
+  /**
+   * An event in flight when the listener `key` exited goes back to the head of its pool (Feeds calls this
+   * once the exit's state event is queued, before it is sent); nothing when there is none.
+   */
+  requeueOrphan(key: string): void {
+    const event = this.orphaned.get(key);
+    if (!event) return;
+    this.orphaned.delete(key);
+    this.pools?.requeue(key.slice(0, key.indexOf(':')), event);
   }
 
   /** The protocol state of each listener process, by "group:name" (for the JSON API and tests). */
@@ -243,13 +253,6 @@ export class ListenerKind implements ProcessKind, ListenerChannel {
     l.event = null;
     if (l.record.state === 'busy') this.apply(l, eventNotSent(l.record));
     this.pools?.requeue(l.entry.spec.group, event, { rejected: false });
-  }
-
-  private requeueOrphan(key: string): void {
-    const event = this.orphaned.get(key);
-    this.orphaned.delete(key);
-    const pool = key.slice(0, key.indexOf(':'));
-    if (event) this.pools?.requeue(pool, event);
   }
 
   private apply(l: Listener, r: ListenerReduction): void {

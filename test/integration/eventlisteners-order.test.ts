@@ -1,11 +1,13 @@
 // The order of events against supervisord 4.2.5 (a reviewer's report): a program's PROCESS_LOG events for
 // its last output come before its PROCESS_STATE_EXITED (supervisord's finish drains the pipes first), also
-// across an autorestart, and a grandchild holding the pipe open delays the exit by the drain bound only.
+// across an autorestart, and a grandchild holding the pipe open delays the exit by the drain bound only;
+// an event a listener left unfinished by exiting reaches the next listener before that exit's own event.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { eventRecords, makeTmpDir, startUp, teardown, waitForCondition, writeConfig, type CliRun } from '../helpers/drover.js';
 import { fixturesDir } from '../helpers/paths.js';
+import { rpcValue } from '../helpers/xmlrpc.js';
 
 const recorder = join(fixturesDir, 'listeners', 'record-raw.py');
 
@@ -128,6 +130,35 @@ killasgroup = true
         events(dir).map((e) => e.name),
         ['PROCESS_LOG_STDOUT', 'PROCESS_STATE_EXITED'],
       );
+    },
+  );
+});
+
+test('an event left unfinished by an exiting listener reaches the next listener before the exit\'s own event', async () => {
+  await withDrover(
+    (dir) => `[unix_http_server]
+file = ${dir}/ctl.sock
+
+[eventlistener:lis]
+command = /usr/bin/python3 ${recorder}
+events = PROCESS_STATE,REMOTE_COMMUNICATION
+numprocs = 2
+process_name = %(program_name)s_%(process_num)d
+startsecs = 0
+environment = REC_OUT="${dir}/events.jsonl",DIE_ON="REMOTE_COMMUNICATION:${dir}/died"
+`,
+    async (run, dir) => {
+      // both running, and the four start-up events answered: both listeners are idle
+      await waitEvents(dir, run, 'the start-up events', (evs) => evs.filter((e) => e.name === 'PROCESS_STATE_RUNNING').length === 2);
+      await rpcValue(join(dir, 'ctl.sock'), 'supervisor.sendRemoteCommEvent', ['t', 'hello']);
+      // whichever listener took it died; the other gets it, and then the exit of the one that died
+      await waitEvents(dir, run, 'the event and the exit', (evs) => evs.some((e) => e.name === 'REMOTE_COMMUNICATION') && evs.some((e) => e.name === 'PROCESS_STATE_EXITED'));
+      const evs = events(dir);
+      const remote = evs.find((e) => e.name === 'REMOTE_COMMUNICATION');
+      const exited = evs.find((e) => e.name === 'PROCESS_STATE_EXITED');
+      const got = evs.filter((e) => e === remote || e === exited).map((e) => `${e.serial} ${e.name}`);
+      assert.ok(remote && exited && remote.serial < exited.serial, JSON.stringify(evs));
+      assert.deepEqual(got, [`${remote.serial} REMOTE_COMMUNICATION`, `${exited.serial} PROCESS_STATE_EXITED`], JSON.stringify(evs));
     },
   );
 });
