@@ -152,6 +152,14 @@ async function main(): Promise<void> {
   answer({ ok: true, value: toPlain(value, 0, new Set()) ?? null });
 }
 
+// The evaluation never outlives the drover that waits for it (the time limit is that drover's): a module
+// that keeps itself running (a timer of its own, a server) would otherwise run on, re-parented, once that
+// drover has exited or been killed.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) process.exit(1);
+}, 250).unref();
+
 main().then(
   // the config's own timers or sockets must not keep the evaluation alive
   () => process.exit(0),

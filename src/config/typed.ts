@@ -93,6 +93,9 @@ function evaluated(file: string, env: Readonly<Record<string, string | undefined
     const answer = parseAnswer(run.answer);
     if (answer?.ok === true) result = { ok: true, value: answer.value, output };
     else if (answer !== null) result = { ok: false, message: String(answer.message), line: typeof answer.line === 'number' ? answer.line : 0, output };
+    // exit 0 without an answer: the import (or the default export's promise) never settled and nothing was
+    // left for Node to wait on, so the loop ran dry; or the module called process.exit(0)
+    else if (run.status === 0) result = { ok: false, message: 'evaluating the module ended without an answer: a top-level await, or the promise its default export is or returns, never settled (nothing was left running for it to wait on); or the module calls process.exit(0)', line: 0, output };
     else result = { ok: false, message: `evaluating the module ended without an answer (exit ${String(run.status)}${run.signal ? `, ${run.signal}` : ''}; does it call process.exit?)`, line: 0, output };
   }
   if (result.ok) lastEvaluation.set(file, { env, result });

@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { CliRun, makeTmpDir, runCli, teardown } from '../helpers/drover.js';
+import { CliRun, livePids, makeTmpDir, runCli, teardown } from '../helpers/drover.js';
 
 /** The lines of `drover check`'s stderr that are problems (not warnings), each without the file's directory. */
 function problems(stderr: string, dir: string): string[] {
@@ -213,4 +213,38 @@ test('an error raised in a module the config imports names that module and its l
   const own = await runCli(['check'], { cwd: dir });
   assert.equal(own.code, 2, own.output);
   assert.match(own.stderr, /drover\.config\.mjs:2: Error: own\n/, own.output);
+});
+
+test('a default export that never settles is named as such, not as a call to process.exit', async () => {
+  const dir = makeTmpDir();
+  writeFileSync(join(dir, 'drover.config.mjs'), 'export default new Promise(() => {});\n');
+  const r = await runCli(['check'], { cwd: dir });
+  assert.equal(r.code, 2, r.output);
+  assert.match(r.stderr, /a top-level await, or the promise its default export is or returns, never settled/, r.output);
+  assert.doesNotMatch(r.stderr, /does it call process\.exit\?/, r.output);
+});
+
+// From a review: the time limit on an evaluation is kept by the drover that waits for it; once that drover
+// was gone (killed, or exited during a reload's evaluation), a module that keeps itself running ran on.
+test('an evaluation does not outlive the drover that waits for it', async () => {
+  const dir = makeTmpDir();
+  const pidFile = join(dir, 'eval.pid');
+  writeFileSync(
+    join(dir, 'drover.config.mjs'),
+    `import { writeFileSync } from 'node:fs';
+writeFileSync(${JSON.stringify(pidFile)}, String(process.pid));
+await new Promise(() => { setInterval(() => {}, 1000); });
+export default {};
+`,
+  );
+  const run = new CliRun(['check'], { cwd: dir });
+  let evalPid = 0;
+  try {
+    evalPid = Number(await run.waitUntil(() => (existsSync(pidFile) ? readFileSync(pidFile, 'utf8') || null : null), 'the evaluation to start'));
+    run.signal('SIGKILL');
+    await run.waitForExit(5_000, { drained: false });
+    await run.waitUntil(() => (livePids([evalPid]).length === 0 ? true : null), `the evaluation (pid ${evalPid}) to end after the CLI was killed`);
+  } finally {
+    await teardown(run, evalPid > 0 ? [evalPid] : [], dir);
+  }
 });
