@@ -1,7 +1,7 @@
 // Old config vs new config: which groups and processes were added, changed or removed.
 // supervisor reports (and, on `update`, restarts) whole groups; drover reports groups the same way for
 // supervisorctl, and also the processes, so that only processes whose own config changed are restarted.
-import type { Config, GroupSpec, ProcessSpec } from './types.js';
+import type { Config, EventListenerSpec, GroupSpec, ProcessSpec } from './types.js';
 
 export interface ProcessChange {
   readonly before: ProcessSpec;
@@ -66,6 +66,11 @@ export function diffConfigs(before: Config, after: Config): ConfigDiff {
     changedProcesses,
     removedProcesses,
   };
+}
+
+/** The pool settings of group `group` in `config`: its [eventlistener:x]'s, or null for a group of programs. */
+export function listenerOf(config: Pick<Config, 'processes'>, group: string): EventListenerSpec | null {
+  return config.processes.find((p) => p.group === group && p.eventListener !== null)?.eventListener ?? null;
 }
 
 // --- internal ---

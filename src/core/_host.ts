@@ -3,7 +3,7 @@
 import type { Logger } from '../logs/logger.js';
 import type { ProcessEvent } from './states.js';
 import type { ProcessEntry, ProcessTable } from './table.js';
-import type { Mood, SupervisorEvent } from './types.js';
+import type { GroupChange, Mood, SupervisorEvent } from './types.js';
 
 export interface CoreHost {
   readonly table: ProcessTable;
@@ -14,6 +14,6 @@ export interface CoreHost {
   push(event: SupervisorEvent): void;
   /** Feeds one event to the reducer for `entry` and runs what it asks for. */
   dispatch(entry: ProcessEntry, event: ProcessEvent): void;
-  /** Tells listeners that a group became active (its processes registered) or was removed. */
-  groupChanged(name: string, how: 'added' | 'removed'): void;
+  /** Tells listeners that a group became active (its processes registered), was removed, or was updated. */
+  groupChanged(name: string, change: GroupChange): void;
 }

@@ -1,7 +1,7 @@
 // Control commands: start, stop, signal, apply a config, add or remove a group, scale a program. Each runs
 // inside the supervisor's event loop and answers one outcome per process (or group), with supervisor's
 // error meanings. Commands that wait resolve when their process reaches the state they wait for.
-import { diffConfigs, onlyStartGatesDiffer, processKey } from '../config/diff.js';
+import { diffConfigs, listenerOf, onlyStartGatesDiffer, processKey } from '../config/diff.js';
 import type { Config, ProcessSpec } from '../config/types.js';
 import type { OutputSink } from '../logs/output.js';
 import { sendSignal } from '../os/spawn.js';
@@ -326,8 +326,8 @@ export class Commands {
       added.push(entry);
       outcomes.push({ key: entry.key, ok: true, message: 'added' });
     }
-    for (const name of removedGroups) this.host.groupChanged(name, 'removed');
-    for (const name of addedGroups) this.host.groupChanged(name, 'added');
+    for (const name of removedGroups) this.host.groupChanged(name, { how: 'removed', listener: null });
+    for (const { name } of config.groups.filter((g) => inScope(g.name))) this.host.groupChanged(name, { how: addedGroups.includes(name) ? 'added' : 'updated', listener: listenerOf(config, name) });
     if (groups === null) this.o.config.set(config);
     this.startAutostart(added);
     await Promise.all(stops);
@@ -346,7 +346,7 @@ export class Commands {
     if (!spec) return { key: group, ok: false, code: 'E_BAD_NAME', message: `no group ${group} in the config as last read (run reread after editing the file)` };
     table.setGroup(spec);
     const added = config.processes.filter((p) => p.group === group).map((p) => this.addProcess(p));
-    this.host.groupChanged(group, 'added');
+    this.host.groupChanged(group, { how: 'added', listener: listenerOf(config, group) });
     this.startAutostart(added);
     return { key: group, ok: true };
   }
@@ -361,7 +361,7 @@ export class Commands {
     }
     for (const e of members) this.drop(e);
     table.deleteGroup(group);
-    this.host.groupChanged(group, 'removed');
+    this.host.groupChanged(group, { how: 'removed', listener: null });
     return { key: group, ok: true };
   }
 

@@ -22,7 +22,7 @@ export type { StopResult } from './shutdown.js';
 import { reduce, stepLevel, timerEvent, type Effect, type Step, type TimerName } from './program.js';
 import type { ProcessEvent } from './states.js';
 import { dropTimer, ProcessTable, setTimer, timerOf, type ProcessEntry } from './table.js';
-import type { ChangeEvent, CommandOutcome, ControlCommand, DesiredStateStore, Mood, ProcessSnapshot, SupervisorEvent } from './types.js';
+import type { ChangeEvent, CommandOutcome, ControlCommand, DesiredStateStore, GroupChange, Mood, ProcessSnapshot, SupervisorEvent } from './types.js';
 
 export interface SupervisorOptions {
   readonly config: Config;
@@ -60,7 +60,7 @@ export class Supervisor implements CoreHost {
   /** listeners to state changes, to the supervisor's own mood, and to groups coming and going */
   private readonly listeners = new Listeners<[ChangeEvent]>();
   private readonly moodListeners = new Listeners<[Mood]>();
-  private readonly groupListeners = new Listeners<[string, 'added' | 'removed']>();
+  private readonly groupListeners = new Listeners<[string, GroupChange]>();
   /** signal name (without SIG) → handler; TERM, INT and QUIT are the supervisor's own */
   private readonly signalHandlers = new Map<string, SignalHandler>();
   /** counter for timer generations */
@@ -183,14 +183,14 @@ export class Supervisor implements CoreHost {
     return this.moodListeners.add(listener);
   }
 
-  /** Subscribes to groups added or removed at run time (not the ones of the first config). */
-  onGroupChange(listener: (name: string, how: 'added' | 'removed') => void): () => void {
+  /** Subscribes to groups added, removed or updated at run time (not the ones of the first config). */
+  onGroupChange(listener: (name: string, change: GroupChange) => void): () => void {
     return this.groupListeners.add(listener);
   }
 
   /** Tells the group listeners (called by commands once a group's processes are registered or dropped). */
-  groupChanged(name: string, how: 'added' | 'removed'): void {
-    this.groupListeners.emit(name, how);
+  groupChanged(name: string, change: GroupChange): void {
+    this.groupListeners.emit(name, change);
   }
 
   /** A snapshot of every process, in table order, for status. */

@@ -1,7 +1,7 @@
 // The supervisor's vocabulary: the commands it takes, the outcomes it answers, the events on its one queue,
 // and what listeners hear. Shared by the core's files and by the layers above, which drive it through
 // these types only.
-import type { Config, ProcessSpec } from '../config/types.js';
+import type { Config, EventListenerSpec, ProcessSpec } from '../config/types.js';
 import type { ProcessRecord, Step, TimerName } from './program.js';
 import type { ProcessEvent } from './states.js';
 
@@ -124,6 +124,16 @@ export interface ChangeEvent {
   readonly step: Step;
   readonly record: ProcessRecord;
   readonly spec: ProcessSpec;
+}
+
+/**
+ * What listeners hear of a group at run time: it became active, was removed, or stayed through an update
+ * that applied the new config to it; `listener` is its [eventlistener:x] settings in the config applied (null
+ * for a group of programs, and for one removed), so that an update can make, remove or change its pool.
+ */
+export interface GroupChange {
+  readonly how: 'added' | 'removed' | 'updated';
+  readonly listener: EventListenerSpec | null;
 }
 
 /** One process as the layers above see it. */

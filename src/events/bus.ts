@@ -73,10 +73,20 @@ export class EventBus {
     this.pools.delete(name);
   }
 
-  /** Takes a pool's settings from a (re)configured process of it. */
-  updatePool(name: string, spec: EventListenerSpec): void {
+  /**
+   * Brings the pool of a group that an update kept to the config applied (`spec`: its [eventlistener:x]
+   * settings; null: it is a group of programs now): the pool is made, removed, or takes the new settings,
+   * keeping its counters and the queued events its new `events` still subscribe to (pool.ts reconfigure).
+   */
+  updatePool(name: string, spec: EventListenerSpec | null): void {
     const pool = this.pools.get(name);
-    if (pool) pool.spec = spec;
+    if (spec === null) this.removePool(name);
+    else if (!pool) this.addPool(name, spec);
+    else if (JSON.stringify(pool.spec) !== JSON.stringify(spec)) {
+      const { unsubscribed, dropped } = pool.reconfigure(spec);
+      if (unsubscribed.length > 0) this.o.logger.info(`pool ${name}: ${unsubscribed.length} queued event(s) dropped: its new events = ${spec.events.join(',')} no longer subscribe to them`);
+      for (const d of dropped) this.o.logger.error(`pool ${name} event buffer overflowed, discarding event ${d.serial} (${d.type}; buffer_size ${spec.bufferSize})`);
+    }
   }
 
   hasPool(name: string): boolean {
@@ -108,7 +118,8 @@ export class EventBus {
   /** An event a listener of `pool` rejected or left unfinished: back to the head of the queue, then sent again. */
   requeue(poolName: string, event: BusEvent, opts: { readonly rejected?: boolean } = {}): void {
     const pool = this.pools.get(poolName);
-    if (!pool) return;
+    // the pool is gone, or an update changed its `events` while the event was out (updatePool)
+    if (!pool || pool.subscriptions(event.type) === 0) return;
     // an event that could not be written was not rejected by anyone
     if (opts.rejected !== false) pool.counters.rejected += 1;
     this.o.logger.debug(`pool ${poolName}: event ${event.serial} goes back to the head of the queue (${pool.queue.length} queued, buffer_size ${pool.spec.bufferSize})`);

@@ -60,9 +60,11 @@ export class Feeds {
     for (const g of supervisor.activeGroups()) this.groupAdded(g.name, pools.get(g.name) ?? null);
     this.unsubscribe.push(
       supervisor.onChange((e) => this.changed(e)),
-      supervisor.onGroupChange((name, how) => {
+      supervisor.onGroupChange((name, { how, listener }) => {
         if (how === 'removed') this.groupRemoved(name);
-        else this.groupAdded(name, supervisor.snapshot().find((p) => p.spec.group === name && p.spec.eventListener !== null)?.spec.eventListener ?? null);
+        else if (how === 'added') this.groupAdded(name, listener);
+        // kept by an update: its pool follows the config now, whatever state its processes are in
+        else this.bus.updatePool(name, listener);
       }),
       supervisor.onMoodChange((mood) => {
         if (mood === 'shuttingDown') {
@@ -101,7 +103,6 @@ export class Feeds {
     if (this.bus.wants(type)) this.bus.raise(type, processStatePayload(e.name, e.group, stateName(step.from), stateExtras(step, spec)), requeue);
     else requeue?.();
     if (spec.eventListener) {
-      this.bus.updatePool(e.group, spec.eventListener);
       this.kind.changed(e.key, step.to);
     }
   }

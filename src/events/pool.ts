@@ -55,8 +55,8 @@ export class ListenerPool {
 
   /**
    * Queues `event` at the tail (or, for a requeue, at the head), giving it its serials the first time.
-   * Returns the events dropped to make room, oldest first: one when the queue was full, more when a reload
-   * lowered buffer_size below what was queued (the queue is brought down to the new size at once).
+   * Returns the events dropped to make room, oldest first: one when the queue was full (reconfigure brings a
+   * queue down to a lowered buffer_size at the update itself).
    */
   accept(event: BusEvent, head: boolean, nextGlobalSerial: () => number): BusEvent[] {
     if (event.serial < 0) event.serial = nextGlobalSerial();
@@ -74,6 +74,21 @@ export class ListenerPool {
     if (head) this.queue.unshift(event);
     else this.queue.push(event);
     return dropped;
+  }
+
+  /**
+   * Takes new settings (an update changed the [eventlistener:x] section): queued events the new `events`
+   * no longer subscribe to leave the queue, then the oldest beyond the new `buffer_size`, counted as
+   * overflowed. Returns the two lists, oldest first.
+   */
+  reconfigure(spec: EventListenerSpec): { unsubscribed: BusEvent[]; dropped: BusEvent[] } {
+    this.spec = spec;
+    const unsubscribed = this.queue.filter((e) => this.subscriptions(e.type) === 0);
+    const kept = this.queue.filter((e) => this.subscriptions(e.type) > 0);
+    const dropped = kept.splice(0, Math.max(0, kept.length - spec.bufferSize));
+    this.counters.overflowed += dropped.length;
+    this.queue.splice(0, this.queue.length, ...kept);
+    return { unsubscribed, dropped };
   }
 
   /** The pool serial `event` got here. */
