@@ -96,7 +96,9 @@ export class Launcher {
     const user = this.userFor(spec);
     if (typeof user === 'string') return null;
     const exe = resolveExecutable(command, { ...this.environmentFor(spec, user) }, spec.directory);
-    return exe.ok ? null : { reason: exe.reason, message: exe.message };
+    // ENOEXEC (a text file without #!) is supervisord's exec failing in the child: a failed spawn, with
+    // backoff and fatal, not a start refused beforehand
+    return exe.ok || exe.reason === 'ENOEXEC' ? null : { reason: exe.reason, message: exe.message };
   }
 
   /** Spawns the process of `entry` (the reducer's `spawn` effect); a failure is fed back as spawnFailed. */

@@ -148,10 +148,7 @@ test('starting a program whose command is missing or not executable fails at onc
   chmodSync(notExec, 0o644);
   const noInterp = join(dir, 'no-interpreter.sh');
   writeFileSync(noInterp, '#!/no/such/interpreter -x\necho hi\n', { mode: 0o755 });
-  // no #! line: execvp would run it with /bin/sh (and drover would signal that shell); supervisord fails it
-  const noShebang = join(dir, 'no-shebang.sh');
-  writeFileSync(noShebang, 'echo hi\nsleep 100\n', { mode: 0o755 });
-  const file = writeConfig(dir, `[program:noshebang]\ncommand = ${noShebang}\nautostart = false\n\n[program:nointerp]\ncommand = ${noInterp}\nautostart = false\n\n[program:nobin]\ncommand = /no/such/program\nautostart = false\n\n[program:noexec]\ncommand = ${notExec}\nautostart = false\n\n[program:adir]\ncommand = ${dir}\nautostart = false\n`);
+  const file = writeConfig(dir, `[program:nointerp]\ncommand = ${noInterp}\nautostart = false\n\n[program:nobin]\ncommand = /no/such/program\nautostart = false\n\n[program:noexec]\ncommand = ${notExec}\nautostart = false\n\n[program:adir]\ncommand = ${dir}\nautostart = false\n`);
   const run = await startUp(file);
   try {
     for (const [name, answer] of [
@@ -160,7 +157,6 @@ test('starting a program whose command is missing or not executable fails at onc
       ['adir', /adir: ERROR E_NOT_EXECUTABLE \(command at '.*' is a directory\)/],
       // the kernel's ENOENT would read as the script itself missing: the #! line is checked first
       ['nointerp', /nointerp: ERROR E_NO_FILE \(.*no-interpreter\.sh: its interpreter \/no\/such\/interpreter \(the #! line\) does not exist\)/],
-      ['noshebang', /noshebang: ERROR E_SPAWN \(.*no-shebang\.sh is neither a binary nor a script with a #! line \(ENOEXEC\)/],
     ] as const) {
       const r = await runCli(['start', '-c', file, name]);
       assert.notEqual(r.code, 0, r.output);
@@ -171,7 +167,27 @@ test('starting a program whose command is missing or not executable fails at onc
       const status = await runCli(['status', '-c', file, name]);
       assert.match(status.stdout, new RegExp(`^${name}\\s+stopped\\s+-\\s+-\\s+0\\s`, 'm'), status.output);
     }
-    assert.doesNotMatch(run.output, /(nobin|noexec|adir|nointerp|noshebang): stopped → starting/, run.describe());
+    assert.doesNotMatch(run.output, /(nobin|noexec|adir|nointerp): stopped → starting/, run.describe());
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+// From a review: a text file with no #! line ran, through execvp's fallback to /bin/sh, and drover's stop
+// signal then reached that shell, leaving what it ran behind. supervisord's own execve fails it (ENOEXEC) in
+// the child: a failed spawn, "spawn error", then FATAL. So does drover now.
+test('a command that is a text file without a #! line fails to spawn (ENOEXEC) and goes fatal, as under supervisord', async () => {
+  const dir = makeTmpDir();
+  const noShebang = join(dir, 'no-shebang.sh');
+  writeFileSync(noShebang, 'echo hi\nsleep 100\n', { mode: 0o755 });
+  const file = writeConfig(dir, `[program:noshebang]\ncommand = ${noShebang}\nautostart = false\nstartretries = 0\n`);
+  const run = await startUp(file);
+  try {
+    const r = await runCli(['start', '-c', file, 'noshebang']);
+    assert.notEqual(r.code, 0, r.output);
+    await run.waitForLine(/noshebang: cannot start: .*no-shebang\.sh is neither a binary nor a script with a #! line \(ENOEXEC\)/);
+    await run.waitForLine(/noshebang: backoff → fatal/);
+    assert.doesNotMatch(run.output, /noshebang \| hi/, `it never ran\n${run.describe()}`);
   } finally {
     await teardown(run, [], dir);
   }
