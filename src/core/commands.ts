@@ -280,10 +280,10 @@ export class Commands {
     const outcomes: CommandOutcome[] = [];
     const stops: Promise<unknown>[] = [];
     const restart: ProcessEntry[] = [];
-    for (const spec of diff.removedProcesses.filter((p) => inScope(p.group))) {
-      stops.push(this.remove(table.get(processKey(spec)) as ProcessEntry));
+    const removals = diff.removedProcesses.filter((p) => inScope(p.group)).map((spec) => {
       outcomes.push({ key: processKey(spec), ok: true, message: 'removed' });
-    }
+      return this.remove(table.get(processKey(spec)) as ProcessEntry);
+    });
     for (const { before, after } of diff.changedProcesses) {
       if (!inScope(after.group)) continue;
       const entry = table.get(processKey(before)) as ProcessEntry;
@@ -329,7 +329,9 @@ export class Commands {
     for (const name of removedGroups) this.host.groupChanged(name, { how: 'removed', listener: null });
     for (const { name } of config.groups.filter((g) => inScope(g.name))) this.host.groupChanged(name, { how: addedGroups.includes(name) ? 'added' : 'updated', listener: listenerOf(config, name) });
     if (groups === null) this.o.config.set(config);
-    this.startAutostart(added);
+    // what replaces a removed process (moved to another group: both may want a port) starts once it is gone, as in supervisorctl's update
+    if (removals.length > 0) await Promise.all(removals);
+    if (this.host.mood === 'running') this.startAutostart(added);
     await Promise.all(stops);
     // the stops resolved outside the queue; start through it so starts stay ordered with everything else.
     // A shutdown begun meanwhile (`drover down` during a slow stop) refuses: the caller is told, not "changed"
