@@ -54,8 +54,6 @@ export interface LauncherOptions {
   readonly hooks: LaunchHooks | null;
   readonly launchEnv: LaunchEnv | null;
   readonly outputTap: OutputTap | null;
-  /** the active config's `[supervisord] environment` */
-  readonly globalEnv: () => Readonly<Record<string, string>>;
   /**
    * where programs reach drover (SUPERVISOR_SERVER_URL when a program sets no `serverurl`, as supervisord
    * passes its own server's URL); null: not set
@@ -271,11 +269,14 @@ export class Launcher {
     return uid === 0 ? user : 'not-root';
   }
 
-  /** The child's environment: drover's, then supervisor's markers, then the program's own keys. */
+  /**
+   * The child's environment: drover's, then supervisor's markers, then the program's own keys, which hold
+   * `[supervisord] environment` under its own, as the config resolved them (the config in force may be older:
+   * a scoped reload or update does not replace it, so a variable removed from the file stayed in the programs).
+   */
   private environmentFor(spec: ProcessSpec, user: { name: string; home: string } | null): Record<string, string> {
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(this.o.baseEnv)) if (v !== undefined) env[k] = v;
-    Object.assign(env, this.o.globalEnv());
     env['SUPERVISOR_ENABLED'] = '1';
     env['SUPERVISOR_PROCESS_NAME'] = spec.name;
     env['SUPERVISOR_GROUP_NAME'] = spec.group;

@@ -89,7 +89,6 @@ export class Supervisor implements CoreHost {
       hooks: opts.hooks ?? null,
       launchEnv: opts.launchEnv ?? null,
       outputTap: opts.outputTap ?? null,
-      globalEnv: () => this.config.supervisord.environment,
       stripAnsi: () => this.config.supervisord.strip_ansi,
       serverUrl: () => opts.serverUrl?.() ?? null,
     });

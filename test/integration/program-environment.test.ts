@@ -3,7 +3,7 @@
 // identifiers, and PWD/OLDPWD, reach the program as supervisord passes them (dash dropped the first and set
 // the second).
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { CliRun, fixture, makeTmpDir, runCli, startUp, teardown, writeConfig } from '../helpers/drover.js';
@@ -136,4 +136,24 @@ test('a minfds past what the system allows fails the start (exit 2), naming the 
   const r = await runCli(['up', '-c', conf], { cwd: dir });
   assert.equal(r.code, 2, r.output);
   assert.match(r.stderr, /\[supervisord\] minfds = 100000000: this environment allows at most \d+ open files, and raising that failed \(E\w+\)/, r.output);
+});
+
+// From a review of reloads: the launcher laid the [supervisord] environment of the config in force under each
+// program's own (which already holds it, as the config resolved it). A scoped reload (`drover reload NAME`,
+// supervisorctl update GROUP) does not replace the config in force, so a variable removed from the file
+// stayed in the restarted program. supervisord's update gives it the file's environment.
+test('a variable removed from [supervisord] environment is gone from a program restarted by a scoped reload', async () => {
+  const dir = makeTmpDir();
+  const program = `[program:envp]\ncommand = /bin/sh -c 'echo "FOO=$FOO BAR=\${BAR-unset}"; exec sleep 1000'\nstartsecs = 0\n`;
+  const conf = writeConfig(dir, `[supervisord]\nenvironment = FOO="one",BAR="bar"\n\n${program}`);
+  const run = await startUp(conf);
+  try {
+    await run.waitForLine(/envp \| FOO=one BAR=bar/);
+    writeFileSync(conf, `[supervisord]\nenvironment = FOO="two"\n\n${program}`);
+    const r = await runCli(['reload', 'envp', '-c', conf]);
+    assert.equal(r.code, 0, r.output);
+    await run.waitForLine(/envp \| FOO=two BAR=unset/);
+  } finally {
+    await teardown(run, [], dir);
+  }
 });
