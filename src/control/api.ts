@@ -110,6 +110,8 @@ export interface ConfigUpdates {
     outcomes: readonly CommandOutcome[];
     rolled: readonly string[];
   }>;
+  /** bind the [socket:x] sockets `config` adds or changes now (supervisorctl adds groups before its reload runs) */
+  syncSockets?(config: Config): void;
   /** the config file with `numprocs` of `program` set to `count` (for scale) */
   readScaled(program: string, count: number): Config;
 }
@@ -353,6 +355,7 @@ export class ControlApi {
   async reloadConfig(): Promise<{ config: Config; diff: ConfigDiff }> {
     // the roll reads the file again and logs its warnings; logged here too, each would show twice
     const read = await this.opts.updates.reread(true);
+    this.opts.updates.syncSockets?.(read.config);
     void this.opts.updates.reload({ groups: null, apply: 'pools', cause: 'XML-RPC reloadConfig' }).catch(() => undefined); // logged by the reload
     return read;
   }

@@ -137,9 +137,10 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     return 1;
   }
   // Sockets first: a port that cannot be bound is a start-up error the launching terminal must see.
-  let sockets: SocketSet | null = null;
+  // (a set even when the config has none: a reload may add some, src/daemon/socket-reload.ts)
+  let sockets: SocketSet;
   try {
-    if (config.sockets.length > 0) sockets = SocketSet.bind(config.sockets, inherited, o.reexec ? socketFiles : new Set());
+    sockets = SocketSet.bind(config.sockets, inherited, o.reexec ? socketFiles : new Set());
   } catch (err) {
     lock.release();
     o.onStartFailed((err as Error).message, 1);
@@ -250,6 +251,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   const reloader = new Reloader({
     supervisor,
     workers,
+    sockets,
     readConfig: () => loadConfigAsync(config.file, o.loadOptions),
     logger,
     ownLog: config.supervisord,
@@ -301,6 +303,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
       reread: (quiet) => reloader.reread('reread', quiet),
       pendingConfig: () => reloader.pendingConfig(),
       reload: (opts) => reloader.reload(opts),
+      syncSockets: (read) => void reloader.syncSockets(read, 'XML-RPC reloadConfig'),
       readScaled: (program, count) => readConfig({ [program]: count }, true),
     },
     workers,

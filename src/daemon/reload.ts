@@ -3,14 +3,16 @@
 // re-read the config, apply what changed (only processes whose own config changed restart), and roll every
 // worker pool onto the code on disk — each replacement ready before an old worker leaves — converging to
 // the file's numprocs. Reloads run one at a time, in the order asked.
-import { diffConfigs, type ConfigDiff } from '../config/diff.js';
+import { diffConfigs, processKey, type ConfigDiff } from '../config/diff.js';
 import { formatConfigWarning } from '../config/sources.js';
 import type { Config, ProcessSpec } from '../config/types.js';
 import type { Supervisor } from '../core/supervisor.js';
 import type { CommandOutcome } from '../core/types.js';
 import type { Logger } from '../logs/logger.js';
 import type { RollOutcome } from '../prefork/arbiter.js';
+import type { SocketSet } from '../prefork/sockets.js';
 import type { Workers } from '../prefork/workers.js';
+import { bindSocketChanges, restartOntoNewSockets, usersOfChanged, withoutFailedSockets, type SocketChanges } from './socket-reload.js';
 
 export interface ReloadOptions {
   /** groups to apply to (null: all) */
@@ -37,6 +39,8 @@ export interface ReloadResult {
 export interface ReloaderOptions {
   readonly supervisor: Supervisor;
   readonly workers: Workers;
+  /** the master's [socket:x] sockets, brought to the config by each reload (src/daemon/socket-reload.ts) */
+  readonly sockets: SocketSet;
   /** reads the config file now (rejects with ConfigError); a typed config's module runs without blocking */
   readonly readConfig: () => Promise<Config>;
   readonly logger: Logger;
@@ -60,6 +64,8 @@ export class Reloader {
   private lastRead: Config | null = null;
   /** the reload running now, if any; the next one waits for it */
   private current: Promise<unknown> = Promise.resolve();
+  /** sockets bound anew by syncSockets() ahead of a reload (XML-RPC reloadConfig): their programs move at the reload */
+  private readonly movedSockets = new Set<string>();
 
   constructor(private readonly o: ReloaderOptions) {}
 
@@ -83,6 +89,16 @@ export class Reloader {
   /** The config of the last reread, or a fresh read. */
   async pendingConfig(): Promise<Config> {
     return this.lastRead ?? (await this.reread()).config;
+  }
+
+  /**
+   * Brings the [socket:x] sockets to `config` now: supervisorctl's update adds groups right after its
+   * reloadConfig, before that reload runs, and their programs need their sockets bound.
+   */
+  syncSockets(config: Config, cause: string): SocketChanges {
+    const changes = bindSocketChanges(this.o.sockets, config, this.o.logger, cause);
+    for (const name of changes.changed) this.movedSockets.add(name);
+    return changes;
   }
 
   /** Runs one reload after any that is under way; rejects with ConfigError when the file does not load. */
@@ -118,17 +134,31 @@ export class Reloader {
     try {
       logger.info(`${opts.cause}: reloading (re-reading the config${opts.apply === 'all' ? ', applying what changed' : ''} and rolling the worker pools)`);
       if (!(await this.o.onReloadHook())) logger.warn(`${opts.cause}: the on_reload hook failed (see above); reloading anyway`);
-      const { config, diff } = await this.reread(opts.cause);
+      const read = await this.reread(opts.cause);
       // the module of a typed config runs beside the loop: a shutdown may have begun meanwhile
       if (supervisor.mood !== 'running') {
         logger.warn(`${opts.cause}: reload cut short: drover began shutting down while it read the config`);
-        return { config, diff, outcomes: [shuttingDown('the reload was cut short while it read the config')], rolled: [] };
+        return { config: read.config, diff: read.diff, outcomes: [shuttingDown('the reload was cut short while it read the config')], rolled: [] };
       }
-      this.warnOwnLogUnchanged(config, opts.cause);
+      this.warnOwnLogUnchanged(read.config, opts.cause);
+      // sockets first: a program that is added or moved needs its socket bound (socket-reload.ts)
+      const socketChanges = this.syncSockets(read.config, opts.cause);
+      const moved = { ...socketChanges, changed: [...this.movedSockets] };
+      this.movedSockets.clear();
+      const running = new Map(supervisor.snapshot().map((p) => [p.key, p.spec]));
+      const held = withoutFailedSockets(read.config, moved, running);
+      const config = held.config;
+      const before = held.outcomes.length > 0 || moved.changed.length > 0 ? this.diffAgainstActive(config) : read.diff;
+      let diff = before;
       const pooled = this.pooledPrograms(config);
       const managedElsewhere = (spec: ProcessSpec): boolean => spec.worker !== null && pooled.has(programKey(spec));
       const inScope = (group: string): boolean => opts.groups === null || opts.groups.includes(group);
-      const outcomes = opts.apply === 'all' ? await supervisor.command({ type: 'applyConfig', config, groups: opts.groups, managedElsewhere }) : [];
+      const applied = opts.apply === 'all' ? await supervisor.command({ type: 'applyConfig', config, groups: opts.groups, managedElsewhere }) : [];
+      // a program on a socket bound anew moves onto it: restarted here unless the update did, rolled below if a pool
+      const movers = usersOfChanged(config, moved, running).filter((c) => !managedElsewhere(c.after) && !applied.some((o) => o.key === processKey(c.after)));
+      const restarted = await restartOntoNewSockets(supervisor, movers.map((c) => processKey(c.after)));
+      const outcomes = [...held.outcomes, ...applied, ...restarted];
+      diff = { ...before, changedProcesses: [...before.changedProcesses, ...movers.filter((c) => restarted.some((o) => o.key === processKey(c.after)))] };
       // a shutdown that began while the reload ran (`drover down` while a changed program stopped) cuts it
       // short: its caller hears so (E_SHUTTING_DOWN), never "done"
       const cutShort = (step: string): ReloadResult => {
@@ -138,7 +168,9 @@ export class Reloader {
       };
       if (supervisor.mood !== 'running') return cutShort('while it applied the changes; the worker pools were not rolled');
       workers.setTargets({ ...config, processes: config.processes.filter((p) => managedElsewhere(p) && inScope(p.group)) });
-      const rolling = [...pooled].filter((key) => inScope(key.slice(0, key.indexOf(':'))));
+      // a pool on a socket bound anew rolls onto it, in scope or not
+      const onMoved = new Set(usersOfChanged(config, moved, running).map((c) => programKey(c.after)));
+      const rolling = [...pooled].filter((key) => inScope(key.slice(0, key.indexOf(':'))) || onMoved.has(key));
       const rolls = await workers.arbiter.rollWorkers((group, programName) => rolling.includes(`${group}:${programName}`));
       const ended = (how: RollOutcome): string[] => rolling.filter((key) => rolls.get(key) === how);
       const rolled = rolling.filter((key) => rolls.get(key) !== 'kept' && rolls.get(key) !== 'stopped');
@@ -146,6 +178,8 @@ export class Reloader {
       const stopped = ended('stopped');
       // worker programs the reload added get their spares too (rolled ones have theirs)
       await workers.arbiter.fillAllSpares();
+      // what used the old and the removed sockets has moved or stopped: the master's copies go now
+      this.o.sockets.closeRetired();
       if (supervisor.mood !== 'running') return cutShort('while it rolled the worker pools');
       const changes = [`${diff.changedProcesses.length} changed`, `${diff.addedProcesses.length} added`, `${diff.removedProcesses.length} removed`];
       this.o.onApplied?.(config);

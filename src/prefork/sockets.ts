@@ -15,7 +15,7 @@
 // hands the steering over with the sockets: the old master lists the new master's ready slots, drains the
 // slots the new one does not keep while its own workers still accept, and only then lets the new master
 // write the list (handSteeringOver, takeSteering).
-import { closeSync, fstatSync, lchownSync, lstatSync, unlinkSync } from 'node:fs';
+import { closeSync, fstatSync, lchownSync, lstatSync, renameSync, unlinkSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { SocketSpec } from '../config/types.js';
 import { DroverError } from '../errors.js';
@@ -72,6 +72,11 @@ export class SocketSet {
    */
   private readonly adoptable = new Set<string>();
   private filesAdopted = false;
+  /**
+   * sockets a reload replaced or removed ([]): the master's copies, closed by closeRetired() once the
+   * programs that used them have been restarted, rolled or stopped (their own copies keep them open till then)
+   */
+  private readonly retired: { readonly bound: BoundSocket; readonly fds: readonly number[]; readonly steering: ReuseportSteering | null; readonly adoptable: boolean }[] = [];
 
   /**
    * Binds every socket, or takes it over from `inherited` (name → fds) when the parent passed it: under its
@@ -297,6 +302,50 @@ export class SocketSet {
   }
 
   /**
+   * A reload's [socket:x] that is new or whose settings changed: binds it; a changed one is bound anew beside
+   * the old one, which is retired (the programs still using it keep their copies until they are restarted or
+   * rolled). A unix socket at the same path is bound under a temporary name and renamed over the old file,
+   * so the path never stops answering. A TCP address held by the old socket cannot be bound twice: changing
+   * only its backlog or reuse_port is refused (it waits for drover's next start). Throws SocketBindError and
+   * leaves the old socket as it was.
+   */
+  rebind(spec: SocketSpec): void {
+    const name = spec.name;
+    const old = this.sockets.get(name);
+    if (old && old.spec.bind.kind === 'tcp' && spec.bind.kind === 'tcp' && old.spec.bind.port !== 0 && old.spec.bind.host === spec.bind.host && old.spec.bind.port === spec.bind.port) {
+      throw new SocketBindError(`[socket:${name}] cannot be bound anew on ${describe(spec)} while its programs still listen there (only backlog or reuse_port changed): the change waits for drover's next start (drover down and up, or a re-exec with SIGUSR2)`);
+    }
+    const taken = this.take(name);
+    try {
+      this.bindOne(spec, [], [], old !== undefined && old.spec.bind.kind === 'unix' && spec.bind.kind === 'unix' && old.spec.bind.path === spec.bind.path);
+    } catch (err) {
+      if (taken) this.restore(taken);
+      throw err;
+    }
+    if (taken) this.retired.push(taken);
+  }
+
+  /** A reload removed the [socket:x] `name`: retired, closed by closeRetired() once its programs are stopped. */
+  remove(name: string): void {
+    const taken = this.take(name);
+    if (taken) this.retired.push(taken);
+  }
+
+  /**
+   * Closes the sockets a reload retired, now that the programs using them have moved or stopped; a unix
+   * socket's file goes with it while it is still the one this master bound and no current socket took its path.
+   */
+  closeRetired(): void {
+    for (const r of this.retired.splice(0)) {
+      for (const fd of r.fds) closeSync(fd);
+      r.steering?.close();
+      const b = r.bound.spec.bind;
+      const ownsFile = !r.bound.inherited || (this.filesAdopted && r.adoptable);
+      if (b.kind === 'unix' && ownsFile && !this.list().some((s) => s.spec.bind.kind === 'unix' && s.spec.bind.path === b.path)) removeOwnSocketFile(b.path);
+    }
+  }
+
+  /**
    * Closes every socket (at shutdown); unix socket files we created, or adopted from the master before us,
    * are removed unless a successor has them.
    */
@@ -311,6 +360,7 @@ export class SocketSet {
       if (s.spec.bind.kind === 'unix' && (!s.inherited || (this.filesAdopted && this.adoptable.has(s.spec.name)))) removeOwnSocketFile(s.spec.bind.path);
     }
     if (!keepFiles) for (const fd of this.draining) closeSync(fd);
+    if (!keepFiles) this.closeRetired();
     this.draining.clear();
     this.sockets.clear();
     this.slots.clear();
@@ -325,7 +375,31 @@ export class SocketSet {
     return this.steering.get(name) ?? null;
   }
 
-  private bindOne(spec: SocketSpec, inheritedFds: readonly number[], steeringFds: readonly number[]): void {
+  /** Takes `name` out of the set, with what it holds, for rebind() and remove(). */
+  private take(name: string): SocketSet['retired'][number] | null {
+    const bound = this.sockets.get(name);
+    if (!bound) return null;
+    const fds = [...(this.slots.get(name)?.fds.values() ?? [bound.fd])];
+    const taken = { bound, fds, steering: this.steering.get(name) ?? null, adoptable: this.adoptable.has(name) };
+    this.sockets.delete(name);
+    this.slots.delete(name);
+    this.steering.delete(name);
+    this.steeringFailures.delete(name);
+    this.steeringHeld.delete(name);
+    this.adoptable.delete(name);
+    return taken;
+  }
+
+  /** Puts back what take() took (a rebind that failed). */
+  private restore(t: SocketSet['retired'][number]): void {
+    const name = t.bound.spec.name;
+    this.sockets.set(name, t.bound);
+    if (t.bound.spec.reusePort && t.bound.spec.bind.kind === 'tcp') this.slots.set(name, { port: socketAddress(t.bound.fd)?.port ?? t.bound.spec.bind.port, fds: new Map(t.fds.map((f, k) => [k, f])) });
+    if (t.steering) this.steering.set(name, t.steering);
+    if (t.adoptable) this.adoptable.add(name);
+  }
+
+  private bindOne(spec: SocketSpec, inheritedFds: readonly number[], steeringFds: readonly number[], replaceFile = false): void {
     const b = spec.bind;
     // passed by name (systemd's LISTEN_FDNAMES, or a USR2 predecessor, which passes every socket at 3, 4, …
     // whatever its number was), else the number the config gives
@@ -355,12 +429,14 @@ export class SocketSet {
       owner = { uid: u.uid, gid };
     }
     try {
-      const { fd, address } = openListening({ bind: b, backlog: spec.backlog, mode: spec.mode, owner, reusePort: spec.reusePort });
+      const { fd, address } = openListening({ bind: b, backlog: spec.backlog, mode: spec.mode, owner, reusePort: spec.reusePort, replaceFile });
       this.sockets.set(spec.name, { spec, fd, address, inherited: false });
       this.keepSlots(spec, [], fd, []);
     } catch (err) {
       if (!(err instanceof ListenError)) throw err;
-      throw new SocketBindError(`[socket:${spec.name}] cannot bind ${describe(spec)}: ${err.message}`, { cause: err });
+      // the one bind error whose fix is not obvious from its name
+      const hint = err.code === 'EACCES' && b.kind === 'tcp' && b.port < 1024 ? ' (a port below 1024 needs root or the CAP_NET_BIND_SERVICE capability)' : '';
+      throw new SocketBindError(`[socket:${spec.name}] cannot bind ${describe(spec)}: ${err.message}${hint}`, { cause: err });
     }
   }
 
@@ -442,6 +518,11 @@ export interface ListenSpec {
   readonly owner: { readonly uid: number; readonly gid: number } | null;
   /** TCP: SO_REUSEPORT, the first slot of a balanced socket */
   readonly reusePort?: boolean;
+  /**
+   * unix sockets: a socket of ours already listens at the path (a reload changed its settings): bind under
+   * a temporary name beside it, then rename over it, so the path answers throughout
+   */
+  readonly replaceFile?: boolean;
 }
 
 /** A listening socket that cannot be created; `code` is the errno name (EADDRINUSE, EACCES, …) or E_RESOLVE. */
@@ -463,23 +544,25 @@ export function openListening(spec: ListenSpec): { fd: number; address: string }
   try {
     if (b.kind === 'unix') {
       // a socket file left by a dead master would make bind fail with EADDRINUSE; a live one is refused
-      removeStaleSocketFile(b.path);
+      const at = spec.replaceFile === true ? `${b.path}.${process.pid}.new` : b.path;
+      removeStaleSocketFile(at);
       // bind(2) creates the file with 0777 & ~umask: set the mode there, not through a later chmod of a path
       const oldUmask = spec.mode !== null ? process.umask(~spec.mode & 0o777) : null;
       try {
-        fd = listenSocket({ kind: 'unix', path: b.path }, { backlog: spec.backlog });
+        fd = listenSocket({ kind: 'unix', path: at }, { backlog: spec.backlog });
       } finally {
         if (oldUmask !== null) process.umask(oldUmask);
       }
-      rememberSocketFile(b.path);
-      if (spec.owner !== null) {
-        try {
-          lchownSync(b.path, spec.owner.uid, spec.owner.gid);
-        } catch (err) {
-          closeListening(fd, spec);
-          throw err;
-        }
+      try {
+        if (spec.owner !== null) lchownSync(at, spec.owner.uid, spec.owner.gid);
+        // rename(2) replaces the old file at once: a client connects to the old socket or to this one
+        if (at !== b.path) renameSync(at, b.path);
+      } catch (err) {
+        closeSync(fd);
+        removeSocketFile(at);
+        throw err;
       }
+      rememberSocketFile(b.path);
       return { fd, address: `unix:${b.path}` };
     }
     fd = listenSocket({ kind: 'tcp', host: resolveIPv4OrV6(b.host), port: b.port }, { backlog: spec.backlog, reusePort: spec.reusePort === true });
