@@ -15,7 +15,7 @@
 // hands the steering over with the sockets: the old master lists the new master's ready slots, drains the
 // slots the new one does not keep while its own workers still accept, and only then lets the new master
 // write the list (handSteeringOver, takeSteering).
-import { closeSync, fstatSync, lchownSync, lstatSync, renameSync, unlinkSync } from 'node:fs';
+import { closeSync, fstatSync, lchownSync, lstatSync, renameSync, unlinkSync, type Stats } from 'node:fs';
 import { isIP } from 'node:net';
 import type { SocketSpec } from '../config/types.js';
 import { DroverError } from '../errors.js';
@@ -600,15 +600,9 @@ function tcpAddress(fd: number): string | null {
  * cut it off, and our exit would remove its file), as supervisord refuses it. Throws ListenError.
  */
 function removeStaleSocketFile(path: string): void {
-  let st;
-  try {
-    st = lstatSync(path);
-  } catch (err) {
-    // ENOENT: nothing there, the usual case
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
-  }
-  if (!st.isSocket()) return;
+  // nothing there is the usual case
+  const st = lstatOrNull(path);
+  if (st === null || !st.isSocket()) return;
   let answers: boolean;
   try {
     answers = unixSocketAnswers(path);
@@ -634,27 +628,27 @@ function describe(spec: SocketSpec): string {
 const ownFiles = new Map<string, { dev: number; ino: number }>();
 
 function rememberSocketFile(path: string): void {
-  try {
-    const st = lstatSync(path);
-    if (st.isSocket()) ownFiles.set(path, { dev: st.dev, ino: st.ino });
-  } catch (err) {
-    // gone already (removed by someone else): there is nothing of ours to remove later
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
+  // gone already (removed by someone else): there is nothing of ours to remove later
+  const st = lstatOrNull(path);
+  if (st?.isSocket()) ownFiles.set(path, { dev: st.dev, ino: st.ino });
 }
 
 function removeOwnSocketFile(path: string): void {
   const own = ownFiles.get(path);
   ownFiles.delete(path);
   if (own === undefined) return;
-  let st;
+  const st = lstatOrNull(path);
+  if (st !== null && st.dev === own.dev && st.ino === own.ino) removeSocketFile(path);
+}
+
+/** lstat(2) of `path`, or null when nothing is there (ENOENT). */
+function lstatOrNull(path: string): Stats | null {
   try {
-    st = lstatSync(path);
+    return lstatSync(path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
   }
-  if (st.dev === own.dev && st.ino === own.ino) removeSocketFile(path);
 }
 
 function removeSocketFile(path: string): void {
