@@ -1,11 +1,20 @@
-// Text output helpers for the CLI: whether to colour (only on a terminal, never with NO_COLOR), elapsed
+// Text output helpers for the CLI: whether to colour (only on a terminal, never with NO_COLOR or TERM=dumb), elapsed
 // times, plurals. State words, durations, sizes and aligned tables are in control/status-text.ts, which
 // the daemon writes the status table with too. ANSI codes only; no dependency.
 import type { CommandContext } from './command.js';
 
-/** Whether to colour output: stdout is a terminal and NO_COLOR is unset or empty (no-color.org). */
+/** Whether to colour output: stdout is a terminal that is not TERM=dumb, and NO_COLOR is unset or empty (no-color.org). */
 export function useColor(ctx: Pick<CommandContext, 'isTTY' | 'env'>): boolean {
-  return ctx.isTTY && !ctx.env['NO_COLOR'];
+  return isCapableTerminal(ctx) && !ctx.env['NO_COLOR'];
+}
+
+/**
+ * Whether stdout is a terminal that takes escape sequences (a progress line rewritten in place with
+ * `\r\x1b[2K`): a terminal, and not one that says it is dumb (TERM=dumb: Emacs' shell buffer, some CI
+ * consoles and editors' output panes print the codes as text).
+ */
+export function isCapableTerminal(ctx: Pick<CommandContext, 'isTTY' | 'env'>): boolean {
+  return ctx.isTTY && ctx.env['TERM'] !== 'dumb';
 }
 
 /** Wraps text in an SGR code when `color`. */

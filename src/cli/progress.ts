@@ -6,7 +6,7 @@ import { openEventStream, type Endpoint, type ServerEvent } from '../control/cli
 import { paintState } from '../control/status-text.js';
 import { SnapshotJson, StateEventJson } from '../control/wire.js';
 import type { CommandContext } from './command.js';
-import { formatElapsed, shownKey, useColor } from './format.js';
+import { formatElapsed, isCapableTerminal, shownKey, useColor } from './format.js';
 
 /** What Progress needs of a command invocation (a Remote has it). */
 export interface ProgressTarget {
@@ -55,7 +55,7 @@ export class Progress {
     private readonly quiet: boolean,
   ) {
     this.color = useColor(ctx);
-    this.live = ctx.isTTY && !quiet;
+    this.live = isCapableTerminal(ctx) && !quiet;
     this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
     if (track.type === 'keys') for (const k of track.keys) this.tracked.add(k);
   }

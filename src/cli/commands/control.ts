@@ -5,7 +5,7 @@ import { ResultsJson, type OutcomeJson } from '../../control/wire.js';
 import { allSignalNames, deliverableSignal, signalName } from '../../os/signals.js';
 import { UsageError } from '../../errors.js';
 import { EXIT } from '../exit-codes.js';
-import { plural, shownKey } from '../format.js';
+import { isCapableTerminal, plural, shownKey } from '../format.js';
 import { Progress } from '../progress.js';
 import { remoteCommand, type Remote } from '../remote.js';
 
@@ -102,7 +102,8 @@ export function printOutcomes(
  * before the caller prints results.
  */
 export async function withProgress<T>(r: Remote, wait: boolean, label: string, work: () => Promise<T>): Promise<T> {
-  if (!wait || r.json || !r.ctx.isTTY) return work();
+  // the line is rewritten in place: without a terminal that takes that (TERM=dumb), the results alone are shown
+  if (!wait || r.json || !isCapableTerminal(r.ctx)) return work();
   const progress = await Progress.open(r, label, { type: 'busy' });
   try {
     return await work();
