@@ -1,5 +1,6 @@
 // The drover command line: picks a command from the table and runs it; run.ts exits with its code.
 // `drover status` alone takes a shorter way when the build bundled it (status-main.ts).
+import { firstWord, notACommand } from './argv.js';
 import type { Command } from './command.js';
 import { EXIT } from './exit-codes.js';
 import { contextOf, run } from './run.js';
@@ -46,11 +47,14 @@ function usage(): string {
 
 async function main(argv: readonly string[]): Promise<number> {
   const [name, ...rest] = argv;
-  // `drover help status` is `drover status --help`, as `supervisorctl help status` is
-  if (name === 'help' && rest[0] !== undefined) {
-    const topic = commandNamed(rest[0]);
+  // `drover help status` is `drover status --help`, as `supervisorctl help status` is; options given before
+  // `help` (`drover -c FILE help status`) were moved behind it by bin/drover.js, so the topic is the first
+  // word that is not one of them
+  const topicName = name === 'help' ? firstWord(rest) : undefined;
+  if (topicName !== undefined) {
+    const topic = commandNamed(topicName);
     if (topic) return (await topic.load())(contextOf(['--help']));
-    process.stderr.write(`drover help: no command "${rest[0]}"\n\n${usage()}`);
+    process.stderr.write(`drover help: no command "${topicName}"\n\n${usage()}`);
     return EXIT.USAGE;
   }
   if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
@@ -62,13 +66,8 @@ async function main(argv: readonly string[]): Promise<number> {
     return EXIT.OK;
   }
   const cmd = commandNamed(name);
-  if (!cmd && name.startsWith('-')) {
-    // bin/drover.js moves the options that find a drover behind the command: none came after them
-    process.stderr.write(`drover: no command given, only options (${name} …)\n\n${usage()}`);
-    return EXIT.USAGE;
-  }
   if (!cmd) {
-    process.stderr.write(`drover: unknown command "${name}"\n\n${usage()}`);
+    process.stderr.write(`drover: ${notACommand(name, argv, (w) => commandNamed(w) !== undefined)}\n\n${usage()}`);
     return EXIT.USAGE;
   }
   return (await cmd.load())(contextOf(rest));

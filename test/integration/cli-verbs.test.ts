@@ -313,6 +313,21 @@ test('drover help COMMAND is the command\'s --help; an unknown one exits 2', asy
   assert.match(r.stderr, /drover help: no command "nosuch"/);
 });
 
+test('options before the command: `-c FILE help stop` is the help of stop; an unknown one is named as an unknown option', async () => {
+  const [viaHelp, viaOption] = await Promise.all([runCli(['-c', '/nonexistent.conf', 'help', 'stop']), runCli(['stop', '--help'])]);
+  assert.equal(viaHelp.code, 0, viaHelp.output);
+  assert.match(viaHelp.stdout, /^usage: drover stop /, viaHelp.output);
+  assert.equal(viaHelp.stdout, viaOption.stdout);
+  let r = await runCli(['-c', '/nonexistent.conf', '--bogus', 'status']);
+  assert.equal(r.code, 2, r.output);
+  assert.match(r.stderr, /^drover: unknown option "--bogus" before the command "status"/, r.output);
+  assert.doesNotMatch(r.stderr, /no command given/, r.output);
+  // options alone, with no command after them, are still said to be that
+  r = await runCli(['-c', '/nonexistent.conf']);
+  assert.equal(r.code, 2, r.output);
+  assert.match(r.stderr, /^drover: no command given, only options \(-c …\)/, r.output);
+});
+
 test('logs and logs -f into a pipe whose reader goes away end quietly with 0', async () => {
   const d = new Daemon(`[program:talker]
 command = sh -c 'i=0; while :; do i=$((i+1)); echo line $i; sleep 0.02; done'
