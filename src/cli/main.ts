@@ -78,4 +78,15 @@ function commandNamed(name: string): (typeof COMMANDS)[string] | undefined {
   return Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
 }
 
-run(() => main(process.argv.slice(2)));
+/**
+ * What begins a message about this command line ("drover status", "drover help", else "drover"); null for
+ * the supervisor, which deals with a stdout it cannot write by itself (run.ts).
+ */
+function labelOf(argv: readonly string[]): string | null {
+  const name = argv[0];
+  if (name === 'up' || name === 'serve') return null;
+  return name !== undefined && (name === 'help' || commandNamed(name) !== undefined) ? `drover ${name}` : 'drover';
+}
+
+const argv = process.argv.slice(2);
+run(labelOf(argv), () => main(argv));

@@ -9,6 +9,7 @@ import { ConfigError, DroverError, UsageError } from '../errors.js';
 import type { Command, CommandContext } from './command.js';
 import { findEndpoint } from './endpoint.js';
 import { EXIT } from './exit-codes.js';
+import { isReaderGone, outputFailed } from './run.js';
 
 /** Help text for the options every remote command takes. */
 export const REMOTE_HELP = `connection (every command that talks to drover):
@@ -181,13 +182,11 @@ export function remoteCommand(spec: RemoteCommandSpec): Command {
     }
     if (notice !== undefined) ctx.stderr.write(`drover ${spec.name}: warning: ${notice}\n`);
     const r = new Remote(ctx, spec.name, values, parsed.positionals, endpoint);
-    // A reader that went away (`drover logs -f | head`): nothing is left to do, so the command ends quietly,
-    // as cat and tail do when their pipe closes; any other error on stdout is a failure.
-    const readerGone = new Promise<number>((resolve) => {
-      ctx.stdout.on('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'EPIPE' ? EXIT.OK : EXIT.FAILURE));
-    });
+    // stdout failed (`drover logs -f | head`: the reader went away): nothing is left to do, so the command
+    // ends there, quietly for a reader gone, as cat and tail do; run.ts says any other failure and exits 1
+    const stopped = outputFailed().then((err) => (isReaderGone(err) ? EXIT.OK : EXIT.FAILURE));
     try {
-      return await Promise.race([spec.run(r), readerGone]);
+      return await Promise.race([spec.run(r), stopped]);
     } catch (err) {
       return reportFailure(r, err, help);
     }

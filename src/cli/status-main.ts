@@ -8,4 +8,4 @@ import { status } from './commands/status.js';
 import { runAndExit } from './run.js';
 
 // argv: node, drover.js, "status", then the command's own arguments
-runAndExit(status, process.argv.slice(3));
+runAndExit('status', status, process.argv.slice(3));

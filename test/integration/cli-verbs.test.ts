@@ -2,11 +2,11 @@
 // (0 ok, 1 failure, 2 usage, 3 status not running, 7 drover not running).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Daemon, show } from '../helpers/daemon.js';
-import { livePids, makeTmpDir, runCli } from '../helpers/drover.js';
+import { livePids, makeTmpDir, runCli, waitForAsync } from '../helpers/drover.js';
 import { droverBin } from '../helpers/paths.js';
 import { parseServerUrl, requestJson } from '../../src/control/client.js';
 
@@ -326,6 +326,29 @@ test('options before the command: `-c FILE help stop` is the help of stop; an un
   r = await runCli(['-c', '/nonexistent.conf']);
   assert.equal(r.code, 2, r.output);
   assert.match(r.stderr, /^drover: no command given, only options \(-c …\)/, r.output);
+});
+
+test('a failed write of stdout (a full disk) is said on stderr and exits 1, for every verb and for --help', async () => {
+  const d = new Daemon(`[program:a]\ncommand = sh -c 'echo hello; exec sleep 1000'\nstartsecs = 0\n`);
+  const full = openSync('/dev/full', 'w');
+  try {
+    await d.up();
+    // tail and logs write only what the log holds: wait until it holds the line
+    let last = await d.cli(['tail', 'a']);
+    await waitForAsync(async () => (last = await d.cli(['tail', 'a'])).stdout.includes('hello'), 'a line in the log of a', { describe: () => show(['tail', 'a'], last) });
+    for (const args of [['status'], ['status', '--json'], ['pid'], ['check', '--json'], ['avail'], ['reread'], ['tail', 'a'], ['logs', 'a'], ['unit'], ['status', '--help'], ['help', 'stop'], ['--version']]) {
+      const noConfig = args[0] === 'help' || args[0] === '--version' || args[1] === '--help';
+      const argv = [droverBin, ...args, ...(noConfig ? [] : ['-c', d.file])];
+      const r = spawnSync(process.execPath, argv, { cwd: d.dir, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', full, 'pipe'], encoding: 'utf8', timeout: 15_000 });
+      const said = `drover ${args.join(' ')} > /dev/full → exit ${String(r.status)}\n--- stderr:\n${r.stderr}---`;
+      assert.equal(r.status, 1, said);
+      const label = args[0] === '--version' ? 'drover' : `drover ${args[0] ?? ''}`;
+      assert.equal(r.stderr, `${label}: cannot write the output: ENOSPC (no space left on device)\n`, said);
+    }
+  } finally {
+    closeSync(full);
+    await d.teardown();
+  }
 });
 
 test('logs and logs -f into a pipe whose reader goes away end quietly with 0', async () => {

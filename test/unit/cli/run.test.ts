@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url';
 const runModule = pathToFileURL(new URL('../../../src/cli/run.js', import.meta.url).pathname).href;
 
 function runMain(body: string): { code: number | null; stderr: string; stdout: string } {
-  const script = `import { run } from ${JSON.stringify(runModule)};\nrun(${body});\n`;
+  const script = `import { run } from ${JSON.stringify(runModule)};\nrun('drover test', ${body});\n`;
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 15_000 });
   return { code: r.status, stderr: r.stderr, stdout: r.stdout };
 }
