@@ -6,6 +6,8 @@ export interface CommandContext {
   /** arguments after the command name */
   readonly argv: readonly string[];
   readonly stdout: Writable;
+  /** stdout's file descriptor (1), which a follow watches for a reader gone while it is idle; null when stdout is no fd */
+  readonly stdoutFd: number | null;
   readonly stderr: Writable;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly cwd: string;

@@ -47,6 +47,7 @@ export function contextOf(argv: readonly string[]): CommandContext {
   return {
     argv,
     stdout: process.stdout,
+    stdoutFd: 1,
     stderr: process.stderr,
     env: process.env,
     cwd: process.cwd(),

@@ -49,6 +49,8 @@ export interface Libc {
     async: (epfd: number, events: Buffer, max: number, timeoutMs: number, cb: (err: unknown, n: number) => void) => void;
   };
   read: (fd: number, buf: Buffer, count: number) => number;
+  /** poll(2) on an array of struct pollfd (int fd; short events; short revents: 8 bytes each) */
+  poll: (fds: Buffer, nfds: number, timeoutMs: number) => number;
   write: (fd: number, buf: Buffer, count: number) => number;
   getrandom: (buf: Buffer, count: number, flags: number) => number;
   execve: (path: string, argv: (string | null)[], envp: (string | null)[]) => number;
@@ -133,6 +135,7 @@ export function load(): Libc {
       epollCtl: f('int epoll_ctl(int epfd, int op, int fd, void *event)'),
       epollWait: lib.func('int epoll_wait(int epfd, void *events, int max, int timeout)'),
       read: f('intptr_t read(int fd, void *buf, size_t count)'),
+      poll: f('int poll(_Inout_ uint8_t *fds, unsigned long nfds, int timeout)'),
       write: f('intptr_t write(int fd, const void *buf, size_t count)'),
       getrandom: f('intptr_t getrandom(_Out_ uint8_t *buf, size_t count, unsigned int flags)'),
       execve: f('int execve(const char *path, const char **argv, const char **envp)'),

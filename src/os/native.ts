@@ -16,6 +16,8 @@ const F_SETFD = 2;
 const F_GETFL = 3;
 const F_SETFL = 4;
 const O_NONBLOCK = 0o4000;
+const POLLERR = 0x8;
+const POLLHUP = 0x10;
 const F_DUPFD_CLOEXEC = 1030;
 const FD_CLOEXEC = 1;
 const F_SETPIPE_SZ = 1031;
@@ -75,6 +77,25 @@ export function readSome(fd: number, buf: Buffer): number {
   const errno = c.koffi.errno();
   if (errno === osConstants.errno.EAGAIN || errno === osConstants.errno.EINTR) return -1;
   throw new NativeError('read', errno, String(fd));
+}
+
+/**
+ * Whether the far end of the pipe or socket `fd` writes to has gone: poll(2), without waiting, reports
+ * POLLERR (a pipe without readers) or POLLHUP (a socket closed both ways). A socket only half-closed by its
+ * peer is not gone. EINTR counts as not gone: the next ask tells.
+ */
+export function isPeerGone(fd: number): boolean {
+  const c = load();
+  // struct pollfd with `events` 0: POLLERR and POLLHUP are reported whatever is asked for
+  const pfd = Buffer.alloc(8);
+  pfd.writeInt32LE(fd, 0);
+  const n = c.poll(pfd, 1, 0);
+  if (n < 0) {
+    const errno = c.koffi.errno();
+    if (errno === osConstants.errno.EINTR) return false;
+    throw new NativeError('poll', errno, String(fd));
+  }
+  return n > 0 && (pfd.readInt16LE(6) & (POLLERR | POLLHUP)) !== 0;
 }
 
 /**

@@ -6,7 +6,7 @@ import { closeSync, existsSync, openSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Daemon, show } from '../helpers/daemon.js';
-import { livePids, makeTmpDir, runCli, waitForAsync } from '../helpers/drover.js';
+import { CliRun, livePids, makeTmpDir, runCli, teardown, waitForAsync } from '../helpers/drover.js';
 import { droverBin } from '../helpers/paths.js';
 import { parseServerUrl, requestJson } from '../../src/control/client.js';
 
@@ -364,6 +364,31 @@ startsecs = 0
       assert.match(r.stdout, /talker +\| line \d+\n/, out);
       assert.match(r.stdout, /drover exit 0\n$/, out);
       assert.doesNotMatch(out, /EPIPE|Unhandled/, out);
+    }
+  } finally {
+    await d.teardown();
+  }
+});
+
+test('logs -f and tail -f into a pipe whose reader exits end quietly with 0, though the program stays quiet', async () => {
+  const d = new Daemon(`[program:quiet]\ncommand = sh -c 'echo ready; exec sleep 1000'\nstartsecs = 0\n`);
+  try {
+    await d.up();
+    for (const args of [['logs', '-f', 'quiet'], ['tail', '-f', 'quiet']]) {
+      // grep exits at its first match; nothing is written after it, so no EPIPE can tell drover it is gone
+      const pipeline = new CliRun([...args, '-c', d.file], {
+        cwd: d.dir,
+        wrapper: ['bash', '-c', '"$@" | grep -m1 ready; echo "drover exit ${PIPESTATUS[0]}"', 'pipeline'],
+      });
+      try {
+        await pipeline.waitForLine(/ready\n/);
+        const exit = await pipeline.waitForExit(8000);
+        assert.equal(exit.code, 0, pipeline.describe());
+        assert.match(pipeline.stdout, /drover exit 0\n$/, pipeline.describe());
+        assert.equal(pipeline.stderr, '', pipeline.describe());
+      } finally {
+        await teardown(pipeline);
+      }
     }
   } finally {
     await d.teardown();

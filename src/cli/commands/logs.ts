@@ -9,6 +9,7 @@ import { UsageError } from '../../errors.js';
 import { lastLinesStart } from '../../logs/lines.js';
 import { EXIT } from '../exit-codes.js';
 import { paint, useColor } from '../format.js';
+import { watchReader } from '../reader-watch.js';
 import { ApiError, remoteCommand, type Remote } from '../remote.js';
 
 const RAW_HELP = `      --raw                  print program output byte for byte; by default, when stdout is a terminal,
@@ -268,8 +269,8 @@ function reportLost(r: Remote, name: string, stream: string, bytes: number | nul
 }
 
 /**
- * Follows an event stream until drover ends it (exit 0: it ends every stream when it stops) or the
- * connection fails (exit 1: drover was killed, or the connection cut). While stdout is backed up (a pager
+ * Follows an event stream until drover ends it (exit 0: it ends every stream when it stops), the
+ * connection fails (exit 1: drover was killed, or the connection cut) or stdout's reader goes away (0). While stdout is backed up (a pager
  * or pipe not reading) the stream is not read: drover then skips output for this reader and says how
  * much (`lost`), instead of this process buffering all of it.
  */
@@ -290,6 +291,14 @@ function follow(r: Remote, path: string, onEvent: (event: string, data: unknown)
     return drained;
   };
   return new Promise((resolve, reject) => {
+    let close: (() => void) | null = null;
+    let readerGone = false;
+    // the reader went away while nothing was written (no EPIPE to tell): the follow ends quietly, as on EPIPE
+    const stopWatch = watchReader(r.ctx.stdoutFd, () => {
+      readerGone = true;
+      close?.();
+      resolve(EXIT.OK);
+    });
     openEventStream(
       r.endpoint,
       path,
@@ -298,6 +307,8 @@ function follow(r: Remote, path: string, onEvent: (event: string, data: unknown)
         return whenDrained();
       },
       (err) => {
+        stopWatch();
+        if (readerGone) return; // closed here, above
         if (err) {
           r.err(`the log stream broke: ${err.message}`);
           resolve(EXIT.FAILURE);
@@ -306,6 +317,12 @@ function follow(r: Remote, path: string, onEvent: (event: string, data: unknown)
           resolve(EXIT.OK);
         }
       },
-    ).catch(reject);
+    ).then(
+      (c) => (close = c),
+      (err: unknown) => {
+        stopWatch();
+        reject(err);
+      },
+    );
   });
 }
