@@ -15,7 +15,7 @@ import { buildRoutes } from '../control/routes.js';
 import { ControlServer, controlFdName } from '../control/server.js';
 import { Supervisor } from '../core/supervisor.js';
 import { createLogger, type Logger } from '../logs/logger.js';
-import { LogSink } from '../logs/sink.js';
+import { LogSink, OwnLogError } from '../logs/sink.js';
 import { StdOut } from '../logs/std-out.js';
 import { closeInheritedOnExec } from '../os/fds.js';
 import { OrphanGuard } from '../os/guard.js';
@@ -175,7 +175,17 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   const echo = o.daemon || config.supervisord.silent ? null : stdout;
   // A re-exec'd master must not clear AUTO logs at start: the old master is still writing its own.
   const sinkConfig = o.reexec ? { ...config, supervisord: { ...config.supervisord, nocleanup: true } } : config;
-  const sink = new LogSink({ config: sinkConfig, echo, stdout, stderr });
+  let sink: LogSink;
+  try {
+    sink = new LogSink({ config: sinkConfig, echo, stdout, stderr });
+  } catch (err) {
+    if (!(err instanceof OwnLogError)) throw err;
+    sockets?.close();
+    removePidfile(pidfile);
+    lock.release();
+    o.onStartFailed(err.message, 1);
+    return 1;
+  }
   const logger = createLogger(sink.mainLogWriter(echo), config.supervisord.loglevel);
   sink.setErrorReporter((m) => logger.error(m));
   if (pidfileProblem !== null) logger.log('critical', pidfileProblem);

@@ -309,10 +309,6 @@ export class LogFile {
   }
 
   /**
-   * A new read-only descriptor of the file being written, or null when none is open; the caller closes it.
-   * Reads never open the path again: by then the name may be a link to a root-only file.
-   */
-  /**
    * Why nothing can be written: null while the file is open; else it is opened again first (what stopped
    * it may be gone) and the reason is the open's error. Asked before each spawn of a program whose log this
    * is: supervisord fails the spawn when it cannot open a log (FATAL after the retries), rather than run a
@@ -328,9 +324,18 @@ export class LogFile {
       this.closeLive();
     }
     this.openLive('a');
+    return this.openFailure();
+  }
+
+  /** Why the last open failed while no file is open (nothing retried); null while one is. */
+  openFailure(): string | null {
     return this.fd === null ? (this.openError ?? `cannot open log file ${this.path}`) : null;
   }
 
+  /**
+   * A new read-only descriptor of the file being written, or null when none is open; the caller closes it.
+   * Reads never open the path again: by then the name may be a link to a root-only file.
+   */
   openReader(): number | null {
     if (this.fd === null) return null;
     // opening /proc/self/fd/N opens the file N refers to, not whatever its name points at now; O_NONBLOCK

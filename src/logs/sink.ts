@@ -6,6 +6,7 @@ import { closeSync, lstatSync, mkdirSync, readdirSync, unlinkSync } from 'node:f
 import { basename, dirname, join, resolve } from 'node:path';
 import { processKey, sameProcess } from '../config/diff.js';
 import type { Config, ProcessSpec } from '../config/types.js';
+import { DroverError } from '../errors.js';
 import type { OutputConsumer, OutputStream } from '../os/pipe-reader.js';
 import { pinDirectory, type PinnedDir } from '../os/safe-dir.js';
 import { lookupUser } from '../os/users.js';
@@ -27,6 +28,13 @@ import { LogReadError, readFileRange, tailFileRange, type TailResult } from './r
 import { Syslog } from './syslog.js';
 
 export type { TailResult } from './read.js';
+
+/** drover's own log (`[supervisord] logfile`) cannot be opened at the start: drover does not start. */
+export class OwnLogError extends DroverError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('E_OWN_LOG', `${message}; drover does not start without its own log (logfile = NONE or syslog runs without a file)`, options);
+  }
+}
 export { LogReadError } from './read.js';
 
 /**
@@ -255,7 +263,15 @@ export class LogSink implements OutputSink {
       this.mainLog = null;
     } else {
       const path = main === 'AUTO' ? join(sv.runtimeDir, 'drover.log') : resolve(here, main);
-      mkdirSync(dirname(path), { recursive: true });
+      try {
+        mkdirSync(dirname(path), { recursive: true });
+      } catch (err) {
+        throw new OwnLogError(`[supervisord] logfile: cannot open log file ${path}: ${(err as Error).message}`, { cause: err });
+      }
+      // what the file reports while it is first opened is held: a failed open is this constructor's error,
+      // not also a line on stderr
+      const held: string[] = [];
+      let opening = true;
       // errors of drover's own log go to its stderr: reporting them through the logger would loop
       this.mainLog = new LogFile(path, {
         maxBytes: sv.logfileMaxBytes,
@@ -265,9 +281,17 @@ export class LogSink implements OutputSink {
         // supervisord opens its own log before it sets its umask: 0644 whatever the umask
         mode: 0o644,
         now: this.now,
-        onError: (m) => opts.stderr.write(`drover: ${m}\n`),
+        onError: (m) => (opening ? held.push(m) : opts.stderr.write(`drover: ${m}\n`)),
         ...(opts.highWaterMark !== undefined ? { highWaterMark: opts.highWaterMark } : {}),
       });
+      opening = false;
+      // supervisord does not start without its own log (PermissionError, exit 1): a drover that started
+      // anyway would lose every line of its own for its whole life, the reason only in a stderr nobody reads.
+      // Only here, at the start: a reopen that fails later (USR1, logrotate) is reported and retried, and
+      // drover runs on (log-file.ts retryOpen).
+      const failure = this.mainLog.openFailure();
+      if (failure !== null) throw new OwnLogError(`[supervisord] logfile: ${failure}`);
+      for (const m of held) opts.stderr.write(`drover: ${m}\n`);
     }
     const needsAuto = opts.config.processes.some((p) => p.stdoutLogfile === 'AUTO' || p.stderrLogfile === 'AUTO');
     if (needsAuto) {
