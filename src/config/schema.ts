@@ -383,7 +383,7 @@ export const SUPERVISORD_KEYS = {
 } as const;
 
 export const UNIX_HTTP_SERVER_KEYS = {
-  file: key({ type: 'path', default: null, defaultDoc: '(required)', doc: 'Path of the control socket. Its directory must exist (or be the runtime directory, which drover creates): drover, as supervisord, refuses to start (exit 2) rather than create it, and `drover check` reports it at the line.', parse: text }),
+  file: key({ type: 'path', default: null, defaultDoc: '(required)', doc: 'Path of the control socket. Its directory must exist (or be the runtime directory, which drover creates): drover, as supervisord, refuses to start (exit 2) rather than create it, and `drover check` reports it at the line. A socket file already there is removed only when connecting to it is refused (a dead daemon\'s); one something answers on, or one this user may not connect to (EACCES: another user\'s drover, say, in a shared directory), makes `up` exit 1 and is left in place.', parse: text }),
   chmod: key({ type: 'octal', typed: 'octal', default: '0600', doc: 'Mode of the socket file (supervisor: 0700; drover: 0600, as a socket needs no execute bit).', parse: octal }),
   chown: key({ type: 'user[:group]', default: null, doc: 'Owner of the socket file.', parse: userAndGroup }),
   username: key({ type: 'string', default: null, doc: 'Username for authentication (needs password too).', parse: text }),

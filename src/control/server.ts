@@ -518,19 +518,35 @@ function readBody(req: IncomingMessage): Promise<Buffer | null> {
   });
 }
 
-/** Whether something accepts connections on the unix socket at `path` (false: no file, refused, not a socket). */
+/**
+ * Whether something accepts connections on the unix socket at `path` (false: no file, refused, not a
+ * socket). Rejects when connect(2) is not allowed to tell (EACCES, EPERM: a socket file whose mode denies
+ * this user, such as another user's live drover's 0600 socket in a shared directory).
+ */
 function socketAnswers(path: string): Promise<boolean> {
-  return new Promise((resolveAnswer) => {
+  return new Promise((resolveAnswer, reject) => {
     const sock = connect({ path });
-    const done = (answers: boolean): void => {
+    const done = (answers: boolean | Error): void => {
       clearTimeout(timer);
       sock.destroy();
-      resolveAnswer(answers);
+      if (answers instanceof Error) reject(answers);
+      else resolveAnswer(answers);
     };
     // a listener that accepts nothing within a second (its backlog full, its process stopped) counts as one
     const timer = setTimeout(() => done(true), 1000);
     sock.once('connect', () => done(true));
-    sock.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'EAGAIN'));
+    sock.once('error', (err: NodeJS.ErrnoException) => {
+      // a refused permission says nothing about a listener: removing the file could take a live server's
+      // address away from it (as removeStaleSocketFile in prefork/sockets.ts refuses for [socket:x])
+      if (err.code === 'EACCES' || err.code === 'EPERM') {
+        done(
+          Object.assign(
+            new Error(`${err.code}: cannot connect to ${path} to tell whether a drover or supervisord still listens on it (its mode or owner denies this user); the file is left in place`),
+            { code: err.code },
+          ),
+        );
+      } else done(err.code === 'EAGAIN');
+    });
   });
 }
 
