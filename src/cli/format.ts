@@ -17,6 +17,11 @@ export function isCapableTerminal(ctx: Pick<CommandContext, 'isTTY' | 'env'>): b
   return ctx.isTTY && ctx.env['TERM'] !== 'dumb';
 }
 
+/** Prints a value as --json prints it: indented JSON and a newline, on stdout (cli/remote.ts's printJson). */
+export function printJson(ctx: Pick<CommandContext, 'stdout'>, value: unknown): void {
+  ctx.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
 /** Wraps text in an SGR code when `color`. */
 export function paint(text: string, code: string, color: boolean): string {
   return color ? `\x1b[${code}m${text}\x1b[0m` : text;

@@ -14,7 +14,7 @@ const USAGE = `usage: drover check [-c FILE] [--json]
 
 Parse and validate a config file and print the processes it resolves to.
   -c, --configuration FILE  config file (default: ${CONFIG_FILE_NAMES.join(', ')} in the current directory)
-      --json                print {"processes": [...]} with supervisor's option names
+      --json                print {"ok": true, "processes": [...]} with supervisor's option names
   -h, --help                show this help
 `;
 
@@ -75,7 +75,7 @@ export const check: Command = async (ctx: CommandContext): Promise<number> => {
     return refuse('E_CONFIG', [`${config.file}: ${e.message}`]);
   }
   if (values.json) {
-    ctx.stdout.write(`${JSON.stringify({ processes: config.processes.map(toSupervisorJson) }, null, 2)}\n`);
+    ctx.stdout.write(`${JSON.stringify({ ok: true, processes: config.processes.map(toSupervisorJson) }, null, 2)}\n`);
   } else {
     ctx.stdout.write(renderText(config));
   }

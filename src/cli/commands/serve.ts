@@ -13,6 +13,7 @@ import { PROGRAM_KEYS, SOCKET_KEYS } from '../../config/schema.js';
 import { instanceRunning } from '../../daemon/lock.js';
 import { ensureRuntimeDir, RuntimeDirError } from '../../daemon/runtime-dir.js';
 import { formatConfigProblem } from '../../errors.js';
+import { printJson } from '../format.js';
 import { EXIT } from '../exit-codes.js';
 import { gunicornOnly } from './_serve-flags.js';
 import { iniValue, lineBreakIn } from './_serve-ini.js';
@@ -133,6 +134,8 @@ export const serve: Command = async (ctx) => {
         'shared-prefix': { type: 'string' },
         'reexec-timeout': { type: 'string' },
         'check-config': { type: 'boolean' },
+        // taken only to be refused with the reason (below), rather than as an unknown option
+        json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -157,6 +160,11 @@ export const serve: Command = async (ctx) => {
     ctx.stderr.write(`drover serve: ${message}\n`);
     return EXIT.USAGE;
   };
+  if (v.json === true) {
+    const message = '--json is not taken by drover serve: it streams its log and its workers\' output until it stops (as `up` in the foreground), with no single result to print as JSON; `drover status --json -c RUNTIME_DIR/serve.ini` asks a running one';
+    printJson(ctx, { ok: false, code: 'E_USAGE', message });
+    return usage(message);
+  }
   const lineBreak = lineBreakIn(v, positionals);
   if (lineBreak !== null) return usage(lineBreak);
   if (positionals.length !== 1) return usage(`give exactly one APP module (got ${positionals.length}); see --help`);

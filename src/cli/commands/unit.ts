@@ -10,9 +10,10 @@ import { checkUnitName, renderSystemdUnit, stopBudgetSecs } from '../../daemon/s
 import { ConfigError, formatConfigProblem } from '../../errors.js';
 import type { Command } from '../command.js';
 import { EXIT } from '../exit-codes.js';
+import { printJson } from '../format.js';
 import { droverVersion } from '../version.js';
 
-const HELP = `usage: drover unit [-c FILE] [--user] [--name NAME] [--watchdog SECS]
+const HELP = `usage: drover unit [-c FILE] [--user] [--name NAME] [--watchdog SECS] [--json]
 
 Print a systemd service unit that runs \`drover up -c FILE\` (Type=notify, reload through
 \`drover reload\`, an orderly stop, TimeoutStopSec from the programs' stopwaitsecs, LimitNOFILE from
@@ -25,6 +26,7 @@ options:
       --user                a user unit (systemctl --user; WantedBy=default.target)
       --name NAME           the unit's name, without .service (default: drover)
       --watchdog SECS       WatchdogSec=SECS: systemd restarts drover when its event loop stops for that long
+      --json                print {"ok": true, "unit": TEXT} (errors: {"ok": false, "code", "message"})
   -h, --help                this help
 `;
 
@@ -38,23 +40,31 @@ export const unit: Command = async (ctx) => {
         user: { type: 'boolean' },
         name: { type: 'string' },
         watchdog: { type: 'string' },
+        json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       allowPositionals: false,
       strict: true,
     }));
   } catch (err) {
-    ctx.stderr.write(`drover unit: ${(err as Error).message}\n\n${HELP}`);
+    const message = (err as Error).message;
+    ctx.stderr.write(`drover unit: ${message}\n\n${HELP}`);
+    // --json asks for errors on stdout too, even when the rest of the line could not be read
+    if (ctx.argv.includes('--json')) printJson(ctx, { ok: false, code: 'E_USAGE', message });
     return EXIT.USAGE;
   }
   if (values.help) {
     ctx.stdout.write(HELP);
     return EXIT.OK;
   }
-  const usage = (message: string): number => {
-    ctx.stderr.write(`drover unit: ${message}\n`);
-    return EXIT.USAGE;
+  const json = values.json === true;
+  /** A refusal: the message on stderr and, with --json, `{ ok: false, code, message }` on stdout. */
+  const refuse = (message: string, exitCode: number, code: string, prefix = true): number => {
+    ctx.stderr.write(`${prefix ? 'drover unit: ' : ''}${message}\n`);
+    if (json) printJson(ctx, { ok: false, code, message });
+    return exitCode;
   };
+  const usage = (message: string): number => refuse(message, EXIT.USAGE, 'E_USAGE');
   const name = (values.name ?? 'drover').replace(/\.service$/, '');
   const badName = checkUnitName(name);
   if (badName) return usage(badName);
@@ -70,35 +80,26 @@ export const unit: Command = async (ctx) => {
     config = loadConfig(file, { env: ctx.env });
   } catch (err) {
     // the unit would only start a drover that refuses this config: say so now
-    if (err instanceof ConfigProblems) {
-      for (const p of err.problems) ctx.stderr.write(`${formatConfigProblem(p)}\n`);
-      return EXIT.USAGE;
-    }
-    if (err instanceof ConfigError) {
-      ctx.stderr.write(`${err.message}\n`);
-      return EXIT.USAGE;
-    }
+    if (err instanceof ConfigProblems) return refuse(err.problems.map(formatConfigProblem).join('\n'), EXIT.USAGE, 'E_CONFIG', false);
+    if (err instanceof ConfigError) return refuse(err.message, EXIT.USAGE, 'E_CONFIG', false);
     throw err;
   }
   // this installation's own launcher: dist/src/cli/commands/unit.js → bin/drover.js
   const droverPath = fileURLToPath(new URL('../../../../bin/drover.js', import.meta.url));
-  if (!existsSync(droverPath)) {
-    ctx.stderr.write(`drover unit: drover's launcher is not at ${droverPath}; is this installation complete?\n`);
-    return EXIT.FAILURE;
-  }
-  ctx.stdout.write(
-    renderSystemdUnit({
-      name,
-      user: values.user === true,
-      nodePath: process.execPath,
-      droverPath,
-      configPath: config.file,
-      workingDirectory: config.supervisord.directory ?? dirname(config.file),
-      minfds: config.supervisord.minfds,
-      stopTimeoutSecs: stopBudgetSecs(config),
-      watchdogSecs,
-      version: droverVersion(),
-    }),
-  );
+  if (!existsSync(droverPath)) return refuse(`drover's launcher is not at ${droverPath}; is this installation complete?`, EXIT.FAILURE, 'E_FAILED');
+  const text = renderSystemdUnit({
+    name,
+    user: values.user === true,
+    nodePath: process.execPath,
+    droverPath,
+    configPath: config.file,
+    workingDirectory: config.supervisord.directory ?? dirname(config.file),
+    minfds: config.supervisord.minfds,
+    stopTimeoutSecs: stopBudgetSecs(config),
+    watchdogSecs,
+    version: droverVersion(),
+  });
+  if (json) printJson(ctx, { ok: true, unit: text });
+  else ctx.stdout.write(text);
   return EXIT.OK;
 };

@@ -19,7 +19,7 @@ import type { Command } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { droverVersion } from '../version.js';
 import { parseServerUrl, requestJson, type Endpoint } from '../../control/client.js';
-import { formatElapsed, shownKey } from '../format.js';
+import { formatElapsed, printJson, shownKey } from '../format.js';
 import { Progress } from '../progress.js';
 import { ownStream } from '../../logs/sink.js';
 import { nativeAvailable, nativeUnavailableReason } from '../../os/libc.js';
@@ -45,7 +45,7 @@ const START_MS = 60_000;
 /** After drover began to stop during `--wait`: how long to wait for it to exit, to say with what status. */
 const END_MS = 10_000;
 
-const HELP = `usage: drover up [-c FILE] [-d [--wait|--no-wait] [--start-timeout SECS]] [--fresh]
+const HELP = `usage: drover up [-c FILE] [-d [--wait|--no-wait|--json] [--start-timeout SECS]] [--fresh]
 
 Start the supervisor with FILE (default: drover.config.ts/.mts/.mjs/.js, drover.ini, drover.conf or
 supervisord.conf in the current directory). In the foreground, SIGTERM or Ctrl-C stops every program gracefully in reverse priority
@@ -62,6 +62,9 @@ options:
       --no-wait              with -d: return as soon as drover is up
       --start-timeout SECS   with -d: how long the daemon may take to start, beyond the time its
                              on_starting hook may take (default ${START_MS / 1000}); past it, it is stopped
+      --json                 with -d: print the start's result as one JSON object ({"ok": true, "pid",
+                             "processes", "urls"} or {"ok": false, "code", "message"}); does not wait.
+                             Refused without -d: the foreground streams logs, not one answer
       --fresh                forget programs started or stopped by hand before (desired state)
   -h, --help                 this help
 `;
@@ -103,44 +106,58 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
         'start-timeout': { type: 'string' },
         'daemon-child': { type: 'boolean' },
         reexec: { type: 'boolean' },
+        json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       allowPositionals: false,
     }));
   } catch (err) {
-    ctx.stderr.write(`drover up: ${(err as Error).message}\n\n${HELP}`);
+    const message = (err as Error).message;
+    ctx.stderr.write(`drover up: ${message}\n\n${HELP}`);
+    // --json asks for errors on stdout too, even when the rest of the line could not be read
+    if (ctx.argv.includes('--json')) printJson(ctx, { ok: false, code: 'E_USAGE', message });
     return EXIT.USAGE;
   }
   const reexec = values.reexec === true;
   // a daemon child reports to the CLI that launched it; a re-exec'd master reports to the old master instead
   const child = values['daemon-child'] === true && !reexec;
   const detached = values['daemon-child'] === true;
+  // the launcher's own flag: a daemon child and a re-exec'd master are never given it
+  const json = values.json === true && !detached;
   // Messages reach the terminal once, prefixed there: by this process in the foreground, by the
-  // launching CLI for a daemon child. Config errors keep their FILE:LINE: form unprefixed.
-  const fail = (message: string, exitCode: number, prefix = true): number => {
+  // launching CLI for a daemon child. Config errors keep their FILE:LINE: form unprefixed. With --json
+  // (`up -d` only) the failure is on stdout too, as `{ ok: false, code, message }`.
+  const fail = (message: string, exitCode: number, prefix = true, code = jsonCode(exitCode)): number => {
     if (child) reportToLauncher({ type: 'failed', message: prefix ? `drover up: ${message}` : message, exitCode });
     else ctx.stderr.write(`${prefix ? 'drover up: ' : ''}${message}\n`);
+    if (json) printJson(ctx, { ok: false, code, message });
     return exitCode;
+  };
+  /** A bad command line: the message and the help on stderr (and the JSON error with --json). */
+  const usage = (message: string): number => {
+    ctx.stderr.write(`drover up: ${message}\n\n${HELP}`);
+    if (json) printJson(ctx, { ok: false, code: 'E_USAGE', message });
+    return EXIT.USAGE;
   };
   if (values.help) {
     ctx.stdout.write(HELP);
     return EXIT.OK;
   }
+  // the foreground streams drover's log and its programs' output until it stops: there is no one answer to print
+  if (json && !values.daemon) return usage('--json needs -d: in the foreground drover streams its log and its programs\' output until it stops, with no single result to print as JSON (drover status --json asks a running drover)');
+  if (json && values.wait === true) return usage('--json and --wait do not go together: --json prints the start\'s result at once; follow the programs with `drover status --json` or `drover start --json`');
   // As PID 1 (a container's entrypoint) the launcher's exit would end the PID namespace: the kernel
   // SIGKILLs the daemon it just started, and every program, and drover.sock and drover.pid stay behind
   if (values.daemon && !detached && process.pid === 1) {
-    ctx.stderr.write('drover up: drover is PID 1 here (a container\'s entrypoint, say), and the container ends when PID 1 exits: -d would end it as soon as drover detached; run `drover up` in the foreground (without -d)\n');
-    return EXIT.USAGE;
+    return fail('drover is PID 1 here (a container\'s entrypoint, say), and the container ends when PID 1 exits: -d would end it as soon as drover detached; run `drover up` in the foreground (without -d)', EXIT.USAGE);
   }
   const waitSecs = values['wait-timeout'] === undefined ? WAIT_MS / 1000 : Number(values['wait-timeout']);
   if (!Number.isFinite(waitSecs) || waitSecs <= 0) {
-    ctx.stderr.write(`drover up: --wait-timeout ${JSON.stringify(values['wait-timeout'])}: expected a number of seconds above 0\n\n${HELP}`);
-    return EXIT.USAGE;
+    return usage(`--wait-timeout ${JSON.stringify(values['wait-timeout'])}: expected a number of seconds above 0`);
   }
   const startSecs = values['start-timeout'] === undefined ? START_MS / 1000 : Number(values['start-timeout']);
   if (!Number.isFinite(startSecs) || startSecs <= 0) {
-    ctx.stderr.write(`drover up: --start-timeout ${JSON.stringify(values['start-timeout'])}: expected a number of seconds above 0\n\n${HELP}`);
-    return EXIT.USAGE;
+    return usage(`--start-timeout ${JSON.stringify(values['start-timeout'])}: expected a number of seconds above 0`);
   }
   const file = values.configuration ? resolve(ctx.cwd, values.configuration) : findConfigFile(ctx.cwd);
   if (file === null) {
@@ -162,7 +179,7 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
     }
     config = loadConfig(file, { ...loadOptions, ...(evaluation !== undefined ? { evaluation } : {}) });
   } catch (err) {
-    if (err instanceof ConfigError) return fail(err.message, EXIT.USAGE, false);
+    if (err instanceof ConfigError) return fail(err.message, EXIT.USAGE, false, 'E_CONFIG');
     throw err;
   }
   // the native layer (src/os/) binds the sockets, holds the instance lock, makes the programs' pipes and
@@ -217,7 +234,7 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
     // are made as that user (effective ids only, given back after): nothing of root's is given away, and a
     // link the user planted in their own directory leads nowhere root could write
     const userProblem = configuredUserProblem(config);
-    if (userProblem !== null) return fail(userProblem, EXIT.USAGE);
+    if (userProblem !== null) return fail(userProblem, EXIT.USAGE, true, 'E_CONFIG');
     const runtimeDir = config.supervisord.runtimeDir;
     let errFd: number;
     try {
@@ -227,7 +244,7 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
         return openSync(join(runtimeDir, 'daemon.stderr'), 'a', 0o600);
       });
     } catch (err) {
-      if (err instanceof RuntimeDirError) return fail(err.message, EXIT.USAGE);
+      if (err instanceof RuntimeDirError) return fail(err.message, EXIT.USAGE, true, 'E_CONFIG');
       throw err;
     }
     const handed = evaluation !== undefined ? handOverEvaluation(file, evaluation) : null;
@@ -246,7 +263,13 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
     if (handed) closeSync(handed.fd);
     if (report.type === 'failed') {
       ctx.stderr.write(`${report.message}\n`);
+      // exit 2 from the daemon is about what the config asks for (its user, runtime_dir, a control listener)
+      if (json) printJson(ctx, { ok: false, code: report.exitCode === EXIT.USAGE ? 'E_CONFIG' : jsonCode(report.exitCode), message: report.message.replace(/^drover up: /, '') });
       return report.exitCode;
+    }
+    if (json) {
+      printJson(ctx, { ok: true, pid: report.pid, processes: report.processes, urls: report.urls });
+      return EXIT.OK;
     }
     ctx.stdout.write(
       `drover started: pid ${report.pid}, ${report.processes} process(es), control at ${report.urls.join(' ')}\n`,
@@ -283,6 +306,11 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
   // (src/logs/std-out.ts): the usual wait for them to flush before exiting (run.ts) would never end.
   if (ctx.stdout.writableLength > 0 || ctx.stderr.writableLength > 0) process.exit(code);
   return code;
+}
+
+/** The code of a `{ ok: false }` answer for an exit code (docs/exit-codes.md): 2 is the command line, else a failure. */
+function jsonCode(exitCode: number): string {
+  return exitCode === EXIT.USAGE ? 'E_USAGE' : 'E_FAILED';
 }
 
 /** The inherited fds the config's sockets name (`bind = fd://N`). */
