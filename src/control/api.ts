@@ -99,7 +99,7 @@ export interface ConfigUpdates {
    * re-read the file and report what differs from what runs; nothing applied (throws ConfigError). The
    * config's warnings go to the log, unless `quiet` (a reload that reads the file again logs them then)
    */
-  reread(quiet?: boolean): Promise<{ config: Config; diff: ConfigDiff }>;
+  reread(quiet?: boolean): Promise<{ config: Config; diff: ConfigDiff; settings?: readonly string[] }>;
   /** the config of the last reread, or a fresh read */
   pendingConfig(): Promise<Config>;
   /** the one reload: apply to `groups` (null: all) and roll the worker pools ('pools': roll only) */
@@ -109,6 +109,8 @@ export interface ConfigUpdates {
     diff: ConfigDiff;
     outcomes: readonly CommandOutcome[];
     rolled: readonly string[];
+    /** settings outside the programs that changed: applied, or waiting for the next start (one line each) */
+    settings?: readonly string[];
   }>;
   /** bind the [socket:x] sockets `config` adds or changes now (supervisorctl adds groups before its reload runs) */
   syncSockets?(config: Config): void;
@@ -172,8 +174,16 @@ export class ControlApi {
     this.sampler = new ProcSampler(() => this.livePids());
   }
 
+  /** [supervisord] identifier as a reload last applied it; null: as drover started */
+  private identifier: string | null = null;
+
   get identification(): string {
-    return this.opts.identification;
+    return this.identifier ?? this.opts.identification;
+  }
+
+  /** A reload applied a new [supervisord] identifier: getIdentification and /metrics answer with it. */
+  setIdentification(identifier: string): void {
+    this.identifier = identifier;
   }
 
   get version(): string {
@@ -339,12 +349,15 @@ export class ControlApi {
   }
 
   /** Re-reads the config file and reports what changed against what is active; kept for add/update. */
-  reread(): Promise<{ config: Config; diff: ConfigDiff }> {
+  reread(): Promise<{ config: Config; diff: ConfigDiff; settings?: readonly string[] }> {
     return this.opts.updates.reread();
   }
 
   /** drover's update and reload: the one reload (src/daemon/reload.ts) over `groups` (null: all). */
-  update(groups: readonly string[] | null, cause: string): Promise<{ config: Config | null; diff: ConfigDiff; outcomes: readonly CommandOutcome[]; rolled: readonly string[] }> {
+  update(
+    groups: readonly string[] | null,
+    cause: string,
+  ): Promise<{ config: Config | null; diff: ConfigDiff; outcomes: readonly CommandOutcome[]; rolled: readonly string[]; settings?: readonly string[] }> {
     return this.opts.updates.reload({ groups, apply: 'all', cause });
   }
 

@@ -557,8 +557,8 @@ const POST: Record<string, Handler> = {
   },
   '/api/shutdown': async (api, input) => results(await api.shutdown(input.bool('fast', false))),
   '/api/reread': async (api) => {
-    const { config, diff } = await api.reread();
-    return { ok: true, ...diffJson(diff, config) } satisfies RereadJson;
+    const { config, diff, settings } = await api.reread();
+    return { ok: true, ...diffJson(diff, config, settings) } satisfies RereadJson;
   },
   '/api/update': async (api, input) => {
     const groups = input.optionalStrings('groups');
@@ -569,8 +569,8 @@ const POST: Record<string, Handler> = {
       const unknown = groups.filter((g) => !known.has(g));
       if (unknown.length > 0) throw new BadRequest('E_BAD_NAME', `no such group: ${unknown.join(', ')}`, 404);
     }
-    const { config, diff, outcomes, rolled } = await api.update(groups, 'POST /api/update');
-    return { ok: outcomes.every((o) => o.ok), ...diffJson(diff, config), rolled, results: outcomes } satisfies ReloadJson;
+    const { config, diff, outcomes, rolled, settings } = await api.update(groups, 'POST /api/update');
+    return { ok: outcomes.every((o) => o.ok), ...diffJson(diff, config, settings), rolled, results: outcomes } satisfies ReloadJson;
   },
   '/api/add': async (api, input) => {
     const groups = input.optionalStrings('groups') ?? [];
@@ -609,9 +609,10 @@ const TAIL_SHARE_MIN_BYTES = 64 * 1024;
 const STREAMING = Symbol('streaming');
 
 /** The diff of a reread or update, with the warnings of the config it read (check prints them; here the CLI does). */
-function diffJson(diff: ConfigDiff, config: Config | null): DiffJson {
+function diffJson(diff: ConfigDiff, config: Config | null, settings: readonly string[] = []): DiffJson {
   return {
     ...(config !== null && config.warnings.length > 0 ? { warnings: config.warnings.map(formatConfigWarning) } : {}),
+    ...(settings.length > 0 ? { settings } : {}),
     added: diff.addedGroups,
     changed: diff.changedGroups,
     removed: diff.removedGroups,

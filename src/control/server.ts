@@ -43,7 +43,8 @@ export interface ListenerSpec {
 }
 
 export interface BoundListener {
-  readonly spec: ListenerSpec;
+  /** what it answers with; a reload may replace its credentials, mode, owner and host names (reconfigure) */
+  spec: ListenerSpec;
   readonly server: Server;
   /** "unix:///path" or "http://host:port" */
   readonly url: string;
@@ -197,6 +198,8 @@ export class ControlServer {
     // TCP: who is kept when the listener is full (admission.ts); the unix socket, which only its owner (or
     // chmod =) may reach, has no cap
     const admission = spec.kind === 'tcp' ? new ConnectionAdmission(tcpConnectionCap()) : null;
+    // each request is checked against the listener's spec as it is then: a reload may have replaced it
+    let bound: BoundListener | null = null;
     const server = createServer({ maxHeaderSize: 16 * 1024, ...checking }, (req, res) => {
       admission?.requestStarted(req.socket, res);
       if (this.draining) res.setHeader('Connection', 'close');
@@ -210,7 +213,7 @@ export class ControlServer {
           for (const l of this.answered) l();
         });
       }
-      void this.serve(spec, req, res, admission);
+      void this.serve(bound?.spec ?? spec, req, res, admission);
     });
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;
@@ -248,7 +251,7 @@ export class ControlServer {
       }
       chmodSync(path, spec.mode ?? 0o600);
       if (spec.owner) chownSync(path, spec.owner.uid, spec.owner.gid);
-      const bound = { spec, server, url: `unix://${target}`, boundPath: path, heldFd: null };
+      bound = { spec, server, url: `unix://${target}`, boundPath: path, heldFd: null };
       this.listeners.push(bound);
       return bound;
     }
@@ -263,9 +266,34 @@ export class ControlServer {
     const port = typeof addr === 'object' && addr ? addr.port : spec.port;
     // the address actually bound: with no host (`port = 9001`) that is every interface, as in supervisor
     const host = typeof addr === 'object' && addr ? ('address' in addr ? addr.address : addr.host) : spec.host || '127.0.0.1';
-    const bound = { spec, server, url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, boundPath: null, heldFd: held };
+    bound = { spec, server, url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, boundPath: null, heldFd: held };
     this.listeners.push(bound);
     return bound;
+  }
+
+  /**
+   * A reload's settings for the listener at `spec`'s address (the same socket path, or the same TCP host and
+   * port): its credentials and host names take effect from the next request (connections already
+   * authenticated are asked again at their next request: every request is checked), a unix socket file
+   * gets the new mode and owner. Returns false when no listener is at that address (one a reload does not
+   * open: the next start does).
+   */
+  reconfigure(spec: ListenerSpec): boolean {
+    const l = this.listeners.find((x) => x.spec.kind === spec.kind && (spec.kind === 'unix' ? x.spec.path === spec.path : x.spec.host === spec.host && x.spec.port === spec.port));
+    if (l === undefined) return false;
+    if (spec.kind === 'unix' && l.boundPath !== null) {
+      const owner = spec.owner ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+      const was = l.spec.owner ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+      if (owner.uid !== was.uid || owner.gid !== was.gid) {
+        // closed to all but drover's user while the owner changes: neither the old owner keeps the new mode
+        // nor the new one the old mode, for a moment
+        chmodSync(l.boundPath, 0o600);
+        chownSync(l.boundPath, owner.uid, owner.gid);
+      }
+      chmodSync(l.boundPath, spec.mode ?? 0o600);
+    }
+    l.spec = spec;
+    return true;
   }
 
   get urls(): string[] {

@@ -198,6 +198,11 @@ export interface DiffJson {
   readonly processes: { readonly added: readonly string[]; readonly changed: readonly string[]; readonly removed: readonly string[] };
   /** the config's warnings, as `drover check` prints them (FILE:LINE: warning: …); absent from an older drover */
   readonly warnings?: readonly string[];
+  /**
+   * settings outside the programs that differ from what runs, one line each: what a reload applied (or
+   * would), and what waits for drover's next start; absent when none (and from an older drover)
+   */
+  readonly settings?: readonly string[];
 }
 const diffFields = {
   added: listOf(isString),
@@ -205,6 +210,7 @@ const diffFields = {
   removed: listOf(isString),
   processes: object<DiffJson['processes']>({ added: listOf(isString), changed: listOf(isString), removed: listOf(isString) }),
   warnings: optional(listOf(isString)),
+  settings: optional(listOf(isString)),
 };
 
 /** POST /api/reread: the diff; nothing applied. */

@@ -265,6 +265,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     readConfig: () => loadConfigAsync(config.file, o.loadOptions),
     logger,
     ownLog: config.supervisord,
+    settings: { started: config, apply: (next) => applyReloadSettings(next) },
     onReloadHook: () => hooks.run('on_reload', 30_000, serverInfo),
     onApplied: (applied) => fileWatch.apply(applied),
     onReloading: (cause) => service?.reloading(cause),
@@ -330,7 +331,45 @@ export async function runMaster(o: MasterOptions): Promise<number> {
       journalHealth: () => (gate.isOpen ? (shared.backend.journalHealth?.() ?? null) : null),
     }),
   ]);
+  /** runtime directories a reload named, whose lock this master holds too (no second drover starts there) */
+  const claimed = new Map<string, { release: () => void }>();
+  /** What a reload applies of the settings outside the programs (settings-diff.ts); returns why it cannot, or null. */
+  const applyReloadSettings = (next: Config): string | null => {
+    const dir = next.supervisord.runtimeDir;
+    if (dir !== runtimeDir && !claimed.has(dir)) void claimRuntimeDir(dir);
+    let specs;
+    try {
+      specs = listenerSpecs(next);
+    } catch (err) {
+      if (!(err instanceof ListenerConfigError)) throw err;
+      return `${err.message}; the control listeners keep their settings`;
+    }
+    try {
+      for (const spec of specs) server.reconfigure(spec);
+    } catch (err) {
+      return `the control socket: ${(err as Error).message}`;
+    }
+    api.setIdentification(next.supervisord.identifier);
+    events.bus.identifier = next.supervisord.identifier;
+    return null;
+  };
+  /**
+   * A reload moved runtime_dir: drover keeps answering in the directory it started with (until USR2), but takes
+   * the new directory's lock as well, so that `drover up` with the new config finds it running there instead of
+   * starting a second drover over the same programs.
+   */
+  const claimRuntimeDir = async (dir: string): Promise<void> => {
+    try {
+      ensureRuntimeDir(dir);
+      const extra = await acquireInstanceLock(dir);
+      if (extra === null) logger.warn(`runtime_dir ${dir}: another drover holds its lock`);
+      else claimed.set(dir, extra);
+    } catch (err) {
+      logger.warn(`runtime_dir ${dir}: cannot take its lock: ${(err as Error).message}`);
+    }
+  };
   const cleanup = async (): Promise<void> => {
+    for (const extra of claimed.values()) extra.release();
     fileWatch.close();
     service?.close();
     await server.close(reexec.handedOver);

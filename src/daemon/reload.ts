@@ -12,6 +12,7 @@ import type { Logger } from '../logs/logger.js';
 import type { RollOutcome } from '../prefork/arbiter.js';
 import type { SocketSet } from '../prefork/sockets.js';
 import type { Workers } from '../prefork/workers.js';
+import { diffSettings } from './settings-diff.js';
 import { bindSocketChanges, restartOntoNewSockets, usersOfChanged, withoutFailedSockets, type SocketChanges } from './socket-reload.js';
 
 export interface ReloadOptions {
@@ -34,6 +35,8 @@ export interface ReloadResult {
   readonly outcomes: readonly CommandOutcome[];
   /** worker programs ("group:program") rolled onto new code */
   readonly rolled: readonly string[];
+  /** the settings outside the programs that changed: what the reload applied, what waits for the next start */
+  readonly settings: readonly string[];
 }
 
 export interface ReloaderOptions {
@@ -46,6 +49,11 @@ export interface ReloaderOptions {
   readonly logger: Logger;
   /** drover's own log settings as it started with them: a reload does not change them, and says so */
   readonly ownLog?: Pick<Config['supervisord'], OwnLogKey>;
+  /**
+   * the config drover started with, and what applies a reload's settings in place (the control listeners,
+   * identifier: settings-diff.ts); resolves with why it could not, or null
+   */
+  readonly settings?: { readonly started: Config; readonly apply: (config: Config) => string | null };
   /** the on_reload server hook; resolves false when it failed (the reload goes on, as gunicorn's does) */
   readonly onReloadHook: () => Promise<boolean>;
   /** told when a reload begins (with what asked) and ends (systemd's RELOADING=1 / READY=1) */
@@ -66,11 +74,13 @@ export class Reloader {
   private current: Promise<unknown> = Promise.resolve();
   /** sockets bound anew by syncSockets() ahead of a reload (XML-RPC reloadConfig): their programs move at the reload */
   private readonly movedSockets = new Set<string>();
+  /** the config whose settings the last reload applied (the control listeners, identifier); null: as started */
+  private appliedSettings: Config | null = null;
 
   constructor(private readonly o: ReloaderOptions) {}
 
   /** Re-reads the config and reports what differs from what runs, pools left out; nothing is applied. */
-  async reread(cause = 'reread', quiet = false): Promise<{ config: Config; diff: ConfigDiff }> {
+  async reread(cause = 'reread', quiet = false): Promise<{ config: Config; diff: ConfigDiff; settings: readonly string[] }> {
     let config: Config;
     try {
       config = await this.o.readConfig();
@@ -83,7 +93,7 @@ export class Reloader {
     this.lastRead = config;
     // what `drover check` and `up` print on stderr: at a reload the daemon's log is where it can be seen
     if (!quiet) for (const w of config.warnings) this.o.logger.warn(`${cause}: ${formatConfigWarning(w).replace(/\n/g, '\n    ')}`);
-    return { config, diff: this.diffAgainstActive(config) };
+    return { config, diff: this.diffAgainstActive(config), settings: this.settingChanges(config).map((c) => c.line) };
   }
 
   /** The config of the last reread, or a fresh read. */
@@ -128,7 +138,7 @@ export class Reloader {
     if (supervisor.mood !== 'running') {
       // queued behind another reload, or a HUP that came during the shutdown: nothing is read or applied
       logger.warn(`${opts.cause}: not reloading: drover is shutting down`);
-      return { config: null, diff: emptyDiff(), outcomes: [shuttingDown('the reload did not begin')], rolled: [] };
+      return { config: null, diff: emptyDiff(), outcomes: [shuttingDown('the reload did not begin')], rolled: [], settings: [] };
     }
     this.o.onReloading?.(opts.cause);
     try {
@@ -138,9 +148,10 @@ export class Reloader {
       // the module of a typed config runs beside the loop: a shutdown may have begun meanwhile
       if (supervisor.mood !== 'running') {
         logger.warn(`${opts.cause}: reload cut short: drover began shutting down while it read the config`);
-        return { config: read.config, diff: read.diff, outcomes: [shuttingDown('the reload was cut short while it read the config')], rolled: [] };
+        return { config: read.config, diff: read.diff, outcomes: [shuttingDown('the reload was cut short while it read the config')], rolled: [], settings: [] };
       }
       this.warnOwnLogUnchanged(read.config, opts.cause);
+      const settings = this.applySettings(read.config, opts.cause);
       // sockets first: a program that is added or moved needs its socket bound (socket-reload.ts)
       const socketChanges = this.syncSockets(read.config, opts.cause);
       const moved = { ...socketChanges, changed: [...this.movedSockets] };
@@ -164,7 +175,7 @@ export class Reloader {
       const cutShort = (step: string): ReloadResult => {
         logger.warn(`${opts.cause}: reload cut short: drover began shutting down ${step}`);
         const told = outcomes.some((o) => o.code === 'E_SHUTTING_DOWN');
-        return { config, diff, outcomes: told ? outcomes : [...outcomes, shuttingDown(`the reload was cut short ${step}`)], rolled: [] };
+        return { config, diff, outcomes: told ? outcomes : [...outcomes, shuttingDown(`the reload was cut short ${step}`)], rolled: [], settings };
       };
       if (supervisor.mood !== 'running') return cutShort('while it applied the changes; the worker pools were not rolled');
       workers.setTargets({ ...config, processes: config.processes.filter((p) => managedElsewhere(p) && inScope(p.group)) });
@@ -186,7 +197,7 @@ export class Reloader {
       const keptNote = kept.length > 0 ? `; kept the old workers of ${kept.join(', ')}: the new ones did not get ready` : '';
       const stoppedNote = stopped.length > 0 ? `; the roll of ${stopped.join(', ')} ended at SIGWINCH: its workers stay stopped until TTIN or a reload` : '';
       logger.log(kept.length > 0 ? 'warn' : 'info', `reload: done (${opts.cause}: ${opts.apply === 'all' ? changes.join(', ') : 'groups left to the caller'}; ${rolled.length} pool(s) rolled${rolled.length > 0 ? `: ${rolled.join(', ')}` : ''}${keptNote}${stoppedNote})`);
-      return { config, diff, outcomes, rolled };
+      return { config, diff, outcomes, rolled, settings };
     } catch (err) {
       logger.error(`${opts.cause}: reload failed: ${(err as Error).message}`);
       throw err;
@@ -209,6 +220,30 @@ export class Reloader {
     this.o.logger.warn(
       `${cause}: [supervisord] ${changed.join(', ')} changed in the file; drover's own log keeps what it started with until drover starts again (a restart, or a re-exec with SIGUSR2)`,
     );
+  }
+
+  /** The settings outside the programs that `config` changes (settings-diff.ts); none when not wired. */
+  private settingChanges(config: Config): ReturnType<typeof diffSettings> {
+    const s = this.o.settings;
+    return s === undefined ? [] : diffSettings(s.started, this.appliedSettings ?? s.started, config);
+  }
+
+  /**
+   * Applies what a reload applies of `config`'s settings (the control listeners' credentials, mode, owner and
+   * host names; identifier) and logs, one line per key, what it applied and what waits for the next start.
+   * Returns those lines.
+   */
+  private applySettings(config: Config, cause: string): string[] {
+    const changes = this.settingChanges(config);
+    const lines: string[] = [];
+    const problem = changes.some((c) => c.applied) ? (this.o.settings?.apply(config) ?? null) : null;
+    if (problem === null && changes.some((c) => c.applied)) this.appliedSettings = config;
+    for (const c of changes) {
+      const line = c.applied && problem !== null ? `${c.line.replace(/: applied.*$/, '')}: not applied: ${problem}` : c.line;
+      lines.push(line);
+      this.o.logger.log(c.applied && problem === null ? 'info' : 'warn', `${cause}: ${line}`);
+    }
+    return lines;
   }
 
   /** Worker programs present both now and in `config`: they roll in place instead of being diffed. */

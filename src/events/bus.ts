@@ -45,7 +45,12 @@ export class EventBus {
       /** the `server:` field of each header: [supervisord] identifier */
       readonly identifier: string;
     },
-  ) {}
+  ) {
+    this.identifier = o.identifier;
+  }
+
+  /** the `server:` field of each header from now on: [supervisord] identifier, which a reload applies */
+  identifier: string;
 
   /** Where events are written (the listener kind); set once, before anything is raised. */
   connect(channel: ListenerChannel): void {
@@ -160,7 +165,7 @@ export class EventBus {
     if (!channel) return;
     for (let event = pool.queue[0]; event !== undefined; event = pool.queue[0]) {
       const bytes = (): Buffer =>
-        envelope({ server: this.o.identifier, serial: event.serial, pool: pool.name, poolSerial: pool.serialOf(event), type: event.type, payload: event.payload });
+        envelope({ server: this.identifier, serial: event.serial, pool: pool.name, poolSerial: pool.serialOf(event), type: event.type, payload: event.payload });
       const to = channel.offer(pool.name, event, bytes);
       if (to === null) return;
       pool.queue.shift();

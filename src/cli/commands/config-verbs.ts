@@ -61,7 +61,7 @@ options:
     const rolled = body.rolled.length > 0 ? `; ${body.rolled.length} pool(s) rolled: ${body.rolled.join(', ')}` : '';
     const summary =
       outcomes.length === 0
-        ? `reload: no changes${rolled ? ' to the config' : ''}${rolled}`
+        ? `reload: no changes${rolled ? ' to the config' : (body.settings?.length ?? 0) > 0 ? ' to the programs' : ''}${rolled}`
         : `reload: ${[
             `${body.processes.changed.length} changed`,
             `${body.processes.added.length} added`,
@@ -69,6 +69,7 @@ options:
           ].join(', ')}${rolled}${progress ? `; ${progress.describeCounts()} in ${formatElapsed(progress.elapsedMs())}` : ''}${cutShort(body) ? '; cut short: drover is shutting down' : ''}`;
     progress?.finish(null);
     printWarnings(r, body);
+    for (const line of body.settings ?? []) r.out(`${line}\n`);
     for (const o of outcomes) {
       r.out(o.ok ? `${o.key}: ${o.message ?? 'done'}\n` : `${o.key}: ERROR ${o.code ?? ''} (${o.message ?? 'failed'})\n`);
     }
@@ -109,6 +110,8 @@ applied until \`drover update\` (or \`add\` / \`remove\`).
       ...d.removed.map((g) => `${g}: disappeared`),
     ];
     r.out(lines.length > 0 ? `${lines.join('\n')}\n` : 'No config updates to processes\n');
+    // what a reload would apply outside the programs, and what waits for drover's next start
+    for (const line of d.settings ?? []) r.out(`${line.replace(/: applied( \(|$)/, ': a reload applies it$1')}\n`);
     return EXIT.OK;
   },
 });
