@@ -236,7 +236,8 @@ export class Reloader {
   private applySettings(config: Config, cause: string): string[] {
     const changes = this.settingChanges(config);
     const lines: string[] = [];
-    const problem = changes.some((c) => c.applied) ? (this.o.settings?.apply(config) ?? null) : null;
+    // applied even when nothing is applied in place: a moved runtime_dir has its lock taken (master.ts)
+    const problem = changes.length > 0 ? (this.o.settings?.apply(config) ?? null) : null;
     if (problem === null && changes.some((c) => c.applied)) this.appliedSettings = config;
     for (const c of changes) {
       const line = c.applied && problem !== null ? `${c.line.replace(/: applied.*$/, '')}: not applied: ${problem}` : c.line;
