@@ -114,6 +114,8 @@ export interface ConfigUpdates {
   }>;
   /** bind the [socket:x] sockets `config` adds or changes now (supervisorctl adds groups before its reload runs) */
   syncSockets?(config: Config): void;
+  /** bind the [socket:x] sockets `group` names that are not bound yet (an add after a reread) */
+  bindGroupSockets?(config: Config, group: string): void;
   /** the config file with `numprocs` of `program` set to `count` (for scale) */
   readScaled(program: string, count: number): Config;
 }
@@ -375,7 +377,9 @@ export class ControlApi {
 
   /** supervisor's addProcessGroup, from the config of the last reread (or a fresh read). */
   async addGroup(group: string): Promise<readonly CommandOutcome[]> {
-    return this.supervisor.command({ type: 'addGroup', config: await this.opts.updates.pendingConfig(), group });
+    const config = await this.opts.updates.pendingConfig();
+    this.opts.updates.bindGroupSockets?.(config, group);
+    return this.supervisor.command({ type: 'addGroup', config, group });
   }
 
   removeGroup(group: string): Promise<readonly CommandOutcome[]> {

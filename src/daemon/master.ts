@@ -315,6 +315,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
       pendingConfig: () => reloader.pendingConfig(),
       reload: (opts) => reloader.reload(opts),
       syncSockets: (read) => void reloader.syncSockets(read, 'XML-RPC reloadConfig'),
+      bindGroupSockets: (read, group) => reloader.bindGroupSockets(read, group, `add ${group}`),
       readScaled: (program, count) => readConfig({ [program]: count }, true),
     },
     workers,

@@ -13,7 +13,7 @@ import type { RollOutcome } from '../prefork/arbiter.js';
 import type { SocketSet } from '../prefork/sockets.js';
 import type { Workers } from '../prefork/workers.js';
 import { diffSettings } from './settings-diff.js';
-import { bindSocketChanges, restartOntoNewSockets, usersOfChanged, withoutFailedSockets, type SocketChanges } from './socket-reload.js';
+import { bindForGroup, bindSocketChanges, restartOntoNewSockets, usersOfChanged, withoutFailedSockets, type SocketChanges } from './socket-reload.js';
 
 export interface ReloadOptions {
   /** groups to apply to (null: all) */
@@ -105,6 +105,11 @@ export class Reloader {
    * Brings the [socket:x] sockets to `config` now: supervisorctl's update adds groups right after its
    * reloadConfig, before that reload runs, and their programs need their sockets bound.
    */
+  /** Binds the sockets `group` names that are not bound yet (addProcessGroup after a reread). */
+  bindGroupSockets(config: Config, group: string, cause: string): void {
+    bindForGroup(this.o.sockets, config, group, this.o.logger, cause);
+  }
+
   syncSockets(config: Config, cause: string): SocketChanges {
     const changes = bindSocketChanges(this.o.sockets, config, this.o.logger, cause);
     for (const name of changes.changed) this.movedSockets.add(name);
@@ -190,7 +195,7 @@ export class Reloader {
       // worker programs the reload added get their spares too (rolled ones have theirs)
       await workers.arbiter.fillAllSpares();
       // what used the old and the removed sockets has moved or stopped: the master's copies go now
-      this.o.sockets.closeRetired();
+      this.o.sockets.closeRetired(new Set(supervisor.snapshot().flatMap((p) => p.spec.sockets)));
       if (supervisor.mood !== 'running') return cutShort('while it rolled the worker pools');
       const changes = [`${diff.changedProcesses.length} changed`, `${diff.addedProcesses.length} added`, `${diff.removedProcesses.length} removed`];
       this.o.onApplied?.(config);

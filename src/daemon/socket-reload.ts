@@ -50,6 +50,25 @@ export function bindSocketChanges(sockets: SocketSet, config: Config, logger: Lo
 }
 
 /**
+ * Binds the sockets that `group`'s programs name and that are not bound yet (supervisor's addProcessGroup,
+ * after a reread that no reload followed); what is already bound is left as it is.
+ */
+export function bindForGroup(sockets: SocketSet, config: Config, group: string, logger: Logger, cause: string): void {
+  const named = new Set(config.processes.filter((p) => p.group === group).flatMap((p) => p.sockets));
+  for (const spec of config.sockets) {
+    if (!named.has(spec.name) || sockets.get(spec.name) !== undefined) continue;
+    try {
+      sockets.rebind(spec);
+      logger.info(`${cause}: socket ${spec.name}: listening on ${sockets.get(spec.name)?.address ?? '?'} (added with group ${group})`);
+    } catch (err) {
+      // its programs then fail to start, saying their socket is not bound
+      if (!(err instanceof SocketBindError)) throw err;
+      logger.error(`${cause}: ${err.message}`);
+    }
+  }
+}
+
+/**
  * The config a reload applies when some sockets failed: a program naming one keeps the spec it runs with
  * (one the reload would add is left out, its group too if that leaves it empty), and each gets a failed
  * outcome (the reload exits 1). A failed socket no program names gets one of its own.

@@ -41,6 +41,17 @@ export interface BoundSocket {
   readonly inherited: boolean;
 }
 
+/** What take() takes out of a SocketSet, whole, so that restore() can put it back exactly. */
+interface Retired {
+  readonly bound: BoundSocket;
+  readonly fds: readonly number[];
+  readonly slots: { readonly port: number; readonly fds: Map<number, number> } | null;
+  readonly steering: ReuseportSteering | null;
+  readonly steeringFailure: string | null;
+  readonly steeringHeld: readonly number[] | null;
+  readonly adoptable: boolean;
+}
+
 /** A [socket:NAME] that cannot be bound or taken over. */
 export class SocketBindError extends DroverError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -76,7 +87,7 @@ export class SocketSet {
    * sockets a reload replaced or removed ([]): the master's copies, closed by closeRetired() once the
    * programs that used them have been restarted, rolled or stopped (their own copies keep them open till then)
    */
-  private readonly retired: { readonly bound: BoundSocket; readonly fds: readonly number[]; readonly steering: ReuseportSteering | null; readonly adoptable: boolean }[] = [];
+  private readonly retired: Retired[] = [];
 
   /**
    * Binds every socket, or takes it over from `inherited` (name → fds) when the parent passed it: under its
@@ -315,6 +326,11 @@ export class SocketSet {
     if (old && old.spec.bind.kind === 'tcp' && spec.bind.kind === 'tcp' && old.spec.bind.port !== 0 && old.spec.bind.host === spec.bind.host && old.spec.bind.port === spec.bind.port) {
       throw new SocketBindError(`[socket:${name}] cannot be bound anew on ${describe(spec)} while its programs still listen there (only backlog or reuse_port changed): the change waits for drover's next start (drover down and up, or a re-exec with SIGUSR2)`);
     }
+    // a passed socket is not drover's to bind again: the new one would be the very fd that closeRetired()
+    // then closes under it
+    if (old && (old.spec.bind.kind === 'fd' || spec.bind.kind === 'fd')) {
+      throw new SocketBindError(`[socket:${name}] is a socket drover was passed (${describe(old.spec)}): a reload cannot change it; the change waits for drover's next start`);
+    }
     const taken = this.take(name);
     try {
       this.bindOne(spec, [], [], old !== undefined && old.spec.bind.kind === 'unix' && spec.bind.kind === 'unix' && old.spec.bind.path === spec.bind.path);
@@ -335,9 +351,16 @@ export class SocketSet {
    * Closes the sockets a reload retired, now that the programs using them have moved or stopped; a unix
    * socket's file goes with it while it is still the one this master bound and no current socket took its path.
    */
-  closeRetired(): void {
+  closeRetired(stillNamed: ReadonlySet<string> = new Set()): void {
+    // fds a current socket holds are never closed here, whatever was retired
+    const current = new Set(this.list().flatMap((s) => [s.fd, ...(this.slots.get(s.spec.name)?.fds.values() ?? [])]));
     for (const r of this.retired.splice(0)) {
-      for (const fd of r.fds) closeSync(fd);
+      // removed, but a process the reload did not apply (another group's, a pool's) still names it: it stays
+      if (!this.sockets.has(r.bound.spec.name) && stillNamed.has(r.bound.spec.name)) {
+        this.restore(r);
+        continue;
+      }
+      for (const fd of r.fds) if (!current.has(fd)) closeSync(fd);
       r.steering?.close();
       const b = r.bound.spec.bind;
       const ownsFile = !r.bound.inherited || (this.filesAdopted && r.adoptable);
@@ -376,11 +399,20 @@ export class SocketSet {
   }
 
   /** Takes `name` out of the set, with what it holds, for rebind() and remove(). */
-  private take(name: string): SocketSet['retired'][number] | null {
+  private take(name: string): Retired | null {
     const bound = this.sockets.get(name);
     if (!bound) return null;
-    const fds = [...(this.slots.get(name)?.fds.values() ?? [bound.fd])];
-    const taken = { bound, fds, steering: this.steering.get(name) ?? null, adoptable: this.adoptable.has(name) };
+    const slots = this.slots.get(name) ?? null;
+    const fds = [...(slots?.fds.values() ?? [bound.fd])];
+    const taken: Retired = {
+      bound,
+      fds,
+      slots,
+      steering: this.steering.get(name) ?? null,
+      steeringFailure: this.steeringFailures.get(name) ?? null,
+      steeringHeld: this.steeringHeld.get(name) ?? null,
+      adoptable: this.adoptable.has(name),
+    };
     this.sockets.delete(name);
     this.slots.delete(name);
     this.steering.delete(name);
@@ -391,11 +423,13 @@ export class SocketSet {
   }
 
   /** Puts back what take() took (a rebind that failed). */
-  private restore(t: SocketSet['retired'][number]): void {
+  private restore(t: Retired): void {
     const name = t.bound.spec.name;
     this.sockets.set(name, t.bound);
-    if (t.bound.spec.reusePort && t.bound.spec.bind.kind === 'tcp') this.slots.set(name, { port: socketAddress(t.bound.fd)?.port ?? t.bound.spec.bind.port, fds: new Map(t.fds.map((f, k) => [k, f])) });
+    if (t.slots) this.slots.set(name, t.slots);
     if (t.steering) this.steering.set(name, t.steering);
+    if (t.steeringFailure !== null) this.steeringFailures.set(name, t.steeringFailure);
+    if (t.steeringHeld !== null) this.steeringHeld.set(name, t.steeringHeld);
     if (t.adoptable) this.adoptable.add(name);
   }
 

@@ -7,7 +7,7 @@ import { get } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { CliRun, DEFAULT_TIMEOUT_MS, fixture, makeTmpDir, teardown, TIMEOUT_SCALE, writeConfig } from '../helpers/drover.js';
+import { CliRun, DEFAULT_TIMEOUT_MS, fixture, makeTmpDir, runCli, teardown, TIMEOUT_SCALE, writeConfig } from '../helpers/drover.js';
 import { fetchText } from '../helpers/http.js';
 
 const ACTIVATE = '/usr/bin/systemd-socket-activate';
@@ -201,6 +201,33 @@ test('[socket:x] takes a passed fd of another name bound to its address; a passe
     run.signal('SIGTERM');
     assert.equal((await run.waitForExit(15_000)).code, 0, run.describe());
     assert.equal(existsSync(web) && statSync(web).ino, inode, 'the passed socket\'s file outlives drover');
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+// From a code review: a reload that changed a `bind = fd://N` socket (its backlog, say) bound it "anew" on the
+// same fd N, then closed fd N as the retired old one: the socket still named fd N, so the next spawn passed
+// a closed descriptor, or whatever the master opened next under that number. A passed socket is not drover's
+// to bind again: the reload refuses the change, and the socket and its program stay as they were.
+test('a reload cannot change a bind = fd://N socket: refused, the socket kept open for the next spawn', { skip }, async () => {
+  const dir = makeTmpDir();
+  const web = join(dir, 'activated-web.sock');
+  const section = (backlog: number): string => `[socket:web]\nbind = fd://3\nbacklog = ${backlog}\n\n[program:web]\nworker = ${fixture('worker-app.mjs')}\nsockets = web\n`;
+  const conf = writeConfig(dir, section(64));
+  const run = new CliRun(['up', '-c', conf], { cwd: dir, wrapper: [ACTIVATE, '-l', web] });
+  try {
+    await run.waitForCount(/Listening on .* as \d+\./g, 1);
+    // the first connection makes systemd-socket-activate exec drover
+    assert.equal((await getUnix(web, '/env')).status, 200, run.describe());
+    writeConfig(dir, section(32));
+    const r = await runCli(['reload', '-c', conf], { cwd: dir, timeoutMs: 30_000 });
+    assert.equal(r.code, 1, `${r.output}\n${run.describe()}`);
+    assert.match(r.output, /\[socket:web\] is a socket drover was passed \(fd:\/\/3\): a reload cannot change it/, r.output);
+    // a new worker still gets the socket: kill the one there is, the next one serves
+    const restart = await runCli(['restart', 'web:*', '-c', conf], { cwd: dir, timeoutMs: 30_000 });
+    assert.equal(restart.code, 0, `${restart.output}\n${run.describe()}`);
+    assert.equal((await getUnix(web, '/env')).status, 200, run.describe());
   } finally {
     await teardown(run, [], dir);
   }

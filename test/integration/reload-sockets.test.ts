@@ -146,3 +146,49 @@ sockets = web
     await teardown(run, [...run.output.matchAll(/spawned: '?\w+'? with pid (\d+)/g)].map((m) => Number(m[1])), dir);
   }
 });
+
+// From a code review: a socket the file removed was closed at the end of every reload, also while a program
+// the reload did not apply (out of its scope) still named it; that program's next start then failed with
+// "its socket web is not bound".
+test('a removed socket stays while a program out of the reload\'s scope still uses it', async () => {
+  const dir = makeTmpDir();
+  const server = writeServer(dir);
+  const port = await freePort();
+  const file = writeConfig(dir, `${base}\n[socket:web]\nbind = 127.0.0.1:${port}\n\n[program:b]\ncommand = ${process.execPath} ${server} b\nsockets = web\n`);
+  const run = new CliRun(['up', '-c', file], { cwd: dir });
+  try {
+    await run.waitForLine(/serving b/);
+    writeConfig(dir, base);
+    const r = await runCli(['reload', 'a', '-c', file], { cwd: dir, timeoutMs: 30_000 });
+    assert.equal(r.code, 0, `${r.output}\n${run.describe()}`);
+    const from = run.output.length;
+    const restart = await runCli(['restart', 'b', '-c', file], { cwd: dir, timeoutMs: 30_000 });
+    assert.equal(restart.code, 0, `${restart.output}\n${run.describe()}`);
+    await run.waitForLine(/serving b/, { from });
+    assert.equal(await ask(port), 'b', run.describe());
+  } finally {
+    await teardown(run, [...run.output.matchAll(/spawned: '?\w+'? with pid (\d+)/g)].map((m) => Number(m[1])), dir);
+  }
+});
+
+// From a code review: `drover add GROUP` (supervisor's addProcessGroup) after a reread built the group from
+// the file read then, but bound none of the sockets it names: its program failed, its socket not bound.
+test('drover reread then add binds the sockets the added group names', async () => {
+  const dir = makeTmpDir();
+  const server = writeServer(dir);
+  const port = await freePort();
+  const file = writeConfig(dir, base);
+  const run = new CliRun(['up', '-c', file], { cwd: dir });
+  try {
+    await run.waitForLine(/a: starting → running/);
+    writeConfig(dir, `${base}\n[socket:web]\nbind = 127.0.0.1:${port}\n\n[program:b]\ncommand = ${process.execPath} ${server} b\nsockets = web\n`);
+    const reread = await runCli(['reread', '-c', file], { cwd: dir });
+    assert.equal(reread.code, 0, reread.output);
+    const add = await runCli(['add', 'b', '-c', file], { cwd: dir, timeoutMs: 30_000 });
+    assert.equal(add.code, 0, `${add.output}\n${run.describe()}`);
+    await run.waitForLine(/serving b/);
+    assert.equal(await ask(port), 'b', run.describe());
+  } finally {
+    await teardown(run, [...run.output.matchAll(/spawned: '?\w+'? with pid (\d+)/g)].map((m) => Number(m[1])), dir);
+  }
+});
