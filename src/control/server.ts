@@ -1,7 +1,7 @@
 // The control server: HTTP on a unix socket (always) and on TCP (when [inet_http_server] asks, with
 // required authentication). Routes by path prefix to the JSON API (/api/), supervisor's XML-RPC (/RPC2),
 // metrics, health probes and the web page. Request bodies are capped; no path from a request is ever opened as a file.
-import { chmodSync, chownSync, closeSync, constants as fsConstants, openSync, renameSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants as fsConstants, lstatSync, openSync, renameSync, unlinkSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, isIP } from 'node:net';
 import { basename, dirname, join } from 'node:path';
@@ -50,6 +50,8 @@ export interface BoundListener {
   readonly url: string;
   /** unix: where the socket file is now (a staging name until `publish`); null for TCP */
   boundPath: string | null;
+  /** unix: the socket file's device and inode as bind(2) made it (a rename keeps them); null for TCP */
+  fileId?: { readonly dev: number; readonly ino: number } | null;
   /**
    * TCP: the old master's listening socket, inherited (USR2), that this master listens on once it takes
    * over (`publish`); null once it listens, and for a socket bound here
@@ -251,7 +253,8 @@ export class ControlServer {
       }
       chmodSync(path, spec.mode ?? 0o600);
       if (spec.owner) chownSync(path, spec.owner.uid, spec.owner.gid);
-      bound = { spec, server, url: `unix://${target}`, boundPath: path, heldFd: null };
+      const made = lstatSync(path);
+      bound = { spec, server, url: `unix://${target}`, boundPath: path, heldFd: null, fileId: { dev: made.dev, ino: made.ino } };
       this.listeners.push(bound);
       return bound;
     }
@@ -281,9 +284,17 @@ export class ControlServer {
   reconfigure(spec: ListenerSpec): boolean {
     const l = this.listeners.find((x) => x.spec.kind === spec.kind && (spec.kind === 'unix' ? x.spec.path === spec.path : x.spec.host === spec.host && x.spec.port === spec.port));
     if (l === undefined) return false;
+    const prev = l.spec;
+    l.spec = spec;
     if (spec.kind === 'unix' && l.boundPath !== null) {
+      // chmod and chown follow links, and this runs as root long after the bind: only while the path still
+      // leads to the socket drover bound (a cleaner of /tmp may have removed it, and anyone planted a link)
+      const now = lstatSync(l.boundPath, { throwIfNoEntry: false });
+      if (!now?.isSocket() || l.fileId == null || now.dev !== l.fileId.dev || now.ino !== l.fileId.ino) {
+        throw new Error(`${l.boundPath} is no longer the socket drover bound: its mode and owner are left as they are (the credentials apply)`);
+      }
       const owner = spec.owner ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
-      const was = l.spec.owner ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+      const was = prev.owner ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
       if (owner.uid !== was.uid || owner.gid !== was.gid) {
         // closed to all but drover's user while the owner changes: neither the old owner keeps the new mode
         // nor the new one the old mode, for a moment
@@ -292,7 +303,6 @@ export class ControlServer {
       }
       chmodSync(l.boundPath, spec.mode ?? 0o600);
     }
-    l.spec = spec;
     return true;
   }
 

@@ -4,7 +4,7 @@
 // stayed as drover started. A reload now applies the control listeners' credentials and identifier in place,
 // and names every other setting it does not apply, with what applies it.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { makeTmpDir, runCli, startUp, teardown, writeConfig } from '../helpers/drover.js';
@@ -71,6 +71,30 @@ test('a changed identifier applies at the reload (getIdentification answers with
     assert.match(reload.stdout, /\[supervisord\] identifier changed \(first → second\): applied/, reload.output);
     assert.equal(await rpcValue(sock, 'supervisor.getIdentification'), 'second', run.describe());
   } finally {
+    await teardown(run, [], dir);
+  }
+});
+
+// From a code review: the reload's chmod and chown of the control socket followed links, as root, long after
+// the bind: a cleaner of /tmp removes the socket, someone plants a link at its path, the next reload with
+// a changed chmod made the link's target 0777. They now apply only while the path is the socket drover bound.
+test('a reload does not chmod what a link planted at the control socket path points to', async () => {
+  const dir = makeTmpDir();
+  const sock = join(dir, 'ctl.sock');
+  const victim = join(dir, 'victim');
+  writeFileSync(victim, 'secret\n', { mode: 0o600 });
+  const unix = (mode: string): string => `[unix_http_server]\nfile = ${sock}\nchmod = ${mode}\n\n${PROGRAM}`;
+  const conf = writeConfig(dir, unix('0700'));
+  const run = await startUp(conf);
+  try {
+    rmSync(sock);
+    symlinkSync(victim, sock);
+    writeFileSync(conf, unix('0777'));
+    run.signal('SIGHUP');
+    await run.waitForLine(/is no longer the socket drover bound: its mode and owner are left as they are/);
+    assert.equal(statSync(victim).mode & 0o777, 0o600, `the link's target keeps its mode\n${run.describe()}`);
+  } finally {
+    rmSync(sock, { force: true });
     await teardown(run, [], dir);
   }
 });
