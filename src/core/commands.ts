@@ -331,7 +331,7 @@ export class Commands {
     if (groups === null) this.o.config.set(config);
     // what replaces a removed process (moved to another group: both may want a port) starts once it is gone, as in supervisorctl's update
     if (removals.length > 0) await Promise.all(removals);
-    if (this.host.mood === 'running') this.startAutostart(added);
+    if (this.host.mood === 'running') this.startAutostart(added.filter((e) => table.get(e.key) === e)); // none removed meanwhile
     await Promise.all(stops);
     // the stops resolved outside the queue; start through it so starts stay ordered with everything else.
     // A shutdown begun meanwhile (`drover down` during a slow stop) refuses: the caller is told, not "changed"
