@@ -4,6 +4,7 @@
 // writes, or edit the config `drover serve` re-reads for every new worker. So drover uses it only when it
 // is provably its own (docs/security.md, section 5).
 import { chmodSync, lstatSync, mkdirSync, readlinkSync, type Stats } from 'node:fs';
+import { lstatOrNull } from '../os/safe-dir.js';
 import { isAbsolute } from 'node:path';
 import { DroverError } from '../errors.js';
 import { lookupUser } from '../os/users.js';
@@ -124,16 +125,6 @@ function walk(dir: string, parts: readonly string[], uid: number, o: { create: b
     real = next;
   }
   return real;
-}
-
-function lstatOrNull(path: string): Stats | null {
-  try {
-    return lstatSync(path);
-  } catch (err) {
-    // ENOENT: not there yet, which the caller handles (creates it, or reports it)
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
 }
 
 function describeUid(uid: number): string {

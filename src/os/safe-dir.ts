@@ -228,3 +228,13 @@ function describeType(st: Stats): string {
   if (st.isBlockDevice()) return 'a block device';
   return 'not a file';
 }
+
+/** lstat(2) of `path`, or null when nothing is there (ENOENT); any other error is thrown. */
+export function lstatOrNull(path: string): Stats | null {
+  try {
+    return lstatSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}

@@ -15,7 +15,8 @@
 // hands the steering over with the sockets: the old master lists the new master's ready slots, drains the
 // slots the new one does not keep while its own workers still accept, and only then lets the new master
 // write the list (handSteeringOver, takeSteering).
-import { closeSync, fstatSync, lchownSync, lstatSync, renameSync, unlinkSync, type Stats } from 'node:fs';
+import { closeSync, fstatSync, lchownSync, renameSync, unlinkSync } from 'node:fs';
+import { lstatOrNull } from '../os/safe-dir.js';
 import { isIP } from 'node:net';
 import type { SocketSpec } from '../config/types.js';
 import { DroverError } from '../errors.js';
@@ -673,16 +674,6 @@ function removeOwnSocketFile(path: string): void {
   if (own === undefined) return;
   const st = lstatOrNull(path);
   if (st !== null && st.dev === own.dev && st.ino === own.ino) removeSocketFile(path);
-}
-
-/** lstat(2) of `path`, or null when nothing is there (ENOENT). */
-function lstatOrNull(path: string): Stats | null {
-  try {
-    return lstatSync(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
 }
 
 function removeSocketFile(path: string): void {

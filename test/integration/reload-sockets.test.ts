@@ -8,14 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { CliRun, makeTmpDir, runCli, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
 import { listeningSockets } from '../helpers/listen.js';
-
-async function freePort(): Promise<number> {
-  const blocker = createServer();
-  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
-  const port = (blocker.address() as { port: number }).port;
-  await new Promise<void>((r) => blocker.close(() => r()));
-  return port;
-}
+import { freePort } from '../helpers/web.js';
 
 /** Connects to `target` (a port or a unix path) and resolves with what the server writes before it closes. */
 function ask(target: number | string): Promise<string> {
