@@ -353,3 +353,19 @@ export function eventRecords<T>(dir: string): T[] {
     .slice(0, -1)
     .map((l) => JSON.parse(l) as T);
 }
+
+/**
+ * Runs `body` against a drover started in the foreground on `text` (given the scratch directory), then tears
+ * it down and asserts that none of the processes it spawned is left.
+ */
+export async function withDrover(prefix: string, text: (dir: string) => string, body: (run: CliRun, dir: string) => Promise<void>): Promise<void> {
+  const dir = makeTmpDir(prefix);
+  const run = await startUp(writeConfig(dir, text(dir)));
+  try {
+    await body(run, dir);
+  } finally {
+    const pids = [...run.output.matchAll(/spawned: \S+ with pid (\d+)/g)].map((m) => Number(m[1]));
+    const left = await teardown(run, pids, dir);
+    if (left.length > 0) throw new Error(`processes left behind: ${left.join(', ')}`);
+  }
+}

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { eventRecords, makeTmpDir, startUp, teardown, waitForCondition, writeConfig, type CliRun } from '../helpers/drover.js';
+import { eventRecords, waitForCondition, withDrover as withDroverIn, type CliRun } from '../helpers/drover.js';
 import { fixturesDir } from '../helpers/paths.js';
 import { rpcValue } from '../helpers/xmlrpc.js';
 
@@ -34,16 +34,7 @@ function events(dir: string): Event[] {
   }));
 }
 
-async function withDrover(text: (dir: string) => string, body: (run: CliRun, dir: string) => Promise<void>): Promise<void> {
-  const dir = makeTmpDir('drover-evorder-');
-  const run = await startUp(writeConfig(dir, text(dir)));
-  try {
-    await body(run, dir);
-  } finally {
-    const pids = [...run.output.matchAll(/spawned: \S+ with pid (\d+)/g)].map((m) => Number(m[1]));
-    assert.deepEqual(await teardown(run, pids, dir), [], 'processes left behind');
-  }
-}
+const withDrover = (text: (dir: string) => string, body: (run: CliRun, dir: string) => Promise<void>): Promise<void> => withDroverIn('drover-evorder-', text, body);
 
 function waitEvents(dir: string, run: CliRun, what: string, done: (evs: Event[]) => boolean): Promise<void> {
   return waitForCondition(() => done(events(dir)), what, { describe: () => `${JSON.stringify(events(dir))}\n${run.describe()}` });

@@ -8,21 +8,12 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { livePids, makeTmpDir, startUp, teardown, TIMEOUT_SCALE, waitForCondition, writeConfig, type CliRun } from '../helpers/drover.js';
+import { livePids, makeTmpDir, startUp, teardown, TIMEOUT_SCALE, waitForCondition, writeConfig, withDrover as withDroverIn, type CliRun } from '../helpers/drover.js';
 import { fixturesDir } from '../helpers/paths.js';
 
 const listeners = join(fixturesDir, 'listeners');
 
-async function withDrover(text: (dir: string) => string, body: (run: CliRun, dir: string) => Promise<void>): Promise<void> {
-  const dir = makeTmpDir('drover-ev-');
-  const run = await startUp(writeConfig(dir, text(dir)));
-  try {
-    await body(run, dir);
-  } finally {
-    const pids = [...run.output.matchAll(/spawned: \S+ with pid (\d+)/g)].map((m) => Number(m[1]));
-    assert.deepEqual(await teardown(run, pids, dir), [], 'processes left behind');
-  }
-}
+const withDrover = (text: (dir: string) => string, body: (run: CliRun, dir: string) => Promise<void>): Promise<void> => withDroverIn('drover-ev-', text, body);
 
 const spawnedPids = (run: CliRun, name: string): number[] =>
   [...run.output.matchAll(new RegExp(`spawned: ${name} with pid (\\d+)`, 'g'))].map((m) => Number(m[1]));

@@ -6,12 +6,11 @@
 // supervisorctl update (removeProcessGroup + addProcessGroup) keeps doing the same.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { eventRecords, makeTmpDir, runCli, startUp, teardown, TIMEOUT_SCALE, waitForCondition, writeConfig, type CliRun } from '../helpers/drover.js';
 import { fixturesDir } from '../helpers/paths.js';
-import { rpcValue } from '../helpers/xmlrpc.js';
+import { rawRequest, rpcValue } from '../helpers/xmlrpc.js';
 
 const recorder = join(fixturesDir, 'listeners', 'record-raw.py');
 
@@ -236,14 +235,4 @@ function supervisorctl(conf: string, line: string): Promise<{ code: number | nul
   });
 }
 
-function get(sock: string, path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request({ socketPath: sock, path, method: 'GET', agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (d: string) => (body += d));
-      res.on('end', () => resolve(body));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const get = async (sock: string, path: string): Promise<string> => (await rawRequest(sock, { method: 'GET', path })).body;
