@@ -19,6 +19,7 @@ export function runAndExit(name: string, command: Command, argv: readonly string
  * logs while the programs go on running, src/logs/std-out.ts).
  */
 export function run(label: string | null, main: () => Promise<number>): void {
+  commandLabel = label;
   // Until now a failed write of stdout's had no listener: Node threw it as an unhandled 'error' event (a
   // stack trace for `--help > /dev/full`). It is kept here and decides the exit once the command has ended.
   process.stdout.on('error', noteOutputFailure);
@@ -32,12 +33,12 @@ export function run(label: string | null, main: () => Promise<number>): void {
   main().then(
     (code) => {
       process.off('beforeExit', stalled);
-      exitAfterFlush(label, code);
+      exitAfterFlush(commandLabel, code);
     },
     (err: unknown) => {
       process.off('beforeExit', stalled);
       process.stderr.write(`drover: internal error: ${(err as Error).stack ?? String(err)}\n`);
-      exitAfterFlush(label, EXIT.FAILURE);
+      exitAfterFlush(commandLabel, EXIT.FAILURE);
     },
   );
 }
@@ -69,7 +70,18 @@ export function isReaderGone(err: NodeJS.ErrnoException): boolean {
   return err.code === 'EPIPE' || err.code === 'ECONNRESET';
 }
 
+/**
+ * The supervisor's commands (`up`, `serve`) run without a label, but their `--help` is a command's output
+ * like any other: a stdout that cannot take it makes the exit 1, with this label in the message.
+ */
+export function outputIsTheAnswer(label: string): void {
+  commandLabel = label;
+}
+
 // --- internal ---
+
+/** run()'s label, until a supervisor's command says its output is plain command output (outputIsTheAnswer) */
+let commandLabel: string | null = null;
 
 /**
  * The first failure to write stdout, null while there is none. Kept here because the stream does not keep

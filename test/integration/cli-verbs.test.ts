@@ -336,7 +336,7 @@ test('a failed write of stdout (a full disk) is said on stderr and exits 1, for 
     // tail and logs write only what the log holds: wait until it holds the line
     let last = await d.cli(['tail', 'a']);
     await waitForAsync(async () => (last = await d.cli(['tail', 'a'])).stdout.includes('hello'), 'a line in the log of a', { describe: () => show(['tail', 'a'], last) });
-    for (const args of [['status'], ['status', '--json'], ['pid'], ['check', '--json'], ['avail'], ['reread'], ['tail', 'a'], ['logs', 'a'], ['unit'], ['status', '--help'], ['help', 'stop'], ['--version']]) {
+    for (const args of [['status'], ['status', '--json'], ['pid'], ['check', '--json'], ['avail'], ['reread'], ['tail', 'a'], ['logs', 'a'], ['unit'], ['status', '--help'], ['up', '--help'], ['serve', '--help'], ['help', 'stop'], ['--version']]) {
       const noConfig = args[0] === 'help' || args[0] === '--version' || args[1] === '--help';
       const argv = [droverBin, ...args, ...(noConfig ? [] : ['-c', d.file])];
       const r = spawnSync(process.execPath, argv, { cwd: d.dir, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', full, 'pipe'], encoding: 'utf8', timeout: 15_000 });

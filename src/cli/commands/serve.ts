@@ -15,6 +15,7 @@ import { ensureRuntimeDir, RuntimeDirError } from '../../daemon/runtime-dir.js';
 import { formatConfigProblem } from '../../errors.js';
 import { printJson } from '../format.js';
 import { EXIT } from '../exit-codes.js';
+import { outputIsTheAnswer } from '../run.js';
 import { gunicornOnly } from './_serve-flags.js';
 import { iniValue, lineBreakIn } from './_serve-ini.js';
 import { up, withoutNative } from './up.js';
@@ -153,6 +154,7 @@ export const serve: Command = async (ctx) => {
   const pidfile = lastOf('pidfile', 'pid');
   const errorLogfile = lastOf('error-logfile', 'log-file');
   if (v.help) {
+    outputIsTheAnswer('drover serve');
     ctx.stdout.write(HELP);
     return EXIT.OK;
   }

@@ -17,6 +17,7 @@ import { masterSignalNumber, PENDING_SIGNALS_ENV, SignalRelay, STOP_SIGNALS } fr
 import { ConfigError } from '../../errors.js';
 import type { Command } from '../command.js';
 import { EXIT } from '../exit-codes.js';
+import { outputIsTheAnswer } from '../run.js';
 import { droverVersion } from '../version.js';
 import { parseServerUrl, requestJson, type Endpoint } from '../../control/client.js';
 import { formatElapsed, printJson, shownKey } from '../format.js';
@@ -140,6 +141,7 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
     return EXIT.USAGE;
   };
   if (values.help) {
+    outputIsTheAnswer('drover up');
     ctx.stdout.write(HELP);
     return EXIT.OK;
   }
