@@ -7,7 +7,7 @@ import { describeCheck, describeDependency } from '../config/checks.js';
 import { formatConfigWarning } from '../config/sources.js';
 import type { Config } from '../config/types.js';
 import { NO_PROCESS_STATES, SIGNALLABLE_STATES } from '../core/states.js';
-import type { ChangeEvent, CommandOutcome } from '../core/types.js';
+import type { ChangeEvent, CommandOutcome, Mood } from '../core/types.js';
 import { ConfigError, DroverError } from '../errors.js';
 import { LogReadError } from '../logs/read.js';
 import { encodeLog, LogEncoder, type LogEncoding } from './log-encoding.js';
@@ -83,12 +83,13 @@ export function processesJsonText(views: readonly ProcessView[], nowMs: number):
  * 0.7 MB with 1000 programs; and the daemon copies bytes instead of joining and encoding 1000 strings per
  * request (a third of the time of such a request on a 2-core VM).
  */
-export function processesAnswerBytes(views: readonly ProcessView[], nowMs: number, indent: number): Buffer {
-  if (indent === 0) return joinRecords(views, nowMs, 0, '{"ok":true,"processes":[', ',', ']}');
+export function processesAnswerBytes(views: readonly ProcessView[], nowMs: number, indent: number, state: Mood): Buffer {
+  if (indent === 0) return joinRecords(views, nowMs, 0, `{"ok":true,"state":"${state}","processes":[`, ',', ']}');
   const sp = ' '.repeat(indent);
-  if (views.length === 0) return Buffer.from(`{\n${sp}"ok": true,\n${sp}"processes": []\n}`);
+  const head = `{\n${sp}"ok": true,\n${sp}"state": "${state}",\n${sp}"processes": [`;
+  if (views.length === 0) return Buffer.from(`${head}]\n}`);
   const pad = sp + sp; // a record sits two levels deep: the answer, then its list
-  return joinRecords(views, nowMs, indent, `{\n${sp}"ok": true,\n${sp}"processes": [\n${pad}`, `,\n${pad}`, `\n${sp}]\n}`);
+  return joinRecords(views, nowMs, indent, `${head}\n${pad}`, `,\n${pad}`, `\n${sp}]\n}`);
 }
 
 /** How many of `views` are in a state with no process (the exit code of `drover status` depends on it). */
@@ -355,7 +356,7 @@ const GET: Record<string, Handler> = {
     const views = api.list(pats ?? undefined);
     // a ProcessesJson (a test compares it with one serialised whole); the header spares a client that
     // prints the text as it comes from parsing it for its exit code
-    return new JsonText(processesAnswerBytes(views, Date.now(), indent), { [NOT_RUNNING_HEADER]: String(countNotRunning(views)) });
+    return new JsonText(processesAnswerBytes(views, Date.now(), indent, api.supervisor.state), { [NOT_RUNNING_HEADER]: String(countNotRunning(views)) });
   },
   '/api/status': (api, input) => {
     const pats = input.optionalStrings('patterns');
@@ -366,7 +367,7 @@ const GET: Record<string, Handler> = {
     // the table, not the records: a client prints it as it is, where 1000 records are 0.4 MB of JSON to
     // parse (docs/decisions.md, "`drover status`: drover writes the table")
     const rows = views.map((p) => ({ cells: keptStatusCells(p, nowMs, color), uptimeMs: uptimeMsOf(p, nowMs) }));
-    return { ok: true, text: statusTable(rows), not_running: countNotRunning(views) } satisfies StatusJson;
+    return { ok: true, text: statusTable(rows), not_running: countNotRunning(views), state: api.supervisor.state } satisfies StatusJson;
   },
   '/api/avail': async (api) => {
     const { active, available, config } = await api.avail();

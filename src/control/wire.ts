@@ -120,9 +120,11 @@ export const ProcessJson: Check<ProcessJson> = object<ProcessJson>({
 /** GET /api/processes */
 export interface ProcessesJson {
   readonly ok: true;
+  /** drover's own state: "shuttingDown" while it stops its processes to exit (older drovers leave it out) */
+  readonly state?: Mood;
   readonly processes: readonly ProcessJson[];
 }
-export const ProcessesJson: Check<ProcessesJson> = object<ProcessesJson>({ ok: oneOf([true]), processes: listOf(ProcessJson) });
+export const ProcessesJson: Check<ProcessesJson> = object<ProcessesJson>({ ok: oneOf([true]), state: optional(oneOf(MOODS)), processes: listOf(ProcessJson) });
 /**
  * A header of every /api/processes answer: how many of its processes are in a state with no process
  * (stopped, exited, fatal, backoff), as a decimal integer.
@@ -136,8 +138,10 @@ export interface StatusJson {
   readonly text: string;
   /** how many of its processes are in a state with no process, as in NOT_RUNNING_HEADER */
   readonly not_running: number;
+  /** drover's own state, as in ProcessesJson */
+  readonly state?: Mood;
 }
-export const StatusJson: Check<StatusJson> = object<StatusJson>({ ok: oneOf([true]), text: isString, not_running: isNumber });
+export const StatusJson: Check<StatusJson> = object<StatusJson>({ ok: oneOf([true]), text: isString, not_running: isNumber, state: optional(oneOf(MOODS)) });
 
 /** GET /api/info */
 export interface InfoJson {

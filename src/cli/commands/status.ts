@@ -11,7 +11,8 @@ const HELP = `usage: drover status [PATTERN...] [--json]
 
 Show every process (or those matching PATTERN: name, group:name, group:*, group, all): state, pid,
 uptime, restarts, CPU% (since the previous status, or since the process started) and resident memory.
-Exit 0 when every matched process is running (or starting/stopping), 3 when one is not.
+Exit 0 when every matched process is running (or starting/stopping), 3 when one is not. While drover
+is shutting down it says so on stderr (and "state": "shuttingDown" with --json).
 `;
 
 export const status = remoteCommand({
@@ -43,8 +44,10 @@ export const status = remoteCommand({
     const tablePath = `/api/status${query === '' ? '' : `?${query}`}`;
     const raw = await r.callRaw('GET', tablePath);
     if (!isUnknownEndpoint(raw.status, raw.body)) {
-      const { text, not_running: notRunning } = r.answerOf(raw, 'GET', tablePath, StatusJson);
+      const { text, not_running: notRunning, state } = r.answerOf(raw, 'GET', tablePath, StatusJson);
       r.out(text);
+      // as supervisorctl says "supervisord shutting down"; on stderr, so the table stays the table
+      if (state === 'shuttingDown') r.ctx.stderr.write(SHUTTING_DOWN);
       return notRunning === 0 ? EXIT.OK : EXIT.NOT_RUNNING_STATUS;
     }
     const { processes: procs } = await r.call('GET', `/api/processes${patterns === null ? '' : `?${patterns}`}`, ProcessesJson);
@@ -54,6 +57,8 @@ export const status = remoteCommand({
 });
 
 // --- internal ---
+
+const SHUTTING_DOWN = 'drover status: drover is shutting down: it is stopping its processes and starts nothing more\n';
 
 /** 3 (LSB's "not running") when one of the processes is in a state with no process, else 0. */
 function exitCode(procs: readonly ProcessJson[]): number {

@@ -70,8 +70,10 @@ test('the whole answer, compact or indented, is what serialising it gives (drove
     for (let indent = 0; indent <= 10; indent++) {
       // the bytes themselves, length included: a buffer counted too long would show here
       for (const list of [views, views.slice(25), views.slice(0, 1), []]) {
-        const whole = { ok: true, processes: list.map((p) => processJson(p, now)) };
-        assert.deepEqual(processesAnswerBytes(list, now, indent), Buffer.from(JSON.stringify(whole, null, indent)), `indent ${indent}, ${list.length} views`);
+        for (const state of ['running', 'shuttingDown'] as const) {
+          const whole = { ok: true, state, processes: list.map((p) => processJson(p, now)) };
+          assert.deepEqual(processesAnswerBytes(list, now, indent, state), Buffer.from(JSON.stringify(whole, null, indent)), `indent ${indent}, ${list.length} views`);
+        }
       }
     }
   }
