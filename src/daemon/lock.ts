@@ -3,9 +3,10 @@
 // last holder dies (even by SIGKILL), exactly one of several racing starters wins, and — unlike the abstract
 // unix socket drover used before — no other local user can take the name first: they cannot open a file in
 // a directory only drover's uid may enter (docs/security.md, finding 12).
-import { closeSync, constants, openSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { tryLockExclusive } from '../os/native.js';
+import { lstatOrNull } from '../os/safe-dir.js';
 
 /** The lock file of a runtime directory. */
 export function lockPath(runtimeDir: string): string {
@@ -19,11 +20,15 @@ export interface InstanceLock {
 }
 
 /**
- * Takes the lock (or adopts `inheritedFd`, the lock an old master passed on a re-exec: the same open file
- * description, so it is already held); resolves with it, or null when another live process holds it.
+ * Takes the lock, or adopts the one of `inheritedFds` (the locks an old master passed on a re-exec: the same
+ * open file descriptions, so they are already held) that is this directory's: a reload may have moved
+ * runtime_dir, and the old master then held the new directory's lock beside its own. The others are closed.
+ * Resolves with the lock, or null when another live process holds it.
  */
-export function acquireInstanceLock(runtimeDir: string, inheritedFd?: number): Promise<InstanceLock | null> {
-  if (inheritedFd !== undefined) return Promise.resolve(held(inheritedFd));
+export function acquireInstanceLock(runtimeDir: string, inheritedFds: readonly number[] = []): Promise<InstanceLock | null> {
+  const own = inheritedFds.find((fd) => isLockOf(fd, runtimeDir));
+  for (const fd of inheritedFds) if (fd !== own) closeSync(fd);
+  if (own !== undefined) return Promise.resolve(held(own));
   // O_NOFOLLOW: the directory is drover's own, but a lock file must never be reached through a link; libuv
   // adds O_CLOEXEC to every open, so no program inherits the lock
   const fd = openSync(lockPath(runtimeDir), constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
@@ -56,6 +61,14 @@ export function instanceRunning(runtimeDir: string): boolean {
 }
 
 // --- internal ---
+
+/** Whether `fd` is open on the lock file of `runtimeDir` (the same device and inode). */
+function isLockOf(fd: number, runtimeDir: string): boolean {
+  const at = lstatOrNull(lockPath(runtimeDir));
+  if (at === null) return false;
+  const open = fstatSync(fd);
+  return open.dev === at.dev && open.ino === at.ino;
+}
 
 function held(fd: number): InstanceLock {
   let released = false;

@@ -32,7 +32,7 @@ import { FileDesiredState } from './desired-state.js';
 import { Hooks, ON_STARTING_MS } from './hooks.js';
 import { EventSystem } from '../events/system.js';
 import { callbackAddress, ListenerConfigError, listenerSpecs, requireSocketDirectory, takeControlFds, warnIfExposed } from './listeners.js';
-import { acquireInstanceLock } from './lock.js';
+import { acquireInstanceLock, type InstanceLock } from './lock.js';
 import { withoutSystemdEnv } from './notify.js';
 import { controlSocketPath, pidfilePath } from './paths.js';
 import { openPrimitives, type OpenPrimitives } from './primitives.js';
@@ -126,10 +126,10 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   // A re-exec'd master (USR2) inherits the old one's sockets and its instance lock as fds.
   const inherited = inheritedSockets(process.env);
   const socketFiles = takeSocketFiles(process.env);
-  const lockFd = o.reexec ? inherited.get(LOCK_FD_NAME)?.[0] : undefined;
+  const lockFds = o.reexec ? (inherited.get(LOCK_FD_NAME) ?? []) : [];
   inherited.delete(LOCK_FD_NAME);
   const controlFds = o.reexec ? takeControlFds(inherited) : new Map<string, number>();
-  const lock = await acquireInstanceLock(runtimeDir, lockFd);
+  const lock = await acquireInstanceLock(runtimeDir, lockFds);
   const pidfile = pidfilePath(config);
   if (!lock) {
     const pid = readPidfile(pidfile);
@@ -279,7 +279,8 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     // the serving sockets and the TCP control listeners (a unix one is staged by the new master instead)
     sockets: () => [...(sockets?.handOver() ?? []), ...server.handOver()],
     socketFiles: () => sockets?.socketFiles() ?? [],
-    lockFd: lock.fd,
+    // its own lock, and those of the runtime directories a reload moved it to: the new master keeps the one its config names
+    lockFds: () => [lock.fd, ...[...claimed.values()].map((c) => c.fd)],
     daemon: o.daemon,
     ownsWatchdog: () => service?.ownsWatchdog ?? false,
     onHandedOver: async (steering) => {
@@ -333,7 +334,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     }),
   ]);
   /** runtime directories a reload named, whose lock this master holds too (no second drover starts there) */
-  const claimed = new Map<string, { release: () => void }>();
+  const claimed = new Map<string, InstanceLock>();
   /** What a reload applies of the settings outside the programs (settings-diff.ts); returns why it cannot, or null. */
   const applyReloadSettings = (next: Config): string | null => {
     const dir = next.supervisord.runtimeDir;

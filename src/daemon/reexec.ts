@@ -65,7 +65,8 @@ export async function spawnSuccessor(opts: {
   readonly sockets: readonly { readonly fd: number; readonly name: string }[];
   /** unix socket files the new master removes at its exit once it has taken over (SOCKET_FILES_ENV) */
   readonly socketFiles: readonly string[];
-  readonly lockFd: number;
+  /** the instance locks this master holds (its own first), passed under LOCK_FD_NAME */
+  readonly lockFds: readonly number[];
   /** the old master runs as a daemon: the new one too */
   readonly daemon: boolean;
   readonly env: Readonly<Record<string, string | undefined>>;
@@ -74,8 +75,8 @@ export async function spawnSuccessor(opts: {
   readonly timeoutMs: number;
   readonly onSpawned?: (pid: number) => void;
 }): Promise<SuccessorResult> {
-  const fds = [...opts.sockets.map((s) => s.fd), opts.lockFd];
-  const names = [...opts.sockets.map((s) => s.name), LOCK_FD_NAME];
+  const fds = [...opts.sockets.map((s) => s.fd), ...opts.lockFds];
+  const names = [...opts.sockets.map((s) => s.name), ...opts.lockFds.map(() => LOCK_FD_NAME)];
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(opts.env)) if (v !== undefined && !k.startsWith('LISTEN_') && k !== SOCKET_FILES_ENV) env[k] = v;
   if (opts.socketFiles.length > 0) env[SOCKET_FILES_ENV] = JSON.stringify(opts.socketFiles);
@@ -146,7 +147,7 @@ export class Reexec {
       readonly configFile: string;
       readonly sockets: () => readonly { readonly fd: number; readonly name: string }[];
       readonly socketFiles: () => readonly string[];
-      readonly lockFd: number;
+      readonly lockFds: () => readonly number[];
       readonly daemon: boolean;
       /** whether this master keeps systemd's watchdog (the new one takes it over) */
       readonly ownsWatchdog?: () => boolean;
@@ -177,7 +178,7 @@ export class Reexec {
       configFile: this.o.configFile,
       sockets: this.o.sockets(),
       socketFiles: this.o.socketFiles(),
-      lockFd: this.o.lockFd,
+      lockFds: this.o.lockFds(),
       daemon: this.o.daemon,
       env: process.env,
       handWatchdog: this.o.ownsWatchdog?.() ?? false,
