@@ -46,7 +46,7 @@ const START_MS = 60_000;
 /** After drover began to stop during `--wait`: how long to wait for it to exit, to say with what status. */
 const END_MS = 10_000;
 
-const HELP = `usage: drover up [-c FILE] [-d [--wait|--no-wait|--json] [--start-timeout SECS]] [--fresh]
+const HELP = `usage: drover up [-c FILE] [-d [--wait|--no-wait|--json] [--wait-timeout SECS] [--start-timeout SECS]] [--fresh]
 
 Start the supervisor with FILE (default: drover.config.ts/.mts/.mjs/.js, drover.ini, drover.conf or
 supervisord.conf in the current directory). In the foreground, SIGTERM or Ctrl-C stops every program gracefully in reverse priority
