@@ -4,7 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ConfigDiff } from '../config/diff.js';
 import { describeCheck, describeDependency } from '../config/checks.js';
-import { formatConfigWarning } from '../config/sources.js';
+import { ConfigProblems, formatConfigWarning } from '../config/sources.js';
 import type { Config } from '../config/types.js';
 import { NO_PROCESS_STATES, SIGNALLABLE_STATES } from '../core/states.js';
 import type { ChangeEvent, CommandOutcome, Mood } from '../core/types.js';
@@ -667,7 +667,9 @@ export function jsonApiRoute(api: ControlApi): RouteHandler {
         else if (out !== STREAMING) sendJson(res, 200, out);
       } catch (err) {
         if (err instanceof BadRequest) sendError(res, err.status, err.code, err.message);
-        else if (err instanceof ConfigError) sendError(res, 422, 'E_CONFIG', err.message);
+        // the warnings met before the error come first, as `drover check` prints them: a misspelt key's
+        // "did you mean" is often what explains the error after it
+        else if (err instanceof ConfigError) sendError(res, 422, 'E_CONFIG', [...(err instanceof ConfigProblems ? err.warnings.map(formatConfigWarning) : []), err.message].join('\n'));
         else throw err;
       }
     },
