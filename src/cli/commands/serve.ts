@@ -19,6 +19,7 @@ import { outputIsTheAnswer } from '../run.js';
 import { gunicornOnly } from './_serve-flags.js';
 import { iniValue, lineBreakIn } from './_serve-ini.js';
 import { up, withoutNative } from './up.js';
+import { lookupUser } from '../../os/users.js';
 
 const HELP = `usage: drover serve APP [options]
 
@@ -65,7 +66,7 @@ options:
   -n, --name NAME            program name (default: the app's file name)
   -D, --daemon               detach and run in the background
   -p, --pid FILE             write the master's pid here (also --pidfile)
-  -u, --user USER            run workers as USER (drover must run as root)
+  -u, --user USER            run workers as USER (drover must run as root: refused, exit 2, if not)
   -m, --umask MODE           umask of the workers (octal)
       --chdir DIR            working directory of the workers (APP is found from it, as gunicorn's)
   -e, --env K=V              environment variable for the workers; repeatable
@@ -183,6 +184,13 @@ export const serve: Command = async (ctx) => {
   }
   if (!existsSync(app)) return usage(`${app} does not exist${v.chdir !== undefined ? ` (APP is found from --chdir ${v.chdir})` : ''}`);
   if (v.group !== undefined) return usage('-g/--group is not supported yet: workers run with the primary group of --user');
+  // a program's user= that drover cannot take is a warning for `up` (the config may be meant for root); an
+  // option given on this command line is refused at once, not after the workers' start retries
+  if (v.user !== undefined && process.getuid?.() !== 0) {
+    const as = lookupUser(v.user);
+    if (as === null) return usage(`-u ${v.user}: no such user`);
+    if (as.uid !== process.getuid?.()) return usage(`-u ${v.user}: drover runs as uid ${process.getuid?.() ?? '?'}, not as root, so it cannot run the workers as ${v.user} (run drover serve as root, or leave out -u)`);
+  }
   if (v.reload && v.daemon) return usage('--reload is for development in the foreground; drop --daemon');
   if (v['reload-ignore'] !== undefined && !v.reload) return usage('--reload-ignore goes with --reload');
   // as `drover up -d` (up.ts): PID 1 detaching would end the container, the new daemon with it
