@@ -15,7 +15,7 @@ import { buildRoutes } from '../control/routes.js';
 import { ControlServer, controlFdName } from '../control/server.js';
 import { Supervisor } from '../core/supervisor.js';
 import { createLogger, type Logger } from '../logs/logger.js';
-import { LogSink, OwnLogError } from '../logs/sink.js';
+import { LogSink, OwnLogError, ownStream } from '../logs/sink.js';
 import { StdOut } from '../logs/std-out.js';
 import { closeInheritedOnExec } from '../os/fds.js';
 import { OrphanGuard } from '../os/guard.js';
@@ -282,6 +282,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     // its own lock, and those of the runtime directories a reload moved it to: the new master keeps the one its config names
     lockFds: () => [lock.fd, ...[...claimed.values()].map((c) => c.fd)],
     daemon: o.daemon,
+    stderrIsLog: ownStream(config.supervisord.logfile) === 'stderr',
     ownsWatchdog: () => service?.ownsWatchdog ?? false,
     onHandedOver: async (steering) => {
       // the new master listens on the TCP control sockets now: connections queued there are its own

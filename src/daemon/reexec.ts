@@ -8,6 +8,7 @@ import type { Logger } from '../logs/logger.js';
 import type { SteeringView } from '../prefork/sockets.js';
 import { reportToParent, spawnAndAwaitReport } from '../os/handoff.js';
 import { sendSignal } from '../os/spawn.js';
+import { markStderr, stderrSince } from '../os/stderr-tail.js';
 import { timerDelay } from '../os/timers.js';
 
 /** LISTEN_FDNAMES name of the instance lock among the inherited fds. */
@@ -57,7 +58,12 @@ export const SUCCESSOR_ABANDONED = { t: 'reexec-abandoned' } as const;
 
 export type SuccessorResult =
   | { readonly ok: true; readonly pid: number; readonly steering: SteeringView; readonly tell: (message: unknown) => void }
-  | { readonly ok: false; readonly message: string };
+  | {
+      readonly ok: false;
+      readonly message: string;
+      /** the end of what the new master wrote to stderr before it died without a report; '' when none */
+      readonly stderr: string;
+    };
 
 /** Spawns the new master and waits (bounded) for it to report that its workers are ready. */
 export async function spawnSuccessor(opts: {
@@ -73,6 +79,11 @@ export async function spawnSuccessor(opts: {
   /** the old master keeps systemd's watchdog: the new one gets WATCHDOG_PID set to its own pid */
   readonly handWatchdog: boolean;
   readonly timeoutMs: number;
+  /**
+   * stderr is not drover's own log: what a new master that dies without a report wrote there is read
+   * back (when it is a regular file: a daemon's daemon.stderr) for the message
+   */
+  readonly readStderr: boolean;
   readonly onSpawned?: (pid: number) => void;
 }): Promise<SuccessorResult> {
   const fds = [...opts.sockets.map((s) => s.fd), ...opts.lockFds];
@@ -83,7 +94,10 @@ export async function spawnSuccessor(opts: {
   const ownPidVars = ['LISTEN_PID', ...(opts.handWatchdog ? ['WATCHDOG_PID'] : [])];
   env['LISTEN_FDS'] = String(fds.length);
   env['LISTEN_FDNAMES'] = names.join(':');
+  // A daemon's new master writes to the daemon's stderr (daemon.stderr) as the old one does: Node's own
+  // errors (a module it cannot load) and a failed exec of node are said only there
   const out = opts.daemon ? 'ignore' : 'inherit';
+  const errMark = opts.readStderr ? markStderr() : null;
   // Detached: the new master must outlive the old one, in a session of its own. The channel stays open:
   // the new master learns that the old one has gone when it closes.
   const outcome = await spawnAndAwaitReport<SuccessorMessage>(
@@ -91,7 +105,7 @@ export async function spawnSuccessor(opts: {
       file: process.execPath,
       args: [...process.execArgv, process.argv[1] ?? '', 'up', '-c', opts.configFile, '--reexec', ...(opts.daemon ? ['--daemon-child'] : [])],
       env,
-      stdio: ['ignore', out, out],
+      stdio: ['ignore', out, 'inherit'],
       passFds: fds,
       ownPidVars,
       keepChannel: true,
@@ -113,21 +127,28 @@ export async function spawnSuccessor(opts: {
       if (outcome.report.t === 'reexec-ready') return { ok: true, pid: outcome.report.pid, steering: outcome.report.steering ?? {}, tell: outcome.send };
       // it gave up: make sure it does not linger beside us
       sendSignal(outcome.pid, 'TERM', false);
-      return { ok: false, message: outcome.report.message };
+      return { ok: false, message: outcome.report.message, stderr: '' };
     case 'timeout':
-      return { ok: false, message: 'the new master did not report in time' };
+      return { ok: false, message: 'the new master did not report in time', stderr: '' };
     case 'exited':
-      return { ok: false, message: `the new master exited (${outcome.signal ?? `status ${outcome.code ?? '?'}`}) before it was ready` };
+      return {
+        ok: false,
+        message: `the new master exited (${outcome.signal ?? `status ${outcome.code ?? '?'}`}) before it was ready`,
+        stderr: errMark === null ? '' : stderrSince(errMark),
+      };
     case 'error':
-      return { ok: false, message: `cannot spawn the new master: ${outcome.message}` };
+      return { ok: false, message: `cannot spawn the new master: ${outcome.message}`, stderr: '' };
     default:
       return assertNever(outcome);
   }
 }
 
-/** In the new master: tell the old one how it went (the channel stays open until the old one exits). */
-export function reportToPredecessor(m: SuccessorMessage | SuccessorWaiting): void {
-  reportToParent(m, { disconnect: false });
+/**
+ * In the new master: tell the old one how it went (the channel stays open until the old one exits).
+ * `onSent`: the message is out (a new master that fails waits for it before it exits).
+ */
+export function reportToPredecessor(m: SuccessorMessage | SuccessorWaiting, onSent?: () => void): void {
+  reportToParent(m, { disconnect: false, ...(onSent ? { onSent } : {}) });
 }
 
 
@@ -149,6 +170,8 @@ export class Reexec {
       readonly socketFiles: () => readonly string[];
       readonly lockFds: () => readonly number[];
       readonly daemon: boolean;
+      /** drover's own log goes to stderr (`logfile = /dev/stderr`): a failed new master's stderr is not read back */
+      readonly stderrIsLog?: boolean;
       /** whether this master keeps systemd's watchdog (the new one takes it over) */
       readonly ownsWatchdog?: () => boolean;
       /**
@@ -183,13 +206,15 @@ export class Reexec {
       env: process.env,
       handWatchdog: this.o.ownsWatchdog?.() ?? false,
       timeoutMs: SUCCESSOR_START_MS,
+      readStderr: !this.o.stderrIsLog,
       onSpawned: (pid) => (this.successor = pid),
     })
       .then(async (r) => {
         this.successor = 0;
         if (!r.ok) {
-          if (supervisor.mood === 'running') logger.error(`SIGUSR2: ${r.message}; this master keeps running`);
-          else logger.info(`SIGUSR2: ${r.message}; this master goes on stopping`);
+          const said = r.stderr === '' ? '' : `; the new master's stderr ended with:\n    ${r.stderr.replace(/\n/g, '\n    ')}`;
+          if (supervisor.mood === 'running') logger.error(`SIGUSR2: ${r.message}; this master keeps running${said}`);
+          else logger.info(`SIGUSR2: ${r.message}; this master goes on stopping${said}`);
           return;
         }
         this.handedOver = true;

@@ -113,15 +113,38 @@ export function spawnAndAwaitReport<R>(req: HandoffRequest, accept: (message: un
       const report = accept(m);
       if (report !== null) finish({ type: 'reported', report, pid, send: (msg) => void (child.connected && child.send(msg as object)), ended });
     });
-    child.on('exit', (code, signal) => finish({ type: 'exited', code, signal, pid }));
+    child.on('exit', (code, signal) => {
+      const exited = (): void => finish({ type: 'exited', code, signal, pid });
+      // the exit (SIGCHLD) can be seen before a report the child sent just before it exited is read from the
+      // channel: the report says more, so it gets until the channel's end (bounded: a grandchild may hold it)
+      if (!child.connected) return exited();
+      const bound = setTimeout(exited, timerDelay(EXIT_REPORT_MS));
+      child.once('disconnect', () => {
+        clearTimeout(bound);
+        exited();
+      });
+    });
     child.on('error', (err) => finish({ type: 'error', message: err.message }));
   });
 }
 
-/** In the child: sends the one report to the parent, then closes the channel so nothing ties them. */
-export function reportToParent(message: unknown, opts: { disconnect: boolean }): void {
-  if (!process.send || !process.connected) return;
+/**
+ * In the child: sends the one report to the parent, then closes the channel so nothing ties them.
+ * `onSent` runs once the message has been handed to the kernel (or could not be): a child about to exit
+ * waits for it, since process.exit drops what the channel still holds.
+ */
+export function reportToParent(message: unknown, opts: { disconnect: boolean; onSent?: () => void }): void {
+  if (!process.send || !process.connected) {
+    opts.onSent?.();
+    return;
+  }
   process.send(message, () => {
     if (opts.disconnect && process.connected) process.disconnect();
+    opts.onSent?.();
   });
 }
+
+// --- internal ---
+
+/** After the child's exit: how long a report still in its channel may take to be read. */
+const EXIT_REPORT_MS = 1000;

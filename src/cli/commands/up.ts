@@ -85,14 +85,17 @@ export const up: Command = async (ctx) => {
   // Node opens its inspector on a SIGUSR1 that came before bin/drover.js's listener: close it at once
   const inspector = closeStrayInspector();
   if (inspector !== null) ctx.stderr.write(`drover up: a SIGUSR1 came before drover's listener existed and Node opened its inspector (${inspector}); closed it\n`);
+  // a new master started by USR2 that fails reports why to the old one: the report must be out before it exits
+  const reports: Promise<void>[] = [];
   try {
-    return await upWithSignals(ctx, signals);
+    return await upWithSignals(ctx, signals, reports);
   } finally {
+    await Promise.all(reports);
     signals.remove();
   }
 };
 
-async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay): Promise<number> {
+async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay, reports: Promise<void>[]): Promise<number> {
   let values;
   try {
     ({ values } = parseArgs({
@@ -127,10 +130,15 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
   const json = values.json === true && !detached;
   // Messages reach the terminal once, prefixed there: by this process in the foreground, by the
   // launching CLI for a daemon child. Config errors keep their FILE:LINE: form unprefixed. With --json
-  // (`up -d` only) the failure is on stdout too, as `{ ok: false, code, message }`.
+  // (`up -d` only) the failure is on stdout too, as `{ ok: false, code, message }`. A new master started
+  // by USR2 tells the old one, which logs it (a daemon's new master has no terminal: its stderr is a file)
+  const tellPredecessor = (message: string): void => {
+    reports.push(new Promise((resolve) => reportToPredecessor({ t: 'reexec-failed', message: `the new master cannot start: ${message}` }, resolve)));
+  };
   const fail = (message: string, exitCode: number, prefix = true, code = jsonCode(exitCode)): number => {
     if (child) reportToLauncher({ type: 'failed', message: prefix ? `drover up: ${message}` : message, exitCode });
     else ctx.stderr.write(`${prefix ? 'drover up: ' : ''}${message}\n`);
+    if (reexec) tellPredecessor(message);
     if (json) printJson(ctx, { ok: false, code, message });
     return exitCode;
   };
@@ -300,7 +308,7 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay):
       if (child) tellLauncherWaiting(ms);
     },
     onStartFailed: (message, exitCode) => {
-      if (reexec) reportToPredecessor({ t: 'reexec-failed', message });
+      if (reexec) tellPredecessor(message);
       else fail(message, exitCode);
     },
   });
