@@ -19,7 +19,7 @@ import { LogSink, OwnLogError, ownStream } from '../logs/sink.js';
 import { StdOut } from '../logs/std-out.js';
 import { closeInheritedOnExec } from '../os/fds.js';
 import { OrphanGuard } from '../os/guard.js';
-import { readPidfile, removePidfile, tryWritePidfile } from '../os/pidfile.js';
+import { pidfileWriteProblem, readPidfile, removePidfile, tryWritePidfile } from '../os/pidfile.js';
 import { closeStrayInspector } from '../os/node-features.js';
 import { readCmdline, tcpMigratesRequests } from '../os/proc.js';
 import { hasPdeathsig } from '../os/spawn.js';
@@ -455,11 +455,9 @@ export async function runMaster(o: MasterOptions): Promise<number> {
       // only a successor that takes over takes the control socket's path and the pidfile: one that fails
       // leaves the old master answering at both (it keeps running)
       publish: () => server.publish().then(() => null, (err: unknown) => (err as Error).message),
+      writePidfile: (pid) => pidfileWriteProblem(pidfile, pid),
       onReady: (ok) => {
-        if (!ok) return;
-        const problem = tryWritePidfile(pidfile);
-        if (problem !== null) logger.log('critical', problem);
-        service?.tookOver();
+        if (ok) service?.tookOver();
       },
       stopFirst,
       predecessorGone: () => primitives.openGate(),

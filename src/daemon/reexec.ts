@@ -258,6 +258,8 @@ export function takeOver(
      * move the staged unix ones onto their paths); resolves with why it could not, or null
      */
     readonly publish: () => Promise<string | null>;
+    /** writes `pid` to the pidfile; returns why it could not, or null */
+    readonly writePidfile: (pid: number) => string | null;
     /**
      * called once the socket-serving processes run and the listeners are published (`ok`), or failed,
      * just before the report; never with `ok` once this master has been told to stop
@@ -288,6 +290,9 @@ export function takeOver(
     return;
   }
   const serving = (spec: ProcessSpec): boolean => spec.sockets.length > 0;
+  // the old master, this one's parent (detached, it stays the parent): the pidfile names it again when the
+  // hand-over fails after the pidfile was written
+  const predecessor = process.ppid;
   supervisor.start(serving);
   reportToPredecessor({ t: 'reexec-waiting', ms: o.timeoutMs });
   let tookOver = false;
@@ -304,18 +309,25 @@ export function takeOver(
     // a stop may have come in the turns since
     const outcome = supervisor.mood === 'running' ? awaited : 'stopping';
     if (orphaned) return;
-    const unpublished = outcome === 'running' ? await publishOnce() : null;
+    // The pidfile before the control socket: a pidfile this master cannot write fails the hand-over (as
+    // gunicorn's new master dies on a pidfile error), and the old master, which then keeps running, must
+    // still answer at the control socket's path (a socket moved onto it cannot be moved back)
+    const unwritten = outcome === 'running' ? o.writePidfile(process.pid) : null;
+    const unpublished = outcome === 'running' && unwritten === null ? await publishOnce() : null;
     if (orphaned) return;
-    const ok = outcome === 'running' && unpublished === null && supervisor.mood === 'running';
+    const ok = outcome === 'running' && unwritten === null && unpublished === null && supervisor.mood === 'running';
+    if (!ok && outcome === 'running' && unwritten === null) o.writePidfile(predecessor);
     ready(ok);
     const why =
-      unpublished !== null
-        ? `the new master cannot take the control socket over: ${unpublished}`
-        : outcome === 'fatal'
-          ? 'its workers could not start (FATAL)'
-          : outcome === 'stopping' || outcome === 'running'
-            ? 'the new master was told to stop before it took over'
-            : `its workers did not become ready within ${o.timeoutMs / 1000} s (reexec_timeout)`;
+      unwritten !== null
+        ? `the new master cannot take the pidfile over, so it does not take over: ${unwritten}`
+        : unpublished !== null
+          ? `the new master cannot take the control socket over: ${unpublished}`
+          : outcome === 'fatal'
+            ? 'its workers could not start (FATAL)'
+            : outcome === 'stopping' || outcome === 'running'
+              ? 'the new master was told to stop before it took over'
+              : `its workers did not become ready within ${o.timeoutMs / 1000} s (reexec_timeout)`;
     reportToPredecessor(ok ? { t: 'reexec-ready', pid: process.pid, steering: o.steeringView() } : { t: 'reexec-failed', message: why });
   });
   /** The old master has gone first: take the control socket and the pidfile over now, or nobody answers. */
@@ -324,7 +336,11 @@ export function takeOver(
     o.logger.warn('the old master has gone before this one was ready: this master takes the control socket and the pidfile over now');
     void publishOnce().then((why) => {
       if (why !== null) o.logger.error(`the old master has gone, and this master cannot take the control socket over: ${why}`);
-      ready(why === null && supervisor.mood === 'running');
+      const ok = why === null && supervisor.mood === 'running';
+      // the only master now: without a pidfile it still supervises (as supervisord runs on), and says so
+      const unwritten = ok ? o.writePidfile(process.pid) : null;
+      if (unwritten !== null) o.logger.log('critical', `${unwritten}; running without it (the old master has gone)`);
+      ready(ok);
     });
   };
   let steering = false;

@@ -29,12 +29,18 @@ function currentUmask(): number {
  * that message, or null when it was written.
  */
 export function tryWritePidfile(file: string, pid: number = process.pid): string | null {
+  const problem = pidfileWriteProblem(file, pid);
+  return problem === null ? null : `${problem}; running without it`;
+}
+
+/** writePidfile; returns why it failed ("could not write pidfile FILE: CODE (…)" and what it needs), or null. */
+export function pidfileWriteProblem(file: string, pid: number = process.pid): string | null {
   try {
     writePidfile(file, pid);
     return null;
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    return `could not write pidfile ${file}: ${e.code ?? 'error'} (${e.message}); running without it (drover writes it as a new file in that directory, then renames it: the directory must be writable by drover's user)`;
+    return `could not write pidfile ${file}: ${e.code ?? 'error'} (${e.message}); drover writes it as a new file in that directory, then renames it, so the directory must be writable by drover's user`;
   }
 }
 

@@ -1,13 +1,15 @@
 // A USR2 whose new master fails before it is ready, with drover as a daemon (`up -d`): the old master keeps
 // running, still named in the pidfile, and its log says why — the config error with its file:line, what
-// Node wrote to stderr as it died (a module it cannot load). Until then the log said only "the new master
-// exited (status 2) before it was ready".
+// Node wrote to stderr as it died (a module it cannot load), the pidfile the new master cannot write.
+// Until then the log said only "the new master exited (status 2) before it was ready", and a pidfile on a
+// read-only filesystem did not stop the hand-over: the old master exited and its pid stayed in the file.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { Daemon } from '../helpers/daemon.js';
+import { parseServerUrl, requestJson } from '../../src/control/client.js';
+import { Daemon, show } from '../helpers/daemon.js';
 import { livePids, waitForCondition } from '../helpers/drover.js';
 import { droverBin } from '../helpers/paths.js';
 
@@ -87,6 +89,57 @@ test('USR2 when Node cannot load drover any more: the old master logs what the n
     assert.equal(pidIn(join(d.dir, '.drover', 'drover.pid')), d.pid, 'the pidfile still names the old master');
     assert.deepEqual(livePids([d.pid]), [d.pid], 'the old master runs on');
   } finally {
+    assert.deepEqual(await d.teardown(), []);
+  }
+});
+
+/** Why a read-only tmpfs cannot be tried here, or null (mount needs root). */
+function noReadOnlyMount(dir: string): string | null {
+  if (process.getuid?.() !== 0) return 'needs root (mount -o remount,ro)';
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', dir], { stdio: 'pipe' });
+    return null;
+  } catch (err) {
+    return `cannot mount a tmpfs here: ${(err as Error).message}`;
+  }
+}
+
+test('USR2 when the new master cannot write the pidfile (read-only filesystem): no hand-over, the old master runs on, named in it', async (t) => {
+  const probe = new Daemon(config());
+  const rundir = join(probe.dir, 'run');
+  mkdirSync(rundir);
+  const skip = noReadOnlyMount(rundir);
+  if (skip !== null) {
+    await probe.teardown();
+    t.skip(skip);
+    return;
+  }
+  const pidfile = join(rundir, 'drover.pid');
+  const d = new Daemon(config(pidfile), { dir: probe.dir });
+  try {
+    const r = await d.cli(['up', '-d', '--wait']);
+    assert.equal(r.code, 0, `${show(['up', '-d', '--wait'], r)}\n${d.daemonStderr()}`);
+    d.pid = pidIn(pidfile);
+    d.seen.add(d.pid);
+    const sleeper = (await d.processes()).get('sleeper:sleeper');
+    execFileSync('mount', ['-o', 'remount,ro', rundir], { stdio: 'pipe' });
+    const from = log(d).length;
+    process.kill(d.pid, 'SIGUSR2');
+    const outcome = await usr2Outcome(d, from);
+    assert.match(outcome, new RegExp(`SIGUSR2: the new master cannot take the pidfile over, so it does not take over: could not write pidfile ${pidfile}: EROFS .*; this master keeps running`), outcome);
+    const newMaster = masters(d).find((pid) => pid !== d.pid) ?? 0;
+    assert.ok(newMaster > 0, `the new master's start-up line\n${log(d)}`);
+    d.seen.add(newMaster);
+    await waitForCondition(() => livePids([newMaster]).length === 0, 'the failed new master to exit', { timeoutMs: 15_000, describe: () => log(d).slice(from) });
+    assert.equal(pidIn(pidfile), d.pid, 'the pidfile still names the old master');
+    const info = await requestJson(parseServerUrl(`unix://${join(d.dir, '.drover', 'drover.sock')}`), 'GET', '/api/info');
+    assert.equal(info.body['pid'], d.pid, 'the old master answers at the control socket');
+    const now = (await d.processes()).get('sleeper:sleeper');
+    assert.equal(now?.state, 'running', JSON.stringify(now));
+    assert.equal(now?.pid, sleeper?.pid, 'the program the old master runs was not touched');
+  } finally {
+    // lazily: the tmpfs goes even if drover still ran and held it, before the temp dir is removed
+    execFileSync('umount', ['-l', rundir], { stdio: 'pipe' });
     assert.deepEqual(await d.teardown(), []);
   }
 });
