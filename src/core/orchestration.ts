@@ -97,7 +97,7 @@ export class Orchestration {
           const down = m.record.state === 'stopping';
           if (down ? this.stoppedByHand.has(m) || this.restarting.has(m) : !STARTABLE_STATES.has(m.record.state)) continue;
           seen.add(m.key);
-          if (pull(m) && !down) todo.push(m);
+          if (pull(m) && !down && !this.host.predecessor.holds(m.key)) todo.push(m); // held: it starts once the previous master has gone
         }
       }
     }
@@ -347,6 +347,7 @@ export class Orchestration {
       // an operator's stop holds dependents back from the moment it is asked for, not only once it is done:
       // the answer to a dependent's start must not depend on how long the dependency takes to stop
       if (r.state === 'stopping' && this.stoppedByHand.has(m)) return { dep, blocked: true, forGood: false, detail: `${name} is stopping (stopped by hand)` };
+      if (this.host.predecessor.holds(m.key)) return { dep, blocked: false, detail: `${name} is still run by the previous master` }; // started once it has gone
       // stopped and not itself waiting to start: nothing will start it but a command (it was stopped by hand,
       // or not pulled because it was): a dependent's start is blocked, not on its way (a `drover start` that
       // pulled it waited for ever once it was stopped by hand)

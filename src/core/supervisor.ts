@@ -17,6 +17,7 @@ import type { KindContext, ProcessKind } from './kind.js';
 import { Listeners } from './_listeners.js';
 import { Launcher, type LaunchEnv, type LaunchHooks, type OutputTap, type SocketFds } from './launcher.js';
 import { Orchestration } from './orchestration.js';
+import { PredecessorHold } from './predecessor.js';
 import { Shutdown, type StopResult } from './shutdown.js';
 export type { StopResult } from './shutdown.js';
 import { reduce, stepLevel, timerEvent, type Effect, type Step, type TimerName } from './program.js';
@@ -74,6 +75,8 @@ export class Supervisor implements CoreHost {
   private readonly commands: Commands;
   private readonly orchestration: Orchestration;
   private readonly shutdown: Shutdown;
+  /** after a USR2: the processes the previous master still stops, until it exits (none otherwise) */
+  readonly predecessor = new PredecessorHold();
 
   constructor(opts: SupervisorOptions) {
     this.config = opts.config;
@@ -97,7 +100,7 @@ export class Supervisor implements CoreHost {
       output: opts.output,
       desired: opts.desired ?? null,
       config: { get: () => this.config, set: (c) => (this.config = c) },
-      preflight: (spec) => this.launcher.preflight(spec),
+      preflight: (spec) => this.predecessor.refusal(spec) ?? this.launcher.preflight(spec),
     });
     this.shutdown = new Shutdown({
       table: this.table,
@@ -164,7 +167,7 @@ export class Supervisor implements CoreHost {
   waitingFor(key: string): { waiting: string | null; blocked: boolean } {
     const entry = this.table.get(key);
     if (!entry) return { waiting: null, blocked: false };
-    return { waiting: this.orchestration.waitingReason(entry), blocked: this.orchestration.blockedReason(entry) !== null };
+    return { waiting: this.predecessor.detail(key) ?? this.orchestration.waitingReason(entry), blocked: this.orchestration.blockedReason(entry) !== null };
   }
 
   /** A check's verdict on the process `spawn` (its spawn count) of `key`, from a layer above; queued. */

@@ -2,6 +2,7 @@
 // and what listeners hear. Shared by the core's files and by the layers above, which drive it through
 // these types only.
 import type { Config, EventListenerSpec, ProcessSpec } from '../config/types.js';
+import { PREVIOUS_MASTER } from './predecessor.js';
 import type { ProcessRecord, Step, TimerName } from './program.js';
 import type { ProcessEvent } from './states.js';
 
@@ -57,11 +58,17 @@ export const COMMAND_ERROR_CODES = [
   'E_FAILED',
   /** a dependency failed (FATAL, a job that failed): the process waits and does not start by itself */
   'E_DEPENDENCY',
+  /** after a USR2 the previous master still runs the process (it is stopping it): a start now would run a second copy */
+  'E_PREVIOUS_MASTER',
 ] as const;
 export type CommandErrorCode = (typeof COMMAND_ERROR_CODES)[number];
 
-/** The API code of a synchronous spawn failure: supervisor's NO_FILE and NOT_EXECUTABLE, else a spawn error. */
-export function spawnFailureCode(reason: string): 'E_NO_FILE' | 'E_NOT_EXECUTABLE' | 'E_SPAWN' {
+/**
+ * The API code of a start refused before the spawn (preflight) or of a synchronous spawn failure: supervisor's
+ * NO_FILE and NOT_EXECUTABLE, E_PREVIOUS_MASTER (core/predecessor.ts), else a spawn error.
+ */
+export function spawnFailureCode(reason: string): 'E_NO_FILE' | 'E_NOT_EXECUTABLE' | 'E_PREVIOUS_MASTER' | 'E_SPAWN' {
+  if (reason === PREVIOUS_MASTER) return 'E_PREVIOUS_MASTER';
   return reason === 'ENOENT' ? 'E_NO_FILE' : reason === 'EACCES' ? 'E_NOT_EXECUTABLE' : 'E_SPAWN';
 }
 

@@ -290,10 +290,14 @@ export function takeOver(
     return;
   }
   const serving = (spec: ProcessSpec): boolean => spec.sockets.length > 0;
-  // the old master, this one's parent (detached, it stays the parent): the pidfile names it again when the
-  // hand-over fails after the pidfile was written
+  // the old master, this one's parent until it exits (it spawns this one directly, through an exec that keeps
+  // the pid): the pidfile names it again when the hand-over fails after the pidfile was written
   const predecessor = process.ppid;
   supervisor.start(serving);
+  // what the old master may still run and this one starts once it has gone: not to be started before
+  // (status says so; a start is refused), nor a USR2 taken (core/predecessor.ts)
+  const held = supervisor.snapshot().filter((p) => !serving(p.spec) && p.record.state === 'stopped' && !supervisor.keptStopped(p) && supervisor.waitingFor(p.key).waiting === null);
+  supervisor.predecessor.hold(predecessor, held.map((p) => p.key));
   reportToPredecessor({ t: 'reexec-waiting', ms: o.timeoutMs });
   let tookOver = false;
   // the old master died before this one took over: it is the only master, whatever its workers do
@@ -357,6 +361,7 @@ export function takeOver(
     else if (t === SUCCESSOR_ABANDONED.t) abandoned = true;
   });
   process.once('disconnect', () => {
+    supervisor.predecessor.release();
     // stopped before it took over: the old master kept (and cleaned up) the socket files; nothing to start
     if (abandoned || (!tookOver && supervisor.mood !== 'running')) return;
     takeSteering();

@@ -65,6 +65,8 @@ export const FAULT_OF_COMMAND_CODE: Readonly<Record<CommandErrorCode, FaultName>
   E_FAILED: 'FAILED',
   // supervisorctl prints "abnormal termination": the process did not get to run
   E_DEPENDENCY: 'ABNORMAL_TERMINATION',
+  // the process runs, under the previous master of a USR2 (stopping it): supervisorctl prints "already started"
+  E_PREVIOUS_MASTER: 'ALREADY_STARTED',
 };
 
 /** The fault name for a `code` such as "E_NO_FILE" (log read errors), or null when it has none. */

@@ -186,8 +186,10 @@ function cmp(a: string, b: string): number {
 /** The fault for a failed control-command outcome; the detail is the name asked for, as supervisor's is. */
 function faultOf(outcome: CommandOutcome, namespec: string): RpcFault {
   const fault = outcome.code ? FAULT_OF_COMMAND_CODE[outcome.code] : 'FAILED';
-  // for these supervisor's detail is the reason, not the name
-  const detail = fault === 'NO_FILE' || fault === 'NOT_EXECUTABLE' || fault === 'FAILED' ? (outcome.message ?? namespec) : namespec;
+  // for these supervisor's detail is the reason, not the name (and for a process the previous master of a
+  // USR2 still runs: ALREADY_STARTED alone would not say which master, nor until when)
+  const why = fault === 'NO_FILE' || fault === 'NOT_EXECUTABLE' || fault === 'FAILED' || outcome.code === 'E_PREVIOUS_MASTER';
+  const detail = why ? (outcome.message ?? namespec) : namespec;
   return new RpcFault(fault, detail);
 }
 
@@ -221,7 +223,7 @@ async function startMany(api: ControlApi, procs: readonly Proc[], wait: boolean)
  * process is running as soon as it is spawned; anything else it waits for.
  */
 function deferredStart(p: Proc, o: CommandOutcome | undefined): boolean {
-  if (o && !o.ok) return o.code !== 'E_NO_FILE' && o.code !== 'E_NOT_EXECUTABLE' && o.code !== 'E_ALREADY_STARTED' && o.code !== 'E_BAD_NAME';
+  if (o && !o.ok) return o.code !== 'E_NO_FILE' && o.code !== 'E_NOT_EXECUTABLE' && o.code !== 'E_ALREADY_STARTED' && o.code !== 'E_PREVIOUS_MASTER' && o.code !== 'E_BAD_NAME';
   return p.spec.startSecs > 0;
 }
 
