@@ -191,6 +191,12 @@ export class Reexec {
       logger.warn('SIGUSR2: drover is PID 1 here, and a re-exec would end the container with the old master; ignored (SIGHUP reloads the config and rolls the workers)');
       return;
     }
+    if (supervisor.predecessor.pid !== 0) {
+      // this master's own predecessor is still stopping the programs it has not handed over: a successor now
+      // would start them all again beside it once this master had gone (two copies of each until it exits)
+      logger.warn(`SIGUSR2: the previous master (pid ${supervisor.predecessor.pid}) has not exited yet (it is stopping its programs); ignored: send SIGUSR2 again once it has gone`);
+      return;
+    }
     if (this.underWay || supervisor.mood !== 'running') {
       logger.warn('SIGUSR2: a re-exec is already under way or not possible now; ignored');
       return;

@@ -101,3 +101,29 @@ test('during a USR2 hand-over, a program the old master still stops is shown as 
     await teardown(run, spawned(run), dir);
   }
 });
+
+test('a second USR2 while the previous master still stops its programs is ignored with a log line; one after it has gone re-execs', async () => {
+  const dir = makeTmpDir();
+  const file = writeConfig(dir, CONFIG);
+  const run = await startUp(file);
+  const old = run.pid;
+  try {
+    const { successor, oldStubborn } = await intoTheWindow(run);
+    const second = run.output.length;
+    process.kill(successor, 'SIGUSR2');
+    await run.waitForLine(new RegExp(`SIGUSR2: the previous master \\(pid ${old}\\) has not exited yet.*ignored`), { from: second });
+    assert.doesNotMatch(run.output.slice(second), /re-executing the master/, run.describe());
+    // once the old master has gone, a USR2 goes ahead
+    const gone = run.output.length;
+    process.kill(oldStubborn, 'SIGKILL');
+    await run.waitForExit(15_000, { drained: false });
+    await run.waitForLine(/stubborn: starting → running/, { from: gone, timeoutMs: 10_000 });
+    const third = run.output.length;
+    process.kill(successor, 'SIGUSR2');
+    await run.waitForLine(/the new master \(pid (\d+)\) is ready/, { from: third, timeoutMs: 20_000 });
+    // one stubborn per master so far: the first's (killed), the second's (being stopped now)
+    assert.equal(run.count(/spawned: stubborn with pid/g), 2, run.describe());
+  } finally {
+    await teardown(run, spawned(run), dir);
+  }
+});
