@@ -390,14 +390,15 @@ const SUCCESSOR_START_MS = 60_000;
 const SUCCESSOR_REPORT_MS = 10_000;
 
 /**
- * Resolves 'running' once every autostart process matching `which` is running, 'fatal' when one is,
- * 'stopping' when a shutdown begins first (this master was told to stop), or 'timeout'.
+ * Resolves 'running' once every process matching `which` that should run is running, 'fatal' when one is,
+ * 'stopping' when a shutdown begins first (this master was told to stop), or 'timeout'. One an operator
+ * stopped (or autostart=false, never started) is not waited for: `start` left it stopped.
  */
 function waitForRunning(supervisor: Supervisor, which: (spec: ProcessSpec) => boolean, timeoutMs: number): Promise<'running' | 'fatal' | 'stopping' | 'timeout'> {
   return new Promise((resolve) => {
     const check = (): 'running' | 'fatal' | 'stopping' | null => {
       if (supervisor.mood !== 'running') return 'stopping';
-      const mine = supervisor.snapshot().filter((p) => which(p.spec) && p.spec.autostart);
+      const mine = supervisor.snapshot().filter((p) => which(p.spec) && !supervisor.keptStopped(p));
       if (mine.every((p) => p.record.state === 'running')) return 'running';
       if (mine.some((p) => p.record.state === 'fatal')) return 'fatal';
       return null;

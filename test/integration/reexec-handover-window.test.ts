@@ -127,3 +127,31 @@ test('a second USR2 while the previous master still stops its programs is ignore
     await teardown(run, spawned(run), dir);
   }
 });
+
+test('a USR2 after an operator stopped a socket-serving program: the new master does not wait for it and takes over', async () => {
+  const dir = makeTmpDir();
+  const file = writeConfig(
+    dir,
+    `[supervisord]\nreexec_timeout = 3s\n\n[socket:web]\nbind = 127.0.0.1:0\n\n[program:web]\ncommand = ${node} ${fixture('forever.mjs')}\nsockets = web\nstartsecs = 0\n`,
+  );
+  const run = await startUp(file);
+  try {
+    await run.waitForLine(/web: starting → running/);
+    const stop = await runCli(['stop', 'web', '-c', file]);
+    assert.equal(stop.code, 0, stop.output);
+    const from = run.output.length;
+    run.signal('SIGUSR2');
+    const outcome = await run.waitForLine(/the new master \(pid (\d+)\) is ready|SIGUSR2: .*this master keeps running/, { from, timeoutMs: 20_000 });
+    assert.match(outcome[0], /is ready/, run.describe());
+    const successor = Number(outcome[1]);
+    await run.waitForExit(15_000, { drained: false });
+    const info = await requestJson(parseServerUrl(`unix://${join(dir, '.drover', 'drover.sock')}`), 'GET', '/api/info');
+    assert.equal(info.body['pid'], successor);
+    const status = await runCli(['status', 'web', '-c', file]);
+    assert.match(status.stdout, /web .*stopped/i, `the operator's stop holds under the new master\n${status.output}`);
+    await requestJson(parseServerUrl(`unix://${join(dir, '.drover', 'drover.sock')}`), 'POST', '/api/shutdown', {});
+    await waitForCondition(() => livePids([successor]).length === 0, 'the new master to exit', { timeoutMs: 15_000, describe: () => run.describe() });
+  } finally {
+    await teardown(run, spawned(run), dir);
+  }
+});
