@@ -11,6 +11,8 @@ export class PredecessorHold {
   private previous = 0;
   /** keys of the processes the previous master may still run; this master starts them once it has gone */
   private readonly keys = new Set<string>();
+  /** what waits for the release (a USR2 that came as the previous master exited); empty when nothing */
+  private readonly waiting: (() => void)[] = [];
 
   /** The previous master's pid while it runs; 0 when none (not a re-exec'd master, or it has exited). */
   get pid(): number {
@@ -28,6 +30,13 @@ export class PredecessorHold {
   release(): void {
     this.previous = 0;
     this.keys.clear();
+    for (const fn of this.waiting.splice(0)) fn();
+  }
+
+  /** Runs `fn` once nothing is held (now, if nothing is). */
+  whenReleased(fn: () => void): void {
+    if (this.previous === 0) fn();
+    else this.waiting.push(fn);
   }
 
   /** Whether a start of `key` now would run a second copy beside the previous master's. */

@@ -7,7 +7,7 @@ import type { Supervisor } from '../core/supervisor.js';
 import type { Logger } from '../logs/logger.js';
 import type { SteeringView } from '../prefork/sockets.js';
 import { reportToParent, spawnAndAwaitReport } from '../os/handoff.js';
-import { sendSignal } from '../os/spawn.js';
+import { processEnded, sendSignal } from '../os/spawn.js';
 import { markStderr, stderrSince } from '../os/stderr-tail.js';
 import { timerDelay } from '../os/timers.js';
 
@@ -191,10 +191,17 @@ export class Reexec {
       logger.warn('SIGUSR2: drover is PID 1 here, and a re-exec would end the container with the old master; ignored (SIGHUP reloads the config and rolls the workers)');
       return;
     }
-    if (supervisor.predecessor.pid !== 0) {
+    const previous = supervisor.predecessor.pid;
+    if (previous !== 0 && processEnded(previous)) {
+      // it has exited, but the close of its IPC channel (which this master takes for its exit) is not read
+      // yet: the USR2 goes through the queue again once it has been
+      supervisor.predecessor.whenReleased(() => supervisor.push({ type: 'signalReceived', signal: 'USR2' }));
+      return;
+    }
+    if (previous !== 0) {
       // this master's own predecessor is still stopping the programs it has not handed over: a successor now
       // would start them all again beside it once this master had gone (two copies of each until it exits)
-      logger.warn(`SIGUSR2: the previous master (pid ${supervisor.predecessor.pid}) has not exited yet (it is stopping its programs); ignored: send SIGUSR2 again once it has gone`);
+      logger.warn(`SIGUSR2: the previous master (pid ${previous}) has not exited yet (it is stopping its programs); ignored: send SIGUSR2 again once it has gone`);
       return;
     }
     if (this.underWay || supervisor.mood !== 'running') {
