@@ -1,7 +1,8 @@
 // Module hooks of the typed-config evaluator (typed-eval.ts): `import … from 'drover'` resolves to the
 // running drover, wherever the config lives and however drover was installed (globally, with npx); and
-// on a Node without type stripping (20, 22.0–22.5) a .ts/.mts module is stripped with amaro, the package
-// of Node's own type stripper, so that a config runs the same on every supported Node. The same functions
+// on a Node without type stripping (20, 22.0–22.5) a .ts/.mts/.cts module is stripped with amaro, the
+// package of Node's own type stripper, so that a config runs the same on every supported Node: a .ts or .mts
+// is an ES module there and on every Node, whatever package.json "type" says; a .cts is CommonJS. The same functions
 // serve module.registerHooks (synchronous, in-thread) and module.register (off-thread).
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -52,15 +53,17 @@ export function resolve(specifier: string, context: unknown, next: NextResolve):
 
 export function load(url: string, context: unknown, next: NextLoad): LoadResult | Promise<LoadResult> {
   if (url.startsWith('file:')) remember(url);
-  if (!strip || !url.startsWith('file:') || !/\.m?ts$/.test(new URL(url).pathname)) return next(url, context);
+  const typescript = url.startsWith('file:') ? /\.([cm]?)ts$/.exec(new URL(url).pathname) : null;
+  if (typescript === null) return next(url, context);
+  if (!strip) return typescript[1] === 'c' ? next(url, context) : loadAsModule(url, context, next);
   const filename = fileURLToPath(url);
   if (amaro === null) {
     try {
       amaro = createRequire(import.meta.url)('amaro') as typeof amaro;
     } catch (err) {
-      // MODULE_NOT_FOUND: installed without optional dependencies
+      // MODULE_NOT_FOUND: a dependency of drover's left out (a copied dist/, an install that pruned it)
       if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;
-      throw new Error(`Node ${process.versions.node} cannot strip TypeScript types by itself, and the amaro package (an optional dependency of drover) is not installed: run npm install amaro, use Node ≥ 22.6, or write the config as .mjs`);
+      throw new Error(`Node ${process.versions.node} cannot strip TypeScript types by itself, and the amaro package (a dependency of drover) is not installed beside drover: reinstall drover with its dependencies (npm install amaro), use Node ≥ 22.6, or write the config as .mjs`);
     }
   }
   let code: string;
@@ -74,7 +77,23 @@ export function load(url: string, context: unknown, next: NextLoad): LoadResult 
     const at = typeof e.startLine === 'number' ? `:${e.startLine}${typeof e.startColumn === 'number' ? `:${e.startColumn + 1}` : ''}` : '';
     throw new SyntaxError(`${e.message} (${typeof e.code === 'string' ? `${e.code} at ` : ''}${filename}${at})${typeof e.snippet === 'string' ? `\n${pointedLine(e.snippet)}` : ''}`);
   }
-  return { format: 'module', source: code, shortCircuit: true };
+  // a .cts module is CommonJS, as Node ≥ 22.6 makes it (Node 20 takes a CommonJS module's source from a hook
+  // since 20.6, and sends its require calls through these hooks: a .cts it requires is stripped too)
+  return { format: typescript[1] === 'c' ? 'commonjs' : 'module', source: code, shortCircuit: true };
+}
+
+/**
+ * A .ts/.mts module stripped by Node itself (≥ 22.6), as an ES module. Node takes a .ts file's format from
+ * the nearest package.json "type": under "commonjs" (what `npm init -y` writes from npm 11) it would be
+ * CommonJS TypeScript, where `import` is a syntax error, while the amaro path above, Node 20's, always makes
+ * it an ES module; so a config Node 20 accepts would be refused on 22 and 24. The format is asked of Node's
+ * own load (it reads the file as one) and, should a Node not heed the request, set on its answer. `.cts`
+ * never comes here: it stays CommonJS.
+ */
+function loadAsModule(url: string, context: unknown, next: NextLoad): LoadResult | Promise<LoadResult> {
+  const asModule = (r: LoadResult): LoadResult => (r.format === 'commonjs-typescript' ? { ...r, format: 'module-typescript' } : r);
+  const result = next(url, { ...(context as object), format: 'module-typescript' });
+  return result instanceof Promise ? result.then(asModule) : asModule(result);
 }
 
 /** Adds a module's URL to the shared buffer; past its end, the rest are left out (only a hint is lost). */
