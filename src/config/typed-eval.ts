@@ -110,6 +110,17 @@ function whereThrown(err: unknown, file: string, loaded: readonly string[]): str
   return '';
 }
 
+/**
+ * Why a .js config written as an ES module fails as a syntax error: Node reads a .js file as the nearest
+ * package.json's "type" says ("commonjs", what `npm init -y` writes from npm 11), and drover leaves .js to
+ * Node's rule (a .ts or .mjs config is an ES module whatever "type" says). Empty for any other error.
+ */
+function commonJsHint(err: unknown, file: string): string {
+  if (!file.endsWith('.js') || !(err instanceof SyntaxError)) return '';
+  if (!/Cannot use import statement outside a module|Unexpected token 'export'/.test(err.message)) return '';
+  return ' (Node reads this .js file as CommonJS, as the nearest package.json does not say "type": "module": name the config .mjs or .ts, or write it as CommonJS with module.exports = …)';
+}
+
 /** The line of the config file an error points at, from its stack (0 when it names none). */
 function lineOf(err: unknown, file: string): number {
   const o = err as { stack?: unknown; message?: unknown } | null;
@@ -146,7 +157,7 @@ async function main(): Promise<void> {
     else value = await value;
   } catch (err) {
     const line = lineOf(err, file) || syntaxErrorLine(err, file);
-    answer({ ok: false, message: `${describeThrown(err)}${whereThrown(err, file, line > 0 ? [] : loadedModules(loaded))}`, line });
+    answer({ ok: false, message: `${describeThrown(err)}${commonJsHint(err, file)}${whereThrown(err, file, line > 0 ? [] : loadedModules(loaded))}`, line });
     return;
   }
   answer({ ok: true, value: toPlain(value, 0, new Set()) ?? null });

@@ -2,7 +2,8 @@
 // the npm of Node 24). The docs' drover.config.ts loaded on Node 20, where drover strips the types itself
 // and always made an ES module of a .ts, but not on Node 22 or 24: Node's own stripping took the format
 // from "type", read the config as CommonJS and refused its `import` ("Cannot use import statement outside a
-// module", exit 2). A .ts or .mts is now an ES module on every Node, a .cts CommonJS.
+// module", exit 2). A .ts or .mts is now an ES module on every Node, a .cts CommonJS; a .js stays what
+// Node makes of it, and a .js config written as an ES module is told why it fails.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -53,3 +54,15 @@ test('a .cts module a typed config imports is CommonJS, its require of another .
   assert.deepEqual(await checkedCommands(dir), { web: '/bin/echo from-cts' });
 });
 
+test('under "type": "commonjs", a .mjs config loads; a .js config is CommonJS: module.exports loads, export default is refused with the reason', async () => {
+  const dir = commonJsProject();
+  writeFileSync(join(dir, 'drover.config.mjs'), `import { defineConfig } from 'drover';\nexport default defineConfig({ programs: { web: { command: '/bin/true' } } });\n`);
+  assert.deepEqual(await checkedCommands(dir), { web: '/bin/true' });
+  const js = join(dir, 'drover.config.js');
+  writeFileSync(js, `module.exports = { programs: { cjs: { command: '/bin/true' } } };\n`);
+  assert.deepEqual(await checkedCommands(dir, ['-c', js]), { cjs: '/bin/true' });
+  writeFileSync(js, `import { defineConfig } from 'drover';\nexport default defineConfig({ programs: { web: { command: '/bin/true' } } });\n`);
+  const r = await runCli(['check', '-c', js], { cwd: dir });
+  assert.equal(r.code, 2, r.output);
+  assert.match(r.stderr, /drover\.config\.js:1: SyntaxError: Cannot use import statement outside a module \(Node reads this \.js file as CommonJS, as the nearest package\.json does not say "type": "module": name the config \.mjs or \.ts/, r.output);
+});
