@@ -33,6 +33,8 @@ export interface LogAccess {
    * or `tailLines` already there (no gap, no duplicate); returns an unsubscribe function
    */
   follow(key: string, stream: StreamName, onChunk: (chunk: Uint8Array) => void, opts?: { tailBytes?: number; tailLines?: number; tailMaxBytes?: number }): () => void;
+  /** where a follow subscribed now starts: the live file ("dev:ino") and the offset of its next byte; null without a regular file */
+  followPosition(key: string, stream: StreamName): { file: string; offset: number } | null;
   /** drover's own log */
   readMainLog(offset: number, length: number): Promise<Uint8Array>;
   /** drover's own log file, or null when it keeps none */

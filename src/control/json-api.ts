@@ -22,8 +22,10 @@ import {
   type DiffJson,
   type FollowLostJson,
   type InfoJson,
+  type NamedLogPositionJson,
   type LogEventJson,
   type LogReadJson,
+  type LogStartJson,
   type LogTailJson,
   type OkJson,
   type ProcessesJson,
@@ -34,6 +36,7 @@ import {
   type SnapshotJson,
   type StateEventJson,
   type StatusJson,
+  type StreamEndJson,
   type StreamLostJson,
 } from './wire.js';
 
@@ -414,6 +417,12 @@ const GET: Record<string, Handler> = {
       lost = 0;
     });
     out.write(': following\n\n');
+    // where what follows the tail starts, taken in the same turn as the subscription: a client that goes
+    // on after a re-exec reads the new master's file from the old one's end up to here (docs/api.md)
+    const positionNow = (): NamedLogPositionJson[] => [{ name: key, stream, position: logs.followPosition(key, stream) }];
+    out.write(`event: start\ndata: ${JSON.stringify({ logs: positionNow() } satisfies LogStartJson)}\n\n`);
+    out.endsWithEvent((reason) => `${lostEvent()}event: end\ndata: ${JSON.stringify({ reason, logs: positionNow() } satisfies StreamEndJson)}\n\n`);
+    const lostEvent = (): string => (lost > 0 ? `event: lost\ndata: ${JSON.stringify({ bytes: lost } satisfies FollowLostJson)}\n\n` : '');
     // the tail comes first, from the same call that subscribes: nothing written meanwhile is missed or sent twice
     const stop = logs.follow(
       key,
@@ -447,11 +456,15 @@ const GET: Record<string, Handler> = {
     // null while the follows are set up: their tails are kept, then sent in one go, allowed past the
     // backlog limit (up to their share of STREAM_TAILS_BYTES) as a first snapshot is
     let out: EventStreamWriter | null = null;
-    const tails: string[] = [': following\n\n'];
+    const tails: string[] = [': following\n\n', ''];
     const stops: (() => void)[] = [];
+    // where each log's output after its tail starts (see /api/logs/follow), and where it ended
+    const positionsNow = (): NamedLogPositionJson[] => keys.flatMap((name) => streams.map((stream) => ({ name, stream, position: logs.followPosition(name, stream) })));
+    const starts: NamedLogPositionJson[] = [];
     try {
       for (const key of keys) {
         for (const stream of streams) {
+          starts.push({ name: key, stream, position: logs.followPosition(key, stream) });
           const enc = new LogEncoder(encoding);
           const onChunk = (chunk: Uint8Array): void => {
             const event = `event: log\ndata: ${JSON.stringify({ name: key, stream, data: enc.encode(chunk) } satisfies LogEventJson)}\n\n`;
@@ -472,6 +485,7 @@ const GET: Record<string, Handler> = {
       for (const stop of stops) stop();
       throw err;
     }
+    tails[1] = `event: start\ndata: ${JSON.stringify({ logs: starts } satisfies LogStartJson)}\n\n`;
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     const first = tails.join('');
     const writer = new EventStreamWriter(
@@ -484,6 +498,10 @@ const GET: Record<string, Handler> = {
       Buffer.byteLength(first),
     );
     out = writer;
+    writer.endsWithEvent((reason) => {
+      const told = [...lost.values()].map((l) => `event: lost\ndata: ${JSON.stringify(l satisfies StreamLostJson)}\n\n`).join('');
+      return `${told}event: end\ndata: ${JSON.stringify({ reason, logs: positionsNow() } satisfies StreamEndJson)}\n\n`;
+    });
     writer.write(first);
     req.on('close', () => {
       for (const stop of stops) stop();
@@ -498,6 +516,7 @@ const GET: Record<string, Handler> = {
     // A skipped state change would leave the client with a wrong picture: one that falls behind is
     // disconnected instead, and a new connection starts with a fresh snapshot (EventSource reconnects).
     const out = new EventStreamWriter(res, 'close', undefined, Buffer.byteLength(snapshot));
+    out.endsWithEvent();
     out.write(snapshot);
     const off = api.supervisor.onChange((e: ChangeEvent) => {
       const data: StateEventJson = {

@@ -107,9 +107,17 @@ export const MAX_STREAM_BACKLOG_BYTES = 1024 * 1024;
  * false, the caller counts it) until the client has read everything, then calls `onCaughtUp` (to say what
  * was lost); 'close' ends the connection (for streams a gap would make wrong, which a client re-opens).
  */
+/**
+ * Why drover ends an event stream, said in its last event (`event: end`, docs/api.md): `shutdown`, drover
+ * stops; `reexec`, this master hands over to a new one (USR2), where a client may go on.
+ */
+export type StreamEndReason = 'shutdown' | 'reexec';
+
 export class EventStreamWriter {
   /** true from the first skipped write until the client has read everything queued */
   private behind = false;
+  /** the stream's last event(s) for a reason; null: `event: end` with the reason alone */
+  private lastEvents: ((reason: StreamEndReason) => string) | null = null;
 
   /**
    * `extraBacklogBytes`: allowed on top of the limit, for a large first event (a snapshot of thousands of
@@ -130,6 +138,22 @@ export class EventStreamWriter {
     });
   }
 
+  /**
+   * Makes an event stream end with `event: end` when drover ends it (ControlServer.close); `lastEvents`
+   * writes more (an `end` event with more than the reason, a `lost` not yet told). Not for a stream that is
+   * not server-sent events (supervisor's logtail).
+   */
+  endsWithEvent(lastEvents: ((reason: StreamEndReason) => string) | null = null): void {
+    this.lastEvents = lastEvents;
+    WRITERS.set(this.res, this);
+  }
+
+  /** The stream's last events, written past the backlog limit: they are what the client acts on. */
+  end(reason: StreamEndReason): void {
+    if (this.res.destroyed || this.res.writableEnded) return;
+    this.res.end(this.lastEvents?.(reason) ?? `event: end\ndata: ${JSON.stringify({ reason })}\n\n`);
+  }
+
   /** Queues `text` (or bytes) for the client; false when it was not queued (the client is behind, or gone). */
   write(text: string | Uint8Array): boolean {
     if (this.res.destroyed || this.res.writableEnded) return false;
@@ -145,6 +169,9 @@ export class EventStreamWriter {
     return true;
   }
 }
+
+/** The writer of each event stream, for its last event when drover ends it (ControlServer.close). */
+const WRITERS = new WeakMap<ServerResponse, EventStreamWriter>();
 
 /** For routes that serve one path by GET: answers 404 for another path and 405 for another method. */
 export function exactGet(url: string | undefined, method: string | undefined, path: string, res: ServerResponse): boolean {
@@ -373,13 +400,18 @@ export class ControlServer {
    * libuv unlink its path, which would remove the successor's socket file; so the listeners are left open
    * and go away with this process's exit, which closes the fds without touching the paths.
    */
-  async close(keepSocketFiles = false): Promise<void> {
+  async close(keepSocketFiles = false, endReason: StreamEndReason = keepSocketFiles ? 'reexec' : 'shutdown'): Promise<void> {
     // A stream (its headers sent, never finished by itself) is ended with its final chunk, so its client
     // sees drover end it (`drover tail -f` exits 0) and not a connection cut mid-response (exit 1; curl
-    // says "transfer closed with outstanding read data"). A write to it afterwards is refused by its
+    // says "transfer closed with outstanding read data"). An event stream's last event says why (`end`):
+    // after a re-exec its client goes on with the new master. A write to it afterwards is refused by its
     // EventStreamWriter.
     const streams = [...this.responses].filter((r) => r.headersSent && !r.writableEnded && !r.destroyed);
-    for (const r of streams) r.end();
+    for (const r of streams) {
+      const writer = WRITERS.get(r);
+      if (writer) writer.end(endReason);
+      else r.end();
+    }
     // Answers being written, and those final chunks, finish first (bounded: a client that stops reading
     // cannot hold the shutdown): `drover down` must get its answer even when the master has nothing to
     // stop and closes at once.

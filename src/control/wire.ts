@@ -325,6 +325,44 @@ export interface StreamLostJson extends FollowLostJson {
 }
 export const StreamLostJson: Check<StreamLostJson> = object<StreamLostJson>({ name: isString, stream: isStreamName, bytes: isNumber });
 
+/**
+ * Where a log stream stands in one log file: `file` names the live file ("dev:ino"), `offset` is the offset
+ * of the next byte the stream would give. null for a log that is not a regular file.
+ */
+export interface LogPositionJson {
+  readonly file: string;
+  readonly offset: number;
+}
+const LogPositionJson: Check<LogPositionJson> = object<LogPositionJson>({ file: isString, offset: isNumber });
+
+/** /api/logs/stream's `start` and `end` events: a position per process and stream. */
+export interface NamedLogPositionJson {
+  readonly name: string;
+  readonly stream: StreamName;
+  readonly position: LogPositionJson | null;
+}
+const NamedLogPositionJson: Check<NamedLogPositionJson> = object<NamedLogPositionJson>({ name: isString, stream: isStreamName, position: nullable(LogPositionJson) });
+
+/**
+ * GET /api/logs/follow and /api/logs/stream, `event: start`, first: where the output that follows the tail
+ * starts, per log (`follow`: its one log).
+ */
+export interface LogStartJson {
+  readonly logs: readonly NamedLogPositionJson[];
+}
+export const LogStartJson: Check<LogStartJson> = object<LogStartJson>({ logs: listOf(NamedLogPositionJson) });
+
+/**
+ * `event: end`, the last event of every event stream drover ends: `reason` is `shutdown` (drover stops)
+ * or `reexec` (this master hands over to a new one, USR2: a client may follow on there). The log streams
+ * add where each log ended (`logs`, as `start`): the new master's file from that offset on is what follows.
+ */
+export interface StreamEndJson {
+  readonly reason: 'shutdown' | 'reexec' | (string & {});
+  readonly logs?: readonly NamedLogPositionJson[];
+}
+export const StreamEndJson: Check<StreamEndJson> = object<StreamEndJson>({ reason: isString, logs: optional(listOf(NamedLogPositionJson)) });
+
 // --- queues, state and locks (docs/shared.md) ---
 
 /** POST /api/queue/push */

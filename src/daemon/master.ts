@@ -509,6 +509,9 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   process.off('uncaughtException', onUnexpected);
   process.off('unhandledRejection', onUnexpected);
   await hooks.run('on_exit', 10_000, serverInfo);
+  // handed over: the programs' last output is read and written before the log streams end, so the offsets
+  // their `end` events give are final; their clients go on from there with the new master (docs/api.md)
+  if (reexec.handedOver) await sink.settle();
   await cleanup();
   // what is still queued for drover's stdout reaches it, unless its reader has stalled (then exit regardless)
   // at the end of a USR2 hand-over this master's AUTO logs go, as a restart clears them: its successor started

@@ -275,6 +275,26 @@ export class LogFile {
   }
 
   /**
+   * Where a follower subscribed now stands in the live file: its identity ("dev:ino") and the offset the
+   * next byte it gets will have, the file's size on disk once what waits is written. The size on disk, not
+   * `size`, because another drover may have appended: during a USR2 hand-over both masters write the same
+   * files. A writev in flight may have landed or not; it is counted once (exact unless another process
+   * also appended meanwhile). Null without an open regular file (a FIFO, /dev/null: no offsets).
+   */
+  followPosition(): { file: string; offset: number } | null {
+    if (this.fd === null || !this.regular || this.liveId === null) return null;
+    let onDisk: number;
+    try {
+      onDisk = fstatSync(this.fd).size;
+    } catch {
+      return null; // the write path reports a broken descriptor
+    }
+    const inFlight = (this.inFlight ?? []).reduce((n, b) => n + b.length, 0);
+    const queued = this.queuedBytes - inFlight;
+    return { file: this.liveId, offset: Math.max(onDisk, this.size + inFlight) + queued };
+  }
+
+  /**
    * The last `lines` lines of the log (the live file, then what waits to be written), whole, as tail(1)
    * prints them: a line cut by the start of what was read is left out. Reads back from the end until it has
    * them, the file's start, or `maxBytes` (at most MAX_TAIL_LINES_BYTES; a line longer than that is shown

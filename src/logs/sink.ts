@@ -558,6 +558,34 @@ export class LogSink implements OutputSink {
    * removes the AUTO log files this sink made, live and retired, before drover's own log closes.
    */
   async close(beforeFiles: () => Promise<unknown> = async () => undefined, removeOwnAutoLogs = false): Promise<void> {
+    await this.readToEnd();
+    await beforeFiles();
+    await Promise.all([...this.files.values()].map((f) => f.close()));
+    await Promise.all([...this.closingFiles]);
+    if (removeOwnAutoLogs) this.removeOwnAutoLogs();
+    await this.mainLog?.close();
+    this.syslog?.close();
+    this.ownSyslog?.close();
+  }
+
+  /**
+   * Reads the children's pipes to their end (as close does) and writes every program log's queue: at the
+   * end of a USR2 hand-over, before the log streams end, so that the offsets they end at are final (the
+   * new master goes on from there). The files stay open.
+   */
+  async settle(): Promise<void> {
+    await this.readToEnd();
+    await Promise.all([...this.files.values()].map((f) => f.flush()));
+  }
+
+  /** Where a follow of a process stream's log subscribed now starts (LogFile.followPosition); null without a regular file. */
+  followPosition(name: string, stream: StreamName): { file: string; offset: number } | null {
+    const target = this.channelFor(name, stream).target;
+    return target.type === 'file' ? target.file.followPosition() : null;
+  }
+
+  /** Waits for the children's pipes to end while data still flows, bounded (see close). */
+  private async readToEnd(): Promise<void> {
     if (this.sources.size > 0 && !this.readingStopped) {
       const startedMs = Date.now();
       await new Promise<void>((resolveEnded) => {
@@ -591,13 +619,6 @@ export class LogSink implements OutputSink {
         this.readEnd(r);
       }
     }
-    await beforeFiles();
-    await Promise.all([...this.files.values()].map((f) => f.close()));
-    await Promise.all([...this.closingFiles]);
-    if (removeOwnAutoLogs) this.removeOwnAutoLogs();
-    await this.mainLog?.close();
-    this.syslog?.close();
-    this.ownSyslog?.close();
   }
 
   /** A second TERM, INT or QUIT once the programs have stopped: close() reads their last output no longer (or not at all). */
