@@ -3,8 +3,18 @@
 // stdout, `name ! line` for stderr, as `drover up` prints them in the foreground). Only configured log
 // files are read, through the control API. On a terminal, control characters in program output are shown
 // as text unless --raw (docs/cli.md).
-import { openEventStream, StreamRefused } from '../../control/client.js';
-import { FollowLostJson, LogEventJson, LogTailJson, ProcessesJson, StreamLostJson } from '../../control/wire.js';
+import { NotRunning, openEventStream, StreamRefused } from '../../control/client.js';
+import {
+  FollowLostJson,
+  LogEventJson,
+  LogReadJson,
+  LogStartJson,
+  LogTailJson,
+  ProcessesJson,
+  StreamEndJson,
+  StreamLostJson,
+  type NamedLogPositionJson,
+} from '../../control/wire.js';
 import { UsageError } from '../../errors.js';
 import { lastLinesStart } from '../../logs/lines.js';
 import { EXIT } from '../exit-codes.js';
@@ -60,7 +70,7 @@ ${RAW_HELP}`,
         if (output === 'bytes') r.out(decode(data));
         else onText(data);
       } else if (event === 'lost') reportLost(r, key, stream, FollowLostJson.is(data) ? data.bytes : null);
-    });
+    }, (_name, _stream, data) => ['message', data]);
   },
 });
 
@@ -128,7 +138,7 @@ ${RAW_HELP}`,
       if (!s) splitters.set(id, (s = output === 'bytes' ? new ByteLineSplitter() : new LineSplitter()));
       const lines = s instanceof ByteLineSplitter ? s.push(decode(d.data)) : s.push(d.data);
       for (const l of lines) emit(d.name, d.stream, l);
-    });
+    }, (name, stream, data) => ['log', { name, stream, data } satisfies LogEventJson]);
   },
 });
 
@@ -242,7 +252,9 @@ class ByteLineSplitter {
  * Follows a log route that starts with the last `lines` lines of each log (`lines=`), in one request, so
  * nothing written between the tail and the follow is missed or shown twice. A drover older than `lines`
  * refuses the parameter: then `legacyTail` prints its tail and the plain route follows, as before.
- * `onEvent` gets `decode`, which turns an event's data into the bytes it stands for.
+ * `onEvent` gets `decode`, which turns an event's data into the bytes it stands for. When drover ends the
+ * stream because it re-execs (USR2), the follow goes on with the new master (followOn); `gapEvent` makes
+ * the event that carries a log's output read from its file in between.
  */
 async function followWithTail(
   r: Remote,
@@ -251,16 +263,100 @@ async function followWithTail(
   lines: number,
   legacyTail: (lines: number) => Promise<void>,
   onEvent: (event: string, data: unknown, decode: (data: string) => Buffer) => void,
+  gapEvent: (name: string, stream: NamedLogPositionJson['stream'], data: string) => [string, unknown],
 ): Promise<number> {
   const enc = output === 'bytes' ? '&encoding=base64' : '';
   const base64 = (data: string): Buffer => Buffer.from(data, 'base64');
+  let ended: number | Handover;
   try {
-    return await follow(r, `${path}&lines=${lines}${enc}`, (event, data) => onEvent(event, data, base64));
+    ended = await follow(r, `${path}&lines=${lines}${enc}`, (event, data) => onEvent(event, data, base64));
   } catch (err) {
     if (!(err instanceof StreamRefused && err.status === 400 && err.body?.['code'] === 'E_BAD_REQUEST' && String(err.body['message']).startsWith('unknown parameter'))) throw err;
+    await legacyTail(lines);
+    // an older drover: its streams do not say why they end
+    ended = await follow(r, path, (event, data) => onEvent(event, data, (text) => Buffer.from(text, 'utf8')));
   }
-  await legacyTail(lines);
-  return follow(r, path, (event, data) => onEvent(event, data, (text) => Buffer.from(text, 'utf8')));
+  while (typeof ended !== 'number') ended = await followOn(r, `${path}${enc}`, ended, output, (event, data) => onEvent(event, data, base64), gapEvent);
+  return ended;
+}
+
+/** How a stream ended by a re-exec left off: where each log stood (its `end` event). */
+interface Handover {
+  readonly logs: readonly NamedLogPositionJson[];
+}
+
+/** How long `-f` tries to reach the new master after a re-exec ended the stream. */
+const REEXEC_RECONNECT_MS = 20_000;
+/** The most of one log that is read from its file between two masters; more is skipped, and said. */
+const GAP_MAX_BYTES = 4 * 1024 * 1024;
+
+/**
+ * After a re-exec (USR2) ended the stream: follows `path` (no tail) at the new master, trying again while
+ * nothing answers yet (up to REEXEC_RECONNECT_MS). Its `start` event says where its output begins in each
+ * log; what the files got between where the old master's stream ended and there is read from them first
+ * (GET /api/logs/read), with the stream paused, so no line is shown twice or missed.
+ */
+async function followOn(
+  r: Remote,
+  path: string,
+  from: Handover,
+  output: Output,
+  onEvent: (event: string, data: unknown) => void,
+  gapEvent: (name: string, stream: NamedLogPositionJson['stream'], data: string) => [string, unknown],
+): Promise<number | Handover> {
+  const deadline = Date.now() + REEXEC_RECONNECT_MS;
+  let waitMs = 50;
+  for (;;) {
+    let started = false;
+    try {
+      return await follow(r, path, (event, data) => {
+        if (event !== 'start' || started) return onEvent(event, data);
+        started = true;
+        if (!LogStartJson.is(data)) return undefined;
+        return readGaps(r, from, data.logs, output, (name, stream, text) => {
+          const [e, d] = gapEvent(name, stream, text);
+          onEvent(e, d);
+        });
+      });
+    } catch (err) {
+      // the new master's control socket may not answer yet (a TCP listener it has not taken over), or a
+      // connection made while the old master exits is closed unanswered (EPIPE, ECONNRESET)
+      const code = (err as NodeJS.ErrnoException).code ?? '';
+      if (!(err instanceof NotRunning || code === 'EPIPE' || code === 'ECONNRESET') || Date.now() + waitMs > deadline) throw err;
+    }
+    await new Promise((resolve) => setTimeout(resolve, waitMs));
+    waitMs = Math.min(waitMs * 2, 1000);
+  }
+}
+
+/**
+ * Reads, for each log the old master's stream ended on, what its file holds from there to where the new
+ * master's stream starts: the same file from the old end, or a file the new master began (an AUTO log, a
+ * rotation) from its start. A log the old stream did not follow, or one that is no regular file, has no
+ * offsets: its output starts with the new stream.
+ */
+async function readGaps(
+  r: Remote,
+  from: Handover,
+  starts: readonly NamedLogPositionJson[],
+  output: Output,
+  emit: (name: string, stream: NamedLogPositionJson['stream'], data: string) => void,
+): Promise<void> {
+  const ends = new Map(from.logs.map((l) => [`${l.name}\0${l.stream}`, l.position]));
+  for (const { name, stream, position: now } of starts) {
+    const then = ends.get(`${name}\0${stream}`) ?? null;
+    if (then === null || now === null) continue;
+    const start = then.file === now.file && then.offset <= now.offset ? then.offset : 0;
+    const skipped = Math.max(0, now.offset - start - GAP_MAX_BYTES);
+    if (skipped > 0) r.err(`${skipped} bytes of ${name} ${stream} skipped while the new master took over (the log file has them)`);
+    const length = now.offset - start - skipped;
+    if (length <= 0) continue;
+    const enc = output === 'bytes' ? '&encoding=base64' : '';
+    const body = await r.call('GET', `/api/logs/read?process=${encodeURIComponent(name)}&stream=${stream}&offset=${start + skipped}&length=${length}${enc}`, LogReadJson);
+    // asked in base64 for bytes; text otherwise (the stream's own encoding)
+    const data = output === 'bytes' && body.encoding !== 'base64' ? Buffer.from(body.data, 'utf8').toString('base64') : body.data;
+    if (data !== '') emit(name, stream, data);
+  }
 }
 
 /** drover skipped output because this reader fell behind (docs/api.md): say so on stderr. */
@@ -270,11 +366,13 @@ function reportLost(r: Remote, name: string, stream: string, bytes: number | nul
 
 /**
  * Follows an event stream until drover ends it (exit 0: it ends every stream when it stops), the
- * connection fails (exit 1: drover was killed, or the connection cut) or stdout's reader goes away (0). While stdout is backed up (a pager
- * or pipe not reading) the stream is not read: drover then skips output for this reader and says how
- * much (`lost`), instead of this process buffering all of it.
+ * connection fails (exit 1: drover was killed, or the connection cut) or stdout's reader goes away (0).
+ * A stream drover ends because it re-execs (USR2; its `end` event says so) resolves with where each log
+ * stood, for the follow to go on with the new master. While stdout is backed up (a pager or pipe not
+ * reading) the stream is not read: drover then skips output for this reader and says how much (`lost`),
+ * instead of this process buffering all of it. `onEvent` may return a promise: the stream waits for it too.
  */
-function follow(r: Remote, path: string, onEvent: (event: string, data: unknown) => void): Promise<number> {
+function follow(r: Remote, path: string, onEvent: (event: string, data: unknown) => Promise<void> | void): Promise<number | Handover> {
   const stdout = r.ctx.stdout;
   let drained: Promise<void> | null = null;
   const whenDrained = (): Promise<void> | undefined => {
@@ -293,6 +391,8 @@ function follow(r: Remote, path: string, onEvent: (event: string, data: unknown)
   return new Promise((resolve, reject) => {
     let close: (() => void) | null = null;
     let readerGone = false;
+    // the stream's last event: why drover ended it
+    let end: StreamEndJson | null = null;
     // the reader went away while nothing was written (no EPIPE to tell): the follow ends quietly, as on EPIPE
     const stopWatch = watchReader(r.ctx.stdoutFd, () => {
       readerGone = true;
@@ -303,8 +403,12 @@ function follow(r: Remote, path: string, onEvent: (event: string, data: unknown)
       r.endpoint,
       path,
       (e) => {
-        onEvent(e.event, e.data);
-        return whenDrained();
+        if (e.event === 'end') {
+          if (StreamEndJson.is(e.data)) end = e.data;
+          return undefined;
+        }
+        const waiting = onEvent(e.event, e.data);
+        return waiting ? waiting.then(whenDrained) : whenDrained();
       },
       (err) => {
         stopWatch();
@@ -312,6 +416,9 @@ function follow(r: Remote, path: string, onEvent: (event: string, data: unknown)
         if (err) {
           r.err(`the log stream broke: ${err.message}`);
           resolve(EXIT.FAILURE);
+        } else if (end?.reason === 'reexec') {
+          r.err('drover re-executed (USR2): following on with the new master');
+          resolve({ logs: end.logs ?? [] });
         } else {
           r.err('drover stopped: the log stream has ended');
           resolve(EXIT.OK);
