@@ -60,6 +60,8 @@ export const COMMAND_ERROR_CODES = [
   'E_DEPENDENCY',
   /** after a USR2 the previous master still runs the process (it is stopping it): a start now would run a second copy */
   'E_PREVIOUS_MASTER',
+  /** a reload cut short because a new master (USR2) took over: it read the config file itself */
+  'E_REEXEC',
 ] as const;
 export type CommandErrorCode = (typeof COMMAND_ERROR_CODES)[number];
 

@@ -270,6 +270,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     onApplied: (applied) => fileWatch.apply(applied),
     onReloading: (cause) => service?.reloading(cause),
     onReloaded: () => service?.reloaded(),
+    handedOver: (): boolean => reexec.handedOver,
   });
   const fileWatch = new FileWatch({ supervisor, logger, roll: (group, program, cause) => reloader.roll(group, program, cause) });
   const reexec = new Reexec({

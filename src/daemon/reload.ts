@@ -61,6 +61,11 @@ export interface ReloaderOptions {
   readonly onReloaded?: () => void;
   /** told the config a reload applied (the file watches follow it) */
   readonly onApplied?: (config: Config) => void;
+  /**
+   * a new master (USR2) has taken over, and this one stops because of it: a reload it cuts short says so
+   * (E_REEXEC), not that drover is shutting down
+   */
+  readonly handedOver?: () => boolean;
 }
 
 /** `[supervisord]` keys of drover's own log, as the config names them and as Config holds them */
@@ -138,12 +143,25 @@ export class Reloader {
 
   // --- internal ---
 
+  /** Why this master stops, for the log. */
+  private stopping(): string {
+    return this.o.handedOver?.() === true ? 'this master hands over to a new one (USR2)' : 'drover is shutting down';
+  }
+
+  /** The outcome of a reload that this master's stop kept from finishing (or from beginning). */
+  private stopped(what: string): CommandOutcome {
+    if (this.o.handedOver?.() === true) {
+      return { key: '*', ok: false, code: 'E_REEXEC', message: `${what}: a new master (USR2) has taken over; it read the config file when it started, and runs it` };
+    }
+    return { key: '*', ok: false, code: 'E_SHUTTING_DOWN', message: `drover is shutting down: ${what}` };
+  }
+
   private async run(opts: ReloadOptions): Promise<ReloadResult> {
     const { supervisor, workers, logger } = this.o;
     if (supervisor.mood !== 'running') {
       // queued behind another reload, or a HUP that came during the shutdown: nothing is read or applied
-      logger.warn(`${opts.cause}: not reloading: drover is shutting down`);
-      return { config: null, diff: emptyDiff(), outcomes: [shuttingDown('the reload did not begin')], rolled: [], settings: [] };
+      logger.warn(`${opts.cause}: not reloading: ${this.stopping()}`);
+      return { config: null, diff: emptyDiff(), outcomes: [this.stopped('the reload did not begin')], rolled: [], settings: [] };
     }
     this.o.onReloading?.(opts.cause);
     try {
@@ -152,8 +170,8 @@ export class Reloader {
       const read = await this.reread(opts.cause);
       // the module of a typed config runs beside the loop: a shutdown may have begun meanwhile
       if (supervisor.mood !== 'running') {
-        logger.warn(`${opts.cause}: reload cut short: drover began shutting down while it read the config`);
-        return { config: read.config, diff: read.diff, outcomes: [shuttingDown('the reload was cut short while it read the config')], rolled: [], settings: [] };
+        logger.warn(`${opts.cause}: reload cut short: ${this.stopping()} while it read the config`);
+        return { config: read.config, diff: read.diff, outcomes: [this.stopped('the reload was cut short while it read the config')], rolled: [], settings: [] };
       }
       this.warnOwnLogUnchanged(read.config, opts.cause);
       const settings = this.applySettings(read.config, opts.cause);
@@ -178,9 +196,12 @@ export class Reloader {
       // a shutdown that began while the reload ran (`drover down` while a changed program stopped) cuts it
       // short: its caller hears so (E_SHUTTING_DOWN), never "done"
       const cutShort = (step: string): ReloadResult => {
-        logger.warn(`${opts.cause}: reload cut short: drover began shutting down ${step}`);
-        const told = outcomes.some((o) => o.code === 'E_SHUTTING_DOWN');
-        return { config, diff, outcomes: told ? outcomes : [...outcomes, shuttingDown(`the reload was cut short ${step}`)], rolled: [], settings };
+        logger.warn(`${opts.cause}: reload cut short: ${this.stopping()} ${step}`);
+        const last = this.stopped(`the reload was cut short ${step}`);
+        // a re-exec: the processes the stop refused are the new master's to start, from the config it read
+        const kept = last.code === 'E_REEXEC' ? outcomes.filter((o) => o.code !== 'E_SHUTTING_DOWN') : outcomes;
+        const told = kept.some((o) => o.code === last.code);
+        return { config, diff, outcomes: told ? kept : [...kept, last], rolled: [], settings };
       };
       if (supervisor.mood !== 'running') return cutShort('while it applied the changes; the worker pools were not rolled');
       workers.setTargets({ ...config, processes: config.processes.filter((p) => managedElsewhere(p) && inScope(p.group)) });
@@ -277,11 +298,6 @@ export class Reloader {
     };
     return diffConfigs(active, { ...config, processes: config.processes.filter(outsidePools) });
   }
-}
-
-/** The outcome of a reload that a shutdown kept from finishing (or from beginning). */
-function shuttingDown(what: string): CommandOutcome {
-  return { key: '*', ok: false, code: 'E_SHUTTING_DOWN', message: `drover is shutting down: ${what}` };
 }
 
 function emptyDiff(): ConfigDiff {

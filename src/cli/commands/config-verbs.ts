@@ -66,7 +66,7 @@ options:
             `${body.processes.changed.length} changed`,
             `${body.processes.added.length} added`,
             `${body.processes.removed.length} removed`,
-          ].join(', ')}${rolled}${progress ? `; ${progress.describeCounts()} in ${formatElapsed(progress.elapsedMs())}` : ''}${cutShort(body) ? '; cut short: drover is shutting down' : ''}`;
+          ].join(', ')}${rolled}${progress ? `; ${progress.describeCounts()} in ${formatElapsed(progress.elapsedMs())}` : ''}${cutShortNote(body)}`;
     progress?.finish(null);
     printWarnings(r, body);
     for (const line of body.settings ?? []) r.out(`${line}\n`);
@@ -84,9 +84,18 @@ function printWarnings(r: Remote, body: { readonly warnings?: readonly string[] 
   for (const w of body.warnings ?? []) r.ctx.stderr.write(`${w}\n`);
 }
 
-/** Whether a shutdown cut the reload short (or kept it from beginning): an outcome says E_SHUTTING_DOWN. */
+/**
+ * Whether a shutdown cut the reload short (or kept it from beginning): an outcome says E_SHUTTING_DOWN, or
+ * E_REEXEC when the master stopped because a new one (USR2) took over.
+ */
 function cutShort(body: ReloadJson): boolean {
-  return body.results.some((o) => o.code === 'E_SHUTTING_DOWN');
+  return body.results.some((o) => o.code === 'E_SHUTTING_DOWN' || o.code === 'E_REEXEC');
+}
+
+/** The summary's note on why the reload was cut short; empty when it was not. */
+function cutShortNote(body: ReloadJson): string {
+  if (body.results.some((o) => o.code === 'E_REEXEC')) return '; cut short by a re-exec (USR2): the new master read the config file when it started';
+  return cutShort(body) ? '; cut short: drover is shutting down' : '';
 }
 
 export const reread = remoteCommand({

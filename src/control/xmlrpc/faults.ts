@@ -67,6 +67,8 @@ export const FAULT_OF_COMMAND_CODE: Readonly<Record<CommandErrorCode, FaultName>
   E_DEPENDENCY: 'ABNORMAL_TERMINATION',
   // the process runs, under the previous master of a USR2 (stopping it): supervisorctl prints "already started"
   E_PREVIOUS_MASTER: 'ALREADY_STARTED',
+  // supervisor's restart ends its master too: the nearest of its faults
+  E_REEXEC: 'SHUTDOWN_STATE',
 };
 
 /** The fault name for a `code` such as "E_NO_FILE" (log read errors), or null when it has none. */
