@@ -10,7 +10,7 @@
 // opened to be held only while drover uses less than HELD_FDS_OPEN_SHARE of its open-file limit, and the
 // held files never number more than HELD_FDS_MAX_SHARE of it, whatever comes later. Past either, a process
 // is read by path.
-import { CLOCK_TICKS, countOpenFds, openFileLimit, PAGE_SIZE, readStat, StatFile, uptimeSeconds } from '../os/proc.js';
+import { CLOCK_TICKS, countOpenFds, openFileLimit, outOfDescriptors, PAGE_SIZE, readStat, StatFile, uptimeSeconds } from '../os/proc.js';
 
 /** One process's figures in a sample. */
 export interface ProcFigures {
@@ -186,10 +186,4 @@ export class ProcSampler {
     if (!this.boot || Math.abs(now - this.boot.atMs) >= SAMPLE_MS) this.boot = { atMs: now, secs: uptimeSeconds() };
     return this.boot.secs + (now - this.boot.atMs) / 1000;
   }
-}
-
-/** EMFILE (this process's limit) or ENFILE (the system's). */
-function outOfDescriptors(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException | null)?.code;
-  return code === 'EMFILE' || code === 'ENFILE';
 }

@@ -7,7 +7,7 @@ import { connect, isIP } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import { socketAddress } from '../os/native-net.js';
 import { listeningFd } from '../os/pass-socket.js';
-import { openFileLimit } from '../os/proc.js';
+import { openFileLimit, outOfDescriptors } from '../os/proc.js';
 import { UNIX_PATH_MAX, unixPathProblem } from '../os/unix-path.js';
 import { originForm } from '../request-target.js';
 import { ConnectionAdmission } from './admission.js';
@@ -202,7 +202,14 @@ export class ControlServer {
   /** told each time an answer (not an event stream) has been sent or given up */
   private readonly answered = new Set<() => void>();
 
-  constructor(private readonly routes: readonly RouteHandler[]) {}
+  /** true while accepts fail for want of a descriptor, once that has been said; false when none has */
+  private acceptShort = false;
+
+  /** `onProblem`: told what the server survived (accepts failing with EMFILE), for drover's log */
+  constructor(
+    private readonly routes: readonly RouteHandler[],
+    private readonly onProblem: (message: string) => void = () => undefined,
+  ) {}
 
   /** Calls `listener` after each answer (event streams aside); returns the function that stops it. */
   onAnswered(listener: () => void): () => void {
@@ -244,9 +251,19 @@ export class ControlServer {
       }
       void this.serve(bound?.spec ?? spec, req, res, admission);
     });
+    server.on('error', (err) => {
+      // before listening, listenOn's own listener takes the error (EADDRINUSE…)
+      if (!server.listening) return;
+      // accept() out of descriptors: libuv has dropped the waiting connection and listens on; a throw here
+      // would stop drover and every program for a client it could not take
+      if (!outOfDescriptors(err)) throw err;
+      if (!this.acceptShort) this.onProblem(`cannot accept a control connection: ${err.message}; its client is refused`);
+      this.acceptShort = true;
+    });
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;
     server.on('connection', (sock) => {
+      this.acceptShort = false;
       this.sockets.add(sock);
       sock.on('close', () => this.sockets.delete(sock));
       admission?.admit(sock);

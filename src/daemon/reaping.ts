@@ -4,7 +4,11 @@
 // this is what the master says about it. Scans run on SIGCHLD, from the supervisor's queue.
 import type { Logger } from '../logs/logger.js';
 import { startExitPeek } from '../os/exit-peek.js';
+import { outOfDescriptors } from '../os/proc.js';
 import { OrphanReaper, type ReaperRole } from '../os/reaper.js';
+
+/** after a scan skipped for want of a descriptor, the next try comes this soon (or at the next SIGCHLD) */
+const SHORT_RETRY_MS = 1000;
 
 export interface Reaping {
   /** how orphans come to drover; null when they cannot (the native layer is missing) */
@@ -39,11 +43,32 @@ export function startReaping(logger: Logger): Reaping {
   // began (signal listeners run in the poll phase, never while the queue drains), so their orphans had
   // exited before the first scan of the turn. A pool of 100 workers ending at once costs one scan, not 100.
   let scannedThisTurn = false;
+  // Out of descriptors (too many log files or connections for the open-file limit), listing
+  // /proc/self/task fails with EMFILE: the scan is skipped, never thrown into the supervisor's queue (that
+  // would stop every program). Orphans that exited meanwhile stay zombies until a later scan; one comes at
+  // the next SIGCHLD or after SHORT_RETRY_MS. Said once per shortage, not at every SIGCHLD.
+  let short = false;
+  let retry: NodeJS.Timeout | null = null;
   const reap = (): void => {
     if (scannedThisTurn) return;
     scannedThisTurn = true;
     setImmediate(() => (scannedThisTurn = false));
-    for (const o of reaper.reap()) logger.debug(`reaped orphan pid ${o.pid} (${o.comm}): ${o.status}`);
+    let orphans;
+    try {
+      orphans = reaper.reap();
+    } catch (err) {
+      if (!outOfDescriptors(err)) throw err;
+      if (!short) logger.warn(`cannot look for orphans to reap: ${(err as Error).message}; trying again at the next SIGCHLD or in ${SHORT_RETRY_MS / 1000} s`);
+      short = true;
+      retry ??= setTimeout(() => {
+        retry = null;
+        reap();
+      }, SHORT_RETRY_MS).unref();
+      return;
+    }
+    if (short) logger.info('looking for orphans to reap works again');
+    short = false;
+    for (const o of orphans) logger.debug(`reaped orphan pid ${o.pid} (${o.comm}): ${o.status}`);
   };
   reap();
   return { role: reaper.role, reap };

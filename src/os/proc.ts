@@ -237,6 +237,12 @@ export const PAGE_SIZE = 4096;
 
 // --- internal ---
 
+/** EMFILE (this process's limit on open files) or ENFILE (the system's): every open, listing of /proc included. */
+export function outOfDescriptors(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return code === 'EMFILE' || code === 'ENFILE';
+}
+
 function isGone(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   return code === 'ENOENT' || code === 'ESRCH';
