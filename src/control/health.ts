@@ -1,6 +1,7 @@
 // Health endpoints for orchestrators' probes (docs/api.md, "Web page, metrics and health"): /healthz says
 // drover's loop answers; /readyz says every autostart process is where the config wants it.
 import type { ProcessSpec } from '../config/types.js';
+import { hasCompleted } from '../core/policy.js';
 import type { ProcessRecord } from '../core/program.js';
 import type { ControlApi } from './api.js';
 import { exactGet, sendJson, type RouteHandler } from './server.js';
@@ -45,20 +46,21 @@ export function readyzRoute(api: ControlApi): RouteHandler {
 /**
  * The autostart processes that are not ready: ready means running (and not unhealthy: restarted for its
  * health check with no pass since), or — for a one-shot program (autorestart = false) — exited with one
- * of its expected exit codes. `stoppedByHand` names those an
- * operator stopped (their reason says so); `skipStoppedByHand` leaves them out (systemd's start-up
- * readiness: drover does not start them, so the start-up does not wait for them).
+ * of its expected exit codes. `stoppedByHand` names those an operator stopped (their reason says so).
+ * `startUp`: the start-up's question (systemd's READY=1), not /readyz's: those an operator stopped are left
+ * out (drover does not start them, so the start-up does not wait for them), and any program done as a job
+ * (hasCompleted: an expected exit with no restart to come, under autorestart = unexpected too) is done.
  */
 export function notReadyProcesses(
   list: readonly { key: string; spec: ProcessSpec; record: ProcessRecord }[],
-  o: { readonly stoppedByHand?: (p: { key: string; spec: ProcessSpec }) => boolean; readonly skipStoppedByHand?: boolean } = {},
+  o: { readonly stoppedByHand?: (p: { key: string; spec: ProcessSpec }) => boolean; readonly startUp?: boolean } = {},
 ): NotReadyJson[] {
   const out: NotReadyJson[] = [];
   for (const p of list) {
     const { key, spec, record } = p;
     if (!spec.autostart) continue;
     const byHand = o.stoppedByHand?.(p) ?? false;
-    if (byHand && o.skipStoppedByHand === true) continue;
+    if (byHand && o.startUp === true) continue;
     if (byHand && record.state === 'stopped') {
       out.push({ name: key, state: record.state, reason: 'stopped by hand' });
       continue;
@@ -69,11 +71,12 @@ export function notReadyProcesses(
       continue;
     }
     if (record.state === 'running') continue;
-    // a one-shot program (autorestart = false) done as expected; under `unexpected`, supervisor's default, an
-    // expected exit is not restarted either, but a server that exits 0 there serves nothing: not ready
-    const oneShotDone =
-      record.state === 'exited' && spec.autorestart === 'false' && record.exitStatus !== null && spec.exitCodes.includes(record.exitStatus);
-    if (oneShotDone) continue;
+    // Under `unexpected`, supervisor's default, an expected exit is not restarted either. The start-up counts
+    // it as done, as `up -d --wait` does: nothing more will happen, and waiting for it fails systemd's start
+    // (then kills and reruns everything). /readyz, asked again and again, counts only autorestart = false:
+    // a server that exits 0 under the default serves nothing (docs/decisions.md, "When a one-shot …")
+    const completed = hasCompleted(spec, record.state, record.exitStatus) && (o.startUp === true || spec.autorestart === 'false');
+    if (completed) continue;
     out.push({ name: key, state: record.state, reason: reasonOf(spec, record) });
   }
   return out;

@@ -38,8 +38,24 @@ export function backoffDelayMs(policy: ProcessPolicy, attempt: number, random: n
 }
 
 /** Whether an exit status counts as expected (supervisor: es in exitcodes; a signal death never does). */
-export function isExpectedExit(policy: ProcessPolicy, code: number | null): boolean {
+export function isExpectedExit(policy: Pick<ProcessPolicy, 'exitCodes'>, code: number | null): boolean {
   return code !== null && policy.exitCodes.includes(code);
+}
+
+/** Whether an exit is followed by a restart: always under autorestart = true, under unexpected if not expected. */
+export function restartsAfterExit(policy: Pick<ProcessPolicy, 'autorestart'>, expected: boolean): boolean {
+  return policy.autorestart === 'true' || (policy.autorestart === 'unexpected' && !expected);
+}
+
+/**
+ * Whether a process is done with its start as a job: `exited` with one of its exitcodes and no restart to
+ * come (autorestart = false, or unexpected). The one rule by which systemd's READY=1 and `up -d --wait`
+ * count a one-shot as up (docs/decisions.md, "When a one-shot program is done starting").
+ */
+export function hasCompleted(policy: Pick<ProcessPolicy, 'autorestart' | 'exitCodes'>, state: State, exitStatus: number | null): boolean {
+  if (state !== 'exited') return false;
+  const expected = isExpectedExit(policy, exitStatus);
+  return expected && !restartsAfterExit(policy, expected);
 }
 
 /** Describes an exit the way supervisor's decode_wait_status does. */

@@ -4,7 +4,7 @@
 import { InvariantError } from '../errors.js';
 import type { ProcessSpec } from '../config/types.js';
 import { eventsAllowedIn, transitionsFor, type Guard, type ProcessEvent, type State, type Transition } from './states.js';
-import { backoffDelayMs, describeExit, hasReadyCheck, isExpectedExit, notReadyInTime, type ProcessPolicy } from './policy.js';
+import { backoffDelayMs, describeExit, hasReadyCheck, isExpectedExit, notReadyInTime, restartsAfterExit, type ProcessPolicy } from './policy.js';
 export { stepLevel } from './policy.js';
 
 /** How a spawn error starts when the process died before startsecs (supervisor's words, then how it ended). */
@@ -359,9 +359,7 @@ export function reduce(
       { ...base, exitStatus, backoffCount: 0, spawnError: expected ? null : `Bad exit code ${exitStatus ?? '?'}` },
       `${how}; ${expected ? 'expected' : 'not expected'}`,
     );
-    const restart =
-      !ctx.shuttingDown &&
-      (policy.autorestart === 'true' || (policy.autorestart === 'unexpected' && !expected));
+    const restart = !ctx.shuttingDown && restartsAfterExit(policy, expected);
     if (restart) spawnNow({ type: 'autoRestartDue' }, `autorestart=${policy.autorestart}`);
   }
 }

@@ -1,7 +1,8 @@
 // What the master tells systemd as a Type=notify service (docs/systemd.md, "The notify protocol"), over the
-// protocol of notify.ts: READY=1 once every autostart process is ready (the condition under which /readyz
-// answers 200), STATUS= as processes change, RELOADING=1 and READY=1 around each reload, STOPPING=1 when the
-// shutdown begins, MAINPID= from a master that took over after USR2, and the watchdog's keep-alives.
+// protocol of notify.ts: READY=1 once every autostart process is running or done as a job (as `up -d
+// --wait` counts them; /readyz counts a job only under autorestart = false), STATUS= as processes change,
+// RELOADING=1 and READY=1 around each reload, STOPPING=1 when the shutdown begins, MAINPID= from a master
+// that took over after USR2, and the watchdog's keep-alives.
 //
 // Only one master speaks for the service: a new master stays quiet (watchdog aside) until it has taken
 // over, and the old one goes quiet once it has handed over — under NotifyAccess=all systemd would take the
@@ -112,8 +113,11 @@ export class ServiceNotifications {
 
   // --- internal ---
 
-  /** systemd's start-up waits for the autostart processes drover starts: not for those an operator stopped. */
-  private readonly readiness = { stoppedByHand: (p: { key: string; spec: ProcessSpec }): boolean => this.supervisor.keptStopped(p), skipStoppedByHand: true };
+  /**
+   * systemd's start-up waits for the autostart processes drover starts (not for those an operator stopped)
+   * until each is running or done as a job (a one-shot's expected exit with no restart to come).
+   */
+  private readonly readiness = { stoppedByHand: (p: { key: string; spec: ProcessSpec }): boolean => this.supervisor.keptStopped(p), startUp: true };
 
   private changed(): void {
     if (this.muted) return;

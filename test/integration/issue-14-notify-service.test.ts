@@ -100,6 +100,33 @@ test('a program stopped by hand, remembered across down and up, is not waited fo
   }
 });
 
+// Review F2: under supervisor's default autorestart (unexpected) a job that exits 0 is not restarted. READY=1
+// waited for it as for a server, so a job that finished before the last server was running kept drover
+// from ever being ready: systemd failed the start after TimeoutStartSec, killed everything and reran the job
+test('a one-shot that exits as expected under autorestart = unexpected counts as done for READY=1; /readyz stays strict', async () => {
+  const dir = makeTmpDir();
+  const rx = await NotifyReceiver.start();
+  const conf = writeConfig(dir, `[program:job]\ncommand = /bin/sh -c 'exit 0'\nstartsecs = 0\n\n[program:srv]\ncommand = ${node} ${fixture('forever.mjs')}\nstartsecs = 1\n`);
+  const run = await startUp(conf, { NOTIFY_SOCKET: rx.address });
+  try {
+    // the job is done before srv is running: READY=1 must still come once srv is
+    await run.waitForLine(/job: running → exited \(exit status 0; expected\)/);
+    assert.doesNotMatch(run.output, /srv: starting → running/, `srv was running before the job exited\n${run.describe()}`);
+    const ready = await rx.waitForMessage(isReady, 'READY=1 with the job exited as expected', { timeoutMs: 10_000 });
+    await run.waitForLine(/systemd: READY=1/);
+    assert.ok(ready.realMs >= loggedAt(run, /srv: starting → running/), `READY=1 before srv ran\n${rx.describe()}\n${run.describe()}`);
+    assert.equal(ready.field('STATUS'), '1 of 2 processes running');
+    assert.doesNotMatch(run.output, /job: exited → starting/, 'an expected exit under unexpected is not restarted');
+    // /readyz counts a job as ready only under autorestart = false (docs/decisions.md)
+    const probe = await requestJson(parseServerUrl(`unix://${join(dir, '.drover', 'drover.sock')}`, null), 'GET', '/readyz');
+    assert.equal(probe.status, 503, JSON.stringify(probe.body));
+    assert.deepEqual(probe.body['not_ready'], [{ name: 'job:job', state: 'exited', reason: 'exited with status 0' }]);
+  } finally {
+    await teardown(run, [], dir);
+    await rx.stop();
+  }
+});
+
 test('a reload (SIGHUP, then drover reload) sends RELOADING=1 with MONOTONIC_USEC, then READY=1; a stop sends STOPPING=1 before any program is stopped', async () => {
   const dir = makeTmpDir();
   const rx = await NotifyReceiver.start();

@@ -369,6 +369,8 @@ async function describeEnd(ended: Promise<ChildEnd>): Promise<string> {
  * Follows the autostart programs until none is starting, in backoff, or waiting for a dependency that may
  * still come; exit 1 if one ended fatal, exited with a status it does not expect, cannot start because a
  * dependency failed, or drover itself stopped first (docs/decisions.md, "What `up -d --wait` counts as up").
+ * A program that stays `exited` with one of its exitcodes is done: an exit that is restarted moves on to
+ * `starting` at once, so this is hasCompleted's rule (core/policy.ts), the one systemd's READY=1 applies.
  */
 async function followStartup(ctx: Parameters<Command>[0], endpoint: Endpoint, pid: number, waitMs: number, ended: Promise<ChildEnd>): Promise<number> {
   let progress: Progress;

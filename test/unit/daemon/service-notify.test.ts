@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadConfig } from '../../../src/config/load.js';
+import { notReadyProcesses } from '../../../src/control/health.js';
 import { initialRecord, type ProcessRecord } from '../../../src/core/program.js';
 import type { ProcessSnapshot } from '../../../src/core/types.js';
 import { statusLine } from '../../../src/daemon/service-notify.js';
@@ -40,6 +41,20 @@ test('the first three that keep drover from being ready are named, the rest coun
 test('a one-shot program that exited with an unexpected status keeps drover not ready', () => {
   const s = snapshot({ web: running, app: running, jobs: running, cron: running, migrate: { state: 'exited', exitStatus: 1 } });
   assert.equal(statusLine(s, 'running'), '4 of 6 processes running; migrate: exited');
+});
+
+test('the start-up counts an expected exit with no restart to come as done, under autorestart = unexpected too; /readyz only under false', () => {
+  const all: Partial<ProcessRecord> = { state: 'exited', exitStatus: 0 };
+  const s = snapshot({ web: running, app: running, jobs: all, cron: running, migrate: all });
+  // jobs is left at supervisor's default (unexpected): its exit 0 is not restarted
+  assert.equal(statusLine(s, 'running', { startUp: true }), '3 of 6 processes running');
+  assert.deepEqual(notReadyProcesses(s, { startUp: true }), []);
+  assert.deepEqual(notReadyProcesses(s).map((p) => p.name), ['jobs:jobs']);
+  // an unexpected status, or a signal death (exit status null), is not done
+  for (const how of [{ exitStatus: 1 }, { exitStatus: null }]) {
+    const bad = snapshot({ web: running, app: running, jobs: { state: 'exited', ...how }, cron: running, migrate: all });
+    assert.equal(statusLine(bad, 'running', { startUp: true }), '3 of 6 processes running; jobs: exited');
+  }
 });
 
 test('during a shutdown: the processes still there (starting, running or stopping)', () => {
