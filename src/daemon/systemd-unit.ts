@@ -3,6 +3,32 @@
 // resolved, text comes out (docs/systemd.md explains each line).
 import type { GroupSpec, ProcessSpec } from '../config/types.js';
 
+/**
+ * A warning for each program whose `user =` is not `self` (who prints the user unit): a user manager runs
+ * drover as its own user, who cannot switch to another, so the program would end fatal and READY=1 never
+ * come. Root is warned too: a user unit printed as root is mostly installed for another user's manager
+ * (/etc/systemd/user, sudo). `uidOf` resolves a name or uid (null: unknown).
+ */
+export function userUnitWarnings(
+  processes: readonly ProcessSpec[],
+  self: { readonly uid: number; readonly name: string },
+  uidOf: (user: string) => number | null,
+): string[] {
+  const out: string[] = [];
+  const seen = new Set<string>();
+  for (const p of processes) {
+    if (p.user === null || seen.has(p.programName)) continue;
+    seen.add(p.programName);
+    if (uidOf(p.user) === self.uid) continue;
+    out.push(
+      `program "${p.programName}" has user = ${p.user}, but a user manager runs drover as its own user (you: ${self.name}), ` +
+        `who cannot switch users: "${p.programName}" would end fatal, READY=1 would never come, and systemd would fail ` +
+        `the start after TimeoutStartSec. Print a system unit (without --user), or remove that user =`,
+    );
+  }
+  return out;
+}
+
 /** Added to the stop budget: drover's own exit after the last program (control server grace, log flush). */
 export const STOP_MARGIN_SECS = 10;
 

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { renderSystemdUnit, stopBudgetSecs } from '../../src/daemon/systemd-unit.js';
@@ -122,4 +123,42 @@ test('a bad config, name or watchdog is a usage error (exit 2) and prints no uni
   const r4 = await runCli(['unit', '-c', join(dir, 'missing.conf')]);
   assert.equal(r4.code, 2, r4.output);
   assert.equal(r4.stdout, '');
+});
+
+// Review F3: a user manager runs drover as its own user, who cannot switch to another: a program with
+// another `user =` would end fatal, READY=1 would never come, and systemd would restart drover in a loop
+test('--user warns on stderr, once per program, for each `user =` that is not the invoking user; the unit is still printed (exit 0)', async () => {
+  const me = process.getuid?.() ?? 0;
+  const conf = writeConfig(
+    dir,
+    `[program:web]
+command = /bin/sleep 1000
+user = nobody
+numprocs = 2
+process_name = %(program_name)s_%(process_num)s
+
+[program:mine]
+command = /bin/sleep 1000
+user = ${me}
+
+[program:plain]
+command = /bin/sleep 1000
+`,
+    'users.conf',
+  );
+  const r = await runCli(['unit', '-c', conf, '--user']);
+  assert.equal(r.code, 0, r.output);
+  assert.match(r.stdout, /^WantedBy=default\.target$/m);
+  const warnings = r.stderr.split('\n').filter((l) => l.startsWith('drover unit: warning: '));
+  assert.equal(warnings.length, 1, r.output);
+  assert.match(warnings[0] ?? '', new RegExp(`program "web" has user = nobody, but a user manager runs drover as its own user \\(you: ${userInfo().username}\\), who cannot switch users: .*READY=1 would never come.*Print a system unit \\(without --user\\)`));
+  // --json keeps its one object on stdout; the warning stays on stderr
+  const j = await runCli(['unit', '-c', conf, '--user', '--json']);
+  assert.equal(j.code, 0, j.output);
+  assert.equal((JSON.parse(j.stdout) as { ok: boolean }).ok, true);
+  assert.match(j.stderr, /warning: program "web" has user = nobody/);
+  // a system unit's drover runs as root and switches users itself: nothing to warn about
+  const sys = await runCli(['unit', '-c', conf]);
+  assert.equal(sys.code, 0, sys.output);
+  assert.equal(sys.stderr, '');
 });

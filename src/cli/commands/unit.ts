@@ -1,12 +1,14 @@
 // `drover unit [-c FILE] [--user] [--name NAME] [--watchdog SECS]`: print a systemd unit that runs
 // `drover up` for this config as a Type=notify service (docs/systemd.md).
 import { existsSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CONFIG_FILE_NAMES, ConfigProblems, findConfigFile, loadConfig } from '../../config/load.js';
 import type { Config } from '../../config/types.js';
-import { checkUnitName, renderSystemdUnit, stopBudgetSecs } from '../../daemon/systemd-unit.js';
+import { checkUnitName, renderSystemdUnit, stopBudgetSecs, userUnitWarnings } from '../../daemon/systemd-unit.js';
+import { lookupUser } from '../../os/users.js';
 import { ConfigError, formatConfigProblem } from '../../errors.js';
 import type { Command } from '../command.js';
 import { EXIT } from '../exit-codes.js';
@@ -99,6 +101,11 @@ export const unit: Command = async (ctx) => {
     watchdogSecs,
     version: droverVersion(),
   });
+  if (values.user === true) {
+    // the unit is still printed (exit 0): it may be meant for another machine, or the config edited next
+    const self = { uid: process.getuid?.() ?? 0, name: userInfo().username };
+    for (const w of userUnitWarnings(config.processes, self, (u) => lookupUser(u)?.uid ?? null)) ctx.stderr.write(`drover unit: warning: ${w}\n`);
+  }
   if (json) printJson(ctx, { ok: true, unit: text });
   else ctx.stdout.write(text);
   return EXIT.OK;
