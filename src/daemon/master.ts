@@ -39,7 +39,7 @@ import { openPrimitives, type OpenPrimitives } from './primitives.js';
 import { startReaping } from './reaping.js';
 import { trimWhenQuiet } from './memory.js';
 import { formatConfigWarning } from '../config/sources.js';
-import { raiseToMinimums } from './limits.js';
+import { descriptorShortage, raiseToMinimums } from './limits.js';
 import { LOCK_FD_NAME, Reexec, takeOver, takeSocketFiles } from './reexec.js';
 import { Reloader } from './reload.js';
 import { FileWatch } from './watch.js';
@@ -106,7 +106,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     return 2;
   }
   // then, as that user (as supervisord does), minfds and minprocs
-  const limits = raiseToMinimums(config.supervisord);
+  const limits = raiseToMinimums(config.supervisord) ?? descriptorShortage(config.processes);
   if (limits !== null) {
     o.onStartFailed(limits, 2);
     return 2;

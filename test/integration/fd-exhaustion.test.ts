@@ -4,8 +4,11 @@
 // said once, and tried again once a descriptor is free.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { livePids, makeTmpDir, runCli, startUp, teardown, writeConfig } from '../helpers/drover.js';
+import { droverBin } from '../helpers/paths.js';
 
 function setNofile(pid: number, limit: string): void {
   const r = spawnSync('prlimit', ['--pid', String(pid), `--nofile=${limit}`], { encoding: 'utf8' });
@@ -46,4 +49,22 @@ startsecs = 0
   } finally {
     await teardown(run, [victim, bystander], dir);
   }
+});
+
+test('more log files than the open-file limit allows: drover refuses to start (exit 2) and says what to raise, instead of failing deep inside', async () => {
+  // (run as nobody, who cannot raise the hard limit: root with CAP_SYS_RESOURCE would raise it, as minfds is)
+  const dir = makeTmpDir();
+  chmodSync(dir, 0o755);
+  const programs = Array.from({ length: 150 }, (_, i) => `[program:p${i}]\ncommand = /bin/sleep 1000\nautostart = false\n`).join('\n');
+  const file = writeConfig(dir, `[supervisord]\nuser = nobody\nminfds = 100\nruntime_dir = ${join(dir, 'run')}\nlogfile = ${join(dir, 'logs', 'drover.log')}\nchildlogdir = ${join(dir, 'logs')}\n\n${programs}`);
+  for (const sub of ['logs', 'run']) {
+    mkdirSync(join(dir, sub), { mode: 0o700 });
+    chownSync(join(dir, sub), 65534, 65534);
+  }
+  const r = spawnSync('prlimit', ['--nofile=256:256', process.execPath, droverBin, 'up', '-c', file], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+  const said = `exit ${String(r.status)}\n--- stderr:\n${r.stderr}--- stdout:\n${r.stdout}`;
+  assert.equal(r.status, 2, said);
+  assert.match(r.stderr, /^drover up: the 150 processes of this config keep 300 log files open while drover runs .*: at least 364 open files, more than this environment allows \(256\); raise the limit where drover starts/m, said);
+  assert.doesNotMatch(r.stderr, /internal error|cannot open log file/, said);
+  assert.equal(existsSync(join(dir, 'run', 'drover.pid')), false, 'no pidfile left behind');
 });
