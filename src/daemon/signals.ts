@@ -5,6 +5,7 @@
 // leaves Node's own child handling intact. PWR and systemd's halt and poweroff signals (RTMIN+3, RTMIN+4)
 // are stops, as TERM (docs/containers.md); Node has no names for the last two, so libuv listens for them
 // through the native layer (os/realtime-signals.ts).
+import { defaultSignalActions, restoreSignalActions } from '../os/native.js';
 import { listenForSignals, type SignalListening } from '../os/realtime-signals.js';
 import { signalNumber } from '../os/signals.js';
 
@@ -100,6 +101,23 @@ export class SignalRelay {
   }
 
   /**
+   * For a process about to hand its signals on, to the program it becomes (the exec for the V8 flags) or to
+   * their default actions (the `up -d` launcher): the stop signals get their default action now, then the
+   * event loop runs a poll phase, in which each one libuv's handler caught before reaches this relay. A stop
+   * caught later would wait in libuv's pipe for a listener that never runs (the exec discards the pipe, the
+   * release stops the listener); with its default action it ends this process instead, nothing started
+   * (docs/decisions.md, "A stop signal just before the exec"). Returns what puts libuv's handlers back.
+   */
+  async settleStops(): Promise<() => void> {
+    // from a check phase on, an immediate runs only after the next poll phase (one queued in a poll phase
+    // runs in the same turn, before any poll)
+    await loopTurn();
+    const saved = defaultSignalActions(STOP_SIGNALS.map(masterSignalNumber));
+    await loopTurn();
+    return () => restoreSignalActions(saved);
+  }
+
+  /**
    * For a process that will not become the master (the `up -d` launcher): gives every signal but USR1 back
    * to its default action, so that Ctrl-C or TERM ends the launcher, and returns what was queued.
    */
@@ -132,4 +150,11 @@ export class SignalRelay {
     this.realtime = null;
     this.target = null;
   }
+}
+
+// --- internal ---
+
+/** Resolves in the check phase of the event loop's next turn (or this one's, from a poll phase). */
+function loopTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }

@@ -168,6 +168,36 @@ export function unblockUsr1(): void {
   if (rc !== 0) throw new NativeError('pthread_sigmask', rc, 'SIG_UNBLOCK SIGUSR1');
 }
 
+/** The actions signals had before defaultSignalActions, each a whole struct sigaction (handler, mask, flags). */
+export type SavedSignalActions = ReadonlyMap<number, Buffer>;
+
+/**
+ * Gives each of `signals` its default action (SIG_DFL) in the whole process, whichever thread the kernel
+ * hands one to, and returns the actions they had. Blocking them would not do: the main thread's mask is its
+ * own, and Node's other threads (libuv's pool) take a signal it blocks and run libuv's handler there.
+ */
+export function defaultSignalActions(signals: readonly number[]): SavedSignalActions {
+  const c = load();
+  const saved = new Map<number, Buffer>();
+  const dfl = Buffer.alloc(SIGACTION_BYTES); // SIG_DFL is 0: handler, mask and flags all zero
+  for (const sig of signals) {
+    const old = Buffer.alloc(SIGACTION_BYTES);
+    if (c.sigaction(sig, dfl, old) !== 0) {
+      const errno = c.koffi.errno();
+      restoreSignalActions(saved);
+      throw new NativeError('sigaction', errno, `SIG_DFL ${sig}`);
+    }
+    saved.set(sig, old);
+  }
+  return saved;
+}
+
+/** Puts back the actions defaultSignalActions replaced (libuv's handler, with its flags). */
+export function restoreSignalActions(saved: SavedSignalActions): void {
+  const c = load();
+  for (const [sig, act] of saved) c.sigaction(sig, act, null);
+}
+
 /** A new fd (close-on-exec, numbered 3 or above) for the same open file description as `fd`. */
 export function duplicateFd(fd: number): number {
   const c = load();

@@ -3,11 +3,13 @@
 // program, so drover went on to start everything (a `docker stop` or `systemctl stop` during a slow start
 // then waited out its timeout and killed it). And `drover up -d --wait` ignored Ctrl-C while it waited.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { CliRun, livePids, makeTmpDir, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
 import { Daemon } from '../helpers/daemon.js';
-import { droverBin } from '../helpers/paths.js';
+import { droverBin, fixturesDir } from '../helpers/paths.js';
 
 /** Whether `pid` has a handler for signal `num` (SigCgt in /proc/PID/status); false once it is gone. */
 function catches(pid: number, num: number): boolean {
@@ -107,4 +109,99 @@ test('a failed exec for the V8 flags: drover runs on without them, and SIGUSR1 s
   } finally {
     await teardown(run, [], dir);
   }
+});
+
+/** What one start with a signal sent at a given loop turn came to. */
+interface TurnRun {
+  /** the signal was sent (false: the exec, or the launcher's release, came first: the sweep is over) */
+  readonly sent: boolean;
+  readonly exit: { code: number | null; signal: NodeJS.Signals | null } | null;
+  /** what drover spawned (programs, or the daemon `up -d` started) */
+  readonly started: number[];
+  readonly output: string;
+}
+
+/**
+ * Starts `drover ARGS` with test/fixtures/signal-at-turn.cjs preloaded: signal `num` goes to the first Node
+ * `turns` turns of its event loop after the relay began to listen. Waits until drover has exited or has
+ * started something, then ends whatever is left.
+ */
+async function startWithSignalAt(args: readonly string[], dir: string, num: number, turns: number): Promise<TurnRun> {
+  const run = new CliRun(args, {
+    cwd: dir,
+    env: {
+      DROVER_V8_FLAGS: undefined,
+      NODE_OPTIONS: `--require=${join(fixturesDir, 'signal-at-turn.cjs')}`,
+      DROVER_TEST_SIGNAL: String(num),
+      DROVER_TEST_TURNS: String(turns),
+    },
+  });
+  const started = (): number[] => [...run.output.matchAll(/spawned: \w+ with pid (\d+)|drover started: pid (\d+)/g)].map((m) => Number(m[1] ?? m[2]));
+  const ended = (): boolean => run.child.exitCode !== null || run.child.signalCode !== null;
+  try {
+    await run.waitUntil(() => (ended() || started().length > 0 ? true : null), 'drover to exit or to start something', 20_000);
+    const exit = ended() ? { code: run.child.exitCode, signal: run.child.signalCode } : null;
+    if (exit !== null && !run.child.stderr?.readableEnded) await once(run.child.stderr as NodeJS.ReadableStream, 'end');
+    return { sent: /sent signal \d+ after \d+ turns/.test(run.output), exit, started: started(), output: run.output };
+  } finally {
+    const pids = started();
+    await teardown(run, pids, undefined);
+    // a daemon `up -d` started is in a session of its own: teardown's group signal does not reach it
+    for (const pid of livePids(pids, run.mark)) process.kill(pid, 'SIGTERM');
+    await waitForCondition(() => livePids(pids, run.mark).length === 0, `what drover started (${pids.join(' ')}) to end`, { describe: () => run.describe() });
+  }
+}
+
+/**
+ * Sends `num` at each loop turn from the relay's install on, one start per turn, until a start gets past the
+ * point where it hands its signals on before the signal is sent; each start with the signal must end with
+ * nothing started, in a way `how` names (null: not a way it may end). Returns "turn: how" for each.
+ */
+async function sweepTurns(args: (conf: string) => string[], num: number, how: (r: TurnRun) => string | null): Promise<string[]> {
+  const dir = makeTmpDir();
+  const conf = writeConfig(dir, `[program:a]\ncommand = sleep 1000\nstartsecs = 0\n\n[program:b]\ncommand = sleep 1000\nstartsecs = 0\n`);
+  const seen: string[] = [];
+  try {
+    for (let turns = 0; ; turns++) {
+      assert.ok(turns < 40, `the signal was still sent before the hand-over after 40 turns: ${seen.join('; ')}`);
+      const r = await startWithSignalAt(args(conf), dir, num, turns);
+      if (!r.sent) {
+        assert.ok(turns > 0 && r.started.length > 0, `without the signal, drover started: turn ${turns}\n${r.output}`);
+        return seen;
+      }
+      const ended = r.exit === null ? null : how(r);
+      seen.push(`${turns}: ${ended ?? JSON.stringify(r.exit)}`);
+      assert.deepEqual(r.started, [], `signal ${num} sent ${turns} turns after the relay listened: nothing may start (${seen.join('; ')})\n${r.output}`);
+      assert.ok(ended !== null, `signal ${num} after ${turns} turns: drover ended by it, or gracefully (${seen.join('; ')})\n${r.output}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// Before the exec for the V8 flags, `up` let one turn of the event loop deliver what libuv had caught, then
+// read the relay's queue: a signal libuv's handler caught after that turn's poll phase sat in its pipe, its
+// listener never run, and the exec discarded it; drover started every program and ran on (a `systemctl
+// stop` or a `docker stop` while it started, lost). Each turn between the relay's install and the exec gets
+// a signal here. Before the fix the first was lost every time (it came before the turn `up` waited for,
+// which ran before any poll phase); after it, a signal is carried over (a graceful exit 0) or, in the last
+// turn before the exec, ends drover by its default action, nothing started.
+for (const [name, num] of [['TERM', 15], ['QUIT', 3], ['RTMIN+3', 37]] as const) {
+  test(`a foreground drover given SIG${name} at any turn of its start before its exec ends with nothing started`, async (t) => {
+    const seen = await sweepTurns((conf) => ['up', '-c', conf], num, (r) => {
+      if (r.exit?.code === 0 && new RegExp(`SIG${name.replace('+', '\\+')} came while drover was starting: no program is started`).test(r.output)) return 'graceful';
+      // Node names no real-time signal: a child it ended is reported as exit 0 (the new master said nothing)
+      if (r.exit?.signal === `SIG${name}` || (num > 31 && r.exit?.code === 0 && !/drover up: pid/.test(r.output))) return 'by the signal';
+      return null;
+    });
+    t.diagnostic(`turn: how drover ended; ${seen.join('; ')}`);
+    assert.ok(seen.some((s) => s.endsWith('graceful')), `a signal caught before the exec is carried over: a graceful exit (${seen.join('; ')})`);
+  });
+}
+
+// The `up -d` launcher read its queue the same way before it gave the signals back to their default
+// actions: a TERM in that turn was lost, and the launcher started the daemon and its programs.
+test('the up -d launcher given SIGTERM at any turn before it lets go of its signals starts no daemon', async (t) => {
+  const seen = await sweepTurns((conf) => ['up', '-d', '--no-wait', '-c', conf], 15, (r) => (r.exit?.signal === 'SIGTERM' ? 'by the signal' : null));
+  t.diagnostic(`turn: how the launcher ended; ${seen.join('; ')}`);
 });

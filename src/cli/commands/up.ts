@@ -208,10 +208,11 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay, 
   }
   const execedAlready = ctx.env[EXECED_MARK] !== undefined;
   delete process.env[EXECED_MARK]; // not for the programs' environment (ctx.env is process.env)
-  // A signal that came while the config loaded (synchronously) waits in libuv, its listener not yet run:
-  // one turn of the event loop delivers it to the relay before the exec or the release reads the queue
-  if (values.daemon || (!child && !reexec && masterFlags.length > 0 && !execedAlready)) await new Promise((resolve) => setImmediate(resolve));
-  if (!values.daemon && !child && !reexec && masterFlags.length > 0 && !execedAlready && nativeAvailable()) {
+  const execForFlags = !values.daemon && !child && !reexec && masterFlags.length > 0 && !execedAlready;
+  // A signal that came while the config loaded (synchronously) waits in libuv, its listener not yet run: the
+  // relay delivers it before the exec or the release reads the queue, and a stop after that ends this process
+  const restoreStops = values.daemon || execForFlags ? await signals.settleStops() : null;
+  if (execForFlags) {
     try {
       // sockets systemd passed (LISTEN_FDS from fd 3) and `bind = fd://N` ones go on to the new program, as
       // they came to this one
@@ -223,6 +224,7 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay, 
       const env = { ...ctx.env, [EXECED_MARK]: '1', ...(pending.length > 0 ? { [PENDING_SIGNALS_ENV]: pending.join(',') } : {}), ...handed?.env };
       execve(process.execPath, [process.execPath, ...process.execArgv, ...masterFlags, ...process.argv.slice(1)], env, [...keep, ...(handed ? [handed.fd] : [])]);
     } catch (err) {
+      restoreStops?.();
       // the Node binary gone or replaced since: run without the flags
       ctx.stderr.write(`drover up: cannot restart with ${masterFlags.join(' ')} (${(err as Error).message}); running without them\n`);
     }
