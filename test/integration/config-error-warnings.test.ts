@@ -30,3 +30,13 @@ test('reload, reread and update of a config with an error print the warnings tha
     await teardown(run, [], dir);
   }
 });
+
+test('up and up -d of a config with an error print the warnings that explain it, then the error (exit 2)', async () => {
+  for (const args of [['up'], ['up', '-d']]) {
+    const dir = makeTmpDir();
+    const file = writeConfig(dir, TYPO);
+    const r = await runCli([...args, '-c', file], { timeoutMs: 30_000 });
+    assert.equal(r.code, 2, `${args.join(' ')}\n${r.output}`);
+    assert.match(r.stderr, WARNING, `${args.join(' ')}\n${r.output}`);
+  }
+});

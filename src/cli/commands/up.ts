@@ -15,6 +15,7 @@ import { ensureRuntimeDir, RuntimeDirError } from '../../daemon/runtime-dir.js';
 import { reportToPredecessor } from '../../daemon/reexec.js';
 import { masterSignalNumber, PENDING_SIGNALS_ENV, SignalRelay, STOP_SIGNALS } from '../../daemon/signals.js';
 import { ConfigError } from '../../errors.js';
+import { ConfigProblems } from '../../config/sources.js';
 import type { Command } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { outputIsTheAnswer } from '../run.js';
@@ -189,7 +190,9 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay, 
     }
     config = loadConfig(file, { ...loadOptions, ...(evaluation !== undefined ? { evaluation } : {}) });
   } catch (err) {
-    if (err instanceof ConfigError) return fail(err.message, EXIT.USAGE, false, 'E_CONFIG');
+    // the warnings met before the error first, as `drover check` prints them: a misspelt key's "did you
+    // mean" is often what explains the error
+    if (err instanceof ConfigError) return fail([...(err instanceof ConfigProblems ? err.warnings.map(formatWarning) : []), err.message].join('\n'), EXIT.USAGE, false, 'E_CONFIG');
     throw err;
   }
   // the native layer (src/os/) binds the sockets, holds the instance lock, makes the programs' pipes and
