@@ -981,6 +981,10 @@ async function readHeld<T>(file: LogFile, read: (path: string) => Promise<T>): P
   if (fd === null) return null;
   try {
     return await read(`/proc/self/fd/${fd}`);
+  } catch (err) {
+    // a message names the log, not the descriptor it was read through
+    if (err instanceof LogReadError) err.message = err.message.replaceAll(`/proc/self/fd/${fd}`, file.path);
+    throw err;
   } finally {
     closeSync(fd);
   }
