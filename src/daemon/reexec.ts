@@ -373,7 +373,7 @@ export function takeOver(
     if (t === STEERING_HANDED_OVER.t) takeSteering();
     else if (t === SUCCESSOR_ABANDONED.t) abandoned = true;
   });
-  process.once('disconnect', () => {
+  const predecessorExited = (): void => {
     supervisor.predecessor.release();
     // stopped before it took over: the old master kept (and cleaned up) the socket files; nothing to start
     if (abandoned || (!tookOver && supervisor.mood !== 'running')) return;
@@ -386,7 +386,11 @@ export function takeOver(
     }
     if (!tookOver) takeOverAlone();
     supervisor.startRemaining();
-  });
+  };
+  // the old master may have gone already (killed while this one read its config or ran on_starting): its
+  // channel closed then, and 'disconnect' is not emitted again; the held programs would stay held for good
+  if (process.connected) process.once('disconnect', predecessorExited);
+  else predecessorExited();
 }
 
 // --- internal ---
