@@ -144,8 +144,9 @@ export class Reloader {
   // --- internal ---
 
   /** Why this master stops, for the log. */
-  private stopping(): string {
-    return this.o.handedOver?.() === true ? 'this master hands over to a new one (USR2)' : 'drover is shutting down';
+  private stopping(began = false): string {
+    if (this.o.handedOver?.() === true) return began ? 'this master began handing over to a new one (USR2)' : 'this master hands over to a new one (USR2)';
+    return began ? 'drover began shutting down' : 'drover is shutting down';
   }
 
   /** The outcome of a reload that this master's stop kept from finishing (or from beginning). */
@@ -170,7 +171,7 @@ export class Reloader {
       const read = await this.reread(opts.cause);
       // the module of a typed config runs beside the loop: a shutdown may have begun meanwhile
       if (supervisor.mood !== 'running') {
-        logger.warn(`${opts.cause}: reload cut short: ${this.stopping()} while it read the config`);
+        logger.warn(`${opts.cause}: reload cut short: ${this.stopping(true)} while it read the config`);
         return { config: read.config, diff: read.diff, outcomes: [this.stopped('the reload was cut short while it read the config')], rolled: [], settings: [] };
       }
       this.warnOwnLogUnchanged(read.config, opts.cause);
@@ -196,7 +197,7 @@ export class Reloader {
       // a shutdown that began while the reload ran (`drover down` while a changed program stopped) cuts it
       // short: its caller hears so (E_SHUTTING_DOWN), never "done"
       const cutShort = (step: string): ReloadResult => {
-        logger.warn(`${opts.cause}: reload cut short: ${this.stopping()} ${step}`);
+        logger.warn(`${opts.cause}: reload cut short: ${this.stopping(true)} ${step}`);
         const last = this.stopped(`the reload was cut short ${step}`);
         // a re-exec: the processes the stop refused are the new master's to start, from the config it read
         const kept = last.code === 'E_REEXEC' ? outcomes.filter((o) => o.code !== 'E_SHUTTING_DOWN') : outcomes;
