@@ -176,6 +176,13 @@ export function openEventStream(
   onEvent: (e: ServerEvent) => Promise<void> | void,
   onEnd: (err: Error | null) => void,
 ): Promise<() => void> {
+  // once: a handler's failure destroys the request, whose own end or error would follow
+  let ended = false;
+  const end = (err: Error | null): void => {
+    if (ended) return;
+    ended = true;
+    onEnd(err);
+  };
   // node:http only here: the one-shot commands (status, start, …) never load it
   return import('node:http').then(({ request: httpRequest }) => new Promise((resolve, reject) => {
     const req = httpRequest(
@@ -194,9 +201,10 @@ export function openEventStream(
         }
         res.setEncoding('utf8');
         let buf = '';
-        res.on('data', (chunk: string) => {
-          buf += chunk;
-          let backedUp: Promise<void> | void = undefined;
+        // an event whose handler returned a promise holds back the stream and every event after it, those
+        // of the same chunk too (a follow reads what a USR2's hand-over left in the files before going on)
+        let held = false;
+        const drain = (): void => {
           for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
             const block = buf.slice(0, i);
             buf = buf.slice(i + 2);
@@ -213,15 +221,30 @@ export function openEventStream(
             } catch {
               parsed = data.join('\n');
             }
-            backedUp = onEvent({ event, data: parsed }) ?? backedUp;
-          }
-          if (backedUp) {
+            const backedUp = onEvent({ event, data: parsed });
+            if (!backedUp) continue;
+            held = true;
             res.pause();
-            void backedUp.finally(() => res.resume());
+            backedUp.then(
+              () => {
+                held = false;
+                res.resume();
+                drain();
+              },
+              (err: unknown) => {
+                end(err instanceof Error ? err : new Error(String(err)));
+                req.destroy();
+              },
+            );
+            return;
           }
+        };
+        res.on('data', (chunk: string) => {
+          buf += chunk;
+          if (!held) drain();
         });
-        res.on('end', () => onEnd(null));
-        res.on('error', (err) => onEnd(err));
+        res.on('end', () => end(null));
+        res.on('error', (err) => end(err));
         resolve(() => req.destroy());
       },
     );

@@ -352,7 +352,14 @@ async function readGaps(
     const length = now.offset - start - skipped;
     if (length <= 0) continue;
     const enc = output === 'bytes' ? '&encoding=base64' : '';
-    const body = await r.call('GET', `/api/logs/read?process=${encodeURIComponent(name)}&stream=${stream}&offset=${start + skipped}&length=${length}${enc}`, LogReadJson);
+    let body;
+    try {
+      body = await r.call('GET', `/api/logs/read?process=${encodeURIComponent(name)}&stream=${stream}&offset=${start + skipped}&length=${length}${enc}`, LogReadJson);
+    } catch (err) {
+      // the new master stopped meanwhile, or refused the read: the follow goes on (or ends) with the stream
+      r.err(`${length} bytes of ${name} ${stream} written while the new master took over could not be read: ${(err as Error).message} (the log file has them)`);
+      continue;
+    }
     // asked in base64 for bytes; text otherwise (the stream's own encoding)
     const data = output === 'bytes' && body.encoding !== 'base64' ? Buffer.from(body.data, 'utf8').toString('base64') : body.data;
     if (data !== '') emit(name, stream, data);
