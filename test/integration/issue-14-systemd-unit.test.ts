@@ -162,3 +162,17 @@ command = /bin/sleep 1000
   assert.equal(sys.code, 0, sys.output);
   assert.equal(sys.stderr, '');
 });
+
+test('--user run by a uid with no passwd entry (a container\'s arbitrary uid): the unit is printed, the warning names the uid', () => {
+  const dir = makeTmpDir();
+  spawnSync('chmod', ['755', dir]);
+  const file = writeConfig(dir, '[program:web]\ncommand = /bin/sleep 1000\nuser = nobody\n');
+  spawnSync('chmod', ['644', file]);
+  // 54321: no passwd entry on a test machine (os.userInfo() throws ENOENT for it)
+  const r = spawnSync('setpriv', ['--reuid=54321', '--regid=54321', '--clear-groups', process.execPath, droverBin, 'unit', '--user', '-c', file], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+  const said = `exit ${String(r.status)}\n--- stderr:\n${r.stderr}`;
+  assert.equal(r.status, 0, said);
+  assert.match(r.stdout, /^ExecStart=/m, said);
+  assert.match(r.stderr, /^drover unit: warning: program "web" has user = nobody, but a user manager runs drover as its own user \(you: 54321\)/m, said);
+  assert.doesNotMatch(r.stderr, /internal error/, said);
+});

@@ -186,7 +186,7 @@ export const serve: Command = async (ctx) => {
   if (v.group !== undefined) return usage('-g/--group is not supported yet: workers run with the primary group of --user');
   // a program's user= that drover cannot take is a warning for `up` (the config may be meant for root); an
   // option given on this command line is refused at once, not after the workers' start retries
-  if (v.user !== undefined && process.getuid?.() !== 0) {
+  if (v.user !== undefined && process.getuid?.() !== 0 && v.user !== String(process.getuid?.())) {
     const as = lookupUser(v.user);
     if (as === null) return usage(`-u ${v.user}: no such user`);
     if (as.uid !== process.getuid?.()) return usage(`-u ${v.user}: drover runs as uid ${process.getuid?.() ?? '?'}, not as root, so it cannot run the workers as ${v.user} (run drover serve as root, or leave out -u)`);

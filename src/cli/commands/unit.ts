@@ -103,7 +103,15 @@ export const unit: Command = async (ctx) => {
   });
   if (values.user === true) {
     // the unit is still printed (exit 0): it may be meant for another machine, or the config edited next
-    const self = { uid: process.getuid?.() ?? 0, name: userInfo().username };
+    const uid = process.getuid?.() ?? 0;
+    // a container's uid may have no passwd entry (userInfo throws): the uid stands for the name then
+    let name = String(uid);
+    try {
+      name = userInfo().username;
+    } catch {
+      // no entry: keep the uid
+    }
+    const self = { uid, name };
     for (const w of userUnitWarnings(config.processes, self, (u) => lookupUser(u)?.uid ?? null)) ctx.stderr.write(`drover unit: warning: ${w}\n`);
   }
   if (json) printJson(ctx, { ok: true, unit: text });
