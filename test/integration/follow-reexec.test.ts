@@ -99,7 +99,12 @@ test('tail -f and logs -f go on across a USR2: every line the log files hold, pr
   // stopped) and the new one's first are printed, each once, in the file's order
   const shownByTail = printed(tail);
   const shownByLogs = printed(logs);
-  const file = readFileSync(join(d.dir, 'counter.log'), 'utf8').split('\n');
+  // a follower gets each chunk before drover writes it to the file: the file is read once it holds the
+  // last line either follower printed
+  const counterLog = join(d.dir, 'counter.log');
+  const lastPrinted = [shownByTail.at(-1) ?? '', (shownByLogs.filter((l) => l.startsWith('counter:counter |')).at(-1) ?? '').slice('counter:counter | '.length)];
+  await waitForCondition(() => lastPrinted.every((l) => readFileSync(counterLog, 'utf8').split('\n').includes(l)), 'the log file to hold the last lines the followers printed', { describe: () => `${JSON.stringify(lastPrinted)}\n${d.daemonStderr()}` });
+  const file = readFileSync(counterLog, 'utf8').split('\n');
   assertSliceOf(shownByTail, file, 'tail -f counter');
   assertSliceOf(shownByLogs.filter((l) => l.startsWith('counter:counter |')).map((l) => l.slice('counter:counter | '.length)), file, 'logs -f, counter');
   assert.ok(shownByTail.includes(`${oldCounter} bye 5`) && shownByTail.some((l) => l.startsWith(`${newCounter} 1 `)), `both processes' lines around the hand-over\n${tail.describe()}`);

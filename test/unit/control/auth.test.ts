@@ -56,27 +56,41 @@ test('a wrong username costs as much to refuse as a wrong password: the password
   };
   const refuse = (req: IncomingMessage) => (): void => assert.equal(isAuthorized(req, creds), false);
   const hashOnce = (): void => void createHash('sha1').update(big).digest('hex');
-  const a: number[] = [];
-  const b: number[] = [];
-  const h: number[] = [];
-  // Interleaved, so that a burst of load on the machine hits every case alike, and in turns: each round
-  // frees the same 8 MiB buffers, so V8's collections for external memory come at the same point of every
-  // round; in a fixed order they all fell on one case (CI once read every wrong password 3 ms slower).
-  const cases: [number[], () => void][] = [
-    [a, refuse(wrongUser)],
-    [b, refuse(wrongPassword)],
-    [h, hashOnce],
-  ];
-  for (let i = 0; i < 15; i++) {
-    for (let k = 0; k < cases.length; k++) {
-      const [into, fn] = cases[(i + k) % cases.length] as [number[], () => void];
-      into.push(time(fn));
+  // One measure of the three cases: how much sooner a wrong username is refused, and what hashing costs.
+  const measure = (): { saved: number; said: string } => {
+    const a: number[] = [];
+    const b: number[] = [];
+    const h: number[] = [];
+    // Interleaved, so that a burst of load on the machine hits every case alike, and in turns: each round
+    // frees the same 8 MiB buffers, so V8's collections for external memory come at the same point of every
+    // round; in a fixed order they all fell on one case (CI once read every wrong password 3 ms slower).
+    const cases: [number[], () => void][] = [
+      [a, refuse(wrongUser)],
+      [b, refuse(wrongPassword)],
+      [h, hashOnce],
+    ];
+    for (let i = 0; i < 15; i++) {
+      for (let k = 0; k < cases.length; k++) {
+        const [into, fn] = cases[(i + k) % cases.length] as [number[], () => void];
+        into.push(time(fn));
+      }
     }
+    const saved = fastest(b) - fastest(a);
+    const ok = saved < fastest(h) / 2;
+    return {
+      saved: ok ? 0 : saved,
+      said:
+        `a wrong username is refused ${saved.toFixed(2)} ms sooner than a wrong password (hashing the attempt takes ${fastest(h).toFixed(2)} ms; ` +
+        `wrong username ${fastest(a).toFixed(2)} ms, wrong password ${fastest(b).toFixed(2)} ms)`,
+    };
+  };
+  // A check that skips the password saves the hashing in every measure; noise (CI on Node 24 once read
+  // 3.6 ms of 5.2) comes and goes: up to three measures, one that saves under half the hashing passes
+  const tries: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const m = measure();
+    if (m.saved === 0) return;
+    tries.push(m.said);
   }
-  const saved = fastest(b) - fastest(a);
-  assert.ok(
-    saved < fastest(h) / 2,
-    `a wrong username is refused ${saved.toFixed(2)} ms sooner than a wrong password (hashing the attempt takes ${fastest(h).toFixed(2)} ms; ` +
-      `wrong username ${fastest(a).toFixed(2)} ms, wrong password ${fastest(b).toFixed(2)} ms)`,
-  );
+  assert.fail(tries.join('\n'));
 });
