@@ -102,17 +102,17 @@ export function sendMethodNotAllowed(res: ServerResponse, method: string | undef
 export const MAX_STREAM_BACKLOG_BYTES = 1024 * 1024;
 
 /**
- * Writes a server-sent event stream without letting a slow client grow drover's memory. Once more than
- * MAX_STREAM_BACKLOG_BYTES wait for the client, `onBehind` decides: 'skip' drops what follows (write returns
- * false, the caller counts it) until the client has read everything, then calls `onCaughtUp` (to say what
- * was lost); 'close' ends the connection (for streams a gap would make wrong, which a client re-opens).
- */
-/**
  * Why drover ends an event stream, said in its last event (`event: end`, docs/api.md): `shutdown`, drover
  * stops; `reexec`, this master hands over to a new one (USR2), where a client may go on.
  */
 export type StreamEndReason = 'shutdown' | 'reexec';
 
+/**
+ * Writes a server-sent event stream without letting a slow client grow drover's memory. Once more than
+ * MAX_STREAM_BACKLOG_BYTES wait for the client, `onBehind` decides: 'skip' drops what follows (write returns
+ * false, the caller counts it) until the client has read everything, then calls `onCaughtUp` (to say what
+ * was lost); 'close' ends the connection (for streams a gap would make wrong, which a client re-opens).
+ */
 export class EventStreamWriter {
   /** true from the first skipped write until the client has read everything queued */
   private behind = false;
