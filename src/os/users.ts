@@ -7,10 +7,31 @@ import { createRequire } from 'node:module';
 // child_process, with the dgram and socket modules it loads, took ~1 ms of every `drover status`
 const requireBuiltin = createRequire(import.meta.url);
 
-/** `getent DB KEY`'s output; throws as execFileSync does (status 2: no such key). */
+/**
+ * `getent DB KEY`'s output; throws as execFileSync does (status 2: no such key). Where there is no getent
+ * (a minimal image: distroless, busybox without it), the entry is read from /etc/passwd or /etc/group,
+ * which is all such an image has.
+ */
 function getent(db: 'passwd' | 'group', key: string): string {
   const { execFileSync } = requireBuiltin('node:child_process') as typeof import('node:child_process');
-  return execFileSync('getent', [db, key], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  try {
+    return execFileSync('getent', [db, key], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    return fileEntry(db, key);
+  }
+}
+
+/** The line of /etc/DB whose name (or, for a number, whose id) is `key`; throws with status 2 if none. */
+function fileEntry(db: 'passwd' | 'group', key: string): string {
+  const { readFileSync } = requireBuiltin('node:fs') as typeof import('node:fs');
+  const lines = readFileSync(`/etc/${db}`, 'utf8').split('\n');
+  // getent matches a name first, then a number as an id (field 3 of both files)
+  const byName = lines.find((l) => l.split(':')[0] === key);
+  const byId = /^\d+$/.test(key) ? lines.find((l) => l.split(':')[2] === key) : undefined;
+  const line = byName ?? byId;
+  if (line !== undefined) return `${line}\n`;
+  throw Object.assign(new Error(`no ${db} entry ${JSON.stringify(key)} in /etc/${db}`), { status: 2 });
 }
 
 export interface UserInfo {
