@@ -207,6 +207,25 @@ export function openFileLimit(): number {
   return Number.isFinite(n) ? n : Infinity;
 }
 
+/**
+ * Whether this process has no file descriptor to spare (EMFILE for the next two opens), said as
+ * "N open, the limit is M"; null when it has. Asked after a failed spawn, whose error Node gives only on
+ * the next tick: libuv needs a pipe of two descriptors of its own to start a child.
+ */
+export function descriptorsExhausted(): string | null {
+  let limit: number;
+  let open: number;
+  try {
+    limit = openFileLimit();
+    // the listing's own descriptor is counted: `limit` open then means at most one was free
+    open = countOpenFds();
+  } catch (err) {
+    if (outOfDescriptors(err)) return 'none free';
+    throw err;
+  }
+  return open >= limit ? `${open - 1} open, the limit is ${limit}` : null;
+}
+
 /** Seconds since boot, to turn start ticks into wall time. */
 export function uptimeSeconds(): number {
   return Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);

@@ -5,7 +5,7 @@ import { Socket } from 'node:net';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { recordSpawned } from './children.js';
 import { nativeAvailable } from './libc.js';
-import { readStat } from './proc.js';
+import { descriptorsExhausted, readStat } from './proc.js';
 import { closeOutputPipes, outputPipe, PipeReader, type OutputPipe, type OutputStream } from './pipe-reader.js';
 import { deliverableSignal } from './signals.js';
 import { ChildStdin } from './stdin-pipe.js';
@@ -269,10 +269,13 @@ export function spawnProcess(req: SpawnRequest): SpawnResult {
     if (oldUmask !== null) process.umask(oldUmask);
   }
   if (child.pid === undefined) {
+    // counted while the pipes are open, as they were when the spawn needed its own
+    const exhausted = descriptorsExhausted();
     closeOutputPipes([outPipe, errPipe, inPipe]);
     // libuv reports exec failures synchronously; Node then emits 'error' on the next tick. Swallowing it
     // here is safe because the failure is returned to the caller.
     child.once('error', () => undefined);
+    if (exhausted !== null) return { ok: false, reason: 'EMFILE', message: `could not spawn ${exe.path}: out of file descriptors (EMFILE; ${exhausted})` };
     return { ok: false, reason: 'ESPAWN', message: `could not spawn ${exe.path}` };
   }
   recordSpawned(child);
