@@ -13,8 +13,9 @@
 #   curl        — the container test requests the example's pages from inside its network namespace
 #   php-cgi     — a real FastCGI server: the [fcgi-program:x] test runs it on a drover-made tcp and unix socket
 #   openssl     — makes the self-signed certificate the https health probe is tested against
+#   faketime    — libfaketime steps the wall clock of one drover (the clock-jump tests), not the machine's
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends supervisor util-linux procps logrotate systemd iproute2 strace chromium redis-server nginx-light curl php-cgi openssl >/dev/null
+apt-get install -y -qq --no-install-recommends supervisor util-linux procps logrotate systemd iproute2 strace chromium redis-server nginx-light curl php-cgi openssl faketime >/dev/null
 echo "test dependencies installed: $(/usr/bin/python3 -c 'import supervisor.options, pkgutil; print("supervisor", pkgutil.get_data("supervisor", "version.txt").decode().strip())')"
