@@ -66,3 +66,22 @@ export class InvariantError extends DroverError {
     super('E_INVARIANT', message);
   }
 }
+
+/**
+ * What was thrown, as text, whatever it was (`throw` takes any value): an Error's stack (`'stack'`) or
+ * message, else the value as a string. Never throws itself: a value String() cannot convert (an object
+ * without a prototype, a toString that throws) is named by its tag, so the code reporting an error cannot
+ * fail in turn.
+ */
+export function describeThrown(err: unknown, form: 'stack' | 'message' = 'message'): string {
+  try {
+    const e = err as { stack?: unknown; message?: unknown } | null | undefined;
+    return String(form === 'stack' ? (e?.stack ?? e?.message ?? err) : (e?.message ?? err));
+  } catch {
+    try {
+      return Object.prototype.toString.call(err);
+    } catch {
+      return '(a value that cannot be shown)';
+    }
+  }
+}

@@ -1,6 +1,7 @@
 // drover's shared primitives as a worker module sees them: `ctx.queue(name)`, `ctx.state`, `ctx.lock(name)`
 // in a job worker, or `import { queue, state, lock } from 'drover'` anywhere in a worker process. The
 // master holds the data (docs/shared.md); values cross the IPC channel as JSON.
+import { describeThrown } from '../errors.js';
 import { RUNTIME_KEY, sharedClient, SharedRequestError } from './client.js';
 import { stateValueProblem, taskShapeProblem, type DeadTask, type NackResult, type QueueStats } from './queue-core.js';
 
@@ -431,16 +432,21 @@ class QueueHandle<T> implements Queue<T> {
     if (isStopAbort(err, signal)) {
       // the stop withdrew what the handler waited for (a lock, a take of its own): not the task's failure,
       // so it goes back as a withdrawn take does, no attempt spent (docs/shared.md)
-      process.stderr.write(`drover queue ${this.name}: task ${task.id} (attempt ${task.attempt}) back to the queue unfinished, no attempt spent: the worker is stopping (${String((err as Error)?.message ?? err)})\n`);
+      process.stderr.write(`drover queue ${this.name}: task ${task.id} (attempt ${task.attempt}) back to the queue unfinished, no attempt spent: the worker is stopping (${describeThrown(err)})\n`);
       return task.withdraw();
     }
-    process.stderr.write(`drover queue ${this.name}: task ${task.id} (attempt ${task.attempt}) failed: ${(err as Error)?.stack ?? String(err)}\n`);
-    let delay = retryIn(task);
+    process.stderr.write(`drover queue ${this.name}: task ${task.id} (attempt ${task.attempt}) failed: ${describeThrown(err, 'stack')}\n`);
+    let delay: unknown;
+    try {
+      delay = retryIn(task);
+    } catch (thrown) {
+      delay = `an error (${describeThrown(thrown)})`;
+    }
     if (typeof delay !== 'number' || !Number.isFinite(delay)) {
-      process.stderr.write(`drover queue ${this.name}: retryInMs gave ${String(delay)} for task ${task.id}, not a finite number; retrying it at once\n`);
+      process.stderr.write(`drover queue ${this.name}: retryInMs gave ${typeof delay === 'string' ? delay : describeThrown(delay)} for task ${task.id}, not a finite number; retrying it at once\n`);
       delay = 0;
     }
-    return task.nack({ retryInMs: delay, error: String((err as Error)?.message ?? err) });
+    return task.nack({ retryInMs: delay as number, error: describeThrown(err) });
   }
 
   async stats(): Promise<QueueStats> {

@@ -5,6 +5,7 @@
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { describeThrown } from '../errors.js';
 import { originForm } from '../request-target.js';
 import { requestScheme, type SchemePolicy } from './forwarded.js';
 
@@ -123,7 +124,7 @@ export function requestUrl(req: IncomingMessage, scheme: 'http' | 'https'): stri
 }
 
 function failedRequest(worker: string, req: IncomingMessage, res: ServerResponse, err: unknown): void {
-  process.stderr.write(`drover worker ${worker}: error handling request ${req.method ?? '?'} ${req.url ?? '?'}: ${(err as Error)?.stack ?? String(err)}\n`);
+  process.stderr.write(`drover worker ${worker}: error handling request ${req.method ?? '?'} ${req.url ?? '?'}: ${describeThrown(err, 'stack')}\n`);
   if (!res.headersSent) {
     res.writeHead(500, { 'content-type': 'text/plain', connection: 'close' });
     res.end('internal error\n');

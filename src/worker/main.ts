@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type RequestListener, type Server, 
 import { createServer as createNetServer, Server as NetServer } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { describeThrown } from '../errors.js';
 import { parseMasterMessage, WORKER_BOOT_ERROR, WORKER_CUT_SHORT, WORKER_ENV, type WorkerMessage } from '../ipc/protocol.js';
 import { lock, queue, setRuntimeDefaults, state } from '../primitives/api.js';
 import { accessLog } from './access-log.js';
@@ -76,7 +77,7 @@ function reportAndExit(code: number): void {
 }
 
 function fail(message: string, err?: unknown): never {
-  process.stderr.write(`drover worker ${name}: ${message}${err ? `: ${(err as Error).stack ?? String(err)}` : ''}\n`);
+  process.stderr.write(`drover worker ${name}: ${message}${err ? `: ${describeThrown(err, 'stack')}` : ''}\n`);
   process.exit(WORKER_BOOT_ERROR);
 }
 
@@ -231,7 +232,7 @@ async function runJobWorker(worker: JobWorker): Promise<void> {
     // an abort that a stop caused is how run() is meant to end
     if (stopping && (err as Error)?.name === 'AbortError') return finishJob(worker, ctx, 0);
     // said before stop() runs: a stop() that hangs must not hide why the worker is leaving
-    process.stderr.write(`drover worker ${name}: run() failed: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.stderr.write(`drover worker ${name}: run() failed: ${describeThrown(err, 'stack')}\n`);
     code = 1;
   }
   await finishJob(worker, ctx, code);
@@ -250,7 +251,7 @@ async function finishJob(worker: JobWorker, ctx: WorkerContext, code: number): P
     try {
       await worker.stop?.(ctx);
     } catch (err) {
-      process.stderr.write(`drover worker ${name}: stop() failed: ${(err as Error)?.stack ?? String(err)}\n`);
+      process.stderr.write(`drover worker ${name}: stop() failed: ${describeThrown(err, 'stack')}\n`);
       code = code === 0 ? 1 : code;
     }
     reportAndExit(code);

@@ -277,3 +277,57 @@ export default defineWorker({
     await teardown(run, [], dir);
   }
 });
+
+test('a handler that throws what String() cannot convert (no prototype, a throwing toString) or a retryInMs that throws: the task is nacked, the worker and its other tasks run on', async () => {
+  const ODD = `import { defineWorker } from 'drover';
+export default defineWorker({
+  async run(ctx) {
+    await ctx.queue('q').process(async (task) => {
+      ctx.log('task ' + task.id + ' attempt ' + task.attempt);
+      if (task.data.slow) {
+        // finishes only once every odd task has been settled
+        await new Promise((resolve) => ctx.state.watch('odd-done', (v) => v && resolve()));
+        ctx.log('slow task finished');
+        return;
+      }
+      if (task.data.kind === 'nullproto') throw Object.create(null);
+      if (task.data.kind === 'badtostring') throw { toString() { throw new Error('nope'); } };
+      if (task.data.kind === 'retrythrows') throw new Error('plain');
+      if (task.data.kind === 'release') await ctx.state.set('odd-done', true);
+    }, { concurrency: 2, retryInMs: (task) => { if (task.data.kind === 'retrythrows') throw Object.create(null); return 100; } });
+  },
+});
+`;
+  const { run, dir, conf } = await boot({ 'odd.mjs': ODD }, `[program:odd]\nworker = DIR/odd.mjs\ngraceful_timeout = 2s\n`);
+  const push = async (data: string): Promise<void> => {
+    const r = await runCli(['queue', 'push', 'q', data, '--max-attempts', '1', '-c', conf]);
+    assert.equal(r.code, 0, r.output);
+  };
+  const dead = async (): Promise<{ id: number; error: string | null; reason: string }[]> => {
+    const r = await runCli(['queue', 'dead', 'q', '--json', '-c', conf]);
+    assert.equal(r.code, 0, r.output);
+    return (JSON.parse(r.stdout) as { tasks: { id: number; error: string | null; reason: string }[] }).tasks;
+  };
+  try {
+    await run.waitForLine(/odd_0: starting → running/, { timeoutMs: 10_000 });
+    await push('{"slow":true}');
+    await run.waitForLine(/odd_0 \| task 1 attempt 1/, { timeoutMs: 10_000 });
+    for (const kind of ['nullproto', 'badtostring', 'retrythrows']) await push(JSON.stringify({ kind }));
+    let last: unknown = null;
+    await waitForAsync(async () => {
+      const d = await dead();
+      last = d;
+      return d.length === 3;
+    }, 'the three odd tasks to be dead-lettered', { describe: () => `${JSON.stringify(last)}\n${run.describe()}` });
+    const got = (last as { error: string | null; reason: string }[]).map((t) => `${t.reason}: ${t.error}`).sort();
+    assert.deepEqual(got, ['nacked: [object Object]', 'nacked: [object Object]', 'nacked: plain'], `each nacked with what it threw, not "worker exited"\n${JSON.stringify(last)}`);
+    assert.match(run.output, /retryInMs gave an error \(\[object Object\]\) for task 4, not a finite number; retrying it at once/, run.describe());
+    // the slow task, in flight beside them all along, was not cut off: a last task lets it finish
+    await push('{"kind":"release"}');
+    await run.waitForLine(/odd_0 \| slow task finished/, { timeoutMs: 10_000 });
+    assert.equal(run.count(/odd_0 \| task 1 attempt/g), 1, `the slow task ran once\n${run.describe()}`);
+    assert.doesNotMatch(run.output, /odd_0: running → exited|run\(\) failed/, run.describe());
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
