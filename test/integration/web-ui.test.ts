@@ -433,3 +433,52 @@ startsecs = 0
     await closeAll(context, profile, d);
   }
 });
+
+test('web page in Chromium: the process list follows a USR2 to the new master (its pid in the header) and says so when drover stops, not "reconnecting…" for ever', { skip }, async () => {
+  const port = await freePort();
+  const d = new Daemon(`${inetSection(port)}
+[program:sleeper]
+command = sleep 1000
+startsecs = 0
+`);
+  const profile = makeTmpDir('drover-chromium-');
+  let context: BrowserContext | null = null;
+  const conn = async (page: Page): Promise<string> => JSON.stringify(await page.locator('#conn').textContent({ timeout: DEFAULT_TIMEOUT_MS }).catch(() => '(unread)'));
+  try {
+    await d.up();
+    const opened = await openPage(port, profile);
+    context = opened.context;
+    const page = opened.page;
+    await page.locator('#conn[data-state="live"]').waitFor();
+    await page.locator('#info', { hasText: `pid ${d.pid}` }).waitFor();
+    const pidfile = join(d.dir, '.drover', 'drover.pid');
+    const old = d.pid;
+    process.kill(old, 'SIGUSR2');
+    const fresh = await waitForValue(
+      async () => {
+        const pid = Number(readFileSync(pidfile, 'utf8').trim());
+        return pid !== old && pid > 0 ? pid : null;
+      },
+      'the new master in the pidfile',
+    );
+    d.seen.add(fresh);
+    d.pid = fresh;
+    // the stream ended with `end: reexec`; the page reconnects to the new master and shows its pid
+    await page
+      .locator('#info', { hasText: `pid ${fresh}` })
+      .waitFor()
+      .catch(async (err: unknown) => {
+        throw new Error(`the header never named the new master ${fresh}: ${(err as Error).message}\nconn: ${await conn(page)}; info: ${JSON.stringify(await page.locator('#info').textContent())}`);
+      });
+    await page.locator('#conn[data-state="live"]').waitFor();
+    await d.cli(['down']);
+    await page
+      .locator('#conn', { hasText: 'drover has stopped' })
+      .waitFor()
+      .catch(async (err: unknown) => {
+        throw new Error(`the page did not say drover stopped: ${(err as Error).message}\nconn: ${await conn(page)}`);
+      });
+  } finally {
+    await closeAll(context, profile, d);
+  }
+});

@@ -508,18 +508,46 @@ async function loadInfo() {
 
 function connectEvents() {
   const conn = $('conn');
-  const events = new EventSource('/api/events');
-  events.onopen = () => {
-    conn.dataset.state = 'live';
-    conn.textContent = 'live';
+  const show = (state, text) => {
+    conn.dataset.state = state;
+    conn.textContent = text;
   };
+  const events = new EventSource('/api/events');
+  // why the stream last ended (`end` event: "reexec" after a USR2, "shutdown"), null while it runs
+  let ended = null;
+  let opened = false;
+  events.onopen = () => {
+    show('live', 'live');
+    // a reconnection may reach another master (a USR2's, a restarted drover): its pid and config file
+    if (opened) void loadInfo();
+    opened = true;
+    ended = null;
+  };
+  events.addEventListener('end', (ev) => {
+    ended = JSON.parse(ev.data).reason ?? 'unknown';
+    show('lost', ended === 'reexec' ? 'drover is re-executing (USR2): reconnecting to the new master…' : 'drover has stopped: reconnecting once it is back…');
+  });
   // EventSource reconnects by itself; the next snapshot event brings the page up to date
   events.onerror = () => {
-    conn.dataset.state = 'lost';
-    conn.textContent = 'reconnecting…';
+    if (events.readyState === EventSource.CLOSED) {
+      // refused (an HTTP error, which EventSource does not retry): say why, and try again later
+      void explainEventsRefusal(show);
+      setTimeout(connectEvents, 5000);
+      return;
+    }
+    // the reason the stream ended stays up while drover is away
+    if (ended === null) show('lost', 'reconnecting…');
   };
   events.addEventListener('snapshot', (ev) => applyList(JSON.parse(ev.data), false));
   events.addEventListener('state', (ev) => applyStateEvent(JSON.parse(ev.data)));
+}
+
+/** Why the event stream was refused, from the answer a plain request gets (E_UNAUTHORIZED: signed out). */
+async function explainEventsRefusal(show) {
+  const out = await call('GET', '/api/processes');
+  if (out.ok) show('lost', 'disconnected: trying again…');
+  else if (out.code === 'E_UNAUTHORIZED') show('lost', 'signed out: drover no longer accepts these credentials (reload the page to sign in again)');
+  else show('lost', `disconnected: ${out.message ?? out.code}; trying again…`);
 }
 
 $('reload').addEventListener('click', async (ev) => {
