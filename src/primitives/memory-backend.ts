@@ -5,6 +5,7 @@
 // Everything here is synchronous, so no request interleaves with another: each is atomic. With a journal
 // (journal.ts), every accepted change of a task or key is appended as it is made; the service flushes the
 // journal before it answers.
+import { steadyNowMs } from '../os/clock.js';
 import type { Slot, SharedBackend } from './backend.js';
 import { emptyImage, snapshotRecords, type JournalImage, type JournalRecord } from './journal-core.js';
 import type { JournalHealth, JournalWriter } from './journal.js';
@@ -22,11 +23,16 @@ export class MemoryBackend implements SharedBackend {
   private readonly lockTable: LockTable;
   /** last task id handed out (ids are unique across queues) */
   private lastId = 0;
-  /** the armed timer and when it fires; null when none */
+  /** the armed timer and when it fires (on `now`'s clock); null when none */
   private timer: { handle: NodeJS.Timeout; atMs: number } | null = null;
 
   constructor(
-    private readonly now: () => number = Date.now,
+    /**
+     * the clock of every deadline (delays, leases, lock ttls): it must not jump, since the timer's delay is
+     * measured by Node's monotonic clock and compared with it — Date.now() stalled the timer for the length
+     * of a backward step of the wall clock, and a forward one lapsed every lease and ttl at once
+     */
+    private readonly now: () => number = steadyNowMs,
     /** where accepted changes are recorded; null keeps them in memory only */
     private journal: JournalWriter | null = null,
   ) {
@@ -204,7 +210,10 @@ export class MemoryBackend implements SharedBackend {
     if (next !== null) this.armFor(next);
   }
 
-  /** Arms the timer for `next` (ms), unless it is armed for that time or earlier. */
+  /**
+   * Arms the timer for `next` (ms), unless it is armed for that time or earlier. Sound only because `now`
+   * never jumps: an armed timer's `atMs` then stays the time it fires at, give or take a millisecond.
+   */
   private armFor(next: number): void {
     if (this.timer && this.timer.atMs <= next) return;
     if (this.timer) clearTimeout(this.timer.handle);

@@ -442,7 +442,8 @@ export class TaskQueue {
       attempts: task.attempts,
       reason,
       error: task.error,
-      deadAtMs: this.now(),
+      // a time of day (dead_at), shown to a person: the wall clock, not the deadline clock `now`
+      deadAtMs: Date.now(),
     };
     this.deadList.push(d);
     this.onBury(d);
