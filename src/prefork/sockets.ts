@@ -16,6 +16,7 @@
 // slots the new one does not keep while its own workers still accept, and only then lets the new master
 // write the list (handSteeringOver, takeSteering).
 import { closeSync, fstatSync, lchownSync, renameSync, unlinkSync } from 'node:fs';
+import { steadyNowMs } from '../os/clock.js';
 import { lstatOrNull } from '../os/safe-dir.js';
 import { isIP } from 'node:net';
 import type { SocketSpec } from '../config/types.js';
@@ -529,7 +530,7 @@ const DRAIN_POLL_MS = 2;
 
 /** Resolves when the listening socket `fd` has an empty accept queue (after DRAIN_MIN_MS), or after DRAIN_MS. */
 async function drained(fd: number): Promise<void> {
-  const deadline = Date.now() + DRAIN_MS;
+  const deadline = steadyNowMs() + DRAIN_MS;
   await new Promise((resolve) => setTimeout(resolve, DRAIN_MIN_MS));
   for (;;) {
     let queued: number;
@@ -538,7 +539,7 @@ async function drained(fd: number): Promise<void> {
     } catch {
       return; // not a listening TCP socket any more: nothing to wait for
     }
-    if (queued === 0 || Date.now() >= deadline) return;
+    if (queued === 0 || steadyNowMs() >= deadline) return;
     await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
   }
 }

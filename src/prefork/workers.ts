@@ -3,6 +3,7 @@
 // queue/state/lock requests), the heartbeat watchdog and a stuck worker's report. The pool policy — how many
 // workers, recycling, rolling — is the arbiter's (src/prefork/arbiter.ts); this file lends it the
 // supervisor's processes as pool members.
+import { steadyNowMs } from '../os/clock.js';
 import { timerDelay } from '../os/timers.js';
 import type { ChildProcess } from 'node:child_process';
 import type { Config, ProcessSpec } from '../config/types.js';
@@ -403,7 +404,7 @@ export class Workers implements ProcessKind {
     }
     // gone meanwhile: its exit hands the slot on (it is serving by now, for the arbiter)
     if (!child?.connected) return true;
-    w.promotedAtMs = Date.now();
+    w.promotedAtMs = steadyNowMs();
     // EPIPE/ERR_IPC_CHANNEL_CLOSED when the spare is gone: its exit event tells the rest
     child.send({ t: 'accept', sockets: fds.length }, () => undefined);
     fds.forEach((fd, index) => void sendListeningSocket(child, { t: 'socket', index }, fd));
@@ -457,7 +458,7 @@ export class Workers implements ProcessKind {
         break;
       case 'serving':
         this.o.logger.info(
-          `${entry.spec.name}: spare ${pid} now accepting${w.slot !== null ? ` in slot ${w.slot}` : ''}${w.promotedAtMs > 0 ? ` (${Date.now() - w.promotedAtMs} ms after it was told)` : ''}`,
+          `${entry.spec.name}: spare ${pid} now accepting${w.slot !== null ? ` in slot ${w.slot}` : ''}${w.promotedAtMs > 0 ? ` (${Math.round(steadyNowMs() - w.promotedAtMs)} ms after it was told)` : ''}`,
         );
         w.promotedAtMs = 0;
         this.steer(entry.spec.group, entry.spec.programName);
@@ -494,7 +495,7 @@ export class Workers implements ProcessKind {
       this.reportWaited(entry, w);
       return;
     }
-    w.reportDeadlineMs = Date.now() + STUCK_REPORT_WAIT_MS;
+    w.reportDeadlineMs = steadyNowMs() + STUCK_REPORT_WAIT_MS;
     const ctx = this.context();
     const pid = entry.spawnedPid;
     setTimeout(() => ctx.push(entry.key, pid, { t: 'reportWaited' } satisfies WorkerEvent), STUCK_REPORT_WAIT_MS);

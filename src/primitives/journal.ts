@@ -7,6 +7,7 @@
 // again (docs/shared.md "Durability").
 import { closeSync, fsyncSync, ftruncateSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, constants } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { steadyNowMs } from '../os/clock.js';
 import { randomHex } from '../os/random.js';
 import { encodeRecord, parseJournal, replay, type JournalImage, type JournalRecord } from './journal-core.js';
 
@@ -230,7 +231,7 @@ export class JournalFile implements JournalWriter {
       this.opts.onError(`journal ${this.file}: could not cut a partly written record off its end (${(truncErr as Error).message}); it is replaced when the journal can be written again`);
     }
     if (this.failure) return;
-    this.failure = { reason, sinceMs: Date.now() };
+    this.failure = { reason, sinceMs: steadyNowMs() };
     this.opts.onError(
       `journal ${this.file}: cannot be written (${reason}): queues and state go on in memory only, and what changes from now on is lost if the master dies before the journal is written again; retrying`,
     );
@@ -267,7 +268,7 @@ export class JournalFile implements JournalWriter {
       return false;
     }
     this.failure = null;
-    this.opts.onRecovered(`journal ${this.file}: written again (the live state as a snapshot); it had failed for ${Math.round((Date.now() - failure.sinceMs) / 1000)} s (${failure.reason})`);
+    this.opts.onRecovered(`journal ${this.file}: written again (the live state as a snapshot); it had failed for ${Math.round((steadyNowMs() - failure.sinceMs) / 1000)} s (${failure.reason})`);
     return true;
   }
 }

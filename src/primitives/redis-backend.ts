@@ -20,6 +20,7 @@ import type { DeadReason, DeadTask, Delivery, NackResult, PushOptions, QueueStat
 import { DEFAULT_MAX_ATTEMPTS } from './queue-core.js';
 import { BATCH_SCRIPT, type ScriptName } from './redis-scripts.js';
 import { NotANumber } from './state-core.js';
+import { steadyNowMs } from '../os/clock.js';
 import { timerDelay } from '../os/timers.js';
 
 export interface RedisBackendOptions {
@@ -578,7 +579,8 @@ export class RedisBackend implements SharedBackend {
   private armQueueTimer(name: string, lq: LocalQueue, nextMs: number): void {
     if (lq.takers.length === 0 || this.closed) return;
     const ms = nextMs >= 0 ? Math.min(nextMs + 1, POLL_MS) : POLL_MS;
-    const at = Date.now() + ms;
+    // compared with the next one's: on a clock that a wall-clock step does not move
+    const at = steadyNowMs() + ms;
     // an earlier timer already covers it
     if (lq.timer && lq.timerAt <= at) return;
     if (lq.timer) clearTimeout(lq.timer);

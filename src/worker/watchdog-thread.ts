@@ -9,6 +9,7 @@ import { writeSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { workerData } from 'node:worker_threads';
 import { stuckReportLine, type StuckReport } from '../ipc/protocol.js';
+import { steadyNowMs } from '../os/clock.js';
 
 /** What watchdog.ts passes. */
 export interface WatchdogData {
@@ -26,14 +27,14 @@ const PAUSE_TIMEOUT_MS = 2000;
 
 const { ticks, stuckMs, pollMs } = workerData as WatchdogData;
 const counter = new Int32Array(ticks);
-/** the counter as last seen, and when it last moved (this thread's clock) */
+/** the counter as last seen, and when it last moved (steady: a forward wall-clock step made a busy worker look stuck) */
 let seen = Atomics.load(counter, 0);
-let movedAtMs = Date.now();
+let movedAtMs = steadyNowMs();
 /** one report per stuck episode */
 let reported = false;
 
 setInterval(() => {
-  const now = Date.now();
+  const now = steadyNowMs();
   const t = Atomics.load(counter, 0);
   if (t !== seen) {
     seen = t;
