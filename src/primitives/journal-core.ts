@@ -32,11 +32,15 @@ export type JournalRecord =
   | { readonly t: 'dead'; readonly q: string; readonly task: DeadTask }
   | { readonly t: 'retryDead'; readonly q: string }
   | { readonly t: 'set'; readonly k: string; readonly v: unknown }
-  | { readonly t: 'del'; readonly k: string };
+  | { readonly t: 'del'; readonly k: string }
+  /** fencing tokens up to `upTo` may have been granted: a later master's start above it (its clock may be behind) */
+  | { readonly t: 'tokens'; readonly upTo: number };
 
 /** The queues and state a journal describes. */
 export interface JournalImage {
   lastId: number;
+  /** the highest fencing token reserved; 0 when none */
+  tokensUpTo: number;
   /** per queue: tasks not acked by id, and the dead-letter list oldest first */
   readonly queues: Map<string, { readonly tasks: Map<number, TaskRecord>; readonly dead: DeadTask[] }>;
   readonly state: Map<string, unknown>;
@@ -91,7 +95,7 @@ export function parseJournal(text: string, file: string): ParsedJournal {
 
 /** An empty image. */
 export function emptyImage(): JournalImage {
-  return { lastId: 0, queues: new Map(), state: new Map() };
+  return { lastId: 0, tokensUpTo: 0, queues: new Map(), state: new Map() };
 }
 
 /**
@@ -111,6 +115,7 @@ export function snapshotRecords(image: JournalImage): JournalRecord[] {
     for (const d of dead) out.push({ t: 'dead', q, task: d });
   }
   for (const [k, v] of image.state) out.push({ t: 'set', k, v });
+  if (image.tokensUpTo > 0) out.push({ t: 'tokens', upTo: image.tokensUpTo });
   return out;
 }
 
@@ -172,6 +177,9 @@ function applyRecord(image: JournalImage, r: JournalRecord): void {
     case 'del':
       image.state.delete(r.k);
       return;
+    case 'tokens':
+      image.tokensUpTo = Math.max(image.tokensUpTo, r.upTo);
+      return;
     default: {
       const never: never = r;
       throw new Error(`unknown journal record ${JSON.stringify(never)}`);
@@ -225,6 +233,8 @@ function checkRecord(v: unknown): string | null {
       return str('k') && has('v') ? null : 'a malformed set record';
     case 'del':
       return str('k') ? null : 'a malformed del record';
+    case 'tokens':
+      return int('upTo') && (r['upTo'] as number) > 0 ? null : 'a malformed tokens record';
     default:
       return `an unknown record type ${JSON.stringify(r['t'])}`;
   }

@@ -33,6 +33,7 @@ export interface LockInfo {
 
 export class LockTable {
   private readonly locks = new Map<string, LockEntry>();
+  /** the last token granted; 0 */
   private lastToken = 0;
 
   /**
@@ -44,6 +45,11 @@ export class LockTable {
     /** told of every ttl deadline a grant sets, whatever the call that granted: the owner's timer must be armed for it */
     private readonly onDeadline: (atMs: number) => void = () => {},
   ) {}
+
+  /** The last token granted (0: none yet). */
+  get lastGranted(): number {
+    return this.lastToken;
+  }
 
   /**
    * Grants `name` to `owner` now or when it is its turn, calling `grant(token)`; `ttlMs` 0 = no ttl.

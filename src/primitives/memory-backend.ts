@@ -15,6 +15,9 @@ import { DEFAULT_MAX_ATTEMPTS, TaskQueue, type DeadTask, type Delivery, type Nac
 
 /** the longest delay Node's timers honour */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** fencing tokens reserved in the journal at a time (an hour of the µs clock), and re-reserved once this close */
+const TOKEN_RESERVE = 3_600_000_000;
+const TOKEN_RESERVE_SLACK = TOKEN_RESERVE / 2;
 
 export class MemoryBackend implements SharedBackend {
   /** queues by name, created on first use */
@@ -23,6 +26,10 @@ export class MemoryBackend implements SharedBackend {
   private readonly lockTable: LockTable;
   /** last task id handed out (ids are unique across queues) */
   private lastId = 0;
+  /** fencing tokens an earlier master may have granted, from the journal; 0 */
+  private tokensBefore = 0;
+  /** fencing tokens this master has reserved in the journal; 0 */
+  private tokensReserved = 0;
   /** the armed timer and when it fires (on `now`'s clock); null when none */
   private timer: { handle: NodeJS.Timeout; atMs: number } | null = null;
 
@@ -36,14 +43,16 @@ export class MemoryBackend implements SharedBackend {
     /** where accepted changes are recorded; null keeps them in memory only */
     private journal: JournalWriter | null = null,
   ) {
-    // fencing tokens never below the clock in microseconds: they keep increasing across a restart or a USR2
-    // re-exec, which start with an empty table (docs/decisions.md, "Fencing tokens"); exact until 2^53, in 2255
-    this.lockTable = new LockTable(now, () => now() * 1000, (atMs) => this.armFor(atMs));
+    // fencing tokens never below the clock in microseconds, nor below what the journal reserved: they keep
+    // increasing across a restart or a USR2 re-exec, which start with an empty table, even after a backward
+    // wall-clock step (docs/decisions.md, "Fencing tokens", "Wall-clock steps"); exact until 2^53, in 2255
+    this.lockTable = new LockTable(now, () => this.tokenFloor(), (atMs) => this.armFor(atMs));
   }
 
   /** Loads a replayed journal (before any request). Tasks come back ready or delayed, none leased. */
   restore(image: JournalImage): void {
     this.lastId = Math.max(this.lastId, image.lastId);
+    this.tokensBefore = Math.max(this.tokensBefore, image.tokensUpTo);
     for (const [name, { tasks, dead }] of image.queues) {
       const q = this.queue(name);
       for (const task of tasks.values()) q.restore({ ...task });
@@ -62,6 +71,7 @@ export class MemoryBackend implements SharedBackend {
   snapshotRecords(): JournalRecord[] {
     const image = emptyImage();
     image.lastId = this.lastId;
+    image.tokensUpTo = Math.max(this.tokensBefore, this.tokensReserved);
     for (const [name, q] of this.queues) {
       const tasks = new Map(q.pending().map((t) => [t.id, t]));
       const dead = [...q.dead()];
@@ -198,6 +208,22 @@ export class MemoryBackend implements SharedBackend {
       this.queues.set(name, (q = new TaskQueue(name, this.now, () => ++this.lastId, onBury, (atMs) => this.armFor(atMs))));
     }
     return q;
+  }
+
+  /**
+   * The least token the next grant may have. With a journal, tokens are reserved an hour of the clock
+   * ahead, so a later master starts above every token granted here even if its clock is behind. The next
+   * reservation is written half an hour early: it need only reach the disk before tokens pass the last
+   * one, which the next flush (any request) sees to, a crash included.
+   */
+  private tokenFloor(): number {
+    const floor = Math.max(this.now() * 1000, this.tokensBefore + 1);
+    const next = Math.max(floor, this.lockTable.lastGranted + 1);
+    if (this.journal && next > this.tokensReserved - TOKEN_RESERVE_SLACK) {
+      this.tokensReserved = Math.floor(next + TOKEN_RESERVE);
+      this.journal.append({ t: 'tokens', upTo: this.tokensReserved });
+    }
+    return floor;
   }
 
   /** Arms the timer for the earliest deadline of all (after a tick, when the one it fired for is past). */

@@ -5,11 +5,11 @@
 // put right); stepped forward, the next tick lapsed every lease and ttl at once. The daemon runs on a
 // steppable clock (libfaketime); the test's own clock is the real one.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseServerUrl, requestJson } from '../../src/control/client.js';
-import { type CliRun, makeTmpDir, startUp, teardown, waitForAsync, writeConfig } from '../helpers/drover.js';
+import { type CliRun, makeTmpDir, runCli, startUp, teardown, waitForAsync, writeConfig } from '../helpers/drover.js';
 import { SteppableClock } from '../helpers/faketime.js';
 import { linkDrover } from '../helpers/shared.js';
 
@@ -143,5 +143,43 @@ test('stepped forward an hour, a lease and a lock ttl of a minute hold', async (
   } finally {
     clock.set(0);
     await teardown(run, [], dir);
+  }
+});
+
+// takes lock F once and logs its token
+const TAKER = `import { defineWorker } from 'drover';
+export default defineWorker({
+  async run(ctx) {
+    const l = await ctx.lock('F');
+    ctx.log('F token ' + l.token);
+    await l.release();
+    await new Promise((r) => ctx.signal.addEventListener('abort', r));
+  },
+});
+`;
+
+test('with a journal, a master started with the clock stepped back an hour grants fencing tokens above the last master\'s', async () => {
+  const dir = makeTmpDir();
+  const clock = new SteppableClock(dir);
+  linkDrover(dir);
+  writeFileSync(join(dir, 'taker.mjs'), TAKER);
+  const conf = writeConfig(dir, `[supervisord]\njournal = journal.jsonl\n\n[program:taker]\nworker = ${join(dir, 'taker.mjs')}\nstartsecs = 0\n`);
+  const runs: CliRun[] = [];
+  try {
+    runs.push(await startUp(conf, clock.env()));
+    const first = Number((await runs[0]!.waitForLine(/taker_0 \| F token (\d+)/))[1]);
+    const down = await runCli(['down', '-c', conf]);
+    assert.equal(down.code, 0, down.output);
+    await runs[0]!.waitForExit(15_000);
+
+    // a clock corrected backwards between the two: the wall clock alone would put the tokens an hour lower
+    clock.set(-3600);
+    runs.push(await startUp(conf, clock.env()));
+    const second = Number((await runs[1]!.waitForLine(/taker_0 \| F token (\d+)/))[1]);
+    assert.ok(second > first, `the second master's token ${second} must be above the first's ${first}\n${runs[1]!.describe()}`);
+  } finally {
+    clock.set(0);
+    for (const r of runs) await teardown(r);
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -157,3 +157,24 @@ test('a task leased when the journal compacted, then nacked: the restart counts 
   a.close();
   b.close();
 });
+
+test('fencing tokens: a journaled backend reserves them ahead; a backend restored from it grants above, whatever its clock says', () => {
+  const journal = new ListJournal();
+  const first = new MemoryBackend(() => 5_000_000, journal);
+  let token = 0;
+  first.lockAcquire('F', 'w#1', 0, (t) => (token = t));
+  assert.equal(token, 5_000_000_000);
+  const reserved = journal.records.filter((r) => r.t === 'tokens');
+  assert.deepEqual(reserved, [{ t: 'tokens', upTo: 5_000_000_000 + 3_600_000_000 }], 'one reservation, an hour of µs ahead');
+  first.lockRelease('F', token);
+  first.lockAcquire('F', 'w#1', 0, () => {});
+  assert.equal(journal.records.filter((r) => r.t === 'tokens').length, 1, 'no new reservation well within the last');
+  assert.ok(first.snapshotRecords().some((r) => r.t === 'tokens'), 'a snapshot keeps the reservation');
+
+  // a clock an hour behind the first's
+  const second = new MemoryBackend(() => 5_000_000 - 3_600_000);
+  second.restore(replay(parseJournal(text(journal.records), 'j').records));
+  second.lockAcquire('F', 'w#2', 0, (t) => (token = t));
+  assert.ok(token > 5_000_000_000 + 3_600_000_000, `token ${token}`);
+  assert.throws(() => parseJournal('{"t":"tokens","upTo":-1}\n', 'j'), /malformed tokens record/);
+});
