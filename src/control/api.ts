@@ -7,8 +7,10 @@ import type { ProcessRecord } from '../core/program.js';
 import type { CommandOutcome } from '../core/types.js';
 import { STATE_CODES, type State } from '../core/states.js';
 import { DroverError } from '../errors.js';
+import { steadyNowMs } from '../os/clock.js';
 import { deliverableSignal, signalName } from '../os/signals.js';
 import { ProcSampler } from './proc-sampler.js';
+import { shownOffsetMs } from './shown-time.js';
 
 export type StreamName = 'stdout' | 'stderr';
 
@@ -55,6 +57,7 @@ export interface ProcessView {
   readonly statecode: number;
   /** 0 when there is no process (supervisor's convention) */
   readonly pid: number;
+  /** when its process was spawned and when the last one ended, on the wall clock (shown-time.ts); null: never */
   readonly startedAtMs: number | null;
   readonly stoppedAtMs: number | null;
   readonly exitStatus: number | null;
@@ -78,10 +81,14 @@ export interface ProcessView {
   readonly spec: ProcessSpec;
 }
 
-/** ms since the view's process started, when it has one (starting, running, stopping); else null. */
+/**
+ * ms since the view's process started, when it has one (starting, running, stopping); else null. `nowMs` is
+ * ControlApi.nowMs(), on the views' clock. Never below 0, as supervisord's ("system time set back"): a view
+ * built just before a clock step and a now taken after it could otherwise disagree.
+ */
 export function uptimeMsOf(p: ProcessView, nowMs: number): number | null {
   const running = p.state === 'running' || p.state === 'starting' || p.state === 'stopping';
-  return running && p.startedAtMs !== null ? nowMs - p.startedAtMs : null;
+  return running && p.startedAtMs !== null ? Math.max(0, nowMs - p.startedAtMs) : null;
 }
 
 export interface ResolvedNames {
@@ -169,7 +176,9 @@ export class ControlApi {
    * The view of each process record, kept until its figures change: records are replaced, never changed,
    * so a status of a thousand processes builds only the views of what moved since the last one.
    */
-  private readonly views = new WeakMap<ProcessRecord, ProcessView>();
+  private views = new WeakMap<ProcessRecord, ProcessView>();
+  /** the wall-clock offset the views' times are in (shown-time.ts); the views are built again when it moves */
+  private viewsOffsetMs = 0;
 
   constructor(
     readonly supervisor: Supervisor,
@@ -263,6 +272,12 @@ export class ControlApi {
   list(patterns?: readonly string[]): ProcessView[] {
     const keys = patterns ? new Set(this.resolve(patterns).keys) : null;
     const out: ProcessView[] = [];
+    const offsetMs = shownOffsetMs();
+    if (offsetMs !== this.viewsOffsetMs) {
+      // the wall clock was stepped: every time shown moves with it (uptimes do not)
+      this.views = new WeakMap();
+      this.viewsOffsetMs = offsetMs;
+    }
     for (const { key, spec, record } of this.supervisor.snapshot()) {
       if (keys && !keys.has(key)) continue;
       const pid = record.pid ?? 0;
@@ -293,8 +308,8 @@ export class ControlApi {
           state: record.state,
           statecode: STATE_CODES[record.state],
           pid,
-          startedAtMs: record.startedAtMs,
-          stoppedAtMs: record.stoppedAtMs,
+          startedAtMs: record.startedAtMs === null ? null : record.startedAtMs + offsetMs,
+          stoppedAtMs: record.stoppedAtMs === null ? null : record.stoppedAtMs + offsetMs,
           exitStatus: record.exitStatus,
           exitSignal: record.exitSignal,
           spawnError: record.spawnError,
@@ -314,6 +329,11 @@ export class ControlApi {
       out.push(view);
     }
     return out;
+  }
+
+  /** Now on the clock of the views list() last built: minus a view's startedAtMs, the uptime of its process. */
+  nowMs(): number {
+    return steadyNowMs() + this.viewsOffsetMs;
   }
 
   start(keys: readonly string[], wait: boolean): Promise<readonly CommandOutcome[]> {

@@ -14,6 +14,7 @@ import { encodeLog, LogEncoder, type LogEncoding } from './log-encoding.js';
 import { pidNamespace } from '../os/proc.js';
 import { BadSignal, ScaleError, uptimeMsOf, type ControlApi, type ProcessView, type ResolvedNames, type StreamName } from './api.js';
 import { EventStreamWriter, sendError, sendJson, sendMethodNotAllowed, sendJsonText, type RouteHandler } from './server.js';
+import { shownMs } from './shown-time.js';
 import { statusCells, statusTable } from './status-text.js';
 import {
   NOT_RUNNING_HEADER,
@@ -359,14 +360,14 @@ const GET: Record<string, Handler> = {
     const views = api.list(pats ?? undefined);
     // a ProcessesJson (a test compares it with one serialised whole); the header spares a client that
     // prints the text as it comes from parsing it for its exit code
-    return new JsonText(processesAnswerBytes(views, Date.now(), indent, api.supervisor.state), { [NOT_RUNNING_HEADER]: String(countNotRunning(views)) });
+    return new JsonText(processesAnswerBytes(views, api.nowMs(), indent, api.supervisor.state), { [NOT_RUNNING_HEADER]: String(countNotRunning(views)) });
   },
   '/api/status': (api, input) => {
     const pats = input.optionalStrings('patterns');
     if (pats) resolveOrThrow(api, pats);
     const color = input.bool('color', false);
     const views = api.list(pats ?? undefined);
-    const nowMs = Date.now();
+    const nowMs = api.nowMs();
     // the table, not the records: a client prints it as it is, where 1000 records are 0.4 MB of JSON to
     // parse (docs/decisions.md, "`drover status`: drover writes the table")
     const rows = views.map((p) => ({ cells: keptStatusCells(p, nowMs, color), uptimeMs: uptimeMsOf(p, nowMs) }));
@@ -512,7 +513,7 @@ const GET: Record<string, Handler> = {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     // the current state first, so a client never misses what happened before it subscribed
     // a SnapshotJson
-    const snapshot = `event: snapshot\ndata: ${processesJsonText(api.list(), Date.now())}\n\n`;
+    const snapshot = `event: snapshot\ndata: ${processesJsonText(api.list(), api.nowMs())}\n\n`;
     // A skipped state change would leave the client with a wrong picture: one that falls behind is
     // disconnected instead, and a new connection starts with a fresh snapshot (EventSource reconnects).
     const out = new EventStreamWriter(res, 'close', undefined, Buffer.byteLength(snapshot));
@@ -527,7 +528,7 @@ const GET: Record<string, Handler> = {
         to: e.step.to,
         reason: e.step.reason,
         pid: e.record.pid,
-        time: new Date(e.record.changedAtMs).toISOString(),
+        time: new Date(shownMs(e.record.changedAtMs)).toISOString(),
         spawn_error: e.record.spawnError,
       };
       out.write(`event: state\ndata: ${JSON.stringify(data)}\n\n`);

@@ -3,7 +3,9 @@
 // scrapes but the event-loop delay monitor. The text is written in one pass (src/control/exposition.ts).
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { STATES } from '../core/states.js';
+import { steadyNowMs } from '../os/clock.js';
 import { CLOCK_TICKS, countOpenFds, PAGE_SIZE, readStat } from '../os/proc.js';
+import { shownMs } from './shown-time.js';
 import type { ControlApi } from './api.js';
 import type { JournalHealth } from '../primitives/journal.js';
 import type { QueueStats } from '../primitives/queue-core.js';
@@ -126,15 +128,16 @@ export class DroverMetrics {
     each('drover_process_cpu_seconds_total', 'counter', 'User and system CPU time of the current process (resets when it is replaced).', (_, i) => cpu[i] ?? null);
     each('drover_process_resident_memory_bytes', 'gauge', 'Resident set size of the current process.', (_, i) => rss[i] ?? null);
     each('drover_process_open_fds', 'gauge', 'Open file descriptors of the current process (/proc/PID/fd).', (_, i) => fds[i] ?? null);
-    const now = Date.now();
+    // records hold steady times: uptime from them, the start time moved onto the wall clock (shown-time.ts)
+    const now = steadyNowMs();
     const started = (p: ProcessSnapshot): number | null => (p.record.pid === null || p.record.pid <= 0 ? null : p.record.startedAtMs);
     each('drover_process_uptime_seconds', 'gauge', 'Seconds since the current process was spawned.', (p) => {
       const at = started(p);
-      return at === null ? null : (now - at) / 1000;
+      return at === null ? null : Math.max(0, now - at) / 1000;
     });
     each('drover_process_start_time_seconds', 'gauge', 'When the current process was spawned, in seconds since the epoch.', (p) => {
       const at = started(p);
-      return at === null ? null : at / 1000;
+      return at === null ? null : shownMs(at) / 1000;
     });
   }
 

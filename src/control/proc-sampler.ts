@@ -10,6 +10,7 @@
 // opened to be held only while drover uses less than HELD_FDS_OPEN_SHARE of its open-file limit, and the
 // held files never number more than HELD_FDS_MAX_SHARE of it, whatever comes later. Past either, a process
 // is read by path.
+import { steadyNowMs } from '../os/clock.js';
 import { CLOCK_TICKS, countOpenFds, openFileLimit, outOfDescriptors, PAGE_SIZE, readStat, StatFile, uptimeSeconds } from '../os/proc.js';
 
 /** One process's figures in a sample. */
@@ -55,7 +56,7 @@ export class ProcSampler {
   constructor(
     /** the pids to refresh in the background (every live process of the supervisor) */
     private readonly livePids: () => Iterable<number>,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = steadyNowMs,
   ) {}
 
   /**

@@ -88,7 +88,7 @@ export class Commands {
   addProcess(spec: ProcessSpec): ProcessEntry {
     this.o.output.register(spec);
     this.orch.invalidate();
-    return this.host.table.add(spec, Date.now());
+    return this.host.table.add(spec);
   }
 
   /**

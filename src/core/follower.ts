@@ -4,6 +4,7 @@
 // so there is no exit event to wait for. A stop asked for while the pidfile is awaited is held here and
 // given to the daemon once it is known; the daemon's end goes through the same leftovers handling as a
 // spawned process's (leftovers.ts).
+import { steadyNowMs } from '../os/clock.js';
 import type { OrphanGuard } from '../os/guard.js';
 import { followRefusal } from '../os/follow-check.js';
 import { readPidfile } from '../os/pidfile.js';
@@ -64,7 +65,7 @@ export class Follower {
     // a launcher a stop ended: a daemon it forked has written its pidfile by now or within moments; a stop
     // does not wait out startsecs for one that never came
     const waitSecs = stopping ? STOPPING_PIDFILE_WAIT_SECS : Math.max(entry.spec.startSecs, 3);
-    const deadline = Date.now() + waitSecs * 1000;
+    const deadline = steadyNowMs() + waitSecs * 1000;
     this.host.logger.info(`${entry.spec.name}: launcher exited; waiting up to ${waitSecs} s for its pidfile ${file}`);
     const launcher = { pid: launcherPid, startTicks: entry.spawnedStartTicks };
     // the launcher ran as this user (spawn refuses a user= it cannot switch to), so must its daemon
@@ -82,7 +83,7 @@ export class Follower {
           return;
         }
       }
-      if (Date.now() >= deadline) {
+      if (steadyNowMs() >= deadline) {
         this.host.push({ type: 'pidfileChecked', key: entry.key, launcherPid, pid: null, refused });
       } else {
         entry.follow = setTimeout(check, PIDFILE_POLL_MS);

@@ -5,6 +5,7 @@
 // and a fast one kills them at once. Without killasgroup, a program that seems to daemonize itself is
 // warned about.
 import type { ProcessSpec } from '../config/types.js';
+import { steadyNowMs } from '../os/clock.js';
 import type { OrphanGuard } from '../os/guard.js';
 import { findLeftBehind, type GoneProcess } from '../os/leftovers.js';
 import { readStat, type ProcStat } from '../os/proc.js';
@@ -40,7 +41,7 @@ export class Leftovers {
     // only what is provably its own: the group, the session, the descendants a stop recorded
     const leftovers = this.leftBehind(gone, false);
     if (leftovers.length === 0) return;
-    const graceMs = gone.graceUntilMs === null ? 0 : gone.graceUntilMs - Date.now();
+    const graceMs = gone.graceUntilMs === null ? 0 : gone.graceUntilMs - steadyNowMs();
     if (graceMs <= 0) {
       this.kill(spec.name, gone, 'left behind in its group', leftovers);
       return;
@@ -120,7 +121,7 @@ export class Leftovers {
    */
   private mayHaveLeftovers(spec: ProcessSpec, gone: GoneExit): boolean {
     const quickExpected =
-      !gone.requested && gone.code !== null && spec.exitCodes.includes(gone.code) && Date.now() - gone.startedAtMs < (spec.startSecs + 1) * 1000;
+      !gone.requested && gone.code !== null && spec.exitCodes.includes(gone.code) && steadyNowMs() - gone.startedAtMs < (spec.startSecs + 1) * 1000;
     return groupHasMembers(gone.pid) || gone.snapshot.length > 0 || quickExpected;
   }
 

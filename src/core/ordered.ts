@@ -1,6 +1,7 @@
 // Commands on several processes at once, in dependency order (docs/orchestration.md): starts go
 // dependencies first, stops in levels, each after the programs that depend on it. Each process is still
 // started or stopped by the one-process commands (commands.ts), reached through OneByOne.
+import { steadyNowMs } from '../os/clock.js';
 import type { Orchestration } from './orchestration.js';
 import type { ProcessEntry, ProcessTable } from './table.js';
 import type { CommandOutcome } from './types.js';
@@ -79,5 +80,5 @@ export function stopInOrder(o: OneByOne, keys: readonly string[], wait: boolean,
 
 /** An outcome with the time it settled (the API orders answers by it). */
 export function settled(p: Promise<CommandOutcome>): Promise<CommandOutcome> {
-  return p.then((o) => ({ ...o, settledAtMs: Date.now() }));
+  return p.then((o) => ({ ...o, settledAtMs: steadyNowMs() }));
 }

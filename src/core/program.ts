@@ -16,7 +16,7 @@ export interface ProcessRecord {
   readonly state: State;
   /** pid of the live process (or the followed pid); null when there is none */
   readonly pid: number | null;
-  /** when the current or last process was spawned (ms since epoch); null before the first spawn */
+  /** when the current or last process was spawned (steadyNowMs(), src/os/clock.ts); null before the first spawn */
   readonly startedAtMs: number | null;
   /** when the last process ended; null before the first exit */
   readonly stoppedAtMs: number | null;

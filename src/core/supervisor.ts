@@ -4,6 +4,7 @@
 // a process is decided by the reducer; how it is launched and ended by the launcher; pidfile programs by the
 // follower; control commands by Commands. Signals other than TERM/INT/QUIT are handled by whoever the
 // daemon registers for them (reload, re-exec, the prefork arbiter, the log sink).
+import { steadyNowMs } from '../os/clock.js';
 import { timerDelay } from '../os/timers.js';
 import type { Config, ProcessSpec } from '../config/types.js';
 import { InvariantError } from '../errors.js';
@@ -264,11 +265,8 @@ export class Supervisor implements CoreHost {
 
   /** Feeds one event to the reducer, records the result, logs each change and runs the effects. */
   dispatch(entry: ProcessEntry, event: ProcessEvent): void {
-    const result = reduce(entry.spec, entry.record, event, {
-      nowMs: Date.now(),
-      shuttingDown: this.shutdown.mood !== 'running',
-      random: Math.random(),
-    });
+    // steady: a record's times are the base of its uptime, startsecs and group grace, which a clock step must not move
+    const result = reduce(entry.spec, entry.record, event, { nowMs: steadyNowMs(), shuttingDown: this.shutdown.mood !== 'running', random: Math.random() });
     entry.record = result.record;
     for (const step of result.steps) this.changeState(entry, step);
     for (const effect of result.effects) this.runEffect(entry, effect);

@@ -7,6 +7,7 @@ import type { GroupSpec, ProcessSpec } from '../config/types.js';
 import type { GoneProcess } from '../os/leftovers.js';
 import type { ChildStdin } from '../os/stdin-pipe.js';
 import type { ProcStat } from '../os/proc.js';
+import { steadyNowMs } from '../os/clock.js';
 import { initialRecord, type ProcessRecord, type TimerName } from './program.js';
 import type { ProcessSnapshot } from './types.js';
 
@@ -78,8 +79,8 @@ export class ProcessTable {
   /** active groups by name, in the order they were activated (supervisord's process_groups dict) */
   private readonly groups = new Map<string, GroupSpec>();
 
-  /** Registers a process for `spec` (stopped, nothing spawned). */
-  add(spec: ProcessSpec, nowMs: number): ProcessEntry {
+  /** Registers a process for `spec` (stopped, nothing spawned); its record's times are steadyNowMs()'s, as the reducer's. */
+  add(spec: ProcessSpec, nowMs = steadyNowMs()): ProcessEntry {
     const entry: ProcessEntry = {
       key: processKey(spec),
       spec,

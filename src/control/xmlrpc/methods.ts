@@ -7,9 +7,11 @@ import { RUNNING_STATES, SIGNALLABLE_STATES, STATE_CODES, STARTABLE_STATES, type
 import { EXITED_TOO_QUICKLY, type ProcessRecord } from '../../core/program.js';
 import { ConfigError } from '../../errors.js';
 import { LogReadError, MAX_LOG_ANSWER_BYTES } from '../../logs/read.js';
+import { steadyNowMs } from '../../os/clock.js';
 import { deliverableSignal, signalNumber } from '../../os/signals.js';
 import { lookupUser } from '../../os/users.js';
 import type { ControlApi, StreamName } from '../api.js';
+import { shownOffsetMs } from '../shown-time.js';
 import { encodedStruct, encodeMembers, struct, isStruct, type EncodedXml, type XmlRpcStruct, type XmlRpcValue } from './codec.js';
 import { FAULT_OF_COMMAND_CODE, Faults, RpcFault, faultOfErrorCode } from './faults.js';
 
@@ -209,7 +211,7 @@ function namespecOf(p: Proc): string {
 
 async function startMany(api: ControlApi, procs: readonly Proc[], wait: boolean): Promise<XmlRpcValue[]> {
   const todo = procs.filter((p) => !RUNNING_STATES.has(p.record.state));
-  const sentAtMs = Date.now();
+  const sentAtMs = steadyNowMs();
   const outcomes = await api.start(
     todo.map((p) => p.key),
     wait,
@@ -229,7 +231,7 @@ function deferredStart(p: Proc, o: CommandOutcome | undefined): boolean {
 
 async function stopMany(api: ControlApi, procs: readonly Proc[], wait: boolean): Promise<XmlRpcValue[]> {
   const todo = procs.filter((p) => RUNNING_STATES.has(p.record.state));
-  const sentAtMs = Date.now();
+  const sentAtMs = steadyNowMs();
   const outcomes = await api.stop(
     todo.map((p) => p.key),
     wait,
@@ -292,21 +294,24 @@ function epochSecs(ms: number | null): number {
 
 /** supervisor's getProcessInfo struct. */
 function processInfo(api: ControlApi, p: Proc): XmlRpcStruct {
-  const info = infoOf(api, p, epochSecs(Date.now()));
+  const clock = infoClock();
+  const info = infoOf(api, p, clock);
   return struct([...Object.entries(info), ['description', descriptionOf(api, p, info)]]);
 }
 
 /**
  * getProcessInfo's struct encoded, for getAllProcessInfo: the members that only a new record (a state
  * change, a new pid) can change are encoded once per record and kept with it; `now` and `description`,
- * which move with the clock, are encoded per call. The same text as encoding processInfo's struct.
+ * which move with the clock, are encoded per call (and everything again after a clock step). The same text
+ * as encoding processInfo's struct.
  */
-function processInfoEncoded(api: ControlApi, p: Proc, now: number): EncodedXml {
+function processInfoEncoded(api: ControlApi, p: Proc, clock: InfoClock): EncodedXml {
+  const now = clock.nowSecs;
   let parts = encodedInfo.get(p.record);
-  if (parts?.spec !== p.spec) {
-    const info = infoOf(api, p, now);
+  if (parts?.spec !== p.spec || parts.offsetMs !== clock.offsetMs) {
+    const info = infoOf(api, p, clock);
     const { name, group, start, stop, now: _now, ...after } = info;
-    parts = { spec: p.spec, info, before: encodeMembers(Object.entries({ name, group, start, stop })), after: encodeMembers(Object.entries(after)) };
+    parts = { spec: p.spec, offsetMs: clock.offsetMs, info, before: encodeMembers(Object.entries({ name, group, start, stop })), after: encodeMembers(Object.entries(after)) };
     encodedInfo.set(p.record, parts);
   }
   const i = parts.info;
@@ -322,7 +327,21 @@ function descriptionOf(api: ControlApi, p: Proc, info: Parameters<typeof describ
 }
 
 /** Encoded parts of getProcessInfo per process record (records are replaced, never changed: a WeakMap drops them). */
-const encodedInfo = new WeakMap<ProcessRecord, { spec: ProcessSpec; info: Info; before: string; after: string }>();
+const encodedInfo = new WeakMap<ProcessRecord, { spec: ProcessSpec; offsetMs: number; info: Info; before: string; after: string }>();
+
+/**
+ * `now`, `start` and `stop` of getProcessInfo on one clock, so that now - start is the uptime: the records'
+ * steady times moved onto the wall clock by one offset (shown-time.ts), and now on the same clock.
+ */
+interface InfoClock {
+  readonly offsetMs: number;
+  readonly nowSecs: number;
+}
+
+function infoClock(): InfoClock {
+  const offsetMs = shownOffsetMs();
+  return { offsetMs, nowSecs: epochSecs(steadyNowMs() + offsetMs) };
+}
 
 /**
  * A spawn error in supervisor's words: drover says how a process that exited too quickly ended (its own
@@ -334,10 +353,12 @@ function supervisorSpawnError(spawnError: string | null): string {
 }
 
 /** getProcessInfo's fields but the description, in supervisor's order. */
-function infoOf(api: ControlApi, p: Proc, now: number) {
+function infoOf(api: ControlApi, p: Proc, clock: InfoClock) {
   const rec = p.record;
-  const start = epochSecs(rec.startedAtMs);
-  const stop = epochSecs(rec.stoppedAtMs);
+  const now = clock.nowSecs;
+  // supervisord's start never after now ("system time set back"): it cannot be, on one clock
+  const start = epochSecs(rec.startedAtMs === null ? null : rec.startedAtMs + clock.offsetMs);
+  const stop = epochSecs(rec.stoppedAtMs === null ? null : rec.stoppedAtMs + clock.offsetMs);
   const stdoutLog = logfileOf(api, p, 'stdout');
   const stderrLog = logfileOf(api, p, 'stderr');
   return {
@@ -703,8 +724,8 @@ const SUPERVISOR: Record<string, MethodDef> = {
     processInfo(c.api, lookupProcess(c.api, str(a, 0))),
   ),
   getAllProcessInfo: def('array', [], 'getProcessInfo for every process, sorted by group and name.', (c) => {
-    const now = epochSecs(Date.now());
-    return inLexicalOrder(c.api).map((p) => processInfoEncoded(c.api, p, now));
+    const clock = infoClock();
+    return inLexicalOrder(c.api).map((p) => processInfoEncoded(c.api, p, clock));
   }),
   readProcessStdoutLog: def('string', [P.name, P.offset, P.length], "Reads a process's stdout log: length bytes from offset (negative: from the end).", (c, a) =>
     readProcessLog(c.api, str(a, 0), int(a, 1), int(a, 2), 'stdout'),
