@@ -1,6 +1,7 @@
 // One log file drover writes: an ordered queue of complete lines and control operations (rotate, reopen,
 // clear), written with async writev so a slow disk never blocks the event loop, and a high-water mark so the
 // caller can stop reading its sources (back-pressure) instead of buffering without bound.
+import { steadyNowMs } from '../os/clock.js';
 import {
   closeSync,
   constants,
@@ -114,11 +115,11 @@ export class LogFile {
   private fd: number | null = null;
   /** why the last open failed; null once one worked */
   private openError: string | null = null;
-  /** no new try to open before this time (Date.now() ms), after an open failed; 0 when none did */
+  /** no new try to open before this time (steadyNowMs()), after an open failed; 0 when none did */
   private openRetryAtMs = 0;
   /** while a retry runs, the reason it already reported: not reported again if it is unchanged */
   private retryingAfter: string | null = null;
-  /** no check of the file held for removal before this time (Date.now() ms); 0 before the first */
+  /** no check of the file held for removal before this time (steadyNowMs()); 0 before the first */
   private linkCheckAtMs = 0;
   /** bytes known written to the live file (writes in flight not included) */
   private size = 0;
@@ -447,13 +448,13 @@ export class LogFile {
   /** Records why the live file could not be opened and reports it, unless a retry finds the same reason. */
   private failOpen(message: string): void {
     this.openError = message;
-    this.openRetryAtMs = Date.now() + OPEN_RETRY_MS;
+    this.openRetryAtMs = steadyNowMs() + OPEN_RETRY_MS;
     if (message !== this.retryingAfter) this.report(message);
   }
 
   /** Tries to open the live file again after an open failed, at most every OPEN_RETRY_MS; says when it worked. */
   private retryOpen(): void {
-    if (Date.now() < this.openRetryAtMs) return;
+    if (steadyNowMs() < this.openRetryAtMs) return;
     this.retryingAfter = this.openError;
     try {
       this.scanBackups(); // the directory may be a new one
@@ -472,7 +473,7 @@ export class LogFile {
    */
   private reopenIfRemoved(): void {
     if (this.fd === null || !this.regular) return;
-    const t = Date.now();
+    const t = steadyNowMs();
     if (t < this.linkCheckAtMs) return;
     this.linkCheckAtMs = t + LINK_CHECK_MS;
     let links: number;
@@ -859,7 +860,7 @@ export class LogFile {
   private lose(bytes: number, why: string): void {
     this.lostBytes += bytes;
     // one report per second at most: a full disk must not flood drover's own log
-    const t = Date.now();
+    const t = steadyNowMs();
     if (t - this.lastLossReportMs < 1000) return;
     this.lastLossReportMs = t;
     this.report(`${this.path}: log bytes could not be written (${why}); ${this.lostBytes} bytes lost so far`);

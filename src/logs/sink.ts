@@ -2,6 +2,7 @@
 // files the config names (supervisor's stdout_logfile / stderr_logfile and drover's additions), echoed to
 // drover's stdout in the foreground; drover's own log file; reopen on SIGUSR1; and the reading API the
 // control plane serves (supervisor's readProcessStdoutLog, tailProcessStdoutLog, readLog, clearProcessLogs).
+import { steadyNowMs } from '../os/clock.js';
 import { closeSync, lstatSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { processKey, sameProcess } from '../config/diff.js';
@@ -393,7 +394,7 @@ export class LogSink implements OutputSink {
 
   /** A chunk read from `r`'s pipe (Reading.data). */
   readData(r: Reading, chunk: Buffer): void {
-    this.lastDataMs = r.lastReadMs = Date.now();
+    this.lastDataMs = r.lastReadMs = steadyNowMs();
     const lines = r.push(chunk);
     if (lines) {
       this.deliver(r, lines);
@@ -432,7 +433,7 @@ export class LogSink implements OutputSink {
     if (r.ended || target.type !== 'file') return;
     // still flowing: at full speed a read often ends inside a line, whose rest is a read away; written
     // ahead, a rotation could fall between the two halves
-    const now = Date.now();
+    const now = steadyNowMs();
     const quietIn = r.lastReadMs + PARTIAL_LINE_MS - now;
     const overdueIn = r.partialSinceMs + PARTIAL_LINE_MAX_MS - now;
     if (quietIn > 0 && overdueIn > 0) {
@@ -587,7 +588,7 @@ export class LogSink implements OutputSink {
   /** Waits for the children's pipes to end while data still flows, bounded (see close). */
   private async readToEnd(): Promise<void> {
     if (this.sources.size > 0 && !this.readingStopped) {
-      const startedMs = Date.now();
+      const startedMs = steadyNowMs();
       await new Promise<void>((resolveEnded) => {
         // a pipe still delivering is read on (what the programs wrote before they ended is kept); one
         // silent for CLOSE_GRACE_MS is held open by some descendant and is given up, and so is every pipe
@@ -595,9 +596,9 @@ export class LogSink implements OutputSink {
         // from exiting (a container's stop would wait for its SIGKILL)
         const timer = setInterval(() => {
           // a pipe drover paused (its file is behind) is waiting for drover, not silent
-          if (this.pausedSources > 0) this.lastDataMs = Date.now();
-          else if (Date.now() - this.lastDataMs >= CLOSE_GRACE_MS) return done();
-          if (Date.now() - startedMs < CLOSE_MAX_MS) return;
+          if (this.pausedSources > 0) this.lastDataMs = steadyNowMs();
+          else if (steadyNowMs() - this.lastDataMs >= CLOSE_GRACE_MS) return done();
+          if (steadyNowMs() - startedMs < CLOSE_MAX_MS) return;
           // a name once: a restarted program's earlier pipes may be held too
           const open = new Set([...this.sources.values()].map((r) => `${r.spec.group === r.spec.name ? r.spec.name : r.name} ${r.stream}`));
           const why = this.pausedSources > 0 ? 'the log files are behind' : 'a process they left behind holds the pipe';
@@ -609,7 +610,7 @@ export class LogSink implements OutputSink {
           this.stopDraining = null;
           resolveEnded();
         };
-        this.lastDataMs = Date.now();
+        this.lastDataMs = steadyNowMs();
         this.sourcesEnded.push(done);
         this.stopDraining = done;
       });

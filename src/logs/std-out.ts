@@ -8,6 +8,7 @@
 //   stop every program. Here it is reported once, and lines for this stream are dropped from then on while
 //   the programs go on running (supervisord, whose log handler reports a failed write and carries on, does the
 //   same).
+import { steadyNowMs } from '../os/clock.js';
 import type { Writable } from 'node:stream';
 
 export class StdOut {
@@ -69,13 +70,13 @@ export class StdOut {
    */
   async settle(stallMs: number): Promise<void> {
     let left = this.out.writableLength;
-    let since = Date.now();
+    let since = steadyNowMs();
     while (!this.gone && this.out.writableLength > 0) {
       await new Promise((resolveTick) => setTimeout(resolveTick, 50));
       if (this.out.writableLength < left) {
         left = this.out.writableLength;
-        since = Date.now();
-      } else if (Date.now() - since >= stallMs) {
+        since = steadyNowMs();
+      } else if (steadyNowMs() - since >= stallMs) {
         const dropped = this.out.writableLength;
         this.gone = true;
         this.release();

@@ -4,6 +4,7 @@
 // sends `NAME LINE` through the C library's syslog(3). The socket never blocks: a syslog daemon that is
 // not there (a container without /dev/log) or that cannot keep up loses lines, which are counted and
 // reported at most once a minute in drover's own log, never silently.
+import { steadyNowMs } from '../os/clock.js';
 import { closeFd } from '../os/native.js';
 import { datagramSocket, sendDatagramFrom } from '../os/native-net.js';
 import { NativeError } from '../os/libc.js';
@@ -34,7 +35,7 @@ export class Syslog {
     while (from < lines.length) {
       let end = lines.indexOf(NL, from);
       if (end < 0) end = lines.length;
-      this.datagram(Buffer.concat([head, lines.subarray(from, end)]), now);
+      this.datagram(Buffer.concat([head, lines.subarray(from, end)]), steadyNowMs());
       from = end + 1;
     }
   }
@@ -44,6 +45,7 @@ export class Syslog {
     this.fd = null;
   }
 
+  /** `now`: steadyNowMs(), for the pace of the reports */
   private datagram(data: Buffer, now: number): void {
     const path = this.opts.path ?? SYSLOG_SOCKET;
     try {
