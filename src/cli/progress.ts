@@ -2,6 +2,7 @@
 // how many processes are starting, running, stopping or failed. On a terminal: one line rewritten in
 // place, with the elapsed time; otherwise: one plain line per process reaching a settled state. Ends with
 // a summary line either way.
+import { steadyNowMs } from '../os/clock.js';
 import { openEventStream, type Endpoint, type ServerEvent } from '../control/client.js';
 import { paintState } from '../control/status-text.js';
 import { SnapshotJson, StateEventJson } from '../control/wire.js';
@@ -36,7 +37,7 @@ export class Progress {
   readonly reasons = new Map<string, string>();
   /** processes now `exited` whose exit was not expected (not one of their exitcodes); empty at first */
   readonly exitedUnexpectedly = new Set<string>();
-  private readonly startedAtMs = Date.now();
+  private readonly startedAtMs = steadyNowMs();
   private readonly color: boolean;
   private readonly live: boolean;
   private close: (() => void) | null = null;
@@ -138,7 +139,7 @@ export class Progress {
   }
 
   elapsedMs(): number {
-    return Date.now() - this.startedAtMs;
+    return steadyNowMs() - this.startedAtMs;
   }
 
   /** Stops following; clears the live line and prints `summary` (unless quiet). */

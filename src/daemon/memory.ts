@@ -5,6 +5,7 @@
 // supervisor has seen no state change and the control server has sent no answer for a while (or a minute
 // after a burst that does not end), that memory goes back to the kernel. V8's own heap needs
 // nothing of the kind: its memory reducer compacts and unmaps by itself once the daemon is idle.
+import { steadyNowMs } from '../os/clock.js';
 import { readFileSync } from 'node:fs';
 import { trimCHeap } from '../os/native.js';
 
@@ -37,10 +38,10 @@ export function trimWhenQuiet(source: { onChange(listener: () => void): () => vo
   const arm = (): void => {
     if (timer !== null) {
       // put off again, as long as that keeps within the longest wait
-      if (Date.now() + quietMs <= since + maxWaitMs) timer.refresh();
+      if (steadyNowMs() + quietMs <= since + maxWaitMs) timer.refresh();
       return;
     }
-    since = Date.now();
+    since = steadyNowMs();
     timer = setTimeout(fire, quietMs);
     timer.unref();
   };

@@ -4,6 +4,7 @@
 // READY, one event per listener at a time. Unlike supervisor, which sends on its next loop pass, the bus
 // sends at once: when an event is raised, when a listener becomes ready, and when one starts running.
 // Everything here runs to completion without awaiting, so a raise never interleaves with another.
+import { steadyNowMs } from '../os/clock.js';
 import type { ConcreteEventType } from '../config/event-names.js';
 import type { EventListenerSpec } from '../config/types.js';
 import type { Logger } from '../logs/logger.js';
@@ -109,7 +110,7 @@ export class EventBus {
    * `queued`: runs once the event is queued and before anything is sent (a requeue that must go first).
    */
   raise(type: ConcreteEventType, payload: Payload, queued?: () => void): void {
-    const event: BusEvent = { type, payload, raisedAtMs: Date.now(), serial: -1, poolSerials: new Map() };
+    const event: BusEvent = { type, payload, raisedAtMs: steadyNowMs(), serial: -1, poolSerials: new Map() };
     const touched: ListenerPool[] = [];
     for (const pool of this.pools.values()) {
       const n = pool.subscriptions(type);

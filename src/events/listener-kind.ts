@@ -3,6 +3,7 @@
 // reducer in listener-protocol.ts, in order with every other event of the supervisor's queue. Its stderr is
 // ordinary output. The kind also gives listeners what childutils needs to call back over XML-RPC
 // (SUPERVISOR_SERVER_URL, and the credentials when the control socket has plain ones).
+import { steadyNowMs } from '../os/clock.js';
 import type { ChildProcess } from 'node:child_process';
 import type { ProcessSpec } from '../config/types.js';
 import type { ChildOutput, KindContext, LaunchPlan, ProcessKind } from '../core/kind.js';
@@ -139,7 +140,7 @@ export class ListenerKind implements ProcessKind, ListenerChannel {
     const since = this.shutdownAtMs;
     const l = this.byKey.get(entry.key);
     if (since === null || !l || l.entry !== entry || l.pid === 0 || l.record.state === 'unknown') return false;
-    const left = since + SHUTDOWN_HOLD_MS - Date.now();
+    const left = since + SHUTDOWN_HOLD_MS - steadyNowMs();
     if (left <= 0) return false;
     const working = l.event !== null && l.eventSentAtMs >= since;
     // busy or not: a listener still answering an event from before the shutdown gets the queued ones next
@@ -156,7 +157,7 @@ export class ListenerKind implements ProcessKind, ListenerChannel {
 
   /** A graceful shutdown began: from now on holdsStop may keep listeners a little longer. */
   shutdownBegan(): void {
-    this.shutdownAtMs ??= Date.now();
+    this.shutdownAtMs ??= steadyNowMs();
   }
 
   detach(key: string, pid: number): void {
@@ -189,7 +190,7 @@ export class ListenerKind implements ProcessKind, ListenerChannel {
         continue;
       }
       l.event = event;
-      l.eventSentAtMs = Date.now();
+      l.eventSentAtMs = steadyNowMs();
       this.apply(l, eventSent(l.record));
       // the write fails later, not here, when the listener has closed its stdin (EPIPE)
       stdin.write(bytes(), (err) => {

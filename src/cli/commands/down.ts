@@ -1,5 +1,6 @@
 // `drover down [--fast]`: stop every program (reverse priority, stopsignal then SIGKILL after stopwaitsecs)
 // and wait until drover itself has exited. --fast kills every process group at once (as SIGQUIT does).
+import { steadyNowMs } from '../../os/clock.js';
 import { dirname } from 'node:path';
 import { InfoJson, ResultsJson } from '../../control/wire.js';
 import { instanceRunning } from '../../daemon/lock.js';
@@ -54,9 +55,9 @@ options:
     }
     // drover closes every connection, this stream included, once all processes have stopped
     await progress.ended;
-    const deadline = Date.now() + EXIT_GRACE_MS;
+    const deadline = steadyNowMs() + EXIT_GRACE_MS;
     while (!exited()) {
-      if (Date.now() > deadline) {
+      if (steadyNowMs() > deadline) {
         progress.finish(null);
         throw new CommandFailed(`drover (pid ${pid}) stopped its processes but has not exited after ${EXIT_GRACE_MS / 1000} s`, EXIT.FAILURE);
       }

@@ -3,6 +3,7 @@
 // stdout, `name ! line` for stderr, as `drover up` prints them in the foreground). Only configured log
 // files are read, through the control API. On a terminal, control characters in program output are shown
 // as text unless --raw (docs/cli.md).
+import { steadyNowMs } from '../../os/clock.js';
 import { NotRunning, openEventStream, StreamRefused } from '../../control/client.js';
 import {
   FollowLostJson,
@@ -304,7 +305,7 @@ async function followOn(
   onEvent: (event: string, data: unknown) => void,
   gapEvent: (name: string, stream: NamedLogPositionJson['stream'], data: string) => [string, unknown],
 ): Promise<number | Handover> {
-  const deadline = Date.now() + REEXEC_RECONNECT_MS;
+  const deadline = steadyNowMs() + REEXEC_RECONNECT_MS;
   let waitMs = 50;
   for (;;) {
     let started = false;
@@ -322,7 +323,7 @@ async function followOn(
       // the new master's control socket may not answer yet (a TCP listener it has not taken over), or a
       // connection made while the old master exits is closed unanswered (EPIPE, ECONNRESET)
       const code = (err as NodeJS.ErrnoException).code ?? '';
-      if (!(err instanceof NotRunning || code === 'EPIPE' || code === 'ECONNRESET') || Date.now() + waitMs > deadline) throw err;
+      if (!(err instanceof NotRunning || code === 'EPIPE' || code === 'ECONNRESET') || steadyNowMs() + waitMs > deadline) throw err;
     }
     await new Promise((resolve) => setTimeout(resolve, waitMs));
     waitMs = Math.min(waitMs * 2, 1000);

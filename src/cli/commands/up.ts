@@ -1,4 +1,5 @@
 // `drover up [-c FILE] [-d] [--fresh]`: run the supervisor in the foreground, or as a daemon.
+import { steadyNowMs } from '../../os/clock.js';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -385,14 +386,14 @@ async function followStartup(ctx: Parameters<Command>[0], endpoint: Endpoint, pi
     ctx.stderr.write(`drover up: started, but cannot follow the programs: ${(err as Error).message}\n`);
     return EXIT.FAILURE;
   }
-  const deadline = Date.now() + waitMs;
+  const deadline = steadyNowMs() + waitMs;
   let settled = false;
   /** drover ended its event stream or stopped answering: it is stopping or has exited */
   let gone = false;
   /** processes that wait for their dependencies (depends_on): stopped, but not settled while one may start */
   let waiting: readonly WaitingProcess[] = [];
   for (;;) {
-    settled = await progress.waitUntil(() => progress.busy().length === 0 || progress.hasEnded, Math.max(0, deadline - Date.now()));
+    settled = await progress.waitUntil(() => progress.busy().length === 0 || progress.hasEnded, Math.max(0, deadline - steadyNowMs()));
     if (!settled || progress.hasEnded) break;
     let now;
     try {
@@ -405,7 +406,7 @@ async function followStartup(ctx: Parameters<Command>[0], endpoint: Endpoint, pi
     waiting = now.waiting;
     // a dependent that stopped waiting a moment ago is starting now: the events may not have told yet
     if (!now.starting && waiting.every((p) => p.blocked)) break;
-    if (Date.now() >= deadline) {
+    if (steadyNowMs() >= deadline) {
       settled = false;
       break;
     }
