@@ -216,8 +216,8 @@ test('master SIGKILLed: every worker is gone within 3 s', async () => {
     const pids = workerPids(run);
     const t0 = Date.now();
     run.signal('SIGKILL');
-    // each worker sees its IPC channel close at once and exits in milliseconds; 3 s leaves room for a
-    // loaded machine
+    // each worker gets SIGTERM (pdeathsig) and its IPC channel's close at once, drains (idle connections
+    // are closed after ~1 s) and exits: 1–2 s; 3 s leaves room for a loaded machine
     await waitForCondition(() => livePids(pids).length === 0, 'every worker to exit', {
       timeoutMs: 3000,
       describe: () => `alive after ${Date.now() - t0} ms: ${livePids(pids).join(' ')}`,
