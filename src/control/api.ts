@@ -109,7 +109,7 @@ export interface ConfigUpdates {
    * config's warnings go to the log, unless `quiet` (a reload that reads the file again logs them then)
    */
   reread(quiet?: boolean): Promise<{ config: Config; diff: ConfigDiff; settings?: readonly string[] }>;
-  /** the config of the last reread, or a fresh read */
+  /** the last config that loaded (at start, or by a reread since; a failed reread leaves it), or a fresh read */
   pendingConfig(): Promise<Config>;
   /** the one reload: apply to `groups` (null: all) and roll the worker pools ('pools': roll only) */
   reload(opts: { groups: readonly string[] | null; apply: 'all' | 'pools'; cause: string }): Promise<{
@@ -397,7 +397,7 @@ export class ControlApi {
     return read;
   }
 
-  /** supervisor's addProcessGroup, from the config of the last reread (or a fresh read). */
+  /** supervisor's addProcessGroup, from the last config that loaded (at start or by a reread since). */
   async addGroup(group: string): Promise<readonly CommandOutcome[]> {
     const config = await this.opts.updates.pendingConfig();
     this.opts.updates.bindGroupSockets?.(config, group);

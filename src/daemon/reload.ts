@@ -73,8 +73,11 @@ const OWN_LOG_KEYS = { logfile: 'logfile', logfile_maxbytes: 'logfileMaxBytes', 
 type OwnLogKey = (typeof OWN_LOG_KEYS)[keyof typeof OWN_LOG_KEYS];
 
 export class Reloader {
-  /** the config of the last reread, for supervisor's two-step reread + add/update; null before one */
-  private lastRead: Config | null = null;
+  /**
+   * the last config that loaded (at start, or by a reread or reload since), for supervisor's two-step
+   * reread + add/update and for avail; null when not told the config drover started with
+   */
+  private lastRead: Config | null;
   /** the reload running now, if any; the next one waits for it */
   private current: Promise<unknown> = Promise.resolve();
   /** sockets bound anew by syncSockets() ahead of a reload (XML-RPC reloadConfig): their programs move at the reload */
@@ -82,26 +85,22 @@ export class Reloader {
   /** the config whose settings the last reload applied (the control listeners, identifier); null: as started */
   private appliedSettings: Config | null = null;
 
-  constructor(private readonly o: ReloaderOptions) {}
+  constructor(private readonly o: ReloaderOptions) {
+    this.lastRead = o.settings?.started ?? null;
+  }
 
   /** Re-reads the config and reports what differs from what runs, pools left out; nothing is applied. */
   async reread(cause = 'reread', quiet = false): Promise<{ config: Config; diff: ConfigDiff; settings: readonly string[] }> {
-    let config: Config;
-    try {
-      config = await this.o.readConfig();
-    } catch (err) {
-      // a read that failed replaces the one before it: `add` and `avail` then read the file again (and
-      // report its problem) instead of acting on a config the file no longer holds
-      this.lastRead = null;
-      throw err;
-    }
+    // a read that fails leaves the last good one in force, as supervisord's process_group_configs: `avail`
+    // and `add` go on with the config in use while the file is broken (docs/decisions.md)
+    const config = await this.o.readConfig();
     this.lastRead = config;
     // what `drover check` and `up` print on stderr: at a reload the daemon's log is where it can be seen
     if (!quiet) for (const w of config.warnings) this.o.logger.warn(`${cause}: ${formatConfigWarning(w).replace(/\n/g, '\n    ')}`);
     return { config, diff: this.diffAgainstActive(config), settings: this.settingChanges(config).map((c) => c.line) };
   }
 
-  /** The config of the last reread, or a fresh read. */
+  /** The last config that loaded (at start or by a reread since), or a fresh read when there is none. */
   async pendingConfig(): Promise<Config> {
     return this.lastRead ?? (await this.reread()).config;
   }

@@ -286,6 +286,42 @@ startsecs = 0
   }
 });
 
+// Found by a reviewer against supervisord 4.2.5: after a reread that hit a broken file, supervisord's avail
+// lists the config in use and its add adds from it (process_group_configs, its last good read); drover
+// answered Fault 92 CANT_REREAD to both until the file was fixed. Outputs taken from /usr/bin/supervisord.
+test('avail and add go on with the last config that loaded after a reread of a broken file, as supervisord', async () => {
+  const good = `[supervisord]
+childlogdir = %(here)s
+
+[supervisorctl]
+serverurl = unix://%(here)s/.drover/drover.sock
+
+[program:a]
+command = sleep 1000
+startsecs = 0
+
+[program:b]
+command = sleep 1000
+startsecs = 0
+`;
+  const d = new Daemon(good);
+  try {
+    await d.up();
+    await expectCtl(d, 'stop b', 0, 'b: stopped\n');
+    await expectCtl(d, 'remove b', 0, 'b: removed process group\n');
+    writeFileSync(d.file, `${good}\n[program:bad]\ncommand = sleep 10\nnumprocs = 2\n`);
+    await expectCtl(d, 'reread', 1, /^ERROR: CANT_REREAD: /);
+    const row = (name: string, state: string): string => `${name.padEnd(32)} ${state.padEnd(9)} ${'auto'.padEnd(9)} 999:999`;
+    await expectCtl(d, 'avail', 0, `${row('a', 'in use')}\n${row('b', 'avail')}\n`);
+    await expectCtl(d, 'add b', 0, 'b: added process group\n');
+    const r = await expectCtl(d, 'status b', 0, new RegExp(`^${statusLine('b', 'RUNNING', RUNNING_DESC)}\n$`));
+    d.seen.add(pidOf(r.out, 'b'));
+  } finally {
+    const survivors = await d.teardown();
+    assert.deepEqual(survivors, [], 'teardown had to kill survivors');
+  }
+});
+
 // "all" answers in supervisord's order (issue 13): by priority, then group activation order, then process —
 // except that a process still settling when the others are done (here: startsecs = 1) answers after them.
 // Taken from /usr/bin/supervisord with the same config and commands, three runs alike.

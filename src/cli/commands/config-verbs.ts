@@ -156,7 +156,8 @@ export const avail = remoteCommand({
   name: 'avail',
   help: `usage: drover avail [--json]
 
-List the groups of the config file: "in use" when active, "avail" when they could be added.
+List the groups of the config as last read (at start, or by the last reread that loaded: one that failed
+leaves it): "in use" when active, "avail" when they could be added.
 `,
   run: async (r) => {
     if (r.positionals.length > 0) throw new UsageError('avail takes no arguments');
