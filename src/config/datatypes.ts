@@ -198,9 +198,12 @@ export function loglevel(raw: string): 'critical' | 'error' | 'warn' | 'info' | 
   }
 }
 
-/** A TCP port 1–65535, optionally `host:port` (supervisor's inet_address); `*` or empty host means all. */
+/**
+ * A TCP port 1–65535, optionally `host:port` (supervisor's inet_address); `*` or empty host means all
+ * (host ''), which the control server binds as 0.0.0.0; `[IPV6]:port` gives the address without brackets.
+ */
 export function inetAddress(raw: string): { host: string; port: number } {
-  const expected = 'a port, or host:port (e.g. 127.0.0.1:9001)';
+  const expected = 'a port, or host:port (e.g. 127.0.0.1:9001, [::1]:9001)';
   let host = '';
   let portText = raw;
   const colon = raw.lastIndexOf(':');
@@ -213,6 +216,10 @@ export function inetAddress(raw: string): { host: string; port: number } {
   const port = integer(portText);
   if (port < 1 || port > 65535) throw new ValueProblem('port out of range', expected);
   if (host === '*') host = '';
+  // supervisor takes no IPv6 address here; drover binds one written in brackets (a bare `::1` has been split
+  // at its last colon above and fails to resolve, as in supervisord)
+  const v6 = /^\[([0-9a-f:.]+)\]$/.exec(host);
+  if (v6) host = v6[1] as string;
   return { host, port };
 }
 

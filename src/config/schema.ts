@@ -285,7 +285,7 @@ function socketBind(raw: string): SocketBind {
 export type SocketBind = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string } | { kind: 'fd'; fd: number };
 
 export const SOCKET_KEYS = {
-  bind: key({ type: 'address', default: null, defaultDoc: '(required)', doc: 'HOST:PORT, [::]:PORT, unix:/path.sock, or fd://N (a listening socket drover inherited, e.g. from systemd). Bound by the master at start, or by the reload that adds it; kept open, unchanged, across reloads that leave the section as it is (see [socket:NAME] across a reload, below).', parse: socketBind, drover: true }),
+  bind: key({ type: 'address', default: null, defaultDoc: '(required)', doc: 'HOST:PORT, [::]:PORT, unix:/path.sock, or fd://N (a listening socket drover inherited, e.g. from systemd). :PORT and *:PORT bind 0.0.0.0 (IPv4 only, as gunicorn binds -b :PORT); [::]:PORT binds IPv6 and IPv4. Bound by the master at start, or by the reload that adds it; kept open, unchanged, across reloads that leave the section as it is (see [socket:NAME] across a reload, below).', parse: socketBind, drover: true }),
   backlog: key({ type: 'integer', default: '511', doc: "listen() backlog: connections queued before a worker accepts them (each balanced slot's, with reuse_port; the kernel caps it at net.core.somaxconn). drover serve --backlog.", parse: nonNegativeInteger, drover: true }),
   mode: key({ type: 'octal', typed: 'octal', default: null, doc: 'unix sockets: permission bits of the socket file.', parse: octal, drover: true }),
   owner: key({ type: 'user[:group]', default: null, doc: 'unix sockets: owner of the socket file.', parse: userAndGroup, drover: true }),
@@ -392,7 +392,7 @@ export const UNIX_HTTP_SERVER_KEYS = {
 } as const;
 
 export const INET_HTTP_SERVER_KEYS = {
-  port: key({ type: 'host:port', default: null, defaultDoc: '(required)', doc: 'TCP address to listen on, e.g. 127.0.0.1:9001. A port alone (or *:PORT) listens on every interface, as in supervisor; drover then warns that the password travels as plain HTTP.', parse: inetAddress }),
+  port: key({ type: 'host:port', default: null, defaultDoc: '(required)', doc: 'TCP address to listen on, e.g. 127.0.0.1:9001. A port alone (or *:PORT, :PORT) listens on every IPv4 interface (0.0.0.0), as in supervisor; drover then warns that the password travels as plain HTTP. [::]:PORT (or another IPv6 address in brackets) listens on IPv6, [::] on IPv4 too (docs/security.md, section 23).', parse: inetAddress }),
   username: key({ type: 'string', default: null, doc: 'Username for authentication (needs password too).', parse: text }),
   password: key({ type: 'string', default: null, doc: 'Password, plain or {SHA}hex (needs username too). Required, and must not be empty: drover does not start with an empty TCP password.', parse: text }),
   allowed_hosts: key({ type: 'host names', typed: 'list', default: '', doc: 'Names the TCP port answers to in the Host header besides localhost, IP addresses, the host of port and this machine\'s host name (e.g. the name Prometheus or a browser uses); a request naming another host gets 421, against DNS rebinding. * turns the check off (docs/security.md, section 7).', parse: hostNames, drover: true }),

@@ -308,11 +308,14 @@ export class ControlServer {
     // close the new connection, which is what let a flood of idle ones keep every prober out)
     server.maxConnections = (admission?.cap ?? 0) + 1;
     const held = opts.staged ? (opts.inheritedFd ?? null) : null;
-    if (held === null) await listenOn(server, { host: spec.host ?? '127.0.0.1', port: spec.port ?? 0 });
+    // no host (`port = 9001`, `*:9001`, `:9001`): 0.0.0.0, IPv4 only, as supervisord's AF_INET socket binds;
+    // Node would take '' as `::`, which is IPv6 too (dual stack): more exposure than the same line gives
+    // under supervisord. An IPv6 address is bound only when written (`[::]:9001`).
+    if (held === null) await listenOn(server, { host: tcpHost(spec), port: spec.port ?? 0 });
     const addr = held === null ? server.address() : socketAddress(held);
     const port = typeof addr === 'object' && addr ? addr.port : spec.port;
-    // the address actually bound: with no host (`port = 9001`) that is every interface, as in supervisor
-    const host = typeof addr === 'object' && addr ? ('address' in addr ? addr.address : addr.host) : spec.host || '127.0.0.1';
+    // the address actually bound: with no host (`port = 9001`) that is every IPv4 interface, as in supervisor
+    const host = typeof addr === 'object' && addr ? ('address' in addr ? addr.address : addr.host) : tcpHost(spec);
     bound = { spec, server, url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, boundPath: null, heldFd: held };
     this.listeners.push(bound);
     return bound;
@@ -527,6 +530,11 @@ export class ControlServer {
 }
 
 // --- helpers ---
+
+/** The address a TCP listener binds: 0.0.0.0 for no host (every IPv4 interface, as supervisord binds). */
+function tcpHost(spec: ListenerSpec): string {
+  return spec.host === '' ? '0.0.0.0' : (spec.host ?? '127.0.0.1');
+}
 
 function listenOn(server: Server, opts: { path: string } | { host: string; port: number } | { fd: number }): Promise<void> {
   const tooLong = 'path' in opts ? unixPathProblem(opts.path) : null;

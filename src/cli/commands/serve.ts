@@ -30,7 +30,8 @@ the master, WINCH stops the workers, TERM/INT stop gracefully, QUIT stops at onc
 
 options:
   -w, --workers N            worker processes (default: $WEB_CONCURRENCY, else 1)
-  -b, --bind ADDR            [tcp://]HOST[:PORT] (port 8000 for an address alone), [::]:PORT, unix:PATH or fd://N; repeatable
+  -b, --bind ADDR            [tcp://]HOST[:PORT] (port 8000 for an address alone), [::]:PORT, unix:PATH or fd://N; repeatable;
+                             :PORT and *:PORT are 0.0.0.0 (IPv4 only, as gunicorn), [::]:PORT IPv6 and IPv4
                              (default: 0.0.0.0:$PORT when PORT is set, else 127.0.0.1:8000;
                              sockets passed by systemd socket activation are used when given)
       --backlog N            connections each socket queues before they are accepted (listen backlog;
