@@ -12,6 +12,7 @@ import { UNIX_PATH_MAX, unixPathProblem } from '../os/unix-path.js';
 import { originForm } from '../request-target.js';
 import { ConnectionAdmission } from './admission.js';
 import { isAuthorized, type Credentials } from './auth.js';
+import { encodeRawTargets } from './request-line.js';
 import type { ApiErrorCode, ErrorJson } from './wire.js';
 
 /** Largest request body accepted; XML-RPC multicalls and JSON commands are far smaller. */
@@ -238,7 +239,8 @@ export class ControlServer {
     let bound: BoundListener | null = null;
     const server = createServer({ maxHeaderSize: 16 * 1024, ...checking }, (req, res) => {
       admission?.requestStarted(req.socket, res);
-      if (this.draining) res.setHeader('Connection', 'close');
+      // a request line whose raw bytes were encoded (request-line.ts): the next request comes on a new connection
+      if (this.draining || rawTargets.has(req.socket)) res.setHeader('Connection', 'close');
       this.responses.add(res);
       res.once('close', () => this.responses.delete(res));
       // event streams (asked for by their Accept header, as EventSource and drover's client do) never finish
@@ -262,7 +264,7 @@ export class ControlServer {
     });
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;
-    server.on('connection', (sock) => {
+    const rawTargets = encodeRawTargets(server, (sock) => {
       this.acceptShort = false;
       this.sockets.add(sock);
       sock.on('close', () => this.sockets.delete(sock));

@@ -461,6 +461,39 @@ startsecs = 0
   }
 });
 
+// A reviewer against supervisord 4.2.5: supervisorctl's HTTP client writes the name into the request line as
+// raw UTF-8 (`GET /logtail/h\xc3\xa9llo/stdout`), which Node's parser refused with 400 before drover saw it:
+// tail -f said "Cannot connect, error: <class 'BrokenPipeError'>", fg "Cannot read, status code 400".
+test('supervisorctl tail -f and fg follow a process whose name is not ASCII', async () => {
+  const d = new Daemon(`[supervisord]
+childlogdir = %(here)s
+
+[supervisorctl]
+serverurl = unix://%(here)s/.drover/drover.sock
+
+[program:héllo]
+command = sh -c 'echo first-from-héllo; exec cat'
+startsecs = 0
+`);
+  const followers: ChildProcess[] = [];
+  try {
+    await d.up();
+    const tail = ctlFollow(d, 'tail -f héllo');
+    followers.push(tail.child);
+    await tail.waitFor('first-from-héllo', 'tail -f héllo to print what the log holds');
+    const fg = ctlFollow(d, 'fg héllo');
+    followers.push(fg.child);
+    await fg.waitFor('==> Press Ctrl-C to exit <==', 'fg héllo to start');
+    fg.child.stdin?.write('typed-into-héllo\n');
+    await fg.waitFor('typed-into-héllo\n', 'fg héllo to show what cat echoed');
+    await tail.waitFor('typed-into-héllo\n', 'tail -f héllo to follow new output');
+    for (const f of [tail, fg]) assert.doesNotMatch(f.output(), /status code|Cannot connect/, f.output());
+  } finally {
+    for (const c of followers) c.kill('SIGKILL');
+    await d.teardown();
+  }
+});
+
 // supervisorctl prints nothing until the status line comes: supervisord sends it at once, also for an
 // empty log, and so must drover (it used to wait for the log's first byte)
 test('/logtail of an empty log answers 200 at once', async () => {
