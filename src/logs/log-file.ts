@@ -100,6 +100,12 @@ const ROTATE_RETRY_MS = 60_000;
 const OPEN_RETRY_MS = 1000;
 /** how often, while lines come, the file held is checked for having lost its last name (see reopenIfRemoved) */
 const LINK_CHECK_MS = 1000;
+/**
+ * A device or FIFO is opened O_NONBLOCK: a FIFO whose reader stopped reading (or never came) stays full, and
+ * a blocking write to it held a thread-pool thread for ever (with four such logs, all four threads, and every
+ * log stopped). When it takes nothing (EAGAIN), what waits is tried again this much later.
+ */
+const READER_RETRY_MS = 50;
 
 /** LogFileOptions.highWaterMark's default */
 const DEFAULT_HIGH_WATER = 1024 * 1024;
@@ -123,8 +129,16 @@ export class LogFile {
   private linkCheckAtMs = 0;
   /** bytes known written to the live file (writes in flight not included) */
   private size = 0;
-  /** false for a device or FIFO (/dev/null, a named pipe): never rotated */
+  /** false for a device or FIFO (/dev/null, a named pipe): never rotated, written without blocking */
   private regular = true;
+  /** true when the live file is a FIFO (says so in the report of what its reader did not take) */
+  private fifo = false;
+  /** pending new try of a device or FIFO that took nothing (EAGAIN); null when none */
+  private readerRetryTimer: NodeJS.Timeout | null = null;
+  /** bytes a device or FIFO did not take that are not reported yet (see dropForReader) */
+  private readerDropped = 0;
+  /** true from a device's or FIFO's EAGAIN until a write to it succeeds again */
+  private readerStalled = false;
   /** "dev:ino" of the live file last opened; null before one opened */
   private liveId: string | null = null;
   /** start of the day/hour the live file belongs to (time rotation); 0 when unused */
@@ -260,6 +274,8 @@ export class LogFile {
   async close(): Promise<void> {
     this.closing = true;
     await this.flush();
+    // flush gave up on a device or FIFO that takes nothing: what waits for its reader is dropped, not waited for
+    this.dropHeldForReader();
     while (this.gzipDone !== null && this.gzipDone.size > 0) await Promise.all([...this.gzipDone]);
     this.closeLive();
   }
@@ -342,9 +358,8 @@ export class LogFile {
       // have it, so that a log that cannot be opened any more fails this spawn rather than losing its output.
       // Only when nothing waits to be written: what is queued belongs in the file held.
       if (!this.isIdle() || !this.movedAway()) return null;
-      this.closeLive();
-    }
-    this.openLive('a');
+      this.openAgain();
+    } else this.openLive('a');
     return this.openFailure();
   }
 
@@ -395,11 +410,18 @@ export class LogFile {
       this.lose(buf.length, 'written after close');
       return true;
     }
+    if (!this.regular && this.queuedBytes + buf.length > this.highWater()) {
+      // a device or FIFO never holds up a program (its reader may never read again): past the high-water
+      // mark its lines are dropped instead
+      this.followers?.deliver(buf);
+      this.dropForReader(buf.length);
+      return true;
+    }
     for (const view of (this.staging ??= new Staging()).copy(buf)) this.queue.push({ type: 'data', buf: view, timeMs });
     this.queuedBytes += buf.length;
     this.followers?.deliver(buf);
     this.schedulePump();
-    return this.queuedBytes < this.highWater();
+    return !this.regular || this.queuedBytes < this.highWater();
   }
 
   private isIdle(): boolean {
@@ -425,10 +447,13 @@ export class LogFile {
     try {
       // read as well as append: follow() and the reading API read through this descriptor, which stays
       // right even after logrotate has renamed the file. No O_TRUNC: the file is checked before it is emptied.
-      const { fd, stat } = openInDir(dir, this.name, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, this.opts.mode ?? 0o666);
+      // O_NONBLOCK for a device or FIFO (READER_RETRY_MS); a regular file ignores it.
+      const openFlags = constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK;
+      const { fd, stat } = openInDir(dir, this.name, openFlags, this.opts.mode ?? 0o666);
       this.fd = fd;
       this.openError = null;
       this.regular = stat.isFile();
+      this.fifo = stat.isFIFO();
       this.liveId = `${stat.dev}:${stat.ino}`;
       if (flags === 'w' && this.regular && stat.size > 0) ftruncateSync(fd, 0);
       this.size = flags === 'w' ? 0 : stat.size;
@@ -484,19 +509,33 @@ export class LogFile {
     }
     if (links > 0) return;
     this.report(`${this.path}: removed while drover was writing it; opening it again by name`);
-    this.closeLive();
+    this.openAgain();
+  }
+
+  /**
+   * Opens the name again, then closes the descriptor held. In this order: when the file is a FIFO, drover's
+   * descriptor may be its last one, and the kernel discards what a pipe holds when its last one closes.
+   */
+  private openAgain(): void {
+    const old = this.fd;
+    this.fd = null;
     this.scanBackups();
     this.openLive('a');
+    if (old !== null) this.closeFd(old);
   }
 
   private closeLive(): void {
     if (this.fd === null) return;
+    this.closeFd(this.fd);
+    this.fd = null;
+  }
+
+  private closeFd(fd: number): void {
     try {
-      closeSync(this.fd);
+      closeSync(fd);
     } catch (err) {
       this.report(`closing ${this.path}: ${(err as Error).message}`);
     }
-    this.fd = null;
   }
 
   /**
@@ -506,7 +545,8 @@ export class LogFile {
    * more than everything else drover does with the line.
    */
   private schedulePump(): void {
-    if (this.inFlight !== null) return; // the write's completion pumps
+    // the write's completion pumps, or the retry of a device or FIFO that took nothing
+    if (this.inFlight !== null || (this.readerRetryTimer !== null && !this.closing)) return;
     if (this.queuedBytes >= BATCH_BYTES || this.closing) {
       this.pump();
       return;
@@ -522,6 +562,10 @@ export class LogFile {
     if (this.flushTimer !== null) {
       clearTimeout(this.flushTimer);
       this.flushTimer = null;
+    }
+    if (this.readerRetryTimer !== null) {
+      clearTimeout(this.readerRetryTimer);
+      this.readerRetryTimer = null;
     }
     while (this.inFlight === null) {
       const head = this.queue[0];
@@ -610,6 +654,15 @@ export class LogFile {
     const fd = this.fd as number;
     writev(fd, batch, (err, written) => {
       this.inFlight = null;
+      if (err?.code === 'EAGAIN') {
+        this.waitForReader(batch);
+        return;
+      }
+      if (!err && this.readerStalled) {
+        // its reader reads again: what it missed meanwhile is said now
+        this.readerStalled = false;
+        if (this.readerDropped > 0) this.reportReaderDrops();
+      }
       // the batch's bytes are written, lost, or copied into `rest` below: their staging memory is free
       const rest = !err && written < batchBytes ? Buffer.concat(batch).subarray(written) : null;
       for (const b of batch) this.staging?.release(b);
@@ -640,9 +693,7 @@ export class LogFile {
     switch (type) {
       case 'reopen':
         this.rotateHeldUntilMs = 0; // the operator may have fixed what made rotation fail
-        this.closeLive();
-        this.scanBackups();
-        this.openLive('a');
+        this.openAgain();
         break;
       case 'clear': {
         // a device or FIFO (/dev/null, a pipe to a collector) holds nothing to clear; removing it would put
@@ -864,6 +915,61 @@ export class LogFile {
     if (t - this.lastLossReportMs < 1000) return;
     this.lastLossReportMs = t;
     this.report(`${this.path}: log bytes could not be written (${why}); ${this.lostBytes} bytes lost so far`);
+  }
+
+  /**
+   * A device or FIFO took nothing (EAGAIN: its reader is not reading): the batch goes back to the head of
+   * the queue and is tried again READER_RETRY_MS later. Who waits for the queue to be written (flush, close)
+   * is released: that reader may never come.
+   */
+  private waitForReader(batch: Buffer[]): void {
+    const timeMs = this.now();
+    this.readerStalled = true;
+    this.queue.unshift(...batch.map((buf) => ({ type: 'data' as const, buf, timeMs })));
+    if (!this.closing) {
+      this.readerRetryTimer = setTimeout(() => {
+        this.readerRetryTimer = null;
+        this.pump();
+      }, READER_RETRY_MS);
+      // the retry never keeps drover alive: what waits is dropped at close
+      this.readerRetryTimer.unref();
+    }
+    // drops within a second of the last report are said by a retry, not only by the next drop
+    if (this.readerDropped > 0 && Date.now() - this.lastLossReportMs >= 1000) this.reportReaderDrops();
+    const idle = this.idleWaiters;
+    this.idleWaiters = null;
+    if (idle !== null) for (const cb of idle) cb();
+  }
+
+  /** At close: drops what still waits for the reader of a device or FIFO (counted and said). */
+  private dropHeldForReader(): void {
+    if (this.readerRetryTimer !== null) clearTimeout(this.readerRetryTimer);
+    this.readerRetryTimer = null;
+    let bytes = 0;
+    for (const op of this.queue.splice(0)) {
+      if (op.type !== 'data') continue;
+      bytes += op.buf.length;
+      this.staging?.release(op.buf);
+    }
+    this.queuedBytes -= bytes;
+    if (bytes > 0) this.lostBytes += bytes;
+    this.readerDropped += bytes;
+    if (this.readerDropped > 0) this.reportReaderDrops();
+    this.settle();
+  }
+
+  /** Counts bytes a device or FIFO did not take; said at most once a second, when its reader reads again, and at close. */
+  private dropForReader(bytes: number): void {
+    this.lostBytes += bytes;
+    this.readerDropped += bytes;
+    if (Date.now() - this.lastLossReportMs >= 1000) this.reportReaderDrops();
+  }
+
+  private reportReaderDrops(): void {
+    this.lastLossReportMs = Date.now();
+    const why = this.fifo ? 'FIFO: its reader is not reading' : 'device: it takes nothing';
+    this.report(`${this.path}: ${this.readerDropped} bytes not written to ${why}; ${this.lostBytes} bytes lost so far`);
+    this.readerDropped = 0;
   }
 
   private report(message: string): void {

@@ -1,0 +1,110 @@
+// A log that is a FIFO read by a collector (docs/logs.md). A review found two faults:
+// 1. a FIFO whose reader stops reading (or never came) froze logging: drover wrote it blocking, from the
+//    thread pool, so a full pipe held a thread for ever; four such logs held all four threads and every log
+//    stopped, drover's own too, and `drover down` could never end (only kill -9 did). Now the FIFO is written
+//    without blocking: lines wait up to a bound, then are dropped and counted, and shutdown does not wait.
+// 2. SIGUSR1 closed drover's descriptor of the FIFO before opening its name again: the last descriptor
+//    closed, the kernel discarded what the pipe held. Now the new descriptor is opened first.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { Daemon, show } from '../helpers/daemon.js';
+import { livePids, TIMEOUT_SCALE, waitForCondition } from '../helpers/drover.js';
+
+/** A pipe's capacity on Linux unless changed (F_SETPIPE_SZ): what a FIFO with no reader takes before it is full. */
+const PIPE_BYTES = 64 * 1024;
+
+/** Bytes waiting in the FIFO at `path` (FIONREAD), through a non-blocking reader that takes none of them. */
+function fifoHolds(path: string): number {
+  const py = 'import fcntl, os, struct, sys, termios\nfd = os.open(sys.argv[1], os.O_RDONLY | os.O_NONBLOCK)\nprint(struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"0000"))[0])';
+  return Number(spawnSync('/usr/bin/python3', ['-c', py, path], { encoding: 'utf8' }).stdout.trim() || '-1');
+}
+
+/** What the FIFO at `path` holds now, read by a reader that opens it only now (non-blocking: no waiting for more). */
+function fifoRead(path: string): string {
+  const py = 'import os, sys\nfd = os.open(sys.argv[1], os.O_RDONLY | os.O_NONBLOCK)\ntry:\n  sys.stdout.write(os.read(fd, 1 << 20).decode())\nexcept BlockingIOError:\n  pass';
+  return spawnSync('/usr/bin/python3', ['-c', py, path], { encoding: 'utf8' }).stdout;
+}
+
+function mkfifo(path: string): void {
+  assert.equal(spawnSync('mkfifo', [path]).status, 0, `mkfifo ${path}`);
+}
+
+const size = (path: string): number => (existsSync(path) ? statSync(path).size : 0);
+const ownLog = (d: Daemon): string => {
+  const f = join(d.dir, '.drover', 'drover.log');
+  return existsSync(f) ? readFileSync(f, 'utf8') : '';
+};
+
+/**
+ * `fifos` programs writing 2.7 MB each into a FIFO nobody reads, and one (`b`) writing a line every 50 ms
+ * into a regular file: once every FIFO is full, b's log still grows, drover says what it dropped, and
+ * `drover down` ends it in its usual time.
+ */
+async function fifoWithoutReader(t: TestContext, fifos: number): Promise<void> {
+  let config = '';
+  for (let i = 1; i <= fifos; i++) {
+    config += `[program:a${i}]
+command = bash -c 'seq 1 400000; exec sleep 1000'
+startsecs = 0
+stdout_logfile = %(here)s/a${i}.fifo
+stdout_logfile_maxbytes = 0
+`;
+  }
+  config += `[program:b]
+command = bash -c 'i=0; while :; do i=$((i+1)); echo "b $i"; sleep 0.05; done'
+startsecs = 0
+stdout_logfile = %(here)s/b.log
+`;
+  const d = new Daemon(config);
+  t.after(async () => assert.deepEqual(await d.teardown(), [], 'nothing survives teardown'));
+  const paths = Array.from({ length: fifos }, (_, i) => join(d.dir, `a${i + 1}.fifo`));
+  for (const p of paths) mkfifo(p);
+  await d.up();
+  for (const p of paths) {
+    await waitForCondition(() => fifoHolds(p) >= PIPE_BYTES - 4096, `${p} to be full`, { describe: () => `${fifoHolds(p)} bytes\n${d.daemonStderr()}` });
+  }
+  // the other program's log goes on growing although every FIFO is full
+  const blog = join(d.dir, 'b.log');
+  const before = size(blog);
+  await waitForCondition(() => size(blog) >= before + 20, "b's log to grow while the FIFOs are full", {
+    describe: () => `b.log ${before} → ${size(blog)} bytes\n${d.daemonStderr()}`,
+  });
+  for (let i = 1; i <= fifos; i++) {
+    const said = new RegExp(`a${i}\\.fifo: \\d+ bytes not written to FIFO: its reader is not reading`);
+    await waitForCondition(() => said.test(ownLog(d)), `drover's log to say what a${i}'s FIFO dropped`, { describe: () => d.daemonStderr() });
+  }
+  const startedMs = Date.now();
+  const down = await d.cli(['down']);
+  assert.equal(down.code, 0, `${show(['down'], down)}\n${d.daemonStderr()}`);
+  await waitForCondition(() => livePids([d.pid]).length === 0, 'drover to exit', { describe: () => d.daemonStderr() });
+  // `down` waits for the programs' stop (bash and sleep end at once on TERM), never for the FIFOs
+  assert.ok(Date.now() - startedMs < 8000 * TIMEOUT_SCALE, `down took ${Date.now() - startedMs} ms`);
+}
+
+test('a FIFO log nobody reads: the other logs go on, its lines are dropped and said, `down` exits 0', async (t) => {
+  await fifoWithoutReader(t, 1);
+});
+
+// four is the thread pool's size (UV_THREADPOOL_SIZE): four blocked writes once stopped every log of drover
+test('four FIFO logs nobody reads: the other logs go on, `down` exits 0', async (t) => {
+  await fifoWithoutReader(t, 4);
+});
+
+test('SIGUSR1 keeps what the FIFO holds: a reader that opens afterwards gets the lines', async (t) => {
+  const d = new Daemon(`[program:c]
+command = sh -c 'echo one; echo two; exec sleep 1000'
+startsecs = 0
+stdout_logfile = %(here)s/c.fifo
+`);
+  t.after(async () => assert.deepEqual(await d.teardown(), [], 'nothing survives teardown'));
+  const fifo = join(d.dir, 'c.fifo');
+  mkfifo(fifo);
+  await d.up();
+  await waitForCondition(() => fifoHolds(fifo) >= 8, 'drover to write the two lines into the FIFO', { describe: () => `${fifoHolds(fifo)} bytes\n${d.daemonStderr()}` });
+  process.kill(d.pid, 'SIGUSR1');
+  await waitForCondition(() => /SIGUSR1 received: reopened the log files/.test(ownLog(d)), 'the reopen', { describe: () => d.daemonStderr() });
+  assert.equal(fifoRead(fifo), 'one\ntwo\n', `what the FIFO held after the reopen\n${d.daemonStderr()}`);
+});
