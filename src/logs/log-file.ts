@@ -5,7 +5,6 @@ import { steadyNowMs } from '../os/clock.js';
 import {
   closeSync,
   constants,
-  fchmodSync,
   fstatSync,
   statSync,
   ftruncateSync,
@@ -15,20 +14,14 @@ import {
   renameSync,
   unlinkSync,
   writev,
-  createReadStream,
-  createWriteStream,
 } from 'node:fs';
-import { createRequire } from 'node:module';
 import { basename, dirname } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { randomHex } from '../os/random.js';
 import { openInDir, pinDirectory, type PinnedDir } from '../os/safe-dir.js';
 import { backupName, lastLinesStart, nextWriteStep, periodStart, wholeLinesStart, type RotatePeriod } from './lines.js';
 import { MAX_TAIL_LINES_BYTES } from './read.js';
 import { Followers } from './followers.js';
+import { GzipBackups, removeIfExists } from './gzip-backups.js';
 import { Staging } from './staging.js';
-
-const require = createRequire(import.meta.url);
 
 /** What a follower gets first: the last `bytes` bytes, or the last `lines` whole lines (tailLines). */
 export interface FollowTail {
@@ -40,10 +33,6 @@ export interface FollowTail {
 
 /** The first read back from a log's end for tailLines; each further read doubles what is held. */
 const TAIL_READ_BYTES = 64 * 1024;
-/** node:zlib, loaded by the first gzip of a rotated file (compress = true): most daemons never need it */
-function zlib(): typeof import('node:zlib') {
-  return require('node:zlib') as typeof import('node:zlib');
-}
 
 export interface LogFileOptions {
   /** rotate when the file would grow past this many bytes; 0 never rotates by size */
@@ -74,11 +63,6 @@ type Op =
   | { type: 'reopen' }
   | { type: 'clear' }
   | { type: 'rotate' };
-
-/** A gzip of a rotated file in progress; `index` follows the file as later rotations shift it. */
-interface GzipJob {
-  index: number;
-}
 
 const MAX_IOV = 1024;
 /** queued bytes that start a write at once */
@@ -165,9 +149,8 @@ export class LogFile {
   private drainWaiters: (() => void)[] | null = null;
   private idleWaiters: (() => void)[] | null = null;
   private followers: Followers | null = null;
-  /** backups being gzipped, and their promises; null until the first rotation with gzip (most files never) */
-  private gzipJobs: Set<GzipJob> | null = null;
-  private gzipDone: Set<Promise<void>> | null = null;
+  /** backups being gzipped; null until the first rotation with gzip (most files never) */
+  private gzips: GzipBackups | null = null;
   /** highest backup number that may exist (file.N or file.N.gz); rotation shifts only 1..this */
   private highestBackup = 0;
   /** whether any backup may be gzipped (gzip on, or a .gz seen at the last scan); else only plain names move */
@@ -276,7 +259,7 @@ export class LogFile {
     await this.flush();
     // flush gave up on a device or FIFO that takes nothing: what waits for its reader is dropped, not waited for
     this.dropHeldForReader();
-    while (this.gzipDone !== null && this.gzipDone.size > 0) await Promise.all([...this.gzipDone]);
+    await this.gzips?.settled();
     this.closeLive();
   }
 
@@ -751,7 +734,7 @@ export class LogFile {
           for (let i = Math.min(top, backups - 1); i >= 1; i--) {
             for (const gz of kinds) renameIfExists(at(i, gz), at(i + 1, gz));
           }
-          for (const job of this.gzipJobs ?? []) job.index += 1;
+          this.gzips?.shift();
           // the backups have moved up one, whether or not the live file is still there to become .1
           this.highestBackup = Math.min(top + 1, backups);
           try {
@@ -774,7 +757,7 @@ export class LogFile {
           this.fd = old;
         } else {
           this.openLive('a', dir);
-          if (this.opts.gzip && rotated && old !== null) this.startGzip(old, dir);
+          if (this.opts.gzip && rotated && old !== null) (this.gzips ??= new GzipBackups(this.path, this.opts.backups, (m) => this.report(m))).start(old, dir);
           else if (old !== null) closeSync(old);
         }
       } else {
@@ -785,71 +768,6 @@ export class LogFile {
       dir.close();
     }
     if (this.opts.rotate) this.periodMs = periodStart(this.now(), this.opts.rotate);
-  }
-
-  /**
-   * Compresses file.1 (read through `srcFd`, the descriptor it was written through, which this job closes)
-   * to file.1.gz off the event loop (zlib runs on the thread pool). The output goes to a temp file with a
-   * random name, created exclusively and without following links, mode 0600 until it is complete.
-   */
-  private startGzip(srcFd: number, dir: PinnedDir): void {
-    const src = backupName(this.path, 1, false);
-    const tmp = `${this.name}.gz-tmp-${randomHex(8)}`;
-    let out: number;
-    let jobDir: PinnedDir;
-    let fileMode: number;
-    try {
-      // the gzipped copy gets the rotated file's mode once it is complete
-      fileMode = fstatSync(srcFd).mode & 0o777;
-      jobDir = dir.dup();
-    } catch (err) {
-      closeSync(srcFd);
-      this.report(`gzip of ${src}: ${(err as Error).message}`);
-      return;
-    }
-    try {
-      out = openSync(jobDir.at(tmp), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-    } catch (err) {
-      closeSync(srcFd);
-      jobDir.close();
-      this.report(`gzip of ${src}: ${(err as Error).message}`);
-      return;
-    }
-    const job: GzipJob = { index: 1 };
-    const jobs = (this.gzipJobs ??= new Set());
-    const dones = (this.gzipDone ??= new Set());
-    jobs.add(job);
-    /** `out` is closed here only (the stream has autoClose off), exactly once: its number may be reused after */
-    let outOpen = true;
-    const closeOut = (): void => {
-      if (!outOpen) return;
-      outOpen = false;
-      closeSync(out);
-    };
-    // start: 0 reads by position: the descriptor was appending, so its offset is at the end
-    const done = pipeline(createReadStream('', { fd: srcFd, start: 0 }), zlib().createGzip(), createWriteStream('', { fd: out, autoClose: false }))
-      .then(() => {
-        jobs.delete(job);
-        fchmodSync(out, fileMode);
-        closeOut();
-        if (job.index > this.opts.backups) {
-          removeIfExists(jobDir.at(tmp));
-          return;
-        }
-        renameSync(jobDir.at(tmp), jobDir.at(basename(backupName(this.path, job.index, true))));
-        removeIfExists(jobDir.at(basename(backupName(this.path, job.index, false))));
-      })
-      .catch((err: unknown) => {
-        jobs.delete(job);
-        closeOut();
-        removeIfExists(jobDir.at(tmp));
-        this.report(`gzip of ${src}: ${(err as Error).message}`);
-      })
-      .finally(() => {
-        jobDir.close();
-        dones.delete(done);
-      });
-    dones.add(done);
   }
 
   /** Finds the highest existing backup number (at start and on reopen, after logrotate may have moved files). */
@@ -989,15 +907,6 @@ export function backupOf(entry: string, base: string): { readonly number: number
 /** An fs error's message without the pinned-directory name it quotes (`, open '/proc/self/fd/23/x'`). */
 function withoutPinnedPath(message: string): string {
   return message.replace(/, \w+ '\/proc\/self\/fd\/\d+\/[^']*'$/, '');
-}
-
-function removeIfExists(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch (err) {
-    // ENOENT: nothing to remove
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
 }
 
 function renameIfExists(from: string, to: string): void {
