@@ -10,7 +10,9 @@ import { parseArgs } from 'node:util';
 import { describeThrown } from '../errors.js';
 import { parseMasterMessage, WORKER_BOOT_ERROR, WORKER_CUT_SHORT, WORKER_ENV, type WorkerMessage } from '../ipc/protocol.js';
 import { lock, queue, setRuntimeDefaults, state } from '../primitives/api.js';
+import { steadyNowMs } from '../os/clock.js';
 import { accessLog } from './access-log.js';
+import { Connections } from './drain.js';
 import { fetchListener, guarded, guardServer, type FetchHandler } from './http-app.js';
 import { isJobWorker, type JobWorker, type WorkerContext } from './index.js';
 import { schemePolicyFrom } from './forwarded.js';
@@ -44,6 +46,8 @@ let requests = 0;
 let stopping = false;
 let retireSent = false;
 let onStop: (() => void) | null = null;
+/** HTTP: the connections of the servers, and what is in progress on each (a drain waits for those) */
+const connections = new Connections();
 
 function send(m: WorkerMessage): void {
   if (process.send && process.connected) process.send(m);
@@ -165,10 +169,13 @@ function enterStopping(code: number): boolean {
  * with `code` (capped at the longest delay Node's timers honour, 2^31 - 1 ms: a longer one fires at once).
  * Leaving on this timer cuts work short, so it says so (stderr is a pipe: written before the exit), and a
  * worker that was up exits WORKER_CUT_SHORT rather than 0, so that the master's log says so too. One still
- * loading or in setup() had nothing in flight: its exit stays `code`.
+ * loading or in setup(), or an HTTP worker whose connections carry no request, had nothing in flight: its
+ * exit stays `code`.
  */
 function armGracefulExit(code: number): void {
   setTimeout(() => {
+    // connections with nothing in progress (nothing sent yet, a TLS handshake) are no work cut off
+    if (phase === 'up' && !jobWorker && !connections.hasRequestsInFlight()) return reportAndExit(code);
     const cut =
       phase === 'load'
         ? 'before the module finished loading'
@@ -294,8 +301,6 @@ async function serveHttp(exported: unknown): Promise<void> {
 
   /** what listens, one per socket */
   const servers: NetServer[] = [];
-  /** the HTTP servers the connections belong to: the exported one alone, or one per socket */
-  const http: Server[] = [];
   const logRequest = accessLogFormat === null ? null : accessLog(accessLogFormat);
   // keep_alive = 0 (gunicorn's keepalive 0): every response closes its connection
   const closeEach = keepAliveMs === 0 && userServer === null;
@@ -320,8 +325,8 @@ async function serveHttp(exported: unknown): Promise<void> {
     if (userServer === null && keepAliveMs !== null && keepAliveMs > 0) server.keepAliveTimeout = keepAliveMs;
     // ours runs first, so the Connection: close header is set before the app writes its head
     server.prependListener('request', track);
+    connections.watch(server);
     servers.push(server);
-    http.push(server);
   }
   // A spare reports ready now, loaded but not listening: it accepts nothing until the master hands it its
   // sockets. server.listen(handle) then listens on the very socket the master holds (its slot, with
@@ -341,9 +346,9 @@ async function serveHttp(exported: unknown): Promise<void> {
         }),
     ),
   );
-  onStop = () => drain(servers, http);
+  onStop = () => drain(servers);
   if (stopping) {
-    drain(servers, http);
+    drain(servers);
     return;
   }
   send({ t: spareSockets === null ? 'ready' : 'serving' });
@@ -382,11 +387,10 @@ function awaitPromotion(count: number, leave: () => void = () => process.exit(0)
 
 /**
  * Graceful drain (DESIGN §8): stop accepting, answer each open connection's next request with
- * `Connection: close`, close connections that stay idle for a second (a request may already be on its
- * way on an idle keep-alive connection: closing at once is what makes naive reloads fail requests), then
- * exit when the last connection is gone.
+ * `Connection: close`, close connections with no request in progress once they have stayed so for a second
+ * (drain.ts), then exit when the last connection is gone.
  */
-function drain(servers: NetServer[], http: Server[]): void {
+function drain(servers: NetServer[]): void {
   let open = servers.length;
   for (const s of servers) {
     // net.Server's close: stop listening only. http.Server#close would also close idle keep-alive
@@ -396,11 +400,10 @@ function drain(servers: NetServer[], http: Server[]): void {
       if (open === 0) reportAndExit(0);
     });
   }
-  // Every second: connections with no request in flight are closed (a response that began before the
-  // drain carried no Connection: close, so its connection would otherwise stay open).
-  setInterval(() => {
-    for (const s of http) s.closeIdleConnections();
-  }, 1000).unref();
+  // a response that began before the drain carried no Connection: close, so its connection would
+  // otherwise stay open
+  const drainStartMs = steadyNowMs();
+  setInterval(() => connections.closeIdle(drainStartMs), 250).unref();
 }
 
 void main().catch((err: unknown) => fail('unexpected error', err));
