@@ -14,6 +14,8 @@ type Atom = (r: Finished) => string;
 interface Finished {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
+  /** the client's address, read as the request came: a socket gone by the log line has none */
+  readonly remoteAddress: string | undefined;
   readonly startedAt: Date;
   readonly elapsedNs: bigint;
   readonly sent: number;
@@ -23,6 +25,7 @@ interface Finished {
 export function accessLog(format: string, write: (line: string) => void = writeStdout): (req: IncomingMessage, res: ServerResponse) => void {
   const parts = compile(format);
   return (req, res) => {
+    const remoteAddress = req.socket.remoteAddress;
     const startedAt = new Date();
     const start = process.hrtime.bigint();
     let sent = 0;
@@ -40,7 +43,7 @@ export function accessLog(format: string, write: (line: string) => void = writeS
     } as ServerResponse['end'];
     // 'close' comes once the response has ended, or the connection went away before it did
     res.once('close', () => {
-      const done: Finished = { req, res, startedAt, elapsedNs: process.hrtime.bigint() - start, sent };
+      const done: Finished = { req, res, remoteAddress, startedAt, elapsedNs: process.hrtime.bigint() - start, sent };
       let line = '';
       for (const p of parts) line += typeof p === 'string' ? p : p(done);
       write(line);
@@ -77,8 +80,14 @@ function atom(name: string): Atom {
   return ATOMS[name] ?? (() => '-');
 }
 
+/**
+ * The status of a request whose client went away before a response was begun: res.statusCode would say
+ * 200, which no client got. nginx's 499 "client closed request" (gunicorn has none; docs/decisions.md).
+ */
+const CLIENT_CLOSED = 499;
+
 const ATOMS: Readonly<Record<string, Atom>> = {
-  h: (r) => r.req.socket.remoteAddress ?? '-',
+  h: (r) => r.remoteAddress ?? '-',
   l: () => '-',
   u: (r) => basicUser(r.req.headers.authorization),
   t: (r) => `[${clfTime(r.startedAt)}]`,
@@ -91,7 +100,7 @@ const ATOMS: Readonly<Record<string, Atom>> = {
     return i < 0 ? '' : url.slice(i + 1);
   },
   H: (r) => `HTTP/${r.req.httpVersion}`,
-  s: (r) => String(r.res.statusCode),
+  s: (r) => String(r.res.headersSent ? r.res.statusCode : CLIENT_CLOSED),
   B: (r) => String(r.sent),
   b: (r) => String(r.sent),
   f: (r) => show(r.req.headers.referer),

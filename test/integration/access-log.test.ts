@@ -187,3 +187,29 @@ test('drover serve --access-logfile FILE --access-logformat FMT --keep-alive 0 -
     await teardown(run, workerPids(run), dir);
   }
 });
+
+test('access_log: a request the client gave up on before any answer logs its address and 499, not 200', async () => {
+  const dir = makeTmpDir();
+  writeFileSync(
+    join(dir, 'app.mjs'),
+    `export default (req, res) => {
+  if (req.url === '/never') return console.error('never answering'); // the client leaves first
+  res.end('ok');
+};
+`,
+  );
+  const log = join(dir, 'access.log');
+  const run = await startUp(writeConfig(dir, `[socket:web]\nbind = 127.0.0.1:0\n\n[program:web]\nworker = app.mjs\nsockets = web\naccess_log = true\nstdout_logfile = ${log}\n`));
+  try {
+    const port = Number((await run.waitForLine(/socket web: listening on 127\.0\.0\.1:(\d+)/))[1]);
+    await run.waitForLine(/web_0: starting → running/);
+    const client = connect(port, '127.0.0.1', () => client.write('GET /never HTTP/1.1\r\nHost: x\r\n\r\n'));
+    client.on('error', () => undefined);
+    await run.waitForLine(/web_0 ! never answering/);
+    client.destroy();
+    const [line] = await waitForLines(log, 1, run);
+    assert.match(line as string, /^127\.0\.0\.1 - - \[[^\]]+\] "GET \/never HTTP\/1\.1" 499 0 "-" "-"$/, `${line}\n${run.describe()}`);
+  } finally {
+    await teardown(run, workerPids(run), dir);
+  }
+});
