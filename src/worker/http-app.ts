@@ -68,7 +68,13 @@ export function fetchListener(worker: string, app: FetchHandler, policy: SchemeP
       else if (v !== undefined) headers.set(k, v);
     }
     const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
-    const init: RequestInit & { duplex?: 'half' } = { method: req.method ?? 'GET', headers };
+    // request.signal: aborts when the client goes away before the response is complete ('close' also comes
+    // after a complete one), so the app can stop its work (an upstream fetch() given the signal ends too)
+    const clientGone = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) clientGone.abort(new Error(`the client went away before the response to ${req.method ?? '?'} ${req.url ?? '?'} was complete`));
+    });
+    const init: RequestInit & { duplex?: 'half' } = { method: req.method ?? 'GET', headers, signal: clientGone.signal };
     if (hasBody) {
       init.body = Readable.toWeb(req) as ReadableStream;
       init.duplex = 'half';
@@ -76,6 +82,11 @@ export function fetchListener(worker: string, app: FetchHandler, policy: SchemeP
     Promise.resolve()
       .then(() => app.fetch(new Request(url, init)))
       .then(async (response) => {
+        if (clientGone.signal.aborted) {
+          // no one to send it to: the body's source is told (its cancel()) instead of being read
+          await response.body?.cancel();
+          return;
+        }
         const outHeaders: Record<string, string | string[]> = {};
         response.headers.forEach((v, k) => {
           const prev = outHeaders[k];
@@ -89,9 +100,24 @@ export function fetchListener(worker: string, app: FetchHandler, policy: SchemeP
         // pipeline: back-pressure from the client, and the body stops being read if the client goes away
         await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>), res);
       })
-      .catch((err: unknown) => failedRequest(worker, req, res, err));
+      .catch((err: unknown) => {
+        // The client left: the body's pipe closes early, or the app's work ends on request.signal. That is
+        // no error of the app's (gunicorn logs a client's EPIPE at debug level only); the access log has it.
+        if (clientGone.signal.aborted && isClientGone(err, clientGone.signal)) return;
+        failedRequest(worker, req, res, err);
+      });
   };
 }
+
+/** Whether `err` is what a client that left makes: a pipe closed early, or an abort by request.signal. */
+function isClientGone(err: unknown, signal: AbortSignal): boolean {
+  if (err === signal.reason) return true;
+  const e = err as { code?: unknown; name?: unknown } | null;
+  return typeof e === 'object' && e !== null && (CLIENT_GONE_CODES.has(e.code) || e.name === 'AbortError');
+}
+
+/** What writing to, or piping into, a response whose connection closed fails with */
+const CLIENT_GONE_CODES: ReadonlySet<unknown> = new Set(['ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED', 'EPIPE', 'ECONNRESET']);
 
 /** A Host header: a name, IPv4 or [IPv6] address, and a port; nothing a URL parser would read as a path. */
 const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=]+)(?::\d{0,5})?$/;

@@ -131,6 +131,62 @@ test('a fetch() app sees the path of the request line: a Host header that would 
   }
 });
 
+test('a fetch() app whose client goes away: request.signal aborts, and the cut body is no app error', async () => {
+  const dir = makeTmpDir();
+  writeFileSync(
+    join(dir, 'app.mjs'),
+    `export default {
+  async fetch(request) {
+    const path = new URL(request.url).pathname;
+    if (path === '/slow') {
+      console.error('slow started');
+      await new Promise((resolve) => request.signal.addEventListener('abort', resolve, { once: true }));
+      console.error('slow aborted: ' + request.signal.aborted);
+      return new Response('too late');
+    }
+    if (path === '/stream') {
+      let first = true;
+      return new Response(new ReadableStream({
+        pull(c) {
+          if (first) { first = false; c.enqueue(new TextEncoder().encode('first\\n')); return; }
+          return new Promise(() => {}); // the rest never comes: the client leaves first
+        },
+        cancel() { console.error('stream cancelled, signal aborted: ' + request.signal.aborted); },
+      }));
+    }
+    console.error('answered ' + path);
+    return new Response('ok');
+  },
+};
+`,
+  );
+  const [port] = await freePorts(1);
+  const run = serve(dir, 'app.mjs', [`127.0.0.1:${port}`]);
+  try {
+    await run.waitForLine(/app_0: starting → running/, { timeoutMs: 15_000 });
+    const slow = connect(port as number, '127.0.0.1', () => slow.write('GET /slow HTTP/1.1\r\nHost: h\r\n\r\n'));
+    slow.on('error', () => undefined);
+    await run.waitForLine(/app_0 ! slow started/);
+    slow.destroy();
+    await run.waitForLine(/app_0 ! slow aborted: true/);
+
+    const stream = connect(port as number, '127.0.0.1', () => stream.write('GET /stream HTTP/1.1\r\nHost: h\r\n\r\n'));
+    stream.on('error', () => undefined);
+    stream.on('data', (d: Buffer) => {
+      if (d.toString().includes('first')) stream.destroy();
+    });
+    await run.waitForLine(/app_0 ! stream cancelled, signal aborted: true/);
+    // a request after both: its line comes after anything the worker wrote about them
+    assert.equal((await fetchText(port as number, '/after')).status, 200);
+    await run.waitForLine(/app_0 ! answered \/after/);
+    assert.doesNotMatch(run.output, /error handling request|ERR_STREAM_PREMATURE_CLOSE|went away/, run.describe());
+    assert.equal(run.count(/spawned: app_0 with pid/g), 1, run.describe());
+  } finally {
+    run.signal('SIGTERM');
+    await teardown(run, pids(run), dir);
+  }
+});
+
 test('an exported http.Server serves every -b address with its own settings and upgrade handler', async () => {
   const dir = makeTmpDir();
   writeFileSync(
