@@ -170,7 +170,7 @@ export class Arbiter {
       });
       return;
     }
-    void this.replace(m).then((how) => {
+    void this.replace(m).then(({ how }) => {
       if (how !== 'replaced') m.retiring = false;
     });
   }
@@ -252,13 +252,19 @@ export class Arbiter {
   /**
    * Rolling restart of every worker program (or those `only` names), each replacement built from the config
    * as it is now. Workers that serve nothing yet (starting, backoff, exited, fatal) are replaced at once;
-   * running ones one at a time, each replacement ready before the old one leaves — with spares, new-code
-   * spares load first and each takes an old worker's slot at once; then the count converges to the
-   * program's target. A WINCH during the roll ends it: nothing more starts until TTIN or another reload.
+   * running ones one at a time, each replacement ready before the old one stops accepting — with spares,
+   * new-code spares load first and each takes an old worker's slot at once; then the count converges to the
+   * program's target. The roll moves on as soon as an old worker has begun its stop, not once it has
+   * drained: the old workers drain side by side, and the roll resolves when the last has stopped, about
+   * one graceful_timeout after the last replacement got ready rather than one per worker (docs/decisions.md,
+   * "A HUP roll does not wait for each drain"). A WINCH during the roll ends it: nothing more starts until
+   * TTIN or another reload.
    */
   async rollWorkers(only?: (group: string, programName: string) => boolean): Promise<Map<string, RollOutcome>> {
     /** `group:program` → how its roll ended */
     const outcomes = new Map<string, RollOutcome>();
+    /** the drains of the old workers the roll has begun to stop, each ending when its worker is dropped */
+    const leaving: Promise<unknown>[] = [];
     for (const { group, programName } of this.programs()) {
       if (only && !only(group, programName)) continue;
       const program = `${group}:${programName}`;
@@ -275,22 +281,22 @@ export class Arbiter {
       const begunBefore = found.filter((w) => this.loading.has(w));
       for (const w of begunBefore) this.host.logger.info(`${w.spec.name}: loading, begun before the reload: rolled once it is up`);
       const idle = this.replaceIdle(group, programName, halted);
-      if (this.spareTarget(group, programName) > 0) await this.rollWithSpares(group, programName, found, keep, halted);
+      if (this.spareTarget(group, programName) > 0) await this.rollWithSpares(group, programName, found, keep, halted, leaving);
       else {
         for (const w of found) {
           if (!this.host.isRunning() || halted()) break;
           if (w.retiring || w.record.state !== 'running' || w.role === 'spare') continue;
-          await this.rollOne(w, keep);
+          await this.rollOne(w, keep, leaving);
         }
       }
       for (const w of begunBefore) {
         await this.loading.get(w);
         if (!this.host.isRunning() || halted()) break;
         if (w.retiring || w.record.state !== 'running' || w.role !== 'serving') continue;
-        await this.rollOne(w, keep);
+        await this.rollOne(w, keep, leaving);
       }
       await idle;
-      if (!this.host.isRunning()) return outcomes;
+      if (!this.host.isRunning()) break;
       if (halted()) {
         outcomes.set(program, 'stopped');
         continue;
@@ -317,6 +323,8 @@ export class Arbiter {
       }
       await this.fillSpares(group, programName);
     }
+    // the reload's end closes the master's copies of the sockets the old workers used: they must be gone
+    await Promise.all(leaving);
     return outcomes;
   }
 
@@ -386,7 +394,7 @@ export class Arbiter {
   // --- internal ---
 
   /** HUP with spares: new-code spares load first; each old serving worker hands its slot to one and leaves. */
-  private async rollWithSpares(group: string, programName: string, found: readonly PoolMember[], keep: () => void, halted: () => boolean): Promise<void> {
+  private async rollWithSpares(group: string, programName: string, found: readonly PoolMember[], keep: () => void, halted: () => boolean, leaving: Promise<unknown>[]): Promise<void> {
     const old = found.filter((w) => !w.retiring);
     const fresh: (PoolMember | null)[] = await Promise.all(Array.from({ length: this.spareTarget(group, programName) }, () => this.startSpare(group, programName)));
     // the old spares run the old code: as many leave as new ones got ready (none, when the new code fails)
@@ -401,21 +409,24 @@ export class Arbiter {
       if (spare && (spare.record.state !== 'running' || spare.role !== 'spare')) spare = null; // it died, or took over meanwhile
       w.retiring = true;
       if (!spare || !this.handOver(w, spare, 'reload')) {
-        await this.rollOne(w, keep);
+        await this.rollOne(w, keep, leaving);
         continue;
       }
-      // the next spare loads while this worker drains
+      // the next spare loads while this worker drains, and the next hand-over waits for that spare only
       ready.push(this.startSpare(group, programName));
-      await this.host.stop(w);
-      if (this.host.isCurrent(w)) this.host.drop(w);
+      leaving.push(this.stopThenDrop(w));
     }
     await Promise.all(ready);
   }
 
-  /** Replaces one running worker of a roll; `keep` notes it when its replacement did not get ready. */
-  private async rollOne(w: PoolMember, keep: () => void): Promise<void> {
+  /**
+   * Replaces one running worker of a roll; `keep` notes it when its replacement did not get ready. Resolves
+   * once `w` has begun its stop; its drain goes to `leaving`.
+   */
+  private async rollOne(w: PoolMember, keep: () => void, leaving: Promise<unknown>[]): Promise<void> {
     w.retiring = true;
-    const how = await this.replace(w);
+    const { how, left } = await this.replace(w);
+    leaving.push(left);
     if (how === 'replaced') return;
     // halted: WINCH stopped `w` with the rest of the pool; it waits there as they do
     w.retiring = false;
@@ -520,36 +531,37 @@ export class Arbiter {
   }
 
   /**
-   * Starts a replacement for `old` in its slot, waits until it is running, then stops and drops `old`:
+   * Starts a replacement for `old` in its slot, waits until it is running, then begins `old`'s stop:
    * 'kept' when the replacement did not get ready (`old` stays), 'halted' when a WINCH came meanwhile (it
-   * stopped both; nothing more is done).
+   * stopped both; nothing more is done). Resolves once `old`'s stop has begun (its stop signal is sent
+   * by then, so it accepts nothing more); `left` resolves when it has drained, stopped and been dropped.
    */
-  private async replace(old: PoolMember): Promise<'replaced' | 'kept' | 'halted'> {
+  private async replace(old: PoolMember): Promise<{ how: 'replaced' | 'kept' | 'halted'; left: Promise<unknown> }> {
     const winches = this.winches;
+    const none = Promise.resolve();
     const next = this.sibling(old);
     if (!next) {
       // no way to build a sibling: restart in place (a short gap for this one worker only)
       await this.host.stop(old);
-      if (this.winches !== winches) return 'halted';
+      if (this.winches !== winches) return { how: 'halted', left: none };
       await this.host.start(old);
       old.retiring = false; // the same process, back in the pool
-      return 'replaced';
+      return { how: 'replaced', left: none };
     }
     next.role = 'serving';
     next.slot = old.slot;
     const start = this.host.start(next);
     this.loading.set(next, start);
     const started = await start.finally(() => this.loading.delete(next));
-    if (this.winches !== winches) return 'halted';
+    if (this.winches !== winches) return { how: 'halted', left: none };
     if (!started.ok) {
       this.host.logger.warn(`${old.spec.name}: replacement ${next.spec.name} did not start (${started.message ?? started.code ?? '?'}); keeping the old worker`);
       await this.host.stop(next);
       this.host.drop(next);
-      return 'kept';
+      return { how: 'kept', left: none };
     }
-    await this.host.stop(old);
-    if (this.host.isCurrent(old)) this.host.drop(old);
-    return 'replaced';
+    // its successor accepts in its slot already: `old` may drain for its whole graceful_timeout beside it
+    return { how: 'replaced', left: this.stopThenDrop(old) };
   }
 
   /**
@@ -602,9 +614,16 @@ export class Arbiter {
   /** Stops a worker and forgets it once stopped. */
   private retireQuietly(m: PoolMember): void {
     m.retiring = true;
-    void this.host.stop(m).then(() => {
-      if (this.host.isCurrent(m)) this.host.drop(m);
-    });
+    void this.stopThenDrop(m);
+  }
+
+  /**
+   * Begins `m`'s stop at once (its stop signal is sent before this returns) and resolves once it has
+   * stopped and been forgotten.
+   */
+  private async stopThenDrop(m: PoolMember): Promise<void> {
+    await this.host.stop(m);
+    if (this.host.isCurrent(m)) this.host.drop(m);
   }
 
   /** Registers (without starting) a new process of `m`'s program with the next free process number. */

@@ -1,11 +1,13 @@
 // A HUP roll meets the rest of the pool's life: workers that serve nothing yet (backoff) are replaced with
 // the new config at once, a WINCH during the roll is not undone by it, and a TTOU during it counts from the
 // size the reload set. Each reload is held open by an app whose load blocks on a FIFO the test releases.
+// Old workers holding never-ending responses drain side by side, not one after the other.
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { get, type ClientRequest } from 'node:http';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { assertStaysFor, makeTmpDir, runCli, startUp, teardown, waitForAsync, writeConfig, type CliRun } from '../helpers/drover.js';
+import { assertStaysFor, fixture, makeTmpDir, runCli, startUp, teardown, waitForAsync, writeConfig, type CliRun } from '../helpers/drover.js';
 import { heldApp, holdLoads, releaseLoads } from '../helpers/held-app.js';
 import { fetchText } from '../helpers/http.js';
 
@@ -260,3 +262,89 @@ test('HUP with two max_requests successors loading, one ready mid-roll: both end
     await teardown(run, workerPids(run), dir);
   }
 });
+
+/** A GET /stream held open until `close`: `pid` resolves with the worker streaming it, once its first line came. */
+function openStream(port: number): { pid: Promise<number>; close: () => void } {
+  let req: ClientRequest | null = null;
+  const pid = new Promise<number>((resolve, reject) => {
+    req = get({ host: '127.0.0.1', port, path: '/stream', agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        text += c;
+        if (text.includes('\n')) resolve(Number(text.slice(0, text.indexOf('\n'))));
+      });
+      // the worker's graceful_timeout cuts it: expected once the roll stops that worker
+      res.on('error', () => undefined);
+    });
+    req.on('error', reject);
+  });
+  return { pid, close: () => req?.destroy() };
+}
+
+/**
+ * Opens streams a few at a time until each of `n` serving workers holds at least one (a shared socket
+ * gives connections to whichever worker the kernel wakes, so several are asked at once, for a bounded time).
+ */
+async function streamToEvery(port: number, n: number, streams: { close: () => void }[], run: CliRun): Promise<Set<number>> {
+  const holders = new Set<number>();
+  const until = Date.now() + 10_000;
+  while (holders.size < n) {
+    assert.ok(Date.now() < until, `each of ${n} workers holds a stream (have ${[...holders].join(', ')})\n${run.describe()}`);
+    const batch = Array.from({ length: n }, () => openStream(port));
+    streams.push(...batch);
+    for (const pid of await Promise.all(batch.map((b) => b.pid))) holders.add(pid);
+  }
+  return holders;
+}
+
+// A reviewer's report: with each worker holding a streaming response (SSE, a download), `drover reload` of
+// 2 workers took 2 × graceful_timeout, since the roll waited for each old worker's whole drain before it
+// started the next replacement (8 workers at 30 s: 4 minutes of old and new code side by side). Now the
+// next replacement starts as soon as the old worker has begun its stop, so every replacement is ready
+// before the first old worker is cut off at its graceful_timeout, and the old ones drain side by side.
+for (const c of [
+  { name: 'a shared socket', numprocs: 3, socket: '', program: '' },
+  { name: 'balanced slots (reuse_port)', numprocs: 3, socket: 'reuse_port = true\n', program: '' },
+  { name: 'a spare, balanced', numprocs: 2, socket: 'reuse_port = true\n', program: 'spare_workers = 1\n' },
+]) {
+  test(`reload, ${c.name}: every old worker holding a never-ending stream, every replacement is ready before the first is cut off`, async () => {
+    const dir = makeTmpDir();
+    const file = writeConfig(
+      dir,
+      `[socket:web]\nbind = 127.0.0.1:0\n${c.socket}\n[program:web]\nworker = ${fixture('worker-app.mjs')}\nsockets = web\nnumprocs = ${c.numprocs}\ngraceful_timeout = 4s\n${c.program}`,
+    );
+    const run = await startUp(file);
+    const streams: { close: () => void }[] = [];
+    try {
+      const port = Number((await run.waitForLine(/socket web: listening on 127\.0\.0\.1:(\d+)/))[1]);
+      const spares = c.program === '' ? 0 : 1;
+      await run.waitForCount(/web_\d: starting → running/g, c.numprocs + spares, 10_000);
+      const holders = await streamToEvery(port, c.numprocs, streams, run);
+      const old = [...run.output.matchAll(/spawned: (web_\d+) with pid (\d+)/g)].filter((m) => holders.has(Number(m[2]))).map((m) => m[1] as string);
+      const from = run.output.length;
+      const r = await runCli(['reload', '-c', file], { cwd: dir, timeoutMs: 40_000 });
+      assert.equal(r.code, 0, `${r.output}\n${run.describe()}`);
+      const log = run.output.slice(from);
+      const at = (re: RegExp): number[] => [...log.matchAll(new RegExp(re.source, 'g'))].map((m) => m.index);
+      const cuts = at(/web_\d+: worker \d+ was cut off with requests in flight/);
+      // each old serving worker held its stream to the end (a worker that left early would prove nothing)
+      assert.equal(cuts.length, c.numprocs, `every old worker cut off at its graceful_timeout\n${log}`);
+      // a new worker takes over: the replacement got ready (no spare), or a ready spare took the slot
+      const takeovers = spares === 0 ? at(/web_\d+: starting → running/).slice(0, c.numprocs) : at(/takes over slot \d \(reload\)/);
+      assert.equal(takeovers.length, c.numprocs, log);
+      const firstCut = Math.min(...cuts);
+      assert.ok(takeovers.every((i) => i < firstCut), `every replacement took over before the first old worker was cut off\n${log}`);
+      // and none stopped accepting before a new one took its place
+      const stops = at(new RegExp(`(${old.join('|')}): running → stopping`));
+      assert.equal(stops.length, c.numprocs, `${old.join(', ')} stopped\n${log}`);
+      assert.ok(stops.every((i, k) => (takeovers[k] as number) < i), `a new worker took over before each old one stopped\n${log}`);
+      assert.match(log, new RegExp(`reload: done \\(POST /api/update: .*1 pool\\(s\\) rolled: web:web\\)`), log);
+      // the new workers serve
+      assert.equal((await fetchText(port)).status, 200);
+    } finally {
+      for (const s of streams) s.close();
+      await teardown(run, workerPids(run), dir);
+    }
+  });
+}

@@ -290,26 +290,31 @@ test('roll: each replacement is running before its old worker is asked to stop',
   assert.deepEqual([...host.table.keys()], ['web:web_1']);
 });
 
-test('roll: one worker at a time — the next replacement starts only once the previous old worker has stopped', async () => {
+test('roll: one worker at a time, each old one draining while the next replacement loads; the roll ends once every old one has stopped', async () => {
   const { host, arbiter } = pool(2);
-  const done = arbiter.rollWorkers();
+  let ended = false;
+  const done = arbiter.rollWorkers().then((outcomes) => ((ended = true), outcomes));
   await host.finish('start web:web_2');
-  assert.deepEqual(host.waitingOn(), ['stop web:web_0'], 'no second replacement while the first old worker stops');
-  await host.finish('stop web:web_0');
+  // the first old worker's stop has begun (it accepts nothing more); its drain does not hold the roll up
+  assert.deepEqual(host.waitingOn(), ['stop web:web_0', 'start web:web_3'], 'the next replacement starts while the first old worker drains');
+  assert.equal(host.get('web:web_1').record.state, 'running', 'the second old worker serves until its replacement is ready');
   await host.finish('start web:web_3');
+  assert.deepEqual(host.waitingOn(), ['stop web:web_0', 'stop web:web_1'], 'both old workers drain side by side');
   await host.finish('stop web:web_1');
-  await done;
+  assert.equal(ended, false, 'the roll waits for every old worker to stop');
+  await host.finish('stop web:web_0');
+  assert.deepEqual((await done).get('web:web'), 'rolled');
   assert.deepEqual(host.calls, [
     'buildSpec web_0 2',
     'add web:web_2',
     'start web:web_2',
     'stop web:web_0',
-    'drop web:web_0',
     'buildSpec web_1 3',
     'add web:web_3',
     'start web:web_3',
     'stop web:web_1',
     'drop web:web_1',
+    'drop web:web_0',
   ]);
   assert.deepEqual(host.keysIn('running'), ['web:web_2', 'web:web_3']);
 });
@@ -341,8 +346,11 @@ test('roll: goes on to the next worker after a replacement fails', async () => {
 test('roll: stops before the next worker once isRunning() turns false, and does not converge', async () => {
   const { host, arbiter } = pool(2, 4);
   const done = arbiter.rollWorkers();
-  await host.finish('start web:web_2');
+  await flush();
+  // the shutdown begins while the first replacement loads: the roll starts no other
   host.running = false;
+  await host.finish('start web:web_2');
+  assert.deepEqual(host.waitingOn(), ['stop web:web_0']);
   await host.finish('stop web:web_0');
   await done;
   assert.deepEqual(host.calls.at(-1), 'drop web:web_0', 'web_1 is left alone and nothing is added');
@@ -404,10 +412,12 @@ test('roll: afterwards, adds workers until the program has its target', async ()
   const done = arbiter.rollWorkers();
   await host.finishAll();
   await done;
-  assert.deepEqual(host.calls.slice(5), [
+  // the pool grows to its target while the old worker drains
+  assert.deepEqual(host.calls.slice(4), [
     'buildSpec web_1 2',
     'add web:web_2',
     'start web:web_2',
+    'drop web:web_0',
     'buildSpec web_2 3',
     'add web:web_3',
     'start web:web_3',
@@ -422,7 +432,7 @@ test('roll: adding up to the target stops at the first worker that fails to star
   await host.finish('stop web:web_0');
   await host.finish('start web:web_2', FAILED);
   await done;
-  assert.equal(host.calls.at(-1), 'start web:web_2', 'no third worker is tried');
+  assert.deepEqual(host.calls.filter((c) => c.startsWith('start ')), ['start web:web_1', 'start web:web_2'], 'no third worker is tried');
 });
 
 test('roll: afterwards, retires the highest-numbered workers above the target', async () => {
@@ -430,7 +440,9 @@ test('roll: afterwards, retires the highest-numbered workers above the target', 
   const done = arbiter.rollWorkers();
   await host.finishAll();
   await done;
-  assert.deepEqual(host.calls.slice(-4), ['stop web:web_4', 'stop web:web_5', 'drop web:web_4', 'drop web:web_5']);
+  // (the old workers' drops come in between: they drain meanwhile)
+  assert.deepEqual(host.calls.filter((c) => /^(stop|drop) web:web_[45]$/.test(c)), ['stop web:web_4', 'stop web:web_5', 'drop web:web_4', 'drop web:web_5']);
+  assert.ok(host.calls.indexOf('drop web:web_2') < host.calls.indexOf('drop web:web_4'), JSON.stringify(host.calls));
   assert.deepEqual([...host.table.keys()], ['web:web_3']);
 });
 
@@ -895,6 +907,11 @@ test('roll with spares: new-code spares load first; each old worker hands its sl
   await flush();
   assert.deepEqual(host.waitingOn(), ['start web:web_3'], 'a new spare loads before anything stops');
   assert.equal(host.get('web:web_3').role, 'spare');
+  await host.finish('start web:web_3');
+  assert.deepEqual(host.waitingOn(), ['stop web:web_2', 'start web:web_4', 'stop web:web_0'], 'web_0 drains while the next spare loads');
+  await host.finish('start web:web_4');
+  // web_1 hands over once the next spare is ready, not once web_0 has drained
+  assert.deepEqual(host.waitingOn(), ['stop web:web_2', 'stop web:web_0', 'start web:web_5', 'stop web:web_1']);
   await host.finishAll();
   await done;
   assert.deepEqual(host.calls, [
@@ -909,13 +926,13 @@ test('roll with spares: new-code spares load first; each old worker hands its sl
     'add web:web_4',
     'start web:web_4',
     'stop web:web_0',
-    'drop web:web_2',
-    'drop web:web_0',
     'promote web:web_4 slot 1',
     'buildSpec web_4 5',
     'add web:web_5',
     'start web:web_5',
     'stop web:web_1',
+    'drop web:web_2',
+    'drop web:web_0',
     'drop web:web_1',
   ]);
   assert.deepEqual(roles(host), ['web:web_3:serving:0', 'web:web_4:serving:1', 'web:web_5:spare:-']);
