@@ -221,7 +221,8 @@ export function descriptorsExhausted(): string | null {
     open = countOpenFds();
   } catch (err) {
     if (outOfDescriptors(err)) return 'none free';
-    throw err;
+    // asked on a failure path only: whatever else went wrong with /proc, the spawn's failure is still told
+    return null;
   }
   return open >= limit ? `${open - 1} open, the limit is ${limit}` : null;
 }

@@ -506,6 +506,9 @@ async function loadInfo() {
   document.title = `drover · ${info.identification}`;
 }
 
+/** whether an event stream has ever opened: a later open (a reconnection, or a retry after a refusal) reads the header again */
+let eventsOpened = false;
+
 function connectEvents() {
   const conn = $('conn');
   const show = (state, text) => {
@@ -515,12 +518,11 @@ function connectEvents() {
   const events = new EventSource('/api/events');
   // why the stream last ended (`end` event: "reexec" after a USR2, "shutdown"), null while it runs
   let ended = null;
-  let opened = false;
   events.onopen = () => {
     show('live', 'live');
     // a reconnection may reach another master (a USR2's, a restarted drover): its pid and config file
-    if (opened) void loadInfo();
-    opened = true;
+    if (eventsOpened) void loadInfo();
+    eventsOpened = true;
     ended = null;
   };
   events.addEventListener('end', (ev) => {
