@@ -40,7 +40,7 @@ test('a job worker whose task outlasts graceful_timeout says so when it leaves; 
     `[program:w]
 worker = ${join(dir, 'worker.mjs')}
 startsecs = 0
-graceful_timeout = 1s
+graceful_timeout = 2s
 environment = BUSY="${busy}",STOPPED="${stopped}"
 `,
   );
@@ -51,10 +51,10 @@ environment = BUSY="${busy}",STOPPED="${stopped}"
     await waitForCondition(() => existsSync(busy), 'the task to be running', { describe: () => run.describe() });
     assert.equal((await runCli(['stop', 'w', '-c', conf])).code, 0);
     // the master's log says it too: it used to read "stopping → stopped (exit status 0)", a clean stop
-    await run.waitForLine(/w_0: worker \d+ was cut off with its tasks or its stop\(\) unfinished \(its stderr log says which\): graceful_timeout \(1s\) ran out/);
+    await run.waitForLine(/w_0: worker \d+ was cut off with its tasks or its stop\(\) unfinished \(its stderr log says which\): graceful_timeout \(2s\) ran out/);
     await run.waitForLine(/w_0: stopping → stopped \(exit status 75\)/);
     const tail = await runCli(['tail', 'w_0', 'stderr', '-c', conf]);
-    assert.match(tail.stdout, /drover worker w_0: graceful_timeout \(1000 ms\) ran out before run\(\) returned: the tasks still in flight go back to the queue/, tail.output);
+    assert.match(tail.stdout, /drover worker w_0: graceful_timeout \(2000 ms\) ran out before run\(\) returned: the tasks still in flight go back to the queue/, tail.output);
     assert.equal(existsSync(stopped), false, 'stop() is not called once the budget is spent (docs/shared.md)');
     const cli = await runCli(['queue', 'stats', 'jobs', '--json', '-c', conf]);
     const s = (JSON.parse(cli.stdout) as { queues: Stats[] }).queues[0] as Stats;
@@ -77,7 +77,7 @@ test('an HTTP worker cut off at graceful_timeout with a request in flight: drove
 };
 `,
   );
-  const conf = writeConfig(dir, `[socket:web]\nbind = 127.0.0.1:0\n\n[program:web]\nworker = ${join(dir, 'app.mjs')}\nsockets = web\ngraceful_timeout = 1s\n`);
+  const conf = writeConfig(dir, `[socket:web]\nbind = 127.0.0.1:0\n\n[program:web]\nworker = ${join(dir, 'app.mjs')}\nsockets = web\ngraceful_timeout = 2s\n`);
   const run = await startUp(conf);
   try {
     const port = Number((await run.waitForLine(/socket web: listening on 127\.0\.0\.1:(\d+)/))[1]);
@@ -86,7 +86,7 @@ test('an HTTP worker cut off at graceful_timeout with a request in flight: drove
     const hung = fetchText(port, '/hang').catch((err: unknown) => err);
     await run.waitForLine(/web_0 \| hanging/);
     assert.equal((await runCli(['stop', 'web', '-c', conf])).code, 0);
-    await run.waitForLine(/web_0: worker \d+ was cut off with requests in flight: graceful_timeout \(1s\) ran out/);
+    await run.waitForLine(/web_0: worker \d+ was cut off with requests in flight: graceful_timeout \(2s\) ran out/);
     await run.waitForLine(/web_0: stopping → stopped \(exit status 75\)/);
     await hung;
   } finally {
