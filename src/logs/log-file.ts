@@ -157,7 +157,7 @@ export class LogFile {
   private gzBackups = false;
   /** bytes that could not be written (reported through onError) */
   lostBytes = 0;
-  /** when a loss was last reported, ms; 0 before the first */
+  /** when a loss was last reported (lose, reportReaderDrops), steadyNowMs(); 0 before the first */
   private lastLossReportMs = 0;
   /** no rotation before this time (ms since the epoch, this.now()): the last one failed; 0 when none did */
   private rotateHeldUntilMs = 0;
@@ -853,7 +853,7 @@ export class LogFile {
       this.readerRetryTimer.unref();
     }
     // drops within a second of the last report are said by a retry, not only by the next drop
-    if (this.readerDropped > 0 && Date.now() - this.lastLossReportMs >= 1000) this.reportReaderDrops();
+    if (this.readerDropped > 0 && steadyNowMs() - this.lastLossReportMs >= 1000) this.reportReaderDrops();
     const idle = this.idleWaiters;
     this.idleWaiters = null;
     if (idle !== null) for (const cb of idle) cb();
@@ -880,11 +880,12 @@ export class LogFile {
   private dropForReader(bytes: number): void {
     this.lostBytes += bytes;
     this.readerDropped += bytes;
-    if (Date.now() - this.lastLossReportMs >= 1000) this.reportReaderDrops();
+    if (steadyNowMs() - this.lastLossReportMs >= 1000) this.reportReaderDrops();
   }
 
   private reportReaderDrops(): void {
-    this.lastLossReportMs = Date.now();
+    // the same clock as lose(): the two kinds of report share one pace, which a clock step must not move
+    this.lastLossReportMs = steadyNowMs();
     const why = this.fifo ? 'FIFO: its reader is not reading' : 'device: it takes nothing';
     this.report(`${this.path}: ${this.readerDropped} bytes not written to ${why}; ${this.lostBytes} bytes lost so far`);
     this.readerDropped = 0;

@@ -5,6 +5,10 @@
 //    without blocking: lines wait up to a bound, then are dropped and counted, and shutdown does not wait.
 // 2. SIGUSR1 closed drover's descriptor of the FIFO before opening its name again: the last descriptor
 //    closed, the kernel discarded what the pipe held. Now the new descriptor is opened first.
+// A second review found more:
+// 5. the drop reports were paced on Date.now(), the other loss reports on the steady clock: after a step of
+//    the wall clock one kind silenced the other (or itself) for the step's length.
+// Negative controls: each test below fails with the fix it names taken out of dist/src/logs/log-file.js.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -12,6 +16,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { Daemon, show } from '../helpers/daemon.js';
 import { livePids, TIMEOUT_SCALE, waitForCondition } from '../helpers/drover.js';
+import { SteppableClock } from '../helpers/faketime.js';
 
 /** A pipe's capacity on Linux unless changed (F_SETPIPE_SZ): what a FIFO with no reader takes before it is full. */
 const PIPE_BYTES = 64 * 1024;
@@ -107,4 +112,25 @@ stdout_logfile = %(here)s/c.fifo
   process.kill(d.pid, 'SIGUSR1');
   await waitForCondition(() => /SIGUSR1 received: reopened the log files/.test(ownLog(d)), 'the reopen', { describe: () => d.daemonStderr() });
   assert.equal(fifoRead(fifo), 'one\ntwo\n', `what the FIFO held after the reopen\n${d.daemonStderr()}`);
+});
+
+// negative control: Date.now() back in reportReaderDrops, dropForReader and waitForReader (as before the
+// fix): after the step back no report comes for an hour
+test('the drop reports of a FIFO nobody reads go on after a step back of the wall clock', async (t) => {
+  const d = new Daemon(`[program:w]
+command = bash -c 'while :; do seq 1 2000; sleep 0.02; done'
+startsecs = 0
+stdout_logfile = %(here)s/w.fifo
+`);
+  t.after(async () => assert.deepEqual(await d.teardown(), [], 'nothing survives teardown'));
+  mkfifo(join(d.dir, 'w.fifo'));
+  const clock = new SteppableClock(d.dir);
+  const up = await d.cli(['up', '-d', '--wait'], { env: clock.env() });
+  assert.equal(up.code, 0, `${show(['up'], up)}\n${d.daemonStderr()}`);
+  const reports = (): number => ownLog(d).match(/w\.fifo: \d+ bytes not written to FIFO/g)?.length ?? 0;
+  await waitForCondition(() => reports() > 0, 'the first report of dropped lines', { timeoutMs: 15_000, describe: () => d.daemonStderr() });
+  clock.set(-3600);
+  const before = reports();
+  // one a second while lines are dropped
+  await waitForCondition(() => reports() > before, 'a report of dropped lines after the step', { describe: () => `${reports()} reports\n${d.daemonStderr()}` });
 });
