@@ -123,6 +123,8 @@ export class LogFile {
   private readerDropped = 0;
   /** true from a device's or FIFO's EAGAIN until a write to it succeeds again */
   private readerStalled = false;
+  /** a reopen of a device or FIFO due before what waits is written (see reopen); false when none */
+  private reopenFirst = false;
   /** "dev:ino" of the live file last opened; null before one opened */
   private liveId: string | null = null;
   /** start of the day/hour the live file belongs to (time rotation); 0 when unused */
@@ -190,10 +192,15 @@ export class LogFile {
     else (this.drainWaiters ??= []).push(cb);
   }
 
-  /** Closes and reopens the file by name, after what is queued (logrotate's postrotate). */
+  /**
+   * Closes and reopens the file by name, after what is queued (logrotate's postrotate). A device or FIFO is
+   * reopened before what waits for it: what waits has no place in a file, and the old FIFO may be full for
+   * ever (its reader gone with its name), so that the lines held would never be written.
+   */
   reopen(): void {
     if (this.closing) return;
-    this.queue.push({ type: 'reopen' });
+    if (this.fd !== null && !this.regular) this.reopenFirst = true;
+    else this.queue.push({ type: 'reopen' });
     this.pump();
   }
 
@@ -339,9 +346,15 @@ export class LogFile {
     if (this.fd !== null) {
       // open, but moved or removed since (its directory too): opened anew by name now, as the spawn would
       // have it, so that a log that cannot be opened any more fails this spawn rather than losing its output.
-      // Only when nothing waits to be written: what is queued belongs in the file held.
-      if (!this.isIdle() || !this.movedAway()) return null;
+      // A regular file only when nothing waits to be written: what is queued belongs in the file held. What
+      // waits for a device or FIFO goes to the new one (see reopen), after a write in flight.
+      if ((this.regular && !this.isIdle()) || !this.movedAway()) return null;
+      if (this.inFlight !== null) {
+        this.reopenFirst = true;
+        return null;
+      }
       this.openAgain();
+      if (!this.isIdle()) this.pump();
     } else this.openLive('a');
     return this.openFailure();
   }
@@ -551,6 +564,11 @@ export class LogFile {
       this.readerRetryTimer = null;
     }
     while (this.inFlight === null) {
+      if (this.reopenFirst) {
+        this.reopenFirst = false;
+        this.control('reopen');
+        continue;
+      }
       const head = this.queue[0];
       if (head === undefined) {
         this.settle();
@@ -837,7 +855,7 @@ export class LogFile {
 
   /**
    * A device or FIFO took nothing (EAGAIN: its reader is not reading): the batch goes back to the head of
-   * the queue and is tried again READER_RETRY_MS later. Who waits for the queue to be written (flush, close)
+   * the queue and is tried again READER_RETRY_MS later (at once if a reopen is due). Who waits for the queue to be written (flush, close)
    * is released: that reader may never come.
    */
   private waitForReader(batch: Buffer[]): void {
@@ -845,10 +863,13 @@ export class LogFile {
     this.readerStalled = true;
     this.queue.unshift(...batch.map((buf) => ({ type: 'data' as const, buf, timeMs })));
     if (!this.closing) {
-      this.readerRetryTimer = setTimeout(() => {
-        this.readerRetryTimer = null;
-        this.pump();
-      }, READER_RETRY_MS);
+      this.readerRetryTimer = setTimeout(
+        () => {
+          this.readerRetryTimer = null;
+          this.pump();
+        },
+        this.reopenFirst ? 0 : READER_RETRY_MS,
+      );
       // the retry never keeps drover alive: what waits is dropped at close
       this.readerRetryTimer.unref();
     }

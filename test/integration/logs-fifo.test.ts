@@ -6,12 +6,14 @@
 // 2. SIGUSR1 closed drover's descriptor of the FIFO before opening its name again: the last descriptor
 //    closed, the kernel discarded what the pipe held. Now the new descriptor is opened first.
 // A second review found more:
+// 4. SIGUSR1 could not move a stalled FIFO log to a new FIFO: the reopen waited behind the held lines, which
+//    waited for the old, full pipe. Now a device's or FIFO's reopen goes first and the held lines follow.
 // 5. the drop reports were paced on Date.now(), the other loss reports on the steady clock: after a step of
 //    the wall clock one kind silenced the other (or itself) for the step's length.
 // Negative controls: each test below fails with the fix it names taken out of dist/src/logs/log-file.js.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { Daemon, show } from '../helpers/daemon.js';
@@ -112,6 +114,49 @@ stdout_logfile = %(here)s/c.fifo
   process.kill(d.pid, 'SIGUSR1');
   await waitForCondition(() => /SIGUSR1 received: reopened the log files/.test(ownLog(d)), 'the reopen', { describe: () => d.daemonStderr() });
   assert.equal(fifoRead(fifo), 'one\ntwo\n', `what the FIFO held after the reopen\n${d.daemonStderr()}`);
+});
+
+/** `seq 1 n`'s output. */
+const seq = (from: number, to: number): string => Array.from({ length: to - from + 1 }, (_, i) => `${from + i}\n`).join('');
+
+const text = (path: string): string => (existsSync(path) ? readFileSync(path, 'latin1') : '');
+
+// negative control: reopen() queueing the reopen behind the held lines, as for a regular file
+test('SIGUSR1 moves a FIFO log whose reader stopped to a new FIFO: the held lines follow, in order, none twice', async (t) => {
+  const d = new Daemon(`[program:c]
+command = bash -c 'seq 1 52000; touch %(here)s/written; while [ ! -e %(here)s/go ]; do sleep 0.05; done; seq 52001 52010; exec sleep 1000'
+startsecs = 0
+stdout_logfile = %(here)s/c.fifo
+`);
+  t.after(async () => assert.deepEqual(await d.teardown(), [], 'nothing survives teardown'));
+  const fifo = join(d.dir, 'c.fifo');
+  const out = join(d.dir, 'read.txt');
+  mkfifo(fifo);
+  await d.up();
+  // ~300 KB with no reader: 64 KiB in the pipe, the rest held by drover
+  await waitForCondition(() => existsSync(join(d.dir, 'written')) && fifoHolds(fifo) >= PIPE_BYTES - 4096, 'the FIFO to be full', {
+    describe: () => `${fifoHolds(fifo)} bytes in the FIFO\n${d.daemonStderr()}`,
+  });
+  rmSync(fifo);
+  mkfifo(fifo);
+  const outFd = openSync(out, 'w');
+  const cat = spawn('cat', [fifo], { stdio: ['ignore', outFd, 'ignore'] });
+  closeSync(outFd);
+  t.after(() => {
+    if (cat.exitCode === null && cat.signalCode === null) cat.kill('SIGKILL');
+  });
+  process.kill(Number(readFileSync(join(d.dir, '.drover', 'drover.pid'), 'utf8')), 'SIGUSR1');
+  await waitForCondition(() => /SIGUSR1 received: reopened the log files/.test(ownLog(d)), 'the reopen', { describe: () => d.daemonStderr() });
+  writeFileSync(join(d.dir, 'go'), '');
+  await waitForCondition(() => text(out).endsWith('52010\n'), 'the new FIFO to get the lines written after the reopen', {
+    timeoutMs: 10_000,
+    describe: () => `${size(out)} bytes read, ending ${JSON.stringify(text(out).slice(-40))}\n${d.daemonStderr()}`,
+  });
+  // what the old pipe held went with it (it may end inside a line); what drover held follows, then the new lines
+  const got = text(out);
+  const all = seq(1, 52010);
+  assert.ok(all.endsWith(got), `the lines in order, each once, expected; got ${got.length} bytes starting ${JSON.stringify(got.slice(0, 20))}`);
+  assert.ok(all.length - got.length <= PIPE_BYTES, `only what the old FIFO held may be lost: ${all.length - got.length} bytes lost`);
 });
 
 // negative control: Date.now() back in reportReaderDrops, dropForReader and waitForReader (as before the
