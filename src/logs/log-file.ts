@@ -22,6 +22,7 @@ import { MAX_TAIL_LINES_BYTES } from './read.js';
 import { Followers } from './followers.js';
 import { GzipBackups, removeIfExists } from './gzip-backups.js';
 import { Staging } from './staging.js';
+import { READER_CLOSE_MAX_MS, READER_STALL_MS, ReaderPace } from './reader-pace.js';
 
 /** What a follower gets first: the last `bytes` bytes, or the last `lines` whole lines (tailLines). */
 export interface FollowTail {
@@ -84,13 +85,6 @@ const ROTATE_RETRY_MS = 60_000;
 const OPEN_RETRY_MS = 1000;
 /** how often, while lines come, the file held is checked for having lost its last name (see reopenIfRemoved) */
 const LINK_CHECK_MS = 1000;
-/**
- * A device or FIFO is opened O_NONBLOCK: a FIFO whose reader stopped reading (or never came) stays full, and
- * a blocking write to it held a thread-pool thread for ever (with four such logs, all four threads, and every
- * log stopped). When it takes nothing (EAGAIN), what waits is tried again this much later.
- */
-const READER_RETRY_MS = 50;
-
 /** LogFileOptions.highWaterMark's default */
 const DEFAULT_HIGH_WATER = 1024 * 1024;
 const NO_UIDS: readonly number[] = [];
@@ -121,10 +115,12 @@ export class LogFile {
   private readerRetryTimer: NodeJS.Timeout | null = null;
   /** bytes a device or FIFO did not take that are not reported yet (see dropForReader) */
   private readerDropped = 0;
-  /** true from a device's or FIFO's EAGAIN until a write to it succeeds again */
-  private readerStalled = false;
+  /** how a device or FIFO refusing writes (EAGAIN) keeps up (reader-pace.ts); null while it takes them */
+  private reader: ReaderPace | null = null;
   /** a reopen of a device or FIFO due before what waits is written (see reopen); false when none */
   private reopenFirst = false;
+  /** during close, when it stops writing to a device or FIFO whose reader is slow (steadyNowMs()); null before */
+  private closeByMs: number | null = null;
   /** "dev:ino" of the live file last opened; null before one opened */
   private liveId: string | null = null;
   /** start of the day/hour the live file belongs to (time rotation); 0 when unused */
@@ -188,7 +184,7 @@ export class LogFile {
 
   /** Calls `cb` once when the queue has fallen below the low-water mark (at once if it already has). */
   onDrain(cb: () => void): void {
-    if (this.queuedBytes <= this.lowWater()) cb();
+    if (this.queuedBytes <= this.lowWater() || this.reader?.stalled === true) cb();
     else (this.drainWaiters ??= []).push(cb);
   }
 
@@ -263,8 +259,9 @@ export class LogFile {
   /** Writes what is queued, waits for gzip jobs, closes the file. */
   async close(): Promise<void> {
     this.closing = true;
+    this.closeByMs = steadyNowMs() + READER_CLOSE_MAX_MS;
     await this.flush();
-    // flush gave up on a device or FIFO that takes nothing: what waits for its reader is dropped, not waited for
+    // flush gave up on a device or FIFO that took nothing for a while, or too long: what still waits is dropped
     this.dropHeldForReader();
     await this.gzips?.settled();
     this.closeLive();
@@ -406,8 +403,8 @@ export class LogFile {
       this.lose(buf.length, 'written after close');
       return true;
     }
-    if (!this.regular && this.queuedBytes + buf.length > this.highWater()) {
-      // a device or FIFO never holds up a program (its reader may never read again): past the high-water
+    if (this.reader?.stalled === true && this.queuedBytes + buf.length > this.highWater()) {
+      // a stalled device or FIFO holds up no program (its reader may never read again): past the high-water
       // mark its lines are dropped instead
       this.followers?.deliver(buf);
       this.dropForReader(buf.length);
@@ -417,7 +414,7 @@ export class LogFile {
     this.queuedBytes += buf.length;
     this.followers?.deliver(buf);
     this.schedulePump();
-    return !this.regular || this.queuedBytes < this.highWater();
+    return this.queuedBytes < this.highWater() || this.reader?.stalled === true;
   }
 
   private isIdle(): boolean {
@@ -438,12 +435,13 @@ export class LogFile {
   private openLive(flags: 'a' | 'w', pinned?: PinnedDir | null): void {
     this.fd = null;
     this.size = 0;
+    this.reader = null; // a new descriptor: how its reader keeps up is not known yet
     const dir = pinned === undefined ? this.pinDir() : pinned;
     if (dir === null) return;
     try {
       // read as well as append: follow() and the reading API read through this descriptor, which stays
       // right even after logrotate has renamed the file. No O_TRUNC: the file is checked before it is emptied.
-      // O_NONBLOCK for a device or FIFO (READER_RETRY_MS); a regular file ignores it.
+      // O_NONBLOCK for a device or FIFO (reader-pace.ts); a regular file ignores it.
       const openFlags = constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK;
       const { fd, stat } = openInDir(dir, this.name, openFlags, this.opts.mode ?? 0o666);
       this.fd = fd;
@@ -659,9 +657,9 @@ export class LogFile {
         this.waitForReader(batch);
         return;
       }
-      if (!err && this.readerStalled) {
+      if (!err && this.reader !== null) {
         // its reader reads again: what it missed meanwhile is said now
-        this.readerStalled = false;
+        this.reader = null;
         if (this.readerDropped > 0) this.reportReaderDrops();
       }
       // the batch's bytes are written, lost, or copied into `rest` below: their staging memory is free
@@ -854,27 +852,36 @@ export class LogFile {
   }
 
   /**
-   * A device or FIFO took nothing (EAGAIN: its reader is not reading): the batch goes back to the head of
-   * the queue and is tried again READER_RETRY_MS later (at once if a reopen is due). Who waits for the queue to be written (flush, close)
-   * is released: that reader may never come.
+   * A device or FIFO took nothing (EAGAIN: its reader is behind, or not reading): the batch goes back to the
+   * head of the queue and is tried again a little later (reader-pace.ts), at once if a reopen is due. Once it
+   * has taken nothing for READER_STALL_MS it is stalled: the programs held up for it are let go. Who waits
+   * for the queue to be written (flush, close) stops waiting once it has taken nothing for a second (or close
+   * has waited its bound): that reader may never come back.
    */
   private waitForReader(batch: Buffer[]): void {
     const timeMs = this.now();
-    this.readerStalled = true;
+    const t = steadyNowMs();
+    this.reader ??= new ReaderPace(t);
+    const { retryMs, stalledNow } = this.reader.refused(t);
     this.queue.unshift(...batch.map((buf) => ({ type: 'data' as const, buf, timeMs })));
-    if (!this.closing) {
-      this.readerRetryTimer = setTimeout(
-        () => {
-          this.readerRetryTimer = null;
-          this.pump();
-        },
-        this.reopenFirst ? 0 : READER_RETRY_MS,
-      );
-      // the retry never keeps drover alive: what waits is dropped at close
-      this.readerRetryTimer.unref();
+    this.readerRetryTimer = setTimeout(
+      () => {
+        this.readerRetryTimer = null;
+        this.pump();
+      },
+      this.reopenFirst ? 0 : retryMs,
+    );
+    // the retry never keeps drover alive: what waits is dropped at close
+    this.readerRetryTimer.unref();
+    if (stalledNow) {
+      this.report(`${this.path}: its ${this.fifo ? "FIFO's reader" : 'device'} has taken nothing for ${READER_STALL_MS / 1000} s: its programs are no longer held up for it; up to ${this.highWater()} bytes wait for it, lines past that are dropped`);
+      const waiters = this.drainWaiters;
+      this.drainWaiters = null;
+      if (waiters !== null) for (const cb of waiters) cb();
     }
     // drops within a second of the last report are said by a retry, not only by the next drop
-    if (this.readerDropped > 0 && steadyNowMs() - this.lastLossReportMs >= 1000) this.reportReaderDrops();
+    if (this.readerDropped > 0 && t - this.lastLossReportMs >= 1000) this.reportReaderDrops();
+    if (!this.reader.notReading(t) && (this.closeByMs === null || t < this.closeByMs)) return;
     const idle = this.idleWaiters;
     this.idleWaiters = null;
     if (idle !== null) for (const cb of idle) cb();
@@ -893,7 +900,9 @@ export class LogFile {
     this.queuedBytes -= bytes;
     if (bytes > 0) this.lostBytes += bytes;
     this.readerDropped += bytes;
-    if (this.readerDropped > 0) this.reportReaderDrops();
+    // a reader that still took something now and then, but not all of it within close's bound
+    const slow = this.reader !== null && !this.reader.notReading(steadyNowMs());
+    if (this.readerDropped > 0) this.reportReaderDrops(slow ? `its reader was still behind ${READER_CLOSE_MAX_MS / 1000} s after the log began to close` : null);
     this.settle();
   }
 
@@ -904,11 +913,12 @@ export class LogFile {
     if (steadyNowMs() - this.lastLossReportMs >= 1000) this.reportReaderDrops();
   }
 
-  private reportReaderDrops(): void {
+  /** Says what a device or FIFO did not take since the last report: `why`, or that it is not reading. */
+  private reportReaderDrops(why: string | null = null): void {
     // the same clock as lose(): the two kinds of report share one pace, which a clock step must not move
     this.lastLossReportMs = steadyNowMs();
-    const why = this.fifo ? 'FIFO: its reader is not reading' : 'device: it takes nothing';
-    this.report(`${this.path}: ${this.readerDropped} bytes not written to ${why}; ${this.lostBytes} bytes lost so far`);
+    const what = this.fifo ? `FIFO: ${why ?? 'its reader is not reading'}` : `device: ${why ?? 'it takes nothing'}`;
+    this.report(`${this.path}: ${this.readerDropped} bytes not written to ${what}; ${this.lostBytes} bytes lost so far`);
     this.readerDropped = 0;
   }
 

@@ -5,7 +5,11 @@
 //    without blocking: lines wait up to a bound, then are dropped and counted, and shutdown does not wait.
 // 2. SIGUSR1 closed drover's descriptor of the FIFO before opening its name again: the last descriptor
 //    closed, the kernel discarded what the pipe held. Now the new descriptor is opened first.
-// A second review found more:
+// A second review found three more:
+// 3. the fix dropped lines of a reader that reads, only slower than the program writes (past 1 MiB held),
+//    and at close all that the pipe did not hold: a FIFO or device now holds up its programs as a slow file
+//    does while its reader takes something, drops only once it has taken nothing for 5 s, and close writes
+//    on while it takes something (at most 5 s).
 // 4. SIGUSR1 could not move a stalled FIFO log to a new FIFO: the reopen waited behind the held lines, which
 //    waited for the old, full pipe. Now a device's or FIFO's reopen goes first and the held lines follow.
 // 5. the drop reports were paced on Date.now(), the other loss reports on the steady clock: after a step of
@@ -81,7 +85,8 @@ stdout_logfile = %(here)s/b.log
   });
   for (let i = 1; i <= fifos; i++) {
     const said = new RegExp(`a${i}\\.fifo: \\d+ bytes not written to FIFO: its reader is not reading`);
-    await waitForCondition(() => said.test(ownLog(d)), `drover's log to say what a${i}'s FIFO dropped`, { describe: () => d.daemonStderr() });
+    // lines are dropped only once the FIFO has taken nothing for 5 s (reader-pace.ts)
+    await waitForCondition(() => said.test(ownLog(d)), `drover's log to say what a${i}'s FIFO dropped`, { timeoutMs: 15_000, describe: () => d.daemonStderr() });
   }
   const startedMs = Date.now();
   const down = await d.cli(['down']);
@@ -120,6 +125,72 @@ stdout_logfile = %(here)s/c.fifo
 const seq = (from: number, to: number): string => Array.from({ length: to - from + 1 }, (_, i) => `${from + i}\n`).join('');
 
 const text = (path: string): string => (existsSync(path) ? readFileSync(path, 'latin1') : '');
+
+/**
+ * A reader of the FIFO at `path` that copies it into `out`, `chunk` bytes every 50 ms (slower than a program
+ * writes), until its end (drover closed it); killed after the test if still running.
+ */
+function slowReader(t: TestContext, path: string, out: string, chunk: number): void {
+  const py = 'import os, sys, time\nfd = os.open(sys.argv[1], os.O_RDONLY)\nout = open(sys.argv[2], "wb")\nwhile True:\n  b = os.read(fd, int(sys.argv[3]))\n  if not b: break\n  out.write(b); out.flush()\n  time.sleep(0.05)';
+  const reader = spawn('/usr/bin/python3', ['-c', py, path, out, String(chunk)], { stdio: 'ignore' });
+  t.after(() => {
+    if (reader.exitCode === null && reader.signalCode === null) reader.kill('SIGKILL');
+  });
+}
+
+const DROPPED = /not written to FIFO/;
+
+/** Waits until `out` holds `want`; fails at once when drover's log says the FIFO dropped lines. */
+async function readerGets(d: Daemon, out: string, want: string, timeoutMs: number): Promise<void> {
+  await waitForCondition(
+    () => {
+      assert.doesNotMatch(ownLog(d), DROPPED, `lines dropped although the reader reads (${size(out)} of ${want.length} bytes read)\n${d.daemonStderr()}`);
+      return size(out) >= want.length;
+    },
+    `the reader to get all ${want.length} bytes`,
+    { timeoutMs, describe: () => `${size(out)} bytes read\n${d.daemonStderr()}` },
+  );
+  assert.ok(text(out) === want, `the reader got other bytes than the program wrote (${size(out)} bytes)`);
+}
+
+// negative control: queueCopy as before the fix (a device or FIFO never answers false and drops past the
+// high-water mark, `!this.regular` for `this.reader?.stalled === true`) drops about 1.6 MB here
+test('a FIFO whose reader is slower than its program: the program is held up, the reader gets every line', async (t) => {
+  const d = new Daemon(`[program:fast]
+command = bash -c 'seq 1 400000; exec sleep 1000'
+startsecs = 0
+stdout_logfile = %(here)s/fast.fifo
+`);
+  t.after(async () => assert.deepEqual(await d.teardown(), [], 'nothing survives teardown'));
+  const fifo = join(d.dir, 'fast.fifo');
+  const out = join(d.dir, 'read.txt');
+  mkfifo(fifo);
+  // 64 KiB every 50 ms: at most 1.3 MB/s, against seq's tens of MB/s
+  slowReader(t, fifo, out, 64 * 1024);
+  await d.up();
+  await readerGets(d, out, seq(1, 400000), 30_000);
+});
+
+// negative control: close() dropping what waits at the first EAGAIN (waitForReader releasing the idle
+// waiters whatever the reader does) loses most of the burst
+test('a burst just before `drover down` reaches a FIFO reader that reads slowly', async (t) => {
+  const d = new Daemon(`[program:burst]
+command = bash -c 'seq 1 60000; touch %(here)s/written; exec sleep 1000'
+startsecs = 0
+stdout_logfile = %(here)s/burst.fifo
+`);
+  t.after(async () => assert.deepEqual(await d.teardown(), [], 'nothing survives teardown'));
+  const fifo = join(d.dir, 'burst.fifo');
+  const out = join(d.dir, 'read.txt');
+  mkfifo(fifo);
+  // 8 KiB every 50 ms, 160 KB/s: the burst's 350 KB take two seconds, most of them after `down` began
+  slowReader(t, fifo, out, 8 * 1024);
+  await d.up();
+  await waitForCondition(() => existsSync(join(d.dir, 'written')), 'the burst to be written', { describe: () => d.daemonStderr() });
+  const down = await d.cli(['down']);
+  assert.equal(down.code, 0, `${show(['down'], down)}\n${d.daemonStderr()}`);
+  await readerGets(d, out, seq(1, 60000), 15_000);
+});
 
 // negative control: reopen() queueing the reopen behind the held lines, as for a regular file
 test('SIGUSR1 moves a FIFO log whose reader stopped to a new FIFO: the held lines follow, in order, none twice', async (t) => {
