@@ -6,7 +6,11 @@
 // client that follows RFC 3986 sends, and what the routes decode), and the bytes go back onto the socket
 // for the parser, unchanged otherwise. A connection whose line was changed is closed after its answer:
 // only the first line is looked at, and the client's next request then comes on a new connection.
-import type { Server } from 'node:http';
+// Node's headersTimeout starts when the parser sees the first byte, that is at the hand-off: a client that
+// sends its line just before the deadline and then trickles headers would be held twice headersTimeout.
+// So the deadline of the first request's headers is kept here, from the connection's start, until Node
+// emits its 'request'; the requests after it on a keep-alive connection are Node's alone.
+import type { IncomingMessage, Server } from 'node:http';
 import type { Socket } from 'node:net';
 
 /** Most bytes read ahead for a request line; past it the bytes go to the parser as they are (it refuses). */
@@ -16,16 +20,33 @@ const MAX_REQUEST_LINE_BYTES = 16 * 1024;
  * Takes over `server`'s connections: `onConnection` sees each at once (tracking, admission); Node's HTTP
  * parser gets it once its first request line is in, with that line's target percent-encoded where it held
  * raw bytes >= 0x80. Returns the sockets whose line was changed (to be closed after their answer).
- * A connection that gives no complete line within the server's headersTimeout is closed.
+ * A connection whose first request's headers are not complete within the server's headersTimeout (from
+ * its start) is closed.
  */
 export function encodeRawTargets(server: Server, onConnection: (sock: Socket) => void): WeakSet<Socket> {
   const changed = new WeakSet<Socket>();
+  /** the deadline of each connection's first request headers, until that request comes */
+  const firstDeadline = new WeakMap<Socket, NodeJS.Timeout>();
+  const headersCame = (sock: Socket): void => {
+    clearTimeout(firstDeadline.get(sock));
+    firstDeadline.delete(sock);
+  };
+  server.on('request', (req: IncomingMessage) => headersCame(req.socket));
   // http.Server installs its own connection listener, which attaches the parser; it runs later, from here
   const parsers = server.listeners('connection');
   server.removeAllListeners('connection');
   server.on('connection', (sock: Socket) => {
     onConnection(sock);
-    readRequestLine(sock, server.headersTimeout, (head) => {
+    const timeoutMs = server.headersTimeout > 0 ? server.headersTimeout : 10_000;
+    // Nothing written means nothing answered: a request Node answers itself without a 'request' event
+    // (417 to an Expect it cannot meet) is past its headers, and its connection is not cut here
+    const timer = setTimeout(() => {
+      firstDeadline.delete(sock);
+      if (sock.bytesWritten === 0) sock.destroy();
+    }, timeoutMs);
+    firstDeadline.set(sock, timer);
+    sock.once('close', () => headersCame(sock));
+    readRequestLine(sock, (head) => {
       const encoded = encodeRawTarget(head);
       if (encoded !== null) changed.add(sock);
       // paused, so that what goes back is read by the parser's data listener only once it is attached
@@ -70,14 +91,12 @@ export function encodeRawTarget(head: Buffer): Buffer | null {
 
 /**
  * Reads `sock` until its first request line is complete (or MAX_REQUEST_LINE_BYTES have come), then calls
- * `done` with everything read, from within the data event. A connection that ends, fails or times out
- * before is closed (there is no request to answer yet).
+ * `done` with everything read, from within the data event. A connection that ends or fails before is closed
+ * (there is no request to answer yet); the caller's deadline closes one that sends too slowly.
  */
-function readRequestLine(sock: Socket, timeoutMs: number, done: (head: Buffer) => void): void {
+function readRequestLine(sock: Socket, done: (head: Buffer) => void): void {
   let head = Buffer.alloc(0);
-  const timer = setTimeout(() => sock.destroy(), timeoutMs > 0 ? timeoutMs : 10_000);
   const stop = (): void => {
-    clearTimeout(timer);
     sock.off('data', onData);
     sock.off('end', onGone);
     sock.off('error', onGone);
