@@ -13,7 +13,10 @@ export const JOURNAL_VERSION = 1;
 export type JournalRecord =
   /** first line of a compacted journal: the id counter (ids of acked tasks are not reused) */
   | { readonly t: 'snap'; readonly v: number; readonly lastId: number }
-  /** a task accepted; in a snapshot, `att` carries the attempts it had used */
+  /**
+   * a task accepted; in a snapshot, `att` carries the attempts it had used. `due` (here and in `nack`) is a
+   * wall-clock time in ms since the epoch, 0 when ready: the next master reads it on its own clock
+   */
   | {
       readonly t: 'push';
       readonly q: string;

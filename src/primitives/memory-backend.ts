@@ -4,7 +4,9 @@
 // handing a lock or a task to the next waiter included — arms the timer for it.
 // Everything here is synchronous, so no request interleaves with another: each is atomic. With a journal
 // (journal.ts), every accepted change of a task or key is appended as it is made; the service flushes the
-// journal before it answers.
+// journal before it answers. A due time crosses to the next master through the journal as a wall time:
+// `now` (steady) carries the offset of any wall-clock step this master lived through, and the next one's
+// starts from the wall clock at its own start (docs/decisions.md, "Wall-clock steps").
 import { steadyNowMs } from '../os/clock.js';
 import type { Slot, SharedBackend } from './backend.js';
 import { emptyImage, snapshotRecords, type JournalImage, type JournalRecord } from './journal-core.js';
@@ -53,9 +55,10 @@ export class MemoryBackend implements SharedBackend {
   restore(image: JournalImage): void {
     this.lastId = Math.max(this.lastId, image.lastId);
     this.tokensBefore = Math.max(this.tokensBefore, image.tokensUpTo);
+    const offsetMs = this.wallOffsetMs();
     for (const [name, { tasks, dead }] of image.queues) {
       const q = this.queue(name);
-      for (const task of tasks.values()) q.restore({ ...task });
+      for (const task of tasks.values()) q.restore({ ...task, dueAtMs: task.dueAtMs > 0 ? task.dueAtMs - offsetMs : 0 });
       for (const d of dead) q.restoreDead(d);
     }
     for (const [k, v] of image.state) this.state.set(k, v);
@@ -73,7 +76,7 @@ export class MemoryBackend implements SharedBackend {
     image.lastId = this.lastId;
     image.tokensUpTo = Math.max(this.tokensBefore, this.tokensReserved);
     for (const [name, q] of this.queues) {
-      const tasks = new Map(q.pending().map((t) => [t.id, t]));
+      const tasks = new Map(q.pending().map((t) => [t.id, { ...t, dueAtMs: this.wallDue(t.dueAtMs) }]));
       const dead = [...q.dead()];
       if (tasks.size > 0 || dead.length > 0) image.queues.set(name, { tasks, dead });
     }
@@ -93,7 +96,7 @@ export class MemoryBackend implements SharedBackend {
     const id = this.queue(queue).push(data, opts);
     if (this.journal) {
       const delayMs = opts.delayMs ?? 0;
-      const due = delayMs > 0 ? this.now() + delayMs : 0;
+      const due = delayMs > 0 ? this.wallDue(this.now() + delayMs) : 0;
       this.journal.append({ t: 'push', q: queue, id, data, pri: opts.priority ?? 0, max: opts.maxAttempts ?? DEFAULT_MAX_ATTEMPTS, due });
     }
     return id;
@@ -112,7 +115,7 @@ export class MemoryBackend implements SharedBackend {
   nack(queue: string, id: number, owner: string, retryInMs: number, error: string | null, attempt = 0): NackResult {
     const r = this.queues.get(queue)?.nack(id, owner, retryInMs, error, attempt) ?? 'lost';
     // 'dead' is recorded by the queue's onBury
-    if (r === 'requeued') this.journal?.append({ t: 'nack', q: queue, id, due: retryInMs > 0 ? this.now() + retryInMs : 0, err: error });
+    if (r === 'requeued') this.journal?.append({ t: 'nack', q: queue, id, due: retryInMs > 0 ? this.wallDue(this.now() + retryInMs) : 0, err: error });
     return r;
   }
 
@@ -208,6 +211,16 @@ export class MemoryBackend implements SharedBackend {
       this.queues.set(name, (q = new TaskQueue(name, this.now, () => ++this.lastId, onBury, (atMs) => this.armFor(atMs))));
     }
     return q;
+  }
+
+  /** How far the wall clock is ahead of `now` at this moment (a step since this master started moves it). */
+  private wallOffsetMs(): number {
+    return Date.now() - this.now();
+  }
+
+  /** A due time on `now` as the wall time it stands for, as the journal keeps it; 0 (ready) stays 0. */
+  private wallDue(dueAtMs: number): number {
+    return dueAtMs > 0 ? dueAtMs + this.wallOffsetMs() : 0;
   }
 
   /**

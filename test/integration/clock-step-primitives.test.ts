@@ -2,8 +2,9 @@
 // "Wall-clock steps"). The memory backend kept delays, leases and lock ttls as Date.now() times: stepped
 // back an hour, its one timer fired on time, found nothing due by the wall clock and re-armed for an hour
 // (a delayed task, a lapsed lease, a lapsed ttl all waited that long, and kept waiting once the clock was
-// put right); stepped forward, the next tick lapsed every lease and ttl at once. The daemon runs on a
-// steppable clock (libfaketime); the test's own clock is the real one.
+// put right); stepped forward, the next tick lapsed every lease and ttl at once. A master that lived
+// through a step journaled due times on its steady clock, which the next master read on its own (an hour
+// early). The daemon runs on a steppable clock (libfaketime); the test's own clock is the real one.
 import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -177,6 +178,39 @@ test('with a journal, a master started with the clock stepped back an hour grant
     runs.push(await startUp(conf, clock.env()));
     const second = Number((await runs[1]!.waitForLine(/taker_0 \| F token (\d+)/))[1]);
     assert.ok(second > first, `the second master's token ${second} must be above the first's ${first}\n${runs[1]!.describe()}`);
+  } finally {
+    clock.set(0);
+    for (const r of runs) await teardown(r);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('with a journal, a task delayed by a master that lived through a step falls due on time under the next master', async () => {
+  const dir = makeTmpDir();
+  const clock = new SteppableClock(dir);
+  const conf = writeConfig(dir, `[supervisord]\njournal = journal.jsonl\n\n[program:idle]\ncommand = sleep 1000\nautostart = false\n`);
+  const a = api(dir);
+  const runs: CliRun[] = [];
+  let last: unknown = null;
+  const describe = (): string => `last stats: ${JSON.stringify(last)}\n${runs.map((r, i) => `=== master ${i}\n${r.describe()}`).join('\n')}`;
+  try {
+    // the first master starts with its clock an hour slow, which is put right before the push: its steady
+    // clock stays an hour behind the wall clock for as long as it runs
+    clock.set(-3600);
+    runs.push(await startUp(conf, clock.env()));
+    clock.set(0);
+    await a.push('later', 600_000);
+    last = await a.stats('later');
+    assert.deepEqual([(last as Stats).ready, (last as Stats).delayed], [0, 1], describe());
+    const down = await runCli(['down', '-c', conf]);
+    assert.equal(down.code, 0, down.output);
+    await runs[0]!.waitForExit(15_000);
+
+    // the next master reads the due time on its own clock: still ten minutes away, not fifty minutes past
+    runs.push(await startUp(conf, clock.env()));
+    await runs[1]!.waitForLine(/journal .*journal\.jsonl: 1 task\(s\) restored/);
+    last = await a.stats('later');
+    assert.deepEqual([(last as Stats).ready, (last as Stats).delayed], [0, 1], `the task falls due ten minutes after its push\n${describe()}`);
   } finally {
     clock.set(0);
     for (const r of runs) await teardown(r);

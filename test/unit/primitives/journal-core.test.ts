@@ -178,3 +178,34 @@ test('fencing tokens: a journaled backend reserves them ahead; a backend restore
   assert.ok(token > 5_000_000_000 + 3_600_000_000, `token ${token}`);
   assert.throws(() => parseJournal('{"t":"tokens","upTo":-1}\n', 'j'), /malformed tokens record/);
 });
+
+test('due times are journaled as wall times: a master whose steady clock is an hour behind the wall clock hands its delays on whole', () => {
+  const HOUR = 3_600_000;
+  const MIN = 60_000;
+  // a master started an hour slow and put right since: its steady clock runs an hour behind the wall clock
+  const behind = (): number => Date.now() - HOUR;
+  const journal = new ListJournal();
+  const a = new MemoryBackend(behind, journal);
+  a.push('q', 'pushed', { delayMs: 10 * MIN });
+  a.push('q', 'nacked', {});
+  assert.equal(a.nack('q', takeNow(a, 'q').id, 'w#1', 10 * MIN, 'e'), 'requeued');
+  const near = (due: number | undefined): boolean => due !== undefined && Math.abs(due - (Date.now() + 10 * MIN)) < MIN;
+  const dues = journal.records.flatMap((r) => (r.t === 'push' || r.t === 'nack') && r.due > 0 ? [r.due] : []);
+  assert.equal(dues.length, 2, JSON.stringify(journal.records));
+  assert.ok(dues.every(near), `the push and the nack say ten minutes from now on the wall clock: ${JSON.stringify(dues)} vs now ${Date.now()}`);
+  const snapDues = a.snapshotRecords().flatMap((r) => (r.t === 'push' ? [r.due] : []));
+  assert.ok(snapDues.length === 2 && snapDues.every(near), `the snapshot too: ${JSON.stringify(snapDues)}`);
+
+  // a master on a right clock restores both as ten minutes away, not fifty minutes past; and one an hour
+  // behind again (steady clock restored onto its own offset) the same
+  for (const now of [Date.now, behind]) {
+    for (const records of [journal.records, a.snapshotRecords()]) {
+      const b = new MemoryBackend(now);
+      b.restore(replay(parseJournal(text(records), 'j').records));
+      const [stats] = b.queueStats('q');
+      assert.deepEqual({ ready: stats?.ready, delayed: stats?.delayed }, { ready: 0, delayed: 2 });
+      b.close();
+    }
+  }
+  a.close();
+});
