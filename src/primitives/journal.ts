@@ -60,8 +60,8 @@ export class JournalFile implements JournalWriter {
   private snapshotBytes = 0;
   /** the live state as snapshot records; set by the owner before the first compaction */
   private snapshot: (() => JournalRecord[]) | null = null;
-  /** why the file is not being written (a write failed), and since when; null while it is */
-  private failure: { reason: string; sinceMs: number } | null = null;
+  /** why the file is not being written (a write failed), since when (wall clock, shown; steady, for the duration); null while it is */
+  private failure: { reason: string; sinceMs: number; steadySinceMs: number } | null = null;
   /** the timer of the next attempt to write the live state again while failed; and its delay */
   private retryTimer: NodeJS.Timeout | null = null;
   private retryDelayMs = 0;
@@ -231,7 +231,9 @@ export class JournalFile implements JournalWriter {
       this.opts.onError(`journal ${this.file}: could not cut a partly written record off its end (${(truncErr as Error).message}); it is replaced when the journal can be written again`);
     }
     if (this.failure) return;
-    this.failure = { reason, sinceMs: steadyNowMs() };
+    // the time shown (queue stats, the message at close) is the wall clock's; the duration is measured on
+    // the steady one, so that a clock step while it fails moves neither
+    this.failure = { reason, sinceMs: Date.now(), steadySinceMs: steadyNowMs() };
     this.opts.onError(
       `journal ${this.file}: cannot be written (${reason}): queues and state go on in memory only, and what changes from now on is lost if the master dies before the journal is written again; retrying`,
     );
@@ -264,11 +266,11 @@ export class JournalFile implements JournalWriter {
     } catch (err) {
       // still failing (the disk still full): said once already, when the failure began; the stats show
       // the latest reason, which may differ (an I/O error after a full disk)
-      this.failure = { reason: err instanceof Error ? err.message : String(err), sinceMs: failure.sinceMs };
+      this.failure = { ...failure, reason: err instanceof Error ? err.message : String(err) };
       return false;
     }
     this.failure = null;
-    this.opts.onRecovered(`journal ${this.file}: written again (the live state as a snapshot); it had failed for ${Math.round((steadyNowMs() - failure.sinceMs) / 1000)} s (${failure.reason})`);
+    this.opts.onRecovered(`journal ${this.file}: written again (the live state as a snapshot); it had failed for ${Math.round((steadyNowMs() - failure.steadySinceMs) / 1000)} s (${failure.reason})`);
     return true;
   }
 }

@@ -4,9 +4,11 @@
 // (a delayed task, a lapsed lease, a lapsed ttl all waited that long, and kept waiting once the clock was
 // put right); stepped forward, the next tick lapsed every lease and ttl at once. A master that lived
 // through a step journaled due times on its steady clock, which the next master read on its own (an hour
-// early). The daemon runs on a steppable clock (libfaketime); the test's own clock is the real one.
+// early), and showed a journal failure's start on it (an hour off). The daemon runs on a steppable clock
+// (libfaketime); the test's own clock is the real one.
 import assert from 'node:assert/strict';
-import { rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseServerUrl, requestJson } from '../../src/control/client.js';
@@ -214,6 +216,54 @@ test('with a journal, a task delayed by a master that lived through a step falls
   } finally {
     clock.set(0);
     for (const r of runs) await teardown(r);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a journal that cannot be written after a step says since when on the wall clock, in the stats and at close', { skip: process.getuid?.() === 0 ? false : 'mounts a tmpfs: needs root' }, async () => {
+  const dir = makeTmpDir();
+  const clock = new SteppableClock(dir);
+  const data = join(dir, 'data');
+  mkdirSync(data);
+  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', data], { encoding: 'utf8' });
+  assert.equal(mounted.status, 0, `mount: ${mounted.stderr}`);
+  const conf = writeConfig(dir, `[supervisord]\njournal = data/q.journal\n\n[program:idle]\ncommand = sleep 1000\nautostart = false\n`);
+  const ep = parseServerUrl(`unix://${join(dir, '.drover', 'drover.sock')}`);
+  let run: CliRun | null = null;
+  let last: unknown = null;
+  const describe = (): string => `last journal: ${JSON.stringify(last)}\n${run?.describe() ?? ''}`;
+  /** how far a shown time is from the test's (real) clock, in minutes */
+  const offMinutes = (iso: string): number => Math.abs(Date.parse(iso) - Date.now()) / 60_000;
+  try {
+    // started an hour slow and put right: its steady clock stays an hour behind the wall clock
+    clock.set(-3600);
+    run = await startUp(conf, clock.env());
+    await run.waitForLine(/journal .*q\.journal: 0 task\(s\) restored/);
+    clock.set(0);
+    const fs = statfsSync(data);
+    writeFileSync(join(data, 'filler'), Buffer.alloc(fs.bavail * fs.bsize));
+    // a page the journal already has may take a record or two: push until the stats say it failed
+    let since: unknown = null;
+    for (let n = 0; n < 20 && since === null; n++) {
+      const r = await requestJson(ep, 'POST', '/api/queue/push', { queue: 'jobs', task: { n, pad: 'x'.repeat(2000) } });
+      assert.equal(r.body['ok'], true, `push ${n}: ${JSON.stringify(r.body)}\n${describe()}`);
+      last = (await requestJson(ep, 'GET', '/api/queue/stats')).body['journal'];
+      since = (last as Record<string, unknown>)['since'] ?? null;
+    }
+    assert.ok(typeof since === 'string', `20 pushes on a full disk and the stats never said the journal failed\n${describe()}`);
+    assert.ok(offMinutes(since) < 5, `the failure began now, not an hour ago: since ${since}, now ${new Date().toISOString()}\n${describe()}`);
+
+    // closed while it still cannot be written: the message says since when, on the same clock
+    const down = await runCli(['down', '-c', conf]);
+    assert.equal(down.code, 0, down.output);
+    await run.waitForExit(15_000);
+    const closed = /journal .*q\.journal: closed while it could not be written; the changes since (\S+) are not in it/.exec(run.output);
+    assert.ok(closed, `the close message\n${describe()}`);
+    assert.ok(offMinutes(closed[1]!) < 5, `the close message's time ${closed[1]}, now ${new Date().toISOString()}`);
+  } finally {
+    clock.set(0);
+    if (run) await teardown(run);
+    spawnSync('umount', [data]);
     rmSync(dir, { recursive: true, force: true });
   }
 });
