@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import { encodeRawTargets } from '../../src/control/request-line.js';
 import { assertStaysFor, waitForCondition } from '../helpers/drover.js';
 
-const HEADERS_TIMEOUT_MS = 1500;
+const HEADERS_TIMEOUT_MS = 2000;
 /** the pace of the slow client's header bytes (its behaviour, not a wait on the server) */
 const TRICKLE_MS = 50;
 
@@ -48,8 +48,8 @@ test('a client that sends its first line late and trickles its headers is cut at
   const c = await client(port);
   let trickle: NodeJS.Timeout | null = null;
   try {
-    // the line comes at two thirds of the deadline: open until then
-    await assertStaysFor((HEADERS_TIMEOUT_MS * 2) / 3, () => c.closedAtMs() === null, 'the connection open before its first line');
+    // the line comes at nine tenths of the deadline: open until then
+    await assertStaysFor(HEADERS_TIMEOUT_MS * 0.9, () => c.closedAtMs() === null, 'the connection open before its first line');
     c.sock.write('GET /status HTTP/1.1\r\nHost: x\r\nX-Slow: ');
     trickle = setInterval(() => c.sock.write('a'), TRICKLE_MS);
     await waitForCondition(() => c.closedAtMs() !== null, 'the server to close the trickling connection', {
@@ -57,8 +57,9 @@ test('a client that sends its first line late and trickles its headers is cut at
       describe: () => `received: ${JSON.stringify(c.received())}, ${Math.round(c.sinceConnectMs())} ms since connect`,
     });
     const closedAt = c.closedAtMs() as number;
-    // before: Node's own headersTimeout, started at the hand-off, closed it at about 1.67 × headersTimeout
-    assert.ok(closedAt < HEADERS_TIMEOUT_MS * 1.35, `closed ${Math.round(closedAt)} ms after connect; headersTimeout is ${HEADERS_TIMEOUT_MS} ms`);
+    // before: Node's own headersTimeout, started at the hand-off, closed it at about 1.9 × headersTimeout
+    // (half of headersTimeout left between the bound and that, for a loaded machine's late timers)
+    assert.ok(closedAt < HEADERS_TIMEOUT_MS * 1.5, `closed ${Math.round(closedAt)} ms after connect; headersTimeout is ${HEADERS_TIMEOUT_MS} ms`);
     assert.ok(closedAt >= HEADERS_TIMEOUT_MS * 0.95, `closed ${Math.round(closedAt)} ms after connect, before headersTimeout (${HEADERS_TIMEOUT_MS} ms)`);
     assert.doesNotMatch(c.received(), /^HTTP\/1\.1 200/, 'no answer to a request whose headers never ended');
   } finally {
