@@ -265,13 +265,18 @@ export class Arbiter {
     const outcomes = new Map<string, RollOutcome>();
     /** the drains of the old workers the roll has begun to stop, each ending when its worker is dropped */
     const leaving: Promise<unknown>[] = [];
+    // taken once: a WINCH while one pool rolls stops every pool, and the pools after it stay stopped too
+    const winches = this.winches;
+    const halted = (): boolean => this.winches !== winches;
     for (const { group, programName } of this.programs()) {
       if (only && !only(group, programName)) continue;
       const program = `${group}:${programName}`;
+      if (halted()) {
+        outcomes.set(program, 'stopped');
+        continue;
+      }
       const template = this.workersOf(group, programName).at(-1);
       if (this.paused.delete(program)) this.resumeAfterWinch(group, programName);
-      const winches = this.winches;
-      const halted = (): boolean => this.winches !== winches;
       outcomes.set(program, 'rolled');
       const keep = (): void => void outcomes.set(program, 'kept');
       // the members as the roll found them: the successors replaceIdle registers are not rolled again

@@ -110,6 +110,48 @@ test('WINCH during a HUP roll stops the pool for good: the roll starts nothing m
   }
 });
 
+// A review found that the pools after the one rolling when WINCH came were rolled all the same (each pool
+// took its own count of WINCHes when its turn came): the WINCH stopped only the first pool for good.
+test('WINCH during a HUP roll of two pools stops both: the second pool is not rolled back up', async () => {
+  const dir = makeTmpDir();
+  const h = heldApp(dir);
+  const file = writeConfig(
+    dir,
+    // the pools roll in name order: api (held) first, then web
+    `[socket:api]
+bind = 127.0.0.1:0
+
+[program:api]
+worker = ${h.app}
+sockets = api
+numprocs = 1
+graceful_timeout = 5s
+
+${pool(fixture('worker-app.mjs'), 2)}`,
+  );
+  const run = await startUp(file);
+  try {
+    await run.waitForCount(/(web_\d|api_\d): starting → running/g, 3, 10_000);
+    holdLoads(h);
+    const from = run.output.length;
+    run.signal('SIGHUP');
+    await run.waitForLine(/spawned: api_1 with pid \d+/, { from, timeoutMs: 10_000 });
+    run.signal('SIGWINCH');
+    await run.waitForLine(/SIGWINCH: stopping 4 worker\(s\)/, { from });
+    releaseLoads(h);
+    const done = await run.waitForLine(/reload: done \(SIGHUP: [^\n]*\)/, { from, timeoutMs: 10_000 });
+    const afterWinch = run.output.slice(run.output.indexOf('SIGWINCH: stopping', from));
+    assert.doesNotMatch(afterWinch, /spawned: (web|api)_/, `the roll started no worker after the WINCH\n${run.describe()}`);
+    assert.match(done[0], /0 pool\(s\) rolled; the roll of api:api, web:web ended at SIGWINCH/, run.describe());
+    await assertStaysFor(500, () => !/spawned: (web|api)_/.test(run.output.slice(run.output.indexOf('SIGWINCH: stopping', from))), 'no worker to start after the WINCH');
+    const now = await states(file);
+    assert.ok(Object.values(now).every((s) => s === 'stopped'), `${JSON.stringify(now)}\n${run.describe()}`);
+  } finally {
+    releaseLoads(h);
+    await teardown(run, [...run.output.matchAll(/spawned: \w+ with pid (\d+)/g)].map((m) => Number(m[1])), dir);
+  }
+});
+
 test('TTOU during a HUP roll counts from the size the reload set: 3 in the file, TTIN, HUP, TTOU twice → 1 worker', async () => {
   const dir = makeTmpDir();
   const h = heldApp(dir);
