@@ -565,7 +565,9 @@ export class Arbiter {
       this.host.drop(next);
       return { how: 'kept', left: none };
     }
-    // its successor accepts in its slot already: `old` may drain for its whole graceful_timeout beside it
+    // its successor accepts in its slot already: `old` may drain for its whole graceful_timeout beside it,
+    // giving the slot up (as a hand-over does), so that the slot closes if the successor goes down for good
+    old.slot = null;
     return { how: 'replaced', left: this.stopThenDrop(old) };
   }
 

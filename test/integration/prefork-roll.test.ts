@@ -7,7 +7,8 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get, type ClientRequest } from 'node:http';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { assertStaysFor, fixture, makeTmpDir, runCli, startUp, teardown, waitForAsync, writeConfig, type CliRun } from '../helpers/drover.js';
+import { assertStaysFor, fixture, makeTmpDir, runCli, startUp, teardown, waitForAsync, waitForCondition, writeConfig, type CliRun } from '../helpers/drover.js';
+import { listeningSockets } from '../helpers/listen.js';
 import { heldApp, holdLoads, releaseLoads } from '../helpers/held-app.js';
 import { fetchText } from '../helpers/http.js';
 
@@ -148,6 +149,73 @@ ${pool(fixture('worker-app.mjs'), 2)}`,
     assert.ok(Object.values(now).every((s) => s === 'stopped'), `${JSON.stringify(now)}\n${run.describe()}`);
   } finally {
     releaseLoads(h);
+    await teardown(run, [...run.output.matchAll(/spawned: \w+ with pid (\d+)/g)].map((m) => Number(m[1])), dir);
+  }
+});
+
+// A review found that on balanced sockets the old worker a HUP roll replaced kept its slot while it drained
+// (its successor holds the same slot): when the successor went down for good meanwhile, the slot was
+// counted as held and stayed open in the master with nobody to accept what the kernel queued there, also
+// once the old worker had gone. It now gives the slot up when its stop begins, as a hand-over to a spare does.
+test('balanced: a HUP roll\'s successor going FATAL while the old worker drains closes the slot; nothing waits in it', async () => {
+  const dir = makeTmpDir();
+  const broken = join(dir, 'broken');
+  const app = join(dir, 'app.mjs');
+  writeFileSync(
+    app,
+    `import { existsSync } from 'node:fs';
+if (existsSync(${JSON.stringify(broken)})) throw new Error('broken on purpose');
+export default (req, res) => {
+  if (req.url === '/hang') return console.log('hanging in ' + process.pid);
+  res.end(String(process.pid));
+};
+`,
+  );
+  const file = writeConfig(
+    dir,
+    `[socket:web]
+bind = 127.0.0.1:0
+reuse_port = true
+
+[program:web]
+worker = ${app}
+sockets = web
+numprocs = 2
+startretries = 0
+graceful_timeout = 30s
+`,
+  );
+  // the kernel's hash: a slot with nobody to accept keeps getting its share of new connections
+  const run = await startUp(file, { DROVER_REUSEPORT_STEERING: 'hash' });
+  const hangs: ClientRequest[] = [];
+  try {
+    const port = Number((await run.waitForLine(/socket web: listening on 127\.0\.0\.1:(\d+)/))[1]);
+    await run.waitForCount(/web_\d: starting → running/g, 2, 10_000);
+    // a never-ending request on each worker (new connections land by the kernel's hash), so that each drains
+    for (let i = 0; i < 40 && !(/web_0 \| hanging/.test(run.output) && /web_1 \| hanging/.test(run.output)); i++) {
+      const seen = (run.output.match(/\| hanging in/g) ?? []).length;
+      const r = get({ host: '127.0.0.1', port, path: '/hang', agent: false });
+      r.on('error', () => undefined);
+      hangs.push(r);
+      await run.waitForCount(/\| hanging in/g, seen + 1);
+    }
+    assert.match(run.output, /web_0 \| hanging/, run.describe());
+    assert.match(run.output, /web_1 \| hanging/, run.describe());
+    const from = run.output.length;
+    run.signal('SIGHUP');
+    // web_2 serves in web_0's slot and web_3 in web_1's; web_0 and web_1 drain there, held by their requests
+    await run.waitForLine(/web_3: starting → running/, { from, timeoutMs: 10_000 });
+    await run.waitForLine(/web_1: running → stopping/, { from });
+    assert.equal(listeningSockets(port).length, 2, JSON.stringify(listeningSockets(port)));
+    writeFileSync(broken, '');
+    const successor = Number((await run.waitForLine(/spawned: web_2 with pid (\d+)/, { from }))[1]);
+    process.kill(successor, 'SIGKILL');
+    await run.waitForLine(/web_2: \w+ → fatal/, { from, timeoutMs: 10_000 });
+    const describe = (): string => `${JSON.stringify(listeningSockets(port))}\n${run.describe()}`;
+    await waitForCondition(() => listeningSockets(port).length === 1, 'the slot nobody accepts on to close', { timeoutMs: 5_000, describe });
+    assert.doesNotMatch(run.output.slice(from), /web_0: stopping → /, `web_0 still drains: the slot closed without waiting for it\n${describe()}`);
+  } finally {
+    for (const r of hangs) r.destroy();
     await teardown(run, [...run.output.matchAll(/spawned: \w+ with pid (\d+)/g)].map((m) => Number(m[1])), dir);
   }
 });
