@@ -4,7 +4,7 @@
 // or part of its headers (a preconnecting browser, a slow or stalled client), and a TLS connection still in
 // its handshake (not in Node's list at all), kept a draining worker until graceful_timeout, which then
 // reported requests cut off that never were. Here each connection says whether a request is in progress.
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
 import { Server as TlsServer, type TLSSocket } from 'node:tls';
 import { steadyNowMs } from '../os/clock.js';
@@ -48,7 +48,7 @@ export class Connections {
       });
     } else server.on('connection', (socket: Socket) => add(socket, false));
     // first: an app may answer at once, and the response's 'close' must find its request counted
-    server.prependListener('request', (req, res) => {
+    const begun = (req: IncomingMessage, res: ServerResponse): void => {
       const c = this.#open.get(req.socket);
       if (c === undefined) return;
       c.handling += 1;
@@ -56,7 +56,9 @@ export class Connections {
         c.handling -= 1;
         c.idleSinceMs = steadyNowMs();
       });
-    });
+    };
+    server.prependListener('request', begun);
+    countExpectations(server, begun);
   }
 
   /** Whether a request is in flight: one being handled, or a connection http handed to the app (upgrade). */
@@ -80,6 +82,34 @@ export class Connections {
 }
 
 // --- internal ---
+
+/** The events http emits for a request with an Expect header instead of 'request', when the app listens for them. */
+const EXPECTATION_EVENTS = ['checkContinue', 'checkExpectation'] as const;
+
+/**
+ * Counts the requests an app takes through 'checkContinue' or 'checkExpectation' (an Expect header) as
+ * `begun` counts 'request': http emits those instead of 'request' when the app listens for them, else it
+ * answers the Expect itself and emits 'request'. A listener of ours alone would change which http does, so
+ * ours is there only beside the app's: prepended to one the app has, or as the app adds its first, and
+ * removed with its last.
+ */
+function countExpectations(server: Server, begun: (req: IncomingMessage, res: ServerResponse) => void): void {
+  const ours = new Set<string>();
+  const add = (event: (typeof EXPECTATION_EVENTS)[number]): void => {
+    if (ours.has(event)) return;
+    ours.add(event);
+    server.prependListener(event, begun);
+  };
+  for (const event of EXPECTATION_EVENTS) if (server.listenerCount(event) > 0) add(event);
+  server.on('newListener', (event: string | symbol) => {
+    if (event === 'checkContinue' || event === 'checkExpectation') add(event);
+  });
+  server.on('removeListener', (event: string | symbol) => {
+    if ((event !== 'checkContinue' && event !== 'checkExpectation') || !ours.has(event) || server.listenerCount(event) !== 1) return;
+    ours.delete(event);
+    server.removeListener(event, begun);
+  });
+}
 
 /**
  * A connection http handed over ('upgrade', 'connect'): the app owns it now (a WebSocket), and it counts as

@@ -10,7 +10,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
-import { CliRun, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
+import { assertStaysFor, CliRun, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
 
 const APP = `export default (req, res) => {
   if (req.url !== '/upload') return res.end('ok\\n');
@@ -132,6 +132,79 @@ graceful_timeout = 1s
 
     assert.equal((await stop).code, 0, run.describe());
     for (const p of ['web', 'tls', 'short']) await run.waitForLine(new RegExp(`${p}_0: stopping → stopped \\(exit status 0\\)`));
+    assert.doesNotMatch(run.output, /cut off|graceful_timeout \(\d+ ms\) ran out/, run.describe());
+  } finally {
+    for (const c of clients) c.socket.destroy();
+    await teardown(run, [], dir);
+  }
+});
+
+// A review found requests taken through 'checkContinue' (an app that answers `Expect: 100-continue` itself)
+// not counted: http emits that event instead of 'request', so a drain saw the connection as idle and closed
+// it under a request whose body was still to come. Counted now, without changing what http does for an app
+// that does not listen for it (http then answers 100 Continue itself).
+const EXPECTING_APP = `import { createServer } from 'node:http';
+const server = createServer((req, res) => res.end('plain ' + req.url + '\\n'));
+server.on('checkContinue', (req, res) => {
+  console.log('asked to continue');
+  res.writeContinue();
+  let got = '';
+  req.setEncoding('utf8');
+  req.on('data', (d) => (got += d));
+  req.on('end', () => res.end('got ' + got + '\\n'));
+});
+export default server;
+`;
+
+test('a draining worker keeps a connection whose request came through the app\'s checkContinue; without one, http still answers 100 Continue', async () => {
+  const dir = makeTmpDir();
+  writeFileSync(join(dir, 'expecting.mjs'), EXPECTING_APP);
+  writeFileSync(join(dir, 'app.mjs'), APP);
+  const conf = writeConfig(
+    dir,
+    `[socket:web]
+bind = 127.0.0.1:0
+
+[socket:plain]
+bind = 127.0.0.1:0
+
+[program:web]
+worker = expecting.mjs
+sockets = web
+graceful_timeout = 30s
+
+[program:plain]
+worker = app.mjs
+sockets = plain
+`,
+  );
+  const run = await startUp(conf);
+  const clients: Client[] = [];
+  try {
+    const port = (name: string) => run.waitForLine(new RegExp(`socket ${name}: listening on 127\\.0\\.0\\.1:(\\d+)`)).then((m) => Number(m[1]));
+    const [web, plain] = [await port('web'), await port('plain')];
+    await run.waitForCount(/: starting → running/g, 2);
+    const head = (path: string): string => `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nExpect: 100-continue\r\n\r\n`;
+    // no checkContinue listener in this app: http answers the Expect itself, as without drover
+    const auto = await tcp('plain expect', plain, head('/auto'));
+    clients.push(auto);
+    await waitForCondition(() => auto.received.startsWith('HTTP/1.1 100 Continue\r\n'), 'http to answer 100 Continue', { describe: () => state([auto], run) });
+    auto.socket.write('abcdef');
+    await waitForCondition(() => /\r\n\r\nok\n$/.test(auto.received), 'the plain app to answer', { describe: () => state([auto], run) });
+
+    const upload = await tcp('upload', web, head('/upload'));
+    clients.push(upload);
+    await run.waitForLine(/web_0 \| asked to continue/);
+    await waitForCondition(() => upload.received.startsWith('HTTP/1.1 100 Continue\r\n'), 'the app to answer 100 Continue', { describe: () => state([upload], run) });
+    const from = run.output.length;
+    const stop = runCli(['stop', 'web', '-c', conf], { timeoutMs: 40_000 });
+    await run.waitForLine(/web_0: running → stopping/, { from });
+    // a drain closes a connection with nothing in progress after 1 s: this one has a request in progress
+    await assertStaysFor(1_800, () => !upload.closed, 'the connection of the request awaiting its body to stay open');
+    upload.socket.write('abcdef');
+    await waitForCondition(() => upload.closed, 'the upload to be answered and its connection closed', { describe: () => state([upload], run) });
+    assert.match(upload.received, /\r\n\r\ngot abcdef\n$/, upload.received);
+    assert.equal((await stop).code, 0, run.describe());
     assert.doesNotMatch(run.output, /cut off|graceful_timeout \(\d+ ms\) ran out/, run.describe());
   } finally {
     for (const c of clients) c.socket.destroy();
