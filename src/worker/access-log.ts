@@ -4,6 +4,7 @@
 // `%({user-agent}i)s`, …), so a gunicorn access_log_format carries over; an atom it does not know prints
 // `-`, as gunicorn does.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 
 /** gunicorn's default format */
 export const DEFAULT_ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"';
@@ -13,7 +14,10 @@ type Atom = (r: Finished) => string;
 
 interface Finished {
   readonly req: IncomingMessage;
-  readonly res: ServerResponse;
+  /** the status sent, CLIENT_CLOSED when none was */
+  readonly status: number;
+  /** a response header as sent; undefined for a connection the app took over */
+  readonly header: (name: string) => string | number | readonly string[] | undefined;
   /** the client's address, read as the request came: a socket gone by the log line has none */
   readonly remoteAddress: string | undefined;
   readonly startedAt: Date;
@@ -43,15 +47,65 @@ export function accessLog(format: string, write: (line: string) => void = writeS
     } as ServerResponse['end'];
     // 'close' comes once the response has ended, or the connection went away before it did
     res.once('close', () => {
-      const done: Finished = { req, res, remoteAddress, startedAt, elapsedNs: process.hrtime.bigint() - start, sent };
-      let line = '';
-      for (const p of parts) line += typeof p === 'string' ? p : p(done);
-      write(line);
+      const status = res.headersSent ? res.statusCode : CLIENT_CLOSED;
+      const header = (name: string) => res.getHeader(name);
+      write(render(parts, { req, status, header, remoteAddress, startedAt, elapsedNs: process.hrtime.bigint() - start, sent }));
+    });
+  };
+}
+
+/**
+ * The access log of requests whose connection the app takes over ('upgrade': a WebSocket; 'connect'): one
+ * line when the connection closes, its status read from the head the app writes on it (101), 499 when it
+ * wrote none, the bytes it wrote after that head, and the time the connection lasted.
+ */
+export function accessLogTakenOver(format: string, write: (line: string) => void = writeStdout): (req: IncomingMessage, socket: Duplex) => void {
+  const parts = compile(format);
+  return (req, socket) => {
+    const remoteAddress = req.socket.remoteAddress;
+    const startedAt = new Date();
+    const start = process.hrtime.bigint();
+    let status = CLIENT_CLOSED;
+    let sent = 0;
+    let head = true;
+    const count = (chunk: unknown, encoding: unknown): void => {
+      if (typeof chunk === 'function' || chunk === undefined || chunk === null) return;
+      const n = byteLength(chunk, encoding);
+      if (!head) {
+        sent += n;
+        return;
+      }
+      head = false;
+      const text = (typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('latin1')).slice(0, 4096);
+      const m = /^HTTP\/\d(?:\.\d)? (\d{3})\b/.exec(text);
+      if (m === null) return void (sent += n);
+      status = Number(m[1]);
+      const end = text.indexOf('\r\n\r\n');
+      sent += end < 0 ? 0 : n - Buffer.byteLength(text.slice(0, end + 4), 'latin1');
+    };
+    const write0 = socket.write;
+    const end0 = socket.end;
+    socket.write = function (this: Duplex, chunk: unknown, ...rest: unknown[]) {
+      count(chunk, rest[0]);
+      return (write0 as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
+    } as Duplex['write'];
+    socket.end = function (this: Duplex, chunk?: unknown, ...rest: unknown[]) {
+      count(chunk, rest[0]);
+      return (end0 as (...a: unknown[]) => Duplex).call(this, chunk, ...rest);
+    } as Duplex['end'];
+    socket.once('close', () => {
+      write(render(parts, { req, status, header: () => undefined, remoteAddress, startedAt, elapsedNs: process.hrtime.bigint() - start, sent }));
     });
   };
 }
 
 // --- internal ---
+
+function render(parts: readonly (string | Atom)[], done: Finished): string {
+  let line = '';
+  for (const p of parts) line += typeof p === 'string' ? p : p(done);
+  return line;
+}
 
 function writeStdout(line: string): void {
   process.stdout.write(`${line}\n`);
@@ -75,7 +129,7 @@ function atom(name: string): Atom {
   const header = /^\{([^}]+)\}([io])$/.exec(name);
   if (header) {
     const key = (header[1] as string).toLowerCase();
-    return header[2] === 'i' ? (r) => show(r.req.headers[key]) : (r) => show(r.res.getHeader(key));
+    return header[2] === 'i' ? (r) => show(r.req.headers[key]) : (r) => show(r.header(key));
   }
   return ATOMS[name] ?? (() => '-');
 }
@@ -100,7 +154,7 @@ const ATOMS: Readonly<Record<string, Atom>> = {
     return i < 0 ? '' : url.slice(i + 1);
   },
   H: (r) => `HTTP/${r.req.httpVersion}`,
-  s: (r) => String(r.res.headersSent ? r.res.statusCode : CLIENT_CLOSED),
+  s: (r) => String(r.status),
   B: (r) => String(r.sent),
   b: (r) => String(r.sent),
   f: (r) => show(r.req.headers.referer),

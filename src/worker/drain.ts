@@ -8,6 +8,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
 import { Server as TlsServer, type TLSSocket } from 'node:tls';
 import { steadyNowMs } from '../os/clock.js';
+import { listenBesideApp } from './beside-app.js';
 
 /**
  * How long a connection with no request in progress stays open once the drain has begun: a request may be
@@ -58,7 +59,8 @@ export class Connections {
       });
     };
     server.prependListener('request', begun);
-    countExpectations(server, begun);
+    // a request taken through the app's own 'checkContinue' (an Expect header) comes without 'request'
+    listenBesideApp(server, ['checkContinue', 'checkExpectation'], begun);
   }
 
   /** Whether a request is in flight: one being handled, or a connection http handed to the app (upgrade). */
@@ -82,34 +84,6 @@ export class Connections {
 }
 
 // --- internal ---
-
-/** The events http emits for a request with an Expect header instead of 'request', when the app listens for them. */
-const EXPECTATION_EVENTS = ['checkContinue', 'checkExpectation'] as const;
-
-/**
- * Counts the requests an app takes through 'checkContinue' or 'checkExpectation' (an Expect header) as
- * `begun` counts 'request': http emits those instead of 'request' when the app listens for them, else it
- * answers the Expect itself and emits 'request'. A listener of ours alone would change which http does, so
- * ours is there only beside the app's: prepended to one the app has, or as the app adds its first, and
- * removed with its last.
- */
-function countExpectations(server: Server, begun: (req: IncomingMessage, res: ServerResponse) => void): void {
-  const ours = new Set<string>();
-  const add = (event: (typeof EXPECTATION_EVENTS)[number]): void => {
-    if (ours.has(event)) return;
-    ours.add(event);
-    server.prependListener(event, begun);
-  };
-  for (const event of EXPECTATION_EVENTS) if (server.listenerCount(event) > 0) add(event);
-  server.on('newListener', (event: string | symbol) => {
-    if (event === 'checkContinue' || event === 'checkExpectation') add(event);
-  });
-  server.on('removeListener', (event: string | symbol) => {
-    if ((event !== 'checkContinue' && event !== 'checkExpectation') || !ours.has(event) || server.listenerCount(event) !== 1) return;
-    ours.delete(event);
-    server.removeListener(event, begun);
-  });
-}
 
 /**
  * A connection http handed over ('upgrade', 'connect'): the app owns it now (a WebSocket), and it counts as

@@ -5,13 +5,15 @@
 // has no socket: the master hands it its sockets over IPC when it must take over, then says "accept".
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, Server as NetServer } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { describeThrown } from '../errors.js';
 import { parseMasterMessage, WORKER_BOOT_ERROR, WORKER_CUT_SHORT, WORKER_ENV, type WorkerMessage } from '../ipc/protocol.js';
 import { lock, queue, setRuntimeDefaults, state } from '../primitives/api.js';
 import { steadyNowMs } from '../os/clock.js';
-import { accessLog } from './access-log.js';
+import { accessLog, accessLogTakenOver } from './access-log.js';
+import { listenBesideApp } from './beside-app.js';
 import { Connections } from './drain.js';
 import { fetchListener, guarded, guardServer, type FetchHandler } from './http-app.js';
 import { isJobWorker, type JobWorker, type WorkerContext } from './index.js';
@@ -302,12 +304,19 @@ async function serveHttp(exported: unknown): Promise<void> {
   /** what listens, one per socket */
   const servers: NetServer[] = [];
   const logRequest = accessLogFormat === null ? null : accessLog(accessLogFormat);
+  const logTakenOver = accessLogFormat === null ? null : accessLogTakenOver(accessLogFormat);
   // keep_alive = 0 (gunicorn's keepalive 0): every response closes its connection
   const closeEach = keepAliveMs === 0 && userServer === null;
   const track = (req: IncomingMessage, res: ServerResponse): void => {
     // Draining: every answer from now on tells the client to reconnect elsewhere (to a live worker).
     if (stopping || closeEach) res.setHeader('connection', 'close');
     logRequest?.(req, res);
+    countRequest();
+  };
+  // a request whose connection the app takes over (a WebSocket's 'upgrade', 'connect') is a request too:
+  // logged when the connection closes, and counted toward max_requests
+  const trackTakenOver = (req: IncomingMessage, socket: Duplex): void => {
+    logTakenOver?.(req, socket);
     countRequest();
   };
   for (let i = 0; i < count; i++) {
@@ -325,6 +334,9 @@ async function serveHttp(exported: unknown): Promise<void> {
     if (userServer === null && keepAliveMs !== null && keepAliveMs > 0) server.keepAliveTimeout = keepAliveMs;
     // ours runs first, so the Connection: close header is set before the app writes its head
     server.prependListener('request', track);
+    // only an app that listens for these gets them (else http answers or closes itself): so is ours
+    listenBesideApp(server, ['checkContinue', 'checkExpectation'], track);
+    listenBesideApp(server, ['upgrade', 'connect'], trackTakenOver);
     connections.watch(server);
     servers.push(server);
   }

@@ -213,3 +213,84 @@ test('access_log: a request the client gave up on before any answer logs its add
     await teardown(run, workerPids(run), dir);
   }
 });
+
+// A reviewer found requests whose connection the app takes over (a WebSocket's 'upgrade', 'connect') neither
+// logged nor counted toward max_requests: http emits those instead of 'request'. A WebSocket service had an
+// empty access log and its workers were never recycled.
+const UPGRADING_APP = `import { createServer } from 'node:http';
+const server = createServer((req, res) => res.end('plain\\n'));
+server.on('upgrade', (req, socket) => {
+  socket.write('HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: x-test\\r\\nConnection: Upgrade\\r\\n\\r\\n');
+  socket.write('hi!');
+  socket.on('data', () => socket.end());
+});
+export default server;
+`;
+
+/** Sends an Upgrade request on a new connection, reads the 101 and the app's greeting, says bye; what came back. */
+function upgrade(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write('GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: x-test\r\nConnection: Upgrade\r\n\r\n'));
+    let got = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (d: string) => {
+      got += d;
+      if (got.endsWith('hi!')) socket.write('bye');
+    });
+    socket.on('error', reject);
+    socket.on('close', () => resolve(got));
+    socket.setTimeout(10_000, () => socket.destroy(new Error(`no end to the upgraded connection: ${JSON.stringify(got)}`)));
+  });
+}
+
+test('access_log and max_requests count a request whose connection the app took over (upgrade); an app without an upgrade listener answers it as before', async () => {
+  const dir = makeTmpDir();
+  writeFileSync(join(dir, 'upgrading.mjs'), UPGRADING_APP);
+  writeFileSync(join(dir, 'app.mjs'), APP);
+  const log = join(dir, 'access.log');
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `[socket:ws]
+bind = 127.0.0.1:0
+
+[socket:plain]
+bind = 127.0.0.1:0
+
+[program:ws]
+worker = upgrading.mjs
+sockets = ws
+access_log = true
+max_requests = 2
+stdout_logfile = ${log}
+
+[program:plain]
+worker = app.mjs
+sockets = plain
+access_log = true
+stdout_logfile = ${log}.plain
+`,
+    ),
+  );
+  try {
+    const port = Number((await run.waitForLine(/socket ws: listening on 127\.0\.0\.1:(\d+)/))[1]);
+    const plain = Number((await run.waitForLine(/socket plain: listening on 127\.0\.0\.1:(\d+)/))[1]);
+    await run.waitForCount(/: starting → running/g, 2);
+    assert.match(await upgrade(port), /^HTTP\/1\.1 101 Switching Protocols\r\n[^]*\r\n\r\nhi!$/);
+    const [line] = await waitForLines(log, 1, run);
+    assert.match(line as string, /^127\.0\.0\.1 - - \[[^\]]+\] "GET \/ws HTTP\/1\.1" 101 3 "-" "-"$/, `${line}\n${run.describe()}`);
+    // the second takes the worker to max_requests: it is recycled
+    const from = run.output.length;
+    await upgrade(port);
+    await run.waitForLine(/recycling worker \d+ \(served 2 requests/, { from });
+    await waitForLines(log, 2, run);
+
+    // no 'upgrade' listener: http answers the Upgrade request as an ordinary one, as without drover
+    const r = await get(plain, '/ws', { upgrade: 'x-test', connection: 'Upgrade' });
+    assert.equal(r.body, 'hello');
+    const [plainLine] = await waitForLines(`${log}.plain`, 1, run);
+    assert.match(plainLine as string, /"GET \/ws HTTP\/1\.1" 200 5 /, plainLine);
+  } finally {
+    await teardown(run, workerPids(run), dir);
+  }
+});
