@@ -35,16 +35,7 @@ export function accessLog(format: string, write: (line: string) => void = writeS
     let sent = 0;
     // the body bytes the app writes (gunicorn's "response length"): counted at the write, as no counter
     // of Node's separates them from the head and the chunk framing
-    const write0 = res.write;
-    const end0 = res.end;
-    res.write = function (this: ServerResponse, chunk: unknown, ...rest: unknown[]) {
-      sent += byteLength(chunk, rest[0]);
-      return (write0 as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
-    } as ServerResponse['write'];
-    res.end = function (this: ServerResponse, chunk?: unknown, ...rest: unknown[]) {
-      if (typeof chunk !== 'function') sent += byteLength(chunk, rest[0]);
-      return (end0 as (...a: unknown[]) => ServerResponse).call(this, chunk, ...rest);
-    } as ServerResponse['end'];
+    onWrites(res, (chunk, encoding) => (sent += byteLength(chunk, encoding)));
     // 'close' comes once the response has ended, or the connection went away before it did
     res.once('close', () => {
       const status = res.headersSent ? res.statusCode : CLIENT_CLOSED;
@@ -68,31 +59,19 @@ export function accessLogTakenOver(format: string, write: (line: string) => void
     let status = CLIENT_CLOSED;
     let sent = 0;
     let head = true;
-    const count = (chunk: unknown, encoding: unknown): void => {
-      if (typeof chunk === 'function' || chunk === undefined || chunk === null) return;
+    onWrites(socket, (chunk, encoding) => {
       const n = byteLength(chunk, encoding);
-      if (!head) {
-        sent += n;
-        return;
-      }
+      if (!head || n === 0) return void (sent += n);
       head = false;
-      const text = (typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('latin1')).slice(0, 4096);
+      // the head: its status line, and the bytes after its blank line (all of it is the head when the
+      // blank line comes in a later write: those are then counted in full)
+      const text = typeof chunk === 'string' ? chunk.slice(0, HEAD_MAX) : Buffer.from((chunk as Uint8Array).subarray(0, HEAD_MAX)).toString('latin1');
       const m = /^HTTP\/\d(?:\.\d)? (\d{3})\b/.exec(text);
       if (m === null) return void (sent += n);
       status = Number(m[1]);
       const end = text.indexOf('\r\n\r\n');
-      sent += end < 0 ? 0 : n - Buffer.byteLength(text.slice(0, end + 4), 'latin1');
-    };
-    const write0 = socket.write;
-    const end0 = socket.end;
-    socket.write = function (this: Duplex, chunk: unknown, ...rest: unknown[]) {
-      count(chunk, rest[0]);
-      return (write0 as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
-    } as Duplex['write'];
-    socket.end = function (this: Duplex, chunk?: unknown, ...rest: unknown[]) {
-      count(chunk, rest[0]);
-      return (end0 as (...a: unknown[]) => Duplex).call(this, chunk, ...rest);
-    } as Duplex['end'];
+      if (end >= 0) sent += n - Buffer.byteLength(text.slice(0, end + 4), 'latin1');
+    });
     socket.once('close', () => {
       write(render(parts, { req, status, header: () => undefined, remoteAddress, startedAt, elapsedNs: process.hrtime.bigint() - start, sent }));
     });
@@ -100,6 +79,23 @@ export function accessLogTakenOver(format: string, write: (line: string) => void
 }
 
 // --- internal ---
+
+/** How much of the first write on a taken-over connection is searched for the end of its head */
+const HEAD_MAX = 8192;
+
+/** Calls `seen` with each chunk written to `stream` (write and end), before it is written. */
+function onWrites(stream: ServerResponse | Duplex, seen: (chunk: unknown, encoding: unknown) => void): void {
+  const write0 = stream.write as (...a: unknown[]) => boolean;
+  const end0 = stream.end as (...a: unknown[]) => unknown;
+  stream.write = function (this: unknown, chunk: unknown, ...rest: unknown[]) {
+    seen(chunk, rest[0]);
+    return write0.call(this, chunk, ...rest);
+  } as typeof stream.write;
+  stream.end = function (this: unknown, chunk?: unknown, ...rest: unknown[]) {
+    if (typeof chunk !== 'function') seen(chunk, rest[0]);
+    return end0.call(this, chunk, ...rest);
+  } as typeof stream.end;
+}
 
 function render(parts: readonly (string | Atom)[], done: Finished): string {
   let line = '';
