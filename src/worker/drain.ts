@@ -31,12 +31,26 @@ export class Connections {
   readonly #open = new Map<Socket, Connection>();
   /** false once a TLS socket could not be matched with its TCP socket: handshakes are then waited for; true */
   #canCloseHandshakes = true;
+  /** called (on the next turn) once no connection is left; null */
+  #whenEmpty: (() => void) | null = null;
+
+  /**
+   * Calls `done` once every connection has closed, on the turn after the last one's 'close', so that what
+   * other listeners do at a 'close' (an upgraded connection's access line) is done first.
+   */
+  afterLastClose(done: () => void): void {
+    this.#whenEmpty = done;
+    if (this.#open.size === 0) setImmediate(done);
+  }
 
   /** Follows the connections of `server` (an https.Server's from their accept, through the handshake). */
   watch(server: Server): void {
     const add = (socket: Socket, handshaking: boolean): void => {
       this.#open.set(socket, { handling: 0, idleSinceMs: steadyNowMs(), handshaking });
-      socket.once('close', () => this.#open.delete(socket));
+      socket.once('close', () => {
+        this.#open.delete(socket);
+        if (this.#open.size === 0 && this.#whenEmpty !== null) setImmediate(this.#whenEmpty);
+      });
     };
     if (server instanceof TlsServer) {
       server.on('connection', (tcp: Socket) => add(tcp, true));
@@ -49,9 +63,12 @@ export class Connections {
       });
     } else server.on('connection', (socket: Socket) => add(socket, false));
     // first: an app may answer at once, and the response's 'close' must find its request counted
+    const counted = new WeakSet<IncomingMessage>();
     const begun = (req: IncomingMessage, res: ServerResponse): void => {
       const c = this.#open.get(req.socket);
-      if (c === undefined) return;
+      // once: an app's checkContinue may hand its request on to 'request'
+      if (c === undefined || counted.has(req)) return;
+      counted.add(req);
       c.handling += 1;
       res.once('close', () => {
         c.handling -= 1;

@@ -307,7 +307,11 @@ async function serveHttp(exported: unknown): Promise<void> {
   const logTakenOver = accessLogFormat === null ? null : accessLogTakenOver(accessLogFormat);
   // keep_alive = 0 (gunicorn's keepalive 0): every response closes its connection
   const closeEach = keepAliveMs === 0 && userServer === null;
+  /** requests tracked: an app's checkContinue may hand its request on to 'request' (Node's docs show it) */
+  const tracked = new WeakSet<IncomingMessage>();
   const track = (req: IncomingMessage, res: ServerResponse): void => {
+    if (tracked.has(req)) return;
+    tracked.add(req);
     // Draining: every answer from now on tells the client to reconnect elsewhere (to a live worker).
     if (stopping || closeEach) res.setHeader('connection', 'close');
     logRequest?.(req, res);
@@ -409,7 +413,9 @@ function drain(servers: NetServer[]): void {
     // connections at once (Node ≥ 19), which drops a request already in flight on one of them.
     NetServer.prototype.close.call(s, () => {
       open -= 1;
-      if (open === 0) reportAndExit(0);
+      // a server closes once its last connection is destroyed, before that socket's 'close' (where an
+      // upgraded connection's access line is written): the exit waits for those
+      if (open === 0) connections.afterLastClose(() => reportAndExit(0));
     });
   }
   // a response that began before the drain carried no Connection: close, so its connection would

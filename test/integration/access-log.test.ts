@@ -6,7 +6,7 @@ import { request } from 'node:http';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { CliRun, makeTmpDir, startUp, teardown, waitForAsync, waitForCondition, writeConfig } from '../helpers/drover.js';
+import { CliRun, makeTmpDir, runCli, startUp, teardown, waitForAsync, waitForCondition, writeConfig } from '../helpers/drover.js';
 
 interface Answer {
   readonly status: number;
@@ -223,6 +223,7 @@ server.on('upgrade', (req, socket) => {
   socket.write('HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: x-test\\r\\nConnection: Upgrade\\r\\n\\r\\n');
   socket.write('hi!');
   socket.on('data', () => socket.end());
+  socket.on('end', () => socket.destroy());
 });
 export default server;
 `;
@@ -290,6 +291,123 @@ stdout_logfile = ${log}.plain
     assert.equal(r.body, 'hello');
     const [plainLine] = await waitForLines(`${log}.plain`, 1, run);
     assert.match(plainLine as string, /"GET \/ws HTTP\/1\.1" 200 5 /, plainLine);
+  } finally {
+    await teardown(run, workerPids(run), dir);
+  }
+});
+
+// A code review found three ways the listeners beside the app went wrong: an app whose checkContinue hands
+// the request on to 'request' (as Node's docs show) was counted and logged twice; an app's `once`
+// checkContinue, once spent, left drover's listeners alone there, so every later Expect request hung
+// unanswered; and an upgraded connection closed during a drain lost its access line (the worker exited
+// between its server's 'close' and the socket's).
+const HANDING_ON_APP = `import { createServer } from 'node:http';
+const server = createServer((req, res) => res.end('ok\\n'));
+server.on('checkContinue', (req, res) => {
+  res.writeContinue();
+  server.emit('request', req, res);
+});
+export default server;
+`;
+
+const ONCE_APP = `import { createServer } from 'node:http';
+const server = createServer((req, res) => res.end('plain\\n'));
+server.once('checkContinue', (req, res) => {
+  res.writeContinue();
+  req.resume();
+  req.on('end', () => res.end('first\\n'));
+});
+export default server;
+`;
+
+/** A POST with `Expect: 100-continue` that sends its body once told to continue; the whole answer. */
+function expectContinue(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write('POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n'));
+    let got = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (d: string) => {
+      const first = got === '';
+      got += d;
+      if (first && got.startsWith('HTTP/1.1 100 Continue\r\n')) socket.write('abc');
+    });
+    socket.on('error', reject);
+    socket.on('close', () => resolve(got));
+    socket.setTimeout(5_000, () => socket.destroy(new Error(`no answer within 5 s: ${JSON.stringify(got)}`)));
+  });
+}
+
+test('beside the app: a checkContinue handed on to request counts once; a spent once listener leaves Expect to http; an upgrade closed in a drain is logged', async () => {
+  const dir = makeTmpDir();
+  writeFileSync(join(dir, 'handing-on.mjs'), HANDING_ON_APP);
+  writeFileSync(join(dir, 'once.mjs'), ONCE_APP);
+  writeFileSync(join(dir, 'upgrading.mjs'), UPGRADING_APP);
+  const log = join(dir, 'access.log');
+  const conf = writeConfig(
+    dir,
+    `[socket:a]
+bind = 127.0.0.1:0
+
+[socket:b]
+bind = 127.0.0.1:0
+
+[socket:c]
+bind = 127.0.0.1:0
+
+[program:handing]
+worker = handing-on.mjs
+sockets = a
+access_log = true
+max_requests = 2
+stdout_logfile = ${log}.handing
+
+[program:once]
+worker = once.mjs
+sockets = b
+
+[program:ws]
+worker = upgrading.mjs
+sockets = c
+access_log = true
+stdout_logfile = ${log}.ws
+graceful_timeout = 30s
+`,
+  );
+  const run = await startUp(conf);
+  try {
+    const port = (name: string) => run.waitForLine(new RegExp(`socket ${name}: listening on 127\\.0\\.0\\.1:(\\d+)`)).then((m) => Number(m[1]));
+    const [a, b, c] = [await port('a'), await port('b'), await port('c')];
+    await run.waitForCount(/: starting → running/g, 3);
+
+    // handed on: one line and one request each; the second request is the one that reaches max_requests
+    assert.match(await expectContinue(a), /\r\n\r\nok\n$/);
+    const from = run.output.length;
+    assert.match(await expectContinue(a), /\r\n\r\nok\n$/);
+    await run.waitForLine(/recycling worker \d+ \(served 2 requests/, { from });
+    // once the recycled worker is gone, its output is all in
+    await run.waitForLine(/handing_0: stopping → stopped/, { from });
+    assert.equal(lines(`${log}.handing`).length, 2, `${JSON.stringify(lines(`${log}.handing`))}\n${run.describe()}`);
+
+    // the app's once listener takes the first; http answers the next Expect itself
+    assert.match(await expectContinue(b), /\r\n\r\nfirst\n$/);
+    assert.match(await expectContinue(b), /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 [^]*\r\n\r\nplain\n$/);
+
+    // an upgraded connection that closes while its worker drains: its line is written before the exit
+    const socket = connect(c, '127.0.0.1', () => socket.write('GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: x-test\r\nConnection: Upgrade\r\n\r\n'));
+    let got = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (d: string) => (got += d));
+    const closed = new Promise((resolve) => socket.on('close', resolve));
+    await waitForCondition(() => got.endsWith('hi!'), 'the upgraded connection\'s greeting', { describe: () => `${JSON.stringify(got)}\n${run.describe()}` });
+    const stopFrom = run.output.length;
+    const stop = runCli(['stop', 'ws', '-c', conf], { timeoutMs: 40_000 });
+    await run.waitForLine(/ws_0: running → stopping/, { from: stopFrom });
+    // the client ends it (the app ends its side in turn)
+    socket.end();
+    await closed;
+    await run.waitForLine(/ws_0: stopping → stopped \(exit status 0\)/, { from: stopFrom });
+    assert.equal((await stop).code, 0, run.describe());
+    assert.match(lines(`${log}.ws`).join('\n'), /"GET \/ws HTTP\/1\.1" 101 3 /, `${JSON.stringify(lines(`${log}.ws`))}\n${run.describe()}`);
   } finally {
     await teardown(run, workerPids(run), dir);
   }
