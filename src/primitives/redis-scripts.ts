@@ -13,7 +13,7 @@
 //   P:q:Q:wm             masters with takers the queue could not serve: pushes publish a wake only then
 //   P:o:OWNER            ids leased by one worker process;  P:ol:OWNER lock names it holds
 //   P:ms, P:m:MID        masters (set) and each one's liveness key (PX ttl, refreshed);  P:mo:MID its owners
-//   P:s                  shared state, hash key → JSON text;  P:token lock tokens (INCR)
+//   P:s                  shared state, hash key → JSON text;  P:token lock tokens (INCR, floor TIME in µs)
 //   P:L:NAME             a lock's holder (o owner, w waiter id, t token, u until ms or 0);
 //   P:Lw:NAME            its waiters, list of "wid|ttl|owner";  P:locks names with a holder or waiters
 //
@@ -28,6 +28,19 @@ local P = ARGV[1]
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+-- The next fencing token: one more than the last, and never below Redis's clock in µs, so that a counter
+-- lost with the data (a restart without persistence, the last second of AOF everysec) does not go back
+-- below tokens already granted. A string: Lua would print a number this large as 1.79e+15.
+local function next_token()
+  local t = redis.call('TIME')
+  local floor = t[1] .. string.format('%06d', tonumber(t[2]))
+  local token = redis.call('INCR', P .. ':token')
+  if token < tonumber(floor) then
+    redis.call('SET', P .. ':token', floor)
+    return floor
+  end
+  return string.format('%.0f', token)
 end
 local function pad(id) return string.format('%016d', tonumber(id)) end
 local function qkey(q, part) return P .. ':q:' .. q .. ':' .. part end
@@ -123,7 +136,7 @@ local function serve_lock(name, now, caller)
     local mid = mid_of(owner)
     -- the master asking is alive by definition (its liveness key may be missing after a Redis restart)
     if mid == caller or redis.call('EXISTS', P .. ':m:' .. mid) == 1 then
-      local token = redis.call('INCR', P .. ':token')
+      local token = next_token()
       local untilMs = 0
       if tonumber(ttl) > 0 then untilMs = now + tonumber(ttl) end
       redis.call('HSET', L, 'o', owner, 'w', wid, 't', token, 'u', untilMs)

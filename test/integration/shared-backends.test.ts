@@ -573,6 +573,28 @@ describe('redis backend: several masters on one server', () => {
     }
   });
 
+  test('fencing tokens keep growing across a Redis restart without persistence; a lock held across it gets a second holder', async () => {
+    // the counter (PREFIX:token) is lost with the data; tokens must not start again at 1, below the
+    // first holder's, which a store fencing with them has seen
+    const dir = makeTmpDir('drover-redis-token-');
+    let server = await startRedis(dir);
+    const b = await RedisBackend.connect({ url: server.url, prefix: 'token', onError: () => {} });
+    try {
+      const held = await lockOne(b, 'F', 'w#1').token;
+      await server.stop();
+      server = await startRedis(dir);
+      // the same socket: the client reconnects; the lock is free again (its holder was lost with the data)
+      const after = await lockOne(b, 'F', 'w#2').token;
+      assert.ok(after > held, `the token granted after the restart (${after}) must be above the one before (${held})`);
+      assert.equal(await b.lockRelease('F', held), false, 'the old holder learns at release that it lost the lock');
+      assert.equal(await b.lockRelease('F', after), true);
+      assert.ok((await lockOne(b, 'F', 'w#3').token) > after, 'tokens still grow after the floor was applied');
+    } finally {
+      await b.close();
+      await server.stop();
+    }
+  });
+
   test('a wake that arrives while two take requests are in flight does not make the master ask Redis in a loop', async () => {
     const a = await redisBackend('loop');
     const internals = a as unknown as { sub: EventEmitter };
