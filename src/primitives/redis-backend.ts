@@ -52,6 +52,8 @@ const POLL_MS = 1000;
 const TAKE_BATCH = 64;
 /** compare-and-set retries when the key changes between the read and the swap */
 const CAS_TRIES = 1000;
+/** distinct problems remembered between two readies (messages name queues and locks: bounded) */
+const REPORTED_MAX = 100;
 
 interface Taker {
   readonly owner: string;
@@ -108,6 +110,8 @@ export class RedisBackend implements SharedBackend {
   private readonly watchers = new Map<string, Set<Watcher>>();
   /** SUBSCRIBE of a state key in flight: reads of that key wait for it, so no change falls in between */
   private readonly subscribing = new Map<string, Promise<unknown>>();
+  /** problems said since either connection was last ready, each said once; empty */
+  private readonly reported = new Set<string>();
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private lastWaiter = 0;
   private closed = false;
@@ -124,6 +128,7 @@ export class RedisBackend implements SharedBackend {
     this.sub.on('message', (channel: string, message: string) => this.received(channel, message));
     // connect() resolved on the first 'ready': this one follows a drop, whose published changes are lost
     this.sub.on('ready', () => this.resyncWatches());
+    for (const c of [client, sub]) c.on('ready', () => this.reported.clear());
     // after a reconnect (a Redis restart loses the liveness key), say at once that this master lives
     this.client.on('ready', () => {
       if (this.heartbeatTimer !== null) void this.beat().catch((err: unknown) => this.report(`heartbeat: ${(err as Error).message}`));
@@ -486,8 +491,15 @@ export class RedisBackend implements SharedBackend {
       );
   }
 
+  /**
+   * Says a problem once until the next 'ready': requests queued while Redis is away fail together with one
+   * error (ioredis' retry limit), and each would say it (the takes of every batch, the heartbeat, …).
+   */
   private report(message: string): void {
-    if (!this.closed) this.onError(message);
+    if (this.closed || this.reported.has(message)) return;
+    if (this.reported.size >= REPORTED_MAX) this.reported.clear();
+    this.reported.add(message);
+    this.onError(message);
   }
 
   /** Refreshes this master's liveness and gives back what vanished masters' workers held. */

@@ -96,14 +96,19 @@ async function until(probe: () => boolean | Promise<boolean>, what: string | (()
   }
 }
 
-/** Counts script calls a backend sends to Redis (to show a master is not asking in a loop). */
-function countCalls(b: RedisBackend): { readonly n: number } {
+/** Counts script calls a backend sends to Redis (to show a master is not asking in a loop), or those Redis refused. */
+function countCalls(b: RedisBackend, opts: { refused?: boolean } = {}): { readonly n: number } {
   const internals = b as unknown as { client: { evalsha: (...args: unknown[]) => Promise<unknown> } };
   const evalsha = internals.client.evalsha.bind(internals.client);
   const counter = { n: 0 };
   internals.client.evalsha = (...args: unknown[]) => {
-    counter.n += 1;
-    return evalsha(...args);
+    if (!opts.refused) {
+      counter.n += 1;
+      return evalsha(...args);
+    }
+    const answer = evalsha(...args);
+    answer.catch(() => (counter.n += 1));
+    return answer;
   };
   return counter;
 }
@@ -595,6 +600,62 @@ describe('redis backend: several masters on one server', () => {
     }
   });
 
+  test('a Redis killed under waiting takes: the failed takes are reported once per outage, not once per request', async () => {
+    // ioredis keeps the requests made while it reconnects and, after 20 retries (about 11 s), fails them
+    // all at once with the same error: each take request used to log it
+    const dir = makeTmpDir('drover-redis-dedup-');
+    let server = await startRedis(dir);
+    const problems: string[] = [];
+    let heard = (): void => {};
+    /** resolves once `holds()` after a report; fails after `ms` with every report so far */
+    const reported = (holds: () => boolean, what: string, ms = 30_000 * TIMEOUT_SCALE): Promise<void> =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no ${what} reported in ${ms} ms: ${JSON.stringify(problems)}`)), ms);
+        heard = () => {
+          if (!holds()) return;
+          clearTimeout(timer);
+          resolve();
+        };
+        heard();
+      });
+    const b = await RedisBackend.connect({
+      url: server.url,
+      prefix: 'dedup',
+      onError: (m) => {
+        problems.push(m);
+        heard();
+      },
+    });
+    const failedTakes = (): number => problems.filter((m) => m.startsWith('take from q:')).length;
+    try {
+      process.kill(server.pid, 'SIGKILL');
+      await server.stop();
+      // the client has seen the connection go (its reconnects fail): the takes below wait in its queue
+      await reported(() => problems.some((m) => m.endsWith('(retrying)')), 'connection error', WAIT_MS);
+      for (const owner of ['w#1', 'w#2', 'w#3']) {
+        b.take('q', owner, 60_000, () => {});
+        await new Promise((r) => setImmediate(r)); // one take request each, as separate script calls
+      }
+      await reported(() => failedTakes() >= 1, 'failed take');
+      // the three requests fail in one flush: all their reports come before the next turn
+      await new Promise((r) => setImmediate(r));
+      assert.equal(failedTakes(), 1, `reported once: ${JSON.stringify(problems)}`);
+
+      // back (a request answered: the connection was ready), then killed again: a new outage is said again
+      server = await startRedis(dir);
+      assert.ok((await b.push('other', 'x', {})) > 0);
+      process.kill(server.pid, 'SIGKILL');
+      await server.stop();
+      // the takers still wait: the master asks again each poll, and those requests fail in the next flush
+      await reported(() => failedTakes() >= 2, 'failed take in the second outage');
+      await new Promise((r) => setImmediate(r));
+      assert.equal(failedTakes(), 2, `once per outage: ${JSON.stringify(problems)}`);
+    } finally {
+      b.abandon();
+      await server.stop();
+    }
+  });
+
   test('a wake that arrives while two take requests are in flight does not make the master ask Redis in a loop', async () => {
     const a = await redisBackend('loop');
     const internals = a as unknown as { sub: EventEmitter };
@@ -683,7 +744,11 @@ describe('redis backend: several masters on one server', () => {
       const id = await a.push('q', 'x', {});
       await takeOne(a, 'q', 'w#1');
       await r.config('SET', 'maxmemory', '1'); // noeviction: every write is refused (OOM)
-      await until(() => problems.filter((m) => m.startsWith('heartbeat:')).length >= 2, `two failed heartbeats (${problems.join('; ')})`);
+      await until(() => problems.some((m) => m.startsWith('heartbeat:')), `a failed heartbeat (${problems.join('; ')})`);
+      // the same problem is reported once: the second failure is seen as a refused script call (nothing
+      // but heartbeats runs now)
+      const refused = countCalls(a, { refused: true });
+      await until(() => refused.n >= 1, `a second failed heartbeat (${problems.join('; ')})`);
       await r.config('SET', 'maxmemory', '0');
       // the next heartbeat puts the liveness key back; one that stopped beating never does
       await until(async () => (await r.exists(`hb:m:${a.masterId}`)) === 1, 'the liveness key to be refreshed after the failures');
