@@ -2,6 +2,7 @@
 // the workers (the CLI's `drover queue push`, scripts), stats and the dead-letter list. Answers follow the
 // JSON API's shape: `{ ok: true, ... }` or `{ ok: false, code, message }`.
 import type { IncomingMessage } from 'node:http';
+import { DroverError } from '../errors.js';
 import type { JournalHealth } from '../primitives/journal.js';
 import type { DeadTask, QueueStats } from '../primitives/queue-core.js';
 import { Args, pushOptions, SharedError, type SharedService } from '../primitives/service.js';
@@ -68,6 +69,8 @@ export function sharedRoutes(service: SharedService): RouteHandler[] {
         sendJson(res, 200, await handler(service, new Args(data)));
       } catch (err) {
         if (err instanceof SharedError) sendError(res, 400, err.code, err.message);
+        // Redis unreachable or not answering in time: the server's trouble, not the request's, under its own code
+        else if (err instanceof DroverError && err.code === 'E_BACKEND') sendError(res, 503, err.code, err.message);
         else throw err;
       }
     },

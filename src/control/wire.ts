@@ -30,6 +30,8 @@ export type ApiErrorCode =
   | 'E_TOO_LARGE'
   | 'E_CONFIG'
   | 'E_INTERNAL'
+  /** the Redis backend could not reach Redis, or Redis did not answer in time (HTTP 503) */
+  | 'E_BACKEND'
   /** a log read's own codes (E_NO_FILE, E_BAD_ARGUMENTS, E_FAILED, …) */
   | LogReadCode
   /** the queue, state and lock routes' codes (docs/shared.md) */

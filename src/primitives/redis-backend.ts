@@ -36,6 +36,8 @@ export interface RedisBackendOptions {
   readonly onInfo?: (message: string) => void;
   /** how long start-up waits for the server */
   readonly connectTimeoutMs?: number;
+  /** how long a script call waits for Redis's answer before it fails with E_BACKEND (a stalled server) */
+  readonly commandTimeoutMs?: number;
 }
 
 /** A connection or start-up problem with the Redis server. */
@@ -45,9 +47,14 @@ export class RedisBackendError extends DroverError {
   }
 }
 
+/** A script call Redis did not answer in time; the call was sent, so Redis may still run it. */
+class RedisStalledError extends RedisBackendError {}
+
 export const DEFAULT_LIVENESS_MS = 10_000;
 /** how often waiting takes and locks ask again without a wake (lost messages, a reconnect) */
 const POLL_MS = 1000;
+/** a script call Redis has not answered in this long fails (a stalled server, a blackholed network) */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 5000;
 /** takers served by one take script */
 const TAKE_BATCH = 64;
 /** compare-and-set retries when the key changes between the read and the swap */
@@ -77,6 +84,16 @@ interface LocalQueue {
   timerAt: number;
 }
 
+/** One operation of a batch script call. */
+interface BatchOp {
+  readonly name: ScriptName;
+  readonly args: (string | number)[];
+  readonly resolve: (v: unknown) => void;
+  readonly reject: (e: Error) => void;
+  /** given the answer when the call had already failed for want of it (timed out, then run by Redis) */
+  readonly late: ((v: unknown) => void) | null;
+}
+
 interface LockWaiter {
   readonly name: string;
   /** the worker process, as the service names it */
@@ -102,8 +119,11 @@ export class RedisBackend implements SharedBackend {
   private readonly onError: (message: string) => void;
   private readonly onInfo: (message: string) => void;
   private readonly batchSha = createHash('sha1').update(BATCH_SCRIPT).digest('hex');
+  private readonly commandTimeoutMs: number;
   /** operations issued in this turn, sent as one script call at its end */
-  private batch: { name: ScriptName; args: (string | number)[]; resolve: (v: unknown) => void; reject: (e: Error) => void }[] = [];
+  private batch: BatchOp[] = [];
+  /** a script call timed out and no answer has come since (the stall is logged once, when it begins) */
+  private stalled = false;
   private readonly queues = new Map<string, LocalQueue>();
   private readonly lockWaiters = new Map<string, LockWaiter>();
   private readonly lockTimers = new Map<string, NodeJS.Timeout>();
@@ -123,6 +143,7 @@ export class RedisBackend implements SharedBackend {
   ) {
     this.prefix = opts.prefix;
     this.livenessMs = opts.livenessMs ?? DEFAULT_LIVENESS_MS;
+    this.commandTimeoutMs = opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     this.onError = opts.onError ?? ((m) => process.emitWarning(`drover shared backend: ${m}`));
     this.onInfo = opts.onInfo ?? (() => {});
     this.sub.on('message', (channel: string, message: string) => this.received(channel, message));
@@ -131,7 +152,7 @@ export class RedisBackend implements SharedBackend {
     for (const c of [client, sub]) c.on('ready', () => this.reported.clear());
     // after a reconnect (a Redis restart loses the liveness key), say at once that this master lives
     this.client.on('ready', () => {
-      if (this.heartbeatTimer !== null) void this.beat().catch((err: unknown) => this.report(`heartbeat: ${(err as Error).message}`));
+      if (this.heartbeatTimer !== null) void this.beat().catch((err: unknown) => this.report(`heartbeat: ${(err as Error).message}`, err));
     });
   }
 
@@ -306,7 +327,7 @@ export class RedisBackend implements SharedBackend {
     if (!set) {
       this.watchers.set(key, (set = new Set()));
       const channel = this.key('sc', key);
-      const p = this.sub.subscribe(channel).catch((err: unknown) => this.report(`watch ${key}: ${(err as Error).message}`));
+      const p = this.sub.subscribe(channel).catch((err: unknown) => this.report(`watch ${key}: ${(err as Error).message}`, err));
       this.subscribing.set(key, p);
       void p.finally(() => {
         if (this.subscribing.get(key) === p) this.subscribing.delete(key);
@@ -329,7 +350,7 @@ export class RedisBackend implements SharedBackend {
       (r) => this.lockAnswered(name, r),
       (err: unknown) => {
         // the poll queues the entry again (lockServe re-adds what is neither waiting nor holding)
-        this.report(`lock ${name}: ${(err as Error).message}`);
+        this.report(`lock ${name}: ${(err as Error).message}`, err);
         this.lockAnswered(name, ['', 0, POLL_MS]);
       },
     );
@@ -434,7 +455,7 @@ export class RedisBackend implements SharedBackend {
    */
   private untilDone(name: ScriptName, args: (string | number)[], done: (result: unknown) => void, what: string): void {
     this.run(name, args).then(done, (err: unknown) => {
-      this.report(`${what}: ${(err as Error).message} (trying again)`);
+      this.report(`${what}: ${(err as Error).message} (trying again)`, err);
       if (!this.closed) setTimeout(() => this.untilDone(name, args, done, what), POLL_MS).unref();
     });
   }
@@ -457,9 +478,9 @@ export class RedisBackend implements SharedBackend {
    * Runs operation `name` of the batch script. Operations issued in one turn (a worker's ack, push and
    * next take arrive in one IPC message) go to Redis as one script call, run there in issue order.
    */
-  private run(name: ScriptName, args: (string | number)[]): Promise<unknown> {
+  private run(name: ScriptName, args: (string | number)[], late: ((v: unknown) => void) | null = null): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      this.batch.push({ name, args, resolve, reject });
+      this.batch.push({ name, args, resolve, reject, late });
       if (this.batch.length === 1) queueMicrotask(() => this.sendBatch());
     });
   }
@@ -469,6 +490,16 @@ export class RedisBackend implements SharedBackend {
     this.batch = [];
     const argv: (string | number)[] = [this.prefix];
     for (const op of ops) argv.push(op.name, op.args.length, ...op.args);
+    // A stalled Redis (SIGSTOP, a blackholed network) keeps the connection up, and ioredis would wait for
+    // as long as the stall. The call cannot be taken back once sent, so its answer may still come: it then
+    // goes to the operations that need it (a take's tasks go back to the queue).
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      this.stallBegan();
+      const err = new RedisStalledError(`Redis did not answer within ${this.commandTimeoutMs} ms (stalled?); the request may still run when it answers`);
+      for (const op of ops) op.reject(err);
+    }, this.commandTimeoutMs);
     // by SHA; the first NOSCRIPT (a new or flushed server) sends the source, which Redis then caches
     this.client
       .evalsha(this.batchSha, 0, ...argv)
@@ -478,25 +509,46 @@ export class RedisBackend implements SharedBackend {
       })
       .then(
         (answers) => {
+          clearTimeout(timer);
+          this.answered();
           (answers as [number, unknown][]).forEach(([ok, value], i) => {
             const op = ops[i];
             if (!op) return;
-            if (ok === 1) op.resolve(value);
+            if (timedOut) {
+              if (ok === 1) op.late?.(value);
+            } else if (ok === 1) op.resolve(value);
             else op.reject(backendError(new Error(String(value))));
           });
         },
         (err: unknown) => {
-          for (const op of ops) op.reject(backendError(err));
+          clearTimeout(timer);
+          if (!timedOut) for (const op of ops) op.reject(backendError(err));
         },
       );
   }
 
+  /** A script call timed out: said once per stall, not once per request or poll. */
+  private stallBegan(): void {
+    if (this.stalled) return;
+    this.stalled = true;
+    this.report(`Redis did not answer within ${this.commandTimeoutMs} ms: shared requests fail with E_BACKEND until it answers (one that timed out may still run then)`);
+  }
+
+  private answered(): void {
+    if (!this.stalled) return;
+    this.stalled = false;
+    // as at a 'ready': what went wrong before may be said again (the next stall's line included)
+    this.reported.clear();
+    if (!this.closed) this.onInfo('shared backend: Redis answers again after a stall');
+  }
+
   /**
-   * Says a problem once until the next 'ready': requests queued while Redis is away fail together with one
-   * error (ioredis' retry limit), and each would say it (the takes of every batch, the heartbeat, …).
+   * Logs a problem once until the next 'ready': requests queued while Redis is away fail together with one
+   * error (ioredis' retry limit), and each would say it (the takes of every batch, the heartbeat, …). A
+   * stalled call's during the stall is left out (stallBegan said it once).
    */
-  private report(message: string): void {
-    if (this.closed || this.reported.has(message)) return;
+  private report(message: string, cause?: unknown): void {
+    if (this.closed || (this.stalled && cause instanceof RedisStalledError) || this.reported.has(message)) return;
     if (this.reported.size >= REPORTED_MAX) this.reported.clear();
     this.reported.add(message);
     this.onError(message);
@@ -515,7 +567,7 @@ export class RedisBackend implements SharedBackend {
     if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
     this.heartbeatTimer = setTimeout(() => {
       this.beat().catch((err: unknown) => {
-        this.report(`heartbeat: ${(err as Error).message}`);
+        this.report(`heartbeat: ${(err as Error).message}`, err);
         this.scheduleBeat();
       });
     }, timerDelay(this.livenessMs / 3));
@@ -533,7 +585,7 @@ export class RedisBackend implements SharedBackend {
           if (created.asking > 0) created.again = true;
           this.pump(name, created);
         },
-        (err: unknown) => this.report(`queue ${name}: ${(err as Error).message}`),
+        (err: unknown) => this.report(`queue ${name}: ${(err as Error).message}`, err),
       );
     }
     return lq;
@@ -553,7 +605,14 @@ export class RedisBackend implements SharedBackend {
     // this master leaves the queue's wake list only when nothing else of it waits
     const all = lq.asking === 0 && batch.length === lq.takers.length ? '1' : '0';
     lq.asking += 1;
-    this.run('take', [this.masterId, name, all, ...batch.flatMap((t) => [t.owner, t.leaseMs])]).then(
+    // answered after it timed out (the takers asked again meanwhile): the tasks it leased go back unspent
+    const late = (answer: unknown): void =>
+      (answer as [[number, string, string, number, string][], number])[0].forEach(([id, , , attempt], i) => {
+        this.run('release', [name, id, (batch[i] as Taker).owner, Number(attempt)]).catch((err: unknown) =>
+          this.report(`giving back task ${id} of ${name}, taken by a late answer: ${(err as Error).message}`, err),
+        );
+      });
+    this.run('take', [this.masterId, name, all, ...batch.flatMap((t) => [t.owner, t.leaseMs])], late).then(
       (answer) => {
         lq.asking -= 1;
         const [rows, nextMs] = answer as [[number, string, string, number, string][], number];
@@ -582,7 +641,7 @@ export class RedisBackend implements SharedBackend {
       (err: unknown) => {
         lq.asking -= 1;
         for (const t of batch) t.asking = false;
-        this.report(`take from ${name}: ${(err as Error).message}`);
+        this.report(`take from ${name}: ${(err as Error).message}`, err);
         this.armQueueTimer(name, lq, POLL_MS);
       },
     );
@@ -671,7 +730,7 @@ export class RedisBackend implements SharedBackend {
         }
       })
       .catch((err: unknown) => {
-        this.report(`reading watched state keys again after a reconnect: ${(err as Error).message} (trying again)`);
+        this.report(`reading watched state keys again after a reconnect: ${(err as Error).message} (trying again)`, err);
         if (!this.closed) setTimeout(() => this.resyncWatches(), POLL_MS).unref();
       });
   }
@@ -706,7 +765,7 @@ export class RedisBackend implements SharedBackend {
       this.run('lockServe', [this.masterId, name, ...entries]).then(
         (r) => this.lockAnswered(name, r),
         (err: unknown) => {
-          this.report(`lock ${name}: ${(err as Error).message}`);
+          this.report(`lock ${name}: ${(err as Error).message}`, err);
           this.lockAnswered(name, ['', 0, POLL_MS]);
         },
       );
