@@ -416,11 +416,12 @@ class QueueHandle<T> implements Queue<T> {
         if (!task) return;
         try {
           await handler(task);
-          settling = task.settled ? Promise.resolve() : task.ack();
+          settling = task.settled ? Promise.resolve() : this.sayIfUnsettled(task, 'ack', task.ack());
         } catch (err) {
           settling = task.settled ? Promise.resolve() : this.settleFailed(task as TaskHandle<T>, err, signal, retryIn);
         }
         // an ack that cannot reach the master (it went away) changes nothing here: the lease ends anyway
+        // (one the backend failed was said on stderr by sayIfUnsettled)
         settling = settling.catch(() => undefined);
       }
     };
@@ -433,7 +434,7 @@ class QueueHandle<T> implements Queue<T> {
       // the stop withdrew what the handler waited for (a lock, a take of its own): not the task's failure,
       // so it goes back as a withdrawn take does, no attempt spent (docs/shared.md)
       process.stderr.write(`drover queue ${this.name}: task ${task.id} (attempt ${task.attempt}) back to the queue unfinished, no attempt spent: the worker is stopping (${describeThrown(err)})\n`);
-      return task.withdraw();
+      return this.sayIfUnsettled(task, 'release', task.withdraw());
     }
     process.stderr.write(`drover queue ${this.name}: task ${task.id} (attempt ${task.attempt}) failed: ${describeThrown(err, 'stack')}\n`);
     let delay: unknown;
@@ -446,7 +447,21 @@ class QueueHandle<T> implements Queue<T> {
       process.stderr.write(`drover queue ${this.name}: retryInMs gave ${typeof delay === 'string' ? delay : describeThrown(delay)} for task ${task.id}, not a finite number; retrying it at once\n`);
       delay = 0;
     }
-    return task.nack({ retryInMs: delay as number, error: describeThrown(err) });
+    return this.sayIfUnsettled(task, 'nack', task.nack({ retryInMs: delay as number, error: describeThrown(err) }));
+  }
+
+  /**
+   * A settling the backend failed (Redis down, or not answering in time) is said on stderr: the task then
+   * runs again a lease later, and an operator should see why. Not retried: a timed-out call may still have
+   * run, and the lease's end delivers the task again either way (at least once).
+   */
+  private sayIfUnsettled(task: Task<T>, verb: 'ack' | 'nack' | 'release', settling: Promise<unknown>): Promise<unknown> {
+    return settling.catch((err: unknown) => {
+      if (!(err instanceof SharedRequestError && err.code === 'E_BACKEND')) throw err;
+      process.stderr.write(
+        `drover queue ${this.name}: task ${task.id} (attempt ${task.attempt}): ${verb} failed: E_BACKEND: ${err.message}; unless it reached the queue after all, the task is delivered again once its lease ends (at least once)\n`,
+      );
+    });
   }
 
   async stats(): Promise<QueueStats> {

@@ -2,7 +2,8 @@
 // network does the same) used to hang every shared request with no error and no log line: `drover queue
 // stats` waited as long as the stall, a worker's ack never settled. Now a request Redis does not answer
 // within the command timeout fails with E_BACKEND, the master says so once, and once Redis answers again
-// the next request works.
+// the next request works. A job worker whose ack failed that way says on stderr that the task may run again
+// after its lease (at least once), instead of dropping the failure silently.
 import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -75,4 +76,26 @@ test('[redis backend] a stalled Redis fails `queue stats` with E_BACKEND within 
     const after = await runCli(['queue', 'stats', '-c', conf]);
     assert.equal(after.code, 0, after.output);
   });
+});
+
+test('[redis backend] a worker whose ack fails in a stall says on stderr that the task may run again after its lease', async () => {
+  await withStalledRedis(
+    async ({ run, conf, dir, redis }) => {
+      await run.waitForLine(/w_0: starting → running/);
+      const pushed = await runCli(['queue', 'push', 'jobs', '{"n":1}', '-c', conf]);
+      assert.equal(pushed.code, 0, pushed.output);
+      await run.waitForLine(/w_0 \| handling task 1/);
+
+      process.kill(redis.pid, 'SIGSTOP');
+      writeFileSync(join(dir, 'go'), '');
+      await run.waitForLine(/w_0 \| handled task 1/);
+      // the ack goes out after the handler returned; Redis does not answer it
+      await run.waitForLine(/drover queue jobs: task 1 \(attempt 1\): ack failed: .*E_BACKEND.*delivered again once its lease ends/, {
+        timeoutMs: BOUND_MS,
+      });
+      process.kill(redis.pid, 'SIGCONT');
+      await run.waitForLine(ANSWERS_AGAIN, { timeoutMs: BOUND_MS });
+    },
+    (dir) => `[program:w]\nworker = ${join(dir, 'worker.mjs')}\nstartsecs = 0\n`,
+  );
 });
