@@ -8,7 +8,6 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
 import { Server as TlsServer, type TLSSocket } from 'node:tls';
 import { steadyNowMs } from '../os/clock.js';
-import { listenBesideApp } from './beside-app.js';
 
 /**
  * How long a connection with no request in progress stays open once the drain has begun: a request may be
@@ -62,22 +61,21 @@ export class Connections {
         add(socket, false);
       });
     } else server.on('connection', (socket: Socket) => add(socket, false));
-    // first: an app may answer at once, and the response's 'close' must find its request counted
-    const counted = new WeakSet<IncomingMessage>();
-    const begun = (req: IncomingMessage, res: ServerResponse): void => {
-      const c = this.#open.get(req.socket);
-      // once: an app's checkContinue may hand its request on to 'request'
-      if (c === undefined || counted.has(req)) return;
-      counted.add(req);
-      c.handling += 1;
-      res.once('close', () => {
-        c.handling -= 1;
-        c.idleSinceMs = steadyNowMs();
-      });
-    };
-    server.prependListener('request', begun);
-    // a request taken through the app's own 'checkContinue' (an Expect header) comes without 'request'
-    listenBesideApp(server, ['checkContinue', 'checkExpectation'], begun);
+  }
+
+  /**
+   * A request on one of the watched connections is being handled, until its response's 'close'. Called by the
+   * worker's own first listener of each request (before the app: an app may answer at once, and the
+   * response's 'close' must find its request counted), once per request.
+   */
+  requestBegun(req: IncomingMessage, res: ServerResponse): void {
+    const c = this.#open.get(req.socket);
+    if (c === undefined) return;
+    c.handling += 1;
+    res.once('close', () => {
+      c.handling -= 1;
+      c.idleSinceMs = steadyNowMs();
+    });
   }
 
   /** Whether a request is in flight: one being handled, or a connection http handed to the app (upgrade). */

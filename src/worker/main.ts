@@ -307,15 +307,25 @@ async function serveHttp(exported: unknown): Promise<void> {
   const logTakenOver = accessLogFormat === null ? null : accessLogTakenOver(accessLogFormat);
   // keep_alive = 0 (gunicorn's keepalive 0): every response closes its connection
   const closeEach = keepAliveMs === 0 && userServer === null;
-  /** requests tracked: an app's checkContinue may hand its request on to 'request' (Node's docs show it) */
-  const tracked = new WeakSet<IncomingMessage>();
+  /** Each request, once, before the app sees it: counted (drain, max_requests), logged, and marked when draining. */
   const track = (req: IncomingMessage, res: ServerResponse): void => {
-    if (tracked.has(req)) return;
-    tracked.add(req);
+    connections.requestBegun(req, res);
     // Draining: every answer from now on tells the client to reconnect elsewhere (to a live worker).
     if (stopping || closeEach) res.setHeader('connection', 'close');
     logRequest?.(req, res);
     countRequest();
+  };
+  /**
+   * requests the app took through its 'checkContinue' or 'checkExpectation' (tracked there): its handler may
+   * hand them on to 'request' (Node's docs show it), where they are not tracked again. Empty but for those.
+   */
+  const viaExpect = new WeakSet<IncomingMessage>();
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    if (!viaExpect.has(req)) track(req, res);
+  };
+  const onExpectation = (req: IncomingMessage, res: ServerResponse): void => {
+    viaExpect.add(req);
+    track(req, res);
   };
   // a request whose connection the app takes over (a WebSocket's 'upgrade', 'connect') is a request too:
   // logged when the connection closes, and counted toward max_requests
@@ -337,9 +347,9 @@ async function serveHttp(exported: unknown): Promise<void> {
     }
     if (userServer === null && keepAliveMs !== null && keepAliveMs > 0) server.keepAliveTimeout = keepAliveMs;
     // ours runs first, so the Connection: close header is set before the app writes its head
-    server.prependListener('request', track);
+    server.prependListener('request', onRequest);
     // only an app that listens for these gets them (else http answers or closes itself): so is ours
-    listenBesideApp(server, ['checkContinue', 'checkExpectation'], track);
+    listenBesideApp(server, ['checkContinue', 'checkExpectation'], onExpectation);
     listenBesideApp(server, ['upgrade', 'connect'], trackTakenOver);
     connections.watch(server);
     servers.push(server);
