@@ -148,7 +148,10 @@ export class RedisBackend implements SharedBackend {
     this.onInfo = opts.onInfo ?? (() => {});
     this.sub.on('message', (channel: string, message: string) => this.received(channel, message));
     // connect() resolved on the first 'ready': this one follows a drop, whose published changes are lost
-    this.sub.on('ready', () => this.resyncWatches());
+    this.sub.on('ready', () => {
+      this.resubscribe();
+      this.resyncWatches();
+    });
     for (const c of [client, sub]) c.on('ready', () => this.reported.clear());
     // after a reconnect (a Redis restart loses the liveness key), say at once that this master lives
     this.client.on('ready', () => {
@@ -166,7 +169,10 @@ export class RedisBackend implements SharedBackend {
     }
     const options = redisOptions(opts.url);
     const client = new Redis(options);
-    const sub = new Redis(options);
+    // ioredis would subscribe again by itself after a reconnect, with no one to hear that SUBSCRIBE fail:
+    // a drop before it is answered, then an outage past its retry limit, rejected it unhandled, and the
+    // master takes an unhandled rejection as fatal. resubscribe() and resyncWatches() do it instead.
+    const sub = new Redis({ ...options, autoResubscribe: false });
     let reported = '';
     /** the last connection error: connect() itself only says "Connection is closed" */
     let lastError = '';
@@ -279,8 +285,13 @@ export class RedisBackend implements SharedBackend {
   async stateGet(key: string): Promise<Slot> {
     // a watch being set up on this key: read after it is in place (no change can fall in between);
     // otherwise the read is issued now, in order with the operations around it
+    // (bounded: a stalled Redis answers neither, and the read then fails with E_BACKEND on its own timer)
     const subscribing = this.subscribing.get(key);
-    if (subscribing) await subscribing;
+    if (subscribing) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([subscribing, new Promise((r) => (timer = setTimeout(r, this.commandTimeoutMs)))]);
+      clearTimeout(timer);
+    }
     // watchers not yet given a value get this one: a watch's first value is the first read issued after it
     const unset = [...(this.watchers.get(key) ?? [])].filter((w) => w.last === null);
     const raw = await this.run('stateGet', [key]);
@@ -402,12 +413,13 @@ export class RedisBackend implements SharedBackend {
     this.stop();
     let timer: NodeJS.Timeout | undefined;
     try {
-      // a Redis that is down must not hold up the master's exit: the liveness key then lapses by itself
+      // a Redis that is down must not hold up the master's exit: the liveness key then lapses by itself.
+      // The QUITs are bounded too: one connection can be down while the other answers the leave, and a
+      // QUIT behind queued commands waits for the reconnect.
       await Promise.race([
-        this.run('leave', [this.masterId]),
+        this.run('leave', [this.masterId]).then(() => Promise.all([this.client.quit(), this.sub.quit()])),
         new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('no answer')), 2000))),
       ]);
-      await Promise.all([this.client.quit(), this.sub.quit()]);
     } catch {
       this.client.disconnect();
       this.sub.disconnect();
@@ -693,6 +705,17 @@ export class RedisBackend implements SharedBackend {
   }
 
   /**
+   * The subscriber connection is back after a drop, subscribed to nothing: the lock grant and queue wake
+   * channels are subscribed again here (the watched keys' in resyncWatches). A failure is said; the
+   * connection has dropped again, and its next 'ready' comes back here.
+   */
+  private resubscribe(): void {
+    if (this.closed) return;
+    const channels = [this.key('g', this.masterId), ...[...this.queues.keys()].map((name) => this.key('w', name))];
+    this.sub.subscribe(...channels).catch((err: unknown) => this.report(`subscribing again after a reconnect: ${(err as Error).message} (again at the next reconnect)`, err));
+  }
+
+  /**
    * The subscriber connection is back after a drop (a network blip, Redis cutting a slow subscriber off):
    * what was published meanwhile is lost. Once the watched keys are subscribed again, each is read, and a
    * watcher whose last value differs gets the current one (one with the same value gets no call). Wakes
@@ -701,8 +724,8 @@ export class RedisBackend implements SharedBackend {
   private resyncWatches(): void {
     if (this.closed) return;
     const keys = [...this.watchers.keys()];
-    // ioredis has sent the SUBSCRIBE again; repeating it waits until Redis has it in place, so a change
-    // after the read is published to this master and one before it is in the read
+    // subscribed before the read: a change after the read is published to this master, one before it is in
+    // the read
     const subscribed = keys.length > 0 ? this.sub.subscribe(...keys.map((k) => this.key('sc', k))) : Promise.resolve();
     subscribed
       .then(() => {

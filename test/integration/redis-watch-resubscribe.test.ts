@@ -8,8 +8,8 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { makeTmpDir, startUp, teardown, writeConfig } from '../helpers/drover.js';
-import { startRedis } from '../helpers/redis.js';
+import { makeTmpDir, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
+import { startRedis, startRedisRelay } from '../helpers/redis.js';
 import { linkDrover } from '../helpers/shared.js';
 
 const WATCHER = `import { defineWorker } from 'drover';
@@ -17,6 +17,18 @@ export default defineWorker({
   async run(ctx) {
     await ctx.state.watch('k', (v) => ctx.log('k is ' + JSON.stringify(v)));
     await new Promise((r) => ctx.signal.addEventListener('abort', r));
+  },
+});
+`;
+
+// a watch and a queue: the master's subscriber connection holds its grant channel, the watched key's and
+// the queue's wake channel
+const WATCHER_AND_TAKER = `import { defineWorker } from 'drover';
+export default defineWorker({
+  async run(ctx) {
+    await ctx.state.watch('k', (v) => ctx.log('k is ' + JSON.stringify(v)));
+    ctx.log('taking');
+    await ctx.queue('jobs').process(async (task) => ctx.log('handled task ' + task.id));
   },
 });
 `;
@@ -62,6 +74,60 @@ worker = ${join(dir, 'watcher.mjs')}
     assert.deepEqual(seen(), ['undefined', '3', '4', '5'], `every call of the watch, in order:\n${run.output}`);
   } finally {
     await teardown(run, [], dir);
+    await redis.stop();
+  }
+});
+
+test('[redis backend] a drop before the subscriber connection is subscribed again, then an outage past the retry limit: the master lives on and subscribes again', async () => {
+  // ioredis subscribed again by itself at each reconnect, with nobody to hear that SUBSCRIBE fail: cut before
+  // it was answered, it was sent again at the next connect, and an outage past ioredis' retry limit (20
+  // retries, about 11 s) failed it as an unhandled rejection, which the master takes as fatal (it stopped
+  // every program and exited 1).
+  const dir = makeTmpDir();
+  linkDrover(dir);
+  const redis = await startRedis(dir);
+  const relay = await startRedisRelay(dir, redis);
+  writeFileSync(join(dir, 'worker.mjs'), WATCHER_AND_TAKER);
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `[drover]
+shared_backend = ${relay.url}
+shared_prefix = rc
+
+[program:worker]
+worker = ${join(dir, 'worker.mjs')}
+`,
+    ),
+  );
+  const redisCli = (commands: string): string[] => execFileSync('redis-cli', ['-s', redis.socket], { input: commands, encoding: 'utf8' }).trim().split('\n');
+  const channels = (): string => redisCli('PUBSUB CHANNELS rc:*\n').sort().join(' ');
+  const subscribed = (): boolean => /rc:g:\S+ rc:sc:k rc:w:jobs/.test(channels());
+  try {
+    await run.waitForLine(/worker_0 \| taking/);
+    await waitForCondition(subscribed, 'the grant, watch and wake channels subscribed', { describe: () => `${channels()}\n${run.describe()}` });
+    const before = channels();
+
+    const cut = relay.cutAtNextSubscribe();
+    assert.deepEqual(redisCli('CLIENT KILL TYPE pubsub\n'), ['1']);
+    await cut;
+    // the resubscription cut off, and Redis out of reach: the subscriber's retries run out
+    const exhausted = await run.waitForLine(/subscribing again after a reconnect: .*max retries per request|internal error/i, { timeoutMs: 40_000 });
+    assert.doesNotMatch(exhausted[0], /internal error/, run.describe());
+    assert.equal(run.child.exitCode, null, `the master still runs after: ${exhausted[0]}\n${run.describe()}`);
+
+    await relay.accept();
+    await run.waitForLine(/subscriber connection back/, { timeoutMs: 30_000 });
+    await waitForCondition(() => channels() === before, `the same channels as before (${before})`, { describe: () => `${channels()}\n${run.describe()}` });
+    // the watch hears changes again, as a message
+    assert.deepEqual(redisCli('HSET rc:s k 7\nPUBLISH rc:sc:k 17\n'), ['1', '1']);
+    await run.waitForLine(/worker_0 \| k is 7/);
+    run.signal('SIGTERM');
+    const exit = await run.waitForExit(15_000);
+    assert.equal(exit.code, 0, run.describe());
+  } finally {
+    await teardown(run, [], dir);
+    await relay.close();
     await redis.stop();
   }
 });
