@@ -62,6 +62,13 @@ export function fetchListener(worker: string, app: FetchHandler, policy: SchemeP
       res.end(scheme === null ? 'bad request: the secure scheme headers (X-Forwarded-Proto and the like) disagree\n' : 'bad request: the Host header or the request target is not one a URL can be built from\n');
       return;
     }
+    if (req.method === 'TRACE') {
+      // a method a fetch() Request refuses to carry (as it does CONNECT and TRACK, which never reach here):
+      // the app cannot be asked, and it is no error of the app's
+      res.writeHead(501, { 'content-type': 'text/plain' });
+      res.end('not implemented: a fetch() app cannot be given a TRACE request\n');
+      return;
+    }
     const headers = new Headers();
     for (const [k, v] of Object.entries(req.headers)) {
       if (Array.isArray(v)) for (const x of v) headers.append(k, x);
@@ -76,8 +83,18 @@ export function fetchListener(worker: string, app: FetchHandler, policy: SchemeP
     });
     const init: RequestInit & { duplex?: 'half' } = { method: req.method ?? 'GET', headers, signal: clientGone.signal };
     if (hasBody) {
-      init.body = Readable.toWeb(req) as ReadableStream;
+      const body = Readable.toWeb(req) as ReadableStream;
+      init.body = body;
       init.duplex = 'half';
+      // Answered with the body left unread: the stream stopped reading the socket once its buffer was full,
+      // and the next request on the connection sat behind the rest of the body until the keep-alive ran
+      // out. What Node does for a request listener that ignores the body: the rest is read and dropped. A
+      // body the app has begun to read (its stream locked) is the app's to finish.
+      res.once('finish', () => {
+        if (req.complete || body.locked) return;
+        req.removeAllListeners('data');
+        req.resume();
+      });
     }
     Promise.resolve()
       .then(() => app.fetch(new Request(url, init)))
@@ -93,8 +110,11 @@ export function fetchListener(worker: string, app: FetchHandler, policy: SchemeP
           outHeaders[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
         });
         res.writeHead(response.status, outHeaders);
-        if (!response.body) {
+        if (!response.body || req.method === 'HEAD') {
+          // HEAD: Node sends no body, but would send the head only at the body's end, which may never come
+          // (an event stream); the body's source is told instead of being read
           res.end();
+          await response.body?.cancel();
           return;
         }
         // pipeline: back-pressure from the client, and the body stops being read if the client goes away

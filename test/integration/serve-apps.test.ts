@@ -187,6 +187,94 @@ test('a fetch() app whose client goes away: request.signal aborts, and the cut b
   }
 });
 
+/**
+ * Writes `data` on one keep-alive connection and resolves with all that came back once `done` holds of it;
+ * rejects after `ms` with what came so far.
+ */
+function exchange(port: number, data: string | Buffer[], done: (got: string) => boolean, ms = 10_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => {
+      for (const d of typeof data === 'string' ? [data] : data) socket.write(d);
+    });
+    let got = '';
+    const finish = (err: Error | null): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      if (err) reject(err);
+      else resolve(got);
+    };
+    const timer = setTimeout(() => finish(new Error(`not done within ${ms} ms; got ${JSON.stringify(got.slice(0, 2000))}`)), ms);
+    socket.setEncoding('latin1');
+    socket.on('data', (d: string) => {
+      got += d;
+      if (done(got)) finish(null);
+    });
+    socket.on('error', (err) => finish(new Error(`${err.message}; got ${JSON.stringify(got.slice(0, 2000))}`)));
+    socket.on('close', () => finish(done(got) ? null : new Error(`closed; got ${JSON.stringify(got.slice(0, 2000))}`)));
+  });
+}
+
+test('a fetch() app: a body it leaves unread does not hold up the next request on the connection; HEAD does not wait for the body; TRACE is 501', async () => {
+  const dir = makeTmpDir();
+  writeFileSync(
+    join(dir, 'app.mjs'),
+    `export default {
+  async fetch(request) {
+    const path = new URL(request.url).pathname;
+    if (path === '/upload') return new Response('unauthorized', { status: 401 }); // the body is never read
+    if (path === '/events') {
+      return new Response(new ReadableStream({
+        pull() { return new Promise(() => {}); }, // an event stream: never ends
+        cancel() { console.error('events cancelled'); },
+      }), { headers: { 'content-type': 'text/event-stream' } });
+    }
+    if (path === '/echo') return new Response('read ' + (await request.arrayBuffer()).byteLength);
+    return new Response('answered ' + path);
+  },
+};
+`,
+  );
+  const [port] = await freePorts(1);
+  // a keep-alive longer than any wait below: a connection held up is not closed under the test
+  const run = serve(dir, 'app.mjs', [`127.0.0.1:${port}`], ['--keep-alive', '60']);
+  const heads = (got: string): number => (got.match(/HTTP\/1\.1 \d{3}/g) ?? []).length;
+  try {
+    await run.waitForLine(/app_0: starting → running/, { timeoutMs: 15_000 });
+    // 1 MB: more than the request stream buffers, so the socket stops being read while the app ignores it
+    const body = Buffer.alloc(1 << 20, 'x');
+    for (const method of ['POST', 'DELETE']) {
+      const got = await exchange(
+        port as number,
+        [Buffer.from(`${method} /upload HTTP/1.1\r\nHost: h\r\nContent-Length: ${body.length}\r\n\r\n`), body, Buffer.from('GET /second HTTP/1.1\r\nHost: h\r\n\r\n')],
+        (g) => g.includes('answered /second'),
+      );
+      assert.match(got, /^HTTP\/1\.1 401 [^]*HTTP\/1\.1 200 /, `${method}: ${got}`);
+    }
+    // an app that reads the body still gets all of it
+    const echoed = await exchange(
+      port as number,
+      [Buffer.from(`PUT /echo HTTP/1.1\r\nHost: h\r\nContent-Length: ${body.length}\r\n\r\n`), body, Buffer.from('GET /third HTTP/1.1\r\nHost: h\r\n\r\n')],
+      (g) => g.includes('answered /third'),
+    );
+    assert.match(echoed, new RegExp(`read ${body.length}`));
+
+    // HEAD of a response whose body never ends: the head comes at once, and the request behind it is served
+    const head = await exchange(port as number, 'HEAD /events HTTP/1.1\r\nHost: h\r\n\r\nGET /after HTTP/1.1\r\nHost: h\r\n\r\n', (g) => g.includes('answered /after'));
+    assert.equal(heads(head), 2, head);
+    assert.match(head, /^HTTP\/1\.1 200 [^]*content-type: text\/event-stream/i);
+    await run.waitForLine(/app_0 ! events cancelled/);
+
+    // TRACE: a method a fetch() Request cannot carry; the app is never called, and it is no error of the app's
+    const trace = await rawRequest(port as number, 'TRACE /x HTTP/1.1\r\nHost: h');
+    assert.match(trace, /^HTTP\/1\.1 501 /, trace);
+    assert.doesNotMatch(run.output, /error handling request/, run.describe());
+    assert.equal(run.count(/spawned: app_0 with pid/g), 1, run.describe());
+  } finally {
+    run.signal('SIGTERM');
+    await teardown(run, pids(run), dir);
+  }
+});
+
 test('an exported http.Server serves every -b address with its own settings and upgrade handler', async () => {
   const dir = makeTmpDir();
   writeFileSync(
