@@ -49,6 +49,8 @@ export class RedisBackendError extends DroverError {
 
 /** A script call Redis did not answer in time; the call was sent, so Redis may still run it. */
 class RedisStalledError extends RedisBackendError {}
+/** what ioredis' MaxRetriesPerRequestError says (it may reach report() wrapped as E_BACKEND) */
+const RETRY_LIMIT = 'max retries per request limit';
 
 export const DEFAULT_LIVENESS_MS = 10_000;
 /** how often waiting takes and locks ask again without a wake (lost messages, a reconnect) */
@@ -124,6 +126,8 @@ export class RedisBackend implements SharedBackend {
   private batch: BatchOp[] = [];
   /** a script call timed out and no answer has come since (the stall is logged once, when it begins) */
   private stalled = false;
+  /** the stall is a connection down, not a server that stopped answering */
+  private unreachable = false;
   private readonly queues = new Map<string, LocalQueue>();
   private readonly lockWaiters = new Map<string, LockWaiter>();
   private readonly lockTimers = new Map<string, NodeJS.Timeout>();
@@ -133,6 +137,8 @@ export class RedisBackend implements SharedBackend {
   /** problems said since either connection was last ready, each said once; empty */
   private readonly reported = new Set<string>();
   private heartbeatTimer: NodeJS.Timeout | null = null;
+  /** P:born as the first heartbeat found it: another value later means Redis lost the data meanwhile */
+  private born: string | null = null;
   private lastWaiter = 0;
   private closed = false;
 
@@ -509,7 +515,11 @@ export class RedisBackend implements SharedBackend {
     const timer = setTimeout(() => {
       timedOut = true;
       this.stallBegan();
-      const err = new RedisStalledError(`Redis did not answer within ${this.commandTimeoutMs} ms (stalled?); the request may still run when it answers`);
+      const err = new RedisStalledError(
+        this.unreachable
+          ? `Redis is out of reach (connection ${this.client.status}): no answer within ${this.commandTimeoutMs} ms; the request may still run once it is back`
+          : `Redis did not answer within ${this.commandTimeoutMs} ms (stalled?); the request may still run when it answers`,
+      );
       for (const op of ops) op.reject(err);
     }, this.commandTimeoutMs);
     // by SHA; the first NOSCRIPT (a new or flushed server) sends the source, which Redis then caches
@@ -543,7 +553,13 @@ export class RedisBackend implements SharedBackend {
   private stallBegan(): void {
     if (this.stalled) return;
     this.stalled = true;
-    this.report(`Redis did not answer within ${this.commandTimeoutMs} ms: shared requests fail with E_BACKEND until it answers (one that timed out may still run then)`);
+    // the connection down (ioredis reconnecting, the call in its offline queue) is no stall: say which
+    this.unreachable = this.client.status !== 'ready';
+    this.report(
+      this.unreachable
+        ? `Redis is out of reach (connection ${this.client.status}): shared requests fail with E_BACKEND after ${this.commandTimeoutMs} ms until it is back (one that timed out may still run then)`
+        : `Redis did not answer within ${this.commandTimeoutMs} ms: shared requests fail with E_BACKEND until it answers (one that timed out may still run then)`,
+    );
   }
 
   private answered(): void {
@@ -551,7 +567,7 @@ export class RedisBackend implements SharedBackend {
     this.stalled = false;
     // as at a 'ready': what went wrong before may be said again (the next stall's line included)
     this.reported.clear();
-    if (!this.closed) this.onInfo('shared backend: Redis answers again after a stall');
+    if (!this.closed) this.onInfo(`shared backend: Redis answers again${this.unreachable ? '' : ' after a stall'}`);
   }
 
   /**
@@ -560,16 +576,28 @@ export class RedisBackend implements SharedBackend {
    * stalled call's during the stall is left out (stallBegan said it once).
    */
   private report(message: string, cause?: unknown): void {
-    if (this.closed || (this.stalled && cause instanceof RedisStalledError) || this.reported.has(message)) return;
+    // ioredis' retry limit fails every request queued in an outage at once: one line for them all, whatever
+    // each was (the takes of each queue, the heartbeat, a lock request)
+    const key = cause instanceof Error && cause.message.includes(RETRY_LIMIT) ? RETRY_LIMIT : message;
+    if (this.closed || (this.stalled && cause instanceof RedisStalledError) || this.reported.has(key)) return;
     if (this.reported.size >= REPORTED_MAX) this.reported.clear();
-    this.reported.add(message);
+    this.reported.add(key);
     this.onError(message);
   }
 
   /** Refreshes this master's liveness and gives back what vanished masters' workers held. */
   private async beat(): Promise<void> {
-    const grants = await this.run('heartbeat', [this.masterId, this.livenessMs]);
+    const [grants, born, gone] = (await this.run('heartbeat', [this.masterId, this.livenessMs, `${this.masterId}@${Date.now()}`])) as [unknown, string, [string, number, number][]];
     this.grantAll(grants);
+    if (this.born !== null && born !== this.born) {
+      this.onError(
+        `Redis lost drover's data under prefix ${this.prefix} (restarted without persistence, or flushed): the tasks (ready, delayed, leased, dead), shared state and locks from before are gone; task leases and locks held here are no longer known to it`,
+      );
+    }
+    this.born = born;
+    for (const [mid, leases, locks] of gone) {
+      this.onError(`master ${mid} did not beat within shared_liveness (${this.livenessMs} ms): taken for dead, ${leases} task lease(s) and ${locks} lock(s) of its workers given back`);
+    }
     this.scheduleBeat();
   }
 

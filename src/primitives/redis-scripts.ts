@@ -13,6 +13,9 @@
 //   P:q:Q:wm             masters with takers the queue could not serve: pushes publish a wake only then
 //   P:o:OWNER            ids leased by one worker process;  P:ol:OWNER lock names it holds
 //   P:ms, P:m:MID        masters (set) and each one's liveness key (PX ttl, refreshed);  P:mo:MID its owners
+//   P:hb                 some master beat within half a liveness (PX);  P:grace no master is taken for
+//                        dead while it lives (PX one liveness, set when P:hb had lapsed: Redis was away)
+//   P:born               a mark set once: a different one, or none, tells a master the data was lost
 //   P:s                  shared state, hash key → JSON text;  P:token lock tokens (INCR, floor TIME in µs)
 //   P:L:NAME             a lock's holder (o owner, w waiter id, t token, u until ms or 0);
 //   P:Lw:NAME            its waiters, list of "wid|ttl|owner";  P:locks names with a holder or waiters
@@ -41,6 +44,11 @@ local function next_token()
     return floor
   end
   return string.format('%.0f', token)
+end
+-- whether a master whose liveness key is missing may be taken for dead: heartbeats have been arriving
+-- (P:hb), and the grace that follows a silence of every master (P:grace) is over
+local function reap_ok()
+  return redis.call('EXISTS', P .. ':hb') == 1 and redis.call('EXISTS', P .. ':grace') == 0
 end
 local function pad(id) return string.format('%016d', tonumber(id)) end
 local function qkey(q, part) return P .. ':q:' .. q .. ':' .. part end
@@ -415,7 +423,7 @@ for k = 4, #ARGV do
 end
 local o = redis.call('HGET', L, 'o')
 -- a holder whose master is gone is released; the asking master is alive whatever its key says
-if o and mid_of(o) ~= ARGV[2] and redis.call('EXISTS', P .. ':m:' .. mid_of(o)) == 0 then
+if o and mid_of(o) ~= ARGV[2] and redis.call('EXISTS', P .. ':m:' .. mid_of(o)) == 0 and reap_ok() then
   redis.call('SREM', P .. ':ol:' .. o, name)
   redis.call('DEL', L)
 end
@@ -479,24 +487,40 @@ return out`,
   ownerGone: `
 return owner_gone(ARGV[3], now_ms(), ARGV[2])`,
 
-  /** ARGV: P, MID, livenessMs → keeps this master alive and clears up after masters that are not */
+  /**
+   * ARGV: P, MID, livenessMs, a mark for P:born should it be missing → keeps this master alive and clears
+   * up after masters that are not → { grants to MID's waiters {wid, token, name}, P:born's value, masters
+   * taken for dead {mid, leases, locks} }
+   */
   heartbeat: `
-local mid = ARGV[2]
-redis.call('SET', P .. ':m:' .. mid, '1', 'PX', tonumber(ARGV[3]))
+local mid, lv = ARGV[2], tonumber(ARGV[3])
+-- No master beat for half a liveness: Redis was away (stopped, restarted, out of reach), not the masters,
+-- whose liveness keys lapsed meanwhile. None is taken for dead until each has had a liveness to beat again.
+if redis.call('EXISTS', P .. ':hb') == 0 then redis.call('SET', P .. ':grace', '1', 'PX', lv) end
+redis.call('SET', P .. ':hb', '1', 'PX', math.max(1, math.floor(lv / 2)))
+redis.call('SET', P .. ':m:' .. mid, '1', 'PX', lv)
 redis.call('SADD', P .. ':ms', mid)
+-- set once, never expires: another value than a master saw before means the data was lost meanwhile
+redis.call('SET', P .. ':born', ARGV[4], 'NX')
 local now = now_ms()
-local grants = {}
-for _, other in ipairs(redis.call('SMEMBERS', P .. ':ms')) do
-  if redis.call('EXISTS', P .. ':m:' .. other) == 0 then
-    for _, owner in ipairs(redis.call('SMEMBERS', P .. ':mo:' .. other)) do
-      for _, g in ipairs(owner_gone(owner, now, mid)) do grants[#grants + 1] = g end
+local grants, gone = {}, {}
+if reap_ok() then
+  for _, other in ipairs(redis.call('SMEMBERS', P .. ':ms')) do
+    if redis.call('EXISTS', P .. ':m:' .. other) == 0 then
+      local leases, locks = 0, 0
+      for _, owner in ipairs(redis.call('SMEMBERS', P .. ':mo:' .. other)) do
+        leases = leases + redis.call('SCARD', P .. ':o:' .. owner)
+        locks = locks + redis.call('SCARD', P .. ':ol:' .. owner)
+        for _, g in ipairs(owner_gone(owner, now, mid)) do grants[#grants + 1] = g end
+      end
+      gone[#gone + 1] = {other, leases, locks}
+      redis.call('DEL', P .. ':mo:' .. other)
+      redis.call('SREM', P .. ':ms', other)
+      for _, q in ipairs(redis.call('SMEMBERS', P .. ':queues')) do redis.call('SREM', qkey(q, 'wm'), other) end
     end
-    redis.call('DEL', P .. ':mo:' .. other)
-    redis.call('SREM', P .. ':ms', other)
-    for _, q in ipairs(redis.call('SMEMBERS', P .. ':queues')) do redis.call('SREM', qkey(q, 'wm'), other) end
   end
 end
-return grants`,
+return {grants, redis.call('GET', P .. ':born'), gone}`,
 
   /** ARGV: P, MID → this master leaves: its owners' leases and locks go back (they have exited) */
   leave: `

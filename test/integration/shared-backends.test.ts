@@ -552,6 +552,85 @@ describe('redis backend: several masters on one server', () => {
     process.stdout.write(`# a vanished master's lease and lock came back after ${ms} ms (liveness 1000 ms)\n`);
   });
 
+  test('Redis away for longer than shared_liveness: no master takes another for dead; one that vanishes afterwards still is, and that is logged', async () => {
+    // every master is silent while Redis is away, and every liveness key lapses: the first script to run
+    // after it used to take all the other masters for dead and give away what their live workers held
+    const problemsA: string[] = [];
+    const problemsB: string[] = [];
+    const a = await redisBackend('grace', 1000, problemsA);
+    const b = await redisBackend('grace', 1000, problemsB);
+    const id = await a.push('q', 'x', {});
+    await takeOne(a, 'q', 'w#1');
+    const token = await lockOne(a, 'L', 'w#1').token;
+    // b's worker waits for the same task queue and lock (its own bounded waits would run out in the outage)
+    const delivered: Delivery[] = [];
+    const granted: number[] = [];
+    const cancelTake = b.take('q', 'w#2', 60_000, (d) => delivered.push(d));
+    const withdraw = b.lockAcquire('L', 'w#2', 0, (t) => granted.push(t));
+    const taken = (): string => `task ${JSON.stringify(delivered)}, lock ${JSON.stringify(granted)}; b said ${JSON.stringify(problemsB)}`;
+    try {
+      process.kill(redis.pid, 'SIGSTOP');
+      try {
+        // the outage: 2.5 livenesses, within the backend's 5 s command timeout
+        await new Promise((r) => setTimeout(r, 2500));
+      } finally {
+        process.kill(redis.pid, 'SIGCONT');
+      }
+      // a grace of one liveness after the silence, and a beats again within a third of one: nothing moves
+      await assertStaysFor(2500, () => delivered.length === 0 && granted.length === 0, `a's lease and lock staying a's (${taken()})`);
+      assert.deepEqual([...problemsA, ...problemsB].filter((m) => /taken for dead|lost drover's data/.test(m)), []);
+      // a vanishes: taken for dead as ever, and b says so
+      a.abandon();
+      await until(() => delivered.length === 1 && granted.length === 1, () => `a's lease and lock given to b (${taken()})`);
+      assert.deepEqual([delivered[0]?.id, delivered[0]?.attempt], [id, 2]);
+      assert.ok((granted[0] as number) > token);
+      assert.ok(
+        problemsB.some((m) => m.includes(`master ${a.masterId} did not beat within shared_liveness (1000 ms): taken for dead, 1 task lease(s) and 1 lock(s)`)),
+        JSON.stringify(problemsB),
+      );
+    } finally {
+      cancelTake();
+      withdraw();
+    }
+  });
+
+  test('a Redis restarted without persistence: out of reach while down, then the loss of drover\'s data said once', async () => {
+    const dir = makeTmpDir('drover-redis-born-');
+    let server = await startRedis(dir);
+    const problems: string[] = [];
+    // a liveness of 600 ms: a heartbeat every 200 ms; requests fail after 1 s without an answer
+    const infos: string[] = [];
+    const b = await RedisBackend.connect({
+      url: server.url,
+      prefix: 'born',
+      livenessMs: 600,
+      commandTimeoutMs: 1000,
+      onError: (m) => problems.push(m),
+      onInfo: (m) => infos.push(m),
+    });
+    const lost = (): string[] => problems.filter((m) => m.startsWith("Redis lost drover's data under prefix born"));
+    try {
+      await b.push('q', 'before', {});
+      assert.deepEqual(lost(), [], 'a fresh Redis is no loss');
+      await server.stop();
+      // down, not stalled: said as such, to the caller and in the log
+      await assert.rejects(b.push('q', 'while down', {}), /Redis is out of reach \(connection (reconnecting|connecting)\)/);
+      assert.ok(problems.some((m) => m.startsWith('Redis is out of reach')), JSON.stringify(problems));
+      assert.ok(!problems.some((m) => m.includes('did not answer')), JSON.stringify(problems));
+      server = await startRedis(dir);
+      // the client's 'ready' beats at once; the request below is answered after that beat (one connection, in order)
+      await b.push('q', 'after', {});
+      await until(() => lost().length === 1, () => `the loss said (${JSON.stringify(problems)})`);
+      assert.ok(infos.includes('shared backend: Redis answers again'), JSON.stringify(infos));
+      assert.match(lost()[0] as string, /the tasks \(ready, delayed, leased, dead\), shared state and locks from before are gone/);
+      // said once: the beats that follow find the mark set again
+      await assertStaysFor(1000, () => lost().length === 1, `one report of the loss (${JSON.stringify(problems)})`);
+    } finally {
+      await b.close();
+      await server.stop();
+    }
+  });
+
   test('Redis restarts under a master: a waiting take and a waiting lock are served once it is back', async () => {
     const dir = makeTmpDir('drover-redis-restart-');
     let server = await startRedis(dir);
