@@ -182,6 +182,7 @@ export class Arbiter {
       this.host.logger.info('SIGTTIN: shutting down; no worker added');
       return;
     }
+    if (this.noWorkerPrograms('SIGTTIN')) return;
     for (const { group, programName } of this.programs()) {
       const program = `${group}:${programName}`;
       // the newest process is the template of the next one, whatever its state
@@ -223,6 +224,7 @@ export class Arbiter {
    * net.ipv4.tcp_migrate_req).
    */
   removeWorkers(): void {
+    if (this.noWorkerPrograms('SIGTTOU')) return;
     for (const { group, programName } of this.programs()) {
       const live = this.live(group, programName);
       // one off the target, as gunicorn's num_workers: during a HUP roll the pool still has its old size,
@@ -653,6 +655,13 @@ export class Arbiter {
   }
 
   /** Worker programs (group, program) currently configured. */
+  /** TTIN and TTOU act on worker programs only: with none, say that the signal changed nothing (true). */
+  private noWorkerPrograms(signal: string): boolean {
+    if (this.programs().length > 0) return false;
+    this.host.logger.info(`${signal}: no worker program (worker =) to scale; ignored`);
+    return true;
+  }
+
   private programs(): { group: string; programName: string }[] {
     const seen = new Map<string, { group: string; programName: string }>();
     for (const m of this.host.members()) {

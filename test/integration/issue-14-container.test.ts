@@ -219,7 +219,7 @@ test("drover's Dockerfile: every COPY source exists, a non-root USER, exec-form 
     assert.ok(!ignored.some((pattern) => src === pattern || src.startsWith(`${pattern}/`)), `COPY ${src} is excluded by .dockerignore`);
   }
   const entrypoint = file.filter((i) => i.op === 'ENTRYPOINT').at(-1);
-  assert.deepEqual(JSON.parse(entrypoint?.args ?? 'null'), ['node', '/app/bin/drover.js']);
+  assert.deepEqual(JSON.parse(entrypoint?.args ?? 'null'), ['node', '--max-semi-space-size=1', '/app/bin/drover.js']);
   assert.ok(!file.some((i) => /tini|dumb-init/.test(i.args)), 'no init in front of drover');
   const users = file.filter((i) => i.op === 'USER');
   assert.equal(users.at(-1)?.args, 'drover');

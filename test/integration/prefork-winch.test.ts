@@ -67,3 +67,18 @@ test('WINCH while drover has a controlling terminal (a window resize) is ignored
     await teardown(run, [...run.output.matchAll(/spawned: \w+ with pid (\d+)/g)].map((x) => Number(x[1])), dir);
   }
 });
+
+test('TTIN and TTOU with no worker program: each says it changed nothing', async () => {
+  const dir = makeTmpDir();
+  const run = await startUp(writeConfig(dir, '[program:plain]\ncommand = sleep 1000\nstartsecs = 0\n'));
+  try {
+    await run.waitForLine(/plain: starting → running/);
+    run.signal('SIGTTIN');
+    await run.waitForLine(/SIGTTIN: no worker program \(worker =\) to scale; ignored/);
+    run.signal('SIGTTOU');
+    await run.waitForLine(/SIGTTOU: no worker program \(worker =\) to scale; ignored/);
+    assert.equal(run.child.exitCode, null, run.describe());
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
