@@ -104,16 +104,18 @@ async function main(): Promise<void> {
   // A stop can arrive before the module is loaded: the worker then leaves at once (beginStop).
   process.on('SIGTERM', () => beginStop('SIGTERM'));
   process.on('SIGINT', () => beginStop('SIGINT'));
-  // The master is gone (killed, crashed): finish quickly and leave, never outlive it.
-  process.on('disconnect', () => beginStop('master went away'));
+  // The master is gone (killed, crashed): finish quickly and leave, never outlive it. The app's own SIGTERM
+  // listeners (a WebSocket server saying goodbye) run as at any stop: the kernel's pdeathsig and the orphan
+  // guard send one too, but neither is there in every setup (no setpriv, no bash).
+  process.on('disconnect', () => masterGone('master went away'));
   // The parent-death signal has a race: a worker spawned as the master dies may be set up after the master
   // is gone and never get it, and its IPC channel may close before anyone listens. Being re-parented is
   // the one sign that cannot be missed, so it is checked now and every second.
   const master = process.ppid;
   // (a parent pid of 1 proves nothing: drover itself may be PID 1 in a container)
-  if (process.send !== undefined && !process.connected) beginStop('master went away before the worker started');
+  if (process.send !== undefined && !process.connected) masterGone('master went away before the worker started');
   setInterval(() => {
-    if (process.ppid !== master) beginStop('master went away');
+    if (process.ppid !== master) masterGone('master went away');
   }, 1000).unref();
   // before the module loads: a module stuck at its top level is a stuck worker too
   if (stuckMs > 0) {
@@ -143,6 +145,13 @@ async function main(): Promise<void> {
 function startHeartbeat(): void {
   if (heartbeatMs <= 0) return;
   setInterval(() => send({ t: 'hb', requests, rss: process.memoryUsage.rss() }), heartbeatMs).unref();
+}
+
+function masterGone(why: string): void {
+  if (stopping) return;
+  beginStop(why);
+  // a real signal, so that every listener the app added runs (ours, beginStop, has run already)
+  if (process.listenerCount('SIGTERM') > 1) process.kill(process.pid, 'SIGTERM');
 }
 
 function beginStop(why: string): void {

@@ -275,6 +275,50 @@ test('a fetch() app: a body it leaves unread does not hold up the next request o
   }
 });
 
+test("the master SIGKILLed: a WebSocket app's SIGTERM listener runs, and its clients get its goodbye before the worker exits", async () => {
+  // what the README tells a WebSocket app to do at a stop, when the stop comes from the master's death
+  const dir = makeTmpDir();
+  writeFileSync(
+    join(dir, 'app.mjs'),
+    `import { createServer } from 'node:http';
+const open = new Set();
+const server = createServer((req, res) => res.end('plain'));
+server.on('upgrade', (req, socket) => {
+  socket.write('HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: test\\r\\nConnection: Upgrade\\r\\n\\r\\n');
+  open.add(socket);
+  socket.on('close', () => open.delete(socket));
+});
+process.on('SIGTERM', () => {
+  for (const socket of open) socket.end('going away\\n');
+});
+export default server;
+`,
+  );
+  const [port] = await freePorts(1);
+  const run = serve(dir, 'app.mjs', [`127.0.0.1:${port}`]);
+  let worker = 0;
+  try {
+    worker = Number((await run.waitForLine(/spawned: app_0 with pid (\d+)/, { timeoutMs: 15_000 }))[1]);
+    await run.waitForLine(/app_0: starting → running/, { timeoutMs: 15_000 });
+    let got = '';
+    const closed = new Promise<void>((resolve) => {
+      const socket = connect(port as number, '127.0.0.1', () => socket.write('GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\n'));
+      socket.setEncoding('utf8');
+      socket.on('data', (d: string) => {
+        got += d;
+        if (got.includes('101 Switching Protocols') && run.child.exitCode === null && run.child.signalCode === null) run.signal('SIGKILL');
+      });
+      socket.on('error', () => undefined);
+      socket.on('close', () => resolve());
+    });
+    await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error(`the upgraded connection did not close within 10 s; got ${JSON.stringify(got)}\n${run.describe()}`)), 10_000))]);
+    assert.match(got, /101 Switching Protocols[^]*going away\n$/, `the app's goodbye, then the close: ${JSON.stringify(got)}`);
+    await waitForCondition(() => livePids([worker]).length === 0, 'the worker to exit', { timeoutMs: 5000 });
+  } finally {
+    await teardown(run, worker ? [worker] : [], dir);
+  }
+});
+
 test('an exported http.Server serves every -b address with its own settings and upgrade handler', async () => {
   const dir = makeTmpDir();
   writeFileSync(
