@@ -2,7 +2,7 @@
 // request is atomic in the master's memory backend. Time is Redis's clock (TIME), so masters on several
 // machines agree on due times, leases and ttls. Key layout (P = the prefix, `shared_prefix`):
 //
-//   P:id                 task ids (INCR; unique across queues, as in the memory backend)
+//   P:id                 task ids (INCR, floor TIME in µs; unique across queues and across a Redis restart)
 //   P:queues             set of queue names
 //   P:t:ID               one task: q queue, d data (JSON text), p priority, m max attempts, a attempts,
 //                        e last nack error, o lease owner (while leased), dr/dt dead reason and time
@@ -50,7 +50,24 @@ end
 local function reap_ok()
   return redis.call('EXISTS', P .. ':hb') == 1 and redis.call('EXISTS', P .. ':grace') == 0
 end
+-- The next task id: one more than the last, and never below Redis's clock in µs, as tokens: a counter lost
+-- with the data must not hand out ids again, since a lease taken before the restart would then settle the
+-- new task of the same id (same owner and attempt), and producers use ids as idempotency keys. Below 2^53,
+-- so exact as a Lua number and as the integer reply; keys and members are built with tkey() and pad().
+local function next_id()
+  local t = redis.call('TIME')
+  local floor = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local id = redis.call('INCR', P .. ':id')
+  if id < floor then
+    redis.call('SET', P .. ':id', string.format('%.0f', floor))
+    return floor
+  end
+  return id
+end
+-- 16 digits until the year 2286 (ids are µs since 1970); the ready zset sorts equal scores by this text
 local function pad(id) return string.format('%016d', tonumber(id)) end
+-- a task's key; concatenating the number itself would print an id of 16 digits as 1.7965725560031e+15
+local function tkey(m) return P .. ':t:' .. string.format('%.0f', tonumber(m)) end
 local function qkey(q, part) return P .. ':q:' .. q .. ':' .. part end
 local function mid_of(owner) return string.match(owner, '^([^/]*)/') or '' end
 -- tells the masters whose takers found the queue empty that it has a task now (no message otherwise)
@@ -60,11 +77,11 @@ end
 
 -- a task whose lease ended without ack or nack: ready again, or dead when its attempts are used up
 local function bury(q, m, reason, now)
-  redis.call('HSET', P .. ':t:' .. tonumber(m), 'dr', reason, 'dt', now)
+  redis.call('HSET', tkey(m), 'dr', reason, 'dt', now)
   redis.call('RPUSH', qkey(q, 'x'), m)
 end
 local function lose(q, m, reason, now)
-  local tk = P .. ':t:' .. tonumber(m)
+  local tk = tkey(m)
   redis.call('ZREM', qkey(q, 'l'), m)
   local owner = redis.call('HGET', tk, 'o')
   if owner then redis.call('SREM', P .. ':o:' .. owner, m) end
@@ -83,7 +100,7 @@ local function promote(q, now)
   local due = redis.call('ZRANGEBYSCORE', qkey(q, 'd'), '-inf', now, 'LIMIT', 0, 1000)
   for _, m in ipairs(due) do
     redis.call('ZREM', qkey(q, 'd'), m)
-    redis.call('ZADD', qkey(q, 'r'), -tonumber(redis.call('HGET', P .. ':t:' .. tonumber(m), 'p')), m)
+    redis.call('ZADD', qkey(q, 'r'), -tonumber(redis.call('HGET', tkey(m), 'p')), m)
   end
   if #due > 0 then wake(q) end
   for _, m in ipairs(redis.call('ZRANGEBYSCORE', qkey(q, 'l'), '-inf', now, 'LIMIT', 0, 1000)) do
@@ -108,7 +125,7 @@ end
 -- (lapsed leases are lost here). A process whose lease lapsed can take the same task again (another of
 -- its loops): the late settling of the first delivery must not settle the second, which still runs.
 local function held(q, m, owner, now, attempt)
-  local tk = P .. ':t:' .. tonumber(m)
+  local tk = tkey(m)
   if redis.call('HGET', tk, 'q') ~= q or redis.call('HGET', tk, 'o') ~= owner then return nil end
   local untilMs = redis.call('ZSCORE', qkey(q, 'l'), m)
   if not untilMs then return nil end
@@ -124,7 +141,7 @@ end
 local function end_lease(q, m, owner)
   redis.call('ZREM', qkey(q, 'l'), m)
   redis.call('SREM', P .. ':o:' .. owner, m)
-  redis.call('HDEL', P .. ':t:' .. tonumber(m), 'o')
+  redis.call('HDEL', tkey(m), 'o')
 end
 
 -- grants a free lock to its first waiter whose master is alive; returns {wid, token} when that waiter
@@ -164,8 +181,8 @@ end
 local function owner_gone(owner, now, caller)
   local ok = P .. ':o:' .. owner
   for _, m in ipairs(redis.call('SMEMBERS', ok)) do
-    local q = redis.call('HGET', P .. ':t:' .. tonumber(m), 'q')
-    if q and redis.call('HGET', P .. ':t:' .. tonumber(m), 'o') == owner then lose(q, m, 'worker exited', now) end
+    local q = redis.call('HGET', tkey(m), 'q')
+    if q and redis.call('HGET', tkey(m), 'o') == owner then lose(q, m, 'worker exited', now) end
   end
   redis.call('DEL', ok)
   local grants = {}
@@ -188,9 +205,9 @@ export const SCRIPTS = {
   /** ARGV: P, queue, data, priority, maxAttempts, delayMs → id */
   push: `
 local q, pri, delay = ARGV[2], tonumber(ARGV[4]), tonumber(ARGV[6])
-local id = redis.call('INCR', P .. ':id')
+local id = next_id()
 local m = pad(id)
-redis.call('HSET', P .. ':t:' .. id, 'q', q, 'd', ARGV[3], 'p', pri, 'm', ARGV[5], 'a', 0)
+redis.call('HSET', tkey(id), 'q', q, 'd', ARGV[3], 'p', pri, 'm', ARGV[5], 'a', 0)
 redis.call('SADD', P .. ':queues', q)
 redis.call('HINCRBY', qkey(q, 'n'), 'pushed', 1)
 if delay > 0 then redis.call('ZADD', qkey(q, 'd'), now_ms() + delay, m)
@@ -215,7 +232,7 @@ for i = 5, #ARGV - 1, 2 do
   local popped = redis.call('ZPOPMIN', qkey(q, 'r'))
   if not popped[1] then break end
   local m, owner = popped[1], ARGV[i]
-  local tk = P .. ':t:' .. tonumber(m)
+  local tk = tkey(m)
   local a = redis.call('HINCRBY', tk, 'a', 1)
   redis.call('HSET', tk, 'o', owner)
   redis.call('ZADD', qkey(q, 'l'), now + tonumber(ARGV[i + 1]), m)
@@ -307,7 +324,7 @@ local q = ARGV[2]
 promote(q, now_ms())
 local out = {}
 for _, m in ipairs(redis.call('LRANGE', qkey(q, 'x'), 0, tonumber(ARGV[3]) - 1)) do
-  local f = redis.call('HMGET', P .. ':t:' .. tonumber(m), 'd', 'p', 'a', 'dr', 'e', 'dt')
+  local f = redis.call('HMGET', tkey(m), 'd', 'p', 'a', 'dr', 'e', 'dt')
   out[#out + 1] = {tonumber(m), f[1], f[2], f[3], f[4], f[5], f[6]}
 end
 return out`,
@@ -318,7 +335,7 @@ local q = ARGV[2]
 promote(q, now_ms())
 local ids = redis.call('LRANGE', qkey(q, 'x'), 0, -1)
 for _, m in ipairs(ids) do
-  local tk = P .. ':t:' .. tonumber(m)
+  local tk = tkey(m)
   local f = redis.call('HMGET', tk, 'a', 'p')
   redis.call('HSET', tk, 'a', 0, 'm', math.max(1, tonumber(f[1])))
   redis.call('HDEL', tk, 'e', 'dr', 'dt')

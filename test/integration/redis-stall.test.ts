@@ -84,13 +84,16 @@ test('[redis backend] a worker whose ack fails in a stall says on stderr that th
       await run.waitForLine(/w_0: starting → running/);
       const pushed = await runCli(['queue', 'push', 'jobs', '{"n":1}', '-c', conf]);
       assert.equal(pushed.code, 0, pushed.output);
-      await run.waitForLine(/w_0 \| handling task 1/);
+      // Redis task ids are large (never below Redis's clock in µs): the one the push printed
+      const id = pushed.stdout.trim();
+      assert.match(id, /^\d+$/, pushed.output);
+      await run.waitForLine(new RegExp(`w_0 \\| handling task ${id}\\b`));
 
       process.kill(redis.pid, 'SIGSTOP');
       writeFileSync(join(dir, 'go'), '');
-      await run.waitForLine(/w_0 \| handled task 1/);
+      await run.waitForLine(new RegExp(`w_0 \\| handled task ${id}\\b`));
       // the ack goes out after the handler returned; Redis does not answer it
-      await run.waitForLine(/drover queue jobs: task 1 \(attempt 1\): ack failed: .*E_BACKEND.*delivered again once its lease ends/, {
+      await run.waitForLine(new RegExp(`drover queue jobs: task ${id} \\(attempt 1\\): ack failed: .*E_BACKEND.*delivered again once its lease ends`), {
         timeoutMs: BOUND_MS,
       });
       process.kill(redis.pid, 'SIGCONT');

@@ -147,6 +147,18 @@ for (const { name, make } of BACKENDS) {
       assert.deepEqual([(await first).id, (await second).id], [x, y]);
     });
 
+    test('pushes made in one turn get distinct, growing ids, and each task keeps its own data', async () => {
+      // Redis ids are 16-digit numbers: built into a key the way Lua prints such a number (1.7965725560031e+15),
+      // ids a few µs apart would share one task key, and the last push would overwrite the others
+      const b = await make();
+      const ids = await Promise.all([0, 1, 2, 3, 4].map((n) => b.push('turn', { n }, {})));
+      for (let i = 1; i < ids.length; i++) assert.ok((ids[i] as number) > (ids[i - 1] as number), `ids in push order: ${ids.join(' ')}`);
+      const got = [];
+      for (let i = 0; i < ids.length; i++) got.push(await takeOne(b, 'turn', 'w#1'));
+      assert.deepEqual(got.map((d) => [d.id, d.data]), ids.map((id, n) => [id, { n }]));
+      for (const d of got) assert.equal(await b.ack('turn', d.id, 'w#1', d.attempt), true, `ack of task ${d.id}`);
+    });
+
     test('a delayed task is not taken before it is due', async () => {
       const b = await make();
       const pushedAt = Date.now();
@@ -673,6 +685,35 @@ describe('redis backend: several masters on one server', () => {
       assert.equal(await b.lockRelease('F', held), false, 'the old holder learns at release that it lost the lock');
       assert.equal(await b.lockRelease('F', after), true);
       assert.ok((await lockOne(b, 'F', 'w#3').token) > after, 'tokens still grow after the floor was applied');
+    } finally {
+      await b.close();
+      await server.stop();
+    }
+  });
+
+  test('task ids keep growing across a Redis restart without persistence; a stale ack of a task leased before it settles nothing', async () => {
+    // the counter (PREFIX:id) is lost with the data; ids starting again at 1 gave a new task the id of one
+    // leased before the restart, and that lease's late ack (same owner, id and attempt) acked the new task
+    const dir = makeTmpDir('drover-redis-ids-');
+    let server = await startRedis(dir);
+    const b = await RedisBackend.connect({ url: server.url, prefix: 'ids', onError: () => {} });
+    try {
+      const before = await b.push('q', 'before', {});
+      const old = await takeOne(b, 'q', 'w#1');
+      assert.deepEqual([old.id, old.attempt], [before, 1]);
+      process.kill(server.pid, 'SIGKILL');
+      await server.stop();
+      server = await startRedis(dir);
+      // the same socket: the client reconnects to an empty server
+      const after = await b.push('q', 'after', {});
+      assert.ok(after > before, `the id pushed after the restart (${after}) must be above the one before (${before})`);
+      const d = await takeOne(b, 'q', 'w#1');
+      assert.deepEqual([d.id, d.data, d.attempt], [after, 'after', 1]);
+      assert.equal(await b.ack('q', old.id, 'w#1', old.attempt), false, 'the late ack of the lease lost in the restart answers false');
+      const stats = await b.queueStats('q');
+      assert.equal(stats[0]?.leased, 1, `the new task is still leased: ${JSON.stringify(stats)}`);
+      assert.ok((await b.push('q', 'next', {})) > after, 'ids still grow after the floor was applied');
+      assert.equal(await b.ack('q', d.id, 'w#1', d.attempt), true);
     } finally {
       await b.close();
       await server.stop();
