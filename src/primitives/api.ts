@@ -416,12 +416,12 @@ class QueueHandle<T> implements Queue<T> {
         if (!task) return;
         try {
           await handler(task);
-          settling = task.settled ? Promise.resolve() : this.sayIfUnsettled(task, 'ack', task.ack());
+          settling = task.settled ? Promise.resolve() : this.sayIfUnsettled(task, 'ack', this.sayIfLost(task, task.ack()));
         } catch (err) {
           settling = task.settled ? Promise.resolve() : this.settleFailed(task as TaskHandle<T>, err, signal, retryIn);
         }
         // an ack that cannot reach the master (it went away) changes nothing here: the lease ends anyway
-        // (one the backend failed was said on stderr by sayIfUnsettled)
+        // (one the backend failed was said on stderr by sayIfUnsettled, one answered false by sayIfLost)
         settling = settling.catch(() => undefined);
       }
     };
@@ -448,6 +448,21 @@ class QueueHandle<T> implements Queue<T> {
       delay = 0;
     }
     return this.sayIfUnsettled(task, 'nack', task.nack({ retryInMs: delay as number, error: describeThrown(err) }));
+  }
+
+  /**
+   * An ack answered false: the lease had been lost before it (it ended while the handler ran, or the task
+   * went with a Redis restart), so the task may run, or have run, again elsewhere; an operator should see it.
+   */
+  private sayIfLost(task: Task<T>, acking: Promise<boolean>): Promise<boolean> {
+    return acking.then((acked) => {
+      if (!acked) {
+        process.stderr.write(
+          `drover queue ${this.name}: task ${task.id} (attempt ${task.attempt}): ack answered false: the lease had been lost (it ended before the ack, or the task went with a Redis restart); the task may run, or have run, again elsewhere (at least once)\n`,
+        );
+      }
+      return acked;
+    });
   }
 
   /**
