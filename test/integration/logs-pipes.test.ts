@@ -11,7 +11,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { LogSink } from '../../src/logs/sink.js';
 import { spawnProcess } from '../../src/os/spawn.js';
 import { canCreateUsers, createTestUser } from '../helpers/users.js';
-import { rpc, rpcValue } from '../helpers/xmlrpc.js';
+import { rawRequest, rpc, rpcValue } from '../helpers/xmlrpc.js';
 import { checkNumberedLines, describeCheck, logAndBackups, readLogText } from '../helpers/log-lines.js';
 import { fixture, makeTmpDir, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
 
@@ -246,13 +246,20 @@ test('sendProcessStdin reaches the program through its stdin pipe, for each proc
     assert.equal(await rpcValue(socket, 'supervisor.sendProcessStdin', ['cat', 'first line\n']), true);
     assert.equal(await rpcValue(socket, 'supervisor.sendProcessStdin', ['cat', 'second\n']), true);
     await waitForCondition(() => text() === 'first line\nsecond\n', 'both lines echoed by cat', { describe: () => `log ${JSON.stringify(text())}\n${run.describe()}` });
+    // a CR as Python's client sends it, unescaped, is a line end like supervisord's parser reads it (XML
+    // 1.0, 2.11); a CR written as a reference stays a CR
+    const crs = await rawRequest(socket, {
+      body: `<?xml version='1.0'?><methodCall><methodName>supervisor.sendProcessStdin</methodName><params><param><value><string>cat</string></value></param><param><value><string>a\r\nb\rc&#13;d\n</string></value></param></params></methodCall>`,
+    });
+    assert.match(crs.body, /<boolean>1<\/boolean>/, crs.body);
+    await waitForCondition(() => text() === 'first line\nsecond\na\nb\nc\rd\n', 'the CRs as supervisord reads them', { describe: () => `log ${JSON.stringify(text())}\n${run.describe()}` });
     // a restart makes a new pipe: the next process gets what is sent now
     assert.equal(await rpcValue(socket, 'supervisor.stopProcess', ['cat']), true);
     const fault = await rpc(socket, 'supervisor.sendProcessStdin', ['cat', 'lost\n']);
     assert.ok(fault.type === 'fault' && fault.faultString === 'NOT_RUNNING: cat', JSON.stringify(fault));
     assert.equal(await rpcValue(socket, 'supervisor.startProcess', ['cat']), true);
     assert.equal(await rpcValue(socket, 'supervisor.sendProcessStdin', ['cat', 'third\n']), true);
-    await waitForCondition(() => text() === 'first line\nsecond\nthird\n', 'the new process echoes the third line', { describe: () => `log ${JSON.stringify(text())}\n${run.describe()}` });
+    await waitForCondition(() => text() === 'first line\nsecond\na\nb\nc\rd\nthird\n', 'the new process echoes the third line', { describe: () => `log ${JSON.stringify(text())}\n${run.describe()}` });
   } finally {
     await teardown(run, [], dir);
   }

@@ -150,10 +150,15 @@ class Reader {
     return root;
   }
 
-  /** Character data between `from` and `to`, with references replaced. */
+  /**
+   * Character data between `from` and `to`, line ends normalised and references replaced. A CR LF or a lone
+   * CR is LF (XML 1.0, 2.11), as supervisord's parser reads it: Python's client sends a string's CR
+   * unescaped. A `&#13;` is a CR still, decoded after.
+   */
   private chars(from: number, to: number): string {
-    const raw = this.src.slice(from, to);
+    let raw = this.src.slice(from, to);
     if (FORBIDDEN_CHAR.test(raw)) this.fail('a character XML does not allow', from);
+    if (raw.includes('\r')) raw = raw.replace(/\r\n?/g, '\n');
     if (!raw.includes('&')) return raw;
     return this.decodeRefs(raw, from);
   }
