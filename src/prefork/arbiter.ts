@@ -654,7 +654,6 @@ export class Arbiter {
     return this.workersOf(group, programName).filter((w) => !w.retiring && w.role !== 'spare' && !DOWN.has(w.record.state));
   }
 
-  /** Worker programs (group, program) currently configured. */
   /** TTIN and TTOU act on worker programs only: with none, say that the signal changed nothing (true). */
   private noWorkerPrograms(signal: string): boolean {
     if (this.programs().length > 0) return false;
@@ -662,6 +661,7 @@ export class Arbiter {
     return true;
   }
 
+  /** Worker programs (group, program) currently configured. */
   private programs(): { group: string; programName: string }[] {
     const seen = new Map<string, { group: string; programName: string }>();
     for (const m of this.host.members()) {

@@ -161,7 +161,7 @@ export class RedisBackend implements SharedBackend {
     for (const c of [client, sub]) c.on('ready', () => this.reported.clear());
     // after a reconnect (a Redis restart loses the liveness key), say at once that this master lives
     this.client.on('ready', () => {
-      if (this.heartbeatTimer !== null) void this.beat().catch((err: unknown) => this.report(`heartbeat: ${(err as Error).message}`, err));
+      if (this.heartbeatTimer !== null && !this.closed) void this.beat().catch((err: unknown) => this.report(`heartbeat: ${(err as Error).message}`, err));
     });
   }
 
@@ -295,8 +295,10 @@ export class RedisBackend implements SharedBackend {
     const subscribing = this.subscribing.get(key);
     if (subscribing) {
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([subscribing, new Promise((r) => (timer = setTimeout(r, this.commandTimeoutMs)))]);
+      const placed = await Promise.race([subscribing.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), this.commandTimeoutMs)))]);
       clearTimeout(timer);
+      // one command timeout in all, as for any request: the read would wait another
+      if (!placed) throw new RedisStalledError(`Redis did not answer within ${this.commandTimeoutMs} ms (stalled?): the watch of "${key}" is not in place to read after`);
     }
     // watchers not yet given a value get this one: a watch's first value is the first read issued after it
     const unset = [...(this.watchers.get(key) ?? [])].filter((w) => w.last === null);
@@ -447,6 +449,7 @@ export class RedisBackend implements SharedBackend {
   private stop(): void {
     this.closed = true;
     if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
+    this.heartbeatTimer = null;
     for (const lq of this.queues.values()) if (lq.timer) clearTimeout(lq.timer);
     for (const t of this.lockTimers.values()) clearTimeout(t);
   }
@@ -587,6 +590,8 @@ export class RedisBackend implements SharedBackend {
 
   /** Refreshes this master's liveness and gives back what vanished masters' workers held. */
   private async beat(): Promise<void> {
+    // a beat after the leave would put the liveness key back, and the others would take it for dead later
+    if (this.closed) return;
     const [grants, born, gone] = (await this.run('heartbeat', [this.masterId, this.livenessMs, `${this.masterId}@${Date.now()}`])) as [unknown, string, [string, number, number][]];
     this.grantAll(grants);
     if (this.born !== null && born !== this.born) {
@@ -596,7 +601,7 @@ export class RedisBackend implements SharedBackend {
     }
     this.born = born;
     for (const [mid, leases, locks] of gone) {
-      this.onError(`master ${mid} did not beat within shared_liveness (${this.livenessMs} ms): taken for dead, ${leases} task lease(s) and ${locks} lock(s) of its workers given back`);
+      this.onError(`master ${mid} did not beat within shared_liveness (${this.livenessMs} ms): taken for dead, what its workers held given back (up to ${leases} task lease(s), ${locks} lock(s))`);
     }
     this.scheduleBeat();
   }

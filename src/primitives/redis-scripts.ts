@@ -2,7 +2,7 @@
 // request is atomic in the master's memory backend. Time is Redis's clock (TIME), so masters on several
 // machines agree on due times, leases and ttls. Key layout (P = the prefix, `shared_prefix`):
 //
-//   P:id                 task ids (INCR, floor TIME in µs; unique across queues and across a Redis restart)
+//   P:id                 task ids (INCR, floor TIME in ms; unique across queues and across a Redis restart)
 //   P:queues             set of queue names
 //   P:t:ID               one task: q queue, d data (JSON text), p priority, m max attempts, a attempts,
 //                        e last nack error, o lease owner (while leased), dr/dt dead reason and time
@@ -14,7 +14,7 @@
 //   P:o:OWNER            ids leased by one worker process;  P:ol:OWNER lock names it holds
 //   P:ms, P:m:MID        masters (set) and each one's liveness key (PX ttl, refreshed);  P:mo:MID its owners
 //   P:hb                 some master beat within half a liveness (PX);  P:grace no master is taken for
-//                        dead while it lives (PX one liveness, set when P:hb had lapsed: Redis was away)
+//                        dead while it lives (PX a liveness + 2 s, set when P:hb had lapsed: Redis was away)
 //   P:born               a mark set once: a different one, or none, tells a master the data was lost
 //   P:s                  shared state, hash key → JSON text;  P:token lock tokens (INCR, floor TIME in µs)
 //   P:L:NAME             a lock's holder (o owner, w waiter id, t token, u until ms or 0);
@@ -50,13 +50,14 @@ end
 local function reap_ok()
   return redis.call('EXISTS', P .. ':hb') == 1 and redis.call('EXISTS', P .. ':grace') == 0
 end
--- The next task id: one more than the last, and never below Redis's clock in µs, as tokens: a counter lost
--- with the data must not hand out ids again, since a lease taken before the restart would then settle the
--- new task of the same id (same owner and attempt), and producers use ids as idempotency keys. Below 2^53,
--- so exact as a Lua number and as the integer reply; keys and members are built with tkey() and pad().
+-- The next task id: one more than the last, and never below Redis's clock in ms: a counter lost with the
+-- data must not hand out ids again, since a lease taken before the restart would then settle the new task
+-- of the same id (same owner and attempt), and producers use ids as idempotency keys. Milliseconds, not
+-- the tokens' µs: 13 digits, which Lua prints exactly (it prints 15 digits and more as 1.7e+15), so the
+-- task keys an older drover's scripts build on the same prefix (a USR2 across an upgrade) stay right. The
+-- cost: ids can run ahead of the clock only by pushing more than 1000 a second for a while.
 local function next_id()
-  local t = redis.call('TIME')
-  local floor = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local floor = now_ms()
   local id = redis.call('INCR', P .. ':id')
   if id < floor then
     redis.call('SET', P .. ':id', string.format('%.0f', floor))
@@ -64,9 +65,9 @@ local function next_id()
   end
   return id
 end
--- 16 digits until the year 2286 (ids are µs since 1970); the ready zset sorts equal scores by this text
+-- 13 digits until the year 2286 (ids are ms since 1970); the ready zset sorts equal scores by this text
 local function pad(id) return string.format('%016d', tonumber(id)) end
--- a task's key; concatenating the number itself would print an id of 16 digits as 1.7965725560031e+15
+-- a task's key, its id written out in full whatever its size (Lua prints 15 digits and more in e-notation)
 local function tkey(m) return P .. ':t:' .. string.format('%.0f', tonumber(m)) end
 local function qkey(q, part) return P .. ':q:' .. q .. ':' .. part end
 local function mid_of(owner) return string.match(owner, '^([^/]*)/') or '' end
@@ -513,7 +514,9 @@ return owner_gone(ARGV[3], now_ms(), ARGV[2])`,
 local mid, lv = ARGV[2], tonumber(ARGV[3])
 -- No master beat for half a liveness: Redis was away (stopped, restarted, out of reach), not the masters,
 -- whose liveness keys lapsed meanwhile. None is taken for dead until each has had a liveness to beat again.
-if redis.call('EXISTS', P .. ':hb') == 0 then redis.call('SET', P .. ':grace', '1', 'PX', lv) end
+-- The grace is one liveness and 2 s: ioredis waits up to 2 s between two tries to reconnect, so a master
+-- may come back that much after the first one did, and then beats at once.
+if redis.call('EXISTS', P .. ':hb') == 0 then redis.call('SET', P .. ':grace', '1', 'PX', lv + 2000) end
 redis.call('SET', P .. ':hb', '1', 'PX', math.max(1, math.floor(lv / 2)))
 redis.call('SET', P .. ':m:' .. mid, '1', 'PX', lv)
 redis.call('SADD', P .. ':ms', mid)

@@ -12,6 +12,7 @@ import { describeThrown } from '../errors.js';
 import { parseMasterMessage, WORKER_BOOT_ERROR, WORKER_CUT_SHORT, WORKER_ENV, type WorkerMessage } from '../ipc/protocol.js';
 import { lock, queue, setRuntimeDefaults, state } from '../primitives/api.js';
 import { steadyNowMs } from '../os/clock.js';
+import { raiseOnSelf } from '../os/signals.js';
 import { accessLog, accessLogTakenOver } from './access-log.js';
 import { listenBesideApp } from './beside-app.js';
 import { Connections } from './drain.js';
@@ -102,7 +103,10 @@ async function main(): Promise<void> {
   process.title = `drover: worker ${id} [${name}]`;
 
   // A stop can arrive before the module is loaded: the worker then leaves at once (beginStop).
-  process.on('SIGTERM', () => beginStop('SIGTERM'));
+  process.on('SIGTERM', () => {
+    sigtermCame = true;
+    beginStop('SIGTERM');
+  });
   process.on('SIGINT', () => beginStop('SIGINT'));
   // The master is gone (killed, crashed): finish quickly and leave, never outlive it. The app's own SIGTERM
   // listeners (a WebSocket server saying goodbye) run as at any stop: the kernel's pdeathsig and the orphan
@@ -147,12 +151,22 @@ function startHeartbeat(): void {
   setInterval(() => send({ t: 'hb', requests, rss: process.memoryUsage.rss() }), heartbeatMs).unref();
 }
 
+/** set once a SIGTERM came: the master's stop, or the kernel's pdeathsig or the orphan guard at its death */
+let sigtermCame = false;
+
 function masterGone(why: string): void {
   if (stopping) return;
   beginStop(why);
-  // a real signal, so that every listener the app added runs (ours, beginStop, has run already)
-  if (process.listenerCount('SIGTERM') > 1) process.kill(process.pid, 'SIGTERM');
+  // A real signal, so that every listener the app added runs (ours, beginStop, has run already). Not when
+  // a SIGTERM came, or comes a moment later: the kernel's pdeathsig follows the IPC channel's close, and
+  // the app's listeners would run twice.
+  setTimeout(() => {
+    if (!sigtermCame && process.listenerCount('SIGTERM') > 1) raiseOnSelf('SIGTERM');
+  }, MASTER_GONE_SIGTERM_MS).unref();
 }
+
+/** how long a worker whose master is gone waits for the SIGTERM its death sends before it raises one */
+const MASTER_GONE_SIGTERM_MS = 200;
 
 function beginStop(why: string): void {
   if (!enterStopping(0)) return;

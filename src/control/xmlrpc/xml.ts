@@ -138,7 +138,7 @@ class Reader {
         if (end < 0) this.fail('unterminated CDATA section');
         const data = this.src.slice(this.pos + 9, end);
         if (FORBIDDEN_CHAR.test(data)) this.fail('a character XML does not allow');
-        top.text.push(data);
+        top.text.push(data.replace(/\r\n?/g, '\n')); // line ends as in any character data (chars())
         this.pos = end + 3;
       } else if (this.src.startsWith('<!', this.pos) || this.src.startsWith('<?', this.pos)) {
         this.fail('declarations and processing instructions are not accepted inside elements');
