@@ -291,13 +291,13 @@ export class RedisBackend implements SharedBackend {
   async stateGet(key: string): Promise<Slot> {
     // a watch being set up on this key: read after it is in place (no change can fall in between);
     // otherwise the read is issued now, in order with the operations around it
-    // (bounded: a stalled Redis answers neither, and the read then fails with E_BACKEND on its own timer)
+    // (bounded: a SUBSCRIBE not in place within the command timeout fails the read with E_BACKEND, so the
+    // whole read takes one timeout at most, as any request)
     const subscribing = this.subscribing.get(key);
     if (subscribing) {
       let timer: NodeJS.Timeout | undefined;
       const placed = await Promise.race([subscribing.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), this.commandTimeoutMs)))]);
       clearTimeout(timer);
-      // one command timeout in all, as for any request: the read would wait another
       if (!placed) throw new RedisStalledError(`Redis did not answer within ${this.commandTimeoutMs} ms (stalled?): the watch of "${key}" is not in place to read after`);
     }
     // watchers not yet given a value get this one: a watch's first value is the first read issued after it
