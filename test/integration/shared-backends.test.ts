@@ -588,8 +588,9 @@ describe('redis backend: several masters on one server', () => {
       } finally {
         process.kill(redis.pid, 'SIGCONT');
       }
-      // a grace of one liveness after the silence, and a beats again within a third of one: nothing moves
-      await assertStaysFor(2500, () => delivered.length === 0 && granted.length === 0, `a's lease and lock staying a's (${taken()})`);
+      // a grace of one liveness and 2 s after the silence (3 s here), and a beats again within a third of a
+      // liveness: nothing moves, within the grace or after it
+      await assertStaysFor(4500, () => delivered.length === 0 && granted.length === 0, `a's lease and lock staying a's (${taken()})`);
       assert.deepEqual([...problemsA, ...problemsB].filter((m) => /taken for dead|lost drover's data/.test(m)), []);
       // a vanishes: taken for dead as ever, and b says so
       a.abandon();
