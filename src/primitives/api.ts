@@ -447,21 +447,23 @@ class QueueHandle<T> implements Queue<T> {
       process.stderr.write(`drover queue ${this.name}: retryInMs gave ${typeof delay === 'string' ? delay : describeThrown(delay)} for task ${task.id}, not a finite number; retrying it at once\n`);
       delay = 0;
     }
-    return this.sayIfUnsettled(task, 'nack', task.nack({ retryInMs: delay as number, error: describeThrown(err) }));
+    return this.sayIfUnsettled(task, 'nack', this.sayIfLost(task, task.nack({ retryInMs: delay as number, error: describeThrown(err) })));
   }
 
   /**
-   * An ack answered false: the lease had been lost before it (it ended while the handler ran, or the task
-   * went with a Redis restart), so the task may run, or have run, again elsewhere; an operator should see it.
+   * An ack answered false, or a nack 'lost': the lease had been lost before it (it ended while the handler
+   * ran, or the task went with a Redis restart), so the task may run, or have run, again elsewhere, and a
+   * nack's retry delay and error were not recorded; an operator should see it.
    */
-  private sayIfLost(task: Task<T>, acking: Promise<boolean>): Promise<boolean> {
-    return acking.then((acked) => {
-      if (!acked) {
+  private sayIfLost<R extends boolean | NackResult>(task: Task<T>, settling: Promise<R>): Promise<R> {
+    return settling.then((answer) => {
+      if (answer === false || answer === 'lost') {
+        const what = answer === false ? 'ack answered false' : "nack answered 'lost' (its retry delay and error not recorded)";
         process.stderr.write(
-          `drover queue ${this.name}: task ${task.id} (attempt ${task.attempt}): ack answered false: the lease had been lost (it ended before the ack, or the task went with a Redis restart); the task may run, or have run, again elsewhere (at least once)\n`,
+          `drover queue ${this.name}: task ${task.id} (attempt ${task.attempt}): ${what}: the lease had been lost (it ended before the ${answer === false ? 'ack' : 'nack'}, or the task went with a Redis restart); the task may run, or have run, again elsewhere (at least once)\n`,
         );
       }
-      return acked;
+      return answer;
     });
   }
 

@@ -77,8 +77,9 @@ environment = RESULT="${result}"
 }
 
 // process() with two loops and a short lease: loop 1's handler holds the task until loop 2 has taken it
-// again (the lease lapsed), then returns, and process() acks a delivery that is no longer the current one.
-const LOST_ACK_WORKER = `import { defineWorker } from 'drover';
+// again (the lease lapsed), then returns (process() acks) or throws (process() nacks) a delivery that is no
+// longer the current one.
+const lostWorker = (ending: 'return' | 'throw'): string => `import { defineWorker } from 'drover';
 export default defineWorker({
   async run(ctx) {
     const q = ctx.queue('jobs');
@@ -87,32 +88,37 @@ export default defineWorker({
     await q.push({ n: 1 });
     await q.process(async (task) => {
       ctx.log('handling task ' + task.id + ' attempt ' + task.attempt);
-      if (task.attempt === 1) await again;
-      else retaken();
+      if (task.attempt === 1) {
+        await again;
+        ${ending === 'throw' ? "throw new Error('late failure');" : 'return;'}
+      }
+      retaken();
     }, { concurrency: 2, leaseMs: 150 });
   },
 });
 `;
 
 for (const backend of SHARED_BACKENDS) {
-test(`[${backend} backend] process() says on stderr when an ack answers false: the lease had been lost, the task may run again elsewhere`, async () => {
+for (const [ending, verb, answer] of [['return', 'ack', 'answered false'], ['throw', 'nack', "answered 'lost'"]] as const) {
+test(`[${backend} backend] process() says on stderr when its ${verb} ${answer}: the lease had been lost, the task may run again elsewhere`, async () => {
   const dir = makeTmpDir();
   linkDrover(dir);
   const shared = await useSharedBackend(backend, dir);
-  writeFileSync(join(dir, 'worker.mjs'), LOST_ACK_WORKER);
+  writeFileSync(join(dir, 'worker.mjs'), lostWorker(ending));
   const conf = writeConfig(dir, `${shared.section}[program:w]\nworker = ${join(dir, 'worker.mjs')}\nstartsecs = 0\n`);
   let run: CliRun | null = null;
   try {
     run = await startUp(conf);
     const [, id] = (await run.waitForLine(/w_0 \| handling task (\d+) attempt 2/)) as RegExpMatchArray;
-    const said = new RegExp(`drover queue jobs: task ${id} \\(attempt 1\\): ack answered false: the lease had been lost .*may run, or have run, again`);
+    const said = new RegExp(`drover queue jobs: task ${id} \\(attempt 1\\): ${verb} ${answer}.*: the lease had been lost .*may run, or have run, again`);
     await run.waitForLine(said);
     assert.equal(run.count(said), 1, run.describe());
-    assert.equal(run.count(/ack answered false/), 1, `the current delivery's ack is accepted, so said once:\n${run.describe()}`);
+    assert.equal(run.count(/answered false|answered 'lost'/), 1, `the current delivery's ack is accepted, so said once:\n${run.describe()}`);
   } finally {
     if (run) await teardown(run);
     await shared.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 });
+}
 }
