@@ -56,7 +56,3 @@ export function allSignalNames(): string[] {
   return [...BY_NUMBER.values()];
 }
 
-/** Sends this process a signal, so that every listener for it runs as for one sent from outside. */
-export function raiseOnSelf(signal: NodeJS.Signals): void {
-  process.kill(process.pid, signal);
-}

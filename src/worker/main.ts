@@ -12,7 +12,6 @@ import { describeThrown } from '../errors.js';
 import { parseMasterMessage, WORKER_BOOT_ERROR, WORKER_CUT_SHORT, WORKER_ENV, type WorkerMessage } from '../ipc/protocol.js';
 import { lock, queue, setRuntimeDefaults, state } from '../primitives/api.js';
 import { steadyNowMs } from '../os/clock.js';
-import { raiseOnSelf } from '../os/signals.js';
 import { accessLog, accessLogTakenOver } from './access-log.js';
 import { listenBesideApp } from './beside-app.js';
 import { Connections } from './drain.js';
@@ -102,15 +101,14 @@ async function main(): Promise<void> {
   if (!modulePath) fail('no module given');
   process.title = `drover: worker ${id} [${name}]`;
 
-  // A stop can arrive before the module is loaded: the worker then leaves at once (beginStop).
-  process.on('SIGTERM', () => {
-    sigtermCame = true;
-    beginStop('SIGTERM');
-  });
+  // A stop can arrive before the module is loaded: the worker then leaves at once (beginStop). The stop
+  // begins in routeSigterm's emit, after the app's listeners; this listener only keeps Node from dying of
+  // the signal. Routed first: Node binds process.emit when the first listener of a signal is added.
+  routeSigterm();
+  process.on('SIGTERM', () => undefined);
   process.on('SIGINT', () => beginStop('SIGINT'));
   // The master is gone (killed, crashed): finish quickly and leave, never outlive it. The app's own SIGTERM
-  // listeners (a WebSocket server saying goodbye) run as at any stop: the kernel's pdeathsig and the orphan
-  // guard send one too, but neither is there in every setup (no setpriv, no bash).
+  // listeners (a WebSocket server saying goodbye) run as at any stop, and once (sigterm below).
   process.on('disconnect', () => masterGone('master went away'));
   // The parent-death signal has a race: a worker spawned as the master dies may be set up after the master
   // is gone and never get it, and its IPC channel may close before anyone listens. Being re-parented is
@@ -151,22 +149,43 @@ function startHeartbeat(): void {
   setInterval(() => send({ t: 'hb', requests, rss: process.memoryUsage.rss() }), heartbeatMs).unref();
 }
 
-/** set once a SIGTERM came: the master's stop, or the kernel's pdeathsig or the orphan guard at its death */
+/** set once the app's SIGTERM listeners ran: a SIGTERM came, or the master is gone */
 let sigtermCame = false;
 
-function masterGone(why: string): void {
-  if (stopping) return;
-  beginStop(why);
-  // A real signal, so that every listener the app added runs (ours, beginStop, has run already). Not when
-  // a SIGTERM came, or comes a moment later: the kernel's pdeathsig follows the IPC channel's close, and
-  // the app's listeners would run twice.
-  setTimeout(() => {
-    if (!sigtermCame && process.listenerCount('SIGTERM') > 1) raiseOnSelf('SIGTERM');
-  }, MASTER_GONE_SIGTERM_MS).unref();
+/**
+ * A worker's SIGTERM runs the app's listeners once, then begins the stop. The master sends one SIGTERM;
+ * at its death the kernel's pdeathsig and the orphan guard's TERM can both come, and Node would run the
+ * listeners for each. Node hands a signal to its listeners through process.emit (the one there when the
+ * signal's first listener was added), so that is where the second one is dropped.
+ */
+function routeSigterm(): void {
+  process.emit = function (this: NodeJS.Process, event: string | symbol, ...args: unknown[]): boolean {
+    return event === 'SIGTERM' ? sigterm('SIGTERM') : emitOnProcess.call(this, event, ...args);
+  } as typeof process.emit;
 }
 
-/** how long a worker whose master is gone waits for the SIGTERM its death sends before it raises one */
-const MASTER_GONE_SIGTERM_MS = 200;
+type Emit = (this: NodeJS.Process, event: string | symbol, ...args: unknown[]) => boolean;
+/** Node's own process.emit */
+const emitOnProcess = process.emit as Emit;
+
+function sigterm(why: string): boolean {
+  if (sigtermCame) return false;
+  sigtermCame = true;
+  try {
+    return emitOnProcess.call(process, 'SIGTERM', 'SIGTERM');
+  } finally {
+    beginStop(why);
+  }
+}
+
+/**
+ * The master is gone: the app's SIGTERM listeners run now, before a worker with nothing in flight can exit
+ * (a signal handled later never runs them), and the stop begins.
+ */
+function masterGone(why: string): void {
+  if (stopping) return;
+  sigterm(why);
+}
 
 function beginStop(why: string): void {
   if (!enterStopping(0)) return;

@@ -319,6 +319,34 @@ export default server;
   }
 });
 
+test("the master SIGKILLed: each worker runs the app's SIGTERM listeners once, not twice and not never", async () => {
+  // A worker hears of its master's death up to three ways: its IPC channel closes, the kernel's pdeathsig,
+  // the orphan guard's TERM. The two signals each ran the app's listeners, and a worker with nothing in
+  // flight could exit on the channel's close before either signal was handled, running them never.
+  const dir = makeTmpDir();
+  const said = join(dir, 'sigterm.log');
+  writeFileSync(
+    join(dir, 'app.mjs'),
+    `import { appendFileSync } from 'node:fs';
+process.on('SIGTERM', () => appendFileSync(${JSON.stringify(said)}, process.pid + '\\n'));
+export default (req, res) => res.end('ok');
+`,
+  );
+  const [port] = await freePorts(1);
+  const run = serve(dir, 'app.mjs', [`127.0.0.1:${port}`], ['-w', '2']);
+  const workers: number[] = [];
+  try {
+    for (const n of [0, 1]) workers.push(Number((await run.waitForLine(new RegExp(`spawned: app_${n} with pid (\\d+)`), { timeoutMs: 15_000 }))[1]));
+    for (const n of [0, 1]) await run.waitForLine(new RegExp(`app_${n}: starting → running`), { timeoutMs: 15_000 });
+    run.signal('SIGKILL');
+    const calls = (): string[] => (existsSync(said) ? readFileSync(said, 'utf8').split('\n').filter(Boolean) : []);
+    await waitForCondition(() => livePids(workers).length === 0, 'both workers to exit', { timeoutMs: 5000, describe: () => `listener calls ${JSON.stringify(calls())}\n${run.describe()}` });
+    assert.deepEqual(calls().map(Number).sort(), [...workers].sort(), `one call of the app's SIGTERM listener per worker (workers ${workers.join(', ')})\n${run.describe()}`);
+  } finally {
+    await teardown(run, workers, dir);
+  }
+});
+
 test('an exported http.Server serves every -b address with its own settings and upgrade handler', async () => {
   const dir = makeTmpDir();
   writeFileSync(
