@@ -62,6 +62,12 @@ export class Checks implements LaunchEnv {
   watch(supervisor: Supervisor): void {
     this.supervisor = supervisor;
     supervisor.onChange((e) => this.changed(e));
+    // a shutdown ends the health checks: a program stopped before another it checks (a dependency) would
+    // only fill the log with failures that mean nothing (core ignores their verdicts then too)
+    supervisor.onMoodChange((mood) => {
+      if (mood === 'running') return;
+      for (const [key, w] of [...this.watches]) if (w.phase === 'health') this.end(key);
+    });
   }
 
   /** NOTIFY_SOCKET for a `ready = notify` process, bound now (before the spawn) if it is not yet. */
@@ -105,7 +111,7 @@ export class Checks implements LaunchEnv {
     if (!entry) return;
     const { spec } = entry;
     if (e.step.to === 'starting' && spec.ready !== null) this.begin(e.key, e.record.spawns, 'ready', spec.ready, spec);
-    else if (e.step.to === 'running' && spec.healthcheck !== null) this.begin(e.key, e.record.spawns, 'health', spec.healthcheck, spec);
+    else if (e.step.to === 'running' && spec.healthcheck !== null && this.supervisor?.mood === 'running') this.begin(e.key, e.record.spawns, 'health', spec.healthcheck, spec);
   }
 
   private begin(key: string, spawn: number, phase: Watch['phase'], check: CheckSpec, spec: ProcessSpec): void {

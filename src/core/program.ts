@@ -277,7 +277,9 @@ export function reduce(
       break;
     }
     case 'readyTimeoutElapsed':
-      beginStop(event, 'always', {}, 'readyTimeout', `${notReadyInTime(policy)}: a failed start`);
+      // in a shutdown the program is stopped in its turn (reverse priority), not now as a failed start
+      if (ctx.shuttingDown) move(event, 'shuttingDown', {});
+      else beginStop(event, 'always', {}, 'readyTimeout', `${notReadyInTime(policy)}: a failed start`);
       break;
     case 'healthCheckPassed':
       move(event, 'always', rec.state === 'running' ? { health: 'healthy', healthFailures: 0 } : {});
@@ -289,7 +291,10 @@ export function reduce(
       }
       const failures = rec.healthFailures + 1;
       const counts = { healthFailures: failures, healthChecksFailed: rec.healthChecksFailed + 1 };
-      if (failures < policy.healthcheckRetries) {
+      if (ctx.shuttingDown) {
+        // a verdict that was under way when the shutdown began: the program is stopped in its turn
+        move(event, 'shuttingDown', counts);
+      } else if (failures < policy.healthcheckRetries) {
         move(event, 'always', counts);
       } else {
         const reason = `unhealthy: ${failures} failed health checks in a row (last: ${event.error}); restarting`;

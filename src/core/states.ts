@@ -80,7 +80,8 @@ export type Guard =
   | 'exitedAfterStartSecs'
   | 'healthRetriesReached' // the healthcheck_retries-th failed health check in a row
   | 'restartAfterStop' // the stop was for being unhealthy: start again
-  | 'failedStartAfterStop'; // the stop was for ready_timeout: a failed start
+  | 'failedStartAfterStop' // the stop was for ready_timeout: a failed start
+  | 'shuttingDown'; // drover is shutting down: a check's verdict stops or restarts nothing
 
 export interface Transition {
   readonly from: State;
@@ -113,12 +114,14 @@ export const TRANSITIONS: readonly Transition[] = [
   row('starting', 'startSecsElapsed', 'running', 'always', 'stayed up for startsecs'),
   row('starting', 'readyReported', 'running', 'always', 'ready: its ready check passed, or the worker said so'),
   row('starting', 'readyTimeoutElapsed', 'stopping', 'always', 'not ready within ready_timeout; stopped (counts as a failed start)'),
+  row('starting', 'readyTimeoutElapsed', 'starting', 'shuttingDown', 'not ready within ready_timeout, in a shutdown: it is stopped in its turn'),
   row('running', 'readyReported', 'running', 'always', 'already running'),
   row('running', 'startSecsElapsed', 'running', 'always', 'ready early, and now up for startsecs too: a good start'),
   row('stopping', 'readyReported', 'stopping', 'always', 'ready, but already stopping'),
   row('running', 'healthCheckPassed', 'running', 'always', 'health check passed: healthy'),
   row('running', 'healthCheckFailed', 'running', 'always', 'health check failed, fewer than healthcheck_retries times in a row'),
   row('running', 'healthCheckFailed', 'stopping', 'healthRetriesReached', 'healthcheck_retries failed health checks in a row: unhealthy, restarting'),
+  row('running', 'healthCheckFailed', 'running', 'shuttingDown', 'health check failed in a shutdown: counted; it is stopped in its turn, not restarted'),
   row('stopping', 'healthCheckPassed', 'stopping', 'always', 'already stopping'),
   row('stopping', 'healthCheckFailed', 'stopping', 'always', 'already stopping'),
   row('starting', 'childExited', 'backoff', 'exitedTooQuickly', 'exited before startsecs, or before it was ready'),

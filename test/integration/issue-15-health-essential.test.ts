@@ -377,3 +377,58 @@ healthcheck_retries = 1000
     await teardown(run, leftPid(), dir);
   }
 });
+
+test('in a shutdown, checks stop nothing out of turn: a failing health check or a lapsing ready_timeout waits for the program\'s turn', async () => {
+  // a (priority 900) is stopped first; b's health check asks whether a is alive, so it fails from then on;
+  // c (800) takes 3 s to stop; r's ready check never passes, and its ready_timeout lapses while c stops.
+  // b and r (100, 50) used to be stopped (b "unhealthy; restarting", r "a failed start") before c was.
+  const dir = makeTmpDir();
+  const aPid = join(dir, 'a.pid');
+  const file = writeConfig(
+    dir,
+    `[program:a]
+command = sh -c 'echo $$ > ${aPid}; exec sleep 1000'
+priority = 900
+startsecs = 0
+
+[program:c]
+command = sh -c 'trap "sleep 3; exit 0" TERM; while :; do sleep 0.1; done'
+priority = 800
+startsecs = 0
+
+[program:b]
+command = sleep 1000
+priority = 100
+startsecs = 0
+healthcheck = exec:sh -c 'kill -0 $(cat ${aPid})'
+healthcheck_interval = 300ms
+healthcheck_retries = 2
+
+[program:r]
+command = sleep 1000
+priority = 50
+startsecs = 0
+ready = exec:false
+ready_interval = 200ms
+ready_timeout = 2500ms
+`,
+  );
+  const run = await startUp(file);
+  try {
+    for (const name of ['a', 'c', 'b']) await run.waitForLine(new RegExp(`${name}: starting → running`));
+    await run.waitForLine(/r: stopped → starting/);
+    run.signal('SIGTERM');
+    const exit = await run.waitForExit(20_000);
+    const out = run.output;
+    assert.equal(exit.code, 0, out);
+    assert.doesNotMatch(out, /unhealthy|not ready within ready_timeout|health check .* failed/, 'no check acted in the shutdown');
+    const cStopped = out.indexOf('c: stopping → stopped');
+    assert.ok(cStopped > 0, out);
+    for (const line of ['b: running → stopping', 'r: starting → stopping']) {
+      const at = out.indexOf(line);
+      assert.ok(at > cStopped, `${line} after c stopped, in its turn:\n${out}`);
+    }
+  } finally {
+    await teardown(run, [], dir);
+  }
+});

@@ -366,6 +366,26 @@ test('ready_timeout during a shutdown: the exit is a plain stop, nothing retries
   assert.deepEqual(r.path, ['stopping', 'stopped']);
 });
 
+test('ready_timeout elapsing in a shutdown stops nothing: the process is stopped in its turn, as a plain stop', () => {
+  // a failed start's stop now would come before the programs of higher priority, out of the shutdown's order
+  let r = step(spawnedWithCheck(), { type: 'readyTimeoutElapsed' }, 30_000, checked, true);
+  assert.deepEqual(r.path, ['starting']);
+  assert.deepEqual(r.effects.filter((e) => e.type === 'sendSignal' || e.type === 'startTimer'), []);
+  r = step(r.rec, { type: 'stopRequested' }, 31_000, checked, true);
+  r = step(r.rec, { type: 'childExited', code: 0, signal: null }, 31_001, checked, true);
+  assert.deepEqual(r.path, ['stopping', 'stopped']);
+});
+
+test('a failed health check in a shutdown is counted, and restarts nothing, even at healthcheck_retries', () => {
+  let rec = step(spawnedWithCheck(), { type: 'readyReported' }, 1000, checked).rec;
+  rec = step(rec, { type: 'healthCheckFailed', error: 'x' }, 2000, checked).rec;
+  const r = step(rec, { type: 'healthCheckFailed', error: 'x' }, 3000, checked, true);
+  assert.deepEqual(r.path, ['running']);
+  assert.equal(r.rec.healthFailures, 2);
+  assert.equal(r.rec.unhealthyRestarts, 0);
+  assert.deepEqual(r.effects.filter((e) => e.type === 'sendSignal'), []);
+});
+
 test('a stop asked for while a ready_timeout stop is under way ends stopped, not in backoff', () => {
   let rec = step(spawnedWithCheck(), { type: 'readyTimeoutElapsed' }, 30_000, checked).rec;
   rec = step(rec, { type: 'stopRequested' }, 30_001, checked).rec;
