@@ -56,10 +56,18 @@ export function runCheckCommand(cmd: CheckCommand, cancel?: AbortSignal, guard?:
   let stopped: 'timeout' | 'cancelled' | null = null;
   let resolveOutcome: (o: CheckOutcome) => void = () => undefined;
   const outcome = new Promise<CheckOutcome>((resolve) => (resolveOutcome = resolve));
+  let guarded = guard !== undefined && guard !== null;
+  const unguard = (): void => {
+    if (guarded) guard?.remove(pid);
+    guarded = false;
+  };
   const kill = (why: 'timeout' | 'cancelled'): void => {
     if (exit !== null) return; // it has ended: its verdict stands, and its group id may be another's by now
     stopped ??= why;
     sendSignal(pid, 'KILL', true);
+    // the whole group is killed: nothing is left for the guard, and a cancel is often drover's exit, whose
+    // guard would otherwise find the group still listed, send it TERM and KILL, and outlive drover by 1 s
+    unguard();
   };
   const timer = setTimeout(() => kill('timeout'), timerDelay(cmd.timeoutMs));
   const onCancel = (): void => kill('cancelled');
@@ -75,7 +83,7 @@ export function runCheckCommand(cmd: CheckCommand, cancel?: AbortSignal, guard?:
     // something it started still holds its output: a check leaves nothing running behind it (its group
     // lives on while that process is in it, so the id is still its own)
     if (open > 0 && stopped === null) sendSignal(pid, 'KILL', true);
-    guard?.remove(pid);
+    unguard();
     for (const stream of streams) stream.destroy();
     const said = output.trim().split('\n').pop()?.trim() ?? '';
     // what it said last before it was killed is often why it hung ("waiting for lock …")
