@@ -63,23 +63,33 @@ export class Hooks {
 
   /** Calls a hook and waits for it (bounded); failures are logged. Returns false if it threw. */
   async run(name: HookName, timeoutMs: number, ...args: unknown[]): Promise<boolean> {
+    return (await this.runUnless(name, timeoutMs, null, ...args)) !== 'failed';
+  }
+
+  /**
+   * As run(), but stops waiting when `interrupted` resolves (a Ctrl-C: the hook itself runs on, unawaited).
+   * Returns 'done', 'failed' (threw, rejected or ran out of time: logged) or 'interrupted'.
+   */
+  async runUnless(name: HookName, timeoutMs: number, interrupted: Promise<unknown> | null, ...args: unknown[]): Promise<'done' | 'failed' | 'interrupted'> {
     const fn = this.fns[name];
-    if (!fn) return true;
+    if (!fn) return 'done';
     // The timer holds the event loop until the hook settles: a hook that waits on something which does not
     // (a signal, an unref'd timer) would otherwise leave drover's start-up with nothing to wait for, and Node
     // would end the process there, silently, with nothing started
     let timer: NodeJS.Timeout | undefined;
+    const INTERRUPTED = Symbol('interrupted');
     try {
-      await Promise.race([
+      const how = await Promise.race([
         Promise.resolve(fn(...args)),
         new Promise((_r, reject) => {
           timer = setTimeout(() => reject(new Error(`did not finish within ${timeoutMs} ms`)), timeoutMs);
         }),
+        ...(interrupted ? [interrupted.then(() => INTERRUPTED)] : []),
       ]);
-      return true;
+      return how === INTERRUPTED ? 'interrupted' : 'done';
     } catch (err) {
       this.logger.error(`hook ${name} failed: ${(err as Error).stack ?? String(err)}`);
-      return false;
+      return 'failed';
     } finally {
       clearTimeout(timer);
     }

@@ -212,8 +212,16 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   const serverInfo = { pid: process.pid, configFile: config.file, processes: config.processes.length };
   // `up -d`'s launcher gives up on a daemon silent for its start timeout: it is told to wait out the hook first
   if (hooks.has('on_starting')) o.onLongStep?.(ON_STARTING_MS);
-  if (!(await hooks.run('on_starting', ON_STARTING_MS, serverInfo))) {
-    return abort('the on_starting hook failed (see the log); nothing was started');
+  // a stop (Ctrl-C) is not made to wait out the hook, as gunicorn's Ctrl-C interrupts its on_starting: the
+  // signal stays queued, and the start-up below takes the path that starts nothing
+  const starting = await hooks.runUnless('on_starting', ON_STARTING_MS, o.signals.stopQueued(), serverInfo);
+  if (starting === 'failed') return abort('the on_starting hook failed (see the log); nothing was started');
+  /** whether the start-up has already said that a stop came first and nothing is started */
+  let stopAnnounced = false;
+  if (starting === 'interrupted') {
+    const sig = o.signals.pending().find((s) => STOP_SIGNALS.includes(s)) ?? 'INT';
+    logger.info(`SIG${sig} during on_starting: not waiting for the hook; nothing is started`);
+    stopAnnounced = true;
   }
   let primitives: OpenPrimitives;
   try {
@@ -470,7 +478,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
       },
     });
   } else if (stopFirst !== null) {
-    logger.info(`SIG${stopFirst} came while drover was starting: no program is started`);
+    if (!stopAnnounced) logger.info(`SIG${stopFirst} came while drover was starting: no program is started`);
     supervisor.start(() => false);
   } else {
     supervisor.start();
@@ -490,7 +498,8 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   };
   const stopTrimming = trimWhenQuiet(activity, (r) => logger.debug(`returned the C heap's free memory to the kernel: anonymous memory ${r.beforeKiB ?? '?'} → ${r.afterKiB ?? '?'} KiB`));
   o.onReady({ pid: process.pid, urls: server.urls, processes: config.processes.length });
-  void hooks.run('when_ready', 30_000, serverInfo);
+  // nothing was started when a stop came first: drover is not ready, it is on its way out
+  if (stopFirst === null) void hooks.run('when_ready', 30_000, serverInfo);
 
   const { failed, exitCode } = await supervisor.whenStopped();
   // from now on another stop signal (TERM, INT, QUIT, PWR…) means "exit now": it ends the reading of the programs' last

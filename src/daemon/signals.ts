@@ -51,6 +51,8 @@ export class SignalRelay {
   private readonly installed: [MasterSignal, () => void][] = [];
   /** libuv's listening for REALTIME_SIGNALS; null when the native layer cannot load (then `up` refuses) */
   private realtime: SignalListening | null = null;
+  /** what stopQueued() handed out, resolved by the next stop signal queued; none at first */
+  private readonly stopWaiters: ((sig: MasterSignal) => void)[] = [];
 
   /**
    * Installs the listeners, then takes over what came before: the signals a drover that exec'd into this
@@ -131,15 +133,29 @@ export class SignalRelay {
     return this.queued.splice(0);
   }
 
+  /**
+   * Resolves with the first stop signal queued, at once if one is: for a start-up step that waits before a
+   * target is attached (the on_starting hook), which a Ctrl-C must not have to wait out. It stays queued
+   * (the start-up still finds it in pending() and starts nothing).
+   */
+  stopQueued(): Promise<MasterSignal> {
+    const sig = this.queued.find((s) => STOP_SIGNALS.includes(s));
+    if (sig !== undefined) return Promise.resolve(sig);
+    return new Promise((resolve) => this.stopWaiters.push(resolve));
+  }
+
   /** Queues a signal that came before a target; USR1s in a row are one (one reopen answers them all). */
   private queue(sig: string): void {
     if (!(MASTER_SIGNALS as readonly string[]).includes(sig) || (sig === 'USR1' && this.queued.at(-1) === 'USR1')) return;
     this.queued.push(sig as MasterSignal);
+    // resolving only schedules the waiters: the listener still just pushes and returns (STYLE §4)
+    if (STOP_SIGNALS.includes(sig as MasterSignal)) for (const resolve of this.stopWaiters.splice(0)) resolve(sig as MasterSignal);
   }
 
   /** Starts delivering to `target`, first the signals that arrived before. */
   attach(target: (sig: MasterSignal) => void): void {
     this.target = target;
+    this.stopWaiters.length = 0; // from here on, the target hears of each stop
     for (const sig of this.queued.splice(0)) target(sig);
   }
 
