@@ -45,7 +45,7 @@ import { Reloader } from './reload.js';
 import { FileWatch } from './watch.js';
 import { ensureRuntimeDir, RuntimeDirError } from './runtime-dir.js';
 import { ServiceNotifications } from './service-notify.js';
-import { STOP_SIGNALS, type SignalRelay } from './signals.js';
+import { STOP_SIGNALS, type MasterSignal, type SignalRelay } from './signals.js';
 
 export interface ReadyInfo {
   readonly pid: number;
@@ -506,9 +506,14 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   // output, whenever it comes (as PID 1, a signal without a listener would not even reach drover). Orphans
   // still end while that output is read (up to 5 s) and on_exit runs (up to 10 s): CHLD still reaps them,
   // or as PID 1 they would pile up as zombies until drover exits
+  // and it ends the wait for on_exit (a second Ctrl-C is a fast shutdown, DESIGN §5)
+  let stopAgain: (sig: MasterSignal) => void = () => undefined;
+  const stoppedAgain = new Promise<MasterSignal>((resolve) => (stopAgain = resolve));
   o.signals.attach((sig) => {
-    if (STOP_SIGNALS.includes(sig)) sink.stopReading();
-    else if (sig === 'CHLD') reaping.reap();
+    if (STOP_SIGNALS.includes(sig)) {
+      sink.stopReading();
+      stopAgain(sig);
+    } else if (sig === 'CHLD') reaping.reap();
   });
   // After an internal error every process group was SIGKILLed at once: their exits get up to a second to
   // reach the log before it closes (bounded: the state that records them may be what failed).
@@ -518,7 +523,9 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   checks.close();
   process.off('uncaughtException', onUnexpected);
   process.off('unhandledRejection', onUnexpected);
-  await hooks.run('on_exit', 10_000, serverInfo);
+  if ((await hooks.runUnless('on_exit', 10_000, stoppedAgain, serverInfo)) === 'interrupted') {
+    logger.info(`SIG${await stoppedAgain} during on_exit: not waiting for the hook`);
+  }
   // handed over: the programs' last output is read and written before the log streams end, so the offsets
   // their `end` events give are final; their clients go on from there with the new master (docs/api.md)
   if (reexec.handedOver) await sink.settle();

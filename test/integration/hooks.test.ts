@@ -153,3 +153,30 @@ export function on_exit() { console.log('HOOK on_exit'); }
     await teardown(run, [], dir);
   }
 });
+
+// Review finding: a second Ctrl-C while on_exit ran was ignored: drover waited out the hook's 10 s. A second
+// INT means a fast shutdown (DESIGN §5); it ends the wait for on_exit too.
+test('a second INT while on_exit runs: drover exits without waiting for the hook', async () => {
+  const dir = makeTmpDir();
+  writeFileSync(
+    join(dir, 'hooks.mjs'),
+    `export async function on_exit() {
+  console.log('HOOK on_exit');
+  await new Promise(() => undefined); // never ends (drover's own 10 s timer keeps the process alive)
+}
+`,
+  );
+  const run = await startUp(writeConfig(dir, `[supervisord]\nhooks = hooks.mjs\n\n[program:sleeper]\ncommand = /bin/sleep 1000\nstartsecs = 0\n`));
+  try {
+    await run.waitForLine(/sleeper: starting → running/);
+    run.signal('SIGINT');
+    await run.waitForLine(/HOOK on_exit/);
+    run.signal('SIGINT');
+    // the hook would hold drover for 10 s
+    const exit = await run.waitForExit(6_000);
+    assert.equal(exit.code, 0, run.describe());
+    assert.match(run.output, /SIGINT during on_exit: not waiting for the hook/, run.describe());
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
