@@ -7,6 +7,7 @@ import type { Supervisor } from '../core/supervisor.js';
 import type { Logger } from '../logs/logger.js';
 import type { SteeringView } from '../prefork/sockets.js';
 import { reportToParent, spawnAndAwaitReport } from '../os/handoff.js';
+import { hasControllingTerminal } from '../os/proc.js';
 import { processEnded, sendSignal } from '../os/spawn.js';
 import { markStderr, stderrSince } from '../os/stderr-tail.js';
 import { timerDelay } from '../os/timers.js';
@@ -189,6 +190,13 @@ export class Reexec {
       // the old master exits once the new one runs, and a PID namespace ends with its PID 1: the kernel
       // would SIGKILL the new master and every program with it
       logger.warn('SIGUSR2: drover is PID 1 here, and a re-exec would end the container with the old master; ignored (SIGHUP reloads the config and rolls the workers)');
+      return;
+    }
+    if (hasControllingTerminal()) {
+      // the new master runs detached, in a session of its own, and the old one exits: the shell would get its
+      // prompt back while the new master and every program ran on, printing into the terminal, out of
+      // Ctrl-C's reach (as WINCH, src/prefork/workers.ts, the terminal decides)
+      logger.warn("SIGUSR2 ignored: drover runs on a terminal, where the new master would run on detached, out of Ctrl-C's reach; SIGHUP reloads the programs and workers with no dropped request, and with -d, under systemd or in a container without a tty USR2 re-executes");
       return;
     }
     const previous = supervisor.predecessor.pid;
