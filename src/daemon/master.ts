@@ -411,14 +411,6 @@ export async function runMaster(o: MasterOptions): Promise<number> {
     return code;
   }
 
-  // a stop asked for while drover started (during a slow on_starting hook, say) comes first: nothing is
-  // started only to be stopped again (a one-shot job, a migration, would be cut short)
-  // (one turn of the event loop first: a signal whose handler has run reaches its JS listener only in the
-  // loop's poll phase, and the start-up may have got here in microtasks since; one the kernel has not yet
-  // handed to a thread, on a loaded machine, comes after and stops what started)
-  await new Promise((resolve) => setImmediate(resolve));
-  const stopFirst = o.signals.pending().find((sig) => STOP_SIGNALS.includes(sig)) ?? null;
-  o.signals.attach((sig) => supervisor.push({ type: 'signalReceived', signal: sig }));
   // Node < 22.14 has a few milliseconds at its start, before bin/drover.js's listener, where SIGUSR1 opens
   // its inspector: none may stay open (docs/security.md)
   const inspector = closeStrayInspector();
@@ -457,6 +449,16 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   // daemon's log keeps them (in the foreground they are on stderr, beside the log)
   if (o.daemon) for (const w of config.warnings) logger.warn(`config: ${formatConfigWarning(w).replace(/\n/g, '\n    ')}`);
   events.start(supervisor);
+  // a stop asked for while drover started (during a slow on_starting hook, say) comes first: nothing is
+  // started only to be stopped again (a one-shot job, a migration, would be cut short)
+  // (one turn of the event loop first: a signal whose handler has run reaches its JS listener only in the
+  // loop's poll phase, and the start-up may have got here in microtasks since; one the kernel has not yet
+  // handed to a thread, on a loaded machine, comes after and stops what started. Checked here, right before
+  // the start: the start-up lines above run without a turn of the loop, so a signal caught while they ran
+  // would reach its listener only after the programs had started, and stop them within milliseconds)
+  await new Promise((resolve) => setImmediate(resolve));
+  const stopFirst = o.signals.pending().find((sig) => STOP_SIGNALS.includes(sig)) ?? null;
+  o.signals.attach((sig) => supervisor.push({ type: 'signalReceived', signal: sig }));
   if (o.reexec) {
     takeOver(supervisor, {
       logger,
