@@ -156,8 +156,11 @@ export function reduce(
 
   const spawnNow = (ev: ProcessEvent, reason?: string, guard: Guard = 'always'): void => {
     const counts = { restarts: rec.spawns > 0 ? rec.restarts + 1 : rec.restarts, spawns: rec.spawns + 1 };
-    // the last exit is forgotten at a spawn, as supervisor forgets it (its exitstatus is reset in spawn())
-    move(ev, guard, { stopRequested: false, stopCause: 'requested', spawnError: null, exitStatus: null, exitSignal: null, startedAtMs: ctx.nowMs, healthFailures: 0, ...counts }, reason);
+    // the last exit is forgotten at a spawn, as supervisor forgets it (its exitstatus is reset in spawn());
+    // so is the last health verdict, which was about another process, except "unhealthy" after a restart
+    // for it (it stands until the new process passes a check)
+    const health = rec.stopCause === 'unhealthy' ? rec.health : null;
+    move(ev, guard, { stopRequested: false, stopCause: 'requested', spawnError: null, exitStatus: null, exitSignal: null, startedAtMs: ctx.nowMs, healthFailures: 0, health, ...counts }, reason);
     effects.push({ type: 'spawn' });
   };
 

@@ -458,6 +458,17 @@ test('healthcheck_retries failures in a row: unhealthy, stopped, and started aga
   assert.equal(r.rec.healthFailures, 0, 'the new process starts a new run of failures');
 });
 
+test('a start forgets the last health verdict, which was about another process; "unhealthy" stands across its own restart', () => {
+  let rec = step(spawnedWithCheck(), { type: 'readyReported' }, 1000, checked).rec;
+  rec = step(rec, { type: 'healthCheckPassed' }, 2000, checked).rec;
+  assert.equal(rec.health, 'healthy');
+  rec = step(rec, { type: 'stopRequested' }, 3000, checked).rec;
+  rec = step(rec, { type: 'childExited', code: 0, signal: null }, 3001, checked).rec;
+  const r = step(rec, { type: 'startRequested' }, 4000, checked);
+  assert.deepEqual(r.path, ['stopped', 'starting']);
+  assert.equal(r.rec.health, null, 'no verdict yet about the new process');
+});
+
 test('an unhealthy process that exits during a shutdown is not started again', () => {
   let rec = step(spawnedWithCheck(), { type: 'readyReported' }, 1000, checked).rec;
   rec = step(rec, { type: 'healthCheckFailed', error: 'x' }, 2000, checked).rec;
