@@ -40,7 +40,7 @@ import { startReaping } from './reaping.js';
 import { trimWhenQuiet } from './memory.js';
 import { formatConfigWarning } from '../config/sources.js';
 import { descriptorShortage, raiseToMinimums } from './limits.js';
-import { LOCK_FD_NAME, Reexec, takeOver, takeSocketFiles } from './reexec.js';
+import { LOCK_FD_NAME, Reexec, takeOver, takePassedFds, takeSocketFiles } from './reexec.js';
 import { Reloader } from './reload.js';
 import { FileWatch } from './watch.js';
 import { ensureRuntimeDir, RuntimeDirError } from './runtime-dir.js';
@@ -126,6 +126,9 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   // A re-exec'd master (USR2) inherits the old one's sockets and its instance lock as fds.
   const inherited = inheritedSockets(process.env);
   const socketFiles = takeSocketFiles(process.env);
+  // at a first start every inherited fd is its passer's (systemd's); a re-exec'd one is told which are
+  const markedPassed = takePassedFds(process.env);
+  const passedFds = o.reexec ? markedPassed : new Set([...inherited.values()].flat());
   const lockFds = o.reexec ? (inherited.get(LOCK_FD_NAME) ?? []) : [];
   inherited.delete(LOCK_FD_NAME);
   const controlFds = o.reexec ? takeControlFds(inherited) : new Map<string, number>();
@@ -140,7 +143,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   // (a set even when the config has none: a reload may add some, src/daemon/socket-reload.ts)
   let sockets: SocketSet;
   try {
-    sockets = SocketSet.bind(config.sockets, inherited, o.reexec ? socketFiles : new Set());
+    sockets = SocketSet.bind(config.sockets, inherited, o.reexec ? socketFiles : new Set(), passedFds);
   } catch (err) {
     lock.release();
     o.onStartFailed((err as Error).message, 1);

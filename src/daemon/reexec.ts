@@ -22,6 +22,28 @@ export const LOCK_FD_NAME = 'drover-instance-lock';
  */
 export const SOCKET_FILES_ENV = 'DROVER_SOCKET_FILES';
 
+/**
+ * The environment variable through which the old master names, as a JSON list, the new one's fds (3, 4, …)
+ * that hold a socket drover was passed (systemd's, or an fd://N) rather than one it bound: the new master
+ * cannot tell systemd's TCP sockets from drover's own otherwise, and must not rebind them on a reload.
+ * Read and removed from the environment first thing, as SOCKET_FILES_ENV is.
+ */
+export const PASSED_FDS_ENV = 'DROVER_PASSED_FDS';
+
+/** In a re-exec'd master: the fds its predecessor marked as passed sockets (PASSED_FDS_ENV), taken out of `env`. */
+export function takePassedFds(env: Record<string, string | undefined>): Set<number> {
+  const text = env[PASSED_FDS_ENV];
+  delete env[PASSED_FDS_ENV];
+  if (text === undefined) return new Set();
+  try {
+    const list: unknown = JSON.parse(text);
+    return new Set(Array.isArray(list) ? list.filter((fd): fd is number => Number.isInteger(fd) && (fd as number) >= 3) : []);
+  } catch {
+    // not ours (set by hand): nothing is marked, as before this variable existed
+    return new Set();
+  }
+}
+
 /** In a re-exec'd master: the socket files its predecessor hands over (SOCKET_FILES_ENV), taken out of `env`. */
 export function takeSocketFiles(env: Record<string, string | undefined>): Set<string> {
   const text = env[SOCKET_FILES_ENV];
@@ -69,7 +91,8 @@ export type SuccessorResult =
 /** Spawns the new master and waits (bounded) for it to report that its workers are ready. */
 export async function spawnSuccessor(opts: {
   readonly configFile: string;
-  readonly sockets: readonly { readonly fd: number; readonly name: string }[];
+  /** `passed`: a socket drover was passed, not one it bound (PASSED_FDS_ENV) */
+  readonly sockets: readonly { readonly fd: number; readonly name: string; readonly passed?: boolean }[];
   /** unix socket files the new master removes at its exit once it has taken over (SOCKET_FILES_ENV) */
   readonly socketFiles: readonly string[];
   /** the instance locks this master holds (its own first), passed under LOCK_FD_NAME */
@@ -90,8 +113,11 @@ export async function spawnSuccessor(opts: {
   const fds = [...opts.sockets.map((s) => s.fd), ...opts.lockFds];
   const names = [...opts.sockets.map((s) => s.name), ...opts.lockFds.map(() => LOCK_FD_NAME)];
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(opts.env)) if (v !== undefined && !k.startsWith('LISTEN_') && k !== SOCKET_FILES_ENV) env[k] = v;
+  for (const [k, v] of Object.entries(opts.env)) if (v !== undefined && !k.startsWith('LISTEN_') && k !== SOCKET_FILES_ENV && k !== PASSED_FDS_ENV) env[k] = v;
   if (opts.socketFiles.length > 0) env[SOCKET_FILES_ENV] = JSON.stringify(opts.socketFiles);
+  // the new master sees the sockets at fds 3, 4, … in this order
+  const passed = opts.sockets.flatMap((s, i) => (s.passed === true ? [3 + i] : []));
+  if (passed.length > 0) env[PASSED_FDS_ENV] = JSON.stringify(passed);
   const ownPidVars = ['LISTEN_PID', ...(opts.handWatchdog ? ['WATCHDOG_PID'] : [])];
   env['LISTEN_FDS'] = String(fds.length);
   env['LISTEN_FDNAMES'] = names.join(':');
@@ -167,7 +193,7 @@ export class Reexec {
       readonly supervisor: Supervisor;
       readonly logger: Logger;
       readonly configFile: string;
-      readonly sockets: () => readonly { readonly fd: number; readonly name: string }[];
+      readonly sockets: () => readonly { readonly fd: number; readonly name: string; readonly passed?: boolean }[];
       readonly socketFiles: () => readonly string[];
       readonly lockFds: () => readonly number[];
       readonly daemon: boolean;

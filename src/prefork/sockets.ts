@@ -41,6 +41,12 @@ export interface BoundSocket {
   readonly address: string;
   /** true when the fd came from our parent (systemd, or the old master of a re-exec) */
   readonly inherited: boolean;
+  /**
+   * true when the socket is not drover's: passed at drover's first start (by systemd, or `bind = fd://N`),
+   * and handed down each re-exec as such. A reload never binds it anew nor closes it for a change, and its
+   * unix file is never removed: its address and settings are its passer's (a .socket unit).
+   */
+  readonly passed: boolean;
 }
 
 /** What take() takes out of a SocketSet, whole, so that restore() can put it back exactly. */
@@ -95,15 +101,21 @@ export class SocketSet {
    * Binds every socket, or takes it over from `inherited` (name → fds) when the parent passed it: under its
    * name, as fd://N, or bound to its address (src/prefork/passed-sockets.ts); a balanced socket takes every
    * fd passed under its name as its slots 0, 1, … `fileOwned` (a re-exec's old master's socketFiles()) names
-   * the unix socket paths whose files this master may adopt. Throws SocketBindError naming the socket and
-   * address when one cannot be bound.
+   * the unix socket paths whose files this master may adopt; `passedFds` the inherited fds that are not
+   * drover's (every one at a first start; those a re-exec's old master marked so, PASSED_FDS_ENV). Throws
+   * SocketBindError naming the socket and address when one cannot be bound.
    */
-  static bind(specs: readonly SocketSpec[], inherited: ReadonlyMap<string, readonly number[]> = new Map(), fileOwned: ReadonlySet<string> = new Set()): SocketSet {
+  static bind(
+    specs: readonly SocketSpec[],
+    inherited: ReadonlyMap<string, readonly number[]> = new Map(),
+    fileOwned: ReadonlySet<string> = new Set(),
+    passedFds: ReadonlySet<number> = new Set(),
+  ): SocketSet {
     const set = new SocketSet();
     const { assigned, unclaimed } = assignPassedSockets(specs, inherited);
     try {
       for (const spec of specs) {
-        set.bindOne(spec, assigned.get(spec.name) ?? [], assigned.get(STEERING_FD_PREFIX + spec.name) ?? []);
+        set.bindOne(spec, assigned.get(spec.name) ?? [], assigned.get(STEERING_FD_PREFIX + spec.name) ?? [], false, passedFds);
         // the config may have moved the socket since (a re-exec reads it again): only the same path is adopted
         if (set.sockets.get(spec.name)?.inherited === true && spec.bind.kind === 'unix' && fileOwned.has(spec.bind.path)) {
           set.adoptable.add(spec.name);
@@ -304,11 +316,11 @@ export class SocketSet {
    * Every fd a successor master inherits, with its name: a balanced socket's slots in slot order, then its
    * steering program and maps (under STEERING_FD_PREFIX + name).
    */
-  handOver(): { fd: number; name: string }[] {
+  handOver(): { fd: number; name: string; passed?: boolean }[] {
     return this.list().flatMap((s) => {
       const name = s.spec.name;
       const slots = this.slots.get(name);
-      if (!slots) return [{ fd: s.fd, name }];
+      if (!slots) return [{ fd: s.fd, name, ...(s.passed ? { passed: true } : {}) }];
       const steering = this.steering.get(name)?.handles() ?? [];
       return [...this.openSlots(name).map((k) => ({ fd: slots.fds.get(k) as number, name })), ...steering.map((fd) => ({ fd, name: STEERING_FD_PREFIX + name }))];
     });
@@ -319,12 +331,21 @@ export class SocketSet {
    * the old one, which is retired (the programs still using it keep their copies until they are restarted or
    * rolled). A unix socket at the same path is bound under a temporary name and renamed over the old file,
    * so the path never stops answering. A TCP address held by the old socket cannot be bound twice: changing
-   * only its backlog or reuse_port is refused (it waits for drover's next start). Throws SocketBindError and
-   * leaves the old socket as it was.
+   * only its backlog or reuse_port is refused (it waits for drover's next start). A passed socket is not
+   * drover's to replace: any change to its section is refused. Throws SocketBindError and leaves the old
+   * socket as it was.
    */
   rebind(spec: SocketSpec): void {
     const name = spec.name;
     const old = this.sockets.get(name);
+    // systemd's socket (by name or address): binding the section's own address instead would move its
+    // programs off it, close systemd's fd (closeRetired) and, for a unix path, rename drover's file over
+    // systemd's; what the section says applies only when drover is started without it
+    if (old?.passed === true && old.spec.bind.kind !== 'fd') {
+      throw new SocketBindError(
+        `[socket:${name}] is a socket drover was passed (fd ${old.fd} on ${old.address}): a reload cannot change it, and its programs keep it; its address and settings are its passer's (systemd's .socket unit: ListenStream=, Backlog=, SocketMode=), and the section's own apply only when drover starts without that socket (a re-exec with SIGUSR2 keeps it too)`,
+      );
+    }
     if (old && old.spec.bind.kind === 'tcp' && spec.bind.kind === 'tcp' && old.spec.bind.port !== 0 && old.spec.bind.host === spec.bind.host && old.spec.bind.port === spec.bind.port) {
       throw new SocketBindError(`[socket:${name}] cannot be bound anew on ${describe(spec)} while its programs still listen there (only backlog or reuse_port changed): the change waits for drover's next start (drover down and up, or a re-exec with SIGUSR2)`);
     }
@@ -435,7 +456,7 @@ export class SocketSet {
     if (t.adoptable) this.adoptable.add(name);
   }
 
-  private bindOne(spec: SocketSpec, inheritedFds: readonly number[], steeringFds: readonly number[], replaceFile = false): void {
+  private bindOne(spec: SocketSpec, inheritedFds: readonly number[], steeringFds: readonly number[], replaceFile = false, passedFds: ReadonlySet<number> = new Set()): void {
     const b = spec.bind;
     // passed by name (systemd's LISTEN_FDNAMES, or a USR2 predecessor, which passes every socket at 3, 4, …
     // whatever its number was), else the number the config gives
@@ -450,7 +471,7 @@ export class SocketSet {
       }
       let address = describe(spec);
       if (b.kind === 'tcp') address = tcpAddress(inheritedFd) ?? address;
-      this.sockets.set(spec.name, { spec, fd: inheritedFd, address, inherited: true });
+      this.sockets.set(spec.name, { spec, fd: inheritedFd, address, inherited: true, passed: byNumber || b.kind === 'fd' || passedFds.has(inheritedFd) });
       this.keepSlots(spec, inheritedFds, inheritedFd, steeringFds);
       return;
     }
@@ -466,7 +487,7 @@ export class SocketSet {
     }
     try {
       const { fd, address } = openListening({ bind: b, backlog: spec.backlog, mode: spec.mode, owner, reusePort: spec.reusePort, replaceFile });
-      this.sockets.set(spec.name, { spec, fd, address, inherited: false });
+      this.sockets.set(spec.name, { spec, fd, address, inherited: false, passed: false });
       this.keepSlots(spec, [], fd, []);
     } catch (err) {
       if (!(err instanceof ListenError)) throw err;
