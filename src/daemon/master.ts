@@ -431,14 +431,14 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   if (!o.reexec) {
     // systemd (or systemd-socket-activate) passed a socket that no [socket:x] takes, by name, fd:// or its
     // address: its connections would wait unanswered, so say so
-    // (a section of the name took it; one that is not balanced keeps the first of several and closes the rest)
+    // (of several under a section's name, the section takes the first; another section may take the others
+    // by their address)
     const used = new Set((sockets?.handOver() ?? []).map((h) => h.fd));
     for (const [name, fds] of inherited) {
-      if (config.sockets.some((s) => s.name === name)) continue;
       for (const fd of fds) {
         if (used.has(fd)) continue;
         const at = describePassed(fd);
-        logger.warn(`a socket passed to drover (LISTEN_FDNAMES ${JSON.stringify(name)}, fd ${fd}) is named by no [socket:x] (name = its section name, bind = fd://${fd}, or bind = the address it listens on, ${at}): nothing serves it`);
+        logger.warn(`a socket passed to drover (LISTEN_FDNAMES ${JSON.stringify(name)}, fd ${fd}) is named by no [socket:x] (name = its section name, bind = fd://${fd}, or bind = the address it listens on, ${at}): nothing serves it${config.sockets.some((s) => s.name === name) ? `; [socket:${name}] takes only the first fd passed under its name` : ''}`);
       }
     }
   }

@@ -37,23 +37,34 @@ export function inheritedSockets(env: Readonly<Record<string, string | undefined
  * The passed fds each section takes. Returns `inherited` with every fd a section takes by its address moved
  * under that section's name, and `unclaimed`: the passed fds no section takes by name, number or address
  * (their connections would wait unanswered; the master warns about them). Only one fd per section is taken
- * by address, and each fd by one section at most.
+ * by address, and each fd by one section at most. Of several fds passed under a section's name, the
+ * section takes the first: the others (several ListenStream= of one .socket unit) are candidates for the
+ * other sections' addresses, as fds under a name no section has are. Only fds not in `passedFds` (a
+ * re-exec'd master's own balanced slots, handed over under the socket's name) all go to the section.
  */
 export function assignPassedSockets(
   specs: readonly SocketSpec[],
   inherited: ReadonlyMap<string, readonly number[]>,
+  passedFds: ReadonlySet<number> = new Set(),
 ): { assigned: Map<string, number[]>; unclaimed: number[] } {
   const assigned = new Map([...inherited].map(([name, fds]) => [name, [...fds]]));
   const byNumber = new Set(specs.flatMap((s) => (s.bind.kind === 'fd' ? [s.bind.fd] : [])));
-  // fds under a name no section has (systemd's own names, or "0", "1", … without LISTEN_FDNAMES)
+  // fds under a name no section has (systemd's own names, or "0", "1", … without LISTEN_FDNAMES), and the
+  // passed fds after the first under a section's name
   const candidates: { name: string; fd: number }[] = [];
   for (const [name, fds] of inherited) {
-    if (name.startsWith(STEERING_FD_PREFIX) || specs.some((s) => s.name === name)) continue;
-    for (const fd of fds) if (!byNumber.has(fd)) candidates.push({ name, fd });
+    if (name.startsWith(STEERING_FD_PREFIX)) continue;
+    if (!specs.some((s) => s.name === name)) {
+      for (const fd of fds) if (!byNumber.has(fd)) candidates.push({ name, fd });
+      continue;
+    }
+    const extra = fds.slice(1).filter((fd) => passedFds.has(fd) && !byNumber.has(fd));
+    for (const fd of extra) candidates.push({ name, fd });
+    assigned.set(name, fds.filter((fd) => !extra.includes(fd)));
   }
   for (const spec of specs) {
     if (candidates.length === 0) break;
-    if (spec.bind.kind === 'fd' || (inherited.get(spec.name)?.length ?? 0) > 0) continue;
+    if (spec.bind.kind === 'fd' || (assigned.get(spec.name)?.length ?? 0) > 0) continue;
     const address = resolvedAddress(spec.bind);
     if (address === null) continue;
     const i = candidates.findIndex((c) => boundToOrNot(c.fd, address));

@@ -112,7 +112,7 @@ export class SocketSet {
     passedFds: ReadonlySet<number> = new Set(),
   ): SocketSet {
     const set = new SocketSet();
-    const { assigned, unclaimed } = assignPassedSockets(specs, inherited);
+    const { assigned, unclaimed } = assignPassedSockets(specs, inherited, passedFds);
     try {
       for (const spec of specs) {
         set.bindOne(spec, assigned.get(spec.name) ?? [], assigned.get(STEERING_FD_PREFIX + spec.name) ?? [], false, passedFds);
