@@ -425,7 +425,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   process.on('unhandledRejection', onUnexpected);
   for (const sock of sockets?.list() ?? []) {
     const how = sockets?.isSteered(sock.spec.name) ? 'in turn to the ready workers' : 'by the kernel\'s hash';
-    logger.info(`socket ${sock.spec.name}: listening on ${sock.address}${sock.inherited ? ' (inherited)' : ''} (fd ${sock.fd}${sock.spec.reusePort ? `, balanced: one SO_REUSEPORT socket per worker slot, new connections ${how}` : ''})`);
+    logger.info(`socket ${sock.spec.name}: listening on ${sock.address}${sock.inherited ? ' (inherited)' : ''} (fd ${sock.fd}${sockets?.isBalanced(sock.spec.name) ? `, balanced: one SO_REUSEPORT socket per worker slot, new connections ${how}` : ''})`);
   }
   if (sockets) warnAboutBalancedSockets(sockets, logger);
   if (!o.reexec) {
@@ -572,6 +572,11 @@ function warnAboutPlatform(logger: Logger): void {
  * of queued connections (a steered slot is drained before it closes).
  */
 function warnAboutBalancedSockets(sockets: SocketSet, logger: Logger): void {
+  for (const name of sockets.reusePortPassed()) {
+    logger.warn(
+      `socket ${name}: reuse_port ignored: the passed socket is systemd's one socket, and drover cannot bind per-slot SO_REUSEPORT sockets beside it (EADDRINUSE beside a socket without SO_REUSEPORT or bound by another user; systemd's ReusePort=yes does not make per-slot sockets either); every worker shares it`,
+    );
+  }
   for (const [name, why] of sockets.steeringFailed()) {
     logger.warn(`socket ${name}: cannot load the BPF program that steers new connections in turn (${why}); the kernel's hash spreads them instead`);
   }

@@ -91,6 +91,8 @@ export class SocketSet {
    */
   private readonly adoptable = new Set<string>();
   private filesAdopted = false;
+  /** sections with reuse_port = true served by a passed socket, so shared (not balanced); empty at first */
+  private readonly reusePortIgnored = new Set<string>();
   /**
    * sockets a reload replaced or removed ([]): the master's copies, closed by closeRetired() once the
    * programs that used them have been restarted, rolled or stopped (their own copies keep them open till then)
@@ -302,6 +304,11 @@ export class SocketSet {
     return this.steering.has(name);
   }
 
+  /** Sections with reuse_port = true whose socket was passed: served as one shared socket. */
+  reusePortPassed(): readonly string[] {
+    return [...this.reusePortIgnored].filter((name) => this.sockets.has(name));
+  }
+
   /** Balanced sockets whose steering could not be loaded, with the reason. */
   steeringFailed(): ReadonlyMap<string, string> {
     return this.steeringFailures;
@@ -471,7 +478,16 @@ export class SocketSet {
       }
       let address = describe(spec);
       if (b.kind === 'tcp') address = tcpAddress(inheritedFd) ?? address;
-      this.sockets.set(spec.name, { spec, fd: inheritedFd, address, inherited: true, passed: byNumber || b.kind === 'fd' || passedFds.has(inheritedFd) });
+      const passed = byNumber || b.kind === 'fd' || passedFds.has(inheritedFd);
+      this.sockets.set(spec.name, { spec, fd: inheritedFd, address, inherited: true, passed });
+      // the slots of a balanced socket are SO_REUSEPORT sockets drover binds beside slot 0: beside a socket
+      // bound without SO_REUSEPORT, or by another user (systemd binds as root), they fail with EADDRINUSE;
+      // systemd's ReusePort=yes sets it on its one socket and binds no slot either. One shared socket serves.
+      if (passed && spec.reusePort) {
+        this.reusePortIgnored.add(spec.name);
+        this.keepSlots(spec, inheritedFds.slice(0, 1), inheritedFd, steeringFds, false);
+        return;
+      }
       this.keepSlots(spec, inheritedFds, inheritedFd, steeringFds);
       return;
     }
@@ -525,9 +541,9 @@ export class SocketSet {
   }
 
   /** A balanced socket's slots: every fd a re-exec'd master inherited under its name, in slot order, or the one just bound. */
-  private keepSlots(spec: SocketSpec, inheritedFds: readonly number[], fd: number, steeringFds: readonly number[]): void {
+  private keepSlots(spec: SocketSpec, inheritedFds: readonly number[], fd: number, steeringFds: readonly number[], balanced = spec.reusePort): void {
     const b = spec.bind;
-    if (spec.reusePort && b.kind === 'tcp') {
+    if (balanced && b.kind === 'tcp') {
       // with port 0 the kernel chose one for the first socket; every slot of a balanced socket must share it
       const port = socketAddress(fd)?.port ?? b.port;
       this.slots.set(spec.name, { port, fds: new Map((inheritedFds.length > 0 ? inheritedFds : [fd]).map((f, k) => [k, f])) });

@@ -162,9 +162,9 @@ test('reuse_port on a passed socket falls back to one shared socket, with a warn
   const run = await activate(dir, conf, [`127.0.0.1:${port}`], 'a');
   try {
     assert.equal((await getBounded(port, '/', run)).status, 200);
-    await run.waitForLine(/WARN socket a: reuse_port ignored/);
     await run.waitForLine(/w_0: starting → running/);
     await run.waitForLine(/w_1: starting → running/);
+    await run.waitForLine(/WARN socket a: reuse_port ignored/);
     assert.doesNotMatch(run.output, /cannot open slot|balanced:/, run.describe());
   } finally {
     await teardown(run, [], dir);
