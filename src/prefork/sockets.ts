@@ -21,7 +21,7 @@ import { lstatOrNull } from '../os/safe-dir.js';
 import { isIP } from 'node:net';
 import type { SocketSpec } from '../config/types.js';
 import { DroverError } from '../errors.js';
-import { listenSocket, resolveIPv4, socketAddress, unixSocketAnswers } from '../os/native-net.js';
+import { boundAddress, describeAddress, listenSocket, resolveIPv4, socketAddress, unixSocketAnswers } from '../os/native-net.js';
 import { NativeError } from '../os/libc.js';
 import { assignPassedSockets, describePassed, STEERING_FD_PREFIX } from './passed-sockets.js';
 import { acceptQueueLength, ReuseportSteering } from '../os/steering.js';
@@ -476,8 +476,8 @@ export class SocketSet {
         const problem = inheritedSocketProblem(inheritedFd);
         if (problem !== null) throw new SocketBindError(`[socket:${spec.name}] fd://${inheritedFd}: ${problem}`);
       }
-      let address = describe(spec);
-      if (b.kind === 'tcp') address = tcpAddress(inheritedFd) ?? address;
+      // what the passed socket listens on (its own address, not the section's bind =, which may differ)
+      const address = passedAddress(inheritedFd) ?? describe(spec);
       const passed = byNumber || b.kind === 'fd' || passedFds.has(inheritedFd);
       this.sockets.set(spec.name, { spec, fd: inheritedFd, address, inherited: true, passed });
       // the slots of a balanced socket are SO_REUSEPORT sockets drover binds beside slot 0: beside a socket
@@ -658,6 +658,18 @@ export function closeListening(fd: number, spec: ListenSpec): void {
 /** An IP literal as it is, a host name resolved to IPv4. */
 function resolveIPv4OrV6(host: string): string {
   return isIP(host) !== 0 ? host : resolveIPv4(host);
+}
+
+/** "unix:/run/app.sock", "127.0.0.1:8000" or "[::]:443": what an inherited socket listens on; null when unknown. */
+function passedAddress(fd: number): string | null {
+  try {
+    const a = boundAddress(fd);
+    return a === null ? null : describeAddress(a);
+  } catch (err) {
+    // ENOTSOCK, EBADF: not a socket; a worker's listen on it says so
+    if (err instanceof NativeError) return null;
+    throw err;
+  }
 }
 
 /** "127.0.0.1:8000" or "[::]:443" with the real port of a bound TCP socket; null for other families. */
