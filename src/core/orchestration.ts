@@ -17,7 +17,12 @@ interface Unmet {
   /** blocked, and nothing drover does by itself will change that (no fatal_cooldown retry is coming) */
   readonly forGood?: boolean;
   readonly detail: string;
+  /** for a dependency held back by its own (`b cannot start: …`): the failure at the bottom of the chain */
+  readonly cause?: string;
 }
+
+/** A dependency's verdict, or a waiting process whose own verdict must be known first (`unmet` looks through it). */
+type Verdict = Unmet | null | { readonly through: ProcessEntry };
 
 /** How drover ends because an essential program stopped for good. */
 export interface Ending {
@@ -45,6 +50,12 @@ export class Orchestration {
   private readonly restarting = new WeakSet<ProcessEntry>();
   /** processes an update or scale is stopping to drop: no longer members of their program or group */
   private readonly removing = new WeakSet<ProcessEntry>();
+  /**
+   * the failure last seen holding back each waiting process (absent: not blocked): when it changes, the
+   * processes that depend on that one are looked at again, so a failure (or its fix) two steps down a chain
+   * reaches the waiting start at its top
+   */
+  private readonly blockedSeen = new Map<string, string>();
 
   constructor(
     private readonly host: CoreHost,
@@ -177,6 +188,7 @@ export class Orchestration {
   settle(): void {
     if (this.waiting.size === 0) {
       this.dirty.clear();
+      this.blockedSeen.clear();
       return;
     }
     if (this.host.mood !== 'running') {
@@ -184,6 +196,7 @@ export class Orchestration {
       const cancelled = [...this.waiting.values()];
       this.waiting.clear();
       this.dirty.clear();
+      this.blockedSeen.clear();
       for (const e of cancelled) this.notify(e);
       return;
     }
@@ -200,13 +213,21 @@ export class Orchestration {
       }
       for (const e of affected) {
         if (!this.waiting.has(e.key)) continue;
-        if (this.unmet(e) === null) {
+        const u = this.unmet(e);
+        if (u === null) {
           this.waiting.delete(e.key);
           if (STARTABLE_STATES.has(e.record.state)) this.host.dispatch(e, { type: 'startRequested' });
+        } else if ((u.blocked ? u.detail : undefined) !== this.blockedSeen.get(e.key)) {
+          // blocked, or no longer: its own waiting dependents see it through it (`unmet`), so they look again;
+          // only on a change, so a long chain starting is not looked through again at every step
+          if (u.blocked) this.blockedSeen.set(e.key, u.detail);
+          else this.blockedSeen.delete(e.key);
+          this.touch(e);
         }
         this.notify(e);
       }
     }
+    for (const key of this.blockedSeen.keys()) if (!this.waiting.has(key)) this.blockedSeen.delete(key);
     this.endIfEssentialBlocked();
   }
 
@@ -315,20 +336,51 @@ export class Orchestration {
     this.dirty.add(entry.spec.group);
   }
 
-  /** The first dependency of `entry` that does not hold, or null when all do. */
+  /**
+   * The first dependency of `entry` that does not hold, or null when all do. A dependency that is itself
+   * waiting to start is looked through: what holds it back (a FATAL program further down) holds `entry` back
+   * too. Iterative, each process looked at once: a chain of thousands does not recurse thousands deep.
+   */
   private unmet(entry: ProcessEntry): Unmet | null {
     this.index();
+    // the verdicts of the waiting dependencies looked through so far, by key
+    const known = new Map<string, Unmet | null>();
+    const stack = [entry];
+    const onStack = new Set([entry.key]);
+    for (;;) {
+      const e = stack[stack.length - 1] as ProcessEntry;
+      const v = this.firstUnmet(e, known);
+      if (v !== null && 'through' in v) {
+        const m = v.through;
+        // a cycle brought in at run time: the member already being looked at counts as waiting, not blocked
+        if (onStack.has(m.key)) known.set(m.key, null);
+        else {
+          stack.push(m);
+          onStack.add(m.key);
+        }
+        continue;
+      }
+      stack.pop();
+      onStack.delete(e.key);
+      if (stack.length === 0) return v;
+      known.set(e.key, v);
+    }
+  }
+
+  /** `unmet` for one process, given the verdicts `known` of the waiting dependencies it looks through. */
+  private firstUnmet(entry: ProcessEntry, known: ReadonlyMap<string, Unmet | null>): Verdict {
     let waitingFor: Unmet | null = null;
     for (const dep of entry.spec.dependsOn) {
-      const u = this.check(dep);
+      const u = this.check(dep, known);
+      if (u !== null && 'through' in u) return u;
       if (u?.blocked) return u; // a failure explains more than a wait
       waitingFor ??= u;
     }
     return waitingFor;
   }
 
-  /** Whether `dep` holds for every process it names; if not, why. */
-  private check(dep: Dependency): Unmet | null {
+  /** Whether `dep` holds for every process it names; if not, why (or which waiting member to look through first). */
+  private check(dep: Dependency, known: ReadonlyMap<string, Unmet | null>): Verdict {
     const members = this.membersOf(dep.name);
     if (members.length === 0) return { dep, blocked: true, forGood: true, detail: `${dep.name} is not in the active config` };
     for (const m of members) {
@@ -352,6 +404,16 @@ export class Orchestration {
       // or not pulled because it was): a dependent's start is blocked, not on its way (a `drover start` that
       // pulled it waited for ever once it was stopped by hand)
       if (r.state === 'stopped' && !this.waiting.has(m.key)) return { dep, blocked: true, forGood: false, detail: `${name} is stopped` };
+      if (r.state === 'stopped') {
+        // itself waiting to start: what holds it back holds this one back too, for good if that is for good
+        // (an essential program at the top of the chain ends drover, a waiting `drover start` is answered)
+        if (!known.has(m.key)) return { through: m };
+        const inner = known.get(m.key);
+        if (inner?.blocked) {
+          const cause = inner.cause ?? inner.detail; // the failure at the bottom: details do not nest down a long chain
+          return { dep, blocked: true, forGood: inner.forGood ?? false, detail: `${name} cannot start: ${cause}`, cause };
+        }
+      }
       return { dep, blocked: false, detail: `${name} is ${r.state}` };
     }
     return null;

@@ -466,3 +466,84 @@ autostart = false
     assert.deepEqual(await d.teardown(), []);
   }
 });
+
+test('a failure two steps up a chain blocks the end of it: start a answers E_DEPENDENCY; a starts once c is fixed', async () => {
+  const d = new Daemon('');
+  const gate = join(d.dir, 'c-may-run');
+  // a → b → c and aj → j (a job) → c; c exits at once (FATAL after its one retry) until the gate exists
+  writeConfig(
+    d.dir,
+    `[program:c]
+command = /bin/sh -c 'test -e ${gate} && exec sleep 1000; exit 1'
+startsecs = 1
+startretries = 1
+autostart = false
+
+[program:b]
+command = sleep 1000
+depends_on = c:started
+autostart = false
+
+[program:a]
+command = sleep 1000
+depends_on = b:started
+autostart = false
+
+[program:j]
+command = true
+depends_on = c:started
+startsecs = 0
+autorestart = false
+autostart = false
+
+[program:aj]
+command = sleep 1000
+depends_on = j:completed
+autostart = false
+`,
+  );
+  let last = new Map<string, Status>();
+  const lastSeen = (): string => JSON.stringify([...last.values()], null, 1) + d.daemonStderr();
+  try {
+    await d.up();
+    // both starts pull their chain and wait; c's failure two steps down answers them
+    const bounded = async (args: string[]) => {
+      let timer: NodeJS.Timeout | undefined;
+      const r = await Promise.race([d.cli(args), new Promise<null>((res) => (timer = setTimeout(() => res(null), 10_000)))]);
+      clearTimeout(timer);
+      if (r === null) last = await statuses(d.file);
+      assert.ok(r !== null, `drover ${args.join(' ')} still waits 10 s (c goes FATAL within about 2 s)\n${lastSeen()}`);
+      return r;
+    };
+    const [a, aj] = await Promise.all([bounded(['start', 'a']), bounded(['start', 'aj'])]);
+    assert.equal(a.code, 1, show(['start', 'a'], a));
+    assert.match(a.stdout, /^a: ERROR E_DEPENDENCY \(not started: b cannot start: c is FATAL/m, show(['start', 'a'], a));
+    assert.equal(aj.code, 1, show(['start', 'aj'], aj));
+    assert.match(aj.stdout, /^aj: ERROR E_DEPENDENCY \(not started: j cannot start: c is FATAL/m, show(['start', 'aj'], aj));
+    last = await statuses(d.file);
+    assert.equal(last.get('c:c')?.state, 'fatal', lastSeen());
+    for (const [name, via] of [['a:a', 'b'], ['aj:aj', 'j']] as const) {
+      assert.equal(last.get(name)?.state, 'stopped', lastSeen());
+      assert.equal(last.get(name)?.blocked, true, lastSeen());
+      assert.match(last.get(name)?.waiting ?? '', new RegExp(`^${via} cannot start: c is FATAL`), lastSeen());
+    }
+    assert.match(last.get('b:b')?.waiting ?? '', /^c is FATAL/, lastSeen());
+
+    // blocked, not given up: c fixed and started by hand, the whole chain starts (and a is no longer blocked)
+    writeFileSync(gate, '');
+    const c = await d.cli(['start', 'c']);
+    assert.equal(c.code, 0, show(['start', 'c'], c));
+    await waitForValue(
+      async () => {
+        last = await statuses(d.file);
+        return last.get('a:a')?.state === 'running' && last.get('aj:aj')?.state === 'running' ? true : null;
+      },
+      'a and aj to start once c runs',
+      15_000,
+      lastSeen,
+    );
+    assert.equal(last.get('j:j')?.state, 'exited', lastSeen());
+  } finally {
+    assert.deepEqual(await d.teardown(), []);
+  }
+});

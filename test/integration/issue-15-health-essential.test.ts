@@ -432,3 +432,32 @@ ready_timeout = 2500ms
     await teardown(run, [], dir);
   }
 });
+
+test('essential: held back for good by a FATAL dependency two steps down, it ends drover with 1, naming why', async () => {
+  const dir = makeTmpDir();
+  const file = writeConfig(
+    dir,
+    `[program:c]
+command = /bin/sh -c 'exit 1'
+startretries = 1
+
+[program:b]
+command = sleep 1000
+depends_on = c:started
+
+[program:a]
+command = sleep 1000
+depends_on = b:started
+essential = true
+`,
+  );
+  const run = await startUp(file);
+  try {
+    const exit = await run.waitForExit(20_000);
+    assert.equal(exit.code, 1, run.describe());
+    assert.match(run.output, /essential program a cannot start: b cannot start: c is FATAL/, run.describe());
+    assert.equal(run.count(/spawned: (a|b) /g), 0, 'neither a nor b started');
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
