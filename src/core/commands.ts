@@ -361,10 +361,17 @@ export class Commands {
     if (busy.length > 0) {
       return { key: group, ok: false, code: 'E_STILL_RUNNING', message: `${busy.map((e) => e.key).join(', ')} still running` };
     }
+    // removed all the same (as supervisorctl's remove), but said: a later start of a program that depends on
+    // it fails ("db is not in the active config"), and an essential one waiting for it ends drover
+    const names = new Set([group, ...members.map((e) => e.spec.programName)]);
+    const dependents = [...new Set(table.entries().filter((e) => e.spec.group !== group && e.spec.dependsOn.some((d) => names.has(d.name))).map((e) => e.spec.programName))];
     for (const e of members) this.drop(e);
     table.deleteGroup(group);
     this.host.groupChanged(group, { how: 'removed', listener: null });
-    return { key: group, ok: true };
+    if (dependents.length === 0) return { key: group, ok: true };
+    const warning = `${dependents.join(', ')} depend${dependents.length === 1 ? 's' : ''} on it; their next start fails until it is added again`;
+    this.host.logger.warn(`removed process group ${group}, which ${dependents.join(', ')} depend${dependents.length === 1 ? 's' : ''} on; their next start fails until it is added again`);
+    return { key: group, ok: true, message: `warning: ${warning}` };
   }
 
   /** Converges one program's processes to `specs`; processes that stay keep running untouched. */

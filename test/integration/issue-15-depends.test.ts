@@ -547,3 +547,47 @@ autostart = false
     assert.deepEqual(await d.teardown(), []);
   }
 });
+
+test('remove of a group others depend on warns, naming them (text, --json, log), and still removes it', async () => {
+  const d = new Daemon('');
+  writeConfig(
+    d.dir,
+    `[program:db]
+command = sleep 1000
+autostart = false
+
+[program:web]
+command = sleep 1000
+depends_on = db:started
+autostart = false
+
+[program:api]
+command = sleep 1000
+depends_on = db
+autostart = false
+
+[program:other]
+command = sleep 1000
+autostart = false
+`,
+  );
+  try {
+    await d.up();
+    let r = await d.cli(['remove', 'db']);
+    assert.equal(r.code, 0, show(['remove', 'db'], r));
+    assert.match(r.stdout, /^db: removed process group \(warning: api, web depend on it; their next start fails until it is added again\)$/m, show(['remove', 'db'], r));
+    assert.match(d.daemonStderr(), /WARN removed process group db, which api, web depend on; their next start fails until it is added again/, d.daemonStderr());
+    r = await d.cli(['add', 'db']);
+    assert.equal(r.code, 0, show(['add', 'db'], r));
+    r = await d.cli(['remove', 'db', '--json']);
+    assert.equal(r.code, 0, show(['remove', 'db', '--json'], r));
+    const body = JSON.parse(r.stdout) as { ok: boolean; results: { key: string; ok: boolean; message?: string }[] };
+    assert.equal(body.ok, true, r.stdout);
+    assert.match(body.results[0]?.message ?? '', /^warning: api, web depend on it; their next start fails until it is added again$/, r.stdout);
+    // a group nothing depends on is removed as before, without a warning
+    r = await d.cli(['remove', 'other']);
+    assert.equal(r.stdout, 'other: removed process group\n', show(['remove', 'other'], r));
+  } finally {
+    assert.deepEqual(await d.teardown(), []);
+  }
+});

@@ -178,7 +178,8 @@ function groupCommand(verb: 'add' | 'remove', done: string, help: string) {
     run: async (r: Remote) => {
       if (r.positionals.length === 0) throw new UsageError(`${verb} needs at least one GROUP`);
       const body = await r.callResults('POST', `/api/${verb}`, ResultsJson, { groups: r.positionals });
-      return printOutcomes(r, body, done, verb);
+      // remove's warning (other programs depend on the group) goes with its line
+      return printOutcomes(r, body, done, verb, (o) => (o.message !== undefined && o.message !== '' ? `${done} (${o.message})` : done));
     },
   });
 }
@@ -198,6 +199,7 @@ export const remove = groupCommand(
   'removed process group',
   `usage: drover remove GROUP... [--json]
 
-Deactivate groups whose processes are all stopped (stop them first).
+Deactivate groups whose processes are all stopped (stop them first). A group other programs depend on
+(depends_on) is removed with a warning naming them: their next start fails until it is added again.
 `,
 );
