@@ -9,7 +9,7 @@ import type { CoreHost } from './_host.js';
 import { clearHistory } from './fresh-records.js';
 import type { Follower } from './follower.js';
 import type { Orchestration } from './orchestration.js';
-import { startInOrder, stopInOrder, type OneByOne } from './ordered.js';
+import { startInOrder, stopEachInOrder, stopInOrder, type OneByOne, type StopBy } from './ordered.js';
 import { notReadyInTime } from './policy.js';
 import { SIGNALLABLE_STATES, STARTABLE_STATES, STOPPED_STATES } from './states.js';
 import { clearTimers, compareRank, timerOf, type ProcessEntry } from './table.js';
@@ -185,7 +185,7 @@ export class Commands {
   }
 
   /** `by`: an operator's stop is remembered and holds dependents back; a restart's announces its start; drover's (update, scale) neither. */
-  stopOne(key: string, wait: boolean, by: 'operator' | 'restart' | 'drover' = 'operator'): Promise<CommandOutcome> {
+  stopOne(key: string, wait: boolean, by: StopBy = 'operator'): Promise<CommandOutcome> {
     const entry = this.host.table.get(key);
     if (!entry) return Promise.resolve({ key, ok: false, code: 'E_BAD_NAME', message: `no such process: ${key}` });
     const st = entry.record.state;
@@ -278,12 +278,15 @@ export class Commands {
     };
     const diff = diffConfigs(current, { ...config, processes: config.processes.filter((p) => !managedElsewhere(p)) });
     const outcomes: CommandOutcome[] = [];
-    const stops: Promise<unknown>[] = [];
     const restart: ProcessEntry[] = [];
-    const removals = diff.removedProcesses.filter((p) => inScope(p.group)).map((spec) => {
+    const removed = diff.removedProcesses.filter((p) => inScope(p.group)).map((spec) => {
       outcomes.push({ key: processKey(spec), ok: true, message: 'removed' });
-      return this.remove(table.get(processKey(spec)) as ProcessEntry);
+      const entry = table.get(processKey(spec)) as ProcessEntry;
+      this.leaving.add(entry);
+      this.orch.remove(entry);
+      return entry;
     });
+    const changed: { entry: ProcessEntry; after: ProcessSpec; wasUp: boolean }[] = [];
     for (const { before, after } of diff.changedProcesses) {
       if (!inScope(after.group)) continue;
       const entry = table.get(processKey(before)) as ProcessEntry;
@@ -300,19 +303,24 @@ export class Commands {
       this.leaving.add(entry);
       // a start follows the stop: its dependents wait for it to run with its new config, not held back by the stop
       if (wasUp || this.wantsRunning(entry.key, after)) this.orch.startAfterStop(entry);
-      stops.push(
-        this.stopOne(entry.key, true, 'drover').then(() => {
-          entry.spec = after;
-          this.orch.specChanged(entry);
-          this.o.output.register(after); // its log settings may have changed too
-          this.leaving.delete(entry);
-          if ((wasUp && !this.orch.stoppedByHand.has(entry)) || this.wantsRunning(entry.key, after)) restart.push(entry);
-          else this.orch.startCalledOff(entry); // stopped by hand meanwhile
-          this.changed(entry); // a start that waited for the update goes on, with the new config
-        }),
-      );
+      changed.push({ entry, after, wasUp });
       outcomes.push({ key: entry.key, ok: true, message: 'changed' });
     }
+    // removed and changed processes stop as a shutdown stops them: each once those among them that depend on
+    // it have stopped (they used to stop all at once: db went while web, which needs it, still drained)
+    const stopped = stopEachInOrder(this.ordered, [...removed, ...changed.map((c) => c.entry)].map((e) => e.key), true, 'drover');
+    const removals = removed.map((entry, i) => (stopped[i] as Promise<CommandOutcome>).then(() => this.drop(entry)));
+    const stops = changed.map(({ entry, after, wasUp }, i) =>
+      (stopped[removed.length + i] as Promise<CommandOutcome>).then(() => {
+        entry.spec = after;
+        this.orch.specChanged(entry);
+        this.o.output.register(after); // its log settings may have changed too
+        this.leaving.delete(entry);
+        if ((wasUp && !this.orch.stoppedByHand.has(entry)) || this.wantsRunning(entry.key, after)) restart.push(entry);
+        else this.orch.startCalledOff(entry); // stopped by hand meanwhile
+        this.changed(entry); // a start that waited for the update goes on, with the new config
+      }),
+    );
     const removedGroups = diff.removedGroups.filter(inScope);
     for (const name of removedGroups) table.deleteGroup(name);
     const addedGroups = config.groups.filter((g) => inScope(g.name) && !table.hasGroup(g.name)).map((g) => g.name);

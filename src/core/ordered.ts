@@ -6,6 +6,9 @@ import type { Orchestration } from './orchestration.js';
 import type { ProcessEntry, ProcessTable } from './table.js';
 import type { CommandOutcome } from './types.js';
 
+/** Who stops: an operator, a restart, or drover itself (an update stopping what it restarts or removes). */
+export type StopBy = 'operator' | 'restart' | 'drover';
+
 /** What the ordered commands use of the one-process commands. */
 export interface OneByOne {
   readonly table: ProcessTable;
@@ -14,7 +17,7 @@ export interface OneByOne {
   readonly delayedStops: Map<string, symbol>;
   /** `forUpdate`: an update's start, which does not pull a dependency stopped by hand */
   startOne(key: string, wait: boolean, forUpdate: boolean): Promise<CommandOutcome>;
-  stopOne(key: string, wait: boolean, by: 'operator' | 'restart'): Promise<CommandOutcome>;
+  stopOne(key: string, wait: boolean, by: StopBy): Promise<CommandOutcome>;
   /** resolves once the process is in a stopped state */
   whenStopped(entry: ProcessEntry): Promise<CommandOutcome>;
 }
@@ -41,14 +44,24 @@ export function startInOrder(o: OneByOne, keys: readonly string[], wait: boolean
  * whose stop is still waiting calls that stop off: the later command wins, as it did when all stops began
  * at once.
  */
-export function stopInOrder(o: OneByOne, keys: readonly string[], wait: boolean, by: 'operator' | 'restart'): Promise<CommandOutcome[]> {
+export function stopInOrder(o: OneByOne, keys: readonly string[], wait: boolean, by: StopBy): Promise<CommandOutcome[]> {
+  return Promise.all(stopEachInOrder(o, keys, wait, by));
+}
+
+/**
+ * stopInOrder's stops, one promise per key (in the order of `keys`), each settling when that stop does: an
+ * update goes on with each process as soon as it has stopped. drover's own stops (`by` 'drover': an update
+ * restarting or removing the process) are not called off by a start: that start waits for the update.
+ */
+export function stopEachInOrder(o: OneByOne, keys: readonly string[], wait: boolean, by: StopBy): Promise<CommandOutcome>[] {
   const table = o.table;
   const levels = o.orch.stopLevels(keys.map((k) => table.get(k)).filter((e) => e !== undefined));
   const top = Math.max(0, ...levels.values());
-  if (top === 0) return Promise.all(keys.map((key) => settled(o.stopOne(key, wait, by))));
+  if (top === 0) return keys.map((key) => settled(o.stopOne(key, wait, by)));
   const byLevel: string[][] = Array.from({ length: top + 1 }, () => []);
   for (const [key, level] of levels) byLevel[level]?.push(key);
   const token = Symbol('stop');
+  const cancellable = by !== 'drover';
   /** each stop's outcome, as the command answers it */
   const answers = new Map<string, Promise<CommandOutcome>>();
   /** when each stop has ended: what the next level waits for */
@@ -63,10 +76,10 @@ export function stopInOrder(o: OneByOne, keys: readonly string[], wait: boolean,
         done.set(key, wait || !entry ? answer : o.whenStopped(entry));
         continue;
       }
-      o.delayedStops.set(key, token);
+      if (cancellable) o.delayedStops.set(key, token);
       const later = lower.then((): Promise<CommandOutcome> | CommandOutcome => {
-        if (o.delayedStops.get(key) !== token) return { key, ok: false, code: 'E_ABNORMAL_TERMINATION', message: `${key} was not stopped: it was started again meanwhile` };
-        o.delayedStops.delete(key);
+        if (cancellable && o.delayedStops.get(key) !== token) return { key, ok: false, code: 'E_ABNORMAL_TERMINATION', message: `${key} was not stopped: it was started again meanwhile` };
+        if (cancellable) o.delayedStops.delete(key);
         return o.stopOne(key, true, by);
       });
       done.set(key, later);
@@ -75,7 +88,7 @@ export function stopInOrder(o: OneByOne, keys: readonly string[], wait: boolean,
     lower = Promise.all(group.map((key) => done.get(key)));
   }
   // in the order asked (a key given twice is answered twice); an unknown name is answered by stopOne
-  return Promise.all(keys.map((key) => settled(answers.get(key) ?? o.stopOne(key, wait, by))));
+  return keys.map((key) => settled(answers.get(key) ?? o.stopOne(key, wait, by)));
 }
 
 /** An outcome with the time it settled (the API orders answers by it). */

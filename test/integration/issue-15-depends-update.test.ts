@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Daemon, processViews, show, type CliResult, type ProcView } from '../helpers/daemon.js';
-import { runCli } from '../helpers/drover.js';
+import { fixture, runCli } from '../helpers/drover.js';
 import { waitForValue } from '../helpers/web.js';
 
 type Proc = ProcView;
@@ -228,3 +228,42 @@ autostart = false
     assert.deepEqual(await d.teardown(), []);
   }
 });
+
+// A reload changing both web and the db it depends on stopped them at once: db was gone while web (slow
+// to stop) still drained. `stop all`, `restart all` and `down` stop web first; a reload now does too.
+for (const how of ['changed', 'removed'] as const) {
+  test(`reload that restarts db and ${how === 'changed' ? 'restarts' : 'removes'} web, which depends on it: db stops only once web has stopped`, async () => {
+    const config = (n: number, withWeb: boolean): string => `[program:db]
+command = sleep ${1000 + n}
+startsecs = 0
+${withWeb ? `
+[program:web]
+command = ${process.execPath} ${fixture('ignore-term.mjs')} ${n}
+depends_on = db
+startsecs = 0
+stopwaitsecs = 120
+` : ''}`;
+    const d = new Daemon(config(0, true));
+    try {
+      await d.up();
+      const from = log(d).length;
+      writeFileSync(d.file, config(1, how === 'changed'));
+      const reload = background(d, ['reload']);
+      // web ignores TERM: it stays STOPPING until it is killed, and db waits for it
+      await waitForProc(d, 'web:web', 'to be stopping', (p) => p.state === 'stopping');
+      const during = await procs(d);
+      assert.equal(during.get('db:db')?.state, 'running', `db waits for web to stop\n${JSON.stringify([...during.entries()], null, 1)}\n${log(d).slice(from)}`);
+      await ok(d, ['signal', 'KILL', 'web']);
+      const r = await reload;
+      assert.equal(r.code, 0, `${show(['reload'], r)}\n${d.daemonStderr()}`);
+      assert.match(r.stdout, /^db:db: changed$/m, show(['reload'], r));
+      const lines = log(d).slice(from);
+      const webStopped = lines.indexOf('web: stopping → stopped');
+      const dbStopping = lines.indexOf('db: running → stopping');
+      assert.ok(webStopped >= 0 && dbStopping > webStopped, `web stopped before db's stop began\n${lines}`);
+      assert.equal((await procs(d)).get('db:db')?.state, 'running');
+    } finally {
+      assert.deepEqual(await d.teardown(), []);
+    }
+  });
+}
