@@ -1,6 +1,7 @@
 // `depends_on` across the whole config: every name must be a program or a group, `:ready` needs a ready check
-// on every program it names, a `:completed` job must be able to stay exited, and the programs must not depend
-// on each other in a circle. Pure: load.ts turns each problem into FILE:LINE with the position of the key.
+// on every program it names, a `:completed` job must be able to stay exited (and is warned about when it
+// would rerun after a failure), and the programs must not depend on each other in a circle. Pure: load.ts
+// turns each problem into FILE:LINE with the position of the key.
 import { nearestKey } from './nearest.js';
 import type { GroupSpec, ProcessSpec } from './types.js';
 
@@ -11,6 +12,8 @@ export interface DependencyProblem {
   readonly message: string;
   readonly got?: string;
   readonly expected?: string;
+  /** where the fix goes when it is not the dependent's depends_on: a key of another program (a warning only) */
+  readonly at?: { readonly program: string; readonly key: string };
 }
 
 /**
@@ -51,6 +54,11 @@ export function dependencyProblems(processes: readonly ProcessSpec[], groups: re
         }
         if (dep.condition === 'completed' && target.autorestart === 'true') {
           out.push({ program, severity: 'error', message: `${shown} can never hold: ${t} has autorestart = true, so it is started again after every exit`, got: shown, expected: `autorestart = false (or unexpected) in [program:${t}]` });
+        }
+        if (dep.condition === 'completed' && target.autorestart === 'unexpected') {
+          // a failed job is EXITED, and `unexpected` starts it again at once (no backoff: it did start), so the
+          // condition neither holds nor fails: its dependents wait for good, with no word of the failure
+          out.push({ program: t, severity: 'warning', at: { program: t, key: 'autorestart' }, message: `autorestart = unexpected on a job others wait for (${shown}): it runs again at once after every exit with a code not in its exitcodes, and its dependents wait while it does, never told it failed; set autorestart = false in [program:${t}] for a job others wait on` });
         }
         if (dep.condition === 'completed' && target.readiness === 'startsecs' && target.startSecs > 0) {
           out.push({ program, severity: 'warning', message: `${t} runs as a job (${shown}) but has startsecs = ${target.startSecs}: a job that ends sooner counts as a failed start (BACKOFF, then FATAL); set startsecs = 0 in [program:${t}]` });

@@ -240,9 +240,10 @@ class Loader {
   private checkDependencies(processes: readonly ProcessSpec[], groups: readonly GroupSpec[]): void {
     const declared = new Set([...this.doc.sections.keys()].filter((s) => s.startsWith('program:') || s.startsWith('group:')).map((s) => s.slice(s.indexOf(':') + 1)));
     for (const p of dependencyProblems(processes, groups, declared)) {
-      const section = `program:${p.program}`;
-      const pos = getEntry(this.doc, section, 'depends_on')?.pos ?? this.sectionPos(section);
-      if (p.severity === 'warning') this.warn(pos, section, 'depends_on', p.message);
+      const section = `program:${p.at?.program ?? p.program}`;
+      const key = p.at?.key ?? 'depends_on';
+      const pos = getEntry(this.doc, section, key)?.pos ?? this.sectionPos(section);
+      if (p.severity === 'warning') this.warn(pos, section, key, p.message);
       else this.record(pos, section, 'depends_on', p.message, p.got, p.expected);
     }
   }

@@ -246,6 +246,34 @@ depends_on = c:done
   }
 });
 
+// A `:completed` job with autorestart = unexpected that exits non-zero ran again at once, for ever, and its
+// dependents waited with no word of the failure; nothing said so before it started.
+test('a :completed job with autorestart = unexpected: check warns at its autorestart line', async () => {
+  const dir = makeTmpDir();
+  const file = writeConfig(
+    dir,
+    `[program:migrate]
+command = /bin/sh -c 'exit 5'
+startsecs = 0
+autorestart = unexpected
+autostart = false
+
+[program:web]
+command = /bin/sleep 100
+depends_on = migrate:completed
+autostart = false
+`,
+  );
+  try {
+    const r = await runCli(['check', '-c', file]);
+    assert.equal(r.code, 0, r.output);
+    assert.match(r.stderr, new RegExp(`${file}:4: warning: \\[program:migrate\\] autorestart: autorestart = unexpected on a job others wait for \\(migrate:completed\\): it runs again at once after every exit with a code not in its exitcodes, and its dependents wait while it does, never told it failed; set autorestart = false in \\[program:migrate\\] for a job others wait on`), r.output);
+  } finally {
+    const { rmSync } = await import('node:fs');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 // restart and stop of several processes follow depends_on as a start and a shutdown do: `restart all`
 // answered "db is starting" (exit 1) because web's start had pulled db in before db's own start came, and
 // `stop all` sent TERM to web and db in the same moment.

@@ -55,13 +55,14 @@ function spec(programName: string, extra: Partial<ProcessSpec> = {}): ProcessSpe
 
 const group = (name: string, programs: string[]): GroupSpec => ({ name, priority: 999, programs, explicit: true });
 
-test('dependency problems: unknown names, :ready without a check, :completed that can never hold, job startsecs', () => {
+test('dependency problems: unknown names, :ready without a check, :completed that can never hold, job startsecs, a job that reruns', () => {
   const problems = dependencyProblems(
     [
       spec('db', { readiness: 'reported' }),
       spec('cache'),
       spec('job', { autorestart: 'true' }),
-      spec('slow', { startSecs: 3 }),
+      spec('slow', { startSecs: 3, autorestart: 'false' }),
+      spec('retry', { autorestart: 'unexpected' }),
       spec('web', {
         dependsOn: [
           { name: 'db', condition: 'ready' },
@@ -69,6 +70,7 @@ test('dependency problems: unknown names, :ready without a check, :completed tha
           { name: 'cache', condition: 'ready' },
           { name: 'job', condition: 'completed' },
           { name: 'slow', condition: 'completed' },
+          { name: 'retry', condition: 'completed' },
         ],
       }),
     ],
@@ -80,7 +82,10 @@ test('dependency problems: unknown names, :ready without a check, :completed tha
     'web error: cache:ready can never hold: cache has no ready check [cache:started, or ready = … in [program:cache]]',
     'web error: job:completed can never hold: job has autorestart = true, so it is started again after every exit [autorestart = false (or unexpected) in [program:job]]',
     'web warning: slow runs as a job (slow:completed) but has startsecs = 3: a job that ends sooner counts as a failed start (BACKOFF, then FATAL); set startsecs = 0 in [program:slow]',
+    'retry warning: autorestart = unexpected on a job others wait for (retry:completed): it runs again at once after every exit with a code not in its exitcodes, and its dependents wait while it does, never told it failed; set autorestart = false in [program:retry] for a job others wait on',
   ]);
+  // the job's own autorestart line is the one to change: the warning is placed there, not on depends_on
+  assert.deepEqual(problems.at(-1)?.at, { program: 'retry', key: 'autorestart' });
 });
 
 test('dependency problems: cycles through groups and onto itself, reported once each', () => {
