@@ -103,9 +103,11 @@ test('start web --no-wait waits for db_1; scale db 1: web starts (it stayed "abo
 });
 
 // reload said "changed (depends_on or essential: applied without a restart)" and web went on waiting for
-// the FATAL db it no longer depends on.
-test('reload that removes the depends_on of a program held back by a FATAL dependency starts it', async () => {
-  const config = `[program:db]
+// the FATAL db it no longer depends on. update's text said "web: updated process group", which reads as a
+// restart, where its --json said what reload says.
+for (const verb of [['reload', '--no-wait'], ['update']]) {
+  test(`${verb[0]} that removes the depends_on of a program held back by a FATAL dependency starts it, and says it applied it without a restart`, async () => {
+    const config = `[program:db]
 command = /bin/sh -c 'exit 3'
 startretries = 0
 
@@ -114,19 +116,21 @@ command = sleep 1000
 depends_on = db
 startsecs = 0
 `;
-  const d = new Daemon(config);
-  try {
-    await d.upWithFailures();
-    const held = await waitForProc(d, 'web:web', 'to be held back by db', (p) => p.blocked);
-    assert.match(held.waiting ?? '', /^db is FATAL/);
-    writeFileSync(d.file, config.replace('depends_on = db\n', ''));
-    const r = await ok(d, ['reload', '--no-wait']);
-    assert.match(r.stdout, /^web:web: changed \(depends_on or essential: applied without a restart\)$/m, show(['reload'], r));
-    await waitForProc(d, 'web:web', 'to be running', (p) => p.state === 'running');
-  } finally {
-    assert.deepEqual(await d.teardown(), []);
-  }
-});
+    const d = new Daemon(config);
+    try {
+      await d.upWithFailures();
+      const held = await waitForProc(d, 'web:web', 'to be held back by db', (p) => p.blocked);
+      assert.match(held.waiting ?? '', /^db is FATAL/);
+      writeFileSync(d.file, config.replace('depends_on = db\n', ''));
+      const r = await ok(d, verb);
+      assert.match(r.stdout, /^web:web: changed \(depends_on or essential: applied without a restart\)$/m, show(verb, r));
+      assert.doesNotMatch(r.stdout, /updated process group/, show(verb, r));
+      await waitForProc(d, 'web:web', 'to be running', (p) => p.state === 'running');
+    } finally {
+      assert.deepEqual(await d.teardown(), []);
+    }
+  });
+}
 
 // docs/orchestration.md: a start of web while an update restarts db waits for db to run with its new config.
 // Between db's stop and its new start it answered E_DEPENDENCY ("db is stopped"), and web started later anyway.

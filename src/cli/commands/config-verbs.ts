@@ -145,7 +145,14 @@ config changed are restarted (supervisor restarts the whole group).
     printWarnings(r, d);
     const inScope = (g: string): boolean => groups === null || groups.includes(g);
     for (const g of d.removed.filter(inScope)) r.out(`${g}: stopped\n${g}: removed process group\n`);
-    for (const g of d.changed.filter(inScope)) r.out(`${g}: updated process group\n`);
+    for (const g of d.changed.filter(inScope)) {
+      // a process given only a new depends_on or essential was not restarted: say what --json and reload say
+      // ("changed (…: applied without a restart)"), not "updated", which reads as a restart
+      const mine = outcomes.filter((o) => o.key.startsWith(`${g}:`));
+      const unrestarted = mine.filter((o) => o.ok && o.message?.startsWith('changed (') === true);
+      if (unrestarted.length === 0 || unrestarted.length < mine.length) r.out(`${g}: updated process group\n`);
+      for (const o of unrestarted) r.out(`${o.key}: ${o.message ?? ''}\n`);
+    }
     for (const g of d.added.filter(inScope)) r.out(`${g}: added process group\n`);
     for (const o of outcomes.filter((x) => !x.ok)) r.out(`${o.key}: ERROR ${o.code ?? ''} (${o.message ?? 'failed'})\n`);
     return ok ? EXIT.OK : EXIT.FAILURE;
