@@ -2,6 +2,7 @@
 // Parsers take the expanded string and return the typed value, or throw ValueProblem with what was expected
 // (the schema table in schema.ts names them); `describeCheck` and `describeDependency` print them back.
 import { ValueProblem, processOrGroupName } from './datatypes.js';
+import { nearestKey } from './nearest.js';
 import { ShlexError, splitCommand } from './shlex.js';
 import type { CheckSpec, Dependency, DependencyCondition } from './types.js';
 
@@ -39,7 +40,7 @@ export function dependencyList(raw: string): Dependency[] {
     }
     if (name === '') throw new ValueProblem(`${JSON.stringify(item)} names nothing`, 'NAME[:started|ready|completed], …');
     if (!(CONDITIONS as readonly string[]).includes(rawCondition)) {
-      throw new ValueProblem(`${JSON.stringify(item)}: "${rawCondition}" is not a condition`, 'NAME, NAME:started, NAME:ready or NAME:completed');
+      throw new ValueProblem(`${JSON.stringify(item)}: "${rawCondition}" is not a condition ${notACondition(name, rawCondition)}`, 'NAME, NAME:started, NAME:ready or NAME:completed');
     }
     if (out.some((d) => d.name === name)) throw new ValueProblem(`${name} is named twice`, 'each program or group once');
     out.push({ name, condition: rawCondition as DependencyCondition });
@@ -47,6 +48,18 @@ export function dependencyList(raw: string): Dependency[] {
   // `depends_on = ,` is a list with an empty item, not "no dependencies" (leave the value empty for that)
   if (out.length === 0 && raw.trim() !== '') throw new ValueProblem(`${JSON.stringify(raw.trim())} names nothing`, 'NAME[:started|ready|completed], …, or nothing at all');
   return out;
+}
+
+/**
+ * The rest of the message for `NAME:WORD` where WORD is no condition: a near miss of one, or supervisor's
+ * `group:name` / `group:*` (which names a process elsewhere, not here): then how a group and a program are named.
+ */
+function notACondition(name: string, word: string): string {
+  const near = nearestKey(word, CONDITIONS);
+  if (near !== null) return `(started, ready or completed; did you mean ${near}?)`;
+  // a word that reads as a program name is given as the example (`backend:db` → db); `*` is not one
+  const program = /^[\w.-]+$/.test(word) ? ` (${word})` : '';
+  return `(started, ready or completed); a group is named by its name alone (${name}) and a program by its program name${program}, each with an optional :CONDITION`;
 }
 
 /** A check as the config writes it, for logs, status and the web page. */

@@ -229,6 +229,10 @@ depends_on = c:ready
 [program:e]
 command = /bin/sleep 100
 depends_on = c:done
+
+[program:f]
+command = /bin/sleep 100
+depends_on = backend:*
 `,
   );
   try {
@@ -239,6 +243,7 @@ depends_on = c:done
       assert.match(r.stderr, new RegExp(`${file}:11: \\[program:c\\] depends_on: names no program or group \\(got "dbx"`));
       assert.match(r.stderr, new RegExp(`${file}:15: \\[program:d\\] depends_on: c:ready can never hold: c has no ready check`));
       assert.match(r.stderr, new RegExp(`${file}:19: \\[program:e\\] depends_on: "c:done": "done" is not a condition`));
+      assert.match(r.stderr, new RegExp(`${file}:23: \\[program:f\\] depends_on: "backend:\\*": "\\*" is not a condition \\(started, ready or completed\\); a group is named by its name alone \\(backend\\) and a program by its program name, each with an optional :CONDITION`), r.output);
     }
   } finally {
     const { rmSync } = await import('node:fs');

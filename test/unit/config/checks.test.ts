@@ -35,6 +35,10 @@ test('depends_on: names with an optional condition, started by default; bad ones
   ]);
   assert.deepEqual(dependencyList(''), []);
   assert.throws(() => dependencyList('db:done'), /"done" is not a condition/);
+  // supervisor's group:name and group:* do not name a dependency: say how a group and a program are named
+  assert.throws(() => dependencyList('backend:*'), { message: '"backend:*": "*" is not a condition (started, ready or completed); a group is named by its name alone (backend) and a program by its program name, each with an optional :CONDITION' });
+  assert.throws(() => dependencyList('backend:db'), { message: '"backend:db": "db" is not a condition (started, ready or completed); a group is named by its name alone (backend) and a program by its program name (db), each with an optional :CONDITION' });
+  assert.throws(() => dependencyList('db:redy'), { message: '"db:redy": "redy" is not a condition (started, ready or completed; did you mean ready?)' });
   assert.throws(() => dependencyList('db, db:ready'), /db is named twice/);
   assert.throws(() => dependencyList(':ready'), /names nothing/);
   assert.throws(() => dependencyList(' , '), /names nothing/);
