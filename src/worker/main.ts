@@ -102,10 +102,16 @@ async function main(): Promise<void> {
   process.title = `drover: worker ${id} [${name}]`;
 
   // A stop can arrive before the module is loaded: the worker then leaves at once (beginStop). The stop
-  // begins in routeSigterm's emit, after the app's listeners; this listener only keeps Node from dying of
-  // the signal. Routed first: Node binds process.emit when the first listener of a signal is added.
+  // begins in routeSigterm's emit, after the app's listeners. Routed first: Node binds process.emit when the
+  // first listener of a signal is added. A preload (NODE_OPTIONS=--require: an APM agent, OpenTelemetry)
+  // may have added one before this module ran: Node then calls its own emit, and this listener begins the
+  // stop (the app's listeners then run once per SIGTERM, as without drover).
   routeSigterm();
-  process.on('SIGTERM', () => undefined);
+  process.on('SIGTERM', () => {
+    if (sigtermCame) return;
+    sigtermCame = true;
+    beginStop('SIGTERM');
+  });
   process.on('SIGINT', () => beginStop('SIGINT'));
   // The master is gone (killed, crashed): finish quickly and leave, never outlive it. The app's own SIGTERM
   // listeners (a WebSocket server saying goodbye) run as at any stop, and once (sigterm below).
@@ -159,9 +165,15 @@ let sigtermCame = false;
  * signal's first listener was added), so that is where the second one is dropped.
  */
 function routeSigterm(): void {
+  // A preload's listeners (NODE_OPTIONS=--require) were added before: Node bound its own emit for them. They
+  // are taken off, which ends Node's listening for the signal, and put back once the emit is replaced, which
+  // begins it again with this one (`rawListeners`: a `once` listener stays one).
+  const preloaded = process.rawListeners('SIGTERM') as ((...args: unknown[]) => void)[];
+  process.removeAllListeners('SIGTERM');
   process.emit = function (this: NodeJS.Process, event: string | symbol, ...args: unknown[]): boolean {
     return event === 'SIGTERM' ? sigterm('SIGTERM') : emitOnProcess.call(this, event, ...args);
   } as typeof process.emit;
+  for (const listener of preloaded) process.on('SIGTERM', listener);
 }
 
 type Emit = (this: NodeJS.Process, event: string | symbol, ...args: unknown[]) => boolean;

@@ -347,6 +347,45 @@ export default (req, res) => res.end('ok');
   }
 });
 
+test("a SIGTERM listener a preload added (NODE_OPTIONS=--require, as APM agents do) runs once, and the worker's stop still begins", async () => {
+  // Node binds process.emit for a signal when its first listener is added: a preload's listener came before
+  // the worker's routing of SIGTERM, and the worker's own stop then never began (SIGKILL at graceful_timeout)
+  const dir = makeTmpDir();
+  const said = join(dir, 'sigterm.log');
+  writeFileSync(join(dir, 'pre.cjs'), `process.on('SIGTERM', () => require('node:fs').appendFileSync(${JSON.stringify(said)}, 'preload\\n'));\n`);
+  writeFileSync(
+    join(dir, 'app.mjs'),
+    `import { appendFileSync } from 'node:fs';
+process.on('SIGTERM', () => appendFileSync(${JSON.stringify(said)}, 'app\\n'));
+export default (req, res) => res.end('ok');
+`,
+  );
+  const [port] = await freePorts(1);
+  const file = writeConfig(
+    dir,
+    `[socket:web]
+bind = 127.0.0.1:${port}
+
+[program:w]
+worker = ${join(dir, 'app.mjs')}
+sockets = web
+graceful_timeout = 60s
+environment = NODE_OPTIONS="--require ${join(dir, 'pre.cjs')}"
+`,
+  );
+  const run = await startUp(file);
+  try {
+    await run.waitForLine(/w_0: starting → running/, { timeoutMs: 15_000 });
+    const stop = await runCli(['stop', 'w', '-c', file], { timeoutMs: 15_000 });
+    assert.equal(stop.code, 0, stop.output);
+    await run.waitForLine(/w_0: stopping → stopped \(exit status 0\)/, { timeoutMs: 5000 });
+    const calls = readFileSync(said, 'utf8').split('\n').filter(Boolean).sort();
+    assert.deepEqual(calls, ['app', 'preload'], `each listener once:\n${run.describe()}`);
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
 test('an exported http.Server serves every -b address with its own settings and upgrade handler', async () => {
   const dir = makeTmpDir();
   writeFileSync(
