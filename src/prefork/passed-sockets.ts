@@ -58,9 +58,13 @@ export function assignPassedSockets(
       for (const fd of fds) if (!byNumber.has(fd)) candidates.push({ name, fd });
       continue;
     }
-    const extra = fds.slice(1).filter((fd) => passedFds.has(fd) && !byNumber.has(fd));
+    // an fd another section takes by number (`bind = fd://N`) is that section's, whatever its name
+    const own = fds.filter((fd) => !byNumber.has(fd));
+    const extra = own.slice(1).filter((fd) => passedFds.has(fd));
     for (const fd of extra) candidates.push({ name, fd });
-    assigned.set(name, fds.filter((fd) => !extra.includes(fd)));
+    const kept = own.filter((fd) => !extra.includes(fd));
+    if (kept.length > 0) assigned.set(name, kept);
+    else assigned.delete(name);
   }
   for (const spec of specs) {
     if (candidates.length === 0) break;
