@@ -157,9 +157,9 @@ export function reduce(
   const spawnNow = (ev: ProcessEvent, reason?: string, guard: Guard = 'always'): void => {
     const counts = { restarts: rec.spawns > 0 ? rec.restarts + 1 : rec.restarts, spawns: rec.spawns + 1 };
     // the last exit is forgotten at a spawn, as supervisor forgets it (its exitstatus is reset in spawn());
-    // so is the last health verdict, which was about another process, except "unhealthy" after a restart
-    // for it (it stands until the new process passes a check)
-    const health = rec.stopCause === 'unhealthy' ? rec.health : null;
+    // so is a "healthy" verdict, which was about another process, but not "unhealthy": it stands until a
+    // process passes a check (across the restart for it, and a failed start's retries after that)
+    const health = rec.health === 'unhealthy' ? 'unhealthy' : null;
     move(ev, guard, { stopRequested: false, stopCause: 'requested', spawnError: null, exitStatus: null, exitSignal: null, startedAtMs: ctx.nowMs, healthFailures: 0, health, ...counts }, reason);
     effects.push({ type: 'spawn' });
   };

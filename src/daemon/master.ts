@@ -217,11 +217,16 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   if (hooks.has('on_starting')) o.onLongStep?.(ON_STARTING_MS);
   // a stop (Ctrl-C) is not made to wait out the hook, as gunicorn's Ctrl-C interrupts its on_starting: the
   // signal stays queued, and the start-up below takes the path that starts nothing
-  const starting = await hooks.runUnless('on_starting', ON_STARTING_MS, o.signals.stopQueued(), serverInfo);
+  // (one that came before the hook: the hook is not called at all, rather than called and left unwaited)
+  const stopBefore = o.signals.pending().find((s) => STOP_SIGNALS.includes(s));
+  const starting = stopBefore !== undefined ? 'skipped' : await hooks.runUnless('on_starting', ON_STARTING_MS, o.signals.stopQueued(), serverInfo);
   if (starting === 'failed') return abort('the on_starting hook failed (see the log); nothing was started');
   /** whether the start-up has already said that a stop came first and nothing is started */
   let stopAnnounced = false;
-  if (starting === 'interrupted') {
+  if (starting === 'skipped' && hooks.has('on_starting')) {
+    logger.info(`SIG${stopBefore} came before on_starting: the hook is not run; nothing is started`);
+    stopAnnounced = true;
+  } else if (starting === 'interrupted') {
     const sig = o.signals.pending().find((s) => STOP_SIGNALS.includes(s)) ?? 'INT';
     logger.info(`SIG${sig} during on_starting: not waiting for the hook; nothing is started`);
     stopAnnounced = true;

@@ -154,6 +154,31 @@ export function on_exit() { console.log('HOOK on_exit'); }
   }
 });
 
+// Code review: a stop already queued when on_starting would be called (it came while the config loaded)
+// still called the hook, then left it unwaited. The foreground up hands such a signal on through
+// DROVER_PENDING_SIGNALS (src/daemon/signals.ts), which puts it there deterministically.
+test('a TERM that came before on_starting: the hook is not called, nothing is started, on_exit runs once', async () => {
+  const dir = makeTmpDir();
+  writeFileSync(
+    join(dir, 'hooks.mjs'),
+    `export function on_starting() { console.log('HOOK on_starting'); }
+export function when_ready() { console.log('HOOK when_ready'); }
+export function on_exit() { console.log('HOOK on_exit'); }
+`,
+  );
+  const conf = writeConfig(dir, `[supervisord]\nhooks = hooks.mjs\n\n[program:job]\ncommand = /bin/sleep 1000\nstartsecs = 0\n`);
+  const run = new CliRun(['up', '-c', conf], { env: { DROVER_PENDING_SIGNALS: 'TERM' } });
+  try {
+    const exit = await run.waitForExit(15_000);
+    assert.equal(exit.code, 0, run.describe());
+    assert.match(run.output, /SIGTERM came before on_starting: the hook is not run; nothing is started/, run.describe());
+    assert.doesNotMatch(run.output, /HOOK on_starting|HOOK when_ready|spawned: job/, run.describe());
+    assert.equal(run.count(/HOOK on_exit/), 1, run.describe());
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
+
 // Review finding: a second Ctrl-C while on_exit ran was ignored: drover waited out the hook's 10 s. A second
 // INT means a fast shutdown (DESIGN §5); it ends the wait for on_exit too.
 test('a second INT while on_exit runs: drover exits without waiting for the hook', async () => {

@@ -469,6 +469,25 @@ test('a start forgets the last health verdict, which was about another process; 
   assert.equal(r.rec.health, null, 'no verdict yet about the new process');
 });
 
+test('"unhealthy" stands across the restart for it and a failed start\'s retry, until a check passes', () => {
+  let rec = step(spawnedWithCheck(), { type: 'readyReported' }, 1000, checked).rec;
+  rec = step(rec, { type: 'healthCheckFailed', error: 'x' }, 2000, checked).rec;
+  rec = step(rec, { type: 'healthCheckFailed', error: 'x' }, 3000, checked).rec;
+  let r = step(rec, { type: 'childExited', code: 0, signal: null }, 3500, checked);
+  assert.deepEqual(r.path, ['stopping', 'starting']);
+  r = step(r.rec, { type: 'spawned', pid: 101 }, 3500, checked);
+  // the new process dies before it is ready: a failed start, retried after the backoff
+  r = step(r.rec, { type: 'childExited', code: 1, signal: null }, 3600, checked);
+  assert.deepEqual(r.path, ['starting', 'backoff']);
+  r = step(r.rec, { type: 'backoffElapsed' }, 5000, checked);
+  assert.deepEqual(r.path, ['backoff', 'starting']);
+  assert.equal(r.rec.health, 'unhealthy', 'no process has passed a check since');
+  r = step(r.rec, { type: 'spawned', pid: 102 }, 5000, checked);
+  r = step(r.rec, { type: 'readyReported' }, 5100, checked);
+  r = step(r.rec, { type: 'healthCheckPassed' }, 6000, checked);
+  assert.equal(r.rec.health, 'healthy');
+});
+
 test('an unhealthy process that exits during a shutdown is not started again', () => {
   let rec = step(spawnedWithCheck(), { type: 'readyReported' }, 1000, checked).rec;
   rec = step(rec, { type: 'healthCheckFailed', error: 'x' }, 2000, checked).rec;

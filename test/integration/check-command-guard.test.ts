@@ -4,8 +4,8 @@
 // guard send TERM and KILL to it and outlive drover by a second. A real command, real signals.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { runCheckCommand, type GroupGuard } from '../../../src/os/check-command.js';
-import { livePids, waitForCondition } from '../../helpers/drover.js';
+import { runCheckCommand, type GroupGuard } from '../../src/os/check-command.js';
+import { livePids, waitForCondition } from '../helpers/drover.js';
 
 const MARK = `check-command-unit-${process.pid}`;
 // the mark lets livePids tell the command from an unrelated process that got its pid
