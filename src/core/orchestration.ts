@@ -2,27 +2,11 @@
 // starting it starts those first), the order of a graceful shutdown (dependents before what they depend on,
 // then by priority), and `essential` programs (one that stops for good ends drover with its status). The
 // reducer decides each process's state; this file decides only *when* to ask for a start or a stop.
-import type { Dependency } from '../config/types.js';
 import { signalNumber } from '../os/signals.js';
 import type { CoreHost } from './_host.js';
-import { isExpectedExit } from './policy.js';
+import { holds, unmet, type DependencyView } from './dependencies.js';
 import { STARTABLE_STATES, STOPPED_STATES } from './states.js';
 import { compareRank, type ProcessEntry } from './table.js';
-
-/** Why a dependency does not hold: still on its way, or failed so that it will not hold by itself. */
-interface Unmet {
-  readonly dep: Dependency;
-  /** true when the dependency failed (FATAL, a job that failed) and stays so until someone acts */
-  readonly blocked: boolean;
-  /** blocked, and nothing drover does by itself will change that (no fatal_cooldown retry is coming) */
-  readonly forGood?: boolean;
-  readonly detail: string;
-  /** for a dependency held back by its own (`b cannot start: …`): the failure at the bottom of the chain */
-  readonly cause?: string;
-}
-
-/** A dependency's verdict, or a waiting process whose own verdict must be known first (`unmet` looks through it). */
-type Verdict = Unmet | null | { readonly through: ProcessEntry };
 
 /** How drover ends because an essential program stopped for good. */
 export interface Ending {
@@ -56,6 +40,14 @@ export class Orchestration {
    * reaches the waiting start at its top
    */
   private readonly blockedSeen = new Map<string, string>();
+  /** what `unmet` reads beyond the processes' records */
+  private readonly view: DependencyView = {
+    membersOf: (name) => this.membersOf(name),
+    isWaiting: (e) => this.waiting.has(e.key),
+    isRestarting: (e) => this.restarting.has(e),
+    isStoppedByHand: (e) => this.stoppedByHand.has(e),
+    heldByPredecessor: (e) => this.host.predecessor.holds(e.key),
+  };
 
   constructor(
     private readonly host: CoreHost,
@@ -96,7 +88,7 @@ export class Orchestration {
     const todo = [entry];
     const seen = new Set<string>([entry.key]);
     for (let e = todo.pop(); e !== undefined; e = todo.pop()) {
-      if (this.unmet(e) === null) {
+      if (unmet(this.view, e) === null) {
         this.waiting.delete(e.key);
         this.host.dispatch(e, { type: 'startRequested' });
         continue;
@@ -104,7 +96,7 @@ export class Orchestration {
       this.waiting.set(e.key, e);
       for (const dep of e.spec.dependsOn) {
         for (const m of this.membersOf(dep.name)) {
-          if (seen.has(m.key) || this.holds(m, dep) || this.waiting.has(m.key)) continue;
+          if (seen.has(m.key) || holds(m, dep) || this.waiting.has(m.key)) continue;
           const down = m.record.state === 'stopping';
           if (down ? this.stoppedByHand.has(m) || this.restarting.has(m) : !STARTABLE_STATES.has(m.record.state)) continue;
           seen.add(m.key);
@@ -144,7 +136,7 @@ export class Orchestration {
   /** Why a process has not started: "waiting for db:ready (db is starting)", "migrate failed (exit 1)"; null when it is not waiting. */
   waitingReason(entry: ProcessEntry): string | null {
     if (!this.waiting.has(entry.key)) return null;
-    const u = this.unmet(entry);
+    const u = unmet(this.view, entry);
     if (u === null) return 'about to start';
     return u.blocked ? u.detail : `waiting for ${u.dep.name}:${u.dep.condition} (${u.detail})`;
   }
@@ -152,7 +144,7 @@ export class Orchestration {
   /** The failure that keeps a waiting process from starting, or null when it may still start by itself. */
   blockedReason(entry: ProcessEntry): string | null {
     if (!this.waiting.has(entry.key)) return null;
-    const u = this.unmet(entry);
+    const u = unmet(this.view, entry);
     return u?.blocked ? u.detail : null;
   }
 
@@ -213,7 +205,7 @@ export class Orchestration {
       }
       for (const e of affected) {
         if (!this.waiting.has(e.key)) continue;
-        const u = this.unmet(e);
+        const u = unmet(this.view, e);
         if (u === null) {
           this.waiting.delete(e.key);
           if (STARTABLE_STATES.has(e.record.state)) this.host.dispatch(e, { type: 'startRequested' });
@@ -240,7 +232,7 @@ export class Orchestration {
     if (this.ending !== null || this.host.mood !== 'running') return;
     for (const e of this.waiting.values()) {
       if (!e.spec.essential) continue;
-      const u = this.unmet(e);
+      const u = unmet(this.view, e);
       if (u?.blocked && u.forGood) {
         this.ending = { exitCode: 1, why: `essential program ${e.spec.name} cannot start: ${u.detail}` };
         return;
@@ -334,95 +326,6 @@ export class Orchestration {
   private touch(entry: ProcessEntry): void {
     this.dirty.add(entry.spec.programName);
     this.dirty.add(entry.spec.group);
-  }
-
-  /**
-   * The first dependency of `entry` that does not hold, or null when all do. A dependency that is itself
-   * waiting to start is looked through: what holds it back (a FATAL program further down) holds `entry` back
-   * too. Iterative, each process looked at once: a chain of thousands does not recurse thousands deep.
-   */
-  private unmet(entry: ProcessEntry): Unmet | null {
-    this.index();
-    // the verdicts of the waiting dependencies looked through so far, by key
-    const known = new Map<string, Unmet | null>();
-    const stack = [entry];
-    const onStack = new Set([entry.key]);
-    for (;;) {
-      const e = stack[stack.length - 1] as ProcessEntry;
-      const v = this.firstUnmet(e, known);
-      if (v !== null && 'through' in v) {
-        const m = v.through;
-        // a cycle brought in at run time: the member already being looked at counts as waiting, not blocked
-        if (onStack.has(m.key)) known.set(m.key, null);
-        else {
-          stack.push(m);
-          onStack.add(m.key);
-        }
-        continue;
-      }
-      stack.pop();
-      onStack.delete(e.key);
-      if (stack.length === 0) return v;
-      known.set(e.key, v);
-    }
-  }
-
-  /** `unmet` for one process, given the verdicts `known` of the waiting dependencies it looks through. */
-  private firstUnmet(entry: ProcessEntry, known: ReadonlyMap<string, Unmet | null>): Verdict {
-    let waitingFor: Unmet | null = null;
-    for (const dep of entry.spec.dependsOn) {
-      const u = this.check(dep, known);
-      if (u !== null && 'through' in u) return u;
-      if (u?.blocked) return u; // a failure explains more than a wait
-      waitingFor ??= u;
-    }
-    return waitingFor;
-  }
-
-  /** Whether `dep` holds for every process it names; if not, why (or which waiting member to look through first). */
-  private check(dep: Dependency, known: ReadonlyMap<string, Unmet | null>): Verdict {
-    const members = this.membersOf(dep.name);
-    if (members.length === 0) return { dep, blocked: true, forGood: true, detail: `${dep.name} is not in the active config` };
-    for (const m of members) {
-      if (this.holds(m, dep)) continue;
-      const r = m.record;
-      const name = m.spec.name;
-      if (r.state === 'fatal') return { dep, blocked: true, forGood: m.spec.fatalCooldownSecs === null, detail: `${name} is FATAL${r.spawnError ? ` (${r.spawnError})` : ''}` };
-      if (r.state === 'exited') {
-        const how = r.exitSignal !== null ? `SIG${r.exitSignal}` : `exit ${r.exitStatus ?? '?'}`;
-        const expected = isExpectedExit(m.spec, r.exitStatus);
-        // a job that completed satisfies only :completed; for :started it ended and is not running
-        return { dep, blocked: true, forGood: true, detail: expected ? `${name} has ended (${how})` : `${name} failed (${how})` };
-      }
-      // a restart, or a start that came while it was on its way down, starts it again once it has stopped
-      if ((r.state === 'stopping' || r.state === 'stopped') && this.restarting.has(m)) return { dep, blocked: false, detail: `${name} is restarting` };
-      // an operator's stop holds dependents back from the moment it is asked for, not only once it is done:
-      // the answer to a dependent's start must not depend on how long the dependency takes to stop
-      if (r.state === 'stopping' && this.stoppedByHand.has(m)) return { dep, blocked: true, forGood: false, detail: `${name} is stopping (stopped by hand)` };
-      if (this.host.predecessor.holds(m.key)) return { dep, blocked: false, detail: `${name} is still run by the previous master` }; // started once it has gone
-      // stopped and not itself waiting to start: nothing will start it but a command (it was stopped by hand,
-      // or not pulled because it was): a dependent's start is blocked, not on its way (a `drover start` that
-      // pulled it waited for ever once it was stopped by hand)
-      if (r.state === 'stopped' && !this.waiting.has(m.key)) return { dep, blocked: true, forGood: false, detail: `${name} is stopped` };
-      if (r.state === 'stopped') {
-        // itself waiting to start: what holds it back holds this one back too, for good if that is for good
-        // (an essential program at the top of the chain ends drover, a waiting `drover start` is answered)
-        if (!known.has(m.key)) return { through: m };
-        const inner = known.get(m.key);
-        if (inner?.blocked) {
-          const cause = inner.cause ?? inner.detail; // the failure at the bottom: details do not nest down a long chain
-          return { dep, blocked: true, forGood: inner.forGood ?? false, detail: `${name} cannot start: ${cause}`, cause };
-        }
-      }
-      return { dep, blocked: false, detail: `${name} is ${r.state}` };
-    }
-    return null;
-  }
-
-  /** Whether one process meets a condition. A process with a ready check is RUNNING only once it passed. */
-  private holds(m: ProcessEntry, dep: Dependency): boolean {
-    if (dep.condition === 'completed') return m.record.state === 'exited' && isExpectedExit(m.spec, m.record.exitStatus);
-    return m.record.state === 'running';
   }
 
   private membersOf(name: string): readonly ProcessEntry[] {

@@ -581,6 +581,44 @@ autostart = false
   }
 });
 
+test('a FATAL second process of a numprocs dependency blocks at once, while the first is still starting', async () => {
+  const d = new Daemon('');
+  // db_0 stays STARTING for 60 s (startsecs); db_1 exits at once and, with no retry, is FATAL within moments
+  writeConfig(
+    d.dir,
+    `[program:db]
+command = /bin/sh -c 'test %(process_num)s = 1 && exit 1; exec sleep 1000'
+process_name = %(program_name)s_%(process_num)s
+numprocs = 2
+startsecs = 60
+startretries = 0
+autostart = false
+
+[program:web]
+command = sleep 1000
+depends_on = db:started
+autostart = false
+`,
+  );
+  let last = new Map<string, Status>();
+  const lastSeen = (): string => JSON.stringify([...last.values()], null, 1) + d.daemonStderr();
+  try {
+    await d.up();
+    let timer: NodeJS.Timeout | undefined;
+    const r = await Promise.race([d.cli(['start', 'web']), new Promise<null>((res) => (timer = setTimeout(() => res(null), 10_000)))]);
+    clearTimeout(timer);
+    last = await statuses(d.file);
+    assert.ok(r !== null, `drover start web still waits 10 s, though db_1 is FATAL (db_0 is starting for 60 s)\n${lastSeen()}`);
+    assert.equal(r.code, 1, show(['start', 'web'], r));
+    assert.match(r.stdout, /^web: ERROR E_DEPENDENCY \(not started: db_1 is FATAL/m, show(['start', 'web'], r));
+    assert.equal(last.get('db:db_0')?.state, 'starting', lastSeen());
+    assert.equal(last.get('web:web')?.blocked, true, lastSeen());
+    assert.match(last.get('web:web')?.waiting ?? '', /^db_1 is FATAL/, lastSeen());
+  } finally {
+    assert.deepEqual(await d.teardown(), []);
+  }
+});
+
 test('remove of a group others depend on warns, naming them (text, --json, log), and still removes it', async () => {
   const d = new Daemon('');
   writeConfig(
