@@ -4,7 +4,7 @@
 // config.warnings.
 import { existsSync, statSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DroverError, formatConfigProblem, type ConfigErrorDetail } from '../errors.js';
 import { directoryRefusal } from '../os/safe-dir.js';

@@ -2,7 +2,6 @@
 // It never awaits and never touches the OS; core/supervisor.ts runs the effects it returns.
 // Semantics follow supervisor's Subprocess.transition/finish/change_state, minus the one-second tick.
 import { InvariantError } from '../errors.js';
-import type { ProcessSpec } from '../config/types.js';
 import { eventsAllowedIn, transitionsFor, type Guard, type ProcessEvent, type State, type Transition } from './states.js';
 import { backoffDelayMs, describeExit, hasReadyCheck, isExpectedExit, notReadyInTime, restartsAfterExit, type ProcessPolicy } from './policy.js';
 export { stepLevel } from './policy.js';

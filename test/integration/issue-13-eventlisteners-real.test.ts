@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { livePids, makeTmpDir, startUp, teardown, TIMEOUT_SCALE, waitForCondition, writeConfig, withDrover as withDroverIn, type CliRun } from '../helpers/drover.js';
+import { livePids, makeTmpDir, startUp, teardown, TIMEOUT_SCALE, writeConfig, withDrover as withDroverIn, type CliRun } from '../helpers/drover.js';
 import { fixturesDir } from '../helpers/paths.js';
 
 const listeners = join(fixturesDir, 'listeners');
