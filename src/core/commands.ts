@@ -101,8 +101,19 @@ export class Commands {
     const order = list
       .filter((e) => this.wantsRunning(e.key, e.spec))
       .sort((a, b) => compareRank(table.rank(a.spec), table.rank(b.spec)));
-    const pull = (dep: ProcessEntry): boolean => this.o.desired?.get(dep.key) !== 'stopped';
-    for (const e of order) if (STARTABLE_STATES.has(e.record.state)) this.orch.requestStart(e, pull);
+    // each process is asked to start once in a pass: one that failed at once (FATAL: it cannot exec) is not
+    // started again because a dependent pulls it, or comes next in the order
+    const asked = new Set<string>();
+    const pull = (dep: ProcessEntry): boolean => {
+      if (asked.has(dep.key) || this.o.desired?.get(dep.key) === 'stopped') return false;
+      asked.add(dep.key);
+      return true;
+    };
+    for (const e of order) {
+      if (!STARTABLE_STATES.has(e.record.state) || asked.has(e.key)) continue;
+      asked.add(e.key);
+      this.orch.requestStart(e, pull);
+    }
     this.orch.settle();
   }
 

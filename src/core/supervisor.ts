@@ -59,6 +59,10 @@ export class Supervisor implements CoreHost {
   private readonly queue: SupervisorEvent[] = [];
   /** true while `drain` is working through the queue */
   private draining = false;
+  /** inside `handle`: a dispatch is followed by the settling every event ends with */
+  private handling = false;
+  /** a `settle` event is on the queue for a dispatch made outside `handle` */
+  private settleQueued = false;
   /** listeners to state changes, to the supervisor's own mood, and to groups coming and going */
   private readonly listeners = new Listeners<[ChangeEvent]>();
   private readonly moodListeners = new Listeners<[Mood]>();
@@ -270,6 +274,12 @@ export class Supervisor implements CoreHost {
     entry.record = result.record;
     for (const step of result.steps) this.changeState(entry, step);
     for (const effect of result.effects) this.runEffect(entry, effect);
+    // a change outside an event (a FATAL spawn failure at start-up, a command's step after an await): what
+    // follows every event (dependents started, an essential program's end acted on) follows it too, once
+    if (!this.handling && !this.settleQueued) {
+      this.settleQueued = true;
+      this.push({ type: 'settle' });
+    }
   }
 
   // --- internal ---
@@ -290,7 +300,19 @@ export class Supervisor implements CoreHost {
   }
 
   private handle(ev: SupervisorEvent): void {
+    this.handling = true;
+    try {
+      this.handleOne(ev);
+    } finally {
+      this.handling = false;
+    }
+  }
+
+  private handleOne(ev: SupervisorEvent): void {
     switch (ev.type) {
+      case 'settle':
+        this.settleQueued = false; // what every event ends with, below, is all it asks for
+        break;
       case 'signalReceived': {
         const handler = this.signalHandlers.get(ev.signal);
         if (handler) handler();

@@ -100,6 +100,8 @@ export type SupervisorEvent =
       readonly code: number | null;
       readonly signal: string | null;
     }
+  /** a state changed outside an event (a start at start-up, a command's later step): what follows a change is looked at */
+  | { readonly type: 'settle' }
   | { readonly type: 'timerFired'; readonly key: string; readonly timer: TimerName; readonly gen: number }
   /** the rest of stopwaitsecs given to what a stopped leader left in its group (pgid) has passed */
   | { readonly type: 'leftoversDue'; readonly pgid: number }

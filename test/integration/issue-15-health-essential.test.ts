@@ -300,6 +300,30 @@ essential = true
   }
 });
 
+// A spawn that fails at once (no such file) with no retry is FATAL inside drover's first start pass, before
+// any event: drover used to act on an essential ending only after an event, so it ran on, doing nothing,
+// until some unrelated event (a signal, a command) came.
+test('essential: FATAL in the first start pass (cannot exec, no retry) ends drover with 1; so does a dependency FATAL so, tried once', async () => {
+  for (const [name, config, why] of [
+    ['alone', `[program:e]\ncommand = /nonexistent/e\nstartretries = 0\nessential = true\n\n[program:other]\ncommand = sleep 1000\n`, /essential program e is FATAL/],
+    ['through db', `[program:db]\ncommand = /nonexistent/db\nstartretries = 0\n\n[program:app]\ncommand = sleep 1000\ndepends_on = db\nessential = true\n`, /essential program app cannot start: db is FATAL/],
+    // the same, the dependency first in the start order (names order processes of the same priority)
+    ['through db, db first', `[program:web]\ncommand = sleep 1000\ndepends_on = db\nessential = true\n\n[program:db]\ncommand = /nonexistent/db\nstartretries = 0\npriority = 1\n`, /essential program web cannot start: db is FATAL/],
+  ] as const) {
+    const dir = makeTmpDir();
+    const run = await startUp(writeConfig(dir, config));
+    try {
+      const exit = await run.waitForExit(10_000);
+      assert.equal(exit.code, 1, `${name}: ${run.describe()}`);
+      assert.match(run.output, why, `${name}: ${run.describe()}`);
+      // asked to start once in the first pass: app's start does not pull the FATAL db into a second try
+      if (name.startsWith('through db')) assert.equal(run.count(/db: \w+ → starting/g), 1, run.describe());
+    } finally {
+      await teardown(run, [], dir);
+    }
+  }
+});
+
 // A check that starts something in the background and exits leaves nothing running: what still holds its
 // output is killed with its process group once the check has answered.
 test('an exec check that leaves a background process behind: the check passes, and that process is killed', async () => {
