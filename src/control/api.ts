@@ -1,5 +1,6 @@
 // The control facade: everything the JSON API, supervisor's XML-RPC and the web page may ask of a running
 // supervisor, in one place. Handlers translate requests into calls here and results into their protocol.
+import type { ServerResponse } from 'node:http';
 import type { ConfigDiff } from '../config/diff.js';
 import type { Config, ProcessSpec } from '../config/types.js';
 import type { Supervisor } from '../core/supervisor.js';
@@ -185,6 +186,30 @@ export class ControlApi {
     private readonly opts: ControlApiOptions,
   ) {
     this.sampler = new ProcSampler(() => this.livePids());
+  }
+
+  /** streaming answers (log follows, event streams) whose subscriptions are held: `drover_control_streams` */
+  private streamsOpen = 0;
+
+  get openStreams(): number {
+    return this.streamsOpen;
+  }
+
+  /**
+   * Releases a streaming answer's subscriptions when its connection ends. On the response's close: the
+   * request's own close has come already, once its body was read (before the route ran), so a listener
+   * there never ran and every follower, event listener and ping timer of a client that left was kept.
+   */
+  holdUntilClosed(res: ServerResponse, release: () => void): void {
+    if (res.destroyed || !res.socket || res.socket.destroyed) {
+      release(); // the client left while the answer was being set up
+      return;
+    }
+    this.streamsOpen++;
+    res.once('close', () => {
+      this.streamsOpen--;
+      release();
+    });
   }
 
   /** [supervisord] identifier as a reload last applied it; null: as drover started */

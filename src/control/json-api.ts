@@ -433,7 +433,7 @@ const GET: Record<string, Handler> = {
       },
       lines !== null ? { tailLines: lines } : {},
     );
-    req.on('close', stop);
+    api.holdUntilClosed(res, stop);
     return STREAMING;
   },
   '/api/logs/stream': (api, input, req, res) => {
@@ -502,7 +502,7 @@ const GET: Record<string, Handler> = {
       return `${told}event: end\ndata: ${JSON.stringify({ reason, logs: positionsNow() } satisfies StreamEndJson)}\n\n`;
     });
     writer.write(first);
-    req.on('close', () => {
+    api.holdUntilClosed(res, () => {
       for (const stop of stops) stop();
     });
     return STREAMING;
@@ -532,7 +532,7 @@ const GET: Record<string, Handler> = {
       out.write(`event: state\ndata: ${JSON.stringify(data)}\n\n`);
     });
     const ping = setInterval(() => out.write(': ping\n\n'), 15_000);
-    req.on('close', () => {
+    api.holdUntilClosed(res, () => {
       off();
       clearInterval(ping);
     });

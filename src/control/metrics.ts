@@ -77,6 +77,8 @@ export class DroverMetrics {
     w.sample('', process.memoryUsage.rss());
     w.family('drover_heap_used_bytes', 'gauge', "V8 heap in use by drover's master process.");
     w.sample('', process.memoryUsage().heapUsed);
+    w.family('drover_control_streams', 'gauge', 'Streaming answers open on the JSON API (log follows and streams, event streams).');
+    w.sample('', api.openStreams);
     // lag figures cover the time since the previous scrape; the histogram records whole timer intervals,
     // so the lag is what exceeds the resolution
     const lag = (name: string, help: string, v: number): void => {

@@ -81,6 +81,7 @@ export class ProcSampler {
       const at = this.now();
       if (at - this.askedAtMs > REFRESH_WHILE_ASKED_MS) {
         this.timer = null;
+        this.dropGone(); // the files of processes that ended meanwhile are not held while no one asks
         return;
       }
       try {
@@ -98,12 +99,14 @@ export class ProcSampler {
 
   /** Reads every live process; drops the readings of the others. */
   private refresh(now: number): void {
-    const seen = new Set<number>();
-    for (const pid of this.livePids()) {
-      seen.add(pid);
-      this.read(pid, now);
-    }
-    for (const [pid, r] of this.readings) if (!seen.has(pid)) this.forget(pid, r);
+    for (const pid of this.livePids()) this.read(pid, now);
+    this.dropGone();
+  }
+
+  /** Drops the readings (and closes the files) of the processes that are no longer live. */
+  private dropGone(): void {
+    const live = new Set(this.livePids());
+    for (const [pid, r] of this.readings) if (!live.has(pid)) this.forget(pid, r);
   }
 
   private forget(pid: number, r: Reading): void {

@@ -8,7 +8,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ProcSampler } from '../../src/control/proc-sampler.js';
+import { ProcSampler, REFRESH_WHILE_ASKED_MS } from '../../src/control/proc-sampler.js';
 import { StatFile } from '../../src/os/proc.js';
 import { makeTmpDir, waitForCondition } from '../helpers/drover.js';
 import { repoRoot } from '../helpers/paths.js';
@@ -93,6 +93,34 @@ test('the sampler holds a file per process it reads and closes those of processe
     await killAndReap(next);
     await waitForCondition(() => sampler.figures(next.pid) === null, 'the reaped process to read as gone', { timeoutMs: 5000, describe: () => JSON.stringify(heldStatPids()) });
     assert.ok(!heldStatPids().includes(next.pid), JSON.stringify(heldStatPids()));
+  } finally {
+    for (const c of children) c.kill('SIGKILL');
+  }
+});
+
+// The background refresh stops REFRESH_WHILE_ASKED_MS after the last request; the files of processes that
+// ended meanwhile are closed then, not held until someone asks again (a prefork master held the stat files
+// of recycled workers for as long as nobody ran a status). The sampler's clock is moved past that quiet time.
+test('when the refresh stops for want of requests, the files of processes that ended are closed', async () => {
+  const children = [startSleeper(), startSleeper()];
+  const live = new Set(children.map((c) => c.pid));
+  let nowMs = 0;
+  const sampler = new ProcSampler(() => live, () => nowMs);
+  // only these children's files: the sampler of the test before may still be letting its own go
+  const ours = new Set(live);
+  const held = (): number[] => heldStatPids().filter((pid) => ours.has(pid));
+  try {
+    for (const c of children) assert.ok(sampler.figures(c.pid) !== null, `figures of ${c.pid}`);
+    assert.deepEqual(held(), [...live].sort((a, b) => a - b));
+    const [gone, stays] = children as [ChildProcess & { pid: number }, ChildProcess & { pid: number }];
+    await killAndReap(gone);
+    live.delete(gone.pid);
+    nowMs = REFRESH_WHILE_ASKED_MS + 1; // the next tick (a second away) finds nobody asked for that long
+    await waitForCondition(() => !held().includes(gone.pid), "the ended process's file to be closed as the refresh stops", {
+      timeoutMs: 5000,
+      describe: () => JSON.stringify(held()),
+    });
+    assert.deepEqual(held(), [stays.pid]);
   } finally {
     for (const c of children) c.kill('SIGKILL');
   }

@@ -389,3 +389,55 @@ healthcheck_retries = 2
     assert.deepEqual(survivors, [], 'nothing survives the teardown');
   }
 });
+
+// A streaming answer holds subscriptions in the daemon (a log follower, a state listener, a ping timer). They
+// are released when the client leaves; they used to wait for the request's close, which had come already
+// (once its body was read), so every `drover tail -f`, `logs -f` and web page that left was kept for good.
+test('streams a client left release what they held: drover_control_streams goes back to 0', async () => {
+  const port = await freePort();
+  const d = new Daemon(`${inetSection(port)}
+[program:talk]
+command = ${process.execPath} ${fixture('forever.mjs')}
+startsecs = 0
+`);
+  const auth = `Basic ${Buffer.from(`${WEB_USER}:${WEB_PASSWORD}`).toString('base64')}`;
+  const streams = (families: readonly ParsedFamily[]): number | null => valueOf(families, 'drover_control_streams');
+  let last: number | null = null;
+  const paths = ['/api/logs/follow?process=talk', '/api/logs/stream?process=talk', '/api/events'];
+  const open: ReturnType<typeof httpRequest>[] = [];
+  try {
+    await d.up();
+    assert.equal(streams(await scrape(port)), 0);
+    // three of each, each open once its answer's headers have come
+    for (let i = 0; i < 3; i++) {
+      for (const path of paths) {
+        await new Promise<void>((resolve, reject) => {
+          const req = httpRequest({ host: '127.0.0.1', port, path, headers: { authorization: auth } }, (res) => {
+            assert.equal(res.statusCode, 200, path);
+            res.resume();
+            resolve();
+          });
+          req.on('error', (err) => (open.includes(req) ? undefined : reject(err)));
+          req.end();
+          open.push(req);
+        });
+      }
+    }
+    last = streams(await scrape(port));
+    assert.equal(last, 9, 'nine streams open');
+    for (const req of open) req.destroy();
+    await waitForValue(
+      async () => {
+        last = streams(await scrape(port));
+        return last === 0 ? true : null;
+      },
+      'drover_control_streams to go back to 0 once the clients have gone',
+      5_000,
+      () => `drover_control_streams ${last}\n${d.daemonStderr()}`,
+    );
+  } finally {
+    for (const req of open) req.destroy();
+    const survivors = await d.teardown();
+    assert.deepEqual(survivors, [], 'nothing survives the teardown');
+  }
+});
