@@ -119,6 +119,8 @@ export interface ConfigUpdates {
     diff: ConfigDiff;
     outcomes: readonly CommandOutcome[];
     rolled: readonly string[];
+    /** worker programs whose old workers were kept: the new ones did not get ready */
+    kept: readonly string[];
     /** settings outside the programs that changed: applied, or waiting for the next start (one line each) */
     settings?: readonly string[];
   }>;
@@ -406,7 +408,7 @@ export class ControlApi {
   update(
     groups: readonly string[] | null,
     cause: string,
-  ): Promise<{ config: Config | null; diff: ConfigDiff; outcomes: readonly CommandOutcome[]; rolled: readonly string[]; settings?: readonly string[] }> {
+  ): Promise<{ config: Config | null; diff: ConfigDiff; outcomes: readonly CommandOutcome[]; rolled: readonly string[]; kept: readonly string[]; settings?: readonly string[] }> {
     return this.opts.updates.reload({ groups, apply: 'all', cause });
   }
 

@@ -228,11 +228,17 @@ export const RereadJson: Check<RereadJson> = object<RereadJson>({ ok: oneOf([tru
 /** POST /api/update (`drover reload`, `update`): the diff, the outcomes, and the worker pools rolled onto new code. */
 export interface ReloadJson extends DiffJson, ResultsJson {
   readonly rolled: readonly string[];
+  /**
+   * worker programs whose old workers were kept because the new ones did not get ready (each also an
+   * E_KEPT_OLD_WORKERS result); absent from an older drover
+   */
+  readonly kept?: readonly string[];
 }
 export const ReloadJson: Check<ReloadJson> = object<ReloadJson>({
   ok: isBoolean,
   results: listOf(OutcomeJson),
   rolled: listOf(isString),
+  kept: optional(listOf(isString)),
   ...diffFields,
 });
 

@@ -62,6 +62,8 @@ export const COMMAND_ERROR_CODES = [
   'E_PREVIOUS_MASTER',
   /** a reload cut short because a new master (USR2) took over: it read the config file itself */
   'E_REEXEC',
+  /** a reload's new workers of a pool did not get ready: its old workers serve on, with the old code */
+  'E_KEPT_OLD_WORKERS',
 ] as const;
 export type CommandErrorCode = (typeof COMMAND_ERROR_CODES)[number];
 

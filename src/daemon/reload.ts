@@ -35,6 +35,8 @@ export interface ReloadResult {
   readonly outcomes: readonly CommandOutcome[];
   /** worker programs ("group:program") rolled onto new code */
   readonly rolled: readonly string[];
+  /** worker programs whose old workers were kept: the new ones did not get ready (each an E_KEPT_OLD_WORKERS outcome too) */
+  readonly kept: readonly string[];
   /** the settings outside the programs that changed: what the reload applied, what waits for the next start */
   readonly settings: readonly string[];
 }
@@ -161,7 +163,7 @@ export class Reloader {
     if (supervisor.mood !== 'running') {
       // queued behind another reload, or a HUP that came during the shutdown: nothing is read or applied
       logger.warn(`${opts.cause}: not reloading: ${this.stopping()}`);
-      return { config: null, diff: emptyDiff(), outcomes: [this.stopped('the reload did not begin')], rolled: [], settings: [] };
+      return { config: null, diff: emptyDiff(), outcomes: [this.stopped('the reload did not begin')], rolled: [], kept: [], settings: [] };
     }
     this.o.onReloading?.(opts.cause);
     try {
@@ -171,7 +173,7 @@ export class Reloader {
       // the module of a typed config runs beside the loop: a shutdown may have begun meanwhile
       if (supervisor.mood !== 'running') {
         logger.warn(`${opts.cause}: reload cut short: ${this.stopping(true)} while it read the config`);
-        return { config: read.config, diff: read.diff, outcomes: [this.stopped('the reload was cut short while it read the config')], rolled: [], settings: [] };
+        return { config: read.config, diff: read.diff, outcomes: [this.stopped('the reload was cut short while it read the config')], rolled: [], kept: [], settings: [] };
       }
       this.warnOwnLogUnchanged(read.config, opts.cause);
       const settings = this.applySettings(read.config, opts.cause);
@@ -201,14 +203,15 @@ export class Reloader {
         // a re-exec: the processes the stop refused are the new master's to start, from the config it read
         const kept = last.code === 'E_REEXEC' ? outcomes.filter((o) => o.code !== 'E_SHUTTING_DOWN') : outcomes;
         const told = kept.some((o) => o.code === last.code);
-        return { config, diff, outcomes: told ? kept : [...kept, last], rolled: [], settings };
+        return { config, diff, outcomes: told ? kept : [...kept, last], rolled: [], kept: [], settings };
       };
       if (supervisor.mood !== 'running') return cutShort('while it applied the changes; the worker pools were not rolled');
       workers.setTargets({ ...config, processes: config.processes.filter((p) => managedElsewhere(p) && inScope(p.group)) });
       // a pool on a socket bound anew rolls onto it, in scope or not
       const onMoved = new Set(usersOfChanged(config, moved, running).map((c) => programKey(c.after)));
       const rolling = [...pooled].filter((key) => inScope(key.slice(0, key.indexOf(':'))) || onMoved.has(key));
-      const rolls = await workers.arbiter.rollWorkers((group, programName) => rolling.includes(`${group}:${programName}`));
+      const why = new Map<string, string>();
+      const rolls = await workers.arbiter.rollWorkers((group, programName) => rolling.includes(`${group}:${programName}`), why);
       const ended = (how: RollOutcome): string[] => rolling.filter((key) => rolls.get(key) === how);
       const rolled = rolling.filter((key) => rolls.get(key) !== 'kept' && rolls.get(key) !== 'stopped');
       const kept = ended('kept');
@@ -223,7 +226,10 @@ export class Reloader {
       const keptNote = kept.length > 0 ? `; kept the old workers of ${kept.join(', ')}: the new ones did not get ready` : '';
       const stoppedNote = stopped.length > 0 ? `; the roll of ${stopped.join(', ')} ended at SIGWINCH: its workers stay stopped until TTIN or a reload` : '';
       logger.log(kept.length > 0 ? 'warn' : 'info', `reload: done (${opts.cause}: ${opts.apply === 'all' ? changes.join(', ') : 'groups left to the caller'}; ${rolled.length} pool(s) rolled${rolled.length > 0 ? `: ${rolled.join(', ')}` : ''}${keptNote}${stoppedNote})`);
-      return { config, diff, outcomes, rolled, settings };
+      // the old workers serve on, as gunicorn's after a HUP with broken code; but the reload did not do
+      // what it was asked, so its caller hears so (`drover reload` exits 1), not only drover's log
+      const keptOutcomes = kept.map((key): CommandOutcome => ({ key, ok: false, code: 'E_KEPT_OLD_WORKERS', message: keptMessage(why.get(key)) }));
+      return { config, diff, outcomes: [...outcomes, ...keptOutcomes], rolled, kept, settings };
     } catch (err) {
       logger.error(`${opts.cause}: reload failed: ${(err as Error).message}`);
       throw err;
@@ -298,6 +304,13 @@ export class Reloader {
     };
     return diffConfigs(active, { ...config, processes: config.processes.filter(outsidePools) });
   }
+}
+
+/** Why a pool kept its old workers, for its E_KEPT_OLD_WORKERS outcome; `why` is the failed start, "web_3: …". */
+function keptMessage(why: string | undefined): string {
+  // exit 3 is a worker's WORKER_BOOT_ERROR (docs/exit-codes.md): its module did not load, or setup() threw
+  const boot = why !== undefined && /\(exit status 3\)/.test(why) ? '; exit 3: it could not load or start its module, its stderr log says why' : '';
+  return `kept the old workers: the new ones did not get ready${why !== undefined ? ` (${why}${boot})` : ''}`;
 }
 
 function emptyDiff(): ConfigDiff {

@@ -260,9 +260,9 @@ export class Arbiter {
    * drained: the old workers drain side by side, and the roll resolves when the last has stopped, about
    * one graceful_timeout after the last replacement got ready rather than one per worker (docs/decisions.md,
    * "A HUP roll does not wait for each drain"). A WINCH during the roll ends it: nothing more starts until
-   * TTIN or another reload.
+   * TTIN or another reload. `why`, when given, is told why each kept pool's new workers did not get ready.
    */
-  async rollWorkers(only?: (group: string, programName: string) => boolean): Promise<Map<string, RollOutcome>> {
+  async rollWorkers(only?: (group: string, programName: string) => boolean, why?: Map<string, string>): Promise<Map<string, RollOutcome>> {
     /** `group:program` → how its roll ended */
     const outcomes = new Map<string, RollOutcome>();
     /** the drains of the old workers the roll has begun to stop, each ending when its worker is dropped */
@@ -280,7 +280,10 @@ export class Arbiter {
       const template = this.workersOf(group, programName).at(-1);
       if (this.paused.delete(program)) this.resumeAfterWinch(group, programName);
       outcomes.set(program, 'rolled');
-      const keep = (): void => void outcomes.set(program, 'kept');
+      const keep = (reason: string): void => {
+        outcomes.set(program, 'kept');
+        if (!why?.has(program)) why?.set(program, reason);
+      };
       // the members as the roll found them: the successors replaceIdle registers are not rolled again
       const found = this.workersOf(group, programName);
       // successors loading now (a max_requests recycle's) run the config as it was: each is rolled once up
@@ -401,7 +404,7 @@ export class Arbiter {
   // --- internal ---
 
   /** HUP with spares: new-code spares load first; each old serving worker hands its slot to one and leaves. */
-  private async rollWithSpares(group: string, programName: string, found: readonly PoolMember[], keep: () => void, halted: () => boolean, leaving: Promise<unknown>[]): Promise<void> {
+  private async rollWithSpares(group: string, programName: string, found: readonly PoolMember[], keep: (reason: string) => void, halted: () => boolean, leaving: Promise<unknown>[]): Promise<void> {
     const old = found.filter((w) => !w.retiring);
     const fresh: (PoolMember | null)[] = await Promise.all(Array.from({ length: this.spareTarget(group, programName) }, () => this.startSpare(group, programName)));
     // the old spares run the old code: as many leave as new ones got ready (none, when the new code fails)
@@ -430,14 +433,14 @@ export class Arbiter {
    * Replaces one running worker of a roll; `keep` notes it when its replacement did not get ready. Resolves
    * once `w` has begun its stop; its drain goes to `leaving`.
    */
-  private async rollOne(w: PoolMember, keep: () => void, leaving: Promise<unknown>[]): Promise<void> {
+  private async rollOne(w: PoolMember, keep: (reason: string) => void, leaving: Promise<unknown>[]): Promise<void> {
     w.retiring = true;
-    const { how, left } = await this.replace(w);
+    const { how, left, why } = await this.replace(w);
     leaving.push(left);
     if (how === 'replaced') return;
     // halted: WINCH stopped `w` with the rest of the pool; it waits there as they do
     w.retiring = false;
-    if (how === 'kept') keep();
+    if (how === 'kept') keep(why ?? 'it did not start');
   }
 
   /** A running spare takes `from`'s slot and starts accepting, `from` giving the slot up; false when it could not. */
@@ -543,7 +546,7 @@ export class Arbiter {
    * stopped both; nothing more is done). Resolves once `old`'s stop has begun (its stop signal is sent
    * by then, so it accepts nothing more); `left` resolves when it has drained, stopped and been dropped.
    */
-  private async replace(old: PoolMember): Promise<{ how: 'replaced' | 'kept' | 'halted'; left: Promise<unknown> }> {
+  private async replace(old: PoolMember): Promise<{ how: 'replaced' | 'kept' | 'halted'; left: Promise<unknown>; why?: string }> {
     const winches = this.winches;
     const none = Promise.resolve();
     const next = this.sibling(old);
@@ -562,10 +565,11 @@ export class Arbiter {
     const started = await start.finally(() => this.loading.delete(next));
     if (this.winches !== winches) return { how: 'halted', left: none };
     if (!started.ok) {
+      const why = `${next.spec.name}: ${started.message ?? started.code ?? '?'}`;
       this.host.logger.warn(`${old.spec.name}: replacement ${next.spec.name} did not start (${started.message ?? started.code ?? '?'}); keeping the old worker`);
       await this.host.stop(next);
       this.host.drop(next);
-      return { how: 'kept', left: none };
+      return { how: 'kept', left: none, why };
     }
     // its successor accepts in its slot already: `old` may drain for its whole graceful_timeout beside it,
     // giving the slot up (as a hand-over does), so that the slot closes if the successor goes down for good

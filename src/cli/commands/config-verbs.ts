@@ -57,10 +57,12 @@ options:
       r.printJson({ ...body, ok, failed: failedStarts });
       return ok ? EXIT.OK : EXIT.FAILURE;
     }
-    // worker pools are rolled whether their config changed or not (as gunicorn's HUP): the summary says so
-    const rolled = body.rolled.length > 0 ? `; ${body.rolled.length} pool(s) rolled: ${body.rolled.join(', ')}` : '';
+    // worker pools are rolled whether their config changed or not (as gunicorn's HUP): the summary says so,
+    // and names a pool whose new workers did not get ready (its old ones serve on; its result is an ERROR)
+    const kept = body.kept ?? [];
+    const rolled = `${body.rolled.length > 0 ? `; ${body.rolled.length} pool(s) rolled: ${body.rolled.join(', ')}` : ''}${kept.length > 0 ? `; kept the old workers of ${kept.join(', ')}: the new ones did not get ready` : ''}`;
     const summary =
-      outcomes.length === 0
+      outcomes.every((o) => o.code === 'E_KEPT_OLD_WORKERS')
         ? `reload: no changes${rolled ? ' to the config' : (body.settings?.length ?? 0) > 0 ? ' to the programs' : ''}${rolled}`
         : `reload: ${[
             `${body.processes.changed.length} changed`,

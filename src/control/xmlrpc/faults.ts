@@ -69,6 +69,8 @@ export const FAULT_OF_COMMAND_CODE: Readonly<Record<CommandErrorCode, FaultName>
   E_PREVIOUS_MASTER: 'ALREADY_STARTED',
   // supervisor's restart ends its master too: the nearest of its faults
   E_REEXEC: 'SHUTDOWN_STATE',
+  // the new workers failed to start: supervisor's nearest fault for a start that failed
+  E_KEPT_OLD_WORKERS: 'SPAWN_ERROR',
 };
 
 /** The fault name for a `code` such as "E_NO_FILE" (log read errors), or null when it has none. */

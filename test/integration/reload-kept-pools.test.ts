@@ -1,0 +1,102 @@
+// What `drover reload` and `drover update` answer about worker pools. A review found a reload whose new
+// worker code failed to load answering "reload: no changes" with exit 0 (`--json`: "ok": true): the old
+// workers kept serving, as gunicorn's do after a HUP with broken code, but a deploy script believed the
+// broken deploy had gone out. Only drover's log said "kept the old workers". It also found a reload that
+// changed only a pool's keys (spare_workers, max_requests) answering "no changes to the config".
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fixture, makeTmpDir, runCli, startUp, teardown, waitForAsync, writeConfig, type CliRun } from '../helpers/drover.js';
+import { fetchText } from '../helpers/http.js';
+
+function pool(app: string, spares: number, extra = ''): string {
+  return `[socket:web]
+bind = 127.0.0.1:0
+
+[program:web]
+worker = ${app}
+sockets = web
+numprocs = 2
+spare_workers = ${spares}
+startretries = 0
+graceful_timeout = 5s
+${extra}`;
+}
+
+function workerPids(run: CliRun): number[] {
+  return [...run.output.matchAll(/spawned: web_\d+ with pid (\d+)/g)].map((m) => Number(m[1]));
+}
+
+interface Proc {
+  readonly name: string;
+  readonly state: string;
+  readonly pid: number | null;
+  readonly role: string | null;
+}
+
+async function processes(file: string): Promise<Proc[]> {
+  const r = await runCli(['status', '--json', '-c', file]);
+  return (JSON.parse(r.stdout) as { processes: Proc[] }).processes;
+}
+
+/** The running workers' pids (`role`: serving, spare, or either), once `drover status` shows none starting or stopping. */
+async function settled(file: string, run: CliRun, role?: string): Promise<number[]> {
+  let now: Proc[] = [];
+  await waitForAsync(
+    async () => {
+      now = await processes(file);
+      return now.every((p) => p.state !== 'starting' && p.state !== 'stopping');
+    },
+    'the pool to settle',
+    { timeoutMs: 10_000, describe: () => `${JSON.stringify(now)}\n${run.describe()}` },
+  );
+  return now
+    .filter((p) => p.state === 'running' && (role === undefined || p.role === role))
+    .map((p) => p.pid as number)
+    .sort();
+}
+
+for (const spares of [0, 1]) {
+  test(`spare_workers = ${spares}: a reload whose new worker code fails to load exits 1 and names the pool; the old workers keep serving`, async () => {
+    const dir = makeTmpDir();
+    const broken = join(dir, 'broken.mjs');
+    writeFileSync(broken, `throw new Error('broken at import');\n`);
+    const file = writeConfig(dir, pool(fixture('worker-app.mjs'), spares));
+    const run = await startUp(file);
+    try {
+      const port = Number((await run.waitForLine(/socket web: listening on 127\.0\.0\.1:(\d+)/))[1]);
+      await run.waitForCount(/web_\d+: starting → running/g, 2 + spares, 15_000);
+      const before = await settled(file, run);
+      assert.equal(before.length, 2 + spares, run.describe());
+      writeFileSync(file, pool(broken, spares));
+
+      const text = await runCli(['reload', '-c', file], { timeoutMs: 30_000 });
+      const told = `${text.output}\n${run.describe()}`;
+      assert.equal(text.code, 1, told);
+      assert.match(text.stdout, /^web:web: ERROR E_KEPT_OLD_WORKERS \(kept the old workers: the new ones did not get ready \(.+\)\)$/m, told);
+      assert.match(text.stdout, /^reload: .*kept the old workers of web:web/m, told);
+
+      const json = await runCli(['reload', '--json', '-c', file], { timeoutMs: 30_000 });
+      assert.equal(json.code, 1, `${json.output}\n${run.describe()}`);
+      const body = JSON.parse(json.stdout) as { ok: boolean; kept?: string[]; rolled: string[]; results: { key: string; ok: boolean; code?: string }[] };
+      assert.equal(body.ok, false, json.stdout);
+      assert.deepEqual(body.kept, ['web:web'], json.stdout);
+      assert.deepEqual(body.rolled, [], json.stdout);
+      assert.ok(body.results.some((o) => o.key === 'web:web' && !o.ok && o.code === 'E_KEPT_OLD_WORKERS'), json.stdout);
+
+      const update = await runCli(['update', '-c', file], { timeoutMs: 30_000 });
+      assert.equal(update.code, 1, `${update.output}\n${run.describe()}`);
+      assert.match(update.stdout, /^web:web: ERROR E_KEPT_OLD_WORKERS \(kept the old workers: /m, update.output);
+
+      // two old workers, and only old ones, still serve (with a spare, the old spare may be one of them)
+      const serving = await settled(file, run, 'serving');
+      assert.equal(serving.length, 2, run.describe());
+      assert.ok(serving.every((pid) => before.includes(pid)), `serving ${serving.join(' ')}, old workers ${before.join(' ')}\n${run.describe()}`);
+      const answer = await fetchText(port, '/');
+      assert.ok(before.includes(Number(answer.body)), `answered by ${answer.body}, old workers ${before.join(' ')}`);
+    } finally {
+      await teardown(run, workerPids(run), dir);
+    }
+  });
+}
