@@ -121,6 +121,8 @@ export interface ConfigUpdates {
     rolled: readonly string[];
     /** worker programs whose old workers were kept: the new ones did not get ready */
     kept: readonly string[];
+    /** worker programs whose section changed (the diff leaves pools out) */
+    changedPools: readonly string[];
     /** settings outside the programs that changed: applied, or waiting for the next start (one line each) */
     settings?: readonly string[];
   }>;
@@ -408,7 +410,7 @@ export class ControlApi {
   update(
     groups: readonly string[] | null,
     cause: string,
-  ): Promise<{ config: Config | null; diff: ConfigDiff; outcomes: readonly CommandOutcome[]; rolled: readonly string[]; kept: readonly string[]; settings?: readonly string[] }> {
+  ): Promise<{ config: Config | null; diff: ConfigDiff; outcomes: readonly CommandOutcome[]; rolled: readonly string[]; kept: readonly string[]; changedPools: readonly string[]; settings?: readonly string[] }> {
     return this.opts.updates.reload({ groups, apply: 'all', cause });
   }
 

@@ -588,8 +588,8 @@ const POST: Record<string, Handler> = {
       const unknown = groups.filter((g) => !known.has(g));
       if (unknown.length > 0) throw new BadRequest('E_BAD_NAME', `no such group: ${unknown.join(', ')}`, 404);
     }
-    const { config, diff, outcomes, rolled, kept, settings } = await api.update(groups, 'POST /api/update');
-    return { ok: outcomes.every((o) => o.ok), ...diffJson(diff, config, settings), rolled, kept, results: outcomes } satisfies ReloadJson;
+    const { config, diff, outcomes, rolled, kept, changedPools, settings } = await api.update(groups, 'POST /api/update');
+    return { ok: outcomes.every((o) => o.ok), ...diffJson(diff, config, settings), changed_pools: changedPools, rolled, kept, results: outcomes } satisfies ReloadJson;
   },
   '/api/add': async (api, input) => {
     const groups = input.optionalStrings('groups') ?? [];

@@ -233,12 +233,18 @@ export interface ReloadJson extends DiffJson, ResultsJson {
    * E_KEPT_OLD_WORKERS result); absent from an older drover
    */
   readonly kept?: readonly string[];
+  /**
+   * worker programs whose section changed since the last reload (pools are not diffed process by process:
+   * they are renumbered as they roll); absent from an older drover
+   */
+  readonly changed_pools?: readonly string[];
 }
 export const ReloadJson: Check<ReloadJson> = object<ReloadJson>({
   ok: isBoolean,
   results: listOf(OutcomeJson),
   rolled: listOf(isString),
   kept: optional(listOf(isString)),
+  changed_pools: optional(listOf(isString)),
   ...diffFields,
 });
 

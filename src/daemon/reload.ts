@@ -35,6 +35,8 @@ export interface ReloadResult {
   readonly outcomes: readonly CommandOutcome[];
   /** worker programs ("group:program") rolled onto new code */
   readonly rolled: readonly string[];
+  /** worker programs ("group:program") whose section changed since the last reload (the diff leaves pools out) */
+  readonly changedPools: readonly string[];
   /** worker programs whose old workers were kept: the new ones did not get ready (each an E_KEPT_OLD_WORKERS outcome too) */
   readonly kept: readonly string[];
   /** the settings outside the programs that changed: what the reload applied, what waits for the next start */
@@ -86,9 +88,15 @@ export class Reloader {
   private readonly movedSockets = new Set<string>();
   /** the config whose settings the last reload applied (the control listeners, identifier); null: as started */
   private appliedSettings: Config | null = null;
+  /**
+   * "group:program" → its worker pool's section as last applied (at start, or by a reload since), to tell a
+   * pool whose keys changed; empty when not told the config drover started with
+   */
+  private readonly poolSections = new Map<string, string>();
 
   constructor(private readonly o: ReloaderOptions) {
     this.lastRead = o.settings?.started ?? null;
+    if (o.settings) this.notePoolSections(o.settings.started, () => true);
   }
 
   /** Re-reads the config and reports what differs from what runs, pools left out; nothing is applied. */
@@ -163,7 +171,7 @@ export class Reloader {
     if (supervisor.mood !== 'running') {
       // queued behind another reload, or a HUP that came during the shutdown: nothing is read or applied
       logger.warn(`${opts.cause}: not reloading: ${this.stopping()}`);
-      return { config: null, diff: emptyDiff(), outcomes: [this.stopped('the reload did not begin')], rolled: [], kept: [], settings: [] };
+      return { config: null, diff: emptyDiff(), outcomes: [this.stopped('the reload did not begin')], rolled: [], kept: [], changedPools: [], settings: [] };
     }
     this.o.onReloading?.(opts.cause);
     try {
@@ -173,7 +181,7 @@ export class Reloader {
       // the module of a typed config runs beside the loop: a shutdown may have begun meanwhile
       if (supervisor.mood !== 'running') {
         logger.warn(`${opts.cause}: reload cut short: ${this.stopping(true)} while it read the config`);
-        return { config: read.config, diff: read.diff, outcomes: [this.stopped('the reload was cut short while it read the config')], rolled: [], kept: [], settings: [] };
+        return { config: read.config, diff: read.diff, outcomes: [this.stopped('the reload was cut short while it read the config')], rolled: [], kept: [], changedPools: [], settings: [] };
       }
       this.warnOwnLogUnchanged(read.config, opts.cause);
       const settings = this.applySettings(read.config, opts.cause);
@@ -186,9 +194,10 @@ export class Reloader {
       const config = held.config;
       const before = held.outcomes.length > 0 || moved.changed.length > 0 ? this.diffAgainstActive(config) : read.diff;
       let diff = before;
-      const pooled = this.pooledPrograms(config);
-      const managedElsewhere = (spec: ProcessSpec): boolean => spec.worker !== null && pooled.has(programKey(spec));
       const inScope = (group: string): boolean => opts.groups === null || opts.groups.includes(group);
+      const pooled = this.pooledPrograms(config);
+      const changedPools = [...pooled].filter((key) => inScope(key.slice(0, key.indexOf(':'))) && this.poolSections.has(key) && this.poolSections.get(key) !== poolSection(config, key));
+      const managedElsewhere = (spec: ProcessSpec): boolean => spec.worker !== null && pooled.has(programKey(spec));
       const applied = opts.apply === 'all' ? await supervisor.command({ type: 'applyConfig', config, groups: opts.groups, managedElsewhere }) : [];
       // a program on a socket bound anew moves onto it: restarted here unless the update did, rolled below if a pool
       const movers = usersOfChanged(config, moved, running).filter((c) => !managedElsewhere(c.after) && !applied.some((o) => o.key === processKey(c.after)));
@@ -203,7 +212,7 @@ export class Reloader {
         // a re-exec: the processes the stop refused are the new master's to start, from the config it read
         const kept = last.code === 'E_REEXEC' ? outcomes.filter((o) => o.code !== 'E_SHUTTING_DOWN') : outcomes;
         const told = kept.some((o) => o.code === last.code);
-        return { config, diff, outcomes: told ? kept : [...kept, last], rolled: [], kept: [], settings };
+        return { config, diff, outcomes: told ? kept : [...kept, last], rolled: [], kept: [], changedPools: [], settings };
       };
       if (supervisor.mood !== 'running') return cutShort('while it applied the changes; the worker pools were not rolled');
       workers.setTargets({ ...config, processes: config.processes.filter((p) => managedElsewhere(p) && inScope(p.group)) });
@@ -222,14 +231,17 @@ export class Reloader {
       this.o.sockets.closeRetired(new Set(supervisor.snapshot().flatMap((p) => p.spec.sockets)));
       if (supervisor.mood !== 'running') return cutShort('while it rolled the worker pools');
       const changes = [`${diff.changedProcesses.length} changed`, `${diff.addedProcesses.length} added`, `${diff.removedProcesses.length} removed`];
+      if (changedPools.length > 0) changes.push(`${changedPools.length} pool${changedPools.length > 1 ? 's' : ''} changed: ${changedPools.join(', ')}`);
       this.o.onApplied?.(config);
+      // the pools now run (or, kept, will start their next workers from) these sections
+      this.notePoolSections(config, (p) => inScope(p.group));
       const keptNote = kept.length > 0 ? `; kept the old workers of ${kept.join(', ')}: the new ones did not get ready` : '';
       const stoppedNote = stopped.length > 0 ? `; the roll of ${stopped.join(', ')} ended at SIGWINCH: its workers stay stopped until TTIN or a reload` : '';
       logger.log(kept.length > 0 ? 'warn' : 'info', `reload: done (${opts.cause}: ${opts.apply === 'all' ? changes.join(', ') : 'groups left to the caller'}; ${rolled.length} pool(s) rolled${rolled.length > 0 ? `: ${rolled.join(', ')}` : ''}${keptNote}${stoppedNote})`);
       // the old workers serve on, as gunicorn's after a HUP with broken code; but the reload did not do
       // what it was asked, so its caller hears so (`drover reload` exits 1), not only drover's log
       const keptOutcomes = kept.map((key): CommandOutcome => ({ key, ok: false, code: 'E_KEPT_OLD_WORKERS', message: keptMessage(why.get(key)) }));
-      return { config, diff, outcomes: [...outcomes, ...keptOutcomes], rolled, kept, settings };
+      return { config, diff, outcomes: [...outcomes, ...keptOutcomes], rolled, kept, changedPools, settings };
     } catch (err) {
       logger.error(`${opts.cause}: reload failed: ${(err as Error).message}`);
       throw err;
@@ -279,6 +291,11 @@ export class Reloader {
     return lines;
   }
 
+  /** Remembers the sections of `config`'s worker programs that `pick` takes, as now applied. */
+  private notePoolSections(config: Config, pick: (p: ProcessSpec) => boolean): void {
+    for (const p of config.processes) if (p.worker !== null && pick(p)) this.poolSections.set(programKey(p), poolSection(config, programKey(p)));
+  }
+
   /** Worker programs present both now and in `config`: they roll in place instead of being diffed. */
   private pooledPrograms(config: Config): Set<string> {
     const now = new Set(
@@ -311,6 +328,11 @@ function keptMessage(why: string | undefined): string {
   // exit 3 is a worker's WORKER_BOOT_ERROR (docs/exit-codes.md): its module did not load, or setup() threw
   const boot = why !== undefined && /\(exit status 3\)/.test(why) ? '; exit 3: it could not load or start its module, its stderr log says why' : '';
   return `kept the old workers: the new ones did not get ready${why !== undefined ? ` (${why}${boot})` : ''}`;
+}
+
+/** A worker program's processes in `config` as text, to compare across reloads (their place in the file not counted). */
+function poolSection(config: Config, key: string): string {
+  return JSON.stringify(config.processes.filter((p) => programKey(p) === key).map((p) => ({ ...p, source: null })));
 }
 
 function emptyDiff(): ConfigDiff {

@@ -76,6 +76,8 @@ for (const spares of [0, 1]) {
       assert.equal(text.code, 1, told);
       assert.match(text.stdout, /^web:web: ERROR E_KEPT_OLD_WORKERS \(kept the old workers: the new ones did not get ready \(.+\)\)$/m, told);
       assert.match(text.stdout, /^reload: .*kept the old workers of web:web/m, told);
+      // its worker = changed: the summary says so, not "no changes"
+      assert.match(text.stdout, /^reload: 1 pool changed: web:web; kept the old workers of web:web: the new ones did not get ready$/m, told);
 
       const json = await runCli(['reload', '--json', '-c', file], { timeoutMs: 30_000 });
       assert.equal(json.code, 1, `${json.output}\n${run.describe()}`);
@@ -100,3 +102,37 @@ for (const spares of [0, 1]) {
     }
   });
 }
+
+// Worker pools are not diffed process by process (they are renumbered as they roll), so a reload that
+// changed only a pool's keys said "no changes to the config" though it applied them.
+test('a reload that changes only a worker pool\'s keys (spare_workers, max_requests) names the pool as changed, in text, --json and the log', async () => {
+  const dir = makeTmpDir();
+  const app = fixture('worker-app.mjs');
+  const file = writeConfig(dir, pool(app, 1));
+  const run = await startUp(file);
+  try {
+    await run.waitForCount(/web_\d+: starting → running/g, 3, 15_000);
+    writeFileSync(file, pool(app, 0));
+    const from = run.output.length;
+    const text = await runCli(['reload', '-c', file], { timeoutMs: 30_000 });
+    assert.equal(text.code, 0, `${text.output}\n${run.describe()}`);
+    assert.match(text.stdout, /^reload: 1 pool changed: web:web; 1 pool\(s\) rolled: web:web$/m, `${text.output}\n${run.describe()}`);
+    const done = await run.waitForLine(/reload: done \([^\n]*\)/, { from, timeoutMs: 10_000 });
+    assert.match(done[0], /0 changed, 0 added, 0 removed, 1 pool changed: web:web; 1 pool\(s\) rolled: web:web/, run.describe());
+    assert.deepEqual(await settled(file, run, 'spare'), [], run.describe());
+
+    writeFileSync(file, pool(app, 0, 'max_requests = 1000\n'));
+    const json = await runCli(['reload', '--json', '-c', file], { timeoutMs: 30_000 });
+    assert.equal(json.code, 0, `${json.output}\n${run.describe()}`);
+    const body = JSON.parse(json.stdout) as { ok: boolean; changed_pools?: string[]; rolled: string[] };
+    assert.equal(body.ok, true, json.stdout);
+    assert.deepEqual(body.changed_pools, ['web:web'], json.stdout);
+
+    // nothing changed: the pool still rolls (gunicorn's HUP), and the summary says the config did not change
+    const same = await runCli(['reload', '-c', file], { timeoutMs: 30_000 });
+    assert.equal(same.code, 0, `${same.output}\n${run.describe()}`);
+    assert.match(same.stdout, /^reload: no changes to the config; 1 pool\(s\) rolled: web:web$/m, same.output);
+  } finally {
+    await teardown(run, workerPids(run), dir);
+  }
+});

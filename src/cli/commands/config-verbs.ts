@@ -61,13 +61,20 @@ options:
     // and names a pool whose new workers did not get ready (its old ones serve on; its result is an ERROR)
     const kept = body.kept ?? [];
     const rolled = `${body.rolled.length > 0 ? `; ${body.rolled.length} pool(s) rolled: ${body.rolled.join(', ')}` : ''}${kept.length > 0 ? `; kept the old workers of ${kept.join(', ')}: the new ones did not get ready` : ''}`;
+    // a pool whose keys changed (spare_workers, max_requests, worker =) is not in the processes' diff
+    const pools = body.changed_pools ?? [];
+    const poolsChanged = pools.length > 0 ? `${pools.length} pool${pools.length > 1 ? 's' : ''} changed: ${pools.join(', ')}` : '';
+    const processChanges = !outcomes.every((o) => o.code === 'E_KEPT_OLD_WORKERS');
     const summary =
-      outcomes.every((o) => o.code === 'E_KEPT_OLD_WORKERS')
+      !processChanges && poolsChanged !== ''
+        ? `reload: ${poolsChanged}${rolled}`
+        : !processChanges
         ? `reload: no changes${rolled ? ' to the config' : (body.settings?.length ?? 0) > 0 ? ' to the programs' : ''}${rolled}`
         : `reload: ${[
             `${body.processes.changed.length} changed`,
             `${body.processes.added.length} added`,
             `${body.processes.removed.length} removed`,
+            ...(poolsChanged !== '' ? [poolsChanged] : []),
           ].join(', ')}${rolled}${progress ? `; ${progress.describeCounts()} in ${formatElapsed(progress.elapsedMs())}` : ''}${cutShortNote(body)}`;
     progress?.finish(null);
     printWarnings(r, body);

@@ -67,6 +67,10 @@ test('reread and update answers: the config diff, and for update the outcomes an
   assert.equal(RereadJson.problem({ ok: true, ...diff }), null);
   assert.equal(ReloadJson.problem({ ok: true, ...diff, rolled: ['web'], results: [{ key: 'new:new', ok: true, message: 'added' }] }), null);
   assert.equal(ReloadJson.problem({ ok: true, ...diff, results: [] }), 'rolled: expected a list, got nothing');
+  // the pools kept on their old workers and those whose section changed; both absent from an older drover
+  const kept = { key: 'web:web', ok: false, code: 'E_KEPT_OLD_WORKERS', message: 'kept the old workers: the new ones did not get ready' };
+  assert.equal(ReloadJson.problem({ ok: false, ...diff, rolled: [], kept: ['web:web'], changed_pools: ['web:web'], results: [kept] }), null);
+  assert.equal(ReloadJson.problem({ ok: false, ...diff, rolled: [], kept: 'web:web', results: [kept] }), 'kept: expected a list, got "web:web"');
   assert.equal(RereadJson.problem({ ok: true, ...diff, processes: { added: [], changed: [] } }), 'processes.removed: expected a list, got nothing');
 });
 
