@@ -128,6 +128,11 @@ test('a reload that changes only a worker pool\'s keys (spare_workers, max_reque
     assert.equal(body.ok, true, json.stdout);
     assert.deepEqual(body.changed_pools, ['web:web'], json.stdout);
 
+    writeFileSync(file, pool(app, 0, 'max_requests = 2000\n'));
+    const update = await runCli(['update', '-c', file], { timeoutMs: 30_000 });
+    assert.equal(update.code, 0, `${update.output}\n${run.describe()}`);
+    assert.match(update.stdout, /^web:web: updated worker pool$/m, update.output);
+
     // nothing changed: the pool still rolls (gunicorn's HUP), and the summary says the config did not change
     const same = await runCli(['reload', '-c', file], { timeoutMs: 30_000 });
     assert.equal(same.code, 0, `${same.output}\n${run.describe()}`);

@@ -163,6 +163,8 @@ config changed are restarted (supervisor restarts the whole group).
       for (const o of unrestarted) r.out(`${o.key}: ${o.message ?? ''}\n`);
     }
     for (const g of d.added.filter(inScope)) r.out(`${g}: added process group\n`);
+    // a worker pool whose keys changed rolled onto them; the group diff leaves pools out
+    for (const p of d.changed_pools ?? []) r.out(`${p}: updated worker pool\n`);
     for (const o of outcomes.filter((x) => !x.ok)) r.out(`${o.key}: ERROR ${o.code ?? ''} (${o.message ?? 'failed'})\n`);
     return ok ? EXIT.OK : EXIT.FAILURE;
   },
