@@ -114,7 +114,9 @@ test('status, start, stop, restart, signal, pid: output and exit codes', async (
     assert.equal(r.stdout, `${String(after.get('w:w_00')?.pid)}\n`, show(['pid', 'w:w_00'], r));
     r = await d.cli(['pid', 'a']);
     assert.equal(r.code, 1, `no pid for a stopped process\n${show(['pid', 'a'], r)}`);
-    assert.equal(r.stdout, '');
+    // docs/cli.md and the help: a process without a pid prints "-", also when it is the only one named
+    assert.equal(r.stdout, '-\n', show(['pid', 'a'], r));
+    assert.match(r.stderr, /a:a is stopped: no pid/, show(['pid', 'a'], r));
   } finally {
     assert.deepEqual(await d.teardown(), []);
   }

@@ -24,8 +24,7 @@ exit code 1.
     if (r.json) {
       r.printJson({ ok: missing.length === 0, processes: procs.map((p) => ({ name: p.name, state: p.state, pid: p.pid })) });
     } else if (procs.length === 1 && r.positionals.length === 1 && !r.positionals[0]?.includes('*') && r.positionals[0] !== 'all') {
-      const p = procs[0];
-      if (p && p.pid !== null) r.out(`${p.pid}\n`);
+      r.out(`${procs[0]?.pid ?? '-'}\n`);
     } else {
       for (const p of procs) r.out(`${p.name} ${p.pid ?? '-'}\n`);
     }
