@@ -1243,9 +1243,14 @@ class Loader {
 
   private parseEnvironment(value: string, pos: SourcePos, section: string): Record<string, string> {
     try {
-      return keyValuePairs(value, (k, v, skipped) => {
-        this.warn(pos, section, 'environment', `supervisor reads ${k}=${JSON.stringify(v)} and silently drops ${JSON.stringify(skipped)} after it (quote values containing spaces, $, * or other punctuation)`);
+      // Warned only once the whole value reads: where a later pair fails, supervisor raises too (it drops
+      // silently only when nothing follows), and a warning saying it drops would contradict the error.
+      const drops: string[] = [];
+      const pairs = keyValuePairs(value, (k, v, skipped) => {
+        drops.push(`supervisor reads ${k}=${JSON.stringify(v)} and silently drops ${JSON.stringify(skipped)} after it (quote values containing spaces, $, * or other punctuation)`);
       });
+      for (const message of drops) this.warn(pos, section, 'environment', message);
+      return pairs;
     } catch (e) {
       if (!(e instanceof ValueProblem)) throw e;
       this.fail(pos, section, 'environment', e.message, value, e.expected);

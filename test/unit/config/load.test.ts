@@ -281,3 +281,20 @@ test('every problem is reported once, in line order: a bad key does not hide an 
     ['program:a', 'startsecs', 11],
   ]);
 });
+
+test('environment: the "silently drops" warning only where supervisor does drop, never beside the error for the same value', () => {
+  // supervisor 4.2's dict_of_key_value_pairs: 'A=a b' gives {'A': 'a'} (b dropped); 'A=a b,B=x' raises
+  const dropped = load('env-drop.ini', '[program:a]\ncommand=true\nenvironment=A=a b\n');
+  assert.deepEqual(dropped.processes[0]?.environment, { A: 'a' });
+  assert.deepEqual(dropped.warnings.map((w) => [w.key, w.message]), [
+    ['environment', 'supervisor reads A="a" and silently drops "b" after it (quote values containing spaces, $, * or other punctuation)'],
+  ]);
+  try {
+    load('env-drop-error.ini', '[program:a]\ncommand=true\nenvironment=A=a b,B=x\n');
+    assert.fail('expected ConfigProblems');
+  } catch (e) {
+    assert.ok(e instanceof ConfigProblems, String(e));
+    assert.deepEqual(e.problems.map((p) => [p.key, p.message]), [['environment', 'unexpected end of KEY=value pairs near ", B = x"']]);
+    assert.deepEqual(e.warnings.map((w) => `${w.key}: ${w.message}`), []);
+  }
+});
