@@ -56,26 +56,46 @@ function checkRuntimeDir(dir: string): void {
     }
     st = lstatSync(path);
   }
-  const remedy = 'remove it, or choose another with runtime_dir = (drover serve: --runtime-dir)';
-  if (st.isSymbolicLink()) {
-    throw new RuntimeDirError(`runtime directory ${dir} is a symbolic link (to ${readlinkSync(path)}): drover keeps its runtime files only in a real directory of its own; ${remedy}`);
-  }
-  if (!st.isDirectory()) throw new RuntimeDirError(`runtime directory ${dir} exists but is not a directory; ${remedy}`);
+  if (st.isSymbolicLink()) throw new RuntimeDirError(symlinkMessage(dir, readlinkSync(path)));
+  if (!st.isDirectory()) throw new RuntimeDirError(`runtime directory ${dir} exists but is not a directory; ${REMEDY}`);
   if (st.uid !== uid) {
     throw new RuntimeDirError(
-      `runtime directory ${dir} belongs to ${describeUid(st.uid)}, not to drover's user (uid ${uid}): its owner could replace the control socket or plant links where drover writes; ${remedy}`,
+      `runtime directory ${dir} belongs to ${describeUid(st.uid)}, not to drover's user (uid ${uid}): its owner could replace the control socket or plant links where drover writes; ${REMEDY}`,
     );
   }
   if ((st.mode & 0o022) !== 0) {
     throw new RuntimeDirError(
-      `runtime directory ${dir} is writable by group or others (mode ${modeText(st)}): files could have been planted in it; ${remedy}, or chmod 700 it if you trust what is inside`,
+      `runtime directory ${dir} is writable by group or others (mode ${modeText(st)}): files could have been planted in it; ${REMEDY}, or chmod 700 it if you trust what is inside`,
     );
   }
   // read access for others was harmless until now (drover made it 0700 itself); take it away as before
   if ((st.mode & 0o077) !== 0) chmodSync(path, 0o700);
 }
 
+/**
+ * What `up` would refuse about `dir` being a symbolic link, or null; creates and changes nothing, so
+ * `drover check` can say it (the other checks depend on the user `up` runs as and are left to `up`).
+ */
+export function runtimeDirLinkProblem(dir: string): string | null {
+  let st: Stats | null;
+  try {
+    st = lstatOrNull(dir);
+  } catch (err) {
+    // ENOTDIR, EACCES, ELOOP on the way: not a link at the end; `up` reports these itself, as the user it runs as
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR' || code === 'EACCES' || code === 'ELOOP') return null;
+    throw err;
+  }
+  return st?.isSymbolicLink() ? symlinkMessage(dir, readlinkSync(dir)) : null;
+}
+
 // --- internal ---
+
+const REMEDY = 'remove it, or choose another with runtime_dir = (drover serve: --runtime-dir)';
+
+function symlinkMessage(dir: string, target: string): string {
+  return `runtime directory ${dir} is a symbolic link (to ${target}): drover keeps its runtime files only in a real directory of its own; ${REMEDY}`;
+}
 
 /**
  * Resolves the directories `parts` as the kernel would, from /, checking each directory and symlink on

@@ -2,10 +2,10 @@
 // created (or could write, or could swap for another) is refused with exit 2 before drover writes
 // anything into it; `drover serve` no longer writes serve.ini through a planted symlink.
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, lchownSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lchownSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { CliRun, fixture, livePids, makeTmpDir, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
+import { CliRun, fixture, livePids, makeTmpDir, runCli, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
 import { canCreateUsers, createTestUser, type TestUser } from '../helpers/users.js';
 import { freePort } from '../helpers/web.js';
 
@@ -118,8 +118,18 @@ test('a runtime directory that is a symbolic link is refused, even one pointing 
   mkdirSync(real, { mode: 0o700 });
   const link = join(base, 'rt');
   symlinkSync(real, link);
-  const run = new CliRun(['up', '-c', upConfig(base, link)], { cwd: base });
+  const conf = upConfig(base, link);
+  const run = new CliRun(['up', '-c', conf], { cwd: base });
   try {
+    // check reports what up refuses, with the same message, and creates nothing
+    const checked = await runCli(['check', '-c', conf], { cwd: base });
+    assert.equal(checked.code, 2, `check of a symlinked runtime_dir\n${checked.output}`);
+    assert.match(checked.stderr, new RegExp(`runtime directory ${link} is a symbolic link \\(to ${real}\\)`), checked.output);
+    const json = await runCli(['check', '-c', conf, '--json'], { cwd: base });
+    assert.equal(json.code, 2, json.output);
+    const answer = JSON.parse(json.stdout) as { ok: boolean; code: string; problems: string[] };
+    assert.deepEqual([answer.ok, answer.code, answer.problems.length], [false, 'E_CONFIG', 1], json.output);
+    assert.deepEqual(readdirSync(real), [], 'check wrote nothing into the directory');
     const r = await settle(run);
     assert.equal(r.code, 2, run.describe());
     assert.match(run.stderr, new RegExp(`runtime directory ${link} is a symbolic link`), run.describe());

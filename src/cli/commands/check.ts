@@ -8,6 +8,7 @@ import { ConfigError, formatConfigProblem } from '../../errors.js';
 import { CONFIG_FILE_NAMES, ConfigProblems, findConfigFile, loadConfig } from '../../config/load.js';
 import { formatConfigWarning } from '../../config/sources.js';
 import { ListenerConfigError, listenerSpecs } from '../../daemon/listeners.js';
+import { runtimeDirLinkProblem } from '../../daemon/runtime-dir.js';
 import type { Config, ProcessSpec } from '../../config/types.js';
 
 const USAGE = `usage: drover check [-c FILE] [--json]
@@ -74,6 +75,9 @@ export const check: Command = async (ctx: CommandContext): Promise<number> => {
     if (!(e instanceof ListenerConfigError)) throw e;
     return refuse('E_CONFIG', [`${config.file}: ${e.message}`]);
   }
+  // a runtime_dir that is a symbolic link, which `up` refuses (exit 2); checked without creating anything
+  const linkProblem = runtimeDirLinkProblem(config.supervisord.runtimeDir);
+  if (linkProblem !== null) return refuse('E_CONFIG', [`${config.file}: ${linkProblem}`]);
   if (values.json) {
     ctx.stdout.write(`${JSON.stringify({ ok: true, processes: config.processes.map(toSupervisorJson) }, null, 2)}\n`);
   } else {
