@@ -23,6 +23,16 @@ const TITLES = {
 };
 
 const cell = (s) => String(s).replace(/\|/g, '\\|');
+// text printed under a section's table
+const NOTES = {
+  program: [
+    'A `worker =` program (a Node worker pool) has other defaults: `process_name` `%(program_name)s_%(process_num)d`',
+    '(`web_0`), `autorestart` `true`, `stopwaitsecs` taken from `graceful_timeout` (30 s), and `stopasgroup` and',
+    '`killasgroup` always on; it is ready when it sends its "ready" message, not after `startsecs`',
+    '(docs/decisions.md, "Defaults for `worker =` programs"). `drover check --json` shows the values it gets.',
+  ],
+};
+
 const out = [BEGIN, ''];
 for (const [kind, title] of Object.entries(TITLES)) {
   out.push(`### ${title}`, '', '| key | type | default | meaning |', '|---|---|---|---|');
@@ -34,6 +44,7 @@ for (const [kind, title] of Object.entries(TITLES)) {
     out.push(`| ${name} | ${cell(spec.type)} | ${cell(def)} | ${cell(spec.doc)} |`);
   }
   out.push('');
+  if (NOTES[kind]) out.push(...NOTES[kind], '');
 }
 out.push(END);
 
