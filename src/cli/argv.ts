@@ -22,6 +22,11 @@ export function notACommand(word: string, argv: readonly string[], isCommand: (w
   if (!word.startsWith('-')) return `unknown command "${word}"`;
   const command = argv.find(isCommand);
   const where = command === undefined ? '' : ` before the command "${command}"`;
+  // a known one reaches here only when bin/drover.js, which moves it behind the command, did not run
+  // (dist/src/cli/main.js started directly): calling it unknown would contradict the list below
+  if (leadingOptionWords(word) > 0) {
+    return `option "${word}"${where}: only the drover command (bin/drover.js) moves options given before the command behind it; run that, or put ${word} after the command`;
+  }
   return `unknown option "${word}"${where}: only -c, -s, -u, -p and --json may come before the command; its own options go after it`;
 }
 
