@@ -17,13 +17,14 @@ import type { Socket } from 'node:net';
 const MAX_REQUEST_LINE_BYTES = 16 * 1024;
 
 /**
- * Takes over `server`'s connections: `onConnection` sees each at once (tracking, admission); Node's HTTP
+ * Takes over `server`'s connections: `onConnection` sees each at once (tracking, admission; false: it closed
+ * it, nothing more is done with it); Node's HTTP
  * parser gets it once its first request line is in, with that line's target percent-encoded where it held
  * raw bytes >= 0x80. Returns the sockets whose line was changed (to be closed after their answer).
  * A connection whose first request's headers are not complete within the server's headersTimeout (from
  * its start) is closed.
  */
-export function encodeRawTargets(server: Server, onConnection: (sock: Socket) => void): WeakSet<Socket> {
+export function encodeRawTargets(server: Server, onConnection: (sock: Socket) => boolean): WeakSet<Socket> {
   const changed = new WeakSet<Socket>();
   /** the deadline of each connection's first request headers, until that request comes */
   const firstDeadline = new WeakMap<Socket, NodeJS.Timeout>();
@@ -36,7 +37,7 @@ export function encodeRawTargets(server: Server, onConnection: (sock: Socket) =>
   const parsers = server.listeners('connection');
   server.removeAllListeners('connection');
   server.on('connection', (sock: Socket) => {
-    onConnection(sock);
+    if (!onConnection(sock)) return; // refused (and closed) by the caller
     const timeoutMs = server.headersTimeout > 0 ? server.headersTimeout : 10_000;
     // Nothing written means nothing answered: a request Node answers itself without a 'request' event
     // (417 to an Expect it cannot meet) is past its headers, and its connection is not cut here

@@ -23,7 +23,7 @@ async function startServer(): Promise<{ server: Server; port: number }> {
   server.headersTimeout = HEADERS_TIMEOUT_MS;
   server.requestTimeout = 0;
   server.keepAliveTimeout = 4 * HEADERS_TIMEOUT_MS;
-  encodeRawTargets(server, () => {});
+  encodeRawTargets(server, () => true);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const addr = server.address();
   assert.ok(addr !== null && typeof addr === 'object');
