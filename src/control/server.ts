@@ -198,7 +198,7 @@ export class ControlServer {
   private readonly answering = new Set<ServerResponse>();
   /** responses still open, event streams and supervisor's logtail included: `close` ends them properly */
   private readonly responses = new Set<ServerResponse>();
-  /** set by `close`: a connection accepted from then on is reset at once */
+  /** set by `close` for a hand-over (USR2): a connection accepted from then on is reset at once */
   private closing = false;
   /** set by `drain`: every answer closes its connection */
   private draining = false;
@@ -267,9 +267,9 @@ export class ControlServer {
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;
     const rawTargets = encodeRawTargets(server, (sock) => {
-      // closing: a stream begun now would be cut when this master exits or re-execs (a follower reconnecting
-      // after a USR2 reached the old master and was cut mid-stream, "aborted"); reset, its client tries
-      // again and reaches the new master (or finds drover gone)
+      // handing over to a new master (USR2): a stream begun now would be cut when this one exits (a follower
+      // reconnecting after its `end` reached the old master and was cut mid-stream, "aborted"); reset, its
+      // client tries again and reaches the new master
       if (this.closing) {
         sock.destroy();
         return false;
@@ -433,7 +433,8 @@ export class ControlServer {
    * and go away with this process's exit, which closes the fds without touching the paths.
    */
   async close(keepSocketFiles = false, endReason: StreamEndReason = keepSocketFiles ? 'reexec' : 'shutdown'): Promise<void> {
-    this.closing = true;
+    // handing over (USR2): the clients go on with the new master; a shutdown still answers in its grace
+    if (keepSocketFiles) this.closing = true;
     // A stream (its headers sent, never finished by itself) is ended with its final chunk, so its client
     // sees drover end it (`drover tail -f` exits 0) and not a connection cut mid-response (exit 1; curl
     // says "transfer closed with outstanding read data"). An event stream's last event says why (`end`):
