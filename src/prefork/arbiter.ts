@@ -137,7 +137,21 @@ export class Arbiter {
     const program = `${m.spec.group}:${m.spec.programName}`;
     if (m.role !== 'serving' || m.slot === null || m.retiring || !this.host.isRunning() || this.paused.has(program)) return;
     const spare = this.readySpare(m.spec.group, m.spec.programName);
-    if (spare && this.handOver(m, spare, `worker ${m.record.pid ?? '?'} left`)) m.role = 'spare';
+    if (spare && this.handOver(m, spare, `worker ${m.record.pid ?? '?'} left`)) this.becameSpare(m);
+  }
+
+  /**
+   * A serving worker began a stop while its pool keeps running (`drover stop` or `restart` of that worker,
+   * a failed health check): a ready spare takes its slot now, as for a recycle, and `m` drains beside it
+   * rather than holding new connections back for up to its graceful_timeout (with a shared socket, or a
+   * balanced one steered by the kernel's hash). Called once the event that stopped it has run, so that
+   * WINCH, a shutdown and `drover stop all`, which stop the spares too, find none ready.
+   */
+  memberStopping(m: PoolMember): void {
+    const program = `${m.spec.group}:${m.spec.programName}`;
+    if (m.role !== 'serving' || m.slot === null || m.retiring || m.record.state !== 'stopping' || !this.host.isRunning() || this.paused.has(program)) return;
+    const spare = this.readySpare(m.spec.group, m.spec.programName);
+    if (spare && this.handOver(m, spare, `worker ${m.record.pid ?? '?'} stopping`)) this.becameSpare(m);
   }
 
   /** A member stopped for good (by hand, or fatal): its slot, now held by nobody, closes (unless the pool is paused). */
@@ -441,6 +455,11 @@ export class Arbiter {
     // halted: WINCH stopped `w` with the rest of the pool; it waits there as they do
     w.retiring = false;
     if (how === 'kept') keep(why ?? 'it did not start');
+  }
+
+  /** `m` gave its slot to a spare as it left: it comes back (if it does) as a spare. */
+  private becameSpare(m: PoolMember): void {
+    m.role = 'spare';
   }
 
   /** A running spare takes `from`'s slot and starts accepting, `from` giving the slot up; false when it could not. */

@@ -140,7 +140,11 @@ export class Workers implements ProcessKind {
       if (!entry?.spec.worker) return;
       // a worker became ready or left: the slots new connections go to change with it
       this.steer(entry.spec.group, entry.spec.programName);
-      if (e.step.to === 'stopped' || e.step.to === 'fatal') this.arbiter.memberDown(this.stateOf(entry));
+      const w = this.stateOf(entry);
+      if (e.step.to === 'stopped' || e.step.to === 'fatal') this.arbiter.memberDown(w);
+      // after the rest of the event: a `drover stop` of several processes (all, web:*) stops each in turn
+      // within it, and a spare it stops too must not be handed the slot first
+      if (e.step.from === 'running' && e.step.to === 'stopping') queueMicrotask(() => this.arbiter.memberStopping(w));
     });
     supervisor.onSignal('TTIN', () => this.arbiter.addWorkers());
     supervisor.onSignal('TTOU', () => this.arbiter.removeWorkers());

@@ -74,10 +74,10 @@ async function roles(file: string): Promise<{ serving: number[]; spares: number[
 }
 
 /** One GET on its own connection; resolves with the answering pid, or null on error or after `timeoutMs`. */
-function get(port: number, timeoutMs = 10_000): { answer: Promise<number | null>; abort: () => void } {
+function get(port: number, timeoutMs = 10_000, path = '/'): { answer: Promise<number | null>; abort: () => void } {
   let req: ReturnType<typeof request> | null = null;
   const answer = new Promise<number | null>((resolve) => {
-    req = request({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+    req = request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
@@ -302,6 +302,44 @@ test('a stuck worker killed after its heartbeat timeout hands its slot to the sp
     await run.waitForLine(/takes over slot 0 \(worker \d+ left\)/);
     const after = await get(port).answer;
     assert.equal(after, spares[0], 'the spare answers');
+  } finally {
+    await teardown(run, spawnedPids(run), dir);
+  }
+});
+
+test('`drover stop` of the serving worker hands its slot to the spare at its stop, not after its drain', async () => {
+  const dir = makeTmpDir();
+  const { run, port, file } = await boot(dir);
+  try {
+    const procs = await statusJson(file);
+    const worker = procs.find((p) => p.role === 'serving' && p.state === 'running');
+    const spare = procs.find((p) => p.role === 'spare' && p.state === 'running');
+    assert.ok(worker && spare, JSON.stringify(procs));
+    // a request in flight on the serving worker keeps its drain going (until graceful_timeout cuts it off)
+    let streamEnded = false;
+    const inFlight = new Promise<void>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path: '/stream?ms=200', agent: false }, (res) => {
+        res.once('data', () => resolve());
+        res.on('error', () => (streamEnded = true));
+        res.on('close', () => (streamEnded = true));
+      });
+      req.on('error', (err) => ((streamEnded = true), reject(err)));
+      req.end();
+    });
+    await inFlight;
+    const from = run.output.length;
+    const stop = runCli(['stop', worker.process, '-c', file]);
+    await run.waitForLine(/web_\d+: running → stopping \(stop requested\)/, { from });
+    // the stopping worker may still take a connection or two before its stop signal closes its listener;
+    // after that, only the spare can answer: without the hand-over, not before the drain ends
+    const answers: (number | null)[] = [];
+    while (!answers.includes(spare.pid) && answers.length < 50) answers.push(await get(port).answer);
+    assert.ok(answers.includes(spare.pid), `answered by the spare: ${JSON.stringify(answers)}\n${run.describe()}`);
+    assert.equal(streamEnded, false, `the spare answered while the stopped worker still drained, not after it left\n${run.describe()}`);
+    assert.equal((await stop).code, 0);
+    const log = run.output.slice(from);
+    assert.match(log, /takes over slot 0 \(worker \d+ stopping\)/, log);
+    assert.ok(log.search(/takes over slot 0/) < log.search(/web_\d+: stopping → (stopped|exited)/), `the hand-over came before the worker left\n${log}`);
   } finally {
     await teardown(run, spawnedPids(run), dir);
   }
