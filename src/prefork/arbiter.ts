@@ -105,6 +105,13 @@ export class Arbiter {
    * one mid-load as it does a worker that serves nothing, it rolls it once up; TTOU takes another worker.
    */
   private readonly loading = new Map<PoolMember, Promise<unknown>>();
+  /**
+   * Serving members that gave their slot to a spare as they left (a stop, an exit) and so became spares;
+   * forgotten at their next start. One that stays stopped by hand is replaced by a new spare (memberDown).
+   */
+  private readonly handedOver = new WeakSet<PoolMember>();
+  /** rolls (rollWorkers) under way, 0 when none: a roll loads new spares beside the old ones on purpose */
+  private rolls = 0;
 
   constructor(private readonly host: ArbiterHost) {}
 
@@ -123,6 +130,7 @@ export class Arbiter {
    * of the config file at start, a program added by a reload, a worker started again by hand).
    */
   place(m: PoolMember): void {
+    this.handedOver.delete(m);
     if (m.role === 'spare' || (m.role === 'serving' && m.slot !== null)) return;
     m.role = 'serving';
     m.slot = this.freeSlot(m.spec.group, m.spec.programName, m);
@@ -154,11 +162,27 @@ export class Arbiter {
     if (spare && this.handOver(m, spare, `worker ${m.record.pid ?? '?'} stopping`)) this.becameSpare(m);
   }
 
-  /** A member stopped for good (by hand, or fatal): its slot, now held by nobody, closes (unless the pool is paused). */
+  /**
+   * A member stopped for good (by hand, or fatal): its slot, now held by nobody, closes (unless the pool is
+   * paused). One that handed its slot to a spare and stays stopped by hand is replaced by a new spare: the
+   * pool keeps its spares while the operator keeps that worker stopped.
+   */
   memberDown(m: PoolMember): void {
+    const handedOver = this.handedOver.delete(m);
     if (m.retiring || !this.host.isRunning() || this.paused.has(`${m.spec.group}:${m.spec.programName}`)) return;
     this.closeOrphanSlots(m.spec.group, m.spec.programName);
     this.retryLater(m);
+    if (handedOver && m.record.state === 'stopped' && this.host.keptStopped(m)) void this.fillSpares(m.spec.group, m.spec.programName);
+  }
+
+  /**
+   * A spare is ready: a pool with more spares than its target (a worker stopped by hand, replaced by a new
+   * spare, then started again, which makes it a spare) stops the newest. Not during a roll, which loads
+   * new spares beside the old ones and converges at its end.
+   */
+  spareReady(m: PoolMember): void {
+    if (m.role !== 'spare' || this.rolls > 0) return;
+    void this.fillSpares(m.spec.group, m.spec.programName);
   }
 
   /** Replaces one worker (max_requests, max_memory): a ready spare takes over at once, else its successor starts first. */
@@ -277,6 +301,16 @@ export class Arbiter {
    * TTIN or another reload. `why`, when given, is told why each kept pool's new workers did not get ready.
    */
   async rollWorkers(only?: (group: string, programName: string) => boolean, why?: Map<string, string>): Promise<Map<string, RollOutcome>> {
+  async rollWorkers(only?: (group: string, programName: string) => boolean): Promise<Map<string, RollOutcome>> {
+    this.rolls++;
+    try {
+      return await this.rollEach(only);
+    } finally {
+      this.rolls--;
+    }
+  }
+
+  private async rollEach(only?: (group: string, programName: string) => boolean): Promise<Map<string, RollOutcome>> {
     /** `group:program` → how its roll ended */
     const outcomes = new Map<string, RollOutcome>();
     /** the drains of the old workers the roll has begun to stop, each ending when its worker is dropped */
@@ -460,6 +494,7 @@ export class Arbiter {
   /** `m` gave its slot to a spare as it left: it comes back (if it does) as a spare. */
   private becameSpare(m: PoolMember): void {
     m.role = 'spare';
+    this.handedOver.add(m);
   }
 
   /** A running spare takes `from`'s slot and starts accepting, `from` giving the slot up; false when it could not. */

@@ -145,6 +145,7 @@ export class Workers implements ProcessKind {
       // after the rest of the event: a `drover stop` of several processes (all, web:*) stops each in turn
       // within it, and a spare it stops too must not be handed the slot first
       if (e.step.from === 'running' && e.step.to === 'stopping') queueMicrotask(() => this.arbiter.memberStopping(w));
+      if (e.step.to === 'running') this.arbiter.spareReady(w);
     });
     supervisor.onSignal('TTIN', () => this.arbiter.addWorkers());
     supervisor.onSignal('TTOU', () => this.arbiter.removeWorkers());

@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { assertStaysFor, CliRun, fixture, makeTmpDir, runCli, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
+import { assertStaysFor, CliRun, fixture, makeTmpDir, runCli, startUp, teardown, waitForAsync, waitForCondition, writeConfig } from '../helpers/drover.js';
 import { listeningSockets } from '../helpers/listen.js';
 import { linkDrover } from '../helpers/shared.js';
 import { freePort } from '../helpers/web.js';
@@ -340,6 +340,40 @@ test('`drover stop` of the serving worker hands its slot to the spare at its sto
     const log = run.output.slice(from);
     assert.match(log, /takes over slot 0 \(worker \d+ stopping\)/, log);
     assert.ok(log.search(/takes over slot 0/) < log.search(/web_\d+: stopping → (stopped|exited)/), `the hand-over came before the worker left\n${log}`);
+  } finally {
+    await teardown(run, spawnedPids(run), dir);
+  }
+});
+
+test('a serving worker stopped by hand: a new spare loads; started again, it comes back as the spare and the extra one leaves', async () => {
+  const dir = makeTmpDir();
+  const { run, file } = await boot(dir);
+  try {
+    const before = await statusJson(file);
+    const worker = before.find((p) => p.role === 'serving' && p.state === 'running');
+    assert.ok(worker, JSON.stringify(before));
+    assert.equal((await runCli(['stop', worker.process, '-c', file])).code, 0);
+    let last: Proc[] = [];
+    const describe = (): string => `${JSON.stringify(last)}\n${run.describe()}`;
+    await waitForAsync(
+      async () => {
+        last = await statusJson(file);
+        return last.filter((p) => p.state === 'running' && p.role === 'spare').length === 1;
+      },
+      'a new spare to be ready',
+      { timeoutMs: 10_000, describe },
+    );
+    assert.match(await metrics(dir), /^drover_worker_spares\{group="web",program="web"\} 1$/m);
+    assert.equal((await runCli(['start', worker.process, '-c', file])).code, 0);
+    // the worker started by hand is the spare now; the spare loaded in its absence leaves
+    await waitForAsync(
+      async () => {
+        last = await statusJson(file);
+        return last.length === 2 && last.every((p) => p.state === 'running') && last.find((p) => p.process === worker.process)?.role === 'spare';
+      },
+      'one serving worker and one spare, the spare the worker started by hand',
+      { timeoutMs: 10_000, describe },
+    );
   } finally {
     await teardown(run, spawnedPids(run), dir);
   }
