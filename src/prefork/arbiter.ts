@@ -326,7 +326,10 @@ export class Arbiter {
         continue;
       }
       const template = this.workersOf(group, programName).at(-1);
-      if (this.paused.delete(program)) this.resumeAfterWinch(group, programName);
+      // after WINCH nothing serves: the new spares load beside the serving workers, not before them, and
+      // the old spares WINCH stopped are not started only to be replaced
+      const resumed = this.paused.delete(program);
+      if (resumed) this.resumeAfterWinch(group, programName, true);
       outcomes.set(program, 'rolled');
       const keep = (reason: string): void => {
         outcomes.set(program, 'kept');
@@ -339,7 +342,8 @@ export class Arbiter {
       const begunBefore = found.filter((w) => this.loading.has(w));
       for (const w of begunBefore) this.host.logger.info(`${w.spec.name}: loading, begun before the reload: rolled once it is up`);
       const idle = this.replaceIdle(group, programName, halted);
-      if (this.spareTarget(group, programName) > 0) await this.rollWithSpares(group, programName, found, keep, halted, leaving);
+      const spares = resumed ? this.fillSpares(group, programName, template) : null;
+      if (!resumed && this.spareTarget(group, programName) > 0) await this.rollWithSpares(group, programName, found, keep, halted, leaving);
       else {
         for (const w of found) {
           if (!this.host.isRunning() || halted()) break;
@@ -379,6 +383,7 @@ export class Arbiter {
         }
         this.callOffRetries(group, programName);
       }
+      await spares;
       await this.fillSpares(group, programName);
     }
     // the reload's end closes the master's copies of the sockets the old workers used: they must be gone
@@ -387,14 +392,15 @@ export class Arbiter {
   }
 
   /**
-   * The pool comes back after a WINCH (TTIN, HUP): the spares WINCH stopped start again, and the serving
-   * workers it stopped are dropped, so that they neither linger in status and /readyz as stopped nor count
-   * toward TTIN's new size (after a WINCH, TTIN gives one worker, as gunicorn's does).
+   * The pool comes back after a WINCH (TTIN, HUP): the spares WINCH stopped start again (for TTIN; a roll
+   * drops them too, `forRoll`, and loads new ones), and the serving workers it stopped are dropped, so that
+   * they neither linger in status and /readyz as stopped nor count toward TTIN's new size (after a WINCH,
+   * TTIN gives one worker, as gunicorn's does).
    */
-  private resumeAfterWinch(group: string, programName: string): void {
+  private resumeAfterWinch(group: string, programName: string, forRoll = false): void {
     for (const m of this.workersOf(group, programName)) {
       if (m.retiring || !DOWN.has(m.record.state)) continue;
-      if (m.role === 'spare') this.host.startNow(m);
+      if (m.role === 'spare' && !forRoll) this.host.startNow(m);
       else this.host.drop(m);
     }
   }
@@ -437,15 +443,16 @@ export class Arbiter {
 
   /**
    * Starts spares of a program until it has its spare target, or stops the extra ones; resolves when those
-   * started are ready (or failed).
+   * started are ready (or failed). `template`: the process new ones are built from when the program has
+   * none left (a roll after WINCH dropped them).
    */
-  async fillSpares(group: string, programName: string): Promise<void> {
+  async fillSpares(group: string, programName: string, template?: PoolMember): Promise<void> {
     if (!this.host.isRunning() || this.paused.has(`${group}:${programName}`)) return;
     const spares = this.workersOf(group, programName).filter((w) => w.role === 'spare' && !w.retiring && !DOWN.has(w.record.state));
     const want = this.spareTarget(group, programName);
     for (const extra of spares.slice(want)) this.retireQuietly(extra);
     const starting: Promise<PoolMember | null>[] = [];
-    for (let i = spares.length; i < want; i++) starting.push(this.startSpare(group, programName));
+    for (let i = spares.length; i < want; i++) starting.push(this.startSpare(group, programName, template));
     await Promise.all(starting);
   }
 
@@ -514,8 +521,8 @@ export class Arbiter {
   }
 
   /** Registers a sibling spare and starts it; null when it cannot be built or does not get ready. */
-  private async startSpare(group: string, programName: string): Promise<PoolMember | null> {
-    const last = this.workersOf(group, programName).at(-1);
+  private async startSpare(group: string, programName: string, template?: PoolMember): Promise<PoolMember | null> {
+    const last = this.workersOf(group, programName).at(-1) ?? template;
     const spare = last ? this.sibling(last) : null;
     if (!spare) return null;
     spare.role = 'spare';

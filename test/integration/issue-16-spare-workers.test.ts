@@ -378,3 +378,28 @@ test('a serving worker stopped by hand: a new spare loads; started again, it com
     await teardown(run, spawnedPids(run), dir);
   }
 });
+
+test('WINCH then HUP with a spare: the serving worker loads beside the new spare, not after it; the old spare is not started', async () => {
+  const dir = makeTmpDir();
+  const { run, file } = await boot(dir, { loadMs: 1000 });
+  try {
+    const from = run.output.length;
+    run.signal('SIGWINCH');
+    await run.waitForLine(/SIGWINCH: stopping 2 worker\(s\)/, { from });
+    await run.waitForCount(/web_\d+: stopping → stopped/g, 2, 10_000);
+    const hup = run.output.length;
+    run.signal('SIGHUP');
+    await run.waitForLine(/reload: done/, { from: hup, timeoutMs: 20_000 });
+    const { serving, spares } = await roles(file);
+    assert.equal(serving.length, 1, run.describe());
+    assert.equal(spares.length, 1, run.describe());
+    const log = run.output.slice(hup);
+    const servingSpawned = log.search(new RegExp(`spawned: web_\\d+ with pid ${serving[0]}\\b`));
+    const firstReady = log.search(/web_\d+: starting → running/);
+    assert.ok(servingSpawned >= 0 && servingSpawned < firstReady, `the serving worker started before the new spare was ready\n${log}`);
+    assert.equal((log.slice(0, firstReady).match(/spawned: web_\d+/g) ?? []).length, 2, `the spare and the serving worker started together\n${log}`);
+    assert.doesNotMatch(log, /replaced at once/, `the old spare was not started only to be replaced\n${log}`);
+  } finally {
+    await teardown(run, spawnedPids(run), dir);
+  }
+});
