@@ -516,7 +516,7 @@ export class Arbiter {
     from.slot = null;
     const program = `${from.spec.group}:${from.spec.programName}`;
     this.takeovers.set(program, (this.takeovers.get(program) ?? 0) + 1);
-    this.host.logger.info(`${from.spec.name}: spare ${spare.spec.name} (pid ${spare.record.pid ?? '?'}) takes over slot ${spare.slot ?? '?'} (${why})`);
+    this.host.logger.info(`${from.spec.name}: spare ${spare.spec.name} (pid ${spare.record.pid ?? '?'}) takes over${from.spec.sockets.length > 0 ? ` slot ${spare.slot ?? '?'}` : ''} (${why})`);
     return true;
   }
 

@@ -463,7 +463,7 @@ export class Workers implements ProcessKind {
         break;
       case 'serving':
         this.o.logger.info(
-          `${entry.spec.name}: spare ${pid} now accepting${w.slot !== null ? ` in slot ${w.slot}` : ''}${w.promotedAtMs > 0 ? ` (${Math.round(steadyNowMs() - w.promotedAtMs)} ms after it was told)` : ''}`,
+          `${entry.spec.name}: spare ${pid} now ${entry.spec.sockets.length === 0 ? 'running' : `accepting${w.slot !== null ? ` in slot ${w.slot}` : ''}`}${w.promotedAtMs > 0 ? ` (${Math.round(steadyNowMs() - w.promotedAtMs)} ms after it was told)` : ''}`,
         );
         w.promotedAtMs = 0;
         this.steer(entry.spec.group, entry.spec.programName);

@@ -263,6 +263,9 @@ export default defineWorker({
     const spare = [...run.output.matchAll(/set up (\d+)/g)].map((m) => Number(m[1])).find((p) => p !== first);
     process.kill(first, 'SIGKILL');
     await run.waitForLine(new RegExp(`running ${spare}`));
+    // no sockets, so no slot to speak of: it takes over, and runs (accepts nothing)
+    await run.waitForLine(new RegExp(`jobs_\\d+: spare jobs_\\d+ \\(pid ${spare}\\) takes over \\(worker ${first} left\\)`));
+    await run.waitForLine(new RegExp(`jobs_\\d+: spare ${spare} now running \\(`));
   } finally {
     await teardown(run, [...run.output.matchAll(/spawned: jobs_\d+ with pid (\d+)/g)].map((m) => Number(m[1])), dir);
   }
