@@ -301,16 +301,15 @@ export class Arbiter {
    * TTIN or another reload. `why`, when given, is told why each kept pool's new workers did not get ready.
    */
   async rollWorkers(only?: (group: string, programName: string) => boolean, why?: Map<string, string>): Promise<Map<string, RollOutcome>> {
-  async rollWorkers(only?: (group: string, programName: string) => boolean): Promise<Map<string, RollOutcome>> {
     this.rolls++;
     try {
-      return await this.rollEach(only);
+      return await this.rollEach(only, why);
     } finally {
       this.rolls--;
     }
   }
 
-  private async rollEach(only?: (group: string, programName: string) => boolean): Promise<Map<string, RollOutcome>> {
+  private async rollEach(only?: (group: string, programName: string) => boolean, why?: Map<string, string>): Promise<Map<string, RollOutcome>> {
     /** `group:program` → how its roll ended */
     const outcomes = new Map<string, RollOutcome>();
     /** the drains of the old workers the roll has begun to stop, each ending when its worker is dropped */
