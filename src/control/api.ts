@@ -205,15 +205,25 @@ export class ControlApi {
    * there never ran and every follower, event listener and ping timer of a client that left was kept.
    */
   holdUntilClosed(res: ServerResponse, release: () => void): void {
-    if (res.destroyed || !res.socket || res.socket.destroyed) {
+    // the connection, not only the response: a pipelined request's response has no socket until the answers
+    // before it are done, and never closes if the connection ends before then
+    const conn = res.req.socket;
+    if (res.destroyed || conn.destroyed) {
       release(); // the client left while the answer was being set up
       return;
     }
     this.streamsOpen++;
-    res.once('close', () => {
+    let released = false;
+    const end = (): void => {
+      if (released) return;
+      released = true;
+      res.off('close', end);
+      conn.off('close', end);
       this.streamsOpen--;
       release();
-    });
+    };
+    res.once('close', end);
+    conn.once('close', end);
   }
 
   /** [supervisord] identifier as a reload last applied it; null: as drover started */

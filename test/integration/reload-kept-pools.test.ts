@@ -90,6 +90,14 @@ for (const spares of [0, 1]) {
       const update = await runCli(['update', '-c', file], { timeoutMs: 30_000 });
       assert.equal(update.code, 1, `${update.output}\n${run.describe()}`);
       assert.match(update.stdout, /^web:web: ERROR E_KEPT_OLD_WORKERS \(kept the old workers: /m, update.output);
+      // an update that changes the section to more broken code: the pool changed, but nothing was updated
+      const broken2 = join(dir, 'broken2.mjs');
+      writeFileSync(broken2, `throw new Error('broken again at import');\n`);
+      writeFileSync(file, pool(broken2, spares));
+      const update2 = await runCli(['update', '-c', file], { timeoutMs: 30_000 });
+      assert.equal(update2.code, 1, `${update2.output}\n${run.describe()}`);
+      assert.match(update2.stdout, /^web:web: ERROR E_KEPT_OLD_WORKERS \(kept the old workers: /m, update2.output);
+      assert.doesNotMatch(update2.stdout, /updated worker pool/, update2.output);
 
       // two old workers, and only old ones, still serve (with a spare, the old spare may be one of them)
       const serving = await settled(file, run, 'serving');

@@ -164,7 +164,7 @@ config changed are restarted (supervisor restarts the whole group).
     }
     for (const g of d.added.filter(inScope)) r.out(`${g}: added process group\n`);
     // a worker pool whose keys changed rolled onto them; the group diff leaves pools out
-    for (const p of d.changed_pools ?? []) r.out(`${p}: updated worker pool\n`);
+    for (const p of (d.changed_pools ?? []).filter((k) => !(d.kept ?? []).includes(k))) r.out(`${p}: updated worker pool\n`);
     for (const o of outcomes.filter((x) => !x.ok)) r.out(`${o.key}: ERROR ${o.code ?? ''} (${o.message ?? 'failed'})\n`);
     return ok ? EXIT.OK : EXIT.FAILURE;
   },
