@@ -1,6 +1,7 @@
 // /metrics, /healthz, /readyz and the web page's fixed asset table, against a real daemon on its TCP
 // listener (issue 6). /metrics is read with an independent Prometheus text-format parser.
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { request as httpRequest } from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -437,6 +438,44 @@ startsecs = 0
     );
   } finally {
     for (const req of open) req.destroy();
+    const survivors = await d.teardown();
+    assert.deepEqual(survivors, [], 'nothing survives the teardown');
+  }
+});
+
+// A streaming request pipelined behind another on one connection: its response gets the socket only once the
+// answer before it is done. It used to be taken for a client that had left: its subscription was dropped at
+// once, and the stream, answered 200 with its snapshot, never carried an event.
+test('a pipelined event stream carries events and counts as open until its connection closes', async () => {
+  const port = await freePort();
+  const d = new Daemon(`${inetSection(port)}
+[program:talk]
+command = ${process.execPath} ${fixture('forever.mjs')}
+startsecs = 0
+`);
+  const auth = `Basic ${Buffer.from(`${WEB_USER}:${WEB_PASSWORD}`).toString('base64')}`;
+  let sock: ReturnType<typeof connect> | null = null;
+  let got = '';
+  try {
+    await d.up();
+    sock = connect(port, '127.0.0.1');
+    sock.setEncoding('utf8');
+    sock.on('data', (chunk: string) => (got += chunk));
+    await new Promise<void>((resolve, reject) => {
+      sock?.once('connect', resolve);
+      sock?.once('error', reject);
+    });
+    const head = (path: string): string => `GET ${path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: ${auth}\r\n\r\n`;
+    sock.write(head('/api/processes') + head('/api/events'));
+    await waitForValue(async () => (got.includes('event: snapshot') ? true : null), 'the pipelined stream to send its snapshot', 5_000, () => got.slice(-2000));
+    assert.equal(valueOf(await scrape(port), 'drover_control_streams'), 1, 'the stream counts as open');
+    const r = await d.cli(['restart', 'talk']);
+    assert.equal(r.code, 0, show(['restart', 'talk'], r));
+    await waitForValue(async () => (/event: state\ndata: .*"to":"running"/.test(got) ? true : null), 'a state event on the pipelined stream', 5_000, () => got.slice(-2000));
+    sock.destroy();
+    await waitForValue(async () => (valueOf(await scrape(port), 'drover_control_streams') === 0 ? true : null), 'the stream to be released once its connection closed', 5_000, () => d.daemonStderr());
+  } finally {
+    sock?.destroy();
     const survivors = await d.teardown();
     assert.deepEqual(survivors, [], 'nothing survives the teardown');
   }
