@@ -31,8 +31,8 @@ export interface DependencyView {
   heldByPredecessor(entry: ProcessEntry): boolean;
 }
 
-/** A dependency's verdict, or a waiting process whose own verdict must be known first (`unmet` looks through it). */
-type Verdict = Unmet | null | { readonly through: ProcessEntry };
+/** A dependency's verdict, or the waiting processes whose own verdicts must be known first (`unmet` looks through them). */
+type Verdict = Unmet | null | { readonly through: readonly ProcessEntry[] };
 
 /** Whether one process meets a condition. A process with a ready check is RUNNING only once it passed. */
 export function holds(m: ProcessEntry, dep: Dependency): boolean {
@@ -50,22 +50,27 @@ export function unmet(view: DependencyView, entry: ProcessEntry): Unmet | null {
   // the verdicts of the waiting dependencies looked through so far, by key
   const known = new Map<string, Unmet | null>();
   const stack = [entry];
-  const onStack = new Set([entry.key]);
+  // the processes whose waiting dependencies are being looked through: the path down from `entry`
+  const expanding = new Set<string>();
   for (;;) {
     const e = stack[stack.length - 1] as ProcessEntry;
     const v = firstUnmet(view, e, known);
     if (v !== null && 'through' in v) {
-      const m = v.through;
-      // a cycle brought in at run time: the member already being looked at counts as waiting, not blocked
-      if (onStack.has(m.key)) known.set(m.key, null);
-      else {
-        stack.push(m);
-        onStack.add(m.key);
+      // all of a dependency's waiting members at once: a group of thousands is looked through in one pass
+      let pushed = false;
+      for (const m of v.through) {
+        // a cycle brought in at run time: a member already on the path counts as waiting, not blocked
+        if (m.key === e.key || expanding.has(m.key)) known.set(m.key, null);
+        else {
+          stack.push(m);
+          pushed = true;
+        }
       }
+      if (pushed) expanding.add(e.key);
       continue;
     }
     stack.pop();
-    onStack.delete(e.key);
+    expanding.delete(e.key);
     if (stack.length === 0) return v;
     known.set(e.key, v);
   }
@@ -91,20 +96,20 @@ function firstUnmet(view: DependencyView, entry: ProcessEntry, known: ReadonlyMa
 function check(view: DependencyView, dep: Dependency, known: ReadonlyMap<string, Unmet | null>): Verdict {
   const members = view.membersOf(dep.name);
   if (members.length === 0) return { dep, blocked: true, forGood: true, detail: `${dep.name} is not in the active config` };
-  let through: Verdict = null;
+  const through: ProcessEntry[] = [];
   let waiting: Unmet | null = null;
   for (const m of members) {
     if (holds(m, dep)) continue;
     const v = memberVerdict(view, m, dep, known);
-    if (v !== null && 'through' in v) through ??= v;
-    else if (v?.blocked) return v;
+    if (v === 'through') through.push(m);
+    else if (v.blocked) return v;
     else waiting ??= v;
   }
-  return through ?? waiting;
+  return through.length > 0 ? { through } : waiting;
 }
 
-/** Why one member `m` of `dep` does not hold. */
-function memberVerdict(view: DependencyView, m: ProcessEntry, dep: Dependency, known: ReadonlyMap<string, Unmet | null>): Verdict {
+/** Why one member `m` of `dep` does not hold; 'through': it waits itself, and its own verdict must be known first. */
+function memberVerdict(view: DependencyView, m: ProcessEntry, dep: Dependency, known: ReadonlyMap<string, Unmet | null>): Unmet | 'through' {
   const r = m.record;
   const name = m.spec.name;
   if (r.state === 'fatal') return { dep, blocked: true, forGood: m.spec.fatalCooldownSecs === null, detail: `${name} is FATAL${r.spawnError ? ` (${r.spawnError})` : ''}` };
@@ -127,7 +132,7 @@ function memberVerdict(view: DependencyView, m: ProcessEntry, dep: Dependency, k
   if (r.state === 'stopped') {
     // itself waiting to start: what holds it back holds this one back too, for good if that is for good
     // (an essential program at the top of the chain ends drover, a waiting `drover start` is answered)
-    if (!known.has(m.key)) return { through: m };
+    if (!known.has(m.key)) return 'through';
     const inner = known.get(m.key);
     if (inner?.blocked) {
       const cause = inner.cause ?? inner.detail; // the failure at the bottom: details do not nest down a long chain
