@@ -391,17 +391,22 @@ healthcheck_retries = 2
   }
 });
 
-// A streaming answer holds subscriptions in the daemon (a log follower, a state listener, a ping timer). They
-// are released when the client leaves; they used to wait for the request's close, which had come already
-// (once its body was read), so every `drover tail -f`, `logs -f` and web page that left was kept for good.
-test('streams a client left release what they held: drover_control_streams goes back to 0', async () => {
+/** A daemon on a TCP listener with one program, `talk`, and the Authorization header its API wants. */
+async function talkDaemon(): Promise<{ port: number; d: Daemon; auth: string }> {
   const port = await freePort();
   const d = new Daemon(`${inetSection(port)}
 [program:talk]
 command = ${process.execPath} ${fixture('forever.mjs')}
 startsecs = 0
 `);
-  const auth = `Basic ${Buffer.from(`${WEB_USER}:${WEB_PASSWORD}`).toString('base64')}`;
+  return { port, d, auth: `Basic ${Buffer.from(`${WEB_USER}:${WEB_PASSWORD}`).toString('base64')}` };
+}
+
+// A streaming answer holds subscriptions in the daemon (a log follower, a state listener, a ping timer). They
+// are released when the client leaves; they used to wait for the request's close, which had come already
+// (once its body was read), so every `drover tail -f`, `logs -f` and web page that left was kept for good.
+test('streams a client left release what they held: drover_control_streams goes back to 0', async () => {
+  const { port, d, auth } = await talkDaemon();
   const streams = (families: readonly ParsedFamily[]): number | null => valueOf(families, 'drover_control_streams');
   let last: number | null = null;
   const paths = ['/api/logs/follow?process=talk', '/api/logs/stream?process=talk', '/api/events'];
@@ -447,13 +452,7 @@ startsecs = 0
 // answer before it is done. It used to be taken for a client that had left: its subscription was dropped at
 // once, and the stream, answered 200 with its snapshot, never carried an event.
 test('a pipelined event stream carries events and counts as open until its connection closes', async () => {
-  const port = await freePort();
-  const d = new Daemon(`${inetSection(port)}
-[program:talk]
-command = ${process.execPath} ${fixture('forever.mjs')}
-startsecs = 0
-`);
-  const auth = `Basic ${Buffer.from(`${WEB_USER}:${WEB_PASSWORD}`).toString('base64')}`;
+  const { port, d, auth } = await talkDaemon();
   let sock: ReturnType<typeof connect> | null = null;
   let got = '';
   try {
