@@ -139,11 +139,13 @@ export class Arbiter {
   /**
    * The process of `m` exited (any reason, before the exit is classified): a ready spare takes its slot at
    * once and `m`, restarted by its autorestart, comes back as a spare. Without a ready spare `m` restarts in
-   * its own slot, whose connections wait for it. Pools being replaced, retired or stopped are left alone.
+   * its own slot, whose connections wait for it. Pools being replaced, retired or stopped are left alone,
+   * and so is a successor still loading (`loading`): it holds the slot of the worker it replaces, which
+   * still serves there, so its exit (new code that does not load) frees no slot for a spare to take.
    */
   memberExited(m: PoolMember): void {
     const program = `${m.spec.group}:${m.spec.programName}`;
-    if (m.role !== 'serving' || m.slot === null || m.retiring || !this.host.isRunning() || this.paused.has(program)) return;
+    if (m.role !== 'serving' || m.slot === null || m.retiring || this.loading.has(m) || !this.host.isRunning() || this.paused.has(program)) return;
     const spare = this.readySpare(m.spec.group, m.spec.programName);
     if (spare && this.handOver(m, spare, `worker ${m.record.pid ?? '?'} left`)) this.becameSpare(m);
   }

@@ -99,7 +99,7 @@ for (const spares of [0, 1]) {
       assert.match(update2.stdout, /^web:web: ERROR E_KEPT_OLD_WORKERS \(kept the old workers: /m, update2.output);
       assert.doesNotMatch(update2.stdout, /updated worker pool/, update2.output);
 
-      // two old workers, and only old ones, still serve (with a spare, the old spare may be one of them)
+      // two old workers, and only old ones, still serve (the old spare stays a spare: the test below)
       const serving = await settled(file, run, 'serving');
       assert.equal(serving.length, 2, run.describe());
       assert.ok(serving.every((pid) => before.includes(pid)), `serving ${serving.join(' ')}, old workers ${before.join(' ')}\n${run.describe()}`);
@@ -145,6 +145,51 @@ test('a reload that changes only a worker pool\'s keys (spare_workers, max_reque
     const same = await runCli(['reload', '-c', file], { timeoutMs: 30_000 });
     assert.equal(same.code, 0, `${same.output}\n${run.describe()}`);
     assert.match(same.stdout, /^reload: no changes to the config; 1 pool\(s\) rolled: web:web$/m, same.output);
+  } finally {
+    await teardown(run, workerPids(run), dir);
+  }
+});
+
+// A helper found that with spare_workers the broken reload above lost the pool's spare: the failing new-code
+// successor of serving worker web_0 held web_0's slot while it loaded, so its exit handed that slot to the
+// old spare as if a serving worker had left; the roll's end then stopped an old serving worker as surplus.
+// The pool served on with no spare, though a broken deploy is to keep what ran (docs/config.md).
+test('spare_workers = 1: a reload whose new worker code fails to load keeps the old spare a spare; a good reload then rolls', async () => {
+  const dir = makeTmpDir();
+  const broken = join(dir, 'broken.mjs');
+  writeFileSync(broken, `throw new Error('broken at import');\n`);
+  const good = fixture('worker-app.mjs');
+  const file = writeConfig(dir, pool(good, 1));
+  const run = await startUp(file);
+  try {
+    await run.waitForCount(/web_\d+: starting → running/g, 3, 15_000);
+    const serving = await settled(file, run, 'serving');
+    const spare = await settled(file, run, 'spare');
+    assert.equal(serving.length, 2, run.describe());
+    assert.equal(spare.length, 1, run.describe());
+
+    writeFileSync(file, pool(broken, 1));
+    const from = run.output.length;
+    const text = await runCli(['reload', '-c', file], { timeoutMs: 30_000 });
+    assert.equal(text.code, 1, `${text.output}\n${run.describe()}`);
+    const told = (): string => `${JSON.stringify(now)}\n${run.describe()}`;
+    let now: Proc[] = await processes(file);
+    assert.deepEqual(await settled(file, run, 'serving'), serving, `serving before: ${serving.join(' ')}\n${told()}`);
+    assert.deepEqual(await settled(file, run, 'spare'), spare, `spare before: ${spare.join(' ')}\n${told()}`);
+    now = await processes(file);
+    assert.deepEqual(now.filter((p) => p.state !== 'running'), [], `a process left down\n${told()}`);
+    assert.doesNotMatch(run.output.slice(from), /takes over/, run.describe());
+
+    // the good code again: a normal roll, a new spare and new serving workers
+    writeFileSync(file, pool(good, 1));
+    const back = await runCli(['reload', '-c', file], { timeoutMs: 30_000 });
+    assert.equal(back.code, 0, `${back.output}\n${run.describe()}`);
+    const servingAfter = await settled(file, run, 'serving');
+    const spareAfter = await settled(file, run, 'spare');
+    now = await processes(file);
+    assert.equal(servingAfter.length, 2, told());
+    assert.equal(spareAfter.length, 1, told());
+    assert.ok([...servingAfter, ...spareAfter].every((pid) => !serving.includes(pid) && !spare.includes(pid)), `old ${[...serving, ...spare].join(' ')}, now ${[...servingAfter, ...spareAfter].join(' ')}\n${told()}`);
   } finally {
     await teardown(run, workerPids(run), dir);
   }
