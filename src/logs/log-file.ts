@@ -260,6 +260,7 @@ export class LogFile {
   async close(): Promise<void> {
     this.closing = true;
     this.closeByMs = steadyNowMs() + READER_CLOSE_MAX_MS;
+    this.readerRetryTimer?.ref(); // a retry already pending for a slow reader now keeps drover alive too
     await this.flush();
     // flush gave up on a device or FIFO that took nothing for a while, or too long: what still waits is dropped
     this.dropHeldForReader();
@@ -871,8 +872,10 @@ export class LogFile {
       },
       this.reopenFirst ? 0 : retryMs,
     );
-    // the retry never keeps drover alive: what waits is dropped at close
-    this.readerRetryTimer.unref();
+    // the retry keeps drover alive only while a close waits for the reader (bounded by closeByMs): what
+    // still waits then is dropped. Before a close it never does (a shutdown's last output wait relied on
+    // some other handle, a leaked event stream's ping timer, until that leak was fixed)
+    if (this.closeByMs === null) this.readerRetryTimer.unref();
     if (stalledNow) {
       this.report(`${this.path}: its ${this.fifo ? "FIFO's reader" : 'device'} has taken nothing for ${READER_STALL_MS / 1000} s: its programs are no longer held up for it; up to ${this.highWater()} bytes wait for it, lines past that are dropped`);
       const waiters = this.drainWaiters;
