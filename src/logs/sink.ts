@@ -160,6 +160,8 @@ class Reading extends LineSplitter implements FormatOptions, OutputConsumer {
   partialSinceMs = 0;
   /** when this pipe was last read, ms: a partial line goes ahead only once the pipe has been quiet */
   lastReadMs = 0;
+  /** when a successor of this process attached, ms; 0 while none has (LogSink.retireReading) */
+  retiredAtMs = 0;
 
   constructor(
     private readonly sink: LogSink,
@@ -251,6 +253,10 @@ export class LogSink implements OutputSink {
   private readonly retiredAuto = new Map<string, RetiredLog[]>();
   /** the files this sink made for AUTO logs (not a fixed path that happens to look like one) */
   private readonly autoFiles = new WeakSet<LogFile>();
+  /** pipes of processes that have a successor, still read while they deliver (retireReading) */
+  private readonly retired = new Set<Reading>();
+  /** looks at the retired pipes every 100 ms while there are any */
+  private retiredTimer: NodeJS.Timeout | null = null;
 
   constructor(opts: LogSinkOptions) {
     this.opts = opts;
@@ -373,6 +379,8 @@ export class LogSink implements OutputSink {
     const channel = this.channels.get(key(processKey(spec), stream === 'stderr' && spec.redirectStderr ? 'stdout' : stream));
     if (!channel) throw new LogReadError('E_BAD_NAME', `no log channel for ${name} ${stream}`);
     const id = processKey(spec);
+    // pipes of this process's predecessor still open are held by something it left behind
+    for (const earlier of this.sources.values()) if (processKey(earlier.spec) === id) this.retireReading(earlier);
     // a new process: its log is opened anew if it was moved away meanwhile (supervisord opens it at each spawn)
     if (channel.target.type === 'file') channel.target.file.reopenIfMoved();
     this.reading.set(id, (this.reading.get(id) ?? 0) + 1);
@@ -470,6 +478,49 @@ export class LogSink implements OutputSink {
       if (this.forgotten.has(id)) this.release(id);
     }
     if (this.sources.size === 0) for (const cb of this.sourcesEnded.splice(0)) cb();
+  }
+
+  /**
+   * `r` belongs to a process that has a successor, so whatever still holds its pipe is something that
+   * process left behind (a background job, a daemon that kept stdout). supervisord closes a process's pipes
+   * when it exits; drover reads on while they deliver, so that the last lines written before the exit are
+   * kept, and stops as close() does: once a pipe has been silent for CLOSE_GRACE_MS, or CLOSE_MAX_MS after
+   * the successor came. Read for ever, every restart of such a program kept two more descriptors open
+   * (until EMFILE) and mixed the leftovers' lines into the successor's log.
+   */
+  private retireReading(r: Reading): void {
+    if (r.ended || r.retiredAtMs > 0) return;
+    r.retiredAtMs = steadyNowMs();
+    this.retired.add(r);
+    if (this.retiredTimer === null) {
+      this.retiredTimer = setInterval(() => this.endRetired(), 100);
+      this.retiredTimer.unref();
+    }
+  }
+
+  /** Ends the retired pipes that went silent or have been read for long enough (retireReading). */
+  private endRetired(): void {
+    const now = steadyNowMs();
+    for (const r of this.retired) {
+      if (r.ended) {
+        this.retired.delete(r);
+        continue;
+      }
+      // a pipe paused for its file waits for drover, not silent
+      const silent = !r.pausedHere && now - Math.max(r.lastReadMs, r.retiredAtMs) >= CLOSE_GRACE_MS;
+      if (!silent && now - r.retiredAtMs < CLOSE_MAX_MS) continue;
+      this.retired.delete(r);
+      if (!silent) {
+        const name = r.spec.group === r.spec.name ? r.spec.name : r.name;
+        this.onError(`${name} ${r.stream}: output of an earlier process still comes ${CLOSE_MAX_MS / 1000} s after its successor started (a process it left behind holds the pipe): no longer read`);
+      }
+      r.source.destroy();
+      this.readEnd(r);
+    }
+    if (this.retired.size === 0 && this.retiredTimer !== null) {
+      clearInterval(this.retiredTimer);
+      this.retiredTimer = null;
+    }
   }
 
   /** An error reading `r`'s pipe. */

@@ -4,7 +4,7 @@
 // exactly once, whole, across rotation, with timestamps, the last one without a newline included.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadConfig } from '../../src/config/load.js';
@@ -262,5 +262,40 @@ test('sendProcessStdin reaches the program through its stdin pipe, for each proc
     await waitForCondition(() => text() === 'first line\nsecond\na\nb\nc\rd\nthird\n', 'the new process echoes the third line', { describe: () => `log ${JSON.stringify(text())}\n${run.describe()}` });
   } finally {
     await teardown(run, [], dir);
+  }
+});
+
+// A program that leaves a writer behind holding its stdout and stderr, restarted in a loop: drover read each
+// earlier process's pipes for as long as the leftover held them, two more descriptors per restart without
+// bound (supervisord closes a process's pipes when it exits). Now an earlier process's pipes are read on only
+// while they deliver, at most CLOSE_MAX_MS (5 s) after its successor started.
+test("an earlier process's pipes held by what it left behind are closed soon after its successor starts", async () => {
+  const dir = makeTmpDir();
+  const script = join(dir, 'leaver.sh');
+  // the leftover ends by itself after 30 s at the latest (or on SIGPIPE once drover closes its pipe)
+  writeFileSync(script, `setsid /bin/sh -c 'i=0; while [ $i -lt 150 ]; do echo "tick $$"; i=$((i+1)); sleep 0.2; done' &\nsleep 0.3\nexit 3\n`);
+  const run = await startUp(writeConfig(dir, `[program:w]\ncommand = /bin/sh ${script}\nstartsecs = 0\nautorestart = true\nstdout_logfile = ${join(dir, 'out.log')}\n`));
+  const pipes = (): number => readdirSync(`/proc/${run.pid}/fd`).filter((fd) => {
+    try {
+      return readlinkSync(`/proc/${run.pid}/fd/${fd}`).startsWith('pipe:');
+    } catch {
+      return false; // closed while listing
+    }
+  }).length;
+  const spawns = (): number => (run.output.match(/spawned: w with pid/g) ?? []).length;
+  const leftovers = (): number[] => (!existsSync(join(dir, 'out.log')) ? [] : [...new Set([...readFileSync(join(dir, 'out.log'), 'utf8').matchAll(/^tick (\d+)$/gm)].map((m) => Number(m[1])))]);
+  try {
+    await run.waitForLine(/spawned: w with pid/);
+    const before = pipes();
+    // 30 generations take ~10 s, twice the 5 s after which a retired pipe is given up
+    await waitForCondition(() => spawns() >= 30, '30 spawns of w', { timeoutMs: 60_000, describe: () => `pipes: ${pipes()}\n${run.describe()}` });
+    await run.waitForLine(/w stdout: output of an earlier process still comes 5 s after its successor started .*no longer read/);
+    // each generation's leftover writes every 0.2 s, so without the retirement every one of the 30
+    // generations held both its pipes; with it, only those of the last ~5 s (about 16 stdout pipes and
+    // the stderr pipes of the last 2 s) are open
+    const held = pipes() - before;
+    assert.ok(held < 30, `drover holds ${held} pipes more than with one generation running (${spawns()} spawns)\n${run.describe()}`);
+  } finally {
+    await teardown(run, leftovers(), dir);
   }
 });
