@@ -68,6 +68,16 @@ export function diffConfigs(before: Config, after: Config): ConfigDiff {
   };
 }
 
+/**
+ * `diff` with the groups of `changedPools` (worker programs, "group:program", whose section changed) among
+ * its changed groups: a pool is left out of the process diff (its processes are renumbered as it rolls),
+ * but the group it belongs to differs all the same, as supervisor would report it.
+ */
+export function withChangedPools(diff: ConfigDiff, changedPools: readonly string[]): ConfigDiff {
+  const groups = [...new Set(changedPools.map((key) => key.slice(0, key.indexOf(':'))))].filter((g) => !diff.changedGroups.includes(g) && !diff.addedGroups.includes(g));
+  return groups.length === 0 ? diff : { ...diff, changedGroups: [...diff.changedGroups, ...groups] };
+}
+
 /** The pool settings of group `group` in `config`: its [eventlistener:x]'s, or null for a group of programs. */
 export function listenerOf(config: Pick<Config, 'processes'>, group: string): EventListenerSpec | null {
   return config.processes.find((p) => p.group === group && p.eventListener !== null)?.eventListener ?? null;

@@ -1,7 +1,7 @@
 // The control facade: everything the JSON API, supervisor's XML-RPC and the web page may ask of a running
 // supervisor, in one place. Handlers translate requests into calls here and results into their protocol.
 import type { ServerResponse } from 'node:http';
-import type { ConfigDiff } from '../config/diff.js';
+import { withChangedPools, type ConfigDiff } from '../config/diff.js';
 import type { Config, ProcessSpec } from '../config/types.js';
 import type { Supervisor } from '../core/supervisor.js';
 import type { ProcessRecord } from '../core/program.js';
@@ -109,7 +109,7 @@ export interface ConfigUpdates {
    * re-read the file and report what differs from what runs; nothing applied (throws ConfigError). The
    * config's warnings go to the log, unless `quiet` (a reload that reads the file again logs them then)
    */
-  reread(quiet?: boolean): Promise<{ config: Config; diff: ConfigDiff; settings?: readonly string[] }>;
+  reread(quiet?: boolean): Promise<{ config: Config; diff: ConfigDiff; changedPools?: readonly string[]; settings?: readonly string[] }>;
   /** the last config that loaded (at start, or by a reread since; a failed reread leaves it), or a fresh read */
   pendingConfig(): Promise<Config>;
   /** the one reload: apply to `groups` (null: all) and roll the worker pools ('pools': roll only) */
@@ -411,9 +411,14 @@ export class ControlApi {
     return this.supervisor.command({ type: 'shutdown', fast });
   }
 
-  /** Re-reads the config file and reports what changed against what is active; kept for add/update. */
-  reread(): Promise<{ config: Config; diff: ConfigDiff; settings?: readonly string[] }> {
-    return this.opts.updates.reread();
+  /**
+   * Re-reads the config file and reports what changed against what is active; kept for add/update. A group
+   * whose worker pool's section changed is a changed group, the pool named in `changedPools`.
+   */
+  async reread(): Promise<{ config: Config; diff: ConfigDiff; changedPools: readonly string[]; settings?: readonly string[] }> {
+    const read = await this.opts.updates.reread();
+    const changedPools = read.changedPools ?? [];
+    return { ...read, diff: withChangedPools(read.diff, changedPools), changedPools };
   }
 
   /** drover's update and reload: the one reload (src/daemon/reload.ts) over `groups` (null: all). */
@@ -427,6 +432,8 @@ export class ControlApi {
   /**
    * supervisor's reloadConfig: re-read and report, as supervisor does; in drover the worker pools also roll
    * onto the code on disk, in the background (the groups themselves are left to add/remove, as supervisor does).
+   * A pool whose section changed is not named among the changed groups, unlike reread's: this roll applies it,
+   * and supervisorctl's update would stop, remove and add a changed group while it rolls (docs/decisions.md).
    */
   async reloadConfig(): Promise<{ config: Config; diff: ConfigDiff }> {
     // the roll reads the file again and logs its warnings; logged here too, each would show twice

@@ -576,8 +576,8 @@ const POST: Record<string, Handler> = {
   },
   '/api/shutdown': async (api, input) => results(await api.shutdown(input.bool('fast', false))),
   '/api/reread': async (api) => {
-    const { config, diff, settings } = await api.reread();
-    return { ok: true, ...diffJson(diff, config, settings) } satisfies RereadJson;
+    const { config, diff, changedPools, settings } = await api.reread();
+    return { ok: true, ...diffJson(diff, config, settings), changed_pools: changedPools } satisfies RereadJson;
   },
   '/api/update': async (api, input) => {
     const groups = input.optionalStrings('groups');

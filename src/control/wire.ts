@@ -222,8 +222,13 @@ const diffFields = {
 /** POST /api/reread: the diff; nothing applied. */
 export interface RereadJson extends DiffJson {
   readonly ok: true;
+  /**
+   * worker programs whose section changed since the last reload (their groups are among `changed`; pools
+   * are not diffed process by process); absent from an older drover
+   */
+  readonly changed_pools?: readonly string[];
 }
-export const RereadJson: Check<RereadJson> = object<RereadJson>({ ok: oneOf([true]), ...diffFields });
+export const RereadJson: Check<RereadJson> = object<RereadJson>({ ok: oneOf([true]), changed_pools: optional(listOf(isString)), ...diffFields });
 
 /** POST /api/update (`drover reload`, `update`): the diff, the outcomes, and the worker pools rolled onto new code. */
 export interface ReloadJson extends DiffJson, ResultsJson {

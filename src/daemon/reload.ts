@@ -99,15 +99,18 @@ export class Reloader {
     if (o.settings) this.notePoolSections(o.settings.started, () => true);
   }
 
-  /** Re-reads the config and reports what differs from what runs, pools left out; nothing is applied. */
-  async reread(cause = 'reread', quiet = false): Promise<{ config: Config; diff: ConfigDiff; settings: readonly string[] }> {
+  /**
+   * Re-reads the config and reports what differs from what runs, pools left out of the diff (their processes
+   * are renumbered as they roll) and named in `changedPools` when their section changed; nothing is applied.
+   */
+  async reread(cause = 'reread', quiet = false): Promise<{ config: Config; diff: ConfigDiff; changedPools: readonly string[]; settings: readonly string[] }> {
     // a read that fails leaves the last good one in force, as supervisord's process_group_configs: `avail`
     // and `add` go on with the config in use while the file is broken (docs/decisions.md)
     const config = await this.o.readConfig();
     this.lastRead = config;
     // what `drover check` and `up` print on stderr: at a reload the daemon's log is where it can be seen
     if (!quiet) for (const w of config.warnings) this.o.logger.warn(`${cause}: ${formatConfigWarning(w).replace(/\n/g, '\n    ')}`);
-    return { config, diff: this.diffAgainstActive(config), settings: this.settingChanges(config).map((c) => c.line) };
+    return { config, diff: this.diffAgainstActive(config), changedPools: this.changedPools(config, () => true), settings: this.settingChanges(config).map((c) => c.line) };
   }
 
   /** The last config that loaded (at start or by a reread since), or a fresh read when there is none. */
@@ -196,7 +199,7 @@ export class Reloader {
       let diff = before;
       const inScope = (group: string): boolean => opts.groups === null || opts.groups.includes(group);
       const pooled = this.pooledPrograms(config);
-      const changedPools = [...pooled].filter((key) => inScope(key.slice(0, key.indexOf(':'))) && this.poolSections.has(key) && this.poolSections.get(key) !== poolSection(config, key));
+      const changedPools = this.changedPools(config, inScope);
       const managedElsewhere = (spec: ProcessSpec): boolean => spec.worker !== null && pooled.has(programKey(spec));
       const applied = opts.apply === 'all' ? await supervisor.command({ type: 'applyConfig', config, groups: opts.groups, managedElsewhere }) : [];
       // a program on a socket bound anew moves onto it: restarted here unless the update did, rolled below if a pool
@@ -294,6 +297,13 @@ export class Reloader {
   /** Remembers the sections of `config`'s worker programs that `pick` takes, as now applied. */
   private notePoolSections(config: Config, pick: (p: ProcessSpec) => boolean): void {
     for (const p of config.processes) if (p.worker !== null && pick(p)) this.poolSections.set(programKey(p), poolSection(config, programKey(p)));
+  }
+
+  /** Worker programs ("group:program") of groups `inScope` takes, running and in `config`, whose section differs from the one last applied. */
+  private changedPools(config: Config, inScope: (group: string) => boolean): string[] {
+    return [...this.pooledPrograms(config)].filter(
+      (key) => inScope(key.slice(0, key.indexOf(':'))) && this.poolSections.has(key) && this.poolSections.get(key) !== poolSection(config, key),
+    );
   }
 
   /** Worker programs present both now and in `config`: they roll in place instead of being diffed. */

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fixture, makeTmpDir, runCli, startUp, teardown, waitForAsync, writeConfig, type CliRun } from '../helpers/drover.js';
 import { fetchText } from '../helpers/http.js';
+import { rpcValue } from '../helpers/xmlrpc.js';
 
 function pool(app: string, spares: number, extra = ''): string {
   return `[socket:web]
@@ -145,6 +146,50 @@ test('a reload that changes only a worker pool\'s keys (spare_workers, max_reque
     const same = await runCli(['reload', '-c', file], { timeoutMs: 30_000 });
     assert.equal(same.code, 0, `${same.output}\n${run.describe()}`);
     assert.match(same.stdout, /^reload: no changes to the config; 1 pool\(s\) rolled: web:web$/m, same.output);
+  } finally {
+    await teardown(run, workerPids(run), dir);
+  }
+});
+
+// `reread` left worker pools out of its diff, as the reload did before the test above: after an edit of
+// only a pool's keys it said "No config updates to processes" while `reload` and `update` named the pool.
+test('reread names a group whose worker pool\'s keys changed (text and --json), and an added and a removed pool; XML-RPC reloadConfig applies a changed pool itself', async () => {
+  const dir = makeTmpDir();
+  const app = fixture('worker-app.mjs');
+  const file = writeConfig(dir, pool(app, 1));
+  const run = await startUp(file);
+  try {
+    await run.waitForCount(/web_\d+: starting → running/g, 3, 15_000);
+    const unchanged = await runCli(['reread', '-c', file]);
+    assert.equal(unchanged.code, 0, `${unchanged.output}\n${run.describe()}`);
+    assert.equal(unchanged.stdout, 'No config updates to processes\n', unchanged.output);
+
+    writeFileSync(file, pool(app, 0));
+    const text = await runCli(['reread', '-c', file]);
+    assert.equal(text.code, 0, `${text.output}\n${run.describe()}`);
+    assert.equal(text.stdout, 'web: changed\n', `${text.output}\n${run.describe()}`);
+    const json = await runCli(['reread', '--json', '-c', file]);
+    assert.equal(json.code, 0, `${json.output}\n${run.describe()}`);
+    const body = JSON.parse(json.stdout) as { changed: string[]; changed_pools?: string[]; processes: { changed: string[] } };
+    assert.deepEqual(body.changed, ['web'], json.stdout);
+    assert.deepEqual(body.changed_pools, ['web:web'], json.stdout);
+    // a pool's processes are replaced as it rolls, not changed one by one
+    assert.deepEqual(body.processes.changed, [], json.stdout);
+
+    // supervisorctl's reread and update: reloadConfig rolls the pools onto the file itself, so it leaves the
+    // pool out of [[added, changed, removed]], or update would stop, remove and add the group while it rolls
+    const from = run.output.length;
+    const answer = await rpcValue(join(dir, '.drover', 'drover.sock'), 'supervisor.reloadConfig');
+    assert.deepEqual(answer, [[[], [], []]]);
+    await run.waitForLine(/reload: done \(XML-RPC reloadConfig[^\n]*1 pool\(s\) rolled: web:web\)/, { from, timeoutMs: 15_000 });
+    const applied = await runCli(['reread', '-c', file]);
+    assert.equal(applied.stdout, 'No config updates to processes\n', `${applied.output}\n${run.describe()}`);
+
+    // a pool that goes and one that comes, as programs do
+    writeFileSync(file, pool(app, 0).replace(/web/g, 'api'));
+    const moved = await runCli(['reread', '-c', file]);
+    assert.equal(moved.code, 0, `${moved.output}\n${run.describe()}`);
+    assert.equal(moved.stdout, 'api: available\nweb: disappeared\n', `${moved.output}\n${run.describe()}`);
   } finally {
     await teardown(run, workerPids(run), dir);
   }

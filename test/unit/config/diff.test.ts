@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { diffConfigs } from '../../../src/config/diff.js';
+import { diffConfigs, withChangedPools } from '../../../src/config/diff.js';
 import { loadConfig } from '../../../src/config/load.js';
 
 function load(text: string): ReturnType<typeof loadConfig> {
@@ -54,4 +54,13 @@ test('a group priority change is a changed group with no changed process', () =>
   const d = diffConfigs(load(base), load(base.replace('programs = a,b', 'programs = a,b\npriority = 5')));
   assert.deepEqual(d.changedGroups, ['g']);
   assert.equal(d.changedProcesses.length, 0);
+});
+
+test('a changed worker pool makes its group a changed group, once, and leaves the processes and an added group as they are', () => {
+  const d = diffConfigs(load(base), load(base.replace('[program:c]\ncommand = /bin/true\n', '[program:d]\ncommand = /bin/true\n')));
+  const w = withChangedPools(d, ['web:web', 'web:api', 'd:d']);
+  assert.deepEqual(w.changedGroups, ['web']);
+  assert.deepEqual(w.addedGroups, d.addedGroups);
+  assert.equal(w.changedProcesses, d.changedProcesses);
+  assert.equal(withChangedPools(d, []), d);
 });
