@@ -28,8 +28,10 @@ const NOTES = {
   program: [
     'A `worker =` program (a Node worker pool) has other defaults: `process_name` `%(program_name)s_%(process_num)d`',
     '(`web_0`), `autorestart` `true`, `stopwaitsecs` taken from `graceful_timeout` (30 s), and `stopasgroup` and',
-    '`killasgroup` always on; it is ready when it sends its "ready" message, not after `startsecs`',
-    '(docs/decisions.md, "Defaults for `worker =` programs"). `drover check --json` shows the values it gets.',
+    '`killasgroup` always on (either set to `false` warns in `check` and `up` that it has no effect: a worker\'s',
+    'children must not outlive it holding its socket); it is ready when it sends its "ready" message, not after',
+    '`startsecs` (docs/decisions.md, "Defaults for `worker =` programs"). `drover check --json` shows the values',
+    'it gets.',
   ],
 };
 

@@ -579,6 +579,12 @@ class Loader {
     const stopSignal = setting('stopsignal', K.stopsignal);
     const stopWaitSecs = setting('stopwaitsecs', K.stopwaitsecs);
     // drover workers are always stopped and killed as a group (DESIGN §8)
+    for (const k of isWorker ? (['stopasgroup', 'killasgroup'] as const) : []) {
+      const entry = getEntry(this.doc, section, k);
+      if (entry && read(k, K[k]) === false) {
+        this.warn(entry.pos, section, k, `${k} = false has no effect on a worker = program: drover always stops and kills a pool's workers as a process group, so that nothing a worker started outlives it (holding its socket, say); ignored`);
+      }
+    }
     const stopAsGroup = isWorker || (setting('stopasgroup', K.stopasgroup));
     const killAsGroup = isWorker || (getEntry(this.doc, section, 'killasgroup') ? (read('killasgroup', K.killasgroup) ?? stopAsGroup) : stopAsGroup);
     const sockets = lean(read('sockets', K.sockets) ?? NONE);
