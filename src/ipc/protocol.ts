@@ -65,12 +65,31 @@ export function parseWorkerMessage(m: unknown): WorkerMessage | null {
       return { t };
     case 'retire': {
       const reason = (m as { reason?: unknown }).reason;
-      return { t, reason: typeof reason === 'string' ? reason : 'retire requested' };
+      return { t, reason: typeof reason === 'string' ? printableReason(reason) : 'retire requested' };
     }
     default:
       return null;
   }
 }
+
+/** The longest `retire` reason the master keeps (and logs), in characters; the rest is cut, marked with '…'. */
+export const MAX_REASON_CHARS = 200;
+
+/**
+ * A worker's own text on its way to drover's log: control characters (C0, DEL, C1: a newline would forge a
+ * log line) become '?', and it is cut to MAX_REASON_CHARS.
+ */
+function printableReason(s: string): string {
+  const cut = s.length > MAX_REASON_CHARS ? `${s.slice(0, MAX_REASON_CHARS)}…` : s;
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what must not reach the log
+  return cut.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+}
+
+/**
+ * At most this many shared calls go in one `sh` message: each carries at most a task's 1 MiB of JSON, so a
+ * message stays well under the master's bound on a line (os/ipc-guard.ts MAX_IPC_LINE_CHARS, 64 Mi).
+ */
+export const MAX_CALLS_PER_MESSAGE = 32;
 
 // --- shared primitives (queue, state, lock): a message family of its own ---
 // A worker batches the requests it makes in one turn of its event loop into one `sh` message; the master

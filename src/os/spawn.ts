@@ -4,6 +4,7 @@ import { accessSync, closeSync, constants as fsConstants, existsSync, openSync, 
 import { Socket } from 'node:net';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { recordSpawned } from './children.js';
+import { guardChannel } from './ipc-guard.js';
 import { nativeAvailable } from './libc.js';
 import { descriptorsExhausted, readStat } from './proc.js';
 import { closeOutputPipes, outputPipe, PipeReader, type OutputPipe, type OutputStream } from './pipe-reader.js';
@@ -279,6 +280,8 @@ export function spawnProcess(req: SpawnRequest): SpawnResult {
     return { ok: false, reason: 'ESPAWN', message: `could not spawn ${exe.path}` };
   }
   recordSpawned(child);
+  // before anything is read from it: what a worker writes there is untrusted (os/ipc-guard.ts)
+  if (req.ipc) guardChannel(child);
   watchExit(child.pid);
   trimChild(child);
   // the child has its copies now; the master's write ends must go, or the pipes never reach their end

@@ -14,6 +14,7 @@ import { WORKER_BOOT_ERROR, WORKER_CUT_SHORT, WORKER_ENV, parseSharedRequest, pa
 import type { Logger } from '../logs/logger.js';
 import { sendListeningSocket } from '../os/pass-socket.js';
 import { hasControllingTerminal } from '../os/proc.js';
+import { onChannelViolation } from '../os/ipc-guard.js';
 import { sendSignal } from '../os/spawn.js';
 import { Arbiter, type ArbiterHost, type PoolMember, type Role } from './arbiter.js';
 import { reportFrames, stuckReportScanner } from './inspector.js';
@@ -44,7 +45,9 @@ type WorkerEvent =
   | { readonly t: 'message'; readonly msg: WorkerMessage }
   | { readonly t: 'request'; readonly calls: readonly SharedCall[] }
   | { readonly t: 'heartbeatMissed' }
-  | { readonly t: 'reportWaited' };
+  | { readonly t: 'reportWaited' }
+  /** its IPC channel carried something no drover worker sends (os/ipc-guard.ts): it is killed */
+  | { readonly t: 'channelViolation'; readonly carried: string };
 
 /** What the master knows of one worker process, beside the supervisor's entry. */
 class WorkerState implements PoolMember {
@@ -259,6 +262,7 @@ export class Workers implements ProcessKind {
     });
     // EPIPE/ERR_IPC_CHANNEL_CLOSED when the worker is gone: its exit event tells the rest
     child.on('error', () => undefined);
+    onChannelViolation(child, (carried) => ctx.push(entry.key, pid, { t: 'channelViolation', carried } satisfies WorkerEvent));
     // with redirect_stderr the report comes on the one pipe that carries both
     (output.stderr ?? output.stdout)?.on(
       'data',
@@ -287,6 +291,11 @@ export class Workers implements ProcessKind {
         break;
       case 'reportWaited':
         this.reportWaited(entry, w);
+        break;
+      case 'channelViolation':
+        // the channel is closed already; the exit that follows is a crash like any other, and the pool replaces it
+        this.o.logger.error(`${entry.spec.name}: killed: its IPC channel carried ${ev.carried} (not a drover message); worker ${entry.spawnedPid}, SIGKILL to its process group`);
+        sendSignal(entry.spawnedPid, 'KILL', true);
         break;
       default:
         assertNever(ev);

@@ -2,7 +2,7 @@
 // matches the answers by seq. Requests made in one turn of the event loop travel in one message (an ack
 // and the next take, or a burst of pushes, cost one IPC write), answers come back the same way.
 import { DroverError } from '../errors.js';
-import type { SharedCall, SharedEvent, SharedResult } from '../ipc/protocol.js';
+import { MAX_CALLS_PER_MESSAGE, type SharedCall, type SharedEvent, type SharedResult } from '../ipc/protocol.js';
 
 /** An error answered by the master (or a local one: no master, aborted); `code` is stable. */
 export class SharedRequestError extends DroverError {
@@ -114,15 +114,20 @@ export class SharedClient {
   private flush(): void {
     this.flushQueued = false;
     if (this.outbox.length === 0) return;
-    const calls = this.outbox;
+    const all = this.outbox;
     this.outbox = [];
     if (!process.connected || !process.send) {
       this.failAll();
       return;
     }
+    // in messages of a bounded size: the master kills a worker whose line grows past its bound
+    for (let i = 0; i < all.length; i += MAX_CALLS_PER_MESSAGE) this.sendBatch(i === 0 && all.length <= MAX_CALLS_PER_MESSAGE ? all : all.slice(i, i + MAX_CALLS_PER_MESSAGE));
+  }
+
+  private sendBatch(calls: SharedCall[]): void {
     // an error in the callback means the channel closed under us; 'disconnect' fails what is pending
     try {
-      process.send({ t: 'sh', calls }, undefined, {}, () => undefined);
+      process.send?.({ t: 'sh', calls }, undefined, {}, () => undefined);
     } catch {
       // JSON.stringify threw (a value too deep, a BigInt, a cycle) and nothing was sent: each call is
       // tried on its own, and those that cannot go fail instead of ending the worker

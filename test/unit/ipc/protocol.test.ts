@@ -29,3 +29,9 @@ test('master → worker: accept carries a socket count, socket an index; anythin
     assert.equal(parseMasterMessage(bad), null, JSON.stringify(bad));
   }
 });
+
+test("a retire reason is the worker's text: control characters become '?', and it is cut to 200 characters", () => {
+  assert.deepEqual(parseWorkerMessage({ t: 'retire', reason: 'a\nb\r\u001b[2K\u007f\u0085c' }), { t: 'retire', reason: 'a?b??[2K??c' });
+  const long = parseWorkerMessage({ t: 'retire', reason: 'x'.repeat(5_000_000) });
+  assert.deepEqual(long, { t: 'retire', reason: `${'x'.repeat(200)}…` });
+});

@@ -1,0 +1,132 @@
+// A worker's IPC channel as the master reads it. A drover worker runs app code, maybe as an unprivileged
+// user, so what arrives on its channel is untrusted input to a root master. Node reads the channel itself
+// and trusts it: a line that is not JSON throws out of its read callback (an uncaught exception in the
+// master), a descriptor sent with a message is accepted into the master, and a line without its newline is
+// buffered without limit. drover's workers send none of these (descriptors go the other way, to spares).
+//
+// This relies on Node internals, found by feature detection: the child's channel handle is the Pipe in its
+// own symbol property `kChannelHandle`; Node's read callback is the Pipe's `onread`; a received descriptor
+// waits in its `pendingHandle`; the unfinished line is the string in its symbol property `kJSONBuffer`
+// (Node 20.20, 22.23 and 24.21 alike). Where they are not found, drover warns once and the channel is read
+// as Node reads it.
+import type { ChildProcess } from 'node:child_process';
+
+/**
+ * The longest line a worker may have on its way, in characters: above it, the worker is killed. drover's
+ * largest message is a batch of shared calls (src/primitives/client.ts sends at most 32 per message, each
+ * value or task at most 1 MiB as JSON), so about 33 MiB at most.
+ */
+export const MAX_IPC_LINE_CHARS = 64 * 1024 * 1024;
+
+/** What a worker's channel carried that no drover worker sends, as the log says it ("its IPC channel carried …"). */
+export type ViolationListener = (carried: string) => void;
+
+/**
+ * Guards `child`'s IPC channel: on a violation, nothing more is read from it, it is closed, and the
+ * listener given to `onChannelViolation` is told (once). Call right after the spawn, before any read.
+ */
+export function guardChannel(child: ChildProcess): void {
+  const pipe = channelPipe(child);
+  if (pipe === null) {
+    if (!warned) {
+      warned = true;
+      process.emitWarning("drover: a worker's IPC channel is not where this Node keeps it; its messages are read unchecked (a bad one can stop the master)");
+    }
+    return;
+  }
+  const original = pipe.onread;
+  const state: GuardState = { listener: null, carried: null };
+  guarded.set(child, state);
+  const violated = (carried: string): void => {
+    if (state.carried !== null) return;
+    state.carried = carried;
+    // nothing more is read; closing the pipe also closes descriptors libuv queued behind the first
+    pipe.readStop();
+    pipe.onread = () => undefined;
+    clearPendingLine(pipe);
+    pipe.close();
+    // else Node's disconnect would wait for the rest of the unfinished line, which will never come
+    pipe.buffering = false;
+    // Node's own bookkeeping (connected, 'disconnect'); the channel is closed already
+    if (child.connected) child.disconnect();
+    state.listener?.(carried);
+  };
+  pipe.onread = function (this: unknown, ...args: unknown[]): unknown {
+    const handle = pipe.pendingHandle;
+    if (handle) {
+      pipe.pendingHandle = null;
+      // a received descriptor is a handle wrap the master now owns: closed unread
+      handle.close();
+      violated('a file descriptor');
+      return undefined;
+    }
+    try {
+      const result = original.apply(this, args);
+      const pending = pendingLineLength(pipe);
+      if (pending > MAX_IPC_LINE_CHARS) violated(`a line longer than ${MAX_IPC_LINE_CHARS} characters`);
+      return result;
+    } catch (err) {
+      // JSON.parse of a line that is not JSON (SyntaxError), or one nested too deep (RangeError)
+      violated(err instanceof SyntaxError ? `a line that is not JSON (${String(err).slice(0, 200)})` : `a message the master could not read (${String(err).slice(0, 200)})`);
+      return undefined;
+    }
+  };
+}
+
+/** Names who is told about a violation on `child`'s guarded channel (told at once if one came already). */
+export function onChannelViolation(child: ChildProcess, listener: ViolationListener): void {
+  const state = guarded.get(child);
+  if (!state) return;
+  state.listener = listener;
+  if (state.carried !== null) listener(state.carried);
+}
+
+// --- internal ---
+
+interface HandleWrap {
+  close(): void;
+}
+
+/** The parts of Node's Pipe handle (an IPC channel) the guard uses. */
+interface ChannelPipe {
+  onread: (...args: unknown[]) => unknown;
+  pendingHandle: HandleWrap | null;
+  /** Node's "a line is half read" flag; a disconnect waits for the line while it is set */
+  buffering?: boolean;
+  readStop(): number;
+  close(): void;
+}
+
+interface GuardState {
+  listener: ViolationListener | null;
+  /** what the channel carried, once a violation came; null until then */
+  carried: string | null;
+}
+
+const guarded = new WeakMap<ChildProcess, GuardState>();
+let warned = false;
+
+function ownSymbol(o: object, description: string): symbol | undefined {
+  return Object.getOwnPropertySymbols(o).find((s) => s.description === description);
+}
+
+function channelPipe(child: ChildProcess): ChannelPipe | null {
+  const key = ownSymbol(child, 'kChannelHandle');
+  const pipe = key === undefined ? undefined : (child as unknown as Record<symbol, unknown>)[key];
+  if (typeof pipe !== 'object' || pipe === null) return null;
+  const p = pipe as Partial<ChannelPipe>;
+  if (!Object.hasOwn(p, 'pendingHandle') || typeof p.onread !== 'function' || typeof p.readStop !== 'function' || typeof p.close !== 'function') return null;
+  if (ownSymbol(p, 'kJSONBuffer') === undefined) return null;
+  return p as ChannelPipe;
+}
+
+function pendingLineLength(pipe: ChannelPipe): number {
+  const key = ownSymbol(pipe, 'kJSONBuffer');
+  const line = key === undefined ? undefined : (pipe as unknown as Record<symbol, unknown>)[key];
+  return typeof line === 'string' ? line.length : 0;
+}
+
+function clearPendingLine(pipe: ChannelPipe): void {
+  const key = ownSymbol(pipe, 'kJSONBuffer');
+  if (key !== undefined) (pipe as unknown as Record<symbol, unknown>)[key] = '';
+}
