@@ -35,6 +35,8 @@ export function guardChannel(child: ChildProcess): void {
     return;
   }
   const original = pipe.onread;
+  // found once: looked up at every read it would cost the queue's hot path a symbol list per message batch
+  const lineKey = ownSymbol(pipe, 'kJSONBuffer') as symbol;
   const state: GuardState = { listener: null, carried: null };
   guarded.set(child, state);
   const violated = (carried: string): void => {
@@ -43,7 +45,7 @@ export function guardChannel(child: ChildProcess): void {
     // nothing more is read; closing the pipe also closes descriptors libuv queued behind the first
     pipe.readStop();
     pipe.onread = () => undefined;
-    clearPendingLine(pipe);
+    (pipe as unknown as Record<symbol, unknown>)[lineKey] = '';
     pipe.close();
     // else Node's disconnect would wait for the rest of the unfinished line, which will never come
     pipe.buffering = false;
@@ -62,7 +64,8 @@ export function guardChannel(child: ChildProcess): void {
     }
     try {
       const result = original.apply(this, args);
-      const pending = pendingLineLength(pipe);
+      const line = (pipe as unknown as Record<symbol, unknown>)[lineKey];
+      const pending = typeof line === 'string' ? line.length : 0;
       if (pending > MAX_IPC_LINE_CHARS) violated(`a line longer than ${MAX_IPC_LINE_CHARS} characters`);
       return result;
     } catch (err) {
@@ -118,15 +121,4 @@ function channelPipe(child: ChildProcess): ChannelPipe | null {
   if (!Object.hasOwn(p, 'pendingHandle') || typeof p.onread !== 'function' || typeof p.readStop !== 'function' || typeof p.close !== 'function') return null;
   if (ownSymbol(p, 'kJSONBuffer') === undefined) return null;
   return p as ChannelPipe;
-}
-
-function pendingLineLength(pipe: ChannelPipe): number {
-  const key = ownSymbol(pipe, 'kJSONBuffer');
-  const line = key === undefined ? undefined : (pipe as unknown as Record<symbol, unknown>)[key];
-  return typeof line === 'string' ? line.length : 0;
-}
-
-function clearPendingLine(pipe: ChannelPipe): void {
-  const key = ownSymbol(pipe, 'kJSONBuffer');
-  if (key !== undefined) (pipe as unknown as Record<symbol, unknown>)[key] = '';
 }
