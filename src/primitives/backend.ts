@@ -43,7 +43,8 @@ export interface SharedBackend {
   stateWatch(key: string, owner: string, notify: (key: string, found: boolean, value: unknown) => void): () => void;
 
   lockAcquire(name: string, owner: string, ttlMs: number, grant: (token: number) => void): () => void;
-  lockRelease(name: string, token: number): Awaitable<boolean>;
+  /** false unless `owner` holds `name` under `token` (a token alone can be guessed: docs/security.md) */
+  lockRelease(name: string, owner: string, token: number): Awaitable<boolean>;
   locks(): Awaitable<LockInfo[]>;
 
   /** makes every change made so far durable as configured (the journal); called before answers are sent */

@@ -67,10 +67,13 @@ export class LockTable {
     };
   }
 
-  /** Releases `name` if `token` still holds it; the next waiter gets it at once. */
-  release(name: string, token: number): boolean {
+  /**
+   * Releases `name` if `owner` holds it under `token`; the next waiter gets it at once. The owner is checked
+   * too: tokens are the clock in µs, so another worker could guess one (docs/security.md).
+   */
+  release(name: string, owner: string, token: number): boolean {
     const entry = this.locks.get(name);
-    if (!entry?.holder || entry.holder.token !== token) return false;
+    if (!entry?.holder || entry.holder.token !== token || entry.holder.owner !== owner) return false;
     entry.holder = null;
     this.serve(name, entry);
     return true;

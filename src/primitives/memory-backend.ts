@@ -182,8 +182,8 @@ export class MemoryBackend implements SharedBackend {
     return this.lockTable.acquire(name, owner, ttlMs, grant);
   }
 
-  lockRelease(name: string, token: number): boolean {
-    return this.lockTable.release(name, token);
+  lockRelease(name: string, owner: string, token: number): boolean {
+    return this.lockTable.release(name, owner, token);
   }
 
   locks(): LockInfo[] {

@@ -376,8 +376,8 @@ export class RedisBackend implements SharedBackend {
     return () => this.withdrawLock(wid);
   }
 
-  async lockRelease(name: string, token: number): Promise<boolean> {
-    const [ok, g] = (await this.run('lockRelease', [this.masterId, name, token])) as [number, [string, number] | null];
+  async lockRelease(name: string, owner: string, token: number): Promise<boolean> {
+    const [ok, g] = (await this.run('lockRelease', [this.masterId, name, token, this.ownerKey(owner)])) as [number, [string, number] | null];
     if (g) this.granted(String(g[0]), Number(g[1]));
     return ok === 1;
   }

@@ -454,12 +454,16 @@ o = redis.call('HGET', L, 'o')
 if o and mid_of(o) == ARGV[2] then return {redis.call('HGET', L, 'w'), tonumber(redis.call('HGET', L, 't')), left} end
 return {'', 0, left}`,
 
-  /** ARGV: P, MID, name, token → { 1 released or 0, grants to MID's waiters as {wid, token} or empty } */
+  /**
+   * ARGV: P, MID, name, token, owner → { 1 released or 0, grants to MID's waiters as {wid, token} or empty };
+   * only the holder releases (a token alone can be guessed)
+   */
   lockRelease: `
 local name = ARGV[3]
 local L = P .. ':L:' .. name
 local now = now_ms()
-if redis.call('HGET', L, 't') ~= ARGV[4] then return {0, false} end
+local f = redis.call('HMGET', L, 't', 'o')
+if f[1] ~= ARGV[4] or f[2] ~= ARGV[5] then return {0, false} end
 local u = tonumber(redis.call('HGET', L, 'u'))
 if u > 0 and u <= now then
   -- the ttl lapsed: the lock was no longer this holder's to release (as in the memory backend)

@@ -268,8 +268,9 @@ const OPS: Record<string, Op> = {
     if (!answered) link.waits.set(seq, cancel);
     return LATER;
   },
-  'lock.release'(this: SharedService, _l, a) {
-    return this.backend.lockRelease(a.name('name'), a.int('token', -1, 1));
+  'lock.release'(this: SharedService, link, a) {
+    // only by its holder: a token is the clock in µs, which another worker can guess
+    return this.backend.lockRelease(a.name('name'), link.owner, a.int('token', -1, 1));
   },
   /** withdraws a waiting take or lock; false when it was answered already (the answer is on its way) */
   cancel(this: SharedService, link, a) {

@@ -360,8 +360,10 @@ for (const { name, make } of BACKENDS) {
         await new Promise((r) => setTimeout(r, 5));
       }
       w3.cancel();
-      assert.equal(await b.lockRelease('L', t1 + 1000), false, 'a token that does not hold it');
-      assert.equal(await b.lockRelease('L', t1), true);
+      assert.equal(await b.lockRelease('L', 'w#2', t1), false, 'another worker with the holder\'s token: only the holder releases (tokens can be guessed)');
+      assert.deepEqual((await b.locks()).find((x) => x.name === 'L')?.token, t1, 'and the holder keeps it');
+      assert.equal(await b.lockRelease('L', 'w#1', t1 + 1000), false, 'a token that does not hold it');
+      assert.equal(await b.lockRelease('L', 'w#1', t1), true);
       const t2 = await w2.token;
       assert.ok(t2 > t1, 'fencing tokens grow');
       assert.equal(await settlesWithin(w4.token, 100), false, 'w#4 waits behind w#2');
@@ -369,7 +371,7 @@ for (const { name, make } of BACKENDS) {
       const t4 = await w4.token;
       assert.ok(t4 > t2);
       assert.equal(await settlesWithin(w3.token, 50), false, 'the withdrawn waiter was skipped');
-      assert.equal(await b.lockRelease('L', t4), true);
+      assert.equal(await b.lockRelease('L', 'w#4', t4), true);
       // ttl
       const started = Date.now();
       await lockOne(b, 'T', 'w#1', 200).token;
@@ -420,7 +422,7 @@ for (const { name, make } of BACKENDS) {
       const b = await make();
       const t = await lockOne(b, 'TT', 'w#1', 100).token;
       await until(async () => !(await b.locks()).some((l) => l.name === 'TT' && l.owner !== null), 'the ttl of TT to lapse');
-      assert.equal(await b.lockRelease('TT', t), false, 'the lock had lapsed');
+      assert.equal(await b.lockRelease('TT', 'w#1', t), false, 'the lock had lapsed');
     });
 
     test('ownerGone drops the owner\'s waiting lock requests', async () => {
@@ -434,7 +436,7 @@ for (const { name, make } of BACKENDS) {
         await new Promise((r) => setTimeout(r, 5));
       }
       b.ownerGone('w#2');
-      assert.equal(await b.lockRelease('OG', t1), true);
+      assert.equal(await b.lockRelease('OG', 'w#1', t1), true);
       assert.ok((await w3.token) > t1, 'w#3 is next once w#2 is gone');
       assert.equal(await settlesWithin(w2.token, 50), false, 'a gone owner is not granted');
       w2.cancel();
@@ -469,7 +471,7 @@ for (const { name, make } of BACKENDS) {
       const wb = lockOne(b, 'HO', 'w#b', 200);
       const wc = lockOne(b, 'HO', 'w#c');
       await until(async () => (await b.locks()).find((l) => l.name === 'HO')?.waiting === 2, 'w#b and w#c waiting for HO');
-      assert.equal(await b.lockRelease('HO', ta), true);
+      assert.equal(await b.lockRelease('HO', 'w#a', ta), true);
       const tb = await wb.token;
       // nothing else is asked of the backend: only the timer of w#b's ttl can hand the lock on
       const tc = await wc.token;
@@ -508,7 +510,7 @@ for (const { name, make } of BACKENDS) {
         await b.stateSet(k, { q });
         assert.deepEqual(await b.stateGet(k), { found: true, value: { q } });
         const t = await lockOne(b, q, 'g:n|x y#2').token;
-        assert.equal(await b.lockRelease(q, t), true);
+        assert.equal(await b.lockRelease(q, 'g:n|x y#2', t), true);
       }
     });
   });
@@ -528,7 +530,7 @@ describe('redis backend: several masters on one server', () => {
     const held = await lockOne(a, 'L', 'w#1').token;
     const other = lockOne(b, 'L', 'w#1');
     assert.equal(await settlesWithin(other.token, 100), false);
-    assert.equal(await a.lockRelease('L', held), true);
+    assert.equal(await a.lockRelease('L', 'w#1', held), true);
     assert.ok((await other.token) > held);
 
     const seen: unknown[] = [];
@@ -683,8 +685,8 @@ describe('redis backend: several masters on one server', () => {
       // the same socket: the client reconnects; the lock is free again (its holder was lost with the data)
       const after = await lockOne(b, 'F', 'w#2').token;
       assert.ok(after > held, `the token granted after the restart (${after}) must be above the one before (${held})`);
-      assert.equal(await b.lockRelease('F', held), false, 'the old holder learns at release that it lost the lock');
-      assert.equal(await b.lockRelease('F', after), true);
+      assert.equal(await b.lockRelease('F', 'w#1', held), false, 'the old holder learns at release that it lost the lock');
+      assert.equal(await b.lockRelease('F', 'w#2', after), true);
       assert.ok((await lockOne(b, 'F', 'w#3').token) > after, 'tokens still grow after the floor was applied');
     } finally {
       await b.close();
@@ -907,7 +909,7 @@ describe('redis backend: several masters on one server', () => {
       await r.config('SET', 'maxmemory', '0');
       await a.push('q', 'x', {});
       assert.equal((await take).data, 'x', 'the take was asked again');
-      assert.equal(await a.lockRelease('L', t1), true);
+      assert.equal(await a.lockRelease('L', 'w#1', t1), true);
       assert.ok((await w2.token) > t1);
     } finally {
       await r.config('SET', 'maxmemory', '0');

@@ -166,7 +166,7 @@ test('fencing tokens: a journaled backend reserves them ahead; a backend restore
   assert.equal(token, 5_000_000_000);
   const reserved = journal.records.filter((r) => r.t === 'tokens');
   assert.deepEqual(reserved, [{ t: 'tokens', upTo: 5_000_000_000 + 3_600_000_000 }], 'one reservation, an hour of µs ahead');
-  first.lockRelease('F', token);
+  first.lockRelease('F', 'w#1', token);
   first.lockAcquire('F', 'w#1', 0, () => {});
   assert.equal(journal.records.filter((r) => r.t === 'tokens').length, 1, 'no new reservation well within the last');
   assert.ok(first.snapshotRecords().some((r) => r.t === 'tokens'), 'a snapshot keeps the reservation');

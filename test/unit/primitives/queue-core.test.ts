@@ -187,11 +187,13 @@ test('locks: FIFO waiters, increasing tokens, stale release refused, ttl lapse a
   clock.ms = 100;
   t.tick();
   assert.deepEqual(grants.at(-1), ['b', 2], 'ttl lapsed: next waiter');
-  assert.equal(t.release('L', 1), false, 'a stale token releases nothing');
+  assert.equal(t.release('L', 'a', 1), false, 'a stale token releases nothing');
+  assert.equal(t.release('L', 'c', 2), false, 'another owner with the holder\'s token releases nothing (tokens can be guessed)');
+  assert.equal(t.list()[0]?.owner, 'b', 'and the holder keeps it');
   assert.equal(t.nextDeadline(), null, 'b has no ttl');
   t.ownerGone('b');
   assert.deepEqual(grants.at(-1), ['c', 3], 'holder exited: next waiter');
-  assert.equal(t.release('L', 3), true);
+  assert.equal(t.release('L', 'c', 3), true);
   assert.deepEqual(t.list(), [], 'an idle lock is forgotten');
 });
 
@@ -201,7 +203,7 @@ test('lock tokens never go below the floor (a later master starts above an earli
   const grants: number[] = [];
   for (let i = 0; i < 3; i++) {
     t.acquire('L', 'a', 0, (tok) => grants.push(tok));
-    t.release('L', grants.at(-1) ?? 0);
+    t.release('L', 'a', grants.at(-1) ?? 0);
   }
   assert.deepEqual(grants, [5_000, 5_001, 5_002], 'a burst goes one by one above the floor');
   floor.v = 4_000;
@@ -216,7 +218,7 @@ test('a withdrawn lock wait is skipped', () => {
   const cancel = t.acquire('L', 'b', 0, () => grants.push('b'));
   t.acquire('L', 'c', 0, () => grants.push('c'));
   cancel();
-  t.release('L', 1);
+  t.release('L', 'a', 1);
   assert.deepEqual(grants, ['a', 'c']);
 });
 
