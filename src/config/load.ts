@@ -438,6 +438,7 @@ class Loader {
         return Math.round(secs * 1000);
       }, null) ?? Math.round(defaultOf(K.shared_liveness) * 1000),
       reexecTimeoutMs: Math.round(setting('reexec_timeout', K.reexec_timeout) * 1000),
+      sharedMaxBytes: setting('shared_max_bytes', K.shared_max_bytes),
     };
     if (spec.sharedBackend !== 'memory' && spec.journal !== null && errors.length === 0) {
       this.fail(posOf('journal'), sectionName, 'journal', 'cannot be used with a Redis shared_backend (Redis keeps the data; use its own persistence)', spec.journal, 'no journal, or shared_backend = memory');

@@ -264,6 +264,8 @@ export interface SupervisordSpec {
   readonly sharedLivenessMs: number;
   /** drover: how long a new master started by USR2 may take to have its serving processes running (`reexec_timeout`) */
   readonly reexecTimeoutMs: number;
+  /** drover: the most bytes of tasks and state values the memory backend holds (`shared_max_bytes`); 0: no bound */
+  readonly sharedMaxBytes: number;
 }
 
 export interface UnixHttpServerSpec {

@@ -68,7 +68,8 @@ export function sharedRoutes(service: SharedService): RouteHandler[] {
       try {
         sendJson(res, 200, await handler(service, new Args(data)));
       } catch (err) {
-        if (err instanceof SharedError) sendError(res, 400, err.code, err.message);
+        // the master holds shared_max_bytes already: the request was sound, there is no room for it
+        if (err instanceof SharedError) sendError(res, err.code === 'E_QUOTA' ? 507 : 400, err.code, err.message);
         // Redis unreachable or not answering in time: the server's trouble, not the request's, under its own code
         else if (err instanceof DroverError && err.code === 'E_BACKEND') sendError(res, 503, err.code, err.message);
         else throw err;

@@ -19,7 +19,7 @@ export interface OpenPrimitives {
 /** Connects the backend; throws with a message (passwords redacted) when Redis cannot be reached. */
 export async function openPrimitives(config: Config, logger: Logger, opts: { deferJournal: boolean }): Promise<OpenPrimitives> {
   const { supervisord } = config;
-  const memoryBackend = supervisord.sharedBackend === 'memory' ? new MemoryBackend() : null;
+  const memoryBackend = supervisord.sharedBackend === 'memory' ? new MemoryBackend(undefined, null, supervisord.sharedMaxBytes) : null;
   let backend: SharedBackend;
   if (memoryBackend) backend = memoryBackend;
   else {

@@ -38,6 +38,7 @@ const AT_START_KEYS: readonly (readonly [string, keyof SupervisordSpec])[] = [
   ['shared_prefix', 'sharedPrefix'],
   ['shared_liveness', 'sharedLivenessMs'],
   ['reexec_timeout', 'reexecTimeoutMs'],
+  ['shared_max_bytes', 'sharedMaxBytes'],
 ];
 
 /**

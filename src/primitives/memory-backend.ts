@@ -12,6 +12,7 @@ import type { Slot, SharedBackend } from './backend.js';
 import { emptyImage, snapshotRecords, type JournalImage, type JournalRecord } from './journal-core.js';
 import type { JournalHealth, JournalWriter } from './journal.js';
 import { LockTable, type LockInfo } from './lock-core.js';
+import { ByteQuota, DEFAULT_SHARED_MAX_BYTES, heldBytes } from './quota.js';
 import { StateStore } from './state-core.js';
 import { DEFAULT_MAX_ATTEMPTS, TaskQueue, type DeadTask, type Delivery, type NackResult, type PushOptions, type QueueStats } from './queue-core.js';
 
@@ -32,6 +33,8 @@ export class MemoryBackend implements SharedBackend {
   private tokensBefore = 0;
   /** fencing tokens this master has reserved in the journal; 0 */
   private tokensReserved = 0;
+  /** what tasks and state values hold, bounded by `shared_max_bytes` (quota.ts) */
+  private readonly quota: ByteQuota;
   /** the armed timer and when it fires (on `now`'s clock); null when none */
   private timer: { handle: NodeJS.Timeout; atMs: number } | null = null;
 
@@ -44,7 +47,10 @@ export class MemoryBackend implements SharedBackend {
     private readonly now: () => number = steadyNowMs,
     /** where accepted changes are recorded; null keeps them in memory only */
     private journal: JournalWriter | null = null,
+    /** the most bytes of tasks and state values held (`shared_max_bytes`); 0: no bound */
+    maxBytes: number = DEFAULT_SHARED_MAX_BYTES,
   ) {
+    this.quota = new ByteQuota(maxBytes);
     // fencing tokens never below the clock in microseconds, nor below what the journal reserved: they keep
     // increasing across a restart or a USR2 re-exec, which start with an empty table, even after a backward
     // wall-clock step (docs/decisions.md, "Fencing tokens", "Wall-clock steps"); exact until 2^53, in 2255
@@ -58,10 +64,20 @@ export class MemoryBackend implements SharedBackend {
     const offsetMs = this.wallOffsetMs();
     for (const [name, { tasks, dead }] of image.queues) {
       const q = this.queue(name);
-      for (const task of tasks.values()) q.restore({ ...task, dueAtMs: task.dueAtMs > 0 ? task.dueAtMs - offsetMs : 0 });
-      for (const d of dead) q.restoreDead(d);
+      // what the journal holds is counted, never refused: it was accepted once
+      for (const task of tasks.values()) {
+        q.restore({ ...task, dueAtMs: task.dueAtMs > 0 ? task.dueAtMs - offsetMs : 0 });
+        this.quota.addTask(task.id, heldBytes(name, task.data));
+      }
+      for (const d of dead) {
+        q.restoreDead(d);
+        this.quota.addTask(d.id, heldBytes(name, d.data));
+      }
     }
-    for (const [k, v] of image.state) this.state.set(k, v);
+    for (const [k, v] of image.state) {
+      this.state.set(k, v);
+      this.quota.setKey(k, heldBytes(k, v));
+    }
     this.schedule();
   }
 
@@ -93,7 +109,10 @@ export class MemoryBackend implements SharedBackend {
   }
 
   push(queue: string, data: unknown, opts: PushOptions): number {
+    const bytes = heldBytes(queue, data);
+    this.quota.check(bytes, `queue ${JSON.stringify(queue)}: push`);
     const id = this.queue(queue).push(data, opts);
+    this.quota.addTask(id, bytes);
     if (this.journal) {
       const delayMs = opts.delayMs ?? 0;
       const due = delayMs > 0 ? this.wallDue(this.now() + delayMs) : 0;
@@ -108,12 +127,16 @@ export class MemoryBackend implements SharedBackend {
 
   ack(queue: string, id: number, owner: string, attempt = 0): boolean {
     const ok = this.queues.get(queue)?.ack(id, owner, attempt) ?? false;
+    if (ok) this.quota.dropTask(id);
     if (ok) this.journal?.append({ t: 'ack', q: queue, id });
     return ok;
   }
 
-  nack(queue: string, id: number, owner: string, retryInMs: number, error: string | null, attempt = 0): NackResult {
+  nack(queue: string, id: number, owner: string, retryInMs: number, errorGiven: string | null, attempt = 0): NackResult {
+    // the task keeps its last error: counted with it, and not kept when it does not fit
+    const error = this.quota.fitTaskError(id, errorGiven);
     const r = this.queues.get(queue)?.nack(id, owner, retryInMs, error, attempt) ?? 'lost';
+    if (r !== 'lost') this.quota.setTaskError(id, error);
     // 'dead' is recorded by the queue's onBury
     if (r === 'requeued') this.journal?.append({ t: 'nack', q: queue, id, due: retryInMs > 0 ? this.wallDue(this.now() + retryInMs) : 0, err: error });
     return r;
@@ -152,24 +175,35 @@ export class MemoryBackend implements SharedBackend {
   }
 
   stateSet(key: string, value: unknown): void {
+    const bytes = heldBytes(key, value);
+    this.quota.check(this.quota.keyDelta(key, bytes), `state ${JSON.stringify(key)}`);
     this.state.set(key, value);
+    this.quota.setKey(key, bytes);
     this.journal?.append({ t: 'set', k: key, v: value });
   }
 
   stateDelete(key: string): boolean {
     const had = this.state.delete(key);
+    this.quota.setKey(key, 0);
     if (had) this.journal?.append({ t: 'del', k: key });
     return had;
   }
 
   stateIncrement(key: string, by: number): number {
+    // refused only for a new key: a number's JSON hardly grows
+    this.quota.check(this.quota.keyDelta(key, heldBytes(key, 0)), `state ${JSON.stringify(key)}`);
     const v = this.state.increment(key, by);
+    this.quota.setKey(key, heldBytes(key, v));
     this.journal?.append({ t: 'set', k: key, v });
     return v;
   }
 
   stateCompareAndSet(key: string, expected: Slot, next: Slot): boolean {
+    // checked before the comparison: one that would not have matched may be refused too
+    const bytes = next.found ? heldBytes(key, next.value) : 0;
+    this.quota.check(this.quota.keyDelta(key, bytes), `state ${JSON.stringify(key)}`);
     const ok = this.state.compareAndSet(key, expected, next);
+    if (ok) this.quota.setKey(key, bytes);
     if (ok) this.journal?.append(next.found ? { t: 'set', k: key, v: next.value } : { t: 'del', k: key });
     return ok;
   }

@@ -7,7 +7,7 @@ import type { Awaitable, SharedBackend, Slot } from './backend.js';
 import { DEFAULT_LEASE_MS, DEFAULT_MAX_ATTEMPTS, stateValueProblem, taskShapeProblem, type Delivery, type PushOptions } from './queue-core.js';
 
 /** The codes a refused request carries (docs/shared.md); never renumbered or reused. */
-export type SharedErrorCode = 'E_BAD_REQUEST' | 'E_BAD_ARGUMENTS' | 'E_BAD_JSON' | 'E_UNKNOWN_OP';
+export type SharedErrorCode = 'E_BAD_REQUEST' | 'E_BAD_ARGUMENTS' | 'E_BAD_JSON' | 'E_UNKNOWN_OP' | 'E_QUOTA';
 
 /** A request the service refuses; `code` is stable (docs/shared.md). */
 export class SharedError extends DroverError {

@@ -82,3 +82,74 @@ autorestart = false
     }
   });
 }
+
+// 512 KiB values: 5 fit in shared_max_bytes = 3MB (each counts its JSON, its key and 100 bytes), a 6th does not
+const FILLER = `import { defineWorker } from 'drover';
+const v = 'x'.repeat(512 * 1024);
+export default defineWorker({
+  async run(ctx) {
+    let n = 0;
+    for (; n < 100; n++) {
+      try {
+        await ctx.state.set('big' + n, v);
+      } catch (err) {
+        ctx.log('state refused after ' + n + ' ' + err.code + ': ' + err.message);
+        break;
+      }
+    }
+    if (n === 100) ctx.log('state never refused');
+    try {
+      await ctx.queue('q').push(v);
+      ctx.log('push accepted');
+    } catch (err) {
+      ctx.log('push refused ' + err.code);
+    }
+    // what is deleted no longer counts; nor does an acked task
+    await ctx.state.delete('big0');
+    await ctx.state.delete('big1');
+    await ctx.queue('q').push(v);
+    const t = await ctx.queue('q').take({ signal: ctx.signal });
+    ctx.log('acked ' + (await t.ack()));
+    await ctx.queue('q').push(v);
+    await ctx.state.set('big0', v);
+    ctx.log('refilled');
+    await new Promise((r) => ctx.signal.addEventListener('abort', r));
+  },
+});
+`;
+
+test('[memory backend] state values and queued tasks are bounded by shared_max_bytes: past it a set or push is refused with E_QUOTA', async () => {
+  const dir = makeTmpDir();
+  linkDrover(dir);
+  writeFileSync(join(dir, 'filler.mjs'), FILLER);
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `[drover]
+shared_max_bytes = 3MB
+
+[program:filler]
+worker = ${join(dir, 'filler.mjs')}
+autorestart = false
+`,
+    ),
+  );
+  const ep = parseServerUrl(`unix://${join(dir, '.drover', 'drover.sock')}`);
+  try {
+    const refused = await run.waitForLine(/filler_0 \| state (refused after (\d+) (\w+): (.*)|never refused)/);
+    assert.equal(refused[2], '5', `five 512 KiB values fit in 3 MB, the sixth does not: ${refused[0]}`);
+    assert.equal(refused[3], 'E_QUOTA');
+    assert.match(refused[4] ?? '', /state "big5": refused, the master would hold more than shared_max_bytes \(3145728 bytes\)/);
+    assert.equal((await run.waitForLine(/filler_0 \| push (accepted|refused \w+)/))[1], 'refused E_QUOTA');
+    assert.equal((await run.waitForLine(/filler_0 \| acked (\w+)/))[1], 'true');
+    await run.waitForLine(/filler_0 \| refilled/);
+    // the JSON API's push is bounded by the same count, and says so with its own status
+    const api = await requestJson(ep, 'POST', '/api/queue/push', { queue: 'q', task: 'y'.repeat(600_000) });
+    assert.equal(api.status, 507, JSON.stringify(api.body));
+    assert.equal(api.body['code'], 'E_QUOTA');
+    const small = await requestJson(ep, 'POST', '/api/queue/push', { queue: 'q', task: 'y'.repeat(1000) });
+    assert.equal(small.status, 200, `what still fits is accepted: ${JSON.stringify(small.body)}`);
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
