@@ -167,7 +167,9 @@ export class Checks implements LaunchEnv {
     const onBug = (err: unknown): void => {
       this.o.logger.error(`${spec.name}: the ${w.phase} check ${describeCheck(check)} failed unexpectedly: ${(err as Error).stack ?? String(err)}`);
     };
-    probe(check, spec, spec.healthcheckTimeoutSecs * 1000, cancel.signal, this.o.guard).then(onResult).catch(onBug);
+    // an exec check runs as the program would now (its user, HOME, USER, LOGNAME and environment)
+    const runAs = this.supervisor?.runAs(spec) ?? { refused: 'drover is not supervising it' };
+    probe(check, spec, runAs, spec.healthcheckTimeoutSecs * 1000, cancel.signal, this.o.guard).then(onResult).catch(onBug);
   }
 
   private healthFailed(w: Watch, spec: ProcessSpec, error: string): void {

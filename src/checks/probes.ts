@@ -5,34 +5,29 @@ import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import type { CheckSpec, ProcessSpec } from '../config/types.js';
 import { runCheckCommand, type CheckOutcome, type GroupGuard } from '../os/check-command.js';
-import { lookupUser, type UserInfo } from '../os/users.js';
+import type { UserInfo } from '../os/users.js';
 import { timerDelay } from '../os/timers.js';
 
 export type { CheckOutcome } from '../os/check-command.js';
 
+/** Who an exec check runs as and with what environment (the program's, core's Supervisor.runAs), or why it cannot. */
+export type RunAs = { readonly user: UserInfo | null; readonly env: Readonly<Record<string, string>> } | { readonly refused: string };
+
 /**
  * Runs one attempt of a tcp, http or exec check for the program `spec`. `cancel` ends it early (an exec
  * check's command is killed) once its answer no longer matters; it then fails as "cancelled". `guard`: the
- * orphan guard an exec check's process group is given to while it runs.
+ * orphan guard an exec check's process group is given to while it runs. `runAs`: the user and environment of
+ * an exec check, the program's own.
  */
-export function probe(check: CheckSpec, spec: ProcessSpec, timeoutMs: number, cancel?: AbortSignal, guard?: GroupGuard | null): Promise<CheckOutcome> {
+export function probe(check: CheckSpec, spec: ProcessSpec, runAs: RunAs, timeoutMs: number, cancel?: AbortSignal, guard?: GroupGuard | null): Promise<CheckOutcome> {
   switch (check.type) {
     case 'tcp':
       return probeTcp(check.host, check.port, timeoutMs, cancel);
     case 'http':
       return probeHttp(check.url, check.status, timeoutMs, cancel);
     case 'exec':
-      return runCheckCommand(
-        {
-          argv: check.argv,
-          env: checkEnv(spec),
-          cwd: spec.directory,
-          user: checkUser(spec),
-          timeoutMs,
-        },
-        cancel,
-        guard,
-      );
+      if ('refused' in runAs) return Promise.resolve({ ok: false, error: runAs.refused });
+      return runCheckCommand({ argv: check.argv, env: runAs.env, cwd: spec.directory, user: runAs.user, timeoutMs }, cancel, guard);
     case 'log':
     case 'notify':
       throw new Error(`a ${check.type} check is not probed: it is noticed as the program speaks`);
@@ -98,21 +93,6 @@ const require = createRequire(import.meta.url);
 /** node:https, loaded by the first https probe: TLS costs the daemon ~1 MB of memory that most configs never use */
 function https(): typeof import('node:https') {
   return require('node:https') as typeof import('node:https');
-}
-
-/** An exec check runs with the program's environment: drover's, then the program's own keys. */
-function checkEnv(spec: ProcessSpec): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-  return { ...env, ...spec.environment, SUPERVISOR_PROCESS_NAME: spec.name, SUPERVISOR_GROUP_NAME: spec.group };
-}
-
-/** The program's user when drover is root and that is another user; else none (as the launcher decides). */
-function checkUser(spec: ProcessSpec): UserInfo | null {
-  if (spec.user === null) return null;
-  const user = lookupUser(spec.user);
-  if (!user || process.getuid?.() !== 0 || user.uid === 0) return null;
-  return user;
 }
 
 function assertNever(x: never): never {

@@ -252,6 +252,19 @@ export class Launcher {
     if (!spec.killAsGroup) this.leftovers.warnIfDaemonized(spec, gone);
   }
 
+  /**
+   * Who runs a command on the program's behalf (an exec check) and with what environment: its user and the
+   * environment its process gets (without what a launch adds for one spawn: NOTIFY_SOCKET, a kind's
+   * variables), or why it cannot run as that user. One code path, so a check never runs as the program's
+   * user with drover's HOME.
+   */
+  runAs(spec: ProcessSpec): { readonly user: UserInfo | null; readonly env: Record<string, string> } | { readonly refused: string } {
+    const user = this.userFor(spec);
+    if (user === 'missing') return { refused: `user ${spec.user ?? ''} does not exist` };
+    if (user === 'not-root') return { refused: `cannot run as user ${spec.user ?? ''}: drover is not running as root` };
+    return { user, env: this.environmentFor(spec, user) };
+  }
+
   /** killasgroup: kill what the ended leader left (its group, recorded descendants) before any respawn. */
   sweepLeftovers(entry: ProcessEntry): void {
     if (entry.gone !== null) this.leftovers.sweep(entry.spec, entry.gone);

@@ -175,6 +175,11 @@ export class Supervisor implements CoreHost {
     return { waiting: this.predecessor.detail(key) ?? this.orchestration.waitingReason(entry), blocked: this.orchestration.blockedReason(entry) !== null };
   }
 
+  /** The user and environment a command run for the program (an exec check) gets: the program's own. */
+  runAs(spec: ProcessSpec): ReturnType<Launcher['runAs']> {
+    return this.launcher.runAs(spec);
+  }
+
   /** A check's verdict on the process `spawn` (its spawn count) of `key`, from a layer above; queued. */
   report(key: string, spawn: number, event: Extract<ProcessEvent, { type: 'readyReported' | 'healthCheckPassed' | 'healthCheckFailed' }>): void {
     this.push({ type: 'checkReported', key, spawn, event });
