@@ -36,9 +36,12 @@ export class GzipBackups {
     private readonly report: (message: string) => void,
   ) {}
 
-  /** A rotation moved every backup up one number: the files being compressed too. */
-  shift(): void {
-    for (const job of this.jobs) job.index += 1;
+  /**
+   * A rotation moved every backup up one usable name (the next number, unless one is taken by something
+   * not ours): the files being compressed too. `next`: where backup N went (Infinity: dropped).
+   */
+  shift(next: (index: number) => number): void {
+    for (const job of this.jobs) job.index = next(job.index);
   }
 
   /** Resolves once no gzip runs. */
@@ -47,12 +50,12 @@ export class GzipBackups {
   }
 
   /**
-   * Compresses file.1 (read through `srcFd`, the descriptor it was written through, which this job closes)
-   * to file.1.gz off the event loop (zlib runs on the thread pool). The output goes to a temp file with a
+   * Compresses file.N (`index`, 1 unless that name was taken; read through `srcFd`, the descriptor it was
+   * written through, which this job closes) to file.N.gz off the event loop (zlib runs on the thread pool). The output goes to a temp file with a
    * random name, created exclusively and without following links, mode 0600 until it is complete.
    */
-  start(srcFd: number, dir: PinnedDir): void {
-    const src = backupName(this.path, 1, false);
+  start(srcFd: number, dir: PinnedDir, index: number): void {
+    const src = backupName(this.path, index, false);
     const tmp = `${basename(this.path)}.gz-tmp-${randomHex(8)}`;
     let out: number;
     let jobDir: PinnedDir;
@@ -74,7 +77,7 @@ export class GzipBackups {
       this.report(`gzip of ${src}: ${(err as Error).message}`);
       return;
     }
-    const job: GzipJob = { index: 1 };
+    const job: GzipJob = { index };
     this.jobs.add(job);
     /** `out` is closed here only (the stream has autoClose off), exactly once: its number may be reused after */
     let outOpen = true;

@@ -20,6 +20,7 @@ import { openInDir, pinDirectory, type PinnedDir } from '../os/safe-dir.js';
 import { backupName, lastLinesStart, nextWriteStep, periodStart, wholeLinesStart, type RotatePeriod } from './lines.js';
 import { MAX_TAIL_LINES_BYTES } from './read.js';
 import { Followers } from './followers.js';
+import { usableBackupSlots, type InTheWay } from './backup-slots.js';
 import { GzipBackups, removeIfExists } from './gzip-backups.js';
 import { Staging } from './staging.js';
 import { READER_CLOSE_MAX_MS, READER_STALL_MS, ReaderPace } from './reader-pace.js';
@@ -151,6 +152,8 @@ export class LogFile {
   private gzips: GzipBackups | null = null;
   /** highest backup number that may exist (file.N or file.N.gz); rotation shifts only 1..this */
   private highestBackup = 0;
+  /** the backup names last reported as held by something not ours (reportInTheWay); '' when none */
+  private inTheWayReported = '';
   /** whether any backup may be gzipped (gzip on, or a .gz seen at the last scan); else only plain names move */
   private gzBackups = false;
   /** bytes that could not be written (reported through onError) */
@@ -741,40 +744,61 @@ export class LogFile {
       if (backups > 0) {
         let rotated = false;
         let refused = false;
+        /** no backup name is usable (all planted on): the live file starts over, as with backups = 0 */
+        let truncate = false;
+        /** the backup number the live file became (1 unless that name is taken by something not ours) */
+        let firstSlot = 1;
         try {
           // only the numbers that can exist: with backups = 1000 a blind shift would cost 2000 renames each time
           const top = Math.min(this.highestBackup, backups);
           // a failed rename is a thrown exception (~18 µs, against ~8 µs for one that works): with 100 backups,
           // trying the .gz name of each plain backup on every rotation was a sizeable part of the CPU at full speed
           const kinds = this.gzBackups || this.opts.gzip ? [false, true] : [false];
-          if (top === backups) for (const gz of kinds) removeIfExists(at(backups, gz));
-          for (let i = Math.min(top, backups - 1); i >= 1; i--) {
-            for (const gz of kinds) renameIfExists(at(i, gz), at(i + 1, gz));
-          }
-          this.gzips?.shift();
-          // the backups have moved up one, whether or not the live file is still there to become .1
-          this.highestBackup = Math.min(top + 1, backups);
-          try {
-            renameSync(dir.at(this.name), at(1, false));
-            rotated = true;
-          } catch (err) {
-            // the live file was removed or moved away meanwhile (a cleanup script, logrotate without a
-            // reopen): nothing to rotate, a new file is started, as supervisord does; not a refused rename
-            if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+          // the names 1..top+1 unless something not ours sits on some: then the next free ones up to `backups`
+          const wanted = Math.min(top + 1, backups);
+          const { slots, inTheWay } = usableBackupSlots(at, wanted, backups, kinds);
+          this.reportInTheWay(inTheWay, slots);
+          const oldest = slots[slots.length - 1];
+          if (oldest === undefined) {
+            truncate = true;
+          } else {
+            // full: the oldest usable name is dropped (a rename onto it would leave its other kind behind)
+            if (slots.length < wanted || top === backups) for (const gz of kinds) removeIfExists(at(oldest, gz));
+            for (let j = slots.length - 2; j >= 0; j--) {
+              for (const gz of kinds) renameIfExists(at(slots[j] as number, gz), at(slots[j + 1] as number, gz));
+            }
+            this.gzips?.shift((n) => {
+              const j = slots.indexOf(n);
+              return j >= 0 && j + 1 < slots.length ? (slots[j + 1] as number) : Infinity;
+            });
+            // the backups have moved up one usable name, whether or not the live file is still there to become the first
+            this.highestBackup = Math.max(wanted, oldest);
+            firstSlot = slots[0] as number;
+            try {
+              renameSync(dir.at(this.name), at(firstSlot, false));
+              rotated = true;
+            } catch (err) {
+              // the live file was removed or moved away meanwhile (a cleanup script, logrotate without a
+              // reopen): nothing to rotate, a new file is started, as supervisord does; not a refused rename
+              if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+            }
           }
         } catch (err) {
           refused = true;
           this.rotateHeldUntilMs = this.now() + ROTATE_RETRY_MS;
           this.report(`rotating ${this.path}: ${(err as Error).message}; writing on into ${this.path} past its size limit, next try in ${ROTATE_RETRY_MS / 1000} s (or at a reopen)`);
         }
-        if (refused && old !== null) {
+        if (truncate) {
+          if (old !== null) closeSync(old);
+          this.openLive('w', dir);
+        } else if (refused && old !== null) {
           // the file is still under its name: write on through the descriptor held. Opening the name again
           // can fail for the reason the rename did (an immutable file, a read-only file system), and then
           // every line would be lost although this descriptor still takes them
           this.fd = old;
         } else {
           this.openLive('a', dir);
-          if (this.opts.gzip && rotated && old !== null) (this.gzips ??= new GzipBackups(this.path, this.opts.backups, (m) => this.report(m))).start(old, dir);
+          if (this.opts.gzip && rotated && old !== null) (this.gzips ??= new GzipBackups(this.path, this.opts.backups, (m) => this.report(m))).start(old, dir, firstSlot);
           else if (old !== null) closeSync(old);
         }
       } else {
@@ -785,6 +809,22 @@ export class LogFile {
       dir.close();
     }
     if (this.opts.rotate) this.periodMs = periodStart(this.now(), this.opts.rotate);
+  }
+
+  /**
+   * Says once, at ERROR, which backup names are held by something rotation leaves alone, and how the size
+   * limit is kept meanwhile; again only when that changes (a rotation every few KiB must not flood the log).
+   */
+  private reportInTheWay(inTheWay: readonly InTheWay[], slots: readonly number[]): void {
+    const names = inTheWay.map((e) => `${backupName(this.path, e.number, e.gz)} is ${e.what}`).join(', ');
+    if (names === this.inTheWayReported) return;
+    this.inTheWayReported = names;
+    if (names === '') return;
+    const how =
+      slots.length > 0
+        ? `rotating over ${slots.map((n) => backupName(this.path, n, false)).join(', ')} only`
+        : `no backup name is left: ${this.path} starts over at each rotation`;
+    this.report(`rotating ${this.path}: ${names}, not a file drover replaces (left as it is); ${how}, so it stays within its size limit`);
   }
 
   /** Finds the highest existing backup number (at start and on reopen, after logrotate may have moved files). */

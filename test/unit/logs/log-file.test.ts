@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -35,19 +35,25 @@ test('copytruncate: a file emptied behind drover is not rotated early (its real 
   }
 });
 
-test('a rotation that fails does not hang drover: the file grows on, one report, and rotation is tried again later', async () => {
+test('a rotation that fails does not hang drover: the file grows on, one report, and rotation is tried again later', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'drover-logfile-'));
   const path = join(dir, 'r.log');
-  // with backups = 2 the oldest backup is removed first: a directory there refuses it (EISDIR). Before the
-  // fix the pump found the file still over its limit, rotated again at once, and looped synchronously for
-  // ever (100 % CPU, the control socket dead, memory growing with the error reports): so the LogFile runs
-  // in a child that the test can time out
+  // with backups = 2 the oldest backup is removed first: an immutable file there refuses it (EPERM, even to
+  // root; a directory there no longer stops a rotation, it is skipped). Before the fix the pump found the
+  // file still over its limit, rotated again at once, and looped synchronously for ever (100 % CPU, the
+  // control socket dead, memory growing with the error reports): so the LogFile runs in a child that the
+  // test can time out
   writeFileSync(`${path}.1`, 'old\n');
-  mkdirSync(`${path}.2`);
+  writeFileSync(`${path}.2`, 'stuck\n');
+  if (spawnSync('chattr', ['+i', `${path}.2`]).status !== 0) {
+    rmSync(dir, { recursive: true, force: true });
+    return t.skip('needs root and chattr +i on the temp directory');
+  }
   const url = new URL('../../../src/logs/log-file.js', import.meta.url).href;
   const body = `
     import { LogFile } from ${JSON.stringify(url)};
-    import { existsSync, readFileSync, rmdirSync, statSync } from 'node:fs';
+    import { execFileSync } from 'node:child_process';
+    import { existsSync, readFileSync, statSync } from 'node:fs';
     let clock = 1_000_000;
     const errors = [];
     const file = new LogFile(${JSON.stringify(path)}, { maxBytes: 100, backups: 2, rotate: null, gzip: false, now: () => clock, onError: (m) => errors.push(m) });
@@ -57,7 +63,7 @@ test('a rotation that fails does not hang drover: the file grows on, one report,
     const grown = statSync(${JSON.stringify(path)}).size;
     const reports = errors.length;
     // the obstacle goes; a minute later the next write past the limit rotates
-    rmdirSync(${JSON.stringify(`${path}.2`)});
+    execFileSync('chattr', ['-i', ${JSON.stringify(`${path}.2`)}]);
     clock += 61_000;
     for (let i = 0; i < 5; i++) file.write(line);
     await file.flush();
@@ -78,12 +84,13 @@ test('a rotation that fails does not hang drover: the file grows on, one report,
     const r = JSON.parse(out) as { grown: number; reports: number; errors: string[]; rotated: number; live: number; old: string };
     assert.equal(r.grown, 800, 'every line is in the live file, past its limit');
     assert.equal(r.reports, 1, `one report of the failure: ${JSON.stringify(r.errors)}`);
-    assert.match(r.errors[0]!, /rotating .*r\.log: EISDIR.*next try in 60 s/);
+    assert.match(r.errors[0]!, /rotating .*r\.log: EPERM.*next try in 60 s/);
     // the retry: r.log (800 bytes) became r.log.1, the old r.log.1 became r.log.2, 100 bytes are live
     assert.equal(r.rotated, 800);
     assert.equal(r.old, 'old\n');
     assert.equal(r.live, 100);
   } finally {
+    spawnSync('chattr', ['-i', `${path}.2`]); // when the child did not get as far
     rmSync(dir, { recursive: true, force: true });
   }
 });
