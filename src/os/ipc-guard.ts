@@ -45,7 +45,7 @@ export function guardChannel(child: ChildProcess): void {
     // nothing more is read; closing the pipe also closes descriptors libuv queued behind the first
     pipe.readStop();
     pipe.onread = () => undefined;
-    (pipe as unknown as Record<symbol, unknown>)[lineKey] = '';
+    Reflect.set(pipe, lineKey, '');
     pipe.close();
     // else Node's disconnect would wait for the rest of the unfinished line, which will never come
     pipe.buffering = false;
@@ -64,7 +64,7 @@ export function guardChannel(child: ChildProcess): void {
     }
     try {
       const result = original.apply(this, args);
-      const line = (pipe as unknown as Record<symbol, unknown>)[lineKey];
+      const line: unknown = Reflect.get(pipe, lineKey);
       const pending = typeof line === 'string' ? line.length : 0;
       if (pending > MAX_IPC_LINE_CHARS) violated(`a line longer than ${MAX_IPC_LINE_CHARS} characters`);
       return result;
@@ -115,7 +115,7 @@ function ownSymbol(o: object, description: string): symbol | undefined {
 
 function channelPipe(child: ChildProcess): ChannelPipe | null {
   const key = ownSymbol(child, 'kChannelHandle');
-  const pipe = key === undefined ? undefined : (child as unknown as Record<symbol, unknown>)[key];
+  const pipe: unknown = key === undefined ? undefined : Reflect.get(child, key);
   if (typeof pipe !== 'object' || pipe === null) return null;
   const p = pipe as Partial<ChannelPipe>;
   if (!Object.hasOwn(p, 'pendingHandle') || typeof p.onread !== 'function' || typeof p.readStop !== 'function' || typeof p.close !== 'function') return null;
