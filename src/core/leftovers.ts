@@ -159,7 +159,9 @@ export function reportEnd(host: CoreHost, entry: ProcessEntry, gone: GoneExit, e
   // a fast shutdown SIGKILLed the whole group: what still shows in it is dying, not left running
   const groupKilled = entry.record.stopCause === 'fastStop';
   entry.gone = gone;
-  host.dispatch(entry, { type: 'childExited', code: exit.code, signal: exit.signal });
+  const killed = entry.killedPid !== 0 && entry.killedPid === signalled;
+  entry.killedPid = 0;
+  host.dispatch(entry, { type: 'childExited', code: exit.code, signal: exit.signal, ...(killed ? { killed } : {}) });
   entry.gone = null;
   if (gone.requested && !groupKilled && !spec.stopAsGroup && !spec.killAsGroup && groupHasMembers(gone.pid)) {
     // supervisord leaves them as silently; a stopped program whose children run on deserves a word

@@ -17,6 +17,8 @@ export interface ProcessRecord {
   readonly pid: number | null;
   /** when the current or last process was spawned (steadyNowMs(), src/os/clock.ts); null before the first spawn */
   readonly startedAtMs: number | null;
+  /** when the current process was reported ready (a drover worker's startsecs count from then); null until then */
+  readonly readyAtMs: number | null;
   /** when the last process ended; null before the first exit */
   readonly stoppedAtMs: number | null;
   /** failed starts in a row, supervisor's `backoff`; 0 once a process reaches running */
@@ -111,6 +113,7 @@ export function initialRecord(nowMs: number): ProcessRecord {
     state: 'stopped',
     pid: null,
     startedAtMs: null,
+    readyAtMs: null,
     stoppedAtMs: null,
     backoffCount: 0,
     stopRequested: false,
@@ -159,7 +162,7 @@ export function reduce(
     // so is a "healthy" verdict, which was about another process, but not "unhealthy": it stands until a
     // process passes a check (across the restart for it, and a failed start's retries after that)
     const health = rec.health === 'unhealthy' ? 'unhealthy' : null;
-    move(ev, guard, { stopRequested: false, stopCause: 'requested', spawnError: null, exitStatus: null, exitSignal: null, startedAtMs: ctx.nowMs, healthFailures: 0, health, ...counts }, reason);
+    move(ev, guard, { stopRequested: false, stopCause: 'requested', spawnError: null, exitStatus: null, exitSignal: null, startedAtMs: ctx.nowMs, readyAtMs: null, healthFailures: 0, health, ...counts }, reason);
     effects.push({ type: 'spawn' });
   };
 
@@ -268,14 +271,16 @@ export function reduce(
         break;
       }
       effects.push({ type: 'cancelTimer', timer: 'readyTimeout' });
-      // A ready check says when the program may be used; startsecs still says how long it must stay up for
-      // its start to count: an exit before that is a failed start (backoff, then FATAL), or a program that
-      // crashes just after its check passes would be restarted as fast as it crashes. (A drover worker
-      // reports ready itself and is replaced at once, as gunicorn replaces one.)
-      const upMs = ctx.nowMs - (rec.startedAtMs ?? ctx.nowMs);
-      const owed = hasReadyCheck(policy) ? policy.startSecs * 1000 - upMs : 0;
+      // A ready check (or a drover worker's own report) says when the program may be used; startsecs still
+      // says how long it must stay up for its start to count: an exit before that is a failed start
+      // (backoff, then FATAL), or a program or worker that crashes just after it is ready would be
+      // restarted as fast as it crashes, forever. A ready check's startsecs count from the spawn, as
+      // supervisor's; a worker's from its report, as loading a Node app takes most of a second on a busy
+      // machine, and a worker that crashes 200 ms after it is ready must not slip past a 1 s startsecs
+      const upMs = hasReadyCheck(policy) ? ctx.nowMs - (rec.startedAtMs ?? ctx.nowMs) : 0;
+      const owed = policy.startSecs * 1000 - upMs;
       if (owed > 0) effects.push({ type: 'startTimer', timer: 'startSecs', ms: owed });
-      move(event, 'always', owed > 0 ? {} : { backoffCount: 0 }, event.how ?? 'reported ready');
+      move(event, 'always', owed > 0 ? { readyAtMs: ctx.nowMs } : { readyAtMs: ctx.nowMs, backoffCount: 0 }, event.how ?? 'reported ready');
       break;
     }
     case 'readyTimeoutElapsed':
@@ -340,11 +345,15 @@ export function reduce(
       return;
     }
     const upMs = ctx.nowMs - (rec.startedAtMs ?? ctx.nowMs);
-    if (rec.state === 'running' && hasReadyCheck(policy)) {
+    if (rec.state === 'running' && policy.readiness === 'reported') {
       effects.push({ type: 'cancelTimer', timer: 'startSecs' });
-      if (upMs < policy.startSecs * 1000 && !ctx.shuttingDown) {
+      const check = hasReadyCheck(policy);
+      const countedMs = check ? upMs : ctx.nowMs - (rec.readyAtMs ?? rec.startedAtMs ?? ctx.nowMs);
+      // a stuck worker the master killed did not fail to start, however soon it got stuck
+      if (countedMs < policy.startSecs * 1000 && !ctx.shuttingDown && ev.killed !== true) {
         rec = { ...rec, ...base, exitStatus: null };
-        enterBackoff(ev, 'exitedTooQuickly', `${EXITED_TOO_QUICKLY} (${how})`, `exited too quickly (${how}): its ready check passed, but it did not stay up startsecs (${policy.startSecs}s)`);
+        const ready = check ? 'its ready check passed' : 'it reported ready';
+        enterBackoff(ev, 'exitedTooQuickly', `${EXITED_TOO_QUICKLY} (${how})`, `exited too quickly (${how}): ${ready}, but did not stay up startsecs (${policy.startSecs}s${check ? '' : ' after that'})`);
         return;
       }
     }

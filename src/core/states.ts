@@ -45,6 +45,8 @@ export type ProcessEvent =
       readonly code: number | null;
       /** signal name without SIG when killed by a signal */
       readonly signal: string | null;
+      /** drover ended it without a stop (a stuck worker's SIGKILL): an exit, never a failed start */
+      readonly killed?: boolean;
     }
   | { readonly type: 'backoffElapsed' }
   /** `fast`: a fast shutdown, whose SIGKILL to the process group the shutdown sends; no stop signal */

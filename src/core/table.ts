@@ -58,6 +58,8 @@ export interface ProcessEntry {
   followedPgid: number;
   /** the process whose exit is being handled right now; null otherwise */
   gone: GoneExit | null;
+  /** pid drover killed without a stop (a stuck worker's SIGKILL): its exit is no failed start; 0 when none */
+  killedPid: number;
 }
 
 /**
@@ -97,6 +99,7 @@ export class ProcessTable {
       followedPid: 0,
       followedPgid: 0,
       gone: null,
+      killedPid: 0,
     };
     this.procs.set(entry.key, entry);
     return entry;

@@ -528,6 +528,8 @@ export class Workers implements ProcessKind {
     else if (report && 'error' in report) logger.error(`${entry.spec.name}: no JavaScript stack of the stuck worker ${pid}: ${report.error}`);
     else logger.error(`${entry.spec.name}: the stuck worker's watchdog sent no report within ${STUCK_REPORT_WAIT_MS / 1000} s`);
     logger.warn(`${entry.spec.name}: killing worker ${pid} (heartbeat timeout)`);
+    // not a stop: it is replaced as any worker that ended, and its end is never counted as a failed start
+    entry.killedPid = pid;
     sendSignal(pid, 'KILL', true);
   }
 }

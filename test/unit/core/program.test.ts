@@ -412,12 +412,27 @@ test('a ready check passed early: it must still stay up startsecs; an exit befor
   assert.equal(r.rec.backoffCount, 0);
   r = step(r.rec, { type: 'childExited', code: 1, signal: null }, 5000, checked);
   assert.deepEqual(r.path, ['running', 'exited', 'starting']);
-  // a drover worker (no ready check) is not held to startsecs: it is replaced at once, as gunicorn does
+});
+
+test('a drover worker that dies unrequested within startsecs of its ready report is a failed start', () => {
   const worker = { ...policy, readiness: 'reported' as const };
   let w = step(initialRecord(0), { type: 'startRequested' }, 0, worker).rec;
   w = step(w, { type: 'spawned', pid: 3 }, 0, worker).rec;
-  w = step(w, { type: 'readyReported' }, 100, worker).rec;
-  assert.deepEqual(step(w, { type: 'childExited', code: 1, signal: null }, 200, worker).path, ['running', 'exited', 'starting']);
+  const r = step(w, { type: 'readyReported' }, 100, worker);
+  assert.ok(r.effects.some((e) => e.type === 'startTimer' && e.timer === 'startSecs' && e.ms === 1000), 'startsecs counted from the report');
+  w = r.rec;
+  const crashed = step(w, { type: 'childExited', code: 1, signal: null }, 200, worker);
+  assert.deepEqual(crashed.path, ['running', 'backoff']);
+  assert.match(crashed.rec.spawnError ?? '', /^Exited too quickly/);
+  // the master's SIGKILL of a stuck worker is no failed start: it is replaced at once
+  assert.deepEqual(step(w, { type: 'childExited', code: null, signal: 'KILL', killed: true }, 200, worker).path, ['running', 'exited', 'starting']);
+  // a stop (recycle, TTOU, a roll) ends it as requested
+  const stopping = step(w, { type: 'stopRequested' }, 150, worker).rec;
+  assert.deepEqual(step(stopping, { type: 'childExited', code: 0, signal: null }, 200, worker).path, ['stopping', 'stopped']);
+  // after startsecs, an exit is an ordinary one: replaced at once, as gunicorn replaces a worker
+  const good = step(w, { type: 'startSecsElapsed' }, 1100, worker).rec;
+  assert.equal(good.backoffCount, 0);
+  assert.deepEqual(step(good, { type: 'childExited', code: 1, signal: null }, 1300, worker).path, ['running', 'exited', 'starting']);
 });
 
 test('dying before the ready check passes is a failed start, however long it ran', () => {
