@@ -569,6 +569,8 @@ worker = ${join(dir, 'app.mjs')}
 sockets = web
 numprocs = 3
 startretries = 0
+; the kills below come just after the workers are ready: an ordinary exit, not a failed start (backoff)
+startsecs = 0
 `,
   );
   const run = await startUp(conf);
