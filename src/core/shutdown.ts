@@ -35,6 +35,8 @@ export interface ShutdownOptions {
 export class Shutdown {
   /** running until a shutdown begins; changed only through setMood */
   private currentMood: Mood = 'running';
+  /** why the shutdown began ('SIGTERM', 'SIGQUIT', 'shutdown requested', …); null while running */
+  cause: string | null = null;
   /** settles when the shutdown has finished */
   readonly stopped: Promise<StopResult>;
   private resolveStopped: (r: StopResult) => void = () => undefined;
@@ -63,6 +65,7 @@ export class Shutdown {
   begin(fast: boolean, why: string): void {
     if (this.mood === 'stopped') return;
     const first = this.mood === 'running';
+    if (first) this.cause = why;
     this.setMood('shuttingDown');
     // by a signal: WARN, as supervisord logs "received SIGTERM indicating exit request"
     this.o.logger.log(/SIG[A-Z]+(\+\d+)?$/.test(why) ? 'warn' : 'info', `${why}: ${fast ? 'fast' : 'graceful'} shutdown${first ? '' : ' (was already shutting down)'}`);

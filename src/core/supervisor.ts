@@ -190,6 +190,11 @@ export class Supervisor implements CoreHost {
     return this.listeners.add(listener);
   }
 
+  /** Why the shutdown began ('SIGTERM', 'SIGQUIT', …); null while running. */
+  get shutdownCause(): string | null {
+    return this.shutdown.cause;
+  }
+
   /** Subscribes to the supervisor's mood (a shutdown beginning, ending); returns an unsubscribe function. */
   onMoodChange(listener: (mood: Mood) => void): () => void {
     return this.moodListeners.add(listener);

@@ -318,7 +318,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   });
   supervisor.onSignal('USR2', () => reexec.begin());
   supervisor.onMoodChange((mood) => {
-    if (mood !== 'running') reexec.shutdownBegun();
+    if (mood !== 'running') reexec.shutdownBegun(supervisor.shutdownCause);
     if (mood !== 'running') server.drain(); // keep-alive clients go to the new master, or find none
   });
   supervisor.onSignal('CHLD', () => reaping.reap());

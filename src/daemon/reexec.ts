@@ -278,12 +278,20 @@ export class Reexec {
   }
 
   /**
-   * A shutdown began (TERM, `drover down`): a successor still getting ready is stopped too. It would
+   * A shutdown began (TERM, INT, `drover down`): a successor still getting ready is stopped too. It would
    * otherwise take over once this master had gone and start every program again: a TERM during a USR2
-   * must leave no drover running.
+   * must leave no drover running (a service manager's stop). QUIT is gunicorn's end of its upgrade
+   * (USR2, WINCH, QUIT to the old master): this master stops and the successor carries on, taking the
+   * sockets, the control socket and the pidfile over when this master has gone (takeOverAlone), so
+   * they are left in place as after a hand-over.
    */
-  shutdownBegun(): void {
+  shutdownBegun(cause: string | null): void {
     if (this.successor === 0 || this.handedOver) return;
+    if (cause === 'SIGQUIT') {
+      this.o.logger.info(`SIGQUIT during a re-exec: this master stops; the new master (pid ${this.successor}) carries on and takes over`);
+      this.handedOver = true;
+      return;
+    }
     this.o.logger.info(`shutting down during a re-exec: stopping the new master (pid ${this.successor}) too`);
     sendSignal(this.successor, 'TERM', false);
     this.successor = 0;

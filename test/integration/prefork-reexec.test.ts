@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseServerUrl, requestJson } from '../../src/control/client.js';
 import { CliRun, fixture, livePids, makeTmpDir, procState, runCli, startUp, teardown, waitForAsync, waitForCondition, writeConfig } from '../helpers/drover.js';
-import { heldApp } from '../helpers/held-app.js';
+import { heldApp, holdLoads, releaseLoads } from '../helpers/held-app.js';
 import { fetchText } from '../helpers/http.js';
 import { startLoad } from '../helpers/load.js';
 import { freePort } from '../helpers/web.js';
@@ -453,6 +453,57 @@ test('TERM during a USR2 re-exec stops the new master too: no drover is left run
     assert.equal((await run.waitForExit(15_000, { drained: false })).code, 0, run.describe());
     await waitForCondition(() => successors().length === 0, 'no new master left running', { timeoutMs: 10_000, describe: () => `${successors().join(' ')}\n${run.describe()}` });
   } finally {
+    for (const pid of successors()) process.kill(pid, 'SIGKILL');
+    await teardown(run, spawned(run), dir);
+  }
+});
+
+test("gunicorn's upgrade: USR2, WINCH and QUIT to the old master before the new one is ready: the new master carries on and serves", async () => {
+  const dir = makeTmpDir();
+  // the new master's workers load only when the test lets them, so the QUIT is sure to come before it is ready
+  const h = heldApp(dir);
+  const port = await freePort();
+  const run = await startUp(writeConfig(dir, `[socket:web]\nbind = 127.0.0.1:${port}\n\n[program:web]\nworker = ${h.app}\nsockets = web\nnumprocs = 2\n`));
+  const pidfile = join(dir, '.drover', 'drover.pid');
+  const successors = (): number[] => successorsOf(run);
+  let released = false;
+  try {
+    await run.waitForLine(/web_1: starting → running/, { timeoutMs: 10_000 });
+    assert.match((await fetchText(port, '/')).body, /^ok$/);
+    holdLoads(h);
+    run.signal('SIGUSR2');
+    await run.waitForLine(/SIGUSR2: re-executing the master/);
+    await waitForCondition(() => successors().length === 1, 'the new master to be spawned', { describe: () => run.describe() });
+    const [successor] = successors();
+    run.signal('SIGWINCH');
+    await run.waitForLine(/web_1: stopping → stopped/, { timeoutMs: 10_000 });
+    run.signal('SIGQUIT');
+    assert.equal((await run.waitForExit(15_000, { drained: false })).code, 0, run.describe());
+    assert.doesNotMatch(run.output, /stopping the new master/, run.describe());
+    assert.deepEqual(livePids([successor as number]), [successor], `the new master runs on\n${run.describe()}`);
+    releaseLoads(h);
+    released = true;
+    let last = '';
+    await waitForAsync(
+      async () => {
+        try {
+          last = (await fetchText(port, '/')).body;
+        } catch (err) {
+          last = (err as Error).message;
+        }
+        return last === 'ok';
+      },
+      'the service to answer again',
+      { timeoutMs: 15_000, describe: () => `last answer: ${last}; new master ${successor} alive: ${livePids([successor as number]).length === 1}\n${run.describe()}` },
+    );
+    await waitForCondition(() => existsSync(pidfile) && readFileSync(pidfile, 'utf8').trim() === String(successor), 'the pidfile to name the new master', {
+      describe: () => `${existsSync(pidfile) ? readFileSync(pidfile, 'utf8') : 'no pidfile'}\n${run.describe()}`,
+    });
+    for (let i = 0; i < 20; i++) assert.equal((await fetchText(port, '/')).body, 'ok');
+    process.kill(successor as number, 'SIGTERM');
+    await waitForCondition(() => livePids([successor as number]).length === 0, 'the new master to exit', { timeoutMs: 15_000, describe: () => run.describe() });
+  } finally {
+    if (!released) releaseLoads(h);
     for (const pid of successors()) process.kill(pid, 'SIGKILL');
     await teardown(run, spawned(run), dir);
   }
