@@ -2,11 +2,11 @@
 // the value typed (INI comments, trimming and % expansion included), gunicorn's names for its options, and
 // relative paths read from --chdir. --check-config writes serve.ini and checks it without starting anything.
 import assert from 'node:assert/strict';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadConfig } from '../../src/config/load.js';
-import { makeTmpDir, runCli } from '../helpers/drover.js';
+import { CliRun, makeTmpDir, runCli, teardown } from '../helpers/drover.js';
 
 // what a shell passes through untouched and an INI reader does not: comments, trimming, expansions, quotes
 const NASTY = [' ;a', ';b', 'c;d', ' #e', '#f', '%g', '%(here)s', "q'\"", ' lead', 'trail ', 'p%n$x', 'a ; b # c %% d'];
@@ -100,3 +100,26 @@ test("serve refuses a gunicorn option it does not take with the reason (exit 2)"
 function rmTmp(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
+
+test("serve -m 007: a unix: bind's socket file gets mode 0770, as gunicorn's (0777 less the umask); --socket-mode still wins", async () => {
+  const dir = makeTmpDir();
+  writeFileSync(join(dir, 'app.mjs'), `export default (req, res) => res.end('ok');\n`);
+  const sock = join(dir, 'app.sock');
+  const run = new CliRun(['serve', join(dir, 'app.mjs'), '-w', '1', '-m', '007', '-b', `unix:${sock}`, '--runtime-dir', join(dir, '.drover')], { cwd: dir });
+  const pids = (): number[] => [...run.output.matchAll(/spawned: \S+ with pid (\d+)/g)].map((m) => Number(m[1]));
+  try {
+    await run.waitForLine(/app_0: starting → running/, { timeoutMs: 15_000 });
+    assert.equal((statSync(sock).mode & 0o777).toString(8), '770', run.describe());
+  } finally {
+    await teardown(run, pids(), dir);
+  }
+  const dir2 = makeTmpDir();
+  writeFileSync(join(dir2, 'app.mjs'), `export default (req, res) => res.end('ok');\n`);
+  const run2 = new CliRun(['serve', join(dir2, 'app.mjs'), '-w', '1', '-m', '007', '--socket-mode', '0600', '-b', `unix:${join(dir2, 'other.sock')}`, '--runtime-dir', join(dir2, '.drover')], { cwd: dir2 });
+  try {
+    await run2.waitForLine(/app_0: starting → running/, { timeoutMs: 15_000 });
+    assert.equal((statSync(join(dir2, 'other.sock')).mode & 0o777).toString(8), '600', run2.describe());
+  } finally {
+    await teardown(run2, [...run2.output.matchAll(/spawned: \S+ with pid (\d+)/g)].map((m) => Number(m[1])), dir2);
+  }
+});

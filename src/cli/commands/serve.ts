@@ -62,13 +62,15 @@ options:
       --forwarded-allow-ips IPS  front ends (addresses, networks or *) whose X-Forwarded-Proto a fetch()
                              app's request.url follows (default: $FORWARDED_ALLOW_IPS, else 127.0.0.1,::1)
       --socket-mode MODE     permission bits of each unix:PATH socket (octal, e.g. 0660; default: 0777
-                             less drover's umask), for a web server that runs as another user
+                             less --umask when given, else less drover's umask), for a web server that
+                             runs as another user
       --socket-owner USER[:GROUP]  owner of each unix:PATH socket
   -n, --name NAME            program name (default: the app's file name)
   -D, --daemon               detach and run in the background
   -p, --pid FILE             write the master's pid here (also --pidfile)
   -u, --user USER            run workers as USER (drover must run as root: refused, exit 2, if not)
-  -m, --umask MODE           umask of the workers (octal)
+  -m, --umask MODE           umask of the workers (octal); also sets each unix:PATH socket's mode to 0777
+                             less it, as gunicorn's (-m 007: srwxrwx---), unless --socket-mode is given
       --chdir DIR            working directory of the workers (APP is found from it, as gunicorn's)
   -e, --env K=V              environment variable for the workers; repeatable
       --reload               roll the workers when a file under the app's directory changes (development)
@@ -313,6 +315,8 @@ export const serve: Command = async (ctx) => {
       ...(v['reuse-port'] ? ['reuse_port = true'] : []),
       ...(backlog !== undefined ? [`backlog = ${backlog}`] : []),
       ...(b.startsWith('unix:') && v['socket-mode'] ? [`mode = ${val(v['socket-mode'])}`] : []),
+      // gunicorn's -m applies to the socket files it binds too (-m 007: srwxrwx---)
+      ...(b.startsWith('unix:') && !v['socket-mode'] && v.umask ? [`mode = 0${(0o777 & ~parseInt(v.umask, 8)).toString(8).padStart(3, '0')}`] : []),
       ...(b.startsWith('unix:') && v['socket-owner'] ? [`owner = ${val(v['socket-owner'])}`] : []),
       '',
     ]),
