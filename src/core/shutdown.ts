@@ -68,7 +68,9 @@ export class Shutdown {
     if (first) this.cause = why;
     this.setMood('shuttingDown');
     // by a signal: WARN, as supervisord logs "received SIGTERM indicating exit request"
-    this.o.logger.log(/SIG[A-Z]+(\+\d+)?$/.test(why) ? 'warn' : 'info', `${why}: ${fast ? 'fast' : 'graceful'} shutdown${first ? '' : ' (was already shutting down)'}`);
+    // the first Ctrl-C says how to hurry it: gunicorn's INT is quick, drover's first one is graceful
+    const hint = why === 'SIGINT' && !fast ? ' (INT again: fast shutdown)' : '';
+    this.o.logger.log(/SIG[A-Z]+(\+\d+)?$/.test(why) ? 'warn' : 'info', `${why}: ${fast ? 'fast' : 'graceful'} shutdown${hint}${first ? '' : ' (was already shutting down)'}`);
     const entries = this.o.table.entries();
     // Processes with nothing running (backoff, fatal with a pending retry) stop at once, whatever their turn.
     for (const e of entries) {

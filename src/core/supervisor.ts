@@ -397,7 +397,9 @@ export class Supervisor implements CoreHost {
         break;
       case 'sendSignal':
         if (effect.overdue) {
-          this.logger.warn(`${entry.spec.name}: still running ${entry.spec.stopWaitSecs}s after its stop signal (stopwaitsecs): SIGKILL to pid ${entry.record.pid ?? '?'}${effect.toGroup ? ' and its process group' : ''}`);
+          // a worker program's stop wait is its graceful_timeout (--graceful-timeout in drover serve)
+          const key = entry.spec.worker ? 'graceful_timeout, --graceful-timeout' : 'stopwaitsecs';
+          this.logger.warn(`${entry.spec.name}: still running ${entry.spec.stopWaitSecs}s after its stop signal (${key}): SIGKILL to pid ${entry.record.pid ?? '?'}${effect.toGroup ? ' and its process group' : ''}`);
         }
         this.launcher.signalForStop(entry, effect.signal, effect.toGroup);
         break;

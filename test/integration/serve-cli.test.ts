@@ -3,10 +3,11 @@
 // relative paths read from --chdir. --check-config writes serve.ini and checks it without starting anything.
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadConfig } from '../../src/config/load.js';
-import { CliRun, makeTmpDir, runCli, teardown } from '../helpers/drover.js';
+import { CliRun, makeTmpDir, procState, runCli, teardown, waitForCondition } from '../helpers/drover.js';
 
 // what a shell passes through untouched and an INI reader does not: comments, trimming, expansions, quotes
 const NASTY = [' ;a', ';b', 'c;d', ' #e', '#f', '%g', '%(here)s', "q'\"", ' lead', 'trail ', 'p%n$x', 'a ; b # c %% d'];
@@ -121,5 +122,29 @@ test("serve -m 007: a unix: bind's socket file gets mode 0770, as gunicorn's (07
     assert.equal((statSync(join(dir2, 'other.sock')).mode & 0o777).toString(8), '600', run2.describe());
   } finally {
     await teardown(run2, [...run2.output.matchAll(/spawned: \S+ with pid (\d+)/g)].map((m) => Number(m[1])), dir2);
+  }
+});
+
+test('serve: INT is a graceful stop (unlike gunicorn) and its log says so; a worker kept past --graceful-timeout is named by it', async () => {
+  const help = await runCli(['serve', '--help']);
+  assert.match(help.output, /INT stops gracefully too \(gunicorn's INT is quick\)/, help.output);
+  const dir = makeTmpDir();
+  // a request that never returns to the event loop: the worker cannot run its graceful stop
+  writeFileSync(join(dir, 'spin.mjs'), `export default (req, res) => { if (req.url === '/spin') for (;;); res.end('ok'); };\n`);
+  const sock = join(dir, 'app.sock');
+  const run = new CliRun(['serve', join(dir, 'spin.mjs'), '-w', '1', '-t', '0', '--graceful-timeout', '1', '-b', `unix:${sock}`, '--runtime-dir', join(dir, '.drover')], { cwd: dir });
+  const pids = (): number[] => [...run.output.matchAll(/spawned: \S+ with pid (\d+)/g)].map((m) => Number(m[1]));
+  try {
+    await run.waitForLine(/spin_0: starting → running/, { timeoutMs: 15_000 });
+    const client = createConnection(sock, () => client.write('GET /spin HTTP/1.1\r\nHost: x\r\n\r\n'));
+    client.on('error', () => undefined); // the worker is killed with the request open
+    await waitForCondition(() => procState(pids()[0] ?? 0) === 'R', 'the worker to spin (state R)', { describe: () => run.describe() });
+    run.signal('SIGINT');
+    await run.waitForLine(/SIGINT: graceful shutdown \(INT again: fast shutdown\)/);
+    await run.waitForLine(/spin_0: still running 1s after its stop signal \(graceful_timeout, --graceful-timeout\): SIGKILL/, { timeoutMs: 10_000 });
+    assert.equal((await run.waitForExit(10_000)).code, 0, run.describe());
+    client.destroy();
+  } finally {
+    await teardown(run, pids(), dir);
   }
 });

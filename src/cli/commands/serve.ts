@@ -26,7 +26,8 @@ const HELP = `usage: drover serve APP [options]
 Run APP (a module whose default export is a request listener, an object with fetch(), an unstarted
 http.Server, or defineWorker({...})) in N worker processes that all accept on sockets bound once by the
 master. Signals as gunicorn: HUP rolls the workers onto new code, TTIN/TTOU add/remove one, USR2 re-execs
-the master, WINCH stops the workers, TERM/INT stop gracefully, QUIT stops at once.
+the master, WINCH stops the workers, TERM stops gracefully, QUIT stops at once. Unlike gunicorn, the first
+INT stops gracefully too (gunicorn's INT is quick); a second INT stops at once.
 
 options:
   -w, --workers N            worker processes (default: $WEB_CONCURRENCY, else 1)
