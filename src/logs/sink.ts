@@ -379,8 +379,9 @@ export class LogSink implements OutputSink {
     const channel = this.channels.get(key(processKey(spec), stream === 'stderr' && spec.redirectStderr ? 'stdout' : stream));
     if (!channel) throw new LogReadError('E_BAD_NAME', `no log channel for ${name} ${stream}`);
     const id = processKey(spec);
-    // pipes of this process's predecessor still open are held by something it left behind
-    for (const earlier of this.sources.values()) if (processKey(earlier.spec) === id) this.retireReading(earlier);
+    // this stream's pipe of the process's predecessor, still open, is held by something it left behind (the
+    // same stream only: the new process's other pipe, attached a moment ago, is no predecessor's)
+    for (const earlier of this.sources.values()) if (earlier.stream === stream && processKey(earlier.spec) === id) this.retireReading(earlier);
     // a new process: its log is opened anew if it was moved away meanwhile (supervisord opens it at each spawn)
     if (channel.target.type === 'file') channel.target.file.reopenIfMoved();
     this.reading.set(id, (this.reading.get(id) ?? 0) + 1);

@@ -299,3 +299,22 @@ test("an earlier process's pipes held by what it left behind are closed soon aft
     await teardown(run, leftovers(), dir);
   }
 });
+
+// The retirement above once took the new process's own stdout for its predecessor's (the stdout pipe was
+// attached a moment before the stderr pipe): a program quiet on stdout for 2 s was then cut off, and died
+// of SIGPIPE at its next line.
+test('a program quiet on stdout for longer than 2 s keeps its pipes: its next line is logged and it runs on', async () => {
+  const dir = makeTmpDir();
+  const out = join(dir, 'out.log');
+  const run = await startUp(writeConfig(dir, `[program:quiet]\ncommand = /bin/sh -c 'echo start; sleep 3; echo later; exec sleep 100'\nstartsecs = 0\nstdout_logfile = ${out}\nstderr_logfile = ${join(dir, 'err.log')}\n`));
+  try {
+    await run.waitForLine(/spawned: quiet with pid/);
+    await waitForCondition(() => existsSync(out) && readFileSync(out, 'utf8').includes('later\n'), 'the line written after 3 s of quiet', {
+      timeoutMs: 10_000,
+      describe: () => `log: ${JSON.stringify(existsSync(out) ? readFileSync(out, 'utf8') : null)}\n${run.describe()}`,
+    });
+    assert.doesNotMatch(run.output, /quiet: running → exited/, `the program exited\n${run.describe()}`);
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
