@@ -53,6 +53,20 @@ export function guardChannel(child: ChildProcess): void {
     if (child.connected) child.disconnect();
     state.listener?.(carried);
   };
+  // Node's own messages (`{"cmd":"NODE_…"}`) are emitted to the child's 'internalMessage' listeners on a later
+  // tick, out of the read above: Node's handler of a handle acknowledgement asserts that a handle is on its
+  // way to the worker, and its failed assert stopped the master. The only internal messages a worker has
+  // reason to send are that acknowledgement (or its refusal) while the master hands it a socket; any other
+  // is a violation, dropped before Node sees it.
+  const emit = child.emit;
+  child.emit = function (this: ChildProcess, event: string | symbol, ...rest: unknown[]): boolean {
+    if (event === 'internalMessage' && !expectedInternal(child, rest[0])) {
+      const cmd: unknown = typeof rest[0] === 'object' && rest[0] !== null ? Reflect.get(rest[0], 'cmd') : undefined;
+      violated(`an internal message of Node's (${JSON.stringify(String(cmd)).slice(0, 80)})`);
+      return false;
+    }
+    return Reflect.apply(emit, this, [event, ...rest]) as boolean;
+  };
   pipe.onread = function (this: unknown, ...args: unknown[]): unknown {
     const handle = pipe.pendingHandle;
     if (handle) {
@@ -85,6 +99,13 @@ export function onChannelViolation(child: ChildProcess, listener: ViolationListe
 }
 
 // --- internal ---
+
+/** A handle acknowledgement (or refusal) while the master has a handle on its way to the worker. */
+function expectedInternal(child: ChildProcess, message: unknown): boolean {
+  if (typeof message !== 'object' || message === null) return false;
+  const cmd: unknown = Reflect.get(message, 'cmd');
+  return (cmd === 'NODE_HANDLE_ACK' || cmd === 'NODE_HANDLE_NACK') && Array.isArray(Reflect.get(child, '_handleQueue'));
+}
 
 interface HandleWrap {
   close(): void;

@@ -94,6 +94,10 @@ test('a worker that sends descriptors is killed at the first; the master keeps n
   });
 });
 
+test("a worker that sends Node's own handle acknowledgement with no handle on its way is killed (Node's assert stopped the master)", async () => {
+  await withAttack('ack', (a) => assertKilledAndReplaced(a, /an internal message of Node's \("NODE_HANDLE_ACK"\)/));
+});
+
 test('a worker that writes a line longer than the bound, with no newline, is killed', async () => {
   await withAttack('huge', (a) => assertKilledAndReplaced(a, /a line longer than 67108864 characters/));
 });
