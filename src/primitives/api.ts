@@ -115,6 +115,9 @@ function checkStateValue(key: string, value: unknown): void {
   if (problem !== null) throw new SharedRequestError('E_BAD_ARGUMENTS', problem);
 }
 
+/** A nack's error text is cut to this many characters (then `…`). */
+const MAX_NACK_ERROR_CHARS = 64 * 1024;
+
 /** Shared key/value state. */
 export const state: SharedState = {
   async get<T>(key: string): Promise<T | undefined> {
@@ -323,7 +326,8 @@ class TaskHandle<T> implements Task<T> {
     this.settled = true;
     // (nack checked retryInMs; the loop's give-back has none)
     const args: Record<string, unknown> = { queue: this.queue, id: this.id, attempt: this.attempt, retryInMs: Math.max(0, Math.round(opts.retryInMs ?? 0)) };
-    if (opts.error !== undefined) args['error'] = opts.error;
+    // cut: a handler's error text can be anything, and a worker's message has a bound (os/ipc-guard.ts)
+    if (opts.error !== undefined) args['error'] = typeof opts.error === 'string' && opts.error.length > MAX_NACK_ERROR_CHARS ? `${opts.error.slice(0, MAX_NACK_ERROR_CHARS)}…` : opts.error;
     return call('queue.nack', args) as Promise<NackResult>;
   }
 

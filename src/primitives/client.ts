@@ -5,6 +5,18 @@ import { DroverError } from '../errors.js';
 import { MAX_CALLS_PER_MESSAGE, type SharedCall, type SharedEvent, type SharedResult } from '../ipc/protocol.js';
 
 /** An error answered by the master (or a local one: no master, aborted); `code` is stable. */
+/**
+ * The most a call can carry, in MiB of JSON (each value or task at most 1 MiB, api.ts): a compareAndSet has
+ * two values, a push or a set one, the rest (takes, acks, gets; a nack's error is cut to 64 KiB) next to none.
+ */
+function callWeight(call: SharedCall): number {
+  const op = call[1];
+  return op === 'state.cas' ? 2 : op === 'state.set' || op === 'queue.push' ? 1 : 0;
+}
+
+/** At most this many MiB of values per message (callWeight): 16, a quarter of the master's bound on a line. */
+const MAX_WEIGHT_PER_MESSAGE = 16;
+
 export class SharedRequestError extends DroverError {
   constructor(code: string, message: string) {
     super(code, message);
@@ -121,7 +133,18 @@ export class SharedClient {
       return;
     }
     // in messages of a bounded size: the master kills a worker whose line grows past its bound
-    for (let i = 0; i < all.length; i += MAX_CALLS_PER_MESSAGE) this.sendBatch(i === 0 && all.length <= MAX_CALLS_PER_MESSAGE ? all : all.slice(i, i + MAX_CALLS_PER_MESSAGE));
+    let start = 0;
+    let weight = 0;
+    for (let i = 0; i < all.length; i++) {
+      const w = callWeight(all[i] as SharedCall);
+      if (i > start && (i - start >= MAX_CALLS_PER_MESSAGE || weight + w > MAX_WEIGHT_PER_MESSAGE)) {
+        this.sendBatch(all.slice(start, i));
+        start = i;
+        weight = 0;
+      }
+      weight += w;
+    }
+    this.sendBatch(start === 0 ? all : all.slice(start));
   }
 
   private sendBatch(calls: SharedCall[]): void {
