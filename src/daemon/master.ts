@@ -309,6 +309,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
       // before this master's workers stop (src/prefork/sockets.ts)
       await sockets?.handSteeringOver(steering);
     },
+    onCarriesOn: (pid) => service?.successorCarriesOn(pid),
   });
   // each signal does what its command does, through the same implementation (DESIGN §5)
   supervisor.onSignal('HUP', () => {

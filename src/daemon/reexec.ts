@@ -206,6 +206,8 @@ export class Reexec {
        * balanced sockets' steering is handed over (this master's workers still accept meanwhile)
        */
       readonly onHandedOver?: (steering: SteeringView) => Promise<void>;
+      /** a QUIT came during the re-exec: this master stops, the successor `pid` (not ready yet) carries on */
+      readonly onCarriesOn?: (pid: number) => void;
     },
   ) {}
 
@@ -290,6 +292,7 @@ export class Reexec {
     if (cause === 'SIGQUIT') {
       this.o.logger.info(`SIGQUIT during a re-exec: this master stops; the new master (pid ${this.successor}) carries on and takes over`);
       this.handedOver = true;
+      this.o.onCarriesOn?.(this.successor);
       return;
     }
     this.o.logger.info(`shutting down during a re-exec: stopping the new master (pid ${this.successor}) too`);

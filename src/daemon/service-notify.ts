@@ -97,6 +97,19 @@ export class ServiceNotifications {
     this.notifier.stopWatchdog();
   }
 
+  /**
+   * QUIT during a USR2: this master stops and the successor `pid`, still getting ready, carries on. Before
+   * any STOPPING=1 (the mood listener that calls this runs before the first stop's effects): MAINPID= names
+   * the successor, so that systemd neither takes this master's exit for the service's end nor kills the
+   * successor with it; then this master is quiet. The successor's own MAINPID= and READY=1 follow once it
+   * serves (tookOver); until then nobody sends watchdog keep-alives.
+   */
+  successorCarriesOn(pid: number): void {
+    if (this.muted) return;
+    if (this.sent(this.notifier.mainPid(pid))) this.logger.info(`systemd: MAINPID=${pid} (the new master carries on)`);
+    this.handedOver();
+  }
+
   /** The shutdown has begun (also called at the end of one, for a supervisor with nothing to stop). */
   shutdownBegun(): void {
     if (this.muted || this.stopping) return;

@@ -268,6 +268,57 @@ test('a TERM during a USR2 re-exec: the new master, stopped before it took over,
   }
 });
 
+// gunicorn's upgrade (USR2, then QUIT to the old master) with the QUIT before the new master is ready: the old
+// master stops and the new one carries on. Under systemd the old master's STOPPING=1 and exit would end the
+// service (and KillMode=control-group would kill the new master with it): it names the successor with
+// MAINPID= instead and says nothing more.
+test('a QUIT during a USR2 re-exec: the old master sends MAINPID= of the new one and no STOPPING=1; the new one sends READY=1 once it serves', async () => {
+  const dir = makeTmpDir();
+  const release = join(dir, 'release');
+  writeFileSync(
+    join(dir, 'hooks.mjs'),
+    `import { existsSync } from 'node:fs';
+export async function on_starting() {
+  if (!(process.env.LISTEN_FDNAMES ?? '').split(':').includes('drover-instance-lock')) return;
+  console.log('HOOK successor starting ' + process.pid);
+  // held until the test has seen the old master's messages, bounded at 20 s
+  const end = Date.now() + 20_000;
+  while (!existsSync(${JSON.stringify(release)}) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+}
+`,
+  );
+  const rx = await NotifyReceiver.start();
+  const run = await startUp(writeConfig(dir, `[supervisord]\nhooks = hooks.mjs\n\n[program:w]\ncommand = ${node} ${fixture('forever.mjs')}\nstartsecs = 0\n`), {
+    NOTIFY_SOCKET: rx.address,
+  });
+  const oldPid = run.pid;
+  let newPid = 0;
+  try {
+    await rx.waitForMessage(isReady, 'READY=1 from the first master');
+    const from = rx.messages.length;
+    run.signal('SIGUSR2');
+    newPid = Number((await run.waitForLine(/HOOK successor starting (\d+)/, { timeoutMs: 15_000 }))[1]);
+    run.signal('SIGQUIT');
+    await run.waitForLine(new RegExp(`the new master \\(pid ${newPid}\\) carries on`));
+    // (its exit: the new master holds the output pipe the test reads, so the run's end comes only with it)
+    await waitForCondition(() => livePids([oldPid]).length === 0, 'the old master to exit', { timeoutMs: 15_000, describe: () => run.describe() });
+    const fromOld = rx.messages.slice(from).filter((m) => m.pid === oldPid);
+    assert.ok(fromOld.some((m) => m.field('MAINPID') === String(newPid)), `MAINPID=${newPid} from the old master\n${rx.describe()}`);
+    assert.equal(fromOld.some((m) => m.field('STOPPING') === '1'), false, `no STOPPING=1 from the old master\n${rx.describe()}`);
+    writeFileSync(release, '');
+    await rx.waitForMessage((m) => m.pid === newPid && isReady(m), 'READY=1 from the new master');
+    assert.ok(livePids([newPid]).length === 1, 'the new master serves');
+  } finally {
+    writeFileSync(release, '');
+    if (newPid > 0 && livePids([newPid]).length > 0) {
+      process.kill(newPid, 'SIGTERM');
+      await waitForCondition(() => livePids([newPid]).length === 0, 'the new master to exit', { timeoutMs: 15_000 }).catch(() => process.kill(newPid, 'SIGKILL'));
+    }
+    await teardown(run, [], dir);
+    await rx.stop();
+  }
+});
+
 test("NOTIFY_SOCKET and WATCHDOG_* of drover's environment do not reach a program", async () => {
   const dir = makeTmpDir();
   const rx = await NotifyReceiver.start();
