@@ -349,11 +349,14 @@ export function reduce(
       effects.push({ type: 'cancelTimer', timer: 'startSecs' });
       const check = hasReadyCheck(policy);
       const countedMs = check ? upMs : ctx.nowMs - (rec.readyAtMs ?? rec.startedAtMs ?? ctx.nowMs);
-      // a stuck worker the master killed did not fail to start, however soon it got stuck
-      if (countedMs < policy.startSecs * 1000 && !ctx.shuttingDown && ev.killed !== true) {
+      // a stuck worker the master killed did not fail to start, however soon it got stuck; nor, for a
+      // worker, did one SIGKILLed (an operator's kill -9, the OOM killer): replaced at once, as gunicorn
+      // replaces it; a crash loop is the app's own exit (an exception, process.exit) or a fatal signal
+      const counts = check || ev.signal !== 'KILL';
+      if (countedMs < policy.startSecs * 1000 && !ctx.shuttingDown && ev.killed !== true && counts) {
         rec = { ...rec, ...base, exitStatus: null };
-        const ready = check ? 'its ready check passed' : 'it reported ready';
-        enterBackoff(ev, 'exitedTooQuickly', `${EXITED_TOO_QUICKLY} (${how})`, `exited too quickly (${how}): ${ready}, but did not stay up startsecs (${policy.startSecs}s${check ? '' : ' after that'})`);
+        const ready = check ? 'its ready check passed, but it' : 'it reported ready, but';
+        enterBackoff(ev, 'exitedTooQuickly', `${EXITED_TOO_QUICKLY} (${how})`, `exited too quickly (${how}): ${ready} did not stay up startsecs (${policy.startSecs}s${check ? '' : ' after that'})`);
         return;
       }
     }

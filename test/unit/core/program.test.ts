@@ -426,6 +426,10 @@ test('a drover worker that dies unrequested within startsecs of its ready report
   assert.match(crashed.rec.spawnError ?? '', /^Exited too quickly/);
   // the master's SIGKILL of a stuck worker is no failed start: it is replaced at once
   assert.deepEqual(step(w, { type: 'childExited', code: null, signal: 'KILL', killed: true }, 200, worker).path, ['running', 'exited', 'starting']);
+  // nor is a SIGKILL from outside (an operator's kill -9, the OOM killer), as gunicorn replaces it
+  assert.deepEqual(step(w, { type: 'childExited', code: null, signal: 'KILL' }, 200, worker).path, ['running', 'exited', 'starting']);
+  // a fatal signal of its own (an abort) is a crash like an exit status
+  assert.equal(step(w, { type: 'childExited', code: null, signal: 'ABRT' }, 200, worker).rec.state, 'backoff');
   // a stop (recycle, TTOU, a roll) ends it as requested
   const stopping = step(w, { type: 'stopRequested' }, 150, worker).rec;
   assert.deepEqual(step(stopping, { type: 'childExited', code: 0, signal: null }, 200, worker).path, ['stopping', 'stopped']);
