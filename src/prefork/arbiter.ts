@@ -455,6 +455,8 @@ export class Arbiter {
     const starting: Promise<PoolMember | null>[] = [];
     for (let i = spares.length; i < want; i++) starting.push(this.startSpare(group, programName, template));
     await Promise.all(starting);
+    // a FATAL spare waiting for its retry is not needed once the new ones serve as spares
+    if (starting.length > 0) this.callOffRetries(group, programName);
   }
 
   // --- internal ---
@@ -556,7 +558,7 @@ export class Arbiter {
   /**
    * A serving worker FATAL while others of its pool serve (its restart could not load the app, say with its
    * database down for a moment) is tried again after POOL_RETRY_MS: the pool does not stay a worker short
-   * for good. The retry is the process's own `fatal_cooldown` timer, so `drover stop`, a start and a
+   * for good. So is a FATAL spare while serving workers run: the pool does not stay without its spares. The retry is the process's own `fatal_cooldown` timer, so `drover stop`, a start and a
    * shutdown call it off as they call off a configured one. gunicorn exits 3 instead, for its service
    * manager to restart it whole; a pool none of whose workers runs still ends as before (FATAL; `drover
    * serve` exits 1). When the pool no longer needs it (stopped by WINCH, refilled by a reload, made smaller
@@ -564,9 +566,10 @@ export class Arbiter {
    */
   private retryLater(m: PoolMember): void {
     const { group, programName } = m.spec;
-    if (m.record.state !== 'fatal' || m.role !== 'serving' || m.retiring || m.spec.fatalCooldownSecs !== null) return;
+    if (m.record.state !== 'fatal' || m.retiring || m.spec.fatalCooldownSecs !== null) return;
     if (!this.live(group, programName).some((w) => w !== m && w.record.state === 'running')) return;
-    this.host.logger.warn(`${m.spec.name}: FATAL while the other workers of ${programName} serve; it is tried again in ${POOL_RETRY_MS / 1000} s`);
+    const as = m.role === 'spare' ? 'FATAL as a spare while the workers' : 'FATAL while the other workers';
+    this.host.logger.warn(`${m.spec.name}: ${as} of ${programName} serve; it is tried again in ${POOL_RETRY_MS / 1000} s`);
     this.retried.add(m);
     this.host.coolDown(m, POOL_RETRY_MS);
   }
@@ -581,10 +584,16 @@ export class Arbiter {
     const program = `${group}:${programName}`;
     const paused = this.paused.has(program);
     let room = (this.targets.get(program) ?? Infinity) - this.live(group, programName).length;
+    let spareRoom = this.spareTarget(group, programName) - this.workersOf(group, programName).filter((w) => w.role === 'spare' && !w.retiring && !DOWN.has(w.record.state)).length;
     for (const m of this.workersOf(group, programName)) {
-      if (m.record.state !== 'fatal' || m.role !== 'serving' || m.retiring) continue;
+      if (m.record.state !== 'fatal' || m.retiring) continue;
       if (paused) {
         if (this.retried.has(m)) void this.host.stop(m);
+      } else if (m.role === 'spare') {
+        if (spareRoom-- <= 0) {
+          this.host.logger.info(`${m.spec.name}: FATAL, and no longer needed (${programName} has its ${this.spareTarget(group, programName)} spare(s)): removed`);
+          this.host.drop(m);
+        }
       } else if (room-- <= 0) {
         this.host.logger.info(`${m.spec.name}: FATAL, and no longer needed (${programName} has its ${this.targets.get(program) ?? '?'} workers): removed`);
         this.host.drop(m);

@@ -3,7 +3,7 @@
 // accepts at once, while a new spare loads in the background. Checked with an app that takes 1.5 s to
 // load, real signals (SIGSTOP, SIGKILL, HUP) and real HTTP load, on shared and balanced sockets.
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -21,6 +21,8 @@ interface Options {
   /** the heartbeat timeout */
   readonly timeout?: string;
   readonly program?: string;
+  /** more of the program's environment, `KEY="value"` pairs */
+  readonly env?: string;
 }
 
 function config(o: Options = {}): string {
@@ -33,7 +35,7 @@ worker = ${fixture('worker-slow-load.mjs')}
 sockets = web
 numprocs = ${o.numprocs ?? 1}
 spare_workers = ${o.spares ?? 1}
-environment = LOAD_MS="${o.loadMs ?? 300}"
+environment = LOAD_MS="${o.loadMs ?? 300}"${o.env === undefined ? '' : `,${o.env}`}
 timeout = ${o.timeout ?? '5s'}
 graceful_timeout = 5s
 ${o.program ?? ''}
@@ -402,6 +404,37 @@ test('WINCH then HUP with a spare: the serving worker loads beside the new spare
     assert.ok(servingSpawned >= 0 && servingSpawned < firstReady, `the serving worker started before the new spare was ready\n${log}`);
     assert.equal((log.slice(0, firstReady).match(/spawned: web_\d+/g) ?? []).length, 2, `the spare and the serving worker started together\n${log}`);
     assert.doesNotMatch(log, /replaced at once/, `the old spare was not started only to be replaced\n${log}`);
+  } finally {
+    await teardown(run, spawnedPids(run), dir);
+  }
+});
+
+test('a spare that dies after every load ends FATAL and is tried again while the workers serve: it comes back once the app loads', async () => {
+  const dir = makeTmpDir();
+  const flag = join(dir, 'database-down');
+  const { run, file } = await boot(dir, { env: `DIE_IF_EXISTS="${flag}"`, program: 'startretries = 1' });
+  try {
+    const before = await roles(file);
+    assert.equal(before.spares.length, 1, JSON.stringify(before));
+    writeFileSync(flag, '');
+    // an outside SIGKILL restarts the spare at once; each new load of it dies while the flag is there
+    process.kill(before.spares[0] as number, 'SIGKILL');
+    await run.waitForLine(/web_\d+: FATAL as a spare while the workers of web serve; it is tried again in 10 s/, { timeoutMs: 20_000 });
+    const fatal = await statusJson(file);
+    assert.ok(fatal.some((p) => p.role === 'spare' && p.state === 'fatal'), JSON.stringify(fatal));
+    rmSync(flag);
+    let last: Proc[] = [];
+    await waitForAsync(
+      async () => {
+        last = await statusJson(file);
+        return last.length === 2 && last.every((p) => p.state === 'running') && last.some((p) => p.role === 'spare');
+      },
+      'the spare to be tried again and to run',
+      { timeoutMs: 25_000, describe: () => `${JSON.stringify(last)}\n${run.describe()}` },
+    );
+    // the serving worker was never touched, and the pool is healthy again
+    assert.deepEqual((await roles(file)).serving, before.serving);
+    assert.equal((await runCli(['status', '-c', file])).code, 0);
   } finally {
     await teardown(run, spawnedPids(run), dir);
   }
