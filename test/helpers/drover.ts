@@ -369,3 +369,20 @@ export async function withDrover(prefix: string, text: (dir: string) => string, 
     if (left.length > 0) throw new Error(`processes left behind: ${left.join(', ')}`);
   }
 }
+
+/**
+ * Runs one program (`program`: the lines of its section) to its exit under `drover up`, then stops drover,
+ * which writes out and closes every log; returns drover's output.
+ */
+export async function runToExit(dir: string, program: string): Promise<string> {
+  const run = await startUp(writeConfig(dir, `[program:w]\n${program}\nstartsecs = 0\nautorestart = false\n`));
+  try {
+    await run.waitForLine(/w: running → exited/, { timeoutMs: 30_000 });
+    run.signal('SIGTERM');
+    const exit = await run.waitForExit(10_000);
+    if (exit.code !== 0) throw new Error(`drover exited with ${exit.code}, not 0\n${run.describe()}`);
+    return run.output;
+  } finally {
+    await teardown(run);
+  }
+}

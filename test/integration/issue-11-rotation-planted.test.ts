@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { makeTmpDir, startUp, teardown, writeConfig } from '../helpers/drover.js';
+import { makeTmpDir, runToExit } from '../helpers/drover.js';
 
 const MAX_BYTES = 2048;
 const LINES = 200; // of 101 bytes: ten times the limit
@@ -27,27 +27,13 @@ function sharedLogDir(dir: string): string {
 
 /** Runs the writer to its exit under drover with x.log in `logs`, then stops drover; returns drover's output. */
 async function writeThrough(dir: string, logs: string): Promise<string> {
-  const run = await startUp(
-    writeConfig(
-      dir,
-      `[program:w]
-command = ${WRITER}
+  return runToExit(
+    dir,
+    `command = ${WRITER}
 stdout_logfile = ${join(logs, 'x.log')}
 stdout_logfile_maxbytes = ${MAX_BYTES}
-stdout_logfile_backups = 2
-startsecs = 0
-autorestart = false
-`,
-    ),
+stdout_logfile_backups = 2`,
   );
-  try {
-    await run.waitForLine(/w: running → exited/, { timeoutMs: 30_000 });
-    run.signal('SIGTERM');
-    assert.equal((await run.waitForExit(10_000)).code, 0, run.describe());
-    return run.output;
-  } finally {
-    await teardown(run);
-  }
 }
 
 /** Asserts a log file holds at most the limit plus one line (a write that crosses it finishes its line). */

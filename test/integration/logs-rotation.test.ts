@@ -6,22 +6,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { checkNumberedLines, describeCheck, logAndBackups, readLogText } from '../helpers/log-lines.js';
 import { Daemon } from '../helpers/daemon.js';
-import { fixture, makeTmpDir, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
+import { fixture, makeTmpDir, runToExit, startUp, teardown, waitForCondition, writeConfig } from '../helpers/drover.js';
 
 const node = process.execPath;
-
-/** Runs one program to its exit under drover, then stops drover (which writes out and closes every log). */
-async function runToExit(dir: string, program: string): Promise<string> {
-  const run = await startUp(writeConfig(dir, `[program:w]\n${program}\nstartsecs = 0\nautorestart = false\n`));
-  try {
-    await run.waitForLine(/w: running → exited/, { timeoutMs: 30_000 });
-    run.signal('SIGTERM');
-    assert.equal((await run.waitForExit(10_000)).code, 0, run.describe());
-    return run.output;
-  } finally {
-    await teardown(run);
-  }
-}
 
 test('size rotation many times at full speed: every line exactly once across the file and its backups, none torn', async () => {
   const dir = makeTmpDir();
