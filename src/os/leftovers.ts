@@ -1,7 +1,7 @@
 // What an ended process left behind, found in one snapshot of /proc.
 import { realpathSync } from 'node:fs';
 import { isSpawnedByNode } from './children.js';
-import { readExe, type ProcStat } from './proc.js';
+import { environHas, readExe, type ProcStat } from './proc.js';
 
 /** What is known of a process after its exit. */
 export interface GoneProcess {
@@ -12,6 +12,11 @@ export interface GoneProcess {
   readonly startTicks: number;
   /** the executable it ran */
   readonly executable: string;
+  /**
+   * what drover put in its environment to say whose it is (`SUPERVISOR_PROCESS_NAME=name`): an orphan of
+   * the same executable is its own only with that in its environment too; absent when unknown
+   */
+  readonly marker?: string;
 }
 
 /**
@@ -19,7 +24,8 @@ export interface GoneProcess {
  * began — and, with `sameExecutable` (a guess, good for a warning, never for a kill), orphans of the same
  * executable started since it was spawned: a daemon's child has left the group by the time the exit is
  * seen, so the executable and the start time are what is left to go by. An orphan is re-parented to init,
- * or to drover itself when drover is a subreaper (never confused with a process drover spawned).
+ * or to drover itself when drover is a subreaper (never confused with a process drover spawned); an orphan
+ * whose environment names another program (`marker`) is that program's.
  */
 export function findLeftBehind(gone: GoneProcess, table: readonly ProcStat[], opts: { sameExecutable: boolean }): ProcStat[] {
   let exe: string | null = null;
@@ -38,6 +44,9 @@ export function findLeftBehind(gone: GoneProcess, table: readonly ProcStat[], op
     if (snap.get(p.pid) === p.startTicks) return true;
     // as PID 1, drover's own programs have parent 1 too: only what it did not spawn is an orphan there
     const orphan = (p.ppid === 1 && me !== 1) || (p.ppid === me && !isSpawnedByNode(p.pid));
-    return exe !== null && orphan && gone.startTicks > 0 && p.startTicks >= gone.startTicks && readExe(p.pid) === exe;
+    if (exe === null || !orphan || gone.startTicks === 0 || p.startTicks < gone.startTicks || readExe(p.pid) !== exe) return false;
+    // another program of the same executable started since may have left its own daemon: the environment
+    // each inherited from drover says whose it is (unreadable: the guess stands on the rest)
+    return gone.marker === undefined || environHas(p.pid, gone.marker) !== false;
   });
 }

@@ -185,6 +185,20 @@ export function readExe(pid: number): string | null {
   }
 }
 
+/**
+ * Whether the environment a process started with (/proc/PID/environ: what its exec got, which a fork
+ * without exec shares) holds `entry` (`KEY=value`): true or false, or null when it cannot be read (gone,
+ * another user's process).
+ */
+export function environHas(pid: number, entry: string): boolean | null {
+  try {
+    return `\0${readFileSync(`/proc/${pid}/environ`, 'latin1')}`.includes(`\0${entry}\0`);
+  } catch (err) {
+    if (isGone(err) || isDenied(err)) return null;
+    throw err;
+  }
+}
+
 /** The command line of a process as `ps` shows it (arguments joined by spaces; a process title as set), or null. */
 export function readCmdline(pid: number): string | null {
   try {

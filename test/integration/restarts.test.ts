@@ -242,6 +242,36 @@ autorestart = false
   }
 });
 
+test('two self-daemonizing programs of one executable: each warning names its own daemon only', async () => {
+  const dir = makeTmpDir();
+  // the first exits only once the second's daemon has written its pidfile: its exit then finds that
+  // daemon running, a node process started after its own start
+  const pidfile = join(dir, 'second.pid');
+  const program = (name: string, more: string): string => `[program:${name}]
+command = ${node} ${fixture('daemonize.mjs')}${more}
+startsecs = 0
+autorestart = false
+`;
+  const run = await startUp(writeConfig(dir, `${program('first', `\nenvironment = WAIT_FOR="${pidfile}"\npriority = 1`)}\n${program('second', ` ${pidfile}\npriority = 2`)}`));
+  const daemons: number[] = [];
+  try {
+    for (const name of ['first', 'second']) daemons.push(Number((await run.waitForLine(new RegExp(`${name} \\| daemon (\\d+)`)))[1]));
+    for (const name of ['first', 'second']) await run.waitForLine(new RegExp(`${name}: exited but left .* running`));
+    const [first, second] = daemons;
+    const named = (name: string): string => run.output.match(new RegExp(`${name}: exited but left (.*) running`))?.[1] ?? '';
+    // both daemons run node, and each started after the other program's own start: only the
+    // environment drover gave each program (SUPERVISOR_PROCESS_NAME) tells them apart
+    assert.match(named('first'), new RegExp(`\\b${first}\\b`), run.describe());
+    assert.doesNotMatch(named('first'), new RegExp(`\\b${second}\\b`), run.describe());
+    assert.match(named('second'), new RegExp(`\\b${second}\\b`), run.describe());
+    assert.doesNotMatch(named('second'), new RegExp(`\\b${first}\\b`), run.describe());
+    run.signal('SIGTERM');
+    assert.equal((await run.waitForExit()).code, 0, run.describe());
+  } finally {
+    await teardown(run, daemons, dir);
+  }
+});
+
 test('pidfile = follows a self-daemonizing program: stop reaches the daemon, its death restarts it', async () => {
   const dir = makeTmpDir();
   const pidfile = join(dir, 'daemon.pid');
