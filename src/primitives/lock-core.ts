@@ -35,6 +35,9 @@ export class LockTable {
   private readonly locks = new Map<string, LockEntry>();
   /** the last token granted; 0 */
   private lastToken = 0;
+  /** locks known (held or waited for) plus waits, and the characters of the locks' names: what quota.ts counts */
+  private items = 0;
+  private nameChars = 0;
 
   /**
    * `now` drives the ttls; `tokenFloor` is the least token the next grant may have (0: tokens are 1, 2, 3…).
@@ -45,6 +48,11 @@ export class LockTable {
     /** told of every ttl deadline a grant sets, whatever the call that granted: the owner's timer must be armed for it */
     private readonly onDeadline: (atMs: number) => void = () => {},
   ) {}
+
+  /** What the table holds, as shared_max_bytes counts it: each lock's name, and `overhead` per lock and per wait. */
+  countedBytes(overhead: number): number {
+    return this.nameChars + overhead * this.items;
+  }
 
   /** The last token granted (0: none yet). */
   get lastGranted(): number {
@@ -57,12 +65,16 @@ export class LockTable {
    */
   acquire(name: string, owner: string, ttlMs: number, grant: (token: number) => void): () => void {
     let entry = this.locks.get(name);
-    if (!entry) this.locks.set(name, (entry = { holder: null, waiters: new Set() }));
+    if (!entry) {
+      this.locks.set(name, (entry = { holder: null, waiters: new Set() }));
+      this.items += 1;
+      this.nameChars += name.length;
+    }
     const waiter: Waiter = { owner, ttlMs, grant };
-    entry.waiters.add(waiter);
+    this.addWaiter(entry, waiter);
     this.serve(name, entry);
     return () => {
-      entry.waiters.delete(waiter);
+      this.dropWaiter(entry, waiter);
       this.forgetIfIdle(name, entry);
     };
   }
@@ -82,7 +94,7 @@ export class LockTable {
   /** The owner has exited: locks it holds are released, its waits dropped. */
   ownerGone(owner: string): void {
     for (const [name, entry] of this.locks) {
-      for (const w of entry.waiters) if (w.owner === owner) entry.waiters.delete(w);
+      for (const w of entry.waiters) if (w.owner === owner) this.dropWaiter(entry, w);
       if (entry.holder?.owner === owner) entry.holder = null;
       this.serve(name, entry);
     }
@@ -125,7 +137,7 @@ export class LockTable {
       const next = entry.waiters.values().next();
       if (!next.done) {
         const w = next.value;
-        entry.waiters.delete(w);
+        this.dropWaiter(entry, w);
         this.lastToken = Math.max(this.lastToken + 1, Math.floor(this.tokenFloor()));
         entry.holder = { owner: w.owner, token: this.lastToken, untilMs: w.ttlMs > 0 ? this.now() + w.ttlMs : Infinity };
         if (entry.holder.untilMs !== Infinity) this.onDeadline(entry.holder.untilMs);
@@ -136,6 +148,18 @@ export class LockTable {
   }
 
   private forgetIfIdle(name: string, entry: LockEntry): void {
-    if (!entry.holder && entry.waiters.size === 0) this.locks.delete(name);
+    if (entry.holder || entry.waiters.size > 0 || this.locks.get(name) !== entry) return;
+    this.locks.delete(name);
+    this.items -= 1;
+    this.nameChars -= name.length;
+  }
+
+  private addWaiter(entry: LockEntry, w: Waiter): void {
+    entry.waiters.add(w);
+    this.items += 1;
+  }
+
+  private dropWaiter(entry: LockEntry, w: Waiter): void {
+    if (entry.waiters.delete(w)) this.items -= 1;
   }
 }

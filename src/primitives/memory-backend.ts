@@ -12,7 +12,7 @@ import type { Slot, SharedBackend } from './backend.js';
 import { emptyImage, snapshotRecords, type JournalImage, type JournalRecord } from './journal-core.js';
 import type { JournalHealth, JournalWriter } from './journal.js';
 import { LockTable, type LockInfo } from './lock-core.js';
-import { ByteQuota, DEFAULT_SHARED_MAX_BYTES, heldBytes } from './quota.js';
+import { ByteQuota, DEFAULT_SHARED_MAX_BYTES, ENTRY_OVERHEAD_BYTES, heldBytes, QUEUE_OVERHEAD_BYTES } from './quota.js';
 import { StateStore } from './state-core.js';
 import { DEFAULT_MAX_ATTEMPTS, TaskQueue, type DeadTask, type Delivery, type NackResult, type PushOptions, type QueueStats } from './queue-core.js';
 
@@ -37,6 +37,11 @@ export class MemoryBackend implements SharedBackend {
   private readonly quota: ByteQuota;
   /** the armed timer and when it fires (on `now`'s clock); null when none */
   private timer: { handle: NodeJS.Timeout; atMs: number } | null = null;
+  /** takes waiting for a task, each counted with its queue's name (quota.ts); empty */
+  private readonly waitingTakes = new Set<{ readonly owner: string; readonly chars: number }>();
+  private waitingTakeChars = 0;
+  /** the characters of every queue's name: a queue, once known, stays (quota.ts); 0 */
+  private queueNameChars = 0;
 
   constructor(
     /**
@@ -50,7 +55,13 @@ export class MemoryBackend implements SharedBackend {
     /** the most bytes of tasks and state values held (`shared_max_bytes`); 0: no bound */
     maxBytes: number = DEFAULT_SHARED_MAX_BYTES,
   ) {
-    this.quota = new ByteQuota(maxBytes);
+    // besides tasks and state values: what workers make the master keep for them by name or while they wait
+    this.quota = new ByteQuota(maxBytes, () =>
+      this.lockTable.countedBytes(ENTRY_OVERHEAD_BYTES) +
+      this.state.countedBytes(ENTRY_OVERHEAD_BYTES) +
+      this.waitingTakeChars + ENTRY_OVERHEAD_BYTES * this.waitingTakes.size +
+      this.queueNameChars + QUEUE_OVERHEAD_BYTES * this.queues.size,
+    );
     // fencing tokens never below the clock in microseconds, nor below what the journal reserved: they keep
     // increasing across a restart or a USR2 re-exec, which start with an empty table, even after a backward
     // wall-clock step (docs/decisions.md, "Fencing tokens", "Wall-clock steps"); exact until 2^53, in 2255
@@ -110,7 +121,7 @@ export class MemoryBackend implements SharedBackend {
 
   push(queue: string, data: unknown, opts: PushOptions): number {
     const bytes = heldBytes(queue, data);
-    this.quota.check(bytes, `queue ${JSON.stringify(queue)}: push`);
+    this.quota.check(bytes + this.newQueueBytes(queue), `queue ${JSON.stringify(queue)}: push`);
     const id = this.queue(queue).push(data, opts);
     this.quota.addTask(id, bytes);
     if (this.journal) {
@@ -122,7 +133,21 @@ export class MemoryBackend implements SharedBackend {
   }
 
   take(queue: string, owner: string, leaseMs: number, deliver: (d: Delivery) => void): () => void {
-    return this.queue(queue).take(owner, leaseMs, deliver);
+    this.quota.check(this.newQueueBytes(queue) + queue.length + ENTRY_OVERHEAD_BYTES, `queue ${JSON.stringify(queue)}: take`);
+    const waiting = { owner, chars: queue.length };
+    this.waitingTakes.add(waiting);
+    this.waitingTakeChars += waiting.chars;
+    const settle = (): void => {
+      if (this.waitingTakes.delete(waiting)) this.waitingTakeChars -= waiting.chars;
+    };
+    const withdraw = this.queue(queue).take(owner, leaseMs, (d) => {
+      settle();
+      deliver(d);
+    });
+    return () => {
+      settle();
+      withdraw();
+    };
   }
 
   ack(queue: string, id: number, owner: string, attempt = 0): boolean {
@@ -209,10 +234,12 @@ export class MemoryBackend implements SharedBackend {
   }
 
   stateWatch(key: string, owner: string, notify: (key: string, found: boolean, value: unknown) => void): () => void {
+    this.quota.check(key.length + ENTRY_OVERHEAD_BYTES, `state ${JSON.stringify(key)}: watch`);
     return this.state.watch(key, owner, notify);
   }
 
   lockAcquire(name: string, owner: string, ttlMs: number, grant: (token: number) => void): () => void {
+    this.quota.check(name.length + 2 * ENTRY_OVERHEAD_BYTES, `lock ${JSON.stringify(name)}`);
     return this.lockTable.acquire(name, owner, ttlMs, grant);
   }
 
@@ -225,6 +252,9 @@ export class MemoryBackend implements SharedBackend {
   }
 
   ownerGone(owner: string): void {
+    for (const w of this.waitingTakes) {
+      if (w.owner === owner && this.waitingTakes.delete(w)) this.waitingTakeChars -= w.chars;
+    }
     for (const q of this.queues.values()) q.ownerGone(owner);
     this.lockTable.ownerGone(owner);
     this.state.ownerGone(owner);
@@ -238,9 +268,15 @@ export class MemoryBackend implements SharedBackend {
 
   // --- internal ---
 
+  /** What a queue named `name` would add, were it new. */
+  private newQueueBytes(name: string): number {
+    return this.queues.has(name) ? 0 : name.length + QUEUE_OVERHEAD_BYTES;
+  }
+
   private queue(name: string): TaskQueue {
     let q = this.queues.get(name);
     if (!q) {
+      this.queueNameChars += name.length;
       const onBury = (d: DeadTask): void => this.journal?.append({ t: 'dead', q: name, task: d });
       this.queues.set(name, (q = new TaskQueue(name, this.now, () => ++this.lastId, onBury, (atMs) => this.armFor(atMs))));
     }

@@ -6,8 +6,13 @@ import { SharedError } from './service.js';
 
 /** The default of `shared_max_bytes`. */
 export const DEFAULT_SHARED_MAX_BYTES = 256 * 1024 * 1024;
-/** Counted for each task and key besides its JSON, for what the master keeps beside it (so a flood of tiny ones is bounded too). */
+/**
+ * Counted for each task and key besides its JSON, for what the master keeps beside it (so a flood of tiny
+ * ones is bounded too); and for each lock, each wait for a lock or a task, and each state watch, with its name.
+ */
 export const ENTRY_OVERHEAD_BYTES = 100;
+/** Counted for each queue, with its name: a queue, once named by a push or a take, is kept (its maps and counters). */
+export const QUEUE_OVERHEAD_BYTES = 1024;
 
 /** What one task or state value counts: its JSON in bytes, its name, and the overhead. */
 export function heldBytes(name: string, value: unknown): number {
@@ -36,19 +41,26 @@ export class ByteQuota {
   /** what each state key counts */
   private readonly keys = new Map<string, number>();
 
-  /** `limit`: the most bytes held (0: no bound). */
-  constructor(private readonly limit: number) {}
+  /**
+   * `limit`: the most bytes held (0: no bound); `elsewhere`: what is counted outside this object (locks,
+   * waits, watches and queues, kept by their own tables).
+   */
+  constructor(
+    private readonly limit: number,
+    private readonly elsewhere: () => number = () => 0,
+  ) {}
 
   get bytes(): number {
-    return this.held;
+    return this.held + this.elsewhere();
   }
 
   /** Throws E_QUOTA when `bytes` more would pass the limit; `what` names the refused request. */
   check(bytes: number, what: string): void {
-    if (this.limit > 0 && bytes > 0 && this.held + bytes > this.limit) {
+    const held = this.limit > 0 && bytes > 0 ? this.bytes : 0;
+    if (this.limit > 0 && bytes > 0 && held + bytes > this.limit) {
       throw new SharedError(
         'E_QUOTA',
-        `${what}: refused, the master would hold more than shared_max_bytes (${this.limit} bytes) of tasks and state (${this.held} held, this needs ${bytes} more); ack tasks, delete keys, retry or drain dead letters, or raise shared_max_bytes`,
+        `${what}: refused, the master would hold more than shared_max_bytes (${this.limit} bytes) of tasks, state, locks and waits (${held} held, this needs ${bytes} more); ack tasks, delete keys, release locks, retry or drain dead letters, or raise shared_max_bytes`,
       );
     }
   }
@@ -72,7 +84,7 @@ export class ByteQuota {
   fitTaskError(id: number, error: string | null): string | null {
     if (error === null || this.limit === 0) return error;
     const delta = Buffer.byteLength(error) - (this.taskErrors.get(id) ?? 0);
-    return delta > 0 && this.held + delta > this.limit ? ERROR_NOT_KEPT : error;
+    return delta > 0 && this.bytes + delta > this.limit ? ERROR_NOT_KEPT : error;
   }
 
   /** Counts `error` as task `id`'s last error (after a nack that was not lost). */

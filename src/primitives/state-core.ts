@@ -14,6 +14,9 @@ export class NotANumber extends DroverError {
 export class StateStore {
   private readonly values = new Map<string, unknown>();
   private readonly watchers = new Map<string, Set<{ owner: string; notify: Watcher }>>();
+  /** watches, and the characters of their keys: what quota.ts counts */
+  private watches = 0;
+  private watchedChars = 0;
 
   get(key: string): { found: boolean; value: unknown } {
     return this.values.has(key) ? { found: true, value: this.values.get(key) } : { found: false, value: null };
@@ -61,15 +64,22 @@ export class StateStore {
     if (!set) this.watchers.set(key, (set = new Set()));
     const w = { owner, notify };
     set.add(w);
+    this.watches += 1;
+    this.watchedChars += key.length;
     return () => {
-      set.delete(w);
-      if (set.size === 0) this.watchers.delete(key);
+      if (set.delete(w)) this.unwatched(key);
+      if (set.size === 0 && this.watchers.get(key) === set) this.watchers.delete(key);
     };
+  }
+
+  /** What the watches hold, as shared_max_bytes counts it: each one's key, and `overhead`. */
+  countedBytes(overhead: number): number {
+    return this.watchedChars + overhead * this.watches;
   }
 
   ownerGone(owner: string): void {
     for (const [key, set] of this.watchers) {
-      for (const w of set) if (w.owner === owner) set.delete(w);
+      for (const w of set) if (w.owner === owner && set.delete(w)) this.unwatched(key);
       if (set.size === 0) this.watchers.delete(key);
     }
   }
@@ -84,6 +94,11 @@ export class StateStore {
   }
 
   // --- internal ---
+
+  private unwatched(key: string): void {
+    this.watches -= 1;
+    this.watchedChars -= key.length;
+  }
 
   private changed(key: string): void {
     const set = this.watchers.get(key);

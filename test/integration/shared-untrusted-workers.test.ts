@@ -153,3 +153,76 @@ autorestart = false
     await teardown(run, [], dir);
   }
 });
+
+// Locks, waits for a task and state watches hold memory in the master too, by name: each counts its name and
+// 100 bytes (a queue, kept once named, its name and 1024 bytes), so a worker naming new ones without end is
+// refused with E_QUOTA at shared_max_bytes as a push or a set is.
+const NAMER = `import { defineWorker } from 'drover';
+export default defineWorker({
+  async run(ctx) {
+    const held = [];
+    let n = 0;
+    for (; n < 20000; n++) {
+      try {
+        held.push(await ctx.lock('lock-' + 'x'.repeat(200) + n));
+      } catch (err) {
+        ctx.log('locks refused after ' + n + ' ' + err.code + ': ' + err.message);
+        break;
+      }
+    }
+    if (n === 20000) ctx.log('locks never refused');
+    for (const l of held) await l.release();
+    ctx.log('relocked ' + ((await ctx.lock('lock-again')) !== null));
+    const stop = new AbortController();
+    let refusedAt = -1;
+    const refused = new Promise((resolve) => {
+      for (let i = 0; i < 5000; i++) {
+        ctx.queue('wait-' + 'y'.repeat(200) + i).take({ signal: stop.signal }).catch((err) => {
+          if (refusedAt < 0) {
+            refusedAt = i;
+            resolve(err);
+          }
+        });
+      }
+      setTimeout(() => resolve(null), 20000).unref();
+    });
+    const err = await refused;
+    ctx.log(err === null ? 'takes never refused' : 'takes refused at ' + refusedAt + ' ' + err.code);
+    stop.abort();
+    await new Promise((r) => ctx.signal.addEventListener('abort', r));
+  },
+});
+`;
+
+test('[memory backend] locks and waits are bounded by shared_max_bytes too: a worker naming new ones without end is refused with E_QUOTA', async () => {
+  const dir = makeTmpDir();
+  linkDrover(dir);
+  writeFileSync(join(dir, 'namer.mjs'), NAMER);
+  const run = await startUp(
+    writeConfig(
+      dir,
+      `[drover]
+shared_max_bytes = 1MB
+
+[program:namer]
+worker = ${join(dir, 'namer.mjs')}
+autorestart = false
+`,
+    ),
+  );
+  try {
+    // a lock of a 206-character name counts 306 bytes: about 3400 fit in 1 MiB
+    const locks = await run.waitForLine(/namer_0 \| locks (refused after (\d+) (\w+): (.*)|never refused)/, { timeoutMs: 60_000 });
+    assert.equal(locks[3], 'E_QUOTA', locks[0]);
+    assert.ok(Number(locks[2]) > 3000 && Number(locks[2]) < 3500, `about 3400 locks fit: ${locks[0]}`);
+    assert.match(locks[4] ?? '', /lock "lock-x+\d+": refused, the master would hold more than shared_max_bytes \(1048576 bytes\)/);
+    // released, they no longer count
+    assert.equal((await run.waitForLine(/namer_0 \| relocked (\w+)/))[1], 'true');
+    // a waiting take on a new queue counts the queue (1024 bytes and its name) and the wait (100 and the name)
+    const takes = await run.waitForLine(/namer_0 \| takes (refused at (\d+) (\w+)|never refused)/, { timeoutMs: 60_000 });
+    assert.equal(takes[3], 'E_QUOTA', takes[0]);
+    assert.ok(Number(takes[2]) > 500 && Number(takes[2]) < 700, `about 620 waiting takes on new queues fit: ${takes[0]}`);
+  } finally {
+    await teardown(run, [], dir);
+  }
+});
