@@ -201,7 +201,8 @@ class Loader {
           reusePort,
           mode,
           owner,
-          source: this.sectionPos(section),
+          // where bind = is written: a bind error names it
+          source: getEntry(this.doc, section, 'bind')?.pos ?? this.sectionPos(section),
         });
         return null;
       }, null);

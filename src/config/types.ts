@@ -218,6 +218,7 @@ export interface SocketSpec {
   readonly mode: number | null;
   /** unix sockets: "user" or "user:group"; null = drover's */
   readonly owner: string | null;
+  /** where its bind = is written (a bind error names the file, line and key) */
   readonly source: SourcePos;
 }
 

@@ -15,12 +15,12 @@
 // hands the steering over with the sockets: the old master lists the new master's ready slots, drains the
 // slots the new one does not keep while its own workers still accept, and only then lets the new master
 // write the list (handSteeringOver, takeSteering).
-import { closeSync, fstatSync, lchownSync, renameSync, unlinkSync } from 'node:fs';
+import { closeSync, fstatSync, lchownSync, renameSync, unlinkSync, type Stats } from 'node:fs';
 import { steadyNowMs } from '../os/clock.js';
 import { lstatOrNull } from '../os/safe-dir.js';
 import { isIP } from 'node:net';
 import type { SocketSpec } from '../config/types.js';
-import { DroverError } from '../errors.js';
+import { DroverError, formatConfigProblem } from '../errors.js';
 import { boundAddress, describeAddress, listenSocket, resolveIPv4, socketAddress, unixSocketAnswers } from '../os/native-net.js';
 import { NativeError } from '../os/libc.js';
 import { assignPassedSockets, describePassed, STEERING_FD_PREFIX } from './passed-sockets.js';
@@ -507,6 +507,12 @@ export class SocketSet {
       this.keepSlots(spec, [], fd, []);
     } catch (err) {
       if (!(err instanceof ListenError)) throw err;
+      // what the user wrote and where: the path is theirs to clear, not a server to find (as EADDRINUSE said)
+      if (err.code === 'ENOTSOCK' && b.kind === 'unix') {
+        const { file, line, path } = spec.source;
+        const at = { file, line, ...(path !== undefined ? { path } : {}) };
+        throw new SocketBindError(formatConfigProblem({ ...at, section: `socket:${spec.name}`, key: 'bind', message: `${err.message} (remove it, or bind another path)`, got: `unix:${b.path}` }), { cause: err });
+      }
       // the one bind error whose fix is not obvious from its name
       const hint = err.code === 'EACCES' && b.kind === 'tcp' && b.port < 1024 ? ' (a port below 1024 needs root or the CAP_NET_BIND_SERVICE capability)' : '';
       throw new SocketBindError(`[socket:${spec.name}] cannot bind ${describe(spec)}: ${err.message}${hint}`, { cause: err });
@@ -608,7 +614,7 @@ export class ListenError extends DroverError {
 /**
  * Creates a socket in the LISTEN state that nobody accepts on yet. A TCP host name is resolved to IPv4
  * (as Python's bind does). A unix socket replaces a socket file left at its path by a server that is gone
- * (never another kind of file, nor a socket a server still listens on: EADDRINUSE); it is created with its mode through the umask and handed to its owner with
+ * (never another kind of file, ENOTSOCK, nor a socket a server still listens on, EADDRINUSE); it is created with its mode through the umask and handed to its owner with
  * lchown, so no path is followed after bind. Throws ListenError.
  */
 export function openListening(spec: ListenSpec): { fd: number; address: string } {
@@ -680,14 +686,17 @@ function tcpAddress(fd: number): string | null {
 
 /**
  * Removes a socket file left at `path` by a server that is gone (connect(2) is refused); anything else there
- * is left alone: another kind of file (bind then fails with EADDRINUSE), and a socket a server still
- * listens on, which is another server's address (another drover, or whatever made it: taking its path would
- * cut it off, and our exit would remove its file), as supervisord refuses it. Throws ListenError.
+ * is left alone: another kind of file (ENOTSOCK here: bind(2) would say EADDRINUSE, as if a server had it),
+ * and a socket a server still listens on, which is another server's address (another drover, or whatever
+ * made it: taking its path would cut it off, and our exit would remove its file), as supervisord refuses it.
+ * Throws ListenError.
  */
 function removeStaleSocketFile(path: string): void {
   // nothing there is the usual case
   const st = lstatOrNull(path);
-  if (st === null || !st.isSocket()) return;
+  if (st === null) return;
+  // a file or directory someone put there is theirs (gunicorn refuses it too: "is not a socket")
+  if (!st.isSocket()) throw new ListenError('ENOTSOCK', notASocketMessage(path, st));
   let answers: boolean;
   try {
     answers = unixSocketAnswers(path);
@@ -697,6 +706,29 @@ function removeStaleSocketFile(path: string): void {
   }
   if (answers) throw new ListenError('EADDRINUSE', 'EADDRINUSE (a server is listening on it: another drover, or another server that is running; its socket file is left in place)');
   removeSocketFile(path);
+}
+
+/**
+ * What is wrong with binding a unix socket at `path` when something other than a socket is there (a regular
+ * file, a directory, a link); null when nothing or a socket is there (a leftover socket is replaced at bind).
+ */
+export function notASocketAt(path: string): string | null {
+  const st = lstatOrNull(path);
+  return st === null || st.isSocket() ? null : notASocketMessage(path, st);
+}
+
+function notASocketMessage(path: string, st: Stats): string {
+  return `${path} exists and is ${describeFileKind(st)}, not a socket; drover will not remove it`;
+}
+
+function describeFileKind(st: Stats): string {
+  if (st.isFile()) return 'a regular file';
+  if (st.isDirectory()) return 'a directory';
+  if (st.isSymbolicLink()) return 'a symbolic link';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  return 'a file of another kind';
 }
 
 function describe(spec: SocketSpec): string {
