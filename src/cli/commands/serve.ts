@@ -12,13 +12,15 @@ import { ConfigProblems } from '../../config/sources.js';
 import { PROGRAM_KEYS, SOCKET_KEYS } from '../../config/schema.js';
 import { instanceRunning } from '../../daemon/lock.js';
 import { ensureRuntimeDir, RuntimeDirError } from '../../daemon/runtime-dir.js';
-import { formatConfigProblem } from '../../errors.js';
+import { DroverError, formatConfigProblem } from '../../errors.js';
 import { printJson } from '../format.js';
 import { EXIT } from '../exit-codes.js';
 import { outputIsTheAnswer } from '../run.js';
+import { bindClash, bindPathProblem, type GivenBind } from './_serve-binds.js';
 import { gunicornOnly } from './_serve-flags.js';
 import { iniValue, lineBreakIn } from './_serve-ini.js';
 import { up, withoutNative } from './up.js';
+import { resolveIPv4 } from '../../os/native-net.js';
 import { lookupUser } from '../../os/users.js';
 
 const HELP = `usage: drover serve APP [options]
@@ -274,13 +276,23 @@ export const serve: Command = async (ctx) => {
     return /^\[[0-9A-Fa-f:.]+\]$/.test(tcp) || isIP(tcp) === 4 || tcp === 'localhost' ? `${tcp}:8000` : tcp;
   };
   // checked here with the config's own parser, so that a bad -b is reported as given, not as a line of serve.ini
+  const given: GivenBind[] = [];
   for (const b of binds) {
     try {
-      SOCKET_KEYS.bind.parse(bindAddr(b));
+      given.push({ typed: b, bind: SOCKET_KEYS.bind.parse(bindAddr(b)) });
     } catch (err) {
       if (!(err instanceof ValueProblem)) throw err;
       return usage(`-b ${b}: ${err.message} (expected ${err.expected})`);
     }
+  }
+  // and against each other and what is at a unix: path, for the same reason (docs/decisions.md, "serve -b")
+  const clash = bindClash(given, resolveHostOrKeep);
+  if (clash !== null) return usage(clash);
+  const notSocket = bindPathProblem(given);
+  if (notSocket !== null) {
+    // exit 1 as for any -b that cannot be bound: the command line is right, the path is taken
+    ctx.stderr.write(`drover serve: ${notSocket}\n`);
+    return EXIT.FAILURE;
   }
 
   // a name given is the program's name, as written; one made from the app's file name is made to fit
@@ -441,6 +453,17 @@ function serveClientCerts(caCerts: string | undefined, certReqs: string | undefi
     return [];
   }
   return [...(caCerts !== undefined ? [`ca_certs = ${iniValue(resolve(ctx.cwd, caCerts))}`] : []), ...(reqs !== undefined ? [`cert_reqs = ${reqs}`] : [])];
+}
+
+/** A host name's IPv4 address as bind resolves it; the name itself when it cannot be (the bind says why). */
+function resolveHostOrKeep(host: string): string {
+  try {
+    return resolveIPv4(host);
+  } catch (err) {
+    // E_RESOLVE, or E_NATIVE (no native layer: serve says so before it binds anything)
+    if (err instanceof DroverError) return host;
+    throw err;
+  }
 }
 
 function isDirectory(path: string): boolean {
