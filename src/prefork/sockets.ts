@@ -648,9 +648,19 @@ export function openListening(spec: ListenSpec): { fd: number; address: string }
   } catch (err) {
     if (err instanceof ListenError) throw err;
     const code = err instanceof NativeError ? err.code : err instanceof DroverError ? err.code : ((err as NodeJS.ErrnoException).code ?? 'EINVAL');
-    throw new ListenError(code, err instanceof NativeError ? code : (err as Error).message, { cause: err });
+    throw new ListenError(code, err instanceof NativeError ? bindErrorWords(code) : (err as Error).message, { cause: err });
   }
   return { fd, address: tcpAddress(fd) ?? `${b.host}:${b.port}` };
+}
+
+/** What bind(2)'s commonest errors mean for a TCP address, in words, with the code. */
+function bindErrorWords(code: string): string {
+  const words: Record<string, string> = {
+    EADDRINUSE: 'the address is already in use (another process listens on it: `ss -ltnp` names it)',
+    EADDRNOTAVAIL: 'no interface of this machine has that address',
+    EACCES: 'permission denied',
+  };
+  return words[code] === undefined ? code : `${words[code]} (${code})`;
 }
 
 /** Closes a socket from openListening; a unix socket's file goes with it (while it is still the one bound). */

@@ -203,7 +203,7 @@ test('a port another program holds stops drover at start, naming the fcgi-progra
   try {
     const r = await d.cli(['up', '-d', '--wait']);
     assert.equal(r.code, 1, show(['up'], r));
-    assert.match(r.output, new RegExp(`\\[fcgi-program:php\\] cannot create its socket tcp://127\\.0\\.0\\.1:${port}: EADDRINUSE`), show(['up'], r));
+    assert.match(r.output, new RegExp(`\\[fcgi-program:php\\] cannot create its socket tcp://127\\.0\\.0\\.1:${port}: the address is already in use .*\\(EADDRINUSE\\)`), show(['up'], r));
   } finally {
     holder.close();
     assert.deepEqual(await d.teardown(), []);

@@ -129,8 +129,8 @@ sockets = web
     );
     const r = await runCli(['reload', '-c', file], { cwd: dir, timeoutMs: 30_000 });
     assert.equal(r.code, 1, `drover reload → exit ${String(r.code)}\n${r.output}\n${run.describe()}`);
-    assert.match(r.stdout, /b: ERROR E_SPAWN \(not added: its socket web could not be bound: \[socket:web\] cannot bind 127\.0\.0\.1:\d+: EADDRINUSE\)/, r.output);
-    await run.waitForLine(/\[socket:web\] cannot bind 127\.0\.0\.1:\d+: EADDRINUSE/);
+    assert.match(r.stdout, /b: ERROR E_SPAWN \(not added: its socket web could not be bound: \[socket:web\] cannot bind 127\.0\.0\.1:\d+: the address is already in use \(another process listens on it: `ss -ltnp` names it\) \(EADDRINUSE\)\)/, r.output);
+    await run.waitForLine(/\[socket:web\] cannot bind 127\.0\.0\.1:\d+: the address is already in use .*\(EADDRINUSE\)/);
     assert.doesNotMatch(run.output, /spawned: '?b'?/, 'b is not started on a socket that is not bound');
     assert.doesNotMatch(run.output, /a: running → /, 'a is left alone');
     assert.equal(Number((/spawned: '?a'? with pid (\d+)/.exec(run.output) ?? [])[1]), aPid);
