@@ -44,7 +44,7 @@ export async function findEndpoint(
   const bytes = readMainFile(file);
   const quick = bytes === null ? null : defaultSocketOf(file, bytes);
   // the file names no [supervisorctl] (nor anything else that could move the socket or give credentials)
-  if (quick !== null) return { endpoint: parseServerUrl(url ?? `unix://${quick}`, credentialsFor(opts, null, false)), config: null };
+  if (quick !== null) return { endpoint: ownSocket(parseServerUrl(url ?? `unix://${quick}`, credentialsFor(opts, null, false)), url === undefined, file), config: null };
   const read = await readSections(file, bytes, env);
   if ('notice' in read) {
     const notice = url ? `cannot evaluate ${file}, so using no credentials of its [supervisorctl]: ${read.problem}` : `cannot evaluate ${file}, so using the default control socket ${read.fallback}: ${read.problem}`;
@@ -63,7 +63,15 @@ export async function findEndpoint(
   }
   // [unix_http_server]'s credentials are the ones of its socket: used there only, not sent elsewhere
   const atOwnSocket = endpoint.socketPath !== null && `unix://${endpoint.socketPath}` === own;
-  return { endpoint: parseServerUrl(target, credentialsFor(opts, config, atOwnSocket)), config };
+  return { endpoint: ownSocket(parseServerUrl(target, credentialsFor(opts, config, atOwnSocket)), atOwnSocket && url === undefined, file), config };
+}
+
+/**
+ * `endpoint`, naming `file` when it is that config's own control socket: two configs in one directory share
+ * the default socket, and the drover there then refuses what the other one asks (E_OTHER_CONFIG).
+ */
+function ownSocket(endpoint: Endpoint, own: boolean, file: string): Endpoint {
+  return own ? { ...endpoint, configFile: file } : endpoint;
 }
 
 // --- internal ---

@@ -68,6 +68,9 @@ export function exitCodeFor(code: string): number {
       return EXIT.USAGE;
     case 'E_UNAUTHORIZED':
       return EXIT.NO_PERMISSION;
+    case 'E_OTHER_CONFIG':
+      // no drover runs the config asked about: the one answering runs another
+      return EXIT.SUPERVISOR_NOT_RUNNING;
     default:
       return EXIT.FAILURE;
   }

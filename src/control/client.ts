@@ -15,6 +15,12 @@ export interface Endpoint {
   readonly credentials: Credentials | null;
   /** as given, for messages */
   readonly url: string;
+  /**
+   * the config file this endpoint was found from (its own control socket), sent as `x-drover-config`: the
+   * drover there answers only when it runs that file (a second config in the same directory shares the
+   * socket); absent for -s and a config's serverurl
+   */
+  readonly configFile?: string;
 }
 
 /** Parses `unix:///path.sock`, `unix:/path`, or `http://host:port`. */
@@ -94,6 +100,7 @@ export function requestRaw(
     if (payload) head.push('content-type: application/json', `content-length: ${payload.length}`);
     const auth = authHeader(ep).authorization;
     if (auth !== undefined) head.push(`authorization: ${auth}`);
+    if (ep.configFile !== undefined) head.push(`x-drover-config: ${encodeURIComponent(ep.configFile)}`);
     const request = Buffer.from(`${head.join('\r\n')}\r\n\r\n`, 'latin1');
     const socket = ep.socketPath ? connect(ep.socketPath) : connect(ep.port, ep.host);
     const chunks: Buffer[] = [];
@@ -190,7 +197,7 @@ export function openEventStream(
         ...target(ep),
         method: 'GET',
         path,
-        headers: { accept: 'text/event-stream', ...authHeader(ep) },
+        headers: { accept: 'text/event-stream', ...authHeader(ep), ...(ep.configFile !== undefined ? { 'x-drover-config': encodeURIComponent(ep.configFile) } : {}) },
       },
       (res: IncomingMessage) => {
         if (res.statusCode !== 200) {

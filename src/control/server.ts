@@ -1,7 +1,7 @@
 // The control server: HTTP on a unix socket (always) and on TCP (when [inet_http_server] asks, with
 // required authentication). Routes by path prefix to the JSON API (/api/), supervisor's XML-RPC (/RPC2),
 // metrics, health probes and the web page. Request bodies are capped; no path from a request is ever opened as a file.
-import { chmodSync, chownSync, closeSync, constants as fsConstants, lstatSync, openSync, renameSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants as fsConstants, lstatSync, openSync, realpathSync, renameSync, unlinkSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, isIP } from 'node:net';
 import { basename, dirname, join } from 'node:path';
@@ -208,11 +208,37 @@ export class ControlServer {
   /** true while accepts fail for want of a descriptor, once that has been said; false when none has */
   private acceptShort = false;
 
-  /** `onProblem`: told what the server survived (accepts failing with EMFILE), for drover's log */
+  /** the config file this drover runs, as its real path (symlinks resolved); null: requests are not checked */
+  private readonly configFile: string | null;
+
+  /**
+   * `onProblem`: told what the server survived (accepts failing with EMFILE), for drover's log;
+   * `configFile`: the config this drover runs, which a CLI request names in `x-drover-config` (a second
+   * config beside it shares the default control socket, and must not stop this one's programs)
+   */
   constructor(
     private readonly routes: readonly RouteHandler[],
     private readonly onProblem: (message: string) => void = () => undefined,
-  ) {}
+    configFile: string | null = null,
+  ) {
+    this.configFile = configFile === null ? null : realPathOr(configFile);
+  }
+
+  /**
+   * Why a request that names its config file (`x-drover-config`, percent-encoded: the CLI's -c, or the
+   * config it found) is not for this drover; null when it is, or names none.
+   */
+  private otherConfig(header: string | string[] | undefined): string | null {
+    if (this.configFile === null || typeof header !== 'string') return null;
+    let asked: string;
+    try {
+      asked = decodeURIComponent(header);
+    } catch {
+      return `x-drover-config ${JSON.stringify(header.slice(0, 200))} is not a percent-encoded path`;
+    }
+    if (asked === this.configFile || realPathOr(asked) === this.configFile) return null;
+    return `the drover answering here runs ${this.configFile}, not ${asked}: the two share this control socket (the .drover directory beside them); give the second its own (\`runtime_dir =\` in its [drover] section, or its own directory), or name this socket with -s to talk to this drover anyway`;
+  }
 
   /** Calls `listener` after each answer (event streams aside); returns the function that stops it. */
   onAnswered(listener: () => void): () => void {
@@ -514,6 +540,12 @@ export class ControlServer {
         return;
       }
       admission?.trust(req.socket);
+      const otherConfig = this.otherConfig(req.headers['x-drover-config']);
+      if (otherConfig !== null) {
+        sendError(res, 409, 'E_OTHER_CONFIG', otherConfig);
+        req.resume();
+        return;
+      }
       if (isCrossSiteWrite(req)) {
         // A browser that holds the TCP listener's basic credentials sends them with any site's form or
         // fetch; a POST from another origin must not stop programs (CSRF). CLIs send no Origin header.
@@ -698,4 +730,14 @@ export function tcpConnectionCap(): number {
     limit = 1024;
   }
   return Math.max(16, Math.min(512, Math.floor(limit / 4)));
+}
+
+/** `path` with its symlinks resolved; as given when that fails (gone, unreadable). */
+function realPathOr(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    // ENOENT, EACCES: compared as written
+    return path;
+  }
 }

@@ -23,6 +23,8 @@ export type ApiErrorCode =
   | 'E_UNAUTHORIZED'
   | 'E_CROSS_ORIGIN'
   | 'E_BAD_HOST'
+  /** the request named another config file than the one this drover runs (HTTP 409; docs/api.md) */
+  | 'E_OTHER_CONFIG'
   | 'E_NOT_FOUND'
   | 'E_BAD_NAME'
   | 'E_METHOD'

@@ -351,7 +351,7 @@ export async function runMaster(o: MasterOptions): Promise<number> {
       queueStats: async () => (gate.isOpen ? [...(await shared.backend.queueStats(null))] : []),
       journalHealth: () => (gate.isOpen ? (shared.backend.journalHealth?.() ?? null) : null),
     }),
-  ], (m) => logger.warn(m));
+  ], (m) => logger.warn(m), config.file);
   /** runtime directories a reload named, whose lock this master holds too (no second drover starts there) */
   const claimed = new Map<string, InstanceLock>();
   /** What a reload applies of the settings outside the programs (settings-diff.ts); returns why it cannot, or null. */

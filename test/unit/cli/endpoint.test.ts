@@ -34,7 +34,9 @@ function fullEndpoint(file: string, env: Record<string, string>): Endpoint {
   const creds =
     (ctl?.username ? { username: ctl.username, password: ctl.password ?? '' } : null) ??
     (unix?.username ? { username: unix.username, password: unix.password ?? '' } : null);
-  return parseServerUrl(target, creds);
+  const endpoint = parseServerUrl(target, creds);
+  // the config's own socket is asked with the config's name (x-drover-config: E_OTHER_CONFIG)
+  return target === own ? { ...endpoint, configFile: file } : endpoint;
 }
 
 /** Compares the CLI's endpoint and the lean sections with the full loader's on one config file. */
