@@ -54,6 +54,11 @@ export class LockTable {
     return this.nameChars + overhead * this.items;
   }
 
+  /** Whether `name` is held or waited for now. */
+  known(name: string): boolean {
+    return this.locks.has(name);
+  }
+
   /** The last token granted (0: none yet). */
   get lastGranted(): number {
     return this.lastToken;

@@ -133,7 +133,9 @@ export class MemoryBackend implements SharedBackend {
   }
 
   take(queue: string, owner: string, leaseMs: number, deliver: (d: Delivery) => void): () => void {
-    this.quota.check(this.newQueueBytes(queue) + queue.length + ENTRY_OVERHEAD_BYTES, `queue ${JSON.stringify(queue)}: take`);
+    // Only a new queue is refused: a take from a known one is how a full master drains (its wait counts
+    // toward what other requests find held, but is never refused itself, nor is an internal re-take)
+    this.quota.check(this.newQueueBytes(queue), `queue ${JSON.stringify(queue)}: take`);
     const waiting = { owner, chars: queue.length };
     this.waitingTakes.add(waiting);
     this.waitingTakeChars += waiting.chars;
@@ -239,7 +241,8 @@ export class MemoryBackend implements SharedBackend {
   }
 
   lockAcquire(name: string, owner: string, ttlMs: number, grant: (token: number) => void): () => void {
-    this.quota.check(name.length + 2 * ENTRY_OVERHEAD_BYTES, `lock ${JSON.stringify(name)}`);
+    // only a new name is refused: a wait for a known lock may be what finishes a task, and so frees room
+    if (!this.lockTable.known(name)) this.quota.check(name.length + 2 * ENTRY_OVERHEAD_BYTES, `lock ${JSON.stringify(name)}`);
     return this.lockTable.acquire(name, owner, ttlMs, grant);
   }
 
