@@ -142,7 +142,7 @@ export function goneExit(entry: ProcessEntry, pid: number, startTicks: number, c
     snapshot: entry.stopSnapshot,
     startTicks,
     executable: entry.executable,
-    marker: `SUPERVISOR_PROCESS_NAME=${spec.name}`,
+    processName: spec.name,
     startedAtMs: record.startedAtMs ?? 0,
     requested,
     code,

@@ -1,7 +1,7 @@
 // What an ended process left behind, found in one snapshot of /proc.
 import { realpathSync } from 'node:fs';
 import { isSpawnedByNode } from './children.js';
-import { environHas, readExe, type ProcStat } from './proc.js';
+import { environValue, readExe, type ProcStat } from './proc.js';
 
 /** What is known of a process after its exit. */
 export interface GoneProcess {
@@ -13,10 +13,10 @@ export interface GoneProcess {
   /** the executable it ran */
   readonly executable: string;
   /**
-   * what drover put in its environment to say whose it is (`SUPERVISOR_PROCESS_NAME=name`): an orphan of
-   * the same executable is its own only with that in its environment too; absent when unknown
+   * the name drover put in its environment (`SUPERVISOR_PROCESS_NAME`): an orphan of the same executable
+   * whose environment names another process is that one's; absent when unknown
    */
-  readonly marker?: string;
+  readonly processName?: string;
 }
 
 /**
@@ -25,7 +25,7 @@ export interface GoneProcess {
  * executable started since it was spawned: a daemon's child has left the group by the time the exit is
  * seen, so the executable and the start time are what is left to go by. An orphan is re-parented to init,
  * or to drover itself when drover is a subreaper (never confused with a process drover spawned); an orphan
- * whose environment names another program (`marker`) is that program's.
+ * whose environment names another program (`SUPERVISOR_PROCESS_NAME`) is that program's.
  */
 export function findLeftBehind(gone: GoneProcess, table: readonly ProcStat[], opts: { sameExecutable: boolean }): ProcStat[] {
   let exe: string | null = null;
@@ -46,7 +46,9 @@ export function findLeftBehind(gone: GoneProcess, table: readonly ProcStat[], op
     const orphan = (p.ppid === 1 && me !== 1) || (p.ppid === me && !isSpawnedByNode(p.pid));
     if (exe === null || !orphan || gone.startTicks === 0 || p.startTicks < gone.startTicks || readExe(p.pid) !== exe) return false;
     // another program of the same executable started since may have left its own daemon: the environment
-    // each inherited from drover says whose it is (unreadable: the guess stands on the rest)
-    return gone.marker === undefined || environHas(p.pid, gone.marker) !== false;
+    // each inherited from drover says whose it is. Only another name rules it out: without one (unreadable,
+    // a clean environment, or a process title written over it, as redis and nginx do) the guess stands
+    const named = gone.processName === undefined ? undefined : environValue(p.pid, 'SUPERVISOR_PROCESS_NAME');
+    return named === undefined || named === null || named === gone.processName;
   });
 }

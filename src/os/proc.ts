@@ -186,17 +186,23 @@ export function readExe(pid: number): string | null {
 }
 
 /**
- * Whether the environment a process started with (/proc/PID/environ: what its exec got, which a fork
- * without exec shares) holds `entry` (`KEY=value`): true or false, or null when it cannot be read (gone,
- * another user's process).
+ * The value of `key` in the environment a process started with (/proc/PID/environ: what its exec got,
+ * which a fork without exec shares): null when it is not there (or a process title was written over the
+ * area, as redis and nginx do), undefined when it cannot be read (gone, another user's process).
  */
-export function environHas(pid: number, entry: string): boolean | null {
+export function environValue(pid: number, key: string): string | null | undefined {
+  let text: string;
   try {
-    return `\0${readFileSync(`/proc/${pid}/environ`, 'latin1')}`.includes(`\0${entry}\0`);
+    text = `\0${readFileSync(`/proc/${pid}/environ`, 'latin1')}`;
   } catch (err) {
-    if (isGone(err) || isDenied(err)) return null;
+    if (isGone(err) || isDenied(err)) return undefined;
     throw err;
   }
+  const at = text.indexOf(`\0${key}=`);
+  if (at < 0) return null;
+  const start = at + key.length + 2;
+  const end = text.indexOf('\0', start);
+  return text.slice(start, end < 0 ? undefined : end);
 }
 
 /** The command line of a process as `ps` shows it (arguments joined by spaces; a process title as set), or null. */

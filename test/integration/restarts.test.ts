@@ -242,6 +242,21 @@ autorestart = false
   }
 });
 
+test('a self-daemonizing program whose daemon has a clean environment (no SUPERVISOR_PROCESS_NAME) is still reported', async () => {
+  const dir = makeTmpDir();
+  const run = await startUp(writeConfig(dir, `[program:clean]\ncommand = ${node} ${fixture('daemonize.mjs')}\nenvironment = CLEAN_ENV="1"\nstartsecs = 0\nautorestart = false\n`));
+  let daemon = 0;
+  try {
+    daemon = Number((await run.waitForLine(/clean \| daemon (\d+)/))[1]);
+    const m = await run.waitForLine(/clean: exited but left (.*) running: the program seems to daemonize itself/);
+    assert.match(m[1] ?? '', new RegExp(`\\b${daemon}\\b`));
+    run.signal('SIGTERM');
+    assert.equal((await run.waitForExit()).code, 0, run.describe());
+  } finally {
+    await teardown(run, [daemon], dir);
+  }
+});
+
 test('two self-daemonizing programs of one executable: each warning names its own daemon only', async () => {
   const dir = makeTmpDir();
   // the first exits only once the second's daemon has written its pidfile: its exit then finds that
