@@ -723,7 +723,13 @@ function removeStaleSocketFile(path: string): void {
  * file, a directory, a link); null when nothing or a socket is there (a leftover socket is replaced at bind).
  */
 export function notASocketAt(path: string): string | null {
-  const st = lstatOrNull(path);
+  let st: Stats | null;
+  try {
+    st = lstatOrNull(path);
+  } catch {
+    // ENOTDIR, EACCES, ELOOP: not a file in the way; the bind says what is wrong with the path
+    return null;
+  }
   return st === null || st.isSocket() ? null : notASocketMessage(path, st);
 }
 

@@ -116,3 +116,16 @@ bind = unix:${path}
     await teardown(run, [], dir);
   }
 });
+
+test('serve -b unix:PATH under a regular file (ENOTDIR): the bind says why, exit 1, no internal error', async () => {
+  const dir = makeTmpDir();
+  try {
+    writeFileSync(join(dir, 'plain'), '');
+    const r = await serve(dir, ['-b', `unix:${join(dir, 'plain', 'x.sock')}`]);
+    assert.equal(r.code, 1, r.output);
+    assert.match(r.stderr, /cannot bind unix:\S*plain\/x\.sock: .*ENOTDIR/, r.output);
+    assert.doesNotMatch(r.output, /internal error/, r.output);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

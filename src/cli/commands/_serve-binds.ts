@@ -15,8 +15,10 @@ export interface GivenBind {
  * The first -b whose address an earlier one already binds, in words: the same address (gunicorn 20.1 binds
  * each -b and so fails on a repeat: "Connection in use", five retries, exit 1), or one inside an earlier
  * wildcard's. null when each has its own. `resolveHost` gives a host name's IPv4 address, as bind resolves it.
+ * With `reusePort` (--reuse-port: SO_REUSEPORT on every socket) an address inside a wildcard's binds too,
+ * so only a repeat is refused.
  */
-export function bindClash(binds: readonly GivenBind[], resolveHost: (host: string) => string): string | null {
+export function bindClash(binds: readonly GivenBind[], resolveHost: (host: string) => string, reusePort = false): string | null {
   const key = binds.map(({ bind: b }) => (b.kind === 'tcp' ? { ...b, host: canonicalHost(b.host, resolveHost) } : b));
   for (let i = 0; i < key.length; i++) {
     for (let j = 0; j < i; j++) {
@@ -27,7 +29,7 @@ export function bindClash(binds: readonly GivenBind[], resolveHost: (host: strin
       const first = `-b #${j + 1}${earlier.typed === later.typed ? '' : ` (${earlier.typed})`}`;
       const same = (a.kind === 'unix' && b.kind === 'unix' && a.path === b.path) || (a.kind === 'tcp' && b.kind === 'tcp' && a.port !== 0 && a.port === b.port && a.host === b.host);
       if (same) return `${which} is given twice: ${first} is the same address; give each address once`;
-      if (a.kind !== 'tcp' || b.kind !== 'tcp' || a.port === 0 || a.port !== b.port) continue;
+      if (reusePort || a.kind !== 'tcp' || b.kind !== 'tcp' || a.port === 0 || a.port !== b.port) continue;
       // one listening socket on a wildcard holds its port on every address it covers ([::] binds with
       // IPV6_V6ONLY off: IPv4 too), so the other's bind(2) fails with EADDRINUSE
       if (covers(a.host, b.host)) return `${which} is already bound by -b #${j + 1} (${earlier.typed}, ${everyAddress(a.host)}); give each -b an address of its own`;
@@ -52,7 +54,14 @@ export function bindPathProblem(binds: readonly GivenBind[]): string | null {
 /** An IPv6 literal in its one short form ([::0] is [::]), a host name resolved, an IPv4 literal as it is. */
 function canonicalHost(host: string, resolveHost: (host: string) => string): string {
   // the WHATWG URL parser writes an IPv6 host in RFC 5952's form
-  if (isIP(host) === 6) return new URL(`http://[${host}]/`).hostname.slice(1, -1);
+  if (isIP(host) === 6) {
+    try {
+      return new URL(`http://[${host}]/`).hostname.slice(1, -1);
+    } catch {
+      // a scoped address (fe80::1%lo), which URL does not take: compared as written
+      return host;
+    }
+  }
   return isIP(host) === 4 ? host : resolveHost(host);
 }
 

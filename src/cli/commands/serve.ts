@@ -286,7 +286,7 @@ export const serve: Command = async (ctx) => {
     }
   }
   // and against each other and what is at a unix: path, for the same reason (docs/decisions.md, "serve -b")
-  const clash = bindClash(given, resolveHostOrKeep);
+  const clash = bindClash(given, resolveHostOrKeep, v['reuse-port'] === true);
   if (clash !== null) return usage(clash);
   const notSocket = bindPathProblem(given);
   if (notSocket !== null) {

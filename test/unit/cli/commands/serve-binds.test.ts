@@ -27,3 +27,13 @@ test('addresses that can be bound side by side are no clash: port 0 twice, other
   assert.equal(bindClash([tcp('127.0.0.1:80', '127.0.0.1', 80), tcp('127.0.0.1:81', '127.0.0.1', 81)], hosts), null);
   assert.equal(bindClash([tcp('0.0.0.0:80', '0.0.0.0', 80), tcp('[::1]:80', '::1', 80)], hosts), null);
 });
+
+test('with --reuse-port an address inside a wildcard binds too (SO_REUSEPORT on both): only a repeat is refused', () => {
+  assert.equal(bindClash([tcp('0.0.0.0:80', '0.0.0.0', 80), tcp('127.0.0.1:80', '127.0.0.1', 80)], hosts, true), null);
+  assert.match(bindClash([tcp('127.0.0.1:80', '127.0.0.1', 80), tcp('127.0.0.1:80', '127.0.0.1', 80)], hosts, true) ?? '', /is given twice/);
+});
+
+test('a scoped IPv6 address (fe80::1%lo), which the URL parser refuses, is compared as written', () => {
+  assert.equal(bindClash([tcp('[fe80::1%lo]:80', 'fe80::1%lo', 80)], hosts), null);
+  assert.match(bindClash([tcp('[fe80::1%lo]:80', 'fe80::1%lo', 80), tcp('[fe80::1%lo]:80', 'fe80::1%lo', 80)], hosts) ?? '', /is given twice/);
+});
