@@ -3,7 +3,8 @@
 // must not be (it is someone else's), and one such entry used to stop every rotation for good. Rotation
 // skips those names instead, so the size limit holds whatever is planted. A symbolic link is usable: rename
 // and unlink act on the link itself, never on what it points at.
-import { lstatSync, type Stats } from 'node:fs';
+import { lstatSync } from 'node:fs';
+import { describeFileKind } from '../os/safe-dir.js';
 
 /** A backup name held by something rotation leaves alone. */
 export interface InTheWay {
@@ -35,19 +36,9 @@ export function usableBackupSlots(
       const st = lstatSync(at(n, gz), { throwIfNoEntry: false });
       if (st === undefined || st.isFile() || st.isSymbolicLink()) continue;
       usable = false;
-      inTheWay.push({ number: n, gz, what: describeEntry(st) });
+      inTheWay.push({ number: n, gz, what: describeFileKind(st) });
     }
     if (usable) slots.push(n);
   }
   return { slots, inTheWay };
-}
-
-/** What kind of entry a Stats is, for a message. */
-function describeEntry(st: Stats): string {
-  if (st.isDirectory()) return 'a directory';
-  if (st.isFIFO()) return 'a FIFO';
-  if (st.isSocket()) return 'a socket';
-  if (st.isCharacterDevice()) return 'a character device';
-  if (st.isBlockDevice()) return 'a block device';
-  return 'something that is not a regular file';
 }

@@ -229,6 +229,18 @@ function describeType(st: Stats): string {
   return 'not a file';
 }
 
+/** What kind of entry an lstat(2) found, for a message: "a regular file", "a directory", "a FIFO", … */
+export function describeFileKind(st: Stats): string {
+  if (st.isFile()) return 'a regular file';
+  if (st.isDirectory()) return 'a directory';
+  if (st.isSymbolicLink()) return 'a symbolic link';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  return 'a file of another kind';
+}
+
 /** lstat(2) of `path`, or null when nothing is there (ENOENT); any other error is thrown. */
 export function lstatOrNull(path: string): Stats | null {
   try {

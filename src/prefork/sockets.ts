@@ -17,7 +17,7 @@
 // write the list (handSteeringOver, takeSteering).
 import { closeSync, fstatSync, lchownSync, renameSync, unlinkSync, type Stats } from 'node:fs';
 import { steadyNowMs } from '../os/clock.js';
-import { lstatOrNull } from '../os/safe-dir.js';
+import { describeFileKind, lstatOrNull } from '../os/safe-dir.js';
 import { isIP } from 'node:net';
 import type { SocketSpec } from '../config/types.js';
 import { DroverError, formatConfigProblem } from '../errors.js';
@@ -735,16 +735,6 @@ export function notASocketAt(path: string): string | null {
 
 function notASocketMessage(path: string, st: Stats): string {
   return `${path} exists and is ${describeFileKind(st)}, not a socket; drover will not remove it`;
-}
-
-function describeFileKind(st: Stats): string {
-  if (st.isFile()) return 'a regular file';
-  if (st.isDirectory()) return 'a directory';
-  if (st.isSymbolicLink()) return 'a symbolic link';
-  if (st.isFIFO()) return 'a FIFO';
-  if (st.isCharacterDevice()) return 'a character device';
-  if (st.isBlockDevice()) return 'a block device';
-  return 'a file of another kind';
 }
 
 function describe(spec: SocketSpec): string {
