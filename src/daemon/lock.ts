@@ -3,7 +3,7 @@
 // last holder dies (even by SIGKILL), exactly one of several racing starters wins, and — unlike the abstract
 // unix socket drover used before — no other local user can take the name first: they cannot open a file in
 // a directory only drover's uid may enter (docs/security.md, finding 12).
-import { closeSync, constants, fstatSync, openSync } from 'node:fs';
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { tryLockExclusive } from '../os/native.js';
 import { lstatOrNull } from '../os/safe-dir.js';
@@ -68,6 +68,37 @@ function isLockOf(fd: number, runtimeDir: string): boolean {
   if (at === null) return false;
   const open = fstatSync(fd);
   return open.dev === at.dev && open.ino === at.ino;
+}
+
+/**
+ * Writes who holds the lock into its file (`PID CONFIG`), for the message a second start gets: the lock
+ * itself says only that someone holds it. Best effort: the lock holds whatever the file says.
+ */
+export function recordHolder(lock: InstanceLock, configFile: string): void {
+  try {
+    ftruncateSync(lock.fd, 0);
+    writeSync(lock.fd, `${process.pid} ${configFile}\n`, 0);
+  } catch {
+    // ENOSPC, EIO: the next start's message names no holder; nothing else depends on it
+  }
+}
+
+/** Who holds the lock of `runtimeDir`, as its holder wrote it (recordHolder); null when unknown. */
+export function lockHolder(runtimeDir: string): { pid: number; configFile: string } | null {
+  let text: string;
+  try {
+    const fd = openSync(lockPath(runtimeDir), constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      text = readFileSync(fd, 'utf8');
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // gone, or unreadable: the message says less
+    return null;
+  }
+  const m = /^(\d+) (.+)\n?$/.exec(text);
+  return m ? { pid: Number(m[1]), configFile: m[2] ?? '' } : null;
 }
 
 function held(fd: number): InstanceLock {

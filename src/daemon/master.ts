@@ -32,7 +32,7 @@ import { FileDesiredState } from './desired-state.js';
 import { Hooks, ON_STARTING_MS } from './hooks.js';
 import { EventSystem } from '../events/system.js';
 import { callbackAddress, ListenerConfigError, listenerSpecs, requireSocketDirectory, takeControlFds, warnIfExposed } from './listeners.js';
-import { acquireInstanceLock, type InstanceLock } from './lock.js';
+import { acquireInstanceLock, lockHolder, recordHolder, type InstanceLock } from './lock.js';
 import { withoutSystemdEnv } from './notify.js';
 import { controlSocketPath, pidfilePath } from './paths.js';
 import { openPrimitives, type OpenPrimitives } from './primitives.js';
@@ -135,10 +135,17 @@ export async function runMaster(o: MasterOptions): Promise<number> {
   const lock = await acquireInstanceLock(runtimeDir, lockFds);
   const pidfile = pidfilePath(config);
   if (!lock) {
-    const pid = readPidfile(pidfile);
-    o.onStartFailed(`drover is already running for ${runtimeDir}${pid ? ` (pid ${pid}, per ${pidfile})` : ''}`, 1);
+    const holder = lockHolder(runtimeDir);
+    const pid = holder?.pid ?? readPidfile(pidfile);
+    const other = holder !== null && holder.configFile !== config.file;
+    o.onStartFailed(
+      `drover is already running for ${runtimeDir}${pid ? ` (pid ${pid}${holder ? `, config ${holder.configFile}` : `, per ${pidfile}`})` : ''}` +
+        (other ? `; to run ${config.file} beside it, give it a runtime directory of its own (runtime_dir = in its [drover] section)` : ''),
+      1,
+    );
     return 1;
   }
+  recordHolder(lock, config.file);
   // Sockets first: a port that cannot be bound is a start-up error the launching terminal must see.
   // (a set even when the config has none: a reload may add some, src/daemon/socket-reload.ts)
   let sockets: SocketSet;

@@ -31,6 +31,10 @@ test('a command for another config in the same directory is refused by the drove
       assert.equal(r.code, 0, r.output);
       assert.match(r.stdout, /web\s+running/, r.output);
     }
+    // a start of the second config is refused by the runtime directory's lock, which names the holder
+    const second = await runCli(['up', '-d', '-c', staging], { cwd: dir });
+    assert.equal(second.code, 1, second.output);
+    assert.match(second.stderr, new RegExp(`already running for \\S+ \\(pid \\d+, config ${prod.replace(/[.]/g, '\\.')}\\); to run ${staging.replace(/[.]/g, '\\.')} beside it, give it a runtime directory of its own`), second.output);
     // -s names the socket on purpose: no config is sent, so the drover answers
     const viaUrl = await runCli(['status', '-s', `unix://${join(dir, '.drover', 'drover.sock')}`], { cwd: dir });
     assert.equal(viaUrl.code, 0, viaUrl.output);
