@@ -34,7 +34,7 @@ const GET: Record<string, Handler> = {
 const POST: Record<string, Handler> = {
   '/api/queue/push': async (s, a) => {
     const queue = a.name('queue');
-    const id = await s.backend.push(queue, a.task('task', queue), pushOptions(a));
+    const id = await s.backend.push(queue, a.task('task', queue), pushOptions(a, { delayMs: 'delay_ms', maxAttempts: 'max_attempts' }));
     return { ok: true, queue, id } satisfies PushedJson;
   },
   '/api/queue/retry-dead': async (s, a) => {
@@ -91,7 +91,7 @@ export function gatedRoutes(gate: { readonly isOpen: boolean; whenOpen(): Promis
 
 // --- internal ---
 
-/** Query parameters (GET, as strings; Args reads numbers from them) or the JSON body (POST), with the API's snake_case names. */
+/** Query parameters (GET, as strings; Args reads numbers from them) or the JSON body (POST), as the API names them (snake_case). */
 function input(req: IncomingMessage, url: URL, body: Buffer): Record<string, unknown> | SharedError {
   let data: Record<string, unknown>;
   if (req.method === 'GET') {
@@ -110,12 +110,11 @@ function input(req: IncomingMessage, url: URL, body: Buffer): Record<string, unk
     }
     data = { ...(parsed as Record<string, unknown>) };
   }
-  // the API's names are snake_case; the service's are the IPC protocol's camelCase
-  for (const [from, to] of [['delay_ms', 'delayMs'], ['max_attempts', 'maxAttempts']] as const) {
-    if (Object.hasOwn(data, from)) {
-      data[to] = data[from];
-      delete data[from];
-    }
+  // The API's names are snake_case. The worker API's spellings (q.push's delayMs, maxAttempts) used to be
+  // taken too, undocumented (the API's were renamed to them); now they are refused with the API's name,
+  // since ignoring one would push the task with no delay or the default attempts (docs/decisions.md).
+  for (const [worker, api] of [['delayMs', 'delay_ms'], ['maxAttempts', 'max_attempts']] as const) {
+    if (Object.hasOwn(data, worker)) return new SharedError('E_BAD_REQUEST', `unknown parameter "${worker}": the JSON API calls it "${api}"`);
   }
   return data;
 }

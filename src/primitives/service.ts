@@ -282,9 +282,20 @@ const OPS: Record<string, Op> = {
   },
 };
 
-/** Push options from request arguments (worker requests and the JSON API alike). */
-export function pushOptions(a: Args): PushOptions {
-  return { priority: a.int('priority', 0), delayMs: a.int('delayMs', 0, 0), maxAttempts: a.int('maxAttempts', DEFAULT_MAX_ATTEMPTS, 1) };
+/** What the push options are called where they arrive: a worker's request uses the JS API's names. */
+export interface PushOptionNames {
+  readonly delayMs: string;
+  readonly maxAttempts: string;
+}
+
+const WORKER_PUSH_NAMES: PushOptionNames = { delayMs: 'delayMs', maxAttempts: 'maxAttempts' };
+
+/**
+ * Push options from request arguments (worker requests and the JSON API alike), read under `names` so that
+ * an error names the field as the sender spelt it (the JSON API's `delay_ms`, a worker's `delayMs`).
+ */
+export function pushOptions(a: Args, names: PushOptionNames = WORKER_PUSH_NAMES): PushOptions {
+  return { priority: a.int('priority', 0), delayMs: a.int(names.delayMs, 0, 0), maxAttempts: a.int(names.maxAttempts, DEFAULT_MAX_ATTEMPTS, 1) };
 }
 
 /** Typed, validated access to request arguments. */

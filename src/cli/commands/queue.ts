@@ -37,10 +37,13 @@ export const queue = remoteCommand({
   },
   run: async (r) => {
     const [verb, name, ...rest] = r.positionals;
-    const int = (opt: string): number | undefined => {
+    // checked here, in the option's own words: the API would name its field (delay_ms), not --delay
+    const int = (opt: string, min: number): number | undefined => {
       const v = r.values[opt];
       if (v === undefined) return undefined;
-      if (typeof v !== 'string' || !/^-?\d+$/.test(v)) throw new UsageError(`--${opt} must be an integer, got ${JSON.stringify(v)}`);
+      if (typeof v !== 'string' || !/^-?\d+$/.test(v) || !Number.isSafeInteger(Number(v)) || Number(v) < min) {
+        throw new UsageError(`--${opt} must be an integer${min > -Number.MAX_SAFE_INTEGER ? ` ≥ ${min}` : ''}, got ${JSON.stringify(v)}`);
+      }
       return Number(v);
     };
     switch (verb) {
@@ -57,8 +60,8 @@ export const queue = remoteCommand({
         const problem = taskShapeProblem(task);
         if (problem !== null) throw new CommandFailed(`queue ${JSON.stringify(name)}: ${problem}`, EXIT.USAGE, 'E_BAD_ARGUMENTS');
         const body: Record<string, unknown> = { queue: name, task };
-        for (const [opt, key] of [['priority', 'priority'], ['delay', 'delay_ms'], ['max-attempts', 'max_attempts']] as const) {
-          const v = int(opt);
+        for (const [opt, key, min] of [['priority', 'priority', -Number.MAX_SAFE_INTEGER], ['delay', 'delay_ms', 0], ['max-attempts', 'max_attempts', 1]] as const) {
+          const v = int(opt, min);
           if (v !== undefined) body[key] = v;
         }
         const out = await r.call('POST', '/api/queue/push', PushedJson, body);
@@ -88,7 +91,7 @@ export const queue = remoteCommand({
       }
       case 'dead': {
         if (name === undefined || rest.length > 0) throw new UsageError('queue dead needs NAME');
-        const limit = int('limit') ?? 100;
+        const limit = int('limit', 0) ?? 100;
         const out = await r.call('GET', `/api/queue/dead?queue=${encodeURIComponent(name)}&limit=${limit}`, DeadLettersJson);
         if (r.json) r.printJson(out);
         else {

@@ -1,0 +1,76 @@
+// Bad input found by the thirty-sixth session's review: each surface names a bad value in its own terms
+// (the CLI its option or argument, the JSON API its field), a JSON body's number is a JSON number, and the
+// config refuses or warns about what drover cannot honour instead of passing over it in silence.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { Daemon, show } from '../helpers/daemon.js';
+import { rawRequest } from '../helpers/xmlrpc.js';
+
+const CONFIG = `[program:ok]
+command = /bin/sleep 600
+startsecs = 0
+stopwaitsecs = 1
+`;
+
+let d: Daemon;
+
+before(async () => {
+  d = new Daemon(CONFIG);
+  await d.up();
+});
+
+after(async () => {
+  const left = await d.teardown();
+  assert.deepEqual(left, [], 'no process is left behind');
+});
+
+/** One request to the JSON API on the daemon's control socket. */
+async function api(method: 'GET' | 'POST', path: string, body = ''): Promise<{ status: number; body: Record<string, unknown> }> {
+  const r = await rawRequest(join(d.dir, '.drover', 'drover.sock'), { method, path, headers: { 'content-type': 'application/json' }, body });
+  return { status: r.status, body: JSON.parse(r.body) as Record<string, unknown> };
+}
+
+/** The queue `name`'s stats as GET /api/queue/stats answers them. */
+async function queueStats(name: string): Promise<Record<string, unknown>> {
+  const r = await api('GET', `/api/queue/stats?queue=${name}`);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const queues = r.body['queues'] as Record<string, unknown>[];
+  return queues[0] ?? {};
+}
+
+test('drover queue push names its own options when a value is out of range, and never the API\'s fields', async () => {
+  for (const [args, expected] of [
+    [['--delay=-1'], /^drover queue: --delay must be an integer ≥ 0, got "-1"$/m],
+    [['--max-attempts', '0'], /^drover queue: --max-attempts must be an integer ≥ 1, got "0"$/m],
+    [['--delay', '99999999999999999999'], /^drover queue: --delay must be an integer ≥ 0, got "99999999999999999999"$/m],
+  ] as const) {
+    const argv = ['queue', 'push', 'q1', '1', ...args];
+    const r = await d.cli(argv);
+    assert.equal(r.code, 2, show(argv, r));
+    assert.match(r.stderr, expected, show(argv, r));
+    assert.doesNotMatch(r.output, /delayMs|maxAttempts|delay_ms|max_attempts/, show(argv, r));
+  }
+  assert.equal((await queueStats('q1'))['pushed'] ?? 0, 0, 'nothing was pushed');
+});
+
+test('POST /api/queue/push names delay_ms and max_attempts as the API spells them, and refuses the worker API\'s delayMs', async () => {
+  for (const [body, field] of [
+    ['{"queue":"q2","task":1,"delay_ms":1e300}', '"delay_ms" must be an integer ≥ 0'],
+    ['{"queue":"q2","task":1,"delay_ms":-1}', '"delay_ms" must be an integer ≥ 0, got -1'],
+    ['{"queue":"q2","task":1,"max_attempts":0}', '"max_attempts" must be an integer ≥ 1, got 0'],
+    ['{"queue":"q2","task":1,"delayMs":60000}', 'unknown parameter "delayMs": the JSON API calls it "delay_ms"'],
+    ['{"queue":"q2","task":1,"maxAttempts":1}', 'unknown parameter "maxAttempts": the JSON API calls it "max_attempts"'],
+  ] as const) {
+    const r = await api('POST', '/api/queue/push', body);
+    assert.equal(r.status, 400, `${body} → ${JSON.stringify(r.body)}`);
+    assert.equal(r.body['ok'], false);
+    assert.equal(r.body['code'], 'E_BAD_REQUEST', `${body} → ${JSON.stringify(r.body)}`);
+    assert.ok(String(r.body['message']).includes(field), `${body} → ${JSON.stringify(r.body)}`);
+  }
+  assert.equal((await queueStats('q2'))['pushed'] ?? 0, 0, 'nothing was pushed');
+  // the API's own names still reach the queue
+  const ok = await api('POST', '/api/queue/push', '{"queue":"q2","task":1,"delay_ms":600000,"max_attempts":2}');
+  assert.equal(ok.status, 200, JSON.stringify(ok.body));
+  assert.equal((await queueStats('q2'))['delayed'], 1);
+});
