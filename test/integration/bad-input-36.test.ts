@@ -74,3 +74,16 @@ test('POST /api/queue/push names delay_ms and max_attempts as the API spells the
   assert.equal(ok.status, 200, JSON.stringify(ok.body));
   assert.equal((await queueStats('q2'))['delayed'], 1);
 });
+
+test('drover up -d --wait --no-wait is a usage error (exit 2), as --json --wait is, and starts nothing', async () => {
+  const other = new Daemon(CONFIG);
+  try {
+    const argv = ['up', '-d', '--wait', '--no-wait'];
+    const r = await other.cli(argv);
+    assert.equal(r.code, 2, show(argv, r));
+    assert.match(r.stderr, /^drover up: --wait and --no-wait do not go together/m, show(argv, r));
+    assert.doesNotMatch(r.output, /drover started/, show(argv, r));
+  } finally {
+    assert.deepEqual(await other.teardown(), [], 'no process is left behind');
+  }
+});

@@ -158,6 +158,8 @@ async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay, 
   // the foreground streams drover's log and its programs' output until it stops: there is no one answer to print
   if (json && !values.daemon) return usage('--json needs -d: in the foreground drover streams its log and its programs\' output until it stops, with no single result to print as JSON (drover status --json asks a running drover)');
   if (json && values.wait === true) return usage('--json and --wait do not go together: --json prints the start\'s result at once; follow the programs with `drover status --json` or `drover start --json`');
+  // one says wait, the other not: whichever came last winning would hide the mistake
+  if (values.wait === true && values['no-wait'] === true) return usage('--wait and --no-wait do not go together: give one of them');
   // As PID 1 (a container's entrypoint) the launcher's exit would end the PID namespace: the kernel
   // SIGKILLs the daemon it just started, and every program, and drover.sock and drover.pid stay behind
   if (values.daemon && !detached && process.pid === 1) {
