@@ -200,7 +200,14 @@ type Handler = (api: ControlApi, input: Input, req: IncomingMessage, res: Server
 
 /** Request input: the JSON body (POST) or the query string (GET), read through typed getters. */
 class Input {
-  constructor(readonly data: Record<string, unknown>) {}
+  /**
+   * `fromQuery`: a GET's query string, where every value is a string, so `"3"` and `"true"` stand for a
+   * number and a boolean; in a JSON body they must be a JSON number and a JSON boolean (false).
+   */
+  constructor(
+    readonly data: Record<string, unknown>,
+    readonly fromQuery: boolean,
+  ) {}
 
   /** Refuses keys other than `allowed` (for the streaming endpoints, where a typo would go unnoticed). */
   only(...allowed: string[]): void {
@@ -237,16 +244,16 @@ class Input {
     const v = this.data[key];
     if (v === undefined) return dflt;
     if (typeof v === 'boolean') return v;
-    if (v === 'true' || v === '1') return true;
-    if (v === 'false' || v === '0') return false;
-    throw new BadRequest('E_BAD_REQUEST', `"${key}" must be true or false`);
+    if (this.fromQuery && (v === 'true' || v === '1')) return true;
+    if (this.fromQuery && (v === 'false' || v === '0')) return false;
+    throw new BadRequest('E_BAD_REQUEST', `"${key}" must be true or false${this.fromQuery ? '' : ' (a JSON boolean)'}, got ${shownValue(v)}`);
   }
 
   int(key: string, dflt: number): number {
     const v = this.data[key];
     if (v === undefined) return dflt;
-    const n = typeof v === 'number' ? v : typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : NaN;
-    if (!Number.isSafeInteger(n)) throw new BadRequest('E_BAD_REQUEST', `"${key}" must be an integer`);
+    const n = typeof v === 'number' ? v : this.fromQuery && typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : NaN;
+    if (!Number.isSafeInteger(n)) throw new BadRequest('E_BAD_REQUEST', `"${key}" must be an integer${this.fromQuery ? '' : ' (a JSON number)'}, got ${shownValue(v)}`);
     return n;
   }
 
@@ -278,6 +285,12 @@ class Input {
     if (v !== 'stdout' && v !== 'stderr') throw new BadRequest('E_BAD_REQUEST', '"stream" must be "stdout" or "stderr"');
     return v;
   }
+}
+
+/** A request's value for a message: as JSON, cut at 100 characters (a body may hold a megabyte). */
+function shownValue(v: unknown): string {
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > 100 ? `${text.slice(0, 100)}… (${text.length} characters)` : text;
 }
 
 function resolveOrThrow(api: ControlApi, patterns: readonly string[]): string[] {
@@ -565,7 +578,7 @@ const POST: Record<string, Handler> = {
     const program = input.string('program');
     const count = input.int('count', -1);
     if (count < 1 || count > MAX_SCALE) {
-      throw new BadRequest('E_BAD_REQUEST', `"count" must be an integer from 1 to ${MAX_SCALE}`);
+      throw new BadRequest('E_BAD_REQUEST', `"count" must be an integer from 1 to ${MAX_SCALE}, got ${count}`);
     }
     try {
       return results(await api.scale(program, count, input.bool('wait', true)));
@@ -680,7 +693,7 @@ export function jsonApiRoute(api: ControlApi): RouteHandler {
         data = parsed as Record<string, unknown>;
       }
       try {
-        const out = await handler(api, new Input(data), req, res);
+        const out = await handler(api, new Input(data, req.method === 'GET'), req, res);
         if (out instanceof JsonText) sendJsonText(res, 200, out.text, out.headers);
         else if (out !== STREAMING) sendJson(res, 200, out);
       } catch (err) {

@@ -66,7 +66,7 @@ export function sharedRoutes(service: SharedService): RouteHandler[] {
         return;
       }
       try {
-        sendJson(res, 200, await handler(service, new Args(data)));
+        sendJson(res, 200, await handler(service, new Args(data, req.method === 'GET')));
       } catch (err) {
         // the master holds shared_max_bytes already: the request was sound, there is no room for it
         if (err instanceof SharedError) sendError(res, err.code === 'E_QUOTA' ? 507 : 400, err.code, err.message);

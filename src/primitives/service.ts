@@ -300,7 +300,14 @@ export function pushOptions(a: Args, names: PushOptionNames = WORKER_PUSH_NAMES)
 
 /** Typed, validated access to request arguments. */
 export class Args {
-  constructor(private readonly a: Readonly<Record<string, unknown>>) {}
+  /**
+   * `fromQuery`: the arguments are a query string's, every value a string, so a number may come as its
+   * digits; a JSON body's or a worker's number must be a JSON number (false).
+   */
+  constructor(
+    private readonly a: Readonly<Record<string, unknown>>,
+    private readonly fromQuery = false,
+  ) {}
 
   name(key: string): string {
     const v = this.a[key];
@@ -318,7 +325,7 @@ export class Args {
   }
 
   int(key: string, dflt: number, min = -Number.MAX_SAFE_INTEGER): number {
-    const v = numeric(this.a[key]);
+    const v = this.numeric(key);
     if (v === undefined || v === null) {
       if (dflt < min) throw new SharedError('E_BAD_REQUEST', `"${key}" is required`);
       return dflt;
@@ -330,7 +337,7 @@ export class Args {
   }
 
   number(key: string, dflt: number): number {
-    const v = numeric(this.a[key]);
+    const v = this.numeric(key);
     if (v === undefined || v === null) return dflt;
     if (typeof v !== 'number' || !Number.isFinite(v)) throw new SharedError('E_BAD_REQUEST', `"${key}" must be a finite number`);
     return v;
@@ -367,6 +374,12 @@ export class Args {
     const s = v as { found: boolean; value?: unknown };
     return { found: s.found, value: s.found ? checkedValue(s.value ?? null, stateKey) : null };
   }
+
+  /** A query-string number ("42") as a number; anything else as it is. Names stay strings ("7" is a name). */
+  private numeric(key: string): unknown {
+    const v = this.a[key];
+    return this.fromQuery && typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v;
+  }
 }
 
 function checkedValue(value: unknown, stateKey: string): unknown {
@@ -377,11 +390,6 @@ function checkedValue(value: unknown, stateKey: string): unknown {
 
 function ownerOf(key: string, pid: number): string {
   return `${key}#${pid}`;
-}
-
-/** A query-string number ("42") as a number; anything else as it is. Names stay strings ("7" is a name). */
-function numeric(v: unknown): unknown {
-  return typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v;
 }
 
 /** An error as one line for the log: its name and message. */

@@ -87,3 +87,31 @@ test('drover up -d --wait --no-wait is a usage error (exit 2), as --json --wait 
     assert.deepEqual(await other.teardown(), [], 'no process is left behind');
   }
 });
+
+test('a JSON body\'s integer must be a JSON number and its boolean a JSON boolean (400 E_BAD_REQUEST); a query string\'s digits still count', async () => {
+  for (const [path, body, message] of [
+    ['/api/scale', '{"program":"ok","count":"3"}', '"count" must be an integer (a JSON number), got "3"'],
+    ['/api/stop', '{"patterns":["ok"],"wait":"true"}', '"wait" must be true or false (a JSON boolean), got "true"'],
+    ['/api/shutdown', '{"fast":"1"}', '"fast" must be true or false (a JSON boolean), got "1"'],
+    ['/api/queue/push', '{"queue":"q3","task":1,"priority":"5"}', '"priority" must be an integer, got "5"'],
+    ['/api/queue/push', '{"queue":"q3","task":1,"delay_ms":"600000"}', '"delay_ms" must be an integer ≥ 0, got "600000"'],
+  ] as const) {
+    const r = await api('POST', path, body);
+    assert.equal(r.status, 400, `${path} ${body} → ${JSON.stringify(r.body)}`);
+    assert.deepEqual(r.body, { ok: false, code: 'E_BAD_REQUEST', message }, `${path} ${body}`);
+  }
+  // nothing was done: ok still runs, alone, and drover did not shut down
+  const procs = await d.processes();
+  assert.deepEqual([...procs.keys()], ['ok:ok'], JSON.stringify([...procs]));
+  assert.equal(procs.get('ok:ok')?.state, 'running');
+  assert.equal((await queueStats('q3'))['pushed'] ?? 0, 0, 'nothing was pushed');
+  // a query string's values are strings by nature: its numbers and booleans are still read from them
+  const indented = await rawRequest(join(d.dir, '.drover', 'drover.sock'), { method: 'GET', path: '/api/processes?indent=2&patterns=ok', headers: {}, body: '' });
+  assert.equal(indented.status, 200, indented.body);
+  assert.match(indented.body, /^\{\n {2}"ok": true/);
+  assert.equal((await api('GET', '/api/status?color=false')).status, 200);
+  assert.equal((await api('GET', '/api/queue/dead?queue=q3&limit=5')).status, 200);
+  // and a body's JSON numbers and booleans are taken
+  const scaled = await api('POST', '/api/scale', '{"program":"ok","count":1,"wait":true}');
+  assert.deepEqual(scaled, { status: 200, body: { ok: true, results: [] } });
+});
