@@ -17,6 +17,7 @@ import { EventStreamWriter, sendError, sendJson, sendMethodNotAllowed, sendJsonT
 import { shownMs } from './shown-time.js';
 import { statusCells, statusTable } from './status-text.js';
 import {
+  MAX_SCALE,
   NOT_RUNNING_HEADER,
   type ApiErrorCode,
   type AvailJson,
@@ -630,8 +631,6 @@ const POST: Record<string, Handler> = {
   },
 };
 
-/** Most processes one `scale` may ask for. */
-const MAX_SCALE = 10_000;
 /** What the tails of one /api/logs/stream request may read back in all (each log gets its share of it). */
 const STREAM_TAILS_BYTES = 16 * 1024 * 1024;
 /** The least share of it a log gets, however many logs a request names. */

@@ -13,6 +13,11 @@ import type { LockInfo } from '../primitives/lock-core.js';
 import type { DeadReason, QueueStats } from '../primitives/queue-core.js';
 import type { SharedErrorCode } from '../primitives/service.js';
 
+// --- request limits (the server enforces them; the CLI checks its own arguments against them first) ---
+
+/** Most processes one `POST /api/scale` may ask for (`count`). */
+export const MAX_SCALE = 10_000;
+
 // --- errors ---
 
 /** The code of a refused request (docs/api.md, "Error codes"); never renumbered or reused. */

@@ -115,3 +115,14 @@ test('a JSON body\'s integer must be a JSON number and its boolean a JSON boolea
   const scaled = await api('POST', '/api/scale', '{"program":"ok","count":1,"wait":true}');
   assert.deepEqual(scaled, { status: 200, body: { ok: true, results: [] } });
 });
+
+test('drover scale names its argument N, not the API\'s "count", when N is out of range (exit 2)', async () => {
+  for (const n of ['99999', '10001', '0', 'three']) {
+    const argv = ['scale', 'ok', n];
+    const r = await d.cli(argv);
+    assert.equal(r.code, 2, show(argv, r));
+    assert.match(r.stderr, new RegExp(`^drover scale: N must be an integer from 1 to 10000, got "${n}"$`, 'm'), show(argv, r));
+    assert.doesNotMatch(r.output, /count/, show(argv, r));
+  }
+  assert.deepEqual([...(await d.processes()).keys()], ['ok:ok'], 'nothing was scaled');
+});
