@@ -658,6 +658,7 @@ class Loader {
     let processName = processNameRaw;
     try {
       processName = processOrGroupName(processNameRaw);
+      if (processName === '') throw new ValueProblem('a process name must not be empty', 'a name such as %(program_name)s');
     } catch (e) {
       if (!(e instanceof ValueProblem)) throw e;
       this.record(processNamePos, section, 'process_name', e.message, processNameRaw, e.expected);
@@ -722,6 +723,7 @@ class Loader {
         try {
           // the template was checked above, but an expansion (%(ENV_X)s) can bring a newline in
           refuseControlCharacters(expanded);
+          if (expanded.trim() === '' && processName !== '') throw new ValueProblem(`process_name ${JSON.stringify(processName)} expands to an empty name`, 'a process_name that gives a name (%(program_name)s, say)');
         } catch (e) {
           if (!(e instanceof ValueProblem)) throw e;
           this.fail(processNamePos, section, 'process_name', e.message, expanded, e.expected);
@@ -1181,12 +1183,16 @@ class Loader {
 
   private nameOf(section: string): string {
     const raw = section.slice(section.indexOf(':') + 1);
+    let name: string;
     try {
-      return processOrGroupName(raw);
+      name = processOrGroupName(raw);
     } catch (e) {
       if (!(e instanceof ValueProblem)) throw e;
       this.fail(this.sectionPos(section), section, null, `bad name in section header: ${e.message}`, raw, e.expected);
     }
+    // supervisord takes [program:] and runs a process named "", which no name or pattern can reach
+    if (name === '') this.fail(this.sectionPos(section), section, null, 'bad name in section header: the name is empty', raw, `a name after the colon, such as [${section}web]`);
+    return name;
   }
 
   private sectionPos(section: string): SourcePos {

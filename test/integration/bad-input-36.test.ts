@@ -126,3 +126,16 @@ test('drover scale names its argument N, not the API\'s "count", when N is out o
   }
   assert.deepEqual([...(await d.processes()).keys()], ['ok:ok'], 'nothing was scaled');
 });
+
+test('drover up refuses a program with an empty name, [program:], with the file and line (exit 2), and starts nothing', async () => {
+  const other = new Daemon('[program:]\ncommand = /bin/sleep 600\nstartsecs = 0\n');
+  try {
+    const argv = ['up', '-d', '--no-wait'];
+    const r = await other.cli(argv);
+    assert.equal(r.code, 2, show(argv, r));
+    assert.ok(r.stderr.includes(`${other.file}:1: [program:] bad name in section header: the name is empty`), show(argv, r));
+    assert.doesNotMatch(r.output, /drover started/, show(argv, r));
+  } finally {
+    assert.deepEqual(await other.teardown(), [], 'no process is left behind');
+  }
+});

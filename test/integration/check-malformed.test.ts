@@ -53,6 +53,13 @@ const CASES: readonly Case[] = [
   { name: 'environment-unclosed-quote', text: `${P}command=/bin/true\nenvironment=A="1\n`, line: 5, section: 'program:app', key: 'environment', message: /no closing quotation/, got: 'A="1' },
   { name: 'group-unknown-program', text: `[supervisord]\n\n[group:g]\nprograms=app,ghost\n\n[program:app]\ncommand=/bin/true\n`, line: 4, section: 'group:g', key: 'programs', message: /no \[program:ghost\] or \[fcgi-program:ghost\] section/, got: 'ghost', expected: 'one of: app' },
   { name: 'bad-program-name', text: '[supervisord]\n\n[program:my app]\ncommand=/bin/true\n', line: 3, section: 'program:my app', key: null, message: /bad name in section header/, got: 'my app' },
+  // an empty name made a process no name or pattern could reach (supervisord takes it and runs a process named "")
+  { name: 'empty-program-name', text: '[supervisord]\n\n[program:]\ncommand=/bin/true\n', line: 3, section: 'program:', key: null, message: /bad name in section header: the name is empty/, got: '', expected: '[program:web]' },
+  { name: 'empty-group-name', text: '[supervisord]\n\n[program:a]\ncommand=/bin/true\n\n[group:]\nprograms=a\n', line: 6, section: 'group:', key: null, message: /bad name in section header: the name is empty/, got: '' },
+  { name: 'empty-eventlistener-name', text: '[supervisord]\n\n[eventlistener:]\ncommand=/bin/cat\nevents=TICK_5\n', line: 3, section: 'eventlistener:', key: null, message: /bad name in section header: the name is empty/, got: '' },
+  { name: 'empty-fcgi-program-name', text: '[supervisord]\n\n[fcgi-program:]\ncommand=/bin/cat\nsocket=unix:///tmp/drover-empty-fcgi.sock\n', line: 3, section: 'fcgi-program:', key: null, message: /bad name in section header: the name is empty/, got: '' },
+  { name: 'empty-process-name', text: `${P}command=/bin/true\nprocess_name=\n`, line: 5, section: 'program:app', key: 'process_name', message: /a process name must not be empty/, got: '' },
+  { name: 'process-name-expands-empty', text: `${P}command=/bin/true\nprocess_name=%(ENV_DROVER_EMPTY_NAME)s\n`, line: 5, section: 'program:app', key: 'process_name', message: /expands to an empty name/, got: '' },
   { name: 'key-before-section', text: 'command=/bin/true\n[supervisord]\n', line: 1, section: '', key: null, message: /before any \[section\]/, got: 'command=/bin/true' },
   { name: 'not-a-key-value-line', text: `${P}command=/bin/true\njust some words\n`, line: 5, section: 'program:app', key: null, message: /neither a \[section\], a key = value/, got: 'just some words' },
   { name: 'no-such-user', text: `${P}command=/bin/true\nuser=drover-no-such-user\n`, line: 5, section: 'program:app', key: 'user', message: /no such user/, got: 'drover-no-such-user' },
@@ -90,7 +97,7 @@ const CASES: readonly Case[] = [
 ];
 
 function run(args: string[], cwd: string): SpawnSyncReturns<string> {
-  return spawnSync(process.execPath, [droverBin, 'check', ...args], { cwd, encoding: 'utf8', timeout: TIMEOUT_MS, env: { ...process.env, DROVER_SURELY_UNSET: undefined } });
+  return spawnSync(process.execPath, [droverBin, 'check', ...args], { cwd, encoding: 'utf8', timeout: TIMEOUT_MS, env: { ...process.env, DROVER_SURELY_UNSET: undefined, DROVER_EMPTY_NAME: '' } });
 }
 
 function describe(r: SpawnSyncReturns<string>): string {
