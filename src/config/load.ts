@@ -11,7 +11,7 @@ import { directoryRefusal } from '../os/safe-dir.js';
 import { socketDirectoryProblem, unixPathProblem } from '../os/unix-path.js';
 import { lookupUser } from '../os/users.js';
 import { ExpandError, expand, type ExpansionValue } from './expand.js';
-import { DEFAULT_SECTION, createIniDocument, getEntry, type IniDocument } from './ini.js';
+import { DEFAULT_SECTION, createIniDocument, getEntry, type IniDocument, type IniSection } from './ini.js';
 import {
   FCGI_PROGRAM_KEYS,
   EVENTLISTENER_KEYS,
@@ -85,6 +85,10 @@ function leanObject(env: Record<string, string>): Readonly<Record<string, string
 }
 
 /** The worker runtime's entry point (dist/src/worker/main.js beside this file's dist/src/config/). */
+/** The key of an [rpcinterface:x] section that names its Python factory. */
+const RPC_FACTORY_KEY = 'supervisor.rpcinterface_factory';
+/** supervisor's own interface (supervisor.*, system.*), which drover implements: its section needs no word. */
+const STANDARD_RPC_FACTORY = 'supervisor.rpcinterface:make_main_rpcinterface';
 const WORKER_MAIN = fileURLToPath(new URL('../worker/main.js', import.meta.url));
 
 export { CONFIG_FILE_NAMES, findConfigFile } from './find.js';
@@ -285,7 +289,10 @@ class Loader {
         this.warn(section.pos, name, null, `unknown section, ignored${near ? ` (did you mean [${near}${near.endsWith(':') ? name.slice(name.indexOf(':') + 1) : ''}]?)` : ''}`, true);
         continue;
       }
-      if (kind.kind === 'ignored') continue;
+      if (kind.kind === 'ignored') {
+        if (name.startsWith('rpcinterface:')) this.checkRpcInterface(name, section);
+        continue;
+      }
       const table = SCHEMA[kind.kind];
       for (const [key, entry] of section.entries) {
         if (key in table) continue;
@@ -307,6 +314,20 @@ class Loader {
       const d = this.doc.sections.get('drover');
       if (d) this.warn(d.pos, 'drover', null, '[drover] and [supervisord] are the same section; both are read and [drover] wins where both set a key');
     }
+  }
+
+  /**
+   * `[rpcinterface:x]`: supervisord imports the Python factory it names and serves its methods over XML-RPC.
+   * drover serves supervisor's standard interface itself (make_main_rpcinterface, silent here); any other
+   * cannot be loaded, and a client calling its methods would get "unknown method" with nothing said at load.
+   */
+  private checkRpcInterface(name: string, section: IniSection): void {
+    const factory = section.entries.get(RPC_FACTORY_KEY);
+    const value = factory?.value.trim();
+    if (value === STANDARD_RPC_FACTORY) return;
+    const only = `the section is ignored (drover's XML-RPC serves supervisor's standard interface, ${STANDARD_RPC_FACTORY}, only)`;
+    if (factory === undefined || value === '') this.warn(factory?.pos ?? section.pos, name, null, `sets no ${RPC_FACTORY_KEY}: ${only}`, true);
+    else this.warn(factory.pos, name, RPC_FACTORY_KEY, `${JSON.stringify(value)} is a Python RPC interface, which drover cannot load: ${only}`, true);
   }
 
   // --- [supervisord] ---

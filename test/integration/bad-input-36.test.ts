@@ -2,9 +2,11 @@
 // (the CLI its option or argument, the JSON API its field), a JSON body's number is a JSON number, and the
 // config refuses or warns about what drover cannot honour instead of passing over it in silence.
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Daemon, show } from '../helpers/daemon.js';
+import { runCli } from '../helpers/drover.js';
 import { rawRequest } from '../helpers/xmlrpc.js';
 
 const CONFIG = `[program:ok]
@@ -135,6 +137,36 @@ test('drover up refuses a program with an empty name, [program:], with the file 
     assert.equal(r.code, 2, show(argv, r));
     assert.ok(r.stderr.includes(`${other.file}:1: [program:] bad name in section header: the name is empty`), show(argv, r));
     assert.doesNotMatch(r.output, /drover started/, show(argv, r));
+  } finally {
+    assert.deepEqual(await other.teardown(), [], 'no process is left behind');
+  }
+});
+
+test('an [rpcinterface:x] drover cannot load is a warning at load naming file and line (check and up); supervisor\'s standard one stays silent', async () => {
+  const standard = '[rpcinterface:supervisor]\nsupervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n';
+  const foreign = `${standard}\n[rpcinterface:x]\nsupervisor.rpcinterface_factory = nope.mod:make\n\n[rpcinterface:y]\n\n[program:ok]\ncommand = /bin/sleep 600\nstartsecs = 0\n`;
+  const other = new Daemon(foreign);
+  const x = `${other.file}:5: warning: [rpcinterface:x] supervisor.rpcinterface_factory: "nope.mod:make" is a Python RPC interface, which drover cannot load: the section is ignored (drover's XML-RPC serves supervisor's standard interface, supervisor.rpcinterface:make_main_rpcinterface, only)`;
+  const y = `${other.file}:7: warning: [rpcinterface:y] sets no supervisor.rpcinterface_factory: the section is ignored`;
+  try {
+    const plain = join(other.dir, 'standard.conf');
+    writeFileSync(plain, `${standard}\n[program:a]\ncommand = /bin/true\n`);
+    const ok = await runCli(['check', '-c', plain], { cwd: other.dir });
+    assert.equal(ok.code, 0, ok.output);
+    assert.equal(ok.stderr, '', ok.output);
+    assert.match(ok.stdout, /1 process in 1 group; config OK\n$/, ok.output);
+
+    const check = await other.cli(['check']);
+    assert.equal(check.code, 0, show(['check'], check));
+    const lines = check.stderr.split('\n').filter((l) => l !== '');
+    assert.equal(lines.length, 2, show(['check'], check));
+    assert.equal(lines[0], x, show(['check'], check));
+    assert.ok(lines[1]?.startsWith(y), show(['check'], check));
+    assert.match(check.stdout, /config read, but 2 sections are ignored: \[rpcinterface:x\], \[rpcinterface:y\]/, show(['check'], check));
+    const up = await other.cli(['up', '-d', '--no-wait']);
+    assert.equal(up.code, 0, show(['up'], up));
+    assert.ok(up.stderr.includes(x), show(['up'], up));
+    assert.doesNotMatch(up.stderr, /rpcinterface:supervisor/, show(['up'], up));
   } finally {
     assert.deepEqual(await other.teardown(), [], 'no process is left behind');
   }
