@@ -4,6 +4,12 @@
 // or part of its headers (a preconnecting browser, a slow or stalled client), and a TLS connection still in
 // its handshake (not in Node's list at all), kept a draining worker until graceful_timeout, which then
 // reported requests cut off that never were. Here each connection says whether a request is in progress.
+//
+// What it costs a request: nothing until a drain begins. Whether a connection has a response in progress
+// is read from http's own mark (below) when it is asked, and only responses in progress once the drain has
+// begun are followed to their end (the second of grace after it). Following every response cost a
+// listener, two closures and a clock read per request, about 4% of a hello-world worker's busy time
+// (issue 17).
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
 import { Server as TlsServer, type TLSSocket } from 'node:tls';
@@ -15,23 +21,52 @@ import { steadyNowMs } from '../os/clock.js';
  */
 const IDLE_GRACE_MS = 1000;
 
-interface Connection {
-  /** requests on it being handled: from 'request' until the response's 'close'; 0 */
-  handling: number;
-  /** when it last had nothing to do (steadyNowMs): its accept, or the end of its last response */
-  idleSinceMs: number;
-  /** a TLS connection still in its handshake, known by its TCP socket (http has not seen it); false */
-  handshaking: boolean;
-}
+/**
+ * A connection as http leaves it (not documented; both there since Node 0.x, and Node's own
+ * closeIdleConnections() reads the first): the response being written on it, or null between two; and its
+ * parser, null once http has handed the connection over (below).
+ */
+type HttpSocket = Socket & { _httpMessage?: unknown; parser?: unknown };
 
 /** The open connections of the servers a worker made or was given, and what is in progress on each. */
 export class Connections {
-  /** by the socket http reads from (the TCP socket while a TLS handshake is under way); empty */
-  readonly #open = new Map<Socket, Connection>();
+  /** the sockets http reads from (the TCP socket while a TLS handshake is under way), until their 'close' */
+  readonly #open = new Set<HttpSocket>();
+  /** those of #open that are TCP sockets of a TLS handshake under way (http has not seen them) */
+  readonly #handshaking = new Set<HttpSocket>();
   /** false once a TLS socket could not be matched with its TCP socket: handshakes are then waited for; true */
   #canCloseHandshakes = true;
   /** called (on the next turn) once no connection is left; null */
   #whenEmpty: (() => void) | null = null;
+  /** steadyNowMs() when the drain began; null before */
+  #drainStartMs: number | null = null;
+  /** since the drain began: when each connection's last response ended (its 'close') */
+  readonly #idleSinceMs = new Map<HttpSocket, number>();
+  /**
+   * Whether http's mark of a response in progress can be read: settled by the first request (its own
+   * response must be the mark). Where it cannot, every request is counted from its start to its end, as
+   * during a drain. null until then.
+   */
+  #markReadable: boolean | null = null;
+  /** requests counted since the drain began (or all along where the mark cannot be read), until their 'close' */
+  readonly #handling = new Map<HttpSocket, number>();
+  /** each open socket's one 'close' listener (one function for all: none is made per connection) */
+  readonly #onSocketClose: (this: HttpSocket) => void;
+  /** each plain http server's 'connection' listener */
+  readonly #onConnection = (socket: HttpSocket): void => this.#add(socket, false);
+
+  constructor() {
+    const closed = (socket: HttpSocket): void => {
+      if (!this.#open.delete(socket)) return;
+      this.#handshaking.delete(socket);
+      this.#idleSinceMs.delete(socket);
+      this.#handling.delete(socket);
+      if (this.#open.size === 0 && this.#whenEmpty !== null) setImmediate(this.#whenEmpty);
+    };
+    this.#onSocketClose = function (this: HttpSocket) {
+      closed(this);
+    };
+  }
 
   /**
    * Calls `done` once every connection has closed, on the turn after the last one's 'close', so that what
@@ -44,23 +79,17 @@ export class Connections {
 
   /** Follows the connections of `server` (an https.Server's from their accept, through the handshake). */
   watch(server: Server): void {
-    const add = (socket: Socket, handshaking: boolean): void => {
-      this.#open.set(socket, { handling: 0, idleSinceMs: steadyNowMs(), handshaking });
-      socket.once('close', () => {
-        this.#open.delete(socket);
-        if (this.#open.size === 0 && this.#whenEmpty !== null) setImmediate(this.#whenEmpty);
-      });
-    };
     if (server instanceof TlsServer) {
-      server.on('connection', (tcp: Socket) => add(tcp, true));
+      server.on('connection', (tcp: Socket) => this.#add(tcp, true));
       server.on('secureConnection', (socket: TLSSocket) => {
         // Node keeps the TCP socket a server's TLSSocket wraps as its _parent (not documented; there since
         // 0.11). Were it gone, a busy TLS connection must not pass for a handshake: those are then waited for.
         const tcp = (socket as { _parent?: unknown })._parent;
         if (!(tcp instanceof Socket) || !this.#open.delete(tcp)) this.#canCloseHandshakes = false;
-        add(socket, false);
+        else this.#handshaking.delete(tcp);
+        this.#add(socket, false);
       });
-    } else server.on('connection', (socket: Socket) => add(socket, false));
+    } else server.on('connection', this.#onConnection);
   }
 
   /**
@@ -69,36 +98,80 @@ export class Connections {
    * response's 'close' must find its request counted), once per request.
    */
   requestBegun(req: IncomingMessage, res: ServerResponse): void {
-    const c = this.#open.get(req.socket);
-    if (c === undefined) return;
-    c.handling += 1;
-    res.once('close', () => {
-      c.handling -= 1;
-      c.idleSinceMs = steadyNowMs();
-    });
+    if (this.#markReadable === null) this.#markReadable = (req.socket as HttpSocket)._httpMessage === res;
+    if (this.#markReadable && this.#drainStartMs === null) return;
+    const socket = req.socket as HttpSocket;
+    if (this.#open.has(socket)) this.#follow(socket, res);
+  }
+
+  /**
+   * The drain has begun: from now on each response is followed to its end, for the second of grace a
+   * connection gets after its last one. Those in progress now are followed from here.
+   */
+  beginDrain(): void {
+    if (this.#drainStartMs !== null) return;
+    this.#drainStartMs = steadyNowMs();
+    if (!this.#markReadable) return; // counted all along
+    for (const socket of this.#open) {
+      const res = socket._httpMessage;
+      if (res !== null && typeof res === 'object') this.#follow(socket, res as ServerResponse);
+    }
   }
 
   /** Whether a request is in flight: one being handled, or a connection http handed to the app (upgrade). */
   hasRequestsInFlight(): boolean {
-    for (const [socket, c] of this.#open) if (c.handling > 0 || isHandedOver(socket, c)) return true;
+    for (const socket of this.#open) if (this.#busy(socket)) return true;
     return false;
   }
 
   /**
    * Closes the connections with no request in progress (none received yet, headers incomplete, a keep-alive
-   * one between two requests, a TLS handshake) that have had nothing to do for IDLE_GRACE_MS since
-   * `drainStartMs` or later. A request whose body is still coming is in progress: its connection stays.
+   * one between two requests, a TLS handshake) that have had nothing to do for IDLE_GRACE_MS since the
+   * drain began or later. A request whose body is still coming is in progress: its connection stays.
    */
-  closeIdle(drainStartMs: number): void {
+  closeIdle(): void {
+    const startMs = this.#drainStartMs;
+    if (startMs === null) return;
     const now = steadyNowMs();
-    for (const [socket, c] of this.#open) {
-      if (c.handling > 0 || isHandedOver(socket, c) || (c.handshaking && !this.#canCloseHandshakes)) continue;
-      if (now - Math.max(c.idleSinceMs, drainStartMs) >= IDLE_GRACE_MS) socket.destroy();
+    for (const socket of this.#open) {
+      if (this.#busy(socket) || (this.#handshaking.has(socket) && !this.#canCloseHandshakes)) continue;
+      if (now - Math.max(this.#idleSinceMs.get(socket) ?? startMs, startMs) >= IDLE_GRACE_MS) socket.destroy();
     }
   }
-}
 
-// --- internal ---
+  // --- internal ---
+
+  #add(socket: HttpSocket, handshaking: boolean): void {
+    this.#open.add(socket);
+    if (handshaking) this.#handshaking.add(socket);
+    // a TLS connection whose handshake ends during the drain: idle from now
+    else if (this.#drainStartMs !== null) this.#idleSinceMs.set(socket, steadyNowMs());
+    socket.on('close', this.#onSocketClose);
+  }
+
+  /** `res` is counted on `socket` until its 'close'; then the connection is idle, or the next response on it is followed */
+  #follow(socket: HttpSocket, res: ServerResponse): void {
+    this.#handling.set(socket, (this.#handling.get(socket) ?? 0) + 1);
+    res.once('close', () => {
+      const left = (this.#handling.get(socket) ?? 1) - 1;
+      if (left > 0) this.#handling.set(socket, left);
+      else this.#handling.delete(socket);
+      if (this.#drainStartMs !== null && this.#open.has(socket)) this.#idleSinceMs.set(socket, steadyNowMs());
+      // a pipelined request's response, queued behind this one since before the drain, is written next:
+      // http makes it the mark before this 'close'
+      const next = socket._httpMessage;
+      if (this.#markReadable && this.#drainStartMs !== null && left <= 0 && next !== null && typeof next === 'object' && next !== res) this.#follow(socket, next as ServerResponse);
+    });
+  }
+
+  /** Whether a request is in progress on `socket`, or http handed it to the app (upgrade) */
+  #busy(socket: HttpSocket): boolean {
+    if (this.#handshaking.has(socket)) return false;
+    if (this.#handling.has(socket)) return true;
+    if (this.#markReadable === true && socket._httpMessage !== null && socket._httpMessage !== undefined) return true;
+    return isHandedOver(socket);
+  }
+}
 
 /**
  * A connection http handed over ('upgrade', 'connect'): the app owns it now (a WebSocket), and it counts as
@@ -106,6 +179,6 @@ export class Connections {
  * documented; there since Node 0.x); a connection is never handed over without a request, so no event of
  * ours can say it (an 'upgrade' listener of our own would change how Node routes an Upgrade request).
  */
-function isHandedOver(socket: Socket, c: Connection): boolean {
-  return !c.handshaking && (socket as { parser?: unknown }).parser === null;
+function isHandedOver(socket: HttpSocket): boolean {
+  return socket.parser === null;
 }

@@ -11,7 +11,6 @@ import { parseArgs } from 'node:util';
 import { describeThrown } from '../errors.js';
 import { parseMasterMessage, WORKER_BOOT_ERROR, WORKER_CUT_SHORT, WORKER_ENV, type WorkerMessage } from '../ipc/protocol.js';
 import { lock, queue, setRuntimeDefaults, state } from '../primitives/api.js';
-import { steadyNowMs } from '../os/clock.js';
 import { accessLog, accessLogTakenOver } from './access-log.js';
 import { listenBesideApp } from './beside-app.js';
 import { Connections } from './drain.js';
@@ -377,6 +376,14 @@ async function serveHttp(exported: unknown): Promise<void> {
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     if (!viaExpect.has(req)) track(req, res);
   };
+  // an app that is a request listener gets one 'request' listener, ours then the app's: a second listener
+  // costs an array copy per request in EventEmitter's emit (issue 17)
+  const tracked =
+    (listener: RequestListener): RequestListener =>
+    (req, res) => {
+      onRequest(req, res);
+      listener(req, res);
+    };
   const onExpectation = (req: IncomingMessage, res: ServerResponse): void => {
     viaExpect.add(req);
     track(req, res);
@@ -395,13 +402,13 @@ async function serveHttp(exported: unknown): Promise<void> {
     }
     let server: Server;
     try {
-      server = app.server ?? (tls === null ? createServer(app.listener) : httpsServer(tls, app.listener));
+      server = app.server !== null ? app.server : tls === null ? createServer(tracked(app.listener)) : httpsServer(tls, tracked(app.listener));
     } catch (err) {
       fail((err as Error).message);
     }
     if (userServer === null && keepAliveMs !== null && keepAliveMs > 0) server.keepAliveTimeout = keepAliveMs;
     // ours runs first, so the Connection: close header is set before the app writes its head
-    server.prependListener('request', onRequest);
+    if (app.server !== null) server.prependListener('request', onRequest);
     // only an app that listens for these gets them (else http answers or closes itself): so is ours
     listenBesideApp(server, ['checkContinue', 'checkExpectation'], onExpectation);
     listenBesideApp(server, ['upgrade', 'connect'], trackTakenOver);
@@ -484,8 +491,8 @@ function drain(servers: NetServer[]): void {
   }
   // a response that began before the drain carried no Connection: close, so its connection would
   // otherwise stay open
-  const drainStartMs = steadyNowMs();
-  setInterval(() => connections.closeIdle(drainStartMs), 250).unref();
+  connections.beginDrain();
+  setInterval(() => connections.closeIdle(), 250).unref();
 }
 
 void main().catch((err: unknown) => fail('unexpected error', err));

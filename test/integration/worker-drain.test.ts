@@ -211,3 +211,60 @@ sockets = plain
     await teardown(run, [], dir);
   }
 });
+
+// What a request costs was cut (issue 17): a response in progress is read from http's own mark on its
+// connection, and followed only once the drain has begun. One held across the drain's start, and a
+// pipelined one queued behind it since before the drain (http answers it only after the first), must both
+// keep their connection and be answered, in order.
+const HOLDING_APP = `import { existsSync } from 'node:fs';
+export default (req, res) => {
+  console.log('asked for ' + req.url);
+  if (req.url !== '/hold') return res.end('after\\n');
+  const poll = setInterval(() => {
+    if (!existsSync(process.env.RELEASE_FILE)) return;
+    clearInterval(poll);
+    res.end('held\\n');
+  }, 20);
+};
+`;
+
+test('a draining worker answers a request held across the drain and the pipelined request queued behind it, then closes', async () => {
+  const dir = makeTmpDir();
+  const release = join(dir, 'release');
+  writeFileSync(join(dir, 'app.mjs'), HOLDING_APP);
+  const conf = writeConfig(
+    dir,
+    `[socket:web]
+bind = 127.0.0.1:0
+
+[program:web]
+worker = app.mjs
+sockets = web
+graceful_timeout = 30s
+environment = RELEASE_FILE="${release}"
+`,
+  );
+  const run = await startUp(conf);
+  const clients: Client[] = [];
+  try {
+    const port = Number((await run.waitForLine(/socket web: listening on 127\.0\.0\.1:(\d+)/))[1]);
+    await run.waitForLine(/web_0: starting → running/);
+    const piped = await tcp('pipelined', port, 'GET /hold HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n');
+    clients.push(piped);
+    await run.waitForLine(/web_0 \| asked for \/after/);
+    const from = run.output.length;
+    const stop = runCli(['stop', 'web', '-c', conf], { timeoutMs: 40_000 });
+    await run.waitForLine(/web_0: running → stopping/, { from });
+    // a drain closes a connection with nothing in progress after 1 s: this one has two requests in progress
+    await assertStaysFor(1_800, () => !piped.closed, 'the connection of the held request to stay open');
+    assert.equal(piped.received, '', 'nothing is answered before the held request');
+    writeFileSync(release, '');
+    await waitForCondition(() => piped.closed, 'both requests to be answered and the connection closed', { describe: () => state([piped], run) });
+    assert.match(piped.received, /^HTTP\/1\.1 200 [^]*\r\n\r\nheld\nHTTP\/1\.1 200 [^]*\r\n\r\nafter\n$/, piped.received);
+    assert.equal((await stop).code, 0, run.describe());
+    assert.doesNotMatch(run.output, /cut off|graceful_timeout \(\d+ ms\) ran out/, run.describe());
+  } finally {
+    for (const c of clients) c.socket.destroy();
+    await teardown(run, [], dir);
+  }
+});
