@@ -7,6 +7,7 @@ import { expectAnswer, NotRunning, parseAnswer, requestJson, requestRaw, StreamR
 import type { ResultsJson } from '../control/wire.js';
 import { ConfigError, DroverError, UsageError } from '../errors.js';
 import type { Command, CommandContext } from './command.js';
+import { negativeNumbersAsValues } from './argv.js';
 import { findEndpoint } from './endpoint.js';
 import { EXIT } from './exit-codes.js';
 import { isReaderGone, outputFailed } from './run.js';
@@ -149,9 +150,10 @@ export function remoteCommand(spec: RemoteCommandSpec): Command {
     const help = `${spec.help}\n${REMOTE_HELP}`;
     let parsed;
     try {
+      const options = { ...REMOTE_OPTIONS, ...spec.options };
       parsed = parseArgs({
-        args: [...ctx.argv],
-        options: { ...REMOTE_OPTIONS, ...spec.options },
+        args: negativeNumbersAsValues(ctx.argv, options),
+        options,
         allowPositionals: true,
         strict: true,
       });

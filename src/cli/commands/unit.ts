@@ -12,6 +12,7 @@ import { lookupUser } from '../../os/users.js';
 import { ConfigError, formatConfigProblem } from '../../errors.js';
 import type { Command } from '../command.js';
 import { EXIT } from '../exit-codes.js';
+import { negativeNumbersAsValues } from '../argv.js';
 import { printJson } from '../format.js';
 import { droverVersion } from '../version.js';
 
@@ -35,16 +36,17 @@ options:
 export const unit: Command = async (ctx) => {
   let values;
   try {
+    const options = {
+      configuration: { type: 'string', short: 'c' },
+      user: { type: 'boolean' },
+      name: { type: 'string' },
+      watchdog: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    } as const;
     ({ values } = parseArgs({
-      args: [...ctx.argv],
-      options: {
-        configuration: { type: 'string', short: 'c' },
-        user: { type: 'boolean' },
-        name: { type: 'string' },
-        watchdog: { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
+      args: negativeNumbersAsValues(ctx.argv, options),
+      options,
       allowPositionals: false,
       strict: true,
     }));

@@ -19,6 +19,7 @@ import { ConfigError } from '../../errors.js';
 import { ConfigProblems } from '../../config/sources.js';
 import type { Command } from '../command.js';
 import { EXIT } from '../exit-codes.js';
+import { negativeNumbersAsValues } from '../argv.js';
 import { outputIsTheAnswer } from '../run.js';
 import { droverVersion } from '../version.js';
 import { parseServerUrl, requestJson, type Endpoint } from '../../control/client.js';
@@ -100,21 +101,22 @@ export const up: Command = async (ctx) => {
 async function upWithSignals(ctx: Parameters<Command>[0], signals: SignalRelay, reports: Promise<void>[]): Promise<number> {
   let values;
   try {
+    const options = {
+      configuration: { type: 'string', short: 'c' },
+      daemon: { type: 'boolean', short: 'd' },
+      fresh: { type: 'boolean' },
+      wait: { type: 'boolean' },
+      'no-wait': { type: 'boolean' },
+      'wait-timeout': { type: 'string' },
+      'start-timeout': { type: 'string' },
+      'daemon-child': { type: 'boolean' },
+      reexec: { type: 'boolean' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    } as const;
     ({ values } = parseArgs({
-      args: [...ctx.argv],
-      options: {
-        configuration: { type: 'string', short: 'c' },
-        daemon: { type: 'boolean', short: 'd' },
-        fresh: { type: 'boolean' },
-        wait: { type: 'boolean' },
-        'no-wait': { type: 'boolean' },
-        'wait-timeout': { type: 'string' },
-        'start-timeout': { type: 'string' },
-        'daemon-child': { type: 'boolean' },
-        reexec: { type: 'boolean' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
+      args: negativeNumbersAsValues(ctx.argv, options),
+      options,
       allowPositionals: false,
     }));
   } catch (err) {
