@@ -11,6 +11,8 @@ import { directoryRefusal } from '../os/safe-dir.js';
 import { socketDirectoryProblem, unixPathProblem } from '../os/unix-path.js';
 import { lookupUser } from '../os/users.js';
 import { ExpandError, expand, type ExpansionValue } from './expand.js';
+import { addressClashes, everyAddress, hostPort } from './address-clash.js';
+import { resolveIPv4 } from '../os/native-net.js';
 import { DEFAULT_SECTION, createIniDocument, getEntry, type IniDocument, type IniSection } from './ini.js';
 import {
   FCGI_PROGRAM_KEYS,
@@ -158,6 +160,7 @@ class Loader {
     const inetHttpServer = this.section(() => this.readInetHttpServer(), null);
     const supervisorctl = this.section(() => this.readSupervisorctl(), null);
     const sockets = this.readSockets();
+    this.checkSocketAddresses(sockets);
     this.checkSocketReferences(processes, sockets);
     this.problems.unshift(...this.typedProblems);
     this.checkFcgiSockets(processes, sockets);
@@ -212,6 +215,35 @@ class Loader {
       }, null);
     }
     return out;
+  }
+
+  /**
+   * Two [socket:x] sections on one address: the second's bind(2) would fail with EADDRINUSE when drover
+   * starts, so each is named here with its line instead. With reuse_port on both the kernel lets them bind,
+   * and then spreads the address's connections over both sections' sockets (their programs get each
+   * other's): still a mistake. A wildcard beside one of its addresses binds only with reuse_port on both.
+   */
+  private checkSocketAddresses(sockets: readonly SocketSpec[]): void {
+    const binds = sockets.map((s) => s.bind);
+    for (const clash of addressClashes(binds, resolveHostOrKeep, (j, i) => sockets[j]?.reusePort === true && sockets[i]?.reusePort === true)) {
+      const [earlier, later] = [sockets[clash.earlier], sockets[clash.later]];
+      if (earlier === undefined || later === undefined) continue;
+      const section = `socket:${later.name}`;
+      const written = getEntry(this.doc, section, 'bind')?.value.trim() ?? '';
+      const at = `${earlier.source.file}:${earlier.source.line}`;
+      const shown = (s: SocketSpec): string => (s.bind.kind === 'unix' ? `unix:${s.bind.path}` : s.bind.kind === 'tcp' ? hostPort(s.bind.host, s.bind.port) : '');
+      // a host name, or an IPv6 address written another way, is said with the address it is
+      const resolved = clash.hosts !== null && later.bind.kind === 'tcp' && clash.hosts.later !== later.bind.host ? ` (${hostPort(clash.hosts.later, later.bind.port)})` : '';
+      const expected = 'an address of its own, or one [socket:x] that every program using it names';
+      if (clash.how === 'same') {
+        const balanced = earlier.reusePort && later.reusePort ? "; with reuse_port on both the kernel would let them, and spread one address's connections over both sections' sockets" : '';
+        this.record(later.source, section, 'bind', `${shown(later)}${resolved} is the address of [socket:${earlier.name}] too (${at}): two sections cannot listen on one address${balanced}`, written, expected);
+      } else if (clash.how === 'inside') {
+        this.record(later.source, section, 'bind', `${shown(later)}${resolved} is already bound by [socket:${earlier.name}] (${shown(earlier)}, ${everyAddress(clash.hosts?.earlier ?? '')}; ${at}): the second could not be bound at start (the address is in use) unless both sections have reuse_port = true`, written, expected);
+      } else {
+        this.record(later.source, section, 'bind', `${shown(later)} is ${everyAddress(clash.hosts?.later ?? '')}, which takes in the address of [socket:${earlier.name}] (${shown(earlier)}, ${at}): the second could not be bound at start (the address is in use) unless both sections have reuse_port = true`, written, expected);
+      }
+    }
   }
 
   private checkSocketReferences(processes: readonly ProcessSpec[], sockets: readonly SocketSpec[]): void {
@@ -1315,6 +1347,20 @@ function isDirectory(p: string): boolean {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EACCES') return false;
     throw e;
+  }
+}
+
+/**
+ * A host name's IPv4 address as bind will resolve it; the name itself when it cannot be resolved here (the
+ * bind at start says why) or drover's native layer is missing.
+ */
+function resolveHostOrKeep(host: string): string {
+  try {
+    return resolveIPv4(host);
+  } catch (err) {
+    // E_RESOLVE, E_NATIVE
+    if (err instanceof DroverError) return host;
+    throw err;
   }
 }
 

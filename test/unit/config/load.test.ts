@@ -298,3 +298,13 @@ test('environment: the "silently drops" warning only where supervisor does drop,
     assert.deepEqual(e.warnings.map((w) => `${w.key}: ${w.message}`), []);
   }
 });
+
+test('[socket:x] sections on one address: the later is refused at its bind line; port 0 twice and reuse_port around a wildcard are not', () => {
+  assert.deepEqual(problemsOf('sk-same.ini', '[socket:a]\nbind = 127.0.0.1:8000\n[socket:b]\nbind = 127.0.0.1:8000\n[socket:c]\nbind = 127.0.0.1:8000\n'), [['socket:b', 'bind', 4], ['socket:c', 'bind', 6]]);
+  assert.deepEqual(problemsOf('sk-unix.ini', '[socket:a]\nbind = unix:/run/a.sock\n[socket:b]\nbind = unix:/run//a.sock\n'), [['socket:b', 'bind', 4]]);
+  assert.deepEqual(problemsOf('sk-v6.ini', '[socket:a]\nbind = [::]:8000\n[socket:b]\nbind = [::0]:8000\n'), [['socket:b', 'bind', 4]]);
+  assert.deepEqual(problemsOf('sk-rp.ini', '[socket:a]\nbind = 127.0.0.1:8000\nreuse_port = true\n[socket:b]\nbind = 127.0.0.1:8000\nreuse_port = true\n'), [['socket:b', 'bind', 5]]);
+  assert.deepEqual(problemsOf('sk-wild.ini', '[socket:a]\nbind = 127.0.0.1:8000\n[socket:b]\nbind = 0.0.0.0:8000\n'), [['socket:b', 'bind', 4]]);
+  const fine = load('sk-fine.ini', '[socket:a]\nbind = 127.0.0.1:0\n[socket:b]\nbind = 127.0.0.1:0\n[socket:c]\nbind = 0.0.0.0:8000\nreuse_port = true\n[socket:d]\nbind = 127.0.0.1:8000\nreuse_port = true\n[socket:e]\nbind = 127.0.0.1:8001\n');
+  assert.equal(fine.sockets.length, 5);
+});

@@ -1,0 +1,70 @@
+// Bad input found by the thirty-seventh session's review (docs/decisions.md, its last sections):
+// - two [socket:x] sections on one address failed only at bind (EADDRINUSE);
+// - a [ctlplugin:x] section was ignored without a word;
+// - `drover serve`'s bind failures at start named a [socket:bindN] the user never wrote;
+// - numprocs, and `drover serve -w`, had no upper bound.
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { Daemon, show } from '../helpers/daemon.js';
+import { fixture, makeTmpDir } from '../helpers/drover.js';
+import { freePort } from '../helpers/web.js';
+
+const escaped = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** `drover check` and `drover up -d --no-wait` on `config`: both must refuse it (exit 2) and start nothing. */
+async function refusedByCheckAndUp(config: string, body: (d: Daemon, stderr: string) => void): Promise<void> {
+  const d = new Daemon(config);
+  try {
+    for (const argv of [['check'], ['up', '-d', '--no-wait']]) {
+      const r = await d.cli(argv);
+      assert.equal(r.code, 2, show(argv, r));
+      assert.doesNotMatch(r.output, /EADDRINUSE|drover started|config OK/, show(argv, r));
+      body(d, r.stderr);
+    }
+  } finally {
+    assert.deepEqual(await d.teardown(), [], 'no process is left behind');
+  }
+}
+
+test('two [socket:x] sections on one TCP address are a config error at the second section\'s bind = line, naming the first with its file and line (check and up, exit 2)', async () => {
+  const port = await freePort();
+  // lines: [socket:a] 1, bind 2; [socket:b] 4, bind 5; [socket:c] 7, bind 8
+  const config = `[socket:a]\nbind = 127.0.0.1:${port}\n\n[socket:b]\nbind = 127.0.0.1:${port}\n\n[socket:c]\nbind = localhost:${port}\n\n[program:web]\nworker = ${fixture('worker-app.mjs')}\nsockets = a, b, c\n`;
+  await refusedByCheckAndUp(config, (d, stderr) => {
+    const b = `${d.file}:5: [socket:b] bind: 127.0.0.1:${port} is the address of [socket:a] too (${d.file}:2): two sections cannot listen on one address (got "127.0.0.1:${port}", expected an address of its own, or one [socket:x] that every program using it names)`;
+    assert.ok(stderr.includes(b), `${b}\nnot in\n${stderr}`);
+    // one address written another way (a host name and its address) is the same address
+    assert.match(stderr, new RegExp(`${escaped(d.file)}:8: \\[socket:c\\] bind: localhost:${port} \\(127\\.0\\.0\\.1:${port}\\) is the address of \\[socket:a\\] too \\(${escaped(d.file)}:2\\)`), stderr);
+  });
+});
+
+test('two [socket:x] sections on one unix path are a config error; port 0 twice is two ports, and a wildcard beside one of its addresses is refused unless both are reuse_port', async () => {
+  const dir = makeTmpDir();
+  const path = join(dir, 'web.sock');
+  try {
+    await refusedByCheckAndUp(`[socket:a]\nbind = unix:${path}\n\n[socket:b]\nbind = unix:${path}\n`, (d, stderr) => {
+      assert.ok(stderr.includes(`${d.file}:5: [socket:b] bind: unix:${path} is the address of [socket:a] too (${d.file}:2)`), stderr);
+    });
+    const port = await freePort();
+    await refusedByCheckAndUp(`[socket:a]\nbind = 0.0.0.0:${port}\n\n[socket:b]\nbind = 127.0.0.1:${port}\n`, (d, stderr) => {
+      assert.ok(stderr.includes(`${d.file}:5: [socket:b] bind: 127.0.0.1:${port} is already bound by [socket:a] (0.0.0.0:${port}, every IPv4 address; ${d.file}:2)`), stderr);
+    });
+    // two sections on one address with reuse_port: refused too (decisions.md says why)
+    const balanced = `[socket:a]\nbind = 127.0.0.1:${port}\nreuse_port = true\n\n[socket:b]\nbind = 127.0.0.1:${port}\nreuse_port = true\n`;
+    await refusedByCheckAndUp(balanced, (d, stderr) => {
+      assert.ok(stderr.includes(`${d.file}:6: [socket:b] bind: 127.0.0.1:${port} is the address of [socket:a] too (${d.file}:2): two sections cannot listen on one address; with reuse_port on both the kernel would let them, and spread one address's connections over both sections' sockets`), stderr);
+    });
+    const fine = new Daemon(`[socket:a]\nbind = 127.0.0.1:0\n\n[socket:b]\nbind = 127.0.0.1:0\n\n[socket:c]\nbind = 0.0.0.0:${port}\nreuse_port = true\n\n[socket:d]\nbind = 127.0.0.1:${port}\nreuse_port = true\n`);
+    try {
+      const r = await fine.cli(['check']);
+      assert.equal(r.code, 0, show(['check'], r));
+      assert.doesNotMatch(r.stderr, /socket:/, show(['check'], r));
+    } finally {
+      assert.deepEqual(await fine.teardown(), [], 'no process is left behind');
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
