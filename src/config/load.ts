@@ -323,6 +323,9 @@ class Loader {
       }
       if (kind.kind === 'ignored') {
         if (name.startsWith('rpcinterface:')) this.checkRpcInterface(name, section);
+        // supervisorctl's plugins (supervisor.ctl_factory): supervisord never reads them (options.py reads
+        // them in ClientOptions only), and drover's CLI takes none, so the section does nothing in drover
+        else if (name.startsWith('ctlplugin:')) this.warn(section.pos, name, null, "a supervisorctl plugin: drover does nothing with it (drover's CLI has no plugins; supervisorctl, reading this file, still loads it); the section is ignored", true);
         continue;
       }
       const table = SCHEMA[kind.kind];

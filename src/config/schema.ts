@@ -459,7 +459,8 @@ export function sectionKind(header: string): { kind: SectionKind; name: string }
       return { kind: prefix, name };
     case 'rpcinterface':
     case 'ctlplugin':
-      // supervisor plugin sections: accepted, drover provides its own control interface
+      // supervisor plugin sections: accepted, drover provides its own control interface (config/load.ts warns
+      // where a section asks for something drover does not do)
       return { kind: 'ignored' };
     default:
       return null;

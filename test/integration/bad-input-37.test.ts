@@ -68,3 +68,19 @@ test('two [socket:x] sections on one unix path are a config error; port 0 twice 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a [ctlplugin:x] section is a warning at its line, counted among check\'s ignored sections (check and up)', async () => {
+  const d = new Daemon('[ctlplugin:wildcards]\nsupervisor.ctl_factory = wildcards.controllerplugin:make_wildcards_controllerplugin\n\n[program:ok]\ncommand = /bin/sleep 600\nstartsecs = 0\n');
+  const warning = `${d.file}:1: warning: [ctlplugin:wildcards] a supervisorctl plugin: drover does nothing with it (drover's CLI has no plugins; supervisorctl, reading this file, still loads it); the section is ignored`;
+  try {
+    const check = await d.cli(['check']);
+    assert.equal(check.code, 0, show(['check'], check));
+    assert.equal(check.stderr.split('\n').filter((l) => l !== '').join('\n'), warning, show(['check'], check));
+    assert.match(check.stdout, /config read, but a section is ignored: \[ctlplugin:wildcards\]/, show(['check'], check));
+    const up = await d.cli(['up', '-d', '--no-wait']);
+    assert.equal(up.code, 0, show(['up'], up));
+    assert.ok(up.stderr.includes(warning), show(['up'], up));
+  } finally {
+    assert.deepEqual(await d.teardown(), [], 'no process is left behind');
+  }
+});

@@ -299,6 +299,12 @@ test('environment: the "silently drops" warning only where supervisor does drop,
   }
 });
 
+test('[ctlplugin:x] warns at its header that drover does nothing with it, and counts as an ignored section', () => {
+  const c = load('ctl.ini', '[program:x]\ncommand=/bin/true\n\n[ctlplugin:w]\nsupervisor.ctl_factory = w:make\n');
+  assert.deepEqual(c.warnings.map((w) => [w.section, w.key, w.line, w.sectionIgnored]), [['ctlplugin:w', null, 4, true]]);
+  assert.match(c.warnings[0]?.message ?? '', /supervisorctl plugin: drover does nothing with it/);
+});
+
 test('[socket:x] sections on one address: the later is refused at its bind line; port 0 twice and reuse_port around a wildcard are not', () => {
   assert.deepEqual(problemsOf('sk-same.ini', '[socket:a]\nbind = 127.0.0.1:8000\n[socket:b]\nbind = 127.0.0.1:8000\n[socket:c]\nbind = 127.0.0.1:8000\n'), [['socket:b', 'bind', 4], ['socket:c', 'bind', 6]]);
   assert.deepEqual(problemsOf('sk-unix.ini', '[socket:a]\nbind = unix:/run/a.sock\n[socket:b]\nbind = unix:/run//a.sock\n'), [['socket:b', 'bind', 4]]);
