@@ -194,6 +194,7 @@ class Loader {
         const mode = this.getValue(section, 'mode', SOCKET_KEYS.mode, names());
         const owner = this.getValue(section, 'owner', SOCKET_KEYS.owner, names());
         const reusePort = this.getValue(section, 'reuse_port', SOCKET_KEYS.reuse_port, names()) ?? defaultOf(SOCKET_KEYS.reuse_port);
+        const label = this.getValue(section, 'label', SOCKET_KEYS.label, names());
         if (reusePort && bind.kind !== 'tcp') {
           // several unix sockets cannot share one path, and an inherited fd is one socket: nothing to balance over
           this.fail(getEntry(this.doc, section, 'reuse_port')?.pos ?? this.sectionPos(section), section, 'reuse_port', `balanced mode needs a TCP address; ${bind.kind === 'unix' ? 'a unix socket' : 'an inherited fd://'} is always shared by the workers`, 'true', 'reuse_port = false, or bind = HOST:PORT');
@@ -210,6 +211,7 @@ class Loader {
           owner,
           // where bind = is written: a bind error names it
           source: getEntry(this.doc, section, 'bind')?.pos ?? this.sectionPos(section),
+          ...(label !== null && label.trim() !== '' ? { label: label.trim() } : {}),
         });
         return null;
       }, null);

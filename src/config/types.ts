@@ -220,6 +220,8 @@ export interface SocketSpec {
   readonly owner: string | null;
   /** where its bind = is written (a bind error names the file, line and key) */
   readonly source: SourcePos;
+  /** how a bind error names it instead of [socket:NAME] (`label =`; drover serve's -b as typed); absent: unset */
+  readonly label?: string;
 }
 
 export interface GroupSpec {

@@ -116,7 +116,7 @@ export async function restartOntoNewSockets(supervisor: Supervisor, keys: readon
   return up.map((key) => started.find((o) => o.key === key && !o.ok) ?? { key, ok: true, message: 'restarted: its socket changed' });
 }
 
-/** Whether two [socket:x] sections would bind the same socket (their place in the file does not count). */
+/** Whether two [socket:x] sections would bind the same socket (their place in the file and their label do not count). */
 export function sameSocket(a: SocketSpec, b: SocketSpec): boolean {
-  return JSON.stringify({ ...a, source: null }) === JSON.stringify({ ...b, source: null });
+  return JSON.stringify({ ...a, source: null, label: null }) === JSON.stringify({ ...b, source: null, label: null });
 }

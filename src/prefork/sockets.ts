@@ -166,13 +166,13 @@ export class SocketSet {
     const open = slots.fds.get(slot);
     if (open !== undefined) return open;
     const b = base.spec.bind;
-    if (b.kind !== 'tcp') throw new SocketBindError(`[socket:${name}] reuse_port needs a TCP address`);
+    if (b.kind !== 'tcp') throw new SocketBindError(`${shownName(base.spec)} reuse_port needs a TCP address`);
     let fd: number;
     try {
       fd = listenSocket({ kind: 'tcp', host: b.host, port: slots.port }, { backlog: base.spec.backlog, reusePort: true, listen: false });
     } catch (err) {
       const code = err instanceof NativeError ? err.code : (err as Error).message;
-      throw new SocketBindError(`[socket:${name}] cannot open slot ${slot} on ${base.address}: ${code}`, { cause: err });
+      throw new SocketBindError(`${shownName(base.spec)} cannot open slot ${slot} on ${base.address}: ${code}`, { cause: err });
     }
     slots.fds.set(slot, fd);
     return fd;
@@ -474,7 +474,7 @@ export class SocketSet {
       // numbers): say so now, not when a worker fails to listen on it
       if (byNumber) {
         const problem = inheritedSocketProblem(inheritedFd);
-        if (problem !== null) throw new SocketBindError(`[socket:${spec.name}] fd://${inheritedFd}: ${problem}`);
+        if (problem !== null) throw new SocketBindError(`${shownName(spec)} fd://${inheritedFd}: ${problem}`);
       }
       // what the passed socket listens on (its own address, not the section's bind =, which may differ)
       const address = passedAddress(inheritedFd) ?? describe(spec);
@@ -491,14 +491,14 @@ export class SocketSet {
       this.keepSlots(spec, inheritedFds, inheritedFd, steeringFds);
       return;
     }
-    if (b.kind === 'fd') throw new SocketBindError(`[socket:${spec.name}] fd://${b.fd}: no such inherited fd`);
+    if (b.kind === 'fd') throw new SocketBindError(`${shownName(spec)} fd://${b.fd}: no such inherited fd`);
     let owner: { uid: number; gid: number } | null = null;
     if (b.kind === 'unix' && spec.owner !== null) {
       const [user, group] = spec.owner.split(':');
       const u = lookupUser(user ?? '');
       // `user:group` takes the group (a name or a gid, 0 included), `user` alone the user's primary group
       const gid = group ? lookupGroupId(group) : (u?.gid ?? null);
-      if (!u || gid === null) throw new SocketBindError(`[socket:${spec.name}] owner: no such user or group in ${JSON.stringify(spec.owner)}`);
+      if (!u || gid === null) throw new SocketBindError(`${shownName(spec)} owner: no such user or group in ${JSON.stringify(spec.owner)}`);
       owner = { uid: u.uid, gid };
     }
     try {
@@ -508,14 +508,14 @@ export class SocketSet {
     } catch (err) {
       if (!(err instanceof ListenError)) throw err;
       // what the user wrote and where: the path is theirs to clear, not a server to find (as EADDRINUSE said)
-      if (err.code === 'ENOTSOCK' && b.kind === 'unix') {
+      if (err.code === 'ENOTSOCK' && b.kind === 'unix' && spec.label === undefined) {
         const { file, line, path } = spec.source;
         const at = { file, line, ...(path !== undefined ? { path } : {}) };
         throw new SocketBindError(formatConfigProblem({ ...at, section: `socket:${spec.name}`, key: 'bind', message: `${err.message} (remove it, or bind another path)`, got: `unix:${b.path}` }), { cause: err });
       }
       // the one bind error whose fix is not obvious from its name
       const hint = err.code === 'EACCES' && b.kind === 'tcp' && b.port < 1024 ? ' (a port below 1024 needs root or the CAP_NET_BIND_SERVICE capability)' : '';
-      throw new SocketBindError(`[socket:${spec.name}] cannot bind ${describe(spec)}: ${err.message}${hint}`, { cause: err });
+      throw new SocketBindError(`${shownName(spec)} cannot bind ${describe(spec)}: ${err.message}${hint}`, { cause: err });
     }
   }
 
@@ -735,6 +735,11 @@ export function notASocketAt(path: string): string | null {
 
 function notASocketMessage(path: string, st: Stats): string {
   return `${path} exists and is ${describeFileKind(st)}, not a socket; drover will not remove it`;
+}
+
+/** How a message names a socket: its label (serve's -b as typed) when it has one, else its section. */
+function shownName(spec: SocketSpec): string {
+  return spec.label ?? `[socket:${spec.name}]`;
 }
 
 function describe(spec: SocketSpec): string {

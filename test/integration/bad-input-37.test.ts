@@ -4,11 +4,12 @@
 // - `drover serve`'s bind failures at start named a [socket:bindN] the user never wrote;
 // - numprocs, and `drover serve -w`, had no upper bound.
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Daemon, show } from '../helpers/daemon.js';
-import { fixture, makeTmpDir } from '../helpers/drover.js';
+import { CliRun, fixture, makeTmpDir, teardown } from '../helpers/drover.js';
 import { freePort } from '../helpers/web.js';
 
 const escaped = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -82,5 +83,40 @@ test('a [ctlplugin:x] section is a warning at its line, counted among check\'s i
     assert.ok(up.stderr.includes(warning), show(['up'], up));
   } finally {
     assert.deepEqual(await d.teardown(), [], 'no process is left behind');
+  }
+});
+
+/** `drover serve worker-app.mjs ARGS` in `dir` to its end (nothing should start): exit code and output. */
+async function serve(dir: string, args: readonly string[]): Promise<{ code: number | null; stderr: string; output: string }> {
+  const run = new CliRun(['serve', fixture('worker-app.mjs'), ...args, '--runtime-dir', join(dir, '.drover')], { cwd: dir });
+  try {
+    const { code } = await run.waitForExit(15_000);
+    return { code, stderr: run.stderr, output: run.describe() };
+  } finally {
+    await teardown(run);
+  }
+}
+
+test('drover serve: a -b that cannot be bound at start (another process listens; a unix path under a missing directory or a file) is named as typed, with its number, not as [socket:bindN] (exit 1)', async () => {
+  const dir = makeTmpDir();
+  const busy: Server = createServer();
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+  const port = (busy.address() as { port: number }).port;
+  try {
+    let r = await serve(dir, ['-b', '127.0.0.1:0', '-b', `127.0.0.1:${port}`]);
+    assert.equal(r.code, 1, r.output);
+    assert.match(r.stderr, new RegExp(`-b 127\\.0\\.0\\.1:${port} \\(#2\\) cannot bind 127\\.0\\.0\\.1:${port}: the address is already in use`), r.output);
+    assert.doesNotMatch(r.output, /\[socket:bind|socket:bind\d/, r.output);
+    writeFileSync(join(dir, 'plain'), '');
+    mkdirSync(join(dir, 'sub'));
+    for (const [typed, errno] of [['unix:missing/x.sock', 'ENOENT'], ['unix:plain/x.sock', 'ENOTDIR']] as const) {
+      r = await serve(dir, ['-b', typed]);
+      assert.equal(r.code, 1, r.output);
+      assert.match(r.stderr, new RegExp(`-b ${escaped(typed)} \\(#1\\) cannot bind unix:${escaped(join(dir, typed.slice(5)))}: .*${errno}`), r.output);
+      assert.doesNotMatch(r.output, /socket:bind\d/, r.output);
+    }
+  } finally {
+    await new Promise((resolve) => busy.close(resolve));
+    rmSync(dir, { recursive: true, force: true });
   }
 });

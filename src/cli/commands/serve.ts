@@ -287,7 +287,7 @@ export const serve: Command = async (ctx) => {
       return usage(`-b ${b}: ${err.message} (expected ${err.expected})`);
     }
   }
-  // and against each other and what is at a unix: path, for the same reason (docs/decisions.md, "serve -b")
+  // and against each other and what is at a unix: path, for the same reason (docs/decisions.md, "`drover serve -b`")
   const clash = bindClash(given, resolveHostOrKeep, v['reuse-port'] === true);
   if (clash !== null) return usage(clash);
   const notSocket = bindPathProblem(given);
@@ -327,6 +327,8 @@ export const serve: Command = async (ctx) => {
     ...binds.flatMap((b, i) => [
       `[socket:bind${i}]`,
       `bind = ${val(bindAddr(b))}`,
+      // a bind that fails at start names the -b as given, not this section (docs/decisions.md, "`drover serve -b`")
+      `label = ${val(`-b ${b} (#${i + 1})`)}`,
       ...(v['reuse-port'] ? ['reuse_port = true'] : []),
       ...(backlog !== undefined ? [`backlog = ${backlog}`] : []),
       ...(b.startsWith('unix:') && v['socket-mode'] ? [`mode = ${val(v['socket-mode'])}`] : []),

@@ -314,3 +314,8 @@ test('[socket:x] sections on one address: the later is refused at its bind line;
   const fine = load('sk-fine.ini', '[socket:a]\nbind = 127.0.0.1:0\n[socket:b]\nbind = 127.0.0.1:0\n[socket:c]\nbind = 0.0.0.0:8000\nreuse_port = true\n[socket:d]\nbind = 127.0.0.1:8000\nreuse_port = true\n[socket:e]\nbind = 127.0.0.1:8001\n');
   assert.equal(fine.sockets.length, 5);
 });
+
+test('[socket:x] label: read, trimmed, left out when unset', () => {
+  const c = load('sk-label.ini', '[socket:a]\nbind = 127.0.0.1:0\nlabel = -b :0 (#1)\n[socket:b]\nbind = 127.0.0.1:0\n');
+  assert.deepEqual(c.sockets.map((s) => s.label), ['-b :0 (#1)', undefined]);
+});
