@@ -29,6 +29,7 @@ import {
   ValueProblem,
   type LogfileValue,
 } from './datatypes.js';
+import { MAX_NUMPROCS } from './limits.js';
 import { nearestKey } from './nearest.js';
 import { watchGlobs } from './watch-globs.js';
 
@@ -189,7 +190,7 @@ function streamKeys<S extends 'stdout' | 'stderr'>(stream: S): StreamKeys<S> {
 export const PROGRAM_KEYS = {
   command: key({ type: 'command', default: null, defaultDoc: '(required)', doc: 'The command line, split like a POSIX shell splits words (quotes, backslashes) but run without a shell.', parse: text }),
   process_name: key({ type: 'template', default: '%(program_name)s', doc: 'Name of each process; must contain %(process_num) when numprocs > 1.', parse: text }),
-  numprocs: key({ type: 'integer', default: '1', doc: 'How many processes to start from this section.', parse: integer }),
+  numprocs: key({ type: 'integer', default: '1', doc: `How many processes to start from this section; at most ${MAX_NUMPROCS}, the most \`drover scale\` asks for (a larger number is a config error).`, parse: numprocsCount }),
   numprocs_start: key({ type: 'integer', default: '0', doc: 'The first process_num.', parse: integer }),
   priority: key({ type: 'integer', default: '999', doc: 'Lower starts first and stops last.', parse: integer }),
   autostart: key({ type: 'boolean', default: 'true', doc: 'Start when drover starts.', parse: boolean }),
@@ -250,6 +251,12 @@ export const PROGRAM_KEYS = {
   healthcheck_retries: key({ type: 'integer', default: '3', doc: 'Consecutive failed health checks that make the process unhealthy and restart it.', parse: positiveInteger, drover: true }),
   essential: key({ type: 'boolean', default: 'false', doc: 'When this program stops for good (it exited and is not restarted, or it is FATAL), drover stops everything and exits with its exit status (1 for FATAL; 128+N for signal N).', parse: boolean, drover: true }),
 } as const;
+
+function numprocsCount(raw: string): number {
+  const n = integer(raw);
+  if (n > MAX_NUMPROCS) throw new ValueProblem(`at most ${MAX_NUMPROCS} processes per section, as drover scale allows`, `an integer up to ${MAX_NUMPROCS}`);
+  return n;
+}
 
 function positiveDuration(raw: string): number {
   const secs = duration(raw);

@@ -7,6 +7,7 @@
 import type { StreamName } from './api.js';
 import { isBoolean, isJson, isNumber, isString, listOf, nullable, object, oneOf, optional, type Check } from './check.js';
 import { STATES, type State } from '../core/states.js';
+import { MAX_NUMPROCS } from '../config/limits.js';
 import { MOODS, type CommandErrorCode, type Mood } from '../core/types.js';
 import type { LogReadCode } from '../logs/read.js';
 import type { LockInfo } from '../primitives/lock-core.js';
@@ -15,8 +16,8 @@ import type { SharedErrorCode } from '../primitives/service.js';
 
 // --- request limits (the server enforces them; the CLI checks its own arguments against them first) ---
 
-/** Most processes one `POST /api/scale` may ask for (`count`). */
-export const MAX_SCALE = 10_000;
+/** Most processes one `POST /api/scale` may ask for (`count`): as many as a section's numprocs may say. */
+export const MAX_SCALE = MAX_NUMPROCS;
 
 // --- errors ---
 

@@ -120,3 +120,36 @@ test('drover serve: a -b that cannot be bound at start (another process listens;
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('numprocs above 10000 is a config error at its line, saying the limit (check and up, exit 2)', async () => {
+  // 10001 first: without the bound drover reads it in a moment (and the test fails at once); 100000000 would
+  // have `check` resolve that many processes
+  for (const n of ['10001', '100000000']) {
+    await refusedByCheckAndUp(`[program:many]\ncommand = /bin/sleep 600\nprocess_name = %(program_name)s_%(process_num)d\nnumprocs = ${n}\n`, (d, stderr) => {
+      assert.ok(stderr.includes(`${d.file}:4: [program:many] numprocs: at most 10000 processes per section, as drover scale allows (got "${n}", expected an integer up to 10000)`), stderr);
+    });
+  }
+});
+
+test('drover serve -w above 10000 (or $WEB_CONCURRENCY) is a usage error in serve\'s own terms (exit 2), with nothing started', async () => {
+  const dir = makeTmpDir();
+  try {
+    // --check-config: without the bound nothing starts either; 10001 first, for the reason above
+    for (const n of ['10001', '100000000']) {
+      const r = await serve(dir, ['--check-config', '-w', n, '-b', '127.0.0.1:0']);
+      assert.equal(r.code, 2, r.output);
+      assert.match(r.stderr, new RegExp(`^drover serve: --workers must be at most 10000 \\(drover scale's limit too\\), got "${n}"$`, 'm'), r.output);
+      assert.doesNotMatch(r.output, /numprocs|serve\.ini|drover up/, r.output);
+    }
+    const run = new CliRun(['serve', fixture('worker-app.mjs'), '--check-config', '-b', '127.0.0.1:0', '--runtime-dir', join(dir, '.drover')], { cwd: dir, env: { WEB_CONCURRENCY: '10001' } });
+    try {
+      const { code } = await run.waitForExit(15_000);
+      assert.equal(code, 2, run.describe());
+      assert.match(run.stderr, /^drover serve: \$WEB_CONCURRENCY must be at most 10000 \(drover scale's limit too\), got "10001"$/m, run.describe());
+    } finally {
+      await teardown(run);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -9,6 +9,7 @@ import type { Command } from '../command.js';
 import { ValueProblem } from '../../config/datatypes.js';
 import { loadConfig } from '../../config/load.js';
 import { ConfigProblems } from '../../config/sources.js';
+import { MAX_NUMPROCS } from '../../config/limits.js';
 import { PROGRAM_KEYS, SOCKET_KEYS } from '../../config/schema.js';
 import { instanceRunning } from '../../daemon/lock.js';
 import { ensureRuntimeDir, RuntimeDirError } from '../../daemon/runtime-dir.js';
@@ -33,7 +34,7 @@ the master, WINCH stops the workers, TERM stops gracefully, QUIT stops at once. 
 INT stops gracefully too (gunicorn's INT is quick); a second INT stops at once.
 
 options:
-  -w, --workers N            worker processes (default: $WEB_CONCURRENCY, else 1)
+  -w, --workers N            worker processes, 1 to ${MAX_NUMPROCS} (default: $WEB_CONCURRENCY, else 1)
   -b, --bind ADDR            [tcp://]HOST[:PORT] (port 8000 for an address alone), [::]:PORT, unix:PATH or fd://N; repeatable;
                              :PORT and *:PORT are 0.0.0.0 (IPv4 only, as gunicorn), [::]:PORT IPv6 and IPv4
                              (default: 0.0.0.0:$PORT when PORT is set, else 127.0.0.1:8000;
@@ -235,6 +236,11 @@ export const serve: Command = async (ctx) => {
   if (v.ciphers !== undefined && v.certfile === undefined) return usage('--ciphers needs --certfile and --keyfile: cipher suites are offered on HTTPS connections');
   if (v.ciphers !== undefined && /[\r\n]/.test(v.ciphers)) return usage(`--ciphers cannot hold a line break, got ${JSON.stringify(v.ciphers)}`);
   if (workers < 1) return usage('--workers must be at least 1');
+  if (workers > MAX_NUMPROCS) {
+    // as many as one section's numprocs may say (serve.ini's would be refused with a line of a file the user never wrote)
+    const from = v.workers !== undefined ? ['--workers', v.workers] : ['$WEB_CONCURRENCY', envWorkers];
+    return usage(`${from[0]} must be at most ${MAX_NUMPROCS} (drover scale's limit too), got "${from[1]}"`);
+  }
   // gunicorn's default comes from its environment too
   const forwardedAllowIps = v['forwarded-allow-ips'] ?? ctx.env['FORWARDED_ALLOW_IPS'];
   if (forwardedAllowIps !== undefined && /[\r\n]/.test(forwardedAllowIps)) return usage(`--forwarded-allow-ips cannot hold a line break, got ${JSON.stringify(forwardedAllowIps)}`);

@@ -299,6 +299,19 @@ test('environment: the "silently drops" warning only where supervisor does drop,
   }
 });
 
+test('numprocs: 10000 (drover scale\'s limit) is taken, 10001 is refused at its line saying the limit', () => {
+  const many = load('np-max.ini', '[program:w]\ncommand=/bin/true\nprocess_name=w%(process_num)d\nnumprocs=10000\n');
+  assert.equal(many.processes.length, 10000);
+  assert.deepEqual(problemsOf('np-over.ini', '[program:w]\ncommand=/bin/true\nprocess_name=w%(process_num)d\nnumprocs=10001\n'), [['program:w', 'numprocs', 4]]);
+  try {
+    load('np-huge.ini', '[program:w]\ncommand=/bin/true\nprocess_name=w%(process_num)d\nnumprocs=100000000\n');
+    assert.fail('expected ConfigProblems');
+  } catch (e) {
+    assert.ok(e instanceof ConfigProblems, String(e));
+    assert.deepEqual(e.problems.map((p) => [p.message, p.got, p.expected]), [['at most 10000 processes per section, as drover scale allows', '100000000', 'an integer up to 10000']]);
+  }
+});
+
 test('[ctlplugin:x] warns at its header that drover does nothing with it, and counts as an ignored section', () => {
   const c = load('ctl.ini', '[program:x]\ncommand=/bin/true\n\n[ctlplugin:w]\nsupervisor.ctl_factory = w:make\n');
   assert.deepEqual(c.warnings.map((w) => [w.section, w.key, w.line, w.sectionIgnored]), [['ctlplugin:w', null, 4, true]]);
