@@ -3,6 +3,8 @@
 // The config loader words a clash in [socket:x] terms, `drover serve` in terms of its -b options.
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
+import { DroverError } from '../errors.js';
+import { resolveIPv4 } from '../os/native-net.js';
 import type { SocketSpec } from './types.js';
 
 /** Two binds that cannot both be bound: `later` (an index) clashes with `earlier`, an index before it. */
@@ -94,4 +96,18 @@ function covers(wide: string, host: string): boolean {
 
 function isAnyV6(host: string): boolean {
   return host === '::';
+}
+
+/**
+ * A host name's IPv4 address as bind resolves it, for `addressClashes`; the name itself when it cannot be
+ * resolved (E_RESOLVE: the bind at start says why) or drover's native layer is missing (E_NATIVE: serve
+ * says so before it binds anything).
+ */
+export function resolveHostOrKeep(host: string): string {
+  try {
+    return resolveIPv4(host);
+  } catch (err) {
+    if (err instanceof DroverError) return host;
+    throw err;
+  }
 }

@@ -11,8 +11,7 @@ import { directoryRefusal } from '../os/safe-dir.js';
 import { socketDirectoryProblem, unixPathProblem } from '../os/unix-path.js';
 import { lookupUser } from '../os/users.js';
 import { ExpandError, expand, type ExpansionValue } from './expand.js';
-import { addressClashes, everyAddress, hostPort } from './address-clash.js';
-import { resolveIPv4 } from '../os/native-net.js';
+import { addressClashes, everyAddress, hostPort, resolveHostOrKeep } from './address-clash.js';
 import { DEFAULT_SECTION, createIniDocument, getEntry, type IniDocument, type IniSection } from './ini.js';
 import {
   FCGI_PROGRAM_KEYS,
@@ -1355,19 +1354,6 @@ function isDirectory(p: string): boolean {
   }
 }
 
-/**
- * A host name's IPv4 address as bind will resolve it; the name itself when it cannot be resolved here (the
- * bind at start says why) or drover's native layer is missing.
- */
-function resolveHostOrKeep(host: string): string {
-  try {
-    return resolveIPv4(host);
-  } catch (err) {
-    // E_RESOLVE, E_NATIVE
-    if (err instanceof DroverError) return host;
-    throw err;
-  }
-}
 
 /** Whether two listening addresses would collide on bind (same path; same port with equal or wildcard hosts). */
 function sameAddress(a: FcgiSocketSpec['bind'] | SocketSpec['bind'], b: FcgiSocketSpec['bind'] | undefined): boolean {

@@ -386,3 +386,14 @@ export async function runToExit(dir: string, program: string): Promise<string> {
     await teardown(run);
   }
 }
+
+/** `drover serve worker-app.mjs ARGS` in `dir` to its end (nothing should start; what did is ended): exit code and output. */
+export async function serveToEnd(dir: string, args: readonly string[]): Promise<{ code: number | null; stderr: string; output: string }> {
+  const run = new CliRun(['serve', fixture('worker-app.mjs'), ...args, '--runtime-dir', join(dir, '.drover')], { cwd: dir });
+  try {
+    const { code } = await run.waitForExit(15_000);
+    return { code, stderr: run.stderr, output: run.describe() };
+  } finally {
+    await teardown(run);
+  }
+}

@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Daemon, show } from '../helpers/daemon.js';
-import { CliRun, fixture, makeTmpDir, teardown } from '../helpers/drover.js';
+import { CliRun, fixture, makeTmpDir, serveToEnd, teardown } from '../helpers/drover.js';
 import { freePort } from '../helpers/web.js';
 
 const escaped = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -86,31 +86,20 @@ test('a [ctlplugin:x] section is a warning at its line, counted among check\'s i
   }
 });
 
-/** `drover serve worker-app.mjs ARGS` in `dir` to its end (nothing should start): exit code and output. */
-async function serve(dir: string, args: readonly string[]): Promise<{ code: number | null; stderr: string; output: string }> {
-  const run = new CliRun(['serve', fixture('worker-app.mjs'), ...args, '--runtime-dir', join(dir, '.drover')], { cwd: dir });
-  try {
-    const { code } = await run.waitForExit(15_000);
-    return { code, stderr: run.stderr, output: run.describe() };
-  } finally {
-    await teardown(run);
-  }
-}
-
 test('drover serve: a -b that cannot be bound at start (another process listens; a unix path under a missing directory or a file) is named as typed, with its number, not as [socket:bindN] (exit 1)', async () => {
   const dir = makeTmpDir();
   const busy: Server = createServer();
   await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
   const port = (busy.address() as { port: number }).port;
   try {
-    let r = await serve(dir, ['-b', '127.0.0.1:0', '-b', `127.0.0.1:${port}`]);
+    let r = await serveToEnd(dir, ['-b', '127.0.0.1:0', '-b', `127.0.0.1:${port}`]);
     assert.equal(r.code, 1, r.output);
     assert.match(r.stderr, new RegExp(`-b 127\\.0\\.0\\.1:${port} \\(#2\\) cannot bind 127\\.0\\.0\\.1:${port}: the address is already in use`), r.output);
     assert.doesNotMatch(r.output, /\[socket:bind|socket:bind\d/, r.output);
     writeFileSync(join(dir, 'plain'), '');
     mkdirSync(join(dir, 'sub'));
     for (const [typed, errno] of [['unix:missing/x.sock', 'ENOENT'], ['unix:plain/x.sock', 'ENOTDIR']] as const) {
-      r = await serve(dir, ['-b', typed]);
+      r = await serveToEnd(dir, ['-b', typed]);
       assert.equal(r.code, 1, r.output);
       assert.match(r.stderr, new RegExp(`-b ${escaped(typed)} \\(#1\\) cannot bind unix:${escaped(join(dir, typed.slice(5)))}: .*${errno}`), r.output);
       assert.doesNotMatch(r.output, /socket:bind\d/, r.output);
@@ -136,7 +125,7 @@ test('drover serve -w above 10000 (or $WEB_CONCURRENCY) is a usage error in serv
   try {
     // --check-config: without the bound nothing starts either; 10001 first, for the reason above
     for (const n of ['10001', '100000000']) {
-      const r = await serve(dir, ['--check-config', '-w', n, '-b', '127.0.0.1:0']);
+      const r = await serveToEnd(dir, ['--check-config', '-w', n, '-b', '127.0.0.1:0']);
       assert.equal(r.code, 2, r.output);
       assert.match(r.stderr, new RegExp(`^drover serve: --workers must be at most 10000 \\(drover scale's limit too\\), got "${n}"$`, 'm'), r.output);
       assert.doesNotMatch(r.output, /numprocs|serve\.ini|drover up/, r.output);

@@ -9,25 +9,14 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { CliRun, fixture, makeTmpDir, teardown, writeConfig } from '../helpers/drover.js';
+import { CliRun, fixture, makeTmpDir, serveToEnd, teardown, writeConfig } from '../helpers/drover.js';
 import { freePort } from '../helpers/web.js';
-
-/** `drover serve worker-app.mjs ARGS` in `dir` to its end (nothing should start; what did is ended): exit code and output. */
-async function serve(dir: string, args: readonly string[]): Promise<{ code: number | null; stderr: string; output: string }> {
-  const run = new CliRun(['serve', fixture('worker-app.mjs'), ...args, '--runtime-dir', join(dir, '.drover')], { cwd: dir });
-  try {
-    const { code } = await run.waitForExit(15_000);
-    return { code, stderr: run.stderr, output: run.describe() };
-  } finally {
-    await teardown(run);
-  }
-}
 
 test('serve -b ADDR -b ADDR: refused before binding, naming the second -b as typed and saying it is given twice (exit 2)', async () => {
   const dir = makeTmpDir();
   const port = await freePort();
   try {
-    const r = await serve(dir, ['-b', `127.0.0.1:${port}`, '-b', `127.0.0.1:${port}`]);
+    const r = await serveToEnd(dir, ['-b', `127.0.0.1:${port}`, '-b', `127.0.0.1:${port}`]);
     assert.equal(r.code, 2, r.output);
     assert.match(r.stderr, new RegExp(`^drover serve: -b 127\\.0\\.0\\.1:${port} \\(#2\\) is given twice: -b #1 is the same address; give each address once\\n`), r.output);
     assert.doesNotMatch(r.output, /\[socket:bind|EADDRINUSE|drover up/, r.output);
@@ -41,10 +30,10 @@ test('serve: two -b that are one address written differently (tcp://, a relative
   const dir = makeTmpDir();
   const port = await freePort();
   try {
-    let r = await serve(dir, ['-b', `127.0.0.1:${port}`, '-b', `unix:${join(dir, 'a.sock')}`, '-b', `tcp://127.0.0.1:${port}`]);
+    let r = await serveToEnd(dir, ['-b', `127.0.0.1:${port}`, '-b', `unix:${join(dir, 'a.sock')}`, '-b', `tcp://127.0.0.1:${port}`]);
     assert.equal(r.code, 2, r.output);
     assert.match(r.stderr, new RegExp(`-b tcp://127\\.0\\.0\\.1:${port} \\(#3\\) is given twice: -b #1 \\(127\\.0\\.0\\.1:${port}\\) is the same address`), r.output);
-    r = await serve(dir, ['-b', 'unix:a.sock', '-b', `unix:${join(dir, 'a.sock')}`]);
+    r = await serveToEnd(dir, ['-b', 'unix:a.sock', '-b', `unix:${join(dir, 'a.sock')}`]);
     assert.equal(r.code, 2, r.output);
     assert.match(r.stderr, /-b unix:\S+a\.sock \(#2\) is given twice: -b #1 \(unix:a\.sock\) is the same address/, r.output);
     assert.equal(existsSync(join(dir, 'a.sock')), false, 'nothing was bound');
@@ -57,15 +46,15 @@ test('serve -b 0.0.0.0:P -b 127.0.0.1:P: refused before binding, the second is a
   const dir = makeTmpDir();
   const port = await freePort();
   try {
-    let r = await serve(dir, ['-b', `0.0.0.0:${port}`, '-b', `127.0.0.1:${port}`]);
+    let r = await serveToEnd(dir, ['-b', `0.0.0.0:${port}`, '-b', `127.0.0.1:${port}`]);
     assert.equal(r.code, 2, r.output);
     assert.match(r.stderr, new RegExp(`^drover serve: -b 127\\.0\\.0\\.1:${port} \\(#2\\) is already bound by -b #1 \\(0\\.0\\.0\\.0:${port}, every IPv4 address\\)`), r.output);
     assert.doesNotMatch(r.output, /\[socket:bind|EADDRINUSE/, r.output);
-    r = await serve(dir, ['-b', `[::]:${port}`, '-b', `127.0.0.1:${port}`]);
+    r = await serveToEnd(dir, ['-b', `[::]:${port}`, '-b', `127.0.0.1:${port}`]);
     assert.equal(r.code, 2, r.output);
     assert.match(r.stderr, new RegExp(`-b 127\\.0\\.0\\.1:${port} \\(#2\\) is already bound by -b #1 \\(\\[::\\]:${port}, every IPv6 and IPv4 address\\)`), r.output);
     // not the same address: each gets a port of its own, and [::1] is not 0.0.0.0's
-    r = await serve(dir, ['--check-config', '-b', '127.0.0.1:0', '-b', '127.0.0.1:0', '-b', `0.0.0.0:${port}`, '-b', `[::1]:${port}`]);
+    r = await serveToEnd(dir, ['--check-config', '-b', '127.0.0.1:0', '-b', '127.0.0.1:0', '-b', `0.0.0.0:${port}`, '-b', `[::1]:${port}`]);
     assert.equal(r.code, 0, r.output);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -79,12 +68,12 @@ test('serve -b unix:PATH where PATH is a regular file or a directory: not a sock
   writeFileSync(file, 'keep me\n');
   mkdirSync(folder);
   try {
-    let r = await serve(dir, ['-b', `127.0.0.1:0`, '-b', 'unix:file.sock']);
+    let r = await serveToEnd(dir, ['-b', `127.0.0.1:0`, '-b', 'unix:file.sock']);
     assert.equal(r.code, 1, r.output);
     assert.match(r.stderr, new RegExp(`^drover serve: -b unix:file\\.sock \\(#2\\): ${file.replace(/[.]/g, '\\.')} exists and is a regular file, not a socket; drover will not remove it`), r.output);
     assert.doesNotMatch(r.output, /\[socket:bind|EADDRINUSE/, r.output);
     assert.equal(readFileSync(file, 'utf8'), 'keep me\n', 'the file is left as it was');
-    r = await serve(dir, ['-b', `unix:${folder}`]);
+    r = await serveToEnd(dir, ['-b', `unix:${folder}`]);
     assert.equal(r.code, 1, r.output);
     assert.match(r.stderr, new RegExp(`-b unix:${folder.replace(/[.]/g, '\\.')} \\(#1\\): ${folder.replace(/[.]/g, '\\.')} exists and is a directory, not a socket; drover will not remove it`), r.output);
     assert.ok(statSync(folder).isDirectory(), 'the directory is left as it was');
@@ -121,7 +110,7 @@ test('serve -b unix:PATH under a regular file (ENOTDIR): the bind says why, exit
   const dir = makeTmpDir();
   try {
     writeFileSync(join(dir, 'plain'), '');
-    const r = await serve(dir, ['-b', `unix:${join(dir, 'plain', 'x.sock')}`]);
+    const r = await serveToEnd(dir, ['-b', `unix:${join(dir, 'plain', 'x.sock')}`]);
     assert.equal(r.code, 1, r.output);
     assert.match(r.stderr, /cannot bind unix:\S*plain\/x\.sock: .*ENOTDIR/, r.output);
     assert.doesNotMatch(r.output, /internal error/, r.output);

@@ -13,7 +13,7 @@ import { MAX_NUMPROCS } from '../../config/limits.js';
 import { PROGRAM_KEYS, SOCKET_KEYS } from '../../config/schema.js';
 import { instanceRunning } from '../../daemon/lock.js';
 import { ensureRuntimeDir, RuntimeDirError } from '../../daemon/runtime-dir.js';
-import { DroverError, formatConfigProblem } from '../../errors.js';
+import { formatConfigProblem } from '../../errors.js';
 import { printJson } from '../format.js';
 import { EXIT } from '../exit-codes.js';
 import { negativeNumbersAsValues } from '../argv.js';
@@ -22,7 +22,7 @@ import { bindClash, bindPathProblem, type GivenBind } from './_serve-binds.js';
 import { gunicornOnly } from './_serve-flags.js';
 import { iniValue, lineBreakIn } from './_serve-ini.js';
 import { up, withoutNative } from './up.js';
-import { resolveIPv4 } from '../../os/native-net.js';
+import { resolveHostOrKeep } from '../../config/address-clash.js';
 import { lookupUser } from '../../os/users.js';
 
 const HELP = `usage: drover serve APP [options]
@@ -465,16 +465,6 @@ function serveClientCerts(caCerts: string | undefined, certReqs: string | undefi
   return [...(caCerts !== undefined ? [`ca_certs = ${iniValue(resolve(ctx.cwd, caCerts))}`] : []), ...(reqs !== undefined ? [`cert_reqs = ${reqs}`] : [])];
 }
 
-/** A host name's IPv4 address as bind resolves it; the name itself when it cannot be (the bind says why). */
-function resolveHostOrKeep(host: string): string {
-  try {
-    return resolveIPv4(host);
-  } catch (err) {
-    // E_RESOLVE, or E_NATIVE (no native layer: serve says so before it binds anything)
-    if (err instanceof DroverError) return host;
-    throw err;
-  }
-}
 
 function isDirectory(path: string): boolean {
   try {
