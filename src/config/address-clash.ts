@@ -99,7 +99,8 @@ function isAnyV6(host: string): boolean {
 }
 
 /**
- * A host name's IPv4 address as bind resolves it, for `addressClashes`; the name itself when it cannot be
+ * A host name's IPv4 address as bind resolves it, for `addressClashes` in `drover serve` (before anything
+ * runs; the config loader does not look names up, see load.ts); the name itself when it cannot be
  * resolved (E_RESOLVE: the bind at start says why) or drover's native layer is missing (E_NATIVE: serve
  * says so before it binds anything).
  */

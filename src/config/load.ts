@@ -11,7 +11,7 @@ import { directoryRefusal } from '../os/safe-dir.js';
 import { socketDirectoryProblem, unixPathProblem } from '../os/unix-path.js';
 import { lookupUser } from '../os/users.js';
 import { ExpandError, expand, type ExpansionValue } from './expand.js';
-import { addressClashes, everyAddress, hostPort, resolveHostOrKeep } from './address-clash.js';
+import { addressClashes, everyAddress, hostPort } from './address-clash.js';
 import { DEFAULT_SECTION, createIniDocument, getEntry, type IniDocument, type IniSection } from './ini.js';
 import {
   FCGI_PROGRAM_KEYS,
@@ -223,10 +223,13 @@ class Loader {
    * starts, so each is named here with its line instead. With reuse_port on both the kernel lets them bind,
    * and then spreads the address's connections over both sections' sockets (their programs get each
    * other's): still a mistake. A wildcard beside one of its addresses binds only with reuse_port on both.
+   * Host names are compared as written, never looked up: a config is loaded inside the running master too
+   * (a reload, a new worker's spec), where a lookup would block its event loop for as long as a nameserver
+   * takes to answer; a name and the address it stands for on one port still fail at bind, as before.
    */
   private checkSocketAddresses(sockets: readonly SocketSpec[]): void {
     const binds = sockets.map((s) => s.bind);
-    for (const clash of addressClashes(binds, resolveHostOrKeep, (j, i) => sockets[j]?.reusePort === true && sockets[i]?.reusePort === true)) {
+    for (const clash of addressClashes(binds, (host) => host, (j, i) => sockets[j]?.reusePort === true && sockets[i]?.reusePort === true)) {
       const [earlier, later] = [sockets[clash.earlier], sockets[clash.later]];
       if (earlier === undefined || later === undefined) continue;
       const section = `socket:${later.name}`;

@@ -98,7 +98,8 @@ export class Connections {
    * response's 'close' must find its request counted), once per request.
    */
   requestBegun(req: IncomingMessage, res: ServerResponse): void {
-    if (this.#markReadable === null) this.#markReadable = (req.socket as HttpSocket)._httpMessage === res;
+    // (a request an exported server emits itself may come without a socket: it settles nothing)
+    if (this.#markReadable === null && req.socket) this.#markReadable = (req.socket as HttpSocket)._httpMessage === res;
     if (this.#markReadable && this.#drainStartMs === null) return;
     const socket = req.socket as HttpSocket;
     if (this.#open.has(socket)) this.#follow(socket, res);

@@ -31,13 +31,16 @@ async function refusedByCheckAndUp(config: string, body: (d: Daemon, stderr: str
 
 test('two [socket:x] sections on one TCP address are a config error at the second section\'s bind = line, naming the first with its file and line (check and up, exit 2)', async () => {
   const port = await freePort();
-  // lines: [socket:a] 1, bind 2; [socket:b] 4, bind 5; [socket:c] 7, bind 8
-  const config = `[socket:a]\nbind = 127.0.0.1:${port}\n\n[socket:b]\nbind = 127.0.0.1:${port}\n\n[socket:c]\nbind = localhost:${port}\n\n[program:web]\nworker = ${fixture('worker-app.mjs')}\nsockets = a, b, c\n`;
+  // lines: [socket:a] 1, bind 2; [socket:b] 4, bind 5; [socket:c] 7, bind 8; [socket:d] 10, bind 11; [socket:e] 13, bind 14
+  const config = `[socket:a]\nbind = 127.0.0.1:${port}\n\n[socket:b]\nbind = 127.0.0.1:${port}\n\n[socket:c]\nbind = [::1]:${port}\n\n[socket:d]\nbind = [0:0:0:0:0:0:0:1]:${port}\n\n[socket:e]\nbind = localhost:${port}\n\n[program:web]\nworker = ${fixture('worker-app.mjs')}\nsockets = a, b, c, d, e\n`;
   await refusedByCheckAndUp(config, (d, stderr) => {
     const b = `${d.file}:5: [socket:b] bind: 127.0.0.1:${port} is the address of [socket:a] too (${d.file}:2): two sections cannot listen on one address (got "127.0.0.1:${port}", expected an address of its own, or one [socket:x] that every program using it names)`;
     assert.ok(stderr.includes(b), `${b}\nnot in\n${stderr}`);
-    // one address written another way (a host name and its address) is the same address
-    assert.match(stderr, new RegExp(`${escaped(d.file)}:8: \\[socket:c\\] bind: localhost:${port} \\(127\\.0\\.0\\.1:${port}\\) is the address of \\[socket:a\\] too \\(${escaped(d.file)}:2\\)`), stderr);
+    // one address written another way (an IPv6 address in its long form) is the same address
+    assert.match(stderr, new RegExp(`${escaped(d.file)}:11: \\[socket:d\\] bind: \\[0:0:0:0:0:0:0:1\\]:${port} \\(\\[::1\\]:${port}\\) is the address of \\[socket:c\\] too \\(${escaped(d.file)}:8\\)`), stderr);
+    // a host name is compared as written, never looked up at load (the master loads configs too): its
+    // clash with 127.0.0.1 is left to bind, as before
+    assert.doesNotMatch(stderr, /\[socket:e\]/, stderr);
   });
 });
 
