@@ -37,7 +37,7 @@ test('serve -b unix:PATH where another server listens: exit 1 naming EADDRINUSE;
   const run = new CliRun(['serve', fixture('worker-app.mjs'), '-b', `unix:${sock}`, '--runtime-dir', join(dir, '.drover')], { cwd: dir });
   try {
     assert.equal((await run.waitForExit(15_000)).code, 1, run.describe());
-    assert.match(run.stderr, /\[socket:bind0\] cannot bind unix:.*app\.sock: EADDRINUSE \(a server is listening on it/, run.describe());
+    assert.match(run.stderr, /-b unix:\S*app\.sock \(#1\) cannot bind unix:.*app\.sock: EADDRINUSE \(a server is listening on it/, run.describe());
     assert.equal(existsSync(sock) && statSync(sock).ino, inode, 'the other server\'s socket file is left in place');
     const answer = await new Promise<string>((resolve, reject) => {
       let text = '';
